@@ -1,0 +1,187 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/** Times are epoch milliseconds (integers) so guards and backdating in tests stay simple. */
+
+/** One row per platform identity (a Discord user and a Telegram user are separate accounts). */
+export const users = sqliteTable(
+  'users',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    platform: text('platform', { enum: ['console', 'discord', 'telegram'] }).notNull(),
+    platformUserId: text('platform_user_id').notNull(),
+    displayName: text('display_name').notNull().default(''),
+    banned: integer('banned', { mode: 'boolean' }).notNull().default(false),
+    banReason: text('ban_reason'),
+    /** Moderator override of the daily job quota; null = the configured default. */
+    dailyJobQuota: integer('daily_job_quota'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('users_identity').on(t.platform, t.platformUserId)],
+);
+
+export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release'] as const;
+export type LedgerKind = (typeof LEDGER_KINDS)[number];
+
+/**
+ * Append-only. Balance = SUM(amount). A hold debits the price; capture (amount 0) marks it spent;
+ * release credits it back. Partial unique indexes make "one hold per job" and "settled once" facts of the schema.
+ */
+export const ledgerEntries = sqliteTable(
+  'ledger_entries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id),
+    kind: text('kind', { enum: LEDGER_KINDS }).notNull(),
+    amount: integer('amount').notNull(),
+    jobId: text('job_id').references(() => jobs.id),
+    actorUserId: integer('actor_user_id').references(() => users.id),
+    reason: text('reason'),
+    /** For the daily allowance: the UTC day it belongs to, so it is granted once per day. */
+    day: text('day'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    index('ledger_user').on(t.userId),
+    uniqueIndex('ledger_one_hold_per_job').on(t.jobId).where(sql`kind = 'hold'`),
+    uniqueIndex('ledger_one_settlement_per_job').on(t.jobId).where(sql`kind in ('capture', 'release')`),
+    uniqueIndex('ledger_one_daily_per_day').on(t.userId, t.day).where(sql`kind = 'daily'`),
+  ],
+);
+
+export const JOB_STATUSES = [
+  'queued',
+  'submitting',
+  'running',
+  'fetching',
+  'delivering',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id),
+    status: text('status', { enum: JOB_STATUSES }).notNull(),
+    /** Where the request came from and where replies go. */
+    platform: text('platform', { enum: ['console', 'discord', 'telegram'] }).notNull(),
+    chatId: text('chat_id').notNull(),
+    guildId: text('guild_id'),
+    requestMessageId: text('request_message_id'),
+    locale: text('locale'),
+    /** Largest upload the destination accepts, captured at intake (Discord's is per interaction). */
+    uploadLimitBytes: integer('upload_limit_bytes'),
+
+    model: text('model').notNull(),
+    provider: text('provider').notNull(),
+    providerModel: text('provider_model').notNull(),
+    prompt: text('prompt').notNull(),
+    /** JSON of the validated generation parameters (duration, resolution, aspect, seed, ...). */
+    params: text('params', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    /** The user's input image as given (never sent to a provider as is). */
+    inputImageUrl: text('input_image_url'),
+    /** Our re-hosted copy of the input image: what the provider receives. */
+    inputMediaKey: text('input_media_key'),
+    price: integer('price').notNull(),
+    costUsd: real('cost_usd').notNull().default(0),
+
+    providerTaskId: text('provider_task_id'),
+    resultUrl: text('result_url'),
+    statusChatId: text('status_chat_id'),
+    statusMessageId: text('status_message_id'),
+    attempts: integer('attempts').notNull().default(0),
+    errorKind: text('error_kind'),
+    errorMessage: text('error_message'),
+    errorRef: text('error_ref'),
+
+    mediaKey: text('media_key'),
+    mediaBytes: integer('media_bytes'),
+    mediaUrl: text('media_url'),
+    deliveredAt: integer('delivered_at'),
+    deliveryRef: text('delivery_ref'),
+
+    createdAt: integer('created_at').notNull(),
+    submittedAt: integer('submitted_at'),
+    providerDoneAt: integer('provider_done_at'),
+    finishedAt: integer('finished_at'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    index('jobs_status').on(t.status),
+    index('jobs_user_created').on(t.userId, t.createdAt),
+    uniqueIndex('jobs_provider_task').on(t.provider, t.providerTaskId),
+  ],
+);
+
+/** A re-delivered update (platform + chat + message/interaction id) must never act twice. */
+export const intakeKeys = sqliteTable('intake_keys', {
+  key: text('key').primaryKey(),
+  command: text('command').notNull(),
+  jobId: text('job_id').references(() => jobs.id),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const blocklistTerms = sqliteTable('blocklist_terms', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** Normalised form, so matching and uniqueness agree. */
+  term: text('term').notNull().unique(),
+  addedBy: integer('added_by').references(() => users.id),
+  createdAt: integer('created_at').notNull(),
+});
+
+/** Provider webhook deliveries already acted on (dedup by provider + delivery id). */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    provider: text('provider').notNull(),
+    deliveryId: text('delivery_id').notNull(),
+    jobId: text('job_id'),
+    receivedAt: integer('received_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.deliveryId] })],
+);
+
+/** Per guild / group settings (filled by the platform issues; the engine reads defaults from here). */
+export const chatSettings = sqliteTable(
+  'chat_settings',
+  {
+    platform: text('platform').notNull(),
+    chatId: text('chat_id').notNull(),
+    defaultModel: text('default_model'),
+    allowedChannelIds: text('allowed_channel_ids', { mode: 'json' }).$type<string[]>(),
+    dailyJobQuota: integer('daily_job_quota'),
+    updatedBy: integer('updated_by').references(() => users.id),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.platform, t.chatId] })],
+);
+
+/** Moderator actions (ban, quota, blocklist, refund, grants): who did what to whom, and why. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    actorUserId: integer('actor_user_id')
+      .notNull()
+      .references(() => users.id),
+    action: text('action').notNull(),
+    targetUserId: integer('target_user_id').references(() => users.id),
+    jobId: text('job_id'),
+    detail: text('detail'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('audit_created').on(t.createdAt)],
+);
+
+export type User = typeof users.$inferSelect;
+export type Job = typeof jobs.$inferSelect;
+export type NewJob = typeof jobs.$inferInsert;
+export type LedgerEntry = typeof ledgerEntries.$inferSelect;

@@ -1,0 +1,151 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The one place that reads `process.env`. Everything else receives the frozen `Config`.
+ * Names follow design.md §6; `.env.example` documents each one with its default.
+ */
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const optionalUrl = z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional());
+const url = (fallback: string) => z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default(fallback));
+const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+const optionalNumber = z.preprocess(emptyToUndefined, z.coerce.number().positive().optional());
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .default(fallback ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  );
+const list = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  z.array(z.string()),
+);
+
+const ownerId = z.string().regex(/^(discord|telegram|console):[\w-]+$/, 'expected platform:id, e.g. discord:1234');
+
+const schema = z.object({
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+
+  DISCORD_TOKEN: optionalString,
+  DISCORD_API_BASE: url('https://discord.com/api'),
+  DISCORD_GUILD_IDS: list,
+  TELEGRAM_TOKEN: optionalString,
+  TELEGRAM_API_ROOT: url('https://api.telegram.org').refine((v) => !v.endsWith('/'), 'must not end with /'),
+  TELEGRAM_WEBHOOK_SECRET: optionalString,
+
+  FAL_KEY: optionalString,
+  FAL_QUEUE_URL: url('https://queue.fal.run'),
+  FAL_JWKS_URL: url('https://rest.alpha.fal.ai/.well-known/jwks.json'),
+  ARK_API_KEY: optionalString,
+  ARK_BASE_URL: url('https://ark.cn-beijing.volces.com/api/v3'),
+  KIE_API_KEY: optionalString,
+  KIE_BASE_URL: url('https://api.kie.ai'),
+  KIE_WEBHOOK_HMAC_KEY: optionalString,
+
+  PUBLIC_URL: optionalUrl,
+  HTTP_PORT: int(8080, 0, 65535),
+  HTTP_HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
+
+  STORAGE: z.preprocess(emptyToUndefined, z.enum(['local', 's3']).default('local')),
+  S3_ENDPOINT: optionalUrl,
+  S3_BUCKET: optionalString,
+  S3_REGION: optionalString,
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  S3_PUBLIC_BASE_URL: optionalUrl,
+
+  OWNER_IDS: z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+    z.array(ownerId),
+  ),
+  DEFAULT_MODEL: z.preprocess(emptyToUndefined, z.string().default('seedance-1-pro')),
+  FREE_DAILY_CREDITS: int(0),
+  STARTING_CREDITS: int(100),
+
+  MODERATION_URL: optionalUrl,
+  MODERATION_API_KEY: optionalString,
+  MODERATION_TIMEOUT_MS: int(5000, 100, 60_000),
+  MODERATION_FAIL_OPEN: bool(false),
+  BLOCKLIST: list,
+
+  BUDGET_DAILY_USD: optionalNumber,
+  BUDGET_MONTHLY_USD: optionalNumber,
+
+  RATE_LIMIT_JOBS: int(5, 1),
+  RATE_LIMIT_WINDOW_S: int(600, 1),
+  USER_MAX_PENDING_JOBS: int(3, 1),
+  USER_MAX_RUNNING_JOBS: int(1, 1),
+  DAILY_JOB_QUOTA: int(20, 0),
+  MAX_RUNNING_JOBS: int(8, 1),
+  PROVIDER_MAX_RUNNING_JOBS: int(4, 1),
+  STATUS_EDIT_INTERVAL_MS: int(3000, 0),
+  MAX_RESULT_MB: int(200, 1),
+  MAX_INPUT_IMAGE_MB: int(20, 1),
+  FETCH_TIMEOUT_S: int(300, 1),
+  FETCH_ALLOW_CIDRS: list,
+});
+
+export type Config = Readonly<z.output<typeof schema>> & {
+  /** Absolute path of DATA_DIR. */
+  readonly dataDir: string;
+};
+
+/** Variables whose values must never reach a log line. */
+export const SECRET_KEYS = [
+  'DISCORD_TOKEN',
+  'TELEGRAM_TOKEN',
+  'TELEGRAM_WEBHOOK_SECRET',
+  'FAL_KEY',
+  'ARK_API_KEY',
+  'KIE_API_KEY',
+  'KIE_WEBHOOK_HMAC_KEY',
+  'S3_SECRET_ACCESS_KEY',
+  'MODERATION_API_KEY',
+] as const satisfies readonly (keyof z.output<typeof schema>)[];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; throws `ConfigError` naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '?');
+        const shown = SECRET_KEYS.includes(name as (typeof SECRET_KEYS)[number]) ? '(hidden)' : JSON.stringify(env[name] ?? '');
+        return `${name}=${shown}: ${issue.message}`;
+      }),
+    );
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+  if (c.STORAGE === 's3') {
+    for (const key of ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const) {
+      if (!c[key]) problems.push(`${key}: required when STORAGE=s3`);
+    }
+  }
+  if (c.TELEGRAM_WEBHOOK_SECRET && !c.PUBLIC_URL) problems.push('TELEGRAM_WEBHOOK_SECRET: needs PUBLIC_URL too');
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze({ ...c, dataDir: path.resolve(c.DATA_DIR) });
+}
+
+/** A copy of the config safe to log: secrets replaced by a marker. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...config };
+  for (const key of SECRET_KEYS) if (copy[key]) copy[key] = '[redacted]';
+  return copy;
+}

@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { UserError } from './errors.js';
+
+/**
+ * The models clipbot offers: which provider runs them, the parameters they accept, what they cost
+ * (credits for members, an estimate in USD for the owner's budget cap) and how long they usually take.
+ */
+
+export type Resolution = '480p' | '720p' | '1080p';
+
+export interface ModelSpec {
+  /** Our id, typed by members (`/video --model seedance-1-pro`). */
+  readonly id: string;
+  readonly label: string;
+  readonly provider: string;
+  /** Provider endpoint / model ids for text-to-video and image-to-video. */
+  readonly providerModels: { readonly textToVideo: string; readonly imageToVideo: string };
+  readonly durations: readonly number[];
+  readonly defaultDuration: number;
+  readonly resolutions: readonly Resolution[];
+  readonly defaultResolution: Resolution;
+  readonly aspectRatios: readonly string[];
+  readonly defaultAspectRatio: string;
+  readonly supportsAudio: boolean;
+  readonly supportsCameraFixed: boolean;
+  /** Credits for a 5 s clip, by resolution; scaled linearly by duration. */
+  readonly creditsPer5s: Readonly<Record<Resolution, number>>;
+  /** Owner's provider cost estimate in USD for a 5 s clip (budget cap); check your provider's price page. */
+  readonly usdPer5s: Readonly<Record<Resolution, number>>;
+  /** Typical generation time in seconds for a 5 s clip, by resolution, used for the ETA until history exists. */
+  readonly expectedSecondsPer5s: Readonly<Record<Resolution, number>>;
+  /** Give up (and refund) after this long at the provider. */
+  readonly timeoutSeconds: number;
+  readonly englishOnly: boolean;
+}
+
+const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
+const SEEDANCE_CREDITS = { '480p': 40, '720p': 50, '1080p': 70 } as const;
+
+export const MODELS: readonly ModelSpec[] = [
+  {
+    id: 'seedance-1-pro',
+    label: 'Seedance 1.0 Pro (fal.ai)',
+    provider: 'fal',
+    providerModels: {
+      textToVideo: 'fal-ai/bytedance/seedance/v1/pro/text-to-video',
+      imageToVideo: 'fal-ai/bytedance/seedance/v1/pro/image-to-video',
+    },
+    durations: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    defaultDuration: 5,
+    resolutions: ['480p', '720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: false,
+    supportsCameraFixed: true,
+    creditsPer5s: SEEDANCE_CREDITS,
+    usdPer5s: { '480p': 0.15, '720p': 0.3, '1080p': 0.62 },
+    expectedSecondsPer5s: { '480p': 40, '720p': 60, '1080p': 90 },
+    timeoutSeconds: 900,
+    englishOnly: false,
+  },
+  {
+    id: 'seedance-1.5-pro',
+    label: 'Seedance 1.5 Pro with audio (fal.ai)',
+    provider: 'fal',
+    providerModels: {
+      textToVideo: 'fal-ai/bytedance/seedance/v1.5/pro/text-to-video',
+      imageToVideo: 'fal-ai/bytedance/seedance/v1.5/pro/image-to-video',
+    },
+    durations: [4, 5, 6, 7, 8, 9, 10, 11, 12],
+    defaultDuration: 5,
+    resolutions: ['480p', '720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: true,
+    supportsCameraFixed: true,
+    creditsPer5s: SEEDANCE_CREDITS,
+    usdPer5s: { '480p': 0.2, '720p': 0.4, '1080p': 0.8 },
+    expectedSecondsPer5s: { '480p': 50, '720p': 75, '1080p': 110 },
+    timeoutSeconds: 900,
+    englishOnly: false,
+  },
+];
+
+export function findModel(id: string, models: readonly ModelSpec[] = MODELS): ModelSpec | undefined {
+  return models.find((m) => m.id === id.toLowerCase());
+}
+
+/** The generation options a member may set, before they are checked against a model. */
+export const videoOptionsSchema = z.object({
+  duration: z.coerce.number().int().positive().optional(),
+  resolution: z.enum(['480p', '720p', '1080p']).optional(),
+  aspect: z.string().regex(/^\d{1,2}:\d{1,2}$|^auto$/, 'use a ratio such as 16:9').optional(),
+  seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).optional(),
+  cameraFixed: z.boolean().optional(),
+  audio: z.boolean().optional(),
+});
+export type VideoOptions = z.infer<typeof videoOptionsSchema>;
+
+/** Fully resolved generation parameters as stored on the job and sent to the provider adapter. */
+export interface GenerationParams {
+  durationS: number;
+  resolution: Resolution;
+  aspectRatio: string;
+  seed?: number;
+  cameraFixed?: boolean;
+  audio?: boolean;
+}
+
+/** Fills defaults and rejects what this model does not support, with a message that says what is allowed. */
+export function resolveParams(model: ModelSpec, options: VideoOptions, hasImage: boolean): GenerationParams {
+  const durationS = options.duration ?? model.defaultDuration;
+  if (!model.durations.includes(durationS)) {
+    throw new UserError('bad_duration', `${model.label} makes clips of ${rangeText(model.durations)} seconds.`, {
+      durationS,
+    });
+  }
+  const resolution = options.resolution ?? model.defaultResolution;
+  if (!model.resolutions.includes(resolution)) {
+    throw new UserError('bad_resolution', `${model.label} supports ${model.resolutions.join(', ')}.`);
+  }
+  const aspect = options.aspect ?? (hasImage ? 'auto' : model.defaultAspectRatio);
+  if (aspect !== 'auto' ? !model.aspectRatios.includes(aspect) : !hasImage) {
+    throw new UserError('bad_aspect', `Aspect ratio must be one of ${model.aspectRatios.join(', ')}.`);
+  }
+  if (options.audio !== undefined && options.audio && !model.supportsAudio) {
+    throw new UserError('no_audio', `${model.label} cannot generate audio; try seedance-1.5-pro.`);
+  }
+  const params: GenerationParams = { durationS, resolution, aspectRatio: aspect };
+  if (options.seed !== undefined) params.seed = options.seed;
+  if (options.cameraFixed !== undefined && model.supportsCameraFixed) params.cameraFixed = options.cameraFixed;
+  if (model.supportsAudio) params.audio = options.audio ?? true;
+  return params;
+}
+
+export function priceCredits(model: ModelSpec, params: GenerationParams): number {
+  return Math.ceil((model.creditsPer5s[params.resolution] * params.durationS) / 5);
+}
+
+export function priceUsd(model: ModelSpec, params: GenerationParams): number {
+  return (model.usdPer5s[params.resolution] * params.durationS) / 5;
+}
+
+export function expectedSeconds(model: ModelSpec, params: Pick<GenerationParams, 'durationS' | 'resolution'>): number {
+  return Math.round((model.expectedSecondsPer5s[params.resolution] * Math.max(params.durationS, 5)) / 5);
+}
+
+function rangeText(values: readonly number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const contiguous = sorted.every((v, i) => i === 0 || v === sorted[i - 1]! + 1);
+  return contiguous && sorted.length > 2 ? `${sorted[0]} to ${sorted.at(-1)}` : sorted.join(', ');
+}

@@ -1,0 +1,178 @@
+import type { Readable } from 'node:stream';
+import type { GenerationParams } from './catalog.js';
+import type { ProviderError } from './errors.js';
+
+/**
+ * The ports `core` depends on. Adapters (providers/, media/, platforms/) implement them;
+ * `core` imports nothing else from outside itself.
+ */
+
+// ---------------------------------------------------------------- time and logging
+
+/** Injected time, so tests can move it without sleeping. */
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** The subset of pino the code uses (so a test may pass `pino({ level: 'silent' })`). */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  info(msg: string): void;
+  warn(obj: object, msg?: string): void;
+  warn(msg: string): void;
+  error(obj: object, msg?: string): void;
+  error(msg: string): void;
+  debug(obj: object, msg?: string): void;
+  debug(msg: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+// ---------------------------------------------------------------- video providers
+
+/** What a provider needs to start one generation. */
+export interface GenerationRequest {
+  /** Our job id: for logs and for idempotency on the provider side where supported. */
+  jobId: string;
+  /** The provider's model / endpoint id (from the catalog, text- or image-to-video). */
+  providerModel: string;
+  prompt: string;
+  params: GenerationParams;
+  /** A URL of the input image that the provider may fetch: always our own re-hosted copy. */
+  imageUrl?: string;
+  /** Where the provider should POST its completion callback, when webhooks are on. */
+  webhookUrl?: string;
+}
+
+/** Identifies a task at its provider. Stored on the job before anything else happens after submit. */
+export interface TaskRef {
+  taskId: string;
+  providerModel: string;
+}
+
+export type TaskStatus =
+  | { state: 'queued'; queuePosition?: number }
+  | { state: 'running' }
+  | { state: 'succeeded'; videoUrl: string }
+  | { state: 'failed'; error: ProviderError };
+
+/** What a verified webhook told us. `status` is set when the provider's payload is trusted and final. */
+export interface WebhookEvent {
+  taskId: string;
+  /** Unique per delivery attempt group (dedup key); usually the task id plus the reported outcome. */
+  deliveryId: string;
+  status?: TaskStatus;
+}
+
+export interface WebhookRequest {
+  headers: Record<string, string | undefined>;
+  rawBody: Uint8Array;
+}
+
+/**
+ * One hosted video API.
+ * Contract (checked by the shared conformance suite against every adapter and its simulator):
+ * - `submit` resolves only once the provider accepted the task, with its task id; it throws `ProviderError`
+ *   (retryable for 429 / 5xx / network, not for validation or content policy) and never half-succeeds.
+ * - `status` never throws for a task that failed at the provider: it returns `{state:'failed', error}`;
+ *   it throws `ProviderError` only when the status itself could not be read.
+ * - `cancel` is best-effort: true if the provider accepted the cancellation.
+ * - `verifyWebhook` throws `WebhookAuthError` for anything not provably from the provider.
+ */
+export interface VideoProvider {
+  readonly id: string;
+  submit(request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef>;
+  status(task: TaskRef, signal?: AbortSignal): Promise<TaskStatus>;
+  cancel(task: TaskRef, signal?: AbortSignal): Promise<boolean>;
+  verifyWebhook?(request: WebhookRequest): Promise<WebhookEvent>;
+}
+
+// ---------------------------------------------------------------- media
+
+export interface StoredMedia {
+  key: string;
+  bytes: number;
+  contentType: string;
+  /** Public URL of the stored copy (our /media route or the S3 public base). */
+  url: string;
+}
+
+/**
+ * Where results and re-hosted inputs live. Provider URLs expire; these do not.
+ * `putFile` takes ownership of `tempPath` (moves or uploads it, then removes it).
+ */
+export interface MediaStore {
+  putFile(key: string, tempPath: string, contentType: string): Promise<StoredMedia>;
+  /** Opens the stored bytes for upload to a chat platform. */
+  openRead(key: string): Promise<Readable>;
+  /** Local path when the store is on this disk (for the console and local uploads). */
+  localPath(key: string): string | undefined;
+  url(key: string): string;
+  /** A writable temp path in the same file system as the store (so moving it is a rename). */
+  tempPath(name: string): string;
+  remove(key: string): Promise<void>;
+}
+
+/** Downloads a URL we did not create through the SSRF-safe fetcher into a temp file, sniffed. */
+export interface MediaFetcher {
+  fetchToFile(
+    url: string,
+    destPath: string,
+    opts: { kind: 'video' | 'image'; maxBytes: number; signal?: AbortSignal },
+  ): Promise<{ bytes: number; contentType: string; ext: string }>;
+}
+
+// ---------------------------------------------------------------- chat platforms
+
+export type PlatformId = 'console' | 'discord' | 'telegram';
+
+/** Where a message lives; stored on the job so a restart can find it again (never a token that expires). */
+export interface MessageRef {
+  platform: PlatformId;
+  chatId: string;
+  messageId: string;
+}
+
+/** Platform-neutral status of a job; each platform renders it its own way (text, buttons). */
+export interface StatusView {
+  jobId: string;
+  text: string;
+  /** Final views are always shown; intermediate ones may be coalesced. */
+  final: boolean;
+  /** Show a Cancel control (only the requester or a moderator may use it). */
+  cancellable: boolean;
+}
+
+export interface JobDestination {
+  platform: PlatformId;
+  chatId: string;
+  /** The requester's platform user id, to mention on completion. */
+  userId: string;
+  requestMessageId?: string | null;
+  uploadLimitBytes?: number | null;
+}
+
+export interface ResultDelivery {
+  jobId: string;
+  text: string;
+  media: StoredMedia;
+  /** Local file, when the store has one; else `openRead`. */
+  localPath?: string;
+  openRead(): Promise<Readable>;
+}
+
+/**
+ * A chat platform adapter as the engine sees it.
+ * Contract: `postStatus` returns where the message lives; `editStatus` on a deleted message throws nothing
+ * fatal (the engine posts a new one when it returns false); `deliver` posts the result once and returns an id
+ * the engine stores so a retry never posts twice.
+ */
+export interface ChatPlatform {
+  readonly id: PlatformId;
+  postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef>;
+  /** False when the message is gone (deleted, token expired): the engine then posts a fresh one. */
+  editStatus(ref: MessageRef, view: StatusView): Promise<boolean>;
+  deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }>;
+  /** Tell the requester, with a ping, that the job failed or was cancelled. */
+  notify(dest: JobDestination, text: string): Promise<void>;
+}
