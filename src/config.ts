@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { createAddressPolicy } from './media/address-policy.js';
 
 /**
  * The one place that reads `process.env`. Everything else receives the frozen `Config`.
@@ -137,6 +138,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     for (const key of ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const) {
       if (!c[key]) problems.push(`${key}: required when STORAGE=s3`);
     }
+  }
+  try {
+    createAddressPolicy(c.FETCH_ALLOW_CIDRS);
+  } catch (error) {
+    problems.push((error as Error).message);
   }
   if (c.TELEGRAM_WEBHOOK_SECRET && !c.PUBLIC_URL) problems.push('TELEGRAM_WEBHOOK_SECRET: needs PUBLIC_URL too');
   if (problems.length) throw new ConfigError(problems);

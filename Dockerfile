@@ -1,0 +1,33 @@
+# clipbot: multi-stage build. Node 22 LTS (Node 20 is past end of life; the code runs on both).
+# Not built in this repository's CI (no Docker engine there); kept correct by reading. See README.
+
+# ---- build: native addons (better-sqlite3) need python3, make and g++
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev
+
+# ---- runtime: no compilers, non-root
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    DATA_DIR=/data \
+    HTTP_HOST=0.0.0.0 \
+    HTTP_PORT=8080
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY src ./src
+COPY commands ./commands
+COPY db ./db
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# tsx runs the TypeScript sources directly (it is a runtime dependency); SIGTERM triggers a graceful stop.
+CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { accountSummary } from '../src/core/admin.js';
+import { applyDailyAllowance } from '../src/core/credits/ledger.js';
+import { ensureUser } from '../src/core/users.js';
+import { defineCommand } from './types.js';
+
+export default defineCommand({
+  name: 'balance',
+  description: 'Show your credits',
+  access: 'member',
+  options: z.object({}),
+  async execute(ctx, _o, { db, clock, config }) {
+    const user = db.transaction((tx) => {
+      const u = ensureUser(tx, clock, ctx.actor, config.STARTING_CREDITS);
+      applyDailyAllowance(tx, clock, u.id, { freeDailyCredits: config.FREE_DAILY_CREDITS });
+      return u;
+    });
+    const { balance, held } = accountSummary(db, user.id);
+    const daily = config.FREE_DAILY_CREDITS > 0 ? ` Your balance is topped up to ${config.FREE_DAILY_CREDITS} each day (UTC).` : '';
+    await ctx.reply(`You have ${balance} credits${held ? ` (${held} more held for videos in progress)` : ''}.${daily}`);
+  },
+});

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { describeUser, resolveTarget, setBanned } from '../src/core/admin.js';
+import { reason, userRef } from './options.js';
+import { adminContext } from './admin-context.js';
+import { defineCommand } from './types.js';
+
+export default defineCommand({
+  name: 'ban',
+  description: 'Stop a user from generating videos (moderators)',
+  access: 'moderator',
+  options: z.object({ user: userRef, reason: reason.default('') }),
+  positional: ['user', 'reason'],
+  async execute(ctx, o, deps) {
+    const admin = adminContext(ctx, deps);
+    const target = resolveTarget(admin, o.user, ctx.platform);
+    setBanned(admin, target, true, o.reason);
+    await ctx.reply(`${describeUser(target)} is banned${o.reason ? `: ${o.reason}` : ''}.`);
+  },
+});

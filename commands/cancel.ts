@@ -1,0 +1,30 @@
+import { and, desc, eq, inArray } from 'drizzle-orm';
+import { z } from 'zod';
+import { jobs } from '../db/schema.js';
+import { UserError } from '../src/core/errors.js';
+import { CANCELLABLE_STATUSES } from '../src/core/engine/job-state.js';
+import { ensureUser } from '../src/core/users.js';
+import { jobId } from './options.js';
+import { defineCommand } from './types.js';
+
+export default defineCommand({
+  name: 'cancel',
+  description: 'Cancel a video that has not finished (your latest if no id is given); you get the credits back',
+  access: 'member',
+  options: z.object({ job: jobId.optional() }),
+  positional: ['job'],
+  async execute(ctx, o, { db, clock, config, engine }) {
+    const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
+    const id =
+      o.job ??
+      db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.userId, user.id), inArray(jobs.status, CANCELLABLE_STATUSES)))
+        .orderBy(desc(jobs.createdAt))
+        .get()?.id;
+    if (!id) throw new UserError('nothing_to_cancel', 'You have no video in progress.');
+    const job = await engine.cancel(id, { userId: user.id, moderator: ctx.actor.role !== 'member' });
+    await ctx.reply(`Cancelled job ${job.id}; ${job.price} credits are back in your balance.`);
+  },
+});

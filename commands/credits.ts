@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { adjustCredits, describeUser, resolveTarget } from '../src/core/admin.js';
+import { positiveAmount, reason, userRef } from './options.js';
+import { adminContext } from './admin-context.js';
+import { defineCommand } from './types.js';
+
+export default defineCommand({
+  name: 'credits',
+  description: 'Give or take credits (moderators)',
+  access: 'moderator',
+  options: z.object({
+    action: z.enum(['grant', 'take'], { error: 'use grant or take' }),
+    user: userRef,
+    amount: positiveAmount,
+    reason: reason.default(''),
+  }),
+  positional: ['action', 'user', 'amount', 'reason'],
+  async execute(ctx, o, deps) {
+    const admin = adminContext(ctx, deps);
+    const target = resolveTarget(admin, o.user, ctx.platform);
+    const balance = adjustCredits(admin, target, o.action, o.amount, o.reason);
+    const verb = o.action === 'grant' ? 'Gave' : 'Took';
+    await ctx.reply(`${verb} ${o.amount} credits ${o.action === 'grant' ? 'to' : 'from'} ${describeUser(target)}. New balance: ${balance}.`);
+  },
+});

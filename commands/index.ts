@@ -1,0 +1,37 @@
+import balance from './balance.js';
+import ban from './ban.js';
+import blocklist from './blocklist.js';
+import cancel from './cancel.js';
+import credits from './credits.js';
+import { createHelpCommand } from './help.js';
+import history from './history.js';
+import models from './models.js';
+import queue from './queue.js';
+import quota from './quota.js';
+import refund from './refund.js';
+import stats from './stats.js';
+import type { Command } from './types.js';
+import unban from './unban.js';
+import video from './video.js';
+
+/** The explicit registry: every chat command, in the order `/help` lists them. */
+export const commands: readonly Command[] = [
+  video,
+  balance,
+  history,
+  cancel,
+  queue,
+  models,
+  createHelpCommand(() => commands),
+  credits,
+  quota,
+  ban,
+  unban,
+  blocklist,
+  stats,
+  refund,
+] as unknown as readonly Command[];
+
+export function findCommand(name: string): Command | undefined {
+  return commands.find((c) => c.name === name.toLowerCase());
+}

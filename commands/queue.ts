@@ -1,0 +1,31 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import { z } from 'zod';
+import { jobs } from '../db/schema.js';
+import { queuePositions } from '../src/core/engine/scheduler.js';
+import { ensureUser } from '../src/core/users.js';
+import { defineCommand } from './types.js';
+
+export default defineCommand({
+  name: 'queue',
+  description: 'Where your videos are in the queue',
+  access: 'member',
+  options: z.object({}),
+  async execute(ctx, _o, { db, clock, config }) {
+    const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
+    const positions = queuePositions(db);
+    const mine = db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.userId, user.id), inArray(jobs.status, ['queued', 'submitting', 'running', 'fetching', 'delivering'])))
+      .all();
+    const header = `${positions.size} video${positions.size === 1 ? '' : 's'} waiting in the queue.`;
+    if (mine.length === 0) {
+      await ctx.reply(`${header} You have none in progress.`);
+      return;
+    }
+    const lines = mine.map((job) =>
+      job.status === 'queued' ? `${job.id}: queued, position ${positions.get(job.id) ?? '?'}` : `${job.id}: ${job.status}`,
+    );
+    await ctx.reply([header, ...lines].join('\n'));
+  },
+});

@@ -1,0 +1,53 @@
+import type { z } from 'zod';
+import { newCorrelationId } from '../src/core/engine/engine.js';
+import { UserError } from '../src/core/errors.js';
+import type { Command, CommandContext, CommandDeps, CommandOutcome } from './types.js';
+
+export type CommandResult = { ok: true; outcome: CommandOutcome } | { ok: false; error: string; ref?: string };
+
+/**
+ * The one flow every platform runs a command through: permission check, option validation, execute,
+ * and an error boundary. A UserError is the member's to fix and is shown as is; anything else is logged
+ * with a correlation id and the member sees only that id.
+ */
+export async function runCommand(
+  command: Command,
+  raw: Record<string, unknown>,
+  ctx: CommandContext,
+  deps: CommandDeps,
+): Promise<CommandResult> {
+  const log = deps.logger.child({ command: command.name, platform: ctx.platform, user: ctx.actor.platformUserId });
+  const fail = async (error: string, ref?: string): Promise<CommandResult> => {
+    await ctx.reply(error).catch((e: unknown) => log.warn({ err: e }, 'could not send the error reply'));
+    return ref ? { ok: false, error, ref } : { ok: false, error };
+  };
+  if (command.access === 'moderator' && ctx.actor.role === 'member') {
+    log.info('moderator command refused');
+    return fail(`/${command.name} is for moderators and the bot owner.`);
+  }
+  const parsed = command.options.safeParse(raw);
+  if (!parsed.success) return fail(describeOptionErrors(command, parsed.error));
+  try {
+    const outcome = (await command.execute(ctx, parsed.data, deps)) ?? {};
+    return { ok: true, outcome };
+  } catch (error) {
+    if (error instanceof UserError) {
+      log.info({ id: error.identifier }, 'user error');
+      return fail(error.message);
+    }
+    const ref = newCorrelationId();
+    log.error({ err: error, ref }, 'command failed');
+    return fail(`Something went wrong on our side (ref ${ref}). Nothing was charged.`, ref);
+  }
+}
+
+function describeOptionErrors(command: Command, error: z.ZodError): string {
+  const problems = error.issues.map((issue) => {
+    const key = String(issue.path[0] ?? '');
+    const positional = (command.positional ?? []).includes(key);
+    const label = positional ? key : `--${key}`;
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    return missing ? `${label} is missing` : `${label} ${issue.message}`;
+  });
+  return `/${command.name}: ${problems.join('; ')}. See /help ${command.name}.`;
+}

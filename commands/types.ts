@@ -1,0 +1,59 @@
+import type { z } from 'zod';
+import type { Db } from '../db/client.js';
+import type { Config } from '../src/config.js';
+import type { Engine } from '../src/core/engine/engine.js';
+import type { Prefilter } from '../src/core/moderation/prefilter.js';
+import type { Clock, JobDestination, Logger, PlatformId } from '../src/core/ports.js';
+import type { Identity } from '../src/core/users.js';
+
+export type Role = 'owner' | 'moderator' | 'member';
+
+/** Who is asking, from where, and how to answer: everything a command knows of its platform. */
+export interface CommandContext {
+  platform: PlatformId;
+  actor: Identity & { role: Role };
+  /** Where replies and job messages go. */
+  dest: JobDestination;
+  guildId?: string;
+  locale?: string;
+  /** platform + chat + message/interaction id: makes money-moving commands idempotent on re-delivery. */
+  intakeKey: string;
+  reply(text: string): Promise<void>;
+}
+
+export interface CommandDeps {
+  engine: Engine;
+  db: Db;
+  clock: Clock;
+  config: Config;
+  logger: Logger;
+  prefilter: Prefilter;
+}
+
+/** What a command produced that its caller may wait on (the console waits for `/video` jobs). */
+export interface CommandOutcome {
+  jobId?: string;
+}
+
+type AnyObject = z.ZodObject<z.ZodRawShape>;
+
+/**
+ * A platform-neutral chat command. Discord renders `options` as a slash command; text platforms
+ * (console, Telegram) parse `/name positional... --option value`.
+ */
+export interface Command<S extends AnyObject = AnyObject> {
+  name: string;
+  description: string;
+  /** Moderator commands are also checked at every call, not only hidden at registration. */
+  access: 'member' | 'moderator';
+  options: S;
+  /** Option names filled from positional words, in order; the last one takes the rest of the line. */
+  positional?: readonly (keyof z.input<S> & string)[];
+  /** Help text for each option (slash-command descriptions, `/help video`). */
+  optionHelp?: Partial<Record<keyof z.input<S> & string, string>>;
+  execute(ctx: CommandContext, options: z.output<S>, deps: CommandDeps): Promise<CommandOutcome | void>;
+}
+
+export function defineCommand<S extends AnyObject>(command: Command<S>): Command<S> {
+  return command;
+}

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { describeUser, resolveTarget, setBanned } from '../src/core/admin.js';
+import { userRef } from './options.js';
+import { adminContext } from './admin-context.js';
+import { defineCommand } from './types.js';
+
+export default defineCommand({
+  name: 'unban',
+  description: 'Lift a ban (moderators)',
+  access: 'moderator',
+  options: z.object({ user: userRef }),
+  positional: ['user'],
+  async execute(ctx, o, deps) {
+    const admin = adminContext(ctx, deps);
+    const target = resolveTarget(admin, o.user, ctx.platform);
+    setBanned(admin, target, false, '');
+    await ctx.reply(`${describeUser(target)} may generate videos again.`);
+  },
+});

@@ -1,0 +1,171 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { DbLike } from '../../../db/client.js';
+import { jobs, ledgerEntries, type LedgerKind } from '../../../db/schema.js';
+import { UserError } from '../errors.js';
+import type { Clock } from '../ports.js';
+
+/**
+ * The credit ledger (design.md §4). Append-only: a balance is the sum of a user's entries.
+ * - hold: debits a job's price at intake (one per job, enforced by a unique index);
+ * - capture (amount 0) or release (+price): the hold's one settlement (also a unique index);
+ * - grant / deduct: moderator actions with actor and reason; a deduct never takes the balance below zero;
+ * - starting / daily: the economy's own grants (the daily allowance tops the balance up once per UTC day).
+ * Every function takes the caller's transaction: money moves in the same transaction as the job it belongs to.
+ */
+
+export interface LedgerSettings {
+  freeDailyCredits: number;
+}
+
+export function balanceOf(db: DbLike, userId: number): number {
+  const row = db
+    .select({ total: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` })
+    .from(ledgerEntries)
+    .where(eq(ledgerEntries.userId, userId))
+    .get();
+  return row?.total ?? 0;
+}
+
+/** Credits held by the user's unsettled jobs (already excluded from the balance). */
+export function heldOf(db: DbLike, userId: number): number {
+  const row = db
+    .select({ total: sql<number>`coalesce(sum(-${ledgerEntries.amount}), 0)` })
+    .from(ledgerEntries)
+    .where(
+      and(
+        eq(ledgerEntries.userId, userId),
+        eq(ledgerEntries.kind, 'hold'),
+        sql`not exists (select 1 from ${ledgerEntries} s where s.job_id = ${ledgerEntries.jobId} and s.kind in ('capture', 'release'))`,
+      ),
+    )
+    .get();
+  return row?.total ?? 0;
+}
+
+function append(
+  db: DbLike,
+  clock: Clock,
+  entry: { userId: number; kind: LedgerKind; amount: number; jobId?: string; actorUserId?: number; reason?: string; day?: string },
+): void {
+  db.insert(ledgerEntries).values({ ...entry, createdAt: clock.now() }).run();
+}
+
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * Tops the balance up to the free daily allowance, at most once per UTC day. Written as a ledger entry
+ * (unique per user and day), so the allowance can never drift from the balance it feeds.
+ */
+export function applyDailyAllowance(db: DbLike, clock: Clock, userId: number, settings: LedgerSettings): number {
+  if (settings.freeDailyCredits <= 0) return 0;
+  const day = utcDay(clock.now());
+  const topUp = Math.max(0, settings.freeDailyCredits - balanceOf(db, userId));
+  const inserted = db
+    .insert(ledgerEntries)
+    .values({ userId, kind: 'daily', amount: topUp, day, reason: 'free daily allowance', createdAt: clock.now() })
+    .onConflictDoNothing()
+    .run();
+  return inserted.changes > 0 ? topUp : 0;
+}
+
+/** Debits the job's price. Throws `UserError('insufficient_credits')` when the balance cannot cover it. */
+export function holdCredits(db: DbLike, clock: Clock, userId: number, jobId: string, amount: number): void {
+  if (!Number.isInteger(amount) || amount < 0) throw new Error(`invalid hold amount ${amount}`);
+  const balance = balanceOf(db, userId);
+  if (balance < amount) {
+    throw new UserError('insufficient_credits', `This costs ${amount} credits and you have ${balance}.`, {
+      price: amount,
+      balance,
+    });
+  }
+  append(db, clock, { userId, kind: 'hold', amount: -amount, jobId });
+}
+
+function settle(db: DbLike, clock: Clock, jobId: string, kind: 'capture' | 'release', reason?: string): boolean {
+  const hold = db
+    .select()
+    .from(ledgerEntries)
+    .where(and(eq(ledgerEntries.jobId, jobId), eq(ledgerEntries.kind, 'hold')))
+    .get();
+  if (!hold) return false;
+  const result = db
+    .insert(ledgerEntries)
+    .values({
+      userId: hold.userId,
+      kind,
+      amount: kind === 'capture' ? 0 : -hold.amount,
+      jobId,
+      reason: reason ?? null,
+      createdAt: clock.now(),
+    })
+    .onConflictDoNothing()
+    .run();
+  return result.changes > 0;
+}
+
+/** Marks the job's hold as spent. Idempotent: false if it was already settled (or there is none). */
+export function captureHold(db: DbLike, clock: Clock, jobId: string): boolean {
+  return settle(db, clock, jobId, 'capture');
+}
+
+/** Gives the job's hold back. Idempotent: false if it was already settled (or there is none). */
+export function releaseHold(db: DbLike, clock: Clock, jobId: string, reason: string): boolean {
+  return settle(db, clock, jobId, 'release', reason);
+}
+
+export function isSettled(db: DbLike, jobId: string): boolean {
+  return !!db
+    .select({ id: ledgerEntries.id })
+    .from(ledgerEntries)
+    .where(and(eq(ledgerEntries.jobId, jobId), inArray(ledgerEntries.kind, ['capture', 'release'])))
+    .get();
+}
+
+export function grantCredits(
+  db: DbLike,
+  clock: Clock,
+  entry: { userId: number; amount: number; actorUserId: number; reason: string; kind?: 'grant' | 'starting' },
+): void {
+  if (!Number.isInteger(entry.amount) || entry.amount <= 0) throw new UserError('bad_amount', 'The amount must be a positive whole number.');
+  append(db, clock, { ...entry, kind: entry.kind ?? 'grant' });
+}
+
+/** Takes credits away; refuses to take more than the user has (a balance is never negative). */
+export function deductCredits(
+  db: DbLike,
+  clock: Clock,
+  entry: { userId: number; amount: number; actorUserId: number; reason: string },
+): void {
+  if (!Number.isInteger(entry.amount) || entry.amount <= 0) throw new UserError('bad_amount', 'The amount must be a positive whole number.');
+  const balance = balanceOf(db, entry.userId);
+  if (entry.amount > balance) {
+    throw new UserError('deduct_too_much', `That user has only ${balance} credits.`, { balance });
+  }
+  append(db, clock, { ...entry, kind: 'deduct', amount: -entry.amount });
+}
+
+/**
+ * Recovery safety net: a final job whose hold was never settled gets settled now (captured if it
+ * succeeded, released otherwise). Final moves settle in the same transaction, so this finds nothing
+ * unless the data was written by something else; it runs at every start-up all the same.
+ */
+export function settleOrphanedHolds(db: DbLike, clock: Clock): number {
+  const orphans = db
+    .select({ id: jobs.id, status: jobs.status })
+    .from(jobs)
+    .innerJoin(ledgerEntries, and(eq(ledgerEntries.jobId, jobs.id), eq(ledgerEntries.kind, 'hold')))
+    .where(
+      and(
+        inArray(jobs.status, ['succeeded', 'failed', 'cancelled']),
+        sql`not exists (select 1 from ${ledgerEntries} s where s.job_id = ${jobs.id} and s.kind in ('capture', 'release'))`,
+      ),
+    )
+    .all();
+  for (const job of orphans) {
+    if (job.status === 'succeeded') captureHold(db, clock, job.id);
+    else releaseHold(db, clock, job.id, `${job.status}: settled on recovery`);
+  }
+  return orphans.length;
+}

@@ -1,0 +1,727 @@
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../../../db/client.js';
+import { jobs, users, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
+import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
+import { settleOrphanedHolds } from '../credits/ledger.js';
+import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
+import type { Prefilter } from '../moderation/prefilter.js';
+import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
+import { estimateJobSeconds } from '../progress/eta.js';
+import { renderStatus, type StatusInput } from '../progress/progress-text.js';
+import type {
+  ChatPlatform,
+  Clock,
+  JobDestination,
+  Logger,
+  MediaFetcher,
+  MediaStore,
+  PlatformId,
+  StatusView,
+  TaskRef,
+  TaskStatus,
+  VideoProvider,
+  WebhookRequest,
+} from '../ports.js';
+import { findUser } from '../users.js';
+import { acceptVideo, existingIntake, precheckIntake, quoteVideo, type IntakeSettings, type VideoRequest } from './intake.js';
+import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob } from './job-state.js';
+import { nextPollDelayMs } from './poll-schedule.js';
+import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
+import { queuePositions, startEligibleJobs, unfinishedJobIds, type SchedulerCaps } from './scheduler.js';
+
+/**
+ * The job engine: intake, fair scheduling, and one runner per started job that walks it through
+ * submitting → running → fetching → delivering → succeeded, persisting each step before the next,
+ * so a restart resumes every job from where it was (design.md §2–3).
+ */
+
+export interface EngineSettings extends IntakeSettings, SchedulerCaps {
+  statusEditIntervalMs: number;
+  maxResultBytes: number;
+  maxInputImageBytes: number;
+  /** `${PUBLIC_URL}` when set: providers call `/webhooks/<provider>` there. */
+  webhookBaseUrl?: string | undefined;
+  /** Can a provider fetch our media URLs? If not, input images are sent inline as data URIs. */
+  mediaIsPublic: boolean;
+  retry?: RetryPolicy;
+}
+
+export interface EngineDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  models: readonly ModelSpec[];
+  providers: ReadonlyMap<string, VideoProvider>;
+  platforms: ReadonlyMap<PlatformId, ChatPlatform>;
+  store: MediaStore;
+  fetcher: MediaFetcher;
+  prefilter: Prefilter;
+  settings: EngineSettings;
+  newId?: () => string;
+}
+
+export interface SubmitResult {
+  job: Job;
+  duplicate: boolean;
+  position: number | undefined;
+}
+
+export interface JobEvent {
+  job: Job;
+}
+
+type Phase = JobStatus;
+
+const newShortId = (prefix: string) => `${prefix}${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`;
+export const newCorrelationId = () => randomBytes(4).toString('hex');
+
+export class Engine {
+  private readonly db: Db;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly settings: EngineSettings;
+  private readonly retry: RetryPolicy;
+  private readonly runners = new Map<string, Promise<void>>();
+  private readonly wakers = new Map<string, () => void>();
+  private readonly pushedStatus = new Map<string, TaskStatus>();
+  private readonly coalescer: Coalescer;
+  private readonly events = new EventEmitter();
+  private readonly abort = new AbortController();
+  private stopping = false;
+  private pumpTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.db = deps.db;
+    this.log = deps.logger.child({ component: 'engine' });
+    this.clock = deps.clock;
+    this.settings = deps.settings;
+    this.retry = deps.settings.retry ?? DEFAULT_RETRY;
+    this.events.setMaxListeners(0);
+    this.coalescer = createCoalescer({
+      intervalMs: deps.settings.statusEditIntervalMs,
+      clock: deps.clock,
+      send: (jobId, text, final) => this.sendStatus(jobId, text, final),
+      logger: this.log,
+    });
+  }
+
+  get models(): readonly ModelSpec[] {
+    return this.deps.models;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** Settles anything a crash left unsettled, resumes every unfinished job, and starts scheduling. */
+  start(): void {
+    const settled = settleOrphanedHolds(this.db, this.clock);
+    if (settled) this.log.warn({ settled }, 'settled holds left open by a crash');
+    let resumed = 0;
+    for (const { id, status } of unfinishedJobIds(this.db)) {
+      if (status === 'queued') continue;
+      this.launch(id);
+      resumed++;
+    }
+    if (resumed) this.log.info({ resumed }, 'resumed unfinished jobs');
+    this.pump();
+    // Refreshes elapsed time / ETA on running jobs' status messages; the coalescer keeps edits rare.
+    const tickMs = Math.max(1000, this.settings.statusEditIntervalMs);
+    this.tickTimer = setInterval(() => this.refreshRunningViews(), tickMs);
+    this.tickTimer.unref();
+  }
+
+  /** Stops taking work, wakes every sleeping runner and waits for them to reach a safe point. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.pumpTimer);
+    clearInterval(this.tickTimer);
+    this.abort.abort();
+    for (const wake of this.wakers.values()) wake();
+    await Promise.allSettled([...this.runners.values()]);
+    await this.coalescer.close();
+  }
+
+  /** Resolves with the job once it is final (succeeded, failed or cancelled). */
+  waitForJob(jobId: string): Promise<Job> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const job = getJob(this.db, jobId);
+        if (job && isFinal(job.status)) {
+          this.events.off('final', check);
+          resolve(job);
+        }
+      };
+      this.events.on('final', check);
+      check();
+    });
+  }
+
+  onJobFinal(listener: (job: Job) => void): () => void {
+    const wrapped = (job: Job) => listener(job);
+    this.events.on('final', wrapped);
+    return () => this.events.off('final', wrapped);
+  }
+
+  // ------------------------------------------------------------------ intake
+
+  /**
+   * Checks, charges (hold) and queues a `/video` request. Throws `UserError` for anything the member can fix;
+   * in that case nothing was charged, no job exists and no file was kept.
+   */
+  async submitVideo(request: VideoRequest): Promise<SubmitResult> {
+    if (this.stopping) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
+    const previous = existingIntake(this.db, request.intakeKey);
+    if (previous) return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
+
+    const models = this.availableModels();
+    const quote = quoteVideo(request, models, this.settings.defaultModel);
+    precheckIntake(this.db, this.clock, request, quote, this.settings);
+    const verdict = await this.deps.prefilter.check(quote.prompt);
+    if (!verdict.ok) {
+      this.log.info({ rule: verdict.rule, user: request.identity }, 'prompt blocked');
+      throw new UserError('prompt_blocked', verdict.message, { rule: verdict.rule });
+    }
+
+    const jobId = this.deps.newId?.() ?? newShortId('j');
+    const inputMediaKey = request.imageUrl ? await this.fetchInputImage(jobId, request.imageUrl) : undefined;
+    let accepted: { job: Job; duplicate: boolean };
+    try {
+      accepted = acceptVideo(this.db, this.clock, request, quote, this.settings, jobId, inputMediaKey);
+    } catch (error) {
+      if (inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
+      throw error;
+    }
+    if (accepted.duplicate && inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
+    const position = queuePositions(this.db).get(accepted.job.id);
+    if (!accepted.duplicate) {
+      this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
+      await this.postInitialStatus(accepted.job, position);
+      this.pump();
+    }
+    return { ...accepted, position };
+  }
+
+  /** Models whose provider is configured. */
+  availableModels(): ModelSpec[] {
+    return this.deps.models.filter((m) => this.deps.providers.has(m.provider));
+  }
+
+  private async fetchInputImage(jobId: string, url: string): Promise<string> {
+    const temp = this.deps.store.tempPath(`${jobId}-input.part`);
+    try {
+      const got = await this.deps.fetcher.fetchToFile(url, temp, {
+        kind: 'image',
+        maxBytes: this.settings.maxInputImageBytes,
+        signal: this.abort.signal,
+      });
+      const stored = await this.deps.store.putFile(`inputs/${jobId}.${got.ext}`, temp, got.contentType);
+      return stored.key;
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      if (error instanceof MediaError) throw new UserError('bad_image', `The image could not be used: ${error.message}`);
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------ cancellation
+
+  /**
+   * Cancels a queued or running job for its owner (or a moderator) and refunds it.
+   * A job already at the provider is cancelled there too, best-effort.
+   */
+  async cancel(jobId: string, by: { userId: number; moderator: boolean }): Promise<Job> {
+    const job = getJob(this.db, jobId);
+    if (!job || (job.userId !== by.userId && !by.moderator)) {
+      throw new UserError('no_such_job', `You have no job ${jobId.slice(0, 20)}.`);
+    }
+    if (isFinal(job.status)) throw new UserError('job_final', `Job ${job.id} has already ${job.status}.`);
+    const ok = finishJob(this.db, this.clock, job.id, CANCELLABLE_STATUSES, {
+      status: 'cancelled',
+      errorKind: 'cancelled',
+      errorMessage: by.userId === job.userId ? 'Cancelled by you.' : 'Cancelled by a moderator.',
+    });
+    if (!ok) throw new UserError('too_late', 'The video is already being delivered and can no longer be cancelled.');
+    const fresh = getJob(this.db, job.id)!;
+    if (fresh.providerTaskId) await this.cancelAtProvider(fresh);
+    this.afterFinal(fresh);
+    this.wakers.get(job.id)?.();
+    this.pump();
+    return fresh;
+  }
+
+  private async cancelAtProvider(job: Job): Promise<void> {
+    const provider = this.deps.providers.get(job.provider);
+    if (!provider || !job.providerTaskId) return;
+    try {
+      await provider.cancel({ taskId: job.providerTaskId, providerModel: job.providerModel }, this.abort.signal);
+    } catch (error) {
+      this.log.warn({ jobId: job.id, err: error }, 'provider cancel failed (ignored)');
+    }
+  }
+
+  // ------------------------------------------------------------------ webhooks
+
+  /**
+   * A provider callback. Verified by the provider adapter (signature or re-fetch), de-duplicated by
+   * delivery id, then handed to the job's runner, which applies it with the same guarded moves as polling.
+   */
+  async handleWebhook(providerId: string, request: WebhookRequest): Promise<{ status: number; body: unknown }> {
+    const provider = this.deps.providers.get(providerId);
+    if (!provider?.verifyWebhook) return { status: 404, body: { error: 'unknown provider' } };
+    const event = await provider.verifyWebhook(request);
+    const job = this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.provider, providerId), eq(jobs.providerTaskId, event.taskId)))
+      .get();
+    if (!job) {
+      this.log.warn({ provider: providerId, taskId: event.taskId }, 'webhook for an unknown task (ignored)');
+      return { status: 200, body: { ok: true, ignored: 'unknown task' } };
+    }
+    const fresh = this.db
+      .insert(webhookDeliveries)
+      .values({ provider: providerId, deliveryId: event.deliveryId, jobId: job.id, receivedAt: this.clock.now() })
+      .onConflictDoNothing()
+      .run();
+    if (fresh.changes === 0) return { status: 200, body: { ok: true, duplicate: true } };
+    if (event.status) this.pushedStatus.set(job.id, event.status);
+    this.wakers.get(job.id)?.();
+    return { status: 200, body: { ok: true } };
+  }
+
+  // ------------------------------------------------------------------ scheduling
+
+  /** Starts whatever may start now. Cheap; called on every event that frees or fills a slot. */
+  pump(): void {
+    if (this.stopping) return;
+    clearTimeout(this.pumpTimer);
+    let started: string[] = [];
+    try {
+      started = startEligibleJobs(this.db, this.clock, this.settings);
+    } catch (error) {
+      this.log.error({ err: error }, 'scheduler failed');
+    }
+    for (const id of started) this.launch(id);
+    this.refreshQueuedViews();
+  }
+
+  private launch(jobId: string): void {
+    if (this.runners.has(jobId) || this.stopping) return;
+    const run = this.runJob(jobId).finally(() => {
+      this.runners.delete(jobId);
+      this.pump();
+    });
+    this.runners.set(jobId, run);
+  }
+
+  // ------------------------------------------------------------------ the runner
+
+  private async runJob(jobId: string): Promise<void> {
+    for (;;) {
+      if (this.stopping) return;
+      const job = getJob(this.db, jobId);
+      if (!job) return;
+      if (isFinal(job.status)) return;
+      try {
+        switch (job.status) {
+          case 'queued':
+            return;
+          case 'submitting':
+            await this.submitStep(job);
+            break;
+          case 'running':
+            await this.trackStep(job);
+            break;
+          case 'fetching':
+            await this.fetchStep(job);
+            break;
+          case 'delivering':
+            await this.deliverStep(job);
+            break;
+        }
+      } catch (error) {
+        if (this.stopping) return;
+        this.failUnexpectedly(jobId, error);
+      }
+    }
+  }
+
+  private async submitStep(job: Job): Promise<void> {
+    if (job.providerTaskId) {
+      moveJob(this.db, this.clock, job.id, 'submitting', 'running');
+      return;
+    }
+    const provider = this.deps.providers.get(job.provider);
+    if (!provider) {
+      this.fail(job, 'submitting', 'internal', `The ${job.provider} provider is not configured any more.`);
+      return;
+    }
+    this.showStatus(job, 'submitting');
+    const imageUrl = job.inputMediaKey ? await this.providerImageUrl(job.inputMediaKey) : undefined;
+    const webhookUrl = this.settings.webhookBaseUrl ? `${this.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
+    let attempts = job.attempts;
+    const task = await this.withRetries(job, 'submitting', () => {
+      patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts });
+      return provider.submit(
+        {
+          jobId: job.id,
+          providerModel: job.providerModel,
+          prompt: job.prompt,
+          params: job.params as unknown as GenerationParams,
+          ...(imageUrl ? { imageUrl } : {}),
+          ...(webhookUrl ? { webhookUrl } : {}),
+        },
+        this.abort.signal,
+      );
+    });
+    if (!task) return;
+    // The task id is saved in the same statement that moves the job on: after this, a crash resumes
+    // tracking this task and never submits again.
+    const moved = moveJob(this.db, this.clock, job.id, 'submitting', 'running', { providerTaskId: task.taskId });
+    if (!moved) {
+      // Cancelled while we were submitting: the provider has a task nobody wants.
+      patchJob(this.db, this.clock, job.id, 'cancelled', { providerTaskId: task.taskId });
+      await provider.cancel(task).catch(() => false);
+      return;
+    }
+    this.log.info({ jobId: job.id, taskId: task.taskId }, 'submitted');
+  }
+
+  private async providerImageUrl(key: string): Promise<string> {
+    if (this.settings.mediaIsPublic) return this.deps.store.url(key);
+    // Without a public URL the provider cannot reach our media route; send the bytes inline instead.
+    const stream = await this.deps.store.openRead(key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    const type = key.endsWith('.png') ? 'image/png' : key.endsWith('.webp') ? 'image/webp' : key.endsWith('.gif') ? 'image/gif' : 'image/jpeg';
+    return `data:${type};base64,${Buffer.concat(chunks).toString('base64')}`;
+  }
+
+  private async trackStep(job: Job): Promise<void> {
+    const provider = this.deps.providers.get(job.provider);
+    const model = findModel(job.model, this.deps.models);
+    if (!provider || !model || !job.providerTaskId) {
+      this.fail(job, 'running', 'internal', 'This job can no longer be tracked.');
+      return;
+    }
+    const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel };
+    const startedAt = job.submittedAt ?? job.createdAt;
+    const deadline = startedAt + model.timeoutSeconds * 1000;
+    const expectedMs = this.expectedSecondsFor(job, model) * 1000;
+    let failures = 0;
+    while (!this.stopping) {
+      if (this.clock.now() >= deadline) {
+        await provider.cancel(task).catch(() => false);
+        this.fail(job, 'running', 'timeout', 'The provider took too long to generate the video.');
+        return;
+      }
+      let status = this.pushedStatus.get(job.id);
+      this.pushedStatus.delete(job.id);
+      if (!status) {
+        try {
+          status = await provider.status(task, this.abort.signal);
+          failures = 0;
+        } catch (error) {
+          if (this.stopping) return;
+          if (!isRetryable(error) && !(error instanceof ProviderError && error.kind === 'malformed')) throw error;
+          failures++;
+          this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
+          await this.sleep(job.id, backoffMs(failures, this.retry, retryAfterOf(error)));
+          continue;
+        }
+      }
+      const current = getJob(this.db, job.id);
+      if (!current || current.status !== 'running') return;
+      if (status.state === 'succeeded') {
+        moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
+          resultUrl: status.videoUrl,
+          providerDoneAt: this.clock.now(),
+        });
+        return;
+      }
+      if (status.state === 'failed') {
+        this.failWithProviderError(job, 'running', status.error);
+        return;
+      }
+      this.showStatus(current, 'running', status.state === 'queued' ? status.queuePosition : undefined);
+      const elapsedMs = this.clock.now() - startedAt;
+      await this.sleep(
+        job.id,
+        Math.min(deadline - this.clock.now(), nextPollDelayMs({ elapsedMs, expectedMs, webhooks: !!this.settings.webhookBaseUrl })),
+      );
+    }
+  }
+
+  private async fetchStep(job: Job): Promise<void> {
+    if (job.mediaKey) {
+      moveJob(this.db, this.clock, job.id, 'fetching', 'delivering');
+      return;
+    }
+    this.showStatus(job, 'fetching');
+    const temp = this.deps.store.tempPath(`${job.id}.part`);
+    const got = await this.withRetries(job, 'fetching', () =>
+      this.deps.fetcher.fetchToFile(job.resultUrl!, temp, {
+        kind: 'video',
+        maxBytes: this.settings.maxResultBytes,
+        signal: this.abort.signal,
+      }),
+    );
+    if (!got) return;
+    const stored = await this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
+    moveJob(this.db, this.clock, job.id, 'fetching', 'delivering', {
+      mediaKey: stored.key,
+      mediaBytes: stored.bytes,
+      mediaUrl: stored.url,
+    });
+  }
+
+  private async deliverStep(job: Job): Promise<void> {
+    const platform = this.deps.platforms.get(job.platform);
+    if (!job.deliveredAt && platform) {
+      this.showStatus(job, 'delivering');
+      const store = this.deps.store;
+      const media = {
+        key: job.mediaKey!,
+        bytes: job.mediaBytes ?? 0,
+        contentType: job.mediaKey!.endsWith('.webm') ? 'video/webm' : 'video/mp4',
+        url: job.mediaUrl ?? store.url(job.mediaKey!),
+      };
+      const localPath = store.localPath(media.key);
+      const receipt = await this.withRetries(job, 'delivering', () =>
+        platform.deliver(this.destinationOf(job), {
+          jobId: job.id,
+          text: `Your video is ready: ${truncate(job.prompt, 200)}`,
+          media,
+          ...(localPath ? { localPath } : {}),
+          openRead: () => store.openRead(media.key),
+        }),
+      );
+      if (!receipt) return;
+      patchJob(this.db, this.clock, job.id, 'delivering', { deliveredAt: this.clock.now(), deliveryRef: receipt.ref });
+    } else if (!platform) {
+      this.log.warn({ jobId: job.id, platform: job.platform }, 'platform not running; result kept in storage only');
+    }
+    if (finishJob(this.db, this.clock, job.id, 'delivering', { status: 'succeeded' })) {
+      this.log.info({ jobId: job.id }, 'job succeeded');
+      this.afterFinal(getJob(this.db, job.id)!);
+    }
+  }
+
+  // ------------------------------------------------------------------ failures and retries
+
+  /**
+   * Runs one provider / network operation with bounded retries. Returns undefined when the job was failed
+   * (non-retryable error, or attempts used up) or moved by someone else; the runner then re-reads the job.
+   */
+  private async withRetries<T>(job: Job, status: JobStatus, operation: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (this.stopping) return undefined;
+        const current = getJob(this.db, job.id);
+        if (!current || current.status !== status) return undefined;
+        if (isRetryable(error) && attempt < this.retry.maxAttempts) {
+          const delay = backoffMs(attempt, this.retry, retryAfterOf(error));
+          this.log.warn({ jobId: job.id, step: status, attempt, delay, err: error }, 'transient failure; retrying');
+          await this.sleep(job.id, delay);
+          continue;
+        }
+        if (error instanceof ProviderError) this.failWithProviderError(job, status, error);
+        else if (error instanceof MediaError) this.fail(job, status, `media_${error.kind}`, mediaFailureText(error, status));
+        else throw error;
+        return undefined;
+      }
+    }
+  }
+
+  private failWithProviderError(job: Job, from: JobStatus, error: ProviderError): void {
+    this.log.info({ jobId: job.id, kind: error.kind, stage: error.stage, msg: error.message }, 'provider rejected job');
+    if (error.kind === 'auth' || error.kind === 'insufficient_funds') {
+      this.log.error({ provider: job.provider, kind: error.kind }, 'provider account problem: owners must act');
+    }
+    this.fail(job, from, error.kind === 'content_policy' ? `content_policy_${error.stage ?? 'input'}` : error.kind, describeProviderError(error));
+  }
+
+  private fail(job: Job, from: JobStatus, kind: string, message: string, ref?: string): void {
+    const done = finishJob(this.db, this.clock, job.id, from, {
+      status: 'failed',
+      errorKind: kind,
+      errorMessage: message,
+      ...(ref ? { errorRef: ref } : {}),
+    });
+    if (done) this.afterFinal(getJob(this.db, job.id)!);
+  }
+
+  /** Our bug: log with a correlation id, fail the job, refund; the member sees only the id. */
+  private failUnexpectedly(jobId: string, error: unknown): void {
+    const ref = newCorrelationId();
+    this.log.error({ jobId, ref, err: error }, 'job step crashed');
+    const job = getJob(this.db, jobId);
+    if (!job || isFinal(job.status)) return;
+    this.fail(job, job.status, 'internal', `Something went wrong on our side (ref ${ref}).`, ref);
+  }
+
+  // ------------------------------------------------------------------ status messages
+
+  private afterFinal(job: Job): void {
+    this.pendingViews.delete(job.id);
+    this.showStatus(job, job.status);
+    this.events.emit('final', job);
+    if (job.status !== 'succeeded') {
+      const platform = this.deps.platforms.get(job.platform);
+      const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${job.errorMessage} ${job.price} credits refunded.`;
+      platform?.notify(this.destinationOf(job), text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
+    }
+  }
+
+  private readonly pendingViews = new Set<string>();
+
+  private async postInitialStatus(job: Job, position: number | undefined): Promise<void> {
+    const platform = this.deps.platforms.get(job.platform);
+    if (!platform) return;
+    const view = this.viewOf(job, 'queued', position);
+    try {
+      const ref = await platform.postStatus(this.destinationOf(job), view);
+      this.db
+        .update(jobs)
+        .set({ statusChatId: ref.chatId, statusMessageId: ref.messageId })
+        .where(eq(jobs.id, job.id))
+        .run();
+      this.coalescer.seed(job.id, view.text);
+    } catch (error) {
+      this.log.warn({ jobId: job.id, err: error }, 'could not post the status message');
+    }
+  }
+
+  private showStatus(job: Job, phase: Phase, queuePosition?: number): void {
+    const view = this.viewOf(job, phase, queuePosition);
+    this.coalescer.update(job.id, view.text, view.final);
+  }
+
+  private refreshQueuedViews(): void {
+    for (const [jobId, position] of queuePositions(this.db)) {
+      const job = getJob(this.db, jobId);
+      if (job?.statusMessageId) this.showStatus(job, 'queued', position);
+    }
+  }
+
+  private refreshRunningViews(): void {
+    for (const jobId of this.runners.keys()) {
+      const job = getJob(this.db, jobId);
+      if (job?.status === 'running') this.showStatus(job, 'running');
+    }
+  }
+
+  private viewOf(job: Job, phase: Phase, queuePosition?: number): StatusView {
+    const model = findModel(job.model, this.deps.models);
+    const now = this.clock.now();
+    const startedAt = job.submittedAt ?? now;
+    const endedAt = job.providerDoneAt ?? now;
+    const input: StatusInput = {
+      phase,
+      prompt: job.prompt,
+      price: job.price,
+      ...(queuePosition !== undefined ? { queuePosition } : {}),
+      elapsedS: Math.max(0, Math.round(((phase === 'running' ? now : endedAt) - startedAt) / 1000)),
+      ...(model ? { etaS: this.expectedSecondsFor(job, model) } : {}),
+      ...(job.errorMessage ? { reason: job.errorMessage } : {}),
+      ...(phase === 'failed' || phase === 'cancelled' ? { refunded: job.price } : {}),
+      ...(job.errorRef ? { errorRef: job.errorRef } : {}),
+    };
+    return {
+      jobId: job.id,
+      text: renderStatus(input),
+      final: isFinal(phase),
+      cancellable: (CANCELLABLE_STATUSES as readonly string[]).includes(phase),
+    };
+  }
+
+  private readonly etaCache = new Map<string, { at: number; seconds: number }>();
+
+  /** Median of recent similar jobs (cached for a minute), else the catalog's figure. */
+  private expectedSecondsFor(job: Job, model: ModelSpec): number {
+    const params = job.params as unknown as GenerationParams;
+    const key = `${model.id}|${params.resolution}|${params.durationS}`;
+    const cached = this.etaCache.get(key);
+    if (cached && this.clock.now() - cached.at < 60_000) return cached.seconds;
+    const seconds = estimateJobSeconds(this.db, model, params);
+    this.etaCache.set(key, { at: this.clock.now(), seconds });
+    return seconds;
+  }
+
+  private async sendStatus(jobId: string, text: string, final: boolean): Promise<void> {
+    const job = getJob(this.db, jobId);
+    if (!job) return;
+    const platform = this.deps.platforms.get(job.platform);
+    if (!platform) return;
+    const view: StatusView = { jobId, text, final, cancellable: (CANCELLABLE_STATUSES as readonly string[]).includes(job.status) };
+    if (job.statusChatId && job.statusMessageId) {
+      const edited = await platform.editStatus({ platform: job.platform, chatId: job.statusChatId, messageId: job.statusMessageId }, view);
+      if (edited) return;
+    }
+    // No status message yet, or it is gone: post a fresh one and remember where it lives.
+    const ref = await platform.postStatus(this.destinationOf(job), view);
+    this.db.update(jobs).set({ statusChatId: ref.chatId, statusMessageId: ref.messageId }).where(eq(jobs.id, jobId)).run();
+  }
+
+  destinationOf(job: Job): JobDestination {
+    const owner = this.db.select().from(users).where(eq(users.id, job.userId)).get();
+    return {
+      platform: job.platform,
+      chatId: job.chatId,
+      userId: owner?.platformUserId ?? '',
+      requestMessageId: job.requestMessageId,
+      uploadLimitBytes: job.uploadLimitBytes,
+    };
+  }
+
+  // ------------------------------------------------------------------ sleeping
+
+  /** Sleeps, but wakes early on a webhook for this job, a cancellation, or shutdown. */
+  private sleep(jobId: string, ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakers.set(jobId, () => {
+        this.wakers.delete(jobId);
+        done();
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ queries for commands
+
+  queuePositionOf(jobId: string): number | undefined {
+    return queuePositions(this.db).get(jobId);
+  }
+
+  userIdOf(platform: PlatformId, platformUserId: string): number | undefined {
+    return findUser(this.db, platform, platformUserId)?.id;
+  }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+function mediaFailureText(error: MediaError, step: JobStatus): string {
+  if (step !== 'fetching') return `Delivery failed: ${error.message}`;
+  switch (error.kind) {
+    case 'bad_type':
+      return 'The provider returned something that is not a video.';
+    case 'too_large':
+      return 'The generated video is larger than this bot accepts.';
+    case 'http_status':
+      return 'The generated video could no longer be downloaded from the provider.';
+    default:
+      return 'The generated video could not be downloaded from the provider.';
+  }
+}

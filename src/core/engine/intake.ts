@@ -1,0 +1,157 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../../../db/client.js';
+import { intakeKeys, jobs, type Job, type User } from '../../../db/schema.js';
+import {
+  findModel,
+  priceCredits,
+  priceUsd,
+  resolveParams,
+  type GenerationParams,
+  type ModelSpec,
+  type VideoOptions,
+} from '../catalog.js';
+import { applyDailyAllowance, balanceOf, holdCredits } from '../credits/ledger.js';
+import { UserError } from '../errors.js';
+import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
+import { validatePrompt } from '../moderation/prompt-validation.js';
+import type { Clock, JobDestination } from '../ports.js';
+import { ensureUser, type Identity } from '../users.js';
+
+/** A `/video` request as every platform hands it to the engine. */
+export interface VideoRequest {
+  identity: Identity;
+  dest: JobDestination;
+  guildId?: string;
+  locale?: string;
+  /** platform + chat + message/interaction id: a re-delivered update must not create a second job. */
+  intakeKey: string;
+  prompt: string;
+  modelId?: string;
+  options: VideoOptions;
+  /** An image URL given by the user (fetched through the SSRF-safe fetcher, never passed on as is). */
+  imageUrl?: string;
+}
+
+export interface IntakeSettings extends LimitSettings {
+  defaultModel: string;
+  startingCredits: number;
+  freeDailyCredits: number;
+}
+
+/** Everything decided before any money moves: the model, its parameters, the price. */
+export interface Quote {
+  prompt: string;
+  model: ModelSpec;
+  params: GenerationParams;
+  price: number;
+  costUsd: number;
+}
+
+export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], defaultModel: string): Quote {
+  const prompt = validatePrompt(request.prompt);
+  const modelId = request.modelId ?? defaultModel;
+  const model = findModel(modelId, models);
+  if (!model) {
+    throw new UserError('unknown_model', `There is no model called “${modelId.slice(0, 40)}”. Available: ${models.map((m) => m.id).join(', ')}.`);
+  }
+  const params = resolveParams(model, request.options, request.imageUrl !== undefined);
+  return { prompt, model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };
+}
+
+export function existingIntake(db: Db, intakeKey: string): Job | undefined {
+  const row = db.select().from(intakeKeys).where(eq(intakeKeys.key, intakeKey)).get();
+  if (!row?.jobId) return undefined;
+  return db.select().from(jobs).where(eq(jobs.id, row.jobId)).get();
+}
+
+function assertNotBanned(user: User): void {
+  if (user.banned) {
+    throw new UserError('banned', user.banReason ? `You are banned from using this bot: ${user.banReason}` : 'You are banned from using this bot.');
+  }
+}
+
+/**
+ * The read-only rehearsal of the intake checks, run before any slow work (moderation call, image download)
+ * so a member who cannot pay or is rate limited hears so at once. The transaction re-checks everything.
+ */
+export function precheckIntake(db: Db, clock: Clock, request: VideoRequest, quote: Quote, settings: IntakeSettings): User {
+  return db.transaction((tx) => {
+    const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
+    assertNotBanned(user);
+    applyDailyAllowance(tx, clock, user.id, settings);
+    checkUserLimits(tx, clock, user, settings);
+    checkBudget(tx, clock, quote.costUsd, settings);
+    const balance = balanceOf(tx, user.id);
+    if (balance < quote.price) {
+      throw new UserError('insufficient_credits', `This video costs ${quote.price} credits and you have ${balance}.`, {
+        price: quote.price,
+        balance,
+      });
+    }
+    return user;
+  });
+}
+
+/**
+ * One transaction: checks again, records the intake key, inserts the job (queued) and holds its price.
+ * Returns the existing job instead when this intake key was already used.
+ */
+export function acceptVideo(
+  db: Db,
+  clock: Clock,
+  request: VideoRequest,
+  quote: Quote,
+  settings: IntakeSettings,
+  jobId: string,
+  inputMediaKey: string | undefined,
+): { job: Job; duplicate: boolean } {
+  return db.transaction((tx) => {
+    const claimed = tx
+      .insert(intakeKeys)
+      .values({ key: request.intakeKey, command: 'video', createdAt: clock.now() })
+      .onConflictDoNothing()
+      .run();
+    if (claimed.changes === 0) {
+      const row = tx.select().from(intakeKeys).where(eq(intakeKeys.key, request.intakeKey)).get();
+      const job = row?.jobId ? tx.select().from(jobs).where(eq(jobs.id, row.jobId)).get() : undefined;
+      if (!job) throw new UserError('duplicate_request', 'This request was already handled.');
+      return { job, duplicate: true };
+    }
+    const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
+    assertNotBanned(user);
+    applyDailyAllowance(tx, clock, user.id, settings);
+    checkUserLimits(tx, clock, user, settings);
+    checkBudget(tx, clock, quote.costUsd, settings);
+    const now = clock.now();
+    const hasImage = request.imageUrl !== undefined;
+    const job = tx
+      .insert(jobs)
+      .values({
+        id: jobId,
+        userId: user.id,
+        status: 'queued',
+        platform: request.dest.platform,
+        chatId: request.dest.chatId,
+        guildId: request.guildId ?? null,
+        requestMessageId: request.dest.requestMessageId ?? null,
+        locale: request.locale ?? null,
+        uploadLimitBytes: request.dest.uploadLimitBytes ?? null,
+        model: quote.model.id,
+        provider: quote.model.provider,
+        providerModel: hasImage ? quote.model.providerModels.imageToVideo : quote.model.providerModels.textToVideo,
+        prompt: quote.prompt,
+        params: { ...quote.params },
+        inputImageUrl: request.imageUrl ?? null,
+        inputMediaKey: inputMediaKey ?? null,
+        price: quote.price,
+        costUsd: quote.costUsd,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning()
+      .get();
+    holdCredits(tx, clock, user.id, jobId, quote.price);
+    tx.update(intakeKeys).set({ jobId }).where(eq(intakeKeys.key, request.intakeKey)).run();
+    return { job, duplicate: false };
+  });
+}

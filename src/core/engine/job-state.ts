@@ -1,0 +1,96 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import type { DbLike } from '../../../db/client.js';
+import { jobs, type Job, type JobStatus, type NewJob } from '../../../db/schema.js';
+import { captureHold, releaseHold } from '../credits/ledger.js';
+import type { Clock } from '../ports.js';
+
+/**
+ * The job state machine of design.md §3. Every move is one guarded UPDATE (`WHERE id = ? AND status IN (...)`),
+ * so of two actors racing to move the same job exactly one wins; the loser sees `false` and stands down.
+ */
+
+export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
+export const ACTIVE_STATUSES = ['submitting', 'running', 'fetching', 'delivering'] as const satisfies readonly JobStatus[];
+export const CANCELLABLE_STATUSES = ['queued', 'submitting', 'running'] as const satisfies readonly JobStatus[];
+
+const ALLOWED: Record<JobStatus, readonly JobStatus[]> = {
+  queued: ['submitting', 'failed', 'cancelled'],
+  submitting: ['running', 'failed', 'cancelled'],
+  running: ['fetching', 'failed', 'cancelled'],
+  fetching: ['delivering', 'failed'],
+  delivering: ['succeeded', 'failed'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+};
+
+export function isFinal(status: JobStatus): boolean {
+  return (FINAL_STATUSES as readonly JobStatus[]).includes(status);
+}
+
+export type JobPatch = Partial<Omit<NewJob, 'id' | 'status' | 'userId' | 'createdAt'>>;
+
+/** Moves the job from one of `from` to `to`, applying `patch` in the same statement. True if this call moved it. */
+export function moveJob(
+  db: DbLike,
+  clock: Clock,
+  jobId: string,
+  from: JobStatus | readonly JobStatus[],
+  to: JobStatus,
+  patch: JobPatch = {},
+): boolean {
+  const sources = (typeof from === 'string' ? [from] : from).filter((s) => ALLOWED[s].includes(to));
+  if (sources.length === 0) throw new Error(`no allowed transition to ${to} from ${String(from)}`);
+  const result = db
+    .update(jobs)
+    .set({ ...patch, status: to, updatedAt: clock.now(), ...(isFinal(to) ? { finishedAt: clock.now() } : {}) })
+    .where(and(eq(jobs.id, jobId), inArray(jobs.status, sources)))
+    .run();
+  return result.changes === 1;
+}
+
+/** Updates fields of a job that is still in `status` (guarded, no state change). */
+export function patchJob(db: DbLike, clock: Clock, jobId: string, status: JobStatus, patch: JobPatch): boolean {
+  const result = db
+    .update(jobs)
+    .set({ ...patch, updatedAt: clock.now() })
+    .where(and(eq(jobs.id, jobId), eq(jobs.status, status)))
+    .run();
+  return result.changes === 1;
+}
+
+export type FailureKind = 'user' | 'provider' | 'timeout' | 'internal' | 'cancelled';
+
+/**
+ * Ends a job and settles its credit hold in one transaction: captured on success, released otherwise.
+ * Returns false if another actor ended or moved the job first (then nothing is settled here).
+ */
+export function finishJob(
+  db: DbLike,
+  clock: Clock,
+  jobId: string,
+  from: JobStatus | readonly JobStatus[],
+  outcome:
+    | { status: 'succeeded'; patch?: JobPatch }
+    | { status: 'failed' | 'cancelled'; errorKind: string; errorMessage: string; errorRef?: string },
+): boolean {
+  return db.transaction((tx) => {
+    if (outcome.status === 'succeeded') {
+      if (!moveJob(tx, clock, jobId, from, 'succeeded', outcome.patch)) return false;
+      captureHold(tx, clock, jobId);
+      return true;
+    }
+    const moved = moveJob(tx, clock, jobId, from, outcome.status, {
+      errorKind: outcome.errorKind,
+      errorMessage: outcome.errorMessage,
+      errorRef: outcome.errorRef ?? null,
+    });
+    if (!moved) return false;
+    releaseHold(tx, clock, jobId, `${outcome.status}: ${outcome.errorKind}`);
+    return true;
+  });
+}
+
+export function getJob(db: DbLike, jobId: string): Job | undefined {
+  return db.select().from(jobs).where(eq(jobs.id, jobId)).get();
+}

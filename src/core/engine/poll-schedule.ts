@@ -1,0 +1,32 @@
+/**
+ * When to ask a provider again. Polling every few seconds for a job expected to take minutes wastes calls
+ * and rate limit; polling rarely delays delivery. So: sparse while the job is young, dense around the
+ * expected finish (where most jobs end), then backing off gently for the stragglers.
+ * With webhooks on, polling is only a safety net for a lost callback.
+ */
+export interface PollContext {
+  elapsedMs: number;
+  expectedMs: number;
+  webhooks: boolean;
+}
+
+export const MIN_POLL_MS = 1000;
+const MAX_POLL_MS = 30_000;
+const WEBHOOK_SAFETY_NET_MS = 60_000;
+
+export function nextPollDelayMs({ elapsedMs, expectedMs, webhooks }: PollContext, random = Math.random): number {
+  const expected = Math.max(expectedMs, 1000);
+  if (webhooks) return Math.max(WEBHOOK_SAFETY_NET_MS, expected / 2);
+  const fraction = elapsedMs / expected;
+  let delay: number;
+  if (fraction < 0.6) {
+    // Aim to land the first dense poll around 60 % of the expected time.
+    delay = Math.max(expected * 0.6 - elapsedMs, expected * 0.05);
+  } else if (fraction < 1.5) {
+    delay = expected * 0.03;
+  } else {
+    delay = expected * 0.1;
+  }
+  const jitter = 0.9 + random() * 0.2;
+  return Math.round(Math.min(MAX_POLL_MS, Math.max(MIN_POLL_MS, delay * jitter)));
+}

@@ -1,0 +1,115 @@
+import { and, count, eq, gte, inArray, isNotNull, notInArray, or, sql } from 'drizzle-orm';
+import type { DbLike } from '../../../db/client.js';
+import { jobs, type User } from '../../../db/schema.js';
+import { UserError } from '../errors.js';
+import { formatDuration } from '../progress/progress-text.js';
+import type { Clock } from '../ports.js';
+
+/**
+ * Per-user and global checks made at intake, inside the intake transaction (so two commands racing
+ * cannot both squeeze under a limit). All counts come from the jobs table: they survive restarts.
+ */
+
+export interface LimitSettings {
+  rateLimitJobs: number;
+  rateLimitWindowS: number;
+  userMaxPendingJobs: number;
+  dailyJobQuota: number;
+  budgetDailyUsd?: number | undefined;
+  budgetMonthlyUsd?: number | undefined;
+}
+
+export class BudgetExceededError extends UserError {
+  constructor(readonly period: 'daily' | 'monthly', readonly spentUsd: number, readonly capUsd: number) {
+    super('budget_exceeded', 'The bot has reached its spending limit for now. Please try again later.', {
+      period,
+    });
+  }
+}
+
+const DAY_MS = 86_400_000;
+
+function startOfUtcDay(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+function startOfUtcMonth(ms: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+/** Jobs that count against quotas: everything except those that failed or were cancelled before reaching a provider. */
+const countsAgainstUser = or(
+  notInArray(jobs.status, ['failed', 'cancelled']),
+  isNotNull(jobs.providerTaskId),
+);
+
+export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: LimitSettings): void {
+  const now = clock.now();
+
+  const pending = db
+    .select({ n: count() })
+    .from(jobs)
+    .where(and(eq(jobs.userId, user.id), notInArray(jobs.status, ['succeeded', 'failed', 'cancelled'])))
+    .get()!.n;
+  if (pending >= settings.userMaxPendingJobs) {
+    throw new UserError(
+      'too_many_pending',
+      `You already have ${pending} video${pending === 1 ? '' : 's'} in progress. Wait for one to finish, or /cancel one.`,
+    );
+  }
+
+  const windowStart = now - settings.rateLimitWindowS * 1000;
+  const recent = db
+    .select({ n: count(), oldest: sql<number>`min(${jobs.createdAt})` })
+    .from(jobs)
+    .where(and(eq(jobs.userId, user.id), gte(jobs.createdAt, windowStart), countsAgainstUser))
+    .get()!;
+  if (recent.n >= settings.rateLimitJobs) {
+    const waitS = Math.max(1, Math.ceil((recent.oldest + settings.rateLimitWindowS * 1000 - now) / 1000));
+    throw new UserError(
+      'rate_limited',
+      `You can start ${settings.rateLimitJobs} videos every ${formatDuration(settings.rateLimitWindowS)}. Try again in ${formatDuration(waitS)}.`,
+      { waitS },
+    );
+  }
+
+  const quota = user.dailyJobQuota ?? settings.dailyJobQuota;
+  const today = db
+    .select({ n: count() })
+    .from(jobs)
+    .where(and(eq(jobs.userId, user.id), gte(jobs.createdAt, startOfUtcDay(now)), countsAgainstUser))
+    .get()!.n;
+  if (today >= quota) {
+    throw new UserError(
+      'daily_quota',
+      quota === 0
+        ? 'Video generation is not enabled for your account.'
+        : `You have used your ${quota} videos for today. The quota resets at 00:00 UTC.`,
+      { quota },
+    );
+  }
+}
+
+/** Estimated provider spend since `since` (jobs that reached a provider or may still). */
+export function spentUsdSince(db: DbLike, since: number): number {
+  const row = db
+    .select({ usd: sql<number>`coalesce(sum(${jobs.costUsd}), 0)` })
+    .from(jobs)
+    .where(and(gte(jobs.createdAt, since), or(inArray(jobs.status, ['queued', 'submitting', 'running', 'fetching', 'delivering', 'succeeded']), isNotNull(jobs.providerTaskId))))
+    .get();
+  return row?.usd ?? 0;
+}
+
+/** Refuses a job that would take provider spend past the owner's daily or monthly cap. */
+export function checkBudget(db: DbLike, clock: Clock, costUsd: number, settings: LimitSettings): void {
+  const now = clock.now();
+  if (settings.budgetDailyUsd !== undefined) {
+    const spent = spentUsdSince(db, startOfUtcDay(now));
+    if (spent + costUsd > settings.budgetDailyUsd) throw new BudgetExceededError('daily', spent, settings.budgetDailyUsd);
+  }
+  if (settings.budgetMonthlyUsd !== undefined) {
+    const spent = spentUsdSince(db, startOfUtcMonth(now));
+    if (spent + costUsd > settings.budgetMonthlyUsd) throw new BudgetExceededError('monthly', spent, settings.budgetMonthlyUsd);
+  }
+}

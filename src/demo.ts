@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { loadConfig, ConfigError } from './config.js';
+import { MODELS, type ModelSpec } from './core/catalog.js';
+import { createLogger } from './logger.js';
+import { installProcessErrorBoundary, runUntilDone } from './main.js';
+import { startFalSimulator } from './sim/fal.js';
+
+/**
+ * `npm run demo`: the whole bot on this machine with no keys and no network. It starts the provider
+ * simulators on 127.0.0.1, points the bot at them, and opens the console chat (interactive, or one-shot
+ * with the commands given: `npm run demo -- "/video a red fox running through snow" "/balance"`).
+ * Every other setting still comes from the environment, so the demo can be tuned like the real bot.
+ */
+
+const SIM_QUEUE_MS: [number, number] = [1000, 2000];
+const SIM_RUN_MS: [number, number] = [6000, 9000];
+
+/** The catalog with expected durations matching the simulator, so the ETA and polling fit the demo. */
+export function demoModels(): ModelSpec[] {
+  const seconds = Math.round((SIM_QUEUE_MS[1] + SIM_RUN_MS[1]) / 1000);
+  return MODELS.map((m) => ({
+    ...m,
+    expectedSecondsPer5s: { '480p': seconds, '720p': seconds, '1080p': seconds },
+    timeoutSeconds: 120,
+  }));
+}
+
+async function demo(): Promise<void> {
+  const fal = await startFalSimulator({ queueMs: SIM_QUEUE_MS, runMs: SIM_RUN_MS });
+  const env = {
+    DATA_DIR: path.join('data', 'demo'),
+    HTTP_PORT: '0',
+    LOG_LEVEL: 'warn',
+    STARTING_CREDITS: '500',
+    STATUS_EDIT_INTERVAL_MS: '1000',
+    RATE_LIMIT_JOBS: '20',
+    ...process.env,
+    // The simulators live on loopback, which the SSRF guard refuses unless told otherwise.
+    FETCH_ALLOW_CIDRS: '127.0.0.0/8,::1/128',
+    FAL_KEY: fal.key,
+    FAL_QUEUE_URL: fal.url,
+    FAL_JWKS_URL: fal.jwksUrl,
+  };
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => process.stderr.write(line) });
+  installProcessErrorBoundary(logger);
+  const commands = process.argv.slice(2).filter((a) => a !== '--console');
+  process.stdout.write(`clipbot demo: fal.ai simulator at ${fal.url}, data in ${config.dataDir}\n`);
+  const code = await runUntilDone(config, { console: { commands }, models: demoModels() }, logger, () => fal.close());
+  process.exit(code);
+}
+
+void demo();

@@ -1,0 +1,224 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { openDb } from '../db/client.js';
+import type { CommandDeps } from '../commands/types.js';
+import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js';
+import { MODELS, type ModelSpec } from './core/catalog.js';
+import { Engine } from './core/engine/engine.js';
+import { listBlockedTerms } from './core/admin.js';
+import { createPrefilter } from './core/moderation/prefilter.js';
+import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
+import { createLogger } from './logger.js';
+import { createLocalMediaStore } from './media/local-store.js';
+import { createSafeFetcher } from './media/safe-fetch.js';
+import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
+import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
+import { createFalProvider } from './providers/fal.js';
+import { createOpenAiModeration } from './providers/openai-moderation.js';
+import { createHttpServer } from './server/http-server.js';
+
+/**
+ * The composition root: the only module that knows every concrete part. It reads nothing from the
+ * environment itself (config arrives parsed) so tests and the demo can start the whole bot in-process.
+ */
+
+export interface ConsoleMode {
+  /** Commands to run in order, then exit (one-shot); none = interactive prompt on stdin. */
+  commands: readonly string[];
+  output?: NodeJS.WritableStream;
+  input?: NodeJS.ReadableStream;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** The catalog; the demo passes one whose expected durations match its simulators. */
+  models?: readonly ModelSpec[];
+  console?: ConsoleMode;
+}
+
+export interface RunningBot {
+  engine: Engine;
+  port: number;
+  /** Base of our own URLs (PUBLIC_URL, or the local address the server bound). */
+  baseUrl: string;
+  /** With a console: resolves with the exit code when the console session ends. */
+  consoleDone?: Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startClipbot(config: Config, options: StartOptions = {}): Promise<RunningBot> {
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  const clock = options.clock ?? systemClock;
+  const db = openDb(path.join(config.dataDir, 'clipbot.db'));
+
+  let baseUrl = config.PUBLIC_URL?.replace(/\/$/, '') ?? '';
+  const store = createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
+  const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000 });
+
+  const providers = new Map<string, VideoProvider>();
+  const closers: (() => Promise<void>)[] = [() => fetcher.close()];
+  if (config.FAL_KEY) {
+    const fal = createFalProvider({ key: config.FAL_KEY, queueUrl: config.FAL_QUEUE_URL, jwksUrl: config.FAL_JWKS_URL, clock, logger });
+    providers.set(fal.id, fal);
+    closers.push(() => fal.close());
+  }
+  if (providers.size === 0) logger.warn('no video provider key is set (FAL_KEY): /video has no model to offer');
+
+  const moderation = config.MODERATION_URL
+    ? createOpenAiModeration({ url: config.MODERATION_URL, timeoutMs: config.MODERATION_TIMEOUT_MS, ...(config.MODERATION_API_KEY ? { apiKey: config.MODERATION_API_KEY } : {}) })
+    : undefined;
+  const prefilter = createPrefilter({
+    configTerms: config.BLOCKLIST,
+    loadDbTerms: () => listBlockedTerms(db),
+    failOpen: config.MODERATION_FAIL_OPEN,
+    logger,
+    ...(moderation ? { moderation } : {}),
+  });
+
+  const platforms = new Map<PlatformId, ChatPlatform>();
+  let consoleOutput: ConsoleOutput | undefined;
+  if (options.console) {
+    const stream = options.console.output ?? process.stdout;
+    const redraw = options.console.commands.length === 0 && (stream as NodeJS.WriteStream).isTTY === true;
+    consoleOutput = createLineOutput(stream, redraw);
+    platforms.set('console', createConsolePlatform(consoleOutput));
+  }
+  for (const [name, token] of [['Discord', config.DISCORD_TOKEN], ['Telegram', config.TELEGRAM_TOKEN]] as const) {
+    if (token) logger.warn(`${name} is configured, but this build has no ${name} adapter yet; use --console`);
+  }
+
+  const engine = new Engine({
+    db,
+    clock,
+    logger,
+    models: options.models ?? MODELS,
+    providers,
+    platforms,
+    store,
+    fetcher,
+    prefilter,
+    settings: {
+      defaultModel: config.DEFAULT_MODEL,
+      startingCredits: config.STARTING_CREDITS,
+      freeDailyCredits: config.FREE_DAILY_CREDITS,
+      rateLimitJobs: config.RATE_LIMIT_JOBS,
+      rateLimitWindowS: config.RATE_LIMIT_WINDOW_S,
+      userMaxPendingJobs: config.USER_MAX_PENDING_JOBS,
+      dailyJobQuota: config.DAILY_JOB_QUOTA,
+      budgetDailyUsd: config.BUDGET_DAILY_USD,
+      budgetMonthlyUsd: config.BUDGET_MONTHLY_USD,
+      maxRunningJobs: config.MAX_RUNNING_JOBS,
+      providerMaxRunningJobs: config.PROVIDER_MAX_RUNNING_JOBS,
+      userMaxRunningJobs: config.USER_MAX_RUNNING_JOBS,
+      statusEditIntervalMs: config.STATUS_EDIT_INTERVAL_MS,
+      maxResultBytes: config.MAX_RESULT_MB * 1024 * 1024,
+      maxInputImageBytes: config.MAX_INPUT_IMAGE_MB * 1024 * 1024,
+      webhookBaseUrl: config.PUBLIC_URL?.replace(/\/$/, ''),
+      mediaIsPublic: config.PUBLIC_URL !== undefined,
+    },
+  });
+
+  const server = createHttpServer({
+    mediaDir: path.join(config.dataDir, 'media'),
+    logger,
+    webhooks: (provider, request) => engine.handleWebhook(provider, request),
+    webhookProviders: [...providers.keys()],
+    health: () => ({ ok: db.$client.open }),
+  });
+  const port = await server.listen(config.HTTP_PORT, config.HTTP_HOST);
+  if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
+  logger.info({ port, baseUrl, providers: [...providers.keys()], platforms: [...platforms.keys()] }, 'clipbot started');
+  logger.debug({ config: redactedConfig(config) }, 'configuration');
+
+  engine.start();
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      await engine.stop();
+      await server.close(5000);
+      for (const close of closers) await close().catch(() => {});
+      db.$client.close();
+    })());
+
+  const running: RunningBot = { engine, port, get baseUrl() { return baseUrl; }, stop };
+  if (options.console && consoleOutput) {
+    const deps: CommandDeps = { engine, db, clock, config, logger, prefilter };
+    running.consoleDone =
+      options.console.commands.length > 0
+        ? runConsoleOneShot(options.console.commands, deps, consoleOutput)
+        : runConsoleInteractive(deps, consoleOutput, options.console.input ?? process.stdin);
+  }
+  return running;
+}
+
+/** Parses `[--console] [commands...]`. */
+export function parseArgs(argv: readonly string[]): { console: boolean; commands: string[] } {
+  const consoleFlag = argv.includes('--console');
+  return { console: consoleFlag, commands: argv.filter((a) => a !== '--console') };
+}
+
+/** Runs the bot until a signal (or the end of a one-shot console session); resolves with the exit code. */
+export async function runUntilDone(config: Config, options: StartOptions, logger: Logger, beforeExit: () => Promise<void> = async () => {}): Promise<number> {
+  const bot = await startClipbot(config, { ...options, logger });
+  let signals = 0;
+  const done = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A second signal means "now": skip the graceful wait.
+      if (++signals > 1) process.exit(130);
+      logger.info({ signal }, 'shutting down (send again to force)');
+      resolve(0);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    bot.consoleDone?.then(resolve);
+  });
+  const code = await done;
+  await bot.stop();
+  await beforeExit();
+  return code;
+}
+
+export function installProcessErrorBoundary(logger: Logger): void {
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+  process.on('uncaughtException', (error) => {
+    logger.error({ err: error }, 'uncaught exception; exiting');
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 200).unref();
+  });
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nSee .env.example for every setting.\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const args = parseArgs(process.argv.slice(2));
+  if (!args.console && !config.DISCORD_TOKEN && !config.TELEGRAM_TOKEN) {
+    process.stderr.write(
+      'No chat platform to serve. Set DISCORD_TOKEN (Discord bot token) and/or TELEGRAM_TOKEN (from @BotFather),\n' +
+        'or run the console chat: npm start -- --console   (try it with no keys at all: npm run demo)\n',
+    );
+    process.exit(2);
+  }
+  // With the console on stdout, logs go to stderr so the chat stays readable.
+  const logger = createLogger(config.LOG_LEVEL, args.console ? pinoStderr() : undefined);
+  installProcessErrorBoundary(logger);
+  const code = await runUntilDone(config, args.console ? { console: { commands: args.commands } } : {}, logger);
+  process.exit(code);
+}
+
+function pinoStderr() {
+  return { write: (line: string) => process.stderr.write(line) };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  void main();
+}

@@ -1,0 +1,102 @@
+import readline from 'node:readline';
+import { findCommand } from '../../../commands/index.js';
+import { parseCommandText } from '../../../commands/parse-text.js';
+import { runCommand } from '../../../commands/run-command.js';
+import type { CommandContext, CommandDeps, Role } from '../../../commands/types.js';
+import type { ConsoleOutput } from './console-platform.js';
+
+/**
+ * The console chat: one local user typing commands. It is the bot owner by default (whoever runs the
+ * process owns the machine); `/as member` switches to a plain member so both roles can be tried.
+ */
+
+export const CONSOLE_IDENTITY = { platform: 'console', platformUserId: 'local', displayName: 'console' } as const;
+
+export interface ConsoleSession {
+  role: Role;
+  seq: number;
+}
+
+export interface LineResult {
+  ok: boolean;
+  /** For `/video`: the job to wait for. */
+  jobId?: string;
+  quit?: boolean;
+}
+
+export async function handleConsoleLine(line: string, session: ConsoleSession, deps: CommandDeps, output: ConsoleOutput): Promise<LineResult> {
+  const text = line.trim();
+  if (!text) return { ok: true };
+  if (text === '/quit' || text === '/exit') return { ok: true, quit: true };
+  const as = /^\/as(?:\s+(\S+))?$/i.exec(text);
+  if (as) {
+    const role = as[1]?.toLowerCase();
+    if (role !== 'owner' && role !== 'moderator' && role !== 'member') {
+      output.print('Usage: /as owner | moderator | member');
+      return { ok: false };
+    }
+    session.role = role;
+    output.print(`You are now acting as ${role}.`);
+    return { ok: true };
+  }
+  const parsed = parseCommandText(text, findCommand);
+  if (!parsed.ok) {
+    output.print(parsed.error);
+    return { ok: false };
+  }
+  session.seq++;
+  const ctx: CommandContext = {
+    platform: 'console',
+    actor: { ...CONSOLE_IDENTITY, role: session.role },
+    dest: { platform: 'console', chatId: 'console', userId: CONSOLE_IDENTITY.platformUserId },
+    intakeKey: `console:${process.pid}:${deps.clock.now()}:${session.seq}`,
+    reply: async (message) => output.print(message),
+  };
+  const result = await runCommand(parsed.command, parsed.raw, ctx, deps);
+  return result.ok ? { ok: true, ...(result.outcome.jobId ? { jobId: result.outcome.jobId } : {}) } : { ok: false };
+}
+
+/**
+ * Runs the given commands in order, waiting for each `/video` job to end. Resolves with the exit code:
+ * 0 when every command worked and every job succeeded, 1 otherwise (the reason has been printed).
+ */
+export async function runConsoleOneShot(lines: readonly string[], deps: CommandDeps, output: ConsoleOutput): Promise<number> {
+  const session: ConsoleSession = { role: 'owner', seq: 0 };
+  let failed = false;
+  for (const line of lines) {
+    output.print(`> ${line}`);
+    const result = await handleConsoleLine(line, session, deps, output);
+    if (!result.ok) failed = true;
+    if (result.quit) break;
+    if (result.jobId) {
+      const job = await deps.engine.waitForJob(result.jobId);
+      if (job.status !== 'succeeded') {
+        failed = true;
+        output.print(`Job ${job.id} ${job.status}: ${job.errorMessage ?? 'no reason given'}`);
+      }
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+/** An interactive prompt on a terminal (or any stream); resolves when the user quits or input ends. */
+export function runConsoleInteractive(
+  deps: CommandDeps,
+  output: ConsoleOutput,
+  input: NodeJS.ReadableStream,
+  rl: readline.Interface = readline.createInterface({ input, terminal: false }),
+): Promise<number> {
+  const session: ConsoleSession = { role: 'owner', seq: 0 };
+  output.print('clipbot console. Try: /video a red fox running through snow   (/help for more, /quit to leave)');
+  return new Promise((resolve) => {
+    let queue = Promise.resolve();
+    rl.on('line', (line) => {
+      output.interrupted();
+      queue = queue.then(async () => {
+        const result = await handleConsoleLine(line, session, deps, output);
+        if (result.quit) rl.close();
+      });
+    });
+    rl.on('close', () => void queue.then(() => resolve(0)));
+  });
+}

@@ -1,0 +1,942 @@
+/**
+ * A local fal.ai queue API (provider-apis.md §1) for the demo, tests and benchmarks: a real HTTP server on
+ * 127.0.0.1, Seedance input validation, queue → run → completed by the clock, results whose `video.url` points at
+ * this server's own small real MP4s, and webhooks signed with ED25519 exactly as fal signs them (public key at
+ * `jwksUrl`). Where fal's behaviour is not documented ([U] in provider-apis.md) the choice is marked [U] here.
+ *
+ * Prompt markers (anywhere in the prompt text):
+ *   [sim:content_policy]            runs, then the result is 422 content_policy_violation (the output was flagged)
+ *   [sim:content_policy_input]      422 content_policy_violation at submit (no request is created)
+ *   [sim:content_policy_input_late] runs, then 422 content_policy_violation with loc body.prompt (input flagged by the model)
+ *   [sim:fail]                      runs, then the result is 500 internal_server_error (webhook status ERROR)
+ *   [sim:hang]                      IN_PROGRESS forever
+ *   [sim:queued_forever]            IN_QUEUE forever (to cancel a queued request)
+ *   [sim:rate_limit:N]              the first N submits of this exact prompt are 429 with Retry-After: 1
+ *   [sim:server_error:N]            the first N submits of this exact prompt are 503 runner_scheduling_failure
+ *   [sim:drop_submit_response]      the first submit of this exact prompt creates the request, then the connection
+ *                                   is dropped before the answer (the client cannot know its request id)
+ *   [sim:bad_video_url]             the result's video.url is not http(s)
+ *   [sim:expired_video]             the video URL answers 404 (already expired)
+ *   [sim:html_video]                the video URL serves an HTML page labelled video/mp4
+ *   [sim:dup_webhook]               the webhook is delivered twice
+ *
+ * Runtime knobs: `injectFault` (429 with or without Retry-After, 5xx, malformed or truncated JSON, HTML pages,
+ * slow, hanging or reset responses, any canned answer; before or after the request is processed), `complete`,
+ * `rotateKey`, `signWebhook`, `pump`, and the options below.
+ */
+import { generateKeyPairSync, createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import { systemClock, type Clock } from '../core/ports.js';
+
+export type SimMillis = number | readonly [number, number];
+
+export type FalSimRoute = 'submit' | 'status' | 'result' | 'cancel' | 'files' | 'jwks';
+
+export type FalSimFault =
+  /** 429; `Retry-After` only when given (seconds or an HTTP date). */
+  | { kind: 'rate_limit'; retryAfter?: string }
+  /** 5xx with fal's flat `{detail, error_type}` body; `X-Fal-Retryable` only when `retryable` is given. */
+  | { kind: 'server_error'; status?: number; errorType?: string; retryable?: boolean }
+  /** Any canned answer (`text` wins over `body`). */
+  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
+  /** 200 + application/json whose body is not JSON. */
+  | { kind: 'malformed' }
+  /** The real JSON answer cut in half, with a matching Content-Length. */
+  | { kind: 'truncated' }
+  /** A gateway's HTML error page. */
+  | { kind: 'html'; status?: number }
+  | { kind: 'slow'; delayMs: number }
+  /** Never answers. */
+  | { kind: 'hang' }
+  /** Sends headers and half a body, then stalls. */
+  | { kind: 'hang_body' }
+  /** Destroys the connection. */
+  | { kind: 'reset' };
+
+export interface FalSimFaultOptions {
+  /** Which endpoints; default every queue endpoint (submit, status, result, cancel). */
+  routes?: FalSimRoute | readonly FalSimRoute[];
+  /** How many matching requests it hits; default 1. */
+  times?: number;
+  /** 'before' answers without doing anything; 'after' does the work (e.g. creates the request), then spoils the answer. */
+  phase?: 'before' | 'after';
+}
+
+export interface FalSimOptions {
+  /** The key clients must send as `Authorization: Key <key>`. */
+  key?: string;
+  /** fal user id in webhook signatures. */
+  userId?: string;
+  /** Time in the queue, ms (fixed or a [min, max] range). */
+  queueMs?: SimMillis;
+  /** Generation time, ms. */
+  runMs?: SimMillis;
+  /** Time source for queue states, retention and webhook timestamps. Timers still run in real time. */
+  clock?: Clock;
+  /** For ranges and seeds; inject for determinism. */
+  random?: () => number;
+  host?: string;
+  port?: number;
+  /** Results are kept this long after completion, then 404 (fal: 1 h, 6 min for large results). */
+  resultRetentionMs?: number;
+  /** Output files answer 404 this long after completion; default never. */
+  fileTtlMs?: number;
+  /** Extra copies of every webhook (fal may deliver more than once). */
+  webhookDuplicates?: number;
+  /** Re-deliveries after a failed webhook (fal: 10 within 2 h). */
+  webhookRetries?: number;
+  webhookRetryDelayMs?: number;
+  webhookTimeoutMs?: number;
+  /** Webhooks go to loopback addresses only unless this is set. */
+  allowExternalWebhooks?: boolean;
+  /** What a cancel does to a running request: fal leaves it to the app, which may finish anyway. */
+  cancelRunning?: 'cancel' | 'ignore';
+  /** fal's types say `duration` is a string; whether a number is refused is [U]. */
+  acceptNumericDuration?: boolean;
+}
+
+export interface FalSimStats {
+  /** Every POST to a model, accepted or not. */
+  submitCalls: number;
+  /** Requests created. */
+  submissions: number;
+  statusCalls: number;
+  resultCalls: number;
+  cancelCalls: number;
+  fileCalls: number;
+  jwksCalls: number;
+  webhookAttempts: number;
+  webhooksDelivered: number;
+  submissionsByPrompt: Map<string, number>;
+  /** By the `x-clipbot-job-id` header the adapter sends. */
+  submissionsByJobId: Map<string, number>;
+}
+
+export type FalSimState = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
+export type FalSimOutcome = 'ok' | 'content_policy' | 'content_policy_input_late' | 'fail' | 'cancelled';
+
+export interface FalSimRequest {
+  readonly id: string;
+  readonly model: string;
+  /** `owner/app`: the only prefix status, result and cancel are served under. */
+  readonly app: string;
+  readonly input: Readonly<Record<string, unknown>>;
+  readonly prompt: string;
+  readonly jobId: string | undefined;
+  readonly webhookUrl: string | undefined;
+  readonly submittedAt: number;
+  readonly state: FalSimState;
+  readonly outcome: FalSimOutcome;
+  readonly cancelRequested: boolean;
+}
+
+export interface FalSimCall {
+  method: string;
+  /** Path and query as received. */
+  path: string;
+  route: FalSimRoute | 'unknown';
+  /** 0 when no answer was sent (hang, reset). */
+  status: number;
+  at: number;
+}
+
+export interface FalSimWebhookDelivery {
+  requestId: string;
+  url: string;
+  attempt: number;
+  /** HTTP status of the receiver, or 0 on a network error. */
+  status: number;
+}
+
+export interface FalSimulator {
+  /** The queue base URL (what `FAL_QUEUE_URL` would be). */
+  readonly url: string;
+  readonly jwksUrl: string;
+  readonly key: string;
+  readonly userId: string;
+  readonly stats: FalSimStats;
+  readonly calls: readonly FalSimCall[];
+  readonly webhookDeliveries: readonly FalSimWebhookDelivery[];
+  requests(): FalSimRequest[];
+  request(id: string): FalSimRequest | undefined;
+  submissionsFor(prompt: string): number;
+  injectFault(fault: FalSimFault, opts?: FalSimFaultOptions): void;
+  clearFaults(): void;
+  /** Finish a request now (its outcome still follows its prompt markers). */
+  complete(id: string): void;
+  /** A new signing key; the JWKS then lists it (and the old one too when `keepOld`). */
+  rotateKey(opts?: { keepOld?: boolean }): void;
+  /** Headers fal would send with this body, signed with the simulator's current key. */
+  signWebhook(body: string | Uint8Array, opts: { requestId: string; userId?: string; timestampS?: number }): Record<string, string>;
+  /** Sends due webhooks now (for a clock the test moves by hand). */
+  pump(): void;
+  /** Resolves once no webhook delivery is in flight. */
+  webhooksSettled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const FAL_SIM_MARKERS = {
+  contentPolicy: '[sim:content_policy]',
+  contentPolicyInput: '[sim:content_policy_input]',
+  contentPolicyInputLate: '[sim:content_policy_input_late]',
+  fail: '[sim:fail]',
+  hang: '[sim:hang]',
+  queuedForever: '[sim:queued_forever]',
+  dropSubmitResponse: '[sim:drop_submit_response]',
+  badVideoUrl: '[sim:bad_video_url]',
+  expiredVideo: '[sim:expired_video]',
+  htmlVideo: '[sim:html_video]',
+  dupWebhook: '[sim:dup_webhook]',
+  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
+  serverError: (n: number) => `[sim:server_error:${n}]`,
+} as const;
+
+interface ModelRule {
+  image: boolean;
+  durations: readonly string[];
+  ratios: readonly string[];
+  audio: boolean;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+const RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
+const v1 = (image: boolean): ModelRule => ({ image, durations: range(2, 12), ratios: image ? [...RATIOS, 'auto'] : RATIOS, audio: false });
+const v15 = (image: boolean): ModelRule => ({ image, durations: range(4, 12), ratios: [...RATIOS, 'auto'], audio: true });
+
+/** The Seedance endpoints of §1.8. */
+export const FAL_SIM_MODELS: Readonly<Record<string, ModelRule>> = {
+  'fal-ai/bytedance/seedance/v1/pro/text-to-video': v1(false),
+  'fal-ai/bytedance/seedance/v1/pro/image-to-video': v1(true),
+  'fal-ai/bytedance/seedance/v1/pro/fast/text-to-video': v1(false),
+  'fal-ai/bytedance/seedance/v1/pro/fast/image-to-video': v1(true),
+  'fal-ai/bytedance/seedance/v1.5/pro/text-to-video': v15(false),
+  'fal-ai/bytedance/seedance/v1.5/pro/image-to-video': v15(true),
+};
+
+const CONTENT_POLICY_MSG = 'The content could not be processed because it contained material flagged by a content checker.';
+const MAX_REQUEST_BYTES = 1024 * 1024;
+const API_ROUTES: readonly FalSimRoute[] = ['submit', 'status', 'result', 'cancel'];
+
+/** Where the simulator's media live; the files are committed (CI has no ffmpeg). */
+export const FAL_SIM_ASSETS = {
+  video480p: new URL('./assets/sample-480p.mp4', import.meta.url),
+  video720p: new URL('./assets/sample-720p.mp4', import.meta.url),
+  image: new URL('./assets/input-64.png', import.meta.url),
+} as const;
+
+/** Signs a webhook body the way fal does (§1.5); exported so tests can sign with a key fal does not hold. */
+export function signFalWebhook(
+  privateKey: KeyObject,
+  body: string | Uint8Array,
+  opts: { requestId: string; userId: string; timestampS: number },
+): Record<string, string> {
+  const hash = createHash('sha256').update(body).digest('hex');
+  const message = `${opts.requestId}\n${opts.userId}\n${opts.timestampS}\n${hash}`;
+  return {
+    'x-fal-webhook-request-id': opts.requestId,
+    'x-fal-webhook-user-id': opts.userId,
+    'x-fal-webhook-timestamp': String(opts.timestampS),
+    'x-fal-webhook-signature': sign(null, Buffer.from(message, 'utf8'), privateKey).toString('hex'),
+  };
+}
+
+interface Entry {
+  id: string;
+  model: string;
+  app: string;
+  input: Record<string, unknown>;
+  prompt: string;
+  jobId: string | undefined;
+  webhookUrl: string | undefined;
+  submittedAt: number;
+  queueEndsAt: number;
+  runEndsAt: number;
+  outcome: FalSimOutcome;
+  cancelRequested: boolean;
+  seed: number;
+  resolution: string;
+  webhookQueued: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface SimResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+}
+
+interface ActiveFault {
+  fault: FalSimFault;
+  routes: ReadonlySet<FalSimRoute>;
+  remaining: number;
+  phase: 'before' | 'after';
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+const detailError = (loc: (string | number)[], msg: string, type: string, input?: unknown) => ({
+  loc,
+  msg,
+  type,
+  url: `https://docs.fal.ai/errors/#${type}`,
+  ...(input !== undefined ? { input } : {}),
+});
+
+const policyViolation = (loc: string[], input?: unknown, headers: Record<string, string> = {}) =>
+  json(422, { detail: [detailError(loc, CONTENT_POLICY_MSG, 'content_policy_violation', input)] }, { ...headers, 'x-fal-retryable': 'false' });
+
+/** [U] fal's body for a 429: the queue normally holds requests instead (§1.7). */
+const rateLimited = (retryAfter: string | undefined) =>
+  json(429, { detail: 'Too many requests', error_type: 'rate_limited' }, retryAfter !== undefined ? { 'retry-after': retryAfter } : {});
+
+/** fal's flat request-error body (§1.7). */
+const serverError = (status: number, errorType: string, retryable?: boolean) =>
+  json(
+    status,
+    { detail: errorType.replace(/_/g, ' '), error_type: errorType },
+    { 'x-fal-error-type': errorType, ...(retryable !== undefined ? { 'x-fal-retryable': String(retryable) } : {}) },
+  );
+
+const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
+
+function isLoopback(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
+}
+
+export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSimulator> {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? Math.random;
+  const key = opts.key ?? 'sim-fal-key';
+  const userId = opts.userId ?? 'sim-user';
+  const retentionMs = opts.resultRetentionMs ?? 60 * 60 * 1000;
+  const [video480, video720] = await Promise.all([readFile(FAL_SIM_ASSETS.video480p), readFile(FAL_SIM_ASSETS.video720p)]);
+
+  let keys = [generateKeyPairSync('ed25519')];
+  const entries = new Map<string, Entry>();
+  const faults: ActiveFault[] = [];
+  const submitAttempts = new Map<string, number>();
+  const calls: FalSimCall[] = [];
+  const deliveries: FalSimWebhookDelivery[] = [];
+  const inflight = new Set<Promise<void>>();
+  const timers = new Set<NodeJS.Timeout>();
+  const stalled = new Set<http.ServerResponse>();
+  const deliveryAbort = new AbortController();
+  const webhookAgent = new Agent({ keepAliveTimeout: 1000 });
+  const stats: FalSimStats = {
+    submitCalls: 0,
+    submissions: 0,
+    statusCalls: 0,
+    resultCalls: 0,
+    cancelCalls: 0,
+    fileCalls: 0,
+    jwksCalls: 0,
+    webhookAttempts: 0,
+    webhooksDelivered: 0,
+    submissionsByPrompt: new Map(),
+    submissionsByJobId: new Map(),
+  };
+  let closed = false;
+  let base = '';
+
+  const pick = (ms: SimMillis | undefined, fallback: number): number => {
+    if (ms === undefined) return fallback;
+    if (typeof ms === 'number') return ms;
+    return Math.round(ms[0] + random() * (ms[1] - ms[0]));
+  };
+
+  const stateOf = (e: Entry, now = clock.now()): FalSimState =>
+    now < e.queueEndsAt ? 'IN_QUEUE' : now < e.runEndsAt ? 'IN_PROGRESS' : 'COMPLETED';
+
+  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  };
+
+  const urls = (e: Entry) => {
+    const responseUrl = `${base}/${e.app}/requests/${e.id}`;
+    return { response_url: responseUrl, status_url: `${responseUrl}/status`, cancel_url: `${responseUrl}/cancel` };
+  };
+
+  const queuePosition = (e: Entry, now: number): number => {
+    let ahead = 0;
+    for (const other of entries.values()) {
+      if (other === e) break;
+      if (stateOf(other, now) === 'IN_QUEUE') ahead++;
+    }
+    return ahead;
+  };
+
+  // ------------------------------------------------------------ results
+
+  function resultOf(e: Entry): SimResponse {
+    const reqId = { 'x-fal-request-id': e.id };
+    switch (e.outcome) {
+      case 'ok': {
+        const video = e.resolution === '480p' ? video480 : video720;
+        const url = e.prompt.includes(FAL_SIM_MARKERS.badVideoUrl)
+          ? `ftp://files.invalid/${e.id}/output.mp4`
+          : `${base}/files/${e.id}/output.mp4`;
+        const videoFile = { url, content_type: 'video/mp4', file_name: 'output.mp4', file_size: video.length };
+        return json(200, { video: videoFile, seed: e.seed }, reqId);
+      }
+      case 'content_policy':
+        return policyViolation(['body'], undefined, reqId);
+      case 'content_policy_input_late':
+        return policyViolation(['body', 'prompt'], e.prompt, reqId);
+      case 'fail':
+        return json(500, { detail: [detailError(['body'], 'Internal server error', 'internal_server_error')] }, reqId);
+      case 'cancelled': // [U] what fal answers for a request cancelled while queued
+        return json(400, { detail: 'Request was cancelled', error_type: 'request_cancelled' }, reqId);
+    }
+  }
+
+  function completedError(e: Entry): { error: string | null; error_type: string | null } {
+    switch (e.outcome) {
+      case 'ok':
+        return { error: null, error_type: null };
+      case 'content_policy':
+      case 'content_policy_input_late':
+        return { error: 'Invalid status code: 422', error_type: 'content_policy_violation' };
+      case 'fail':
+        return { error: 'Invalid status code: 500', error_type: 'internal_server_error' };
+      case 'cancelled':
+        return { error: 'Request was cancelled', error_type: 'request_cancelled' };
+    }
+  }
+
+  // ------------------------------------------------------------ webhooks
+
+  function scheduleWebhook(e: Entry): void {
+    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    const wait = e.runEndsAt - clock.now();
+    if (!Number.isFinite(wait)) return;
+    if (e.timer) {
+      clearTimeout(e.timer);
+      timers.delete(e.timer);
+    }
+    e.timer = later(Math.max(0, wait) + 1, () => {
+      e.timer = undefined;
+      if (stateOf(e) === 'COMPLETED') sendWebhook(e);
+      else scheduleWebhook(e);
+    });
+  }
+
+  function pump(): void {
+    for (const e of entries.values()) if (e.webhookUrl && !e.webhookQueued && stateOf(e) === 'COMPLETED') sendWebhook(e);
+  }
+
+  function sendWebhook(e: Entry): void {
+    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    e.webhookQueued = true;
+    const res = resultOf(e);
+    const payload: unknown = JSON.parse(res.body.toString());
+    const body = JSON.stringify(
+      res.status === 200
+        ? { request_id: e.id, gateway_request_id: e.id, status: 'OK', payload }
+        : {
+            request_id: e.id,
+            gateway_request_id: e.id,
+            status: 'ERROR',
+            error: completedError(e).error ?? `Invalid status code: ${res.status}`,
+            payload,
+          },
+    );
+    const copies = 1 + (opts.webhookDuplicates ?? 0) + (e.prompt.includes(FAL_SIM_MARKERS.dupWebhook) ? 1 : 0);
+    for (let i = 0; i < copies; i++) track(deliver(e.id, e.webhookUrl, body));
+  }
+
+  function track(p: Promise<void>): void {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  }
+
+  async function deliver(requestId: string, url: string, body: string): Promise<void> {
+    const attempts = 1 + (opts.webhookRetries ?? 2);
+    for (let attempt = 1; attempt <= attempts && !closed; attempt++) {
+      stats.webhookAttempts++;
+      let status = 0;
+      try {
+        const headers = {
+          'content-type': 'application/json',
+          ...signFalWebhook(keys[0]!.privateKey, body, { requestId, userId, timestampS: Math.floor(clock.now() / 1000) }),
+        };
+        const res = await request(url, {
+          method: 'POST',
+          headers,
+          body,
+          dispatcher: webhookAgent,
+          signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(opts.webhookTimeoutMs ?? 15_000)]),
+        });
+        status = res.statusCode;
+        await res.body.dump();
+      } catch {
+        status = 0;
+      }
+      deliveries.push({ requestId, url, attempt, status });
+      if (status >= 200 && status < 300) {
+        stats.webhooksDelivered++;
+        return;
+      }
+      if (attempt < attempts && !closed) {
+        // close() clears timers; the abort lets this loop end instead of waiting forever.
+        await new Promise<void>((resolve) => {
+          later((opts.webhookRetryDelayMs ?? 100) * 2 ** (attempt - 1), resolve);
+          deliveryAbort.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ routes
+
+  function validate(rule: ModelRule, input: Record<string, unknown>) {
+    const errors: ReturnType<typeof detailError>[] = [];
+    const enumMsg = (values: readonly string[]) =>
+      `Input should be ${values.slice(0, -1).map((v) => `'${v}'`).join(', ')} or '${values.at(-1)}'`;
+    if (input.prompt === undefined) errors.push(detailError(['body', 'prompt'], 'Field required', 'missing'));
+    else if (typeof input.prompt !== 'string') {
+      errors.push(detailError(['body', 'prompt'], 'Input should be a valid string', 'string_type', input.prompt));
+    }
+    if (rule.image) {
+      const url = input.image_url;
+      if (url === undefined) errors.push(detailError(['body', 'image_url'], 'Field required', 'missing'));
+      else if (typeof url !== 'string' || !/^(https?:\/\/|data:image\/)/.test(url)) {
+        errors.push(detailError(['body', 'image_url'], 'Input should be a valid URL', 'url_parsing', url));
+      }
+    }
+    const duration = input.duration;
+    if (duration !== undefined) {
+      const asString = typeof duration === 'number' && opts.acceptNumericDuration ? String(duration) : duration;
+      if (typeof asString !== 'string' || !rule.durations.includes(asString)) {
+        errors.push(detailError(['body', 'duration'], enumMsg(rule.durations), 'literal_error', duration));
+      }
+    }
+    const checkEnum = (field: string, values: readonly string[]) => {
+      const v = input[field];
+      if (v !== undefined && (typeof v !== 'string' || !values.includes(v))) {
+        errors.push(detailError(['body', field], enumMsg(values), 'literal_error', v));
+      }
+    };
+    checkEnum('resolution', ['480p', '720p', '1080p']);
+    checkEnum('aspect_ratio', rule.ratios);
+    if (input.seed !== undefined && !Number.isInteger(input.seed)) {
+      errors.push(detailError(['body', 'seed'], 'Input should be a valid integer', 'int_type', input.seed));
+    }
+    for (const field of ['camera_fixed', 'enable_safety_checker', ...(rule.audio ? ['generate_audio'] : [])]) {
+      if (input[field] !== undefined && typeof input[field] !== 'boolean') {
+        errors.push(detailError(['body', field], 'Input should be a valid boolean', 'bool_type', input[field]));
+      }
+    }
+    return errors;
+  }
+
+  /** Returns the answer, or 'drop' to destroy the connection after the request was created. */
+  function submit(model: string, search: URLSearchParams, rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse | 'drop' {
+    stats.submitCalls++;
+    const rule = FAL_SIM_MODELS[model];
+    if (!rule) return json(404, { detail: `Application '${model}' not found` }); // [U] exact body
+    let input: unknown;
+    try {
+      input = JSON.parse(rawBody.toString('utf8'));
+    } catch {
+      return json(422, { detail: [detailError(['body'], 'JSON decode error', 'json_invalid')] });
+    }
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      return json(422, { detail: [detailError(['body'], 'Input should be a valid dictionary', 'dict_type')] });
+    }
+    const body = input as Record<string, unknown>;
+    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+    const attempt = (submitAttempts.get(prompt) ?? 0) + 1;
+    submitAttempts.set(prompt, attempt);
+
+    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
+    if (limited && attempt <= Number(limited[1])) return rateLimited('1');
+    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
+    if (failing && attempt <= Number(failing[1])) {
+      return serverError(503, 'runner_scheduling_failure');
+    }
+    const errors = validate(rule, body);
+    if (errors.length) return json(422, { detail: errors });
+    if (prompt.includes(FAL_SIM_MARKERS.contentPolicyInput)) {
+      return policyViolation(['body', 'prompt'], prompt);
+    }
+
+    const webhookUrl = search.get('fal_webhook') ?? undefined;
+    if (webhookUrl !== undefined && !opts.allowExternalWebhooks && !isLoopback(webhookUrl)) {
+      return json(422, { detail: [detailError(['query', 'fal_webhook'], 'the simulator only calls loopback webhooks', 'value_error')] });
+    }
+    const now = clock.now();
+    const queueMs = prompt.includes(FAL_SIM_MARKERS.queuedForever) ? Infinity : pick(opts.queueMs, 50);
+    const runMs = prompt.includes(FAL_SIM_MARKERS.hang) ? Infinity : pick(opts.runMs, 250);
+    const outcome: FalSimOutcome = prompt.includes(FAL_SIM_MARKERS.contentPolicyInputLate)
+      ? 'content_policy_input_late'
+      : prompt.includes(FAL_SIM_MARKERS.contentPolicy)
+        ? 'content_policy'
+        : prompt.includes(FAL_SIM_MARKERS.fail)
+          ? 'fail'
+          : 'ok';
+    const jobHeader = headers['x-clipbot-job-id'];
+    const jobId = typeof jobHeader === 'string' ? jobHeader : undefined;
+    const seed = typeof body.seed === 'number' && body.seed >= 0 ? body.seed : Math.floor(random() * 2 ** 31);
+    const e: Entry = {
+      id: randomUUID(),
+      model,
+      app: model.split('/').slice(0, 2).join('/'),
+      input: structuredClone(body),
+      prompt,
+      jobId,
+      webhookUrl,
+      submittedAt: now,
+      queueEndsAt: now + queueMs,
+      runEndsAt: now + queueMs + runMs,
+      outcome,
+      cancelRequested: false,
+      seed,
+      resolution: typeof body.resolution === 'string' ? body.resolution : '720p',
+      webhookQueued: false,
+      timer: undefined,
+    };
+    entries.set(e.id, e);
+    stats.submissions++;
+    stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
+    if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
+    scheduleWebhook(e);
+    if (prompt.includes(FAL_SIM_MARKERS.dropSubmitResponse) && attempt === 1) return 'drop';
+    return json(
+      200,
+      {
+        status: 'IN_QUEUE',
+        request_id: e.id,
+        ...(webhookUrl !== undefined ? { gateway_request_id: e.id } : {}),
+        ...urls(e),
+        queue_position: queuePosition(e, now),
+      },
+      { 'x-fal-request-id': e.id },
+    );
+  }
+
+  function status(e: Entry): SimResponse {
+    const now = clock.now();
+    const state = stateOf(e, now);
+    const common = { request_id: e.id, ...urls(e) };
+    if (state === 'IN_QUEUE') return json(202, { status: state, queue_position: queuePosition(e, now), ...common });
+    if (state === 'IN_PROGRESS') return json(202, { status: state, logs: null, ...common });
+    const inference = Math.max(0, (e.runEndsAt - e.queueEndsAt) / 1000);
+    return json(200, { status: state, logs: null, metrics: { inference_time: inference }, ...common, ...completedError(e) });
+  }
+
+  function result(e: Entry): SimResponse {
+    const now = clock.now();
+    if (stateOf(e, now) !== 'COMPLETED') return json(400, { detail: 'Request is still in progress' }); // [U]
+    if (now - e.runEndsAt > retentionMs) return json(404, { detail: 'Request not found' });
+    return resultOf(e);
+  }
+
+  function cancel(e: Entry): SimResponse {
+    const now = clock.now();
+    const state = stateOf(e, now);
+    if (state === 'COMPLETED') return json(400, { status: 'ALREADY_COMPLETED' });
+    e.cancelRequested = true;
+    if (state === 'IN_QUEUE' || opts.cancelRunning === 'cancel') {
+      e.outcome = 'cancelled';
+      e.queueEndsAt = Math.min(e.queueEndsAt, now);
+      e.runEndsAt = now;
+      scheduleWebhook(e);
+    }
+    return json(202, { status: 'CANCELLATION_REQUESTED' });
+  }
+
+  function file(e: Entry | undefined, head: boolean): SimResponse {
+    const now = clock.now();
+    if (!e || e.outcome !== 'ok' || stateOf(e, now) !== 'COMPLETED') return FILE_NOT_FOUND;
+    const expired =
+      e.prompt.includes(FAL_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.runEndsAt > opts.fileTtlMs);
+    if (expired) return FILE_NOT_FOUND;
+    const bytes = e.prompt.includes(FAL_SIM_MARKERS.htmlVideo)
+      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
+      : e.resolution === '480p'
+        ? video480
+        : video720;
+    return {
+      status: 200,
+      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'cache-control': 'public, max-age=3600' },
+      body: head ? Buffer.alloc(0) : bytes,
+    };
+  }
+
+  function jwks(): SimResponse {
+    const kid = (k: KeyObject) => createHash('sha256').update(k.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
+    return json(200, { keys: keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: kid(k.publicKey) })) });
+  }
+
+  // ------------------------------------------------------------ HTTP plumbing
+
+  function classify(method: string, parts: string[]): { route: FalSimRoute | 'unknown'; id?: string; app?: string } {
+    if (parts.length === 2 && parts[0] === '.well-known' && parts[1] === 'jwks.json') return { route: 'jwks' };
+    if (parts.length === 3 && parts[0] === 'files' && parts[2] === 'output.mp4') return { route: 'files', id: parts[1]! };
+    if (parts.length >= 4 && parts[2] === 'requests') {
+      const app = `${parts[0]}/${parts[1]}`;
+      const id = parts[3]!;
+      if (parts.length === 4) return { route: 'result', id, app };
+      if (parts.length === 5 && parts[4] === 'status') return { route: 'status', id, app };
+      if (parts.length === 5 && parts[4] === 'cancel') return { route: 'cancel', id, app };
+      return { route: 'unknown' };
+    }
+    if (method === 'POST' && parts.length >= 2) return { route: 'submit' };
+    return { route: 'unknown' };
+  }
+
+  const expectedMethod: Record<FalSimRoute, readonly string[]> = {
+    submit: ['POST'],
+    status: ['GET'],
+    result: ['GET'],
+    cancel: ['PUT'],
+    files: ['GET', 'HEAD'],
+    jwks: ['GET'],
+  };
+
+  function takeFault(route: FalSimRoute | 'unknown', phase: 'before' | 'after'): FalSimFault | undefined {
+    if (route === 'unknown') return undefined;
+    const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
+    if (i < 0) return undefined;
+    const active = faults[i]!;
+    if (--active.remaining <= 0) faults.splice(i, 1);
+    return active.fault;
+  }
+
+  type Spoiled = SimResponse | 'hang' | 'hang_body' | 'reset' | { slow: number };
+
+  function faultResponse(fault: FalSimFault, real: SimResponse | undefined): Spoiled {
+    switch (fault.kind) {
+      case 'rate_limit':
+        return rateLimited(fault.retryAfter);
+      case 'server_error':
+        return serverError(fault.status ?? 503, fault.errorType ?? 'runner_scheduling_failure', fault.retryable);
+      case 'respond':
+        return fault.text !== undefined
+          ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
+          : json(fault.status, fault.body ?? {}, fault.headers);
+      case 'malformed':
+        return { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>this is not JSON {' };
+      case 'truncated': {
+        const text = real ? real.body.toString() : JSON.stringify({ status: 'IN_QUEUE', request_id: randomUUID(), queue_position: 0 });
+        const cut = text.slice(0, Math.max(1, Math.floor(text.length / 2)));
+        return { status: real?.status ?? 200, headers: { 'content-type': 'application/json' }, body: cut };
+      }
+      case 'html': {
+        const status = fault.status ?? 502;
+        return { status, headers: { 'content-type': 'text/html' }, body: `<html><body><h1>${status} Bad Gateway</h1></body></html>` };
+      }
+      case 'slow':
+        return { slow: fault.delayMs };
+      case 'hang':
+      case 'hang_body':
+      case 'reset':
+        return fault.kind;
+    }
+  }
+
+  function write(res: http.ServerResponse, call: FalSimCall, answer: SimResponse): void {
+    if (res.destroyed) return;
+    call.status = answer.status;
+    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+    const headers = { ...answer.headers };
+    headers['content-length'] ??= String(body.length);
+    res.writeHead(answer.status, headers);
+    res.end(body);
+  }
+
+  function deliverAnswer(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    call: FalSimCall,
+    answer: SimResponse | 'drop',
+    fault: FalSimFault | undefined,
+  ): void {
+    if (answer === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (!fault) return write(res, call, answer);
+    const spoiled = faultResponse(fault, answer);
+    if (spoiled === 'reset') {
+      req.socket.destroy();
+    } else if (spoiled === 'hang') {
+      stalled.add(res);
+    } else if (spoiled === 'hang_body') {
+      const text = Buffer.from(typeof answer.body === 'string' ? answer.body : answer.body.toString());
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(text.length + 64) });
+      res.write(text.subarray(0, Math.floor(text.length / 2)));
+      stalled.add(res);
+    } else if ('slow' in spoiled) {
+      later(spoiled.slow, () => write(res, call, answer));
+    } else {
+      write(res, call, spoiled);
+    }
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://sim.invalid');
+    const parts = url.pathname.split('/').filter(Boolean);
+    const { route, id, app } = classify(method, parts);
+    const call: FalSimCall = { method, path: url.pathname + url.search, route, status: 0, at: clock.now() };
+    calls.push(call);
+    pump();
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_REQUEST_BYTES) return write(res, call, json(413, { detail: 'Request body too large' }));
+      chunks.push(chunk as Buffer);
+    }
+    const rawBody = Buffer.concat(chunks);
+
+    if (route === 'unknown') return write(res, call, json(404, { detail: 'Not Found' }));
+    if (!expectedMethod[route].includes(method)) return write(res, call, json(405, { detail: 'Method Not Allowed' }));
+
+    const before = takeFault(route, 'before');
+    if (before?.kind === 'slow') {
+      await new Promise<void>((resolve) => later(before.delayMs, resolve));
+      if (res.destroyed || closed) return;
+    } else if (before) {
+      // Nothing is processed: the answer is all the client sees.
+      const canned = json(200, { status: 'IN_QUEUE', queue_position: 0, ...(route === 'submit' ? { request_id: randomUUID() } : {}) });
+      return deliverAnswer(req, res, call, canned, before);
+    }
+
+    let answer: SimResponse | 'drop';
+    if (route === 'jwks') {
+      stats.jwksCalls++;
+      answer = jwks();
+    } else if (route === 'files') {
+      stats.fileCalls++;
+      answer = file(entries.get(id!), method === 'HEAD');
+    } else if (req.headers.authorization !== `Key ${key}`) {
+      // [U] exact body; fal answers 401 for a missing or unknown key
+      answer = json(401, { detail: req.headers.authorization ? 'Invalid API key' : 'Missing authorization header' });
+    } else if (route === 'submit') {
+      answer = submit(parts.join('/'), url.searchParams, rawBody, req.headers);
+    } else {
+      if (route === 'status') stats.statusCalls++;
+      if (route === 'result') stats.resultCalls++;
+      if (route === 'cancel') stats.cancelCalls++;
+      const e = entries.get(id!);
+      // Only owner/app serves a request: a client that uses the full model path here gets 404, as on fal.
+      if (!e || e.app !== app) {
+        answer = route === 'cancel' ? json(404, { status: 'NOT_FOUND' }) : json(404, { detail: 'Request not found' });
+      } else {
+        answer = route === 'status' ? status(e) : route === 'result' ? result(e) : cancel(e);
+      }
+    }
+    deliverAnswer(req, res, call, answer, takeFault(route, 'after'));
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ detail: `simulator error: ${String(err)}` }));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  server.keepAliveTimeout = 2000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  base = `http://${host}:${address.port}`;
+
+  const snapshot = (e: Entry): FalSimRequest => ({
+    id: e.id,
+    model: e.model,
+    app: e.app,
+    input: structuredClone(e.input),
+    prompt: e.prompt,
+    jobId: e.jobId,
+    webhookUrl: e.webhookUrl,
+    submittedAt: e.submittedAt,
+    state: stateOf(e),
+    outcome: e.outcome,
+    cancelRequested: e.cancelRequested,
+  });
+
+  return {
+    url: base,
+    jwksUrl: `${base}/.well-known/jwks.json`,
+    key,
+    userId,
+    stats,
+    calls,
+    webhookDeliveries: deliveries,
+    requests: () => [...entries.values()].map(snapshot),
+    request: (id) => {
+      const e = entries.get(id);
+      return e ? snapshot(e) : undefined;
+    },
+    submissionsFor: (prompt) => stats.submissionsByPrompt.get(prompt) ?? 0,
+    injectFault(fault, o = {}) {
+      const routes = o.routes === undefined ? API_ROUTES : typeof o.routes === 'string' ? [o.routes] : o.routes;
+      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
+    },
+    clearFaults() {
+      faults.length = 0;
+    },
+    complete(id) {
+      const e = entries.get(id);
+      if (!e || stateOf(e) === 'COMPLETED') return;
+      const now = clock.now();
+      e.queueEndsAt = Math.min(e.queueEndsAt, now);
+      e.runEndsAt = now;
+      scheduleWebhook(e);
+    },
+    rotateKey(o = {}) {
+      const fresh = generateKeyPairSync('ed25519');
+      keys = o.keepOld ? [fresh, ...keys] : [fresh];
+    },
+    signWebhook(body, o) {
+      return signFalWebhook(keys[0]!.privateKey, body, {
+        requestId: o.requestId,
+        userId: o.userId ?? userId,
+        timestampS: o.timestampS ?? Math.floor(clock.now() / 1000),
+      });
+    },
+    pump,
+    async webhooksSettled() {
+      while (inflight.size) await Promise.allSettled([...inflight]);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      deliveryAbort.abort();
+      await Promise.allSettled([...inflight]);
+      for (const res of stalled) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await webhookAgent.close();
+    },
+  };
+}

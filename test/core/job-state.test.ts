@@ -1,0 +1,98 @@
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { MODELS } from '../../src/core/catalog.js';
+import { balanceOf } from '../../src/core/credits/ledger.js';
+import { acceptVideo } from '../../src/core/engine/intake.js';
+import { finishJob, getJob, moveJob } from '../../src/core/engine/job-state.js';
+import { manualClock, tempDb } from '../helpers/db.js';
+
+const model = MODELS[0]!;
+const settings = {
+  defaultModel: model.id,
+  startingCredits: 100,
+  freeDailyCredits: 0,
+  rateLimitJobs: 100,
+  rateLimitWindowS: 60,
+  userMaxPendingJobs: 100,
+  dailyJobQuota: 100,
+};
+
+function queueOne(t: ReturnType<typeof tempDb>, id: string) {
+  const clock = manualClock();
+  acceptVideo(
+    t.db,
+    clock,
+    {
+      identity: { platform: 'console', platformUserId: 'u' },
+      dest: { platform: 'console', chatId: 'c', userId: 'u' },
+      intakeKey: `k-${id}`,
+      prompt: 'p',
+      options: {},
+    },
+    { prompt: 'p', model, params: { durationS: 5, resolution: '480p', aspectRatio: '16:9' }, price: 40, costUsd: 0.15 },
+    settings,
+    id,
+    undefined,
+  );
+  return clock;
+}
+
+describe('job state machine', () => {
+  describe('when two actors move the same job', () => {
+    it('lets exactly one of them win', () => {
+      const t = tempDb();
+      const clock = queueOne(t, 'j1');
+      const first = moveJob(t.db, clock, 'j1', 'queued', 'submitting');
+      const second = moveJob(t.db, clock, 'j1', 'queued', 'submitting');
+      expect([first, second]).toEqual([true, false]);
+      t.cleanup();
+    });
+
+    it('settles the hold once when cancel and success race', () => {
+      const t = tempDb();
+      const clock = queueOne(t, 'j1');
+      moveJob(t.db, clock, 'j1', 'queued', 'submitting');
+      moveJob(t.db, clock, 'j1', 'submitting', 'running');
+      const cancelled = finishJob(t.db, clock, 'j1', ['queued', 'submitting', 'running'], { status: 'cancelled', errorKind: 'c', errorMessage: 'c' });
+      const fetched = moveJob(t.db, clock, 'j1', 'running', 'fetching');
+      expect(cancelled).toBe(true);
+      expect(fetched).toBe(false);
+      expect(getJob(t.db, 'j1')!.status).toBe('cancelled');
+      expect(balanceOf(t.db, getJob(t.db, 'j1')!.userId)).toBe(100);
+      t.cleanup();
+    });
+
+    it('lets exactly one of two separate processes win', async () => {
+      const t = tempDb();
+      queueOne(t, 'j1');
+      // Two connections in two threads, racing on the same file: the guarded UPDATE is the referee.
+      const source = `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const Database = require('better-sqlite3');
+        const db = new Database(workerData.file);
+        db.pragma('busy_timeout = 5000');
+        const changes = db.prepare("update jobs set status = 'submitting' where id = 'j1' and status = 'queued'").run().changes;
+        parentPort.postMessage(changes);
+      `;
+      const race = () =>
+        new Promise<number>((resolve, reject) => {
+          const worker = new Worker(source, { eval: true, workerData: { file: t.file } });
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        });
+      const results = await Promise.all([race(), race(), race(), race()]);
+      expect(results.reduce((a, b) => a + b, 0)).toBe(1);
+      t.cleanup();
+    });
+  });
+
+  describe('when asked for a transition the machine does not have', () => {
+    it('refuses before touching the database', () => {
+      const t = tempDb();
+      const clock = queueOne(t, 'j1');
+      expect(() => moveJob(t.db, clock, 'j1', 'queued', 'succeeded')).toThrow(/no allowed transition/);
+      expect(getJob(t.db, 'j1')!.status).toBe('queued');
+      t.cleanup();
+    });
+  });
+});
