@@ -426,8 +426,14 @@ export class Engine {
           failures = 0;
         } catch (error) {
           if (this.stopping) return;
-          if (!isRetryable(error) && !(error instanceof ProviderError && error.kind === 'malformed')) throw error;
           failures++;
+          // An outage is waited out until the model's deadline; a provider that keeps answering nonsense is not.
+          const malformed = error instanceof ProviderError && error.kind === 'malformed';
+          if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retry.maxAttempts))) {
+            this.failWithProviderError(job, 'running', error);
+            return;
+          }
+          if (!isRetryable(error)) throw error;
           this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
           await this.sleep(job.id, backoffMs(failures, this.retry, retryAfterOf(error)));
           continue;

@@ -38,6 +38,24 @@ describe('compileBlocklist', () => {
     });
   });
 
+  describe('when a letter is stretched across gaps', () => {
+    it('still matches', () => {
+      expect(blocks('nude', 'n u u u u u d e')).toBe(true);
+      expect(blocks('nude', 'nu.uu.uu.de')).toBe(true);
+    });
+  });
+
+  describe('when the text is long and repetitive', () => {
+    it('takes time linear in its length, so one message cannot stall the bot', () => {
+      const matcher = compileBlocklist(Array.from({ length: 100 }, (_, i) => `aa${'bcdefghjk'[i % 9]}${'mnpq'[i % 4]}${i}`));
+      const text = normalizeForMatching('aa.'.repeat(7000));
+      const started = performance.now();
+      expect(matcher.findIn(text)).toBeUndefined();
+      // Linear is ~0.1 s here even on a slow machine; quadratic backtracking took tens of seconds.
+      expect(performance.now() - started).toBeLessThan(3000);
+    });
+  });
+
   describe('when a term is shortened', () => {
     it('does not match, since letters may only stretch', () => {
       expect(blocks('ass', 'as good as it gets')).toBe(false);

@@ -19,6 +19,13 @@ import { normalizeBlocklistTerm, usesUnspacedScript } from './normalize.js';
  */
 export const MIN_SQUASHED_TERM_LENGTH = 6;
 
+/**
+ * How many extra repeats of a letter a match may absorb. Bounded because an unbounded stretch makes matching
+ * quadratic on a prompt like "a.a.a.a…" (a member could stall the bot with one message); normalised text already
+ * keeps at most two of a letter in a row, so only contrived spellings ("nu.uu.uu.uu.uu.uu.de") get past it.
+ */
+const MAX_STRETCH = 8;
+
 export interface BlocklistMatcher {
   /** Number of distinct usable terms. */
   readonly size: number;
@@ -60,7 +67,7 @@ function compileTerm(term: string): RegExp {
           // At least `count` of the letter, possibly more, with allowed gaps between them. Normalised text keeps at
           // most two of a letter in a row, so "ki11" arrives as "kii" and a run of i/l can only promise two.
           const least = Math.min(count, 2);
-          return `${c}(?:${inWord}${c}){${least - 1}}(?:${inWord}${c})*`;
+          return `${c}(?:${inWord}${c}){${least - 1}}(?:${inWord}${c}){0,${MAX_STRETCH}}`;
         })
         .join(inWord),
     )

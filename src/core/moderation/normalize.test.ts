@@ -86,6 +86,10 @@ describe('normalizeForMatching', () => {
       expect(normalizeForMatching('NUUUUUDE sooooo')).toBe('nuude soo');
     });
 
+    it('shrinks a letter repeated across a spelled-out run to two', () => {
+      expect(normalizeForMatching('n u u u u d e')).toBe('n.u.u.d.e');
+    });
+
     it('keeps doubled letters', () => {
       expect(normalizeForMatching('class ass')).toBe('class ass');
     });

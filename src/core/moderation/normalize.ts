@@ -16,7 +16,8 @@
  *    nothing but Latin lookalikes (so "nudе" with a Cyrillic е is caught, while "секс" stays Cyrillic); digits
  *    become letters (0 o, 1 i, 2 z, 3 e, 4 a, 5 s, 6 g, 7 t, 8 b, 9 g) in pieces that contain a letter and in
  *    spelled-out runs that contain a letter, while plain numbers ("1080", "16:9", "$5") stay numbers.
- * 6. Runs of three or more identical characters within a piece shrink to two ("nuuuude" → "nuude"). Two stay
+ * 6. Runs of three or more identical characters shrink to two, within a piece ("nuuuude" → "nuude") and across a
+ *    spelled-out run ("n.u.u.u.d.e" → "n.u.u.d.e"). Two stay
  *    two because words legitimately double letters ("ass" must not become "as"); the matcher lets every letter of
  *    a term stretch instead, so "nude" still matches "nuude".
  *
@@ -96,7 +97,7 @@ export function normalizeForMatching(text: string): string {
   markSpelledOutRuns(pieces);
   for (const piece of pieces) piece.text = piece.text.replace(/(.)\1{2,}/gu, '$1$1');
 
-  return pieces.map((p, i) => (i === 0 ? '' : p.gap === 'hard' ? ' ' : '.') + p.text).join('');
+  return dropRepeatedSingles(pieces).map((p, i) => (i === 0 ? '' : p.gap === 'hard' ? ' ' : '.') + p.text).join('');
 }
 
 /**
@@ -183,6 +184,12 @@ function markSpelledOutRuns(pieces: Piece[]): void {
     }
     start = Math.max(end, start + 1);
   }
+}
+
+/** "u.u.u.u" is the spelled-out form of "uuuu": keep two, like a run inside a piece. */
+function dropRepeatedSingles(pieces: Piece[]): Piece[] {
+  const softRepeat = (a: Piece | undefined, b: Piece | undefined) => !!a && !!b && b.gap === 'soft' && a.text === b.text;
+  return pieces.filter((p, i) => !(isSingle(p.text) && softRepeat(pieces[i - 1], p) && softRepeat(pieces[i - 2], pieces[i - 1])));
 }
 
 function isSingle(text: string): boolean {

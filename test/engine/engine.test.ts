@@ -1,0 +1,297 @@
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/core/errors.js';
+import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
+
+let h: EngineHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+async function harness(options: Parameters<typeof EngineHarness.start>[0] = {}) {
+  h = await EngineHarness.start(options);
+  return h;
+}
+
+describe('the job engine', () => {
+  describe('when a member asks for a video', () => {
+    it('generates, stores, delivers once and captures the hold', async () => {
+      const t = await harness();
+      const job = await t.submit('ann', 'a red fox running through snow');
+      expect(t.balance('ann')).toBe(160);
+      const done = await t.engine.waitForJob(job.id);
+
+      expect(done.status).toBe('succeeded');
+      expect(t.balance('ann')).toBe(160);
+      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
+      expect(t.platform.deliveries).toHaveLength(1);
+      const delivered = t.platform.deliveries[0]!.delivery;
+      const bytes = fs.readFileSync(delivered.localPath!);
+      expect(bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
+      expect(delivered.media.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/media\/results\/.+\.mp4$/);
+      expect(t.sim.stats.submissionsByJobId.get(job.id)).toBe(1);
+    });
+
+    it('shows the price and the queue position first, then progress, then the end', async () => {
+      const t = await harness();
+      const job = await t.submit('ann', 'a fox');
+      await t.engine.waitForJob(job.id);
+      const texts = t.platform.textsFor(job.id);
+      expect(texts[0]).toMatch(/50 credits|40 credits/);
+      expect(texts[0]).toMatch(/[Qq]ueue|next in line/);
+      expect(texts.at(-1)).toMatch(/Done/);
+    });
+
+    it('sends the provider the parameters it asked for', async () => {
+      const t = await harness();
+      const job = await t.submit('ann', 'a fox', { options: { resolution: '720p', duration: 3, seed: 42, aspect: '9:16', cameraFixed: true } });
+      await t.engine.waitForJob(job.id);
+      const input = t.sim.requests()[0]!.input;
+      expect(input).toMatchObject({ prompt: 'a fox', resolution: '720p', duration: '3', seed: 42, aspect_ratio: '9:16', camera_fixed: true });
+    });
+  });
+
+  describe('when the provider rejects the job', () => {
+    it.each([
+      ['[sim:content_policy] a fox', /safety filter rejected the generated video/],
+      ['[sim:content_policy_input] a fox', /safety filter rejected the prompt/],
+      ['[sim:fail] a fox', /failed to generate/],
+      ['[sim:expired_video] a fox', /could no longer be downloaded/],
+      ['[sim:html_video] a fox', /not a video/],
+      ['[sim:bad_video_url] a fox', /failed to generate/],
+    ])('fails %s with a plain reason and refunds it', async (prompt, reason) => {
+      const t = await harness();
+      const job = await t.submit('ann', prompt);
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('failed');
+      expect(done.errorMessage).toMatch(reason);
+      expect(t.balance('ann')).toBe(200);
+      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
+      expect(t.platform.deliveries).toHaveLength(0);
+      expect(t.platform.notices.at(-1)!.text).toMatch(/refunded/);
+    });
+  });
+
+  describe('when the provider is briefly overloaded', () => {
+    it('retries a 429 and a 503 at submit and submits once', async () => {
+      const t = await harness();
+      const job = await t.submit('ann', '[sim:rate_limit:1] [sim:server_error:1] a fox');
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+      expect(t.sim.stats.submissions).toBe(1);
+      expect(t.job(job.id).attempts).toBeGreaterThanOrEqual(2);
+    });
+
+    it('keeps tracking through failed status checks', async () => {
+      const t = await harness();
+      t.sim.injectFault({ kind: 'server_error', status: 502 }, { routes: 'status', times: 2 });
+      t.sim.injectFault({ kind: 'malformed' }, { routes: 'status', times: 1 });
+      const job = await t.submit('ann', 'a fox');
+      expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
+    });
+
+    it('fails and refunds once the retries are used up', async () => {
+      const t = await harness();
+      const job = await t.submit('ann', '[sim:server_error:9] a fox');
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('failed');
+      expect(t.balance('ann')).toBe(200);
+    });
+  });
+
+  describe('when the provider never finishes', () => {
+    it('gives up at the model timeout, cancels at the provider and refunds', async () => {
+      const t = await harness({ models: FAST_MODELS.map((m) => ({ ...m, timeoutSeconds: 1 })) });
+      const job = await t.submit('ann', '[sim:hang] a fox');
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('failed');
+      expect(done.errorKind).toBe('timeout');
+      expect(t.sim.stats.cancelCalls).toBe(1);
+      expect(t.balance('ann')).toBe(200);
+    });
+  });
+
+  describe('when the member cancels', () => {
+    it('refunds a queued job that never reached the provider', async () => {
+      const t = await harness({ settings: { maxRunningJobs: 1 } });
+      const first = await t.submit('ann', '[sim:hang] first');
+      const second = await t.submit('ann', 'second');
+      const userId = t.job(second.id).userId;
+      await t.engine.cancel(second.id, { userId, moderator: false });
+      expect(t.job(second.id).status).toBe('cancelled');
+      expect(t.job(second.id).providerTaskId).toBeNull();
+      expect(t.balance('ann')).toBe(200 - 40);
+      await t.engine.cancel(first.id, { userId, moderator: false });
+      expect(t.balance('ann')).toBe(200);
+    });
+
+    it('cancels a running job at the provider too', async () => {
+      const t = await harness();
+      const job = await t.submit('ann', '[sim:hang] a fox');
+      await until(() => t.job(job.id).status === 'running');
+      await t.engine.cancel(job.id, { userId: t.job(job.id).userId, moderator: false });
+      expect(t.sim.stats.cancelCalls).toBe(1);
+      expect(t.balance('ann')).toBe(200);
+    });
+
+    it('refuses to cancel someone else’s job', async () => {
+      const t = await harness();
+      const job = await t.submit('ann', '[sim:hang] a fox');
+      await t.submit('bob', 'mine');
+      const bob = t.job(job.id).userId + 1;
+      await expect(t.engine.cancel(job.id, { userId: bob, moderator: false })).rejects.toThrow(UserError);
+      expect(t.job(job.id).status).not.toBe('cancelled');
+    });
+  });
+
+  describe('when the bot crashes while a job runs', () => {
+    it('resumes tracking the same task after restart, never resubmits, delivers once', async () => {
+      const t = await harness({ sim: { runMs: 600 } });
+      const job = await t.submit('ann', 'a fox');
+      await until(() => t.job(job.id).status === 'running');
+      await t.crash();
+      await t.boot();
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+      expect(t.sim.stats.submissions).toBe(1);
+      expect(t.platform.deliveries).toHaveLength(1);
+      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
+      // The status message posted before the crash is the one edited after it.
+      expect(t.platform.posts.filter((p) => p.view.jobId === job.id)).toHaveLength(1);
+    });
+
+    it('resumes queued jobs and settles each exactly once', async () => {
+      const t = await harness({ settings: { maxRunningJobs: 1 }, sim: { runMs: 150 } });
+      const ids = [];
+      for (const user of ['ann', 'bob', 'cat']) ids.push((await t.submit(user, `a fox for ${user}`)).id);
+      await t.crash();
+      await t.boot();
+      for (const id of ids) expect((await t.engine.waitForJob(id)).status).toBe('succeeded');
+      for (const id of ids) expect(t.ledgerFor(id)).toHaveLength(2);
+      expect(t.sim.stats.submissions).toBe(3);
+    });
+  });
+
+  describe('when one member queues many jobs and another asks for one', () => {
+    it('starts the newcomer’s job before the first member’s second', async () => {
+      const t = await harness({ settings: { maxRunningJobs: 1 }, sim: { runMs: 40 } });
+      const annJobs = [];
+      for (let i = 0; i < 4; i++) annJobs.push((await t.submit('ann', `ann ${i}`)).id);
+      const bob = (await t.submit('bob', 'bob 0')).id;
+      for (const id of [...annJobs, bob]) await t.engine.waitForJob(id);
+      const started = [...annJobs, bob].sort((a, b) => t.job(a).submittedAt! - t.job(b).submittedAt!);
+      expect(started.indexOf(bob)).toBeLessThanOrEqual(1);
+    });
+  });
+
+  describe('when webhooks are on', () => {
+    it('finishes on the signed callback and ignores its duplicate', async () => {
+      const t = await harness({ webhooks: true, sim: { runMs: 100 } });
+      const job = await t.submit('ann', '[sim:dup_webhook] a fox');
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+      await t.sim.webhooksSettled();
+      expect(t.sim.webhookDeliveries.filter((d) => d.status === 200).length).toBeGreaterThanOrEqual(2);
+      // The safety-net poll is a minute away: the job finished on the webhook alone.
+      expect(t.sim.stats.statusCalls).toBeLessThanOrEqual(1);
+      expect(t.platform.deliveries).toHaveLength(1);
+    });
+  });
+
+  describe('when the same update arrives twice', () => {
+    it('creates one job and one hold', async () => {
+      const t = await harness();
+      const request = t.request('ann', 'a fox');
+      const first = await t.engine.submitVideo(request);
+      const second = await t.engine.submitVideo(request);
+      expect(second.duplicate).toBe(true);
+      expect(second.job.id).toBe(first.job.id);
+      expect(t.jobCount()).toBe(1);
+      expect(t.balance('ann')).toBe(160);
+    });
+  });
+
+  describe('when the request is refused at intake', () => {
+    it.each([
+      ['an empty prompt', { prompt: '   ' }],
+      ['an unknown model', { modelId: 'nope' }],
+      ['a duration the model lacks', { options: { duration: 60 } }],
+      ['a private image address', { imageUrl: 'http://10.0.0.1/cat.png' }],
+      ['a metadata image address', { imageUrl: 'http://169.254.169.254/latest' }],
+    ])('refuses %s without a job, a charge or a file', async (_name, extra) => {
+      const t = await harness();
+      await expect(t.submit('ann', 'a fox', extra as never)).rejects.toThrow(UserError);
+      expect(t.jobCount()).toBe(0);
+      expect(t.holdCount()).toBe(0);
+      expect(t.sim.stats.submitCalls).toBe(0);
+      const media = `${t.dir}/media`;
+      const files = fs.existsSync(media) ? fs.readdirSync(media, { recursive: true }).filter((f) => !String(f).startsWith('.tmp')) : [];
+      expect(files.filter((f) => String(f).includes('.'))).toEqual([]);
+    });
+
+    it('refuses a blocked prompt and says which rule class, not the term', async () => {
+      const t = await harness({ blocklist: ['forbiddenword'] });
+      const error = await t.submit('ann', 'a F0RB1DD3N-W0RD fox').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).message).not.toMatch(/forbidden/i);
+      expect(t.jobCount()).toBe(0);
+    });
+
+    it('refuses a member who cannot pay', async () => {
+      const t = await harness({ settings: { startingCredits: 30 } });
+      await expect(t.submit('ann', 'a fox')).rejects.toThrow(/costs 40 credits and you have 30/);
+      expect(t.jobCount()).toBe(0);
+    });
+
+    it('refuses past the rate limit', async () => {
+      const t = await harness({ settings: { rateLimitJobs: 2, userMaxPendingJobs: 5 } });
+      await t.submit('ann', '[sim:hang] one');
+      await t.submit('ann', '[sim:hang] two');
+      await expect(t.submit('ann', 'three')).rejects.toThrow(/You can start 2 videos every/);
+      expect(t.jobCount()).toBe(2);
+    });
+
+    it('refuses more unfinished jobs than the pending cap', async () => {
+      const t = await harness({ settings: { userMaxPendingJobs: 1 } });
+      await t.submit('ann', '[sim:hang] one');
+      await expect(t.submit('ann', 'two')).rejects.toThrow(/already have 1 video in progress/);
+      expect(t.balance('ann')).toBe(160);
+    });
+
+    it('refuses past the spend cap', async () => {
+      const t = await harness({ settings: { budgetDailyUsd: 0.2 } });
+      await t.submit('ann', '[sim:hang] one');
+      await expect(t.submit('bob', 'two')).rejects.toThrow(/spending limit/);
+    });
+  });
+
+  describe('when given an image', () => {
+    it('re-hosts it and sends the provider our copy, never the user’s URL', async () => {
+      const t = await harness();
+      const png = fs.readFileSync(new URL('../../src/sim/assets/input-64.png', import.meta.url));
+      const { createServer } = await import('node:http');
+      const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(png));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const job = await t.submit('ann', 'animate this', { imageUrl: `http://127.0.0.1:${port}/secret-token/cat.png` });
+        expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
+        const input = t.sim.requests()[0]!.input as { image_url: string };
+        expect(input.image_url).not.toContain('secret-token');
+        expect(input.image_url.startsWith('data:image/png;base64,')).toBe(true);
+        expect(t.sim.requests()[0]!.model).toMatch(/image-to-video$/);
+      } finally {
+        server.close();
+      }
+    });
+  });
+});
+
+async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

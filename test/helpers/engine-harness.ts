@@ -1,0 +1,196 @@
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { openDb, type Db } from '../../db/client.js';
+import { jobs, ledgerEntries, type Job } from '../../db/schema.js';
+import { listBlockedTerms } from '../../src/core/admin.js';
+import { MODELS, type ModelSpec } from '../../src/core/catalog.js';
+import { balanceOf } from '../../src/core/credits/ledger.js';
+import { Engine, type EngineSettings } from '../../src/core/engine/engine.js';
+import type { VideoRequest } from '../../src/core/engine/intake.js';
+import { createPrefilter } from '../../src/core/moderation/prefilter.js';
+import type { ChatPlatform, JobDestination, MessageRef, ResultDelivery, StatusView } from '../../src/core/ports.js';
+import { findUser } from '../../src/core/users.js';
+import { silentLogger } from '../../src/logger.js';
+import { createLocalMediaStore } from '../../src/media/local-store.js';
+import { createSafeFetcher } from '../../src/media/safe-fetch.js';
+import { createFalProvider, type FalProvider } from '../../src/providers/fal.js';
+import { createHttpServer, type HttpServer } from '../../src/server/http-server.js';
+import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
+import { tempDir } from './db.js';
+
+/**
+ * A chat platform that records what the engine asked of it: the real port, with memory instead of a chat.
+ * It is a fake of the outside world (a chat service), not of our own code.
+ */
+export class RecordingPlatform implements ChatPlatform {
+  readonly id = 'console' as const;
+  readonly posts: { dest: JobDestination; view: StatusView; ref: MessageRef }[] = [];
+  readonly edits: { ref: MessageRef; view: StatusView }[] = [];
+  readonly deliveries: { dest: JobDestination; delivery: ResultDelivery }[] = [];
+  readonly notices: { dest: JobDestination; text: string }[] = [];
+  private seq = 0;
+
+  async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
+    const ref = { platform: this.id, chatId: dest.chatId, messageId: `m${++this.seq}` };
+    this.posts.push({ dest, view, ref });
+    return ref;
+  }
+  async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
+    this.edits.push({ ref, view });
+    return true;
+  }
+  async deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }> {
+    this.deliveries.push({ dest, delivery });
+    return { ref: `d${++this.seq}` };
+  }
+  async notify(dest: JobDestination, text: string): Promise<void> {
+    this.notices.push({ dest, text });
+  }
+  textsFor(jobId: string): string[] {
+    return [...this.posts.filter((p) => p.view.jobId === jobId).map((p) => p.view.text), ...this.edits.filter((e) => e.view.jobId === jobId).map((e) => e.view.text)];
+  }
+}
+
+export interface HarnessOptions {
+  sim?: FalSimOptions;
+  settings?: Partial<EngineSettings>;
+  models?: readonly ModelSpec[];
+  /** Serve webhooks: the engine gets a webhook base URL pointing at a local HTTP server. */
+  webhooks?: boolean;
+  blocklist?: string[];
+}
+
+export const FAST_MODELS: ModelSpec[] = MODELS.map((m) => ({
+  ...m,
+  expectedSecondsPer5s: { '480p': 1, '720p': 1, '1080p': 1 },
+  timeoutSeconds: 30,
+}));
+
+const BASE_SETTINGS: EngineSettings = {
+  defaultModel: 'seedance-1-pro',
+  startingCredits: 200,
+  freeDailyCredits: 0,
+  rateLimitJobs: 100,
+  rateLimitWindowS: 600,
+  userMaxPendingJobs: 100,
+  dailyJobQuota: 100,
+  maxRunningJobs: 8,
+  providerMaxRunningJobs: 8,
+  userMaxRunningJobs: 8,
+  statusEditIntervalMs: 0,
+  maxResultBytes: 5 * 1024 * 1024,
+  maxInputImageBytes: 1024 * 1024,
+  mediaIsPublic: false,
+  retry: { maxAttempts: 4, baseMs: 20, maxMs: 200 },
+};
+
+/** The real engine on a temp SQLite file, a real fal adapter against the fal simulator, real storage. */
+export class EngineHarness {
+  engine!: Engine;
+  db!: Db;
+  fal!: FalProvider;
+  server: HttpServer | undefined;
+  readonly platform = new RecordingPlatform();
+  private constructor(
+    readonly sim: FalSimulator,
+    readonly dir: string,
+    private readonly cleanupDir: () => void,
+    private readonly options: HarnessOptions,
+  ) {}
+
+  static async start(options: HarnessOptions = {}): Promise<EngineHarness> {
+    const sim = await startFalSimulator({ queueMs: 30, runMs: 80, ...options.sim });
+    const { dir, cleanup } = tempDir();
+    const h = new EngineHarness(sim, dir, cleanup, options);
+    await h.boot();
+    return h;
+  }
+
+  /** Builds and starts an engine on the harness's database file (again, after `crash()`). */
+  async boot(): Promise<void> {
+    this.db = openDb(path.join(this.dir, 'clipbot.db'));
+    let baseUrl = '';
+    const store = createLocalMediaStore({ dir: path.join(this.dir, 'media'), publicBaseUrl: () => baseUrl });
+    const fetcher = createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 5000 });
+    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrl: this.sim.jwksUrl, logger: silentLogger });
+    const db = this.db;
+    const prefilter = createPrefilter({ configTerms: this.options.blocklist ?? [], loadDbTerms: () => listBlockedTerms(db), failOpen: false, logger: silentLogger });
+    let engineRef: Engine | undefined;
+    if (this.options.webhooks) {
+      this.server = createHttpServer({
+        mediaDir: path.join(this.dir, 'media'),
+        logger: silentLogger,
+        webhooks: (provider, request) => engineRef!.handleWebhook(provider, request),
+      });
+      const port = await this.server.listen(0);
+      baseUrl = `http://127.0.0.1:${port}`;
+    } else {
+      baseUrl = 'http://127.0.0.1:9';
+    }
+    this.engine = new Engine({
+      db: this.db,
+      clock: { now: () => Date.now() },
+      logger: silentLogger,
+      models: this.options.models ?? FAST_MODELS,
+      providers: new Map([['fal', this.fal]]),
+      platforms: new Map([['console', this.platform]]),
+      store,
+      fetcher,
+      prefilter,
+      settings: { ...BASE_SETTINGS, ...(this.options.webhooks ? { webhookBaseUrl: baseUrl } : {}), ...this.options.settings },
+    });
+    engineRef = this.engine;
+    this.engine.start();
+  }
+
+  /** Stops the engine as a killed process would leave it: nothing settled, nothing finished. */
+  async crash(): Promise<void> {
+    await this.engine.stop();
+    await this.server?.close(0);
+    await this.fal.close();
+    this.db.$client.close();
+  }
+
+  request(user: string, prompt: string, extra: Partial<VideoRequest> = {}): VideoRequest {
+    return {
+      identity: { platform: 'console', platformUserId: user },
+      dest: { platform: 'console', chatId: 'chat', userId: user },
+      intakeKey: `console:chat:${user}:${Math.random().toString(36).slice(2)}`,
+      prompt,
+      modelId: 'seedance-1-pro',
+      options: { resolution: '480p', duration: 5 },
+      ...extra,
+    };
+  }
+
+  async submit(user: string, prompt: string, extra: Partial<VideoRequest> = {}): Promise<Job> {
+    return (await this.engine.submitVideo(this.request(user, prompt, extra))).job;
+  }
+
+  job(id: string): Job {
+    return this.db.select().from(jobs).where(eq(jobs.id, id)).get()!;
+  }
+
+  balance(user: string): number {
+    const u = findUser(this.db, 'console', user);
+    return u ? balanceOf(this.db, u.id) : 0;
+  }
+
+  ledgerFor(jobId: string) {
+    return this.db.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, jobId)).all();
+  }
+
+  holdCount(): number {
+    return this.db.select().from(ledgerEntries).where(eq(ledgerEntries.kind, 'hold')).all().length;
+  }
+
+  jobCount(): number {
+    return this.db.select().from(jobs).all().length;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.$client.open) await this.crash();
+    await this.sim.close();
+    this.cleanupDir();
+  }
+}
