@@ -46,6 +46,7 @@ const schema = z.object({
   FAL_KEY: optionalString,
   FAL_QUEUE_URL: url('https://queue.fal.run'),
   FAL_JWKS_URL: url('https://rest.alpha.fal.ai/.well-known/jwks.json'),
+  FAL_USER_ID: optionalString,
   ARK_API_KEY: optionalString,
   ARK_BASE_URL: url('https://ark.cn-beijing.volces.com/api/v3'),
   KIE_API_KEY: optionalString,
@@ -134,6 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const c = parsed.data;
   const problems: string[] = [];
+  // S3 storage lands with the next providers (issue 3); until then refuse rather than silently store locally.
+  if (c.STORAGE === 's3') problems.push('STORAGE=s3: not available in this build yet; use local');
   if (c.STORAGE === 's3') {
     for (const key of ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const) {
       if (!c[key]) problems.push(`${key}: required when STORAGE=s3`);

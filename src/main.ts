@@ -54,12 +54,21 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
 
   let baseUrl = config.PUBLIC_URL?.replace(/\/$/, '') ?? '';
   const store = createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
+  // Downloads cut short by a crash leave temp files behind; a day is far longer than any download.
+  await store.removeStaleTemp(86_400_000).catch(() => 0);
   const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000 });
 
   const providers = new Map<string, VideoProvider>();
   const closers: (() => Promise<void>)[] = [() => fetcher.close()];
   if (config.FAL_KEY) {
-    const fal = createFalProvider({ key: config.FAL_KEY, queueUrl: config.FAL_QUEUE_URL, jwksUrl: config.FAL_JWKS_URL, clock, logger });
+    const fal = createFalProvider({
+      key: config.FAL_KEY,
+      queueUrl: config.FAL_QUEUE_URL,
+      jwksUrl: config.FAL_JWKS_URL,
+      clock,
+      logger,
+      ...(config.FAL_USER_ID ? { webhookUserId: config.FAL_USER_ID } : {}),
+    });
     providers.set(fal.id, fal);
     closers.push(() => fal.close());
   }

@@ -1,5 +1,8 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openDb } from '../../db/client.js';
+import { jobs } from '../../db/schema.js';
+import { moveJob, patchJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
 import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
 
@@ -170,6 +173,52 @@ describe('the job engine', () => {
       for (const id of ids) expect((await t.engine.waitForJob(id)).status).toBe('succeeded');
       for (const id of ids) expect(t.ledgerFor(id)).toHaveLength(2);
       expect(t.sim.stats.submissions).toBe(3);
+    });
+  });
+
+  describe('when the bot crashed after the provider finished', () => {
+    async function crashedAt(step: 'fetching' | 'delivering' | 'delivered') {
+      const t = await harness({ sim: { runMs: 60_000 } });
+      const job = await t.submit('ann', 'a fox');
+      await until(() => t.job(job.id).status === 'running');
+      await t.crash();
+      // What a process killed mid-step leaves behind, written as the runner would have written it.
+      const db = openDb(`${t.dir}/clipbot.db`);
+      const clock = { now: () => Date.now() };
+      const taskId = db.select().from(jobs).all()[0]!.providerTaskId!;
+      t.sim.complete(taskId);
+      const videoUrl = `${t.sim.url.replace(/\/$/, '')}/files/${taskId}/output.mp4`;
+      moveJob(db, clock, job.id, 'running', 'fetching', { resultUrl: videoUrl, providerDoneAt: Date.now() });
+      if (step !== 'fetching') {
+        fs.mkdirSync(`${t.dir}/media/results`, { recursive: true });
+        fs.copyFileSync(new URL('../../src/sim/assets/sample-480p.mp4', import.meta.url), `${t.dir}/media/results/${job.id}.mp4`);
+        moveJob(db, clock, job.id, 'fetching', 'delivering', { mediaKey: `results/${job.id}.mp4`, mediaBytes: 1 });
+      }
+      if (step === 'delivered') patchJob(db, clock, job.id, 'delivering', { deliveredAt: Date.now(), deliveryRef: 'before-crash' });
+      db.$client.close();
+      await t.boot();
+      return { t, job: await t.engine.waitForJob(job.id) };
+    }
+
+    it('fetches again after a crash while fetching, and delivers once', async () => {
+      const { t, job } = await crashedAt('fetching');
+      expect(job.status).toBe('succeeded');
+      expect(t.platform.deliveries).toHaveLength(1);
+      expect(t.sim.stats.submissions).toBe(1);
+    });
+
+    it('delivers what was stored after a crash while delivering', async () => {
+      const { t, job } = await crashedAt('delivering');
+      expect(job.status).toBe('succeeded');
+      expect(t.platform.deliveries).toHaveLength(1);
+    });
+
+    it('never delivers twice after a crash between delivering and settling', async () => {
+      const { t, job } = await crashedAt('delivered');
+      expect(job.status).toBe('succeeded');
+      expect(job.deliveryRef).toBe('before-crash');
+      expect(t.platform.deliveries).toHaveLength(0);
+      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
     });
   });
 

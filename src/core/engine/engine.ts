@@ -7,6 +7,7 @@ import { jobs, users, webhookDeliveries, type Job, type JobStatus } from '../../
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
+import { BudgetExceededError } from '../limits/intake-limits.js';
 import type { Prefilter } from '../moderation/prefilter.js';
 import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
 import { estimateJobSeconds } from '../progress/eta.js';
@@ -91,7 +92,6 @@ export class Engine {
   private readonly events = new EventEmitter();
   private readonly abort = new AbortController();
   private stopping = false;
-  private pumpTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: EngineDeps) {
@@ -136,7 +136,6 @@ export class Engine {
   /** Stops taking work, wakes every sleeping runner and waits for them to reach a safe point. */
   async stop(): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.pumpTimer);
     clearInterval(this.tickTimer);
     this.abort.abort();
     for (const wake of this.wakers.values()) wake();
@@ -178,7 +177,14 @@ export class Engine {
 
     const models = this.availableModels();
     const quote = quoteVideo(request, models, this.settings.defaultModel);
-    precheckIntake(this.db, this.clock, request, quote, this.settings);
+    try {
+      precheckIntake(this.db, this.clock, request, quote, this.settings);
+    } catch (error) {
+      if (error instanceof BudgetExceededError) {
+        this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
+      }
+      throw error;
+    }
     const verdict = await this.deps.prefilter.check(quote.prompt);
     if (!verdict.ok) {
       this.log.info({ rule: verdict.rule, user: request.identity }, 'prompt blocked');
@@ -297,7 +303,6 @@ export class Engine {
   /** Starts whatever may start now. Cheap; called on every event that frees or fills a slot. */
   pump(): void {
     if (this.stopping) return;
-    clearTimeout(this.pumpTimer);
     let started: string[] = [];
     try {
       started = startEligibleJobs(this.db, this.clock, this.settings);
