@@ -14,8 +14,9 @@ const MAX_LINE = 4000;
 
 export function tokenize(text: string): string[] {
   const tokens: string[] = [];
-  const pattern = /"([^"]*)"|'([^']*)'|(\S+)/g;
-  for (const m of text.matchAll(pattern)) tokens.push(m[1] ?? m[2] ?? m[3] ?? '');
+  // A quote may follow `--name=` directly (`--reason="spam links"`): the token is then `--name=spam links`.
+  const pattern = /(--[a-z][a-z0-9_-]*=)?(?:"([^"]*)"|'([^']*)')|(\S+)/gi;
+  for (const m of text.matchAll(pattern)) tokens.push(m[4] ?? `${m[1] ?? ''}${m[2] ?? m[3] ?? ''}`);
   return tokens;
 }
 

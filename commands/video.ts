@@ -13,7 +13,12 @@ export default defineCommand({
     duration: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').optional(),
     resolution: z.enum(['480p', '720p', '1080p'], { error: 'must be 480p, 720p or 1080p' }).optional(),
     aspect: z.string().trim().max(10).optional(),
-    seed: z.coerce.number({ error: 'must be a number' }).int().min(0).max(2 ** 31 - 1).optional(),
+    seed: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(0, 'must be 0 or more')
+      .max(2 ** 31 - 1, 'must be at most 2147483647')
+      .optional(),
     camera_fixed: flag.optional(),
     audio: flag.optional(),
   }),

@@ -3,24 +3,19 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.js';
-import { jobs, users, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
+import { jobs, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
 import { BudgetExceededError } from '../limits/intake-limits.js';
 import type { Prefilter } from '../moderation/prefilter.js';
-import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
-import { estimateJobSeconds } from '../progress/eta.js';
-import { renderStatus, type StatusInput } from '../progress/progress-text.js';
 import type {
   ChatPlatform,
   Clock,
-  JobDestination,
   Logger,
   MediaFetcher,
   MediaStore,
   PlatformId,
-  StatusView,
   TaskRef,
   TaskStatus,
   VideoProvider,
@@ -32,6 +27,7 @@ import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob } f
 import { nextPollDelayMs } from './poll-schedule.js';
 import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
 import { queuePositions, startEligibleJobs, unfinishedJobIds, type SchedulerCaps } from './scheduler.js';
+import { destinationOf, StatusMessages } from './status-messages.js';
 
 /**
  * The job engine: intake, fair scheduling, and one runner per started job that walks it through
@@ -74,8 +70,6 @@ export interface JobEvent {
   job: Job;
 }
 
-type Phase = JobStatus;
-
 const newShortId = (prefix: string) => `${prefix}${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`;
 export const newCorrelationId = () => randomBytes(4).toString('hex');
 
@@ -88,7 +82,7 @@ export class Engine {
   private readonly runners = new Map<string, Promise<void>>();
   private readonly wakers = new Map<string, () => void>();
   private readonly pushedStatus = new Map<string, TaskStatus>();
-  private readonly coalescer: Coalescer;
+  private readonly status: StatusMessages;
   private readonly events = new EventEmitter();
   private readonly abort = new AbortController();
   private stopping = false;
@@ -101,11 +95,13 @@ export class Engine {
     this.settings = deps.settings;
     this.retry = deps.settings.retry ?? DEFAULT_RETRY;
     this.events.setMaxListeners(0);
-    this.coalescer = createCoalescer({
-      intervalMs: deps.settings.statusEditIntervalMs,
+    this.status = new StatusMessages({
+      db: deps.db,
       clock: deps.clock,
-      send: (jobId, text, final) => this.sendStatus(jobId, text, final),
       logger: this.log,
+      models: deps.models,
+      platforms: deps.platforms,
+      intervalMs: deps.settings.statusEditIntervalMs,
     });
   }
 
@@ -140,7 +136,7 @@ export class Engine {
     this.abort.abort();
     for (const wake of this.wakers.values()) wake();
     await Promise.allSettled([...this.runners.values()]);
-    await this.coalescer.close();
+    await this.status.close();
   }
 
   /** Resolves with the job once it is final (succeeded, failed or cancelled). */
@@ -204,7 +200,7 @@ export class Engine {
     const position = queuePositions(this.db).get(accepted.job.id);
     if (!accepted.duplicate) {
       this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
-      await this.postInitialStatus(accepted.job, position);
+      await this.status.post(accepted.job, position);
       this.pump();
     }
     return { ...accepted, position };
@@ -364,7 +360,7 @@ export class Engine {
       this.fail(job, 'submitting', 'internal', `The ${job.provider} provider is not configured any more.`);
       return;
     }
-    this.showStatus(job, 'submitting');
+    this.status.show(job, 'submitting');
     const imageUrl = job.inputMediaKey ? await this.providerImageUrl(job.inputMediaKey) : undefined;
     const webhookUrl = this.settings.webhookBaseUrl ? `${this.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
     let attempts = job.attempts;
@@ -415,7 +411,7 @@ export class Engine {
     const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel };
     const startedAt = job.submittedAt ?? job.createdAt;
     const deadline = startedAt + model.timeoutSeconds * 1000;
-    const expectedMs = this.expectedSecondsFor(job, model) * 1000;
+    const expectedMs = this.status.expectedSeconds(job, model) * 1000;
     let failures = 0;
     while (!this.stopping) {
       if (this.clock.now() >= deadline) {
@@ -457,7 +453,7 @@ export class Engine {
         this.failWithProviderError(job, 'running', status.error);
         return;
       }
-      this.showStatus(current, 'running', status.state === 'queued' ? status.queuePosition : undefined);
+      this.status.show(current, 'running', status.state === 'queued' ? status.queuePosition : undefined);
       const elapsedMs = this.clock.now() - startedAt;
       await this.sleep(
         job.id,
@@ -471,7 +467,7 @@ export class Engine {
       moveJob(this.db, this.clock, job.id, 'fetching', 'delivering');
       return;
     }
-    this.showStatus(job, 'fetching');
+    this.status.show(job, 'fetching');
     const temp = this.deps.store.tempPath(`${job.id}.part`);
     const got = await this.withRetries(job, 'fetching', () =>
       this.deps.fetcher.fetchToFile(job.resultUrl!, temp, {
@@ -492,7 +488,7 @@ export class Engine {
   private async deliverStep(job: Job): Promise<void> {
     const platform = this.deps.platforms.get(job.platform);
     if (!job.deliveredAt && platform) {
-      this.showStatus(job, 'delivering');
+      this.status.show(job, 'delivering');
       const store = this.deps.store;
       const media = {
         key: job.mediaKey!,
@@ -502,7 +498,7 @@ export class Engine {
       };
       const localPath = store.localPath(media.key);
       const receipt = await this.withRetries(job, 'delivering', () =>
-        platform.deliver(this.destinationOf(job), {
+        platform.deliver(destinationOf(this.db, job), {
           jobId: job.id,
           text: `Your video is ready: ${truncate(job.prompt, 200)}`,
           media,
@@ -579,115 +575,27 @@ export class Engine {
   // ------------------------------------------------------------------ status messages
 
   private afterFinal(job: Job): void {
-    this.pendingViews.delete(job.id);
-    this.showStatus(job, job.status);
+    this.status.show(job, job.status);
     this.events.emit('final', job);
     if (job.status !== 'succeeded') {
       const platform = this.deps.platforms.get(job.platform);
       const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${job.errorMessage} ${job.price} credits refunded.`;
-      platform?.notify(this.destinationOf(job), text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
+      platform?.notify(destinationOf(this.db, job), text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
     }
-  }
-
-  private readonly pendingViews = new Set<string>();
-
-  private async postInitialStatus(job: Job, position: number | undefined): Promise<void> {
-    const platform = this.deps.platforms.get(job.platform);
-    if (!platform) return;
-    const view = this.viewOf(job, 'queued', position);
-    try {
-      const ref = await platform.postStatus(this.destinationOf(job), view);
-      this.db
-        .update(jobs)
-        .set({ statusChatId: ref.chatId, statusMessageId: ref.messageId })
-        .where(eq(jobs.id, job.id))
-        .run();
-      this.coalescer.seed(job.id, view.text);
-    } catch (error) {
-      this.log.warn({ jobId: job.id, err: error }, 'could not post the status message');
-    }
-  }
-
-  private showStatus(job: Job, phase: Phase, queuePosition?: number): void {
-    const view = this.viewOf(job, phase, queuePosition);
-    this.coalescer.update(job.id, view.text, view.final);
   }
 
   private refreshQueuedViews(): void {
     for (const [jobId, position] of queuePositions(this.db)) {
       const job = getJob(this.db, jobId);
-      if (job?.statusMessageId) this.showStatus(job, 'queued', position);
+      if (job?.statusMessageId) this.status.show(job, 'queued', position);
     }
   }
 
   private refreshRunningViews(): void {
     for (const jobId of this.runners.keys()) {
       const job = getJob(this.db, jobId);
-      if (job?.status === 'running') this.showStatus(job, 'running');
+      if (job?.status === 'running') this.status.show(job, 'running');
     }
-  }
-
-  private viewOf(job: Job, phase: Phase, queuePosition?: number): StatusView {
-    const model = findModel(job.model, this.deps.models);
-    const now = this.clock.now();
-    const startedAt = job.submittedAt ?? now;
-    const endedAt = job.providerDoneAt ?? now;
-    const input: StatusInput = {
-      phase,
-      prompt: job.prompt,
-      price: job.price,
-      ...(queuePosition !== undefined ? { queuePosition } : {}),
-      elapsedS: Math.max(0, Math.round(((phase === 'running' ? now : endedAt) - startedAt) / 1000)),
-      ...(model ? { etaS: this.expectedSecondsFor(job, model) } : {}),
-      ...(job.errorMessage ? { reason: job.errorMessage } : {}),
-      ...(phase === 'failed' || phase === 'cancelled' ? { refunded: job.price } : {}),
-      ...(job.errorRef ? { errorRef: job.errorRef } : {}),
-    };
-    return {
-      jobId: job.id,
-      text: renderStatus(input),
-      final: isFinal(phase),
-      cancellable: (CANCELLABLE_STATUSES as readonly string[]).includes(phase),
-    };
-  }
-
-  private readonly etaCache = new Map<string, { at: number; seconds: number }>();
-
-  /** Median of recent similar jobs (cached for a minute), else the catalog's figure. */
-  private expectedSecondsFor(job: Job, model: ModelSpec): number {
-    const params = job.params as unknown as GenerationParams;
-    const key = `${model.id}|${params.resolution}|${params.durationS}`;
-    const cached = this.etaCache.get(key);
-    if (cached && this.clock.now() - cached.at < 60_000) return cached.seconds;
-    const seconds = estimateJobSeconds(this.db, model, params);
-    this.etaCache.set(key, { at: this.clock.now(), seconds });
-    return seconds;
-  }
-
-  private async sendStatus(jobId: string, text: string, final: boolean): Promise<void> {
-    const job = getJob(this.db, jobId);
-    if (!job) return;
-    const platform = this.deps.platforms.get(job.platform);
-    if (!platform) return;
-    const view: StatusView = { jobId, text, final, cancellable: (CANCELLABLE_STATUSES as readonly string[]).includes(job.status) };
-    if (job.statusChatId && job.statusMessageId) {
-      const edited = await platform.editStatus({ platform: job.platform, chatId: job.statusChatId, messageId: job.statusMessageId }, view);
-      if (edited) return;
-    }
-    // No status message yet, or it is gone: post a fresh one and remember where it lives.
-    const ref = await platform.postStatus(this.destinationOf(job), view);
-    this.db.update(jobs).set({ statusChatId: ref.chatId, statusMessageId: ref.messageId }).where(eq(jobs.id, jobId)).run();
-  }
-
-  destinationOf(job: Job): JobDestination {
-    const owner = this.db.select().from(users).where(eq(users.id, job.userId)).get();
-    return {
-      platform: job.platform,
-      chatId: job.chatId,
-      userId: owner?.platformUserId ?? '',
-      requestMessageId: job.requestMessageId,
-      uploadLimitBytes: job.uploadLimitBytes,
-    };
   }
 
   // ------------------------------------------------------------------ sleeping
@@ -696,15 +604,13 @@ export class Engine {
   private sleep(jobId: string, ms: number): Promise<void> {
     if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        if (this.wakers.get(jobId) === done) this.wakers.delete(jobId);
         resolve();
-      }
-      this.wakers.set(jobId, () => {
-        this.wakers.delete(jobId);
-        done();
-      });
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.wakers.set(jobId, done);
     });
   }
 
