@@ -248,6 +248,33 @@ describe('the job engine', () => {
     });
   });
 
+  describe('when someone posts to the webhook route', () => {
+    async function post(t: EngineHarness, body: string, headers: Record<string, string>) {
+      return fetch(`${t.serverUrl}/webhooks/fal`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+    }
+
+    it('answers 401 to a forged or tampered callback and leaves the job alone', async () => {
+      const t = await harness({ webhooks: true });
+      const job = await t.submit('ann', '[sim:hang] a fox');
+      await until(() => t.job(job.id).status === 'running');
+      const taskId = t.job(job.id).providerTaskId!;
+      const body = JSON.stringify({ request_id: taskId, gateway_request_id: taskId, status: 'OK', payload: { video: { url: 'http://127.0.0.1:1/evil.mp4' } } });
+      const headers = t.sim.signWebhook(body, { requestId: taskId });
+      expect((await post(t, body.replace('evil', 'evil2'), headers)).status).toBe(401);
+      expect((await post(t, body, { ...headers, 'x-fal-webhook-signature': 'ab'.repeat(64) })).status).toBe(401);
+      expect((await post(t, body, {})).status).toBe(401);
+      expect(t.job(job.id).status).toBe('running');
+    });
+
+    it('acknowledges a genuine callback for a task it does not know, and ignores it', async () => {
+      const t = await harness({ webhooks: true });
+      const body = JSON.stringify({ request_id: 'unknown-task', gateway_request_id: 'unknown-task', status: 'OK', payload: { video: { url: 'http://127.0.0.1:1/x.mp4' } } });
+      const response = await post(t, body, t.sim.signWebhook(body, { requestId: 'unknown-task' }));
+      expect(response.status).toBe(200);
+      expect(t.jobCount()).toBe(0);
+    });
+  });
+
   describe('when the same update arrives twice', () => {
     it('creates one job and one hold', async () => {
       const t = await harness();

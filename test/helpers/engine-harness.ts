@@ -98,6 +98,9 @@ export class EngineHarness {
     private readonly options: HarnessOptions,
   ) {}
 
+  /** Base URL of the harness's HTTP server (webhooks mode). */
+  serverUrl = '';
+
   static async start(options: HarnessOptions = {}): Promise<EngineHarness> {
     const sim = await startFalSimulator({ queueMs: 30, runMs: 80, ...options.sim });
     const { dir, cleanup } = tempDir();
@@ -124,6 +127,7 @@ export class EngineHarness {
       });
       const port = await this.server.listen(0);
       baseUrl = `http://127.0.0.1:${port}`;
+      this.serverUrl = baseUrl;
     } else {
       baseUrl = 'http://127.0.0.1:9';
     }
