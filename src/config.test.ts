@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactedConfig } from './config.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('config', () => {
+  describe('when nothing is set', () => {
+    it('uses the documented defaults', () => {
+      const c = loadConfig({});
+      expect(c).toMatchObject({ DATA_DIR: './data', HTTP_PORT: 8080, HTTP_HOST: '127.0.0.1', STORAGE: 'local', STARTING_CREDITS: 100 });
+      expect(c.FAL_QUEUE_URL).toBe('https://queue.fal.run');
+      expect(c.dataDir.endsWith('data')).toBe(true);
+    });
+
+    it('treats empty values as unset, as a copied .env.example has them', () => {
+      expect(loadConfig({ FAL_KEY: '', HTTP_PORT: '', PUBLIC_URL: '' })).toMatchObject({ HTTP_PORT: 8080, FAL_KEY: undefined });
+    });
+  });
+
+  describe('when a value is wrong', () => {
+    it.each([
+      [{ HTTP_PORT: 'abc' }, /^HTTP_PORT="abc": /],
+      [{ HTTP_PORT: '70000' }, /^HTTP_PORT=/],
+      [{ PUBLIC_URL: 'ftp://example.com' }, /^PUBLIC_URL=/],
+      [{ OWNER_IDS: 'discord:1,bob' }, /^OWNER_IDS=.*platform:id/],
+      [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL=/],
+      [{ FETCH_ALLOW_CIDRS: '127.0.0.0/99' }, /FETCH_ALLOW_CIDRS/],
+      [{ STORAGE: 's3' }, /STORAGE=s3/],
+      [{ TELEGRAM_WEBHOOK_SECRET: 's' }, /PUBLIC_URL/],
+      [{ MODERATION_FAIL_OPEN: 'maybe' }, /^MODERATION_FAIL_OPEN=/],
+    ])('names the variable and what is wrong (%o)', (env, message) => {
+      const problems = problemsOf(env);
+      expect(problems.length).toBeGreaterThan(0);
+      expect(problems.join('\n')).toMatch(message);
+    });
+
+    it('never prints a secret, in its message or in a logged config', () => {
+      const problems = problemsOf({ FAL_KEY: 'sk-very-secret', HTTP_PORT: 'x' });
+      expect(problems.join('\n')).toContain('HTTP_PORT');
+      expect(problems.join('\n')).not.toContain('sk-very-secret');
+      expect(JSON.stringify(redactedConfig(loadConfig({ FAL_KEY: 'sk-very-secret' })))).not.toContain('sk-very-secret');
+    });
+  });
+});
