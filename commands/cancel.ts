@@ -25,6 +25,7 @@ export default defineCommand({
         .get()?.id;
     if (!id) throw new UserError('nothing_to_cancel', 'You have no video in progress.');
     const job = await engine.cancel(id, { userId: user.id, moderator: ctx.actor.role !== 'member' });
-    await ctx.reply(`Cancelled job ${job.id}; ${job.price} credits are back in your balance.`);
+    const whose = job.userId === user.id ? 'your' : 'its owner’s';
+    await ctx.reply(`Cancelled job ${job.id}; ${job.price} credits are back in ${whose} balance.`);
   },
 });

@@ -26,7 +26,9 @@ export function createHelpCommand(all: () => readonly Command[]) {
         await ctx.reply([`/${one.name} ${positional} ${flags}`.trim(), one.description, ...details].join('\n'));
         return;
       }
-      const lines = visible.map((c) => `/${c.name}: ${c.description}${c.access === 'moderator' ? ' (moderators)' : ''}`);
+      // Moderator commands' descriptions usually say so already; mark only those that do not.
+      const mark = (c: Command) => (c.access === 'moderator' && !c.description.includes('(moderators)') ? ' (moderators)' : '');
+      const lines = visible.map((c) => `/${c.name}: ${c.description}${mark(c)}`);
       await ctx.reply(['Commands:', ...lines, 'Example: /video a red fox running through snow --resolution 480p'].join('\n'));
     },
   });

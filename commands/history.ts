@@ -7,7 +7,9 @@ export default defineCommand({
   name: 'history',
   description: 'Your recent videos',
   access: 'member',
-  options: z.object({ limit: z.coerce.number({ error: 'must be a number' }).int().min(1).max(20, 'must be at most 20').default(5) }),
+  options: z.object({
+    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(20, 'must be at most 20').default(5),
+  }),
   positional: ['limit'],
   async execute(ctx, o, { db, clock, config }) {
     const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { flag } from './options.js';
 import type { Command } from './types.js';
 
 /**
@@ -12,12 +14,26 @@ export type ParsedText =
 
 const MAX_LINE = 4000;
 
-export function tokenize(text: string): string[] {
-  const tokens: string[] = [];
-  // A quote may follow `--name=` directly (`--reason="spam links"`): the token is then `--name=spam links`.
+/** A word of the line: its value (quotes removed) and its text as typed (for prompts, which keep their quotes). */
+export interface Token {
+  value: string;
+  raw: string;
+}
+
+export function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  // A quote may follow `--name=` directly (`--reason="spam links"`): the value is then `--name=spam links`.
   const pattern = /(--[a-z][a-z0-9_-]*=)?(?:"([^"]*)"|'([^']*)')|(\S+)/gi;
-  for (const m of text.matchAll(pattern)) tokens.push(m[4] ?? `${m[1] ?? ''}${m[2] ?? m[3] ?? ''}`);
+  for (const m of text.matchAll(pattern)) tokens.push({ value: m[4] ?? `${m[1] ?? ''}${m[2] ?? m[3] ?? ''}`, raw: m[0] });
   return tokens;
+}
+
+const BOOLEAN_WORD = /^(true|false|yes|no|on|off)$/i;
+
+/** True for options declared with the shared `flag` schema: a bare `--camera_fixed` then never swallows the next word. */
+function isFlagOption(command: Command, key: string): boolean {
+  const schema = command.options.shape[key];
+  return schema === flag || (schema instanceof z.ZodOptional && schema.unwrap() === flag);
 }
 
 export function parseCommandText(text: string, find: (name: string) => Command | undefined): ParsedText {
@@ -32,30 +48,35 @@ export function parseCommandText(text: string, find: (name: string) => Command |
   const optionNames = Object.keys(command.options.shape);
   const positional = command.positional ?? [];
   const raw: Record<string, string | boolean> = {};
-  const words: string[] = [];
+  const words: Token[] = [];
   const tokens = tokenize(trimmed.slice(head[0].length));
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
-    const flag = /^--([a-z][a-z0-9_-]*)(?:=(.*))?$/i.exec(token);
-    if (!flag) {
+    const option = /^--([a-z][a-z0-9_-]*)(?:=(.*))?$/is.exec(token.value);
+    if (!option) {
       words.push(token);
       continue;
     }
-    const key = flag[1]!.toLowerCase().replace(/-/g, '_');
+    const key = option[1]!.toLowerCase().replace(/-/g, '_');
     if (!optionNames.includes(key)) {
       const known = optionNames.filter((o) => !positional.includes(o)).map((o) => `--${o}`);
       return { ok: false, error: `/${name} has no option --${key.slice(0, 30)}.${known.length ? ` Options: ${known.join(', ')}.` : ''}` };
     }
-    if (flag[2] !== undefined) raw[key] = flag[2];
-    else if (i + 1 < tokens.length && !tokens[i + 1]!.startsWith('--')) raw[key] = tokens[++i]!;
+    const next = tokens[i + 1];
+    if (option[2] !== undefined) raw[key] = option[2];
+    else if (next && !next.value.startsWith('--') && (!isFlagOption(command, key) || BOOLEAN_WORD.test(next.value))) raw[key] = tokens[++i]!.value;
     else raw[key] = true;
   }
   for (let p = 0; p < positional.length && words.length > 0; p++) {
     const key = positional[p]!;
     const isLast = p === positional.length - 1;
-    const value = isLast ? words.splice(0).join(' ') : words.shift()!;
+    // The last positional takes the rest of the line as typed (a prompt keeps its quotes), unless it is one quoted value.
+    const rest = isLast ? words.splice(0) : [words.shift()!];
+    const value = rest.length === 1 ? rest[0]!.value : rest.map((w) => w.raw).join(' ');
     if (raw[key] === undefined) raw[key] = value;
   }
-  if (words.length > 0) return { ok: false, error: `/${name} does not take “${words.join(' ').slice(0, 40)}”. See /help ${name}.` };
+  if (words.length > 0) {
+    return { ok: false, error: `/${name} does not take “${words.map((w) => w.value).join(' ').slice(0, 40)}”. See /help ${name}.` };
+  }
   return { ok: true, command, raw };
 }

@@ -26,7 +26,7 @@ export async function runCommand(
     return fail(`/${command.name} is for moderators and the bot owner.`);
   }
   const parsed = command.options.safeParse(raw);
-  if (!parsed.success) return fail(describeOptionErrors(command, parsed.error));
+  if (!parsed.success) return fail(describeOptionErrors(command, parsed.error, raw));
   try {
     const outcome = (await command.execute(ctx, parsed.data, deps)) ?? {};
     return { ok: true, outcome };
@@ -41,12 +41,13 @@ export async function runCommand(
   }
 }
 
-function describeOptionErrors(command: Command, error: z.ZodError): string {
+function describeOptionErrors(command: Command, error: z.ZodError, raw: Record<string, unknown>): string {
   const problems = error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '');
     const positional = (command.positional ?? []).includes(key);
     const label = positional ? key : `--${key}`;
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    // zod 4 leaves `issue.input` out of issues by default, so whether the option was given is read from `raw`.
+    const missing = issue.code === 'invalid_type' && raw[key] === undefined;
     return missing ? `${label} is missing` : `${label} ${issue.message}`;
   });
   return `/${command.name}: ${problems.join('; ')}. See /help ${command.name}.`;

@@ -63,7 +63,7 @@ const schema = z.object({
   S3_REGION: optionalString,
   S3_ACCESS_KEY_ID: optionalString,
   S3_SECRET_ACCESS_KEY: optionalString,
-  S3_PUBLIC_BASE_URL: optionalUrl,
+  S3_PUBLIC_URL: optionalUrl,
 
   OWNER_IDS: z.preprocess(
     (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),

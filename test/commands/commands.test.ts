@@ -234,7 +234,8 @@ describe('the chat commands', () => {
         const help = out.replyTo('/help');
         for (const name of ['video', 'balance', 'history', 'cancel', 'queue', 'models', 'help']) expect(help).toContain(`/${name}: `);
         for (const name of ['credits', 'quota', 'ban', 'unban', 'blocklist', 'stats', 'refund']) {
-          expect(help).toMatch(new RegExp(`^/${name}: .*\\(moderators\\)$`, 'm'));
+          const line = help.split('\n').find((l) => l.startsWith(`/${name}: `));
+          expect(line?.match(/\(moderators\)/g)).toHaveLength(1);
         }
         expect(help).toContain('Example: /video a red fox running through snow');
         expect(out.code).toBe(0);
@@ -350,6 +351,7 @@ describe('the chat commands', () => {
       it.each([
         ['there is no prompt', '/video', /^\/video: prompt is missing\. See \/help video\.$/],
         ['the duration is out of range', '/video a fox --duration 99', /makes clips of 2 to 12 seconds/],
+        ['the duration is not a number', '/video a fox --duration abc', /^\/video: --duration must be a number of seconds\. See \/help video\.$/],
         ['the resolution is unknown', '/video a fox --resolution 4k', /^\/video: --resolution must be 480p, 720p or 1080p\. See \/help video\.$/],
         ['the model does not exist', '/video a fox --model nope', /^There is no model called “nope”\. Available: seedance-1-pro, seedance-1\.5-pro\.$/],
         ['the seed is negative', '/video a fox --seed -1', /^\/video: --seed must be 0 or more\. See \/help video\.$/],
@@ -376,7 +378,7 @@ describe('the chat commands', () => {
         });
         const line = `/video a fox --image ${page.origin}/fox.png`;
         const out = await t.console(line, '/balance');
-        expect(out.replyTo(line)).toMatch(/^The image could not be used: 127\.0\.0\.1 sent .*, not an image/);
+        expect(out.replyTo(line)).toMatch(/^The image could not be used: 127\.0\.0\.1:\d+ sent .*, not a PNG, JPEG, WebP or GIF image$/);
         expect(page.requests).toEqual(['/fox.png']);
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
         expect(t.jobs()).toEqual([]);
@@ -470,7 +472,8 @@ describe('the chat commands', () => {
         const out = await t.console('/as member', `/cancel ${theirs.id}`);
         expect(out.replyTo(`/cancel ${theirs.id}`)).toBe(`You have no job ${theirs.id}.`);
         expect(out.code).toBe(1);
-        expect(t.jobs()[0]!.status).not.toBe('cancelled');
+        expect(t.jobs()[0]!.status).toMatch(/^(queued|submitting|running)$/);
+        expect(t.ledger('ann').map((e) => e.kind)).toEqual(['starting', 'hold']);
         expect(t.balance('ann')).toBe(STARTING - PRICE_480P);
       });
     });
@@ -518,10 +521,11 @@ describe('the chat commands', () => {
       describe('when the owner takes more than the balance', () => {
         it('refuses, naming the balance, and changes nothing', async () => {
           const t = await clipbot();
-          const out = await t.console('/credits take ann 201 too much', '/credits grant ann 0', '/credits grant ann lots');
+          const out = await t.console('/credits take ann 201 too much', '/credits grant ann 0', '/credits grant ann lots', '/credits grant ann');
           expect(out.replyTo('/credits take ann 201 too much')).toBe('That user has only 200 credits.');
-          expect(out.replyTo('/credits grant ann 0')).toMatch(/--amount must be more than 0|amount must be more than 0/);
-          expect(out.replyTo('/credits grant ann lots')).toMatch(/amount must be a number/);
+          expect(out.replyTo('/credits grant ann 0')).toBe('/credits: amount must be more than 0. See /help credits.');
+          expect(out.replyTo('/credits grant ann lots')).toBe('/credits: amount must be a number. See /help credits.');
+          expect(out.replyTo('/credits grant ann')).toBe('/credits: amount is missing. See /help credits.');
           expect(out.code).toBe(1);
           expect(t.ledger('ann').map((e) => e.kind)).toEqual(['starting']);
           expect(t.audit()).toEqual([]);
@@ -600,6 +604,7 @@ describe('the chat commands', () => {
           expect(out.replyTo('/blocklist list')).toBe('Blocked terms: wombat');
           for (const line of [leet, spaced]) {
             expect(out.replyTo(line)).toBe('Your prompt was blocked by this server’s word filter. Please rephrase it and try again.');
+            expect(out.replyTo(line)).not.toMatch(/wombat/i);
           }
           expect(out.replyTo('/blocklist remove wombat')).toBe('Removed from the blocklist.');
           expect(out.replyTo('/blocklist list', 1)).toBe('No terms were added with /blocklist.');

@@ -92,6 +92,18 @@ describe('parseCommandText', () => {
       expect(parse('/video a fox --camera_fixed --audio').raw).toEqual({ prompt: 'a fox', camera_fixed: true, audio: true });
     });
 
+    it('never lets a bare yes/no option swallow the prompt word after it', () => {
+      expect(parse('/video --camera_fixed a fox').raw).toEqual({ prompt: 'a fox', camera_fixed: true });
+      expect(parse('/video --audio off a fox').raw).toEqual({ prompt: 'a fox', audio: 'off' });
+    });
+
+    it('keeps quotes that are part of a prompt', () => {
+      expect(parse('/video a neon sign that says "open late" --duration 5').raw).toEqual({
+        prompt: 'a neon sign that says "open late"',
+        duration: '5',
+      });
+    });
+
     it('maps the dash form --camera-fixed to the camera_fixed option', () => {
       expect(parse('/video a fox --camera-fixed').raw).toEqual({ prompt: 'a fox', camera_fixed: true });
       expect(parse('/video a fox --camera-fixed=false').raw).toEqual({ prompt: 'a fox', camera_fixed: 'false' });
