@@ -6,6 +6,7 @@ import credits from './credits.js';
 import { createHelpCommand } from './help.js';
 import history from './history.js';
 import models from './models.js';
+import musicvideo from './musicvideo.js';
 import queue from './queue.js';
 import quota from './quota.js';
 import refund from './refund.js';
@@ -17,6 +18,7 @@ import video from './video.js';
 /** The explicit registry: every chat command, in the order `/help` lists them. */
 export const commands: readonly Command[] = [
   video,
+  musicvideo,
   balance,
   history,
   cancel,

@@ -14,11 +14,14 @@ export default defineCommand({
       return;
     }
     const lines = models.map((m) => {
+      const isDefault = m.id === config.DEFAULT_MODEL ? ' (default)' : '';
+      if (m.flat) return `${m.id}: ${m.label}. ${m.flat.credits} credits per video (use /musicvideo)`;
       const prices = m.resolutions
         .map((r) => `${r} ${priceCredits(m, { durationS: m.defaultDuration, resolution: r, aspectRatio: m.defaultAspectRatio })}`)
         .join(' / ');
-      const isDefault = m.id === config.DEFAULT_MODEL ? ' (default)' : '';
-      return `${m.id}${isDefault}: ${m.label}. ${m.durations[0]}–${m.durations.at(-1)} s. Credits for ${m.defaultDuration} s: ${prices}${m.supportsAudio ? '. With audio' : ''}`;
+      const lengths = m.durations.length > 1 ? `${m.durations[0]}–${m.durations.at(-1)} s` : `${m.defaultDuration} s`;
+      const notes = [m.supportsAudio ? 'optional audio' : '', m.englishOnly ? 'English prompts only' : ''].filter(Boolean);
+      return `${m.id}${isDefault}: ${m.label}. ${lengths}. Credits for ${m.defaultDuration} s: ${prices}${notes.length ? `. ${notes.join(', ')}` : ''}`;
     });
     await ctx.reply(lines.join('\n'));
   },

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, redactedConfig, type Config } from './config.j
 import { MODELS, type ModelSpec } from './core/catalog.js';
 import { Engine } from './core/engine/engine.js';
 import { listBlockedTerms } from './core/admin.js';
+import { pruneExpiredMedia } from './core/media-retention.js';
 import { createPrefilter } from './core/moderation/prefilter.js';
 import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
 import { createLogger } from './logger.js';
@@ -141,10 +142,17 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
+  const pruneMedia = () =>
+    void pruneExpiredMedia(db, clock, store, config.MEDIA_RETENTION_DAYS, logger)
+      .then((removed) => removed && logger.info({ removed }, 'removed media past MEDIA_RETENTION_DAYS'))
+      .catch((error: unknown) => logger.warn({ err: error }, 'media clean-up failed'));
+  pruneMedia();
+  const pruneTimer = setInterval(pruneMedia, 6 * 3_600_000).unref();
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      clearInterval(pruneTimer);
       await engine.stop();
       await server.close(5000);
       for (const close of closers) await close().catch(() => {});

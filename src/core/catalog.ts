@@ -13,6 +13,8 @@ export interface ModelSpec {
   readonly id: string;
   readonly label: string;
   readonly provider: string;
+  /** `video`: prompt (and image) to clip, priced by resolution and length. `music-video`: a song to video, one flat price. */
+  readonly kind: 'video' | 'music-video';
   /** Provider endpoint / model ids for text-to-video and image-to-video. */
   readonly providerModels: { readonly textToVideo: string; readonly imageToVideo: string };
   readonly durations: readonly number[];
@@ -23,12 +25,14 @@ export interface ModelSpec {
   readonly defaultAspectRatio: string;
   readonly supportsAudio: boolean;
   readonly supportsCameraFixed: boolean;
-  /** Credits for a 5 s clip, by resolution; scaled linearly by duration. */
-  readonly creditsPer5s: Readonly<Record<Resolution, number>>;
+  /** Credits for a 5 s clip, by resolution; scaled linearly by duration. Music videos: `flat` instead. */
+  readonly creditsPer5s: Readonly<Partial<Record<Resolution, number>>>;
   /** Owner's provider cost estimate in USD for a 5 s clip (budget cap); check your provider's price page. */
-  readonly usdPer5s: Readonly<Record<Resolution, number>>;
+  readonly usdPer5s: Readonly<Partial<Record<Resolution, number>>>;
   /** Typical generation time in seconds for a 5 s clip, by resolution, used for the ETA until history exists. */
-  readonly expectedSecondsPer5s: Readonly<Record<Resolution, number>>;
+  readonly expectedSecondsPer5s: Readonly<Partial<Record<Resolution, number>>>;
+  /** Music videos have one price and one expected time, whatever the song. */
+  readonly flat?: { readonly credits: number; readonly usd: number; readonly expectedSeconds: number };
   /** Give up (and refund) after this long at the provider. */
   readonly timeoutSeconds: number;
   readonly englishOnly: boolean;
@@ -42,6 +46,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-1-pro',
     label: 'Seedance 1.0 Pro (fal.ai)',
     provider: 'fal',
+    kind: 'video',
     providerModels: {
       textToVideo: 'fal-ai/bytedance/seedance/v1/pro/text-to-video',
       imageToVideo: 'fal-ai/bytedance/seedance/v1/pro/image-to-video',
@@ -64,6 +69,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-1.5-pro',
     label: 'Seedance 1.5 Pro with audio (fal.ai)',
     provider: 'fal',
+    kind: 'video',
     providerModels: {
       textToVideo: 'fal-ai/bytedance/seedance/v1.5/pro/text-to-video',
       imageToVideo: 'fal-ai/bytedance/seedance/v1.5/pro/image-to-video',
@@ -79,6 +85,89 @@ export const MODELS: readonly ModelSpec[] = [
     creditsPer5s: SEEDANCE_CREDITS,
     usdPer5s: { '480p': 0.2, '720p': 0.4, '1080p': 0.8 },
     expectedSecondsPer5s: { '480p': 50, '720p': 75, '1080p': 110 },
+    timeoutSeconds: 900,
+    englishOnly: false,
+  },
+  {
+    id: 'seedance-1-pro-ark',
+    label: 'Seedance 1.0 Pro (Volcano Engine Ark)',
+    provider: 'ark',
+    kind: 'video',
+    // The operator's Ark model or endpoint id replaces these (ARK_MODEL_ID).
+    providerModels: { textToVideo: 'doubao-seedance-1-0-pro-250528', imageToVideo: 'doubao-seedance-1-0-pro-250528' },
+    durations: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    defaultDuration: 5,
+    resolutions: ['480p', '720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: false,
+    supportsCameraFixed: true,
+    creditsPer5s: SEEDANCE_CREDITS,
+    usdPer5s: { '480p': 0.12, '720p': 0.25, '1080p': 0.55 },
+    expectedSecondsPer5s: { '480p': 40, '720p': 60, '1080p': 90 },
+    timeoutSeconds: 900,
+    englishOnly: false,
+  },
+  {
+    id: 'veo3-fast',
+    label: 'Veo 3 Fast with sound (kie.ai)',
+    provider: 'kie',
+    kind: 'video',
+    providerModels: { textToVideo: 'veo3_fast', imageToVideo: 'veo3_fast' },
+    durations: [8],
+    defaultDuration: 8,
+    // 1080p is Veo's 720p clip upgraded after generation (get-1080p-video), so it costs and takes a little more.
+    resolutions: ['720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: ['16:9', '9:16'],
+    defaultAspectRatio: '16:9',
+    supportsAudio: false,
+    supportsCameraFixed: false,
+    creditsPer5s: { '720p': 100, '1080p': 120 },
+    usdPer5s: { '720p': 0.25, '1080p': 0.25 },
+    expectedSecondsPer5s: { '720p': 60, '1080p': 120 },
+    timeoutSeconds: 1200,
+    englishOnly: true,
+  },
+  {
+    id: 'veo3',
+    label: 'Veo 3 Quality with sound (kie.ai)',
+    provider: 'kie',
+    kind: 'video',
+    providerModels: { textToVideo: 'veo3', imageToVideo: 'veo3' },
+    durations: [8],
+    defaultDuration: 8,
+    resolutions: ['720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: ['16:9', '9:16'],
+    defaultAspectRatio: '16:9',
+    supportsAudio: false,
+    supportsCameraFixed: false,
+    creditsPer5s: { '720p': 250, '1080p': 270 },
+    usdPer5s: { '720p': 1.25, '1080p': 1.25 },
+    expectedSecondsPer5s: { '720p': 100, '1080p': 160 },
+    timeoutSeconds: 1500,
+    englishOnly: true,
+  },
+  {
+    id: 'suno-music-video',
+    label: 'Suno song to music video (kie.ai)',
+    provider: 'kie',
+    kind: 'music-video',
+    providerModels: { textToVideo: 'suno-mp4', imageToVideo: 'suno-mp4' },
+    durations: [],
+    defaultDuration: 0,
+    resolutions: ['720p'],
+    defaultResolution: '720p',
+    aspectRatios: [],
+    defaultAspectRatio: 'auto',
+    supportsAudio: false,
+    supportsCameraFixed: false,
+    creditsPer5s: {},
+    usdPer5s: {},
+    expectedSecondsPer5s: {},
+    flat: { credits: 30, usd: 0.05, expectedSeconds: 60 },
     timeoutSeconds: 900,
     englishOnly: false,
   },
@@ -111,6 +200,12 @@ export interface GenerationParams {
 
 /** Fills defaults and rejects what this model does not support, with a message that says what is allowed. */
 export function resolveParams(model: ModelSpec, options: VideoOptions, hasImage: boolean): GenerationParams {
+  if (model.kind === 'music-video') {
+    if (hasImage || Object.values(options).some((v) => v !== undefined)) {
+      throw new UserError('music_video_options', `${model.label} takes a song, not video options: use /musicvideo.`);
+    }
+    return { durationS: 0, resolution: model.defaultResolution, aspectRatio: 'auto' };
+  }
   const durationS = options.duration ?? model.defaultDuration;
   if (!model.durations.includes(durationS)) {
     throw new UserError('bad_duration', `${model.label} makes clips of ${rangeText(model.durations)} seconds.`, {
@@ -136,15 +231,18 @@ export function resolveParams(model: ModelSpec, options: VideoOptions, hasImage:
 }
 
 export function priceCredits(model: ModelSpec, params: GenerationParams): number {
-  return Math.ceil((model.creditsPer5s[params.resolution] * params.durationS) / 5);
+  if (model.flat) return model.flat.credits;
+  return Math.ceil(((model.creditsPer5s[params.resolution] ?? 0) * params.durationS) / 5);
 }
 
 export function priceUsd(model: ModelSpec, params: GenerationParams): number {
-  return (model.usdPer5s[params.resolution] * params.durationS) / 5;
+  if (model.flat) return model.flat.usd;
+  return ((model.usdPer5s[params.resolution] ?? 0) * params.durationS) / 5;
 }
 
 export function expectedSeconds(model: ModelSpec, params: Pick<GenerationParams, 'durationS' | 'resolution'>): number {
-  return Math.round((model.expectedSecondsPer5s[params.resolution] * Math.max(params.durationS, 5)) / 5);
+  if (model.flat) return model.flat.expectedSeconds;
+  return Math.round(((model.expectedSecondsPer5s[params.resolution] ?? 60) * Math.max(params.durationS, 5)) / 5);
 }
 
 function rangeText(values: readonly number[]): string {

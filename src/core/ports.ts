@@ -42,12 +42,25 @@ export interface GenerationRequest {
   imageUrl?: string;
   /** Where the provider should POST its completion callback, when webhooks are on. */
   webhookUrl?: string;
+  /** For music-video models (kie Suno MP4): which generated song to turn into a video. */
+  musicVideo?: MusicVideoSource;
+}
+
+export interface MusicVideoSource {
+  /** The Suno music-generation task id. */
+  taskId: string;
+  /** Which track of that task. */
+  audioId: string;
+  author?: string;
+  domainName?: string;
 }
 
 /** Identifies a task at its provider. Stored on the job before anything else happens after submit. */
 export interface TaskRef {
   taskId: string;
   providerModel: string;
+  /** The job's parameters, when tracking needs them (e.g. a 1080p upgrade to fetch after success). */
+  params?: GenerationParams;
 }
 
 export type TaskStatus =
@@ -81,6 +94,8 @@ export interface WebhookRequest {
  */
 export interface VideoProvider {
   readonly id: string;
+  /** True if `imageUrl` may be a `data:` URI; otherwise the provider must be able to fetch our media URL. */
+  readonly acceptsInlineImages: boolean;
   submit(request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef>;
   status(task: TaskRef, signal?: AbortSignal): Promise<TaskStatus>;
   cancel(task: TaskRef, signal?: AbortSignal): Promise<boolean>;

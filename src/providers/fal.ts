@@ -362,6 +362,8 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
 
   return {
     id: 'fal',
+    // fal accepts base64 data URIs wherever a model takes a file URL.
+    acceptsInlineImages: true,
     submit,
     status,
     cancel,

@@ -15,6 +15,7 @@ import type {
   Logger,
   MediaFetcher,
   MediaStore,
+  MusicVideoSource,
   PlatformId,
   TaskRef,
   TaskStatus,
@@ -59,6 +60,9 @@ export interface EngineDeps {
   settings: EngineSettings;
   newId?: () => string;
 }
+
+/** What the jobs table keeps in `params`: the generation parameters, plus the song for music videos. */
+type StoredParams = GenerationParams & { musicVideo?: MusicVideoSource };
 
 export interface SubmitResult {
   job: Job;
@@ -173,6 +177,9 @@ export class Engine {
 
     const models = this.availableModels();
     const quote = quoteVideo(request, models, this.settings.defaultModel);
+    if (request.imageUrl && !this.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
+      throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
+    }
     try {
       precheckIntake(this.db, this.clock, request, quote, this.settings);
     } catch (error) {
@@ -366,14 +373,16 @@ export class Engine {
     let attempts = job.attempts;
     const task = await this.withRetries(job, 'submitting', () => {
       patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts });
+      const { musicVideo, ...params } = job.params as unknown as StoredParams;
       return provider.submit(
         {
           jobId: job.id,
           providerModel: job.providerModel,
           prompt: job.prompt,
-          params: job.params as unknown as GenerationParams,
+          params,
           ...(imageUrl ? { imageUrl } : {}),
           ...(webhookUrl ? { webhookUrl } : {}),
+          ...(musicVideo ? { musicVideo } : {}),
         },
         this.abort.signal,
       );
@@ -408,7 +417,7 @@ export class Engine {
       this.fail(job, 'running', 'internal', 'This job can no longer be tracked.');
       return;
     }
-    const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel };
+    const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel, params: job.params as unknown as GenerationParams };
     const startedAt = job.submittedAt ?? job.createdAt;
     const deadline = startedAt + model.timeoutSeconds * 1000;
     const expectedMs = this.status.expectedSeconds(job, model) * 1000;

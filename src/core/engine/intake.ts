@@ -14,7 +14,8 @@ import { applyDailyAllowance, balanceOf, holdCredits } from '../credits/ledger.j
 import { UserError } from '../errors.js';
 import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
-import type { Clock, JobDestination } from '../ports.js';
+import { isClearlyNotEnglish } from '../moderation/language.js';
+import type { Clock, JobDestination, MusicVideoSource } from '../ports.js';
 import { ensureUser, type Identity } from '../users.js';
 
 /** A `/video` request as every platform hands it to the engine. */
@@ -30,6 +31,8 @@ export interface VideoRequest {
   options: VideoOptions;
   /** An image URL given by the user (fetched through the SSRF-safe fetcher, never passed on as is). */
   imageUrl?: string;
+  /** For music-video models: the song to turn into a video. */
+  musicVideo?: MusicVideoSource;
 }
 
 export interface IntakeSettings extends LimitSettings {
@@ -53,6 +56,15 @@ export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], 
   const model = findModel(modelId, models);
   if (!model) {
     throw new UserError('unknown_model', `There is no model called “${modelId.slice(0, 40)}”. Available: ${models.map((m) => m.id).join(', ')}.`);
+  }
+  if ((model.kind === 'music-video') !== (request.musicVideo !== undefined)) {
+    throw new UserError(
+      'wrong_command',
+      model.kind === 'music-video' ? `${model.label} makes videos from songs: use /musicvideo.` : `/musicvideo needs a music-video model such as suno-music-video.`,
+    );
+  }
+  if (model.englishOnly && isClearlyNotEnglish(prompt)) {
+    throw new UserError('english_only', `${model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
   }
   const params = resolveParams(model, request.options, request.imageUrl !== undefined);
   return { prompt, model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };
@@ -140,7 +152,7 @@ export function acceptVideo(
         provider: quote.model.provider,
         providerModel: hasImage ? quote.model.providerModels.imageToVideo : quote.model.providerModels.textToVideo,
         prompt: quote.prompt,
-        params: { ...quote.params },
+        params: { ...quote.params, ...(request.musicVideo ? { musicVideo: request.musicVideo } : {}) },
         inputImageUrl: request.imageUrl ?? null,
         inputMediaKey: inputMediaKey ?? null,
         price: quote.price,
