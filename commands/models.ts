@@ -20,7 +20,7 @@ export default defineCommand({
         .map((r) => `${r} ${priceCredits(m, { durationS: m.defaultDuration, resolution: r, aspectRatio: m.defaultAspectRatio })}`)
         .join(' / ');
       const lengths = m.durations.length > 1 ? `${m.durations[0]}–${m.durations.at(-1)} s` : `${m.defaultDuration} s`;
-      const notes = [m.supportsAudio ? 'optional audio' : '', m.englishOnly ? 'English prompts only' : ''].filter(Boolean);
+      const notes = [m.supportsAudio ? 'Optional audio' : '', m.englishOnly ? 'English prompts only' : ''].filter(Boolean);
       return `${m.id}${isDefault}: ${m.label}. ${lengths}. Credits for ${m.defaultDuration} s: ${prices}${notes.length ? `. ${notes.join(', ')}` : ''}`;
     });
     await ctx.reply(lines.join('\n'));

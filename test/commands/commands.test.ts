@@ -275,7 +275,7 @@ describe('the chat commands', () => {
         const out = await t.console('/models');
         const [pro, pro15] = out.replyTo('/models').split('\n');
         expect(pro).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 / 720p 50 / 1080p 70');
-        expect(pro15).toMatch(/^seedance-1\.5-pro: .*4–12 s\. Credits for 5 s: 480p 40 \/ 720p 50 \/ 1080p 70\. With audio$/);
+        expect(pro15).toMatch(/^seedance-1\.5-pro: .*4–12 s\. Credits for 5 s: 480p 40 \/ 720p 50 \/ 1080p 70\. Optional audio$/);
       });
     });
   });
