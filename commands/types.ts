@@ -6,7 +6,9 @@ import type { Prefilter } from '../src/core/moderation/prefilter.js';
 import type { Clock, JobDestination, Logger, PlatformId } from '../src/core/ports.js';
 import type { Identity } from '../src/core/users.js';
 
-export type Role = 'owner' | 'moderator' | 'member';
+import type { Role } from '../src/core/roles.js';
+
+export type { Role };
 
 /** Who is asking, from where, and how to answer: everything a command knows of its platform. */
 export interface CommandContext {

@@ -275,6 +275,28 @@ describe('the job engine', () => {
     });
   });
 
+  describe('when the requester presses Retry', () => {
+    it('runs the same prompt and options again with a new seed, charged as a new job', async () => {
+      const t = await harness();
+      const first = await t.submit('ann', 'a fox', { options: { resolution: '480p', duration: 4, seed: 7 } });
+      await t.engine.waitForJob(first.id);
+      const again = await t.engine.retry(first.id, t.request('ann', 'ignored'));
+      expect((await t.engine.waitForJob(again.job.id)).status).toBe('succeeded');
+      const [a, b] = t.sim.requests().map((r) => r.input);
+      expect(b).toMatchObject({ prompt: 'a fox', resolution: '480p', duration: '4' });
+      expect(b!.seed).not.toBe(a!.seed);
+      expect(t.balance('ann')).toBe(200 - 32 - 32);
+    });
+
+    it('refuses anyone but the requester', async () => {
+      const t = await harness();
+      const first = await t.submit('ann', 'a fox');
+      await t.engine.waitForJob(first.id);
+      await expect(t.engine.retry(first.id, t.request('bob', 'x'))).rejects.toThrow(/Only the person who asked/);
+      expect(t.jobCount()).toBe(1);
+    });
+  });
+
   describe('when the same update arrives twice', () => {
     it('creates one job and one hold', async () => {
       const t = await harness();

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import fs from 'node:fs/promises';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.js';
-import { jobs, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
+import { jobs, users, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
@@ -23,7 +25,7 @@ import type {
   WebhookRequest,
 } from '../ports.js';
 import { findUser } from '../users.js';
-import { acceptVideo, existingIntake, precheckIntake, quoteVideo, type IntakeSettings, type VideoRequest } from './intake.js';
+import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type IntakeSettings, type VideoRequest } from './intake.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob } from './job-state.js';
 import { nextPollDelayMs } from './poll-schedule.js';
 import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
@@ -82,7 +84,7 @@ export class Engine {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly settings: EngineSettings;
-  private readonly retry: RetryPolicy;
+  private readonly retryPolicy: RetryPolicy;
   private readonly runners = new Map<string, Promise<void>>();
   private readonly wakers = new Map<string, () => void>();
   private readonly pushedStatus = new Map<string, TaskStatus>();
@@ -97,7 +99,7 @@ export class Engine {
     this.log = deps.logger.child({ component: 'engine' });
     this.clock = deps.clock;
     this.settings = deps.settings;
-    this.retry = deps.settings.retry ?? DEFAULT_RETRY;
+    this.retryPolicy = deps.settings.retry ?? DEFAULT_RETRY;
     this.events.setMaxListeners(0);
     this.status = new StatusMessages({
       db: deps.db,
@@ -177,7 +179,7 @@ export class Engine {
 
     const models = this.availableModels();
     const quote = quoteVideo(request, models, this.settings.defaultModel);
-    if (request.imageUrl && !this.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
+    if (hasImage(request) && !this.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
       throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
     }
     try {
@@ -195,7 +197,11 @@ export class Engine {
     }
 
     const jobId = this.deps.newId?.() ?? newShortId('j');
-    const inputMediaKey = request.imageUrl ? await this.fetchInputImage(jobId, request.imageUrl) : undefined;
+    const inputMediaKey = request.imageUrl
+      ? await this.fetchInputImage(jobId, request.imageUrl)
+      : request.sourceImageKey
+        ? await this.copyStoredImage(jobId, request.sourceImageKey)
+        : undefined;
     let accepted: { job: Job; duplicate: boolean };
     try {
       accepted = acceptVideo(this.db, this.clock, request, quote, this.settings, jobId, inputMediaKey);
@@ -233,6 +239,52 @@ export class Engine {
       if (error instanceof MediaError) throw new UserError('bad_image', `The image could not be used: ${error.message}`);
       throw error;
     }
+  }
+
+  private async copyStoredImage(jobId: string, sourceKey: string): Promise<string> {
+    const ext = sourceKey.split('.').pop() ?? 'png';
+    const temp = this.deps.store.tempPath(`${jobId}-input.part`);
+    try {
+      await pipeline(await this.deps.store.openRead(sourceKey), createWriteStream(temp));
+    } catch {
+      await fs.rm(temp, { force: true });
+      throw new UserError('image_gone', 'The original image is no longer stored, so this video cannot be retried.');
+    }
+    const type = ext === 'png' ? 'image/png' : ext === 'webp' ? 'image/webp' : ext === 'gif' ? 'image/gif' : 'image/jpeg';
+    return (await this.deps.store.putFile(`inputs/${jobId}.${ext}`, temp, type)).key;
+  }
+
+  /**
+   * The Retry button: the same prompt, model, options and image as a finished job, with a new seed.
+   * Only the job's requester may retry it, and it is charged as a new job.
+   */
+  async retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
+    const job = getJob(this.db, jobId);
+    const requester = job && this.db.select().from(users).where(eq(users.id, job.userId)).get();
+    if (!job || !requester || requester.platform !== request.identity.platform || requester.platformUserId !== request.identity.platformUserId) {
+      throw new UserError('not_yours', 'Only the person who asked for this video can retry it.');
+    }
+    if (!isFinal(job.status)) throw new UserError('not_finished', 'This video is still being made.');
+    const { musicVideo, ...params } = job.params as unknown as StoredParams;
+    return this.submitVideo({
+      ...request,
+      prompt: job.prompt,
+      modelId: job.model,
+      options: {
+        ...(musicVideo
+          ? {}
+          : {
+              duration: params.durationS,
+              resolution: params.resolution,
+              ...(params.aspectRatio !== 'auto' ? { aspect: params.aspectRatio } : {}),
+              ...(params.cameraFixed !== undefined ? { cameraFixed: params.cameraFixed } : {}),
+              ...(params.audio !== undefined ? { audio: params.audio } : {}),
+              seed: randomInt(0, 2 ** 31 - 1),
+            }),
+      },
+      ...(musicVideo ? { musicVideo } : {}),
+      ...(job.inputMediaKey ? { sourceImageKey: job.inputMediaKey } : {}),
+    });
   }
 
   // ------------------------------------------------------------------ cancellation
@@ -439,13 +491,13 @@ export class Engine {
           failures++;
           // An outage is waited out until the model's deadline; a provider that keeps answering nonsense is not.
           const malformed = error instanceof ProviderError && error.kind === 'malformed';
-          if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retry.maxAttempts))) {
+          if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retryPolicy.maxAttempts))) {
             this.failWithProviderError(job, 'running', error);
             return;
           }
           if (!isRetryable(error)) throw error;
           this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
-          await this.sleep(job.id, backoffMs(failures, this.retry, retryAfterOf(error)));
+          await this.sleep(job.id, backoffMs(failures, this.retryPolicy, retryAfterOf(error)));
           continue;
         }
       }
@@ -540,8 +592,8 @@ export class Engine {
         if (this.stopping) return undefined;
         const current = getJob(this.db, job.id);
         if (!current || current.status !== status) return undefined;
-        if (isRetryable(error) && attempt < this.retry.maxAttempts) {
-          const delay = backoffMs(attempt, this.retry, retryAfterOf(error));
+        if (isRetryable(error) && attempt < this.retryPolicy.maxAttempts) {
+          const delay = backoffMs(attempt, this.retryPolicy, retryAfterOf(error));
           this.log.warn({ jobId: job.id, step: status, attempt, delay, err: error }, 'transient failure; retrying');
           await this.sleep(job.id, delay);
           continue;

@@ -31,6 +31,8 @@ export interface VideoRequest {
   options: VideoOptions;
   /** An image URL given by the user (fetched through the SSRF-safe fetcher, never passed on as is). */
   imageUrl?: string;
+  /** An input image already in our store (Retry reuses the original job's), copied for the new job. */
+  sourceImageKey?: string;
   /** For music-video models: the song to turn into a video. */
   musicVideo?: MusicVideoSource;
 }
@@ -66,8 +68,12 @@ export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], 
   if (model.englishOnly && isClearlyNotEnglish(prompt)) {
     throw new UserError('english_only', `${model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
   }
-  const params = resolveParams(model, request.options, request.imageUrl !== undefined);
+  const params = resolveParams(model, request.options, hasImage(request));
   return { prompt, model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };
+}
+
+export function hasImage(request: VideoRequest): boolean {
+  return request.imageUrl !== undefined || request.sourceImageKey !== undefined;
 }
 
 export function existingIntake(db: Db, intakeKey: string): Job | undefined {
@@ -135,7 +141,6 @@ export function acceptVideo(
     checkUserLimits(tx, clock, user, settings);
     checkBudget(tx, clock, quote.costUsd, settings);
     const now = clock.now();
-    const hasImage = request.imageUrl !== undefined;
     const job = tx
       .insert(jobs)
       .values({
@@ -150,7 +155,7 @@ export function acceptVideo(
         uploadLimitBytes: request.dest.uploadLimitBytes ?? null,
         model: quote.model.id,
         provider: quote.model.provider,
-        providerModel: hasImage ? quote.model.providerModels.imageToVideo : quote.model.providerModels.textToVideo,
+        providerModel: hasImage(request) ? quote.model.providerModels.imageToVideo : quote.model.providerModels.textToVideo,
         prompt: quote.prompt,
         params: { ...quote.params, ...(request.musicVideo ? { musicVideo: request.musicVideo } : {}) },
         inputImageUrl: request.imageUrl ?? null,
