@@ -10,6 +10,7 @@ import musicvideo from './musicvideo.js';
 import queue from './queue.js';
 import quota from './quota.js';
 import refund from './refund.js';
+import settings from './settings.js';
 import stats from './stats.js';
 import type { Command } from './types.js';
 import unban from './unban.js';
@@ -32,6 +33,7 @@ export const commands: readonly Command[] = [
   blocklist,
   stats,
   refund,
+  settings,
 ] as unknown as readonly Command[];
 
 export function findCommand(name: string): Command | undefined {

@@ -7,6 +7,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.js';
 import { jobs, users, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
+import { getChatSettings } from '../chat-settings.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
 import { BudgetExceededError } from '../limits/intake-limits.js';
@@ -178,12 +179,13 @@ export class Engine {
     if (previous) return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
 
     const models = this.availableModels();
-    const quote = quoteVideo(request, models, this.settings.defaultModel);
+    const chat = getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
+    const quote = quoteVideo(request, models, chat.defaultModel ?? this.settings.defaultModel);
     if (hasImage(request) && !this.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
       throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
     }
     try {
-      precheckIntake(this.db, this.clock, request, quote, this.settings);
+      precheckIntake(this.db, this.clock, request, quote, this.settings, chat);
     } catch (error) {
       if (error instanceof BudgetExceededError) {
         this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
@@ -204,7 +206,7 @@ export class Engine {
         : undefined;
     let accepted: { job: Job; duplicate: boolean };
     try {
-      accepted = acceptVideo(this.db, this.clock, request, quote, this.settings, jobId, inputMediaKey);
+      accepted = acceptVideo(this.db, this.clock, request, quote, this.settings, jobId, inputMediaKey, chat);
     } catch (error) {
       if (inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
       throw error;

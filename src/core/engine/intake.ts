@@ -10,6 +10,7 @@ import {
   type ModelSpec,
   type VideoOptions,
 } from '../catalog.js';
+import { checkChatRules, type ChatSettings } from '../chat-settings.js';
 import { applyDailyAllowance, balanceOf, holdCredits } from '../credits/ledger.js';
 import { UserError } from '../errors.js';
 import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
@@ -72,6 +73,8 @@ export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], 
   return { prompt, model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };
 }
 
+const NO_CHAT_SETTINGS: ChatSettings = { defaultModel: null, allowedChannelIds: null, dailyJobQuota: null };
+
 export function hasImage(request: VideoRequest): boolean {
   return request.imageUrl !== undefined || request.sourceImageKey !== undefined;
 }
@@ -92,10 +95,11 @@ function assertNotBanned(user: User): void {
  * The read-only rehearsal of the intake checks, run before any slow work (moderation call, image download)
  * so a member who cannot pay or is rate limited hears so at once. The transaction re-checks everything.
  */
-export function precheckIntake(db: Db, clock: Clock, request: VideoRequest, quote: Quote, settings: IntakeSettings): User {
+export function precheckIntake(db: Db, clock: Clock, request: VideoRequest, quote: Quote, settings: IntakeSettings, chat: ChatSettings): User {
   return db.transaction((tx) => {
     const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
     assertNotBanned(user);
+    checkChatRules(tx, clock, chat, { channelId: request.dest.chatId, guildId: request.guildId }, user.id);
     applyDailyAllowance(tx, clock, user.id, settings);
     checkUserLimits(tx, clock, user, settings);
     checkBudget(tx, clock, quote.costUsd, settings);
@@ -122,6 +126,7 @@ export function acceptVideo(
   settings: IntakeSettings,
   jobId: string,
   inputMediaKey: string | undefined,
+  chat: ChatSettings = NO_CHAT_SETTINGS,
 ): { job: Job; duplicate: boolean } {
   return db.transaction((tx) => {
     const claimed = tx
@@ -137,6 +142,7 @@ export function acceptVideo(
     }
     const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
     assertNotBanned(user);
+    checkChatRules(tx, clock, chat, { channelId: request.dest.chatId, guildId: request.guildId }, user.id);
     applyDailyAllowance(tx, clock, user.id, settings);
     checkUserLimits(tx, clock, user, settings);
     checkBudget(tx, clock, quote.costUsd, settings);
