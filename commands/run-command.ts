@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { newCorrelationId } from '../src/core/engine/engine.js';
 import { UserError } from '../src/core/errors.js';
+import { localeOf, localizeError, t } from './i18n.js';
 import type { Command, CommandContext, CommandDeps, CommandOutcome } from './types.js';
 
 export type CommandResult = { ok: true; outcome: CommandOutcome } | { ok: false; error: string; ref?: string };
@@ -21,9 +22,10 @@ export async function runCommand(
     await ctx.reply(error).catch((e: unknown) => log.warn({ err: e }, 'could not send the error reply'));
     return ref ? { ok: false, error, ref } : { ok: false, error };
   };
+  const locale = localeOf(ctx.locale);
   if (command.access === 'moderator' && ctx.actor.role === 'member') {
     log.info('moderator command refused');
-    return fail(`/${command.name} is for moderators and the bot owner.`);
+    return fail(t('moderator_only', locale, { command: command.name }));
   }
   const parsed = command.options.safeParse(raw);
   if (!parsed.success) return fail(describeOptionErrors(command, parsed.error, raw));
@@ -33,11 +35,11 @@ export async function runCommand(
   } catch (error) {
     if (error instanceof UserError) {
       log.info({ id: error.identifier }, 'user error');
-      return fail(error.message);
+      return fail(localizeError(error, locale));
     }
     const ref = newCorrelationId();
     log.error({ err: error, ref }, 'command failed');
-    return fail(`Something went wrong on our side (ref ${ref}). Nothing was charged.`, ref);
+    return fail(t('internal_error', locale, { ref }), ref);
   }
 }
 

@@ -12,6 +12,7 @@ import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformI
 import { createLogger } from './logger.js';
 import { createLocalMediaStore } from './media/local-store.js';
 import { createSafeFetcher } from './media/safe-fetch.js';
+import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
 import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
 import { createFalProvider } from './providers/fal.js';
@@ -94,9 +95,9 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     consoleOutput = createLineOutput(stream, redraw);
     platforms.set('console', createConsolePlatform(consoleOutput));
   }
-  for (const [name, token] of [['Discord', config.DISCORD_TOKEN], ['Telegram', config.TELEGRAM_TOKEN]] as const) {
-    if (token) logger.warn(`${name} is configured, but this build has no ${name} adapter yet; use --console`);
-  }
+  const adapters: PlatformAdapter[] = [];
+  // Platform adapters: one line each, enabled by their token.
+  for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
   const engine = new Engine({
     db,
@@ -135,6 +136,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     webhooks: (provider, request) => engine.handleWebhook(provider, request),
     webhookProviders: [...providers.keys()],
     health: () => ({ ok: db.$client.open }),
+    routes: adapters.flatMap((a) => a.httpRoutes ?? []),
   });
   const port = await server.listen(config.HTTP_PORT, config.HTTP_HOST);
   if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
@@ -142,6 +144,8 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
+  const commandDeps: CommandDeps = { engine, db, clock, config, logger, prefilter };
+  for (const adapter of adapters) await adapter.start(commandDeps);
   const pruneMedia = () =>
     void pruneExpiredMedia(db, clock, store, config.MEDIA_RETENTION_DAYS, logger)
       .then((removed) => removed && logger.info({ removed }, 'removed media past MEDIA_RETENTION_DAYS'))
@@ -153,6 +157,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   const stop = () =>
     (stopped ??= (async () => {
       clearInterval(pruneTimer);
+      for (const adapter of adapters) await adapter.stop().catch((error: unknown) => logger.warn({ err: error }, 'platform stop failed'));
       await engine.stop();
       await server.close(5000);
       for (const close of closers) await close().catch(() => {});
@@ -161,11 +166,10 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
 
   const running: RunningBot = { engine, port, get baseUrl() { return baseUrl; }, stop };
   if (options.console && consoleOutput) {
-    const deps: CommandDeps = { engine, db, clock, config, logger, prefilter };
     running.consoleDone =
       options.console.commands.length > 0
-        ? runConsoleOneShot(options.console.commands, deps, consoleOutput)
-        : runConsoleInteractive(deps, consoleOutput, options.console.input ?? process.stdin);
+        ? runConsoleOneShot(options.console.commands, commandDeps, consoleOutput)
+        : runConsoleInteractive(commandDeps, consoleOutput, options.console.input ?? process.stdin);
   }
   return running;
 }

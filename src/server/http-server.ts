@@ -33,6 +33,13 @@ export interface HttpServerOptions {
   health?: () => HealthReport | Promise<HealthReport>;
   /** Largest webhook body accepted; larger ones answer 413. Default 1 MiB. */
   maxWebhookBytes?: number;
+  /** Extra POST routes mounted by platform adapters (e.g. the Telegram webhook); they check their own secrets. */
+  routes?: readonly HttpRoute[];
+}
+
+export interface HttpRoute {
+  path: string;
+  handler: (request: Request) => Promise<Response>;
 }
 
 export interface HttpServer {
@@ -113,6 +120,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       return toResponse(result);
     },
   );
+
+  for (const route of options.routes ?? []) app.post(route.path, (c) => route.handler(c.req.raw));
 
   const server: Server = createServer(getRequestListener(app.fetch, { overrideGlobalObjects: false }));
 

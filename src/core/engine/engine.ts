@@ -174,9 +174,22 @@ export class Engine {
    * in that case nothing was charged, no job exists and no file was kept.
    */
   async submitVideo(request: VideoRequest): Promise<SubmitResult> {
+    try {
+      return await this.intake(request);
+    } catch (error) {
+      // An image the adapter handed over is ours to delete when the request goes nowhere.
+      if (request.imageFile) await fs.rm(request.imageFile.path, { force: true });
+      throw error;
+    }
+  }
+
+  private async intake(request: VideoRequest): Promise<SubmitResult> {
     if (this.stopping) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
     const previous = existingIntake(this.db, request.intakeKey);
-    if (previous) return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
+    if (previous) {
+      if (request.imageFile) await fs.rm(request.imageFile.path, { force: true });
+      return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
+    }
 
     const models = this.availableModels();
     const chat = getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
@@ -199,11 +212,7 @@ export class Engine {
     }
 
     const jobId = this.deps.newId?.() ?? newShortId('j');
-    const inputMediaKey = request.imageUrl
-      ? await this.fetchInputImage(jobId, request.imageUrl)
-      : request.sourceImageKey
-        ? await this.copyStoredImage(jobId, request.sourceImageKey)
-        : undefined;
+    const inputMediaKey = await this.storeInputImage(jobId, request);
     let accepted: { job: Job; duplicate: boolean };
     try {
       accepted = acceptVideo(this.db, this.clock, request, quote, this.settings, jobId, inputMediaKey, chat);
@@ -224,6 +233,16 @@ export class Engine {
   /** Models whose provider is configured. */
   availableModels(): ModelSpec[] {
     return this.deps.models.filter((m) => this.deps.providers.has(m.provider));
+  }
+
+  private async storeInputImage(jobId: string, request: VideoRequest): Promise<string | undefined> {
+    if (request.imageUrl) return this.fetchInputImage(jobId, request.imageUrl);
+    if (request.sourceImageKey) return this.copyStoredImage(jobId, request.sourceImageKey);
+    if (request.imageFile) {
+      const { path, contentType, ext } = request.imageFile;
+      return (await this.deps.store.putFile(`inputs/${jobId}.${ext}`, path, contentType)).key;
+    }
+    return undefined;
   }
 
   private async fetchInputImage(jobId: string, url: string): Promise<string> {

@@ -34,6 +34,11 @@ export interface VideoRequest {
   imageUrl?: string;
   /** An input image already in our store (Retry reuses the original job's), copied for the new job. */
   sourceImageKey?: string;
+  /**
+   * An image the platform adapter downloaded itself, already sniffed (e.g. a Telegram photo, whose URL carries
+   * the bot token and so must never be stored or passed on). The engine takes ownership of the temp file.
+   */
+  imageFile?: { path: string; contentType: string; ext: string };
   /** For music-video models: the song to turn into a video. */
   musicVideo?: MusicVideoSource;
 }
@@ -76,7 +81,7 @@ export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], 
 const NO_CHAT_SETTINGS: ChatSettings = { defaultModel: null, allowedChannelIds: null, dailyJobQuota: null };
 
 export function hasImage(request: VideoRequest): boolean {
-  return request.imageUrl !== undefined || request.sourceImageKey !== undefined;
+  return request.imageUrl !== undefined || request.sourceImageKey !== undefined || request.imageFile !== undefined;
 }
 
 export function existingIntake(db: Db, intakeKey: string): Job | undefined {

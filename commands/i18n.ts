@@ -1,0 +1,85 @@
+import type { UserError } from '../src/core/errors.js';
+
+/**
+ * Member-facing text in English and Simplified Chinese. Core errors are written in English; here the common
+ * ones get a Chinese rendering keyed by their identifier (with their context numbers), and everything
+ * without a translation falls back to English.
+ */
+
+export type Locale = 'en' | 'zh';
+
+/** Discord sends `zh-CN`, Telegram `zh-hans` or `zh`: anything Chinese gets Chinese, the rest English. */
+export function localeOf(tag: string | null | undefined): Locale {
+  return tag?.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+type Context = Record<string, unknown>;
+const num = (v: unknown) => (typeof v === 'number' ? String(v) : '?');
+
+const ZH_ERRORS: Record<string, (c: Context) => string> = {
+  insufficient_credits: (c) => `这个视频需要 ${num(c.price)} 积分，你只有 ${num(c.balance)} 积分。`,
+  rate_limited: (c) => `生成太频繁了，请 ${num(c.waitS)} 秒后再试。`,
+  daily_quota: (c) => `你今天的 ${num(c.quota)} 个视频额度已用完，UTC 0 点重置。`,
+  too_many_pending: () => '你有太多视频正在生成，请等其中一个完成或用 /cancel 取消。',
+  banned: () => '你已被禁止使用本机器人。',
+  prompt_blocked: () => '你的提示词被本服务器的内容过滤拦截了，请换个说法再试。',
+  prompt_empty: () => '请描述你想要的视频，例如：/video 一只在雪地里奔跑的红狐狸',
+  prompt_too_long: () => '提示词太长了（最多 2000 个字符）。',
+  prompt_control_chars: () => '提示词里有不可见的控制字符，请删除后再试。',
+  unknown_model: () => '没有这个模型，请用 /models 查看可用的模型。',
+  bad_duration: () => '这个模型不支持这个时长，请用 /models 查看。',
+  bad_resolution: () => '这个模型不支持这个分辨率，请用 /models 查看。',
+  bad_aspect: () => '这个模型不支持这个画面比例。',
+  english_only: () => '这个模型只接受英文提示词，请用英文描述，或换一个模型（/models）。',
+  bad_image: () => '这张图片无法使用（地址无法访问、不是图片或太大）。',
+  image_needs_public_url: () => '这个模型需要公开的图片地址，本机器人没有配置，请换一个模型。',
+  no_such_job: () => '找不到这个任务。',
+  job_final: () => '这个任务已经结束了。',
+  too_late: () => '视频已在发送中，无法取消。',
+  not_yours: () => '这不是你的任务。',
+  budget_exceeded: () => '机器人已达到当前的花费上限，请稍后再试。',
+  channel_not_allowed: () => '这个频道不能生成视频，请问管理员哪里可以。',
+  chat_quota: () => '你在本服务器今天的视频额度已用完，UTC 0 点重置。',
+  shutting_down: () => '机器人正在重启，请一分钟后再试。',
+  moderator_only: () => '这个命令只有管理员和机器人所有者可以使用。',
+};
+
+export function localizeError(error: UserError, locale: Locale): string {
+  const zh = locale === 'zh' ? ZH_ERRORS[error.identifier] : undefined;
+  return zh ? zh(error.context) : error.message;
+}
+
+const TEXT = {
+  cancel: { en: 'Cancel', zh: '取消' },
+  retry: { en: 'Retry', zh: '重试' },
+  not_yours: { en: 'Only the person who asked for this video (or a moderator) can do that.', zh: '只有发起者（或管理员）可以这样做。' },
+  cancelled: { en: 'Cancelled; your credits are back.', zh: '已取消，积分已退回。' },
+  internal_error: { en: 'Something went wrong on our side (ref {ref}). Nothing was charged.', zh: '出了点问题（编号 {ref}），没有扣除积分。' },
+  moderator_only: { en: '/{command} is for moderators and the bot owner.', zh: '/{command} 只有管理员和机器人所有者可以使用。' },
+} as const satisfies Record<string, Record<Locale, string>>;
+
+export type TextKey = keyof typeof TEXT;
+
+export function t(key: TextKey, locale: Locale, params: Record<string, string> = {}): string {
+  return TEXT[key][locale].replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? '');
+}
+
+/** Chinese command descriptions (Discord `description_localizations`, Telegram `setMyCommands` for `zh`). */
+export const ZH_DESCRIPTIONS: Record<string, string> = {
+  video: '根据提示词（可附图片）生成短视频',
+  musicvideo: '把你用 Suno 做的歌变成音乐视频',
+  balance: '查看你的积分',
+  history: '你最近的视频',
+  cancel: '取消还没完成的视频（退回积分）',
+  queue: '你的视频在队列中的位置',
+  models: '可用的视频模型和价格',
+  help: '这个机器人能做什么',
+  credits: '发放或扣除积分（管理员）',
+  quota: '设置用户每天的视频数量（管理员）',
+  ban: '禁止用户生成视频（管理员）',
+  unban: '解除禁止（管理员）',
+  blocklist: '管理提示词屏蔽词（管理员）',
+  stats: '使用量和花费（管理员）',
+  refund: '退回已完成视频的积分（管理员）',
+  settings: '查看或修改本服务器的视频设置（管理员）',
+};
