@@ -21,6 +21,7 @@ export function demoModels(): ModelSpec[] {
   return MODELS.map((m) => ({
     ...m,
     expectedSecondsPer5s: { '480p': seconds, '720p': seconds, '1080p': seconds },
+    ...(m.flat ? { flat: { ...m.flat, expectedSeconds: seconds } } : {}),
     timeoutSeconds: 120,
   }));
 }

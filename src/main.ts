@@ -18,6 +18,7 @@ import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/co
 import { createFalProvider } from './providers/fal.js';
 import { createOpenAiModeration } from './providers/openai-moderation.js';
 import { createHttpServer } from './server/http-server.js';
+import { createMetrics } from './server/metrics.js';
 
 /**
  * The composition root: the only module that knows every concrete part. It reads nothing from the
@@ -99,7 +100,9 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   // Platform adapters: one line each, enabled by their token.
   for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
+  const metrics = createMetrics(db);
   const engine = new Engine({
+    observer: metrics.observer,
     db,
     clock,
     logger,
@@ -137,6 +140,8 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     webhookProviders: [...providers.keys()],
     health: () => ({ ok: db.$client.open }),
     routes: adapters.flatMap((a) => a.httpRoutes ?? []),
+    metrics: () => metrics.render(),
+    onWebhookRejected: (provider) => metrics.webhookRejected(provider),
   });
   const port = await server.listen(config.HTTP_PORT, config.HTTP_HOST);
   if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;

@@ -28,6 +28,12 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
+/** Told of engine events worth counting (metrics). Implementations must be cheap and never throw. */
+export interface EngineObserver {
+  jobFinished(job: { provider: string; model: string; status: string; seconds: number }): void;
+  providerError(provider: string, kind: string): void;
+}
+
 // ---------------------------------------------------------------- video providers
 
 /** What a provider needs to start one generation. */

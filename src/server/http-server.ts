@@ -33,6 +33,10 @@ export interface HttpServerOptions {
   health?: () => HealthReport | Promise<HealthReport>;
   /** Largest webhook body accepted; larger ones answer 413. Default 1 MiB. */
   maxWebhookBytes?: number;
+  /** Prometheus exposition for GET /metrics. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Told of every webhook refused as not genuine (for metrics). */
+  onWebhookRejected?: (provider: string) => void;
   /** Extra POST routes mounted by platform adapters (e.g. the Telegram webhook); they check their own secrets. */
   routes?: readonly HttpRoute[];
 }
@@ -77,6 +81,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   app.onError((error, c) => {
     if (error instanceof WebhookAuthError) {
       logger.warn({ path: c.req.path, reason: error.message }, 'webhook refused');
+      options.onWebhookRejected?.(c.req.param('provider') ?? 'unknown');
       return c.json({ error: 'unauthorized' }, 401);
     }
     if (error instanceof HTTPException) return error.getResponse();
@@ -99,6 +104,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     }
     return c.json(report, report.ok ? 200 : 503);
   });
+
+  if (options.metrics) {
+    const render = options.metrics;
+    app.get('/metrics', async (c) => {
+      const { contentType, body } = await render();
+      return c.body(body, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
+    });
+  }
 
   // Hono answers HEAD through GET routes (and drops the body).
   app.get('/media/*', (c) => serveMedia(c, mediaDir));

@@ -15,6 +15,7 @@ import type { Prefilter } from '../moderation/prefilter.js';
 import type {
   ChatPlatform,
   Clock,
+  EngineObserver,
   Logger,
   MediaFetcher,
   MediaStore,
@@ -62,6 +63,7 @@ export interface EngineDeps {
   prefilter: Prefilter;
   settings: EngineSettings;
   newId?: () => string;
+  observer?: EngineObserver;
 }
 
 /** What the jobs table keeps in `params`: the generation parameters, plus the song for music videos. */
@@ -518,6 +520,7 @@ export class Engine {
           }
           if (!isRetryable(error)) throw error;
           this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
+          if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
           await this.sleep(job.id, backoffMs(failures, this.retryPolicy, retryAfterOf(error)));
           continue;
         }
@@ -616,6 +619,7 @@ export class Engine {
         if (isRetryable(error) && attempt < this.retryPolicy.maxAttempts) {
           const delay = backoffMs(attempt, this.retryPolicy, retryAfterOf(error));
           this.log.warn({ jobId: job.id, step: status, attempt, delay, err: error }, 'transient failure; retrying');
+          if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
           await this.sleep(job.id, delay);
           continue;
         }
@@ -628,6 +632,7 @@ export class Engine {
   }
 
   private failWithProviderError(job: Job, from: JobStatus, error: ProviderError): void {
+    this.deps.observer?.providerError(job.provider, error.kind);
     this.log.info({ jobId: job.id, kind: error.kind, stage: error.stage, msg: error.message }, 'provider rejected job');
     if (error.kind === 'auth' || error.kind === 'insufficient_funds') {
       this.log.error({ provider: job.provider, kind: error.kind }, 'provider account problem: owners must act');
@@ -657,6 +662,12 @@ export class Engine {
   // ------------------------------------------------------------------ status messages
 
   private afterFinal(job: Job): void {
+    this.deps.observer?.jobFinished({
+      provider: job.provider,
+      model: job.model,
+      status: job.status,
+      seconds: ((job.finishedAt ?? this.clock.now()) - job.createdAt) / 1000,
+    });
     this.status.show(job, job.status);
     this.events.emit('final', job);
     if (job.status !== 'succeeded') {
