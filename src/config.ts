@@ -96,6 +96,7 @@ const schema = z.object({
   MAX_INPUT_IMAGE_MB: int(20, 1),
   FETCH_TIMEOUT_S: int(300, 1),
   FETCH_ALLOW_CIDRS: list,
+  SHUTDOWN_GRACE_S: int(20, 0, 600),
 });
 
 export type Config = Readonly<z.output<typeof schema>> & {

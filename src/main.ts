@@ -163,7 +163,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     (stopped ??= (async () => {
       clearInterval(pruneTimer);
       for (const adapter of adapters) await adapter.stop().catch((error: unknown) => logger.warn({ err: error }, 'platform stop failed'));
-      await engine.stop();
+      await engine.stop(config.SHUTDOWN_GRACE_S * 1000);
       await server.close(5000);
       for (const close of closers) await close().catch(() => {});
       db.$client.close();

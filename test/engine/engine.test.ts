@@ -176,6 +176,22 @@ describe('the job engine', () => {
     });
   });
 
+  describe('when the bot is asked to stop while a submit is in flight', () => {
+    it('lets the submit finish and saves its task id, so the restarted bot tracks it without resubmitting', async () => {
+      const t = await harness({ sim: { runMs: 300 } });
+      t.sim.injectFault({ kind: 'slow', delayMs: 400 }, { routes: 'submit', phase: 'after' });
+      const job = await t.submit('ann', 'a fox');
+      await until(() => t.sim.stats.submitCalls === 1);
+      await t.engine.stop(5000);
+      expect(t.job(job.id).status).toBe('running');
+      expect(t.job(job.id).providerTaskId).toBeTruthy();
+      await t.crash();
+      await t.boot();
+      expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
+      expect(t.sim.stats.submissions).toBe(1);
+    });
+  });
+
   describe('when the bot crashed after the provider finished', () => {
     async function crashedAt(step: 'fetching' | 'delivering' | 'delivered') {
       const t = await harness({ sim: { runMs: 60_000 } });

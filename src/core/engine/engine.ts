@@ -138,13 +138,21 @@ export class Engine {
     this.tickTimer.unref();
   }
 
-  /** Stops taking work, wakes every sleeping runner and waits for them to reach a safe point. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking work and lets every runner reach a safe point: sleeping runners wake and return at once;
+   * a provider call in flight (a submit above all, whose task id must be saved) gets up to `graceMs` to
+   * finish before it is aborted. Everything is resumed from the database on the next start.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     clearInterval(this.tickTimer);
-    this.abort.abort();
     for (const wake of this.wakers.values()) wake();
-    await Promise.allSettled([...this.runners.values()]);
+    const settled = Promise.allSettled([...this.runners.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settled, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    this.abort.abort();
+    await settled;
     await this.status.close();
   }
 
