@@ -33,7 +33,7 @@ describe('config', () => {
       [{ OWNER_IDS: 'discord:1,bob' }, /^OWNER_IDS=.*platform:id/],
       [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL=/],
       [{ FETCH_ALLOW_CIDRS: '127.0.0.0/99' }, /FETCH_ALLOW_CIDRS/],
-      [{ STORAGE: 's3' }, /STORAGE=s3/],
+      [{ STORAGE: 's3', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' }, /S3_PUBLIC_URL: required when STORAGE=s3/],
       [{ TELEGRAM_WEBHOOK_SECRET: 's' }, /PUBLIC_URL/],
       [{ MODERATION_FAIL_OPEN: 'maybe' }, /^MODERATION_FAIL_OPEN=/],
     ])('names the variable and what is wrong (%o)', (env, message) => {

@@ -61,7 +61,8 @@ const schema = z.object({
   STORAGE: z.preprocess(emptyToUndefined, z.enum(['local', 's3']).default('local')),
   S3_ENDPOINT: optionalUrl,
   S3_BUCKET: optionalString,
-  S3_REGION: optionalString,
+  S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
+  S3_FORCE_PATH_STYLE: bool(false),
   S3_ACCESS_KEY_ID: optionalString,
   S3_SECRET_ACCESS_KEY: optionalString,
   S3_PUBLIC_URL: optionalUrl,
@@ -138,10 +139,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const c = parsed.data;
   const problems: string[] = [];
-  // S3 storage lands with the next providers (issue 3); until then refuse rather than silently store locally.
-  if (c.STORAGE === 's3') problems.push('STORAGE=s3: not available in this build yet; use local');
   if (c.STORAGE === 's3') {
-    for (const key of ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const) {
+    // No default public URL: endpoint/bucket is public only for a public-read bucket, which is the operator's call.
+    for (const key of ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PUBLIC_URL'] as const) {
       if (!c[key]) problems.push(`${key}: required when STORAGE=s3`);
     }
   }

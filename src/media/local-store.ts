@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, type ReadStream } from 'node:fs';
-import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import type { ReadStream } from 'node:fs';
+import { copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { MediaError } from '../core/errors.js';
 import type { MediaStore, StoredMedia } from '../core/ports.js';
+import { createTempPath, removeStaleFiles } from './temp-files.js';
 
 export interface LocalMediaStoreOptions {
   /** DATA_DIR/media. Created when missing. */
@@ -90,35 +91,13 @@ export function createLocalMediaStore(options: LocalMediaStoreOptions): LocalMed
 
     url,
 
-    tempPath(name: string): string {
-      if (!SEGMENT.test(name)) throw new MediaError('storage', `invalid temp file name ${JSON.stringify(name.slice(0, 80))}`);
-      mkdirSync(tempDir, { recursive: true });
-      // Unique per call: two downloads asking for the same name must never share a file.
-      return path.join(tempDir, `${randomUUID()}-${name}`);
-    },
+    tempPath: (name: string): string => createTempPath(tempDir, name),
 
     async remove(key: string): Promise<void> {
       await rm(fileOf(key), { force: true });
     },
 
-    async removeStaleTemp(maxAgeMs: number, now = Date.now()): Promise<number> {
-      let names: string[];
-      try {
-        names = await readdir(tempDir);
-      } catch {
-        return 0;
-      }
-      let removed = 0;
-      for (const name of names) {
-        const file = path.join(tempDir, name);
-        const info = await stat(file).catch(() => undefined);
-        if (info?.isFile() && now - info.mtimeMs > maxAgeMs) {
-          await rm(file, { force: true });
-          removed++;
-        }
-      }
-      return removed;
-    },
+    removeStaleTemp: (maxAgeMs: number, now?: number): Promise<number> => removeStaleFiles(tempDir, maxAgeMs, now),
   };
 }
 

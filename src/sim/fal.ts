@@ -30,6 +30,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
+import { SIM_ASSETS } from './assets.js';
 
 export type SimMillis = number | readonly [number, number];
 
@@ -220,12 +221,8 @@ const CONTENT_POLICY_MSG = 'The content could not be processed because it contai
 const MAX_REQUEST_BYTES = 1024 * 1024;
 const API_ROUTES: readonly FalSimRoute[] = ['submit', 'status', 'result', 'cancel'];
 
-/** Where the simulator's media live; the files are committed (CI has no ffmpeg). */
-export const FAL_SIM_ASSETS = {
-  video480p: new URL('./assets/sample-480p.mp4', import.meta.url),
-  video720p: new URL('./assets/sample-720p.mp4', import.meta.url),
-  image: new URL('./assets/input-64.png', import.meta.url),
-} as const;
+/** Where the simulator's media live (shared with the other simulators). */
+export const FAL_SIM_ASSETS = SIM_ASSETS;
 
 /** Signs a webhook body the way fal does (§1.5); exported so tests can sign with a key fal does not hold. */
 export function signFalWebhook(

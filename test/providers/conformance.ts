@@ -45,8 +45,8 @@ export interface ConformanceWebhooks {
   url: string;
   /** The next captured delivery, as the bot's webhook route would hand it to `verifyWebhook`. */
   next(): Promise<WebhookRequest>;
-  /** The same delivery signed with a key the provider never held. */
-  forge(real: WebhookRequest): WebhookRequest;
+  /** The same delivery signed with a key the provider never held (signed schemes only). */
+  forge?(real: WebhookRequest): WebhookRequest;
   /** The accepted clock skew, when the signature scheme has a timestamp. */
   maxAgeS?: number;
 }
@@ -86,6 +86,15 @@ export interface ConformanceCapabilities {
   cancelQueued: boolean;
   /** The adapter implements `verifyWebhook`. */
   webhooks: boolean;
+  /**
+   * How a webhook earns trust. 'signature' (default): it is verified and may carry the final status.
+   * 'refetch': the provider signs nothing (Ark), so a webhook only names the task and the engine reads its status.
+   * 'signed-refetch': the signature covers the task id but not the body (kie), so a verified webhook still only
+   * names the task.
+   */
+  webhookTrust?: 'signature' | 'refetch' | 'signed-refetch';
+  /** The provider's safety filter can reject a generated video (default true; kie's Suno music videos have none). */
+  outputSafetyFilter?: boolean;
 }
 
 export const DEFAULT_TEST_PARAMS: GenerationParams = { durationS: 5, resolution: '720p', aspectRatio: '16:9' };
@@ -151,7 +160,7 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
       });
     });
 
-    describe('when the safety filter rejects the generated video', () => {
+    describe.runIf(capabilities.outputSafetyFilter ?? true)('when the safety filter rejects the generated video', () => {
       it('returns a failed status of kind content_policy instead of throwing', async () => {
         const h = await open({ queueMs: 0, runMs: 20 });
         const task = await h.provider.submit(h.request(`a street scene ${h.markers.contentPolicyOutput}`));
@@ -258,7 +267,11 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
       });
     });
 
-    describe.runIf(capabilities.webhooks)('when a webhook arrives', () => {
+    const trust = capabilities.webhookTrust ?? 'signature';
+    const signedWebhooks = capabilities.webhooks && (trust === 'signature' || trust === 'signed-refetch');
+    const unsignedWebhooks = capabilities.webhooks && capabilities.webhookTrust === 'refetch';
+
+    describe.runIf(signedWebhooks)('when a webhook arrives', () => {
       async function delivered(h: ConformanceHarness) {
         const hooks = h.webhooks!;
         const task = await h.provider.submit(h.request('a webhook fox', { webhookUrl: hooks.url }));
@@ -271,10 +284,15 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
         const event = await h.provider.verifyWebhook!(delivery);
         expect(event.taskId).toBe(task.taskId);
         expect(event.deliveryId).toContain(task.taskId);
-        expect(event.status).toMatchObject({ state: 'succeeded', videoUrl: expect.stringMatching(/^https?:\/\//) });
+        if (trust === 'signed-refetch') {
+          expect(event.status).toBeUndefined();
+          expect((await pollUntilFinal(h.provider, task)).at(-1)).toMatchObject({ state: 'succeeded' });
+        } else {
+          expect(event.status).toMatchObject({ state: 'succeeded', videoUrl: expect.stringMatching(/^https?:\/\//) });
+        }
       });
 
-      it('rejects the delivery when one byte of the body changed', async () => {
+      it.runIf(trust === 'signature')('rejects the delivery when one byte of the body changed', async () => {
         const h = await open({ queueMs: 0, runMs: 20 });
         const { delivery } = await delivered(h);
         const rawBody = Buffer.from(delivery.rawBody);
@@ -285,7 +303,7 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
       it('rejects a delivery signed with another key', async () => {
         const h = await open({ queueMs: 0, runMs: 20 });
         const { delivery } = await delivered(h);
-        await expect(h.provider.verifyWebhook!(h.webhooks!.forge(delivery))).rejects.toBeInstanceOf(WebhookAuthError);
+        await expect(h.provider.verifyWebhook!(h.webhooks!.forge!(delivery))).rejects.toBeInstanceOf(WebhookAuthError);
       });
 
       it('rejects a delivery that is too old, when the scheme is timestamped', async (ctx) => {
@@ -294,6 +312,32 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
         const { delivery } = await delivered(h);
         h.clock.advance((h.webhooks!.maxAgeS + 1) * 1000);
         await expect(h.provider.verifyWebhook!(delivery)).rejects.toBeInstanceOf(WebhookAuthError);
+      });
+    });
+
+    describe.runIf(unsignedWebhooks)('when an unsigned webhook arrives', () => {
+      it('names the task but reports no status, so only a status read moves the job', async () => {
+        const h = await open({ queueMs: 0, runMs: 20 });
+        const task = await h.provider.submit(h.request('a webhook fox', { webhookUrl: h.webhooks!.url }));
+        const delivery = await h.webhooks!.next();
+        const event = await h.provider.verifyWebhook!(delivery);
+        expect(event.taskId).toBe(task.taskId);
+        expect(event.deliveryId).toContain(task.taskId);
+        expect(event.status).toBeUndefined();
+        const final = (await pollUntilFinal(h.provider, task)).at(-1)!;
+        expect(final).toMatchObject({ state: 'succeeded' });
+      });
+
+      it('rejects a body that is not JSON', async () => {
+        const h = await open();
+        await expect(h.provider.verifyWebhook!({ headers: {}, rawBody: Buffer.from('not json') })).rejects.toBeInstanceOf(WebhookAuthError);
+      });
+
+      it('rejects a JSON body without a task id', async () => {
+        const h = await open();
+        await expect(h.provider.verifyWebhook!({ headers: {}, rawBody: Buffer.from('{"status":"succeeded"}') })).rejects.toBeInstanceOf(
+          WebhookAuthError,
+        );
       });
     });
   });

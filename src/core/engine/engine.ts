@@ -267,7 +267,8 @@ export class Engine {
       return stored.key;
     } catch (error) {
       await fs.rm(temp, { force: true });
-      if (error instanceof MediaError) throw new UserError('bad_image', `The image could not be used: ${error.message}`);
+      // Our storage failing is not the member's image's fault: that one goes up as our error, with a ref.
+      if (error instanceof MediaError && error.kind !== 'storage') throw new UserError('bad_image', `The image could not be used: ${error.message}`);
       throw error;
     }
   }
@@ -561,16 +562,17 @@ export class Engine {
       return;
     }
     this.status.show(job, 'fetching');
-    const temp = this.deps.store.tempPath(`${job.id}.part`);
-    const got = await this.withRetries(job, 'fetching', () =>
-      this.deps.fetcher.fetchToFile(job.resultUrl!, temp, {
+    // Download and store as one retried unit: a failed store has already consumed the downloaded file.
+    const stored = await this.withRetries(job, 'fetching', async () => {
+      const temp = this.deps.store.tempPath(`${job.id}.part`);
+      const got = await this.deps.fetcher.fetchToFile(job.resultUrl!, temp, {
         kind: 'video',
         maxBytes: this.settings.maxResultBytes,
         signal: this.abort.signal,
-      }),
-    );
-    if (!got) return;
-    const stored = await this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
+      });
+      return this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
+    });
+    if (!stored) return;
     moveJob(this.db, this.clock, job.id, 'fetching', 'delivering', {
       mediaKey: stored.key,
       mediaBytes: stored.bytes,
@@ -737,6 +739,8 @@ function mediaFailureText(error: MediaError, step: JobStatus): string {
       return 'The provider returned something that is not a video.';
     case 'too_large':
       return 'The generated video is larger than this bot accepts.';
+    case 'storage':
+      return 'The generated video could not be stored. The bot owner has been told.';
     case 'http_status':
       return 'The generated video could no longer be downloaded from the provider.';
     default:

@@ -18,7 +18,7 @@ export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterS?: nu
 /** True for failures worth another try: provider 429/5xx/network, and transient media download problems. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof ProviderError) return error.retryable;
-  if (error instanceof MediaError) return error.kind === 'network' || error.kind === 'timeout' || error.kind === 'http_status';
+  if (error instanceof MediaError) return ['network', 'timeout', 'http_status', 'storage'].includes(error.kind);
   return false;
 }
 

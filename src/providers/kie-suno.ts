@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { ProviderError } from '../core/errors.js';
+import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
+import { errorCodeField, generationError, httpUrl, kieData, kieTaskId, type KieClient } from './kie-api.js';
+
+/**
+ * kie.ai Suno music video (provider-apis.md §4): turns one track of a finished Suno music task into an MP4.
+ * There is no prompt; the member names the song (`request.musicVideo`).
+ */
+
+export const KIE_SUNO_MP4_MODEL = 'suno-mp4';
+
+/** The create body (§4.1). `callBackUrl` is sent only when we have one: whether kie insists on it is [U]. */
+export function buildKieSunoBody(request: GenerationRequest): Record<string, unknown> {
+  const source = request.musicVideo;
+  if (!source) throw new ProviderError('validation', 'a music video needs the Suno task and track it is made from', { retryable: false });
+  const body: Record<string, unknown> = { taskId: source.taskId, audioId: source.audioId };
+  if (request.webhookUrl !== undefined) body.callBackUrl = request.webhookUrl;
+  if (source.author !== undefined) body.author = source.author;
+  if (source.domainName !== undefined) body.domainName = source.domainName;
+  return body;
+}
+
+const submitData = z.looseObject({ taskId: kieTaskId });
+
+/** kie's own example writes times as "YYYY-MM-DD hh:mm:ss", a copy of the same API as epoch ms (§4.2): both pass. */
+const time = z.union([z.string().max(64), z.number()]).nullish();
+
+const recordData = z
+  .looseObject({
+    taskId: kieTaskId.optional(),
+    successFlag: z.enum(['PENDING', 'SUCCESS', 'CREATE_TASK_FAILED', 'GENERATE_MP4_FAILED', 'CALLBACK_EXCEPTION']),
+    response: z.looseObject({ videoUrl: httpUrl.nullish() }).nullish(),
+    createTime: time,
+    completeTime: time,
+    errorCode: errorCodeField,
+    errorMessage: z.string().max(4000).nullish(),
+  })
+  .nullable();
+
+export async function submitKieSuno(client: KieClient, request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
+  const answer = await client.call('POST', '/api/v1/mp4/generate', {
+    where: 'submit',
+    what: 'kie mp4 generate',
+    json: buildKieSunoBody(request),
+    headers: { 'x-clipbot-job-id': request.jobId },
+    ...(signal ? { signal } : {}),
+  });
+  if (!answer.ok) throw answer.error;
+  const data = kieData(answer.res, submitData, 'kie mp4 generate');
+  return { taskId: data.taskId, providerModel: request.providerModel };
+}
+
+export async function statusKieSuno(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
+  const what = 'kie mp4 record-info';
+  const answer = await client.call('GET', '/api/v1/mp4/record-info', {
+    where: 'read',
+    what,
+    query: { taskId: task.taskId },
+    ...(signal ? { signal } : {}),
+  });
+  if (!answer.ok) throw answer.error;
+  const data = kieData(answer.res, recordData, what);
+  if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
+  if (data.taskId !== undefined && data.taskId !== task.taskId) {
+    throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
+  }
+  const videoUrl = data.response?.videoUrl ?? undefined;
+  const failed = (code: number, message: string): TaskStatus => ({
+    state: 'failed',
+    error: generationError(data.errorCode, data.errorMessage, { code, message }, 'kie mp4 generation'),
+  });
+  switch (data.successFlag) {
+    case 'PENDING':
+      return { state: 'running' };
+    case 'SUCCESS':
+      if (videoUrl === undefined) throw new ProviderError('malformed', `${what}: success without a video URL`, { retryable: true });
+      return { state: 'succeeded', videoUrl };
+    case 'CALLBACK_EXCEPTION':
+      // Only kie's call to our callback failed; when the video was made, it is as good as any.
+      return videoUrl !== undefined ? { state: 'succeeded', videoUrl } : failed(500, 'the music video failed at kie.ai');
+    case 'CREATE_TASK_FAILED':
+      // The song itself could not be used (unknown task or track): the member's input, not kie's generation.
+      return failed(400, 'kie.ai could not make a music video from this song');
+    case 'GENERATE_MP4_FAILED':
+      return failed(501, 'the music video failed at kie.ai');
+  }
+}

@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { ProviderError } from '../core/errors.js';
+import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
+import { errorCodeField, generationError, httpUrl, kieData, kieTaskId, type KieClient } from './kie-api.js';
+
+/**
+ * kie.ai Veo 3 (provider-apis.md §3): generate, record-info, and the optional 1080p upgrade fetched after success.
+ * Veo has no queue state: `successFlag` 0 covers waiting and generating alike.
+ */
+
+export const KIE_VEO_MODELS = ['veo3', 'veo3_fast'] as const;
+export type KieVeoModel = (typeof KIE_VEO_MODELS)[number];
+
+export function isKieVeoModel(model: string): model is KieVeoModel {
+  return (KIE_VEO_MODELS as readonly string[]).includes(model);
+}
+
+/** Seeds outside 10000–99999 are said to be refused [U]; folding keeps a member's seed reproducible either way. */
+export function kieVeoSeed(seed: number): number {
+  return 10_000 + (Math.abs(Math.trunc(seed)) % 90_000);
+}
+
+/**
+ * The generate body (§3.2). The aspect ratio goes as `aspectRatio`: the docs spell it both ways, but kie's own echo
+ * of the request it parsed (the callback's `promptJson`) uses `aspectRatio`, like every other field of this body.
+ * `enableFallback: false` keeps Google's verdicts visible instead of silently re-routing to a 720p-only model.
+ */
+export function buildKieVeoBody(request: GenerationRequest): Record<string, unknown> {
+  const p = request.params;
+  const body: Record<string, unknown> = {
+    prompt: request.prompt,
+    model: request.providerModel,
+    aspectRatio: p.aspectRatio.toLowerCase() === 'auto' ? 'Auto' : p.aspectRatio,
+    enableFallback: false,
+  };
+  if (request.imageUrl !== undefined) body.imageUrls = [request.imageUrl];
+  if (p.seed !== undefined) body.seeds = kieVeoSeed(p.seed);
+  if (request.webhookUrl !== undefined) body.callBackUrl = request.webhookUrl;
+  return body;
+}
+
+const submitData = z.looseObject({ taskId: kieTaskId });
+
+const recordData = z
+  .looseObject({
+    taskId: kieTaskId.optional(),
+    successFlag: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
+    response: z
+      .looseObject({
+        resultUrls: z.array(httpUrl).max(16).nullish(),
+        resolution: z.string().max(32).nullish(),
+      })
+      .nullish(),
+    errorCode: errorCodeField,
+    errorMessage: z.string().max(4000).nullish(),
+    fallbackFlag: z.boolean().nullish(),
+  })
+  .nullable();
+
+/** An empty or null `resultUrl` means "not yet", as a non-200 code does. */
+const upgradeData = z.looseObject({ resultUrl: z.union([httpUrl, z.literal(''), z.null()]).optional() }).nullish();
+
+/** Codes about the account or the service, not the video: real errors even from the 1080p endpoint, which answers
+ * every other non-200 code while the 1080p copy is not ready (§3.5). */
+const ACCOUNT_CODES = new Set([401, 402, 403, 429, 455, 505]);
+
+export async function submitKieVeo(client: KieClient, request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
+  if (request.imageUrl !== undefined && !/^https?:\/\//i.test(request.imageUrl)) {
+    // kie fetches imageUrls itself (acceptsInlineImages is false): a data: URI would only come back as a failure.
+    throw new ProviderError('validation', 'kie.ai needs a public http(s) URL for the image', { retryable: false });
+  }
+  const answer = await client.call('POST', '/api/v1/veo/generate', {
+    where: 'submit',
+    what: 'kie veo generate',
+    json: buildKieVeoBody(request),
+    headers: { 'x-clipbot-job-id': request.jobId },
+    ...(signal ? { signal } : {}),
+  });
+  if (!answer.ok) throw answer.error;
+  const data = kieData(answer.res, submitData, 'kie veo generate');
+  return { taskId: data.taskId, providerModel: request.providerModel, params: request.params };
+}
+
+export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
+  const what = 'kie veo record-info';
+  const answer = await client.call('GET', '/api/v1/veo/record-info', {
+    where: 'read',
+    what,
+    query: { taskId: task.taskId },
+    ...(signal ? { signal } : {}),
+  });
+  if (!answer.ok) throw answer.error;
+  const data = kieData(answer.res, recordData, what);
+  if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
+  if (data.taskId !== undefined && data.taskId !== task.taskId) {
+    throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
+  }
+  switch (data.successFlag) {
+    case 0:
+      return { state: 'running' };
+    case 1: {
+      const url = data.response?.resultUrls?.[0];
+      if (url === undefined) throw new ProviderError('malformed', `${what}: success without a result URL`, { retryable: true });
+      // Fallback-model videos are 720p only and have no 1080p version to wait for (§3.5).
+      if (task.params?.resolution === '1080p' && data.fallbackFlag !== true) return upgradeTo1080p(client, task, signal);
+      return { state: 'succeeded', videoUrl: url };
+    }
+    case 2:
+    case 3:
+      return {
+        state: 'failed',
+        error: generationError(data.errorCode, data.errorMessage, { code: 501, message: 'the video failed at kie.ai' }, 'kie veo generation'),
+      };
+  }
+}
+
+/** The 1080p copy takes a minute or more after success; until kie has it, the task is still running for us. */
+async function upgradeTo1080p(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
+  const what = 'kie veo get-1080p-video';
+  const answer = await client.call('GET', '/api/v1/veo/get-1080p-video', {
+    where: 'read',
+    what,
+    query: { taskId: task.taskId, index: '0' },
+    ...(signal ? { signal } : {}),
+  });
+  if (!answer.ok) {
+    if (answer.enveloped && !ACCOUNT_CODES.has(answer.code)) return { state: 'running' };
+    throw answer.error;
+  }
+  const data = kieData(answer.res, upgradeData, what);
+  return data?.resultUrl ? { state: 'succeeded', videoUrl: data.resultUrl } : { state: 'running' };
+}

@@ -1,0 +1,999 @@
+/**
+ * A local kie.ai (provider-apis.md §3 Veo 3, §4 Suno music-video MP4) for the demo, tests and benchmarks: a real HTTP
+ * server on 127.0.0.1 with Bearer auth, kie's `{code, msg, data}` envelope (errors inside HTTP 200 by default, or as
+ * the HTTP status: `errorStyle`), task state by the clock, Veo's 1080p upgrade (not ready for `hdReadyMs` after
+ * success), Veo's English-only rule, callbacks in each API's own shape (optionally HMAC-signed as kie signs them), and
+ * result URLs on this server serving small real MP4s. Where kie's behaviour is not documented ([U] in
+ * provider-apis.md) the choice is marked [U] here.
+ *
+ * Markers. Veo reads them in the prompt. Suno MP4 has no prompt: there the "prompt" is the `author` and the source
+ * Suno `taskId` joined by a space, and a marker may sit in either (e.g. author "DJ [sim:fail]").
+ *   [sim:content_policy]            Veo: generates, then fails with successFlag 3, code 400 "…flagged…" (the video)
+ *   [sim:content_policy_input]      Veo: refused at generate with code 400 "Your prompt was flagged…" (no task)
+ *   [sim:content_policy_input_late] Veo: the task fails with successFlag 2, code 400 "Your prompt was flagged…"
+ *   [sim:fail]                      generates, then fails: Veo successFlag 3 code 501; Suno GENERATE_MP4_FAILED
+ *   [sim:create_failed]             Suno: CREATE_TASK_FAILED (the source track is unusable)
+ *   [sim:callback_exception]        Suno: CALLBACK_EXCEPTION, with the video made
+ *   [sim:hang]                      generating forever
+ *   [sim:rate_limit:N]              the first N generates of this exact prompt answer 429 with Retry-After: 1
+ *   [sim:server_error:N]            the first N generates of this exact prompt answer 500
+ *   [sim:maintenance]               every generate answers 455 (service unavailable)
+ *   [sim:no_credits]                every generate answers 402 (insufficient credits)
+ *   [sim:bad_video_url]             the result URL is not http(s)
+ *   [sim:expired_video]             the video URL answers 404 (already expired)
+ *   [sim:html_video]                the video URL serves an HTML page labelled video/mp4
+ *   [sim:dup_webhook]               the callback is delivered twice
+ *   [sim:no_webhook]                no callback is ever sent
+ * A Veo prompt with letters of a non-Latin script fails like kie's "Only English prompts are supported at this time"
+ * (successFlag 2, code 400), unless `englishOnly` is false.
+ *
+ * Runtime knobs: `injectFault` (429 with or without Retry-After, 5xx, any kie code in either error style, malformed or
+ * truncated JSON, HTML pages, slow, hanging or reset responses, any canned answer; before or after the request is
+ * processed), `complete`, `signWebhook`, `pump`, and the options below (callback duplicates, delays for out-of-order
+ * delivery, early callbacks, forged or missing signatures, no callbacks at all).
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import { systemClock, type Clock } from '../core/ports.js';
+import { SIM_ASSETS } from './assets.js';
+
+export type SimMillis = number | readonly [number, number];
+
+export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'mp4_generate' | 'mp4_record_info' | 'files';
+
+/** 'envelope': every answer is HTTP 200 and the error is the envelope `code` (kie's own client example expects that).
+ * 'http': the HTTP status is the code too. Which kie really does is [U] (§3.1). */
+export type KieErrorStyle = 'envelope' | 'http';
+
+export type KieSimFault =
+  /** 429; `Retry-After` only when given (seconds or an HTTP date). */
+  | { kind: 'rate_limit'; retryAfter?: string; style?: KieErrorStyle }
+  /** A 5xx code (default 500). */
+  | { kind: 'server_error'; status?: number; style?: KieErrorStyle }
+  /** Any kie code with its message, e.g. 455 maintenance or 402 insufficient credits. */
+  | { kind: 'code'; code: number; msg?: string; style?: KieErrorStyle; headers?: Record<string, string> }
+  /** Any canned answer (`text` wins over `body`). */
+  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
+  /** 200 + application/json whose body is not JSON. */
+  | { kind: 'malformed' }
+  /** The real JSON answer cut in half, with a matching Content-Length. */
+  | { kind: 'truncated' }
+  /** A gateway's HTML error page. */
+  | { kind: 'html'; status?: number }
+  | { kind: 'slow'; delayMs: number }
+  /** Never answers. */
+  | { kind: 'hang' }
+  /** Sends headers and half a body, then stalls. */
+  | { kind: 'hang_body' }
+  /** Destroys the connection. */
+  | { kind: 'reset' };
+
+export interface KieSimFaultOptions {
+  /** Which endpoints; default every API endpoint (not files). */
+  routes?: KieSimRoute | readonly KieSimRoute[];
+  /** How many matching requests it hits; default 1. */
+  times?: number;
+  /** 'before' answers without doing anything; 'after' does the work (e.g. creates the task), then spoils the answer. */
+  phase?: 'before' | 'after';
+}
+
+export interface KieSimOptions {
+  /** The key clients must send as `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** When set, callbacks carry `X-Webhook-Timestamp` and `X-Webhook-Signature` made with it (§3.4). */
+  hmacKey?: string;
+  errorStyle?: KieErrorStyle;
+  /** Waiting before generation starts, ms (Veo reports it as successFlag 0 too). */
+  queueMs?: SimMillis;
+  /** Generation time, ms (both APIs). */
+  runMs?: SimMillis;
+  /** The 1080p copy is ready this long after success (kie: 1–3 min). */
+  hdReadyMs?: SimMillis;
+  /** Time source for task states, file expiry and callback timestamps. Timers still run in real time. */
+  clock?: Clock;
+  /** For time ranges; inject for determinism. */
+  random?: () => number;
+  host?: string;
+  port?: number;
+  /** Output files answer 404 this long after completion; default never. */
+  fileTtlMs?: number;
+  /** Suno record-info times: kie's example uses strings, a copy of the API epoch ms (§4.2). */
+  timeFormat?: 'string' | 'epoch';
+  /** Veo refuses prompts that are not English (default true). */
+  englishOnly?: boolean;
+  /** Accepted Veo `seeds`; null accepts any integer. Default [10000, 99999] [U]. */
+  seedRange?: readonly [number, number] | null;
+  /** Suno generate refuses a request without `callBackUrl` [U]. */
+  requireSunoCallBackUrl?: boolean;
+  /** Veo fetches each of `imageUrls` at generate (loopback only; anything else cannot be fetched) and fails the task
+   * like kie when one does not answer 200 with an image. Default false: the URLs are only checked to be http(s). */
+  fetchImages?: boolean;
+  /** Extra copies of every callback. */
+  webhookDuplicates?: number;
+  /** Re-deliveries after a failed callback [U]. */
+  webhookRetries?: number;
+  webhookRetryDelayMs?: number;
+  /** kie gives the receiver 15 s (§3.4). */
+  webhookTimeoutMs?: number;
+  /** An extra delay per delivery (a range draws one per delivery; a function picks per task and copy): deliveries
+   * then arrive out of order. */
+  webhookDelayMs?: SimMillis | ((delivery: { taskId: string; copy: number }) => number);
+  /** Callbacks leave this long before record-info shows the task finished (a notification racing the record). */
+  webhookEarlyMs?: number;
+  /** 'forged' signs with a key that is not `hmacKey`; 'none' sends no signature headers. Default 'valid'. */
+  webhookSigning?: 'valid' | 'forged' | 'none';
+  /** False: no callback is ever sent. */
+  sendWebhooks?: boolean;
+  /** Which id a Suno callback's `task_id` carries: the MP4 task (default) or, as kie's example reads, the source task [U]. */
+  sunoCallbackTaskId?: 'mp4' | 'source';
+  /** Callbacks go to loopback addresses only unless this is set. */
+  allowExternalWebhooks?: boolean;
+}
+
+export interface KieSimStats {
+  /** Every POST to a generate endpoint, accepted or not. */
+  submitCalls: number;
+  /** Tasks created. */
+  submissions: number;
+  recordInfoCalls: number;
+  /** Calls of get-1080p-video. */
+  hdCalls: number;
+  fileCalls: number;
+  webhookAttempts: number;
+  webhooksDelivered: number;
+  submissionsByPrompt: Map<string, number>;
+  /** By the `x-clipbot-job-id` header the adapter sends. */
+  submissionsByJobId: Map<string, number>;
+}
+
+export type KieSimApi = 'veo' | 'mp4';
+export type KieSimOutcome =
+  | 'ok'
+  | 'content_policy'
+  | 'content_policy_input_late'
+  | 'fail'
+  | 'not_english'
+  | 'image_fetch_failed'
+  | 'create_failed'
+  | 'callback_exception';
+export type KieSimState = 'generating' | 'succeeded' | 'failed';
+
+export interface KieSimTask {
+  readonly id: string;
+  readonly api: KieSimApi;
+  /** `veo3`, `veo3_fast` or `suno-mp4`. */
+  readonly model: string;
+  readonly input: Readonly<Record<string, unknown>>;
+  /** The Veo prompt, or the Suno marker text (author and source task id). */
+  readonly prompt: string;
+  readonly jobId: string | undefined;
+  readonly webhookUrl: string | undefined;
+  readonly submittedAt: number;
+  readonly state: KieSimState;
+  readonly outcome: KieSimOutcome;
+  /** Veo: the ratio used and the field that carried it. */
+  readonly aspectRatio: string | undefined;
+  readonly aspectRatioField: 'aspect_ratio' | 'aspectRatio' | undefined;
+}
+
+export interface KieSimCall {
+  method: string;
+  /** Path and query as received. */
+  path: string;
+  route: KieSimRoute | 'unknown';
+  /** HTTP status; 0 when no answer was sent (hang, reset). */
+  status: number;
+  /** The envelope code when the answer was one. */
+  code: number | undefined;
+  at: number;
+}
+
+export interface KieSimWebhookDelivery {
+  taskId: string;
+  url: string;
+  attempt: number;
+  /** HTTP status of the receiver, or 0 on a network error. */
+  status: number;
+}
+
+export interface KieSimulator {
+  /** The base URL (what `KIE_BASE_URL` would be). */
+  readonly url: string;
+  readonly apiKey: string;
+  readonly hmacKey: string | undefined;
+  readonly stats: KieSimStats;
+  readonly calls: readonly KieSimCall[];
+  readonly webhookDeliveries: readonly KieSimWebhookDelivery[];
+  requests(): KieSimTask[];
+  request(id: string): KieSimTask | undefined;
+  submissionsFor(prompt: string): number;
+  injectFault(fault: KieSimFault, opts?: KieSimFaultOptions): void;
+  clearFaults(): void;
+  /** Finish a task now (its outcome still follows its markers); a Veo 1080p copy is then `hdReadyMs` away. */
+  complete(id: string): void;
+  /** The signature headers kie would send for a callback about `taskId` (with `key`, default the simulator's). */
+  signWebhook(taskId: string, opts?: { timestampS?: number; key?: string }): Record<string, string>;
+  /** Sends due callbacks now (for a clock the test moves by hand). */
+  pump(): void;
+  /** Resolves once no callback delivery is in flight. */
+  webhooksSettled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const KIE_SIM_MARKERS = {
+  contentPolicy: '[sim:content_policy]',
+  contentPolicyInput: '[sim:content_policy_input]',
+  contentPolicyInputLate: '[sim:content_policy_input_late]',
+  fail: '[sim:fail]',
+  createFailed: '[sim:create_failed]',
+  callbackException: '[sim:callback_exception]',
+  hang: '[sim:hang]',
+  maintenance: '[sim:maintenance]',
+  noCredits: '[sim:no_credits]',
+  badVideoUrl: '[sim:bad_video_url]',
+  expiredVideo: '[sim:expired_video]',
+  htmlVideo: '[sim:html_video]',
+  dupWebhook: '[sim:dup_webhook]',
+  noWebhook: '[sim:no_webhook]',
+  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
+  serverError: (n: number) => `[sim:server_error:${n}]`,
+} as const;
+
+/** Where the simulator's media live (shared with the other simulators). */
+export const KIE_SIM_ASSETS = SIM_ASSETS;
+
+/** kie's wording where the docs give it (§3.4); the rest is [U]. */
+export const KIE_SIM_MESSAGES = {
+  promptFlagged: 'Your prompt was flagged by Website as violating content policies.',
+  videoFlagged: 'The generated video was flagged by Website as violating content policies.', // [U]
+  englishOnly: 'Only English prompts are supported at this time',
+  imageFetch: 'Failed to fetch the image. Kindly verify any access limits set by you or your service provider.',
+  generationFailed: 'Video generation failed, please try again later.', // [U]
+  mp4Failed: 'MP4 generation failed.', // [U]
+  createFailed: 'The source audio could not be found for this taskId and audioId.', // [U]
+  hdNotReady: '1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.', // [U]
+  unauthorized: 'You do not have access permissions', // [U]
+  rateLimited: 'Your call frequency is too high. Please try again later.', // [U]
+  serverError: 'Server error, please try again later.', // [U]
+  maintenance: 'The service is currently under maintenance, please try again later.', // [U]
+  noCredits: 'The current credits are insufficient. Please top up.', // [U]
+} as const;
+
+/** Signs a callback the way kie does (§3.4): base64 HMAC-SHA256 of `taskId.timestamp`; the body is not signed. */
+export function signKieSimWebhook(key: string, taskId: string, timestampS: number): Record<string, string> {
+  const signature = createHmac('sha256', key).update(`${taskId}.${timestampS}`, 'utf8').digest('base64');
+  return { 'x-webhook-timestamp': String(timestampS), 'x-webhook-signature': signature };
+}
+
+const MAX_REQUEST_BYTES = 1024 * 1024;
+const API_ROUTES: readonly KieSimRoute[] = ['veo_generate', 'veo_record_info', 'veo_1080p', 'mp4_generate', 'mp4_record_info'];
+const VEO_MODELS = new Set(['veo3', 'veo3_fast']);
+const VEO_RATIOS = new Set(['16:9', '9:16', 'Auto']);
+const GENERATION_TYPES = new Set(['TEXT_2_VIDEO', 'FIRST_AND_LAST_FRAMES_2_VIDEO', 'REFERENCE_2_VIDEO']);
+const MARKER_RE = /\[sim:[a-z_]+(?::\d+)?\]/g;
+
+interface Entry {
+  id: string;
+  api: KieSimApi;
+  model: string;
+  input: Record<string, unknown>;
+  prompt: string;
+  jobId: string | undefined;
+  webhookUrl: string | undefined;
+  submittedAt: number;
+  endsAt: number;
+  hdMs: number;
+  outcome: KieSimOutcome;
+  aspectRatio: string | undefined;
+  aspectRatioField: 'aspect_ratio' | 'aspectRatio' | undefined;
+  webhookQueued: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface SimResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+  code?: number;
+}
+
+interface ActiveFault {
+  fault: KieSimFault;
+  routes: ReadonlySet<KieSimRoute>;
+  remaining: number;
+  phase: 'before' | 'after';
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
+
+function isLoopback(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
+}
+
+function isHttpUrl(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    const u = new URL(value);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** Crude on purpose: a letter of any script but Latin makes the prompt "not English". Markers are not prose. */
+function looksNonEnglish(prompt: string): boolean {
+  for (const ch of prompt.replace(MARKER_RE, '')) if (/\p{L}/u.test(ch) && !/\p{Script=Latin}/u.test(ch)) return true;
+  return false;
+}
+
+/** "YYYY-MM-DD hh:mm:ss" in UTC, as kie's examples write times [U: time zone]. */
+function kieTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSimulator> {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? Math.random;
+  const apiKey = opts.apiKey ?? 'sim-kie-key';
+  const errorStyle = opts.errorStyle ?? 'envelope';
+  const seedRange = opts.seedRange === undefined ? ([10_000, 99_999] as const) : opts.seedRange;
+  const video = await readFile(KIE_SIM_ASSETS.video720p);
+
+  const entries = new Map<string, Entry>();
+  const faults: ActiveFault[] = [];
+  const submitAttempts = new Map<string, number>();
+  const calls: KieSimCall[] = [];
+  const deliveries: KieSimWebhookDelivery[] = [];
+  const inflight = new Set<Promise<void>>();
+  const timers = new Set<NodeJS.Timeout>();
+  const stalled = new Set<http.ServerResponse>();
+  const deliveryAbort = new AbortController();
+  const outboundAgent = new Agent({ keepAliveTimeout: 1000 });
+  const forgeryKey = randomBytes(32).toString('base64');
+  const stats: KieSimStats = {
+    submitCalls: 0,
+    submissions: 0,
+    recordInfoCalls: 0,
+    hdCalls: 0,
+    fileCalls: 0,
+    webhookAttempts: 0,
+    webhooksDelivered: 0,
+    submissionsByPrompt: new Map(),
+    submissionsByJobId: new Map(),
+  };
+  let closed = false;
+  let base = '';
+
+  const pick = (ms: SimMillis | undefined, fallback: number): number => {
+    if (ms === undefined) return fallback;
+    if (typeof ms === 'number') return ms;
+    return Math.round(ms[0] + random() * (ms[1] - ms[0]));
+  };
+
+  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  };
+
+  // Not from `random`: a test that fixes `random` for timings must still get distinct task ids.
+  const hexId = (bytes: number) => randomBytes(bytes).toString('hex');
+
+  /** The envelope for a code, in the configured style (or the fault's). */
+  const envelope = (code: number, msg: string, data: unknown = null, headers: Record<string, string> = {}, style = errorStyle): SimResponse => ({
+    ...json(code !== 200 && style === 'http' ? code : 200, { code, msg, data }, headers),
+    code,
+  });
+  const ok = (data: unknown) => envelope(200, 'success', data);
+
+  const stateOf = (e: Entry, now = clock.now()): KieSimState =>
+    now < e.endsAt ? 'generating' : e.outcome === 'ok' || e.outcome === 'callback_exception' ? 'succeeded' : 'failed';
+
+  const fileUrl = (e: Entry, name: string) =>
+    e.prompt.includes(KIE_SIM_MARKERS.badVideoUrl) ? `ftp://files.invalid/${e.id}/${name}` : `${base}/files/${e.id}/${name}`;
+
+  function failure(e: Entry): { flag: number | string; code: number; msg: string } {
+    switch (e.outcome) {
+      case 'content_policy':
+        return { flag: 3, code: 400, msg: KIE_SIM_MESSAGES.videoFlagged };
+      case 'content_policy_input_late':
+        return { flag: 2, code: 400, msg: KIE_SIM_MESSAGES.promptFlagged };
+      case 'not_english':
+        return { flag: 2, code: 400, msg: KIE_SIM_MESSAGES.englishOnly };
+      case 'image_fetch_failed':
+        return { flag: 2, code: 400, msg: KIE_SIM_MESSAGES.imageFetch };
+      case 'create_failed':
+        return { flag: 'CREATE_TASK_FAILED', code: 400, msg: KIE_SIM_MESSAGES.createFailed };
+      case 'callback_exception':
+        return { flag: 'CALLBACK_EXCEPTION', code: 500, msg: 'Callback to callBackUrl failed' }; // [U]
+      case 'fail':
+      case 'ok':
+        return e.api === 'veo'
+          ? { flag: 3, code: 501, msg: KIE_SIM_MESSAGES.generationFailed }
+          : { flag: 'GENERATE_MP4_FAILED', code: 500, msg: KIE_SIM_MESSAGES.mp4Failed };
+    }
+  }
+
+  // ------------------------------------------------------------ records
+
+  function veoRecord(e: Entry): SimResponse {
+    const now = clock.now();
+    const state = stateOf(e, now);
+    const done = state !== 'generating';
+    const fail = state === 'failed' ? failure(e) : undefined;
+    return ok({
+      taskId: e.id,
+      paramJson: JSON.stringify(e.input),
+      completeTime: done ? kieTime(e.endsAt) : null,
+      createTime: kieTime(e.submittedAt),
+      response:
+        state === 'succeeded'
+          ? { taskId: e.id, resultUrls: [fileUrl(e, 'output.mp4')], originUrls: [fileUrl(e, 'origin.mp4')], resolution: '720p' }
+          : null,
+      successFlag: state === 'generating' ? 0 : state === 'succeeded' ? 1 : fail!.flag,
+      errorCode: fail?.code ?? null,
+      errorMessage: fail?.msg ?? '',
+      fallbackFlag: false,
+    });
+  }
+
+  function mp4Record(e: Entry): SimResponse {
+    const now = clock.now();
+    const state = stateOf(e, now);
+    const time = (ms: number) => (opts.timeFormat === 'epoch' ? ms : kieTime(ms));
+    const fail = state === 'generating' || e.outcome === 'ok' ? undefined : failure(e);
+    return ok({
+      taskId: e.id,
+      musicId: e.input.audioId,
+      callbackUrl: e.webhookUrl ?? null,
+      musicIndex: 0,
+      completeTime: state === 'generating' ? null : time(e.endsAt),
+      createTime: time(e.submittedAt),
+      response: state === 'succeeded' ? { videoUrl: fileUrl(e, 'output.mp4') } : null,
+      successFlag: state === 'generating' ? 'PENDING' : fail ? fail.flag : 'SUCCESS',
+      errorCode: fail?.code ?? null,
+      errorMessage: fail?.msg ?? null,
+    });
+  }
+
+  function hdVideo(e: Entry, search: URLSearchParams): SimResponse {
+    if (search.get('index') !== '0') return envelope(422, 'index is invalid'); // [U] one video per task
+    const now = clock.now();
+    const state = stateOf(e, now);
+    if (state !== 'succeeded') return envelope(422, 'The video is not generated successfully'); // [U]
+    if (now < e.endsAt + e.hdMs) return envelope(400, KIE_SIM_MESSAGES.hdNotReady);
+    return ok({ resultUrl: fileUrl(e, 'output-1080p.mp4') });
+  }
+
+  // ------------------------------------------------------------ callbacks
+
+  /** The callback for a task that is finished, or about to be (an early callback reports the coming outcome). */
+  function callbackBody(e: Entry): { taskId: string; body: string } {
+    const succeeded = e.outcome === 'ok' || e.outcome === 'callback_exception';
+    if (e.api === 'veo') {
+      if (succeeded) {
+        const promptJson = JSON.stringify({
+          aspectRatio: e.aspectRatio,
+          callBackUrl: e.webhookUrl,
+          enableFallback: e.input.enableFallback ?? false,
+          enableTranslation: e.input.enableTranslation ?? true,
+          model: e.model,
+          prompt: e.prompt,
+        });
+        const info = { resultUrls: [fileUrl(e, 'output.mp4')], originUrls: [fileUrl(e, 'origin.mp4')], resolution: '720p' };
+        const data = { taskId: e.id, info, fallbackFlag: false, promptJson };
+        return { taskId: e.id, body: JSON.stringify({ code: 200, msg: 'Veo3.1 video generated successfully.', data }) };
+      }
+      const f = failure(e);
+      return { taskId: e.id, body: JSON.stringify({ code: f.code, msg: f.msg, data: { taskId: e.id, info: null, fallbackFlag: false } }) };
+    }
+    const taskId = opts.sunoCallbackTaskId === 'source' && typeof e.input.taskId === 'string' ? e.input.taskId : e.id;
+    if (succeeded) {
+      return { taskId, body: JSON.stringify({ code: 200, msg: 'MP4 generated successfully.', data: { task_id: taskId, video_url: fileUrl(e, 'output.mp4') } }) };
+    }
+    const f = failure(e);
+    return { taskId, body: JSON.stringify({ code: f.code, msg: f.msg, data: { task_id: taskId } }) };
+  }
+
+  function webhookDue(e: Entry): number {
+    return e.endsAt - (opts.webhookEarlyMs ?? 0);
+  }
+
+  function scheduleWebhook(e: Entry): void {
+    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    const wait = webhookDue(e) - clock.now();
+    if (!Number.isFinite(wait)) return;
+    if (e.timer) {
+      clearTimeout(e.timer);
+      timers.delete(e.timer);
+    }
+    e.timer = later(Math.max(0, wait) + 1, () => {
+      e.timer = undefined;
+      if (clock.now() >= webhookDue(e)) sendWebhook(e);
+      else scheduleWebhook(e);
+    });
+  }
+
+  function pump(): void {
+    for (const e of entries.values()) if (e.webhookUrl && !e.webhookQueued && clock.now() >= webhookDue(e)) sendWebhook(e);
+  }
+
+  function sendWebhook(e: Entry): void {
+    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    e.webhookQueued = true;
+    if (opts.sendWebhooks === false || e.prompt.includes(KIE_SIM_MARKERS.noWebhook)) return;
+    const { taskId, body } = callbackBody(e);
+    const copies = 1 + (opts.webhookDuplicates ?? 0) + (e.prompt.includes(KIE_SIM_MARKERS.dupWebhook) ? 1 : 0);
+    const delay = opts.webhookDelayMs;
+    for (let copy = 0; copy < copies; copy++) {
+      track(deliver(taskId, e.webhookUrl, body, typeof delay === 'function' ? delay({ taskId: e.id, copy }) : pick(delay, 0)));
+    }
+  }
+
+  function track(p: Promise<void>): void {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  }
+
+  function signingHeaders(taskId: string): Record<string, string> {
+    const signing = opts.webhookSigning ?? 'valid';
+    if (opts.hmacKey === undefined || signing === 'none') return {};
+    return signKieSimWebhook(signing === 'forged' ? forgeryKey : opts.hmacKey, taskId, Math.floor(clock.now() / 1000));
+  }
+
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      later(ms, resolve);
+      deliveryAbort.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+
+  async function deliver(taskId: string, url: string, body: string, delayMs: number): Promise<void> {
+    if (delayMs > 0) await pause(delayMs);
+    const attempts = 1 + (opts.webhookRetries ?? 2);
+    for (let attempt = 1; attempt <= attempts && !closed; attempt++) {
+      stats.webhookAttempts++;
+      let status = 0;
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...signingHeaders(taskId) },
+          body,
+          dispatcher: outboundAgent,
+          signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(opts.webhookTimeoutMs ?? 15_000)]),
+        });
+        status = res.statusCode;
+        await res.body.dump();
+      } catch {
+        status = 0;
+      }
+      deliveries.push({ taskId, url, attempt, status });
+      if (status >= 200 && status < 300) {
+        stats.webhooksDelivered++;
+        return;
+      }
+      // close() clears timers; the abort lets this loop end instead of waiting forever.
+      if (attempt < attempts && !closed) await pause((opts.webhookRetryDelayMs ?? 100) * 2 ** (attempt - 1));
+    }
+  }
+
+  // ------------------------------------------------------------ generate
+
+  /** Code answers that depend on the prompt alone, in the order kie would meet them (quota before content). */
+  function promptGate(prompt: string, attempt: number): SimResponse | undefined {
+    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
+    if (limited && attempt <= Number(limited[1])) return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, { 'retry-after': '1' });
+    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
+    if (failing && attempt <= Number(failing[1])) return envelope(500, KIE_SIM_MESSAGES.serverError);
+    if (prompt.includes(KIE_SIM_MARKERS.maintenance)) return envelope(455, KIE_SIM_MESSAGES.maintenance);
+    if (prompt.includes(KIE_SIM_MARKERS.noCredits)) return envelope(402, KIE_SIM_MESSAGES.noCredits);
+    return undefined;
+  }
+
+  function parseObject(rawBody: Buffer): Record<string, unknown> | undefined {
+    try {
+      const value: unknown = JSON.parse(rawBody.toString('utf8'));
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  function checkCallBackUrl(value: unknown): SimResponse | undefined {
+    if (value === undefined) return undefined;
+    if (!isHttpUrl(value)) return envelope(422, 'callBackUrl is not a valid URL'); // [U]
+    if (!opts.allowExternalWebhooks && !isLoopback(value)) return envelope(422, 'the simulator only calls loopback callback URLs');
+    return undefined;
+  }
+
+  async function imagesFetchable(urls: readonly string[]): Promise<boolean> {
+    for (const url of urls) {
+      if (!isLoopback(url)) return false;
+      try {
+        const res = await request(url, { dispatcher: outboundAgent, signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(5000)]) });
+        const type = String(res.headers['content-type'] ?? '');
+        await res.body.dump();
+        if (res.statusCode !== 200 || !type.startsWith('image/')) return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  function create(
+    api: KieSimApi,
+    model: string,
+    input: Record<string, unknown>,
+    prompt: string,
+    outcome: KieSimOutcome,
+    headers: http.IncomingHttpHeaders,
+    ratio?: { value: string; field: 'aspect_ratio' | 'aspectRatio' | undefined },
+  ): Entry {
+    const now = clock.now();
+    const hangs = prompt.includes(KIE_SIM_MARKERS.hang);
+    const jobHeader = headers['x-clipbot-job-id'];
+    const jobId = typeof jobHeader === 'string' ? jobHeader : undefined;
+    const e: Entry = {
+      id: api === 'veo' ? `veo_task_${hexId(8)}` : hexId(16),
+      api,
+      model,
+      input: structuredClone(input),
+      prompt,
+      jobId,
+      webhookUrl: typeof input.callBackUrl === 'string' ? input.callBackUrl : undefined,
+      submittedAt: now,
+      endsAt: hangs ? Infinity : now + pick(opts.queueMs, 50) + pick(opts.runMs, 250),
+      hdMs: pick(opts.hdReadyMs, 200),
+      outcome,
+      aspectRatio: ratio?.value,
+      aspectRatioField: ratio?.field,
+      webhookQueued: false,
+      timer: undefined,
+    };
+    entries.set(e.id, e);
+    stats.submissions++;
+    stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
+    if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
+    scheduleWebhook(e);
+    return e;
+  }
+
+  function countAttempt(prompt: string): number {
+    const attempt = (submitAttempts.get(prompt) ?? 0) + 1;
+    submitAttempts.set(prompt, attempt);
+    return attempt;
+  }
+
+  async function veoGenerate(rawBody: Buffer, headers: http.IncomingHttpHeaders): Promise<SimResponse> {
+    stats.submitCalls++;
+    const body = parseObject(rawBody);
+    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
+    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+    const gate = promptGate(prompt, countAttempt(prompt));
+    if (gate) return gate;
+
+    // [U] exact validation texts; the codes are kie's 422 "validation error".
+    if (!prompt.trim()) return envelope(422, 'prompt is required');
+    const model = body.model ?? 'veo3_fast';
+    if (typeof model !== 'string' || !VEO_MODELS.has(model)) return envelope(422, 'model is invalid');
+    // Both spellings appear in kie's docs (§3.2); the current docs' `aspect_ratio` wins if a client sends both [U].
+    const field = body.aspect_ratio !== undefined ? 'aspect_ratio' : body.aspectRatio !== undefined ? 'aspectRatio' : undefined;
+    const ratio = field ? body[field] : '16:9';
+    if (typeof ratio !== 'string' || !VEO_RATIOS.has(ratio)) return envelope(422, 'Ratio error');
+    const images = body.imageUrls;
+    if (images !== undefined && (!Array.isArray(images) || images.length < 1 || images.length > 2 || !images.every(isHttpUrl))) {
+      return envelope(422, 'imageUrls must be 1 or 2 http(s) URLs');
+    }
+    const type = body.generationType;
+    if (type !== undefined && (typeof type !== 'string' || !GENERATION_TYPES.has(type))) return envelope(422, 'generationType is invalid');
+    if (type === 'REFERENCE_2_VIDEO' && model === 'veo3') return envelope(422, 'REFERENCE_2_VIDEO is supported by veo3_fast only');
+    if (type !== undefined && type !== 'TEXT_2_VIDEO' && images === undefined) return envelope(422, 'imageUrls is required for this generationType');
+    const seeds = body.seeds;
+    if (seeds !== undefined && (!Number.isInteger(seeds) || (seedRange && ((seeds as number) < seedRange[0] || (seeds as number) > seedRange[1])))) {
+      return envelope(422, seedRange ? `seeds must be an integer between ${seedRange[0]} and ${seedRange[1]}` : 'seeds must be an integer');
+    }
+    for (const flag of ['enableFallback', 'enableTranslation']) {
+      if (body[flag] !== undefined && typeof body[flag] !== 'boolean') return envelope(422, `${flag} must be a boolean`);
+    }
+    const badCallback = checkCallBackUrl(body.callBackUrl);
+    if (badCallback) return badCallback;
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
+
+    let outcome: KieSimOutcome = 'ok';
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInputLate)) outcome = 'content_policy_input_late';
+    else if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) outcome = 'content_policy';
+    else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
+    else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
+    else if (opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
+    if (closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
+    const e = create('veo', model, body, prompt, outcome, headers, { value: ratio, field });
+    return ok({ taskId: e.id });
+  }
+
+  function mp4Generate(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
+    stats.submitCalls++;
+    const body = parseObject(rawBody);
+    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
+    const author = typeof body.author === 'string' ? body.author : '';
+    const source = typeof body.taskId === 'string' ? body.taskId : '';
+    const prompt = `${author} ${source}`.trim();
+    const gate = promptGate(prompt, countAttempt(prompt));
+    if (gate) return gate;
+    if (!source) return envelope(422, 'taskId is required'); // [U]
+    if (typeof body.audioId !== 'string' || !body.audioId) return envelope(422, 'audioId is required'); // [U]
+    for (const field of ['author', 'domainName']) {
+      if (body[field] !== undefined && typeof body[field] !== 'string') return envelope(422, `${field} must be a string`);
+    }
+    if (opts.requireSunoCallBackUrl && body.callBackUrl === undefined) return envelope(422, 'callBackUrl is required');
+    const badCallback = checkCallBackUrl(body.callBackUrl);
+    if (badCallback) return badCallback;
+
+    let outcome: KieSimOutcome = 'ok';
+    if (prompt.includes(KIE_SIM_MARKERS.createFailed)) outcome = 'create_failed';
+    else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
+    else if (prompt.includes(KIE_SIM_MARKERS.callbackException)) outcome = 'callback_exception';
+    const e = create('mp4', 'suno-mp4', body, prompt, outcome, headers);
+    return ok({ taskId: e.id });
+  }
+
+  // ------------------------------------------------------------ files
+
+  function file(id: string, name: string, head: boolean): SimResponse {
+    const e = entries.get(id);
+    const now = clock.now();
+    if (!e || stateOf(e, now) !== 'succeeded') return FILE_NOT_FOUND;
+    const known = e.api === 'veo' ? ['output.mp4', 'origin.mp4', 'output-1080p.mp4'] : ['output.mp4'];
+    if (!known.includes(name)) return FILE_NOT_FOUND;
+    if (name === 'output-1080p.mp4' && now < e.endsAt + e.hdMs) return FILE_NOT_FOUND;
+    const expired = e.prompt.includes(KIE_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.endsAt > opts.fileTtlMs);
+    if (expired) return FILE_NOT_FOUND;
+    // Only one committed clip exists: the "1080p" file has its own URL and the same bytes.
+    const bytes = e.prompt.includes(KIE_SIM_MARKERS.htmlVideo)
+      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
+      : video;
+    return {
+      status: 200,
+      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'cache-control': 'public, max-age=3600' },
+      body: head ? Buffer.alloc(0) : bytes,
+    };
+  }
+
+  // ------------------------------------------------------------ HTTP plumbing
+
+  const ROUTES: Record<string, { route: KieSimRoute; method: string }> = {
+    '/api/v1/veo/generate': { route: 'veo_generate', method: 'POST' },
+    '/api/v1/veo/record-info': { route: 'veo_record_info', method: 'GET' },
+    '/api/v1/veo/get-1080p-video': { route: 'veo_1080p', method: 'GET' },
+    '/api/v1/mp4/generate': { route: 'mp4_generate', method: 'POST' },
+    '/api/v1/mp4/record-info': { route: 'mp4_record_info', method: 'GET' },
+  };
+
+  function takeFault(route: KieSimRoute | 'unknown', phase: 'before' | 'after'): KieSimFault | undefined {
+    if (route === 'unknown') return undefined;
+    const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
+    if (i < 0) return undefined;
+    const active = faults[i]!;
+    if (--active.remaining <= 0) faults.splice(i, 1);
+    return active.fault;
+  }
+
+  type Spoiled = SimResponse | 'hang' | 'hang_body' | 'reset' | { slow: number };
+
+  function faultResponse(fault: KieSimFault, real: SimResponse | undefined): Spoiled {
+    switch (fault.kind) {
+      case 'rate_limit':
+        return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}, fault.style);
+      case 'server_error':
+        return envelope(fault.status ?? 500, KIE_SIM_MESSAGES.serverError, null, {}, fault.style);
+      case 'code':
+        return envelope(fault.code, fault.msg ?? `code ${fault.code}`, null, fault.headers ?? {}, fault.style);
+      case 'respond':
+        return fault.text !== undefined
+          ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
+          : json(fault.status, fault.body ?? {}, fault.headers);
+      case 'malformed':
+        return { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>this is not JSON {' };
+      case 'truncated': {
+        const text = real ? real.body.toString() : JSON.stringify({ code: 200, msg: 'success', data: { taskId: `veo_task_${hexId(8)}` } });
+        const cut = text.slice(0, Math.max(1, Math.floor(text.length / 2)));
+        return { status: real?.status ?? 200, headers: { 'content-type': 'application/json' }, body: cut };
+      }
+      case 'html': {
+        const status = fault.status ?? 502;
+        return { status, headers: { 'content-type': 'text/html' }, body: `<html><body><h1>${status} Bad Gateway</h1></body></html>` };
+      }
+      case 'slow':
+        return { slow: fault.delayMs };
+      case 'hang':
+      case 'hang_body':
+      case 'reset':
+        return fault.kind;
+    }
+  }
+
+  function write(res: http.ServerResponse, call: KieSimCall, answer: SimResponse): void {
+    if (res.destroyed) return;
+    call.status = answer.status;
+    call.code = answer.code;
+    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+    const headers = { ...answer.headers };
+    headers['content-length'] ??= String(body.length);
+    res.writeHead(answer.status, headers);
+    res.end(body);
+  }
+
+  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: KieSimCall, answer: SimResponse, fault: KieSimFault | undefined): void {
+    if (!fault) return write(res, call, answer);
+    const spoiled = faultResponse(fault, answer);
+    if (spoiled === 'reset') {
+      req.socket.destroy();
+    } else if (spoiled === 'hang') {
+      stalled.add(res);
+    } else if (spoiled === 'hang_body') {
+      const text = Buffer.from(answer.body.toString());
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(text.length + 64) });
+      res.write(text.subarray(0, Math.floor(text.length / 2)));
+      stalled.add(res);
+    } else if ('slow' in spoiled) {
+      later(spoiled.slow, () => write(res, call, answer));
+    } else {
+      write(res, call, spoiled);
+    }
+  }
+
+  async function dispatch(route: KieSimRoute, method: string, url: URL, parts: string[], rawBody: Buffer, req: http.IncomingMessage): Promise<SimResponse> {
+    if (route === 'files') {
+      stats.fileCalls++;
+      return file(parts[1]!, parts[2]!, method === 'HEAD');
+    }
+    if (req.headers.authorization !== `Bearer ${apiKey}`) return envelope(401, KIE_SIM_MESSAGES.unauthorized);
+    if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
+    if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
+    if (route === 'veo_1080p') stats.hdCalls++;
+    else stats.recordInfoCalls++;
+    const taskId = url.searchParams.get('taskId');
+    if (!taskId) return envelope(422, 'taskId is required'); // [U]
+    const e = entries.get(taskId);
+    const api: KieSimApi = route === 'mp4_record_info' ? 'mp4' : 'veo';
+    // [U] what kie answers for a task it does not know (or one of the other API)
+    if (!e || e.api !== api) return envelope(404, 'The task does not exist');
+    if (route === 'veo_1080p') return hdVideo(e, url.searchParams);
+    return api === 'veo' ? veoRecord(e) : mp4Record(e);
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://sim.invalid');
+    const parts = url.pathname.split('/').filter(Boolean);
+    const known = ROUTES[url.pathname];
+    const isFile = parts.length === 3 && parts[0] === 'files';
+    const which: KieSimRoute | 'unknown' = known ? known.route : isFile ? 'files' : 'unknown';
+    const call: KieSimCall = { method, path: url.pathname + url.search, route: which, status: 0, code: undefined, at: clock.now() };
+    calls.push(call);
+    pump();
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_REQUEST_BYTES) return write(res, call, json(413, { code: 413, msg: 'Request body too large', data: null }));
+      chunks.push(chunk as Buffer);
+    }
+    const rawBody = Buffer.concat(chunks);
+
+    if (which === 'unknown') return write(res, call, json(404, { code: 404, msg: 'Not Found', data: null }));
+    const allowed = which === 'files' ? ['GET', 'HEAD'] : [known!.method];
+    if (!allowed.includes(method)) return write(res, call, json(405, { code: 405, msg: 'Method Not Allowed', data: null }));
+
+    const before = takeFault(which, 'before');
+    if (before?.kind === 'slow') {
+      await new Promise<void>((resolve) => later(before.delayMs, resolve));
+      if (res.destroyed || closed) return;
+    } else if (before) {
+      // Nothing is processed: the answer is all the client sees.
+      return deliverAnswer(req, res, call, ok({ taskId: `veo_task_${hexId(8)}` }), before);
+    }
+    const answer = await dispatch(which, method, url, parts, rawBody, req);
+    deliverAnswer(req, res, call, answer, takeFault(which, 'after'));
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 500, msg: `simulator error: ${String(err)}`, data: null }));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  server.keepAliveTimeout = 2000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  base = `http://${host}:${address.port}`;
+
+  const snapshot = (e: Entry): KieSimTask => ({
+    id: e.id,
+    api: e.api,
+    model: e.model,
+    input: structuredClone(e.input),
+    prompt: e.prompt,
+    jobId: e.jobId,
+    webhookUrl: e.webhookUrl,
+    submittedAt: e.submittedAt,
+    state: stateOf(e),
+    outcome: e.outcome,
+    aspectRatio: e.aspectRatio,
+    aspectRatioField: e.aspectRatioField,
+  });
+
+  return {
+    url: base,
+    apiKey,
+    hmacKey: opts.hmacKey,
+    stats,
+    calls,
+    webhookDeliveries: deliveries,
+    requests: () => [...entries.values()].map(snapshot),
+    request: (id) => {
+      const e = entries.get(id);
+      return e ? snapshot(e) : undefined;
+    },
+    submissionsFor: (prompt) => stats.submissionsByPrompt.get(prompt) ?? 0,
+    injectFault(fault, o = {}) {
+      const routes = o.routes === undefined ? API_ROUTES : typeof o.routes === 'string' ? [o.routes] : o.routes;
+      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
+    },
+    clearFaults() {
+      faults.length = 0;
+    },
+    complete(id) {
+      const e = entries.get(id);
+      if (!e || stateOf(e) !== 'generating') return;
+      e.endsAt = clock.now();
+      scheduleWebhook(e);
+    },
+    signWebhook(taskId, o = {}) {
+      const key = o.key ?? opts.hmacKey;
+      if (key === undefined) throw new Error('the simulator has no hmacKey: pass one');
+      return signKieSimWebhook(key, taskId, o.timestampS ?? Math.floor(clock.now() / 1000));
+    },
+    pump,
+    async webhooksSettled() {
+      while (inflight.size) await Promise.allSettled([...inflight]);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      deliveryAbort.abort();
+      await Promise.allSettled([...inflight]);
+      for (const res of stalled) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await outboundAgent.close();
+    },
+  };
+}
