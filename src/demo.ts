@@ -3,11 +3,13 @@ import { loadConfig, ConfigError } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
 import { createLogger } from './logger.js';
 import { installProcessErrorBoundary, runUntilDone } from './main.js';
+import { startArkSimulator } from './sim/ark.js';
 import { startFalSimulator } from './sim/fal.js';
+import { startKieSimulator } from './sim/kie.js';
 
 /**
- * `npm run demo`: the whole bot on this machine with no keys and no network. It starts the provider
- * simulators on 127.0.0.1, points the bot at them, and opens the console chat (interactive, or one-shot
+ * `npm run demo`: the whole bot on this machine with no keys and no network. It starts the simulators of
+ * every provider (fal.ai, Volcano Engine Ark, kie.ai) on 127.0.0.1, points the bot at them, and opens the console chat (interactive, or one-shot
  * with the commands given: `npm run demo -- "/video a red fox running through snow" "/balance"`).
  * Every other setting still comes from the environment, so the demo can be tuned like the real bot.
  */
@@ -27,7 +29,8 @@ export function demoModels(): ModelSpec[] {
 }
 
 async function demo(): Promise<void> {
-  const fal = await startFalSimulator({ queueMs: SIM_QUEUE_MS, runMs: SIM_RUN_MS });
+  const timing = { queueMs: SIM_QUEUE_MS, runMs: SIM_RUN_MS };
+  const [fal, ark, kie] = await Promise.all([startFalSimulator(timing), startArkSimulator(timing), startKieSimulator({ ...timing, hdReadyMs: 2000 })]);
   const env = {
     DATA_DIR: path.join('data', 'demo'),
     HTTP_PORT: '0',
@@ -41,6 +44,10 @@ async function demo(): Promise<void> {
     FAL_KEY: fal.key,
     FAL_QUEUE_URL: fal.url,
     FAL_JWKS_URL: fal.jwksUrl,
+    ARK_API_KEY: ark.apiKey,
+    ARK_BASE_URL: ark.url,
+    KIE_API_KEY: kie.apiKey,
+    KIE_BASE_URL: kie.url,
   };
   let config;
   try {
@@ -55,8 +62,9 @@ async function demo(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => process.stderr.write(line) });
   installProcessErrorBoundary(logger);
   const commands = process.argv.slice(2).filter((a) => a !== '--console');
-  process.stdout.write(`clipbot demo: fal.ai simulator at ${fal.url}, data in ${config.dataDir}\n`);
-  const code = await runUntilDone(config, { console: { commands }, models: demoModels() }, logger, () => fal.close());
+  process.stdout.write(`clipbot demo: simulators of fal.ai, Volcano Engine Ark and kie.ai on 127.0.0.1, data in ${config.dataDir}\n`);
+  const closeSimulators = async () => void (await Promise.all([fal.close(), ark.close(), kie.close()]));
+  const code = await runUntilDone(config, { console: { commands }, models: demoModels() }, logger, closeSimulators);
   process.exit(code);
 }
 

@@ -11,11 +11,14 @@ import { createPrefilter } from './core/moderation/prefilter.js';
 import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
 import { createLogger } from './logger.js';
 import { createLocalMediaStore } from './media/local-store.js';
+import { createS3MediaStore } from './media/s3-store.js';
 import { createSafeFetcher } from './media/safe-fetch.js';
 import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
 import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
+import { createArkProvider } from './providers/ark.js';
 import { createFalProvider } from './providers/fal.js';
+import { createKieProvider } from './providers/kie.js';
 import { createOpenAiModeration } from './providers/openai-moderation.js';
 import { createHttpServer } from './server/http-server.js';
 import { createMetrics } from './server/metrics.js';
@@ -56,13 +59,27 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   const db = openDb(path.join(config.dataDir, 'clipbot.db'));
 
   let baseUrl = config.PUBLIC_URL?.replace(/\/$/, '') ?? '';
-  const store = createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
+  const store =
+    config.STORAGE === 's3'
+      ? createS3MediaStore({
+          endpoint: config.S3_ENDPOINT!,
+          bucket: config.S3_BUCKET!,
+          region: config.S3_REGION,
+          accessKeyId: config.S3_ACCESS_KEY_ID!,
+          secretAccessKey: config.S3_SECRET_ACCESS_KEY!,
+          publicUrl: config.S3_PUBLIC_URL!,
+          forcePathStyle: config.S3_FORCE_PATH_STYLE,
+          tempDir: path.join(config.dataDir, 'tmp'),
+          logger,
+        })
+      : createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
   // Downloads cut short by a crash leave temp files behind; a day is far longer than any download.
   await store.removeStaleTemp(86_400_000).catch(() => 0);
   const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000 });
 
   const providers = new Map<string, VideoProvider>();
   const closers: (() => Promise<void>)[] = [() => fetcher.close()];
+  if ('close' in store) closers.push(() => store.close());
   if (config.FAL_KEY) {
     const fal = createFalProvider({
       key: config.FAL_KEY,
@@ -75,7 +92,23 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     providers.set(fal.id, fal);
     closers.push(() => fal.close());
   }
-  if (providers.size === 0) logger.warn('no video provider key is set (FAL_KEY): /video has no model to offer');
+  if (config.ARK_API_KEY) {
+    const ark = createArkProvider({ apiKey: config.ARK_API_KEY, baseUrl: config.ARK_BASE_URL, clock, logger });
+    providers.set(ark.id, ark);
+    closers.push(() => ark.close());
+  }
+  if (config.KIE_API_KEY) {
+    const kie = createKieProvider({
+      apiKey: config.KIE_API_KEY,
+      baseUrl: config.KIE_BASE_URL,
+      clock,
+      logger,
+      ...(config.KIE_WEBHOOK_HMAC_KEY ? { webhookHmacKey: config.KIE_WEBHOOK_HMAC_KEY } : {}),
+    });
+    providers.set(kie.id, kie);
+    closers.push(() => kie.close());
+  }
+  if (providers.size === 0) logger.warn('no video provider key is set (FAL_KEY, ARK_API_KEY, KIE_API_KEY): /video has no model to offer');
 
   const moderation = config.MODERATION_URL
     ? createOpenAiModeration({ url: config.MODERATION_URL, timeoutMs: config.MODERATION_TIMEOUT_MS, ...(config.MODERATION_API_KEY ? { apiKey: config.MODERATION_API_KEY } : {}) })
@@ -106,7 +139,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     db,
     clock,
     logger,
-    models: options.models ?? MODELS,
+    models: withArkModel(options.models ?? MODELS, config.ARK_MODEL_ID),
     providers,
     platforms,
     store,
@@ -177,6 +210,11 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
         : runConsoleInteractive(commandDeps, consoleOutput, options.console.input ?? process.stdin);
   }
   return running;
+}
+
+/** The operator's Ark model or endpoint id (ARK_MODEL_ID) behind the catalog's Ark models. */
+function withArkModel(models: readonly ModelSpec[], arkModelId: string): ModelSpec[] {
+  return models.map((m) => (m.provider === 'ark' ? { ...m, providerModels: { textToVideo: arkModelId, imageToVideo: arkModelId } } : m));
 }
 
 /** Parses `[--console] [commands...]`. */

@@ -66,11 +66,15 @@ export class MediaError extends Error {
   constructor(
     readonly kind: 'blocked_address' | 'bad_url' | 'too_large' | 'bad_type' | 'timeout' | 'http_status' | 'network' | 'storage',
     message: string,
-    opts: { cause?: unknown } = {},
+    opts: { cause?: unknown; status?: number } = {},
   ) {
     super(message, { cause: opts.cause });
     this.name = 'MediaError';
+    if (opts.status !== undefined) this.status = opts.status;
   }
+
+  /** For `http_status`: what the server answered (a 404 on an expired link is not worth retrying). */
+  readonly status?: number;
 }
 
 /** Plain words for the member, by provider error kind. Never includes provider internals. */

@@ -115,7 +115,7 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
         }
         if (res.statusCode < 200 || res.statusCode > 299) {
           discard(res.body);
-          throw new MediaError('http_status', `${hostOf(current)} answered HTTP ${res.statusCode}`);
+          throw new MediaError('http_status', `${hostOf(current)} answered HTTP ${res.statusCode}`, { status: res.statusCode });
         }
         const declared = Number(headerValue(res.headers, 'content-length') ?? Number.NaN);
         if (declared > opts.maxBytes) {

@@ -30,8 +30,9 @@ describe('adaptive polling', () => {
   });
 
   describe('when webhooks are on', () => {
-    it('polls only as a slow safety net', () => {
-      expect(nextPollDelayMs({ elapsedMs: 0, expectedMs: 60_000, webhooks: true }, noJitter)).toBeGreaterThanOrEqual(60_000);
+    it('polls only as a safety net: first at twice the expected time, then once a minute', () => {
+      expect(nextPollDelayMs({ elapsedMs: 0, expectedMs: 60_000, webhooks: true }, noJitter)).toBe(120_000);
+      expect(nextPollDelayMs({ elapsedMs: 130_000, expectedMs: 60_000, webhooks: true }, noJitter)).toBe(60_000);
     });
   });
 

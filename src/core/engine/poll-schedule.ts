@@ -16,7 +16,11 @@ const WEBHOOK_SAFETY_NET_MS = 60_000;
 
 export function nextPollDelayMs({ elapsedMs, expectedMs, webhooks }: PollContext, random = Math.random): number {
   const expected = Math.max(expectedMs, 1000);
-  if (webhooks) return Math.max(WEBHOOK_SAFETY_NET_MS, expected / 2);
+  if (webhooks) {
+    // First look when the job should long be done (twice the expected time), then once a minute or so.
+    const firstCheckMs = 2 * expected - elapsedMs;
+    return Math.round(firstCheckMs > 0 ? Math.max(MIN_POLL_MS, firstCheckMs) : Math.max(WEBHOOK_SAFETY_NET_MS, expected / 2));
+  }
   const fraction = elapsedMs / expected;
   let delay: number;
   if (fraction < 0.6) {

@@ -27,6 +27,8 @@ describe('isRetryable', () => {
     expect(isRetryable(new ProviderError('validation', 'x'))).toBe(false);
     expect(isRetryable(new MediaError('network', 'x'))).toBe(true);
     expect(isRetryable(new MediaError('bad_type', 'x'))).toBe(false);
+    expect(isRetryable(new MediaError('http_status', 'x', { status: 503 }))).toBe(true);
+    expect(isRetryable(new MediaError('http_status', 'gone', { status: 404 }))).toBe(false);
     expect(isRetryable(new Error('bug'))).toBe(false);
   });
 });

@@ -18,7 +18,10 @@ export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterS?: nu
 /** True for failures worth another try: provider 429/5xx/network, and transient media download problems. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof ProviderError) return error.retryable;
-  if (error instanceof MediaError) return ['network', 'timeout', 'http_status', 'storage'].includes(error.kind);
+  if (error instanceof MediaError) {
+    if (error.kind === 'http_status') return error.status === undefined || error.status >= 500 || error.status === 408 || error.status === 429;
+    return ['network', 'timeout', 'storage'].includes(error.kind);
+  }
   return false;
 }
 

@@ -10,7 +10,15 @@ describe('isClearlyNotEnglish', () => {
     expect(isClearlyNotEnglish(text)).toBe(true);
   });
 
-  it.each([['a red fox running through snow'], ['cinematic drone shot of Tokyo at night, neon'], ['cat'], ['']])(
+  it.each([
+    ['a red fox running through snow'],
+    ['cinematic drone shot of Tokyo at night, neon'],
+    ['cat'],
+    [''],
+    ['Mona Lisa smiling'],
+    ['Pikachu dancing in Shibuya'],
+    ['[sim:fail] a fox'],
+  ])(
     'lets %s through',
     (text) => {
       expect(isClearlyNotEnglish(text)).toBe(false);

@@ -1,11 +1,16 @@
 import { eld } from 'eld/medium';
 
 /**
- * Is this prompt written in a language other than English? Only a confident detection counts: short or
- * mixed prompts ("cat", "Tokyo drone shot") are given the benefit of the doubt, and the provider itself
- * refuses (refunded) whatever slips through.
+ * Is this prompt clearly written in a language other than English? Refusing an English prompt is worse than
+ * letting a foreign one through (the provider then refuses it and the member is refunded), so a prompt is
+ * refused only when the detector is confident AND English scores far below the winner: short English prompts
+ * with names in them ("Mona Lisa smiling") often win for another language by a small margin.
  */
+const ENGLISH_MARGIN = 0.65;
+
 export function isClearlyNotEnglish(text: string): boolean {
   const result = eld.detect(text);
-  return result.isReliable() && result.language !== '' && result.language !== 'en';
+  if (!result.isReliable() || result.language === '' || result.language === 'en') return false;
+  const scores = result.getScores();
+  return (scores.en ?? 0) < ENGLISH_MARGIN * (scores[result.language] ?? 0);
 }

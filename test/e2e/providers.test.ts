@@ -1,0 +1,168 @@
+import net from 'node:net';
+import { eq } from 'drizzle-orm';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDb } from '../../db/client.js';
+import { ledgerEntries } from '../../db/schema.js';
+import { loadConfig } from '../../src/config.js';
+import type { VideoRequest } from '../../src/core/engine/intake.js';
+import { silentLogger } from '../../src/logger.js';
+import { startClipbot, type RunningBot } from '../../src/main.js';
+import { startArkSimulator, type ArkSimulator } from '../../src/sim/ark.js';
+import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
+import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
+import { tempDir } from '../helpers/db.js';
+import { FAST_MODELS } from '../helpers/engine-harness.js';
+
+/**
+ * Every model of every provider through the whole bot (composition root, engine, adapters, simulators over
+ * real HTTP, webhooks to our own server), and the failure classes each provider can produce.
+ */
+
+interface World {
+  bot: RunningBot;
+  fal: FalSimulator;
+  ark: ArkSimulator;
+  kie: KieSimulator;
+  dir: ReturnType<typeof tempDir>;
+}
+let world: World | undefined;
+afterEach(async () => {
+  if (!world) return;
+  await world.bot.stop();
+  await Promise.all([world.fal.close(), world.ark.close(), world.kie.close()]);
+  world.dir.cleanup();
+  world = undefined;
+});
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function start(webhooks: boolean): Promise<World> {
+  const timing = { queueMs: 20, runMs: 60 };
+  const [fal, ark, kie] = await Promise.all([
+    startFalSimulator(timing),
+    startArkSimulator(timing),
+    startKieSimulator({ ...timing, hdReadyMs: 100, hmacKey: 'kie-hmac' }),
+  ]);
+  const dir = tempDir();
+  const port = await freePort();
+  const config = loadConfig({
+    DATA_DIR: dir.dir,
+    HTTP_PORT: String(port),
+    LOG_LEVEL: 'silent',
+    FETCH_ALLOW_CIDRS: '127.0.0.0/8',
+    STATUS_EDIT_INTERVAL_MS: '0',
+    STARTING_CREDITS: '5000',
+    RATE_LIMIT_JOBS: '100',
+    USER_MAX_PENDING_JOBS: '50',
+    ...(webhooks ? { PUBLIC_URL: `http://127.0.0.1:${port}` } : {}),
+    FAL_KEY: fal.key,
+    FAL_QUEUE_URL: fal.url,
+    FAL_JWKS_URL: fal.jwksUrl,
+    ARK_API_KEY: ark.apiKey,
+    ARK_BASE_URL: ark.url,
+    KIE_API_KEY: kie.apiKey,
+    KIE_BASE_URL: kie.url,
+    KIE_WEBHOOK_HMAC_KEY: 'kie-hmac',
+  });
+  const bot = await startClipbot(config, { logger: silentLogger, models: FAST_MODELS });
+  world = { bot, fal, ark, kie, dir };
+  return world;
+}
+
+let seq = 0;
+function request(modelId: string, prompt: string, extra: Partial<VideoRequest> = {}): VideoRequest {
+  return {
+    identity: { platform: 'console', platformUserId: 'ann' },
+    dest: { platform: 'console', chatId: 'c', userId: 'ann' },
+    intakeKey: `k${++seq}`,
+    prompt,
+    modelId,
+    options: {},
+    ...extra,
+  };
+}
+
+function ledgerKinds(w: World, jobId: string): string[] {
+  const db = openDb(`${w.dir.dir}/clipbot.db`);
+  const kinds = db.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, jobId)).all().map((e) => e.kind).sort();
+  db.$client.close();
+  return kinds;
+}
+
+const VIDEO_MODELS = ['seedance-1-pro', 'seedance-1.5-pro', 'seedance-1-pro-ark', 'veo3-fast', 'veo3'];
+
+describe('every model of every provider', () => {
+  describe.each([
+    ['polling', false],
+    ['webhooks', true],
+  ])('with %s', (_mode, webhooks) => {
+    it.each(VIDEO_MODELS)('makes a video with %s, stored and captured', async (modelId) => {
+      const w = await start(webhooks);
+      const { job } = await w.bot.engine.submitVideo(request(modelId, 'a red fox running through snow'));
+      const done = await w.bot.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+      expect(done.mediaKey).toBe(`results/${job.id}.mp4`);
+      expect(ledgerKinds(w, job.id)).toEqual(['capture', 'hold']);
+    });
+
+    it('makes a music video from a Suno song', async () => {
+      const w = await start(webhooks);
+      const { job } = await w.bot.engine.submitVideo(
+        request('suno-music-video', 'Music video', { musicVideo: { taskId: 'suno1', audioId: 'a-1', author: 'DJ' } }),
+      );
+      expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+      expect(w.kie.requests()[0]).toBeDefined();
+    });
+  });
+
+  it('delivers Veo at 1080p through the upgrade endpoint', async () => {
+    const w = await start(false);
+    const { job } = await w.bot.engine.submitVideo(request('veo3-fast', 'a fox', { options: { resolution: '1080p' } }));
+    expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+    expect(w.kie.stats.hdCalls).toBeGreaterThan(0);
+  });
+});
+
+describe('each provider’s failures', () => {
+  describe.each([['seedance-1-pro'], ['seedance-1-pro-ark'], ['veo3-fast']])('with %s', (modelId) => {
+    it.each([
+      ['[sim:content_policy] a fox', /safety filter rejected/],
+      ['[sim:content_policy_input] a fox', /safety filter rejected the prompt/],
+      ['[sim:fail] a fox', /./],
+      ['[sim:expired_video] a fox', /could no longer be downloaded/],
+      ['[sim:html_video] a fox', /not a video/],
+    ])('fails %s, says why, and refunds exactly once', async (prompt, reason) => {
+      const w = await start(false);
+      const { job } = await w.bot.engine.submitVideo(request(modelId, prompt));
+      const done = await w.bot.engine.waitForJob(job.id);
+      expect(done.status).toBe('failed');
+      expect(done.errorMessage).toMatch(reason);
+      expect(ledgerKinds(w, job.id)).toEqual(['hold', 'release']);
+    });
+
+    it('waits out a 429 at submit and submits once', async () => {
+      const w = await start(false);
+      const { job } = await w.bot.engine.submitVideo(request(modelId, '[sim:rate_limit:1] a fox'));
+      expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+    });
+
+    it('finishes once when the callback arrives twice', async () => {
+      const w = await start(true);
+      const { job } = await w.bot.engine.submitVideo(request(modelId, '[sim:dup_webhook] a fox'));
+      expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+      expect(ledgerKinds(w, job.id)).toEqual(['capture', 'hold']);
+    });
+
+    it('still finishes, by polling, when the callback never comes', async () => {
+      const w = await start(true);
+      const { job } = await w.bot.engine.submitVideo(request(modelId, '[sim:no_webhook] a fox'));
+      expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+    }, 90_000);
+  });
+});
