@@ -55,6 +55,7 @@ const TEXT = {
   not_yours: { en: 'Only the person who asked for this video (or a moderator) can do that.', zh: '只有发起者（或管理员）可以这样做。' },
   cancelled: { en: 'Cancelled; your credits are back.', zh: '已取消，积分已退回。' },
   internal_error: { en: 'Something went wrong on our side (ref {ref}). Nothing was charged.', zh: '出了点问题（编号 {ref}），没有扣除积分。' },
+  already_handled: { en: 'This request was already handled.', zh: '这个请求已经处理过了。' },
   moderator_only: { en: '/{command} is for moderators and the bot owner.', zh: '/{command} 只有管理员和机器人所有者可以使用。' },
 } as const satisfies Record<string, Record<Locale, string>>;
 

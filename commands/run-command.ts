@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { newCorrelationId } from '../src/core/engine/engine.js';
+import { claimIntakeKey, releaseIntakeKey } from '../src/core/engine/intake.js';
 import { UserError } from '../src/core/errors.js';
 import { localeOf, localizeError, t } from './i18n.js';
 import type { Command, CommandContext, CommandDeps, CommandOutcome } from './types.js';
@@ -29,10 +30,17 @@ export async function runCommand(
   }
   const parsed = command.options.safeParse(raw);
   if (!parsed.success) return fail(describeOptionErrors(command, parsed.error, raw));
+  // Moderator actions make no job, so they claim the update's key here: a re-delivered update acts once.
+  const claimed = command.access === 'moderator';
+  if (claimed && !claimIntakeKey(deps.db, deps.clock, ctx.intakeKey, command.name)) {
+    log.info('re-delivered moderator command ignored');
+    return fail(t('already_handled', locale));
+  }
   try {
     const outcome = (await command.execute(ctx, parsed.data, deps)) ?? {};
     return { ok: true, outcome };
   } catch (error) {
+    if (claimed) releaseIntakeKey(deps.db, ctx.intakeKey);
     if (error instanceof UserError) {
       log.info({ id: error.identifier }, 'user error');
       return fail(localizeError(error, locale));

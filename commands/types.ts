@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Db } from '../db/client.js';
 import type { Config } from '../src/config.js';
 import type { Engine } from '../src/core/engine/engine.js';
+import type { VideoRequest } from '../src/core/engine/intake.js';
 import type { Prefilter } from '../src/core/moderation/prefilter.js';
 import type { Clock, JobDestination, Logger, PlatformId } from '../src/core/ports.js';
 import type { Identity } from '../src/core/users.js';
@@ -20,6 +21,11 @@ export interface CommandContext {
   locale?: string;
   /** platform + chat + message/interaction id: makes money-moving commands idempotent on re-delivery. */
   intakeKey: string;
+  /**
+   * An image the adapter downloaded itself with the message (a Telegram photo, whose URL carries the bot token):
+   * `/video` hands it to the engine, which then owns the file. The adapter removes it if no job took it.
+   */
+  imageFile?: VideoRequest['imageFile'];
   reply(text: string): Promise<void>;
 }
 

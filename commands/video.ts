@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UserError } from '../src/core/errors.js';
 import { flag } from './options.js';
 import { defineCommand } from './types.js';
 
@@ -35,6 +36,7 @@ export default defineCommand({
     audio: 'Generate sound (models that support it)',
   },
   async execute(ctx, o, { engine }) {
+    if (o.image && ctx.imageFile) throw new UserError('two_images', 'Send either a photo or --image, not both.');
     const result = await engine.submitVideo({
       identity: ctx.actor,
       dest: ctx.dest,
@@ -44,6 +46,7 @@ export default defineCommand({
       prompt: o.prompt,
       ...(o.model ? { modelId: o.model } : {}),
       ...(o.image ? { imageUrl: o.image } : {}),
+      ...(ctx.imageFile ? { imageFile: ctx.imageFile } : {}),
       options: {
         ...(o.duration !== undefined ? { duration: o.duration } : {}),
         ...(o.resolution ? { resolution: o.resolution } : {}),

@@ -16,6 +16,7 @@ import { createSafeFetcher } from './media/safe-fetch.js';
 import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
 import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
+import { createTelegramAdapter } from './platforms/telegram/telegram-adapter.js';
 import { createArkProvider } from './providers/ark.js';
 import { createFalProvider } from './providers/fal.js';
 import { createKieProvider } from './providers/kie.js';
@@ -131,6 +132,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   }
   const adapters: PlatformAdapter[] = [];
   // Platform adapters: one line each, enabled by their token.
+  if (config.TELEGRAM_TOKEN) adapters.push(createTelegramAdapter({ config, logger, store, fetcher, clock }));
   for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
   const metrics = createMetrics(db);

@@ -183,3 +183,16 @@ export function acceptVideo(
     return { job, duplicate: false };
   });
 }
+
+/**
+ * Claims an intake key for a command that changes state but makes no job (moderator actions), so a
+ * re-delivered update (Telegram after a crash, a retried interaction) acts once. False if already claimed.
+ */
+export function claimIntakeKey(db: Db, clock: Clock, key: string, command: string): boolean {
+  return db.insert(intakeKeys).values({ key, command, createdAt: clock.now() }).onConflictDoNothing().run().changes === 1;
+}
+
+/** Gives a claim back when its command failed, so the member can try again with the same message. */
+export function releaseIntakeKey(db: Db, key: string): void {
+  db.delete(intakeKeys).where(eq(intakeKeys.key, key)).run();
+}

@@ -1,0 +1,164 @@
+import { autoRetry } from '@grammyjs/auto-retry';
+import { Bot, webhookCallback, type Api, type Transformer } from 'grammy';
+import type { BotCommandScope } from 'grammy/types';
+import { ZH_DESCRIPTIONS } from '../../../commands/i18n.js';
+import { commands } from '../../../commands/index.js';
+import type { CommandDeps } from '../../../commands/types.js';
+import type { Config } from '../../config.js';
+import type { Clock, Logger, MediaFetcher, MediaStore } from '../../core/ports.js';
+import type { HttpRoute } from '../../server/http-server.js';
+import type { PlatformAdapter } from '../platform-adapter.js';
+import { createTelegramChat, RecentUsers, truncate } from './telegram-chat.js';
+import { describeTelegramError, scrubbingTransformer, scrubToken } from './telegram-errors.js';
+import { handleCallback, handleMessage, type IntakeDeps } from './telegram-intake.js';
+
+/**
+ * Telegram through grammY: long polling by default (works behind NAT), or a webhook on the bot's own HTTP
+ * server when TELEGRAM_WEBHOOK_SECRET and PUBLIC_URL are set. The bot token is in every Bot API URL, so
+ * grammY's sensitive logs stay off and every error is scrubbed before anything logs or rethrows it.
+ */
+
+export const TELEGRAM_WEBHOOK_PATH = '/telegram/webhook';
+const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
+const MAX_WEBHOOK_BYTES = 1024 * 1024;
+/** What the webhook waits for a command before answering anyway (the update keeps being handled). */
+const WEBHOOK_ANSWER_MS = 5_000;
+
+export interface TelegramAdapterDeps {
+  config: Config;
+  logger: Logger;
+  store: MediaStore;
+  fetcher: MediaFetcher;
+  clock: Clock;
+  /** Bounds for @grammyjs/auto-retry: 429 `retry_after` waits longer than this fail the call. */
+  retry?: { maxRetryAttempts: number; maxDelaySeconds: number };
+}
+
+export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapter {
+  const { config } = deps;
+  const token = config.TELEGRAM_TOKEN;
+  if (!token) throw new Error('TELEGRAM_TOKEN is not set');
+  const secret = config.TELEGRAM_WEBHOOK_SECRET;
+  const webhookUrl = secret && config.PUBLIC_URL ? `${config.PUBLIC_URL.replace(/\/+$/, '')}${TELEGRAM_WEBHOOK_PATH}` : undefined;
+  if (secret && !/^[A-Za-z0-9_-]{1,256}$/.test(secret)) {
+    throw new Error('TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1 to 256 characters): Telegram refuses anything else');
+  }
+  const log = deps.logger.child({ platform: 'telegram' });
+  const describe = (error: unknown) => describeTelegramError(error, token);
+
+  const bot = new Bot(token, { client: { apiRoot: config.TELEGRAM_API_ROOT, sensitiveLogs: false } });
+  installRetries(bot.api, token, deps.retry ?? { maxRetryAttempts: 3, maxDelaySeconds: 30 });
+  const users = new RecentUsers();
+  const platform = createTelegramChat({ api: bot.api, token, logger: log, users });
+
+  let accepting = false;
+  let polling: Promise<void> | undefined;
+  const routes: HttpRoute[] = [];
+  if (webhookUrl) {
+    // Telegram waits for our answer before sending the next update; a command is quick (the job runs in the
+    // engine), and if one is not, Telegram gets its 200 after WEBHOOK_ANSWER_MS while the update finishes.
+    const handle = webhookCallback(bot, 'std/http', { secretToken: secret, onTimeout: 'return', timeoutMilliseconds: WEBHOOK_ANSWER_MS });
+    routes.push({
+      path: TELEGRAM_WEBHOOK_PATH,
+      handler: async (request) => {
+        if (!accepting) return Response.json({ error: 'not ready' }, { status: 503 });
+        if (Number(request.headers.get('content-length') ?? 0) > MAX_WEBHOOK_BYTES) return Response.json({ error: 'payload too large' }, { status: 413 });
+        try {
+          return await handle(request);
+        } catch (error) {
+          log.error({ error: describe(error) }, 'telegram webhook failed');
+          return Response.json({ error: 'internal error' }, { status: 500 });
+        }
+      },
+    });
+  }
+
+  return {
+    platform,
+    ...(routes.length ? { httpRoutes: routes } : {}),
+
+    async start(commandDeps: CommandDeps): Promise<void> {
+      try {
+        await bot.init();
+      } catch (error) {
+        const reason = describe(error);
+        throw new Error(`Telegram refused to start the bot (${String(reason['description'] ?? reason['message'])}): check TELEGRAM_TOKEN`);
+      }
+      const intake: IntakeDeps = { api: bot.api, me: bot.botInfo, config, logger: log, token, store: deps.store, fetcher: deps.fetcher, users, commands: commandDeps };
+      // The error boundary of every update: nothing thrown here may reach grammY (its errors carry the API client).
+      bot.on('message', async (ctx) => {
+        await handleMessage(ctx.message, intake).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram message failed'));
+      });
+      bot.on('callback_query', async (ctx) => {
+        await handleCallback(ctx.callbackQuery, intake).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram button failed'));
+      });
+      bot.catch((error) => log.error({ error: describe(error.error) }, 'telegram update failed'));
+      await registerCommands(bot.api, config, log, describe);
+
+      if (webhookUrl) {
+        try {
+          await bot.api.setWebhook(webhookUrl, { secret_token: secret!, allowed_updates: [...ALLOWED_UPDATES] });
+        } catch (error) {
+          const reason = describe(error);
+          throw new Error(`Telegram refused the webhook ${webhookUrl} (${String(reason['description'] ?? reason['message'])})`);
+        }
+        accepting = true;
+        log.info({ username: bot.botInfo.username, webhook: webhookUrl }, 'telegram bot started (webhook)');
+        return;
+      }
+      await new Promise<void>((resolve, reject) => {
+        polling = bot
+          .start({ allowed_updates: [...ALLOWED_UPDATES], drop_pending_updates: false, onStart: () => resolve() })
+          .catch((error: unknown) => {
+            log.error({ error: describe(error) }, 'telegram long polling stopped');
+            reject(new Error(`Telegram long polling failed: ${scrubToken(String((error as Error).message), token)}`));
+          });
+      });
+      log.info({ username: bot.botInfo.username }, 'telegram bot started (long polling)');
+    },
+
+    async stop(): Promise<void> {
+      accepting = false;
+      if (bot.isRunning()) await bot.stop().catch((error: unknown) => log.warn({ error: describe(error) }, 'telegram stop failed'));
+      // Lets the update being handled finish (the webhook, if any, stays registered: Telegram keeps updates for us).
+      if (polling) await Promise.race([polling.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    },
+  };
+}
+
+/**
+ * 429s are waited out (bounded), and network errors are never retried by the transport: a `sendVideo` whose
+ * answer was lost may have reached the chat, so the caller decides (the chat side then sends a link, not a
+ * second video). 5xx answers are retried, except for uploads, for the same reason.
+ */
+function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: number; maxDelaySeconds: number }): void {
+  const general = autoRetry({ ...bounds, rethrowHttpErrors: true });
+  const upload = autoRetry({ ...bounds, rethrowHttpErrors: true, rethrowInternalServerErrors: true });
+  const retries: Transformer = (prev, method, payload, signal) => (method === 'sendVideo' ? upload : general)(prev, method, payload, signal);
+  api.config.use(scrubbingTransformer(token), retries);
+}
+
+/**
+ * The command menu, in English and in Chinese for `zh` clients: member commands for everyone, every command for
+ * chat administrators and, in their private chats, for the owners. Failing to set it is not fatal.
+ */
+async function registerCommands(api: Api, config: Config, log: Logger, describe: (error: unknown) => Record<string, unknown>): Promise<void> {
+  const member = commands.filter((c) => c.access === 'member');
+  const owners = config.OWNER_IDS.filter((id) => /^telegram:-?\d+$/.test(id)).map((id) => Number(id.slice('telegram:'.length)));
+  const sets: { scope?: BotCommandScope; list: typeof commands }[] = [
+    { list: member },
+    { scope: { type: 'all_chat_administrators' }, list: commands },
+    ...owners.map((chat_id) => ({ scope: { type: 'chat' as const, chat_id }, list: commands })),
+  ];
+  for (const { scope, list } of sets) {
+    for (const language of [undefined, 'zh'] as const) {
+      const items = list.map((c) => ({
+        command: c.name,
+        description: truncate((language === 'zh' ? ZH_DESCRIPTIONS[c.name] : undefined) ?? c.description, 256),
+      }));
+      await api
+        .setMyCommands(items, { ...(scope ? { scope } : {}), ...(language ? { language_code: language } : {}) })
+        .catch((error: unknown) => log.warn({ scope: scope?.type ?? 'default', language, error: describe(error) }, 'could not set the command menu'));
+    }
+  }
+}

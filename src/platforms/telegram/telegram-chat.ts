@@ -1,0 +1,190 @@
+import { InputFile, type Api } from 'grammy';
+import type { InlineKeyboardMarkup, User } from 'grammy/types';
+import { localeOf, t, type Locale } from '../../../commands/i18n.js';
+import { MediaError } from '../../core/errors.js';
+import type { ChatPlatform, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
+import { describeTelegramError, isMessageGone, isNotModified } from './telegram-errors.js';
+
+/**
+ * Telegram as the engine's `ChatPlatform`: status messages with an inline Cancel button, edited in place;
+ * results uploaded with `sendVideo` (or linked when too large); failures told with a mention.
+ */
+
+/** Bots may upload files up to 50 MB with the public Bot API. */
+export const TELEGRAM_UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024;
+const TEXT_LIMIT = 4096;
+const CAPTION_TEXT = 900;
+/** Types Telegram plays inline as a video; anything else is linked. */
+const PLAYABLE = new Set(['video/mp4', 'video/quicktime', 'video/x-m4v']);
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * Names and languages of users seen recently, for mentions and button labels on messages the engine sends
+ * later (the engine's destination knows only the user id). Bounded; after a restart labels fall back to English.
+ */
+export class RecentUsers {
+  private readonly users = new Map<string, { name: string; locale: Locale }>();
+
+  remember(user: User): void {
+    const id = String(user.id);
+    this.users.delete(id);
+    this.users.set(id, { name: displayNameOf(user), locale: localeOf(user.language_code) });
+    if (this.users.size > MAX_REMEMBERED) this.users.delete(this.users.keys().next().value!);
+  }
+
+  nameOf(userId: string): string | undefined {
+    return this.users.get(userId)?.name;
+  }
+
+  localeOf(userId: string): Locale {
+    return this.users.get(userId)?.locale ?? 'en';
+  }
+}
+
+export function displayNameOf(user: User): string {
+  const name = [user.first_name, user.last_name].filter(Boolean).join(' ').trim();
+  return (name || user.username || String(user.id)).slice(0, 64);
+}
+
+export function cancelKeyboard(jobId: string, locale: Locale): InlineKeyboardMarkup {
+  return { inline_keyboard: [[{ text: t('cancel', locale), callback_data: `cancel:${jobId}` }]] };
+}
+
+export function retryKeyboard(jobId: string, locale: Locale): InlineKeyboardMarkup {
+  return { inline_keyboard: [[{ text: t('retry', locale), callback_data: `retry:${jobId}` }]] };
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Answers in the request's thread; still posts if the request was deleted meanwhile. */
+export function replyTo(messageId: string | number | null | undefined) {
+  return messageId ? { reply_parameters: { message_id: Number(messageId), allow_sending_without_reply: true } } : {};
+}
+
+export interface TelegramChatDeps {
+  api: Api;
+  token: string;
+  logger: Logger;
+  users: RecentUsers;
+}
+
+export function createTelegramChat({ api, token, logger, users }: TelegramChatDeps): ChatPlatform {
+  // What each status message shows now, so identical edits are never sent (bounded; final views are forgotten).
+  const shown = new Map<string, { text: string; cancellable: boolean; locale: Locale }>();
+  // Jobs whose upload failed in this process: an upload may have reached the chat even when its answer was lost,
+  // so any further attempt for the job sends a link instead of a second video.
+  const uploadTried = new Set<string>();
+
+  const show = (key: string, view: StatusView, text: string, locale: Locale) => {
+    shown.delete(key);
+    if (view.final) return;
+    shown.set(key, { text, cancellable: view.cancellable, locale });
+    if (shown.size > MAX_REMEMBERED) shown.delete(shown.keys().next().value!);
+  };
+
+  const mentionOf = (dest: JobDestination): string => {
+    // In a private chat the reply itself notifies; in a group the requester is named so they get a ping.
+    if (Number(dest.chatId) > 0) return '';
+    return `<a href="tg://user?id=${Number(dest.userId)}">${escapeHtml(users.nameOf(dest.userId) ?? '👤')}</a> `;
+  };
+
+  return {
+    id: 'telegram',
+
+    async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
+      const text = truncate(view.text, TEXT_LIMIT);
+      const locale = users.localeOf(dest.userId);
+      const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, locale) } : {};
+      const sent = await api.sendMessage(Number(dest.chatId), text, {
+        ...markup,
+        ...replyTo(dest.requestMessageId),
+        link_preview_options: { is_disabled: true },
+      });
+      const ref: MessageRef = { platform: 'telegram', chatId: String(sent.chat.id), messageId: String(sent.message_id) };
+      show(`${ref.chatId}:${ref.messageId}`, view, text, locale);
+      return ref;
+    },
+
+    async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
+      const key = `${ref.chatId}:${ref.messageId}`;
+      const text = truncate(view.text, TEXT_LIMIT);
+      const last = shown.get(key);
+      if (last && last.text === text && last.cancellable === view.cancellable) return true;
+      // The label's language is the requester's, as when the message was posted (a private chat's id is its user's).
+      const locale = last?.locale ?? users.localeOf(ref.chatId);
+      // Leaving reply_markup out of an edit removes the keyboard: that is how Cancel goes away.
+      const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, locale) } : {};
+      try {
+        if (last && last.text === text) await api.editMessageReplyMarkup(Number(ref.chatId), Number(ref.messageId), markup);
+        else await api.editMessageText(Number(ref.chatId), Number(ref.messageId), text, { ...markup, link_preview_options: { is_disabled: true } });
+      } catch (error) {
+        // Someone (a restart, another edit) already made it say this: nothing to do.
+        if (isNotModified(error)) {
+          show(key, view, text, locale);
+          return true;
+        }
+        if (isMessageGone(error)) {
+          shown.delete(key);
+          return false;
+        }
+        throw error;
+      }
+      show(key, view, text, locale);
+      return true;
+    },
+
+    async deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }> {
+      const chatId = Number(dest.chatId);
+      const { jobId, media } = delivery;
+      const limit = Math.min(dest.uploadLimitBytes ?? TELEGRAM_UPLOAD_LIMIT_BYTES, TELEGRAM_UPLOAD_LIMIT_BYTES);
+      const keyboard = { reply_markup: retryKeyboard(jobId, users.localeOf(dest.userId)) };
+      const mention = mentionOf(dest);
+      const fits = media.bytes > 0 && media.bytes <= limit && PLAYABLE.has(media.contentType);
+      if (fits && !uploadTried.has(jobId)) {
+        uploadTried.add(jobId);
+        if (uploadTried.size > MAX_REMEMBERED) uploadTried.delete(uploadTried.values().next().value!);
+        void api.sendChatAction(chatId, 'upload_video').catch(() => {});
+        try {
+          // A path or a supplier, not an open stream: auto-retry (a 429) must be able to read the file again.
+          const file = new InputFile(delivery.localPath ?? (() => delivery.openRead()), `${jobId}.mp4`);
+          const sent = await api.sendVideo(chatId, file, {
+            caption: `${mention}${escapeHtml(truncate(delivery.text, CAPTION_TEXT))}`,
+            parse_mode: 'HTML',
+            supports_streaming: true,
+            ...keyboard,
+            ...replyTo(dest.requestMessageId),
+          });
+          uploadTried.delete(jobId);
+          return { ref: `${sent.chat.id}:${sent.message_id}` };
+        } catch (error) {
+          logger.warn({ jobId, error: describeTelegramError(error, token) }, 'video upload failed; sending a link instead (never a second upload)');
+        }
+      }
+      const size = `${(media.bytes / 1024 / 1024).toFixed(1)} MB`;
+      const why = media.bytes > limit ? `\nToo large to upload here (${size}); download it:` : '\nDownload it:';
+      const text = `${mention}${escapeHtml(truncate(delivery.text, 3000))}${why}\n${escapeHtml(media.url)}`;
+      try {
+        const sent = await api.sendMessage(chatId, text, { parse_mode: 'HTML', ...keyboard, ...replyTo(dest.requestMessageId) });
+        uploadTried.delete(jobId);
+        return { ref: `${sent.chat.id}:${sent.message_id}` };
+      } catch (error) {
+        const reason = describeTelegramError(error, token);
+        throw new MediaError('network', `Telegram did not take the result (${String(reason['description'] ?? reason['message'])})`);
+      }
+    },
+
+    async notify(dest: JobDestination, text: string): Promise<void> {
+      await api.sendMessage(Number(dest.chatId), `${mentionOf(dest)}${escapeHtml(truncate(text, 3500))}`, {
+        parse_mode: 'HTML',
+        ...replyTo(dest.requestMessageId),
+        link_preview_options: { is_disabled: true },
+      });
+    },
+  };
+}
