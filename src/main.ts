@@ -16,6 +16,7 @@ import { createSafeFetcher } from './media/safe-fetch.js';
 import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
 import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
+import { createDiscordAdapter } from './platforms/discord/discord-adapter.js';
 import { createTelegramAdapter } from './platforms/telegram/telegram-adapter.js';
 import { createArkProvider } from './providers/ark.js';
 import { createFalProvider } from './providers/fal.js';
@@ -132,6 +133,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   }
   const adapters: PlatformAdapter[] = [];
   // Platform adapters: one line each, enabled by their token.
+  if (config.DISCORD_TOKEN) adapters.push(createDiscordAdapter({ config, logger, clock }));
   if (config.TELEGRAM_TOKEN) adapters.push(createTelegramAdapter({ config, logger, store, fetcher, clock }));
   for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
@@ -184,8 +186,6 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
-  const commandDeps: CommandDeps = { engine, db, clock, config, logger, prefilter };
-  for (const adapter of adapters) await adapter.start(commandDeps);
   const pruneMedia = () =>
     void pruneExpiredMedia(db, clock, store, config.MEDIA_RETENTION_DAYS, logger)
       .then((removed) => removed && logger.info({ removed }, 'removed media past MEDIA_RETENTION_DAYS'))
@@ -203,6 +203,15 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       for (const close of closers) await close().catch(() => {});
       db.$client.close();
     })());
+
+  const commandDeps: CommandDeps = { engine, db, clock, config, logger, prefilter };
+  try {
+    for (const adapter of adapters) await adapter.start(commandDeps);
+  } catch (error) {
+    // A platform that cannot start (a revoked token, say) must not leave the rest running behind the error.
+    await stop();
+    throw error;
+  }
 
   const running: RunningBot = { engine, port, get baseUrl() { return baseUrl; }, stop };
   if (options.console && consoleOutput) {
@@ -286,5 +295,8 @@ function pinoStderr() {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  void main();
+  main().catch((error: unknown) => {
+    process.stderr.write(`clipbot could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
 }

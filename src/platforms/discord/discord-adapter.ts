@@ -1,0 +1,409 @@
+import { eq } from 'drizzle-orm';
+import {
+  ApplicationCommandOptionType,
+  Client,
+  Events,
+  GatewayCloseCodes,
+  GatewayIntentBits,
+  MessageFlags,
+  PermissionFlagsBits,
+  REST,
+  type AutocompleteInteraction,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type Interaction,
+  type Message,
+  type RepliableInteraction,
+} from 'discord.js';
+import { users } from '../../../db/schema.js';
+import { commands, findCommand } from '../../../commands/index.js';
+import { localizeError, localeOf } from '../../../commands/i18n.js';
+import { parseCommandText } from '../../../commands/parse-text.js';
+import { runCommand } from '../../../commands/run-command.js';
+import type { CommandContext, CommandDeps } from '../../../commands/types.js';
+import type { Config } from '../../config.js';
+import { newCorrelationId } from '../../core/engine/engine.js';
+import { getJob } from '../../core/engine/job-state.js';
+import { UserError } from '../../core/errors.js';
+import type { Clock, JobDestination, Logger } from '../../core/ports.js';
+import { roleOf } from '../../core/roles.js';
+import { ensureUser, type Identity } from '../../core/users.js';
+import type { PlatformAdapter } from '../platform-adapter.js';
+import { AUTOCOMPLETE_OPTIONS, discordCommandDefinitions, registerCommands } from './command-definitions.js';
+import { CUSTOM_ID, DiscordChat, type LiveReply } from './discord-chat.js';
+import { say } from './discord-text.js';
+
+/**
+ * Discord, on discord.js v14 over the gateway. Members use slash commands rendered from the registry, or mention
+ * the bot with a prompt (and an image) in a channel, which is `/video`.
+ *
+ * Intents: Guilds (servers, channels) and GuildMessages (message events, for mention requests). Not the privileged
+ * MessageContent: Discord includes the content and attachments of messages that mention the bot without it, and that
+ * is all the bot reads. Requesting it while the portal has it off would close the gateway (4014), and bots in more
+ * than 100 servers need Discord's approval for it.
+ *
+ * Every interaction is acknowledged first (Discord's 3 s deadline), then run through `runCommand`. Moderator
+ * commands are hidden from members at registration and checked again here at every call: the interaction's
+ * member permissions (Manage Server) or OWNER_IDS; never in DMs.
+ */
+
+export interface DiscordAdapterDeps {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+}
+
+export const DISCORD_INTENTS: readonly GatewayIntentBits[] = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages];
+
+/** Long enough for a large upload on a slow link; a timed-out request is retried by discord.js (hence the nonces). */
+export const DISCORD_REST_TIMEOUT_MS = 180_000;
+const READY_TIMEOUT_MS = 60_000;
+/** Commands whose public reply becomes the status of the job they create. */
+const JOB_COMMANDS: ReadonlySet<string> = new Set(['video', 'musicvideo']);
+const MAX_REPLY = 2000;
+
+export function createDiscordAdapter({ config, logger, clock }: DiscordAdapterDeps): PlatformAdapter {
+  const token = config.DISCORD_TOKEN;
+  if (!token) throw new Error('createDiscordAdapter needs DISCORD_TOKEN');
+  const log = logger.child({ platform: 'discord' });
+  const restOptions = { api: config.DISCORD_API_BASE, timeout: DISCORD_REST_TIMEOUT_MS };
+  // The engine's REST client outlives the gateway connection: jobs keep editing and delivering while it reconnects.
+  const rest = new REST(restOptions).setToken(token);
+  let deps: CommandDeps | undefined;
+  const chat = new DiscordChat({
+    rest,
+    logger: log,
+    clock,
+    localeOfJob: (jobId) => (deps ? (getJob(deps.db, jobId)?.locale ?? undefined) : undefined),
+  });
+  let client: Client | undefined;
+
+  const adapter: PlatformAdapter = {
+    platform: chat,
+    async start(commandDeps) {
+      deps = commandDeps;
+      const created = new Client({ intents: [...DISCORD_INTENTS], rest: restOptions, allowedMentions: { parse: [], repliedUser: false } });
+      const handlers = new DiscordHandlers(created, chat, commandDeps, config, log);
+      created.on(Events.InteractionCreate, (interaction) => void handlers.interaction(interaction));
+      created.on(Events.MessageCreate, (message) => void handlers.message(message));
+      created.on(Events.Error, (error) => log.warn({ err: error }, 'Discord client error'));
+      await loginAndWait(created, token);
+      client = created;
+      const applicationId = created.application?.id ?? created.user!.id;
+      await registerCommands({
+        rest,
+        applicationId,
+        guildIds: config.DISCORD_GUILD_IDS,
+        dataDir: config.dataDir,
+        definitions: discordCommandDefinitions(commands),
+        logger: log,
+      }).catch((error: unknown) => log.error({ err: error }, 'could not register the slash commands; they stay as they were'));
+      log.info({ user: created.user?.tag, guilds: created.guilds.cache.size }, 'Discord connected');
+    },
+    async stop() {
+      // Closes the gateway (no new commands); `rest` stays usable so the engine can park jobs.
+      await client?.destroy();
+      client = undefined;
+    },
+  };
+  return adapter;
+}
+
+/** The gateway refused us for good (bad token 4004, disallowed intents 4014, ...). */
+export class GatewayClosedError extends Error {
+  constructor(readonly code: number) {
+    super(`Discord closed the gateway connection with code ${code} (${GatewayCloseCodes[code] ?? 'unknown'})`);
+    this.name = 'GatewayClosedError';
+  }
+}
+
+/** Logs in and resolves once READY (and the guilds) arrived; rejects at once when the gateway refuses us. */
+function loginAndWait(client: Client, token: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDisconnect = (event: { code: number }) => fail(new GatewayClosedError(event.code));
+    const timer = setTimeout(() => fail(new Error('Discord did not become ready in time')), READY_TIMEOUT_MS);
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off(Events.ShardDisconnect, onDisconnect);
+    };
+    function fail(error: unknown): void {
+      cleanup();
+      void client
+        .destroy()
+        .catch(() => {})
+        .finally(() => reject(error));
+    }
+    client.on(Events.ShardDisconnect, onDisconnect);
+    client.once(Events.ClientReady, () => {
+      cleanup();
+      resolve();
+    });
+    client.login(token).catch(fail);
+  });
+}
+
+/**
+ * Interactions and mention requests, each behind an error boundary: a bug is logged with a correlation id and the
+ * member sees that id.
+ */
+class DiscordHandlers {
+  constructor(
+    private readonly client: Client,
+    private readonly chat: DiscordChat,
+    private readonly deps: CommandDeps,
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {}
+
+  async interaction(interaction: Interaction): Promise<void> {
+    try {
+      if (interaction.isAutocomplete()) await this.autocomplete(interaction);
+      else if (interaction.isChatInputCommand()) await this.slashCommand(interaction);
+      else if (interaction.isButton()) await this.button(interaction);
+    } catch (error) {
+      const ref = newCorrelationId();
+      this.log.error({ err: error, ref, interaction: interaction.id }, 'Discord interaction failed');
+      if (!interaction.isRepliable()) return;
+      const body = { content: say('internal_error', interaction.locale, { ref }), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } } as const;
+      await (interaction.deferred || interaction.replied ? interaction.followUp(body) : interaction.reply(body)).catch(() => {});
+    }
+  }
+
+  async message(message: Message): Promise<void> {
+    try {
+      await this.mention(message);
+    } catch (error) {
+      const ref = newCorrelationId();
+      this.log.error({ err: error, ref, message: message.id }, 'Discord mention request failed');
+      const content = say('internal_error', message.guild?.preferredLocale, { ref });
+      await message.reply({ content, allowedMentions: { parse: [], repliedUser: false } }).catch(() => {});
+    }
+  }
+
+  // ------------------------------------------------------------------ slash commands
+
+  private async slashCommand(interaction: ChatInputCommandInteraction): Promise<void> {
+    const command = findCommand(interaction.commandName);
+    const makesJob = command !== undefined && JOB_COMMANDS.has(command.name);
+    // First, within Discord's 3 s: a job's reply is public (it becomes the status), everything else is private.
+    await interaction.deferReply(makesJob ? {} : { flags: MessageFlags.Ephemeral });
+    if (!command) return new Responder(interaction, false).reply(say('unknown_command', interaction.locale));
+    if (command.access === 'moderator' && !interaction.inGuild()) {
+      this.log.info({ command: command.name, user: interaction.user.id }, 'moderator command refused in a DM');
+      return new Responder(interaction, false).reply(say('moderator_in_dm', interaction.locale, { command: command.name }));
+    }
+    const live = makesJob ? this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token }) : undefined;
+    const responder = new Responder(interaction, makesJob, live);
+    try {
+      await runCommand(command, optionValues(interaction), this.contextOf(interaction, responder), this.deps);
+    } finally {
+      this.chat.forget(interaction.id);
+    }
+    await responder.finish();
+  }
+
+  private contextOf(interaction: RepliableInteraction, responder: Responder): CommandContext {
+    const identity = identityOf(interaction);
+    return {
+      platform: 'discord',
+      actor: { ...identity, role: roleOf(identity, this.config.OWNER_IDS, managesServer(interaction)) },
+      dest: destinationOf(interaction),
+      ...(interaction.guildId ? { guildId: interaction.guildId } : {}),
+      locale: interaction.locale,
+      intakeKey: `discord:${interaction.channelId}:${interaction.id}`,
+      reply: (text) => responder.reply(text),
+    };
+  }
+
+  private async autocomplete(interaction: AutocompleteInteraction): Promise<void> {
+    const focused = interaction.options.getFocused(true);
+    if (!AUTOCOMPLETE_OPTIONS.has(focused.name)) return interaction.respond([]);
+    const typed = String(focused.value).trim().toLowerCase();
+    const choices = this.deps.engine
+      .availableModels()
+      .filter((m) => m.kind === 'video')
+      .filter((m) => !typed || m.id.toLowerCase().includes(typed) || m.label.toLowerCase().includes(typed))
+      .slice(0, 25)
+      .map((m) => ({ name: clip(`${m.id} · ${m.label}`, 100), value: m.id }));
+    await interaction.respond(choices);
+  }
+
+  // ------------------------------------------------------------------ buttons
+
+  private async button(interaction: ButtonInteraction): Promise<void> {
+    const parsed = CUSTOM_ID.parse(interaction.customId);
+    if (!parsed) return;
+    const job = getJob(this.deps.db, parsed.jobId);
+    const owner = job && this.deps.db.select().from(users).where(eq(users.id, job.userId)).get();
+    const isRequester = owner?.platform === 'discord' && owner.platformUserId === interaction.user.id;
+    if (parsed.action === 'cancel') return this.cancel(interaction, parsed.jobId, job !== undefined, isRequester);
+    // Retry becomes a new job whose status is this interaction's public reply; a refusal must be private, so it
+    // is decided (one indexed read) before acknowledging.
+    if (!job || !isRequester) {
+      await interaction.reply({ content: say(job ? 'not_yours' : 'no_such_job', interaction.locale), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      return;
+    }
+    await interaction.deferReply();
+    const live = this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token });
+    const responder = new Responder(interaction, true, live);
+    try {
+      const identity = identityOf(interaction);
+      await this.deps.engine.retry(job.id, {
+        identity,
+        dest: destinationOf(interaction),
+        intakeKey: `discord:${interaction.channelId}:${interaction.id}`,
+        ...(interaction.guildId ? { guildId: interaction.guildId } : {}),
+        locale: interaction.locale,
+      });
+    } catch (error) {
+      await responder.reply(this.describeError(error, interaction.locale));
+    } finally {
+      this.chat.forget(interaction.id);
+    }
+    await responder.finish();
+  }
+
+  private async cancel(interaction: ButtonInteraction, jobId: string, exists: boolean, isRequester: boolean): Promise<void> {
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    const responder = new Responder(interaction, false);
+    if (!exists) return responder.reply(say('no_such_job', interaction.locale));
+    const identity = identityOf(interaction);
+    const role = roleOf(identity, this.config.OWNER_IDS, managesServer(interaction));
+    if (!isRequester && role === 'member') {
+      this.log.info({ jobId, user: interaction.user.id }, 'cancel refused: not the requester');
+      return responder.reply(say('not_yours', interaction.locale));
+    }
+    try {
+      const actor = ensureUser(this.deps.db, this.deps.clock, identity, this.config.STARTING_CREDITS);
+      await this.deps.engine.cancel(jobId, { userId: actor.id, moderator: role !== 'member' });
+      await responder.reply(say(isRequester ? 'cancelled' : 'cancelled_for_member', interaction.locale));
+    } catch (error) {
+      await responder.reply(this.describeError(error, interaction.locale));
+    }
+  }
+
+  // ------------------------------------------------------------------ mention trigger
+
+  /** `@clipbot a fox in the snow --resolution 480p` (+ an image attachment) is `/video` with that text. */
+  private async mention(message: Message): Promise<void> {
+    const me = this.client.user?.id;
+    if (!me || message.author.bot || message.webhookId) return;
+    // Only an explicit mention in the text: replies that merely ping the bot, and @everyone, are not requests.
+    const mentionPattern = new RegExp(`<@!?${me}>`, 'g');
+    if (!mentionPattern.test(message.content)) return;
+    const text = message.content.replace(mentionPattern, ' ').replace(/\s+/g, ' ').trim();
+    const locale = message.guild?.preferredLocale;
+    const reply = async (content: string) => {
+      await message.reply({ content: clip(content, MAX_REPLY), allowedMentions: { parse: [], repliedUser: false } });
+    };
+    const parsed = parseCommandText(`/video ${text}`, findCommand);
+    if (!parsed.ok) return reply(parsed.error);
+    const image = message.attachments.find((a) => a.contentType?.startsWith('image/') ?? false);
+    const raw: Record<string, unknown> = { ...parsed.raw, ...(image && parsed.raw['image'] === undefined ? { image: image.url } : {}) };
+    const identity: Identity = { platform: 'discord', platformUserId: message.author.id, displayName: message.member?.displayName ?? message.author.displayName };
+    const dest: JobDestination = { platform: 'discord', chatId: message.channelId, userId: message.author.id, requestMessageId: message.id, uploadLimitBytes: null };
+    this.chat.awaitStatusForMessage(message.id);
+    try {
+      await runCommand(
+        parsed.command,
+        raw,
+        {
+          platform: 'discord',
+          actor: { ...identity, role: roleOf(identity, this.config.OWNER_IDS, false) },
+          dest,
+          ...(message.guildId ? { guildId: message.guildId } : {}),
+          ...(locale ? { locale } : {}),
+          intakeKey: `discord:${message.channelId}:${message.id}`,
+          reply,
+        },
+        this.deps,
+      );
+    } finally {
+      this.chat.forget(message.id);
+    }
+  }
+
+  private describeError(error: unknown, locale: string): string {
+    if (error instanceof UserError) return localizeError(error, localeOf(locale));
+    const ref = newCorrelationId();
+    this.log.error({ err: error, ref }, 'Discord action failed');
+    return say('internal_error', locale, { ref });
+  }
+}
+
+/**
+ * Answers one interaction. Private (ephemeral) replies edit the deferred reply; a public deferred reply that did
+ * not become a job's status is deleted and the answer sent privately instead, so errors are only ever seen by the
+ * member they concern.
+ */
+class Responder {
+  private said = false;
+
+  constructor(
+    private readonly interaction: RepliableInteraction,
+    private readonly publicReply: boolean,
+    /** The public reply's hand-over to the job's status (job commands and Retry). */
+    private readonly live?: LiveReply,
+  ) {}
+
+  async reply(text: string): Promise<void> {
+    const body = { content: clip(text, MAX_REPLY), allowedMentions: { parse: [] } };
+    if (!this.interaction.deferred && !this.interaction.replied) {
+      this.said = true;
+      await this.interaction.reply({ ...body, flags: MessageFlags.Ephemeral });
+      return;
+    }
+    if (!this.publicReply && !this.said) {
+      this.said = true;
+      await this.interaction.editReply(body);
+      return;
+    }
+    if (this.publicReply && !this.said && !this.live?.usedAsStatus) await this.interaction.deleteReply().catch(() => {});
+    this.said = true;
+    await this.interaction.followUp({ ...body, flags: MessageFlags.Ephemeral });
+  }
+
+  /** Nothing was said and no status took the reply over: do not leave "… is thinking" behind. */
+  async finish(): Promise<void> {
+    if (this.said || this.live?.usedAsStatus) return;
+    if (this.publicReply) await this.interaction.deleteReply().catch(() => {});
+    else await this.interaction.editReply({ content: say('done', this.interaction.locale) });
+  }
+}
+
+function identityOf(interaction: RepliableInteraction): Identity {
+  const member = interaction.member;
+  const nick = member && 'nick' in member && typeof member.nick === 'string' ? member.nick : undefined;
+  return { platform: 'discord', platformUserId: interaction.user.id, displayName: nick ?? interaction.user.displayName };
+}
+
+function destinationOf(interaction: RepliableInteraction): JobDestination {
+  return {
+    platform: 'discord',
+    chatId: interaction.channelId!,
+    userId: interaction.user.id,
+    requestMessageId: interaction.id,
+    // The largest file this member's server accepts from us, read at intake and stored on the job.
+    uploadLimitBytes: interaction.attachmentSizeLimit ?? null,
+  };
+}
+
+/** The member's permissions in this channel, as Discord computed them for this very interaction. */
+function managesServer(interaction: RepliableInteraction): boolean {
+  return interaction.inGuild() && (interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild) ?? false);
+}
+
+/** Slash option values as the commands' zod schemas take them: an attachment is its (public CDN) URL. */
+function optionValues(interaction: ChatInputCommandInteraction): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const option of interaction.options.data) {
+    if (option.type === ApplicationCommandOptionType.Attachment) raw[option.name] = option.attachment?.url;
+    else raw[option.name] = option.value;
+  }
+  return raw;
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+

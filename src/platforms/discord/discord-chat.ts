@@ -1,0 +1,269 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import {
+  ButtonStyle,
+  ComponentType,
+  DiscordAPIError,
+  HTTPError,
+  RateLimitError,
+  Routes,
+  type APIActionRowComponent,
+  type APIButtonComponent,
+  type APIMessage,
+  type REST,
+  type RawFile,
+} from 'discord.js';
+import { MediaError } from '../../core/errors.js';
+import type { ChatPlatform, Clock, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
+import { say } from './discord-text.js';
+
+/**
+ * The engine's side of Discord (the `ChatPlatform` port), on its own REST client so it keeps working while the
+ * gateway reconnects or after it closed (the engine parks jobs after the adapter stopped).
+ *
+ * Where a status message lives: a slash command's deferred public reply *is* the status message (one message,
+ * edited in place). It is edited through the interaction's webhook token while that token lives (kept in memory
+ * only); when the token expires (15 min, or a 401 / 50027) or after a restart, the same message is edited through
+ * the channel route with the bot token, which works for non-ephemeral replies. Only if that fails too (deleted,
+ * no access) does `editStatus` return false, and the engine posts a fresh status as a channel message.
+ *
+ * Results and notices are always new channel messages (a new message notifies, an edit does not), sent with
+ * `nonce` + `enforce_nonce`, so a request that discord.js or the engine retries after a timeout returns the
+ * message already made instead of posting the video twice.
+ */
+
+/** Default per-file upload limit for bots (since 2025-01-16) when no interaction told us the real one. */
+export const DEFAULT_UPLOAD_LIMIT_BYTES = 10 * 1024 * 1024;
+/** Tokens last 15 min; stop using one a little before, rather than spend a 401 finding out. */
+const TOKEN_LIFETIME_MS = 14 * 60_000;
+const MAX_CONTENT = 2000;
+
+export const CUSTOM_ID = {
+  cancel: (jobId: string) => `clipbot:cancel:${jobId}`,
+  retry: (jobId: string) => `clipbot:retry:${jobId}`,
+  parse(customId: string): { action: 'cancel' | 'retry'; jobId: string } | undefined {
+    const m = /^clipbot:(cancel|retry):([a-z0-9]{3,20})$/i.exec(customId);
+    return m ? { action: m[1] as 'cancel' | 'retry', jobId: m[2]! } : undefined;
+  },
+};
+
+/** An interaction whose webhook token can still edit its reply. In memory only: tokens are never stored. */
+export interface LiveReply {
+  applicationId: string;
+  token: string;
+  expiresAt: number;
+  /** Set once the reply has become a job's status message. */
+  usedAsStatus: boolean;
+}
+
+export interface DiscordChatDeps {
+  rest: REST;
+  logger: Logger;
+  clock: Clock;
+  /** The locale a job was requested in (button labels), `undefined` when unknown. */
+  localeOfJob(jobId: string): string | undefined;
+}
+
+export class DiscordChat implements ChatPlatform {
+  readonly id = 'discord' as const;
+  /** Interactions (by id) whose public deferred reply is waiting to become the status of the job they create. */
+  private readonly awaiting = new Map<string, LiveReply>();
+  /** Status messages (by message id) still editable through their interaction's token. */
+  private readonly tokens = new Map<string, LiveReply>();
+  /** Member messages (by id) that asked for a job: its status replies to them. */
+  private readonly requestMessages = new Set<string>();
+
+  constructor(private readonly deps: DiscordChatDeps) {}
+
+  /** The reply of `interactionId` (deferred, public) should become the status of the job it creates. */
+  awaitStatus(interactionId: string, reply: Omit<LiveReply, 'expiresAt' | 'usedAsStatus'>): LiveReply {
+    const live = { ...reply, expiresAt: this.deps.clock.now() + TOKEN_LIFETIME_MS, usedAsStatus: false };
+    this.awaiting.set(interactionId, live);
+    return live;
+  }
+
+  /** The job's status should reply to the member's message `messageId` (mention trigger). */
+  awaitStatusForMessage(messageId: string): void {
+    this.requestMessages.add(messageId);
+  }
+
+  /** The command is over: whatever it did not use is forgotten. */
+  forget(requestId: string): void {
+    this.awaiting.delete(requestId);
+    this.requestMessages.delete(requestId);
+  }
+
+  async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
+    const body = this.statusBody(view);
+    const live = dest.requestMessageId ? this.awaiting.get(dest.requestMessageId) : undefined;
+    if (live && live.expiresAt > this.deps.clock.now()) {
+      this.awaiting.delete(dest.requestMessageId!);
+      try {
+        const message = (await this.deps.rest.patch(Routes.webhookMessage(live.applicationId, live.token, '@original'), { body, auth: false })) as APIMessage;
+        live.usedAsStatus = true;
+        this.tokens.set(message.id, live);
+        return { platform: 'discord', chatId: message.channel_id, messageId: message.id };
+      } catch (error) {
+        this.deps.logger.warn({ jobId: view.jobId, err: describe(error) }, 'could not turn the interaction reply into the status; posting it in the channel');
+      }
+    }
+    const replyTo = dest.requestMessageId && this.requestMessages.has(dest.requestMessageId) ? dest.requestMessageId : undefined;
+    const message = await this.post(dest.chatId, {
+      ...body,
+      // A per-call nonce: a transport retry of this very request is folded into one message, a later re-post is not.
+      nonce: randomBytes(9).toString('base64url'),
+      enforce_nonce: true,
+      ...(replyTo ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } } : {}),
+    });
+    return { platform: 'discord', chatId: message.channel_id, messageId: message.id };
+  }
+
+  async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
+    const body = this.statusBody(view);
+    const live = this.tokens.get(ref.messageId);
+    if (live && live.expiresAt > this.deps.clock.now()) {
+      try {
+        await this.deps.rest.patch(Routes.webhookMessage(live.applicationId, live.token, ref.messageId), { body, auth: false });
+        if (view.final) this.tokens.delete(ref.messageId);
+        return true;
+      } catch (error) {
+        if (isCode(error, UNKNOWN_MESSAGE)) {
+          this.tokens.delete(ref.messageId);
+          return false;
+        }
+        if (!isExpiredToken(error)) throw wrapTransient(error);
+        this.deps.logger.info({ jobId: view.jobId }, 'interaction token expired; editing the status through the channel from now on');
+      }
+    }
+    this.tokens.delete(ref.messageId);
+    try {
+      await this.deps.rest.patch(Routes.channelMessage(ref.chatId, ref.messageId), { body });
+      return true;
+    } catch (error) {
+      // Deleted, or not ours to edit any more (no access, an old message's edit cap): the engine posts a fresh one.
+      if (error instanceof DiscordAPIError && (GONE_CODES.has(Number(error.code)) || error.status === 403 || error.status === 404)) {
+        this.deps.logger.info({ jobId: view.jobId, code: error.code }, 'status message gone; a new one will be posted');
+        return false;
+      }
+      throw wrapTransient(error);
+    }
+  }
+
+  async deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }> {
+    const locale = this.deps.localeOfJob(delivery.jobId);
+    const limit = dest.uploadLimitBytes ?? DEFAULT_UPLOAD_LIMIT_BYTES;
+    const base = {
+      // Only the requester is pinged, whatever their prompt (echoed in `text`) contains.
+      allowed_mentions: { parse: [], users: [dest.userId] },
+      components: [row(button(CUSTOM_ID.retry(delivery.jobId), say('retry', locale), ButtonStyle.Primary))],
+      enforce_nonce: true,
+    };
+    const greeting = `<@${dest.userId}> ${delivery.text}`;
+    if (delivery.media.bytes > 0 && delivery.media.bytes <= limit) {
+      const data = await readAll(delivery);
+      const ext = delivery.media.contentType === 'video/webm' ? 'webm' : 'mp4';
+      try {
+        const message = await this.post(
+          dest.chatId,
+          { ...base, content: clip(greeting), nonce: stableNonce('video', delivery.jobId) },
+          [{ name: `${delivery.jobId}.${ext}`, data, contentType: delivery.media.contentType }],
+        );
+        return { ref: `${message.channel_id}/${message.id}` };
+      } catch (error) {
+        if (!(error instanceof DiscordAPIError && (error.status === 413 || Number(error.code) === ENTITY_TOO_LARGE))) throw wrapTransient(error);
+        this.deps.logger.info({ jobId: delivery.jobId, bytes: delivery.media.bytes }, 'Discord refused the upload as too large; posting a link instead');
+      }
+    }
+    const link = say('too_big_link', locale, { url: delivery.media.url });
+    const message = await this.post(dest.chatId, { ...base, content: clip(`${greeting}\n${link}`), nonce: stableNonce('link', delivery.jobId) });
+    return { ref: `${message.channel_id}/${message.id}` };
+  }
+
+  async notify(dest: JobDestination, text: string): Promise<void> {
+    await this.post(dest.chatId, {
+      content: clip(`<@${dest.userId}> ${text}`),
+      allowed_mentions: { parse: [], users: [dest.userId] },
+      nonce: stableNonce('notify', `${dest.chatId}:${dest.userId}:${text}`),
+      enforce_nonce: true,
+    });
+  }
+
+  private statusBody(view: StatusView) {
+    const locale = this.deps.localeOfJob(view.jobId);
+    return {
+      content: clip(view.text),
+      components: view.cancellable ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', locale), ButtonStyle.Secondary))] : [],
+      // The status quotes the prompt: it must never ping anyone.
+      allowed_mentions: { parse: [] },
+    };
+  }
+
+  private async post(channelId: string, body: object, files?: RawFile[]): Promise<APIMessage> {
+    try {
+      return (await this.deps.rest.post(Routes.channelMessages(channelId), { body, ...(files ? { files } : {}) })) as APIMessage;
+    } catch (error) {
+      throw error instanceof DiscordAPIError && (error.status === 413 || Number(error.code) === ENTITY_TOO_LARGE) ? error : wrapTransient(error);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+const UNKNOWN_MESSAGE = 10008;
+const ENTITY_TOO_LARGE = 40005;
+const INVALID_WEBHOOK_TOKEN = 50027;
+/** Unknown channel / message, missing access / permissions, cannot edit, old message edit cap. */
+const GONE_CODES = new Set([10003, UNKNOWN_MESSAGE, 50001, 50005, 50013, 30046]);
+
+function isCode(error: unknown, code: number): boolean {
+  return error instanceof DiscordAPIError && Number(error.code) === code;
+}
+
+function isExpiredToken(error: unknown): boolean {
+  return error instanceof DiscordAPIError && (Number(error.code) === INVALID_WEBHOOK_TOKEN || error.status === 401);
+}
+
+/**
+ * Discord being briefly unavailable (5xx after discord.js's own retries, timeouts, resets, a rate limit it was
+ * told not to wait out) is a transient delivery problem: as a `MediaError('network')` the engine retries it with
+ * backoff. Everything else (a 4xx) is passed on as is.
+ */
+function wrapTransient(error: unknown): unknown {
+  if (error instanceof DiscordAPIError) return error;
+  if (error instanceof HTTPError || error instanceof RateLimitError || (error instanceof Error && /abort|timeout|ECONNRESET|ECONNREFUSED|fetch failed|socket/i.test(`${error.name} ${error.message}`))) {
+    return new MediaError('network', `Discord did not answer: ${error.message}`, { cause: error });
+  }
+  return error;
+}
+
+function describe(error: unknown): unknown {
+  return error instanceof DiscordAPIError ? { status: error.status, code: error.code, message: error.message } : error;
+}
+
+/** Same job, same nonce: across discord.js retries, engine retries and restarts (Discord keeps nonces a few minutes). */
+function stableNonce(kind: string, key: string): string {
+  return createHash('sha256').update(`${kind}:${key}`).digest('base64url').slice(0, 25);
+}
+
+function clip(text: string): string {
+  return text.length <= MAX_CONTENT ? text : `${text.slice(0, MAX_CONTENT - 1)}…`;
+}
+
+function button(customId: string, label: string, style: ButtonStyle.Primary | ButtonStyle.Secondary): APIButtonComponent {
+  return { type: ComponentType.Button, style, label, custom_id: customId };
+}
+
+function row(...components: APIButtonComponent[]): APIActionRowComponent<APIButtonComponent> {
+  return { type: ComponentType.ActionRow, components };
+}
+
+/**
+ * The whole file in memory (it is under the upload limit): a stream could not be sent again when discord.js
+ * retries the request.
+ */
+async function readAll(delivery: ResultDelivery): Promise<Buffer> {
+  if (delivery.localPath) return fs.readFile(delivery.localPath);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await delivery.openRead()) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
