@@ -27,7 +27,7 @@ import { mp4Bytes } from '../media/fixtures.js';
  * fake Bot API on 127.0.0.1, with the fal.ai simulator behind it. Assertions read what the fake received, the
  * bot's database and the simulator. Each test owns its fake, simulator, data directory and bot.
  *
- * Not here: one user on Discord and Telegram sharing one fair queue (needs the Discord fake; see issue 5).
+ * One user on Discord and Telegram sharing one fair queue: see cross-platform.test.ts.
  */
 
 const STARTING = 200;

@@ -1,0 +1,252 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { asc } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import type { Update } from 'grammy/types';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Db } from '../../db/client.js';
+import * as schema from '../../db/schema.js';
+import { jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
+import { loadConfig } from '../../src/config.js';
+import { balanceOf } from '../../src/core/credits/ledger.js';
+import { findUser } from '../../src/core/users.js';
+import { silentLogger } from '../../src/logger.js';
+import { startClipbot, type RunningBot } from '../../src/main.js';
+import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
+import { FakeDiscord, PERMISSIONS, type FakeInteraction, type FakeMember } from '../fakes/discord.js';
+import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
+import { tempDir } from '../helpers/db.js';
+import { FAST_MODELS } from '../helpers/engine-harness.js';
+
+/**
+ * One process, one engine, both real chat libraries: the whole bot (`startClipbot`) logged in to the fake Discord
+ * (discord.js) and polling the fake Telegram Bot API (grammY) at once, with the fal.ai simulator behind it. The
+ * tests read what each fake received, the simulator, and the bot's SQLite file (read-only).
+ */
+
+const STARTING = 1000;
+const EPHEMERAL = 64;
+const CHANNEL_POST = /^\/channels\/\d+\/messages$/;
+const eventually = <T>(check: () => T, timeout = 10_000) => vi.waitFor(check, { timeout, interval: 20 });
+const isMp4 = (data: Buffer) => data.subarray(4, 8).toString('latin1') === 'ftyp';
+
+class World {
+  bot: RunningBot | undefined;
+
+  private constructor(
+    readonly discord: FakeDiscord,
+    readonly telegram: FakeTelegram,
+    readonly sim: FalSimulator,
+    readonly dir: string,
+    private readonly removeDir: () => void,
+  ) {}
+
+  static async start(env: (w: World) => Record<string, string> = () => ({})): Promise<World> {
+    const discord = await FakeDiscord.start();
+    const telegram = await FakeTelegram.start();
+    const sim = await startFalSimulator({ queueMs: 20, runMs: 300 });
+    const { dir, cleanup } = tempDir('clipbot-cross-');
+    const w = new World(discord, telegram, sim, dir, cleanup);
+    const config = loadConfig({
+      DATA_DIR: dir,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'silent',
+      FETCH_ALLOW_CIDRS: '127.0.0.0/8',
+      FAL_KEY: sim.key,
+      FAL_QUEUE_URL: sim.url,
+      FAL_JWKS_URL: sim.jwksUrl,
+      DISCORD_TOKEN: discord.token,
+      DISCORD_API_BASE: discord.apiBase,
+      DISCORD_GUILD_IDS: discord.guild.id,
+      TELEGRAM_TOKEN: telegram.token,
+      TELEGRAM_API_ROOT: telegram.apiRoot,
+      STATUS_EDIT_INTERVAL_MS: '0',
+      MAX_RUNNING_JOBS: '1',
+      USER_MAX_PENDING_JOBS: '10',
+      RATE_LIMIT_JOBS: '100',
+      STARTING_CREDITS: String(STARTING),
+      ...env(w),
+    });
+    w.bot = await startClipbot(config, { logger: silentLogger, models: FAST_MODELS });
+    return w;
+  }
+
+  async close(): Promise<void> {
+    await this.bot?.stop();
+    await this.discord.close();
+    await this.telegram.close();
+    await this.sim.close();
+    this.removeDir();
+  }
+
+  inspect<T>(read: (db: Db) => T): T {
+    const sqlite = new Database(path.join(this.dir, 'clipbot.db'), { readonly: true, fileMustExist: true });
+    try {
+      return read(drizzle(sqlite, { schema }) as unknown as Db);
+    } finally {
+      sqlite.close();
+    }
+  }
+
+  jobs(): Job[] {
+    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
+  }
+
+  /** The balance of the account behind (platform, id); undefined when there is no such account yet. */
+  balance(platform: 'discord' | 'telegram', id: string | number): number | undefined {
+    return this.inspect((db) => {
+      const user = findUser(db, platform, String(id));
+      return user ? balanceOf(db, user.id) : undefined;
+    });
+  }
+
+  /** Every hold settled exactly once (captured on success, released otherwise); no balance below zero. */
+  expectLedgerBalanced(): void {
+    this.inspect((db) => {
+      const entries = db.select().from(ledgerEntries).all();
+      for (const job of db.select().from(jobs).all()) {
+        const mine = entries.filter((e) => e.jobId === job.id);
+        expect(mine.filter((e) => e.kind === 'hold').map((e) => e.amount)).toEqual([-job.price]);
+        const settled = mine.filter((e) => e.kind === 'capture' || e.kind === 'release').map((e) => [e.kind, e.amount]);
+        if (job.status === 'succeeded') expect(settled).toEqual([['capture', 0]]);
+        else if (job.status === 'failed' || job.status === 'cancelled') expect(settled).toEqual([['release', job.price]]);
+        else expect(settled).toEqual([]);
+      }
+      for (const user of db.select().from(users).all()) expect(balanceOf(db, user.id)).toBeGreaterThanOrEqual(0);
+    });
+  }
+
+  /** The sum of the prices captured (spent) for the account behind (platform, id). */
+  captured(platform: 'discord' | 'telegram', id: string | number): number {
+    return this.inspect((db) => {
+      const user = findUser(db, platform, String(id))!;
+      const captured = new Set(db.select().from(ledgerEntries).all().filter((e) => e.userId === user.id && e.kind === 'capture').map((e) => e.jobId));
+      return db.select().from(jobs).all().filter((j) => j.userId === user.id && captured.has(j.id)).reduce((sum, j) => sum + j.price, 0);
+    });
+  }
+
+  /** What only the Discord member who acted sees: the ephemeral reply, or an ephemeral follow-up. */
+  privateReply(i: FakeInteraction): Promise<string> {
+    return this.discord.waitFor('a private reply', () => {
+      const original = this.discord.original(i);
+      if (original && !original.deleted && original.flags & EPHEMERAL && original.content) return original.content;
+      return this.discord.followUps(i).find((m) => m.flags & EPHEMERAL)?.content;
+    });
+  }
+
+  /** The bot's first reply on Telegram to `update`'s message. */
+  async telegramReply(update: Update): Promise<StoredMessage> {
+    let found: StoredMessage | undefined;
+    await eventually(() => {
+      found = this.telegram.repliesTo(update.message!)[0];
+      expect(found).toBeDefined();
+    });
+    return found!;
+  }
+}
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+describe('one bot on Discord and Telegram at once', () => {
+  it('a member on Discord queues four videos, then a member on Telegram asks for one: the Telegram video starts before the Discord member’s second', async () => {
+    const w = (world = await World.start());
+    const dana: FakeMember = w.discord.member('Dana');
+    const tom: FakeUser = w.telegram.user({ first_name: 'Tom' });
+    const tomChat = w.telegram.privateChat(tom);
+
+    // Dana's first video holds the only running slot (the simulator keeps it in progress until we complete it),
+    // so the other three are certainly still queued when Tom asks.
+    const prompts = ['[sim:hang] a red fox in snow', 'a blue whale', 'a green parrot', 'a yellow taxi'];
+    for (const prompt of prompts) w.discord.slash(dana, 'video', { prompt, resolution: '480p' });
+    await eventually(() => {
+      const all = w.jobs();
+      expect(all.map((j) => [j.platform, j.prompt])).toEqual(prompts.map((p) => ['discord', p]));
+      expect(all.map((j) => j.status)).toEqual(['running', 'queued', 'queued', 'queued']);
+    });
+
+    w.telegram.sendText(tom, tomChat, '/video a paper boat on a rainy street --resolution 480p');
+    await eventually(() => expect(w.jobs().map((j) => [j.platform, j.status])).toEqual([...Array(4).fill(['discord', expect.any(String)]), ['telegram', 'queued']]));
+    expect(w.jobs()[0]!.status).toBe('running');
+
+    w.sim.complete(w.sim.requests()[0]!.id);
+    await eventually(() => expect(w.jobs().map((j) => j.status)).toEqual(Array(5).fill('succeeded')), 20_000);
+
+    const all = w.jobs();
+    const [d1, d2, d3, d4, t] = all as [Job, Job, Job, Job, Job];
+    expect(t).toMatchObject({ platform: 'telegram', chatId: String(tomChat.id) });
+    for (const d of [d1, d2, d3, d4]) expect(d).toMatchObject({ platform: 'discord', chatId: w.discord.channelId });
+    // Fair order across platforms: the newcomer goes before Dana's second, though Dana asked first.
+    expect(t.submittedAt!).toBeLessThan(d2.submittedAt!);
+    expect(t.submittedAt!).toBeGreaterThan(d1.submittedAt!);
+    const bySubmission = [...all].sort((a, b) => a.submittedAt! - b.submittedAt!).map((j) => j.id);
+    expect(bySubmission).toEqual([d1.id, t.id, d2.id, d3.id, d4.id]);
+    expect(w.sim.requests().map((r) => r.prompt)).toEqual([d1, t, d2, d3, d4].map((j) => j.prompt));
+
+    // Each platform got its own deliveries, and only its own: four MP4 uploads to Discord, one sendVideo to Telegram.
+    const uploads = w.discord.calls('POST', CHANNEL_POST).filter((r) => r.files.length > 0);
+    expect(uploads).toHaveLength(4);
+    expect(uploads.every((r) => r.status === 200 && r.files.length === 1 && isMp4(r.files[0]!.data))).toBe(true);
+    const delivered = w.discord.channelMessages().filter((m) => m.files.length > 0);
+    expect(delivered.map((m) => m.content.startsWith(`<@${dana.id}>`))).toEqual([true, true, true, true]);
+    expect(delivered.map((m) => m.files[0]!.filename).sort()).toEqual([d1, d2, d3, d4].map((j) => `${j.id}.mp4`).sort());
+
+    const sendVideos = w.telegram.callsTo('sendVideo');
+    expect(sendVideos).toHaveLength(1);
+    expect(sendVideos[0]).toMatchObject({ multipart: true, status: 200 });
+    expect(Number(sendVideos[0]!.params['chat_id'])).toBe(tomChat.id);
+    const videos = w.telegram.videosIn(tomChat);
+    expect(videos).toHaveLength(1);
+    expect(isMp4(videos[0]!.video!.bytes)).toBe(true);
+    expect(w.jobs().map((j) => j.deliveredAt !== null && j.deliveryRef !== null)).toEqual(Array(5).fill(true));
+
+    // The ledger: every hold settled once; each account paid for its own videos only.
+    w.expectLedgerBalanced();
+    const danaPaid = w.captured('discord', dana.id);
+    const tomPaid = w.captured('telegram', tom.id);
+    expect(danaPaid).toBe(d1.price + d2.price + d3.price + d4.price);
+    expect(tomPaid).toBe(t.price);
+    expect(tomPaid).toBeGreaterThan(0);
+    expect(w.balance('discord', dana.id)).toBe(STARTING - danaPaid);
+    expect(w.balance('telegram', tom.id)).toBe(STARTING - tomPaid);
+  });
+
+  it('the same person on Discord and on Telegram has two separate accounts', async () => {
+    let sam: FakeUser | undefined;
+    let owner: FakeUser | undefined;
+    const w = (world = await World.start((w) => {
+      sam = w.telegram.user({ first_name: 'Sam' });
+      owner = w.telegram.user({ first_name: 'Olga' });
+      return { OWNER_IDS: `telegram:${owner.id}` };
+    }));
+    // The same person, with (as it happens) the very same id on both platforms.
+    const samOnDiscord = w.discord.member('Sam', { id: String(sam!.id) });
+    const samChat = w.telegram.privateChat(sam!);
+    const mod = w.discord.member('Mod', { permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
+
+    expect(await w.privateReply(w.discord.slash(samOnDiscord, 'balance'))).toMatch(/^You have 1000 credits\./);
+    expect(await w.privateReply(w.discord.slash(mod, 'credits', { action: 'grant', user: samOnDiscord, amount: 50, reason: 'contest' }))).toMatch(
+      /New balance: 1050\.$/,
+    );
+    expect(w.balance('discord', sam!.id)).toBe(STARTING + 50);
+    expect(w.balance('telegram', sam!.id)).toBeUndefined();
+
+    const asked = w.telegram.sendText(sam!, samChat, '/balance');
+    expect((await w.telegramReply(asked)).text).toMatch(/^You have 1000 credits\./);
+
+    const group = w.telegram.group();
+    const granted = w.telegram.sendText(owner!, group, `/credits grant telegram:${sam!.id} 7 welcome`);
+    expect((await w.telegramReply(granted)).text).toBe(`Gave 7 credits to Sam (telegram:${sam!.id}). New balance: ${STARTING + 7}.`);
+    expect(await w.privateReply(w.discord.slash(samOnDiscord, 'balance'))).toMatch(/^You have 1050 credits\./);
+
+    expect(w.balance('discord', sam!.id)).toBe(STARTING + 50);
+    expect(w.balance('telegram', sam!.id)).toBe(STARTING + 7);
+    const accounts = w.inspect((db) => db.select().from(users).all().filter((u) => u.platformUserId === String(sam!.id)));
+    expect(accounts.map((u) => u.platform).sort()).toEqual(['discord', 'telegram']);
+    expect(new Set(accounts.map((u) => u.id)).size).toBe(2);
+    w.expectLedgerBalanced();
+  });
+});
