@@ -12,7 +12,7 @@ import type { ChatPlatform, JobDestination, MessageRef, ResultDelivery, StatusVi
 import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { createLocalMediaStore } from '../../src/media/local-store.js';
-import { createSafeFetcher } from '../../src/media/safe-fetch.js';
+import { createSafeFetcher, type SafeFetcherOptions } from '../../src/media/safe-fetch.js';
 import { createFalProvider, type FalProvider } from '../../src/providers/fal.js';
 import { createHttpServer, type HttpServer } from '../../src/server/http-server.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
@@ -58,6 +58,8 @@ export interface HarnessOptions {
   /** Serve webhooks: the engine gets a webhook base URL pointing at a local HTTP server. */
   webhooks?: boolean;
   blocklist?: string[];
+  /** Overrides for the media fetcher (default: 127.0.0.0/8 allowed, the system resolver). */
+  fetcher?: Partial<Pick<SafeFetcherOptions, 'allowCidrs' | 'lookup'>>;
 }
 
 export const FAST_MODELS: ModelSpec[] = MODELS.map((m) => ({
@@ -115,7 +117,7 @@ export class EngineHarness {
     this.db = openDb(path.join(this.dir, 'clipbot.db'));
     let baseUrl = '';
     const store = createLocalMediaStore({ dir: path.join(this.dir, 'media'), publicBaseUrl: () => baseUrl });
-    const fetcher = createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 5000 });
+    const fetcher = createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 5000, ...this.options.fetcher });
     this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrl: this.sim.jwksUrl, logger: silentLogger });
     const db = this.db;
     const prefilter = createPrefilter({ configTerms: this.options.blocklist ?? [], loadDbTerms: () => listBlockedTerms(db), failOpen: false, logger: silentLogger });

@@ -96,6 +96,7 @@ export class Engine {
   private readonly abort = new AbortController();
   private stopping = false;
   private tickTimer: NodeJS.Timeout | undefined;
+  private queuedRefreshTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: EngineDeps) {
     this.db = deps.db;
@@ -146,6 +147,7 @@ export class Engine {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     clearInterval(this.tickTimer);
+    clearTimeout(this.queuedRefreshTimer);
     for (const wake of this.wakers.values()) wake();
     const settled = Promise.allSettled([...this.runners.values()]);
     let timer: NodeJS.Timeout | undefined;
@@ -397,7 +399,7 @@ export class Engine {
       this.log.error({ err: error }, 'scheduler failed');
     }
     for (const id of started) this.launch(id);
-    this.refreshQueuedViews();
+    this.scheduleQueuedRefresh();
   }
 
   private launch(jobId: string): void {
@@ -643,7 +645,7 @@ export class Engine {
 
   private failWithProviderError(job: Job, from: JobStatus, error: ProviderError): void {
     this.deps.observer?.providerError(job.provider, error.kind);
-    this.log.info({ jobId: job.id, kind: error.kind, stage: error.stage, msg: error.message }, 'provider rejected job');
+    this.log.info({ jobId: job.id, kind: error.kind, stage: error.stage, reason: error.message }, 'provider rejected job');
     if (error.kind === 'auth' || error.kind === 'insufficient_funds') {
       this.log.error({ provider: job.provider, kind: error.kind }, 'provider account problem: owners must act');
     }
@@ -685,6 +687,19 @@ export class Engine {
       const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${job.errorMessage} ${job.price} credits refunded.`;
       platform?.notify(destinationOf(this.db, job), text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
     }
+  }
+
+  /**
+   * Queue positions shift whenever a job starts or a fair-order newcomer slots in; re-rendering every queued
+   * job on each of those would make intake O(queue length). One refresh per interval is enough for a human.
+   */
+  private scheduleQueuedRefresh(): void {
+    if (this.queuedRefreshTimer || this.stopping) return;
+    this.queuedRefreshTimer = setTimeout(() => {
+      this.queuedRefreshTimer = undefined;
+      this.refreshQueuedViews();
+    }, Math.max(250, this.settings.statusEditIntervalMs));
+    this.queuedRefreshTimer.unref();
   }
 
   private refreshQueuedViews(): void {
