@@ -121,6 +121,14 @@ describe('every model of every provider', () => {
     });
   });
 
+  it('refuses a prompt that is clearly not English for Veo, before anything is held or sent', async () => {
+    const w = await start(false);
+    await expect(w.bot.engine.submitVideo(request('veo3-fast', 'un zorro rojo corriendo por la nieve al atardecer'))).rejects.toThrow(/English prompts only/);
+    expect(w.kie.stats.submitCalls).toBe(0);
+    const { job } = await w.bot.engine.submitVideo(request('seedance-1-pro', 'un zorro rojo corriendo por la nieve al atardecer'));
+    expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+  });
+
   it('delivers Veo at 1080p through the upgrade endpoint', async () => {
     const w = await start(false);
     const { job } = await w.bot.engine.submitVideo(request('veo3-fast', 'a fox', { options: { resolution: '1080p' } }));

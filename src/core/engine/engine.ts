@@ -11,6 +11,7 @@ import { getChatSettings } from '../chat-settings.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
 import { BudgetExceededError } from '../limits/intake-limits.js';
+import { isClearlyNotEnglish } from '../moderation/language.js';
 import type { Prefilter } from '../moderation/prefilter.js';
 import type {
   ChatPlatform,
@@ -206,6 +207,9 @@ export class Engine {
     const models = this.availableModels();
     const chat = getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
     const quote = quoteVideo(request, models, chat.defaultModel ?? this.settings.defaultModel);
+    if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
+      throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
+    }
     if (hasImage(request) && !this.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
       throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
     }
@@ -710,9 +714,9 @@ export class Engine {
   }
 
   private refreshRunningViews(): void {
-    for (const jobId of this.runners.keys()) {
-      const job = getJob(this.db, jobId);
-      if (job?.status === 'running') this.status.show(job, 'running');
+    // One query for all of them: a getJob per running job made each tick a long pause at thousands of jobs.
+    for (const job of this.db.select().from(jobs).where(eq(jobs.status, 'running')).all()) {
+      if (this.runners.has(job.id)) this.status.show(job, 'running');
     }
   }
 

@@ -15,7 +15,6 @@ import { applyDailyAllowance, balanceOf, holdCredits } from '../credits/ledger.j
 import { UserError } from '../errors.js';
 import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
-import { isClearlyNotEnglish } from '../moderation/language.js';
 import type { Clock, JobDestination, MusicVideoSource } from '../ports.js';
 import { ensureUser, type Identity } from '../users.js';
 
@@ -70,9 +69,6 @@ export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], 
       'wrong_command',
       model.kind === 'music-video' ? `${model.label} makes videos from songs: use /musicvideo.` : `/musicvideo needs a music-video model such as suno-music-video.`,
     );
-  }
-  if (model.englishOnly && isClearlyNotEnglish(prompt)) {
-    throw new UserError('english_only', `${model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
   }
   const params = resolveParams(model, request.options, hasImage(request));
   return { prompt, model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };

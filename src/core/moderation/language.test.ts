@@ -6,8 +6,8 @@ describe('isClearlyNotEnglish', () => {
     ['一只在雪地里奔跑的红狐狸'],
     ['un zorro rojo corriendo por la nieve'],
     ['ein roter Fuchs läuft durch den Schnee'],
-  ])('flags %s', (text) => {
-    expect(isClearlyNotEnglish(text)).toBe(true);
+  ])('flags %s', async (text) => {
+    expect(await isClearlyNotEnglish(text)).toBe(true);
   });
 
   it.each([
@@ -20,8 +20,8 @@ describe('isClearlyNotEnglish', () => {
     ['[sim:fail] a fox'],
   ])(
     'lets %s through',
-    (text) => {
-      expect(isClearlyNotEnglish(text)).toBe(false);
+    async (text) => {
+      expect(await isClearlyNotEnglish(text)).toBe(false);
     },
   );
 });

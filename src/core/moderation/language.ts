@@ -1,5 +1,3 @@
-import { eld } from 'eld/medium';
-
 /**
  * Is this prompt clearly written in a language other than English? Refusing an English prompt is worse than
  * letting a foreign one through (the provider then refuses it and the member is refunded), so a prompt is
@@ -8,8 +6,20 @@ import { eld } from 'eld/medium';
  */
 const ENGLISH_MARGIN = 0.65;
 
-export function isClearlyNotEnglish(text: string): boolean {
-  const result = eld.detect(text);
+type Detector = (typeof import('eld/extrasmall'))['eld'];
+let detector: Promise<Detector> | undefined;
+
+/**
+ * The detector's n-gram tables cost ~80 MiB (the larger ones 140–185 MiB for the same verdicts on our
+ * prompts), so they are loaded on first use: a bot without English-only models never pays for them.
+ */
+function loadDetector(): Promise<Detector> {
+  detector ??= import('eld/extrasmall').then((m) => m.eld);
+  return detector;
+}
+
+export async function isClearlyNotEnglish(text: string): Promise<boolean> {
+  const result = (await loadDetector()).detect(text);
   if (!result.isReliable() || result.language === '' || result.language === 'en') return false;
   const scores = result.getScores();
   return (scores.en ?? 0) < ENGLISH_MARGIN * (scores[result.language] ?? 0);

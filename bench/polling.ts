@@ -1,0 +1,168 @@
+/**
+ * Polling economy benchmark (issue 6, scenario 3). Run with `npx tsx bench/polling.ts [--jobs=20000] [--webhook-jobs=40]`.
+ *
+ * Part 1 is a simulation, not a timed run: minutes-long jobs cannot be waited for, and the question is only
+ * when each policy asks. For every catalog combination (model × resolution × duration) whose expected time
+ * lies in 60–300 s, jobs take that expected time × a factor spread 0.7–1.6 (clamped to 60–300 s). Each job is
+ * polled as the engine's runner does (a first status call at once, then `nextPollDelayMs`, with jitter from a
+ * seeded generator), beside fixed 3 s and fixed 5 s polling. Counted: status calls until the call that sees
+ * the job done, and the delay between the provider finishing and that call.
+ *
+ * Part 2 is real: the engine with webhooks on against the fal simulator (on 127.0.0.1), measuring routine
+ * status calls per job and the time from the provider finishing to the engine recording it.
+ */
+import { expectedSeconds, MODELS, type GenerationParams } from '../src/core/catalog.js';
+import { nextPollDelayMs } from '../src/core/engine/poll-schedule.js';
+import { EngineHarness, FAST_MODELS } from '../test/helpers/engine-harness.js';
+import { fmt, numberArg, percentile, report, type BenchRow } from './lib.js';
+
+const jobCount = numberArg('jobs', 20_000);
+const webhookJobs = numberArg('webhook-jobs', 40);
+
+type Policy = (elapsedMs: number, expectedMs: number, random: () => number) => number;
+const POLICIES: Record<string, Policy> = {
+  adaptive: (elapsedMs, expectedMs, random) => nextPollDelayMs({ elapsedMs, expectedMs, webhooks: false }, random),
+  'fixed 3 s': () => 3000,
+  'fixed 5 s': () => 5000,
+};
+
+interface Outcome {
+  calls: number;
+  delays: number[];
+}
+
+const random = mulberry32(6);
+const jobs = sampleJobs(jobCount, random);
+const outcomes = Object.fromEntries(Object.entries(POLICIES).map(([name, policy]) => [name, simulate(policy)])) as Record<string, Outcome>;
+const webhookRoutinePolls = jobs.reduce((sum, job) => sum + pollsBefore(job.durationMs, job.expectedMs), 0) / jobs.length;
+const real = await measureWebhooks(webhookJobs);
+
+const adaptive = outcomes.adaptive!;
+const fixed3 = outcomes['fixed 3 s']!;
+const fixed5 = outcomes['fixed 5 s']!;
+const callsRatio = fixed3.calls / adaptive.calls;
+const delayRatio = mean(adaptive.delays) / mean(fixed3.delays);
+const rows: BenchRow[] = [
+  {
+    scenario: '3 polling: status calls per job',
+    figure: `adaptive ${(adaptive.calls / jobs.length).toFixed(1)}`,
+    comparison: `fixed 3 s ${(fixed3.calls / jobs.length).toFixed(1)} · fixed 5 s ${(fixed5.calls / jobs.length).toFixed(1)}`,
+    ratio: `${callsRatio.toFixed(1)}× fewer than 3 s`,
+    goal: '≥ 5× fewer than fixed 3 s',
+    met: callsRatio >= 5,
+  },
+  {
+    scenario: '3 polling: mean detection delay',
+    figure: `adaptive ${(mean(adaptive.delays) / 1000).toFixed(2)} s (p99 ${(percentile(adaptive.delays.sort((a, b) => a - b), 99) / 1000).toFixed(1)} s)`,
+    comparison: `fixed 3 s ${(mean(fixed3.delays) / 1000).toFixed(2)} s · fixed 5 s ${(mean(fixed5.delays) / 1000).toFixed(2)} s`,
+    ratio: `${delayRatio.toFixed(2)}× fixed 3 s`,
+    goal: '≤ 2× fixed 3 s',
+    met: delayRatio <= 2,
+  },
+  {
+    scenario: '3 polling, webhooks on: routine polls per job',
+    figure: `${real.pollsPerJob.toFixed(2)} measured (${webhookRoutinePolls.toFixed(2)} simulated)`,
+    comparison: `without webhooks: ${(adaptive.calls / jobs.length).toFixed(1)} (simulated)`,
+    ratio: real.pollsPerJob > 0 ? `${(adaptive.calls / jobs.length / real.pollsPerJob).toFixed(0)}× fewer` : '—',
+    goal: 'zero routine polls',
+    met: real.pollsPerJob === 0,
+  },
+  {
+    scenario: '3 polling, webhooks on: detection delay',
+    figure: `mean ${real.meanDelayMs.toFixed(0)} ms, max ${real.maxDelayMs.toFixed(0)} ms`,
+    comparison: `adaptive polling: ${fmt(mean(adaptive.delays))} ms mean (simulated)`,
+    ratio: `${(mean(adaptive.delays) / Math.max(real.meanDelayMs, 1)).toFixed(0)}× sooner`,
+    goal: '< 100 ms after the callback',
+    met: real.maxDelayMs < 100,
+  },
+];
+report(`polling economy: ${fmt(jobs.length)} simulated jobs of 60–300 s; ${real.jobs} real jobs with webhooks`, rows, [
+  'simulated delay = first status call at or after the provider finished, minus that moment (status call time itself not included)',
+  `webhook rows: fal simulator webhooks to the engine's HTTP route; delay = provider_done_at minus the simulator's completion time (includes webhook delivery)`,
+]);
+
+function simulate(policy: Policy): Outcome {
+  let calls = 0;
+  const delays: number[] = [];
+  const jitter = mulberry32(7);
+  for (const job of jobs) {
+    // The runner's first status call happens as soon as it starts tracking (t = 0).
+    let t = 0;
+    for (;;) {
+      calls++;
+      if (t >= job.durationMs) break;
+      t += policy(t, job.expectedMs, jitter);
+    }
+    delays.push(t - job.durationMs);
+  }
+  return { calls, delays };
+}
+
+/** Status calls the webhook-mode schedule makes before the provider finishes (the callback then wakes the runner). */
+function pollsBefore(durationMs: number, expectedMs: number): number {
+  const jitter = mulberry32(8);
+  let calls = 0;
+  for (let t = 0; t < durationMs; t += nextPollDelayMs({ elapsedMs: t, expectedMs, webhooks: true }, jitter)) calls++;
+  return calls;
+}
+
+function sampleJobs(count: number, rand: () => number): { expectedMs: number; durationMs: number }[] {
+  const combos: number[] = [];
+  for (const model of MODELS) {
+    if (model.flat) {
+      combos.push(model.flat.expectedSeconds);
+      continue;
+    }
+    for (const resolution of model.resolutions) {
+      for (const durationS of model.durations) {
+        const seconds = expectedSeconds(model, { resolution, durationS } as Pick<GenerationParams, 'durationS' | 'resolution'>);
+        if (seconds >= 60 && seconds <= 300) combos.push(seconds);
+      }
+    }
+  }
+  return Array.from({ length: count }, () => {
+    const expected = combos[Math.floor(rand() * combos.length)]!;
+    const factor = 0.7 + rand() * 0.9;
+    return { expectedMs: expected * 1000, durationMs: Math.min(300, Math.max(60, expected * factor)) * 1000 };
+  });
+}
+
+/** The engine with webhooks against the simulator; the catalog's expected time (1 s) matches the run time. */
+async function measureWebhooks(count: number): Promise<{ jobs: number; pollsPerJob: number; meanDelayMs: number; maxDelayMs: number }> {
+  const runMs = 1000;
+  const h = await EngineHarness.start({
+    webhooks: true,
+    models: FAST_MODELS,
+    sim: { queueMs: 0, runMs },
+    settings: { maxRunningJobs: count, providerMaxRunningJobs: count, userMaxRunningJobs: count, rateLimitJobs: 10_000, dailyJobQuota: 10_000, userMaxPendingJobs: 10_000, startingCredits: 1_000_000 },
+  });
+  try {
+    const submitted = [];
+    for (let i = 0; i < count; i++) submitted.push(await h.submit(`w${i % 10}`, `a lighthouse in a storm, take ${i}`));
+    const final = await Promise.all(submitted.map((job) => h.engine.waitForJob(job.id)));
+    const delays = final.map((job) => {
+      const request = h.sim.requests().find((r) => r.jobId === job.id);
+      if (job.status !== 'succeeded' || !request || !job.providerDoneAt) throw new Error(`job ${job.id} did not succeed`);
+      return job.providerDoneAt - (request.submittedAt + runMs);
+    });
+    return { jobs: count, pollsPerJob: h.sim.stats.statusCalls / count, meanDelayMs: mean(delays), maxDelayMs: Math.max(...delays) };
+  } finally {
+    await h.close();
+  }
+}
+
+function mean(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** A small seeded generator, so every run draws the same jobs and jitter. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
