@@ -12,7 +12,7 @@ import {
   type WebhookEvent,
   type WebhookRequest,
 } from '../core/ports.js';
-import { createHttpAgent, errorFromStatus, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import { createHttpAgent, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
 
 /**
  * Volcano Engine Ark / BytePlus ModelArk adapter for Seedance (provider-apis.md §2).
@@ -88,17 +88,6 @@ export function buildArkBody(request: GenerationRequest): Record<string, unknown
 
 // ---------------------------------------------------------------- response schemas
 
-const httpUrl = z
-  .string()
-  .max(8192)
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return u.protocol === 'https:' || u.protocol === 'http:';
-    } catch {
-      return false;
-    }
-  }, 'not an http(s) URL');
 
 const taskId = z.string().regex(TASK_ID_RE, 'not a task id');
 

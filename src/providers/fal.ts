@@ -13,7 +13,7 @@ import {
   type WebhookEvent,
   type WebhookRequest,
 } from '../core/ports.js';
-import { createHttpAgent, describeUrl, errorFromStatus, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import { createHttpAgent, describeUrl, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
 
 /**
  * fal.ai queue API adapter for the Seedance models (provider-apis.md §1).
@@ -91,17 +91,6 @@ export function buildFalInput(request: GenerationRequest): Record<string, unknow
 
 // ---------------------------------------------------------------- response schemas
 
-const httpUrl = z
-  .string()
-  .max(4096)
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return u.protocol === 'https:' || u.protocol === 'http:';
-    } catch {
-      return false;
-    }
-  }, 'not an http(s) URL');
 
 const requestId = z.string().regex(REQUEST_ID_RE, 'not a request id');
 

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 
 /**
@@ -269,3 +269,16 @@ export function errorFromStatus(
   if (status >= 400) return new ProviderError('validation', message, { status });
   return new ProviderError('unknown', message, { status, retryable: false });
 }
+
+/** A URL a provider gave us for a result: http(s) only, bounded (signed storage URLs run long). */
+export const httpUrl = z
+  .string()
+  .max(8192)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'https:' || u.protocol === 'http:';
+    } catch {
+      return false;
+    }
+  }, 'not an http(s) URL');

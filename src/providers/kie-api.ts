@@ -17,17 +17,6 @@ export function isKieTaskId(value: string): boolean {
   return TASK_ID_RE.test(value);
 }
 
-export const httpUrl = z
-  .string()
-  .max(4096)
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return u.protocol === 'https:' || u.protocol === 'http:';
-    } catch {
-      return false;
-    }
-  }, 'not an http(s) URL');
 
 /**
  * A task's `errorCode`: a number (or numeric string) is a kie code; other text is a label such as

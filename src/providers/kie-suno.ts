@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
-import { errorCodeField, generationError, httpUrl, kieData, kieTaskId, type KieClient } from './kie-api.js';
+import { httpUrl } from './http.js';
+import { errorCodeField, generationError, kieData, kieTaskId, type KieClient } from './kie-api.js';
 
 /**
  * kie.ai Suno music video (provider-apis.md §4): turns one track of a finished Suno music task into an MP4.

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
-import { errorCodeField, generationError, httpUrl, kieData, kieTaskId, type KieClient } from './kie-api.js';
+import { httpUrl } from './http.js';
+import { errorCodeField, generationError, kieData, kieTaskId, type KieClient } from './kie-api.js';
 
 /**
  * kie.ai Veo 3 (provider-apis.md §3): generate, record-info, and the optional 1080p upgrade fetched after success.
