@@ -36,6 +36,7 @@ import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import type { SimMillis } from './fal.js';
+import { deliverSpoiled, isLoopback, spoilCommon, writeResponse, type SimResponse, type Spoiled } from './sim-http.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 
@@ -296,11 +297,6 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-interface SimResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string | Buffer;
-}
 
 interface ActiveFault {
   fault: ArkSimFault;
@@ -335,15 +331,6 @@ const MESSAGES: Readonly<Record<string, string>> = {
 };
 
 const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"Code":"NoSuchKey","Message":"The specified key does not exist."}' };
-
-function isLoopback(url: string): boolean {
-  try {
-    const host = new URL(url).hostname;
-    return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-  } catch {
-    return false;
-  }
-}
 
 function isHttpUrl(value: string): boolean {
   try {
@@ -933,8 +920,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     return active.fault;
   }
 
-  type Spoiled = SimResponse | 'hang' | 'hang_body' | 'reset' | { slow: number };
-
   function faultResponse(fault: ArkSimFault, real: SimResponse | undefined): Spoiled {
     switch (fault.kind) {
       case 'rate_limit':
@@ -947,33 +932,15 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
         return fault.text !== undefined
           ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
           : json(fault.status, fault.body ?? {}, fault.headers);
-      case 'malformed':
-        return { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>this is not JSON {' };
-      case 'truncated': {
-        const text = real && real.body.length > 1 ? real.body.toString() : JSON.stringify({ id: newTaskId(clock.now()), status: 'queued' });
-        return { status: real?.status ?? 200, headers: { 'content-type': 'application/json' }, body: text.slice(0, Math.max(1, Math.floor(text.length / 2))) };
-      }
-      case 'html': {
-        const status = fault.status ?? 502;
-        return { status, headers: { 'content-type': 'text/html' }, body: `<html><body><h1>${status} Bad Gateway</h1></body></html>` };
-      }
-      case 'slow':
-        return { slow: fault.delayMs };
-      case 'hang':
-      case 'hang_body':
-      case 'reset':
-        return fault.kind;
+      default:
+        return spoilCommon(fault, real, () => JSON.stringify({ id: newTaskId(clock.now()), status: 'queued' }));
     }
   }
 
   function write(res: http.ServerResponse, call: ArkSimCall, answer: SimResponse): void {
     if (res.destroyed) return;
     call.status = answer.status;
-    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-    const headers = { ...answer.headers };
-    headers['content-length'] ??= String(body.length);
-    res.writeHead(answer.status, headers);
-    res.end(body);
+    writeResponse(res, answer);
   }
 
   function deliverAnswer(
@@ -988,21 +955,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       return;
     }
     if (!fault) return write(res, call, answer);
-    const spoiled = faultResponse(fault, answer);
-    if (spoiled === 'reset') {
-      req.socket.destroy();
-    } else if (spoiled === 'hang') {
-      stalled.add(res);
-    } else if (spoiled === 'hang_body') {
-      const text = Buffer.from(answer.body.length > 1 ? answer.body.toString() : '{"id":"cgt-20250101000000-aaaaa","status":"queued"}');
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(text.length + 64) });
-      res.write(text.subarray(0, Math.floor(text.length / 2)));
-      stalled.add(res);
-    } else if ('slow' in spoiled) {
-      later(spoiled.slow, () => write(res, call, answer));
-    } else {
-      write(res, call, spoiled);
-    }
+    deliverSpoiled(req, res, answer, faultResponse(fault, answer), { write: (a) => write(res, call, a), stalled, later });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -1,0 +1,90 @@
+import type http from 'node:http';
+
+/**
+ * What the three provider simulators share: how an answer is written, and how the generic injected faults
+ * (malformed or truncated JSON, an HTML gateway page, slow, hanging or reset answers) spoil it. Each
+ * simulator adds its provider's own faults (its rate-limit and error bodies) in front of these.
+ */
+
+export interface SimResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+}
+
+export type CommonFault =
+  | { kind: 'malformed' }
+  | { kind: 'truncated' }
+  | { kind: 'html'; status?: number }
+  | { kind: 'slow'; delayMs: number }
+  | { kind: 'hang' }
+  | { kind: 'hang_body' }
+  | { kind: 'reset' };
+
+export type Spoiled = SimResponse | 'hang' | 'hang_body' | 'reset' | { slow: number };
+
+/** The generic faults; `fallbackJson` stands in for the real answer when the fault came before it. */
+export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, fallbackJson: () => string): Spoiled {
+  switch (fault.kind) {
+    case 'malformed':
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>this is not JSON {' };
+    case 'truncated': {
+      const text = real && real.body.length > 1 ? real.body.toString() : fallbackJson();
+      return { status: real?.status ?? 200, headers: { 'content-type': 'application/json' }, body: text.slice(0, Math.max(1, Math.floor(text.length / 2))) };
+    }
+    case 'html': {
+      const status = fault.status ?? 502;
+      return { status, headers: { 'content-type': 'text/html' }, body: `<html><body><h1>${status} Bad Gateway</h1></body></html>` };
+    }
+    case 'slow':
+      return { slow: fault.delayMs };
+    case 'hang':
+    case 'hang_body':
+    case 'reset':
+      return fault.kind;
+  }
+}
+
+/** Writes an answer with its Content-Length (unless the client already went away). */
+export function writeResponse(res: http.ServerResponse, answer: SimResponse): void {
+  if (res.destroyed) return;
+  const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+  const headers = { ...answer.headers };
+  headers['content-length'] ??= String(body.length);
+  res.writeHead(answer.status, headers);
+  res.end(body);
+}
+
+/** Acts out a spoiled answer: reset the socket, stall (whole or mid-body), delay, or send the replacement. */
+export function deliverSpoiled(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  answer: SimResponse,
+  spoiled: Spoiled,
+  io: { write(answer: SimResponse): void; stalled: Set<http.ServerResponse>; later(ms: number, fn: () => void): unknown },
+): void {
+  if (spoiled === 'reset') {
+    req.socket.destroy();
+  } else if (spoiled === 'hang') {
+    io.stalled.add(res);
+  } else if (spoiled === 'hang_body') {
+    const text = Buffer.from(answer.body.length > 1 ? answer.body.toString() : '{"status":"queued"}');
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(text.length + 64) });
+    res.write(text.subarray(0, Math.floor(text.length / 2)));
+    io.stalled.add(res);
+  } else if ('slow' in spoiled) {
+    io.later(spoiled.slow, () => io.write(answer));
+  } else {
+    io.write(spoiled);
+  }
+}
+
+/** Simulators post webhooks only to loopback unless told otherwise: tests must never reach out. */
+export function isLoopback(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
+}
