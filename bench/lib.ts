@@ -10,11 +10,10 @@ import { MODELS, type ModelSpec } from '../src/core/catalog.js';
 import { Engine, type EngineSettings } from '../src/core/engine/engine.js';
 import type { VideoRequest } from '../src/core/engine/intake.js';
 import { createPrefilter } from '../src/core/moderation/prefilter.js';
-import type { VideoProvider } from '../src/core/ports.js';
+import type { ChatPlatform, JobDestination, MessageRef, VideoProvider } from '../src/core/ports.js';
 import { silentLogger } from '../src/logger.js';
 import { createLocalMediaStore } from '../src/media/local-store.js';
 import { createSafeFetcher } from '../src/media/safe-fetch.js';
-import { RecordingPlatform } from '../test/helpers/engine-harness.js';
 
 /** One line of the combined table. `met` is left out where the figure has no goal of its own. */
 export interface BenchRow {
@@ -90,10 +89,33 @@ export const OPEN_SETTINGS: EngineSettings = {
 export interface BenchEngine {
   engine: Engine;
   db: Db;
-  platform: RecordingPlatform;
+  platform: CountingPlatform;
 }
 
-/** The real engine (as `main.ts` wires it) on a SQLite file in `dir`, with a recording chat platform. */
+/**
+ * A chat platform that only counts what the engine asked of it. A real adapter sends and forgets; keeping every
+ * text (as the tests' RecordingPlatform does) would add its own memory to the engine's figures.
+ */
+export class CountingPlatform implements ChatPlatform {
+  readonly id = 'console' as const;
+  readonly counts = { posts: 0, edits: 0, deliveries: 0, notices: 0 };
+
+  async postStatus(dest: JobDestination): Promise<MessageRef> {
+    return { platform: this.id, chatId: dest.chatId, messageId: `m${++this.counts.posts}` };
+  }
+  async editStatus(): Promise<boolean> {
+    this.counts.edits++;
+    return true;
+  }
+  async deliver(): Promise<{ ref: string }> {
+    return { ref: `d${++this.counts.deliveries}` };
+  }
+  async notify(): Promise<void> {
+    this.counts.notices++;
+  }
+}
+
+/** The real engine (as `main.ts` wires it) on a SQLite file in `dir`, with a counting chat platform. */
 export function buildEngine(opts: {
   dir: string;
   db?: Db;
@@ -103,7 +125,7 @@ export function buildEngine(opts: {
   publicBaseUrl?: string;
 }): BenchEngine {
   const db = opts.db ?? openDb(path.join(opts.dir, 'clipbot.db'));
-  const platform = new RecordingPlatform();
+  const platform = new CountingPlatform();
   const engine = new Engine({
     db,
     clock: { now: () => Date.now() },

@@ -17,6 +17,7 @@ export default defineCommand({
       .select()
       .from(jobs)
       .where(and(eq(jobs.userId, user.id), inArray(jobs.status, ['queued', 'submitting', 'running', 'fetching', 'delivering'])))
+      .orderBy(jobs.createdAt, jobs.id)
       .all();
     const header = `${positions.size} video${positions.size === 1 ? '' : 's'} waiting in the queue.`;
     if (mine.length === 0) {

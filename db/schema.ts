@@ -115,8 +115,12 @@ export const jobs = sqliteTable(
     updatedAt: integer('updated_at').notNull(),
   },
   (t) => [
-    index('jobs_status').on(t.status),
+    // Covers the scheduler's counts of jobs at each provider and for each user, without reading the rows.
+    index('jobs_status_provider_user').on(t.status, t.provider, t.userId),
     index('jobs_user_created').on(t.userId, t.createdAt),
+    // Each user's latest start (fair order) and the spend since a date (budget caps) are index seeks, not scans.
+    index('jobs_user_submitted').on(t.userId, t.submittedAt),
+    index('jobs_created').on(t.createdAt),
     uniqueIndex('jobs_provider_task').on(t.provider, t.providerTaskId),
   ],
 );

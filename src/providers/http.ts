@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
+import { startDeadline } from '../deadline.js';
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 
@@ -59,9 +60,7 @@ export function createHttpAgent(opts: HttpAgentOptions = {}): Agent {
 export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Promise<JsonResponse> {
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = req.maxBodyBytes ?? DEFAULT_MAX_JSON_BYTES;
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new Error('deadline')), timeoutMs);
-  const signal = req.signal ? AbortSignal.any([req.signal, deadline.signal]) : deadline.signal;
+  const deadline = startDeadline(timeoutMs, req.signal);
   const what = `${req.method} ${describeUrl(req.url)}`;
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
   let payload: string | undefined;
@@ -75,11 +74,11 @@ export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Pro
       method: req.method,
       headers,
       body: payload,
-      signal,
+      signal: deadline.signal,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
-    const text = await readCapped(res.body, res.headers['content-length'], maxBytes, what);
+    const text = scrubCredential(await readCapped(res.body, res.headers['content-length'], maxBytes, what), headers.authorization);
     const parsed = parseJsonText(text);
     return {
       status: res.statusCode,
@@ -91,13 +90,25 @@ export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Pro
   } catch (err) {
     if (req.signal?.aborted) throw req.signal.reason;
     if (err instanceof ProviderError) throw err;
-    if (deadline.signal.aborted) {
+    if (deadline.expired) {
       throw new ProviderError('transient', `${what}: no answer within ${timeoutMs} ms`, { retryable: true, cause: err });
     }
     throw networkError(err, what);
   } finally {
-    clearTimeout(timer);
+    deadline.dispose();
   }
+}
+
+/**
+ * A provider that quotes our credential back ("invalid key: <key>") must not put it into error messages and so
+ * into our logs: the credential we sent is cut out of every answer before anything reads it.
+ */
+function scrubCredential(text: string, authorization: string | undefined): string {
+  if (!authorization) return text;
+  const credential = authorization.replace(/^\S+\s+/, '');
+  // fal keys are "id:secret": the secret half alone is as sensitive as the whole.
+  const parts = [credential, ...credential.split(':').filter((part) => part.length >= 8)];
+  return parts.reduce((scrubbed, part) => scrubbed.replaceAll(part, '[redacted]'), text);
 }
 
 async function readCapped(

@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
+import { startDeadline } from '../deadline.js';
 import type { ModerationResult, ModerationService } from '../core/moderation/prefilter.js';
 
 export interface OpenAiModerationOptions {
@@ -53,14 +54,13 @@ export function createOpenAiModeration(options: OpenAiModerationOptions): Modera
 
   return {
     async moderate(text, signal) {
-      const deadline = AbortSignal.timeout(options.timeoutMs);
-      const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+      const deadline = startDeadline(options.timeoutMs, signal);
       try {
         const response = await request(endpoint, {
           method: 'POST',
           headers,
           body: JSON.stringify({ input: text }),
-          signal: combined,
+          signal: deadline.signal,
           ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
         });
         if (response.statusCode < 200 || response.statusCode >= 300) {
@@ -70,11 +70,13 @@ export function createOpenAiModeration(options: OpenAiModerationOptions): Modera
         return parseResult(await readCapped(response.body));
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (deadline.aborted) {
+        if (deadline.expired) {
           throw new ProviderError('timeout', `moderation did not answer within ${options.timeoutMs} ms`, { cause: err });
         }
         if (err instanceof ProviderError) throw err;
         throw new ProviderError('transient', 'moderation request failed', { cause: err });
+      } finally {
+        deadline.dispose();
       }
     },
   };

@@ -150,9 +150,22 @@ describe('the log canary', () => {
     expectNoSecretIn(lines, Object.values(SECRETS));
   }, 60_000);
 
-  // Not yet: a provider error body that quotes the key back ("Invalid key fal-key-id:…") reaches the log verbatim
-  // in the 'provider rejected job' line. Scrubbing the adapter's own key from provider messages is left for a fix.
-  it.todo('keeps the key out of the log when a provider quotes it back in an error body');
+  it('keeps the key out of the log when a provider quotes it back in an error body', async () => {
+    const engine = w.bot.engine;
+    w.fal.injectFault({ kind: 'respond', status: 401, body: { detail: `Invalid key ${SECRETS.FAL_KEY}` } }, { routes: 'submit' });
+    w.ark.injectFault({ kind: 'error', status: 401, code: 'AuthenticationError', message: `The API key ${SECRETS.ARK_API_KEY} is invalid` }, { routes: 'create' });
+    w.kie.injectFault({ kind: 'code', code: 401, msg: `key ${SECRETS.KIE_API_KEY} rejected` }, { routes: 'veo_generate' });
+    const jobs = await Promise.all([
+      engine.submitVideo(videoRequest('seedance-1-pro', 'a fox, fal quotes the key', 'q1')),
+      engine.submitVideo(videoRequest('seedance-1-pro-ark', 'a fox, ark quotes the key', 'q2')),
+      engine.submitVideo(videoRequest('veo3-fast', 'a fox, kie quotes the key', 'q3')),
+    ]);
+    const finals = await Promise.all(jobs.map(({ job }) => engine.waitForJob(job.id)));
+    expect(finals.map((j) => j.status)).toEqual(['failed', 'failed', 'failed']);
+    // The quote did reach the log, with the key cut out of it.
+    expect(lines.filter((l) => l.includes('[redacted]') && l.includes('provider rejected job')).length).toBeGreaterThanOrEqual(1);
+    expectNoSecretIn(lines, Object.values(SECRETS));
+  }, 60_000);
 
   it('logs moderation failures whose bodies echo the key without the key', async () => {
     for (const marker of ['echo-500', 'echo-401', 'echo-malformed']) {

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { randomBytes, randomInt } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -29,7 +29,7 @@ import type {
 } from '../ports.js';
 import { findUser } from '../users.js';
 import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type IntakeSettings, type VideoRequest } from './intake.js';
-import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob } from './job-state.js';
+import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob, statusOf } from './job-state.js';
 import { nextPollDelayMs } from './poll-schedule.js';
 import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
 import { queuePositions, startEligibleJobs, unfinishedJobIds, type SchedulerCaps } from './scheduler.js';
@@ -81,6 +81,8 @@ export interface JobEvent {
 }
 
 const newShortId = (prefix: string) => `${prefix}${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`;
+/** Running-job status refreshes per second across all jobs: a share of a platform's global rate limit. */
+const RUNNING_VIEW_REFRESHES_PER_S = 10;
 export const newCorrelationId = () => randomBytes(4).toString('hex');
 
 export class Engine {
@@ -98,6 +100,7 @@ export class Engine {
   private stopping = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private queuedRefreshTimer: NodeJS.Timeout | undefined;
+  private nextViewIndex = 0;
 
   constructor(private readonly deps: EngineDeps) {
     this.db = deps.db;
@@ -106,6 +109,8 @@ export class Engine {
     this.settings = deps.settings;
     this.retryPolicy = deps.settings.retry ?? DEFAULT_RETRY;
     this.events.setMaxListeners(0);
+    // Every provider call and download in flight listens for shutdown on this one signal: thousands is normal.
+    setMaxListeners(0, this.abort.signal);
     this.status = new StatusMessages({
       db: deps.db,
       clock: deps.clock,
@@ -114,6 +119,10 @@ export class Engine {
       platforms: deps.platforms,
       intervalMs: deps.settings.statusEditIntervalMs,
     });
+  }
+
+  private get tickMs(): number {
+    return Math.max(1000, this.settings.statusEditIntervalMs);
   }
 
   get models(): readonly ModelSpec[] {
@@ -129,14 +138,13 @@ export class Engine {
     let resumed = 0;
     for (const { id, status } of unfinishedJobIds(this.db)) {
       if (status === 'queued') continue;
-      this.launch(id);
+      this.launch(id, true);
       resumed++;
     }
     if (resumed) this.log.info({ resumed }, 'resumed unfinished jobs');
     this.pump();
     // Refreshes elapsed time / ETA on running jobs' status messages; the coalescer keeps edits rare.
-    const tickMs = Math.max(1000, this.settings.statusEditIntervalMs);
-    this.tickTimer = setInterval(() => this.refreshRunningViews(), tickMs);
+    this.tickTimer = setInterval(() => this.refreshRunningViews(), this.tickMs);
     this.tickTimer.unref();
   }
 
@@ -406,9 +414,10 @@ export class Engine {
     this.scheduleQueuedRefresh();
   }
 
-  private launch(jobId: string): void {
+  /** `resumed`: the job was left unfinished by an earlier run, so what happened meanwhile is unknown. */
+  private launch(jobId: string, resumed = false): void {
     if (this.runners.has(jobId) || this.stopping) return;
-    const run = this.runJob(jobId).finally(() => {
+    const run = this.runJob(jobId, resumed).finally(() => {
       this.runners.delete(jobId);
       this.pump();
     });
@@ -417,7 +426,7 @@ export class Engine {
 
   // ------------------------------------------------------------------ the runner
 
-  private async runJob(jobId: string): Promise<void> {
+  private async runJob(jobId: string, resumed: boolean): Promise<void> {
     for (;;) {
       if (this.stopping) return;
       const job = getJob(this.db, jobId);
@@ -431,7 +440,7 @@ export class Engine {
             await this.submitStep(job);
             break;
           case 'running':
-            await this.trackStep(job);
+            await this.trackStep(job, resumed);
             break;
           case 'fetching':
             await this.fetchStep(job);
@@ -444,6 +453,8 @@ export class Engine {
         if (this.stopping) return;
         this.failUnexpectedly(jobId, error);
       }
+      // Only the step a resumed runner starts with picks up after an unknown gap; later ones follow this run's own.
+      resumed = false;
     }
   }
 
@@ -500,7 +511,12 @@ export class Engine {
     return `data:${type};base64,${Buffer.concat(chunks).toString('base64')}`;
   }
 
-  private async trackStep(job: Job): Promise<void> {
+  /**
+   * Polls (or waits for a callback) until the provider is done. A job this run just submitted is not done yet, so
+   * the first status call waits for the schedule; a resumed job is looked at once, since callbacks may have been
+   * missed while the bot was down.
+   */
+  private async trackStep(job: Job, resumed: boolean): Promise<void> {
     const provider = this.deps.providers.get(job.provider);
     const model = findModel(job.model, this.deps.models);
     if (!provider || !model || !job.providerTaskId) {
@@ -511,6 +527,10 @@ export class Engine {
     const startedAt = job.submittedAt ?? job.createdAt;
     const deadline = startedAt + model.timeoutSeconds * 1000;
     const expectedMs = this.status.expectedSeconds(job, model) * 1000;
+    const webhooks = !!this.settings.webhookBaseUrl;
+    const nextPoll = () => Math.min(deadline - this.clock.now(), nextPollDelayMs({ elapsedMs: this.clock.now() - startedAt, expectedMs, webhooks }));
+    let waitFirst = !resumed;
+    let shownPosition: number | undefined | null = null; // null: nothing shown yet
     let failures = 0;
     while (!this.stopping) {
       if (this.clock.now() >= deadline) {
@@ -520,6 +540,13 @@ export class Engine {
       }
       let status = this.pushedStatus.get(job.id);
       this.pushedStatus.delete(job.id);
+      if (!status && waitFirst) {
+        waitFirst = false;
+        this.status.show(job, 'running');
+        shownPosition = undefined;
+        await this.sleep(job.id, nextPoll());
+        continue;
+      }
       if (!status) {
         try {
           status = await provider.status(task, this.abort.signal);
@@ -540,8 +567,7 @@ export class Engine {
           continue;
         }
       }
-      const current = getJob(this.db, job.id);
-      if (!current || current.status !== 'running') return;
+      if (statusOf(this.db, job.id) !== 'running') return;
       if (status.state === 'succeeded') {
         moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
           resultUrl: status.videoUrl,
@@ -553,12 +579,11 @@ export class Engine {
         this.failWithProviderError(job, 'running', status.error);
         return;
       }
-      this.status.show(current, 'running', status.state === 'queued' ? status.queuePosition : undefined);
-      const elapsedMs = this.clock.now() - startedAt;
-      await this.sleep(
-        job.id,
-        Math.min(deadline - this.clock.now(), nextPollDelayMs({ elapsedMs, expectedMs, webhooks: !!this.settings.webhookBaseUrl })),
-      );
+      // The view changes only with the provider's queue position; elapsed time is the tick's job.
+      const position = status.state === 'queued' ? status.queuePosition : undefined;
+      if (position !== shownPosition) this.status.show(job, 'running', position);
+      shownPosition = position;
+      await this.sleep(job.id, nextPoll());
     }
   }
 
@@ -713,11 +738,19 @@ export class Engine {
     }
   }
 
+  /**
+   * Elapsed time and the bar move on running jobs' status messages. A chat platform throttles a bot as a whole
+   * (Discord: 50 requests/s), so the ticks share a budget: with thousands of jobs running, each tick refreshes the
+   * next slice of them in turn instead of all at once (which would also stall the event loop).
+   */
   private refreshRunningViews(): void {
-    // One query for all of them: a getJob per running job made each tick a long pause at thousands of jobs.
-    for (const job of this.db.select().from(jobs).where(eq(jobs.status, 'running')).all()) {
-      if (this.runners.has(job.id)) this.status.show(job, 'running');
+    const ids = [...this.runners.keys()];
+    const count = Math.min(ids.length, Math.ceil((this.tickMs / 1000) * RUNNING_VIEW_REFRESHES_PER_S));
+    for (let i = 0; i < count; i++) {
+      const job = getJob(this.db, ids[(this.nextViewIndex + i) % ids.length]!);
+      if (job?.status === 'running') this.status.show(job, 'running');
     }
+    this.nextViewIndex = ids.length ? (this.nextViewIndex + count) % ids.length : 0;
   }
 
   // ------------------------------------------------------------------ sleeping

@@ -1,5 +1,5 @@
-import { and, eq, inArray } from 'drizzle-orm';
-import type { DbLike } from '../../../db/client.js';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import { jobs, type Job, type JobStatus, type NewJob } from '../../../db/schema.js';
 import { captureHold, releaseHold } from '../credits/ledger.js';
 import type { Clock } from '../ports.js';
@@ -91,6 +91,17 @@ export function finishJob(
   });
 }
 
+const jobById = preparedPerDb((db) => db.select().from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare());
+
 export function getJob(db: DbLike, jobId: string): Job | undefined {
-  return db.select().from(jobs).where(eq(jobs.id, jobId)).get();
+  return jobById(db).get({ id: jobId });
+}
+
+const statusById = preparedPerDb((db) =>
+  db.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare(),
+);
+
+/** Just the status: what a runner checks after every provider answer, thousands of times a second at scale. */
+export function statusOf(db: DbLike, jobId: string): JobStatus | undefined {
+  return statusById(db).get({ id: jobId })?.status;
 }

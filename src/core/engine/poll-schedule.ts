@@ -1,8 +1,10 @@
 /**
  * When to ask a provider again. Polling every few seconds for a job expected to take minutes wastes calls
- * and rate limit; polling rarely delays delivery. So: sparse while the job is young, dense around the
- * expected finish (where most jobs end), then backing off gently for the stragglers.
- * With webhooks on, polling is only a safety net for a lost callback.
+ * and rate limit; polling rarely delays delivery. So: one look at 60 % of the expected time (where the fastest
+ * jobs end), then every few seconds until twice the expected time (where nearly all end), then backing off
+ * gently for the stragglers. The dense spacing is absolute (at most 5 s, a mean detection delay of about 2.5 s)
+ * rather than a share of the expected time: how late a member hears about a finished video should not grow with
+ * the clip. With webhooks on, polling is only a safety net for a lost callback.
  */
 export interface PollContext {
   elapsedMs: number;
@@ -12,6 +14,7 @@ export interface PollContext {
 
 export const MIN_POLL_MS = 1000;
 const MAX_POLL_MS = 30_000;
+const DENSE_POLL_MS = 5000;
 const WEBHOOK_SAFETY_NET_MS = 60_000;
 
 export function nextPollDelayMs({ elapsedMs, expectedMs, webhooks }: PollContext, random = Math.random): number {
@@ -24,10 +27,9 @@ export function nextPollDelayMs({ elapsedMs, expectedMs, webhooks }: PollContext
   const fraction = elapsedMs / expected;
   let delay: number;
   if (fraction < 0.6) {
-    // Aim to land the first dense poll around 60 % of the expected time.
     delay = Math.max(expected * 0.6 - elapsedMs, expected * 0.05);
-  } else if (fraction < 1.5) {
-    delay = expected * 0.03;
+  } else if (fraction < 2) {
+    delay = Math.min(DENSE_POLL_MS, expected * 0.05);
   } else {
     delay = expected * 0.1;
   }

@@ -1,5 +1,6 @@
-import { and, count, eq, inArray, isNotNull, max, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, sql } from 'drizzle-orm';
 import type { DbLike } from '../../../db/client.js';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { jobs } from '../../../db/schema.js';
 import { fairOrder } from '../limits/fair-order.js';
 import type { Clock } from '../ports.js';
@@ -28,38 +29,40 @@ export interface QueuedRow {
 }
 
 export function queuedInFairOrder(db: DbLike): QueuedRow[] {
+  // Each queued job with its user's latest start: a seek on jobs_user_submitted, not a scan of the whole history.
+  const lastStart = sql<number | null>`(select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id)`;
   const queued = db
-    .select({ id: jobs.id, userId: jobs.userId, createdAt: jobs.createdAt, provider: jobs.provider })
+    .select({ id: jobs.id, userId: jobs.userId, createdAt: jobs.createdAt, provider: jobs.provider, lastStart })
     .from(jobs)
     .where(eq(jobs.status, 'queued'))
     .all();
-  const lastStarts = db
-    .select({ userId: jobs.userId, last: max(jobs.submittedAt) })
-    .from(jobs)
-    .where(isNotNull(jobs.submittedAt))
-    .groupBy(jobs.userId)
-    .all();
-  return fairOrder(queued, new Map(lastStarts.map((r) => [r.userId, r.last ?? 0])));
+  return fairOrder(queued, new Map(queued.map((r) => [r.userId, r.lastStart ?? 0])));
 }
 
 export function startEligibleJobs(db: DbLike, clock: Clock, caps: SchedulerCaps): string[] {
   return db.transaction((tx) => {
-    const running = tx
-      .select({ userId: jobs.userId, provider: jobs.provider, n: count() })
-      .from(jobs)
-      .where(inArray(jobs.status, AT_PROVIDER))
-      .groupBy(jobs.userId, jobs.provider)
-      .all();
-    let total = 0;
-    const byUser = new Map<number, number>();
-    const byProvider = new Map<string, number>();
-    for (const r of running) {
-      total += r.n;
-      byUser.set(r.userId, (byUser.get(r.userId) ?? 0) + r.n);
-      byProvider.set(r.provider, (byProvider.get(r.provider) ?? 0) + r.n);
-    }
+    // Pump runs on every intake and every job's end, with up to thousands of jobs at providers: each step below
+    // reads only what it needs (an index count, then counts for the queued jobs' users and providers), and the
+    // usual cases (nothing queued, every slot taken) stop early.
+    if (!tx.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1).get()) return [];
+    const atProvider = inArray(jobs.status, AT_PROVIDER);
+    let total = tx.select({ n: count() }).from(jobs).where(atProvider).get()!.n;
+    if (total >= caps.maxRunningJobs) return [];
+    const queued = queuedInFairOrder(tx);
+    const countsBy = <K extends number | string>(column: SQLiteColumn, keys: K[]) =>
+      new Map(
+        tx
+          .select({ key: sql<K>`${column}`, n: count() })
+          .from(jobs)
+          .where(and(atProvider, keys.length <= 500 ? inArray(column, keys) : undefined))
+          .groupBy(column)
+          .all()
+          .map((r) => [r.key, r.n] as const),
+      );
+    const byUser = countsBy(jobs.userId, [...new Set(queued.map((j) => j.userId))]);
+    const byProvider = countsBy(jobs.provider, [...new Set(queued.map((j) => j.provider))]);
     const started: string[] = [];
-    for (const job of queuedInFairOrder(tx)) {
+    for (const job of queued) {
       if (total >= caps.maxRunningJobs) break;
       if ((byUser.get(job.userId) ?? 0) >= caps.userMaxRunningJobs) continue;
       if ((byProvider.get(job.provider) ?? 0) >= caps.providerMaxRunningJobs) continue;
