@@ -218,6 +218,7 @@ export class Engine {
     } catch (error) {
       if (error instanceof BudgetExceededError) {
         this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
+        this.deps.observer?.budgetRefused?.({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd });
       }
       throw error;
     }
@@ -240,6 +241,7 @@ export class Engine {
     const position = queuePositions(this.db).get(accepted.job.id);
     if (!accepted.duplicate) {
       this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
+      this.deps.observer?.jobQueued?.({ provider: quote.model.provider, costUsd: quote.costUsd });
       await this.status.post(accepted.job, position);
       this.pump();
     }
@@ -682,6 +684,7 @@ export class Engine {
       provider: job.provider,
       model: job.model,
       status: job.status,
+      errorKind: job.errorKind,
       seconds: ((job.finishedAt ?? this.clock.now()) - job.createdAt) / 1000,
     });
     this.status.show(job, job.status);
