@@ -20,8 +20,22 @@ describe('config', () => {
       expect(c.dataDir.endsWith('data')).toBe(true);
     });
 
+    it('logs owner alerts only, at 80% of a cap and after 5 provider errors in a row', () => {
+      const c = loadConfig({});
+      expect(c.OWNER_ALERT_CHAT).toBeUndefined();
+      expect(c).toMatchObject({ BUDGET_WARN_PERCENT: 80, PROVIDER_ALERT_ERRORS: 5 });
+    });
+
     it('treats empty values as unset, as a copied .env.example has them', () => {
       expect(loadConfig({ FAL_KEY: '', HTTP_PORT: '', PUBLIC_URL: '' })).toMatchObject({ HTTP_PORT: 8080, FAL_KEY: undefined });
+    });
+  });
+
+  describe('when owner alerts go to a chat', () => {
+    it('takes a Discord channel or a Telegram chat (a group id is negative) on a platform that is enabled', () => {
+      expect(loadConfig({ OWNER_ALERT_CHAT: 'discord:310000000000000001', DISCORD_TOKEN: 't' }).OWNER_ALERT_CHAT).toBe('discord:310000000000000001');
+      expect(loadConfig({ OWNER_ALERT_CHAT: 'telegram:-1001234567890', TELEGRAM_TOKEN: 't' }).OWNER_ALERT_CHAT).toBe('telegram:-1001234567890');
+      expect(loadConfig({ OWNER_ALERT_CHAT: ' telegram:12345 ', TELEGRAM_TOKEN: 't' }).OWNER_ALERT_CHAT).toBe('telegram:12345');
     });
   });
 
@@ -36,6 +50,10 @@ describe('config', () => {
       [{ STORAGE: 's3', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' }, /S3_PUBLIC_URL: required when STORAGE=s3/],
       [{ TELEGRAM_WEBHOOK_SECRET: 's' }, /PUBLIC_URL/],
       [{ MODERATION_FAIL_OPEN: 'maybe' }, /^MODERATION_FAIL_OPEN=/],
+      [{ OWNER_ALERT_CHAT: 'discord:#owners' }, /^OWNER_ALERT_CHAT="discord:#owners": expected discord:<channel id> or telegram:<chat id>/],
+      [{ OWNER_ALERT_CHAT: 'telegram:-100123' }, /^OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too$/],
+      [{ BUDGET_WARN_PERCENT: '120' }, /^BUDGET_WARN_PERCENT="120": /],
+      [{ PROVIDER_ALERT_ERRORS: '0' }, /^PROVIDER_ALERT_ERRORS="0": /],
     ])('names the variable and what is wrong (%o)', (env, message) => {
       const problems = problemsOf(env);
       expect(problems.length).toBeGreaterThan(0);

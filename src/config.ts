@@ -28,6 +28,13 @@ const list = z.preprocess(
 );
 
 const ownerId = z.string().regex(/^(discord|telegram|console):[\w-]+$/, 'expected platform:id, e.g. discord:1234');
+const alertChat = z.preprocess(
+  (v) => (typeof v === 'string' ? v.trim() || undefined : v),
+  z
+    .string()
+    .regex(/^(discord:\d{1,20}|telegram:-?\d{1,20}|console:[\w-]{1,64})$/, 'expected discord:<channel id> or telegram:<chat id> (digits; a group id starts with -)')
+    .optional(),
+);
 
 const schema = z.object({
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
@@ -83,6 +90,9 @@ const schema = z.object({
 
   BUDGET_DAILY_USD: optionalNumber,
   BUDGET_MONTHLY_USD: optionalNumber,
+  BUDGET_WARN_PERCENT: int(80, 1, 100),
+  OWNER_ALERT_CHAT: alertChat,
+  PROVIDER_ALERT_ERRORS: int(5, 1, 1000),
 
   RATE_LIMIT_JOBS: int(5, 1),
   RATE_LIMIT_WINDOW_S: int(600, 1),
@@ -151,6 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push((error as Error).message);
   }
   if (c.TELEGRAM_WEBHOOK_SECRET && !c.PUBLIC_URL) problems.push('TELEGRAM_WEBHOOK_SECRET: needs PUBLIC_URL too');
+  if (c.OWNER_ALERT_CHAT?.startsWith('discord:') && !c.DISCORD_TOKEN) problems.push('OWNER_ALERT_CHAT: a Discord channel needs DISCORD_TOKEN too');
+  if (c.OWNER_ALERT_CHAT?.startsWith('telegram:') && !c.TELEGRAM_TOKEN) problems.push('OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too');
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({ ...c, dataDir: path.resolve(c.DATA_DIR) });
 }

@@ -4,10 +4,14 @@ import { openDb } from '../db/client.js';
 import type { CommandDeps } from '../commands/types.js';
 import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
+import { createOwnerNotifier } from './core/alerts/owner-notifier.js';
+import { createProviderAlerts } from './core/alerts/provider-alerts.js';
+import { createSpendAlerts } from './core/alerts/spend-alerts.js';
 import { Engine } from './core/engine/engine.js';
 import { listBlockedTerms } from './core/admin.js';
 import { pruneExpiredMedia } from './core/media-retention.js';
 import { createPrefilter } from './core/moderation/prefilter.js';
+import { combineObservers } from './core/observers.js';
 import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
 import { createLogger } from './logger.js';
 import { createLocalMediaStore } from './media/local-store.js';
@@ -138,8 +142,19 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
   const metrics = createMetrics(db);
+  const notifier = createOwnerNotifier({ logger, platforms, chat: config.OWNER_ALERT_CHAT, ownerIds: config.OWNER_IDS });
   const engine = new Engine({
-    observer: metrics.observer,
+    observer: combineObservers(
+      logger,
+      metrics.observer,
+      createSpendAlerts({
+        db,
+        clock,
+        notifier,
+        settings: { budgetDailyUsd: config.BUDGET_DAILY_USD, budgetMonthlyUsd: config.BUDGET_MONTHLY_USD, warnPercent: config.BUDGET_WARN_PERCENT },
+      }),
+      createProviderAlerts({ clock, notifier, settings: { errorsInARow: config.PROVIDER_ALERT_ERRORS } }),
+    ),
     db,
     clock,
     logger,

@@ -28,10 +28,14 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
-/** Told of engine events worth counting (metrics). Implementations must be cheap and never throw. */
+/** Told of engine events worth counting (metrics) or acting on (owner alerts). Implementations must be cheap and never throw. */
 export interface EngineObserver {
-  jobFinished(job: { provider: string; model: string; status: string; seconds: number }): void;
+  jobFinished(job: { provider: string; model: string; status: string; seconds: number; errorKind?: string | null }): void;
   providerError(provider: string, kind: string): void;
+  /** A job was queued: its estimated cost now counts against the spend caps. */
+  jobQueued?(job: { provider: string; costUsd: number }): void;
+  /** A job was refused because it would take spend past a cap. */
+  budgetRefused?(refusal: { period: 'daily' | 'monthly'; spentUsd: number; capUsd: number }): void;
 }
 
 // ---------------------------------------------------------------- video providers
@@ -169,6 +173,8 @@ export interface JobDestination {
   chatId: string;
   /** The requester's platform user id, to mention on completion. */
   userId: string;
+  /** Who `notify` pings instead of the requester (owner alerts): exactly these user ids, possibly none. */
+  mentionUserIds?: readonly string[];
   requestMessageId?: string | null;
   uploadLimitBytes?: number | null;
 }

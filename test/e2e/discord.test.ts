@@ -629,6 +629,35 @@ describe('the Discord adapter', () => {
     });
   });
 
+  describe('owner alerts', () => {
+    it('go to OWNER_ALERT_CHAT and ping the Discord owners from OWNER_IDS, nobody else', async () => {
+      const w = await start({
+        env: (fake) => ({
+          OWNER_ALERT_CHAT: `discord:${fake.otherChannelId}`,
+          OWNER_IDS: `discord:${OWNER_ID},telegram:5678`,
+          BUDGET_DAILY_USD: '0.2',
+          BUDGET_WARN_PERCENT: '50',
+        }),
+      });
+      const alice = w.fake.member('Alice');
+      w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
+      await w.jobIn('succeeded');
+      const refused = w.fake.slash(alice, 'video', { prompt: 'another fox', resolution: '480p' });
+      expect(await w.privateReply(refused)).toMatch(/spending limit/);
+
+      const alerts = await w.fake.waitFor('two owner alerts', () => {
+        const sent = w.fake.channelMessages(w.fake.otherChannelId);
+        return sent.length === 2 ? sent : undefined;
+      });
+      expect(alerts.map((m) => m.content)).toEqual([
+        `<@${OWNER_ID}> ⚠️ Provider spend is nearing its cap: $0.15 of the $0.20 daily cap spent today (75%, estimated). New videos will be refused at the cap (BUDGET_DAILY_USD).`,
+        `<@${OWNER_ID}> 🛑 Provider spend cap reached: $0.15 of the $0.20 daily cap spent today (75%, estimated). New videos are refused until 00:00 UTC; raise BUDGET_DAILY_USD to allow more.`,
+      ]);
+      for (const message of alerts) expect(message.pinged).toEqual({ everyone: false, users: [OWNER_ID], roles: [] });
+      expect(w.fake.channelMessages().some((m) => m.content.includes('spend'))).toBe(false);
+    });
+  });
+
   describe('errors', () => {
     it('are private, in the member’s language, and say what to do next; nothing is charged', async () => {
       const w = await start({ env: () => ({ STARTING_CREDITS: '10' }) });

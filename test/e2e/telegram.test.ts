@@ -679,4 +679,29 @@ describe('the Telegram bot', () => {
       w.expectLedgerBalanced();
     });
   });
+
+  describe('owner alerts', () => {
+    it('go to the OWNER_ALERT_CHAT group and name the Telegram owners from OWNER_IDS, nobody else', async () => {
+      const w = await startWorld({}, false);
+      const owners = w.fake.group('Owners');
+      const olga = w.fake.user({ first_name: 'Olga' });
+      await w.boot({
+        OWNER_ALERT_CHAT: `telegram:${owners.id}`,
+        OWNER_IDS: `telegram:${olga.id},discord:310000000000000001`,
+        BUDGET_DAILY_USD: '0.2',
+        BUDGET_WARN_PERCENT: '50',
+      });
+      const alice = w.fake.user({ first_name: 'Alice' });
+      w.fake.sendText(alice, w.fake.privateChat(alice), FOX);
+      await w.jobsReach(1);
+
+      await eventually(() => expect(w.fake.botMessages(owners)).toHaveLength(1));
+      const [alert] = w.fake.botMessages(owners);
+      expect(alert).toMatchObject({
+        parseMode: 'HTML',
+        text: `<a href="tg://user?id=${olga.id}">👤</a> ⚠️ Provider spend is nearing its cap: $0.15 of the $0.20 daily cap spent today (75%, estimated). New videos will be refused at the cap (BUDGET_DAILY_USD).`,
+      });
+      expect(w.logText()).toContain('"alert":"budget_near"');
+    });
+  });
 });

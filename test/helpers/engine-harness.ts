@@ -8,7 +8,7 @@ import { balanceOf } from '../../src/core/credits/ledger.js';
 import { Engine, type EngineSettings } from '../../src/core/engine/engine.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import { createPrefilter } from '../../src/core/moderation/prefilter.js';
-import type { ChatPlatform, JobDestination, MessageRef, ResultDelivery, StatusView } from '../../src/core/ports.js';
+import type { ChatPlatform, Clock, EngineObserver, JobDestination, MessageRef, ResultDelivery, StatusView } from '../../src/core/ports.js';
 import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { createLocalMediaStore } from '../../src/media/local-store.js';
@@ -60,6 +60,10 @@ export interface HarnessOptions {
   blocklist?: string[];
   /** Overrides for the media fetcher (default: 127.0.0.0/8 allowed, the system resolver). */
   fetcher?: Partial<Pick<SafeFetcherOptions, 'allowCidrs' | 'lookup'>>;
+  /** The engine's clock (default: the system clock). */
+  clock?: Clock;
+  /** Told of engine events, as metrics and owner alerts are in production. */
+  observer?: (db: Db) => EngineObserver;
 }
 
 export const FAST_MODELS: ModelSpec[] = MODELS.map((m) => ({
@@ -136,8 +140,9 @@ export class EngineHarness {
     }
     this.engine = new Engine({
       db: this.db,
-      clock: { now: () => Date.now() },
+      clock: this.options.clock ?? { now: () => Date.now() },
       logger: silentLogger,
+      ...(this.options.observer ? { observer: this.options.observer(this.db) } : {}),
       models: this.options.models ?? FAST_MODELS,
       providers: new Map([['fal', this.fal]]),
       platforms: new Map([['console', this.platform]]),

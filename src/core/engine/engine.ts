@@ -226,6 +226,7 @@ export class Engine {
     } catch (error) {
       if (error instanceof BudgetExceededError) {
         this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
+        this.deps.observer?.budgetRefused?.({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd });
       }
       throw error;
     }
@@ -248,6 +249,7 @@ export class Engine {
     const position = queuePositions(this.db).get(accepted.job.id);
     if (!accepted.duplicate) {
       this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
+      this.deps.observer?.jobQueued?.({ provider: quote.model.provider, costUsd: quote.costUsd });
       await this.status.post(accepted.job, position);
       this.pump();
     }
@@ -707,6 +709,7 @@ export class Engine {
       provider: job.provider,
       model: job.model,
       status: job.status,
+      errorKind: job.errorKind,
       seconds: ((job.finishedAt ?? this.clock.now()) - job.createdAt) / 1000,
     });
     this.status.show(job, job.status);

@@ -101,15 +101,24 @@ export function spentUsdSince(db: DbLike, since: number): number {
   return row?.usd ?? 0;
 }
 
+/** Spend so far against one of the owner's caps, in the current UTC day or month. */
+export interface BudgetUsage {
+  period: 'daily' | 'monthly';
+  spentUsd: number;
+  capUsd: number;
+}
+
+/** The current spend against each configured cap (none when no cap is set). */
+export function budgetUsage(db: DbLike, now: number, caps: Pick<LimitSettings, 'budgetDailyUsd' | 'budgetMonthlyUsd'>): BudgetUsage[] {
+  const usage: BudgetUsage[] = [];
+  if (caps.budgetDailyUsd !== undefined) usage.push({ period: 'daily', spentUsd: spentUsdSince(db, startOfUtcDay(now)), capUsd: caps.budgetDailyUsd });
+  if (caps.budgetMonthlyUsd !== undefined) usage.push({ period: 'monthly', spentUsd: spentUsdSince(db, startOfUtcMonth(now)), capUsd: caps.budgetMonthlyUsd });
+  return usage;
+}
+
 /** Refuses a job that would take provider spend past the owner's daily or monthly cap. */
 export function checkBudget(db: DbLike, clock: Clock, costUsd: number, settings: LimitSettings): void {
-  const now = clock.now();
-  if (settings.budgetDailyUsd !== undefined) {
-    const spent = spentUsdSince(db, startOfUtcDay(now));
-    if (spent + costUsd > settings.budgetDailyUsd) throw new BudgetExceededError('daily', spent, settings.budgetDailyUsd);
-  }
-  if (settings.budgetMonthlyUsd !== undefined) {
-    const spent = spentUsdSince(db, startOfUtcMonth(now));
-    if (spent + costUsd > settings.budgetMonthlyUsd) throw new BudgetExceededError('monthly', spent, settings.budgetMonthlyUsd);
+  for (const { period, spentUsd, capUsd } of budgetUsage(db, clock.now(), settings)) {
+    if (spentUsd + costUsd > capUsd) throw new BudgetExceededError(period, spentUsd, capUsd);
   }
 }

@@ -180,10 +180,11 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async notify(dest: JobDestination, text: string): Promise<void> {
+    const pinged = dest.mentionUserIds ?? [dest.userId];
     await this.post(dest.chatId, {
-      content: clip(`<@${dest.userId}> ${text}`),
-      allowed_mentions: { parse: [], users: [dest.userId] },
-      nonce: stableNonce('notify', `${dest.chatId}:${dest.userId}:${text}`),
+      content: clip(`${pinged.map((id) => `<@${id}> `).join('')}${text}`),
+      allowed_mentions: { parse: [], users: [...pinged] },
+      nonce: stableNonce('notify', `${dest.chatId}:${pinged.join(',')}:${text}`),
       enforce_nonce: true,
     });
   }

@@ -89,9 +89,10 @@ export function createTelegramChat({ api, token, logger, users }: TelegramChatDe
   };
 
   const mentionOf = (dest: JobDestination): string => {
-    // In a private chat the reply itself notifies; in a group the requester is named so they get a ping.
+    // In a private chat the reply itself notifies; in a group the requester (or the owners) are named to get a ping.
     if (Number(dest.chatId) > 0) return '';
-    return `<a href="tg://user?id=${Number(dest.userId)}">${escapeHtml(users.nameOf(dest.userId) ?? '👤')}</a> `;
+    const pinged = dest.mentionUserIds ?? [dest.userId];
+    return pinged.map((id) => `<a href="tg://user?id=${Number(id)}">${escapeHtml(users.nameOf(id) ?? '👤')}</a> `).join('');
   };
 
   return {
