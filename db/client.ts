@@ -29,14 +29,17 @@ export function openDb(file: string): Db {
 }
 
 /**
- * A drizzle query built once per database (placeholders for its parameters) instead of on every call: for the
- * queries the engine runs thousands of times a second, building the SQL cost more than running it.
+ * A drizzle query built once per connection (placeholders for its parameters) instead of on every call: for the
+ * queries intake and the runners make thousands of times a second, building the SQL cost more than running it.
+ * Keyed by drizzle's session, which a database shares with its transactions, so a query prepared outside a
+ * transaction also serves inside one (one SQLite connection: the statement runs in the open transaction).
  */
 export function preparedPerDb<Q>(build: (db: DbLike) => Q): (db: DbLike) => Q {
-  const built = new WeakMap<DbLike, Q>();
+  const built = new WeakMap<object, Q>();
   return (db) => {
-    let query = built.get(db);
-    if (!query) built.set(db, (query = build(db)));
+    const key = (db as unknown as { session?: object }).session ?? db;
+    let query = built.get(key);
+    if (!query) built.set(key, (query = build(db)));
     return query;
   };
 }

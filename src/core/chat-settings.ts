@@ -1,5 +1,5 @@
-import { and, count, eq, gte } from 'drizzle-orm';
-import type { Db, DbLike } from '../../db/client.js';
+import { and, count, eq, gte, sql } from 'drizzle-orm';
+import { preparedPerDb, type Db, type DbLike } from '../../db/client.js';
 import { auditLog, chatSettings, jobs } from '../../db/schema.js';
 import { UserError } from './errors.js';
 import type { Clock, PlatformId } from './ports.js';
@@ -23,12 +23,16 @@ export interface SettingsScope {
 
 const EMPTY: ChatSettings = { defaultModel: null, allowedChannelIds: null, dailyJobQuota: null };
 
-export function getChatSettings(db: DbLike, scope: SettingsScope): ChatSettings {
-  const row = db
+const settingsOf = preparedPerDb((db) =>
+  db
     .select()
     .from(chatSettings)
-    .where(and(eq(chatSettings.platform, scope.platform), eq(chatSettings.chatId, scope.chatId)))
-    .get();
+    .where(and(eq(chatSettings.platform, sql.placeholder('platform')), eq(chatSettings.chatId, sql.placeholder('chatId'))))
+    .prepare(),
+);
+
+export function getChatSettings(db: DbLike, scope: SettingsScope): ChatSettings {
+  const row = settingsOf(db).get({ platform: scope.platform, chatId: scope.chatId });
   return row ? { defaultModel: row.defaultModel, allowedChannelIds: row.allowedChannelIds ?? null, dailyJobQuota: row.dailyJobQuota } : EMPTY;
 }
 

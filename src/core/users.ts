@@ -1,5 +1,5 @@
-import { and, eq } from 'drizzle-orm';
-import type { DbLike } from '../../db/client.js';
+import { and, eq, sql } from 'drizzle-orm';
+import { preparedPerDb, type DbLike } from '../../db/client.js';
 import { ledgerEntries, users, type User } from '../../db/schema.js';
 import { UserError } from './errors.js';
 import type { Clock, PlatformId } from './ports.js';
@@ -39,12 +39,16 @@ export function ensureUser(db: DbLike, clock: Clock, identity: Identity, startin
   return created;
 }
 
-export function findUser(db: DbLike, platform: string, platformUserId: string): User | undefined {
-  return db
+const userByIdentity = preparedPerDb((db) =>
+  db
     .select()
     .from(users)
-    .where(and(eq(users.platform, platform as PlatformId), eq(users.platformUserId, platformUserId)))
-    .get();
+    .where(and(eq(users.platform, sql.placeholder('platform')), eq(users.platformUserId, sql.placeholder('platformUserId'))))
+    .prepare(),
+);
+
+export function findUser(db: DbLike, platform: string, platformUserId: string): User | undefined {
+  return userByIdentity(db).get({ platform, platformUserId });
 }
 
 /**

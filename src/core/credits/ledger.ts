@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { DbLike } from '../../../db/client.js';
+import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import { jobs, ledgerEntries, type LedgerKind } from '../../../db/schema.js';
 import { UserError } from '../errors.js';
 import type { Clock } from '../ports.js';
@@ -17,13 +17,16 @@ export interface LedgerSettings {
   freeDailyCredits: number;
 }
 
-export function balanceOf(db: DbLike, userId: number): number {
-  const row = db
+const balanceQuery = preparedPerDb((db) =>
+  db
     .select({ total: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` })
     .from(ledgerEntries)
-    .where(eq(ledgerEntries.userId, userId))
-    .get();
-  return row?.total ?? 0;
+    .where(eq(ledgerEntries.userId, sql.placeholder('userId')))
+    .prepare(),
+);
+
+export function balanceOf(db: DbLike, userId: number): number {
+  return balanceQuery(db).get({ userId })?.total ?? 0;
 }
 
 /** Credits held by the user's unsettled jobs (already excluded from the balance). */

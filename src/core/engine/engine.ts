@@ -221,15 +221,9 @@ export class Engine {
     if (hasImage(request) && !this.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
       throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
     }
-    try {
-      precheckIntake(this.db, this.clock, request, quote, this.settings, chat);
-    } catch (error) {
-      if (error instanceof BudgetExceededError) {
-        this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
-        this.deps.observer?.budgetRefused?.({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd });
-      }
-      throw error;
-    }
+    // The rehearsal pays off only before slow work (a moderation call, an image download): the member who cannot
+    // pay or is rate limited hears so at once. acceptVideo checks everything again in its transaction anyway.
+    if (hasImage(request) || this.deps.prefilter.callsOut) this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.settings, chat));
     const verdict = await this.deps.prefilter.check(quote.prompt);
     if (!verdict.ok) {
       this.log.info({ rule: verdict.rule, user: request.identity }, 'prompt blocked');
@@ -240,7 +234,7 @@ export class Engine {
     const inputMediaKey = await this.storeInputImage(jobId, request);
     let accepted: { job: Job; duplicate: boolean };
     try {
-      accepted = acceptVideo(this.db, this.clock, request, quote, this.settings, jobId, inputMediaKey, chat);
+      accepted = this.checkingBudget(() => acceptVideo(this.db, this.clock, request, quote, this.settings, jobId, inputMediaKey, chat));
     } catch (error) {
       if (inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
       throw error;
@@ -254,6 +248,19 @@ export class Engine {
       this.pump();
     }
     return { ...accepted, position };
+  }
+
+  /** Runs intake checks; a refusal for the spend cap is the owners' business too. */
+  private checkingBudget<T>(check: () => T): T {
+    try {
+      return check();
+    } catch (error) {
+      if (error instanceof BudgetExceededError) {
+        this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
+        this.deps.observer?.budgetRefused?.({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd });
+      }
+      throw error;
+    }
   }
 
   /** Models whose provider is configured. */

@@ -1,5 +1,5 @@
-import { eq } from 'drizzle-orm';
-import type { Db } from '../../../db/client.js';
+import { eq, sql } from 'drizzle-orm';
+import { preparedPerDb, type Db, type DbLike } from '../../../db/client.js';
 import { intakeKeys, jobs, type Job, type User } from '../../../db/schema.js';
 import {
   findModel,
@@ -80,10 +80,17 @@ export function hasImage(request: VideoRequest): boolean {
   return request.imageUrl !== undefined || request.sourceImageKey !== undefined || request.imageFile !== undefined;
 }
 
-export function existingIntake(db: Db, intakeKey: string): Job | undefined {
-  const row = db.select().from(intakeKeys).where(eq(intakeKeys.key, intakeKey)).get();
-  if (!row?.jobId) return undefined;
-  return db.select().from(jobs).where(eq(jobs.id, row.jobId)).get();
+const jobByIntakeKey = preparedPerDb((db) =>
+  db
+    .select({ job: jobs })
+    .from(intakeKeys)
+    .innerJoin(jobs, eq(jobs.id, intakeKeys.jobId))
+    .where(eq(intakeKeys.key, sql.placeholder('key')))
+    .prepare(),
+);
+
+export function existingIntake(db: DbLike, intakeKey: string): Job | undefined {
+  return jobByIntakeKey(db).get({ key: intakeKey })?.job;
 }
 
 function assertNotBanned(user: User): void {

@@ -1,5 +1,5 @@
 import { and, count, eq, inArray, sql } from 'drizzle-orm';
-import type { DbLike } from '../../../db/client.js';
+import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { jobs } from '../../../db/schema.js';
 import { fairOrder } from '../limits/fair-order.js';
@@ -39,15 +39,18 @@ export function queuedInFairOrder(db: DbLike): QueuedRow[] {
   return fairOrder(queued, new Map(queued.map((r) => [r.userId, r.lastStart ?? 0])));
 }
 
+const atProvider = inArray(jobs.status, AT_PROVIDER);
+const anyQueued = preparedPerDb((db) => db.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1).prepare());
+const countAtProvider = preparedPerDb((db) => db.select({ n: count() }).from(jobs).where(atProvider).prepare());
+
 export function startEligibleJobs(db: DbLike, clock: Clock, caps: SchedulerCaps): string[] {
+  // Pump runs on every intake and every job's end, with up to thousands of jobs at providers: the usual cases
+  // (nothing queued, every slot taken) stop after two index reads, outside any transaction (starting is a guarded
+  // move, so a stale read cannot start a job twice), and the rest reads only what it needs.
+  if (!anyQueued(db).get()) return [];
+  if (countAtProvider(db).get()!.n >= caps.maxRunningJobs) return [];
   return db.transaction((tx) => {
-    // Pump runs on every intake and every job's end, with up to thousands of jobs at providers: each step below
-    // reads only what it needs (an index count, then counts for the queued jobs' users and providers), and the
-    // usual cases (nothing queued, every slot taken) stop early.
-    if (!tx.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1).get()) return [];
-    const atProvider = inArray(jobs.status, AT_PROVIDER);
-    let total = tx.select({ n: count() }).from(jobs).where(atProvider).get()!.n;
-    if (total >= caps.maxRunningJobs) return [];
+    let total = countAtProvider(tx).get()!.n;
     const queued = queuedInFairOrder(tx);
     const countsBy = <K extends number | string>(column: SQLiteColumn, keys: K[]) =>
       new Map(

@@ -1,5 +1,5 @@
-import { eq } from 'drizzle-orm';
-import type { Db } from '../../../db/client.js';
+import { eq, sql } from 'drizzle-orm';
+import { preparedPerDb, type Db } from '../../../db/client.js';
 import { jobs, users, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
 import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
@@ -25,8 +25,10 @@ export interface StatusMessagesDeps {
 
 const ETA_CACHE_MS = 60_000;
 
+const userById = preparedPerDb((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
+
 export function destinationOf(db: Db, job: Job): JobDestination {
-  const owner = db.select().from(users).where(eq(users.id, job.userId)).get();
+  const owner = userById(db).get({ id: job.userId });
   return {
     platform: job.platform,
     chatId: job.chatId,

@@ -1,5 +1,5 @@
 import { and, count, eq, gte, inArray, isNotNull, notInArray, or, sql } from 'drizzle-orm';
-import type { DbLike } from '../../../db/client.js';
+import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import { jobs, type User } from '../../../db/schema.js';
 import { UserError } from '../errors.js';
 import { formatDuration } from '../progress/progress-text.js';
@@ -44,14 +44,27 @@ const countsAgainstUser = or(
   isNotNull(jobs.providerTaskId),
 );
 
+const userId = sql.placeholder('userId');
+const since = sql.placeholder('since');
+const pendingCount = preparedPerDb((db) =>
+  db
+    .select({ n: count() })
+    .from(jobs)
+    .where(and(eq(jobs.userId, userId), notInArray(jobs.status, ['succeeded', 'failed', 'cancelled'])))
+    .prepare(),
+);
+const countedSince = preparedPerDb((db) =>
+  db
+    .select({ n: count(), oldest: sql<number>`min(${jobs.createdAt})` })
+    .from(jobs)
+    .where(and(eq(jobs.userId, userId), gte(jobs.createdAt, since), countsAgainstUser))
+    .prepare(),
+);
+
 export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: LimitSettings): void {
   const now = clock.now();
 
-  const pending = db
-    .select({ n: count() })
-    .from(jobs)
-    .where(and(eq(jobs.userId, user.id), notInArray(jobs.status, ['succeeded', 'failed', 'cancelled'])))
-    .get()!.n;
+  const pending = pendingCount(db).get({ userId: user.id })!.n;
   if (pending >= settings.userMaxPendingJobs) {
     throw new UserError(
       'too_many_pending',
@@ -60,11 +73,7 @@ export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: 
   }
 
   const windowStart = now - settings.rateLimitWindowS * 1000;
-  const recent = db
-    .select({ n: count(), oldest: sql<number>`min(${jobs.createdAt})` })
-    .from(jobs)
-    .where(and(eq(jobs.userId, user.id), gte(jobs.createdAt, windowStart), countsAgainstUser))
-    .get()!;
+  const recent = countedSince(db).get({ userId: user.id, since: windowStart })!;
   if (recent.n >= settings.rateLimitJobs) {
     const waitS = Math.max(1, Math.ceil((recent.oldest + settings.rateLimitWindowS * 1000 - now) / 1000));
     throw new UserError(
@@ -75,11 +84,7 @@ export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: 
   }
 
   const quota = user.dailyJobQuota ?? settings.dailyJobQuota;
-  const today = db
-    .select({ n: count() })
-    .from(jobs)
-    .where(and(eq(jobs.userId, user.id), gte(jobs.createdAt, startOfUtcDay(now)), countsAgainstUser))
-    .get()!.n;
+  const today = countedSince(db).get({ userId: user.id, since: startOfUtcDay(now) })!.n;
   if (today >= quota) {
     throw new UserError(
       'daily_quota',

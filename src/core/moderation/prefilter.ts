@@ -25,6 +25,8 @@ export interface Prefilter {
   check(prompt: string, signal?: AbortSignal): Promise<PrefilterVerdict>;
   /** Drops the cached database terms; the blocklist commands call it after every change. */
   invalidate(): void;
+  /** True when `check` may call a moderation service: slow, and worth avoiding for a request refused anyway. */
+  readonly callsOut: boolean;
 }
 
 export interface PrefilterDeps {
@@ -83,6 +85,7 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
   }
 
   return {
+    callsOut: deps.moderation !== undefined,
     async check(prompt, signal) {
       const hit = findTerm(prompt);
       if (hit) {
