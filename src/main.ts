@@ -8,6 +8,7 @@ import { createOwnerNotifier } from './core/alerts/owner-notifier.js';
 import { createProviderAlerts } from './core/alerts/provider-alerts.js';
 import { createSpendAlerts } from './core/alerts/spend-alerts.js';
 import { Engine } from './core/engine/engine.js';
+import type { RetryPolicy } from './core/engine/retry.js';
 import { listBlockedTerms } from './core/admin.js';
 import { pruneExpiredMedia } from './core/media-retention.js';
 import { createPrefilter } from './core/moderation/prefilter.js';
@@ -46,6 +47,8 @@ export interface StartOptions {
   clock?: Clock;
   /** The catalog; the demo passes one whose expected durations match its simulators. */
   models?: readonly ModelSpec[];
+  /** Bounds of the engine's retries of transient failures; tests shorten the backoff. Default `DEFAULT_RETRY`. */
+  retry?: RetryPolicy;
   console?: ConsoleMode;
 }
 
@@ -135,13 +138,15 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     consoleOutput = createLineOutput(stream, redraw);
     platforms.set('console', createConsolePlatform(consoleOutput));
   }
+  const metrics = createMetrics(db);
   const adapters: PlatformAdapter[] = [];
   // Platform adapters: one line each, enabled by their token.
-  if (config.DISCORD_TOKEN) adapters.push(createDiscordAdapter({ config, logger, clock }));
-  if (config.TELEGRAM_TOKEN) adapters.push(createTelegramAdapter({ config, logger, store, fetcher, clock }));
+  if (config.DISCORD_TOKEN) adapters.push(createDiscordAdapter({ config, logger, clock, onRateLimited: () => metrics.platformRateLimited('discord') }));
+  if (config.TELEGRAM_TOKEN) {
+    adapters.push(createTelegramAdapter({ config, logger, store, fetcher, clock, onRateLimited: () => metrics.platformRateLimited('telegram') }));
+  }
   for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
-  const metrics = createMetrics(db);
   const notifier = createOwnerNotifier({ logger, platforms, chat: config.OWNER_ALERT_CHAT, ownerIds: config.OWNER_IDS });
   const engine = new Engine({
     observer: combineObservers(
@@ -182,6 +187,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       maxInputImageBytes: config.MAX_INPUT_IMAGE_MB * 1024 * 1024,
       webhookBaseUrl: config.PUBLIC_URL?.replace(/\/$/, ''),
       mediaIsPublic: config.PUBLIC_URL !== undefined,
+      ...(options.retry ? { retry: options.retry } : {}),
     },
   });
 

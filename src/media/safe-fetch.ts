@@ -225,6 +225,9 @@ async function streamToFile(
       else done(null, chunk);
     },
   });
+  // A connection cut while the file is being opened fails the body before pipeline listens: unheard, that error
+  // would be an uncaught exception (the process exits). pipeline still sees it, as the stream stays errored.
+  body.on('error', () => {});
   // Opened before streaming, so a failure can never race an in-flight open that recreates the file after cleanup.
   const file = await open(destPath, 'w');
   await pipeline(body, counter, file.createWriteStream(), { signal });

@@ -19,9 +19,11 @@
  *   [sim:expired_video]             the video URL answers 404 (already expired)
  *   [sim:html_video]                the video URL serves an HTML page labelled video/mp4
  *   [sim:dup_webhook]               the webhook is delivered twice
+ *   [sim:no_webhook]                no webhook is ever sent (a lost callback)
  *
  * Runtime knobs: `injectFault` (429 with or without Retry-After, 5xx, malformed or truncated JSON, HTML pages,
- * slow, hanging or reset responses, any canned answer; before or after the request is processed), `complete`,
+ * slow, hanging, cut-off or reset responses, any canned answer; before or after the request is processed; on the
+ * output files too, e.g. a video cut off mid-download), `complete`,
  * `rotateKey`, `signWebhook`, `pump`, and the options below.
  */
 import { generateKeyPairSync, createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
@@ -55,6 +57,8 @@ export type FalSimFault =
   | { kind: 'hang' }
   /** Sends headers and half a body, then stalls. */
   | { kind: 'hang_body' }
+  /** Sends the real headers (full Content-Length) and half the real body, then closes the connection. */
+  | { kind: 'cut_body' }
   /** Destroys the connection. */
   | { kind: 'reset' };
 
@@ -192,6 +196,7 @@ export const FAL_SIM_MARKERS = {
   expiredVideo: '[sim:expired_video]',
   htmlVideo: '[sim:html_video]',
   dupWebhook: '[sim:dup_webhook]',
+  noWebhook: '[sim:no_webhook]',
   rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
   serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
@@ -426,7 +431,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   }
 
   function sendWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    if (!e.webhookUrl || e.webhookQueued || closed || e.prompt.includes(FAL_SIM_MARKERS.noWebhook)) return;
     e.webhookQueued = true;
     const res = resultOf(e);
     const payload: unknown = JSON.parse(res.body.toString());

@@ -2,7 +2,7 @@ import type http from 'node:http';
 
 /**
  * What the three provider simulators share: how an answer is written, and how the generic injected faults
- * (malformed or truncated JSON, an HTML gateway page, slow, hanging or reset answers) spoil it. Each
+ * (malformed or truncated JSON, an HTML gateway page, slow, hanging, cut-off or reset answers) spoil it. Each
  * simulator adds its provider's own faults (its rate-limit and error bodies) in front of these.
  */
 
@@ -19,9 +19,10 @@ export type CommonFault =
   | { kind: 'slow'; delayMs: number }
   | { kind: 'hang' }
   | { kind: 'hang_body' }
+  | { kind: 'cut_body' }
   | { kind: 'reset' };
 
-export type Spoiled = SimResponse | 'hang' | 'hang_body' | 'reset' | { slow: number };
+export type Spoiled = SimResponse | 'hang' | 'hang_body' | 'cut_body' | 'reset' | { slow: number };
 
 /** The generic faults; `fallbackJson` stands in for the real answer when the fault came before it. */
 export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, fallbackJson: () => string): Spoiled {
@@ -40,6 +41,7 @@ export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, f
       return { slow: fault.delayMs };
     case 'hang':
     case 'hang_body':
+    case 'cut_body':
     case 'reset':
       return fault.kind;
   }
@@ -55,7 +57,7 @@ export function writeResponse(res: http.ServerResponse, answer: SimResponse): vo
   res.end(body);
 }
 
-/** Acts out a spoiled answer: reset the socket, stall (whole or mid-body), delay, or send the replacement. */
+/** Acts out a spoiled answer: reset the socket, stall (whole or mid-body), cut it off, delay, or send the replacement. */
 export function deliverSpoiled(
   req: http.IncomingMessage,
   res: http.ServerResponse,
@@ -67,6 +69,11 @@ export function deliverSpoiled(
     req.socket.destroy();
   } else if (spoiled === 'hang') {
     io.stalled.add(res);
+  } else if (spoiled === 'cut_body') {
+    // The real headers, Content-Length included, then half the bytes and a closed connection: a download cut short.
+    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+    res.writeHead(answer.status, { ...answer.headers, 'content-length': String(body.length) });
+    res.write(body.subarray(0, Math.floor(body.length / 2)), () => req.socket.destroy());
   } else if (spoiled === 'hang_body') {
     const text = Buffer.from(answer.body.length > 1 ? answer.body.toString() : '{"status":"queued"}');
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(text.length + 64) });

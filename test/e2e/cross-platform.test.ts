@@ -1,11 +1,7 @@
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import { asc } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
 import type { Update } from 'grammy/types';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../db/client.js';
-import * as schema from '../../db/schema.js';
 import { jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
 import { balanceOf } from '../../src/core/credits/ledger.js';
@@ -15,8 +11,9 @@ import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord, PERMISSIONS, type FakeInteraction, type FakeMember } from '../fakes/discord.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
-import { tempDir } from '../helpers/db.js';
+import { readBotDb, tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
+import { expectLedgerBalanced } from '../helpers/ledger.js';
 
 /**
  * One process, one engine, both real chat libraries: the whole bot (`startClipbot`) logged in to the fake Discord
@@ -80,12 +77,7 @@ class World {
   }
 
   inspect<T>(read: (db: Db) => T): T {
-    const sqlite = new Database(path.join(this.dir, 'clipbot.db'), { readonly: true, fileMustExist: true });
-    try {
-      return read(drizzle(sqlite, { schema }) as unknown as Db);
-    } finally {
-      sqlite.close();
-    }
+    return readBotDb(this.dir, read);
   }
 
   jobs(): Job[] {
@@ -102,18 +94,7 @@ class World {
 
   /** Every hold settled exactly once (captured on success, released otherwise); no balance below zero. */
   expectLedgerBalanced(): void {
-    this.inspect((db) => {
-      const entries = db.select().from(ledgerEntries).all();
-      for (const job of db.select().from(jobs).all()) {
-        const mine = entries.filter((e) => e.jobId === job.id);
-        expect(mine.filter((e) => e.kind === 'hold').map((e) => e.amount)).toEqual([-job.price]);
-        const settled = mine.filter((e) => e.kind === 'capture' || e.kind === 'release').map((e) => [e.kind, e.amount]);
-        if (job.status === 'succeeded') expect(settled).toEqual([['capture', 0]]);
-        else if (job.status === 'failed' || job.status === 'cancelled') expect(settled).toEqual([['release', job.price]]);
-        else expect(settled).toEqual([]);
-      }
-      for (const user of db.select().from(users).all()) expect(balanceOf(db, user.id)).toBeGreaterThanOrEqual(0);
-    });
+    this.inspect((db) => expectLedgerBalanced(db));
   }
 
   /** The sum of the prices captured (spent) for the account behind (platform, id). */

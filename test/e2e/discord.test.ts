@@ -1,23 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { asc, eq } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { GatewayIntentBits } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.js';
-import * as schema from '../../db/schema.js';
-import { auditLog, jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
-import { loadConfig, type Config } from '../../src/config.js';
-import { balanceOf } from '../../src/core/credits/ledger.js';
+import { auditLog, ledgerEntries, users } from '../../db/schema.js';
 import { findUser } from '../../src/core/users.js';
-import { silentLogger } from '../../src/logger.js';
-import { startClipbot, type RunningBot } from '../../src/main.js';
 import { COMMANDS_HASH_FILE } from '../../src/platforms/discord/command-definitions.js';
-import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
-import { FakeDiscord, PERMISSIONS, type FakeInteraction, type FakeMember, type FakeMessage } from '../fakes/discord.js';
-import { tempDir } from '../helpers/db.js';
-import { FAST_MODELS } from '../helpers/engine-harness.js';
+import { PERMISSIONS, type FakeMember, type FakeMessage } from '../fakes/discord.js';
+import {
+  CHANNEL_POST,
+  channelEdit,
+  DiscordWorld as World,
+  EPHEMERAL,
+  isMp4,
+  OWNER_ID,
+  PRICE,
+  STARTING,
+  WEBHOOK_EDIT,
+} from '../helpers/discord-world.js';
 import { pngBytes } from '../media/fixtures.js';
 
 /**
@@ -26,164 +26,7 @@ import { pngBytes } from '../media/fixtures.js';
  * the fake; the tests read what the bot sent (the fake's request log and messages), the database and the simulator.
  */
 
-const STARTING = 200;
-/** seedance-1-pro, 5 s at 480p. */
-const PRICE = 40;
-const OWNER_ID = '310000000000000001';
-const EPHEMERAL = 64;
-const WEBHOOK_EDIT = /^\/webhooks\/\d+\/[^/]+\/messages\/[^/]+$/;
-const CHANNEL_POST = /^\/channels\/\d+\/messages$/;
-const channelEdit = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}$`);
-
-class World {
-  bot: RunningBot | undefined;
-
-  private constructor(
-    readonly fake: FakeDiscord,
-    readonly sim: FalSimulator,
-    readonly dir: string,
-    public config: Config,
-    private readonly env: Record<string, string>,
-    private readonly removeDir: () => void,
-  ) {}
-
-  static async start(opts: { env?: (fake: FakeDiscord) => Record<string, string>; sim?: FalSimOptions } = {}): Promise<World> {
-    const fake = await FakeDiscord.start();
-    const sim = await startFalSimulator({ queueMs: 20, runMs: 300, ...opts.sim });
-    const { dir, cleanup } = tempDir('clipbot-discord-');
-    const env = {
-      DATA_DIR: dir,
-      HTTP_PORT: '0',
-      LOG_LEVEL: 'silent',
-      FETCH_ALLOW_CIDRS: '127.0.0.0/8',
-      FAL_KEY: sim.key,
-      FAL_QUEUE_URL: sim.url,
-      FAL_JWKS_URL: sim.jwksUrl,
-      DISCORD_TOKEN: fake.token,
-      DISCORD_API_BASE: fake.apiBase,
-      DISCORD_GUILD_IDS: fake.guild.id,
-      OWNER_IDS: `discord:${OWNER_ID}`,
-      STATUS_EDIT_INTERVAL_MS: '100',
-      STARTING_CREDITS: String(STARTING),
-      RATE_LIMIT_JOBS: '100',
-      ...opts.env?.(fake),
-    };
-    const world = new World(fake, sim, dir, loadConfig(env), env, cleanup);
-    await world.boot();
-    return world;
-  }
-
-  async boot(): Promise<void> {
-    this.bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS });
-  }
-
-  /** A graceful restart, as a deploy does: the bot stops, then starts again on the same data (and new settings). */
-  async restart(settings: Record<string, string> = {}): Promise<void> {
-    await this.bot?.stop();
-    this.bot = undefined;
-    this.config = loadConfig({ ...this.env, ...settings });
-    await this.boot();
-  }
-
-  async close(): Promise<void> {
-    await this.bot?.stop();
-    await this.fake.close();
-    await this.sim.close();
-    this.removeDir();
-  }
-
-  // ---------------------------------------------------------------- the database
-
-  inspect<T>(read: (db: Db) => T): T {
-    const sqlite = new Database(path.join(this.dir, 'clipbot.db'), { readonly: true, fileMustExist: true });
-    try {
-      return read(drizzle(sqlite, { schema }) as unknown as Db);
-    } finally {
-      sqlite.close();
-    }
-  }
-
-  jobs(): Job[] {
-    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
-  }
-
-  job(id: string): Job {
-    return this.inspect((db) => db.select().from(jobs).where(eq(jobs.id, id)).get())!;
-  }
-
-  /** The nth job once it has reached `status`. */
-  async jobIn(status: Job['status'] | 'final', nth = 0): Promise<Job> {
-    const done = (job: Job | undefined) => job && (status === 'final' ? ['succeeded', 'failed', 'cancelled'].includes(job.status) : job.status === status);
-    return this.fake.waitFor(`job ${nth} to be ${status}`, () => {
-      const job = this.jobs()[nth];
-      return done(job) ? job : undefined;
-    }, 10_000);
-  }
-
-  balance(member: FakeMember): number {
-    return this.inspect((db) => {
-      const user = findUser(db, 'discord', member.id);
-      // A member the bot has never charged or credited has the starting credits waiting for them.
-      return user ? balanceOf(db, user.id) : this.config.STARTING_CREDITS;
-    });
-  }
-
-  audit() {
-    return this.inspect((db) => db.select().from(auditLog).orderBy(asc(auditLog.id)).all());
-  }
-
-  /** The ledger's invariants: one hold per job, settled exactly once when the job is final; no negative balance. */
-  expectLedgerBalanced(): void {
-    this.inspect((db) => {
-      const entries = db.select().from(ledgerEntries).all();
-      for (const job of db.select().from(jobs).all()) {
-        const mine = entries.filter((e) => e.jobId === job.id);
-        expect(mine.filter((e) => e.kind === 'hold').map((e) => e.amount)).toEqual([-job.price]);
-        const settled = mine.filter((e) => e.kind === 'capture' || e.kind === 'release').map((e) => [e.kind, e.amount]);
-        if (job.status === 'succeeded') expect(settled).toEqual([['capture', 0]]);
-        else if (job.status === 'failed' || job.status === 'cancelled') expect(settled).toEqual([['release', job.price]]);
-        else expect(settled).toEqual([]);
-      }
-      for (const user of db.select().from(users).all()) expect(balanceOf(db, user.id)).toBeGreaterThanOrEqual(0);
-    });
-  }
-
-  // ---------------------------------------------------------------- what members see
-
-  /** What only the member who acted sees: the ephemeral reply, or an ephemeral follow-up. */
-  privateReply(i: FakeInteraction): Promise<string> {
-    return this.fake.waitFor('a private reply', () => {
-      const original = this.fake.original(i);
-      if (original && !original.deleted && original.flags & EPHEMERAL && original.content) return original.content;
-      return this.fake.followUps(i).find((m) => m.flags & EPHEMERAL)?.content;
-    });
-  }
-
-  /** The interaction's public reply once it shows something (a job's status). */
-  status(i: FakeInteraction, containing = ''): Promise<FakeMessage> {
-    return this.fake.waitFor(`the status to show "${containing}"`, () => {
-      const original = this.fake.original(i);
-      return original && !original.loading && !(original.flags & EPHEMERAL) && original.content.includes(containing) ? original : undefined;
-    }, 10_000);
-  }
-
-  /** The new channel message that hands `member` their result (file or link). */
-  delivery(member: FakeMember): Promise<FakeMessage> {
-    return this.fake.waitFor(`a delivery to ${member.globalName}`, () => this.deliveries(member)[0], 10_000);
-  }
-
-  deliveries(member: FakeMember): FakeMessage[] {
-    return this.fake.channelMessages().filter((m) => m.content.startsWith(`<@${member.id}>`) && m.components.some((r) => r.components.some((b) => b.custom_id?.startsWith('clipbot:retry:'))));
-  }
-
-  fileOf(message: FakeMessage): Buffer {
-    expect(message.files).toHaveLength(1);
-    return message.files[0]!.data;
-  }
-}
-
 const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
-const isMp4 = (data: Buffer) => data.subarray(4, 8).toString('latin1') === 'ftyp';
 
 let world: World | undefined;
 afterEach(async () => {

@@ -1,25 +1,14 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { asc, eq } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
 import type { Update } from 'grammy/types';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ZH_DESCRIPTIONS } from '../../commands/i18n.js';
-import type { Db } from '../../db/client.js';
-import * as schema from '../../db/schema.js';
-import { auditLog, jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
-import { loadConfig } from '../../src/config.js';
-import { balanceOf } from '../../src/core/credits/ledger.js';
+import { auditLog, ledgerEntries, users } from '../../db/schema.js';
 import { findUser } from '../../src/core/users.js';
-import { createLogger } from '../../src/logger.js';
-import { startClipbot, type RunningBot } from '../../src/main.js';
 import { SIM_ASSETS } from '../../src/sim/assets.js';
-import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
-import { FakeTelegram, type FakeChat, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
-import { tempDir } from '../helpers/db.js';
-import { FAST_MODELS } from '../helpers/engine-harness.js';
+import type { FakeChat, StoredMessage } from '../fakes/telegram-api.js';
+import { eventually, FOX, PRICE, STARTING, TelegramWorld as World } from '../helpers/telegram-world.js';
 import { mp4Bytes } from '../media/fixtures.js';
 
 /**
@@ -30,141 +19,8 @@ import { mp4Bytes } from '../media/fixtures.js';
  * One user on Discord and Telegram sharing one fair queue: see cross-platform.test.ts.
  */
 
-const STARTING = 200;
-/** seedance-1-pro, 5 s at 480p. */
-const PRICE = 40;
-const FOX = '/video a red fox running through snow --resolution 480p';
-/** Waits for `check` to pass: a few seconds, polled often (vi.waitFor's own default is one second). */
-const eventually = <T>(check: () => T, options: { timeout: number; interval: number } = { timeout: 5000, interval: 20 }) => vi.waitFor(check, options);
 const NOT_MODIFIED =
   'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message';
-
-class World {
-  readonly logs: string[] = [];
-  bot: RunningBot | undefined;
-
-  private constructor(
-    readonly fake: FakeTelegram,
-    readonly sim: FalSimulator,
-    readonly dir: string,
-    private readonly env: Record<string, string>,
-    private readonly removeDir: () => void,
-  ) {}
-
-  static async start(opts: { env?: Record<string, string>; sim?: FalSimOptions } = {}): Promise<World> {
-    const fake = await FakeTelegram.start();
-    const sim = await startFalSimulator({ queueMs: 20, runMs: 60, ...opts.sim });
-    const { dir, cleanup } = tempDir('clipbot-telegram-');
-    const env = {
-      DATA_DIR: dir,
-      HTTP_PORT: '0',
-      FETCH_ALLOW_CIDRS: '127.0.0.0/8',
-      FAL_KEY: sim.key,
-      FAL_QUEUE_URL: sim.url,
-      FAL_JWKS_URL: sim.jwksUrl,
-      STATUS_EDIT_INTERVAL_MS: '0',
-      STARTING_CREDITS: String(STARTING),
-      RATE_LIMIT_JOBS: '100',
-      TELEGRAM_TOKEN: fake.token,
-      TELEGRAM_API_ROOT: fake.apiRoot,
-      ...opts.env,
-    };
-    return new World(fake, sim, dir, env, cleanup);
-  }
-
-  /** Starts the bot (again, on the same DATA_DIR, after `stopBot`); every log line is kept in `logs`. */
-  async boot(env: Record<string, string> = {}): Promise<RunningBot> {
-    const config = loadConfig({ ...this.env, ...env });
-    const logger = createLogger('debug', { write: (line: string) => void this.logs.push(line) });
-    this.bot = await startClipbot(config, { logger, models: FAST_MODELS });
-    return this.bot;
-  }
-
-  async stopBot(): Promise<void> {
-    await this.bot?.stop();
-    this.bot = undefined;
-  }
-
-  async close(): Promise<void> {
-    await this.stopBot();
-    await this.fake.close();
-    await this.sim.close();
-    this.removeDir();
-  }
-
-  inspect<T>(read: (db: Db) => T): T {
-    const sqlite = new Database(path.join(this.dir, 'clipbot.db'), { readonly: true, fileMustExist: true });
-    try {
-      return read(drizzle(sqlite, { schema }) as unknown as Db);
-    } finally {
-      sqlite.close();
-    }
-  }
-
-  jobs(): Job[] {
-    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
-  }
-
-  balance(user: FakeUser): number {
-    return this.inspect((db) => {
-      const row = findUser(db, 'telegram', String(user.id));
-      return row ? balanceOf(db, row.id) : STARTING;
-    });
-  }
-
-  ledgerKinds(user: FakeUser): [string, number][] {
-    return this.inspect((db) => {
-      const row = findUser(db, 'telegram', String(user.id));
-      if (!row) return [];
-      return db.select().from(ledgerEntries).where(eq(ledgerEntries.userId, row.id)).orderBy(asc(ledgerEntries.id)).all().map((e) => [e.kind, e.amount]);
-    });
-  }
-
-  /** Waits until `count` jobs exist and all are in `status`; returns them oldest first. */
-  async jobsReach(count: number, status: Job['status'] = 'succeeded', timeout = 10_000): Promise<Job[]> {
-    await eventually(
-      () => {
-        const all = this.jobs();
-        expect(all.map((j) => j.status)).toEqual(Array(count).fill(status));
-      },
-      { timeout, interval: 20 },
-    );
-    return this.jobs();
-  }
-
-  /** Every hold settled once (captured on success, released otherwise), no balance below zero. */
-  expectLedgerBalanced(): void {
-    this.inspect((db) => {
-      const entries = db.select().from(ledgerEntries).all();
-      for (const job of db.select().from(jobs).all()) {
-        const mine = entries.filter((e) => e.jobId === job.id);
-        expect(mine.filter((e) => e.kind === 'hold').map((e) => e.amount)).toEqual([-job.price]);
-        const settled = mine.filter((e) => e.kind === 'capture' || e.kind === 'release');
-        if (job.status === 'succeeded') expect(settled.map((e) => [e.kind, e.amount])).toEqual([['capture', 0]]);
-        else if (job.status === 'failed' || job.status === 'cancelled') expect(settled.map((e) => [e.kind, e.amount])).toEqual([['release', job.price]]);
-        else expect(settled).toEqual([]);
-      }
-      for (const user of db.select().from(users).all()) expect(balanceOf(db, user.id)).toBeGreaterThanOrEqual(0);
-    });
-  }
-
-  /** The bot's first reply to `update`'s message (status, answer or error), once it exists. */
-  async replyTo(update: Update, nth = 0): Promise<StoredMessage> {
-    let found: StoredMessage | undefined;
-    await eventually(
-      () => {
-        found = this.fake.repliesTo(update.message!)[nth];
-        expect(found).toBeDefined();
-      },
-      { timeout: 10_000, interval: 10 },
-    );
-    return found!;
-  }
-
-  logText(): string {
-    return this.logs.join('\n');
-  }
-}
 
 let world: World | undefined;
 afterEach(async () => {

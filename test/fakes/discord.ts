@@ -27,7 +27,7 @@ export { MEMBER_PERMISSIONS, PERMISSIONS, type FakeAttachment, type FakeMember, 
  * (10062), one acknowledgement per interaction (40060), interaction tokens that expire (401 / 50027), the upload
  * limit (413 / 40005), `enforce_nonce` de-duplication, edits only of the bot's own non-ephemeral messages (10008),
  * and who a message really pings given its `allowed_mentions`. Faults (429 with Retry-After, any status, reset
- * connections; before or after the request took effect) are injected per route.
+ * connections; before or after the request took effect) are injected per route, optionally on uploads only.
  *
  * It delivers whatever a test sends, including commands Discord itself would hide from that member or in that
  * place: that is how a test shows the bot's server-side checks.
@@ -151,6 +151,8 @@ export interface FakeFault {
   times?: number;
   /** `before`: answer without acting. `after`: act, then spoil the answer (the client never learns it worked). */
   phase?: 'before' | 'after';
+  /** Only requests that upload files (a video delivery), not the plain messages on the same route. */
+  uploadsOnly?: boolean;
   respond: FaultResponse;
 }
 
@@ -314,11 +316,12 @@ export class FakeDiscord {
   }
 
   /** The next `times` matching requests get a 429 with `Retry-After` (seconds, fractions allowed). */
-  rateLimit(method: string, path: RegExp, retryAfterS: number, times = 1): void {
+  rateLimit(method: string, path: RegExp, retryAfterS: number, times = 1, only: Pick<FakeFault, 'uploadsOnly'> = {}): void {
     this.inject({
       method,
       path,
       times,
+      ...only,
       respond: {
         status: 429,
         body: { message: 'You are being rate limited.', retry_after: retryAfterS, global: false },
@@ -509,7 +512,7 @@ export class FakeDiscord {
       at: Date.now(),
     };
     this.requests.push(record);
-    const fault = this.takeFault(method, path);
+    const fault = this.takeFault(record);
     if (fault?.phase !== 'after' && fault) return this.spoil(res, record, fault.respond);
     let reply: Reply;
     try {
@@ -531,8 +534,10 @@ export class FakeDiscord {
     send(res, { status: respond.status, body: respond.body ?? { message: 'injected', code: 0 }, ...(respond.headers ? { headers: respond.headers } : {}) });
   }
 
-  private takeFault(method: string, path: string): (FakeFault & { left: number }) | undefined {
-    const fault = this.faults.find((f) => f.left > 0 && (!f.method || f.method === method) && f.path.test(path));
+  private takeFault(r: RecordedRequest): (FakeFault & { left: number }) | undefined {
+    const fault = this.faults.find(
+      (f) => f.left > 0 && (!f.method || f.method === r.method) && f.path.test(r.path) && (!f.uploadsOnly || r.files.length > 0),
+    );
     if (fault) fault.left--;
     return fault;
   }

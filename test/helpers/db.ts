@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { openDb, type Db } from '../../db/client.js';
+import * as schema from '../../db/schema.js';
 import type { Clock } from '../../src/core/ports.js';
 
 /** A clock tests move by hand. */
@@ -44,4 +47,14 @@ export function tempDb(): { db: Db; file: string; reopen(): Db; cleanup(): void 
       cleanup();
     },
   };
+}
+
+/** Reads the database of a bot running on `dataDir` through a second, read-only connection (WAL lets both work). */
+export function readBotDb<T>(dataDir: string, read: (db: Db) => T): T {
+  const sqlite = new Database(path.join(dataDir, 'clipbot.db'), { readonly: true, fileMustExist: true });
+  try {
+    return read(drizzle(sqlite, { schema }) as unknown as Db);
+  } finally {
+    sqlite.close();
+  }
 }

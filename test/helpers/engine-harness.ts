@@ -6,16 +6,21 @@ import { listBlockedTerms } from '../../src/core/admin.js';
 import { MODELS, type ModelSpec } from '../../src/core/catalog.js';
 import { balanceOf } from '../../src/core/credits/ledger.js';
 import { Engine, type EngineSettings } from '../../src/core/engine/engine.js';
+import type { RetryPolicy } from '../../src/core/engine/retry.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import { createPrefilter } from '../../src/core/moderation/prefilter.js';
-import type { ChatPlatform, Clock, EngineObserver, JobDestination, MessageRef, ResultDelivery, StatusView } from '../../src/core/ports.js';
+import type { ChatPlatform, Clock, EngineObserver, JobDestination, MediaStore, MessageRef, ResultDelivery, StatusView, VideoProvider } from '../../src/core/ports.js';
 import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
-import { createLocalMediaStore } from '../../src/media/local-store.js';
+import { createLocalMediaStore, type LocalMediaStore } from '../../src/media/local-store.js';
 import { createSafeFetcher, type SafeFetcherOptions } from '../../src/media/safe-fetch.js';
+import { createArkProvider, type ArkProvider } from '../../src/providers/ark.js';
 import { createFalProvider, type FalProvider } from '../../src/providers/fal.js';
+import { createKieProvider, type KieProvider } from '../../src/providers/kie.js';
 import { createHttpServer, type HttpServer } from '../../src/server/http-server.js';
+import { startArkSimulator, type ArkSimOptions, type ArkSimulator } from '../../src/sim/ark.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
+import { startKieSimulator, type KieSimOptions, type KieSimulator } from '../../src/sim/kie.js';
 import { tempDir } from './db.js';
 
 /**
@@ -64,6 +69,14 @@ export interface HarnessOptions {
   clock?: Clock;
   /** Told of engine events, as metrics and owner alerts are in production. */
   observer?: (db: Db) => EngineObserver;
+  /** Deadline of each fal HTTP request (the adapter's default is 30 s); short for tests of a provider that hangs. */
+  falTimeoutMs?: number;
+  /** Also run the kie.ai simulator behind a real kie adapter (Veo and Suno models), signing with `hmacKey` if set. */
+  kie?: KieSimOptions;
+  /** Also run the Ark simulator behind a real Ark adapter. */
+  ark?: ArkSimOptions;
+  /** Wraps the real local store, to inject faults at the storage port (a full disk, say). */
+  wrapStore?: (store: LocalMediaStore) => MediaStore;
 }
 
 export const FAST_MODELS: ModelSpec[] = MODELS.map((m) => ({
@@ -72,6 +85,9 @@ export const FAST_MODELS: ModelSpec[] = MODELS.map((m) => ({
   ...(m.flat ? { flat: { ...m.flat, expectedSeconds: 1 } } : {}),
   timeoutSeconds: 30,
 }));
+
+/** Short backoffs, so a fault that outlasts the retries is given up on in moments. */
+export const FAST_RETRY: RetryPolicy = { maxAttempts: 4, baseMs: 20, maxMs: 200 };
 
 const BASE_SETTINGS: EngineSettings = {
   defaultModel: 'seedance-1-pro',
@@ -88,7 +104,7 @@ const BASE_SETTINGS: EngineSettings = {
   maxResultBytes: 5 * 1024 * 1024,
   maxInputImageBytes: 1024 * 1024,
   mediaIsPublic: false,
-  retry: { maxAttempts: 4, baseMs: 20, maxMs: 200 },
+  retry: FAST_RETRY,
 };
 
 /** The real engine on a temp SQLite file, a real fal adapter against the fal simulator, real storage. */
@@ -96,6 +112,7 @@ export class EngineHarness {
   engine!: Engine;
   db!: Db;
   fal!: FalProvider;
+  private extraProviders: (KieProvider | ArkProvider)[] = [];
   server: HttpServer | undefined;
   readonly platform = new RecordingPlatform();
   private constructor(
@@ -103,15 +120,21 @@ export class EngineHarness {
     readonly dir: string,
     private readonly cleanupDir: () => void,
     private readonly options: HarnessOptions,
+    readonly kie: KieSimulator | undefined,
+    readonly ark: ArkSimulator | undefined,
   ) {}
 
   /** Base URL of the harness's HTTP server (webhooks mode). */
   serverUrl = '';
 
   static async start(options: HarnessOptions = {}): Promise<EngineHarness> {
-    const sim = await startFalSimulator({ queueMs: 30, runMs: 80, ...options.sim });
+    const [sim, kie, ark] = await Promise.all([
+      startFalSimulator({ queueMs: 30, runMs: 80, ...options.sim }),
+      options.kie && startKieSimulator({ queueMs: 30, runMs: 80, ...options.kie }),
+      options.ark && startArkSimulator({ queueMs: 30, runMs: 80, ...options.ark }),
+    ]);
     const { dir, cleanup } = tempDir();
-    const h = new EngineHarness(sim, dir, cleanup, options);
+    const h = new EngineHarness(sim, dir, cleanup, options, kie, ark);
     await h.boot();
     return h;
   }
@@ -120,9 +143,17 @@ export class EngineHarness {
   async boot(): Promise<void> {
     this.db = openDb(path.join(this.dir, 'clipbot.db'));
     let baseUrl = '';
-    const store = createLocalMediaStore({ dir: path.join(this.dir, 'media'), publicBaseUrl: () => baseUrl });
+    const local = createLocalMediaStore({ dir: path.join(this.dir, 'media'), publicBaseUrl: () => baseUrl });
+    const store = this.options.wrapStore?.(local) ?? local;
     const fetcher = createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 5000, ...this.options.fetcher });
-    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrl: this.sim.jwksUrl, logger: silentLogger });
+    const timeout = this.options.falTimeoutMs !== undefined ? { timeoutMs: this.options.falTimeoutMs } : {};
+    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrl: this.sim.jwksUrl, logger: silentLogger, ...timeout });
+    this.extraProviders = [];
+    if (this.kie) {
+      const hmac = this.options.kie?.hmacKey;
+      this.extraProviders.push(createKieProvider({ apiKey: this.kie.apiKey, baseUrl: this.kie.url, logger: silentLogger, ...(hmac ? { webhookHmacKey: hmac } : {}) }));
+    }
+    if (this.ark) this.extraProviders.push(createArkProvider({ apiKey: this.ark.apiKey, baseUrl: this.ark.url, logger: silentLogger }));
     const db = this.db;
     const prefilter = createPrefilter({ configTerms: this.options.blocklist ?? [], loadDbTerms: () => listBlockedTerms(db), failOpen: false, logger: silentLogger });
     let engineRef: Engine | undefined;
@@ -144,7 +175,7 @@ export class EngineHarness {
       logger: silentLogger,
       ...(this.options.observer ? { observer: this.options.observer(this.db) } : {}),
       models: this.options.models ?? FAST_MODELS,
-      providers: new Map([['fal', this.fal]]),
+      providers: new Map<string, VideoProvider>([this.fal, ...this.extraProviders].map((p) => [p.id, p])),
       platforms: new Map([['console', this.platform]]),
       store,
       fetcher,
@@ -159,7 +190,7 @@ export class EngineHarness {
   async crash(): Promise<void> {
     await this.engine.stop();
     await this.server?.close(0);
-    await this.fal.close();
+    for (const provider of [this.fal, ...this.extraProviders]) await provider.close();
     this.db.$client.close();
   }
 
@@ -202,7 +233,7 @@ export class EngineHarness {
 
   async close(): Promise<void> {
     if (this.db.$client.open) await this.crash();
-    await this.sim.close();
+    await Promise.all([this.sim.close(), this.kie?.close(), this.ark?.close()]);
     this.cleanupDir();
   }
 }

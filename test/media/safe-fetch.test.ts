@@ -264,6 +264,24 @@ describe('createSafeFetcher', () => {
     });
   });
 
+  describe('when the connection is cut mid-body', () => {
+    it('fails with a network error and removes the partial file, however early the cut comes', async () => {
+      const video = mp4Bytes(32 * 1024);
+      const server = await serve((_req, res) => {
+        res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': video.length });
+        // Half the promised bytes, then a closed connection: at times before the fetcher has even opened its file,
+        // which once left the body's error unheard (an uncaught exception: the process would exit).
+        res.write(video.subarray(0, video.length / 2), () => res.socket?.destroy());
+      });
+      const fetch = makeFetcher();
+      for (let i = 0; i < 100; i++) {
+        const error = await failure(fetch.fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+        expect(error.kind).toBe('network');
+        expect(existsSync(dest)).toBe(false);
+      }
+    });
+  });
+
   describe('when the caller aborts', () => {
     it('stops and removes the partial file', async () => {
       const server = await serve((_req, res) => {

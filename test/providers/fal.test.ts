@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { request } from 'undici';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { MODELS } from '../../src/core/catalog.js';
 import { WebhookAuthError } from '../../src/core/errors.js';
 import type { GenerationRequest, WebhookRequest } from '../../src/core/ports.js';
@@ -659,6 +659,17 @@ describe('fal simulator', () => {
       expect(await lying.body.text()).toMatch(/^<!doctype html>/);
     });
 
+    it('can cut the video off mid-download: full Content-Length, half the bytes, then a closed connection', async () => {
+      const s = await sim({ queueMs: 0, runMs: 0 });
+      s.injectFault({ kind: 'cut_body' }, { routes: 'files', phase: 'after' });
+      const created = (await (await post(s, `/${T2V}`, { prompt: 'x', resolution: '480p' })).body.json()) as { request_id: string };
+      const cut = await request(`${s.url}/files/${created.request_id}/output.mp4`);
+      expect(cut.headers['content-type']).toBe('video/mp4');
+      await expect(cut.body.arrayBuffer()).rejects.toThrow();
+      const whole = await request(`${s.url}/files/${created.request_id}/output.mp4`);
+      expect(Buffer.from(await whole.body.arrayBuffer()).length).toBe(Number(cut.headers['content-length']));
+    });
+
     it('expires files after fileTtlMs on its clock', async () => {
       const clock = createTestClock();
       const s = await sim({ queueMs: 0, runMs: 0, clock, fileTtlMs: 60_000 });
@@ -685,6 +696,18 @@ describe('fal simulator', () => {
       await expectProviderError(h.provider.submit(req(prompt)), { kind: 'transient' });
       await h.provider.submit(req(prompt));
       expect(h.sim.submissionsFor(prompt)).toBe(2);
+    });
+  });
+
+  describe('when the prompt says [sim:no_webhook]', () => {
+    it('finishes the request but never calls back', async () => {
+      const h = await open({ queueMs: 0, runMs: 10 });
+      const task = await h.provider.submit(req(`quiet ${FAL_SIM_MARKERS.noWebhook}`, { webhookUrl: h.receiver.url }));
+      await vi.waitFor(() => expect(h.sim.request(task.taskId)!.state).toBe('COMPLETED'));
+      h.sim.pump();
+      await h.sim.webhooksSettled();
+      expect(h.receiver.deliveries).toHaveLength(0);
+      expect(h.sim.stats.webhookAttempts).toBe(0);
     });
   });
 

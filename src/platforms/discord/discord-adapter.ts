@@ -8,6 +8,7 @@ import {
   MessageFlags,
   PermissionFlagsBits,
   REST,
+  RESTEvents,
   type AutocompleteInteraction,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
@@ -51,6 +52,8 @@ export interface DiscordAdapterDeps {
   config: Config;
   logger: Logger;
   clock: Clock;
+  /** Told of every 429 Discord answers, on either REST client (for metrics). Must be cheap and never throw. */
+  onRateLimited?: () => void;
 }
 
 export const DISCORD_INTENTS: readonly GatewayIntentBits[] = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages];
@@ -62,13 +65,14 @@ const READY_TIMEOUT_MS = 60_000;
 const JOB_COMMANDS: ReadonlySet<string> = new Set(['video', 'musicvideo']);
 const MAX_REPLY = 2000;
 
-export function createDiscordAdapter({ config, logger, clock }: DiscordAdapterDeps): PlatformAdapter {
+export function createDiscordAdapter({ config, logger, clock, onRateLimited }: DiscordAdapterDeps): PlatformAdapter {
   const token = config.DISCORD_TOKEN;
   if (!token) throw new Error('createDiscordAdapter needs DISCORD_TOKEN');
   const log = logger.child({ platform: 'discord' });
   const restOptions = { api: config.DISCORD_API_BASE, timeout: DISCORD_REST_TIMEOUT_MS };
   // The engine's REST client outlives the gateway connection: jobs keep editing and delivering while it reconnects.
   const rest = new REST(restOptions).setToken(token);
+  reportRateLimits(rest, onRateLimited);
   let deps: CommandDeps | undefined;
   const chat = new DiscordChat({
     rest,
@@ -83,6 +87,7 @@ export function createDiscordAdapter({ config, logger, clock }: DiscordAdapterDe
     async start(commandDeps) {
       deps = commandDeps;
       const created = new Client({ intents: [...DISCORD_INTENTS], rest: restOptions, allowedMentions: { parse: [], repliedUser: false } });
+      reportRateLimits(created.rest, onRateLimited);
       const handlers = new DiscordHandlers(created, chat, commandDeps, config, log);
       created.on(Events.InteractionCreate, (interaction) => void handlers.interaction(interaction));
       created.on(Events.MessageCreate, (message) => void handlers.message(message));
@@ -107,6 +112,18 @@ export function createDiscordAdapter({ config, logger, clock }: DiscordAdapterDe
     },
   };
   return adapter;
+}
+
+/**
+ * Counts 429 answers. The REST `rateLimited` event is not used: discord.js emits it when it holds a request back
+ * for a bucket it already knows is empty, which is a wait, not a 429; `response` sees every answer as it arrives,
+ * including the 429s discord.js then waits out and retries by itself.
+ */
+function reportRateLimits(rest: REST, onRateLimited: (() => void) | undefined): void {
+  if (!onRateLimited) return;
+  rest.on(RESTEvents.Response, (_request, response) => {
+    if (response.status === 429) onRateLimited();
+  });
 }
 
 /** The gateway refused us for good (bad token 4004, disallowed intents 4014, ...). */

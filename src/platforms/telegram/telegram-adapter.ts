@@ -32,6 +32,8 @@ export interface TelegramAdapterDeps {
   clock: Clock;
   /** Bounds for @grammyjs/auto-retry: 429 `retry_after` waits longer than this fail the call. */
   retry?: { maxRetryAttempts: number; maxDelaySeconds: number };
+  /** Told of every 429 Telegram answers, including those auto-retry waits out (for metrics). Must never throw. */
+  onRateLimited?: () => void;
 }
 
 export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapter {
@@ -47,7 +49,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
   const describe = (error: unknown) => describeTelegramError(error, token);
 
   const bot = new Bot(token, { client: { apiRoot: config.TELEGRAM_API_ROOT, sensitiveLogs: false } });
-  installRetries(bot.api, token, deps.retry ?? { maxRetryAttempts: 3, maxDelaySeconds: 30 });
+  installRetries(bot.api, token, deps.retry ?? { maxRetryAttempts: 3, maxDelaySeconds: 30 }, deps.onRateLimited);
   const users = new RecentUsers();
   const platform = createTelegramChat({ api: bot.api, token, logger: log, users });
 
@@ -131,11 +133,17 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
  * answer was lost may have reached the chat, so the caller decides (the chat side then sends a link, not a
  * second video). 5xx answers are retried, except for uploads, for the same reason.
  */
-function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: number; maxDelaySeconds: number }): void {
+function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: number; maxDelaySeconds: number }, onRateLimited?: () => void): void {
   const general = autoRetry({ ...bounds, rethrowHttpErrors: true });
   const upload = autoRetry({ ...bounds, rethrowHttpErrors: true, rethrowInternalServerErrors: true });
   const retries: Transformer = (prev, method, payload, signal) => (method === 'sendVideo' ? upload : general)(prev, method, payload, signal);
-  api.config.use(scrubbingTransformer(token), retries);
+  // Inside the retries, so each 429 is counted, also the ones auto-retry waits out and sends again.
+  const counting: Transformer = async (prev, method, payload, signal) => {
+    const result = await prev(method, payload, signal);
+    if (!result.ok && result.error_code === 429) onRateLimited?.();
+    return result;
+  };
+  api.config.use(scrubbingTransformer(token), counting, retries);
 }
 
 /**

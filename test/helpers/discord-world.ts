@@ -1,0 +1,169 @@
+import { asc, eq } from 'drizzle-orm';
+import { expect } from 'vitest';
+import type { Db } from '../../db/client.js';
+import { auditLog, jobs, type Job } from '../../db/schema.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { balanceOf } from '../../src/core/credits/ledger.js';
+import type { RetryPolicy } from '../../src/core/engine/retry.js';
+import { findUser } from '../../src/core/users.js';
+import { silentLogger } from '../../src/logger.js';
+import { startClipbot, type RunningBot } from '../../src/main.js';
+import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
+import { FakeDiscord, type FakeInteraction, type FakeMember, type FakeMessage } from '../fakes/discord.js';
+import { readBotDb, tempDir } from './db.js';
+import { FAST_MODELS } from './engine-harness.js';
+import { expectLedgerBalanced } from './ledger.js';
+
+/**
+ * The whole bot (`startClipbot`: engine, SQLite on disk, fal.ai simulator, HTTP server) with the real discord.js
+ * Client logged in to a fake Discord (REST v10 + gateway v10), and what a test reads back: the fake's request log
+ * and messages, the database and the simulator. Each world owns its fake, simulator, data directory and bot.
+ */
+
+export const STARTING = 200;
+/** seedance-1-pro, 5 s at 480p. */
+export const PRICE = 40;
+export const OWNER_ID = '310000000000000001';
+export const EPHEMERAL = 64;
+export const WEBHOOK_EDIT = /^\/webhooks\/\d+\/[^/]+\/messages\/[^/]+$/;
+export const CHANNEL_POST = /^\/channels\/\d+\/messages$/;
+export const channelEdit = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}$`);
+
+export class DiscordWorld {
+  bot: RunningBot | undefined;
+
+  private constructor(
+    readonly fake: FakeDiscord,
+    readonly sim: FalSimulator,
+    readonly dir: string,
+    public config: Config,
+    private readonly env: Record<string, string>,
+    private readonly removeDir: () => void,
+    private readonly retry: RetryPolicy | undefined,
+  ) {}
+
+  static async start(opts: { env?: (fake: FakeDiscord) => Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy } = {}): Promise<DiscordWorld> {
+    const fake = await FakeDiscord.start();
+    const sim = await startFalSimulator({ queueMs: 20, runMs: 300, ...opts.sim });
+    const { dir, cleanup } = tempDir('clipbot-discord-');
+    const env = {
+      DATA_DIR: dir,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'silent',
+      FETCH_ALLOW_CIDRS: '127.0.0.0/8',
+      FAL_KEY: sim.key,
+      FAL_QUEUE_URL: sim.url,
+      FAL_JWKS_URL: sim.jwksUrl,
+      DISCORD_TOKEN: fake.token,
+      DISCORD_API_BASE: fake.apiBase,
+      DISCORD_GUILD_IDS: fake.guild.id,
+      OWNER_IDS: `discord:${OWNER_ID}`,
+      STATUS_EDIT_INTERVAL_MS: '100',
+      STARTING_CREDITS: String(STARTING),
+      RATE_LIMIT_JOBS: '100',
+      ...opts.env?.(fake),
+    };
+    const world = new DiscordWorld(fake, sim, dir, loadConfig(env), env, cleanup, opts.retry);
+    await world.boot();
+    return world;
+  }
+
+  async boot(): Promise<void> {
+    this.bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS, ...(this.retry ? { retry: this.retry } : {}) });
+  }
+
+  /** A graceful restart, as a deploy does: the bot stops, then starts again on the same data (and new settings). */
+  async restart(settings: Record<string, string> = {}): Promise<void> {
+    await this.bot?.stop();
+    this.bot = undefined;
+    this.config = loadConfig({ ...this.env, ...settings });
+    await this.boot();
+  }
+
+  async close(): Promise<void> {
+    await this.bot?.stop();
+    await this.fake.close();
+    await this.sim.close();
+    this.removeDir();
+  }
+
+  // ---------------------------------------------------------------- the database
+
+  inspect<T>(read: (db: Db) => T): T {
+    return readBotDb(this.dir, read);
+  }
+
+  jobs(): Job[] {
+    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
+  }
+
+  job(id: string): Job {
+    return this.inspect((db) => db.select().from(jobs).where(eq(jobs.id, id)).get())!;
+  }
+
+  /** The nth job once it has reached `status`. */
+  async jobIn(status: Job['status'] | 'final', nth = 0): Promise<Job> {
+    const done = (job: Job | undefined) => job && (status === 'final' ? ['succeeded', 'failed', 'cancelled'].includes(job.status) : job.status === status);
+    return this.fake.waitFor(`job ${nth} to be ${status}`, () => {
+      const job = this.jobs()[nth];
+      return done(job) ? job : undefined;
+    }, 10_000);
+  }
+
+  balance(member: FakeMember): number {
+    return this.inspect((db) => {
+      const user = findUser(db, 'discord', member.id);
+      // A member the bot has never charged or credited has the starting credits waiting for them.
+      return user ? balanceOf(db, user.id) : this.config.STARTING_CREDITS;
+    });
+  }
+
+  audit() {
+    return this.inspect((db) => db.select().from(auditLog).orderBy(asc(auditLog.id)).all());
+  }
+
+  /** The ledger's invariants: one hold per job, settled exactly once when the job is final; no negative balance. */
+  expectLedgerBalanced(): void {
+    this.inspect((db) => expectLedgerBalanced(db));
+  }
+
+  /** The bot's own /metrics, as Prometheus scrapes it. */
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.bot!.port}/metrics`)).text();
+  }
+
+  // ---------------------------------------------------------------- what members see
+
+  /** What only the member who acted sees: the ephemeral reply, or an ephemeral follow-up. */
+  privateReply(i: FakeInteraction): Promise<string> {
+    return this.fake.waitFor('a private reply', () => {
+      const original = this.fake.original(i);
+      if (original && !original.deleted && original.flags & EPHEMERAL && original.content) return original.content;
+      return this.fake.followUps(i).find((m) => m.flags & EPHEMERAL)?.content;
+    });
+  }
+
+  /** The interaction's public reply once it shows something (a job's status). */
+  status(i: FakeInteraction, containing = ''): Promise<FakeMessage> {
+    return this.fake.waitFor(`the status to show "${containing}"`, () => {
+      const original = this.fake.original(i);
+      return original && !original.loading && !(original.flags & EPHEMERAL) && original.content.includes(containing) ? original : undefined;
+    }, 10_000);
+  }
+
+  /** The new channel message that hands `member` their result (file or link). */
+  delivery(member: FakeMember): Promise<FakeMessage> {
+    return this.fake.waitFor(`a delivery to ${member.globalName}`, () => this.deliveries(member)[0], 10_000);
+  }
+
+  deliveries(member: FakeMember): FakeMessage[] {
+    return this.fake.channelMessages().filter((m) => m.content.startsWith(`<@${member.id}>`) && m.components.some((r) => r.components.some((b) => b.custom_id?.startsWith('clipbot:retry:'))));
+  }
+
+  fileOf(message: FakeMessage): Buffer {
+    expect(message.files).toHaveLength(1);
+    return message.files[0]!.data;
+  }
+}
+
+export const isMp4 = (data: Buffer) => data.subarray(4, 8).toString('latin1') === 'ftyp';

@@ -1,0 +1,146 @@
+import { asc, eq } from 'drizzle-orm';
+import type { Update } from 'grammy/types';
+import { expect, vi } from 'vitest';
+import type { Db } from '../../db/client.js';
+import { jobs, ledgerEntries, type Job } from '../../db/schema.js';
+import { loadConfig } from '../../src/config.js';
+import { balanceOf } from '../../src/core/credits/ledger.js';
+import type { RetryPolicy } from '../../src/core/engine/retry.js';
+import { findUser } from '../../src/core/users.js';
+import { createLogger } from '../../src/logger.js';
+import { startClipbot, type RunningBot } from '../../src/main.js';
+import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
+import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
+import { readBotDb, tempDir } from './db.js';
+import { FAST_MODELS } from './engine-harness.js';
+import { expectLedgerBalanced } from './ledger.js';
+
+/**
+ * The whole bot (`startClipbot`: engine, SQLite on disk, HTTP server, the real grammY) serving Telegram through a
+ * fake Bot API on 127.0.0.1, with the fal.ai simulator behind it, and what a test reads back: what the fake
+ * received, the bot's database and the simulator. Each world owns its fake, simulator, data directory and bot.
+ */
+
+export const STARTING = 200;
+/** seedance-1-pro, 5 s at 480p. */
+export const PRICE = 40;
+export const FOX = '/video a red fox running through snow --resolution 480p';
+/** Waits for `check` to pass: a few seconds, polled often (vi.waitFor's own default is one second). */
+export const eventually = <T>(check: () => T, options: { timeout: number; interval: number } = { timeout: 5000, interval: 20 }) => vi.waitFor(check, options);
+
+export class TelegramWorld {
+  readonly logs: string[] = [];
+  bot: RunningBot | undefined;
+
+  private constructor(
+    readonly fake: FakeTelegram,
+    readonly sim: FalSimulator,
+    readonly dir: string,
+    private readonly env: Record<string, string>,
+    private readonly removeDir: () => void,
+    private readonly retry: RetryPolicy | undefined,
+  ) {}
+
+  static async start(opts: { env?: Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy } = {}): Promise<TelegramWorld> {
+    const fake = await FakeTelegram.start();
+    const sim = await startFalSimulator({ queueMs: 20, runMs: 60, ...opts.sim });
+    const { dir, cleanup } = tempDir('clipbot-telegram-');
+    const env = {
+      DATA_DIR: dir,
+      HTTP_PORT: '0',
+      FETCH_ALLOW_CIDRS: '127.0.0.0/8',
+      FAL_KEY: sim.key,
+      FAL_QUEUE_URL: sim.url,
+      FAL_JWKS_URL: sim.jwksUrl,
+      STATUS_EDIT_INTERVAL_MS: '0',
+      STARTING_CREDITS: String(STARTING),
+      RATE_LIMIT_JOBS: '100',
+      TELEGRAM_TOKEN: fake.token,
+      TELEGRAM_API_ROOT: fake.apiRoot,
+      ...opts.env,
+    };
+    return new TelegramWorld(fake, sim, dir, env, cleanup, opts.retry);
+  }
+
+  /** Starts the bot (again, on the same DATA_DIR, after `stopBot`); every log line is kept in `logs`. */
+  async boot(env: Record<string, string> = {}): Promise<RunningBot> {
+    const config = loadConfig({ ...this.env, ...env });
+    const logger = createLogger('debug', { write: (line: string) => void this.logs.push(line) });
+    this.bot = await startClipbot(config, { logger, models: FAST_MODELS, ...(this.retry ? { retry: this.retry } : {}) });
+    return this.bot;
+  }
+
+  async stopBot(): Promise<void> {
+    await this.bot?.stop();
+    this.bot = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.stopBot();
+    await this.fake.close();
+    await this.sim.close();
+    this.removeDir();
+  }
+
+  inspect<T>(read: (db: Db) => T): T {
+    return readBotDb(this.dir, read);
+  }
+
+  jobs(): Job[] {
+    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
+  }
+
+  balance(user: FakeUser): number {
+    return this.inspect((db) => {
+      const row = findUser(db, 'telegram', String(user.id));
+      return row ? balanceOf(db, row.id) : STARTING;
+    });
+  }
+
+  ledgerKinds(user: FakeUser): [string, number][] {
+    return this.inspect((db) => {
+      const row = findUser(db, 'telegram', String(user.id));
+      if (!row) return [];
+      return db.select().from(ledgerEntries).where(eq(ledgerEntries.userId, row.id)).orderBy(asc(ledgerEntries.id)).all().map((e) => [e.kind, e.amount]);
+    });
+  }
+
+  /** Waits until `count` jobs exist and all are in `status`; returns them oldest first. */
+  async jobsReach(count: number, status: Job['status'] = 'succeeded', timeout = 10_000): Promise<Job[]> {
+    await eventually(
+      () => {
+        const all = this.jobs();
+        expect(all.map((j) => j.status)).toEqual(Array(count).fill(status));
+      },
+      { timeout, interval: 20 },
+    );
+    return this.jobs();
+  }
+
+  /** Every hold settled once (captured on success, released otherwise), no balance below zero. */
+  expectLedgerBalanced(): void {
+    this.inspect((db) => expectLedgerBalanced(db));
+  }
+
+  /** The bot's own /metrics, as Prometheus scrapes it. */
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.bot!.port}/metrics`)).text();
+  }
+
+  /** The bot's first reply to `update`'s message (status, answer or error), once it exists. */
+  async replyTo(update: Update, nth = 0): Promise<StoredMessage> {
+    let found: StoredMessage | undefined;
+    await eventually(
+      () => {
+        found = this.fake.repliesTo(update.message!)[nth];
+        expect(found).toBeDefined();
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+    return found!;
+  }
+
+  logText(): string {
+    return this.logs.join('\n');
+  }
+}
