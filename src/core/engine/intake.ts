@@ -99,6 +99,11 @@ function assertNotBanned(user: User): void {
   }
 }
 
+function assertCanPay(db: DbLike, userId: number, price: number): void {
+  const balance = balanceOf(db, userId);
+  if (balance < price) throw new UserError('insufficient_credits', `This video costs ${price} credits and you have ${balance}.`, { price, balance });
+}
+
 /**
  * The read-only rehearsal of the intake checks, run before any slow work (moderation call, image download)
  * so a member who cannot pay or is rate limited hears so at once. The transaction re-checks everything.
@@ -111,13 +116,7 @@ export function precheckIntake(db: Db, clock: Clock, request: VideoRequest, quot
     applyDailyAllowance(tx, clock, user.id, settings);
     checkUserLimits(tx, clock, user, settings);
     checkBudget(tx, clock, quote.costUsd, settings);
-    const balance = balanceOf(tx, user.id);
-    if (balance < quote.price) {
-      throw new UserError('insufficient_credits', `This video costs ${quote.price} credits and you have ${balance}.`, {
-        price: quote.price,
-        balance,
-      });
-    }
+    assertCanPay(tx, user.id, quote.price);
     return user;
   });
 }
@@ -181,6 +180,7 @@ export function acceptVideo(
       })
       .returning()
       .get();
+    assertCanPay(tx, user.id, quote.price);
     holdCredits(tx, clock, user.id, jobId, quote.price);
     tx.update(intakeKeys).set({ jobId }).where(eq(intakeKeys.key, request.intakeKey)).run();
     return { job, duplicate: false };
