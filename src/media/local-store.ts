@@ -28,6 +28,9 @@ const TEMP_DIR = '.tmp';
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_KEY_LENGTH = 256;
 const MAX_DEPTH = 4;
+// Uploads pass every chunk through several async layers (grammY's multipart generators, node-fetch): 1 MiB
+// chunks instead of 64 KiB make a large upload about 1.5–2× faster.
+const READ_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * True for a key this store accepts: 1–4 `/`-separated segments of `[A-Za-z0-9._-]` each starting with a
@@ -81,7 +84,7 @@ export function createLocalMediaStore(options: LocalMediaStoreOptions): LocalMed
           await handle.close();
           throw new Error('not a file');
         }
-        return handle.createReadStream();
+        return handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES });
       } catch (error) {
         throw new MediaError('storage', `no stored media for ${key}`, { cause: error });
       }

@@ -72,9 +72,11 @@ export interface TelegramChatDeps {
   token: string;
   logger: Logger;
   users: RecentUsers;
+  /** Largest video uploaded rather than linked. Default 50 MB, the public Bot API's; a local Bot API server takes 2000 MB. */
+  uploadLimitBytes?: number;
 }
 
-export function createTelegramChat({ api, token, logger, users }: TelegramChatDeps): ChatPlatform {
+export function createTelegramChat({ api, token, logger, users, uploadLimitBytes = TELEGRAM_UPLOAD_LIMIT_BYTES }: TelegramChatDeps): ChatPlatform {
   // What each status message shows now, so identical edits are never sent (bounded; final views are forgotten).
   const shown = new Map<string, { text: string; cancellable: boolean; locale: Locale }>();
   // Jobs whose upload failed in this process: an upload may have reached the chat even when its answer was lost,
@@ -143,7 +145,7 @@ export function createTelegramChat({ api, token, logger, users }: TelegramChatDe
     async deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }> {
       const chatId = Number(dest.chatId);
       const { jobId, media } = delivery;
-      const limit = Math.min(dest.uploadLimitBytes ?? TELEGRAM_UPLOAD_LIMIT_BYTES, TELEGRAM_UPLOAD_LIMIT_BYTES);
+      const limit = Math.min(dest.uploadLimitBytes ?? uploadLimitBytes, uploadLimitBytes);
       const keyboard = { reply_markup: retryKeyboard(jobId, users.localeOf(dest.userId)) };
       const mention = mentionOf(dest);
       const fits = media.bytes > 0 && media.bytes <= limit && PLAYABLE.has(media.contentType);
@@ -152,8 +154,10 @@ export function createTelegramChat({ api, token, logger, users }: TelegramChatDe
         if (uploadTried.size > MAX_REMEMBERED) uploadTried.delete(uploadTried.values().next().value!);
         void api.sendChatAction(chatId, 'upload_video').catch(() => {});
         try {
-          // A path or a supplier, not an open stream: auto-retry (a 429) must be able to read the file again.
-          const file = new InputFile(delivery.localPath ?? (() => delivery.openRead()), `${jobId}.mp4`);
+          // A supplier, so auto-retry (a 429) can read the file again; of the stream's chunks, because grammY
+          // fetches anything with a `url` property as a remote file and an HTTP response (the S3 store's) has one.
+          // Not the local path: the store's stream reads in large chunks, which grammY passes on much faster.
+          const file = new InputFile(async () => (await delivery.openRead())[Symbol.asyncIterator](), `${jobId}.mp4`);
           const sent = await api.sendVideo(chatId, file, {
             caption: `${mention}${escapeHtml(truncate(delivery.text, CAPTION_TEXT))}`,
             parse_mode: 'HTML',
