@@ -11,12 +11,12 @@ export interface Deadline {
   dispose(): void;
 }
 
-export function startDeadline(timeoutMs: number, parent?: AbortSignal): Deadline {
+export function startDeadline(timeoutMs: number, parent?: AbortSignal, reason = () => new Error(`no answer within ${timeoutMs} ms`)): Deadline {
   const controller = new AbortController();
   let expired = false;
   const timer = setTimeout(() => {
     expired = true;
-    controller.abort(new Error(`no answer within ${timeoutMs} ms`));
+    controller.abort(reason());
   }, timeoutMs);
   const onParentAbort = () => controller.abort(parent?.reason);
   if (parent?.aborted) onParentAbort();

@@ -7,6 +7,7 @@ import { fileTypeFromFile } from 'file-type';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { MediaError } from '../core/errors.js';
 import type { MediaFetcher } from '../core/ports.js';
+import { startDeadline, type Deadline } from '../deadline.js';
 import { createAddressPolicy, type AddressPolicy } from './address-policy.js';
 
 /** Resolves a host name to every address it has (so each one can be checked). */
@@ -89,10 +90,9 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
     opts: { kind: 'video' | 'image'; maxBytes: number; signal?: AbortSignal },
   ): Promise<{ bytes: number; contentType: string; ext: string }> {
     let current = checkUrl(url, policy);
-    const deadline = new AbortController();
     const limit = deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`;
-    const timer = setTimeout(() => deadline.abort(new MediaError('timeout', `download took longer than ${limit}`)), deadlineMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;
+    const deadline = startDeadline(deadlineMs, opts.signal, () => new MediaError('timeout', `download took longer than ${limit}`));
+    const signal = deadline.signal;
     let wroteFile = false;
     try {
       for (let hop = 0; ; hop++) {
@@ -130,9 +130,9 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
       }
     } catch (error) {
       if (wroteFile) await rm(destPath, { force: true });
-      throw toMediaError(error, hostOf(current), deadline.signal, opts.signal);
+      throw toMediaError(error, hostOf(current), deadline, opts.signal);
     } finally {
-      clearTimeout(timer);
+      deadline.dispose();
     }
   }
 
@@ -247,9 +247,9 @@ async function sniff(path: string, kind: 'video' | 'image', host: string): Promi
   return { contentType, ext: found.ext };
 }
 
-function toMediaError(error: unknown, host: string, deadline: AbortSignal, callerSignal: AbortSignal | undefined): MediaError {
+function toMediaError(error: unknown, host: string, deadline: Deadline, callerSignal: AbortSignal | undefined): MediaError {
   if (error instanceof MediaError) return error;
-  if (deadline.aborted && deadline.reason instanceof MediaError) return deadline.reason;
+  if (deadline.expired && deadline.signal.reason instanceof MediaError) return deadline.signal.reason;
   if (callerSignal?.aborted) return new MediaError('timeout', `download from ${host} was cancelled`, { cause: callerSignal.reason });
   const blocked = findInChain(error, (e): e is BlockedAddressError => e instanceof BlockedAddressError);
   if (blocked) return new MediaError('blocked_address', blocked.message, { cause: error });
