@@ -36,7 +36,7 @@ import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import type { SimMillis } from './fal.js';
-import { deliverSpoiled, isLoopback, spoilCommon, writeResponse, type SimResponse, type Spoiled } from './sim-http.js';
+import { deliverSpoiled, isLoopback, SIM_KEEP_ALIVE_MS, spoilCommon, writeResponse, type SimResponse, type Spoiled } from './sim-http.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 
@@ -1020,7 +1020,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       }
     });
   });
-  server.keepAliveTimeout = 2000;
+  server.keepAliveTimeout = SIM_KEEP_ALIVE_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

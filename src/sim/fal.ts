@@ -33,7 +33,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { deliverSpoiled, isLoopback, spoilCommon, writeResponse, type SimResponse, type Spoiled } from './sim-http.js';
+import { deliverSpoiled, isLoopback, SIM_KEEP_ALIVE_MS, spoilCommon, writeResponse, type SimResponse, type Spoiled } from './sim-http.js';
 
 export type SimMillis = number | readonly [number, number];
 
@@ -813,7 +813,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
       }
     });
   });
-  server.keepAliveTimeout = 2000;
+  server.keepAliveTimeout = SIM_KEEP_ALIVE_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

@@ -48,6 +48,12 @@ export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, f
 }
 
 /** Writes an answer with its Content-Length (unless the client already went away). */
+/**
+ * How long the simulators keep an idle connection open. undici takes a server's keep-alive hint of N s as N − 2 s,
+ * so the 2 s the simulators used to set meant a fresh connection, and TCP handshake, for every call.
+ */
+export const SIM_KEEP_ALIVE_MS = 10_000;
+
 export function writeResponse(res: http.ServerResponse, answer: SimResponse): void {
   if (res.destroyed) return;
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
