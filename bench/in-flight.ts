@@ -3,14 +3,16 @@
  * Run with `npx tsx bench/in-flight.ts [--jobs=2000] [--users=500] [--run-s=60]`.
  *
  * This process runs the simulator (generation takes run-s to 1.5 × run-s seconds, so every job is in flight
- * together once submitted) and counts its status calls; the engine runs in a fresh child process so its RSS and event
+ * together once submitted; the catalog is told the middle of that range, as its estimates aim to be) and counts
+ * its status calls; the engine runs in a fresh child process so its RSS and event
  * loop are measured alone. The child submits every request through `submitVideo` with the running-job caps
- * raised, then waits until every job is final (fetched from the simulator and delivered to a recording
+ * raised, then waits until every job is final (fetched from the simulator and delivered to a counting
  * platform). Peak RSS and event-loop delay cover the whole run, intake included.
  */
 import { fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { MODELS } from '../src/core/catalog.js';
 import { silentLogger } from '../src/logger.js';
 import { createFalProvider } from '../src/providers/fal.js';
 import { startFalSimulator } from '../src/sim/fal.js';
@@ -23,6 +25,8 @@ interface ChildJob {
   simUrl: string;
   jwksUrl: string;
   key: string;
+  /** What the catalog says a clip takes: the middle of the simulator's generation times, as the catalog aims to be. */
+  expectedSeconds: number;
 }
 
 interface ChildResult {
@@ -56,7 +60,8 @@ if (process.argv.includes('--measure')) {
   const users = numberArg('users', 500);
   const sim = await startFalSimulator({ queueMs: 0, runMs: RUN_MS });
   try {
-    const result = await inChild({ jobs, users, simUrl: sim.url, jwksUrl: sim.jwksUrl, key: sim.key });
+    const expectedSeconds = (RUN_MS[0] + RUN_MS[1]) / 2 / 1000;
+    const result = await inChild({ jobs, users, simUrl: sim.url, jwksUrl: sim.jwksUrl, key: sim.key, expectedSeconds });
     const callsPerJob = sim.stats.statusCalls / jobs;
     // What fixed 3 s polling would have cost for the same run times: one call at submit, then every 3 s.
     const fixedPerJob = 1 + (RUN_MS[0] + RUN_MS[1]) / 2 / 3000;
@@ -98,7 +103,8 @@ if (process.argv.includes('--measure')) {
 async function measure(job: ChildJob): Promise<ChildResult> {
   const { dir, cleanup } = tempDir('clipbot-bench-inflight-');
   const fal = createFalProvider({ key: job.key, queueUrl: job.simUrl, jwksUrl: job.jwksUrl, logger: silentLogger });
-  const { engine, db } = buildEngine({ dir, providers: new Map([['fal', fal]]) });
+  const models = MODELS.map((m) => ({ ...m, expectedSecondsPer5s: { '480p': job.expectedSeconds, '720p': job.expectedSeconds, '1080p': job.expectedSeconds } }));
+  const { engine, db } = buildEngine({ dir, models, providers: new Map([['fal', fal]]) });
   try {
     const baselineRss = process.memoryUsage.rss();
     let peakRss = baselineRss;
@@ -110,7 +116,8 @@ async function measure(job: ChildJob): Promise<ChildResult> {
       peakRunning = Math.max(peakRunning, running.get() as number);
       if (process.env.BENCH_TRACE && ++ticks % 8 === 0) {
         const counts = db.$client.prepare(`select status, count(*) n from jobs group by status`).all();
-        console.error(`${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s rss ${(process.memoryUsage.rss() / MIB).toFixed(0)} MiB heap ${(process.memoryUsage().heapUsed / MIB).toFixed(0)}`, JSON.stringify(counts));
+        const mem = process.memoryUsage();
+        console.error(`${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s rss ${(mem.rss / MIB).toFixed(0)} MiB heap ${(mem.heapUsed / MIB).toFixed(0)}/${(mem.heapTotal / MIB).toFixed(0)} external ${(mem.external / MIB).toFixed(0)}`, JSON.stringify(counts));
       }
     }, 250);
     const started = process.hrtime.bigint();

@@ -9,6 +9,7 @@ import { MediaError } from '../core/errors.js';
 import type { MediaFetcher } from '../core/ports.js';
 import { startDeadline, type Deadline } from '../deadline.js';
 import { createAddressPolicy, type AddressPolicy } from './address-policy.js';
+import { mp4StructureProblem } from './mp4-boxes.js';
 
 /** Resolves a host name to every address it has (so each one can be checked). */
 export type ResolveHost = (hostname: string) => Promise<readonly LookupAddress[]>;
@@ -243,6 +244,11 @@ async function sniff(path: string, kind: 'video' | 'image', host: string): Promi
   if (!found || !contentType) {
     const expected = kind === 'video' ? 'an MP4 or WebM video' : 'a PNG, JPEG, WebP or GIF image';
     throw new MediaError('bad_type', `${host} sent ${found ? found.mime : 'an unrecognised file'}, not ${expected}`);
+  }
+  if (kind === 'video' && found.ext !== 'webm') {
+    const problem = await mp4StructureProblem(path);
+    // Most likely a transfer cut short: worth another download.
+    if (problem) throw new MediaError('network', `${host} sent an incomplete video (${problem})`);
   }
   return { contentType, ext: found.ext };
 }

@@ -51,7 +51,7 @@ export async function expectOutcome(t: EngineHarness, job: Job, want: Outcome): 
   } else {
     await vi.waitFor(() => expect(lastStatus()).toBe(failedStatusText(job, want.reason)), WAIT);
     expect(done.errorMessage).toBe(want.reason);
-    expect(notices()).toEqual([`Job ${job.id} failed: ${want.reason} ${job.price} credits refunded.`]);
+    expect(notices()).toEqual([failureNoticeText(job, want.reason)]);
     expect(delivered()).toEqual([]);
   }
 
@@ -68,9 +68,13 @@ export function expectState(job: Job, want: Outcome): void {
 /** A succeeded job's last status text (the generation time varies). */
 export const doneStatusText = (job: Job) => new RegExp(`^${escapeRegExp(`“${job.prompt}”`)}\\n✅ Done in \\d+s · ${job.price} credits\\.$`);
 
+const asSentence = (reason: string) => (/[.!?…)]$/.test(reason) ? reason : `${reason}.`);
+
 /** A failed job's last status text; the status ends the reason as a sentence. */
-export const failedStatusText = (job: Job, reason: string) =>
-  `“${job.prompt}”\n❌ Failed: ${/[.!?…)]$/.test(reason) ? reason : `${reason}.`}\nYour ${job.price} credits were returned.`;
+export const failedStatusText = (job: Job, reason: string) => `“${job.prompt}”\n❌ Failed: ${asSentence(reason)}\nYour ${job.price} credits were returned.`;
+
+/** The notice a member gets when a job fails; it too ends the reason as a sentence. */
+export const failureNoticeText = (job: Job, reason: string) => `Job ${job.id} failed: ${asSentence(reason)} ${job.price} credits refunded.`;
 
 /** Files left in the media store: the job's result (if any) and whatever sits in its temp directory. */
 export function storedFiles(t: EngineHarness, jobId: string): { result: string[]; temp: string[] } {

@@ -5,7 +5,7 @@ import type { FakeMember } from '../fakes/discord.js';
 import { CHANNEL_POST, channelEdit, DiscordWorld, isMp4, PRICE, STARTING, WEBHOOK_EDIT } from '../helpers/discord-world.js';
 import { FAST_RETRY } from '../helpers/engine-harness.js';
 import { eventually, FOX, TelegramWorld } from '../helpers/telegram-world.js';
-import { doneStatusText, expectState, failed, failedStatusText, succeeded, type Outcome } from './outcome.js';
+import { doneStatusText, expectState, failed, failedStatusText, failureNoticeText, succeeded, type Outcome } from './outcome.js';
 
 /**
  * Chat-platform faults, through the whole bot (`startClipbot`) and the real libraries: discord.js against the fake
@@ -53,7 +53,7 @@ describe('platform faults', () => {
         await world.fake.waitFor('the final status', () => status().content === failedStatusText(job, want.reason));
         const [notice] = await world.fake.waitFor('the failure notice', () => (notices().length ? notices() : undefined));
         expect(notices()).toHaveLength(1);
-        expect(notice!.content).toBe(`<@${member.id}> Job ${job.id} failed: ${want.reason} ${job.price} credits refunded.`);
+        expect(notice!.content).toBe(`<@${member.id}> ${failureNoticeText(job, want.reason)}`);
         expect(world.deliveries(member)).toEqual([]);
         expect(world.fake.botMessages().filter((m) => m.files.length > 0)).toEqual([]);
       }

@@ -16,7 +16,7 @@ import { expectOutcome, failed, harnessPerTest, storedFiles, succeeded } from '.
  * video is stored and delivered once. Only the storage port is wrapped; everything under it is real.
  */
 
-const NOT_STORED = 'The generated video could not be stored. The bot owner has been told.';
+const NOT_STORED = 'The generated video could not be stored on our side.';
 /** Attempts per step under the harness's retry policy. */
 const ATTEMPTS = FAST_RETRY.maxAttempts;
 

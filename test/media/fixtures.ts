@@ -1,6 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+
+/** A real H.264 MP4 (the simulators' 480p sample, 5 s). */
+export const SAMPLE_MP4 = fileURLToPath(new URL('../../src/sim/assets/sample-480p.mp4', import.meta.url));
 
 /** A minimal ISO-BMFF file: an `ftyp` box (brand isom, as encoders write it) and an `mdat` box of zeros. */
 export function mp4Bytes(totalSize = 64 * 1024): Buffer {

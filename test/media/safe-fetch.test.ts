@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MediaError } from '../../src/core/errors.js';
 import { createSafeFetcher, type SafeFetcher, type SafeFetcherOptions } from '../../src/media/safe-fetch.js';
-import { fakeDns, mp4Bytes, pngBytes, recordConnections, startServer, webmBytes, type TestServer } from './fixtures.js';
+import { SAMPLE_MP4, fakeDns, mp4Bytes, pngBytes, recordConnections, startServer, webmBytes, type TestServer } from './fixtures.js';
 
 describe('createSafeFetcher', () => {
   let dir: string;
@@ -308,6 +308,19 @@ describe('createSafeFetcher', () => {
       });
       const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('bad_type');
+      expect(existsSync(dest)).toBe(false);
+    });
+
+    it('refuses an MP4 cut short behind a matching Content-Length, as a download to try again', async () => {
+      const sample = await readFile(SAMPLE_MP4);
+      const half = sample.subarray(0, sample.length / 2);
+      const server = await serve((_req, res) => {
+        res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': half.length });
+        res.end(half);
+      });
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { kind: 'video', maxBytes: 10 * 1024 * 1024 }));
+      expect(error.kind).toBe('network');
+      expect(error.message).toMatch(/incomplete video \(the file ends \d+ bytes short of its last box\)/);
       expect(existsSync(dest)).toBe(false);
     });
 

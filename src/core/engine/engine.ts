@@ -27,6 +27,7 @@ import type {
   VideoProvider,
   WebhookRequest,
 } from '../ports.js';
+import { sentence } from '../progress/progress-text.js';
 import { findUser } from '../users.js';
 import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type IntakeSettings, type VideoRequest } from './intake.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob, statusOf } from './job-state.js';
@@ -403,7 +404,8 @@ export class Engine {
       .onConflictDoNothing()
       .run();
     if (fresh.changes === 0) return { status: 200, body: { ok: true, duplicate: true } };
-    if (event.status) this.pushedStatus.set(job.id, event.status);
+    // Only a job whose runner is tracking it can use the news; a late callback for a finished job is just acknowledged.
+    if (event.status && this.runners.has(job.id)) this.pushedStatus.set(job.id, event.status);
     this.wakers.get(job.id)?.();
     return { status: 200, body: { ok: true } };
   }
@@ -674,7 +676,11 @@ export class Engine {
           continue;
         }
         if (error instanceof ProviderError) this.failWithProviderError(job, status, error);
-        else if (error instanceof MediaError) this.fail(job, status, `media_${error.kind}`, mediaFailureText(error, status));
+        else if (error instanceof MediaError) {
+          // Our storage failing is the owner's to fix (disk full, permissions, S3 credentials), not the member's.
+          if (error.kind === 'storage') this.log.error({ jobId: job.id, err: error }, 'media storage failed: check DATA_DIR or the S3 settings');
+          this.fail(job, status, `media_${error.kind}`, mediaFailureText(error, status));
+        }
         else throw error;
         return undefined;
       }
@@ -723,7 +729,7 @@ export class Engine {
     this.events.emit('final', job);
     if (job.status !== 'succeeded') {
       const platform = this.deps.platforms.get(job.platform);
-      const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${job.errorMessage} ${job.price} credits refunded.`;
+      const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${sentence(job.errorMessage ?? 'unknown error')} ${job.price} credits refunded.`;
       platform?.notify(destinationOf(this.db, job), text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
     }
   }
@@ -802,7 +808,7 @@ function mediaFailureText(error: MediaError, step: JobStatus): string {
     case 'too_large':
       return 'The generated video is larger than this bot accepts.';
     case 'storage':
-      return 'The generated video could not be stored. The bot owner has been told.';
+      return 'The generated video could not be stored on our side.';
     case 'http_status':
       return 'The generated video could no longer be downloaded from the provider.';
     default:

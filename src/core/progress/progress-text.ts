@@ -127,7 +127,8 @@ function credits(n: number): string {
   return n === 1 ? '1 credit' : `${n} credits`;
 }
 
-function sentence(text: string): string {
+/** A reason shown to a member: trimmed, shortened if long, ending as a sentence. */
+export function sentence(text: string): string {
   const t = text.trim();
   const short = [...t].length > MAX_REASON_LENGTH ? `${[...t].slice(0, MAX_REASON_LENGTH - 1).join('')}…` : t;
   return /[.!?…)]$/.test(short) ? short : `${short}.`;
