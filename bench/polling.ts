@@ -80,17 +80,17 @@ const rows: BenchRow[] = [
     met: real.pollsPerJob === 0,
   },
   {
-    scenario: '3 polling, webhooks on: detection delay',
-    figure: `mean ${real.meanDelayMs.toFixed(0)} ms, max ${real.maxDelayMs.toFixed(0)} ms`,
-    comparison: `adaptive polling: ${fmt(mean(adaptive.delays))} ms mean (simulated)`,
-    ratio: `${(mean(adaptive.delays) / Math.max(real.meanDelayMs, 1)).toFixed(0)}× sooner`,
+    scenario: '3 polling, webhooks on: detection after the callback',
+    figure: `mean ${real.meanDelayMs.toFixed(1)} ms, max ${real.maxDelayMs.toFixed(0)} ms`,
+    comparison: `after the provider finished (incl. delivery): mean ${real.meanSinceDoneMs.toFixed(0)} ms, max ${real.maxSinceDoneMs.toFixed(0)} ms`,
+    ratio: `${(mean(adaptive.delays) / Math.max(real.meanSinceDoneMs, 1)).toFixed(0)}× sooner than adaptive polling`,
     goal: '< 100 ms after the callback',
     met: real.maxDelayMs < 100,
   },
 ];
 report(`polling economy: ${fmt(jobs.length)} simulated jobs of 60–300 s; ${real.jobs} real jobs with webhooks`, rows, [
   'simulated delay = first status call at or after the provider finished, minus that moment (status call time itself not included)',
-  `webhook rows: fal simulator webhooks to the engine's HTTP route; delay = provider_done_at minus the simulator's completion time (includes webhook delivery)`,
+  `webhook rows: fal simulator webhooks to the engine's HTTP route; detection = provider_done_at minus the callback's arrival at the engine; the comparison counts from the simulator's completion time, so it includes the simulator sending the callback (in this same process)`,
 ]);
 
 function simulate(policy: Policy): Outcome {
@@ -141,7 +141,9 @@ function sampleJobs(count: number, rand: () => number): { expectedMs: number; du
 }
 
 /** The engine with webhooks against the simulator; the catalog's expected time (1 s) matches the run time. */
-async function measureWebhooks(count: number): Promise<{ jobs: number; pollsPerJob: number; meanDelayMs: number; maxDelayMs: number }> {
+async function measureWebhooks(
+  count: number,
+): Promise<{ jobs: number; pollsPerJob: number; meanDelayMs: number; maxDelayMs: number; meanSinceDoneMs: number; maxSinceDoneMs: number }> {
   const runMs = 1000;
   const h = await EngineHarness.start({
     webhooks: true,
@@ -149,16 +151,38 @@ async function measureWebhooks(count: number): Promise<{ jobs: number; pollsPerJ
     sim: { queueMs: 0, runMs },
     settings: { maxRunningJobs: count, providerMaxRunningJobs: count, userMaxRunningJobs: count, rateLimitJobs: 10_000, dailyJobQuota: 10_000, userMaxPendingJobs: 10_000, startingCredits: 1_000_000 },
   });
+  // When each callback reached the engine: this observes the real handler, it does not replace it.
+  const arrivedAt = new Map<string, number>();
+  const handle = h.engine.handleWebhook.bind(h.engine);
+  h.engine.handleWebhook = (provider, request) => {
+    const requestId = (JSON.parse(Buffer.from(request.rawBody).toString()) as { request_id?: string }).request_id;
+    if (requestId && !arrivedAt.has(requestId)) arrivedAt.set(requestId, Date.now());
+    return handle(provider, request);
+  };
   try {
     const submitted = [];
-    for (let i = 0; i < count; i++) submitted.push(await h.submit(`w${i % 10}`, `a lighthouse in a storm, take ${i}`));
+    for (let i = 0; i < count; i++) {
+      submitted.push(await h.submit(`w${i % 10}`, `a lighthouse in a storm, take ${i}`));
+      // Commands arrive as separate events: let the simulator's timers and the callbacks run between them.
+      await new Promise(setImmediate);
+    }
     const final = await Promise.all(submitted.map((job) => h.engine.waitForJob(job.id)));
-    const delays = final.map((job) => {
+    const sinceCallback: number[] = [];
+    const sinceDone = final.map((job) => {
       const request = h.sim.requests().find((r) => r.jobId === job.id);
-      if (job.status !== 'succeeded' || !request || !job.providerDoneAt) throw new Error(`job ${job.id} did not succeed`);
+      const arrived = request && arrivedAt.get(request.id);
+      if (job.status !== 'succeeded' || !request || !arrived || !job.providerDoneAt) throw new Error(`job ${job.id} did not succeed on a callback`);
+      sinceCallback.push(job.providerDoneAt - arrived);
       return job.providerDoneAt - (request.submittedAt + runMs);
     });
-    return { jobs: count, pollsPerJob: h.sim.stats.statusCalls / count, meanDelayMs: mean(delays), maxDelayMs: Math.max(...delays) };
+    return {
+      jobs: count,
+      pollsPerJob: h.sim.stats.statusCalls / count,
+      meanDelayMs: mean(sinceCallback),
+      maxDelayMs: Math.max(...sinceCallback),
+      meanSinceDoneMs: mean(sinceDone),
+      maxSinceDoneMs: Math.max(...sinceDone),
+    };
   } finally {
     await h.close();
   }
