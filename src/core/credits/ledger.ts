@@ -73,16 +73,16 @@ export function applyDailyAllowance(db: DbLike, clock: Clock, userId: number, se
   return inserted.changes > 0 ? topUp : 0;
 }
 
+/** Throws `UserError('insufficient_credits')` when the user's balance cannot cover a video's price. */
+export function assertCanPay(db: DbLike, userId: number, price: number): void {
+  const balance = balanceOf(db, userId);
+  if (balance < price) throw new UserError('insufficient_credits', `This video costs ${price} credits and you have ${balance}.`, { price, balance });
+}
+
 /** Debits the job's price. Throws `UserError('insufficient_credits')` when the balance cannot cover it. */
 export function holdCredits(db: DbLike, clock: Clock, userId: number, jobId: string, amount: number): void {
   if (!Number.isInteger(amount) || amount < 0) throw new Error(`invalid hold amount ${amount}`);
-  const balance = balanceOf(db, userId);
-  if (balance < amount) {
-    throw new UserError('insufficient_credits', `This costs ${amount} credits and you have ${balance}.`, {
-      price: amount,
-      balance,
-    });
-  }
+  assertCanPay(db, userId, amount);
   append(db, clock, { userId, kind: 'hold', amount: -amount, jobId });
 }
 

@@ -11,7 +11,7 @@ import {
   type VideoOptions,
 } from '../catalog.js';
 import { checkChatRules, type ChatSettings } from '../chat-settings.js';
-import { applyDailyAllowance, balanceOf, holdCredits } from '../credits/ledger.js';
+import { applyDailyAllowance, assertCanPay, holdCredits } from '../credits/ledger.js';
 import { UserError } from '../errors.js';
 import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
@@ -99,11 +99,6 @@ function assertNotBanned(user: User): void {
   }
 }
 
-function assertCanPay(db: DbLike, userId: number, price: number): void {
-  const balance = balanceOf(db, userId);
-  if (balance < price) throw new UserError('insufficient_credits', `This video costs ${price} credits and you have ${balance}.`, { price, balance });
-}
-
 /**
  * The read-only rehearsal of the intake checks, run before any slow work (moderation call, image download)
  * so a member who cannot pay or is rate limited hears so at once. The transaction re-checks everything.
@@ -180,7 +175,6 @@ export function acceptVideo(
       })
       .returning()
       .get();
-    assertCanPay(tx, user.id, quote.price);
     holdCredits(tx, clock, user.id, jobId, quote.price);
     tx.update(intakeKeys).set({ jobId }).where(eq(intakeKeys.key, request.intakeKey)).run();
     return { job, duplicate: false };
