@@ -1,6 +1,6 @@
 import { and, count, eq, inArray, sql } from 'drizzle-orm';
-import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import { jobs } from '../../../db/schema.js';
 import { fairOrder } from '../limits/fair-order.js';
 import type { Clock } from '../ports.js';
@@ -57,6 +57,7 @@ export function startEligibleJobs(db: DbLike, clock: Clock, caps: SchedulerCaps)
         tx
           .select({ key: sql<K>`${column}`, n: count() })
           .from(jobs)
+          // A very long list of keys would meet SQLite's cap on bound parameters: then count every key.
           .where(and(atProvider, keys.length <= 500 ? inArray(column, keys) : undefined))
           .groupBy(column)
           .all()
