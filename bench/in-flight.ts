@@ -1,6 +1,7 @@
 /**
  * In-flight scale benchmark (issue 6, scenario 2): many jobs tracked at once against the fal simulator.
- * Run with `npx tsx bench/in-flight.ts [--jobs=2000] [--users=500] [--run-s=60]`.
+ * Run with `npx tsx bench/in-flight.ts [--jobs=2000] [--users=500] [--run-s=60]`; `BENCH_TRACE=1` prints memory and job
+ * counts every 2 s.
  *
  * This process runs the simulator (generation takes run-s to 1.5 × run-s seconds, so every job is in flight
  * together once submitted; the catalog is told the middle of that range, as its estimates aim to be) and counts
