@@ -35,8 +35,8 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import type { SimMillis } from './fal.js';
-import { deliverSpoiled, isLoopback, SIM_KEEP_ALIVE_MS, spoilCommon, writeResponse, type SimResponse, type Spoiled } from './sim-http.js';
+import type { SimMillis } from './sim-http.js';
+import { deliverCall, isLoopback, SIM_KEEP_ALIVE_MS, simTimers, spoilCommon, writeAnswer, type SimResponse, type Spoiled } from './sim-http.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 
@@ -297,7 +297,6 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-
 interface ActiveFault {
   fault: ArkSimFault;
   routes: ReadonlySet<ArkSimRoute>;
@@ -367,7 +366,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   const calls: ArkSimCall[] = [];
   const deliveries: ArkSimCallbackDelivery[] = [];
   const inflight = new Set<Promise<void>>();
-  const timers = new Set<NodeJS.Timeout>();
+  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
   const stalled = new Set<http.ServerResponse>();
   const deliveryAbort = new AbortController();
   const callbackAgent = new Agent({ keepAliveTimeout: 1000 });
@@ -386,21 +385,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   };
   let closed = false;
   let origin = '';
-
-  const pick = (ms: SimMillis | undefined, fallback: number): number => {
-    if (ms === undefined) return fallback;
-    if (typeof ms === 'number') return ms;
-    return Math.round(ms[0] + random() * (ms[1] - ms[0]));
-  };
-
-  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-    return t;
-  };
 
   const requestId = () => `0217${clock.now()}${randomBytes(8).toString('hex')}`;
 
@@ -525,8 +509,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   function scheduleCallbacks(e: Entry): void {
     if (!e.callbackUrl || closed) return;
     if (e.timer) {
-      clearTimeout(e.timer);
-      timers.delete(e.timer);
+      cancelTimer(e.timer);
       e.timer = undefined;
     }
     const now = clock.now();
@@ -937,25 +920,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     }
   }
 
-  function write(res: http.ServerResponse, call: ArkSimCall, answer: SimResponse): void {
-    if (res.destroyed) return;
-    call.status = answer.status;
-    writeResponse(res, answer);
-  }
-
-  function deliverAnswer(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    call: ArkSimCall,
-    answer: SimResponse | 'drop',
-    fault: ArkSimFault | undefined,
-  ): void {
-    if (answer === 'drop') {
-      req.socket.destroy();
-      return;
-    }
-    if (!fault) return write(res, call, answer);
-    deliverSpoiled(req, res, answer, faultResponse(fault, answer), { write: (a) => write(res, call, a), stalled, later });
+  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: ArkSimCall, answer: SimResponse | 'drop', fault: ArkSimFault | undefined): void {
+    deliverCall(req, res, answer, fault && answer !== 'drop' ? faultResponse(fault, answer) : undefined, { write: (a) => writeAnswer(res, call, a), stalled, later });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -971,13 +937,13 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) return write(res, call, arkError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
+      if (size > MAX_REQUEST_BYTES) return writeAnswer(res, call, arkError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
       chunks.push(chunk as Buffer);
     }
     const rawBody = Buffer.concat(chunks);
 
-    if (route === 'unknown') return write(res, call, arkError(404, 'NotFound', `The requested path ${url.pathname} does not exist.`));
-    if (!expectedMethod[route].includes(method)) return write(res, call, arkError(405, 'MethodNotAllowed', `${method} is not allowed here.`));
+    if (route === 'unknown') return writeAnswer(res, call, arkError(404, 'NotFound', `The requested path ${url.pathname} does not exist.`));
+    if (!expectedMethod[route].includes(method)) return writeAnswer(res, call, arkError(405, 'MethodNotAllowed', `${method} is not allowed here.`));
 
     const before = takeFault(route, 'before');
     if (before?.kind === 'slow') {
@@ -1080,8 +1046,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     async close() {
       if (closed) return;
       closed = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      clearAll();
       deliveryAbort.abort();
       await Promise.allSettled([...inflight]);
       for (const res of stalled) res.destroy();

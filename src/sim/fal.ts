@@ -33,9 +33,11 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { deliverSpoiled, isLoopback, SIM_KEEP_ALIVE_MS, spoilCommon, writeResponse, type SimResponse, type Spoiled } from './sim-http.js';
+import { deliverCall, isLoopback, SIM_KEEP_ALIVE_MS, simTimers, spoilCommon, writeAnswer, type SimResponse, type Spoiled } from './sim-http.js';
 
-export type SimMillis = number | readonly [number, number];
+import type { SimMillis } from './sim-http.js';
+
+export type { SimMillis };
 
 export type FalSimRoute = 'submit' | 'status' | 'result' | 'cancel' | 'files' | 'jwks';
 
@@ -265,7 +267,6 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-
 interface ActiveFault {
   fault: FalSimFault;
   routes: ReadonlySet<FalSimRoute>;
@@ -319,7 +320,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   const calls: FalSimCall[] = [];
   const deliveries: FalSimWebhookDelivery[] = [];
   const inflight = new Set<Promise<void>>();
-  const timers = new Set<NodeJS.Timeout>();
+  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
   const stalled = new Set<http.ServerResponse>();
   const deliveryAbort = new AbortController();
   const webhookAgent = new Agent({ keepAliveTimeout: 1000 });
@@ -339,23 +340,8 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   let closed = false;
   let base = '';
 
-  const pick = (ms: SimMillis | undefined, fallback: number): number => {
-    if (ms === undefined) return fallback;
-    if (typeof ms === 'number') return ms;
-    return Math.round(ms[0] + random() * (ms[1] - ms[0]));
-  };
-
   const stateOf = (e: Entry, now = clock.now()): FalSimState =>
     now < e.queueEndsAt ? 'IN_QUEUE' : now < e.runEndsAt ? 'IN_PROGRESS' : 'COMPLETED';
-
-  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-    return t;
-  };
 
   const urls = (e: Entry) => {
     const responseUrl = `${base}/${e.app}/requests/${e.id}`;
@@ -415,10 +401,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     if (!e.webhookUrl || e.webhookQueued || closed) return;
     const wait = e.runEndsAt - clock.now();
     if (!Number.isFinite(wait)) return;
-    if (e.timer) {
-      clearTimeout(e.timer);
-      timers.delete(e.timer);
-    }
+    if (e.timer) cancelTimer(e.timer);
     e.timer = later(Math.max(0, wait) + 1, () => {
       e.timer = undefined;
       if (stateOf(e) === 'COMPLETED') sendWebhook(e);
@@ -724,25 +707,8 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     }
   }
 
-  function write(res: http.ServerResponse, call: FalSimCall, answer: SimResponse): void {
-    if (res.destroyed) return;
-    call.status = answer.status;
-    writeResponse(res, answer);
-  }
-
-  function deliverAnswer(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    call: FalSimCall,
-    answer: SimResponse | 'drop',
-    fault: FalSimFault | undefined,
-  ): void {
-    if (answer === 'drop') {
-      req.socket.destroy();
-      return;
-    }
-    if (!fault) return write(res, call, answer);
-    deliverSpoiled(req, res, answer, faultResponse(fault, answer), { write: (a) => write(res, call, a), stalled, later });
+  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: FalSimCall, answer: SimResponse | 'drop', fault: FalSimFault | undefined): void {
+    deliverCall(req, res, answer, fault && answer !== 'drop' ? faultResponse(fault, answer) : undefined, { write: (a) => writeAnswer(res, call, a), stalled, later });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -758,13 +724,13 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) return write(res, call, json(413, { detail: 'Request body too large' }));
+      if (size > MAX_REQUEST_BYTES) return writeAnswer(res, call, json(413, { detail: 'Request body too large' }));
       chunks.push(chunk as Buffer);
     }
     const rawBody = Buffer.concat(chunks);
 
-    if (route === 'unknown') return write(res, call, json(404, { detail: 'Not Found' }));
-    if (!expectedMethod[route].includes(method)) return write(res, call, json(405, { detail: 'Method Not Allowed' }));
+    if (route === 'unknown') return writeAnswer(res, call, json(404, { detail: 'Not Found' }));
+    if (!expectedMethod[route].includes(method)) return writeAnswer(res, call, json(405, { detail: 'Method Not Allowed' }));
 
     const before = takeFault(route, 'before');
     if (before?.kind === 'slow') {
@@ -883,8 +849,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     async close() {
       if (closed) return;
       closed = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      clearAll();
       deliveryAbort.abort();
       await Promise.allSettled([...inflight]);
       for (const res of stalled) res.destroy();

@@ -39,9 +39,11 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { deliverSpoiled, isLoopback, SIM_KEEP_ALIVE_MS, spoilCommon, writeResponse, type SimResponse as BaseSimResponse, type Spoiled } from './sim-http.js';
+import { deliverCall, isLoopback, SIM_KEEP_ALIVE_MS, simTimers, spoilCommon, writeAnswer, type SimResponse as BaseSimResponse, type Spoiled } from './sim-http.js';
 
-export type SimMillis = number | readonly [number, number];
+import type { SimMillis } from './sim-http.js';
+
+export type { SimMillis };
 
 export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'mp4_generate' | 'mp4_record_info' | 'files';
 
@@ -348,7 +350,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const calls: KieSimCall[] = [];
   const deliveries: KieSimWebhookDelivery[] = [];
   const inflight = new Set<Promise<void>>();
-  const timers = new Set<NodeJS.Timeout>();
+  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
   const stalled = new Set<http.ServerResponse>();
   const deliveryAbort = new AbortController();
   const outboundAgent = new Agent({ keepAliveTimeout: 1000 });
@@ -366,21 +368,6 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   };
   let closed = false;
   let base = '';
-
-  const pick = (ms: SimMillis | undefined, fallback: number): number => {
-    if (ms === undefined) return fallback;
-    if (typeof ms === 'number') return ms;
-    return Math.round(ms[0] + random() * (ms[1] - ms[0]));
-  };
-
-  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-    return t;
-  };
 
   // Not from `random`: a test that fixes `random` for timings must still get distinct task ids.
   const hexId = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -509,10 +496,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (!e.webhookUrl || e.webhookQueued || closed) return;
     const wait = webhookDue(e) - clock.now();
     if (!Number.isFinite(wait)) return;
-    if (e.timer) {
-      clearTimeout(e.timer);
-      timers.delete(e.timer);
-    }
+    if (e.timer) cancelTimer(e.timer);
     e.timer = later(Math.max(0, wait) + 1, () => {
       e.timer = undefined;
       if (clock.now() >= webhookDue(e)) sendWebhook(e);
@@ -800,16 +784,14 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     }
   }
 
+  /** Writes the answer, keeping its envelope code in the call log beside the HTTP status. */
   function write(res: http.ServerResponse, call: KieSimCall, answer: SimResponse): void {
-    if (res.destroyed) return;
-    call.status = answer.status;
-    call.code = answer.code;
-    writeResponse(res, answer);
+    if (!res.destroyed) call.code = answer.code;
+    writeAnswer(res, call, answer);
   }
 
   function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: KieSimCall, answer: SimResponse, fault: KieSimFault | undefined): void {
-    if (!fault) return write(res, call, answer);
-    deliverSpoiled(req, res, answer, faultResponse(fault, answer), { write: (a) => write(res, call, a), stalled, later });
+    deliverCall(req, res, answer, fault && faultResponse(fault, answer), { write: (a) => write(res, call, a), stalled, later });
   }
 
   async function dispatch(route: KieSimRoute, method: string, url: URL, parts: string[], rawBody: Buffer, req: http.IncomingMessage): Promise<SimResponse> {
@@ -940,8 +922,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     async close() {
       if (closed) return;
       closed = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      clearAll();
       deliveryAbort.abort();
       await Promise.allSettled([...inflight]);
       for (const res of stalled) res.destroy();

@@ -48,6 +48,40 @@ export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, f
 }
 
 /** Writes an answer with its Content-Length (unless the client already went away). */
+/** A duration in ms, or a [min, max] range drawn at random. */
+export type SimMillis = number | readonly [number, number];
+
+/**
+ * A simulator's timers: `later` runs a callback once, `clearAll` (on close) cancels whatever is still pending, and
+ * `pick` draws a duration. Kept in one place so a closed simulator never fires a late timer.
+ */
+export function simTimers(random: () => number) {
+  const pending = new Set<NodeJS.Timeout>();
+  return {
+    pick(ms: SimMillis | undefined, fallback: number): number {
+      if (ms === undefined) return fallback;
+      if (typeof ms === 'number') return ms;
+      return Math.round(ms[0] + random() * (ms[1] - ms[0]));
+    },
+    later(ms: number, fn: () => void): NodeJS.Timeout {
+      const t = setTimeout(() => {
+        pending.delete(t);
+        fn();
+      }, ms);
+      pending.add(t);
+      return t;
+    },
+    cancel(t: NodeJS.Timeout): void {
+      clearTimeout(t);
+      pending.delete(t);
+    },
+    clearAll(): void {
+      for (const t of pending) clearTimeout(t);
+      pending.clear();
+    },
+  };
+}
+
 /**
  * How long the simulators keep an idle connection open. undici takes a server's keep-alive hint of N s as N − 2 s,
  * so the 2 s the simulators used to set meant a fresh connection, and TCP handshake, for every call.
@@ -61,6 +95,32 @@ export function writeResponse(res: http.ServerResponse, answer: SimResponse): vo
   headers['content-length'] ??= String(body.length);
   res.writeHead(answer.status, headers);
   res.end(body);
+}
+
+/** Writes a route's answer and records its status in the call log, unless the client has gone. */
+export function writeAnswer(res: http.ServerResponse, call: { status: number }, answer: SimResponse): void {
+  if (res.destroyed) return;
+  call.status = answer.status;
+  writeResponse(res, answer);
+}
+
+/**
+ * Delivers a route's answer: drops the connection ('drop'), writes it with `io.write`, or acts out the fault that
+ * spoils it.
+ */
+export function deliverCall(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  answer: SimResponse | 'drop',
+  spoiled: Spoiled | undefined,
+  io: { write(answer: SimResponse): void; stalled: Set<http.ServerResponse>; later(ms: number, fn: () => void): unknown },
+): void {
+  if (answer === 'drop') {
+    req.socket.destroy();
+    return;
+  }
+  if (!spoiled) return io.write(answer);
+  deliverSpoiled(req, res, answer, spoiled, io);
 }
 
 /** Acts out a spoiled answer: reset the socket, stall (whole or mid-body), cut it off, delay, or send the replacement. */
