@@ -5,16 +5,14 @@
  * On every start it (re)submits every job of a fixed list with a deterministic intake key, so a restart after
  * a SIGKILL never creates a second job: a key already taken is answered as a duplicate.
  *
- * The console platform is the chat: its output goes to a stream that appends each delivered file line to
- * `CRASH_DELIVERIES_FILE` with one synchronous write, so the parent can count deliveries per job across kills.
+ * The chats are the fake Discord and the fake Telegram the parent runs (test/fakes/), so deliveries are counted
+ * where members would see them, across kills: users u00..u09 ask in a Discord channel, u10..u19 in a Telegram group.
  *
  * Protocol on stdout: `STARTED` once the bot runs, `SUBMITTED <new> <duplicates>` after the list.
  * SIGTERM stops the bot gracefully and exits 0.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
 import { MODELS, type ModelSpec } from '../../src/core/catalog.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
@@ -24,17 +22,31 @@ import { startClipbot } from '../../src/main.js';
 export const CRASH_USERS = 20;
 export const CRASH_JOBS_PER_USER = 10;
 
+export interface CrashJob {
+  /** u00..u19 */
+  user: string;
+  platform: 'discord' | 'telegram';
+  /** The user's id on that platform (a Discord snowflake, a Telegram user id). */
+  platformUserId: string;
+  n: number;
+  key: string;
+  prompt: string;
+}
+
 /** The fixed job list: user u00..u19, n 0..9; every 10th job is flagged by the provider, every 13th fails. */
-export function crashJobs(): { user: string; n: number; key: string; prompt: string }[] {
-  const list: { user: string; n: number; key: string; prompt: string }[] = [];
+export function crashJobs(): CrashJob[] {
+  const list: CrashJob[] = [];
   for (let n = 0; n < CRASH_JOBS_PER_USER; n++) {
     for (let u = 0; u < CRASH_USERS; u++) {
-      const user = `u${String(u).padStart(2, '0')}`;
+      const nn = String(u).padStart(2, '0');
+      const user = `u${nn}`;
+      const platform = u < CRASH_USERS / 2 ? 'discord' : 'telegram';
+      const platformUserId = platform === 'discord' ? `3300000000000000${nn}` : `71000${nn}`;
       const i = n * CRASH_USERS + u;
       let prompt = `crash ${user} ${n}: a red fox running through snow`;
       if (i % 10 === 9) prompt += ' [sim:content_policy]';
       else if (i % 13 === 12) prompt += ' [sim:fail]';
-      list.push({ user, n, key: `crash:${user}:${n}`, prompt });
+      list.push({ user, platform, platformUserId, n, key: `crash:${user}:${n}`, prompt });
     }
   }
   return list;
@@ -42,8 +54,9 @@ export function crashJobs(): { user: string; n: number; key: string; prompt: str
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const deliveriesFile = process.env.CRASH_DELIVERIES_FILE;
-  if (!deliveriesFile) throw new Error('CRASH_DELIVERIES_FILE is not set');
+  const { CRASH_DISCORD_CHANNEL: discordChannel, CRASH_TELEGRAM_CHAT: telegramChat } = process.env;
+  if (!discordChannel || !telegramChat) throw new Error('CRASH_DISCORD_CHANNEL and CRASH_TELEGRAM_CHAT must be set');
+  const chats = { discord: discordChannel, telegram: telegramChat };
   const models: ModelSpec[] = MODELS.map((m) => ({
     ...m,
     expectedSecondsPer5s: { '480p': 1, '720p': 1, '1080p': 1 },
@@ -53,19 +66,7 @@ async function main(): Promise<void> {
   }));
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => process.stderr.write(line) });
 
-  // Console output: keep only the delivery's `file:` line, appended with one write(2) so a kill never
-  // leaves half a record.
-  const output = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        const m = /^\s+file: .*results[/\\]([\w-]+)\.\w+ /.exec(line);
-        if (m) fs.appendFileSync(deliveriesFile, `${m[1]}\n`);
-      }
-      callback();
-    },
-  });
-
-  const bot = await startClipbot(config, { models, logger, console: { commands: ['/quit'], output } });
+  const bot = await startClipbot(config, { models, logger });
   process.on('SIGTERM', () => {
     void bot.stop().then(() => process.exit(0));
   });
@@ -79,8 +80,8 @@ async function main(): Promise<void> {
     // and starve the engine's I/O (its submits) until the whole list was taken in.
     await new Promise((resolve) => setImmediate(resolve));
     const request: VideoRequest = {
-      identity: { platform: 'console', platformUserId: job.user },
-      dest: { platform: 'console', chatId: `chat-${job.user}`, userId: job.user },
+      identity: { platform: job.platform, platformUserId: job.platformUserId },
+      dest: { platform: job.platform, chatId: chats[job.platform], userId: job.platformUserId },
       intakeKey: job.key,
       prompt: job.prompt,
       modelId: 'seedance-1-pro',

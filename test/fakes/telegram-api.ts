@@ -71,6 +71,8 @@ export interface StoredMessage {
   replyTo?: number;
   video?: UploadedFile & { supportsStreaming: boolean };
   deleted: boolean;
+  /** When it was sent (ms since epoch; `raw.date` has whole seconds only). */
+  sentAt: number;
   edits: { at: number; text: string | undefined; replyMarkup: InlineKeyboardMarkup | undefined }[];
   /** The Message object as Telegram returned it (or delivered it in an update). */
   raw: Message;
@@ -688,6 +690,7 @@ export class FakeTelegram {
       ...(raw.reply_markup ? { replyMarkup: raw.reply_markup } : {}),
       ...(raw.reply_to_message ? { replyTo: raw.reply_to_message.message_id } : {}),
       deleted: false,
+      sentAt: Date.now(),
       edits: [],
       raw,
     };
