@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
@@ -42,6 +43,14 @@ export function preparedPerDb<Q>(build: (db: DbLike) => Q): (db: DbLike) => Q {
     if (!query) built.set(key, (query = build(db)));
     return query;
   };
+}
+
+/**
+ * A placeholder where drizzle's types want a plain value (an update's `set`): drizzle binds it when the prepared
+ * query runs, through the column's encoder, as it does for placeholders in inserts and filters.
+ */
+export function slot<T>(name: string): T {
+  return sql.placeholder(name) as unknown as T;
 }
 
 /**

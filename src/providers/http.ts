@@ -111,7 +111,7 @@ function scrubCredential(text: string, authorization: string | undefined): strin
   return parts.reduce((scrubbed, part) => scrubbed.replaceAll(part, '[redacted]'), text);
 }
 
-async function readCapped(
+function readCapped(
   body: Dispatcher.ResponseData['body'],
   contentLength: string | string[] | undefined,
   maxBytes: number,
@@ -120,20 +120,25 @@ async function readCapped(
   const declared = typeof contentLength === 'string' ? Number(contentLength) : NaN;
   if (Number.isFinite(declared) && declared > maxBytes) {
     discard(body);
-    throw tooLarge(what, maxBytes);
+    return Promise.reject(tooLarge(what, maxBytes));
   }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    total += buf.length;
-    if (total > maxBytes) {
-      discard(body);
-      throw tooLarge(what, maxBytes);
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  // Plain listeners, not `for await`: this runs for every status poll, and an async iterator costs several
+  // objects per answer that the garbage collector then has to find.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    body.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBytes) {
+        discard(body);
+        reject(tooLarge(what, maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('end', () => resolve(Buffer.concat(chunks, total).toString('utf8')));
+    body.once('error', reject);
+  });
 }
 
 /** Destroying an unread undici body emits an abort error; nobody is left to want it. */

@@ -45,12 +45,29 @@ export function heldOf(db: DbLike, userId: number): number {
   return row?.total ?? 0;
 }
 
+const insertEntry = preparedPerDb((db) =>
+  db
+    .insert(ledgerEntries)
+    .values({
+      userId: sql.placeholder('userId'),
+      kind: sql.placeholder('kind'),
+      amount: sql.placeholder('amount'),
+      jobId: sql.placeholder('jobId'),
+      actorUserId: sql.placeholder('actorUserId'),
+      reason: sql.placeholder('reason'),
+      day: sql.placeholder('day'),
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .prepare(),
+);
+
 function append(
   db: DbLike,
   clock: Clock,
   entry: { userId: number; kind: LedgerKind; amount: number; jobId?: string; actorUserId?: number; reason?: string; day?: string },
 ): void {
-  db.insert(ledgerEntries).values({ ...entry, createdAt: clock.now() }).run();
+  const { userId, kind, amount, jobId = null, actorUserId = null, reason = null, day = null } = entry;
+  insertEntry(db).run({ userId, kind, amount, jobId, actorUserId, reason, day, createdAt: clock.now() });
 }
 
 export function utcDay(ms: number): string {
@@ -86,25 +103,34 @@ export function holdCredits(db: DbLike, clock: Clock, userId: number, jobId: str
   append(db, clock, { userId, kind: 'hold', amount: -amount, jobId });
 }
 
-function settle(db: DbLike, clock: Clock, jobId: string, kind: 'capture' | 'release', reason?: string): boolean {
-  const hold = db
-    .select()
+// Every job ends with one settlement: prepared once, not built per call (see preparedPerDb).
+const holdOfJob = preparedPerDb((db) =>
+  db
+    .select({ userId: ledgerEntries.userId, amount: ledgerEntries.amount })
     .from(ledgerEntries)
-    .where(and(eq(ledgerEntries.jobId, jobId), eq(ledgerEntries.kind, 'hold')))
-    .get();
-  if (!hold) return false;
-  const result = db
+    .where(and(eq(ledgerEntries.jobId, sql.placeholder('jobId')), eq(ledgerEntries.kind, 'hold')))
+    .prepare(),
+);
+const insertSettlement = preparedPerDb((db) =>
+  db
     .insert(ledgerEntries)
     .values({
-      userId: hold.userId,
-      kind,
-      amount: kind === 'capture' ? 0 : -hold.amount,
-      jobId,
-      reason: reason ?? null,
-      createdAt: clock.now(),
+      userId: sql.placeholder('userId'),
+      kind: sql.placeholder('kind'),
+      amount: sql.placeholder('amount'),
+      jobId: sql.placeholder('jobId'),
+      reason: sql.placeholder('reason'),
+      createdAt: sql.placeholder('createdAt'),
     })
     .onConflictDoNothing()
-    .run();
+    .prepare(),
+);
+
+function settle(db: DbLike, clock: Clock, jobId: string, kind: 'capture' | 'release', reason?: string): boolean {
+  const hold = holdOfJob(db).get({ jobId });
+  if (!hold) return false;
+  const amount = kind === 'capture' ? 0 : -hold.amount;
+  const result = insertSettlement(db).run({ userId: hold.userId, kind, amount, jobId, reason: reason ?? null, createdAt: clock.now() });
   return result.changes > 0;
 }
 

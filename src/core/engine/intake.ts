@@ -1,5 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
-import { preparedPerDb, type Db, type DbLike } from '../../../db/client.js';
+import { preparedPerDb, slot, type Db, type DbLike } from '../../../db/client.js';
 import { intakeKeys, jobs, type Job, type User } from '../../../db/schema.js';
 import {
   findModel,
@@ -80,6 +80,32 @@ export function hasImage(request: VideoRequest): boolean {
   return request.imageUrl !== undefined || request.sourceImageKey !== undefined || request.imageFile !== undefined;
 }
 
+/** The columns intake writes; the rest start at their defaults. */
+const NEW_JOB_COLUMNS = [
+  'id', 'userId', 'status', 'platform', 'chatId', 'guildId', 'requestMessageId', 'locale', 'uploadLimitBytes', 'model', 'provider',
+  'providerModel', 'prompt', 'params', 'inputImageUrl', 'inputMediaKey', 'price', 'costUsd', 'createdAt', 'updatedAt',
+] as const;
+type NewJobColumn = (typeof NEW_JOB_COLUMNS)[number];
+
+// Intake's writes, prepared once: building these inserts cost more than running them (see preparedPerDb).
+const insertJob = preparedPerDb((db) =>
+  db
+    .insert(jobs)
+    .values(Object.fromEntries(NEW_JOB_COLUMNS.map((c) => [c, sql.placeholder(c)])) as Record<NewJobColumn, ReturnType<typeof sql.placeholder>>)
+    .returning()
+    .prepare(),
+);
+const insertIntakeKey = preparedPerDb((db) =>
+  db
+    .insert(intakeKeys)
+    .values({ key: sql.placeholder('key'), command: sql.placeholder('command'), createdAt: sql.placeholder('createdAt') })
+    .onConflictDoNothing()
+    .prepare(),
+);
+const linkIntakeKey = preparedPerDb((db) =>
+  db.update(intakeKeys).set({ jobId: slot<string>('jobId') }).where(eq(intakeKeys.key, sql.placeholder('key'))).prepare(),
+);
+
 const jobByIntakeKey = preparedPerDb((db) =>
   db
     .select({ job: jobs })
@@ -131,11 +157,7 @@ export function acceptVideo(
   chat: ChatSettings = NO_CHAT_SETTINGS,
 ): { job: Job; duplicate: boolean } {
   return db.transaction((tx) => {
-    const claimed = tx
-      .insert(intakeKeys)
-      .values({ key: request.intakeKey, command: 'video', createdAt: clock.now() })
-      .onConflictDoNothing()
-      .run();
+    const claimed = insertIntakeKey(tx).run({ key: request.intakeKey, command: 'video', createdAt: clock.now() });
     if (claimed.changes === 0) {
       const row = tx.select().from(intakeKeys).where(eq(intakeKeys.key, request.intakeKey)).get();
       const job = row?.jobId ? tx.select().from(jobs).where(eq(jobs.id, row.jobId)).get() : undefined;
@@ -149,34 +171,30 @@ export function acceptVideo(
     checkUserLimits(tx, clock, user, settings);
     checkBudget(tx, clock, quote.costUsd, settings);
     const now = clock.now();
-    const job = tx
-      .insert(jobs)
-      .values({
-        id: jobId,
-        userId: user.id,
-        status: 'queued',
-        platform: request.dest.platform,
-        chatId: request.dest.chatId,
-        guildId: request.guildId ?? null,
-        requestMessageId: request.dest.requestMessageId ?? null,
-        locale: request.locale ?? null,
-        uploadLimitBytes: request.dest.uploadLimitBytes ?? null,
-        model: quote.model.id,
-        provider: quote.model.provider,
-        providerModel: hasImage(request) ? quote.model.providerModels.imageToVideo : quote.model.providerModels.textToVideo,
-        prompt: quote.prompt,
-        params: { ...quote.params, ...(request.musicVideo ? { musicVideo: request.musicVideo } : {}) },
-        inputImageUrl: request.imageUrl ?? null,
-        inputMediaKey: inputMediaKey ?? null,
-        price: quote.price,
-        costUsd: quote.costUsd,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning()
-      .get();
+    const job = insertJob(tx).get({
+      id: jobId,
+      userId: user.id,
+      status: 'queued',
+      platform: request.dest.platform,
+      chatId: request.dest.chatId,
+      guildId: request.guildId ?? null,
+      requestMessageId: request.dest.requestMessageId ?? null,
+      locale: request.locale ?? null,
+      uploadLimitBytes: request.dest.uploadLimitBytes ?? null,
+      model: quote.model.id,
+      provider: quote.model.provider,
+      providerModel: hasImage(request) ? quote.model.providerModels.imageToVideo : quote.model.providerModels.textToVideo,
+      prompt: quote.prompt,
+      params: { ...quote.params, ...(request.musicVideo ? { musicVideo: request.musicVideo } : {}) },
+      inputImageUrl: request.imageUrl ?? null,
+      inputMediaKey: inputMediaKey ?? null,
+      price: quote.price,
+      costUsd: quote.costUsd,
+      createdAt: now,
+      updatedAt: now,
+    } satisfies Record<NewJobColumn, unknown>)!;
     holdCredits(tx, clock, user.id, jobId, quote.price);
-    tx.update(intakeKeys).set({ jobId }).where(eq(intakeKeys.key, request.intakeKey)).run();
+    linkIntakeKey(tx).run({ key: request.intakeKey, jobId });
     return { job, duplicate: false };
   });
 }
@@ -186,7 +204,7 @@ export function acceptVideo(
  * re-delivered update (Telegram after a crash, a retried interaction) acts once. False if already claimed.
  */
 export function claimIntakeKey(db: Db, clock: Clock, key: string, command: string): boolean {
-  return db.insert(intakeKeys).values({ key, command, createdAt: clock.now() }).onConflictDoNothing().run().changes === 1;
+  return insertIntakeKey(db).run({ key, command, createdAt: clock.now() }).changes === 1;
 }
 
 /** Gives a claim back when its command failed, so the member can try again with the same message. */

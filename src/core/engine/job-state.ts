@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { preparedPerDb, type DbLike } from '../../../db/client.js';
+import { preparedPerDb, slot, type DbLike } from '../../../db/client.js';
 import { jobs, type Job, type JobStatus, type NewJob } from '../../../db/schema.js';
 import { captureHold, releaseHold } from '../credits/ledger.js';
 import type { Clock } from '../ports.js';
@@ -41,23 +41,39 @@ export function moveJob(
 ): boolean {
   const sources = (typeof from === 'string' ? [from] : from).filter((s) => ALLOWED[s].includes(to));
   if (sources.length === 0) throw new Error(`no allowed transition to ${to} from ${String(from)}`);
-  const result = db
-    .update(jobs)
-    .set({ ...patch, status: to, updatedAt: clock.now(), ...(isFinal(to) ? { finishedAt: clock.now() } : {}) })
-    .where(and(eq(jobs.id, jobId), inArray(jobs.status, sources)))
-    .run();
-  return result.changes === 1;
+  const now = clock.now();
+  return guardedUpdate(db, jobId, sources, { ...patch, status: to, updatedAt: now, ...(isFinal(to) ? { finishedAt: now } : {}) });
 }
 
 /** Updates fields of a job that is still in `status` (guarded, no state change). */
 export function patchJob(db: DbLike, clock: Clock, jobId: string, status: JobStatus, patch: JobPatch): boolean {
-  const result = db
-    .update(jobs)
-    .set({ ...patch, updatedAt: clock.now() })
-    .where(and(eq(jobs.id, jobId), eq(jobs.status, status)))
-    .run();
-  return result.changes === 1;
+  return guardedUpdate(db, jobId, [status], { ...patch, updatedAt: clock.now() });
 }
+
+type JobUpdate = JobPatch & { status?: JobStatus };
+
+/**
+ * `UPDATE jobs SET <set> WHERE id = ? AND status IN (<sources>)`, prepared once per shape (which columns, how
+ * many sources): runners make these moves thousands of times a minute, and building the SQL each time made
+ * most of the garbage the engine left behind. The shapes are the few the engine's code writes.
+ */
+function guardedUpdate(db: DbLike, jobId: string, sources: readonly JobStatus[], set: JobUpdate): boolean {
+  const columns = Object.keys(set).filter((k) => set[k as keyof JobUpdate] !== undefined) as (keyof JobUpdate)[];
+  const shape = `${columns.join(',')}/${sources.length}`;
+  let query = updateShapes.get(shape);
+  if (!query) {
+    const placeholders = Object.fromEntries(columns.map((c) => [c, slot(c)]));
+    const statuses = sources.map((_, i) => sql.placeholder(`from${i}`));
+    query = preparedPerDb((d) => d.update(jobs).set(placeholders).where(and(eq(jobs.id, sql.placeholder('jobId')), inArray(jobs.status, statuses))).prepare());
+    updateShapes.set(shape, query);
+  }
+  const values: Record<string, unknown> = { jobId };
+  for (const c of columns) values[c] = set[c];
+  sources.forEach((s, i) => (values[`from${i}`] = s));
+  return query(db).run(values).changes === 1;
+}
+
+const updateShapes = new Map<string, (db: DbLike) => { run(values: Record<string, unknown>): { changes: number } }>();
 
 export type FailureKind = 'user' | 'provider' | 'timeout' | 'internal' | 'cancelled';
 

@@ -28,14 +28,23 @@ export interface QueuedRow {
   provider: string;
 }
 
-export function queuedInFairOrder(db: DbLike): QueuedRow[] {
-  // Each queued job with its user's latest start: a seek on jobs_user_submitted, not a scan of the whole history.
-  const lastStart = sql<number | null>`(select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id)`;
-  const queued = db
-    .select({ id: jobs.id, userId: jobs.userId, createdAt: jobs.createdAt, provider: jobs.provider, lastStart })
+// Each queued job with its user's latest start: a seek on jobs_user_submitted, not a scan of the whole history.
+const queuedWithLastStart = preparedPerDb((db) =>
+  db
+    .select({
+      id: jobs.id,
+      userId: jobs.userId,
+      createdAt: jobs.createdAt,
+      provider: jobs.provider,
+      lastStart: sql<number | null>`(select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id)`,
+    })
     .from(jobs)
     .where(eq(jobs.status, 'queued'))
-    .all();
+    .prepare(),
+);
+
+export function queuedInFairOrder(db: DbLike): QueuedRow[] {
+  const queued = queuedWithLastStart(db).all();
   return fairOrder(queued, new Map(queued.map((r) => [r.userId, r.lastStart ?? 0])));
 }
 

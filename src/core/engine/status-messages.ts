@@ -1,5 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
-import { preparedPerDb, type Db } from '../../../db/client.js';
+import { preparedPerDb, slot, type Db } from '../../../db/client.js';
 import { jobs, users, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
 import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
@@ -26,6 +26,13 @@ export interface StatusMessagesDeps {
 const ETA_CACHE_MS = 60_000;
 
 const userById = preparedPerDb((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
+const setStatusMessage = preparedPerDb((db) =>
+  db
+    .update(jobs)
+    .set({ statusChatId: slot<string>('chatId'), statusMessageId: slot<string>('messageId') })
+    .where(eq(jobs.id, sql.placeholder('jobId')))
+    .prepare(),
+);
 
 export function destinationOf(db: Db, job: Job): JobDestination {
   const owner = userById(db).get({ id: job.userId });
@@ -123,6 +130,6 @@ export class StatusMessages {
   }
 
   private remember(jobId: string, chatId: string, messageId: string): void {
-    this.deps.db.update(jobs).set({ statusChatId: chatId, statusMessageId: messageId }).where(eq(jobs.id, jobId)).run();
+    setStatusMessage(this.deps.db).run({ jobId, chatId, messageId });
   }
 }
