@@ -45,21 +45,18 @@ export function heldOf(db: DbLike, userId: number): number {
   return row?.total ?? 0;
 }
 
-const insertEntry = preparedPerDb((db) =>
-  db
-    .insert(ledgerEntries)
-    .values({
-      userId: sql.placeholder('userId'),
-      kind: sql.placeholder('kind'),
-      amount: sql.placeholder('amount'),
-      jobId: sql.placeholder('jobId'),
-      actorUserId: sql.placeholder('actorUserId'),
-      reason: sql.placeholder('reason'),
-      day: sql.placeholder('day'),
-      createdAt: sql.placeholder('createdAt'),
-    })
-    .prepare(),
-);
+/** Every column of an entry as a placeholder: ledger writes are prepared once (see preparedPerDb). */
+const ENTRY = {
+  userId: sql.placeholder('userId'),
+  kind: sql.placeholder('kind'),
+  amount: sql.placeholder('amount'),
+  jobId: sql.placeholder('jobId'),
+  actorUserId: sql.placeholder('actorUserId'),
+  reason: sql.placeholder('reason'),
+  day: sql.placeholder('day'),
+  createdAt: sql.placeholder('createdAt'),
+};
+const insertEntry = preparedPerDb((db) => db.insert(ledgerEntries).values(ENTRY).prepare());
 
 function append(
   db: DbLike,
@@ -103,7 +100,6 @@ export function holdCredits(db: DbLike, clock: Clock, userId: number, jobId: str
   append(db, clock, { userId, kind: 'hold', amount: -amount, jobId });
 }
 
-// Every job ends with one settlement: prepared once, not built per call (see preparedPerDb).
 const holdOfJob = preparedPerDb((db) =>
   db
     .select({ userId: ledgerEntries.userId, amount: ledgerEntries.amount })
@@ -111,26 +107,14 @@ const holdOfJob = preparedPerDb((db) =>
     .where(and(eq(ledgerEntries.jobId, sql.placeholder('jobId')), eq(ledgerEntries.kind, 'hold')))
     .prepare(),
 );
-const insertSettlement = preparedPerDb((db) =>
-  db
-    .insert(ledgerEntries)
-    .values({
-      userId: sql.placeholder('userId'),
-      kind: sql.placeholder('kind'),
-      amount: sql.placeholder('amount'),
-      jobId: sql.placeholder('jobId'),
-      reason: sql.placeholder('reason'),
-      createdAt: sql.placeholder('createdAt'),
-    })
-    .onConflictDoNothing()
-    .prepare(),
-);
+// A job's second settlement is a no-op (unique index), which is what makes settling idempotent.
+const insertSettlement = preparedPerDb((db) => db.insert(ledgerEntries).values(ENTRY).onConflictDoNothing().prepare());
 
 function settle(db: DbLike, clock: Clock, jobId: string, kind: 'capture' | 'release', reason?: string): boolean {
   const hold = holdOfJob(db).get({ jobId });
   if (!hold) return false;
   const amount = kind === 'capture' ? 0 : -hold.amount;
-  const result = insertSettlement(db).run({ userId: hold.userId, kind, amount, jobId, reason: reason ?? null, createdAt: clock.now() });
+  const result = insertSettlement(db).run({ userId: hold.userId, kind, amount, jobId, actorUserId: null, reason: reason ?? null, day: null, createdAt: clock.now() });
   return result.changes > 0;
 }
 
