@@ -1,4 +1,3 @@
-import { asc } from 'drizzle-orm';
 import type { Update } from 'grammy/types';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../db/client.js';
@@ -11,7 +10,7 @@ import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord, PERMISSIONS, type FakeInteraction, type FakeMember } from '../fakes/discord.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
-import { readBotDb, tempDir } from '../helpers/db.js';
+import { readBotDb, readBotJobs, tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
 
@@ -81,7 +80,7 @@ class World {
   }
 
   jobs(): Job[] {
-    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
+    return readBotJobs(this.dir);
   }
 
   /** The balance of the account behind (platform, id); undefined when there is no such account yet. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { asc } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { openDb, type Db } from '../../db/client.js';
 import * as schema from '../../db/schema.js';
@@ -57,4 +58,9 @@ export function readBotDb<T>(dataDir: string, read: (db: Db) => T): T {
   } finally {
     sqlite.close();
   }
+}
+
+/** Every job in a bot's data directory, oldest first. */
+export function readBotJobs(dataDir: string): schema.Job[] {
+  return readBotDb(dataDir, (db) => db.select().from(schema.jobs).orderBy(asc(schema.jobs.createdAt)).all());
 }

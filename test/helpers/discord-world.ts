@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord, type FakeInteraction, type FakeMember, type FakeMessage } from '../fakes/discord.js';
-import { readBotDb, tempDir } from './db.js';
+import { readBotDb, readBotJobs, tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
 import { expectLedgerBalanced } from './ledger.js';
 
@@ -94,7 +94,7 @@ export class DiscordWorld {
   }
 
   jobs(): Job[] {
-    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
+    return readBotJobs(this.dir);
   }
 
   job(id: string): Job {

@@ -2,7 +2,7 @@ import { asc, eq } from 'drizzle-orm';
 import type { Update } from 'grammy/types';
 import { expect, vi } from 'vitest';
 import type { Db } from '../../db/client.js';
-import { jobs, ledgerEntries, type Job } from '../../db/schema.js';
+import { ledgerEntries, type Job } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
 import { balanceOf } from '../../src/core/credits/ledger.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
@@ -11,7 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
-import { readBotDb, tempDir } from './db.js';
+import { readBotDb, readBotJobs, tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
 import { expectLedgerBalanced } from './ledger.js';
 
@@ -87,7 +87,7 @@ export class TelegramWorld {
   }
 
   jobs(): Job[] {
-    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
+    return readBotJobs(this.dir);
   }
 
   balance(user: FakeUser): number {
