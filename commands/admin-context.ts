@@ -1,4 +1,5 @@
 import type { AdminContext } from '../src/core/admin.js';
+import { communityId } from '../src/core/roles.js';
 import { ensureUser } from '../src/core/users.js';
 import type { CommandContext, CommandDeps } from './types.js';
 
@@ -8,5 +9,12 @@ export function adminContext(ctx: CommandContext, deps: CommandDeps): AdminConte
     clock: deps.clock,
     actor: ensureUser(deps.db, deps.clock, ctx.actor, deps.config.STARTING_CREDITS),
     startingCredits: deps.config.STARTING_CREDITS,
+    role: ctx.actor.role,
+    community: communityOf(ctx),
   };
+}
+
+/** The community the command was given in (a Discord server, a Telegram group); undefined in private chats. */
+export function communityOf(ctx: Pick<CommandContext, 'platform' | 'guildId'>): string | undefined {
+  return communityId(ctx.platform, ctx.guildId);
 }

@@ -6,7 +6,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'ban',
-  description: 'Stop a user from generating videos (moderators)',
+  description: 'Stop a user from generating videos here (owners: everywhere)',
   access: 'moderator',
   options: z.object({ user: userRef, reason: reason.default('') }),
   positional: ['user', 'reason'],
@@ -14,6 +14,7 @@ export default defineCommand({
     const admin = adminContext(ctx, deps);
     const target = resolveTarget(admin, o.user, ctx.platform);
     setBanned(admin, target, true, o.reason);
-    await ctx.reply(`${describeUser(target)} is banned${o.reason ? `: ${o.reason}` : ''}.`);
+    const where = admin.role === 'owner' ? 'everywhere' : 'in this community';
+    await ctx.reply(`${describeUser(target)} is banned ${where}${o.reason ? `: ${o.reason}` : ''}.`);
   },
 });

@@ -6,7 +6,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'blocklist',
-  description: 'Manage the prompt blocklist (moderators)',
+  description: 'Manage the prompt blocklist of this community (owners: the global one)',
   access: 'moderator',
   options: z.object({
     action: z.enum(['add', 'remove', 'list'], { error: 'use add, remove or list' }),
@@ -14,23 +14,32 @@ export default defineCommand({
   }),
   positional: ['action', 'term'],
   async execute(ctx, o, deps) {
+    const admin = adminContext(ctx, deps);
     if (o.action === 'list') {
       const terms = listBlockedTerms(deps.db);
+      const global = terms.filter((t) => t.community === '').map((t) => t.term);
+      const here = admin.community ? terms.filter((t) => t.community === admin.community).map((t) => t.term) : [];
       const fromConfig = deps.config.BLOCKLIST.length;
       await ctx.reply(
-        `${terms.length ? `Blocked terms: ${terms.join(', ')}` : 'No terms were added with /blocklist.'}` +
-          (fromConfig ? `\nPlus ${fromConfig} from the BLOCKLIST setting.` : ''),
+        [
+          admin.community ? `This community: ${here.length ? here.join(', ') : 'no terms'}.` : undefined,
+          // Moderators see how many global terms apply, owners see them.
+          admin.role === 'owner' ? `Everywhere: ${global.length ? global.join(', ') : 'no terms'}.` : `Plus ${global.length} global terms set by the bot owner.`,
+          fromConfig ? `Plus ${fromConfig} from the BLOCKLIST setting.` : undefined,
+        ]
+          .filter(Boolean)
+          .join('\n'),
       );
       return;
     }
     if (!o.term) throw new UserError('missing_term', `Say which term to ${o.action}: /blocklist ${o.action} <term>`);
-    const admin = adminContext(ctx, deps);
+    const where = admin.role === 'owner' ? 'everywhere' : 'in this community';
     if (o.action === 'add') {
       const stored = addBlockedTerm(admin, o.term);
-      await ctx.reply(`Prompts containing “${stored}” (in any spelling) are now refused.`);
+      await ctx.reply(`Prompts containing “${stored}” (in any spelling) are now refused ${where}.`);
     } else {
       removeBlockedTerm(admin, o.term);
-      await ctx.reply('Removed from the blocklist.');
+      await ctx.reply(`Removed from the blocklist ${where}.`);
     }
     deps.prefilter.invalidate();
   },

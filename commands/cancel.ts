@@ -4,6 +4,7 @@ import { jobs } from '../db/schema.js';
 import { UserError } from '../src/core/errors.js';
 import { CANCELLABLE_STATUSES } from '../src/core/engine/job-state.js';
 import { ensureUser } from '../src/core/users.js';
+import { authorizeJobAction, runJobAction } from './job-actions.js';
 import { jobId } from './options.js';
 import { defineCommand } from './types.js';
 
@@ -13,7 +14,8 @@ export default defineCommand({
   access: 'member',
   options: z.object({ job: jobId.optional() }),
   positional: ['job'],
-  async execute(ctx, o, { db, clock, config, engine }) {
+  async execute(ctx, o, deps) {
+    const { db, clock, config } = deps;
     const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
     const id =
       o.job ??
@@ -24,8 +26,11 @@ export default defineCommand({
         .orderBy(desc(jobs.createdAt))
         .get()?.id;
     if (!id) throw new UserError('nothing_to_cancel', 'You have no video in progress.');
-    const job = await engine.cancel(id, { userId: user.id, moderator: ctx.actor.role !== 'member' });
-    const whose = job.userId === user.id ? 'your' : 'its owner’s';
-    await ctx.reply(`Cancelled job ${job.id}; ${job.price} credits are back in ${whose} balance.`);
+    // The same authority as the Cancel button: the requester, or an owner / a moderator of the job's community.
+    const decision = authorizeJobAction('cancel', id, ctx, deps);
+    if (!decision.ok) throw new UserError('no_such_job', `You have no job ${id.slice(0, 20)}.`);
+    const { jobId: cancelled } = await runJobAction('cancel', decision, ctx, deps);
+    const whose = decision.as === 'requester' ? 'your' : 'its owner’s';
+    await ctx.reply(`Cancelled job ${cancelled}; ${decision.job.price} credits are back in ${whose} balance.`);
   },
 });

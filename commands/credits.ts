@@ -6,7 +6,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'credits',
-  description: 'Give or take credits (moderators)',
+  description: 'Give credits (moderators: out of the community budget) or take them (owners)',
   access: 'moderator',
   options: z.object({
     action: z.enum(['grant', 'take'], { error: 'use grant or take' }),
@@ -18,8 +18,9 @@ export default defineCommand({
   async execute(ctx, o, deps) {
     const admin = adminContext(ctx, deps);
     const target = resolveTarget(admin, o.user, ctx.platform);
-    const balance = adjustCredits(admin, target, o.action, o.amount, o.reason);
+    const { balance, budgetLeft } = adjustCredits(admin, target, o.action, o.amount, o.reason);
     const verb = o.action === 'grant' ? 'Gave' : 'Took';
-    await ctx.reply(`${verb} ${o.amount} credits ${o.action === 'grant' ? 'to' : 'from'} ${describeUser(target)}. New balance: ${balance}.`);
+    const fromBudget = budgetLeft === undefined ? '' : ` from this community's budget (${budgetLeft} left)`;
+    await ctx.reply(`${verb} ${o.amount} credits ${o.action === 'grant' ? 'to' : 'from'} ${describeUser(target)}${fromBudget}. New balance: ${balance}.`);
   },
 });

@@ -39,7 +39,11 @@ const ZH_ERRORS: Record<string, (c: Context) => string> = {
   not_yours: () => '这不是你的任务。',
   budget_exceeded: () => '机器人已达到当前的花费上限，请稍后再试。',
   channel_not_allowed: () => '这个频道不能生成视频，请问管理员哪里可以。',
-  chat_quota: () => '你在本服务器今天的视频额度已用完，UTC 0 点重置。',
+  chat_quota: () => '你在这里今天的视频额度已用完，UTC 0 点重置。',
+  banned_here: () => '你已被禁止在这里生成视频。',
+  owner_only: () => '只有机器人所有者可以这样做。',
+  other_community: () => '这个任务不是在这个社区发起的。',
+  budget_too_small: (c) => `本社区的积分预算只剩 ${num(c.left)}，请向机器人所有者申请更多。`,
   shutting_down: () => '机器人正在重启，请一分钟后再试。',
   moderator_only: () => '这个命令只有管理员和机器人所有者可以使用。',
 };
@@ -54,9 +58,18 @@ const TEXT = {
   retry: { en: 'Retry', zh: '重试' },
   not_yours: { en: 'Only the person who asked for this video (or a moderator) can do that.', zh: '只有发起者（或管理员）可以这样做。' },
   cancelled: { en: 'Cancelled; your credits are back.', zh: '已取消，积分已退回。' },
+  cancelled_for_requester: { en: 'Cancelled; the credits went back to the member who asked for it.', zh: '已取消，积分已退回给发起者。' },
+  retrying: { en: 'Retrying as job {job}.', zh: '正在重试，新任务 {job}。' },
+  already_retrying: { en: 'Already retrying as job {job}.', zh: '已在重试，任务 {job}。' },
+  no_such_job: { en: 'The bot no longer knows this video. See /history.', zh: '机器人找不到这个视频了，请用 /history 查看。' },
   internal_error: { en: 'Something went wrong on our side (ref {ref}). Nothing was charged.', zh: '出了点问题（编号 {ref}），没有扣除积分。' },
   already_handled: { en: 'This request was already handled.', zh: '这个请求已经处理过了。' },
   moderator_only: { en: '/{command} is for moderators and the bot owner.', zh: '/{command} 只有管理员和机器人所有者可以使用。' },
+  community_not_allowed: {
+    en: 'This bot is not available in this server or group. Ask its owner to add it to ALLOWED_COMMUNITIES.',
+    zh: '本机器人不在这个服务器或群组中提供服务，请联系机器人所有者把它加入 ALLOWED_COMMUNITIES。',
+  },
+  owner_only: { en: '/{command} is for the bot owner.', zh: '/{command} 只有机器人所有者可以使用。' },
 } as const satisfies Record<string, Record<Locale, string>>;
 
 export type TextKey = keyof typeof TEXT;

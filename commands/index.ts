@@ -1,7 +1,9 @@
 import balance from './balance.js';
 import ban from './ban.js';
 import blocklist from './blocklist.js';
+import budget from './budget.js';
 import cancel from './cancel.js';
+import communities from './communities.js';
 import credits from './credits.js';
 import { createHelpCommand } from './help.js';
 import history from './history.js';
@@ -34,6 +36,8 @@ export const commands: readonly Command[] = [
   stats,
   refund,
   settings,
+  budget,
+  communities,
 ] as unknown as readonly Command[];
 
 export function findCommand(name: string): Command | undefined {

@@ -25,8 +25,8 @@ export default defineCommand({
     setDailyQuota(admin, target, o.daily_jobs);
     await ctx.reply(
       o.daily_jobs === null
-        ? `${describeUser(target)} now has the default quota of ${deps.config.DAILY_JOB_QUOTA} videos a day.`
-        : `${describeUser(target)} may now make ${o.daily_jobs} videos a day.`,
+        ? `${describeUser(target)} now has the default quota${admin.role === 'owner' ? ` of ${deps.config.DAILY_JOB_QUOTA} videos a day` : ' here'}.`
+        : `${describeUser(target)} may now make ${o.daily_jobs} videos a day${admin.role === 'owner' ? '' : ' here'}.`,
     );
   },
 });

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { newCorrelationId } from '../src/core/engine/engine.js';
 import { claimIntakeKey, releaseIntakeKey } from '../src/core/engine/intake.js';
 import { UserError } from '../src/core/errors.js';
+import { passCommunityGate } from './community-gate.js';
 import { localeOf, localizeError, t } from './i18n.js';
 import type { Command, CommandContext, CommandDeps, CommandOutcome } from './types.js';
 
@@ -24,14 +25,19 @@ export async function runCommand(
     return ref ? { ok: false, error, ref } : { ok: false, error };
   };
   const locale = localeOf(ctx.locale);
+  if (!(await passCommunityGate(ctx, deps))) return { ok: false, error: 'community not allowed' };
   if (command.access === 'moderator' && ctx.actor.role === 'member') {
     log.info('moderator command refused');
     return fail(t('moderator_only', locale, { command: command.name }));
   }
+  if (command.access === 'owner' && ctx.actor.role !== 'owner') {
+    log.info('owner command refused');
+    return fail(t('owner_only', locale, { command: command.name }));
+  }
   const parsed = command.options.safeParse(raw);
   if (!parsed.success) return fail(describeOptionErrors(command, parsed.error, raw));
   // Moderator actions make no job, so they claim the update's key here: a re-delivered update acts once.
-  const claimed = command.access === 'moderator';
+  const claimed = command.access !== 'member';
   if (claimed && !claimIntakeKey(deps.db, deps.clock, ctx.intakeKey, command.name)) {
     log.info('re-delivered moderator command ignored');
     return fail(t('already_handled', locale));

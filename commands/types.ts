@@ -19,6 +19,10 @@ export interface CommandContext {
   dest: JobDestination;
   guildId?: string;
   locale?: string;
+  /** The server's or group's name, for the owners' list of communities. */
+  communityName?: string;
+  /** Leaves the server or group (LEAVE_UNLISTED); absent in private chats and on the console. */
+  leaveCommunity?: () => Promise<void>;
   /** platform + chat + message/interaction id: makes money-moving commands idempotent on re-delivery. */
   intakeKey: string;
   /**
@@ -52,8 +56,11 @@ type AnyObject = z.ZodObject<z.ZodRawShape>;
 export interface Command<S extends AnyObject = AnyObject> {
   name: string;
   description: string;
-  /** Moderator commands are also checked at every call, not only hidden at registration. */
-  access: 'member' | 'moderator';
+  /**
+   * Who may run it: everyone; moderators (of the community it is given in) and owners; owners only. Checked at every
+   * call, not only hidden at registration. A moderator command acts only within the moderator's community.
+   */
+  access: 'member' | 'moderator' | 'owner';
   options: S;
   /** Option names filled from positional words, in order; the last one takes the rest of the line. */
   positional?: readonly (keyof z.input<S> & string)[];

@@ -14,6 +14,6 @@ export default defineCommand({
     const admin = adminContext(ctx, deps);
     const target = resolveTarget(admin, o.user, ctx.platform);
     setBanned(admin, target, false, '');
-    await ctx.reply(`${describeUser(target)} may generate videos again.`);
+    await ctx.reply(`${describeUser(target)} may generate videos ${admin.role === 'owner' ? 'again' : 'in this community again'}.`);
   },
 });

@@ -3,12 +3,15 @@ import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from
 
 /** Times are epoch milliseconds (integers) so guards and backdating in tests stay simple. */
 
-/** One row per platform identity (a Discord user and a Telegram user are separate accounts). */
+/**
+ * One row per ledger account: a platform identity (a Discord user and a Telegram user are separate accounts), or a
+ * community's budget (platform `community`, platformUserId the community id such as `telegram:-100123`).
+ */
 export const users = sqliteTable(
   'users',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    platform: text('platform', { enum: ['console', 'discord', 'telegram'] }).notNull(),
+    platform: text('platform', { enum: ['console', 'discord', 'telegram', 'community'] }).notNull(),
     platformUserId: text('platform_user_id').notNull(),
     displayName: text('display_name').notNull().default(''),
     banned: integer('banned', { mode: 'boolean' }).notNull().default(false),
@@ -20,7 +23,11 @@ export const users = sqliteTable(
   (t) => [uniqueIndex('users_identity').on(t.platform, t.platformUserId)],
 );
 
-export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release'] as const;
+/**
+ * - transfer: a moderator's grant out of a community budget: two entries in one transaction (budget -n, member +n);
+ * - refund: a succeeded (captured) job's price given back by an owner or moderator.
+ */
+export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release', 'transfer', 'refund'] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 
 /**
@@ -133,12 +140,50 @@ export const intakeKeys = sqliteTable('intake_keys', {
   createdAt: integer('created_at').notNull(),
 });
 
-export const blocklistTerms = sqliteTable('blocklist_terms', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  /** Normalised form, so matching and uniqueness agree. */
-  term: text('term').notNull().unique(),
-  addedBy: integer('added_by').references(() => users.id),
-  createdAt: integer('created_at').notNull(),
+export const blocklistTerms = sqliteTable(
+  'blocklist_terms',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** Normalised form, so matching and uniqueness agree. */
+    term: text('term').notNull(),
+    /** The community whose prompts it applies to (`discord:<server>`, `telegram:<group>`); '' = everywhere (owners). */
+    community: text('community').notNull().default(''),
+    addedBy: integer('added_by').references(() => users.id),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('blocklist_community_term').on(t.community, t.term)],
+);
+
+/**
+ * A community moderator's measures against one member, applying to requests made in that community only.
+ * (users.banned and users.daily_job_quota are the owners' measures, applying everywhere.)
+ */
+export const communityMembers = sqliteTable(
+  'community_members',
+  {
+    community: text('community').notNull(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id),
+    banned: integer('banned', { mode: 'boolean' }).notNull().default(false),
+    banReason: text('ban_reason'),
+    dailyJobQuota: integer('daily_job_quota'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.community, t.userId] })],
+);
+
+/** Every community the bot has heard from: the owners' list, and the allow-list's one refusal per community. */
+export const communities = sqliteTable('communities', {
+  /** `discord:<server id>` or `telegram:<chat id>`. */
+  id: text('id').primaryKey(),
+  title: text('title').notNull().default(''),
+  firstSeenAt: integer('first_seen_at').notNull(),
+  lastSeenAt: integer('last_seen_at').notNull(),
+  /** When the allow-list refusal was sent (once per community). */
+  refusedAt: integer('refused_at'),
+  /** When the bot left it (LEAVE_UNLISTED). */
+  leftAt: integer('left_at'),
 });
 
 /** Provider webhook deliveries already acted on (dedup by provider + delivery id). */
@@ -179,6 +224,8 @@ export const auditLog = sqliteTable(
     action: text('action').notNull(),
     targetUserId: integer('target_user_id').references(() => users.id),
     jobId: text('job_id'),
+    /** The community the action was taken for; null for owners' actions that apply everywhere. */
+    community: text('community'),
     detail: text('detail'),
     createdAt: integer('created_at').notNull(),
   },
@@ -189,3 +236,4 @@ export type User = typeof users.$inferSelect;
 export type Job = typeof jobs.$inferSelect;
 export type NewJob = typeof jobs.$inferInsert;
 export type LedgerEntry = typeof ledgerEntries.$inferSelect;
+export type CommunityMember = typeof communityMembers.$inferSelect;

@@ -78,6 +78,11 @@ const schema = z.object({
     (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
     z.array(ownerId),
   ),
+  ALLOWED_COMMUNITIES: z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+    z.array(z.string().regex(/^(discord|telegram):-?\d{1,25}$/, 'each entry must be discord:<server id> or telegram:<chat id>')),
+  ),
+  LEAVE_UNLISTED: bool(false),
   DEFAULT_MODEL: z.preprocess(emptyToUndefined, z.string().default('seedance-1-pro')),
   FREE_DAILY_CREDITS: int(0),
   STARTING_CREDITS: int(100),

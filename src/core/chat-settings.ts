@@ -2,7 +2,9 @@ import { and, count, eq, gte, sql } from 'drizzle-orm';
 import { preparedPerDb, type Db, type DbLike } from '../../db/client.js';
 import { auditLog, chatSettings, jobs } from '../../db/schema.js';
 import { UserError } from './errors.js';
+import { memberMeasures } from './communities.js';
 import type { Clock, PlatformId } from './ports.js';
+import { communityId } from './roles.js';
 
 /**
  * Per-server (Discord guild) or per-group (Telegram chat) settings that moderators change with /settings:
@@ -44,28 +46,50 @@ export function updateChatSettings(db: Db, clock: Clock, scope: SettingsScope, a
       .onConflictDoUpdate({ target: [chatSettings.platform, chatSettings.chatId], set: { ...next, updatedBy: actorUserId, updatedAt: clock.now() } })
       .run();
     tx.insert(auditLog)
-      .values({ actorUserId, action: 'settings.update', detail: JSON.stringify({ scope, change }), createdAt: clock.now() })
+      .values({ actorUserId, action: 'settings.update', community: communityId(scope.platform, scope.chatId) ?? null, detail: JSON.stringify({ scope, change }), createdAt: clock.now() })
       .run();
     return next;
   });
 }
 
-/** Intake checks from the chat's settings: the channel allow-list and the chat's daily quota per member. */
-export function checkChatRules(db: DbLike, clock: Clock, settings: ChatSettings, where: { channelId: string; guildId?: string | undefined }, userId: number): void {
+/**
+ * Intake checks of the community the request is made in: its moderators' ban and per-member quota for this member,
+ * the channel allow-list and the community's daily quota per member. None of them reach requests made elsewhere.
+ */
+export function checkChatRules(
+  db: DbLike,
+  clock: Clock,
+  settings: ChatSettings,
+  where: { platform: PlatformId; channelId: string; guildId?: string | undefined },
+  userId: number,
+): void {
+  const community = communityId(where.platform, where.guildId);
+  const measures = memberMeasures(db, community, userId);
+  if (measures?.banned) {
+    throw new UserError('banned_here', measures.banReason ? `You are banned from making videos here: ${measures.banReason}` : 'You are banned from making videos here.');
+  }
   if (settings.allowedChannelIds && !settings.allowedChannelIds.includes(where.channelId)) {
     throw new UserError('channel_not_allowed', 'Videos cannot be made in this channel. Ask a moderator where they are allowed.', {
       allowed: settings.allowedChannelIds,
     });
   }
-  if (settings.dailyJobQuota !== null && where.guildId) {
+  const quotas = [settings.dailyJobQuota, measures?.dailyJobQuota ?? null].filter((q) => q !== null);
+  if (quotas.length > 0 && where.guildId) {
+    const quota = Math.min(...quotas);
     const dayStart = Math.floor(clock.now() / 86_400_000) * 86_400_000;
     const today = db
       .select({ n: count() })
       .from(jobs)
-      .where(and(eq(jobs.userId, userId), eq(jobs.guildId, where.guildId), gte(jobs.createdAt, dayStart)))
+      .where(and(eq(jobs.userId, userId), eq(jobs.platform, where.platform), eq(jobs.guildId, where.guildId), gte(jobs.createdAt, dayStart)))
       .get()!.n;
-    if (today >= settings.dailyJobQuota) {
-      throw new UserError('chat_quota', `This server allows ${settings.dailyJobQuota} video${settings.dailyJobQuota === 1 ? '' : 's'} per member per day. The quota resets at 00:00 UTC.`);
+    if (today >= quota) {
+      throw new UserError(
+        'chat_quota',
+        quota === 0
+          ? 'You may not make videos here.'
+          : `You may make ${quota} video${quota === 1 ? '' : 's'} a day here. The quota resets at 00:00 UTC.`,
+        { quota },
+      );
     }
   }
 }

@@ -561,7 +561,7 @@ describe('the chat commands', () => {
         it('refuses their videos with the reason until they are unbanned', async () => {
           const t = await clipbot();
           const banned = await t.console('/ban ann posting spam');
-          expect(banned.replyTo('/ban ann posting spam')).toBe('console:ann is banned: posting spam.');
+          expect(banned.replyTo('/ban ann posting spam')).toBe('console:ann is banned everywhere: posting spam.');
 
           const refusal = await t.withEngine((engine) => engine.submitVideo(t.request('ann', 'a fox')).catch((e: unknown) => e));
           expect(refusal).toBeInstanceOf(UserError);
@@ -601,8 +601,8 @@ describe('the chat commands', () => {
           const spaced = '/video a w o m b a t in the snow --resolution 480p';
           const out = await t.console('/blocklist add Wombat', '/blocklist list', leet, spaced, '/blocklist remove wombat', '/blocklist list', leet, '/balance');
 
-          expect(out.replyTo('/blocklist add Wombat')).toBe('Prompts containing “wombat” (in any spelling) are now refused.');
-          expect(out.replyTo('/blocklist list')).toBe('Blocked terms: wombat');
+          expect(out.replyTo('/blocklist add Wombat')).toBe('Prompts containing “wombat” (in any spelling) are now refused everywhere.');
+          expect(out.replyTo('/blocklist list')).toBe('This community: no terms.\nEverywhere: wombat.');
           for (const line of [leet, spaced]) {
             expect(out.replyTo(line)).toBe('Your prompt was blocked by this server’s word filter. Please rephrase it and try again.');
             expect(out.replyTo(line)).not.toMatch(/wombat/i);
@@ -644,11 +644,12 @@ describe('the chat commands', () => {
           const refund = `/refund ${ok!.id} the clip was blank`;
           const out = await t.console('/stats', refund, `/refund ${ok!.id}`, `/refund ${failed!.id}`, '/refund jnosuchjob', '/balance');
           const stats = out.replyTo('/stats').split('\n');
-          expect(stats[0]).toMatch(/^Jobs: /);
-          expect(stats[0]).toContain('succeeded 1');
-          expect(stats[0]).toContain('failed 1');
-          expect(stats[1]).toBe('Today: 2 jobs, 40 credits spent, about $0.15 at providers');
-          expect(stats[2]).toBe('Users: 1. Credits held by jobs in progress: 0');
+          expect(stats[0]).toBe('Everywhere:');
+          expect(stats[1]).toMatch(/^Jobs: /);
+          expect(stats[1]).toContain('succeeded 1');
+          expect(stats[1]).toContain('failed 1');
+          expect(stats[2]).toBe('Today: 2 jobs, 40 credits spent, about $0.15 at providers');
+          expect(stats[3]).toBe('Users: 1. Credits held by jobs in progress: 0');
           expect(out.replyTo(refund)).toBe(`Refunded 40 credits for job ${ok!.id} to console (console:local).`);
           expect(out.replyTo(`/refund ${ok!.id}`)).toBe(`Job ${ok!.id} was already refunded.`);
           expect(out.replyTo(`/refund ${failed!.id}`)).toBe(`Job ${failed!.id} failed; its credits were already refunded.`);
@@ -656,7 +657,7 @@ describe('the chat commands', () => {
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
 
           const owner = t.userId('local');
-          const grants = t.ledger('local').filter((e) => e.kind === 'grant');
+          const grants = t.ledger('local').filter((e) => e.kind === 'refund');
           expect(grants.map(({ amount, jobId, actorUserId, reason }) => ({ amount, jobId, actorUserId, reason }))).toEqual([
             { amount: 40, jobId: ok!.id, actorUserId: owner, reason: `refund of job ${ok!.id}: the clip was blank` },
           ]);

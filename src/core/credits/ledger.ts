@@ -145,6 +145,23 @@ export function grantCredits(
   append(db, clock, { ...entry, kind: entry.kind ?? 'grant' });
 }
 
+/**
+ * Moves credits between two accounts (a community budget to a member): two entries of kind `transfer`, written in
+ * the caller's transaction, so the credits exist in exactly one place at every moment. Creates nothing.
+ */
+export function transferCredits(
+  db: DbLike,
+  clock: Clock,
+  entry: { fromUserId: number; toUserId: number; amount: number; actorUserId: number; reason: string },
+): void {
+  if (!Number.isInteger(entry.amount) || entry.amount <= 0) throw new UserError('bad_amount', 'The amount must be a positive whole number.');
+  const available = balanceOf(db, entry.fromUserId);
+  if (entry.amount > available) throw new UserError('deduct_too_much', `Only ${available} credits are there to move.`, { balance: available });
+  const { actorUserId, reason } = entry;
+  append(db, clock, { userId: entry.fromUserId, kind: 'transfer', amount: -entry.amount, actorUserId, reason });
+  append(db, clock, { userId: entry.toUserId, kind: 'transfer', amount: entry.amount, actorUserId, reason });
+}
+
 /** Takes credits away; refuses to take more than the user has (a balance is never negative). */
 export function deductCredits(
   db: DbLike,

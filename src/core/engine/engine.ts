@@ -35,6 +35,7 @@ import { nextPollDelayMs } from './poll-schedule.js';
 import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
 import { queuePositions, startEligibleJobs, unfinishedJobIds, type SchedulerCaps } from './scheduler.js';
 import { destinationOf, StatusMessages } from './status-messages.js';
+import { communityId } from '../roles.js';
 
 /**
  * The job engine: intake, fair scheduling, and one runner per started job that walks it through
@@ -225,7 +226,7 @@ export class Engine {
     // The rehearsal pays off only before slow work (a moderation call, an image download): the member who cannot
     // pay or is rate limited hears so at once. acceptVideo checks everything again in its transaction anyway.
     if (hasImage(request) || this.deps.prefilter.callsOut) this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.settings, chat));
-    const verdict = await this.deps.prefilter.check(quote.prompt);
+    const verdict = await this.deps.prefilter.check(quote.prompt, undefined, communityId(request.dest.platform, request.guildId));
     if (!verdict.ok) {
       this.log.info({ rule: verdict.rule, user: request.identity }, 'prompt blocked');
       throw new UserError('prompt_blocked', verdict.message, { rule: verdict.rule });

@@ -133,7 +133,7 @@ export function precheckIntake(db: Db, clock: Clock, request: VideoRequest, quot
   return db.transaction((tx) => {
     const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
     assertNotBanned(user);
-    checkChatRules(tx, clock, chat, { channelId: request.dest.chatId, guildId: request.guildId }, user.id);
+    checkChatRules(tx, clock, chat, { platform: request.dest.platform, channelId: request.dest.chatId, guildId: request.guildId }, user.id);
     applyDailyAllowance(tx, clock, user.id, settings);
     checkUserLimits(tx, clock, user, settings);
     checkBudget(tx, clock, quote.costUsd, settings);
@@ -166,7 +166,7 @@ export function acceptVideo(
     }
     const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
     assertNotBanned(user);
-    checkChatRules(tx, clock, chat, { channelId: request.dest.chatId, guildId: request.guildId }, user.id);
+    checkChatRules(tx, clock, chat, { platform: request.dest.platform, channelId: request.dest.chatId, guildId: request.guildId }, user.id);
     applyDailyAllowance(tx, clock, user.id, settings);
     checkUserLimits(tx, clock, user, settings);
     checkBudget(tx, clock, quote.costUsd, settings);

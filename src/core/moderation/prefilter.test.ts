@@ -58,7 +58,7 @@ describe('createPrefilter', () => {
       configTerms: [],
       loadDbTerms: () => {
         loads++;
-        return db.select({ term: blocklistTerms.term }).from(blocklistTerms).all().map((r) => r.term);
+        return db.select({ term: blocklistTerms.term, community: blocklistTerms.community }).from(blocklistTerms).all();
       },
       failOpen: false,
       logger: log.logger,

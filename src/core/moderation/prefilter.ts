@@ -21,8 +21,11 @@ export interface ModerationService {
 export type PrefilterVerdict = { ok: true } | { ok: false; rule: string; message: string };
 
 export interface Prefilter {
-  /** The blocklist first (local and cheap), then the moderation service if one is configured. */
-  check(prompt: string, signal?: AbortSignal): Promise<PrefilterVerdict>;
+  /**
+   * The blocklist first (local and cheap), then the moderation service if one is configured. `community` (where the
+   * prompt was made) adds that community's own terms to the global ones.
+   */
+  check(prompt: string, signal?: AbortSignal, community?: string): Promise<PrefilterVerdict>;
   /** Drops the cached database terms; the blocklist commands call it after every change. */
   invalidate(): void;
   /** True when `check` may call a moderation service: slow, and worth avoiding for a request refused anyway. */
@@ -32,8 +35,8 @@ export interface Prefilter {
 export interface PrefilterDeps {
   /** BLOCKLIST from the config, as the operator wrote it. */
   configTerms: readonly string[];
-  /** The moderators' terms (blocklist_terms.term); read once and cached until `invalidate()`. */
-  loadDbTerms: () => readonly string[];
+  /** Terms added with /blocklist (community '' = everywhere); read once and cached until `invalidate()`. */
+  loadDbTerms: () => readonly { term: string; community: string }[];
   moderation?: ModerationService;
   /** What to do when the moderation service cannot answer: let prompts through (true) or refuse them. */
   failOpen: boolean;
@@ -73,21 +76,32 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
       'some BLOCKLIST entries are duplicates or too short to match and are ignored',
     );
   }
-  let dbMatcher: BlocklistMatcher | undefined;
+  // One matcher per community that has terms ('' = the global ones), built on first use after each change.
+  let dbMatchers: Map<string, BlocklistMatcher> | undefined;
+  function matchersFor(community: string | undefined): BlocklistMatcher[] {
+    if (!dbMatchers) {
+      const byCommunity = new Map<string, string[]>();
+      for (const { term, community: c } of deps.loadDbTerms()) byCommunity.set(c, [...(byCommunity.get(c) ?? []), term]);
+      dbMatchers = new Map([...byCommunity].map(([c, terms]) => [c, compileBlocklist(terms)]));
+    }
+    return [dbMatchers.get(''), community ? dbMatchers.get(community) : undefined].filter((m) => m !== undefined);
+  }
 
-  function findTerm(prompt: string): { term: string; source: 'config' | 'db' } | undefined {
+  function findTerm(prompt: string, community: string | undefined): { term: string; source: 'config' | 'db' } | undefined {
     const text = normalizeForMatching(prompt);
     const fromConfig = configMatcher.findIn(text);
     if (fromConfig !== undefined) return { term: fromConfig, source: 'config' };
-    dbMatcher ??= compileBlocklist(deps.loadDbTerms());
-    const fromDb = dbMatcher.findIn(text);
-    return fromDb === undefined ? undefined : { term: fromDb, source: 'db' };
+    for (const matcher of matchersFor(community)) {
+      const fromDb = matcher.findIn(text);
+      if (fromDb !== undefined) return { term: fromDb, source: 'db' };
+    }
+    return undefined;
   }
 
   return {
     callsOut: deps.moderation !== undefined,
-    async check(prompt, signal) {
-      const hit = findTerm(prompt);
+    async check(prompt, signal, community) {
+      const hit = findTerm(prompt, community);
       if (hit) {
         // The term goes to the log for moderators checking false positives; never to the member.
         logger.info({ rule: 'blocklist', term: hit.term, source: hit.source }, 'prompt blocked');
@@ -120,7 +134,7 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
       };
     },
     invalidate() {
-      dbMatcher = undefined;
+      dbMatchers = undefined;
     },
   };
 }

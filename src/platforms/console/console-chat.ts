@@ -49,6 +49,8 @@ export async function handleConsoleLine(line: string, session: ConsoleSession, d
     platform: 'console',
     actor: { ...CONSOLE_IDENTITY, role: session.role },
     dest: { platform: 'console', chatId: 'console', userId: CONSOLE_IDENTITY.platformUserId },
+    // The console is one community, so `/as moderator` has somewhere to moderate.
+    guildId: 'local',
     intakeKey: `console:${process.pid}:${deps.clock.now()}:${session.seq}`,
     reply: async (message) => output.print(message),
   };

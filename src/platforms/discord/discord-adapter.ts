@@ -1,4 +1,3 @@
-import { eq } from 'drizzle-orm';
 import {
   ApplicationCommandOptionType,
   Client,
@@ -9,26 +8,28 @@ import {
   PermissionFlagsBits,
   REST,
   RESTEvents,
+  Routes,
   type AutocompleteInteraction,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
+  type Guild,
   type Interaction,
   type Message,
   type RepliableInteraction,
 } from 'discord.js';
-import { users } from '../../../db/schema.js';
 import { commands, findCommand } from '../../../commands/index.js';
-import { localizeError, localeOf } from '../../../commands/i18n.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
+import { passCommunityGate } from '../../../commands/community-gate.js';
+import { authorizeJobAction, describeActionError, runJobAction } from '../../../commands/job-actions.js';
 import { runCommand } from '../../../commands/run-command.js';
 import type { CommandContext, CommandDeps } from '../../../commands/types.js';
 import type { Config } from '../../config.js';
 import { newCorrelationId } from '../../core/engine/engine.js';
 import { getJob } from '../../core/engine/job-state.js';
-import { UserError } from '../../core/errors.js';
+import { markLeft, noteCommunity } from '../../core/communities.js';
 import type { Clock, JobDestination, Logger } from '../../core/ports.js';
 import { roleOf } from '../../core/roles.js';
-import { ensureUser, type Identity } from '../../core/users.js';
+import type { Identity } from '../../core/users.js';
 import type { PlatformAdapter } from '../platform-adapter.js';
 import { AUTOCOMPLETE_OPTIONS, discordCommandDefinitions, registerCommands } from './command-definitions.js';
 import { CUSTOM_ID, DiscordChat, type LiveReply } from './discord-chat.js';
@@ -92,6 +93,7 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       created.on(Events.InteractionCreate, (interaction) => void handlers.interaction(interaction));
       created.on(Events.MessageCreate, (message) => void handlers.message(message));
       created.on(Events.Error, (error) => log.warn({ err: error }, 'Discord client error'));
+      created.on(Events.GuildCreate, (guild) => void noteGuild(guild, commandDeps, config, log));
       await loginAndWait(created, token);
       client = created;
       const applicationId = created.application?.id ?? created.user!.id;
@@ -112,6 +114,23 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
     },
   };
   return adapter;
+}
+
+/**
+ * Every server the bot is in is recorded for the owners' /communities (GUILD_CREATE arrives for each at start and on
+ * joining one). With ALLOWED_COMMUNITIES and LEAVE_UNLISTED, an unlisted server is left at once.
+ */
+async function noteGuild(guild: Guild, deps: CommandDeps, config: Config, log: Logger): Promise<void> {
+  const id = `discord:${guild.id}`;
+  try {
+    noteCommunity(deps.db, deps.clock, id, guild.name);
+    if (!config.LEAVE_UNLISTED || config.ALLOWED_COMMUNITIES.length === 0 || config.ALLOWED_COMMUNITIES.includes(id)) return;
+    await guild.leave();
+    markLeft(deps.db, deps.clock, id);
+    log.info({ community: id }, 'left a server not on ALLOWED_COMMUNITIES (LEAVE_UNLISTED)');
+  } catch (error) {
+    log.warn({ err: error, community: id }, 'could not record or leave a server');
+  }
 }
 
 /**
@@ -205,7 +224,7 @@ class DiscordHandlers {
     // First, within Discord's 3 s: a job's reply is public (it becomes the status), everything else is private.
     await interaction.deferReply(makesJob ? {} : { flags: MessageFlags.Ephemeral });
     if (!command) return new Responder(interaction, false).reply(say('unknown_command', interaction.locale));
-    if (command.access === 'moderator' && !interaction.inGuild()) {
+    if (command.access === 'moderator' && !interaction.inGuild() && !this.config.OWNER_IDS.includes(`discord:${interaction.user.id}`)) {
       this.log.info({ command: command.name, user: interaction.user.id }, 'moderator command refused in a DM');
       return new Responder(interaction, false).reply(say('moderator_in_dm', interaction.locale, { command: command.name }));
     }
@@ -225,7 +244,7 @@ class DiscordHandlers {
       platform: 'discord',
       actor: { ...identity, role: roleOf(identity, this.config.OWNER_IDS, managesServer(interaction)) },
       dest: destinationOf(interaction),
-      ...(interaction.guildId ? { guildId: interaction.guildId } : {}),
+      ...this.communityOf(interaction.guildId, interaction.guild),
       locale: interaction.locale,
       intakeKey: `discord:${interaction.channelId}:${interaction.id}`,
       reply: (text) => responder.reply(text),
@@ -247,56 +266,35 @@ class DiscordHandlers {
 
   // ------------------------------------------------------------------ buttons
 
+  /**
+   * Cancel / Retry, authorised by the platform-neutral job actions. A refusal must be private, and Retry's reply is
+   * public (it becomes the new job's status), so the decision (one indexed read) comes before acknowledging.
+   */
   private async button(interaction: ButtonInteraction): Promise<void> {
-    const parsed = CUSTOM_ID.parse(interaction.customId);
-    if (!parsed) return;
-    const job = getJob(this.deps.db, parsed.jobId);
-    const owner = job && this.deps.db.select().from(users).where(eq(users.id, job.userId)).get();
-    const isRequester = owner?.platform === 'discord' && owner.platformUserId === interaction.user.id;
-    if (parsed.action === 'cancel') return this.cancel(interaction, parsed.jobId, job !== undefined, isRequester);
-    // Retry becomes a new job whose status is this interaction's public reply; a refusal must be private, so it
-    // is decided (one indexed read) before acknowledging.
-    if (!job || !isRequester) {
-      await interaction.reply({ content: say(job ? 'not_yours' : 'no_such_job', interaction.locale), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    const pressed = CUSTOM_ID.parse(interaction.customId);
+    if (!pressed) return;
+    const ctx = this.contextOf(interaction, new Responder(interaction, false));
+    if (!(await passCommunityGate(ctx, this.deps))) return;
+    const decision = authorizeJobAction(pressed.action, pressed.jobId, ctx, this.deps);
+    if (!decision.ok) {
+      this.log.info({ action: pressed.action, jobId: pressed.jobId, user: interaction.user.id }, 'button press refused');
+      await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
       return;
     }
-    await interaction.deferReply();
-    const live = this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token });
-    const responder = new Responder(interaction, true, live);
+    const publicReply = pressed.action === 'retry';
+    await interaction.deferReply(publicReply ? {} : { flags: MessageFlags.Ephemeral });
+    const live = publicReply ? this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token }) : undefined;
+    const responder = new Responder(interaction, publicReply, live);
     try {
-      const identity = identityOf(interaction);
-      await this.deps.engine.retry(job.id, {
-        identity,
-        dest: destinationOf(interaction),
-        intakeKey: `discord:${interaction.channelId}:${interaction.id}`,
-        ...(interaction.guildId ? { guildId: interaction.guildId } : {}),
-        locale: interaction.locale,
-      });
+      const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t) }, this.deps);
+      // A Retry's answer is its new status message; a Cancel's is a private note.
+      if (!publicReply) await responder.reply(text);
     } catch (error) {
-      await responder.reply(this.describeError(error, interaction.locale));
+      await responder.reply(describeActionError(error, ctx, this.deps));
     } finally {
-      this.chat.forget(interaction.id);
+      if (live) this.chat.forget(interaction.id);
     }
     await responder.finish();
-  }
-
-  private async cancel(interaction: ButtonInteraction, jobId: string, exists: boolean, isRequester: boolean): Promise<void> {
-    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-    const responder = new Responder(interaction, false);
-    if (!exists) return responder.reply(say('no_such_job', interaction.locale));
-    const identity = identityOf(interaction);
-    const role = roleOf(identity, this.config.OWNER_IDS, managesServer(interaction));
-    if (!isRequester && role === 'member') {
-      this.log.info({ jobId, user: interaction.user.id }, 'cancel refused: not the requester');
-      return responder.reply(say('not_yours', interaction.locale));
-    }
-    try {
-      const actor = ensureUser(this.deps.db, this.deps.clock, identity, this.config.STARTING_CREDITS);
-      await this.deps.engine.cancel(jobId, { userId: actor.id, moderator: role !== 'member' });
-      await responder.reply(say(isRequester ? 'cancelled' : 'cancelled_for_member', interaction.locale));
-    } catch (error) {
-      await responder.reply(this.describeError(error, interaction.locale));
-    }
   }
 
   // ------------------------------------------------------------------ mention trigger
@@ -328,7 +326,7 @@ class DiscordHandlers {
           platform: 'discord',
           actor: { ...identity, role: roleOf(identity, this.config.OWNER_IDS, false) },
           dest,
-          ...(message.guildId ? { guildId: message.guildId } : {}),
+          ...this.communityOf(message.guildId, message.guild),
           ...(locale ? { locale } : {}),
           intakeKey: `discord:${message.channelId}:${message.id}`,
           reply,
@@ -340,11 +338,12 @@ class DiscordHandlers {
     }
   }
 
-  private describeError(error: unknown, locale: string): string {
-    if (error instanceof UserError) return localizeError(error, localeOf(locale));
-    const ref = newCorrelationId();
-    this.log.error({ err: error, ref }, 'Discord action failed');
-    return say('internal_error', locale, { ref });
+  /** A server is a community: its id, its name, and (LEAVE_UNLISTED) the way out of it. */
+  private communityOf(guildId: string | null, guild: Guild | null): Pick<CommandContext, 'guildId' | 'communityName' | 'leaveCommunity'> {
+    if (!guildId) return {};
+    // A server not in the cache (no GUILD_CREATE yet) is left through REST all the same.
+    const leave = async () => void (guild ? await guild.leave() : await this.client.rest.delete(Routes.userGuild(guildId)));
+    return { guildId, ...(guild ? { communityName: guild.name } : {}), leaveCommunity: leave };
   }
 }
 

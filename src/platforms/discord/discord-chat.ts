@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { parseJobAction } from '../../../commands/job-actions.js';
 import fs from 'node:fs/promises';
 import {
   ButtonStyle,
@@ -41,9 +42,8 @@ const MAX_CONTENT = 2000;
 export const CUSTOM_ID = {
   cancel: (jobId: string) => `clipbot:cancel:${jobId}`,
   retry: (jobId: string) => `clipbot:retry:${jobId}`,
-  parse(customId: string): { action: 'cancel' | 'retry'; jobId: string } | undefined {
-    const m = /^clipbot:(cancel|retry):([a-z0-9]{3,20})$/i.exec(customId);
-    return m ? { action: m[1] as 'cancel' | 'retry', jobId: m[2]! } : undefined;
+  parse(customId: string): ReturnType<typeof parseJobAction> {
+    return customId.startsWith('clipbot:') ? parseJobAction(customId.slice('clipbot:'.length)) : undefined;
   },
 };
 

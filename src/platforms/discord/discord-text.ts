@@ -10,11 +10,6 @@ const TEXT = {
     en: '/{command} works only in a server, where your Manage Server permission can be checked.',
     zh: '/{command} 只能在服务器里使用（需要“管理服务器”权限）。',
   },
-  no_such_job: { en: 'The bot no longer knows this video. See /history.', zh: '机器人找不到这个视频了，请用 /history 查看。' },
-  cancelled_for_member: {
-    en: 'Cancelled; the credits went back to the member who asked for it.',
-    zh: '已取消，积分已退回给发起者。',
-  },
   unknown_command: {
     en: 'This command is no longer offered. Type / to see the current ones.',
     zh: '这个命令已不存在，输入 / 查看可用的命令。',

@@ -1,14 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { GrammyError, type Api } from 'grammy';
 import type { CallbackQuery, Chat, Message, User, UserFromGetMe } from 'grammy/types';
-import { localeOf, localizeError, t, type Locale } from '../../../commands/i18n.js';
+import { localeOf, localizeError, type Locale } from '../../../commands/i18n.js';
 import { findCommand } from '../../../commands/index.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
+import { parseJobAction, pressJobButton } from '../../../commands/job-actions.js';
 import { runCommand } from '../../../commands/run-command.js';
 import type { Command, CommandContext, CommandDeps } from '../../../commands/types.js';
 import type { Config } from '../../config.js';
-import { newCorrelationId } from '../../core/engine/engine.js';
-import { getJob } from '../../core/engine/job-state.js';
 import { MediaError, UserError } from '../../core/errors.js';
 import type { JobDestination, Logger, MediaFetcher, MediaStore } from '../../core/ports.js';
 import { roleOf, type Role } from '../../core/roles.js';
@@ -52,9 +51,6 @@ const TEXT: Record<string, Record<Locale, string>> = {
     en: 'Tell me what video to make, e.g. /video a red fox running through snow',
     zh: '告诉我要生成什么视频，例如：/video 一只在雪地里奔跑的红狐狸',
   },
-  cancelled_for_requester: { en: 'Cancelled; the credits went back to the requester.', zh: '已取消，积分已退回给发起者。' },
-  retrying: { en: 'Retrying as job {job}.', zh: '正在重试，新任务 {job}。' },
-  already_retrying: { en: 'Already retrying as job {job}.', zh: '已在重试，任务 {job}。' },
 };
 
 const say = (key: keyof typeof TEXT, locale: Locale, params: Record<string, string> = {}) =>
@@ -143,7 +139,7 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
     platform: 'telegram',
     actor: { ...identityOf(from), role: await roleFor(d, from, chat, needsRole(command)) },
     dest: destinationOf(chat, from, message.message_id),
-    ...(isGroup(chat) ? { guildId: String(chat.id) } : {}),
+    ...communityOf(d, chat),
     ...(from.language_code ? { locale: from.language_code } : {}),
     // A re-delivered update (after a crash, or a webhook retry) carries the same chat and message id.
     intakeKey: `telegram:${chat.id}:${message.message_id}`,
@@ -165,9 +161,15 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
   }
 }
 
+/** A group is a community: its id, its title, and (LEAVE_UNLISTED) the way out of it. */
+function communityOf(d: IntakeDeps, chat: Chat): Pick<CommandContext, 'guildId' | 'communityName' | 'leaveCommunity'> {
+  if (!isGroup(chat)) return {};
+  return { guildId: String(chat.id), communityName: chat.title ?? '', leaveCommunity: async () => void (await d.api.leaveChat(chat.id)) };
+}
+
 /** Moderator commands, and the member commands that show or do more for moderators. */
 function needsRole(command: Command): boolean {
-  return command.access === 'moderator' || command.name === 'help' || command.name === 'cancel';
+  return command.access !== 'member' || command.name === 'help' || command.name === 'cancel';
 }
 
 /**
@@ -221,54 +223,29 @@ async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: numb
 
 // ------------------------------------------------------------------ buttons
 
+/** Cancel / Retry: authorised and run by the platform-neutral job actions, answered as the button's toast. */
 export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promise<void> {
-  const locale = localeOf(query.from.language_code);
   const answer = async (text?: string, alert = false) => {
     await d.api
       .answerCallbackQuery(query.id, { ...(text ? { text: truncate(text, 200) } : {}), show_alert: alert })
       .catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not answer a button press'));
   };
-  const match = /^(cancel|retry):([\w-]{1,40})$/.exec(query.data ?? '');
+  const pressed = parseJobAction(query.data ?? '');
   const message = query.message;
-  if (!match || !message) return answer();
+  if (!pressed || !message) return answer();
   d.users.remember(query.from);
-  const action = match[1]!;
-  const jobId = match[2]!;
-  try {
-    if (action === 'cancel') await pressCancel(d, query, message.chat, jobId, locale, answer);
-    else await pressRetry(d, query, message, jobId, locale, answer);
-  } catch (error) {
-    if (error instanceof UserError) return answer(localizeError(error, locale), true);
-    const ref = newCorrelationId();
-    d.logger.error({ ref, action, jobId, error: describeTelegramError(error, d.token) }, 'button press failed');
-    await answer(t('internal_error', locale, { ref }), true);
-  }
-}
-
-type Answer = (text?: string, alert?: boolean) => Promise<void>;
-
-/** Cancel: the requester, or a moderator (owner, or an admin of this group); everyone else is told it is not theirs. */
-async function pressCancel(d: IntakeDeps, query: CallbackQuery, chat: Chat, jobId: string, locale: Locale, answer: Answer): Promise<void> {
-  const { engine, db } = d.commands;
-  const job = getJob(db, jobId);
-  const userId = engine.userIdOf('telegram', String(query.from.id));
-  const requester = job !== undefined && userId !== undefined && job.userId === userId;
-  const moderator = !requester && (await roleFor(d, query.from, chat, true)) !== 'member';
-  if (!requester && !moderator) return answer(t('not_yours', locale), true);
-  await engine.cancel(jobId, { userId: userId ?? -1, moderator });
-  await answer(requester ? t('cancelled', locale) : say('cancelled_for_requester', locale));
-}
-
-/** Retry: the same settings with a new seed, as a new job charged to the requester (the engine checks who). */
-async function pressRetry(d: IntakeDeps, query: CallbackQuery, message: NonNullable<CallbackQuery['message']>, jobId: string, locale: Locale, answer: Answer): Promise<void> {
   const { chat } = message;
-  const result = await d.commands.engine.retry(jobId, {
-    identity: identityOf(query.from),
+  const ctx: CommandContext = {
+    platform: 'telegram',
+    // A group's admins may cancel its members' jobs: asked of Telegram at every press.
+    actor: { ...identityOf(query.from), role: await roleFor(d, query.from, chat, true) },
     dest: destinationOf(chat, query.from, message.message_id),
+    ...communityOf(d, chat),
+    ...(query.from.language_code ? { locale: query.from.language_code } : {}),
     // A re-delivered button press has the same callback query id.
     intakeKey: `telegram:${chat.id}:callback:${query.id}`,
-    ...(isGroup(chat) ? { guildId: String(chat.id) } : {}),
-    ...(query.from.language_code ? { locale: query.from.language_code } : {}),
-  });
-  await answer(say(result.duplicate ? 'already_retrying' : 'retrying', locale, { job: result.job.id }));
+    reply: (text) => answer(text, true),
+  };
+  const { text, alert } = await pressJobButton(pressed.action, pressed.jobId, ctx, d.commands);
+  await answer(text || undefined, alert);
 }

@@ -1,0 +1,92 @@
+import { eq } from 'drizzle-orm';
+import { users, type Job } from '../db/schema.js';
+import { newCorrelationId } from '../src/core/engine/engine.js';
+import { getJob } from '../src/core/engine/job-state.js';
+import { UserError } from '../src/core/errors.js';
+import { communityId, reaches } from '../src/core/roles.js';
+import { passCommunityGate } from './community-gate.js';
+import { localeOf, localizeError, t } from './i18n.js';
+import type { CommandContext, CommandDeps } from './types.js';
+
+/**
+ * The buttons under status and result messages (Cancel, Retry) as platform-neutral actions, authorised in one place
+ * with the same rules as typed commands: the requester may cancel and retry their own job; owners, and moderators of
+ * the community the job was made in, may cancel it. Adapters only render the buttons and route the presses here.
+ */
+
+export const JOB_ACTIONS = ['cancel', 'retry'] as const;
+export type JobAction = (typeof JOB_ACTIONS)[number];
+
+/** A button's data: `cancel:<job id>`, `retry:<job id>` (fits Discord's custom_id and Telegram's callback_data). */
+export function parseJobAction(data: string): { action: JobAction; jobId: string } | undefined {
+  const match = /^(cancel|retry):([\w-]{1,40})$/.exec(data);
+  return match ? { action: match[1] as JobAction, jobId: match[2]! } : undefined;
+}
+
+export function jobActionData(action: JobAction, jobId: string): string {
+  return `${action}:${jobId}`;
+}
+
+export type ActionDecision = { ok: true; job: Job; as: 'requester' | 'moderator' } | { ok: false; text: string };
+
+/** Whether this actor, here, may take this action on this job (one indexed read; no platform calls). */
+export function authorizeJobAction(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps): ActionDecision {
+  const locale = localeOf(ctx.locale);
+  const job = getJob(deps.db, jobId);
+  if (!job) return { ok: false, text: t('no_such_job', locale) };
+  const requester = deps.db.select().from(users).where(eq(users.id, job.userId)).get();
+  if (requester?.platform === ctx.actor.platform && requester.platformUserId === ctx.actor.platformUserId) return { ok: true, job, as: 'requester' };
+  // Retry charges the requester again: only they may ask for it.
+  if (action === 'cancel' && reaches({ role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) }, communityId(job.platform, job.guildId))) {
+    return { ok: true, job, as: 'moderator' };
+  }
+  return { ok: false, text: t('not_yours', locale) };
+}
+
+/**
+ * Runs an authorised action and returns what to tell the presser. A Retry becomes a new job whose status message is
+ * posted through `ctx` like a `/video`'s.
+ */
+export async function runJobAction(action: JobAction, decision: Extract<ActionDecision, { ok: true }>, ctx: CommandContext, deps: CommandDeps): Promise<{ text: string; jobId?: string }> {
+  const locale = localeOf(ctx.locale);
+  if (action === 'cancel') {
+    const actor = deps.engine.userIdOf(ctx.actor.platform, ctx.actor.platformUserId) ?? -1;
+    const job = await deps.engine.cancel(decision.job.id, { userId: actor, moderator: decision.as === 'moderator' });
+    return { text: t(decision.as === 'requester' ? 'cancelled' : 'cancelled_for_requester', locale), jobId: job.id };
+  }
+  const result = await deps.engine.retry(decision.job.id, {
+    identity: ctx.actor,
+    dest: ctx.dest,
+    intakeKey: ctx.intakeKey,
+    ...(ctx.guildId ? { guildId: ctx.guildId } : {}),
+    ...(ctx.locale ? { locale: ctx.locale } : {}),
+  });
+  return { text: t(result.duplicate ? 'already_retrying' : 'retrying', locale, { job: result.job.id }), jobId: result.job.id };
+}
+
+/**
+ * The whole press for adapters that answer once (Telegram's callback answer): gate, authorise, run, and turn
+ * errors into text. `alert` marks answers the presser must not miss (refusals, errors).
+ */
+export async function pressJobButton(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps): Promise<{ text: string; alert: boolean }> {
+  if (!(await passCommunityGate(ctx, deps))) return { text: '', alert: false };
+  const decision = authorizeJobAction(action, jobId, ctx, deps);
+  if (!decision.ok) {
+    deps.logger.info({ action, jobId, user: ctx.actor.platformUserId }, 'button press refused');
+    return { text: decision.text, alert: true };
+  }
+  try {
+    return { text: (await runJobAction(action, decision, ctx, deps)).text, alert: false };
+  } catch (error) {
+    return { text: describeActionError(error, ctx, deps), alert: true };
+  }
+}
+
+/** A UserError is shown as is; anything else is logged with a correlation id, which the presser sees. */
+export function describeActionError(error: unknown, ctx: CommandContext, deps: CommandDeps): string {
+  const locale = localeOf(ctx.locale);
+  if (error instanceof UserError) return localizeError(error, locale);
+  const ref = newCorrelationId();
+  deps.logger.error({ err: error, ref }, 'button action failed');
+  return t('internal_error', locale, { ref });
+}
