@@ -56,6 +56,7 @@ export function localizeError(error: UserError, locale: Locale): string {
 const TEXT = {
   cancel: { en: 'Cancel', zh: '取消' },
   retry: { en: 'Retry', zh: '重试' },
+  retry_not_yours: { en: 'Only the person who asked for this video can retry it.', zh: '只有发起者可以重试这个视频。' },
   not_yours: { en: 'Only the person who asked for this video (or a moderator) can do that.', zh: '只有发起者（或管理员）可以这样做。' },
   cancelled: { en: 'Cancelled; your credits are back.', zh: '已取消，积分已退回。' },
   cancelled_for_requester: { en: 'Cancelled; the credits went back to the member who asked for it.', zh: '已取消，积分已退回给发起者。' },

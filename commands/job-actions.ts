@@ -40,7 +40,7 @@ export function authorizeJobAction(action: JobAction, jobId: string, ctx: Comman
   if (action === 'cancel' && reaches({ role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) }, communityId(job.platform, job.guildId))) {
     return { ok: true, job, as: 'moderator' };
   }
-  return { ok: false, text: t('not_yours', locale) };
+  return { ok: false, text: t(action === 'retry' ? 'retry_not_yours' : 'not_yours', locale) };
 }
 
 /**

@@ -602,13 +602,13 @@ describe('the chat commands', () => {
           const out = await t.console('/blocklist add Wombat', '/blocklist list', leet, spaced, '/blocklist remove wombat', '/blocklist list', leet, '/balance');
 
           expect(out.replyTo('/blocklist add Wombat')).toBe('Prompts containing “wombat” (in any spelling) are now refused everywhere.');
-          expect(out.replyTo('/blocklist list')).toBe('This community: no terms.\nEverywhere: wombat.');
+          expect(out.replyTo('/blocklist list')).toBe('Everywhere: wombat.');
           for (const line of [leet, spaced]) {
             expect(out.replyTo(line)).toBe('Your prompt was blocked by this server’s word filter. Please rephrase it and try again.');
             expect(out.replyTo(line)).not.toMatch(/wombat/i);
           }
-          expect(out.replyTo('/blocklist remove wombat')).toBe('Removed from the blocklist.');
-          expect(out.replyTo('/blocklist list', 1)).toBe('No terms were added with /blocklist.');
+          expect(out.replyTo('/blocklist remove wombat')).toBe('Removed from the blocklist everywhere.');
+          expect(out.replyTo('/blocklist list', 1)).toBe('Everywhere: no terms.');
           expect(out.replyTo(leet, 1)).toContain('✅ Done');
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING - PRICE_480P} credits.`);
           expect(t.jobs()).toHaveLength(1);

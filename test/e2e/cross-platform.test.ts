@@ -208,6 +208,9 @@ describe('one bot on Discord and Telegram at once', () => {
     const mod = w.discord.member('Mod', { permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
 
     expect(await w.privateReply(w.discord.slash(samOnDiscord, 'balance'))).toMatch(/^You have 1000 credits\./);
+    // The Telegram owner funds the Discord server's budget from a private chat; its moderator grants out of it.
+    const funded = w.telegram.sendText(owner!, w.telegram.privateChat(owner!), `/budget give 60 discord:${w.discord.guild.id}`);
+    expect((await w.telegramReply(funded)).text).toBe(`Gave 60 credits to the budget of discord:${w.discord.guild.id}. Left: 60.`);
     expect(await w.privateReply(w.discord.slash(mod, 'credits', { action: 'grant', user: samOnDiscord, amount: 50, reason: 'contest' }))).toMatch(
       /New balance: 1050\.$/,
     );

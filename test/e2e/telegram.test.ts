@@ -331,7 +331,7 @@ describe('the Telegram bot', () => {
 
       const byCarol = w.fake.pressButton(carol, status, 'cancel:').callbackId;
       await w.jobsReach(1, 'cancelled');
-      await eventually(() => expect(w.fake.callbackAnswer(byCarol)).toMatchObject({ text: 'Cancelled; the credits went back to the requester.' }));
+      await eventually(() => expect(w.fake.callbackAnswer(byCarol)).toMatchObject({ text: 'Cancelled; the credits went back to the member who asked for it.' }));
       expect(w.fake.callsTo('getChatMember').map((c) => c.params['user_id'])).toEqual([bob.id, carol.id]);
       const [job] = w.jobs();
       expect(job!.errorMessage).toBe('Cancelled by a moderator.');
@@ -501,8 +501,14 @@ describe('the Telegram bot', () => {
       const chat: FakeChat = w.fake.group();
       const actor = w.fake.user({ first_name: 'Mod' });
       const target = w.fake.user({ first_name: 'Target' });
+      const owner = role === 'owner' ? actor : w.fake.user({ first_name: 'Owner' });
       if (role === 'creator' || role === 'administrator' || role === 'admin in a private chat') w.fake.setMemberStatus(chat, actor, role === 'creator' ? 'creator' : 'administrator');
-      await w.boot(role === 'owner' ? { OWNER_IDS: `telegram:${actor.id}` } : {});
+      await w.boot({ OWNER_IDS: `telegram:${owner.id}` });
+      if (role !== 'owner') {
+        // Moderators grant only out of the budget the owner gave their group.
+        const funded = w.fake.sendText(owner, w.fake.privateChat(owner), `/budget give 80 telegram:${chat.id}`);
+        expect((await w.replyTo(funded)).text).toBe(`Gave 80 credits to the budget of telegram:${chat.id}. Left: 80.`);
+      }
       const command = `/credits grant telegram:${target.id} 50 welcome`;
       const update =
         role === 'anonymous admin'
@@ -513,9 +519,10 @@ describe('the Telegram bot', () => {
 
     it.each(['owner', 'creator', 'administrator'] as const)('work for the %s, audited, with the ledger balanced', async (role) => {
       const { w, actor, target, reply } = await moderatorWorld(role);
-      expect(reply.text).toBe(`Gave 50 credits to telegram:${target.id}. New balance: ${STARTING + 50}.`);
+      const fromBudget = role === 'owner' ? '' : " from this community's budget (30 left)";
+      expect(reply.text).toBe(`Gave 50 credits to telegram:${target.id}${fromBudget}. New balance: ${STARTING + 50}.`);
       expect(w.balance(target)).toBe(STARTING + 50);
-      const [audit] = w.inspect((db) => db.select().from(auditLog).all());
+      const audit = w.inspect((db) => db.select().from(auditLog).all()).at(-1);
       const actorId = w.inspect((db) => findUser(db, 'telegram', String(actor.id))!.id);
       expect(audit).toMatchObject({ actorUserId: actorId, action: 'credits.grant' });
       expect(w.fake.callsTo('getChatMember')).toHaveLength(role === 'owner' ? 0 : 1);
@@ -530,8 +537,8 @@ describe('the Telegram bot', () => {
       const { w, target, reply } = await moderatorWorld(role);
       expect(reply.text).toMatch(message);
       expect(w.balance(target)).toBe(STARTING);
-      expect(w.inspect((db) => db.select().from(auditLog).all())).toEqual([]);
-      expect(w.inspect((db) => db.select().from(ledgerEntries).all().filter((e) => e.kind === 'grant'))).toEqual([]);
+      expect(w.inspect((db) => db.select().from(auditLog).all().filter((a) => a.action === 'credits.grant'))).toEqual([]);
+      expect(w.inspect((db) => db.select().from(ledgerEntries).all().filter((e) => e.kind === 'transfer' || (e.kind === 'grant' && e.reason !== 'budget give by owner')))).toEqual([]);
       w.expectLedgerBalanced();
     });
   });
