@@ -53,7 +53,7 @@ describe('the Discord adapter', () => {
       const registered = w.fake.commands.guilds.get(w.fake.guild.id)!;
       expect(w.fake.commands.global).toBeUndefined();
       expect(registered.map((c) => c.name).sort()).toEqual(
-        ['ban', 'balance', 'blocklist', 'cancel', 'credits', 'help', 'history', 'models', 'musicvideo', 'queue', 'quota', 'refund', 'settings', 'stats', 'unban', 'video'].sort(),
+        ['ban', 'balance', 'blocklist', 'budget', 'cancel', 'communities', 'credits', 'help', 'history', 'models', 'musicvideo', 'queue', 'quota', 'refund', 'settings', 'stats', 'unban', 'video'].sort(),
       );
       const video = registered.find((c) => c.name === 'video')!;
       const option = (name: string) => video.options!.find((o) => o.name === name)!;
@@ -65,7 +65,7 @@ describe('the Discord adapter', () => {
       expect(option('camera_fixed')).toMatchObject({ type: 5 });
       expect(video['description_localizations']).toEqual({ 'zh-CN': '根据提示词（可附图片）生成短视频' });
       expect(video).toMatchObject({ default_member_permissions: null, contexts: [0, 1] });
-      for (const name of ['credits', 'quota', 'ban', 'unban', 'blocklist', 'stats', 'refund', 'settings']) {
+      for (const name of ['credits', 'quota', 'ban', 'unban', 'blocklist', 'stats', 'refund', 'settings', 'budget', 'communities']) {
         expect(registered.find((c) => c.name === name)).toMatchObject({ default_member_permissions: String(PERMISSIONS.ManageGuild), contexts: [0] });
       }
       expect(registered.find((c) => c.name === 'credits')!.options!.find((o) => o.name === 'user')).toMatchObject({ type: 6, required: true });
@@ -86,15 +86,15 @@ describe('the Discord adapter', () => {
 
     it('registers globally when DISCORD_GUILD_IDS is empty', async () => {
       const w = await start({ env: () => ({ DISCORD_GUILD_IDS: '' }) });
-      expect(w.fake.commands.global?.length).toBe(16);
+      expect(w.fake.commands.global?.length).toBe(18);
       expect(w.fake.commands.guilds.size).toBe(0);
     });
 
     it('clears a guild’s copy when DISCORD_GUILD_IDS is emptied for global registration', async () => {
       const w = await start();
-      expect(w.fake.commands.guilds.get(w.fake.guild.id)).toHaveLength(16);
+      expect(w.fake.commands.guilds.get(w.fake.guild.id)).toHaveLength(18);
       await w.restart({ DISCORD_GUILD_IDS: '' });
-      expect(w.fake.commands.global).toHaveLength(16);
+      expect(w.fake.commands.global).toHaveLength(18);
       expect(w.fake.commands.guilds.get(w.fake.guild.id)).toEqual([]);
     });
   });
@@ -237,7 +237,7 @@ describe('the Discord adapter', () => {
       const result = await w.delivery(alice);
 
       const refused = w.fake.press(bob, result, `clipbot:retry:${first.id}`);
-      expect(await w.privateReply(refused)).toBe('Only the person who asked for this video (or a moderator) can do that.');
+      expect(await w.privateReply(refused)).toBe('Only the person who asked for this video can retry it.');
 
       const retry = w.fake.press(alice, result, `clipbot:retry:${first.id}`);
       await w.status(retry, 'Cost: 40 credits');
@@ -583,6 +583,10 @@ describe('the Discord adapter', () => {
 
     it('work for a member with Manage Server, each one audited, and the ledger balances after each', async () => {
       const w = await start();
+      const owner = w.fake.member('Olga', { id: OWNER_ID });
+      expect(await w.privateReply(w.fake.slash(owner, 'budget', { action: 'give', amount: 100 }))).toBe(
+        `Gave 100 credits to the budget of discord:${w.fake.guild.id}. Left: 100.`,
+      );
       const mod = w.fake.member('Mod', { permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
       const alice = w.fake.member('Alice');
       w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
@@ -594,8 +598,10 @@ describe('the Discord adapter', () => {
         w.expectLedgerBalanced();
         return reply;
       };
-      expect(await run('credits', { action: 'grant', user: alice, amount: 50, reason: 'contest winner' })).toMatch(/^Gave 50 credits to Alice \(discord:\d+\)\. New balance: 210\.$/);
-      expect(await run('credits', { action: 'take', user: alice, amount: 10, reason: 'typo' })).toMatch(/New balance: 200\.$/);
+      expect(await run('credits', { action: 'grant', user: alice, amount: 50, reason: 'contest winner' })).toMatch(
+        /^Gave 50 credits to Alice \(discord:\d+\) from this community's budget \(50 left\)\. New balance: 210\.$/,
+      );
+      expect(await run('credits', { action: 'take', user: alice, amount: 10, reason: 'typo' })).toBe('Only the bot owner can take credits away.');
       expect(await run('quota', { user: alice, daily_jobs: '3' })).toMatch(/3/);
       expect(await run('ban', { user: alice, reason: 'spam' })).toMatch(/Alice/);
       expect(await run('unban', { user: alice })).toMatch(/Alice/);
@@ -604,12 +610,12 @@ describe('the Discord adapter', () => {
       expect(await run('refund', { job: job.id, reason: 'blurry' })).toBe(`Refunded 40 credits for job ${job.id} to Alice (discord:${alice.id}).`);
       expect(await run('settings', { channels: w.fake.otherChannelId })).toContain(`channels: ${w.fake.otherChannelId}`);
 
-      const actions = w.audit().map((a) => a.action);
-      expect(actions).toEqual(['credits.grant', 'credits.take', 'quota.set', 'user.ban', 'user.unban', 'blocklist.add', 'job.refund', 'settings.update']);
       const modUser = w.inspect((db) => findUser(db, 'discord', mod.id)!);
-      expect(w.audit().every((a) => a.actorUserId === modUser.id)).toBe(true);
-      expect(JSON.parse(w.audit()[0]!.detail!)).toEqual({ amount: 50, reason: 'contest winner' });
-      expect(w.balance(alice)).toBe(STARTING - PRICE + 50 - 10 + PRICE);
+      const byMod = w.audit().filter((a) => a.actorUserId === modUser.id);
+      expect(byMod.map((a) => a.action)).toEqual(['credits.grant', 'quota.set', 'user.ban', 'user.unban', 'blocklist.add', 'job.refund', 'settings.update']);
+      expect(byMod.every((a) => a.community === `discord:${w.fake.guild.id}`)).toBe(true);
+      expect(JSON.parse(byMod[0]!.detail!)).toEqual({ amount: 50, reason: 'contest winner', from: 'budget' });
+      expect(w.balance(alice)).toBe(STARTING - PRICE + 50 + PRICE);
 
       // The server's settings now hold: videos only in the other channel.
       const elsewhere = w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });

@@ -36,7 +36,8 @@ const MAX_STRING = 6000;
 export function discordCommandDefinitions(commands: readonly Command[]): CommandJson[] {
   return commands.map((command) => {
     const zh = ZH_DESCRIPTIONS[command.name];
-    const moderator = command.access === 'moderator';
+    // Owner commands are hidden like moderator ones (and checked at every call like them).
+    const moderator = command.access !== 'member';
     const options = Object.entries(command.options.shape).map(([name, schema]) =>
       optionOf(name, schema as z.ZodType, command.optionHelp?.[name as keyof typeof command.optionHelp]),
     );

@@ -224,7 +224,7 @@ class DiscordHandlers {
     // First, within Discord's 3 s: a job's reply is public (it becomes the status), everything else is private.
     await interaction.deferReply(makesJob ? {} : { flags: MessageFlags.Ephemeral });
     if (!command) return new Responder(interaction, false).reply(say('unknown_command', interaction.locale));
-    if (command.access === 'moderator' && !interaction.inGuild() && !this.config.OWNER_IDS.includes(`discord:${interaction.user.id}`)) {
+    if (command.access !== 'member' && !interaction.inGuild()) {
       this.log.info({ command: command.name, user: interaction.user.id }, 'moderator command refused in a DM');
       return new Responder(interaction, false).reply(say('moderator_in_dm', interaction.locale, { command: command.name }));
     }
