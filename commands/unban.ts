@@ -14,6 +14,10 @@ export default defineCommand({
     const admin = adminContext(ctx, deps);
     const target = resolveTarget(admin, o.user, ctx.platform);
     setBanned(admin, target, false, '');
+    if (admin.role !== 'owner' && target.banned) {
+      await ctx.reply(`${describeUser(target)} is no longer banned in this community, but the bot owner's ban still applies everywhere.`);
+      return;
+    }
     await ctx.reply(`${describeUser(target)} may generate videos ${admin.role === 'owner' ? 'again' : 'in this community again'}.`);
   },
 });
