@@ -1,4 +1,4 @@
-import { and, count, countDistinct, eq, sql } from 'drizzle-orm';
+import { and, countDistinct, eq, sql } from 'drizzle-orm';
 import type { DbLike } from '../../db/client.js';
 import { communities, communityMembers, jobs, ledgerEntries, users, type CommunityMember, type User } from '../../db/schema.js';
 import { balanceOf } from './credits/ledger.js';
@@ -90,8 +90,9 @@ export function listCommunities(db: DbLike): CommunitySummary[] {
     .select({
       community: sql<string>`${jobs.platform} || ':' || ${jobs.guildId}`,
       members: countDistinct(jobs.userId),
-      spent: sql<number>`coalesce(sum(case when exists (select 1 from ${ledgerEntries} c where c.job_id = ${jobs.id} and c.kind = 'capture') then ${jobs.price} else 0 end), 0)`,
-      n: count(),
+      // Captured and not refunded since.
+      spent: sql<number>`coalesce(sum(case when exists (select 1 from ${ledgerEntries} c where c.job_id = ${jobs.id} and c.kind = 'capture')
+        and not exists (select 1 from ${ledgerEntries} r where r.job_id = ${jobs.id} and r.kind in ('refund', 'grant')) then ${jobs.price} else 0 end), 0)`,
     })
     .from(jobs)
     .where(sql`${jobs.guildId} is not null`)
