@@ -33,7 +33,7 @@ const MAX_STRETCH = 8;
  * "go re"): a split whose half is one of these is read as two words. Short function words only; the false-positive
  * count on test/fixtures/ordinary-prompts.txt (test/hostile/blocklist-false-positives.test.ts) is what this is for.
  */
-const SHORT_WORDS = [
+export const SHORT_WORDS: readonly string[] = [
   'a', 'i', 'am', 'an', 'as', 'at', 'be', 'by', 'do', 'go', 'he', 'if', 'in', 'is', 'it', 'me', 'my', 'no', 'of', 'oh', 'ok',
   'on', 'or', 'so', 'to', 'up', 'us', 'we', 'all', 'and', 'any', 'are', 'but', 'can', 'did', 'for', 'had', 'has', 'her', 'him',
   'his', 'how', 'its', 'let', 'may', 'not', 'now', 'off', 'one', 'our', 'out', 'she', 'the', 'too', 'two', 'was', 'who', 'why',
