@@ -492,9 +492,10 @@ describe('the Discord adapter', () => {
         const sent = w.fake.channelMessages(w.fake.otherChannelId);
         return sent.length === 2 ? sent : undefined;
       });
+      // Escaped for Discord's Markdown: unescaped, "_DAILY_" would show in italics.
       expect(alerts.map((m) => m.content)).toEqual([
-        `<@${OWNER_ID}> ⚠️ Provider spend is nearing its cap: $0.15 of the $0.20 daily cap spent today (75%, estimated). New videos will be refused at the cap (BUDGET_DAILY_USD).`,
-        `<@${OWNER_ID}> 🛑 Provider spend cap reached: $0.15 of the $0.20 daily cap spent today (75%, estimated). New videos are refused until 00:00 UTC; raise BUDGET_DAILY_USD to allow more.`,
+        `<@${OWNER_ID}> ⚠️ Provider spend is nearing its cap: $0.15 of the $0.20 daily cap spent today (75%, estimated). New videos will be refused at the cap (BUDGET\\_DAILY\\_USD).`,
+        `<@${OWNER_ID}> 🛑 Provider spend cap reached: $0.15 of the $0.20 daily cap spent today (75%, estimated). New videos are refused until 00:00 UTC; raise BUDGET\\_DAILY\\_USD to allow more.`,
       ]);
       for (const message of alerts) expect(message.pinged).toEqual({ everyone: false, users: [OWNER_ID], roles: [] });
       expect(w.fake.channelMessages().some((m) => m.content.includes('spend'))).toBe(false);

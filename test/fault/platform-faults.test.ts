@@ -5,6 +5,7 @@ import type { FakeMember } from '../fakes/discord.js';
 import { CHANNEL_POST, channelEdit, DiscordWorld, isMp4, PRICE, STARTING, WEBHOOK_EDIT } from '../helpers/discord-world.js';
 import { FAST_RETRY } from '../helpers/engine-harness.js';
 import { eventually, FOX, TelegramWorld } from '../helpers/telegram-world.js';
+import { escapeForDiscord } from '../../src/platforms/discord/discord-markdown.js';
 import { doneStatusText, expectState, failed, failedStatusText, failureNoticeText, succeeded, type Outcome } from './outcome.js';
 
 /**
@@ -43,17 +44,18 @@ describe('platform faults', () => {
       const status = () => world.fake.message(world.job(job.id).statusMessageId!)!;
       const notices = () => world.fake.channelMessages().filter((m) => m.content.includes(`Job ${job.id} failed`));
       if (want.status === 'succeeded') {
-        await world.fake.waitFor('the final status', () => doneStatusText(job).test(status().content));
+        // Discord gets the text escaped for its Markdown (the prompt here starts with "[sim:hang]").
+        await world.fake.waitFor('the final status', () => doneStatusText({ ...job, prompt: escapeForDiscord(job.prompt) }).test(status().content));
         const [delivery, ...more] = world.deliveries(member);
         expect(more).toEqual([]);
-        expect(delivery!.content).toBe(`<@${member.id}> Your video is ready: ${job.prompt}`);
+        expect(delivery!.content).toBe(`<@${member.id}> Your video is ready: ${escapeForDiscord(job.prompt)}`);
         expect(isMp4(world.fileOf(delivery!))).toBe(true);
         expect(notices()).toEqual([]);
       } else {
-        await world.fake.waitFor('the final status', () => status().content === failedStatusText(job, want.reason));
+        await world.fake.waitFor('the final status', () => status().content === escapeForDiscord(failedStatusText(job, want.reason)));
         const [notice] = await world.fake.waitFor('the failure notice', () => (notices().length ? notices() : undefined));
         expect(notices()).toHaveLength(1);
-        expect(notice!.content).toBe(`<@${member.id}> ${failureNoticeText(job, want.reason)}`);
+        expect(notice!.content).toBe(`<@${member.id}> ${escapeForDiscord(failureNoticeText(job, want.reason))}`);
         expect(world.deliveries(member)).toEqual([]);
         expect(world.fake.botMessages().filter((m) => m.files.length > 0)).toEqual([]);
       }

@@ -74,11 +74,13 @@ export function utcDay(ms: number): string {
 /**
  * Tops the balance up to the free daily allowance, at most once per UTC day. Written as a ledger entry
  * (unique per user and day), so the allowance can never drift from the balance it feeds.
+ * Credits held by unfinished jobs still belong to the member (a cancel gives them back), so they count:
+ * otherwise jobs kept queued over midnight and cancelled afterwards stack the allowance day after day.
  */
 export function applyDailyAllowance(db: DbLike, clock: Clock, userId: number, settings: LedgerSettings): number {
   if (settings.freeDailyCredits <= 0) return 0;
   const day = utcDay(clock.now());
-  const topUp = Math.max(0, settings.freeDailyCredits - balanceOf(db, userId));
+  const topUp = Math.max(0, settings.freeDailyCredits - balanceOf(db, userId) - heldOf(db, userId));
   const inserted = db
     .insert(ledgerEntries)
     .values({ userId, kind: 'daily', amount: topUp, day, reason: 'free daily allowance', createdAt: clock.now() })

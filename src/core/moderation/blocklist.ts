@@ -7,8 +7,10 @@ import { normalizeBlocklistTerm, usesUnspacedScript } from './normalize.js';
  * Word boundaries, chosen so that "class" does not block "classic" and "rapist" does not block "therapist":
  * - A term matches whole pieces only: it must start where a piece starts and end where a piece ends.
  * - Inside a term, the text may have soft gaps anywhere ("nu.de", "n.u.d.e", "se-x" all match "nude"/"sex").
- * - Hard gaps (whitespace between real words) may split a term only when the term has at least
- *   MIN_SQUASHED_TERM_LENGTH letters: "por nography" is caught, while "pen is" is not read as a 5-letter term.
+ * - Hard gaps (whitespace between real words) may split a term anywhere when the term has at least
+ *   MIN_SQUASHED_TERM_LENGTH letters ("por nography"). A shorter one-word term may be split by one hard gap into two
+ *   whole words ("nu de", "se x"), unless either word is a common short word (SHORT_WORDS): "the pen is red" is not
+ *   a "penis", and "let's hit" ("let.s hit") is not a "shit" because "s" is not a whole word.
  * - A phrase term ("child porn") matches its words in order across any gap, and, when long enough, also written
  *   as one word ("childporn").
  * - Every letter of a term may be stretched ("nuuude" matches "nude") but never shortened ("as" does not match
@@ -25,6 +27,18 @@ export const MIN_SQUASHED_TERM_LENGTH = 6;
  * keeps at most two of a letter in a row, so only contrived spellings ("nu.uu.uu.uu.uu.uu.de") get past it.
  */
 const MAX_STRETCH = 8;
+
+/**
+ * English words that often stand next to another word and together spell a short term ("pen is", "a ss", "who re",
+ * "go re"): a split whose half is one of these is read as two words. Short function words only; the false-positive
+ * count on test/fixtures/ordinary-prompts.txt (test/hostile/blocklist-false-positives.test.ts) is what this is for.
+ */
+export const SHORT_WORDS: readonly string[] = [
+  'a', 'i', 'am', 'an', 'as', 'at', 'be', 'by', 'do', 'go', 'he', 'if', 'in', 'is', 'it', 'me', 'my', 'no', 'of', 'oh', 'ok',
+  'on', 'or', 'so', 'to', 'up', 'us', 'we', 'all', 'and', 'any', 'are', 'but', 'can', 'did', 'for', 'had', 'has', 'her', 'him',
+  'his', 'how', 'its', 'let', 'may', 'not', 'now', 'off', 'one', 'our', 'out', 'she', 'the', 'too', 'two', 'was', 'who', 'why',
+  'yes', 'yet', 'you',
+];
 
 export interface BlocklistMatcher {
   /** Number of distinct usable terms. */
@@ -53,29 +67,43 @@ function compileTerm(term: string): RegExp {
   const prefix = term.startsWith('*');
   const suffix = term.length > 1 && term.endsWith('*');
   const body = term.slice(prefix ? 1 : 0, suffix ? -1 : undefined);
-  const words = body.split(' ');
+  const words = body.split(' ').map((word) => word.replace(/l/g, 'i'));
   const long = [...words.join('')].length >= MIN_SQUASHED_TERM_LENGTH;
   const inWord = long ? '[ .]?' : '\\.?';
   const betweenWords = long ? '[ .]?' : '[ .]';
   const anywhere = usesUnspacedScript(body);
 
-  const pattern = words
-    .map((word) =>
-      runsOf(word.replace(/l/g, 'i'))
-        .map(({ char, count }) => {
-          const c = char === 'i' ? '[il]' : escapeChar(char);
-          // At least `count` of the letter, possibly more, with allowed gaps between them. Normalised text keeps at
-          // most two of a letter in a row, so "ki11" arrives as "kii" and a run of i/l can only promise two.
-          const least = Math.min(count, 2);
-          return `${c}(?:${inWord}${c}){${least - 1}}(?:${inWord}${c}){0,${MAX_STRETCH}}`;
-        })
-        .join(inWord),
-    )
-    .join(betweenWords);
-
+  const pattern = words.map((word) => wordPattern(word, inWord)).join(betweenWords);
   const start = prefix || anywhere ? '' : '(?<![^ .])';
   const end = suffix || anywhere ? '' : '(?![^ .])';
-  return new RegExp(start + pattern + end, 'u');
+  const whole = start + pattern + end;
+  const split = words.length === 1 && !long && !anywhere && !prefix && !suffix ? splitPattern(words[0]!, inWord) : undefined;
+  return new RegExp(split ? `${whole}|${split}` : whole, 'u');
+}
+
+/** The letters of one word of a term, each possibly stretched, with `gap` allowed between them. */
+function wordPattern(word: string, gap: string): string {
+  return runsOf(word)
+    .map(({ char, count }) => {
+      const c = char === 'i' ? '[il]' : escapeChar(char);
+      // At least `count` of the letter, possibly more, with allowed gaps between them. Normalised text keeps at
+      // most two of a letter in a row, so "ki11" arrives as "kii" and a run of i/l can only promise two.
+      const least = Math.min(count, 2);
+      return `${c}(?:${gap}${c}){${least - 1}}(?:${gap}${c}){0,${MAX_STRETCH}}`;
+    })
+    .join(gap);
+}
+
+/** A short one-word term split by one hard gap into two whole words, neither of them a common short word. */
+function splitPattern(word: string, inWord: string): string | undefined {
+  const chars = [...word];
+  if (chars.length < 2) return undefined;
+  const notShortWord = (then: string) => `(?!(?:${SHORT_WORDS.join('|')})${then})`;
+  const halves: string[] = [];
+  for (let at = 1; at < chars.length; at++) {
+    halves.push(`${wordPattern(chars.slice(0, at).join(''), inWord)} ${notShortWord('(?![^ ])')}${wordPattern(chars.slice(at).join(''), inWord)}`);
+  }
+  return `(?<![^ ])${notShortWord(' ')}(?:${halves.join('|')})(?![^ ])`;
 }
 
 function runsOf(word: string): { char: string; count: number }[] {

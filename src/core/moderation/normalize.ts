@@ -1,9 +1,12 @@
+import { latinLookalike, replaceSmallCapitals } from './confusables.js';
+
 /**
  * One canonical form for prompts and blocklist terms, so a term matches however a member disguises it.
  *
  * `normalizeForMatching` applies, in order:
- * 1. NFKC (fullwidth, ligatures, math letters, superscripts become plain), then case folding
- *    (lowercase, plus ß → ss, final ς → σ, dotless ı → i).
+ * 1. NFKC (fullwidth, ligatures, math letters, superscripts become plain), then case folding (lowercase, plus
+ *    ß → ss, final ς → σ, dotless ı → i), then small capitals read as the letters they are ("ɴᴜᴅᴇ" → "nude",
+ *    see confusables.ts; after folding, because some capitals fold to small capitals: Ʀ → ʀ).
  * 2. NFD and removal of every combining mark (accents, variation selectors, combining grapheme joiner) and
  *    every invisible character (format characters such as zero-width spaces and joiners, soft hyphen, BOM,
  *    bidi controls, tag characters; Hangul fillers; the blank Braille pattern). Removal joins what they split.
@@ -12,8 +15,9 @@
  * 4. Everything that is not a letter or digit separates *pieces*. A gap containing whitespace is a hard gap
  *    (written ' '); a gap of punctuation only, or any gap between two single-character pieces (a word spelled out
  *    "n u d e", "n_u-d*e"), is a soft gap (written '.').
- * 5. Per piece: Cyrillic and Greek lookalikes become Latin when the piece contains Latin letters or could be
- *    nothing but Latin lookalikes (so "nudе" with a Cyrillic е is caught, while "секс" stays Cyrillic); digits
+ * 5. Per piece: lookalikes of Latin letters from other scripts (Unicode's confusables, UTS #39: Cyrillic, Greek,
+ *    Armenian, Cherokee, ...) become Latin when the piece contains Latin letters or could be nothing but Latin
+ *    lookalikes (so "nudе" with a Cyrillic е, "ոude" and "nuᏧe" are caught, while "секс" stays Cyrillic); digits
  *    become letters (0 o, 1 i, 2 z, 3 e, 4 a, 5 s, 6 g, 7 t, 8 b, 9 g) in pieces that contain a letter and in
  *    spelled-out runs that contain a letter, while plain numbers ("1080", "16:9", "$5") stay numbers.
  * 6. Runs of three or more identical characters shrink to two, within a piece ("nuuuude" → "nuude") and across a
@@ -55,34 +59,6 @@ const DIGIT_LETTERS: Readonly<Record<string, string>> = {
   '9': 'g',
 };
 
-/** Lookalikes common in evasion; deliberately small so that ordinary Cyrillic and Greek words keep their script. */
-const CONFUSABLES: Readonly<Record<string, string>> = {
-  а: 'a',
-  е: 'e',
-  һ: 'h',
-  і: 'i',
-  ј: 'j',
-  о: 'o',
-  р: 'p',
-  с: 'c',
-  у: 'y',
-  х: 'x',
-  ѕ: 's',
-  ԁ: 'd',
-  ԛ: 'q',
-  ԝ: 'w',
-  ӏ: 'l',
-  α: 'a',
-  ι: 'i',
-  ν: 'v',
-  ο: 'o',
-  ρ: 'p',
-  υ: 'u',
-  χ: 'x',
-  ɑ: 'a',
-  ɡ: 'g',
-};
-
 interface Piece {
   text: string;
   /** The gap before this piece; meaningless for the first piece. */
@@ -90,7 +66,7 @@ interface Piece {
 }
 
 export function normalizeForMatching(text: string): string {
-  const cleaned = foldCase(text.normalize('NFKC')).normalize('NFD').replace(INVISIBLE, '');
+  const cleaned = replaceSmallCapitals(foldCase(text.normalize('NFKC'))).normalize('NFD').replace(INVISIBLE, '');
   const pieces = splitPieces(mapSymbols(cleaned));
 
   for (const piece of pieces) piece.text = mapConfusables(piece.text);
@@ -161,9 +137,10 @@ function splitPieces(text: string): Piece[] {
 
 function mapConfusables(piece: string): string {
   const chars = [...piece];
-  const latinLike = /[a-z]/.test(piece) || chars.every((c) => CONFUSABLES[c] !== undefined || !/\p{L}/u.test(c));
+  const lookalikes = chars.map(latinLookalike);
+  const latinLike = /[a-z]/.test(piece) || chars.every((c, i) => lookalikes[i] !== undefined || !/\p{L}/u.test(c));
   if (!latinLike) return piece;
-  const mapped = chars.map((c) => CONFUSABLES[c] ?? c);
+  const mapped = chars.map((c, i) => lookalikes[i] ?? c);
   // Digits stay digits in a plain number; in a word they are almost always leetspeak.
   return /\p{L}/u.test(piece) ? mapped.map((c) => DIGIT_LETTERS[c] ?? c).join('') : mapped.join('');
 }

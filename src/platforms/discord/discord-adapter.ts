@@ -33,6 +33,7 @@ import type { Identity } from '../../core/users.js';
 import type { PlatformAdapter } from '../platform-adapter.js';
 import { AUTOCOMPLETE_OPTIONS, discordCommandDefinitions, registerCommands } from './command-definitions.js';
 import { CUSTOM_ID, DiscordChat, type LiveReply } from './discord-chat.js';
+import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 
 /**
@@ -309,7 +310,7 @@ class DiscordHandlers {
     const text = message.content.replace(mentionPattern, ' ').replace(/\s+/g, ' ').trim();
     const locale = message.guild?.preferredLocale;
     const reply = async (content: string) => {
-      await message.reply({ content: clip(content, MAX_REPLY), allowedMentions: { parse: [], repliedUser: false } });
+      await message.reply({ content: clip(escapeForDiscord(content), MAX_REPLY), allowedMentions: { parse: [], repliedUser: false } });
     };
     const parsed = parseCommandText(`/video ${text}`, findCommand);
     if (!parsed.ok) return reply(parsed.error);
@@ -363,7 +364,7 @@ class Responder {
   ) {}
 
   async reply(text: string): Promise<void> {
-    const body = { content: clip(text, MAX_REPLY), allowedMentions: { parse: [] } };
+    const body = { content: clip(escapeForDiscord(text), MAX_REPLY), allowedMentions: { parse: [] } };
     if (!this.interaction.deferred && !this.interaction.replied) {
       this.said = true;
       await this.interaction.reply({ ...body, flags: MessageFlags.Ephemeral });

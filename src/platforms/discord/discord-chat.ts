@@ -16,6 +16,7 @@ import {
 } from 'discord.js';
 import { MediaError } from '../../core/errors.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
+import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 
 /**
@@ -158,7 +159,7 @@ export class DiscordChat implements ChatPlatform {
       components: [row(button(CUSTOM_ID.retry(delivery.jobId), say('retry', locale), ButtonStyle.Primary))],
       enforce_nonce: true,
     };
-    const greeting = `<@${dest.userId}> ${delivery.text}`;
+    const greeting = `<@${dest.userId}> ${escapeForDiscord(delivery.text)}`;
     if (delivery.media.bytes > 0 && delivery.media.bytes <= limit) {
       const data = await readAll(delivery);
       const ext = delivery.media.contentType === 'video/webm' ? 'webm' : 'mp4';
@@ -182,7 +183,7 @@ export class DiscordChat implements ChatPlatform {
   async notify(dest: JobDestination, text: string): Promise<void> {
     const pinged = dest.mentionUserIds ?? [dest.userId];
     await this.post(dest.chatId, {
-      content: clip(`${pinged.map((id) => `<@${id}> `).join('')}${text}`),
+      content: clip(`${pinged.map((id) => `<@${id}> `).join('')}${escapeForDiscord(text)}`),
       allowed_mentions: { parse: [], users: [...pinged] },
       nonce: stableNonce('notify', `${dest.chatId}:${pinged.join(',')}:${text}`),
       enforce_nonce: true,
@@ -192,7 +193,7 @@ export class DiscordChat implements ChatPlatform {
   private statusBody(view: StatusView) {
     const locale = this.deps.localeOfJob(view.jobId);
     return {
-      content: clip(view.text),
+      content: clip(escapeForDiscord(view.text)),
       components: view.cancellable ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', locale), ButtonStyle.Secondary))] : [],
       // The status quotes the prompt: it must never ping anyone.
       allowed_mentions: { parse: [] },
