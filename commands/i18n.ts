@@ -41,6 +41,8 @@ const ZH_ERRORS: Record<string, (c: Context) => string> = {
   channel_not_allowed: () => '这个频道不能生成视频，请问管理员哪里可以。',
   chat_quota: () => '你在本服务器今天的视频额度已用完，UTC 0 点重置。',
   shutting_down: () => '机器人正在重启，请一分钟后再试。',
+  intake_busy_user: () => '你的上一个请求还在准备中（下载图片、检查提示词），请等它进入队列后再试。',
+  intake_busy: () => '现在有太多请求正在准备中，请一分钟后再试。',
   moderator_only: () => '这个命令只有管理员和机器人所有者可以使用。',
 };
 
