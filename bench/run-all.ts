@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs every scenario of issue 6 one after another, each in its own process (so one's
+ * `npm run bench`: runs every scenario of issues 6 and 11 one after another, each in its own process (so one's
  * memory and timers cannot colour another's figures), and prints one table. Each scenario script also runs
  * alone and prints its own details. Arguments are passed on and win over the defaults, e.g. `npm run bench -- --jobs=2000`.
  */
@@ -19,6 +19,8 @@ const SCENARIOS: { script: string; args: string[]; parse?: (stdout: string) => B
   // relay.ts predates the shared row format; its own table is read instead.
   { script: 'relay.ts', args: ['--runs=3'], parse: parseRelay },
   { script: 'recovery.ts', args: ['--json'] },
+  // Issue 11: other chats' /balance while 10 members' input images trickle in (beside nobody trickling).
+  { script: 'telegram-concurrency.ts', args: ['--json'] },
 ];
 
 const rows: BenchRow[] = [];

@@ -45,6 +45,8 @@ const ZH_ERRORS: Record<string, (c: Context) => string> = {
   other_community: () => '这个任务不是在这个社区发起的。',
   budget_too_small: (c) => `本社区的积分预算只剩 ${num(c.left)}，请向机器人所有者申请更多。`,
   shutting_down: () => '机器人正在重启，请一分钟后再试。',
+  intake_busy_user: () => '你的上一个请求还在准备中（下载图片、检查提示词），请等它进入队列后再试。',
+  intake_busy: () => '现在有太多请求正在准备中，请一分钟后再试。',
   moderator_only: () => '这个命令只有管理员和机器人所有者可以使用。',
 };
 

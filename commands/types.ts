@@ -26,10 +26,10 @@ export interface CommandContext {
   /** platform + chat + message/interaction id: makes money-moving commands idempotent on re-delivery. */
   intakeKey: string;
   /**
-   * An image the adapter downloaded itself with the message (a Telegram photo, whose URL carries the bot token):
-   * `/video` hands it to the engine, which then owns the file. The adapter removes it if no job took it.
+   * An image that came with the message and only the adapter can download (a Telegram photo, whose URL carries the
+   * bot token): `/video` hands it to the engine, which calls it only once the member passed the checks.
    */
-  imageFile?: VideoRequest['imageFile'];
+  fetchImage?: VideoRequest['fetchImage'];
   reply(text: string): Promise<void>;
 }
 

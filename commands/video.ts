@@ -36,7 +36,7 @@ export default defineCommand({
     audio: 'Generate sound (models that support it)',
   },
   async execute(ctx, o, { engine }) {
-    if (o.image && ctx.imageFile) throw new UserError('two_images', 'Send either a photo or --image, not both.');
+    if (o.image && ctx.fetchImage) throw new UserError('two_images', 'Send either a photo or --image, not both.');
     const result = await engine.submitVideo({
       identity: ctx.actor,
       dest: ctx.dest,
@@ -46,7 +46,7 @@ export default defineCommand({
       prompt: o.prompt,
       ...(o.model ? { modelId: o.model } : {}),
       ...(o.image ? { imageUrl: o.image } : {}),
-      ...(ctx.imageFile ? { imageFile: ctx.imageFile } : {}),
+      ...(ctx.fetchImage ? { fetchImage: ctx.fetchImage } : {}),
       options: {
         ...(o.duration !== undefined ? { duration: o.duration } : {}),
         ...(o.resolution ? { resolution: o.resolution } : {}),

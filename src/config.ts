@@ -49,6 +49,7 @@ const schema = z.object({
   TELEGRAM_TOKEN: optionalString,
   TELEGRAM_API_ROOT: url('https://api.telegram.org').refine((v) => !v.endsWith('/'), 'must not end with /'),
   TELEGRAM_WEBHOOK_SECRET: optionalString,
+  TELEGRAM_MAX_CONCURRENT_UPDATES: int(64, 2, 10_000),
 
   FAL_KEY: optionalString,
   FAL_QUEUE_URL: url('https://queue.fal.run'),
@@ -103,6 +104,8 @@ const schema = z.object({
   RATE_LIMIT_WINDOW_S: int(600, 1),
   USER_MAX_PENDING_JOBS: int(3, 1),
   USER_MAX_RUNNING_JOBS: int(1, 1),
+  MAX_INTAKE_IN_PROGRESS: int(16, 1),
+  USER_MAX_INTAKE_IN_PROGRESS: int(2, 1),
   DAILY_JOB_QUOTA: int(20, 0),
   MAX_RUNNING_JOBS: int(8, 1),
   PROVIDER_MAX_RUNNING_JOBS: int(4, 1),
@@ -164,6 +167,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     createAddressPolicy(c.FETCH_ALLOW_CIDRS);
   } catch (error) {
     problems.push((error as Error).message);
+  }
+  // Each slow intake (a photo download) holds a Telegram handler, so they must never be able to take them all.
+  if (c.TELEGRAM_TOKEN && c.MAX_INTAKE_IN_PROGRESS >= c.TELEGRAM_MAX_CONCURRENT_UPDATES) {
+    problems.push('MAX_INTAKE_IN_PROGRESS: must be below TELEGRAM_MAX_CONCURRENT_UPDATES, or slow downloads could hold every Telegram handler');
   }
   if (c.TELEGRAM_WEBHOOK_SECRET && !c.PUBLIC_URL) problems.push('TELEGRAM_WEBHOOK_SECRET: needs PUBLIC_URL too');
   if (c.OWNER_ALERT_CHAT?.startsWith('discord:') && !c.DISCORD_TOKEN) problems.push('OWNER_ALERT_CHAT: a Discord channel needs DISCORD_TOKEN too');

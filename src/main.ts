@@ -187,6 +187,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       maxInputImageBytes: config.MAX_INPUT_IMAGE_MB * 1024 * 1024,
       webhookBaseUrl: config.PUBLIC_URL?.replace(/\/$/, ''),
       mediaIsPublic: config.PUBLIC_URL !== undefined,
+      intakeInProgress: { total: config.MAX_INTAKE_IN_PROGRESS, perUser: config.USER_MAX_INTAKE_IN_PROGRESS },
       ...(options.retry ? { retry: options.retry } : {}),
     },
   });

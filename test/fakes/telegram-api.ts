@@ -15,7 +15,8 @@ import type { InlineKeyboardMarkup, Message, Update } from 'grammy/types';
  *   an edit of a deleted message is 400 "message to edit not found";
  * - grammY's multipart (non-canonical `content-disposition:form-data;name="x";filename=y` headers) is parsed by
  *   hand; `attach://<id>` fields are resolved to their file parts; uploads over 50 MB are 413;
- * - `getFile` refuses files over 20 MB ("file is too big"); files download from `/file/bot<token>/<path>`;
+ * - `getFile` refuses files over 20 MB ("file is too big"); files download from `/file/bot<token>/<path>`,
+ *   or, after `stallDownloads()`, send their first byte and hold the rest (a slow link);
  * - faults on demand: any error answer (429 with `parameters.retry_after`, 500, ...) or a dropped connection
  *   after the call was carried out (the bot cannot know whether it worked).
  */
@@ -141,6 +142,8 @@ export class FakeTelegram {
   private readonly faults: { method: string; fault: Fault; remaining: number }[] = [];
   private readonly callWaiters = new Set<{ test: (call: RecordedCall) => boolean; resolve: (call: RecordedCall) => void }>();
   private readonly sockets = new Set<Socket>();
+  /** While set, file downloads send one byte and wait for this to resolve before the rest. */
+  private downloadGate: Promise<void> | undefined;
 
   private constructor(options: FakeTelegramOptions) {
     this.token = options.token ?? '7012345678:AAHfakeTokenForTests-0123456789abcdefXYZ';
@@ -283,6 +286,18 @@ export class FakeTelegram {
   /** The next call of `method` is carried out, then its connection is dropped before the answer. */
   dropResponseNext(method: string): void {
     this.faults.push({ method, fault: { kind: 'drop' }, remaining: 1 });
+  }
+
+  /** File downloads from now on send their first byte, then hold the rest until `release()` (a slow link). */
+  stallDownloads(): { release: () => void } {
+    let release!: () => void;
+    this.downloadGate = new Promise<void>((resolve) => (release = resolve));
+    return {
+      release: () => {
+        this.downloadGate = undefined;
+        release();
+      },
+    };
   }
 
   // ------------------------------------------------------------------ what the bot did
@@ -521,7 +536,10 @@ export class FakeTelegram {
       return;
     }
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(file.bytes.length) });
-    res.end(file.bytes);
+    const gate = this.downloadGate;
+    if (!gate) return void res.end(file.bytes);
+    res.write(file.bytes.subarray(0, 1));
+    void gate.then(() => !res.destroyed && res.end(file.bytes.subarray(1)));
   }
 
   private async dispatch(method: string, call: RecordedCall, res: http.ServerResponse): Promise<Answer> {

@@ -7,10 +7,11 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.js';
 import { jobs, users, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
-import { getChatSettings } from '../chat-settings.js';
+import { getChatSettings, type ChatSettings } from '../chat-settings.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
 import { BudgetExceededError } from '../limits/intake-limits.js';
+import { DEFAULT_INTAKE_SLOT_LIMITS, IntakeSlots, type IntakeSlotLimits } from '../limits/intake-slots.js';
 import { isClearlyNotEnglish } from '../moderation/language.js';
 import type { Prefilter } from '../moderation/prefilter.js';
 import type {
@@ -29,7 +30,7 @@ import type {
 } from '../ports.js';
 import { sentence } from '../progress/progress-text.js';
 import { findUser } from '../users.js';
-import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type IntakeSettings, type VideoRequest } from './intake.js';
+import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type IntakeSettings, type Quote, type VideoRequest } from './intake.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob, statusOf } from './job-state.js';
 import { nextPollDelayMs } from './poll-schedule.js';
 import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
@@ -52,6 +53,8 @@ export interface EngineSettings extends IntakeSettings, SchedulerCaps {
   /** Can a provider fetch our media URLs? If not, input images are sent inline as data URIs. */
   mediaIsPublic: boolean;
   retry?: RetryPolicy;
+  /** Requests being prepared (image download, moderation call) at once; MAX_INTAKE_IN_PROGRESS and USER_MAX_…. */
+  intakeInProgress?: IntakeSlotLimits;
 }
 
 export interface EngineDeps {
@@ -97,6 +100,7 @@ export class Engine {
   private readonly wakers = new Map<string, () => void>();
   private readonly pushedStatus = new Map<string, TaskStatus>();
   private readonly status: StatusMessages;
+  private readonly intakeSlots: IntakeSlots;
   private readonly events = new EventEmitter();
   private readonly abort = new AbortController();
   private stopping = false;
@@ -110,6 +114,7 @@ export class Engine {
     this.clock = deps.clock;
     this.settings = deps.settings;
     this.retryPolicy = deps.settings.retry ?? DEFAULT_RETRY;
+    this.intakeSlots = new IntakeSlots(deps.settings.intakeInProgress ?? DEFAULT_INTAKE_SLOT_LIMITS);
     this.events.setMaxListeners(0);
     // Every provider call and download in flight listens for shutdown on this one signal: thousands is normal.
     setMaxListeners(0, this.abort.signal);
@@ -197,22 +202,9 @@ export class Engine {
    * in that case nothing was charged, no job exists and no file was kept.
    */
   async submitVideo(request: VideoRequest): Promise<SubmitResult> {
-    try {
-      return await this.intake(request);
-    } catch (error) {
-      // An image the adapter handed over is ours to delete when the request goes nowhere.
-      if (request.imageFile) await fs.rm(request.imageFile.path, { force: true });
-      throw error;
-    }
-  }
-
-  private async intake(request: VideoRequest): Promise<SubmitResult> {
     if (this.stopping) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
     const previous = existingIntake(this.db, request.intakeKey);
-    if (previous) {
-      if (request.imageFile) await fs.rm(request.imageFile.path, { force: true });
-      return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
-    }
+    if (previous) return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
 
     const models = this.availableModels();
     const chat = getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
@@ -223,9 +215,23 @@ export class Engine {
     if (hasImage(request) && !this.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
       throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
     }
-    // The rehearsal pays off only before slow work (a moderation call, an image download): the member who cannot
-    // pay or is rate limited hears so at once. acceptVideo checks everything again in its transaction anyway.
-    if (hasImage(request) || this.deps.prefilter.callsOut) this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.settings, chat));
+    // Before slow work (a moderation call, an image download): the banned, rate-limited or broke member hears so at
+    // once and costs nothing, and the work itself takes an intake slot, since the limits above count only job rows.
+    // acceptVideo checks everything again in its transaction anyway.
+    let releaseSlot = () => {};
+    if (hasImage(request) || this.deps.prefilter.callsOut) {
+      const user = this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.settings, chat));
+      releaseSlot = this.intakeSlots.take(user.id);
+    }
+    try {
+      return await this.acceptChecked(request, quote, chat, releaseSlot);
+    } finally {
+      releaseSlot();
+    }
+  }
+
+  /** Moderation, the input image, then the accepting transaction; the job row exists once this returns. */
+  private async acceptChecked(request: VideoRequest, quote: Quote, chat: ChatSettings, releaseSlot: () => void): Promise<SubmitResult> {
     const verdict = await this.deps.prefilter.check(quote.prompt, undefined, communityId(request.dest.platform, request.guildId));
     if (!verdict.ok) {
       this.log.info({ rule: verdict.rule, user: request.identity }, 'prompt blocked');
@@ -241,6 +247,8 @@ export class Engine {
       if (inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
       throw error;
     }
+    // From here on the job row counts against the member's limits.
+    releaseSlot();
     if (accepted.duplicate && inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
     const position = queuePositions(this.db).get(accepted.job.id);
     if (!accepted.duplicate) {
@@ -273,8 +281,8 @@ export class Engine {
   private async storeInputImage(jobId: string, request: VideoRequest): Promise<string | undefined> {
     if (request.imageUrl) return this.fetchInputImage(jobId, request.imageUrl);
     if (request.sourceImageKey) return this.copyStoredImage(jobId, request.sourceImageKey);
-    if (request.imageFile) {
-      const { path, contentType, ext } = request.imageFile;
+    if (request.fetchImage) {
+      const { path, contentType, ext } = await request.fetchImage(this.abort.signal);
       return (await this.deps.store.putFile(`inputs/${jobId}.${ext}`, path, contentType)).key;
     }
     return undefined;

@@ -18,6 +18,16 @@ import { validatePrompt } from '../moderation/prompt-validation.js';
 import type { Clock, JobDestination, MusicVideoSource } from '../ports.js';
 import { ensureUser, type Identity } from '../users.js';
 
+/** An image downloaded and sniffed into a temp file; whoever receives it owns (and removes) the file. */
+export interface DownloadedImage {
+  path: string;
+  contentType: string;
+  ext: string;
+}
+
+/** Downloads an input image when asked; throws UserError for an image the member must fix, and leaves no file. */
+export type FetchImage = (signal: AbortSignal) => Promise<DownloadedImage>;
+
 /** A `/video` request as every platform hands it to the engine. */
 export interface VideoRequest {
   identity: Identity;
@@ -34,10 +44,11 @@ export interface VideoRequest {
   /** An input image already in our store (Retry reuses the original job's), copied for the new job. */
   sourceImageKey?: string;
   /**
-   * An image the platform adapter downloaded itself, already sniffed (e.g. a Telegram photo, whose URL carries
-   * the bot token and so must never be stored or passed on). The engine takes ownership of the temp file.
+   * An image only the platform adapter can download (a Telegram photo, whose URL carries the bot token and so must
+   * never be stored or passed on). The engine calls it once, after the checks and inside an intake slot, so a
+   * member who may not make a video never costs a download; it owns the file it gets.
    */
-  imageFile?: { path: string; contentType: string; ext: string };
+  fetchImage?: FetchImage;
   /** For music-video models: the song to turn into a video. */
   musicVideo?: MusicVideoSource;
 }
@@ -77,7 +88,7 @@ export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], 
 const NO_CHAT_SETTINGS: ChatSettings = { defaultModel: null, allowedChannelIds: null, dailyJobQuota: null };
 
 export function hasImage(request: VideoRequest): boolean {
-  return request.imageUrl !== undefined || request.sourceImageKey !== undefined || request.imageFile !== undefined;
+  return request.imageUrl !== undefined || request.sourceImageKey !== undefined || request.fetchImage !== undefined;
 }
 
 /** The columns intake writes; the rest start at their defaults. */

@@ -1,5 +1,7 @@
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Bot, webhookCallback, type Api, type Transformer } from 'grammy';
+import { run, sequentialize, type RunnerHandle } from '@grammyjs/runner';
+import { Bot, webhookCallback, type Api, type Context, type Transformer } from 'grammy';
+import PQueue from 'p-queue';
 import type { BotCommandScope } from 'grammy/types';
 import { ZH_DESCRIPTIONS } from '../../../commands/i18n.js';
 import { commands } from '../../../commands/index.js';
@@ -16,6 +18,10 @@ import { handleCallback, handleMessage, type IntakeDeps } from './telegram-intak
  * Telegram through grammY: long polling by default (works behind NAT), or a webhook on the bot's own HTTP
  * server when TELEGRAM_WEBHOOK_SECRET and PUBLIC_URL are set. The bot token is in every Bot API URL, so
  * grammY's sensitive logs stay off and every error is scrubbed before anything logs or rethrows it.
+ *
+ * Updates are handled concurrently in both modes (grammY's runner fetches them for long polling): in order within
+ * one chat, chats side by side, at most TELEGRAM_MAX_CONCURRENT_UPDATES at once, so a member whose photo downloads
+ * slowly delays nobody else's chat.
  */
 
 export const TELEGRAM_WEBHOOK_PATH = '/telegram/webhook';
@@ -23,6 +29,10 @@ const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
 const MAX_WEBHOOK_BYTES = 1024 * 1024;
 /** What the webhook waits for a command before answering anyway (the update keeps being handled). */
 const WEBHOOK_ANSWER_MS = 5_000;
+/** Updates the long-polling runner takes in before it stops fetching; handlers past the bound wait in order. */
+const RUNNER_MAX_UPDATES_IN_FLIGHT = 500;
+/** What stop() waits for the updates being handled. */
+const STOP_WAIT_MS = 10_000;
 
 export interface TelegramAdapterDeps {
   config: Config;
@@ -49,12 +59,14 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
   const describe = (error: unknown) => describeTelegramError(error, token);
 
   const bot = new Bot(token, { client: { apiRoot: config.TELEGRAM_API_ROOT, sensitiveLogs: false } });
-  installRetries(bot.api, token, deps.retry ?? { maxRetryAttempts: 3, maxDelaySeconds: 30 }, deps.onRateLimited);
+  installRetries(bot.api, token, deps.retry ?? { maxRetryAttempts: 3, maxDelaySeconds: 30 }, deps.onRateLimited, log);
   const users = new RecentUsers();
   const platform = createTelegramChat({ api: bot.api, token, logger: log, users });
 
+  installConcurrency(bot, config.TELEGRAM_MAX_CONCURRENT_UPDATES);
+
   let accepting = false;
-  let polling: Promise<void> | undefined;
+  let runner: RunnerHandle | undefined;
   const routes: HttpRoute[] = [];
   if (webhookUrl) {
     // Telegram waits for our answer before sending the next update; a command is quick (the job runs in the
@@ -108,22 +120,29 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
         log.info({ username: bot.botInfo.username, webhook: webhookUrl }, 'telegram bot started (webhook)');
         return;
       }
-      await new Promise<void>((resolve, reject) => {
-        polling = bot
-          .start({ allowed_updates: [...ALLOWED_UPDATES], drop_pending_updates: false, onStart: () => resolve() })
-          .catch((error: unknown) => {
-            log.error({ error: describe(error) }, 'telegram long polling stopped');
-            reject(new Error(`Telegram long polling failed: ${scrubToken(String((error as Error).message), token)}`));
-          });
+      try {
+        // A webhook left over from webhook mode would make every getUpdates a 409.
+        await bot.api.deleteWebhook({ drop_pending_updates: false });
+      } catch (error) {
+        throw new Error(`Telegram long polling failed: ${scrubToken(String((error as Error).message), token)}`);
+      }
+      // The runner's own console logging is off: failed polls are logged by the transformer installRetries adds.
+      runner = run(bot, {
+        runner: { fetch: { allowed_updates: [...ALLOWED_UPDATES] }, silent: true, retryInterval: 'exponential' },
+        sink: { concurrency: RUNNER_MAX_UPDATES_IN_FLIGHT },
       });
+      void runner.task()?.catch((error: unknown) => log.error({ error: describe(error) }, 'telegram long polling stopped'));
       log.info({ username: bot.botInfo.username }, 'telegram bot started (long polling)');
     },
 
     async stop(): Promise<void> {
       accepting = false;
-      if (bot.isRunning()) await bot.stop().catch((error: unknown) => log.warn({ error: describe(error) }, 'telegram stop failed'));
-      // Lets the update being handled finish (the webhook, if any, stays registered: Telegram keeps updates for us).
-      if (polling) await Promise.race([polling.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+      // Lets the updates being handled finish, for a while (the webhook, if any, stays registered: Telegram keeps
+      // updates for us). A download still going after that is aborted when the engine stops.
+      if (runner?.isRunning()) {
+        const stopped = runner.stop().catch((error: unknown) => log.warn({ error: describe(error) }, 'telegram stop failed'));
+        await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
+      }
     },
   };
 }
@@ -133,7 +152,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
  * answer was lost may have reached the chat, so the caller decides (the chat side then sends a link, not a
  * second video). 5xx answers are retried, except for uploads, for the same reason.
  */
-function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: number; maxDelaySeconds: number }, onRateLimited?: () => void): void {
+function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: number; maxDelaySeconds: number }, onRateLimited: (() => void) | undefined, log: Logger): void {
   const general = autoRetry({ ...bounds, rethrowHttpErrors: true });
   const upload = autoRetry({ ...bounds, rethrowHttpErrors: true, rethrowInternalServerErrors: true });
   const retries: Transformer = (prev, method, payload, signal) => (method === 'sendVideo' ? upload : general)(prev, method, payload, signal);
@@ -143,7 +162,28 @@ function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: num
     if (!result.ok && result.error_code === 429) onRateLimited?.();
     return result;
   };
-  api.config.use(scrubbingTransformer(token), counting, retries);
+  // The runner retries failed polls by itself, quietly: they are logged here (after scrubbing), not on its console.
+  const watchingPolls: Transformer = async (prev, method, payload, signal) => {
+    try {
+      const result = await prev(method, payload, signal);
+      if (method === 'getUpdates' && !result.ok) log.warn({ code: result.error_code, description: result.description }, 'telegram getUpdates failed');
+      return result;
+    } catch (error) {
+      if (method === 'getUpdates' && !signal?.aborted) log.warn({ error: describeTelegramError(error, token) }, 'telegram getUpdates failed');
+      throw error;
+    }
+  };
+  api.config.use(scrubbingTransformer(token), watchingPolls, counting, retries);
+}
+
+/**
+ * Updates of one chat in order (a member's `/video` then `/cancel`), different chats side by side, and at most
+ * `maxHandlers` handlers at once. The ordering comes first, so a chat's waiting updates hold no handler.
+ */
+function installConcurrency(bot: Bot, maxHandlers: number): void {
+  bot.use(sequentialize((ctx: Context) => (ctx.chat ? String(ctx.chat.id) : undefined)));
+  const handlers = new PQueue({ concurrency: maxHandlers });
+  bot.use((_ctx, next) => handlers.add(() => next()));
 }
 
 /**

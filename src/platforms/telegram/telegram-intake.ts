@@ -1,13 +1,14 @@
 import { rm } from 'node:fs/promises';
 import { GrammyError, type Api } from 'grammy';
 import type { CallbackQuery, Chat, Message, User, UserFromGetMe } from 'grammy/types';
-import { localeOf, localizeError, type Locale } from '../../../commands/i18n.js';
+import { localeOf, type Locale } from '../../../commands/i18n.js';
 import { findCommand } from '../../../commands/index.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
 import { parseJobAction, pressJobButton } from '../../../commands/job-actions.js';
 import { runCommand } from '../../../commands/run-command.js';
 import type { Command, CommandContext, CommandDeps } from '../../../commands/types.js';
 import type { Config } from '../../config.js';
+import type { DownloadedImage } from '../../core/engine/intake.js';
 import { MediaError, UserError } from '../../core/errors.js';
 import type { JobDestination, Logger, MediaFetcher, MediaStore } from '../../core/ports.js';
 import { roleOf, type Role } from '../../core/roles.js';
@@ -145,20 +146,9 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
     intakeKey: `telegram:${chat.id}:${message.message_id}`,
     reply,
   };
-  if (command.name === 'video' && image) {
-    try {
-      ctx.imageFile = await downloadImage(d, image);
-    } catch (error) {
-      if (error instanceof UserError) return reply(localizeError(error, locale));
-      throw error;
-    }
-  }
-  try {
-    await runCommand(command, raw, ctx, d.commands);
-  } finally {
-    // The engine moved the file into its store if a job took it; otherwise it is ours to delete.
-    if (ctx.imageFile) await rm(ctx.imageFile.path, { force: true });
-  }
+  // Downloaded only when the engine asks, after the ban, limit and balance checks and within an intake slot.
+  if (command.name === 'video' && image) ctx.fetchImage = (signal) => downloadImage(d, image, signal);
+  await runCommand(command, raw, ctx, d.commands);
 }
 
 /** A group is a community: its id, its title, and (LEAVE_UNLISTED) the way out of it. */
@@ -194,7 +184,7 @@ async function roleFor(d: IntakeDeps, user: User, chat: Chat, needed: boolean): 
  * Fetches a member's photo through `getFile` and the SSRF-safe downloader into a temp file of the store.
  * The download URL contains the bot token: it is built here, used once, and never stored, logged or passed on.
  */
-async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: number }): Promise<NonNullable<CommandContext['imageFile']>> {
+async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: number }, signal: AbortSignal): Promise<DownloadedImage> {
   const limit = Math.min(TELEGRAM_DOWNLOAD_LIMIT_BYTES, d.config.MAX_INPUT_IMAGE_MB * 1024 * 1024);
   const tooLarge = (bytes?: number) =>
     new UserError(
@@ -204,11 +194,12 @@ async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: numb
   if (image.size !== undefined && image.size > limit) throw tooLarge(image.size);
   let path: string | undefined;
   try {
-    const file = await d.api.getFile(image.fileId);
+    // grammY types its signal with the abort-controller shim; Node's own AbortSignal is what it uses at run time.
+    const file = await d.api.getFile(image.fileId, signal as unknown as Parameters<Api['getFile']>[1]);
     if (file.file_size !== undefined && file.file_size > limit) throw tooLarge(file.file_size);
     if (!file.file_path) throw new UserError('bad_image', 'Telegram did not let me download that image. Please send it again.');
     path = d.store.tempPath('telegram-image.part');
-    const got = await d.fetcher.fetchToFile(`${d.config.TELEGRAM_API_ROOT}/file/bot${d.token}/${file.file_path}`, path, { kind: 'image', maxBytes: limit });
+    const got = await d.fetcher.fetchToFile(`${d.config.TELEGRAM_API_ROOT}/file/bot${d.token}/${file.file_path}`, path, { kind: 'image', maxBytes: limit, signal });
     return { path, contentType: got.contentType, ext: got.ext };
   } catch (error) {
     if (path) await rm(path, { force: true });
