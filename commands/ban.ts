@@ -6,7 +6,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'ban',
-  description: 'Stop a user from generating videos here (owners: everywhere)',
+  description: 'Stop a user from generating videos here (moderators); an owner’s ban applies everywhere',
   access: 'moderator',
   options: z.object({ user: userRef, reason: reason.default('') }),
   positional: ['user', 'reason'],

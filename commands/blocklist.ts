@@ -6,7 +6,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'blocklist',
-  description: 'Manage the prompt blocklist of this community (owners: the global one)',
+  description: 'Manage this community’s prompt blocklist (moderators); owners manage the global one',
   access: 'moderator',
   options: z.object({
     action: z.enum(['add', 'remove', 'list'], { error: 'use add, remove or list' }),

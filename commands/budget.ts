@@ -8,7 +8,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'budget',
-  description: 'The credits this community’s moderators may grant (owners give and take them)',
+  description: 'Credits this community’s moderators may grant (moderators); owners give and take them',
   access: 'moderator',
   options: z.object({
     action: z.enum(['show', 'give', 'take'], { error: 'use show, give or take' }).default('show'),

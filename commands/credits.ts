@@ -6,7 +6,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'credits',
-  description: 'Give credits (moderators: out of the community budget) or take them (owners)',
+  description: 'Grant credits out of this community’s budget (moderators); owners also create and take them',
   access: 'moderator',
   options: z.object({
     action: z.enum(['grant', 'take'], { error: 'use grant or take' }),

@@ -29,8 +29,8 @@ export function createHelpCommand(all: () => readonly Command[]) {
       // Moderator commands' descriptions usually say so already; mark only those that do not.
       const mark = (c: Command) => {
         if (c.access === 'member') return '';
-        const who = c.access === 'moderator' ? 'moderators' : 'owners';
-        return c.description.includes(who) ? '' : ` (${who})`;
+        const who = c.access === 'moderator' ? '(moderators)' : '(owners)';
+        return c.description.includes(who) ? '' : ` ${who}`;
       };
       const lines = visible.map((c) => `/${c.name}: ${c.description}${mark(c)}`);
       await ctx.reply(['Commands:', ...lines, 'Example: /video a red fox running through snow --resolution 480p'].join('\n'));

@@ -5,7 +5,7 @@ import { defineCommand } from './types.js';
 
 export default defineCommand({
   name: 'stats',
-  description: 'Usage and spend of this community (owners: everywhere)',
+  description: 'Usage and spend of this community (moderators); owners see everything',
   access: 'moderator',
   options: z.object({}),
   async execute(ctx, _o, { db, clock }) {

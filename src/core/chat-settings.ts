@@ -83,13 +83,14 @@ export function checkChatRules(
       .where(and(eq(jobs.userId, userId), eq(jobs.platform, where.platform), eq(jobs.guildId, where.guildId), gte(jobs.createdAt, dayStart)))
       .get()!.n;
     if (today >= quota) {
-      throw new UserError(
-        'chat_quota',
+      const plural = quota === 1 ? '' : 's';
+      const text =
         quota === 0
           ? 'You may not make videos here.'
-          : `You may make ${quota} video${quota === 1 ? '' : 's'} a day here. The quota resets at 00:00 UTC.`,
-        { quota },
-      );
+          : quota === settings.dailyJobQuota
+            ? `This server allows ${quota} video${plural} per member per day. The quota resets at 00:00 UTC.`
+            : `You may make ${quota} video${plural} a day here. The quota resets at 00:00 UTC.`;
+      throw new UserError('chat_quota', text, { quota });
     }
   }
 }
