@@ -29,6 +29,7 @@ import { createKieProvider } from './providers/kie.js';
 import { createOpenAiModeration } from './providers/openai-moderation.js';
 import { createHttpServer } from './server/http-server.js';
 import { createMetrics } from './server/metrics.js';
+import { metricsAccessOnMainServer, startMetricsListener } from './server/metrics-access.js';
 
 /**
  * The composition root: the only module that knows every concrete part. It reads nothing from the
@@ -55,6 +56,8 @@ export interface StartOptions {
 export interface RunningBot {
   engine: Engine;
   port: number;
+  /** The METRICS_PORT listener's port, when there is one. */
+  metricsPort?: number;
   /** Base of our own URLs (PUBLIC_URL, or the local address the server bound). */
   baseUrl: string;
   /** With a console: resolves with the exit code when the console session ends. */
@@ -191,6 +194,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     },
   });
 
+  const metricsAccess = metricsAccessOnMainServer({ token: config.METRICS_TOKEN, publicUrl: config.PUBLIC_URL, httpHost: config.HTTP_HOST });
   const server = createHttpServer({
     mediaDir: path.join(config.dataDir, 'media'),
     logger,
@@ -198,12 +202,18 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     webhookProviders: [...providers.keys()],
     health: () => ({ ok: db.$client.open }),
     routes: adapters.flatMap((a) => a.httpRoutes ?? []),
-    metrics: () => metrics.render(),
+    ...(metricsAccess.kind !== 'off' ? { metrics: () => metrics.render() } : {}),
+    ...(metricsAccess.kind === 'token' ? { metricsToken: metricsAccess.token } : {}),
     onWebhookRejected: (provider) => metrics.webhookRejected(provider),
   });
   const port = await server.listen(config.HTTP_PORT, config.HTTP_HOST);
+  const metricsListener = config.METRICS_PORT !== undefined ? await startMetricsListener(config.METRICS_PORT, () => metrics.render()) : undefined;
+  if (metricsListener) closers.push(() => metricsListener.close());
+  if (metricsAccess.kind === 'off' && !metricsListener) {
+    logger.info('/metrics is off on the public HTTP server: set METRICS_TOKEN (bearer) or METRICS_PORT (loopback listener) to scrape it');
+  }
   if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
-  logger.info({ port, baseUrl, providers: [...providers.keys()], platforms: [...platforms.keys()] }, 'clipbot started');
+  logger.info({ port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), baseUrl, providers: [...providers.keys()], platforms: [...platforms.keys()] }, 'clipbot started');
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
@@ -234,7 +244,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     throw error;
   }
 
-  const running: RunningBot = { engine, port, get baseUrl() { return baseUrl; }, stop };
+  const running: RunningBot = { engine, port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), get baseUrl() { return baseUrl; }, stop };
   if (options.console && consoleOutput) {
     running.consoleDone =
       options.console.commands.length > 0

@@ -11,6 +11,7 @@ import { HTTPException } from 'hono/http-exception';
 import { WebhookAuthError } from '../core/errors.js';
 import type { Logger, WebhookRequest } from '../core/ports.js';
 import { isValidMediaKey } from '../media/local-store.js';
+import { bearerMatches } from './metrics-access.js';
 
 export interface HealthReport {
   ok: boolean;
@@ -35,6 +36,8 @@ export interface HttpServerOptions {
   maxWebhookBytes?: number;
   /** Prometheus exposition for GET /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** When set, GET /metrics answers only `Authorization: Bearer <metricsToken>` (METRICS_TOKEN). */
+  metricsToken?: string;
   /** Told of every webhook refused as not genuine (for metrics). */
   onWebhookRejected?: (provider: string) => void;
   /** Extra POST routes mounted by platform adapters (e.g. the Telegram webhook); they check their own secrets. */
@@ -107,7 +110,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   if (options.metrics) {
     const render = options.metrics;
+    const token = options.metricsToken;
     app.get('/metrics', async (c) => {
+      if (token !== undefined && !bearerMatches(c.req.header('authorization'), token)) {
+        c.header('WWW-Authenticate', 'Bearer realm="metrics"');
+        return c.json({ error: 'unauthorized' }, 401);
+      }
       const { contentType, body } = await render();
       return c.body(body, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
     });
