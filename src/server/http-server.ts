@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -211,7 +211,7 @@ function toResponse(result: { status: number; body: unknown }): Response {
 
 /**
  * GET/HEAD /media/<key>: only keys the media store could have written (same charset rule, so no "..",
- * hidden files or the .tmp dir), only regular files, never through a symlink. Range support lets
+ * hidden files or the .tmp dir), only regular files inside the media root, never through a symlink. Range support lets
  * browsers and chat clients seek in videos.
  */
 async function serveMedia(c: Context, mediaDir: string): Promise<Response> {
@@ -231,7 +231,12 @@ async function serveMedia(c: Context, mediaDir: string): Promise<Response> {
 
   let handle;
   try {
-    handle = await open(file, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+    // O_NOFOLLOW guards only the last component: a symlinked directory on the way (results -> /) would still be
+    // followed. So the real path, every link resolved, must lie inside the real media root.
+    const [root, real] = await Promise.all([realpath(mediaDir), realpath(file)]);
+    const inside = path.relative(root, real);
+    if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) return notFound();
+    handle = await open(real, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
   } catch {
     return notFound();
   }
