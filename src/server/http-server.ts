@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { WebhookAuthError } from '../core/errors.js';
+import { ProviderError, WebhookAuthError } from '../core/errors.js';
 import type { Logger, WebhookRequest } from '../core/ports.js';
 import { isValidMediaKey } from '../media/local-store.js';
 import { bearerMatches } from './metrics-access.js';
@@ -88,6 +88,13 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       return c.json({ error: 'unauthorized' }, 401);
     }
     if (error instanceof HTTPException) return error.getResponse();
+    // A provider dependency of verification (fal's JWKS) is down: the provider delivers again later. The adapter
+    // logs each failed fetch itself; one line per refused callback would let forged traffic flood the log.
+    if (error instanceof ProviderError && error.retryable) {
+      logger.debug({ path: c.req.path, reason: error.message }, 'webhook not verifiable now');
+      c.header('Retry-After', String(error.retryAfterS ?? 30));
+      return c.json({ error: 'temporarily unavailable' }, 503);
+    }
     const correlationId = randomUUID();
     logger.error({ err: error, correlationId, method: c.req.method, path: c.req.path }, 'http request failed');
     c.header('X-Correlation-Id', correlationId);
