@@ -17,7 +17,7 @@ import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformI
 import { createLogger } from './logger.js';
 import { createLocalMediaStore } from './media/local-store.js';
 import { createS3MediaStore } from './media/s3-store.js';
-import { createSafeFetcher } from './media/safe-fetch.js';
+import { createSafeFetcher, type SafeFetcherOptions } from './media/safe-fetch.js';
 import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
 import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
@@ -51,6 +51,11 @@ export interface StartOptions {
   /** Bounds of the engine's retries of transient failures; tests shorten the backoff. Default `DEFAULT_RETRY`. */
   retry?: RetryPolicy;
   console?: ConsoleMode;
+  /**
+   * Tests only: name resolution and dialling for the media fetcher, so fakes on loopback can stand behind
+   * public-looking names (member URLs may reach public addresses only). Config cannot set it.
+   */
+  fetchNetwork?: Pick<SafeFetcherOptions, 'lookup' | 'dialAddress'>;
 }
 
 export interface RunningBot {
@@ -87,7 +92,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       : createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
   // Downloads cut short by a crash leave temp files behind; a day is far longer than any download.
   await store.removeStaleTemp(86_400_000).catch(() => 0);
-  const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000 });
+  const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000, ...options.fetchNetwork });
 
   const providers = new Map<string, VideoProvider>();
   const closers: (() => Promise<void>)[] = [() => fetcher.close()];

@@ -143,9 +143,18 @@ export interface MediaFetcher {
   fetchToFile(
     url: string,
     destPath: string,
-    opts: { kind: 'video' | 'image'; maxBytes: number; signal?: AbortSignal },
+    opts: { kind: 'video' | 'image'; maxBytes: number; trust: FetchTrust; signal?: AbortSignal },
   ): Promise<{ bytes: number; contentType: string; ext: string }>;
 }
+
+/**
+ * Whose URL is fetched, which decides where it may lead (SSRF):
+ * - `member`: typed or attached by a member. Public addresses only; FETCH_ALLOW_CIDRS never applies, and a refusal
+ *   tells the member only "that address is not allowed".
+ * - `operator`: a host the operator chose (a provider's result, the Telegram Bot API root). The operator's
+ *   FETCH_ALLOW_CIDRS exemptions apply (local simulators, a LAN provider, a local Bot API server).
+ */
+export type FetchTrust = 'member' | 'operator';
 
 // ---------------------------------------------------------------- chat platforms
 

@@ -285,12 +285,15 @@ export class Engine {
       const got = await this.deps.fetcher.fetchToFile(url, temp, {
         kind: 'image',
         maxBytes: this.settings.maxInputImageBytes,
+        trust: 'member',
         signal: this.abort.signal,
       });
       const stored = await this.deps.store.putFile(`inputs/${jobId}.${got.ext}`, temp, got.contentType);
       return stored.key;
     } catch (error) {
       await fs.rm(temp, { force: true });
+      // What the member is not told (where a name resolved) is the owner's to read.
+      if (error instanceof MediaError && error.detail) this.log.info({ jobId, reason: error.detail }, 'member image address refused');
       // Our storage failing is not the member's image's fault: that one goes up as our error, with a ref.
       if (error instanceof MediaError && error.kind !== 'storage') throw new UserError('bad_image', `The image could not be used: ${error.message}`);
       throw error;
@@ -610,6 +613,7 @@ export class Engine {
       const got = await this.deps.fetcher.fetchToFile(job.resultUrl!, temp, {
         kind: 'video',
         maxBytes: this.settings.maxResultBytes,
+        trust: 'operator',
         signal: this.abort.signal,
       });
       return this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
