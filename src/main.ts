@@ -11,6 +11,7 @@ import { Engine } from './core/engine/engine.js';
 import type { RetryPolicy } from './core/engine/retry.js';
 import { listBlockedTerms } from './core/admin.js';
 import { pruneExpiredMedia } from './core/media-retention.js';
+import { pruneWebhookDeliveries } from './core/webhook-deliveries.js';
 import { createPrefilter } from './core/moderation/prefilter.js';
 import { combineObservers } from './core/observers.js';
 import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
@@ -222,10 +223,17 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
-  const pruneMedia = () =>
+  const pruneMedia = () => {
+    try {
+      const forgotten = pruneWebhookDeliveries(db, clock);
+      if (forgotten) logger.info({ forgotten }, 'forgot webhook deliveries older than 7 days');
+    } catch (error) {
+      logger.warn({ err: error }, 'webhook delivery clean-up failed');
+    }
     void pruneExpiredMedia(db, clock, store, config.MEDIA_RETENTION_DAYS, logger)
       .then((removed) => removed && logger.info({ removed }, 'removed media past MEDIA_RETENTION_DAYS'))
       .catch((error: unknown) => logger.warn({ err: error }, 'media clean-up failed'));
+  };
   pruneMedia();
   const pruneTimer = setInterval(pruneMedia, 6 * 3_600_000).unref();
 
