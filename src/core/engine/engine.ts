@@ -413,8 +413,9 @@ export class Engine {
     if (event.deliveryId !== undefined && !recordWebhookDelivery(this.db, this.clock, { provider: providerId, deliveryId: event.deliveryId, jobId: job.id })) {
       return { status: 200, body: { ok: true, duplicate: true } };
     }
-    // Only a job whose runner is tracking it can use the news.
-    if (event.status && this.runners.has(job.id)) this.pushedStatus.set(job.id, event.status);
+    // Only a job whose runner is tracking it can use the news (and only a runner forgets its wake state again).
+    if (!this.runners.has(job.id)) return { status: 200, body: { ok: true } };
+    if (event.status) this.pushedStatus.set(job.id, event.status);
     this.sleeps.onCallback(job.id);
     return { status: 200, body: { ok: true } };
   }
