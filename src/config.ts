@@ -65,6 +65,8 @@ const schema = z.object({
   PUBLIC_URL: optionalUrl,
   HTTP_PORT: int(8080, 0, 65535),
   HTTP_HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
+  METRICS_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'use at least 16 characters').optional()),
+  METRICS_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).optional()),
 
   STORAGE: z.preprocess(emptyToUndefined, z.enum(['local', 's3']).default('local')),
   S3_ENDPOINT: optionalUrl,
@@ -134,6 +136,7 @@ export const SECRET_KEYS = [
   'KIE_WEBHOOK_HMAC_KEY',
   'S3_SECRET_ACCESS_KEY',
   'MODERATION_API_KEY',
+  'METRICS_TOKEN',
 ] as const satisfies readonly (keyof z.output<typeof schema>)[];
 
 export class ConfigError extends Error {

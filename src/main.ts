@@ -11,13 +11,14 @@ import { Engine } from './core/engine/engine.js';
 import type { RetryPolicy } from './core/engine/retry.js';
 import { listBlockedTerms } from './core/admin.js';
 import { pruneExpiredMedia } from './core/media-retention.js';
+import { pruneWebhookDeliveries } from './core/webhook-deliveries.js';
 import { createPrefilter } from './core/moderation/prefilter.js';
 import { combineObservers } from './core/observers.js';
 import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
 import { createLogger } from './logger.js';
 import { createLocalMediaStore } from './media/local-store.js';
 import { createS3MediaStore } from './media/s3-store.js';
-import { createSafeFetcher } from './media/safe-fetch.js';
+import { createSafeFetcher, type SafeFetcherOptions } from './media/safe-fetch.js';
 import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
 import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
@@ -29,6 +30,7 @@ import { createKieProvider } from './providers/kie.js';
 import { createOpenAiModeration } from './providers/openai-moderation.js';
 import { createHttpServer } from './server/http-server.js';
 import { createMetrics } from './server/metrics.js';
+import { metricsAccessOnMainServer, startMetricsListener } from './server/metrics-access.js';
 
 /**
  * The composition root: the only module that knows every concrete part. It reads nothing from the
@@ -50,11 +52,18 @@ export interface StartOptions {
   /** Bounds of the engine's retries of transient failures; tests shorten the backoff. Default `DEFAULT_RETRY`. */
   retry?: RetryPolicy;
   console?: ConsoleMode;
+  /**
+   * Tests only: name resolution and dialling for the media fetcher, so fakes on loopback can stand behind
+   * public-looking names (member URLs may reach public addresses only). Config cannot set it.
+   */
+  fetchNetwork?: Pick<SafeFetcherOptions, 'lookup' | 'dialAddress'>;
 }
 
 export interface RunningBot {
   engine: Engine;
   port: number;
+  /** The METRICS_PORT listener's port, when there is one. */
+  metricsPort?: number;
   /** Base of our own URLs (PUBLIC_URL, or the local address the server bound). */
   baseUrl: string;
   /** With a console: resolves with the exit code when the console session ends. */
@@ -84,7 +93,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       : createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
   // Downloads cut short by a crash leave temp files behind; a day is far longer than any download.
   await store.removeStaleTemp(86_400_000).catch(() => 0);
-  const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000 });
+  const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000, ...options.fetchNetwork });
 
   const providers = new Map<string, VideoProvider>();
   const closers: (() => Promise<void>)[] = [() => fetcher.close()];
@@ -192,6 +201,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     },
   });
 
+  const metricsAccess = metricsAccessOnMainServer({ token: config.METRICS_TOKEN, publicUrl: config.PUBLIC_URL, httpHost: config.HTTP_HOST });
   const server = createHttpServer({
     mediaDir: path.join(config.dataDir, 'media'),
     logger,
@@ -199,19 +209,32 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     webhookProviders: [...providers.keys()],
     health: () => ({ ok: db.$client.open }),
     routes: adapters.flatMap((a) => a.httpRoutes ?? []),
-    metrics: () => metrics.render(),
+    ...(metricsAccess.kind !== 'off' ? { metrics: () => metrics.render() } : {}),
+    ...(metricsAccess.kind === 'token' ? { metricsToken: metricsAccess.token } : {}),
     onWebhookRejected: (provider) => metrics.webhookRejected(provider),
   });
   const port = await server.listen(config.HTTP_PORT, config.HTTP_HOST);
+  const metricsListener = config.METRICS_PORT !== undefined ? await startMetricsListener(config.METRICS_PORT, () => metrics.render()) : undefined;
+  if (metricsListener) closers.push(() => metricsListener.close());
+  if (metricsAccess.kind === 'off' && !metricsListener) {
+    logger.info('/metrics is off on the public HTTP server: set METRICS_TOKEN (bearer) or METRICS_PORT (loopback listener) to scrape it');
+  }
   if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
-  logger.info({ port, baseUrl, providers: [...providers.keys()], platforms: [...platforms.keys()] }, 'clipbot started');
+  logger.info({ port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), baseUrl, providers: [...providers.keys()], platforms: [...platforms.keys()] }, 'clipbot started');
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
-  const pruneMedia = () =>
+  const pruneMedia = () => {
+    try {
+      const forgotten = pruneWebhookDeliveries(db, clock);
+      if (forgotten) logger.info({ forgotten }, 'forgot webhook deliveries older than 7 days');
+    } catch (error) {
+      logger.warn({ err: error }, 'webhook delivery clean-up failed');
+    }
     void pruneExpiredMedia(db, clock, store, config.MEDIA_RETENTION_DAYS, logger)
       .then((removed) => removed && logger.info({ removed }, 'removed media past MEDIA_RETENTION_DAYS'))
       .catch((error: unknown) => logger.warn({ err: error }, 'media clean-up failed'));
+  };
   pruneMedia();
   const pruneTimer = setInterval(pruneMedia, 6 * 3_600_000).unref();
 
@@ -235,7 +258,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     throw error;
   }
 
-  const running: RunningBot = { engine, port, get baseUrl() { return baseUrl; }, stop };
+  const running: RunningBot = { engine, port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), get baseUrl() { return baseUrl; }, stop };
   if (options.console && consoleOutput) {
     running.consoleDone =
       options.console.commands.length > 0

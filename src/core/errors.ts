@@ -66,15 +66,18 @@ export class MediaError extends Error {
   constructor(
     readonly kind: 'blocked_address' | 'bad_url' | 'too_large' | 'bad_type' | 'timeout' | 'http_status' | 'network' | 'storage',
     message: string,
-    opts: { cause?: unknown; status?: number } = {},
+    opts: { cause?: unknown; status?: number; detail?: string } = {},
   ) {
     super(message, { cause: opts.cause });
     this.name = 'MediaError';
     if (opts.status !== undefined) this.status = opts.status;
+    if (opts.detail !== undefined) this.detail = opts.detail;
   }
 
   /** For `http_status`: what the server answered (a 404 on an expired link is not worth retrying). */
   readonly status?: number;
+  /** For the log only, when the message is shown to a member and must not say it (which address a name resolved to). */
+  readonly detail?: string;
 }
 
 /** Plain words for the member, by provider error kind. Never includes provider internals. */

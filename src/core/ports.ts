@@ -79,12 +79,21 @@ export type TaskStatus =
   | { state: 'succeeded'; videoUrl: string }
   | { state: 'failed'; error: ProviderError };
 
-/** What a verified webhook told us. `status` is set when the provider's payload is trusted and final. */
+/**
+ * What a verified webhook told us. `status` is set when the provider's payload is trusted and final.
+ * A callback anyone could have sent (unsigned) carries only `taskId`: it is a nudge to look at the task, which the
+ * engine rate-limits per job instead of recording.
+ */
 export interface WebhookEvent {
   taskId: string;
-  /** Unique per delivery attempt group (dedup key); usually the task id plus the reported outcome. */
-  deliveryId: string;
+  /**
+   * Dedup key, only for a callback the provider provably sent, and built from signed fields only: a key the sender
+   * can vary at will would make every forged copy "new" (one more row, one more status call).
+   */
+  deliveryId?: string;
   status?: TaskStatus;
+  /** The sender says the task is still queued or running: nothing to act on (the callback is acknowledged only). */
+  progressOnly?: boolean;
 }
 
 export interface WebhookRequest {
@@ -143,9 +152,18 @@ export interface MediaFetcher {
   fetchToFile(
     url: string,
     destPath: string,
-    opts: { kind: 'video' | 'image'; maxBytes: number; signal?: AbortSignal },
+    opts: { kind: 'video' | 'image'; maxBytes: number; trust: FetchTrust; signal?: AbortSignal },
   ): Promise<{ bytes: number; contentType: string; ext: string }>;
 }
+
+/**
+ * Whose URL is fetched, which decides where it may lead (SSRF):
+ * - `member`: typed or attached by a member. Public addresses only; FETCH_ALLOW_CIDRS never applies, and a refusal
+ *   tells the member only "that address is not allowed".
+ * - `operator`: a host the operator chose (a provider's result, the Telegram Bot API root). The operator's
+ *   FETCH_ALLOW_CIDRS exemptions apply (local simulators, a LAN provider, a local Bot API server).
+ */
+export type FetchTrust = 'member' | 'operator';
 
 // ---------------------------------------------------------------- chat platforms
 

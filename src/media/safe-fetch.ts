@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileTypeFromFile } from 'file-type';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { MediaError } from '../core/errors.js';
-import type { MediaFetcher } from '../core/ports.js';
+import type { FetchTrust, MediaFetcher } from '../core/ports.js';
 import { startDeadline, type Deadline } from '../deadline.js';
 import { createAddressPolicy, type AddressPolicy } from './address-policy.js';
 import { mp4StructureProblem } from './mp4-boxes.js';
@@ -15,12 +15,17 @@ import { mp4StructureProblem } from './mp4-boxes.js';
 export type ResolveHost = (hostname: string) => Promise<readonly LookupAddress[]>;
 
 export interface SafeFetcherOptions {
-  /** FETCH_ALLOW_CIDRS: ranges exempt from the private-address block (e.g. local simulators). */
+  /** FETCH_ALLOW_CIDRS: ranges exempt from the private-address block (e.g. local simulators), for `operator` URLs only. */
   allowCidrs: readonly string[];
   /** Whole-download deadline, redirects and body included (FETCH_TIMEOUT_S × 1000). */
   deadlineMs: number;
   /** DNS resolution; tests inject one. Defaults to the system resolver (`dns.lookup`, all addresses). */
   lookup?: ResolveHost;
+  /**
+   * Tests only (config cannot reach it): the address really dialled for one that passed the policy, so a fake on
+   * loopback can stand behind a public-looking name while the policy still judges the public address it resolved to.
+   */
+  dialAddress?: (checkedAddress: string) => string;
   userAgent?: string;
 }
 
@@ -32,6 +37,8 @@ export interface SafeFetcher extends MediaFetcher {
 const MAX_REDIRECTS = 5;
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** All a member hears of a refused address: which name resolves where inside our network is not theirs to learn. */
+const MEMBER_BLOCKED_TEXT = 'that address is not allowed';
 
 /**
  * What each kind may really be, by sniffed content. For video the ISO-BMFF family is accepted as
@@ -71,26 +78,37 @@ class BlockedAddressError extends Error {
  * opened, host names through a lookup that refuses the connection if ANY resolved address is blocked. The
  * socket connects only to the addresses that lookup returned, so DNS rebinding between check and connect
  * has no window. Redirects are followed by hand so each hop's URL is re-checked too.
+ *
+ * Two policies (see `FetchTrust`), each with its own connection pool: a connection opened for an operator URL to an
+ * allowed LAN host must never be reused for a member's URL to the same host.
  */
 export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
-  const policy = createAddressPolicy(options.allowCidrs);
   const resolveHost = options.lookup ?? systemResolve;
+  const dial = options.dialAddress ?? ((address: string) => address);
   const userAgent = options.userAgent ?? 'clipbot/0.1 (media fetcher)';
   const deadlineMs = options.deadlineMs;
 
-  const agent = new Agent({
-    connect: checkedConnector(policy, resolveHost, Math.min(10_000, deadlineMs)),
-    headersTimeout: deadlineMs,
-    bodyTimeout: Math.min(60_000, deadlineMs),
-    maxRedirections: 0,
+  const guarded = (policy: AddressPolicy) => ({
+    policy,
+    agent: new Agent({
+      connect: checkedConnector(policy, resolveHost, dial, Math.min(10_000, deadlineMs)),
+      headersTimeout: deadlineMs,
+      bodyTimeout: Math.min(60_000, deadlineMs),
+      maxRedirections: 0,
+    }),
   });
+  const byTrust: Record<FetchTrust, { policy: AddressPolicy; agent: Agent }> = {
+    member: guarded(createAddressPolicy([])),
+    operator: guarded(createAddressPolicy(options.allowCidrs)),
+  };
 
   async function fetchToFile(
     url: string,
     destPath: string,
-    opts: { kind: 'video' | 'image'; maxBytes: number; signal?: AbortSignal },
+    opts: { kind: 'video' | 'image'; maxBytes: number; trust: FetchTrust; signal?: AbortSignal },
   ): Promise<{ bytes: number; contentType: string; ext: string }> {
-    let current = checkUrl(url, policy);
+    const { policy, agent } = byTrust[opts.trust];
+    let current = checkUrl(url, policy, opts.trust);
     const limit = deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`;
     const deadline = startDeadline(deadlineMs, opts.signal, () => new MediaError('timeout', `download took longer than ${limit}`));
     const signal = deadline.signal;
@@ -112,7 +130,7 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
           if (hop >= MAX_REDIRECTS) throw new MediaError('http_status', `${hostOf(current)}: more than ${MAX_REDIRECTS} redirects`);
           const location = headerValue(res.headers, 'location');
           if (!location) throw new MediaError('http_status', `${hostOf(current)}: redirect without a Location`);
-          current = checkUrl(location, policy, current);
+          current = checkUrl(location, policy, opts.trust, current);
           continue;
         }
         if (res.statusCode < 200 || res.statusCode > 299) {
@@ -131,7 +149,7 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
       }
     } catch (error) {
       if (wroteFile) await rm(destPath, { force: true });
-      throw toMediaError(error, hostOf(current), deadline, opts.signal);
+      throw toMediaError(error, hostOf(current), deadline, opts.signal, opts.trust);
     } finally {
       deadline.dispose();
     }
@@ -139,12 +157,14 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
 
   return {
     fetchToFile,
-    close: () => agent.close(),
+    close: async () => {
+      await Promise.all([byTrust.member.agent.close(), byTrust.operator.agent.close()]);
+    },
   };
 }
 
 /** Parses and vets one URL (the first, or a redirect target relative to the previous one). */
-function checkUrl(raw: string, policy: AddressPolicy, base?: URL): URL {
+function checkUrl(raw: string, policy: AddressPolicy, trust: FetchTrust, base?: URL): URL {
   let url: URL;
   try {
     url = new URL(raw, base);
@@ -159,7 +179,8 @@ function checkUrl(raw: string, policy: AddressPolicy, base?: URL): URL {
   if (!url.hostname) throw new MediaError('bad_url', 'the URL has no host');
   const literal = unbracket(url.hostname);
   if (isIP(literal) && !policy.isAllowed(literal)) {
-    throw new MediaError('blocked_address', `address ${literal} is not allowed (private, local or reserved)`);
+    const detail = `address ${literal} is not allowed (private, local or reserved)`;
+    throw new MediaError('blocked_address', trust === 'member' ? MEMBER_BLOCKED_TEXT : detail, { detail });
   }
   return url;
 }
@@ -168,7 +189,12 @@ function checkUrl(raw: string, policy: AddressPolicy, base?: URL): URL {
  * undici connector that refuses blocked addresses before any socket connects: IP literals here,
  * names in the lookup that `net.connect` calls (it skips lookup for literals, hence both).
  */
-function checkedConnector(policy: AddressPolicy, resolveHost: ResolveHost, connectTimeoutMs: number): buildConnector.connector {
+function checkedConnector(
+  policy: AddressPolicy,
+  resolveHost: ResolveHost,
+  dial: (checkedAddress: string) => string,
+  connectTimeoutMs: number,
+): buildConnector.connector {
   const lookup: LookupFunction = (hostname, lookupOptions: LookupOptions, callback) => {
     resolveHost(hostname).then(
       (addresses) => {
@@ -182,8 +208,8 @@ function checkedConnector(policy: AddressPolicy, resolveHost: ResolveHost, conne
           error.code = 'ENOTFOUND';
           return callback(error, '');
         }
-        if (lookupOptions.all) return callback(null, usable.map((a) => ({ address: a.address, family: a.family })));
-        return callback(null, first.address, first.family);
+        if (lookupOptions.all) return callback(null, usable.map((a) => ({ address: dial(a.address), family: a.family })));
+        return callback(null, dial(first.address), first.family);
       },
       (error: NodeJS.ErrnoException) => callback(error, ''),
     );
@@ -253,12 +279,12 @@ async function sniff(path: string, kind: 'video' | 'image', host: string): Promi
   return { contentType, ext: found.ext };
 }
 
-function toMediaError(error: unknown, host: string, deadline: Deadline, callerSignal: AbortSignal | undefined): MediaError {
+function toMediaError(error: unknown, host: string, deadline: Deadline, callerSignal: AbortSignal | undefined, trust: FetchTrust): MediaError {
   if (error instanceof MediaError) return error;
   if (deadline.expired && deadline.signal.reason instanceof MediaError) return deadline.signal.reason;
   if (callerSignal?.aborted) return new MediaError('timeout', `download from ${host} was cancelled`, { cause: callerSignal.reason });
   const blocked = findInChain(error, (e): e is BlockedAddressError => e instanceof BlockedAddressError);
-  if (blocked) return new MediaError('blocked_address', blocked.message, { cause: error });
+  if (blocked) return new MediaError('blocked_address', trust === 'member' ? MEMBER_BLOCKED_TEXT : blocked.message, { cause: error, detail: blocked.message });
   const code = findInChain(error, (e): e is { code: string } => typeof (e as { code?: unknown }).code === 'string')?.code;
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new MediaError('timeout', `${host} stopped responding`, { cause: error });

@@ -296,8 +296,10 @@ export function createArkProvider(opts: ArkProviderOptions): ArkProvider {
     }
     const parsed = callbackSchema.safeParse(json);
     if (!parsed.success) throw new WebhookAuthError('ark callback: no task id');
-    const { id, status: reported, updated_at: updatedAt } = parsed.data;
-    return { taskId: id, deliveryId: `${id}:${reported ?? 'unknown'}:${updatedAt ?? 0}` };
+    const { id, status: reported } = parsed.data;
+    // Unsigned: no dedup key (every field is the sender's choice), a nudge at most. Ark calls back on every change,
+    // and only the end is worth a status read: the claimed queued/running ones are just acknowledged.
+    return { taskId: id, ...(reported === 'queued' || reported === 'running' ? { progressOnly: true } : {}) };
   }
 
   return {

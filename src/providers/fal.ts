@@ -38,6 +38,8 @@ export interface FalProviderOptions {
   jwksTtlMs?: number;
   /** Minimum time between JWKS refetches triggered by a signature that no cached key verifies. */
   jwksRefreshIntervalMs?: number;
+  /** While no key could ever be loaded: minimum time between JWKS fetches (default 30 s). */
+  jwksRetryAfterFailureMs?: number;
 }
 
 export interface FalProvider extends VideoProvider {
@@ -219,6 +221,7 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
     clock,
     ttlMs: Math.min(opts.jwksTtlMs ?? DAY_MS, DAY_MS),
     refreshIntervalMs: opts.jwksRefreshIntervalMs ?? 5 * 60 * 1000,
+    retryAfterFailureMs: opts.jwksRetryAfterFailureMs ?? 30_000,
     fetch: (signal) => requestJson(dispatcher, { method: 'GET', url: opts.jwksUrl, timeoutMs, ...(signal ? { signal } : {}) }),
     ...(log ? { log } : {}),
   });
@@ -370,40 +373,70 @@ interface JwksCacheOptions {
   clock: Clock;
   ttlMs: number;
   refreshIntervalMs: number;
+  retryAfterFailureMs: number;
   fetch: (signal?: AbortSignal) => Promise<JsonResponse>;
   log?: Logger;
 }
 
-/** fal's webhook public keys: fetched once, kept ≤ 24 h, refetched early only when a signature fails to verify. */
+/**
+ * fal's webhook public keys: fetched once, kept ≤ 24 h, refetched early only when a signature fails to verify.
+ * Every fetch, whatever asks for it, goes through one gate: after a fetch (failed or not) the next waits
+ * `refreshIntervalMs`, or `retryAfterFailureMs` while no key was ever loaded. Without that, a JWKS outage would
+ * turn each forged callback into one more JWKS request and one more error line.
+ */
 class JwksCache {
   private keys: KeyObject[] = [];
   private fetchedAt = Number.NEGATIVE_INFINITY;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
+  private lastError: ProviderError | undefined;
   private inflight: Promise<KeyObject[]> | undefined;
 
   constructor(private readonly opts: JwksCacheOptions) {}
 
+  /** Keys to verify with; throws a transient ProviderError when none can be had now (the caller answers 5xx). */
   async current(): Promise<KeyObject[]> {
     if (this.keys.length && this.opts.clock.now() - this.fetchedAt < this.opts.ttlMs) return this.keys;
+    if (this.inflight) return this.inflight;
+    if (!this.mayFetch()) throw this.unavailable();
     return this.load();
   }
 
   /** Fresh keys, or undefined when the last fetch was too recent (or the refetch failed). */
   async refreshIfAllowed(): Promise<KeyObject[] | undefined> {
     if (this.inflight) return this.inflight.catch(() => undefined);
-    if (this.opts.clock.now() - this.lastAttemptAt < this.opts.refreshIntervalMs) return undefined;
-    try {
-      return await this.load();
-    } catch (err) {
-      this.opts.log?.warn({ err }, 'fal JWKS refetch failed');
-      return undefined;
-    }
+    if (!this.mayFetch()) return undefined;
+    return this.load().catch(() => undefined);
+  }
+
+  private mayFetch(): boolean {
+    const wait = this.keys.length ? this.opts.refreshIntervalMs : this.opts.retryAfterFailureMs;
+    return this.opts.clock.now() - this.lastAttemptAt >= wait;
+  }
+
+  private unavailable(): ProviderError {
+    const waitS = Math.ceil(this.opts.retryAfterFailureMs / 1000);
+    return new ProviderError('transient', `fal JWKS unavailable (${this.lastError?.message ?? 'not loaded'}); next fetch within ${waitS} s`, {
+      retryAfterS: waitS,
+    });
   }
 
   private load(): Promise<KeyObject[]> {
-    this.inflight ??= this.fetchKeys().finally(() => {
-      this.inflight = undefined;
-    });
+    this.inflight ??= this.fetchKeys()
+      .then(
+        (keys) => {
+          this.lastError = undefined;
+          return keys;
+        },
+        (error: unknown) => {
+          this.lastError = error instanceof ProviderError ? error : new ProviderError('transient', 'fal JWKS request failed', { cause: error });
+          // One line per real fetch; the callbacks refused meanwhile are not logged one by one.
+          this.opts.log?.warn({ err: error }, 'fal JWKS fetch failed');
+          throw this.lastError;
+        },
+      )
+      .finally(() => {
+        this.inflight = undefined;
+      });
     return this.inflight;
   }
 

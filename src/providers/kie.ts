@@ -112,13 +112,14 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
     const taskId = camel ?? snake;
     if (taskId === undefined) throw new WebhookAuthError('kie webhook: no task id');
 
-    if (opts.webhookHmacKey !== undefined) verifySignature(req.headers, taskId, opts.webhookHmacKey);
-    // A dedup key only: repeats of one callback share it; a forged code can at most cause one extra status read.
-    const code = parsed.data.code ?? 0;
-    return { taskId, deliveryId: `${taskId}:${code}`, status: undefined };
+    if (opts.webhookHmacKey === undefined) return { taskId };
+    // Signed: repeats of one delivery share the signed task id and timestamp (the body's `code` is not signed).
+    const timestamp = verifySignature(req.headers, taskId, opts.webhookHmacKey);
+    return { taskId, deliveryId: `${taskId}:${timestamp}` };
   }
 
-  function verifySignature(raw: Record<string, string | undefined>, taskId: string, key: string): void {
+  /** Throws unless the callback is signed with the account's key; returns the signed timestamp. */
+  function verifySignature(raw: Record<string, string | undefined>, taskId: string, key: string): string {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(raw)) if (value !== undefined) headers[name.toLowerCase()] = value;
     const timestamp = headers['x-webhook-timestamp']?.trim();
@@ -133,6 +134,7 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new WebhookAuthError('kie webhook: signature does not verify');
     }
+    return timestamp;
   }
 
   return {

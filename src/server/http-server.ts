@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -8,9 +8,10 @@ import { Readable } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { WebhookAuthError } from '../core/errors.js';
+import { ProviderError, WebhookAuthError } from '../core/errors.js';
 import type { Logger, WebhookRequest } from '../core/ports.js';
 import { isValidMediaKey } from '../media/local-store.js';
+import { bearerMatches } from './metrics-access.js';
 
 export interface HealthReport {
   ok: boolean;
@@ -35,6 +36,8 @@ export interface HttpServerOptions {
   maxWebhookBytes?: number;
   /** Prometheus exposition for GET /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** When set, GET /metrics answers only `Authorization: Bearer <metricsToken>` (METRICS_TOKEN). */
+  metricsToken?: string;
   /** Told of every webhook refused as not genuine (for metrics). */
   onWebhookRejected?: (provider: string) => void;
   /** Extra POST routes mounted by platform adapters (e.g. the Telegram webhook); they check their own secrets. */
@@ -85,6 +88,13 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       return c.json({ error: 'unauthorized' }, 401);
     }
     if (error instanceof HTTPException) return error.getResponse();
+    // A provider dependency of verification (fal's JWKS) is down: the provider delivers again later. The adapter
+    // logs each failed fetch itself; one line per refused callback would let forged traffic flood the log.
+    if (error instanceof ProviderError && error.retryable) {
+      logger.debug({ path: c.req.path, reason: error.message }, 'webhook not verifiable now');
+      c.header('Retry-After', String(error.retryAfterS ?? 30));
+      return c.json({ error: 'temporarily unavailable' }, 503);
+    }
     const correlationId = randomUUID();
     logger.error({ err: error, correlationId, method: c.req.method, path: c.req.path }, 'http request failed');
     c.header('X-Correlation-Id', correlationId);
@@ -107,7 +117,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   if (options.metrics) {
     const render = options.metrics;
+    const token = options.metricsToken;
     app.get('/metrics', async (c) => {
+      if (token !== undefined && !bearerMatches(c.req.header('authorization'), token)) {
+        c.header('WWW-Authenticate', 'Bearer realm="metrics"');
+        return c.json({ error: 'unauthorized' }, 401);
+      }
       const { contentType, body } = await render();
       return c.body(body, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
     });
@@ -203,7 +218,7 @@ function toResponse(result: { status: number; body: unknown }): Response {
 
 /**
  * GET/HEAD /media/<key>: only keys the media store could have written (same charset rule, so no "..",
- * hidden files or the .tmp dir), only regular files, never through a symlink. Range support lets
+ * hidden files or the .tmp dir), only regular files inside the media root, never through a symlink. Range support lets
  * browsers and chat clients seek in videos.
  */
 async function serveMedia(c: Context, mediaDir: string): Promise<Response> {
@@ -223,7 +238,12 @@ async function serveMedia(c: Context, mediaDir: string): Promise<Response> {
 
   let handle;
   try {
-    handle = await open(file, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+    // O_NOFOLLOW guards only the last component: a symlinked directory on the way (results -> /) would still be
+    // followed. So the real path, every link resolved, must lie inside the real media root.
+    const [root, real] = await Promise.all([realpath(mediaDir), realpath(file)]);
+    const inside = path.relative(root, real);
+    if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) return notFound();
+    handle = await open(real, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
   } catch {
     return notFound();
   }

@@ -20,6 +20,7 @@ import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
 import { pngBytes, startServer, type TestServer } from '../media/fixtures.js';
+import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
 
 /**
  * Every chat command through the real stack: the composition root (`startClipbot`) with the console chat
@@ -182,7 +183,7 @@ class Clipbot {
   }
 
   private async boot(options: Parameters<typeof startClipbot>[1]): Promise<RunningBot> {
-    const bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS, ...options });
+    const bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS, fetchNetwork: publicNetwork, ...options });
     this.bots.add(bot);
     return bot;
   }
@@ -336,11 +337,12 @@ describe('the chat commands', () => {
           res.writeHead(200, { 'content-type': 'image/png' });
           res.end(pngBytes());
         });
-        const line = `/video the fox wakes up --image ${images.origin}/fox.png --resolution 480p`;
+        const imageUrl = viaPublicName(`${images.origin}/fox.png`);
+        const line = `/video the fox wakes up --image ${imageUrl} --resolution 480p`;
         const out = await t.console(line);
         expect(out.code).toBe(0);
         const [job] = t.jobs();
-        expect(job).toMatchObject({ status: 'succeeded', inputImageUrl: `${images.origin}/fox.png` });
+        expect(job).toMatchObject({ status: 'succeeded', inputImageUrl: imageUrl });
         expect(t.sim.requests()[0]!.input['image_url']).toMatch(/^data:image\/png;base64,/);
         expect(t.mediaFiles().sort()).toEqual([`inputs/${job!.id}.png`, `results/${job!.id}.mp4`]);
       });
@@ -357,7 +359,8 @@ describe('the chat commands', () => {
         ['the seed is negative', '/video a fox --seed -1', /^\/video: --seed must be 0 or more\. See \/help video\.$/],
         ['the prompt is over 2,000 characters', longPrompt, /^Your prompt is 2,001 characters long; the limit is 2,000\. Please shorten it\.$/],
         ['the prompt has control characters', '/video a fox\u001b[2J in the snow', /invisible control characters/],
-        ['the image link is a private address', '/video a fox --image http://10.0.0.1/x.png', /^The image could not be used: .*10\.0\.0\.1 is not allowed/],
+        ['the image link is a private address', '/video a fox --image http://10.0.0.1/x.png', /^The image could not be used: that address is not allowed\.?$/],
+        ['the image link is this machine', '/video a fox --image http://127.0.0.1:9/x.png', /^The image could not be used: that address is not allowed\.?$/],
       ])('when %s: says so, makes no job and charges nothing', async (_case, line, message) => {
         const t = await clipbot();
         const out = await t.console('/balance', line, '/balance');
@@ -376,9 +379,9 @@ describe('the chat commands', () => {
           res.writeHead(200, { 'content-type': 'text/html' });
           res.end('<!doctype html><html><body>not an image</body></html>');
         });
-        const line = `/video a fox --image ${page.origin}/fox.png`;
+        const line = `/video a fox --image ${viaPublicName(`${page.origin}/fox.png`)}`;
         const out = await t.console(line, '/balance');
-        expect(out.replyTo(line)).toMatch(/^The image could not be used: 127\.0\.0\.1:\d+ sent .*, not a PNG, JPEG, WebP or GIF image$/);
+        expect(out.replyTo(line)).toMatch(/^The image could not be used: fake-\d+\.public\.clipbot\.example:\d+ sent .*, not a PNG, JPEG, WebP or GIF image$/);
         expect(page.requests).toEqual(['/fox.png']);
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
         expect(t.jobs()).toEqual([]);
@@ -390,7 +393,7 @@ describe('the chat commands', () => {
         const silent = await t.serve(() => {
           // Never answers.
         });
-        const line = `/video a fox --image ${silent.origin}/fox.png`;
+        const line = `/video a fox --image ${viaPublicName(`${silent.origin}/fox.png`)}`;
         const started = Date.now();
         const out = await t.console(line, '/balance');
         expect(Date.now() - started).toBeLessThan(10_000);

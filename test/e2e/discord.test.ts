@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { auditLog, ledgerEntries, users } from '../../db/schema.js';
 import { findUser } from '../../src/core/users.js';
 import { COMMANDS_HASH_FILE } from '../../src/platforms/discord/command-definitions.js';
-import { PERMISSIONS, type FakeMember, type FakeMessage } from '../fakes/discord.js';
+import { PERMISSIONS, type FakeAttachment, type FakeMember, type FakeMessage } from '../fakes/discord.js';
 import {
   CHANNEL_POST,
   channelEdit,
@@ -19,6 +19,10 @@ import {
   WEBHOOK_EDIT,
 } from '../helpers/discord-world.js';
 import { pngBytes } from '../media/fixtures.js';
+import { viaPublicName } from '../helpers/public-network.js';
+
+/** Discord's CDN is a public host; the fake serves attachments on loopback, which member URLs may not reach. */
+const onPublicCdn = (a: FakeAttachment): FakeAttachment => ({ ...a, url: viaPublicName(a.url) });
 
 /**
  * Discord end to end: the whole bot (`startClipbot`: engine, SQLite on disk, fal.ai simulator, HTTP server) with the
@@ -169,7 +173,7 @@ describe('the Discord adapter', () => {
     it('animates an image attached to the command: fetched from its CDN link, re-hosted, never passed on as is', async () => {
       const w = await start();
       const alice = w.fake.member('Alice');
-      const image = w.fake.hostFile(pngBytes(), 'fox.png', 'image/png');
+      const image = onPublicCdn(w.fake.hostFile(pngBytes(), 'fox.png', 'image/png'));
       const i = w.fake.slash(alice, 'video', { prompt: 'the fox wakes up', image, resolution: '480p' });
 
       await w.status(i, 'Cost: 40 credits');
@@ -184,7 +188,7 @@ describe('the Discord adapter', () => {
     it('animates an image attached to a mention', async () => {
       const w = await start();
       const alice = w.fake.member('Alice');
-      const image = w.fake.hostFile(pngBytes(), 'fox.png', 'image/png');
+      const image = onPublicCdn(w.fake.hostFile(pngBytes(), 'fox.png', 'image/png'));
       w.fake.mention(alice, 'the fox wakes up --resolution 480p', { attachments: [image] });
 
       const job = await w.jobIn('succeeded');

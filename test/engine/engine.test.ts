@@ -5,6 +5,7 @@ import { jobs } from '../../db/schema.js';
 import { moveJob, patchJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
 import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
+import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
 
 let h: EngineHarness | undefined;
 afterEach(async () => {
@@ -382,14 +383,14 @@ describe('the job engine', () => {
 
   describe('when given an image', () => {
     it('re-hosts it and sends the provider our copy, never the user’s URL', async () => {
-      const t = await harness();
+      const t = await harness({ fetcher: publicNetwork });
       const png = fs.readFileSync(new URL('../../src/sim/assets/input-64.png', import.meta.url));
       const { createServer } = await import('node:http');
       const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(png));
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const port = (server.address() as { port: number }).port;
       try {
-        const job = await t.submit('ann', 'animate this', { imageUrl: `http://127.0.0.1:${port}/secret-token/cat.png` });
+        const job = await t.submit('ann', 'animate this', { imageUrl: viaPublicName(`http://127.0.0.1:${port}/secret-token/cat.png`) });
         expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
         const input = t.sim.requests()[0]!.input as { image_url: string };
         expect(input.image_url).not.toContain('secret-token');

@@ -12,6 +12,7 @@ import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../
 import { FakeDiscord, type FakeInteraction, type FakeMember, type FakeMessage } from '../fakes/discord.js';
 import { readBotDb, readBotJobs, tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
+import { publicNetwork } from './public-network.js';
 import { expectLedgerBalanced } from './ledger.js';
 
 /**
@@ -69,7 +70,7 @@ export class DiscordWorld {
   }
 
   async boot(): Promise<void> {
-    this.bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS, ...(this.retry ? { retry: this.retry } : {}) });
+    this.bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS, fetchNetwork: publicNetwork, ...(this.retry ? { retry: this.retry } : {}) });
   }
 
   /** A graceful restart, as a deploy does: the bot stops, then starts again on the same data (and new settings). */

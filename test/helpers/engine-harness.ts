@@ -63,8 +63,8 @@ export interface HarnessOptions {
   /** Serve webhooks: the engine gets a webhook base URL pointing at a local HTTP server. */
   webhooks?: boolean;
   blocklist?: string[];
-  /** Overrides for the media fetcher (default: 127.0.0.0/8 allowed, the system resolver). */
-  fetcher?: Partial<Pick<SafeFetcherOptions, 'allowCidrs' | 'lookup'>>;
+  /** Overrides for the media fetcher (default: 127.0.0.0/8 allowed for operator URLs, the system resolver). */
+  fetcher?: Partial<Pick<SafeFetcherOptions, 'allowCidrs' | 'lookup' | 'dialAddress'>>;
   /** The engine's clock (default: the system clock). */
   clock?: Clock;
   /** Told of engine events, as metrics and owner alerts are in production. */

@@ -25,6 +25,7 @@ const SECRETS = {
   S3_SECRET_ACCESS_KEY: 'CANARY/s3+Secret=Key0007',
   TELEGRAM_WEBHOOK_SECRET: 'CANARY-telegram-webhook-0008',
   DISCORD_TOKEN: 'MTEyMzQ1Njc4OTAxMjM0NTY3OA.CANARY.discordToken0009',
+  METRICS_TOKEN: 'CANARY-metrics-token-0010',
 } as const satisfies Record<(typeof SECRET_KEYS)[number], string>;
 
 /** Every way a secret could show up in a line: as is, base64 (std and url), URL-encoded, and the token's secret half. */
@@ -103,6 +104,7 @@ describe('the log canary', () => {
         S3_SECRET_ACCESS_KEY: SECRETS.S3_SECRET_ACCESS_KEY,
         S3_PUBLIC_URL: `${s3.endpoint}/clips`,
         S3_FORCE_PATH_STYLE: 'true',
+        METRICS_TOKEN: SECRETS.METRICS_TOKEN,
       },
     });
   }, 30_000);

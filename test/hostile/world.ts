@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import type { Logger } from '../../src/core/ports.js';
 import { silentLogger } from '../../src/logger.js';
-import { startClipbot, type RunningBot } from '../../src/main.js';
+import { startClipbot, type RunningBot, type StartOptions } from '../../src/main.js';
 import { startArkSimulator, type ArkSimulator } from '../../src/sim/ark.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
@@ -38,7 +38,14 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startWorld(
-  options: { webhooks?: boolean; logger?: Logger; env?: Record<string, string>; keys?: { fal?: string; ark?: string; kie?: string; kieHmac?: string } } = {},
+  options: {
+    webhooks?: boolean;
+    logger?: Logger;
+    env?: Record<string, string>;
+    keys?: { fal?: string; ark?: string; kie?: string; kieHmac?: string };
+    /** Name resolution and dialling for the media fetcher (see test/helpers/public-network.ts). */
+    fetchNetwork?: StartOptions['fetchNetwork'];
+  } = {},
 ): Promise<World> {
   const timing = { queueMs: 20, runMs: 60 };
   const kieHmacKey = options.keys?.kieHmac ?? KIE_HMAC_KEY;
@@ -70,7 +77,7 @@ export async function startWorld(
     KIE_WEBHOOK_HMAC_KEY: kieHmacKey,
     ...options.env,
   });
-  const bot = await startClipbot(config, { logger: options.logger ?? silentLogger, models: FAST_MODELS });
+  const bot = await startClipbot(config, { logger: options.logger ?? silentLogger, models: FAST_MODELS, ...(options.fetchNetwork ? { fetchNetwork: options.fetchNetwork } : {}) });
   const db = openDb(`${dir.dir}/clipbot.db`);
   return {
     bot,

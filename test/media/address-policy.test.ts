@@ -151,7 +151,7 @@ describe('createSafeFetcher URL handling', () => {
 
   const refusal = async (url: string): Promise<MediaError> => {
     const dest = path.join(dir, 'out.bin');
-    const error: unknown = await fetcher.fetchToFile(url, dest, { kind: 'video', maxBytes: 1024 }).then(
+    const error: unknown = await fetcher.fetchToFile(url, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }).then(
       () => undefined,
       (e: unknown) => e,
     );

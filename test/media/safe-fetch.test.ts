@@ -69,6 +69,7 @@ describe('createSafeFetcher', () => {
         res.end(video);
       });
       const result = await makeFetcher().fetchToFile(`${server.origin}/result.bin?token=abc`, dest, {
+        trust: 'operator',
         kind: 'video',
         maxBytes: 1024 * 1024,
       });
@@ -80,6 +81,7 @@ describe('createSafeFetcher', () => {
       const video = mp4Bytes();
       const server = await serve((_req, res) => res.end(video));
       const result = await makeFetcher().fetchToFile(`http://media.test:${server.port}/v.mp4`, dest, {
+        trust: 'operator',
         kind: 'video',
         maxBytes: 1024 * 1024,
       });
@@ -94,7 +96,7 @@ describe('createSafeFetcher', () => {
         res.write(video.subarray(0, 50_000));
         res.end(video.subarray(50_000));
       });
-      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 100_000 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 100_000 });
       expect(result.bytes).toBe(100_000);
     });
   });
@@ -102,7 +104,7 @@ describe('createSafeFetcher', () => {
   describe('when the server sends WebM', () => {
     it('accepts it as video', async () => {
       const server = await serve((_req, res) => res.end(webmBytes()));
-      const result = await makeFetcher().fetchToFile(`${server.origin}/v.webm`, dest, { kind: 'video', maxBytes: 1024 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/v.webm`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 });
       expect(result).toMatchObject({ contentType: 'video/webm', ext: 'webm' });
     });
   });
@@ -110,13 +112,13 @@ describe('createSafeFetcher', () => {
   describe('when an image is expected', () => {
     it('accepts a PNG', async () => {
       const server = await serve((_req, res) => res.end(pngBytes()));
-      const result = await makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, { kind: 'image', maxBytes: 1024 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, { trust: 'operator', kind: 'image', maxBytes: 1024 });
       expect(result).toEqual({ bytes: pngBytes().length, contentType: 'image/png', ext: 'png' });
     });
 
     it('refuses a video and removes the file', async () => {
       const server = await serve((_req, res) => res.end(mp4Bytes()));
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, { kind: 'image', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, { trust: 'operator', kind: 'image', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('bad_type');
       expect(existsSync(dest)).toBe(false);
     });
@@ -124,7 +126,7 @@ describe('createSafeFetcher', () => {
 
   describe('when a host name resolves to a private address', () => {
     it('refuses before connecting', async () => {
-      const error = await failure(makeFetcher().fetchToFile('http://evil.test/v.mp4', dest, { kind: 'video', maxBytes: 1024 }));
+      const error = await failure(makeFetcher().fetchToFile('http://evil.test/v.mp4', dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
       expect(error.kind).toBe('blocked_address');
       expect(error.message).toContain('10.0.0.1');
       expect(connections.connected).toEqual([]);
@@ -134,7 +136,7 @@ describe('createSafeFetcher', () => {
     it('refuses when any one of its addresses is private', async () => {
       const server = await serve((_req, res) => res.end(mp4Bytes()));
       const error = await failure(
-        makeFetcher().fetchToFile(`http://mixed.test:${server.port}/v.mp4`, dest, { kind: 'video', maxBytes: 1024 * 1024 }),
+        makeFetcher().fetchToFile(`http://mixed.test:${server.port}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }),
       );
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toEqual([]);
@@ -159,14 +161,14 @@ describe('createSafeFetcher', () => {
 
     it('follows up to five redirects', async () => {
       const server = await redirectingServer(5);
-      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 });
       expect(result.ext).toBe('mp4');
       expect(server.requests).toHaveLength(6);
     });
 
     it('refuses a sixth', async () => {
       const server = await redirectingServer(6);
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('http_status');
       expect(error.message).toMatch(/redirects/);
       expect(server.requests).toHaveLength(6);
@@ -181,7 +183,7 @@ describe('createSafeFetcher', () => {
       ['another loopback address than the allowed 127.0.0.1/32', 'http://127.0.0.2/v.mp4'],
     ])('refuses a redirect to %s before connecting', async (_name, location) => {
       const server = await redirectingServer(1, () => location);
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toHaveLength(2);
       onlyLoopbackWasContacted();
@@ -191,7 +193,7 @@ describe('createSafeFetcher', () => {
 
     it('refuses a redirect to a host name that resolves to a private address', async () => {
       const server = await redirectingServer(0, () => 'http://evil.test/v.mp4');
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('blocked_address');
       expect(dns.asked).toEqual(['evil.test']);
       onlyLoopbackWasContacted();
@@ -199,7 +201,7 @@ describe('createSafeFetcher', () => {
 
     it('refuses a redirect to a host name that resolves to a loopback address outside the allowed range', async () => {
       const server = await redirectingServer(0, () => `http://other-loopback.test:${server.port}/v.mp4`);
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toHaveLength(1);
       onlyLoopbackWasContacted();
@@ -207,7 +209,7 @@ describe('createSafeFetcher', () => {
 
     it('refuses a redirect to another scheme', async () => {
       const server = await redirectingServer(0, () => 'file:///etc/passwd');
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('bad_url');
     });
   });
@@ -220,7 +222,7 @@ describe('createSafeFetcher', () => {
         res.flushHeaders();
       });
       const started = Date.now();
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('too_large');
       expect(Date.now() - started).toBeLessThan(2000);
       expect(existsSync(dest)).toBe(false);
@@ -239,7 +241,7 @@ describe('createSafeFetcher', () => {
         res.on('close', () => res.removeAllListeners('drain'));
         pump();
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 256 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 256 * 1024 }));
       expect(error.kind).toBe('too_large');
       expect(existsSync(dest)).toBe(false);
     });
@@ -256,7 +258,7 @@ describe('createSafeFetcher', () => {
         res.on('close', () => clearInterval(timer));
       });
       const started = Date.now();
-      const error = await failure(makeFetcher({ deadlineMs: 400 }).fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher({ deadlineMs: 400 }).fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('timeout');
       expect(Date.now() - started).toBeGreaterThanOrEqual(390);
       expect(Date.now() - started).toBeLessThan(3000);
@@ -275,7 +277,7 @@ describe('createSafeFetcher', () => {
       });
       const fetch = makeFetcher();
       for (let i = 0; i < 100; i++) {
-        const error = await failure(fetch.fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+        const error = await failure(fetch.fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
         expect(error.kind).toBe('network');
         expect(existsSync(dest)).toBe(false);
       }
@@ -292,7 +294,7 @@ describe('createSafeFetcher', () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(new Error('job cancelled')), 100);
       const error = await failure(
-        makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024, signal: controller.signal }),
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024, signal: controller.signal }),
       );
       expect(error.kind).toBe('timeout');
       expect(error.message).toMatch(/cancelled/);
@@ -306,7 +308,7 @@ describe('createSafeFetcher', () => {
         res.writeHead(200, { 'content-type': 'video/mp4' });
         res.end('<!doctype html><html><body>Access denied</body></html>');
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('bad_type');
       expect(existsSync(dest)).toBe(false);
     });
@@ -318,7 +320,7 @@ describe('createSafeFetcher', () => {
         res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': half.length });
         res.end(half);
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { kind: 'video', maxBytes: 10 * 1024 * 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 10 * 1024 * 1024 }));
       expect(error.kind).toBe('network');
       expect(error.message).toMatch(/incomplete video \(the file ends \d+ bytes short of its last box\)/);
       expect(existsSync(dest)).toBe(false);
@@ -326,7 +328,7 @@ describe('createSafeFetcher', () => {
 
     it('refuses an empty body', async () => {
       const server = await serve((_req, res) => res.end());
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { kind: 'video', maxBytes: 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
       expect(error.kind).toBe('bad_type');
       expect(existsSync(dest)).toBe(false);
     });
@@ -339,7 +341,7 @@ describe('createSafeFetcher', () => {
         res.end('no such file');
       });
       const error = await failure(
-        makeFetcher().fetchToFile(`${server.origin}/file/bot123:SECRET/v.mp4?token=SECRET`, dest, { kind: 'video', maxBytes: 1024 }),
+        makeFetcher().fetchToFile(`${server.origin}/file/bot123:SECRET/v.mp4?token=SECRET`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }),
       );
       expect(error.kind).toBe('http_status');
       expect(error.message).toContain('404');
@@ -352,7 +354,7 @@ describe('createSafeFetcher', () => {
         res.writeHead(503);
         res.end();
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { kind: 'video', maxBytes: 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
       expect(error.kind).toBe('http_status');
     });
   });
@@ -363,7 +365,7 @@ describe('createSafeFetcher', () => {
       const port = server.port;
       await server.close();
       servers = [];
-      const error = await failure(makeFetcher().fetchToFile(`http://127.0.0.1:${port}/v`, dest, { kind: 'video', maxBytes: 1024 }));
+      const error = await failure(makeFetcher().fetchToFile(`http://127.0.0.1:${port}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
       expect(error.kind).toBe('network');
       expect(existsSync(dest)).toBe(false);
     });
@@ -373,7 +375,7 @@ describe('createSafeFetcher', () => {
     it('checks what the system resolver returns for localhost (from the hosts file)', async () => {
       const server = await serve((_req, res) => res.end(mp4Bytes()));
       fetcher = createSafeFetcher({ allowCidrs: [], deadlineMs: 5000 });
-      const error = await failure(fetcher.fetchToFile(`http://localhost:${server.port}/v`, dest, { kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(fetcher.fetchToFile(`http://localhost:${server.port}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toEqual([]);
       expect(connections.connected).toEqual([]);
@@ -382,7 +384,7 @@ describe('createSafeFetcher', () => {
 
   describe('when a name does not resolve', () => {
     it('fails with a network error', async () => {
-      const error = await failure(makeFetcher().fetchToFile('http://nowhere.test/v', dest, { kind: 'video', maxBytes: 1024 }));
+      const error = await failure(makeFetcher().fetchToFile('http://nowhere.test/v', dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
       expect(error.kind).toBe('network');
       expect(error.message).toContain('nowhere.test');
     });

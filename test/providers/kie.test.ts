@@ -506,8 +506,9 @@ describe('kie adapter', () => {
     it('names the task while record-info still says running, and the job moves only when the record does', async () => {
       const h = await open({ queueMs: 0, runMs: 300, sim: { webhookEarlyMs: 290 } });
       const task = await h.provider.submit(veoRequest('early bird', { webhookUrl: h.receiver.url }));
-      const event = await h.provider.verifyWebhook(await h.receiver.next());
-      expect(event).toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:200`, status: undefined });
+      const delivery = await h.receiver.next();
+      const event = await h.provider.verifyWebhook(delivery);
+      expect(event).toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
       expect(await h.provider.status(task)).toEqual({ state: 'running' });
       expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded' });
     });
@@ -543,7 +544,8 @@ describe('kie webhook verification', () => {
       const { task, delivery } = await delivered(h, veoRequest('hook'));
       expect(bodyOf(delivery).data).toMatchObject({ taskId: task.taskId, info: { resultUrls: [expect.stringMatching(/^http/)] } });
       const event = await h.provider.verifyWebhook(delivery);
-      expect(event).toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:200`, status: undefined });
+      // The dedup key is made of what kie signed (task id and timestamp), never of the unsigned body.
+      expect(event).toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
       expect(event.status).toBeUndefined();
     });
 
@@ -551,7 +553,7 @@ describe('kie webhook verification', () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { task, delivery } = await delivered(h, veoRequest(`bad ${KIE_SIM_MARKERS.contentPolicy}`));
       expect(bodyOf(delivery)).toMatchObject({ code: 400, msg: KIE_SIM_MESSAGES.videoFlagged });
-      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:400`, status: undefined });
+      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
     });
 
     it('accepts a Suno callback with snake_case task_id and video_url', async () => {
@@ -562,7 +564,7 @@ describe('kie webhook verification', () => {
         msg: 'MP4 generated successfully.',
         data: { task_id: task.taskId, video_url: `${h.sim.url}/files/${task.taskId}/output.mp4` },
       });
-      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:200`, status: undefined });
+      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
     });
 
     it('gives duplicate deliveries the same delivery id', async () => {
@@ -683,7 +685,8 @@ describe('kie webhook verification', () => {
       const h = await open({ signed: false, queueMs: 0, runMs: 10 });
       const { task, delivery } = await delivered(h, veoRequest('hook'));
       expect(delivery.headers['x-webhook-signature']).toBeUndefined();
-      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:200`, status: undefined });
+      // Unsigned: a nudge with no dedup key, since every field of it is the sender's choice.
+      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId });
     });
   });
 });

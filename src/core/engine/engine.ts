@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import fs from 'node:fs/promises';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.js';
-import { jobs, users, webhookDeliveries, type Job, type JobStatus } from '../../../db/schema.js';
+import { jobs, users, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
 import { getChatSettings, type ChatSettings } from '../chat-settings.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
@@ -30,6 +30,8 @@ import type {
 } from '../ports.js';
 import { sentence } from '../progress/progress-text.js';
 import { findUser } from '../users.js';
+import { recordWebhookDelivery } from '../webhook-deliveries.js';
+import { CallbackWakes, type SleepKind } from './callback-wakes.js';
 import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type IntakeSettings, type Quote, type VideoRequest } from './intake.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, moveJob, patchJob, statusOf } from './job-state.js';
 import { nextPollDelayMs } from './poll-schedule.js';
@@ -55,6 +57,8 @@ export interface EngineSettings extends IntakeSettings, SchedulerCaps {
   retry?: RetryPolicy;
   /** Requests being prepared (image download, moderation call) at once; MAX_INTAKE_IN_PROGRESS and USER_MAX_…. */
   intakeInProgress?: IntakeSlotLimits;
+  /** Provider callbacks wake a job (one status read) at most once per this many ms. Default 5000. */
+  callbackWakeIntervalMs?: number;
 }
 
 export interface EngineDeps {
@@ -97,7 +101,7 @@ export class Engine {
   private readonly settings: EngineSettings;
   private readonly retryPolicy: RetryPolicy;
   private readonly runners = new Map<string, Promise<void>>();
-  private readonly wakers = new Map<string, () => void>();
+  private readonly sleeps: CallbackWakes;
   private readonly pushedStatus = new Map<string, TaskStatus>();
   private readonly status: StatusMessages;
   private readonly intakeSlots: IntakeSlots;
@@ -115,6 +119,7 @@ export class Engine {
     this.settings = deps.settings;
     this.retryPolicy = deps.settings.retry ?? DEFAULT_RETRY;
     this.intakeSlots = new IntakeSlots(deps.settings.intakeInProgress ?? DEFAULT_INTAKE_SLOT_LIMITS);
+    this.sleeps = new CallbackWakes(deps.clock, deps.settings.callbackWakeIntervalMs ?? 5000);
     this.events.setMaxListeners(0);
     // Every provider call and download in flight listens for shutdown on this one signal: thousands is normal.
     setMaxListeners(0, this.abort.signal);
@@ -164,7 +169,7 @@ export class Engine {
     this.stopping = true;
     clearInterval(this.tickTimer);
     clearTimeout(this.queuedRefreshTimer);
-    for (const wake of this.wakers.values()) wake();
+    this.sleeps.wakeAll();
     const settled = Promise.allSettled([...this.runners.values()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([settled, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
@@ -294,12 +299,15 @@ export class Engine {
       const got = await this.deps.fetcher.fetchToFile(url, temp, {
         kind: 'image',
         maxBytes: this.settings.maxInputImageBytes,
+        trust: 'member',
         signal: this.abort.signal,
       });
       const stored = await this.deps.store.putFile(`inputs/${jobId}.${got.ext}`, temp, got.contentType);
       return stored.key;
     } catch (error) {
       await fs.rm(temp, { force: true });
+      // What the member is not told (where a name resolved) is the owner's to read.
+      if (error instanceof MediaError && error.detail) this.log.info({ jobId, reason: error.detail }, 'member image address refused');
       // Our storage failing is not the member's image's fault: that one goes up as our error, with a ref.
       if (error instanceof MediaError && error.kind !== 'storage') throw new UserError('bad_image', `The image could not be used: ${error.message}`);
       throw error;
@@ -373,7 +381,7 @@ export class Engine {
     const fresh = getJob(this.db, job.id)!;
     if (fresh.providerTaskId) await this.cancelAtProvider(fresh);
     this.afterFinal(fresh);
-    this.wakers.get(job.id)?.();
+    this.sleeps.wakeNow(job.id);
     this.pump();
     return fresh;
   }
@@ -391,31 +399,33 @@ export class Engine {
   // ------------------------------------------------------------------ webhooks
 
   /**
-   * A provider callback. Verified by the provider adapter (signature or re-fetch), de-duplicated by
-   * delivery id, then handed to the job's runner, which applies it with the same guarded moves as polling.
+   * A provider callback. Verified by the provider adapter (signature, or nothing to verify for unsigned ones), then
+   * handed to the job's runner, which applies it with the same guarded moves as polling. What forged traffic can
+   * cost is bounded: no record and no wake for a finished job, a record only for signed deliveries (pruned after
+   * 7 days), and at most one wake (one status read) per job per interval, never during a backoff.
    */
   async handleWebhook(providerId: string, request: WebhookRequest): Promise<{ status: number; body: unknown }> {
     const provider = this.deps.providers.get(providerId);
     if (!provider?.verifyWebhook) return { status: 404, body: { error: 'unknown provider' } };
     const event = await provider.verifyWebhook(request);
     const job = this.db
-      .select()
+      .select({ id: jobs.id, status: jobs.status })
       .from(jobs)
       .where(and(eq(jobs.provider, providerId), eq(jobs.providerTaskId, event.taskId)))
       .get();
     if (!job) {
-      this.log.warn({ provider: providerId, taskId: event.taskId }, 'webhook for an unknown task (ignored)');
+      this.log.debug({ provider: providerId, taskId: event.taskId }, 'webhook for an unknown task (ignored)');
       return { status: 200, body: { ok: true, ignored: 'unknown task' } };
     }
-    const fresh = this.db
-      .insert(webhookDeliveries)
-      .values({ provider: providerId, deliveryId: event.deliveryId, jobId: job.id, receivedAt: this.clock.now() })
-      .onConflictDoNothing()
-      .run();
-    if (fresh.changes === 0) return { status: 200, body: { ok: true, duplicate: true } };
-    // Only a job whose runner is tracking it can use the news; a late callback for a finished job is just acknowledged.
-    if (event.status && this.runners.has(job.id)) this.pushedStatus.set(job.id, event.status);
-    this.wakers.get(job.id)?.();
+    if (isFinal(job.status)) return { status: 200, body: { ok: true, ignored: 'job finished' } };
+    if (event.progressOnly) return { status: 200, body: { ok: true } };
+    if (event.deliveryId !== undefined && !recordWebhookDelivery(this.db, this.clock, { provider: providerId, deliveryId: event.deliveryId, jobId: job.id })) {
+      return { status: 200, body: { ok: true, duplicate: true } };
+    }
+    // Only a job whose runner is tracking it can use the news (and only a runner forgets its wake state again).
+    if (!this.runners.has(job.id)) return { status: 200, body: { ok: true } };
+    if (event.status) this.pushedStatus.set(job.id, event.status);
+    this.sleeps.onCallback(job.id);
     return { status: 200, body: { ok: true } };
   }
 
@@ -439,6 +449,8 @@ export class Engine {
     if (this.runners.has(jobId) || this.stopping) return;
     const run = this.runJob(jobId, resumed).finally(() => {
       this.runners.delete(jobId);
+      this.pushedStatus.delete(jobId);
+      this.sleeps.forget(jobId);
       this.pump();
     });
     this.runners.set(jobId, run);
@@ -564,7 +576,7 @@ export class Engine {
         waitFirst = false;
         this.status.show(job, 'running');
         shownPosition = undefined;
-        await this.sleep(job.id, nextPoll());
+        await this.sleep(job.id, nextPoll(), 'poll');
         continue;
       }
       if (!status) {
@@ -583,7 +595,7 @@ export class Engine {
           if (!isRetryable(error)) throw error;
           this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
           if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
-          await this.sleep(job.id, backoffMs(failures, this.retryPolicy, retryAfterOf(error)));
+          await this.sleep(job.id, backoffMs(failures, this.retryPolicy, retryAfterOf(error)), 'backoff');
           continue;
         }
       }
@@ -603,7 +615,7 @@ export class Engine {
       const position = status.state === 'queued' ? status.queuePosition : undefined;
       if (position !== shownPosition) this.status.show(job, 'running', position);
       shownPosition = position;
-      await this.sleep(job.id, nextPoll());
+      await this.sleep(job.id, nextPoll(), 'poll');
     }
   }
 
@@ -619,6 +631,7 @@ export class Engine {
       const got = await this.deps.fetcher.fetchToFile(job.resultUrl!, temp, {
         kind: 'video',
         maxBytes: this.settings.maxResultBytes,
+        trust: 'operator',
         signal: this.abort.signal,
       });
       return this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
@@ -681,7 +694,7 @@ export class Engine {
           const delay = backoffMs(attempt, this.retryPolicy, retryAfterOf(error));
           this.log.warn({ jobId: job.id, step: status, attempt, delay, err: error }, 'transient failure; retrying');
           if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
-          await this.sleep(job.id, delay);
+          await this.sleep(job.id, delay, 'backoff');
           continue;
         }
         if (error instanceof ProviderError) this.failWithProviderError(job, status, error);
@@ -780,18 +793,10 @@ export class Engine {
 
   // ------------------------------------------------------------------ sleeping
 
-  /** Sleeps, but wakes early on a webhook for this job, a cancellation, or shutdown. */
-  private sleep(jobId: string, ms: number): Promise<void> {
+  /** Sleeps, but wakes early on a cancellation or shutdown, and from a poll wait on a callback for this job. */
+  private sleep(jobId: string, ms: number, kind: SleepKind): Promise<void> {
     if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        if (this.wakers.get(jobId) === done) this.wakers.delete(jobId);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      this.wakers.set(jobId, done);
-    });
+    return this.sleeps.sleep(jobId, ms, kind);
   }
 
   // ------------------------------------------------------------------ queries for commands

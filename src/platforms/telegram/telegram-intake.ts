@@ -199,7 +199,7 @@ async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: numb
     if (file.file_size !== undefined && file.file_size > limit) throw tooLarge(file.file_size);
     if (!file.file_path) throw new UserError('bad_image', 'Telegram did not let me download that image. Please send it again.');
     path = d.store.tempPath('telegram-image.part');
-    const got = await d.fetcher.fetchToFile(`${d.config.TELEGRAM_API_ROOT}/file/bot${d.token}/${file.file_path}`, path, { kind: 'image', maxBytes: limit, signal });
+    const got = await d.fetcher.fetchToFile(`${d.config.TELEGRAM_API_ROOT}/file/bot${d.token}/${file.file_path}`, path, { trust: 'operator', kind: 'image', maxBytes: limit, signal });
     return { path, contentType: got.contentType, ext: got.ext };
   } catch (error) {
     if (path) await rm(path, { force: true });
