@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FakeInteraction } from '../fakes/discord.js';
+import { viaPublicName } from '../helpers/public-network.js';
 import { DiscordWorld as World, EPHEMERAL, PRICE, STARTING } from '../helpers/discord-world.js';
 import { startTrickleServer, type TrickleServer } from '../helpers/trickle-server.js';
 import { pngBytes } from '../media/fixtures.js';
@@ -26,7 +27,7 @@ describe('Discord /video with an image', () => {
       const w = (world = await World.start({ env: () => ({ USER_MAX_INTAKE_IN_PROGRESS: '2', USER_MAX_PENDING_JOBS: '50' }) }));
       const alice = w.fake.member('Alice');
       // Discord hands the bot the attachment's CDN link; here that link leads to the slow host.
-      const image = { ...w.fake.hostFile(pngBytes(), 'fox.png', 'image/png'), url: trickle.url('fox.png') };
+      const image = { ...w.fake.hostFile(pngBytes(), 'fox.png', 'image/png'), url: viaPublicName(trickle.url('fox.png')) };
       const interactions = Array.from({ length: 40 }, (_, n) => w.fake.slash(alice, 'video', { prompt: `fox number ${n}`, image, resolution: '480p' }));
 
       const privateText = (i: FakeInteraction) => w.fake.followUps(i).find((m) => m.flags & EPHEMERAL)?.content;

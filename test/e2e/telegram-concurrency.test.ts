@@ -4,6 +4,7 @@ import { SIM_ASSETS } from '../../src/sim/assets.js';
 import type { FakeUser } from '../fakes/telegram-api.js';
 import { freePort } from '../hostile/world.js';
 import { startTrickleServer, type TrickleServer } from '../helpers/trickle-server.js';
+import { viaPublicName } from '../helpers/public-network.js';
 import { eventually, STARTING, TelegramWorld as World } from '../helpers/telegram-world.js';
 
 /**
@@ -48,7 +49,7 @@ describe('Telegram updates', () => {
       const w = await startWorld();
       const alice = w.fake.user({ first_name: 'Alice' });
       const bob = w.fake.user({ first_name: 'Bob' });
-      w.fake.sendText(alice, w.fake.privateChat(alice), `/video the fox wakes up --image ${trickle.url()} --resolution 480p`);
+      w.fake.sendText(alice, w.fake.privateChat(alice), `/video the fox wakes up --image ${viaPublicName(trickle.url())} --resolution 480p`);
       await eventually(() => expect(trickle!.open).toBe(1));
 
       expect(await askBalance(w, bob)).toMatch(balanceReply);
@@ -94,7 +95,7 @@ describe('Telegram updates', () => {
       });
       const mallory = w.fake.user({ first_name: 'Mallory' });
       const ban = w.fake.sendText(owner, w.fake.privateChat(owner), `/ban ${mallory.id} spam`);
-      expect((await w.replyTo(ban)).text).toMatch(/is banned: spam\.$/);
+      expect((await w.replyTo(ban)).text).toMatch(/is banned everywhere: spam\.$/);
 
       const photo = w.fake.sendPhoto(mallory, w.fake.privateChat(mallory), { bytes: simImage(), caption: 'the fox wakes up' });
       expect((await w.replyTo(photo)).text).toBe('You are banned from using this bot: spam');

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
+import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
 import { EngineHarness } from '../helpers/engine-harness.js';
 import { until } from '../hostile/world.js';
 import { startTrickleServer, type TrickleServer } from '../helpers/trickle-server.js';
@@ -23,9 +24,9 @@ describe('intake work in progress', () => {
   describe('when more members send an image at once than MAX_INTAKE_IN_PROGRESS', () => {
     it('downloads only that many, tells the others the bot is busy without charging them, and takes requests again once done', async () => {
       trickle = await startTrickleServer(pngBytes());
-      const h = (harness = await EngineHarness.start({ settings: { intakeInProgress: { total: 3, perUser: 2 } } }));
+      const h = (harness = await EngineHarness.start({ fetcher: publicNetwork, settings: { intakeInProgress: { total: 3, perUser: 2 } } }));
       const members = ['ann', 'ben', 'cat', 'dan', 'eve'];
-      const outcomes = members.map((m) => h.submit(m, 'the fox wakes up', { imageUrl: trickle!.url() }).then(
+      const outcomes = members.map((m) => h.submit(m, 'the fox wakes up', { imageUrl: viaPublicName(trickle!.url()) }).then(
         (job) => ({ member: m, job }),
         (error: unknown) => ({ member: m, error }),
       ));
@@ -45,7 +46,7 @@ describe('intake work in progress', () => {
       expect(h.balance('dan')).toBe(200);
 
       // The slots came back with the jobs: the refused member is served now.
-      const job = await h.submit('dan', 'the fox wakes up', { imageUrl: trickle.url() });
+      const job = await h.submit('dan', 'the fox wakes up', { imageUrl: viaPublicName(trickle.url()) });
       expect(job.status).toBe('queued');
       expect(trickle.requests).toBe(4);
     });

@@ -9,6 +9,7 @@ import type { RetryPolicy } from '../../src/core/engine/retry.js';
 import { findUser } from '../../src/core/users.js';
 import { createLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
+import { publicNetwork } from './public-network.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
 import { readBotDb, readBotJobs, tempDir } from './db.js';
@@ -66,7 +67,7 @@ export class TelegramWorld {
   async boot(env: Record<string, string> = {}): Promise<RunningBot> {
     const config = loadConfig({ ...this.env, ...env });
     const logger = createLogger('debug', { write: (line: string) => void this.logs.push(line) });
-    this.bot = await startClipbot(config, { logger, models: FAST_MODELS, ...(this.retry ? { retry: this.retry } : {}) });
+    this.bot = await startClipbot(config, { logger, models: FAST_MODELS, fetchNetwork: publicNetwork, ...(this.retry ? { retry: this.retry } : {}) });
     return this.bot;
   }
 
