@@ -17,6 +17,7 @@ import { startFalSimulator } from '../src/sim/fal.js';
 import { FakeTelegram, type FakeUser } from '../test/fakes/telegram-api.js';
 import { tempDir } from '../test/helpers/db.js';
 import { FAST_MODELS } from '../test/helpers/engine-harness.js';
+import { publicNetwork, viaPublicName } from '../test/helpers/public-network.js';
 import { startTrickleServer } from '../test/helpers/trickle-server.js';
 import { numberArg, percentile, report, type BenchRow } from './lib.js';
 
@@ -41,12 +42,12 @@ const config = loadConfig({
   TELEGRAM_API_ROOT: fake.apiRoot,
   RATE_LIMIT_JOBS: '100',
 });
-const bot = await startClipbot(config, { logger: silentLogger, models: FAST_MODELS });
+const bot = await startClipbot(config, { logger: silentLogger, models: FAST_MODELS, fetchNetwork: publicNetwork });
 try {
   const quiet = await measureBalances('quiet');
   for (let i = 0; i < trickling; i++) {
     const member = fake.user({ first_name: `Slow${i}` });
-    fake.sendText(member, fake.privateChat(member), `/video the fox wakes up --image ${trickle.url()} --resolution 480p`);
+    fake.sendText(member, fake.privateChat(member), `/video the fox wakes up --image ${viaPublicName(trickle.url())} --resolution 480p`);
   }
   await until(() => trickle.open === trickling, 10_000, `${trickling} trickling downloads to start`);
   const busy = await measureBalances('busy');
