@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { loadConfig, ConfigError } from './config.js';
+import { loadConfig, loadEnvFile, ConfigError } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
 import { createLogger } from './logger.js';
 import { installProcessErrorBoundary, runUntilDone } from './main.js';
@@ -13,6 +13,12 @@ import { startKieSimulator } from './sim/kie.js';
  * with the commands given: `npm run demo -- "/video a red fox running through snow" "/balance"`).
  * Every other setting still comes from the environment, so the demo can be tuned like the real bot.
  */
+
+/**
+ * Settings of an owner's `.env` that would point the demo at their real bot: its database, chats and public
+ * address. The demo keeps its own (`data/demo`, console only) unless they are set in the real environment.
+ */
+const OWNER_SETTINGS = ['DATA_DIR', 'DISCORD_TOKEN', 'TELEGRAM_TOKEN', 'TELEGRAM_WEBHOOK_SECRET', 'PUBLIC_URL', 'HTTP_PORT', 'OWNER_ALERT_CHAT', 'STORAGE'];
 
 const SIM_QUEUE_MS: [number, number] = [1000, 2000];
 const SIM_RUN_MS: [number, number] = [6000, 9000];
@@ -31,6 +37,15 @@ export function demoModels(): ModelSpec[] {
 async function demo(): Promise<void> {
   const timing = { queueMs: SIM_QUEUE_MS, runMs: SIM_RUN_MS };
   const [fal, ark, kie] = await Promise.all([startFalSimulator(timing), startArkSimulator(timing), startKieSimulator({ ...timing, hdReadyMs: 2000 })]);
+  const owner: NodeJS.ProcessEnv = { ...process.env };
+  let supplied: string[];
+  try {
+    supplied = loadEnvFile(owner).supplied;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  for (const key of OWNER_SETTINGS) if (supplied.includes(key)) delete owner[key];
   const env = {
     DATA_DIR: path.join('data', 'demo'),
     HTTP_PORT: '0',
@@ -38,7 +53,7 @@ async function demo(): Promise<void> {
     STARTING_CREDITS: '500',
     STATUS_EDIT_INTERVAL_MS: '1000',
     RATE_LIMIT_JOBS: '20',
-    ...process.env,
+    ...owner,
     // The simulators live on loopback, which the SSRF guard refuses unless told otherwise.
     FETCH_ALLOW_CIDRS: '127.0.0.0/8,::1/128',
     FAL_KEY: fal.key,

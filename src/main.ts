@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openDb } from '../db/client.js';
 import type { CommandDeps } from '../commands/types.js';
-import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, loadEnvFile, redactedConfig, type Config } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
+import { runDoctor } from './doctor/doctor.js';
 import { createOwnerNotifier } from './core/alerts/owner-notifier.js';
 import { createProviderAlerts } from './core/alerts/provider-alerts.js';
 import { createSpendAlerts } from './core/alerts/spend-alerts.js';
@@ -29,6 +31,7 @@ import { createKieProvider } from './providers/kie.js';
 import { createOpenAiModeration } from './providers/openai-moderation.js';
 import { createHttpServer } from './server/http-server.js';
 import { createMetrics } from './server/metrics.js';
+import { summarizeStartup } from './startup-summary.js';
 
 /**
  * The composition root: the only module that knows every concrete part. It reads nothing from the
@@ -66,6 +69,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const clock = options.clock ?? systemClock;
   const db = openDb(path.join(config.dataDir, 'clipbot.db'));
+  const instance = randomBytes(8).toString('hex');
 
   let baseUrl = config.PUBLIC_URL?.replace(/\/$/, '') ?? '';
   const store =
@@ -196,14 +200,14 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     logger,
     webhooks: (provider, request) => engine.handleWebhook(provider, request),
     webhookProviders: [...providers.keys()],
-    health: () => ({ ok: db.$client.open }),
+    // A nonce per process: `npm run doctor` proves that PUBLIC_URL reaches this very process, not just a server.
+    health: () => ({ ok: db.$client.open, instance }),
     routes: adapters.flatMap((a) => a.httpRoutes ?? []),
     metrics: () => metrics.render(),
     onWebhookRejected: (provider) => metrics.webhookRejected(provider),
   });
   const port = await server.listen(config.HTTP_PORT, config.HTTP_HOST);
   if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
-  logger.info({ port, baseUrl, providers: [...providers.keys()], platforms: [...platforms.keys()] }, 'clipbot started');
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
@@ -233,6 +237,8 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     await stop();
     throw error;
   }
+  const summary = summarizeStartup({ config, adapters, consoleChat: options.console !== undefined, providers: [...providers.keys()], baseUrl });
+  logger.info({ port, ...summary.fields }, summary.message);
 
   const running: RunningBot = { engine, port, get baseUrl() { return baseUrl; }, stop };
   if (options.console && consoleOutput) {
@@ -249,10 +255,10 @@ function withArkModel(models: readonly ModelSpec[], arkModelId: string): ModelSp
   return models.map((m) => (m.provider === 'ark' ? { ...m, providerModels: { textToVideo: arkModelId, imageToVideo: arkModelId } } : m));
 }
 
-/** Parses `[--console] [commands...]`. */
-export function parseArgs(argv: readonly string[]): { console: boolean; commands: string[] } {
+/** Parses `[--console] [commands...]` or `--check` (the doctor). */
+export function parseArgs(argv: readonly string[]): { console: boolean; check: boolean; commands: string[] } {
   const consoleFlag = argv.includes('--console');
-  return { console: consoleFlag, commands: argv.filter((a) => a !== '--console') };
+  return { console: consoleFlag, check: argv.includes('--check'), commands: argv.filter((a) => a !== '--console' && a !== '--check') };
 }
 
 /** Runs the bot until a signal (or the end of a one-shot console session); resolves with the exit code. */
@@ -286,8 +292,14 @@ export function installProcessErrorBoundary(logger: Logger): void {
 }
 
 async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  let envFile: string | undefined;
   let config: Config;
   try {
+    envFile = loadEnvFile().file;
+    if (args.check) {
+      process.exit(await runDoctor({ env: process.env, envFile: envFile && path.relative(process.cwd(), envFile), write: (line) => process.stdout.write(`${line}\n`) }));
+    }
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -296,7 +308,6 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const args = parseArgs(process.argv.slice(2));
   if (!args.console && !config.DISCORD_TOKEN && !config.TELEGRAM_TOKEN) {
     process.stderr.write(
       'No chat platform to serve. Set DISCORD_TOKEN (Discord bot token) and/or TELEGRAM_TOKEN (from @BotFather),\n' +

@@ -119,6 +119,8 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
       log.info({ username: bot.botInfo.username }, 'telegram bot started (long polling)');
     },
 
+    identity: () => (bot.isInited() ? { name: `@${bot.botInfo.username}` } : undefined),
+
     async stop(): Promise<void> {
       accepting = false;
       if (bot.isRunning()) await bot.stop().catch((error: unknown) => log.warn({ error: describe(error) }, 'telegram stop failed'));
