@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openDb } from '../db/client.js';
@@ -310,8 +311,9 @@ async function main(): Promise<void> {
   }
   if (!args.console && !config.DISCORD_TOKEN && !config.TELEGRAM_TOKEN) {
     process.stderr.write(
-      'No chat platform to serve. Set DISCORD_TOKEN (Discord bot token) and/or TELEGRAM_TOKEN (from @BotFather),\n' +
-        'or run the console chat: npm start -- --console   (try it with no keys at all: npm run demo)\n',
+      'No chat platform to serve. Set DISCORD_TOKEN (Discord bot token) and/or TELEGRAM_TOKEN (from @BotFather)\n' +
+        'in .env (cp .env.example .env), or run the console chat: npm start -- --console   (try it with no keys at all: npm run demo)\n' +
+        'npm run doctor checks every setting.\n',
     );
     process.exit(2);
   }
@@ -326,7 +328,18 @@ function pinoStderr() {
   return { write: (line: string) => process.stderr.write(line) };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+/** Run as a program (not imported): compared through symlinks, since Node loads the main module by its real path. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(fs.realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   main().catch((error: unknown) => {
     process.stderr.write(`clipbot could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
