@@ -248,6 +248,30 @@ describe('npm run doctor', () => {
     });
   });
 
+  describe('when Telegram is set to webhook mode', () => {
+    it('shows the webhook URL that is registered at start', async () => {
+      const setup = await goodSetup();
+      const run = await doctor({ ...setup, TELEGRAM_WEBHOOK_SECRET: 'doctor-hook-secret' });
+      expect(run.line('Telegram')).toBe(
+        `✅ Telegram: @fox_clips_bot, privacy mode on (in groups it sees commands, mentions and replies); webhook ${setup.PUBLIC_URL}/telegram/webhook (registered at start)`,
+      );
+      expect(run.output).not.toContain('doctor-hook-secret');
+    });
+  });
+
+  describe('when the kie.ai account has no credits left', () => {
+    it('fails the kie.ai line with where to top up', async () => {
+      const broke = await startKieSimulator({ credits: 0 });
+      try {
+        const run = await doctor({ ...(await goodSetup()), KIE_API_KEY: broke.apiKey, KIE_BASE_URL: broke.url });
+        expect(run.code).toBe(1);
+        expect(run.line('kie.ai')).toBe('❌ kie.ai: key accepted, but the account has 0 credits → top up at kie.ai → Billing');
+      } finally {
+        await broke.close();
+      }
+    });
+  });
+
   describe('when a provider refuses the key (401)', () => {
     it('fails that provider’s line only, with where to get a key', async () => {
       const run = await doctor({ ...(await goodSetup()), FAL_KEY: 'wrong-fal', ARK_API_KEY: 'wrong-ark', KIE_API_KEY: 'wrong-kie' });

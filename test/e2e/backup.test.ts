@@ -7,7 +7,7 @@ import { jobs, ledgerEntries } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot } from '../../src/main.js';
-import { ensureBuilt, killAll, ownerShellEnv, startChild } from '../helpers/child.js';
+import { BUILD_TIMEOUT_MS, ensureBuilt, killAll, ownerShellEnv, startChild } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
 import { startWorld, videoRequest, type World } from '../hostile/world.js';
@@ -26,7 +26,7 @@ const cleanups: (() => void)[] = [];
 beforeAll(async () => {
   ensureBuilt();
   world = await startWorld();
-}, CHILD_TIMEOUT_MS);
+}, BUILD_TIMEOUT_MS);
 afterEach(() => killAll());
 afterAll(async () => {
   await world.close();

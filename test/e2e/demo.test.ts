@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { ensureBuilt } from '../helpers/child.js';
+import { BUILD_TIMEOUT_MS, ensureBuilt } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
 
 /**
@@ -23,7 +23,7 @@ interface Run {
 }
 
 // npm start runs the compiled bot: build it once here, not inside the first child's start-up time.
-beforeAll(() => ensureBuilt(), 180_000);
+beforeAll(() => ensureBuilt(), BUILD_TIMEOUT_MS);
 
 const children = new Set<ChildProcess>();
 const dirs: (() => void)[] = [];

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeTelegram } from '../fakes/telegram-api.js';
-import { ensureBuilt, killAll, ownerShellEnv, ROOT, startChild } from '../helpers/child.js';
+import { BUILD_TIMEOUT_MS, ensureBuilt, killAll, ownerShellEnv, ROOT, startChild } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
 import { freePort } from '../hostile/world.js';
 
@@ -43,7 +43,7 @@ const cleanups: (() => void)[] = [];
 beforeAll(async () => {
   ensureBuilt();
   telegram = await FakeTelegram.start({ botUsername: 'docker_cmd_bot' });
-}, CHILD_TIMEOUT_MS);
+}, BUILD_TIMEOUT_MS);
 afterEach(() => killAll());
 afterAll(async () => {
   await telegram.close();

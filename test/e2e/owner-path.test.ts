@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeTelegram } from '../fakes/telegram-api.js';
-import { ensureBuilt, killAll, ownerShellEnv, ROOT, startChild } from '../helpers/child.js';
+import { BUILD_TIMEOUT_MS, ensureBuilt, killAll, ownerShellEnv, ROOT, startChild } from '../helpers/child.js';
 import { readBotJobs, tempDir } from '../helpers/db.js';
 import { freePort } from '../hostile/world.js';
 
@@ -24,7 +24,7 @@ const cleanups: (() => void)[] = [];
 beforeAll(async () => {
   ensureBuilt();
   [telegram, fal] = await Promise.all([FakeTelegram.start({ botUsername: 'owner_path_bot' }), startFalSimulator({ queueMs: 100, runMs: 400 })]);
-}, CHILD_TIMEOUT_MS);
+}, BUILD_TIMEOUT_MS);
 
 afterEach(() => killAll());
 

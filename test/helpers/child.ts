@@ -10,6 +10,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
  * Builds dist/ when a source is newer than the last build (what `npm start`'s prestart does), once per test file
  * before its children start, so no child spends its start-up time compiling. Safe to run from parallel workers.
  */
+/** For the hook that calls `ensureBuilt`: a cold build on a busy 2-CPU machine took 55 s. */
+export const BUILD_TIMEOUT_MS = 300_000;
+
 export function ensureBuilt(): void {
   execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
 }
