@@ -299,7 +299,7 @@ async function main(): Promise<void> {
   try {
     envFile = loadEnvFile().file;
     if (args.check) {
-      process.exit(await runDoctor({ env: process.env, envFile: envFile && path.relative(process.cwd(), envFile), write: (line) => process.stdout.write(`${line}\n`) }));
+      process.exit(await runDoctor({ env: process.env, envFile: envFile && shortPath(envFile), write: (line) => process.stdout.write(`${line}\n`) }));
     }
     config = loadConfig();
   } catch (error) {
@@ -322,6 +322,12 @@ async function main(): Promise<void> {
   installProcessErrorBoundary(logger);
   const code = await runUntilDone(config, args.console ? { console: { commands: args.commands } } : {}, logger);
   process.exit(code);
+}
+
+/** `.env` rather than /home/me/clipbot/.env; a file elsewhere keeps its absolute path. */
+function shortPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') ? file : relative;
 }
 
 function pinoStderr() {

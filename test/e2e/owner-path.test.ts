@@ -119,6 +119,23 @@ describe('the owner path (README, Run it for real)', () => {
     );
   });
 
+  describe('when the owner runs the demo in a checkout whose .env points at their real bot', () => {
+    it(
+      'npm run demo keeps its own data folder and the console chat: the real DATA_DIR and chats are left alone',
+      async () => {
+        const checkout = checkoutWithEnv({ ...(await ownerSettings()), DATA_DIR: './owner-data' });
+        const callsBefore = telegram.calls.length;
+        const demo = startChild('npm', ['run', 'demo', '--', '/balance'], { cwd: checkout, env: ownerShellEnv() });
+        expect(await demo.exited, demo.output()).toBe(0);
+        expect(demo.output()).toMatch(/> \/balance\nYou have 500 credits\./);
+        expect(fs.existsSync(path.join(checkout, 'data', 'demo', 'clipbot.db'))).toBe(true);
+        expect(fs.existsSync(path.join(checkout, 'owner-data'))).toBe(false);
+        expect(telegram.calls.length).toBe(callsBefore);
+      },
+      CHILD_TIMEOUT_MS,
+    );
+  });
+
   describe('when the real environment sets a variable .env sets too', () => {
     it(
       'the environment wins: a wrong token in .env is overridden by the right one exported in the shell',
