@@ -56,7 +56,12 @@ function build() {
   const started = Date.now();
   const tmp = path.join(root, `dist.tmp-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  let tsc;
+  try {
+    tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  } catch {
+    throw new Error('dist/ is missing or older than the sources, and TypeScript is not installed to build it: run `npm ci` (with the dev dependencies), then `npm run build`');
+  }
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', tmp], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -80,6 +85,9 @@ if (!(ifStale && isFresh())) {
   try {
     // Another process may have finished the same build while this one waited for the lock.
     if (!(ifStale && isFresh())) build();
+  } catch (error) {
+    process.stderr.write(`clipbot: build failed: ${error.message}\n`);
+    process.exitCode = 1;
   } finally {
     fs.rmSync(lock, { recursive: true, force: true });
   }
