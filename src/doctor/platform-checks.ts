@@ -63,10 +63,16 @@ export async function checkDiscord(config: Config): Promise<CheckResult> {
     const guilds = await call('/users/@me/guilds?limit=200');
     const count = Array.isArray(guilds.json) ? guilds.json.length : undefined;
     const servers = count === undefined ? 'servers unknown' : count === 0 ? 'in no server yet' : `in ${count === 200 ? '200+' : count} server${count === 1 ? '' : 's'}`;
-    const name = `${String(field(me.json, 'username'))}${field(me.json, 'discriminator') && field(me.json, 'discriminator') !== '0' ? `#${String(field(me.json, 'discriminator'))}` : ''}`;
-    return ok(title, `${name}, ${servers}; invite: ${discordInviteLink(applicationId)}`);
+    return ok(title, `${discordTag(me.json)}, ${servers}; invite: ${discordInviteLink(applicationId)}`);
   } catch (error) {
     if (error instanceof ProbeError) return fail(title, `Discord API unreachable (${error.message})`, `check the network and DISCORD_API_BASE (${base})`);
     throw error;
   }
+}
+
+/** `name#1234` for bots that still have a discriminator, `name` for the new unique usernames ("0"). */
+function discordTag(user: unknown): string {
+  const discriminator = field(user, 'discriminator');
+  const suffix = typeof discriminator === 'string' && discriminator !== '0' ? `#${discriminator}` : '';
+  return `${String(field(user, 'username'))}${suffix}`;
 }
