@@ -14,6 +14,7 @@ import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeTelegram } from '../fakes/telegram-api.js';
+import { ROOT } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
 import { S3RVER_ACCESS_KEY_ID, startS3Server, type TestS3Server } from '../helpers/s3-server.js';
 import { freePort } from '../hostile/world.js';
@@ -188,6 +189,21 @@ describe('npm run doctor', () => {
       expect(fs.readdirSync(setup.DATA_DIR!).filter((f) => f !== 'tmp')).toEqual([]);
       const listing = await fetch(`${s3.endpoint}/${BUCKET}?list-type=2&prefix=clipbot-doctor/`).then((r) => r.text());
       expect(listing).not.toContain('<Key>');
+    });
+  });
+
+  describe('and the README', () => {
+    it('lists the same checks in the same order in its "Run it for real" checklist', async () => {
+      const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+      const checklist = readme.slice(readme.indexOf('The checklist.'), readme.indexOf('Then `npm start`.'));
+      const listed = [...checklist.matchAll(/\d+\. \*\*([^*]+)\*\*/g)].map((m) => m[1]);
+      const run = await doctor(await goodSetup());
+      const printed = run.output
+        .split('\n')
+        .filter((l) => /^(✅|❌|➖) /.test(l))
+        .map((l) => l.slice(l.indexOf(' ') + 1, l.indexOf(':')));
+      expect(listed).toEqual(printed);
+      expect(listed).toHaveLength(14);
     });
   });
 
