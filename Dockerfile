@@ -8,7 +8,14 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund \
+RUN npm ci --no-audit --no-fund
+# Compile to dist/ (tsc, plus the migrations beside the code), then drop the build tools.
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY commands ./commands
+COPY db ./db
+RUN npm run build \
  && npm prune --omit=dev
 
 # ---- runtime: no compilers, non-root
@@ -19,15 +26,14 @@ ENV NODE_ENV=production \
     HTTP_PORT=8080
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY src ./src
-COPY commands ./commands
-COPY db ./db
+COPY --from=build /app/dist ./dist
+COPY package.json ./
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# tsx runs the TypeScript sources directly (it is a runtime dependency); SIGTERM triggers a graceful stop.
-CMD ["node", "--import", "tsx", "src/main.ts"]
+# The compiled entry point, as `npm start` runs it (no TypeScript loader at run time); SIGTERM stops it gracefully.
+# test/e2e/dockerfile.test.ts runs this very line (and the HEALTHCHECK) outside Docker.
+CMD ["node", "dist/src/main.js"]

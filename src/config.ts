@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { createAddressPolicy } from './media/address-policy.js';
 
@@ -144,6 +146,31 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * Reads the dotenv file (`ENV_FILE`, default `.env` in the working directory) into `env`, before `loadConfig`.
+ * Variables already set win over the file, so a container's or a shell's settings are never overridden.
+ * A missing `.env` is fine (the environment may hold everything); a missing `ENV_FILE` is a `ConfigError`.
+ * Returns the path read and the names the file supplied (the demo keeps some of them out).
+ */
+export function loadEnvFile(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): { file?: string; supplied: string[] } {
+  const named = env.ENV_FILE?.trim();
+  const file = path.resolve(cwd, named || '.env');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !named) return { supplied: [] };
+    throw new ConfigError([`ENV_FILE=${JSON.stringify(named ?? '.env')}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`]);
+  }
+  const supplied: string[] = [];
+  for (const [key, value] of Object.entries(parseEnv(text))) {
+    if (value === undefined || env[key] !== undefined) continue;
+    env[key] = value;
+    supplied.push(key);
+  }
+  return { file, supplied };
 }
 
 /** Parses the environment once; throws `ConfigError` naming each bad variable. */

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { loadConfig, ConfigError } from './config.js';
+import { loadConfig, loadEnvFile, ConfigError } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
 import { createLogger } from './logger.js';
 import { installProcessErrorBoundary, runUntilDone } from './main.js';
@@ -13,6 +13,22 @@ import { startKieSimulator } from './sim/kie.js';
  * with the commands given: `npm run demo -- "/video a red fox running through snow" "/balance"`).
  * Every other setting still comes from the environment, so the demo can be tuned like the real bot.
  */
+
+/**
+ * Settings of an owner's `.env` that would point the demo at their real bot: its chats, public address and storage.
+ * The demo leaves them out unless they are set in the real environment.
+ */
+const OWNER_SETTINGS = ['DISCORD_TOKEN', 'TELEGRAM_TOKEN', 'TELEGRAM_WEBHOOK_SECRET', 'PUBLIC_URL', 'OWNER_ALERT_CHAT', 'STORAGE'];
+
+/** The demo's own settings: they win over `.env` (a copy of .env.example spells out the real bot's defaults), not over the real environment. */
+const DEMO_SETTINGS = {
+  DATA_DIR: path.join('data', 'demo'),
+  HTTP_PORT: '0',
+  LOG_LEVEL: 'warn',
+  STARTING_CREDITS: '500',
+  STATUS_EDIT_INTERVAL_MS: '1000',
+  RATE_LIMIT_JOBS: '20',
+};
 
 const SIM_QUEUE_MS: [number, number] = [1000, 2000];
 const SIM_RUN_MS: [number, number] = [6000, 9000];
@@ -31,13 +47,17 @@ export function demoModels(): ModelSpec[] {
 async function demo(): Promise<void> {
   const timing = { queueMs: SIM_QUEUE_MS, runMs: SIM_RUN_MS };
   const [fal, ark, kie] = await Promise.all([startFalSimulator(timing), startArkSimulator(timing), startKieSimulator({ ...timing, hdReadyMs: 2000 })]);
+  const fromFile: NodeJS.ProcessEnv = { ENV_FILE: process.env.ENV_FILE };
+  try {
+    loadEnvFile(fromFile);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  for (const key of OWNER_SETTINGS) delete fromFile[key];
   const env = {
-    DATA_DIR: path.join('data', 'demo'),
-    HTTP_PORT: '0',
-    LOG_LEVEL: 'warn',
-    STARTING_CREDITS: '500',
-    STATUS_EDIT_INTERVAL_MS: '1000',
-    RATE_LIMIT_JOBS: '20',
+    ...fromFile,
+    ...DEMO_SETTINGS,
     ...process.env,
     // The simulators live on loopback, which the SSRF guard refuses unless told otherwise.
     FETCH_ALLOW_CIDRS: '127.0.0.0/8,::1/128',

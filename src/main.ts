@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openDb } from '../db/client.js';
 import type { CommandDeps } from '../commands/types.js';
-import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, loadEnvFile, redactedConfig, type Config } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
+import { runDoctor } from './doctor/doctor.js';
 import { createOwnerNotifier } from './core/alerts/owner-notifier.js';
 import { createProviderAlerts } from './core/alerts/provider-alerts.js';
 import { createSpendAlerts } from './core/alerts/spend-alerts.js';
@@ -31,6 +34,7 @@ import { createOpenAiModeration } from './providers/openai-moderation.js';
 import { createHttpServer } from './server/http-server.js';
 import { createMetrics } from './server/metrics.js';
 import { metricsAccessOnMainServer, startMetricsListener } from './server/metrics-access.js';
+import { summarizeStartup } from './startup-summary.js';
 
 /**
  * The composition root: the only module that knows every concrete part. It reads nothing from the
@@ -75,6 +79,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const clock = options.clock ?? systemClock;
   const db = openDb(path.join(config.dataDir, 'clipbot.db'));
+  const instance = randomBytes(8).toString('hex');
 
   let baseUrl = config.PUBLIC_URL?.replace(/\/$/, '') ?? '';
   const store =
@@ -207,7 +212,8 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     logger,
     webhooks: (provider, request) => engine.handleWebhook(provider, request),
     webhookProviders: [...providers.keys()],
-    health: () => ({ ok: db.$client.open }),
+    // A nonce per process: `npm run doctor` proves that PUBLIC_URL reaches this very process, not just a server.
+    health: () => ({ ok: db.$client.open, instance }),
     routes: adapters.flatMap((a) => a.httpRoutes ?? []),
     ...(metricsAccess.kind !== 'off' ? { metrics: () => metrics.render() } : {}),
     ...(metricsAccess.kind === 'token' ? { metricsToken: metricsAccess.token } : {}),
@@ -220,7 +226,6 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     logger.info('/metrics is off on the public HTTP server: set METRICS_TOKEN (bearer) or METRICS_PORT (loopback listener) to scrape it');
   }
   if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
-  logger.info({ port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), baseUrl, providers: [...providers.keys()], platforms: [...platforms.keys()] }, 'clipbot started');
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   engine.start();
@@ -257,6 +262,8 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     await stop();
     throw error;
   }
+  const summary = summarizeStartup({ config, adapters, consoleChat: options.console !== undefined, providers: [...providers.keys()], baseUrl });
+  logger.info({ port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), ...summary.fields }, summary.message);
 
   const running: RunningBot = { engine, port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), get baseUrl() { return baseUrl; }, stop };
   if (options.console && consoleOutput) {
@@ -273,10 +280,10 @@ function withArkModel(models: readonly ModelSpec[], arkModelId: string): ModelSp
   return models.map((m) => (m.provider === 'ark' ? { ...m, providerModels: { textToVideo: arkModelId, imageToVideo: arkModelId } } : m));
 }
 
-/** Parses `[--console] [commands...]`. */
-export function parseArgs(argv: readonly string[]): { console: boolean; commands: string[] } {
+/** Parses `[--console] [commands...]` or `--check` (the doctor). */
+export function parseArgs(argv: readonly string[]): { console: boolean; check: boolean; commands: string[] } {
   const consoleFlag = argv.includes('--console');
-  return { console: consoleFlag, commands: argv.filter((a) => a !== '--console') };
+  return { console: consoleFlag, check: argv.includes('--check'), commands: argv.filter((a) => a !== '--console' && a !== '--check') };
 }
 
 /** Runs the bot until a signal (or the end of a one-shot console session); resolves with the exit code. */
@@ -310,8 +317,14 @@ export function installProcessErrorBoundary(logger: Logger): void {
 }
 
 async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  let envFile: string | undefined;
   let config: Config;
   try {
+    envFile = loadEnvFile().file;
+    if (args.check) {
+      process.exit(await runDoctor({ env: process.env, envFile: envFile && shortPath(envFile), write: (line) => process.stdout.write(`${line}\n`) }));
+    }
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -320,11 +333,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const args = parseArgs(process.argv.slice(2));
   if (!args.console && !config.DISCORD_TOKEN && !config.TELEGRAM_TOKEN) {
     process.stderr.write(
-      'No chat platform to serve. Set DISCORD_TOKEN (Discord bot token) and/or TELEGRAM_TOKEN (from @BotFather),\n' +
-        'or run the console chat: npm start -- --console   (try it with no keys at all: npm run demo)\n',
+      'No chat platform to serve. Set DISCORD_TOKEN (Discord bot token) and/or TELEGRAM_TOKEN (from @BotFather)\n' +
+        'in .env (cp .env.example .env), or run the console chat: npm start -- --console   (try it with no keys at all: npm run demo)\n' +
+        'npm run doctor checks every setting.\n',
     );
     process.exit(2);
   }
@@ -335,11 +348,28 @@ async function main(): Promise<void> {
   process.exit(code);
 }
 
+/** `.env` rather than /home/me/clipbot/.env; a file elsewhere keeps its absolute path. */
+function shortPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') ? file : relative;
+}
+
 function pinoStderr() {
   return { write: (line: string) => process.stderr.write(line) };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+/** Run as a program (not imported): compared through symlinks, since Node loads the main module by its real path. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(fs.realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   main().catch((error: unknown) => {
     process.stderr.write(`clipbot could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

@@ -12,6 +12,8 @@ export interface PlatformAdapter {
   /** Routes this platform needs on the bot's HTTP server (e.g. the Telegram webhook). */
   readonly httpRoutes?: readonly HttpRoute[];
   start(deps: CommandDeps): Promise<void>;
+  /** Who the bot is on this platform once started (for the start-up line); the Discord application id too. */
+  identity?(): { name: string; applicationId?: string } | undefined;
   /** Stops taking new commands; the engine finishes or parks in-flight jobs separately. */
   stop(): Promise<void>;
 }

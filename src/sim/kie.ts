@@ -45,7 +45,7 @@ import type { SimMillis } from './sim-http.js';
 
 export type { SimMillis };
 
-export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'mp4_generate' | 'mp4_record_info' | 'files';
+export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'mp4_generate' | 'mp4_record_info' | 'credit' | 'files';
 
 /** 'envelope': every answer is HTTP 200 and the error is the envelope `code` (kie's own client example expects that).
  * 'http': the HTTP status is the code too. Which kie really does is [U] (§3.1). */
@@ -114,6 +114,8 @@ export interface KieSimOptions {
   /** Veo fetches each of `imageUrls` at generate (loopback only; anything else cannot be fetched) and fails the task
    * like kie when one does not answer 200 with an image. Default false: the URLs are only checked to be http(s). */
   fetchImages?: boolean;
+  /** What `GET /api/v1/chat/credit` answers: the account's remaining credits (default 1000). */
+  credits?: number;
   /** Extra copies of every callback. */
   webhookDuplicates?: number;
   /** Re-deliveries after a failed callback [U]. */
@@ -756,6 +758,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     '/api/v1/veo/get-1080p-video': { route: 'veo_1080p', method: 'GET' },
     '/api/v1/mp4/generate': { route: 'mp4_generate', method: 'POST' },
     '/api/v1/mp4/record-info': { route: 'mp4_record_info', method: 'GET' },
+    '/api/v1/chat/credit': { route: 'credit', method: 'GET' },
   };
 
   function takeFault(route: KieSimRoute | 'unknown', phase: 'before' | 'after'): KieSimFault | undefined {
@@ -802,6 +805,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (req.headers.authorization !== `Bearer ${apiKey}`) return envelope(401, KIE_SIM_MESSAGES.unauthorized);
     if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
     if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
+    // [U] shape: the remaining credits as a bare number in `data`.
+    if (route === 'credit') return ok(opts.credits ?? 1000);
     if (route === 'veo_1080p') stats.hdCalls++;
     else stats.recordInfoCalls++;
     const taskId = url.searchParams.get('taskId');

@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { BUILD_TIMEOUT_MS, ensureBuilt } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
 
 /**
@@ -20,6 +21,9 @@ interface Run {
   stdout: string;
   stderr: string;
 }
+
+// npm start runs the compiled bot: build it once here, not inside the first child's start-up time.
+beforeAll(() => ensureBuilt(), BUILD_TIMEOUT_MS);
 
 const children = new Set<ChildProcess>();
 const dirs: (() => void)[] = [];
@@ -68,14 +72,14 @@ function run(command: string, args: string[], settings: Record<string, string>):
   });
 }
 
-const demo = (settings: Record<string, string>, ...commands: string[]) => run(process.execPath, ['--import', 'tsx', 'src/demo.ts', ...commands], settings);
+const demo = (settings: Record<string, string>, ...commands: string[]) => run('npm', ['run', 'demo', '--', ...commands], settings);
 const npmStart = (settings: Record<string, string>, ...args: string[]) => run('npm', ['start', ...(args.length ? ['--', ...args] : [])], settings);
 
 /** Our own output, without npm's banner and warnings. */
 function withoutNpm(text: string): string {
   return text
     .split('\n')
-    .filter((line) => !/^npm (warn|notice|error)/.test(line) && !/^> (clipbot@|tsx )/.test(line))
+    .filter((line) => !/^npm (warn|notice|error)/.test(line) && !/^> (clipbot@|tsx |node )/.test(line))
     .join('\n')
     .trim();
 }

@@ -558,6 +558,13 @@ export class FakeDiscord {
       };
     }
     if (r.method === 'GET' && r.path === '/users/@me') return { status: 200, body: userPayload(this.bot) };
+    // What `npm run doctor` reads: the application (its id makes the invite link) and the servers the bot is in.
+    if (r.method === 'GET' && r.path === '/applications/@me') {
+      return { status: 200, body: { id: this.applicationId, name: this.bot.username, bot_public: true, bot_require_code_grant: false, flags: 0, bot: userPayload(this.bot) } };
+    }
+    if (r.method === 'GET' && r.path === '/users/@me/guilds') {
+      return { status: 200, body: [{ id: this.guild.id, name: this.guild.name, icon: null, owner: false, permissions: '0', features: [] }] };
+    }
     if ((match = m(/^\/applications\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, undefined, r);
     if ((match = m(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, match[2]!, r);
     if (r.method === 'POST' && (match = m(/^\/channels\/(\d+)\/messages$/))) return this.createChannelMessage(match[1]!, r);

@@ -108,6 +108,7 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       }).catch((error: unknown) => log.error({ err: error }, 'could not register the slash commands; they stay as they were'));
       log.info({ user: created.user?.tag, guilds: created.guilds.cache.size }, 'Discord connected');
     },
+    identity: () => (client?.user ? { name: client.user.tag, applicationId: client.application?.id ?? client.user.id } : undefined),
     async stop() {
       // Closes the gateway (no new commands); `rest` stays usable so the engine can park jobs.
       await client?.destroy();

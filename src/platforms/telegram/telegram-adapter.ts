@@ -135,6 +135,8 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
       log.info({ username: bot.botInfo.username }, 'telegram bot started (long polling)');
     },
 
+    identity: () => (bot.isInited() ? { name: `@${bot.botInfo.username}` } : undefined),
+
     async stop(): Promise<void> {
       accepting = false;
       // Lets the updates being handled finish, for a while (the webhook, if any, stays registered: Telegram keeps
