@@ -71,7 +71,7 @@ const JOB_COMMANDS = {
   cancel:                     [['no_job', 'no_job'],     ['all', 'no_job'],          ['no_job', 'no_job'],       ['all', 'all'], ['no_job', 'no_job'],     [MOD, MOD],   ['no_job', 'no_job']],
   refund:                     [[MOD, MOD],               ['all', 'other_community'], [MOD, MOD],                 ['all', 'all'], [MOD, MOD],               [MOD, MOD],   [MOD, MOD]],
   // Buttons are pressed where the job's message is: in A for a job made in A, in B for one made in B.
-  'Cancel button':            [['not_yours', 'not_yours'], ['all', 'not_yours'],     ['not_yours', 'all'],       ['all', 'all'], ['not_yours', 'not_yours'], [MOD, MOD], ['not_yours', 'not_yours']],
+  'Cancel button':            [['not_yours', 'not_yours'], ['all', 'not_yours'],     ['not_yours', 'all'],       ['all', 'all'], ['not_yours', 'not_yours'], [NA, NA],   ['not_yours', 'not_yours']],
   'Retry button':             [['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], [NA, NA], ['retry_not_yours', 'retry_not_yours']],
 } as const satisfies Record<string, readonly JobCell[]>;
 
@@ -420,4 +420,87 @@ describe.each([
       await jobCommandRow(cast, command as keyof typeof JOB_COMMANDS, actor, place, effect);
     }, 30_000);
   });
+});
+
+// ---------------------------------------------------------------------------------------------------- beyond the grid
+
+describe.each([
+  ['Telegram', startTelegramDriver],
+  ['Discord', startDiscordDriver],
+] as const)('authority that stays in its community, on %s', (platform, start) => {
+  let cast: Cast;
+  beforeAll(async () => {
+    cast = await castOf(await start());
+  }, 60_000);
+  afterAll(async () => {
+    await cast?.d.close();
+  });
+
+  it('a member who creates her own server or group and runs the moderator commands there changes nothing outside it', async () => {
+    const { d } = cast;
+    const eve = d.person('Eve', ['E']);
+    const victim = d.person(fresh('Val'));
+    const jobInA = await runningJob(d, victim, 'A');
+    const doneInA = await succeededJob(d, d.person(fresh('Rae')), 'A');
+    const before = { eve: d.balance(eve), victim: d.balance(victim), doneOwner: d.jobs().length, budgets: { A: d.budget('A'), B: d.budget('B'), E: d.budget('E') } };
+
+    // Her server has no budget: she cannot mint credits for herself or anyone.
+    expect(await d.command(eve, 'E', 'credits', { action: 'grant', user: eve, amount: 500 })).toBe("This community's budget has 0 credits left; ask the bot owner for more.");
+    expect(await d.command(eve, 'E', 'credits', { action: 'grant', user: victim, amount: 1 })).toBe("This community's budget has 0 credits left; ask the bot owner for more.");
+    expect(await d.command(eve, 'E', 'credits', { action: 'take', user: victim, amount: 1 })).toBe('Only the bot owner can take credits away.');
+    expect(await d.command(eve, 'E', 'budget', { action: 'give', amount: 500 })).toBe('Only the bot owner can change a community budget.');
+    // Her ban and quota hold in her server only.
+    expect(await d.command(eve, 'E', 'ban', { user: victim, reason: 'mine' })).toMatch(/ is banned in this community: mine\.$/);
+    expect(await d.command(eve, 'E', 'quota', { user: victim, daily_jobs: 0 })).toMatch(/ may now make 0 videos a day here\.$/);
+    // Jobs made elsewhere are out of her reach.
+    expect(await d.command(eve, 'E', 'cancel', { job: jobInA.id })).toBe(`You have no job ${jobInA.id}.`);
+    expect(await d.command(eve, 'E', 'refund', { job: doneInA.id })).toBe(`Job ${doneInA.id} was not made in this community.`);
+    // Her /stats counts only her server, which has no jobs.
+    expect((await d.command(eve, 'E', 'stats')).split('\n').slice(0, 2)).toEqual([`This community (${d.community('E')}):`, 'Jobs: none']);
+
+    expect(d.balance(eve)).toBe(before.eve);
+    expect(d.job(jobInA.id).status).toBe('running');
+    expect(d.balance(victim)).toBe(before.victim);
+    expect({ A: d.budget('A'), B: d.budget('B'), E: d.budget('E') }).toEqual(before.budgets);
+    const inA = await d.video(victim, 'A', fresh('a heron in the reeds '));
+    const inE = await d.video(victim, 'E', fresh('a heron in the reeds '));
+    expect('job' in inA).toBe(true);
+    expect(inE).toEqual({ refused: 'You are banned from making videos here: mine' });
+  }, 60_000);
+
+  it('a moderator grants out of the budget and no further; the owner fills it', async () => {
+    const { d, people } = cast;
+    const target = d.person(fresh('Tia'));
+    const left = d.budget('A');
+    expect(await d.command(people.modA, 'A', 'credits', { action: 'grant', user: target, amount: left + 1 })).toBe(
+      `This community's budget has ${left} credits left; ask the bot owner for more.`,
+    );
+    expect(d.balance(target)).toBe(STARTING);
+    expect(d.budget('A')).toBe(left);
+    expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 1 })).toBe(`Gave 1 credits to the budget of ${d.community('A')}. Left: ${left + 1}.`);
+    expect(await d.command(people.modA, 'A', 'credits', { action: 'grant', user: target, amount: left + 1 })).toMatch(/\(0 left\)\. New balance: /);
+    expect(d.balance(target)).toBe(STARTING + left + 1);
+    expect(d.budget('A')).toBe(0);
+  }, 30_000);
+
+  it('only the requester may retry; their Retry makes a new job charged to them', async () => {
+    const { d } = cast;
+    const requester = d.person(fresh('Rae'));
+    const done = await succeededJob(d, requester, 'B');
+    const jobsBefore = d.jobs().length;
+    await d.press(requester, done, 'retry');
+    await expect.poll(() => d.jobs().length, { timeout: 5000, interval: 20 }).toBe(jobsBefore + 1);
+    const retried = d.jobs().at(-1)!;
+    expect(retried).toMatchObject({ prompt: done.prompt, guildId: done.guildId });
+    expect(d.balance(requester)).toBe(STARTING - 2 * PRICE);
+  }, 30_000);
+
+  it.runIf(platform === 'Telegram')('a moderator of A who sends Cancel for a job of B from A (a modified client) is refused and the job goes on', async () => {
+    const { d, people } = cast;
+    const requester = d.person(fresh('Rae'));
+    const job = await runningJob(d, requester, 'B');
+    expect(await d.forgedPress!(people.modA, 'A', job, 'cancel')).toBe('Only the person who asked for this video (or a moderator) can do that.');
+    expect(d.job(job.id).status).toBe('running');
+    expect(d.balance(requester)).toBe(STARTING - PRICE);
+  }, 30_000);
 });
