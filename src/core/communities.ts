@@ -90,7 +90,9 @@ export function listCommunities(db: DbLike): CommunitySummary[] {
     .select({
       community: sql<string>`${jobs.platform} || ':' || ${jobs.guildId}`,
       members: countDistinct(jobs.userId),
-      spent: sql<number>`coalesce(sum(case when exists (select 1 from ${ledgerEntries} c where c.job_id = ${jobs.id} and c.kind = 'capture') then ${jobs.price} else 0 end), 0)`,
+      // The outer job's id is named with its table: drizzle writes a bare "id" in a single-table select, which inside
+      // the subquery would be the ledger entry's own id.
+      spent: sql<number>`coalesce(sum(case when exists (select 1 from ${ledgerEntries} c where c.job_id = ${sql.identifier('jobs')}.${sql.identifier('id')} and c.kind = 'capture') then ${jobs.price} else 0 end), 0)`,
       n: count(),
     })
     .from(jobs)
