@@ -144,6 +144,26 @@ describe('the allow-list on Discord', () => {
     expect(left).toEqual([`discord:${early}`, `discord:${invited.id}`].sort());
   });
 
+  it('when leaving at start failed, the first command there gets the refusal and the bot leaves then', async () => {
+    let other = { id: '', channel: '' };
+    const w = await DiscordWorld.start({
+      env: (fake) => {
+        const g = fake.addGuild('Sticky server');
+        other = { id: g.id, channel: g.channels[0]!.id };
+        // The first leave is refused (not retried by discord.js): the bot is still there when a member speaks.
+        fake.inject({ method: 'DELETE', path: /^\/users\/@me\/guilds\/\d+$/, respond: { status: 403, body: { message: 'Missing Access', code: 50001 } } });
+        return { ALLOWED_COMMUNITIES: `discord:${fake.guild.id}`, LEAVE_UNLISTED: 'true', DISCORD_GUILD_IDS: `${fake.guild.id},${g.id}` };
+      },
+    });
+    world = w;
+    await w.fake.waitFor('the refused leave', () => w.fake.calls('DELETE', /^\/users\/@me\/guilds\/\d+$/).some((r) => r.status === 403));
+    expect(w.fake.leftGuilds).toEqual([]);
+    const i = w.fake.slash(w.fake.member('Ann'), 'balance', {}, { channelId: other.channel });
+    expect((await answered(w, i)).text).toBe(REFUSAL);
+    await w.fake.waitFor('the bot to leave', () => w.fake.leftGuilds.includes(other.id));
+    expect(w.jobs()).toEqual([]);
+  });
+
   it('without LEAVE_UNLISTED an unlisted server hears one refusal, then nothing, and nothing is charged', async () => {
     let other = { id: '', channel: '' };
     const w = await DiscordWorld.start({

@@ -313,7 +313,9 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
         expect(reply).toBe(refused);
         return;
       }
-      const counted = [...reply.matchAll(/(?:^|, |Jobs: )[a-z]+ (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+      // "Jobs: succeeded 3, running 2": the jobs these figures cover.
+      const jobsLine = reply.split('\n').find((l) => l.startsWith('Jobs: '))!;
+      const counted = [...jobsLine.matchAll(/[a-z]+ (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
       if (effect === 'here') {
         expect(reply.split('\n')[0]).toBe(`This community (${d.community('A')}):`);
         expect(counted).toBe(inA.length);
