@@ -6,6 +6,9 @@ import { passCommunityGate } from './community-gate.js';
 import { localeOf, localizeError, t } from './i18n.js';
 import type { Command, CommandContext, CommandDeps, CommandOutcome } from './types.js';
 
+/** The error of a command the allow-list stopped (its one refusal, if any, was already sent). */
+export const COMMUNITY_NOT_ALLOWED = 'community not allowed';
+
 export type CommandResult = { ok: true; outcome: CommandOutcome } | { ok: false; error: string; ref?: string };
 
 /**
@@ -25,7 +28,7 @@ export async function runCommand(
     return ref ? { ok: false, error, ref } : { ok: false, error };
   };
   const locale = localeOf(ctx.locale);
-  if (!(await passCommunityGate(ctx, deps))) return { ok: false, error: 'community not allowed' };
+  if (!(await passCommunityGate(ctx, deps))) return { ok: false, error: COMMUNITY_NOT_ALLOWED };
   if (command.access === 'moderator' && ctx.actor.role === 'member') {
     log.info('moderator command refused');
     return fail(t('moderator_only', locale, { command: command.name }));

@@ -90,9 +90,10 @@ export function listCommunities(db: DbLike): CommunitySummary[] {
     .select({
       community: sql<string>`${jobs.platform} || ':' || ${jobs.guildId}`,
       members: countDistinct(jobs.userId),
-      // Captured and not refunded since.
-      spent: sql<number>`coalesce(sum(case when exists (select 1 from ${ledgerEntries} c where c.job_id = ${jobs.id} and c.kind = 'capture')
-        and not exists (select 1 from ${ledgerEntries} r where r.job_id = ${jobs.id} and r.kind in ('refund', 'grant')) then ${jobs.price} else 0 end), 0)`,
+      // Captured and not refunded since. The outer job's id is named with its table: drizzle writes a bare "id" in a
+      // single-table select, which inside the subquery would be the ledger entry's own id.
+      spent: sql<number>`coalesce(sum(case when exists (select 1 from ${ledgerEntries} c where c.job_id = ${sql.identifier('jobs')}.${sql.identifier('id')} and c.kind = 'capture')
+        and not exists (select 1 from ${ledgerEntries} r where r.job_id = ${sql.identifier('jobs')}.${sql.identifier('id')} and r.kind in ('refund', 'grant')) then ${jobs.price} else 0 end), 0)`,
     })
     .from(jobs)
     .where(sql`${jobs.guildId} is not null`)

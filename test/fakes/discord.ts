@@ -202,6 +202,10 @@ export class FakeDiscord {
   readonly bot: FakeUser;
   readonly applicationId: string;
   readonly guild: FakeGuild;
+  /** Every server the bot is in, the first (`guild`) included; `addGuild` adds more, a leave removes one. */
+  readonly guilds: FakeGuild[] = [];
+  /** Servers the bot left (`DELETE /users/@me/guilds/{id}`), in order. */
+  readonly leftGuilds: string[] = [];
   /** The guild's main text channel, where tests talk by default. */
   readonly channelId: string;
   uploadLimitBytes: number;
@@ -235,6 +239,7 @@ export class FakeDiscord {
         { id: snowflake(), name: 'videos', guildId },
       ],
     };
+    this.guilds.push(this.guild);
     this.gateway = new FakeGateway({
       acceptToken: (token) => token === this.token,
       acceptIntents: (intents) => options.messageContentIntent === true || (intents & MESSAGE_CONTENT_INTENT) === 0,
@@ -243,13 +248,13 @@ export class FakeDiscord {
         ready: {
           v: 10,
           user: { ...userPayload(this.bot), verified: true, mfa_enabled: false, flags: 0 },
-          guilds: [{ id: this.guild.id, unavailable: true }],
+          guilds: this.guilds.map((g) => ({ id: g.id, unavailable: true })),
           session_id: sessionId,
           resume_gateway_url: resumeUrl,
           shard: [0, 1],
           application: { id: this.applicationId, flags: 0 },
         },
-        after: [{ t: 'GUILD_CREATE', d: guildPayload(this.guild, this.joinedAt) }],
+        after: this.guilds.map((g) => ({ t: 'GUILD_CREATE', d: guildPayload(g, this.joinedAt) })),
       }),
     });
   }
@@ -285,6 +290,18 @@ export class FakeDiscord {
     await this.gateway.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /**
+   * Another server with one text channel (`channels[0]`). Added before the bot connects, it comes with READY; added
+   * while it is connected, the bot is told with a GUILD_CREATE, as when someone invites it to their server.
+   */
+  addGuild(name = 'Other Guild'): FakeGuild {
+    const id = snowflake();
+    const guild: FakeGuild = { id, name, ownerId: snowflake(), preferredLocale: 'en-US', channels: [{ id: snowflake(), name: 'general', guildId: id }] };
+    this.guilds.push(guild);
+    this.gateway.dispatch('GUILD_CREATE', guildPayload(guild, new Date().toISOString()));
+    return guild;
   }
 
   // ------------------------------------------------------------------ people and files
@@ -383,7 +400,7 @@ export class FakeDiscord {
         type: 1,
         options: apiOptions,
         ...(Object.keys(resolved).length ? { resolved } : {}),
-        ...(where.dm ? {} : { guild_id: this.guild.id }),
+        ...(where.dm ? {} : { guild_id: this.guildOf(where.channelId) }),
       },
     });
   }
@@ -405,7 +422,9 @@ export class FakeDiscord {
     if (message.deleted || !buttons.some((b) => b.custom_id === customId && !b.disabled)) {
       throw new Error(`message ${message.id} shows no button ${customId} (it has: ${buttons.map((b) => b.custom_id).join(', ') || 'none'})`);
     }
-    return this.dispatchInteraction(member, 3, { channelId: message.channelId }, { data: { custom_id: customId, component_type: 2 }, message: this.messageJson(message) }, message.id);
+    // A button under a DM message is pressed in that DM.
+    const where = message.guildId ? { channelId: message.channelId } : { dm: true };
+    return this.dispatchInteraction(member, 3, where, { data: { custom_id: customId, component_type: 2 }, message: this.messageJson(message) }, message.id);
   }
 
   /** A member posts a message mentioning the bot (`@clipbot <text>`), optionally with attachments. */
@@ -427,7 +446,7 @@ export class FakeDiscord {
       return {
         id: message.id,
         channel_id: channelId,
-        guild_id: this.guild.id,
+        guild_id: this.guildOf(channelId),
         author: userPayload(member),
         member: { ...memberPayload(member, this.joinedAt), user: undefined, permissions: undefined },
         content: readable ? content : '',
@@ -563,8 +582,9 @@ export class FakeDiscord {
       return { status: 200, body: { id: this.applicationId, name: this.bot.username, bot_public: true, bot_require_code_grant: false, flags: 0, bot: userPayload(this.bot) } };
     }
     if (r.method === 'GET' && r.path === '/users/@me/guilds') {
-      return { status: 200, body: [{ id: this.guild.id, name: this.guild.name, icon: null, owner: false, permissions: '0', features: [] }] };
+      return { status: 200, body: this.guilds.map((g) => ({ id: g.id, name: g.name, icon: null, owner: false, permissions: '0', features: [] })) };
     }
+    if (r.method === 'DELETE' && (match = m(/^\/users\/@me\/guilds\/(\d+)$/))) return this.leaveGuild(match[1]!);
     if ((match = m(/^\/applications\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, undefined, r);
     if ((match = m(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, match[2]!, r);
     if (r.method === 'POST' && (match = m(/^\/channels\/(\d+)\/messages$/))) return this.createChannelMessage(match[1]!, r);
@@ -580,7 +600,7 @@ export class FakeDiscord {
 
   private commandsRoute(appId: string, guildId: string | undefined, r: RecordedRequest): Reply {
     if (appId !== this.applicationId) return error(403, 50001, 'Missing Access');
-    if (guildId && guildId !== this.guild.id) return error(403, 50001, 'Missing Access');
+    if (guildId && !this.guilds.some((g) => g.id === guildId)) return error(403, 50001, 'Missing Access');
     if (r.method === 'GET') return { status: 200, body: (guildId ? this.commands.guilds.get(guildId) : this.commands.global) ?? [] };
     if (r.method !== 'PUT') return error(405, 0, '405: Method Not Allowed');
     if (!Array.isArray(r.json)) return error(400, 50035, 'Invalid Form Body');
@@ -603,13 +623,14 @@ export class FakeDiscord {
 
   private dispatchInteraction(member: FakeMember, type: 2 | 3 | 4, where: { channelId?: string; dm?: boolean; attachmentSizeLimit?: number }, extra: object, messageId?: string): FakeInteraction {
     const channel = where.dm ? this.dmChannel(member) : this.channel(where.channelId ?? this.channelId)!;
+    const guild = this.guilds.find((g) => g.id === channel.guildId) ?? this.guild;
     const interaction: FakeInteraction = {
       id: snowflake(),
       token: `itoken-${snowflake()}-${Math.random().toString(36).slice(2)}`,
       type,
       member,
       channelId: channel.id,
-      guildId: where.dm ? null : this.guild.id,
+      guildId: where.dm ? null : guild.id,
       dispatchedAt: Date.now(),
       callbacks: [],
       originalId: undefined,
@@ -620,7 +641,7 @@ export class FakeDiscord {
     this.interactions.push(interaction);
     const who = where.dm
       ? { user: userPayload(member), context: 1, authorizing_integration_owners: { '0': this.guild.id } }
-      : { guild_id: this.guild.id, member: memberPayload(member, this.joinedAt), guild_locale: this.guild.preferredLocale, context: 0, authorizing_integration_owners: { '0': this.guild.id } };
+      : { guild_id: guild.id, member: memberPayload(member, this.joinedAt), guild_locale: guild.preferredLocale, context: 0, authorizing_integration_owners: { '0': guild.id } };
     const sent = this.gateway.dispatch('INTERACTION_CREATE', {
       id: interaction.id,
       application_id: this.applicationId,
@@ -851,7 +872,22 @@ export class FakeDiscord {
   }
 
   private channel(id: string): FakeChannel | undefined {
-    return this.guild.channels.find((c) => c.id === id) ?? this.dmChannels.get(id);
+    return this.guilds.flatMap((g) => g.channels).find((c) => c.id === id) ?? this.dmChannels.get(id);
+  }
+
+  /** The server a channel belongs to (the first one for the default channel). */
+  private guildOf(channelId: string | undefined): string {
+    return this.channel(channelId ?? this.channelId)?.guildId ?? this.guild.id;
+  }
+
+  /** The bot leaves a server: it is gone from the bot's list, and the bot is told with a GUILD_DELETE. */
+  private leaveGuild(guildId: string): Reply {
+    const at = this.guilds.findIndex((g) => g.id === guildId);
+    if (at < 0) return error(404, 10004, 'Unknown Guild');
+    this.guilds.splice(at, 1);
+    this.leftGuilds.push(guildId);
+    this.gateway.dispatch('GUILD_DELETE', { id: guildId });
+    return { status: 204 };
   }
 
   private dmChannel(member: FakeMember): FakeChannel {

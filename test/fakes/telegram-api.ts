@@ -124,6 +124,8 @@ export class FakeTelegram {
   unauthorized = 0;
   readonly webhookDeliveries: WebhookDelivery[] = [];
   webhook: { url: string; secret?: string; allowedUpdates?: string[] } | undefined;
+  /** Chats the bot left with `leaveChat`, in order. */
+  readonly leftChats: number[] = [];
 
   private server!: http.Server;
   private port = 0;
@@ -251,6 +253,19 @@ export class FakeTelegram {
     const update = this.enqueue({
       update_id: this.nextUpdateId++,
       callback_query: { id: callbackId, from, message: message.raw, chat_instance: `ci${message.chatId}`, data: button.callback_data },
+    } as Update);
+    return { update, callbackId };
+  }
+
+  /**
+   * A callback query with any `data`, from `message`'s chat: what a modified client can send (the Bot API warns that
+   * the message need not show a button with this data).
+   */
+  pressWithData(from: FakeUser, message: StoredMessage, data: string): { update: Update; callbackId: string } {
+    const callbackId = String(this.nextCallbackId++);
+    const update = this.enqueue({
+      update_id: this.nextUpdateId++,
+      callback_query: { id: callbackId, from, message: message.raw, chat_instance: `ci${message.chatId}`, data },
     } as Update);
     return { update, callbackId };
   }
@@ -591,6 +606,13 @@ export class FakeTelegram {
       }
       case 'sendChatAction':
         return ok(true);
+      case 'leaveChat': {
+        const id = Number(p['chat_id']);
+        if (id > 0) return fail(400, 'Bad Request: chat member status can\'t be changed in private chats');
+        if (this.leftChats.includes(id)) return fail(403, 'Forbidden: bot is not a member of the supergroup chat');
+        this.leftChats.push(id);
+        return ok(true);
+      }
       case 'answerCallbackQuery':
         return ok(true);
       case 'getFile': {
@@ -629,6 +651,7 @@ export class FakeTelegram {
   private sendMessage(p: Record<string, unknown>): Answer {
     const where = this.chatOf(p['chat_id']);
     if ('status' in where) return where;
+    if (this.leftChats.includes(where.chat.id)) return fail(403, 'Forbidden: bot is not a member of the supergroup chat');
     const text = typeof p['text'] === 'string' ? p['text'] : '';
     if (text.trim() === '') return fail(400, 'Bad Request: message text is empty');
     if (visibleLength(text, p['parse_mode']) > 4096) return fail(400, 'Bad Request: message is too long');

@@ -21,7 +21,7 @@ import { commands, findCommand } from '../../../commands/index.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
 import { passCommunityGate } from '../../../commands/community-gate.js';
 import { authorizeJobAction, describeActionError, runJobAction } from '../../../commands/job-actions.js';
-import { runCommand } from '../../../commands/run-command.js';
+import { COMMUNITY_NOT_ALLOWED, runCommand } from '../../../commands/run-command.js';
 import type { CommandContext, CommandDeps } from '../../../commands/types.js';
 import type { Config } from '../../config.js';
 import { newCorrelationId } from '../../core/engine/engine.js';
@@ -95,6 +95,8 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       created.on(Events.MessageCreate, (message) => void handlers.message(message));
       created.on(Events.Error, (error) => log.warn({ err: error }, 'Discord client error'));
       created.on(Events.GuildCreate, (guild) => void noteGuild(guild, commandDeps, config, log));
+      // The servers the bot is already in arrive at start as GUILD_CREATEs that discord.js reports as GuildAvailable.
+      created.on(Events.GuildAvailable, (guild) => void noteGuild(guild, commandDeps, config, log));
       await loginAndWait(created, token);
       client = created;
       const applicationId = created.application?.id ?? created.user!.id;
@@ -119,8 +121,8 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
 }
 
 /**
- * Every server the bot is in is recorded for the owners' /communities (GUILD_CREATE arrives for each at start and on
- * joining one). With ALLOWED_COMMUNITIES and LEAVE_UNLISTED, an unlisted server is left at once.
+ * Every server the bot is in is recorded for the owners' /communities (GUILD_CREATE arrives for each at start, as
+ * GuildAvailable, and on joining one, as GuildCreate). With ALLOWED_COMMUNITIES and LEAVE_UNLISTED, an unlisted server is left at once.
  */
 async function noteGuild(guild: Guild, deps: CommandDeps, config: Config, log: Logger): Promise<void> {
   const id = `discord:${guild.id}`;
@@ -232,11 +234,14 @@ class DiscordHandlers {
     }
     const live = makesJob ? this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token }) : undefined;
     const responder = new Responder(interaction, makesJob, live);
+    let result: Awaited<ReturnType<typeof runCommand>>;
     try {
-      await runCommand(command, optionValues(interaction), this.contextOf(interaction, responder), this.deps);
+      result = await runCommand(command, optionValues(interaction), this.contextOf(interaction, responder), this.deps);
     } finally {
       this.chat.forget(interaction.id);
     }
+    // Outside ALLOWED_COMMUNITIES the bot stays silent after its one refusal: not even a "Done." for a command it ignored.
+    if (!result.ok && result.error === COMMUNITY_NOT_ALLOWED) return responder.withdraw();
     await responder.finish();
   }
 
@@ -379,6 +384,11 @@ class Responder {
     if (this.publicReply && !this.said && !this.live?.usedAsStatus) await this.interaction.deleteReply().catch(() => {});
     this.said = true;
     await this.interaction.followUp({ ...body, flags: MessageFlags.Ephemeral });
+  }
+
+  /** Removes the deferred reply unless something was said in it: the member sees no answer at all. */
+  async withdraw(): Promise<void> {
+    if (!this.said && !this.live?.usedAsStatus) await this.interaction.deleteReply().catch(() => {});
   }
 
   /** Nothing was said and no status took the reply over: do not leave "… is thinking" behind. */
