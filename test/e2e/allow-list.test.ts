@@ -4,6 +4,7 @@ import { communities, ledgerEntries, users } from '../../db/schema.js';
 import { PERMISSIONS, type FakeInteraction } from '../fakes/discord.js';
 import { DiscordWorld, OWNER_ID, PRICE, STARTING } from '../helpers/discord-world.js';
 import { FOX, TelegramWorld } from '../helpers/telegram-world.js';
+import { escapeForDiscord } from '../../src/platforms/discord/discord-markdown.js';
 
 /**
  * ALLOWED_COMMUNITIES (design.md §9): outside the listed servers and groups the bot answers nobody, owners
@@ -12,6 +13,8 @@ import { FOX, TelegramWorld } from '../helpers/telegram-world.js';
  */
 
 const REFUSAL = 'This bot is not available in this server or group. Ask its owner to add it to ALLOWED_COMMUNITIES.';
+/** The same words as Discord receives them: Markdown escaped, so the name shows as typed. */
+const DISCORD_REFUSAL = escapeForDiscord(REFUSAL);
 
 let world: { close(): Promise<void> } | undefined;
 afterEach(async () => {
@@ -159,7 +162,7 @@ describe('the allow-list on Discord', () => {
     await w.fake.waitFor('the refused leave', () => w.fake.calls('DELETE', /^\/users\/@me\/guilds\/\d+$/).some((r) => r.status === 403));
     expect(w.fake.leftGuilds).toEqual([]);
     const i = w.fake.slash(w.fake.member('Ann'), 'balance', {}, { channelId: other.channel });
-    expect((await answered(w, i)).text).toBe(REFUSAL);
+    expect((await answered(w, i)).text).toBe(DISCORD_REFUSAL);
     await w.fake.waitFor('the bot to leave', () => w.fake.leftGuilds.includes(other.id));
     expect(w.jobs()).toEqual([]);
   });
@@ -178,7 +181,7 @@ describe('the allow-list on Discord', () => {
     const mod = w.fake.member('Mod', { permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
     const first = w.fake.slash(ann, 'video', { prompt: 'a heron in the reeds', resolution: '480p' }, { channelId: other.channel });
     // Only the member who asked sees the refusal.
-    expect((await w.fake.waitFor('the refusal', () => w.fake.followUps(first).find((m) => m.flags & EPHEMERAL))).content).toBe(REFUSAL);
+    expect((await w.fake.waitFor('the refusal', () => w.fake.followUps(first).find((m) => m.flags & EPHEMERAL))).content).toBe(DISCORD_REFUSAL);
     const owner = w.fake.member('Olga', { id: OWNER_ID, permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
     const later = [
       w.fake.slash(ann, 'video', { prompt: 'a heron in the reeds', resolution: '480p' }, { channelId: other.channel }),
