@@ -20,7 +20,7 @@ import { combineObservers } from './core/observers.js';
 import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
 import { createLogger } from './logger.js';
 import { createLocalMediaStore } from './media/local-store.js';
-import { createS3MediaStore } from './media/s3-store.js';
+import { s3StoreFromConfig } from './media/store-from-config.js';
 import { createSafeFetcher, type SafeFetcherOptions } from './media/safe-fetch.js';
 import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
@@ -84,17 +84,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   let baseUrl = config.PUBLIC_URL?.replace(/\/$/, '') ?? '';
   const store =
     config.STORAGE === 's3'
-      ? createS3MediaStore({
-          endpoint: config.S3_ENDPOINT!,
-          bucket: config.S3_BUCKET!,
-          region: config.S3_REGION,
-          accessKeyId: config.S3_ACCESS_KEY_ID!,
-          secretAccessKey: config.S3_SECRET_ACCESS_KEY!,
-          publicUrl: config.S3_PUBLIC_URL!,
-          forcePathStyle: config.S3_FORCE_PATH_STYLE,
-          tempDir: path.join(config.dataDir, 'tmp'),
-          logger,
-        })
+      ? s3StoreFromConfig(config, logger)
       : createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
   // Downloads cut short by a crash leave temp files behind; a day is far longer than any download.
   await store.removeStaleTemp(86_400_000).catch(() => 0);

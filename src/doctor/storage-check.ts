@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { createS3MediaStore } from '../media/s3-store.js';
+import { s3StoreFromConfig } from '../media/store-from-config.js';
 import type { Logger } from '../core/ports.js';
 import { fail, ok, type CheckResult } from './check.js';
 import { probe, ProbeError } from './probe.js';
@@ -14,17 +14,7 @@ import { probe, ProbeError } from './probe.js';
 export async function checkS3(config: Config, logger: Logger): Promise<CheckResult> {
   const title = 'Storage';
   if (config.STORAGE !== 's3') return ok(title, `local, under ${path.join(config.dataDir, 'media')}`);
-  const store = createS3MediaStore({
-    endpoint: config.S3_ENDPOINT!,
-    bucket: config.S3_BUCKET!,
-    region: config.S3_REGION,
-    accessKeyId: config.S3_ACCESS_KEY_ID!,
-    secretAccessKey: config.S3_SECRET_ACCESS_KEY!,
-    publicUrl: config.S3_PUBLIC_URL!,
-    forcePathStyle: config.S3_FORCE_PATH_STYLE,
-    tempDir: path.join(config.dataDir, 'tmp'),
-    logger,
-  });
+  const store = s3StoreFromConfig(config, logger);
   const nonce = randomBytes(8).toString('hex');
   const key = `clipbot-doctor/${nonce}.txt`;
   const body = `clipbot doctor ${nonce}\n`;
