@@ -86,6 +86,29 @@ describe('Telegram updates', () => {
     });
   });
 
+  describe('when a member of a group sends a photo that downloads slowly', () => {
+    it("answers the group's other members at once, and keeps that member's own updates in order", async () => {
+      const w = await startWorld();
+      const alice = w.fake.user({ first_name: 'Alice' });
+      const bob = w.fake.user({ first_name: 'Bob' });
+      const group = w.fake.group();
+      const stall = w.fake.stallDownloads();
+      w.fake.sendPhoto(alice, group, { bytes: simImage(), caption: '/video the fox wakes up --resolution 480p' });
+      await eventually(() => expect(w.fake.downloads).toHaveLength(1));
+      const alicesBalance = w.fake.sendText(alice, group, '/balance');
+
+      const bobsBalance = w.fake.sendText(bob, group, '/balance');
+      expect((await w.replyTo(bobsBalance)).text).toMatch(balanceReply);
+      // Alice's own /balance came after her photo: it waits for the photo's turn to end.
+      expect(replyTexts(w, alicesBalance.message!)).toEqual([]);
+
+      stall.release();
+      await w.jobsReach(1);
+      expect((await w.replyTo(alicesBalance)).text).toMatch(balanceReply);
+      w.expectLedgerBalanced();
+    });
+  });
+
   describe('when a banned member sends a photo', () => {
     it('tells them they are banned and never downloads the photo', async () => {
       let owner!: FakeUser;

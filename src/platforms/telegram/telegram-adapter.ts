@@ -179,11 +179,12 @@ function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: num
 }
 
 /**
- * Updates of one chat in order (a member's `/video` then `/cancel`), different chats side by side, and at most
- * `maxHandlers` handlers at once. The ordering comes first, so a chat's waiting updates hold no handler.
+ * Each member's updates in a chat in order (their `/video` then `/cancel`), everything else side by side, and at most
+ * `maxHandlers` handlers at once. The key is the member within the chat, not the chat: in a group, one member's slow
+ * photo must not hold the other members' commands. The ordering comes first, so waiting updates hold no handler.
  */
 function installConcurrency(bot: Bot, maxHandlers: number): void {
-  bot.use(sequentialize((ctx: Context) => (ctx.chat ? String(ctx.chat.id) : undefined)));
+  bot.use(sequentialize((ctx: Context) => (ctx.chat ? `${ctx.chat.id}:${ctx.from?.id ?? ''}` : undefined)));
   const handlers = new PQueue({ concurrency: maxHandlers });
   bot.use((_ctx, next) => handlers.add(() => next()));
 }
