@@ -65,6 +65,9 @@ export interface MusicVideoSource {
   domainName?: string;
 }
 
+/** What the jobs table keeps in `params`: the generation parameters, plus the song for music videos. */
+export type StoredParams = GenerationParams & { musicVideo?: MusicVideoSource };
+
 /** Identifies a task at its provider. Stored on the job before anything else happens after submit. */
 export interface TaskRef {
   taskId: string;

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.js';
 import { jobs, users, type Job, type JobStatus } from '../../../db/schema.js';
-import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
+import { findModel, type ModelSpec } from '../catalog.js';
 import { getChatSettings, type ChatSettings } from '../chat-settings.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { describeProviderError, MediaError, ProviderError, UserError } from '../errors.js';
@@ -21,7 +21,6 @@ import type {
   Logger,
   MediaFetcher,
   MediaStore,
-  MusicVideoSource,
   PlatformId,
   TaskRef,
   TaskStatus,
@@ -76,8 +75,6 @@ export interface EngineDeps {
   observer?: EngineObserver;
 }
 
-/** What the jobs table keeps in `params`: the generation parameters, plus the song for music videos. */
-type StoredParams = GenerationParams & { musicVideo?: MusicVideoSource };
 
 export interface SubmitResult {
   job: Job;
@@ -338,7 +335,7 @@ export class Engine {
       throw new UserError('not_yours', 'Only the person who asked for this video can retry it.');
     }
     if (!isFinal(job.status)) throw new UserError('not_finished', 'This video is still being made.');
-    const { musicVideo, ...params } = job.params as unknown as StoredParams;
+    const { musicVideo, ...params } = job.params;
     return this.submitVideo({
       ...request,
       prompt: job.prompt,
@@ -506,7 +503,7 @@ export class Engine {
     let attempts = job.attempts;
     const task = await this.withRetries(job, 'submitting', () => {
       patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts });
-      const { musicVideo, ...params } = job.params as unknown as StoredParams;
+      const { musicVideo, ...params } = job.params;
       return provider.submit(
         {
           jobId: job.id,
@@ -555,7 +552,7 @@ export class Engine {
       this.fail(job, 'running', 'internal', 'This job can no longer be tracked.');
       return;
     }
-    const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel, params: job.params as unknown as GenerationParams };
+    const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel, params: job.params };
     const startedAt = job.submittedAt ?? job.createdAt;
     const deadline = startedAt + model.timeoutSeconds * 1000;
     const expectedMs = this.status.expectedSeconds(job, model) * 1000;

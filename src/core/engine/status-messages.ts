@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { preparedPerDb, slot, type Db } from '../../../db/client.js';
 import { jobs, users, type Job, type JobStatus } from '../../../db/schema.js';
-import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
+import { findModel, type ModelSpec } from '../catalog.js';
 import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
 import { estimateJobSeconds } from '../progress/eta.js';
 import { renderStatus, type StatusInput } from '../progress/progress-text.js';
@@ -82,7 +82,7 @@ export class StatusMessages {
 
   /** Median of recent similar jobs (cached for a minute), else the catalog's figure. */
   expectedSeconds(job: Job, model: ModelSpec): number {
-    const params = job.params as unknown as GenerationParams;
+    const params = job.params;
     const key = `${model.id}|${params.resolution}|${params.durationS}`;
     const cached = this.etaCache.get(key);
     if (cached && this.deps.clock.now() - cached.at < ETA_CACHE_MS) return cached.seconds;
