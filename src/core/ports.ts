@@ -224,3 +224,14 @@ export interface ChatPlatform {
   /** Tell the requester, with a ping, that the job failed or was cancelled. */
   notify(dest: JobDestination, text: string): Promise<void>;
 }
+
+// ---------------------------------------------------------------- http
+
+/**
+ * An extra POST route an adapter mounts on our HTTP server (e.g. the Telegram webhook). The server only routes;
+ * the handler checks its own secret, since only the adapter knows what a genuine request looks like.
+ */
+export interface HttpRoute {
+  path: string;
+  handler: (request: Request) => Promise<Response>;
+}
