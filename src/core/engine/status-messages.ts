@@ -1,11 +1,12 @@
 import { eq, sql } from 'drizzle-orm';
 import { preparedPerDb, slot, type Db } from '../../../db/client.js';
-import { jobs, users, type Job, type JobStatus } from '../../../db/schema.js';
+import { jobs, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type ModelSpec } from '../catalog.js';
 import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
 import { estimateJobSeconds } from '../progress/eta.js';
 import { renderStatus, type StatusInput } from '../progress/progress-text.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, PlatformId, StatusView } from '../ports.js';
+import { requesterOf } from '../users.js';
 import { CANCELLABLE_STATUSES, getJob, isFinal } from './job-state.js';
 
 /**
@@ -25,7 +26,6 @@ export interface StatusMessagesDeps {
 
 const ETA_CACHE_MS = 60_000;
 
-const userById = preparedPerDb((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
 const setStatusMessage = preparedPerDb((db) =>
   db
     .update(jobs)
@@ -35,7 +35,7 @@ const setStatusMessage = preparedPerDb((db) =>
 );
 
 export function destinationOf(db: Db, job: Job): JobDestination {
-  const owner = userById(db).get({ id: job.userId });
+  const owner = requesterOf(db, job);
   return {
     platform: job.platform,
     chatId: job.chatId,
