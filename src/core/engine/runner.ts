@@ -119,7 +119,6 @@ export class JobRunner {
     this.log.info({ jobId: job.id, taskId: task.taskId }, 'submitted');
   }
 
-
   /**
    * Polls (or waits for a callback) until the provider is done. A job this run just submitted is not done yet, so
    * the first status call waits for the schedule; a resumed job is looked at once, since callbacks may have been

@@ -158,4 +158,5 @@ export class VideoIntake {
       ...(musicVideo ? { musicVideo } : {}),
       ...(job.inputMediaKey ? { sourceImageKey: job.inputMediaKey } : {}),
     });
-  }}
+  }
+}
