@@ -1,8 +1,6 @@
-import { and, desc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { jobs } from '../db/schema.js';
 import { UserError } from '../src/core/errors.js';
-import { CANCELLABLE_STATUSES } from '../src/core/engine/job-state.js';
+import { latestCancellableJob } from '../src/core/engine/job-queries.js';
 import { ensureUser } from '../src/core/users.js';
 import { authorizeJobAction, runJobAction } from './job-actions.js';
 import { jobId } from './options.js';
@@ -17,14 +15,7 @@ export default defineCommand({
   async execute(ctx, o, deps) {
     const { db, clock, config } = deps;
     const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
-    const id =
-      o.job ??
-      db
-        .select({ id: jobs.id })
-        .from(jobs)
-        .where(and(eq(jobs.userId, user.id), inArray(jobs.status, CANCELLABLE_STATUSES)))
-        .orderBy(desc(jobs.createdAt))
-        .get()?.id;
+    const id = o.job ?? latestCancellableJob(db, user.id)?.id;
     if (!id) throw new UserError('nothing_to_cancel', 'You have no video in progress.');
     // The same authority as the Cancel button: the requester, or an owner / a moderator of the job's community.
     const decision = authorizeJobAction('cancel', id, ctx, deps);

@@ -1,9 +1,9 @@
-import { eq } from 'drizzle-orm';
-import { users, type Job } from '../db/schema.js';
+import type { Job } from '../db/schema.js';
 import { newCorrelationId } from '../src/core/engine/engine.js';
 import { getJob } from '../src/core/engine/job-state.js';
 import { UserError } from '../src/core/errors.js';
 import { communityId, reaches } from '../src/core/roles.js';
+import { requesterOf } from '../src/core/users.js';
 import { passCommunityGate } from './community-gate.js';
 import { localeOf, localizeError, t } from './i18n.js';
 import type { CommandContext, CommandDeps } from './types.js';
@@ -34,7 +34,7 @@ export function authorizeJobAction(action: JobAction, jobId: string, ctx: Comman
   const locale = localeOf(ctx.locale);
   const job = getJob(deps.db, jobId);
   if (!job) return { ok: false, text: t('no_such_job', locale) };
-  const requester = deps.db.select().from(users).where(eq(users.id, job.userId)).get();
+  const requester = requesterOf(deps.db, job);
   if (requester?.platform === ctx.actor.platform && requester.platformUserId === ctx.actor.platformUserId) return { ok: true, job, as: 'requester' };
   // Retry charges the requester again: only they may ask for it.
   if (action === 'cancel' && reaches({ role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) }, communityId(job.platform, job.guildId))) {

@@ -1,6 +1,5 @@
-import { and, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { jobs } from '../db/schema.js';
+import { unfinishedJobsOf } from '../src/core/engine/job-queries.js';
 import { queuePositions } from '../src/core/engine/scheduler.js';
 import { ensureUser } from '../src/core/users.js';
 import { defineCommand } from './types.js';
@@ -13,12 +12,7 @@ export default defineCommand({
   async execute(ctx, _o, { db, clock, config }) {
     const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
     const positions = queuePositions(db);
-    const mine = db
-      .select()
-      .from(jobs)
-      .where(and(eq(jobs.userId, user.id), inArray(jobs.status, ['queued', 'submitting', 'running', 'fetching', 'delivering'])))
-      .orderBy(jobs.createdAt, jobs.id)
-      .all();
+    const mine = unfinishedJobsOf(db, user.id);
     const header = `${positions.size} video${positions.size === 1 ? '' : 's'} waiting in the queue.`;
     if (mine.length === 0) {
       await ctx.reply(`${header} You have none in progress.`);

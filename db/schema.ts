@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { StoredParams } from '../src/core/ports.js';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** Times are epoch milliseconds (integers) so guards and backdating in tests stay simple. */
@@ -92,7 +93,7 @@ export const jobs = sqliteTable(
     providerModel: text('provider_model').notNull(),
     prompt: text('prompt').notNull(),
     /** JSON of the validated generation parameters (duration, resolution, aspect, seed, ...). */
-    params: text('params', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    params: text('params', { mode: 'json' }).notNull().$type<StoredParams>(),
     /** The user's input image as given (never sent to a provider as is). */
     inputImageUrl: text('input_image_url'),
     /** Our re-hosted copy of the input image: what the provider receives. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * Two kinds of error (conventions §5): a UserError is the member's doing and is shown to them;
  * anything else is ours or a provider's and is logged with a correlation id.
@@ -100,3 +101,6 @@ export function describeProviderError(error: ProviderError): string {
       return 'The video service failed to generate this video.';
   }
 }
+
+/** A short id that ties what a member is shown ("ref 1a2b3c4d") to the log line with the details. */
+export const newCorrelationId = () => randomBytes(4).toString('hex');

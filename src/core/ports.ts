@@ -65,6 +65,9 @@ export interface MusicVideoSource {
   domainName?: string;
 }
 
+/** What the jobs table keeps in `params`: the generation parameters, plus the song for music videos. */
+export type StoredParams = GenerationParams & { musicVideo?: MusicVideoSource };
+
 /** Identifies a task at its provider. Stored on the job before anything else happens after submit. */
 export interface TaskRef {
   taskId: string;
@@ -220,4 +223,15 @@ export interface ChatPlatform {
   deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }>;
   /** Tell the requester, with a ping, that the job failed or was cancelled. */
   notify(dest: JobDestination, text: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------- http
+
+/**
+ * An extra POST route an adapter mounts on our HTTP server (e.g. the Telegram webhook). The server only routes;
+ * the handler checks its own secret, since only the adapter knows what a genuine request looks like.
+ */
+export interface HttpRoute {
+  path: string;
+  handler: (request: Request) => Promise<Response>;
 }

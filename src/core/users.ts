@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { preparedPerDb, type DbLike } from '../../db/client.js';
-import { ledgerEntries, users, type User } from '../../db/schema.js';
+import { ledgerEntries, users, type Job, type User } from '../../db/schema.js';
 import { UserError } from './errors.js';
 import type { Clock, PlatformId } from './ports.js';
 
@@ -55,6 +55,13 @@ export function findUser(db: DbLike, platform: string, platformUserId: string): 
  * Parses a user reference typed by a moderator: `discord:1234`, `telegram:5678`, `console:local`,
  * a Discord mention `<@1234>`, or a bare id on the moderator's own platform.
  */
+const userById = preparedPerDb((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
+
+/** The member who asked for the job (who may retry it, and whom its messages mention). */
+export function requesterOf(db: DbLike, job: Pick<Job, 'userId'>): User | undefined {
+  return userById(db).get({ id: job.userId });
+}
+
 export function parseUserRef(ref: string, defaultPlatform: PlatformId): { platform: PlatformId; platformUserId: string } {
   const trimmed = ref.trim();
   const mention = /^<@!?(\d{5,25})>$/.exec(trimmed);

@@ -1,6 +1,5 @@
 import type { CommandDeps } from '../../commands/types.js';
-import type { ChatPlatform } from '../core/ports.js';
-import type { HttpRoute } from '../server/http-server.js';
+import type { ChatPlatform, HttpRoute } from '../core/ports.js';
 
 /**
  * A chat platform as the composition root sees it: the `ChatPlatform` port the engine talks to, plus the

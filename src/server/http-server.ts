@@ -9,7 +9,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ProviderError, WebhookAuthError } from '../core/errors.js';
-import type { Logger, WebhookRequest } from '../core/ports.js';
+import type { HttpRoute, Logger, WebhookRequest } from '../core/ports.js';
 import { isValidMediaKey } from '../media/local-store.js';
 import { bearerMatches } from './metrics-access.js';
 
@@ -42,11 +42,6 @@ export interface HttpServerOptions {
   onWebhookRejected?: (provider: string) => void;
   /** Extra POST routes mounted by platform adapters (e.g. the Telegram webhook); they check their own secrets. */
   routes?: readonly HttpRoute[];
-}
-
-export interface HttpRoute {
-  path: string;
-  handler: (request: Request) => Promise<Response>;
 }
 
 export interface HttpServer {

@@ -1,7 +1,7 @@
-import { sql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../../db/client.js';
-import { jobs, ledgerEntries } from '../../db/schema.js';
+import { creditTotals } from '../core/credits/ledger.js';
+import { jobCounts, queueDepth } from '../core/engine/job-queries.js';
 import type { EngineObserver } from '../core/ports.js';
 
 /**
@@ -28,11 +28,7 @@ export function createMetrics(db: Db): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      const rows = db
-        .select({ status: jobs.status, provider: jobs.provider, model: jobs.model, n: sql<number>`count(*)` })
-        .from(jobs)
-        .groupBy(jobs.status, jobs.provider, jobs.model)
-        .all();
+      const rows = jobCounts(db);
       for (const r of rows) this.set({ status: r.status, provider: r.provider, model: r.model }, r.n);
     },
   });
@@ -41,7 +37,7 @@ export function createMetrics(db: Db): Metrics {
     help: 'Jobs waiting to start',
     registers: [registry],
     collect() {
-      this.set(db.select({ n: sql<number>`count(*)` }).from(jobs).where(sql`${jobs.status} = 'queued'`).get()?.n ?? 0);
+      this.set(queueDepth(db));
     },
   });
   new Gauge({
@@ -50,22 +46,7 @@ export function createMetrics(db: Db): Metrics {
     labelNames: ['state'],
     registers: [registry],
     collect() {
-      const held = db
-        .select({ n: sql<number>`coalesce(sum(-${ledgerEntries.amount}), 0)` })
-        .from(ledgerEntries)
-        .where(sql`${ledgerEntries.kind} = 'hold' and not exists (select 1 from ledger_entries s where s.job_id = ${ledgerEntries.jobId} and s.kind in ('capture', 'release'))`)
-        .get()?.n ?? 0;
-      const captured = db
-        .select({ n: sql<number>`coalesce(sum(-h.amount), 0)` })
-        .from(ledgerEntries)
-        .innerJoin(sql`ledger_entries h`, sql`h.job_id = ${ledgerEntries.jobId} and h.kind = 'hold'`)
-        .where(sql`${ledgerEntries.kind} = 'capture'`)
-        .get()?.n ?? 0;
-      const released = db
-        .select({ n: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` })
-        .from(ledgerEntries)
-        .where(sql`${ledgerEntries.kind} = 'release'`)
-        .get()?.n ?? 0;
+      const { held, captured, released } = creditTotals(db);
       this.set({ state: 'held' }, held);
       this.set({ state: 'captured' }, captured);
       this.set({ state: 'released' }, released);

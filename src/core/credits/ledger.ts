@@ -201,3 +201,27 @@ export function settleOrphanedHolds(db: DbLike, clock: Clock): number {
   }
   return orphans.length;
 }
+
+/** Credits held by unfinished jobs, captured by succeeded ones, and released (refunded): for /metrics. */
+export function creditTotals(db: DbLike): { held: number; captured: number; released: number } {
+  const held =
+    db
+      .select({ n: sql<number>`coalesce(sum(-${ledgerEntries.amount}), 0)` })
+      .from(ledgerEntries)
+      .where(sql`${ledgerEntries.kind} = 'hold' and not exists (select 1 from ledger_entries s where s.job_id = ${ledgerEntries.jobId} and s.kind in ('capture', 'release'))`)
+      .get()?.n ?? 0;
+  const captured =
+    db
+      .select({ n: sql<number>`coalesce(sum(-h.amount), 0)` })
+      .from(ledgerEntries)
+      .innerJoin(sql`ledger_entries h`, sql`h.job_id = ${ledgerEntries.jobId} and h.kind = 'hold'`)
+      .where(sql`${ledgerEntries.kind} = 'capture'`)
+      .get()?.n ?? 0;
+  const released =
+    db
+      .select({ n: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` })
+      .from(ledgerEntries)
+      .where(sql`${ledgerEntries.kind} = 'release'`)
+      .get()?.n ?? 0;
+  return { held, captured, released };
+}

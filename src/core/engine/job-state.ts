@@ -121,3 +121,12 @@ const statusById = preparedPerDb((db) =>
 export function statusOf(db: DbLike, jobId: string): JobStatus | undefined {
   return statusById(db).get({ id: jobId })?.status;
 }
+
+/** The job a provider callback is about: the provider's task id is unique per provider. */
+export function jobOfProviderTask(db: DbLike, provider: string, taskId: string): Pick<Job, 'id' | 'status'> | undefined {
+  return db
+    .select({ id: jobs.id, status: jobs.status })
+    .from(jobs)
+    .where(and(eq(jobs.provider, provider), eq(jobs.providerTaskId, taskId)))
+    .get();
+}

@@ -1,12 +1,14 @@
 import { eq, sql } from 'drizzle-orm';
 import { preparedPerDb, slot, type Db } from '../../../db/client.js';
-import { jobs, users, type Job, type JobStatus } from '../../../db/schema.js';
-import { findModel, type GenerationParams, type ModelSpec } from '../catalog.js';
+import { jobs, type Job, type JobStatus } from '../../../db/schema.js';
+import { findModel, type ModelSpec } from '../catalog.js';
 import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
 import { estimateJobSeconds } from '../progress/eta.js';
 import { renderStatus, type StatusInput } from '../progress/progress-text.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, PlatformId, StatusView } from '../ports.js';
+import { requesterOf } from '../users.js';
 import { CANCELLABLE_STATUSES, getJob, isFinal } from './job-state.js';
+import { queuePositions } from './scheduler.js';
 
 /**
  * Each job's status message: posted once at intake, then edited in place as the job moves, at most once per
@@ -24,8 +26,9 @@ export interface StatusMessagesDeps {
 }
 
 const ETA_CACHE_MS = 60_000;
+/** Running-job status refreshes per second across all jobs: a share of a platform's global rate limit. */
+const RUNNING_VIEW_REFRESHES_PER_S = 10;
 
-const userById = preparedPerDb((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
 const setStatusMessage = preparedPerDb((db) =>
   db
     .update(jobs)
@@ -35,7 +38,7 @@ const setStatusMessage = preparedPerDb((db) =>
 );
 
 export function destinationOf(db: Db, job: Job): JobDestination {
-  const owner = userById(db).get({ id: job.userId });
+  const owner = requesterOf(db, job);
   return {
     platform: job.platform,
     chatId: job.chatId,
@@ -50,6 +53,9 @@ const isCancellable = (status: JobStatus) => (CANCELLABLE_STATUSES as readonly J
 export class StatusMessages {
   private readonly coalescer: Coalescer;
   private readonly etaCache = new Map<string, { at: number; seconds: number }>();
+  private queuedRefreshTimer: NodeJS.Timeout | undefined;
+  private refreshesStopped = false;
+  private nextViewIndex = 0;
 
   constructor(private readonly deps: StatusMessagesDeps) {
     this.coalescer = createCoalescer({
@@ -82,7 +88,7 @@ export class StatusMessages {
 
   /** Median of recent similar jobs (cached for a minute), else the catalog's figure. */
   expectedSeconds(job: Job, model: ModelSpec): number {
-    const params = job.params as unknown as GenerationParams;
+    const params = job.params;
     const key = `${model.id}|${params.resolution}|${params.durationS}`;
     const cached = this.etaCache.get(key);
     if (cached && this.deps.clock.now() - cached.at < ETA_CACHE_MS) return cached.seconds;
@@ -91,8 +97,50 @@ export class StatusMessages {
     return seconds;
   }
 
+  /**
+   * Queue positions shift whenever a job starts or a fair-order newcomer slots in; re-rendering every queued
+   * job on each of those would make intake O(queue length). One refresh per interval is enough for a human.
+   */
+  scheduleQueuedRefresh(): void {
+    if (this.queuedRefreshTimer || this.refreshesStopped) return;
+    this.queuedRefreshTimer = setTimeout(() => {
+      this.queuedRefreshTimer = undefined;
+      this.refreshQueuedViews();
+    }, Math.max(250, this.deps.intervalMs));
+    this.queuedRefreshTimer.unref();
+  }
+
+  /**
+   * Elapsed time and the bar move on running jobs' status messages. A chat platform throttles a bot as a whole
+   * (Discord: 50 requests/s), so the ticks share a budget: with thousands of jobs running, each tick (every
+   * `tickMs`) refreshes the next slice of `runningJobIds` in turn instead of all at once (which would also stall
+   * the event loop).
+   */
+  refreshRunningViews(runningJobIds: readonly string[], tickMs: number): void {
+    const ids = runningJobIds;
+    const count = Math.min(ids.length, Math.ceil((tickMs / 1000) * RUNNING_VIEW_REFRESHES_PER_S));
+    for (let i = 0; i < count; i++) {
+      const job = getJob(this.deps.db, ids[(this.nextViewIndex + i) % ids.length]!);
+      if (job?.status === 'running') this.show(job, 'running');
+    }
+    this.nextViewIndex = ids.length ? (this.nextViewIndex + count) % ids.length : 0;
+  }
+
+  /** Shutdown begins: no more scheduled refreshes (edits already asked for still go out until `close`). */
+  stopRefreshes(): void {
+    this.refreshesStopped = true;
+    clearTimeout(this.queuedRefreshTimer);
+  }
+
   close(): Promise<void> {
     return this.coalescer.close();
+  }
+
+  private refreshQueuedViews(): void {
+    for (const [jobId, position] of queuePositions(this.deps.db)) {
+      const job = getJob(this.deps.db, jobId);
+      if (job?.statusMessageId) this.show(job, 'queued', position);
+    }
   }
 
   private viewOf(job: Job, phase: JobStatus, queuePosition?: number): StatusView {

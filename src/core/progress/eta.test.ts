@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../../db/client.js';
 import { jobs, users, type JobStatus } from '../../../db/schema.js';
-import { expectedSeconds, findModel } from '../catalog.js';
+import { expectedSeconds, findModel, type Resolution } from '../catalog.js';
 import { estimateJobSeconds, estimateSeconds, loadRecentDurations } from './eta.js';
 
 describe('estimateSeconds', () => {
@@ -51,7 +51,7 @@ describe('estimateSeconds', () => {
 interface JobShape {
   model?: string;
   status?: JobStatus;
-  resolution?: string;
+  resolution?: Resolution;
   durationS?: number;
   submittedAt?: number | null;
   tookS?: number;

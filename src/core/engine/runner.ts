@@ -1,0 +1,334 @@
+import type { Job, JobStatus } from '../../../db/schema.js';
+import { findModel } from '../catalog.js';
+import { describeProviderError, MediaError, newCorrelationId, ProviderError } from '../errors.js';
+import type { TaskRef } from '../ports.js';
+import type { EngineDeps } from './engine.js';
+import type { InputImages } from './input-images.js';
+import type { JobSignals } from './job-signals.js';
+import { finishJob, getJob, isFinal, moveJob, patchJob, statusOf } from './job-state.js';
+import { nextPollDelayMs } from './poll-schedule.js';
+import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
+import { destinationOf, type StatusMessages } from './status-messages.js';
+
+/**
+ * One runner per started job walks it through submitting → running → fetching → delivering → succeeded, persisting
+ * each step before the next, so a restart resumes every job from where it was (design.md §2–3). Each provider or
+ * network operation is retried within bounds; what cannot be retried fails the job and refunds it.
+ */
+
+export interface RunnerDeps
+  extends Pick<EngineDeps, 'db' | 'clock' | 'models' | 'providers' | 'platforms' | 'store' | 'fetcher' | 'observer' | 'settings'> {
+  /** The engine's logger. */
+  log: EngineDeps['logger'];
+  status: StatusMessages;
+  signals: JobSignals;
+  images: InputImages;
+  /** Shutdown: aborts provider calls and downloads in flight. */
+  signal: AbortSignal;
+  isStopping: () => boolean;
+  /** Told of every job the runner ends (succeeded or failed). */
+  onFinal: (job: Job) => void;
+}
+
+export class JobRunner {
+  private readonly db: RunnerDeps['db'];
+  private readonly clock: RunnerDeps['clock'];
+  private readonly log: RunnerDeps['log'];
+  private readonly retryPolicy: RetryPolicy;
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.db = deps.db;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.retryPolicy = deps.settings.retry ?? DEFAULT_RETRY;
+  }
+
+  /** `resumed`: the job was left unfinished by an earlier run, so what happened meanwhile is unknown. */
+  async run(jobId: string, resumed: boolean): Promise<void> {
+    for (;;) {
+      if (this.deps.isStopping()) return;
+      const job = getJob(this.db, jobId);
+      if (!job) return;
+      if (isFinal(job.status)) return;
+      try {
+        switch (job.status) {
+          case 'queued':
+            return;
+          case 'submitting':
+            await this.submitStep(job);
+            break;
+          case 'running':
+            await this.trackStep(job, resumed);
+            break;
+          case 'fetching':
+            await this.fetchStep(job);
+            break;
+          case 'delivering':
+            await this.deliverStep(job);
+            break;
+        }
+      } catch (error) {
+        if (this.deps.isStopping()) return;
+        this.failUnexpectedly(jobId, error);
+      }
+      // Only the step a resumed runner starts with picks up after an unknown gap; later ones follow this run's own.
+      resumed = false;
+    }
+  }
+
+  private async submitStep(job: Job): Promise<void> {
+    if (job.providerTaskId) {
+      moveJob(this.db, this.clock, job.id, 'submitting', 'running');
+      return;
+    }
+    const provider = this.deps.providers.get(job.provider);
+    if (!provider) {
+      this.fail(job, 'submitting', 'internal', `The ${job.provider} provider is not configured any more.`);
+      return;
+    }
+    this.deps.status.show(job, 'submitting');
+    const imageUrl = job.inputMediaKey ? await this.deps.images.providerImageUrl(job.inputMediaKey) : undefined;
+    const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
+    let attempts = job.attempts;
+    const task = await this.withRetries(job, 'submitting', () => {
+      patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts });
+      const { musicVideo, ...params } = job.params;
+      return provider.submit(
+        {
+          jobId: job.id,
+          providerModel: job.providerModel,
+          prompt: job.prompt,
+          params,
+          ...(imageUrl ? { imageUrl } : {}),
+          ...(webhookUrl ? { webhookUrl } : {}),
+          ...(musicVideo ? { musicVideo } : {}),
+        },
+        this.deps.signal,
+      );
+    });
+    if (!task) return;
+    // The task id is saved in the same statement that moves the job on: after this, a crash resumes
+    // tracking this task and never submits again.
+    const moved = moveJob(this.db, this.clock, job.id, 'submitting', 'running', { providerTaskId: task.taskId });
+    if (!moved) {
+      // Cancelled while we were submitting: the provider has a task nobody wants.
+      patchJob(this.db, this.clock, job.id, 'cancelled', { providerTaskId: task.taskId });
+      await provider.cancel(task).catch(() => false);
+      return;
+    }
+    this.log.info({ jobId: job.id, taskId: task.taskId }, 'submitted');
+  }
+
+  /**
+   * Polls (or waits for a callback) until the provider is done. A job this run just submitted is not done yet, so
+   * the first status call waits for the schedule; a resumed job is looked at once, since callbacks may have been
+   * missed while the bot was down.
+   */
+  private async trackStep(job: Job, resumed: boolean): Promise<void> {
+    const provider = this.deps.providers.get(job.provider);
+    const model = findModel(job.model, this.deps.models);
+    if (!provider || !model || !job.providerTaskId) {
+      this.fail(job, 'running', 'internal', 'This job can no longer be tracked.');
+      return;
+    }
+    const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel, params: job.params };
+    const startedAt = job.submittedAt ?? job.createdAt;
+    const deadline = startedAt + model.timeoutSeconds * 1000;
+    const expectedMs = this.deps.status.expectedSeconds(job, model) * 1000;
+    const webhooks = !!this.deps.settings.webhookBaseUrl;
+    const nextPoll = () => Math.min(deadline - this.clock.now(), nextPollDelayMs({ elapsedMs: this.clock.now() - startedAt, expectedMs, webhooks }));
+    let waitFirst = !resumed;
+    let shownPosition: number | undefined | null = null; // null: nothing shown yet
+    let failures = 0;
+    while (!this.deps.isStopping()) {
+      if (this.clock.now() >= deadline) {
+        await provider.cancel(task).catch(() => false);
+        this.fail(job, 'running', 'timeout', 'The provider took too long to generate the video.');
+        return;
+      }
+      let status = this.deps.signals.takePushedStatus(job.id);
+      if (!status && waitFirst) {
+        waitFirst = false;
+        this.deps.status.show(job, 'running');
+        shownPosition = undefined;
+        await this.deps.signals.sleep(job.id, nextPoll(), 'poll');
+        continue;
+      }
+      if (!status) {
+        try {
+          status = await provider.status(task, this.deps.signal);
+          failures = 0;
+        } catch (error) {
+          if (this.deps.isStopping()) return;
+          failures++;
+          // An outage is waited out until the model's deadline; a provider that keeps answering nonsense is not.
+          const malformed = error instanceof ProviderError && error.kind === 'malformed';
+          if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retryPolicy.maxAttempts))) {
+            this.failWithProviderError(job, 'running', error);
+            return;
+          }
+          if (!isRetryable(error)) throw error;
+          this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
+          if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
+          await this.deps.signals.sleep(job.id, backoffMs(failures, this.retryPolicy, retryAfterOf(error)), 'backoff');
+          continue;
+        }
+      }
+      if (statusOf(this.db, job.id) !== 'running') return;
+      if (status.state === 'succeeded') {
+        moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
+          resultUrl: status.videoUrl,
+          providerDoneAt: this.clock.now(),
+        });
+        return;
+      }
+      if (status.state === 'failed') {
+        this.failWithProviderError(job, 'running', status.error);
+        return;
+      }
+      // The view changes only with the provider's queue position; elapsed time is the tick's job.
+      const position = status.state === 'queued' ? status.queuePosition : undefined;
+      if (position !== shownPosition) this.deps.status.show(job, 'running', position);
+      shownPosition = position;
+      await this.deps.signals.sleep(job.id, nextPoll(), 'poll');
+    }
+  }
+
+  private async fetchStep(job: Job): Promise<void> {
+    if (job.mediaKey) {
+      moveJob(this.db, this.clock, job.id, 'fetching', 'delivering');
+      return;
+    }
+    this.deps.status.show(job, 'fetching');
+    // Download and store as one retried unit: a failed store has already consumed the downloaded file.
+    const stored = await this.withRetries(job, 'fetching', async () => {
+      const temp = this.deps.store.tempPath(`${job.id}.part`);
+      const got = await this.deps.fetcher.fetchToFile(job.resultUrl!, temp, {
+        kind: 'video',
+        maxBytes: this.deps.settings.maxResultBytes,
+        trust: 'operator',
+        signal: this.deps.signal,
+      });
+      return this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
+    });
+    if (!stored) return;
+    moveJob(this.db, this.clock, job.id, 'fetching', 'delivering', {
+      mediaKey: stored.key,
+      mediaBytes: stored.bytes,
+      mediaUrl: stored.url,
+    });
+  }
+
+  private async deliverStep(job: Job): Promise<void> {
+    const platform = this.deps.platforms.get(job.platform);
+    if (!job.deliveredAt && platform) {
+      this.deps.status.show(job, 'delivering');
+      const store = this.deps.store;
+      const media = {
+        key: job.mediaKey!,
+        bytes: job.mediaBytes ?? 0,
+        contentType: job.mediaKey!.endsWith('.webm') ? 'video/webm' : 'video/mp4',
+        url: job.mediaUrl ?? store.url(job.mediaKey!),
+      };
+      const localPath = store.localPath(media.key);
+      const receipt = await this.withRetries(job, 'delivering', () =>
+        platform.deliver(destinationOf(this.db, job), {
+          jobId: job.id,
+          text: `Your video is ready: ${truncate(job.prompt, 200)}`,
+          media,
+          ...(localPath ? { localPath } : {}),
+          openRead: () => store.openRead(media.key),
+        }),
+      );
+      if (!receipt) return;
+      patchJob(this.db, this.clock, job.id, 'delivering', { deliveredAt: this.clock.now(), deliveryRef: receipt.ref });
+    } else if (!platform) {
+      this.log.warn({ jobId: job.id, platform: job.platform }, 'platform not running; result kept in storage only');
+    }
+    if (finishJob(this.db, this.clock, job.id, 'delivering', { status: 'succeeded' })) {
+      this.log.info({ jobId: job.id }, 'job succeeded');
+      this.deps.onFinal(getJob(this.db, job.id)!);
+    }
+  }
+
+  // ------------------------------------------------------------------ failures and retries
+
+  /**
+   * Runs one provider / network operation with bounded retries. Returns undefined when the job was failed
+   * (non-retryable error, or attempts used up) or moved by someone else; the runner then re-reads the job.
+   */
+  private async withRetries<T>(job: Job, status: JobStatus, operation: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (this.deps.isStopping()) return undefined;
+        const current = getJob(this.db, job.id);
+        if (!current || current.status !== status) return undefined;
+        if (isRetryable(error) && attempt < this.retryPolicy.maxAttempts) {
+          const delay = backoffMs(attempt, this.retryPolicy, retryAfterOf(error));
+          this.log.warn({ jobId: job.id, step: status, attempt, delay, err: error }, 'transient failure; retrying');
+          if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
+          await this.deps.signals.sleep(job.id, delay, 'backoff');
+          continue;
+        }
+        if (error instanceof ProviderError) this.failWithProviderError(job, status, error);
+        else if (error instanceof MediaError) {
+          // Our storage failing is the owner's to fix (disk full, permissions, S3 credentials), not the member's.
+          if (error.kind === 'storage') this.log.error({ jobId: job.id, err: error }, 'media storage failed: check DATA_DIR or the S3 settings');
+          this.fail(job, status, `media_${error.kind}`, mediaFailureText(error, status));
+        }
+        else throw error;
+        return undefined;
+      }
+    }
+  }
+
+  private failWithProviderError(job: Job, from: JobStatus, error: ProviderError): void {
+    this.deps.observer?.providerError(job.provider, error.kind);
+    this.log.info({ jobId: job.id, kind: error.kind, stage: error.stage, reason: error.message }, 'provider rejected job');
+    if (error.kind === 'auth' || error.kind === 'insufficient_funds') {
+      this.log.error({ provider: job.provider, kind: error.kind }, 'provider account problem: owners must act');
+    }
+    this.fail(job, from, error.kind === 'content_policy' ? `content_policy_${error.stage ?? 'input'}` : error.kind, describeProviderError(error));
+  }
+
+  private fail(job: Job, from: JobStatus, kind: string, message: string, ref?: string): void {
+    const done = finishJob(this.db, this.clock, job.id, from, {
+      status: 'failed',
+      errorKind: kind,
+      errorMessage: message,
+      ...(ref ? { errorRef: ref } : {}),
+    });
+    if (done) this.deps.onFinal(getJob(this.db, job.id)!);
+  }
+
+  /** Our bug: log with a correlation id, fail the job, refund; the member sees only the id. */
+  private failUnexpectedly(jobId: string, error: unknown): void {
+    const ref = newCorrelationId();
+    this.log.error({ jobId, ref, err: error }, 'job step crashed');
+    const job = getJob(this.db, jobId);
+    if (!job || isFinal(job.status)) return;
+    this.fail(job, job.status, 'internal', `Something went wrong on our side (ref ${ref}).`, ref);
+  }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+function mediaFailureText(error: MediaError, step: JobStatus): string {
+  if (step !== 'fetching') return `Delivery failed: ${error.message}`;
+  switch (error.kind) {
+    case 'bad_type':
+      return 'The provider returned something that is not a video.';
+    case 'too_large':
+      return 'The generated video is larger than this bot accepts.';
+    case 'storage':
+      return 'The generated video could not be stored on our side.';
+    case 'http_status':
+      return 'The generated video could no longer be downloaded from the provider.';
+    default:
+      return 'The generated video could not be downloaded from the provider.';
+  }
+}

@@ -1,0 +1,162 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Job } from '../../../db/schema.js';
+import type { ModelSpec } from '../catalog.js';
+import { getChatSettings, type ChatSettings } from '../chat-settings.js';
+import { UserError } from '../errors.js';
+import { BudgetExceededError } from '../limits/intake-limits.js';
+import { DEFAULT_INTAKE_SLOT_LIMITS, IntakeSlots } from '../limits/intake-slots.js';
+import { isClearlyNotEnglish } from '../moderation/language.js';
+import { communityId } from '../roles.js';
+import { requesterOf } from '../users.js';
+import type { EngineDeps, SubmitResult } from './engine.js';
+import type { InputImages } from './input-images.js';
+import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type Quote, type VideoRequest } from './intake.js';
+import { getJob, isFinal } from './job-state.js';
+import { queuePositions } from './scheduler.js';
+import type { StatusMessages } from './status-messages.js';
+
+/**
+ * `/video` and the Retry button as the engine runs them: quick checks first, then the slow work (moderation call,
+ * input image) inside an intake slot, then the accepting transaction (intake.ts). A refusal leaves nothing behind.
+ */
+
+export interface VideoIntakeDeps
+  extends Pick<EngineDeps, 'db' | 'clock' | 'models' | 'providers' | 'store' | 'prefilter' | 'settings' | 'newId' | 'observer'> {
+  /** The engine's logger. */
+  log: EngineDeps['logger'];
+  status: StatusMessages;
+  images: InputImages;
+  isStopping: () => boolean;
+  /** Starts whatever may start now (the new job, perhaps). */
+  pump: () => void;
+}
+
+const newShortId = (prefix: string) => `${prefix}${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`;
+
+export class VideoIntake {
+  private readonly db: VideoIntakeDeps['db'];
+  private readonly clock: VideoIntakeDeps['clock'];
+  private readonly log: VideoIntakeDeps['log'];
+  private readonly intakeSlots: IntakeSlots;
+
+  constructor(private readonly deps: VideoIntakeDeps) {
+    this.db = deps.db;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.intakeSlots = new IntakeSlots(deps.settings.intakeInProgress ?? DEFAULT_INTAKE_SLOT_LIMITS);
+  }
+
+  /**
+   * Checks, charges (hold) and queues a `/video` request. Throws `UserError` for anything the member can fix;
+   * in that case nothing was charged, no job exists and no file was kept.
+   */
+  async submitVideo(request: VideoRequest): Promise<SubmitResult> {
+    if (this.deps.isStopping()) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
+    const previous = existingIntake(this.db, request.intakeKey);
+    if (previous) return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
+
+    const models = this.availableModels();
+    const chat = getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
+    const quote = quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
+    if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
+      throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
+    }
+    if (hasImage(request) && !this.deps.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
+      throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
+    }
+    // Before slow work (a moderation call, an image download): the banned, rate-limited or broke member hears so at
+    // once and costs nothing, and the work itself takes an intake slot, since the limits above count only job rows.
+    // acceptVideo checks everything again in its transaction anyway.
+    let releaseSlot = () => {};
+    if (hasImage(request) || this.deps.prefilter.callsOut) {
+      const user = this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.deps.settings, chat));
+      releaseSlot = this.intakeSlots.take(user.id);
+    }
+    try {
+      return await this.acceptChecked(request, quote, chat, releaseSlot);
+    } finally {
+      releaseSlot();
+    }
+  }
+
+  /** Moderation, the input image, then the accepting transaction; the job row exists once this returns. */
+  private async acceptChecked(request: VideoRequest, quote: Quote, chat: ChatSettings, releaseSlot: () => void): Promise<SubmitResult> {
+    const verdict = await this.deps.prefilter.check(quote.prompt, undefined, communityId(request.dest.platform, request.guildId));
+    if (!verdict.ok) {
+      this.log.info({ rule: verdict.rule, user: request.identity }, 'prompt blocked');
+      throw new UserError('prompt_blocked', verdict.message, { rule: verdict.rule });
+    }
+
+    const jobId = this.deps.newId?.() ?? newShortId('j');
+    const inputMediaKey = await this.deps.images.store(jobId, request);
+    let accepted: { job: Job; duplicate: boolean };
+    try {
+      accepted = this.checkingBudget(() => acceptVideo(this.db, this.clock, request, quote, this.deps.settings, jobId, inputMediaKey, chat));
+    } catch (error) {
+      if (inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
+      throw error;
+    }
+    // From here on the job row counts against the member's limits.
+    releaseSlot();
+    if (accepted.duplicate && inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
+    const position = queuePositions(this.db).get(accepted.job.id);
+    if (!accepted.duplicate) {
+      this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
+      this.deps.observer?.jobQueued?.({ provider: quote.model.provider, costUsd: quote.costUsd });
+      await this.deps.status.post(accepted.job, position);
+      this.deps.pump();
+    }
+    return { ...accepted, position };
+  }
+
+  /** Runs intake checks; a refusal for the spend cap is the owners' business too. */
+  private checkingBudget<T>(check: () => T): T {
+    try {
+      return check();
+    } catch (error) {
+      if (error instanceof BudgetExceededError) {
+        this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
+        this.deps.observer?.budgetRefused?.({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd });
+      }
+      throw error;
+    }
+  }
+
+  /** Models whose provider is configured. */
+  availableModels(): ModelSpec[] {
+    return this.deps.models.filter((m) => this.deps.providers.has(m.provider));
+  }
+
+  /**
+   * The Retry button: the same prompt, model, options and image as a finished job, with a new seed.
+   * Only the job's requester may retry it, and it is charged as a new job.
+   */
+  async retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
+    const job = getJob(this.db, jobId);
+    const requester = job && requesterOf(this.db, job);
+    if (!job || !requester || requester.platform !== request.identity.platform || requester.platformUserId !== request.identity.platformUserId) {
+      throw new UserError('not_yours', 'Only the person who asked for this video can retry it.');
+    }
+    if (!isFinal(job.status)) throw new UserError('not_finished', 'This video is still being made.');
+    const { musicVideo, ...params } = job.params;
+    return this.submitVideo({
+      ...request,
+      prompt: job.prompt,
+      modelId: job.model,
+      options: {
+        ...(musicVideo
+          ? {}
+          : {
+              duration: params.durationS,
+              resolution: params.resolution,
+              ...(params.aspectRatio !== 'auto' ? { aspect: params.aspectRatio } : {}),
+              ...(params.cameraFixed !== undefined ? { cameraFixed: params.cameraFixed } : {}),
+              ...(params.audio !== undefined ? { audio: params.audio } : {}),
+              seed: randomInt(0, 2 ** 31 - 1),
+            }),
+      },
+      ...(musicVideo ? { musicVideo } : {}),
+      ...(job.inputMediaKey ? { sourceImageKey: job.inputMediaKey } : {}),
+    });
+  }
+}

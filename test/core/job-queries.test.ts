@@ -1,0 +1,110 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDb, type Db } from '../../db/client.js';
+import { MODELS } from '../../src/core/catalog.js';
+import { creditTotals } from '../../src/core/credits/ledger.js';
+import { acceptVideo } from '../../src/core/engine/intake.js';
+import { jobCounts, latestCancellableJob, queueDepth, unfinishedJobsOf } from '../../src/core/engine/job-queries.js';
+import { finishJob, jobOfProviderTask, moveJob } from '../../src/core/engine/job-state.js';
+import { requesterOf } from '../../src/core/users.js';
+import { manualClock } from '../helpers/db.js';
+
+/** The core functions that replaced the direct table reads in /cancel, /queue, the buttons, /metrics and webhooks. */
+
+const model = MODELS[0]!;
+const SETTINGS = {
+  defaultModel: model.id,
+  startingCredits: 1000,
+  freeDailyCredits: 0,
+  rateLimitJobs: 100,
+  rateLimitWindowS: 60,
+  userMaxPendingJobs: 100,
+  dailyJobQuota: 100,
+};
+const PRICE = 40;
+
+let db: Db;
+let clock: ReturnType<typeof manualClock>;
+
+beforeEach(() => {
+  db = openDb(':memory:');
+  clock = manualClock();
+});
+afterEach(() => db.$client.close());
+
+/** Queues a job for `member` a second after the previous one, so creation order is age order. */
+function queue(id: string, member = 'alice'): number {
+  clock.advance(1000);
+  const { job } = acceptVideo(
+    db,
+    clock,
+    {
+      identity: { platform: 'console', platformUserId: member },
+      dest: { platform: 'console', chatId: 'c', userId: member },
+      intakeKey: `k-${id}`,
+      prompt: 'a fox',
+      options: {},
+    },
+    { prompt: 'a fox', model, params: { durationS: 5, resolution: '480p', aspectRatio: '16:9' }, price: PRICE, costUsd: 0.15 },
+    SETTINGS,
+    id,
+    undefined,
+  );
+  return job.userId;
+}
+
+describe('job queries', () => {
+  describe('when a member has jobs in every kind of state', () => {
+    let alice: number;
+    beforeEach(() => {
+      alice = queue('old-running');
+      moveJob(db, clock, 'old-running', 'queued', 'submitting');
+      moveJob(db, clock, 'old-running', 'submitting', 'running', { providerTaskId: 'task-1' });
+      queue('fetching');
+      moveJob(db, clock, 'fetching', 'queued', 'submitting');
+      moveJob(db, clock, 'fetching', 'submitting', 'running', { providerTaskId: 'task-2' });
+      moveJob(db, clock, 'fetching', 'running', 'fetching');
+      queue('queued');
+      queue('failed');
+      finishJob(db, clock, 'failed', 'queued', { status: 'failed', errorKind: 'internal', errorMessage: 'x' });
+      queue('bob-queued', 'bob');
+    });
+
+    it('/cancel without an id finds the newest job that can still be cancelled, not a later fetching or failed one', () => {
+      expect(latestCancellableJob(db, alice)?.id).toBe('queued');
+      finishJob(db, clock, 'queued', 'queued', { status: 'cancelled', errorKind: 'cancelled', errorMessage: 'x' });
+      expect(latestCancellableJob(db, alice)?.id).toBe('old-running');
+    });
+
+    it('/queue lists only the member’s unfinished jobs, oldest first', () => {
+      expect(unfinishedJobsOf(db, alice).map((j) => [j.id, j.status])).toEqual([
+        ['old-running', 'running'],
+        ['fetching', 'fetching'],
+        ['queued', 'queued'],
+      ]);
+    });
+
+    it('finds the job a provider callback is about by provider and task id', () => {
+      expect(jobOfProviderTask(db, model.provider, 'task-2')).toEqual({ id: 'fetching', status: 'fetching' });
+      expect(jobOfProviderTask(db, 'some-other-provider', 'task-2')).toBeUndefined();
+      expect(jobOfProviderTask(db, model.provider, 'task-unknown')).toBeUndefined();
+    });
+
+    it('names the requester of a job', () => {
+      const job = { userId: queue('another', 'carol') };
+      expect(requesterOf(db, job)).toMatchObject({ platform: 'console', platformUserId: 'carol' });
+      expect(requesterOf(db, { userId: 999_999 })).toBeUndefined();
+    });
+
+    it('counts jobs by status and the queue depth for /metrics', () => {
+      expect(queueDepth(db)).toBe(2);
+      const counts = Object.fromEntries(jobCounts(db).map((r) => [r.status, r.n]));
+      expect(counts).toEqual({ running: 1, fetching: 1, queued: 2, failed: 1 });
+    });
+
+    it('totals credits held, captured and released for /metrics', () => {
+      moveJob(db, clock, 'fetching', 'fetching', 'delivering');
+      finishJob(db, clock, 'fetching', 'delivering', { status: 'succeeded' });
+      expect(creditTotals(db)).toEqual({ held: 3 * PRICE, captured: PRICE, released: PRICE });
+    });
+  });
+});
