@@ -1,5 +1,5 @@
 import type { Job } from '../db/schema.js';
-import { newCorrelationId } from '../src/core/engine/engine.js';
+import { newCorrelationId } from '../src/core/errors.js';
 import { getJob } from '../src/core/engine/job-state.js';
 import { UserError } from '../src/core/errors.js';
 import { communityId, reaches } from '../src/core/roles.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { newCorrelationId } from '../src/core/engine/engine.js';
+import { newCorrelationId } from '../src/core/errors.js';
 import { claimIntakeKey, releaseIntakeKey } from '../src/core/engine/intake.js';
 import { UserError } from '../src/core/errors.js';
 import { passCommunityGate } from './community-gate.js';

@@ -130,14 +130,6 @@ export function releaseHold(db: DbLike, clock: Clock, jobId: string, reason: str
   return settle(db, clock, jobId, 'release', reason);
 }
 
-export function isSettled(db: DbLike, jobId: string): boolean {
-  return !!db
-    .select({ id: ledgerEntries.id })
-    .from(ledgerEntries)
-    .where(and(eq(ledgerEntries.jobId, jobId), inArray(ledgerEntries.kind, ['capture', 'release'])))
-    .get();
-}
-
 export function grantCredits(
   db: DbLike,
   clock: Clock,

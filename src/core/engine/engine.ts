@@ -26,11 +26,9 @@ import { JobSignals } from './job-signals.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, jobOfProviderTask } from './job-state.js';
 import type { RetryPolicy } from './retry.js';
 import { JobRunner } from './runner.js';
-import { queuePositions, startEligibleJobs, unfinishedJobIds, type SchedulerCaps } from './scheduler.js';
+import { startEligibleJobs, unfinishedJobIds, type SchedulerCaps } from './scheduler.js';
 import { destinationOf, StatusMessages } from './status-messages.js';
 import { VideoIntake } from './video-intake.js';
-
-export { newCorrelationId } from '../errors.js';
 
 /**
  * The job engine as commands, adapters and main see it: a small façade over intake (video-intake.ts), fair
@@ -73,10 +71,6 @@ export interface SubmitResult {
   job: Job;
   duplicate: boolean;
   position: number | undefined;
-}
-
-export interface JobEvent {
-  job: Job;
 }
 
 export class Engine {
@@ -135,10 +129,6 @@ export class Engine {
 
   private get tickMs(): number {
     return Math.max(1000, this.settings.statusEditIntervalMs);
-  }
-
-  get models(): readonly ModelSpec[] {
-    return this.deps.models;
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -333,10 +323,6 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ queries for commands
-
-  queuePositionOf(jobId: string): number | undefined {
-    return queuePositions(this.db).get(jobId);
-  }
 
   userIdOf(platform: PlatformId, platformUserId: string): number | undefined {
     return findUser(this.db, platform, platformUserId)?.id;

@@ -75,7 +75,6 @@ function guardedUpdate(db: DbLike, jobId: string, sources: readonly JobStatus[],
 
 const updateShapes = new Map<string, (db: DbLike) => { run(values: Record<string, unknown>): { changes: number } }>();
 
-export type FailureKind = 'user' | 'provider' | 'timeout' | 'internal' | 'cancelled';
 
 /**
  * Ends a job and settles its credit hold in one transaction: captured on success, released otherwise.

@@ -102,13 +102,3 @@ export function unfinishedJobIds(db: DbLike): { id: string; status: string }[] {
     .where(sql`${jobs.status} not in ('succeeded', 'failed', 'cancelled')`)
     .all();
 }
-
-export function countByStatus(db: DbLike, userId?: number): Record<string, number> {
-  const rows = db
-    .select({ status: jobs.status, n: count() })
-    .from(jobs)
-    .where(userId === undefined ? undefined : and(eq(jobs.userId, userId)))
-    .groupBy(jobs.status)
-    .all();
-  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-}

@@ -24,7 +24,7 @@ import { authorizeJobAction, describeActionError, runJobAction } from '../../../
 import { COMMUNITY_NOT_ALLOWED, runCommand } from '../../../commands/run-command.js';
 import type { CommandContext, CommandDeps } from '../../../commands/types.js';
 import type { Config } from '../../config.js';
-import { newCorrelationId } from '../../core/engine/engine.js';
+import { newCorrelationId } from '../../core/errors.js';
 import { getJob } from '../../core/engine/job-state.js';
 import { markLeft, noteCommunity } from '../../core/communities.js';
 import type { Clock, JobDestination, Logger } from '../../core/ports.js';
