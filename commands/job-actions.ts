@@ -14,8 +14,7 @@ import type { CommandContext, CommandDeps } from './types.js';
  * the community the job was made in, may cancel it. Adapters only render the buttons and route the presses here.
  */
 
-export const JOB_ACTIONS = ['cancel', 'retry'] as const;
-export type JobAction = (typeof JOB_ACTIONS)[number];
+export type JobAction = 'cancel' | 'retry';
 
 /** A button's data: `cancel:<job id>`, `retry:<job id>` (fits Discord's custom_id and Telegram's callback_data). */
 export function parseJobAction(data: string): { action: JobAction; jobId: string } | undefined {

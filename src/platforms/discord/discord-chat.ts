@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { parseJobAction } from '../../../commands/job-actions.js';
 import fs from 'node:fs/promises';
 import {
   ButtonStyle,
@@ -14,6 +13,7 @@ import {
   type REST,
   type RawFile,
 } from 'discord.js';
+import { jobActionData, parseJobAction } from '../../../commands/job-actions.js';
 import { MediaError } from '../../core/errors.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
 import { escapeForDiscord } from './discord-markdown.js';
@@ -41,8 +41,8 @@ const TOKEN_LIFETIME_MS = 14 * 60_000;
 const MAX_CONTENT = 2000;
 
 export const CUSTOM_ID = {
-  cancel: (jobId: string) => `clipbot:cancel:${jobId}`,
-  retry: (jobId: string) => `clipbot:retry:${jobId}`,
+  cancel: (jobId: string) => `clipbot:${jobActionData('cancel', jobId)}`,
+  retry: (jobId: string) => `clipbot:${jobActionData('retry', jobId)}`,
   parse(customId: string): ReturnType<typeof parseJobAction> {
     return customId.startsWith('clipbot:') ? parseJobAction(customId.slice('clipbot:'.length)) : undefined;
   },

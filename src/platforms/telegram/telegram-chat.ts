@@ -1,6 +1,7 @@
 import { InputFile, type Api } from 'grammy';
 import type { InlineKeyboardMarkup, User } from 'grammy/types';
 import { localeOf, t, type Locale } from '../../../commands/i18n.js';
+import { jobActionData } from '../../../commands/job-actions.js';
 import { MediaError } from '../../core/errors.js';
 import type { ChatPlatform, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
 import { describeTelegramError, isMessageGone, isNotModified } from './telegram-errors.js';
@@ -47,11 +48,11 @@ export function displayNameOf(user: User): string {
 }
 
 export function cancelKeyboard(jobId: string, locale: Locale): InlineKeyboardMarkup {
-  return { inline_keyboard: [[{ text: t('cancel', locale), callback_data: `cancel:${jobId}` }]] };
+  return { inline_keyboard: [[{ text: t('cancel', locale), callback_data: jobActionData('cancel', jobId) }]] };
 }
 
 export function retryKeyboard(jobId: string, locale: Locale): InlineKeyboardMarkup {
-  return { inline_keyboard: [[{ text: t('retry', locale), callback_data: `retry:${jobId}` }]] };
+  return { inline_keyboard: [[{ text: t('retry', locale), callback_data: jobActionData('retry', jobId) }]] };
 }
 
 export function escapeHtml(text: string): string {
