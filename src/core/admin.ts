@@ -67,7 +67,6 @@ export function adjustCredits(ctx: AdminContext, target: User, action: 'grant' |
     return ctx.db.transaction((tx) => {
       const budget = budgetAccount(tx, ctx.clock, community);
       const left = balanceOf(tx, budget.id);
-      if (!Number.isInteger(amount) || amount <= 0) throw new UserError('bad_amount', 'The amount must be a positive whole number.');
       if (amount > left) {
         throw new UserError('budget_too_small', `This community's budget has ${left} credits left; ask the bot owner for more.`, { left });
       }

@@ -45,13 +45,15 @@ export function markLeft(db: DbLike, clock: Clock, id: string): void {
  * balances in the same append-only ledger as members' credits (design.md §4).
  */
 export function budgetAccount(db: DbLike, clock: Clock, community: string): User {
-  const found = db.select().from(users).where(and(eq(users.platform, 'community'), eq(users.platformUserId, community))).get();
-  if (found) return found;
-  return db.insert(users).values({ platform: 'community', platformUserId: community, createdAt: clock.now() }).returning().get();
+  return findBudgetAccount(db, community) ?? db.insert(users).values({ platform: 'community', platformUserId: community, createdAt: clock.now() }).returning().get();
+}
+
+function findBudgetAccount(db: DbLike, community: string): User | undefined {
+  return db.select().from(users).where(and(eq(users.platform, 'community'), eq(users.platformUserId, community))).get();
 }
 
 export function budgetOf(db: DbLike, community: string): number {
-  const account = db.select({ id: users.id }).from(users).where(and(eq(users.platform, 'community'), eq(users.platformUserId, community))).get();
+  const account = findBudgetAccount(db, community);
   return account ? balanceOf(db, account.id) : 0;
 }
 
