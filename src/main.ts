@@ -289,7 +289,7 @@ export async function runUntilDone(config: Config, options: StartOptions, logger
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    bot.consoleDone?.then(resolve);
+    void bot.consoleDone?.then(resolve);
   });
   const code = await done;
   await bot.stop();
