@@ -1,0 +1,215 @@
+import type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, User } from '../../db/schema.js';
+
+/**
+ * The store port (design.md §8): everything the core keeps, behind async operations that an embedded SQLite
+ * database (the default) and PostgreSQL (several processes) both implement. The core holds the rules (which moves
+ * are allowed, what a member may spend, who may act where); an adapter only reads and writes rows, and promises:
+ * - every operation is atomic on its own; a guarded write (`WHERE status IN …`, a unique key) reports whether it
+ *   took effect, so of two actors racing exactly one wins, in any number of processes;
+ * - `transaction(fn)` runs `fn` as one unit: all of its writes land or none, and no other transaction's writes
+ *   interleave with what `fn` read and then wrote (SQLite: one writer at a time; PostgreSQL: serialisable,
+ *   retried on a serialisation failure, so `fn` may run more than once and must not act outside the store).
+ * Row types are those of `db/schema.ts`; both adapters read and write exactly those shapes.
+ */
+
+export type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, User };
+
+export type JobPatch = Partial<Omit<NewJob, 'id' | 'status' | 'userId' | 'createdAt'>>;
+export type JobUpdate = JobPatch & { status?: JobStatus };
+/** What intake writes for a new job; every other column starts at its default. */
+export type NewJobRow = Pick<
+  NewJob,
+  | 'id' | 'userId' | 'status' | 'platform' | 'chatId' | 'guildId' | 'requestMessageId' | 'locale' | 'uploadLimitBytes' | 'model'
+  | 'provider' | 'providerModel' | 'prompt' | 'params' | 'inputImageUrl' | 'inputMediaKey' | 'price' | 'costUsd' | 'createdAt' | 'updatedAt'
+>;
+
+/** A queued job as the scheduler orders it, with its member's latest start (0 = never). */
+export interface QueuedJob {
+  id: string;
+  userId: number;
+  createdAt: number;
+  provider: string;
+  lastStart: number;
+}
+
+export interface JobRepo {
+  insert(row: NewJobRow): Promise<Job>;
+  get(id: string): Promise<Job | undefined>;
+  /** Just the status: what a runner checks after every provider answer. */
+  statusOf(id: string): Promise<JobStatus | undefined>;
+  /** `UPDATE jobs SET … WHERE id = ? AND status IN (from)`: true if this call changed the row. */
+  update(id: string, from: readonly JobStatus[], set: JobUpdate): Promise<boolean>;
+  /** Unguarded bookkeeping that is not a state (where the job's status message is). */
+  setStatusMessage(id: string, chatId: string, messageId: string): Promise<void>;
+  ofProviderTask(provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined>;
+
+  hasQueued(): Promise<boolean>;
+  queued(): Promise<QueuedJob[]>;
+  /** Jobs at a provider (submitting or running). */
+  countAtProvider(): Promise<number>;
+  /** Jobs at a provider per member / per provider, for the given keys (all keys when `keys` is omitted). */
+  atProviderByUser(userIds?: readonly number[]): Promise<Map<number, number>>;
+  atProviderByProvider(providers?: readonly string[]): Promise<Map<string, number>>;
+  unfinished(): Promise<{ id: string; status: JobStatus }[]>;
+
+  latestCancellableOf(userId: number, cancellable: readonly JobStatus[]): Promise<Pick<Job, 'id'> | undefined>;
+  /** The member's jobs in the given statuses, oldest first. */
+  ofUserIn(userId: number, statuses: readonly JobStatus[]): Promise<Job[]>;
+  recentOf(userId: number, limit: number): Promise<Job[]>;
+  countsByStatusProviderModel(): Promise<{ status: JobStatus; provider: string; model: string; n: number }[]>;
+  queueDepth(): Promise<number>;
+
+  /** The member's jobs not yet final. */
+  pendingCountOf(userId: number): Promise<number>;
+  /** The member's jobs created since `since` that count against quotas (not failed/cancelled before a provider saw them). */
+  countedSince(userId: number, since: number): Promise<{ n: number; oldest: number | null }>;
+  /** Jobs the member made since `since` in one community (any status). */
+  countInCommunitySince(userId: number, platform: string, guildId: string, since: number): Promise<number>;
+  /** Estimated provider spend of jobs created since `since` that reached a provider or may still. */
+  spentUsdSince(since: number): Promise<number>;
+  /** Seconds from submission to provider completion of the newest successful similar jobs, newest first. */
+  recentDurations(similar: { model: string; resolution: string; durationS: number }, limit: number): Promise<number[]>;
+  /** Final jobs finished before `before` that still keep stored media. */
+  withExpiredMedia(before: number, limit: number): Promise<Pick<Job, 'id' | 'mediaKey' | 'inputMediaKey'>[]>;
+  forgetMedia(id: string): Promise<void>;
+}
+
+export interface LedgerEntryRow {
+  userId: number;
+  kind: LedgerKind;
+  amount: number;
+  jobId?: string | null;
+  actorUserId?: number | null;
+  reason?: string | null;
+  day?: string | null;
+  createdAt: number;
+}
+
+export interface LedgerRepo {
+  balanceOf(userId: number): Promise<number>;
+  /** Credits held by the member's unsettled jobs. */
+  heldOf(userId: number): Promise<number>;
+  append(entry: LedgerEntryRow): Promise<void>;
+  /** Appends unless a unique index already holds such an entry (a job's settlement, a day's allowance); true if written. */
+  appendOnce(entry: LedgerEntryRow): Promise<boolean>;
+  holdOf(jobId: string): Promise<{ userId: number; amount: number } | undefined>;
+  hasEntryOfJob(jobId: string, kinds: readonly LedgerKind[]): Promise<boolean>;
+  /** Final jobs whose hold was never settled. */
+  orphanedHolds(): Promise<{ id: string; status: JobStatus }[]>;
+  totals(): Promise<{ held: number; captured: number; released: number }>;
+}
+
+export interface UserRepo {
+  find(platform: string, platformUserId: string): Promise<User | undefined>;
+  byId(id: number): Promise<User | undefined>;
+  insert(row: Pick<User, 'platform' | 'platformUserId' | 'displayName' | 'createdAt'>): Promise<User>;
+  update(id: number, set: Partial<Pick<User, 'displayName' | 'banned' | 'banReason' | 'dailyJobQuota'>>): Promise<void>;
+}
+
+export interface Community {
+  id: string;
+  title: string;
+  firstSeenAt: number;
+  lastSeenAt: number;
+  refusedAt: number | null;
+  leftAt: number | null;
+}
+
+export interface CommunityRepo {
+  /** Inserts the community or refreshes when it was last seen (and its title when given). */
+  note(id: string, now: number, title?: string): Promise<Community>;
+  /** Sets `refusedAt` unless already set: true only for the first caller. */
+  claimRefusal(id: string, now: number): Promise<boolean>;
+  markLeft(id: string, now: number): Promise<void>;
+  list(): Promise<Community[]>;
+  /** Per community: members served and credits captured and not refunded since. */
+  usage(): Promise<{ community: string; members: number; spent: number }[]>;
+  measures(community: string, userId: number): Promise<CommunityMember | undefined>;
+  setMeasures(community: string, userId: number, change: Partial<Pick<CommunityMember, 'banned' | 'banReason' | 'dailyJobQuota'>>, now: number): Promise<void>;
+}
+
+export interface StoredChatSettings {
+  defaultModel: string | null;
+  allowedChannelIds: string[] | null;
+  dailyJobQuota: number | null;
+}
+
+export interface SettingsRepo {
+  get(platform: string, chatId: string): Promise<StoredChatSettings | undefined>;
+  put(platform: string, chatId: string, settings: StoredChatSettings, updatedBy: number, now: number): Promise<void>;
+}
+
+export interface BlocklistRepo {
+  /** False when the term is already there for that community. */
+  add(term: string, community: string, addedBy: number, now: number): Promise<boolean>;
+  /** False when it was not there. */
+  remove(term: string, community: string): Promise<boolean>;
+  list(): Promise<{ term: string; community: string }[]>;
+}
+
+export interface AuditRow {
+  actorUserId: number;
+  action: string;
+  targetUserId?: number | null;
+  jobId?: string | null;
+  community?: string | null;
+  detail?: string | null;
+  createdAt: number;
+}
+
+export interface AuditRepo {
+  append(row: AuditRow): Promise<void>;
+}
+
+export interface IntakeKeyRepo {
+  /** False when the key was claimed before. */
+  claim(key: string, command: string, now: number): Promise<boolean>;
+  link(key: string, jobId: string): Promise<void>;
+  release(key: string): Promise<void>;
+  /** The key's claim, and its job if one was made. */
+  get(key: string): Promise<{ jobId: string | null; job: Job | undefined } | undefined>;
+}
+
+export interface WebhookDeliveryRepo {
+  /** False when this provider's delivery id was recorded before. */
+  record(delivery: { provider: string; deliveryId: string; jobId: string }, now: number): Promise<boolean>;
+  /** Forgets deliveries received before `before`; returns how many. */
+  prune(before: number): Promise<number>;
+}
+
+/** Figures for /stats, everywhere or for the jobs made in one community. */
+export interface StatsRow {
+  jobsByStatus: Record<string, number>;
+  jobsToday: number;
+  usdToday: number;
+  usersTotal: number;
+  creditsHeld: number;
+  creditsSpentToday: number;
+}
+
+export interface ReportRepo {
+  stats(dayStart: number, community?: string): Promise<StatsRow>;
+}
+
+/** What a transaction (and the store outside one) can do. */
+export interface StoreTx {
+  readonly jobs: JobRepo;
+  readonly ledger: LedgerRepo;
+  readonly users: UserRepo;
+  readonly communities: CommunityRepo;
+  readonly settings: SettingsRepo;
+  readonly blocklist: BlocklistRepo;
+  readonly audit: AuditRepo;
+  readonly intakeKeys: IntakeKeyRepo;
+  readonly webhookDeliveries: WebhookDeliveryRepo;
+  readonly reports: ReportRepo;
+  /** Runs `fn` in a transaction; called on a transaction, `fn` joins it. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+}
+
+export interface Store extends StoreTx {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Whether the store can still be used (for /health). */
+  isOpen(): boolean;
+  close(): Promise<void>;
+}
