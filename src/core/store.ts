@@ -14,14 +14,14 @@ import type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, User } from '
 
 export type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, User };
 
-export type JobPatch = Partial<Omit<NewJob, 'id' | 'status' | 'userId' | 'createdAt'>>;
+export type JobPatch = Partial<Omit<NewJob, 'id' | 'status' | 'userId' | 'createdAt' | 'workerId' | 'leaseEpoch'>>;
 export type JobUpdate = JobPatch & { status?: JobStatus };
-/** What intake writes for a new job; every other column starts at its default. */
+/** What intake writes for a new job (a column left out is null); the other columns start at their defaults. */
 export type NewJobRow = Pick<
   NewJob,
   | 'id' | 'userId' | 'status' | 'platform' | 'chatId' | 'guildId' | 'requestMessageId' | 'locale' | 'uploadLimitBytes' | 'model'
-  | 'provider' | 'providerModel' | 'prompt' | 'params' | 'inputImageUrl' | 'inputMediaKey' | 'price' | 'costUsd' | 'createdAt' | 'updatedAt'
->;
+  | 'provider' | 'providerModel' | 'prompt' | 'params' | 'inputImageUrl' | 'inputMediaKey' | 'price' | 'createdAt' | 'updatedAt'
+> & { costUsd: number };
 
 /** A queued job as the scheduler orders it, with its member's latest start (0 = never). */
 export interface QueuedJob {
@@ -37,8 +37,20 @@ export interface JobRepo {
   get(id: string): Promise<Job | undefined>;
   /** Just the status: what a runner checks after every provider answer. */
   statusOf(id: string): Promise<JobStatus | undefined>;
-  /** `UPDATE jobs SET … WHERE id = ? AND status IN (from)`: true if this call changed the row. */
-  update(id: string, from: readonly JobStatus[], set: JobUpdate): Promise<boolean>;
+  /**
+   * `UPDATE jobs SET … WHERE id = ? AND status IN (from) [AND lease_epoch = fence]`: true if this call changed the
+   * row. A runner passes the epoch it started or took the job over with, so once another process has taken the job
+   * over, nothing the first one still does lands.
+   */
+  update(id: string, from: readonly JobStatus[], set: JobUpdate, fence?: number): Promise<boolean>;
+  /** Starts a queued job on this worker (queued → submitting, a new lease epoch); its epoch, or undefined if it was not queued. */
+  start(id: string, workerId: string, now: number): Promise<number | undefined>;
+  /**
+   * Takes over (for `workerId`, with a new lease epoch each) up to `limit` started, unfinished jobs of another worker
+   * that is gone: no row in `workers`, or a lease that ran out before `now`. Two processes taking over at once get
+   * different jobs. (A worker's own jobs are never taken back by itself: its runners still hold them.)
+   */
+  takeOver(workerId: string, now: number, limit: number): Promise<{ id: string; status: JobStatus; leaseEpoch: number }[]>;
   /** Unguarded bookkeeping that is not a state (where the job's status message is). */
   setStatusMessage(id: string, chatId: string, messageId: string): Promise<void>;
   ofProviderTask(provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined>;
@@ -72,6 +84,14 @@ export interface JobRepo {
   /** Final jobs finished before `before` that still keep stored media. */
   withExpiredMedia(before: number, limit: number): Promise<Pick<Job, 'id' | 'mediaKey' | 'inputMediaKey'>[]>;
   forgetMedia(id: string): Promise<void>;
+}
+
+/** The bot processes sharing the store, each with a lease it renews while it lives. */
+export interface WorkerRepo {
+  /** Registers the worker or renews its lease until `leaseUntil`. */
+  renew(id: string, now: number, leaseUntil: number): Promise<void>;
+  /** Removes the worker: its unfinished jobs may be taken over at once. */
+  leave(id: string): Promise<void>;
 }
 
 export interface LedgerEntryRow {
@@ -194,6 +214,7 @@ export interface ReportRepo {
 /** What a transaction (and the store outside one) can do. */
 export interface StoreTx {
   readonly jobs: JobRepo;
+  readonly workers: WorkerRepo;
   readonly ledger: LedgerRepo;
   readonly users: UserRepo;
   readonly communities: CommunityRepo;
@@ -207,8 +228,20 @@ export interface StoreTx {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
 }
 
+/**
+ * A provider callback may reach any process sharing the store, while the job's runner lives in one: the receiving
+ * process nudges, and whichever process runs the job looks at the provider at once (no payload: the runner trusts only
+ * what it reads itself).
+ */
+export interface JobNudges {
+  publish(jobId: string): Promise<void>;
+  /** Calls `handler` for every nudge published by any process on the store, this one included; returns the unsubscribe. */
+  subscribe(handler: (jobId: string) => void): Promise<() => Promise<void>>;
+}
+
 export interface Store extends StoreTx {
   readonly kind: 'sqlite' | 'postgres';
+  readonly nudges: JobNudges;
   /** Whether the store can still be used (for /health). */
   isOpen(): boolean;
   close(): Promise<void>;

@@ -1,0 +1,236 @@
+import { and, ne, asc, count, desc, eq, gte, inArray, isNotNull, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import { jobs, workers } from '../../../db/pg/schema.js';
+import { FINAL_STATUSES } from '../../core/engine/job-state.js';
+import type { JobRepo, JobStatus, WorkerRepo } from '../../core/store.js';
+import { sumOf, tookEffect, type Pg } from './pg.js';
+
+/** Statuses in which a job occupies a provider slot. */
+const AT_PROVIDER = ['submitting', 'running'] as const satisfies readonly JobStatus[];
+
+/** Started and not final: the jobs a worker runs. */
+const STARTED = ['submitting', 'running', 'fetching', 'delivering'] as const satisfies readonly JobStatus[];
+
+const atProvider = inArray(jobs.status, AT_PROVIDER);
+const notFinal = notInArray(jobs.status, [...FINAL_STATUSES]);
+/** A job a provider saw or may still see: it counts against quotas and spends money (not failed or cancelled before). */
+const mayReachProvider = or(notInArray(jobs.status, ['failed', 'cancelled']), isNotNull(jobs.providerTaskId))!;
+
+/** `column = any($1)`: one array parameter however many keys (inArray binds one parameter per key). */
+function anyOf(column: PgColumn, keys: readonly (number | string)[], type: 'integer' | 'text'): SQL {
+  return sql`${column} = any(${sql.param(keys)}::${sql.raw(type)}[])`;
+}
+
+export function jobRepo(db: Pg): JobRepo {
+  /** Jobs at a provider grouped by `column`, for the given keys (every key when omitted). */
+  async function atProviderBy<K extends number | string>(column: PgColumn, keys: readonly K[] | undefined, type: 'integer' | 'text') {
+    if (keys?.length === 0) return new Map<K, number>();
+    const rows = await db
+      .select({ key: sql<K>`${column}`, n: count() })
+      .from(jobs)
+      .where(and(atProvider, keys ? anyOf(column, keys, type) : undefined))
+      .groupBy(column);
+    return new Map(rows.map((r) => [r.key, r.n]));
+  }
+
+  return {
+    async insert(row) {
+      const [job] = await db.insert(jobs).values(row).returning();
+      return job!;
+    },
+
+    async get(id) {
+      const [job] = await db.select().from(jobs).where(eq(jobs.id, id));
+      return job;
+    },
+
+    async statusOf(id) {
+      const [row] = await db.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, id));
+      return row?.status;
+    },
+
+    async update(id, from, set, fence) {
+      if (from.length === 0) return false;
+      // drizzle refuses an empty SET; rewriting the status onto itself still reports whether the guard held.
+      const changes = Object.values(set).some((v) => v !== undefined) ? set : { status: sql`${jobs.status}` };
+      const fenced = fence === undefined ? undefined : eq(jobs.leaseEpoch, fence);
+      return tookEffect(await db.update(jobs).set(changes).where(and(eq(jobs.id, id), inArray(jobs.status, from), fenced)));
+    },
+
+    async start(id, workerId, now) {
+      const [row] = await db
+        .update(jobs)
+        .set({ status: 'submitting', submittedAt: now, updatedAt: now, workerId, leaseEpoch: sql`${jobs.leaseEpoch} + 1` })
+        .where(and(eq(jobs.id, id), eq(jobs.status, 'queued')))
+        .returning({ epoch: jobs.leaseEpoch });
+      return row?.epoch;
+    },
+
+    async takeOver(workerId, now, limit) {
+      // SKIP LOCKED: processes taking over at the same moment each lock, and so get, different jobs.
+      const orphans = db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .leftJoin(workers, eq(workers.id, jobs.workerId))
+        .where(and(inArray(jobs.status, [...STARTED]), or(isNull(jobs.workerId), ne(jobs.workerId, workerId)), or(isNull(workers.id), lt(workers.leaseUntil, now))))
+        .limit(limit)
+        .for('update', { of: jobs, skipLocked: true });
+      return db
+        .update(jobs)
+        .set({ workerId, leaseEpoch: sql`${jobs.leaseEpoch} + 1`, updatedAt: now })
+        .where(inArray(jobs.id, orphans))
+        .returning({ id: jobs.id, status: jobs.status, leaseEpoch: jobs.leaseEpoch });
+    },
+
+    async setStatusMessage(id, chatId, messageId) {
+      await db.update(jobs).set({ statusChatId: chatId, statusMessageId: messageId }).where(eq(jobs.id, id));
+    },
+
+    async ofProviderTask(provider, taskId) {
+      const [row] = await db
+        .select({ id: jobs.id, status: jobs.status })
+        .from(jobs)
+        .where(and(eq(jobs.provider, provider), eq(jobs.providerTaskId, taskId)));
+      return row;
+    },
+
+    async hasQueued() {
+      const rows = await db.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1);
+      return rows.length > 0;
+    },
+
+    async queued() {
+      return db
+        .select({
+          id: jobs.id,
+          userId: jobs.userId,
+          createdAt: jobs.createdAt,
+          provider: jobs.provider,
+          // A seek on jobs_user_submitted. The outer row is named with its table: drizzle writes bare column names in
+          // a single-table select, which inside the subquery would mean the subquery's own row.
+          lastStart: sql<number>`coalesce((select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id), 0)`.mapWith(Number),
+        })
+        .from(jobs)
+        .where(eq(jobs.status, 'queued'))
+        .orderBy(asc(jobs.createdAt), asc(jobs.id));
+    },
+
+    async countAtProvider() {
+      const [row] = await db.select({ n: count() }).from(jobs).where(atProvider);
+      return row!.n;
+    },
+
+    atProviderByUser: (userIds) => atProviderBy(jobs.userId, userIds, 'integer'),
+    atProviderByProvider: (providers) => atProviderBy(jobs.provider, providers, 'text'),
+
+    async unfinished() {
+      return db.select({ id: jobs.id, status: jobs.status }).from(jobs).where(notFinal).orderBy(asc(jobs.createdAt), asc(jobs.id));
+    },
+
+    async latestCancellableOf(userId, cancellable) {
+      if (cancellable.length === 0) return undefined;
+      const [row] = await db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.userId, userId), inArray(jobs.status, cancellable)))
+        .orderBy(desc(jobs.createdAt), desc(jobs.id))
+        .limit(1);
+      return row;
+    },
+
+    async ofUserIn(userId, statuses) {
+      if (statuses.length === 0) return [];
+      return db
+        .select()
+        .from(jobs)
+        .where(and(eq(jobs.userId, userId), inArray(jobs.status, statuses)))
+        .orderBy(asc(jobs.createdAt), asc(jobs.id));
+    },
+
+    async recentOf(userId, limit) {
+      return db.select().from(jobs).where(eq(jobs.userId, userId)).orderBy(desc(jobs.createdAt), desc(jobs.id)).limit(limit);
+    },
+
+    async countsByStatusProviderModel() {
+      return db
+        .select({ status: jobs.status, provider: jobs.provider, model: jobs.model, n: count() })
+        .from(jobs)
+        .groupBy(jobs.status, jobs.provider, jobs.model);
+    },
+
+    async queueDepth() {
+      const [row] = await db.select({ n: count() }).from(jobs).where(eq(jobs.status, 'queued'));
+      return row!.n;
+    },
+
+    async pendingCountOf(userId) {
+      const [row] = await db.select({ n: count() }).from(jobs).where(and(eq(jobs.userId, userId), notFinal));
+      return row!.n;
+    },
+
+    async countedSince(userId, since) {
+      const [row] = await db
+        .select({ n: count(), oldest: sql<number | null>`min(${jobs.createdAt})`.mapWith(Number) })
+        .from(jobs)
+        .where(and(eq(jobs.userId, userId), gte(jobs.createdAt, since), mayReachProvider));
+      return { n: row!.n, oldest: row!.oldest };
+    },
+
+    async countInCommunitySince(userId, platform, guildId, since) {
+      const [row] = await db
+        .select({ n: count() })
+        .from(jobs)
+        .where(and(eq(jobs.userId, userId), sql`${jobs.platform} = ${platform}`, eq(jobs.guildId, guildId), gte(jobs.createdAt, since)));
+      return row!.n;
+    },
+
+    async spentUsdSince(since) {
+      const [row] = await db.select({ usd: sumOf(jobs.costUsd) }).from(jobs).where(and(gte(jobs.createdAt, since), mayReachProvider));
+      return row!.usd;
+    },
+
+    async recentDurations(similar, limit) {
+      const rows = await db
+        .select({ submittedAt: jobs.submittedAt, doneAt: jobs.providerDoneAt })
+        .from(jobs)
+        .where(
+          and(
+            eq(jobs.model, similar.model),
+            eq(jobs.status, 'succeeded'),
+            sql`${jobs.params} ->> 'resolution' = ${similar.resolution}`,
+            // jsonb compares numbers as numbers (5 = 5.0), as SQLite's json_extract does.
+            sql`${jobs.params} -> 'durationS' = ${JSON.stringify(similar.durationS)}::jsonb`,
+            isNotNull(jobs.submittedAt),
+            isNotNull(jobs.providerDoneAt),
+            sql`${jobs.providerDoneAt} >= ${jobs.submittedAt}`,
+          ),
+        )
+        .orderBy(desc(jobs.providerDoneAt))
+        .limit(limit);
+      return rows.map((r) => (r.doneAt! - r.submittedAt!) / 1000);
+    },
+
+    async withExpiredMedia(before, limit) {
+      return db
+        .select({ id: jobs.id, mediaKey: jobs.mediaKey, inputMediaKey: jobs.inputMediaKey })
+        .from(jobs)
+        .where(and(isNotNull(jobs.finishedAt), lt(jobs.finishedAt, before), or(isNotNull(jobs.mediaKey), isNotNull(jobs.inputMediaKey))))
+        .limit(limit);
+    },
+
+    async forgetMedia(id) {
+      await db.update(jobs).set({ mediaKey: null, mediaUrl: null, inputMediaKey: null }).where(eq(jobs.id, id));
+    },
+  };
+}
+
+export function workerRepo(db: Pg): WorkerRepo {
+  return {
+    async renew(id, now, leaseUntil) {
+      await db.insert(workers).values({ id, startedAt: now, leaseUntil }).onConflictDoUpdate({ target: workers.id, set: { leaseUntil } });
+    },
+    async leave(id) {
+      await db.delete(workers).where(eq(workers.id, id));
+    },
+  };
+}
