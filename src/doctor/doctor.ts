@@ -6,6 +6,7 @@ import { checkDatabase, checkDataDir, checkDiskSpace } from './local-checks.js';
 import { checkModeration } from './moderation-check.js';
 import { checkChatPlatform, checkDiscord, checkTelegram } from './platform-checks.js';
 import { checkArk, checkFal, checkKie, checkVideoProvider } from './provider-checks.js';
+import { checkPostgresDatabase } from './postgres-check.js';
 import { checkPublicUrl } from './public-url-check.js';
 import { checkS3 } from './storage-check.js';
 
@@ -40,7 +41,8 @@ export async function runDoctor(options: DoctorOptions): Promise<number> {
   report(ok('Settings', `valid, ${source}`));
   report(checkDataDir(config));
   report(checkDiskSpace(config));
-  report(checkDatabase(config));
+  const { DATABASE_URL } = config;
+  report(DATABASE_URL ? await checkPostgresDatabase({ ...config, DATABASE_URL }) : checkDatabase(config));
 
   const logger = options.logger ?? createLogger('silent');
   // The remote checks are independent: run them at once, print them in checklist order.

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../db/client.js';
 import { loadConfig } from '../../src/config.js';
@@ -9,6 +11,7 @@ import { runDoctor } from '../../src/doctor/doctor.js';
 import { checkDiskSpace } from '../../src/doctor/local-checks.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot } from '../../src/main.js';
+import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { startArkSimulator, type ArkSimulator } from '../../src/sim/ark.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
@@ -98,6 +101,21 @@ afterAll(async () => {
   await Promise.all([telegram.close(), discord.close(), fal.close(), ark.close(), kie.close(), s3.close(), moderation.close(), readOnlyS3.close()]);
   for (const cleanup of cleanups) cleanup();
 });
+
+/** The local PostgreSQL server, where a test makes (and drops) a database of its own. */
+const PG_SERVER = 'postgres://postgres@127.0.0.1:5432';
+
+async function admin<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: `${PG_SERVER}/postgres`, connectionTimeoutMillis: 3_000 });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const postgresAnswers = await admin(() => Promise.resolve(true)).catch(() => false);
 
 function dataDir(): string {
   const { dir, cleanup } = tempDir('clipbot-doctor-');
@@ -403,6 +421,35 @@ describe('npm run doctor', () => {
       const result = checkDiskSpace(loadConfig({ DATA_DIR: dataDir() }), Number.MAX_SAFE_INTEGER);
       expect(result.status).toBe('fail');
       expect(result.fix).toMatch(/^free space there or move DATA_DIR/);
+    });
+  });
+
+  describe('when DATABASE_URL names PostgreSQL', () => {
+    it.skipIf(!postgresAnswers)('a migrated database: ✅ it answers, migrations are current; a new one: its tables come at the first start', async () => {
+      const name = `clipbot_test_${randomBytes(6).toString('hex')}`;
+      await admin((client) => client.query(`create database ${name}`));
+      try {
+        const setup: Record<string, string> = { ...(await goodSetup()), DATABASE_URL: `${PG_SERVER}/${name}` };
+        const fresh = await doctor(setup);
+        expect(fresh.line('Database')).toMatch(new RegExp(`^✅ Database: postgres://127\\.0\\.0\\.1:5432/${name} answers \\(PostgreSQL \\d+\\.\\d+\\); its tables are created at the first start$`));
+
+        await (await openPostgresStore(setup.DATABASE_URL!)).close();
+        const migrated = await doctor(setup);
+        expect(migrated.code, migrated.output).toBe(0);
+        expect(migrated.line('Database')).toMatch(new RegExp(`^✅ Database: postgres://127\\.0\\.0\\.1:5432/${name} answers \\(PostgreSQL \\d+\\.\\d+\\); migrations are current$`));
+        // The doctor only looks: the SQLite file is not made.
+        expect(fs.existsSync(path.join(setup.DATA_DIR!, 'clipbot.db'))).toBe(false);
+      } finally {
+        await admin((client) => client.query(`drop database if exists ${name} with (force)`));
+      }
+    });
+
+    it('nothing listening: ❌ with the fix, and the password is never shown', async () => {
+      const closed = await freePort();
+      const run = await doctor({ ...(await goodSetup()), DATABASE_URL: `postgres://clipbot:doctor-pg-secret@127.0.0.1:${closed}/clipbot` });
+      expect(run.code).toBe(1);
+      expect(run.line('Database')).toBe(`❌ Database: postgres://127.0.0.1:${closed}/clipbot: connection refused → start PostgreSQL, or correct the host and port in DATABASE_URL`);
+      expect(run.output).not.toContain('doctor-pg-secret');
     });
   });
 });
