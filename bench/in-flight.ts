@@ -111,12 +111,12 @@ async function measure(job: ChildJob): Promise<ChildResult> {
     let peakRss = baselineRss;
     let peakRunning = 0;
     let ticks = 0;
-    const running = db.$client.prepare(`select count(*) from jobs where status = 'running'`).pluck();
+    const running = db.drizzle.$client.prepare(`select count(*) from jobs where status = 'running'`).pluck();
     const sampler = setInterval(() => {
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
       peakRunning = Math.max(peakRunning, running.get() as number);
       if (process.env.BENCH_TRACE && ++ticks % 8 === 0) {
-        const counts = db.$client.prepare(`select status, count(*) n from jobs group by status`).all();
+        const counts = db.drizzle.$client.prepare(`select status, count(*) n from jobs group by status`).all();
         const mem = process.memoryUsage();
         console.error(`${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s rss ${(mem.rss / MIB).toFixed(0)} MiB heap ${(mem.heapUsed / MIB).toFixed(0)}/${(mem.heapTotal / MIB).toFixed(0)} external ${(mem.external / MIB).toFixed(0)}`, JSON.stringify(counts));
       }
@@ -130,7 +130,7 @@ async function measure(job: ChildJob): Promise<ChildResult> {
     engine.onJobFinal(() => {
       if (++finals === job.jobs) allFinal();
     });
-    engine.start();
+    await engine.start();
     for (let i = 0; i < job.jobs; i++) {
       await engine.submitVideo(videoRequest(i, job.users, { options: { resolution: '720p', duration: 5 } }));
       // Commands arrive as separate network events: let timers and I/O run between them, as they would.
@@ -142,7 +142,7 @@ async function measure(job: ChildJob): Promise<ChildResult> {
     loop.disable();
     clearInterval(sampler);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    const succeeded = db.$client.prepare(`select count(*) from jobs where status = 'succeeded'`).pluck().get() as number;
+    const succeeded = db.drizzle.$client.prepare(`select count(*) from jobs where status = 'succeeded'`).pluck().get() as number;
     return {
       submitSeconds,
       totalSeconds,
@@ -157,7 +157,7 @@ async function measure(job: ChildJob): Promise<ChildResult> {
   } finally {
     await engine.stop(1000);
     await fal.close();
-    db.$client.close();
+    await db.close();
     cleanup();
   }
 }

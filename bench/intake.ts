@@ -79,7 +79,7 @@ async function measureIntake(count: number, depth: number): Promise<{ seconds: n
   const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrl: sim.jwksUrl, logger: silentLogger });
   const { engine, db } = buildEngine({ dir: path.join(dir, `engine-${depth}`), providers: new Map([['fal', fal]]), settings: { maxRunningJobs: 0 } });
   try {
-    const sqlite = db.$client;
+    const sqlite = db.drizzle.$client;
     const drain = sqlite.prepare(`update jobs set status = 'cancelled', finished_at = ?, updated_at = ? where status = 'queued'`);
     for (let i = 0; i < WARMUP; i++) await engine.submitVideo(videoRequest(count + i, users));
     if (Number.isFinite(depth)) drain.run(Date.now(), Date.now());
@@ -104,7 +104,7 @@ async function measureIntake(count: number, depth: number): Promise<{ seconds: n
     if (sim.calls.length) throw new Error(`the provider was called ${sim.calls.length} times`);
     return { seconds, latencies, accepted };
   } finally {
-    db.$client.close();
+    await db.close();
     await fal.close();
     await sim.close();
   }

@@ -4,7 +4,6 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { openDb, type Db } from '../db/client.js';
 import { listBlockedTerms } from '../src/core/admin.js';
 import { MODELS, type ModelSpec } from '../src/core/catalog.js';
 import { Engine, type EngineSettings } from '../src/core/engine/engine.js';
@@ -14,6 +13,7 @@ import type { ChatPlatform, JobDestination, MessageRef, VideoProvider } from '..
 import { silentLogger } from '../src/logger.js';
 import { createLocalMediaStore } from '../src/media/local-store.js';
 import { createSafeFetcher } from '../src/media/safe-fetch.js';
+import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
 
 /** One line of the combined table. `met` is left out where the figure has no goal of its own. */
 export interface BenchRow {
@@ -88,7 +88,8 @@ export const OPEN_SETTINGS: EngineSettings = {
 
 export interface BenchEngine {
   engine: Engine;
-  db: Db;
+  /** The SQLite store: benches read their figures straight from its rows (`db.drizzle.$client`). */
+  db: SqliteStore;
   platform: CountingPlatform;
 }
 
@@ -118,13 +119,13 @@ export class CountingPlatform implements ChatPlatform {
 /** The real engine (as `main.ts` wires it) on a SQLite file in `dir`, with a counting chat platform. */
 export function buildEngine(opts: {
   dir: string;
-  db?: Db;
+  db?: SqliteStore;
   providers?: ReadonlyMap<string, VideoProvider>;
   settings?: Partial<EngineSettings>;
   models?: readonly ModelSpec[];
   publicBaseUrl?: string;
 }): BenchEngine {
-  const db = opts.db ?? openDb(path.join(opts.dir, 'clipbot.db'));
+  const db = opts.db ?? openSqliteStore(path.join(opts.dir, 'clipbot.db'));
   const platform = new CountingPlatform();
   const engine = new Engine({
     db,

@@ -14,13 +14,13 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openDb } from '../db/client.js';
-import { jobs } from '../db/schema.js';
 import type { VideoProvider } from '../src/core/ports.js';
+import type { Store } from '../src/core/store.js';
 import { ensureUser } from '../src/core/users.js';
 import { silentLogger } from '../src/logger.js';
 import { createFalProvider } from '../src/providers/fal.js';
 import { startFalSimulator } from '../src/sim/fal.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { tempDir } from '../test/helpers/db.js';
 import { buildEngine, fmt, numberArg, report, type BenchRow } from './lib.js';
 
@@ -118,56 +118,67 @@ async function measure(job: ChildJob): Promise<ChildResult> {
       return status;
     },
   });
-  const db = openDb(path.join(dir, 'clipbot.db'));
+  const db = openSqliteStore(path.join(dir, 'clipbot.db'));
   try {
     const insertStarted = process.hrtime.bigint();
-    seed(db, job);
+    await seed(db, job);
     const insertSeconds = Number(process.hrtime.bigint() - insertStarted) / 1e9;
     t0 = process.hrtime.bigint();
     const { engine } = buildEngine({ dir, db, providers: new Map([['fal', timed]]), settings: { maxRunningJobs: 100, providerMaxRunningJobs: 100 } });
-    engine.start();
+    await engine.start();
     const startReturnedMs = elapsedMs();
     await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 60_000))]);
     await engine.stop(1000);
     return { insertSeconds, startReturnedMs, firstStatusMs, allTrackedMs, answered: answered.size };
   } finally {
     await fal.close();
-    db.$client.close();
+    await db.close();
     cleanup();
   }
 }
 
 /** The jobs a crash left behind: running ones submitted 30 s ago, queued ones waiting; 100 users. */
-function seed(db: ReturnType<typeof openDb>, job: ChildJob): void {
+async function seed(db: Store, job: ChildJob): Promise<void> {
   const clock = { now: () => Date.now() };
   const now = Date.now();
-  db.transaction((tx) => {
-    const userIds = Array.from({ length: 100 }, (_, u) => ensureUser(tx, clock, { platform: 'console', platformUserId: `u${u}` }, 1_000_000).id);
+  await db.transaction(async (tx) => {
+    const userIds: number[] = [];
+    for (let u = 0; u < 100; u++) userIds.push((await ensureUser(tx, clock, { platform: 'console', platformUserId: `u${u}` }, 1_000_000)).id);
     const total = job.taskIds.length + job.queued;
     for (let i = 0; i < total; i++) {
+      const id = `j${i}`;
       const taskId = job.taskIds[i];
-      tx.insert(jobs)
-        .values({
-          id: `j${i}`,
-          userId: userIds[i % userIds.length]!,
-          status: taskId ? 'running' : 'queued',
-          platform: 'console',
-          chatId: `chat${i % 50}`,
-          model: 'seedance-1-pro',
-          provider: 'fal',
-          providerModel: PROVIDER_MODEL,
-          prompt: `a quiet harbour at night, take ${i}`,
-          params: { ...PARAMS },
-          price: 50,
-          costUsd: 0.3,
-          providerTaskId: taskId ?? null,
-          statusChatId: `chat${i % 50}`,
-          statusMessageId: `m${i}`,
-          createdAt: now - 40_000,
-          submittedAt: taskId ? now - 30_000 : null,
-          updatedAt: now - 30_000,
-        })
-        .run();
+      const status = taskId ? 'running' : 'queued';
+      await tx.jobs.insert({
+        id,
+        userId: userIds[i % userIds.length]!,
+        status,
+        platform: 'console',
+        chatId: `chat${i % 50}`,
+        guildId: null,
+        requestMessageId: null,
+        locale: null,
+        uploadLimitBytes: null,
+        model: 'seedance-1-pro',
+        provider: 'fal',
+        providerModel: PROVIDER_MODEL,
+        prompt: `a quiet harbour at night, take ${i}`,
+        params: { ...PARAMS },
+        price: 50,
+        inputImageUrl: null,
+        inputMediaKey: null,
+        costUsd: 0.3,
+        createdAt: now - 40_000,
+        updatedAt: now - 30_000,
+      });
+      // What intake does not write: the provider's task and the status message, as the crash left them.
+      await tx.jobs.update(id, [status], {
+        providerTaskId: taskId ?? null,
+        statusChatId: `chat${i % 50}`,
+        statusMessageId: `m${i}`,
+        submittedAt: taskId ? now - 30_000 : null,
+        updatedAt: now - 30_000,
+      });
     }
   });
 }

@@ -3,11 +3,11 @@ import { communityId } from '../src/core/roles.js';
 import { ensureUser } from '../src/core/users.js';
 import type { CommandContext, CommandDeps } from './types.js';
 
-export function adminContext(ctx: CommandContext, deps: CommandDeps): AdminContext {
+export async function adminContext(ctx: CommandContext, deps: CommandDeps): Promise<AdminContext> {
   return {
     db: deps.db,
     clock: deps.clock,
-    actor: ensureUser(deps.db, deps.clock, ctx.actor, deps.config.STARTING_CREDITS),
+    actor: await ensureUser(deps.db, deps.clock, ctx.actor, deps.config.STARTING_CREDITS),
     startingCredits: deps.config.STARTING_CREDITS,
     role: ctx.actor.role,
     community: communityOf(ctx),

@@ -10,12 +10,12 @@ export default defineCommand({
   access: 'member',
   options: z.object({}),
   async execute(ctx, _o, { db, clock, config }) {
-    const user = db.transaction((tx) => {
-      const u = ensureUser(tx, clock, ctx.actor, config.STARTING_CREDITS);
-      applyDailyAllowance(tx, clock, u.id, { freeDailyCredits: config.FREE_DAILY_CREDITS });
+    const user = await db.transaction(async (tx) => {
+      const u = await ensureUser(tx, clock, ctx.actor, config.STARTING_CREDITS);
+      await applyDailyAllowance(tx, clock, u.id, { freeDailyCredits: config.FREE_DAILY_CREDITS });
       return u;
     });
-    const { balance, held } = accountSummary(db, user.id);
+    const { balance, held } = await accountSummary(db, user.id);
     const daily = config.FREE_DAILY_CREDITS > 0 ? ` Your balance is topped up to ${config.FREE_DAILY_CREDITS} each day (UTC).` : '';
     await ctx.reply(`You have ${balance} credits${held ? ` (${held} more held for videos in progress)` : ''}.${daily}`);
   },

@@ -11,9 +11,9 @@ export default defineCommand({
   options: z.object({ user: userRef, reason: reason.default('') }),
   positional: ['user', 'reason'],
   async execute(ctx, o, deps) {
-    const admin = adminContext(ctx, deps);
-    const target = resolveTarget(admin, o.user, ctx.platform);
-    setBanned(admin, target, true, o.reason);
+    const admin = await adminContext(ctx, deps);
+    const target = await resolveTarget(admin, o.user, ctx.platform);
+    await setBanned(admin, target, true, o.reason);
     const where = admin.role === 'owner' ? 'everywhere' : 'in this community';
     await ctx.reply(`${describeUser(target)} is banned ${where}${o.reason ? `: ${o.reason}` : ''}.`);
   },

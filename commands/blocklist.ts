@@ -14,9 +14,9 @@ export default defineCommand({
   }),
   positional: ['action', 'term'],
   async execute(ctx, o, deps) {
-    const admin = adminContext(ctx, deps);
+    const admin = await adminContext(ctx, deps);
     if (o.action === 'list') {
-      const terms = listBlockedTerms(deps.db);
+      const terms = await listBlockedTerms(deps.db);
       const global = terms.filter((t) => t.community === '').map((t) => t.term);
       const here = admin.community ? terms.filter((t) => t.community === admin.community).map((t) => t.term) : [];
       const fromConfig = deps.config.BLOCKLIST.length;
@@ -35,10 +35,10 @@ export default defineCommand({
     if (!o.term) throw new UserError('missing_term', `Say which term to ${o.action}: /blocklist ${o.action} <term>`);
     const where = admin.role === 'owner' ? 'everywhere' : 'in this community';
     if (o.action === 'add') {
-      const stored = addBlockedTerm(admin, o.term);
+      const stored = await addBlockedTerm(admin, o.term);
       await ctx.reply(`Prompts containing “${stored}” (in any spelling) are now refused ${where}.`);
     } else {
-      removeBlockedTerm(admin, o.term);
+      await removeBlockedTerm(admin, o.term);
       await ctx.reply(`Removed from the blocklist ${where}.`);
     }
     deps.prefilter.invalidate();

@@ -23,7 +23,7 @@ export default defineCommand({
     community: 'discord:<server id> or telegram:<group id>; defaults to here',
   },
   async execute(ctx, o, deps) {
-    const admin = adminContext(ctx, deps);
+    const admin = await adminContext(ctx, deps);
     // Owners may name any community; a moderator's is always the one they are in.
     const named = o.community !== undefined && admin.role === 'owner' ? parseCommunityRef(o.community) : undefined;
     if (o.community !== undefined && admin.role === 'owner' && !named) {
@@ -32,11 +32,11 @@ export default defineCommand({
     const community = named ?? admin.community;
     if (!community) throw new UserError('no_community', 'Use this in a server or group, or name one: /budget show telegram:<group id>.');
     if (o.action === 'show') {
-      await ctx.reply(`${community}: ${budgetOf(deps.db, community)} credits left to grant.`);
+      await ctx.reply(`${community}: ${await budgetOf(deps.db, community)} credits left to grant.`);
       return;
     }
     if (o.amount === undefined) throw new UserError('missing_amount', `Say how many credits: /budget ${o.action} <amount>`);
-    const left = adjustBudget(admin, community, o.action, o.amount, o.reason);
+    const left = await adjustBudget(admin, community, o.action, o.amount, o.reason);
     await ctx.reply(`${o.action === 'give' ? 'Gave' : 'Took'} ${o.amount} credits ${o.action === 'give' ? 'to' : 'from'} the budget of ${community}. Left: ${left}.`);
   },
 });

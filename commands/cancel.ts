@@ -14,11 +14,11 @@ export default defineCommand({
   positional: ['job'],
   async execute(ctx, o, deps) {
     const { db, clock, config } = deps;
-    const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
-    const id = o.job ?? latestCancellableJob(db, user.id)?.id;
+    const user = await ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
+    const id = o.job ?? (await latestCancellableJob(db, user.id))?.id;
     if (!id) throw new UserError('nothing_to_cancel', 'You have no video in progress.');
     // The same authority as the Cancel button: the requester, or an owner / a moderator of the job's community.
-    const decision = authorizeJobAction('cancel', id, ctx, deps);
+    const decision = await authorizeJobAction('cancel', id, ctx, deps);
     if (!decision.ok) throw new UserError('no_such_job', `You have no job ${id.slice(0, 20)}.`);
     const { jobId: cancelled } = await runJobAction('cancel', decision, ctx, deps);
     const whose = decision.as === 'requester' ? 'your' : 'its owner’s';

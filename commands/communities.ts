@@ -8,7 +8,7 @@ export default defineCommand({
   access: 'owner',
   options: z.object({}),
   async execute(ctx, _o, { db, config }) {
-    const all = listCommunities(db);
+    const all = await listCommunities(db);
     if (all.length === 0) {
       await ctx.reply('The bot has not been used in any server or group yet.');
       return;

@@ -13,22 +13,22 @@ import type { CommandContext, CommandDeps } from './types.js';
 export async function passCommunityGate(ctx: CommandContext, deps: CommandDeps): Promise<boolean> {
   const community = communityOf(ctx);
   if (!community || ctx.platform === 'console') return true;
-  noteCommunity(deps.db, deps.clock, community, ctx.communityName);
+  await noteCommunity(deps.db, deps.clock, community, ctx.communityName);
   const allowed = deps.config.ALLOWED_COMMUNITIES;
   if (allowed.length === 0 || allowed.includes(community)) return true;
   const log = deps.logger.child({ community });
-  if (claimRefusal(deps.db, deps.clock, community)) {
+  if (await claimRefusal(deps.db, deps.clock, community)) {
     log.info('request from a community not on ALLOWED_COMMUNITIES refused');
     await ctx.reply(t('community_not_allowed', localeOf(ctx.locale))).catch((error: unknown) => log.warn({ err: error }, 'could not send the refusal'));
   }
   if (deps.config.LEAVE_UNLISTED && ctx.leaveCommunity) {
-    await ctx
-      .leaveCommunity()
-      .then(() => {
-        markLeft(deps.db, deps.clock, community);
-        log.info('left a community not on ALLOWED_COMMUNITIES (LEAVE_UNLISTED)');
-      })
-      .catch((error: unknown) => log.warn({ err: error }, 'could not leave the community'));
+    try {
+      await ctx.leaveCommunity();
+      await markLeft(deps.db, deps.clock, community);
+      log.info('left a community not on ALLOWED_COMMUNITIES (LEAVE_UNLISTED)');
+    } catch (error) {
+      log.warn({ err: error }, 'could not leave the community');
+    }
   }
   return false;
 }

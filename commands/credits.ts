@@ -16,9 +16,9 @@ export default defineCommand({
   }),
   positional: ['action', 'user', 'amount', 'reason'],
   async execute(ctx, o, deps) {
-    const admin = adminContext(ctx, deps);
-    const target = resolveTarget(admin, o.user, ctx.platform);
-    const { balance, budgetLeft } = adjustCredits(admin, target, o.action, o.amount, o.reason);
+    const admin = await adminContext(ctx, deps);
+    const target = await resolveTarget(admin, o.user, ctx.platform);
+    const { balance, budgetLeft } = await adjustCredits(admin, target, o.action, o.amount, o.reason);
     const verb = o.action === 'grant' ? 'Gave' : 'Took';
     const fromBudget = budgetLeft === undefined ? '' : ` from this community's budget (${budgetLeft} left)`;
     await ctx.reply(`${verb} ${o.amount} credits ${o.action === 'grant' ? 'to' : 'from'} ${describeUser(target)}${fromBudget}. New balance: ${balance}.`);

@@ -12,8 +12,8 @@ export default defineCommand({
   }),
   positional: ['limit'],
   async execute(ctx, o, { db, clock, config }) {
-    const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
-    const rows = recentJobs(db, user.id, o.limit);
+    const user = await ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
+    const rows = await recentJobs(db, user.id, o.limit);
     if (rows.length === 0) {
       await ctx.reply('You have not made any videos yet. Try /video a red fox running through snow');
       return;

@@ -29,11 +29,11 @@ export function jobActionData(action: JobAction, jobId: string): string {
 export type ActionDecision = { ok: true; job: Job; as: 'requester' | 'moderator' } | { ok: false; text: string };
 
 /** Whether this actor, here, may take this action on this job (one indexed read; no platform calls). */
-export function authorizeJobAction(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps): ActionDecision {
+export async function authorizeJobAction(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps): Promise<ActionDecision> {
   const locale = localeOf(ctx.locale);
-  const job = getJob(deps.db, jobId);
+  const job = await getJob(deps.db, jobId);
   if (!job) return { ok: false, text: t('no_such_job', locale) };
-  const requester = requesterOf(deps.db, job);
+  const requester = await requesterOf(deps.db, job);
   if (requester?.platform === ctx.actor.platform && requester.platformUserId === ctx.actor.platformUserId) return { ok: true, job, as: 'requester' };
   // Retry charges the requester again: only they may ask for it.
   if (action === 'cancel' && reaches({ role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) }, communityId(job.platform, job.guildId))) {
@@ -49,7 +49,7 @@ export function authorizeJobAction(action: JobAction, jobId: string, ctx: Comman
 export async function runJobAction(action: JobAction, decision: Extract<ActionDecision, { ok: true }>, ctx: CommandContext, deps: CommandDeps): Promise<{ text: string; jobId?: string }> {
   const locale = localeOf(ctx.locale);
   if (action === 'cancel') {
-    const actor = deps.engine.userIdOf(ctx.actor.platform, ctx.actor.platformUserId) ?? -1;
+    const actor = (await deps.engine.userIdOf(ctx.actor.platform, ctx.actor.platformUserId)) ?? -1;
     const job = await deps.engine.cancel(decision.job.id, { userId: actor, moderator: decision.as === 'moderator' });
     return { text: t(decision.as === 'requester' ? 'cancelled' : 'cancelled_for_requester', locale), jobId: job.id };
   }
@@ -69,7 +69,7 @@ export async function runJobAction(action: JobAction, decision: Extract<ActionDe
  */
 export async function pressJobButton(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps): Promise<{ text: string; alert: boolean }> {
   if (!(await passCommunityGate(ctx, deps))) return { text: '', alert: false };
-  const decision = authorizeJobAction(action, jobId, ctx, deps);
+  const decision = await authorizeJobAction(action, jobId, ctx, deps);
   if (!decision.ok) {
     deps.logger.info({ action, jobId, user: ctx.actor.platformUserId }, 'button press refused');
     return { text: decision.text, alert: true };

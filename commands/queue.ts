@@ -10,9 +10,9 @@ export default defineCommand({
   access: 'member',
   options: z.object({}),
   async execute(ctx, _o, { db, clock, config }) {
-    const user = ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
-    const positions = queuePositions(db);
-    const mine = unfinishedJobsOf(db, user.id);
+    const user = await ensureUser(db, clock, ctx.actor, config.STARTING_CREDITS);
+    const positions = await queuePositions(db);
+    const mine = await unfinishedJobsOf(db, user.id);
     const header = `${positions.size} video${positions.size === 1 ? '' : 's'} waiting in the queue.`;
     if (mine.length === 0) {
       await ctx.reply(`${header} You have none in progress.`);

@@ -20,9 +20,9 @@ export default defineCommand({
   }),
   positional: ['user', 'daily_jobs'],
   async execute(ctx, o, deps) {
-    const admin = adminContext(ctx, deps);
-    const target = resolveTarget(admin, o.user, ctx.platform);
-    setDailyQuota(admin, target, o.daily_jobs);
+    const admin = await adminContext(ctx, deps);
+    const target = await resolveTarget(admin, o.user, ctx.platform);
+    await setDailyQuota(admin, target, o.daily_jobs);
     await ctx.reply(
       o.daily_jobs === null
         ? `${describeUser(target)} now has the default quota${admin.role === 'owner' ? ` of ${deps.config.DAILY_JOB_QUOTA} videos a day` : ' here'}.`

@@ -11,7 +11,7 @@ export default defineCommand({
   options: z.object({ job: jobId, reason: reason.default('') }),
   positional: ['job', 'reason'],
   async execute(ctx, o, deps) {
-    const { amount, user } = refundJob(adminContext(ctx, deps), o.job, o.reason);
+    const { amount, user } = await refundJob(await adminContext(ctx, deps), o.job, o.reason);
     await ctx.reply(`Refunded ${amount} credits for job ${o.job} to ${describeUser(user)}.`);
   },
 });

@@ -41,7 +41,7 @@ export async function runCommand(
   if (!parsed.success) return fail(describeOptionErrors(command, parsed.error, raw));
   // Moderator actions make no job, so they claim the update's key here: a re-delivered update acts once.
   const claimed = command.access !== 'member';
-  if (claimed && !claimIntakeKey(deps.db, deps.clock, ctx.intakeKey, command.name)) {
+  if (claimed && !(await claimIntakeKey(deps.db, deps.clock, ctx.intakeKey, command.name))) {
     log.info('re-delivered moderator command ignored');
     return fail(t('already_handled', locale));
   }
@@ -49,7 +49,7 @@ export async function runCommand(
     const outcome = (await command.execute(ctx, parsed.data, deps)) ?? {};
     return { ok: true, outcome };
   } catch (error) {
-    if (claimed) releaseIntakeKey(deps.db, ctx.intakeKey);
+    if (claimed) await releaseIntakeKey(deps.db, ctx.intakeKey);
     if (error instanceof UserError) {
       log.info({ id: error.identifier }, 'user error');
       return fail(localizeError(error, locale));

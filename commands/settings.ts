@@ -42,8 +42,8 @@ export default defineCommand({
     if (o.daily_quota !== undefined) change.dailyJobQuota = o.daily_quota;
     const current =
       Object.keys(change).length === 0
-        ? getChatSettings(deps.db, scope)
-        : updateChatSettings(deps.db, deps.clock, scope, adminContext(ctx, deps).actor.id, change);
+        ? await getChatSettings(deps.db, scope)
+        : await updateChatSettings(deps.db, deps.clock, scope, (await adminContext(ctx, deps)).actor.id, change);
     await ctx.reply(
       [
         Object.keys(change).length ? 'Settings saved:' : 'Settings here:',

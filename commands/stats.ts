@@ -10,7 +10,7 @@ export default defineCommand({
   options: z.object({}),
   async execute(ctx, _o, { db, clock }) {
     // Moderators see their own community's figures only; owners see the whole bot.
-    const s = collectStats(db, clock, ctx.actor.role === 'owner' ? undefined : communityOf(ctx));
+    const s = await collectStats(db, clock, ctx.actor.role === 'owner' ? undefined : communityOf(ctx));
     const byStatus = Object.entries(s.jobsByStatus).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     await ctx.reply(
       [

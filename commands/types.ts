@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import type { Db } from '../db/client.js';
 import type { Config } from '../src/config.js';
 import type { Engine } from '../src/core/engine/engine.js';
 import type { VideoRequest } from '../src/core/engine/intake.js';
 import type { Prefilter } from '../src/core/moderation/prefilter.js';
+import type { Store } from '../src/core/store.js';
 import type { Clock, JobDestination, Logger, PlatformId } from '../src/core/ports.js';
 import type { Identity } from '../src/core/users.js';
 
@@ -35,7 +35,7 @@ export interface CommandContext {
 
 export interface CommandDeps {
   engine: Engine;
-  db: Db;
+  db: Store;
   clock: Clock;
   config: Config;
   logger: Logger;

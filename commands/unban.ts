@@ -11,9 +11,9 @@ export default defineCommand({
   options: z.object({ user: userRef }),
   positional: ['user'],
   async execute(ctx, o, deps) {
-    const admin = adminContext(ctx, deps);
-    const target = resolveTarget(admin, o.user, ctx.platform);
-    setBanned(admin, target, false, '');
+    const admin = await adminContext(ctx, deps);
+    const target = await resolveTarget(admin, o.user, ctx.platform);
+    await setBanned(admin, target, false, '');
     if (admin.role !== 'owner' && target.banned) {
       await ctx.reply(`${describeUser(target)} is no longer banned in this community, but the bot owner's ban still applies everywhere.`);
       return;

@@ -121,8 +121,14 @@ export const jobs = sqliteTable(
     providerDoneAt: integer('provider_done_at'),
     finishedAt: integer('finished_at'),
     updatedAt: integer('updated_at').notNull(),
+
+    /** The bot process (workers.id) running the job since it started; another takes it over once that one is gone. */
+    workerId: text('worker_id'),
+    /** Raised at every start and takeover: a runner's moves are fenced by it, so one that lost the job changes nothing. */
+    leaseEpoch: integer('lease_epoch').notNull().default(0),
   },
   (t) => [
+    index('jobs_worker').on(t.workerId),
     // Covers the scheduler's counts of jobs at each provider and for each user, without reading the rows.
     index('jobs_status_provider_user').on(t.status, t.provider, t.userId),
     index('jobs_user_created').on(t.userId, t.createdAt),
@@ -185,6 +191,16 @@ export const communities = sqliteTable('communities', {
   refusedAt: integer('refused_at'),
   /** When the bot left it (LEAVE_UNLISTED). */
   leftAt: integer('left_at'),
+});
+
+/**
+ * Bot processes alive on this database: each renews its lease while it runs and removes its row when it stops, so
+ * the jobs of one that died are taken over once its lease has run out (design.md §8).
+ */
+export const workers = sqliteTable('workers', {
+  id: text('id').primaryKey(),
+  startedAt: integer('started_at').notNull(),
+  leaseUntil: integer('lease_until').notNull(),
 });
 
 /** Provider webhook deliveries already acted on (dedup by provider + delivery id). */

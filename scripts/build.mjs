@@ -1,5 +1,5 @@
 // `npm run build`: compiles the bot to dist/ with tsc and copies what the compiled code reads beside it
-// (db/migrations, the simulators' media). `--if-stale` (npm start's prestart, the test suite's global set-up)
+// (db/migrations and db/pg-migrations, the simulators' media). `--if-stale` (npm start's prestart, the test suite's global set-up)
 // builds only when a source file is newer than the last build, so an owner's `npm start` after `git pull`
 // always runs the code they have, and costs a few milliseconds when nothing changed.
 // The new build is made in a temporary folder and swapped in whole; a lock folder keeps two builds (two test
@@ -67,7 +67,9 @@ function build() {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw new Error(`tsc failed (exit ${result.status ?? result.signal})`);
   }
-  fs.cpSync(path.join(root, 'db', 'migrations'), path.join(tmp, 'db', 'migrations'), { recursive: true });
+  for (const migrations of ['migrations', 'pg-migrations']) {
+    fs.cpSync(path.join(root, 'db', migrations), path.join(tmp, 'db', migrations), { recursive: true });
+  }
   fs.cpSync(path.join(root, 'src', 'sim', 'assets'), path.join(tmp, 'src', 'sim', 'assets'), { recursive: true });
   fs.writeFileSync(path.join(tmp, '.build-stamp'), `${new Date(started).toISOString()}\n`);
   // The stamp's time is when the build began: a source saved during the build makes the next start rebuild.

@@ -40,6 +40,7 @@ const alertChat = z.preprocess(
 
 const schema = z.object({
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
+  DATABASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -120,6 +121,7 @@ const schema = z.object({
   FETCH_TIMEOUT_S: int(300, 1),
   FETCH_ALLOW_CIDRS: list,
   SHUTDOWN_GRACE_S: int(20, 0, 600),
+  JOB_LEASE_S: int(30, 1, 3600),
 });
 
 export type Config = Readonly<z.output<typeof schema>> & {

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { openDb } from '../db/client.js';
 import type { CommandDeps } from '../commands/types.js';
 import { ConfigError, loadConfig, loadEnvFile, redactedConfig, type Config } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
@@ -22,6 +21,7 @@ import { createLogger } from './logger.js';
 import { createLocalMediaStore } from './media/local-store.js';
 import { s3StoreFromConfig } from './media/store-from-config.js';
 import { createSafeFetcher, type SafeFetcherOptions } from './media/safe-fetch.js';
+import { openStore } from './store/open.js';
 import type { PlatformAdapter } from './platforms/platform-adapter.js';
 import { createConsolePlatform, createLineOutput, type ConsoleOutput } from './platforms/console/console-platform.js';
 import { runConsoleInteractive, runConsoleOneShot } from './platforms/console/console-chat.js';
@@ -78,7 +78,7 @@ export interface RunningBot {
 export async function startClipbot(config: Config, options: StartOptions = {}): Promise<RunningBot> {
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const clock = options.clock ?? systemClock;
-  const db = openDb(path.join(config.dataDir, 'clipbot.db'));
+  const db = await openStore(config, logger);
   const instance = randomBytes(8).toString('hex');
 
   let baseUrl = config.PUBLIC_URL?.replace(/\/$/, '') ?? '';
@@ -187,6 +187,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       providerMaxRunningJobs: config.PROVIDER_MAX_RUNNING_JOBS,
       userMaxRunningJobs: config.USER_MAX_RUNNING_JOBS,
       statusEditIntervalMs: config.STATUS_EDIT_INTERVAL_MS,
+      leaseMs: config.JOB_LEASE_S * 1000,
       maxResultBytes: config.MAX_RESULT_MB * 1024 * 1024,
       maxInputImageBytes: config.MAX_INPUT_IMAGE_MB * 1024 * 1024,
       webhookBaseUrl: config.PUBLIC_URL?.replace(/\/$/, ''),
@@ -203,7 +204,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     webhooks: (provider, request) => engine.handleWebhook(provider, request),
     webhookProviders: [...providers.keys()],
     // A nonce per process: `npm run doctor` proves that PUBLIC_URL reaches this very process, not just a server.
-    health: () => ({ ok: db.$client.open, instance }),
+    health: () => ({ ok: db.isOpen(), instance }),
     routes: adapters.flatMap((a) => a.httpRoutes ?? []),
     ...(metricsAccess.kind !== 'off' ? { metrics: () => metrics.render() } : {}),
     ...(metricsAccess.kind === 'token' ? { metricsToken: metricsAccess.token } : {}),
@@ -218,14 +219,12 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
-  engine.start();
+  await engine.start();
+  // Clean-ups run in the background (a timer waits for no one); each logs its own failure.
   const pruneMedia = () => {
-    try {
-      const forgotten = pruneWebhookDeliveries(db, clock);
-      if (forgotten) logger.info({ forgotten }, 'forgot webhook deliveries older than 7 days');
-    } catch (error) {
-      logger.warn({ err: error }, 'webhook delivery clean-up failed');
-    }
+    void pruneWebhookDeliveries(db, clock)
+      .then((forgotten) => forgotten && logger.info({ forgotten }, 'forgot webhook deliveries older than 7 days'))
+      .catch((error: unknown) => logger.warn({ err: error }, 'webhook delivery clean-up failed'));
     void pruneExpiredMedia(db, clock, store, config.MEDIA_RETENTION_DAYS, logger)
       .then((removed) => removed && logger.info({ removed }, 'removed media past MEDIA_RETENTION_DAYS'))
       .catch((error: unknown) => logger.warn({ err: error }, 'media clean-up failed'));
@@ -241,7 +240,9 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       await engine.stop(config.SHUTDOWN_GRACE_S * 1000);
       await server.close(5000);
       for (const close of closers) await close().catch(() => {});
-      db.$client.close();
+      // Spend checks raised by the last jobs read the store: let them finish before it closes.
+      await notifier.settled();
+      await db.close();
     })());
 
   const commandDeps: CommandDeps = { engine, db, clock, config, logger, prefilter };

@@ -1,13 +1,11 @@
-import { and, count, desc, eq, gte, inArray, ne, sql, type SQL } from 'drizzle-orm';
-import type { Db, DbLike } from '../../db/client.js';
-import { auditLog, blocklistTerms, jobs, ledgerEntries, users, type User } from '../../db/schema.js';
 import { budgetAccount, budgetOf, memberMeasures, setMemberMeasures } from './communities.js';
 import { balanceOf, deductCredits, grantCredits, heldOf, transferCredits } from './credits/ledger.js';
 import { UserError } from './errors.js';
 import { normalizeBlocklistTerm } from './moderation/normalize.js';
 import type { Clock, PlatformId } from './ports.js';
 import { communityId, reaches, type Authority } from './roles.js';
-import { describeUser, ensureUser, findUser, parseUserRef, type Identity } from './users.js';
+import type { Job, Store, StoreTx, User } from './store.js';
+import { describeUser, ensureUser, parseUserRef } from './users.js';
 
 /**
  * Moderator and owner actions. Each one is a single transaction that does the change and writes the
@@ -19,24 +17,30 @@ import { describeUser, ensureUser, findUser, parseUserRef, type Identity } from 
  */
 
 export interface AdminContext extends Authority {
-  db: Db;
+  db: Store;
   clock: Clock;
   actor: User;
   startingCredits: number;
 }
 
-function audit(ctx: AdminContext, tx: DbLike, action: string, target: User | undefined, detail: Record<string, unknown>, jobId?: string, community?: string): void {
-  tx.insert(auditLog)
-    .values({
-      actorUserId: ctx.actor.id,
-      action,
-      targetUserId: target?.id ?? null,
-      jobId: jobId ?? null,
-      community: community ?? (ctx.role === 'owner' ? null : (ctx.community ?? null)),
-      detail: JSON.stringify(detail),
-      createdAt: ctx.clock.now(),
-    })
-    .run();
+async function audit(
+  ctx: AdminContext,
+  tx: StoreTx,
+  action: string,
+  target: User | undefined,
+  detail: Record<string, unknown>,
+  jobId?: string,
+  community?: string,
+): Promise<void> {
+  await tx.audit.append({
+    actorUserId: ctx.actor.id,
+    action,
+    targetUserId: target?.id ?? null,
+    jobId: jobId ?? null,
+    community: community ?? (ctx.role === 'owner' ? null : (ctx.community ?? null)),
+    detail: JSON.stringify(detail),
+    createdAt: ctx.clock.now(),
+  });
 }
 
 /** The community a moderator acts for; owners act everywhere (undefined). */
@@ -50,114 +54,125 @@ function ownerOnly(ctx: AdminContext, what: string): void {
   if (ctx.role !== 'owner') throw new UserError('owner_only', `Only the bot owner can ${what}.`);
 }
 
-/** Resolves a moderator's user reference, creating the account if the user has never used the bot. */
-export function resolveTarget(ctx: AdminContext, ref: string, defaultPlatform: PlatformId): User {
-  const identity: Identity = parseUserRef(ref, defaultPlatform);
-  return findUser(ctx.db, identity.platform, identity.platformUserId) ?? ensureUser(ctx.db, ctx.clock, identity, ctx.startingCredits);
+/**
+ * Resolves a moderator's user reference, creating the account if the user has never used the bot. `ensureUser` finds
+ * or creates in one transaction (a reference carries no display name, so an existing account is left as it is).
+ */
+export async function resolveTarget(ctx: AdminContext, ref: string, defaultPlatform: PlatformId): Promise<User> {
+  return ensureUser(ctx.db, ctx.clock, parseUserRef(ref, defaultPlatform), ctx.startingCredits);
 }
 
 /**
  * Owners grant (create) and take credits on any account. A moderator's grant moves credits from this community's
  * budget to the member, both entries in one transaction, and is refused beyond the budget; moderators take nothing.
  */
-export function adjustCredits(ctx: AdminContext, target: User, action: 'grant' | 'take', amount: number, reason: string): { balance: number; budgetLeft?: number } {
+export async function adjustCredits(
+  ctx: AdminContext,
+  target: User,
+  action: 'grant' | 'take',
+  amount: number,
+  reason: string,
+): Promise<{ balance: number; budgetLeft?: number }> {
   if (ctx.role !== 'owner') {
     if (action === 'take') ownerOnly(ctx, 'take credits away');
     const community = scopeOf(ctx)!;
-    return ctx.db.transaction((tx) => {
-      const budget = budgetAccount(tx, ctx.clock, community);
-      const left = balanceOf(tx, budget.id);
+    return ctx.db.transaction(async (tx) => {
+      const budget = await budgetAccount(tx, ctx.clock, community);
+      const left = await balanceOf(tx, budget.id);
       if (amount > left) {
         throw new UserError('budget_too_small', `This community's budget has ${left} credits left; ask the bot owner for more.`, { left });
       }
-      transferCredits(tx, ctx.clock, { fromUserId: budget.id, toUserId: target.id, amount, actorUserId: ctx.actor.id, reason: reason || 'grant from the community budget' });
-      audit(ctx, tx, 'credits.grant', target, { amount, reason, from: 'budget' }, undefined, community);
-      return { balance: balanceOf(tx, target.id), budgetLeft: left - amount };
+      const entry = { fromUserId: budget.id, toUserId: target.id, amount, actorUserId: ctx.actor.id, reason: reason || 'grant from the community budget' };
+      await transferCredits(tx, ctx.clock, entry);
+      await audit(ctx, tx, 'credits.grant', target, { amount, reason, from: 'budget' }, undefined, community);
+      return { balance: await balanceOf(tx, target.id), budgetLeft: left - amount };
     });
   }
-  return ctx.db.transaction((tx) => {
+  return ctx.db.transaction(async (tx) => {
     const entry = { userId: target.id, amount, actorUserId: ctx.actor.id, reason: reason || `${action} by owner` };
-    if (action === 'grant') grantCredits(tx, ctx.clock, entry);
-    else deductCredits(tx, ctx.clock, entry);
-    audit(ctx, tx, `credits.${action}`, target, { amount, reason });
-    return { balance: balanceOf(tx, target.id) };
+    if (action === 'grant') await grantCredits(tx, ctx.clock, entry);
+    else await deductCredits(tx, ctx.clock, entry);
+    await audit(ctx, tx, `credits.${action}`, target, { amount, reason });
+    return { balance: await balanceOf(tx, target.id) };
   });
 }
 
 /** Owners fill (or take back from) a community's budget, out of which its moderators grant. Returns what is left. */
-export function adjustBudget(ctx: AdminContext, community: string, action: 'give' | 'take', amount: number, reason: string): number {
+export async function adjustBudget(ctx: AdminContext, community: string, action: 'give' | 'take', amount: number, reason: string): Promise<number> {
   ownerOnly(ctx, 'change a community budget');
-  return ctx.db.transaction((tx) => {
-    const budget = budgetAccount(tx, ctx.clock, community);
+  return ctx.db.transaction(async (tx) => {
+    const budget = await budgetAccount(tx, ctx.clock, community);
     const entry = { userId: budget.id, amount, actorUserId: ctx.actor.id, reason: reason || `budget ${action} by owner` };
-    if (action === 'give') grantCredits(tx, ctx.clock, entry);
-    else deductCredits(tx, ctx.clock, entry);
-    audit(ctx, tx, `budget.${action}`, undefined, { amount, reason }, undefined, community);
+    if (action === 'give') await grantCredits(tx, ctx.clock, entry);
+    else await deductCredits(tx, ctx.clock, entry);
+    await audit(ctx, tx, `budget.${action}`, undefined, { amount, reason }, undefined, community);
     return balanceOf(tx, budget.id);
   });
 }
 
 /** An owner's quota applies everywhere; a moderator's only to requests made in their community. */
-export function setDailyQuota(ctx: AdminContext, target: User, quota: number | null): void {
+export async function setDailyQuota(ctx: AdminContext, target: User, quota: number | null): Promise<void> {
   const community = scopeOf(ctx);
-  ctx.db.transaction((tx) => {
-    if (community) setMemberMeasures(tx, ctx.clock, community, target.id, { dailyJobQuota: quota });
-    else tx.update(users).set({ dailyJobQuota: quota }).where(eq(users.id, target.id)).run();
-    audit(ctx, tx, 'quota.set', target, { quota });
+  await ctx.db.transaction(async (tx) => {
+    if (community) await setMemberMeasures(tx, ctx.clock, community, target.id, { dailyJobQuota: quota });
+    else await tx.users.update(target.id, { dailyJobQuota: quota });
+    await audit(ctx, tx, 'quota.set', target, { quota });
   });
 }
 
 /** An owner's ban applies everywhere; a moderator's only to requests made in their community. */
-export function setBanned(ctx: AdminContext, target: User, banned: boolean, reason: string): void {
+export async function setBanned(ctx: AdminContext, target: User, banned: boolean, reason: string): Promise<void> {
   if (banned && target.id === ctx.actor.id) throw new UserError('ban_self', 'You cannot ban yourself.');
   const community = scopeOf(ctx);
-  ctx.db.transaction((tx) => {
+  await ctx.db.transaction(async (tx) => {
     const measures = { banned, banReason: banned ? reason || null : null };
-    if (community) setMemberMeasures(tx, ctx.clock, community, target.id, measures);
+    if (community) await setMemberMeasures(tx, ctx.clock, community, target.id, measures);
     else {
-      tx.update(users).set(measures).where(eq(users.id, target.id)).run();
+      await tx.users.update(target.id, measures);
       // An owner lifting a ban in a community lifts that community's ban too.
-      if (!banned && ctx.community && memberMeasures(tx, ctx.community, target.id)?.banned) setMemberMeasures(tx, ctx.clock, ctx.community, target.id, measures);
+      if (!banned && ctx.community && (await memberMeasures(tx, ctx.community, target.id))?.banned) {
+        await setMemberMeasures(tx, ctx.clock, ctx.community, target.id, measures);
+      }
     }
-    audit(ctx, tx, banned ? 'user.ban' : 'user.unban', target, { reason });
+    await audit(ctx, tx, banned ? 'user.ban' : 'user.unban', target, { reason });
   });
 }
 
 /** An owner's term is refused everywhere; a moderator's only in prompts made in their community. */
-export function addBlockedTerm(ctx: AdminContext, term: string): string {
+export async function addBlockedTerm(ctx: AdminContext, term: string): Promise<string> {
   const normalized = normalizeBlocklistTerm(term);
   if (!normalized) throw new UserError('bad_term', 'A blocked term needs at least 2 letters or digits.');
   const community = scopeOf(ctx) ?? '';
-  ctx.db.transaction((tx) => {
-    const added = tx.insert(blocklistTerms).values({ term: normalized, community, addedBy: ctx.actor.id, createdAt: ctx.clock.now() }).onConflictDoNothing().run();
-    if (added.changes === 0) throw new UserError('term_exists', 'That term is already on the blocklist.');
-    audit(ctx, tx, 'blocklist.add', undefined, { term: normalized });
+  await ctx.db.transaction(async (tx) => {
+    const added = await tx.blocklist.add(normalized, community, ctx.actor.id, ctx.clock.now());
+    if (!added) throw new UserError('term_exists', 'That term is already on the blocklist.');
+    await audit(ctx, tx, 'blocklist.add', undefined, { term: normalized });
   });
   return normalized;
 }
 
-export function removeBlockedTerm(ctx: AdminContext, term: string): void {
+export async function removeBlockedTerm(ctx: AdminContext, term: string): Promise<void> {
   const normalized = normalizeBlocklistTerm(term) ?? term.trim();
   const community = scopeOf(ctx) ?? '';
-  ctx.db.transaction((tx) => {
-    const removed = tx.delete(blocklistTerms).where(and(eq(blocklistTerms.term, normalized), eq(blocklistTerms.community, community))).run();
-    if (removed.changes === 0) throw new UserError('term_missing', `That term is not on the blocklist${community ? ' of this community' : ''}.`);
-    audit(ctx, tx, 'blocklist.remove', undefined, { term: normalized });
+  await ctx.db.transaction(async (tx) => {
+    const removed = await tx.blocklist.remove(normalized, community);
+    if (!removed) throw new UserError('term_missing', `That term is not on the blocklist${community ? ' of this community' : ''}.`);
+    await audit(ctx, tx, 'blocklist.remove', undefined, { term: normalized });
   });
 }
 
 /** Terms added with /blocklist: '' for the global ones, else the community they apply in. */
-export function listBlockedTerms(db: DbLike): { term: string; community: string }[] {
-  return db.select({ term: blocklistTerms.term, community: blocklistTerms.community }).from(blocklistTerms).orderBy(blocklistTerms.term).all();
+export async function listBlockedTerms(db: StoreTx): Promise<{ term: string; community: string }[]> {
+  return db.blocklist.list();
 }
 
 /**
  * Gives back the credits of a job that succeeded (e.g. the result was unusable): the member's own captured credits,
  * never new ones. Owners refund any job; a moderator only jobs made in their community. Once per job.
  */
-export function refundJob(ctx: AdminContext, jobId: string, reason: string): { amount: number; user: User } {
-  return ctx.db.transaction((tx) => {
-    const job = tx.select().from(jobs).where(eq(jobs.id, jobId)).get();
+export async function refundJob(ctx: AdminContext, jobId: string, reason: string): Promise<{ amount: number; user: User }> {
+  return ctx.db.transaction(async (tx) => {
+    const job = await tx.jobs.get(jobId);
     if (!job) throw new UserError('no_such_job', `There is no job ${jobId}.`);
     if (!reaches(ctx, communityId(job.platform, job.guildId))) {
       throw new UserError('other_community', `Job ${jobId} was not made in this community.`);
@@ -166,27 +181,19 @@ export function refundJob(ctx: AdminContext, jobId: string, reason: string): { a
       throw new UserError('already_refunded', `Job ${jobId} ${job.status}; its credits were already refunded.`);
     }
     if (job.status !== 'succeeded') throw new UserError('not_final', `Job ${jobId} is still ${job.status}; cancel it instead.`);
-    const captured = tx.select({ id: ledgerEntries.id }).from(ledgerEntries).where(and(eq(ledgerEntries.jobId, jobId), eq(ledgerEntries.kind, 'capture'))).get();
-    if (!captured) throw new UserError('not_charged', `Job ${jobId} was never charged.`);
-    const previous = tx
-      .select({ id: ledgerEntries.id })
-      .from(ledgerEntries)
-      .where(and(eq(ledgerEntries.jobId, jobId), inArray(ledgerEntries.kind, ['grant', 'refund'])))
-      .get();
-    if (previous) throw new UserError('already_refunded', `Job ${jobId} was already refunded.`);
-    const user = tx.select().from(users).where(eq(users.id, job.userId)).get()!;
-    tx.insert(ledgerEntries)
-      .values({
-        userId: job.userId,
-        kind: 'refund',
-        amount: job.price,
-        jobId,
-        actorUserId: ctx.actor.id,
-        reason: `refund of job ${jobId}${reason ? `: ${reason}` : ''}`,
-        createdAt: ctx.clock.now(),
-      })
-      .run();
-    audit(ctx, tx, 'job.refund', user, { amount: job.price, reason }, jobId, communityId(job.platform, job.guildId));
+    if (!(await tx.ledger.hasEntryOfJob(jobId, ['capture']))) throw new UserError('not_charged', `Job ${jobId} was never charged.`);
+    if (await tx.ledger.hasEntryOfJob(jobId, ['grant', 'refund'])) throw new UserError('already_refunded', `Job ${jobId} was already refunded.`);
+    const user = (await tx.users.byId(job.userId))!;
+    await tx.ledger.append({
+      userId: job.userId,
+      kind: 'refund',
+      amount: job.price,
+      jobId,
+      actorUserId: ctx.actor.id,
+      reason: `refund of job ${jobId}${reason ? `: ${reason}` : ''}`,
+      createdAt: ctx.clock.now(),
+    });
+    await audit(ctx, tx, 'job.refund', user, { amount: job.price, reason }, jobId, communityId(job.platform, job.guildId));
     return { amount: job.price, user };
   });
 }
@@ -205,53 +212,27 @@ export interface Stats {
 }
 
 /** Usage and spend everywhere, or of the jobs made in one community (what its moderators may see). */
-export function collectStats(db: Db, clock: Clock, community?: string): Stats {
+export async function collectStats(db: StoreTx, clock: Clock, community?: string): Promise<Stats> {
   const dayStart = Math.floor(clock.now() / 86_400_000) * 86_400_000;
-  const inCommunity: SQL = community ? sql`${jobs.platform} || ':' || ${jobs.guildId} = ${community}` : sql`1 = 1`;
-  const byStatus = db.select({ status: jobs.status, n: count() }).from(jobs).where(inCommunity).groupBy(jobs.status).all();
-  const today = db
-    .select({ n: count(), usd: sql<number>`coalesce(sum(case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end), 0)` })
-    .from(jobs)
-    .where(and(gte(jobs.createdAt, dayStart), inCommunity))
-    .get()!;
-  const spent = db
-    .select({ total: sql<number>`coalesce(sum(${jobs.price}), 0)` })
-    .from(ledgerEntries)
-    .innerJoin(jobs, eq(jobs.id, ledgerEntries.jobId))
-    .where(and(eq(ledgerEntries.kind, 'capture'), gte(ledgerEntries.createdAt, dayStart), inCommunity))
-    .get()!;
-  const held = db
-    .select({ total: sql<number>`coalesce(sum(-${ledgerEntries.amount}), 0)` })
-    .from(ledgerEntries)
-    .innerJoin(jobs, eq(jobs.id, ledgerEntries.jobId))
-    .where(
-      and(
-        eq(ledgerEntries.kind, 'hold'),
-        inCommunity,
-        sql`not exists (select 1 from ledger_entries s where s.job_id = ${ledgerEntries.jobId} and s.kind in ('capture', 'release'))`,
-      ),
-    )
-    .get()!;
-  const usersTotal = community
-    ? db.select({ n: sql<number>`count(distinct ${jobs.userId})` }).from(jobs).where(inCommunity).get()!.n
-    : db.select({ n: count() }).from(users).where(ne(users.platform, 'community')).get()!.n;
+  const stats = await db.reports.stats(dayStart, community);
   return {
-    ...(community ? { community, budget: budgetOf(db, community) } : {}),
-    jobsByStatus: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
-    jobsToday: today.n,
-    usersTotal,
-    creditsHeld: held.total,
-    creditsSpentToday: spent.total,
-    spendUsdToday: Math.round(today.usd * 100) / 100,
+    ...(community ? { community, budget: await budgetOf(db, community) } : {}),
+    jobsByStatus: stats.jobsByStatus,
+    jobsToday: stats.jobsToday,
+    usersTotal: stats.usersTotal,
+    creditsHeld: stats.creditsHeld,
+    creditsSpentToday: stats.creditsSpentToday,
+    spendUsdToday: Math.round(stats.usdToday * 100) / 100,
   };
 }
 
-export function recentJobs(db: Db, userId: number, limit: number) {
-  return db.select().from(jobs).where(eq(jobs.userId, userId)).orderBy(desc(jobs.createdAt)).limit(limit).all();
+export async function recentJobs(db: StoreTx, userId: number, limit: number): Promise<Job[]> {
+  return db.jobs.recentOf(userId, limit);
 }
 
-export function accountSummary(db: Db, userId: number): { balance: number; held: number } {
-  return { balance: balanceOf(db, userId), held: heldOf(db, userId) };
+/** Balance and held credits read together, so a hold settling in between is counted in exactly one of them. */
+export async function accountSummary(db: StoreTx, userId: number): Promise<{ balance: number; held: number }> {
+  return db.transaction(async (tx) => ({ balance: await balanceOf(tx, userId), held: await heldOf(tx, userId) }));
 }
 
 export { describeUser };

@@ -1,10 +1,8 @@
-import { and, count, eq, gte, sql } from 'drizzle-orm';
-import { preparedPerDb, type Db, type DbLike } from '../../db/client.js';
-import { auditLog, chatSettings, jobs } from '../../db/schema.js';
 import { UserError } from './errors.js';
 import { memberMeasures } from './communities.js';
 import type { Clock, PlatformId } from './ports.js';
 import { communityId } from './roles.js';
+import type { Store, StoreTx } from './store.js';
 
 /**
  * Per-server (Discord guild) or per-group (Telegram chat) settings that moderators change with /settings:
@@ -25,29 +23,21 @@ export interface SettingsScope {
 
 const EMPTY: ChatSettings = { defaultModel: null, allowedChannelIds: null, dailyJobQuota: null };
 
-const settingsOf = preparedPerDb((db) =>
-  db
-    .select()
-    .from(chatSettings)
-    .where(and(eq(chatSettings.platform, sql.placeholder('platform')), eq(chatSettings.chatId, sql.placeholder('chatId'))))
-    .prepare(),
-);
-
-export function getChatSettings(db: DbLike, scope: SettingsScope): ChatSettings {
-  const row = settingsOf(db).get({ platform: scope.platform, chatId: scope.chatId });
-  return row ? { defaultModel: row.defaultModel, allowedChannelIds: row.allowedChannelIds ?? null, dailyJobQuota: row.dailyJobQuota } : EMPTY;
+export async function getChatSettings(db: StoreTx, scope: SettingsScope): Promise<ChatSettings> {
+  return (await db.settings.get(scope.platform, scope.chatId)) ?? EMPTY;
 }
 
-export function updateChatSettings(db: Db, clock: Clock, scope: SettingsScope, actorUserId: number, change: Partial<ChatSettings>): ChatSettings {
-  return db.transaction((tx) => {
-    const next = { ...getChatSettings(tx, scope), ...change };
-    tx.insert(chatSettings)
-      .values({ platform: scope.platform, chatId: scope.chatId, ...next, updatedBy: actorUserId, updatedAt: clock.now() })
-      .onConflictDoUpdate({ target: [chatSettings.platform, chatSettings.chatId], set: { ...next, updatedBy: actorUserId, updatedAt: clock.now() } })
-      .run();
-    tx.insert(auditLog)
-      .values({ actorUserId, action: 'settings.update', community: communityId(scope.platform, scope.chatId) ?? null, detail: JSON.stringify({ scope, change }), createdAt: clock.now() })
-      .run();
+export async function updateChatSettings(db: Store, clock: Clock, scope: SettingsScope, actorUserId: number, change: Partial<ChatSettings>): Promise<ChatSettings> {
+  return db.transaction(async (tx) => {
+    const next = { ...(await getChatSettings(tx, scope)), ...change };
+    await tx.settings.put(scope.platform, scope.chatId, next, actorUserId, clock.now());
+    await tx.audit.append({
+      actorUserId,
+      action: 'settings.update',
+      community: communityId(scope.platform, scope.chatId) ?? null,
+      detail: JSON.stringify({ scope, change }),
+      createdAt: clock.now(),
+    });
     return next;
   });
 }
@@ -56,15 +46,15 @@ export function updateChatSettings(db: Db, clock: Clock, scope: SettingsScope, a
  * Intake checks of the community the request is made in: its moderators' ban and per-member quota for this member,
  * the channel allow-list and the community's daily quota per member. None of them reach requests made elsewhere.
  */
-export function checkChatRules(
-  db: DbLike,
+export async function checkChatRules(
+  db: StoreTx,
   clock: Clock,
   settings: ChatSettings,
   where: { platform: PlatformId; channelId: string; guildId?: string | undefined },
   userId: number,
-): void {
+): Promise<void> {
   const community = communityId(where.platform, where.guildId);
-  const measures = memberMeasures(db, community, userId);
+  const measures = await memberMeasures(db, community, userId);
   if (measures?.banned) {
     throw new UserError('banned_here', measures.banReason ? `You are banned from making videos here: ${measures.banReason}` : 'You are banned from making videos here.');
   }
@@ -77,11 +67,7 @@ export function checkChatRules(
   if (quotas.length > 0 && where.guildId) {
     const quota = Math.min(...quotas);
     const dayStart = Math.floor(clock.now() / 86_400_000) * 86_400_000;
-    const today = db
-      .select({ n: count() })
-      .from(jobs)
-      .where(and(eq(jobs.userId, userId), eq(jobs.platform, where.platform), eq(jobs.guildId, where.guildId), gte(jobs.createdAt, dayStart)))
-      .get()!.n;
+    const today = await db.jobs.countInCommunitySince(userId, where.platform, where.guildId, dayStart);
     if (today >= quota) {
       const plural = quota === 1 ? '' : 's';
       const text =

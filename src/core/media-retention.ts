@@ -1,7 +1,5 @@
-import { and, isNotNull, lt, or, eq } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
-import { jobs } from '../../db/schema.js';
 import type { Clock, Logger, MediaStore } from './ports.js';
+import type { StoreTx } from './store.js';
 
 const BATCH = 200;
 
@@ -10,16 +8,11 @@ const BATCH = 200;
  * forgets their keys, so storage does not grow forever. Driven by the jobs table, so it works the same
  * for every store (local disk, S3). Returns how many files were removed.
  */
-export async function pruneExpiredMedia(db: Db, clock: Clock, store: MediaStore, retentionDays: number, logger: Logger): Promise<number> {
+export async function pruneExpiredMedia(db: StoreTx, clock: Clock, store: MediaStore, retentionDays: number, logger: Logger): Promise<number> {
   const cutoff = clock.now() - retentionDays * 86_400_000;
   let removed = 0;
   for (;;) {
-    const expired = db
-      .select({ id: jobs.id, mediaKey: jobs.mediaKey, inputMediaKey: jobs.inputMediaKey })
-      .from(jobs)
-      .where(and(isNotNull(jobs.finishedAt), lt(jobs.finishedAt, cutoff), or(isNotNull(jobs.mediaKey), isNotNull(jobs.inputMediaKey))))
-      .limit(BATCH)
-      .all();
+    const expired = await db.jobs.withExpiredMedia(cutoff, BATCH);
     if (expired.length === 0) return removed;
     for (const job of expired) {
       for (const key of [job.mediaKey, job.inputMediaKey]) {
@@ -32,7 +25,7 @@ export async function pruneExpiredMedia(db: Db, clock: Clock, store: MediaStore,
           return removed;
         }
       }
-      db.update(jobs).set({ mediaKey: null, mediaUrl: null, inputMediaKey: null }).where(eq(jobs.id, job.id)).run();
+      await db.jobs.forgetMedia(job.id);
     }
   }
 }

@@ -1,6 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
-import { preparedPerDb, type DbLike } from '../../db/client.js';
-import { ledgerEntries, users, type Job, type User } from '../../db/schema.js';
+import type { Job, StoreTx, User } from './store.js';
 import { UserError } from './errors.js';
 import type { Clock, PlatformId } from './ports.js';
 
@@ -10,58 +8,47 @@ export interface Identity {
   displayName?: string;
 }
 
-/** Finds or creates the account of a platform identity; a new account gets the starting credits in the ledger. */
-export function ensureUser(db: DbLike, clock: Clock, identity: Identity, startingCredits: number): User {
-  const existing = findUser(db, identity.platform, identity.platformUserId);
-  if (existing) {
-    if (identity.displayName && identity.displayName !== existing.displayName) {
-      db.update(users).set({ displayName: identity.displayName }).where(eq(users.id, existing.id)).run();
-      return { ...existing, displayName: identity.displayName };
+/**
+ * Finds or creates the account of a platform identity; a new account gets the starting credits in the ledger.
+ * One transaction, so two first messages of a new member racing each other make one account, credited once.
+ */
+export async function ensureUser(db: StoreTx, clock: Clock, identity: Identity, startingCredits: number): Promise<User> {
+  return db.transaction(async (tx) => {
+    const existing = await findUser(tx, identity.platform, identity.platformUserId);
+    if (existing) {
+      if (identity.displayName && identity.displayName !== existing.displayName) {
+        await tx.users.update(existing.id, { displayName: identity.displayName });
+        return { ...existing, displayName: identity.displayName };
+      }
+      return existing;
     }
-    return existing;
-  }
-  const now = clock.now();
-  const created = db
-    .insert(users)
-    .values({
+    const now = clock.now();
+    const created = await tx.users.insert({
       platform: identity.platform,
       platformUserId: identity.platformUserId,
       displayName: identity.displayName ?? '',
       createdAt: now,
-    })
-    .returning()
-    .get();
-  if (startingCredits > 0) {
-    db.insert(ledgerEntries)
-      .values({ userId: created.id, kind: 'starting', amount: startingCredits, reason: 'welcome credits', createdAt: now })
-      .run();
-  }
-  return created;
+    });
+    if (startingCredits > 0) {
+      await tx.ledger.append({ userId: created.id, kind: 'starting', amount: startingCredits, reason: 'welcome credits', createdAt: now });
+    }
+    return created;
+  });
 }
 
-const userByIdentity = preparedPerDb((db) =>
-  db
-    .select()
-    .from(users)
-    .where(and(eq(users.platform, sql.placeholder('platform')), eq(users.platformUserId, sql.placeholder('platformUserId'))))
-    .prepare(),
-);
+export async function findUser(db: StoreTx, platform: string, platformUserId: string): Promise<User | undefined> {
+  return db.users.find(platform, platformUserId);
+}
 
-export function findUser(db: DbLike, platform: string, platformUserId: string): User | undefined {
-  return userByIdentity(db).get({ platform, platformUserId });
+/** The member who asked for the job (who may retry it, and whom its messages mention). */
+export async function requesterOf(db: StoreTx, job: Pick<Job, 'userId'>): Promise<User | undefined> {
+  return db.users.byId(job.userId);
 }
 
 /**
  * Parses a user reference typed by a moderator: `discord:1234`, `telegram:5678`, `console:local`,
  * a Discord mention `<@1234>`, or a bare id on the moderator's own platform.
  */
-const userById = preparedPerDb((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
-
-/** The member who asked for the job (who may retry it, and whom its messages mention). */
-export function requesterOf(db: DbLike, job: Pick<Job, 'userId'>): User | undefined {
-  return userById(db).get({ id: job.userId });
-}
-
 export function parseUserRef(ref: string, defaultPlatform: PlatformId): { platform: PlatformId; platformUserId: string } {
   const trimmed = ref.trim();
   const mention = /^<@!?(\d{5,25})>$/.exec(trimmed);

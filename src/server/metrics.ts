@@ -1,12 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Db } from '../../db/client.js';
 import { creditTotals } from '../core/credits/ledger.js';
 import { jobCounts, queueDepth } from '../core/engine/job-queries.js';
 import type { EngineObserver } from '../core/ports.js';
+import type { Store } from '../core/store.js';
 
 /**
  * Prometheus metrics for /metrics. Counts of what exists (jobs by state, queue depth, credits) are read from
- * SQLite at scrape time, so they are right after a restart; events (durations, errors, rejected webhooks,
+ * the store at scrape time, so they are right after a restart; events (durations, errors, rejected webhooks,
  * platform 429s) are counted as they happen.
  */
 export interface Metrics {
@@ -17,7 +17,7 @@ export interface Metrics {
   render(): Promise<{ contentType: string; body: string }>;
 }
 
-export function createMetrics(db: Db): Metrics {
+export function createMetrics(db: Store): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'clipbot_process_' });
 
@@ -26,9 +26,10 @@ export function createMetrics(db: Db): Metrics {
     help: 'Jobs by status, provider and model',
     labelNames: ['status', 'provider', 'model'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const rows = await jobCounts(db);
+      // Reset once the rows are in, so a scrape running meanwhile never reads an emptied gauge.
       this.reset();
-      const rows = jobCounts(db);
       for (const r of rows) this.set({ status: r.status, provider: r.provider, model: r.model }, r.n);
     },
   });
@@ -36,8 +37,8 @@ export function createMetrics(db: Db): Metrics {
     name: 'clipbot_queue_depth',
     help: 'Jobs waiting to start',
     registers: [registry],
-    collect() {
-      this.set(queueDepth(db));
+    async collect() {
+      this.set(await queueDepth(db));
     },
   });
   new Gauge({
@@ -45,8 +46,8 @@ export function createMetrics(db: Db): Metrics {
     help: 'Credits held by unfinished jobs, captured by succeeded jobs, and released (refunded)',
     labelNames: ['state'],
     registers: [registry],
-    collect() {
-      const { held, captured, released } = creditTotals(db);
+    async collect() {
+      const { held, captured, released } = await creditTotals(db);
       this.set({ state: 'held' }, held);
       this.set({ state: 'captured' }, captured);
       this.set({ state: 'released' }, released);

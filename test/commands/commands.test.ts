@@ -1,23 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import Database from 'better-sqlite3';
-import { asc, eq } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../db/client.js';
-import * as schema from '../../db/schema.js';
 import { auditLog, blocklistTerms, jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { balanceOf } from '../../src/core/credits/ledger.js';
 import type { Engine } from '../../src/core/engine/engine.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import { UserError } from '../../src/core/errors.js';
-import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
-import { tempDir } from '../helpers/db.js';
+import { readBotDb, tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
 import { pngBytes, startServer, type TestServer } from '../media/fixtures.js';
 import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
@@ -42,6 +37,10 @@ interface Transcript {
   replies: string[];
   /** What the bot printed after `line` (the nth time it was typed). */
   replyTo(line: string, nth?: number): string;
+}
+
+function consoleUser(db: Db, platformUserId: string) {
+  return db.select().from(users).where(and(eq(users.platform, 'console'), eq(users.platformUserId, platformUserId))).get();
 }
 
 class Clipbot {
@@ -95,25 +94,25 @@ class Clipbot {
     }
   }
 
-  /** Reads the bot's database (its own file, opened read-only for the duration of `read`). */
+  /**
+   * Reads the bot's database (its own file, opened read-only for the duration of `read`): raw rows, as the bot
+   * may be running and the store is its own.
+   */
   inspect<T>(read: (db: Db) => T): T {
-    const sqlite = new Database(path.join(this.dir, 'clipbot.db'), { readonly: true, fileMustExist: true });
-    try {
-      return read(drizzle(sqlite, { schema }) as unknown as Db);
-    } finally {
-      sqlite.close();
-    }
+    return readBotDb(this.dir, read);
   }
 
+  /** The member's balance: the sum of their ledger entries (design.md §4). */
   balance(platformUserId: string): number {
     return this.inspect((db) => {
-      const user = findUser(db, 'console', platformUserId);
-      return user ? balanceOf(db, user.id) : 0;
+      const user = consoleUser(db, platformUserId);
+      if (!user) return 0;
+      return db.select({ total: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` }).from(ledgerEntries).where(eq(ledgerEntries.userId, user.id)).get()!.total;
     });
   }
 
   userId(platformUserId: string): number {
-    return this.inspect((db) => findUser(db, 'console', platformUserId)!.id);
+    return this.inspect((db) => consoleUser(db, platformUserId)!.id);
   }
 
   jobs(): Job[] {
@@ -549,7 +548,7 @@ describe('the chat commands', () => {
           expect(out.replyTo('/quota local default')).toBe('console (console:local) now has the default quota of 20 videos a day.');
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING - PRICE_480P} credits.`);
           expect(t.jobs()).toHaveLength(1);
-          expect(t.inspect((db) => findUser(db, 'console', 'local')!.dailyJobQuota)).toBeNull();
+          expect(t.inspect((db) => consoleUser(db, 'local')!.dailyJobQuota)).toBeNull();
           const owner = t.userId('local');
           expect(t.audit().map(({ action, actorUserId, targetUserId, detail }) => [action, actorUserId, targetUserId, JSON.parse(detail!)])).toEqual([
             ['quota.set', owner, owner, { quota: 1 }],

@@ -21,7 +21,7 @@ async function setup() {
     clock: { now: () => Date.now() },
     config: loadConfig({ STARTING_CREDITS: '200' }),
     logger: silentLogger,
-    prefilter: createPrefilter({ configTerms: [], loadDbTerms: () => [], failOpen: false, logger: silentLogger }),
+    prefilter: createPrefilter({ configTerms: [], loadDbTerms: async () => [], failOpen: false, logger: silentLogger }),
   };
   const replies: string[] = [];
   const ctx = (intakeKey: string): CommandContext => ({
@@ -43,7 +43,7 @@ describe('runCommand', () => {
       expect((await runCommand(credits, raw, ctx('telegram:1:99'), deps)).ok).toBe(true);
       expect((await runCommand(credits, raw, ctx('telegram:1:99'), deps)).ok).toBe(false);
       expect(replies.at(-1)).toBe('This request was already handled.');
-      expect(h.balance('ann')).toBe(250);
+      expect(await h.balance('ann')).toBe(250);
     });
   });
 
@@ -53,7 +53,7 @@ describe('runCommand', () => {
       const credits = findCommand('credits')!;
       expect((await runCommand(credits, { action: 'take', user: 'console:ann', amount: '999' }, ctx('k1'), deps)).ok).toBe(false);
       expect((await runCommand(credits, { action: 'take', user: 'console:ann', amount: '50' }, ctx('k1'), deps)).ok).toBe(true);
-      expect(h.balance('ann')).toBe(150);
+      expect(await h.balance('ann')).toBe(150);
     });
   });
 });

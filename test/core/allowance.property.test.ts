@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.js';
 import { MODELS, priceCredits, priceUsd, type GenerationParams } from '../../src/core/catalog.js';
 import { applyDailyAllowance, balanceOf, grantCredits, heldOf } from '../../src/core/credits/ledger.js';
 import { acceptVideo, type IntakeSettings } from '../../src/core/engine/intake.js';
 import { finishJob, moveJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
+import type { Store } from '../../src/core/store.js';
 import { ensureUser } from '../../src/core/users.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
 import { manualClock, tempDb } from '../helpers/db.js';
@@ -49,7 +49,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 let seq = 0;
-function submit(db: Db, clock: ReturnType<typeof manualClock>): string {
+async function submit(db: Store, clock: ReturnType<typeof manualClock>): Promise<string> {
   const id = `job${++seq}`;
   const request = {
     identity: { platform: 'console' as const, platformUserId: 'ann' },
@@ -58,24 +58,24 @@ function submit(db: Db, clock: ReturnType<typeof manualClock>): string {
     prompt: 'p',
     options: {},
   };
-  acceptVideo(db, clock, request, { prompt: 'p', model, params: PARAMS, price: PRICE, costUsd: priceUsd(model, PARAMS) }, SETTINGS, id, undefined);
+  await acceptVideo(db, clock, request, { prompt: 'p', model, params: PARAMS, price: PRICE, costUsd: priceUsd(model, PARAMS) }, SETTINGS, id, undefined);
   return id;
 }
 
 /** What /balance does: the allowance in its own transaction. */
-function checkBalance(db: Db, clock: ReturnType<typeof manualClock>, userId: number): number {
+function checkBalance(db: Store, clock: ReturnType<typeof manualClock>, userId: number): Promise<number> {
   return db.transaction((tx) => applyDailyAllowance(tx, clock, userId, LEDGER));
 }
 
-function cancel(db: Db, clock: ReturnType<typeof manualClock>, id: string): boolean {
+function cancel(db: Store, clock: ReturnType<typeof manualClock>, id: string): Promise<boolean> {
   return finishJob(db, clock, id, ['queued', 'submitting', 'running'], { status: 'cancelled', errorKind: 'cancelled', errorMessage: 'cancelled' });
 }
 
-function succeed(db: Db, clock: ReturnType<typeof manualClock>, id: string): boolean {
-  if (!moveJob(db, clock, id, 'queued', 'submitting')) return false;
-  moveJob(db, clock, id, 'submitting', 'running');
-  moveJob(db, clock, id, 'running', 'fetching');
-  moveJob(db, clock, id, 'fetching', 'delivering');
+async function succeed(db: Store, clock: ReturnType<typeof manualClock>, id: string): Promise<boolean> {
+  if (!(await moveJob(db, clock, id, 'queued', 'submitting'))) return false;
+  await moveJob(db, clock, id, 'submitting', 'running');
+  await moveJob(db, clock, id, 'running', 'fetching');
+  await moveJob(db, clock, id, 'fetching', 'delivering');
   return finishJob(db, clock, id, 'delivering', { status: 'succeeded' });
 }
 
@@ -85,59 +85,59 @@ function nextMidnight(now: number): number {
 
 describe('the free daily allowance', () => {
   describe('when a member keeps jobs queued over midnight, checks /balance, then cancels', () => {
-    it('tops them up to the allowance once, instead of 80 → 120 → 160 → 200 on consecutive days', () => {
+    it('tops them up to the allowance once, instead of 80 → 120 → 160 → 200 on consecutive days', async () => {
       const t = tempDb();
       try {
         const clock = manualClock();
-        const userId = ensureUser(t.db, clock, { platform: 'console', platformUserId: 'ann' }, 0).id;
-        expect(checkBalance(t.db, clock, userId)).toBe(FREE);
+        const userId = (await ensureUser(t.store, clock, { platform: 'console', platformUserId: 'ann' }, 0)).id;
+        expect(await checkBalance(t.store, clock, userId)).toBe(FREE);
         const totals: number[] = [];
         for (let day = 0; day < 4; day++) {
           // Spend the whole allowance on jobs that stay queued.
-          const queued = [submit(t.db, clock), submit(t.db, clock)];
-          expect(balanceOf(t.db, userId)).toBe(0);
+          const queued = [await submit(t.store, clock), await submit(t.store, clock)];
+          expect(await balanceOf(t.store, userId)).toBe(0);
           clock.set(nextMidnight(clock.now()) + 1);
           // Nothing to top up: the 80 credits are all still the member's, held by the queued jobs.
-          expect(checkBalance(t.db, clock, userId)).toBe(0);
-          for (const id of queued) expect(cancel(t.db, clock, id)).toBe(true);
-          totals.push(balanceOf(t.db, userId));
+          expect(await checkBalance(t.store, clock, userId)).toBe(0);
+          for (const id of queued) expect(await cancel(t.store, clock, id)).toBe(true);
+          totals.push(await balanceOf(t.store, userId));
         }
         expect(totals).toEqual([FREE, FREE, FREE, FREE]);
-        expectLedgerBalanced(t.db);
+        expectLedgerBalanced(t.store);
       } finally {
-        t.cleanup();
+        await t.cleanup();
       }
     });
   });
 
   describe('when part of the allowance is held and part was spent', () => {
-    it('tops up only what was spent', () => {
+    it('tops up only what was spent', async () => {
       const t = tempDb();
       try {
         const clock = manualClock();
-        const userId = ensureUser(t.db, clock, { platform: 'console', platformUserId: 'ann' }, 0).id;
-        checkBalance(t.db, clock, userId);
-        const [kept, done] = [submit(t.db, clock), submit(t.db, clock)];
-        expect(succeed(t.db, clock, done!)).toBe(true);
+        const userId = (await ensureUser(t.store, clock, { platform: 'console', platformUserId: 'ann' }, 0)).id;
+        await checkBalance(t.store, clock, userId);
+        const [kept, done] = [await submit(t.store, clock), await submit(t.store, clock)];
+        expect(await succeed(t.store, clock, done)).toBe(true);
         clock.set(nextMidnight(clock.now()));
-        expect(checkBalance(t.db, clock, userId)).toBe(PRICE);
-        expect([balanceOf(t.db, userId), heldOf(t.db, userId)]).toEqual([PRICE, PRICE]);
-        expect(cancel(t.db, clock, kept!)).toBe(true);
-        expect(balanceOf(t.db, userId)).toBe(FREE);
+        expect(await checkBalance(t.store, clock, userId)).toBe(PRICE);
+        expect([await balanceOf(t.store, userId), await heldOf(t.store, userId)]).toEqual([PRICE, PRICE]);
+        expect(await cancel(t.store, clock, kept)).toBe(true);
+        expect(await balanceOf(t.store, userId)).toBe(FREE);
       } finally {
-        t.cleanup();
+        await t.cleanup();
       }
     });
   });
 
-  it('never gives more than it would to a member with nothing held, through random days, jobs and grants', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 50 }), (ops) => {
+  it('never gives more than it would to a member with nothing held, through random days, jobs and grants', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 50 }), async (ops) => {
         const t = tempDb();
         try {
           const clock = manualClock();
-          const db = t.db;
-          const userId = ensureUser(db, clock, { platform: 'console', platformUserId: 'ann' }, 0).id;
+          const db = t.store;
+          const userId = (await ensureUser(db, clock, { platform: 'console', platformUserId: 'ann' }, 0)).id;
           // The model: credits the member owns (free or held) and credits an owner gave them on top.
           const m = { balance: 0, held: 0, granted: 0, toppedUpOn: new Set<number>(), jobs: [] as { id: string; final: boolean }[] };
           const allowance = () => {
@@ -154,7 +154,7 @@ describe('the free daily allowance', () => {
               case 'submit': {
                 const topUp = allowance();
                 try {
-                  const id = submit(db, clock);
+                  const id = await submit(db, clock);
                   m.balance -= PRICE;
                   m.held += PRICE;
                   m.jobs.push({ id, final: false });
@@ -170,13 +170,13 @@ describe('the free daily allowance', () => {
                 break;
               }
               case 'balance':
-                expect(checkBalance(db, clock, userId)).toBe(allowance());
+                expect(await checkBalance(db, clock, userId)).toBe(allowance());
                 break;
               case 'succeed':
               case 'cancel': {
                 const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
                 if (!job) break;
-                const moved = op.op === 'succeed' ? succeed(db, clock, job.id) : cancel(db, clock, job.id);
+                const moved = op.op === 'succeed' ? await succeed(db, clock, job.id) : await cancel(db, clock, job.id);
                 expect(moved).toBe(!job.final);
                 if (!moved) break;
                 job.final = true;
@@ -185,7 +185,7 @@ describe('the free daily allowance', () => {
                 break;
               }
               case 'grant':
-                grantCredits(db, clock, { userId, amount: op.amount, actorUserId: userId, reason: 'test' });
+                await grantCredits(db, clock, { userId, amount: op.amount, actorUserId: userId, reason: 'test' });
                 m.balance += op.amount;
                 m.granted += op.amount;
                 break;
@@ -193,14 +193,14 @@ describe('the free daily allowance', () => {
                 clock.set(nextMidnight(clock.now()) + op.intoDayMs);
                 break;
             }
-            expect([balanceOf(db, userId), heldOf(db, userId)]).toEqual([m.balance, m.held]);
+            expect([await balanceOf(db, userId), await heldOf(db, userId)]).toEqual([m.balance, m.held]);
             // The point of the fix: free credits never pile up. Without grants a member never owns more than one day's
             // allowance; with them, never more than the allowance plus what they were given.
             expect(m.balance + m.held).toBeLessThanOrEqual(FREE + m.granted);
           }
           expectLedgerBalanced(db);
         } finally {
-          t.cleanup();
+          await t.cleanup();
         }
       }),
       { numRuns: 60 },

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.js';
 import { ledgerEntries, users } from '../../db/schema.js';
 import { adjustBudget, adjustCredits, refundJob, type AdminContext } from '../../src/core/admin.js';
 import { budgetOf } from '../../src/core/communities.js';
@@ -13,6 +12,7 @@ import { UserError } from '../../src/core/errors.js';
 import type { Clock } from '../../src/core/ports.js';
 import type { Role } from '../../src/core/roles.js';
 import { ensureUser } from '../../src/core/users.js';
+import type { SqliteStore } from '../../src/store/sqlite/index.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
 import { manualClock, tempDb } from '../helpers/db.js';
 
@@ -66,65 +66,71 @@ interface Money {
   jobs: { id: string; member: number; community: number; price: number; state: 'held' | 'captured' | 'released' | 'refunded' }[];
 }
 
-function adminAs(db: Db, clock: Clock, actor: (typeof ACTORS)[number]): AdminContext {
+async function adminAs(db: SqliteStore, clock: Clock, actor: (typeof ACTORS)[number]): Promise<AdminContext> {
   const role: Role = actor === 'owner' ? 'owner' : 'moderator';
   const community = actor === 'owner' ? undefined : COMMUNITIES[Number(actor.slice(3))];
-  return { db, clock, actor: ensureUser(db, clock, { platform: 'telegram', platformUserId: actor }, 0), startingCredits: STARTING, role, community };
+  return { db, clock, actor: await ensureUser(db, clock, { platform: 'telegram', platformUserId: actor }, 0), startingCredits: STARTING, role, community };
 }
 
-function checkMoney(db: Db, m: Money): void {
+async function checkMoney(store: SqliteStore, m: Money): Promise<void> {
+  // Sums over every member, which the port has no operation for: read through the SQLite handle.
+  const db = store.drizzle;
   const members = db.select({ total: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` }).from(ledgerEntries).innerJoin(users, sql`${users.id} = ${ledgerEntries.userId}`).where(sql`${users.platform} <> 'community'`).get()!.total;
-  const budgets = COMMUNITIES.reduce((sum, c) => sum + budgetOf(db, c), 0);
+  const budgets = await Promise.all(COMMUNITIES.map((c) => budgetOf(store, c)));
   const memberIds = db.select({ id: users.id }).from(users).where(sql`${users.platform} <> 'community'`).all();
-  const held = memberIds.reduce((sum, u) => sum + heldOf(db, u.id), 0);
+  const held = await Promise.all(memberIds.map((u) => heldOf(store, u.id)));
   // Member balances already exclude what is held, so the held credits are added back.
-  expect(members + budgets + held).toBe(m.created - m.capturedNet);
-  COMMUNITIES.forEach((c, i) => expect(budgetOf(db, c)).toBe(m.budgets[i]));
-  expectLedgerBalanced(db);
+  expect(members + sum(budgets) + sum(held)).toBe(m.created - m.capturedNet);
+  expect(budgets).toEqual(m.budgets);
+  expectLedgerBalanced(store);
 }
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 describe('the credit ledger with community budgets', () => {
-  it('conserves credits and keeps every moderator inside their community and budget', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => {
+  it('conserves credits and keeps every moderator inside their community and budget', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
         const t = tempDb();
         try {
           const clock = manualClock();
-          let db = t.db;
-          const memberIds = MEMBERS.map((u) => ensureUser(db, clock, { platform: 'telegram', platformUserId: u }, STARTING).id);
+          let db = t.store;
+          const memberIds: number[] = [];
+          for (const u of MEMBERS) memberIds.push((await ensureUser(db, clock, { platform: 'telegram', platformUserId: u }, STARTING)).id);
           const m: Money = { created: STARTING * MEMBERS.length, capturedNet: 0, budgets: [0, 0], jobs: [] };
           let seq = 0;
           for (const op of ops) {
             clock.advance(1000);
             switch (op.op) {
               case 'ownerGrant': {
-                const target = db.select().from(users).where(sql`${users.id} = ${memberIds[op.member]!}`).get()!;
-                adjustCredits(adminAs(db, clock, 'owner'), target, 'grant', op.amount, 'gift');
+                const target = (await db.users.byId(memberIds[op.member]!))!;
+                await adjustCredits(await adminAs(db, clock, 'owner'), target, 'grant', op.amount, 'gift');
                 m.created += op.amount;
                 break;
               }
               case 'budgetGive':
-                expect(adjustBudget(adminAs(db, clock, 'owner'), COMMUNITIES[op.community]!, 'give', op.amount, '')).toBe((m.budgets[op.community]! += op.amount));
+                expect(await adjustBudget(await adminAs(db, clock, 'owner'), COMMUNITIES[op.community]!, 'give', op.amount, '')).toBe((m.budgets[op.community]! += op.amount));
                 m.created += op.amount;
                 break;
               case 'modGrant': {
                 const actor = ACTORS[op.actor]!;
-                const target = db.select().from(users).where(sql`${users.id} = ${memberIds[op.member]!}`).get()!;
-                const before = balanceOf(db, target.id);
+                const target = (await db.users.byId(memberIds[op.member]!))!;
+                const before = await balanceOf(db, target.id);
                 if (actor === 'owner') break;
                 const c = Number(actor.slice(3));
                 try {
-                  adjustCredits(adminAs(db, clock, actor), target, 'grant', op.amount, 'prize');
+                  await adjustCredits(await adminAs(db, clock, actor), target, 'grant', op.amount, 'prize');
                   expect(op.amount).toBeLessThanOrEqual(m.budgets[c]!);
                   m.budgets[c]! -= op.amount;
-                  expect(balanceOf(db, target.id)).toBe(before + op.amount);
+                  expect(await balanceOf(db, target.id)).toBe(before + op.amount);
                 } catch (error) {
                   expect((error as UserError).identifier).toBe('budget_too_small');
                   expect(op.amount).toBeGreaterThan(m.budgets[c]!);
-                  expect(balanceOf(db, target.id)).toBe(before);
+                  expect(await balanceOf(db, target.id)).toBe(before);
                 }
                 // A moderator can never take credits away (that would move a member's money into a budget).
-                expect(() => adjustCredits(adminAs(db, clock, actor), target, 'take', 1, '')).toThrow(/Only the bot owner/);
+                const moderator = await adminAs(db, clock, actor);
+                await expect(adjustCredits(moderator, target, 'take', 1, '')).rejects.toThrow(/Only the bot owner/);
                 break;
               }
               case 'submit': {
@@ -141,7 +147,7 @@ describe('the credit ledger with community budgets', () => {
                   options: {},
                 };
                 try {
-                  acceptVideo(db, clock, request, { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) }, SETTINGS, id, undefined);
+                  await acceptVideo(db, clock, request, { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) }, SETTINGS, id, undefined);
                   m.jobs.push({ id, member: op.member, community: op.community, price, state: 'held' });
                 } catch (error) {
                   expect((error as UserError).identifier).toBe('insufficient_credits');
@@ -153,12 +159,12 @@ describe('the credit ledger with community budgets', () => {
                 const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
                 if (!job || job.state !== 'held') break;
                 if (op.op === 'succeed') {
-                  for (const [from, to] of [['queued', 'submitting'], ['submitting', 'running'], ['running', 'fetching'], ['fetching', 'delivering']] as const) moveJob(db, clock, job.id, from, to);
-                  expect(finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' })).toBe(true);
+                  for (const [from, to] of [['queued', 'submitting'], ['submitting', 'running'], ['running', 'fetching'], ['fetching', 'delivering']] as const) await moveJob(db, clock, job.id, from, to);
+                  expect(await finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' })).toBe(true);
                   job.state = 'captured';
                   m.capturedNet += job.price;
                 } else {
-                  expect(finishJob(db, clock, job.id, ['queued'], { status: 'failed', errorKind: 'x', errorMessage: 'x' })).toBe(true);
+                  expect(await finishJob(db, clock, job.id, ['queued'], { status: 'failed', errorKind: 'x', errorMessage: 'x' })).toBe(true);
                   job.state = 'released';
                 }
                 break;
@@ -169,7 +175,7 @@ describe('the credit ledger with community budgets', () => {
                 const actor = ACTORS[op.actor]!;
                 const reaches = actor === 'owner' || Number(actor.slice(3)) === job.community;
                 try {
-                  refundJob(adminAs(db, clock, actor), job.id, '');
+                  await refundJob(await adminAs(db, clock, actor), job.id, '');
                   expect(reaches && job.state === 'captured').toBe(true);
                   job.state = 'refunded';
                   m.capturedNet -= job.price;
@@ -181,14 +187,14 @@ describe('the credit ledger with community budgets', () => {
                 break;
               }
               case 'crash':
-                db = t.reopen();
-                expect(settleOrphanedHolds(db, clock)).toBe(0);
+                db = await t.reopen();
+                expect(await settleOrphanedHolds(db, clock)).toBe(0);
                 break;
             }
-            checkMoney(db, m);
+            await checkMoney(db, m);
           }
         } finally {
-          t.cleanup();
+          await t.cleanup();
         }
       }),
       { numRuns: 60 },

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDb, type Db } from '../../db/client.js';
 import { MODELS } from '../../src/core/catalog.js';
 import { creditTotals } from '../../src/core/credits/ledger.js';
 import { acceptVideo } from '../../src/core/engine/intake.js';
 import { jobCounts, latestCancellableJob, queueDepth, unfinishedJobsOf } from '../../src/core/engine/job-queries.js';
 import { finishJob, jobOfProviderTask, moveJob } from '../../src/core/engine/job-state.js';
 import { requesterOf } from '../../src/core/users.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/index.js';
 import { manualClock } from '../helpers/db.js';
 
 /** The core functions that replaced the direct table reads in /cancel, /queue, the buttons, /metrics and webhooks. */
@@ -22,19 +22,19 @@ const SETTINGS = {
 };
 const PRICE = 40;
 
-let db: Db;
+let db: SqliteStore;
 let clock: ReturnType<typeof manualClock>;
 
 beforeEach(() => {
-  db = openDb(':memory:');
+  db = openSqliteStore(':memory:');
   clock = manualClock();
 });
-afterEach(() => db.$client.close());
+afterEach(() => db.close());
 
 /** Queues a job for `member` a second after the previous one, so creation order is age order. */
-function queue(id: string, member = 'alice'): number {
+async function queue(id: string, member = 'alice'): Promise<number> {
   clock.advance(1000);
-  const { job } = acceptVideo(
+  const { job } = await acceptVideo(
     db,
     clock,
     {
@@ -55,56 +55,56 @@ function queue(id: string, member = 'alice'): number {
 describe('job queries', () => {
   describe('when a member has jobs in every kind of state', () => {
     let alice: number;
-    beforeEach(() => {
-      alice = queue('old-running');
-      moveJob(db, clock, 'old-running', 'queued', 'submitting');
-      moveJob(db, clock, 'old-running', 'submitting', 'running', { providerTaskId: 'task-1' });
-      queue('fetching');
-      moveJob(db, clock, 'fetching', 'queued', 'submitting');
-      moveJob(db, clock, 'fetching', 'submitting', 'running', { providerTaskId: 'task-2' });
-      moveJob(db, clock, 'fetching', 'running', 'fetching');
-      queue('queued');
-      queue('failed');
-      finishJob(db, clock, 'failed', 'queued', { status: 'failed', errorKind: 'internal', errorMessage: 'x' });
-      queue('bob-queued', 'bob');
+    beforeEach(async () => {
+      alice = await queue('old-running');
+      await moveJob(db, clock, 'old-running', 'queued', 'submitting');
+      await moveJob(db, clock, 'old-running', 'submitting', 'running', { providerTaskId: 'task-1' });
+      await queue('fetching');
+      await moveJob(db, clock, 'fetching', 'queued', 'submitting');
+      await moveJob(db, clock, 'fetching', 'submitting', 'running', { providerTaskId: 'task-2' });
+      await moveJob(db, clock, 'fetching', 'running', 'fetching');
+      await queue('queued');
+      await queue('failed');
+      await finishJob(db, clock, 'failed', 'queued', { status: 'failed', errorKind: 'internal', errorMessage: 'x' });
+      await queue('bob-queued', 'bob');
     });
 
-    it('/cancel without an id finds the newest job that can still be cancelled, not a later fetching or failed one', () => {
-      expect(latestCancellableJob(db, alice)?.id).toBe('queued');
-      finishJob(db, clock, 'queued', 'queued', { status: 'cancelled', errorKind: 'cancelled', errorMessage: 'x' });
-      expect(latestCancellableJob(db, alice)?.id).toBe('old-running');
+    it('/cancel without an id finds the newest job that can still be cancelled, not a later fetching or failed one', async () => {
+      expect((await latestCancellableJob(db, alice))?.id).toBe('queued');
+      await finishJob(db, clock, 'queued', 'queued', { status: 'cancelled', errorKind: 'cancelled', errorMessage: 'x' });
+      expect((await latestCancellableJob(db, alice))?.id).toBe('old-running');
     });
 
-    it('/queue lists only the member’s unfinished jobs, oldest first', () => {
-      expect(unfinishedJobsOf(db, alice).map((j) => [j.id, j.status])).toEqual([
+    it('/queue lists only the member’s unfinished jobs, oldest first', async () => {
+      expect((await unfinishedJobsOf(db, alice)).map((j) => [j.id, j.status])).toEqual([
         ['old-running', 'running'],
         ['fetching', 'fetching'],
         ['queued', 'queued'],
       ]);
     });
 
-    it('finds the job a provider callback is about by provider and task id', () => {
-      expect(jobOfProviderTask(db, model.provider, 'task-2')).toEqual({ id: 'fetching', status: 'fetching' });
-      expect(jobOfProviderTask(db, 'some-other-provider', 'task-2')).toBeUndefined();
-      expect(jobOfProviderTask(db, model.provider, 'task-unknown')).toBeUndefined();
+    it('finds the job a provider callback is about by provider and task id', async () => {
+      expect(await jobOfProviderTask(db, model.provider, 'task-2')).toEqual({ id: 'fetching', status: 'fetching' });
+      expect(await jobOfProviderTask(db, 'some-other-provider', 'task-2')).toBeUndefined();
+      expect(await jobOfProviderTask(db, model.provider, 'task-unknown')).toBeUndefined();
     });
 
-    it('names the requester of a job', () => {
-      const job = { userId: queue('another', 'carol') };
-      expect(requesterOf(db, job)).toMatchObject({ platform: 'console', platformUserId: 'carol' });
-      expect(requesterOf(db, { userId: 999_999 })).toBeUndefined();
+    it('names the requester of a job', async () => {
+      const job = { userId: await queue('another', 'carol') };
+      expect(await requesterOf(db, job)).toMatchObject({ platform: 'console', platformUserId: 'carol' });
+      expect(await requesterOf(db, { userId: 999_999 })).toBeUndefined();
     });
 
-    it('counts jobs by status and the queue depth for /metrics', () => {
-      expect(queueDepth(db)).toBe(2);
-      const counts = Object.fromEntries(jobCounts(db).map((r) => [r.status, r.n]));
+    it('counts jobs by status and the queue depth for /metrics', async () => {
+      expect(await queueDepth(db)).toBe(2);
+      const counts = Object.fromEntries((await jobCounts(db)).map((r) => [r.status, r.n]));
       expect(counts).toEqual({ running: 1, fetching: 1, queued: 2, failed: 1 });
     });
 
-    it('totals credits held, captured and released for /metrics', () => {
-      moveJob(db, clock, 'fetching', 'fetching', 'delivering');
-      finishJob(db, clock, 'fetching', 'delivering', { status: 'succeeded' });
-      expect(creditTotals(db)).toEqual({ held: 3 * PRICE, captured: PRICE, released: PRICE });
+    it('totals credits held, captured and released for /metrics', async () => {
+      await moveJob(db, clock, 'fetching', 'fetching', 'delivering');
+      await finishJob(db, clock, 'fetching', 'delivering', { status: 'succeeded' });
+      expect(await creditTotals(db)).toEqual({ held: 3 * PRICE, captured: PRICE, released: PRICE });
     });
   });
 });

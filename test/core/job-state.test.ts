@@ -17,10 +17,10 @@ const settings = {
   dailyJobQuota: 100,
 };
 
-function queueOne(t: ReturnType<typeof tempDb>, id: string) {
+async function queueOne(t: ReturnType<typeof tempDb>, id: string) {
   const clock = manualClock();
-  acceptVideo(
-    t.db,
+  await acceptVideo(
+    t.store,
     clock,
     {
       identity: { platform: 'console', platformUserId: 'u' },
@@ -39,32 +39,33 @@ function queueOne(t: ReturnType<typeof tempDb>, id: string) {
 
 describe('job state machine', () => {
   describe('when two actors move the same job', () => {
-    it('lets exactly one of them win', () => {
+    it('lets exactly one of them win', async () => {
       const t = tempDb();
-      const clock = queueOne(t, 'j1');
-      const first = moveJob(t.db, clock, 'j1', 'queued', 'submitting');
-      const second = moveJob(t.db, clock, 'j1', 'queued', 'submitting');
+      const clock = await queueOne(t, 'j1');
+      const first = await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
+      const second = await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
       expect([first, second]).toEqual([true, false]);
-      t.cleanup();
+      await t.cleanup();
     });
 
-    it('settles the hold once when cancel and success race', () => {
+    it('settles the hold once when cancel and success race', async () => {
       const t = tempDb();
-      const clock = queueOne(t, 'j1');
-      moveJob(t.db, clock, 'j1', 'queued', 'submitting');
-      moveJob(t.db, clock, 'j1', 'submitting', 'running');
-      const cancelled = finishJob(t.db, clock, 'j1', ['queued', 'submitting', 'running'], { status: 'cancelled', errorKind: 'c', errorMessage: 'c' });
-      const fetched = moveJob(t.db, clock, 'j1', 'running', 'fetching');
+      const clock = await queueOne(t, 'j1');
+      await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
+      await moveJob(t.store, clock, 'j1', 'submitting', 'running');
+      const cancelled = await finishJob(t.store, clock, 'j1', ['queued', 'submitting', 'running'], { status: 'cancelled', errorKind: 'c', errorMessage: 'c' });
+      const fetched = await moveJob(t.store, clock, 'j1', 'running', 'fetching');
       expect(cancelled).toBe(true);
       expect(fetched).toBe(false);
-      expect(getJob(t.db, 'j1')!.status).toBe('cancelled');
-      expect(balanceOf(t.db, getJob(t.db, 'j1')!.userId)).toBe(100);
-      t.cleanup();
+      const job = (await getJob(t.store, 'j1'))!;
+      expect(job.status).toBe('cancelled');
+      expect(await balanceOf(t.store, job.userId)).toBe(100);
+      await t.cleanup();
     });
 
     it('lets exactly one of two separate processes win', async () => {
       const t = tempDb();
-      queueOne(t, 'j1');
+      await queueOne(t, 'j1');
       // Two connections in two threads, racing on the same file: the guarded UPDATE is the referee.
       const source = `
         const { parentPort, workerData } = require('node:worker_threads');
@@ -82,17 +83,17 @@ describe('job state machine', () => {
         });
       const results = await Promise.all([race(), race(), race(), race()]);
       expect(results.reduce((a, b) => a + b, 0)).toBe(1);
-      t.cleanup();
+      await t.cleanup();
     });
   });
 
   describe('when asked for a transition the machine does not have', () => {
-    it('refuses before touching the database', () => {
+    it('refuses before touching the database', async () => {
       const t = tempDb();
-      const clock = queueOne(t, 'j1');
-      expect(() => moveJob(t.db, clock, 'j1', 'queued', 'succeeded')).toThrow(/no allowed transition/);
-      expect(getJob(t.db, 'j1')!.status).toBe('queued');
-      t.cleanup();
+      const clock = await queueOne(t, 'j1');
+      await expect(moveJob(t.store, clock, 'j1', 'queued', 'succeeded')).rejects.toThrow(/no allowed transition/);
+      expect((await getJob(t.store, 'j1'))!.status).toBe('queued');
+      await t.cleanup();
     });
   });
 });

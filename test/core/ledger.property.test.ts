@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.js';
 import { jobs, ledgerEntries } from '../../db/schema.js';
 import { MODELS, priceCredits, priceUsd, type GenerationParams } from '../../src/core/catalog.js';
 import { balanceOf, deductCredits, grantCredits, settleOrphanedHolds } from '../../src/core/credits/ledger.js';
@@ -9,6 +8,7 @@ import { acceptVideo, type IntakeSettings } from '../../src/core/engine/intake.j
 import { finishJob, getJob, isFinal, moveJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
 import { ensureUser } from '../../src/core/users.js';
+import type { SqliteStore } from '../../src/store/sqlite/index.js';
 import { manualClock, tempDb } from '../helpers/db.js';
 
 const model = MODELS[0]!;
@@ -42,12 +42,14 @@ interface Model {
   jobs: { id: string; user: number; price: number; final: boolean }[];
 }
 
-function checkInvariants(db: Db, m: Model, userIds: number[]): void {
+async function checkInvariants(store: SqliteStore, m: Model, userIds: number[]): Promise<void> {
   for (let u = 0; u < USERS.length; u++) {
-    const balance = balanceOf(db, userIds[u]!);
+    const balance = await balanceOf(store, userIds[u]!);
     expect(balance).toBeGreaterThanOrEqual(0);
     expect(balance).toBe(m.balance[u]);
   }
+  // Raw entries, which the port has no operation for.
+  const db = store.drizzle;
   for (const job of db.select().from(jobs).all()) {
     const entries = db.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, job.id)).all();
     const holds = entries.filter((e) => e.kind === 'hold');
@@ -60,15 +62,16 @@ function checkInvariants(db: Db, m: Model, userIds: number[]): void {
 }
 
 describe('the credit ledger', () => {
-  it('keeps its invariants through random submits, outcomes, grants and crashes', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => {
+  it('keeps its invariants through random submits, outcomes, grants and crashes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
         const t = tempDb();
         try {
           const clock = manualClock();
-          let db = t.db;
-          const userIds = USERS.map((u) => ensureUser(db, clock, { platform: 'console', platformUserId: u }, SETTINGS.startingCredits).id);
-          const owner = ensureUser(db, clock, { platform: 'console', platformUserId: 'owner' }, 0).id;
+          let db = t.store;
+          const userIds: number[] = [];
+          for (const u of USERS) userIds.push((await ensureUser(db, clock, { platform: 'console', platformUserId: u }, SETTINGS.startingCredits)).id);
+          const owner = (await ensureUser(db, clock, { platform: 'console', platformUserId: 'owner' }, 0)).id;
           const m: Model = { balance: USERS.map(() => SETTINGS.startingCredits), jobs: [] };
           let seq = 0;
           for (const op of ops) {
@@ -86,7 +89,7 @@ describe('the credit ledger', () => {
                   options: {},
                 };
                 try {
-                  acceptVideo(db, clock, request, { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) }, SETTINGS, id, undefined);
+                  await acceptVideo(db, clock, request, { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) }, SETTINGS, id, undefined);
                   m.balance[op.user]! -= price;
                   m.jobs.push({ id, user: op.user, price, final: false });
                 } catch (error) {
@@ -102,13 +105,13 @@ describe('the credit ledger', () => {
                 if (!job) break;
                 let moved: boolean;
                 if (op.op === 'succeed') {
-                  moveJob(db, clock, job.id, 'queued', 'submitting');
-                  moveJob(db, clock, job.id, 'submitting', 'running');
-                  moveJob(db, clock, job.id, 'running', 'fetching');
-                  moveJob(db, clock, job.id, 'fetching', 'delivering');
-                  moved = finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' });
+                  await moveJob(db, clock, job.id, 'queued', 'submitting');
+                  await moveJob(db, clock, job.id, 'submitting', 'running');
+                  await moveJob(db, clock, job.id, 'running', 'fetching');
+                  await moveJob(db, clock, job.id, 'fetching', 'delivering');
+                  moved = await finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' });
                 } else {
-                  moved = finishJob(db, clock, job.id, ['queued', 'submitting', 'running'], {
+                  moved = await finishJob(db, clock, job.id, ['queued', 'submitting', 'running'], {
                     status: op.op === 'fail' ? 'failed' : 'cancelled',
                     errorKind: op.op,
                     errorMessage: op.op,
@@ -120,12 +123,12 @@ describe('the credit ledger', () => {
                 break;
               }
               case 'grant':
-                grantCredits(db, clock, { userId: userIds[op.user]!, amount: op.amount, actorUserId: owner, reason: 'test' });
+                await grantCredits(db, clock, { userId: userIds[op.user]!, amount: op.amount, actorUserId: owner, reason: 'test' });
                 m.balance[op.user]! += op.amount;
                 break;
               case 'take':
                 try {
-                  deductCredits(db, clock, { userId: userIds[op.user]!, amount: op.amount, actorUserId: owner, reason: 'test' });
+                  await deductCredits(db, clock, { userId: userIds[op.user]!, amount: op.amount, actorUserId: owner, reason: 'test' });
                   m.balance[op.user]! -= op.amount;
                 } catch (error) {
                   expect(error).toBeInstanceOf(UserError);
@@ -136,24 +139,24 @@ describe('the credit ledger', () => {
                 // A process killed in the middle of settling: the transaction never commits.
                 const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
                 if (job && op.midSettle) {
-                  expect(() =>
-                    db.transaction((tx) => {
-                      finishJob(tx, clock, job.id, ['queued', 'submitting', 'running'], { status: 'failed', errorKind: 'x', errorMessage: 'x' });
+                  await expect(
+                    db.transaction(async (tx) => {
+                      await finishJob(tx, clock, job.id, ['queued', 'submitting', 'running'], { status: 'failed', errorKind: 'x', errorMessage: 'x' });
                       throw new Error('killed');
                     }),
-                  ).toThrow('killed');
+                  ).rejects.toThrow('killed');
                 }
-                db = t.reopen();
-                expect(settleOrphanedHolds(db, clock)).toBe(0);
+                db = await t.reopen();
+                expect(await settleOrphanedHolds(db, clock)).toBe(0);
                 break;
               }
             }
-            checkInvariants(db, m, userIds);
+            await checkInvariants(db, m, userIds);
           }
           // Every job that reached the end settled exactly once; the rest settle when they end.
-          for (const job of m.jobs) expect(isFinal(getJob(db, job.id)!.status)).toBe(job.final);
+          for (const job of m.jobs) expect(isFinal((await getJob(db, job.id))!.status)).toBe(job.final);
         } finally {
-          t.cleanup();
+          await t.cleanup();
         }
       }),
       { numRuns: 60 },
@@ -161,7 +164,7 @@ describe('the credit ledger', () => {
   });
 
   describe('when a final job somehow has an unsettled hold', () => {
-    it('settles it on recovery, once', () => {
+    it('settles it on recovery, once', async () => {
       const t = tempDb();
       const clock = manualClock();
       const params: GenerationParams = { durationS: 5, resolution: '480p', aspectRatio: '16:9' };
@@ -172,15 +175,15 @@ describe('the credit ledger', () => {
         prompt: 'p',
         options: {},
       };
-      acceptVideo(t.db, clock, request, { prompt: 'p', model, params, price: 40, costUsd: 0.1 }, SETTINGS, 'j1', undefined);
+      await acceptVideo(t.store, clock, request, { prompt: 'p', model, params, price: 40, costUsd: 0.1 }, SETTINGS, 'j1', undefined);
       // Simulates data written by an older build that set the status without settling.
-      t.db.update(jobs).set({ status: 'failed' }).where(eq(jobs.id, 'j1')).run();
-      const userId = getJob(t.db, 'j1')!.userId;
-      expect(balanceOf(t.db, userId)).toBe(80);
-      expect(settleOrphanedHolds(t.db, clock)).toBe(1);
-      expect(settleOrphanedHolds(t.db, clock)).toBe(0);
-      expect(balanceOf(t.db, userId)).toBe(120);
-      t.cleanup();
+      await t.store.jobs.update('j1', ['queued'], { status: 'failed' });
+      const userId = (await getJob(t.store, 'j1'))!.userId;
+      expect(await balanceOf(t.store, userId)).toBe(80);
+      expect(await settleOrphanedHolds(t.store, clock)).toBe(1);
+      expect(await settleOrphanedHolds(t.store, clock)).toBe(0);
+      expect(await balanceOf(t.store, userId)).toBe(120);
+      await t.cleanup();
     });
   });
 });

@@ -12,12 +12,12 @@ import { manualClock, tempDb } from '../helpers/db.js';
 const DAY = 86_400_000;
 const settings = { defaultModel: 'seedance-1-pro', startingCredits: 500, freeDailyCredits: 0, rateLimitJobs: 99, rateLimitWindowS: 60, userMaxPendingJobs: 99, dailyJobQuota: 99 };
 
-async function storedJob(t: ReturnType<typeof tempDb>, clock: ReturnType<typeof manualClock>, store: ReturnType<typeof createLocalMediaStore>, id: string) {
-  const temp = store.tempPath(id);
+async function storedJob(t: ReturnType<typeof tempDb>, clock: ReturnType<typeof manualClock>, mediaStore: ReturnType<typeof createLocalMediaStore>, id: string) {
+  const temp = mediaStore.tempPath(id);
   fs.writeFileSync(temp, 'video');
-  const media = await store.putFile(`results/${id}.mp4`, temp, 'video/mp4');
-  acceptVideo(
-    t.db,
+  const media = await mediaStore.putFile(`results/${id}.mp4`, temp, 'video/mp4');
+  await acceptVideo(
+    t.store,
     clock,
     { identity: { platform: 'console', platformUserId: 'u' }, dest: { platform: 'console', chatId: 'c', userId: 'u' }, intakeKey: id, prompt: 'p', options: {} },
     { prompt: 'p', model: MODELS[0]!, params: { durationS: 5, resolution: '480p', aspectRatio: '16:9' }, price: 40, costUsd: 0.1 },
@@ -25,8 +25,8 @@ async function storedJob(t: ReturnType<typeof tempDb>, clock: ReturnType<typeof 
     id,
     undefined,
   );
-  finishJob(t.db, clock, id, 'queued', { status: 'cancelled', errorKind: 'x', errorMessage: 'x' });
-  t.db.$client.prepare('update jobs set media_key = ?, media_url = ? where id = ?').run(media.key, media.url, id);
+  await finishJob(t.store, clock, id, 'queued', { status: 'cancelled', errorKind: 'x', errorMessage: 'x' });
+  await t.store.jobs.update(id, ['cancelled'], { mediaKey: media.key, mediaUrl: media.url });
   return media;
 }
 
@@ -36,19 +36,19 @@ describe('media retention', () => {
       const t = tempDb();
       const clock = manualClock();
       const dir = path.join(path.dirname(t.file), 'media');
-      const store = createLocalMediaStore({ dir, publicBaseUrl: 'http://127.0.0.1:1' });
-      await storedJob(t, clock, store, 'old1');
+      const mediaStore = createLocalMediaStore({ dir, publicBaseUrl: 'http://127.0.0.1:1' });
+      await storedJob(t, clock, mediaStore, 'old1');
       clock.advance(20 * DAY);
-      await storedJob(t, clock, store, 'new1');
+      await storedJob(t, clock, mediaStore, 'new1');
       clock.advance(15 * DAY);
 
-      expect(await pruneExpiredMedia(t.db, clock, store, 30, silentLogger)).toBe(1);
+      expect(await pruneExpiredMedia(t.store, clock, mediaStore, 30, silentLogger)).toBe(1);
       expect(fs.existsSync(path.join(dir, 'results/old1.mp4'))).toBe(false);
       expect(fs.existsSync(path.join(dir, 'results/new1.mp4'))).toBe(true);
-      expect(getJob(t.db, 'old1')!.mediaKey).toBeNull();
-      expect(getJob(t.db, 'new1')!.mediaKey).toBe('results/new1.mp4');
-      expect(await pruneExpiredMedia(t.db, clock, store, 30, silentLogger)).toBe(0);
-      t.cleanup();
+      expect((await getJob(t.store, 'old1'))!.mediaKey).toBeNull();
+      expect((await getJob(t.store, 'new1'))!.mediaKey).toBe('results/new1.mp4');
+      expect(await pruneExpiredMedia(t.store, clock, mediaStore, 30, silentLogger)).toBe(0);
+      await t.cleanup();
     });
   });
 });

@@ -164,6 +164,8 @@ describe('crash suite: SIGKILL at random moments while 200 jobs run', () => {
       PROVIDER_MAX_RUNNING_JOBS: '16',
       USER_MAX_RUNNING_JOBS: '16',
       SHUTDOWN_GRACE_S: '5',
+      // A killed bot's jobs are resumed once its lease runs out: keep that wait short.
+      JOB_LEASE_S: '1',
       DISCORD_TOKEN: discord.token,
       DISCORD_API_BASE: discord.apiBase,
       DISCORD_GUILD_IDS: discord.guild.id,

@@ -3,13 +3,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../db/client.js';
 import { jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
-import { balanceOf } from '../../src/core/credits/ledger.js';
-import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord, PERMISSIONS, type FakeInteraction, type FakeMember } from '../fakes/discord.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
+import { balanceIn, userIn } from '../helpers/bot-db.js';
 import { readBotDb, readBotJobs, tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
@@ -86,8 +85,8 @@ class World {
   /** The balance of the account behind (platform, id); undefined when there is no such account yet. */
   balance(platform: 'discord' | 'telegram', id: string | number): number | undefined {
     return this.inspect((db) => {
-      const user = findUser(db, platform, String(id));
-      return user ? balanceOf(db, user.id) : undefined;
+      const user = userIn(db, platform, String(id));
+      return user ? balanceIn(db, user.id) : undefined;
     });
   }
 
@@ -99,7 +98,7 @@ class World {
   /** The sum of the prices captured (spent) for the account behind (platform, id). */
   captured(platform: 'discord' | 'telegram', id: string | number): number {
     return this.inspect((db) => {
-      const user = findUser(db, platform, String(id))!;
+      const user = userIn(db, platform, String(id))!;
       const captured = new Set(db.select().from(ledgerEntries).all().filter((e) => e.userId === user.id && e.kind === 'capture').map((e) => e.jobId));
       return db.select().from(jobs).all().filter((j) => j.userId === user.id && captured.has(j.id)).reduce((sum, j) => sum + j.price, 0);
     });

@@ -4,9 +4,9 @@ import Database from 'better-sqlite3';
 import { GatewayIntentBits } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditLog, ledgerEntries, users } from '../../db/schema.js';
-import { findUser } from '../../src/core/users.js';
 import { COMMANDS_HASH_FILE } from '../../src/platforms/discord/command-definitions.js';
 import { PERMISSIONS, type FakeAttachment, type FakeMember, type FakeMessage } from '../fakes/discord.js';
+import { userIn } from '../helpers/bot-db.js';
 import {
   CHANNEL_POST,
   channelEdit,
@@ -536,7 +536,7 @@ describe('the Discord adapter', () => {
 
       const i = w.fake.slash(mod, 'ban', { user: bob, reason: 'spam' });
       expect(await w.privateReply(i)).toMatch(/^出了点问题（编号 [0-9a-f]{8}），没有扣除积分。$/);
-      expect(w.inspect((db) => findUser(db, 'discord', bob.id)?.banned ?? false)).toBe(false);
+      expect(w.inspect((db) => userIn(db, 'discord', bob.id)?.banned ?? false)).toBe(false);
     });
   });
 
@@ -573,7 +573,7 @@ describe('the Discord adapter', () => {
       const bob = w.fake.member('Bob');
       const i = w.fake.slash(admin, 'credits', { action: 'grant', user: bob, amount: 1000 });
       expect(await w.privateReply(i)).toBe('/credits is for moderators and the bot owner.');
-      expect(w.inspect((db) => findUser(db, 'discord', bob.id))).toBeUndefined();
+      expect(w.inspect((db) => userIn(db, 'discord', bob.id))).toBeUndefined();
       expect(w.audit()).toEqual([]);
     });
 
@@ -615,7 +615,7 @@ describe('the Discord adapter', () => {
       expect(await run('refund', { job: job.id, reason: 'blurry' })).toBe(`Refunded 40 credits for job ${job.id} to Alice (discord:${alice.id}).`);
       expect(await run('settings', { channels: w.fake.otherChannelId })).toContain(`channels: ${w.fake.otherChannelId}`);
 
-      const modUser = w.inspect((db) => findUser(db, 'discord', mod.id)!);
+      const modUser = w.inspect((db) => userIn(db, 'discord', mod.id)!);
       const byMod = w.audit().filter((a) => a.actorUserId === modUser.id);
       expect(byMod.map((a) => a.action)).toEqual(['credits.grant', 'quota.set', 'user.ban', 'user.unban', 'blocklist.add', 'job.refund', 'settings.update']);
       expect(byMod.every((a) => a.community === `discord:${w.fake.guild.id}`)).toBe(true);

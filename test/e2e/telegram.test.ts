@@ -5,9 +5,9 @@ import type { Update } from 'grammy/types';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ZH_DESCRIPTIONS } from '../../commands/i18n.js';
 import { auditLog, ledgerEntries, users } from '../../db/schema.js';
-import { findUser } from '../../src/core/users.js';
 import { SIM_ASSETS } from '../../src/sim/assets.js';
 import type { FakeChat, StoredMessage } from '../fakes/telegram-api.js';
+import { userIn } from '../helpers/bot-db.js';
 import { eventually, FOX, PRICE, STARTING, TelegramWorld as World } from '../helpers/telegram-world.js';
 import { mp4Bytes } from '../media/fixtures.js';
 
@@ -523,7 +523,7 @@ describe('the Telegram bot', () => {
       expect(reply.text).toBe(`Gave 50 credits to telegram:${target.id}${fromBudget}. New balance: ${STARTING + 50}.`);
       expect(w.balance(target)).toBe(STARTING + 50);
       const audit = w.inspect((db) => db.select().from(auditLog).all()).at(-1);
-      const actorId = w.inspect((db) => findUser(db, 'telegram', String(actor.id))!.id);
+      const actorId = w.inspect((db) => userIn(db, 'telegram', String(actor.id))!.id);
       expect(audit).toMatchObject({ actorUserId: actorId, action: 'credits.grant' });
       expect(w.fake.callsTo('getChatMember')).toHaveLength(role === 'owner' ? 0 : 1);
       w.expectLedgerBalanced();

@@ -12,8 +12,8 @@ afterEach(async () => {
 describe('per-server settings', () => {
   async function withSettings(change: Parameters<typeof updateChatSettings>[4]) {
     h = await EngineHarness.start();
-    const mod = ensureUser(h.db, { now: () => Date.now() }, { platform: 'console', platformUserId: 'mod' }, 0);
-    updateChatSettings(h.db, { now: () => Date.now() }, { platform: 'console', chatId: 'guild1' }, mod.id, change);
+    const mod = await ensureUser(h.db, { now: () => Date.now() }, { platform: 'console', platformUserId: 'mod' }, 0);
+    await updateChatSettings(h.db, { now: () => Date.now() }, { platform: 'console', chatId: 'guild1' }, mod.id, change);
     return h;
   }
 

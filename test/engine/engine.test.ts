@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDb } from '../../db/client.js';
-import { jobs } from '../../db/schema.js';
 import { moveJob, patchJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
 import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
 
@@ -23,11 +22,11 @@ describe('the job engine', () => {
     it('generates, stores, delivers once and captures the hold', async () => {
       const t = await harness();
       const job = await t.submit('ann', 'a red fox running through snow');
-      expect(t.balance('ann')).toBe(160);
+      expect(await t.balance('ann')).toBe(160);
       const done = await t.engine.waitForJob(job.id);
 
       expect(done.status).toBe('succeeded');
-      expect(t.balance('ann')).toBe(160);
+      expect(await t.balance('ann')).toBe(160);
       expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
       expect(t.platform.deliveries).toHaveLength(1);
       const delivered = t.platform.deliveries[0]!.delivery;
@@ -70,7 +69,7 @@ describe('the job engine', () => {
       const done = await t.engine.waitForJob(job.id);
       expect(done.status).toBe('failed');
       expect(done.errorMessage).toMatch(reason);
-      expect(t.balance('ann')).toBe(200);
+      expect(await t.balance('ann')).toBe(200);
       expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
       expect(t.platform.deliveries).toHaveLength(0);
       expect(t.platform.notices.at(-1)!.text).toMatch(/refunded/);
@@ -84,7 +83,7 @@ describe('the job engine', () => {
       const done = await t.engine.waitForJob(job.id);
       expect(done.status).toBe('succeeded');
       expect(t.sim.stats.submissions).toBe(1);
-      expect(t.job(job.id).attempts).toBeGreaterThanOrEqual(2);
+      expect((await t.job(job.id)).attempts).toBeGreaterThanOrEqual(2);
     });
 
     it('keeps tracking through failed status checks', async () => {
@@ -100,7 +99,7 @@ describe('the job engine', () => {
       const job = await t.submit('ann', '[sim:server_error:9] a fox');
       const done = await t.engine.waitForJob(job.id);
       expect(done.status).toBe('failed');
-      expect(t.balance('ann')).toBe(200);
+      expect(await t.balance('ann')).toBe(200);
     });
   });
 
@@ -112,7 +111,7 @@ describe('the job engine', () => {
       expect(done.status).toBe('failed');
       expect(done.errorKind).toBe('timeout');
       expect(t.sim.stats.cancelCalls).toBe(1);
-      expect(t.balance('ann')).toBe(200);
+      expect(await t.balance('ann')).toBe(200);
     });
   });
 
@@ -121,31 +120,31 @@ describe('the job engine', () => {
       const t = await harness({ settings: { maxRunningJobs: 1 } });
       const first = await t.submit('ann', '[sim:hang] first');
       const second = await t.submit('ann', 'second');
-      const userId = t.job(second.id).userId;
+      const userId = (await t.job(second.id)).userId;
       await t.engine.cancel(second.id, { userId, moderator: false });
-      expect(t.job(second.id).status).toBe('cancelled');
-      expect(t.job(second.id).providerTaskId).toBeNull();
-      expect(t.balance('ann')).toBe(200 - 40);
+      expect((await t.job(second.id)).status).toBe('cancelled');
+      expect((await t.job(second.id)).providerTaskId).toBeNull();
+      expect(await t.balance('ann')).toBe(200 - 40);
       await t.engine.cancel(first.id, { userId, moderator: false });
-      expect(t.balance('ann')).toBe(200);
+      expect(await t.balance('ann')).toBe(200);
     });
 
     it('cancels a running job at the provider too', async () => {
       const t = await harness();
       const job = await t.submit('ann', '[sim:hang] a fox');
-      await until(() => t.job(job.id).status === 'running');
-      await t.engine.cancel(job.id, { userId: t.job(job.id).userId, moderator: false });
+      await until(async () => (await t.job(job.id)).status === 'running');
+      await t.engine.cancel(job.id, { userId: (await t.job(job.id)).userId, moderator: false });
       expect(t.sim.stats.cancelCalls).toBe(1);
-      expect(t.balance('ann')).toBe(200);
+      expect(await t.balance('ann')).toBe(200);
     });
 
     it('refuses to cancel someone else’s job', async () => {
       const t = await harness();
       const job = await t.submit('ann', '[sim:hang] a fox');
       await t.submit('bob', 'mine');
-      const bob = t.job(job.id).userId + 1;
+      const bob = (await t.job(job.id)).userId + 1;
       await expect(t.engine.cancel(job.id, { userId: bob, moderator: false })).rejects.toThrow(UserError);
-      expect(t.job(job.id).status).not.toBe('cancelled');
+      expect((await t.job(job.id)).status).not.toBe('cancelled');
     });
   });
 
@@ -153,7 +152,7 @@ describe('the job engine', () => {
     it('resumes tracking the same task after restart, never resubmits, delivers once', async () => {
       const t = await harness({ sim: { runMs: 600 } });
       const job = await t.submit('ann', 'a fox');
-      await until(() => t.job(job.id).status === 'running');
+      await until(async () => (await t.job(job.id)).status === 'running');
       await t.crash();
       await t.boot();
       const done = await t.engine.waitForJob(job.id);
@@ -184,8 +183,8 @@ describe('the job engine', () => {
       const job = await t.submit('ann', 'a fox');
       await until(() => t.sim.stats.submitCalls === 1);
       await t.engine.stop(5000);
-      expect(t.job(job.id).status).toBe('running');
-      expect(t.job(job.id).providerTaskId).toBeTruthy();
+      expect((await t.job(job.id)).status).toBe('running');
+      expect((await t.job(job.id)).providerTaskId).toBeTruthy();
       await t.crash();
       await t.boot();
       expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
@@ -197,22 +196,22 @@ describe('the job engine', () => {
     async function crashedAt(step: 'fetching' | 'delivering' | 'delivered') {
       const t = await harness({ sim: { runMs: 60_000 } });
       const job = await t.submit('ann', 'a fox');
-      await until(() => t.job(job.id).status === 'running');
+      await until(async () => (await t.job(job.id)).status === 'running');
       await t.crash();
       // What a process killed mid-step leaves behind, written as the runner would have written it.
-      const db = openDb(`${t.dir}/clipbot.db`);
+      const db = openSqliteStore(`${t.dir}/clipbot.db`);
       const clock = { now: () => Date.now() };
-      const taskId = db.select().from(jobs).all()[0]!.providerTaskId!;
+      const taskId = (await db.jobs.get(job.id))!.providerTaskId!;
       t.sim.complete(taskId);
       const videoUrl = `${t.sim.url.replace(/\/$/, '')}/files/${taskId}/output.mp4`;
-      moveJob(db, clock, job.id, 'running', 'fetching', { resultUrl: videoUrl, providerDoneAt: Date.now() });
+      await moveJob(db, clock, job.id, 'running', 'fetching', { resultUrl: videoUrl, providerDoneAt: Date.now() });
       if (step !== 'fetching') {
         fs.mkdirSync(`${t.dir}/media/results`, { recursive: true });
         fs.copyFileSync(new URL('../../src/sim/assets/sample-480p.mp4', import.meta.url), `${t.dir}/media/results/${job.id}.mp4`);
-        moveJob(db, clock, job.id, 'fetching', 'delivering', { mediaKey: `results/${job.id}.mp4`, mediaBytes: 1 });
+        await moveJob(db, clock, job.id, 'fetching', 'delivering', { mediaKey: `results/${job.id}.mp4`, mediaBytes: 1 });
       }
-      if (step === 'delivered') patchJob(db, clock, job.id, 'delivering', { deliveredAt: Date.now(), deliveryRef: 'before-crash' });
-      db.$client.close();
+      if (step === 'delivered') await patchJob(db, clock, job.id, 'delivering', { deliveredAt: Date.now(), deliveryRef: 'before-crash' });
+      await db.close();
       await t.boot();
       return { t, job: await t.engine.waitForJob(job.id) };
     }
@@ -246,7 +245,9 @@ describe('the job engine', () => {
       for (let i = 0; i < 4; i++) annJobs.push((await t.submit('ann', `ann ${i}`)).id);
       const bob = (await t.submit('bob', 'bob 0')).id;
       for (const id of [...annJobs, bob]) await t.engine.waitForJob(id);
-      const started = [...annJobs, bob].sort((a, b) => t.job(a).submittedAt! - t.job(b).submittedAt!);
+      const submittedAt = new Map<string, number>();
+      for (const id of [...annJobs, bob]) submittedAt.set(id, (await t.job(id)).submittedAt!);
+      const started = [...annJobs, bob].sort((a, b) => submittedAt.get(a)! - submittedAt.get(b)!);
       expect(started.indexOf(bob)).toBeLessThanOrEqual(1);
     });
   });
@@ -273,14 +274,14 @@ describe('the job engine', () => {
     it('answers 401 to a forged or tampered callback and leaves the job alone', async () => {
       const t = await harness({ webhooks: true });
       const job = await t.submit('ann', '[sim:hang] a fox');
-      await until(() => t.job(job.id).status === 'running');
-      const taskId = t.job(job.id).providerTaskId!;
+      await until(async () => (await t.job(job.id)).status === 'running');
+      const taskId = (await t.job(job.id)).providerTaskId!;
       const body = JSON.stringify({ request_id: taskId, gateway_request_id: taskId, status: 'OK', payload: { video: { url: 'http://127.0.0.1:1/evil.mp4' } } });
       const headers = t.sim.signWebhook(body, { requestId: taskId });
       expect((await post(t, body.replace('evil', 'evil2'), headers)).status).toBe(401);
       expect((await post(t, body, { ...headers, 'x-fal-webhook-signature': 'ab'.repeat(64) })).status).toBe(401);
       expect((await post(t, body, {})).status).toBe(401);
-      expect(t.job(job.id).status).toBe('running');
+      expect((await t.job(job.id)).status).toBe('running');
     });
 
     it('acknowledges a genuine callback for a task it does not know, and ignores it', async () => {
@@ -302,7 +303,7 @@ describe('the job engine', () => {
       const [a, b] = t.sim.requests().map((r) => r.input);
       expect(b).toMatchObject({ prompt: 'a fox', resolution: '480p', duration: '4' });
       expect(b!.seed).not.toBe(a!.seed);
-      expect(t.balance('ann')).toBe(200 - 32 - 32);
+      expect(await t.balance('ann')).toBe(200 - 32 - 32);
     });
 
     it('refuses anyone but the requester', async () => {
@@ -323,7 +324,7 @@ describe('the job engine', () => {
       expect(second.duplicate).toBe(true);
       expect(second.job.id).toBe(first.job.id);
       expect(t.jobCount()).toBe(1);
-      expect(t.balance('ann')).toBe(160);
+      expect(await t.balance('ann')).toBe(160);
     });
   });
 
@@ -371,7 +372,7 @@ describe('the job engine', () => {
       const t = await harness({ settings: { userMaxPendingJobs: 1 } });
       await t.submit('ann', '[sim:hang] one');
       await expect(t.submit('ann', 'two')).rejects.toThrow(/already have 1 video in progress/);
-      expect(t.balance('ann')).toBe(160);
+      expect(await t.balance('ann')).toBe(160);
     });
 
     it('refuses past the spend cap', async () => {
@@ -403,9 +404,9 @@ describe('the job engine', () => {
   });
 });
 
-async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const start = Date.now();
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() - start > timeoutMs) throw new Error('condition not reached');
     await new Promise((r) => setTimeout(r, 10));
   }

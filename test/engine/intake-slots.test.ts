@@ -43,7 +43,7 @@ describe('intake work in progress', () => {
       expect(trickle.requests).toBe(3);
       expect(h.jobCount()).toBe(3);
       expect(h.holdCount()).toBe(3);
-      expect(h.balance('dan')).toBe(200);
+      expect(await h.balance('dan')).toBe(200);
 
       // The slots came back with the jobs: the refused member is served now.
       const job = await h.submit('dan', 'the fox wakes up', { imageUrl: viaPublicName(trickle.url()) });
@@ -58,7 +58,7 @@ describe('intake work in progress', () => {
       await expect(h.submit('ann', 'the fox wakes up', { imageUrl: 'http://127.0.0.1:9/missing.png' })).rejects.toMatchObject({ identifier: 'bad_image' });
       await expect(h.submit('ann', 'the fox wakes up', { imageUrl: 'http://127.0.0.1:9/missing.png' })).rejects.toMatchObject({ identifier: 'bad_image' });
       expect(h.jobCount()).toBe(0);
-      expect(h.balance('ann')).toBe(200);
+      expect(await h.balance('ann')).toBe(200);
     });
   });
 });

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.js';
 import { createOwnerNotifier, type OwnerNotifier } from '../../src/core/alerts/owner-notifier.js';
 import { createProviderAlerts } from '../../src/core/alerts/provider-alerts.js';
 import { createSpendAlerts, type SpendAlertSettings } from '../../src/core/alerts/spend-alerts.js';
 import { combineObservers } from '../../src/core/observers.js';
 import type { ChatPlatform, Clock, JobDestination } from '../../src/core/ports.js';
+import type { Store } from '../../src/core/store.js';
 import { createLogger } from '../../src/logger.js';
 import { EngineHarness, RecordingPlatform } from '../helpers/engine-harness.js';
 
@@ -58,7 +58,7 @@ class World {
     this.h = await EngineHarness.start({
       clock: this.clock,
       settings: caps,
-      observer: (db: Db) => {
+      observer: (db: Store) => {
         this.notifier = createOwnerNotifier({ logger, platforms: new Map([['console', this.alertChat]]), chat: this.opts.chat, ownerIds: OWNERS });
         return combineObservers(
           logger,
@@ -192,7 +192,7 @@ describe('owner alerts', () => {
       const w = await startWorld({ chat: 'console:owners', alertChat: new DeadChat(), spend: { budgetDailyUsd: 0.2, warnPercent: 50 } });
       const job = await w.h.submit('ann', 'a fox');
       await w.notifier.settled();
-      expect(w.h.job(job.id)).toBeDefined();
+      expect(await w.h.job(job.id)).toBeDefined();
       expect(w.alerts('budget_near')).toHaveLength(2);
       expect(w.alerts('budget_near')[1]).toMatchObject({ level: 40, msg: 'owner alert could not be sent to OWNER_ALERT_CHAT', err: expect.objectContaining({ message: 'Missing Access' }) });
       expect((await w.h.engine.waitForJob(job.id)).status).toBe('succeeded');

@@ -56,7 +56,7 @@ export async function expectOutcome(t: EngineHarness, job: Job, want: Outcome): 
   }
 
   expectJobLedger(t.db, done);
-  expect(balanceOf(t.db, job.userId)).toBe(STARTING - (want.status === 'succeeded' ? job.price : 0));
+  expect(await balanceOf(t.db, job.userId)).toBe(STARTING - (want.status === 'succeeded' ? job.price : 0));
   return done;
 }
 

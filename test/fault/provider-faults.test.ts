@@ -153,7 +153,8 @@ describe('provider faults', () => {
       await expectOutcome(h, job, succeeded);
       // The bot never learnt the first request's id, so it cannot track or cancel it: fal is left with an orphan.
       expect(h.sim.stats.submissions).toBe(2);
-      expect(h.sim.requests().filter((r) => r.id === h.job(job.id).providerTaskId)).toHaveLength(1);
+      const { providerTaskId } = await h.job(job.id);
+      expect(h.sim.requests().filter((r) => r.id === providerTaskId)).toHaveLength(1);
     });
   });
 

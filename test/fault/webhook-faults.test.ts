@@ -19,15 +19,15 @@ const KIE_HMAC = 'kie-hmac-key-for-fault-tests';
 const harness = harnessPerTest({ webhooks: true });
 
 /** The callbacks the engine recorded (and so acted on) for the job: one per distinct delivery. */
-const recorded = (h: EngineHarness, jobId: string) => h.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, jobId)).all();
+const recorded = (h: EngineHarness, jobId: string) => h.db.drizzle.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, jobId)).all();
 
 function postWebhook(h: EngineHarness, provider: string, body: string, headers: Record<string, string>): Promise<Response> {
   return fetch(`${h.serverUrl}/webhooks/${provider}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 }
 
 async function runningTask(h: EngineHarness, job: Job): Promise<string> {
-  await vi.waitFor(() => expect(h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }), { timeout: 5000, interval: 20 });
-  return h.job(job.id).providerTaskId!;
+  await vi.waitFor(async () => expect(await h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }), { timeout: 5000, interval: 20 });
+  return (await h.job(job.id)).providerTaskId!;
 }
 
 const falBody = (requestId: string, status: 'OK' | 'ERROR', payload: unknown) =>
@@ -62,7 +62,7 @@ describe('webhook faults', () => {
       const job = await h.submit('ann', 'a fox, then a stale failure');
       await expectOutcome(h, job, succeeded);
 
-      const taskId = h.job(job.id).providerTaskId!;
+      const taskId = (await h.job(job.id)).providerTaskId!;
       const late = falBody(taskId, 'ERROR', { detail: [{ loc: ['body'], msg: 'Internal server error', type: 'internal_server_error' }] });
       expect((await postWebhook(h, 'fal', late, h.sim.signWebhook(late, { requestId: taskId }))).status).toBe(200);
 
@@ -93,7 +93,7 @@ describe('webhook faults', () => {
       const forged = falBody(taskId, 'OK', { video: { url: 'http://127.0.0.1:9/evil.mp4' } });
       const headers = signFalWebhook(attacker, forged, { requestId: taskId, userId: h.sim.userId, timestampS: Math.floor(Date.now() / 1000) });
       expect((await postWebhook(h, 'fal', forged, headers)).status).toBe(401);
-      expect(h.job(job.id).status).toBe('running');
+      expect((await h.job(job.id)).status).toBe('running');
       expect(recorded(h, job.id)).toEqual([]);
 
       h.sim.complete(taskId);

@@ -1,11 +1,9 @@
 import type { Update } from 'grammy/types';
 import type { Job } from '../../db/schema.js';
 import { findCommand } from '../../commands/index.js';
-import { budgetOf } from '../../src/core/communities.js';
-import { balanceOf } from '../../src/core/credits/ledger.js';
-import { findUser } from '../../src/core/users.js';
 import { PERMISSIONS, MEMBER_PERMISSIONS, type FakeInteraction, type FakeMessage } from '../fakes/discord.js';
 import type { FakeChat, FakeUser, StoredMessage } from '../fakes/telegram-api.js';
+import { balanceIn, budgetIn, userIn } from './bot-db.js';
 import { DiscordWorld, OWNER_ID as DISCORD_OWNER_ID, STARTING } from './discord-world.js';
 import { eventually, TelegramWorld } from './telegram-world.js';
 
@@ -162,11 +160,11 @@ export async function startTelegramDriver(): Promise<AuthorityDriver> {
     },
     balance(person) {
       return w.inspect((db) => {
-        const user = findUser(db, 'telegram', person.id);
-        return user ? balanceOf(db, user.id) : STARTING;
+        const user = userIn(db, 'telegram', person.id);
+        return user ? balanceIn(db, user.id) : STARTING;
       });
     },
-    budget: (place) => w.inspect((db) => budgetOf(db, `telegram:${groups[place].id}`)),
+    budget: (place) => w.inspect((db) => budgetIn(db, `telegram:${groups[place].id}`)),
     jobs: () => w.jobs(),
     job: (id) => w.jobs().find((j) => j.id === id)!,
     close: () => w.close(),
@@ -245,11 +243,11 @@ export async function startDiscordDriver(): Promise<AuthorityDriver> {
     },
     balance(person) {
       return w.inspect((db) => {
-        const user = findUser(db, 'discord', person.id);
-        return user ? balanceOf(db, user.id) : STARTING;
+        const user = userIn(db, 'discord', person.id);
+        return user ? balanceIn(db, user.id) : STARTING;
       });
     },
-    budget: (place) => w.inspect((db) => budgetOf(db, `discord:${guildIds![place]}`)),
+    budget: (place) => w.inspect((db) => budgetIn(db, `discord:${guildIds![place]}`)),
     jobs: () => w.jobs(),
     job: (id) => w.job(id),
     close: () => w.close(),

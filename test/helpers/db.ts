@@ -4,9 +4,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { asc } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { openDb, type Db } from '../../db/client.js';
+import type { Db } from '../../db/client.js';
 import * as schema from '../../db/schema.js';
 import type { Clock } from '../../src/core/ports.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/index.js';
 
 /** A clock tests move by hand. */
 export function manualClock(start = Date.UTC(2026, 10, 22, 12)): Clock & { advance(ms: number): void; set(ms: number): void } {
@@ -28,23 +29,23 @@ export function tempDir(prefix = 'clipbot-test-'): { dir: string; cleanup(): voi
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A migrated SQLite database in a temp file (WAL needs a file), closed and removed by cleanup. */
-export function tempDb(): { db: Db; file: string; reopen(): Db; cleanup(): void } {
+/** A migrated SQLite store in a temp file (WAL needs a file), closed and removed by cleanup. */
+export function tempDb(): { readonly store: SqliteStore; file: string; reopen(): Promise<SqliteStore>; cleanup(): Promise<void> } {
   const { dir, cleanup } = tempDir();
   const file = path.join(dir, 'clipbot.db');
-  let db = openDb(file);
+  let store = openSqliteStore(file);
   return {
-    get db() {
-      return db;
+    get store() {
+      return store;
     },
     file,
-    reopen() {
-      db.$client.close();
-      db = openDb(file);
-      return db;
+    async reopen() {
+      await store.close();
+      store = openSqliteStore(file);
+      return store;
     },
-    cleanup() {
-      if (db.$client.open) db.$client.close();
+    async cleanup() {
+      await store.close();
       cleanup();
     },
   };

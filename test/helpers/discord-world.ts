@@ -3,13 +3,12 @@ import { expect } from 'vitest';
 import type { Db } from '../../db/client.js';
 import { auditLog, jobs, type Job } from '../../db/schema.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { balanceOf } from '../../src/core/credits/ledger.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
-import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord, type FakeInteraction, type FakeMember, type FakeMessage } from '../fakes/discord.js';
+import { balanceIn, userIn } from './bot-db.js';
 import { readBotDb, readBotJobs, tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
 import { publicNetwork } from './public-network.js';
@@ -113,9 +112,9 @@ export class DiscordWorld {
 
   balance(member: FakeMember): number {
     return this.inspect((db) => {
-      const user = findUser(db, 'discord', member.id);
+      const user = userIn(db, 'discord', member.id);
       // A member the bot has never charged or credited has the starting credits waiting for them.
-      return user ? balanceOf(db, user.id) : this.config.STARTING_CREDITS;
+      return user ? balanceIn(db, user.id) : this.config.STARTING_CREDITS;
     });
   }
 

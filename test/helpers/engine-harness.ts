@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
-import { openDb, type Db } from '../../db/client.js';
 import { jobs, ledgerEntries, type Job } from '../../db/schema.js';
 import { listBlockedTerms } from '../../src/core/admin.js';
 import { MODELS, type ModelSpec } from '../../src/core/catalog.js';
@@ -21,6 +20,7 @@ import { createHttpServer, type HttpServer } from '../../src/server/http-server.
 import { startArkSimulator, type ArkSimOptions, type ArkSimulator } from '../../src/sim/ark.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimOptions, type KieSimulator } from '../../src/sim/kie.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/index.js';
 import { tempDir } from './db.js';
 
 /**
@@ -68,7 +68,7 @@ export interface HarnessOptions {
   /** The engine's clock (default: the system clock). */
   clock?: Clock;
   /** Told of engine events, as metrics and owner alerts are in production. */
-  observer?: (db: Db) => EngineObserver;
+  observer?: (db: SqliteStore) => EngineObserver;
   /** Deadline of each fal HTTP request (the adapter's default is 30 s); short for tests of a provider that hangs. */
   falTimeoutMs?: number;
   /** Also run the kie.ai simulator behind a real kie adapter (Veo and Suno models), signing with `hmacKey` if set. */
@@ -110,7 +110,7 @@ const BASE_SETTINGS: EngineSettings = {
 /** The real engine on a temp SQLite file, a real fal adapter against the fal simulator, real storage. */
 export class EngineHarness {
   engine!: Engine;
-  db!: Db;
+  db!: SqliteStore;
   fal!: FalProvider;
   private extraProviders: (KieProvider | ArkProvider)[] = [];
   server: HttpServer | undefined;
@@ -141,7 +141,7 @@ export class EngineHarness {
 
   /** Builds and starts an engine on the harness's database file (again, after `crash()`). */
   async boot(): Promise<void> {
-    this.db = openDb(path.join(this.dir, 'clipbot.db'));
+    this.db = openSqliteStore(path.join(this.dir, 'clipbot.db'));
     let baseUrl = '';
     const local = createLocalMediaStore({ dir: path.join(this.dir, 'media'), publicBaseUrl: () => baseUrl });
     const store = this.options.wrapStore?.(local) ?? local;
@@ -183,7 +183,7 @@ export class EngineHarness {
       settings: { ...BASE_SETTINGS, ...(this.options.webhooks ? { webhookBaseUrl: baseUrl } : {}), ...this.options.settings },
     });
     engineRef = this.engine;
-    this.engine.start();
+    await this.engine.start();
   }
 
   /** Stops the engine as a killed process would leave it: nothing settled, nothing finished. */
@@ -191,7 +191,7 @@ export class EngineHarness {
     await this.engine.stop();
     await this.server?.close(0);
     for (const provider of [this.fal, ...this.extraProviders]) await provider.close();
-    this.db.$client.close();
+    await this.db.close();
   }
 
   request(user: string, prompt: string, extra: Partial<VideoRequest> = {}): VideoRequest {
@@ -210,29 +210,30 @@ export class EngineHarness {
     return (await this.engine.submitVideo(this.request(user, prompt, extra))).job;
   }
 
-  job(id: string): Job {
-    return this.db.select().from(jobs).where(eq(jobs.id, id)).get()!;
+  async job(id: string): Promise<Job> {
+    return (await this.db.jobs.get(id))!;
   }
 
-  balance(user: string): number {
-    const u = findUser(this.db, 'console', user);
+  async balance(user: string): Promise<number> {
+    const u = await findUser(this.db, 'console', user);
     return u ? balanceOf(this.db, u.id) : 0;
   }
 
+  // Raw rows, which the port has no operation for: read through the SQLite handle.
   ledgerFor(jobId: string) {
-    return this.db.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, jobId)).all();
+    return this.db.drizzle.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, jobId)).all();
   }
 
   holdCount(): number {
-    return this.db.select().from(ledgerEntries).where(eq(ledgerEntries.kind, 'hold')).all().length;
+    return this.db.drizzle.select().from(ledgerEntries).where(eq(ledgerEntries.kind, 'hold')).all().length;
   }
 
   jobCount(): number {
-    return this.db.select().from(jobs).all().length;
+    return this.db.drizzle.select().from(jobs).all().length;
   }
 
   async close(): Promise<void> {
-    if (this.db.$client.open) await this.crash();
+    if (this.db.isOpen()) await this.crash();
     await Promise.all([this.sim.close(), this.kie?.close(), this.ark?.close()]);
     this.cleanupDir();
   }

@@ -4,14 +4,13 @@ import { expect, vi } from 'vitest';
 import type { Db } from '../../db/client.js';
 import { ledgerEntries, type Job } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
-import { balanceOf } from '../../src/core/credits/ledger.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
-import { findUser } from '../../src/core/users.js';
 import { createLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { publicNetwork } from './public-network.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
+import { balanceIn, userIn } from './bot-db.js';
 import { readBotDb, readBotJobs, tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
 import { expectLedgerBalanced } from './ledger.js';
@@ -93,14 +92,14 @@ export class TelegramWorld {
 
   balance(user: FakeUser): number {
     return this.inspect((db) => {
-      const row = findUser(db, 'telegram', String(user.id));
-      return row ? balanceOf(db, row.id) : STARTING;
+      const row = userIn(db, 'telegram', String(user.id));
+      return row ? balanceIn(db, row.id) : STARTING;
     });
   }
 
   ledgerKinds(user: FakeUser): [string, number][] {
     return this.inspect((db) => {
-      const row = findUser(db, 'telegram', String(user.id));
+      const row = userIn(db, 'telegram', String(user.id));
       if (!row) return [];
       return db.select().from(ledgerEntries).where(eq(ledgerEntries.userId, row.id)).orderBy(asc(ledgerEntries.id)).all().map((e) => [e.kind, e.amount]);
     });

@@ -72,11 +72,11 @@ describe('the free daily allowance against a member stacking it', () => {
       expect(await say('/balance')).toBe(`You have 0 credits (${FREE} more held for videos in progress). Your balance is topped up to ${FREE} each day (UTC).`);
       expect(await say('/cancel')).toMatch(/^Cancelled job \w+; 40 credits are back in your balance\.$/);
       expect(await say('/cancel')).toMatch(/^Cancelled job \w+; 40 credits are back in your balance\.$/);
-      endOfDay.push(h.balance('mallory'));
+      endOfDay.push(await h.balance('mallory'));
     }
     expect(endOfDay).toEqual([FREE, FREE, FREE, FREE]);
-    const user = findUser(h.db, 'console', 'mallory')!;
-    const daily = h.db.select().from(ledgerEntries).where(eq(ledgerEntries.userId, user.id)).all().filter((e) => e.kind === 'daily');
+    const user = (await findUser(h.db, 'console', 'mallory'))!;
+    const daily = h.db.drizzle.select().from(ledgerEntries).where(eq(ledgerEntries.userId, user.id)).all().filter((e) => e.kind === 'daily');
     expect(daily.map((e) => e.amount)).toEqual([FREE, 0, 0, 0, 0]);
     expectLedgerBalanced(h.db);
   });

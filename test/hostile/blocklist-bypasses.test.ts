@@ -41,14 +41,14 @@ const ORDINARY: [string, string][] = [
   ['Chinese', '一只小狐狸在雪地里奔跑，电影感'],
 ];
 
-function state() {
-  return { jobs: h.jobCount(), holds: h.holdCount(), balance: h.balance('eve'), submits: h.sim.stats.submitCalls };
+async function state() {
+  return { jobs: h.jobCount(), holds: h.holdCount(), balance: await h.balance('eve'), submits: h.sim.stats.submitCalls };
 }
 
 describe('blocklist bypasses', () => {
   describe.each(BYPASSES)('when a blocked word is written with %s', (_what, prompt) => {
     it('refuses the prompt with the word filter message and moves nothing', async () => {
-      const before = state();
+      const before = await state();
       const error = await h.submit('eve', prompt).then(
         () => undefined,
         (e: unknown) => e,
@@ -56,13 +56,13 @@ describe('blocklist bypasses', () => {
       expect(error).toBeInstanceOf(UserError);
       expect((error as UserError).identifier).toBe('prompt_blocked');
       expect((error as UserError).message).toBe('Your prompt was blocked by this server’s word filter. Please rephrase it and try again.');
-      expect(state()).toEqual(before);
+      expect(await state()).toEqual(before);
     });
   });
 
   describe.each(ORDINARY)('when an ordinary prompt has %s', (_what, prompt) => {
     it('accepts it and holds the price once', async () => {
-      const before = state();
+      const before = await state();
       const job = await h.submit(`olga-${ORDINARY.findIndex(([, p]) => p === prompt)}`, prompt);
       expect(job.prompt).toBe(prompt);
       expect(h.holdCount()).toBe(before.holds + 1);

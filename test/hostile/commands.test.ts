@@ -67,11 +67,11 @@ async function run(text: string, role: Role = 'owner', user = 'owner'): Promise<
   return { ok: false, error: result.error, internal: result.ref !== undefined };
 }
 
-function snapshot() {
+async function snapshot() {
   return {
     jobs: h.jobCount(),
-    ledger: h.db.select().from(ledgerEntries).all().length,
-    balances: [h.balance('owner'), h.balance('ann')],
+    ledger: h.db.drizzle.select().from(ledgerEntries).all().length,
+    balances: [await h.balance('owner'), await h.balance('ann')],
     submits: h.sim.stats.submitCalls,
     files: listFiles(path.join(h.dir, 'media')),
   };
@@ -89,7 +89,7 @@ function listFiles(dir: string): string[] {
 }
 
 async function expectRefusedWithoutLoss(text: string, reason: RegExp, role: Role = 'owner', user = 'owner'): Promise<void> {
-  const before = snapshot();
+  const before = await snapshot();
   const result = await run(text, role, user);
   expect(result.ok).toBe(false);
   expect(result.internal).toBe(false);
@@ -97,7 +97,7 @@ async function expectRefusedWithoutLoss(text: string, reason: RegExp, role: Role
   // A clear error is short, plain text: no stack trace, no object dump.
   expect(result.error.length).toBeLessThan(600);
   expect(result.error).not.toMatch(/\n\s+at |\[object Object\]|undefined/);
-  expect(snapshot()).toEqual(before);
+  expect(await snapshot()).toEqual(before);
 }
 
 const long = (n: number, c = 'a') => c.repeat(n);
@@ -378,7 +378,7 @@ describe('prompts that look hostile but are only text', () => {
     expect(h.jobCount()).toBe(jobsBefore + 1);
     expect(h.holdCount()).toBe(holdsBefore + 1);
     const prompt = text.slice('/video '.length);
-    const latest = h.db.select().from(jobs).all().at(-1)!;
+    const latest = h.db.drizzle.select().from(jobs).all().at(-1)!;
     expect(latest.prompt).toBe(prompt);
   });
 });

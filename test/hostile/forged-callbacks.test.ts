@@ -1,9 +1,9 @@
 import { eq } from 'drizzle-orm';
 import { describe, expect, it, vi } from 'vitest';
-import { openDb } from '../../db/client.js';
 import { webhookDeliveries, type Job } from '../../db/schema.js';
 import { MODELS } from '../../src/core/catalog.js';
 import { pruneWebhookDeliveries } from '../../src/core/webhook-deliveries.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { EngineHarness, HarnessOptions } from '../helpers/engine-harness.js';
 import { harnessPerTest } from '../fault/outcome.js';
 
@@ -19,7 +19,7 @@ import { harnessPerTest } from '../fault/outcome.js';
 const harness = harnessPerTest({ webhooks: true, models: MODELS });
 
 const rows = (h: EngineHarness, jobId?: string) =>
-  (jobId ? h.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, jobId)) : h.db.select().from(webhookDeliveries)).all();
+  (jobId ? h.db.drizzle.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, jobId)) : h.db.drizzle.select().from(webhookDeliveries)).all();
 const arkStatusReads = (h: EngineHarness) => h.ark!.calls.filter((c) => c.route === 'get').length;
 
 function post(h: EngineHarness, provider: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
@@ -31,8 +31,8 @@ function post(h: EngineHarness, provider: string, body: unknown, headers: Record
 }
 
 async function runningTask(h: EngineHarness, job: Job): Promise<string> {
-  await vi.waitFor(() => expect(h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }), { timeout: 5000, interval: 20 });
-  return h.job(job.id).providerTaskId!;
+  await vi.waitFor(async () => expect(await h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }), { timeout: 5000, interval: 20 });
+  return (await h.job(job.id)).providerTaskId!;
 }
 
 async function arkJob(options: HarnessOptions = {}) {
@@ -63,7 +63,7 @@ describe('forged callbacks', () => {
       await vi.waitFor(() => expect(arkStatusReads(h)).toBe(before + 1), { timeout: 3000, interval: 20 });
       expect(arkStatusReads(h)).toBe(before + 1);
       expect(rows(h)).toEqual([]);
-      expect(h.job(job.id).status).toBe('running');
+      expect((await h.job(job.id)).status).toBe('running');
     });
   });
 
@@ -79,7 +79,7 @@ describe('forged callbacks', () => {
       expect(statuses.every((s) => s === 200)).toBe(true);
       await vi.waitFor(() => expect(h.kie!.stats.recordInfoCalls).toBe(before + 1), { timeout: 3000, interval: 20 });
       expect(rows(h)).toEqual([]);
-      expect(h.job(job.id).status).toBe('running');
+      expect((await h.job(job.id)).status).toBe('running');
     });
   });
 
@@ -91,7 +91,7 @@ describe('forged callbacks', () => {
       expect(statuses.every((s) => s === 200)).toBe(true);
       await vi.waitFor(() => expect(arkStatusReads(h)).toBe(before + 1), { timeout: 2000, interval: 20 });
       await vi.waitFor(() => expect(arkStatusReads(h)).toBe(before + 2), { timeout: 6000, interval: 50 });
-      expect(h.job(job.id).status).toBe('running');
+      expect((await h.job(job.id)).status).toBe('running');
     });
   });
 
@@ -121,7 +121,7 @@ describe('forged callbacks', () => {
       expect((await h.engine.waitForJob(job.id)).status).toBe('succeeded');
       await h.sim.webhooksSettled();
       const stored = rows(h, job.id).length;
-      const taskId = h.job(job.id).providerTaskId!;
+      const taskId = (await h.job(job.id)).providerTaskId!;
       const late = JSON.stringify({ request_id: taskId, gateway_request_id: taskId, status: 'ERROR', error: 'Invalid status code: 500', payload: null });
       const res = await fetch(`${h.serverUrl}/webhooks/fal`, { method: 'POST', body: late, headers: { 'content-type': 'application/json', ...h.sim.signWebhook(late, { requestId: taskId }) } });
       expect(res.status).toBe(200);
@@ -132,18 +132,15 @@ describe('forged callbacks', () => {
 });
 
 describe('pruneWebhookDeliveries', () => {
-  it('forgets deliveries older than 7 days and keeps the rest', () => {
-    const db = openDb(':memory:');
+  it('forgets deliveries older than 7 days and keeps the rest', async () => {
+    const store = openSqliteStore(':memory:');
     const now = 1_800_000_000_000;
     const day = 86_400_000;
-    db.insert(webhookDeliveries)
-      .values([
-        { provider: 'fal', deliveryId: 'old:OK', jobId: 'j1', receivedAt: now - 8 * day },
-        { provider: 'kie', deliveryId: 'just-over:1', jobId: 'j2', receivedAt: now - 7 * day - 1 },
-        { provider: 'fal', deliveryId: 'recent:OK', jobId: 'j3', receivedAt: now - 6 * day },
-      ])
-      .run();
-    expect(pruneWebhookDeliveries(db, { now: () => now })).toBe(2);
-    expect(db.select().from(webhookDeliveries).all().map((r) => r.deliveryId)).toEqual(['recent:OK']);
+    await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'old:OK', jobId: 'j1' }, now - 8 * day);
+    await store.webhookDeliveries.record({ provider: 'kie', deliveryId: 'just-over:1', jobId: 'j2' }, now - 7 * day - 1);
+    await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'recent:OK', jobId: 'j3' }, now - 6 * day);
+    expect(await pruneWebhookDeliveries(store, { now: () => now })).toBe(2);
+    expect(store.drizzle.select().from(webhookDeliveries).all().map((r) => r.deliveryId)).toEqual(['recent:OK']);
+    await store.close();
   });
 });

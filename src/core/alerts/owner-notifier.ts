@@ -19,7 +19,13 @@ export interface OwnerAlert {
 
 export interface OwnerNotifier {
   alert(alert: OwnerAlert): void;
-  /** Resolves when every chat message sent so far has been delivered or given up on. */
+  /**
+   * Runs `check` (which reads the store and may raise alerts) in the background, after the checks queued before it:
+   * engine observers cannot wait for the store, and in order, alerts follow the order of the events behind them.
+   * A check that fails is logged as `what`, never thrown at the engine.
+   */
+  inBackground(what: string, check: () => Promise<void>): void;
+  /** Resolves when every check queued and every chat message sent so far has finished or been given up on. */
   settled(): Promise<void>;
 }
 
@@ -39,6 +45,11 @@ export function createOwnerNotifier({ logger, platforms, chat, ownerIds }: Owner
     log.warn({ chat }, `OWNER_IDS has no ${dest.platform} owner: alerts in OWNER_ALERT_CHAT will mention nobody`);
   }
   const pending = new Set<Promise<void>>();
+  const track = (work: Promise<void>) => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  };
+  let checks = Promise.resolve();
 
   const send = (alert: OwnerAlert, to: JobDestination & { platform: PlatformId }) => {
     const platform = platforms.get(to.platform);
@@ -46,17 +57,21 @@ export function createOwnerNotifier({ logger, platforms, chat, ownerIds }: Owner
       log.warn({ alert: alert.kind, platform: to.platform }, 'OWNER_ALERT_CHAT is on a platform that is not running: alert logged only');
       return;
     }
-    const sent = Promise.resolve()
-      .then(() => platform.notify(to, alert.text))
-      .catch((error: unknown) => log.warn({ alert: alert.kind, err: error }, 'owner alert could not be sent to OWNER_ALERT_CHAT'))
-      .finally(() => pending.delete(sent));
-    pending.add(sent);
+    track(
+      Promise.resolve()
+        .then(() => platform.notify(to, alert.text))
+        .catch((error: unknown) => log.warn({ alert: alert.kind, err: error }, 'owner alert could not be sent to OWNER_ALERT_CHAT')),
+    );
   };
 
   return {
     alert(alert) {
       log[alert.level ?? 'warn']({ alert: alert.kind, ...alert.fields }, alert.text);
       if (dest) send(alert, dest);
+    },
+    inBackground(what, check) {
+      checks = checks.then(check).catch((error: unknown) => log.error({ check: what, err: error }, 'owner alert check failed'));
+      track(checks);
     },
     async settled() {
       while (pending.size) await Promise.all(pending);

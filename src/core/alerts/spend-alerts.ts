@@ -1,14 +1,15 @@
-import type { Db } from '../../../db/client.js';
 import { claimIntakeKey } from '../engine/intake.js';
 import { budgetUsage, type BudgetUsage } from '../limits/intake-limits.js';
 import type { Clock, EngineObserver } from '../ports.js';
+import type { Store } from '../store.js';
 import type { OwnerNotifier } from './owner-notifier.js';
 
 /**
  * Tells the owners when estimated provider spend nears a cap (BUDGET_WARN_PERCENT of it) and when the cap is
  * reached (spend at the cap, or a job refused for it): each at most once per cap and period (UTC day / month).
  * "Once" survives restarts: the alert claims a key in `intake_keys`, the table that already makes actions
- * happen once, so no second table or migration is needed.
+ * happen once, so no second table or migration is needed. The checks read the store, so they run in the background
+ * (`OwnerNotifier.inBackground`), each with the time of the event that raised it.
  */
 
 export interface SpendAlertSettings {
@@ -19,7 +20,7 @@ export interface SpendAlertSettings {
 }
 
 export interface SpendAlertDeps {
-  db: Db;
+  db: Store;
   clock: Clock;
   notifier: OwnerNotifier;
   settings: SpendAlertSettings;
@@ -30,20 +31,20 @@ type Level = 'near' | 'reached';
 export function createSpendAlerts({ db, clock, notifier, settings }: SpendAlertDeps): Pick<EngineObserver, 'jobQueued' | 'budgetRefused'> {
   // Keys already claimed by this process: spares a write per job once a period has been alerted.
   const claimed = new Set<string>();
-  const keyOf = (period: BudgetUsage['period'], level: Level) => {
-    const day = new Date(clock.now()).toISOString();
+  const keyOf = (now: number, period: BudgetUsage['period'], level: Level) => {
+    const day = new Date(now).toISOString();
     return `owner-alert:budget:${period}:${period === 'daily' ? day.slice(0, 10) : day.slice(0, 7)}:${level}`;
   };
-  const once = (key: string) => {
+  const once = async (key: string) => {
     if (claimed.has(key)) return false;
     claimed.add(key);
     return claimIntakeKey(db, clock, key, 'owner-alert');
   };
 
-  const raise = (usage: BudgetUsage, level: Level) => {
-    if (!once(keyOf(usage.period, level))) return;
+  const raise = async (now: number, usage: BudgetUsage, level: Level) => {
+    if (!(await once(keyOf(now, usage.period, level)))) return;
     // Spend can fall back under the warning line (queued jobs cancelled): "near" after "reached" would say nothing new.
-    if (level === 'reached') once(keyOf(usage.period, 'near'));
+    if (level === 'reached') await once(keyOf(now, usage.period, 'near'));
     notifier.alert({
       kind: `budget_${level}`,
       text: spendText(usage, level),
@@ -51,17 +52,24 @@ export function createSpendAlerts({ db, clock, notifier, settings }: SpendAlertD
     });
   };
 
+  const checkSpend = async (now: number) => {
+    for (const summed of await budgetUsage(db, now, settings)) {
+      // SQLite sums floats: $0.15 × 6 comes back as 0.8999…; figures are compared and shown as rounded.
+      const usage = { ...summed, spentUsd: round(summed.spentUsd) };
+      if (usage.spentUsd >= usage.capUsd) await raise(now, usage, 'reached');
+      else if (usage.spentUsd * 100 >= usage.capUsd * settings.warnPercent) await raise(now, usage, 'near');
+    }
+  };
+
   return {
     jobQueued() {
-      for (const summed of budgetUsage(db, clock.now(), settings)) {
-        // SQLite sums floats: $0.15 × 6 comes back as 0.8999…; figures are compared and shown as rounded.
-        const usage = { ...summed, spentUsd: round(summed.spentUsd) };
-        if (usage.spentUsd >= usage.capUsd) raise(usage, 'reached');
-        else if (usage.spentUsd * 100 >= usage.capUsd * settings.warnPercent) raise(usage, 'near');
-      }
+      if (settings.budgetDailyUsd === undefined && settings.budgetMonthlyUsd === undefined) return;
+      const now = clock.now();
+      notifier.inBackground('spend', () => checkSpend(now));
     },
     budgetRefused(refusal) {
-      raise(refusal, 'reached');
+      const now = clock.now();
+      notifier.inBackground('spend', () => raise(now, refusal, 'reached'));
     },
   };
 }

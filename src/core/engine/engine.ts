@@ -1,6 +1,5 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
-import type { Db } from '../../../db/client.js';
-import type { Job } from '../../../db/schema.js';
 import type { ModelSpec } from '../catalog.js';
 import { settleOrphanedHolds } from '../credits/ledger.js';
 import { UserError } from '../errors.js';
@@ -18,6 +17,7 @@ import type {
   WebhookRequest,
 } from '../ports.js';
 import { sentence } from '../progress/progress-text.js';
+import type { Job, Store } from '../store.js';
 import { findUser } from '../users.js';
 import { recordWebhookDelivery } from '../webhook-deliveries.js';
 import { InputImages } from './input-images.js';
@@ -26,7 +26,7 @@ import { JobSignals } from './job-signals.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, jobOfProviderTask } from './job-state.js';
 import type { RetryPolicy } from './retry.js';
 import { JobRunner } from './runner.js';
-import { startEligibleJobs, unfinishedJobIds, type SchedulerCaps } from './scheduler.js';
+import { startEligibleJobs, type SchedulerCaps, type StartedJob } from './scheduler.js';
 import { destinationOf, StatusMessages } from './status-messages.js';
 import { VideoIntake } from './video-intake.js';
 
@@ -50,10 +50,15 @@ export interface EngineSettings extends IntakeSettings, SchedulerCaps {
   intakeInProgress?: IntakeSlotLimits;
   /** Provider callbacks wake a job (one status read) at most once per this many ms. Default 5000. */
   callbackWakeIntervalMs?: number;
+  /**
+   * How long this process's claim on its jobs lasts without renewal (renewed every third of it): after a crash, its
+   * jobs are taken over (by the next start, or another process) once it has run out. JOB_LEASE_S; default 30 s.
+   */
+  leaseMs?: number;
 }
 
 export interface EngineDeps {
-  db: Db;
+  db: Store;
   clock: Clock;
   logger: Logger;
   models: readonly ModelSpec[];
@@ -74,7 +79,7 @@ export interface SubmitResult {
 }
 
 export class Engine {
-  private readonly db: Db;
+  private readonly db: Store;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly settings: EngineSettings;
@@ -87,12 +92,19 @@ export class Engine {
   private readonly abort = new AbortController();
   private stopping = false;
   private tickTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private stopHearingNudges: (() => Promise<void>) | undefined;
+  /** This process's id in the store's `workers`, new at every start: the jobs it runs carry it. */
+  readonly workerId: string;
+  private readonly leaseMs: number;
 
   constructor(private readonly deps: EngineDeps) {
     this.db = deps.db;
     this.log = deps.logger.child({ component: 'engine' });
     this.clock = deps.clock;
     this.settings = deps.settings;
+    this.workerId = randomUUID();
+    this.leaseMs = deps.settings.leaseMs ?? 30_000;
     this.signals = new JobSignals(deps.clock, deps.settings.callbackWakeIntervalMs ?? 5000);
     this.events.setMaxListeners(0);
     // Every provider call and download in flight listens for shutdown on this one signal: thousands is normal.
@@ -133,20 +145,33 @@ export class Engine {
 
   // ------------------------------------------------------------------ lifecycle
 
-  /** Settles anything a crash left unsettled, resumes every unfinished job, and starts scheduling. */
-  start(): void {
-    const settled = settleOrphanedHolds(this.db, this.clock);
+  /**
+   * Joins the workers on the store, settles anything a crash left unsettled, resumes the jobs of workers that are gone
+   * (after a restart: this process's own earlier life), and starts scheduling.
+   */
+  async start(): Promise<void> {
+    await this.renewLease();
+    // A provider callback that reached another process, for a job this one runs.
+    this.stopHearingNudges = await this.db.nudges.subscribe((jobId) => {
+      if (this.runners.has(jobId)) this.signals.callback(jobId, undefined);
+    });
+    const settled = await settleOrphanedHolds(this.db, this.clock);
     if (settled) this.log.warn({ settled }, 'settled holds left open by a crash');
-    let resumed = 0;
-    for (const { id, status } of unfinishedJobIds(this.db)) {
-      if (status === 'queued') continue;
-      this.launch(id, true);
-      resumed++;
-    }
-    if (resumed) this.log.info({ resumed }, 'resumed unfinished jobs');
-    this.pump();
+    await this.takeOverOrphans();
+    await this.pump();
+    // Renews this worker's lease, and takes over the jobs of workers whose lease ran out (a process that died).
+    this.leaseTimer = setInterval(() => {
+      this.renewLease()
+        .then(() => this.takeOverOrphans())
+        .catch((error: unknown) => this.log.error({ err: error }, 'could not renew the job lease or take over orphaned jobs'));
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.leaseTimer.unref();
     // Refreshes elapsed time / ETA on running jobs' status messages; the coalescer keeps edits rare.
-    this.tickTimer = setInterval(() => this.status.refreshRunningViews([...this.runners.keys()], this.tickMs), this.tickMs);
+    this.tickTimer = setInterval(() => {
+      this.status
+        .refreshRunningViews([...this.runners.keys()], this.tickMs)
+        .catch((error: unknown) => this.log.warn({ err: error }, 'could not refresh the status messages of running jobs'));
+    }, this.tickMs);
     this.tickTimer.unref();
   }
 
@@ -158,6 +183,8 @@ export class Engine {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     clearInterval(this.tickTimer);
+    clearInterval(this.leaseTimer);
+    await this.stopHearingNudges?.();
     this.status.stopRefreshes();
     this.signals.stop();
     const settled = Promise.allSettled([...this.runners.values()]);
@@ -167,17 +194,38 @@ export class Engine {
     this.abort.abort();
     await settled;
     await this.status.close();
+    // Leaving hands this worker's unfinished jobs to the next start (or another process) at once, not after the lease.
+    await this.db.workers.leave(this.workerId).catch((error: unknown) => this.log.warn({ err: error }, 'could not leave the workers'));
+  }
+
+  private async renewLease(): Promise<void> {
+    const now = this.clock.now();
+    await this.db.workers.renew(this.workerId, now, now + this.leaseMs);
+  }
+
+  /** Resumes the started jobs of workers that are gone, in batches, each with the new epoch this worker holds it by. */
+  private async takeOverOrphans(): Promise<void> {
+    let resumed = 0;
+    for (;;) {
+      if (this.stopping) break;
+      const taken = await this.db.jobs.takeOver(this.workerId, this.clock.now(), 500);
+      for (const { id, leaseEpoch } of taken) this.launch({ id, epoch: leaseEpoch }, true);
+      resumed += taken.length;
+      if (taken.length < 500) break;
+    }
+    if (resumed) this.log.info({ resumed }, 'resumed unfinished jobs');
   }
 
   /** Resolves with the job once it is final (succeeded, failed or cancelled). */
   waitForJob(jobId: string): Promise<Job> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const check = () => {
-        const job = getJob(this.db, jobId);
-        if (job && isFinal(job.status)) {
-          this.events.off('final', check);
-          resolve(job);
-        }
+        getJob(this.db, jobId).then((job) => {
+          if (job && isFinal(job.status)) {
+            this.events.off('final', check);
+            resolve(job);
+          }
+        }, reject);
       };
       this.events.on('final', check);
       check();
@@ -220,22 +268,22 @@ export class Engine {
    * A job already at the provider is cancelled there too, best-effort.
    */
   async cancel(jobId: string, by: { userId: number; moderator: boolean }): Promise<Job> {
-    const job = getJob(this.db, jobId);
+    const job = await getJob(this.db, jobId);
     if (!job || (job.userId !== by.userId && !by.moderator)) {
       throw new UserError('no_such_job', `You have no job ${jobId.slice(0, 20)}.`);
     }
     if (isFinal(job.status)) throw new UserError('job_final', `Job ${job.id} has already ${job.status}.`);
-    const ok = finishJob(this.db, this.clock, job.id, CANCELLABLE_STATUSES, {
+    const ok = await finishJob(this.db, this.clock, job.id, CANCELLABLE_STATUSES, {
       status: 'cancelled',
       errorKind: 'cancelled',
       errorMessage: by.userId === job.userId ? 'Cancelled by you.' : 'Cancelled by a moderator.',
     });
     if (!ok) throw new UserError('too_late', 'The video is already being delivered and can no longer be cancelled.');
-    const fresh = getJob(this.db, job.id)!;
+    const fresh = (await getJob(this.db, job.id))!;
     if (fresh.providerTaskId) await this.cancelAtProvider(fresh);
-    this.afterFinal(fresh);
+    await this.afterFinal(fresh);
     this.signals.wakeNow(job.id);
-    this.pump();
+    await this.pump();
     return fresh;
   }
 
@@ -261,51 +309,55 @@ export class Engine {
     const provider = this.deps.providers.get(providerId);
     if (!provider?.verifyWebhook) return { status: 404, body: { error: 'unknown provider' } };
     const event = await provider.verifyWebhook(request);
-    const job = jobOfProviderTask(this.db, providerId, event.taskId);
+    const job = await jobOfProviderTask(this.db, providerId, event.taskId);
     if (!job) {
       this.log.debug({ provider: providerId, taskId: event.taskId }, 'webhook for an unknown task (ignored)');
       return { status: 200, body: { ok: true, ignored: 'unknown task' } };
     }
     if (isFinal(job.status)) return { status: 200, body: { ok: true, ignored: 'job finished' } };
     if (event.progressOnly) return { status: 200, body: { ok: true } };
-    if (event.deliveryId !== undefined && !recordWebhookDelivery(this.db, this.clock, { provider: providerId, deliveryId: event.deliveryId, jobId: job.id })) {
+    if (event.deliveryId !== undefined && !(await recordWebhookDelivery(this.db, this.clock, { provider: providerId, deliveryId: event.deliveryId, jobId: job.id }))) {
       return { status: 200, body: { ok: true, duplicate: true } };
     }
-    // Only a job whose runner is tracking it can use the news (and only a runner forgets its wake state again).
-    if (!this.runners.has(job.id)) return { status: 200, body: { ok: true } };
-    this.signals.callback(job.id, event.status);
+    // Only a job whose runner is tracking it can use the news (and only a runner forgets its wake state again). When
+    // another process runs it, that process is nudged to look at the provider itself.
+    if (this.runners.has(job.id)) this.signals.callback(job.id, event.status);
+    else await this.db.nudges.publish(job.id);
     return { status: 200, body: { ok: true } };
   }
 
   // ------------------------------------------------------------------ scheduling
 
-  /** Starts whatever may start now. Cheap; called on every event that frees or fills a slot. */
-  pump(): void {
+  /**
+   * Starts whatever may start now. Cheap; called on every event that frees or fills a slot. Never rejects (a
+   * scheduler failure is logged), so callers that need not wait for it may drop the promise.
+   */
+  async pump(): Promise<void> {
     if (this.stopping) return;
-    let started: string[] = [];
+    let started: StartedJob[] = [];
     try {
-      started = startEligibleJobs(this.db, this.clock, this.settings);
+      started = await startEligibleJobs(this.db, this.clock, this.settings, this.workerId);
     } catch (error) {
       this.log.error({ err: error }, 'scheduler failed');
     }
-    for (const id of started) this.launch(id);
+    for (const job of started) this.launch(job);
     this.status.scheduleQueuedRefresh();
   }
 
   /** `resumed`: the job was left unfinished by an earlier run, so what happened meanwhile is unknown. */
-  private launch(jobId: string, resumed = false): void {
+  private launch({ id: jobId, epoch }: StartedJob, resumed = false): void {
     if (this.runners.has(jobId) || this.stopping) return;
-    const run = this.runner.run(jobId, resumed).finally(() => {
+    const run = this.runner.run(jobId, resumed, epoch).finally(() => {
       this.runners.delete(jobId);
       this.signals.forget(jobId);
-      this.pump();
+      void this.pump();
     });
     this.runners.set(jobId, run);
   }
 
   // ------------------------------------------------------------------ final news
 
-  private afterFinal(job: Job): void {
+  private async afterFinal(job: Job): Promise<void> {
     this.deps.observer?.jobFinished({
       provider: job.provider,
       model: job.model,
@@ -313,19 +365,22 @@ export class Engine {
       errorKind: job.errorKind,
       seconds: ((job.finishedAt ?? this.clock.now()) - job.createdAt) / 1000,
     });
-    this.status.show(job, job.status);
-    this.events.emit('final', job);
-    if (job.status !== 'succeeded') {
-      const platform = this.deps.platforms.get(job.platform);
+    await this.status.show(job, job.status);
+    // The notice is handed to the platform before 'final' is emitted: whoever waits for the job (the console's
+    // one-shot loop, a test) sees it in the chat before the job counts as done.
+    const platform = job.status === 'succeeded' ? undefined : this.deps.platforms.get(job.platform);
+    if (platform) {
       const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${sentence(job.errorMessage ?? 'unknown error')} ${job.price} credits refunded.`;
-      platform?.notify(destinationOf(this.db, job), text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
+      const dest = await destinationOf(this.db, job);
+      platform.notify(dest, text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
     }
+    this.events.emit('final', job);
   }
 
   // ------------------------------------------------------------------ queries for commands
 
-  userIdOf(platform: PlatformId, platformUserId: string): number | undefined {
-    return findUser(this.db, platform, platformUserId)?.id;
+  async userIdOf(platform: PlatformId, platformUserId: string): Promise<number | undefined> {
+    return (await findUser(this.db, platform, platformUserId))?.id;
   }
 }
 

@@ -1,6 +1,3 @@
-import { eq, sql } from 'drizzle-orm';
-import { preparedPerDb, slot, type Db, type DbLike } from '../../../db/client.js';
-import { intakeKeys, jobs, type Job, type User } from '../../../db/schema.js';
 import {
   findModel,
   priceCredits,
@@ -16,6 +13,7 @@ import { UserError } from '../errors.js';
 import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
 import type { Clock, JobDestination, MusicVideoSource } from '../ports.js';
+import type { Job, Store, StoreTx, User } from '../store.js';
 import { ensureUser, type Identity } from '../users.js';
 
 /** An image downloaded and sniffed into a temp file; whoever receives it owns (and removes) the file. */
@@ -91,43 +89,8 @@ export function hasImage(request: VideoRequest): boolean {
   return request.imageUrl !== undefined || request.sourceImageKey !== undefined || request.fetchImage !== undefined;
 }
 
-/** The columns intake writes; the rest start at their defaults. */
-const NEW_JOB_COLUMNS = [
-  'id', 'userId', 'status', 'platform', 'chatId', 'guildId', 'requestMessageId', 'locale', 'uploadLimitBytes', 'model', 'provider',
-  'providerModel', 'prompt', 'params', 'inputImageUrl', 'inputMediaKey', 'price', 'costUsd', 'createdAt', 'updatedAt',
-] as const;
-type NewJobColumn = (typeof NEW_JOB_COLUMNS)[number];
-
-// Intake's writes, prepared once: building these inserts cost more than running them (see preparedPerDb).
-const insertJob = preparedPerDb((db) =>
-  db
-    .insert(jobs)
-    .values(Object.fromEntries(NEW_JOB_COLUMNS.map((c) => [c, sql.placeholder(c)])) as Record<NewJobColumn, ReturnType<typeof sql.placeholder>>)
-    .returning()
-    .prepare(),
-);
-const insertIntakeKey = preparedPerDb((db) =>
-  db
-    .insert(intakeKeys)
-    .values({ key: sql.placeholder('key'), command: sql.placeholder('command'), createdAt: sql.placeholder('createdAt') })
-    .onConflictDoNothing()
-    .prepare(),
-);
-const linkIntakeKey = preparedPerDb((db) =>
-  db.update(intakeKeys).set({ jobId: slot<string>('jobId') }).where(eq(intakeKeys.key, sql.placeholder('key'))).prepare(),
-);
-
-const jobByIntakeKey = preparedPerDb((db) =>
-  db
-    .select({ job: jobs })
-    .from(intakeKeys)
-    .innerJoin(jobs, eq(jobs.id, intakeKeys.jobId))
-    .where(eq(intakeKeys.key, sql.placeholder('key')))
-    .prepare(),
-);
-
-export function existingIntake(db: DbLike, intakeKey: string): Job | undefined {
-  return jobByIntakeKey(db).get({ key: intakeKey })?.job;
+export async function existingIntake(db: StoreTx, intakeKey: string): Promise<Job | undefined> {
+  return (await db.intakeKeys.get(intakeKey))?.job;
 }
 
 function assertNotBanned(user: User): void {
@@ -140,25 +103,37 @@ function assertNotBanned(user: User): void {
  * The read-only rehearsal of the intake checks, run before any slow work (moderation call, image download)
  * so a member who cannot pay or is rate limited hears so at once. The transaction re-checks everything.
  */
-export function precheckIntake(db: Db, clock: Clock, request: VideoRequest, quote: Quote, settings: IntakeSettings, chat: ChatSettings): User {
-  return db.transaction((tx) => {
-    const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
-    assertNotBanned(user);
-    checkChatRules(tx, clock, chat, { platform: request.dest.platform, channelId: request.dest.chatId, guildId: request.guildId }, user.id);
-    applyDailyAllowance(tx, clock, user.id, settings);
-    checkUserLimits(tx, clock, user, settings);
-    checkBudget(tx, clock, quote.costUsd, settings);
-    assertCanPay(tx, user.id, quote.price);
+export async function precheckIntake(
+  db: Store,
+  clock: Clock,
+  request: VideoRequest,
+  quote: Quote,
+  settings: IntakeSettings,
+  chat: ChatSettings,
+): Promise<User> {
+  return db.transaction(async (tx) => {
+    const user = await ensureUser(tx, clock, request.identity, settings.startingCredits);
+    await checkMember(tx, clock, user, request, quote, settings, chat);
+    await assertCanPay(tx, user.id, quote.price);
     return user;
   });
+}
+
+/** The checks precheck and acceptance share: the member, the chat's rules, their limits, the spend cap. */
+async function checkMember(tx: StoreTx, clock: Clock, user: User, request: VideoRequest, quote: Quote, settings: IntakeSettings, chat: ChatSettings): Promise<void> {
+  assertNotBanned(user);
+  await checkChatRules(tx, clock, chat, { platform: request.dest.platform, channelId: request.dest.chatId, guildId: request.guildId }, user.id);
+  await applyDailyAllowance(tx, clock, user.id, settings);
+  await checkUserLimits(tx, clock, user, settings);
+  await checkBudget(tx, clock, quote.costUsd, settings);
 }
 
 /**
  * One transaction: checks again, records the intake key, inserts the job (queued) and holds its price.
  * Returns the existing job instead when this intake key was already used.
  */
-export function acceptVideo(
-  db: Db,
+export async function acceptVideo(
+  db: Store,
   clock: Clock,
   request: VideoRequest,
   quote: Quote,
@@ -166,23 +141,17 @@ export function acceptVideo(
   jobId: string,
   inputMediaKey: string | undefined,
   chat: ChatSettings = NO_CHAT_SETTINGS,
-): { job: Job; duplicate: boolean } {
-  return db.transaction((tx) => {
-    const claimed = insertIntakeKey(tx).run({ key: request.intakeKey, command: 'video', createdAt: clock.now() });
-    if (claimed.changes === 0) {
-      const row = tx.select().from(intakeKeys).where(eq(intakeKeys.key, request.intakeKey)).get();
-      const job = row?.jobId ? tx.select().from(jobs).where(eq(jobs.id, row.jobId)).get() : undefined;
+): Promise<{ job: Job; duplicate: boolean }> {
+  return db.transaction(async (tx) => {
+    if (!(await tx.intakeKeys.claim(request.intakeKey, 'video', clock.now()))) {
+      const job = (await tx.intakeKeys.get(request.intakeKey))?.job;
       if (!job) throw new UserError('duplicate_request', 'This request was already handled.');
       return { job, duplicate: true };
     }
-    const user = ensureUser(tx, clock, request.identity, settings.startingCredits);
-    assertNotBanned(user);
-    checkChatRules(tx, clock, chat, { platform: request.dest.platform, channelId: request.dest.chatId, guildId: request.guildId }, user.id);
-    applyDailyAllowance(tx, clock, user.id, settings);
-    checkUserLimits(tx, clock, user, settings);
-    checkBudget(tx, clock, quote.costUsd, settings);
+    const user = await ensureUser(tx, clock, request.identity, settings.startingCredits);
+    await checkMember(tx, clock, user, request, quote, settings, chat);
     const now = clock.now();
-    const job = insertJob(tx).get({
+    const job = await tx.jobs.insert({
       id: jobId,
       userId: user.id,
       status: 'queued',
@@ -203,9 +172,9 @@ export function acceptVideo(
       costUsd: quote.costUsd,
       createdAt: now,
       updatedAt: now,
-    } satisfies Record<NewJobColumn, unknown>)!;
-    holdCredits(tx, clock, user.id, jobId, quote.price);
-    linkIntakeKey(tx).run({ key: request.intakeKey, jobId });
+    });
+    await holdCredits(tx, clock, user.id, jobId, quote.price);
+    await tx.intakeKeys.link(request.intakeKey, jobId);
     return { job, duplicate: false };
   });
 }
@@ -214,11 +183,11 @@ export function acceptVideo(
  * Claims an intake key for a command that changes state but makes no job (moderator actions), so a
  * re-delivered update (Telegram after a crash, a retried interaction) acts once. False if already claimed.
  */
-export function claimIntakeKey(db: Db, clock: Clock, key: string, command: string): boolean {
-  return insertIntakeKey(db).run({ key, command, createdAt: clock.now() }).changes === 1;
+export async function claimIntakeKey(db: StoreTx, clock: Clock, key: string, command: string): Promise<boolean> {
+  return db.intakeKeys.claim(key, command, clock.now());
 }
 
 /** Gives a claim back when its command failed, so the member can try again with the same message. */
-export function releaseIntakeKey(db: Db, key: string): void {
-  db.delete(intakeKeys).where(eq(intakeKeys.key, key)).run();
+export async function releaseIntakeKey(db: StoreTx, key: string): Promise<void> {
+  await db.intakeKeys.release(key);
 }

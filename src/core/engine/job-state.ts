@@ -1,8 +1,6 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { preparedPerDb, slot, type DbLike } from '../../../db/client.js';
-import { jobs, type Job, type JobStatus, type NewJob } from '../../../db/schema.js';
 import { captureHold, releaseHold } from '../credits/ledger.js';
 import type { Clock } from '../ports.js';
+import type { Job, JobPatch, JobStatus, StoreTx } from '../store.js';
 
 /**
  * The job state machine of design.md §3. Every move is one guarded UPDATE (`WHERE id = ? AND status IN (...)`),
@@ -28,104 +26,73 @@ export function isFinal(status: JobStatus): boolean {
   return (FINAL_STATUSES as readonly JobStatus[]).includes(status);
 }
 
-export type JobPatch = Partial<Omit<NewJob, 'id' | 'status' | 'userId' | 'createdAt'>>;
+export type { JobPatch };
 
-/** Moves the job from one of `from` to `to`, applying `patch` in the same statement. True if this call moved it. */
-export function moveJob(
-  db: DbLike,
+/**
+ * Moves the job from one of `from` to `to`, applying `patch` in the same statement. True if this call moved it.
+ * `fence`: the lease epoch a runner holds the job by; the move is refused once another worker took the job over.
+ */
+export async function moveJob(
+  db: StoreTx,
   clock: Clock,
   jobId: string,
   from: JobStatus | readonly JobStatus[],
   to: JobStatus,
   patch: JobPatch = {},
-): boolean {
+  fence?: number,
+): Promise<boolean> {
   const sources = (typeof from === 'string' ? [from] : from).filter((s) => ALLOWED[s].includes(to));
   if (sources.length === 0) throw new Error(`no allowed transition to ${to} from ${String(from)}`);
   const now = clock.now();
-  return guardedUpdate(db, jobId, sources, { ...patch, status: to, updatedAt: now, ...(isFinal(to) ? { finishedAt: now } : {}) });
+  return db.jobs.update(jobId, sources, { ...patch, status: to, updatedAt: now, ...(isFinal(to) ? { finishedAt: now } : {}) }, fence);
 }
 
 /** Updates fields of a job that is still in `status` (guarded, no state change). */
-export function patchJob(db: DbLike, clock: Clock, jobId: string, status: JobStatus, patch: JobPatch): boolean {
-  return guardedUpdate(db, jobId, [status], { ...patch, updatedAt: clock.now() });
+export async function patchJob(db: StoreTx, clock: Clock, jobId: string, status: JobStatus, patch: JobPatch, fence?: number): Promise<boolean> {
+  return db.jobs.update(jobId, [status], { ...patch, updatedAt: clock.now() }, fence);
 }
-
-type JobUpdate = JobPatch & { status?: JobStatus };
-
-/**
- * `UPDATE jobs SET <set> WHERE id = ? AND status IN (<sources>)`, prepared once per shape (which columns, how
- * many sources): runners make these moves thousands of times a minute, and building the SQL each time made
- * most of the garbage the engine left behind. The shapes are the few the engine's code writes.
- */
-function guardedUpdate(db: DbLike, jobId: string, sources: readonly JobStatus[], set: JobUpdate): boolean {
-  const columns = Object.keys(set).filter((k) => set[k as keyof JobUpdate] !== undefined) as (keyof JobUpdate)[];
-  const shape = `${columns.join(',')}/${sources.length}`;
-  let query = updateShapes.get(shape);
-  if (!query) {
-    const placeholders = Object.fromEntries(columns.map((c) => [c, slot(c)]));
-    const statuses = sources.map((_, i) => sql.placeholder(`from${i}`));
-    query = preparedPerDb((d) => d.update(jobs).set(placeholders).where(and(eq(jobs.id, sql.placeholder('jobId')), inArray(jobs.status, statuses))).prepare());
-    updateShapes.set(shape, query);
-  }
-  const values: Record<string, unknown> = { jobId };
-  for (const c of columns) values[c] = set[c];
-  sources.forEach((s, i) => (values[`from${i}`] = s));
-  return query(db).run(values).changes === 1;
-}
-
-const updateShapes = new Map<string, (db: DbLike) => { run(values: Record<string, unknown>): { changes: number } }>();
-
 
 /**
  * Ends a job and settles its credit hold in one transaction: captured on success, released otherwise.
  * Returns false if another actor ended or moved the job first (then nothing is settled here).
  */
-export function finishJob(
-  db: DbLike,
+export async function finishJob(
+  db: StoreTx,
   clock: Clock,
   jobId: string,
   from: JobStatus | readonly JobStatus[],
   outcome:
     | { status: 'succeeded'; patch?: JobPatch }
     | { status: 'failed' | 'cancelled'; errorKind: string; errorMessage: string; errorRef?: string },
-): boolean {
-  return db.transaction((tx) => {
+  fence?: number,
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
     if (outcome.status === 'succeeded') {
-      if (!moveJob(tx, clock, jobId, from, 'succeeded', outcome.patch)) return false;
-      captureHold(tx, clock, jobId);
+      if (!(await moveJob(tx, clock, jobId, from, 'succeeded', outcome.patch, fence))) return false;
+      await captureHold(tx, clock, jobId);
       return true;
     }
-    const moved = moveJob(tx, clock, jobId, from, outcome.status, {
+    const moved = await moveJob(tx, clock, jobId, from, outcome.status, {
       errorKind: outcome.errorKind,
       errorMessage: outcome.errorMessage,
       errorRef: outcome.errorRef ?? null,
-    });
+    }, fence);
     if (!moved) return false;
-    releaseHold(tx, clock, jobId, `${outcome.status}: ${outcome.errorKind}`);
+    await releaseHold(tx, clock, jobId, `${outcome.status}: ${outcome.errorKind}`);
     return true;
   });
 }
 
-const jobById = preparedPerDb((db) => db.select().from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare());
-
-export function getJob(db: DbLike, jobId: string): Job | undefined {
-  return jobById(db).get({ id: jobId });
+export async function getJob(db: StoreTx, jobId: string): Promise<Job | undefined> {
+  return db.jobs.get(jobId);
 }
 
-const statusById = preparedPerDb((db) =>
-  db.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare(),
-);
-
 /** Just the status: what a runner checks after every provider answer, thousands of times a second at scale. */
-export function statusOf(db: DbLike, jobId: string): JobStatus | undefined {
-  return statusById(db).get({ id: jobId })?.status;
+export async function statusOf(db: StoreTx, jobId: string): Promise<JobStatus | undefined> {
+  return db.jobs.statusOf(jobId);
 }
 
 /** The job a provider callback is about: the provider's task id is unique per provider. */
-export function jobOfProviderTask(db: DbLike, provider: string, taskId: string): Pick<Job, 'id' | 'status'> | undefined {
-  return db
-    .select({ id: jobs.id, status: jobs.status })
-    .from(jobs)
-    .where(and(eq(jobs.provider, provider), eq(jobs.providerTaskId, taskId)))
-    .get();
+export async function jobOfProviderTask(db: StoreTx, provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined> {
+  return db.jobs.ofProviderTask(provider, taskId);
 }

@@ -1,7 +1,7 @@
-import type { Job, JobStatus } from '../../../db/schema.js';
 import { findModel } from '../catalog.js';
 import { describeProviderError, MediaError, newCorrelationId, ProviderError } from '../errors.js';
 import type { TaskRef } from '../ports.js';
+import type { Job, JobStatus } from '../store.js';
 import type { EngineDeps } from './engine.js';
 import type { InputImages } from './input-images.js';
 import type { JobSignals } from './job-signals.js';
@@ -26,8 +26,8 @@ export interface RunnerDeps
   /** Shutdown: aborts provider calls and downloads in flight. */
   signal: AbortSignal;
   isStopping: () => boolean;
-  /** Told of every job the runner ends (succeeded or failed). */
-  onFinal: (job: Job) => void;
+  /** Told of every job the runner ends (succeeded or failed); awaited, so the news is out before the runner returns. */
+  onFinal: (job: Job) => Promise<void>;
 }
 
 export class JobRunner {
@@ -43,13 +43,21 @@ export class JobRunner {
     this.retryPolicy = deps.settings.retry ?? DEFAULT_RETRY;
   }
 
-  /** `resumed`: the job was left unfinished by an earlier run, so what happened meanwhile is unknown. */
-  async run(jobId: string, resumed: boolean): Promise<void> {
+  /**
+   * `resumed`: the job was left unfinished by an earlier run, so what happened meanwhile is unknown. `epoch`: the lease
+   * epoch this worker started or took the job over with; every move is fenced by it, and once the job carries
+   * another, a worker that took it over runs it and this runner stands down.
+   */
+  async run(jobId: string, resumed: boolean, epoch: number): Promise<void> {
     for (;;) {
       if (this.deps.isStopping()) return;
-      const job = getJob(this.db, jobId);
+      const job = await getJob(this.db, jobId);
       if (!job) return;
       if (isFinal(job.status)) return;
+      if (job.leaseEpoch !== epoch) {
+        this.log.warn({ jobId, epoch, now: job.leaseEpoch }, 'job taken over by another worker; this runner stands down');
+        return;
+      }
       try {
         switch (job.status) {
           case 'queued':
@@ -69,7 +77,7 @@ export class JobRunner {
         }
       } catch (error) {
         if (this.deps.isStopping()) return;
-        this.failUnexpectedly(jobId, error);
+        await this.failUnexpectedly(jobId, error, epoch);
       }
       // Only the step a resumed runner starts with picks up after an unknown gap; later ones follow this run's own.
       resumed = false;
@@ -78,20 +86,20 @@ export class JobRunner {
 
   private async submitStep(job: Job): Promise<void> {
     if (job.providerTaskId) {
-      moveJob(this.db, this.clock, job.id, 'submitting', 'running');
+      await moveJob(this.db, this.clock, job.id, 'submitting', 'running', {}, job.leaseEpoch);
       return;
     }
     const provider = this.deps.providers.get(job.provider);
     if (!provider) {
-      this.fail(job, 'submitting', 'internal', `The ${job.provider} provider is not configured any more.`);
+      await this.fail(job, 'submitting', 'internal', `The ${job.provider} provider is not configured any more.`);
       return;
     }
-    this.deps.status.show(job, 'submitting');
+    await this.deps.status.show(job, 'submitting');
     const imageUrl = job.inputMediaKey ? await this.deps.images.providerImageUrl(job.inputMediaKey) : undefined;
     const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
     let attempts = job.attempts;
-    const task = await this.withRetries(job, 'submitting', () => {
-      patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts });
+    const task = await this.withRetries(job, 'submitting', async () => {
+      await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch);
       const { musicVideo, ...params } = job.params;
       return provider.submit(
         {
@@ -109,10 +117,10 @@ export class JobRunner {
     if (!task) return;
     // The task id is saved in the same statement that moves the job on: after this, a crash resumes
     // tracking this task and never submits again.
-    const moved = moveJob(this.db, this.clock, job.id, 'submitting', 'running', { providerTaskId: task.taskId });
+    const moved = await moveJob(this.db, this.clock, job.id, 'submitting', 'running', { providerTaskId: task.taskId }, job.leaseEpoch);
     if (!moved) {
       // Cancelled while we were submitting: the provider has a task nobody wants.
-      patchJob(this.db, this.clock, job.id, 'cancelled', { providerTaskId: task.taskId });
+      await patchJob(this.db, this.clock, job.id, 'cancelled', { providerTaskId: task.taskId }, job.leaseEpoch);
       await provider.cancel(task).catch(() => false);
       return;
     }
@@ -128,13 +136,13 @@ export class JobRunner {
     const provider = this.deps.providers.get(job.provider);
     const model = findModel(job.model, this.deps.models);
     if (!provider || !model || !job.providerTaskId) {
-      this.fail(job, 'running', 'internal', 'This job can no longer be tracked.');
+      await this.fail(job, 'running', 'internal', 'This job can no longer be tracked.');
       return;
     }
     const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel, params: job.params };
     const startedAt = job.submittedAt ?? job.createdAt;
     const deadline = startedAt + model.timeoutSeconds * 1000;
-    const expectedMs = this.deps.status.expectedSeconds(job, model) * 1000;
+    const expectedMs = (await this.deps.status.expectedSeconds(job, model)) * 1000;
     const webhooks = !!this.deps.settings.webhookBaseUrl;
     const nextPoll = () => Math.min(deadline - this.clock.now(), nextPollDelayMs({ elapsedMs: this.clock.now() - startedAt, expectedMs, webhooks }));
     let waitFirst = !resumed;
@@ -143,13 +151,13 @@ export class JobRunner {
     while (!this.deps.isStopping()) {
       if (this.clock.now() >= deadline) {
         await provider.cancel(task).catch(() => false);
-        this.fail(job, 'running', 'timeout', 'The provider took too long to generate the video.');
+        await this.fail(job, 'running', 'timeout', 'The provider took too long to generate the video.');
         return;
       }
       let status = this.deps.signals.takePushedStatus(job.id);
       if (!status && waitFirst) {
         waitFirst = false;
-        this.deps.status.show(job, 'running');
+        await this.deps.status.show(job, 'running');
         shownPosition = undefined;
         await this.deps.signals.sleep(job.id, nextPoll(), 'poll');
         continue;
@@ -164,7 +172,7 @@ export class JobRunner {
           // An outage is waited out until the model's deadline; a provider that keeps answering nonsense is not.
           const malformed = error instanceof ProviderError && error.kind === 'malformed';
           if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retryPolicy.maxAttempts))) {
-            this.failWithProviderError(job, 'running', error);
+            await this.failWithProviderError(job, 'running', error);
             return;
           }
           if (!isRetryable(error)) throw error;
@@ -174,21 +182,22 @@ export class JobRunner {
           continue;
         }
       }
-      if (statusOf(this.db, job.id) !== 'running') return;
+      if ((await statusOf(this.db, job.id)) !== 'running') return;
       if (status.state === 'succeeded') {
-        moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
+        // Guarded: if the job was cancelled since the status read, this moves nothing and the run loop sees why.
+        await moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
           resultUrl: status.videoUrl,
           providerDoneAt: this.clock.now(),
-        });
+        }, job.leaseEpoch);
         return;
       }
       if (status.state === 'failed') {
-        this.failWithProviderError(job, 'running', status.error);
+        await this.failWithProviderError(job, 'running', status.error);
         return;
       }
       // The view changes only with the provider's queue position; elapsed time is the tick's job.
       const position = status.state === 'queued' ? status.queuePosition : undefined;
-      if (position !== shownPosition) this.deps.status.show(job, 'running', position);
+      if (position !== shownPosition) await this.deps.status.show(job, 'running', position);
       shownPosition = position;
       await this.deps.signals.sleep(job.id, nextPoll(), 'poll');
     }
@@ -196,10 +205,10 @@ export class JobRunner {
 
   private async fetchStep(job: Job): Promise<void> {
     if (job.mediaKey) {
-      moveJob(this.db, this.clock, job.id, 'fetching', 'delivering');
+      await moveJob(this.db, this.clock, job.id, 'fetching', 'delivering', {}, job.leaseEpoch);
       return;
     }
-    this.deps.status.show(job, 'fetching');
+    await this.deps.status.show(job, 'fetching');
     // Download and store as one retried unit: a failed store has already consumed the downloaded file.
     const stored = await this.withRetries(job, 'fetching', async () => {
       const temp = this.deps.store.tempPath(`${job.id}.part`);
@@ -212,17 +221,17 @@ export class JobRunner {
       return this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
     });
     if (!stored) return;
-    moveJob(this.db, this.clock, job.id, 'fetching', 'delivering', {
+    await moveJob(this.db, this.clock, job.id, 'fetching', 'delivering', {
       mediaKey: stored.key,
       mediaBytes: stored.bytes,
       mediaUrl: stored.url,
-    });
+    }, job.leaseEpoch);
   }
 
   private async deliverStep(job: Job): Promise<void> {
     const platform = this.deps.platforms.get(job.platform);
     if (!job.deliveredAt && platform) {
-      this.deps.status.show(job, 'delivering');
+      await this.deps.status.show(job, 'delivering');
       const store = this.deps.store;
       const media = {
         key: job.mediaKey!,
@@ -231,8 +240,8 @@ export class JobRunner {
         url: job.mediaUrl ?? store.url(job.mediaKey!),
       };
       const localPath = store.localPath(media.key);
-      const receipt = await this.withRetries(job, 'delivering', () =>
-        platform.deliver(destinationOf(this.db, job), {
+      const receipt = await this.withRetries(job, 'delivering', async () =>
+        platform.deliver(await destinationOf(this.db, job), {
           jobId: job.id,
           text: `Your video is ready: ${truncate(job.prompt, 200)}`,
           media,
@@ -241,13 +250,13 @@ export class JobRunner {
         }),
       );
       if (!receipt) return;
-      patchJob(this.db, this.clock, job.id, 'delivering', { deliveredAt: this.clock.now(), deliveryRef: receipt.ref });
+      await patchJob(this.db, this.clock, job.id, 'delivering', { deliveredAt: this.clock.now(), deliveryRef: receipt.ref }, job.leaseEpoch);
     } else if (!platform) {
       this.log.warn({ jobId: job.id, platform: job.platform }, 'platform not running; result kept in storage only');
     }
-    if (finishJob(this.db, this.clock, job.id, 'delivering', { status: 'succeeded' })) {
+    if (await finishJob(this.db, this.clock, job.id, 'delivering', { status: 'succeeded' }, job.leaseEpoch)) {
       this.log.info({ jobId: job.id }, 'job succeeded');
-      this.deps.onFinal(getJob(this.db, job.id)!);
+      await this.deps.onFinal((await getJob(this.db, job.id))!);
     }
   }
 
@@ -263,7 +272,7 @@ export class JobRunner {
         return await operation();
       } catch (error) {
         if (this.deps.isStopping()) return undefined;
-        const current = getJob(this.db, job.id);
+        const current = await getJob(this.db, job.id);
         if (!current || current.status !== status) return undefined;
         if (isRetryable(error) && attempt < this.retryPolicy.maxAttempts) {
           const delay = backoffMs(attempt, this.retryPolicy, retryAfterOf(error));
@@ -272,11 +281,11 @@ export class JobRunner {
           await this.deps.signals.sleep(job.id, delay, 'backoff');
           continue;
         }
-        if (error instanceof ProviderError) this.failWithProviderError(job, status, error);
+        if (error instanceof ProviderError) await this.failWithProviderError(job, status, error);
         else if (error instanceof MediaError) {
           // Our storage failing is the owner's to fix (disk full, permissions, S3 credentials), not the member's.
           if (error.kind === 'storage') this.log.error({ jobId: job.id, err: error }, 'media storage failed: check DATA_DIR or the S3 settings');
-          this.fail(job, status, `media_${error.kind}`, mediaFailureText(error, status));
+          await this.fail(job, status, `media_${error.kind}`, mediaFailureText(error, status));
         }
         else throw error;
         return undefined;
@@ -284,32 +293,32 @@ export class JobRunner {
     }
   }
 
-  private failWithProviderError(job: Job, from: JobStatus, error: ProviderError): void {
+  private async failWithProviderError(job: Job, from: JobStatus, error: ProviderError): Promise<void> {
     this.deps.observer?.providerError(job.provider, error.kind);
     this.log.info({ jobId: job.id, kind: error.kind, stage: error.stage, reason: error.message }, 'provider rejected job');
     if (error.kind === 'auth' || error.kind === 'insufficient_funds') {
       this.log.error({ provider: job.provider, kind: error.kind }, 'provider account problem: owners must act');
     }
-    this.fail(job, from, error.kind === 'content_policy' ? `content_policy_${error.stage ?? 'input'}` : error.kind, describeProviderError(error));
+    await this.fail(job, from, error.kind === 'content_policy' ? `content_policy_${error.stage ?? 'input'}` : error.kind, describeProviderError(error));
   }
 
-  private fail(job: Job, from: JobStatus, kind: string, message: string, ref?: string): void {
-    const done = finishJob(this.db, this.clock, job.id, from, {
+  private async fail(job: Job, from: JobStatus, kind: string, message: string, ref?: string): Promise<void> {
+    const done = await finishJob(this.db, this.clock, job.id, from, {
       status: 'failed',
       errorKind: kind,
       errorMessage: message,
       ...(ref ? { errorRef: ref } : {}),
-    });
-    if (done) this.deps.onFinal(getJob(this.db, job.id)!);
+    }, job.leaseEpoch);
+    if (done) await this.deps.onFinal((await getJob(this.db, job.id))!);
   }
 
   /** Our bug: log with a correlation id, fail the job, refund; the member sees only the id. */
-  private failUnexpectedly(jobId: string, error: unknown): void {
+  private async failUnexpectedly(jobId: string, error: unknown, epoch: number): Promise<void> {
     const ref = newCorrelationId();
     this.log.error({ jobId, ref, err: error }, 'job step crashed');
-    const job = getJob(this.db, jobId);
-    if (!job || isFinal(job.status)) return;
-    this.fail(job, job.status, 'internal', `Something went wrong on our side (ref ${ref}).`, ref);
+    const job = await getJob(this.db, jobId);
+    if (!job || isFinal(job.status) || job.leaseEpoch !== epoch) return;
+    await this.fail(job, job.status, 'internal', `Something went wrong on our side (ref ${ref}).`, ref);
   }
 }
 

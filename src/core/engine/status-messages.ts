@@ -1,11 +1,9 @@
-import { eq, sql } from 'drizzle-orm';
-import { preparedPerDb, slot, type Db } from '../../../db/client.js';
-import { jobs, type Job, type JobStatus } from '../../../db/schema.js';
 import { findModel, type ModelSpec } from '../catalog.js';
 import { createCoalescer, type Coalescer } from '../progress/coalescer.js';
 import { estimateJobSeconds } from '../progress/eta.js';
 import { renderStatus, type StatusInput } from '../progress/progress-text.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, PlatformId, StatusView } from '../ports.js';
+import type { Job, JobStatus, Store, StoreTx } from '../store.js';
 import { requesterOf } from '../users.js';
 import { CANCELLABLE_STATUSES, getJob, isFinal } from './job-state.js';
 import { queuePositions } from './scheduler.js';
@@ -17,7 +15,7 @@ import { queuePositions } from './scheduler.js';
  */
 
 export interface StatusMessagesDeps {
-  db: Db;
+  db: Store;
   clock: Clock;
   logger: Logger;
   models: readonly ModelSpec[];
@@ -29,16 +27,8 @@ const ETA_CACHE_MS = 60_000;
 /** Running-job status refreshes per second across all jobs: a share of a platform's global rate limit. */
 const RUNNING_VIEW_REFRESHES_PER_S = 10;
 
-const setStatusMessage = preparedPerDb((db) =>
-  db
-    .update(jobs)
-    .set({ statusChatId: slot<string>('chatId'), statusMessageId: slot<string>('messageId') })
-    .where(eq(jobs.id, sql.placeholder('jobId')))
-    .prepare(),
-);
-
-export function destinationOf(db: Db, job: Job): JobDestination {
-  const owner = requesterOf(db, job);
+export async function destinationOf(db: StoreTx, job: Job): Promise<JobDestination> {
+  const owner = await requesterOf(db, job);
   return {
     platform: job.platform,
     chatId: job.chatId,
@@ -70,29 +60,32 @@ export class StatusMessages {
   async post(job: Job, queuePosition: number | undefined): Promise<void> {
     const platform = this.deps.platforms.get(job.platform);
     if (!platform) return;
-    const view = this.viewOf(job, 'queued', queuePosition);
+    const view = await this.viewOf(job, 'queued', queuePosition);
     try {
-      const ref = await platform.postStatus(destinationOf(this.deps.db, job), view);
-      this.remember(job.id, ref.chatId, ref.messageId);
+      const ref = await platform.postStatus(await destinationOf(this.deps.db, job), view);
+      await this.remember(job.id, ref.chatId, ref.messageId);
       this.coalescer.seed(job.id, view.text);
     } catch (error) {
       this.deps.logger.warn({ jobId: job.id, err: error }, 'could not post the status message');
     }
   }
 
-  /** Shows the job in `phase`; intermediate views may be coalesced away, final ones never are. */
-  show(job: Job, phase: JobStatus, queuePosition?: number): void {
-    const view = this.viewOf(job, phase, queuePosition);
+  /**
+   * Shows the job in `phase`; intermediate views may be coalesced away, final ones never are. Resolves once the
+   * view is handed to the coalescer (after the ETA lookup), so views awaited one after another keep their order.
+   */
+  async show(job: Job, phase: JobStatus, queuePosition?: number): Promise<void> {
+    const view = await this.viewOf(job, phase, queuePosition);
     this.coalescer.update(job.id, view.text, view.final);
   }
 
   /** Median of recent similar jobs (cached for a minute), else the catalog's figure. */
-  expectedSeconds(job: Job, model: ModelSpec): number {
+  async expectedSeconds(job: Job, model: ModelSpec): Promise<number> {
     const params = job.params;
     const key = `${model.id}|${params.resolution}|${params.durationS}`;
     const cached = this.etaCache.get(key);
     if (cached && this.deps.clock.now() - cached.at < ETA_CACHE_MS) return cached.seconds;
-    const seconds = estimateJobSeconds(this.deps.db, model, params);
+    const seconds = await estimateJobSeconds(this.deps.db, model, params);
     this.etaCache.set(key, { at: this.deps.clock.now(), seconds });
     return seconds;
   }
@@ -105,7 +98,7 @@ export class StatusMessages {
     if (this.queuedRefreshTimer || this.refreshesStopped) return;
     this.queuedRefreshTimer = setTimeout(() => {
       this.queuedRefreshTimer = undefined;
-      this.refreshQueuedViews();
+      this.refreshQueuedViews().catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not refresh the status messages of queued jobs'));
     }, Math.max(250, this.deps.intervalMs));
     this.queuedRefreshTimer.unref();
   }
@@ -114,16 +107,17 @@ export class StatusMessages {
    * Elapsed time and the bar move on running jobs' status messages. A chat platform throttles a bot as a whole
    * (Discord: 50 requests/s), so the ticks share a budget: with thousands of jobs running, each tick (every
    * `tickMs`) refreshes the next slice of `runningJobIds` in turn instead of all at once (which would also stall
-   * the event loop).
+   * the event loop). The slice is taken before any await, so a slow tick and the next one refresh different jobs.
    */
-  refreshRunningViews(runningJobIds: readonly string[], tickMs: number): void {
+  async refreshRunningViews(runningJobIds: readonly string[], tickMs: number): Promise<void> {
     const ids = runningJobIds;
     const count = Math.min(ids.length, Math.ceil((tickMs / 1000) * RUNNING_VIEW_REFRESHES_PER_S));
-    for (let i = 0; i < count; i++) {
-      const job = getJob(this.deps.db, ids[(this.nextViewIndex + i) % ids.length]!);
-      if (job?.status === 'running') this.show(job, 'running');
-    }
+    const slice = Array.from({ length: count }, (_, i) => ids[(this.nextViewIndex + i) % ids.length]!);
     this.nextViewIndex = ids.length ? (this.nextViewIndex + count) % ids.length : 0;
+    for (const jobId of slice) {
+      const job = await getJob(this.deps.db, jobId);
+      if (job?.status === 'running') await this.show(job, 'running');
+    }
   }
 
   /** Shutdown begins: no more scheduled refreshes (edits already asked for still go out until `close`). */
@@ -136,14 +130,14 @@ export class StatusMessages {
     return this.coalescer.close();
   }
 
-  private refreshQueuedViews(): void {
-    for (const [jobId, position] of queuePositions(this.deps.db)) {
-      const job = getJob(this.deps.db, jobId);
-      if (job?.statusMessageId) this.show(job, 'queued', position);
+  private async refreshQueuedViews(): Promise<void> {
+    for (const [jobId, position] of await queuePositions(this.deps.db)) {
+      const job = await getJob(this.deps.db, jobId);
+      if (job?.statusMessageId) await this.show(job, 'queued', position);
     }
   }
 
-  private viewOf(job: Job, phase: JobStatus, queuePosition?: number): StatusView {
+  private async viewOf(job: Job, phase: JobStatus, queuePosition?: number): Promise<StatusView> {
     const model = findModel(job.model, this.deps.models);
     const now = this.deps.clock.now();
     const startedAt = job.submittedAt ?? now;
@@ -154,7 +148,7 @@ export class StatusMessages {
       price: job.price,
       ...(queuePosition !== undefined ? { queuePosition } : {}),
       elapsedS: Math.max(0, Math.round(((phase === 'running' ? now : endedAt) - startedAt) / 1000)),
-      ...(model ? { etaS: this.expectedSeconds(job, model) } : {}),
+      ...(model ? { etaS: await this.expectedSeconds(job, model) } : {}),
       ...(job.errorMessage ? { reason: job.errorMessage } : {}),
       ...(phase === 'failed' || phase === 'cancelled' ? { refunded: job.price } : {}),
       ...(job.errorRef ? { errorRef: job.errorRef } : {}),
@@ -163,7 +157,7 @@ export class StatusMessages {
   }
 
   private async send(jobId: string, text: string, final: boolean): Promise<void> {
-    const job = getJob(this.deps.db, jobId);
+    const job = await getJob(this.deps.db, jobId);
     if (!job) return;
     const platform = this.deps.platforms.get(job.platform);
     if (!platform) return;
@@ -173,11 +167,11 @@ export class StatusMessages {
       if (await platform.editStatus(ref, view)) return;
     }
     // No status message yet, or it is gone: post a fresh one and remember where it lives.
-    const ref = await platform.postStatus(destinationOf(this.deps.db, job), view);
-    this.remember(jobId, ref.chatId, ref.messageId);
+    const ref = await platform.postStatus(await destinationOf(this.deps.db, job), view);
+    await this.remember(jobId, ref.chatId, ref.messageId);
   }
 
-  private remember(jobId: string, chatId: string, messageId: string): void {
-    setStatusMessage(this.deps.db).run({ jobId, chatId, messageId });
+  private async remember(jobId: string, chatId: string, messageId: string): Promise<void> {
+    await this.deps.db.jobs.setStatusMessage(jobId, chatId, messageId);
   }
 }

@@ -1,5 +1,4 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { Job } from '../../../db/schema.js';
 import type { ModelSpec } from '../catalog.js';
 import { getChatSettings, type ChatSettings } from '../chat-settings.js';
 import { UserError } from '../errors.js';
@@ -7,6 +6,7 @@ import { BudgetExceededError } from '../limits/intake-limits.js';
 import { DEFAULT_INTAKE_SLOT_LIMITS, IntakeSlots } from '../limits/intake-slots.js';
 import { isClearlyNotEnglish } from '../moderation/language.js';
 import { communityId } from '../roles.js';
+import type { Job } from '../store.js';
 import { requesterOf } from '../users.js';
 import type { EngineDeps, SubmitResult } from './engine.js';
 import type { InputImages } from './input-images.js';
@@ -28,7 +28,7 @@ export interface VideoIntakeDeps
   images: InputImages;
   isStopping: () => boolean;
   /** Starts whatever may start now (the new job, perhaps). */
-  pump: () => void;
+  pump: () => Promise<void>;
 }
 
 const newShortId = (prefix: string) => `${prefix}${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`;
@@ -52,11 +52,11 @@ export class VideoIntake {
    */
   async submitVideo(request: VideoRequest): Promise<SubmitResult> {
     if (this.deps.isStopping()) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
-    const previous = existingIntake(this.db, request.intakeKey);
-    if (previous) return { job: previous, duplicate: true, position: queuePositions(this.db).get(previous.id) };
+    const previous = await existingIntake(this.db, request.intakeKey);
+    if (previous) return { job: previous, duplicate: true, position: (await queuePositions(this.db)).get(previous.id) };
 
     const models = this.availableModels();
-    const chat = getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
+    const chat = await getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
     const quote = quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
     if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
       throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
@@ -69,7 +69,7 @@ export class VideoIntake {
     // acceptVideo checks everything again in its transaction anyway.
     let releaseSlot = () => {};
     if (hasImage(request) || this.deps.prefilter.callsOut) {
-      const user = this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.deps.settings, chat));
+      const user = await this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.deps.settings, chat));
       releaseSlot = this.intakeSlots.take(user.id);
     }
     try {
@@ -91,7 +91,7 @@ export class VideoIntake {
     const inputMediaKey = await this.deps.images.store(jobId, request);
     let accepted: { job: Job; duplicate: boolean };
     try {
-      accepted = this.checkingBudget(() => acceptVideo(this.db, this.clock, request, quote, this.deps.settings, jobId, inputMediaKey, chat));
+      accepted = await this.checkingBudget(() => acceptVideo(this.db, this.clock, request, quote, this.deps.settings, jobId, inputMediaKey, chat));
     } catch (error) {
       if (inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
       throw error;
@@ -99,20 +99,20 @@ export class VideoIntake {
     // From here on the job row counts against the member's limits.
     releaseSlot();
     if (accepted.duplicate && inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
-    const position = queuePositions(this.db).get(accepted.job.id);
+    const position = (await queuePositions(this.db)).get(accepted.job.id);
     if (!accepted.duplicate) {
       this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
       this.deps.observer?.jobQueued?.({ provider: quote.model.provider, costUsd: quote.costUsd });
       await this.deps.status.post(accepted.job, position);
-      this.deps.pump();
+      await this.deps.pump();
     }
     return { ...accepted, position };
   }
 
   /** Runs intake checks; a refusal for the spend cap is the owners' business too. */
-  private checkingBudget<T>(check: () => T): T {
+  private async checkingBudget<T>(check: () => Promise<T>): Promise<T> {
     try {
-      return check();
+      return await check();
     } catch (error) {
       if (error instanceof BudgetExceededError) {
         this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
@@ -132,8 +132,8 @@ export class VideoIntake {
    * Only the job's requester may retry it, and it is charged as a new job.
    */
   async retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
-    const job = getJob(this.db, jobId);
-    const requester = job && requesterOf(this.db, job);
+    const job = await getJob(this.db, jobId);
+    const requester = job && (await requesterOf(this.db, job));
     if (!job || !requester || requester.platform !== request.identity.platform || requester.platformUserId !== request.identity.platformUserId) {
       throw new UserError('not_yours', 'Only the person who asked for this video can retry it.');
     }

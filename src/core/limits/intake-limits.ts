@@ -1,6 +1,4 @@
-import { and, count, eq, gte, inArray, isNotNull, notInArray, or, sql } from 'drizzle-orm';
-import { preparedPerDb, type DbLike } from '../../../db/client.js';
-import { jobs, type User } from '../../../db/schema.js';
+import type { StoreTx, User } from '../store.js';
 import { UserError } from '../errors.js';
 import { formatDuration } from '../progress/progress-text.js';
 import type { Clock } from '../ports.js';
@@ -38,33 +36,10 @@ function startOfUtcMonth(ms: number): number {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
 }
 
-/** Jobs that count against quotas: everything except those that failed or were cancelled before reaching a provider. */
-const countsAgainstUser = or(
-  notInArray(jobs.status, ['failed', 'cancelled']),
-  isNotNull(jobs.providerTaskId),
-);
-
-const userId = sql.placeholder('userId');
-const since = sql.placeholder('since');
-const pendingCount = preparedPerDb((db) =>
-  db
-    .select({ n: count() })
-    .from(jobs)
-    .where(and(eq(jobs.userId, userId), notInArray(jobs.status, ['succeeded', 'failed', 'cancelled'])))
-    .prepare(),
-);
-const countedSince = preparedPerDb((db) =>
-  db
-    .select({ n: count(), oldest: sql<number>`min(${jobs.createdAt})` })
-    .from(jobs)
-    .where(and(eq(jobs.userId, userId), gte(jobs.createdAt, since), countsAgainstUser))
-    .prepare(),
-);
-
-export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: LimitSettings): void {
+export async function checkUserLimits(db: StoreTx, clock: Clock, user: User, settings: LimitSettings): Promise<void> {
   const now = clock.now();
 
-  const pending = pendingCount(db).get({ userId: user.id })!.n;
+  const pending = await db.jobs.pendingCountOf(user.id);
   if (pending >= settings.userMaxPendingJobs) {
     throw new UserError(
       'too_many_pending',
@@ -73,9 +48,10 @@ export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: 
   }
 
   const windowStart = now - settings.rateLimitWindowS * 1000;
-  const recent = countedSince(db).get({ userId: user.id, since: windowStart })!;
+  // Jobs that failed or were cancelled before reaching a provider do not count (see JobRepo.countedSince).
+  const recent = await db.jobs.countedSince(user.id, windowStart);
   if (recent.n >= settings.rateLimitJobs) {
-    const waitS = Math.max(1, Math.ceil((recent.oldest + settings.rateLimitWindowS * 1000 - now) / 1000));
+    const waitS = Math.max(1, Math.ceil(((recent.oldest ?? now) + settings.rateLimitWindowS * 1000 - now) / 1000));
     throw new UserError(
       'rate_limited',
       `You can start ${settings.rateLimitJobs} videos every ${formatDuration(settings.rateLimitWindowS)}. Try again in ${formatDuration(waitS)}.`,
@@ -84,7 +60,7 @@ export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: 
   }
 
   const quota = user.dailyJobQuota ?? settings.dailyJobQuota;
-  const today = countedSince(db).get({ userId: user.id, since: startOfUtcDay(now) })!.n;
+  const today = (await db.jobs.countedSince(user.id, startOfUtcDay(now))).n;
   if (today >= quota) {
     throw new UserError(
       'daily_quota',
@@ -97,13 +73,8 @@ export function checkUserLimits(db: DbLike, clock: Clock, user: User, settings: 
 }
 
 /** Estimated provider spend since `since` (jobs that reached a provider or may still). */
-export function spentUsdSince(db: DbLike, since: number): number {
-  const row = db
-    .select({ usd: sql<number>`coalesce(sum(${jobs.costUsd}), 0)` })
-    .from(jobs)
-    .where(and(gte(jobs.createdAt, since), or(inArray(jobs.status, ['queued', 'submitting', 'running', 'fetching', 'delivering', 'succeeded']), isNotNull(jobs.providerTaskId))))
-    .get();
-  return row?.usd ?? 0;
+export async function spentUsdSince(db: StoreTx, since: number): Promise<number> {
+  return db.jobs.spentUsdSince(since);
 }
 
 /** Spend so far against one of the owner's caps, in the current UTC day or month. */
@@ -114,16 +85,16 @@ export interface BudgetUsage {
 }
 
 /** The current spend against each configured cap (none when no cap is set). */
-export function budgetUsage(db: DbLike, now: number, caps: Pick<LimitSettings, 'budgetDailyUsd' | 'budgetMonthlyUsd'>): BudgetUsage[] {
+export async function budgetUsage(db: StoreTx, now: number, caps: Pick<LimitSettings, 'budgetDailyUsd' | 'budgetMonthlyUsd'>): Promise<BudgetUsage[]> {
   const usage: BudgetUsage[] = [];
-  if (caps.budgetDailyUsd !== undefined) usage.push({ period: 'daily', spentUsd: spentUsdSince(db, startOfUtcDay(now)), capUsd: caps.budgetDailyUsd });
-  if (caps.budgetMonthlyUsd !== undefined) usage.push({ period: 'monthly', spentUsd: spentUsdSince(db, startOfUtcMonth(now)), capUsd: caps.budgetMonthlyUsd });
+  if (caps.budgetDailyUsd !== undefined) usage.push({ period: 'daily', spentUsd: await spentUsdSince(db, startOfUtcDay(now)), capUsd: caps.budgetDailyUsd });
+  if (caps.budgetMonthlyUsd !== undefined) usage.push({ period: 'monthly', spentUsd: await spentUsdSince(db, startOfUtcMonth(now)), capUsd: caps.budgetMonthlyUsd });
   return usage;
 }
 
 /** Refuses a job that would take provider spend past the owner's daily or monthly cap. */
-export function checkBudget(db: DbLike, clock: Clock, costUsd: number, settings: LimitSettings): void {
-  for (const { period, spentUsd, capUsd } of budgetUsage(db, clock.now(), settings)) {
+export async function checkBudget(db: StoreTx, clock: Clock, costUsd: number, settings: LimitSettings): Promise<void> {
+  for (const { period, spentUsd, capUsd } of await budgetUsage(db, clock.now(), settings)) {
     if (spentUsd + costUsd > capUsd) throw new BudgetExceededError(period, spentUsd, capUsd);
   }
 }

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDb, type Db } from '../../../db/client.js';
-import { blocklistTerms } from '../../../db/schema.js';
 import { createLogger } from '../../logger.js';
+import { openSqliteStore } from '../../store/sqlite/index.js';
 import type { Logger } from '../ports.js';
+import type { Store } from '../store.js';
 import { normalizeBlocklistTerm } from './normalize.js';
 import { createPrefilter, type ModerationResult, type ModerationService, type PrefilterDeps, type PrefilterVerdict } from './prefilter.js';
 
@@ -38,19 +38,21 @@ function messageOf(verdict: PrefilterVerdict): string {
 }
 
 describe('createPrefilter', () => {
-  let db: Db;
+  let db: Store;
+  let moderatorId: number;
   let loads: number;
   let log: ReturnType<typeof recordingLogger>;
 
-  beforeEach(() => {
-    db = openDb(':memory:');
+  beforeEach(async () => {
+    db = openSqliteStore(':memory:');
+    moderatorId = (await db.users.insert({ platform: 'console', platformUserId: 'mod', displayName: '', createdAt: 0 })).id;
     loads = 0;
     log = recordingLogger();
   });
-  afterEach(() => db.$client.close());
+  afterEach(() => db.close());
 
-  function addDbTerm(raw: string): void {
-    db.insert(blocklistTerms).values({ term: normalizeBlocklistTerm(raw)!, createdAt: 0 }).run();
+  async function addDbTerm(raw: string): Promise<void> {
+    await db.blocklist.add(normalizeBlocklistTerm(raw)!, '', moderatorId, 0);
   }
 
   function prefilter(overrides: Partial<PrefilterDeps> = {}) {
@@ -58,7 +60,7 @@ describe('createPrefilter', () => {
       configTerms: [],
       loadDbTerms: () => {
         loads++;
-        return db.select({ term: blocklistTerms.term, community: blocklistTerms.community }).from(blocklistTerms).all();
+        return db.blocklist.list();
       },
       failOpen: false,
       logger: log.logger,
@@ -68,7 +70,7 @@ describe('createPrefilter', () => {
 
   describe('when the prompt is clean and no moderation service is configured', () => {
     it('lets it through', async () => {
-      addDbTerm('nude');
+      await addDbTerm('nude');
       expect(await prefilter({ configTerms: ['gore'] }).check('a fox running through snow')).toEqual({ ok: true });
     });
   });
@@ -91,20 +93,49 @@ describe('createPrefilter', () => {
 
   describe('when the prompt contains a term moderators added', () => {
     it('blocks it', async () => {
-      addDbTerm('N00DE');
+      await addDbTerm('N00DE');
       expect(await prefilter().check('a noode beach')).toMatchObject({ ok: false, rule: 'blocklist' });
     });
 
     it('reads the terms once and keeps them until invalidated', async () => {
       const filter = prefilter();
       await filter.check('one');
-      addDbTerm('fox');
+      await addDbTerm('fox');
       expect(await filter.check('a fox')).toEqual({ ok: true });
       expect(loads).toBe(1);
 
       filter.invalidate();
       expect(await filter.check('a fox')).toMatchObject({ ok: false, rule: 'blocklist' });
       expect(loads).toBe(2);
+    });
+  });
+
+  describe('when the moderators\' terms cannot be read', () => {
+    it('fails that check and reads them again at the next one', async () => {
+      let failing = true;
+      const filter = prefilter({
+        loadDbTerms: async () => {
+          loads++;
+          if (failing) throw new Error('database is locked');
+          return db.blocklist.list();
+        },
+      });
+      await expect(filter.check('a fox')).rejects.toThrow('database is locked');
+      failing = false;
+      await addDbTerm('fox');
+      expect(await filter.check('a fox')).toMatchObject({ ok: false, rule: 'blocklist' });
+      expect(loads).toBe(2);
+    });
+  });
+
+  describe('when the terms change while they are being read', () => {
+    it('does not keep the stale read', async () => {
+      const filter = prefilter();
+      const first = filter.check('a fox');
+      await addDbTerm('fox');
+      filter.invalidate();
+      await first;
+      expect(await filter.check('a fox')).toMatchObject({ ok: false, rule: 'blocklist' });
     });
   });
 
@@ -173,14 +204,31 @@ describe('createPrefilter', () => {
   describe('when the caller aborts during moderation', () => {
     it('rejects with the abort reason instead of a verdict', async () => {
       const controller = new AbortController();
+      let asked!: () => void;
+      const moderationAsked = new Promise<void>((resolve) => (asked = resolve));
       const moderation: ModerationService = {
-        moderate: (_text, signal) =>
-          new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason))),
+        moderate: (_text, signal) => {
+          asked();
+          return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
+        },
       };
+      const pending = prefilter({ moderation, failOpen: true }).check('a fox', controller.signal);
+      await moderationAsked;
+      const reason = new Error('job cancelled');
+      controller.abort(reason);
+      await expect(pending).rejects.toBe(reason);
+    });
+  });
+
+  describe('when the caller aborts while the moderators\' terms are read', () => {
+    it('rejects with the abort reason without asking the moderation service', async () => {
+      const controller = new AbortController();
+      const moderation = scriptedModeration(async () => ({ flagged: false, categories: [] }));
       const pending = prefilter({ moderation, failOpen: true }).check('a fox', controller.signal);
       const reason = new Error('job cancelled');
       controller.abort(reason);
       await expect(pending).rejects.toBe(reason);
+      expect(moderation.asked).toEqual([]);
     });
   });
 });

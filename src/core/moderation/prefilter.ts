@@ -36,7 +36,7 @@ export interface PrefilterDeps {
   /** BLOCKLIST from the config, as the operator wrote it. */
   configTerms: readonly string[];
   /** Terms added with /blocklist (community '' = everywhere); read once and cached until `invalidate()`. */
-  loadDbTerms: () => readonly { term: string; community: string }[];
+  loadDbTerms: () => Promise<readonly { term: string; community: string }[]>;
   moderation?: ModerationService;
   /** What to do when the moderation service cannot answer: let prompts through (true) or refuse them. */
   failOpen: boolean;
@@ -76,22 +76,32 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
       'some BLOCKLIST entries are duplicates or too short to match and are ignored',
     );
   }
-  // One matcher per community that has terms ('' = the global ones), built on first use after each change.
-  let dbMatchers: Map<string, BlocklistMatcher> | undefined;
-  function matchersFor(community: string | undefined): BlocklistMatcher[] {
+  // One matcher per community that has terms ('' = the global ones), built on first use after each change. The load
+  // itself is cached, so checks arriving while it runs share it, and `invalidate()` during a load drops its result.
+  let dbMatchers: Promise<Map<string, BlocklistMatcher>> | undefined;
+  async function loadMatchers(): Promise<Map<string, BlocklistMatcher>> {
+    const byCommunity = new Map<string, string[]>();
+    for (const { term, community } of await deps.loadDbTerms()) byCommunity.set(community, [...(byCommunity.get(community) ?? []), term]);
+    return new Map([...byCommunity].map(([c, terms]) => [c, compileBlocklist(terms)]));
+  }
+  async function matchersFor(community: string | undefined): Promise<BlocklistMatcher[]> {
     if (!dbMatchers) {
-      const byCommunity = new Map<string, string[]>();
-      for (const { term, community: c } of deps.loadDbTerms()) byCommunity.set(c, [...(byCommunity.get(c) ?? []), term]);
-      dbMatchers = new Map([...byCommunity].map(([c, terms]) => [c, compileBlocklist(terms)]));
+      const loading = loadMatchers();
+      dbMatchers = loading;
+      // A failed load is not kept: the check that waited for it fails, the next one reads again.
+      loading.catch(() => {
+        if (dbMatchers === loading) dbMatchers = undefined;
+      });
     }
-    return [dbMatchers.get(''), community ? dbMatchers.get(community) : undefined].filter((m) => m !== undefined);
+    const matchers = await dbMatchers;
+    return [matchers.get(''), community ? matchers.get(community) : undefined].filter((m) => m !== undefined);
   }
 
-  function findTerm(prompt: string, community: string | undefined): { term: string; source: 'config' | 'db' } | undefined {
+  async function findTerm(prompt: string, community: string | undefined): Promise<{ term: string; source: 'config' | 'db' } | undefined> {
     const text = normalizeForMatching(prompt);
     const fromConfig = configMatcher.findIn(text);
     if (fromConfig !== undefined) return { term: fromConfig, source: 'config' };
-    for (const matcher of matchersFor(community)) {
+    for (const matcher of await matchersFor(community)) {
       const fromDb = matcher.findIn(text);
       if (fromDb !== undefined) return { term: fromDb, source: 'db' };
     }
@@ -101,7 +111,7 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
   return {
     callsOut: deps.moderation !== undefined,
     async check(prompt, signal, community) {
-      const hit = findTerm(prompt, community);
+      const hit = await findTerm(prompt, community);
       if (hit) {
         // The term goes to the log for moderators checking false positives; never to the member.
         logger.info({ rule: 'blocklist', term: hit.term, source: hit.source }, 'prompt blocked');
@@ -109,6 +119,8 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
       }
       if (!deps.moderation) return { ok: true };
 
+      // Reading the moderators' terms may have waited for the store: a request cancelled meanwhile is not sent out.
+      signal?.throwIfAborted();
       let result: ModerationResult;
       try {
         result = await deps.moderation.moderate(prompt, signal);

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDb, type Db } from '../../../db/client.js';
-import { jobs, users, type JobStatus } from '../../../db/schema.js';
+import { openSqliteStore } from '../../store/sqlite/index.js';
 import { expectedSeconds, findModel, type Resolution } from '../catalog.js';
+import type { JobStatus, Store } from '../store.js';
 import { estimateJobSeconds, estimateSeconds, loadRecentDurations } from './eta.js';
 
 describe('estimateSeconds', () => {
@@ -60,53 +60,52 @@ interface JobShape {
 let seq = 0;
 
 /** Inserts a job; each one is submitted a second after the previous, so insertion order is age order. */
-function addJob(db: Db, job: JobShape): void {
-  const userId =
-    db.select({ id: users.id }).from(users).get()?.id ??
-    db.insert(users).values({ platform: 'console', platformUserId: 'u1', createdAt: 0 }).returning({ id: users.id }).get().id;
+async function addJob(db: Store, job: JobShape): Promise<void> {
+  const user =
+    (await db.users.find('console', 'u1')) ?? (await db.users.insert({ platform: 'console', platformUserId: 'u1', displayName: '', createdAt: 0 }));
   seq++;
   const submittedAt = job.submittedAt === undefined ? 1_000_000 + seq * 1000 : job.submittedAt;
-  db.insert(jobs)
-    .values({
-      id: `job-${seq}`,
-      userId,
-      status: job.status ?? 'succeeded',
-      platform: 'console',
-      chatId: 'c',
-      model: job.model ?? 'seedance-1-pro',
-      provider: 'fal',
-      providerModel: 'fal-ai/x',
-      prompt: 'a fox',
-      params: { durationS: job.durationS ?? 5, resolution: job.resolution ?? '720p', aspectRatio: '16:9' },
-      price: 50,
-      createdAt: 0,
-      updatedAt: 0,
-      submittedAt,
-      providerDoneAt: submittedAt === null ? null : submittedAt + (job.tookS ?? 60) * 1000,
-    })
-    .run();
+  const status = job.status ?? 'succeeded';
+  const { id } = await db.jobs.insert({
+    id: `job-${seq}`,
+    userId: user.id,
+    status,
+    platform: 'console',
+    chatId: 'c',
+    model: job.model ?? 'seedance-1-pro',
+    provider: 'fal',
+    providerModel: 'fal-ai/x',
+    prompt: 'a fox',
+    params: { durationS: job.durationS ?? 5, resolution: job.resolution ?? '720p', aspectRatio: '16:9' },
+    price: 50,
+    costUsd: 0,
+    createdAt: 0,
+    updatedAt: 0,
+  });
+  const providerDoneAt = submittedAt === null ? null : submittedAt + (job.tookS ?? 60) * 1000;
+  await db.jobs.update(id, [status], { submittedAt, providerDoneAt });
 }
 
 describe('loadRecentDurations', () => {
-  let db: Db;
+  let db: Store;
 
   beforeEach(() => {
-    db = openDb(':memory:');
+    db = openSqliteStore(':memory:');
   });
-  afterEach(() => db.$client.close());
+  afterEach(() => db.close());
 
   const similar = { model: 'seedance-1-pro', resolution: '720p', durationS: 5 };
 
   describe('when similar jobs succeeded', () => {
-    it('returns their provider durations in seconds, newest first', () => {
-      addJob(db, { tookS: 50 });
-      addJob(db, { tookS: 70.5 });
-      expect(loadRecentDurations(db, similar)).toEqual([70.5, 50]);
+    it('returns their provider durations in seconds, newest first', async () => {
+      await addJob(db, { tookS: 50 });
+      await addJob(db, { tookS: 70.5 });
+      expect(await loadRecentDurations(db, similar)).toEqual([70.5, 50]);
     });
 
-    it('returns at most the newest 20', () => {
-      for (let i = 1; i <= 25; i++) addJob(db, { tookS: i });
-      const durations = loadRecentDurations(db, similar);
+    it('returns at most the newest 20', async () => {
+      for (let i = 1; i <= 25; i++) await addJob(db, { tookS: i });
+      const durations = await loadRecentDurations(db, similar);
       expect(durations).toHaveLength(20);
       expect(durations[0]).toBe(25);
       expect(durations.at(-1)).toBe(6);
@@ -114,38 +113,38 @@ describe('loadRecentDurations', () => {
   });
 
   describe('when other jobs differ', () => {
-    it('ignores other models, resolutions, durations, unfinished and failed jobs', () => {
-      addJob(db, { model: 'seedance-1.5-pro' });
-      addJob(db, { resolution: '1080p' });
-      addJob(db, { durationS: 10 });
-      addJob(db, { status: 'failed' });
-      addJob(db, { status: 'running' });
-      addJob(db, { submittedAt: null });
-      expect(loadRecentDurations(db, similar)).toEqual([]);
+    it('ignores other models, resolutions, durations, unfinished and failed jobs', async () => {
+      await addJob(db, { model: 'seedance-1.5-pro' });
+      await addJob(db, { resolution: '1080p' });
+      await addJob(db, { durationS: 10 });
+      await addJob(db, { status: 'failed' });
+      await addJob(db, { status: 'running' });
+      await addJob(db, { submittedAt: null });
+      expect(await loadRecentDurations(db, similar)).toEqual([]);
     });
   });
 });
 
 describe('estimateJobSeconds', () => {
-  let db: Db;
+  let db: Store;
 
   beforeEach(() => {
-    db = openDb(':memory:');
+    db = openSqliteStore(':memory:');
   });
-  afterEach(() => db.$client.close());
+  afterEach(() => db.close());
 
   describe('when there is no history yet', () => {
-    it('uses the catalog’s expectation', () => {
+    it('uses the catalog’s expectation', async () => {
       const model = findModel('seedance-1-pro')!;
       const params = { durationS: 10, resolution: '1080p' as const };
-      expect(estimateJobSeconds(db, model, params)).toBe(expectedSeconds(model, params));
+      expect(await estimateJobSeconds(db, model, params)).toBe(expectedSeconds(model, params));
     });
   });
 
   describe('when enough similar jobs succeeded', () => {
-    it('uses their median', () => {
-      for (const tookS of [40, 45, 50, 55, 300]) addJob(db, { tookS });
-      expect(estimateJobSeconds(db, findModel('seedance-1-pro')!, { durationS: 5, resolution: '720p' })).toBe(50);
+    it('uses their median', async () => {
+      for (const tookS of [40, 45, 50, 55, 300]) await addJob(db, { tookS });
+      expect(await estimateJobSeconds(db, findModel('seedance-1-pro')!, { durationS: 5, resolution: '720p' })).toBe(50);
     });
   });
 });

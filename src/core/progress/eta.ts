@@ -1,7 +1,5 @@
-import { and, desc, eq, isNotNull, sql } from 'drizzle-orm';
-import type { Db } from '../../../db/client.js';
-import { jobs } from '../../../db/schema.js';
 import { expectedSeconds, type GenerationParams, type ModelSpec } from '../catalog.js';
+import type { StoreTx } from '../store.js';
 
 /** How many recent similar jobs the estimate looks at: recent enough to follow provider load, enough to be stable. */
 export const ETA_HISTORY_SIZE = 20;
@@ -23,33 +21,16 @@ export function estimateSeconds(history: readonly number[], fallbackS: number, m
  * Provider durations (submitted → provider done, in seconds) of the newest successful jobs with the same model,
  * resolution and clip length, newest first.
  */
-export function loadRecentDurations(
-  db: Db,
+export async function loadRecentDurations(
+  db: StoreTx,
   similar: { model: string; resolution: string; durationS: number },
   limit = ETA_HISTORY_SIZE,
-): number[] {
-  const rows = db
-    .select({ submittedAt: jobs.submittedAt, doneAt: jobs.providerDoneAt })
-    .from(jobs)
-    .where(
-      and(
-        eq(jobs.model, similar.model),
-        eq(jobs.status, 'succeeded'),
-        sql`json_extract(${jobs.params}, '$.resolution') = ${similar.resolution}`,
-        sql`json_extract(${jobs.params}, '$.durationS') = ${similar.durationS}`,
-        isNotNull(jobs.submittedAt),
-        isNotNull(jobs.providerDoneAt),
-        sql`${jobs.providerDoneAt} >= ${jobs.submittedAt}`,
-      ),
-    )
-    .orderBy(desc(jobs.providerDoneAt))
-    .limit(limit)
-    .all();
-  return rows.map((r) => (r.doneAt! - r.submittedAt!) / 1000);
+): Promise<number[]> {
+  return db.jobs.recentDurations(similar, limit);
 }
 
 /** The ETA shown for a job: history of similar jobs when there is enough, else the catalog's expectation. */
-export function estimateJobSeconds(db: Db, model: ModelSpec, params: Pick<GenerationParams, 'durationS' | 'resolution'>): number {
-  const history = loadRecentDurations(db, { model: model.id, resolution: params.resolution, durationS: params.durationS });
+export async function estimateJobSeconds(db: StoreTx, model: ModelSpec, params: Pick<GenerationParams, 'durationS' | 'resolution'>): Promise<number> {
+  const history = await loadRecentDurations(db, { model: model.id, resolution: params.resolution, durationS: params.durationS });
   return estimateSeconds(history, expectedSeconds(model, params));
 }

@@ -80,7 +80,7 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
     rest,
     logger: log,
     clock,
-    localeOfJob: (jobId) => (deps ? (getJob(deps.db, jobId)?.locale ?? undefined) : undefined),
+    localeOfJob: async (jobId) => (deps ? ((await getJob(deps.db, jobId))?.locale ?? undefined) : undefined),
   });
   let client: Client | undefined;
 
@@ -127,10 +127,10 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
 async function noteGuild(guild: Guild, deps: CommandDeps, config: Config, log: Logger): Promise<void> {
   const id = `discord:${guild.id}`;
   try {
-    noteCommunity(deps.db, deps.clock, id, guild.name);
+    await noteCommunity(deps.db, deps.clock, id, guild.name);
     if (!config.LEAVE_UNLISTED || config.ALLOWED_COMMUNITIES.length === 0 || config.ALLOWED_COMMUNITIES.includes(id)) return;
     await guild.leave();
-    markLeft(deps.db, deps.clock, id);
+    await markLeft(deps.db, deps.clock, id);
     log.info({ community: id }, 'left a server not on ALLOWED_COMMUNITIES (LEAVE_UNLISTED)');
   } catch (error) {
     log.warn({ err: error, community: id }, 'could not record or leave a server');
@@ -282,7 +282,7 @@ class DiscordHandlers {
     if (!pressed) return;
     const ctx = this.contextOf(interaction, new Responder(interaction, false));
     if (!(await passCommunityGate(ctx, this.deps))) return;
-    const decision = authorizeJobAction(pressed.action, pressed.jobId, ctx, this.deps);
+    const decision = await authorizeJobAction(pressed.action, pressed.jobId, ctx, this.deps);
     if (!decision.ok) {
       this.log.info({ action: pressed.action, jobId: pressed.jobId, user: interaction.user.id }, 'button press refused');
       await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });

@@ -62,7 +62,7 @@ export interface DiscordChatDeps {
   logger: Logger;
   clock: Clock;
   /** The locale a job was requested in (button labels), `undefined` when unknown. */
-  localeOfJob(jobId: string): string | undefined;
+  localeOfJob(jobId: string): Promise<string | undefined>;
 }
 
 export class DiscordChat implements ChatPlatform {
@@ -95,7 +95,7 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
-    const body = this.statusBody(view);
+    const body = await this.statusBody(view);
     const live = dest.requestMessageId ? this.awaiting.get(dest.requestMessageId) : undefined;
     if (live && live.expiresAt > this.deps.clock.now()) {
       this.awaiting.delete(dest.requestMessageId!);
@@ -120,7 +120,7 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
-    const body = this.statusBody(view);
+    const body = await this.statusBody(view);
     const live = this.tokens.get(ref.messageId);
     if (live && live.expiresAt > this.deps.clock.now()) {
       try {
@@ -151,7 +151,7 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }> {
-    const locale = this.deps.localeOfJob(delivery.jobId);
+    const locale = await this.deps.localeOfJob(delivery.jobId);
     const limit = dest.uploadLimitBytes ?? DEFAULT_UPLOAD_LIMIT_BYTES;
     const base = {
       // Only the requester is pinged, whatever their prompt (echoed in `text`) contains.
@@ -190,8 +190,8 @@ export class DiscordChat implements ChatPlatform {
     });
   }
 
-  private statusBody(view: StatusView) {
-    const locale = this.deps.localeOfJob(view.jobId);
+  private async statusBody(view: StatusView) {
+    const locale = await this.deps.localeOfJob(view.jobId);
     return {
       content: clip(escapeForDiscord(view.text)),
       components: view.cancellable ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', locale), ButtonStyle.Secondary))] : [],
