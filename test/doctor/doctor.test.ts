@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../db/client.js';
 import { loadConfig } from '../../src/config.js';
@@ -19,6 +17,7 @@ import { FakeDiscord } from '../fakes/discord.js';
 import { FakeTelegram } from '../fakes/telegram-api.js';
 import { ROOT } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
+import { freshPostgresDatabase, postgresAvailable } from '../helpers/postgres.js';
 import { S3RVER_ACCESS_KEY_ID, startS3Server, type TestS3Server } from '../helpers/s3-server.js';
 import { freePort } from '../hostile/world.js';
 
@@ -102,20 +101,7 @@ afterAll(async () => {
   for (const cleanup of cleanups) cleanup();
 });
 
-/** The local PostgreSQL server, where a test makes (and drops) a database of its own. */
-const PG_SERVER = 'postgres://postgres@127.0.0.1:5432';
-
-async function admin<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${PG_SERVER}/postgres`, connectionTimeoutMillis: 3_000 });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
-
-const postgresAnswers = await admin(() => Promise.resolve(true)).catch(() => false);
+const postgresAnswers = await postgresAvailable();
 
 function dataDir(): string {
   const { dir, cleanup } = tempDir('clipbot-doctor-');
@@ -426,10 +412,9 @@ describe('npm run doctor', () => {
 
   describe('when DATABASE_URL names PostgreSQL', () => {
     it.skipIf(!postgresAnswers)('a migrated database: ✅ it answers, migrations are current; a new one: its tables come at the first start', async () => {
-      const name = `clipbot_test_${randomBytes(6).toString('hex')}`;
-      await admin((client) => client.query(`create database ${name}`));
+      const { name, url, drop } = await freshPostgresDatabase();
       try {
-        const setup: Record<string, string> = { ...(await goodSetup()), DATABASE_URL: `${PG_SERVER}/${name}` };
+        const setup: Record<string, string> = { ...(await goodSetup()), DATABASE_URL: url };
         const fresh = await doctor(setup);
         expect(fresh.line('Database')).toMatch(new RegExp(`^✅ Database: postgres://127\\.0\\.0\\.1:5432/${name} answers \\(PostgreSQL \\d+\\.\\d+\\); its tables are created at the first start$`));
 
@@ -440,7 +425,7 @@ describe('npm run doctor', () => {
         // The doctor only looks: the SQLite file is not made.
         expect(fs.existsSync(path.join(setup.DATA_DIR!, 'clipbot.db'))).toBe(false);
       } finally {
-        await admin((client) => client.query(`drop database if exists ${name} with (force)`));
+        await drop();
       }
     });
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,6 +22,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { BUILD_TIMEOUT_MS, ensureBuilt, killAll, ownerShellEnv, startChild } from '../helpers/child.js';
 import { manualClock, tempDir } from '../helpers/db.js';
+import { freshPostgresDatabase, postgresAvailable, withPostgresClient, type TestDatabase } from '../helpers/postgres.js';
 
 /**
  * `npm run migrate-to-postgres`, as an owner runs it: a SQLite database the bot's own code filled (members, grants,
@@ -32,37 +32,16 @@ import { manualClock, tempDir } from '../helpers/db.js';
  * nothing; a run without DATABASE_URL, or with no SQLite database, refuses with what to do.
  */
 
-const SERVER = 'postgres://postgres@127.0.0.1:5432';
 const CHILD_TIMEOUT_MS = 120_000;
 
-async function withClient<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${SERVER}/${database}`, connectionTimeoutMillis: 3_000 });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function serverAnswers(): Promise<boolean> {
-  try {
-    await withClient('postgres', (client) => client.query('select 1'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const databases: string[] = [];
+const databases: TestDatabase[] = [];
 const cleanups: (() => void)[] = [];
 
 /** A new, empty database, dropped after the file's tests. */
-async function freshDatabase(): Promise<{ name: string; url: string }> {
-  const name = `clipbot_test_${randomBytes(6).toString('hex')}`;
-  await withClient('postgres', (client) => client.query(`create database ${name}`));
-  databases.push(name);
-  return { name, url: `${SERVER}/${name}` };
+async function freshDatabase(): Promise<TestDatabase> {
+  const database = await freshPostgresDatabase();
+  databases.push(database);
+  return database;
 }
 
 function freshDir(): string {
@@ -185,7 +164,7 @@ async function everyRow(sqliteFile: string, url: string): Promise<{ sqlite: Reco
   }
 }
 
-const available = await serverAnswers();
+const available = await postgresAvailable();
 
 describe.skipIf(!available)('npm run migrate-to-postgres', () => {
   let dataDir: string;
@@ -199,7 +178,7 @@ describe.skipIf(!available)('npm run migrate-to-postgres', () => {
   }, BUILD_TIMEOUT_MS);
   afterEach(() => killAll());
   afterAll(async () => {
-    for (const name of databases) await withClient('postgres', (client) => client.query(`drop database if exists ${name} with (force)`));
+    for (const database of databases) await database.drop();
     for (const cleanup of cleanups) cleanup();
   });
 
@@ -273,7 +252,7 @@ describe.skipIf(!available)('npm run migrate-to-postgres', () => {
       async () => {
         const target = await freshDatabase();
         expect((await runMigrate({ DATA_DIR: dataDir, DATABASE_URL: target.url })).code).toBe(0);
-        const counts = () => withClient(target.name, async (client) => (await client.query('select (select count(*) from users) as users, (select count(*) from ledger_entries) as ledger, (select count(*) from jobs) as jobs')).rows[0]);
+        const counts = () => withPostgresClient(target.name, async (client) => (await client.query('select (select count(*) from users) as users, (select count(*) from ledger_entries) as ledger, (select count(*) from jobs) as jobs')).rows[0]);
         const before = await counts();
 
         const again = await runMigrate({ DATA_DIR: dataDir, DATABASE_URL: target.url });
@@ -299,7 +278,7 @@ describe.skipIf(!available)('npm run migrate-to-postgres', () => {
       const run = await runMigrate({ DATA_DIR: dir, DATABASE_URL: target.url });
       expect(run.code, run.output).toBe(1);
       expect(run.output).toMatch(/Migration failed: the copy failed \(value "5000000000" is out of range for type integer, 22003\); it was rolled back, nothing was committed/);
-      const held = await withClient(target.name, async (client) => (await client.query('select (select count(*) from users) + (select count(*) from jobs) + (select count(*) from ledger_entries) as n')).rows[0]);
+      const held = await withPostgresClient(target.name, async (client) => (await client.query('select (select count(*) from users) + (select count(*) from jobs) + (select count(*) from ledger_entries) as n')).rows[0]);
       expect(held).toEqual({ n: '0' });
     }, CHILD_TIMEOUT_MS);
   });

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { ROOT } from '../helpers/child.js';
+import { emptyPostgresDatabase, freshPostgresDatabase, postgresAvailable, withPostgresClient, type TestDatabase } from '../helpers/postgres.js';
 import { describeStoreContract } from './store-contract.js';
 
 /**
@@ -12,44 +11,12 @@ import { describeStoreContract } from './store-contract.js';
  * only PostgreSQL has: several processes migrating at once, and transactions run again after a serialisation failure.
  */
 
-const SERVER = 'postgres://postgres@127.0.0.1:5432';
-
-async function withClient<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${SERVER}/${database}`, connectionTimeoutMillis: 3_000 });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function serverAnswers(): Promise<boolean> {
-  try {
-    await withClient('postgres', (client) => client.query('select 1'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A new, empty database; dropped by the returned function. */
-async function freshDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
-  const name = `clipbot_test_${randomBytes(6).toString('hex')}`;
-  await withClient('postgres', (client) => client.query(`create database ${name}`));
-  return {
-    name,
-    url: `${SERVER}/${name}`,
-    drop: () => withClient('postgres', (client) => client.query(`drop database if exists ${name} with (force)`)).then(() => undefined),
-  };
-}
-
-const available = await serverAnswers();
+const available = await postgresAvailable();
 
 describe.skipIf(!available)('PostgreSQL store', () => {
-  let database: Awaited<ReturnType<typeof freshDatabase>>;
+  let database: TestDatabase;
   beforeAll(async () => {
-    database = await freshDatabase();
+    database = await freshPostgresDatabase();
   });
   afterAll(async () => {
     await database?.drop();
@@ -57,12 +24,7 @@ describe.skipIf(!available)('PostgreSQL store', () => {
 
   describeStoreContract('postgres', async () => {
     const store = await openPostgresStore(database.url);
-    // Every test starts empty. DELETE, not TRUNCATE (a tenth of a second per table); foreign keys are not checked
-    // meanwhile (replica role) so the tables can go in any order.
-    await withClient(database.name, async (client) => {
-      const { rows } = await client.query<{ name: string }>(`select quote_ident(tablename) as name from pg_tables where schemaname = 'public'`);
-      await client.query(`begin; set local session_replication_role = replica; ${rows.map((r) => `delete from ${r.name};`).join(' ')} commit`);
-    });
+    await emptyPostgresDatabase(database.name);
     return store;
   });
 
@@ -89,10 +51,10 @@ describe.skipIf(!available)('PostgreSQL store', () => {
   const PG_MIGRATIONS = (JSON.parse(fs.readFileSync(path.join(ROOT, 'db/pg-migrations/meta/_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
 
   it('migrates a new database once when several processes start at the same time', async () => {
-    const fresh = await freshDatabase();
+    const fresh = await freshPostgresDatabase();
     try {
       const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(fresh.url, { max: 2 })));
-      const [applied] = await withClient(fresh.name, async (client) => (await client.query('select count(*)::int as n from drizzle.__drizzle_migrations')).rows);
+      const [applied] = await withPostgresClient(fresh.name, async (client) => (await client.query('select count(*)::int as n from drizzle.__drizzle_migrations')).rows);
       expect(applied).toEqual({ n: PG_MIGRATIONS });
       await Promise.all(stores.map((s) => s.close()));
     } finally {
