@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Each test file owns its servers and databases; files run in parallel workers.
     pool: 'forks',
+    globalSetup: ['test/global-setup.ts'],
   },
 });

@@ -86,7 +86,7 @@ function nextMidnight(now: number): number {
 describe('the free daily allowance', () => {
   describe('when a member keeps jobs queued over midnight, checks /balance, then cancels', () => {
     it('tops them up to the allowance once, instead of 80 → 120 → 160 → 200 on consecutive days', async () => {
-      const t = tempDb();
+      const t = await tempDb();
       try {
         const clock = manualClock();
         const userId = (await ensureUser(t.store, clock, { platform: 'console', platformUserId: 'ann' }, 0)).id;
@@ -103,7 +103,7 @@ describe('the free daily allowance', () => {
           totals.push(await balanceOf(t.store, userId));
         }
         expect(totals).toEqual([FREE, FREE, FREE, FREE]);
-        expectLedgerBalanced(t.store);
+        await expectLedgerBalanced(t.rows);
       } finally {
         await t.cleanup();
       }
@@ -112,7 +112,7 @@ describe('the free daily allowance', () => {
 
   describe('when part of the allowance is held and part was spent', () => {
     it('tops up only what was spent', async () => {
-      const t = tempDb();
+      const t = await tempDb();
       try {
         const clock = manualClock();
         const userId = (await ensureUser(t.store, clock, { platform: 'console', platformUserId: 'ann' }, 0)).id;
@@ -133,7 +133,7 @@ describe('the free daily allowance', () => {
   it('never gives more than it would to a member with nothing held, through random days, jobs and grants', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 50 }), async (ops) => {
-        const t = tempDb();
+        const t = await tempDb();
         try {
           const clock = manualClock();
           const db = t.store;
@@ -198,7 +198,7 @@ describe('the free daily allowance', () => {
             // allowance; with them, never more than the allowance plus what they were given.
             expect(m.balance + m.held).toBeLessThanOrEqual(FREE + m.granted);
           }
-          expectLedgerBalanced(db);
+          await expectLedgerBalanced(t.rows);
         } finally {
           await t.cleanup();
         }

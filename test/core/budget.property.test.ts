@@ -1,7 +1,5 @@
 import fc from 'fast-check';
-import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { ledgerEntries, users } from '../../db/schema.js';
 import { adjustBudget, adjustCredits, refundJob, type AdminContext } from '../../src/core/admin.js';
 import { budgetOf } from '../../src/core/communities.js';
 import { MODELS, priceCredits, priceUsd, type GenerationParams } from '../../src/core/catalog.js';
@@ -12,7 +10,8 @@ import { UserError } from '../../src/core/errors.js';
 import type { Clock } from '../../src/core/ports.js';
 import type { Role } from '../../src/core/roles.js';
 import { ensureUser } from '../../src/core/users.js';
-import type { SqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/core/store.js';
+import type { StoreRows } from '../helpers/test-store.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
 import { manualClock, tempDb } from '../helpers/db.js';
 
@@ -66,23 +65,22 @@ interface Money {
   jobs: { id: string; member: number; community: number; price: number; state: 'held' | 'captured' | 'released' | 'refunded' }[];
 }
 
-async function adminAs(db: SqliteStore, clock: Clock, actor: (typeof ACTORS)[number]): Promise<AdminContext> {
+async function adminAs(db: Store, clock: Clock, actor: (typeof ACTORS)[number]): Promise<AdminContext> {
   const role: Role = actor === 'owner' ? 'owner' : 'moderator';
   const community = actor === 'owner' ? undefined : COMMUNITIES[Number(actor.slice(3))];
   return { db, clock, actor: await ensureUser(db, clock, { platform: 'telegram', platformUserId: actor }, 0), startingCredits: STARTING, role, community };
 }
 
-async function checkMoney(store: SqliteStore, m: Money): Promise<void> {
-  // Sums over every member, which the port has no operation for: read through the SQLite handle.
-  const db = store.drizzle;
-  const members = db.select({ total: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` }).from(ledgerEntries).innerJoin(users, sql`${users.id} = ${ledgerEntries.userId}`).where(sql`${users.platform} <> 'community'`).get()!.total;
+async function checkMoney(store: Store, rows: StoreRows, m: Money): Promise<void> {
+  // Sums over every member, which the port has no operation for: read from the raw rows.
+  const members = new Set((await rows.users()).filter((u) => u.platform !== 'community').map((u) => u.id));
+  const memberTotal = sum((await rows.ledger()).filter((e) => members.has(e.userId)).map((e) => e.amount));
   const budgets = await Promise.all(COMMUNITIES.map((c) => budgetOf(store, c)));
-  const memberIds = db.select({ id: users.id }).from(users).where(sql`${users.platform} <> 'community'`).all();
-  const held = await Promise.all(memberIds.map((u) => heldOf(store, u.id)));
+  const held = await Promise.all([...members].map((id) => heldOf(store, id)));
   // Member balances already exclude what is held, so the held credits are added back.
-  expect(members + sum(budgets) + sum(held)).toBe(m.created - m.capturedNet);
+  expect(memberTotal + sum(budgets) + sum(held)).toBe(m.created - m.capturedNet);
   expect(budgets).toEqual(m.budgets);
-  expectLedgerBalanced(store);
+  await expectLedgerBalanced(rows);
 }
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
@@ -91,7 +89,7 @@ describe('the credit ledger with community budgets', () => {
   it('conserves credits and keeps every moderator inside their community and budget', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
-        const t = tempDb();
+        const t = await tempDb();
         try {
           const clock = manualClock();
           let db = t.store;
@@ -191,7 +189,7 @@ describe('the credit ledger with community budgets', () => {
                 expect(await settleOrphanedHolds(db, clock)).toBe(0);
                 break;
             }
-            await checkMoney(db, m);
+            await checkMoney(db, t.rows, m);
           }
         } finally {
           await t.cleanup();

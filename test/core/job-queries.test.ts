@@ -5,8 +5,9 @@ import { acceptVideo } from '../../src/core/engine/intake.js';
 import { jobCounts, latestCancellableJob, queueDepth, unfinishedJobsOf } from '../../src/core/engine/job-queries.js';
 import { finishJob, jobOfProviderTask, moveJob } from '../../src/core/engine/job-state.js';
 import { requesterOf } from '../../src/core/users.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/index.js';
-import { manualClock } from '../helpers/db.js';
+import type { Store } from '../../src/core/store.js';
+import type { TestStore } from '../helpers/test-store.js';
+import { manualClock, tempDb } from '../helpers/db.js';
 
 /** The core functions that replaced the direct table reads in /cancel, /queue, the buttons, /metrics and webhooks. */
 
@@ -22,14 +23,16 @@ const SETTINGS = {
 };
 const PRICE = 40;
 
-let db: SqliteStore;
+let t: TestStore;
+let db: Store;
 let clock: ReturnType<typeof manualClock>;
 
-beforeEach(() => {
-  db = openSqliteStore(':memory:');
+beforeEach(async () => {
+  t = await tempDb();
+  db = t.store;
   clock = manualClock();
 });
-afterEach(() => db.close());
+afterEach(() => t.cleanup());
 
 /** Queues a job for `member` a second after the previous one, so creation order is age order. */
 async function queue(id: string, member = 'alice'): Promise<number> {

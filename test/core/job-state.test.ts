@@ -1,10 +1,13 @@
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { MODELS } from '../../src/core/catalog.js';
 import { balanceOf } from '../../src/core/credits/ledger.js';
 import { acceptVideo } from '../../src/core/engine/intake.js';
+import type { Store } from '../../src/core/store.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { finishJob, getJob, moveJob } from '../../src/core/engine/job-state.js';
-import { manualClock, tempDb } from '../helpers/db.js';
+import { manualClock, tempDb, tempDir } from '../helpers/db.js';
 
 const model = MODELS[0]!;
 const settings = {
@@ -17,7 +20,7 @@ const settings = {
   dailyJobQuota: 100,
 };
 
-async function queueOne(t: ReturnType<typeof tempDb>, id: string) {
+async function queueOne(t: { store: Store }, id: string) {
   const clock = manualClock();
   await acceptVideo(
     t.store,
@@ -40,7 +43,7 @@ async function queueOne(t: ReturnType<typeof tempDb>, id: string) {
 describe('job state machine', () => {
   describe('when two actors move the same job', () => {
     it('lets exactly one of them win', async () => {
-      const t = tempDb();
+      const t = await tempDb();
       const clock = await queueOne(t, 'j1');
       const first = await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
       const second = await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
@@ -49,7 +52,7 @@ describe('job state machine', () => {
     });
 
     it('settles the hold once when cancel and success race', async () => {
-      const t = tempDb();
+      const t = await tempDb();
       const clock = await queueOne(t, 'j1');
       await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
       await moveJob(t.store, clock, 'j1', 'submitting', 'running');
@@ -63,9 +66,12 @@ describe('job state machine', () => {
       await t.cleanup();
     });
 
-    it('lets exactly one of two separate processes win', async () => {
-      const t = tempDb();
-      await queueOne(t, 'j1');
+    it('lets exactly one of two separate processes win on one SQLite file', async () => {
+      // (On PostgreSQL, processes racing are the store contract's and the crash suite's.)
+      const { dir, cleanup } = tempDir();
+      const file = path.join(dir, 'clipbot.db');
+      const store = openSqliteStore(file);
+      await queueOne({ store }, 'j1');
       // Two connections in two threads, racing on the same file: the guarded UPDATE is the referee.
       const source = `
         const { parentPort, workerData } = require('node:worker_threads');
@@ -77,19 +83,20 @@ describe('job state machine', () => {
       `;
       const race = () =>
         new Promise<number>((resolve, reject) => {
-          const worker = new Worker(source, { eval: true, workerData: { file: t.file } });
+          const worker = new Worker(source, { eval: true, workerData: { file } });
           worker.once('message', resolve);
           worker.once('error', reject);
         });
       const results = await Promise.all([race(), race(), race(), race()]);
       expect(results.reduce((a, b) => a + b, 0)).toBe(1);
-      await t.cleanup();
+      await store.close();
+      cleanup();
     });
   });
 
   describe('when asked for a transition the machine does not have', () => {
     it('refuses before touching the database', async () => {
-      const t = tempDb();
+      const t = await tempDb();
       const clock = await queueOne(t, 'j1');
       await expect(moveJob(t.store, clock, 'j1', 'queued', 'succeeded')).rejects.toThrow(/no allowed transition/);
       expect((await getJob(t.store, 'j1'))!.status).toBe('queued');

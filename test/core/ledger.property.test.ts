@@ -1,14 +1,14 @@
 import fc from 'fast-check';
-import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { jobs, ledgerEntries } from '../../db/schema.js';
 import { MODELS, priceCredits, priceUsd, type GenerationParams } from '../../src/core/catalog.js';
 import { balanceOf, deductCredits, grantCredits, settleOrphanedHolds } from '../../src/core/credits/ledger.js';
 import { acceptVideo, type IntakeSettings } from '../../src/core/engine/intake.js';
 import { finishJob, getJob, isFinal, moveJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
 import { ensureUser } from '../../src/core/users.js';
-import type { SqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/core/store.js';
+import { expectLedgerBalanced } from '../helpers/ledger.js';
+import type { StoreRows } from '../helpers/test-store.js';
 import { manualClock, tempDb } from '../helpers/db.js';
 
 const model = MODELS[0]!;
@@ -42,30 +42,21 @@ interface Model {
   jobs: { id: string; user: number; price: number; final: boolean }[];
 }
 
-async function checkInvariants(store: SqliteStore, m: Model, userIds: number[]): Promise<void> {
+async function checkInvariants(store: Store, rows: StoreRows, m: Model, userIds: number[]): Promise<void> {
   for (let u = 0; u < USERS.length; u++) {
     const balance = await balanceOf(store, userIds[u]!);
     expect(balance).toBeGreaterThanOrEqual(0);
     expect(balance).toBe(m.balance[u]);
   }
-  // Raw entries, which the port has no operation for.
-  const db = store.drizzle;
-  for (const job of db.select().from(jobs).all()) {
-    const entries = db.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, job.id)).all();
-    const holds = entries.filter((e) => e.kind === 'hold');
-    const settlements = entries.filter((e) => e.kind === 'capture' || e.kind === 'release');
-    expect(holds).toHaveLength(1);
-    expect(settlements).toHaveLength(isFinal(job.status) ? 1 : 0);
-    if (job.status === 'succeeded') expect(settlements[0]!.kind).toBe('capture');
-    if (job.status === 'failed' || job.status === 'cancelled') expect(settlements[0]!.kind).toBe('release');
-  }
+  // One hold per job, settled exactly once when final.
+  await expectLedgerBalanced(rows);
 }
 
 describe('the credit ledger', () => {
   it('keeps its invariants through random submits, outcomes, grants and crashes', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
-        const t = tempDb();
+        const t = await tempDb();
         try {
           const clock = manualClock();
           let db = t.store;
@@ -151,7 +142,7 @@ describe('the credit ledger', () => {
                 break;
               }
             }
-            await checkInvariants(db, m, userIds);
+            await checkInvariants(db, t.rows, m, userIds);
           }
           // Every job that reached the end settled exactly once; the rest settle when they end.
           for (const job of m.jobs) expect(isFinal((await getJob(db, job.id))!.status)).toBe(job.final);
@@ -165,7 +156,7 @@ describe('the credit ledger', () => {
 
   describe('when a final job somehow has an unsettled hold', () => {
     it('settles it on recovery, once', async () => {
-      const t = tempDb();
+      const t = await tempDb();
       const clock = manualClock();
       const params: GenerationParams = { durationS: 5, resolution: '480p', aspectRatio: '16:9' };
       const request = {

@@ -4,15 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { MODELS } from '../../src/core/catalog.js';
 import { acceptVideo } from '../../src/core/engine/intake.js';
 import { finishJob, getJob } from '../../src/core/engine/job-state.js';
+import type { Store } from '../../src/core/store.js';
 import { pruneExpiredMedia } from '../../src/core/media-retention.js';
 import { silentLogger } from '../../src/logger.js';
 import { createLocalMediaStore } from '../../src/media/local-store.js';
-import { manualClock, tempDb } from '../helpers/db.js';
+import { manualClock, tempDb, tempDir } from '../helpers/db.js';
 
 const DAY = 86_400_000;
 const settings = { defaultModel: 'seedance-1-pro', startingCredits: 500, freeDailyCredits: 0, rateLimitJobs: 99, rateLimitWindowS: 60, userMaxPendingJobs: 99, dailyJobQuota: 99 };
 
-async function storedJob(t: ReturnType<typeof tempDb>, clock: ReturnType<typeof manualClock>, mediaStore: ReturnType<typeof createLocalMediaStore>, id: string) {
+async function storedJob(t: { store: Store }, clock: ReturnType<typeof manualClock>, mediaStore: ReturnType<typeof createLocalMediaStore>, id: string) {
   const temp = mediaStore.tempPath(id);
   fs.writeFileSync(temp, 'video');
   const media = await mediaStore.putFile(`results/${id}.mp4`, temp, 'video/mp4');
@@ -33,9 +34,10 @@ async function storedJob(t: ReturnType<typeof tempDb>, clock: ReturnType<typeof 
 describe('media retention', () => {
   describe('when stored media outlive the retention period', () => {
     it('removes the files of jobs that ended before the cutoff and forgets their keys, keeping the rest', async () => {
-      const t = tempDb();
+      const t = await tempDb();
       const clock = manualClock();
-      const dir = path.join(path.dirname(t.file), 'media');
+      const media = tempDir();
+      const dir = path.join(media.dir, 'media');
       const mediaStore = createLocalMediaStore({ dir, publicBaseUrl: 'http://127.0.0.1:1' });
       await storedJob(t, clock, mediaStore, 'old1');
       clock.advance(20 * DAY);
@@ -49,6 +51,7 @@ describe('media retention', () => {
       expect((await getJob(t.store, 'new1'))!.mediaKey).toBe('results/new1.mp4');
       expect(await pruneExpiredMedia(t.store, clock, mediaStore, 30, silentLogger)).toBe(0);
       await t.cleanup();
+      media.cleanup();
     });
   });
 });

@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/logger.js';
 import { startClipbot } from '../../src/main.js';
 import { BUILD_TIMEOUT_MS, ensureBuilt, killAll, ownerShellEnv, startChild } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
-import { expectLedgerBalanced } from '../helpers/ledger.js';
+import { expectLedgerBalancedIn } from '../helpers/ledger.js';
 import { startWorld, videoRequest, type World } from '../hostile/world.js';
 
 /**
@@ -91,7 +91,7 @@ describe('npm run backup', () => {
           const copyJobs = jobsOf(restored.db);
           expect([copyJobs.length, copyLedger.length]).toEqual([Number(counted![2]), Number(counted![3])]);
           // One moment: every job's hold and settlement agree with the state it had then.
-          expectLedgerBalanced(restored.db);
+          expectLedgerBalancedIn(restored.db);
           // The ledger is append-only: the copy is exactly the live ledger's first entries, none missing, none changed.
           const live = ledgerOf(world.db);
           expect(copyLedger).toEqual(live.slice(0, copyLedger.length));

@@ -11,7 +11,7 @@ import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegr
 import { balanceIn, userIn } from '../helpers/bot-db.js';
 import { readBotDb, readBotJobs, tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
-import { expectLedgerBalanced } from '../helpers/ledger.js';
+import { expectLedgerBalancedIn } from '../helpers/ledger.js';
 
 /**
  * One process, one engine, both real chat libraries: the whole bot (`startClipbot`) logged in to the fake Discord
@@ -92,7 +92,7 @@ class World {
 
   /** Every hold settled exactly once (captured on success, released otherwise); no balance below zero. */
   expectLedgerBalanced(): void {
-    this.inspect((db) => expectLedgerBalanced(db));
+    this.inspect((db) => expectLedgerBalancedIn(db));
   }
 
   /** The sum of the prices captured (spent) for the account behind (platform, id). */

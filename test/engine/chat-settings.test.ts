@@ -22,7 +22,7 @@ describe('per-server settings', () => {
       const t = await withSettings({ allowedChannelIds: ['art'] });
       const elsewhere = t.request('ann', 'a fox', { guildId: 'guild1', dest: { platform: 'console', chatId: 'general', userId: 'ann' } });
       await expect(t.engine.submitVideo(elsewhere)).rejects.toThrow(/cannot be made in this channel/);
-      expect(t.jobCount()).toBe(0);
+      expect(await t.jobCount()).toBe(0);
       const allowed = t.request('ann', 'a fox', { guildId: 'guild1', dest: { platform: 'console', chatId: 'art', userId: 'ann' } });
       await expect(t.engine.submitVideo(allowed)).resolves.toMatchObject({ duplicate: false });
     });

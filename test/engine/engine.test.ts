@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { moveJob, patchJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
 import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
 
@@ -27,7 +26,7 @@ describe('the job engine', () => {
 
       expect(done.status).toBe('succeeded');
       expect(await t.balance('ann')).toBe(160);
-      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
+      expect((await t.ledgerFor(job.id)).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
       expect(t.platform.deliveries).toHaveLength(1);
       const delivered = t.platform.deliveries[0]!.delivery;
       const bytes = fs.readFileSync(delivered.localPath!);
@@ -70,7 +69,7 @@ describe('the job engine', () => {
       expect(done.status).toBe('failed');
       expect(done.errorMessage).toMatch(reason);
       expect(await t.balance('ann')).toBe(200);
-      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
+      expect((await t.ledgerFor(job.id)).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
       expect(t.platform.deliveries).toHaveLength(0);
       expect(t.platform.notices.at(-1)!.text).toMatch(/refunded/);
     });
@@ -159,7 +158,7 @@ describe('the job engine', () => {
       expect(done.status).toBe('succeeded');
       expect(t.sim.stats.submissions).toBe(1);
       expect(t.platform.deliveries).toHaveLength(1);
-      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
+      expect((await t.ledgerFor(job.id)).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
       // The status message posted before the crash is the one edited after it.
       expect(t.platform.posts.filter((p) => p.view.jobId === job.id)).toHaveLength(1);
     });
@@ -171,7 +170,7 @@ describe('the job engine', () => {
       await t.crash();
       await t.boot();
       for (const id of ids) expect((await t.engine.waitForJob(id)).status).toBe('succeeded');
-      for (const id of ids) expect(t.ledgerFor(id)).toHaveLength(2);
+      for (const id of ids) expect(await t.ledgerFor(id)).toHaveLength(2);
       expect(t.sim.stats.submissions).toBe(3);
     });
   });
@@ -199,7 +198,7 @@ describe('the job engine', () => {
       await until(async () => (await t.job(job.id)).status === 'running');
       await t.crash();
       // What a process killed mid-step leaves behind, written as the runner would have written it.
-      const db = openSqliteStore(`${t.dir}/clipbot.db`);
+      const db = await t.reopenStore();
       const clock = { now: () => Date.now() };
       const taskId = (await db.jobs.get(job.id))!.providerTaskId!;
       t.sim.complete(taskId);
@@ -234,7 +233,7 @@ describe('the job engine', () => {
       expect(job.status).toBe('succeeded');
       expect(job.deliveryRef).toBe('before-crash');
       expect(t.platform.deliveries).toHaveLength(0);
-      expect(t.ledgerFor(job.id).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
+      expect((await t.ledgerFor(job.id)).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
     });
   });
 
@@ -289,7 +288,7 @@ describe('the job engine', () => {
       const body = JSON.stringify({ request_id: 'unknown-task', gateway_request_id: 'unknown-task', status: 'OK', payload: { video: { url: 'http://127.0.0.1:1/x.mp4' } } });
       const response = await post(t, body, t.sim.signWebhook(body, { requestId: 'unknown-task' }));
       expect(response.status).toBe(200);
-      expect(t.jobCount()).toBe(0);
+      expect(await t.jobCount()).toBe(0);
     });
   });
 
@@ -311,7 +310,7 @@ describe('the job engine', () => {
       const first = await t.submit('ann', 'a fox');
       await t.engine.waitForJob(first.id);
       await expect(t.engine.retry(first.id, t.request('bob', 'x'))).rejects.toThrow(/Only the person who asked/);
-      expect(t.jobCount()).toBe(1);
+      expect(await t.jobCount()).toBe(1);
     });
   });
 
@@ -323,7 +322,7 @@ describe('the job engine', () => {
       const second = await t.engine.submitVideo(request);
       expect(second.duplicate).toBe(true);
       expect(second.job.id).toBe(first.job.id);
-      expect(t.jobCount()).toBe(1);
+      expect(await t.jobCount()).toBe(1);
       expect(await t.balance('ann')).toBe(160);
     });
   });
@@ -338,8 +337,8 @@ describe('the job engine', () => {
     ])('refuses %s without a job, a charge or a file', async (_name, extra) => {
       const t = await harness();
       await expect(t.submit('ann', 'a fox', extra as never)).rejects.toThrow(UserError);
-      expect(t.jobCount()).toBe(0);
-      expect(t.holdCount()).toBe(0);
+      expect(await t.jobCount()).toBe(0);
+      expect(await t.holdCount()).toBe(0);
       expect(t.sim.stats.submitCalls).toBe(0);
       const media = `${t.dir}/media`;
       const files = fs.existsSync(media) ? fs.readdirSync(media, { recursive: true }).filter((f) => !String(f).startsWith('.tmp')) : [];
@@ -351,13 +350,13 @@ describe('the job engine', () => {
       const error = await t.submit('ann', 'a F0RB1DD3N-W0RD fox').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UserError);
       expect((error as UserError).message).not.toMatch(/forbidden/i);
-      expect(t.jobCount()).toBe(0);
+      expect(await t.jobCount()).toBe(0);
     });
 
     it('refuses a member who cannot pay', async () => {
       const t = await harness({ settings: { startingCredits: 30 } });
       await expect(t.submit('ann', 'a fox')).rejects.toThrow(/costs 40 credits and you have 30/);
-      expect(t.jobCount()).toBe(0);
+      expect(await t.jobCount()).toBe(0);
     });
 
     it('refuses past the rate limit', async () => {
@@ -365,7 +364,7 @@ describe('the job engine', () => {
       await t.submit('ann', '[sim:hang] one');
       await t.submit('ann', '[sim:hang] two');
       await expect(t.submit('ann', 'three')).rejects.toThrow(/You can start 2 videos every/);
-      expect(t.jobCount()).toBe(2);
+      expect(await t.jobCount()).toBe(2);
     });
 
     it('refuses more unfinished jobs than the pending cap', async () => {

@@ -75,7 +75,9 @@ class World {
     for (let i = 0; i < n; i++) await this.h.submit(`${tag}${i % 20}`, `a fox number ${i}`);
   }
 
-  alerts(kind?: string): LogLine[] {
+  /** The alerts logged (they are raised in the background: waits for them first). */
+  async alerts(kind?: string): Promise<LogLine[]> {
+    await this.notifier.settled();
     return this.logs.filter((l) => l.alert !== undefined && (kind === undefined || l.alert === kind));
   }
 
@@ -102,19 +104,19 @@ describe('owner alerts', () => {
     it('tells the owners once for each, in OWNER_ALERT_CHAT, pinging the owners on that platform and nobody else', async () => {
       const w = await startWorld({ chat: 'console:owners', spend: { budgetDailyUsd: 1, warnPercent: 50 } });
       await w.queue(3);
-      expect(w.alerts()).toEqual([]);
+      expect(await w.alerts()).toEqual([]);
       await w.queue(1); // $0.60 of $1.00
-      expect(w.alerts().map((a) => a.alert)).toEqual(['budget_near']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['budget_near']);
       await w.queue(2); // $0.90: still near, told already
       await expect(w.h.submit('late', 'one more fox')).rejects.toMatchObject({ identifier: 'budget_exceeded' });
       await expect(w.h.submit('later', 'and another')).rejects.toMatchObject({ identifier: 'budget_exceeded' });
 
-      expect(w.alerts().map((a) => [a.alert, a.level])).toEqual([
+      expect((await w.alerts()).map((a) => [a.alert, a.level])).toEqual([
         ['budget_near', 40],
         ['budget_reached', 40],
       ]);
-      expect(w.alerts('budget_near')[0]).toMatchObject({ period: 'daily', spentUsd: 0.6, capUsd: 1, percent: 60 });
-      expect(w.alerts('budget_reached')[0]).toMatchObject({ period: 'daily', spentUsd: 0.9, capUsd: 1 });
+      expect((await w.alerts('budget_near'))[0]).toMatchObject({ period: 'daily', spentUsd: 0.6, capUsd: 1, percent: 60 });
+      expect((await w.alerts('budget_reached'))[0]).toMatchObject({ period: 'daily', spentUsd: 0.9, capUsd: 1 });
       expect(await w.texts()).toEqual([
         '⚠️ Provider spend is nearing its cap: $0.60 of the $1.00 daily cap spent today (60%, estimated). New videos will be refused at the cap (BUDGET_DAILY_USD).',
         '🛑 Provider spend cap reached: $0.90 of the $1.00 daily cap spent today (90%, estimated). New videos are refused until 00:00 UTC; raise BUDGET_DAILY_USD to allow more.',
@@ -131,9 +133,9 @@ describe('owner alerts', () => {
       await w.queue(4);
       w.clock.advance(DAY);
       await w.queue(3, 'd2-');
-      expect(w.alerts().map((a) => a.alert)).toEqual(['budget_near']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['budget_near']);
       await w.queue(1, 'd2x-');
-      expect(w.alerts().map((a) => a.alert)).toEqual(['budget_near', 'budget_near']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['budget_near', 'budget_near']);
       expect(await w.texts()).toHaveLength(2);
     });
 
@@ -143,7 +145,7 @@ describe('owner alerts', () => {
       await w.h.crash();
       await w.h.boot();
       await w.queue(1, 'after-');
-      expect(w.alerts().map((a) => a.alert)).toEqual(['budget_near']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['budget_near']);
       expect(await w.texts()).toHaveLength(1);
     });
 
@@ -151,7 +153,7 @@ describe('owner alerts', () => {
       const w = await startWorld({ chat: 'console:owners', spend: { budgetDailyUsd: 0.2, warnPercent: 90 } });
       await w.queue(1); // $0.15 = 75%
       await expect(w.h.submit('late', 'one more fox')).rejects.toMatchObject({ identifier: 'budget_exceeded' });
-      expect(w.alerts().map((a) => a.alert)).toEqual(['budget_reached']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['budget_reached']);
     });
   });
 
@@ -161,10 +163,10 @@ describe('owner alerts', () => {
       await w.queue(4);
       w.clock.advance(DAY); // 30 November
       await w.queue(1, 'nov30-');
-      expect(w.alerts().map((a) => [a.alert, a.period])).toEqual([['budget_near', 'monthly']]);
+      expect((await w.alerts()).map((a) => [a.alert, a.period])).toEqual([['budget_near', 'monthly']]);
       w.clock.advance(DAY); // 1 December
       await w.queue(4, 'dec-');
-      expect(w.alerts().map((a) => [a.alert, a.period])).toEqual([
+      expect((await w.alerts()).map((a) => [a.alert, a.period])).toEqual([
         ['budget_near', 'monthly'],
         ['budget_near', 'monthly'],
       ]);
@@ -176,7 +178,7 @@ describe('owner alerts', () => {
     it('only logs the alert, as a warning with its figures', async () => {
       const w = await startWorld({ spend: { budgetDailyUsd: 1, warnPercent: 50 } });
       await w.queue(4);
-      expect(w.alerts()).toEqual([expect.objectContaining({ alert: 'budget_near', level: 40, component: 'owner-alerts', spentUsd: 0.6 })]);
+      expect(await w.alerts()).toEqual([expect.objectContaining({ alert: 'budget_near', level: 40, component: 'owner-alerts', spentUsd: 0.6 })]);
       expect(w.alertChat.notices).toEqual([]);
       expect(w.h.platform.notices).toEqual([]);
     });
@@ -193,8 +195,8 @@ describe('owner alerts', () => {
       const job = await w.h.submit('ann', 'a fox');
       await w.notifier.settled();
       expect(await w.h.job(job.id)).toBeDefined();
-      expect(w.alerts('budget_near')).toHaveLength(2);
-      expect(w.alerts('budget_near')[1]).toMatchObject({ level: 40, msg: 'owner alert could not be sent to OWNER_ALERT_CHAT', err: expect.objectContaining({ message: 'Missing Access' }) });
+      expect(await w.alerts('budget_near')).toHaveLength(2);
+      expect((await w.alerts('budget_near'))[1]).toMatchObject({ level: 40, msg: 'owner alert could not be sent to OWNER_ALERT_CHAT', err: expect.objectContaining({ message: 'Missing Access' }) });
       expect((await w.h.engine.waitForJob(job.id)).status).toBe('succeeded');
     });
   });
@@ -206,25 +208,25 @@ describe('owner alerts', () => {
       // Four attempts per job (three retried, the last one fails it): the fifth error in a row is the second job's first.
       const first = await w.h.submit('ann', 'a fox');
       expect((await w.h.engine.waitForJob(first.id)).errorKind).toBe('transient');
-      expect(w.alerts()).toEqual([]);
+      expect(await w.alerts()).toEqual([]);
       for (const user of ['bob', 'cy']) {
         const job = await w.h.submit(user, 'a fox');
         await w.h.engine.waitForJob(job.id);
       }
-      expect(w.alerts().map((a) => a.alert)).toEqual(['provider_failing']);
-      expect(w.alerts()[0]).toMatchObject({ level: 40, provider: 'fal', errorsInARow: 5, errorKind: 'transient' });
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_failing']);
+      expect((await w.alerts())[0]).toMatchObject({ level: 40, provider: 'fal', errorsInARow: 5, errorKind: 'transient' });
 
       w.h.sim.clearFaults();
       const ok = await w.h.submit('dee', 'a fox');
       expect((await w.h.engine.waitForJob(ok.id)).status).toBe('succeeded');
-      expect(w.alerts().map((a) => [a.alert, a.level])).toEqual([
+      expect((await w.alerts()).map((a) => [a.alert, a.level])).toEqual([
         ['provider_failing', 40],
         ['provider_recovered', 30],
       ]);
 
       w.h.sim.injectFault({ kind: 'server_error', status: 500 }, { routes: 'submit', times: 1000 });
       for (const user of ['eve', 'fay']) await w.h.engine.waitForJob((await w.h.submit(user, 'a fox')).id);
-      expect(w.alerts().map((a) => a.alert)).toEqual(['provider_failing', 'provider_recovered', 'provider_failing']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_failing', 'provider_recovered', 'provider_failing']);
       expect(await w.texts()).toEqual([
         '⚠️ Provider fal keeps failing: 5 errors in a row (last: transient) with no successful video in between.',
         '✅ Provider fal has recovered: a video succeeded again.',
@@ -237,7 +239,7 @@ describe('owner alerts', () => {
       const w = await startWorld({ chat: 'console:owners', errorsInARow: 2 });
       for (const user of ['ann', 'bob', 'cy']) await w.h.engine.waitForJob((await w.h.submit(user, 'a fox [sim:content_policy_input]')).id);
       expect(w.h.platform.notices).toHaveLength(3);
-      expect(w.alerts()).toEqual([]);
+      expect(await w.alerts()).toEqual([]);
     });
   });
 
@@ -247,15 +249,15 @@ describe('owner alerts', () => {
       w.h.sim.injectFault({ kind: 'respond', status: 401, body: { detail: 'Invalid API key' } }, { routes: 'submit', times: 1000 });
       const first = await w.h.submit('ann', 'a fox');
       expect((await w.h.engine.waitForJob(first.id)).errorKind).toBe('auth');
-      expect(w.alerts().map((a) => a.alert)).toEqual(['provider_account']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_account']);
       expect(await w.texts()).toEqual(['🛑 Provider fal refuses our API key (auth): its jobs fail until an owner fixes the account or key.']);
 
       for (const user of ['bob', 'cy']) await w.h.engine.waitForJob((await w.h.submit(user, 'a fox')).id);
-      expect(w.alerts().map((a) => a.alert)).toEqual(['provider_account']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_account']);
 
       w.clock.advance(61 * 60_000);
       await w.h.engine.waitForJob((await w.h.submit('dee', 'a fox')).id);
-      expect(w.alerts().map((a) => a.alert)).toEqual(['provider_account', 'provider_account']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_account', 'provider_account']);
     });
   });
 });

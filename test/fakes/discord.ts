@@ -261,7 +261,13 @@ export class FakeDiscord {
 
   static async start(options: FakeDiscordOptions = {}): Promise<FakeDiscord> {
     let fake: FakeDiscord | undefined;
-    const server = createServer((req, res) => void fake!.handle(req, res));
+    const server = createServer((req, res) => {
+      // A bot killed mid-request (the crash suites) aborts its body: answer what can be answered, never reject unheard.
+      fake!.handle(req, res).catch((error: unknown) => {
+        if (res.headersSent || req.destroyed) res.destroy();
+        else send(res, { status: 500, body: { message: `fake error: ${String(error)}`, code: 0 } });
+      });
+    });
     server.on('upgrade', (req, socket, head) => {
       if (req.url?.startsWith('/gateway')) fake!.gateway.handleUpgrade(req, socket, head);
       else socket.destroy();

@@ -55,7 +55,7 @@ export async function expectOutcome(t: EngineHarness, job: Job, want: Outcome): 
     expect(delivered()).toEqual([]);
   }
 
-  expectJobLedger(t.db, done);
+  await expectJobLedger(t.rows, done);
   expect(await balanceOf(t.db, job.userId)).toBe(STARTING - (want.status === 'succeeded' ? job.price : 0));
   return done;
 }

@@ -1,7 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { eq } from 'drizzle-orm';
 import { describe, expect, it, vi } from 'vitest';
-import { webhookDeliveries, type Job } from '../../db/schema.js';
+import type { Job } from '../../db/schema.js';
 import { signFalWebhook } from '../../src/sim/fal.js';
 import type { EngineHarness } from '../helpers/engine-harness.js';
 import { expectOutcome, harnessPerTest, succeeded } from './outcome.js';
@@ -19,7 +18,7 @@ const KIE_HMAC = 'kie-hmac-key-for-fault-tests';
 const harness = harnessPerTest({ webhooks: true });
 
 /** The callbacks the engine recorded (and so acted on) for the job: one per distinct delivery. */
-const recorded = (h: EngineHarness, jobId: string) => h.db.drizzle.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, jobId)).all();
+const recorded = async (h: EngineHarness, jobId: string) => (await h.rows.webhookDeliveries()).filter((d) => d.jobId === jobId);
 
 function postWebhook(h: EngineHarness, provider: string, body: string, headers: Record<string, string>): Promise<Response> {
   return fetch(`${h.serverUrl}/webhooks/${provider}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
@@ -52,7 +51,7 @@ describe('webhook faults', () => {
       await expectOutcome(h, job, succeeded);
       await h.sim.webhooksSettled();
       expect(h.sim.webhookDeliveries.map((d) => d.status)).toEqual([200, 200, 200]);
-      expect(recorded(h, job.id)).toHaveLength(1);
+      expect(await recorded(h, job.id)).toHaveLength(1);
       // The job finished on the callback, without a single status check.
       expect(h.sim.stats.statusCalls).toBe(0);
     });
@@ -80,7 +79,7 @@ describe('webhook faults', () => {
       await h.sim.webhooksSettled();
       expect(h.sim.webhookDeliveries.map((d) => d.status)).toEqual([200]);
       // The task id was not known yet when it came: nothing was recorded, so nothing blocks a later copy either.
-      expect(recorded(h, job.id)).toEqual([]);
+      expect(await recorded(h, job.id)).toEqual([]);
       expect(h.sim.stats.submissions).toBe(1);
     });
 
@@ -94,7 +93,7 @@ describe('webhook faults', () => {
       const headers = signFalWebhook(attacker, forged, { requestId: taskId, userId: h.sim.userId, timestampS: Math.floor(Date.now() / 1000) });
       expect((await postWebhook(h, 'fal', forged, headers)).status).toBe(401);
       expect((await h.job(job.id)).status).toBe('running');
-      expect(recorded(h, job.id)).toEqual([]);
+      expect(await recorded(h, job.id)).toEqual([]);
 
       h.sim.complete(taskId);
       const done = await expectOutcome(h, job, succeeded);
@@ -120,7 +119,7 @@ describe('webhook faults', () => {
       await expectOutcome(h, job, succeeded);
       await h.kie!.webhooksSettled();
       expect(h.kie!.webhookDeliveries.map((d) => d.status)).toEqual([200, 200]);
-      expect(recorded(h, job.id)).toHaveLength(1);
+      expect(await recorded(h, job.id)).toHaveLength(1);
     });
 
     it('forged: refuses every callback signed with the wrong key, and the job still finishes by polling', async () => {
@@ -130,7 +129,7 @@ describe('webhook faults', () => {
       await expectOutcome(h, job, succeeded);
       await h.kie!.webhooksSettled();
       expect(h.kie!.webhookDeliveries.map((d) => d.status)).toEqual([401]);
-      expect(recorded(h, job.id)).toEqual([]);
+      expect(await recorded(h, job.id)).toEqual([]);
     });
   });
 

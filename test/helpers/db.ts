@@ -7,7 +7,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import type { Db } from '../../db/client.js';
 import * as schema from '../../db/schema.js';
 import type { Clock } from '../../src/core/ports.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/index.js';
+import { openTestStore, type TestStore } from './test-store.js';
 
 /** A clock tests move by hand. */
 export function manualClock(start = Date.UTC(2026, 10, 22, 12)): Clock & { advance(ms: number): void; set(ms: number): void } {
@@ -29,23 +29,18 @@ export function tempDir(prefix = 'clipbot-test-'): { dir: string; cleanup(): voi
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A migrated SQLite store in a temp file (WAL needs a file), closed and removed by cleanup. */
-export function tempDb(): { readonly store: SqliteStore; file: string; reopen(): Promise<SqliteStore>; cleanup(): Promise<void> } {
+/** A migrated store of the test's own (SQLite in a temp file, or PostgreSQL: see test-store.ts), removed by cleanup. */
+export async function tempDb(): Promise<TestStore> {
   const { dir, cleanup } = tempDir();
-  const file = path.join(dir, 'clipbot.db');
-  let store = openSqliteStore(file);
+  const store = await openTestStore(dir);
   return {
     get store() {
-      return store;
+      return store.store;
     },
-    file,
-    async reopen() {
-      await store.close();
-      store = openSqliteStore(file);
-      return store;
-    },
+    rows: store.rows,
+    reopen: () => store.reopen(),
     async cleanup() {
-      await store.close();
+      await store.cleanup();
       cleanup();
     },
   };

@@ -12,7 +12,7 @@ import { balanceIn, userIn } from './bot-db.js';
 import { readBotDb, readBotJobs, tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
 import { publicNetwork } from './public-network.js';
-import { expectLedgerBalanced } from './ledger.js';
+import { expectLedgerBalancedIn } from './ledger.js';
 
 /**
  * The whole bot (`startClipbot`: engine, SQLite on disk, fal.ai simulator, HTTP server) with the real discord.js
@@ -124,7 +124,7 @@ export class DiscordWorld {
 
   /** The ledger's invariants: one hold per job, settled exactly once when the job is final; no negative balance. */
   expectLedgerBalanced(): void {
-    this.inspect((db) => expectLedgerBalanced(db));
+    this.inspect((db) => expectLedgerBalancedIn(db));
   }
 
   /** The bot's own /metrics, as Prometheus scrapes it. */

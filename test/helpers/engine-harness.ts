@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { eq } from 'drizzle-orm';
-import { jobs, ledgerEntries, type Job } from '../../db/schema.js';
+import type { Job } from '../../db/schema.js';
 import { listBlockedTerms } from '../../src/core/admin.js';
 import { MODELS, type ModelSpec } from '../../src/core/catalog.js';
 import { balanceOf } from '../../src/core/credits/ledger.js';
@@ -20,8 +19,9 @@ import { createHttpServer, type HttpServer } from '../../src/server/http-server.
 import { startArkSimulator, type ArkSimOptions, type ArkSimulator } from '../../src/sim/ark.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimOptions, type KieSimulator } from '../../src/sim/kie.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/core/store.js';
 import { tempDir } from './db.js';
+import { openTestStore, type StoreRows, type TestStore } from './test-store.js';
 
 /**
  * A chat platform that records what the engine asked of it: the real port, with memory instead of a chat.
@@ -68,7 +68,7 @@ export interface HarnessOptions {
   /** The engine's clock (default: the system clock). */
   clock?: Clock;
   /** Told of engine events, as metrics and owner alerts are in production. */
-  observer?: (db: SqliteStore) => EngineObserver;
+  observer?: (db: Store) => EngineObserver;
   /** Deadline of each fal HTTP request (the adapter's default is 30 s); short for tests of a provider that hangs. */
   falTimeoutMs?: number;
   /** Also run the kie.ai simulator behind a real kie adapter (Veo and Suno models), signing with `hmacKey` if set. */
@@ -110,7 +110,8 @@ const BASE_SETTINGS: EngineSettings = {
 /** The real engine on a temp SQLite file, a real fal adapter against the fal simulator, real storage. */
 export class EngineHarness {
   engine!: Engine;
-  db!: SqliteStore;
+  db!: Store;
+  private testStore: TestStore | undefined;
   fal!: FalProvider;
   private extraProviders: (KieProvider | ArkProvider)[] = [];
   server: HttpServer | undefined;
@@ -141,7 +142,9 @@ export class EngineHarness {
 
   /** Builds and starts an engine on the harness's database file (again, after `crash()`). */
   async boot(): Promise<void> {
-    this.db = openSqliteStore(path.join(this.dir, 'clipbot.db'));
+    // The first boot opens the test's store (SQLite, or PostgreSQL under CLIPBOT_TEST_STORE=postgres); a boot after
+    // crash() opens it again on the same data, as a restarted process would.
+    this.db = this.testStore ? await this.testStore.reopen() : (this.testStore = await openTestStore(this.dir)).store;
     let baseUrl = '';
     const local = createLocalMediaStore({ dir: path.join(this.dir, 'media'), publicBaseUrl: () => baseUrl });
     const store = this.options.wrapStore?.(local) ?? local;
@@ -219,22 +222,32 @@ export class EngineHarness {
     return u ? balanceOf(this.db, u.id) : 0;
   }
 
-  // Raw rows, which the port has no operation for: read through the SQLite handle.
-  ledgerFor(jobId: string) {
-    return this.db.drizzle.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, jobId)).all();
+  /** The store again after crash(), for a test that writes what a killed process would have left; close it before boot(). */
+  reopenStore(): Promise<Store> {
+    return this.testStore!.reopen();
   }
 
-  holdCount(): number {
-    return this.db.drizzle.select().from(ledgerEntries).where(eq(ledgerEntries.kind, 'hold')).all().length;
+  /** Raw rows, which the port has no operation for. */
+  get rows(): StoreRows {
+    return this.testStore!.rows;
   }
 
-  jobCount(): number {
-    return this.db.drizzle.select().from(jobs).all().length;
+  async ledgerFor(jobId: string) {
+    return (await this.rows.ledger()).filter((e) => e.jobId === jobId);
+  }
+
+  async holdCount(): Promise<number> {
+    return (await this.rows.ledger()).filter((e) => e.kind === 'hold').length;
+  }
+
+  async jobCount(): Promise<number> {
+    return (await this.rows.jobs()).length;
   }
 
   async close(): Promise<void> {
     if (this.db.isOpen()) await this.crash();
     await Promise.all([this.sim.close(), this.kie?.close(), this.ark?.close()]);
+    await this.testStore?.cleanup();
     this.cleanupDir();
   }
 }

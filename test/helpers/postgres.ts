@@ -45,9 +45,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+const runPrefix = () => `clipbot_test_${process.env.CLIPBOT_TEST_RUN ?? 'manual'}_`;
+
 /** A new, empty database of the caller's own; `drop()` removes it (closing whatever is still connected). */
 export async function freshPostgresDatabase(): Promise<TestDatabase> {
-  const name = `clipbot_test_${randomBytes(6).toString('hex')}`;
+  const name = `${runPrefix()}${randomBytes(6).toString('hex')}`;
   await withPostgresClient('postgres', (client) => client.query(`create database ${name}`));
   return {
     name,
@@ -63,5 +65,13 @@ export async function emptyPostgresDatabase(database: string): Promise<void> {
   await withPostgresClient(database, async (client) => {
     const { rows } = await client.query<{ name: string }>(`select quote_ident(tablename) as name from pg_tables where schemaname = 'public'`);
     await client.query(`begin; set local session_replication_role = replica; ${rows.map((r) => `delete from ${r.name};`).join(' ')} commit`);
+  });
+}
+
+/** Drops every database of the test run `run` still there (test/global-setup.ts, at the end of a run). */
+export async function dropRunDatabases(run: string): Promise<void> {
+  await withPostgresClient('postgres', async (client) => {
+    const { rows } = await client.query<{ name: string }>(`select datname as name from pg_database where datname like $1`, [`clipbot_test_${run}_%`]);
+    for (const { name } of rows) await client.query(`drop database if exists ${name} with (force)`);
   });
 }

@@ -13,7 +13,7 @@ import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegr
 import { balanceIn, userIn } from './bot-db.js';
 import { readBotDb, readBotJobs, tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
-import { expectLedgerBalanced } from './ledger.js';
+import { expectLedgerBalancedIn } from './ledger.js';
 
 /**
  * The whole bot (`startClipbot`: engine, SQLite on disk, HTTP server, the real grammY) serving Telegram through a
@@ -119,7 +119,7 @@ export class TelegramWorld {
 
   /** Every hold settled once (captured on success, released otherwise), no balance below zero. */
   expectLedgerBalanced(): void {
-    this.inspect((db) => expectLedgerBalanced(db));
+    this.inspect((db) => expectLedgerBalancedIn(db));
   }
 
   /** The bot's own /metrics, as Prometheus scrapes it. */

@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
-import { ledgerEntries } from '../../db/schema.js';
 import { findCommand } from '../../commands/index.js';
 import { parseCommandText } from '../../commands/parse-text.js';
 import { runCommand } from '../../commands/run-command.js';
@@ -76,8 +74,8 @@ describe('the free daily allowance against a member stacking it', () => {
     }
     expect(endOfDay).toEqual([FREE, FREE, FREE, FREE]);
     const user = (await findUser(h.db, 'console', 'mallory'))!;
-    const daily = h.db.drizzle.select().from(ledgerEntries).where(eq(ledgerEntries.userId, user.id)).all().filter((e) => e.kind === 'daily');
+    const daily = (await h.rows.ledger()).filter((e) => e.userId === user.id && e.kind === 'daily');
     expect(daily.map((e) => e.amount)).toEqual([FREE, 0, 0, 0, 0]);
-    expectLedgerBalanced(h.db);
+    await expectLedgerBalanced(h.rows);
   });
 });

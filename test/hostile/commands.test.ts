@@ -1,7 +1,6 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobs, ledgerEntries } from '../../db/schema.js';
 import { findCommand } from '../../commands/index.js';
 import { parseCommandText } from '../../commands/parse-text.js';
 import { runCommand } from '../../commands/run-command.js';
@@ -69,8 +68,8 @@ async function run(text: string, role: Role = 'owner', user = 'owner'): Promise<
 
 async function snapshot() {
   return {
-    jobs: h.jobCount(),
-    ledger: h.db.drizzle.select().from(ledgerEntries).all().length,
+    jobs: await h.jobCount(),
+    ledger: (await h.rows.ledger()).length,
     balances: [await h.balance('owner'), await h.balance('ann')],
     submits: h.sim.stats.submitCalls,
     files: listFiles(path.join(h.dir, 'media')),
@@ -371,14 +370,14 @@ describe('prompts that look hostile but are only text', () => {
     ['a template', '/video ${process.env.FAL_KEY} {{7*7}} a fox'],
     ['markdown links', '/video [click](http://127.0.0.1/) a fox'],
   ])('accepts a prompt with %s as plain text, holding the price once', async (what, text) => {
-    const jobsBefore = h.jobCount();
-    const holdsBefore = h.holdCount();
+    const jobsBefore = await h.jobCount();
+    const holdsBefore = await h.holdCount();
     const result = await run(text, 'member', `plain-${what.replace(/\W/g, '')}`);
     expect(result).toEqual({ ok: true, error: '', internal: false });
-    expect(h.jobCount()).toBe(jobsBefore + 1);
-    expect(h.holdCount()).toBe(holdsBefore + 1);
+    expect(await h.jobCount()).toBe(jobsBefore + 1);
+    expect(await h.holdCount()).toBe(holdsBefore + 1);
     const prompt = text.slice('/video '.length);
-    const latest = h.db.drizzle.select().from(jobs).all().at(-1)!;
+    const latest = (await h.rows.jobs()).at(-1)!;
     expect(latest.prompt).toBe(prompt);
   });
 });

@@ -1,11 +1,11 @@
-import { eq } from 'drizzle-orm';
 import { describe, expect, it, vi } from 'vitest';
-import { webhookDeliveries, type Job } from '../../db/schema.js';
+import type { Job } from '../../db/schema.js';
 import { MODELS } from '../../src/core/catalog.js';
 import { pruneWebhookDeliveries } from '../../src/core/webhook-deliveries.js';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { EngineHarness, HarnessOptions } from '../helpers/engine-harness.js';
 import { harnessPerTest } from '../fault/outcome.js';
+import { tempDir } from '../helpers/db.js';
+import { openTestStore } from '../helpers/test-store.js';
 
 /**
  * Forged provider callbacks and what they may cost (issue 11, finding 4). Ark callbacks are never signed, nor are
@@ -18,8 +18,7 @@ import { harnessPerTest } from '../fault/outcome.js';
 // status read a test sees is one the callbacks caused.
 const harness = harnessPerTest({ webhooks: true, models: MODELS });
 
-const rows = (h: EngineHarness, jobId?: string) =>
-  (jobId ? h.db.drizzle.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, jobId)) : h.db.drizzle.select().from(webhookDeliveries)).all();
+const rows = async (h: EngineHarness, jobId?: string) => (await h.rows.webhookDeliveries()).filter((d) => jobId === undefined || d.jobId === jobId);
 const arkStatusReads = (h: EngineHarness) => h.ark!.calls.filter((c) => c.route === 'get').length;
 
 function post(h: EngineHarness, provider: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
@@ -62,7 +61,7 @@ describe('forged callbacks', () => {
       expect(statuses.every((s) => s === 200)).toBe(true);
       await vi.waitFor(() => expect(arkStatusReads(h)).toBe(before + 1), { timeout: 3000, interval: 20 });
       expect(arkStatusReads(h)).toBe(before + 1);
-      expect(rows(h)).toEqual([]);
+      expect(await rows(h)).toEqual([]);
       expect((await h.job(job.id)).status).toBe('running');
     });
   });
@@ -78,7 +77,7 @@ describe('forged callbacks', () => {
       const statuses = await Promise.all(bodies.map((b) => post(h, 'kie', b)));
       expect(statuses.every((s) => s === 200)).toBe(true);
       await vi.waitFor(() => expect(h.kie!.stats.recordInfoCalls).toBe(before + 1), { timeout: 3000, interval: 20 });
-      expect(rows(h)).toEqual([]);
+      expect(await rows(h)).toEqual([]);
       expect((await h.job(job.id)).status).toBe('running');
     });
   });
@@ -120,27 +119,30 @@ describe('forged callbacks', () => {
       const job = await h.submit('ann', 'a fox');
       expect((await h.engine.waitForJob(job.id)).status).toBe('succeeded');
       await h.sim.webhooksSettled();
-      const stored = rows(h, job.id).length;
+      const stored = (await rows(h, job.id)).length;
       const taskId = (await h.job(job.id)).providerTaskId!;
       const late = JSON.stringify({ request_id: taskId, gateway_request_id: taskId, status: 'ERROR', error: 'Invalid status code: 500', payload: null });
       const res = await fetch(`${h.serverUrl}/webhooks/fal`, { method: 'POST', body: late, headers: { 'content-type': 'application/json', ...h.sim.signWebhook(late, { requestId: taskId }) } });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, ignored: 'job finished' });
-      expect(rows(h, job.id)).toHaveLength(stored);
+      expect(await rows(h, job.id)).toHaveLength(stored);
     });
   });
 });
 
 describe('pruneWebhookDeliveries', () => {
   it('forgets deliveries older than 7 days and keeps the rest', async () => {
-    const store = openSqliteStore(':memory:');
+    const { dir, cleanup } = tempDir();
+    const t = await openTestStore(dir);
+    const store = t.store;
     const now = 1_800_000_000_000;
     const day = 86_400_000;
     await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'old:OK', jobId: 'j1' }, now - 8 * day);
     await store.webhookDeliveries.record({ provider: 'kie', deliveryId: 'just-over:1', jobId: 'j2' }, now - 7 * day - 1);
     await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'recent:OK', jobId: 'j3' }, now - 6 * day);
     expect(await pruneWebhookDeliveries(store, { now: () => now })).toBe(2);
-    expect(store.drizzle.select().from(webhookDeliveries).all().map((r) => r.deliveryId)).toEqual(['recent:OK']);
-    await store.close();
+    expect((await t.rows.webhookDeliveries()).map((r) => r.deliveryId)).toEqual(['recent:OK']);
+    await t.cleanup();
+    cleanup();
   });
 });

@@ -67,7 +67,7 @@ describe('hostile fal answers (engine harness, fast retries)', () => {
     expect(done.status).toBe('failed');
     expectPlainReason(done.errorMessage);
     expect(done.errorMessage).toMatch(reason);
-    expect(h.ledgerFor(jobId).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
+    expect((await h.ledgerFor(jobId)).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
     expect(await h.balance(user)).toBe(200);
     expect(done.mediaKey).toBeNull();
     expect(existsSync(path.join(h.dir, 'media', 'results', `${jobId}.mp4`))).toBe(false);

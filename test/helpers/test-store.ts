@@ -1,0 +1,123 @@
+import path from 'node:path';
+import { asc } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import type { Db } from '../../db/client.js';
+import * as pgSchema from '../../db/pg/schema.js';
+import * as schema from '../../db/schema.js';
+import type { Store } from '../../src/core/store.js';
+import { openPostgresStore } from '../../src/store/postgres/index.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { emptyPostgresDatabase, freshPostgresDatabase, postgresAvailable, type TestDatabase } from './postgres.js';
+
+/**
+ * The store a test runs on: SQLite in a temp directory by default, PostgreSQL (a fresh database per store) when
+ * `CLIPBOT_TEST_STORE=postgres`, so the same engine, core and property tests prove both adapters (.ci/run runs both).
+ */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.CLIPBOT_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+if (TEST_STORE === 'postgres' && !(await postgresAvailable())) {
+  throw new Error('CLIPBOT_TEST_STORE=postgres but no PostgreSQL answers on 127.0.0.1:5432');
+}
+
+/** Raw rows, which the port has no operation for: what tests assert the ledger's and the jobs' invariants on. */
+export interface StoreRows {
+  /** Oldest first. */
+  jobs(): Promise<schema.Job[]>;
+  /** In the order they were written. */
+  ledger(): Promise<schema.LedgerEntry[]>;
+  users(): Promise<schema.User[]>;
+  webhookDeliveries(): Promise<(typeof schema.webhookDeliveries.$inferSelect)[]>;
+}
+
+/** Rows of a SQLite database through a drizzle handle (the store's current one, or a read-only one on a bot's file). */
+export function sqliteRows(dbOf: () => Db): StoreRows {
+  return {
+    jobs: async () => dbOf().select().from(schema.jobs).orderBy(asc(schema.jobs.createdAt)).all(),
+    ledger: async () => dbOf().select().from(schema.ledgerEntries).orderBy(asc(schema.ledgerEntries.id)).all(),
+    users: async () => dbOf().select().from(schema.users).orderBy(asc(schema.users.id)).all(),
+    webhookDeliveries: async () => dbOf().select().from(schema.webhookDeliveries).all(),
+  };
+}
+
+/** Rows of a PostgreSQL database through a pool of the test's own; `end()` closes it. */
+export function postgresRows(url: string): StoreRows & { end(): Promise<void> } {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const db = drizzle({ client: pool, schema: pgSchema });
+  return {
+    // The PostgreSQL schema's row types are those of db/schema.ts (src/store/postgres checks that they are equal).
+    jobs: async () => (await db.select().from(pgSchema.jobs).orderBy(asc(pgSchema.jobs.createdAt))) as schema.Job[],
+    ledger: async () => db.select().from(pgSchema.ledgerEntries).orderBy(asc(pgSchema.ledgerEntries.id)),
+    users: async () => db.select().from(pgSchema.users).orderBy(asc(pgSchema.users.id)),
+    webhookDeliveries: async () => db.select().from(pgSchema.webhookDeliveries),
+    end: () => pool.end(),
+  };
+}
+
+export interface TestStore {
+  readonly store: Store;
+  readonly rows: StoreRows;
+  /** Closes the store and opens it again on the same data, as a restarted process would. */
+  reopen(): Promise<Store>;
+  /** Closes the store (if still open) and removes its data. */
+  cleanup(): Promise<void>;
+}
+
+/** A migrated, empty store of the test's own; SQLite's file goes in `dir`. */
+export async function openTestStore(dir: string): Promise<TestStore> {
+  if (TEST_STORE === 'postgres') return openPostgresTestStore(await takeDatabase());
+  const file = path.join(dir, 'clipbot.db');
+  let store = openSqliteStore(file);
+  return {
+    get store() {
+      return store;
+    },
+    rows: sqliteRows(() => store.drizzle),
+    async reopen() {
+      if (store.isOpen()) await store.close();
+      store = openSqliteStore(file);
+      return store;
+    },
+    async cleanup() {
+      if (store.isOpen()) await store.close();
+    },
+  };
+}
+
+/**
+ * Databases a closed test store gave back, emptied when taken again: a property test opens a store per run, and
+ * emptying one (tens of milliseconds) is far quicker than creating and migrating a new one. Whatever is left at the
+ * end of the run is dropped by test/global-setup.ts.
+ */
+const spareDatabases: TestDatabase[] = [];
+
+async function takeDatabase(): Promise<TestDatabase> {
+  const spare = spareDatabases.pop();
+  if (!spare) return freshPostgresDatabase();
+  await emptyPostgresDatabase(spare.name);
+  return spare;
+}
+
+async function openPostgresTestStore(database: TestDatabase): Promise<TestStore> {
+  let store: Store = await openPostgresStore(database.url, { max: 4 });
+  const rows = postgresRows(database.url);
+  let released = false;
+  return {
+    get store() {
+      return store;
+    },
+    rows,
+    async reopen() {
+      if (store.isOpen()) await store.close();
+      store = await openPostgresStore(database.url, { max: 4 });
+      return store;
+    },
+    async cleanup() {
+      if (released) return;
+      released = true;
+      if (store.isOpen()) await store.close();
+      await rows.end();
+      spareDatabases.push(database);
+    },
+  };
+}
