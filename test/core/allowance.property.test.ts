@@ -9,6 +9,7 @@ import type { Store } from '../../src/core/store.js';
 import { ensureUser } from '../../src/core/users.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
 import { manualClock, tempDb } from '../helpers/db.js';
+import { PROPERTY_TIMEOUT_MS } from '../helpers/test-store.js';
 
 /**
  * The free daily allowance (issue 11, finding 5): it tops a member up to FREE_DAILY_CREDITS counting the credits
@@ -205,5 +206,5 @@ describe('the free daily allowance', () => {
       }),
       { numRuns: 60 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });

@@ -11,7 +11,7 @@ import type { Clock } from '../../src/core/ports.js';
 import type { Role } from '../../src/core/roles.js';
 import { ensureUser } from '../../src/core/users.js';
 import type { Store } from '../../src/core/store.js';
-import type { StoreRows } from '../helpers/test-store.js';
+import { PROPERTY_TIMEOUT_MS, type StoreRows } from '../helpers/test-store.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
 import { manualClock, tempDb } from '../helpers/db.js';
 
@@ -197,5 +197,5 @@ describe('the credit ledger with community budgets', () => {
       }),
       { numRuns: 60 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });

@@ -8,7 +8,7 @@ import { UserError } from '../../src/core/errors.js';
 import { ensureUser } from '../../src/core/users.js';
 import type { Store } from '../../src/core/store.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
-import type { StoreRows } from '../helpers/test-store.js';
+import { PROPERTY_TIMEOUT_MS, type StoreRows } from '../helpers/test-store.js';
 import { manualClock, tempDb } from '../helpers/db.js';
 
 const model = MODELS[0]!;
@@ -152,7 +152,7 @@ describe('the credit ledger', () => {
       }),
       { numRuns: 60 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   describe('when a final job somehow has an unsettled hold', () => {
     it('settles it on recovery, once', async () => {

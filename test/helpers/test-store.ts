@@ -121,3 +121,9 @@ async function openPostgresTestStore(database: TestDatabase): Promise<TestStore>
     },
   };
 }
+
+/**
+ * How long a property test (60 runs, each on an emptied store) may take: on PostgreSQL every operation is a round
+ * trip, and a busy machine makes that several times slower. A bound on hanging, not a speed requirement.
+ */
+export const PROPERTY_TIMEOUT_MS = 180_000;
