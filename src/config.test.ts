@@ -39,6 +39,30 @@ describe('config', () => {
     });
   });
 
+  describe('when Discord is sharded over several processes', () => {
+    it('runs one shard, as discord.js does unsharded, when nothing is set', () => {
+      const c = loadConfig({});
+      expect(c.DISCORD_SHARD_IDS).toEqual([]);
+      expect(c.DISCORD_SHARD_COUNT).toBeUndefined();
+    });
+
+    it('takes this process’s shard ids below the total every process shares', () => {
+      expect(loadConfig({ DISCORD_SHARD_COUNT: '4', DISCORD_SHARD_IDS: ' 2, 3 ' })).toMatchObject({ DISCORD_SHARD_IDS: [2, 3], DISCORD_SHARD_COUNT: 4 });
+      expect(loadConfig({ DISCORD_SHARD_COUNT: '4' })).toMatchObject({ DISCORD_SHARD_IDS: [], DISCORD_SHARD_COUNT: 4 });
+    });
+
+    it.each([
+      [{ DISCORD_SHARD_IDS: '0,1' }, /^DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT too/],
+      [{ DISCORD_SHARD_COUNT: '4', DISCORD_SHARD_IDS: '3,4' }, /^DISCORD_SHARD_IDS: shard 4 is not below DISCORD_SHARD_COUNT=4 \(ids run from 0 to 3\)$/],
+      [{ DISCORD_SHARD_COUNT: '2', DISCORD_SHARD_IDS: '1,1' }, /^DISCORD_SHARD_IDS: lists a shard twice$/],
+      [{ DISCORD_SHARD_COUNT: '2', DISCORD_SHARD_IDS: 'one' }, /^DISCORD_SHARD_IDS="one": expected shard ids/],
+      [{ DISCORD_SHARD_COUNT: '2', DISCORD_SHARD_IDS: '-1' }, /^DISCORD_SHARD_IDS="-1": expected shard ids/],
+      [{ DISCORD_SHARD_COUNT: '0' }, /^DISCORD_SHARD_COUNT="0": /],
+    ])('refuses a layout that would leave servers unheard or heard twice (%o)', (env, message) => {
+      expect(problemsOf(env).join('\n')).toMatch(message);
+    });
+  });
+
   describe('when a value is wrong', () => {
     it.each([
       [{ HTTP_PORT: 'abc' }, /^HTTP_PORT="abc": /],

@@ -49,6 +49,11 @@ const schema = z.object({
   DISCORD_TOKEN: optionalString,
   DISCORD_API_BASE: url('https://discord.com/api'),
   DISCORD_GUILD_IDS: list,
+  DISCORD_SHARD_IDS: z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+    z.array(z.string().regex(/^\d{1,5}$/, 'expected shard ids, e.g. 0,1').transform(Number)),
+  ),
+  DISCORD_SHARD_COUNT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
   TELEGRAM_TOKEN: optionalString,
   TELEGRAM_API_ROOT: url('https://api.telegram.org').refine((v) => !v.endsWith('/'), 'must not end with /'),
   TELEGRAM_WEBHOOK_SECRET: optionalString,
@@ -204,11 +209,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (c.TELEGRAM_TOKEN && c.MAX_INTAKE_IN_PROGRESS >= c.TELEGRAM_MAX_CONCURRENT_UPDATES) {
     problems.push('MAX_INTAKE_IN_PROGRESS: must be below TELEGRAM_MAX_CONCURRENT_UPDATES, or slow downloads could hold every Telegram handler');
   }
+  problems.push(...shardProblems(c.DISCORD_SHARD_IDS, c.DISCORD_SHARD_COUNT));
   if (c.TELEGRAM_WEBHOOK_SECRET && !c.PUBLIC_URL) problems.push('TELEGRAM_WEBHOOK_SECRET: needs PUBLIC_URL too');
   if (c.OWNER_ALERT_CHAT?.startsWith('discord:') && !c.DISCORD_TOKEN) problems.push('OWNER_ALERT_CHAT: a Discord channel needs DISCORD_TOKEN too');
   if (c.OWNER_ALERT_CHAT?.startsWith('telegram:') && !c.TELEGRAM_TOKEN) problems.push('OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too');
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({ ...c, dataDir: path.resolve(c.DATA_DIR) });
+}
+
+/**
+ * Every process of one bot must agree on the shard count, or some servers reach two processes and others none;
+ * the ids a process runs only mean something against that count.
+ */
+function shardProblems(ids: readonly number[], count: number | undefined): string[] {
+  if (ids.length === 0) return [];
+  if (count === undefined) return ['DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT too (the same total in every process)'];
+  const problems = ids.filter((id) => id >= count).map((id) => `DISCORD_SHARD_IDS: shard ${id} is not below DISCORD_SHARD_COUNT=${count} (ids run from 0 to ${count - 1})`);
+  if (new Set(ids).size !== ids.length) problems.push('DISCORD_SHARD_IDS: lists a shard twice');
+  return problems;
 }
 
 /** A copy of the config safe to log: secrets replaced by a marker. */

@@ -5,11 +5,32 @@ import { WebSocketServer, type WebSocket } from 'ws';
 /**
  * The fake Discord gateway (v10, JSON text frames, no compression), as platforms.md §1 describes the minimum:
  * Hello → Identify → READY (+ one GUILD_CREATE per guild), heartbeats answered, dispatches with a sequence number.
+ *
+ * Sharded as Discord is: Identify carries `shard: [id, count]` (absent: [0, 1]); a session receives the events of
+ * the servers on its shard only, `(guild id >> 22) % count`, and events outside any server (DMs) go to shard 0.
+ * A bad shard closes with 4010; a shard that would hold more than `maxGuildsPerShard` servers with 4011.
  */
+
+/** `[shard id, shard count]`, as in Identify and READY. */
+export type Shard = readonly [id: number, count: number];
+
+/** The shard that receives a server's events; undefined (no server, a DM) is shard 0. */
+export function shardOf(guildId: string | null | undefined, count: number): number {
+  return guildId ? Number((BigInt(guildId) >> 22n) % BigInt(count)) : 0;
+}
 
 export interface GatewayIdentity {
   token: string;
   intents: number;
+  shard: Shard;
+}
+
+/** One dispatch as a session received it. */
+export interface GatewayDelivery {
+  t: string;
+  guildId: string | null;
+  session: string;
+  shard: Shard;
 }
 
 export interface GatewayOptions {
@@ -17,9 +38,12 @@ export interface GatewayOptions {
   acceptToken(token: string): boolean;
   /** Checks the Identify intents; a privileged one the portal has not enabled closes with 4014, as Discord does. */
   acceptIntents(intents: number): boolean;
-  /** The READY payload's `d`, and the dispatches that follow it (GUILD_CREATE). */
-  ready(sessionId: string, resumeUrl: string): { ready: object; after: { t: string; d: object }[] };
+  /** The READY payload's `d`, and the dispatches that follow it (GUILD_CREATE), for this session's shard. */
+  ready(sessionId: string, resumeUrl: string, shard: Shard): { ready: object; after: { t: string; d: object }[] };
   resumeUrl(): string;
+  /** Every server the bot is in: a shard holding more than `maxGuildsPerShard` of them is refused (4011). */
+  guildIds(): readonly string[];
+  maxGuildsPerShard: number;
 }
 
 interface Session {
@@ -28,11 +52,14 @@ interface Session {
   seq: number;
   identified: boolean;
   intents: number;
+  shard: Shard;
 }
 
 export class FakeGateway {
   /** Every Identify received, in order. */
   readonly identifies: GatewayIdentity[] = [];
+  /** Every dispatch after READY, and which session (shard) received it. */
+  readonly deliveries: GatewayDelivery[] = [];
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sessions = new Set<Session>();
   private nextSession = 1;
@@ -50,14 +77,21 @@ export class FakeGateway {
     return [...this.sessions].filter((s) => s.identified).length;
   }
 
+  /** The shards of the identified sessions. */
+  get shards(): Shard[] {
+    return [...this.sessions].filter((s) => s.identified).map((s) => s.shard);
+  }
+
   /**
-   * Sends a dispatch (op 0) to every identified session; false when nobody is connected. `d` may depend on the
-   * session's intents (what Discord leaves out without a privileged intent).
+   * Sends a dispatch (op 0) about `guildId` (null: no server, a DM) to the session(s) of its shard; false when no
+   * such session is connected. `d` may depend on the session's intents (what Discord leaves out without a
+   * privileged intent).
    */
-  dispatch(t: string, d: object | ((intents: number) => object)): boolean {
+  dispatch(t: string, guildId: string | null, d: object | ((intents: number) => object)): boolean {
     let sent = false;
     for (const session of this.sessions) {
-      if (!session.identified) continue;
+      if (!session.identified || shardOf(guildId, session.shard[1]) !== session.shard[0]) continue;
+      this.deliveries.push({ t, guildId, session: session.id, shard: session.shard });
       this.send(session, { op: 0, t, s: ++session.seq, d: typeof d === 'function' ? d(session.intents) : d });
       sent = true;
     }
@@ -71,7 +105,7 @@ export class FakeGateway {
   }
 
   private accept(socket: WebSocket): void {
-    const session: Session = { socket, id: `session-${this.nextSession++}`, seq: 0, identified: false, intents: 0 };
+    const session: Session = { socket, id: `session-${this.nextSession++}`, seq: 0, identified: false, intents: 0, shard: [0, 1] };
     this.sessions.add(session);
     socket.on('close', () => this.sessions.delete(session));
     socket.on('message', (raw) => this.receive(session, raw.toString()));
@@ -91,8 +125,9 @@ export class FakeGateway {
         this.send(session, { op: 11 });
         return;
       case 2: {
-        const d = payload.d as { token: string; intents: number };
-        this.identifies.push({ token: d.token, intents: d.intents });
+        const d = payload.d as { token: string; intents: number; shard?: unknown };
+        const shard = (d.shard ?? [0, 1]) as Shard;
+        this.identifies.push({ token: d.token, intents: d.intents, shard });
         if (!this.options.acceptToken(d.token)) {
           session.socket.close(4004, 'Authentication failed.');
           return;
@@ -101,11 +136,23 @@ export class FakeGateway {
           session.socket.close(4014, 'Disallowed intent(s).');
           return;
         }
+        if (!isValidShard(shard)) {
+          session.socket.close(4010, 'Invalid shard.');
+          return;
+        }
+        if (this.options.guildIds().filter((id) => shardOf(id, shard[1]) === shard[0]).length > this.options.maxGuildsPerShard) {
+          session.socket.close(4011, 'Sharding required.');
+          return;
+        }
         session.identified = true;
         session.intents = d.intents;
-        const { ready, after } = this.options.ready(session.id, this.options.resumeUrl());
+        session.shard = shard;
+        const { ready, after } = this.options.ready(session.id, this.options.resumeUrl(), shard);
         this.send(session, { op: 0, t: 'READY', s: ++session.seq, d: ready });
-        for (const event of after) this.send(session, { op: 0, t: event.t, s: ++session.seq, d: event.d });
+        for (const event of after) {
+          this.deliveries.push({ t: event.t, guildId: (event.d as { id?: string }).id ?? null, session: session.id, shard });
+          this.send(session, { op: 0, t: event.t, s: ++session.seq, d: event.d });
+        }
         return;
       }
       case 6: // Resume: this fake keeps no event backlog, so it asks for a fresh Identify.
@@ -119,4 +166,10 @@ export class FakeGateway {
   private send(session: Session, payload: object): void {
     if (session.socket.readyState === session.socket.OPEN) session.socket.send(JSON.stringify(payload));
   }
+}
+
+function isValidShard(shard: unknown): shard is Shard {
+  if (!Array.isArray(shard) || shard.length !== 2 || !shard.every((n) => Number.isInteger(n))) return false;
+  const [id, count] = shard as [number, number];
+  return count >= 1 && id >= 0 && id < count;
 }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FakeGateway } from './discord-gateway.js';
+import { FakeGateway, shardOf, type Shard } from './discord-gateway.js';
 import {
   attachmentPayload,
   channelPayload,
@@ -28,6 +28,7 @@ export { MEMBER_PERMISSIONS, PERMISSIONS, type FakeAttachment, type FakeMember, 
  * limit (413 / 40005), `enforce_nonce` de-duplication, edits only of the bot's own non-ephemeral messages (10008),
  * and who a message really pings given its `allowed_mentions`. Faults (429 with Retry-After, any status, reset
  * connections; before or after the request took effect) are injected per route, optionally on uploads only.
+ * The gateway is sharded as Discord's is (`discord-gateway.ts`): each server's events reach its shard's session only.
  *
  * It delivers whatever a test sends, including commands Discord itself would hide from that member or in that
  * place: that is how a test shows the bot's server-side checks.
@@ -39,6 +40,8 @@ export interface FakeDiscordOptions {
   uploadLimitBytes?: number;
   /** Whether the bot's owner enabled the privileged Message Content intent in the portal; default false, as for a new application. */
   messageContentIntent?: boolean;
+  /** Servers one shard may hold before Identify is refused with 4011 (Sharding required); Discord's is 2,500. */
+  maxGuildsPerShard?: number;
 }
 
 export interface SentFile {
@@ -191,6 +194,9 @@ const TOKEN_LIFETIME_MS = 15 * 60_000;
 const NONCE_WINDOW_MS = 5 * 60_000;
 const MAX_CONTENT = 2000;
 const MESSAGE_CONTENT_INTENT = 1 << 15;
+const MAX_GUILDS_PER_SHARD = 2500;
+/** Discord recommends about one shard per 1,000 servers in GET /gateway/bot. */
+const RECOMMENDED_GUILDS_PER_SHARD = 1000;
 
 const error = (status: number, code: number, message: string): Reply => ({ status, body: { message, code } });
 
@@ -209,6 +215,7 @@ export class FakeDiscord {
   /** The guild's main text channel, where tests talk by default. */
   readonly channelId: string;
   uploadLimitBytes: number;
+  readonly maxGuildsPerShard: number;
   readonly token: string;
   readonly gateway: FakeGateway;
   private readonly faults: (FakeFault & { left: number })[] = [];
@@ -224,6 +231,7 @@ export class FakeDiscord {
   ) {
     this.token = options.token ?? 'fake-bot-token';
     this.uploadLimitBytes = options.uploadLimitBytes ?? 10 * 1024 * 1024;
+    this.maxGuildsPerShard = options.maxGuildsPerShard ?? MAX_GUILDS_PER_SHARD;
     const botId = snowflake();
     this.bot = { id: botId, username: 'clipbot', globalName: null, bot: true };
     this.applicationId = botId;
@@ -244,18 +252,23 @@ export class FakeDiscord {
       acceptToken: (token) => token === this.token,
       acceptIntents: (intents) => options.messageContentIntent === true || (intents & MESSAGE_CONTENT_INTENT) === 0,
       resumeUrl: () => this.gatewayUrl,
-      ready: (sessionId, resumeUrl) => ({
-        ready: {
-          v: 10,
-          user: { ...userPayload(this.bot), verified: true, mfa_enabled: false, flags: 0 },
-          guilds: this.guilds.map((g) => ({ id: g.id, unavailable: true })),
-          session_id: sessionId,
-          resume_gateway_url: resumeUrl,
-          shard: [0, 1],
-          application: { id: this.applicationId, flags: 0 },
-        },
-        after: this.guilds.map((g) => ({ t: 'GUILD_CREATE', d: guildPayload(g, this.joinedAt) })),
-      }),
+      guildIds: () => this.guilds.map((g) => g.id),
+      maxGuildsPerShard: this.maxGuildsPerShard,
+      ready: (sessionId, resumeUrl, shard) => {
+        const mine = this.guilds.filter((g) => shardOf(g.id, shard[1]) === shard[0]);
+        return {
+          ready: {
+            v: 10,
+            user: { ...userPayload(this.bot), verified: true, mfa_enabled: false, flags: 0 },
+            guilds: mine.map((g) => ({ id: g.id, unavailable: true })),
+            session_id: sessionId,
+            resume_gateway_url: resumeUrl,
+            shard,
+            application: { id: this.applicationId, flags: 0 },
+          },
+          after: mine.map((g) => ({ t: 'GUILD_CREATE', d: guildPayload(g, this.joinedAt) })),
+        };
+      },
     });
   }
 
@@ -301,12 +314,13 @@ export class FakeDiscord {
   /**
    * Another server with one text channel (`channels[0]`). Added before the bot connects, it comes with READY; added
    * while it is connected, the bot is told with a GUILD_CREATE, as when someone invites it to their server.
+   * `opts.shard` picks an id that falls on that shard (`[id, count]`).
    */
-  addGuild(name = 'Other Guild'): FakeGuild {
-    const id = snowflake();
+  addGuild(name = 'Other Guild', opts: { shard?: Shard } = {}): FakeGuild {
+    const id = opts.shard ? snowflakeOnShard(opts.shard) : snowflake();
     const guild: FakeGuild = { id, name, ownerId: snowflake(), preferredLocale: 'en-US', channels: [{ id: snowflake(), name: 'general', guildId: id }] };
     this.guilds.push(guild);
-    this.gateway.dispatch('GUILD_CREATE', guildPayload(guild, new Date().toISOString()));
+    this.gateway.dispatch('GUILD_CREATE', id, guildPayload(guild, new Date().toISOString()));
     return guild;
   }
 
@@ -447,7 +461,7 @@ export class FakeDiscord {
     const message = this.addMessage({ channelId, authorId: member.id, origin: 'member', body: { content }, files: [], via: 'channel' });
     const mentionsBot = new RegExp(`<@!?${this.bot.id}>`).test(content);
     const attachments = (opts.attachments ?? []).map((a) => attachmentPayload(a));
-    this.gateway.dispatch('MESSAGE_CREATE', (intents) => {
+    this.gateway.dispatch('MESSAGE_CREATE', this.guildOf(channelId), (intents) => {
       const readable = mentionsBot || (intents & MESSAGE_CONTENT_INTENT) !== 0;
       return {
         id: message.id,
@@ -579,7 +593,7 @@ export class FakeDiscord {
     if (r.method === 'GET' && (r.path === '/gateway/bot' || r.path === '/gateway')) {
       return {
         status: 200,
-        body: { url: this.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 } },
+        body: { url: this.gatewayUrl, shards: this.recommendedShards(), session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 } },
       };
     }
     if (r.method === 'GET' && r.path === '/users/@me') return { status: 200, body: userPayload(this.bot) };
@@ -600,6 +614,11 @@ export class FakeDiscord {
       return channel ? { status: 200, body: channelPayload(channel) } : error(404, 10003, 'Unknown Channel');
     }
     return error(404, 0, '404: Not Found');
+  }
+
+  /** What GET /gateway/bot recommends: enough shards that none nears the limit of servers per shard. */
+  private recommendedShards(): number {
+    return Math.max(1, Math.ceil(this.guilds.length / Math.min(RECOMMENDED_GUILDS_PER_SHARD, this.maxGuildsPerShard)));
   }
 
   // ------------------------------------------------------------------ commands
@@ -648,7 +667,7 @@ export class FakeDiscord {
     const who = where.dm
       ? { user: userPayload(member), context: 1, authorizing_integration_owners: { '0': this.guild.id } }
       : { guild_id: guild.id, member: memberPayload(member, this.joinedAt), guild_locale: guild.preferredLocale, context: 0, authorizing_integration_owners: { '0': guild.id } };
-    const sent = this.gateway.dispatch('INTERACTION_CREATE', {
+    const sent = this.gateway.dispatch('INTERACTION_CREATE', where.dm ? null : guild.id, {
       id: interaction.id,
       application_id: this.applicationId,
       type,
@@ -663,7 +682,7 @@ export class FakeDiscord {
       ...who,
       ...extra,
     });
-    if (!sent) throw new Error('no bot is connected to the fake gateway');
+    if (!sent) throw new Error('no bot is connected to the fake gateway on the shard of this interaction');
     return interaction;
   }
 
@@ -892,7 +911,7 @@ export class FakeDiscord {
     if (at < 0) return error(404, 10004, 'Unknown Guild');
     this.guilds.splice(at, 1);
     this.leftGuilds.push(guildId);
-    this.gateway.dispatch('GUILD_DELETE', { id: guildId });
+    this.gateway.dispatch('GUILD_DELETE', guildId, { id: guildId });
     return { status: 204 };
   }
 
@@ -953,6 +972,14 @@ export class FakeDiscord {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** A snowflake of a server on `shard`: the shard comes from the id's timestamp bits, so step the time back until it fits. */
+function snowflakeOnShard([id, count]: Shard): string {
+  for (let ago = 0; ; ago++) {
+    const candidate = snowflake(Date.now() - ago);
+    if (shardOf(candidate, count) === id) return candidate;
+  }
+}
 
 function hasMessageContent(body: MessageBody | undefined, files: SentFile[]): boolean {
   return Boolean(body?.content) || files.length > 0 || (body?.components?.length ?? 0) > 0;

@@ -35,6 +35,7 @@ import { AUTOCOMPLETE_OPTIONS, discordCommandDefinitions, registerCommands } fro
 import { CUSTOM_ID, DiscordChat, type LiveReply } from './discord-chat.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
+import { clientShardOptions, registersCommands } from './shards.js';
 
 /**
  * Discord, on discord.js v14 over the gateway. Members use slash commands rendered from the registry, or mention
@@ -88,7 +89,12 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
     platform: chat,
     async start(commandDeps) {
       deps = commandDeps;
-      const created = new Client({ intents: [...DISCORD_INTENTS], rest: restOptions, allowedMentions: { parse: [], repliedUser: false } });
+      const created = new Client({
+        intents: [...DISCORD_INTENTS],
+        ...clientShardOptions(config),
+        rest: restOptions,
+        allowedMentions: { parse: [], repliedUser: false },
+      });
       reportRateLimits(created.rest, onRateLimited);
       const handlers = new DiscordHandlers(created, chat, commandDeps, config, log);
       created.on(Events.InteractionCreate, (interaction) => void handlers.interaction(interaction));
@@ -99,16 +105,9 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       created.on(Events.GuildAvailable, (guild) => void noteGuild(guild, commandDeps, config, log));
       await loginAndWait(created, token);
       client = created;
-      const applicationId = created.application?.id ?? created.user!.id;
-      await registerCommands({
-        rest,
-        applicationId,
-        guildIds: config.DISCORD_GUILD_IDS,
-        dataDir: config.dataDir,
-        definitions: discordCommandDefinitions(commands),
-        logger: log,
-      }).catch((error: unknown) => log.error({ err: error }, 'could not register the slash commands; they stay as they were'));
-      log.info({ user: created.user?.tag, guilds: created.guilds.cache.size }, 'Discord connected');
+      if (registersCommands(config)) await registerAll(created.application?.id ?? created.user!.id, rest, config, log);
+      else log.info({ shards: config.DISCORD_SHARD_IDS }, 'not registering the slash commands: the process running shard 0 does');
+      log.info({ user: created.user?.tag, guilds: created.guilds.cache.size, shards: created.options.shards, shardCount: created.options.shardCount }, 'Discord connected');
     },
     identity: () => (client?.user ? { name: client.user.tag, applicationId: client.application?.id ?? client.user.id } : undefined),
     async stop() {
@@ -118,6 +117,18 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
     },
   };
   return adapter;
+}
+
+/** Registers (when they changed) the slash commands; a failure leaves the previous ones in place. */
+async function registerAll(applicationId: string, rest: REST, config: Config, log: Logger): Promise<void> {
+  await registerCommands({
+    rest,
+    applicationId,
+    guildIds: config.DISCORD_GUILD_IDS,
+    dataDir: config.dataDir,
+    definitions: discordCommandDefinitions(commands),
+    logger: log,
+  }).catch((error: unknown) => log.error({ err: error }, 'could not register the slash commands; they stay as they were'));
 }
 
 /**
