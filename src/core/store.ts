@@ -56,6 +56,8 @@ export interface JobRepo {
   ofProviderTask(provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined>;
 
   hasQueued(): Promise<boolean>;
+  /** Whether a job is queued of a member and for a provider other than the given ones (those at their caps). */
+  hasQueuedBesides(userIds: readonly number[], providers: readonly string[]): Promise<boolean>;
   queued(): Promise<QueuedJob[]>;
   /**
    * The queued job's 1-based place in the order jobs start (fair order: what `queued()` in `fairOrder` gives), from

@@ -254,6 +254,21 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         );
       });
 
+      it('tells whether a job is queued besides those of the given members and providers', async () => {
+        const [a, b] = [await member('a'), await member('b')];
+        expect(await store.jobs.hasQueuedBesides([], [])).toBe(false);
+        await jobIn(a.id, 'running', {}, { provider: 'kie' });
+        await jobIn(a.id, 'queued');
+        await jobIn(b.id, 'queued', {}, { provider: 'kie' });
+        expect(await store.jobs.hasQueuedBesides([], [])).toBe(true);
+        expect(await store.jobs.hasQueuedBesides([a.id], [])).toBe(true);
+        expect(await store.jobs.hasQueuedBesides([a.id], ['kie'])).toBe(false);
+        expect(await store.jobs.hasQueuedBesides([b.id], ['fal'])).toBe(false);
+        expect(await store.jobs.hasQueuedBesides([b.id], ['kie'])).toBe(true);
+        expect(await store.jobs.hasQueuedBesides([a.id, b.id], [])).toBe(false);
+        expect(await store.jobs.hasQueuedBesides([], ['fal', 'kie'])).toBe(false);
+      });
+
       it('counts the jobs at providers, in all, per member and per provider', async () => {
         const [a, b, c] = [await member('a'), await member('b'), await member('c')];
         await jobIn(a.id, 'submitting');

@@ -1,4 +1,4 @@
-import { and, ne, asc, count, desc, eq, gte, inArray, isNotNull, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, ne, not, asc, count, desc, eq, gte, inArray, isNotNull, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { jobs, workers } from '../../../db/pg/schema.js';
 import { FINAL_STATUSES } from '../../core/engine/job-state.js';
@@ -96,6 +96,15 @@ export function jobRepo(db: Pg): JobRepo {
 
     async hasQueued() {
       const rows = await db.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1);
+      return rows.length > 0;
+    },
+
+    async hasQueuedBesides(userIds, providers) {
+      const rows = await db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.status, 'queued'), not(anyOf(jobs.userId, userIds, 'integer')), not(anyOf(jobs.provider, providers, 'text'))))
+        .limit(1);
       return rows.length > 0;
     },
 

@@ -162,6 +162,16 @@ export function sqliteJobs(db: DbLike): JobRepo {
     async hasQueued() {
       return anyQueued(db).get() !== undefined;
     },
+    async hasQueuedBesides(userIds, providers) {
+      // json_each: one parameter however many keys (SQLite caps the number of bound parameters).
+      const row = db.get(sql`
+        select 1 as found from jobs
+        where status = 'queued'
+          and user_id not in (select value from json_each(${JSON.stringify(userIds)}))
+          and provider not in (select value from json_each(${JSON.stringify(providers)}))
+        limit 1`);
+      return row !== undefined;
+    },
     async queued() {
       return queuedWithLastStart(db).all();
     },
