@@ -2,7 +2,7 @@
  * Intake benchmark (issue 6, scenario 1; issue 13 §4): `/video` requests accepted per second through the real engine
  * path (prompt validation, prefilter, per-user limits, budget, ledger hold, job insert, queue position, status post,
  * scheduler pump). Nothing starts at a provider: `maxRunningJobs` is 0, so no provider is ever called.
- * Run with `npx tsx bench/intake.ts [--n=2000] [--users=200] [--pg-n=2000]`.
+ * Run with `npx tsx bench/intake.ts [--n=2000] [--users=200] [--pg-n=1000]`.
  *
  * - SQLite (a WAL file), requests one after another as a single bot process handles them, with 0, 1,000 and 10,000
  *   jobs already queued. The queue stays that deep: each timed request's job is cancelled in SQL afterwards, untimed,
@@ -26,7 +26,7 @@ import { buildEngine, fmt, numberArg, percentile, report, videoRequest, type Ben
 
 const n = numberArg('n', 2000);
 const users = numberArg('users', 200);
-const pgN = numberArg('pg-n', 2000);
+const pgN = numberArg('pg-n', 1000);
 const DEPTHS = [0, 1_000, 10_000] as const;
 const PROCESSES = [1, 2, 4] as const;
 /** Untimed requests first: every member exists and the statements are prepared before the clock starts. */
