@@ -13,6 +13,7 @@ import type { ChatPlatform, JobDestination, MessageRef, VideoProvider } from '..
 import { silentLogger } from '../src/logger.js';
 import { createLocalMediaStore } from '../src/media/local-store.js';
 import { createSafeFetcher } from '../src/media/safe-fetch.js';
+import type { Store } from '../src/core/store.js';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
 
 /** One line of the combined table. `met` is left out where the figure has no goal of its own. */
@@ -86,10 +87,10 @@ export const OPEN_SETTINGS: EngineSettings = {
   mediaIsPublic: false,
 };
 
-export interface BenchEngine {
+export interface BenchEngine<S extends Store = SqliteStore> {
   engine: Engine;
-  /** The SQLite store: benches read their figures straight from its rows (`db.drizzle.$client`). */
-  db: SqliteStore;
+  /** The store (SQLite unless one was given): SQLite benches read their figures straight from its rows (`db.drizzle.$client`). */
+  db: S;
   platform: CountingPlatform;
 }
 
@@ -116,16 +117,16 @@ export class CountingPlatform implements ChatPlatform {
   }
 }
 
-/** The real engine (as `main.ts` wires it) on a SQLite file in `dir`, with a counting chat platform. */
-export function buildEngine(opts: {
+/** The real engine (as `main.ts` wires it) on the given store or a SQLite file in `dir`, with a counting chat platform. */
+export function buildEngine<S extends Store = SqliteStore>(opts: {
   dir: string;
-  db?: SqliteStore;
+  db?: S;
   providers?: ReadonlyMap<string, VideoProvider>;
   settings?: Partial<EngineSettings>;
   models?: readonly ModelSpec[];
   publicBaseUrl?: string;
-}): BenchEngine {
-  const db = opts.db ?? openSqliteStore(path.join(opts.dir, 'clipbot.db'));
+}): BenchEngine<S> {
+  const db = opts.db ?? (openSqliteStore(path.join(opts.dir, 'clipbot.db')) as Store as S);
   const platform = new CountingPlatform();
   const engine = new Engine({
     db,

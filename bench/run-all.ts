@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: runs every scenario of issues 6 and 11 one after another, each in its own process (so one's
  * memory and timers cannot colour another's figures), and prints one table. Each scenario script also runs
- * alone and prints its own details. Arguments are passed on and win over the defaults, e.g. `npm run bench -- --jobs=2000`.
+ * alone and prints its own details. Arguments are passed on and win over the defaults, e.g. `npm run bench -- --jobs=2000`;
+ * `--only=intake,recovery` runs just those.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -9,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { machine, parseResult, printTable, type BenchRow } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const passOn = process.argv.slice(2);
+/** `--only=intake,polling`: just those scenarios (by script name). */
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const passOn = process.argv.slice(2).filter((a) => !a.startsWith('--only='));
 
 const SCENARIOS: { script: string; args: string[]; parse?: (stdout: string) => BenchRow[] }[] = [
   { script: 'intake.ts', args: ['--json'] },
@@ -25,7 +28,9 @@ const SCENARIOS: { script: string; args: string[]; parse?: (stdout: string) => B
 
 const rows: BenchRow[] = [];
 const started = new Date();
-for (const { script, args, parse } of SCENARIOS) {
+const chosen = SCENARIOS.filter(({ script }) => !only || only.includes(script.replace(/\.ts$/, '')));
+if (chosen.length === 0) throw new Error(`--only names no scenario; there are: ${SCENARIOS.map((s) => s.script.replace(/\.ts$/, '')).join(', ')}`);
+for (const { script, args, parse } of chosen) {
   process.stderr.write(`running ${script} …\n`);
   const { code, stdout } = await run(script, [...passOn.filter((a) => script !== 'relay.ts' || !a.startsWith('--runs')), ...args]);
   const got = code === 0 ? (parse ?? parseResult)(stdout) : undefined;

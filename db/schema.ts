@@ -131,6 +131,8 @@ export const jobs = sqliteTable(
     index('jobs_worker').on(t.workerId),
     // Covers the scheduler's counts of jobs at each provider and for each user, without reading the rows.
     index('jobs_status_provider_user').on(t.status, t.provider, t.userId),
+    // A queued job's position (per-member counts of queued jobs, and its rank among its member's own) from the index alone.
+    index('jobs_status_user_created').on(t.status, t.userId, t.createdAt, t.id),
     index('jobs_user_created').on(t.userId, t.createdAt),
     // Each user's latest start (fair order) and the spend since a date (budget caps) are index seeks, not scans.
     index('jobs_user_submitted').on(t.userId, t.submittedAt),

@@ -104,6 +104,7 @@ export const jobs = pgTable(
   (t) => [
     index('jobs_worker').on(t.workerId),
     index('jobs_status_provider_user').on(t.status, t.provider, t.userId),
+    index('jobs_status_user_created').on(t.status, t.userId, t.createdAt, t.id),
     index('jobs_user_created').on(t.userId, t.createdAt),
     index('jobs_user_submitted').on(t.userId, t.submittedAt),
     index('jobs_created').on(t.createdAt),

@@ -56,7 +56,14 @@ export interface JobRepo {
   ofProviderTask(provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined>;
 
   hasQueued(): Promise<boolean>;
+  /** Whether a job is queued of a member and for a provider other than the given ones (those at their caps). */
+  hasQueuedBesides(userIds: readonly number[], providers: readonly string[]): Promise<boolean>;
   queued(): Promise<QueuedJob[]>;
+  /**
+   * The queued job's 1-based place in the order jobs start (fair order: what `queued()` in `fairOrder` gives), from
+   * per-member counts rather than the whole queue; undefined when the job is not queued.
+   */
+  queuePosition(id: string): Promise<number | undefined>;
   /** Jobs at a provider (submitting or running). */
   countAtProvider(): Promise<number>;
   /** Jobs at a provider per member / per provider, for the given keys (all keys when `keys` is omitted). */

@@ -251,6 +251,20 @@ describe('the job engine', () => {
     });
   });
 
+  describe('when a member’s backlog waits behind their own running job', () => {
+    it('starts another member’s job at once, and the backlog one by one as each ends', async () => {
+      const t = await harness({ settings: { maxRunningJobs: 10, userMaxRunningJobs: 1 }, sim: { runMs: 40 } });
+      const first = await t.submit('ann', '[sim:hang] ann 0');
+      const backlog = [(await t.submit('ann', 'ann 1')).id, (await t.submit('ann', 'ann 2')).id];
+      const bob = await t.submit('bob', 'bob 0');
+      expect((await t.job(first.id)).status).not.toBe('queued');
+      expect((await t.job(bob.id)).status).not.toBe('queued');
+      for (const id of backlog) expect((await t.job(id)).status).toBe('queued');
+      await t.engine.cancel(first.id, { userId: first.userId, moderator: false });
+      for (const id of backlog) expect((await t.engine.waitForJob(id)).status).toBe('succeeded');
+    });
+  });
+
   describe('when webhooks are on', () => {
     it('finishes on the signed callback and ignores its duplicate', async () => {
       const t = await harness({ webhooks: true, sim: { runMs: 100 } });

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { queuePositions } from '../../src/core/engine/scheduler.js';
 import type { JobStatus, LedgerEntryRow, NewJobRow, Store, StoreTx, User } from '../../src/core/store.js';
 
 /**
@@ -189,6 +191,82 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await store.jobs.update(queuedB.id, ['queued'], { status: 'submitting' });
         expect(await store.jobs.hasQueued()).toBe(false);
         expect(await store.jobs.queueDepth()).toBe(0);
+      });
+
+      it("tells a queued job's place in fair order from members' counts: rounds, then who started longest ago", async () => {
+        const [a, b, c] = [await member('a'), await member('b'), await member('c')];
+        // a started a job lately, b long ago, c never: within a round c goes first, then b, then a.
+        await jobIn(a.id, 'running', { submittedAt: NOW - 1_000 });
+        await jobIn(b.id, 'succeeded', { submittedAt: NOW - 9_000, finishedAt: NOW });
+        const a1 = await job(a.id, { createdAt: NOW + 1 });
+        const a2 = await job(a.id, { createdAt: NOW + 2 });
+        const a3 = await job(a.id, { createdAt: NOW + 3 });
+        const b1 = await job(b.id, { createdAt: NOW + 4 });
+        const c1 = await job(c.id, { createdAt: NOW + 5 });
+        const c2 = await job(c.id, { createdAt: NOW + 6 });
+        const order = [c1, b1, a1, c2, a2, a3];
+        for (const [i, { id }] of order.entries()) expect(await store.jobs.queuePosition(id)).toBe(i + 1);
+        await store.jobs.update(c1.id, ['queued'], { status: 'cancelled' });
+        expect(await store.jobs.queuePosition(c1.id)).toBeUndefined();
+        expect(await store.jobs.queuePosition(c2.id)).toBe(1);
+        expect(await store.jobs.queuePosition(a3.id)).toBe(5);
+        expect(await store.jobs.queuePosition('no-such-job')).toBeUndefined();
+      });
+
+      it('puts every queued job where the scheduler will start it, for any queue', async () => {
+        let run = 0;
+        const queue = fc.array(
+          fc.record({
+            // Few distinct times and ids of mixed case and punctuation: ties in every key the order breaks on.
+            member: fc.nat(3),
+            createdAt: fc.nat(4),
+            id: fc.string({ unit: fc.constantFrom('a', 'B', 'z', '0', '-', '_'), minLength: 1, maxLength: 3 }),
+            queued: fc.boolean(),
+          }),
+          { maxLength: 14 },
+        );
+        const lastStarts = fc.array(fc.option(fc.nat(2), { nil: undefined }), { minLength: 4, maxLength: 4 });
+        await fc.assert(
+          fc.asyncProperty(queue, lastStarts, async (jobs, starts) => {
+            run++;
+            const members = [];
+            for (const [i, start] of starts.entries()) {
+              const m = await member(`p${run}-${i}`);
+              if (start !== undefined) await jobIn(m.id, 'succeeded', { submittedAt: NOW - 10 + start, finishedAt: NOW });
+              members.push(m);
+            }
+            const ids = new Set<string>();
+            for (const j of jobs) {
+              const id = `p${run}/${j.id}`;
+              if (ids.has(id)) continue;
+              ids.add(id);
+              await jobIn(members[j.member]!.id, j.queued ? 'queued' : 'cancelled', {}, { id, createdAt: NOW + j.createdAt });
+            }
+            const expected = await queuePositions(store);
+            try {
+              for (const id of ids) expect([id, await store.jobs.queuePosition(id)]).toEqual([id, expected.get(id)]);
+            } finally {
+              // The next run starts from an empty queue, even after a failure (while fast-check shrinks it).
+              for (const id of expected.keys()) await store.jobs.update(id, ['queued'], { status: 'cancelled' });
+            }
+          }),
+          { numRuns: 40 },
+        );
+      });
+
+      it('tells whether a job is queued besides those of the given members and providers', async () => {
+        const [a, b] = [await member('a'), await member('b')];
+        expect(await store.jobs.hasQueuedBesides([], [])).toBe(false);
+        await jobIn(a.id, 'running', {}, { provider: 'kie' });
+        await jobIn(a.id, 'queued');
+        await jobIn(b.id, 'queued', {}, { provider: 'kie' });
+        expect(await store.jobs.hasQueuedBesides([], [])).toBe(true);
+        expect(await store.jobs.hasQueuedBesides([a.id], [])).toBe(true);
+        expect(await store.jobs.hasQueuedBesides([a.id], ['kie'])).toBe(false);
+        expect(await store.jobs.hasQueuedBesides([b.id], ['fal'])).toBe(false);
+        expect(await store.jobs.hasQueuedBesides([b.id], ['kie'])).toBe(true);
+        expect(await store.jobs.hasQueuedBesides([a.id, b.id], [])).toBe(false);
+        expect(await store.jobs.hasQueuedBesides([], ['fal', 'kie'])).toBe(false);
       });
 
       it('counts the jobs at providers, in all, per member and per provider', async () => {

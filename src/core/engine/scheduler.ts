@@ -32,6 +32,11 @@ export async function startEligibleJobs(db: Store, clock: Clock, caps: Scheduler
   // move, so a stale read cannot start a job twice), and the rest reads only what it needs.
   if (!(await db.jobs.hasQueued())) return [];
   if ((await db.jobs.countAtProvider()) >= caps.maxRunningJobs) return [];
+  // Every member or provider with queued jobs may be at its own cap (one member's backlog behind their running job):
+  // then nothing can start, which the counts of jobs at providers and one index probe tell without reading the queue.
+  const fullUsers = atCap(await db.jobs.atProviderByUser(), caps.userMaxRunningJobs);
+  const fullProviders = atCap(await db.jobs.atProviderByProvider(), caps.providerMaxRunningJobs);
+  if (!(await db.jobs.hasQueuedBesides(fullUsers, fullProviders))) return [];
   return db.transaction(async (tx) => {
     let total = await tx.jobs.countAtProvider();
     const queued = await queuedInFairOrder(tx);
@@ -51,6 +56,10 @@ export async function startEligibleJobs(db: Store, clock: Clock, caps: Scheduler
     }
     return started;
   });
+}
+
+function atCap<K>(counts: ReadonlyMap<K, number>, cap: number): K[] {
+  return [...counts].filter(([, n]) => n >= cap).map(([key]) => key);
 }
 
 /** 1-based positions of queued jobs in the order they will start. */

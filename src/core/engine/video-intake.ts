@@ -12,7 +12,6 @@ import type { EngineDeps, SubmitResult } from './engine.js';
 import type { InputImages } from './input-images.js';
 import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type Quote, type VideoRequest } from './intake.js';
 import { getJob, isFinal } from './job-state.js';
-import { queuePositions } from './scheduler.js';
 import type { StatusMessages } from './status-messages.js';
 
 /**
@@ -53,7 +52,7 @@ export class VideoIntake {
   async submitVideo(request: VideoRequest): Promise<SubmitResult> {
     if (this.deps.isStopping()) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
     const previous = await existingIntake(this.db, request.intakeKey);
-    if (previous) return { job: previous, duplicate: true, position: (await queuePositions(this.db)).get(previous.id) };
+    if (previous) return { job: previous, duplicate: true, position: await this.db.jobs.queuePosition(previous.id) };
 
     const models = this.availableModels();
     const chat = await getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
@@ -99,7 +98,8 @@ export class VideoIntake {
     // From here on the job row counts against the member's limits.
     releaseSlot();
     if (accepted.duplicate && inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
-    const position = (await queuePositions(this.db)).get(accepted.job.id);
+    // One job's place from per-member counts: reading the whole queue on every intake made intake slower as it grew.
+    const position = await this.db.jobs.queuePosition(accepted.job.id);
     if (!accepted.duplicate) {
       this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
       this.deps.observer?.jobQueued?.({ provider: quote.model.provider, costUsd: quote.costUsd });

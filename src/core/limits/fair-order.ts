@@ -13,7 +13,8 @@ export interface QueuedJob {
 
 export function fairOrder<T extends QueuedJob>(queued: readonly T[], lastStartByUser: ReadonlyMap<number, number>): T[] {
   const byUser = new Map<number, T[]>();
-  for (const job of [...queued].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))) {
+  // Ids compare byte-wise, as the stores compare them when they count a job's place (JobRepo.queuePosition).
+  for (const job of [...queued].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     const list = byUser.get(job.userId);
     if (list) list.push(job);
     else byUser.set(job.userId, [job]);

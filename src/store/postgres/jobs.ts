@@ -1,4 +1,4 @@
-import { and, ne, asc, count, desc, eq, gte, inArray, isNotNull, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, ne, not, asc, count, desc, eq, gte, inArray, isNotNull, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { jobs, workers } from '../../../db/pg/schema.js';
 import { FINAL_STATUSES } from '../../core/engine/job-state.js';
@@ -99,6 +99,15 @@ export function jobRepo(db: Pg): JobRepo {
       return rows.length > 0;
     },
 
+    async hasQueuedBesides(userIds, providers) {
+      const rows = await db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.status, 'queued'), not(anyOf(jobs.userId, userIds, 'integer')), not(anyOf(jobs.provider, providers, 'text'))))
+        .limit(1);
+      return rows.length > 0;
+    },
+
     async queued() {
       return db
         .select({
@@ -113,6 +122,36 @@ export function jobRepo(db: Pg): JobRepo {
         .from(jobs)
         .where(eq(jobs.status, 'queued'))
         .orderBy(asc(jobs.createdAt), asc(jobs.id));
+    },
+
+    async queuePosition(id) {
+      // As on SQLite (src/store/sqlite/jobs.ts, where the rule is spelled out). Ids compare byte-wise ("C"), as
+      // fair order and SQLite compare them, whatever the database's collation.
+      const { rows } = await db.execute<{ position: string }>(sql`
+        with target as (select user_id, created_at, id from jobs where id = ${id} and status = 'queued'),
+        mine as (
+          select count(*) as k from jobs j, target t
+          where j.status = 'queued' and j.user_id = t.user_id
+            and (j.created_at < t.created_at or (j.created_at = t.created_at and j.id <= t.id collate "C"))
+        ),
+        members as materialized (
+          select user_id, count(*) as q, min(created_at) as first_queued from jobs where status = 'queued' group by user_id
+        ),
+        me as (
+          select m.*, coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0) as last_start
+          from members m join target t on m.user_id = t.user_id
+        )
+        select mine.k + coalesce((
+          select sum(case
+            when m.q < mine.k then m.q
+            when (coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0), m.first_queued, m.user_id)
+              < (me.last_start, me.first_queued, me.user_id) then mine.k
+            else mine.k - 1
+          end)
+          from members m where m.user_id <> me.user_id
+        ), 0) as position
+        from me cross join mine`);
+      return rows[0] ? Number(rows[0].position) : undefined;
     },
 
     async countAtProvider() {

@@ -41,6 +41,37 @@ const queuedWithLastStart = preparedPerDb((db) =>
     .where(eq(jobs.status, 'queued'))
     .prepare(),
 );
+/**
+ * One queued job's 1-based place in fair order (src/core/limits/fair-order.ts) from per-member counts, without reading
+ * the queue's rows: if it is its member's k-th queued job, it starts in round k, after its member's k - 1 earlier
+ * jobs and, of every other member N with q(N) queued, all of them when q(N) < k, else k - 1, plus N's k-th when N goes
+ * first within a round (older latest start, then older first queued job, then lower user id). The counts and the
+ * job's rank come from jobs_status_user_created alone; a member's latest start (a jobs_user_submitted seek) is read
+ * only for those few with k or more queued jobs, whose order within the round matters.
+ */
+const queuePositionOf = (id: string) => sql`
+  with target as (select user_id, created_at, id from jobs where id = ${id} and status = 'queued'),
+  mine as (
+    select count(*) as k from jobs j, target t
+    where j.status = 'queued' and j.user_id = t.user_id and (j.created_at < t.created_at or (j.created_at = t.created_at and j.id <= t.id))
+  ),
+  members as materialized (
+    select user_id, count(*) as q, min(created_at) as first_queued from jobs where status = 'queued' group by user_id
+  ),
+  me as (
+    select m.*, coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0) as last_start
+    from members m join target t on m.user_id = t.user_id
+  )
+  select mine.k + coalesce((
+    select sum(case
+      when m.q < mine.k then m.q
+      when (coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0), m.first_queued, m.user_id)
+        < (me.last_start, me.first_queued, me.user_id) then mine.k
+      else mine.k - 1
+    end)
+    from members m where m.user_id <> me.user_id
+  ), 0) as position
+  from me cross join mine`;
 const atProvider = inArray(jobs.status, AT_PROVIDER);
 const anyQueued = preparedPerDb((db) => db.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1).prepare());
 const countAtProvider = preparedPerDb((db) => db.select({ n: count() }).from(jobs).where(atProvider).prepare());
@@ -131,8 +162,21 @@ export function sqliteJobs(db: DbLike): JobRepo {
     async hasQueued() {
       return anyQueued(db).get() !== undefined;
     },
+    async hasQueuedBesides(userIds, providers) {
+      // json_each: one parameter however many keys (SQLite caps the number of bound parameters).
+      const row = db.get(sql`
+        select 1 as found from jobs
+        where status = 'queued'
+          and user_id not in (select value from json_each(${JSON.stringify(userIds)}))
+          and provider not in (select value from json_each(${JSON.stringify(providers)}))
+        limit 1`);
+      return row !== undefined;
+    },
     async queued() {
       return queuedWithLastStart(db).all();
+    },
+    async queuePosition(id) {
+      return db.get<{ position: number } | undefined>(queuePositionOf(id))?.position;
     },
     async countAtProvider() {
       return countAtProvider(db).get()!.n;

@@ -1,0 +1,1 @@
+CREATE INDEX "jobs_status_user_created" ON "jobs" USING btree ("status","user_id","created_at","id");
