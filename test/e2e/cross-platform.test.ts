@@ -141,8 +141,13 @@ describe('one bot on Discord and Telegram at once', () => {
 
     // Dana's first video holds the only running slot (the simulator keeps it in progress until we complete it),
     // so the other three are certainly still queued when Tom asks.
+    // Each is asked once the one before is a job: interactions are handled side by side, so four at once could become
+    // jobs in any order (and the hanging one must be first).
     const prompts = ['[sim:hang] a red fox in snow', 'a blue whale', 'a green parrot', 'a yellow taxi'];
-    for (const prompt of prompts) w.discord.slash(dana, 'video', { prompt, resolution: '480p' });
+    for (const [n, prompt] of prompts.entries()) {
+      w.discord.slash(dana, 'video', { prompt, resolution: '480p' });
+      await eventually(async () => expect(await w.jobs()).toHaveLength(n + 1));
+    }
     await eventually(async () => {
       const all = await w.jobs();
       expect(all.map((j) => [j.platform, j.prompt])).toEqual(prompts.map((p) => ['discord', p]));
