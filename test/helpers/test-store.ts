@@ -33,6 +33,7 @@ export interface StoreRows {
   /** In the order they were written. */
   auditLog(): Promise<(typeof schema.auditLog.$inferSelect)[]>;
   communities(): Promise<(typeof schema.communities.$inferSelect)[]>;
+  blocklistTerms(): Promise<(typeof schema.blocklistTerms.$inferSelect)[]>;
 }
 
 /** Rows of a SQLite database through a drizzle handle (the store's current one, or a read-only one on a bot's file). */
@@ -44,6 +45,7 @@ export function sqliteRows(dbOf: () => Db): StoreRows {
     webhookDeliveries: async () => dbOf().select().from(schema.webhookDeliveries).all(),
     auditLog: async () => dbOf().select().from(schema.auditLog).orderBy(asc(schema.auditLog.id)).all(),
     communities: async () => dbOf().select().from(schema.communities).all(),
+    blocklistTerms: async () => dbOf().select().from(schema.blocklistTerms).all(),
   };
 }
 
@@ -69,6 +71,7 @@ function sqliteFileRows(file: string): StoreRows {
     webhookDeliveries: eachRead((rows) => rows.webhookDeliveries()),
     auditLog: eachRead((rows) => rows.auditLog()),
     communities: eachRead((rows) => rows.communities()),
+    blocklistTerms: eachRead((rows) => rows.blocklistTerms()),
   };
 }
 
@@ -84,6 +87,7 @@ export function postgresRows(url: string): StoreRows & { end(): Promise<void> } 
     webhookDeliveries: async () => db.select().from(pgSchema.webhookDeliveries),
     auditLog: async () => db.select().from(pgSchema.auditLog).orderBy(asc(pgSchema.auditLog.id)),
     communities: async () => db.select().from(pgSchema.communities),
+    blocklistTerms: async () => db.select().from(pgSchema.blocklistTerms),
     end: () => pool.end(),
   };
 }
