@@ -9,6 +9,7 @@ const SUITES = [
   'test/engine',
   'test/hostile',
   'test/fault',
+  'test/commands/commands.test.ts',
   // Not backup, migrate-to-postgres, demo, owner-path (SQLite itself), nor those whose subject is not the store.
   'test/e2e/allow-list.test.ts',
   'test/e2e/authority-matrix.test.ts',
