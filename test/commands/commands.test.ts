@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { and, asc, eq, sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Db } from '../../db/client.js';
-import { auditLog, blocklistTerms, jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
+import type { Job, User } from '../../db/schema.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Engine } from '../../src/core/engine/engine.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
@@ -12,14 +10,16 @@ import { UserError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
-import { readBotDb, tempDir } from '../helpers/db.js';
+import { balanceIn, userIn } from '../helpers/bot-db.js';
+import { tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
+import { botTestStore, type BotStore, type StoreRows } from '../helpers/test-store.js';
 import { pngBytes, startServer, type TestServer } from '../media/fixtures.js';
 import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
 
 /**
  * Every chat command through the real stack: the composition root (`startClipbot`) with the console chat
- * one-shot, the fal.ai simulator, SQLite on disk. A "session" is one bot run of a list of console lines; tests
+ * one-shot, the fal.ai simulator, a store (SQLite on disk, or PostgreSQL under CLIPBOT_TEST_STORE=postgres). A "session" is one bot run of a list of console lines; tests
  * that need two moments (a job made, then refunded) run two sessions on the same DATA_DIR, as a restart would.
  * Other members act through the engine's intake, the entry point every platform hands `/video` to (the console
  * chat is always the one local user).
@@ -39,10 +39,6 @@ interface Transcript {
   replyTo(line: string, nth?: number): string;
 }
 
-function consoleUser(db: Db, platformUserId: string) {
-  return db.select().from(users).where(and(eq(users.platform, 'console'), eq(users.platformUserId, platformUserId))).get();
-}
-
 class Clipbot {
   private bots = new Set<RunningBot>();
   private servers: TestServer[] = [];
@@ -50,6 +46,7 @@ class Clipbot {
   private constructor(
     readonly sim: FalSimulator,
     readonly dir: string,
+    private readonly store: BotStore,
     readonly config: Config,
     private readonly removeDir: () => void,
   ) {}
@@ -57,8 +54,10 @@ class Clipbot {
   static async start(env: Record<string, string> = {}): Promise<Clipbot> {
     const sim = await startFalSimulator({ queueMs: 20, runMs: 50 });
     const { dir, cleanup } = tempDir('clipbot-commands-');
+    const store = await botTestStore(dir);
     const config = loadConfig({
       DATA_DIR: dir,
+      ...store.env,
       HTTP_PORT: '0',
       LOG_LEVEL: 'silent',
       FETCH_ALLOW_CIDRS: '127.0.0.0/8',
@@ -70,7 +69,7 @@ class Clipbot {
       RATE_LIMIT_JOBS: '100',
       ...env,
     });
-    return new Clipbot(sim, dir, config, cleanup);
+    return new Clipbot(sim, dir, store, config, cleanup);
   }
 
   /** Starts the bot, types `lines` into the console one after another, waits for their videos, stops. */
@@ -94,49 +93,51 @@ class Clipbot {
     }
   }
 
-  /**
-   * Reads the bot's database (its own file, opened read-only for the duration of `read`): raw rows, as the bot
-   * may be running and the store is its own.
-   */
-  inspect<T>(read: (db: Db) => T): T {
-    return readBotDb(this.dir, read);
+  /** The bot's raw rows (its store may be running, and is its own). */
+  get rows(): StoreRows {
+    return this.store.rows;
+  }
+
+  /** The console member's account, if the bot made one. */
+  user(platformUserId: string): Promise<User | undefined> {
+    return userIn(this.rows, 'console', platformUserId);
   }
 
   /** The member's balance: the sum of their ledger entries (design.md §4). */
-  balance(platformUserId: string): number {
-    return this.inspect((db) => {
-      const user = consoleUser(db, platformUserId);
-      if (!user) return 0;
-      return db.select({ total: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` }).from(ledgerEntries).where(eq(ledgerEntries.userId, user.id)).get()!.total;
-    });
+  async balance(platformUserId: string): Promise<number> {
+    const user = await this.user(platformUserId);
+    return user ? balanceIn(this.rows, user.id) : 0;
   }
 
-  userId(platformUserId: string): number {
-    return this.inspect((db) => consoleUser(db, platformUserId)!.id);
+  async userId(platformUserId: string): Promise<number> {
+    return (await this.user(platformUserId))!.id;
   }
 
-  jobs(): Job[] {
-    return this.inspect((db) => db.select().from(jobs).orderBy(asc(jobs.createdAt)).all());
+  /** Oldest first. */
+  jobs(): Promise<Job[]> {
+    return this.rows.jobs();
   }
 
-  ledger(platformUserId: string) {
-    const id = this.userId(platformUserId);
-    return this.inspect((db) => db.select().from(ledgerEntries).where(eq(ledgerEntries.userId, id)).orderBy(asc(ledgerEntries.id)).all());
+  /** The member's ledger entries, in the order they were written. */
+  async ledger(platformUserId: string) {
+    const id = await this.userId(platformUserId);
+    return (await this.rows.ledger()).filter((e) => e.userId === id);
   }
 
+  /** Moderator actions, oldest first. */
   audit() {
-    return this.inspect((db) => db.select().from(auditLog).orderBy(asc(auditLog.id)).all());
+    return this.rows.auditLog();
   }
 
   /** Every row a moderator command could touch. */
-  snapshot() {
-    return this.inspect((db) => ({
-      users: db.select().from(users).all(),
-      ledger: db.select().from(ledgerEntries).all(),
-      audit: db.select().from(auditLog).all(),
-      blocklist: db.select().from(blocklistTerms).all(),
-      jobs: db.select().from(jobs).all(),
-    }));
+  async snapshot() {
+    return {
+      users: await this.rows.users(),
+      ledger: await this.rows.ledger(),
+      audit: await this.rows.auditLog(),
+      blocklist: await this.rows.blocklistTerms(),
+      jobs: await this.rows.jobs(),
+    };
   }
 
   /** Files (not directories) under DATA_DIR/media, relative paths. */
@@ -162,7 +163,7 @@ class Clipbot {
 
   /** Waits until the job has reached `status` (read from the database). */
   async jobReaches(id: string, status: Job['status']): Promise<void> {
-    await vi.waitFor(() => expect(this.inspect((db) => db.select().from(jobs).where(eq(jobs.id, id)).get()?.status)).toBe(status), {
+    await vi.waitFor(async () => expect((await this.jobs()).find((j) => j.id === id)?.status).toBe(status), {
       timeout: 5000,
       interval: 20,
     });
@@ -177,6 +178,7 @@ class Clipbot {
   async close(): Promise<void> {
     for (const bot of this.bots) await bot.stop();
     for (const server of this.servers) await server.close();
+    await this.store.release();
     await this.sim.close();
     this.removeDir();
   }
@@ -286,7 +288,7 @@ describe('the chat commands', () => {
         const t = await clipbot();
         const out = await t.console('/balance');
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
-        expect(t.ledger('local').map((e) => [e.kind, e.amount])).toEqual([['starting', STARTING]]);
+        expect((await t.ledger('local')).map((e) => [e.kind, e.amount])).toEqual([['starting', STARTING]]);
       });
     });
 
@@ -296,7 +298,7 @@ describe('the chat commands', () => {
         const out = await t.console('/balance', '/balance');
         expect(out.replyTo('/balance')).toBe('You have 300 credits. Your balance is topped up to 300 each day (UTC).');
         expect(out.replyTo('/balance', 1)).toBe(out.replyTo('/balance'));
-        expect(t.ledger('local').map((e) => [e.kind, e.amount])).toEqual([
+        expect((await t.ledger('local')).map((e) => [e.kind, e.amount])).toEqual([
           ['starting', STARTING],
           ['daily', 100],
         ]);
@@ -325,7 +327,7 @@ describe('the chat commands', () => {
           aspect_ratio: '9:16',
           camera_fixed: true,
         });
-        const [job] = t.jobs();
+        const [job] = await t.jobs();
         expect(job).toMatchObject({ status: 'succeeded', price: 24, platform: 'console' });
         expect(t.mediaFiles()).toEqual([`results/${job!.id}.mp4`]);
       });
@@ -340,7 +342,7 @@ describe('the chat commands', () => {
         const line = `/video the fox wakes up --image ${imageUrl} --resolution 480p`;
         const out = await t.console(line);
         expect(out.code).toBe(0);
-        const [job] = t.jobs();
+        const [job] = await t.jobs();
         expect(job).toMatchObject({ status: 'succeeded', inputImageUrl: imageUrl });
         expect(t.sim.requests()[0]!.input['image_url']).toMatch(/^data:image\/png;base64,/);
         expect(t.mediaFiles().sort()).toEqual([`inputs/${job!.id}.png`, `results/${job!.id}.mp4`]);
@@ -366,8 +368,8 @@ describe('the chat commands', () => {
         expect(out.replyTo(line)).toMatch(message);
         expect(out.code).toBe(1);
         expect(out.replyTo('/balance', 1)).toBe(`You have ${STARTING} credits.`);
-        expect(t.jobs()).toEqual([]);
-        expect(t.ledger('local').map((e) => e.kind)).toEqual(['starting']);
+        expect(await t.jobs()).toEqual([]);
+        expect((await t.ledger('local')).map((e) => e.kind)).toEqual(['starting']);
         expect(t.mediaFiles()).toEqual([]);
         expect(t.sim.stats.submitCalls).toBe(0);
       });
@@ -383,7 +385,7 @@ describe('the chat commands', () => {
         expect(out.replyTo(line)).toMatch(/^The image could not be used: fake-\d+\.public\.clipbot\.example:\d+ sent .*, not a PNG, JPEG, WebP or GIF image$/);
         expect(page.requests).toEqual(['/fox.png']);
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
-        expect(t.jobs()).toEqual([]);
+        expect(await t.jobs()).toEqual([]);
         expect(t.mediaFiles()).toEqual([]);
       });
 
@@ -398,7 +400,7 @@ describe('the chat commands', () => {
         expect(Date.now() - started).toBeLessThan(10_000);
         expect(out.replyTo(line)).toMatch(/^The image could not be used: .*(longer than 1 s|stopped responding)/);
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
-        expect(t.jobs()).toEqual([]);
+        expect(await t.jobs()).toEqual([]);
         expect(t.mediaFiles()).toEqual([]);
       });
     });
@@ -419,7 +421,7 @@ describe('the chat commands', () => {
         const failing = '/video [sim:content_policy] a fox --resolution 480p';
         const out = await t.console(FOX, failing, '/history');
         expect(out.code).toBe(1);
-        const [ok, failed] = t.jobs();
+        const [ok, failed] = await t.jobs();
         const lines = out.replyTo('/history').split('\n');
         expect(lines).toHaveLength(2);
         expect(lines[0]).toMatch(
@@ -444,7 +446,7 @@ describe('the chat commands', () => {
           const b = (await engine.submitVideo(t.request('local', '[sim:queued_forever] another fox'))).job;
           return [a, b];
         });
-        expect(t.balance('local')).toBe(STARTING - 2 * PRICE_480P);
+        expect(await t.balance('local')).toBe(STARTING - 2 * PRICE_480P);
 
         const out = await t.console('/queue', '/cancel', `/cancel ${first!.id}`, '/queue', '/balance');
         expect(out.replyTo('/queue')).toBe(`1 video waiting in the queue.\n${first!.id}: running\n${second!.id}: queued, position 1`);
@@ -452,8 +454,8 @@ describe('the chat commands', () => {
         expect(out.replyTo(`/cancel ${first!.id}`)).toContain(`Cancelled job ${first!.id}; 40 credits are back in your balance.`);
         expect(out.replyTo('/queue', 1)).toBe('0 videos waiting in the queue. You have none in progress.');
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
-        expect(t.jobs().map((j) => j.status)).toEqual(['cancelled', 'cancelled']);
-        expect(t.ledger('local').filter((e) => e.kind === 'release').map((e) => e.jobId).sort()).toEqual([first!.id, second!.id].sort());
+        expect((await t.jobs()).map((j) => j.status)).toEqual(['cancelled', 'cancelled']);
+        expect((await t.ledger('local')).filter((e) => e.kind === 'release').map((e) => e.jobId).sort()).toEqual([first!.id, second!.id].sort());
         expect(t.sim.stats.cancelCalls).toBeGreaterThanOrEqual(1);
       });
     });
@@ -475,9 +477,9 @@ describe('the chat commands', () => {
         // Ann's job also lives on the console platform, so its status lines may be printed in between.
         expect(out.replyTo(`/cancel ${theirs.id}`).split('\n')[0]).toBe(`You have no job ${theirs.id}.`);
         expect(out.code).toBe(1);
-        expect(t.jobs()[0]!.status).toMatch(/^(queued|submitting|running)$/);
-        expect(t.ledger('ann').map((e) => e.kind)).toEqual(['starting', 'hold']);
-        expect(t.balance('ann')).toBe(STARTING - PRICE_480P);
+        expect((await t.jobs())[0]!.status).toMatch(/^(queued|submitting|running)$/);
+        expect((await t.ledger('ann')).map((e) => e.kind)).toEqual(['starting', 'hold']);
+        expect(await t.balance('ann')).toBe(STARTING - PRICE_480P);
       });
     });
 
@@ -487,8 +489,8 @@ describe('the chat commands', () => {
         const theirs = await t.withEngine(async (engine) => (await engine.submitVideo(t.request('ann', '[sim:queued_forever] a fox'))).job);
         const out = await t.console(`/cancel ${theirs.id}`, '/balance');
         expect(out.replyTo(`/cancel ${theirs.id}`)).toContain(`Cancelled job ${theirs.id}; 40 credits are back in its owner’s balance.`);
-        expect(t.jobs()[0]).toMatchObject({ status: 'cancelled', errorMessage: 'Cancelled by a moderator.' });
-        expect(t.balance('ann')).toBe(STARTING);
+        expect((await t.jobs())[0]).toMatchObject({ status: 'cancelled', errorMessage: 'Cancelled by a moderator.' });
+        expect(await t.balance('ann')).toBe(STARTING);
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
       });
     });
@@ -505,14 +507,14 @@ describe('the chat commands', () => {
           expect(out.replyTo('/credits take ann 30 "chargeback on order 7"')).toBe('Took 30 credits from console:ann. New balance: 220.');
           expect(out.replyTo('/credits grant local 10 for testing')).toBe('Gave 10 credits to console (console:local). New balance: 210.');
 
-          const owner = t.userId('local');
-          const ann = t.userId('ann');
-          expect(t.ledger('ann').map(({ kind, amount, actorUserId, reason }) => ({ kind, amount, actorUserId, reason }))).toEqual([
+          const owner = await t.userId('local');
+          const ann = await t.userId('ann');
+          expect((await t.ledger('ann')).map(({ kind, amount, actorUserId, reason }) => ({ kind, amount, actorUserId, reason }))).toEqual([
             { kind: 'starting', amount: STARTING, actorUserId: null, reason: 'welcome credits' },
             { kind: 'grant', amount: 50, actorUserId: owner, reason: 'contest winner' },
             { kind: 'deduct', amount: -30, actorUserId: owner, reason: 'chargeback on order 7' },
           ]);
-          expect(t.audit().map(({ actorUserId, action, targetUserId, detail }) => ({ actorUserId, action, targetUserId, detail: JSON.parse(detail!) }))).toEqual([
+          expect((await t.audit()).map(({ actorUserId, action, targetUserId, detail }) => ({ actorUserId, action, targetUserId, detail: JSON.parse(detail!) }))).toEqual([
             { actorUserId: owner, action: 'credits.grant', targetUserId: ann, detail: { amount: 50, reason: 'contest winner' } },
             { actorUserId: owner, action: 'credits.take', targetUserId: ann, detail: { amount: 30, reason: 'chargeback on order 7' } },
             // Owners may grant themselves credits; that is audited like any other grant.
@@ -530,8 +532,8 @@ describe('the chat commands', () => {
           expect(out.replyTo('/credits grant ann lots')).toBe('/credits: amount must be a number. See /help credits.');
           expect(out.replyTo('/credits grant ann')).toBe('/credits: amount is missing. See /help credits.');
           expect(out.code).toBe(1);
-          expect(t.ledger('ann').map((e) => e.kind)).toEqual(['starting']);
-          expect(t.audit()).toEqual([]);
+          expect((await t.ledger('ann')).map((e) => e.kind)).toEqual(['starting']);
+          expect(await t.audit()).toEqual([]);
         });
       });
     });
@@ -547,10 +549,10 @@ describe('the chat commands', () => {
           expect(out.replyTo(second)).toBe('You have used your 1 videos for today. The quota resets at 00:00 UTC.');
           expect(out.replyTo('/quota local default')).toBe('console (console:local) now has the default quota of 20 videos a day.');
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING - PRICE_480P} credits.`);
-          expect(t.jobs()).toHaveLength(1);
-          expect(t.inspect((db) => consoleUser(db, 'local')!.dailyJobQuota)).toBeNull();
-          const owner = t.userId('local');
-          expect(t.audit().map(({ action, actorUserId, targetUserId, detail }) => [action, actorUserId, targetUserId, JSON.parse(detail!)])).toEqual([
+          expect(await t.jobs()).toHaveLength(1);
+          expect((await t.user('local'))!.dailyJobQuota).toBeNull();
+          const owner = await t.userId('local');
+          expect((await t.audit()).map(({ action, actorUserId, targetUserId, detail }) => [action, actorUserId, targetUserId, JSON.parse(detail!)])).toEqual([
             ['quota.set', owner, owner, { quota: 1 }],
             ['quota.set', owner, owner, { quota: null }],
           ]);
@@ -568,17 +570,17 @@ describe('the chat commands', () => {
           const refusal = await t.withEngine((engine) => engine.submitVideo(t.request('ann', 'a fox')).catch((e: unknown) => e));
           expect(refusal).toBeInstanceOf(UserError);
           expect((refusal as UserError).message).toBe('You are banned from using this bot: posting spam');
-          expect(t.jobs()).toEqual([]);
-          expect(t.balance('ann')).toBe(STARTING);
+          expect(await t.jobs()).toEqual([]);
+          expect(await t.balance('ann')).toBe(STARTING);
 
           const unbanned = await t.console('/unban ann');
           expect(unbanned.replyTo('/unban ann')).toBe('console:ann may generate videos again.');
           const done = await t.withEngine(async (engine) => engine.waitForJob((await engine.submitVideo(t.request('ann', 'a fox'))).job.id));
           expect(done.status).toBe('succeeded');
 
-          const owner = t.userId('local');
-          const ann = t.userId('ann');
-          expect(t.audit().map(({ action, actorUserId, targetUserId, detail }) => [action, actorUserId, targetUserId, JSON.parse(detail!)])).toEqual([
+          const owner = await t.userId('local');
+          const ann = await t.userId('ann');
+          expect((await t.audit()).map(({ action, actorUserId, targetUserId, detail }) => [action, actorUserId, targetUserId, JSON.parse(detail!)])).toEqual([
             ['user.ban', owner, ann, { reason: 'posting spam' }],
             ['user.unban', owner, ann, { reason: '' }],
           ]);
@@ -590,7 +592,7 @@ describe('the chat commands', () => {
           const t = await clipbot();
           const out = await t.console('/ban local oops');
           expect(out.replyTo('/ban local oops')).toBe('You cannot ban yourself.');
-          expect(t.audit()).toEqual([]);
+          expect(await t.audit()).toEqual([]);
         });
       });
     });
@@ -613,10 +615,10 @@ describe('the chat commands', () => {
           expect(out.replyTo('/blocklist list', 1)).toBe('Everywhere: no terms.');
           expect(out.replyTo(leet, 1)).toContain('✅ Done');
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING - PRICE_480P} credits.`);
-          expect(t.jobs()).toHaveLength(1);
+          expect(await t.jobs()).toHaveLength(1);
 
-          const owner = t.userId('local');
-          expect(t.audit().map(({ action, actorUserId, detail }) => [action, actorUserId, JSON.parse(detail!)])).toEqual([
+          const owner = await t.userId('local');
+          expect((await t.audit()).map(({ action, actorUserId, detail }) => [action, actorUserId, JSON.parse(detail!)])).toEqual([
             ['blocklist.add', owner, { term: 'wombat' }],
             ['blocklist.remove', owner, { term: 'wombat' }],
           ]);
@@ -630,7 +632,7 @@ describe('the chat commands', () => {
           expect(out.replyTo('/blocklist add')).toBe('Say which term to add: /blocklist add <term>');
           expect(out.replyTo('/blocklist remove otter')).toBe('That term is not on the blocklist.');
           expect(out.replyTo('/blocklist purge')).toMatch(/^\/blocklist: action use add, remove or list\./);
-          expect(t.audit()).toEqual([]);
+          expect(await t.audit()).toEqual([]);
         });
       });
     });
@@ -640,7 +642,7 @@ describe('the chat commands', () => {
         it('reports usage, refunds the succeeded one once, and refuses the failed one as already refunded', async () => {
           const t = await clipbot();
           await t.console(FOX, '/video [sim:content_policy] a fox --resolution 480p');
-          const [ok, failed] = t.jobs();
+          const [ok, failed] = await t.jobs();
           expect([ok!.status, failed!.status]).toEqual(['succeeded', 'failed']);
 
           const refund = `/refund ${ok!.id} the clip was blank`;
@@ -658,12 +660,12 @@ describe('the chat commands', () => {
           expect(out.replyTo('/refund jnosuchjob')).toBe('There is no job jnosuchjob.');
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
 
-          const owner = t.userId('local');
-          const grants = t.ledger('local').filter((e) => e.kind === 'refund');
+          const owner = await t.userId('local');
+          const grants = (await t.ledger('local')).filter((e) => e.kind === 'refund');
           expect(grants.map(({ amount, jobId, actorUserId, reason }) => ({ amount, jobId, actorUserId, reason }))).toEqual([
             { amount: 40, jobId: ok!.id, actorUserId: owner, reason: `refund of job ${ok!.id}: the clip was blank` },
           ]);
-          expect(t.audit().map(({ action, actorUserId, targetUserId, jobId, detail }) => [action, actorUserId, targetUserId, jobId, JSON.parse(detail!)])).toEqual([
+          expect((await t.audit()).map(({ action, actorUserId, targetUserId, jobId, detail }) => [action, actorUserId, targetUserId, jobId, JSON.parse(detail!)])).toEqual([
             ['job.refund', owner, owner, ok!.id, { amount: 40, reason: 'the clip was blank' }],
           ]);
         });
@@ -674,8 +676,8 @@ describe('the chat commands', () => {
       it('refuses every one and changes nothing in the database', async () => {
         const t = await clipbot();
         await t.console('/credits grant ann 50 setup', '/blocklist add wombat', FOX);
-        const jobId = t.jobs()[0]!.id;
-        const before = t.snapshot();
+        const jobId = (await t.jobs())[0]!.id;
+        const before = await t.snapshot();
 
         const attempts = [
           '/credits grant ann 50 because',
@@ -696,7 +698,7 @@ describe('the chat commands', () => {
         }
         expect(out.replies.filter((r) => MODERATOR_ONLY.test(r))).toHaveLength(attempts.length);
         expect(out.code).toBe(1);
-        expect(t.snapshot()).toEqual(before);
+        expect(await t.snapshot()).toEqual(before);
       });
     });
   });

@@ -166,14 +166,14 @@ const accepted = (o: VideoOutcome) => ('job' in o ? 'accepted' : o.refused);
 async function runningJob(d: AuthorityDriver, owner: Person, place: Community): Promise<Job> {
   const made = await d.video(owner, place, fresh('[sim:hang] a heron in the reeds '));
   if (!('job' in made)) throw new Error(`the job was refused: ${made.refused}`);
-  await expect.poll(() => d.job(made.job.id).status, { timeout: 10_000, interval: 20 }).toBe('running');
+  await expect.poll(async () => (await d.job(made.job.id)).status, { timeout: 10_000, interval: 20 }).toBe('running');
   return d.job(made.job.id);
 }
 
 async function succeededJob(d: AuthorityDriver, owner: Person, place: Community): Promise<Job> {
   const made = await d.video(owner, place, fresh('a heron in the reeds '));
   if (!('job' in made)) throw new Error(`the job was refused: ${made.refused}`);
-  await expect.poll(() => d.job(made.job.id).status, { timeout: 10_000, interval: 20 }).toBe('succeeded');
+  await expect.poll(async () => (await d.job(made.job.id)).status, { timeout: 10_000, interval: 20 }).toBe('succeeded');
   return d.job(made.job.id);
 }
 
@@ -184,7 +184,7 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
   const { d } = c;
   const refused = effect !== 'all' && effect !== 'here' ? refusalText(d, actor, effect, command) : undefined;
   const target = d.person(fresh('Tia'));
-  const budgets = { A: d.budget('A'), B: d.budget('B') };
+  const budgets = { A: await d.budget('A'), B: await d.budget('B') };
   /** The target's (or a bystander's) next /video in A and in B: 'accepted' or the refusal. */
   const probe = async (who: Person, prompt = 'a heron in the reeds') => ({
     A: accepted(await d.video(who, 'A', fresh(`${prompt} `))),
@@ -196,17 +196,17 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
       const reply = await give(c, actor, 'credits', { action: 'grant', user: target, amount: 5 });
       if (refused) {
         expect(reply).toBe(refused);
-        expect(d.balance(target)).toBe(STARTING);
-        expect({ A: d.budget('A'), B: d.budget('B') }).toEqual(budgets);
+        expect(await d.balance(target)).toBe(STARTING);
+        expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual(budgets);
       } else if (effect === 'here') {
         expect(reply).toMatch(new RegExp(`^Gave 5 credits to .+ from this community's budget \\(${budgets.A - 5} left\\)\\. New balance: ${STARTING + 5}\\.$`));
-        expect(d.balance(target)).toBe(STARTING + 5);
+        expect(await d.balance(target)).toBe(STARTING + 5);
         // Out of A's budget, never out of B's, and no credit is created.
-        expect({ A: d.budget('A'), B: d.budget('B') }).toEqual({ A: budgets.A - 5, B: budgets.B });
+        expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual({ A: budgets.A - 5, B: budgets.B });
       } else {
         expect(reply).toMatch(new RegExp(`^Gave 5 credits to .+\\. New balance: ${STARTING + 5}\\.$`));
-        expect(d.balance(target)).toBe(STARTING + 5);
-        expect({ A: d.budget('A'), B: d.budget('B') }).toEqual(budgets);
+        expect(await d.balance(target)).toBe(STARTING + 5);
+        expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual(budgets);
       }
       return;
     }
@@ -214,12 +214,12 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
       const reply = await give(c, actor, 'credits', { action: 'take', user: target, amount: 5 });
       if (refused) {
         expect(reply).toBe(refused);
-        expect(d.balance(target)).toBe(STARTING);
+        expect(await d.balance(target)).toBe(STARTING);
       } else {
         expect(reply).toMatch(new RegExp(`^Took 5 credits from .+\\. New balance: ${STARTING - 5}\\.$`));
-        expect(d.balance(target)).toBe(STARTING - 5);
+        expect(await d.balance(target)).toBe(STARTING - 5);
       }
-      expect({ A: d.budget('A'), B: d.budget('B') }).toEqual(budgets);
+      expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual(budgets);
       return;
     }
     case 'ban': {
@@ -305,7 +305,7 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
     }
     case 'stats': {
       const reply = await give(c, actor, 'stats');
-      const jobs = d.jobs();
+      const jobs = await d.jobs();
       const inA = jobs.filter((j) => `${d.platform}:${j.guildId}` === d.community('A'));
       // B has jobs of its own, which A's moderators must not see.
       expect(jobs.some((j) => `${d.platform}:${j.guildId}` === d.community('B'))).toBe(true);
@@ -319,7 +319,7 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
       if (effect === 'here') {
         expect(reply.split('\n')[0]).toBe(`This community (${d.community('A')}):`);
         expect(counted).toBe(inA.length);
-        expect(reply).toContain(`Budget left to grant: ${d.budget('A')} credits`);
+        expect(reply).toContain(`Budget left to grant: ${await d.budget('A')} credits`);
       } else {
         expect(reply.split('\n')[0]).toBe('Everywhere:');
         expect(counted).toBe(jobs.length);
@@ -331,11 +331,11 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
       const there = await give(c, actor, 'budget', { action: 'give', amount: 10, community: d.community('B') });
       if (refused) {
         expect([here, there]).toEqual([refused, refused]);
-        expect({ A: d.budget('A'), B: d.budget('B') }).toEqual(budgets);
+        expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual(budgets);
       } else {
         expect(here).toBe(`Gave 10 credits to the budget of ${d.community('A')}. Left: ${budgets.A + 10}.`);
         expect(there).toBe(`Gave 10 credits to the budget of ${d.community('B')}. Left: ${budgets.B + 10}.`);
-        expect({ A: d.budget('A'), B: d.budget('B') }).toEqual({ A: budgets.A + 10, B: budgets.B + 10 });
+        expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual({ A: budgets.A + 10, B: budgets.B + 10 });
       }
       return;
     }
@@ -359,7 +359,7 @@ async function jobCommandRow(c: Cast, command: keyof typeof JOB_COMMANDS, actor:
   const { d } = c;
   const requester = d.person(fresh('Rae'));
   const job = command === 'cancel' || command === 'Cancel button' ? await runningJob(d, requester, place) : await succeededJob(d, requester, place);
-  const before = { balance: d.balance(requester), jobs: d.jobs().length, status: job.status };
+  const before = { balance: await d.balance(requester), jobs: (await d.jobs()).length, status: job.status };
   const refused = effect !== 'all' && effect !== 'here' ? refusalText(d, actor, effect, command, job) : undefined;
 
   let reply: string;
@@ -374,18 +374,18 @@ async function jobCommandRow(c: Cast, command: keyof typeof JOB_COMMANDS, actor:
 
   if (refused) {
     expect(reply).toBe(refused);
-    expect(d.job(job.id).status).toBe(before.status);
-    expect(d.balance(requester)).toBe(before.balance);
-    expect(d.jobs().length).toBe(before.jobs);
+    expect((await d.job(job.id)).status).toBe(before.status);
+    expect(await d.balance(requester)).toBe(before.balance);
+    expect((await d.jobs()).length).toBe(before.jobs);
     return;
   }
   if (command === 'cancel' || command === 'Cancel button') {
     expect(reply).toBe(command === 'cancel' ? `Cancelled job ${job.id}; ${PRICE} credits are back in its owner’s balance.` : 'Cancelled; the credits went back to the member who asked for it.');
-    await expect.poll(() => d.job(job.id).status, { timeout: 5000, interval: 20 }).toBe('cancelled');
-    expect(d.balance(requester)).toBe(STARTING);
+    await expect.poll(async () => (await d.job(job.id)).status, { timeout: 5000, interval: 20 }).toBe('cancelled');
+    expect(await d.balance(requester)).toBe(STARTING);
   } else {
     expect(reply).toMatch(new RegExp(`^Refunded ${PRICE} credits for job ${job.id} to `));
-    expect(d.balance(requester)).toBe(before.balance + PRICE);
+    expect(await d.balance(requester)).toBe(before.balance + PRICE);
   }
 }
 
@@ -444,7 +444,7 @@ describe.each([
     const victim = d.person(fresh('Val'));
     const jobInA = await runningJob(d, victim, 'A');
     const doneInA = await succeededJob(d, d.person(fresh('Rae')), 'A');
-    const before = { eve: d.balance(eve), victim: d.balance(victim), doneOwner: d.jobs().length, budgets: { A: d.budget('A'), B: d.budget('B'), E: d.budget('E') } };
+    const before = { eve: await d.balance(eve), victim: await d.balance(victim), doneOwner: (await d.jobs()).length, budgets: { A: await d.budget('A'), B: await d.budget('B'), E: await d.budget('E') } };
 
     // Her server has no budget: she cannot mint credits for herself or anyone.
     expect(await d.command(eve, 'E', 'credits', { action: 'grant', user: eve, amount: 500 })).toBe("This community's budget has 0 credits left; ask the bot owner for more.");
@@ -460,10 +460,10 @@ describe.each([
     // Her /stats counts only her server, which has no jobs.
     expect((await d.command(eve, 'E', 'stats')).split('\n').slice(0, 2)).toEqual([`This community (${d.community('E')}):`, 'Jobs: none']);
 
-    expect(d.balance(eve)).toBe(before.eve);
-    expect(d.job(jobInA.id).status).toBe('running');
-    expect(d.balance(victim)).toBe(before.victim);
-    expect({ A: d.budget('A'), B: d.budget('B'), E: d.budget('E') }).toEqual(before.budgets);
+    expect(await d.balance(eve)).toBe(before.eve);
+    expect((await d.job(jobInA.id)).status).toBe('running');
+    expect(await d.balance(victim)).toBe(before.victim);
+    expect({ A: await d.budget('A'), B: await d.budget('B'), E: await d.budget('E') }).toEqual(before.budgets);
     const inA = await d.video(victim, 'A', fresh('a heron in the reeds '));
     const inE = await d.video(victim, 'E', fresh('a heron in the reeds '));
     expect('job' in inA).toBe(true);
@@ -473,28 +473,28 @@ describe.each([
   it('a moderator grants out of the budget and no further; the owner fills it', async () => {
     const { d, people } = cast;
     const target = d.person(fresh('Tia'));
-    const left = d.budget('A');
+    const left = await d.budget('A');
     expect(await d.command(people.modA, 'A', 'credits', { action: 'grant', user: target, amount: left + 1 })).toBe(
       `This community's budget has ${left} credits left; ask the bot owner for more.`,
     );
-    expect(d.balance(target)).toBe(STARTING);
-    expect(d.budget('A')).toBe(left);
+    expect(await d.balance(target)).toBe(STARTING);
+    expect(await d.budget('A')).toBe(left);
     expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 1 })).toBe(`Gave 1 credits to the budget of ${d.community('A')}. Left: ${left + 1}.`);
     expect(await d.command(people.modA, 'A', 'credits', { action: 'grant', user: target, amount: left + 1 })).toMatch(/\(0 left\)\. New balance: /);
-    expect(d.balance(target)).toBe(STARTING + left + 1);
-    expect(d.budget('A')).toBe(0);
+    expect(await d.balance(target)).toBe(STARTING + left + 1);
+    expect(await d.budget('A')).toBe(0);
   }, 30_000);
 
   it('only the requester may retry; their Retry makes a new job charged to them', async () => {
     const { d } = cast;
     const requester = d.person(fresh('Rae'));
     const done = await succeededJob(d, requester, 'B');
-    const jobsBefore = d.jobs().length;
+    const jobsBefore = (await d.jobs()).length;
     await d.press(requester, done, 'retry');
-    await expect.poll(() => d.jobs().length, { timeout: 5000, interval: 20 }).toBe(jobsBefore + 1);
-    const retried = d.jobs().at(-1)!;
+    await expect.poll(async () => (await d.jobs()).length, { timeout: 5000, interval: 20 }).toBe(jobsBefore + 1);
+    const retried = (await d.jobs()).at(-1)!;
     expect(retried).toMatchObject({ prompt: done.prompt, guildId: done.guildId });
-    expect(d.balance(requester)).toBe(STARTING - 2 * PRICE);
+    expect(await d.balance(requester)).toBe(STARTING - 2 * PRICE);
   }, 30_000);
 
   it.runIf(platform === 'Telegram')('a moderator of A who sends Cancel for a job of B from A (a modified client) is refused and the job goes on', async () => {
@@ -502,7 +502,7 @@ describe.each([
     const requester = d.person(fresh('Rae'));
     const job = await runningJob(d, requester, 'B');
     expect(await d.forgedPress!(people.modA, 'A', job, 'cancel')).toBe('Only the person who asked for this video (or a moderator) can do that.');
-    expect(d.job(job.id).status).toBe('running');
-    expect(d.balance(requester)).toBe(STARTING - PRICE);
+    expect((await d.job(job.id)).status).toBe('running');
+    expect(await d.balance(requester)).toBe(STARTING - PRICE);
   }, 30_000);
 });

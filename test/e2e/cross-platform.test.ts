@@ -1,7 +1,6 @@
 import type { Update } from 'grammy/types';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Db } from '../../db/client.js';
-import { jobs, ledgerEntries, users, type Job } from '../../db/schema.js';
+import type { Job } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
@@ -9,14 +8,16 @@ import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord, PERMISSIONS, type FakeInteraction, type FakeMember } from '../fakes/discord.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
 import { balanceIn, userIn } from '../helpers/bot-db.js';
-import { readBotDb, readBotJobs, tempDir } from '../helpers/db.js';
+import { tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
-import { expectLedgerBalancedIn } from '../helpers/ledger.js';
+import { expectLedgerBalanced } from '../helpers/ledger.js';
+import { botTestStore, type BotStore, type StoreRows } from '../helpers/test-store.js';
 
 /**
  * One process, one engine, both real chat libraries: the whole bot (`startClipbot`) logged in to the fake Discord
  * (discord.js) and polling the fake Telegram Bot API (grammY) at once, with the fal.ai simulator behind it. The
- * tests read what each fake received, the simulator, and the bot's SQLite file (read-only).
+ * tests read what each fake received, the simulator, and the rows of the bot's store (SQLite, or PostgreSQL under
+ * CLIPBOT_TEST_STORE=postgres).
  */
 
 const STARTING = 1000;
@@ -33,6 +34,7 @@ class World {
     readonly telegram: FakeTelegram,
     readonly sim: FalSimulator,
     readonly dir: string,
+    private readonly store: BotStore,
     private readonly removeDir: () => void,
   ) {}
 
@@ -41,9 +43,11 @@ class World {
     const telegram = await FakeTelegram.start();
     const sim = await startFalSimulator({ queueMs: 20, runMs: 300 });
     const { dir, cleanup } = tempDir('clipbot-cross-');
-    const w = new World(discord, telegram, sim, dir, cleanup);
+    const store = await botTestStore(dir);
+    const w = new World(discord, telegram, sim, dir, store, cleanup);
     const config = loadConfig({
       DATA_DIR: dir,
+      ...store.env,
       HTTP_PORT: '0',
       LOG_LEVEL: 'silent',
       FETCH_ALLOW_CIDRS: '127.0.0.0/8',
@@ -68,40 +72,38 @@ class World {
 
   async close(): Promise<void> {
     await this.bot?.stop();
+    await this.store.release();
     await this.discord.close();
     await this.telegram.close();
     await this.sim.close();
     this.removeDir();
   }
 
-  inspect<T>(read: (db: Db) => T): T {
-    return readBotDb(this.dir, read);
+  get rows(): StoreRows {
+    return this.store.rows;
   }
 
-  jobs(): Job[] {
-    return readBotJobs(this.dir);
+  /** Oldest first. */
+  jobs(): Promise<Job[]> {
+    return this.rows.jobs();
   }
 
   /** The balance of the account behind (platform, id); undefined when there is no such account yet. */
-  balance(platform: 'discord' | 'telegram', id: string | number): number | undefined {
-    return this.inspect((db) => {
-      const user = userIn(db, platform, String(id));
-      return user ? balanceIn(db, user.id) : undefined;
-    });
+  async balance(platform: 'discord' | 'telegram', id: string | number): Promise<number | undefined> {
+    const user = await userIn(this.rows, platform, String(id));
+    return user ? balanceIn(this.rows, user.id) : undefined;
   }
 
   /** Every hold settled exactly once (captured on success, released otherwise); no balance below zero. */
-  expectLedgerBalanced(): void {
-    this.inspect((db) => expectLedgerBalancedIn(db));
+  expectLedgerBalanced(): Promise<void> {
+    return expectLedgerBalanced(this.rows);
   }
 
   /** The sum of the prices captured (spent) for the account behind (platform, id). */
-  captured(platform: 'discord' | 'telegram', id: string | number): number {
-    return this.inspect((db) => {
-      const user = userIn(db, platform, String(id))!;
-      const captured = new Set(db.select().from(ledgerEntries).all().filter((e) => e.userId === user.id && e.kind === 'capture').map((e) => e.jobId));
-      return db.select().from(jobs).all().filter((j) => j.userId === user.id && captured.has(j.id)).reduce((sum, j) => sum + j.price, 0);
-    });
+  async captured(platform: 'discord' | 'telegram', id: string | number): Promise<number> {
+    const user = (await userIn(this.rows, platform, String(id)))!;
+    const captured = new Set((await this.rows.ledger()).filter((e) => e.userId === user.id && e.kind === 'capture').map((e) => e.jobId));
+    return (await this.jobs()).filter((j) => j.userId === user.id && captured.has(j.id)).reduce((sum, j) => sum + j.price, 0);
   }
 
   /** What only the Discord member who acted sees: the ephemeral reply, or an ephemeral follow-up. */
@@ -139,22 +141,27 @@ describe('one bot on Discord and Telegram at once', () => {
 
     // Dana's first video holds the only running slot (the simulator keeps it in progress until we complete it),
     // so the other three are certainly still queued when Tom asks.
+    // Each is asked once the one before is a job: interactions are handled side by side, so four at once could become
+    // jobs in any order (and the hanging one must be first).
     const prompts = ['[sim:hang] a red fox in snow', 'a blue whale', 'a green parrot', 'a yellow taxi'];
-    for (const prompt of prompts) w.discord.slash(dana, 'video', { prompt, resolution: '480p' });
-    await eventually(() => {
-      const all = w.jobs();
+    for (const [n, prompt] of prompts.entries()) {
+      w.discord.slash(dana, 'video', { prompt, resolution: '480p' });
+      await eventually(async () => expect(await w.jobs()).toHaveLength(n + 1));
+    }
+    await eventually(async () => {
+      const all = await w.jobs();
       expect(all.map((j) => [j.platform, j.prompt])).toEqual(prompts.map((p) => ['discord', p]));
       expect(all.map((j) => j.status)).toEqual(['running', 'queued', 'queued', 'queued']);
     });
 
     w.telegram.sendText(tom, tomChat, '/video a paper boat on a rainy street --resolution 480p');
-    await eventually(() => expect(w.jobs().map((j) => [j.platform, j.status])).toEqual([...Array(4).fill(['discord', expect.any(String)]), ['telegram', 'queued']]));
-    expect(w.jobs()[0]!.status).toBe('running');
+    await eventually(async () => expect((await w.jobs()).map((j) => [j.platform, j.status])).toEqual([...Array(4).fill(['discord', expect.any(String)]), ['telegram', 'queued']]));
+    expect((await w.jobs())[0]!.status).toBe('running');
 
     w.sim.complete(w.sim.requests()[0]!.id);
-    await eventually(() => expect(w.jobs().map((j) => j.status)).toEqual(Array(5).fill('succeeded')), 20_000);
+    await eventually(async () => expect((await w.jobs()).map((j) => j.status)).toEqual(Array(5).fill('succeeded')), 20_000);
 
-    const all = w.jobs();
+    const all = await w.jobs();
     const [d1, d2, d3, d4, t] = all as [Job, Job, Job, Job, Job];
     expect(t).toMatchObject({ platform: 'telegram', chatId: String(tomChat.id) });
     for (const d of [d1, d2, d3, d4]) expect(d).toMatchObject({ platform: 'discord', chatId: w.discord.channelId });
@@ -180,17 +187,17 @@ describe('one bot on Discord and Telegram at once', () => {
     const videos = w.telegram.videosIn(tomChat);
     expect(videos).toHaveLength(1);
     expect(isMp4(videos[0]!.video!.bytes)).toBe(true);
-    expect(w.jobs().map((j) => j.deliveredAt !== null && j.deliveryRef !== null)).toEqual(Array(5).fill(true));
+    expect((await w.jobs()).map((j) => j.deliveredAt !== null && j.deliveryRef !== null)).toEqual(Array(5).fill(true));
 
     // The ledger: every hold settled once; each account paid for its own videos only.
-    w.expectLedgerBalanced();
-    const danaPaid = w.captured('discord', dana.id);
-    const tomPaid = w.captured('telegram', tom.id);
+    await w.expectLedgerBalanced();
+    const danaPaid = await w.captured('discord', dana.id);
+    const tomPaid = await w.captured('telegram', tom.id);
     expect(danaPaid).toBe(d1.price + d2.price + d3.price + d4.price);
     expect(tomPaid).toBe(t.price);
     expect(tomPaid).toBeGreaterThan(0);
-    expect(w.balance('discord', dana.id)).toBe(STARTING - danaPaid);
-    expect(w.balance('telegram', tom.id)).toBe(STARTING - tomPaid);
+    expect(await w.balance('discord', dana.id)).toBe(STARTING - danaPaid);
+    expect(await w.balance('telegram', tom.id)).toBe(STARTING - tomPaid);
   });
 
   it('the same person on Discord and on Telegram has two separate accounts', async () => {
@@ -213,8 +220,8 @@ describe('one bot on Discord and Telegram at once', () => {
     expect(await w.privateReply(w.discord.slash(mod, 'credits', { action: 'grant', user: samOnDiscord, amount: 50, reason: 'contest' }))).toMatch(
       /New balance: 1050\.$/,
     );
-    expect(w.balance('discord', sam!.id)).toBe(STARTING + 50);
-    expect(w.balance('telegram', sam!.id)).toBeUndefined();
+    expect(await w.balance('discord', sam!.id)).toBe(STARTING + 50);
+    expect(await w.balance('telegram', sam!.id)).toBeUndefined();
 
     const asked = w.telegram.sendText(sam!, samChat, '/balance');
     expect((await w.telegramReply(asked)).text).toMatch(/^You have 1000 credits\./);
@@ -224,11 +231,11 @@ describe('one bot on Discord and Telegram at once', () => {
     expect((await w.telegramReply(granted)).text).toBe(`Gave 7 credits to Sam (telegram:${sam!.id}). New balance: ${STARTING + 7}.`);
     expect(await w.privateReply(w.discord.slash(samOnDiscord, 'balance'))).toMatch(/^You have 1050 credits\./);
 
-    expect(w.balance('discord', sam!.id)).toBe(STARTING + 50);
-    expect(w.balance('telegram', sam!.id)).toBe(STARTING + 7);
-    const accounts = w.inspect((db) => db.select().from(users).all().filter((u) => u.platformUserId === String(sam!.id)));
+    expect(await w.balance('discord', sam!.id)).toBe(STARTING + 50);
+    expect(await w.balance('telegram', sam!.id)).toBe(STARTING + 7);
+    const accounts = (await w.rows.users()).filter((u) => u.platformUserId === String(sam!.id));
     expect(accounts.map((u) => u.platform).sort()).toEqual(['discord', 'telegram']);
     expect(new Set(accounts.map((u) => u.id)).size).toBe(2);
-    w.expectLedgerBalanced();
+    await w.expectLedgerBalanced();
   });
 });

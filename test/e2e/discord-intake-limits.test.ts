@@ -41,16 +41,16 @@ describe('Discord /video with an image', () => {
       );
       expect(trickle.requests).toBe(2);
       expect(trickle.open).toBe(2);
-      expect(w.jobs()).toEqual([]);
-      expect(w.balance(alice)).toBe(STARTING);
+      expect(await w.jobs()).toEqual([]);
+      expect(await w.balance(alice)).toBe(STARTING);
 
       trickle.release();
       await w.jobIn('succeeded', 0);
       await w.jobIn('succeeded', 1);
-      expect(w.jobs()).toHaveLength(2);
+      expect(await w.jobs()).toHaveLength(2);
       expect(trickle.requests).toBe(2);
-      expect(w.balance(alice)).toBe(STARTING - 2 * PRICE);
-      w.expectLedgerBalanced();
+      expect(await w.balance(alice)).toBe(STARTING - 2 * PRICE);
+      await w.expectLedgerBalanced();
     });
   });
 });

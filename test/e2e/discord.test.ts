@@ -1,12 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { GatewayIntentBits } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditLog, ledgerEntries, users } from '../../db/schema.js';
 import { COMMANDS_HASH_FILE } from '../../src/platforms/discord/command-definitions.js';
 import { PERMISSIONS, type FakeAttachment, type FakeMember, type FakeMessage } from '../fakes/discord.js';
-import { userIn } from '../helpers/bot-db.js';
 import {
   CHANNEL_POST,
   channelEdit,
@@ -134,9 +131,9 @@ describe('the Discord adapter', () => {
 
       expect(job).toMatchObject({ platform: 'discord', chatId: w.fake.channelId, uploadLimitBytes: 10 * 1024 * 1024, statusMessageId: status.id });
       expect(job.deliveryRef).toBe(`${w.fake.channelId}/${delivered.id}`);
-      expect(w.balance(alice)).toBe(STARTING - PRICE);
+      expect(await w.balance(alice)).toBe(STARTING - PRICE);
       expect(w.sim.requests().map((r) => r.prompt)).toEqual(['a red fox running through snow']);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('does the same for "@clipbot <prompt>" in a channel, replying to the member’s message', async () => {
@@ -154,8 +151,8 @@ describe('the Discord adapter', () => {
       expect(delivered.pinged.users).toEqual([alice.id]);
       await w.fake.waitFor('the final status', () => w.fake.message(status.id)!.content.includes('✅ Done'));
       expect(w.fake.message(status.id)!.history.slice(1).every((h) => h.via === 'channel')).toBe(true);
-      expect(w.balance(alice)).toBe(STARTING - PRICE);
-      w.expectLedgerBalanced();
+      expect(await w.balance(alice)).toBe(STARTING - PRICE);
+      await w.expectLedgerBalanced();
     });
 
     it('ignores messages that do not mention the bot, even ones that name it or ping everyone', async () => {
@@ -166,7 +163,7 @@ describe('the Discord adapter', () => {
       const asked = w.fake.mention(alice, 'a red fox --resolution 480p');
       await w.fake.waitFor('the status reply', () => w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id));
       await w.jobIn('succeeded');
-      expect(w.jobs()).toHaveLength(1);
+      expect(await w.jobs()).toHaveLength(1);
       expect(w.fake.channelMessages().filter((m) => m.referencedMessageId && m.referencedMessageId !== asked.id)).toEqual([]);
     });
 
@@ -182,7 +179,7 @@ describe('the Discord adapter', () => {
       expect(job.providerModel).toMatch(/image-to-video$/);
       expect(w.sim.requests()[0]!.input['image_url']).toMatch(/^data:image\/png;base64,/);
       expect(isMp4(w.fileOf(await w.delivery(alice)))).toBe(true);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('animates an image attached to a mention', async () => {
@@ -206,7 +203,7 @@ describe('the Discord adapter', () => {
       expect(job).toMatchObject({ chatId: i.channelId, guildId: null });
       const delivered = await w.fake.waitFor('a delivery in the DM', () => w.fake.channelMessages(i.channelId)[0]);
       expect(isMp4(w.fileOf(delivered))).toBe(true);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('labels the buttons in the requester’s language', async () => {
@@ -249,8 +246,8 @@ describe('the Discord adapter', () => {
       expect(second).toMatchObject({ prompt: 'a red fox', model: first.model });
       expect(w.sim.requests()[1]!.input['seed']).not.toBe(7);
       await w.fake.waitFor('a second delivery', () => w.deliveries(alice).length === 2);
-      expect(w.balance(alice)).toBe(STARTING - 2 * PRICE);
-      w.expectLedgerBalanced();
+      expect(await w.balance(alice)).toBe(STARTING - 2 * PRICE);
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -288,7 +285,7 @@ describe('the Discord adapter', () => {
       ]);
       expect(delivered.content).toContain(`/media/results/${job.id}.mp4`);
       expect(w.deliveries(alice)).toHaveLength(1);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it.each([
@@ -307,7 +304,7 @@ describe('the Discord adapter', () => {
       expect(uploads.every((r) => r.body?.enforce_nonce === true)).toBe(true);
       expect(w.fake.botMessages().filter((m) => m.files.length > 0)).toHaveLength(1);
       expect(w.deliveries(alice)).toHaveLength(1);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -322,15 +319,15 @@ describe('the Discord adapter', () => {
       const press = w.fake.press(alice, status, `clipbot:cancel:${running.id}`);
       expect(await w.privateReply(press)).toBe('Cancelled; your credits are back.');
       expect(press.callbacks[0]).toMatchObject({ type: 5, data: { flags: EPHEMERAL } });
-      expect(w.job(running.id).status).toBe('cancelled');
-      expect(w.balance(alice)).toBe(STARTING);
+      expect((await w.job(running.id)).status).toBe('cancelled');
+      expect(await w.balance(alice)).toBe(STARTING);
       await w.status(i, '🚫 Cancelled');
       expect(w.fake.original(i)!.components).toEqual([]);
       const notice = await w.fake.waitFor('a notice', () => w.fake.channelMessages().find((m) => m.content.includes('was cancelled')));
       expect(notice.content).toMatch(new RegExp(`^<@${alice.id}> Job ${running.id} was cancelled\\. 40 credits refunded\\.$`));
       expect(notice.pinged.users).toEqual([alice.id]);
       expect(w.sim.stats.cancelCalls).toBe(1);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('pressed by someone else is refused privately and the job goes on', async () => {
@@ -343,10 +340,10 @@ describe('the Discord adapter', () => {
 
       const press = w.fake.press(bob, status, `clipbot:cancel:${running.id}`);
       expect(await w.privateReply(press)).toBe('只有发起者（或管理员）可以这样做。');
-      expect(w.job(running.id).status).toBe('running');
-      expect(w.balance(alice)).toBe(STARTING - PRICE);
+      expect((await w.job(running.id)).status).toBe('running');
+      expect(await w.balance(alice)).toBe(STARTING - PRICE);
       expect(buttonIds(w.fake.original(i)!)).toEqual([`clipbot:cancel:${running.id}`]);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('pressed by a moderator (Manage Server) cancels someone else’s job and refunds its owner', async () => {
@@ -359,9 +356,9 @@ describe('the Discord adapter', () => {
 
       const press = w.fake.press(mod, status, `clipbot:cancel:${running.id}`);
       expect(await w.privateReply(press)).toBe('Cancelled; the credits went back to the member who asked for it.');
-      expect(w.job(running.id)).toMatchObject({ status: 'cancelled', errorMessage: 'Cancelled by a moderator.' });
-      expect(w.balance(alice)).toBe(STARTING);
-      w.expectLedgerBalanced();
+      expect(await w.job(running.id)).toMatchObject({ status: 'cancelled', errorMessage: 'Cancelled by a moderator.' });
+      expect(await w.balance(alice)).toBe(STARTING);
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -386,7 +383,7 @@ describe('the Discord adapter', () => {
       w.sim.complete(w.sim.requests()[0]!.id);
       await w.status(i, '✅ Done');
       await w.delivery(alice);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('moves the status to the channel route when the interaction token expires mid-job (401 / 50027), then delivers there once', async () => {
@@ -405,10 +402,10 @@ describe('the Discord adapter', () => {
       const afterExpiry = w.fake.calls('PATCH', WEBHOOK_EDIT).slice(before);
       expect(afterExpiry.map((r) => [r.status, r.body === undefined])).toEqual([[401, false]]);
       expect(w.fake.message(status.id)!.history.at(-1)!.via).toBe('channel');
-      expect(w.job(job.id).statusMessageId).toBe(status.id);
+      expect((await w.job(job.id)).statusMessageId).toBe(status.id);
       expect(w.deliveries(alice)).toHaveLength(1);
       expect(isMp4(w.fileOf(w.deliveries(alice)[0]!))).toBe(true);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('posts a fresh status in the channel when the status message was deleted', async () => {
@@ -420,7 +417,7 @@ describe('the Discord adapter', () => {
 
       w.fake.deleteMessage(status.id);
       const fresh = await w.fake.waitFor('a fresh status', () => w.fake.channelMessages().find((m) => m.content.includes('elapsed')));
-      await w.fake.waitFor('the job to remember it', () => w.job(running.id).statusMessageId === fresh.id);
+      await w.fake.waitFor('the job to remember it', async () => (await w.job(running.id)).statusMessageId === fresh.id);
       expect(fresh.pinged).toEqual({ everyone: false, users: [], roles: [] });
       w.sim.complete(w.sim.requests()[0]!.id);
       await w.jobIn('succeeded');
@@ -443,12 +440,12 @@ describe('the Discord adapter', () => {
       await w.jobIn('succeeded');
       await w.fake.waitFor('the final status', () => w.fake.message(status.id)!.content.includes('✅ Done'));
 
-      expect(w.job(running.id).statusMessageId).toBe(status.id);
+      expect((await w.job(running.id)).statusMessageId).toBe(status.id);
       expect(w.fake.channelMessages().filter((m) => !m.content.startsWith(`<@${alice.id}>`))).toEqual([]);
       expect(w.deliveries(alice)).toHaveLength(1);
       expect(w.sim.stats.submissions).toBe(1);
       expect(w.fake.gateway.identifies).toHaveLength(2);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -514,8 +511,8 @@ describe('the Discord adapter', () => {
 
       expect(await w.privateReply(i)).toBe('这个视频需要 40 积分，你只有 10 积分。');
       expect(w.fake.original(i)!.deleted).toBe(true);
-      expect(w.jobs()).toEqual([]);
-      expect(w.balance(li)).toBe(10);
+      expect(await w.jobs()).toEqual([]);
+      expect(await w.balance(li)).toBe(10);
     });
 
     it('fall back to English for other languages', async () => {
@@ -530,13 +527,11 @@ describe('the Discord adapter', () => {
       const mod = w.fake.member('Mod', { permissions: PERMISSIONS.ManageGuild, locale: 'zh-CN' });
       const bob = w.fake.member('Bob');
       // Storage failing under the bot: every audit write is refused.
-      const sqlite = new Database(path.join(w.dir, 'clipbot.db'));
-      sqlite.exec(`CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;`);
-      sqlite.close();
+      await w.refuseInserts('audit_log', 'disk on fire');
 
       const i = w.fake.slash(mod, 'ban', { user: bob, reason: 'spam' });
       expect(await w.privateReply(i)).toMatch(/^出了点问题（编号 [0-9a-f]{8}），没有扣除积分。$/);
-      expect(w.inspect((db) => userIn(db, 'discord', bob.id)?.banned ?? false)).toBe(false);
+      expect((await w.user(bob))?.banned ?? false).toBe(false);
     });
   });
 
@@ -552,19 +547,18 @@ describe('the Discord adapter', () => {
       ['settings', (w) => ({ channels: w.fake.otherChannelId })],
     ];
 
-    const everything = (w: World) =>
-      w.inspect((db) => ({ users: db.select().from(users).all(), ledger: db.select().from(ledgerEntries).all(), audit: db.select().from(auditLog).all() }));
+    const everything = async (w: World) => ({ users: await w.rows.users(), ledger: await w.rows.ledger(), audit: await w.audit() });
 
     it.each(asks)('/%s is refused to a member without Manage Server, and changes nothing', async (name, options) => {
       const w = await start();
       const member = w.fake.member('Mallory');
       const target = w.fake.member('Bob');
-      const before = everything(w);
+      const before = await everything(w);
       const i = w.fake.slash(member, name, options(w, target));
       expect(await w.privateReply(i)).toBe(`/${name} is for moderators and the bot owner.`);
       expect(i.callbacks[0]).toMatchObject({ type: 5, data: { flags: EPHEMERAL } });
-      expect(everything(w)).toEqual(before);
-      w.expectLedgerBalanced();
+      expect(await everything(w)).toEqual(before);
+      await w.expectLedgerBalanced();
     });
 
     it('are refused server-side to a guild admin without Manage Server whose server re-enabled them for everyone', async () => {
@@ -573,8 +567,8 @@ describe('the Discord adapter', () => {
       const bob = w.fake.member('Bob');
       const i = w.fake.slash(admin, 'credits', { action: 'grant', user: bob, amount: 1000 });
       expect(await w.privateReply(i)).toBe('/credits is for moderators and the bot owner.');
-      expect(w.inspect((db) => userIn(db, 'discord', bob.id))).toBeUndefined();
-      expect(w.audit()).toEqual([]);
+      expect(await w.user(bob)).toBeUndefined();
+      expect(await w.audit()).toEqual([]);
     });
 
     it('are refused in DMs, even to the owner', async () => {
@@ -582,8 +576,8 @@ describe('the Discord adapter', () => {
       const owner = w.fake.member('Olga', { id: OWNER_ID });
       const i = w.fake.slash(owner, 'credits', { action: 'grant', user: owner, amount: 1000 }, { dm: true });
       expect(await w.privateReply(i)).toBe('/credits works only in a server, where your Manage Server permission can be checked.');
-      expect(w.audit()).toEqual([]);
-      w.expectLedgerBalanced();
+      expect(await w.audit()).toEqual([]);
+      await w.expectLedgerBalanced();
     });
 
     it('work for a member with Manage Server, each one audited, and the ledger balances after each', async () => {
@@ -596,11 +590,11 @@ describe('the Discord adapter', () => {
       const alice = w.fake.member('Alice');
       w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
       const job = await w.jobIn('succeeded');
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
 
       const run = async (name: string, options: Record<string, string | number | FakeMember>) => {
         const reply = await w.privateReply(w.fake.slash(mod, name, options));
-        w.expectLedgerBalanced();
+        await w.expectLedgerBalanced();
         return reply;
       };
       expect(await run('credits', { action: 'grant', user: alice, amount: 50, reason: 'contest winner' })).toMatch(
@@ -615,17 +609,17 @@ describe('the Discord adapter', () => {
       expect(await run('refund', { job: job.id, reason: 'blurry' })).toBe(`Refunded 40 credits for job ${job.id} to Alice (discord:${alice.id}).`);
       expect(await run('settings', { channels: w.fake.otherChannelId })).toContain(`channels: ${w.fake.otherChannelId}`);
 
-      const modUser = w.inspect((db) => userIn(db, 'discord', mod.id)!);
-      const byMod = w.audit().filter((a) => a.actorUserId === modUser.id);
+      const modUser = (await w.user(mod))!;
+      const byMod = (await w.audit()).filter((a) => a.actorUserId === modUser.id);
       expect(byMod.map((a) => a.action)).toEqual(['credits.grant', 'quota.set', 'user.ban', 'user.unban', 'blocklist.add', 'job.refund', 'settings.update']);
       expect(byMod.every((a) => a.community === `discord:${w.fake.guild.id}`)).toBe(true);
       expect(JSON.parse(byMod[0]!.detail!)).toEqual({ amount: 50, reason: 'contest winner', from: 'budget' });
-      expect(w.balance(alice)).toBe(STARTING - PRICE + 50 + PRICE);
+      expect(await w.balance(alice)).toBe(STARTING - PRICE + 50 + PRICE);
 
       // The server's settings now hold: videos only in the other channel.
       const elsewhere = w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
       expect(await w.privateReply(elsewhere)).toBe('Videos cannot be made in this channel. Ask a moderator where they are allowed.');
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('work for an owner from OWNER_IDS without any server permission', async () => {
@@ -634,8 +628,8 @@ describe('the Discord adapter', () => {
       const bob = w.fake.member('Bob');
       const reply = await w.privateReply(w.fake.slash(owner, 'credits', { action: 'grant', user: bob, amount: 25 }));
       expect(reply).toMatch(/^Gave 25 credits to .*\. New balance: 225\.$/);
-      expect(w.audit().map((a) => a.action)).toEqual(['credits.grant']);
-      w.expectLedgerBalanced();
+      expect((await w.audit()).map((a) => a.action)).toEqual(['credits.grant']);
+      await w.expectLedgerBalanced();
     });
   });
 });

@@ -1,8 +1,5 @@
 import net from 'node:net';
-import { eq } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDb } from '../../db/client.js';
-import { ledgerEntries } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import { silentLogger } from '../../src/logger.js';
@@ -12,10 +9,12 @@ import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
 import { tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
+import { botTestStore, type BotStore } from '../helpers/test-store.js';
 
 /**
  * Every model of every provider through the whole bot (composition root, engine, adapters, simulators over
- * real HTTP, webhooks to our own server), and the failure classes each provider can produce.
+ * real HTTP, webhooks to our own server), and the failure classes each provider can produce. The bot keeps its state
+ * in SQLite, or in PostgreSQL under CLIPBOT_TEST_STORE=postgres (test-store.ts).
  */
 
 interface World {
@@ -24,11 +23,13 @@ interface World {
   ark: ArkSimulator;
   kie: KieSimulator;
   dir: ReturnType<typeof tempDir>;
+  store: BotStore;
 }
 let world: World | undefined;
 afterEach(async () => {
   if (!world) return;
   await world.bot.stop();
+  await world.store.release();
   await Promise.all([world.fal.close(), world.ark.close(), world.kie.close()]);
   world.dir.cleanup();
   world = undefined;
@@ -50,9 +51,11 @@ async function start(webhooks: boolean): Promise<World> {
     startKieSimulator({ ...timing, hdReadyMs: 100, hmacKey: 'kie-hmac' }),
   ]);
   const dir = tempDir();
+  const store = await botTestStore(dir.dir);
   const port = await freePort();
   const config = loadConfig({
     DATA_DIR: dir.dir,
+    ...store.env,
     HTTP_PORT: String(port),
     LOG_LEVEL: 'silent',
     FETCH_ALLOW_CIDRS: '127.0.0.0/8',
@@ -71,7 +74,7 @@ async function start(webhooks: boolean): Promise<World> {
     KIE_WEBHOOK_HMAC_KEY: 'kie-hmac',
   });
   const bot = await startClipbot(config, { logger: silentLogger, models: FAST_MODELS });
-  world = { bot, fal, ark, kie, dir };
+  world = { bot, fal, ark, kie, dir, store };
   return world;
 }
 
@@ -88,11 +91,11 @@ function request(modelId: string, prompt: string, extra: Partial<VideoRequest> =
   };
 }
 
-function ledgerKinds(w: World, jobId: string): string[] {
-  const db = openDb(`${w.dir.dir}/clipbot.db`);
-  const kinds = db.select().from(ledgerEntries).where(eq(ledgerEntries.jobId, jobId)).all().map((e) => e.kind).sort();
-  db.$client.close();
-  return kinds;
+async function ledgerKinds(w: World, jobId: string): Promise<string[]> {
+  return (await w.store.rows.ledger())
+    .filter((e) => e.jobId === jobId)
+    .map((e) => e.kind)
+    .sort();
 }
 
 const VIDEO_MODELS = ['seedance-1-pro', 'seedance-1.5-pro', 'seedance-1-pro-ark', 'veo3-fast', 'veo3'];
@@ -108,7 +111,7 @@ describe('every model of every provider', () => {
       const done = await w.bot.engine.waitForJob(job.id);
       expect(done.status).toBe('succeeded');
       expect(done.mediaKey).toBe(`results/${job.id}.mp4`);
-      expect(ledgerKinds(w, job.id)).toEqual(['capture', 'hold']);
+      expect(await ledgerKinds(w, job.id)).toEqual(['capture', 'hold']);
     });
 
     it('makes a music video from a Suno song', async () => {
@@ -151,7 +154,7 @@ describe('each provider’s failures', () => {
       const done = await w.bot.engine.waitForJob(job.id);
       expect(done.status).toBe('failed');
       expect(done.errorMessage).toMatch(reason);
-      expect(ledgerKinds(w, job.id)).toEqual(['hold', 'release']);
+      expect(await ledgerKinds(w, job.id)).toEqual(['hold', 'release']);
     });
 
     it('waits out a 429 at submit and submits once', async () => {
@@ -164,7 +167,7 @@ describe('each provider’s failures', () => {
       const w = await start(true);
       const { job } = await w.bot.engine.submitVideo(request(modelId, '[sim:dup_webhook] a fox'));
       expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
-      expect(ledgerKinds(w, job.id)).toEqual(['capture', 'hold']);
+      expect(await ledgerKinds(w, job.id)).toEqual(['capture', 'hold']);
     });
 
     it('still finishes, by polling, when the callback never comes', async () => {

@@ -55,8 +55,8 @@ describe('Telegram updates', () => {
       expect(await askBalance(w, bob)).toMatch(balanceReply);
       expect(trickle.open).toBe(1);
       // Nothing is held while the image is still coming: the job (and its hold) exists only once it is here.
-      expect(w.jobs()).toEqual([]);
-      expect(w.balance(alice)).toBe(STARTING);
+      expect(await w.jobs()).toEqual([]);
+      expect(await w.balance(alice)).toBe(STARTING);
     });
   });
 
@@ -82,7 +82,7 @@ describe('Telegram updates', () => {
       const balance = await w.replyTo(alicesBalance);
       expect(balance.text).toMatch(balanceReply);
       expect(balance.messageId).toBeGreaterThan(status.messageId);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -105,7 +105,7 @@ describe('Telegram updates', () => {
       stall.release();
       await w.jobsReach(1);
       expect((await w.replyTo(alicesBalance)).text).toMatch(balanceReply);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -124,7 +124,7 @@ describe('Telegram updates', () => {
       expect((await w.replyTo(photo)).text).toBe('You are banned from using this bot: spam');
       expect(w.fake.callsTo('getFile')).toEqual([]);
       expect(w.fake.downloads).toEqual([]);
-      expect(w.jobs()).toEqual([]);
+      expect(await w.jobs()).toEqual([]);
     });
   });
 

@@ -4,10 +4,8 @@ import path from 'node:path';
 import type { Update } from 'grammy/types';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ZH_DESCRIPTIONS } from '../../commands/i18n.js';
-import { auditLog, ledgerEntries, users } from '../../db/schema.js';
 import { SIM_ASSETS } from '../../src/sim/assets.js';
 import type { FakeChat, StoredMessage } from '../fakes/telegram-api.js';
-import { userIn } from '../helpers/bot-db.js';
 import { eventually, FOX, PRICE, STARTING, TelegramWorld as World } from '../helpers/telegram-world.js';
 import { mp4Bytes } from '../media/fixtures.js';
 
@@ -96,9 +94,9 @@ describe('the Telegram bot', () => {
       expect(w.fake.videosIn(chat)).toHaveLength(1);
 
       expect(job).toMatchObject({ platform: 'telegram', chatId: String(chat.id), requestMessageId: String(update.message!.message_id), price: PRICE });
-      expect(w.balance(alice)).toBe(STARTING - PRICE);
-      expect(w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
-      w.expectLedgerBalanced();
+      expect(await w.balance(alice)).toBe(STARTING - PRICE);
+      expect(await w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
+      await w.expectLedgerBalanced();
       expect(w.sim.requests()[0]!.input).toMatchObject({ prompt: 'a red fox running through snow', resolution: '480p', seed: 42 });
     });
 
@@ -110,8 +108,8 @@ describe('the Telegram bot', () => {
       expect((await w.replyTo(bad)).text).toBe('这个模型不支持这个时长，请用 /models 查看。');
       const unknown = w.fake.sendText(li, chat, '/fly away');
       expect((await w.replyTo(unknown)).text).toBe('There is no command /fly. Try /help.');
-      expect(w.jobs()).toEqual([]);
-      expect(w.balance(li)).toBe(STARTING);
+      expect(await w.jobs()).toEqual([]);
+      expect(await w.balance(li)).toBe(STARTING);
     });
   });
 
@@ -125,7 +123,7 @@ describe('the Telegram bot', () => {
       const [job] = await w.jobsReach(1);
       expect(job!.prompt).toBe('a paper boat on a rainy street');
       expect(w.fake.videosIn(chat)[0]!.video!.bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -144,7 +142,7 @@ describe('the Telegram bot', () => {
       expect(fs.readFileSync(path.join(w.dir, 'media', job!.inputMediaKey!)).equals(simImage())).toBe(true);
       expect(w.sim.requests()[0]!.input['image_url']).toBe(`data:image/png;base64,${simImage().toString('base64')}`);
       expect(fs.readdirSync(path.join(w.dir, 'media', '.tmp'))).toEqual([]);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it('asks for a caption when there is none', async () => {
@@ -171,8 +169,8 @@ describe('the Telegram bot', () => {
       expect((await w.replyTo(update)).text).toMatch(message);
       expect(w.fake.callsTo('getFile')).toHaveLength(getFileCalls);
       expect(w.fake.downloads).toEqual([]);
-      expect(w.jobs()).toEqual([]);
-      expect(w.balance(alice)).toBe(STARTING);
+      expect(await w.jobs()).toEqual([]);
+      expect(await w.balance(alice)).toBe(STARTING);
     });
   });
 
@@ -202,7 +200,7 @@ describe('the Telegram bot', () => {
       // In a group the requester is mentioned by name, so they are notified.
       expect(first!.caption).toBe(`<a href="tg://user?id=${bob.id}">Bob</a> Your video is ready: a fox in the snow`);
       expect(first!.parseMode).toBe('HTML');
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -223,7 +221,7 @@ describe('the Telegram bot', () => {
       expect(link.text).toBe(`Your video is ready: a red fox running through snow\nToo large to upload here (52.0 MB); download it:\n${job!.mediaUrl}`);
       expect(job!.mediaUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/media\/results\/\w+\.mp4$/);
       expect(button(link)).toEqual([`retry:${job!.id}`]);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -289,7 +287,7 @@ describe('the Telegram bot', () => {
       // The file was read again for the second attempt.
       expect(sent!.files['video']!.bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
       expect(w.fake.videosIn(chat)).toHaveLength(1);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -309,8 +307,8 @@ describe('the Telegram bot', () => {
       expect(status.replyMarkup).toBeUndefined();
       await eventually(() => expect(w.fake.repliesTo(update.message!).some((m) => /was cancelled\. 40 credits refunded/.test(m.text ?? ''))).toBe(true));
       expect(w.sim.stats.cancelCalls).toBe(1);
-      expect(w.balance(alice)).toBe(STARTING);
-      w.expectLedgerBalanced();
+      expect(await w.balance(alice)).toBe(STARTING);
+      await w.expectLedgerBalanced();
     });
 
     it('is refused to other members with an alert, and works for a chat administrator', async () => {
@@ -326,14 +324,14 @@ describe('the Telegram bot', () => {
       await eventually(() =>
         expect(w.fake.callbackAnswer(byBob)).toMatchObject({ text: 'Only the person who asked for this video (or a moderator) can do that.', show_alert: true }),
       );
-      expect(w.jobs()[0]!.status).toBe('running');
-      expect(w.balance(alice)).toBe(STARTING - PRICE);
+      expect((await w.jobs())[0]!.status).toBe('running');
+      expect(await w.balance(alice)).toBe(STARTING - PRICE);
 
       const byCarol = w.fake.pressButton(carol, status, 'cancel:').callbackId;
       await w.jobsReach(1, 'cancelled');
       await eventually(() => expect(w.fake.callbackAnswer(byCarol)).toMatchObject({ text: 'Cancelled; the credits went back to the member who asked for it.' }));
       expect(w.fake.callsTo('getChatMember').map((c) => c.params['user_id'])).toEqual([bob.id, carol.id]);
-      const [job] = w.jobs();
+      const [job] = await w.jobs();
       expect(job!.errorMessage).toBe('Cancelled by a moderator.');
       // The requester is told, with a mention, in reply to their request.
       await eventually(() =>
@@ -341,8 +339,8 @@ describe('the Telegram bot', () => {
           `<a href="tg://user?id=${alice.id}">Alice</a> Job ${job!.id} was cancelled. 40 credits refunded.`,
         ),
       );
-      expect(w.balance(alice)).toBe(STARTING);
-      w.expectLedgerBalanced();
+      expect(await w.balance(alice)).toBe(STARTING);
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -357,7 +355,7 @@ describe('the Telegram bot', () => {
 
       const byBob = w.fake.pressButton(bob, video!, 'retry:').callbackId;
       await eventually(() => expect(w.fake.callbackAnswer(byBob)).toMatchObject({ text: 'Only the person who asked for this video can retry it.', show_alert: true }));
-      expect(w.jobs()).toHaveLength(1);
+      expect(await w.jobs()).toHaveLength(1);
 
       const byAlice = w.fake.pressButton(alice, video!, 'retry:').callbackId;
       const [first, second] = await w.jobsReach(2);
@@ -369,8 +367,8 @@ describe('the Telegram bot', () => {
       expect(seed1).toBe(42);
       expect(seed2).toEqual(expect.any(Number));
       expect(seed2).not.toBe(42);
-      expect(w.balance(alice)).toBe(STARTING - 2 * PRICE);
-      w.expectLedgerBalanced();
+      expect(await w.balance(alice)).toBe(STARTING - 2 * PRICE);
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -382,10 +380,10 @@ describe('the Telegram bot', () => {
       await w.jobsReach(1);
       w.fake.redeliver(update);
       const again = await w.replyTo(update, 2);
-      const [job] = w.jobs();
+      const [job] = await w.jobs();
       expect(again.text).toBe(`This request was already accepted as job ${job!.id}.`);
-      expect(w.jobs()).toHaveLength(1);
-      expect(w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
+      expect(await w.jobs()).toHaveLength(1);
+      expect(await w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
       expect(w.sim.stats.submissions).toBe(1);
     });
 
@@ -399,10 +397,10 @@ describe('the Telegram bot', () => {
       w.fake.redeliver(update);
       await w.boot();
       await eventually(() => expect(w.fake.repliesTo(update.message!).some((m) => /already accepted/.test(m.text ?? ''))).toBe(true));
-      expect(w.jobs()).toHaveLength(1);
+      expect(await w.jobs()).toHaveLength(1);
       expect(w.fake.videosIn(chat)).toHaveLength(1);
-      expect(w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
-      w.expectLedgerBalanced();
+      expect(await w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -419,7 +417,7 @@ describe('the Telegram bot', () => {
       const link = w.fake.repliesTo(update.message!).find((m) => m.text?.includes('/media/'))!;
       expect(link.text).toBe(`Your video is ready: a red fox running through snow\nDownload it:\n${job!.mediaUrl}`);
       expect(job!.deliveryRef).toBe(`${chat.id}:${link.messageId}`);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
   });
 
@@ -446,9 +444,9 @@ describe('the Telegram bot', () => {
       w.fake.redeliver(update);
       await eventually(() => expect(w.fake.webhookDeliveries).toHaveLength(2));
       expect(w.fake.webhookDeliveries[1]!.status).toBe(200);
-      expect(w.jobs()).toHaveLength(1);
+      expect(await w.jobs()).toHaveLength(1);
       expect(w.fake.videosIn(chat)).toHaveLength(1);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it.each([
@@ -465,7 +463,7 @@ describe('the Telegram bot', () => {
       expect(delivery.status).toBe(401);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(w.fake.callsTo('sendMessage')).toEqual([]);
-      expect(w.inspect((db) => db.select().from(users).all())).toEqual([]);
+      expect(await w.rows.users()).toEqual([]);
     });
   });
 
@@ -486,7 +484,7 @@ describe('the Telegram bot', () => {
       expect(logs).toMatch(/video upload failed/);
       expect(logs).toMatch(/could not read chat membership/);
       const secretPart = w.fake.token.split(':')[1]!;
-      for (const text of [logs, JSON.stringify(w.sim.calls), JSON.stringify(w.sim.requests()), JSON.stringify(w.jobs())]) {
+      for (const text of [logs, JSON.stringify(w.sim.calls), JSON.stringify(w.sim.requests()), JSON.stringify(await w.jobs())]) {
         expect(text).not.toContain(w.fake.token);
         expect(text).not.toContain(secretPart);
       }
@@ -521,12 +519,12 @@ describe('the Telegram bot', () => {
       const { w, actor, target, reply } = await moderatorWorld(role);
       const fromBudget = role === 'owner' ? '' : " from this community's budget (30 left)";
       expect(reply.text).toBe(`Gave 50 credits to telegram:${target.id}${fromBudget}. New balance: ${STARTING + 50}.`);
-      expect(w.balance(target)).toBe(STARTING + 50);
-      const audit = w.inspect((db) => db.select().from(auditLog).all()).at(-1);
-      const actorId = w.inspect((db) => userIn(db, 'telegram', String(actor.id))!.id);
+      expect(await w.balance(target)).toBe(STARTING + 50);
+      const audit = (await w.rows.auditLog()).at(-1);
+      const actorId = (await w.user(actor))!.id;
       expect(audit).toMatchObject({ actorUserId: actorId, action: 'credits.grant' });
       expect(w.fake.callsTo('getChatMember')).toHaveLength(role === 'owner' ? 0 : 1);
-      w.expectLedgerBalanced();
+      await w.expectLedgerBalanced();
     });
 
     it.each([
@@ -536,10 +534,10 @@ describe('the Telegram bot', () => {
     ] as const)('are refused to %s, changing nothing', async (_case, role, message) => {
       const { w, target, reply } = await moderatorWorld(role);
       expect(reply.text).toMatch(message);
-      expect(w.balance(target)).toBe(STARTING);
-      expect(w.inspect((db) => db.select().from(auditLog).all().filter((a) => a.action === 'credits.grant'))).toEqual([]);
-      expect(w.inspect((db) => db.select().from(ledgerEntries).all().filter((e) => e.kind === 'transfer' || (e.kind === 'grant' && e.reason !== 'budget give by owner')))).toEqual([]);
-      w.expectLedgerBalanced();
+      expect(await w.balance(target)).toBe(STARTING);
+      expect((await w.rows.auditLog()).filter((a) => a.action === 'credits.grant')).toEqual([]);
+      expect((await w.rows.ledger()).filter((e) => e.kind === 'transfer' || (e.kind === 'grant' && e.reason !== 'budget give by owner'))).toEqual([]);
+      await w.expectLedgerBalanced();
     });
   });
 

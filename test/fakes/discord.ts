@@ -517,11 +517,11 @@ export class FakeDiscord {
     return this.requests.filter((r) => r.method === method && path.test(r.path));
   }
 
-  /** Polls `read` until it returns something truthy (default 5 s), else throws with `what`. */
-  async waitFor<T>(what: string, read: () => T | undefined | null | false, timeoutMs = 5000): Promise<T> {
+  /** Polls `read` (which may be async: a read of the bot's store) until it gives something truthy (default 5 s), else throws with `what`. */
+  async waitFor<T>(what: string, read: () => T | undefined | null | false | PromiseLike<T | undefined | null | false>, timeoutMs = 5000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const value = read();
+      const value = await read();
       if (value) return value;
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -41,26 +41,26 @@ describe('platform faults', () => {
     async function expectDiscordOutcome(world: DiscordWorld, member: FakeMember, want: Outcome): Promise<Job> {
       const job = await world.jobIn('final');
       expectState(job, want);
-      const status = () => world.fake.message(world.job(job.id).statusMessageId!)!;
+      const status = async () => world.fake.message((await world.job(job.id)).statusMessageId!)!;
       const notices = () => world.fake.channelMessages().filter((m) => m.content.includes(`Job ${job.id} failed`));
       if (want.status === 'succeeded') {
         // Discord gets the text escaped for its Markdown (the prompt here starts with "[sim:hang]").
-        await world.fake.waitFor('the final status', () => doneStatusText({ ...job, prompt: escapeForDiscord(job.prompt) }).test(status().content));
+        await world.fake.waitFor('the final status', async () => doneStatusText({ ...job, prompt: escapeForDiscord(job.prompt) }).test((await status()).content));
         const [delivery, ...more] = world.deliveries(member);
         expect(more).toEqual([]);
         expect(delivery!.content).toBe(`<@${member.id}> Your video is ready: ${escapeForDiscord(job.prompt)}`);
         expect(isMp4(world.fileOf(delivery!))).toBe(true);
         expect(notices()).toEqual([]);
       } else {
-        await world.fake.waitFor('the final status', () => status().content === escapeForDiscord(failedStatusText(job, want.reason)));
+        await world.fake.waitFor('the final status', async () => (await status()).content === escapeForDiscord(failedStatusText(job, want.reason)));
         const [notice] = await world.fake.waitFor('the failure notice', () => (notices().length ? notices() : undefined));
         expect(notices()).toHaveLength(1);
         expect(notice!.content).toBe(`<@${member.id}> ${escapeForDiscord(failureNoticeText(job, want.reason))}`);
         expect(world.deliveries(member)).toEqual([]);
         expect(world.fake.botMessages().filter((m) => m.files.length > 0)).toEqual([]);
       }
-      world.expectLedgerBalanced();
-      expect(world.balance(member)).toBe(STARTING - (want.status === 'succeeded' ? PRICE : 0));
+      await world.expectLedgerBalanced();
+      expect(await world.balance(member)).toBe(STARTING - (want.status === 'succeeded' ? PRICE : 0));
       return job;
     }
 
@@ -121,11 +121,11 @@ describe('platform faults', () => {
       const alice = w.fake.member('Alice');
       const run = await videoRunning(w, alice);
       w.fake.deleteMessage(run.status.id);
-      await w.fake.waitFor('a fresh status', () => w!.job(run.job.id).statusMessageId !== run.status.id);
+      await w.fake.waitFor('a fresh status', async () => (await w!.job(run.job.id)).statusMessageId !== run.status.id);
       run.complete();
 
       await expectDiscordOutcome(w, alice, succeeded);
-      const fresh = w.fake.message(w.job(run.job.id).statusMessageId!)!;
+      const fresh = w.fake.message((await w.job(run.job.id)).statusMessageId!)!;
       expect(fresh.origin).toBe('channel');
       expect(w.fake.message(run.status.id)!.deleted).toBe(true);
     });
@@ -139,7 +139,7 @@ describe('platform faults', () => {
       run.complete();
 
       await expectDiscordOutcome(w, alice, succeeded);
-      expect(w.job(run.job.id).statusMessageId).toBe(run.status.id);
+      expect((await w.job(run.job.id)).statusMessageId).toBe(run.status.id);
       expect(w.fake.message(run.status.id)!.history.at(-1)!.via).toBe('channel');
     });
   });
@@ -162,8 +162,11 @@ describe('platform faults', () => {
     async function expectTelegramOutcome(world: TelegramWorld, chat: FakeChat, alice: FakeUser, delivered: 'video' | 'link'): Promise<Job> {
       const [job] = await world.jobsReach(1, 'succeeded');
       expectState(job!, succeeded);
-      const status = () => world.fake.botMessages(chat).find((m) => String(m.messageId) === world.jobs()[0]!.statusMessageId)!;
-      await eventually(() => expect(status().text).toMatch(doneStatusText(job!)));
+      const status = async () => {
+        const { statusMessageId } = (await world.jobs())[0]!;
+        return world.fake.botMessages(chat).find((m) => String(m.messageId) === statusMessageId)!;
+      };
+      await eventually(async () => expect((await status()).text).toMatch(doneStatusText(job!)));
       const results = world.fake.botMessages(chat).filter((m) => m.video || m.text?.includes('/media/'));
       expect(results).toHaveLength(1);
       if (delivered === 'video') {
@@ -173,8 +176,8 @@ describe('platform faults', () => {
         expect(results[0]!.text).toBe(`Your video is ready: ${job!.prompt}\nDownload it:\n${job!.mediaUrl}`);
         expect(world.fake.videosIn(chat)).toEqual([]);
       }
-      world.expectLedgerBalanced();
-      expect(world.balance(alice)).toBe(STARTING - PRICE);
+      await world.expectLedgerBalanced();
+      expect(await world.balance(alice)).toBe(STARTING - PRICE);
       return job!;
     }
 
@@ -214,9 +217,9 @@ describe('platform faults', () => {
       world.fake.sendText(alice, chat, '/video [sim:hang] a red fox running through snow --resolution 480p');
       const first = await world.fake.waitForCall('sendMessage');
       const original = world.fake.botMessages(chat).find((m) => m.text === first.params['text'])!;
-      await eventually(() => expect(world.jobs()[0]?.status).toBe('running'));
+      await eventually(async () => expect((await world.jobs())[0]?.status).toBe('running'));
       world.fake.deleteMessage(original);
-      await eventually(() => expect(world.jobs()[0]!.statusMessageId).not.toBe(String(original.messageId)), { timeout: 10_000, interval: 20 });
+      await eventually(async () => expect((await world.jobs())[0]!.statusMessageId).not.toBe(String(original.messageId)), { timeout: 10_000, interval: 20 });
       world.sim.complete(world.sim.requests()[0]!.id);
 
       await expectTelegramOutcome(world, chat, alice, 'video');

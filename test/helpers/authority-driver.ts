@@ -46,10 +46,10 @@ export interface AuthorityDriver {
   press(actor: Person, job: Job, action: 'cancel' | 'retry'): Promise<string>;
   /** Telegram: a callback query whose data names `job`, sent from the actor's own message in `place` (a modified client). */
   forgedPress?(actor: Person, place: Place, job: Job, action: 'cancel' | 'retry'): Promise<string>;
-  balance(person: Person): number;
-  budget(place: Community): number;
-  jobs(): Job[];
-  job(id: string): Job;
+  balance(person: Person): Promise<number>;
+  budget(place: Community): Promise<number>;
+  jobs(): Promise<Job[]>;
+  job(id: string): Promise<Job>;
   close(): Promise<void>;
 }
 
@@ -144,7 +144,7 @@ export async function startTelegramDriver(): Promise<AuthorityDriver> {
       const update = w.fake.sendText(users.get(person.id)!, chatOf(person, place), `/video ${prompt} --resolution 480p`);
       const reply = await w.replyTo(update);
       // The status message is posted once the job was accepted: a reply and no job is a refusal.
-      const job = w.jobs().find((j) => j.requestMessageId === String(update.message!.message_id) && j.chatId === String(update.message!.chat.id));
+      const job = (await w.jobs()).find((j) => j.requestMessageId === String(update.message!.message_id) && j.chatId === String(update.message!.chat.id));
       return job ? { job } : { refused: reply.text ?? '' };
     },
     async press(actor, job, action) {
@@ -158,15 +158,13 @@ export async function startTelegramDriver(): Promise<AuthorityDriver> {
       const message = await w.replyTo(anchor);
       return answerOf(w.fake.pressWithData(users.get(actor.id)!, message, `${action}:${job.id}`).callbackId);
     },
-    balance(person) {
-      return w.inspect((db) => {
-        const user = userIn(db, 'telegram', person.id);
-        return user ? balanceIn(db, user.id) : STARTING;
-      });
+    async balance(person) {
+      const user = await userIn(w.rows, 'telegram', person.id);
+      return user ? balanceIn(w.rows, user.id) : STARTING;
     },
-    budget: (place) => w.inspect((db) => budgetIn(db, `telegram:${groups[place].id}`)),
+    budget: (place) => budgetIn(w.rows, `telegram:${groups[place].id}`),
     jobs: () => w.jobs(),
-    job: (id) => w.jobs().find((j) => j.id === id)!,
+    job: async (id) => (await w.jobs()).find((j) => j.id === id)!,
     close: () => w.close(),
   };
   return driver;
@@ -232,7 +230,7 @@ export async function startDiscordDriver(): Promise<AuthorityDriver> {
     async video(person, place, prompt) {
       const i = w.fake.slash(memberIn(person, place), 'video', { prompt, resolution: '480p' }, where(place));
       const answer = await settle(i);
-      const job = w.jobs().find((j) => j.requestMessageId === i.id);
+      const job = (await w.jobs()).find((j) => j.requestMessageId === i.id);
       return job ? { job } : { refused: answer.text };
     },
     async press(actor, job, action) {
@@ -241,13 +239,11 @@ export async function startDiscordDriver(): Promise<AuthorityDriver> {
       const place = (Object.keys(guildIds!) as Community[]).find((p) => guildIds![p] === job.guildId) ?? 'dm';
       return (await settle(w.fake.press(memberIn(actor, place), message, customId))).text;
     },
-    balance(person) {
-      return w.inspect((db) => {
-        const user = userIn(db, 'discord', person.id);
-        return user ? balanceIn(db, user.id) : STARTING;
-      });
+    async balance(person) {
+      const user = await userIn(w.rows, 'discord', person.id);
+      return user ? balanceIn(w.rows, user.id) : STARTING;
     },
-    budget: (place) => w.inspect((db) => budgetIn(db, `discord:${guildIds![place]}`)),
+    budget: (place) => budgetIn(w.rows, `discord:${guildIds![place]}`),
     jobs: () => w.jobs(),
     job: (id) => w.job(id),
     close: () => w.close(),

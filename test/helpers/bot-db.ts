@@ -1,25 +1,24 @@
-import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
-import { ledgerEntries, users, type User } from '../../db/schema.js';
+import type { User } from '../../db/schema.js';
+import type { StoreRows } from './test-store.js';
 
 /**
- * Reads of a running bot's database through `readBotDb`'s read-only drizzle handle. The core's own reads
- * (`findUser`, `balanceOf`, `budgetOf`) are async and take a Store, which another process's file opened read-only
- * is not; these read the same rows directly, synchronously, so a world's accessors stay plain values.
+ * Reads of a running bot's store through a test's raw rows (`botTestStore`). The core's own reads (`findUser`,
+ * `balanceOf`, `budgetOf`) take a Store, which would be a second store on the bot's data; these compute the same
+ * answers from the rows, the same way on SQLite and PostgreSQL.
  */
 
 /** The account behind (platform, platformUserId), if the bot made one. */
-export function userIn(db: Db, platform: string, platformUserId: string): User | undefined {
-  return db.select().from(users).where(and(eq(users.platform, platform as User['platform']), eq(users.platformUserId, platformUserId))).get();
+export async function userIn(rows: StoreRows, platform: string, platformUserId: string): Promise<User | undefined> {
+  return (await rows.users()).find((u) => u.platform === platform && u.platformUserId === platformUserId);
 }
 
 /** An account's balance: the sum of its ledger entries (design.md §4). */
-export function balanceIn(db: Db, userId: number): number {
-  return db.select({ total: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)` }).from(ledgerEntries).where(eq(ledgerEntries.userId, userId)).get()?.total ?? 0;
+export async function balanceIn(rows: StoreRows, userId: number): Promise<number> {
+  return (await rows.ledger()).filter((e) => e.userId === userId).reduce((sum, e) => sum + e.amount, 0);
 }
 
 /** A community's budget: the balance of its `community` account (0 before an owner first filled it). */
-export function budgetIn(db: Db, community: string): number {
-  const account = userIn(db, 'community', community);
-  return account ? balanceIn(db, account.id) : 0;
+export async function budgetIn(rows: StoreRows, community: string): Promise<number> {
+  const account = await userIn(rows, 'community', community);
+  return account ? balanceIn(rows, account.id) : 0;
 }

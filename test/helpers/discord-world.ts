@@ -1,7 +1,5 @@
-import { asc, eq } from 'drizzle-orm';
 import { expect } from 'vitest';
-import type { Db } from '../../db/client.js';
-import { auditLog, jobs, type Job } from '../../db/schema.js';
+import type { Job, User } from '../../db/schema.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
 import { silentLogger } from '../../src/logger.js';
@@ -9,15 +7,17 @@ import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord, type FakeInteraction, type FakeMember, type FakeMessage } from '../fakes/discord.js';
 import { balanceIn, userIn } from './bot-db.js';
-import { readBotDb, readBotJobs, tempDir } from './db.js';
+import { tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
+import { expectLedgerBalanced } from './ledger.js';
 import { publicNetwork } from './public-network.js';
-import { expectLedgerBalancedIn } from './ledger.js';
+import { botTestStore, type BotStore, type StoreRows } from './test-store.js';
 
 /**
- * The whole bot (`startClipbot`: engine, SQLite on disk, fal.ai simulator, HTTP server) with the real discord.js
- * Client logged in to a fake Discord (REST v10 + gateway v10), and what a test reads back: the fake's request log
- * and messages, the database and the simulator. Each world owns its fake, simulator, data directory and bot.
+ * The whole bot (`startClipbot`: engine, store, fal.ai simulator, HTTP server) with the real discord.js Client logged
+ * in to a fake Discord (REST v10 + gateway v10), and what a test reads back: the fake's request log and messages, the
+ * store's rows and the simulator. Each world owns its fake, simulator, data directory, store (SQLite in the data
+ * directory, or a PostgreSQL database under CLIPBOT_TEST_STORE=postgres: test-store.ts) and bot.
  */
 
 export const STARTING = 200;
@@ -36,6 +36,7 @@ export class DiscordWorld {
     readonly fake: FakeDiscord,
     readonly sim: FalSimulator,
     readonly dir: string,
+    private readonly store: BotStore,
     public config: Config,
     private readonly env: Record<string, string>,
     private readonly removeDir: () => void,
@@ -46,8 +47,10 @@ export class DiscordWorld {
     const fake = await FakeDiscord.start();
     const sim = await startFalSimulator({ queueMs: 20, runMs: 300, ...opts.sim });
     const { dir, cleanup } = tempDir('clipbot-discord-');
+    const store = await botTestStore(dir);
     const env = {
       DATA_DIR: dir,
+      ...store.env,
       HTTP_PORT: '0',
       LOG_LEVEL: 'silent',
       FETCH_ALLOW_CIDRS: '127.0.0.0/8',
@@ -63,7 +66,7 @@ export class DiscordWorld {
       RATE_LIMIT_JOBS: '100',
       ...opts.env?.(fake),
     };
-    const world = new DiscordWorld(fake, sim, dir, loadConfig(env), env, cleanup, opts.retry);
+    const world = new DiscordWorld(fake, sim, dir, store, loadConfig(env), env, cleanup, opts.retry);
     await world.boot();
     return world;
   }
@@ -82,6 +85,7 @@ export class DiscordWorld {
 
   async close(): Promise<void> {
     await this.bot?.stop();
+    await this.store.release();
     await this.fake.close();
     await this.sim.close();
     this.removeDir();
@@ -89,42 +93,53 @@ export class DiscordWorld {
 
   // ---------------------------------------------------------------- the database
 
-  inspect<T>(read: (db: Db) => T): T {
-    return readBotDb(this.dir, read);
+  /** The bot's raw rows, for what the accessors below do not cover. */
+  get rows(): StoreRows {
+    return this.store.rows;
   }
 
-  jobs(): Job[] {
-    return readBotJobs(this.dir);
+  /** Oldest first. */
+  jobs(): Promise<Job[]> {
+    return this.rows.jobs();
   }
 
-  job(id: string): Job {
-    return this.inspect((db) => db.select().from(jobs).where(eq(jobs.id, id)).get())!;
+  async job(id: string): Promise<Job> {
+    return (await this.jobs()).find((j) => j.id === id)!;
   }
 
   /** The nth job once it has reached `status`. */
   async jobIn(status: Job['status'] | 'final', nth = 0): Promise<Job> {
     const done = (job: Job | undefined) => job && (status === 'final' ? ['succeeded', 'failed', 'cancelled'].includes(job.status) : job.status === status);
-    return this.fake.waitFor(`job ${nth} to be ${status}`, () => {
-      const job = this.jobs()[nth];
+    return this.fake.waitFor(`job ${nth} to be ${status}`, async () => {
+      const job = (await this.jobs())[nth];
       return done(job) ? job : undefined;
     }, 10_000);
   }
 
-  balance(member: FakeMember): number {
-    return this.inspect((db) => {
-      const user = userIn(db, 'discord', member.id);
-      // A member the bot has never charged or credited has the starting credits waiting for them.
-      return user ? balanceIn(db, user.id) : this.config.STARTING_CREDITS;
-    });
+  /** The member's account, if the bot made one. */
+  user(member: FakeMember): Promise<User | undefined> {
+    return userIn(this.rows, 'discord', member.id);
   }
 
+  async balance(member: FakeMember): Promise<number> {
+    const user = await this.user(member);
+    // A member the bot has never charged or credited has the starting credits waiting for them.
+    return user ? balanceIn(this.rows, user.id) : this.config.STARTING_CREDITS;
+  }
+
+  /** Storage failing under the bot: every insert into `table` is refused from now on. */
+  refuseInserts(table: string, reason: string): Promise<void> {
+    return this.store.refuseInserts(table, reason);
+  }
+
+  /** Moderator actions, oldest first. */
   audit() {
-    return this.inspect((db) => db.select().from(auditLog).orderBy(asc(auditLog.id)).all());
+    return this.rows.auditLog();
   }
 
   /** The ledger's invariants: one hold per job, settled exactly once when the job is final; no negative balance. */
-  expectLedgerBalanced(): void {
-    this.inspect((db) => expectLedgerBalancedIn(db));
+  expectLedgerBalanced(): Promise<void> {
+    return expectLedgerBalanced(this.rows);
   }
 
   /** The bot's own /metrics, as Prometheus scrapes it. */

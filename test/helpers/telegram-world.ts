@@ -1,8 +1,6 @@
-import { asc, eq } from 'drizzle-orm';
 import type { Update } from 'grammy/types';
 import { expect, vi } from 'vitest';
-import type { Db } from '../../db/client.js';
-import { ledgerEntries, type Job } from '../../db/schema.js';
+import type { Job, User } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
 import { createLogger } from '../../src/logger.js';
@@ -11,14 +9,16 @@ import { publicNetwork } from './public-network.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { FakeTelegram, type FakeUser, type StoredMessage } from '../fakes/telegram-api.js';
 import { balanceIn, userIn } from './bot-db.js';
-import { readBotDb, readBotJobs, tempDir } from './db.js';
+import { tempDir } from './db.js';
 import { FAST_MODELS } from './engine-harness.js';
-import { expectLedgerBalancedIn } from './ledger.js';
+import { expectLedgerBalanced } from './ledger.js';
+import { botTestStore, type BotStore, type StoreRows } from './test-store.js';
 
 /**
- * The whole bot (`startClipbot`: engine, SQLite on disk, HTTP server, the real grammY) serving Telegram through a
- * fake Bot API on 127.0.0.1, with the fal.ai simulator behind it, and what a test reads back: what the fake
- * received, the bot's database and the simulator. Each world owns its fake, simulator, data directory and bot.
+ * The whole bot (`startClipbot`: engine, store, HTTP server, the real grammY) serving Telegram through a fake Bot
+ * API on 127.0.0.1, with the fal.ai simulator behind it, and what a test reads back: what the fake received, the
+ * store's rows and the simulator. Each world owns its fake, simulator, data directory, store (SQLite in the data
+ * directory, or a PostgreSQL database under CLIPBOT_TEST_STORE=postgres: test-store.ts) and bot.
  */
 
 export const STARTING = 200;
@@ -36,6 +36,7 @@ export class TelegramWorld {
     readonly fake: FakeTelegram,
     readonly sim: FalSimulator,
     readonly dir: string,
+    private readonly store: BotStore,
     private readonly env: Record<string, string>,
     private readonly removeDir: () => void,
     private readonly retry: RetryPolicy | undefined,
@@ -45,8 +46,10 @@ export class TelegramWorld {
     const fake = await FakeTelegram.start();
     const sim = await startFalSimulator({ queueMs: 20, runMs: 60, ...opts.sim });
     const { dir, cleanup } = tempDir('clipbot-telegram-');
+    const store = await botTestStore(dir);
     const env = {
       DATA_DIR: dir,
+      ...store.env,
       HTTP_PORT: '0',
       FETCH_ALLOW_CIDRS: '127.0.0.0/8',
       FAL_KEY: sim.key,
@@ -59,7 +62,7 @@ export class TelegramWorld {
       TELEGRAM_API_ROOT: fake.apiRoot,
       ...opts.env,
     };
-    return new TelegramWorld(fake, sim, dir, env, cleanup, opts.retry);
+    return new TelegramWorld(fake, sim, dir, store, env, cleanup, opts.retry);
   }
 
   /** Starts the bot (again, on the same DATA_DIR, after `stopBot`); every log line is kept in `logs`. */
@@ -77,39 +80,44 @@ export class TelegramWorld {
 
   async close(): Promise<void> {
     await this.stopBot();
+    await this.store.release();
     await this.fake.close();
     await this.sim.close();
     this.removeDir();
   }
 
-  inspect<T>(read: (db: Db) => T): T {
-    return readBotDb(this.dir, read);
+  /** The bot's raw rows, for what the accessors below do not cover. */
+  get rows(): StoreRows {
+    return this.store.rows;
   }
 
-  jobs(): Job[] {
-    return readBotJobs(this.dir);
+  /** Oldest first. */
+  jobs(): Promise<Job[]> {
+    return this.rows.jobs();
   }
 
-  balance(user: FakeUser): number {
-    return this.inspect((db) => {
-      const row = userIn(db, 'telegram', String(user.id));
-      return row ? balanceIn(db, row.id) : STARTING;
-    });
+  /** The user's account, if the bot made one. */
+  user(user: FakeUser): Promise<User | undefined> {
+    return userIn(this.rows, 'telegram', String(user.id));
   }
 
-  ledgerKinds(user: FakeUser): [string, number][] {
-    return this.inspect((db) => {
-      const row = userIn(db, 'telegram', String(user.id));
-      if (!row) return [];
-      return db.select().from(ledgerEntries).where(eq(ledgerEntries.userId, row.id)).orderBy(asc(ledgerEntries.id)).all().map((e) => [e.kind, e.amount]);
-    });
+  async balance(user: FakeUser): Promise<number> {
+    const row = await this.user(user);
+    return row ? balanceIn(this.rows, row.id) : STARTING;
+  }
+
+  /** The user's ledger entries as (kind, amount), in the order they were written. */
+  async ledgerKinds(user: FakeUser): Promise<[string, number][]> {
+    const row = await this.user(user);
+    if (!row) return [];
+    return (await this.rows.ledger()).filter((e) => e.userId === row.id).map((e) => [e.kind, e.amount]);
   }
 
   /** Waits until `count` jobs exist and all are in `status`; returns them oldest first. */
   async jobsReach(count: number, status: Job['status'] = 'succeeded', timeout = 10_000): Promise<Job[]> {
     await eventually(
-      () => {
-        const all = this.jobs();
+      async () => {
+        const all = await this.jobs();
         expect(all.map((j) => j.status)).toEqual(Array(count).fill(status));
       },
       { timeout, interval: 20 },
@@ -118,8 +126,8 @@ export class TelegramWorld {
   }
 
   /** Every hold settled once (captured on success, released otherwise), no balance below zero. */
-  expectLedgerBalanced(): void {
-    this.inspect((db) => expectLedgerBalancedIn(db));
+  expectLedgerBalanced(): Promise<void> {
+    return expectLedgerBalanced(this.rows);
   }
 
   /** The bot's own /metrics, as Prometheus scrapes it. */

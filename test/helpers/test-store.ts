@@ -1,5 +1,7 @@
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { asc } from 'drizzle-orm';
+import { drizzle as sqliteDrizzle } from 'drizzle-orm/better-sqlite3';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Db } from '../../db/client.js';
@@ -8,7 +10,7 @@ import * as schema from '../../db/schema.js';
 import type { Store } from '../../src/core/store.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import { emptyPostgresDatabase, freshPostgresDatabase, postgresAvailable, type TestDatabase } from './postgres.js';
+import { emptyPostgresDatabase, freshPostgresDatabase, postgresAvailable, withPostgresClient, type TestDatabase } from './postgres.js';
 
 /**
  * The store a test runs on: SQLite in a temp directory by default, PostgreSQL (a fresh database per store) when
@@ -28,6 +30,10 @@ export interface StoreRows {
   ledger(): Promise<schema.LedgerEntry[]>;
   users(): Promise<schema.User[]>;
   webhookDeliveries(): Promise<(typeof schema.webhookDeliveries.$inferSelect)[]>;
+  /** In the order they were written. */
+  auditLog(): Promise<(typeof schema.auditLog.$inferSelect)[]>;
+  communities(): Promise<(typeof schema.communities.$inferSelect)[]>;
+  blocklistTerms(): Promise<(typeof schema.blocklistTerms.$inferSelect)[]>;
 }
 
 /** Rows of a SQLite database through a drizzle handle (the store's current one, or a read-only one on a bot's file). */
@@ -37,6 +43,35 @@ export function sqliteRows(dbOf: () => Db): StoreRows {
     ledger: async () => dbOf().select().from(schema.ledgerEntries).orderBy(asc(schema.ledgerEntries.id)).all(),
     users: async () => dbOf().select().from(schema.users).orderBy(asc(schema.users.id)).all(),
     webhookDeliveries: async () => dbOf().select().from(schema.webhookDeliveries).all(),
+    auditLog: async () => dbOf().select().from(schema.auditLog).orderBy(asc(schema.auditLog.id)).all(),
+    communities: async () => dbOf().select().from(schema.communities).all(),
+    blocklistTerms: async () => dbOf().select().from(schema.blocklistTerms).all(),
+  };
+}
+
+/**
+ * Rows of the SQLite file a running bot writes, each read through a read-only connection of its own, opened for the
+ * read and closed after it (WAL lets both work; no connection of the test outlives a restart of the bot).
+ */
+function sqliteFileRows(file: string): StoreRows {
+  const eachRead =
+    <T>(read: (rows: StoreRows) => Promise<T>) =>
+    async (): Promise<T> => {
+      const sqlite = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        return await read(sqliteRows(() => sqliteDrizzle(sqlite, { schema }) as unknown as Db));
+      } finally {
+        sqlite.close();
+      }
+    };
+  return {
+    jobs: eachRead((rows) => rows.jobs()),
+    ledger: eachRead((rows) => rows.ledger()),
+    users: eachRead((rows) => rows.users()),
+    webhookDeliveries: eachRead((rows) => rows.webhookDeliveries()),
+    auditLog: eachRead((rows) => rows.auditLog()),
+    communities: eachRead((rows) => rows.communities()),
+    blocklistTerms: eachRead((rows) => rows.blocklistTerms()),
   };
 }
 
@@ -50,6 +85,9 @@ export function postgresRows(url: string): StoreRows & { end(): Promise<void> } 
     ledger: async () => db.select().from(pgSchema.ledgerEntries).orderBy(asc(pgSchema.ledgerEntries.id)),
     users: async () => db.select().from(pgSchema.users).orderBy(asc(pgSchema.users.id)),
     webhookDeliveries: async () => db.select().from(pgSchema.webhookDeliveries),
+    auditLog: async () => db.select().from(pgSchema.auditLog).orderBy(asc(pgSchema.auditLog.id)),
+    communities: async () => db.select().from(pgSchema.communities),
+    blocklistTerms: async () => db.select().from(pgSchema.blocklistTerms),
     end: () => pool.end(),
   };
 }
@@ -96,6 +134,62 @@ async function takeDatabase(): Promise<TestDatabase> {
   if (!spare) return freshPostgresDatabase();
   await emptyPostgresDatabase(spare.name);
   return spare;
+}
+
+/** Where a whole bot (`startClipbot`) keeps its state in a test, and the test's view of its rows. */
+export interface BotStore {
+  /** Settings that point the bot at it (none for SQLite: its file goes in DATA_DIR). */
+  readonly env: Record<string, string>;
+  readonly rows: StoreRows;
+  /** Storage failing under the running bot: from now on every insert into `table` is refused with `reason`. */
+  refuseInserts(table: string, reason: string): Promise<void>;
+  /** Gives the store back once the bot has stopped (the PostgreSQL database goes back to the spares). */
+  release(): Promise<void>;
+}
+
+/** The store for a bot running on `dataDir`: its SQLite file there, or a PostgreSQL database of its own. */
+export async function botTestStore(dataDir: string): Promise<BotStore> {
+  if (TEST_STORE === 'sqlite') {
+    const file = path.join(dataDir, 'clipbot.db');
+    return {
+      env: {},
+      rows: sqliteFileRows(file),
+      async refuseInserts(table, reason) {
+        const sqlite = new Database(file);
+        try {
+          sqlite.exec(`CREATE TRIGGER ${table}_refused BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, '${reason}'); END;`);
+        } finally {
+          sqlite.close();
+        }
+      },
+      release: async () => {},
+    };
+  }
+  const database = await takeDatabase();
+  const rows = postgresRows(database.url);
+  let released = false;
+  // A database with a trigger of the test's is not emptied for the next one, but dropped.
+  let altered = false;
+  return {
+    env: { DATABASE_URL: database.url },
+    rows,
+    async refuseInserts(table, reason) {
+      altered = true;
+      await withPostgresClient(database.name, (client) =>
+        client.query(
+          `CREATE FUNCTION ${table}_refused() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${reason}'; END $$;
+           CREATE TRIGGER ${table}_refused BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_refused();`,
+        ),
+      );
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      await rows.end();
+      if (altered) await database.drop();
+      else spareDatabases.push(database);
+    },
+  };
 }
 
 async function openPostgresTestStore(database: TestDatabase): Promise<TestStore> {

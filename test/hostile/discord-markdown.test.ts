@@ -37,7 +37,7 @@ describe('prompts with Markdown on Discord', () => {
       expect(listed).not.toMatch(/(?<!\\)\[Claim/);
 
       expect(w.sim.requests().map((r) => r.prompt)).toEqual([LURE]);
-      expect(w.job((await w.jobIn('succeeded')).id).prompt).toBe(LURE);
+      expect((await w.job((await w.jobIn('succeeded')).id)).prompt).toBe(LURE);
     });
   });
 

@@ -366,15 +366,17 @@ export class Engine {
       seconds: ((job.finishedAt ?? this.clock.now()) - job.createdAt) / 1000,
     });
     await this.status.show(job, job.status);
-    // The notice is handed to the platform before 'final' is emitted: whoever waits for the job (the console's
-    // one-shot loop, a test) sees it in the chat before the job counts as done.
+    // The notice is handed to the platform, and the final status has gone out, before 'final' is emitted: whoever
+    // waits for the job (the console's one-shot loop, a test) sees both in the chat before the job counts as done.
+    // Only the event waits for the status edit (a round trip to the chat platform): the runner's slot and a cancel's
+    // answer do not.
     const platform = job.status === 'succeeded' ? undefined : this.deps.platforms.get(job.platform);
     if (platform) {
       const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${sentence(job.errorMessage ?? 'unknown error')} ${job.price} credits refunded.`;
       const dest = await destinationOf(this.db, job);
       platform.notify(dest, text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
     }
-    this.events.emit('final', job);
+    void this.status.flush(job.id).then(() => this.events.emit('final', job));
   }
 
   // ------------------------------------------------------------------ queries for commands

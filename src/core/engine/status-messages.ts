@@ -79,6 +79,11 @@ export class StatusMessages {
     this.coalescer.update(job.id, view.text, view.final);
   }
 
+  /** Resolves once the views of `jobId` shown so far have gone out (or failed: a failed edit is logged, not thrown). */
+  flush(jobId: string): Promise<void> {
+    return this.coalescer.flush(jobId);
+  }
+
   /** Median of recent similar jobs (cached for a minute), else the catalog's figure. */
   async expectedSeconds(job: Job, model: ModelSpec): Promise<number> {
     const params = job.params;
