@@ -1,6 +1,6 @@
 // The engine, core, property, hostile and fault suites and the end-to-end tests whose bot keeps state once more, on
-// PostgreSQL (test/helpers/test-store.ts): `npm test` runs this after the whole suite on SQLite. Without a PostgreSQL server on 127.0.0.1:5432 it says so and
-// stops, unless CLIPBOT_REQUIRE_POSTGRES=1 (CI), where a missing server fails the run.
+// PostgreSQL (test/helpers/test-store.ts): `npm test` runs this after the whole suite on SQLite. Without a PostgreSQL
+// server on 127.0.0.1:5432 it says so and stops, unless CLIPBOT_REQUIRE_POSTGRES=1 (CI): then that fails the run.
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 
