@@ -1,6 +1,6 @@
 /**
- * The bot as a child process for the crash suite (test/crash/crash.test.ts): the real composition root
- * (`startClipbot`) on the DATA_DIR and simulator the parent's environment names, with a fast catalog.
+ * The bot as a child process for the crash suites (test/crash/crash-world.ts): the real composition root
+ * (`startClipbot`) on the DATA_DIR (or DATABASE_URL) and simulator the parent's environment names, with a fast catalog.
  *
  * On every start it (re)submits every job of a fixed list with a deterministic intake key, so a restart after
  * a SIGKILL never creates a second job: a key already taken is answered as a duplicate.
@@ -8,7 +8,7 @@
  * The chats are the fake Discord and the fake Telegram the parent runs (test/fakes/), so deliveries are counted
  * where members would see them, across kills: users u00..u09 ask in a Discord channel, u10..u19 in a Telegram group.
  *
- * Protocol on stdout: `STARTED` once the bot runs, `SUBMITTED <new> <duplicates>` after the list.
+ * Protocol on stdout: `STARTED <worker id>` once the bot runs, `SUBMITTED <new> <duplicates>` after the list.
  * SIGTERM stops the bot gracefully and exits 0.
  */
 import path from 'node:path';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => {
     void bot.stop().then(() => process.exit(0));
   });
-  process.stdout.write('STARTED\n');
+  process.stdout.write(`STARTED ${bot.engine.workerId}\n`);
 
   let fresh = 0;
   let duplicates = 0;
