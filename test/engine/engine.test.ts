@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { moveJob, patchJob } from '../../src/core/engine/job-state.js';
 import { UserError } from '../../src/core/errors.js';
+import { createLogger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
 import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
@@ -189,6 +190,26 @@ describe('the job engine', () => {
       await t.boot();
       expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
       expect(t.sim.stats.submissions).toBe(1);
+    });
+  });
+
+  describe('when another worker takes the job over while the runner waits to retry its submit', () => {
+    it('submits nothing more: the runner stands down and leaves the job to the worker that holds it now', async () => {
+      const logs: string[] = [];
+      const t = await harness({
+        settings: { retry: { maxAttempts: 4, baseMs: 300, maxMs: 300 } },
+        logger: createLogger('debug', { write: (line: string) => void logs.push(line) }),
+      });
+      t.sim.injectFault({ kind: 'server_error', status: 503 }, { routes: 'submit' });
+      const job = await t.submit('ann', 'a fox');
+      await until(() => logs.some((l) => l.includes('transient failure; retrying')));
+      // This process stalled past its lease (as far as the others can tell): another worker takes the job over.
+      const taken = await t.db.jobs.takeOver('other-worker', Date.now() + 3_600_000, 10);
+      expect(taken.map((j) => j.id)).toEqual([job.id]);
+      await until(() => logs.some((l) => l.includes('this runner stands down')));
+      // Not sent again, nor sent and then cancelled as unwanted: the worker that holds the job submits it.
+      expect(t.sim.stats).toMatchObject({ submissions: 0, cancelCalls: 0 });
+      expect(await t.job(job.id)).toMatchObject({ status: 'submitting', workerId: 'other-worker', leaseEpoch: taken[0]!.leaseEpoch, providerTaskId: null });
     });
   });
 

@@ -8,7 +8,7 @@ import { Engine, type EngineSettings } from '../../src/core/engine/engine.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import { createPrefilter } from '../../src/core/moderation/prefilter.js';
-import type { ChatPlatform, Clock, EngineObserver, JobDestination, MediaStore, MessageRef, ResultDelivery, StatusView, VideoProvider } from '../../src/core/ports.js';
+import type { ChatPlatform, Clock, EngineObserver, JobDestination, Logger, MediaStore, MessageRef, ResultDelivery, StatusView, VideoProvider } from '../../src/core/ports.js';
 import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { createLocalMediaStore, type LocalMediaStore } from '../../src/media/local-store.js';
@@ -75,6 +75,8 @@ export interface HarnessOptions {
   kie?: KieSimOptions;
   /** Also run the Ark simulator behind a real Ark adapter. */
   ark?: ArkSimOptions;
+  /** The engine's logger (default: silent); a test that waits for what the engine says passes its own. */
+  logger?: Logger;
   /** Wraps the real local store, to inject faults at the storage port (a full disk, say). */
   wrapStore?: (store: LocalMediaStore) => MediaStore;
 }
@@ -172,7 +174,7 @@ export class EngineHarness {
     this.engine = new Engine({
       db: this.db,
       clock: this.options.clock ?? { now: () => Date.now() },
-      logger: silentLogger,
+      logger: this.options.logger ?? silentLogger,
       ...(this.options.observer ? { observer: this.options.observer(this.db) } : {}),
       models: this.options.models ?? FAST_MODELS,
       providers: new Map<string, VideoProvider>([this.fal, ...this.extraProviders].map((p) => [p.id, p])),
