@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => process.stderr.write(line) });
 
   const bot = await startClipbot(config, { models, logger });
+  let stopping = false;
   process.on('SIGTERM', () => {
+    stopping = true;
     void bot.stop().then(() => process.exit(0));
   });
   process.stdout.write(`STARTED ${bot.engine.workerId}\n`);
@@ -87,7 +89,9 @@ async function main(): Promise<void> {
       modelId: 'seedance-1-pro',
       options: { resolution: '480p', duration: 5 },
     };
-    const result = await bot.engine.submitVideo(request);
+    // Stopped halfway through the list (the suite is done): the bot refuses new requests while it stops.
+    const result = stopping ? undefined : await bot.engine.submitVideo(request).catch((error: unknown) => (stopping ? undefined : Promise.reject(error)));
+    if (!result) return;
     if (result.duplicate) duplicates++;
     else fresh++;
   }
