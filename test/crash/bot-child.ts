@@ -3,7 +3,8 @@
  * (`startClipbot`) on the DATA_DIR (or DATABASE_URL) and simulator the parent's environment names, with a fast catalog.
  *
  * On every start it (re)submits every job of a fixed list with a deterministic intake key, so a restart after
- * a SIGKILL never creates a second job: a key already taken is answered as a duplicate.
+ * a SIGKILL never creates a second job: a key already taken (by this bot before, or by another one on the same
+ * database) is answered as a duplicate.
  *
  * The chats are the fake Discord and the fake Telegram the parent runs (test/fakes/), so deliveries are counted
  * where members would see them, across kills: users u00..u09 ask in a Discord channel, u10..u19 in a Telegram group.
@@ -77,7 +78,11 @@ async function main(): Promise<void> {
   let fresh = 0;
   let duplicates = 0;
   const began = Date.now();
-  for (const job of crashJobs()) {
+  // Where in the list this child starts (CRASH_FIRST_JOB, wrapping round): bots side by side each begin with a part
+  // of their own, as bots behind one load balancer get different requests, and meet only where one catches up.
+  const list = crashJobs();
+  const first = Number(process.env.CRASH_FIRST_JOB ?? 0) % list.length;
+  for (const job of [...list.slice(first), ...list.slice(0, first)]) {
     // Chat commands arrive as separate events; without this yield the loop would run on microtasks alone
     // and starve the engine's I/O (its submits) until the whole list was taken in.
     await new Promise((resolve) => setImmediate(resolve));

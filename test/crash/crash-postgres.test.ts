@@ -1,6 +1,7 @@
 /**
  * Crash suite across processes (issue 13): three bots on one PostgreSQL database, each with its own HTTP port, all
- * taking in the same keyed list of 200 jobs from 20 members (intake keys make the repeats duplicates), one of them
+ * taking in the same keyed list of 200 jobs from 20 members, each from its own place in the list round to where it
+ * began (intake keys make the repeats duplicates, whichever bot took the job in), one of them
  * SIGKILLed at seeded random moments and restarted, until every job is final. The killed bot's jobs are taken over by
  * the others once its 1 s lease runs out. Checks as in the SQLite suite (crash-world.ts), read from PostgreSQL with
  * the test's own queries.

@@ -148,7 +148,8 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       CRASH_TELEGRAM_CHAT: String(telegramChat.id),
     };
     let generation = 0;
-    const start = (index: number) => startChild({ ...common, ...envOf(index) }, dir, `child-${index}-${generation++}`);
+    const start = (index: number) =>
+      startChild({ ...common, CRASH_FIRST_JOB: String(Math.floor((index * crashJobs().length) / processes)), ...envOf(index) }, dir, `child-${index}-${generation++}`);
     const alive = (child: Child) => child.proc.exitCode === null && child.proc.signalCode === null;
 
     const statusCounts = async (): Promise<Record<string, number>> => {
