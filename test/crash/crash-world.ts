@@ -23,6 +23,8 @@ const root = path.resolve(here, '../..');
 const CHILD = path.join(here, 'bot-child.ts');
 
 const STARTING_CREDITS = 1_000_000;
+/** JOB_LEASE_S of the children: a killed or stalled bot's jobs are taken over this long after its last renewal. */
+const LEASE_MS = 1000;
 const FINISH_TIMEOUT_MS = 120_000;
 
 /** CRASH_SEED when set (to replay a run), else a new one; always printed. */
@@ -88,14 +90,34 @@ interface LedgerRow {
   jobId: string | null;
 }
 
-/** When a kill landed, and which of the killed worker's jobs it caught between "submit sent" and "task id saved", or between "video sent" and "delivery recorded". */
-interface KillMoment {
-  run: number;
+/**
+ * A kill (SIGKILL; `after`: once it was dead) or a stall (SIGSTOP until SIGCONT at `after`, longer than the lease, so
+ * the others take its jobs over while it still lives), and which of that worker's jobs it caught `submitting` or
+ * `delivering` (not recorded as delivered yet).
+ */
+interface Moment {
+  kind: 'kill' | 'stall';
+  n: number;
   before: number;
   after: number;
   submitting: Set<string>;
   delivering: Set<string>;
 }
+
+/**
+ * Whether `moment` explains a second request or post at `next` after one at `first`, for a job it caught. After a
+ * kill: the first went out before the dead worker could record it, the second after. After a stall: the stalled
+ * worker and the one that took the job over each sent one, in either order (a request already on its way when the
+ * worker stopped arrives after it resumed; the lease fences only what it writes), the later one no later than a lease
+ * after the stall.
+ */
+function explains(moment: Moment, first: number, next: number): boolean {
+  if (moment.kind === 'kill') return first <= moment.after && next >= moment.after;
+  return next >= moment.before && first <= moment.after + LEASE_MS;
+}
+
+const describeMoment = (moment: Moment, first: number) =>
+  moment.kind === 'kill' ? `${moment.before - first} ms before kill ${moment.n}` : `around stall ${moment.n} (${first - moment.before} ms after it began)`;
 
 /**
  * One crash run, start to end, with its assertions: `processes` children on `db`, 8 to 12 SIGKILLs of a random one
@@ -138,7 +160,7 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       USER_MAX_RUNNING_JOBS: '16',
       SHUTDOWN_GRACE_S: '5',
       // A killed bot's jobs are resumed once its lease runs out: keep that wait short.
-      JOB_LEASE_S: '1',
+      JOB_LEASE_S: String(LEASE_MS / 1000),
       DISCORD_TOKEN: discord.token,
       DISCORD_API_BASE: discord.apiBase,
       DISCORD_GUILD_IDS: discord.guild.id,
@@ -165,7 +187,11 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     for (let i = 0; i < processes; i++) fleet.push(start(i));
     await Promise.all(fleet.map((c) => c.started));
     const killLog: string[] = [];
-    const killMoments: KillMoment[] = [];
+    const moments: Moment[] = [];
+    // Only the victim's jobs: the others' are mid-flight in live processes.
+    const jobsOf = async (victim: Child, where: string) =>
+      new Set((await db.rows<{ id: string }>(`select id from jobs where worker_id = '${victim.workerId}' and ${where}`)).map((r) => r.id));
+    let stalls = 0;
     for (let run = 0; run < kills; run++) {
       const delay = 100 + Math.floor(random() * 1400);
       await sleep(delay);
@@ -174,17 +200,27 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       const before = Date.now();
       victim.proc.kill('SIGKILL');
       await victim.exited;
-      // Only the victim's jobs: the others' are mid-flight in live processes.
-      const ids = async (where: string) =>
-        new Set((await db.rows<{ id: string }>(`select id from jobs where worker_id = '${victim.workerId}' and ${where}`)).map((r) => r.id));
-      const submitting = await ids(`status = 'submitting'`);
-      const delivering = await ids(`status = 'delivering' and delivered_at is null`);
-      killMoments.push({ run, before, after: Date.now(), submitting, delivering });
+      const submitting = await jobsOf(victim, `status = 'submitting'`);
+      const delivering = await jobsOf(victim, `status = 'delivering' and delivered_at is null`);
+      moments.push({ kind: 'kill', n: run + 1, before, after: Date.now(), submitting, delivering });
       killLog.push(
         `kill ${run + 1}${processes === 1 ? '' : ` of child ${index}`} after ${delay} ms${victim.submitted ? ` (intake done: ${victim.intake})` : ' (during intake)'}: ${JSON.stringify(await statusCounts())}`,
       );
       fleet[index] = start(index);
       await fleet[index].started;
+      // With others beside it, a bot may also stall past its lease (a long GC pause, a starved VM) and live on.
+      if (processes > 1 && random() < 0.4) {
+        const stalled = fleet[Math.floor(random() * processes)]!;
+        const stallMs = LEASE_MS + 500 + Math.floor(random() * 1000);
+        const stoppedAt = Date.now();
+        stalled.proc.kill('SIGSTOP');
+        const submitting = await jobsOf(stalled, `status = 'submitting'`);
+        const delivering = await jobsOf(stalled, `status = 'delivering' and delivered_at is null`);
+        await sleep(stallMs);
+        stalled.proc.kill('SIGCONT');
+        moments.push({ kind: 'stall', n: ++stalls, before: stoppedAt, after: Date.now(), submitting, delivering });
+        killLog.push(`stall ${stalls} of child ${fleet.indexOf(stalled)} for ${stallMs} ms: ${JSON.stringify(await statusCounts())}`);
+      }
     }
     for (const line of killLog) console.log(`${tag} ${line}`);
 
@@ -244,14 +280,17 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     const simRequests = sim.requests();
     const knownWindow: string[] = [];
     const unexplained: string[] = [];
+    /** Jobs a stall doubled: the task id kept may be the earlier request (the stalled worker's answer is fenced off). */
+    const stallDoubled = new Set<string>();
     for (const [jobId] of doubleSubmits) {
       const reqs = simRequests.filter((r) => r.jobId === jobId).sort((a, b) => a.submittedAt - b.submittedAt);
       for (let i = 0; i + 1 < reqs.length; i++) {
         const first = reqs[i]!;
         const next = reqs[i + 1]!;
-        const kill = killMoments.find((k) => k.submitting.has(jobId) && first.submittedAt <= k.after && next.submittedAt >= k.after);
-        if (kill) knownWindow.push(`${jobId}: request created ${kill.before - first.submittedAt} ms before kill ${kill.run + 1}`);
+        const moment = moments.find((m) => m.submitting.has(jobId) && explains(m, first.submittedAt, next.submittedAt));
+        if (moment) knownWindow.push(`${jobId}: request created ${describeMoment(moment, first.submittedAt)}`);
         else unexplained.push(`${jobId}: requests at ${reqs.map((r) => r.submittedAt).join(', ')}`);
+        if (moment?.kind === 'stall') stallDoubled.add(jobId);
       }
     }
     // A double post is in the known window when the first went out before a kill that found the job `delivering`
@@ -263,15 +302,16 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     for (const [jobId, list] of doublePosts) {
       const sorted = [...list].sort((a, b) => a.at - b.at);
       for (let i = 0; i + 1 < sorted.length; i++) {
-        const kill = killMoments.find((k) => k.delivering.has(jobId) && sorted[i]!.at <= k.after && sorted[i + 1]!.at >= k.after);
-        if (kill && sorted[i]!.platform === 'telegram') postWindow.push(`${jobId}: posted ${kill.before - sorted[i]!.at} ms before kill ${kill.run + 1}`);
+        const moment = moments.find((m) => m.delivering.has(jobId) && explains(m, sorted[i]!.at, sorted[i + 1]!.at));
+        if (moment && sorted[i]!.platform === 'telegram') postWindow.push(`${jobId}: posted ${describeMoment(moment, sorted[i]!.at)}`);
         else unexplainedPosts.push(`${jobId} (${sorted[i]!.platform}): posted at ${sorted.map((p) => p.at).join(', ')}`);
+        if (moment?.kind === 'stall') stallDoubled.add(jobId);
       }
     }
     const byState = Object.fromEntries(['succeeded', 'failed', 'cancelled'].map((s) => [s, jobRows.filter((j) => j.status === s).length]));
     const byError = jobRows.filter((j) => j.status === 'failed').reduce<Record<string, number>>((acc, j) => ({ ...acc, [j.errorKind ?? '?']: (acc[j.errorKind ?? '?'] ?? 0) + 1 }), {});
     console.log(
-      `${tag} seed ${seed}: ${kills} kills; last intake ${fleet.map((c) => c.intake ?? '-').join(' | ')} (new, duplicates, ms), exit ${exitCodes.join(' ')}; ` +
+      `${tag} seed ${seed}: ${kills} kills${stalls ? `, ${stalls} stalls` : ''}; last intake ${fleet.map((c) => c.intake ?? '-').join(' | ')} (new, duplicates, ms), exit ${exitCodes.join(' ')}; ` +
         `jobs ${JSON.stringify(byState)} failures ${JSON.stringify(byError)}; ` +
         `simulator submissions ${sim.stats.submissions} (submit calls ${sim.stats.submitCalls}, status calls ${sim.stats.statusCalls}); ` +
         `double submissions ${doubleSubmits.length} (in the submit→save window: ${knownWindow.length}${knownWindow.length ? ` [${knownWindow.join('; ')}]` : ''}; ` +
@@ -330,9 +370,11 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     for (const job of jobRows) {
       expect(job.providerTaskId, `${job.id} has no provider task id`).toBeTruthy();
       expect(sim.stats.submissionsByJobId.get(job.id) ?? 0, `${job.id} submissions`).toBeGreaterThanOrEqual(1);
-      // The task id kept is the request the provider made last for the job (the earlier one is orphaned).
+      // The task id kept is the request the provider made last for the job (the earlier one is orphaned), or after a
+      // stall one of them (whichever the worker holding the job made).
       const reqs = simRequests.filter((r) => r.jobId === job.id).sort((a, b) => a.submittedAt - b.submittedAt);
-      expect(job.providerTaskId).toBe(reqs.at(-1)?.id);
+      if (stallDoubled.has(job.id)) expect(reqs.map((r) => r.id)).toContain(job.providerTaskId);
+      else expect(job.providerTaskId).toBe(reqs.at(-1)?.id);
     }
     if (!process.env.CRASH_STRICT) expect(sim.stats.submissions).toBe(expected.length + knownWindow.length);
 
@@ -346,8 +388,10 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
         expect(jobPosts.length, `${job.id} videos posted`).toBeGreaterThanOrEqual(1);
         expect(jobPosts.every((p) => p.platform === platformOf.get(job.user)), `${job.id} posted on its own platform`).toBe(true);
         expect(job.deliveredAt, `${job.id} delivered_at`).toBeTruthy();
-        // The recorded message is the one posted last (an earlier one is the known window's double).
-        expect(job.deliveryRef).toBe([...jobPosts].sort((a, b) => a.at - b.at).at(-1)!.ref);
+        // The recorded message is the one posted last (an earlier one is the known window's double), or after a stall
+        // one of them.
+        if (stallDoubled.has(job.id)) expect(jobPosts.map((p) => p.ref)).toContain(job.deliveryRef);
+        else expect(job.deliveryRef).toBe([...jobPosts].sort((a, b) => a.at - b.at).at(-1)!.ref);
       } else {
         expect(jobPosts, `${job.id} (${job.status}) was posted`).toEqual([]);
         expect(job.deliveredAt).toBeNull();
