@@ -261,7 +261,14 @@ export class FakeDiscord {
 
   static async start(options: FakeDiscordOptions = {}): Promise<FakeDiscord> {
     let fake: FakeDiscord | undefined;
-    const server = createServer((req, res) => void fake!.handle(req, res));
+    const server = createServer((req, res) => {
+      // A request can fail halfway: a bot killed mid-upload (the crash suites) aborts its body. Answered like the
+      // Telegram fake answers its own errors, never left as an unhandled rejection.
+      fake!.handle(req, res).catch((error: unknown) => {
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `fake error: ${String(error)}`, code: 0 }));
+      });
+    });
     server.on('upgrade', (req, socket, head) => {
       if (req.url?.startsWith('/gateway')) fake!.gateway.handleUpgrade(req, socket, head);
       else socket.destroy();
