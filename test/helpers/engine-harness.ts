@@ -75,6 +75,8 @@ export interface HarnessOptions {
   kie?: KieSimOptions;
   /** Also run the Ark simulator behind a real Ark adapter. */
   ark?: ArkSimOptions;
+  /** The chat the engine posts to (default: a new RecordingPlatform); a test of a failing chat passes its own. */
+  platform?: RecordingPlatform;
   /** The engine's logger (default: silent); a test that waits for what the engine says passes its own. */
   logger?: Logger;
   /** Wraps the real local store, to inject faults at the storage port (a full disk, say). */
@@ -116,7 +118,7 @@ export class EngineHarness {
   fal!: FalProvider;
   private extraProviders: (KieProvider | ArkProvider)[] = [];
   server: HttpServer | undefined;
-  readonly platform = new RecordingPlatform();
+  readonly platform: RecordingPlatform;
   private constructor(
     readonly sim: FalSimulator,
     readonly dir: string,
@@ -124,7 +126,9 @@ export class EngineHarness {
     private readonly options: HarnessOptions,
     readonly kie: KieSimulator | undefined,
     readonly ark: ArkSimulator | undefined,
-  ) {}
+  ) {
+    this.platform = options.platform ?? new RecordingPlatform();
+  }
 
   /** Base URL of the harness's HTTP server (webhooks mode). */
   serverUrl = '';
