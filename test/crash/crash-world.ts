@@ -93,10 +93,11 @@ interface LedgerRow {
 /**
  * A kill (SIGKILL; `after`: once it was dead) or a stall (SIGSTOP until SIGCONT at `after`, longer than the lease, so
  * the others take its jobs over while it still lives), and which of that worker's jobs it caught `submitting` or
- * `delivering` (not recorded as delivered yet).
+ * `delivering` (not recorded as delivered yet). Or a lapse: a bot slow enough on this busy machine (a one-second
+ * lease) that another took a job over while it lived on, as its runner's stand-down says (`after`: when it did).
  */
 interface Moment {
-  kind: 'kill' | 'stall';
+  kind: 'kill' | 'stall' | 'lapse';
   n: number;
   before: number;
   after: number;
@@ -113,11 +114,29 @@ interface Moment {
  */
 function explains(moment: Moment, first: number, next: number): boolean {
   if (moment.kind === 'kill') return first <= moment.after && next >= moment.after;
-  return next >= moment.before && first <= moment.after + LEASE_MS;
+  if (moment.kind === 'stall') return next >= moment.before && first <= moment.after + LEASE_MS;
+  // The bot that lost the lease noticed only afterwards; its request or post went out before.
+  return first <= moment.after;
 }
 
-const describeMoment = (moment: Moment, first: number) =>
-  moment.kind === 'kill' ? `${moment.before - first} ms before kill ${moment.n}` : `around stall ${moment.n} (${first - moment.before} ms after it began)`;
+function describeMoment(moment: Moment, first: number): string {
+  if (moment.kind === 'kill') return `${moment.before - first} ms before kill ${moment.n}`;
+  if (moment.kind === 'stall') return `around stall ${moment.n} (${first - moment.before} ms after it began)`;
+  return `${moment.after - first} ms before a live bot that had lost its lease stood down`;
+}
+
+/** Lapses, from the children's logs: each job whose runner found it taken over while its bot lived on. */
+function lapses(dir: string): Moment[] {
+  const found: Moment[] = [];
+  for (const file of fs.readdirSync(dir).filter((f) => /^child-.*\.log$/.test(f))) {
+    for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
+      if (!line.includes('this runner stands down')) continue;
+      const { jobId, time } = JSON.parse(line) as { jobId: string; time: number };
+      found.push({ kind: 'lapse', n: found.length + 1, before: time, after: time, submitting: new Set([jobId]), delivering: new Set([jobId]) });
+    }
+  }
+  return found;
+}
 
 /**
  * One crash run, start to end, with its assertions: `processes` children on `db`, 8 to 12 SIGKILLs of a random one
@@ -273,6 +292,7 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     // Discord folds a re-post with the same nonce into the message already made: count those re-posts.
     const discordUploads = discord.calls('POST', /^\/channels\/\d+\/messages$/).filter((r) => r.files.length > 0 && r.status === 200);
     const foldedReposts = discordUploads.length - discord.botMessages().filter((m) => m.files.length > 0).length;
+    moments.push(...lapses(dir));
     const doubleSubmits = [...sim.stats.submissionsByJobId].filter(([, n]) => n > 1);
     // A double submission is in the known window when the provider created the first request before a kill that
     // found the job still `submitting` in the killed worker (the answer with the task id had not been saved), and the
@@ -280,8 +300,8 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     const simRequests = sim.requests();
     const knownWindow: string[] = [];
     const unexplained: string[] = [];
-    /** Jobs a stall doubled: the task id kept may be the earlier request (the stalled worker's answer is fenced off). */
-    const stallDoubled = new Set<string>();
+    /** Jobs doubled by a bot that lost them alive: the one kept may be the earlier (the later one is fenced off). */
+    const takenFromLive = new Set<string>();
     for (const [jobId] of doubleSubmits) {
       const reqs = simRequests.filter((r) => r.jobId === jobId).sort((a, b) => a.submittedAt - b.submittedAt);
       for (let i = 0; i + 1 < reqs.length; i++) {
@@ -290,7 +310,7 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
         const moment = moments.find((m) => m.submitting.has(jobId) && explains(m, first.submittedAt, next.submittedAt));
         if (moment) knownWindow.push(`${jobId}: request created ${describeMoment(moment, first.submittedAt)}`);
         else unexplained.push(`${jobId}: requests at ${reqs.map((r) => r.submittedAt).join(', ')}`);
-        if (moment?.kind === 'stall') stallDoubled.add(jobId);
+        if (moment && moment.kind !== 'kill') takenFromLive.add(jobId);
       }
     }
     // A double post is in the known window when the first went out before a kill that found the job `delivering`
@@ -305,13 +325,13 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
         const moment = moments.find((m) => m.delivering.has(jobId) && explains(m, sorted[i]!.at, sorted[i + 1]!.at));
         if (moment && sorted[i]!.platform === 'telegram') postWindow.push(`${jobId}: posted ${describeMoment(moment, sorted[i]!.at)}`);
         else unexplainedPosts.push(`${jobId} (${sorted[i]!.platform}): posted at ${sorted.map((p) => p.at).join(', ')}`);
-        if (moment?.kind === 'stall') stallDoubled.add(jobId);
+        if (moment && moment.kind !== 'kill') takenFromLive.add(jobId);
       }
     }
     const byState = Object.fromEntries(['succeeded', 'failed', 'cancelled'].map((s) => [s, jobRows.filter((j) => j.status === s).length]));
     const byError = jobRows.filter((j) => j.status === 'failed').reduce<Record<string, number>>((acc, j) => ({ ...acc, [j.errorKind ?? '?']: (acc[j.errorKind ?? '?'] ?? 0) + 1 }), {});
     console.log(
-      `${tag} seed ${seed}: ${kills} kills${stalls ? `, ${stalls} stalls` : ''}; last intake ${fleet.map((c) => c.intake ?? '-').join(' | ')} (new, duplicates, ms), exit ${exitCodes.join(' ')}; ` +
+      `${tag} seed ${seed}: ${kills} kills${stalls ? `, ${stalls} stalls` : ''}${moments.some((m) => m.kind === 'lapse') ? `, ${moments.filter((m) => m.kind === 'lapse').length} jobs taken from a live bot` : ''}; last intake ${fleet.map((c) => c.intake ?? '-').join(' | ')} (new, duplicates, ms), exit ${exitCodes.join(' ')}; ` +
         `jobs ${JSON.stringify(byState)} failures ${JSON.stringify(byError)}; ` +
         `simulator submissions ${sim.stats.submissions} (submit calls ${sim.stats.submitCalls}, status calls ${sim.stats.statusCalls}); ` +
         `double submissions ${doubleSubmits.length} (in the submit→save window: ${knownWindow.length}${knownWindow.length ? ` [${knownWindow.join('; ')}]` : ''}; ` +
@@ -371,9 +391,9 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       expect(job.providerTaskId, `${job.id} has no provider task id`).toBeTruthy();
       expect(sim.stats.submissionsByJobId.get(job.id) ?? 0, `${job.id} submissions`).toBeGreaterThanOrEqual(1);
       // The task id kept is the request the provider made last for the job (the earlier one is orphaned), or after a
-      // stall one of them (whichever the worker holding the job made).
+      // stall or a lapse one of them (whichever the worker holding the job made).
       const reqs = simRequests.filter((r) => r.jobId === job.id).sort((a, b) => a.submittedAt - b.submittedAt);
-      if (stallDoubled.has(job.id)) expect(reqs.map((r) => r.id)).toContain(job.providerTaskId);
+      if (takenFromLive.has(job.id)) expect(reqs.map((r) => r.id)).toContain(job.providerTaskId);
       else expect(job.providerTaskId).toBe(reqs.at(-1)?.id);
     }
     if (!process.env.CRASH_STRICT) expect(sim.stats.submissions).toBe(expected.length + knownWindow.length);
@@ -388,9 +408,9 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
         expect(jobPosts.length, `${job.id} videos posted`).toBeGreaterThanOrEqual(1);
         expect(jobPosts.every((p) => p.platform === platformOf.get(job.user)), `${job.id} posted on its own platform`).toBe(true);
         expect(job.deliveredAt, `${job.id} delivered_at`).toBeTruthy();
-        // The recorded message is the one posted last (an earlier one is the known window's double), or after a stall
-        // one of them.
-        if (stallDoubled.has(job.id)) expect(jobPosts.map((p) => p.ref)).toContain(job.deliveryRef);
+        // The recorded message is the one posted last (an earlier one is the known window's double), or after a stall or
+        // a lapse one of them.
+        if (takenFromLive.has(job.id)) expect(jobPosts.map((p) => p.ref)).toContain(job.deliveryRef);
         else expect(job.deliveryRef).toBe([...jobPosts].sort((a, b) => a.at - b.at).at(-1)!.ref);
       } else {
         expect(jobPosts, `${job.id} (${job.status}) was posted`).toEqual([]);
