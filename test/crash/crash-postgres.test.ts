@@ -29,6 +29,7 @@ describe.skipIf(!available)(`crash suite on PostgreSQL: ${PROCESSES} processes, 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clipbot-crash-pg-'));
   let database: TestDatabase | undefined;
   let client: pg.Client | undefined;
+  let failed = false;
 
   beforeAll(async () => {
     database = await freshPostgresDatabase();
@@ -41,7 +42,8 @@ describe.skipIf(!available)(`crash suite on PostgreSQL: ${PROCESSES} processes, 
 
   afterAll(async () => {
     await client?.end();
-    if (!process.env.CRASH_KEEP) {
+    // A failed run keeps its database and the children's logs to look into.
+    if (!process.env.CRASH_KEEP && !failed) {
       await database?.drop();
       fs.rmSync(dir, { recursive: true, force: true });
     } else console.log(`[crash] data kept in ${dir} and database ${database?.name}`);
@@ -58,6 +60,9 @@ describe.skipIf(!available)(`crash suite on PostgreSQL: ${PROCESSES} processes, 
       dir,
       db,
       env: (index) => ({ DATABASE_URL: database!.url, ...(index === 0 ? {} : { TELEGRAM_POLLING: 'false' }) }),
+    }).catch((error: unknown) => {
+      failed = true;
+      throw error;
     });
   });
 });

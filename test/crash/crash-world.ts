@@ -81,6 +81,7 @@ interface JobRow {
   deliveredAt: number | null;
   deliveryRef: string | null;
   errorKind: string | null;
+  errorMessage: string | null;
 }
 
 interface LedgerRow {
@@ -125,15 +126,21 @@ function describeMoment(moment: Moment, first: number): string {
   return `${moment.after - first} ms before a live bot that had lost its lease stood down`;
 }
 
+/** The children's log lines that mention `text`. */
+function childLogLines(dir: string, text: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^child-.*\.log$/.test(f))
+    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n'))
+    .filter((line) => line.includes(text));
+}
+
 /** Lapses, from the children's logs: each job whose runner found it taken over while its bot lived on. */
 function lapses(dir: string): Moment[] {
   const found: Moment[] = [];
-  for (const file of fs.readdirSync(dir).filter((f) => /^child-.*\.log$/.test(f))) {
-    for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
-      if (!line.includes('this runner stands down')) continue;
-      const { jobId, time } = JSON.parse(line) as { jobId: string; time: number };
-      found.push({ kind: 'lapse', n: found.length + 1, before: time, after: time, submitting: new Set([jobId]), delivering: new Set([jobId]) });
-    }
+  for (const line of childLogLines(dir, 'this runner stands down')) {
+    const { jobId, time } = JSON.parse(line) as { jobId: string; time: number };
+    found.push({ kind: 'lapse', n: found.length + 1, before: time, after: time, submitting: new Set([jobId]), delivering: new Set([jobId]) });
   }
   return found;
 }
@@ -271,7 +278,7 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     const jobRows = (
       await db.rows<JobRow>(
         `select j.id, u.platform || ':' || u.platform_user_id as "user", j.status, j.price, j.prompt, j.provider_task_id as "providerTaskId",
-                j.delivered_at as "deliveredAt", j.delivery_ref as "deliveryRef", j.error_kind as "errorKind"
+                j.delivered_at as "deliveredAt", j.delivery_ref as "deliveryRef", j.error_kind as "errorKind", j.error_message as "errorMessage"
          from jobs j join users u on u.id = j.user_id`,
       )
     ).map(named);
@@ -329,6 +336,11 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       }
     }
     const byState = Object.fromEntries(['succeeded', 'failed', 'cancelled'].map((s) => [s, jobRows.filter((j) => j.status === s).length]));
+    // Our bug (a step crashed): what the children logged about the job, so a failed run explains itself.
+    const internal = jobRows
+      .filter((j) => j.errorKind === 'internal')
+      .map((j) => `${j.id}: ${j.errorMessage} ${childLogLines(dir, j.id).filter((l) => /"level":(50|60)/.test(l)).join(' ')}`);
+    if (internal.length) console.log(`${tag} internal failures: ${internal.join('; ')}`);
     const byError = jobRows.filter((j) => j.status === 'failed').reduce<Record<string, number>>((acc, j) => ({ ...acc, [j.errorKind ?? '?']: (acc[j.errorKind ?? '?'] ?? 0) + 1 }), {});
     console.log(
       `${tag} seed ${seed}: ${kills} kills${stalls ? `, ${stalls} stalls` : ''}${moments.some((m) => m.kind === 'lapse') ? `, ${moments.filter((m) => m.kind === 'lapse').length} jobs taken from a live bot` : ''}; last intake ${fleet.map((c) => c.intake ?? '-').join(' | ')} (new, duplicates, ms), exit ${exitCodes.join(' ')}; ` +

@@ -16,9 +16,11 @@ import { crashRun, crashSeed, type CrashDb } from './crash-world.js';
 describe('crash suite: SIGKILL at random moments while 200 jobs run', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clipbot-crash-'));
   const dbFile = path.join(dir, 'clipbot.db');
+  let failed = false;
 
   afterAll(() => {
-    if (!process.env.CRASH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+    // A failed run keeps its database and the children's logs to look into.
+    if (!process.env.CRASH_KEEP && !failed) fs.rmSync(dir, { recursive: true, force: true });
     else console.log(`[crash] data kept in ${dir}`);
   });
 
@@ -34,6 +36,9 @@ describe('crash suite: SIGKILL at random moments while 200 jobs run', () => {
   };
 
   it('ends with every job final, every hold settled once, balances right, no double submit or delivery', { timeout: 300_000 }, async () => {
-    await crashRun({ seed: crashSeed(), processes: 1, dir, db });
+    await crashRun({ seed: crashSeed(), processes: 1, dir, db }).catch((error: unknown) => {
+      failed = true;
+      throw error;
+    });
   });
 });
