@@ -57,6 +57,7 @@ const schema = z.object({
   TELEGRAM_TOKEN: optionalString,
   TELEGRAM_API_ROOT: url('https://api.telegram.org').refine((v) => !v.endsWith('/'), 'must not end with /'),
   TELEGRAM_WEBHOOK_SECRET: optionalString,
+  TELEGRAM_POLLING: bool(true),
   TELEGRAM_MAX_CONCURRENT_UPDATES: int(64, 2, 10_000),
 
   FAL_KEY: optionalString,

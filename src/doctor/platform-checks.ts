@@ -39,7 +39,9 @@ export async function checkTelegram(config: Config): Promise<CheckResult> {
     }
     const mode = wanted
       ? `webhook ${wanted} (${registered === wanted ? 'registered' : 'registered at start'})`
-      : `long polling${registered ? ` (the webhook ${registered} is removed at start)` : ''}`;
+      : !config.TELEGRAM_POLLING
+        ? 'not polling (TELEGRAM_POLLING=false: another process of this bot must poll)'
+        : `long polling${registered ? ` (the webhook ${registered} is removed at start)` : ''}`;
     return ok(title, `@${String(field(bot, 'username'))}, ${privacy}; ${mode}`);
   } catch (error) {
     if (error instanceof ProbeError) return fail(title, `Telegram API unreachable (${error.message})`, `check the network and TELEGRAM_API_ROOT (${config.TELEGRAM_API_ROOT})`);

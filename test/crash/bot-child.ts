@@ -1,14 +1,15 @@
 /**
- * The bot as a child process for the crash suite (test/crash/crash.test.ts): the real composition root
- * (`startClipbot`) on the DATA_DIR and simulator the parent's environment names, with a fast catalog.
+ * The bot as a child process for the crash suites (test/crash/crash-world.ts): the real composition root
+ * (`startClipbot`) on the DATA_DIR (or DATABASE_URL) and simulator the parent's environment names, with a fast catalog.
  *
  * On every start it (re)submits every job of a fixed list with a deterministic intake key, so a restart after
- * a SIGKILL never creates a second job: a key already taken is answered as a duplicate.
+ * a SIGKILL never creates a second job: a key already taken (by this bot before, or by another one on the same
+ * database) is answered as a duplicate.
  *
  * The chats are the fake Discord and the fake Telegram the parent runs (test/fakes/), so deliveries are counted
  * where members would see them, across kills: users u00..u09 ask in a Discord channel, u10..u19 in a Telegram group.
  *
- * Protocol on stdout: `STARTED` once the bot runs, `SUBMITTED <new> <duplicates>` after the list.
+ * Protocol on stdout: `STARTED <worker id>` once the bot runs, `SUBMITTED <new> <duplicates>` after the list.
  * SIGTERM stops the bot gracefully and exits 0.
  */
 import path from 'node:path';
@@ -67,15 +68,21 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => process.stderr.write(line) });
 
   const bot = await startClipbot(config, { models, logger });
+  let stopping = false;
   process.on('SIGTERM', () => {
+    stopping = true;
     void bot.stop().then(() => process.exit(0));
   });
-  process.stdout.write('STARTED\n');
+  process.stdout.write(`STARTED ${bot.engine.workerId}\n`);
 
   let fresh = 0;
   let duplicates = 0;
   const began = Date.now();
-  for (const job of crashJobs()) {
+  // Where in the list this child starts (CRASH_FIRST_JOB, wrapping round): bots side by side each begin with a part
+  // of their own, as bots behind one load balancer get different requests, and meet only where one catches up.
+  const list = crashJobs();
+  const first = Number(process.env.CRASH_FIRST_JOB ?? 0) % list.length;
+  for (const job of [...list.slice(first), ...list.slice(0, first)]) {
     // Chat commands arrive as separate events; without this yield the loop would run on microtasks alone
     // and starve the engine's I/O (its submits) until the whole list was taken in.
     await new Promise((resolve) => setImmediate(resolve));
@@ -87,7 +94,9 @@ async function main(): Promise<void> {
       modelId: 'seedance-1-pro',
       options: { resolution: '480p', duration: 5 },
     };
-    const result = await bot.engine.submitVideo(request);
+    // Stopped halfway through the list (the suite is done): the bot refuses new requests while it stops.
+    const result = stopping ? undefined : await bot.engine.submitVideo(request).catch((error: unknown) => (stopping ? undefined : Promise.reject(error)));
+    if (!result) return;
     if (result.duplicate) duplicates++;
     else fresh++;
   }

@@ -187,6 +187,13 @@ describe('npm run doctor', () => {
       expect(run.output.split('\n').at(-1)).toBe('Everything configured works.');
     });
 
+    it('says so when this process leaves Telegram long polling to another one (TELEGRAM_POLLING=false)', async () => {
+      const run = await doctor({ ...(await goodSetup()), TELEGRAM_POLLING: 'false' });
+      expect(run.line('Telegram')).toBe(
+        '✅ Telegram: @fox_clips_bot, privacy mode on (in groups it sees commands, mentions and replies); not polling (TELEGRAM_POLLING=false: another process of this bot must poll)',
+      );
+    });
+
     it('leaves nothing behind: no file in DATA_DIR but its folder, no object in the bucket', async () => {
       const setup = await goodSetup();
       await doctor(setup);

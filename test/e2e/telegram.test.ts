@@ -62,6 +62,46 @@ describe('the Telegram bot', () => {
     });
   });
 
+  describe('when several processes serve the same bot', () => {
+    it('a second poller ends the first one\'s long poll with 409 Conflict, as Telegram does, and the first stops polling', async () => {
+      const w = await startWorld();
+      // Held open: not answered yet.
+      await eventually(() => expect(w.fake.callsTo('getUpdates').filter((c) => c.status === 0)).toHaveLength(1));
+      // Another process of the same bot, polling too.
+      const other = await fetch(`${w.fake.apiRoot}/bot${w.fake.token}/getUpdates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ timeout: 0 }),
+      });
+      expect(other.status).toBe(200);
+      await eventually(() => expect(w.logs.join('\n')).toContain('telegram long polling stopped'));
+      expect(w.fake.callsTo('getUpdates').filter((c) => c.status === 409).map((c) => c.error)).toEqual([
+        'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
+      ]);
+    });
+
+    it('with TELEGRAM_POLLING=false one never polls, and still posts, edits and delivers', async () => {
+      const w = await startWorld({ env: { TELEGRAM_POLLING: 'false' } });
+      const alice = w.fake.user({ first_name: 'Alice' });
+      const chat = w.fake.privateChat(alice);
+      // The request reached the process that polls; this one runs the job.
+      await w.bot!.engine.submitVideo({
+        identity: { platform: 'telegram', platformUserId: String(alice.id) },
+        dest: { platform: 'telegram', chatId: String(chat.id), userId: String(alice.id) },
+        intakeKey: 'telegram:other-process:1',
+        prompt: 'a red fox running through snow',
+        modelId: 'seedance-1-pro',
+        options: { resolution: '480p', duration: 5 },
+      });
+      await w.jobsReach(1);
+      expect(w.fake.videosIn(chat)).toHaveLength(1);
+      expect(w.fake.callsTo('editMessageText').length).toBeGreaterThan(0);
+      expect(w.fake.callsTo('getUpdates')).toEqual([]);
+      expect(w.fake.callsTo('deleteWebhook')).toEqual([]);
+      await w.expectLedgerBalanced();
+    });
+  });
+
   describe('when a member sends /video in a private chat', () => {
     it('posts the price with a Cancel button, edits it to done, and replies with the MP4 and a Retry button', async () => {
       const w = await startWorld();

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { moveJob, patchJob } from '../../src/core/engine/job-state.js';
-import { UserError } from '../../src/core/errors.js';
-import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
+import { MediaError, UserError } from '../../src/core/errors.js';
+import { createLogger } from '../../src/logger.js';
+import type { JobDestination, ResultDelivery } from '../../src/core/ports.js';
+import { EngineHarness, FAST_MODELS, RecordingPlatform } from '../helpers/engine-harness.js';
 import { publicNetwork, viaPublicName } from '../helpers/public-network.js';
 
 let h: EngineHarness | undefined;
@@ -188,6 +190,51 @@ describe('the job engine', () => {
       await t.boot();
       expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
       expect(t.sim.stats.submissions).toBe(1);
+    });
+  });
+
+  describe('when another worker takes the job over while the runner waits to retry its submit', () => {
+    it('submits nothing more: the runner stands down and leaves the job to the worker that holds it now', async () => {
+      const logs: string[] = [];
+      const t = await harness({
+        settings: { retry: { maxAttempts: 4, baseMs: 300, maxMs: 300 } },
+        logger: createLogger('debug', { write: (line: string) => void logs.push(line) }),
+      });
+      t.sim.injectFault({ kind: 'server_error', status: 503 }, { routes: 'submit' });
+      const job = await t.submit('ann', 'a fox');
+      await until(() => logs.some((l) => l.includes('transient failure; retrying')));
+      // This process stalled past its lease (as far as the others can tell): another worker takes the job over.
+      const taken = await t.db.jobs.takeOver('other-worker', Date.now() + 3_600_000, 10);
+      expect(taken.map((j) => j.id)).toEqual([job.id]);
+      await until(() => logs.some((l) => l.includes('this runner stands down')));
+      // Not sent again, nor sent and then cancelled as unwanted: the worker that holds the job submits it.
+      expect(t.sim.stats).toMatchObject({ submissions: 0, cancelCalls: 0 });
+      expect(await t.job(job.id)).toMatchObject({ status: 'submitting', workerId: 'other-worker', leaseEpoch: taken[0]!.leaseEpoch, providerTaskId: null });
+    });
+  });
+
+  describe('when another worker takes the job over while the runner waits to retry its delivery', () => {
+    it('posts nothing: the runner stands down and leaves the delivery to the worker that holds the job now', async () => {
+      const logs: string[] = [];
+      const platform = new (class extends RecordingPlatform {
+        failures = 1;
+        override async deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }> {
+          if (this.failures-- > 0) throw new MediaError('network', 'the chat did not answer');
+          return super.deliver(dest, delivery);
+        }
+      })();
+      const t = await harness({
+        platform,
+        settings: { retry: { maxAttempts: 4, baseMs: 300, maxMs: 300 } },
+        logger: createLogger('debug', { write: (line: string) => void logs.push(line) }),
+      });
+      const job = await t.submit('ann', 'a fox');
+      await until(() => logs.some((l) => l.includes('transient failure; retrying') && l.includes('"step":"delivering"')));
+      const taken = await t.db.jobs.takeOver('other-worker', Date.now() + 3_600_000, 10);
+      expect(taken.map((j) => j.id)).toEqual([job.id]);
+      await until(() => logs.some((l) => l.includes('this runner stands down')));
+      expect(platform.deliveries).toEqual([]);
+      expect(await t.job(job.id)).toMatchObject({ status: 'delivering', workerId: 'other-worker', deliveredAt: null });
     });
   });
 

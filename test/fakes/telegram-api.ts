@@ -10,7 +10,8 @@ import type { InlineKeyboardMarkup, Message, Update } from 'grammy/types';
  * What it does as Telegram does (platforms.md §1–2):
  * - every call is `POST /bot<token>/<method>`, JSON or multipart; a wrong token is 401 "Unauthorized";
  * - `getUpdates` is real long polling: held open until an update arrives or its `timeout` runs out; `offset`
- *   confirms updates; while a webhook is set it is 409, and updates are POSTed to the webhook instead;
+ *   confirms updates; a second poll while one is held ends the held one with 409 Conflict (one poller per token);
+ *   while a webhook is set it is 409, and updates are POSTed to the webhook instead;
  * - `editMessageText` / `editMessageReplyMarkup` with nothing changed is 400 "message is not modified";
  *   an edit of a deleted message is 400 "message to edit not found";
  * - grammY's multipart (non-canonical `content-disposition:form-data;name="x";filename=y` headers) is parsed by
@@ -136,7 +137,7 @@ export class FakeTelegram {
   private nextCallbackId = 1;
   private nextFile = 1;
   private queue: { update: Update; force: boolean }[] = [];
-  private waiters = new Set<{ offset: number; limit: number; answer: (updates: Update[]) => void }>();
+  private waiters = new Set<{ offset: number; limit: number; answer: (updates: Update[]) => void; end: (answer: Answer) => void }>();
   private readonly messages = new Map<string, StoredMessage>();
   private readonly files = new Map<string, FakeFile>();
   private readonly members = new Map<string, MemberStatus>();
@@ -441,23 +442,21 @@ export class FakeTelegram {
     if (this.webhook) {
       return Promise.resolve(fail(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"));
     }
+    // Telegram serves one poller per token: any getUpdates ends a long poll still held with 409 Conflict (a second
+    // process polling the same bot; grammY's runner stops on it).
+    for (const waiter of this.waiters) waiter.end(fail(409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'));
+    this.waiters.clear();
     const offset = Number(params['offset'] ?? 0);
     const limit = Math.min(100, Math.max(1, Number(params['limit'] ?? 100)));
     const timeoutS = Math.max(0, Number(params['timeout'] ?? 0));
     const ready = this.take(offset, limit);
     if (ready.length > 0 || timeoutS === 0) return Promise.resolve(ok(ready));
-    // Telegram answers an older long poll with 409 when a newer one arrives; the bot holds one at a time.
-    for (const waiter of this.waiters) waiter.answer([]);
-    this.waiters.clear();
     return new Promise((resolve) => {
-      const waiter = {
-        offset,
-        limit,
-        answer: (updates: Update[]) => {
-          clearTimeout(timer);
-          resolve(ok(updates));
-        },
+      const end = (answer: Answer) => {
+        clearTimeout(timer);
+        resolve(answer);
       };
+      const waiter = { offset, limit, end, answer: (updates: Update[]) => end(ok(updates)) };
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
         resolve(ok([]));

@@ -7,7 +7,7 @@ import { Engine, type EngineSettings } from '../../src/core/engine/engine.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import { createPrefilter } from '../../src/core/moderation/prefilter.js';
-import type { ChatPlatform, Clock, EngineObserver, JobDestination, MediaStore, MessageRef, ResultDelivery, StatusView, VideoProvider } from '../../src/core/ports.js';
+import type { ChatPlatform, Clock, EngineObserver, JobDestination, Logger, MediaStore, MessageRef, ResultDelivery, StatusView, VideoProvider } from '../../src/core/ports.js';
 import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { createLocalMediaStore, type LocalMediaStore } from '../../src/media/local-store.js';
@@ -75,6 +75,10 @@ export interface HarnessOptions {
   kie?: KieSimOptions;
   /** Also run the Ark simulator behind a real Ark adapter. */
   ark?: ArkSimOptions;
+  /** The chat the engine posts to (default: a new RecordingPlatform); a test of a failing chat passes its own. */
+  platform?: RecordingPlatform;
+  /** The engine's logger (default: silent); a test that waits for what the engine says passes its own. */
+  logger?: Logger;
   /** Wraps the real local store, to inject faults at the storage port (a full disk, say). */
   wrapStore?: (store: LocalMediaStore) => MediaStore;
 }
@@ -115,7 +119,7 @@ export class EngineHarness {
   fal!: FalProvider;
   private extraProviders: (KieProvider | ArkProvider)[] = [];
   server: HttpServer | undefined;
-  readonly platform = new RecordingPlatform();
+  readonly platform: RecordingPlatform;
   private constructor(
     readonly sim: FalSimulator,
     readonly dir: string,
@@ -123,7 +127,9 @@ export class EngineHarness {
     private readonly options: HarnessOptions,
     readonly kie: KieSimulator | undefined,
     readonly ark: ArkSimulator | undefined,
-  ) {}
+  ) {
+    this.platform = options.platform ?? new RecordingPlatform();
+  }
 
   /** Base URL of the harness's HTTP server (webhooks mode). */
   serverUrl = '';
@@ -175,7 +181,7 @@ export class EngineHarness {
     this.engine = new Engine({
       db: this.db,
       clock: this.options.clock ?? { now: () => Date.now() },
-      logger: silentLogger,
+      logger: this.options.logger ?? silentLogger,
       ...(this.options.observer ? { observer: this.options.observer(this.db) } : {}),
       models: this.options.models ?? FAST_MODELS,
       providers: new Map<string, VideoProvider>([this.fal, ...this.extraProviders].map((p) => [p.id, p])),

@@ -99,7 +99,9 @@ export class JobRunner {
     const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
     let attempts = job.attempts;
     const task = await this.withRetries(job, 'submitting', async () => {
-      await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch);
+      // Fenced: once another worker holds the job (its lease was taken as run out) or the job moved on, this runner
+      // must not reach the provider, or the job would be submitted twice.
+      if (!(await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch))) return undefined;
       const { musicVideo, ...params } = job.params;
       return provider.submit(
         {
@@ -264,7 +266,8 @@ export class JobRunner {
 
   /**
    * Runs one provider / network operation with bounded retries. Returns undefined when the job was failed
-   * (non-retryable error, or attempts used up) or moved by someone else; the runner then re-reads the job.
+   * (non-retryable error, or attempts used up), moved by someone else or taken over by another worker; the runner
+   * then re-reads the job.
    */
   private async withRetries<T>(job: Job, status: JobStatus, operation: () => Promise<T>): Promise<T | undefined> {
     for (let attempt = 1; ; attempt++) {
@@ -272,13 +275,14 @@ export class JobRunner {
         return await operation();
       } catch (error) {
         if (this.deps.isStopping()) return undefined;
-        const current = await getJob(this.db, job.id);
-        if (!current || current.status !== status) return undefined;
+        if (!(await this.stillHeld(job, status))) return undefined;
         if (isRetryable(error) && attempt < this.retryPolicy.maxAttempts) {
           const delay = backoffMs(attempt, this.retryPolicy, retryAfterOf(error));
           this.log.warn({ jobId: job.id, step: status, attempt, delay, err: error }, 'transient failure; retrying');
           if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
           await this.deps.signals.sleep(job.id, delay, 'backoff');
+          // A backoff is long enough for another worker to take the job over: retrying then would submit or post twice.
+          if (!(await this.stillHeld(job, status))) return undefined;
           continue;
         }
         if (error instanceof ProviderError) await this.failWithProviderError(job, status, error);
@@ -291,6 +295,12 @@ export class JobRunner {
         return undefined;
       }
     }
+  }
+
+  /** The job is still in `status` and still held by this runner's lease epoch. */
+  private async stillHeld(job: Job, status: JobStatus): Promise<boolean> {
+    const current = await getJob(this.db, job.id);
+    return !!current && current.status === status && current.leaseEpoch === job.leaseEpoch;
   }
 
   private async failWithProviderError(job: Job, from: JobStatus, error: ProviderError): Promise<void> {

@@ -15,7 +15,8 @@ import { handleCallback, handleMessage, type IntakeDeps } from './telegram-intak
 
 /**
  * Telegram through grammY: long polling by default (works behind NAT), or a webhook on the bot's own HTTP
- * server when TELEGRAM_WEBHOOK_SECRET and PUBLIC_URL are set. The bot token is in every Bot API URL, so
+ * server when TELEGRAM_WEBHOOK_SECRET and PUBLIC_URL are set, or neither with TELEGRAM_POLLING=false (another process
+ * of the same bot polls; this one sends, edits and delivers). The bot token is in every Bot API URL, so
  * grammY's sensitive logs stay off and every error is scrubbed before anything logs or rethrows it.
  *
  * Updates are handled concurrently in both modes (grammY's runner fetches them for long polling): in order within
@@ -117,6 +118,11 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
         }
         accepting = true;
         log.info({ username: bot.botInfo.username, webhook: webhookUrl }, 'telegram bot started (webhook)');
+        return;
+      }
+      if (!config.TELEGRAM_POLLING) {
+        // Another process polls (Telegram answers a second poller with 409 Conflict); this one only sends.
+        log.info({ username: bot.botInfo.username }, 'telegram bot started (not polling: TELEGRAM_POLLING=false)');
         return;
       }
       try {
