@@ -65,7 +65,15 @@ export async function checkDiscord(config: Config): Promise<CheckResult> {
     const guilds = await call('/users/@me/guilds?limit=200');
     const count = Array.isArray(guilds.json) ? guilds.json.length : undefined;
     const servers = count === undefined ? 'servers unknown' : count === 0 ? 'in no server yet' : `in ${count === 200 ? '200+' : count} server${count === 1 ? '' : 's'}`;
-    return ok(title, `${discordTag(me.json)}, ${servers}; invite: ${discordInviteLink(applicationId)}`);
+    // Discord refuses a connection that would carry too many servers (close code 4011); it says how many shards it
+    // wants in GET /gateway/bot, so a bot outgrowing its shard count hears it here before its gateway is refused.
+    const wanted = Number(field((await call('/gateway/bot')).json, 'shards'));
+    const shardCount = config.DISCORD_SHARD_COUNT ?? 1;
+    if (Number.isInteger(wanted) && wanted > shardCount) {
+      return fail(title, `${servers}: Discord asks for ${wanted} shards, DISCORD_SHARD_COUNT is ${shardCount}`, `set DISCORD_SHARD_COUNT=${wanted} in every process and spread DISCORD_SHARD_IDS over them (README, Growing past one process)`);
+    }
+    const shards = config.DISCORD_SHARD_COUNT === undefined ? '' : `, shards ${config.DISCORD_SHARD_IDS.length ? config.DISCORD_SHARD_IDS.join(',') : 'all'} of ${shardCount}`;
+    return ok(title, `${discordTag(me.json)}, ${servers}${shards}; invite: ${discordInviteLink(applicationId)}`);
   } catch (error) {
     if (error instanceof ProbeError) return fail(title, `Discord API unreachable (${error.message})`, `check the network and DISCORD_API_BASE (${base})`);
     throw error;

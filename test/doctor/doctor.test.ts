@@ -263,6 +263,23 @@ describe('npm run doctor', () => {
       expect(run.line('Discord')).toMatch(/^✅ /);
     });
 
+    it('Discord: says when the bot has outgrown its shard count, and names the shards it runs once they suffice', async () => {
+      // Three servers where Discord takes one per shard: GET /gateway/bot asks for three shards.
+      const crowded = await FakeDiscord.start({ maxGuildsPerShard: 1 });
+      try {
+        crowded.addGuild('Second');
+        crowded.addGuild('Third');
+        const setup = { ...(await goodSetup()), DISCORD_TOKEN: crowded.token, DISCORD_API_BASE: crowded.apiBase };
+        const unsharded = await doctor(setup);
+        expect(unsharded.code).toBe(1);
+        expect(unsharded.line('Discord')).toBe('❌ Discord: in 3 servers: Discord asks for 3 shards, DISCORD_SHARD_COUNT is 1 → set DISCORD_SHARD_COUNT=3 in every process and spread DISCORD_SHARD_IDS over them (README, Growing past one process)');
+        const sharded = await doctor({ ...setup, DISCORD_SHARD_COUNT: '3', DISCORD_SHARD_IDS: '0,2' });
+        expect(sharded.line('Discord')).toMatch(/^✅ Discord: clipbot, in 3 servers, shards 0,2 of 3; invite: /);
+      } finally {
+        await crowded.close();
+      }
+    });
+
     it('Discord: says the token is refused and how to reset it', async () => {
       const run = await doctor({ ...(await goodSetup()), DISCORD_TOKEN: 'not-the-bot-token' });
       expect(run.code).toBe(1);
