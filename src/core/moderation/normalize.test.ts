@@ -163,5 +163,10 @@ describe('normalizeBlocklistTerm', () => {
         { numRuns: 2000 },
       );
     });
+
+    it('reads a digit as a letter once a look-alike of another script made the piece a word (found by the property)', () => {
+      // NKo digit zero looks like "o": "0߀" is "oo" at once, not "0o" first and "oo" when normalized again.
+      expect(normalizeBlocklistTerm('0߀')).toBe('oo');
+    });
   });
 });

@@ -141,8 +141,9 @@ function mapConfusables(piece: string): string {
   const latinLike = /[a-z]/.test(piece) || chars.every((c, i) => lookalikes[i] !== undefined || !/\p{L}/u.test(c));
   if (!latinLike) return piece;
   const mapped = chars.map((c, i) => lookalikes[i] ?? c);
-  // Digits stay digits in a plain number; in a word they are almost always leetspeak.
-  return /\p{L}/u.test(piece) ? mapped.map((c) => DIGIT_LETTERS[c] ?? c).join('') : mapped.join('');
+  // Digits stay digits in a plain number; in a word they are almost always leetspeak. "A word" is judged after the
+  // look-alikes became letters (a digit of another script can look like "o"), so normalizing twice changes nothing.
+  return mapped.some((c) => /\p{L}/u.test(c)) ? mapped.map((c) => DIGIT_LETTERS[c] ?? c).join('') : mapped.join('');
 }
 
 /** Consecutive single-character pieces are a word spelled out: join them softly and read their digits as letters. */
