@@ -17,6 +17,7 @@ import { expectedSeconds, MODELS, type GenerationParams } from '../src/core/cata
 import { nextPollDelayMs } from '../src/core/engine/poll-schedule.js';
 import { EngineHarness, FAST_MODELS } from '../test/helpers/engine-harness.js';
 import { fmt, numberArg, percentile, report, type BenchRow } from './lib.js';
+import { mulberry32 } from '../test/helpers/prng.js';
 
 const jobCount = numberArg('jobs', 20_000);
 const webhookJobs = numberArg('webhook-jobs', 40);
@@ -192,14 +193,3 @@ function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-/** A small seeded generator, so every run draws the same jobs and jitter. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

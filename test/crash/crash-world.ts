@@ -17,6 +17,7 @@ import { startFalSimulator } from '../../src/sim/fal.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeTelegram } from '../fakes/telegram-api.js';
 import { crashJobs } from './bot-child.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -30,17 +31,6 @@ const FINISH_TIMEOUT_MS = 120_000;
 /** CRASH_SEED when set (to replay a run), else a new one; always printed. */
 export const crashSeed = (): number => (process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded PRNG, enough to replay the same kill schedule. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -151,11 +141,11 @@ function lapses(dir: string): Moment[] {
  */
 export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({}) }: CrashRunOptions): Promise<void> {
   const began = Date.now();
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const kills = 8 + Math.floor(random() * 5);
   const tag = processes === 1 ? '[crash]' : `[crash ×${processes}]`;
   console.log(`${tag} seed ${seed}: ${kills} kills (reproduce with CRASH_SEED=${seed})`);
-  const sim = await startFalSimulator({ queueMs: [20, 200], runMs: [100, 800], random: prng(seed ^ 0x5eed) });
+  const sim = await startFalSimulator({ queueMs: [20, 200], runMs: [100, 800], random: mulberry32(seed ^ 0x5eed) });
   const discord = await FakeDiscord.start();
   const telegram = await FakeTelegram.start();
   const fleet: Child[] = [];
