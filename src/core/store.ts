@@ -99,6 +99,11 @@ export interface WorkerRepo {
   renew(id: string, now: number, leaseUntil: number): Promise<void>;
   /** Removes the worker: its unfinished jobs may be taken over at once. */
   leave(id: string): Promise<void>;
+  /**
+   * Forgets workers whose lease ran out before `before` (killed processes leave their row behind). Their jobs stay
+   * free to take over: a missing row counts as gone, as an expired lease does. Returns how many were forgotten.
+   */
+  forgetGone(before: number): Promise<number>;
 }
 
 export interface LedgerEntryRow {

@@ -331,6 +331,11 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       .filter((j) => j.errorKind === 'internal')
       .map((j) => `${j.id}: ${j.errorMessage} ${childLogLines(dir, j.id).filter((l) => /"level":(50|60)/.test(l)).join(' ')}`);
     if (internal.length) console.log(`${tag} internal failures: ${internal.join('; ')}`);
+    // A job that succeeded without its video in the chat: what the children logged about it (warnings and up).
+    const unposted = jobRows
+      .filter((j) => j.status === 'succeeded' && !posts.has(j.id))
+      .map((j) => `${j.id} (delivery_ref ${j.deliveryRef}): ${childLogLines(dir, j.id).filter((l) => /"level":(40|50|60)/.test(l)).join(' ')}`);
+    if (unposted.length) console.log(`${tag} succeeded without a video posted: ${unposted.join('; ')}`);
     const byError = jobRows.filter((j) => j.status === 'failed').reduce<Record<string, number>>((acc, j) => ({ ...acc, [j.errorKind ?? '?']: (acc[j.errorKind ?? '?'] ?? 0) + 1 }), {});
     console.log(
       `${tag} seed ${seed}: ${kills} kills${stalls ? `, ${stalls} stalls` : ''}${moments.some((m) => m.kind === 'lapse') ? `, ${moments.filter((m) => m.kind === 'lapse').length} jobs taken from a live bot` : ''}; last intake ${fleet.map((c) => c.intake ?? '-').join(' | ')} (new, duplicates, ms), exit ${exitCodes.join(' ')}; ` +

@@ -151,6 +151,8 @@ export class Engine {
    */
   async start(): Promise<void> {
     await this.renewLease();
+    // Every start adds a worker row; those of processes long gone would pile up.
+    await this.db.workers.forgetGone(this.clock.now() - this.leaseMs);
     // A provider callback that reached another process, for a job this one runs.
     this.stopHearingNudges = await this.db.nudges.subscribe((jobId) => {
       if (this.runners.has(jobId)) this.signals.callback(jobId, undefined);

@@ -1,4 +1,4 @@
-import { and, ne, not, asc, count, desc, eq, gte, inArray, isNotNull, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, not, asc, count, desc, eq, gte, inArray, isNotNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { jobs, workers } from '../../../db/pg/schema.js';
 import { FINAL_STATUSES } from '../../core/engine/job-state.js';
@@ -67,19 +67,24 @@ export function jobRepo(db: Pg): JobRepo {
     },
 
     async takeOver(workerId, now, limit) {
-      // SKIP LOCKED: processes taking over at the same moment each lock, and so get, different jobs.
-      const orphans = db
-        .select({ id: jobs.id })
-        .from(jobs)
-        .leftJoin(workers, eq(workers.id, jobs.workerId))
-        .where(and(inArray(jobs.status, [...STARTED]), or(isNull(jobs.workerId), ne(jobs.workerId, workerId)), or(isNull(workers.id), lt(workers.leaseUntil, now))))
-        .limit(limit)
-        .for('update', { of: jobs, skipLocked: true });
-      return db
-        .update(jobs)
-        .set({ workerId, leaseEpoch: sql`${jobs.leaseEpoch} + 1`, updatedAt: now })
-        .where(inArray(jobs.id, orphans))
-        .returning({ id: jobs.id, status: jobs.status, leaseEpoch: jobs.leaseEpoch });
+      // SKIP LOCKED: processes taking over at the same moment each lock, and so get, different jobs. The pick is a
+      // materialised CTE, evaluated once: as an `IN (sub-select)` of the UPDATE, PostgreSQL may run it again while
+      // re-checking a row another process changed, and hand the same job to two workers. Liveness is a scalar
+      // sub-select, which PostgreSQL never turns into a join: the re-check then reads the lease of the owner the row
+      // has now, not of the one it had when the scan began (`not exists` became an anti-join and did the latter).
+      const { rows } = await db.execute<{ id: string; status: JobStatus; lease_epoch: number }>(sql`
+        with orphans as materialized (
+          select j.id from ${jobs} j
+          where j.status in ${sql.raw(`(${STARTED.map((s) => `'${s}'`).join(', ')})`)}
+            and (j.worker_id is null or j.worker_id <> ${workerId})
+            and coalesce((select w.lease_until from ${workers} w where w.id = j.worker_id), 0) < ${now}
+          limit ${limit}
+          for update skip locked
+        )
+        update ${jobs} set worker_id = ${workerId}, lease_epoch = ${jobs}.lease_epoch + 1, updated_at = ${now}
+        from orphans where ${jobs}.id = orphans.id
+        returning ${jobs}.id, ${jobs}.status, ${jobs}.lease_epoch`);
+      return rows.map((r) => ({ id: r.id, status: r.status, leaseEpoch: Number(r.lease_epoch) }));
     },
 
     async setStatusMessage(id, chatId, messageId) {
@@ -270,6 +275,9 @@ export function workerRepo(db: Pg): WorkerRepo {
     },
     async leave(id) {
       await db.delete(workers).where(eq(workers.id, id));
+    },
+    async forgetGone(before) {
+      return (await db.delete(workers).where(lt(workers.leaseUntil, before)).returning({ id: workers.id })).length;
     },
   };
 }

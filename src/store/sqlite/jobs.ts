@@ -311,5 +311,8 @@ export function sqliteWorkers(db: DbLike): WorkerRepo {
     async leave(id) {
       db.delete(workers).where(eq(workers.id, id)).run();
     },
+    async forgetGone(before) {
+      return db.delete(workers).where(lt(workers.leaseUntil, before)).run().changes;
+    },
   };
 }
