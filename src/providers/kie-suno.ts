@@ -61,10 +61,27 @@ export async function submitKieSuno(client: KieClient, request: GenerationReques
     const existing = answer.code === 409 ? existingMp4Task(answer.res) : undefined;
     if (existing === undefined) throw answer.error;
     // kie makes one MP4 per song and keeps it: a Retry, or a second member asking for the same song, tracks that one.
-    return { taskId: existing, providerModel: request.providerModel };
+    return { taskId: sharedMp4TaskRef(existing, request.jobId), providerModel: request.providerModel };
   }
   const data = kieData(answer.res, submitData, 'kie mp4 generate');
   return { taskId: data.taskId, providerModel: request.providerModel };
+}
+
+/**
+ * Our task id for a job that tracks an MP4 task another job may already track: the job store keeps one job per
+ * provider task id (that is how a callback finds its job), so the id names kie's task and this job. Such a job learns
+ * its result by polling; kie's callback about the task goes to the job that created it.
+ */
+const SHARED_TASK_SEPARATOR = '#';
+
+export function sharedMp4TaskRef(mp4TaskId: string, jobId: string): string {
+  return `${mp4TaskId}${SHARED_TASK_SEPARATOR}${jobId}`;
+}
+
+/** kie's MP4 task id inside one of our task ids (kie's ids travel in query strings and never hold a '#'). */
+export function kieMp4TaskId(taskId: string): string {
+  const at = taskId.indexOf(SHARED_TASK_SEPARATOR);
+  return at < 0 ? taskId : taskId.slice(0, at);
 }
 
 const conflictSchema = z.looseObject({ data: z.looseObject({ taskId: kieTaskId }) });
@@ -80,20 +97,21 @@ function existingMp4Task(res: JsonResponse): string | undefined {
 
 export async function statusKieSuno(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
   const what = 'kie mp4 record-info';
+  const mp4TaskId = kieMp4TaskId(task.taskId);
   const answer = await client.call('GET', '/api/v1/mp4/record-info', {
     where: 'read',
     what,
-    query: { taskId: task.taskId },
+    query: { taskId: mp4TaskId },
     ...(signal ? { signal } : {}),
   });
   if (!answer.ok) {
-    if (client.recordNotYetThere(task.taskId, answer)) return { state: 'queued' };
+    if (client.recordNotYetThere(mp4TaskId, answer)) return { state: 'queued' };
     throw answer.error;
   }
-  client.recordSeen(task.taskId);
+  client.recordSeen(mp4TaskId);
   const data = kieData(answer.res, recordData, what);
   if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
-  if (data.taskId !== undefined && data.taskId !== task.taskId) {
+  if (data.taskId !== undefined && data.taskId !== mp4TaskId) {
     throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
   }
   const videoUrl = data.response?.videoUrl ?? undefined;

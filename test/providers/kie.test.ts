@@ -407,7 +407,8 @@ describe('kie adapter', () => {
         const first = await h.provider.submit(sunoRequest('DJ', { jobId: 'job-a' }));
         const retry = await h.provider.submit(sunoRequest('DJ', { jobId: 'job-b' }));
         expect(h.sim.calls.filter((c) => c.route === 'mp4_generate').map((c) => c.code)).toEqual([200, 409]);
-        expect(retry.taskId).toBe(first.taskId);
+        // Its own task id (the store keeps one job per task id), naming kie's task: status reads that record.
+        expect(retry.taskId).toBe(`${first.taskId}#job-b`);
         expect(await finalOf(h, retry)).toMatchObject({ state: 'succeeded' });
         expect(h.sim.stats.submissions).toBe(1);
       });
