@@ -103,7 +103,7 @@ if (process.argv.includes('--measure')) {
 
 async function measure(job: ChildJob): Promise<ChildResult> {
   const { dir, cleanup } = tempDir('clipbot-bench-inflight-');
-  const fal = createFalProvider({ key: job.key, queueUrl: job.simUrl, jwksUrl: job.jwksUrl, logger: silentLogger });
+  const fal = createFalProvider({ key: job.key, queueUrl: job.simUrl, jwksUrls: [job.jwksUrl], logger: silentLogger });
   const models = MODELS.map((m) => ({ ...m, expectedSecondsPer5s: { '480p': job.expectedSeconds, '720p': job.expectedSeconds, '1080p': job.expectedSeconds } }));
   const { engine, db } = buildEngine({ dir, models, providers: new Map([['fal', fal]]) });
   try {

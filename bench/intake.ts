@@ -116,7 +116,7 @@ interface Timed {
 /** A provider for the models to be offered (only configured providers' are); the simulator proves it is never called. */
 async function idleProvider(): Promise<{ provider: VideoProvider; close(): Promise<void> }> {
   const sim = await startFalSimulator();
-  const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrl: sim.jwksUrl, logger: silentLogger });
+  const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrls: [sim.jwksUrl], logger: silentLogger });
   return {
     provider: fal,
     async close() {

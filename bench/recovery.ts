@@ -57,7 +57,7 @@ if (process.argv.includes('--measure')) {
   const runningCount = numberArg('running', 5000);
   const queuedCount = numberArg('queued', 5000);
   const sim = await startFalSimulator({ queueMs: 0, runMs: 600_000 });
-  const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrl: sim.jwksUrl, logger: silentLogger });
+  const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrls: [sim.jwksUrl], logger: silentLogger });
   try {
     const taskIds = await createTasks(fal, runningCount);
     const callsBefore = sim.stats.statusCalls;
@@ -97,7 +97,7 @@ async function createTasks(provider: VideoProvider, count: number): Promise<stri
 
 async function measure(job: ChildJob): Promise<ChildResult> {
   const { dir, cleanup } = tempDir('clipbot-bench-recovery-');
-  const fal = createFalProvider({ key: job.key, queueUrl: job.simUrl, jwksUrl: job.jwksUrl, logger: silentLogger });
+  const fal = createFalProvider({ key: job.key, queueUrl: job.simUrl, jwksUrls: [job.jwksUrl], logger: silentLogger });
   let t0 = 0n;
   let firstStatusMs = NaN;
   let allTrackedMs = NaN;

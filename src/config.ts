@@ -13,6 +13,11 @@ const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === 
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const optionalUrl = z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional());
 const url = (fallback: string) => z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default(fallback));
+const urlList = (fallback: readonly string[]) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined),
+    z.array(z.url({ protocol: /^https?$/ })).min(1).default([...fallback]),
+  );
 const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
 const optionalNumber = z.preprocess(emptyToUndefined, z.coerce.number().positive().optional());
@@ -62,7 +67,8 @@ const schema = z.object({
 
   FAL_KEY: optionalString,
   FAL_QUEUE_URL: url('https://queue.fal.run'),
-  FAL_JWKS_URL: url('https://rest.alpha.fal.ai/.well-known/jwks.json'),
+  // A comma-separated list, tried in order: fal's docs moved the JWKS from rest.alpha.fal.ai to rest.fal.ai.
+  FAL_JWKS_URL: urlList(['https://rest.fal.ai/.well-known/jwks.json', 'https://rest.alpha.fal.ai/.well-known/jwks.json']),
   FAL_USER_ID: optionalString,
   ARK_API_KEY: optionalString,
   ARK_BASE_URL: url('https://ark.cn-beijing.volces.com/api/v3'),

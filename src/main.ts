@@ -97,7 +97,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     const fal = createFalProvider({
       key: config.FAL_KEY,
       queueUrl: config.FAL_QUEUE_URL,
-      jwksUrl: config.FAL_JWKS_URL,
+      jwksUrls: config.FAL_JWKS_URL,
       clock,
       logger,
       ...(config.FAL_USER_ID ? { webhookUserId: config.FAL_USER_ID } : {}),

@@ -25,7 +25,12 @@ export interface FalProviderOptions {
   key: string;
   /** `https://queue.fal.run` or a simulator. */
   queueUrl: string;
-  jwksUrl: string;
+  /**
+   * Where fal publishes its webhook public keys, tried in order until one verifies: fal's docs name
+   * `https://rest.fal.ai/.well-known/jwks.json` now and `https://rest.alpha.fal.ai/.well-known/jwks.json` before.
+   * The later URLs are fetched only when the keys of the earlier ones do not verify a webhook.
+   */
+  jwksUrls: readonly string[];
   clock?: Clock;
   logger?: Logger;
   /** Deadline of each HTTP request. */
@@ -190,15 +195,30 @@ function falError(status: number, headers: Record<string, string>, body: unknown
   if (status === 403 && /balance|billing|locked/i.test(summary)) {
     error = new ProviderError('insufficient_funds', error.message, { status });
   }
-  const hint = headers['x-fal-retryable']?.trim().toLowerCase();
-  if ((hint === 'true' || hint === 'false') && error.kind !== 'auth' && error.kind !== 'insufficient_funds') {
+  const hint = retryHint(headers);
+  if (hint !== undefined && error.kind !== 'auth' && error.kind !== 'insufficient_funds') {
     error = new ProviderError(error.kind, error.message, {
       status,
-      retryable: hint === 'true',
+      retryable: hint,
       ...(error.retryAfterS !== undefined ? { retryAfterS: error.retryAfterS } : {}),
     });
   }
   return error;
+}
+
+/**
+ * fal's word on retrying, from `X-Fal-Retryable` (model errors, "true" / "false") or `X-Fal-Needs-Retry` (the
+ * per-response override its retries page documents as "1" / "0"; "true" / "false" are seen in the wild too).
+ * When both are present and disagree, `X-Fal-Needs-Retry` wins: fal's docs say it takes precedence.
+ */
+export function retryHint(headers: Record<string, string>): boolean | undefined {
+  const read = (value: string | undefined): boolean | undefined => {
+    const v = value?.trim().toLowerCase();
+    if (v === 'true' || v === '1' || v === 'yes') return true;
+    if (v === 'false' || v === '0' || v === 'no') return false;
+    return undefined;
+  };
+  return read(headers['x-fal-needs-retry']) ?? read(headers['x-fal-retryable']);
 }
 
 /** The status an ERROR webhook or a failed result carries (`error: "Invalid status code: 422"`). */
@@ -216,15 +236,19 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
   const ownsDispatcher = opts.dispatcher === undefined;
   const dispatcher = opts.dispatcher ?? createHttpAgent();
   const queueUrl = opts.queueUrl.replace(/\/+$/, '');
-  const jwks = new JwksCache({
-    url: opts.jwksUrl,
-    clock,
-    ttlMs: Math.min(opts.jwksTtlMs ?? DAY_MS, DAY_MS),
-    refreshIntervalMs: opts.jwksRefreshIntervalMs ?? 5 * 60 * 1000,
-    retryAfterFailureMs: opts.jwksRetryAfterFailureMs ?? 30_000,
-    fetch: (signal) => requestJson(dispatcher, { method: 'GET', url: opts.jwksUrl, timeoutMs, ...(signal ? { signal } : {}) }),
-    ...(log ? { log } : {}),
-  });
+  if (!opts.jwksUrls.length) throw new Error('fal: at least one JWKS URL is needed to verify webhooks');
+  const jwksSets = opts.jwksUrls.map(
+    (url) =>
+      new JwksCache({
+        url,
+        clock,
+        ttlMs: Math.min(opts.jwksTtlMs ?? DAY_MS, DAY_MS),
+        refreshIntervalMs: opts.jwksRefreshIntervalMs ?? 5 * 60 * 1000,
+        retryAfterFailureMs: opts.jwksRetryAfterFailureMs ?? 30_000,
+        fetch: (signal) => requestJson(dispatcher, { method: 'GET', url, timeoutMs, ...(signal ? { signal } : {}) }),
+        ...(log ? { log } : {}),
+      }),
+  );
 
   function call(method: HttpMethod, url: string, signal?: AbortSignal, json?: unknown, extra?: Record<string, string>) {
     return requestJson(dispatcher, {
@@ -312,6 +336,8 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
     const timestamp = headers['x-fal-webhook-timestamp'];
     const signature = headers['x-fal-webhook-signature'];
     if (!requestIdHeader || !userId || !timestamp || !signature) throw new WebhookAuthError('fal webhook: signature headers missing');
+    // The header names the id that was signed: the request id, or the gateway id of the last attempt after fal
+    // retried the request (§1.5). The body must name it either way; the job is found by `request_id`.
     if (/[\r\n]/.test(requestIdHeader + userId)) throw new WebhookAuthError('fal webhook: bad header value');
     if (!/^\d{1,15}$/.test(timestamp)) throw new WebhookAuthError('fal webhook: bad timestamp');
     const nowS = Math.floor(clock.now() / 1000);
@@ -323,11 +349,7 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
     const message = Buffer.from(`${requestIdHeader}\n${userId}\n${timestamp}\n${bodyHash}`, 'utf8');
     const sig = Buffer.from(signature, 'hex');
     const verifies = (keys: readonly KeyObject[]) => keys.some((key) => verifyEd25519(null, message, key, sig));
-    if (!verifies(await jwks.current())) {
-      // Maybe fal rotated its keys since we fetched them; refetch, but not on every forged request.
-      const fresh = await jwks.refreshIfAllowed();
-      if (!fresh || !verifies(fresh)) throw new WebhookAuthError('fal webhook: signature does not verify');
-    }
+    await verifyWithAnyJwks(verifies);
 
     let json: unknown;
     try {
@@ -338,7 +360,9 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
     const parsed = webhookSchema.safeParse(json);
     if (!parsed.success) throw new WebhookAuthError('fal webhook: unexpected body');
     const body = parsed.data;
-    if (body.request_id !== requestIdHeader) throw new WebhookAuthError('fal webhook: body and header disagree');
+    if (requestIdHeader !== body.request_id && requestIdHeader !== body.gateway_request_id) {
+      throw new WebhookAuthError('fal webhook: body and header disagree');
+    }
 
     const event: WebhookEvent = { taskId: body.request_id, deliveryId: `${body.request_id}:${body.status}` };
     if (body.status === 'OK') {
@@ -350,6 +374,29 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
       event.status = { state: 'failed', error: falError(code, {}, body.payload, 'result', clock.now()) };
     }
     return event;
+  }
+
+  /**
+   * Passes when a key of any configured JWKS verifies. Cached keys first, in order; then each set refetched where its
+   * gate allows (fal may have rotated its keys since). A JWKS that cannot be had is skipped while another has keys
+   * (a retired host must not block the other); only when no set has any key is the refusal transient (5xx: fal
+   * delivers again later), since then nothing was checked at all.
+   */
+  async function verifyWithAnyJwks(verifies: (keys: readonly KeyObject[]) => boolean): Promise<void> {
+    let unavailable: unknown;
+    for (const set of jwksSets) {
+      try {
+        if (verifies(await set.current())) return;
+      } catch (error) {
+        unavailable ??= error;
+      }
+    }
+    for (const set of jwksSets) {
+      const fresh = await set.refreshIfAllowed();
+      if (fresh && verifies(fresh)) return;
+    }
+    if (unavailable !== undefined && jwksSets.every((set) => !set.hasKeys())) throw unavailable;
+    throw new WebhookAuthError('fal webhook: signature does not verify');
   }
 
   return {
@@ -399,6 +446,10 @@ class JwksCache {
     if (this.inflight) return this.inflight;
     if (!this.mayFetch()) throw this.unavailable();
     return this.load();
+  }
+
+  hasKeys(): boolean {
+    return this.keys.length > 0;
   }
 
   /** Fresh keys, or undefined when the last fetch was too recent (or the refetch failed). */

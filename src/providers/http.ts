@@ -2,6 +2,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { startDeadline } from '../deadline.js';
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
+import { CLIPBOT_USER_AGENT } from '../version.js';
 
 /**
  * Shared HTTP plumbing for provider adapters: one JSON request function with a deadline and a body cap,
@@ -62,7 +63,8 @@ export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Pro
   const maxBytes = req.maxBodyBytes ?? DEFAULT_MAX_JSON_BYTES;
   const deadline = startDeadline(timeoutMs, req.signal);
   const what = `${req.method} ${describeUrl(req.url)}`;
-  const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+  // undici sends no User-Agent of its own, and some providers' edges refuse a request without one.
+  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': CLIPBOT_USER_AGENT, ...req.headers };
   let payload: string | undefined;
   if (req.json !== undefined) {
     payload = JSON.stringify(req.json);

@@ -47,6 +47,8 @@ const ENGLISH_ONLY_RE = /only english prompts/i;
 /** Veo's safety wording (§3.4); `rejected by Flow` is Google's filter reached with enableFallback off. */
 const CONTENT_POLICY_RE =
   /flagged|content polic|unsafe image|rejected by flow|prominent[ _]people|minor[ _]upload|violat(es|ing) .*polic/i;
+/** record-info's answer for a task it has no record of (yet: right after submit, the record may lag the task id). */
+const RECORD_NULL_RE = /record is null/i;
 /** A failed generation whose message names the prompt or an uploaded image was about the input, not the video. */
 const INPUT_SUBJECT_RE = /\bprompt\b|upload/i;
 
@@ -68,6 +70,7 @@ export function kieError(
   const logged = `${ctx.what}: code ${code}: ${text}`;
   const retry = ctx.retryAfterS !== undefined ? { retryAfterS: ctx.retryAfterS } : {};
   if (ENGLISH_ONLY_RE.test(text)) return new ProviderError('validation', ENGLISH_ONLY_MESSAGE, { status, retryable: false });
+  if (ctx.where === 'read' && RECORD_NULL_RE.test(text)) return new ProviderError('not_found', `${ctx.what}: kie.ai has no record of this task`, { status });
   const accountProblem = code === 401 || code === 402 || code === 429 || code === 455;
   if (!accountProblem && CONTENT_POLICY_RE.test(text)) {
     const stage = ctx.where === 'generation' && !INPUT_SUBJECT_RE.test(text) ? 'output' : 'input';
@@ -106,6 +109,16 @@ export function kieError(
   return new ProviderError('unknown', logged, { status, retryable: false });
 }
 
+/**
+ * A `successFlag` the docs do not list: the job fails now, saying so, rather than polling a state we cannot read
+ * until the model's timeout. Not retryable: resubmitting would pay for a second video that may already exist.
+ */
+export function unknownSuccessFlag(what: string, flag: number | string): ProviderError {
+  return new ProviderError('unknown', `${what}: unknown successFlag ${JSON.stringify(flag)}; kie.ai may have changed its API`, {
+    retryable: false,
+  });
+}
+
 /** A task that failed at kie (record-info `errorCode` / `errorMessage`) → the error its failed status carries. */
 export function generationError(
   errorCode: number | string | undefined,
@@ -121,7 +134,7 @@ export function generationError(
 export type KieAnswer =
   | { ok: true; res: JsonResponse }
   /** `enveloped`: the error came as a kie envelope (kie's own word) rather than a bare HTTP status page. */
-  | { ok: false; code: number; enveloped: boolean; error: ProviderError };
+  | { ok: false; code: number; enveloped: boolean; error: ProviderError; res: JsonResponse };
 
 /** Classifies one exchange. An HTTP 2xx that is not a 200 envelope is left to `kieData`, which calls it malformed. */
 export function readAnswer(res: JsonResponse, where: KieContext, what: string, nowMs: number): KieAnswer {
@@ -129,10 +142,12 @@ export function readAnswer(res: JsonResponse, where: KieContext, what: string, n
   const env = res.isJson ? envelopeSchema.safeParse(res.body) : undefined;
   if (!env?.success) {
     if (httpOk) return { ok: true, res };
-    return { ok: false, code: res.status, enveloped: false, error: errorFromStatus(res.status, res.headers, `${what}: HTTP ${res.status}`, nowMs) };
+    return { ok: false, code: res.status, enveloped: false, error: errorFromStatus(res.status, res.headers, `${what}: HTTP ${res.status}`, nowMs), res };
   }
-  // A gateway may wrap kie's envelope in its own error status: the HTTP status is then the stronger word.
-  const code = httpOk ? env.data.code : res.status;
+  // kie's documented answers include an HTTP 500 whose body says 401, 402, 422, 429…: the envelope code is kie's own
+  // word and wins, or "no credits" (402) would be retried as a server error. Only an envelope that claims success
+  // under an HTTP error status is not believed: then the status says what happened.
+  const code = env.data.code !== 200 ? env.data.code : httpOk ? 200 : res.status;
   if (code === 200) return { ok: true, res };
   const retryAfterS = parseRetryAfter(res.headers['retry-after'], nowMs);
   return {
@@ -140,6 +155,7 @@ export function readAnswer(res: JsonResponse, where: KieContext, what: string, n
     code,
     enveloped: true,
     error: kieError(code, env.data.msg ?? '', { where, what, ...(retryAfterS !== undefined ? { retryAfterS } : {}) }),
+    res,
   };
 }
 
@@ -154,11 +170,49 @@ export interface KieClient {
     path: string,
     opts: { where: KieContext; what: string; query?: Record<string, string>; json?: unknown; headers?: Record<string, string>; signal?: AbortSignal },
   ): Promise<KieAnswer>;
+  /**
+   * True while a "record is null" answer about `taskId` should count as "queued": kie hands out the task id before
+   * its record exists, so right after submit record-info may not know the task yet. The grace runs from the first
+   * such answer; past it the answer's own error (not_found) stands.
+   */
+  recordNotYetThere(taskId: string, answer: KieAnswer & { ok: false }): boolean;
+  /** The record exists: any grace for it is over. */
+  recordSeen(taskId: string): void;
 }
 
-export function createKieClient(opts: { apiKey: string; baseUrl: string; dispatcher: Dispatcher; clock: Clock; timeoutMs: number }): KieClient {
+/** How long a task's record may lag its id before "record is null" means kie has no such task. */
+export const KIE_RECORD_GRACE_MS = 60_000;
+/** Tasks whose record is awaited, at most; more would only mean record-info is broken for every task. */
+const MAX_AWAITED_RECORDS = 10_000;
+
+export function createKieClient(opts: {
+  apiKey: string;
+  baseUrl: string;
+  dispatcher: Dispatcher;
+  clock: Clock;
+  timeoutMs: number;
+  recordGraceMs?: number;
+}): KieClient {
   const base = opts.baseUrl.replace(/\/+$/, '');
+  const graceMs = opts.recordGraceMs ?? KIE_RECORD_GRACE_MS;
+  /** Task id → when record-info first said it had no record of it. */
+  const awaited = new Map<string, number>();
   return {
+    recordNotYetThere(taskId, answer) {
+      const msg = envelopeSchema.safeParse(answer.res.body).data?.msg ?? '';
+      if (!answer.enveloped || !RECORD_NULL_RE.test(msg)) return false;
+      const now = opts.clock.now();
+      let since = awaited.get(taskId);
+      if (since === undefined) {
+        if (awaited.size >= MAX_AWAITED_RECORDS) awaited.delete(awaited.keys().next().value!);
+        since = now;
+        awaited.set(taskId, since);
+      }
+      return now - since < graceMs;
+    },
+    recordSeen(taskId) {
+      awaited.delete(taskId);
+    },
     async call(method, path, o) {
       const url = new URL(base + path);
       for (const [name, value] of Object.entries(o.query ?? {})) url.searchParams.set(name, value);

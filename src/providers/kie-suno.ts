@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
-import { httpUrl } from './http.js';
-import { errorCodeField, generationError, kieData, kieTaskId, type KieClient } from './kie-api.js';
+import { httpUrl, type JsonResponse } from './http.js';
+import { errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
 
 /**
  * kie.ai Suno music video (provider-apis.md §4): turns one track of a finished Suno music task into an MP4.
@@ -11,12 +11,21 @@ import { errorCodeField, generationError, kieData, kieTaskId, type KieClient } f
 
 export const KIE_SUNO_MP4_MODEL = 'suno-mp4';
 
-/** The create body (§4.1). `callBackUrl` is sent only when we have one: whether kie insists on it is [U]. */
+/**
+ * The `callBackUrl` of an install without PUBLIC_URL, which has no address kie could call. kie's docs list the field
+ * as required for /api/v1/mp4/generate, so one must be sent; this is the value of kie's own documentation example. It
+ * sits under example.com, which RFC 2606 reserves for documentation: no one we would leak a video URL to serves it,
+ * and a syntax check on kie's side accepts it. The job never waits for it: polling record-info is how a polling-only
+ * install learns the result, and a failed callback only shows as CALLBACK_EXCEPTION, which is read as success when
+ * the video exists.
+ */
+export const KIE_NO_CALLBACK_URL = 'https://api.example.com/callback';
+
+/** The create body (§4.1). */
 export function buildKieSunoBody(request: GenerationRequest): Record<string, unknown> {
   const source = request.musicVideo;
   if (!source) throw new ProviderError('validation', 'a music video needs the Suno task and track it is made from', { retryable: false });
-  const body: Record<string, unknown> = { taskId: source.taskId, audioId: source.audioId };
-  if (request.webhookUrl !== undefined) body.callBackUrl = request.webhookUrl;
+  const body: Record<string, unknown> = { taskId: source.taskId, audioId: source.audioId, callBackUrl: request.webhookUrl ?? KIE_NO_CALLBACK_URL };
   if (source.author !== undefined) body.author = source.author;
   if (source.domainName !== undefined) body.domainName = source.domainName;
   return body;
@@ -30,7 +39,8 @@ const time = z.union([z.string().max(64), z.number()]).nullish();
 const recordData = z
   .looseObject({
     taskId: kieTaskId.optional(),
-    successFlag: z.enum(['PENDING', 'SUCCESS', 'CREATE_TASK_FAILED', 'GENERATE_MP4_FAILED', 'CALLBACK_EXCEPTION']),
+    // Any text: a flag we do not know fails the job clearly (below) instead of reading as malformed until the timeout.
+    successFlag: z.string().max(100),
     response: z.looseObject({ videoUrl: httpUrl.nullish() }).nullish(),
     createTime: time,
     completeTime: time,
@@ -47,23 +57,61 @@ export async function submitKieSuno(client: KieClient, request: GenerationReques
     headers: { 'x-clipbot-job-id': request.jobId },
     ...(signal ? { signal } : {}),
   });
-  if (!answer.ok) throw answer.error;
+  if (!answer.ok) {
+    const existing = answer.code === 409 ? existingMp4Task(answer.res) : undefined;
+    if (existing === undefined) throw answer.error;
+    // kie makes one MP4 per song and keeps it: a Retry, or a second member asking for the same song, tracks that one.
+    return { taskId: sharedMp4TaskRef(existing, request.jobId), providerModel: request.providerModel };
+  }
   const data = kieData(answer.res, submitData, 'kie mp4 generate');
   return { taskId: data.taskId, providerModel: request.providerModel };
 }
 
+/**
+ * Our task id for a job that tracks an MP4 task another job may already track: the job store keeps one job per
+ * provider task id (that is how a callback finds its job), so the id names kie's task and this job. Such a job learns
+ * its result by polling; kie's callback about the task goes to the job that created it.
+ */
+const SHARED_TASK_SEPARATOR = '#';
+
+export function sharedMp4TaskRef(mp4TaskId: string, jobId: string): string {
+  return `${mp4TaskId}${SHARED_TASK_SEPARATOR}${jobId}`;
+}
+
+/** kie's MP4 task id inside one of our task ids (kie's ids travel in query strings and never hold a '#'). */
+export function kieMp4TaskId(taskId: string): string {
+  const at = taskId.indexOf(SHARED_TASK_SEPARATOR);
+  return at < 0 ? taskId : taskId.slice(0, at);
+}
+
+const conflictSchema = z.looseObject({ data: z.looseObject({ taskId: kieTaskId }) });
+
+/**
+ * The MP4 task a 409 "Mp4 record already exists" names in `data.taskId` [S: one public client reads it there; kie's
+ * docs only list the code]. Without it the 409 stays an error: nothing else finds an MP4 task by its song.
+ */
+function existingMp4Task(res: JsonResponse): string | undefined {
+  const parsed = conflictSchema.safeParse(res.body);
+  return parsed.success ? parsed.data.data.taskId : undefined;
+}
+
 export async function statusKieSuno(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
   const what = 'kie mp4 record-info';
+  const mp4TaskId = kieMp4TaskId(task.taskId);
   const answer = await client.call('GET', '/api/v1/mp4/record-info', {
     where: 'read',
     what,
-    query: { taskId: task.taskId },
+    query: { taskId: mp4TaskId },
     ...(signal ? { signal } : {}),
   });
-  if (!answer.ok) throw answer.error;
+  if (!answer.ok) {
+    if (client.recordNotYetThere(mp4TaskId, answer)) return { state: 'queued' };
+    throw answer.error;
+  }
+  client.recordSeen(mp4TaskId);
   const data = kieData(answer.res, recordData, what);
   if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
-  if (data.taskId !== undefined && data.taskId !== task.taskId) {
+  if (data.taskId !== undefined && data.taskId !== mp4TaskId) {
     throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
   }
   const videoUrl = data.response?.videoUrl ?? undefined;
@@ -85,5 +133,7 @@ export async function statusKieSuno(client: KieClient, task: TaskRef, signal?: A
       return failed(400, 'kie.ai could not make a music video from this song');
     case 'GENERATE_MP4_FAILED':
       return failed(501, 'the music video failed at kie.ai');
+    default:
+      return { state: 'failed', error: unknownSuccessFlag(what, data.successFlag) };
   }
 }

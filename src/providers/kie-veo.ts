@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
 import { httpUrl } from './http.js';
-import { errorCodeField, generationError, kieData, kieTaskId, type KieClient } from './kie-api.js';
+import { errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
 
 /**
  * kie.ai Veo 3 (provider-apis.md §3): generate, record-info, and the optional 1080p upgrade fetched after success.
@@ -22,17 +22,18 @@ export function kieVeoSeed(seed: number): number {
 }
 
 /**
- * The generate body (§3.2). The aspect ratio goes as `aspectRatio`: the docs spell it both ways, but kie's own echo
- * of the request it parsed (the callback's `promptJson`) uses `aspectRatio`, like every other field of this body.
- * `enableFallback: false` keeps Google's verdicts visible instead of silently re-routing to a 720p-only model.
+ * The generate body (§3.2). The aspect ratio goes as `aspect_ratio`, the name the published schema of
+ * POST /api/v1/veo/generate defines; a server that ignored another spelling would silently make every 9:16 or image
+ * video 16:9. (The callback's `promptJson` echoes it as `aspectRatio`: that is kie's echo, not the request schema.)
+ * `enableFallback` is not sent: the schema marks it deprecated, and its default (off) is what we want anyway, since
+ * it keeps Google's verdicts visible instead of silently re-routing to a 720p-only model.
  */
 export function buildKieVeoBody(request: GenerationRequest): Record<string, unknown> {
   const p = request.params;
   const body: Record<string, unknown> = {
     prompt: request.prompt,
     model: request.providerModel,
-    aspectRatio: p.aspectRatio.toLowerCase() === 'auto' ? 'Auto' : p.aspectRatio,
-    enableFallback: false,
+    aspect_ratio: p.aspectRatio.toLowerCase() === 'auto' ? 'Auto' : p.aspectRatio,
   };
   if (request.imageUrl !== undefined) body.imageUrls = [request.imageUrl];
   if (p.seed !== undefined) body.seeds = kieVeoSeed(p.seed);
@@ -45,7 +46,8 @@ const submitData = z.looseObject({ taskId: kieTaskId });
 const recordData = z
   .looseObject({
     taskId: kieTaskId.optional(),
-    successFlag: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
+    // Any number: a flag we do not know fails the job clearly (below) instead of reading as malformed until the timeout.
+    successFlag: z.number().int(),
     response: z
       .looseObject({
         resultUrls: z.array(httpUrl).max(16).nullish(),
@@ -90,7 +92,11 @@ export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: Ab
     query: { taskId: task.taskId },
     ...(signal ? { signal } : {}),
   });
-  if (!answer.ok) throw answer.error;
+  if (!answer.ok) {
+    if (client.recordNotYetThere(task.taskId, answer)) return { state: 'queued' };
+    throw answer.error;
+  }
+  client.recordSeen(task.taskId);
   const data = kieData(answer.res, recordData, what);
   if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
   if (data.taskId !== undefined && data.taskId !== task.taskId) {
@@ -112,6 +118,8 @@ export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: Ab
         state: 'failed',
         error: generationError(data.errorCode, data.errorMessage, { code: 501, message: 'the video failed at kie.ai' }, 'kie veo generation'),
       };
+    default:
+      return { state: 'failed', error: unknownSuccessFlag(what, data.successFlag) };
   }
 }
 

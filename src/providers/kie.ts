@@ -37,6 +37,8 @@ export interface KieProviderOptions {
   logger?: Logger;
   /** Deadline of each HTTP request. */
   timeoutMs?: number;
+  /** How long "record is null" from record-info counts as "not written yet" (default KIE_RECORD_GRACE_MS). */
+  recordGraceMs?: number;
   /** Owned by the caller when given; otherwise the adapter makes one and `close()` ends it. */
   dispatcher?: Dispatcher;
 }
@@ -69,7 +71,14 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
   const log = opts.logger?.child({ provider: 'kie' });
   const ownsDispatcher = opts.dispatcher === undefined;
   const dispatcher = opts.dispatcher ?? createHttpAgent();
-  const client = createKieClient({ apiKey: opts.apiKey, baseUrl: opts.baseUrl, dispatcher, clock, timeoutMs: opts.timeoutMs ?? 30_000 });
+  const client = createKieClient({
+    apiKey: opts.apiKey,
+    baseUrl: opts.baseUrl,
+    dispatcher,
+    clock,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    ...(opts.recordGraceMs !== undefined ? { recordGraceMs: opts.recordGraceMs } : {}),
+  });
 
   function unknownModel(model: string): ProviderError {
     return new ProviderError('validation', `not a kie.ai model: ${JSON.stringify(clip(model, 80))}`, { retryable: false });

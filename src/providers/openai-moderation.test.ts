@@ -124,6 +124,7 @@ describe('createOpenAiModeration', () => {
       expect(req).toMatchObject({ method: 'POST', url: '/v1/moderations' });
       expect(req!.headers['content-type']).toBe('application/json');
       expect(req!.headers.authorization).toBe('Bearer sk-test');
+      expect(req!.headers['user-agent']).toMatch(/^clipbot\/\d+\.\d+\.\d+/);
       expect(JSON.parse(req!.body)).toEqual({ input: 'a “fox” 🦊' });
     });
 

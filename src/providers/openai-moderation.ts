@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import { startDeadline } from '../deadline.js';
 import type { ModerationResult, ModerationService } from '../core/moderation/prefilter.js';
+import { CLIPBOT_USER_AGENT } from '../version.js';
 
 export interface OpenAiModerationOptions {
   /** MODERATION_URL: a base URL ("https://api.openai.com", ".../v1") or the full endpoint (".../v1/moderations"). */
@@ -49,7 +50,7 @@ export function moderationEndpoint(url: string): string {
  */
 export function createOpenAiModeration(options: OpenAiModerationOptions): ModerationService {
   const endpoint = moderationEndpoint(options.url);
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': CLIPBOT_USER_AGENT };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
 
   return {

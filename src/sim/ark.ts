@@ -36,7 +36,18 @@ import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import type { SimMillis } from './sim-http.js';
-import { deliverCall, isLoopback, SIM_KEEP_ALIVE_MS, simTimers, spoilCommon, writeAnswer, type SimResponse, type Spoiled } from './sim-http.js';
+import {
+  deliverCall,
+  isLoopback,
+  lacksUserAgent,
+  MISSING_USER_AGENT,
+  SIM_KEEP_ALIVE_MS,
+  simTimers,
+  spoilCommon,
+  writeAnswer,
+  type SimResponse,
+  type Spoiled,
+} from './sim-http.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 
@@ -959,6 +970,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     if (route === 'files') {
       stats.fileCalls++;
       answer = file(id!, url.searchParams, method === 'HEAD');
+    } else if (lacksUserAgent(req)) {
+      answer = MISSING_USER_AGENT;
     } else if (req.headers.authorization !== `Bearer ${apiKey}`) {
       answer = arkError(401, 'AuthenticationError');
     } else if (route === 'create') {

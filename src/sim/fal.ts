@@ -20,6 +20,12 @@
  *   [sim:html_video]                the video URL serves an HTML page labelled video/mp4
  *   [sim:dup_webhook]               the webhook is delivered twice
  *   [sim:no_webhook]                no webhook is ever sent (a lost callback)
+ *   [sim:retried]                   fal retried the request on another runner: `gateway_request_id` differs from
+ *                                   `request_id`, and the webhook's X-Fal-Webhook-Request-Id carries the gateway id [U]
+ *
+ * Every API route and the JWKS refuse a request without a User-Agent (403). The webhook public keys are served at two
+ * JWKS URLs, as fal's docs name two hosts (`rest.fal.ai` now, `rest.alpha.fal.ai` before): `jwksUrls.current` and
+ * `jwksUrls.alpha`; `jwksAt` says which of them lists the keys (the other answers 404).
  *
  * Runtime knobs: `injectFault` (429 with or without Retry-After, 5xx, malformed or truncated JSON, HTML pages,
  * slow, hanging, cut-off or reset responses, any canned answer; before or after the request is processed; on the
@@ -33,7 +39,18 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { deliverCall, isLoopback, SIM_KEEP_ALIVE_MS, simTimers, spoilCommon, writeAnswer, type SimResponse, type Spoiled } from './sim-http.js';
+import {
+  deliverCall,
+  isLoopback,
+  lacksUserAgent,
+  MISSING_USER_AGENT,
+  SIM_KEEP_ALIVE_MS,
+  simTimers,
+  spoilCommon,
+  writeAnswer,
+  type SimResponse,
+  type Spoiled,
+} from './sim-http.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -44,8 +61,9 @@ export type FalSimRoute = 'submit' | 'status' | 'result' | 'cancel' | 'files' | 
 export type FalSimFault =
   /** 429; `Retry-After` only when given (seconds or an HTTP date). */
   | { kind: 'rate_limit'; retryAfter?: string }
-  /** 5xx with fal's flat `{detail, error_type}` body; `X-Fal-Retryable` only when `retryable` is given. */
-  | { kind: 'server_error'; status?: number; errorType?: string; retryable?: boolean }
+  /** 5xx with fal's flat `{detail, error_type}` body; `X-Fal-Retryable` only when `retryable` is given, `X-Fal-Needs-Retry`
+   * (fal's per-response override, "1" / "0" in its docs) only when `needsRetry` is. */
+  | { kind: 'server_error'; status?: number; errorType?: string; retryable?: boolean; needsRetry?: string }
   /** Any canned answer (`text` wins over `body`). */
   | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
   /** 200 + application/json whose body is not JSON. */
@@ -104,6 +122,8 @@ export interface FalSimOptions {
   cancelRunning?: 'cancel' | 'ignore';
   /** fal's types say `duration` is a string; whether a number is refused is [U]. */
   acceptNumericDuration?: boolean;
+  /** Which JWKS URL lists the webhook keys: 'current' (rest.fal.ai), 'alpha' (rest.alpha.fal.ai) or 'both' (default). */
+  jwksAt?: 'current' | 'alpha' | 'both';
 }
 
 export interface FalSimStats {
@@ -162,7 +182,10 @@ export interface FalSimWebhookDelivery {
 export interface FalSimulator {
   /** The queue base URL (what `FAL_QUEUE_URL` would be). */
   readonly url: string;
+  /** The JWKS that lists the keys by default (`jwksUrls.current`). */
   readonly jwksUrl: string;
+  /** fal's two JWKS hosts, both on this server. */
+  readonly jwksUrls: { readonly current: string; readonly alpha: string };
   readonly key: string;
   readonly userId: string;
   readonly stats: FalSimStats;
@@ -199,6 +222,7 @@ export const FAL_SIM_MARKERS = {
   htmlVideo: '[sim:html_video]',
   dupWebhook: '[sim:dup_webhook]',
   noWebhook: '[sim:no_webhook]',
+  retried: '[sim:retried]',
   rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
   serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
@@ -250,6 +274,8 @@ export function signFalWebhook(
 
 interface Entry {
   id: string;
+  /** The id of the last runner attempt: the request id unless fal retried it (§1.5). */
+  gatewayId: string;
   model: string;
   app: string;
   input: Record<string, unknown>;
@@ -296,11 +322,15 @@ const rateLimited = (retryAfter: string | undefined) =>
   json(429, { detail: 'Too many requests', error_type: 'rate_limited' }, retryAfter !== undefined ? { 'retry-after': retryAfter } : {});
 
 /** fal's flat request-error body (§1.7). */
-const serverError = (status: number, errorType: string, retryable?: boolean) =>
+const serverError = (status: number, errorType: string, retryable?: boolean, needsRetry?: string) =>
   json(
     status,
     { detail: errorType.replace(/_/g, ' '), error_type: errorType },
-    { 'x-fal-error-type': errorType, ...(retryable !== undefined ? { 'x-fal-retryable': String(retryable) } : {}) },
+    {
+      'x-fal-error-type': errorType,
+      ...(retryable !== undefined ? { 'x-fal-retryable': String(retryable) } : {}),
+      ...(needsRetry !== undefined ? { 'x-fal-needs-retry': needsRetry } : {}),
+    },
   );
 
 const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
@@ -420,17 +450,17 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     const payload: unknown = JSON.parse(res.body.toString());
     const body = JSON.stringify(
       res.status === 200
-        ? { request_id: e.id, gateway_request_id: e.id, status: 'OK', payload }
+        ? { request_id: e.id, gateway_request_id: e.gatewayId, status: 'OK', payload }
         : {
             request_id: e.id,
-            gateway_request_id: e.id,
+            gateway_request_id: e.gatewayId,
             status: 'ERROR',
             error: completedError(e).error ?? `Invalid status code: ${res.status}`,
             payload,
           },
     );
     const copies = 1 + (opts.webhookDuplicates ?? 0) + (e.prompt.includes(FAL_SIM_MARKERS.dupWebhook) ? 1 : 0);
-    for (let i = 0; i < copies; i++) track(deliver(e.id, e.webhookUrl, body));
+    for (let i = 0; i < copies; i++) track(deliver(e.gatewayId, e.webhookUrl, body));
   }
 
   function track(p: Promise<void>): void {
@@ -566,8 +596,10 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     const jobHeader = headers['x-clipbot-job-id'];
     const jobId = typeof jobHeader === 'string' ? jobHeader : undefined;
     const seed = typeof body.seed === 'number' && body.seed >= 0 ? body.seed : Math.floor(random() * 2 ** 31);
+    const id = randomUUID();
     const e: Entry = {
-      id: randomUUID(),
+      id,
+      gatewayId: prompt.includes(FAL_SIM_MARKERS.retried) ? randomUUID() : id,
       model,
       app: model.split('/').slice(0, 2).join('/'),
       input: structuredClone(body),
@@ -595,6 +627,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
       {
         status: 'IN_QUEUE',
         request_id: e.id,
+        // At submit no runner has tried it yet: the gateway id differs only after a retry (the webhook shows that one).
         ...(webhookUrl !== undefined ? { gateway_request_id: e.id } : {}),
         ...urls(e),
         queue_position: queuePosition(e, now),
@@ -652,7 +685,9 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     };
   }
 
-  function jwks(): SimResponse {
+  function jwks(which: 'current' | 'alpha'): SimResponse {
+    const at = opts.jwksAt ?? 'both';
+    if (at !== 'both' && at !== which) return json(404, { detail: 'Not Found' }); // [U] a retired host's answer
     const kid = (k: KeyObject) => createHash('sha256').update(k.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
     return json(200, { keys: keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: kid(k.publicKey) })) });
   }
@@ -660,7 +695,8 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   // ------------------------------------------------------------ HTTP plumbing
 
   function classify(method: string, parts: string[]): { route: FalSimRoute | 'unknown'; id?: string; app?: string } {
-    if (parts.length === 2 && parts[0] === '.well-known' && parts[1] === 'jwks.json') return { route: 'jwks' };
+    if (parts.length === 2 && parts[0] === '.well-known' && parts[1] === 'jwks.json') return { route: 'jwks', id: 'current' };
+    if (parts.length === 3 && parts[0] === 'alpha' && parts[1] === '.well-known' && parts[2] === 'jwks.json') return { route: 'jwks', id: 'alpha' };
     if (parts.length === 3 && parts[0] === 'files' && parts[2] === 'output.mp4') return { route: 'files', id: parts[1]! };
     if (parts.length >= 4 && parts[2] === 'requests') {
       const app = `${parts[0]}/${parts[1]}`;
@@ -697,7 +733,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
       case 'rate_limit':
         return rateLimited(fault.retryAfter);
       case 'server_error':
-        return serverError(fault.status ?? 503, fault.errorType ?? 'runner_scheduling_failure', fault.retryable);
+        return serverError(fault.status ?? 503, fault.errorType ?? 'runner_scheduling_failure', fault.retryable, fault.needsRetry);
       case 'respond':
         return fault.text !== undefined
           ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
@@ -743,12 +779,14 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     }
 
     let answer: SimResponse | 'drop';
-    if (route === 'jwks') {
-      stats.jwksCalls++;
-      answer = jwks();
-    } else if (route === 'files') {
+    if (route === 'files') {
       stats.fileCalls++;
       answer = file(entries.get(id!), method === 'HEAD');
+    } else if (lacksUserAgent(req)) {
+      answer = MISSING_USER_AGENT;
+    } else if (route === 'jwks') {
+      stats.jwksCalls++;
+      answer = jwks(id === 'alpha' ? 'alpha' : 'current');
     } else if (req.headers.authorization !== `Key ${key}`) {
       // [U] exact body; fal answers 401 for a missing or unknown key
       answer = json(401, { detail: req.headers.authorization ? 'Invalid API key' : 'Missing authorization header' });
@@ -805,6 +843,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   return {
     url: base,
     jwksUrl: `${base}/.well-known/jwks.json`,
+    jwksUrls: { current: `${base}/.well-known/jwks.json`, alpha: `${base}/alpha/.well-known/jwks.json` },
     key,
     userId,
     stats,

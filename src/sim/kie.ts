@@ -24,8 +24,15 @@
  *   [sim:html_video]                the video URL serves an HTML page labelled video/mp4
  *   [sim:dup_webhook]               the callback is delivered twice
  *   [sim:no_webhook]                no callback is ever sent
+ *   [sim:unknown_flag]              record-info reports a successFlag kie never documented (Veo 4, Suno "QUEUING")
  * A Veo prompt with letters of a non-Latin script fails like kie's "Only English prompts are supported at this time"
  * (successFlag 2, code 400), unless `englishOnly` is false.
+ *
+ * The generate endpoints follow kie's published request schemas and refuse (422) a field the schema does not name,
+ * e.g. Veo's older `aspectRatio` spelling, which the real server may silently ignore. Suno MP4 requires `callBackUrl`
+ * (kie lists it as required) and answers a second request for the same song (taskId + audioId) with 409 "Mp4 record
+ * already exists", naming the existing MP4 task in `data.taskId` [S: one public client reads it there]. A callback
+ * URL off loopback is accepted, as kie would, but never called: the simulator sends nothing off this machine.
  *
  * Runtime knobs: `injectFault` (429 with or without Retry-After, 5xx, any kie code in either error style, malformed or
  * truncated JSON, HTML pages, slow, hanging or reset responses, any canned answer; before or after the request is
@@ -39,7 +46,18 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { deliverCall, isLoopback, SIM_KEEP_ALIVE_MS, simTimers, spoilCommon, writeAnswer, type SimResponse as BaseSimResponse, type Spoiled } from './sim-http.js';
+import {
+  deliverCall,
+  isLoopback,
+  lacksUserAgent,
+  MISSING_USER_AGENT,
+  SIM_KEEP_ALIVE_MS,
+  simTimers,
+  spoilCommon,
+  writeAnswer,
+  type SimResponse as BaseSimResponse,
+  type Spoiled,
+} from './sim-http.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -48,8 +66,9 @@ export type { SimMillis };
 export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'mp4_generate' | 'mp4_record_info' | 'credit' | 'files';
 
 /** 'envelope': every answer is HTTP 200 and the error is the envelope `code` (kie's own client example expects that).
- * 'http': the HTTP status is the code too. Which kie really does is [U] (§3.1). */
-export type KieErrorStyle = 'envelope' | 'http';
+ * 'http': the HTTP status is the code too. 'http500': every error is HTTP 500 and only the envelope says which (kie's
+ * documented answers show an HTTP 500 whose body `code` is 401, 402, 422, 429…). Which kie really does is [U] (§3.1). */
+export type KieErrorStyle = 'envelope' | 'http' | 'http500';
 
 export type KieSimFault =
   /** 429; `Retry-After` only when given (seconds or an HTTP date). */
@@ -109,8 +128,12 @@ export interface KieSimOptions {
   englishOnly?: boolean;
   /** Accepted Veo `seeds`; null accepts any integer. Default [10000, 99999] [U]. */
   seedRange?: readonly [number, number] | null;
-  /** Suno generate refuses a request without `callBackUrl` [U]. */
+  /** Suno generate refuses a request without `callBackUrl` (default true: kie's docs list it as required). */
   requireSunoCallBackUrl?: boolean;
+  /** For this long after a task is created, record-info answers 422 "record is null" (kie's record lags its taskId). */
+  recordDelayMs?: number;
+  /** Whether the 409 for a repeated Suno MP4 request names the existing task in `data.taskId` (default true) [U]. */
+  mp4ConflictNamesTask?: boolean;
   /** Veo fetches each of `imageUrls` at generate (loopback only; anything else cannot be fetched) and fails the task
    * like kie when one does not answer 200 with an image. Default false: the URLs are only checked to be http(s). */
   fetchImages?: boolean;
@@ -179,9 +202,8 @@ export interface KieSimTask {
   readonly submittedAt: number;
   readonly state: KieSimState;
   readonly outcome: KieSimOutcome;
-  /** Veo: the ratio used and the field that carried it. */
+  /** Veo: the ratio used (`aspect_ratio`, 16:9 when not given). */
   readonly aspectRatio: string | undefined;
-  readonly aspectRatioField: 'aspect_ratio' | 'aspectRatio' | undefined;
 }
 
 export interface KieSimCall {
@@ -243,6 +265,7 @@ export const KIE_SIM_MARKERS = {
   htmlVideo: '[sim:html_video]',
   dupWebhook: '[sim:dup_webhook]',
   noWebhook: '[sim:no_webhook]',
+  unknownFlag: '[sim:unknown_flag]',
   rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
   serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
@@ -258,6 +281,8 @@ export const KIE_SIM_MESSAGES = {
   imageFetch: 'Failed to fetch the image. Kindly verify any access limits set by you or your service provider.',
   generationFailed: 'Video generation failed, please try again later.', // [U]
   mp4Failed: 'MP4 generation failed.', // [U]
+  mp4Exists: 'Mp4 record already exists',
+  recordNull: 'record is null', // [U] exact text
   createFailed: 'The source audio could not be found for this taskId and audioId.', // [U]
   hdNotReady: '1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.', // [U]
   unauthorized: 'You do not have access permissions', // [U]
@@ -278,6 +303,20 @@ const API_ROUTES: readonly KieSimRoute[] = ['veo_generate', 'veo_record_info', '
 const VEO_MODELS = new Set(['veo3', 'veo3_fast']);
 const VEO_RATIOS = new Set(['16:9', '9:16', 'Auto']);
 const GENERATION_TYPES = new Set(['TEXT_2_VIDEO', 'FIRST_AND_LAST_FRAMES_2_VIDEO', 'REFERENCE_2_VIDEO']);
+/** The fields of kie's published request schemas (§3.2, §4.1); `enableFallback` is deprecated there but still named. */
+const VEO_FIELDS = new Set([
+  'prompt',
+  'imageUrls',
+  'model',
+  'generationType',
+  'aspect_ratio',
+  'seeds',
+  'watermark',
+  'callBackUrl',
+  'enableFallback',
+  'enableTranslation',
+]);
+const MP4_FIELDS = new Set(['taskId', 'audioId', 'callBackUrl', 'author', 'domainName']);
 const MARKER_RE = /\[sim:[a-z_]+(?::\d+)?\]/g;
 
 interface Entry {
@@ -293,7 +332,6 @@ interface Entry {
   hdMs: number;
   outcome: KieSimOutcome;
   aspectRatio: string | undefined;
-  aspectRatioField: 'aspect_ratio' | 'aspectRatio' | undefined;
   webhookQueued: boolean;
   timer: NodeJS.Timeout | undefined;
 }
@@ -375,10 +413,10 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const hexId = (bytes: number) => randomBytes(bytes).toString('hex');
 
   /** The envelope for a code, in the configured style (or the fault's). */
-  const envelope = (code: number, msg: string, data: unknown = null, headers: Record<string, string> = {}, style = errorStyle): SimResponse => ({
-    ...json(code !== 200 && style === 'http' ? code : 200, { code, msg, data }, headers),
-    code,
-  });
+  const envelope = (code: number, msg: string, data: unknown = null, headers: Record<string, string> = {}, style = errorStyle): SimResponse => {
+    const status = code === 200 || style === 'envelope' ? 200 : style === 'http' ? code : 500;
+    return { ...json(status, { code, msg, data }, headers), code };
+  };
   const ok = (data: unknown) => envelope(200, 'success', data);
 
   const stateOf = (e: Entry, now = clock.now()): KieSimState =>
@@ -425,7 +463,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
         state === 'succeeded'
           ? { taskId: e.id, resultUrls: [fileUrl(e, 'output.mp4')], originUrls: [fileUrl(e, 'origin.mp4')], resolution: '720p' }
           : null,
-      successFlag: state === 'generating' ? 0 : state === 'succeeded' ? 1 : fail!.flag,
+      successFlag: e.prompt.includes(KIE_SIM_MARKERS.unknownFlag) ? 4 : state === 'generating' ? 0 : state === 'succeeded' ? 1 : fail!.flag,
       errorCode: fail?.code ?? null,
       errorMessage: fail?.msg ?? '',
       fallbackFlag: false,
@@ -440,12 +478,12 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return ok({
       taskId: e.id,
       musicId: e.input.audioId,
-      callbackUrl: e.webhookUrl ?? null,
+      callbackUrl: typeof e.input.callBackUrl === 'string' ? e.input.callBackUrl : null,
       musicIndex: 0,
       completeTime: state === 'generating' ? null : time(e.endsAt),
       createTime: time(e.submittedAt),
       response: state === 'succeeded' ? { videoUrl: fileUrl(e, 'output.mp4') } : null,
-      successFlag: state === 'generating' ? 'PENDING' : fail ? fail.flag : 'SUCCESS',
+      successFlag: e.prompt.includes(KIE_SIM_MARKERS.unknownFlag) ? 'QUEUING' : state === 'generating' ? 'PENDING' : fail ? fail.flag : 'SUCCESS',
       errorCode: fail?.code ?? null,
       errorMessage: fail?.msg ?? null,
     });
@@ -593,8 +631,13 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   function checkCallBackUrl(value: unknown): SimResponse | undefined {
     if (value === undefined) return undefined;
     if (!isHttpUrl(value)) return envelope(422, 'callBackUrl is not a valid URL'); // [U]
-    if (!opts.allowExternalWebhooks && !isLoopback(value)) return envelope(422, 'the simulator only calls loopback callback URLs');
     return undefined;
+  }
+
+  /** A field the published schema does not name: refused, so that a misspelt field cannot pass unnoticed [U: text]. */
+  function unknownField(body: Record<string, unknown>, known: ReadonlySet<string>): SimResponse | undefined {
+    const extra = Object.keys(body).find((name) => !known.has(name));
+    return extra === undefined ? undefined : envelope(422, `${extra} is not a parameter of this endpoint`);
   }
 
   async function imagesFetchable(urls: readonly string[]): Promise<boolean> {
@@ -619,7 +662,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     prompt: string,
     outcome: KieSimOutcome,
     headers: http.IncomingHttpHeaders,
-    ratio?: { value: string; field: 'aspect_ratio' | 'aspectRatio' | undefined },
+    ratio?: string,
   ): Entry {
     const now = clock.now();
     const hangs = prompt.includes(KIE_SIM_MARKERS.hang);
@@ -632,13 +675,14 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       input: structuredClone(input),
       prompt,
       jobId,
-      webhookUrl: typeof input.callBackUrl === 'string' ? input.callBackUrl : undefined,
+      // Only loopback callbacks are ever sent: the simulator never reaches off this machine unless told it may.
+      webhookUrl:
+        typeof input.callBackUrl === 'string' && (opts.allowExternalWebhooks || isLoopback(input.callBackUrl)) ? input.callBackUrl : undefined,
       submittedAt: now,
       endsAt: hangs ? Infinity : now + pick(opts.queueMs, 50) + pick(opts.runMs, 250),
       hdMs: pick(opts.hdReadyMs, 200),
       outcome,
-      aspectRatio: ratio?.value,
-      aspectRatioField: ratio?.field,
+      aspectRatio: ratio,
       webhookQueued: false,
       timer: undefined,
     };
@@ -665,12 +709,12 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (gate) return gate;
 
     // [U] exact validation texts; the codes are kie's 422 "validation error".
+    const unknown = unknownField(body, VEO_FIELDS);
+    if (unknown) return unknown;
     if (!prompt.trim()) return envelope(422, 'prompt is required');
     const model = body.model ?? 'veo3_fast';
     if (typeof model !== 'string' || !VEO_MODELS.has(model)) return envelope(422, 'model is invalid');
-    // Both spellings appear in kie's docs (§3.2); the current docs' `aspect_ratio` wins if a client sends both [U].
-    const field = body.aspect_ratio !== undefined ? 'aspect_ratio' : body.aspectRatio !== undefined ? 'aspectRatio' : undefined;
-    const ratio = field ? body[field] : '16:9';
+    const ratio = body.aspect_ratio ?? '16:9';
     if (typeof ratio !== 'string' || !VEO_RATIOS.has(ratio)) return envelope(422, 'Ratio error');
     const images = body.imageUrls;
     if (images !== undefined && (!Array.isArray(images) || images.length < 1 || images.length > 2 || !images.every(isHttpUrl))) {
@@ -698,7 +742,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
     else if (opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
     if (closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
-    const e = create('veo', model, body, prompt, outcome, headers, { value: ratio, field });
+    const e = create('veo', model, body, prompt, outcome, headers, ratio);
     return ok({ taskId: e.id });
   }
 
@@ -711,14 +755,19 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const prompt = `${author} ${source}`.trim();
     const gate = promptGate(prompt, countAttempt(prompt));
     if (gate) return gate;
+    const unknown = unknownField(body, MP4_FIELDS);
+    if (unknown) return unknown;
     if (!source) return envelope(422, 'taskId is required'); // [U]
     if (typeof body.audioId !== 'string' || !body.audioId) return envelope(422, 'audioId is required'); // [U]
     for (const field of ['author', 'domainName']) {
       if (body[field] !== undefined && typeof body[field] !== 'string') return envelope(422, `${field} must be a string`);
     }
-    if (opts.requireSunoCallBackUrl && body.callBackUrl === undefined) return envelope(422, 'callBackUrl is required');
+    if (opts.requireSunoCallBackUrl !== false && body.callBackUrl === undefined) return envelope(422, 'callBackUrl is required');
     const badCallback = checkCallBackUrl(body.callBackUrl);
     if (badCallback) return badCallback;
+    // One MP4 per song: kie keeps the first record and refuses to make another (§4.1 codes: 409).
+    const existing = [...entries.values()].find((other) => other.api === 'mp4' && other.input.taskId === source && other.input.audioId === body.audioId);
+    if (existing) return envelope(409, KIE_SIM_MESSAGES.mp4Exists, opts.mp4ConflictNamesTask === false ? null : { taskId: existing.id });
 
     let outcome: KieSimOutcome = 'ok';
     if (prompt.includes(KIE_SIM_MARKERS.createFailed)) outcome = 'create_failed';
@@ -802,6 +851,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       stats.fileCalls++;
       return file(parts[1]!, parts[2]!, method === 'HEAD');
     }
+    if (lacksUserAgent(req)) return MISSING_USER_AGENT;
     if (req.headers.authorization !== `Bearer ${apiKey}`) return envelope(401, KIE_SIM_MESSAGES.unauthorized);
     if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
     if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
@@ -815,6 +865,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const api: KieSimApi = route === 'mp4_record_info' ? 'mp4' : 'veo';
     // [U] what kie answers for a task it does not know (or one of the other API)
     if (!e || e.api !== api) return envelope(404, 'The task does not exist');
+    if (clock.now() < e.submittedAt + (opts.recordDelayMs ?? 0)) return envelope(422, KIE_SIM_MESSAGES.recordNull);
     if (route === 'veo_1080p') return hdVideo(e, url.searchParams);
     return api === 'veo' ? veoRecord(e) : mp4Record(e);
   }
@@ -886,7 +937,6 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     state: stateOf(e),
     outcome: e.outcome,
     aspectRatio: e.aspectRatio,
-    aspectRatioField: e.aspectRatioField,
   });
 
   return {

@@ -161,3 +161,17 @@ export function isLoopback(url: string): boolean {
     return false;
   }
 }
+
+/**
+ * Some providers' edges refuse a client that names no `User-Agent` (issue 14): the simulators do too, on every API
+ * route (not on the media files, which any browser or downloader may fetch). [U] the real edge's exact answer.
+ */
+export function lacksUserAgent(req: http.IncomingMessage): boolean {
+  return !req.headers['user-agent']?.trim();
+}
+
+export const MISSING_USER_AGENT: SimResponse = {
+  status: 403,
+  headers: { 'content-type': 'text/plain' },
+  body: 'Forbidden: requests must carry a User-Agent header',
+};

@@ -121,6 +121,21 @@ describe('every model of every provider', () => {
       );
       expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
       expect(w.kie.requests()[0]).toBeDefined();
+      // Without PUBLIC_URL kie still gets the callBackUrl it requires (the documented placeholder), never called.
+      expect(w.kie.requests()[0]!.input.callBackUrl).toMatch(webhooks ? /^http:\/\/127\.0\.0\.1:/ : /^https:\/\/api\.example\.com\//);
+    });
+
+    it('makes the same song into a video a second time (a Retry) from kie’s existing MP4', async () => {
+      const w = await start(webhooks);
+      const song = { musicVideo: { taskId: 'suno2', audioId: 'a-2', author: 'DJ' } };
+      const first = await w.bot.engine.submitVideo(request('suno-music-video', 'Music video', song));
+      expect((await w.bot.engine.waitForJob(first.job.id)).status).toBe('succeeded');
+      const again = await w.bot.engine.submitVideo(request('suno-music-video', 'Music video', song));
+      const done = await w.bot.engine.waitForJob(again.job.id);
+      expect(done.status).toBe('succeeded');
+      expect(done.mediaKey).toBe(`results/${again.job.id}.mp4`);
+      expect(w.kie.calls.filter((c) => c.route === 'mp4_generate').map((c) => c.code)).toEqual([200, 409]);
+      expect(w.kie.requests()).toHaveLength(1);
     });
   });
 

@@ -156,7 +156,7 @@ export class EngineHarness {
     const store = this.options.wrapStore?.(local) ?? local;
     const fetcher = createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 5000, ...this.options.fetcher });
     const timeout = this.options.falTimeoutMs !== undefined ? { timeoutMs: this.options.falTimeoutMs } : {};
-    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrl: this.sim.jwksUrl, logger: silentLogger, ...timeout });
+    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrls: [this.sim.jwksUrl], logger: silentLogger, ...timeout });
     this.extraProviders = [];
     if (this.kie) {
       const hmac = this.options.kie?.hmacKey;

@@ -37,7 +37,7 @@ async function world() {
   const clock = createTestClock();
   const lines: { level: number; msg: string }[] = [];
   const logger = createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
-  const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrl: `${host.origin}/.well-known/jwks.json`, clock, logger });
+  const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrls: [`${host.origin}/.well-known/jwks.json`], clock, logger });
   server = createHttpServer({ mediaDir: '/nonexistent', logger, webhooks: async (_p, request) => ({ status: 200, body: await fal.verifyWebhook(request) }) });
   const s = sim;
   const forge = async (n: number) => {

@@ -6,6 +6,7 @@ import { WebhookAuthError, type ProviderErrorKind } from '../../src/core/errors.
 import type { GenerationRequest } from '../../src/core/ports.js';
 import { createArkProvider, neutralizeTextFlags, type ArkProvider, type ArkProviderOptions } from '../../src/providers/ark.js';
 import { SIM_ASSETS } from '../../src/sim/assets.js';
+import { CLIPBOT_USER_AGENT as USER_AGENT } from '../../src/version.js';
 import {
   ARK_SIM_MARKERS,
   startArkSimulator,
@@ -577,6 +578,16 @@ describe('ark simulator', () => {
     onTestFinished(() => s.close());
     return s;
   }
+
+  describe('when a client names no User-Agent', () => {
+    it('refuses it with 403, as some providers’ edges do, while the adapter always names itself', async () => {
+      const s = await sim();
+      const res = await request(`${s.url}/contents/generations/tasks/cgt-1`, { headers: { authorization: `Bearer ${s.apiKey}` } });
+      expect(res.statusCode).toBe(403);
+      await res.body.dump();
+      expect(USER_AGENT).toMatch(/^clipbot\/\d+\.\d+\.\d+/);
+    });
+  });
   interface Answer {
     id: string;
     error: { code: string; message: string; param: string; type: string };
@@ -592,13 +603,13 @@ describe('ark simulator', () => {
   const post = async (s: ArkSimulator, body: unknown, key = s.apiKey) => {
     const res = await request(`${s.url}/contents/generations/tasks`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${key}`, 'user-agent': 'clipbot-test', 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
     return { status: res.statusCode, headers: res.headers, body: (await res.body.json()) as Answer };
   };
   const get = async (s: ArkSimulator, id: string) => {
-    const res = await request(`${s.url}/contents/generations/tasks/${id}`, { headers: { authorization: `Bearer ${s.apiKey}` } });
+    const res = await request(`${s.url}/contents/generations/tasks/${id}`, { headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' } });
     return { status: res.statusCode, body: (await res.body.json()) as TaskBody };
   };
   const text = (t: string) => [{ type: 'text', text: t }];
@@ -684,7 +695,7 @@ describe('ark simulator', () => {
       const a = (await post(s, { model: MODEL, content: text('a') })).body.id;
       await post(s, { model: MODEL, content: text('b') });
       const res = await request(`${s.url}/contents/generations/tasks?page_num=1&page_size=10&filter.task_ids=${a}`, {
-        headers: { authorization: `Bearer ${s.apiKey}` },
+        headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' },
       });
       const body = (await res.body.json()) as { total: number; items: Array<{ id: string }> };
       expect(body.total).toBe(1);
@@ -703,7 +714,7 @@ describe('ark simulator', () => {
     it('cancels a running task on DELETE only when told to', async () => {
       const s = await sim({ runMs: 60_000, deleteRunning: 'cancel' });
       const id = (await post(s, { model: MODEL, content: text('x') })).body.id;
-      const del = await request(`${s.url}/contents/generations/tasks/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.apiKey}` } });
+      const del = await request(`${s.url}/contents/generations/tasks/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' } });
       await del.body.dump();
       expect((await get(s, id)).body.status).toBe('cancelled');
     });
@@ -711,7 +722,7 @@ describe('ark simulator', () => {
     it('deletes the record of a finished task', async () => {
       const s = await sim();
       const id = (await post(s, { model: MODEL, content: text('x') })).body.id;
-      const del = await request(`${s.url}/contents/generations/tasks/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.apiKey}` } });
+      const del = await request(`${s.url}/contents/generations/tasks/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' } });
       await del.body.dump();
       expect(del.statusCode).toBe(200);
       expect((await get(s, id)).status).toBe(404);

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { request } from 'undici';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { MODELS } from '../../src/core/catalog.js';
 import { WebhookAuthError } from '../../src/core/errors.js';
 import type { GenerationRequest, WebhookRequest } from '../../src/core/ports.js';
@@ -60,7 +61,7 @@ async function startFal(opts: FalHarnessOptions = {}): Promise<FalHarness> {
   const provider = createFalProvider({
     key: sim.key,
     queueUrl: sim.url,
-    jwksUrl: sim.jwksUrl,
+    jwksUrls: [sim.jwksUrl],
     clock,
     timeoutMs: opts.timeoutMs ?? 5000,
     ...opts.provider,
@@ -280,6 +281,24 @@ describe('fal adapter', () => {
         headers: { 'x-fal-retryable': 'true' },
       });
       await expectProviderError(h.provider.submit(req('x')), { retryable: true, status: 400 });
+    });
+
+    it.each([
+      ['0', false],
+      ['false', false],
+      ['1', true],
+      ['true', true],
+    ] as const)('reads X-Fal-Needs-Retry: %s too', async (value, retryable) => {
+      const h = await open();
+      const status = retryable ? 400 : 503;
+      h.sim.injectFault({ kind: 'server_error', status, errorType: 'runner_server_error', needsRetry: value });
+      await expectProviderError(h.provider.submit(req('x')), { retryable, status });
+    });
+
+    it('lets X-Fal-Needs-Retry win over X-Fal-Retryable, as fal says it takes precedence', async () => {
+      const h = await open();
+      h.sim.injectFault({ kind: 'server_error', status: 500, errorType: 'internal_error', retryable: true, needsRetry: '0' });
+      await expectProviderError(h.provider.submit(req('x')), { retryable: false, status: 500 });
     });
 
     it('keeps the detail of a flat {detail, error_type} body', async () => {
@@ -508,6 +527,15 @@ describe('fal webhook verification', () => {
       );
     });
 
+    it('accepts a webhook signed with the gateway request id after fal retried the request, and names the queue request', async () => {
+      const h = await open({ queueMs: 0, runMs: 10 });
+      const { task, delivery } = await deliveredWebhook(h, `flaky runner ${FAL_SIM_MARKERS.retried}`);
+      const body = JSON.parse(Buffer.from(delivery.rawBody).toString('utf8')) as { request_id: string; gateway_request_id: string };
+      expect(body.gateway_request_id).not.toBe(task.taskId);
+      expect(delivery.headers['x-fal-webhook-request-id']).toBe(body.gateway_request_id);
+      await expect(h.provider.verifyWebhook(delivery)).resolves.toMatchObject({ taskId: task.taskId, status: { state: 'succeeded' } });
+    });
+
     it('rejects a signed body whose request_id differs from the header', async () => {
       const h = await open();
       const body = JSON.stringify({ request_id: 'victim', status: 'OK', payload: { video: { url: 'https://evil.example/x.mp4' } } });
@@ -569,6 +597,41 @@ describe('fal webhook verification', () => {
       expect(h.sim.stats.jwksCalls).toBe(1);
     });
 
+    describe('when fal serves its keys at one of its two JWKS hosts only', () => {
+      it.each(['current', 'alpha'] as const)('verifies with the keys at the %s host', async (jwksAt) => {
+        const h = await open({ queueMs: 0, runMs: 10, sim: { jwksAt } });
+        const both = createFalProvider({ key: h.sim.key, queueUrl: h.sim.url, jwksUrls: [h.sim.jwksUrls.current, h.sim.jwksUrls.alpha], clock: h.clock });
+        onTestFinished(() => both.close());
+        const { task, delivery } = await deliveredWebhook(h);
+        await expect(both.verifyWebhook(delivery)).resolves.toHaveProperty('taskId', task.taskId);
+      });
+
+      it('cannot verify at all, a transient error, when the one host it was given has no keys any more', async () => {
+        const h = await open({ queueMs: 0, runMs: 10, sim: { jwksAt: 'current' } });
+        const alphaOnly = createFalProvider({ key: h.sim.key, queueUrl: h.sim.url, jwksUrls: [h.sim.jwksUrls.alpha], clock: h.clock });
+        onTestFinished(() => alphaOnly.close());
+        const { delivery } = await deliveredWebhook(h);
+        await expectProviderError(alphaOnly.verifyWebhook(delivery), { kind: 'transient' });
+      });
+
+      it('asks the second host only when the first host’s keys do not verify', async () => {
+        const h = await open({ sim: { jwksAt: 'both' } });
+        const both = createFalProvider({ key: h.sim.key, queueUrl: h.sim.url, jwksUrls: [h.sim.jwksUrls.current, h.sim.jwksUrls.alpha], clock: h.clock });
+        onTestFinished(() => both.close());
+        const body = '{"request_id":"j1","status":"OK","payload":null}';
+        await both.verifyWebhook({ headers: h.sim.signWebhook(body, { requestId: 'j1' }), rawBody: Buffer.from(body) });
+        expect(h.sim.calls.filter((c) => c.route === 'jwks').map((c) => c.path)).toEqual(['/.well-known/jwks.json']);
+      });
+
+      it('defaults to both hosts, the current one first', () => {
+        expect(loadConfig({}).FAL_JWKS_URL).toEqual(['https://rest.fal.ai/.well-known/jwks.json', 'https://rest.alpha.fal.ai/.well-known/jwks.json']);
+        expect(loadConfig({ FAL_JWKS_URL: 'http://127.0.0.1:1/a.json, http://127.0.0.1:1/b.json' }).FAL_JWKS_URL).toEqual([
+          'http://127.0.0.1:1/a.json',
+          'http://127.0.0.1:1/b.json',
+        ]);
+      });
+    });
+
     it('reports an unreachable JWKS as a transient provider error, not as a forgery', async () => {
       const h = await open();
       h.sim.injectFault({ kind: 'server_error', status: 503 }, { routes: 'jwks' });
@@ -586,10 +649,21 @@ describe('fal simulator', () => {
     onTestFinished(() => s.close());
     return s;
   }
+
+  describe('when a client names no User-Agent', () => {
+    it('refuses the queue API and the JWKS with 403', async () => {
+      const s = await sim();
+      const queue = await request(`${s.url}/${T2V}`, { method: 'POST', headers: { authorization: `Key ${s.key}` }, body: '{"prompt":"x"}' });
+      const jwks = await request(s.jwksUrl);
+      expect([queue.statusCode, jwks.statusCode]).toEqual([403, 403]);
+      await Promise.all([queue.body.dump(), jwks.body.dump()]);
+      expect(s.stats.submissions).toBe(0);
+    });
+  });
   const post = (s: FalSimulator, path: string, body: unknown, key = s.key) =>
     request(`${s.url}${path}`, {
       method: 'POST',
-      headers: { authorization: `Key ${key}`, 'content-type': 'application/json' },
+      headers: { authorization: `Key ${key}`, 'user-agent': 'clipbot-test', 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
 
@@ -624,7 +698,7 @@ describe('fal simulator', () => {
     it('answers 404 like fal', async () => {
       const s = await sim();
       const created = (await (await post(s, `/${T2V}`, { prompt: 'x' })).body.json()) as { request_id: string };
-      const res = await request(`${s.url}/${T2V}/requests/${created.request_id}/status`, { headers: { authorization: `Key ${s.key}` } });
+      const res = await request(`${s.url}/${T2V}/requests/${created.request_id}/status`, { headers: { authorization: `Key ${s.key}`, 'user-agent': 'clipbot-test' } });
       expect(res.statusCode).toBe(404);
       await res.body.dump();
       expect(parseFalModelId(T2V).app).toBe('fal-ai/bytedance');

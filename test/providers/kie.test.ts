@@ -5,6 +5,7 @@ import { MODELS } from '../../src/core/catalog.js';
 import { WebhookAuthError } from '../../src/core/errors.js';
 import type { GenerationRequest, TaskRef, WebhookRequest } from '../../src/core/ports.js';
 import { ENGLISH_ONLY_MESSAGE } from '../../src/providers/kie-api.js';
+import { KIE_NO_CALLBACK_URL } from '../../src/providers/kie-suno.js';
 import { createKieProvider, KIE_WEBHOOK_TOLERANCE_S, signKieWebhook, type KieProvider, type KieProviderOptions } from '../../src/providers/kie.js';
 import {
   KIE_SIM_MARKERS,
@@ -171,12 +172,12 @@ describeVideoProviderConformance('kie Suno music video', (o) => startKie({ ...o,
 
 describe('kie adapter', () => {
   describe('when it submits a Veo video', () => {
-    it('posts the prompt, model, aspectRatio and enableFallback false, with the job id header', async () => {
+    it('posts the prompt, model and the documented aspect_ratio (no deprecated enableFallback), with the job id header', async () => {
       const h = await open();
       await h.provider.submit(veoRequest('a red kite', { jobId: 'job-9', providerModel: VEO, params: { ...PARAMS, aspectRatio: '9:16' } }));
       const [task] = h.sim.requests();
-      expect(task!.input).toEqual({ prompt: 'a red kite', model: 'veo3', aspectRatio: '9:16', enableFallback: false });
-      expect(task!.aspectRatioField).toBe('aspectRatio');
+      expect(task!.input).toEqual({ prompt: 'a red kite', model: 'veo3', aspect_ratio: '9:16' });
+      expect(task!.aspectRatio).toBe('9:16');
       expect(h.sim.stats.submissionsByJobId.get('job-9')).toBe(1);
       expect(h.sim.calls[0]).toMatchObject({ method: 'POST', path: '/api/v1/veo/generate' });
     });
@@ -234,7 +235,7 @@ describe('kie adapter', () => {
     });
   });
 
-  describe.each<KieErrorStyle>(['envelope', 'http'])('when kie answers an error code (%s style)', (style) => {
+  describe.each<KieErrorStyle>(['envelope', 'http', 'http500'])('when kie answers an error code (%s style)', (style) => {
     it.each([
       [401, 'You do not have access permissions', { kind: 'auth', retryable: false }],
       [402, 'The current credits are insufficient. Please top up.', { kind: 'insufficient_funds', retryable: false }],
@@ -252,7 +253,7 @@ describe('kie adapter', () => {
       const h = await open();
       h.sim.injectFault({ kind: 'code', code, msg, style }, { routes: 'veo_generate' });
       await expectProviderError(h.provider.submit(veoRequest('x')), { ...expected, status: code });
-      expect(h.sim.calls[0]!.status).toBe(style === 'http' ? code : 200);
+      expect(h.sim.calls[0]!.status).toBe(style === 'http' ? code : style === 'http500' ? 500 : 200);
     });
 
     it('reads Retry-After on a 429', async () => {
@@ -390,6 +391,35 @@ describe('kie adapter', () => {
       expect(h.sim.calls[0]!.path).toBe('/api/v1/mp4/generate');
     });
 
+    describe('when the install has no PUBLIC_URL', () => {
+      it('still sends the callBackUrl kie requires: the documented placeholder, and the video comes by polling', async () => {
+        const h = await open({ api: 'suno', queueMs: 0, runMs: 10 });
+        const task = await h.provider.submit(sunoRequest('DJ'));
+        expect(h.sim.requests()[0]!.input.callBackUrl).toBe(KIE_NO_CALLBACK_URL);
+        expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded' });
+        expect(h.sim.webhookDeliveries).toHaveLength(0);
+      });
+    });
+
+    describe('when the same song was already made into a video (a Retry)', () => {
+      it('tracks the existing MP4 task named by the 409 instead of failing', async () => {
+        const h = await open({ api: 'suno', queueMs: 0, runMs: 10 });
+        const first = await h.provider.submit(sunoRequest('DJ', { jobId: 'job-a' }));
+        const retry = await h.provider.submit(sunoRequest('DJ', { jobId: 'job-b' }));
+        expect(h.sim.calls.filter((c) => c.route === 'mp4_generate').map((c) => c.code)).toEqual([200, 409]);
+        // Its own task id (the store keeps one job per task id), naming kie's task: status reads that record.
+        expect(retry.taskId).toBe(`${first.taskId}#job-b`);
+        expect(await finalOf(h, retry)).toMatchObject({ state: 'succeeded' });
+        expect(h.sim.stats.submissions).toBe(1);
+      });
+
+      it('fails as before when the 409 does not name the existing task', async () => {
+        const h = await open({ api: 'suno', sim: { mp4ConflictNamesTask: false } });
+        await h.provider.submit(sunoRequest('DJ'));
+        await expectProviderError(h.provider.submit(sunoRequest('DJ')), { kind: 'validation', status: 409 });
+      });
+    });
+
     it('refuses a music-video request that names no song, before calling kie', async () => {
       const h = await open({ api: 'suno' });
       const withoutSong = sunoRequest('x');
@@ -463,9 +493,8 @@ describe('kie adapter', () => {
     });
 
     it.each([
-      ['an unknown Veo successFlag', { taskId: 'T', successFlag: 7 }, VEO_FAST],
       ['a Veo success without resultUrls', { taskId: 'T', successFlag: 1, response: { resultUrls: [] } }, VEO_FAST],
-      ['an unknown Suno successFlag', { taskId: 'T', successFlag: 'DONE' }, SUNO],
+      ['a successFlag that is not a number', { taskId: 'T', successFlag: 'one' }, VEO_FAST],
       ['an answer about another task', { taskId: 'other', successFlag: 0 }, VEO_FAST],
     ])('treats %s as malformed', async (_label, data, providerModel) => {
       const h = await open();
@@ -486,6 +515,17 @@ describe('kie adapter', () => {
       const task = await h.provider.submit(veoRequest('x'));
       h.sim.injectFault({ kind: 'truncated' }, { routes: 'veo_record_info', phase: 'after' });
       await expectProviderError(h.provider.status(task), { kind: 'malformed', retryable: true });
+    });
+
+    it.each([
+      ['Veo', 'veo' as const, (h: KieHarness) => h.provider.submit(veoRequest(`odd ${KIE_SIM_MARKERS.unknownFlag}`))],
+      ['Suno', 'suno' as const, (h: KieHarness) => h.provider.submit(sunoRequest(`odd ${KIE_SIM_MARKERS.unknownFlag}`))],
+    ])('fails a %s task whose successFlag it does not know at once, instead of polling until the timeout', async (_label, api, submit) => {
+      const h = await open({ api, queueMs: 0, runMs: 10 });
+      const task = await submit(h);
+      const status = await h.provider.status(task);
+      expect(status).toMatchObject({ state: 'failed', error: { kind: 'unknown', retryable: false } });
+      expect(status.state === 'failed' && status.error.message).toMatch(/unknown successFlag/);
     });
 
     it('reads a record-info with data null as an unknown task', async () => {
@@ -511,6 +551,26 @@ describe('kie adapter', () => {
       expect(event).toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
       expect(await h.provider.status(task)).toEqual({ state: 'running' });
       expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded' });
+    });
+  });
+
+  describe.each<Api>(['veo', 'suno'])('when record-info has no record yet right after submit (%s)', (api) => {
+    it('reports the task queued for a short while, then not_found', async () => {
+      const h = await open({ api, queueMs: 0, runMs: 10_000, sim: { recordDelayMs: 120_000 }, provider: { recordGraceMs: 60_000 } });
+      const task = await h.provider.submit(h.request('fresh'));
+      await expect(h.provider.status(task)).resolves.toEqual({ state: 'queued' });
+      h.clock.advance(59_000);
+      await expect(h.provider.status(task)).resolves.toEqual({ state: 'queued' });
+      h.clock.advance(2_000);
+      await expectProviderError(h.provider.status(task), { kind: 'not_found', retryable: false });
+    });
+
+    it('tracks the task normally once the record appears within the grace', async () => {
+      const h = await open({ api, queueMs: 0, runMs: 10, sim: { recordDelayMs: 5_000 } });
+      const task = await h.provider.submit(h.request('fresh'));
+      await expect(h.provider.status(task)).resolves.toEqual({ state: 'queued' });
+      h.clock.advance(5_001);
+      await expect(h.provider.status(task)).resolves.toMatchObject({ state: 'succeeded' });
     });
   });
 
@@ -697,30 +757,79 @@ describe('kie simulator', () => {
     onTestFinished(() => s.close());
     return s;
   }
+
+  describe('when a client names no User-Agent', () => {
+    it('refuses it with 403', async () => {
+      const s = await sim();
+      const res = await request(`${s.url}/api/v1/veo/generate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'x' }),
+      });
+      expect(res.statusCode).toBe(403);
+      await res.body.dump();
+      expect(s.stats.submissions).toBe(0);
+    });
+  });
   const call = async (s: KieSimulator, method: 'GET' | 'POST', path: string, body?: unknown, key = s.apiKey) => {
     const res = await request(`${s.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${key}`, 'user-agent': 'clipbot-test', 'content-type': 'application/json' },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     return { status: res.statusCode, body: (await res.body.json()) as { code: number; msg: string; data: Record<string, unknown> | null } };
   };
 
-  describe('when a client spells the aspect ratio either way', () => {
-    it.each(['aspect_ratio', 'aspectRatio'])('accepts %s and records which it was', async (field) => {
+  describe('when a client names the aspect ratio', () => {
+    it('accepts the documented aspect_ratio', async () => {
       const s = await sim();
-      const res = await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x', [field]: '9:16' });
+      const res = await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x', aspect_ratio: '9:16' });
       expect(res.body.code).toBe(200);
-      expect(s.requests()[0]).toMatchObject({ aspectRatio: '9:16', aspectRatioField: field });
+      expect(s.requests()[0]).toMatchObject({ aspectRatio: '9:16' });
     });
 
-    it('refuses a ratio Veo does not have, as HTTP 200 or as HTTP 422 by style', async () => {
-      const envelope = await sim();
-      const http = await sim({ errorStyle: 'http' });
-      const a = await call(envelope, 'POST', '/api/v1/veo/generate', { prompt: 'x', aspectRatio: '1:1' });
-      const b = await call(http, 'POST', '/api/v1/veo/generate', { prompt: 'x', aspectRatio: '1:1' });
-      expect([a.status, a.body.code, b.status, b.body.code]).toEqual([200, 422, 422, 422]);
-      expect(a.body.msg).toBe('Ratio error');
+    it('refuses the older aspectRatio spelling, which the published schema does not name', async () => {
+      const s = await sim();
+      const res = await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x', aspectRatio: '9:16' });
+      expect(res.body).toMatchObject({ code: 422, msg: 'aspectRatio is not a parameter of this endpoint' });
+      expect(s.stats.submissions).toBe(0);
+    });
+
+    it('refuses a ratio Veo does not have, as HTTP 200, 422 or 500 by style', async () => {
+      const answers = [];
+      for (const errorStyle of ['envelope', 'http', 'http500'] as const) {
+        const res = await call(await sim({ errorStyle }), 'POST', '/api/v1/veo/generate', { prompt: 'x', aspect_ratio: '1:1' });
+        answers.push(res.status, res.body.code);
+        expect(res.body.msg).toBe('Ratio error');
+      }
+      expect(answers).toEqual([200, 422, 422, 422, 500, 422]);
+    });
+  });
+
+  describe('when a client asks for a Suno music video', () => {
+    const mp4 = { taskId: 'suno-1', audioId: 'a-1', callBackUrl: 'https://api.example.com/callback' };
+
+    it('requires callBackUrl, as kie’s docs list it', async () => {
+      const s = await sim();
+      const { callBackUrl: _dropped, ...withoutCallback } = mp4;
+      expect((await call(s, 'POST', '/api/v1/mp4/generate', withoutCallback)).body).toMatchObject({ code: 422, msg: 'callBackUrl is required' });
+    });
+
+    it('accepts a callback URL off loopback but never calls it', async () => {
+      const s = await sim();
+      const created = await call(s, 'POST', '/api/v1/mp4/generate', mp4);
+      expect(created.body.code).toBe(200);
+      s.pump();
+      await s.webhooksSettled();
+      expect(s.webhookDeliveries).toHaveLength(0);
+    });
+
+    it('answers 409 "Mp4 record already exists" naming the first task for the same song', async () => {
+      const s = await sim();
+      const first = await call(s, 'POST', '/api/v1/mp4/generate', mp4);
+      const second = await call(s, 'POST', '/api/v1/mp4/generate', { ...mp4, author: 'someone' });
+      expect(second.body).toEqual({ code: 409, msg: 'Mp4 record already exists', data: { taskId: first.body.data!.taskId } });
+      expect((await call(s, 'POST', '/api/v1/mp4/generate', { ...mp4, audioId: 'a-2' })).body.code).toBe(200);
     });
   });
 
@@ -731,7 +840,8 @@ describe('kie simulator', () => {
       ['three images', { prompt: 'x', imageUrls: ['http://a/1', 'http://a/2', 'http://a/3'] }],
       ['a seed out of range', { prompt: 'x', seeds: 5 }],
       ['reference mode on veo3', { prompt: 'x', model: 'veo3', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'] }],
-      ['an external callback', { prompt: 'x', callBackUrl: 'https://example.com/hook' }],
+      ['a field the schema does not name', { prompt: 'x', resolution: '1080p' }],
+      ['a callback that is not a URL', { prompt: 'x', callBackUrl: 'not a url' }],
     ])('answers 422 for %s', async (_label, body) => {
       const s = await sim();
       expect((await call(s, 'POST', '/api/v1/veo/generate', body)).body.code).toBe(422);
