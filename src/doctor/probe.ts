@@ -3,6 +3,8 @@
  * on ("connection refused", "name not found"). URLs are never part of a message: Telegram's carries the token.
  */
 
+import { CLIPBOT_USER_AGENT } from '../version.js';
+
 export const PROBE_TIMEOUT_MS = 10_000;
 
 export interface ProbeAnswer {
@@ -16,10 +18,12 @@ export class ProbeError extends Error {
   override readonly name = 'ProbeError';
 }
 
-export async function probe(url: string, init: RequestInit = {}, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeAnswer> {
+export async function probe(url: string, init: { headers?: Record<string, string> } = {}, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeAnswer> {
   let response: Response;
   try {
-    response = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    // Named as the bot names itself: a provider's edge that refuses nameless clients would refuse the check too.
+    const headers = { 'user-agent': CLIPBOT_USER_AGENT, ...init.headers };
+    response = await fetch(url, { headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new ProbeError(networkReason(error, timeoutMs));
   }
