@@ -112,6 +112,14 @@ export const jobs = pgTable(
   ],
 );
 
+/** Derived from jobs by triggers, as in db/schema.ts. */
+export const queuedMembers = pgTable('queued_members', {
+  userId: integer('user_id').primaryKey(),
+  queued: integer('queued').notNull(),
+  firstQueued: millis('first_queued').notNull(),
+  lastStart: millis('last_start').notNull(),
+});
+
 export const intakeKeys = pgTable('intake_keys', {
   key: text('key').primaryKey(),
   command: text('command').notNull(),

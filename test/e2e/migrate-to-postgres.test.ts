@@ -197,6 +197,8 @@ describe.skipIf(!available)('npm run migrate-to-postgres', () => {
         expect(run.output).toMatch(/^ {2}jobs +5$/m);
         expect(run.output).toMatch(/^ {2}ledger_entries +13$/m);
         expect(run.output).toMatch(/^ {2}workers +1$/m);
+        // Not copied but rebuilt by PostgreSQL's triggers from the jobs (alice's and carol's queued ones), and counted on both sides.
+        expect(run.output).toMatch(/^ {2}queued_members +2$/m);
         expect(run.output).toContain('Verified: every table\'s row count, and the ledger (13 entries, 340 credits in total, per account and per kind) are equal on both sides.');
         expect(run.output).toContain('Next: keep DATABASE_URL (as used here) in .env, and start the bot: npm start.');
         // Only read: the SQLite file is the way back.
