@@ -21,7 +21,7 @@ import type { Pg } from './store/postgres/pg.js';
  * writes to SQLite once the copy has begun is not copied. The SQLite file is only read (it stays as it was, the way
  * back), and the target must be empty: this never merges two databases.
  *
- * Every table goes over with its ids (but derived ones, which the target's triggers rebuild from the jobs), in one PostgreSQL transaction that commits only after the copy is verified
+ * Every table goes over with its ids (but queued_members, derived from the jobs: a view on PostgreSQL), in one PostgreSQL transaction that commits only after the copy is verified
  * (row counts per table, and the ledger per account, in total and per kind, equal on both sides); any difference or
  * error rolls it back and leaves no row in the target (only the schema, which the bot would have created anyway).
  */
@@ -29,10 +29,7 @@ import type { Pg } from './store/postgres/pg.js';
 /** Rows per INSERT: at about 40 columns (jobs), well under PostgreSQL's 65,535 parameters per statement. */
 const BATCH_ROWS = 500;
 
-/**
- * Tables the target's triggers fill from the copied jobs (queued_members): copying them too would collide. They are
- * still counted on both sides below, which checks that the rebuilt rows match.
- */
+/** SQLite tables derived from others by triggers, which PostgreSQL computes as views: nothing to copy. */
 const DERIVED_TABLES = new Set(['queued_members']);
 
 // db/migrations sits beside the code in both layouts: src → db, dist/src → dist/db.
@@ -114,7 +111,7 @@ async function copyAll(sqlite: Database.Database, db: Pg, tables: TablePair[], t
     // A bot started on PostgreSQL meanwhile waits until the copy is in (or rolled back) instead of writing beside it.
     await tx.execute(sql.raw(`LOCK TABLE ${names.map(quoted).join(', ')} IN EXCLUSIVE MODE`));
     await assertEmpty(tx, names, target);
-    for (const table of tables) if (!DERIVED_TABLES.has(table.name)) await copyTable(sqlite, tx, table);
+    for (const table of tables) await copyTable(sqlite, tx, table);
     await resetIdentities(tx, tables);
     const copied = await summarise(async (text) => (await tx.execute(sql.raw(text))).rows, names);
     const differences = compare(expected, copied);
@@ -130,7 +127,8 @@ async function copyAll(sqlite: Database.Database, db: Pg, tables: TablePair[], t
  * point to. A table on one side only is a schema out of step: refused rather than silently left behind.
  */
 export function tablesInCopyOrder(): TablePair[] {
-  const sqliteTables = new Map<string, SQLiteTable>(Object.values(sqliteSchema).filter((v) => is(v, SQLiteTable)).map((t) => [getTableName(t), t]));
+  const sqliteTables = new Map<string, SQLiteTable>();
+  for (const v of Object.values(sqliteSchema)) if (is(v, SQLiteTable) && !DERIVED_TABLES.has(getTableName(v))) sqliteTables.set(getTableName(v), v);
   const pgTables: PgTable[] = Object.values(pgSchema).filter((v) => is(v, PgTable));
   const unmatched = [
     ...pgTables.map(getTableName).filter((name) => !sqliteTables.has(name)),

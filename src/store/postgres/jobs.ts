@@ -134,14 +134,21 @@ export function jobRepo(db: Pg): JobRepo {
           where j.status = 'queued' and j.user_id = t.user_id
             and (j.created_at < t.created_at or (j.created_at = t.created_at and j.id <= t.id collate "C"))
         ),
-        me as (select m.* from queued_members m join target t on m.user_id = t.user_id)
+        members as materialized (
+          select user_id, count(*) as q, min(created_at) as first_queued from jobs where status = 'queued' group by user_id
+        ),
+        me as (
+          select m.*, coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0) as last_start
+          from members m join target t on m.user_id = t.user_id
+        )
         select mine.k + coalesce((
           select sum(case
-            when m.queued < mine.k then m.queued
-            when (m.last_start, m.first_queued, m.user_id) < (me.last_start, me.first_queued, me.user_id) then mine.k
+            when m.q < mine.k then m.q
+            when (coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0), m.first_queued, m.user_id)
+              < (me.last_start, me.first_queued, me.user_id) then mine.k
             else mine.k - 1
           end)
-          from queued_members m where m.user_id <> me.user_id
+          from members m where m.user_id <> me.user_id
         ), 0) as position
         from me cross join mine`);
       return rows[0] ? Number(rows[0].position) : undefined;
