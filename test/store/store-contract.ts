@@ -265,6 +265,18 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         );
       });
 
+      it('ranks a member by their next queued job once their first one leaves the queue', async () => {
+        // Both never started: the member who has waited longest goes first, so a stale first-queued time would misplace them.
+        const [a, b] = [await member('a'), await member('b')];
+        await jobIn(a.id, 'queued', {}, { id: 'a-first', createdAt: NOW + 1 });
+        await jobIn(b.id, 'queued', {}, { id: 'b-only', createdAt: NOW + 3 });
+        await jobIn(a.id, 'queued', {}, { id: 'a-next', createdAt: NOW + 5 });
+        expect([await store.jobs.queuePosition('a-next'), await store.jobs.queuePosition('b-only')]).toEqual([3, 2]);
+        await store.jobs.update('a-first', ['queued'], { status: 'cancelled' });
+        expect([await store.jobs.queuePosition('b-only'), await store.jobs.queuePosition('a-next')]).toEqual([1, 2]);
+        expect(await queuePositions(store)).toEqual(new Map([['b-only', 1], ['a-next', 2]]));
+      });
+
       it('tells whether a job is queued besides those of the given members and providers', async () => {
         const [a, b] = [await member('a'), await member('b')];
         expect(await store.jobs.hasQueuedBesides([], [])).toBe(false);
