@@ -141,6 +141,19 @@ export const jobs = sqliteTable(
   ],
 );
 
+/**
+ * Derived from jobs, kept by triggers (migrations 0005): one row per member with queued jobs, holding what fair order
+ * ranks members by (how many queued, since when, latest start). A job's queue position reads these few rows instead of
+ * grouping the whole queue. Never written by the code; migrate-to-postgres lets PostgreSQL's triggers rebuild it.
+ */
+export const queuedMembers = sqliteTable('queued_members', {
+  userId: integer('user_id').primaryKey(),
+  queued: integer('queued').notNull(),
+  firstQueued: integer('first_queued').notNull(),
+  /** The member's latest submitted_at over all their jobs, 0 if none ever started. */
+  lastStart: integer('last_start').notNull(),
+});
+
 /** A re-delivered update (platform + chat + message/interaction id) must never act twice. */
 export const intakeKeys = sqliteTable('intake_keys', {
   key: text('key').primaryKey(),

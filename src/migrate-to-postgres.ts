@@ -21,13 +21,16 @@ import type { Pg } from './store/postgres/pg.js';
  * writes to SQLite once the copy has begun is not copied. The SQLite file is only read (it stays as it was, the way
  * back), and the target must be empty: this never merges two databases.
  *
- * Every table goes over with its ids, in one PostgreSQL transaction that commits only after the copy is verified
+ * Every table goes over with its ids (but queued_members, derived from the jobs: a view on PostgreSQL), in one PostgreSQL transaction that commits only after the copy is verified
  * (row counts per table, and the ledger per account, in total and per kind, equal on both sides); any difference or
  * error rolls it back and leaves no row in the target (only the schema, which the bot would have created anyway).
  */
 
 /** Rows per INSERT: at about 40 columns (jobs), well under PostgreSQL's 65,535 parameters per statement. */
 const BATCH_ROWS = 500;
+
+/** SQLite tables derived from others by triggers, which PostgreSQL computes as views: nothing to copy. */
+const DERIVED_TABLES = new Set(['queued_members']);
 
 // db/migrations sits beside the code in both layouts: src → db, dist/src → dist/db.
 const SQLITE_JOURNAL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../db/migrations/meta/_journal.json');
@@ -124,7 +127,8 @@ async function copyAll(sqlite: Database.Database, db: Pg, tables: TablePair[], t
  * point to. A table on one side only is a schema out of step: refused rather than silently left behind.
  */
 export function tablesInCopyOrder(): TablePair[] {
-  const sqliteTables = new Map<string, SQLiteTable>(Object.values(sqliteSchema).filter((v) => is(v, SQLiteTable)).map((t) => [getTableName(t), t]));
+  const sqliteTables = new Map<string, SQLiteTable>();
+  for (const v of Object.values(sqliteSchema)) if (is(v, SQLiteTable) && !DERIVED_TABLES.has(getTableName(v))) sqliteTables.set(getTableName(v), v);
   const pgTables: PgTable[] = Object.values(pgSchema).filter((v) => is(v, PgTable));
   const unmatched = [
     ...pgTables.map(getTableName).filter((name) => !sqliteTables.has(name)),

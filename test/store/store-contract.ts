@@ -226,8 +226,10 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
           { maxLength: 14 },
         );
         const lastStarts = fc.array(fc.option(fc.nat(2), { nil: undefined }), { minLength: 4, maxLength: 4 });
+        // Then some queued jobs start (by index into the queue in fair order), or leave it: members' facts move.
+        const moves = fc.array(fc.record({ pick: fc.nat(13), start: fc.boolean() }), { maxLength: 4 });
         await fc.assert(
-          fc.asyncProperty(queue, lastStarts, async (jobs, starts) => {
+          fc.asyncProperty(queue, lastStarts, moves, async (jobs, starts, later) => {
             run++;
             const members = [];
             for (const [i, start] of starts.entries()) {
@@ -242,16 +244,37 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
               ids.add(id);
               await jobIn(members[j.member]!.id, j.queued ? 'queued' : 'cancelled', {}, { id, createdAt: NOW + j.createdAt });
             }
-            const expected = await queuePositions(store);
+            let expected = await queuePositions(store);
             try {
               for (const id of ids) expect([id, await store.jobs.queuePosition(id)]).toEqual([id, expected.get(id)]);
+              for (const [step, move] of later.entries()) {
+                const queued = [...expected.keys()];
+                const id = queued[move.pick % Math.max(1, queued.length)];
+                if (id === undefined) break;
+                if (move.start) await store.jobs.start(id, 'w', NOW + 10 + step);
+                else await store.jobs.update(id, ['queued'], { status: 'cancelled' });
+                expected = await queuePositions(store);
+                for (const other of ids) expect([other, await store.jobs.queuePosition(other)]).toEqual([other, expected.get(other)]);
+              }
             } finally {
               // The next run starts from an empty queue, even after a failure (while fast-check shrinks it).
-              for (const id of expected.keys()) await store.jobs.update(id, ['queued'], { status: 'cancelled' });
+              for (const id of (await queuePositions(store)).keys()) await store.jobs.update(id, ['queued'], { status: 'cancelled' });
             }
           }),
           { numRuns: 40 },
         );
+      });
+
+      it('ranks a member by their next queued job once their first one leaves the queue', async () => {
+        // Both never started: the member who has waited longest goes first, so a stale first-queued time would misplace them.
+        const [a, b] = [await member('a'), await member('b')];
+        await jobIn(a.id, 'queued', {}, { id: 'a-first', createdAt: NOW + 1 });
+        await jobIn(b.id, 'queued', {}, { id: 'b-only', createdAt: NOW + 3 });
+        await jobIn(a.id, 'queued', {}, { id: 'a-next', createdAt: NOW + 5 });
+        expect([await store.jobs.queuePosition('a-next'), await store.jobs.queuePosition('b-only')]).toEqual([3, 2]);
+        await store.jobs.update('a-first', ['queued'], { status: 'cancelled' });
+        expect([await store.jobs.queuePosition('b-only'), await store.jobs.queuePosition('a-next')]).toEqual([1, 2]);
+        expect(await queuePositions(store)).toEqual(new Map([['b-only', 1], ['a-next', 2]]));
       });
 
       it('tells whether a job is queued besides those of the given members and providers', async () => {

@@ -59,11 +59,17 @@ export async function assertCanPay(db: StoreTx, userId: number, price: number): 
 
 /** Debits the job's price. Throws `UserError('insufficient_credits')` when the balance cannot cover it. */
 export async function holdCredits(db: StoreTx, clock: Clock, userId: number, jobId: string, amount: number): Promise<void> {
+  await db.transaction((tx) => holdCreditsInTransaction(tx, clock, userId, jobId, amount));
+}
+
+/**
+ * holdCredits for a caller whose own transaction is open and fails whole if this throws (intake's): no nested
+ * transaction, which on PostgreSQL is a savepoint and its release, two round trips that would undo nothing more.
+ */
+export async function holdCreditsInTransaction(tx: StoreTx, clock: Clock, userId: number, jobId: string, amount: number): Promise<void> {
   if (!Number.isInteger(amount) || amount < 0) throw new Error(`invalid hold amount ${amount}`);
-  await db.transaction(async (tx) => {
-    await assertCanPay(tx, userId, amount);
-    await append(tx, clock, { userId, kind: 'hold', amount: -amount, jobId });
-  });
+  await assertCanPay(tx, userId, amount);
+  await append(tx, clock, { userId, kind: 'hold', amount: -amount, jobId });
 }
 
 // A job's second settlement is a no-op (unique index), which is what makes settling idempotent.

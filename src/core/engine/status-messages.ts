@@ -27,12 +27,13 @@ const ETA_CACHE_MS = 60_000;
 /** Running-job status refreshes per second across all jobs: a share of a platform's global rate limit. */
 const RUNNING_VIEW_REFRESHES_PER_S = 10;
 
-export async function destinationOf(db: StoreTx, job: Job): Promise<JobDestination> {
-  const owner = await requesterOf(db, job);
+/** Where the job's messages go; `requesterPlatformUserId` when the caller knows it already (intake), else read. */
+export async function destinationOf(db: StoreTx, job: Job, requesterPlatformUserId?: string): Promise<JobDestination> {
+  const userId = requesterPlatformUserId ?? (await requesterOf(db, job))?.platformUserId;
   return {
     platform: job.platform,
     chatId: job.chatId,
-    userId: owner?.platformUserId ?? '',
+    userId: userId ?? '',
     requestMessageId: job.requestMessageId,
     uploadLimitBytes: job.uploadLimitBytes,
   };
@@ -56,13 +57,13 @@ export class StatusMessages {
     });
   }
 
-  /** Posts the first status message of a new job (price, queue position, Cancel). */
-  async post(job: Job, queuePosition: number | undefined): Promise<void> {
+  /** Posts the first status message of a new job (price, queue position, Cancel); intake knows its requester's id. */
+  async post(job: Job, queuePosition: number | undefined, requesterPlatformUserId?: string): Promise<void> {
     const platform = this.deps.platforms.get(job.platform);
     if (!platform) return;
     const view = await this.viewOf(job, 'queued', queuePosition);
     try {
-      const ref = await platform.postStatus(await destinationOf(this.deps.db, job), view);
+      const ref = await platform.postStatus(await destinationOf(this.deps.db, job, requesterPlatformUserId), view);
       await this.remember(job.id, ref.chatId, ref.messageId);
       this.coalescer.seed(job.id, view.text);
     } catch (error) {

@@ -103,7 +103,7 @@ export class VideoIntake {
     if (!accepted.duplicate) {
       this.log.info({ jobId, model: quote.model.id, price: quote.price, user: request.identity }, 'job queued');
       this.deps.observer?.jobQueued?.({ provider: quote.model.provider, costUsd: quote.costUsd });
-      await this.deps.status.post(accepted.job, position);
+      await this.deps.status.post(accepted.job, position, request.identity.platformUserId);
       await this.deps.pump();
     }
     return { ...accepted, position };

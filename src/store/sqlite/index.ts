@@ -71,7 +71,7 @@ export function openSqliteStore(file: string): SqliteStore {
     transaction: <T>(fn: (tx: StoreTx) => Promise<T>) => (gate.insideOpen ? fn(store) : gate.exclusive(() => inTransaction(fn))),
     isOpen: () => db.$client.open,
     async close() {
-      await gate.pass(() => undefined);
+      await gate.pass(async () => undefined);
       if (db.$client.open) db.$client.close();
     },
   };
@@ -92,9 +92,20 @@ class WriterGate {
    * Runs `operation` once no transaction from another context is open. The check and the call happen in the same
    * tick (an operation's statement runs synchronously), so nothing can open a transaction in between.
    */
-  async pass<T>(operation: () => T): Promise<Awaited<T>> {
+  pass<T>(operation: () => Promise<T>): Promise<T> {
+    // The usual case (no transaction open, or the caller is inside it) calls straight through: an async wrapper here
+    // cost intake two more promise hops per statement, about twenty statements each.
+    if (this.open && !this.insideOpen) return this.waitThenPass(operation);
+    try {
+      return operation();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private async waitThenPass<T>(operation: () => Promise<T>): Promise<T> {
     while (this.open && !this.insideOpen) await this.open.done;
-    return await operation();
+    return operation();
   }
 
   /** Runs `fn` as the only transaction, once the open one (if any) has ended. */

@@ -42,12 +42,12 @@ const queuedWithLastStart = preparedPerDb((db) =>
     .prepare(),
 );
 /**
- * One queued job's 1-based place in fair order (src/core/limits/fair-order.ts) from per-member counts, without reading
+ * One queued job's 1-based place in fair order (src/core/limits/fair-order.ts) from per-member facts, without reading
  * the queue's rows: if it is its member's k-th queued job, it starts in round k, after its member's k - 1 earlier
  * jobs and, of every other member N with q(N) queued, all of them when q(N) < k, else k - 1, plus N's k-th when N goes
- * first within a round (older latest start, then older first queued job, then lower user id). The counts and the
- * job's rank come from jobs_status_user_created alone; a member's latest start (a jobs_user_submitted seek) is read
- * only for those few with k or more queued jobs, whose order within the round matters.
+ * first within a round (older latest start, then older first queued job, then lower user id). The job's rank comes
+ * from jobs_status_user_created; every member's count, first queued time and latest start from queued_members (kept
+ * by triggers on jobs, migration 0005), so the cost grows with the members who have queued jobs, not with the queue.
  */
 const queuePositionOf = (id: string) => sql`
   with target as (select user_id, created_at, id from jobs where id = ${id} and status = 'queued'),
@@ -55,21 +55,14 @@ const queuePositionOf = (id: string) => sql`
     select count(*) as k from jobs j, target t
     where j.status = 'queued' and j.user_id = t.user_id and (j.created_at < t.created_at or (j.created_at = t.created_at and j.id <= t.id))
   ),
-  members as materialized (
-    select user_id, count(*) as q, min(created_at) as first_queued from jobs where status = 'queued' group by user_id
-  ),
-  me as (
-    select m.*, coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0) as last_start
-    from members m join target t on m.user_id = t.user_id
-  )
+  me as (select m.* from queued_members m join target t on m.user_id = t.user_id)
   select mine.k + coalesce((
     select sum(case
-      when m.q < mine.k then m.q
-      when (coalesce((select max(s.submitted_at) from jobs s where s.user_id = m.user_id), 0), m.first_queued, m.user_id)
-        < (me.last_start, me.first_queued, me.user_id) then mine.k
+      when m.queued < mine.k then m.queued
+      when (m.last_start, m.first_queued, m.user_id) < (me.last_start, me.first_queued, me.user_id) then mine.k
       else mine.k - 1
     end)
-    from members m where m.user_id <> me.user_id
+    from queued_members m where m.user_id <> me.user_id
   ), 0) as position
   from me cross join mine`;
 const atProvider = inArray(jobs.status, AT_PROVIDER);

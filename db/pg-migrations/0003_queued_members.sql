@@ -1,0 +1,1 @@
+CREATE VIEW "public"."queued_members" AS (select "user_id", count(*)::integer as "queued", min("created_at") as "first_queued", coalesce((select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id), 0) as "last_start" from "jobs" where "jobs"."status" = 'queued' group by "jobs"."user_id");
