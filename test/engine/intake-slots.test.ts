@@ -26,11 +26,14 @@ describe('intake work in progress', () => {
       trickle = await startTrickleServer(pngBytes());
       const h = (harness = await EngineHarness.start({ fetcher: publicNetwork, settings: { intakeInProgress: { total: 3, perUser: 2 } } }));
       const members = ['ann', 'ben', 'cat', 'dan', 'eve'];
+      let answered = 0;
       const outcomes = members.map((m) => h.submit(m, 'the fox wakes up', { imageUrl: viaPublicName(trickle!.url()) }).then(
         (job) => ({ member: m, job }),
         (error: unknown) => ({ member: m, error }),
-      ));
+      ).finally(() => answered++));
       await until('three downloads', () => trickle!.requests === 3);
+      // Every request has reached the slots (a slow store may take a while to get a member there): two were refused.
+      await until('two answers', () => answered === 2);
 
       trickle.release();
       const settled = await Promise.all(outcomes);
