@@ -21,9 +21,10 @@ import type { Pg } from './store/postgres/pg.js';
  * writes to SQLite once the copy has begun is not copied. The SQLite file is only read (it stays as it was, the way
  * back), and the target must be empty: this never merges two databases.
  *
- * Every table goes over with its ids (but queued_members, derived from the jobs: a view on PostgreSQL), in one PostgreSQL transaction that commits only after the copy is verified
- * (row counts per table, and the ledger per account, in total and per kind, equal on both sides); any difference or
- * error rolls it back and leaves no row in the target (only the schema, which the bot would have created anyway).
+ * Every table goes over with its ids (but queued_members, derived from the jobs: a view on PostgreSQL), in one
+ * PostgreSQL transaction that commits only after the copy is verified (row counts per table, and the ledger per
+ * account, in total and per kind, equal on both sides); any difference or error rolls it back and leaves no row in
+ * the target (only the schema, which the bot would have created anyway).
  */
 
 /** Rows per INSERT: at about 40 columns (jobs), well under PostgreSQL's 65,535 parameters per statement. */

@@ -57,16 +57,12 @@ export async function assertCanPay(db: StoreTx, userId: number, price: number): 
   if (balance < price) throw new UserError('insufficient_credits', `This video costs ${price} credits and you have ${balance}.`, { price, balance });
 }
 
-/** Debits the job's price. Throws `UserError('insufficient_credits')` when the balance cannot cover it. */
-export async function holdCredits(db: StoreTx, clock: Clock, userId: number, jobId: string, amount: number): Promise<void> {
-  await db.transaction((tx) => holdCreditsInTransaction(tx, clock, userId, jobId, amount));
-}
-
 /**
- * holdCredits for a caller whose own transaction is open and fails whole if this throws (intake's): no nested
- * transaction, which on PostgreSQL is a savepoint and its release, two round trips that would undo nothing more.
+ * Debits the job's price, inside the caller's transaction (intake's), which fails whole if this throws: no nested
+ * transaction of its own, which on PostgreSQL would be a savepoint and its release for nothing more to undo.
+ * Throws `UserError('insufficient_credits')` when the balance cannot cover it.
  */
-export async function holdCreditsInTransaction(tx: StoreTx, clock: Clock, userId: number, jobId: string, amount: number): Promise<void> {
+export async function holdCredits(tx: StoreTx, clock: Clock, userId: number, jobId: string, amount: number): Promise<void> {
   if (!Number.isInteger(amount) || amount < 0) throw new Error(`invalid hold amount ${amount}`);
   await assertCanPay(tx, userId, amount);
   await append(tx, clock, { userId, kind: 'hold', amount: -amount, jobId });

@@ -8,7 +8,7 @@ import {
   type VideoOptions,
 } from '../catalog.js';
 import { checkChatRules, type ChatSettings } from '../chat-settings.js';
-import { applyDailyAllowance, assertCanPay, holdCreditsInTransaction } from '../credits/ledger.js';
+import { applyDailyAllowance, assertCanPay, holdCredits } from '../credits/ledger.js';
 import { UserError } from '../errors.js';
 import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
@@ -173,7 +173,7 @@ export async function acceptVideo(
       createdAt: now,
       updatedAt: now,
     });
-    await holdCreditsInTransaction(tx, clock, user.id, jobId, quote.price);
+    await holdCredits(tx, clock, user.id, jobId, quote.price);
     await tx.intakeKeys.link(request.intakeKey, jobId);
     return { job, duplicate: false };
   });
