@@ -81,6 +81,7 @@ export const OPEN_SETTINGS: EngineSettings = {
   maxRunningJobs: 1_000_000,
   providerMaxRunningJobs: 1_000_000,
   userMaxRunningJobs: 1_000_000,
+  statusChecksPerSecond: 1_000_000,
   statusEditIntervalMs: 5000,
   maxResultBytes: 5 * MIB,
   maxInputImageBytes: MIB,

@@ -126,6 +126,7 @@ const schema = z.object({
   DAILY_JOB_QUOTA: int(20, 0),
   MAX_RUNNING_JOBS: int(8, 1),
   PROVIDER_MAX_RUNNING_JOBS: int(4, 1),
+  PROVIDER_STATUS_CHECKS_PER_S: int(20, 1),
   STATUS_EDIT_INTERVAL_MS: int(3000, 0),
   MAX_RESULT_MB: int(200, 1),
   MEDIA_RETENTION_DAYS: int(30, 1),

@@ -186,6 +186,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       maxRunningJobs: config.MAX_RUNNING_JOBS,
       providerMaxRunningJobs: config.PROVIDER_MAX_RUNNING_JOBS,
       userMaxRunningJobs: config.USER_MAX_RUNNING_JOBS,
+      statusChecksPerSecond: config.PROVIDER_STATUS_CHECKS_PER_S,
       statusEditIntervalMs: config.STATUS_EDIT_INTERVAL_MS,
       leaseMs: config.JOB_LEASE_S * 1000,
       maxResultBytes: config.MAX_RESULT_MB * 1024 * 1024,

@@ -25,6 +25,8 @@ export class CallbackWakes {
   constructor(
     private readonly clock: Clock,
     private readonly intervalMs: number,
+    /** Parked jobs (between status looks, no runner asleep): a wake relaunches them. */
+    private readonly parked: { kindOf(jobId: string): SleepKind | undefined; wake(jobId: string, cause: 'cancel' | 'callback'): void },
   ) {}
 
   /** Sleeps `ms`; ends early on `wakeNow`, or on a callback when `kind` is 'poll'. */
@@ -46,6 +48,7 @@ export class CallbackWakes {
   /** Cancellation: ends whatever sleep the job is in. */
   wakeNow(jobId: string): void {
     this.sleepers.get(jobId)?.wake();
+    if (this.parked.kindOf(jobId)) this.parked.wake(jobId, 'cancel');
   }
 
   wakeAll(): void {
@@ -82,5 +85,6 @@ export class CallbackWakes {
     // Counted even when nothing sleeps (the runner is mid-call): the interval bounds status reads, not wakes.
     this.lastWakeAt.set(jobId, this.clock.now());
     if (sleeper?.kind === 'poll') sleeper.wake();
+    else if (this.parked.kindOf(jobId) === 'poll') this.parked.wake(jobId, 'callback');
   }
 }

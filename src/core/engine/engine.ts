@@ -23,6 +23,7 @@ import { recordWebhookDelivery } from '../webhook-deliveries.js';
 import { InputImages } from './input-images.js';
 import type { IntakeSettings, VideoRequest } from './intake.js';
 import { JobSignals } from './job-signals.js';
+import { ParkedJobs, type TrackMemo } from './parked-jobs.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, jobOfProviderTask } from './job-state.js';
 import type { RetryPolicy } from './retry.js';
 import { JobRunner } from './runner.js';
@@ -50,6 +51,8 @@ export interface EngineSettings extends IntakeSettings, SchedulerCaps {
   intakeInProgress?: IntakeSlotLimits;
   /** Provider callbacks wake a job (one status read) at most once per this many ms. Default 5000. */
   callbackWakeIntervalMs?: number;
+  /** Status looks per second per provider (PROVIDER_STATUS_CHECKS_PER_S); default 20. */
+  statusChecksPerSecond?: number;
   /**
    * How long this process's claim on its jobs lasts without renewal (renewed every third of it): after a crash, its
    * jobs are taken over (by the next start, or another process) once it has run out. JOB_LEASE_S; default 30 s.
@@ -85,6 +88,8 @@ export class Engine {
   private readonly settings: EngineSettings;
   private readonly runners = new Map<string, Promise<void>>();
   private readonly signals: JobSignals;
+  /** Jobs at a provider between status looks: tracked, but with no runner. */
+  private readonly parked: ParkedJobs;
   private readonly status: StatusMessages;
   private readonly runner: JobRunner;
   private readonly intake: VideoIntake;
@@ -105,7 +110,13 @@ export class Engine {
     this.settings = deps.settings;
     this.workerId = randomUUID();
     this.leaseMs = deps.settings.leaseMs ?? 30_000;
-    this.signals = new JobSignals(deps.clock, deps.settings.callbackWakeIntervalMs ?? 5000);
+    this.parked = new ParkedJobs({
+      clock: deps.clock,
+      logger: this.log,
+      looksPerSecond: deps.settings.statusChecksPerSecond ?? 20,
+      onDue: (job) => this.launch({ id: job.jobId, epoch: job.epoch }, false, job),
+    });
+    this.signals = new JobSignals(deps.clock, deps.settings.callbackWakeIntervalMs ?? 5000, this.parked);
     this.events.setMaxListeners(0);
     // Every provider call and download in flight listens for shutdown on this one signal: thousands is normal.
     setMaxListeners(0, this.abort.signal);
@@ -155,7 +166,7 @@ export class Engine {
     await this.db.workers.forgetGone(this.clock.now() - this.leaseMs);
     // A provider callback that reached another process, for a job this one runs.
     this.stopHearingNudges = await this.db.nudges.subscribe((jobId) => {
-      if (this.runners.has(jobId)) this.signals.callback(jobId, undefined);
+      if (this.isTracking(jobId)) this.signals.callback(jobId, undefined);
     });
     const settled = await settleOrphanedHolds(this.db, this.clock);
     if (settled) this.log.warn({ settled }, 'settled holds left open by a crash');
@@ -171,7 +182,7 @@ export class Engine {
     // Refreshes elapsed time / ETA on running jobs' status messages; the coalescer keeps edits rare.
     this.tickTimer = setInterval(() => {
       this.status
-        .refreshRunningViews([...this.runners.keys()], this.tickMs)
+        .refreshRunningViews([...this.runners.keys(), ...this.parked.ids()], this.tickMs)
         .catch((error: unknown) => this.log.warn({ err: error }, 'could not refresh the status messages of running jobs'));
     }, this.tickMs);
     this.tickTimer.unref();
@@ -188,6 +199,7 @@ export class Engine {
     clearInterval(this.leaseTimer);
     await this.stopHearingNudges?.();
     this.status.stopRefreshes();
+    this.parked.clear();
     this.signals.stop();
     const settled = Promise.allSettled([...this.runners.values()]);
     let timer: NodeJS.Timeout | undefined;
@@ -323,7 +335,7 @@ export class Engine {
     }
     // Only a job whose runner is tracking it can use the news (and only a runner forgets its wake state again). When
     // another process runs it, that process is nudged to look at the provider itself.
-    if (this.runners.has(job.id)) this.signals.callback(job.id, event.status);
+    if (this.isTracking(job.id)) this.signals.callback(job.id, event.status);
     else await this.db.nudges.publish(job.id);
     return { status: 200, body: { ok: true } };
   }
@@ -346,15 +358,31 @@ export class Engine {
     this.status.scheduleQueuedRefresh();
   }
 
-  /** `resumed`: the job was left unfinished by an earlier run, so what happened meanwhile is unknown. */
-  private launch({ id: jobId, epoch }: StartedJob, resumed = false): void {
-    if (this.runners.has(jobId) || this.stopping) return;
-    const run = this.runner.run(jobId, resumed, epoch).finally(() => {
-      this.runners.delete(jobId);
-      this.signals.forget(jobId);
-      void this.pump();
-    });
+  /**
+   * Runs the job until it ends or parks to wait for its next status look. `resumed`: the job was left unfinished by
+   * an earlier run, so what happened meanwhile is unknown; `memo`: what a parked job's next look needs.
+   */
+  private launch({ id: jobId, epoch }: StartedJob, resumed = false, memo?: TrackMemo): void {
+    if (this.isTracking(jobId) || this.stopping) return;
+    const run = this.runner
+      .run(jobId, resumed, epoch, memo)
+      .then((park) => {
+        if (!park || this.stopping) return;
+        const { delayMs, ...rest } = park;
+        this.parked.park({ ...rest, jobId, epoch, dueAt: this.clock.now() + delayMs });
+      })
+      .finally(() => {
+        this.runners.delete(jobId);
+        if (this.parked.has(jobId)) return;
+        this.signals.forget(jobId);
+        void this.pump();
+      });
     this.runners.set(jobId, run);
+  }
+
+  /** A runner of this process has the job, or will have it at its next status look. */
+  private isTracking(jobId: string): boolean {
+    return this.runners.has(jobId) || this.parked.has(jobId);
   }
 
   // ------------------------------------------------------------------ final news

@@ -1,17 +1,24 @@
 import type { Clock, TaskStatus } from '../ports.js';
 import { CallbackWakes, type SleepKind } from './callback-wakes.js';
+import type { ParkedJobs } from './parked-jobs.js';
 
 /**
- * What reaches a runner from outside while it sleeps: a wake (cancellation, shutdown, a provider callback) and the
- * status a callback pushed, which the runner uses instead of asking the provider again.
+ * What reaches a job from outside while it waits, asleep in its runner (a backoff) or parked between status looks: a
+ * wake (cancellation, shutdown, a provider callback) and the status a callback pushed, which the runner uses instead
+ * of asking the provider again.
  */
 export class JobSignals {
   private readonly wakes: CallbackWakes;
   private readonly pushed = new Map<string, TaskStatus>();
   private stopped = false;
 
-  constructor(clock: Clock, callbackWakeIntervalMs: number) {
-    this.wakes = new CallbackWakes(clock, callbackWakeIntervalMs);
+  constructor(clock: Clock, callbackWakeIntervalMs: number, parked: ParkedJobs) {
+    this.wakes = new CallbackWakes(clock, callbackWakeIntervalMs, {
+      kindOf: (jobId) => parked.kindOf(jobId),
+      // A cancellation, or a callback that brought the status itself, costs no status call: relaunched at once.
+      // Otherwise the look the callback asks for waits its turn in the provider's budget.
+      wake: (jobId, cause) => parked.wake(jobId, cause === 'cancel' || this.pushed.has(jobId) ? 'now' : 'due'),
+    });
   }
 
   /** Sleeps, but wakes early on a cancellation or shutdown, and from a poll wait on a callback for this job. */
@@ -20,7 +27,7 @@ export class JobSignals {
     return this.wakes.sleep(jobId, ms, kind);
   }
 
-  /** Cancellation: ends whatever sleep the job is in. */
+  /** Cancellation: ends whatever wait the job is in. */
   wakeNow(jobId: string): void {
     this.wakes.wakeNow(jobId);
   }

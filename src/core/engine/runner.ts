@@ -4,8 +4,10 @@ import type { TaskRef } from '../ports.js';
 import type { Job, JobStatus } from '../store.js';
 import type { EngineDeps } from './engine.js';
 import type { InputImages } from './input-images.js';
+import type { SleepKind } from './callback-wakes.js';
 import type { JobSignals } from './job-signals.js';
 import { finishJob, getJob, isFinal, moveJob, patchJob, statusOf } from './job-state.js';
+import type { TrackMemo } from './parked-jobs.js';
 import { nextPollDelayMs } from './poll-schedule.js';
 import { backoffMs, DEFAULT_RETRY, isRetryable, retryAfterOf, type RetryPolicy } from './retry.js';
 import { destinationOf, type StatusMessages } from './status-messages.js';
@@ -13,7 +15,8 @@ import { destinationOf, type StatusMessages } from './status-messages.js';
 /**
  * One runner per started job walks it through submitting → running → fetching → delivering → succeeded, persisting
  * each step before the next, so a restart resumes every job from where it was (design.md §2–3). Each provider or
- * network operation is retried within bounds; what cannot be retried fails the job and refunds it.
+ * network operation is retried within bounds; what cannot be retried fails the job and refunds it. While the provider
+ * generates, the runner ends after each status look and the job waits parked (parked-jobs.ts) until the next.
  */
 
 export interface RunnerDeps
@@ -28,6 +31,13 @@ export interface RunnerDeps
   isStopping: () => boolean;
   /** Told of every job the runner ends (succeeded or failed); awaited, so the news is out before the runner returns. */
   onFinal: (job: Job) => Promise<void>;
+}
+
+/** A job waiting at its provider until its next status look, which a relaunched runner makes. */
+export interface Park extends TrackMemo {
+  provider: string;
+  delayMs: number;
+  kind: SleepKind;
 }
 
 export class JobRunner {
@@ -46,28 +56,32 @@ export class JobRunner {
   /**
    * `resumed`: the job was left unfinished by an earlier run, so what happened meanwhile is unknown. `epoch`: the lease
    * epoch this worker started or took the job over with; every move is fenced by it, and once the job carries
-   * another, a worker that took it over runs it and this runner stands down.
+   * another, a worker that took it over runs it and this runner stands down. Resolves with a `Park` when the job
+   * waits at its provider for the next status look (`memo` carries what that look needs from the last one).
    */
-  async run(jobId: string, resumed: boolean, epoch: number): Promise<void> {
+  async run(jobId: string, resumed: boolean, epoch: number, memo?: TrackMemo): Promise<Park | undefined> {
     for (;;) {
-      if (this.deps.isStopping()) return;
+      if (this.deps.isStopping()) return undefined;
       const job = await getJob(this.db, jobId);
-      if (!job) return;
-      if (isFinal(job.status)) return;
+      if (!job) return undefined;
+      if (isFinal(job.status)) return undefined;
       if (job.leaseEpoch !== epoch) {
         this.log.warn({ jobId, epoch, now: job.leaseEpoch }, 'job taken over by another worker; this runner stands down');
-        return;
+        return undefined;
       }
       try {
         switch (job.status) {
           case 'queued':
-            return;
+            return undefined;
           case 'submitting':
             await this.submitStep(job);
             break;
-          case 'running':
-            await this.trackStep(job, resumed);
+          case 'running': {
+            const park = await this.trackStep(job, resumed, memo);
+            if (park) return park;
+            memo = undefined;
             break;
+          }
           case 'fetching':
             await this.fetchStep(job);
             break;
@@ -76,7 +90,7 @@ export class JobRunner {
             break;
         }
       } catch (error) {
-        if (this.deps.isStopping()) return;
+        if (this.deps.isStopping()) return undefined;
         await this.failUnexpectedly(jobId, error, epoch);
       }
       // Only the step a resumed runner starts with picks up after an unknown gap; later ones follow this run's own.
@@ -130,79 +144,74 @@ export class JobRunner {
   }
 
   /**
-   * Polls (or waits for a callback) until the provider is done. A job this run just submitted is not done yet, so
-   * the first status call waits for the schedule; a resumed job is looked at once, since callbacks may have been
-   * missed while the bot was down.
+   * One look at the provider (or at the status a callback pushed): moves the job on when the provider is done, else
+   * says when to look again. Between looks the job is parked outside any runner (parked-jobs.ts). A job this run
+   * just submitted is not done yet, so its first look waits for the schedule; a resumed job is looked at at once
+   * (callbacks may have been missed while the bot was down), in turn with the provider's other looks.
    */
-  private async trackStep(job: Job, resumed: boolean): Promise<void> {
+  private async trackStep(job: Job, resumed: boolean, memo: TrackMemo | undefined): Promise<Park | undefined> {
     const provider = this.deps.providers.get(job.provider);
     const model = findModel(job.model, this.deps.models);
     if (!provider || !model || !job.providerTaskId) {
       await this.fail(job, 'running', 'internal', 'This job can no longer be tracked.');
-      return;
+      return undefined;
     }
     const task: TaskRef = { taskId: job.providerTaskId, providerModel: job.providerModel, params: job.params };
     const startedAt = job.submittedAt ?? job.createdAt;
     const deadline = startedAt + model.timeoutSeconds * 1000;
+    if (this.clock.now() >= deadline) {
+      await provider.cancel(task).catch(() => false);
+      await this.fail(job, 'running', 'timeout', 'The provider took too long to generate the video.');
+      return undefined;
+    }
     const expectedMs = (await this.deps.status.expectedSeconds(job, model)) * 1000;
     const webhooks = !!this.deps.settings.webhookBaseUrl;
     const nextPoll = () => Math.min(deadline - this.clock.now(), nextPollDelayMs({ elapsedMs: this.clock.now() - startedAt, expectedMs, webhooks }));
-    let waitFirst = !resumed;
-    let shownPosition: number | undefined | null = null; // null: nothing shown yet
-    let failures = 0;
-    while (!this.deps.isStopping()) {
-      if (this.clock.now() >= deadline) {
-        await provider.cancel(task).catch(() => false);
-        await this.fail(job, 'running', 'timeout', 'The provider took too long to generate the video.');
-        return;
-      }
-      let status = this.deps.signals.takePushedStatus(job.id);
-      if (!status && waitFirst) {
-        waitFirst = false;
-        await this.deps.status.show(job, 'running');
-        shownPosition = undefined;
-        await this.deps.signals.sleep(job.id, nextPoll(), 'poll');
-        continue;
-      }
-      if (!status) {
-        try {
-          status = await provider.status(task, this.deps.signal);
-          failures = 0;
-        } catch (error) {
-          if (this.deps.isStopping()) return;
-          failures++;
-          // An outage is waited out until the model's deadline; a provider that keeps answering nonsense is not.
-          const malformed = error instanceof ProviderError && error.kind === 'malformed';
-          if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retryPolicy.maxAttempts))) {
-            await this.failWithProviderError(job, 'running', error);
-            return;
-          }
-          if (!isRetryable(error)) throw error;
-          this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
-          if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
-          await this.deps.signals.sleep(job.id, backoffMs(failures, this.retryPolicy, retryAfterOf(error)), 'backoff');
-          continue;
-        }
-      }
-      if ((await statusOf(this.db, job.id)) !== 'running') return;
-      if (status.state === 'succeeded') {
-        // Guarded: if the job was cancelled since the status read, this moves nothing and the run loop sees why.
-        await moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
-          resultUrl: status.videoUrl,
-          providerDoneAt: this.clock.now(),
-        }, job.leaseEpoch);
-        return;
-      }
-      if (status.state === 'failed') {
-        await this.failWithProviderError(job, 'running', status.error);
-        return;
-      }
-      // The view changes only with the provider's queue position; elapsed time is the tick's job.
-      const position = status.state === 'queued' ? status.queuePosition : undefined;
-      if (position !== shownPosition) await this.deps.status.show(job, 'running', position);
-      shownPosition = position;
-      await this.deps.signals.sleep(job.id, nextPoll(), 'poll');
+    const park = (delayMs: number, kind: SleepKind, shownPosition: TrackMemo['shownPosition'], failures: number): Park =>
+      ({ provider: job.provider, delayMs, kind, shownPosition, failures });
+    let status = this.deps.signals.takePushedStatus(job.id);
+    if (!status && !memo) {
+      if (resumed) return park(0, 'poll', null, 0);
+      await this.deps.status.show(job, 'running');
+      return park(nextPoll(), 'poll', undefined, 0);
     }
+    let { shownPosition, failures } = memo ?? { shownPosition: null, failures: 0 };
+    if (!status) {
+      try {
+        status = await provider.status(task, this.deps.signal);
+        failures = 0;
+      } catch (error) {
+        if (this.deps.isStopping()) return undefined;
+        failures++;
+        // An outage is waited out until the model's deadline; a provider that keeps answering nonsense is not.
+        const malformed = error instanceof ProviderError && error.kind === 'malformed';
+        if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retryPolicy.maxAttempts))) {
+          await this.failWithProviderError(job, 'running', error);
+          return undefined;
+        }
+        if (!isRetryable(error)) throw error;
+        this.log.warn({ jobId: job.id, err: error, failures }, 'status check failed; will retry');
+        if (error instanceof ProviderError) this.deps.observer?.providerError(job.provider, error.kind);
+        return park(backoffMs(failures, this.retryPolicy, retryAfterOf(error)), 'backoff', shownPosition, failures);
+      }
+    }
+    if ((await statusOf(this.db, job.id)) !== 'running') return undefined;
+    if (status.state === 'succeeded') {
+      // Guarded: if the job was cancelled since the status read, this moves nothing and the run loop sees why.
+      await moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
+        resultUrl: status.videoUrl,
+        providerDoneAt: this.clock.now(),
+      }, job.leaseEpoch);
+      return undefined;
+    }
+    if (status.state === 'failed') {
+      await this.failWithProviderError(job, 'running', status.error);
+      return undefined;
+    }
+    // The view changes only with the provider's queue position; elapsed time is the tick's job.
+    const position = status.state === 'queued' ? status.queuePosition : undefined;
+    if (position !== shownPosition) await this.deps.status.show(job, 'running', position);
+    return park(nextPoll(), 'poll', position, failures);
   }
 
   private async fetchStep(job: Job): Promise<void> {

@@ -36,7 +36,9 @@ const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)),
 /** Any fixed number: the session lock that lets one process at a time migrate a shared database. */
 const MIGRATION_LOCK = 7_240_613_001;
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
-const DEFAULT_ATTEMPTS = 10;
+// Some 6 s of retries on average (each wait is at most 320 ms): a contender whose process is paused (a long GC, a
+// starved VM) can keep failing a transaction for seconds, and giving up turns a healthy job into an internal failure.
+const DEFAULT_ATTEMPTS = 40;
 
 /** Connects to `url`, brings the schema up to date (one process at a time) and returns the store. */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
