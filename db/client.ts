@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { startCheckpointer } from './checkpointer.js';
 import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
@@ -14,8 +15,13 @@ export type DbLike = BaseSQLiteDatabase<'sync', Database.RunResult, typeof schem
 
 const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
+export interface OpenDbOptions {
+  /** Checkpoint the WAL from a worker thread (db/checkpointer.ts); `onFailure` hears that it stopped. */
+  backgroundCheckpoints?: { onFailure(error: Error): void };
+}
+
 /** Opens (creating if needed) the database at `file` (or `:memory:`) and applies every migration. */
-export function openDb(file: string): Db {
+export function openDb(file: string, options: OpenDbOptions = {}): Db {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new Database(file);
   cacheStatements(sqlite);
@@ -26,7 +32,27 @@ export function openDb(file: string): Db {
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder });
+  if (options.backgroundCheckpoints && file !== ':memory:') checkpointInBackground(sqlite, file, options.backgroundCheckpoints.onFailure);
   return db as Db;
+}
+
+/** SQLite's automatic checkpoint, every 1,000 WAL pages. */
+const DEFAULT_AUTOCHECKPOINT = 1000;
+
+function checkpointInBackground(sqlite: Database.Database, file: string, onFailure: (error: Error) => void): void {
+  // A backstop ten times SQLite's default: this connection checkpoints only when the thread does not keep up.
+  sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT * 10}`);
+  const checkpointer = startCheckpointer(file, {
+    onFailure(error) {
+      if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT}`);
+      onFailure(error);
+    },
+  });
+  const close = sqlite.close.bind(sqlite);
+  sqlite.close = () => {
+    checkpointer.stop();
+    return close();
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import { openDb, type Db } from '../../../db/client.js';
+import type { Logger } from '../../core/ports.js';
 import type { Store, StoreTx } from '../../core/store.js';
 import { sqliteAudit, sqliteBlocklist, sqliteCommunities, sqliteSettings, sqliteUsers } from './accounts.js';
 import { sqliteJobs, sqliteWorkers } from './jobs.js';
@@ -20,8 +21,12 @@ export interface SqliteStore extends Store {
  * would join whatever transaction is open; so while one runs, operations from outside it wait (the writer gate),
  * and those made from inside it (recognised by their async context) go straight through.
  */
-export function openSqliteStore(file: string): SqliteStore {
-  const db = openDb(file);
+export function openSqliteStore(file: string, logger?: Logger): SqliteStore {
+  const db = openDb(file, {
+    backgroundCheckpoints: {
+      onFailure: (error) => logger?.warn({ err: error }, 'the WAL checkpoint thread stopped; SQLite checkpoints on its own again'),
+    },
+  });
   const gate = new WriterGate();
   const begin = db.$client.prepare('BEGIN IMMEDIATE');
   const commit = db.$client.prepare('COMMIT');
