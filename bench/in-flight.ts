@@ -146,7 +146,8 @@ if (process.argv.includes('--measure')) {
           : `all final after ${result.totalSeconds.toFixed(0)} s, ${fmt(result.succeeded)} succeeded${pacing}`),
       result.allInFlightRss
         ? `RSS with all ${fmt(jobs)} in flight and none finished: ${(result.allInFlightRss / MIB).toFixed(0)} MiB ` +
-          `(+${((result.allInFlightRss - result.baselineRss) / jobs / 1024).toFixed(1)} KiB/job); the peak comes with the dense polls and downloads of the end`
+          `(+${((result.allInFlightRss - result.baselineRss) / jobs / 1024).toFixed(1)} KiB/job)` +
+          (holdSeconds ? '' : '; the peak comes with the dense polls and downloads of the end')
         : 'the first jobs finished before the last was submitted: raise --run-s',
     ]);
   } finally {

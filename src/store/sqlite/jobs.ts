@@ -1,12 +1,13 @@
 import { and, ne, count, desc, eq, gte, inArray, isNotNull, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { preparedPerDb, slot, type DbLike } from '../../../db/client.js';
-import { jobs, workers } from '../../../db/schema.js';
+import { JOB_STATUSES, jobs, workers } from '../../../db/schema.js';
 import type { JobRepo, JobStatus, JobUpdate, NewJobRow, WorkerRepo } from '../../core/store.js';
 
 /** Statuses in which a job occupies a provider slot. */
 const AT_PROVIDER = ['submitting', 'running'] as const;
 const FINAL = ['succeeded', 'failed', 'cancelled'] as const;
+const UNFINISHED = JOB_STATUSES.filter((status) => !(FINAL as readonly string[]).includes(status));
 /** Started and not final: the jobs a worker runs. */
 const STARTED = ['submitting', 'running', 'fetching', 'delivering'] as const;
 
@@ -71,11 +72,13 @@ const countAtProvider = preparedPerDb((db) => db.select({ n: count() }).from(job
 
 /** Jobs that count against quotas: everything except those that failed or were cancelled before reaching a provider. */
 const countsAgainstUser = or(notInArray(jobs.status, ['failed', 'cancelled']), isNotNull(jobs.providerTaskId));
+// Named statuses, not "not final": one seek per status in (status, user_id, …) counts the member's unfinished jobs
+// only, where a filter on the member's rows would read their whole history.
 const pendingCount = preparedPerDb((db) =>
   db
     .select({ n: count() })
     .from(jobs)
-    .where(and(eq(jobs.userId, sql.placeholder('userId')), notInArray(jobs.status, [...FINAL])))
+    .where(and(inArray(jobs.status, UNFINISHED), eq(jobs.userId, sql.placeholder('userId'))))
     .prepare(),
 );
 const countedSince = preparedPerDb((db) =>
