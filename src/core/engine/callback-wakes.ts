@@ -48,7 +48,7 @@ export class CallbackWakes {
   /** Cancellation: ends whatever sleep the job is in. */
   wakeNow(jobId: string): void {
     this.sleepers.get(jobId)?.wake();
-    if (this.parked.kindOf(jobId)) this.parked.wake(jobId, 'cancel');
+    this.parked.wake(jobId, 'cancel');
   }
 
   wakeAll(): void {
