@@ -32,6 +32,12 @@ export interface QueuedJob {
   lastStart: number;
 }
 
+export interface CountedJobs {
+  inWindow: number;
+  oldestInWindow: number | null;
+  today: number;
+}
+
 export interface JobRepo {
   insert(row: NewJobRow): Promise<Job>;
   get(id: string): Promise<Job | undefined>;
@@ -80,8 +86,11 @@ export interface JobRepo {
 
   /** The member's jobs not yet final. */
   pendingCountOf(userId: number): Promise<number>;
-  /** The member's jobs created since `since` that count against quotas (not failed/cancelled before a provider saw them). */
-  countedSince(userId: number, since: number): Promise<{ n: number; oldest: number | null }>;
+  /**
+   * The member's jobs that count against quotas (not failed/cancelled before a provider saw them), in one read: those
+   * created since `windowStart` (with the oldest one's time) and those created since `dayStart`.
+   */
+  countedSince(userId: number, since: { windowStart: number; dayStart: number }): Promise<CountedJobs>;
   /** Jobs the member made since `since` in one community (any status). */
   countInCommunitySince(userId: number, platform: string, guildId: string, since: number): Promise<number>;
   /** Estimated provider spend of jobs created since `since` that reached a provider or may still. */

@@ -355,8 +355,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await jobIn(a.id, 'failed', { providerTaskId: 'seen' }, { createdAt: NOW + 10, costUsd: 0.25 });
         await jobIn(a.id, 'succeeded', {}, { createdAt: NOW - 2 * DAY_MS, costUsd: 100 });
         await jobIn(b.id, 'succeeded', {}, { createdAt: NOW + 20, guildId: null, costUsd: 1 });
-        expect(await store.jobs.countedSince(a.id, NOW - 1_000)).toEqual({ n: 2, oldest: NOW });
-        expect(await store.jobs.countedSince(a.id, NOW + 100)).toEqual({ n: 0, oldest: null });
+        expect(await store.jobs.countedSince(a.id, { windowStart: NOW - 1_000, dayStart: NOW - 3 * DAY_MS })).toEqual({ inWindow: 2, oldestInWindow: NOW, today: 3 });
+        expect(await store.jobs.countedSince(a.id, { windowStart: NOW + 5, dayStart: NOW - 1_000 })).toEqual({ inWindow: 1, oldestInWindow: NOW + 10, today: 2 });
+        expect(await store.jobs.countedSince(a.id, { windowStart: NOW + 100, dayStart: NOW + 100 })).toEqual({ inWindow: 0, oldestInWindow: null, today: 0 });
         expect(await store.jobs.spentUsdSince(NOW - 1_000)).toBeCloseTo(1.75);
         expect(await store.jobs.spentUsdSince(NOW + 100)).toBe(0);
         expect(await store.jobs.countInCommunitySince(a.id, 'discord', 'g1', NOW - 1_000)).toBe(4);

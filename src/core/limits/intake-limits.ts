@@ -47,11 +47,10 @@ export async function checkUserLimits(db: StoreTx, clock: Clock, user: User, set
     );
   }
 
-  const windowStart = now - settings.rateLimitWindowS * 1000;
   // Jobs that failed or were cancelled before reaching a provider do not count (see JobRepo.countedSince).
-  const recent = await db.jobs.countedSince(user.id, windowStart);
-  if (recent.n >= settings.rateLimitJobs) {
-    const waitS = Math.max(1, Math.ceil(((recent.oldest ?? now) + settings.rateLimitWindowS * 1000 - now) / 1000));
+  const counted = await db.jobs.countedSince(user.id, { windowStart: now - settings.rateLimitWindowS * 1000, dayStart: startOfUtcDay(now) });
+  if (counted.inWindow >= settings.rateLimitJobs) {
+    const waitS = Math.max(1, Math.ceil(((counted.oldestInWindow ?? now) + settings.rateLimitWindowS * 1000 - now) / 1000));
     throw new UserError(
       'rate_limited',
       `You can start ${settings.rateLimitJobs} videos every ${formatDuration(settings.rateLimitWindowS)}. Try again in ${formatDuration(waitS)}.`,
@@ -60,8 +59,7 @@ export async function checkUserLimits(db: StoreTx, clock: Clock, user: User, set
   }
 
   const quota = user.dailyJobQuota ?? settings.dailyJobQuota;
-  const today = (await db.jobs.countedSince(user.id, startOfUtcDay(now))).n;
-  if (today >= quota) {
+  if (counted.today >= quota) {
     throw new UserError(
       'daily_quota',
       quota === 0

@@ -212,12 +212,17 @@ export function jobRepo(db: Pg): JobRepo {
       return row!.n;
     },
 
-    async countedSince(userId, since) {
+    async countedSince(userId, { windowStart, dayStart }) {
+      const inWindow = sql`${jobs.createdAt} >= ${windowStart}`;
       const [row] = await db
-        .select({ n: count(), oldest: sql<number | null>`min(${jobs.createdAt})`.mapWith(Number) })
+        .select({
+          inWindow: sql<number>`count(*) filter (where ${inWindow})`.mapWith(Number),
+          oldestInWindow: sql<number | null>`min(${jobs.createdAt}) filter (where ${inWindow})`.mapWith(Number),
+          today: sql<number>`count(*) filter (where ${jobs.createdAt} >= ${dayStart})`.mapWith(Number),
+        })
         .from(jobs)
-        .where(and(eq(jobs.userId, userId), gte(jobs.createdAt, since), mayReachProvider));
-      return { n: row!.n, oldest: row!.oldest };
+        .where(and(eq(jobs.userId, userId), gte(jobs.createdAt, Math.min(windowStart, dayStart)), mayReachProvider));
+      return row!;
     },
 
     async countInCommunitySince(userId, platform, guildId, since) {

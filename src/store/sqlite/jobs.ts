@@ -81,13 +81,19 @@ const pendingCount = preparedPerDb((db) =>
     .where(and(inArray(jobs.status, UNFINISHED), eq(jobs.userId, sql.placeholder('userId'))))
     .prepare(),
 );
-const countedSince = preparedPerDb((db) =>
-  db
-    .select({ n: count(), oldest: sql<number | null>`min(${jobs.createdAt})` })
+// Both intake limits (the rate window and the UTC day) in one scan of the member's recent jobs.
+const countedSince = preparedPerDb((db) => {
+  const inWindow = sql`${jobs.createdAt} >= ${sql.placeholder('windowStart')}`;
+  return db
+    .select({
+      inWindow: sql<number>`count(*) filter (where ${inWindow})`,
+      oldestInWindow: sql<number | null>`min(${jobs.createdAt}) filter (where ${inWindow})`,
+      today: sql<number>`count(*) filter (where ${jobs.createdAt} >= ${sql.placeholder('dayStart')})`,
+    })
     .from(jobs)
     .where(and(eq(jobs.userId, sql.placeholder('userId')), gte(jobs.createdAt, sql.placeholder('since')), countsAgainstUser))
-    .prepare(),
-);
+    .prepare();
+});
 
 /** The columns intake writes; the rest start at their defaults. */
 const NEW_JOB_COLUMNS = [
@@ -220,9 +226,8 @@ export function sqliteJobs(db: DbLike): JobRepo {
     async pendingCountOf(userId) {
       return pendingCount(db).get({ userId })!.n;
     },
-    async countedSince(userId, since) {
-      const row = countedSince(db).get({ userId, since })!;
-      return { n: row.n, oldest: row.oldest };
+    async countedSince(userId, { windowStart, dayStart }) {
+      return countedSince(db).get({ userId, windowStart, dayStart, since: Math.min(windowStart, dayStart) })!;
     },
     async countInCommunitySince(userId, platform, guildId, since) {
       return db
