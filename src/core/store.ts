@@ -61,7 +61,8 @@ export interface JobRepo {
   setStatusMessage(id: string, chatId: string, messageId: string): Promise<void>;
   ofProviderTask(provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined>;
 
-  hasQueued(): Promise<boolean>;
+  /** Whether any job is queued, and how many are at a provider: in one read, since the scheduler asks on every intake. */
+  schedulingLoad(): Promise<{ queued: boolean; atProvider: number }>;
   /** Whether a job is queued of a member and for a provider other than the given ones (those at their caps). */
   hasQueuedBesides(userIds: readonly number[], providers: readonly string[]): Promise<boolean>;
   queued(): Promise<QueuedJob[]>;

@@ -170,13 +170,13 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it("lists queued jobs with their member's latest start (0 for never)", async () => {
         const a = await member('a');
         const b = await member('b');
-        expect(await store.jobs.hasQueued()).toBe(false);
+        expect((await store.jobs.schedulingLoad()).queued).toBe(false);
         expect(await store.jobs.queued()).toEqual([]);
         await jobIn(a.id, 'running', { submittedAt: NOW - 5_000 });
         await jobIn(a.id, 'succeeded', { submittedAt: NOW - 1_000, finishedAt: NOW });
         const queuedA = await job(a.id, { createdAt: NOW + 1, provider: 'kie' });
         const queuedB = await job(b.id, { createdAt: NOW + 2 });
-        expect(await store.jobs.hasQueued()).toBe(true);
+        expect(await store.jobs.schedulingLoad()).toEqual({ queued: true, atProvider: 1 });
         expect(byKey(await store.jobs.queued(), (j) => j.id)).toEqual(
           byKey(
             [
@@ -189,7 +189,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         expect(await store.jobs.queueDepth()).toBe(2);
         await store.jobs.update(queuedA.id, ['queued'], { status: 'cancelled' });
         await store.jobs.update(queuedB.id, ['queued'], { status: 'submitting' });
-        expect(await store.jobs.hasQueued()).toBe(false);
+        expect((await store.jobs.schedulingLoad()).queued).toBe(false);
         expect(await store.jobs.queueDepth()).toBe(0);
       });
 
@@ -301,6 +301,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await jobIn(b.id, 'fetching');
         await jobIn(c.id, 'succeeded');
         expect(await store.jobs.countAtProvider()).toBe(3);
+        expect((await store.jobs.schedulingLoad()).atProvider).toBe(3);
         expect(await store.jobs.atProviderByUser()).toEqual(new Map([[a.id, 2], [b.id, 1]]));
         expect(await store.jobs.atProviderByUser([a.id, c.id])).toEqual(new Map([[a.id, 2]]));
         expect(await store.jobs.atProviderByUser([])).toEqual(new Map());

@@ -30,9 +30,8 @@ export async function startEligibleJobs(db: Store, clock: Clock, caps: Scheduler
   // Pump runs on every intake and every job's end, with up to thousands of jobs at providers: the usual cases
   // (nothing queued, every slot taken) stop after two index reads, outside any transaction (starting is a guarded
   // move, so a stale read cannot start a job twice), and the rest reads only what it needs.
-  if (!(await db.jobs.hasQueued())) return [];
-  const atProvider = await db.jobs.countAtProvider();
-  if (atProvider >= caps.maxRunningJobs) return [];
+  const { queued: anyQueued, atProvider } = await db.jobs.schedulingLoad();
+  if (!anyQueued || atProvider >= caps.maxRunningJobs) return [];
   // Every member or provider with queued jobs may be at its own cap (one member's backlog behind their running job):
   // then nothing can start, which the counts of jobs at providers and one index probe tell without reading the queue.
   // No member or provider can be at a cap that all jobs at providers together are below: then the counts per member

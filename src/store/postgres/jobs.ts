@@ -99,9 +99,12 @@ export function jobRepo(db: Pg): JobRepo {
       return row;
     },
 
-    async hasQueued() {
-      const rows = await db.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1);
-      return rows.length > 0;
+    async schedulingLoad() {
+      const [row] = await db
+        .select({ queued: sql<boolean>`exists (select 1 from ${jobs} where ${jobs.status} = 'queued')`, atProvider: count() })
+        .from(jobs)
+        .where(atProvider);
+      return row!;
     },
 
     async hasQueuedBesides(userIds, providers) {

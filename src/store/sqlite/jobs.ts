@@ -67,7 +67,13 @@ const queuePositionOf = (id: string) => sql`
   ), 0) as position
   from me cross join mine`;
 const atProvider = inArray(jobs.status, AT_PROVIDER);
-const anyQueued = preparedPerDb((db) => db.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'queued')).limit(1).prepare());
+const schedulingLoad = preparedPerDb((db) =>
+  db
+    .select({ queued: sql<0 | 1>`exists (select 1 from ${jobs} where ${jobs.status} = 'queued')`, atProvider: count() })
+    .from(jobs)
+    .where(atProvider)
+    .prepare(),
+);
 const countAtProvider = preparedPerDb((db) => db.select({ n: count() }).from(jobs).where(atProvider).prepare());
 
 /** Jobs that count against quotas: everything except those that failed or were cancelled before reaching a provider. */
@@ -161,8 +167,9 @@ export function sqliteJobs(db: DbLike): JobRepo {
         .get();
     },
 
-    async hasQueued() {
-      return anyQueued(db).get() !== undefined;
+    async schedulingLoad() {
+      const row = schedulingLoad(db).get()!;
+      return { queued: row.queued === 1, atProvider: row.atProvider };
     },
     async hasQueuedBesides(userIds, providers) {
       // json_each: one parameter however many keys (SQLite caps the number of bound parameters).
