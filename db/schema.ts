@@ -133,7 +133,8 @@ export const jobs = sqliteTable(
     index('jobs_status_provider_user').on(t.status, t.provider, t.userId),
     // A queued job's position (per-member counts of queued jobs, and its rank among its member's own) from the index alone.
     index('jobs_status_user_created').on(t.status, t.userId, t.createdAt, t.id),
-    index('jobs_user_created').on(t.userId, t.createdAt),
+    // Also covers the quota counts (status and task id decide whether a job counts), without reading the rows.
+    index('jobs_user_created').on(t.userId, t.createdAt, t.status, t.providerTaskId),
     // Each user's latest start (fair order) and the spend since a date (budget caps) are index seeks, not scans.
     index('jobs_user_submitted').on(t.userId, t.submittedAt),
     index('jobs_created').on(t.createdAt),

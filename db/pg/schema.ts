@@ -105,7 +105,8 @@ export const jobs = pgTable(
     index('jobs_worker').on(t.workerId),
     index('jobs_status_provider_user').on(t.status, t.provider, t.userId),
     index('jobs_status_user_created').on(t.status, t.userId, t.createdAt, t.id),
-    index('jobs_user_created').on(t.userId, t.createdAt),
+    // Also covers the quota counts (status and task id decide whether a job counts), without reading the rows.
+    index('jobs_user_created').on(t.userId, t.createdAt, t.status, t.providerTaskId),
     index('jobs_user_submitted').on(t.userId, t.submittedAt),
     index('jobs_created').on(t.createdAt),
     uniqueIndex('jobs_provider_task').on(t.provider, t.providerTaskId),
