@@ -25,6 +25,8 @@ export interface ModelSpec {
   readonly defaultAspectRatio: string;
   readonly supportsAudio: boolean;
   readonly supportsCameraFixed: boolean;
+  /** False when the provider's schema names no seed: a member's seed (and Retry's new one) is then not kept. */
+  readonly supportsSeed?: boolean;
   /** Credits for a 5 s clip, by resolution; scaled linearly by duration. Music videos: `flat` instead. */
   readonly creditsPer5s: Readonly<Partial<Record<Resolution, number>>>;
   /** Owner's provider cost estimate in USD for a 5 s clip (budget cap); check your provider's price page. */
@@ -40,6 +42,7 @@ export interface ModelSpec {
 
 const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
 const SEEDANCE_CREDITS = { '480p': 40, '720p': 50, '1080p': 70 } as const;
+const SEEDANCE_2_DURATIONS = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
 export const MODELS: readonly ModelSpec[] = [
   {
@@ -86,6 +89,58 @@ export const MODELS: readonly ModelSpec[] = [
     usdPer5s: { '480p': 0.2, '720p': 0.4, '1080p': 0.8 },
     expectedSecondsPer5s: { '480p': 50, '720p': 75, '1080p': 110 },
     timeoutSeconds: 900,
+    englishOnly: false,
+  },
+  // Seedance 2.0 on fal (provider-apis.md §7.1): $0.014 (fast $0.0112) per 1k tokens, tokens = h·w·24·s / 1024,
+  // so 720p (1280×720) is $0.3024/s ($0.24192/s fast); 480p (864×480) and 1080p (1920×1080) scale by pixel count.
+  // Credits: 125 per USD of cost (Seedance 1.5 Pro's ratio at its default 720p), rounded up to 5.
+  {
+    id: 'seedance-2',
+    label: 'Seedance 2.0 with audio (fal.ai)',
+    provider: 'fal',
+    kind: 'video',
+    providerModels: {
+      textToVideo: 'bytedance/seedance-2.0/text-to-video',
+      imageToVideo: 'bytedance/seedance-2.0/image-to-video',
+    },
+    durations: SEEDANCE_2_DURATIONS,
+    defaultDuration: 5,
+    resolutions: ['480p', '720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: true,
+    supportsCameraFixed: false,
+    supportsSeed: false,
+    creditsPer5s: { '480p': 90, '720p': 190, '1080p': 430 },
+    usdPer5s: { '480p': 0.6804, '720p': 1.512, '1080p': 3.402 },
+    // [U] estimates until the ETA has history: fal says generations take "30 seconds to several minutes".
+    expectedSecondsPer5s: { '480p': 90, '720p': 150, '1080p': 240 },
+    timeoutSeconds: 1800,
+    englishOnly: false,
+  },
+  {
+    id: 'seedance-2-fast',
+    label: 'Seedance 2.0 Fast with audio (fal.ai)',
+    provider: 'fal',
+    kind: 'video',
+    providerModels: {
+      textToVideo: 'bytedance/seedance-2.0/fast/text-to-video',
+      imageToVideo: 'bytedance/seedance-2.0/fast/image-to-video',
+    },
+    durations: SEEDANCE_2_DURATIONS,
+    defaultDuration: 5,
+    resolutions: ['480p', '720p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: true,
+    supportsCameraFixed: false,
+    supportsSeed: false,
+    creditsPer5s: { '480p': 70, '720p': 155 },
+    usdPer5s: { '480p': 0.54432, '720p': 1.2096 },
+    expectedSecondsPer5s: { '480p': 60, '720p': 100 },
+    timeoutSeconds: 1200,
     englishOnly: false,
   },
   {
@@ -224,7 +279,7 @@ export function resolveParams(model: ModelSpec, options: VideoOptions, hasImage:
     throw new UserError('no_audio', `${model.label} cannot generate audio; try seedance-1.5-pro.`);
   }
   const params: GenerationParams = { durationS, resolution, aspectRatio: aspect };
-  if (options.seed !== undefined) params.seed = options.seed;
+  if (options.seed !== undefined && model.supportsSeed !== false) params.seed = options.seed;
   if (options.cameraFixed !== undefined && model.supportsCameraFixed) params.cameraFixed = options.cameraFixed;
   if (model.supportsAudio) params.audio = options.audio ?? true;
   return params;

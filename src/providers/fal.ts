@@ -79,19 +79,32 @@ export function parseFalModelId(id: string): FalEndpoint {
   return { app: parts.slice(0, 2 + ns).join('/'), model: parts.join('/') };
 }
 
-/** The Seedance input schema (§1.8): `duration` is a string enum, `generate_audio` exists only on v1.5. */
+/** Which of fal's Seedance input schemas a model id takes: v1 and v1.5 (§1.8) or 2.0 (§7.1, ids without `fal-ai/`). */
+export function falSeedanceSchema(model: string): 'v1' | 'v1.5' | '2.0' {
+  if (model.startsWith('bytedance/seedance-2.0/')) return '2.0';
+  return /\/v1\.5\//.test(model) ? 'v1.5' : 'v1';
+}
+
+/**
+ * The input exactly as the model's schema names it: `duration` is a string enum everywhere; `generate_audio` exists
+ * on v1.5 and 2.0 only; 2.0 names no `seed`, `camera_fixed` or `enable_safety_checker`. The end frame
+ * (`end_image_url`) is never sent: members give one image.
+ */
 export function buildFalInput(request: GenerationRequest): Record<string, unknown> {
   const p = request.params;
+  const schema = falSeedanceSchema(request.providerModel);
   const input: Record<string, unknown> = {
     prompt: request.prompt,
     duration: String(p.durationS),
     resolution: p.resolution,
     aspect_ratio: p.aspectRatio,
-    enable_safety_checker: true,
   };
-  if (p.seed !== undefined) input.seed = p.seed;
-  if (p.cameraFixed !== undefined) input.camera_fixed = p.cameraFixed;
-  if (/\/v1\.5\//.test(request.providerModel)) input.generate_audio = p.audio ?? true;
+  if (schema !== '2.0') {
+    input.enable_safety_checker = true;
+    if (p.seed !== undefined) input.seed = p.seed;
+    if (p.cameraFixed !== undefined) input.camera_fixed = p.cameraFixed;
+  }
+  if (schema !== 'v1') input.generate_audio = p.audio ?? true;
   if (request.imageUrl !== undefined) input.image_url = request.imageUrl;
   return input;
 }

@@ -1,6 +1,7 @@
 /**
  * A local fal.ai queue API (provider-apis.md §1) for the demo, tests and benchmarks: a real HTTP server on
- * 127.0.0.1, Seedance input validation, queue → run → completed by the clock, results whose `video.url` points at
+ * 127.0.0.1, Seedance input validation (1.0, 1.5 and 2.0, whose schema it holds to the letter: 422 for any field
+ * 2.0 does not name), queue → run → completed by the clock, results whose `video.url` points at
  * this server's own small real MP4s, and webhooks signed with ED25519 exactly as fal signs them (public key at
  * `jwksUrl`). Where fal's behaviour is not documented ([U] in provider-apis.md) the choice is marked [U] here.
  *
@@ -229,17 +230,61 @@ export const FAL_SIM_MARKERS = {
 
 interface ModelRule {
   image: boolean;
+  /** `end_image_url`, optional, where the schema names it. */
+  endImage: boolean;
   durations: readonly string[];
   ratios: readonly string[];
-  audio: boolean;
+  resolutions: readonly string[];
+  /** Optional boolean fields. */
+  booleans: readonly string[];
+  /** Optional string enums besides duration, resolution and aspect_ratio. */
+  enums: Readonly<Record<string, readonly string[]>>;
+  /** Optional free strings. */
+  strings: readonly string[];
+  seed: boolean;
+  /**
+   * Refuse any field the schema does not name (422 `extra_forbidden`). [U] whether fal ignores or refuses an unknown
+   * field; refusing it makes a drifting adapter fail a test. The v1 / v1.5 rules stay lenient, as they always were.
+   */
+  strict: boolean;
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
 const RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
-const v1 = (image: boolean): ModelRule => ({ image, durations: range(2, 12), ratios: image ? [...RATIOS, 'auto'] : RATIOS, audio: false });
-const v15 = (image: boolean): ModelRule => ({ image, durations: range(4, 12), ratios: [...RATIOS, 'auto'], audio: true });
+const RESOLUTIONS = ['480p', '720p', '1080p'];
+const legacy = { endImage: false, resolutions: RESOLUTIONS, enums: {}, strings: [], seed: true, strict: false };
+const v1 = (image: boolean): ModelRule => ({
+  ...legacy,
+  image,
+  durations: range(2, 12),
+  ratios: image ? [...RATIOS, 'auto'] : RATIOS,
+  booleans: ['camera_fixed', 'enable_safety_checker'],
+});
+const v15 = (image: boolean): ModelRule => ({
+  ...legacy,
+  image,
+  durations: range(4, 12),
+  ratios: [...RATIOS, 'auto'],
+  booleans: ['camera_fixed', 'enable_safety_checker', 'generate_audio'],
+});
+/**
+ * Seedance 2.0 (§7.1; fal-js `types/endpoints.ts` `Seedance2{T2V,I2V}[Fast]Input` at the commit §1 names): no seed,
+ * camera_fixed or enable_safety_checker; `duration` "auto" or "4"…"15"; fast stops at 720p, standard adds 1080p and 4k.
+ */
+const v2 = (image: boolean, fast: boolean): ModelRule => ({
+  image,
+  endImage: image,
+  durations: ['auto', ...range(4, 15)],
+  ratios: ['auto', ...RATIOS],
+  resolutions: fast ? ['480p', '720p'] : [...RESOLUTIONS, '4k'],
+  booleans: ['generate_audio'],
+  enums: { bitrate_mode: ['standard', 'high'] },
+  strings: ['end_user_id'],
+  seed: false,
+  strict: true,
+});
 
-/** The Seedance endpoints of §1.8. */
+/** The Seedance endpoints of §1.8 and §7.1. */
 export const FAL_SIM_MODELS: Readonly<Record<string, ModelRule>> = {
   'fal-ai/bytedance/seedance/v1/pro/text-to-video': v1(false),
   'fal-ai/bytedance/seedance/v1/pro/image-to-video': v1(true),
@@ -247,6 +292,10 @@ export const FAL_SIM_MODELS: Readonly<Record<string, ModelRule>> = {
   'fal-ai/bytedance/seedance/v1/pro/fast/image-to-video': v1(true),
   'fal-ai/bytedance/seedance/v1.5/pro/text-to-video': v15(false),
   'fal-ai/bytedance/seedance/v1.5/pro/image-to-video': v15(true),
+  'bytedance/seedance-2.0/text-to-video': v2(false, false),
+  'bytedance/seedance-2.0/image-to-video': v2(true, false),
+  'bytedance/seedance-2.0/fast/text-to-video': v2(false, true),
+  'bytedance/seedance-2.0/fast/image-to-video': v2(true, true),
 };
 
 const CONTENT_POLICY_MSG = 'The content could not be processed because it contained material flagged by a content checker.';
@@ -515,13 +564,16 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     else if (typeof input.prompt !== 'string') {
       errors.push(detailError(['body', 'prompt'], 'Input should be a valid string', 'string_type', input.prompt));
     }
-    if (rule.image) {
-      const url = input.image_url;
-      if (url === undefined) errors.push(detailError(['body', 'image_url'], 'Field required', 'missing'));
-      else if (typeof url !== 'string' || !/^(https?:\/\/|data:image\/)/.test(url)) {
-        errors.push(detailError(['body', 'image_url'], 'Input should be a valid URL', 'url_parsing', url));
+    const checkUrl = (field: string, required: boolean) => {
+      const url = input[field];
+      if (url === undefined) {
+        if (required) errors.push(detailError(['body', field], 'Field required', 'missing'));
+      } else if (typeof url !== 'string' || !/^(https?:\/\/|data:image\/)/.test(url)) {
+        errors.push(detailError(['body', field], 'Input should be a valid URL', 'url_parsing', url));
       }
-    }
+    };
+    if (rule.image) checkUrl('image_url', true);
+    if (rule.endImage) checkUrl('end_image_url', false);
     const duration = input.duration;
     if (duration !== undefined) {
       const asString = typeof duration === 'number' && opts.acceptNumericDuration ? String(duration) : duration;
@@ -535,14 +587,37 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
         errors.push(detailError(['body', field], enumMsg(values), 'literal_error', v));
       }
     };
-    checkEnum('resolution', ['480p', '720p', '1080p']);
+    checkEnum('resolution', rule.resolutions);
     checkEnum('aspect_ratio', rule.ratios);
-    if (input.seed !== undefined && !Number.isInteger(input.seed)) {
+    for (const [field, values] of Object.entries(rule.enums)) checkEnum(field, values);
+    for (const field of rule.strings) {
+      if (input[field] !== undefined && typeof input[field] !== 'string') {
+        errors.push(detailError(['body', field], 'Input should be a valid string', 'string_type', input[field]));
+      }
+    }
+    if (rule.seed && input.seed !== undefined && !Number.isInteger(input.seed)) {
       errors.push(detailError(['body', 'seed'], 'Input should be a valid integer', 'int_type', input.seed));
     }
-    for (const field of ['camera_fixed', 'enable_safety_checker', ...(rule.audio ? ['generate_audio'] : [])]) {
+    for (const field of rule.booleans) {
       if (input[field] !== undefined && typeof input[field] !== 'boolean') {
         errors.push(detailError(['body', field], 'Input should be a valid boolean', 'bool_type', input[field]));
+      }
+    }
+    if (rule.strict) {
+      const named = new Set([
+        'prompt',
+        'duration',
+        'resolution',
+        'aspect_ratio',
+        ...(rule.image ? ['image_url'] : []),
+        ...(rule.endImage ? ['end_image_url'] : []),
+        ...(rule.seed ? ['seed'] : []),
+        ...rule.booleans,
+        ...Object.keys(rule.enums),
+        ...rule.strings,
+      ]);
+      for (const field of Object.keys(input)) {
+        if (!named.has(field)) errors.push(detailError(['body', field], 'Extra inputs are not permitted', 'extra_forbidden', input[field]));
       }
     }
     return errors;

@@ -283,9 +283,11 @@ describe('the chat commands', () => {
       it('lists each model with its lengths and its price at each resolution, the default marked', async () => {
         const t = await clipbot();
         const out = await t.console('/models');
-        const [pro, pro15] = out.replyTo('/models').split('\n');
+        const [pro, pro15, v2, v2fast] = out.replyTo('/models').split('\n');
         expect(pro).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 / 720p 50 / 1080p 70');
         expect(pro15).toMatch(/^seedance-1\.5-pro: .*4–12 s\. Credits for 5 s: 480p 40 \/ 720p 50 \/ 1080p 70\. Optional audio$/);
+        expect(v2).toBe('seedance-2: Seedance 2.0 with audio (fal.ai). 4–15 s. Credits for 5 s: 480p 90 / 720p 190 / 1080p 430. Optional audio');
+        expect(v2fast).toBe('seedance-2-fast: Seedance 2.0 Fast with audio (fal.ai). 4–15 s. Credits for 5 s: 480p 70 / 720p 155. Optional audio');
       });
     });
   });
@@ -364,7 +366,7 @@ describe('the chat commands', () => {
         ['the duration is out of range', '/video a fox --duration 99', /makes clips of 2 to 12 seconds/],
         ['the duration is not a number', '/video a fox --duration abc', /^\/video: --duration must be a number of seconds\. See \/help video\.$/],
         ['the resolution is unknown', '/video a fox --resolution 4k', /^\/video: --resolution must be 480p, 720p or 1080p\. See \/help video\.$/],
-        ['the model does not exist', '/video a fox --model nope', /^There is no model called “nope”\. Available: seedance-1-pro, seedance-1\.5-pro\.$/],
+        ['the model does not exist', '/video a fox --model nope', /^There is no model called “nope”\. Available: seedance-1-pro, seedance-1\.5-pro, seedance-2, seedance-2-fast\.$/],
         ['the seed is negative', '/video a fox --seed -1', /^\/video: --seed must be 0 or more\. See \/help video\.$/],
         ['the prompt is over 2,000 characters', longPrompt, /^Your prompt is 2,001 characters long; the limit is 2,000\. Please shorten it\.$/],
         ['the prompt has control characters', '/video a fox\u001b[2J in the snow', /invisible control characters/],

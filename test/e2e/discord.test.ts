@@ -225,7 +225,7 @@ describe('the Discord adapter', () => {
       await w.fake.waitFor('autocomplete answers', () => all.callbacks.length && veo.callbacks.length);
       expect(all.callbacks[0]).toMatchObject({ type: 8 });
       const choices = (all.callbacks[0]!.data as unknown as { choices: { value: string }[] }).choices;
-      expect(choices.map((c) => c.value)).toEqual(['seedance-1-pro', 'seedance-1.5-pro']);
+      expect(choices.map((c) => c.value)).toEqual(['seedance-1-pro', 'seedance-1.5-pro', 'seedance-2', 'seedance-2-fast']);
       expect((veo.callbacks[0]!.data as unknown as { choices: unknown[] }).choices).toEqual([]);
     });
 

@@ -2,13 +2,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import { request } from 'undici';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { MODELS } from '../../src/core/catalog.js';
+import { MODELS, priceCredits, priceUsd, resolveParams } from '../../src/core/catalog.js';
 import { WebhookAuthError } from '../../src/core/errors.js';
 import type { GenerationRequest, WebhookRequest } from '../../src/core/ports.js';
 import { createFalProvider, parseFalModelId, type FalProvider, type FalProviderOptions } from '../../src/providers/fal.js';
 import {
   FAL_SIM_ASSETS,
   FAL_SIM_MARKERS,
+  FAL_SIM_MODELS,
   signFalWebhook,
   startFalSimulator,
   type FalSimFault,
@@ -34,6 +35,13 @@ const seedance15 = MODELS.find((m) => m.id === 'seedance-1.5-pro')!;
 const T2V = seedance1.providerModels.textToVideo;
 const I2V = seedance1.providerModels.imageToVideo;
 const T2V_15 = seedance15.providerModels.textToVideo;
+const seedance2 = MODELS.find((m) => m.id === 'seedance-2')!;
+const seedance2Fast = MODELS.find((m) => m.id === 'seedance-2-fast')!;
+const T2V_2 = seedance2.providerModels.textToVideo;
+const I2V_2 = seedance2.providerModels.imageToVideo;
+const T2V_2_FAST = seedance2Fast.providerModels.textToVideo;
+const I2V_2_FAST = seedance2Fast.providerModels.imageToVideo;
+const FAL_MODELS = MODELS.filter((m) => m.provider === 'fal');
 
 const OPERATION_ROUTES: Record<ProviderOperation, FalSimRoute[]> = {
   submit: ['submit'],
@@ -49,6 +57,8 @@ interface FalHarness extends ConformanceHarness {
 }
 
 interface FalHarnessOptions extends ConformanceSetupOptions {
+  /** The endpoint the harness's requests go to; default Seedance 1.0 Pro text-to-video. */
+  model?: string;
   sim?: FalSimOptions;
   provider?: Partial<FalProviderOptions>;
 }
@@ -68,12 +78,13 @@ async function startFal(opts: FalHarnessOptions = {}): Promise<FalHarness> {
   });
   const attacker = generateKeyPairSync('ed25519');
   const fault = (op: ProviderOperation, f: FalSimFault, times = 1) => sim.injectFault(f, { routes: OPERATION_ROUTES[op], times });
+  const model = opts.model ?? T2V;
   return {
     provider,
     sim,
     receiver,
     clock,
-    request: (prompt, extra = {}) => ({ jobId: 'job-1', providerModel: T2V, prompt, params: DEFAULT_TEST_PARAMS, ...extra }),
+    request: (prompt, extra = {}) => ({ jobId: 'job-1', providerModel: model, prompt, params: DEFAULT_TEST_PARAMS, ...extra }),
     markers: { contentPolicyOutput: FAL_SIM_MARKERS.contentPolicy, stayQueued: FAL_SIM_MARKERS.queuedForever },
     faults: {
       rateLimit: (op, o = {}) =>
@@ -83,7 +94,7 @@ async function startFal(opts: FalHarnessOptions = {}): Promise<FalHarness> {
       hang: (op, o = {}) => fault(op, { kind: 'hang' }, o.times),
       reset: (op, o = {}) => fault(op, { kind: 'reset' }, o.times),
     },
-    unknownTask: { taskId: '0b7e7c43-6a3a-4c5e-9f55-1f6f2a1f0000', providerModel: T2V },
+    unknownTask: { taskId: '0b7e7c43-6a3a-4c5e-9f55-1f6f2a1f0000', providerModel: model },
     webhooks: {
       url: receiver.url,
       next: () => receiver.next(),
@@ -120,7 +131,13 @@ const req = (prompt: string, extra: Partial<GenerationRequest> = {}): Generation
   ...extra,
 });
 
-describeVideoProviderConformance('fal', startFal, { cancelQueued: true, webhooks: true });
+// Every fal model of the catalog, text-to-video and image-to-video, keeps the contract against the simulator.
+for (const m of FAL_MODELS) {
+  describeVideoProviderConformance(`fal ${m.id}`, (o) => startFal({ ...o, model: m.providerModels.textToVideo }), {
+    cancelQueued: true,
+    webhooks: true,
+  });
+}
 
 describe('fal adapter', () => {
   describe('when it submits', () => {
@@ -158,6 +175,57 @@ describe('fal adapter', () => {
       const imageUrl = 'http://127.0.0.1:1/media/input.png';
       await h.provider.submit(req('animate this', { providerModel: I2V, imageUrl, params: { ...DEFAULT_TEST_PARAMS, aspectRatio: 'auto' } }));
       expect(h.sim.requests()[0]!.input).toMatchObject({ image_url: imageUrl, aspect_ratio: 'auto' });
+    });
+
+    describe('to Seedance 2.0', () => {
+      it('posts exactly the fields its schema names: no seed, camera_fixed or enable_safety_checker', async () => {
+        const h = await open();
+        const params = { durationS: 15, resolution: '1080p' as const, aspectRatio: '21:9', seed: 42, cameraFixed: true, audio: false };
+        await h.provider.submit(req('a red kite', { providerModel: T2V_2, params }));
+        expect(h.sim.calls.find((c) => c.route === 'submit')).toMatchObject({ path: '/bytedance/seedance-2.0/text-to-video', status: 200 });
+        expect(h.sim.requests()[0]!.input).toEqual({
+          prompt: 'a red kite',
+          duration: '15',
+          resolution: '1080p',
+          aspect_ratio: '21:9',
+          generate_audio: false,
+        });
+      });
+
+      it('asks for audio unless the member turned it off', async () => {
+        const h = await open();
+        await h.provider.submit(req('loud', { providerModel: T2V_2_FAST }));
+        expect(h.sim.requests()[0]!.input).toEqual({ prompt: 'loud', duration: '5', resolution: '720p', aspect_ratio: '16:9', generate_audio: true });
+      });
+
+      it('sends image_url, and no end frame, to the fast image-to-video endpoint', async () => {
+        const h = await open();
+        const imageUrl = 'data:image/png;base64,iVBORw0KGgo=';
+        await h.provider.submit(
+          req('animate this', { providerModel: I2V_2_FAST, imageUrl, params: { ...DEFAULT_TEST_PARAMS, resolution: '480p', aspectRatio: 'auto' } }),
+        );
+        expect(h.sim.calls.find((c) => c.route === 'submit')!.path).toBe('/bytedance/seedance-2.0/fast/image-to-video');
+        expect(h.sim.requests()[0]!.input).toEqual({
+          prompt: 'animate this',
+          duration: '5',
+          resolution: '480p',
+          aspect_ratio: 'auto',
+          generate_audio: true,
+          image_url: imageUrl,
+        });
+      });
+
+      it('reads status, result and cancel under bytedance/seedance-2.0 only', async () => {
+        const h = await open({ queueMs: 0, runMs: 20 });
+        const done = await h.provider.submit(req('paths', { providerModel: I2V_2, imageUrl: 'http://127.0.0.1:1/media/input.png' }));
+        expect(await pollUntilFinal(h.provider, done)).toContainEqual(expect.objectContaining({ state: 'succeeded' }));
+        const queued = await h.provider.submit(req(`q ${FAL_SIM_MARKERS.queuedForever}`, { providerModel: T2V_2 }));
+        expect(await h.provider.cancel(queued)).toBe(true);
+        const reads = h.sim.calls.filter((c) => c.route === 'status' || c.route === 'result' || c.route === 'cancel');
+        expect(reads.some((c) => c.route === 'result')).toBe(true);
+        for (const call of reads) expect(call.path).toMatch(/^\/bytedance\/seedance-2\.0\/requests\/[0-9a-f-]{36}(\/status\?logs=0|\/cancel)?$/);
+        expect(parseFalModelId(T2V_2_FAST)).toEqual({ app: 'bytedance/seedance-2.0', model: T2V_2_FAST });
+      });
     });
 
     it('asks for a webhook with fal_webhook and counts the job once', async () => {
@@ -685,6 +753,74 @@ describe('fal simulator', () => {
     });
   });
 
+  describe('when the input breaks the Seedance 2.0 schema', () => {
+    const refusal = async (s: FalSimulator, model: string, body: Record<string, unknown>) => {
+      const res = await post(s, `/${model}`, body);
+      const answer = (await res.body.json()) as { detail: Array<{ loc: string[]; type: string }> };
+      return { status: res.statusCode, fields: answer.detail.map((d) => `${d.loc.at(-1)}:${d.type}`) };
+    };
+
+    it('refuses a numeric duration, as the schema says string', async () => {
+      const s = await sim();
+      expect(await refusal(s, T2V_2, { prompt: 'x', duration: 5 })).toEqual({ status: 422, fields: ['duration:literal_error'] });
+    });
+
+    it('refuses fields of the older Seedance schemas: camera_fixed, seed, enable_safety_checker', async () => {
+      const s = await sim();
+      const body = { prompt: 'x', camera_fixed: true, seed: 7, enable_safety_checker: true };
+      expect(await refusal(s, T2V_2, body)).toEqual({
+        status: 422,
+        fields: ['camera_fixed:extra_forbidden', 'seed:extra_forbidden', 'enable_safety_checker:extra_forbidden'],
+      });
+    });
+
+    it('refuses 1080p on fast, and durations outside 4–15', async () => {
+      const s = await sim();
+      expect(await refusal(s, T2V_2_FAST, { prompt: 'x', resolution: '1080p', duration: '3' })).toEqual({
+        status: 422,
+        fields: ['duration:literal_error', 'resolution:literal_error'],
+      });
+      expect(await refusal(s, I2V_2_FAST, { prompt: 'x', image_url: 'https://x.test/a.png', duration: '16' })).toEqual({
+        status: 422,
+        fields: ['duration:literal_error'],
+      });
+    });
+
+    it('requires image_url on image-to-video, and takes end_image_url only there', async () => {
+      const s = await sim();
+      expect(await refusal(s, I2V_2, { prompt: 'x', end_image_url: 'https://x.test/b.png' })).toEqual({ status: 422, fields: ['image_url:missing'] });
+      expect(await refusal(s, T2V_2, { prompt: 'x', end_image_url: 'https://x.test/b.png' })).toEqual({
+        status: 422,
+        fields: ['end_image_url:extra_forbidden'],
+      });
+      expect(await refusal(s, I2V_2, { prompt: 'x', image_url: 'https://x.test/a.png', generate_audio: 'yes' })).toEqual({
+        status: 422,
+        fields: ['generate_audio:bool_type'],
+      });
+      expect(s.stats.submissions).toBe(0);
+    });
+
+    it('accepts every field the schema names, "auto" duration and 4k on standard included', async () => {
+      const s = await sim();
+      const standard = {
+        prompt: 'x',
+        image_url: 'https://x.test/a.png',
+        end_image_url: 'https://x.test/b.png',
+        duration: 'auto',
+        resolution: '4k',
+        aspect_ratio: 'auto',
+        generate_audio: false,
+        bitrate_mode: 'high',
+        end_user_id: 'u1',
+      };
+      const fast = { prompt: 'x', duration: '15', resolution: '720p', aspect_ratio: '9:16', generate_audio: true, bitrate_mode: 'standard' };
+      const answers = await Promise.all([post(s, `/${I2V_2}`, standard), post(s, `/${T2V_2_FAST}`, fast)]);
+      expect(answers.map((r) => r.statusCode)).toEqual([200, 200]);
+      await Promise.all(answers.map((r) => r.body.dump()));
+      expect(s.requests().map((r) => r.app)).toEqual(['bytedance/seedance-2.0', 'bytedance/seedance-2.0']);
+    });
+  });
+
   describe('when the key is missing or wrong', () => {
     it('answers 401', async () => {
       const s = await sim();
@@ -807,5 +943,39 @@ describe('fal simulator', () => {
       await h.sim.close();
       expect(Date.now() - started).toBeLessThan(1000);
     });
+  });
+});
+
+describe('fal models of the catalog', () => {
+  it('name only endpoints the simulator serves', () => {
+    for (const m of FAL_MODELS) {
+      expect(FAL_SIM_MODELS[m.providerModels.textToVideo], m.id).toBeDefined();
+      expect(FAL_SIM_MODELS[m.providerModels.imageToVideo], m.id).toBeDefined();
+    }
+  });
+
+  describe('when a member asks Seedance 2.0 for options its schema lacks', () => {
+    it('keeps neither seed nor camera_fixed, and sends audio by default', () => {
+      expect(resolveParams(seedance2, { seed: 7, cameraFixed: true, duration: 15 }, false)).toEqual({
+        durationS: 15,
+        resolution: '720p',
+        aspectRatio: '16:9',
+        audio: true,
+      });
+    });
+
+    it('refuses 1080p on fast and clips shorter than 4 s', () => {
+      expect(() => resolveParams(seedance2Fast, { resolution: '1080p' }, false)).toThrow(/supports 480p, 720p/);
+      expect(() => resolveParams(seedance2, { duration: 3 }, false)).toThrow(/4 to 15 seconds/);
+    });
+  });
+
+  it('prices Seedance 2.0 from fal’s per-second prices (720p $0.3024/s, fast $0.24192/s)', () => {
+    const at = (resolution: '480p' | '720p' | '1080p', durationS: number) => ({ durationS, resolution, aspectRatio: '16:9' });
+    expect(priceUsd(seedance2, at('720p', 10))).toBeCloseTo(3.024, 6);
+    expect(priceUsd(seedance2Fast, at('720p', 10))).toBeCloseTo(2.4192, 6);
+    expect(priceUsd(seedance2, at('1080p', 5)) / priceUsd(seedance2, at('720p', 5))).toBeCloseTo((1920 * 1080) / (1280 * 720), 6);
+    expect(priceUsd(seedance2Fast, at('480p', 5)) / priceUsd(seedance2Fast, at('720p', 5))).toBeCloseTo((864 * 480) / (1280 * 720), 6);
+    expect(priceCredits(seedance2, at('720p', 15))).toBe(570);
   });
 });
