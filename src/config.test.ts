@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redactedConfig } from './config.js';
+import { MODELS } from './core/catalog.js';
+import { ARK_MODEL_SETTINGS, arkModelIds, ConfigError, loadConfig, redactedConfig } from './config.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -63,6 +66,47 @@ describe('config', () => {
     });
   });
 
+  describe('when the owner picks Ark models and a service tier', () => {
+    const arkCatalog = Object.fromEntries(MODELS.filter((m) => m.provider === 'ark').map((m) => [m.id, m.providerModels.textToVideo]));
+
+    it('names the catalog’s own Ark model behind each Ark model, and no tier, when nothing is set', () => {
+      const c = loadConfig({});
+      expect(arkModelIds(c)).toEqual(arkCatalog);
+      expect(c.ARK_SERVICE_TIER).toBeUndefined();
+    });
+
+    it('gives every Ark model of the catalog a setting of its own', () => {
+      expect(Object.keys(ARK_MODEL_SETTINGS).sort()).toEqual(Object.keys(arkCatalog).sort());
+      expect(new Set(Object.values(ARK_MODEL_SETTINGS)).size).toBe(Object.keys(ARK_MODEL_SETTINGS).length);
+    });
+
+    it('replaces each model alone, ARK_MODEL_ID still meaning Seedance 1.0 Pro', () => {
+      const c = loadConfig({
+        ARK_MODEL_ID: 'ep-20260101000000-abcde',
+        ARK_SEEDANCE_1_5_PRO_MODEL_ID: 'ep-20260101000000-fghij',
+        ARK_SEEDANCE_2_MODEL_ID: 'dreamina-seedance-2-0-260128',
+        ARK_SEEDANCE_2_FAST_MODEL_ID: '',
+      });
+      expect(arkModelIds(c)).toEqual({
+        'seedance-1-pro-ark': 'ep-20260101000000-abcde',
+        'seedance-1.5-pro-ark': 'ep-20260101000000-fghij',
+        'seedance-2-ark': 'dreamina-seedance-2-0-260128',
+        'seedance-2-fast-ark': 'doubao-seedance-2-0-fast-260128',
+      });
+    });
+
+    it('documents each Ark setting in .env.example with its default', () => {
+      const example = parseEnv(fs.readFileSync(new URL('../.env.example', import.meta.url), 'utf8'));
+      const c = loadConfig({});
+      for (const setting of Object.values(ARK_MODEL_SETTINGS)) expect(example[setting], setting).toBe(c[setting]);
+      expect(example.ARK_SERVICE_TIER).toBe('');
+    });
+
+    it.each(['default', 'flex'])('takes ARK_SERVICE_TIER=%s', (tier) => {
+      expect(loadConfig({ ARK_SERVICE_TIER: tier }).ARK_SERVICE_TIER).toBe(tier);
+    });
+  });
+
   describe('when a value is wrong', () => {
     it.each([
       [{ HTTP_PORT: 'abc' }, /^HTTP_PORT="abc": /],
@@ -78,6 +122,8 @@ describe('config', () => {
       [{ OWNER_ALERT_CHAT: 'telegram:-100123' }, /^OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too$/],
       [{ BUDGET_WARN_PERCENT: '120' }, /^BUDGET_WARN_PERCENT="120": /],
       [{ PROVIDER_ALERT_ERRORS: '0' }, /^PROVIDER_ALERT_ERRORS="0": /],
+      [{ ARK_SERVICE_TIER: 'cheap' }, /^ARK_SERVICE_TIER="cheap": /],
+      [{ ARK_SEEDANCE_2_MODEL_ID: 'doubao seedance' }, /^ARK_SEEDANCE_2_MODEL_ID="doubao seedance": expected an Ark model or endpoint id/],
     ])('names the variable and what is wrong (%o)', (env, message) => {
       const problems = problemsOf(env);
       expect(problems.length).toBeGreaterThan(0);

@@ -34,6 +34,9 @@ const list = z.preprocess(
   z.array(z.string()),
 );
 
+const arkModelId = (fallback: string) =>
+  z.preprocess(emptyToUndefined, z.string().regex(/^[\w.-]{1,100}$/, 'expected an Ark model or endpoint id').default(fallback));
+
 const ownerId = z.string().regex(/^(discord|telegram|console):[\w-]+$/, 'expected platform:id, e.g. discord:1234');
 const alertChat = z.preprocess(
   (v) => (typeof v === 'string' ? v.trim() || undefined : v),
@@ -72,7 +75,13 @@ const schema = z.object({
   FAL_USER_ID: optionalString,
   ARK_API_KEY: optionalString,
   ARK_BASE_URL: url('https://ark.cn-beijing.volces.com/api/v3'),
-  ARK_MODEL_ID: z.preprocess(emptyToUndefined, z.string().regex(/^[\w.-]{1,100}$/, 'expected an Ark model or endpoint id').default('doubao-seedance-1-0-pro-250528')),
+  // One Ark model (or endpoint) id per catalog model (ARK_MODEL_SETTINGS); ARK_MODEL_ID keeps its old meaning.
+  ARK_MODEL_ID: arkModelId('doubao-seedance-1-0-pro-250528'),
+  ARK_SEEDANCE_1_5_PRO_MODEL_ID: arkModelId('doubao-seedance-1-5-pro-251215'),
+  ARK_SEEDANCE_2_MODEL_ID: arkModelId('doubao-seedance-2-0-260128'),
+  ARK_SEEDANCE_2_FAST_MODEL_ID: arkModelId('doubao-seedance-2-0-fast-260128'),
+  // Unset: Ark's own default tier. `flex` reaches only the models that offer it.
+  ARK_SERVICE_TIER: z.preprocess(emptyToUndefined, z.enum(['default', 'flex']).optional()),
   KIE_API_KEY: optionalString,
   KIE_BASE_URL: url('https://api.kie.ai'),
   KIE_WEBHOOK_HMAC_KEY: optionalString,
@@ -141,6 +150,19 @@ export type Config = Readonly<z.output<typeof schema>> & {
   /** Absolute path of DATA_DIR. */
   readonly dataDir: string;
 };
+
+/** Which setting names the Ark model (or endpoint) behind each Ark model of the catalog. */
+export const ARK_MODEL_SETTINGS = {
+  'seedance-1-pro-ark': 'ARK_MODEL_ID',
+  'seedance-1.5-pro-ark': 'ARK_SEEDANCE_1_5_PRO_MODEL_ID',
+  'seedance-2-ark': 'ARK_SEEDANCE_2_MODEL_ID',
+  'seedance-2-fast-ark': 'ARK_SEEDANCE_2_FAST_MODEL_ID',
+} as const satisfies Readonly<Record<string, keyof z.output<typeof schema>>>;
+
+/** The configured Ark model or endpoint id of each Ark catalog model, by catalog id. */
+export function arkModelIds(config: Config): Readonly<Record<string, string>> {
+  return Object.fromEntries(Object.entries(ARK_MODEL_SETTINGS).map(([modelId, setting]) => [modelId, config[setting]]));
+}
 
 /** Variables whose values must never reach a log line. */
 export const SECRET_KEYS = [

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CommandDeps } from '../commands/types.js';
-import { ConfigError, loadConfig, loadEnvFile, redactedConfig, type Config } from './config.js';
+import { arkModelIds, ConfigError, loadConfig, loadEnvFile, redactedConfig, type Config } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
 import { runDoctor } from './doctor/doctor.js';
 import { createOwnerNotifier } from './core/alerts/owner-notifier.js';
@@ -90,6 +90,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   await store.removeStaleTemp(86_400_000).catch(() => 0);
   const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000, ...options.fetchNetwork });
 
+  const models = withArkModels(options.models ?? MODELS, arkModelIds(config));
   const providers = new Map<string, VideoProvider>();
   const closers: (() => Promise<void>)[] = [() => fetcher.close()];
   if ('close' in store) closers.push(() => store.close());
@@ -106,7 +107,13 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     closers.push(() => fal.close());
   }
   if (config.ARK_API_KEY) {
-    const ark = createArkProvider({ apiKey: config.ARK_API_KEY, baseUrl: config.ARK_BASE_URL, clock, logger });
+    const ark = createArkProvider({
+      apiKey: config.ARK_API_KEY,
+      baseUrl: config.ARK_BASE_URL,
+      clock,
+      logger,
+      ...(config.ARK_SERVICE_TIER ? { serviceTier: config.ARK_SERVICE_TIER, flexModels: flexModelIds(models) } : {}),
+    });
     providers.set(ark.id, ark);
     closers.push(() => ark.close());
   }
@@ -167,7 +174,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     db,
     clock,
     logger,
-    models: withArkModel(options.models ?? MODELS, config.ARK_MODEL_ID),
+    models,
     providers,
     platforms,
     store,
@@ -267,9 +274,17 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   return running;
 }
 
-/** The operator's Ark model or endpoint id (ARK_MODEL_ID) behind the catalog's Ark models. */
-function withArkModel(models: readonly ModelSpec[], arkModelId: string): ModelSpec[] {
-  return models.map((m) => (m.provider === 'ark' ? { ...m, providerModels: { textToVideo: arkModelId, imageToVideo: arkModelId } } : m));
+/** The operator's Ark model or endpoint id behind each Ark model of the catalog (ARK_MODEL_ID, ARK_SEEDANCE_…_MODEL_ID). */
+function withArkModels(models: readonly ModelSpec[], arkIds: Readonly<Record<string, string>>): ModelSpec[] {
+  return models.map((m) => {
+    const id = m.provider === 'ark' ? arkIds[m.id] : undefined;
+    return id === undefined ? m : { ...m, providerModels: { textToVideo: id, imageToVideo: id } };
+  });
+}
+
+/** The Ark model ids that may run at the flex tier. */
+function flexModelIds(models: readonly ModelSpec[]): Set<string> {
+  return new Set(models.filter((m) => m.provider === 'ark' && m.offersFlexTier).flatMap((m) => [m.providerModels.textToVideo, m.providerModels.imageToVideo]));
 }
 
 /** Parses `[--console] [commands...]` or `--check` (the doctor). */

@@ -27,6 +27,8 @@ export interface ModelSpec {
   readonly supportsCameraFixed: boolean;
   /** False when the provider's schema names no seed: a member's seed (and Retry's new one) is then not kept. */
   readonly supportsSeed?: boolean;
+  /** The provider offers this model at a cheaper, slower tier (Ark `service_tier: "flex"`); the owner opts in. */
+  readonly offersFlexTier?: boolean;
   /** Credits for a 5 s clip, by resolution; scaled linearly by duration. Music videos: `flat` instead. */
   readonly creditsPer5s: Readonly<Partial<Record<Resolution, number>>>;
   /** Owner's provider cost estimate in USD for a 5 s clip (budget cap); check your provider's price page. */
@@ -43,6 +45,27 @@ export interface ModelSpec {
 const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
 const SEEDANCE_CREDITS = { '480p': 40, '720p': 50, '1080p': 70 } as const;
 const SEEDANCE_2_DURATIONS = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const ARK_SEEDANCE_1_USD = { '480p': 0.12, '720p': 0.25, '1080p': 0.55 } as const;
+
+/**
+ * Prices of the newer Ark models: credits at the same credits-per-USD as Seedance 1.0 Pro on Ark, per resolution,
+ * rounded up. Their USD figures are estimates (docs/providers.md says where each comes from).
+ */
+function arkPrices(usdPer5s: Partial<Record<Resolution, number>>): Pick<ModelSpec, 'creditsPer5s' | 'usdPer5s'> {
+  const creditsPer5s: Partial<Record<Resolution, number>> = {};
+  for (const [resolution, usd] of Object.entries(usdPer5s) as [Resolution, number][]) {
+    creditsPer5s[resolution] = Math.ceil((usd * SEEDANCE_CREDITS[resolution]) / ARK_SEEDANCE_1_USD[resolution] - 1e-9);
+  }
+  return { creditsPer5s, usdPer5s };
+}
+
+/** Seedance 2.0 billing: tokens = width × height × 24 fps × seconds / 1024, at `usdPer1kTokens`; a 5 s clip here. */
+function seedance2Usd(usdPer1kTokens: number, resolutions: readonly Resolution[] = ['480p', '720p', '1080p']): Partial<Record<Resolution, number>> {
+  const frame: Record<Resolution, number> = { '480p': 864 * 480, '720p': 1280 * 720, '1080p': 1920 * 1080 };
+  const usd: Partial<Record<Resolution, number>> = {};
+  for (const r of resolutions) usd[r] = Math.round(((frame[r] * 24 * 5) / 1024 / 1000) * usdPer1kTokens * 1000) / 1000;
+  return usd;
+}
 
 export const MODELS: readonly ModelSpec[] = [
   {
@@ -148,7 +171,7 @@ export const MODELS: readonly ModelSpec[] = [
     label: 'Seedance 1.0 Pro (Volcano Engine Ark)',
     provider: 'ark',
     kind: 'video',
-    // The operator's Ark model or endpoint id replaces these (ARK_MODEL_ID).
+    // The operator's Ark model or endpoint id replaces these (ARK_MODEL_ID, for this model only).
     providerModels: { textToVideo: 'doubao-seedance-1-0-pro-250528', imageToVideo: 'doubao-seedance-1-0-pro-250528' },
     durations: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
     defaultDuration: 5,
@@ -158,10 +181,73 @@ export const MODELS: readonly ModelSpec[] = [
     defaultAspectRatio: '16:9',
     supportsAudio: false,
     supportsCameraFixed: true,
+    offersFlexTier: true,
     creditsPer5s: SEEDANCE_CREDITS,
-    usdPer5s: { '480p': 0.12, '720p': 0.25, '1080p': 0.55 },
+    usdPer5s: ARK_SEEDANCE_1_USD,
     expectedSecondsPer5s: { '480p': 40, '720p': 60, '1080p': 90 },
     timeoutSeconds: 900,
+    englishOnly: false,
+  },
+  {
+    id: 'seedance-1.5-pro-ark',
+    label: 'Seedance 1.5 Pro with audio (Volcano Engine Ark)',
+    provider: 'ark',
+    kind: 'video',
+    // ARK_SEEDANCE_1_5_PRO_MODEL_ID replaces these.
+    providerModels: { textToVideo: 'doubao-seedance-1-5-pro-251215', imageToVideo: 'doubao-seedance-1-5-pro-251215' },
+    durations: [4, 5, 6, 7, 8, 9, 10, 11, 12],
+    defaultDuration: 5,
+    resolutions: ['480p', '720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: true,
+    supportsCameraFixed: true,
+    offersFlexTier: true,
+    ...arkPrices({ '480p': 0.2, '720p': 0.4, '1080p': 0.8 }),
+    expectedSecondsPer5s: { '480p': 50, '720p': 75, '1080p': 110 },
+    timeoutSeconds: 900,
+    englishOnly: false,
+  },
+  {
+    id: 'seedance-2-ark',
+    label: 'Seedance 2.0 with audio (Volcano Engine Ark)',
+    provider: 'ark',
+    kind: 'video',
+    // ARK_SEEDANCE_2_MODEL_ID replaces these.
+    providerModels: { textToVideo: 'doubao-seedance-2-0-260128', imageToVideo: 'doubao-seedance-2-0-260128' },
+    durations: [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    defaultDuration: 5,
+    resolutions: ['480p', '720p', '1080p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: true,
+    // Nothing we read says 2.0 takes camera_fixed, so it is not offered.
+    supportsCameraFixed: false,
+    ...arkPrices(seedance2Usd(0.014)),
+    expectedSecondsPer5s: { '480p': 60, '720p': 90, '1080p': 150 },
+    timeoutSeconds: 1200,
+    englishOnly: false,
+  },
+  {
+    id: 'seedance-2-fast-ark',
+    label: 'Seedance 2.0 Fast with audio (Volcano Engine Ark)',
+    provider: 'ark',
+    kind: 'video',
+    // ARK_SEEDANCE_2_FAST_MODEL_ID replaces these.
+    providerModels: { textToVideo: 'doubao-seedance-2-0-fast-260128', imageToVideo: 'doubao-seedance-2-0-fast-260128' },
+    durations: [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    defaultDuration: 5,
+    resolutions: ['480p', '720p'],
+    defaultResolution: '720p',
+    aspectRatios: SEEDANCE_RATIOS,
+    defaultAspectRatio: '16:9',
+    supportsAudio: true,
+    supportsCameraFixed: false,
+    ...arkPrices(seedance2Usd(0.0112, ['480p', '720p'])),
+    expectedSecondsPer5s: { '480p': 45, '720p': 70 },
+    timeoutSeconds: 1200,
     englishOnly: false,
   },
   {

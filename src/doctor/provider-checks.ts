@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { arkModelIds, type Config } from '../config.js';
 import { fail, ok, skip, type CheckResult } from './check.js';
 import { field, probe, ProbeError } from './probe.js';
 
@@ -32,7 +32,7 @@ export async function checkFal(config: Config): Promise<CheckResult> {
 
 export async function checkArk(config: Config): Promise<CheckResult> {
   const title = 'Volcano Engine Ark';
-  if (!config.ARK_API_KEY) return skip(title, 'not configured (set ARK_API_KEY for seedance-1-pro-ark)');
+  if (!config.ARK_API_KEY) return skip(title, 'not configured (set ARK_API_KEY for the Seedance models on Ark)');
   const base = config.ARK_BASE_URL.replace(/\/$/, '');
   return guarded(title, base, async () => {
     const answer = await probe(`${base}/contents/generations/tasks?page_num=1&page_size=1`, { headers: { authorization: `Bearer ${config.ARK_API_KEY}` } });
@@ -40,7 +40,9 @@ export async function checkArk(config: Config): Promise<CheckResult> {
     if (answer.status === 401) return fail(title, `ARK_API_KEY is refused (HTTP 401${code ? ` ${code}` : ''})`, 'create an API key in the Ark console (API Key management) and put it in ARK_API_KEY');
     if (answer.status === 403) return fail(title, `the account is refused (HTTP 403${code ? ` ${code}` : ''})`, 'top up the Volcano Engine account or activate the model in the Ark console');
     if (answer.status !== 200) return fail(title, `Ark answered HTTP ${answer.status}${code ? ` ${code}` : ''}`, `check ARK_BASE_URL (${base}) and try again`);
-    return ok(title, `key accepted, model ${config.ARK_MODEL_ID} (Ark has no balance API: see the Volcano Engine console → Billing)`);
+    const models = Object.entries(arkModelIds(config)).map(([catalogId, arkId]) => `${arkId} (${catalogId})`);
+    const tier = config.ARK_SERVICE_TIER ? `, service tier ${config.ARK_SERVICE_TIER}` : '';
+    return ok(title, `key accepted, models ${models.join(', ')}${tier} (Ark has no balance API: see the Volcano Engine console → Billing)`);
   });
 }
 

@@ -30,7 +30,15 @@ export interface ArkProviderOptions {
   timeoutMs?: number;
   /** Owned by the caller when given; otherwise the adapter makes one and `close()` ends it. */
   dispatcher?: Dispatcher;
+  /** The owner's `service_tier` (ARK_SERVICE_TIER); unset sends none, so Ark applies its default. */
+  serviceTier?: ArkServiceTier;
+  /** Provider model ids that offer the `flex` tier (catalog `offersFlexTier`); the others get Ark's default. */
+  flexModels?: ReadonlySet<string>;
 }
+
+export type ArkServiceTier = 'default' | 'flex';
+
+export type ArkBodyOptions = Pick<ArkProviderOptions, 'serviceTier' | 'flexModels'>;
 
 export interface ArkProvider extends VideoProvider {
   readonly id: 'ark';
@@ -63,7 +71,7 @@ export function neutralizeTextFlags(prompt: string): string {
  * old `--resolution …` flags as well would give Ark two answers to one question with an undocumented winner.
  * Catalog `auto` (image-to-video keeps the image's shape) is Ark's `adaptive`.
  */
-export function buildArkBody(request: GenerationRequest): Record<string, unknown> {
+export function buildArkBody(request: GenerationRequest, opts: ArkBodyOptions = {}): Record<string, unknown> {
   const p = request.params;
   const content: Record<string, unknown>[] = [{ type: 'text', text: neutralizeTextFlags(request.prompt) }];
   if (request.imageUrl !== undefined) {
@@ -83,6 +91,11 @@ export function buildArkBody(request: GenerationRequest): Record<string, unknown
   if (p.seed !== undefined) body.seed = p.seed;
   if (p.audio !== undefined) body.generate_audio = p.audio;
   if (request.webhookUrl !== undefined) body.callback_url = request.webhookUrl;
+  // Flex (offline, cheaper) is not offered for Seedance 2.0 [S]: asking for it there would fail every job.
+  if (opts.serviceTier === 'default' || (opts.serviceTier === 'flex' && opts.flexModels?.has(request.providerModel))) {
+    body.service_tier = opts.serviceTier;
+  }
+  // `return_last_frame` is not asked for: nothing keeps `content.last_frame_url` yet (Extend will need it).
   return body;
 }
 
@@ -218,7 +231,7 @@ export function createArkProvider(opts: ArkProviderOptions): ArkProvider {
   const ok = (res: JsonResponse) => res.status >= 200 && res.status < 300;
 
   async function submit(request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
-    const res = await call('POST', tasksUrl, signal, buildArkBody(request), { 'x-clipbot-job-id': request.jobId });
+    const res = await call('POST', tasksUrl, signal, buildArkBody(request, opts), { 'x-clipbot-job-id': request.jobId });
     if (!ok(res)) throw arkHttpError(res, 'create', clock.now());
     const body = parseBody(res, createSchema, 'ark create');
     log?.debug({ jobId: request.jobId, taskId: body.id, model: request.providerModel }, 'ark task created');

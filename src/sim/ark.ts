@@ -1,7 +1,9 @@
 /**
- * A local Volcano Engine Ark video-generation API (provider-apis.md §2) for the demo, tests and benchmarks: a real
- * HTTP server on 127.0.0.1 serving `/api/v3/contents/generations/tasks`, Seedance input validation with Ark's
- * OpenAI-style error bodies, tasks that go queued → running → succeeded / failed / expired by the clock, video URLs
+ * A local Volcano Engine Ark video-generation API (provider-apis.md §2, §7.2) for the demo, tests and benchmarks: a
+ * real HTTP server on 127.0.0.1 serving `/api/v3/contents/generations/tasks`, Seedance input validation per model
+ * (1.0, 1.5 Pro, 2.0, 2.0 Fast: durations, resolutions, `generate_audio`, `draft`, `tools`, the flex tier; any body
+ * field the SDK does not name is refused) with Ark's OpenAI-style error bodies, `content.last_frame_url` (a PNG) when
+ * `return_last_frame` was true, tasks that go queued → running → succeeded / failed / expired by the clock, video URLs
  * that look like signed TOS links and point at this server's own small real MP4s, and unsigned callbacks on every
  * status change, as Ark sends them. Where Ark's behaviour is not documented ([U] in provider-apis.md) the choice
  * is marked [U] here and is usually an option.
@@ -50,6 +52,8 @@ import {
 } from './sim-http.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
+/** What a `files` link serves: the video, or the last frame asked for with `return_last_frame`. */
+type ArkSimFile = 'output.mp4' | 'last_frame.png';
 
 export type ArkSimFault =
   /** 429 `RateLimitExceeded.EndpointRPMExceeded` (or `code`); `Retry-After` only when given ([U] whether Ark sends it). */
@@ -89,7 +93,14 @@ export interface ArkSimModelRule {
   /** Inclusive range of whole seconds. */
   durations: readonly [number, number];
   resolutions: readonly string[];
+  /** Takes `generate_audio` (1.5 Pro and later [S]). */
   audio: boolean;
+  /** Takes `draft` (1.5 Pro only [S]). */
+  draft: boolean;
+  /** Takes `tools` (2.0 only [S]). */
+  tools: boolean;
+  /** Takes `service_tier: "flex"` (not 2.0 [S]). */
+  flex: boolean;
 }
 
 export interface ArkSimOptions {
@@ -242,16 +253,48 @@ export const ARK_SIM_MARKERS = {
 } as const;
 
 const ALL_RESOLUTIONS = ['480p', '720p', '1080p'] as const;
-const seedance1: ArkSimModelRule = { input: 'both', durations: [2, 12], resolutions: ALL_RESOLUTIONS, audio: false };
+const seedance1: ArkSimModelRule = { input: 'both', durations: [2, 12], resolutions: ALL_RESOLUTIONS, audio: false, draft: false, tools: false, flex: true };
+// [U] 1.5 Pro's 4–12 s is fal's schema of the same model (§1.8); Ark's own range is not in provider-apis.md.
+const seedance15: ArkSimModelRule = { input: 'both', durations: [4, 12], resolutions: ALL_RESOLUTIONS, audio: true, draft: true, tools: false, flex: true };
+const seedance2: ArkSimModelRule = { input: 'both', durations: [4, 15], resolutions: ALL_RESOLUTIONS, audio: true, draft: false, tools: true, flex: false };
 
-/** Seedance models on Ark (§2.1). */
+/** Seedance models on Ark (§2.1, §7.2). */
 export const ARK_SIM_MODELS: Readonly<Record<string, ArkSimModelRule>> = {
   'doubao-seedance-1-0-pro-250528': seedance1,
   'doubao-seedance-1-0-pro-fast-251015': seedance1,
   'doubao-seedance-1-0-lite-t2v-250428': { ...seedance1, input: 'text' },
   'doubao-seedance-1-0-lite-i2v-250428': { ...seedance1, input: 'image' },
-  'doubao-seedance-1-5-pro-251215': { input: 'both', durations: [4, 12], resolutions: ALL_RESOLUTIONS, audio: true },
+  'doubao-seedance-1-5-pro-251215': seedance15,
+  'doubao-seedance-2-0-260128': seedance2,
+  // BytePlus spells 2.0 this way (§7.2).
+  'dreamina-seedance-2-0-260128': seedance2,
+  'doubao-seedance-2-0-fast-260128': { ...seedance2, resolutions: ['480p', '720p'] },
 };
+
+/**
+ * Every field of the create body the SDK names (§2.2); any other is refused [U: how Ark answers an unknown field].
+ * The SDK sends `null` for an unset field, so `null` is accepted for each of them.
+ */
+const BODY_FIELD_NAMES: ReadonlySet<string> = new Set([
+  'model',
+  'content',
+  'callback_url',
+  'return_last_frame',
+  'service_tier',
+  'execution_expires_after',
+  'priority',
+  'safety_identifier',
+  'generate_audio',
+  'draft',
+  'camera_fixed',
+  'watermark',
+  'seed',
+  'resolution',
+  'ratio',
+  'duration',
+  'frames',
+  'tools',
+]);
 
 const RATIOS = ['16:9', '4:3', '1:1', '3:4', '9:16', '21:9', 'adaptive'];
 const IMAGE_ROLES = ['first_frame', 'last_frame', 'reference_image'];
@@ -294,6 +337,8 @@ interface Entry {
   textFlags: Record<string, string>;
   jobId: string | undefined;
   callbackUrl: string | undefined;
+  rule: ArkSimModelRule;
+  returnLastFrame: boolean;
   createdAt: number;
   queueEndsAt: number;
   runEndsAt: number;
@@ -369,7 +414,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   const fileTtlMs = opts.fileTtlMs ?? DAY_MS;
   const retentionMs = opts.taskRetentionMs ?? 7 * DAY_MS;
   const tosSecret = randomBytes(32);
-  const [video480, video720] = await Promise.all([readFile(SIM_ASSETS.video480p), readFile(SIM_ASSETS.video720p)]);
+  const [video480, video720, lastFrame] = await Promise.all([readFile(SIM_ASSETS.video480p), readFile(SIM_ASSETS.video720p), readFile(SIM_ASSETS.image)]);
 
   const entries = new Map<string, Entry>();
   const faults: ActiveFault[] = [];
@@ -463,11 +508,14 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     return last;
   }
 
-  function videoUrl(e: Entry, doneAt: number): string {
-    if (e.prompt.includes(ARK_SIM_MARKERS.badVideoUrl)) return `ftp://files.invalid/${e.id}/output.mp4`;
+  const signFile = (id: string, name: ArkSimFile, date: string, expires: string | number) =>
+    createHmac('sha256', tosSecret).update(`${id}\n${name}\n${date}\n${expires}`).digest('hex');
+
+  function fileUrl(e: Entry, doneAt: number, name: ArkSimFile): string {
+    if (e.prompt.includes(ARK_SIM_MARKERS.badVideoUrl)) return `ftp://files.invalid/${e.id}/${name}`;
     const date = tosDate(doneAt);
     const expires = Math.round(fileTtlMs / 1000);
-    const signature = createHmac('sha256', tosSecret).update(`${e.id}\n${date}\n${expires}`).digest('hex');
+    const signature = signFile(e.id, name, date, expires);
     const query = new URLSearchParams({
       'X-Tos-Algorithm': 'TOS4-HMAC-SHA256',
       'X-Tos-Credential': `AKLTsimulator/${date.slice(0, 8)}/cn-beijing/tos/request`,
@@ -476,7 +524,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       'X-Tos-SignedHeaders': 'host',
       'X-Tos-Signature': signature,
     });
-    return `${origin}/files/${e.id}/output.mp4?${query.toString()}`;
+    return `${origin}/files/${e.id}/${name}?${query.toString()}`;
   }
 
   const FAILURE_CODES: Readonly<Record<Exclude<ArkSimOutcome, 'succeeded' | 'expired'>, string>> = {
@@ -500,13 +548,19 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       ratio: p.ratio,
       duration: p.duration,
       framespersecond: FPS,
-      service_tier: 'default',
+      service_tier: typeof e.body.service_tier === 'string' ? e.body.service_tier : 'default',
       execution_expires_after: e.expiresAfterS,
     };
+    // [S] audio is on by default where the model makes it.
+    if (e.rule.audio) body.generate_audio = typeof e.body.generate_audio === 'boolean' ? e.body.generate_audio : true;
+    if (e.rule.draft) body.draft = e.body.draft === true;
     if (step.status === 'succeeded') {
       const [w, h] = FRAME[p.resolution] ?? FRAME['720p']!;
       const tokens = Math.round((w * h * FPS * p.duration) / 1024);
-      body.content = { video_url: videoUrl(e, step.at) };
+      body.content = {
+        video_url: fileUrl(e, step.at, 'output.mp4'),
+        ...(e.returnLastFrame ? { last_frame_url: fileUrl(e, step.at, 'last_frame.png') } : {}),
+      };
       body.usage = { completion_tokens: tokens, total_tokens: tokens };
     } else if (step.status === 'failed' && e.outcome !== 'succeeded' && e.outcome !== 'expired') {
       const code = FAILURE_CODES[e.outcome];
@@ -684,6 +738,9 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return invalid('body', parsed);
     const body = parsed as Record<string, unknown>;
 
+    for (const field of Object.keys(body)) {
+      if (!BODY_FIELD_NAMES.has(field)) return invalid(field, 'unknown parameter');
+    }
     if (body.model === undefined || body.model === null) return missing('model');
     if (typeof body.model !== 'string') return invalid('model', body.model);
     const model = body.model;
@@ -730,9 +787,21 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     for (const [field, allowed] of [
       ['generate_audio', rule.audio],
       ['return_last_frame', true],
-      ['draft', rule.audio],
+      ['draft', rule.draft],
     ] as const) {
       if (body[field] !== undefined && body[field] !== null && (!allowed || typeof body[field] !== 'boolean')) return invalid(field, body[field]);
+    }
+    const given = (field: string) => body[field] !== undefined && body[field] !== null;
+    // [U] ranges of the rarely used fields: the simulator checks their types only.
+    if (given('frames') && (typeof body.frames !== 'number' || !Number.isInteger(body.frames) || body.frames < 1)) return invalid('frames', body.frames);
+    if (given('priority') && (typeof body.priority !== 'number' || !Number.isInteger(body.priority))) return invalid('priority', body.priority);
+    if (given('safety_identifier') && (typeof body.safety_identifier !== 'string' || body.safety_identifier.length > 64)) {
+      return invalid('safety_identifier', body.safety_identifier);
+    }
+    if (given('tools')) {
+      const tools = body.tools;
+      const ok = rule.tools && Array.isArray(tools) && tools.every((t) => typeof t === 'object' && t !== null && (t as { type?: unknown }).type === 'web_search');
+      if (!ok) return invalid('tools', tools);
     }
     const callbackUrl = body.callback_url;
     if (callbackUrl !== undefined && callbackUrl !== null) {
@@ -745,7 +814,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     if (typeof expiresAfter !== 'number' || !Number.isInteger(expiresAfter) || expiresAfter < 3600 || expiresAfter > 259_200) {
       return invalid('execution_expires_after', expiresAfter);
     }
-    if (body.service_tier !== undefined && body.service_tier !== null && !['default', 'flex'].includes(body.service_tier as string)) {
+    if (given('service_tier') && !(body.service_tier === 'default' || (body.service_tier === 'flex' && rule.flex))) {
       return invalid('service_tier', body.service_tier);
     }
 
@@ -788,6 +857,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       textFlags,
       jobId: typeof jobHeader === 'string' ? jobHeader : undefined,
       callbackUrl: has(ARK_SIM_MARKERS.noWebhook) || opts.callbacks === false || typeof callbackUrl !== 'string' ? undefined : callbackUrl,
+      rule,
+      returnLastFrame: body.return_last_frame === true,
       createdAt: now,
       queueEndsAt,
       runEndsAt,
@@ -861,19 +932,27 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     return done;
   }
 
-  function file(id: string, search: URLSearchParams, head: boolean): SimResponse {
+  function file(id: string, name: ArkSimFile, search: URLSearchParams, head: boolean): SimResponse {
     const e = entries.get(id);
     const now = clock.now();
     if (!e || current(e, now).status !== 'succeeded') return FILE_NOT_FOUND;
+    if (name === 'last_frame.png' && !e.returnLastFrame) return FILE_NOT_FOUND;
     if (e.prompt.includes(ARK_SIM_MARKERS.expiredVideo)) return FILE_NOT_FOUND;
     const date = search.get('X-Tos-Date') ?? '';
     const expires = search.get('X-Tos-Expires') ?? '';
-    const expected = createHmac('sha256', tosSecret).update(`${id}\n${date}\n${expires}`).digest('hex');
+    const expected = signFile(id, name, date, expires);
     // [U] TOS error bodies; a presigned URL that was tampered with or has run out is 403 either way.
     if (search.get('X-Tos-Signature') !== expected) {
       return json(403, { Code: 'SignatureDoesNotMatch', Message: 'The request signature we calculated does not match the signature you provided.' });
     }
     if (now > parseTosDate(date) + Number(expires) * 1000) return json(403, { Code: 'AccessDenied', Message: 'Request has expired' });
+    if (name === 'last_frame.png') {
+      return {
+        status: 200,
+        headers: { 'content-type': 'image/png', 'content-length': String(lastFrame.length), 'x-tos-request-id': requestId() },
+        body: head ? Buffer.alloc(0) : lastFrame,
+      };
+    }
     const bytes = e.prompt.includes(ARK_SIM_MARKERS.htmlVideo)
       ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
       : e.params.resolution === '480p'
@@ -888,8 +967,10 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   // ------------------------------------------------------------ HTTP plumbing
 
-  function classify(method: string, parts: string[]): { route: ArkSimRoute | 'unknown'; id?: string } {
-    if (parts.length === 3 && parts[0] === 'files' && parts[2] === 'output.mp4') return { route: 'files', id: parts[1]! };
+  function classify(method: string, parts: string[]): { route: ArkSimRoute | 'unknown'; id?: string; file?: ArkSimFile } {
+    if (parts.length === 3 && parts[0] === 'files' && (parts[2] === 'output.mp4' || parts[2] === 'last_frame.png')) {
+      return { route: 'files', id: parts[1]!, file: parts[2] };
+    }
     const api = ['api', 'v3', 'contents', 'generations', 'tasks'];
     if (parts.length < 5 || !api.every((p, i) => parts[i] === p)) return { route: 'unknown' };
     if (parts.length === 5) return { route: method === 'POST' ? 'create' : 'list' };
@@ -939,7 +1020,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const parts = url.pathname.split('/').filter(Boolean);
-    const { route, id } = classify(method, parts);
+    const { route, id, file: fileName } = classify(method, parts);
     const call: ArkSimCall = { method, path: url.pathname + url.search, route, status: 0, at: clock.now() };
     calls.push(call);
     pump();
@@ -969,7 +1050,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     let answer: SimResponse | 'drop';
     if (route === 'files') {
       stats.fileCalls++;
-      answer = file(id!, url.searchParams, method === 'HEAD');
+      answer = file(id!, fileName!, url.searchParams, method === 'HEAD');
     } else if (lacksUserAgent(req)) {
       answer = MISSING_USER_AGENT;
     } else if (req.headers.authorization !== `Bearer ${apiKey}`) {

@@ -179,7 +179,7 @@ describe('npm run doctor', () => {
       );
       expect(run.line('Video provider')).toBe('✅ Video provider: fal.ai, Ark, kie.ai');
       expect(run.line('fal.ai')).toMatch(/^✅ fal\.ai: key accepted/);
-      expect(run.line('Volcano Engine Ark')).toMatch(/^✅ Volcano Engine Ark: key accepted, model doubao-seedance-1-0-pro-250528/);
+      expect(run.line('Volcano Engine Ark')).toMatch(/^✅ Volcano Engine Ark: key accepted, models doubao-seedance-1-0-pro-250528 \(seedance-1-pro-ark\), doubao-seedance-1-5-pro-251215 \(seedance-1.5-pro-ark\), doubao-seedance-2-0-260128 \(seedance-2-ark\), doubao-seedance-2-0-fast-260128 \(seedance-2-fast-ark\) \(Ark has no balance API/);
       expect(run.line('kie.ai')).toBe('✅ kie.ai: key accepted, 812.5 credits left');
       expect(run.line('Public URL')).toBe(`✅ Public URL: ${setup.PUBLIC_URL} reaches the doctor, listening where the bot will (nonce matched)`);
       expect(run.line('Storage')).toBe(`✅ Storage: S3 bucket ${BUCKET}: write, public read through S3_PUBLIC_URL and delete work`);

@@ -47,7 +47,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function start(webhooks: boolean): Promise<World> {
+async function start(webhooks: boolean, env: Record<string, string> = {}): Promise<World> {
   const timing = { queueMs: 20, runMs: 60 };
   const [fal, ark, kie] = await Promise.all([
     startFalSimulator(timing),
@@ -76,6 +76,7 @@ async function start(webhooks: boolean): Promise<World> {
     KIE_API_KEY: kie.apiKey,
     KIE_BASE_URL: kie.url,
     KIE_WEBHOOK_HMAC_KEY: 'kie-hmac',
+    ...env,
   });
   const bot = await startClipbot(config, { logger: silentLogger, models: FAST_MODELS, fetchNetwork: publicNetwork });
   world = { bot, fal, ark, kie, dir, store };
@@ -179,6 +180,29 @@ describe('every model of every provider', () => {
     const { job } = await w.bot.engine.submitVideo(request('veo3-fast', 'a fox', { options: { resolution: '1080p' } }));
     expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
     expect(w.kie.stats.hdCalls).toBeGreaterThan(0);
+  });
+});
+
+describe('the owner’s Ark settings', () => {
+  it('sends each Ark model’s own override, and the flex tier only where it is offered', async () => {
+    const w = await start(false, {
+      ARK_MODEL_ID: 'doubao-seedance-1-0-pro-fast-251015',
+      ARK_SEEDANCE_2_MODEL_ID: 'dreamina-seedance-2-0-260128',
+      ARK_SERVICE_TIER: 'flex',
+    });
+    const sent: Record<string, { model: string; tier: unknown }> = {};
+    for (const modelId of ['seedance-1-pro-ark', 'seedance-1.5-pro-ark', 'seedance-2-ark', 'seedance-2-fast-ark']) {
+      const { job } = await w.bot.engine.submitVideo(request(modelId, `a fox for ${modelId}`));
+      expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+      const task = w.ark.requests().find((t) => t.prompt === `a fox for ${modelId}`)!;
+      sent[modelId] = { model: task.model, tier: task.body.service_tier };
+    }
+    expect(sent).toEqual({
+      'seedance-1-pro-ark': { model: 'doubao-seedance-1-0-pro-fast-251015', tier: 'flex' },
+      'seedance-1.5-pro-ark': { model: 'doubao-seedance-1-5-pro-251215', tier: 'flex' },
+      'seedance-2-ark': { model: 'dreamina-seedance-2-0-260128', tier: undefined },
+      'seedance-2-fast-ark': { model: 'doubao-seedance-2-0-fast-260128', tier: undefined },
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { MODELS } from '../../src/core/catalog.js';
+import { MODELS, resolveParams, type ModelSpec } from '../../src/core/catalog.js';
 import { WebhookAuthError, type ProviderErrorKind } from '../../src/core/errors.js';
 import type { GenerationRequest } from '../../src/core/ports.js';
 import { createArkProvider, neutralizeTextFlags, type ArkProvider, type ArkProviderOptions } from '../../src/providers/ark.js';
@@ -28,7 +28,9 @@ import {
 } from './conformance.js';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.js';
 
-const MODEL = MODELS.find((m) => m.id === 'seedance-1-pro-ark')!.providerModels.textToVideo;
+const ARK_MODELS = MODELS.filter((m) => m.provider === 'ark');
+const arkModel = (id: string) => ARK_MODELS.find((m) => m.id === id)!;
+const MODEL = arkModel('seedance-1-pro-ark').providerModels.textToVideo;
 const TASK_ID_RE = /^cgt-\d{14}-[a-z0-9]{5}$/;
 
 const OPERATION_ROUTES: Record<ProviderOperation, ArkSimRoute[]> = {
@@ -47,10 +49,13 @@ interface ArkHarness extends ConformanceHarness {
 interface ArkHarnessOptions extends ConformanceSetupOptions {
   sim?: ArkSimOptions;
   provider?: Partial<ArkProviderOptions>;
+  /** The catalog model whose requests `request()` makes; default Seedance 1.0 Pro on Ark. */
+  model?: ModelSpec;
 }
 
 /** An Ark simulator, a callback receiver and an adapter pointed at them, all on one movable clock. */
 async function startArk(opts: ArkHarnessOptions = {}): Promise<ArkHarness> {
+  const model = opts.model;
   const clock = createTestClock();
   const sim = await startArkSimulator({ clock, queueMs: opts.queueMs ?? 40, runMs: opts.runMs ?? 80, ...opts.sim });
   const receiver = await startWebhookReceiver();
@@ -61,7 +66,7 @@ async function startArk(opts: ArkHarnessOptions = {}): Promise<ArkHarness> {
     sim,
     receiver,
     clock,
-    request: (prompt, extra = {}) => req(prompt, extra),
+    request: (prompt, extra = {}) => (model ? catalogReq(model, prompt, extra) : req(prompt, extra)),
     markers: { contentPolicyOutput: ARK_SIM_MARKERS.contentPolicy, stayQueued: ARK_SIM_MARKERS.queuedForever },
     faults: {
       rateLimit: (op, o = {}) =>
@@ -91,6 +96,11 @@ function req(prompt: string, extra: Partial<GenerationRequest> = {}): Generation
   return { jobId: 'job-1', providerModel: MODEL, prompt, params: DEFAULT_TEST_PARAMS, ...extra };
 }
 
+/** The request the engine would make for this catalog model with the member's defaults (audio on where offered). */
+function catalogReq(model: ModelSpec, prompt: string, extra: Partial<GenerationRequest> = {}): GenerationRequest {
+  return { jobId: 'job-1', providerModel: model.providerModels.textToVideo, prompt, params: resolveParams(model, {}, false), ...extra };
+}
+
 async function finalOf(h: ArkHarness, prompt: string) {
   const task = await h.provider.submit(req(prompt));
   return { task, final: (await pollUntilFinal(h.provider, task)).at(-1)! };
@@ -98,7 +108,14 @@ async function finalOf(h: ArkHarness, prompt: string) {
 
 const callback = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, rawBody: Buffer.from(JSON.stringify(body)) });
 
-describeVideoProviderConformance('ark', startArk, { cancelQueued: true, webhooks: true, webhookTrust: 'refetch' });
+// Every Ark model of the catalog, each with the parameters its members would send.
+for (const model of ARK_MODELS) {
+  describeVideoProviderConformance(`ark ${model.id}`, (opts) => startArk({ ...opts, model }), { cancelQueued: true, webhooks: true, webhookTrust: 'refetch' });
+}
+
+it('runs the conformance suite for the four Ark models of the catalog', () => {
+  expect(ARK_MODELS.map((m) => m.id)).toEqual(['seedance-1-pro-ark', 'seedance-1.5-pro-ark', 'seedance-2-ark', 'seedance-2-fast-ark']);
+});
 
 describe('ark adapter', () => {
   describe('when it creates a task', () => {
@@ -483,6 +500,67 @@ describe('ark adapter', () => {
   });
 });
 
+describe('ark models of the catalog', () => {
+  describe('when a member asks for what a model does not offer', () => {
+    it.each<[string, Parameters<typeof resolveParams>[1], string]>([
+      ['seedance-1-pro-ark', { audio: true }, 'no_audio'],
+      ['seedance-1.5-pro-ark', { duration: 3 }, 'bad_duration'],
+      ['seedance-1.5-pro-ark', { duration: 13 }, 'bad_duration'],
+      ['seedance-2-ark', { duration: 16 }, 'bad_duration'],
+      ['seedance-2-ark', { duration: 3 }, 'bad_duration'],
+      ['seedance-2-fast-ark', { resolution: '1080p' }, 'bad_resolution'],
+    ])('%s refuses %j before anything is charged', (id, options, identifier) => {
+      expect(() => resolveParams(arkModel(id), options, false)).toThrow(expect.objectContaining({ identifier }));
+    });
+
+    it('offers 15 s clips on Seedance 2.0 and 2.0 Fast, with audio on by default, and keeps camera_fixed to 1.x', () => {
+      expect(resolveParams(arkModel('seedance-2-ark'), { duration: 15, resolution: '1080p' }, false)).toMatchObject({ durationS: 15, audio: true });
+      expect(resolveParams(arkModel('seedance-2-fast-ark'), { duration: 15, cameraFixed: true }, false)).not.toHaveProperty('cameraFixed');
+      expect(resolveParams(arkModel('seedance-1.5-pro-ark'), { cameraFixed: true, audio: false }, false)).toMatchObject({ cameraFixed: true, audio: false });
+    });
+  });
+
+  describe('when a task is created for each model', () => {
+    it.each(ARK_MODELS.map((m) => [m.id, m] as const))('%s sends generate_audio only where the model makes sound, and the simulator takes it', async (_id, model) => {
+      const h = await open({ model });
+      await h.provider.submit(h.request('a drum solo'));
+      const task = h.sim.requests()[0]!;
+      expect(task.model).toBe(model.providerModels.textToVideo);
+      expect(task.body.generate_audio).toBe(model.supportsAudio ? true : undefined);
+      expect(task.body).not.toHaveProperty('return_last_frame');
+      expect(task.body).not.toHaveProperty('service_tier');
+    });
+
+    it('sends generate_audio false when the member turned sound off', async () => {
+      const model = arkModel('seedance-2-ark');
+      const h = await open({ model });
+      await h.provider.submit(catalogReq(model, 'silent film', { params: resolveParams(model, { audio: false }, false) }));
+      expect(h.sim.requests()[0]!.body.generate_audio).toBe(false);
+    });
+  });
+
+  describe('when the owner chose a service tier', () => {
+    const flexModels = new Set(ARK_MODELS.filter((m) => m.offersFlexTier).map((m) => m.providerModels.textToVideo));
+
+    it('asks for flex on the models that offer it and leaves Seedance 2.0 at Ark’s default', async () => {
+      const h = await open({ provider: { serviceTier: 'flex', flexModels } });
+      for (const model of ARK_MODELS) await h.provider.submit(catalogReq(model, `tiered ${model.id}`));
+      expect(Object.fromEntries(h.sim.requests().map((t) => [t.model, t.body.service_tier]))).toEqual({
+        'doubao-seedance-1-0-pro-250528': 'flex',
+        'doubao-seedance-1-5-pro-251215': 'flex',
+        'doubao-seedance-2-0-260128': undefined,
+        'doubao-seedance-2-0-fast-260128': undefined,
+      });
+    });
+
+    it('sends default to every model when the owner named it', async () => {
+      const h = await open({ provider: { serviceTier: 'default', flexModels } });
+      for (const model of ARK_MODELS) await h.provider.submit(catalogReq(model, `tiered ${model.id}`));
+      expect(h.sim.requests().map((t) => t.body.service_tier)).toEqual(['default', 'default', 'default', 'default']);
+    });
+  });
+});
+
 describe('ark callbacks', () => {
   async function hooked(h: ArkHarness, prompt = 'hook') {
     return h.provider.submit(req(prompt, { webhookUrl: h.receiver.url }));
@@ -635,6 +713,52 @@ describe('ark simulator', () => {
       expect(s.stats).toMatchObject({ createCalls: 1, creates: 0 });
     });
 
+    it.each<[string, Record<string, unknown>, string]>([
+      ['generate_audio on Seedance 1.0 Pro', { model: MODEL, generate_audio: true }, 'generate_audio'],
+      ['draft on Seedance 2.0', { model: 'doubao-seedance-2-0-260128', draft: true }, 'draft'],
+      ['tools on Seedance 1.5 Pro', { model: 'doubao-seedance-1-5-pro-251215', tools: [{ type: 'web_search' }] }, 'tools'],
+      ['the flex tier on Seedance 2.0', { model: 'doubao-seedance-2-0-260128', service_tier: 'flex' }, 'service_tier'],
+      ['the flex tier on Seedance 2.0 Fast', { model: 'doubao-seedance-2-0-fast-260128', service_tier: 'flex' }, 'service_tier'],
+      ['1080p on Seedance 2.0 Fast', { model: 'doubao-seedance-2-0-fast-260128', resolution: '1080p' }, 'resolution'],
+      ['16 s on Seedance 2.0', { model: 'doubao-seedance-2-0-260128', duration: 16 }, 'duration'],
+      ['3 s on Seedance 1.5 Pro', { model: 'doubao-seedance-1-5-pro-251215', duration: 3 }, 'duration'],
+      ['return_last_frame as a string', { model: MODEL, return_last_frame: 'true' }, 'return_last_frame'],
+      ['a field the request schema does not name', { model: MODEL, aspect_ratio: '16:9' }, 'aspect_ratio'],
+      ['a misspelt field', { model: 'doubao-seedance-2-0-260128', generateAudio: true }, 'generateAudio'],
+    ])('answers 400 InvalidParameter for %s, naming the field, and creates nothing', async (_label, fields, param) => {
+      const s = await sim();
+      const res = await post(s, { content: text('x'), ...fields });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'InvalidParameter', param, type: 'BadRequest' });
+      expect(res.body.error.message).toMatch(/Request id: 0217/);
+      expect(s.stats.creates).toBe(0);
+    });
+
+    it.each<[string, Record<string, unknown>]>([
+      ['Seedance 1.0 Pro at the flex tier', { model: MODEL, service_tier: 'flex' }],
+      ['Seedance 1.5 Pro with audio and a draft', { model: 'doubao-seedance-1-5-pro-251215', generate_audio: true, draft: true, service_tier: 'flex' }],
+      ['Seedance 2.0 for 15 s at 1080p with audio and web search', { model: 'doubao-seedance-2-0-260128', duration: 15, resolution: '1080p', generate_audio: false, tools: [{ type: 'web_search' }] }],
+      ['Seedance 2.0 under its BytePlus name', { model: 'dreamina-seedance-2-0-260128', service_tier: 'default' }],
+      ['Seedance 2.0 Fast at 720p for 4 s', { model: 'doubao-seedance-2-0-fast-260128', duration: 4, resolution: '720p' }],
+      [
+        'every field the SDK names, unset ones as null as the SDK sends them',
+        { model: MODEL, callback_url: null, return_last_frame: null, service_tier: null, execution_expires_after: null, priority: null, safety_identifier: null, generate_audio: null, draft: null, camera_fixed: null, watermark: null, seed: null, resolution: null, ratio: null, duration: null, frames: null, tools: null },
+      ],
+    ])('accepts %s', async (_label, fields) => {
+      const s = await sim();
+      const res = await post(s, { content: text('x'), ...fields });
+      expect(res.status).toBe(200);
+      expect(res.body.id).toMatch(TASK_ID_RE);
+    });
+
+    it('answers an unknown model with 404 InvalidEndpointOrModel.NotFound in Ark’s error shape', async () => {
+      const s = await sim();
+      const res = await post(s, { model: 'doubao-seedance-9-0-000000', content: text('x') });
+      expect(res.status).toBe(404);
+      expect(res.body.error).toMatchObject({ code: 'InvalidEndpointOrModel.NotFound', param: '', type: 'NotFound' });
+      expect(s.stats.creates).toBe(0);
+    });
+
     it('answers 400 MissingParameter without content', async () => {
       const s = await sim();
       const res = await post(s, { model: MODEL });
@@ -688,6 +812,30 @@ describe('ark simulator', () => {
       expect(task.created_at).toBeLessThan(1e11);
       expect(task.updated_at).toBeGreaterThanOrEqual(task.created_at);
       expect(task.usage.completion_tokens).toBe(Math.round((864 * 480 * 24 * 5) / 1024));
+    });
+
+    it('returns content.last_frame_url, a signed link to a real PNG, only when return_last_frame was true', async () => {
+      const s = await sim();
+      const asked = (await post(s, { model: 'doubao-seedance-2-0-260128', content: text('x'), return_last_frame: true })).body.id;
+      const plain = (await post(s, { model: 'doubao-seedance-2-0-260128', content: text('y') })).body.id;
+      const task = (await get(s, asked)).body as TaskBody & { content: { last_frame_url: string }; generate_audio: boolean; service_tier: string };
+      expect(task).toMatchObject({ generate_audio: true, service_tier: 'default' });
+      expect(new URL(task.content.last_frame_url).pathname).toBe(`/files/${asked}/last_frame.png`);
+      const frame = await fetchBytes(task.content.last_frame_url);
+      expect(frame.status).toBe(200);
+      expect(frame.headers['content-type']).toBe('image/png');
+      expect(frame.bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect((await fetchBytes(task.content.video_url)).headers['content-type']).toBe('video/mp4');
+      // A signature is for one file: the video's does not open the frame.
+      expect((await fetchBytes(task.content.video_url.replace('output.mp4', 'last_frame.png'))).status).toBe(403);
+      expect((await get(s, plain)).body.content).not.toHaveProperty('last_frame_url');
+    });
+
+    it('echoes the tier it ran at', async () => {
+      const s = await sim();
+      const id = (await post(s, { model: MODEL, content: text('x'), service_tier: 'flex' })).body.id;
+      expect((await get(s, id)).body).toMatchObject({ service_tier: 'flex' });
+      expect((await get(s, id)).body).not.toHaveProperty('generate_audio');
     });
 
     it('lists tasks, filtered by id', async () => {
