@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { priceCredits } from '../src/core/catalog.js';
+import { findModel, priceCredits } from '../src/core/catalog.js';
 import { defineCommand } from './types.js';
 
 export default defineCommand({
@@ -13,8 +13,9 @@ export default defineCommand({
       await ctx.reply('No video provider is configured yet. The bot owner needs to set a provider key.');
       return;
     }
+    const defaultId = findModel(config.DEFAULT_MODEL, models)?.id;
     const lines = models.map((m) => {
-      const isDefault = m.id === config.DEFAULT_MODEL ? ' (default)' : '';
+      const isDefault = m.id === defaultId ? ' (default)' : '';
       if (m.flat) return `${m.id}: ${m.label}. ${m.flat.credits} credits per video (use /musicvideo)`;
       const prices = m.resolutions
         .map((r) => `${r} ${priceCredits(m, { durationS: m.defaultDuration, resolution: r, aspectRatio: m.defaultAspectRatio })}`)

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RESOLUTIONS } from '../src/core/catalog.js';
 import { UserError } from '../src/core/errors.js';
 import { flag } from './options.js';
 import { defineCommand } from './types.js';
@@ -12,7 +13,7 @@ export default defineCommand({
     image: z.url({ protocol: /^https?$/, error: 'must be an http(s) link to an image' }).max(2000).optional(),
     model: z.string().trim().max(60).optional(),
     duration: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').optional(),
-    resolution: z.enum(['480p', '720p', '1080p'], { error: 'must be 480p, 720p or 1080p' }).optional(),
+    resolution: z.enum(RESOLUTIONS, { error: 'must be 480p, 720p, 1080p or 4k' }).optional(),
     aspect: z.string().trim().max(10).optional(),
     seed: z.coerce
       .number({ error: 'must be a number' })
@@ -29,7 +30,7 @@ export default defineCommand({
     image: 'An image to animate (image-to-video)',
     model: 'Model id (see /models)',
     duration: 'Length in seconds',
-    resolution: '480p, 720p or 1080p',
+    resolution: '480p, 720p, 1080p or 4k (Veo)',
     aspect: 'Aspect ratio, e.g. 16:9 or 9:16',
     seed: 'Seed for reproducible results',
     camera_fixed: 'Keep the camera still',

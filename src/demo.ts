@@ -38,7 +38,7 @@ export function demoModels(): ModelSpec[] {
   const seconds = Math.round((SIM_QUEUE_MS[1] + SIM_RUN_MS[1]) / 1000);
   return MODELS.map((m) => ({
     ...m,
-    expectedSecondsPer5s: { '480p': seconds, '720p': seconds, '1080p': seconds },
+    expectedSecondsPer5s: { '480p': seconds, '720p': seconds, '1080p': seconds, '4k': seconds },
     ...(m.flat ? { flat: { ...m.flat, expectedSeconds: seconds } } : {}),
     timeoutSeconds: 120,
   }));
@@ -46,7 +46,7 @@ export function demoModels(): ModelSpec[] {
 
 async function demo(): Promise<void> {
   const timing = { queueMs: SIM_QUEUE_MS, runMs: SIM_RUN_MS };
-  const [fal, ark, kie] = await Promise.all([startFalSimulator(timing), startArkSimulator(timing), startKieSimulator({ ...timing, hdReadyMs: 2000 })]);
+  const [fal, ark, kie] = await Promise.all([startFalSimulator(timing), startArkSimulator(timing), startKieSimulator({ ...timing, hdReadyMs: 2000, uhdReadyMs: 4000 })]);
   const fromFile: NodeJS.ProcessEnv = { ENV_FILE: process.env.ENV_FILE };
   try {
     loadEnvFile(fromFile);

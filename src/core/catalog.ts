@@ -6,11 +6,17 @@ import { UserError } from './errors.js';
  * (credits for members, an estimate in USD for the owner's budget cap) and how long they usually take.
  */
 
-export type Resolution = '480p' | '720p' | '1080p';
+export const RESOLUTIONS = ['480p', '720p', '1080p', '4k'] as const;
+export type Resolution = (typeof RESOLUTIONS)[number];
 
 export interface ModelSpec {
   /** Our id, typed by members (`/video --model seedance-1-pro`). */
   readonly id: string;
+  /**
+   * Former ids of this model. Jobs, chat defaults and `DEFAULT_MODEL` stored under one still resolve to it (a job
+   * resumed after a restart looks its model up by the id it was stored with), and members may still type them.
+   */
+  readonly aliases?: readonly string[];
   readonly label: string;
   readonly provider: string;
   /** `video`: prompt (and image) to clip, priced by resolution and length. `music-video`: a song to video, one flat price. */
@@ -47,21 +53,24 @@ const SEEDANCE_CREDITS = { '480p': 40, '720p': 50, '1080p': 70 } as const;
 const SEEDANCE_2_DURATIONS = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 const ARK_SEEDANCE_1_USD = { '480p': 0.12, '720p': 0.25, '1080p': 0.55 } as const;
 
+/** Seedance is made at up to 1080p; only Veo offers 4K. */
+type SeedanceResolution = Exclude<Resolution, '4k'>;
+
 /**
  * Prices of the newer Ark models: credits at the same credits-per-USD as Seedance 1.0 Pro on Ark, per resolution,
  * rounded up. Their USD figures are estimates (docs/providers.md says where each comes from).
  */
-function arkPrices(usdPer5s: Partial<Record<Resolution, number>>): Pick<ModelSpec, 'creditsPer5s' | 'usdPer5s'> {
+function arkPrices(usdPer5s: Partial<Record<SeedanceResolution, number>>): Pick<ModelSpec, 'creditsPer5s' | 'usdPer5s'> {
   const creditsPer5s: Partial<Record<Resolution, number>> = {};
-  for (const [resolution, usd] of Object.entries(usdPer5s) as [Resolution, number][]) {
+  for (const [resolution, usd] of Object.entries(usdPer5s) as [SeedanceResolution, number][]) {
     creditsPer5s[resolution] = Math.ceil((usd * SEEDANCE_CREDITS[resolution]) / ARK_SEEDANCE_1_USD[resolution] - 1e-9);
   }
   return { creditsPer5s, usdPer5s };
 }
 
 /** Seedance 2.0 billing: tokens = width × height × 24 fps × seconds / 1024, at `usdPer1kTokens`; a 5 s clip here. */
-function seedance2Usd(usdPer1kTokens: number, resolutions: readonly Resolution[] = ['480p', '720p', '1080p']): Partial<Record<Resolution, number>> {
-  const frame: Record<Resolution, number> = { '480p': 864 * 480, '720p': 1280 * 720, '1080p': 1920 * 1080 };
+function seedance2Usd(usdPer1kTokens: number, resolutions: readonly SeedanceResolution[] = ['480p', '720p', '1080p']): Partial<Record<SeedanceResolution, number>> {
+  const frame: Record<SeedanceResolution, number> = { '480p': 864 * 480, '720p': 1280 * 720, '1080p': 1920 * 1080 };
   const usd: Partial<Record<Resolution, number>> = {};
   for (const r of resolutions) usd[r] = Math.round(((frame[r] * 24 * 5) / 1024 / 1000) * usdPer1kTokens * 1000) / 1000;
   return usd;
@@ -251,43 +260,47 @@ export const MODELS: readonly ModelSpec[] = [
     englishOnly: false,
   },
   {
-    id: 'veo3-fast',
-    label: 'Veo 3 Fast with sound (kie.ai)',
+    // kie's `veo3_fast` / `veo3` ids serve Veo 3.1 now (provider-apis.md §7.3); the old catalog ids stay as aliases.
+    id: 'veo3.1-fast',
+    aliases: ['veo3-fast'],
+    label: 'Veo 3.1 Fast with sound (kie.ai)',
     provider: 'kie',
     kind: 'video',
     providerModels: { textToVideo: 'veo3_fast', imageToVideo: 'veo3_fast' },
     durations: [8],
     defaultDuration: 8,
-    // 1080p is Veo's 720p clip upgraded after generation (get-1080p-video), so it costs and takes a little more.
-    resolutions: ['720p', '1080p'],
+    // 1080p and 4K are Veo's 720p clip upgraded after generation (get-1080p-video, get-4k-video), so they cost and
+    // take more. 4K costs kie about two more Fast generations and 5–10 minutes (§7.3).
+    resolutions: ['720p', '1080p', '4k'],
     defaultResolution: '720p',
     aspectRatios: ['16:9', '9:16'],
     defaultAspectRatio: '16:9',
     supportsAudio: false,
     supportsCameraFixed: false,
-    creditsPer5s: { '720p': 100, '1080p': 120 },
-    usdPer5s: { '720p': 0.25, '1080p': 0.25 },
-    expectedSecondsPer5s: { '720p': 60, '1080p': 120 },
+    creditsPer5s: { '720p': 100, '1080p': 120, '4k': 300 },
+    usdPer5s: { '720p': 0.25, '1080p': 0.25, '4k': 0.75 },
+    expectedSecondsPer5s: { '720p': 60, '1080p': 120, '4k': 340 },
     timeoutSeconds: 1200,
     englishOnly: true,
   },
   {
-    id: 'veo3',
-    label: 'Veo 3 Quality with sound (kie.ai)',
+    id: 'veo3.1',
+    aliases: ['veo3'],
+    label: 'Veo 3.1 Quality with sound (kie.ai)',
     provider: 'kie',
     kind: 'video',
     providerModels: { textToVideo: 'veo3', imageToVideo: 'veo3' },
     durations: [8],
     defaultDuration: 8,
-    resolutions: ['720p', '1080p'],
+    resolutions: ['720p', '1080p', '4k'],
     defaultResolution: '720p',
     aspectRatios: ['16:9', '9:16'],
     defaultAspectRatio: '16:9',
     supportsAudio: false,
     supportsCameraFixed: false,
-    creditsPer5s: { '720p': 250, '1080p': 270 },
-    usdPer5s: { '720p': 1.25, '1080p': 1.25 },
-    expectedSecondsPer5s: { '720p': 100, '1080p': 160 },
+    creditsPer5s: { '720p': 250, '1080p': 270, '4k': 450 },
+    usdPer5s: { '720p': 1.25, '1080p': 1.25, '4k': 1.75 },
+    expectedSecondsPer5s: { '720p': 100, '1080p': 160, '4k': 380 },
     timeoutSeconds: 1500,
     englishOnly: true,
   },
@@ -314,14 +327,16 @@ export const MODELS: readonly ModelSpec[] = [
   },
 ];
 
+/** The model with this id or former id (`aliases`), whatever the case. */
 export function findModel(id: string, models: readonly ModelSpec[] = MODELS): ModelSpec | undefined {
-  return models.find((m) => m.id === id.toLowerCase());
+  const wanted = id.toLowerCase();
+  return models.find((m) => m.id === wanted) ?? models.find((m) => m.aliases?.includes(wanted));
 }
 
 /** The generation options a member may set, before they are checked against a model. */
 export const videoOptionsSchema = z.object({
   duration: z.coerce.number().int().positive().optional(),
-  resolution: z.enum(['480p', '720p', '1080p']).optional(),
+  resolution: z.enum(RESOLUTIONS).optional(),
   aspect: z.string().regex(/^\d{1,2}:\d{1,2}$|^auto$/, 'use a ratio such as 16:9').optional(),
   seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).optional(),
   cameraFixed: z.boolean().optional(),

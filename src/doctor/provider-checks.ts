@@ -48,7 +48,7 @@ export async function checkArk(config: Config): Promise<CheckResult> {
 
 export async function checkKie(config: Config): Promise<CheckResult> {
   const title = 'kie.ai';
-  if (!config.KIE_API_KEY) return skip(title, 'not configured (set KIE_API_KEY for Veo 3 and Suno music videos)');
+  if (!config.KIE_API_KEY) return skip(title, 'not configured (set KIE_API_KEY for Veo 3.1 and Suno music videos)');
   const base = config.KIE_BASE_URL.replace(/\/$/, '');
   return guarded(title, base, async () => {
     const answer = await probe(`${base}/api/v1/chat/credit`, { headers: { authorization: `Bearer ${config.KIE_API_KEY}` } });

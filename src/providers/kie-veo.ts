@@ -2,11 +2,11 @@ import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
 import { httpUrl } from './http.js';
-import { errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
+import { clip, errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
 
 /**
- * kie.ai Veo 3 (provider-apis.md §3): generate, record-info, and the optional 1080p upgrade fetched after success.
- * Veo has no queue state: `successFlag` 0 covers waiting and generating alike.
+ * kie.ai Veo 3.1 (provider-apis.md §3, §7.3): generate, record-info, and the optional 1080p or 4K upgrade fetched
+ * after success. Veo has no queue state: `successFlag` 0 covers waiting and generating alike.
  */
 
 export const KIE_VEO_MODELS = ['veo3', 'veo3_fast'] as const;
@@ -22,7 +22,10 @@ export function kieVeoSeed(seed: number): number {
 }
 
 /**
- * The generate body (§3.2). The aspect ratio goes as `aspect_ratio`, the name the published schema of
+ * The generate body (§3.2, §7.3). `generationType` says what the images are: none is TEXT_2_VIDEO; our one image is
+ * FIRST_AND_LAST_FRAMES_2_VIDEO, which with a single image builds the video around it (two would be first and last
+ * frame; members have no way to send a second). REFERENCE_2_VIDEO (Fast only) is never sent: no command asks for it.
+ * The aspect ratio goes as `aspect_ratio`, the name the published schema of
  * POST /api/v1/veo/generate defines; a server that ignored another spelling would silently make every 9:16 or image
  * video 16:9. (The callback's `promptJson` echoes it as `aspectRatio`: that is kie's echo, not the request schema.)
  * `enableFallback` is not sent: the schema marks it deprecated, and its default (off) is what we want anyway, since
@@ -34,6 +37,7 @@ export function buildKieVeoBody(request: GenerationRequest): Record<string, unkn
     prompt: request.prompt,
     model: request.providerModel,
     aspect_ratio: p.aspectRatio.toLowerCase() === 'auto' ? 'Auto' : p.aspectRatio,
+    generationType: request.imageUrl === undefined ? 'TEXT_2_VIDEO' : 'FIRST_AND_LAST_FRAMES_2_VIDEO',
   };
   if (request.imageUrl !== undefined) body.imageUrls = [request.imageUrl];
   if (p.seed !== undefined) body.seeds = kieVeoSeed(p.seed);
@@ -63,9 +67,14 @@ const recordData = z
 /** An empty or null `resultUrl` means "not yet", as a non-200 code does. */
 const upgradeData = z.looseObject({ resultUrl: z.union([httpUrl, z.literal(''), z.null()]).optional() }).nullish();
 
-/** Codes about the account or the service, not the video: real errors even from the 1080p endpoint, which answers
- * every other non-200 code while the 1080p copy is not ready (§3.5). */
+/** get-4k-video's answer: `resultUrls` stays null until the 4K copy is ready (§7.3). */
+const uhdData = z.looseObject({ resultUrls: z.array(httpUrl).max(16).nullish() }).nullish();
+
+/** Codes about the account or the service, not the video: real errors even from the upgrade endpoints, which answer
+ * every other non-200 code while the copy is not ready (§3.5, §7.3). */
 const ACCOUNT_CODES = new Set([401, 402, 403, 429, 455, 505]);
+/** kie's verdict that no 4K copy will come ("The 4K version of this video is unavailable", its 4K callback, §7.3). */
+const UHD_UNAVAILABLE_RE = /4k version of this video is unavailable/i;
 
 export async function submitKieVeo(client: KieClient, request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
   if (request.imageUrl !== undefined && !/^https?:\/\//i.test(request.imageUrl)) {
@@ -108,8 +117,11 @@ export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: Ab
     case 1: {
       const url = data.response?.resultUrls?.[0];
       if (url === undefined) throw new ProviderError('malformed', `${what}: success without a result URL`, { retryable: true });
-      // Fallback-model videos are 720p only and have no 1080p version to wait for (§3.5).
-      if (task.params?.resolution === '1080p' && data.fallbackFlag !== true) return upgradeTo1080p(client, task, signal);
+      // Fallback-model videos are 720p only and have no 1080p or 4K version to wait for (§3.5).
+      if (data.fallbackFlag !== true) {
+        if (task.params?.resolution === '1080p') return upgradeTo1080p(client, task, signal);
+        if (task.params?.resolution === '4k') return upgradeTo4k(client, task, signal);
+      }
       return { state: 'succeeded', videoUrl: url };
     }
     case 2:
@@ -138,4 +150,29 @@ async function upgradeTo1080p(client: KieClient, task: TaskRef, signal?: AbortSi
   }
   const data = kieData(answer.res, upgradeData, what);
   return data?.resultUrl ? { state: 'succeeded', videoUrl: data.resultUrl } : { state: 'running' };
+}
+
+/**
+ * The 4K copy (§7.3): POST get-4k-video asks for it, and asking again is how to learn whether it is ready (non-200
+ * "4k is processing" until then, 5–10 minutes). No callBackUrl: record-info and this endpoint say all we need, and
+ * a 4K callback would name the 4K task, which no job knows.
+ */
+async function upgradeTo4k(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
+  const what = 'kie veo get-4k-video';
+  const answer = await client.call('POST', '/api/v1/veo/get-4k-video', {
+    where: 'read',
+    what,
+    json: { taskId: task.taskId, index: 0 },
+    ...(signal ? { signal } : {}),
+  });
+  if (!answer.ok) {
+    const msg = z.looseObject({ msg: z.string().nullish() }).safeParse(answer.res.body).data?.msg ?? '';
+    if (answer.enveloped && UHD_UNAVAILABLE_RE.test(msg)) {
+      return { state: 'failed', error: new ProviderError('validation', clip(msg.trim()), { status: answer.code, retryable: false }) };
+    }
+    if (answer.enveloped && !ACCOUNT_CODES.has(answer.code)) return { state: 'running' };
+    throw answer.error;
+  }
+  const url = kieData(answer.res, uhdData, what)?.resultUrls?.[0];
+  return url ? { state: 'succeeded', videoUrl: url } : { state: 'running' };
 }

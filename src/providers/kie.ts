@@ -19,7 +19,7 @@ import { KIE_SUNO_MP4_MODEL, statusKieSuno, submitKieSuno } from './kie-suno.js'
 import { isKieVeoModel, statusKieVeo, submitKieVeo } from './kie-veo.js';
 
 /**
- * kie.ai adapter: Veo 3 (provider-apis.md §3) and the Suno music-video MP4 API (§4), one key and one base URL.
+ * kie.ai adapter: Veo 3.1 (provider-apis.md §3, §7.3) and the Suno music-video MP4 API (§4), one key and one base URL.
  * The catalog's provider model picks the API: 'veo3' / 'veo3_fast' or 'suno-mp4'.
  * kie has no cancel endpoint, and its callbacks are notifications only: record-info is the source of truth.
  */

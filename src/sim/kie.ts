@@ -1,8 +1,10 @@
 /**
- * A local kie.ai (provider-apis.md §3 Veo 3, §4 Suno music-video MP4) for the demo, tests and benchmarks: a real HTTP
- * server on 127.0.0.1 with Bearer auth, kie's `{code, msg, data}` envelope (errors inside HTTP 200 by default, or as
- * the HTTP status: `errorStyle`), task state by the clock, Veo's 1080p upgrade (not ready for `hdReadyMs` after
- * success), Veo's English-only rule, callbacks in each API's own shape (optionally HMAC-signed as kie signs them), and
+ * A local kie.ai (provider-apis.md §3 and §7.3 Veo 3.1, §4 Suno music-video MP4) for the demo, tests and benchmarks: a
+ * real HTTP server on 127.0.0.1 with Bearer auth, kie's `{code, msg, data}` envelope (errors inside HTTP 200 by
+ * default, or as the HTTP status: `errorStyle`), task state by the clock, Veo's 1080p upgrade (not ready for
+ * `hdReadyMs` after success), Veo's 4K upgrade (POST get-4k-video starts a 4K task with its own id, ready
+ * `uhdReadyMs` later; asking again answers 422 "4k is processing…" until then; record-info knows the 4K task too),
+ * Veo's English-only rule, callbacks in each API's own shape (optionally HMAC-signed as kie signs them), and
  * result URLs on this server serving small real MP4s. Where kie's behaviour is not documented ([U] in
  * provider-apis.md) the choice is marked [U] here.
  *
@@ -25,11 +27,14 @@
  *   [sim:dup_webhook]               the callback is delivered twice
  *   [sim:no_webhook]                no callback is ever sent
  *   [sim:unknown_flag]              record-info reports a successFlag kie never documented (Veo 4, Suno "QUEUING")
+ *   [sim:uhd_unavailable]           Veo: the 4K task fails with kie's "The 4K version of this video is unavailable…"
  * A Veo prompt with letters of a non-Latin script fails like kie's "Only English prompts are supported at this time"
  * (successFlag 2, code 400), unless `englishOnly` is false.
  *
  * The generate endpoints follow kie's published request schemas and refuse (422) a field the schema does not name,
- * e.g. Veo's older `aspectRatio` spelling, which the real server may silently ignore. Suno MP4 requires `callBackUrl`
+ * e.g. Veo's older `aspectRatio` spelling, which the real server may silently ignore. Veo's `generationType` rules
+ * (§7.3): REFERENCE_2_VIDEO on `veo3_fast` only and at 16:9 or 9:16; two `imageUrls` only as first and last frame
+ * (FIRST_AND_LAST_FRAMES_2_VIDEO); TEXT_2_VIDEO takes no image, the other types need one [U: texts]. Suno MP4 requires `callBackUrl`
  * (kie lists it as required) and answers a second request for the same song (taskId + audioId) with 409 "Mp4 record
  * already exists", naming the existing MP4 task in `data.taskId` [S: one public client reads it there]. A callback
  * URL off loopback is accepted, as kie would, but never called: the simulator sends nothing off this machine.
@@ -63,7 +68,7 @@ import type { SimMillis } from './sim-http.js';
 
 export type { SimMillis };
 
-export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'mp4_generate' | 'mp4_record_info' | 'credit' | 'files';
+export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'veo_4k' | 'mp4_generate' | 'mp4_record_info' | 'credit' | 'files';
 
 /** 'envelope': every answer is HTTP 200 and the error is the envelope `code` (kie's own client example expects that).
  * 'http': the HTTP status is the code too. 'http500': every error is HTTP 500 and only the envelope says which (kie's
@@ -114,6 +119,8 @@ export interface KieSimOptions {
   runMs?: SimMillis;
   /** The 1080p copy is ready this long after success (kie: 1–3 min). */
   hdReadyMs?: SimMillis;
+  /** The 4K copy is ready this long after get-4k-video is first asked (kie: 5–10 min). */
+  uhdReadyMs?: SimMillis;
   /** Time source for task states, file expiry and callback timestamps. Timers still run in real time. */
   clock?: Clock;
   /** For time ranges; inject for determinism. */
@@ -169,6 +176,8 @@ export interface KieSimStats {
   recordInfoCalls: number;
   /** Calls of get-1080p-video. */
   hdCalls: number;
+  /** Calls of get-4k-video. */
+  uhdCalls: number;
   fileCalls: number;
   webhookAttempts: number;
   webhooksDelivered: number;
@@ -186,7 +195,8 @@ export type KieSimOutcome =
   | 'not_english'
   | 'image_fetch_failed'
   | 'create_failed'
-  | 'callback_exception';
+  | 'callback_exception'
+  | 'uhd_unavailable';
 export type KieSimState = 'generating' | 'succeeded' | 'failed';
 
 export interface KieSimTask {
@@ -204,6 +214,8 @@ export interface KieSimTask {
   readonly outcome: KieSimOutcome;
   /** Veo: the ratio used (`aspect_ratio`, 16:9 when not given). */
   readonly aspectRatio: string | undefined;
+  /** A Veo 4K task: the task it upgrades. */
+  readonly upgradeOf: string | undefined;
 }
 
 export interface KieSimCall {
@@ -234,6 +246,7 @@ export interface KieSimulator {
   readonly stats: KieSimStats;
   readonly calls: readonly KieSimCall[];
   readonly webhookDeliveries: readonly KieSimWebhookDelivery[];
+  /** Tasks made by the generate endpoints (not 4K tasks: see `request(id)`). */
   requests(): KieSimTask[];
   request(id: string): KieSimTask | undefined;
   submissionsFor(prompt: string): number;
@@ -266,6 +279,7 @@ export const KIE_SIM_MARKERS = {
   dupWebhook: '[sim:dup_webhook]',
   noWebhook: '[sim:no_webhook]',
   unknownFlag: '[sim:unknown_flag]',
+  uhdUnavailable: '[sim:uhd_unavailable]',
   rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
   serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
@@ -285,6 +299,9 @@ export const KIE_SIM_MESSAGES = {
   recordNull: 'record is null', // [U] exact text
   createFailed: 'The source audio could not be found for this taskId and audioId.', // [U]
   hdNotReady: '1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.', // [U]
+  uhdNotReady: '4k is processing. It should be ready in 5-10 minutes. Please check back shortly.',
+  uhdUnavailable: 'The 4K version of this video is unavailable. Please try a different video.',
+  uhdDone: '4K Video generated successfully.',
   unauthorized: 'You do not have access permissions', // [U]
   rateLimited: 'Your call frequency is too high. Please try again later.', // [U]
   serverError: 'Server error, please try again later.', // [U]
@@ -299,7 +316,7 @@ export function signKieSimWebhook(key: string, taskId: string, timestampS: numbe
 }
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
-const API_ROUTES: readonly KieSimRoute[] = ['veo_generate', 'veo_record_info', 'veo_1080p', 'mp4_generate', 'mp4_record_info'];
+const API_ROUTES: readonly KieSimRoute[] = ['veo_generate', 'veo_record_info', 'veo_1080p', 'veo_4k', 'mp4_generate', 'mp4_record_info'];
 const VEO_MODELS = new Set(['veo3', 'veo3_fast']);
 const VEO_RATIOS = new Set(['16:9', '9:16', 'Auto']);
 const GENERATION_TYPES = new Set(['TEXT_2_VIDEO', 'FIRST_AND_LAST_FRAMES_2_VIDEO', 'REFERENCE_2_VIDEO']);
@@ -316,6 +333,8 @@ const VEO_FIELDS = new Set([
   'enableFallback',
   'enableTranslation',
 ]);
+/** get-4k-video's request (§7.3). */
+const UHD_FIELDS = new Set(['taskId', 'index', 'callBackUrl']);
 const MP4_FIELDS = new Set(['taskId', 'audioId', 'callBackUrl', 'author', 'domainName']);
 const MARKER_RE = /\[sim:[a-z_]+(?::\d+)?\]/g;
 
@@ -332,6 +351,10 @@ interface Entry {
   hdMs: number;
   outcome: KieSimOutcome;
   aspectRatio: string | undefined;
+  /** A 4K task: the Veo task it upgrades. */
+  upgradeOf: string | undefined;
+  /** A Veo task: its 4K task, once asked for. */
+  uhdTask: string | undefined;
   webhookQueued: boolean;
   timer: NodeJS.Timeout | undefined;
 }
@@ -400,6 +423,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     submissions: 0,
     recordInfoCalls: 0,
     hdCalls: 0,
+    uhdCalls: 0,
     fileCalls: 0,
     webhookAttempts: 0,
     webhooksDelivered: 0,
@@ -439,6 +463,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
         return { flag: 'CREATE_TASK_FAILED', code: 400, msg: KIE_SIM_MESSAGES.createFailed };
       case 'callback_exception':
         return { flag: 'CALLBACK_EXCEPTION', code: 500, msg: 'Callback to callBackUrl failed' }; // [U]
+      case 'uhd_unavailable':
+        return { flag: 3, code: 500, msg: KIE_SIM_MESSAGES.uhdUnavailable }; // [U] flag
       case 'fail':
       case 'ok':
         return e.api === 'veo'
@@ -461,12 +487,19 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       createTime: kieTime(e.submittedAt),
       response:
         state === 'succeeded'
-          ? { taskId: e.id, resultUrls: [fileUrl(e, 'output.mp4')], originUrls: [fileUrl(e, 'origin.mp4')], resolution: '720p' }
+          ? {
+              taskId: e.id,
+              resultUrls: [fileUrl(e, 'output.mp4')],
+              // [U] what a 4K task's record shows besides its video
+              ...(e.upgradeOf === undefined ? { originUrls: [fileUrl(e, 'origin.mp4')] } : {}),
+              resolution: e.upgradeOf === undefined ? '720p' : '4k',
+            }
           : null,
       successFlag: e.prompt.includes(KIE_SIM_MARKERS.unknownFlag) ? 4 : state === 'generating' ? 0 : state === 'succeeded' ? 1 : fail!.flag,
       errorCode: fail?.code ?? null,
       errorMessage: fail?.msg ?? '',
-      fallbackFlag: false,
+      // 4K tasks have no fallbackFlag (kie's record-info page).
+      ...(e.upgradeOf === undefined ? { fallbackFlag: false } : {}),
     });
   }
 
@@ -498,11 +531,49 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return ok({ resultUrl: fileUrl(e, 'output-1080p.mp4') });
   }
 
+  /**
+   * get-4k-video (§7.3): the first call starts a 4K task (its own id [U]: the docs' examples do not say whether it
+   * reuses the source id) and answers with `resultUrls: null`; later calls answer 422 "4k is processing" until it is
+   * ready, then the 4K URL. A second upgrade is never charged or started twice.
+   */
+  function uhdVideo(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
+    stats.uhdCalls++;
+    const body = parseObject(rawBody);
+    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
+    const unknown = unknownField(body, UHD_FIELDS);
+    if (unknown) return unknown;
+    if (typeof body.taskId !== 'string' || !body.taskId) return envelope(422, 'taskId is required'); // [U]
+    if (body.index !== undefined && body.index !== 0) return envelope(422, 'index is invalid'); // [U] one video per task
+    const badCallback = checkCallBackUrl(body.callBackUrl);
+    if (badCallback) return badCallback;
+    const e = entries.get(body.taskId);
+    if (!e || e.api !== 'veo' || e.upgradeOf !== undefined) return envelope(404, 'The task does not exist'); // [U]
+    if (stateOf(e) !== 'succeeded') return envelope(422, 'The video is not generated successfully'); // [U]
+    const existing = e.uhdTask === undefined ? undefined : entries.get(e.uhdTask);
+    if (!existing) {
+      const outcome: KieSimOutcome = e.prompt.includes(KIE_SIM_MARKERS.uhdUnavailable) ? 'uhd_unavailable' : 'ok';
+      const child = create('veo', e.model, body, e.prompt, outcome, headers, e.aspectRatio, e.id);
+      e.uhdTask = child.id;
+      return ok({ taskId: child.id, resultUrls: null, imageUrls: null });
+    }
+    const pending = { taskId: existing.id, resultUrls: null, imageUrls: null };
+    const state = stateOf(existing);
+    if (state === 'generating') return envelope(422, KIE_SIM_MESSAGES.uhdNotReady, pending);
+    if (state === 'failed') return envelope(500, KIE_SIM_MESSAGES.uhdUnavailable, pending); // [U] code of this answer
+    return ok({ taskId: existing.id, resultUrls: [fileUrl(existing, 'output.mp4')], imageUrls: null });
+  }
+
   // ------------------------------------------------------------ callbacks
 
   /** The callback for a task that is finished, or about to be (an early callback reports the coming outcome). */
   function callbackBody(e: Entry): { taskId: string; body: string } {
     const succeeded = e.outcome === 'ok' || e.outcome === 'callback_exception';
+    if (e.upgradeOf !== undefined) {
+      // The 4K callback's own shape (§7.3): code 200 or 500, `info.resultUrls` / `info.imageUrls`.
+      const data = succeeded ? { taskId: e.id, info: { resultUrls: [fileUrl(e, 'output.mp4')], imageUrls: [] } } : { taskId: e.id };
+      const msg = succeeded ? KIE_SIM_MESSAGES.uhdDone : KIE_SIM_MESSAGES.uhdUnavailable;
+      return { taskId: e.id, body: JSON.stringify({ code: succeeded ? 200 : 500, msg, data }) };
+    }
     if (e.api === 'veo') {
       if (succeeded) {
         const promptJson = JSON.stringify({
@@ -663,6 +734,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     outcome: KieSimOutcome,
     headers: http.IncomingHttpHeaders,
     ratio?: string,
+    upgradeOf?: string,
   ): Entry {
     const now = clock.now();
     const hangs = prompt.includes(KIE_SIM_MARKERS.hang);
@@ -679,17 +751,21 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       webhookUrl:
         typeof input.callBackUrl === 'string' && (opts.allowExternalWebhooks || isLoopback(input.callBackUrl)) ? input.callBackUrl : undefined,
       submittedAt: now,
-      endsAt: hangs ? Infinity : now + pick(opts.queueMs, 50) + pick(opts.runMs, 250),
+      endsAt: upgradeOf !== undefined ? now + pick(opts.uhdReadyMs, 300) : hangs ? Infinity : now + pick(opts.queueMs, 50) + pick(opts.runMs, 250),
       hdMs: pick(opts.hdReadyMs, 200),
       outcome,
       aspectRatio: ratio,
+      upgradeOf,
+      uhdTask: undefined,
       webhookQueued: false,
       timer: undefined,
     };
     entries.set(e.id, e);
-    stats.submissions++;
-    stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
-    if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
+    if (upgradeOf === undefined) {
+      stats.submissions++;
+      stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
+      if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
+    }
     scheduleWebhook(e);
     return e;
   }
@@ -720,10 +796,16 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (images !== undefined && (!Array.isArray(images) || images.length < 1 || images.length > 2 || !images.every(isHttpUrl))) {
       return envelope(422, 'imageUrls must be 1 or 2 http(s) URLs');
     }
+    // [U] texts; the rules are kie's (§7.3): reference mode is Fast-only at 16:9 / 9:16, two images are first + last.
     const type = body.generationType;
     if (type !== undefined && (typeof type !== 'string' || !GENERATION_TYPES.has(type))) return envelope(422, 'generationType is invalid');
     if (type === 'REFERENCE_2_VIDEO' && model === 'veo3') return envelope(422, 'REFERENCE_2_VIDEO is supported by veo3_fast only');
+    if (type === 'REFERENCE_2_VIDEO' && ratio !== '16:9' && ratio !== '9:16') return envelope(422, 'REFERENCE_2_VIDEO supports 16:9 and 9:16 only');
     if (type !== undefined && type !== 'TEXT_2_VIDEO' && images === undefined) return envelope(422, 'imageUrls is required for this generationType');
+    if (type === 'TEXT_2_VIDEO' && images !== undefined) return envelope(422, 'TEXT_2_VIDEO takes no imageUrls');
+    if (Array.isArray(images) && images.length === 2 && type !== 'FIRST_AND_LAST_FRAMES_2_VIDEO') {
+      return envelope(422, 'two imageUrls are first and last frame: use FIRST_AND_LAST_FRAMES_2_VIDEO');
+    }
     const seeds = body.seeds;
     if (seeds !== undefined && (!Number.isInteger(seeds) || (seedRange && ((seeds as number) < seedRange[0] || (seeds as number) > seedRange[1])))) {
       return envelope(422, seedRange ? `seeds must be an integer between ${seedRange[0]} and ${seedRange[1]}` : 'seeds must be an integer');
@@ -805,6 +887,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     '/api/v1/veo/generate': { route: 'veo_generate', method: 'POST' },
     '/api/v1/veo/record-info': { route: 'veo_record_info', method: 'GET' },
     '/api/v1/veo/get-1080p-video': { route: 'veo_1080p', method: 'GET' },
+    '/api/v1/veo/get-4k-video': { route: 'veo_4k', method: 'POST' },
     '/api/v1/mp4/generate': { route: 'mp4_generate', method: 'POST' },
     '/api/v1/mp4/record-info': { route: 'mp4_record_info', method: 'GET' },
     '/api/v1/chat/credit': { route: 'credit', method: 'GET' },
@@ -855,6 +938,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (req.headers.authorization !== `Bearer ${apiKey}`) return envelope(401, KIE_SIM_MESSAGES.unauthorized);
     if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
     if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
+    if (route === 'veo_4k') return uhdVideo(rawBody, req.headers);
     // [U] shape: the remaining credits as a bare number in `data`.
     if (route === 'credit') return ok(opts.credits ?? 1000);
     if (route === 'veo_1080p') stats.hdCalls++;
@@ -937,6 +1021,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     state: stateOf(e),
     outcome: e.outcome,
     aspectRatio: e.aspectRatio,
+    upgradeOf: e.upgradeOf,
   });
 
   return {
@@ -946,7 +1031,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     stats,
     calls,
     webhookDeliveries: deliveries,
-    requests: () => [...entries.values()].map(snapshot),
+    requests: () => [...entries.values()].filter((e) => e.upgradeOf === undefined).map(snapshot),
     request: (id) => {
       const e = entries.get(id);
       return e ? snapshot(e) : undefined;

@@ -272,7 +272,7 @@ describe('the chat commands', () => {
         expect(lines[0]).toBe('/video <prompt> [--image] [--model] [--duration] [--resolution] [--aspect] [--seed] [--camera_fixed] [--audio]');
         expect(lines[1]).toMatch(/Generate a short video/);
         expect(lines).toContain('  duration: Length in seconds');
-        expect(lines).toContain('  resolution: 480p, 720p or 1080p');
+        expect(lines).toContain('  resolution: 480p, 720p, 1080p or 4k (Veo)');
         expect(out.replyTo('/help /balance')).toBe('/balance\nShow your credits');
       });
     });
@@ -365,7 +365,8 @@ describe('the chat commands', () => {
         ['there is no prompt', '/video', /^\/video: prompt is missing\. See \/help video\.$/],
         ['the duration is out of range', '/video a fox --duration 99', /makes clips of 2 to 12 seconds/],
         ['the duration is not a number', '/video a fox --duration abc', /^\/video: --duration must be a number of seconds\. See \/help video\.$/],
-        ['the resolution is unknown', '/video a fox --resolution 4k', /^\/video: --resolution must be 480p, 720p or 1080p\. See \/help video\.$/],
+        ['the resolution is unknown', '/video a fox --resolution 8k', /^\/video: --resolution must be 480p, 720p, 1080p or 4k\. See \/help video\.$/],
+        ['the model has no 4K', '/video a fox --resolution 4k', /^Seedance 1\.0 Pro \(fal\.ai\) supports 480p, 720p, 1080p\.$/],
         ['the model does not exist', '/video a fox --model nope', /^There is no model called “nope”\. Available: seedance-1-pro, seedance-1\.5-pro, seedance-2, seedance-2-fast\.$/],
         ['the seed is negative', '/video a fox --seed -1', /^\/video: --seed must be 0 or more\. See \/help video\.$/],
         ['the prompt is over 2,000 characters', longPrompt, /^Your prompt is 2,001 characters long; the limit is 2,000\. Please shorten it\.$/],

@@ -61,7 +61,7 @@ describe('the Discord adapter', () => {
       expect(video.options![0]).toMatchObject({ name: 'prompt', type: 3, required: true });
       expect(option('image')).toMatchObject({ type: 11, required: false });
       expect(option('model')).toMatchObject({ type: 3, autocomplete: true });
-      expect(option('resolution').choices!.map((c) => c.value)).toEqual(['480p', '720p', '1080p']);
+      expect(option('resolution').choices!.map((c) => c.value)).toEqual(['480p', '720p', '1080p', '4k']);
       expect(option('seed')).toMatchObject({ type: 4, min_value: 0, max_value: 2147483647 });
       expect(option('camera_fixed')).toMatchObject({ type: 5 });
       expect(video['description_localizations']).toEqual({ 'zh-CN': '根据提示词（可附图片）生成短视频' });

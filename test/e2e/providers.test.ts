@@ -52,7 +52,7 @@ async function start(webhooks: boolean, env: Record<string, string> = {}): Promi
   const [fal, ark, kie] = await Promise.all([
     startFalSimulator(timing),
     startArkSimulator(timing),
-    startKieSimulator({ ...timing, hdReadyMs: 100, hmacKey: 'kie-hmac' }),
+    startKieSimulator({ ...timing, hdReadyMs: 100, uhdReadyMs: 150, hmacKey: 'kie-hmac' }),
   ]);
   const dir = tempDir();
   const store = await botTestStore(dir.dir);
@@ -169,7 +169,7 @@ describe('every model of every provider', () => {
 
   it('refuses a prompt that is clearly not English for Veo, before anything is held or sent', async () => {
     const w = await start(false);
-    await expect(w.bot.engine.submitVideo(request('veo3-fast', 'un zorro rojo corriendo por la nieve al atardecer'))).rejects.toThrow(/English prompts only/);
+    await expect(w.bot.engine.submitVideo(request('veo3.1-fast', 'un zorro rojo corriendo por la nieve al atardecer'))).rejects.toThrow(/English prompts only/);
     expect(w.kie.stats.submitCalls).toBe(0);
     const { job } = await w.bot.engine.submitVideo(request('seedance-1-pro', 'un zorro rojo corriendo por la nieve al atardecer'));
     expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
@@ -177,9 +177,29 @@ describe('every model of every provider', () => {
 
   it('delivers Veo at 1080p through the upgrade endpoint', async () => {
     const w = await start(false);
-    const { job } = await w.bot.engine.submitVideo(request('veo3-fast', 'a fox', { options: { resolution: '1080p' } }));
+    const { job } = await w.bot.engine.submitVideo(request('veo3.1-fast', 'a fox', { options: { resolution: '1080p' } }));
     expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
     expect(w.kie.stats.hdCalls).toBeGreaterThan(0);
+  });
+
+  it.each(['veo3.1-fast', 'veo3.1'])('delivers %s at 4K through get-4k-video, priced as 4K', async (modelId) => {
+    const w = await start(false);
+    const { job } = await w.bot.engine.submitVideo(request(modelId, 'a fox', { options: { resolution: '4k' } }));
+    expect(job.price).toBe(modelId === 'veo3.1-fast' ? 480 : 720);
+    const done = await w.bot.engine.waitForJob(job.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.resultUrl).toMatch(/\/output\.mp4$/);
+    const uhdTask = w.kie.request(done.resultUrl!.split('/').at(-2)!);
+    expect(uhdTask).toMatchObject({ upgradeOf: done.providerTaskId });
+    expect(w.kie.stats).toMatchObject({ submissions: 1, hdCalls: 0 });
+  });
+
+  it('makes a video for a member who still types a former id (veo3-fast), as veo3.1-fast', async () => {
+    const w = await start(false);
+    const { job } = await w.bot.engine.submitVideo(request('veo3-fast', 'a fox'));
+    expect(job.model).toBe('veo3.1-fast');
+    expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
+    expect(w.kie.requests()[0]).toMatchObject({ model: 'veo3_fast', input: { generationType: 'TEXT_2_VIDEO' } });
   });
 });
 
@@ -207,7 +227,7 @@ describe('the owner’s Ark settings', () => {
 });
 
 describe('each provider’s failures', () => {
-  describe.each([['seedance-1-pro'], ['seedance-1-pro-ark'], ['veo3-fast']])('with %s', (modelId) => {
+  describe.each([['seedance-1-pro'], ['seedance-1-pro-ark'], ['veo3.1-fast']])('with %s', (modelId) => {
     it.each([
       ['[sim:content_policy] a fox', /safety filter rejected/],
       ['[sim:content_policy_input] a fox', /safety filter rejected the prompt/],

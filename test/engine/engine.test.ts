@@ -165,6 +165,23 @@ describe('the job engine', () => {
       expect(t.platform.posts.filter((p) => p.view.jobId === job.id)).toHaveLength(1);
     });
 
+    it('resumes a job stored under a model’s former id (veo3-fast, now veo3.1-fast) and finishes it', async () => {
+      const t = await harness({ kie: { queueMs: 0, runMs: 600 } });
+      const job = await t.submit('ann', 'a fox', { modelId: 'veo3.1-fast', options: {} });
+      expect(job.model).toBe('veo3.1-fast');
+      await until(async () => (await t.job(job.id)).status === 'running');
+      await t.crash();
+      // What an older clipbot left: the same job under the id the catalog had then.
+      const db = await t.reopenStore();
+      expect(await patchJob(db, { now: () => Date.now() }, job.id, 'running', { model: 'veo3-fast' })).toBe(true);
+      await db.close();
+      await t.boot();
+      const done = await t.engine.waitForJob(job.id);
+      expect(done).toMatchObject({ status: 'succeeded', model: 'veo3-fast' });
+      expect(t.kie!.stats.submissions).toBe(1);
+      expect((await t.ledgerFor(job.id)).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
+    });
+
     it('resumes queued jobs and settles each exactly once', async () => {
       const t = await harness({ settings: { maxRunningJobs: 1 }, sim: { runMs: 150 } });
       const ids = [];

@@ -85,7 +85,7 @@ export interface HarnessOptions {
 
 export const FAST_MODELS: ModelSpec[] = MODELS.map((m) => ({
   ...m,
-  expectedSecondsPer5s: { '480p': 1, '720p': 1, '1080p': 1 },
+  expectedSecondsPer5s: { '480p': 1, '720p': 1, '1080p': 1, '4k': 1 },
   ...(m.flat ? { flat: { ...m.flat, expectedSeconds: 1 } } : {}),
   timeoutSeconds: 30,
 }));

@@ -30,16 +30,17 @@ import {
 } from './conformance.js';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.js';
 
-const VEO_FAST = MODELS.find((m) => m.id === 'veo3-fast')!.providerModels.textToVideo;
-const VEO = MODELS.find((m) => m.id === 'veo3')!.providerModels.textToVideo;
+const VEO_FAST = MODELS.find((m) => m.id === 'veo3.1-fast')!.providerModels.textToVideo;
+const VEO = MODELS.find((m) => m.id === 'veo3.1')!.providerModels.textToVideo;
 const SUNO = MODELS.find((m) => m.id === 'suno-music-video')!.providerModels.textToVideo;
 const HMAC_KEY = 'test-kie-hmac-key';
 const PARAMS: GenerationParams = { durationS: 8, resolution: '720p', aspectRatio: '16:9' };
 const PARAMS_1080P: GenerationParams = { ...PARAMS, resolution: '1080p' };
+const PARAMS_4K: GenerationParams = { ...PARAMS, resolution: '4k' };
 
 const OPERATION_ROUTES: Record<ProviderOperation, KieSimRoute[]> = {
   submit: ['veo_generate', 'mp4_generate'],
-  status: ['veo_record_info', 'veo_1080p', 'mp4_record_info'],
+  status: ['veo_record_info', 'veo_1080p', 'veo_4k', 'mp4_record_info'],
   cancel: [],
 };
 
@@ -172,21 +173,38 @@ describeVideoProviderConformance('kie Suno music video', (o) => startKie({ ...o,
 
 describe('kie adapter', () => {
   describe('when it submits a Veo video', () => {
-    it('posts the prompt, model and the documented aspect_ratio (no deprecated enableFallback), with the job id header', async () => {
+    it('posts the prompt, model, TEXT_2_VIDEO and the documented aspect_ratio (no deprecated enableFallback), with the job id header', async () => {
       const h = await open();
       await h.provider.submit(veoRequest('a red kite', { jobId: 'job-9', providerModel: VEO, params: { ...PARAMS, aspectRatio: '9:16' } }));
       const [task] = h.sim.requests();
-      expect(task!.input).toEqual({ prompt: 'a red kite', model: 'veo3', aspect_ratio: '9:16' });
+      expect(task!.input).toEqual({ prompt: 'a red kite', model: 'veo3', aspect_ratio: '9:16', generationType: 'TEXT_2_VIDEO' });
       expect(task!.aspectRatio).toBe('9:16');
       expect(h.sim.stats.submissionsByJobId.get('job-9')).toBe(1);
       expect(h.sim.calls[0]).toMatchObject({ method: 'POST', path: '/api/v1/veo/generate' });
     });
 
-    it('sends imageUrls for image-to-video and callBackUrl for a webhook', async () => {
+    it('sends the image as the one imageUrl of FIRST_AND_LAST_FRAMES_2_VIDEO, and callBackUrl for a webhook', async () => {
       const h = await open();
       const imageUrl = 'https://media.example.com/inputs/job-1.png';
       await h.provider.submit(veoRequest('animate this', { imageUrl, webhookUrl: h.receiver.url }));
-      expect(h.sim.requests()[0]!.input).toMatchObject({ imageUrls: [imageUrl], callBackUrl: h.receiver.url });
+      expect(h.sim.requests()[0]!.input).toMatchObject({
+        imageUrls: [imageUrl],
+        generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO',
+        callBackUrl: h.receiver.url,
+      });
+    });
+
+    it.each([
+      ['Quality', VEO],
+      ['Fast', VEO_FAST],
+    ])('is accepted by the simulator’s generationType rules on %s, with and without an image', async (_label, providerModel) => {
+      const h = await open();
+      await h.provider.submit(veoRequest('text', { providerModel }));
+      await h.provider.submit(veoRequest('image', { providerModel, imageUrl: 'https://media.example.com/a.png', params: { ...PARAMS, aspectRatio: 'auto' } }));
+      expect(h.sim.requests().map((t) => [t.model, t.input.generationType])).toEqual([
+        [providerModel, 'TEXT_2_VIDEO'],
+        [providerModel, 'FIRST_AND_LAST_FRAMES_2_VIDEO'],
+      ]);
     });
 
     it('sends "Auto" for an automatic aspect ratio', async () => {
@@ -372,11 +390,58 @@ describe('kie adapter', () => {
       await expectProviderError(h.provider.status(task), { kind: 'rate_limit', retryAfterS: 20 });
     });
 
-    it('never calls the 1080p endpoint for a 720p job', async () => {
+    it('never calls the 1080p or 4K endpoint for a 720p job', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(veoRequest('plain'));
       expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded', videoUrl: expect.stringMatching(/\/output\.mp4$/) });
       expect(h.sim.stats.hdCalls).toBe(0);
+      expect(h.sim.stats.uhdCalls).toBe(0);
+    });
+  });
+
+  describe('when the member asked for 4K', () => {
+    it('asks get-4k-video once the video exists, reports running while kie says it is processing, then succeeds with the 4K URL', async () => {
+      const h = await open({ queueMs: 0, runMs: 10, sim: { uhdReadyMs: 150 } });
+      const task = await h.provider.submit(veoRequest('uhd please', { providerModel: VEO, params: PARAMS_4K }));
+      const seen = await pollUntilFinal(h.provider, task);
+      const final = seen.at(-1)!;
+      if (final.state !== 'succeeded') throw new Error(`expected success, got ${final.state}`);
+      const uhdCalls = h.sim.calls.filter((c) => c.route === 'veo_4k');
+      expect(uhdCalls[0]).toMatchObject({ method: 'POST', path: '/api/v1/veo/get-4k-video', code: 200 });
+      expect(uhdCalls.some((c) => c.code === 422)).toBe(true);
+      expect(uhdCalls.at(-1)!.code).toBe(200);
+      expect(h.sim.stats.hdCalls).toBe(0);
+      // The 4K task is kie's own, known to record-info, and its video is the URL the job got.
+      const uhd = h.sim.request(final.videoUrl.split('/').at(-2)!);
+      expect(uhd).toMatchObject({ upgradeOf: task.taskId, input: { taskId: task.taskId, index: 0 }, state: 'succeeded' });
+      expect(h.sim.requests()).toHaveLength(1);
+      const res = await request(final.videoUrl);
+      expect(res.headers['content-type']).toBe('video/mp4');
+      await res.body.dump();
+    });
+
+    it('fails the job, not retried, when kie says the 4K version is unavailable', async () => {
+      const h = await open({ queueMs: 0, runMs: 10, sim: { uhdReadyMs: 20 } });
+      const task = await h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.uhdUnavailable}`, { params: PARAMS_4K }));
+      expect(await finalOf(h, task)).toMatchObject({
+        state: 'failed',
+        error: { kind: 'validation', retryable: false, message: KIE_SIM_MESSAGES.uhdUnavailable },
+      });
+    });
+
+    it('throws rate_limit when the 4K endpoint is rate limited', async () => {
+      const h = await open({ queueMs: 0, runMs: 10 });
+      const task = await h.provider.submit(veoRequest('uhd', { params: PARAMS_4K }));
+      h.sim.complete(task.taskId);
+      h.sim.injectFault({ kind: 'rate_limit', retryAfter: '30' }, { routes: 'veo_4k' });
+      await expectProviderError(h.provider.status(task), { kind: 'rate_limit', retryAfterS: 30 });
+    });
+
+    it('treats not-ready answers sent as HTTP statuses the same way', async () => {
+      const h = await open({ queueMs: 0, runMs: 10, sim: { uhdReadyMs: 80, errorStyle: 'http' } });
+      const task = await h.provider.submit(veoRequest('uhd', { params: PARAMS_4K }));
+      expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded' });
+      expect(h.sim.calls.some((c) => c.route === 'veo_4k' && c.status === 422)).toBe(true);
     });
   });
 
@@ -840,12 +905,30 @@ describe('kie simulator', () => {
       ['three images', { prompt: 'x', imageUrls: ['http://a/1', 'http://a/2', 'http://a/3'] }],
       ['a seed out of range', { prompt: 'x', seeds: 5 }],
       ['reference mode on veo3', { prompt: 'x', model: 'veo3', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'] }],
+      ['reference mode at Auto', { prompt: 'x', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'], aspect_ratio: 'Auto' }],
+      ['reference mode without images', { prompt: 'x', generationType: 'REFERENCE_2_VIDEO' }],
+      ['first and last frames without images', { prompt: 'x', generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO' }],
+      ['an image with TEXT_2_VIDEO', { prompt: 'x', generationType: 'TEXT_2_VIDEO', imageUrls: ['http://a/1'] }],
+      ['two images without FIRST_AND_LAST_FRAMES_2_VIDEO', { prompt: 'x', imageUrls: ['http://a/1', 'http://a/2'] }],
+      ['two images as references', { prompt: 'x', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1', 'http://a/2'] }],
+      ['an unknown generationType', { prompt: 'x', generationType: 'IMAGE_2_VIDEO', imageUrls: ['http://a/1'] }],
       ['a field the schema does not name', { prompt: 'x', resolution: '1080p' }],
       ['a callback that is not a URL', { prompt: 'x', callBackUrl: 'not a url' }],
     ])('answers 422 for %s', async (_label, body) => {
       const s = await sim();
       expect((await call(s, 'POST', '/api/v1/veo/generate', body)).body.code).toBe(422);
       expect(s.stats.submissions).toBe(0);
+    });
+
+    it.each([
+      ['text to video', { generationType: 'TEXT_2_VIDEO' }],
+      ['one image as first frame on Quality', { model: 'veo3', generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO', imageUrls: ['http://a/1'] }],
+      ['first and last frame', { generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO', imageUrls: ['http://a/1', 'http://a/2'] }],
+      ['reference mode on Fast at 9:16', { model: 'veo3_fast', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'], aspect_ratio: '9:16' }],
+    ])('accepts %s', async (_label, body) => {
+      const s = await sim();
+      expect((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x', ...body })).body.code).toBe(200);
+      expect(s.stats.submissions).toBe(1);
     });
 
     it('answers 401 for a wrong key', async () => {
@@ -862,6 +945,68 @@ describe('kie simulator', () => {
       expect((await call(s, 'GET', `/api/v1/mp4/record-info?taskId=${taskId}`)).body.code).toBe(404);
       expect((await call(s, 'GET', `/api/v1/veo/record-info?taskId=${taskId}`)).body.code).toBe(200);
       expect(s.stats.recordInfoCalls).toBe(2);
+    });
+  });
+
+  describe('when a client asks for the 4K copy', () => {
+    const uhd = async (s: KieSimulator, body: Record<string, unknown>) => call(s, 'POST', '/api/v1/veo/get-4k-video', body);
+
+    it('starts a 4K task, answers "processing" until it is ready, then its URL; record-info follows the 4K task', async () => {
+      const clock = createTestClock();
+      const s = await sim({ clock, uhdReadyMs: 60_000 });
+      const source = String((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x' })).body.data!.taskId);
+      const started = await uhd(s, { taskId: source, index: 0, callBackUrl: 'https://api.example.com/4k' });
+      expect(started.body).toMatchObject({ code: 200, msg: 'success', data: { resultUrls: null, imageUrls: null } });
+      const uhdTask = String(started.body.data!.taskId);
+      expect(uhdTask).not.toBe(source);
+      expect((await uhd(s, { taskId: source, index: 0 })).body).toEqual({
+        code: 422,
+        msg: KIE_SIM_MESSAGES.uhdNotReady,
+        data: { taskId: uhdTask, resultUrls: null, imageUrls: null },
+      });
+      expect((await call(s, 'GET', `/api/v1/veo/record-info?taskId=${uhdTask}`)).body.data).toMatchObject({ taskId: uhdTask, successFlag: 0 });
+      clock.advance(60_001);
+      const ready = await uhd(s, { taskId: source, index: 0 });
+      expect(ready.body).toMatchObject({ code: 200, data: { taskId: uhdTask, resultUrls: [`${s.url}/files/${uhdTask}/output.mp4`] } });
+      const record = (await call(s, 'GET', `/api/v1/veo/record-info?taskId=${uhdTask}`)).body.data!;
+      expect(record).toMatchObject({ successFlag: 1, response: { resultUrls: [`${s.url}/files/${uhdTask}/output.mp4`], resolution: '4k' } });
+      expect(record).not.toHaveProperty('fallbackFlag');
+      expect(s.requests().map((t) => t.id)).toEqual([source]);
+      expect(s.stats).toMatchObject({ submissions: 1, uhdCalls: 3 });
+    });
+
+    it('calls back with the 4K callback’s own shape', async () => {
+      const h = await open({ queueMs: 0, runMs: 0, sim: { uhdReadyMs: 10 } });
+      const source = await h.provider.submit(veoRequest('x'));
+      h.sim.complete(source.taskId);
+      const started = await uhd(h.sim, { taskId: source.taskId, index: 0, callBackUrl: h.receiver.url });
+      const d = await h.receiver.next();
+      expect(bodyOf(d)).toEqual({
+        code: 200,
+        msg: KIE_SIM_MESSAGES.uhdDone,
+        data: { taskId: started.body.data!.taskId, info: { resultUrls: [`${h.sim.url}/files/${String(started.body.data!.taskId)}/output.mp4`], imageUrls: [] } },
+      });
+    });
+
+    it.each([
+      ['a field the schema does not name', { index: 0, resolution: '4k' }, 422],
+      ['another index', { index: 1 }, 422],
+      ['no taskId', { taskId: undefined }, 422],
+      ['an unknown task', { taskId: 'veo_task_nope' }, 404],
+    ])('refuses %s', async (_label, extra, code) => {
+      const s = await sim();
+      const source = String((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x' })).body.data!.taskId);
+      expect((await uhd(s, { taskId: source, ...extra })).body.code).toBe(code);
+      expect(s.stats.uhdCalls).toBe(1);
+    });
+
+    it('refuses a task that has not succeeded, and GET', async () => {
+      const s = await sim({ queueMs: 0, runMs: 60_000 });
+      const source = String((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x' })).body.data!.taskId);
+      expect((await uhd(s, { taskId: source, index: 0 })).body.code).toBe(422);
+      const get = await request(`${s.url}/api/v1/veo/get-4k-video?taskId=${source}`, { headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 't' } });
+      expect(get.statusCode).toBe(405);
+      await get.body.dump();
     });
   });
 

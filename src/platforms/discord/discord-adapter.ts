@@ -276,7 +276,7 @@ class DiscordHandlers {
     const choices = this.deps.engine
       .availableModels()
       .filter((m) => m.kind === 'video')
-      .filter((m) => !typed || m.id.toLowerCase().includes(typed) || m.label.toLowerCase().includes(typed))
+      .filter((m) => !typed || [m.id, m.label, ...(m.aliases ?? [])].some((name) => name.toLowerCase().includes(typed)))
       .slice(0, 25)
       .map((m) => ({ name: clip(`${m.id} · ${m.label}`, 100), value: m.id }));
     await interaction.respond(choices);
