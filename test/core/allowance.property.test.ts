@@ -153,6 +153,8 @@ describe('the free daily allowance', () => {
             clock.advance(1000);
             switch (op.op) {
               case 'submit': {
+                const day = Math.floor(clock.now() / DAY_MS);
+                const firstToday = !m.toppedUpOn.has(day);
                 const topUp = allowance();
                 try {
                   const id = await submit(db, clock);
@@ -162,10 +164,11 @@ describe('the free daily allowance', () => {
                 } catch (error) {
                   expect(error).toBeInstanceOf(UserError);
                   expect(m.balance).toBeLessThan(PRICE);
-                  // The refused intake's transaction rolled back, allowance included: it comes again next time.
-                  if (topUp > 0) {
+                  // The refused intake's transaction rolled back, allowance included (even a top-up of nothing):
+                  // the day's allowance is looked at again next time.
+                  if (firstToday) {
                     m.balance -= topUp;
-                    m.toppedUpOn.delete(Math.floor(clock.now() / DAY_MS));
+                    m.toppedUpOn.delete(day);
                   }
                 }
                 break;
