@@ -14,8 +14,11 @@ import { Worker } from 'node:worker_threads';
  */
 
 export interface Checkpointer {
-  /** Asks the thread to close its connection and end; it does not keep the process alive meanwhile. */
-  stop(): void;
+  /**
+   * Asks the thread to close its connection and end (it does not keep the process alive meanwhile); resolves once it
+   * has. The last connection to close removes the WAL files: until then the database's directory is not ours to delete.
+   */
+  stop(): Promise<void>;
 }
 
 export interface CheckpointerOptions {
@@ -58,17 +61,21 @@ export function startCheckpointer(file: string, options: CheckpointerOptions): C
   });
   worker.unref();
   let stopped = false;
+  let exited = false;
+  const exit = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('error', (error) => {
     if (!stopped) options.onFailure(error);
     stopped = true;
   });
   worker.on('exit', (code) => {
+    exited = true;
     if (!stopped) options.onFailure(new Error(`the checkpoint thread ended (exit code ${code})`));
   });
   return {
     stop() {
       stopped = true;
-      worker.postMessage('stop');
+      if (!exited) worker.postMessage('stop');
+      return exit;
     },
   };
 }

@@ -6,7 +6,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { startCheckpointer } from './checkpointer.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
@@ -48,11 +48,20 @@ function checkpointInBackground(sqlite: Database.Database, file: string, onFailu
       onFailure(error);
     },
   });
+  checkpointers.set(sqlite, checkpointer);
   const close = sqlite.close.bind(sqlite);
   sqlite.close = () => {
-    checkpointer.stop();
+    void checkpointer.stop();
     return close();
   };
+}
+
+const checkpointers = new WeakMap<Database.Database, Checkpointer>();
+
+/** Closes the database and waits for its checkpoint thread (if any) to close its connection too. */
+export async function closeDb(db: Db): Promise<void> {
+  if (db.$client.open) db.$client.close();
+  await checkpointers.get(db.$client)?.stop();
 }
 
 /**

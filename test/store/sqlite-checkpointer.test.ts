@@ -39,6 +39,16 @@ describe('WAL checkpoints on a thread of their own', () => {
     await vi.waitFor(() => expect(fs.statSync(file).size - before).toBeGreaterThanOrEqual(2000 * 4000), { timeout: 10_000 });
   });
 
+  it('closes once the thread has closed its connection too: the WAL files are gone and the directory may go', async () => {
+    const file = freshFile();
+    store = openSqliteStore(file);
+    store.drizzle.$client.exec('create table scratch (body blob); insert into scratch values (zeroblob(4000))');
+    // The thread's connection is open once it has checkpointed what was committed.
+    await vi.waitFor(() => expect(fs.statSync(file).size).toBeGreaterThan(4000 * 2), { timeout: 10_000 });
+    await store.close();
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['clipbot.db']);
+  });
+
   it('reports a thread that cannot work, so the caller can checkpoint on its own again', async () => {
     const missing = path.join(path.dirname(freshFile()), 'never-created.db');
     const failure = await new Promise<Error>((resolve) => startCheckpointer(missing, { onFailure: resolve }));

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
-import { openDb, type Db } from '../../../db/client.js';
+import { closeDb, openDb, type Db } from '../../../db/client.js';
 import type { Logger } from '../../core/ports.js';
 import type { Store, StoreTx } from '../../core/store.js';
 import { sqliteAudit, sqliteBlocklist, sqliteCommunities, sqliteSettings, sqliteUsers } from './accounts.js';
@@ -77,7 +77,7 @@ export function openSqliteStore(file: string, logger?: Logger): SqliteStore {
     isOpen: () => db.$client.open,
     async close() {
       await gate.pass(async () => undefined);
-      if (db.$client.open) db.$client.close();
+      await closeDb(db);
     },
   };
   return store;
