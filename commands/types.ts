@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Config, CreditPack } from '../src/config.js';
+import type { OwnerNotifier } from '../src/core/alerts/owner-notifier.js';
 import type { Engine } from '../src/core/engine/engine.js';
 import type { VideoRequest } from '../src/core/engine/intake.js';
 import type { Prefilter } from '../src/core/moderation/prefilter.js';
@@ -49,6 +50,8 @@ export interface CommandDeps {
   config: Config;
   logger: Logger;
   prefilter: Prefilter;
+  /** Tells the owners (log, and OWNER_ALERT_CHAT when set) of what needs them, such as a payment not credited. */
+  notifier?: OwnerNotifier;
 }
 
 /** What a command produced that its caller may wait on (the console waits for `/video` jobs). */

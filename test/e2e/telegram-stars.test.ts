@@ -193,8 +193,8 @@ describe('buying credits with Telegram Stars', () => {
   });
 
   describe('when a successful_payment matches no invoice of ours', () => {
-    it('credits nothing, logs it loudly for the owners and tells the member once to use /paysupport', async () => {
-      const w = await startWorld();
+    it('credits nothing, logs it loudly, alerts the owners and tells the member once to use /paysupport', async () => {
+      const w = await startWorld({ CREDIT_PACKS_TELEGRAM: PACKS, OWNER_IDS: 'telegram:4242', OWNER_ALERT_CHAT: 'telegram:4242' });
       const alice = w.fake.user();
       const chat = w.fake.privateChat(alice);
       const { invoices } = await buy(w, alice, chat);
@@ -203,9 +203,12 @@ describe('buying credits with Telegram Stars', () => {
         `Your payment ${chargeId} could not be credited automatically. Nothing is lost: it is on record. Please use /paysupport and quote this payment id.`,
       ]));
       expect(w.logText()).toMatch(/"level":50[^\n]*TELEGRAM PAYMENT NOT CREDITED/);
+      const alerts = () => w.fake.callsTo('sendMessage').filter((c) => String(c.params['chat_id']) === '4242').map((c) => String(c.params['text']));
+      await eventually(() => expect(alerts()).toEqual([expect.stringContaining(`A Telegram Stars payment (${chargeId}, 1 XTR, from telegram:${alice.id}) matches no invoice`)]));
       w.fake.redeliver(payment);
       await eventually(() => expect(w.logText().match(/TELEGRAM PAYMENT NOT CREDITED/g)).toHaveLength(2));
       expect(repliesToPayment(w, payment)).toHaveLength(1);
+      expect(alerts()).toHaveLength(1);
       expect(await purchases(w, alice)).toEqual([]);
       await w.expectLedgerBalanced();
     });

@@ -146,7 +146,14 @@ export async function creditPayment(message: Message & { successful_payment: Suc
       'TELEGRAM PAYMENT NOT CREDITED: it matches no invoice this bot sent; credit it by hand (/credits) or refund it',
     );
     // Told once per payment, however often Telegram delivers it.
-    if (await db.intakeKeys.claim(`telegram:payment:${chargeId}`, 'payment', clock.now())) await reply('purchase_unmatched', {});
+    if (await db.intakeKeys.claim(`telegram:payment:${chargeId}`, 'payment', clock.now())) {
+      d.commands.notifier?.alert({
+        kind: 'payment_unmatched',
+        text: `A Telegram Stars payment (${chargeId}, ${paid.total_amount} ${paid.currency}, from telegram:${from.id}) matches no invoice this bot sent and was not credited: credit it by hand (/credits) or refund it.`,
+        fields: { payment: chargeId, payer: from.id, problem: read.problem },
+      });
+      await reply('purchase_unmatched', {});
+    }
     return;
   }
   const { pack } = read;
