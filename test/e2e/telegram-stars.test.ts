@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type { Update } from 'grammy/types';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FakeChat, FakeUser, StoredMessage } from '../fakes/telegram-api.js';
@@ -240,6 +241,25 @@ describe('buying credits with Telegram Stars', () => {
       const custom = await w.replyTo(w.fake.sendText(alice, w.fake.privateChat(alice), '/paysupport'));
       expect(custom.text).toBe('Write to @clipbot_help with your payment id.');
       expect(w.fake.commands('default', '')?.map((c) => c.command)).toEqual(expect.arrayContaining(['buy', 'paysupport']));
+    });
+  });
+
+  describe('in webhook mode', () => {
+    it('answers the checkout and credits the payment once, the webhook retry included', async () => {
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as net.AddressInfo;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const w = await startWorld({ CREDIT_PACKS_TELEGRAM: PACKS, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789' });
+      const alice = w.fake.user();
+      const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
+      const { answer, payment } = await w.fake.payInvoice(alice, invoices[0]!);
+      expect(answer.ok).toBe(true);
+      await eventually(() => expect(repliesToPayment(w, payment!)).toHaveLength(1));
+      w.fake.redeliver(payment!);
+      await eventually(() => expect(w.logText()).toContain('telegram payment delivered again'));
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+      expect(w.fake.callsTo('getUpdates')).toEqual([]);
     });
   });
 

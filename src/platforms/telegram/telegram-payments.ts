@@ -23,8 +23,9 @@ import type { IntakeDeps } from './telegram-intake.js';
  * credits; dropping it silently would lose a member's Stars. The owners can credit it by hand (/credits) or refund it.
  * A pack removed or repriced after its checkout was accepted is still credited as invoiced: the member paid the price
  * the bot agreed to a moment before.
- * Refunds (refundStarPayment, and taking the credits back) are not done here yet: an owner refunds through Telegram and
- * deducts the credits with /credits.
+ * Not done yet: owner refunds. A refund command would call refundStarPayment(user_id, telegram_payment_charge_id) and
+ * write a `refund` entry naming the same payment id (the ledger's index is unique among purchases only, so it may);
+ * until then an owner refunds through the Bot API and takes the credits back with /credits.
  */
 
 export const STARS_CURRENCY = 'XTR';
