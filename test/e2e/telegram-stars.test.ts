@@ -125,17 +125,58 @@ describe('buying credits with Telegram Stars', () => {
       const sent = invoices[0]!.invoice!;
       const { update: payment, chargeId } = w.fake.deliverPayment(alice, chat, { currency: sent.currency, totalAmount: 50, payload: sent.payload });
       await w.boot();
-      await eventually(() => expect(repliesToPayment(w, payment)).toHaveLength(1));
+      // Credited by whichever comes first, the update or the start's reconciliation; confirmed once either way.
+      const confirmations = () => w.fake.botMessages(chat).filter((m) => m.text?.includes(`credits were added (payment ${chargeId})`));
+      await eventually(() => expect(confirmations()).toHaveLength(1));
       expect(await w.balance(alice)).toBe(STARTING + 100);
 
       // Credited, then the process dies before its next getUpdates confirmed the update: Telegram sends it again.
+      // The update was handled too (credited, or found credited by the reconciliation).
+      await eventually(() => expect(w.logText()).toMatch(/"msg":"telegram payment credited"|telegram payment delivered again/));
+      const againCount = () => w.logText().match(/telegram payment delivered again/g)?.length ?? 0;
+      const before = againCount();
       await w.stopBot();
       w.fake.redeliver(payment);
       await w.boot();
-      await eventually(() => expect(w.logText()).toContain('telegram payment delivered again'));
+      await eventually(() => expect(againCount()).toBe(before + 1));
       expect(await w.balance(alice)).toBe(STARTING + 100);
       expect((await w.rows.ledger()).filter((e) => e.kind === 'purchase').map((e) => e.paymentId)).toEqual([`telegram:${chargeId}`]);
-      expect(repliesToPayment(w, payment)).toHaveLength(1);
+      expect(confirmations()).toHaveLength(1);
+      await w.expectLedgerBalanced();
+    });
+  });
+
+  describe('when the process died after fetching a payment and before crediting it', () => {
+    it('credits it at the next start from the bot\'s Star transactions, tells the member, and never twice', async () => {
+      const w = await startWorld();
+      const alice = w.fake.user();
+      const chat = w.fake.privateChat(alice);
+      const { invoices } = await buy(w, alice, chat);
+      const { queryId } = w.fake.checkout(alice, invoices[1]!);
+      expect((await w.fake.waitForCheckoutAnswer(queryId)).ok).toBe(true);
+      await w.stopBot();
+      // Telegram took the Stars; the update was confirmed by the runner's next getUpdates and then lost with the process.
+      const sent = invoices[1]!.invoice!;
+      const { chargeId } = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 225, payload: sent.payload, updateLost: true });
+      expect(w.fake.callsTo('getUpdates').length).toBeGreaterThan(0);
+
+      await w.boot();
+      await eventually(async () => expect(await w.balance(alice)).toBe(STARTING + 500));
+      await eventually(() =>
+        expect(w.fake.botMessages(chat).map((m) => m.text)).toContain(`Thank you! 500 credits were added (payment ${chargeId}). You now have ${STARTING + 500} credits.`),
+      );
+      expect(w.logText()).toContain('telegram payment credited on reconciliation');
+
+      // A late delivery of the same payment, and another start: nothing more.
+      const late = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 225, payload: sent.payload, chargeId });
+      await eventually(() => expect(w.logText()).toContain('telegram payment delivered again'));
+      await w.stopBot();
+      await w.boot();
+      // Reconciled at each of the three starts: nothing to credit at the first and the last.
+      await eventually(() => expect(w.logText().match(/"credited":0[^\n]*telegram star payments reconciled/g)).toHaveLength(2));
+      expect(await w.balance(alice)).toBe(STARTING + 500);
+      expect(await purchases(w, alice)).toEqual([['purchase', 500]]);
+      expect(repliesToPayment(w, late.update)).toEqual([]);
       await w.expectLedgerBalanced();
     });
   });

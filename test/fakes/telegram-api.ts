@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { InlineKeyboardMarkup, Message, Update } from 'grammy/types';
+import type { InlineKeyboardMarkup, Message, StarTransaction, Update } from 'grammy/types';
 
 /**
  * A fake Telegram Bot API on 127.0.0.1 (any free port) that the real grammY `Bot` talks to through
@@ -23,7 +23,8 @@ import type { InlineKeyboardMarkup, Message, Update } from 'grammy/types';
  *   exactly one price and an empty or omitted provider_token); a test then delivers a `pre_checkout_query`, whose
  *   answer (answerPreCheckoutQuery) must come within 10 s and is recorded, and a message with `successful_payment`
  *   (`payInvoice` does both, as Telegram does: the payment only after an ok answer). Error descriptions follow
- *   Telegram's style; their exact wording for invoices is not documented;
+ *   Telegram's style; their exact wording for invoices is not documented; every Stars payment is also kept as the
+ *   bot's Star transaction (`getStarTransactions`, oldest first, `offset`/`limit`), its id the payment's charge id;
  * - `allowed_updates` (getUpdates, setWebhook) is remembered as Telegram does: a type left out is never delivered;
  * - faults on demand: any error answer (429 with `parameters.retry_after`, 500, ...) or a dropped connection
  *   after the call was carried out (the bot cannot know whether it worked).
@@ -176,6 +177,8 @@ export class FakeTelegram {
   /** Update types the bot asked for (getUpdates / setWebhook `allowed_updates`); undefined = Telegram's default. */
   private allowedUpdates: string[] | undefined;
   private readonly checkouts = new Map<string, { deliveredAt: number; answer?: CheckoutAnswer }>();
+  /** The bot's Star transactions, oldest first. */
+  readonly starTransactions: StarTransaction[] = [];
   private queue: { update: Update; force: boolean }[] = [];
   private waiters = new Set<{ offset: number; limit: number; answer: (updates: Update[]) => void; end: (answer: Answer) => void }>();
   private readonly messages = new Map<string, StoredMessage>();
@@ -358,8 +361,20 @@ export class FakeTelegram {
    * A message with `successful_payment` from `from` in `chat`, as Telegram sends once the Stars were taken: with a
    * fresh `telegram_payment_charge_id` unless given (a re-delivered payment keeps its own).
    */
-  deliverPayment(from: FakeUser, chat: FakeChat, paid: { currency: string; totalAmount: number; payload: string; chargeId?: string }): { update: Update; chargeId: string } {
+  deliverPayment(
+    from: FakeUser,
+    chat: FakeChat,
+    paid: { currency: string; totalAmount: number; payload: string; chargeId?: string; updateLost?: boolean },
+  ): { update: Update; chargeId: string } {
     const chargeId = paid.chargeId ?? `stxFAKE${String(this.nextCharge++).padStart(6, '0')}`;
+    if (paid.currency === 'XTR' && !this.starTransactions.some((t) => t.id === chargeId)) {
+      this.starTransactions.push({
+        id: chargeId,
+        amount: paid.totalAmount,
+        date: Math.floor(Date.now() / 1000),
+        source: { type: 'user', transaction_type: 'invoice_payment', user: from, invoice_payload: paid.payload },
+      } as StarTransaction);
+    }
     const message = this.userMessage(
       from,
       chat,
@@ -374,7 +389,9 @@ export class FakeTelegram {
       } as Partial<Message>,
       {},
     );
-    return { update: this.enqueue({ update_id: this.nextUpdateId++, message } as Update), chargeId };
+    const update = { update_id: this.nextUpdateId++, message } as Update;
+    // `updateLost`: the bot fetched the update and confirmed it by its next getUpdates, then died before handling it.
+    return { update: paid.updateLost ? update : this.enqueue(update), chargeId };
   }
 
   /**
@@ -746,6 +763,12 @@ export class FakeTelegram {
         return this.sendInvoice(p);
       case 'answerPreCheckoutQuery':
         return this.answerPreCheckoutQuery(p);
+      case 'getStarTransactions': {
+        const offset = Number(p['offset'] ?? 0);
+        const limit = Number(p['limit'] ?? 100);
+        if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > 100) return fail(400, 'Bad Request: LIMIT_INVALID');
+        return ok({ transactions: this.starTransactions.slice(offset, offset + limit) });
+      }
       case 'getFile': {
         const file = this.files.get(String(p['file_id']));
         if (!file) return fail(400, 'Bad Request: invalid file_id');

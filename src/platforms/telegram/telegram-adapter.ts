@@ -12,7 +12,7 @@ import type { PlatformAdapter } from '../platform-adapter.js';
 import { createTelegramChat, RecentUsers, truncate } from './telegram-chat.js';
 import { describeTelegramError, scrubbingTransformer, scrubToken } from './telegram-errors.js';
 import { handleCallback, handleMessage, type IntakeDeps } from './telegram-intake.js';
-import { answerCheckout } from './telegram-payments.js';
+import { answerCheckout, reconcileStarPayments } from './telegram-payments.js';
 
 /**
  * Telegram through grammY: long polling by default (works behind NAT), or a webhook on the bot's own HTTP
@@ -110,6 +110,14 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
       }
       const intake: IntakeDeps = { api: bot.api, me: bot.botInfo, config, logger: log, token, store: deps.store, fetcher: deps.fetcher, users, commands: commandDeps };
       intakeDeps = intake;
+      // Payments whose update was lost with a process that died while crediting: read back from Telegram, in the
+      // background (start-up does not wait on it; the ledger's unique key makes it safe beside live payments).
+      if (config.CREDIT_PACKS_TELEGRAM.length > 0) {
+        void reconcileStarPayments(intake).then(
+          (credited) => log.info({ credited }, 'telegram star payments reconciled'),
+          (error: unknown) => log.warn({ error: describe(error) }, 'could not reconcile telegram star payments'),
+        );
+      }
       // The error boundary of every update: nothing thrown here may reach grammY (its errors carry the API client).
       bot.on('message', async (ctx) => {
         await handleMessage(ctx.message, intake).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram message failed'));

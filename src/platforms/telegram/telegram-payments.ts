@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Message, PreCheckoutQuery, SuccessfulPayment } from 'grammy/types';
+import type { Message, PreCheckoutQuery, SuccessfulPayment, StarTransaction, User } from 'grammy/types';
 import { localeOf, t, type Locale, type TextKey } from '../../../commands/i18n.js';
 import type { Shop } from '../../../commands/types.js';
 import type { CreditPack } from '../../config.js';
@@ -17,7 +17,10 @@ import type { IntakeDeps } from './telegram-intake.js';
  *    is not ours, the currency is not XTR, the amount is not the invoice's, the pack is no longer sold at that price,
  *    or the payer is banned;
  * 3. the `successful_payment` message is credited once, keyed by `telegram_payment_charge_id` (unique among
- *    purchases in the ledger): a re-delivered update, or one handled again after a restart, writes nothing more.
+ *    purchases in the ledger): a re-delivered update, or one handled again after a restart, writes nothing more;
+ * 4. at start, the bot's Star transactions are read back (getStarTransactions) and any payment of ours not credited
+ *    yet is credited through the same key: the runner confirms an update once it fetches the next batch, so a
+ *    process that died while crediting may never be sent that payment again.
  * A payment that does not match an invoice of ours (it passed no checkout of this bot) is not credited: it is logged
  * at error for the owners, and the member is told to use /paysupport. Crediting it would let a wrong amount buy
  * credits; dropping it silently would lose a member's Stars. The owners can credit it by hand (/credits) or refund it.
@@ -32,6 +35,8 @@ export const STARS_CURRENCY = 'XTR';
 /** Telegram wants the pre-checkout answer within 10 s; past this the bot refuses rather than answering too late. */
 const CHECKOUT_DEADLINE_MS = 7_000;
 const PAYLOAD = /^pack:(\d{1,9}):(\d{1,6}):([0-9a-f]{32})$/;
+/** getStarTransactions pages (of 100, Telegram's maximum) read back at start. */
+const RECONCILE_PAGES = 50;
 
 export type PaymentDeps = Pick<IntakeDeps, 'api' | 'me' | 'config' | 'logger' | 'token' | 'commands'>;
 
@@ -130,7 +135,7 @@ export async function answerCheckout(query: PreCheckoutQuery, d: PaymentDeps): P
 export async function creditPayment(message: Message & { successful_payment: SuccessfulPayment }, d: PaymentDeps): Promise<void> {
   const paid = message.successful_payment;
   const from = message.from!;
-  const { db, clock, config } = d.commands;
+  const { db, clock } = d.commands;
   const chargeId = paid.telegram_payment_charge_id;
   const locale = localeOf(from.language_code);
   const log = d.logger.child({ payment: chargeId, payer: from.id });
@@ -157,22 +162,52 @@ export async function creditPayment(message: Message & { successful_payment: Suc
     }
     return;
   }
-  const { pack } = read;
-  const identity = { platform: 'telegram' as const, platformUserId: String(from.id), displayName: displayNameOf(from) };
-  const { credited, balance } = await db.transaction(async (tx) => {
-    const user = await ensureUser(tx, clock, identity, config.STARTING_CREDITS);
-    const written = await creditPurchase(tx, clock, {
-      userId: user.id,
-      amount: pack.credits,
-      paymentId: `telegram:${chargeId}`,
-      reason: `${pack.stars} Telegram Stars`,
-    });
-    return { credited: written, balance: await balanceOf(tx, user.id) };
-  });
+  const { credited, balance } = await credit(d, from, read.pack, chargeId);
   if (!credited) {
     log.info('telegram payment delivered again: credited before, nothing more done');
     return;
   }
-  log.info({ credits: pack.credits, stars: pack.stars }, 'telegram payment credited');
-  await reply('purchase_credited', { credits: String(pack.credits), balance: String(balance) });
+  log.info({ credits: read.pack.credits, stars: read.pack.stars }, 'telegram payment credited');
+  await reply('purchase_credited', { credits: String(read.pack.credits), balance: String(balance) });
+}
+
+/** Credits the pack to the payer once per payment id; with the balance after. */
+async function credit(d: PaymentDeps, payer: User, pack: CreditPack, chargeId: string): Promise<{ credited: boolean; balance: number }> {
+  const { db, clock, config } = d.commands;
+  const identity = { platform: 'telegram' as const, platformUserId: String(payer.id), displayName: displayNameOf(payer) };
+  return db.transaction(async (tx) => {
+    const user = await ensureUser(tx, clock, identity, config.STARTING_CREDITS);
+    const written = await creditPurchase(tx, clock, { userId: user.id, amount: pack.credits, paymentId: `telegram:${chargeId}`, reason: `${pack.stars} Telegram Stars` });
+    return { credited: written, balance: await balanceOf(tx, user.id) };
+  });
+}
+
+/**
+ * Step 4 above: credits every incoming invoice payment of ours among the bot's Star transactions that is not credited
+ * yet (and was not refunded), and tells its payer in their private chat. Payments that match no invoice of ours are
+ * left alone (reported when delivered). Returns how many it credited.
+ */
+export async function reconcileStarPayments(d: PaymentDeps): Promise<number> {
+  const all: StarTransaction[] = [];
+  for (let page = 0; page < RECONCILE_PAGES; page++) {
+    const { transactions } = await d.api.getStarTransactions({ offset: page * 100, limit: 100 });
+    all.push(...transactions);
+    if (transactions.length < 100) break;
+  }
+  // A refund is an outgoing transaction with the id of the payment it refunds.
+  const refunded = new Set(all.filter((tx) => tx.receiver && !tx.source).map((tx) => tx.id));
+  let credited = 0;
+  for (const tx of all) {
+    const source = tx.source;
+    if (source?.type !== 'user' || source.transaction_type !== 'invoice_payment' || source.invoice_payload === undefined || refunded.has(tx.id)) continue;
+    const read = readInvoice(d.token, { currency: STARS_CURRENCY, total_amount: tx.amount, invoice_payload: source.invoice_payload });
+    if ('problem' in read) continue;
+    const { credited: written, balance } = await credit(d, source.user, read.pack, tx.id);
+    if (!written) continue;
+    credited++;
+    d.logger.warn({ payment: tx.id, payer: source.user.id, credits: read.pack.credits }, 'telegram payment credited on reconciliation: its update was never handled');
+    const text = t('purchase_credited', localeOf(source.user.language_code), { credits: String(read.pack.credits), payment: tx.id, balance: String(balance) });
+    await d.api.sendMessage(source.user.id, text).catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not tell a member of a reconciled payment'));
+  }
+  return credited;
 }
