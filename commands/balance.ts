@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { accountSummary } from '../src/core/admin.js';
+import { accountSummary, purchaseLines } from '../src/core/admin.js';
 import { applyDailyAllowance } from '../src/core/credits/ledger.js';
 import { ensureUser } from '../src/core/users.js';
 import { defineCommand } from './types.js';
@@ -16,7 +16,9 @@ export default defineCommand({
       return u;
     });
     const { balance, held } = await accountSummary(db, user.id);
+    const purchases = await purchaseLines(db, user.id, 3);
     const daily = config.FREE_DAILY_CREDITS > 0 ? ` Your balance is topped up to ${config.FREE_DAILY_CREDITS} each day (UTC).` : '';
-    await ctx.reply(`You have ${balance} credits${held ? ` (${held} more held for videos in progress)` : ''}.${daily}`);
+    const bought = purchases.length ? `\nRecent purchases:\n${purchases.join('\n')}` : '';
+    await ctx.reply(`You have ${balance} credits${held ? ` (${held} more held for videos in progress)` : ''}.${daily}${bought}`);
   },
 });

@@ -73,6 +73,31 @@ const TEXT = {
     zh: '本机器人不在这个服务器或群组中提供服务，请联系机器人所有者把它加入 ALLOWED_COMMUNITIES。',
   },
   owner_only: { en: '/{command} is for the bot owner.', zh: '/{command} 只有机器人所有者可以使用。' },
+  buy_not_here: { en: 'Buying credits is not available here yet.', zh: '这里暂时还不能购买积分。' },
+  buy_not_set_up: { en: 'Buying credits is not set up on this bot.', zh: '这个机器人还没有开通购买积分。' },
+  buy_packs: { en: 'Credit packs: {packs}. Pay with the button under the pack you want.', zh: '积分包：{packs}。点击你想要的积分包下方的按钮付款。' },
+  buy_no_such_pack: { en: 'There is no pack of {credits} credits. Packs: {packs}.', zh: '没有 {credits} 积分的积分包。可选：{packs}。' },
+  pack: { en: '{credits} credits for {stars} ⭐', zh: '{credits} 积分 {stars} ⭐' },
+  invoice_title: { en: '{credits} credits', zh: '{credits} 积分' },
+  invoice_description: { en: '{credits} credits for making videos with {bot}.', zh: '用于在 {bot} 生成视频的 {credits} 积分。' },
+  paysupport_default: {
+    en: 'Questions about a payment? Write to the owners of this bot{owners} and quote the payment id from your receipt (also shown in /history). Telegram support cannot help with purchases made in bots.',
+    zh: '付款有问题？请联系这个机器人的所有者{owners}，并附上收据中的付款编号（也可在 /history 中查看）。Telegram 客服无法处理在机器人中的购买。',
+  },
+  purchase_credited: {
+    en: 'Thank you! {credits} credits were added (payment {payment}). You now have {balance} credits.',
+    zh: '谢谢！已为你增加 {credits} 积分（付款编号 {payment}）。你现在有 {balance} 积分。',
+  },
+  purchase_unmatched: {
+    en: 'Your payment {payment} could not be credited automatically. Nothing is lost: it is on record. Please use /paysupport and quote this payment id.',
+    zh: '你的付款 {payment} 无法自动入账。付款已记录，不会丢失。请使用 /paysupport 并提供这个付款编号。',
+  },
+  checkout_unknown: { en: 'This invoice is not one this bot sent. Use /buy for a fresh one.', zh: '这张账单不是本机器人发出的，请用 /buy 获取新的账单。' },
+  checkout_gone: { en: 'This pack is no longer sold. Use /buy to see the current packs.', zh: '这个积分包已下架，请用 /buy 查看当前的积分包。' },
+  checkout_repriced: { en: 'The price of this pack has changed. Use /buy for a fresh invoice.', zh: '这个积分包的价格已变更，请用 /buy 获取新的账单。' },
+  checkout_currency: { en: 'Credits are sold for Telegram Stars only.', zh: '积分只能用 Telegram Stars 购买。' },
+  checkout_busy: { en: 'The bot could not check this purchase just now. Nothing was charged; please try again in a minute.', zh: '机器人暂时无法确认这笔购买，没有扣费，请一分钟后再试。' },
+  checkout_banned: { en: 'You are banned from using this bot, so you cannot buy credits.', zh: '你已被禁止使用本机器人，不能购买积分。' },
 } as const satisfies Record<string, Record<Locale, string>>;
 
 export type TextKey = keyof typeof TEXT;
@@ -86,7 +111,9 @@ export const ZH_DESCRIPTIONS: Record<string, string> = {
   video: '根据提示词（可附图片）生成短视频',
   musicvideo: '把你用 Suno 做的歌变成音乐视频',
   balance: '查看你的积分',
-  history: '你最近的视频',
+  history: '你最近的视频和购买',
+  buy: '用 Telegram Stars 购买积分',
+  paysupport: '付款问题的帮助',
   cancel: '取消还没完成的视频（退回积分）',
   queue: '你的视频在队列中的位置',
   models: '可用的视频模型和价格',

@@ -2,6 +2,7 @@ import balance from './balance.js';
 import ban from './ban.js';
 import blocklist from './blocklist.js';
 import budget from './budget.js';
+import buy from './buy.js';
 import cancel from './cancel.js';
 import communities from './communities.js';
 import credits from './credits.js';
@@ -9,6 +10,7 @@ import { createHelpCommand } from './help.js';
 import history from './history.js';
 import models from './models.js';
 import musicvideo from './musicvideo.js';
+import paysupport from './paysupport.js';
 import queue from './queue.js';
 import quota from './quota.js';
 import refund from './refund.js';
@@ -23,6 +25,8 @@ export const commands: readonly Command[] = [
   video,
   musicvideo,
   balance,
+  buy,
+  paysupport,
   history,
   cancel,
   queue,

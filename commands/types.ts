@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import type { Config } from '../src/config.js';
+import type { Config, CreditPack } from '../src/config.js';
+import type { OwnerNotifier } from '../src/core/alerts/owner-notifier.js';
 import type { Engine } from '../src/core/engine/engine.js';
 import type { VideoRequest } from '../src/core/engine/intake.js';
 import type { Prefilter } from '../src/core/moderation/prefilter.js';
@@ -30,7 +31,16 @@ export interface CommandContext {
    * bot token): `/video` hands it to the engine, which calls it only once the member passed the checks.
    */
   fetchImage?: VideoRequest['fetchImage'];
+  /** Credit packs on sale where the platform takes payments (Telegram Stars); absent where buying is not available. */
+  shop?: Shop;
   reply(text: string): Promise<void>;
+}
+
+export interface Shop {
+  /** What the owners sell here (may be empty: buying is not set up). */
+  packs: readonly CreditPack[];
+  /** Sends the member an invoice for `pack` in the chat they asked in; the platform's payment flow takes it from there. */
+  sendInvoice(pack: CreditPack): Promise<void>;
 }
 
 export interface CommandDeps {
@@ -40,6 +50,8 @@ export interface CommandDeps {
   config: Config;
   logger: Logger;
   prefilter: Prefilter;
+  /** Tells the owners (log, and OWNER_ALERT_CHAT when set) of what needs them, such as a payment not credited. */
+  notifier?: OwnerNotifier;
 }
 
 /** What a command produced that its caller may wait on (the console waits for `/video` jobs). */

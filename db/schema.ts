@@ -26,9 +26,10 @@ export const users = sqliteTable(
 
 /**
  * - transfer: a moderator's grant out of a community budget: two entries in one transaction (budget -n, member +n);
- * - refund: a succeeded (captured) job's price given back by an owner or moderator.
+ * - refund: a succeeded (captured) job's price given back by an owner or moderator;
+ * - purchase: credits a member paid for on a platform (Telegram Stars), keyed by the platform's payment id.
  */
-export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release', 'transfer', 'refund'] as const;
+export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release', 'transfer', 'refund', 'purchase'] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 
 /**
@@ -49,10 +50,16 @@ export const ledgerEntries = sqliteTable(
     reason: text('reason'),
     /** For the daily allowance: the UTC day it belongs to, so it is granted once per day. */
     day: text('day'),
+    /**
+     * A purchase's payment id, namespaced by platform (`telegram:<telegram_payment_charge_id>`): unique among
+     * purchases, so a payment re-delivered (or handled by two processes) is credited once.
+     */
+    paymentId: text('payment_id'),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [
     index('ledger_user').on(t.userId),
+    uniqueIndex('ledger_one_purchase_per_payment').on(t.paymentId).where(sql`kind = 'purchase'`),
     uniqueIndex('ledger_one_hold_per_job').on(t.jobId).where(sql`kind = 'hold'`),
     uniqueIndex('ledger_one_settlement_per_job').on(t.jobId).where(sql`kind in ('capture', 'release')`),
     uniqueIndex('ledger_one_daily_per_day').on(t.userId, t.day).where(sql`kind = 'daily'`),

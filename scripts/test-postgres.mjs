@@ -18,6 +18,7 @@ const SUITES = [
   'test/e2e/discord.test.ts',
   'test/e2e/providers.test.ts',
   'test/e2e/telegram-concurrency.test.ts',
+  'test/e2e/telegram-stars.test.ts',
   'test/e2e/telegram.test.ts',
 ];
 

@@ -46,6 +46,33 @@ const alertChat = z.preprocess(
     .optional(),
 );
 
+/** A credit pack on sale: `credits` for `stars` Telegram Stars. */
+export interface CreditPack {
+  credits: number;
+  stars: number;
+}
+
+/**
+ * Telegram Stars packs, `credits:stars` comma-separated (`100:50,500:225`). A pack is known by its credits, so two
+ * packs may not have the same number of credits. Stars are whole (XTR has no subunits), at most 10,000 per invoice.
+ */
+const creditPacks = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  z
+    .array(
+      z
+        .string()
+        .regex(/^\d{1,9}:\d{1,6}$/, 'each pack must be credits:stars in whole numbers, e.g. 100:50,500:225')
+        .transform((entry) => {
+          const [credits, stars] = entry.split(':').map(Number) as [number, number];
+          return { credits, stars };
+        })
+        .refine((p) => p.credits >= 1, 'a pack must give at least 1 credit')
+        .refine((p) => p.stars >= 1 && p.stars <= 10_000, 'a pack must cost from 1 to 10000 Stars'),
+    )
+    .refine((packs) => new Set(packs.map((p) => p.credits)).size === packs.length, 'two packs give the same number of credits: each pack needs its own'),
+);
+
 const schema = z.object({
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
   DATABASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^postgres(ql)?$/ }).optional()),
@@ -67,6 +94,9 @@ const schema = z.object({
   TELEGRAM_WEBHOOK_SECRET: optionalString,
   TELEGRAM_POLLING: bool(true),
   TELEGRAM_MAX_CONCURRENT_UPDATES: int(64, 2, 10_000),
+  CREDIT_PACKS_TELEGRAM: creditPacks,
+  /** What /paysupport says; unset: a default (translated) that points to the owners. */
+  PAYSUPPORT_TEXT: optionalString,
 
   FAL_KEY: optionalString,
   FAL_QUEUE_URL: url('https://queue.fal.run'),

@@ -253,7 +253,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       await db.close();
     })());
 
-  const commandDeps: CommandDeps = { engine, db, clock, config, logger, prefilter };
+  const commandDeps: CommandDeps = { engine, db, clock, config, logger, prefilter, notifier };
   try {
     for (const adapter of adapters) await adapter.start(commandDeps);
   } catch (error) {

@@ -42,10 +42,12 @@ export const ledgerEntries = pgTable(
     actorUserId: integer('actor_user_id').references(() => users.id),
     reason: text('reason'),
     day: text('day'),
+    paymentId: text('payment_id'),
     createdAt: millis('created_at').notNull(),
   },
   (t) => [
     index('ledger_user').on(t.userId),
+    uniqueIndex('ledger_one_purchase_per_payment').on(t.paymentId).where(sql`kind = 'purchase'`),
     uniqueIndex('ledger_one_hold_per_job').on(t.jobId).where(sql`kind = 'hold'`),
     uniqueIndex('ledger_one_settlement_per_job').on(t.jobId).where(sql`kind in ('capture', 'release')`),
     uniqueIndex('ledger_one_daily_per_day').on(t.userId, t.day).where(sql`kind = 'daily'`),

@@ -230,6 +230,16 @@ export async function recentJobs(db: StoreTx, userId: number, limit: number): Pr
   return db.jobs.recentOf(userId, limit);
 }
 
+/** The member's purchases, newest first, one line each (what /balance and /history show). */
+export async function purchaseLines(db: StoreTx, userId: number, limit: number): Promise<string[]> {
+  const rows = await db.ledger.purchasesOf(userId, limit);
+  return rows.map((p) => {
+    const when = new Date(p.createdAt).toISOString().slice(0, 16).replace('T', ' ');
+    const payment = p.paymentId.replace(/^[a-z]+:/, '');
+    return `${when} UTC · bought ${p.amount} credits${p.reason ? ` (${p.reason})` : ''} · payment ${payment}`;
+  });
+}
+
 /** Balance and held credits read together, so a hold settling in between is counted in exactly one of them. */
 export async function accountSummary(db: StoreTx, userId: number): Promise<{ balance: number; held: number }> {
   return db.transaction(async (tx) => ({ balance: await balanceOf(tx, userId), held: await heldOf(tx, userId) }));

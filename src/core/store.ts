@@ -124,6 +124,16 @@ export interface LedgerEntryRow {
   actorUserId?: number | null;
   reason?: string | null;
   day?: string | null;
+  /** A purchase's platform payment id (`telegram:<charge id>`): unique among purchases. */
+  paymentId?: string | null;
+  createdAt: number;
+}
+
+/** A credited purchase, as /history shows it. */
+export interface PurchaseRow {
+  amount: number;
+  paymentId: string;
+  reason: string | null;
   createdAt: number;
 }
 
@@ -132,13 +142,18 @@ export interface LedgerRepo {
   /** Credits held by the member's unsettled jobs. */
   heldOf(userId: number): Promise<number>;
   append(entry: LedgerEntryRow): Promise<void>;
-  /** Appends unless a unique index already holds such an entry (a job's settlement, a day's allowance); true if written. */
+  /**
+   * Appends unless a unique index already holds such an entry (a job's settlement, a day's allowance, a purchase's
+   * payment id); true if written.
+   */
   appendOnce(entry: LedgerEntryRow): Promise<boolean>;
   holdOf(jobId: string): Promise<{ userId: number; amount: number } | undefined>;
   hasEntryOfJob(jobId: string, kinds: readonly LedgerKind[]): Promise<boolean>;
   /** Final jobs whose hold was never settled. */
   orphanedHolds(): Promise<{ id: string; status: JobStatus }[]>;
   totals(): Promise<{ held: number; captured: number; released: number }>;
+  /** The member's purchases, newest first. */
+  purchasesOf(userId: number, limit: number): Promise<PurchaseRow[]>;
 }
 
 export interface UserRepo {

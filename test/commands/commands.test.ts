@@ -316,6 +316,14 @@ describe('the chat commands', () => {
     });
   });
 
+  describe('/buy', () => {
+    it('says buying is not available on the console, even with Telegram packs configured', async () => {
+      const t = await clipbot({ CREDIT_PACKS_TELEGRAM: '100:50' });
+      const out = await t.console('/buy');
+      expect(out.replyTo('/buy')).toBe('Buying credits is not available here yet.');
+    });
+  });
+
   describe('/video', () => {
     describe('when the options are good', () => {
       it('shows the price and queue position, delivers the clip, and passes every option to the provider', async () => {

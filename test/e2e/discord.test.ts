@@ -54,7 +54,7 @@ describe('the Discord adapter', () => {
       const registered = w.fake.commands.guilds.get(w.fake.guild.id)!;
       expect(w.fake.commands.global).toBeUndefined();
       expect(registered.map((c) => c.name).sort()).toEqual(
-        ['ban', 'balance', 'blocklist', 'budget', 'cancel', 'communities', 'credits', 'help', 'history', 'models', 'musicvideo', 'queue', 'quota', 'refund', 'settings', 'stats', 'unban', 'video'].sort(),
+        ['ban', 'balance', 'blocklist', 'budget', 'buy', 'cancel', 'communities', 'credits', 'help', 'history', 'models', 'musicvideo', 'paysupport', 'queue', 'quota', 'refund', 'settings', 'stats', 'unban', 'video'].sort(),
       );
       const video = registered.find((c) => c.name === 'video')!;
       const option = (name: string) => video.options!.find((o) => o.name === name)!;
@@ -87,15 +87,15 @@ describe('the Discord adapter', () => {
 
     it('registers globally when DISCORD_GUILD_IDS is empty', async () => {
       const w = await start({ env: () => ({ DISCORD_GUILD_IDS: '' }) });
-      expect(w.fake.commands.global?.length).toBe(18);
+      expect(w.fake.commands.global?.length).toBe(20);
       expect(w.fake.commands.guilds.size).toBe(0);
     });
 
     it('clears a guild’s copy when DISCORD_GUILD_IDS is emptied for global registration', async () => {
       const w = await start();
-      expect(w.fake.commands.guilds.get(w.fake.guild.id)).toHaveLength(18);
+      expect(w.fake.commands.guilds.get(w.fake.guild.id)).toHaveLength(20);
       await w.restart({ DISCORD_GUILD_IDS: '' });
-      expect(w.fake.commands.global).toHaveLength(18);
+      expect(w.fake.commands.global).toHaveLength(20);
       expect(w.fake.commands.guilds.get(w.fake.guild.id)).toEqual([]);
     });
   });
@@ -630,6 +630,15 @@ describe('the Discord adapter', () => {
       expect(reply).toMatch(/^Gave 25 credits to .*\. New balance: 225\.$/);
       expect((await w.audit()).map((a) => a.action)).toEqual(['credits.grant']);
       await w.expectLedgerBalanced();
+    });
+  });
+
+  describe('/buy', () => {
+    it('says buying is not available on Discord yet, even with Telegram packs configured, and charges nothing', async () => {
+      const w = await start({ env: () => ({ CREDIT_PACKS_TELEGRAM: '100:50' }) });
+      const alice = w.fake.member('Alice');
+      expect(await w.privateReply(w.fake.slash(alice, 'buy', {}))).toBe('Buying credits is not available here yet.');
+      expect(await w.balance(alice)).toBe(STARTING);
     });
   });
 });

@@ -469,7 +469,7 @@ describe('the Telegram bot', () => {
 
     it('registers the webhook with its secret and answers each update before the job is done', async () => {
       const w = await webhookWorld();
-      expect(w.fake.webhook).toEqual({ url: `${w.bot!.baseUrl}/telegram/webhook`, secret: 'wh-secret_0123456789', allowedUpdates: ['message', 'callback_query'] });
+      expect(w.fake.webhook).toEqual({ url: `${w.bot!.baseUrl}/telegram/webhook`, secret: 'wh-secret_0123456789', allowedUpdates: ['message', 'callback_query', 'pre_checkout_query'] });
       const alice = w.fake.user();
       const chat = w.fake.privateChat(alice);
       const update = w.fake.sendText(alice, chat, FOX);

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { InlineKeyboardMarkup, Message, Update } from 'grammy/types';
+import type { InlineKeyboardMarkup, Message, StarTransaction, Update } from 'grammy/types';
 
 /**
  * A fake Telegram Bot API on 127.0.0.1 (any free port) that the real grammY `Bot` talks to through
@@ -18,6 +18,14 @@ import type { InlineKeyboardMarkup, Message, Update } from 'grammy/types';
  *   hand; `attach://<id>` fields are resolved to their file parts; uploads over 50 MB are 413;
  * - `getFile` refuses files over 20 MB ("file is too big"); files download from `/file/bot<token>/<path>`,
  *   or, after `stallDownloads()`, send their first byte and hold the rest (a slow link);
+ * - payments in Telegram Stars as the Bot API documents them: `sendInvoice` is validated (title 1-32 characters,
+ *   description 1-255, payload 1-128 bytes, a known currency, `prices` a non-empty array of LabeledPrice; XTR takes
+ *   exactly one price and an empty or omitted provider_token); a test then delivers a `pre_checkout_query`, whose
+ *   answer (answerPreCheckoutQuery) must come within 10 s and is recorded, and a message with `successful_payment`
+ *   (`payInvoice` does both, as Telegram does: the payment only after an ok answer). Error descriptions follow
+ *   Telegram's style; their exact wording for invoices is not documented; every Stars payment is also kept as the
+ *   bot's Star transaction (`getStarTransactions`, oldest first, `offset`/`limit`), its id the payment's charge id;
+ * - `allowed_updates` (getUpdates, setWebhook) is remembered as Telegram does: a type left out is never delivered;
  * - faults on demand: any error answer (429 with `parameters.retry_after`, 500, ...) or a dropped connection
  *   after the call was carried out (the bot cannot know whether it worked).
  */
@@ -72,12 +80,37 @@ export interface StoredMessage {
   replyMarkup?: InlineKeyboardMarkup;
   replyTo?: number;
   video?: UploadedFile & { supportsStreaming: boolean };
+  /** An invoice the bot sent, with what Telegram keeps of it (the payload is never shown to users). */
+  invoice?: SentInvoice;
   deleted: boolean;
   /** When it was sent (ms since epoch; `raw.date` has whole seconds only). */
   sentAt: number;
   edits: { at: number; text: string | undefined; replyMarkup: InlineKeyboardMarkup | undefined }[];
   /** The Message object as Telegram returned it (or delivered it in an update). */
   raw: Message;
+}
+
+export interface SentInvoice {
+  title: string;
+  description: string;
+  payload: string;
+  currency: string;
+  prices: { label: string; amount: number }[];
+  providerToken?: string;
+}
+
+export interface CheckoutAnswer {
+  ok: boolean;
+  errorMessage?: string;
+  /** ms after the query was delivered. */
+  afterMs: number;
+}
+
+/** What a payment says it paid: the invoice's own unless a test forges it. */
+export interface PaymentFields {
+  currency?: string;
+  totalAmount?: number;
+  payload?: string;
 }
 
 export interface WebhookDelivery {
@@ -111,6 +144,9 @@ export const GROUP_ANONYMOUS_BOT: FakeUser = { id: 1087968824, is_bot: true, fir
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
 const MAX_BODY_BYTES = 60 * 1024 * 1024;
+/** Telegram's time for answering a pre-checkout query. */
+const CHECKOUT_ANSWER_MS = 10_000;
+const CURRENCIES = new Set(['XTR', 'USD', 'EUR', 'GBP', 'RUB', 'UAH', 'INR', 'BRL', 'JPY', 'CNY']);
 const NOT_MODIFIED =
   'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message';
 
@@ -136,6 +172,13 @@ export class FakeTelegram {
   private nextGroupId = 1;
   private nextCallbackId = 1;
   private nextFile = 1;
+  private nextCheckout = 1;
+  private nextCharge = 1;
+  /** Update types the bot asked for (getUpdates / setWebhook `allowed_updates`); undefined = Telegram's default. */
+  private allowedUpdates: string[] | undefined;
+  private readonly checkouts = new Map<string, { deliveredAt: number; answer?: CheckoutAnswer }>();
+  /** The bot's Star transactions, oldest first. */
+  readonly starTransactions: StarTransaction[] = [];
   private queue: { update: Update; force: boolean }[] = [];
   private waiters = new Set<{ offset: number; limit: number; answer: (updates: Update[]) => void; end: (answer: Answer) => void }>();
   private readonly messages = new Map<string, StoredMessage>();
@@ -283,6 +326,96 @@ export class FakeTelegram {
     }
   }
 
+  /** The user presses Pay on `invoice`: Telegram asks the bot first (a pre_checkout_query) and returns its id. */
+  checkout(from: FakeUser, invoice: StoredMessage, fields: PaymentFields = {}): { update: Update; queryId: string } {
+    const sent = invoice.invoice;
+    if (!sent) throw new Error(`message ${invoice.messageId} is not an invoice`);
+    const queryId = `pcq${this.nextCheckout++}`;
+    this.checkouts.set(queryId, { deliveredAt: Date.now() });
+    const update = this.enqueue({
+      update_id: this.nextUpdateId++,
+      pre_checkout_query: {
+        id: queryId,
+        from,
+        currency: fields.currency ?? sent.currency,
+        total_amount: fields.totalAmount ?? sent.prices.reduce((sum, p) => sum + p.amount, 0),
+        invoice_payload: fields.payload ?? sent.payload,
+      },
+    } as Update);
+    return { update, queryId };
+  }
+
+  /** The bot's answer to a pre-checkout query, once it came (undefined before). */
+  checkoutAnswer(queryId: string): CheckoutAnswer | undefined {
+    return this.checkouts.get(queryId)?.answer;
+  }
+
+  /** Resolves with the bot's answer to a pre-checkout query; rejects if none came within Telegram's 10 s. */
+  async waitForCheckoutAnswer(queryId: string): Promise<CheckoutAnswer> {
+    const call = await this.waitForCall('answerPreCheckoutQuery', (c) => c.params['pre_checkout_query_id'] === queryId && c.status === 200, CHECKOUT_ANSWER_MS);
+    void call;
+    return this.checkoutAnswer(queryId)!;
+  }
+
+  /**
+   * A message with `successful_payment` from `from` in `chat`, as Telegram sends once the Stars were taken: with a
+   * fresh `telegram_payment_charge_id` unless given (a re-delivered payment keeps its own).
+   */
+  deliverPayment(
+    from: FakeUser,
+    chat: FakeChat,
+    paid: { currency: string; totalAmount: number; payload: string; chargeId?: string; updateLost?: boolean },
+  ): { update: Update; chargeId: string } {
+    const chargeId = paid.chargeId ?? `stxFAKE${String(this.nextCharge++).padStart(6, '0')}`;
+    if (paid.currency === 'XTR' && !this.starTransactions.some((t) => t.id === chargeId)) {
+      this.starTransactions.push({
+        id: chargeId,
+        amount: paid.totalAmount,
+        date: Math.floor(Date.now() / 1000),
+        source: { type: 'user', transaction_type: 'invoice_payment', user: from, invoice_payload: paid.payload },
+      } as StarTransaction);
+    }
+    const message = this.userMessage(
+      from,
+      chat,
+      {
+        successful_payment: {
+          currency: paid.currency,
+          total_amount: paid.totalAmount,
+          invoice_payload: paid.payload,
+          telegram_payment_charge_id: chargeId,
+          provider_payment_charge_id: '',
+        },
+      } as Partial<Message>,
+      {},
+    );
+    const update = { update_id: this.nextUpdateId++, message } as Update;
+    // `updateLost`: the bot fetched the update and confirmed it by its next getUpdates, then died before handling it.
+    return { update: paid.updateLost ? update : this.enqueue(update), chargeId };
+  }
+
+  /**
+   * The user pays `invoice` as Telegram runs it: a pre-checkout query, and only if the bot answers ok in time, the
+   * successful_payment message in the invoice's chat.
+   */
+  async payInvoice(from: FakeUser, invoice: StoredMessage, fields: PaymentFields = {}): Promise<{ answer: CheckoutAnswer; payment?: Update; chargeId?: string }> {
+    const { queryId } = this.checkout(from, invoice, fields);
+    const answer = await this.waitForCheckoutAnswer(queryId);
+    if (!answer.ok) return { answer };
+    const sent = invoice.invoice!;
+    const { update, chargeId } = this.deliverPayment(from, invoice.raw.chat as FakeChat, {
+      currency: fields.currency ?? sent.currency,
+      totalAmount: fields.totalAmount ?? sent.prices.reduce((sum, p) => sum + p.amount, 0),
+      payload: fields.payload ?? sent.payload,
+    });
+    return { answer, payment: update, chargeId };
+  }
+
+  /** Invoices the bot sent into `chat`, oldest first. */
+  invoicesIn(chat: FakeChat): StoredMessage[] {
+    return this.messagesIn(chat).filter((m) => m.invoice);
+  }
+
   /** A user deletes one of the bot's messages. */
   deleteMessage(message: StoredMessage): void {
     message.deleted = true;
@@ -404,6 +537,9 @@ export class FakeTelegram {
 
   private enqueue(update: Update): Update {
     if (this.webhook) {
+      const asked = this.webhook.allowedUpdates;
+      const type = Object.keys(update).find((k) => k !== 'update_id');
+      if (asked?.length && !asked.includes(type ?? '')) return update;
       void this.deliverToWebhook(update);
       return update;
     }
@@ -421,11 +557,18 @@ export class FakeTelegram {
   }
 
   private take(offset: number, limit: number): Update[] {
-    // Confirmed updates (below the offset) are forgotten, except re-deliveries the test forced.
-    this.queue = this.queue.filter((q) => q.force || q.update.update_id >= offset);
+    // Confirmed updates (below the offset) are forgotten, except re-deliveries the test forced; so are updates of a
+    // type the bot did not ask for (Telegram never sends those).
+    this.queue = this.queue.filter((q) => (q.force || q.update.update_id >= offset) && this.allowed(q.update));
     const batch = this.queue.slice(0, limit);
     for (const q of batch) q.force = false;
     return batch.map((q) => q.update);
+  }
+
+  private allowed(update: Update): boolean {
+    if (!this.allowedUpdates || this.allowedUpdates.length === 0) return true;
+    const type = Object.keys(update).find((k) => k !== 'update_id');
+    return type !== undefined && this.allowedUpdates.includes(type);
   }
 
   private wake(): void {
@@ -446,6 +589,8 @@ export class FakeTelegram {
     // process polling the same bot; grammY's runner stops on it).
     for (const waiter of this.waiters) waiter.end(fail(409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'));
     this.waiters.clear();
+    const asked = params['allowed_updates'];
+    if (Array.isArray(asked)) this.allowedUpdates = asked.map(String);
     const offset = Number(params['offset'] ?? 0);
     const limit = Math.min(100, Math.max(1, Number(params['limit'] ?? 100)));
     const timeoutS = Math.max(0, Number(params['timeout'] ?? 0));
@@ -614,6 +759,16 @@ export class FakeTelegram {
       }
       case 'answerCallbackQuery':
         return ok(true);
+      case 'sendInvoice':
+        return this.sendInvoice(p);
+      case 'answerPreCheckoutQuery':
+        return this.answerPreCheckoutQuery(p);
+      case 'getStarTransactions': {
+        const offset = Number(p['offset'] ?? 0);
+        const limit = Number(p['limit'] ?? 100);
+        if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > 100) return fail(400, 'Bad Request: LIMIT_INVALID');
+        return ok({ transactions: this.starTransactions.slice(offset, offset + limit) });
+      }
       case 'getFile': {
         const file = this.files.get(String(p['file_id']));
         if (!file) return fail(400, 'Bad Request: invalid file_id');
@@ -697,6 +852,63 @@ export class FakeTelegram {
     stored.video = { ...video, supportsStreaming: p['supports_streaming'] === true || p['supports_streaming'] === 'true' };
     if (typeof p['parse_mode'] === 'string') stored.parseMode = p['parse_mode'];
     return ok(raw);
+  }
+
+  private sendInvoice(p: Record<string, unknown>): Answer {
+    const where = this.chatOf(p['chat_id']);
+    if ('status' in where) return where;
+    const title = p['title'];
+    const description = p['description'];
+    const payload = p['payload'];
+    const currency = p['currency'];
+    const prices = p['prices'];
+    const providerToken = p['provider_token'];
+    if (typeof title !== 'string' || [...title].length < 1 || [...title].length > 32) return fail(400, 'Bad Request: INVOICE_TITLE_INVALID');
+    if (typeof description !== 'string' || [...description].length < 1 || [...description].length > 255) return fail(400, 'Bad Request: INVOICE_DESCRIPTION_INVALID');
+    if (typeof payload !== 'string' || Buffer.byteLength(payload) < 1 || Buffer.byteLength(payload) > 128) return fail(400, 'Bad Request: INVOICE_PAYLOAD_INVALID');
+    if (typeof currency !== 'string' || !CURRENCIES.has(currency)) return fail(400, 'Bad Request: CURRENCY_INVALID');
+    const labeled =
+      Array.isArray(prices) &&
+      prices.length > 0 &&
+      prices.every((x: unknown) => {
+        const price = x as { label?: unknown; amount?: unknown };
+        return typeof price === 'object' && price !== null && typeof price.label === 'string' && price.label.length > 0 && Number.isInteger(price.amount);
+      });
+    if (!labeled) return fail(400, "Bad Request: can't parse prices JSON object");
+    const items = prices as { label: string; amount: number }[];
+    if (currency === 'XTR') {
+      if (items.length !== 1) return fail(400, 'Bad Request: STARS_INVOICE_INVALID: exactly one price is allowed for payments in Telegram Stars');
+      if (providerToken !== undefined && providerToken !== '') return fail(400, 'Bad Request: PAYMENT_PROVIDER_INVALID: provider_token must be empty for payments in Telegram Stars');
+      if (items[0]!.amount < 1) return fail(400, 'Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID');
+    } else if (typeof providerToken !== 'string' || providerToken === '') {
+      return fail(400, 'Bad Request: PAYMENT_PROVIDER_INVALID');
+    }
+    const reply = this.replyTarget(where.chat.id, p);
+    if ('status' in reply) return reply;
+    const total = items.reduce((sum, x) => sum + x.amount, 0);
+    const raw = {
+      message_id: this.nextMessageId++,
+      date: Math.floor(Date.now() / 1000),
+      chat: where.chat,
+      from: this.bot,
+      invoice: { title, description, start_parameter: '', currency, total_amount: total },
+      ...(reply.replyTo ? { reply_to_message: reply.replyTo.raw } : {}),
+    } as Message;
+    const stored = this.store(raw, true, this.bot);
+    stored.invoice = { title, description, payload, currency, prices: items, ...(typeof providerToken === 'string' ? { providerToken } : {}) };
+    return ok(raw);
+  }
+
+  private answerPreCheckoutQuery(p: Record<string, unknown>): Answer {
+    const id = String(p['pre_checkout_query_id'] ?? '');
+    const query = this.checkouts.get(id);
+    const afterMs = query ? Date.now() - query.deliveredAt : 0;
+    if (!query || query.answer || afterMs > CHECKOUT_ANSWER_MS) return fail(400, 'Bad Request: query is too old and response timeout expired or query ID is invalid');
+    if (typeof p['ok'] !== 'boolean') return fail(400, 'Bad Request: parameter "ok" is required');
+    const message = p['error_message'];
+    if (!p['ok'] && (typeof message !== 'string' || message.trim() === '')) return fail(400, 'Bad Request: error_message is required when ok is false');
+    query.answer = { ok: p['ok'], ...(typeof message === 'string' && !p['ok'] ? { errorMessage: message } : {}), afterMs };
+    return ok(true);
   }
 
   private edit(p: Record<string, unknown>, withText: boolean): Answer {

@@ -6,7 +6,8 @@ import type { StoreRows } from './test-store.js';
 /**
  * The ledger's promises (design.md §4) as assertions, for any test that owns a database: each job has exactly one
  * hold of its price and, once final, exactly one settlement (a capture on success, a release of the whole price
- * otherwise); no balance is below zero. (A moderator's refund of a finished job is a grant of its own, not a settlement.)
+ * otherwise); every purchase credits a positive amount under its own payment id, no payment is credited twice, and
+ * no other entry carries a payment id as a purchase would; no balance is below zero. (A moderator's refund of a finished job is a grant of its own, not a settlement.)
  * They read raw entries, which the store port does not expose: a test store's rows, or a drizzle handle on a bot's
  * SQLite file (`readBotDb`, read at once, before the handle closes).
  */
@@ -28,9 +29,24 @@ function checkJob(entries: LedgerEntry[], job: Job): void {
   else expect(settled, `settlement of unfinished ${job.id}`).toEqual([]);
 }
 
-/** Every job's entries as above, and every balance (the sum of the user's entries) at zero or more. */
+/** Purchases (design.md §4): created credits, each keyed by the platform's payment id, credited once. */
+function checkPurchases(entries: LedgerEntry[]): void {
+  const purchases = entries.filter((e) => e.kind === 'purchase');
+  for (const p of purchases) {
+    expect(p.paymentId, `payment id of purchase entry ${p.id}`).toMatch(/^(telegram|discord):.+/);
+    expect(p.amount, `amount of purchase ${p.paymentId}`).toBeGreaterThan(0);
+    expect(p.jobId, `job of purchase ${p.paymentId}`).toBeNull();
+  }
+  const ids = purchases.map((p) => p.paymentId);
+  expect(ids, 'each payment credited once').toEqual([...new Set(ids)]);
+  const stray = entries.filter((e) => e.paymentId !== null && e.kind !== 'purchase' && e.kind !== 'refund');
+  expect(stray.map((e) => e.kind), 'payment ids only on purchases (and refunds of them)').toEqual([]);
+}
+
+/** Every job's entries as above, purchases as above, and every balance (the sum of the user's entries) at zero or more. */
 function checkLedger({ jobs: allJobs, ledger, users: allUsers }: LedgerSnapshot): void {
   for (const job of allJobs) checkJob(ledger, job);
+  checkPurchases(ledger);
   const balances = new Map<number, number>();
   for (const entry of ledger) balances.set(entry.userId, (balances.get(entry.userId) ?? 0) + entry.amount);
   for (const user of allUsers) expect(balances.get(user.id) ?? 0, `balance of user ${user.id}`).toBeGreaterThanOrEqual(0);

@@ -563,6 +563,28 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await expect(store.ledger.append(hold(a.id, id, 40))).rejects.toThrow();
       });
 
+      it("credits a purchase once per payment id, whichever member or amount a second one claims, and lists a member's purchases newest first", async () => {
+        const [a, b] = [await member('a', 'telegram'), await member('b', 'telegram')];
+        const purchase = (userId: number, paymentId: string, amount = 100, createdAt = NOW): LedgerEntryRow => ({
+          userId, kind: 'purchase', amount, paymentId, reason: '50 Telegram Stars', createdAt,
+        });
+        expect(await store.ledger.appendOnce(purchase(a.id, 'telegram:charge-1'))).toBe(true);
+        expect(await store.ledger.appendOnce(purchase(a.id, 'telegram:charge-1'))).toBe(false);
+        expect(await store.ledger.appendOnce(purchase(b.id, 'telegram:charge-1', 500))).toBe(false);
+        await expect(store.ledger.append(purchase(a.id, 'telegram:charge-1'))).rejects.toThrow();
+        expect(await store.ledger.appendOnce(purchase(a.id, 'telegram:charge-2', 500, NOW + 1000))).toBe(true);
+        // Only purchases are unique by payment id: a later refund entry may name the same payment.
+        expect(await store.ledger.appendOnce({ userId: a.id, kind: 'refund', amount: -100, paymentId: 'telegram:charge-1', createdAt: NOW })).toBe(true);
+        expect(await store.ledger.balanceOf(a.id)).toBe(500);
+        expect(await store.ledger.balanceOf(b.id)).toBe(0);
+        expect(await store.ledger.purchasesOf(a.id, 10)).toEqual([
+          { amount: 500, paymentId: 'telegram:charge-2', reason: '50 Telegram Stars', createdAt: NOW + 1000 },
+          { amount: 100, paymentId: 'telegram:charge-1', reason: '50 Telegram Stars', createdAt: NOW },
+        ]);
+        expect(await store.ledger.purchasesOf(a.id, 1)).toHaveLength(1);
+        expect(await store.ledger.purchasesOf(b.id, 10)).toEqual([]);
+      });
+
       it('finds final jobs whose hold was never settled', async () => {
         const a = await member('a');
         const orphans: { id: string; status: JobStatus }[] = [];

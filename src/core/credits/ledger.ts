@@ -7,7 +7,8 @@ import type { Clock } from '../ports.js';
  * - hold: debits a job's price at intake (one per job, enforced by a unique index);
  * - capture (amount 0) or release (+price): the hold's one settlement (also a unique index);
  * - grant / deduct: moderator actions with actor and reason; a deduct never takes the balance below zero;
- * - starting / daily: the economy's own grants (the daily allowance tops the balance up once per UTC day).
+ * - starting / daily: the economy's own grants (the daily allowance tops the balance up once per UTC day);
+ * - purchase: credits a member paid for, keyed by the platform's payment id (unique), so credited once.
  * Every function takes the caller's transaction: money moves in the same transaction as the job it belongs to.
  * Those that read a balance and then write run in a transaction of their own too (joining the caller's), so the
  * balance they checked is still the balance when they write.
@@ -132,6 +133,23 @@ export async function deductCredits(
     if (amount > balance) throw new UserError('deduct_too_much', `That user has only ${balance} credits.`, { balance });
     await append(tx, clock, { userId, kind: 'deduct', amount: -amount, actorUserId, reason });
   });
+}
+
+/**
+ * Credits a member's purchase once per payment: `paymentId` (the platform's own id, namespaced, such as
+ * `telegram:<telegram_payment_charge_id>`) is unique among purchases, so a payment delivered twice, or handled by two
+ * processes at once, writes one entry. Returns false when this payment was credited before. A purchase creates
+ * credits, as an owner's grant does: the member paid the platform for them.
+ */
+export async function creditPurchase(
+  db: StoreTx,
+  clock: Clock,
+  entry: { userId: number; amount: number; paymentId: string; reason: string },
+): Promise<boolean> {
+  if (!Number.isInteger(entry.amount) || entry.amount <= 0) throw new Error(`invalid purchase amount ${entry.amount}`);
+  if (!entry.paymentId) throw new Error('a purchase needs its payment id');
+  const { userId, amount, paymentId, reason } = entry;
+  return db.ledger.appendOnce({ userId, kind: 'purchase', amount, paymentId, reason, createdAt: clock.now() });
 }
 
 /**

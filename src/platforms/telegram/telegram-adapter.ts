@@ -12,6 +12,7 @@ import type { PlatformAdapter } from '../platform-adapter.js';
 import { createTelegramChat, RecentUsers, truncate } from './telegram-chat.js';
 import { describeTelegramError, scrubbingTransformer, scrubToken } from './telegram-errors.js';
 import { handleCallback, handleMessage, type IntakeDeps } from './telegram-intake.js';
+import { answerCheckout, reconcileStarPayments } from './telegram-payments.js';
 
 /**
  * Telegram through grammY: long polling by default (works behind NAT), or a webhook on the bot's own HTTP
@@ -25,7 +26,8 @@ import { handleCallback, handleMessage, type IntakeDeps } from './telegram-intak
  */
 
 export const TELEGRAM_WEBHOOK_PATH = '/telegram/webhook';
-const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
+// Telegram delivers only these (and remembers the list): pre_checkout_query for Stars payments.
+const ALLOWED_UPDATES = ['message', 'callback_query', 'pre_checkout_query'] as const;
 const MAX_WEBHOOK_BYTES = 1024 * 1024;
 /** What the webhook waits for a command before answering anyway (the update keeps being handled). */
 const WEBHOOK_ANSWER_MS = 5_000;
@@ -63,6 +65,14 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
   const users = new RecentUsers();
   const platform = createTelegramChat({ api: bot.api, token, logger: log, users });
 
+  // Checkouts are answered ahead of the handler queue: Telegram gives 10 s, and slow photo downloads holding every
+  // handler must not make a member's payment fail. (Set in start(), which has the store.)
+  let intakeDeps: IntakeDeps | undefined;
+  bot.on('pre_checkout_query', async (ctx) => {
+    const query = ctx.preCheckoutQuery;
+    if (!intakeDeps) return void (await bot.api.answerPreCheckoutQuery(query.id, false, { error_message: 'The bot is starting; please try again.' }).catch(() => {}));
+    await answerCheckout(query, intakeDeps).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram checkout failed'));
+  });
   installConcurrency(bot, config.TELEGRAM_MAX_CONCURRENT_UPDATES);
 
   let accepting = false;
@@ -99,6 +109,15 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
         throw new Error(`Telegram refused to start the bot (${String(reason['description'] ?? reason['message'])}): check TELEGRAM_TOKEN`);
       }
       const intake: IntakeDeps = { api: bot.api, me: bot.botInfo, config, logger: log, token, store: deps.store, fetcher: deps.fetcher, users, commands: commandDeps };
+      intakeDeps = intake;
+      // Payments whose update was lost with a process that died while crediting: read back from Telegram, in the
+      // background (start-up does not wait on it; the ledger's unique key makes it safe beside live payments).
+      if (config.CREDIT_PACKS_TELEGRAM.length > 0) {
+        void reconcileStarPayments(intake).then(
+          (credited) => log.info({ credited }, 'telegram star payments reconciled'),
+          (error: unknown) => log.warn({ error: describe(error) }, 'could not reconcile telegram star payments'),
+        );
+      }
       // The error boundary of every update: nothing thrown here may reach grammY (its errors carry the API client).
       bot.on('message', async (ctx) => {
         await handleMessage(ctx.message, intake).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram message failed'));

@@ -15,13 +15,15 @@ import { roleOf, type Role } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
 import { displayNameOf, replyTo, truncate, TELEGRAM_UPLOAD_LIMIT_BYTES, type RecentUsers } from './telegram-chat.js';
 import { describeTelegramError } from './telegram-errors.js';
+import { creditPayment, telegramShop } from './telegram-payments.js';
 
 /**
  * Members' messages and button presses, turned into the same commands every platform runs.
  * - a command (`/video a fox --duration 5`, `/video@thisbot ...`) anywhere; `/start` is `/help`;
  * - in a private chat, plain text is a `/video` prompt, and a photo's caption too (image-to-video);
  * - in a group, only commands and messages that mention the bot or reply to it (other chatter is not ours);
- * - Cancel / Retry buttons under status and result messages.
+ * - Cancel / Retry buttons under status and result messages;
+ * - a successful payment (Telegram Stars), credited by telegram-payments.ts.
  */
 
 /** Bots may download files up to 20 MB with the public Bot API. */
@@ -121,6 +123,7 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
   if (chat.type === 'channel' || message.is_automatic_forward || !from) return;
   // Other bots are ignored; an anonymous admin's messages come "from" GroupAnonymousBot with a sender_chat.
   if (from.is_bot && !message.sender_chat) return;
+  if (message.successful_payment) return creditPayment({ ...message, successful_payment: message.successful_payment }, d);
   const image = imageOf(message);
   const line = lineOf(message, d.me, image !== undefined);
   if (!line) return;
@@ -144,6 +147,7 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
     ...(from.language_code ? { locale: from.language_code } : {}),
     // A re-delivered update (after a crash, or a webhook retry) carries the same chat and message id.
     intakeKey: `telegram:${chat.id}:${message.message_id}`,
+    shop: telegramShop(d, chat.id, locale, message.message_id),
     reply,
   };
   // Downloaded only when the engine asks, after the ban, limit and balance checks and within an intake slot.

@@ -1,4 +1,4 @@
-import { and, eq, exists, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, exists, inArray, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { jobs, ledgerEntries } from '../../../db/pg/schema.js';
 import { FINAL_STATUSES } from '../../core/engine/job-state.js';
@@ -14,8 +14,8 @@ export function unsettled(jobId: PgColumn): SQL {
 export const unsettledHold = and(eq(ledgerEntries.kind, 'hold'), unsettled(ledgerEntries.jobId))!;
 
 function entry(row: LedgerEntryRow): typeof ledgerEntries.$inferInsert {
-  const { jobId = null, actorUserId = null, reason = null, day = null } = row;
-  return { userId: row.userId, kind: row.kind, amount: row.amount, jobId, actorUserId, reason, day, createdAt: row.createdAt };
+  const { jobId = null, actorUserId = null, reason = null, day = null, paymentId = null } = row;
+  return { userId: row.userId, kind: row.kind, amount: row.amount, jobId, actorUserId, reason, day, paymentId, createdAt: row.createdAt };
 }
 
 export function ledgerRepo(db: Pg): LedgerRepo {
@@ -33,7 +33,8 @@ export function ledgerRepo(db: Pg): LedgerRepo {
       await db.insert(ledgerEntries).values(entry(row));
     },
 
-    // No conflict target: any of the partial unique indexes (one hold, one settlement, one daily allowance) refuses it.
+    // No conflict target: any of the partial unique indexes (one hold, one settlement, one daily allowance, one purchase
+    // per payment id) refuses it.
     async appendOnce(row) {
       return tookEffect(await db.insert(ledgerEntries).values(entry(row)).onConflictDoNothing());
     },
@@ -81,6 +82,16 @@ export function ledgerRepo(db: Pg): LedgerRepo {
         })
         .from(ledgerEntries);
       return row!;
+    },
+
+    async purchasesOf(userId, limit) {
+      const rows = await db
+        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt })
+        .from(ledgerEntries)
+        .where(and(eq(ledgerEntries.userId, userId), eq(ledgerEntries.kind, 'purchase')))
+        .orderBy(desc(ledgerEntries.id))
+        .limit(limit);
+      return rows.map((r) => ({ ...r, paymentId: r.paymentId ?? '' }));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import { jobs, ledgerEntries } from '../../../db/schema.js';
 import type { LedgerEntryRow, LedgerRepo } from '../../core/store.js';
@@ -20,6 +20,7 @@ const ENTRY = {
   actorUserId: sql.placeholder('actorUserId'),
   reason: sql.placeholder('reason'),
   day: sql.placeholder('day'),
+  paymentId: sql.placeholder('paymentId'),
   createdAt: sql.placeholder('createdAt'),
 };
 const insertEntry = preparedPerDb((db) => db.insert(ledgerEntries).values(ENTRY).prepare());
@@ -36,8 +37,8 @@ const holdOfJob = preparedPerDb((db) =>
 const unsettled = sql`not exists (select 1 from ${ledgerEntries} s where s.job_id = ${ledgerEntries.jobId} and s.kind in ('capture', 'release'))`;
 
 function values(entry: LedgerEntryRow) {
-  const { userId, kind, amount, jobId = null, actorUserId = null, reason = null, day = null, createdAt } = entry;
-  return { userId, kind, amount, jobId, actorUserId, reason, day, createdAt };
+  const { userId, kind, amount, jobId = null, actorUserId = null, reason = null, day = null, paymentId = null, createdAt } = entry;
+  return { userId, kind, amount, jobId, actorUserId, reason, day, paymentId, createdAt };
 }
 
 export function sqliteLedger(db: DbLike): LedgerRepo {
@@ -100,6 +101,16 @@ export function sqliteLedger(db: DbLike): LedgerRepo {
           .where(eq(ledgerEntries.kind, 'release'))
           .get()?.n ?? 0;
       return { held, captured, released };
+    },
+    async purchasesOf(userId, limit) {
+      const rows = db
+        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt })
+        .from(ledgerEntries)
+        .where(and(eq(ledgerEntries.userId, userId), eq(ledgerEntries.kind, 'purchase')))
+        .orderBy(desc(ledgerEntries.id))
+        .limit(limit)
+        .all();
+      return rows.map((r) => ({ ...r, paymentId: r.paymentId ?? '' }));
     },
   };
 }

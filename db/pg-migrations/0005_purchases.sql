@@ -1,0 +1,2 @@
+ALTER TABLE "ledger_entries" ADD COLUMN "payment_id" text;--> statement-breakpoint
+CREATE UNIQUE INDEX "ledger_one_purchase_per_payment" ON "ledger_entries" USING btree ("payment_id") WHERE kind = 'purchase';

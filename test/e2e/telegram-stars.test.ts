@@ -1,0 +1,311 @@
+import net from 'node:net';
+import type { Update } from 'grammy/types';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FakeChat, FakeUser, StoredMessage } from '../fakes/telegram-api.js';
+import { eventually, STARTING, TelegramWorld as World } from '../helpers/telegram-world.js';
+
+/**
+ * Buying credits with Telegram Stars (issue 15), end to end: the whole bot through the real grammY against the fake
+ * Bot API, on the test store (SQLite, or PostgreSQL under CLIPBOT_TEST_STORE=postgres). A member types /buy, the bot
+ * sends invoices, the member pays (a pre_checkout_query the bot must answer within 10 s, then a successful_payment
+ * message), and the ledger is credited once per telegram_payment_charge_id.
+ */
+
+const PACKS = '100:50,500:225';
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+async function startWorld(env: Record<string, string> = { CREDIT_PACKS_TELEGRAM: PACKS }): Promise<World> {
+  world = await World.start({ env });
+  await world.boot();
+  return world;
+}
+
+/** The member types /buy (with `args`) in `chat`; returns the bot's text reply and the invoices it sent. */
+async function buy(w: World, member: FakeUser, chat: FakeChat, args = '', invoices = 2): Promise<{ text: string; invoices: StoredMessage[] }> {
+  const before = w.fake.invoicesIn(chat).length;
+  const update = w.fake.sendText(member, chat, `/buy${args ? ` ${args}` : ''}`);
+  const reply = await w.replyTo(update);
+  await eventually(() => expect(w.fake.invoicesIn(chat).length - before).toBe(invoices));
+  return { text: reply.text ?? '', invoices: w.fake.invoicesIn(chat).slice(before) };
+}
+
+async function purchases(w: World, member: FakeUser): Promise<[string, number][]> {
+  return (await w.ledgerKinds(member)).filter(([kind]) => kind === 'purchase');
+}
+
+/** The bot's replies to a payment message (its confirmation, or the /paysupport notice). */
+const repliesToPayment = (w: World, payment: Update) => w.fake.repliesTo(payment.message!);
+
+describe('buying credits with Telegram Stars', () => {
+  describe('when a member buys a pack', () => {
+    it('lists the packs, sends real Stars invoices, accepts the checkout in time and credits the pack once', async () => {
+      const w = await startWorld();
+      const alice = w.fake.user({ first_name: 'Alice' });
+      const chat = w.fake.privateChat(alice);
+      const { text, invoices } = await buy(w, alice, chat);
+      expect(text).toContain('100 credits for 50 ⭐');
+      expect(text).toContain('500 credits for 225 ⭐');
+
+      const sent = w.fake.callsTo('sendInvoice').map((c) => c.params);
+      expect(sent.map((p) => [p['currency'], p['provider_token'], p['prices']])).toEqual([
+        ['XTR', '', [{ label: '100 credits', amount: 50 }]],
+        ['XTR', '', [{ label: '500 credits', amount: 225 }]],
+      ]);
+      expect(invoices.map((m) => m.invoice!.title)).toEqual(['100 credits', '500 credits']);
+
+      const { answer, payment, chargeId } = await w.fake.payInvoice(alice, invoices[0]!);
+      expect(answer.ok).toBe(true);
+      expect(answer.afterMs).toBeLessThan(10_000);
+      await eventually(() => expect(repliesToPayment(w, payment!).map((m) => m.text)).toEqual([
+        `Thank you! 100 credits were added (payment ${chargeId}). You now have ${STARTING + 100} credits.`,
+      ]));
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+      expect(await purchases(w, alice)).toEqual([['purchase', 100]]);
+      expect((await w.rows.ledger()).filter((e) => e.kind === 'purchase').map((e) => e.paymentId)).toEqual([`telegram:${chargeId}`]);
+      await w.expectLedgerBalanced();
+
+      // /balance and /history show the purchase as such.
+      const balance = await w.replyTo(w.fake.sendText(alice, chat, '/balance'));
+      expect(balance.text).toContain(`You have ${STARTING + 100} credits.`);
+      expect(balance.text).toMatch(new RegExp(`bought 100 credits \\(50 Telegram Stars\\) · payment ${chargeId}`));
+      const history = await w.replyTo(w.fake.sendText(alice, chat, '/history'));
+      expect(history.text).toContain('Purchases:');
+      expect(history.text).toContain(`bought 100 credits (50 Telegram Stars) · payment ${chargeId}`);
+    });
+
+    it('sends only the pack asked for, and says which packs exist when there is no such pack', async () => {
+      const w = await startWorld();
+      const bob = w.fake.user();
+      const chat = w.fake.privateChat(bob);
+      const { invoices } = await buy(w, bob, chat, '500', 1);
+      expect(invoices.map((m) => m.invoice!.prices)).toEqual([[{ label: '500 credits', amount: 225 }]]);
+      const { text } = await buy(w, bob, chat, '42', 0);
+      expect(text).toBe('There is no pack of 42 credits. Packs: 100 credits for 50 ⭐, 500 credits for 225 ⭐.');
+    });
+
+    it('talks to a Chinese client in Chinese, the invoice included', async () => {
+      const w = await startWorld();
+      const li = w.fake.user({ language_code: 'zh-hans' });
+      const { text, invoices } = await buy(w, li, w.fake.privateChat(li), '100', 1);
+      expect(text).toContain('100 积分 50 ⭐');
+      expect(invoices[0]!.invoice!.title).toBe('100 积分');
+    });
+  });
+
+  describe('when Telegram delivers a payment more than once', () => {
+    it('credits the same successful_payment delivered twice once, and confirms it once', async () => {
+      const w = await startWorld();
+      const alice = w.fake.user();
+      const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
+      const { payment } = await w.fake.payInvoice(alice, invoices[1]!);
+      await eventually(() => expect(repliesToPayment(w, payment!)).toHaveLength(1));
+      w.fake.redeliver(payment!);
+      await eventually(() => expect(w.logText()).toContain('telegram payment delivered again'));
+      expect(await w.balance(alice)).toBe(STARTING + 500);
+      expect(await purchases(w, alice)).toEqual([['purchase', 500]]);
+      expect(repliesToPayment(w, payment!)).toHaveLength(1);
+      await w.expectLedgerBalanced();
+    });
+
+    it('credits a payment that arrived while the bot was down once it is back, and once only when Telegram re-delivers it after another restart', async () => {
+      const w = await startWorld();
+      const alice = w.fake.user();
+      const chat = w.fake.privateChat(alice);
+      const { invoices } = await buy(w, alice, chat);
+      const { queryId } = w.fake.checkout(alice, invoices[0]!);
+      expect((await w.fake.waitForCheckoutAnswer(queryId)).ok).toBe(true);
+
+      // The bot stops between the checkout and the payment: the payment waits at Telegram.
+      await w.stopBot();
+      const sent = invoices[0]!.invoice!;
+      const { update: payment, chargeId } = w.fake.deliverPayment(alice, chat, { currency: sent.currency, totalAmount: 50, payload: sent.payload });
+      await w.boot();
+      // Credited by whichever comes first, the update or the start's reconciliation; confirmed once either way.
+      const confirmations = () => w.fake.botMessages(chat).filter((m) => m.text?.includes(`credits were added (payment ${chargeId})`));
+      await eventually(() => expect(confirmations()).toHaveLength(1));
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+
+      // Credited, then the process dies before its next getUpdates confirmed the update: Telegram sends it again.
+      // The update was handled too (credited, or found credited by the reconciliation).
+      await eventually(() => expect(w.logText()).toMatch(/"msg":"telegram payment credited"|telegram payment delivered again/));
+      const againCount = () => w.logText().match(/telegram payment delivered again/g)?.length ?? 0;
+      const before = againCount();
+      await w.stopBot();
+      w.fake.redeliver(payment);
+      await w.boot();
+      await eventually(() => expect(againCount()).toBe(before + 1));
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+      expect((await w.rows.ledger()).filter((e) => e.kind === 'purchase').map((e) => e.paymentId)).toEqual([`telegram:${chargeId}`]);
+      expect(confirmations()).toHaveLength(1);
+      await w.expectLedgerBalanced();
+    });
+  });
+
+  describe('when the process died after fetching a payment and before crediting it', () => {
+    it('credits it at the next start from the bot\'s Star transactions, tells the member, and never twice', async () => {
+      const w = await startWorld();
+      const alice = w.fake.user();
+      const chat = w.fake.privateChat(alice);
+      const { invoices } = await buy(w, alice, chat);
+      const { queryId } = w.fake.checkout(alice, invoices[1]!);
+      expect((await w.fake.waitForCheckoutAnswer(queryId)).ok).toBe(true);
+      await w.stopBot();
+      // Telegram took the Stars; the update was confirmed by the runner's next getUpdates and then lost with the process.
+      const sent = invoices[1]!.invoice!;
+      const { chargeId } = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 225, payload: sent.payload, updateLost: true });
+      expect(w.fake.callsTo('getUpdates').length).toBeGreaterThan(0);
+
+      await w.boot();
+      await eventually(async () => expect(await w.balance(alice)).toBe(STARTING + 500));
+      await eventually(() =>
+        expect(w.fake.botMessages(chat).map((m) => m.text)).toContain(`Thank you! 500 credits were added (payment ${chargeId}). You now have ${STARTING + 500} credits.`),
+      );
+      expect(w.logText()).toContain('telegram payment credited on reconciliation');
+
+      // A late delivery of the same payment, and another start: nothing more.
+      const late = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 225, payload: sent.payload, chargeId });
+      await eventually(() => expect(w.logText()).toContain('telegram payment delivered again'));
+      await w.stopBot();
+      await w.boot();
+      // Reconciled at each of the three starts: nothing to credit at the first and the last.
+      await eventually(() => expect(w.logText().match(/"credited":0[^\n]*telegram star payments reconciled/g)).toHaveLength(2));
+      expect(await w.balance(alice)).toBe(STARTING + 500);
+      expect(await purchases(w, alice)).toEqual([['purchase', 500]]);
+      expect(repliesToPayment(w, late.update)).toEqual([]);
+      await w.expectLedgerBalanced();
+    });
+  });
+
+  describe('when a checkout must be refused', () => {
+    /** Pays with `fields` and expects the checkout refused with `message`, no payment taken and nothing credited. */
+    async function expectRefused(w: World, member: FakeUser, invoice: StoredMessage, message: RegExp, fields: Parameters<World['fake']['payInvoice']>[2] = {}) {
+      const { answer, payment } = await w.fake.payInvoice(member, invoice, fields);
+      expect(answer.ok).toBe(false);
+      expect(answer.errorMessage).toMatch(message);
+      expect(answer.afterMs).toBeLessThan(10_000);
+      expect(payment).toBeUndefined();
+    }
+
+    it('refuses a pack that is no longer sold, or no longer at that price, and credits nothing', async () => {
+      const w = await startWorld();
+      const alice = w.fake.user();
+      const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
+      await w.stopBot();
+      await w.boot({ CREDIT_PACKS_TELEGRAM: '500:250' });
+      await expectRefused(w, alice, invoices[0]!, /no longer sold/);
+      await expectRefused(w, alice, invoices[1]!, /price of this pack has changed/);
+      expect(await purchases(w, alice)).toEqual([]);
+    });
+
+    it('refuses a forged or unknown payload, a wrong amount and a currency other than Stars', async () => {
+      const w = await startWorld();
+      const alice = w.fake.user();
+      const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
+      const real = invoices[0]!.invoice!.payload;
+      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { payload: 'pack:100:1:00000000000000000000000000000000' });
+      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { payload: real.replace(/.$/, (c) => (c === '0' ? '1' : '0')) });
+      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { payload: 'free credits please' });
+      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { totalAmount: 1 });
+      await expectRefused(w, alice, invoices[0]!, /Telegram Stars only/, { currency: 'USD' });
+      expect(await purchases(w, alice)).toEqual([]);
+      await w.expectLedgerBalanced();
+    });
+
+    it('refuses a member the owner banned, before and at checkout', async () => {
+      const owner = { first_name: 'Owner' };
+      world = await World.start({ env: { CREDIT_PACKS_TELEGRAM: PACKS } });
+      const w = world;
+      const boss = w.fake.user(owner);
+      await w.boot({ OWNER_IDS: `telegram:${boss.id}` });
+      const mallory = w.fake.user();
+      const chat = w.fake.privateChat(mallory);
+      const { invoices } = await buy(w, mallory, chat);
+      await w.replyTo(w.fake.sendText(boss, w.fake.privateChat(boss), `/ban ${mallory.id} chargebacks`));
+      await eventually(async () => expect((await w.user(mallory))?.banned).toBe(true));
+      await expectRefused(w, mallory, invoices[0]!, /banned/);
+      const again = await w.replyTo(w.fake.sendText(mallory, chat, '/buy'));
+      expect(again.text).toMatch(/banned/);
+      expect(await purchases(w, mallory)).toEqual([]);
+    });
+  });
+
+  describe('when a successful_payment matches no invoice of ours', () => {
+    it('credits nothing, logs it loudly, alerts the owners and tells the member once to use /paysupport', async () => {
+      const w = await startWorld({ CREDIT_PACKS_TELEGRAM: PACKS, OWNER_IDS: 'telegram:4242', OWNER_ALERT_CHAT: 'telegram:4242' });
+      const alice = w.fake.user();
+      const chat = w.fake.privateChat(alice);
+      const { invoices } = await buy(w, alice, chat);
+      const { update: payment, chargeId } = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 1, payload: invoices[1]!.invoice!.payload });
+      await eventually(() => expect(repliesToPayment(w, payment).map((m) => m.text)).toEqual([
+        `Your payment ${chargeId} could not be credited automatically. Nothing is lost: it is on record. Please use /paysupport and quote this payment id.`,
+      ]));
+      expect(w.logText()).toMatch(/"level":50[^\n]*TELEGRAM PAYMENT NOT CREDITED/);
+      const alerts = () => w.fake.callsTo('sendMessage').filter((c) => String(c.params['chat_id']) === '4242').map((c) => String(c.params['text']));
+      await eventually(() => expect(alerts()).toEqual([expect.stringContaining(`A Telegram Stars payment (${chargeId}, 1 XTR, from telegram:${alice.id}) matches no invoice`)]));
+      w.fake.redeliver(payment);
+      await eventually(() => expect(w.logText().match(/TELEGRAM PAYMENT NOT CREDITED/g)).toHaveLength(2));
+      expect(repliesToPayment(w, payment)).toHaveLength(1);
+      expect(alerts()).toHaveLength(1);
+      expect(await purchases(w, alice)).toEqual([]);
+      await w.expectLedgerBalanced();
+    });
+  });
+
+  describe('when buying is not set up', () => {
+    it('says so, and sends no invoice', async () => {
+      const w = await startWorld({});
+      const alice = w.fake.user();
+      const { text } = await buy(w, alice, w.fake.privateChat(alice), '', 0);
+      expect(text).toBe('Buying credits is not set up on this bot.');
+      expect(w.fake.callsTo('sendInvoice')).toEqual([]);
+    });
+  });
+
+  describe('/paysupport', () => {
+    it('points to the owners by default, in the member\'s language, and says the owners\' own text when they set one', async () => {
+      world = await World.start({ env: { CREDIT_PACKS_TELEGRAM: PACKS } });
+      const w = world;
+      await w.boot({ OWNER_IDS: 'telegram:4242,discord:99' });
+      const alice = w.fake.user();
+      const li = w.fake.user({ language_code: 'zh' });
+      const en = await w.replyTo(w.fake.sendText(alice, w.fake.privateChat(alice), '/paysupport'));
+      expect(en.text).toContain('Write to the owners of this bot (tg://user?id=4242)');
+      const zh = await w.replyTo(w.fake.sendText(li, w.fake.privateChat(li), '/paysupport'));
+      expect(zh.text).toContain('请联系这个机器人的所有者');
+      await w.stopBot();
+      await w.boot({ PAYSUPPORT_TEXT: 'Write to @clipbot_help with your payment id.' });
+      const custom = await w.replyTo(w.fake.sendText(alice, w.fake.privateChat(alice), '/paysupport'));
+      expect(custom.text).toBe('Write to @clipbot_help with your payment id.');
+      expect(w.fake.commands('default', '')?.map((c) => c.command)).toEqual(expect.arrayContaining(['buy', 'paysupport']));
+    });
+  });
+
+  describe('in webhook mode', () => {
+    it('answers the checkout and credits the payment once, the webhook retry included', async () => {
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as net.AddressInfo;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const w = await startWorld({ CREDIT_PACKS_TELEGRAM: PACKS, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789' });
+      const alice = w.fake.user();
+      const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
+      const { answer, payment } = await w.fake.payInvoice(alice, invoices[0]!);
+      expect(answer.ok).toBe(true);
+      await eventually(() => expect(repliesToPayment(w, payment!)).toHaveLength(1));
+      w.fake.redeliver(payment!);
+      await eventually(() => expect(w.logText()).toContain('telegram payment delivered again'));
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+      expect(w.fake.callsTo('getUpdates')).toEqual([]);
+    });
+  });
+
+  it('asks Telegram for pre_checkout_query updates, or checkouts would never arrive', async () => {
+    const w = await startWorld();
+    await eventually(() => expect(w.fake.callsTo('getUpdates').at(-1)?.params['allowed_updates']).toEqual(expect.arrayContaining(['message', 'pre_checkout_query'])));
+  });
+});
