@@ -94,7 +94,7 @@ describe.skipIf(!runs)('Discord shards spread over two processes', () => {
 
   it('registers the slash commands once, from the process running shard 0; the other says why it does not', () => {
     expect(fake.calls('PUT', APPLICATION_COMMANDS)).toHaveLength(1);
-    expect(fake.commands.global).toHaveLength(18);
+    expect(fake.commands.global).toHaveLength(20);
     expect(processes[0]!.logs.join('')).toContain('registered Discord slash commands');
     expect(processes[1]!.logs.join('')).toContain('not registering the slash commands: the process running shard 0 does');
   });
