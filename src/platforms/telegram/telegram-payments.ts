@@ -25,7 +25,8 @@ import type { IntakeDeps } from './telegram-intake.js';
  *    process that died while crediting may never be sent that payment again.
  * A payment that does not match an invoice of ours (it passed no checkout of this bot) is not credited: it is logged
  * at error for the owners, and the member is told to use /paysupport. Crediting it would let a wrong amount buy
- * credits; dropping it silently would lose a member's Stars. The owners can credit it by hand (/credits) or refund it.
+ * credits; dropping it silently would lose a member's Stars. The owners can credit it by hand (/credits) or refund it
+ * (through the Bot API: /refundpayment refunds credited purchases only).
  * A pack removed or repriced after its checkout was accepted is still credited as invoiced: the member paid the price
  * the bot agreed to a moment before.
  * Refunds (/refundpayment, owners only, commands/refundpayment.ts and src/core/admin.ts refundPayment): the purchase
