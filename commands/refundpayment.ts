@@ -30,7 +30,7 @@ export default defineCommand({
     }
     const r = await refundPayment(await adminContext(ctx, deps), o.payment, o.force === true, refundAtPlatform);
     const stars = r.stars === undefined ? '' : ` (${r.stars} ⭐)`;
-    const shortfall = r.shortfall > 0 ? ` ${r.shortfall} of its ${r.credits} credits could not be taken back: they were already spent.` : '';
+    const shortfall = r.shortfall > 0 ? ` ${r.shortfall} of its ${r.credits} credits could not be taken back: they were already spent (or are held by videos in progress).` : '';
     await ctx.reply(`Refunded payment ${r.chargeId}${stars} to ${describeUser(r.member)} and took back ${r.taken} credits.${shortfall} New balance: ${r.balance}.`);
   },
 });

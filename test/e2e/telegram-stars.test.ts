@@ -269,14 +269,15 @@ describe('buying credits with Telegram Stars', () => {
       await eventually(() => expect(repliesToPayment(w, payment!)).toHaveLength(1));
       const ownerChat = w.fake.privateChat(boss);
       const say = async (text: string, from = boss, chat = ownerChat) => (await w.replyTo(w.fake.sendText(from, chat, text))).text ?? '';
-      return { w, boss, alice, chargeId: chargeId!, say };
+      return { w, boss, alice, chargeId: chargeId!, say, ownerChat };
     }
     const refundsIn = async (w: World) => (await w.rows.ledger()).filter((e) => e.kind === 'purchase_refund');
     const audits = async (w: World) => (await w.rows.auditLog()).filter((a) => a.action === 'payment.refund');
 
     it('refunds an unspent purchase once: the Stars at Telegram, the credits taken back, audited', async () => {
-      const { w, boss, alice, chargeId, say } = await bought();
-      const reply = await say(`/refundpayment telegram:${chargeId}`);
+      const { w, boss, alice, chargeId, say, ownerChat } = await bought();
+      const command = w.fake.sendText(boss, ownerChat, `/refundpayment telegram:${chargeId}`);
+      const reply = (await w.replyTo(command)).text;
       expect(reply).toBe(`Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 100 credits. New balance: ${STARTING}.`);
       expect(w.fake.starRefunds).toEqual([{ userId: alice.id, chargeId, amount: 50 }]);
       expect(w.fake.callsTo('refundStarPayment').map((c) => c.params)).toEqual([{ user_id: alice.id, telegram_payment_charge_id: chargeId }]);
@@ -292,6 +293,9 @@ describe('buying credits with Telegram Stars', () => {
       expect(JSON.parse(audit!.detail!)).toEqual({ payment: `telegram:${chargeId}`, credits: 100, taken: 100, notTakenBack: 0, stars: 50, force: false });
       await w.expectLedgerBalanced();
 
+      // The same update delivered again (a webhook retry, a restart): acted on once.
+      w.fake.redeliver(command);
+      await eventually(() => expect(w.logText()).toContain('re-delivered moderator command ignored'));
       // The same refund again (the bare charge id this time): refused, nothing more at Telegram or in the ledger.
       const again = await say(`/refundpayment ${chargeId}`);
       expect(again).toMatch(new RegExp(`^Payment ${chargeId} was already refunded \\(.* UTC, 100 credits taken back\\): nothing was done\\.$`));
@@ -324,7 +328,7 @@ describe('buying credits with Telegram Stars', () => {
 
       const forced = await say(`/refundpayment ${chargeId} force`);
       expect(forced).toBe(
-        `Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 60 credits. 40 of its 100 credits could not be taken back: they were already spent. New balance: 0.`,
+        `Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 60 credits. 40 of its 100 credits could not be taken back: they were already spent (or are held by videos in progress). New balance: 0.`,
       );
       expect(w.fake.starRefunds).toEqual([{ userId: alice.id, chargeId, amount: 50 }]);
       expect(await w.balance(alice)).toBe(0);
