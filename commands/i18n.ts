@@ -127,5 +127,6 @@ export const ZH_DESCRIPTIONS: Record<string, string> = {
   blocklist: '管理本社区的提示词屏蔽词（管理员）；所有者管理全局屏蔽词',
   stats: '本社区的使用量和花费（管理员）；所有者可看全部',
   refund: '退回已完成视频的积分（管理员）',
+  refundpayment: '退还 Telegram Stars 付款并收回其积分（所有者）',
   settings: '查看或修改本服务器的视频设置（管理员）',
 };

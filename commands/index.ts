@@ -14,6 +14,7 @@ import paysupport from './paysupport.js';
 import queue from './queue.js';
 import quota from './quota.js';
 import refund from './refund.js';
+import refundpayment from './refundpayment.js';
 import settings from './settings.js';
 import stats from './stats.js';
 import type { Command } from './types.js';
@@ -39,6 +40,7 @@ export const commands: readonly Command[] = [
   blocklist,
   stats,
   refund,
+  refundpayment,
   settings,
   budget,
   communities,

@@ -8,6 +8,7 @@ import type { Store } from '../src/core/store.js';
 import type { Clock, JobDestination, Logger, PlatformId } from '../src/core/ports.js';
 import type { Identity } from '../src/core/users.js';
 
+import type { PlatformRefund } from '../src/core/admin.js';
 import type { Role } from '../src/core/roles.js';
 
 export type { Role };
@@ -33,6 +34,11 @@ export interface CommandContext {
   fetchImage?: VideoRequest['fetchImage'];
   /** Credit packs on sale where the platform takes payments (Telegram Stars); absent where buying is not available. */
   shop?: Shop;
+  /**
+   * Refunds a Telegram Stars payment to the member who made it (refundStarPayment): undefined once Telegram agreed,
+   * else its refusal. Only on Telegram, the one platform that takes payments.
+   */
+  refundStarPayment?: PlatformRefund;
   reply(text: string): Promise<void>;
 }
 

@@ -27,9 +27,11 @@ export const users = sqliteTable(
 /**
  * - transfer: a moderator's grant out of a community budget: two entries in one transaction (budget -n, member +n);
  * - refund: a succeeded (captured) job's price given back by an owner or moderator;
- * - purchase: credits a member paid for on a platform (Telegram Stars), keyed by the platform's payment id.
+ * - purchase: credits a member paid for on a platform (Telegram Stars), keyed by the platform's payment id;
+ * - purchase_refund: an owner's refund of a purchase (the Stars went back): what could be taken back of its credits
+ *   (0 or less), naming the purchase's payment id, at most one per payment.
  */
-export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release', 'transfer', 'refund', 'purchase'] as const;
+export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release', 'transfer', 'refund', 'purchase', 'purchase_refund'] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 
 /**
@@ -52,7 +54,8 @@ export const ledgerEntries = sqliteTable(
     day: text('day'),
     /**
      * A purchase's payment id, namespaced by platform (`telegram:<telegram_payment_charge_id>`): unique among
-     * purchases, so a payment re-delivered (or handled by two processes) is credited once.
+     * purchases, so a payment re-delivered (or handled by two processes) is credited once; and unique among
+     * purchase refunds, so a payment is refunded once.
      */
     paymentId: text('payment_id'),
     createdAt: integer('created_at').notNull(),
@@ -60,6 +63,7 @@ export const ledgerEntries = sqliteTable(
   (t) => [
     index('ledger_user').on(t.userId),
     uniqueIndex('ledger_one_purchase_per_payment').on(t.paymentId).where(sql`kind = 'purchase'`),
+    uniqueIndex('ledger_one_refund_per_payment').on(t.paymentId).where(sql`kind = 'purchase_refund'`),
     uniqueIndex('ledger_one_hold_per_job').on(t.jobId).where(sql`kind = 'hold'`),
     uniqueIndex('ledger_one_settlement_per_job').on(t.jobId).where(sql`kind in ('capture', 'release')`),
     uniqueIndex('ledger_one_daily_per_day').on(t.userId, t.day).where(sql`kind = 'daily'`),

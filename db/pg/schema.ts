@@ -48,6 +48,7 @@ export const ledgerEntries = pgTable(
   (t) => [
     index('ledger_user').on(t.userId),
     uniqueIndex('ledger_one_purchase_per_payment').on(t.paymentId).where(sql`kind = 'purchase'`),
+    uniqueIndex('ledger_one_refund_per_payment').on(t.paymentId).where(sql`kind = 'purchase_refund'`),
     uniqueIndex('ledger_one_hold_per_job').on(t.jobId).where(sql`kind = 'hold'`),
     uniqueIndex('ledger_one_settlement_per_job').on(t.jobId).where(sql`kind in ('capture', 'release')`),
     uniqueIndex('ledger_one_daily_per_day').on(t.userId, t.day).where(sql`kind = 'daily'`),

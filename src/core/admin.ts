@@ -1,5 +1,5 @@
 import { budgetAccount, budgetOf, memberMeasures, setMemberMeasures } from './communities.js';
-import { balanceOf, deductCredits, grantCredits, heldOf, transferCredits } from './credits/ledger.js';
+import { balanceOf, deductCredits, grantCredits, heldOf, recordPurchaseRefund, transferCredits } from './credits/ledger.js';
 import { UserError } from './errors.js';
 import { normalizeBlocklistTerm } from './moderation/normalize.js';
 import type { Clock, PlatformId } from './ports.js';
@@ -195,6 +195,72 @@ export async function refundJob(ctx: AdminContext, jobId: string, reason: string
     });
     await audit(ctx, tx, 'job.refund', user, { amount: job.price, reason }, jobId, communityId(job.platform, job.guildId));
     return { amount: job.price, user };
+  });
+}
+
+/** The platform's refund of a payment to the member who made it: undefined once it agreed, else why not. */
+export type PlatformRefund = (member: User, chargeId: string) => Promise<{ refused: string; alreadyRefunded: boolean } | undefined>;
+
+export interface PaymentRefund {
+  /** The payment id as the ledger keys it (`telegram:<charge id>`). */
+  paymentId: string;
+  chargeId: string;
+  member: User;
+  /** The purchase's credits, what of them was taken back, and what could not be (already spent). */
+  credits: number;
+  taken: number;
+  shortfall: number;
+  balance: number;
+  /** The Stars paid, when the purchase's reason says (`50 Telegram Stars`). */
+  stars?: number;
+}
+
+/**
+ * An owner refunds a Telegram Stars purchase (issue 15): money leaves the owner's account, so owners only, everywhere.
+ * The payment is named by its id as stored (`telegram:<charge id>`) or by the bare charge id. Refused, with nothing
+ * changed, when no purchase has that id, when it was refunded before, and when the member has fewer credits left than
+ * the purchase gave unless `force` (then the Stars go back all the same and only what is left is taken back). The
+ * platform refunds first (`refundAtPlatform`); only once it agreed is the purchase_refund entry written, with its
+ * audit row, in one transaction. The entry is unique per payment, so a second refund (a replay, two owners at once:
+ * the platform refuses the second) writes nothing.
+ */
+export async function refundPayment(ctx: AdminContext, paymentRef: string, force: boolean, refundAtPlatform: PlatformRefund): Promise<PaymentRefund> {
+  ownerOnly(ctx, 'refund a payment');
+  const ref = paymentRef.trim();
+  const chargeId = ref.startsWith('telegram:') ? ref.slice('telegram:'.length) : ref;
+  const paymentId = `telegram:${chargeId}`;
+  const purchase = chargeId && !chargeId.includes(':') ? await ctx.db.ledger.purchaseByPayment(paymentId) : undefined;
+  if (!purchase) throw new UserError('no_such_payment', `No purchase has the payment id ${ref}: nothing was refunded. (Payment ids are in the member's /history and the log.)`);
+  if (purchase.refund) {
+    const when = new Date(purchase.refund.createdAt).toISOString().slice(0, 16).replace('T', ' ');
+    throw new UserError('already_refunded', `Payment ${chargeId} was already refunded (${when} UTC, ${purchase.refund.taken} credits taken back): nothing was done.`);
+  }
+  const member = (await ctx.db.users.byId(purchase.userId))!;
+  const stars = /^(\d+) Telegram Stars$/.exec(purchase.reason ?? '')?.[1];
+  const credits = purchase.amount;
+  const left = await balanceOf(ctx.db, member.id);
+  if (left < credits && !force) {
+    throw new UserError(
+      'payment_spent',
+      `${describeUser(member)} has only ${Math.max(0, left)} of the ${credits} credits of payment ${chargeId} left: nothing was refunded. ` +
+        `To refund the Stars anyway and take back only the ${Math.max(0, left)} left, add force: /refundpayment ${chargeId} force`,
+      { balance: left },
+    );
+  }
+  const platform = await refundAtPlatform(member, chargeId);
+  if (platform) {
+    const note = platform.alreadyRefunded
+      ? ' Telegram has it as refunded already, though this bot has no record of it (refunded through the Bot API, or the answer to an earlier attempt was lost): take the credits back with /credits take if they were not.'
+      : '';
+    throw new UserError('payment_refund_refused', `Telegram refused to refund payment ${chargeId}: ${platform.refused}. Nothing was changed.${note}`);
+  }
+  return ctx.db.transaction(async (tx) => {
+    const reason = `refund of payment ${chargeId}${stars ? ` (${stars} Telegram Stars)` : ''}`;
+    const recorded = await recordPurchaseRefund(tx, ctx.clock, { userId: member.id, amount: credits, paymentId, actorUserId: ctx.actor.id, reason });
+    if (!recorded.written) throw new UserError('already_refunded', `Payment ${chargeId} was already refunded: nothing more was done.`);
+    const shortfall = credits - recorded.taken;
+    await audit(ctx, tx, 'payment.refund', member, { payment: paymentId, credits, taken: recorded.taken, notTakenBack: shortfall, stars: stars ? Number(stars) : null, force });
+    return { paymentId, chargeId, member, credits, taken: recorded.taken, shortfall, balance: recorded.balance, ...(stars ? { stars: Number(stars) } : {}) };
   });
 }
 

@@ -124,7 +124,7 @@ export interface LedgerEntryRow {
   actorUserId?: number | null;
   reason?: string | null;
   day?: string | null;
-  /** A purchase's platform payment id (`telegram:<charge id>`): unique among purchases. */
+  /** A purchase's platform payment id (`telegram:<charge id>`): unique among purchases, and among purchase refunds. */
   paymentId?: string | null;
   createdAt: number;
 }
@@ -135,6 +135,27 @@ export interface PurchaseRow {
   paymentId: string;
   reason: string | null;
   createdAt: number;
+}
+
+/** A credited purchase found by its payment id, with its refund if an owner refunded it. */
+export interface PurchaseRecord {
+  userId: number;
+  amount: number;
+  reason: string | null;
+  createdAt: number;
+  /** The purchase_refund entry: `taken` the credits it took back (0 or more). */
+  refund?: { taken: number; actorUserId: number | null; createdAt: number };
+}
+
+/** A purchase and its refund from their ledger rows (for the adapters' purchaseByPayment). */
+export function purchaseRecord(
+  rows: readonly { kind: LedgerKind; userId: number; amount: number; reason: string | null; actorUserId: number | null; createdAt: number }[],
+): PurchaseRecord | undefined {
+  const purchase = rows.find((r) => r.kind === 'purchase');
+  if (!purchase) return undefined;
+  const refund = rows.find((r) => r.kind === 'purchase_refund');
+  const { userId, amount, reason, createdAt } = purchase;
+  return { userId, amount, reason, createdAt, ...(refund ? { refund: { taken: -refund.amount, actorUserId: refund.actorUserId, createdAt: refund.createdAt } } : {}) };
 }
 
 export interface LedgerRepo {
@@ -154,6 +175,8 @@ export interface LedgerRepo {
   totals(): Promise<{ held: number; captured: number; released: number }>;
   /** The member's purchases, newest first. */
   purchasesOf(userId: number, limit: number): Promise<PurchaseRow[]>;
+  /** The purchase credited under `paymentId` (and its refund, if any); undefined if none was. */
+  purchaseByPayment(paymentId: string): Promise<PurchaseRecord | undefined>;
 }
 
 export interface UserRepo {

@@ -545,6 +545,17 @@ describe('the chat commands', () => {
         });
       });
 
+      describe('when the owner asks for a payment refund where no payments are taken', () => {
+        it('says it is not available here, and changes nothing', async () => {
+          const t = await clipbot();
+          const out = await t.console('/refundpayment telegram:stx123 force');
+          expect(out.replyTo('/refundpayment telegram:stx123 force')).toBe(
+            'Refunding payments is not available here: only Telegram Stars payments exist, and they are refunded from Telegram.',
+          );
+          expect(await t.audit()).toEqual([]);
+        });
+      });
+
       describe('when the owner takes more than the balance', () => {
         it('refuses, naming the balance, and changes nothing', async () => {
           const t = await clipbot();

@@ -54,7 +54,7 @@ describe('the Discord adapter', () => {
       const registered = w.fake.commands.guilds.get(w.fake.guild.id)!;
       expect(w.fake.commands.global).toBeUndefined();
       expect(registered.map((c) => c.name).sort()).toEqual(
-        ['ban', 'balance', 'blocklist', 'budget', 'buy', 'cancel', 'communities', 'credits', 'help', 'history', 'models', 'musicvideo', 'paysupport', 'queue', 'quota', 'refund', 'settings', 'stats', 'unban', 'video'].sort(),
+        ['ban', 'balance', 'blocklist', 'budget', 'buy', 'cancel', 'communities', 'credits', 'help', 'history', 'models', 'musicvideo', 'paysupport', 'queue', 'quota', 'refund', 'refundpayment', 'settings', 'stats', 'unban', 'video'].sort(),
       );
       const video = registered.find((c) => c.name === 'video')!;
       const option = (name: string) => video.options!.find((o) => o.name === name)!;

@@ -256,6 +256,139 @@ describe('buying credits with Telegram Stars', () => {
     });
   });
 
+  describe('when an owner refunds a payment (/refundpayment)', () => {
+    /** A world with an owner, and a member who bought the 100-credit pack (50 Stars): STARTING + 100 credits. */
+    async function bought() {
+      world = await World.start({ env: { CREDIT_PACKS_TELEGRAM: PACKS } });
+      const w = world;
+      const boss = w.fake.user({ first_name: 'Owner' });
+      await w.boot({ OWNER_IDS: `telegram:${boss.id}` });
+      const alice = w.fake.user({ first_name: 'Alice' });
+      const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
+      const { payment, chargeId } = await w.fake.payInvoice(alice, invoices[0]!);
+      await eventually(() => expect(repliesToPayment(w, payment!)).toHaveLength(1));
+      const ownerChat = w.fake.privateChat(boss);
+      const say = async (text: string, from = boss, chat = ownerChat) => (await w.replyTo(w.fake.sendText(from, chat, text))).text ?? '';
+      return { w, boss, alice, chargeId: chargeId!, say, ownerChat };
+    }
+    const refundsIn = async (w: World) => (await w.rows.ledger()).filter((e) => e.kind === 'purchase_refund');
+    const audits = async (w: World) => (await w.rows.auditLog()).filter((a) => a.action === 'payment.refund');
+
+    it('refunds an unspent purchase once: the Stars at Telegram, the credits taken back, audited', async () => {
+      const { w, boss, alice, chargeId, say, ownerChat } = await bought();
+      const command = w.fake.sendText(boss, ownerChat, `/refundpayment telegram:${chargeId}`);
+      const reply = (await w.replyTo(command)).text;
+      expect(reply).toBe(`Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 100 credits. New balance: ${STARTING}.`);
+      expect(w.fake.starRefunds).toEqual([{ userId: alice.id, chargeId, amount: 50 }]);
+      expect(w.fake.callsTo('refundStarPayment').map((c) => c.params)).toEqual([{ user_id: alice.id, telegram_payment_charge_id: chargeId }]);
+      expect(await w.balance(alice)).toBe(STARTING);
+      const [refund, ...more] = await refundsIn(w);
+      expect(more).toEqual([]);
+      const owner = (await w.user(boss))!;
+      const member = (await w.user(alice))!;
+      expect(refund).toMatchObject({ userId: member.id, amount: -100, paymentId: `telegram:${chargeId}`, actorUserId: owner.id });
+      const [audit, ...others] = await audits(w);
+      expect(others).toEqual([]);
+      expect(audit).toMatchObject({ actorUserId: owner.id, targetUserId: member.id, community: null });
+      expect(JSON.parse(audit!.detail!)).toEqual({ payment: `telegram:${chargeId}`, credits: 100, taken: 100, notTakenBack: 0, stars: 50, force: false });
+      await w.expectLedgerBalanced();
+
+      // The same update delivered again (a webhook retry, a restart): acted on once.
+      w.fake.redeliver(command);
+      await eventually(() => expect(w.logText()).toContain('re-delivered moderator command ignored'));
+      // The same refund again (the bare charge id this time): refused, nothing more at Telegram or in the ledger.
+      const again = await say(`/refundpayment ${chargeId}`);
+      expect(again).toMatch(new RegExp(`^Payment ${chargeId} was already refunded \\(.* UTC, 100 credits taken back\\): nothing was done\\.$`));
+      expect(w.fake.starRefunds).toHaveLength(1);
+      expect(w.fake.callsTo('refundStarPayment')).toHaveLength(1);
+      expect(await refundsIn(w)).toHaveLength(1);
+      expect(await audits(w)).toHaveLength(1);
+      expect(await w.balance(alice)).toBe(STARTING);
+
+      // A restart reconciles the Star transactions: the refunded payment is not credited again.
+      await w.stopBot();
+      await w.boot();
+      await eventually(() => expect(w.logText().match(/telegram star payments reconciled/g)).toHaveLength(2));
+      expect(await w.balance(alice)).toBe(STARTING);
+      await w.expectLedgerBalanced();
+    });
+
+    it('refuses a purchase partly spent, changing nothing, unless the owner insists: then the Stars go back and only what is left is taken', async () => {
+      const { w, alice, chargeId, say } = await bought();
+      expect(await say(`/credits take telegram:${alice.id} ${STARTING + 40} spent`)).toContain('New balance: 60.');
+      const refused = await say(`/refundpayment ${chargeId}`);
+      expect(refused).toBe(
+        `Alice (telegram:${alice.id}) has only 60 of the 100 credits of payment ${chargeId} left: nothing was refunded. ` +
+          `To refund the Stars anyway and take back only the 60 left, add force: /refundpayment ${chargeId} force`,
+      );
+      expect(w.fake.callsTo('refundStarPayment')).toEqual([]);
+      expect(await refundsIn(w)).toEqual([]);
+      expect(await audits(w)).toEqual([]);
+      expect(await w.balance(alice)).toBe(60);
+
+      const forced = await say(`/refundpayment ${chargeId} force`);
+      expect(forced).toBe(
+        `Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 60 credits. 40 of its 100 credits could not be taken back: they were already spent (or are held by videos in progress). New balance: 0.`,
+      );
+      expect(w.fake.starRefunds).toEqual([{ userId: alice.id, chargeId, amount: 50 }]);
+      expect(await w.balance(alice)).toBe(0);
+      expect((await refundsIn(w)).map((e) => e.amount)).toEqual([-60]);
+      expect((await audits(w)).map((a) => JSON.parse(a.detail!))).toEqual([
+        { payment: `telegram:${chargeId}`, credits: 100, taken: 60, notTakenBack: 40, stars: 50, force: true },
+      ]);
+      await w.expectLedgerBalanced();
+    });
+
+    it('says so for a payment id no purchase has, and changes nothing', async () => {
+      const { w, alice, say } = await bought();
+      expect(await say('/refundpayment telegram:stxNOSUCHCHARGE')).toBe(
+        "No purchase has the payment id telegram:stxNOSUCHCHARGE: nothing was refunded. (Payment ids are in the member's /history and the log.)",
+      );
+      expect(await say('/refundpayment discord:123')).toMatch(/^No purchase has the payment id discord:123/);
+      expect(w.fake.callsTo('refundStarPayment')).toEqual([]);
+      expect(await refundsIn(w)).toEqual([]);
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+    });
+
+    it('refuses moderators and members, in groups and in private: owners only', async () => {
+      const { w, alice, chargeId, say } = await bought();
+      const group = w.fake.group();
+      const mod = w.fake.user();
+      w.fake.setMemberStatus(group, mod, 'administrator');
+      expect(await say(`/refundpayment ${chargeId}`, mod, group)).toBe('/refundpayment is for the bot owner.');
+      expect(await say(`/refundpayment ${chargeId} force`, mod, w.fake.privateChat(mod))).toBe('/refundpayment is for the bot owner.');
+      expect(await say(`/refundpayment ${chargeId}`, alice, w.fake.privateChat(alice))).toBe('/refundpayment is for the bot owner.');
+      expect(await say(`/refundpayment ${chargeId}`, alice, group)).toBe('/refundpayment is for the bot owner.');
+      expect(w.fake.callsTo('refundStarPayment')).toEqual([]);
+      expect(await refundsIn(w)).toEqual([]);
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+    });
+
+    it('writes nothing when Telegram refuses the refund, and shows the owner why', async () => {
+      const { w, alice, chargeId, say } = await bought();
+      w.fake.failNext('refundStarPayment', { error_code: 400, description: 'Bad Request: BALANCE_TOO_LOW' });
+      expect(await say(`/refundpayment ${chargeId}`)).toBe(`Telegram refused to refund payment ${chargeId}: Bad Request: BALANCE_TOO_LOW. Nothing was changed.`);
+      expect(w.fake.starRefunds).toEqual([]);
+      expect(await refundsIn(w)).toEqual([]);
+      expect(await audits(w)).toEqual([]);
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+
+      // Refunded outside the bot (through the Bot API): Telegram says so, and the bot still writes nothing.
+      w.fake.starRefunds.push({ userId: alice.id, chargeId, amount: 50 });
+      expect(await say(`/refundpayment ${chargeId}`)).toMatch(
+        new RegExp(`^Telegram refused to refund payment ${chargeId}: Bad Request: CHARGE_ALREADY_REFUNDED\\. Nothing was changed\\. Telegram has it as refunded already.*/credits take`),
+      );
+      expect(await refundsIn(w)).toEqual([]);
+      expect(await w.balance(alice)).toBe(STARTING + 100);
+
+      // Later it works (a fresh charge): the refusal left nothing behind that would block it.
+      w.fake.starRefunds.length = 0;
+      expect(await say(`/refundpayment ${chargeId}`)).toMatch(/^Refunded payment /);
+      expect(await w.balance(alice)).toBe(STARTING);
+      await w.expectLedgerBalanced();
+    });
+  });
+
   describe('when buying is not set up', () => {
     it('says so, and sends no invoice', async () => {
       const w = await startWorld({});

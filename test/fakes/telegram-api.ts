@@ -25,6 +25,9 @@ import type { InlineKeyboardMarkup, Message, StarTransaction, Update } from 'gra
  *   (`payInvoice` does both, as Telegram does: the payment only after an ok answer). Error descriptions follow
  *   Telegram's style; their exact wording for invoices is not documented; every Stars payment is also kept as the
  *   bot's Star transaction (`getStarTransactions`, oldest first, `offset`/`limit`), its id the payment's charge id;
+ *   `refundStarPayment(user_id, telegram_payment_charge_id)` refunds a Stars payment of that user once (400
+ *   CHARGE_NOT_FOUND for a charge this bot never received from that user, CHARGE_ALREADY_REFUNDED the second time),
+ *   records it in `starRefunds`, and adds the outgoing transaction with the payment's id that Telegram lists;
  * - `allowed_updates` (getUpdates, setWebhook) is remembered as Telegram does: a type left out is never delivered;
  * - faults on demand: any error answer (429 with `parameters.retry_after`, 500, ...) or a dropped connection
  *   after the call was carried out (the bot cannot know whether it worked).
@@ -179,6 +182,8 @@ export class FakeTelegram {
   private readonly checkouts = new Map<string, { deliveredAt: number; answer?: CheckoutAnswer }>();
   /** The bot's Star transactions, oldest first. */
   readonly starTransactions: StarTransaction[] = [];
+  /** Payments refunded with refundStarPayment, in order. */
+  readonly starRefunds: { userId: number; chargeId: string; amount: number }[] = [];
   private queue: { update: Update; force: boolean }[] = [];
   private waiters = new Set<{ offset: number; limit: number; answer: (updates: Update[]) => void; end: (answer: Answer) => void }>();
   private readonly messages = new Map<string, StoredMessage>();
@@ -769,6 +774,8 @@ export class FakeTelegram {
         if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > 100) return fail(400, 'Bad Request: LIMIT_INVALID');
         return ok({ transactions: this.starTransactions.slice(offset, offset + limit) });
       }
+      case 'refundStarPayment':
+        return this.refundStarPayment(p);
       case 'getFile': {
         const file = this.files.get(String(p['file_id']));
         if (!file) return fail(400, 'Bad Request: invalid file_id');
@@ -784,6 +791,25 @@ export class FakeTelegram {
       default:
         return fail(404, 'Not Found: method not found');
     }
+  }
+
+  private refundStarPayment(p: Record<string, unknown>): Answer {
+    const userId = Number(p['user_id']);
+    const chargeId = p['telegram_payment_charge_id'];
+    if (!Number.isInteger(userId) || userId <= 0) return fail(400, 'Bad Request: USER_ID_INVALID');
+    if (typeof chargeId !== 'string' || chargeId === '') return fail(400, 'Bad Request: parameter "telegram_payment_charge_id" is required');
+    const payment = this.starTransactions.find((t) => t.id === chargeId && t.source?.type === 'user' && t.source.transaction_type === 'invoice_payment');
+    if (!payment || (payment.source as { user: FakeUser }).user.id !== userId) return fail(400, 'Bad Request: CHARGE_NOT_FOUND');
+    if (this.starRefunds.some((r) => r.chargeId === chargeId)) return fail(400, 'Bad Request: CHARGE_ALREADY_REFUNDED');
+    this.starRefunds.push({ userId, chargeId, amount: payment.amount });
+    // Telegram lists a refund as an outgoing transaction with the refunded payment's id.
+    this.starTransactions.push({
+      id: chargeId,
+      amount: payment.amount,
+      date: Math.floor(Date.now() / 1000),
+      receiver: { type: 'user', transaction_type: 'invoice_payment', user: (payment.source as { user: FakeUser }).user },
+    } as StarTransaction);
+    return ok(true);
   }
 
   private chatOf(chatId: unknown): Answer | { chat: FakeChat } {

@@ -7,7 +7,9 @@ import type { StoreRows } from './test-store.js';
  * The ledger's promises (design.md §4) as assertions, for any test that owns a database: each job has exactly one
  * hold of its price and, once final, exactly one settlement (a capture on success, a release of the whole price
  * otherwise); every purchase credits a positive amount under its own payment id, no payment is credited twice, and
- * no other entry carries a payment id as a purchase would; no balance is below zero. (A moderator's refund of a finished job is a grant of its own, not a settlement.)
+ * no other entry carries a payment id as a purchase would; a purchase refund names a purchase of the same member and
+ * takes back at most its credits, once per payment (so a member's purchases minus their refunds is what they kept
+ * of what they bought); no balance is below zero. (A moderator's refund of a finished job is a grant of its own, not a settlement.)
  * They read raw entries, which the store port does not expose: a test store's rows, or a drizzle handle on a bot's
  * SQLite file (`readBotDb`, read at once, before the handle closes).
  */
@@ -39,8 +41,21 @@ function checkPurchases(entries: LedgerEntry[]): void {
   }
   const ids = purchases.map((p) => p.paymentId);
   expect(ids, 'each payment credited once').toEqual([...new Set(ids)]);
-  const stray = entries.filter((e) => e.paymentId !== null && e.kind !== 'purchase' && e.kind !== 'refund');
+  const stray = entries.filter((e) => e.paymentId !== null && e.kind !== 'purchase' && e.kind !== 'purchase_refund' && e.kind !== 'refund');
   expect(stray.map((e) => e.kind), 'payment ids only on purchases (and refunds of them)').toEqual([]);
+  // Purchases minus refunds: each refund takes back 0..the purchase's credits from the member who bought them, once.
+  const refunds = entries.filter((e) => e.kind === 'purchase_refund');
+  const refunded = refunds.map((r) => r.paymentId);
+  expect(refunded, 'each payment refunded at most once').toEqual([...new Set(refunded)]);
+  for (const r of refunds) {
+    const purchase = purchases.find((p) => p.paymentId === r.paymentId);
+    expect(purchase, `purchase of refund ${r.paymentId}`).toBeDefined();
+    expect(r.userId, `member of refund ${r.paymentId}`).toBe(purchase!.userId);
+    expect(r.amount, `refund ${r.paymentId} takes back no more than bought`).toBeGreaterThanOrEqual(-purchase!.amount);
+    expect(r.amount, `refund ${r.paymentId} never gives credits`).toBeLessThanOrEqual(0);
+    expect(r.actorUserId, `actor of refund ${r.paymentId}`).not.toBeNull();
+    expect(r.jobId, `job of refund ${r.paymentId}`).toBeNull();
+  }
 }
 
 /** Every job's entries as above, purchases as above, and every balance (the sum of the user's entries) at zero or more. */

@@ -585,6 +585,23 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         expect(await store.ledger.purchasesOf(b.id, 10)).toEqual([]);
       });
 
+      it('finds a purchase by its payment id with its refund, and refunds a payment once', async () => {
+        const [a, b] = [await member('a', 'telegram'), await member('b', 'telegram')];
+        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 100, paymentId: 'telegram:charge-1', reason: '50 Telegram Stars', createdAt: NOW });
+        expect(await store.ledger.purchaseByPayment('telegram:charge-1')).toEqual({ userId: a.id, amount: 100, reason: '50 Telegram Stars', createdAt: NOW });
+        expect(await store.ledger.purchaseByPayment('telegram:charge-2')).toBeUndefined();
+        const refund = (userId: number, amount: number): LedgerEntryRow => ({
+          userId, kind: 'purchase_refund', amount, paymentId: 'telegram:charge-1', actorUserId: b.id, reason: 'refund of payment charge-1', createdAt: NOW + 5,
+        });
+        expect(await store.ledger.appendOnce(refund(a.id, -60))).toBe(true);
+        expect(await store.ledger.appendOnce(refund(a.id, -100))).toBe(false);
+        await expect(store.ledger.append(refund(b.id, 0))).rejects.toThrow();
+        expect(await store.ledger.purchaseByPayment('telegram:charge-1')).toEqual({
+          userId: a.id, amount: 100, reason: '50 Telegram Stars', createdAt: NOW, refund: { taken: 60, actorUserId: b.id, createdAt: NOW + 5 },
+        });
+        expect(await store.ledger.balanceOf(a.id)).toBe(40);
+      });
+
       it('finds final jobs whose hold was never settled', async () => {
         const a = await member('a');
         const orphans: { id: string; status: JobStatus }[] = [];

@@ -8,7 +8,9 @@ import type { Clock } from '../ports.js';
  * - capture (amount 0) or release (+price): the hold's one settlement (also a unique index);
  * - grant / deduct: moderator actions with actor and reason; a deduct never takes the balance below zero;
  * - starting / daily: the economy's own grants (the daily allowance tops the balance up once per UTC day);
- * - purchase: credits a member paid for, keyed by the platform's payment id (unique), so credited once.
+ * - purchase: credits a member paid for, keyed by the platform's payment id (unique), so credited once;
+ * - purchase_refund: an owner refunded a purchase: takes back what is left of its credits (never below zero), keyed
+ *   by the same payment id (unique among purchase refunds), so refunded once.
  * Every function takes the caller's transaction: money moves in the same transaction as the job it belongs to.
  * Those that read a balance and then write run in a transaction of their own too (joining the caller's), so the
  * balance they checked is still the balance when they write.
@@ -150,6 +152,28 @@ export async function creditPurchase(
   if (!entry.paymentId) throw new Error('a purchase needs its payment id');
   const { userId, amount, paymentId, reason } = entry;
   return db.ledger.appendOnce({ userId, kind: 'purchase', amount, paymentId, reason, createdAt: clock.now() });
+}
+
+/**
+ * Records an owner's refund of a purchase whose payment the platform has already refunded: takes back `amount` of its
+ * credits, or what the balance holds if that is less (a balance is never negative), in one entry keyed by the
+ * payment id (unique among purchase refunds: a second refund of the same payment writes nothing and returns
+ * `written: false`). Returns what was taken and the balance after.
+ */
+export async function recordPurchaseRefund(
+  db: StoreTx,
+  clock: Clock,
+  entry: { userId: number; amount: number; paymentId: string; actorUserId: number; reason: string },
+): Promise<{ written: boolean; taken: number; balance: number }> {
+  if (!Number.isInteger(entry.amount) || entry.amount <= 0) throw new Error(`invalid purchase refund amount ${entry.amount}`);
+  if (!entry.paymentId) throw new Error('a purchase refund needs its payment id');
+  const { userId, amount, paymentId, actorUserId, reason } = entry;
+  return db.transaction(async (tx) => {
+    const before = await tx.ledger.balanceOf(userId);
+    const taken = Math.min(amount, Math.max(0, before));
+    const written = await tx.ledger.appendOnce({ userId, kind: 'purchase_refund', amount: -taken, paymentId, actorUserId, reason, createdAt: clock.now() });
+    return { written, taken: written ? taken : 0, balance: await tx.ledger.balanceOf(userId) };
+  });
 }
 
 /**

@@ -15,7 +15,7 @@ import { roleOf, type Role } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
 import { displayNameOf, replyTo, truncate, TELEGRAM_UPLOAD_LIMIT_BYTES, type RecentUsers } from './telegram-chat.js';
 import { describeTelegramError } from './telegram-errors.js';
-import { creditPayment, telegramShop } from './telegram-payments.js';
+import { creditPayment, refundStars, telegramShop } from './telegram-payments.js';
 
 /**
  * Members' messages and button presses, turned into the same commands every platform runs.
@@ -148,6 +148,7 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
     // A re-delivered update (after a crash, or a webhook retry) carries the same chat and message id.
     intakeKey: `telegram:${chat.id}:${message.message_id}`,
     shop: telegramShop(d, chat.id, locale, message.message_id),
+    refundStarPayment: (member, chargeId) => refundStars(d, member, chargeId),
     reply,
   };
   // Downloaded only when the engine asks, after the ban, limit and balance checks and within an intake slot.

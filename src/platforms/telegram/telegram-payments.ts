@@ -1,8 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { GrammyError } from 'grammy';
 import type { Message, PreCheckoutQuery, SuccessfulPayment, StarTransaction, User } from 'grammy/types';
 import { localeOf, t, type Locale, type TextKey } from '../../../commands/i18n.js';
 import type { Shop } from '../../../commands/types.js';
 import type { CreditPack } from '../../config.js';
+import type { PlatformRefund } from '../../core/admin.js';
 import { balanceOf, creditPurchase } from '../../core/credits/ledger.js';
 import { ensureUser, findUser } from '../../core/users.js';
 import { displayNameOf, replyTo, truncate } from './telegram-chat.js';
@@ -23,12 +25,19 @@ import type { IntakeDeps } from './telegram-intake.js';
  *    process that died while crediting may never be sent that payment again.
  * A payment that does not match an invoice of ours (it passed no checkout of this bot) is not credited: it is logged
  * at error for the owners, and the member is told to use /paysupport. Crediting it would let a wrong amount buy
- * credits; dropping it silently would lose a member's Stars. The owners can credit it by hand (/credits) or refund it.
+ * credits; dropping it silently would lose a member's Stars. The owners can credit it by hand (/credits) or refund it
+ * (through the Bot API: /refundpayment refunds credited purchases only).
  * A pack removed or repriced after its checkout was accepted is still credited as invoiced: the member paid the price
  * the bot agreed to a moment before.
- * Not done yet: owner refunds. A refund command would call refundStarPayment(user_id, telegram_payment_charge_id) and
- * write a `refund` entry naming the same payment id (the ledger's index is unique among purchases only, so it may);
- * until then an owner refunds through the Bot API and takes the credits back with /credits.
+ * Refunds (/refundpayment, owners only, commands/refundpayment.ts and src/core/admin.ts refundPayment): the purchase
+ * is found by its payment id; refused with nothing changed when unknown, already refunded, or when the member has fewer
+ * of its credits left than it gave (unless the owner adds `force`: the Stars go back and only what is left is taken).
+ * refundStarPayment(user_id, telegram_payment_charge_id) is called first; only once Telegram agreed is a
+ * `purchase_refund` entry written (what it took back, never below a zero balance), with its audit row, under the same
+ * payment id (unique among purchase refunds: a replay or a second press writes nothing, and Telegram refuses a second
+ * refund of a charge). If the bot dies between Telegram's ok and the entry, Telegram has the payment as refunded and
+ * the ledger does not: a second /refundpayment says so (CHARGE_ALREADY_REFUNDED) and the owner takes the credits back
+ * with /credits take. A refunded payment is an outgoing Star transaction with the payment's id, which step 4 skips.
  */
 
 export const STARS_CURRENCY = 'XTR';
@@ -210,4 +219,23 @@ export async function reconcileStarPayments(d: PaymentDeps): Promise<number> {
     await d.api.sendMessage(source.user.id, text).catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not tell a member of a reconciled payment'));
   }
   return credited;
+}
+
+/**
+ * Gives the Stars of payment `chargeId` back to the member who paid (refundStarPayment): undefined once Telegram
+ * agreed, else its refusal (a connection that failed is a refusal too: the owner sees it, and a second try is told
+ * by Telegram whether the first went through).
+ */
+export async function refundStars(d: PaymentDeps, member: Parameters<PlatformRefund>[0], chargeId: string): ReturnType<PlatformRefund> {
+  const log = d.logger.child({ payment: chargeId, payer: member.platformUserId });
+  try {
+    await d.api.refundStarPayment(Number(member.platformUserId), chargeId);
+    log.warn('telegram payment refunded');
+    return undefined;
+  } catch (error) {
+    const described = describeTelegramError(error, d.token);
+    log.warn({ error: described }, 'telegram refused a payment refund');
+    const refused = error instanceof GrammyError ? String(described['description']) : `no answer from Telegram (${String(described['message'])}); it may or may not have refunded it`;
+    return { refused, alreadyRefunded: error instanceof GrammyError && /CHARGE_ALREADY_REFUNDED/i.test(error.description) };
+  }
 }

@@ -2,7 +2,7 @@ import { and, desc, eq, exists, inArray, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { jobs, ledgerEntries } from '../../../db/pg/schema.js';
 import { FINAL_STATUSES } from '../../core/engine/job-state.js';
-import type { LedgerEntryRow, LedgerRepo } from '../../core/store.js';
+import { purchaseRecord, type LedgerEntryRow, type LedgerRepo } from '../../core/store.js';
 import { sumOf, tookEffect, type Pg } from './pg.js';
 
 /** The hold of the job in `jobId` has no capture or release yet. */
@@ -92,6 +92,13 @@ export function ledgerRepo(db: Pg): LedgerRepo {
         .orderBy(desc(ledgerEntries.id))
         .limit(limit);
       return rows.map((r) => ({ ...r, paymentId: r.paymentId ?? '' }));
+    },
+    async purchaseByPayment(paymentId) {
+      const rows = await db
+        .select({ kind: ledgerEntries.kind, userId: ledgerEntries.userId, amount: ledgerEntries.amount, reason: ledgerEntries.reason, actorUserId: ledgerEntries.actorUserId, createdAt: ledgerEntries.createdAt })
+        .from(ledgerEntries)
+        .where(and(eq(ledgerEntries.paymentId, paymentId), inArray(ledgerEntries.kind, ['purchase', 'purchase_refund'])));
+      return purchaseRecord(rows);
     },
   };
 }

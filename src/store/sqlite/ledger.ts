@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { preparedPerDb, type DbLike } from '../../../db/client.js';
 import { jobs, ledgerEntries } from '../../../db/schema.js';
-import type { LedgerEntryRow, LedgerRepo } from '../../core/store.js';
+import { purchaseRecord, type LedgerEntryRow, type LedgerRepo } from '../../core/store.js';
 
 const balanceQuery = preparedPerDb((db) =>
   db
@@ -111,6 +111,14 @@ export function sqliteLedger(db: DbLike): LedgerRepo {
         .limit(limit)
         .all();
       return rows.map((r) => ({ ...r, paymentId: r.paymentId ?? '' }));
+    },
+    async purchaseByPayment(paymentId) {
+      const rows = db
+        .select({ kind: ledgerEntries.kind, userId: ledgerEntries.userId, amount: ledgerEntries.amount, reason: ledgerEntries.reason, actorUserId: ledgerEntries.actorUserId, createdAt: ledgerEntries.createdAt })
+        .from(ledgerEntries)
+        .where(and(eq(ledgerEntries.paymentId, paymentId), inArray(ledgerEntries.kind, ['purchase', 'purchase_refund'])))
+        .all();
+      return purchaseRecord(rows);
     },
   };
 }

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "ledger_one_refund_per_payment" ON "ledger_entries" USING btree ("payment_id") WHERE kind = 'purchase_refund';
