@@ -7,6 +7,7 @@ import { PERMISSIONS, type FakeAttachment, type FakeMember, type FakeMessage } f
 import {
   CHANNEL_POST,
   channelEdit,
+  DISCORD_COMMANDS,
   DiscordWorld as World,
   EPHEMERAL,
   isMp4,
@@ -54,7 +55,7 @@ describe('the Discord adapter', () => {
       const registered = w.fake.commands.guilds.get(w.fake.guild.id)!;
       expect(w.fake.commands.global).toBeUndefined();
       expect(registered.map((c) => c.name).sort()).toEqual(
-        ['ban', 'balance', 'blocklist', 'budget', 'buy', 'cancel', 'communities', 'credits', 'help', 'history', 'models', 'musicvideo', 'paysupport', 'queue', 'quota', 'refund', 'refundpayment', 'settings', 'stats', 'unban', 'video'].sort(),
+        [...DISCORD_COMMANDS].sort(),
       );
       const video = registered.find((c) => c.name === 'video')!;
       const option = (name: string) => video.options!.find((o) => o.name === name)!;
@@ -87,15 +88,15 @@ describe('the Discord adapter', () => {
 
     it('registers globally when DISCORD_GUILD_IDS is empty', async () => {
       const w = await start({ env: () => ({ DISCORD_GUILD_IDS: '' }) });
-      expect(w.fake.commands.global?.length).toBe(20);
+      expect(w.fake.commands.global?.length).toBe(DISCORD_COMMANDS.length);
       expect(w.fake.commands.guilds.size).toBe(0);
     });
 
     it('clears a guild’s copy when DISCORD_GUILD_IDS is emptied for global registration', async () => {
       const w = await start();
-      expect(w.fake.commands.guilds.get(w.fake.guild.id)).toHaveLength(20);
+      expect(w.fake.commands.guilds.get(w.fake.guild.id)).toHaveLength(DISCORD_COMMANDS.length);
       await w.restart({ DISCORD_GUILD_IDS: '' });
-      expect(w.fake.commands.global).toHaveLength(20);
+      expect(w.fake.commands.global).toHaveLength(DISCORD_COMMANDS.length);
       expect(w.fake.commands.guilds.get(w.fake.guild.id)).toEqual([]);
     });
   });
