@@ -225,7 +225,7 @@ export const MODELS: readonly ModelSpec[] = [
     kind: 'video',
     // ARK_SEEDANCE_2_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-2-0-260128', imageToVideo: 'doubao-seedance-2-0-260128' },
-    durations: [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    durations: SEEDANCE_2_DURATIONS,
     defaultDuration: 5,
     resolutions: ['480p', '720p', '1080p'],
     defaultResolution: '720p',
@@ -246,7 +246,7 @@ export const MODELS: readonly ModelSpec[] = [
     kind: 'video',
     // ARK_SEEDANCE_2_FAST_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-2-0-fast-260128', imageToVideo: 'doubao-seedance-2-0-fast-260128' },
-    durations: [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    durations: SEEDANCE_2_DURATIONS,
     defaultDuration: 5,
     resolutions: ['480p', '720p'],
     defaultResolution: '720p',
