@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { MODELS } from './core/catalog.js';
@@ -104,6 +106,51 @@ describe('config', () => {
 
     it.each(['default', 'flex'])('takes ARK_SERVICE_TIER=%s', (tier) => {
       expect(loadConfig({ ARK_SERVICE_TIER: tier }).ARK_SERVICE_TIER).toBe(tier);
+    });
+  });
+
+  describe('when the owner sets prices in a MODEL_PRICES file', () => {
+    const priceFile = (content: string) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clipbot-prices-'));
+      const file = path.join(dir, 'prices.json');
+      fs.writeFileSync(file, content);
+      return file;
+    };
+
+    it('reads a table that names some resolutions of some models, by id or former id', () => {
+      const file = priceFile(JSON.stringify({ 'seedance-1-pro': { credits: { '720p': 60 }, usd: { '720p': 0.28 } }, veo3: { credits: { '4k': 500 } }, 'suno-music-video': { credits: 45 } }));
+      expect(loadConfig({ MODEL_PRICES: file }).modelPrices).toEqual({
+        'seedance-1-pro': { credits: { '720p': 60 }, usd: { '720p': 0.28 } },
+        veo3: { credits: { '4k': 500 } },
+        'suno-music-video': { credits: 45 },
+      });
+    });
+
+    it('has no table when the setting is unset', () => {
+      expect(loadConfig({}).modelPrices).toBeUndefined();
+    });
+
+    it.each([
+      ['{ "seedance-9": { "credits": { "720p": 10 } } }', /"seedance-9": no such model \(models: seedance-1-pro, /],
+      ['{ "seedance-1-pro": { "credits": { "4k": 10 } } }', /"seedance-1-pro".credits.4k: seedance-1-pro is made at 480p, 720p, 1080p only/],
+      ['{ "seedance-1-pro": { "credits": 50 } }', /"seedance-1-pro".credits: give a figure per resolution, e.g. \{ "720p": 50 \}/],
+      ['{ "suno-music-video": { "usd": { "720p": 0.1 } } }', /"suno-music-video".usd: suno-music-video has one price per video; give a number/],
+      ['{ "seedance-1-pro": { "credits": { "720p": 12.5 } } }', /: "seedance-1-pro".credits.720p: credits must be whole$/],
+      ['{ "seedance-1-pro": { "credits": { "720p": 0 } } }', /credits must be above 0/],
+      ['{ "seedance-1-pro": { "usd": { "720p": -1 } } }', /USD must not be negative/],
+      ['{ "seedance-1-pro": { "price": 5 } }', /Unrecognized key: "price"/],
+      ['{ "seedance-1-pro": ', /not valid JSON/],
+    ])('refuses %s, naming the file and what to fix', (content, message) => {
+      const file = priceFile(content);
+      const problems = problemsOf({ MODEL_PRICES: file });
+      expect(problems.join('\n')).toMatch(message);
+      for (const problem of problems) expect(problem.startsWith(`MODEL_PRICES=${JSON.stringify(file)}: `)).toBe(true);
+    });
+
+    it('refuses a file it cannot read, or one far too large to be a price table', () => {
+      expect(problemsOf({ MODEL_PRICES: '/nonexistent/prices.json' })).toEqual(['MODEL_PRICES="/nonexistent/prices.json": cannot read /nonexistent/prices.json (ENOENT)']);
+      const big = priceFile(`{"seedance-1-pro":{"credits":{"720p":5}},"x":"${'y'.repeat(300 * 1024)}"}`);
+      expect(problemsOf({ MODEL_PRICES: big })).toEqual([`MODEL_PRICES=${JSON.stringify(big)}: larger than 256 KiB; is it the right file?`]);
     });
   });
 

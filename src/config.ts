@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { MODELS } from './core/catalog.js';
+import { parsePriceTable, type PriceTable } from './core/prices.js';
 import { createAddressPolicy } from './media/address-policy.js';
 
 /**
@@ -141,6 +143,8 @@ const schema = z.object({
   ),
   LEAVE_UNLISTED: bool(false),
   DEFAULT_MODEL: z.preprocess(emptyToUndefined, z.string().default('seedance-1-pro')),
+  MODEL_PRICES: optionalString,
+  CREDIT_VALUE_USD: optionalNumber,
   FREE_DAILY_CREDITS: int(0),
   STARTING_CREDITS: int(100),
 
@@ -179,6 +183,8 @@ const schema = z.object({
 export type Config = Readonly<z.output<typeof schema>> & {
   /** Absolute path of DATA_DIR. */
   readonly dataDir: string;
+  /** The owner's price table read from MODEL_PRICES, checked against the catalog. */
+  readonly modelPrices?: PriceTable;
 };
 
 /** Which setting names the Ark model (or endpoint) behind each Ark model of the catalog. */
@@ -273,8 +279,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (c.TELEGRAM_WEBHOOK_SECRET && !c.PUBLIC_URL) problems.push('TELEGRAM_WEBHOOK_SECRET: needs PUBLIC_URL too');
   if (c.OWNER_ALERT_CHAT?.startsWith('discord:') && !c.DISCORD_TOKEN) problems.push('OWNER_ALERT_CHAT: a Discord channel needs DISCORD_TOKEN too');
   if (c.OWNER_ALERT_CHAT?.startsWith('telegram:') && !c.TELEGRAM_TOKEN) problems.push('OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too');
+  const modelPrices = c.MODEL_PRICES ? readPriceTable(c.MODEL_PRICES, problems) : undefined;
   if (problems.length) throw new ConfigError(problems);
-  return Object.freeze({ ...c, dataDir: path.resolve(c.DATA_DIR) });
+  return Object.freeze({ ...c, dataDir: path.resolve(c.DATA_DIR), ...(modelPrices ? { modelPrices } : {}) });
+}
+
+/** A price table is a few lines per model; anything this big is the wrong file. */
+const MAX_PRICE_FILE_BYTES = 256 * 1024;
+
+/** Reads and checks the MODEL_PRICES file; what is wrong goes to `problems`, each naming the file. */
+function readPriceTable(file: string, problems: string[]): PriceTable | undefined {
+  const where = `MODEL_PRICES=${JSON.stringify(file)}`;
+  let text: string;
+  try {
+    if (fs.statSync(file).size > MAX_PRICE_FILE_BYTES) return void problems.push(`${where}: larger than ${MAX_PRICE_FILE_BYTES / 1024} KiB; is it the right file?`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    return void problems.push(`${where}: cannot read ${path.resolve(file)} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return void problems.push(`${where}: not valid JSON (${(error as Error).message})`);
+  }
+  const { table, problems: found } = parsePriceTable(json, MODELS);
+  problems.push(...found.map((p) => `${where}: ${p}`));
+  return table;
 }
 
 /**

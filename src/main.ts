@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { CommandDeps } from '../commands/types.js';
 import { arkModelIds, ConfigError, loadConfig, loadEnvFile, redactedConfig, type Config } from './config.js';
 import { MODELS, type ModelSpec } from './core/catalog.js';
+import { withPrices } from './core/prices.js';
 import { runDoctor } from './doctor/doctor.js';
 import { createOwnerNotifier } from './core/alerts/owner-notifier.js';
 import { createProviderAlerts } from './core/alerts/provider-alerts.js';
@@ -90,7 +91,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   await store.removeStaleTemp(86_400_000).catch(() => 0);
   const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000, ...options.fetchNetwork });
 
-  const models = withArkModels(options.models ?? MODELS, arkModelIds(config));
+  const models = withPrices(withArkModels(options.models ?? MODELS, arkModelIds(config)), config.modelPrices);
   const providers = new Map<string, VideoProvider>();
   const closers: (() => Promise<void>)[] = [() => fetcher.close()];
   if ('close' in store) closers.push(() => store.close());

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Job, User } from '../../db/schema.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Engine } from '../../src/core/engine/engine.js';
@@ -280,14 +280,34 @@ describe('the chat commands', () => {
 
   describe('/models', () => {
     describe('when fal.ai is configured', () => {
-      it('lists each model with its lengths and its price at each resolution, the default marked', async () => {
+      it('lists each model with its lengths and its price at each resolution, the default marked; the owner also sees the cost', async () => {
         const t = await clipbot();
         const out = await t.console('/models');
-        const [pro, pro15, v2, v2fast] = out.replyTo('/models').split('\n');
-        expect(pro).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 / 720p 50 / 1080p 70');
-        expect(pro15).toMatch(/^seedance-1\.5-pro: .*4–12 s\. Credits for 5 s: 480p 40 \/ 720p 50 \/ 1080p 70\. Optional audio$/);
-        expect(v2).toBe('seedance-2: Seedance 2.0 with audio (fal.ai). 4–15 s. Credits for 5 s: 480p 90 / 720p 190 / 1080p 430. Optional audio');
-        expect(v2fast).toBe('seedance-2-fast: Seedance 2.0 Fast with audio (fal.ai). 4–15 s. Credits for 5 s: 480p 70 / 720p 155. Optional audio');
+        const lines = out.replyTo('/models').split('\n');
+        const [pro, pro15, v2, v2fast] = lines;
+        expect(pro).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 (cost $0.15) / 720p 50 (cost $0.30) / 1080p 70 (cost $0.62)');
+        expect(pro15).toMatch(/^seedance-1\.5-pro: .*4–12 s\. Credits for 5 s: 480p 40 \(cost \$[\d.]+\) \/ 720p 50 \(cost \$[\d.]+\) \/ 1080p 70 \(cost \$[\d.]+\)\. Optional audio$/);
+        expect(v2).toMatch(/^seedance-2: Seedance 2\.0 with audio \(fal\.ai\)\. 4–15 s\. Credits for 5 s: 480p 90 \(cost .*\) \/ 720p 190 \(cost .*\) \/ 1080p 430 \(cost .*\)\. Optional audio$/);
+        expect(v2fast).toMatch(/^seedance-2-fast: Seedance 2\.0 Fast with audio \(fal\.ai\)\. 4–15 s\. Credits for 5 s: 480p 70 \(cost .*\) \/ 720p 155 \(cost .*\)\. Optional audio$/);
+        expect(lines.at(-1)).toBe("Cost is your provider's estimate in USD. Set CREDIT_VALUE_USD (what a credit is worth to you) to see the margin.");
+      });
+    });
+
+    describe('when the owner sets prices (MODEL_PRICES) and what a credit is worth (CREDIT_VALUE_USD)', () => {
+      it('lists the owner’s prices with the margin (a loss too), and charges them', async () => {
+        const { dir, cleanup } = tempDir('clipbot-prices-');
+        onTestFinished(cleanup);
+        const prices = path.join(dir, 'prices.json');
+        fs.writeFileSync(prices, JSON.stringify({ 'seedance-1-pro': { credits: { '480p': 25 }, usd: { '480p': 0.3 } } }));
+        const t = await clipbot({ MODEL_PRICES: prices, CREDIT_VALUE_USD: '0.01' });
+        const out = await t.console('/models', FOX);
+        const lines = out.replyTo('/models').split('\n');
+        expect(lines[0]).toBe(
+          'seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 25 (cost $0.30, margin -$0.050 (-20%)) / 720p 50 (cost $0.30, margin $0.20 (40%)) / 1080p 70 (cost $0.62, margin $0.080 (11%))',
+        );
+        expect(lines.at(-1)).toBe("Cost is your provider's estimate in USD; margin at $0.010 a credit (CREDIT_VALUE_USD).");
+        expect(await t.balance('local')).toBe(STARTING - 25);
+        expect((await t.jobs())[0]).toMatchObject({ price: 25, costUsd: 0.3 });
       });
     });
   });

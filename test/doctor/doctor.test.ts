@@ -240,6 +240,18 @@ describe('npm run doctor', () => {
       expect(run.code).toBe(1);
       expect(run.output).toMatch(/^❌ Settings: from \.env and the environment: HTTP_PORT="eighty": .+ → correct these in \.env \(every setting is explained in \.env\.example\)$/);
     });
+
+    it('names the model and field a MODEL_PRICES file gets wrong', async () => {
+      const setup = await goodSetup();
+      const prices = path.join(setup.DATA_DIR!, 'prices.json');
+      fs.mkdirSync(setup.DATA_DIR!, { recursive: true });
+      fs.writeFileSync(prices, JSON.stringify({ 'seedance-1-pro': { credits: { '4k': 100 } } }));
+      const run = await doctor({ ...setup, MODEL_PRICES: prices });
+      expect(run.code).toBe(1);
+      expect(run.line('Settings')).toBe(
+        `❌ Settings: from .env and the environment: MODEL_PRICES=${JSON.stringify(prices)}: "seedance-1-pro".credits.4k: seedance-1-pro is made at 480p, 720p, 1080p only → correct these in .env (every setting is explained in .env.example)`,
+      );
+    });
   });
 
   describe('when no chat platform or no provider is configured', () => {

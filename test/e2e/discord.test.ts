@@ -504,6 +504,19 @@ describe('the Discord adapter', () => {
     });
   });
 
+  describe('/models', () => {
+    it('shows members the credits only, and owners the provider’s cost beside them', async () => {
+      const w = await start();
+      const alice = w.fake.member('Alice');
+      const owner = w.fake.member('Olga', { id: OWNER_ID });
+      const forMember = (await w.privateReply(w.fake.slash(alice, 'models', {}))).split('\n');
+      const forOwner = (await w.privateReply(w.fake.slash(owner, 'models', {}))).split('\n');
+      expect(forMember[0]).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 / 720p 50 / 1080p 70');
+      expect(forMember.join('\n')).not.toMatch(/cost|\$/);
+      expect(forOwner[0]).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 (cost $0.15) / 720p 50 (cost $0.30) / 1080p 70 (cost $0.62)');
+    });
+  });
+
   describe('errors', () => {
     it('are private, in the member’s language, and say what to do next; nothing is charged', async () => {
       const w = await start({ env: () => ({ STARTING_CREDITS: '10' }) });
