@@ -109,6 +109,31 @@ describe('config', () => {
     });
   });
 
+  describe('when choosing the default model', () => {
+    it.each([
+      [{ FAL_KEY: 'k', ARK_API_KEY: 'k', KIE_API_KEY: 'k' }, 'seedance-1-pro'],
+      [{ ARK_API_KEY: 'k', KIE_API_KEY: 'k' }, 'seedance-1-pro-ark'],
+      [{ KIE_API_KEY: 'k' }, 'veo3.1-fast'],
+      [{}, 'seedance-1-pro'],
+    ])('takes the best value of the providers with a key when DEFAULT_MODEL is unset (%o)', (env, model) => {
+      expect(loadConfig(env).DEFAULT_MODEL).toBe(model);
+    });
+
+    it('takes the owner’s model, by its current id when a former one is given', () => {
+      expect(loadConfig({ KIE_API_KEY: 'k', FAL_KEY: 'k', DEFAULT_MODEL: 'veo3' }).DEFAULT_MODEL).toBe('veo3.1');
+    });
+
+    it.each([
+      [{ FAL_KEY: 'k', DEFAULT_MODEL: 'veo3.1-fast' }, 'DEFAULT_MODEL="veo3.1-fast": runs on kie, which has no key; set KIE_API_KEY too, or pick a model of a provider you have a key for'],
+      [{ FAL_KEY: 'k', DEFAULT_MODEL: 'sora' }, /^DEFAULT_MODEL="sora": no such model \(models: seedance-1-pro, .*veo3\.1\)$/],
+      [{ KIE_API_KEY: 'k', DEFAULT_MODEL: 'suno-music-video' }, 'DEFAULT_MODEL="suno-music-video": makes videos from songs (/musicvideo); pick a video model'],
+    ])('refuses a default no member could use (%o)', (env, message) => {
+      const problems = problemsOf(env);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(message);
+    });
+  });
+
   describe('when the owner sets prices in a MODEL_PRICES file', () => {
     const priceFile = (content: string) => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clipbot-prices-'));

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
-import { MODELS } from './core/catalog.js';
+import { findModel, MODELS, SHIPPED_DEFAULT_MODELS } from './core/catalog.js';
 import { parsePriceTable, type PriceTable } from './core/prices.js';
 import { createAddressPolicy } from './media/address-policy.js';
 
@@ -142,7 +142,7 @@ const schema = z.object({
     z.array(z.string().regex(/^(discord|telegram):-?\d{1,25}$/, 'each entry must be discord:<server id> or telegram:<chat id>')),
   ),
   LEAVE_UNLISTED: bool(false),
-  DEFAULT_MODEL: z.preprocess(emptyToUndefined, z.string().default('seedance-1-pro')),
+  DEFAULT_MODEL: optionalString,
   MODEL_PRICES: optionalString,
   CREDIT_VALUE_USD: optionalNumber,
   FREE_DAILY_CREDITS: int(0),
@@ -180,7 +180,9 @@ const schema = z.object({
   JOB_LEASE_S: int(30, 1, 3600),
 });
 
-export type Config = Readonly<z.output<typeof schema>> & {
+export type Config = Readonly<Omit<z.output<typeof schema>, 'DEFAULT_MODEL'>> & {
+  /** The model `/video` uses when none is named: DEFAULT_MODEL, or the shipped default of a provider with a key. */
+  readonly DEFAULT_MODEL: string;
   /** Absolute path of DATA_DIR. */
   readonly dataDir: string;
   /** The owner's price table read from MODEL_PRICES, checked against the catalog. */
@@ -280,8 +282,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (c.OWNER_ALERT_CHAT?.startsWith('discord:') && !c.DISCORD_TOKEN) problems.push('OWNER_ALERT_CHAT: a Discord channel needs DISCORD_TOKEN too');
   if (c.OWNER_ALERT_CHAT?.startsWith('telegram:') && !c.TELEGRAM_TOKEN) problems.push('OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too');
   const modelPrices = c.MODEL_PRICES ? readPriceTable(c.MODEL_PRICES, problems) : undefined;
+  const defaultModel = chooseDefaultModel(c, problems);
   if (problems.length) throw new ConfigError(problems);
-  return Object.freeze({ ...c, dataDir: path.resolve(c.DATA_DIR), ...(modelPrices ? { modelPrices } : {}) });
+  return Object.freeze({ ...c, DEFAULT_MODEL: defaultModel, dataDir: path.resolve(c.DATA_DIR), ...(modelPrices ? { modelPrices } : {}) });
+}
+
+/** The setting that enables each provider: a model of a provider without its key cannot be anyone's default. */
+const PROVIDER_KEYS = { fal: 'FAL_KEY', ark: 'ARK_API_KEY', kie: 'KIE_API_KEY' } as const;
+
+/**
+ * DEFAULT_MODEL, checked (a video model whose provider has a key), or else the first shipped default whose provider
+ * has one: an owner with only an Ark key gets Seedance on Ark, not "there is no model called seedance-1-pro".
+ */
+function chooseDefaultModel(c: z.output<typeof schema>, problems: string[]): string {
+  const hasKey = (provider: string) => Boolean(c[PROVIDER_KEYS[provider as keyof typeof PROVIDER_KEYS]]);
+  if (c.DEFAULT_MODEL === undefined) return SHIPPED_DEFAULT_MODELS.find((id) => hasKey(findModel(id)!.provider)) ?? SHIPPED_DEFAULT_MODELS[0];
+  const where = `DEFAULT_MODEL=${JSON.stringify(c.DEFAULT_MODEL)}`;
+  const model = findModel(c.DEFAULT_MODEL);
+  if (!model) problems.push(`${where}: no such model (models: ${MODELS.filter((m) => m.kind === 'video').map((m) => m.id).join(', ')})`);
+  else if (model.kind !== 'video') problems.push(`${where}: makes videos from songs (/musicvideo); pick a video model`);
+  else if (!hasKey(model.provider)) {
+    const key = PROVIDER_KEYS[model.provider as keyof typeof PROVIDER_KEYS];
+    problems.push(`${where}: runs on ${model.provider}, which has no key; set ${key} too, or pick a model of a provider you have a key for`);
+  }
+  return model?.id ?? c.DEFAULT_MODEL;
 }
 
 /** A price table is a few lines per model; anything this big is the wrong file. */

@@ -327,6 +327,13 @@ export const MODELS: readonly ModelSpec[] = [
   },
 ];
 
+/**
+ * The default model when the owner names none: the best value of each provider (what a member gets for their
+ * credits: Seedance 1.0 Pro for the price of a short clip, Veo 3.1 Fast where kie.ai is the only provider), in
+ * this order, among the providers that have a key.
+ */
+export const SHIPPED_DEFAULT_MODELS = ['seedance-1-pro', 'seedance-1-pro-ark', 'veo3.1-fast'] as const;
+
 /** The model with this id or former id (`aliases`), whatever the case. */
 export function findModel(id: string, models: readonly ModelSpec[] = MODELS): ModelSpec | undefined {
   const wanted = id.toLowerCase();
