@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Config } from '../config.js';
-import { fail, ok, skip, type CheckResult } from './check.js';
+import { fail, ok, type CheckResult } from './check.js';
 
 /** Below this, a few large results (MAX_RESULT_MB each) or the database's growth can fill the disk. */
 export const MIN_FREE_BYTES = 1024 ** 3;
@@ -73,8 +73,4 @@ function existingParent(dir: string): string {
   let current = dir;
   while (!fs.existsSync(current) && path.dirname(current) !== current) current = path.dirname(current);
   return current;
-}
-
-export function skipped(title: string, setting: string, what: string): CheckResult {
-  return skip(title, `not configured (set ${setting} ${what})`);
 }

@@ -1,6 +1,6 @@
 import { fairOrder } from '../limits/fair-order.js';
 import type { Clock } from '../ports.js';
-import type { JobStatus, QueuedJob, Store, StoreTx } from '../store.js';
+import type { QueuedJob, Store, StoreTx } from '../store.js';
 
 /**
  * Picks which queued jobs start now: in fair (round-robin) order, under the global, per-provider
@@ -71,9 +71,4 @@ function atCap<K>(counts: ReadonlyMap<K, number>, cap: number): K[] {
 /** 1-based positions of queued jobs in the order they will start. */
 export async function queuePositions(db: StoreTx): Promise<Map<string, number>> {
   return new Map((await queuedInFairOrder(db)).map((job, i) => [job.id, i + 1]));
-}
-
-/** Non-final jobs with their status, for resuming after a restart. */
-export async function unfinishedJobIds(db: StoreTx): Promise<{ id: string; status: JobStatus }[]> {
-  return db.jobs.unfinished();
 }
