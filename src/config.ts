@@ -143,6 +143,8 @@ const schema = z.object({
   DEFAULT_MODEL: z.preprocess(emptyToUndefined, z.string().default('seedance-1-pro')),
   FREE_DAILY_CREDITS: int(0),
   STARTING_CREDITS: int(100),
+  /** Requests priced above this many credits show their price with Confirm and Cancel first; 0 = never ask. */
+  CONFIRM_ABOVE_CREDITS: int(100),
 
   MODERATION_URL: optionalUrl,
   MODERATION_API_KEY: optionalString,
