@@ -127,4 +127,37 @@ describe('Discord: quote and confirm', () => {
     expect(await w.jobs()).toEqual([]);
     expect(await w.balance(alice)).toBe(STARTING);
   });
+
+  it('quotes a Retry above the threshold under the result, since it charges again', async () => {
+    const w = await start();
+    const alice = w.fake.member('Alice');
+    const first = w.fake.slash(alice, 'video', { prompt: 'a red fox' });
+    const asked = await quoteOf(w, first);
+    w.fake.press(alice, asked.message, asked.confirm);
+    const job = await w.jobIn('succeeded');
+    const result = await w.delivery(alice);
+
+    const retry = w.fake.press(alice, result, `clipbot:retry:${job.id}`);
+    const quote = await quoteOf(w, retry);
+    expect(quote.message.content).toContain('50 credits');
+    expect(await w.jobs()).toHaveLength(1);
+    expect(await w.balance(alice)).toBe(STARTING - 50);
+    w.fake.press(alice, quote.message, quote.confirm);
+    const second = await w.jobIn('succeeded', 1);
+    expect(second).toMatchObject({ prompt: 'a red fox', price: 50 });
+    expect(await w.balance(alice)).toBe(STARTING - 100);
+    await w.expectLedgerBalanced();
+  });
+
+  it('answers "@clipbot <prompt>" above the threshold with the quote, in reply to the member’s message', async () => {
+    const w = await start();
+    const alice = w.fake.member('Alice');
+    const asked = w.fake.mention(alice, 'a red fox running through snow');
+    const quote = await w.fake.waitFor('a quote reply', () => w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id));
+    expect(quote.content).toContain('50 credits');
+    expect(quote.pinged).toEqual({ everyone: false, users: [], roles: [] });
+    const [confirm] = buttonIds(quote);
+    w.fake.press(alice, quote, confirm!);
+    expect(await w.jobIn('succeeded')).toMatchObject({ prompt: 'a red fox running through snow', price: 50 });
+  });
 });
