@@ -48,6 +48,13 @@ const ZH_ERRORS: Record<string, (c: Context) => string> = {
   intake_busy_user: () => '你的上一个请求还在准备中（下载图片、检查提示词），请等它进入队列后再试。',
   intake_busy: () => '现在有太多请求正在准备中，请一分钟后再试。',
   moderator_only: () => '这个命令只有管理员和机器人所有者可以使用。',
+  quote_expired: () => '这个报价已过期，没有扣除积分，请重新发起。',
+  quote_cancelled: () => '这个报价已取消，没有扣除积分。',
+  quote_superseded: () => '这个报价已被按当前价格的新报价取代。',
+  quote_confirmed: (c) => `这个报价已确认${typeof c.job === 'string' ? `，任务 ${c.job}` : ''}。`,
+  quote_not_yours: () => '只有发起者可以确认或取消这个报价。',
+  no_such_quote: () => '机器人找不到这个报价了，请重新发起。',
+  price_changed: (c) => `价格已从 ${num(c.before)} 变为 ${num(c.price)} 积分，没有扣除积分。`,
 };
 
 export function localizeError(error: UserError, locale: Locale): string {
