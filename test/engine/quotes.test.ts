@@ -21,9 +21,9 @@ afterEach(async () => {
 const clock = { offset: 0, now() { return Date.now() + this.offset; } };
 
 // seedance-1-pro: 40 credits for 5 s at 480p, 50 at 720p; the harness starts members with 200.
-async function harness(): Promise<EngineHarness> {
+async function harness(options: Parameters<typeof EngineHarness.start>[0] = {}): Promise<EngineHarness> {
   clock.offset = 0;
-  h = await EngineHarness.start({ settings: { confirmAboveCredits: 45 }, clock });
+  h = await EngineHarness.start({ settings: { confirmAboveCredits: 45 }, clock, ...options });
   return h;
 }
 
@@ -186,6 +186,19 @@ describe('quote and confirm', () => {
       expect(await t.holdCount()).toBe(1);
       const { job } = jobOf(await t.engine.confirmQuote(quote.id, ann, press(t)));
       expect(job.id).not.toBe(first.id);
+    });
+  });
+
+  describe('when a music video is priced above the threshold', () => {
+    it('quotes /musicvideo too, with its song kept for Confirm', async () => {
+      const t = await harness({ settings: { confirmAboveCredits: 25 }, kie: {} });
+      const musicVideo = { taskId: 'task-1', audioId: 'audio-1', author: 'Ann' };
+      const outcome = await t.engine.requestVideo(t.request('ann', 'Music video for Suno track audio-1', { modelId: 'suno-music-video', options: {}, musicVideo }));
+      if (outcome.kind !== 'quote') throw new Error('expected a quote');
+      expect(outcome.detail.durationS).toBe(0);
+      expect(outcome.quote).toMatchObject({ price: 30, request: { musicVideo } });
+      const { job } = jobOf(await t.engine.confirmQuote(outcome.quote.id, ann, press(t)));
+      expect(job).toMatchObject({ model: 'suno-music-video', price: 30, params: { musicVideo } });
     });
   });
 });
