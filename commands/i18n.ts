@@ -48,6 +48,13 @@ const ZH_ERRORS: Record<string, (c: Context) => string> = {
   intake_busy_user: () => '你的上一个请求还在准备中（下载图片、检查提示词），请等它进入队列后再试。',
   intake_busy: () => '现在有太多请求正在准备中，请一分钟后再试。',
   moderator_only: () => '这个命令只有管理员和机器人所有者可以使用。',
+  quote_expired: () => '这个报价已过期，没有扣除积分，请重新发起。',
+  quote_cancelled: () => '这个报价已取消，没有扣除积分。',
+  quote_superseded: () => '这个报价已被按当前价格的新报价取代。',
+  quote_confirmed: (c) => `这个报价已确认${typeof c.job === 'string' ? `，任务 ${c.job}` : ''}。`,
+  quote_not_yours: () => '只有发起者可以确认或取消这个报价。',
+  no_such_quote: () => '机器人找不到这个报价了，请重新发起。',
+  price_changed: (c) => `价格已从 ${num(c.before)} 变为 ${num(c.price)} 积分，没有扣除积分。`,
 };
 
 export function localizeError(error: UserError, locale: Locale): string {
@@ -97,6 +104,27 @@ const TEXT = {
   checkout_repriced: { en: 'The price of this pack has changed. Use /buy for a fresh invoice.', zh: '这个积分包的价格已变更，请用 /buy 获取新的账单。' },
   checkout_currency: { en: 'Credits are sold for Telegram Stars only.', zh: '积分只能用 Telegram Stars 购买。' },
   checkout_busy: { en: 'The bot could not check this purchase just now. Nothing was charged; please try again in a minute.', zh: '机器人暂时无法确认这笔购买，没有扣费，请一分钟后再试。' },
+  confirm: { en: 'Confirm', zh: '确认' },
+  quote_offer: {
+    en: 'This video costs {price} credits ({model}, {duration} s, {resolution}). Confirm within 2 minutes to start it; nothing is charged until you do.',
+    zh: '这个视频需要 {price} 积分（{model}，{duration} 秒，{resolution}）。请在 2 分钟内确认开始生成；确认前不会扣除积分。',
+  },
+  quote_offer_flat: {
+    en: 'This video costs {price} credits ({model}). Confirm within 2 minutes to start it; nothing is charged until you do.',
+    zh: '这个视频需要 {price} 积分（{model}）。请在 2 分钟内确认开始生成；确认前不会扣除积分。',
+  },
+  quote_type_hint: { en: 'Type /confirm {id} to go ahead, or /dropquote {id} to cancel.', zh: '输入 /confirm {id} 确认，或 /dropquote {id} 取消。' },
+  quote_sent: { en: 'The price is shown above: confirm it to go ahead.', zh: '价格已显示，请确认后开始。' },
+  quote_confirmed: { en: 'Confirmed: {price} credits for job {job}.', zh: '已确认：任务 {job}，{price} 积分。' },
+  quote_already_confirmed: { en: 'Already confirmed as job {job}.', zh: '已确认，任务 {job}。' },
+  quote_dropped: { en: 'Cancelled; nothing was charged.', zh: '已取消，没有扣除积分。' },
+  quote_expired: { en: 'This quote expired; nothing was charged. Please ask again.', zh: '这个报价已过期，没有扣除积分，请重新发起。' },
+  quote_changed: {
+    en: 'The price changed from {before} to {price} credits; nothing was charged. Here is the new quote.',
+    zh: '价格已从 {before} 变为 {price} 积分，没有扣除积分。以下是新的报价。',
+  },
+  quote_not_yours: { en: 'Only the person who asked for this video can confirm or cancel it.', zh: '只有发起者可以确认或取消这个报价。' },
+  no_such_quote: { en: 'The bot no longer knows this quote. Please ask again.', zh: '机器人找不到这个报价了，请重新发起。' },
   checkout_banned: { en: 'You are banned from using this bot, so you cannot buy credits.', zh: '你已被禁止使用本机器人，不能购买积分。' },
 } as const satisfies Record<string, Record<Locale, string>>;
 

@@ -6,6 +6,7 @@ import { communityId, reaches } from '../src/core/roles.js';
 import { requesterOf } from '../src/core/users.js';
 import { passCommunityGate } from './community-gate.js';
 import { localeOf, localizeError, t } from './i18n.js';
+import { quoteOffer, showOffer } from './quote-actions.js';
 import type { CommandContext, CommandDeps } from './types.js';
 
 /**
@@ -53,13 +54,19 @@ export async function runJobAction(action: JobAction, decision: Extract<ActionDe
     const job = await deps.engine.cancel(decision.job.id, { userId: actor, moderator: decision.as === 'moderator' });
     return { text: t(decision.as === 'requester' ? 'cancelled' : 'cancelled_for_requester', locale), jobId: job.id };
   }
-  const result = await deps.engine.retry(decision.job.id, {
+  // Retry charges again, so above CONFIRM_ABOVE_CREDITS it is quoted first (quote-actions.ts).
+  const outcome = await deps.engine.requestRetry(decision.job.id, {
     identity: ctx.actor,
     dest: ctx.dest,
     intakeKey: ctx.intakeKey,
     ...(ctx.guildId ? { guildId: ctx.guildId } : {}),
     ...(ctx.locale ? { locale: ctx.locale } : {}),
   });
+  if (outcome.kind === 'quote') {
+    await showOffer(ctx, quoteOffer(outcome.quote, outcome.detail, locale), outcome.quote.id);
+    return { text: t('quote_sent', locale) };
+  }
+  const result = outcome.result;
   return { text: t(result.duplicate ? 'already_retrying' : 'retrying', locale, { job: result.job.id }), jobId: result.job.id };
 }
 

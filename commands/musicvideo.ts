@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { answerRequest } from './quote-actions.js';
 import { defineCommand } from './types.js';
 
 const sunoId = (what: string) =>
@@ -27,7 +28,7 @@ export default defineCommand({
     domain: 'Website shown in the video',
   },
   async execute(ctx, o, { engine }) {
-    const result = await engine.submitVideo({
+    const outcome = await engine.requestVideo({
       identity: ctx.actor,
       dest: ctx.dest,
       ...(ctx.guildId ? { guildId: ctx.guildId } : {}),
@@ -43,7 +44,6 @@ export default defineCommand({
         ...(o.domain ? { domainName: o.domain } : {}),
       },
     });
-    if (result.duplicate) await ctx.reply(`This request was already accepted as job ${result.job.id}.`);
-    return { jobId: result.job.id };
+    return answerRequest(outcome, ctx);
   },
 });

@@ -32,6 +32,12 @@ export interface CommandContext {
    * bot token): `/video` hands it to the engine, which calls it only once the member passed the checks.
    */
   fetchImage?: VideoRequest['fetchImage'];
+  /** What `fetchImage` downloads, as a reference a later press (Confirm) can download again; a quote keeps this, never the file. */
+  imageRef?: string;
+  /** Rebuilds `fetchImage` from an `imageRef`: given on presses of the platform whose images those are. */
+  fetchImageOf?: (ref: string) => VideoRequest['fetchImage'];
+  /** Shows text with buttons (a quote's Confirm and Cancel); where absent, the text names the commands to type instead. */
+  offer?(offer: Offer): Promise<void>;
   /** Credit packs on sale where the platform takes payments (Telegram Stars); absent where buying is not available. */
   shop?: Shop;
   /**
@@ -40,6 +46,12 @@ export interface CommandContext {
    */
   refundStarPayment?: PlatformRefund;
   reply(text: string): Promise<void>;
+}
+
+/** A message with buttons; each button's `data` is an action such as `confirm:<quote id>` (fits Discord and Telegram). */
+export interface Offer {
+  text: string;
+  buttons: { label: string; data: string; primary?: boolean }[];
 }
 
 export interface Shop {

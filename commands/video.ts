@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { RESOLUTIONS } from '../src/core/catalog.js';
 import { UserError } from '../src/core/errors.js';
 import { flag } from './options.js';
+import { answerRequest } from './quote-actions.js';
 import { defineCommand } from './types.js';
 
 export default defineCommand({
@@ -38,7 +39,7 @@ export default defineCommand({
   },
   async execute(ctx, o, { engine }) {
     if (o.image && ctx.fetchImage) throw new UserError('two_images', 'Send either a photo or --image, not both.');
-    const result = await engine.submitVideo({
+    const outcome = await engine.requestVideo({
       identity: ctx.actor,
       dest: ctx.dest,
       ...(ctx.guildId ? { guildId: ctx.guildId } : {}),
@@ -48,6 +49,7 @@ export default defineCommand({
       ...(o.model ? { modelId: o.model } : {}),
       ...(o.image ? { imageUrl: o.image } : {}),
       ...(ctx.fetchImage ? { fetchImage: ctx.fetchImage } : {}),
+      ...(ctx.fetchImage && ctx.imageRef ? { imageRef: ctx.imageRef } : {}),
       options: {
         ...(o.duration !== undefined ? { duration: o.duration } : {}),
         ...(o.resolution ? { resolution: o.resolution } : {}),
@@ -57,7 +59,6 @@ export default defineCommand({
         ...(o.audio !== undefined ? { audio: o.audio } : {}),
       },
     });
-    if (result.duplicate) await ctx.reply(`This request was already accepted as job ${result.job.id}.`);
-    return { jobId: result.job.id };
+    return answerRequest(outcome, ctx);
   },
 });

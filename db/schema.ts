@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { StoredParams } from '../src/core/ports.js';
+import type { QuotedRequest, StoredParams } from '../src/core/ports.js';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** Times are epoch milliseconds (integers) so guards and backdating in tests stay simple. */
@@ -276,8 +276,35 @@ export const auditLog = sqliteTable(
   (t) => [index('audit_created').on(t.createdAt)],
 );
 
+export const QUOTE_STATUSES = ['open', 'confirmed', 'cancelled', 'expired', 'superseded'] as const;
+export type QuoteStatus = (typeof QUOTE_STATUSES)[number];
+
+/**
+ * A price shown with Confirm and Cancel before anything is held (CONFIRM_ABOVE_CREDITS). Kept here, not in memory, so
+ * a press reaching another process or a restarted one finds it; `status` moves once (guarded), and the job it makes
+ * is deduplicated by the request's intake key.
+ */
+export const quotes = sqliteTable(
+  'quotes',
+  {
+    id: text('id').primaryKey(),
+    /** The requester: only they may confirm or cancel. */
+    platform: text('platform').notNull(),
+    platformUserId: text('platform_user_id').notNull(),
+    request: text('request', { mode: 'json' }).notNull().$type<QuotedRequest>(),
+    model: text('model').notNull(),
+    price: integer('price').notNull(),
+    status: text('status', { enum: QUOTE_STATUSES }).notNull(),
+    jobId: text('job_id'),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('quotes_created').on(t.createdAt)],
+);
+
 export type User = typeof users.$inferSelect;
 export type Job = typeof jobs.$inferSelect;
 export type NewJob = typeof jobs.$inferInsert;
 export type LedgerEntry = typeof ledgerEntries.$inferSelect;
 export type CommunityMember = typeof communityMembers.$inferSelect;
+export type QuoteRow = typeof quotes.$inferSelect;

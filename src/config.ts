@@ -147,6 +147,8 @@ const schema = z.object({
   CREDIT_VALUE_USD: optionalNumber,
   FREE_DAILY_CREDITS: int(0),
   STARTING_CREDITS: int(100),
+  /** Requests priced above this many credits show their price with Confirm and Cancel first; 0 = never ask. */
+  CONFIRM_ABOVE_CREDITS: int(100),
 
   MODERATION_URL: optionalUrl,
   MODERATION_API_KEY: optionalString,

@@ -185,6 +185,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       defaultModel: config.DEFAULT_MODEL,
       startingCredits: config.STARTING_CREDITS,
       freeDailyCredits: config.FREE_DAILY_CREDITS,
+      confirmAboveCredits: config.CONFIRM_ABOVE_CREDITS,
       rateLimitJobs: config.RATE_LIMIT_JOBS,
       rateLimitWindowS: config.RATE_LIMIT_WINDOW_S,
       userMaxPendingJobs: config.USER_MAX_PENDING_JOBS,
@@ -234,6 +235,10 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     void pruneWebhookDeliveries(db, clock)
       .then((forgotten) => forgotten && logger.info({ forgotten }, 'forgot webhook deliveries older than 7 days'))
       .catch((error: unknown) => logger.warn({ err: error }, 'webhook delivery clean-up failed'));
+    // Quotes last 2 minutes; a day later they only answer a very late press with "no longer known".
+    void db.quotes
+      .prune(clock.now() - 86_400_000)
+      .catch((error: unknown) => logger.warn({ err: error }, 'quote clean-up failed'));
     void pruneExpiredMedia(db, clock, store, config.MEDIA_RETENTION_DAYS, logger)
       .then((removed) => removed && logger.info({ removed }, 'removed media past MEDIA_RETENTION_DAYS'))
       .catch((error: unknown) => logger.warn({ err: error }, 'media clean-up failed'));

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, pgView, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import type { StoredParams } from '../../src/core/ports.js';
-import { JOB_STATUSES, LEDGER_KINDS } from '../schema.js';
+import type { QuotedRequest, StoredParams } from '../../src/core/ports.js';
+import { JOB_STATUSES, LEDGER_KINDS, QUOTE_STATUSES } from '../schema.js';
 
 /**
  * db/schema.ts for PostgreSQL: the same tables, columns, indexes and constraints, so both stores hold the same rows
@@ -225,4 +225,21 @@ export const auditLog = pgTable(
     createdAt: millis('created_at').notNull(),
   },
   (t) => [index('audit_created').on(t.createdAt)],
+);
+
+export const quotes = pgTable(
+  'quotes',
+  {
+    id: text('id').primaryKey(),
+    platform: text('platform').notNull(),
+    platformUserId: text('platform_user_id').notNull(),
+    request: jsonb('request').notNull().$type<QuotedRequest>(),
+    model: text('model').notNull(),
+    price: integer('price').notNull(),
+    status: text('status', { enum: QUOTE_STATUSES }).notNull(),
+    jobId: text('job_id'),
+    createdAt: millis('created_at').notNull(),
+    expiresAt: millis('expires_at').notNull(),
+  },
+  (t) => [index('quotes_created').on(t.createdAt)],
 );

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { GenerationParams } from './catalog.js';
+import type { GenerationParams, VideoOptions } from './catalog.js';
 import type { ProviderError } from './errors.js';
 
 /**
@@ -67,6 +67,26 @@ export interface MusicVideoSource {
 
 /** What the jobs table keeps in `params`: the generation parameters, plus the song for music videos. */
 export type StoredParams = GenerationParams & { musicVideo?: MusicVideoSource };
+
+/**
+ * A `/video` request kept with its quote until the member confirms it: everything but the image itself, which is
+ * fetched only at confirm (an image URL, a stored key, or `imageRef`, a platform's reference such as a Telegram
+ * file id), so a quote left to expire leaves no file behind.
+ */
+export interface QuotedRequest {
+  identity: { platform: PlatformId; platformUserId: string; displayName?: string };
+  dest: JobDestination;
+  guildId?: string;
+  locale?: string;
+  intakeKey: string;
+  prompt: string;
+  modelId?: string;
+  options: VideoOptions;
+  imageUrl?: string;
+  sourceImageKey?: string;
+  imageRef?: string;
+  musicVideo?: MusicVideoSource;
+}
 
 /** Identifies a task at its provider. Stored on the job before anything else happens after submit. */
 export interface TaskRef {

@@ -1,4 +1,4 @@
-import type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, User } from '../../db/schema.js';
+import type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, QuoteRow, QuoteStatus, User } from '../../db/schema.js';
 
 /**
  * The store port (design.md §8): everything the core keeps, behind async operations that an embedded SQLite
@@ -12,7 +12,7 @@ import type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, User } from '
  * Row types are those of `db/schema.ts`; both adapters read and write exactly those shapes.
  */
 
-export type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, User };
+export type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, QuoteRow, QuoteStatus, User };
 
 export type JobPatch = Partial<Omit<NewJob, 'id' | 'status' | 'userId' | 'createdAt' | 'workerId' | 'leaseEpoch'>>;
 export type JobUpdate = JobPatch & { status?: JobStatus };
@@ -250,6 +250,16 @@ export interface IntakeKeyRepo {
   get(key: string): Promise<{ jobId: string | null; job: Job | undefined } | undefined>;
 }
 
+/** Prices shown with Confirm and Cancel (quotes.ts): a row per quote, whose status moves once from `open`. */
+export interface QuoteRepo {
+  insert(row: QuoteRow): Promise<void>;
+  get(id: string): Promise<QuoteRow | undefined>;
+  /** Moves an open quote to `to` (with the job it made); false if it was no longer open. */
+  close(id: string, to: Exclude<QuoteStatus, 'open'>, jobId?: string): Promise<boolean>;
+  /** Forgets quotes made before `before`; returns how many. */
+  prune(before: number): Promise<number>;
+}
+
 export interface WebhookDeliveryRepo {
   /** False when this provider's delivery id was recorded before. */
   record(delivery: { provider: string; deliveryId: string; jobId: string }, now: number): Promise<boolean>;
@@ -284,6 +294,7 @@ export interface StoreTx {
   readonly intakeKeys: IntakeKeyRepo;
   readonly webhookDeliveries: WebhookDeliveryRepo;
   readonly reports: ReportRepo;
+  readonly quotes: QuoteRepo;
   /** Runs `fn` in a transaction; called on a transaction, `fn` joins it. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
 }

@@ -139,6 +139,30 @@ async function fillSqlite(file: string): Promise<void> {
     await store.audit.append({ actorUserId: owner.id, action: 'ban', targetUserId: bob.id, community: 'discord:guild-1', detail: 'spam', createdAt: clock.now() });
     await store.intakeKeys.claim('discord:msg-ban-1', 'ban', clock.now());
     await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'delivery-1', jobId: 'job-1' }, clock.now());
+    // A quote waiting for Confirm (its request kept as JSON), and one confirmed into a job.
+    for (const [id, jobId] of [['qopen', null], ['qdone', 'job-4']] as const) {
+      await store.quotes.insert({
+        id,
+        platform: 'discord',
+        platformUserId: 'alice',
+        request: {
+          identity: { platform: 'discord', platformUserId: 'alice' },
+          dest: { platform: 'discord', chatId: 'chat-alice', userId: 'alice', requestMessageId: `msg-${id}`, uploadLimitBytes: null },
+          guildId: 'guild-1',
+          intakeKey: `discord:msg-${id}`,
+          prompt: 'a fox, quoted',
+          options: { resolution: '1080p', duration: 10 },
+          imageUrl: 'https://cdn.example/fox.png',
+        },
+        model: model.id,
+        price: 140,
+        status: 'open',
+        jobId: null,
+        createdAt: clock.now(),
+        expiresAt: clock.now() + 120_000,
+      });
+      if (jobId) await store.quotes.close(id, 'confirmed', jobId);
+    }
   } finally {
     await store.close();
   }

@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import type { Job, User } from '../../db/schema.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
+import type { Clock } from '../../src/core/ports.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
@@ -41,9 +42,10 @@ export class DiscordWorld {
     private readonly env: Record<string, string>,
     private readonly removeDir: () => void,
     private readonly retry: RetryPolicy | undefined,
+    private readonly clock?: Clock,
   ) {}
 
-  static async start(opts: { env?: (fake: FakeDiscord) => Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy } = {}): Promise<DiscordWorld> {
+  static async start(opts: { env?: (fake: FakeDiscord) => Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy; clock?: Clock } = {}): Promise<DiscordWorld> {
     const fake = await FakeDiscord.start();
     const sim = await startFalSimulator({ queueMs: 20, runMs: 300, ...opts.sim });
     const { dir, cleanup } = tempDir('clipbot-discord-');
@@ -66,13 +68,19 @@ export class DiscordWorld {
       RATE_LIMIT_JOBS: '100',
       ...opts.env?.(fake),
     };
-    const world = new DiscordWorld(fake, sim, dir, store, loadConfig(env), env, cleanup, opts.retry);
+    const world = new DiscordWorld(fake, sim, dir, store, loadConfig(env), env, cleanup, opts.retry, opts.clock);
     await world.boot();
     return world;
   }
 
   async boot(): Promise<void> {
-    this.bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS, fetchNetwork: publicNetwork, ...(this.retry ? { retry: this.retry } : {}) });
+    this.bot = await startClipbot(this.config, {
+      logger: silentLogger,
+      models: FAST_MODELS,
+      fetchNetwork: publicNetwork,
+      ...(this.retry ? { retry: this.retry } : {}),
+      ...(this.clock ? { clock: this.clock } : {}),
+    });
   }
 
   /** A graceful restart, as a deploy does: the bot stops, then starts again on the same data (and new settings). */

@@ -3,6 +3,7 @@ import { expect, vi } from 'vitest';
 import type { Job, User } from '../../db/schema.js';
 import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
+import type { Clock } from '../../src/core/ports.js';
 import { createLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { publicNetwork } from './public-network.js';
@@ -40,9 +41,10 @@ export class TelegramWorld {
     private readonly env: Record<string, string>,
     private readonly removeDir: () => void,
     private readonly retry: RetryPolicy | undefined,
+    private readonly clock?: Clock,
   ) {}
 
-  static async start(opts: { env?: Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy } = {}): Promise<TelegramWorld> {
+  static async start(opts: { env?: Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy; clock?: Clock } = {}): Promise<TelegramWorld> {
     const fake = await FakeTelegram.start();
     const sim = await startFalSimulator({ queueMs: 20, runMs: 60, ...opts.sim });
     const { dir, cleanup } = tempDir('clipbot-telegram-');
@@ -62,14 +64,20 @@ export class TelegramWorld {
       TELEGRAM_API_ROOT: fake.apiRoot,
       ...opts.env,
     };
-    return new TelegramWorld(fake, sim, dir, store, env, cleanup, opts.retry);
+    return new TelegramWorld(fake, sim, dir, store, env, cleanup, opts.retry, opts.clock);
   }
 
   /** Starts the bot (again, on the same DATA_DIR, after `stopBot`); every log line is kept in `logs`. */
   async boot(env: Record<string, string> = {}): Promise<RunningBot> {
     const config = loadConfig({ ...this.env, ...env });
     const logger = createLogger('debug', { write: (line: string) => void this.logs.push(line) });
-    this.bot = await startClipbot(config, { logger, models: FAST_MODELS, fetchNetwork: publicNetwork, ...(this.retry ? { retry: this.retry } : {}) });
+    this.bot = await startClipbot(config, {
+      logger,
+      models: FAST_MODELS,
+      fetchNetwork: publicNetwork,
+      ...(this.retry ? { retry: this.retry } : {}),
+      ...(this.clock ? { clock: this.clock } : {}),
+    });
     return this.bot;
   }
 

@@ -30,6 +30,9 @@ import { JobRunner } from './runner.js';
 import { startEligibleJobs, type SchedulerCaps, type StartedJob } from './scheduler.js';
 import { destinationOf, StatusMessages } from './status-messages.js';
 import { VideoIntake } from './video-intake.js';
+import { VideoQuotes, type ConfirmOutcome, type ConfirmPress, type QuoteSettings, type RequestOutcome } from './quotes.js';
+import type { Identity } from '../users.js';
+import type { QuoteRow } from '../store.js';
 
 /**
  * The job engine as commands, adapters and main see it: a small façade over intake (video-intake.ts), fair
@@ -38,7 +41,7 @@ import { VideoIntake } from './video-intake.js';
  */
 
 
-export interface EngineSettings extends IntakeSettings, SchedulerCaps {
+export interface EngineSettings extends IntakeSettings, SchedulerCaps, QuoteSettings {
   statusEditIntervalMs: number;
   maxResultBytes: number;
   maxInputImageBytes: number;
@@ -93,6 +96,7 @@ export class Engine {
   private readonly status: StatusMessages;
   private readonly runner: JobRunner;
   private readonly intake: VideoIntake;
+  private readonly quotes: VideoQuotes;
   private readonly events = new EventEmitter();
   private readonly abort = new AbortController();
   private stopping = false;
@@ -148,6 +152,7 @@ export class Engine {
       onFinal: (job) => this.afterFinal(job),
     });
     this.intake = new VideoIntake({ ...deps, log: this.log, status: this.status, images, isStopping, pump: () => this.pump() });
+    this.quotes = new VideoQuotes({ db: deps.db, clock: deps.clock, settings: deps.settings, intake: this.intake });
   }
 
   private get tickMs(): number {
@@ -268,6 +273,32 @@ export class Engine {
    */
   retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
     return this.intake.retry(jobId, request);
+  }
+
+  // ------------------------------------------------------------------ quote and confirm (quotes.ts)
+
+  /** `/video` as members send it: a job at once, or above CONFIRM_ABOVE_CREDITS a quote to confirm first. */
+  requestVideo(request: VideoRequest): Promise<RequestOutcome> {
+    return this.quotes.request(request);
+  }
+
+  /** The Retry button as members press it: charged again, so above the threshold it is quoted first too. */
+  async requestRetry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<RequestOutcome> {
+    return this.quotes.request(await this.intake.retryRequest(jobId, request));
+  }
+
+  getQuote(id: string): Promise<QuoteRow | undefined> {
+    return this.quotes.get(id);
+  }
+
+  /** Confirm: the quoted request becomes a job, at the quoted price or not at all. */
+  confirmQuote(id: string, by: Identity, press: ConfirmPress): Promise<ConfirmOutcome> {
+    return this.quotes.confirm(id, by, press);
+  }
+
+  /** Cancel on a quote: nothing was held, the quote is closed. */
+  dropQuote(id: string, by: Identity): Promise<QuoteRow> {
+    return this.quotes.drop(id, by);
   }
 
   /** Models whose provider is configured. */

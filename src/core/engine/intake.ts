@@ -49,6 +49,23 @@ export interface VideoRequest {
   fetchImage?: FetchImage;
   /** For music-video models: the song to turn into a video. */
   musicVideo?: MusicVideoSource;
+  /** What `fetchImage` downloads, as a reference a later press can download again (a quote keeps it, never the file). */
+  imageRef?: string;
+  /** The model and price the member confirmed: if either is different now, nothing is charged (PriceChangedError). */
+  agreed?: { model: string; price: number };
+}
+
+/** The price (or the model) of a confirmed quote is no longer what the member saw: they are shown the new one. */
+export class PriceChangedError extends UserError {
+  constructor(readonly quote: Quote, agreed: { model: string; price: number }) {
+    super(
+      'price_changed',
+      quote.model.id === agreed.model
+        ? `The price changed from ${agreed.price} to ${quote.price} credits since you asked. Nothing was charged.`
+        : `This request would now use ${quote.model.label} for ${quote.price} credits instead of ${agreed.price}. Nothing was charged.`,
+      { before: agreed.price, price: quote.price },
+    );
+  }
 }
 
 export interface IntakeSettings extends LimitSettings {

@@ -10,7 +10,7 @@ import type { Job } from '../store.js';
 import { requesterOf } from '../users.js';
 import type { EngineDeps, SubmitResult } from './engine.js';
 import type { InputImages } from './input-images.js';
-import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type Quote, type VideoRequest } from './intake.js';
+import { acceptVideo, existingIntake, hasImage, precheckIntake, PriceChangedError, quoteVideo, type Quote, type VideoRequest } from './intake.js';
 import { getJob, isFinal } from './job-state.js';
 import type { StatusMessages } from './status-messages.js';
 
@@ -51,18 +51,11 @@ export class VideoIntake {
    */
   async submitVideo(request: VideoRequest): Promise<SubmitResult> {
     if (this.deps.isStopping()) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
-    const previous = await existingIntake(this.db, request.intakeKey);
-    if (previous) return { job: previous, duplicate: true, position: await this.db.jobs.queuePosition(previous.id) };
+    const previous = await this.previous(request);
+    if (previous) return previous;
 
-    const models = this.availableModels();
-    const chat = await getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
-    const quote = quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
-    if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
-      throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
-    }
-    if (hasImage(request) && !this.deps.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
-      throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
-    }
+    const { quote, chat } = await this.price(request);
+    if (request.agreed && (request.agreed.model !== quote.model.id || request.agreed.price !== quote.price)) throw new PriceChangedError(quote, request.agreed);
     // Before slow work (a moderation call, an image download): the banned, rate-limited or broke member hears so at
     // once and costs nothing, and the work itself takes an intake slot, since the limits above count only job rows.
     // acceptVideo checks everything again in its transaction anyway.
@@ -76,6 +69,31 @@ export class VideoIntake {
     } finally {
       releaseSlot();
     }
+  }
+
+  /** The job a re-delivered request (same intake key) already made, if any. */
+  async previous(request: Pick<VideoRequest, 'intakeKey'>): Promise<SubmitResult | undefined> {
+    const previous = await existingIntake(this.db, request.intakeKey);
+    return previous && { job: previous, duplicate: true, position: await this.db.jobs.queuePosition(previous.id) };
+  }
+
+  /** The model, parameters and price this request gets here and now, and the checks that need no member. */
+  async price(request: VideoRequest): Promise<{ quote: Quote; chat: ChatSettings }> {
+    const models = this.availableModels();
+    const chat = await getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
+    const quote = quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
+    if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
+      throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
+    }
+    if (hasImage(request) && !this.deps.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
+      throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
+    }
+    return { quote, chat };
+  }
+
+  /** The member's side of the checks (ban, chat rules, limits, spend cap, balance), reading only: before a quote is shown. */
+  precheck(request: VideoRequest, quote: Quote, chat: ChatSettings): Promise<unknown> {
+    return this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.deps.settings, chat));
   }
 
   /** Moderation, the input image, then the accepting transaction; the job row exists once this returns. */
@@ -132,6 +150,11 @@ export class VideoIntake {
    * Only the job's requester may retry it, and it is charged as a new job.
    */
   async retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
+    return this.submitVideo(await this.retryRequest(jobId, request));
+  }
+
+  /** The request a Retry of this job makes (after checking the presser asked for the job, and that it is over). */
+  async retryRequest(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<VideoRequest> {
     const job = await getJob(this.db, jobId);
     const requester = job && (await requesterOf(this.db, job));
     if (!job || !requester || requester.platform !== request.identity.platform || requester.platformUserId !== request.identity.platformUserId) {
@@ -139,7 +162,7 @@ export class VideoIntake {
     }
     if (!isFinal(job.status)) throw new UserError('not_finished', 'This video is still being made.');
     const { musicVideo, ...params } = job.params;
-    return this.submitVideo({
+    return {
       ...request,
       prompt: job.prompt,
       modelId: job.model,
@@ -157,6 +180,6 @@ export class VideoIntake {
       },
       ...(musicVideo ? { musicVideo } : {}),
       ...(job.inputMediaKey ? { sourceImageKey: job.inputMediaKey } : {}),
-    });
+    };
   }
 }

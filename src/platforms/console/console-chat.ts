@@ -1,6 +1,8 @@
 import readline from 'node:readline';
 import { findCommand } from '../../../commands/index.js';
+import { t } from '../../../commands/i18n.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
+import { parseQuoteAction, pressQuoteButton, type QuoteAction } from '../../../commands/quote-actions.js';
 import { runCommand } from '../../../commands/run-command.js';
 import type { CommandContext, CommandDeps, Role } from '../../../commands/types.js';
 import type { ConsoleOutput } from './console-platform.js';
@@ -15,6 +17,8 @@ export const CONSOLE_IDENTITY = { platform: 'console', platformUserId: 'local', 
 export interface ConsoleSession {
   role: Role;
   seq: number;
+  /** The latest quote shown: `/confirm` and `/dropquote` with no id act on it. */
+  lastQuoteId?: string;
 }
 
 export interface LineResult {
@@ -39,13 +43,21 @@ export async function handleConsoleLine(line: string, session: ConsoleSession, d
     output.print(`You are now acting as ${role}.`);
     return { ok: true };
   }
+  // The console has no buttons: a quote's Confirm and Cancel are typed (quote-actions.ts).
+  const quote = /^\/(confirm|dropquote)(?:\s+(\S+))?$/i.exec(text);
+  if (quote) return pressQuote(quote[1]!.toLowerCase() as QuoteAction, quote[2] ?? session.lastQuoteId, session, deps, output);
   const parsed = parseCommandText(text, findCommand);
   if (!parsed.ok) {
     output.print(parsed.error);
     return { ok: false };
   }
+  const result = await runCommand(parsed.command, parsed.raw, consoleContext(session, deps, output), deps);
+  return result.ok ? { ok: true, ...(result.outcome.jobId ? { jobId: result.outcome.jobId } : {}) } : { ok: false };
+}
+
+function consoleContext(session: ConsoleSession, deps: CommandDeps, output: ConsoleOutput): CommandContext {
   session.seq++;
-  const ctx: CommandContext = {
+  return {
     platform: 'console',
     actor: { ...CONSOLE_IDENTITY, role: session.role },
     dest: { platform: 'console', chatId: 'console', userId: CONSOLE_IDENTITY.platformUserId },
@@ -53,9 +65,29 @@ export async function handleConsoleLine(line: string, session: ConsoleSession, d
     guildId: 'local',
     intakeKey: `console:${process.pid}:${deps.clock.now()}:${session.seq}`,
     reply: async (message) => output.print(message),
+    offer: async (offer) => {
+      const id = offer.buttons.map((b) => parseQuoteAction(b.data)?.quoteId).find((q) => q !== undefined);
+      if (id) session.lastQuoteId = id;
+      output.print(offer.text);
+      if (id) output.print(t('quote_type_hint', 'en', { id }));
+    },
   };
-  const result = await runCommand(parsed.command, parsed.raw, ctx, deps);
-  return result.ok ? { ok: true, ...(result.outcome.jobId ? { jobId: result.outcome.jobId } : {}) } : { ok: false };
+}
+
+async function pressQuote(action: QuoteAction, quoteId: string | undefined, session: ConsoleSession, deps: CommandDeps, output: ConsoleOutput): Promise<LineResult> {
+  if (!quoteId || !parseQuoteAction(`${action}:${quoteId}`)) {
+    output.print(`Usage: /${action} <quote id> (the id shown with the price)`);
+    return { ok: false };
+  }
+  const answer = await pressQuoteButton(action, quoteId, consoleContext(session, deps, output), deps);
+  // A new quote (the price changed) is the edit; everything else is said once.
+  output.print(answer.edit?.buttons.length ? answer.edit.text : answer.text);
+  const next = answer.edit?.buttons.map((b) => parseQuoteAction(b.data)?.quoteId).find((q) => q !== undefined);
+  if (next) {
+    session.lastQuoteId = next;
+    output.print(t('quote_type_hint', 'en', { id: next }));
+  }
+  return { ok: !answer.alert, ...(answer.jobId !== undefined && !answer.alert ? { jobId: answer.jobId } : {}) };
 }
 
 /**

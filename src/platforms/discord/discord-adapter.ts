@@ -22,7 +22,8 @@ import { parseCommandText } from '../../../commands/parse-text.js';
 import { passCommunityGate } from '../../../commands/community-gate.js';
 import { authorizeJobAction, describeActionError, runJobAction } from '../../../commands/job-actions.js';
 import { COMMUNITY_NOT_ALLOWED, runCommand } from '../../../commands/run-command.js';
-import type { CommandContext, CommandDeps } from '../../../commands/types.js';
+import type { CommandContext, CommandDeps, Offer } from '../../../commands/types.js';
+import { authorizeQuoteAction, runQuoteAction, type QuoteAction } from '../../../commands/quote-actions.js';
 import type { Config } from '../../config.js';
 import { newCorrelationId } from '../../core/errors.js';
 import { getJob } from '../../core/engine/job-state.js';
@@ -32,7 +33,7 @@ import { roleOf } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
 import type { PlatformAdapter } from '../platform-adapter.js';
 import { AUTOCOMPLETE_OPTIONS, discordCommandDefinitions, registerCommands } from './command-definitions.js';
-import { CUSTOM_ID, DiscordChat, type LiveReply } from './discord-chat.js';
+import { CUSTOM_ID, DiscordChat, offerComponents, type LiveReply } from './discord-chat.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 import { clientShardOptions, registersCommands } from './shards.js';
@@ -266,6 +267,7 @@ class DiscordHandlers {
       locale: interaction.locale,
       intakeKey: `discord:${interaction.channelId}:${interaction.id}`,
       reply: (text) => responder.reply(text),
+      offer: (offer) => responder.offer(offer),
     };
   }
 
@@ -289,6 +291,8 @@ class DiscordHandlers {
    * public (it becomes the new job's status), so the decision (one indexed read) comes before acknowledging.
    */
   private async button(interaction: ButtonInteraction): Promise<void> {
+    const quote = CUSTOM_ID.parseQuote(interaction.customId);
+    if (quote) return this.quoteButton(interaction, quote.action, quote.quoteId);
     const pressed = CUSTOM_ID.parse(interaction.customId);
     if (!pressed) return;
     const ctx = this.contextOf(interaction, new Responder(interaction, false));
@@ -304,13 +308,50 @@ class DiscordHandlers {
     const live = publicReply ? this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token }) : undefined;
     const responder = new Responder(interaction, publicReply, live);
     try {
-      const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t) }, this.deps);
+      const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps);
       // A Retry's answer is its new status message; a Cancel's is a private note.
       if (!publicReply) await responder.reply(text);
     } catch (error) {
       await responder.reply(describeActionError(error, ctx, this.deps));
     } finally {
       if (live) this.chat.forget(interaction.id);
+    }
+    await responder.finish();
+  }
+
+  /**
+   * A quote's Confirm / Cancel: only its requester may press (refused privately, before acknowledging). Confirm's
+   * public reply becomes the new job's status, as Retry's does; the quote message itself is edited to what happened.
+   */
+  private async quoteButton(interaction: ButtonInteraction, action: QuoteAction, quoteId: string): Promise<void> {
+    const ctx = this.contextOf(interaction, new Responder(interaction, false));
+    if (!(await passCommunityGate(ctx, this.deps))) return;
+    const decision = await authorizeQuoteAction(quoteId, ctx, this.deps);
+    if (!decision.ok) {
+      this.log.info({ action, quoteId, user: interaction.user.id }, 'quote button press refused');
+      await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      return;
+    }
+    if (action === 'dropquote') {
+      const answer = await runQuoteAction(action, decision.quote, ctx, this.deps);
+      if (answer.edit) await interaction.update({ content: clip(escapeForDiscord(answer.edit.text), MAX_REPLY), components: offerComponents(answer.edit), allowedMentions: { parse: [] } });
+      else await interaction.reply({ content: clip(escapeForDiscord(answer.text), MAX_REPLY), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      return;
+    }
+    await interaction.deferReply();
+    const live = this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token });
+    const responder = new Responder(interaction, true, live);
+    try {
+      const answer = await runQuoteAction(action, decision.quote, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps);
+      if (answer.edit) {
+        await interaction.message
+          .edit({ content: clip(escapeForDiscord(answer.edit.text), MAX_REPLY), components: offerComponents(answer.edit), allowedMentions: { parse: [] } })
+          .catch((error: unknown) => this.log.warn({ err: error, quoteId }, 'could not edit the quote message'));
+      }
+      // A new job's status took the public reply; anything else is said privately.
+      if (answer.alert || !live.usedAsStatus) await responder.reply(answer.text);
+    } finally {
+      this.chat.forget(interaction.id);
     }
     await responder.finish();
   }
@@ -348,6 +389,9 @@ class DiscordHandlers {
           ...(locale ? { locale } : {}),
           intakeKey: `discord:${message.channelId}:${message.id}`,
           reply,
+          offer: async (offer) => {
+            await message.reply({ content: clip(escapeForDiscord(offer.text), MAX_REPLY), components: offerComponents(offer), allowedMentions: { parse: [], repliedUser: false } });
+          },
         },
         this.deps,
       );
@@ -393,6 +437,18 @@ class Responder {
       return;
     }
     if (this.publicReply && !this.said && !this.live?.usedAsStatus) await this.interaction.deleteReply().catch(() => {});
+    this.said = true;
+    await this.interaction.followUp({ ...body, flags: MessageFlags.Ephemeral });
+  }
+
+  /** Text with buttons (a quote): in the public reply when it is still free, else as a private follow-up. */
+  async offer(offer: Offer): Promise<void> {
+    const body = { content: clip(escapeForDiscord(offer.text), MAX_REPLY), components: offerComponents(offer), allowedMentions: { parse: [] } };
+    if (this.publicReply && !this.said && !this.live?.usedAsStatus) {
+      this.said = true;
+      await this.interaction.editReply(body);
+      return;
+    }
     this.said = true;
     await this.interaction.followUp({ ...body, flags: MessageFlags.Ephemeral });
   }

@@ -14,6 +14,8 @@ import {
   type RawFile,
 } from 'discord.js';
 import { jobActionData, parseJobAction } from '../../../commands/job-actions.js';
+import { parseQuoteAction } from '../../../commands/quote-actions.js';
+import type { Offer } from '../../../commands/types.js';
 import { MediaError } from '../../core/errors.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
 import { escapeForDiscord } from './discord-markdown.js';
@@ -46,7 +48,17 @@ export const CUSTOM_ID = {
   parse(customId: string): ReturnType<typeof parseJobAction> {
     return customId.startsWith('clipbot:') ? parseJobAction(customId.slice('clipbot:'.length)) : undefined;
   },
+  /** A quote's Confirm / Cancel (quote-actions.ts). */
+  parseQuote(customId: string): ReturnType<typeof parseQuoteAction> {
+    return customId.startsWith('clipbot:') ? parseQuoteAction(customId.slice('clipbot:'.length)) : undefined;
+  },
 };
+
+/** An offer's buttons (a quote's Confirm and Cancel) as one row of components. */
+export function offerComponents(offer: Offer): APIActionRowComponent<APIButtonComponent>[] {
+  if (offer.buttons.length === 0) return [];
+  return [row(...offer.buttons.map((b) => button(`clipbot:${b.data}`, b.label, b.primary ? ButtonStyle.Primary : ButtonStyle.Secondary)))];
+}
 
 /** An interaction whose webhook token can still edit its reply. In memory only: tokens are never stored. */
 export interface LiveReply {

@@ -2,6 +2,7 @@ import { InputFile, type Api } from 'grammy';
 import type { InlineKeyboardMarkup, User } from 'grammy/types';
 import { localeOf, t, type Locale } from '../../../commands/i18n.js';
 import { jobActionData } from '../../../commands/job-actions.js';
+import type { Offer } from '../../../commands/types.js';
 import { MediaError } from '../../core/errors.js';
 import type { ChatPlatform, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
 import { describeTelegramError, isMessageGone, isNotModified } from './telegram-errors.js';
@@ -53,6 +54,11 @@ export function cancelKeyboard(jobId: string, locale: Locale): InlineKeyboardMar
 
 export function retryKeyboard(jobId: string, locale: Locale): InlineKeyboardMarkup {
   return { inline_keyboard: [[{ text: t('retry', locale), callback_data: jobActionData('retry', jobId) }]] };
+}
+
+/** An offer's buttons (a quote's Confirm and Cancel); no buttons removes the keyboard. */
+export function offerKeyboard(offer: Offer): InlineKeyboardMarkup {
+  return { inline_keyboard: offer.buttons.length ? [offer.buttons.map((b) => ({ text: b.label, callback_data: b.data }))] : [] };
 }
 
 export function escapeHtml(text: string): string {

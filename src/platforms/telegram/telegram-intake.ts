@@ -5,6 +5,7 @@ import { localeOf, type Locale } from '../../../commands/i18n.js';
 import { findCommand } from '../../../commands/index.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
 import { parseJobAction, pressJobButton } from '../../../commands/job-actions.js';
+import { parseQuoteAction, pressQuoteButton, type QuoteAction } from '../../../commands/quote-actions.js';
 import { runCommand } from '../../../commands/run-command.js';
 import type { Command, CommandContext, CommandDeps } from '../../../commands/types.js';
 import type { Config } from '../../config.js';
@@ -13,7 +14,7 @@ import { MediaError, UserError } from '../../core/errors.js';
 import type { JobDestination, Logger, MediaFetcher, MediaStore } from '../../core/ports.js';
 import { roleOf, type Role } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
-import { displayNameOf, replyTo, truncate, TELEGRAM_UPLOAD_LIMIT_BYTES, type RecentUsers } from './telegram-chat.js';
+import { displayNameOf, offerKeyboard, replyTo, truncate, TELEGRAM_UPLOAD_LIMIT_BYTES, type RecentUsers } from './telegram-chat.js';
 import { describeTelegramError } from './telegram-errors.js';
 import { creditPayment, refundStars, telegramShop } from './telegram-payments.js';
 
@@ -151,9 +152,32 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
     refundStarPayment: (member, chargeId) => refundStars(d, member, chargeId),
     reply,
   };
-  // Downloaded only when the engine asks, after the ban, limit and balance checks and within an intake slot.
-  if (command.name === 'video' && image) ctx.fetchImage = (signal) => downloadImage(d, image, signal);
+  ctx.offer = offerIn(d, chat.id, message.message_id);
+  // Downloaded only when the engine asks, after the ban, limit and balance checks and within an intake slot; a quote
+  // keeps only the file id, and Confirm downloads it.
+  if (command.name === 'video' && image) {
+    ctx.fetchImage = (signal) => downloadImage(d, image, signal);
+    ctx.imageRef = imageRefOf(image);
+  }
   await runCommand(command, raw, ctx, d.commands);
+}
+
+/** Sends text with buttons (a quote) in reply to the member's message. */
+function offerIn(d: IntakeDeps, chatId: number, replyToId: number): NonNullable<CommandContext['offer']> {
+  return async (offer) => {
+    await d.api.sendMessage(chatId, truncate(offer.text, 4096), { ...replyTo(replyToId), reply_markup: offerKeyboard(offer), link_preview_options: { is_disabled: true } });
+  };
+}
+
+/** A photo as a quote keeps it: its file id (no token, unlike its download URL) and announced size. */
+function imageRefOf(image: { fileId: string; size?: number }): string {
+  return `telegram-file:${image.fileId}:${image.size ?? ''}`;
+}
+
+function imageOfRef(ref: string): { fileId: string; size?: number } | undefined {
+  const match = /^telegram-file:([\w-]{1,300}):(\d{0,12})$/.exec(ref);
+  if (!match) return undefined;
+  return { fileId: match[1]!, ...(match[2] ? { size: Number(match[2]) } : {}) };
 }
 
 /** A group is a community: its id, its title, and (LEAVE_UNLISTED) the way out of it. */
@@ -226,6 +250,8 @@ export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promi
       .answerCallbackQuery(query.id, { ...(text ? { text: truncate(text, 200) } : {}), show_alert: alert })
       .catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not answer a button press'));
   };
+  const quote = parseQuoteAction(query.data ?? '');
+  if (quote && query.message) return handleQuotePress(query, query.message, quote, d, answer);
   const pressed = parseJobAction(query.data ?? '');
   const message = query.message;
   if (!pressed || !message) return answer();
@@ -241,7 +267,44 @@ export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promi
     // A re-delivered button press has the same callback query id.
     intakeKey: `telegram:${chat.id}:callback:${query.id}`,
     reply: (text) => answer(text, true),
+    // A Retry above CONFIRM_ABOVE_CREDITS is quoted under the result it retries.
+    offer: offerIn(d, chat.id, message.message_id),
   };
   const { text, alert } = await pressJobButton(pressed.action, pressed.jobId, ctx, d.commands);
   await answer(text || undefined, alert);
+}
+
+/**
+ * A quote's Confirm / Cancel: answered as the button's toast; the quote message is edited to what happened (the new
+ * quote when the price changed). Confirm's job posts its status in reply to the quote.
+ */
+async function handleQuotePress(
+  query: CallbackQuery,
+  message: NonNullable<CallbackQuery['message']>,
+  pressed: { action: QuoteAction; quoteId: string },
+  d: IntakeDeps,
+  answer: (text?: string, alert?: boolean) => Promise<void>,
+): Promise<void> {
+  d.users.remember(query.from);
+  const { chat } = message;
+  const ctx: CommandContext = {
+    platform: 'telegram',
+    actor: { ...identityOf(query.from), role: roleOf({ platform: 'telegram', platformUserId: String(query.from.id) }, d.config.OWNER_IDS, false) },
+    dest: destinationOf(chat, query.from, message.message_id),
+    ...communityOf(d, chat),
+    ...(query.from.language_code ? { locale: query.from.language_code } : {}),
+    intakeKey: `telegram:${chat.id}:callback:${query.id}`,
+    reply: (text) => answer(text, true),
+    offer: offerIn(d, chat.id, message.message_id),
+    fetchImageOf: (ref) => {
+      const image = imageOfRef(ref);
+      return image && ((signal) => downloadImage(d, image, signal));
+    },
+  };
+  const result = await pressQuoteButton(pressed.action, pressed.quoteId, ctx, d.commands);
+  await answer(result.text || undefined, result.alert);
+  if (!result.edit) return;
+  await d.api
+    .editMessageText(chat.id, message.message_id, truncate(result.edit.text, 4096), { reply_markup: offerKeyboard(result.edit), link_preview_options: { is_disabled: true } })
+    .catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not edit the quote message'));
 }

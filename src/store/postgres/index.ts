@@ -10,6 +10,7 @@ import { jobRepo, workerRepo } from './jobs.js';
 import { ledgerRepo } from './ledger.js';
 import { auditRepo, blocklistRepo, settingsRepo } from './moderation.js';
 import { pgNudges } from './nudges.js';
+import { quoteRepo } from './quotes.js';
 import type { Pg } from './pg.js';
 import { reportRepo } from './reports.js';
 
@@ -97,6 +98,7 @@ function reposOf(db: Pg): Omit<StoreTx, 'transaction'> {
     intakeKeys: intakeKeyRepo(db),
     webhookDeliveries: webhookDeliveryRepo(db),
     reports: reportRepo(db),
+    quotes: quoteRepo(db),
   };
 }
 

@@ -7,6 +7,7 @@ import { sqliteAudit, sqliteBlocklist, sqliteCommunities, sqliteSettings, sqlite
 import { sqliteJobs, sqliteWorkers } from './jobs.js';
 import { sqliteIntakeKeys, sqliteWebhookDeliveries } from './keys.js';
 import { sqliteLedger } from './ledger.js';
+import { sqliteQuotes } from './quotes.js';
 import { sqliteReports } from './reports.js';
 
 export interface SqliteStore extends Store {
@@ -44,6 +45,7 @@ export function openSqliteStore(file: string, logger?: Logger): SqliteStore {
     intakeKeys: gated(sqliteIntakeKeys(db), gate),
     webhookDeliveries: gated(sqliteWebhookDeliveries(db), gate),
     reports: gated(sqliteReports(db), gate),
+    quotes: gated(sqliteQuotes(db), gate),
   };
 
   const inTransaction = async <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => {

@@ -1,0 +1,14 @@
+CREATE TABLE "quotes" (
+	"id" text PRIMARY KEY NOT NULL,
+	"platform" text NOT NULL,
+	"platform_user_id" text NOT NULL,
+	"request" jsonb NOT NULL,
+	"model" text NOT NULL,
+	"price" integer NOT NULL,
+	"status" text NOT NULL,
+	"job_id" text,
+	"created_at" bigint NOT NULL,
+	"expires_at" bigint NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX "quotes_created" ON "quotes" USING btree ("created_at");
