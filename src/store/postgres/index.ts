@@ -12,6 +12,7 @@ import { auditRepo, blocklistRepo, settingsRepo } from './moderation.js';
 import { pgNudges } from './nudges.js';
 import type { Pg } from './pg.js';
 import { reportRepo } from './reports.js';
+import { providerHealthRepo } from './provider-health.js';
 
 /**
  * The store on PostgreSQL (design.md §8), for several processes sharing one database. Every operation is one
@@ -97,6 +98,7 @@ function reposOf(db: Pg): Omit<StoreTx, 'transaction'> {
     intakeKeys: intakeKeyRepo(db),
     webhookDeliveries: webhookDeliveryRepo(db),
     reports: reportRepo(db),
+    providerHealth: providerHealthRepo(db),
   };
 }
 

@@ -8,6 +8,7 @@ import { sqliteJobs, sqliteWorkers } from './jobs.js';
 import { sqliteIntakeKeys, sqliteWebhookDeliveries } from './keys.js';
 import { sqliteLedger } from './ledger.js';
 import { sqliteReports } from './reports.js';
+import { sqliteProviderHealth } from './provider-health.js';
 
 export interface SqliteStore extends Store {
   readonly kind: 'sqlite';
@@ -44,6 +45,7 @@ export function openSqliteStore(file: string, logger?: Logger): SqliteStore {
     intakeKeys: gated(sqliteIntakeKeys(db), gate),
     webhookDeliveries: gated(sqliteWebhookDeliveries(db), gate),
     reports: gated(sqliteReports(db), gate),
+    providerHealth: gated(sqliteProviderHealth(db), gate),
   };
 
   const inTransaction = async <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => {
