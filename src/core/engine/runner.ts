@@ -1,6 +1,6 @@
 import { findModel } from '../catalog.js';
 import { describeProviderError, MediaError, newCorrelationId, ProviderError } from '../errors.js';
-import type { TaskRef } from '../ports.js';
+import type { TaskRef, VideoProvider } from '../ports.js';
 import type { Job, JobStatus } from '../store.js';
 import type { EngineDeps } from './engine.js';
 import type { InputImages } from './input-images.js';
@@ -119,27 +119,19 @@ export class JobRunner {
       // must not reach the provider, or the job would be submitted twice.
       if (!(await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch))) return undefined;
       if (health) target = await health.route(target);
-      const provider = this.deps.providers.get(target.provider)!;
-      const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
-      const { musicVideo, ...params } = job.params;
-      try {
-        const task = await provider.submit(
-          {
-            jobId: job.id,
-            providerModel: target.providerModel,
-            prompt: job.prompt,
-            params,
-            ...(imageUrl ? { imageUrl } : {}),
-            ...(webhookUrl ? { webhookUrl } : {}),
-            ...(musicVideo ? { musicVideo } : {}),
-          },
-          this.deps.signal,
-        );
-        return { task, provider };
-      } catch (error) {
-        // Told before the retry, so the next attempt already goes elsewhere when this failure marked the provider down.
-        if (health && !this.deps.isStopping()) await health.submitFailed(provider.id, error).catch((e: unknown) => this.log.warn({ err: e }, 'could not record a provider failure'));
-        throw error;
+      for (;;) {
+        const provider = this.deps.providers.get(target.provider)!;
+        try {
+          return { task: await this.submitTo(provider, target, imageUrl), provider };
+        } catch (error) {
+          if (!health || this.deps.isStopping()) throw error;
+          await health.submitFailed(provider.id, error).catch((e: unknown) => this.log.warn({ err: e }, 'could not record a provider failure'));
+          // The failure may have marked the provider down (at once for a refused key, which is not retried): the
+          // twin then gets this attempt. Only a provider not down is moved to, so this ends.
+          const moved = await health.route(target);
+          if (moved.provider === target.provider) throw error;
+          target = moved;
+        }
       }
     });
     if (!submitted) return;
@@ -155,6 +147,23 @@ export class JobRunner {
     }
     this.log.info({ jobId: job.id, taskId: task.taskId }, 'submitted');
     await health?.submitAccepted(provider.id).catch((error: unknown) => this.log.warn({ err: error }, 'could not record a provider success'));
+  }
+
+  private submitTo(provider: VideoProvider, job: Job, imageUrl: string | undefined): Promise<TaskRef> {
+    const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
+    const { musicVideo, ...params } = job.params;
+    return provider.submit(
+      {
+        jobId: job.id,
+        providerModel: job.providerModel,
+        prompt: job.prompt,
+        params,
+        ...(imageUrl ? { imageUrl } : {}),
+        ...(webhookUrl ? { webhookUrl } : {}),
+        ...(musicVideo ? { musicVideo } : {}),
+      },
+      this.deps.signal,
+    );
   }
 
   /**
