@@ -139,6 +139,7 @@ async function fillSqlite(file: string): Promise<void> {
     await store.audit.append({ actorUserId: owner.id, action: 'ban', targetUserId: bob.id, community: 'discord:guild-1', detail: 'spam', createdAt: clock.now() });
     await store.intakeKeys.claim('discord:msg-ban-1', 'ban', clock.now());
     await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'delivery-1', jobId: 'job-1' }, clock.now());
+    await store.providerHealth.markDown('fal', 'auth', clock.now());
   } finally {
     await store.close();
   }
