@@ -113,12 +113,13 @@ export class JobRunner {
     let attempts = job.attempts;
     // With PROVIDER_FALLBACK, each attempt may go to the model's twin on another provider when the job's own is down:
     // until a provider accepts the job (and its task id is saved below), it is at no provider.
-    let target = job;
-    const submitted = await this.withRetries(job, 'submitting', async () => {
+    // Moved in place, so the retry loop's failure reports name the provider the job is at now.
+    const target: Job = { ...job };
+    const submitted = await this.withRetries(target, 'submitting', async () => {
       // Fenced: once another worker holds the job (its lease was taken as run out) or the job moved on, this runner
       // must not reach the provider, or the job would be submitted twice.
       if (!(await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch))) return undefined;
-      if (health) target = await health.route(target);
+      if (health) Object.assign(target, await health.route(target));
       for (;;) {
         const provider = this.deps.providers.get(target.provider)!;
         try {
@@ -130,7 +131,7 @@ export class JobRunner {
           // twin then gets this attempt. Only a provider not down is moved to, so this ends.
           const moved = await health.route(target);
           if (moved.provider === target.provider) throw error;
-          target = moved;
+          Object.assign(target, moved);
         }
       }
     });
