@@ -302,6 +302,22 @@ export const quotes = sqliteTable(
   (t) => [index('quotes_created').on(t.createdAt)],
 );
 
+/**
+ * Providers found failing, for PROVIDER_FALLBACK (src/core/health/provider-health.ts): one row per provider, shared by
+ * every process on the store, so they skip a failing provider together and only the process whose guarded write
+ * marks it down (or up again) tells the owners.
+ */
+export const providerHealth = sqliteTable('provider_health', {
+  provider: text('provider').primaryKey(),
+  /** Transient submit failures since the provider last accepted a job. */
+  failuresInARow: integer('failures_in_a_row').notNull().default(0),
+  /** When it was marked down; null while healthy. */
+  downSince: integer('down_since'),
+  downReason: text('down_reason'),
+  /** The last probe's start: one process probes per interval. */
+  probedAt: integer('probed_at'),
+});
+
 export type User = typeof users.$inferSelect;
 export type Job = typeof jobs.$inferSelect;
 export type NewJob = typeof jobs.$inferInsert;

@@ -161,6 +161,14 @@ const schema = z.object({
   BUDGET_WARN_PERCENT: int(80, 1, 100),
   OWNER_ALERT_CHAT: alertChat,
   PROVIDER_ALERT_ERRORS: int(5, 1, 1000),
+  // Provider fallback and health (core/health/provider-health.ts): `on` moves jobs off a provider that is down.
+  PROVIDER_FALLBACK: z.preprocess(
+    emptyToUndefined,
+    z.enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no']).default('off').transform((v) => ['on', 'true', '1', 'yes'].includes(v)),
+  ),
+  PROVIDER_FALLBACK_ERRORS: int(3, 1, 1000),
+  PROVIDER_PROBE_S: int(60, 5, 86_400),
+  KIE_LOW_CREDITS: int(1000, 0),
 
   RATE_LIMIT_JOBS: int(5, 1),
   RATE_LIMIT_WINDOW_S: int(600, 1),

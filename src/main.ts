@@ -10,6 +10,10 @@ import { runDoctor } from './doctor/doctor.js';
 import { createOwnerNotifier } from './core/alerts/owner-notifier.js';
 import { createProviderAlerts } from './core/alerts/provider-alerts.js';
 import { createSpendAlerts } from './core/alerts/spend-alerts.js';
+import { createBalanceAlerts, type BalanceAlerts } from './core/alerts/balance-alerts.js';
+import { ProviderHealthMonitor, type ProviderProbe } from './core/health/provider-health.js';
+import type { CheckResult } from './doctor/check.js';
+import { checkArk, checkFal, checkKie } from './doctor/provider-checks.js';
 import { Engine } from './core/engine/engine.js';
 import type { RetryPolicy } from './core/engine/retry.js';
 import { listBlockedTerms } from './core/admin.js';
@@ -30,7 +34,7 @@ import { createDiscordAdapter } from './platforms/discord/discord-adapter.js';
 import { createTelegramAdapter } from './platforms/telegram/telegram-adapter.js';
 import { createArkProvider } from './providers/ark.js';
 import { createFalProvider } from './providers/fal.js';
-import { createKieProvider } from './providers/kie.js';
+import { createKieProvider, type KieProvider } from './providers/kie.js';
 import { createOpenAiModeration } from './providers/openai-moderation.js';
 import { createHttpServer } from './server/http-server.js';
 import { createMetrics } from './server/metrics.js';
@@ -73,6 +77,10 @@ export interface RunningBot {
   baseUrl: string;
   /** With a console: resolves with the exit code when the console session ends. */
   consoleDone?: Promise<number>;
+  /** PROVIDER_FALLBACK=on: the shared provider health (its probes run on a timer; `probeDue()` runs them now). */
+  providerHealth?: ProviderHealthMonitor;
+  /** KIE_LOW_CREDITS with kie.ai configured: the low-credits alert (`check()` reads the balance now). */
+  kieBalance?: BalanceAlerts;
   stop(): Promise<void>;
 }
 
@@ -93,6 +101,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
 
   const models = withPrices(withArkModels(options.models ?? MODELS, arkModelIds(config)), config.modelPrices);
   const providers = new Map<string, VideoProvider>();
+  let kieAccount: KieProvider | undefined;
   const closers: (() => Promise<void>)[] = [() => fetcher.close()];
   if ('close' in store) closers.push(() => store.close());
   if (config.FAL_KEY) {
@@ -127,6 +136,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       ...(config.KIE_WEBHOOK_HMAC_KEY ? { webhookHmacKey: config.KIE_WEBHOOK_HMAC_KEY } : {}),
     });
     providers.set(kie.id, kie);
+    kieAccount = kie;
     closers.push(() => kie.close());
   }
   if (providers.size === 0) logger.warn('no video provider key is set (FAL_KEY, ARK_API_KEY, KIE_API_KEY): /video has no model to offer');
@@ -160,6 +170,24 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
   const notifier = createOwnerNotifier({ logger, platforms, chat: config.OWNER_ALERT_CHAT, ownerIds: config.OWNER_IDS });
+  // Provider fallback and health (PROVIDER_FALLBACK), and the kie.ai low-credits alert (KIE_LOW_CREDITS).
+  const providerHealth = config.PROVIDER_FALLBACK
+    ? new ProviderHealthMonitor({
+        db,
+        clock,
+        logger,
+        notifier,
+        models,
+        providers: new Set(providers.keys()),
+        probes: providerProbes(config),
+        settings: { failuresInARow: config.PROVIDER_FALLBACK_ERRORS, probeIntervalMs: config.PROVIDER_PROBE_S * 1000 },
+      })
+    : undefined;
+  const account = kieAccount;
+  const kieBalance =
+    account && config.KIE_LOW_CREDITS > 0
+      ? createBalanceAlerts({ db, clock, logger, notifier, provider: 'kie', unit: 'credits', threshold: config.KIE_LOW_CREDITS, readBalance: () => account.credits() })
+      : undefined;
   const engine = new Engine({
     observer: combineObservers(
       logger,
@@ -171,7 +199,9 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
         settings: { budgetDailyUsd: config.BUDGET_DAILY_USD, budgetMonthlyUsd: config.BUDGET_MONTHLY_USD, warnPercent: config.BUDGET_WARN_PERCENT },
       }),
       createProviderAlerts({ clock, notifier, settings: { errorsInARow: config.PROVIDER_ALERT_ERRORS } }),
+      ...(kieBalance ? [kieBalance] : []),
     ),
+    ...(providerHealth ? { health: providerHealth } : {}),
     db,
     clock,
     logger,
@@ -245,11 +275,17 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   };
   pruneMedia();
   const pruneTimer = setInterval(pruneMedia, 6 * 3_600_000).unref();
+  providerHealth?.start();
+  const balanceTimer = kieBalance
+    ? setInterval(() => void kieBalance.check().catch((error: unknown) => logger.warn({ err: error }, 'could not read the kie.ai credits')), 30 * 60_000).unref()
+    : undefined;
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
       clearInterval(pruneTimer);
+      clearInterval(balanceTimer);
+      await providerHealth?.stop();
       for (const adapter of adapters) await adapter.stop().catch((error: unknown) => logger.warn({ err: error }, 'platform stop failed'));
       await engine.stop(config.SHUTDOWN_GRACE_S * 1000);
       await server.close(5000);
@@ -271,6 +307,8 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   logger.info({ port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), ...summary.fields }, summary.message);
 
   const running: RunningBot = { engine, port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), get baseUrl() { return baseUrl; }, stop };
+  if (providerHealth) running.providerHealth = providerHealth;
+  if (kieBalance) running.kieBalance = kieBalance;
   if (options.console && consoleOutput) {
     running.consoleDone =
       options.console.commands.length > 0
@@ -286,6 +324,19 @@ function withArkModels(models: readonly ModelSpec[], arkIds: Readonly<Record<str
     const id = m.provider === 'ark' ? arkIds[m.id] : undefined;
     return id === undefined ? m : { ...m, providerModels: { textToVideo: id, imageToVideo: id } };
   });
+}
+
+/** Each provider's probe for PROVIDER_FALLBACK: the doctor's free authenticated call (a status read, the credits). */
+function providerProbes(config: Config): Map<string, ProviderProbe> {
+  const asProbe = (check: (config: Config) => Promise<CheckResult>): ProviderProbe => async () => {
+    const result = await check(config);
+    return { ok: result.status === 'ok', detail: result.detail };
+  };
+  return new Map([
+    ['fal', asProbe(checkFal)],
+    ['ark', asProbe(checkArk)],
+    ['kie', asProbe(checkKie)],
+  ]);
 }
 
 /** The Ark model ids that may run at the flex tier. */

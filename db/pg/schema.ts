@@ -243,3 +243,11 @@ export const quotes = pgTable(
   },
   (t) => [index('quotes_created').on(t.createdAt)],
 );
+
+export const providerHealth = pgTable('provider_health', {
+  provider: text('provider').primaryKey(),
+  failuresInARow: integer('failures_in_a_row').notNull().default(0),
+  downSince: millis('down_since'),
+  downReason: text('down_reason'),
+  probedAt: millis('probed_at'),
+});

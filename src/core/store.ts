@@ -267,6 +267,31 @@ export interface WebhookDeliveryRepo {
   prune(before: number): Promise<number>;
 }
 
+/** A provider's health as every process on the store sees it (PROVIDER_FALLBACK; core/health/provider-health.ts). */
+export interface ProviderHealthRow {
+  provider: string;
+  failuresInARow: number;
+  downSince: number | null;
+  downReason: string | null;
+  probedAt: number | null;
+}
+
+export interface ProviderHealthRepo {
+  get(provider: string): Promise<ProviderHealthRow | undefined>;
+  /** Providers marked down. */
+  down(): Promise<ProviderHealthRow[]>;
+  /** One more failure in a row (the row is made if missing); the new count. */
+  countFailure(provider: string): Promise<number>;
+  /** Back to no failures; writes nothing when there were none. */
+  clearFailures(provider: string): Promise<void>;
+  /** Marks the provider down unless it already is: true only for the caller whose write did it. */
+  markDown(provider: string, reason: string, now: number): Promise<boolean>;
+  /** Marks a down provider healthy again (no failures): true only for the caller whose write did it. */
+  markUp(provider: string): Promise<boolean>;
+  /** Claims the probe of a down provider whose last probe started before `dueBefore` (or never): true for one caller. */
+  claimProbe(provider: string, now: number, dueBefore: number): Promise<boolean>;
+}
+
 /** Figures for /stats, everywhere or for the jobs made in one community. */
 export interface StatsRow {
   jobsByStatus: Record<string, number>;
@@ -295,6 +320,7 @@ export interface StoreTx {
   readonly webhookDeliveries: WebhookDeliveryRepo;
   readonly reports: ReportRepo;
   readonly quotes: QuoteRepo;
+  readonly providerHealth: ProviderHealthRepo;
   /** Runs `fn` in a transaction; called on a transaction, `fn` joins it. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
 }

@@ -14,7 +14,7 @@ import {
   type WebhookRequest,
 } from '../core/ports.js';
 import { createHttpAgent } from './http.js';
-import { clip, createKieClient, isKieTaskId, kieTaskId } from './kie-api.js';
+import { clip, createKieClient, isKieTaskId, kieData, kieTaskId } from './kie-api.js';
 import { KIE_SUNO_MP4_MODEL, statusKieSuno, submitKieSuno } from './kie-suno.js';
 import { isKieVeoModel, statusKieVeo, submitKieVeo } from './kie-veo.js';
 
@@ -46,6 +46,8 @@ export interface KieProviderOptions {
 export interface KieProvider extends VideoProvider {
   readonly id: 'kie';
   verifyWebhook(request: WebhookRequest): Promise<WebhookEvent>;
+  /** The account's remaining credits (`GET /api/v1/chat/credit`, docs.kie.ai "Get Remaining Credits": `data` is the number). */
+  credits(signal?: AbortSignal): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,11 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
       return false;
     },
     verifyWebhook,
+    async credits(signal) {
+      const answer = await client.call('GET', '/api/v1/chat/credit', { where: 'read', what: 'credits', ...(signal ? { signal } : {}) });
+      if (!answer.ok) throw answer.error;
+      return kieData(answer.res, z.number().nonnegative(), 'credits');
+    },
     async close() {
       if (ownsDispatcher) await dispatcher.close();
     },

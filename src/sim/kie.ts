@@ -258,6 +258,8 @@ export interface KieSimulator {
   signWebhook(taskId: string, opts?: { timestampS?: number; key?: string }): Record<string, string>;
   /** Sends due callbacks now (for a clock the test moves by hand). */
   pump(): void;
+  /** What `GET /api/v1/chat/credit` answers from now on (the account spent or topped up). */
+  setCredits(credits: number): void;
   /** Resolves once no callback delivery is in flight. */
   webhooksSettled(): Promise<void>;
   close(): Promise<void>;
@@ -412,6 +414,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const submitAttempts = new Map<string, number>();
   const calls: KieSimCall[] = [];
   const deliveries: KieSimWebhookDelivery[] = [];
+  let credits = opts.credits ?? 1000;
   const inflight = new Set<Promise<void>>();
   const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
   const stalled = new Set<http.ServerResponse>();
@@ -939,8 +942,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
     if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
     if (route === 'veo_4k') return uhdVideo(rawBody, req.headers);
-    // [U] shape: the remaining credits as a bare number in `data`.
-    if (route === 'credit') return ok(opts.credits ?? 1000);
+    // [V-doc] docs.kie.ai "Get Remaining Credits": `{"code":200,"msg":"success","data":100}`, the credits a bare number.
+    if (route === 'credit') return ok(credits);
     if (route === 'veo_1080p') stats.hdCalls++;
     else stats.recordInfoCalls++;
     const taskId = url.searchParams.get('taskId');
@@ -1056,6 +1059,9 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       return signKieSimWebhook(key, taskId, o.timestampS ?? Math.floor(clock.now() / 1000));
     },
     pump,
+    setCredits(n) {
+      credits = n;
+    },
     async webhooksSettled() {
       while (inflight.size) await Promise.allSettled([...inflight]);
     },

@@ -163,6 +163,7 @@ async function fillSqlite(file: string): Promise<void> {
       });
       if (jobId) await store.quotes.close(id, 'confirmed', jobId);
     }
+    await store.providerHealth.markDown('fal', 'auth', clock.now());
   } finally {
     await store.close();
   }

@@ -20,6 +20,7 @@ import { startArkSimulator, type ArkSimOptions, type ArkSimulator } from '../../
 import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimOptions, type KieSimulator } from '../../src/sim/kie.js';
 import type { Store } from '../../src/core/store.js';
+import type { ProviderHealth } from '../../src/core/health/provider-health.js';
 import { tempDir } from './db.js';
 import { openTestStore, type StoreRows, type TestStore } from './test-store.js';
 
@@ -81,6 +82,8 @@ export interface HarnessOptions {
   logger?: Logger;
   /** Wraps the real local store, to inject faults at the storage port (a full disk, say). */
   wrapStore?: (store: LocalMediaStore) => MediaStore;
+  /** Provider health for PROVIDER_FALLBACK, made on the harness's store (again at each boot). */
+  health?: (db: Store) => ProviderHealth;
 }
 
 export const FAST_MODELS: ModelSpec[] = MODELS.map((m) => ({
@@ -183,6 +186,7 @@ export class EngineHarness {
       clock: this.options.clock ?? { now: () => Date.now() },
       logger: this.options.logger ?? silentLogger,
       ...(this.options.observer ? { observer: this.options.observer(this.db) } : {}),
+      ...(this.options.health ? { health: this.options.health(this.db) } : {}),
       models: this.options.models ?? FAST_MODELS,
       providers: new Map<string, VideoProvider>([this.fal, ...this.extraProviders].map((p) => [p.id, p])),
       platforms: new Map([['console', this.platform]]),

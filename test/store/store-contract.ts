@@ -784,6 +784,38 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       });
     });
 
+    describe('provider health', () => {
+      it('counts failures in a row, and clears them', async () => {
+        const health = store.providerHealth;
+        expect(await health.get('fal')).toBeUndefined();
+        expect(await health.countFailure('fal')).toBe(1);
+        expect(await health.countFailure('fal')).toBe(2);
+        await health.clearFailures('fal');
+        await health.clearFailures('ark');
+        expect(await health.get('fal')).toEqual({ provider: 'fal', failuresInARow: 0, downSince: null, downReason: null, probedAt: null });
+        expect(await health.get('ark')).toBeUndefined();
+      });
+
+      it('marks a provider down once and up once, whoever races, and lets one caller probe it per interval', async () => {
+        const health = store.providerHealth;
+        const raced = await Promise.all([health.markDown('fal', 'auth', NOW), health.markDown('fal', 'transient', NOW)]);
+        expect([...raced].sort()).toEqual([false, true]);
+        const winner = raced[0] ? 'auth' : 'transient';
+        expect(await health.markDown('ark', 'transient', NOW)).toBe(true);
+        expect((await health.down()).map((r) => [r.provider, r.downReason, r.downSince]).sort()).toEqual([['ark', 'transient', NOW], ['fal', winner, NOW]]);
+        expect((await Promise.all([health.claimProbe('fal', NOW + 10, NOW), health.claimProbe('fal', NOW + 10, NOW)])).sort()).toEqual([false, true]);
+        expect(await health.claimProbe('fal', NOW + 20, NOW + 10)).toBe(false);
+        expect(await health.claimProbe('fal', NOW + 30, NOW + 11)).toBe(true);
+        expect(await health.claimProbe('kie', NOW, NOW)).toBe(false);
+        await health.countFailure('fal');
+        expect((await Promise.all([health.markUp('fal'), health.markUp('fal')])).sort()).toEqual([false, true]);
+        expect(await health.get('fal')).toMatchObject({ downSince: null, downReason: null, failuresInARow: 0 });
+        expect(await health.claimProbe('fal', NOW + 99, NOW + 98)).toBe(false);
+        expect(await health.markDown('fal', 'insufficient_funds', NOW + 100)).toBe(true);
+        expect(await health.get('fal')).toMatchObject({ downSince: NOW + 100, downReason: 'insufficient_funds', probedAt: null });
+      });
+    });
+
     describe('reports', () => {
       /** Two members in discord:g1 and one in telegram:-100, jobs today and yesterday, and a community budget. */
       async function day() {

@@ -25,6 +25,7 @@ import type { IntakeSettings, VideoRequest } from './intake.js';
 import { JobSignals } from './job-signals.js';
 import { ParkedJobs, type TrackMemo } from './parked-jobs.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, jobOfProviderTask } from './job-state.js';
+import type { ProviderHealth } from '../health/provider-health.js';
 import type { RetryPolicy } from './retry.js';
 import { JobRunner } from './runner.js';
 import { startEligibleJobs, type SchedulerCaps, type StartedJob } from './scheduler.js';
@@ -76,6 +77,8 @@ export interface EngineDeps {
   settings: EngineSettings;
   newId?: () => string;
   observer?: EngineObserver;
+  /** PROVIDER_FALLBACK: provider health, and moving jobs no provider accepted yet off a provider that is down. */
+  health?: ProviderHealth;
 }
 
 export interface SubmitResult {

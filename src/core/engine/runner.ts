@@ -1,6 +1,6 @@
 import { findModel } from '../catalog.js';
 import { describeProviderError, MediaError, newCorrelationId, ProviderError } from '../errors.js';
-import type { TaskRef } from '../ports.js';
+import type { TaskRef, VideoProvider } from '../ports.js';
 import type { Job, JobStatus } from '../store.js';
 import type { EngineDeps } from './engine.js';
 import type { InputImages } from './input-images.js';
@@ -20,7 +20,7 @@ import { destinationOf, type StatusMessages } from './status-messages.js';
  */
 
 export interface RunnerDeps
-  extends Pick<EngineDeps, 'db' | 'clock' | 'models' | 'providers' | 'platforms' | 'store' | 'fetcher' | 'observer' | 'settings'> {
+  extends Pick<EngineDeps, 'db' | 'clock' | 'models' | 'providers' | 'platforms' | 'store' | 'fetcher' | 'observer' | 'settings' | 'health'> {
   /** The engine's logger. */
   log: EngineDeps['logger'];
   status: StatusMessages;
@@ -103,34 +103,40 @@ export class JobRunner {
       await moveJob(this.db, this.clock, job.id, 'submitting', 'running', {}, job.leaseEpoch);
       return;
     }
-    const provider = this.deps.providers.get(job.provider);
-    if (!provider) {
+    if (!this.deps.providers.get(job.provider)) {
       await this.fail(job, 'submitting', 'internal', `The ${job.provider} provider is not configured any more.`);
       return;
     }
     await this.deps.status.show(job, 'submitting');
     const imageUrl = job.inputMediaKey ? await this.deps.images.providerImageUrl(job.inputMediaKey) : undefined;
-    const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
+    const health = this.deps.health;
     let attempts = job.attempts;
-    const task = await this.withRetries(job, 'submitting', async () => {
+    // With PROVIDER_FALLBACK, each attempt may go to the model's twin on another provider when the job's own is down:
+    // until a provider accepts the job (and its task id is saved below), it is at no provider.
+    // Moved in place, so the retry loop's failure reports name the provider the job is at now.
+    const target: Job = { ...job };
+    const submitted = await this.withRetries(target, 'submitting', async () => {
       // Fenced: once another worker holds the job (its lease was taken as run out) or the job moved on, this runner
       // must not reach the provider, or the job would be submitted twice.
       if (!(await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch))) return undefined;
-      const { musicVideo, ...params } = job.params;
-      return provider.submit(
-        {
-          jobId: job.id,
-          providerModel: job.providerModel,
-          prompt: job.prompt,
-          params,
-          ...(imageUrl ? { imageUrl } : {}),
-          ...(webhookUrl ? { webhookUrl } : {}),
-          ...(musicVideo ? { musicVideo } : {}),
-        },
-        this.deps.signal,
-      );
+      if (health) Object.assign(target, await health.route(target));
+      for (;;) {
+        const provider = this.deps.providers.get(target.provider)!;
+        try {
+          return { task: await this.submitTo(provider, target, imageUrl), provider };
+        } catch (error) {
+          if (!health || this.deps.isStopping()) throw error;
+          await health.submitFailed(provider.id, error).catch((e: unknown) => this.log.warn({ err: e }, 'could not record a provider failure'));
+          // The failure may have marked the provider down (at once for a refused key, which is not retried): the
+          // twin then gets this attempt. Only a provider not down is moved to, so this ends.
+          const moved = await health.route(target);
+          if (moved.provider === target.provider) throw error;
+          Object.assign(target, moved);
+        }
+      }
     });
-    if (!task) return;
+    if (!submitted) return;
+    const { task, provider } = submitted;
     // The task id is saved in the same statement that moves the job on: after this, a crash resumes
     // tracking this task and never submits again.
     const moved = await moveJob(this.db, this.clock, job.id, 'submitting', 'running', { providerTaskId: task.taskId }, job.leaseEpoch);
@@ -141,6 +147,24 @@ export class JobRunner {
       return;
     }
     this.log.info({ jobId: job.id, taskId: task.taskId }, 'submitted');
+    await health?.submitAccepted(provider.id).catch((error: unknown) => this.log.warn({ err: error }, 'could not record a provider success'));
+  }
+
+  private submitTo(provider: VideoProvider, job: Job, imageUrl: string | undefined): Promise<TaskRef> {
+    const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
+    const { musicVideo, ...params } = job.params;
+    return provider.submit(
+      {
+        jobId: job.id,
+        providerModel: job.providerModel,
+        prompt: job.prompt,
+        params,
+        ...(imageUrl ? { imageUrl } : {}),
+        ...(webhookUrl ? { webhookUrl } : {}),
+        ...(musicVideo ? { musicVideo } : {}),
+      },
+      this.deps.signal,
+    );
   }
 
   /**

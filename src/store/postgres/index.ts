@@ -13,6 +13,7 @@ import { pgNudges } from './nudges.js';
 import { quoteRepo } from './quotes.js';
 import type { Pg } from './pg.js';
 import { reportRepo } from './reports.js';
+import { providerHealthRepo } from './provider-health.js';
 
 /**
  * The store on PostgreSQL (design.md §8), for several processes sharing one database. Every operation is one
@@ -99,6 +100,7 @@ function reposOf(db: Pg): Omit<StoreTx, 'transaction'> {
     webhookDeliveries: webhookDeliveryRepo(db),
     reports: reportRepo(db),
     quotes: quoteRepo(db),
+    providerHealth: providerHealthRepo(db),
   };
 }
 

@@ -9,6 +9,7 @@ import { sqliteIntakeKeys, sqliteWebhookDeliveries } from './keys.js';
 import { sqliteLedger } from './ledger.js';
 import { sqliteQuotes } from './quotes.js';
 import { sqliteReports } from './reports.js';
+import { sqliteProviderHealth } from './provider-health.js';
 
 export interface SqliteStore extends Store {
   readonly kind: 'sqlite';
@@ -46,6 +47,7 @@ export function openSqliteStore(file: string, logger?: Logger): SqliteStore {
     webhookDeliveries: gated(sqliteWebhookDeliveries(db), gate),
     reports: gated(sqliteReports(db), gate),
     quotes: gated(sqliteQuotes(db), gate),
+    providerHealth: gated(sqliteProviderHealth(db), gate),
   };
 
   const inTransaction = async <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => {
