@@ -302,7 +302,8 @@ export async function purchaseLines(db: StoreTx, userId: number, limit: number):
   return rows.map((p) => {
     const when = new Date(p.createdAt).toISOString().slice(0, 16).replace('T', ' ');
     const payment = p.paymentId.replace(/^[a-z]+:/, '');
-    return `${when} UTC · bought ${p.amount} credits${p.reason ? ` (${p.reason})` : ''} · payment ${payment}`;
+    const refunded = p.refund ? ` · refunded${p.refund.byPlatform ? ` by ${p.paymentId.startsWith('discord:') ? 'Discord' : 'the platform'}` : ''} (${p.refund.taken} credits taken back)` : '';
+    return `${when} UTC · bought ${p.amount} credits${p.reason ? ` (${p.reason})` : ''} · payment ${payment}${refunded}`;
   });
 }
 

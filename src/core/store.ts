@@ -135,6 +135,8 @@ export interface PurchaseRow {
   paymentId: string;
   reason: string | null;
   createdAt: number;
+  /** Its refund, if it was refunded: the credits taken back; `byPlatform` when the platform did it (Discord). */
+  refund?: { taken: number; byPlatform: boolean };
 }
 
 /** A credited purchase found by its payment id, with its refund if an owner refunded it. */

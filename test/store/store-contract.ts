@@ -600,6 +600,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
           userId: a.id, amount: 100, reason: '50 Telegram Stars', createdAt: NOW, refund: { taken: 60, actorUserId: b.id, createdAt: NOW + 5 },
         });
         expect(await store.ledger.balanceOf(a.id)).toBe(40);
+        // /history's list marks it refunded (by an owner: an actor), and a platform's refund (no actor) as the platform's.
+        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 50, paymentId: 'discord:2', reason: 'SKU', createdAt: NOW + 6 });
+        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 70, paymentId: 'discord:3', reason: 'SKU', createdAt: NOW + 7 });
+        await store.ledger.append({ userId: a.id, kind: 'purchase_refund', amount: -50, paymentId: 'discord:2', reason: 'Discord', createdAt: NOW + 8 });
+        expect(await store.ledger.purchasesOf(a.id, 10)).toEqual([
+          { amount: 70, paymentId: 'discord:3', reason: 'SKU', createdAt: NOW + 7 },
+          { amount: 50, paymentId: 'discord:2', reason: 'SKU', createdAt: NOW + 6, refund: { taken: 50, byPlatform: true } },
+          { amount: 100, paymentId: 'telegram:charge-1', reason: '50 Telegram Stars', createdAt: NOW, refund: { taken: 60, byPlatform: false } },
+        ]);
       });
 
       it('finds final jobs whose hold was never settled', async () => {

@@ -1,5 +1,8 @@
 import {
+  ActionRowBuilder,
   ApplicationCommandOptionType,
+  ButtonBuilder,
+  ButtonStyle,
   Client,
   Events,
   GatewayCloseCodes,
@@ -12,6 +15,7 @@ import {
   type AutocompleteInteraction,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
+  type Entitlement,
   type Guild,
   type Interaction,
   type Message,
@@ -36,6 +40,7 @@ import { CUSTOM_ID, DiscordChat, type LiveReply } from './discord-chat.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 import { clientShardOptions, registersCommands } from './shards.js';
+import { deliverEntitlement, reconcileEntitlements, takeBackEntitlement, type EntitlementDeps } from './discord-entitlements.js';
 
 /**
  * Discord, on discord.js v14 over the gateway. Members use slash commands rendered from the registry, or mention
@@ -103,9 +108,26 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       created.on(Events.GuildCreate, (guild) => void noteGuild(guild, commandDeps, config, log));
       // The servers the bot is already in arrive at start as GUILD_CREATEs that discord.js reports as GuildAvailable.
       created.on(Events.GuildAvailable, (guild) => void noteGuild(guild, commandDeps, config, log));
+      // Premium purchases (discord-entitlements.ts): credited once per entitlement, then consumed; a deletion takes back.
+      const entitlements = (applicationId: string): EntitlementDeps => ({ rest, applicationId, packs: config.DISCORD_SKU_CREDITS, logger: log, commands: commandDeps });
+      const onEntitlement = (what: string, work: (e: Entitlement) => Promise<unknown>) => (e: Entitlement) =>
+        void work(e).catch((error: unknown) => log.error({ err: error, entitlement: e.id }, `could not handle a discord ${what}; the next start retries`));
+      created.on(Events.EntitlementCreate, onEntitlement('purchase', (e) => deliverEntitlement(e, entitlements(e.applicationId))));
+      created.on(Events.EntitlementDelete, onEntitlement('refund', (e) => takeBackEntitlement(e, entitlements(e.applicationId))));
+      const updated = onEntitlement('refund', async (e) => (e.deleted ? takeBackEntitlement(e, entitlements(e.applicationId)) : undefined));
+      created.on(Events.EntitlementUpdate, (_before, after) => updated(after));
       await loginAndWait(created, token);
       client = created;
-      if (registersCommands(config)) await registerAll(created.application?.id ?? created.user!.id, rest, config, log);
+      const applicationId = created.application?.id ?? created.user!.id;
+      // Purchases made while the bot was down, or credited by a process that died before consuming them. Shard 0's
+      // process does it (it also gets the entitlement events); in the background, like Telegram's reconciliation.
+      if (config.DISCORD_SKU_CREDITS.length > 0 && registersCommands(config)) {
+        void reconcileEntitlements(entitlements(applicationId)).then(
+          (credited) => log.info({ credited }, 'discord entitlements reconciled'),
+          (error: unknown) => log.warn({ err: error }, 'could not reconcile discord entitlements; the next start tries again'),
+        );
+      }
+      if (registersCommands(config)) await registerAll(applicationId, rest, config, log);
       else log.info({ shards: config.DISCORD_SHARD_IDS }, 'not registering the slash commands: the process running shard 0 does');
       log.info({ user: created.user?.tag, guilds: created.guilds.cache.size, shards: created.options.shards, shardCount: created.options.shardCount }, 'Discord connected');
     },
@@ -265,6 +287,10 @@ class DiscordHandlers {
       ...this.communityOf(interaction.guildId, interaction.guild),
       locale: interaction.locale,
       intakeKey: `discord:${interaction.channelId}:${interaction.id}`,
+      premiumShop: {
+        packs: this.config.DISCORD_SKU_CREDITS,
+        offer: (packs) => offerPremiumButtons(interaction, packs),
+      },
       reply: (text) => responder.reply(text),
     };
   }
@@ -408,6 +434,15 @@ class Responder {
     if (this.publicReply) await this.interaction.deleteReply().catch(() => {});
     else await this.interaction.editReply({ content: say('done', this.interaction.locale) });
   }
+}
+
+/** Discord's own purchase buttons (ButtonStyle.Premium: the SKU's name and price), 5 to a row, in a private follow-up. */
+async function offerPremiumButtons(interaction: RepliableInteraction, packs: readonly { skuId: string }[]): Promise<void> {
+  const rows: ActionRowBuilder<ButtonBuilder>[] = [];
+  for (let i = 0; i < packs.length && rows.length < 5; i += 5) {
+    rows.push(new ActionRowBuilder<ButtonBuilder>().addComponents(packs.slice(i, i + 5).map((p) => new ButtonBuilder().setStyle(ButtonStyle.Premium).setSKUId(p.skuId))));
+  }
+  await interaction.followUp({ components: rows, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
 }
 
 function identityOf(interaction: RepliableInteraction): Identity {
