@@ -292,6 +292,41 @@ export async function collectStats(db: StoreTx, clock: Clock, community?: string
   };
 }
 
+/** What members paid on one platform, after refunds (a refunded purchase counts for nothing). */
+export interface PlatformRevenue {
+  /** `telegram`, `discord`: the payment ids' namespace. */
+  platform: string;
+  purchases: number;
+  refunded: number;
+  /** Credits sold, less those of refunded purchases. */
+  credits: number;
+  /** Of the refunded purchases' credits, what their refunds took back (the rest had been spent). */
+  takenBack: number;
+  /** Telegram: the Stars paid, less those refunded (from each purchase's `<n> Telegram Stars`). Discord tells no price. */
+  stars?: number;
+}
+
+/** Owners' /stats: revenue per platform beside the provider spend of every job so far. */
+export async function collectRevenue(db: StoreTx): Promise<{ platforms: PlatformRevenue[]; usdTotal: number }> {
+  const { rows, usdTotal } = await db.reports.revenue();
+  const byPlatform = new Map<string, PlatformRevenue & { starsKnown: boolean }>();
+  for (const row of rows) {
+    const p = byPlatform.get(row.platform) ?? { platform: row.platform, purchases: 0, refunded: 0, credits: 0, takenBack: 0, stars: 0, starsKnown: row.platform === 'telegram' };
+    p.purchases += row.purchases;
+    p.refunded += row.refunded;
+    p.credits += row.credits - row.refundedCredits;
+    p.takenBack += row.takenBack;
+    const stars = /^(\d+) Telegram Stars$/.exec(row.reason ?? '')?.[1];
+    if (stars === undefined) p.starsKnown = false;
+    else p.stars! += Number(stars) * (row.purchases - row.refunded);
+    byPlatform.set(row.platform, p);
+  }
+  const platforms = [...byPlatform.values()]
+    .sort((a, b) => a.platform.localeCompare(b.platform))
+    .map(({ starsKnown, stars, ...p }) => (starsKnown ? { ...p, stars: stars! } : p));
+  return { platforms, usdTotal: Math.round(usdTotal * 100) / 100 };
+}
+
 export async function recentJobs(db: StoreTx, userId: number, limit: number): Promise<Job[]> {
   return db.jobs.recentOf(userId, limit);
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FakeDiscord, FakeEntitlement, FakeMember, FakeSku } from '../fakes/discord.js';
+import { MEMBER_PERMISSIONS, PERMISSIONS, type FakeDiscord, type FakeEntitlement, type FakeMember, type FakeSku } from '../fakes/discord.js';
 import { DiscordWorld as World, EPHEMERAL, OWNER_ID } from '../helpers/discord-world.js';
 
 /**
@@ -231,6 +231,13 @@ describe('Discord refunds (ENTITLEMENT_DELETE)', () => {
     const history = await w.privateReply(w.fake.slash(alice, 'history', {}));
     expect(history).toMatch(new RegExp(`bought 100 credits .* payment ${bought.id} · refunded by Discord \\(60 credits taken back\\)`));
     expect(history).not.toMatch(new RegExp(`payment ${later.id} · refunded`));
+
+    // The owners' /stats: credits sold on Discord after refunds, beside the provider spend; a moderator sees no money.
+    const owner = w.fake.member('Owner', { id: OWNER_ID });
+    const stats = await w.privateReply(w.fake.slash(owner, 'stats', {}));
+    expect(stats).toContain('Revenue after refunds, all time:\n  Discord: 100 credits sold (Discord does not tell bots the price paid); 2 purchases, 1 refunded (60 credits taken back)\nProvider spend, all time: about $');
+    const moderator = w.fake.member('Mod', { permissions: MEMBER_PERMISSIONS | PERMISSIONS.ManageGuild });
+    expect(await w.privateReply(w.fake.slash(moderator, 'stats', {}))).not.toContain('Revenue');
     await w.expectLedgerBalanced();
   });
 
@@ -243,7 +250,9 @@ describe('Discord refunds (ENTITLEMENT_DELETE)', () => {
     w.fake.deleteEntitlement(bought.id);
     await w.fake.waitFor('the refund', async () => (await purchaseEntries(w)).length === 2);
     expect(await w.balance(alice)).toBe(25);
-    expect(alerts(w).find((a) => a.includes('refunded'))).not.toContain('could not be taken back');
+    const alert = await w.fake.waitFor('the refund alert', () => alerts(w).find((a) => a.includes('refunded')));
+    expect(alert).toContain('took back 500 of its 500 credits. Balance now 25.');
+    expect(alert).not.toContain('could not be taken back');
     await w.expectLedgerBalanced();
   });
 
