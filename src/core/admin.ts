@@ -227,6 +227,9 @@ export interface PaymentRefund {
 export async function refundPayment(ctx: AdminContext, paymentRef: string, force: boolean, refundAtPlatform: PlatformRefund): Promise<PaymentRefund> {
   ownerOnly(ctx, 'refund a payment');
   const ref = paymentRef.trim();
+  if (ref.startsWith('discord:')) {
+    throw new UserError('discord_payment', `${ref} is a Discord purchase: Discord refunds those, not the bot. When Discord refunds it, the bot takes its credits back by itself. Nothing was done.`);
+  }
   const chargeId = ref.startsWith('telegram:') ? ref.slice('telegram:'.length) : ref;
   const paymentId = `telegram:${chargeId}`;
   const purchase = chargeId && !chargeId.includes(':') ? await ctx.db.ledger.purchaseByPayment(paymentId) : undefined;

@@ -1,12 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FakeGateway, shardOf, type Shard } from './discord-gateway.js';
+import { FakeMonetization } from './discord-monetization.js';
 import {
   attachmentPayload,
   channelPayload,
-  ENTITLEMENT_TYPES,
-  entitlementPayload,
-  SKU_TYPES,
   guildPayload,
   MEMBER_PERMISSIONS,
   memberPayload,
@@ -228,10 +226,8 @@ export class FakeDiscord {
   readonly maxGuildsPerShard: number;
   readonly token: string;
   readonly gateway: FakeGateway;
-  /** What the application sells (Developer Portal → Monetization → SKUs); `addSku` adds one. */
-  readonly skus = new Map<string, FakeSku>();
-  /** Every entitlement members' purchases created, oldest first (consumed and deleted ones included). */
-  readonly entitlements: FakeEntitlement[] = [];
+  /** The application's SKUs and its members' entitlements (premium purchases). */
+  readonly monetization: FakeMonetization;
   private readonly faults: (FakeFault & { left: number })[] = [];
   private readonly hosted = new Map<string, FakeAttachment>();
   private readonly dmChannels = new Map<string, FakeChannel>();
@@ -262,6 +258,7 @@ export class FakeDiscord {
       ],
     };
     this.guilds.push(this.guild);
+    this.monetization = new FakeMonetization(this.applicationId, (t, d) => this.gateway.dispatch(t, null, d));
     this.gateway = new FakeGateway({
       acceptToken: (token) => token === this.token,
       acceptIntents: (intents) => options.messageContentIntent === true || (intents & MESSAGE_CONTENT_INTENT) === 0,
@@ -506,36 +503,16 @@ export class FakeDiscord {
     return message;
   }
 
-  // ------------------------------------------------------------------ premium purchases (monetization)
+  // ------------------------------------------------------------------ premium purchases (discord-monetization.ts)
 
   /** A SKU the owners created in the Developer Portal; by default a one-time consumable, as credit packs are. */
-  addSku(name: string, type: number = SKU_TYPES.CONSUMABLE): FakeSku {
-    const sku = { id: snowflake(), name, type };
-    this.skus.set(sku.id, sku);
-    return sku;
+  addSku(name: string, type?: number): FakeSku {
+    return this.monetization.addSku(name, type);
   }
 
-  /**
-   * A member completes Discord's purchase dialog for `skuId`: Discord creates the entitlement and dispatches
-   * ENTITLEMENT_CREATE (shard 0 gets it, as events outside a server do). With no bot connected, nothing is delivered,
-   * as when the bot is down: the entitlement waits in the list. Refuses a SKU the application does not sell.
-   */
+  /** A member completes Discord's purchase dialog for `skuId` (see FakeMonetization.purchase). */
   purchase(member: FakeUser, skuId: string, opts: { type?: number; guildId?: string } = {}): FakeEntitlement {
-    if (!this.skus.has(skuId)) throw new Error(`the application sells no SKU ${skuId}`);
-    const entitlement: FakeEntitlement = {
-      id: snowflake(),
-      skuId,
-      userId: member.id,
-      guildId: opts.guildId ?? null,
-      type: opts.type ?? ENTITLEMENT_TYPES.PURCHASE,
-      deleted: false,
-      consumed: false,
-      startsAt: new Date().toISOString(),
-      endsAt: null,
-    };
-    this.entitlements.push(entitlement);
-    this.gateway.dispatch('ENTITLEMENT_CREATE', null, entitlementPayload(entitlement, this.applicationId));
-    return entitlement;
+    return this.monetization.purchase(member, skuId, opts);
   }
 
   /** The member presses the premium button for `skuId` under one of the bot's messages and completes the purchase. */
@@ -549,21 +526,17 @@ export class FakeDiscord {
 
   /** ENTITLEMENT_CREATE delivered again for an existing entitlement (a gateway replay). */
   redeliverEntitlement(id: string): boolean {
-    return this.gateway.dispatch('ENTITLEMENT_CREATE', null, entitlementPayload(this.entitlementById(id), this.applicationId));
+    return this.monetization.redeliver(id);
   }
 
   /** Discord refunds the purchase (or removes it by hand): the entitlement is deleted and ENTITLEMENT_DELETE dispatched. */
   deleteEntitlement(id: string): FakeEntitlement {
-    const entitlement = this.entitlementById(id);
-    entitlement.deleted = true;
-    this.gateway.dispatch('ENTITLEMENT_DELETE', null, entitlementPayload(entitlement, this.applicationId));
-    return entitlement;
+    return this.monetization.delete(id);
   }
 
-  private entitlementById(id: string): FakeEntitlement {
-    const found = this.entitlements.find((e) => e.id === id);
-    if (!found) throw new Error(`no entitlement ${id}`);
-    return found;
+  /** Every entitlement members' purchases created, oldest first (consumed and deleted ones included). */
+  get entitlements(): readonly FakeEntitlement[] {
+    return this.monetization.entitlements;
   }
 
   // ------------------------------------------------------------------ reading what the bot did
@@ -685,8 +658,8 @@ export class FakeDiscord {
     }
     if (r.method === 'DELETE' && (match = m(/^\/users\/@me\/guilds\/(\d+)$/))) return this.leaveGuild(match[1]!);
     if ((match = m(/^\/applications\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, undefined, r);
-    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/entitlements$/))) return this.listEntitlements(match[1]!, r.query);
-    if (r.method === 'POST' && (match = m(/^\/applications\/(\d+)\/entitlements\/(\d+)\/consume$/))) return this.consumeEntitlement(match[1]!, match[2]!);
+    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/entitlements$/))) return this.monetization.list(match[1]!, r.query);
+    if (r.method === 'POST' && (match = m(/^\/applications\/(\d+)\/entitlements\/(\d+)\/consume$/))) return this.monetization.consume(match[1]!, match[2]!);
     if ((match = m(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, match[2]!, r);
     if (r.method === 'POST' && (match = m(/^\/channels\/(\d+)\/messages$/))) return this.createChannelMessage(match[1]!, r);
     if ((match = m(/^\/channels\/(\d+)\/messages\/(\d+)$/))) return this.channelMessage(match[1]!, match[2]!, r);
@@ -695,71 +668,6 @@ export class FakeDiscord {
       return channel ? { status: 200, body: channelPayload(channel) } : error(404, 10003, 'Unknown Channel');
     }
     return error(404, 0, '404: Not Found');
-  }
-
-  // ------------------------------------------------------------------ entitlements
-
-  /**
-   * GET /applications/{app}/entitlements with Discord's query string params (user_id, sku_ids, before, after, limit
-   * 1-100 default 100, guild_id, exclude_ended default false, exclude_deleted default true), oldest first; `before`
-   * gives the newest `limit` before it. Any other param, or a malformed one, is a 400: the fake refuses what it does
-   * not name rather than guess.
-   */
-  private listEntitlements(appId: string, query: URLSearchParams): Reply {
-    if (appId !== this.applicationId) return error(403, 50001, 'Missing Access');
-    const known = new Set(['user_id', 'sku_ids', 'before', 'after', 'limit', 'guild_id', 'exclude_ended', 'exclude_deleted']);
-    const invalid = (field: string, why: string): Reply => ({ status: 400, body: { message: 'Invalid Form Body', code: 50035, errors: { [field]: why } } });
-    for (const key of query.keys()) if (!known.has(key)) return invalid(key, 'unknown query parameter');
-    const SNOWFLAKE = /^\d{1,20}$/;
-    for (const key of ['user_id', 'before', 'after', 'guild_id']) {
-      const v = query.get(key);
-      if (v !== null && !SNOWFLAKE.test(v)) return invalid(key, 'not a snowflake');
-    }
-    const skuIds = query.get('sku_ids')?.split(',');
-    if (skuIds?.some((id) => !SNOWFLAKE.test(id))) return invalid('sku_ids', 'not a comma-delimited set of snowflakes');
-    const limitText = query.get('limit');
-    const limit = limitText === null ? 100 : Number(limitText);
-    if (!/^\d+$/.test(limitText ?? '100') || limit < 1 || limit > 100) return invalid('limit', 'must be 1-100');
-    const bool = (key: string, fallback: boolean): boolean | undefined => {
-      const v = query.get(key);
-      if (v === null) return fallback;
-      if (['true', 'True', '1'].includes(v)) return true;
-      if (['false', 'False', '0'].includes(v)) return false;
-      return undefined;
-    };
-    const excludeEnded = bool('exclude_ended', false);
-    const excludeDeleted = bool('exclude_deleted', true);
-    if (excludeEnded === undefined) return invalid('exclude_ended', 'not a boolean');
-    if (excludeDeleted === undefined) return invalid('exclude_deleted', 'not a boolean');
-    const id = (s: string) => BigInt(s);
-    const before = query.get('before');
-    const after = query.get('after');
-    let found = this.entitlements
-      .filter((e) => !excludeDeleted || !e.deleted)
-      .filter((e) => !excludeEnded || e.endsAt === null || Date.parse(e.endsAt) > Date.now())
-      .filter((e) => !query.get('user_id') || e.userId === query.get('user_id'))
-      .filter((e) => !query.get('guild_id') || e.guildId === query.get('guild_id'))
-      .filter((e) => !skuIds || skuIds.includes(e.skuId))
-      .filter((e) => !after || id(e.id) > id(after))
-      .filter((e) => !before || id(e.id) < id(before))
-      .sort((a, b) => (id(a.id) < id(b.id) ? -1 : 1));
-    found = before && !after ? found.slice(-limit) : found.slice(0, limit);
-    return { status: 200, body: found.map((e) => entitlementPayload(e, this.applicationId)) };
-  }
-
-  /**
-   * POST /applications/{app}/entitlements/{id}/consume: 204, and the entitlement lists as `consumed: true`. An unknown
-   * (or deleted) entitlement is 404 Unknown Entitlement (10029); one of a SKU that is not consumable, or one consumed
-   * already, is a 400 (Discord does not document that answer; the bot must not rely on a second consume succeeding).
-   */
-  private consumeEntitlement(appId: string, entitlementId: string): Reply {
-    if (appId !== this.applicationId) return error(403, 50001, 'Missing Access');
-    const entitlement = this.entitlements.find((e) => e.id === entitlementId && !e.deleted);
-    if (!entitlement) return error(404, 10029, 'Unknown Entitlement');
-    if (this.skus.get(entitlement.skuId)?.type !== SKU_TYPES.CONSUMABLE) return error(400, 50035, 'Invalid Form Body: entitlement is not consumable');
-    if (entitlement.consumed) return error(400, 50035, 'Invalid Form Body: entitlement already consumed');
-    entitlement.consumed = true;
-    return { status: 204 };
   }
 
   /** What GET /gateway/bot recommends: enough shards that none nears the limit of servers per shard. */
@@ -988,7 +896,7 @@ export class FakeDiscord {
         if (b.type !== 2) continue;
         if (b.style === PREMIUM_STYLE) {
           if (b.custom_id !== undefined || b.url !== undefined || b.label !== undefined || b.emoji !== undefined) return bad('a premium button takes only sku_id');
-          if (!b.sku_id || !this.skus.has(b.sku_id)) return bad(`unknown sku_id ${String(b.sku_id)}`);
+          if (!b.sku_id || !this.monetization.skus.has(b.sku_id)) return bad(`unknown sku_id ${String(b.sku_id)}`);
         } else if (b.style === 5) {
           if (!b.url || b.custom_id !== undefined || b.sku_id !== undefined) return bad('a link button takes a url');
         } else if (b.style >= 1 && b.style <= 4) {

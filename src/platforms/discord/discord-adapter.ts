@@ -1,8 +1,5 @@
 import {
-  ActionRowBuilder,
   ApplicationCommandOptionType,
-  ButtonBuilder,
-  ButtonStyle,
   Client,
   Events,
   GatewayCloseCodes,
@@ -40,7 +37,7 @@ import { CUSTOM_ID, DiscordChat, type LiveReply } from './discord-chat.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 import { clientShardOptions, registersCommands } from './shards.js';
-import { deliverEntitlement, reconcileEntitlements, takeBackEntitlement, type EntitlementDeps } from './discord-entitlements.js';
+import { deliverEntitlement, offerPremiumButtons, reconcileEntitlements, takeBackEntitlement, type EntitlementDeps } from './discord-entitlements.js';
 
 /**
  * Discord, on discord.js v14 over the gateway. Members use slash commands rendered from the registry, or mention
@@ -434,15 +431,6 @@ class Responder {
     if (this.publicReply) await this.interaction.deleteReply().catch(() => {});
     else await this.interaction.editReply({ content: say('done', this.interaction.locale) });
   }
-}
-
-/** Discord's own purchase buttons (ButtonStyle.Premium: the SKU's name and price), 5 to a row, in a private follow-up. */
-async function offerPremiumButtons(interaction: RepliableInteraction, packs: readonly { skuId: string }[]): Promise<void> {
-  const rows: ActionRowBuilder<ButtonBuilder>[] = [];
-  for (let i = 0; i < packs.length && rows.length < 5; i += 5) {
-    rows.push(new ActionRowBuilder<ButtonBuilder>().addComponents(packs.slice(i, i + 5).map((p) => new ButtonBuilder().setStyle(ButtonStyle.Premium).setSKUId(p.skuId))));
-  }
-  await interaction.followUp({ components: rows, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
 }
 
 function identityOf(interaction: RepliableInteraction): Identity {

@@ -1,4 +1,4 @@
-import { Routes, type REST } from 'discord.js';
+import { ActionRowBuilder, ButtonBuilder, ButtonStyle, MessageFlags, Routes, type REST, type RepliableInteraction } from 'discord.js';
 import type { CommandDeps } from '../../../commands/types.js';
 import type { DiscordSkuPack } from '../../config.js';
 import { balanceOf, creditPurchase, recordPurchaseRefund } from '../../core/credits/ledger.js';
@@ -52,6 +52,15 @@ export interface EntitlementDeps {
   packs: readonly DiscordSkuPack[];
   logger: Logger;
   commands: CommandDeps;
+}
+
+/** /buy's offer: Discord's own purchase buttons (ButtonStyle.Premium: the SKU's name and price), 5 to a row, in a private follow-up. */
+export async function offerPremiumButtons(interaction: RepliableInteraction, packs: readonly { skuId: string }[]): Promise<void> {
+  const rows: ActionRowBuilder<ButtonBuilder>[] = [];
+  for (let i = 0; i < packs.length && rows.length < 5; i += 5) {
+    rows.push(new ActionRowBuilder<ButtonBuilder>().addComponents(packs.slice(i, i + 5).map((p) => new ButtonBuilder().setStyle(ButtonStyle.Premium).setSKUId(p.skuId))));
+  }
+  await interaction.followUp({ components: rows, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
 }
 
 export type Delivery = 'credited' | 'credited_before' | 'not_credited' | 'skipped';
