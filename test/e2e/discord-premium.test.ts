@@ -141,6 +141,23 @@ describe('buying credits on Discord', () => {
     await w.expectLedgerBalanced();
   });
 
+  it('reads the entitlement list page by page (100 a page, `after` the last id) at start', async () => {
+    const { w, small } = await startShop();
+    const alice = w.fake.member('Alice');
+    await w.bot!.stop();
+    w.bot = undefined;
+    const missed = Array.from({ length: 101 }, () => w.fake.purchase(alice, small.id));
+    const listed = () => w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/);
+    const before = listed().length;
+    await w.boot();
+    await w.fake.waitFor('every missed purchase to be consumed', () => missed.every((e) => e.consumed), 20_000);
+    const lists = listed().slice(before);
+    expect(lists.map((r) => r.query.get('after'))).toEqual([null, missed[99]!.id]);
+    expect(await w.balance(alice)).toBe(101 * 100);
+    expect(await purchaseEntries(w)).toHaveLength(101);
+    await w.expectLedgerBalanced();
+  });
+
   it('a purchase credited but never consumed (the bot died in between) is consumed at the next start, not credited twice', async () => {
     const { w, small } = await startShop();
     const alice = w.fake.member('Alice');
@@ -253,6 +270,24 @@ describe('Discord refunds (ENTITLEMENT_DELETE)', () => {
     const alert = await w.fake.waitFor('the refund alert', () => alerts(w).find((a) => a.includes('refunded')));
     expect(alert).toContain('took back 500 of its 500 credits. Balance now 25.');
     expect(alert).not.toContain('could not be taken back');
+    await w.expectLedgerBalanced();
+  });
+
+  it('an ENTITLEMENT_UPDATE saying the entitlement is deleted takes the credits back like a deletion, once', async () => {
+    const { w, small } = await startShop({ STARTING_CREDITS: '10' });
+    const alice = w.fake.member('Alice');
+    const bought = w.fake.purchase(alice, small.id);
+    await delivered(w, bought);
+    // An update that changes nothing that matters (not deleted) takes nothing.
+    w.fake.gateway.dispatch('ENTITLEMENT_UPDATE', null, rawOf(w.fake, bought));
+    w.fake.gateway.dispatch('ENTITLEMENT_UPDATE', null, { ...rawOf(w.fake, bought), deleted: true });
+    w.fake.gateway.dispatch('ENTITLEMENT_UPDATE', null, { ...rawOf(w.fake, bought), deleted: true });
+    await w.fake.waitFor('the refund', async () => (await purchaseEntries(w)).length === 2);
+    expect(await purchaseEntries(w)).toEqual([
+      ['purchase', 100, `discord:${bought.id}`],
+      ['purchase_refund', -100, `discord:${bought.id}`],
+    ]);
+    expect(await w.balance(alice)).toBe(10);
     await w.expectLedgerBalanced();
   });
 

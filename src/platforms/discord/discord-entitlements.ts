@@ -33,8 +33,11 @@ import { ensureUser } from '../../core/users.js';
  */
 
 const PAGE = 100;
-/** Pages of unconsumed entitlements read at start (10,000 entitlements). */
-const MAX_PAGES = 100;
+/**
+ * Pages read at start, oldest first: the list cannot be filtered by `consumed`, so it holds every purchase ever made
+ * (100,000 here, in the background); past that the newest are not looked at, and the log says so.
+ */
+const MAX_PAGES = 1000;
 
 /** What the bot reads of an entitlement: the gateway's (through discord.js) and the list's alike. */
 export interface EntitlementInfo {
@@ -138,9 +141,10 @@ export async function reconcileEntitlements(d: EntitlementDeps): Promise<number>
         d.logger.warn({ entitlement: raw.id, buyer: raw.user_id }, 'discord purchase credited at start: its event was never handled');
       }
     }
-    if (list.length < PAGE) break;
+    if (list.length < PAGE) return credited;
     after = list.at(-1)!.id;
   }
+  d.logger.warn({ pages: MAX_PAGES, after }, 'stopped reading discord entitlements at start: newer unconsumed ones are credited only when their event arrives');
   return credited;
 }
 
