@@ -70,6 +70,13 @@ export class FakeMonetization {
     return entitlement;
   }
 
+  /** GET /applications/{app}/skus: every SKU, with the fields Discord's SKU object has. */
+  listSkus(appId: string): Reply {
+    if (appId !== this.applicationId) return error(403, 50001, 'Missing Access');
+    const slug = (name: string) => name.toLowerCase().replace(/\W+/g, '-');
+    return { status: 200, body: [...this.skus.values()].map((s) => ({ id: s.id, type: s.type, application_id: this.applicationId, name: s.name, slug: slug(s.name), flags: 1 << 2 })) };
+  }
+
   /**
    * GET /applications/{app}/entitlements with Discord's query string params (user_id, sku_ids, before, after, limit
    * 1-100 default 100, guild_id, exclude_ended default false, exclude_deleted default true), oldest first; `before`

@@ -658,6 +658,7 @@ export class FakeDiscord {
     }
     if (r.method === 'DELETE' && (match = m(/^\/users\/@me\/guilds\/(\d+)$/))) return this.leaveGuild(match[1]!);
     if ((match = m(/^\/applications\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, undefined, r);
+    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/skus$/))) return this.monetization.listSkus(match[1]!);
     if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/entitlements$/))) return this.monetization.list(match[1]!, r.query);
     if (r.method === 'POST' && (match = m(/^\/applications\/(\d+)\/entitlements\/(\d+)\/consume$/))) return this.monetization.consume(match[1]!, match[2]!);
     if ((match = m(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, match[2]!, r);
