@@ -125,7 +125,7 @@ describe('buying credits on Discord', () => {
 
     const lists = w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/);
     expect(lists.length).toBeGreaterThanOrEqual(1);
-    expect(Object.fromEntries(lists[0]!.query)).toEqual({ exclude_ended: 'true', exclude_deleted: 'true', limit: '100' });
+    expect(Object.fromEntries(lists[0]!.query)).toEqual({ exclude_ended: 'true', exclude_deleted: 'false', limit: '100' });
     expect(lists.every((r) => r.status === 200)).toBe(true);
     expect((await purchaseEntries(w)).sort()).toEqual(
       [
@@ -288,6 +288,30 @@ describe('Discord refunds (ENTITLEMENT_DELETE)', () => {
       ['purchase_refund', -100, `discord:${bought.id}`],
     ]);
     expect(await w.balance(alice)).toBe(10);
+    await w.expectLedgerBalanced();
+  });
+
+  it('a refund Discord made while the bot was down is taken back at the next start, once', async () => {
+    const { w, small } = await startShop({ STARTING_CREDITS: '10' });
+    const alice = w.fake.member('Alice');
+    const bought = w.fake.purchase(alice, small.id);
+    await delivered(w, bought);
+    await w.bot!.stop();
+    w.bot = undefined;
+    w.fake.deleteEntitlement(bought.id);
+    await w.boot();
+    await w.fake.waitFor('the refund', async () => (await purchaseEntries(w)).length === 2);
+    expect(await w.balance(alice)).toBe(10);
+    await w.restart();
+    await w.fake.waitFor('the second list at start', () => w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/).length >= 3);
+    const next = w.fake.purchase(alice, small.id);
+    await delivered(w, next);
+    expect(await purchaseEntries(w)).toEqual([
+      ['purchase', 100, `discord:${bought.id}`],
+      ['purchase_refund', -100, `discord:${bought.id}`],
+      ['purchase', 100, `discord:${next.id}`],
+    ]);
+    expect(await w.balance(alice)).toBe(110);
     await w.expectLedgerBalanced();
   });
 

@@ -26,7 +26,8 @@ import { ensureUser } from '../../core/users.js';
  * pre-checkout on Discord to refuse it), so the credits are theirs; they cannot spend them while banned. The owners
  * are alerted, so they can ask Discord to refund it, which takes the credits back (below).
  *
- * ENTITLEMENT_DELETE (Discord refunded the purchase, or removed it), or an ENTITLEMENT_UPDATE saying `deleted`: the
+ * ENTITLEMENT_DELETE (Discord refunded the purchase, or removed it), an ENTITLEMENT_UPDATE saying `deleted`, or a
+ * deleted entitlement in the list read at start (the event came while the bot was down): the
  * credits are taken back like an owner's refund of a Telegram payment, a `purchase_refund` entry under the same
  * payment id (one per payment), with no actor (Discord did it). Never below zero: what the member already spent (or
  * holds in videos in progress) cannot be taken back; the entry records what was, and the owners are told the rest.
@@ -125,15 +126,21 @@ async function consume(d: EntitlementDeps, entitlementId: string, log: Logger): 
 
 /**
  * At start: every unconsumed, undeleted entitlement of the application, delivered as above (those of known SKUs are
- * credited if they were not, then consumed). Returns how many it credited now.
+ * credited if they were not, then consumed), and every deleted one taken back if it was credited and not taken back
+ * yet (its ENTITLEMENT_DELETE came while the bot was down, or failed). Returns how many it credited now.
  */
 export async function reconcileEntitlements(d: EntitlementDeps): Promise<number> {
   let credited = 0;
   let after: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const query = new URLSearchParams({ exclude_ended: 'true', exclude_deleted: 'true', limit: String(PAGE), ...(after ? { after } : {}) });
+    // Deleted ones too: a refund Discord made while the bot was down is taken back here (once, as from the event).
+    const query = new URLSearchParams({ exclude_ended: 'true', exclude_deleted: 'false', limit: String(PAGE), ...(after ? { after } : {}) });
     const list = (await d.rest.get(Routes.entitlements(d.applicationId), { query })) as RawEntitlement[];
     for (const raw of list) {
+      if (raw.deleted) {
+        await takeBackEntitlement(fromRaw(raw), d);
+        continue;
+      }
       if (raw.consumed !== false) continue;
       const delivered = await deliverEntitlement(fromRaw(raw), d);
       if (delivered === 'credited') {
