@@ -85,6 +85,11 @@ const TEXT = {
   buy_packs: { en: 'Credit packs: {packs}. Pay with the button under the pack you want.', zh: '积分包：{packs}。点击你想要的积分包下方的按钮付款。' },
   buy_no_such_pack: { en: 'There is no pack of {credits} credits. Packs: {packs}.', zh: '没有 {credits} 积分的积分包。可选：{packs}。' },
   pack: { en: '{credits} credits for {stars} ⭐', zh: '{credits} 积分 {stars} ⭐' },
+  premium_pack: { en: '{credits} credits', zh: '{credits} 积分' },
+  buy_premium_packs: {
+    en: 'Credit packs: {packs}. Buy one with its button below (Discord shows the price); the credits are added as soon as Discord confirms the purchase (see /balance).',
+    zh: '积分包：{packs}。点击下方对应的按钮购买（价格由 Discord 显示）；Discord 确认购买后积分会立即到账（可用 /balance 查看）。',
+  },
   invoice_title: { en: '{credits} credits', zh: '{credits} 积分' },
   invoice_description: { en: '{credits} credits for making videos with {bot}.', zh: '用于在 {bot} 生成视频的 {credits} 积分。' },
   paysupport_default: {

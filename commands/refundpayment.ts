@@ -7,7 +7,8 @@ import { defineCommand } from './types.js';
 /**
  * An owner refunds a member's Telegram Stars purchase (issue 15): the Stars go back through Telegram
  * (refundStarPayment), then the purchase's credits are taken back (src/core/admin.ts refundPayment). Owners only,
- * everywhere: the money leaves the owners' account. Only Telegram takes payments, so elsewhere it says so.
+ * everywhere: the money leaves the owners' account. Discord purchases are refunded by Discord (discord-entitlements.ts
+ * takes their credits back), so elsewhere it says so.
  */
 export default defineCommand({
   name: 'refundpayment',
@@ -26,7 +27,9 @@ export default defineCommand({
   async execute(ctx, o, deps) {
     const refundAtPlatform = ctx.refundStarPayment;
     if (!refundAtPlatform) {
-      return void (await ctx.reply('Refunding payments is not available here: only Telegram Stars payments exist, and they are refunded from Telegram.'));
+      return void (await ctx.reply(
+        'Refunding payments is not available here: Telegram Stars payments are refunded from Telegram, and Discord purchases by Discord (the bot then takes their credits back by itself).',
+      ));
     }
     const r = await refundPayment(await adminContext(ctx, deps), o.payment, o.force === true, refundAtPlatform);
     const stars = r.stars === undefined ? '' : ` (${r.stars} ⭐)`;

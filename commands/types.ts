@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Config, CreditPack } from '../src/config.js';
+import type { Config, CreditPack, DiscordSkuPack } from '../src/config.js';
 import type { OwnerNotifier } from '../src/core/alerts/owner-notifier.js';
 import type { Engine } from '../src/core/engine/engine.js';
 import type { VideoRequest } from '../src/core/engine/intake.js';
@@ -45,6 +45,8 @@ export interface CommandContext {
    * else its refusal. Only on Telegram, the one platform that takes payments.
    */
   refundStarPayment?: PlatformRefund;
+  /** Discord's premium purchases: the SKUs on sale, offered as Discord's own purchase buttons (issue 15). */
+  premiumShop?: PremiumShop;
   reply(text: string): Promise<void>;
 }
 
@@ -52,6 +54,13 @@ export interface CommandContext {
 export interface Offer {
   text: string;
   buttons: { label: string; data: string; primary?: boolean }[];
+}
+
+export interface PremiumShop {
+  /** The SKUs the owners sell (DISCORD_SKU_CREDITS; may be empty: buying is not set up). */
+  packs: readonly DiscordSkuPack[];
+  /** Shows the member a purchase button per pack; Discord shows each SKU's name and price, and sells it. */
+  offer(packs: readonly DiscordSkuPack[]): Promise<void>;
 }
 
 export interface Shop {

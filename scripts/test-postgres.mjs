@@ -15,6 +15,7 @@ const SUITES = [
   'test/e2e/authority-matrix.test.ts',
   'test/e2e/cross-platform.test.ts',
   'test/e2e/discord-intake-limits.test.ts',
+  'test/e2e/discord-premium.test.ts',
   'test/e2e/discord.test.ts',
   'test/e2e/providers.test.ts',
   'test/e2e/telegram-concurrency.test.ts',

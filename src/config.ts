@@ -75,6 +75,34 @@ const creditPacks = z.preprocess(
     .refine((packs) => new Set(packs.map((p) => p.credits)).size === packs.length, 'two packs give the same number of credits: each pack needs its own'),
 );
 
+/** A Discord one-time consumable SKU on sale: buying it gives `credits`. Its price is set in the Developer Portal. */
+export interface DiscordSkuPack {
+  skuId: string;
+  credits: number;
+}
+
+/**
+ * Discord premium packs, `<sku id>:<credits>` comma-separated (`1234567890123456789:100`). A pack is known by its
+ * SKU; two SKUs may give the same credits (Discord prices each SKU itself).
+ */
+const discordSkuCredits = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  z
+    .array(
+      z
+        .string()
+        .regex(/^\d{17,20}:\d{1,9}$/, 'each pack must be <sku id>:<credits>, the SKU id from the Developer Portal (17-20 digits), e.g. 1234567890123456789:100')
+        .transform((entry) => {
+          const [skuId, credits] = entry.split(':') as [string, string];
+          return { skuId, credits: Number(credits) };
+        })
+        .refine((p) => p.credits >= 1, 'a pack must give at least 1 credit'),
+    )
+    .refine((packs) => new Set(packs.map((p) => p.skuId)).size === packs.length, 'a SKU is listed twice: each SKU gives one number of credits')
+    // One message shows at most 25 buttons (5 rows of 5).
+    .refine((packs) => packs.length <= 25, 'at most 25 packs: /buy shows one button each, 25 at most'),
+);
+
 const schema = z.object({
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
   DATABASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^postgres(ql)?$/ }).optional()),
@@ -99,6 +127,8 @@ const schema = z.object({
   CREDIT_PACKS_TELEGRAM: creditPacks,
   /** What /paysupport says; unset: a default (translated) that points to the owners. */
   PAYSUPPORT_TEXT: optionalString,
+  /** Discord premium purchases: one-time consumable SKUs and the credits each gives (issue 15). */
+  DISCORD_SKU_CREDITS: discordSkuCredits,
 
   FAL_KEY: optionalString,
   FAL_QUEUE_URL: url('https://queue.fal.run'),

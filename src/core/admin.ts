@@ -227,6 +227,9 @@ export interface PaymentRefund {
 export async function refundPayment(ctx: AdminContext, paymentRef: string, force: boolean, refundAtPlatform: PlatformRefund): Promise<PaymentRefund> {
   ownerOnly(ctx, 'refund a payment');
   const ref = paymentRef.trim();
+  if (ref.startsWith('discord:')) {
+    throw new UserError('discord_payment', `${ref} is a Discord purchase: Discord refunds those, not the bot. When Discord refunds it, the bot takes its credits back by itself. Nothing was done.`);
+  }
   const chargeId = ref.startsWith('telegram:') ? ref.slice('telegram:'.length) : ref;
   const paymentId = `telegram:${chargeId}`;
   const purchase = chargeId && !chargeId.includes(':') ? await ctx.db.ledger.purchaseByPayment(paymentId) : undefined;
@@ -292,6 +295,41 @@ export async function collectStats(db: StoreTx, clock: Clock, community?: string
   };
 }
 
+/** What members paid on one platform, after refunds (a refunded purchase counts for nothing). */
+export interface PlatformRevenue {
+  /** `telegram`, `discord`: the payment ids' namespace. */
+  platform: string;
+  purchases: number;
+  refunded: number;
+  /** Credits sold, less those of refunded purchases. */
+  credits: number;
+  /** Of the refunded purchases' credits, what their refunds took back (the rest had been spent). */
+  takenBack: number;
+  /** Telegram: the Stars paid, less those refunded (from each purchase's `<n> Telegram Stars`). Discord tells no price. */
+  stars?: number;
+}
+
+/** Owners' /stats: revenue per platform beside the provider spend of every job so far. */
+export async function collectRevenue(db: StoreTx): Promise<{ platforms: PlatformRevenue[]; usdTotal: number }> {
+  const { rows, usdTotal } = await db.reports.revenue();
+  const byPlatform = new Map<string, PlatformRevenue & { starsKnown: boolean }>();
+  for (const row of rows) {
+    const p = byPlatform.get(row.platform) ?? { platform: row.platform, purchases: 0, refunded: 0, credits: 0, takenBack: 0, stars: 0, starsKnown: row.platform === 'telegram' };
+    p.purchases += row.purchases;
+    p.refunded += row.refunded;
+    p.credits += row.credits - row.refundedCredits;
+    p.takenBack += row.takenBack;
+    const stars = /^(\d+) Telegram Stars$/.exec(row.reason ?? '')?.[1];
+    if (stars === undefined) p.starsKnown = false;
+    else p.stars! += Number(stars) * (row.purchases - row.refunded);
+    byPlatform.set(row.platform, p);
+  }
+  const platforms = [...byPlatform.values()]
+    .sort((a, b) => a.platform.localeCompare(b.platform))
+    .map(({ starsKnown, stars, ...p }) => (starsKnown ? { ...p, stars: stars! } : p));
+  return { platforms, usdTotal: Math.round(usdTotal * 100) / 100 };
+}
+
 export async function recentJobs(db: StoreTx, userId: number, limit: number): Promise<Job[]> {
   return db.jobs.recentOf(userId, limit);
 }
@@ -302,7 +340,8 @@ export async function purchaseLines(db: StoreTx, userId: number, limit: number):
   return rows.map((p) => {
     const when = new Date(p.createdAt).toISOString().slice(0, 16).replace('T', ' ');
     const payment = p.paymentId.replace(/^[a-z]+:/, '');
-    return `${when} UTC · bought ${p.amount} credits${p.reason ? ` (${p.reason})` : ''} · payment ${payment}`;
+    const refunded = p.refund ? ` · refunded${p.refund.byPlatform ? ` by ${p.paymentId.startsWith('discord:') ? 'Discord' : 'the platform'}` : ''} (${p.refund.taken} credits taken back)` : '';
+    return `${when} UTC · bought ${p.amount} credits${p.reason ? ` (${p.reason})` : ''} · payment ${payment}${refunded}`;
   });
 }
 

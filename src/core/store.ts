@@ -135,6 +135,8 @@ export interface PurchaseRow {
   paymentId: string;
   reason: string | null;
   createdAt: number;
+  /** Its refund, if it was refunded: the credits taken back; `byPlatform` when the platform did it (Discord). */
+  refund?: { taken: number; byPlatform: boolean };
 }
 
 /** A credited purchase found by its payment id, with its refund if an owner refunded it. */
@@ -302,8 +304,26 @@ export interface StatsRow {
   creditsSpentToday: number;
 }
 
+/**
+ * Purchases of one platform at one reason (a reason names the price paid where the platform tells it: `50 Telegram
+ * Stars`), for the owners' /stats: how many, their credits, and of them how many were refunded, their credits, and
+ * the credits those refunds took back.
+ */
+export interface RevenueRow {
+  /** The payment id's namespace: `telegram`, `discord`. */
+  platform: string;
+  reason: string | null;
+  purchases: number;
+  credits: number;
+  refunded: number;
+  refundedCredits: number;
+  takenBack: number;
+}
+
 export interface ReportRepo {
   stats(dayStart: number, community?: string): Promise<StatsRow>;
+  /** Every purchase ever, grouped (RevenueRow), and the provider spend of every succeeded job, USD. */
+  revenue(): Promise<{ rows: RevenueRow[]; usdTotal: number }>;
 }
 
 /** What a transaction (and the store outside one) can do. */

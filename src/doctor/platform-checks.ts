@@ -49,7 +49,10 @@ export async function checkTelegram(config: Config): Promise<CheckResult> {
   }
 }
 
-/** /users/@me (the token works), /applications/@me (the invite link), /users/@me/guilds (where the bot is). */
+/**
+ * /users/@me (the token works), /applications/@me (the invite link), /users/@me/guilds (where the bot is), and with
+ * DISCORD_SKU_CREDITS the application's SKUs (what /buy sells exists and is consumable).
+ */
 export async function checkDiscord(config: Config): Promise<CheckResult> {
   const title = 'Discord';
   const token = config.DISCORD_TOKEN;
@@ -73,11 +76,32 @@ export async function checkDiscord(config: Config): Promise<CheckResult> {
       return fail(title, `${servers}: Discord asks for ${wanted} shards, DISCORD_SHARD_COUNT is ${shardCount}`, `set DISCORD_SHARD_COUNT=${wanted} in every process and spread DISCORD_SHARD_IDS over them (README, Growing past one process)`);
     }
     const shards = config.DISCORD_SHARD_COUNT === undefined ? '' : `, shards ${config.DISCORD_SHARD_IDS.length ? config.DISCORD_SHARD_IDS.join(',') : 'all'} of ${shardCount}`;
-    return ok(title, `${discordTag(me.json)}, ${servers}${shards}; invite: ${discordInviteLink(applicationId)}`);
+    const packs = config.DISCORD_SKU_CREDITS;
+    let selling = '';
+    if (packs.length > 0) {
+      const problem = skuProblem(packs, (await call(`/applications/${applicationId}/skus`)).json);
+      if (problem) return fail(title, `DISCORD_SKU_CREDITS: ${problem}`, 'Developer Portal → your application → Monetization → SKUs: copy the id of each one-time Consumable SKU');
+      selling = `, selling ${packs.length} credit pack${packs.length === 1 ? '' : 's'}`;
+    }
+    return ok(title, `${discordTag(me.json)}, ${servers}${shards}${selling}; invite: ${discordInviteLink(applicationId)}`);
   } catch (error) {
     if (error instanceof ProbeError) return fail(title, `Discord API unreachable (${error.message})`, `check the network and DISCORD_API_BASE (${base})`);
     throw error;
   }
+}
+
+/**
+ * Every SKU in DISCORD_SKU_CREDITS must be one of the application's, and consumable (type 3): /buy's buttons name
+ * them, and only a consumable can be consumed once credited (a durable one could never be bought twice).
+ */
+function skuProblem(packs: Config['DISCORD_SKU_CREDITS'], listed: unknown): string | undefined {
+  if (!Array.isArray(listed)) return 'the application\'s SKUs could not be read';
+  for (const { skuId } of packs) {
+    const sku: unknown = listed.find((s) => field(s, 'id') === skuId);
+    if (!sku) return `SKU ${skuId} is not a SKU of this application`;
+    if (field(sku, 'type') !== 3) return `SKU ${skuId} (${String(field(sku, 'name'))}) is not a one-time Consumable SKU`;
+  }
+  return undefined;
 }
 
 /** `name#1234` for bots that still have a discriminator, `name` for the new unique usernames ("0"). */

@@ -570,7 +570,7 @@ describe('the chat commands', () => {
           const t = await clipbot();
           const out = await t.console('/refundpayment telegram:stx123 force');
           expect(out.replyTo('/refundpayment telegram:stx123 force')).toBe(
-            'Refunding payments is not available here: only Telegram Stars payments exist, and they are refunded from Telegram.',
+            'Refunding payments is not available here: Telegram Stars payments are refunded from Telegram, and Discord purchases by Discord (the bot then takes their credits back by itself).',
           );
           expect(await t.audit()).toEqual([]);
         });

@@ -13,7 +13,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { startArkSimulator, type ArkSimulator } from '../../src/sim/ark.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
-import { FakeDiscord } from '../fakes/discord.js';
+import { FakeDiscord, SKU_TYPES } from '../fakes/discord.js';
 import { FakeTelegram } from '../fakes/telegram-api.js';
 import { ROOT } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
@@ -290,6 +290,20 @@ describe('npm run doctor', () => {
       } finally {
         await crowded.close();
       }
+    });
+
+    it('Discord: checks that every SKU of DISCORD_SKU_CREDITS is a consumable SKU of the application', async () => {
+      const consumable = discord.addSku('100 credits');
+      const durable = discord.addSku('Lifetime', SKU_TYPES.DURABLE);
+      const good = await doctor({ ...(await goodSetup()), DISCORD_SKU_CREDITS: `${consumable.id}:100` });
+      expect(good.line('Discord')).toMatch(/^✅ Discord: clipbot, in 1 server, selling 1 credit pack; invite: /);
+      const wrongType = await doctor({ ...(await goodSetup()), DISCORD_SKU_CREDITS: `${consumable.id}:100,${durable.id}:500` });
+      expect(wrongType.code).toBe(1);
+      expect(wrongType.line('Discord')).toBe(
+        `❌ Discord: DISCORD_SKU_CREDITS: SKU ${durable.id} (Lifetime) is not a one-time Consumable SKU → Developer Portal → your application → Monetization → SKUs: copy the id of each one-time Consumable SKU`,
+      );
+      const unknown = await doctor({ ...(await goodSetup()), DISCORD_SKU_CREDITS: '1234567890123456789:100' });
+      expect(unknown.line('Discord')).toMatch(/^❌ Discord: DISCORD_SKU_CREDITS: SKU 1234567890123456789 is not a SKU of this application → /);
     });
 
     it('Discord: says the token is refused and how to reset it', async () => {

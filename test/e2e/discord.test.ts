@@ -648,10 +648,12 @@ describe('the Discord adapter', () => {
   });
 
   describe('/buy', () => {
-    it('says buying is not available on Discord yet, even with Telegram packs configured, and charges nothing', async () => {
+    it('says buying is not set up without DISCORD_SKU_CREDITS, even with Telegram packs configured, and charges nothing', async () => {
       const w = await start({ env: () => ({ CREDIT_PACKS_TELEGRAM: '100:50' }) });
       const alice = w.fake.member('Alice');
-      expect(await w.privateReply(w.fake.slash(alice, 'buy', {}))).toBe('Buying credits is not available here yet.');
+      const i = w.fake.slash(alice, 'buy', {});
+      expect(await w.privateReply(i)).toBe('Buying credits is not set up on this bot.');
+      expect(w.fake.followUps(i)).toEqual([]);
       expect(await w.balance(alice)).toBe(STARTING);
     });
   });

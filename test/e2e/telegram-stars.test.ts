@@ -276,6 +276,11 @@ describe('buying credits with Telegram Stars', () => {
 
     it('refunds an unspent purchase once: the Stars at Telegram, the credits taken back, audited', async () => {
       const { w, boss, alice, chargeId, say, ownerChat } = await bought();
+      // The owners' /stats counts the sale: credits and Stars, beside the provider spend.
+      const revenue = (stats: string) => stats.split('\n').slice(-3).join('\n');
+      expect(revenue(await say('/stats'))).toBe(
+        'Revenue after refunds, all time:\n  Telegram: 100 credits sold for 50 ⭐; 1 purchase\nProvider spend, all time: about $0.00',
+      );
       const command = w.fake.sendText(boss, ownerChat, `/refundpayment telegram:${chargeId}`);
       const reply = (await w.replyTo(command)).text;
       expect(reply).toBe(`Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 100 credits. New balance: ${STARTING}.`);
@@ -292,6 +297,11 @@ describe('buying credits with Telegram Stars', () => {
       expect(audit).toMatchObject({ actorUserId: owner.id, targetUserId: member.id, community: null });
       expect(JSON.parse(audit!.detail!)).toEqual({ payment: `telegram:${chargeId}`, credits: 100, taken: 100, notTakenBack: 0, stars: 50, force: false });
       await w.expectLedgerBalanced();
+      // Refunded: the sale no longer counts, and the member's /history says so.
+      expect(revenue(await say('/stats'))).toBe(
+        'Revenue after refunds, all time:\n  Telegram: 0 credits sold for 0 ⭐; 1 purchase, 1 refunded (100 credits taken back)\nProvider spend, all time: about $0.00',
+      );
+      expect(await say('/history', alice, w.fake.privateChat(alice))).toMatch(new RegExp(`payment ${chargeId} · refunded \\(100 credits taken back\\)$`));
 
       // The same update delivered again (a webhook retry, a restart): acted on once.
       w.fake.redeliver(command);
@@ -344,7 +354,9 @@ describe('buying credits with Telegram Stars', () => {
       expect(await say('/refundpayment telegram:stxNOSUCHCHARGE')).toBe(
         "No purchase has the payment id telegram:stxNOSUCHCHARGE: nothing was refunded. (Payment ids are in the member's /history and the log.)",
       );
-      expect(await say('/refundpayment discord:123')).toMatch(/^No purchase has the payment id discord:123/);
+      expect(await say('/refundpayment discord:123')).toBe(
+        'discord:123 is a Discord purchase: Discord refunds those, not the bot. When Discord refunds it, the bot takes its credits back by itself. Nothing was done.',
+      );
       expect(w.fake.callsTo('refundStarPayment')).toEqual([]);
       expect(await refundsIn(w)).toEqual([]);
       expect(await w.balance(alice)).toBe(STARTING + 100);

@@ -174,3 +174,45 @@ export function attachmentPayload(a: FakeAttachment) {
     ...(a.contentType.startsWith('image/') ? { width: 64, height: 64 } : {}),
   };
 }
+
+/** SKU types (Discord's SKU resource): what an app sells. Only consumables can be consumed. */
+export const SKU_TYPES = { DURABLE: 2, CONSUMABLE: 3, SUBSCRIPTION: 5, SUBSCRIPTION_GROUP: 6 } as const;
+
+/** Entitlement types: a real purchase is 1; a purchase made by the app's own team in test mode is 4. */
+export const ENTITLEMENT_TYPES = { PURCHASE: 1, DEVELOPER_GIFT: 3, TEST_MODE_PURCHASE: 4, USER_GIFT: 6, APPLICATION_SUBSCRIPTION: 8 } as const;
+
+export interface FakeSku {
+  id: string;
+  name: string;
+  type: number;
+}
+
+/** What a member's purchase of a SKU gives the app: Discord's entitlement, which the app consumes once delivered. */
+export interface FakeEntitlement {
+  id: string;
+  skuId: string;
+  userId: string;
+  guildId: string | null;
+  type: number;
+  deleted: boolean;
+  consumed: boolean;
+  startsAt: string;
+  endsAt: string | null;
+}
+
+export function entitlementPayload(e: FakeEntitlement, applicationId: string) {
+  return {
+    id: e.id,
+    sku_id: e.skuId,
+    application_id: applicationId,
+    user_id: e.userId,
+    promotion_id: null,
+    type: e.type,
+    deleted: e.deleted,
+    gift_code_flags: 0,
+    consumed: e.consumed,
+    starts_at: e.startsAt,
+    ends_at: e.endsAt,
+    ...(e.guildId ? { guild_id: e.guildId } : {}),
+  };
+}

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FakeGateway, shardOf, type Shard } from './discord-gateway.js';
+import { FakeMonetization } from './discord-monetization.js';
 import {
   attachmentPayload,
   channelPayload,
@@ -11,12 +12,14 @@ import {
   userPayload,
   type FakeAttachment,
   type FakeChannel,
+  type FakeEntitlement,
   type FakeGuild,
+  type FakeSku,
   type FakeMember,
   type FakeUser,
 } from './discord-payloads.js';
 
-export { MEMBER_PERMISSIONS, PERMISSIONS, type FakeAttachment, type FakeMember, type FakeUser } from './discord-payloads.js';
+export { ENTITLEMENT_TYPES, MEMBER_PERMISSIONS, PERMISSIONS, SKU_TYPES, type FakeAttachment, type FakeEntitlement, type FakeMember, type FakeSku, type FakeUser } from './discord-payloads.js';
 
 /**
  * A fake Discord for end-to-end tests: REST v10 over HTTP and the gateway v10 over `ws` on one port, so the real
@@ -57,6 +60,9 @@ export interface ButtonJson {
   label?: string;
   custom_id?: string;
   url?: string;
+  /** Premium buttons (style 6): the SKU Discord's purchase dialog sells. */
+  sku_id?: string;
+  emoji?: unknown;
   disabled?: boolean;
 }
 
@@ -199,6 +205,8 @@ const MAX_GUILDS_PER_SHARD = 2500;
 const RECOMMENDED_GUILDS_PER_SHARD = 1000;
 
 const error = (status: number, code: number, message: string): Reply => ({ status, body: { message, code } });
+/** ButtonStyle.Premium: Discord renders the SKU's name and price and opens its purchase dialog. */
+const PREMIUM_STYLE = 6;
 
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
@@ -218,6 +226,8 @@ export class FakeDiscord {
   readonly maxGuildsPerShard: number;
   readonly token: string;
   readonly gateway: FakeGateway;
+  /** The application's SKUs and its members' entitlements (premium purchases). */
+  readonly monetization: FakeMonetization;
   private readonly faults: (FakeFault & { left: number })[] = [];
   private readonly hosted = new Map<string, FakeAttachment>();
   private readonly dmChannels = new Map<string, FakeChannel>();
@@ -248,6 +258,7 @@ export class FakeDiscord {
       ],
     };
     this.guilds.push(this.guild);
+    this.monetization = new FakeMonetization(this.applicationId, (t, d) => this.gateway.dispatch(t, null, d));
     this.gateway = new FakeGateway({
       acceptToken: (token) => token === this.token,
       acceptIntents: (intents) => options.messageContentIntent === true || (intents & MESSAGE_CONTENT_INTENT) === 0,
@@ -350,6 +361,11 @@ export class FakeDiscord {
 
   inject(fault: FakeFault): void {
     this.faults.push({ ...fault, left: fault.times ?? 1 });
+  }
+
+  /** Drops every fault not used up yet (the outage a test staged is over). */
+  clearFaults(): void {
+    this.faults.length = 0;
   }
 
   /** The next `times` matching requests get a 429 with `Retry-After` (seconds, fractions allowed). */
@@ -487,6 +503,42 @@ export class FakeDiscord {
     return message;
   }
 
+  // ------------------------------------------------------------------ premium purchases (discord-monetization.ts)
+
+  /** A SKU the owners created in the Developer Portal; by default a one-time consumable, as credit packs are. */
+  addSku(name: string, type?: number): FakeSku {
+    return this.monetization.addSku(name, type);
+  }
+
+  /** A member completes Discord's purchase dialog for `skuId` (see FakeMonetization.purchase). */
+  purchase(member: FakeUser, skuId: string, opts: { type?: number; guildId?: string } = {}): FakeEntitlement {
+    return this.monetization.purchase(member, skuId, opts);
+  }
+
+  /** The member presses the premium button for `skuId` under one of the bot's messages and completes the purchase. */
+  buyWith(member: FakeUser, message: FakeMessage, skuId: string): FakeEntitlement {
+    const buttons = message.components.flatMap((row) => row.components);
+    if (message.deleted || !buttons.some((b) => b.style === PREMIUM_STYLE && b.sku_id === skuId)) {
+      throw new Error(`message ${message.id} shows no premium button for SKU ${skuId}`);
+    }
+    return this.purchase(member, skuId);
+  }
+
+  /** ENTITLEMENT_CREATE delivered again for an existing entitlement (a gateway replay). */
+  redeliverEntitlement(id: string): boolean {
+    return this.monetization.redeliver(id);
+  }
+
+  /** Discord refunds the purchase (or removes it by hand): the entitlement is deleted and ENTITLEMENT_DELETE dispatched. */
+  deleteEntitlement(id: string): FakeEntitlement {
+    return this.monetization.delete(id);
+  }
+
+  /** Every entitlement members' purchases created, oldest first (consumed and deleted ones included). */
+  get entitlements(): readonly FakeEntitlement[] {
+    return this.monetization.entitlements;
+  }
+
   // ------------------------------------------------------------------ reading what the bot did
 
   message(id: string | undefined): FakeMessage | undefined {
@@ -606,6 +658,9 @@ export class FakeDiscord {
     }
     if (r.method === 'DELETE' && (match = m(/^\/users\/@me\/guilds\/(\d+)$/))) return this.leaveGuild(match[1]!);
     if ((match = m(/^\/applications\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, undefined, r);
+    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/skus$/))) return this.monetization.listSkus(match[1]!);
+    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/entitlements$/))) return this.monetization.list(match[1]!, r.query);
+    if (r.method === 'POST' && (match = m(/^\/applications\/(\d+)\/entitlements\/(\d+)\/consume$/))) return this.monetization.consume(match[1]!, match[2]!);
     if ((match = m(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, match[2]!, r);
     if (r.method === 'POST' && (match = m(/^\/channels\/(\d+)\/messages$/))) return this.createChannelMessage(match[1]!, r);
     if ((match = m(/^\/channels\/(\d+)\/messages\/(\d+)$/))) return this.channelMessage(match[1]!, match[2]!, r);
@@ -697,6 +752,8 @@ export class FakeDiscord {
     if (type === 8 && interaction.type !== 4) return error(400, 50035, 'Invalid interaction response type');
     if (type === 4 && !hasMessageContent(data, r.files)) return error(400, 50006, 'Cannot send an empty message');
     if (type === 4 && (data?.content?.length ?? 0) > MAX_CONTENT) return error(400, 50035, 'Invalid Form Body: content too long');
+    const badComponents = type === 4 || type === 7 ? this.checkComponents(data) : undefined;
+    if (badComponents) return badComponents;
     interaction.callbacks.push({ type, data, at: Date.now() });
     let message: FakeMessage | undefined;
     if (type === 4 || type === 5) {
@@ -823,6 +880,31 @@ export class FakeDiscord {
     if (uploaded > this.uploadLimitBytes) return error(413, 40005, 'Request entity too large');
     if ((r.body?.content?.length ?? 0) > MAX_CONTENT) return error(400, 50035, 'Invalid Form Body: content must be 2000 or fewer in length');
     if (!hasOtherContent && !hasMessageContent(r.body, r.files)) return error(400, 50006, 'Cannot send an empty message');
+    return this.checkComponents(r.body);
+  }
+
+  /**
+   * Buttons as Discord validates them: styles 1-4 need a custom_id, 5 a url, 6 (Premium) a sku_id of a SKU this
+   * application sells and nothing else (no custom_id, url, label or emoji); at most 5 buttons a row, 5 rows.
+   */
+  private checkComponents(body: MessageBody | undefined): Reply | undefined {
+    const rows = body?.components ?? [];
+    const bad = (why: string) => ({ status: 400, body: { message: 'Invalid Form Body', code: 50035, errors: { components: why } } });
+    if (rows.length > 5) return bad('more than 5 rows');
+    for (const row of rows) {
+      if (row.type !== 1 || !Array.isArray(row.components) || row.components.length === 0 || row.components.length > 5) return bad('a row holds 1-5 components');
+      for (const b of row.components) {
+        if (b.type !== 2) continue;
+        if (b.style === PREMIUM_STYLE) {
+          if (b.custom_id !== undefined || b.url !== undefined || b.label !== undefined || b.emoji !== undefined) return bad('a premium button takes only sku_id');
+          if (!b.sku_id || !this.monetization.skus.has(b.sku_id)) return bad(`unknown sku_id ${String(b.sku_id)}`);
+        } else if (b.style === 5) {
+          if (!b.url || b.custom_id !== undefined || b.sku_id !== undefined) return bad('a link button takes a url');
+        } else if (b.style >= 1 && b.style <= 4) {
+          if (!b.custom_id || b.url !== undefined || b.sku_id !== undefined) return bad('a button takes a custom_id');
+        } else return bad(`unknown button style ${b.style}`);
+      }
+    }
     return undefined;
   }
 

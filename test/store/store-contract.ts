@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { collectRevenue } from '../../src/core/admin.js';
 import { queuePositions } from '../../src/core/engine/scheduler.js';
 import type { JobStatus, LedgerEntryRow, NewJobRow, Store, StoreTx, User } from '../../src/core/store.js';
 
@@ -600,6 +601,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
           userId: a.id, amount: 100, reason: '50 Telegram Stars', createdAt: NOW, refund: { taken: 60, actorUserId: b.id, createdAt: NOW + 5 },
         });
         expect(await store.ledger.balanceOf(a.id)).toBe(40);
+        // /history's list marks it refunded (by an owner: an actor), and a platform's refund (no actor) as the platform's.
+        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 50, paymentId: 'discord:2', reason: 'SKU', createdAt: NOW + 6 });
+        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 70, paymentId: 'discord:3', reason: 'SKU', createdAt: NOW + 7 });
+        await store.ledger.append({ userId: a.id, kind: 'purchase_refund', amount: -50, paymentId: 'discord:2', reason: 'Discord', createdAt: NOW + 8 });
+        expect(await store.ledger.purchasesOf(a.id, 10)).toEqual([
+          { amount: 70, paymentId: 'discord:3', reason: 'SKU', createdAt: NOW + 7 },
+          { amount: 50, paymentId: 'discord:2', reason: 'SKU', createdAt: NOW + 6, refund: { taken: 50, byPlatform: true } },
+          { amount: 100, paymentId: 'telegram:charge-1', reason: '50 Telegram Stars', createdAt: NOW, refund: { taken: 60, byPlatform: false } },
+        ]);
       });
 
       it('finds final jobs whose hold was never settled', async () => {
@@ -846,6 +856,29 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
           creditsHeld: 120,
           creditsSpentToday: 60,
         });
+      });
+
+      it("gives the owners' revenue per platform after refunds, in credits and Stars, beside all-time provider spend", async () => {
+        await day();
+        const [a, c] = [(await store.users.find('discord', 'a'))!, (await store.users.find('telegram', 'c'))!];
+        const buy = (userId: number, paymentId: string, amount: number, reason: string) =>
+          store.ledger.append({ userId, kind: 'purchase', amount, paymentId, reason, createdAt: NOW });
+        const refund = (userId: number, paymentId: string, taken: number, actorUserId: number | null) =>
+          store.ledger.append({ userId, kind: 'purchase_refund', amount: -taken, paymentId, actorUserId, reason: 'refund', createdAt: NOW + 1 });
+        await buy(c.id, 'telegram:t1', 100, '50 Telegram Stars');
+        await buy(c.id, 'telegram:t2', 100, '50 Telegram Stars');
+        await buy(c.id, 'telegram:t3', 500, '225 Telegram Stars');
+        await refund(c.id, 'telegram:t2', 30, a.id);
+        await buy(a.id, 'discord:1', 100, 'Discord purchase of SKU 9');
+        await buy(a.id, 'discord:2', 500, 'Discord purchase of SKU 8');
+        await refund(a.id, 'discord:2', 500, null);
+        const { platforms, usdTotal } = await collectRevenue(store);
+        expect(platforms).toEqual([
+          { platform: 'discord', purchases: 2, refunded: 1, credits: 100, takenBack: 500 },
+          { platform: 'telegram', purchases: 3, refunded: 1, credits: 600, takenBack: 30, stars: 275 },
+        ]);
+        // Succeeded jobs only, every day: 0.25 + 2 + 8.
+        expect(usdTotal).toBeCloseTo(10.25, 6);
       });
 
       it('gives the figures of the jobs made in one community', async () => {

@@ -9,8 +9,9 @@ import type { Clock } from '../ports.js';
  * - grant / deduct: moderator actions with actor and reason; a deduct never takes the balance below zero;
  * - starting / daily: the economy's own grants (the daily allowance tops the balance up once per UTC day);
  * - purchase: credits a member paid for, keyed by the platform's payment id (unique), so credited once;
- * - purchase_refund: an owner refunded a purchase: takes back what is left of its credits (never below zero), keyed
- *   by the same payment id (unique among purchase refunds), so refunded once.
+ * - purchase_refund: an owner refunded a purchase (or Discord did, deleting its entitlement: no actor): takes back what
+ *   is left of its credits (never below zero), keyed by the same payment id (unique among purchase refunds), so
+ *   refunded once.
  * Every function takes the caller's transaction: money moves in the same transaction as the job it belongs to.
  * Those that read a balance and then write run in a transaction of their own too (joining the caller's), so the
  * balance they checked is still the balance when they write.
@@ -155,7 +156,8 @@ export async function creditPurchase(
 }
 
 /**
- * Records an owner's refund of a purchase whose payment the platform has already refunded: takes back `amount` of its
+ * Records the refund of a purchase whose payment the platform has already refunded (an owner's, or Discord's own,
+ * when `actorUserId` is null: Discord deleted the entitlement): takes back `amount` of its
  * credits, or what the balance holds if that is less (a balance is never negative), in one entry keyed by the
  * payment id (unique among purchase refunds: a second refund of the same payment writes nothing and returns
  * `written: false`). Returns what was taken and the balance after.
@@ -163,7 +165,7 @@ export async function creditPurchase(
 export async function recordPurchaseRefund(
   db: StoreTx,
   clock: Clock,
-  entry: { userId: number; amount: number; paymentId: string; actorUserId: number; reason: string },
+  entry: { userId: number; amount: number; paymentId: string; actorUserId: number | null; reason: string },
 ): Promise<{ written: boolean; taken: number; balance: number }> {
   if (!Number.isInteger(entry.amount) || entry.amount <= 0) throw new Error(`invalid purchase refund amount ${entry.amount}`);
   if (!entry.paymentId) throw new Error('a purchase refund needs its payment id');

@@ -12,6 +12,7 @@ import {
   type AutocompleteInteraction,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
+  type Entitlement,
   type Guild,
   type Interaction,
   type Message,
@@ -37,6 +38,7 @@ import { CUSTOM_ID, DiscordChat, offerComponents, type LiveReply } from './disco
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 import { clientShardOptions, registersCommands } from './shards.js';
+import { deliverEntitlement, offerPremiumButtons, reconcileEntitlements, takeBackEntitlement, type EntitlementDeps } from './discord-entitlements.js';
 
 /**
  * Discord, on discord.js v14 over the gateway. Members use slash commands rendered from the registry, or mention
@@ -104,9 +106,26 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       created.on(Events.GuildCreate, (guild) => void noteGuild(guild, commandDeps, config, log));
       // The servers the bot is already in arrive at start as GUILD_CREATEs that discord.js reports as GuildAvailable.
       created.on(Events.GuildAvailable, (guild) => void noteGuild(guild, commandDeps, config, log));
+      // Premium purchases (discord-entitlements.ts): credited once per entitlement, then consumed; a deletion takes back.
+      const entitlements = (applicationId: string): EntitlementDeps => ({ rest, applicationId, packs: config.DISCORD_SKU_CREDITS, logger: log, commands: commandDeps });
+      const onEntitlement = (what: string, work: (e: Entitlement) => Promise<unknown>) => (e: Entitlement) =>
+        void work(e).catch((error: unknown) => log.error({ err: error, entitlement: e.id }, `could not handle a discord ${what}; the next start retries`));
+      created.on(Events.EntitlementCreate, onEntitlement('purchase', (e) => deliverEntitlement(e, entitlements(e.applicationId))));
+      created.on(Events.EntitlementDelete, onEntitlement('refund', (e) => takeBackEntitlement(e, entitlements(e.applicationId))));
+      const updated = onEntitlement('refund', async (e) => (e.deleted ? takeBackEntitlement(e, entitlements(e.applicationId)) : undefined));
+      created.on(Events.EntitlementUpdate, (_before, after) => updated(after));
       await loginAndWait(created, token);
       client = created;
-      if (registersCommands(config)) await registerAll(created.application?.id ?? created.user!.id, rest, config, log);
+      const applicationId = created.application?.id ?? created.user!.id;
+      // Purchases made while the bot was down, or credited by a process that died before consuming them. Shard 0's
+      // process does it (it also gets the entitlement events); in the background, like Telegram's reconciliation.
+      if (config.DISCORD_SKU_CREDITS.length > 0 && registersCommands(config)) {
+        void reconcileEntitlements(entitlements(applicationId)).then(
+          (credited) => log.info({ credited }, 'discord entitlements reconciled'),
+          (error: unknown) => log.warn({ err: error }, 'could not reconcile discord entitlements; the next start tries again'),
+        );
+      }
+      if (registersCommands(config)) await registerAll(applicationId, rest, config, log);
       else log.info({ shards: config.DISCORD_SHARD_IDS }, 'not registering the slash commands: the process running shard 0 does');
       log.info({ user: created.user?.tag, guilds: created.guilds.cache.size, shards: created.options.shards, shardCount: created.options.shardCount }, 'Discord connected');
     },
@@ -266,6 +285,10 @@ class DiscordHandlers {
       ...this.communityOf(interaction.guildId, interaction.guild),
       locale: interaction.locale,
       intakeKey: `discord:${interaction.channelId}:${interaction.id}`,
+      premiumShop: {
+        packs: this.config.DISCORD_SKU_CREDITS,
+        offer: (packs) => offerPremiumButtons(interaction, packs),
+      },
       reply: (text) => responder.reply(text),
       offer: (offer) => responder.offer(offer),
     };

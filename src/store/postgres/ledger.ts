@@ -6,6 +6,12 @@ import { purchaseRecord, type LedgerEntryRow, type LedgerRepo } from '../../core
 import { sumOf, tookEffect, type Pg } from './pg.js';
 
 /** The hold of the job in `jobId` has no capture or release yet. */
+/** A purchase's refund, if any (for /history): what it took back, and whether the platform made it (no actor). */
+const refundColumns = {
+  refundTaken: sql<number | null>`(select -r.amount from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+  refundByPlatform: sql<number | null>`(select case when r.actor_user_id is null then 1 else 0 end from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+};
+
 export function unsettled(jobId: PgColumn): SQL {
   return sql`not exists (select 1 from ledger_entries s where s.job_id = ${jobId} and s.kind in ('capture', 'release'))`;
 }
@@ -86,12 +92,16 @@ export function ledgerRepo(db: Pg): LedgerRepo {
 
     async purchasesOf(userId, limit) {
       const rows = await db
-        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt })
+        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt, ...refundColumns })
         .from(ledgerEntries)
         .where(and(eq(ledgerEntries.userId, userId), eq(ledgerEntries.kind, 'purchase')))
         .orderBy(desc(ledgerEntries.id))
         .limit(limit);
-      return rows.map((r) => ({ ...r, paymentId: r.paymentId ?? '' }));
+      return rows.map(({ refundTaken, refundByPlatform, ...r }) => ({
+        ...r,
+        paymentId: r.paymentId ?? '',
+        ...(refundTaken === null ? {} : { refund: { taken: Number(refundTaken), byPlatform: Number(refundByPlatform) === 1 } }),
+      }));
     },
     async purchaseByPayment(paymentId) {
       const rows = await db

@@ -1,4 +1,5 @@
 import { and, count, countDistinct, eq, gte, ne, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import { jobs, ledgerEntries, users } from '../../../db/pg/schema.js';
 import type { ReportRepo } from '../../core/store.js';
 import { communityOfJob } from './accounts.js';
@@ -38,6 +39,28 @@ export function reportRepo(db: Pg): ReportRepo {
         creditsHeld: held!.total,
         creditsSpentToday: spent!.total,
       };
+    },
+    async revenue() {
+      const refund = alias(ledgerEntries, 'r');
+      const platform = sql<string>`split_part(${ledgerEntries.paymentId}, ':', 1)`;
+      const [rows, [spend]] = await Promise.all([
+        db
+          .select({
+            platform,
+            reason: ledgerEntries.reason,
+            purchases: count(),
+            credits: sumOf(ledgerEntries.amount),
+            refunded: count(refund.id),
+            refundedCredits: sumOf(sql`case when ${refund.id} is not null then ${ledgerEntries.amount} else 0 end`),
+            takenBack: sumOf(sql`-${refund.amount}`),
+          })
+          .from(ledgerEntries)
+          .leftJoin(refund, and(eq(refund.paymentId, ledgerEntries.paymentId), eq(refund.kind, 'purchase_refund')))
+          .where(eq(ledgerEntries.kind, 'purchase'))
+          .groupBy(platform, ledgerEntries.reason),
+        db.select({ usd: sumOf(sql`case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end`) }).from(jobs),
+      ]);
+      return { rows, usdTotal: spend!.usd };
     },
   };
 }

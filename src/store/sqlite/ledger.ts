@@ -41,6 +41,12 @@ function values(entry: LedgerEntryRow) {
   return { userId, kind, amount, jobId, actorUserId, reason, day, paymentId, createdAt };
 }
 
+/** A purchase's refund, if any (for /history): what it took back, and whether the platform made it (no actor). */
+const refundColumns = {
+  refundTaken: sql<number | null>`(select -r.amount from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+  refundByPlatform: sql<number | null>`(select case when r.actor_user_id is null then 1 else 0 end from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+};
+
 export function sqliteLedger(db: DbLike): LedgerRepo {
   return {
     async balanceOf(userId) {
@@ -104,13 +110,17 @@ export function sqliteLedger(db: DbLike): LedgerRepo {
     },
     async purchasesOf(userId, limit) {
       const rows = db
-        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt })
+        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt, ...refundColumns })
         .from(ledgerEntries)
         .where(and(eq(ledgerEntries.userId, userId), eq(ledgerEntries.kind, 'purchase')))
         .orderBy(desc(ledgerEntries.id))
         .limit(limit)
         .all();
-      return rows.map((r) => ({ ...r, paymentId: r.paymentId ?? '' }));
+      return rows.map(({ refundTaken, refundByPlatform, ...r }) => ({
+        ...r,
+        paymentId: r.paymentId ?? '',
+        ...(refundTaken === null ? {} : { refund: { taken: Number(refundTaken), byPlatform: Number(refundByPlatform) === 1 } }),
+      }));
     },
     async purchaseByPayment(paymentId) {
       const rows = db

@@ -1,4 +1,5 @@
 import { and, count, eq, gte, ne, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
 import type { DbLike } from '../../../db/client.js';
 import { jobs, ledgerEntries, users } from '../../../db/schema.js';
 import type { ReportRepo } from '../../core/store.js';
@@ -42,6 +43,30 @@ export function sqliteReports(db: DbLike): ReportRepo {
         creditsHeld: held.total,
         creditsSpentToday: spent.total,
       };
+    },
+    async revenue() {
+      const refund = alias(ledgerEntries, 'r');
+      const platform = sql<string>`substr(${ledgerEntries.paymentId}, 1, instr(${ledgerEntries.paymentId}, ':') - 1)`;
+      const rows = db
+        .select({
+          platform,
+          reason: ledgerEntries.reason,
+          purchases: count(),
+          credits: sql<number>`coalesce(sum(${ledgerEntries.amount}), 0)`,
+          refunded: count(refund.id),
+          refundedCredits: sql<number>`coalesce(sum(case when ${refund.id} is not null then ${ledgerEntries.amount} else 0 end), 0)`,
+          takenBack: sql<number>`coalesce(sum(-${refund.amount}), 0)`,
+        })
+        .from(ledgerEntries)
+        .leftJoin(refund, and(eq(refund.paymentId, ledgerEntries.paymentId), eq(refund.kind, 'purchase_refund')))
+        .where(eq(ledgerEntries.kind, 'purchase'))
+        .groupBy(platform, ledgerEntries.reason)
+        .all();
+      const spend = db
+        .select({ usd: sql<number>`coalesce(sum(case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end), 0)` })
+        .from(jobs)
+        .get()!;
+      return { rows, usdTotal: spend.usd };
     },
   };
 }
