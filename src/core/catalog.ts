@@ -46,7 +46,20 @@ export interface ModelSpec {
   /** Give up (and refund) after this long at the provider. */
   readonly timeoutSeconds: number;
   readonly englishOnly: boolean;
+  /** Follow-ups offered on a delivered clip (buttons and /upscale, /extend); absent: none. */
+  readonly followups?: ModelFollowups;
 }
+
+/** What the provider can do with one of this model's finished clips. */
+export interface ModelFollowups {
+  /** Resolutions a delivered clip can be upscaled to (the parent's task is upgraded at the provider). */
+  readonly upscaleTo?: readonly Resolution[];
+  /** Continue the clip with a new prompt; only from a clip at `extendFrom` (kie: an upgraded video cannot be extended). */
+  readonly extend?: { readonly from: readonly Resolution[] };
+}
+
+/** kie Veo 3.1 (provider-apis.md §3.5, §7.3): get-1080p-video, get-4k-video and extend act on a finished 720p task. */
+const VEO_FOLLOWUPS: ModelFollowups = { upscaleTo: ['1080p', '4k'], extend: { from: ['720p'] } };
 
 const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
 const SEEDANCE_CREDITS = { '480p': 40, '720p': 50, '1080p': 70 } as const;
@@ -282,6 +295,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '720p': 60, '1080p': 120, '4k': 340 },
     timeoutSeconds: 1200,
     englishOnly: true,
+    followups: VEO_FOLLOWUPS,
   },
   {
     id: 'veo3.1',
@@ -303,6 +317,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '720p': 100, '1080p': 160, '4k': 380 },
     timeoutSeconds: 1500,
     englishOnly: true,
+    followups: VEO_FOLLOWUPS,
   },
   {
     id: 'suno-music-video',

@@ -21,6 +21,7 @@ export type NewJobRow = Pick<
   NewJob,
   | 'id' | 'userId' | 'status' | 'platform' | 'chatId' | 'guildId' | 'requestMessageId' | 'locale' | 'uploadLimitBytes' | 'model'
   | 'provider' | 'providerModel' | 'prompt' | 'params' | 'inputImageUrl' | 'inputMediaKey' | 'price' | 'createdAt' | 'updatedAt'
+  | 'parentJobId' | 'followup'
 > & { costUsd: number };
 
 /** A queued job as the scheduler orders it, with its member's latest start (0 = never). */

@@ -22,6 +22,7 @@ import { findUser } from '../users.js';
 import { recordWebhookDelivery } from '../webhook-deliveries.js';
 import { InputImages } from './input-images.js';
 import type { IntakeSettings, VideoRequest } from './intake.js';
+import type { FollowupOrder } from './followups.js';
 import { JobSignals } from './job-signals.js';
 import { ParkedJobs, type TrackMemo } from './parked-jobs.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, jobOfProviderTask } from './job-state.js';
@@ -268,6 +269,11 @@ export class Engine {
    */
   retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
     return this.intake.retry(jobId, request);
+  }
+
+  /** Extend or Upscale a delivered job (followups.ts): a new job, charged to the parent's requester, who alone may ask. */
+  followup(order: FollowupOrder): Promise<SubmitResult> {
+    return this.intake.followup(order);
   }
 
   /** Models whose provider is configured. */

@@ -49,6 +49,8 @@ export interface VideoRequest {
   fetchImage?: FetchImage;
   /** For music-video models: the song to turn into a video. */
   musicVideo?: MusicVideoSource;
+  /** A follow-up (Extend, Upscale) of this delivered job; its quote comes from followups.ts, not the options. */
+  followup?: { kind: 'extend' | 'upscale'; parentJobId: string };
 }
 
 export interface IntakeSettings extends LimitSettings {
@@ -172,6 +174,8 @@ export async function acceptVideo(
       costUsd: quote.costUsd,
       createdAt: now,
       updatedAt: now,
+      parentJobId: request.followup?.parentJobId ?? null,
+      followup: request.followup?.kind ?? null,
     });
     await holdCredits(tx, clock, user.id, jobId, quote.price);
     await tx.intakeKeys.link(request.intakeKey, jobId);

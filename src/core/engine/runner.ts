@@ -1,8 +1,9 @@
 import { findModel } from '../catalog.js';
 import { describeProviderError, MediaError, newCorrelationId, ProviderError } from '../errors.js';
-import type { TaskRef } from '../ports.js';
+import type { FollowupRequest, TaskRef } from '../ports.js';
 import type { Job, JobStatus } from '../store.js';
 import type { EngineDeps } from './engine.js';
+import { followupOffer } from './followups.js';
 import type { InputImages } from './input-images.js';
 import type { SleepKind } from './callback-wakes.js';
 import type { JobSignals } from './job-signals.js';
@@ -109,6 +110,11 @@ export class JobRunner {
       return;
     }
     await this.deps.status.show(job, 'submitting');
+    const followup = await this.followupOf(job);
+    if (followup === null) {
+      await this.fail(job, 'submitting', 'internal', 'The video this follow-up continues is gone.');
+      return;
+    }
     const imageUrl = job.inputMediaKey ? await this.deps.images.providerImageUrl(job.inputMediaKey) : undefined;
     const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
     let attempts = job.attempts;
@@ -126,6 +132,7 @@ export class JobRunner {
           ...(imageUrl ? { imageUrl } : {}),
           ...(webhookUrl ? { webhookUrl } : {}),
           ...(musicVideo ? { musicVideo } : {}),
+          ...(followup ? { followup } : {}),
         },
         this.deps.signal,
       );
@@ -141,6 +148,13 @@ export class JobRunner {
       return;
     }
     this.log.info({ jobId: job.id, taskId: task.taskId }, 'submitted');
+  }
+
+  /** A follow-up's parent task (undefined: not a follow-up; null: its parent has no task any more). */
+  private async followupOf(job: Job): Promise<FollowupRequest | null | undefined> {
+    if (!job.parentJobId || !job.followup) return undefined;
+    const parent = await getJob(this.db, job.parentJobId);
+    return parent?.providerTaskId ? { kind: job.followup, parentTaskId: parent.providerTaskId } : null;
   }
 
   /**
@@ -256,6 +270,7 @@ export class JobRunner {
           jobId: job.id,
           text: `Your video is ready: ${truncate(job.prompt, 200)}`,
           media,
+          followups: followupOffer({ ...job, status: 'succeeded' }, this.deps.models),
           ...(localPath ? { localPath } : {}),
           openRead: () => store.openRead(media.key),
         }),

@@ -11,6 +11,7 @@ import { requesterOf } from '../users.js';
 import type { EngineDeps, SubmitResult } from './engine.js';
 import type { InputImages } from './input-images.js';
 import { acceptVideo, existingIntake, hasImage, precheckIntake, quoteVideo, type Quote, type VideoRequest } from './intake.js';
+import { quoteFollowup, type FollowupOrder } from './followups.js';
 import { getJob, isFinal } from './job-state.js';
 import type { StatusMessages } from './status-messages.js';
 
@@ -49,14 +50,15 @@ export class VideoIntake {
    * Checks, charges (hold) and queues a `/video` request. Throws `UserError` for anything the member can fix;
    * in that case nothing was charged, no job exists and no file was kept.
    */
-  async submitVideo(request: VideoRequest): Promise<SubmitResult> {
+  async submitVideo(request: VideoRequest, quoted?: Quote): Promise<SubmitResult> {
     if (this.deps.isStopping()) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
     const previous = await existingIntake(this.db, request.intakeKey);
     if (previous) return { job: previous, duplicate: true, position: await this.db.jobs.queuePosition(previous.id) };
 
     const models = this.availableModels();
     const chat = await getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
-    const quote = quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
+    // A follow-up arrives priced (followups.ts); everything after the quote is the same for it.
+    const quote = quoted ?? quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
     if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
       throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
     }
@@ -125,6 +127,21 @@ export class VideoIntake {
   /** Models whose provider is configured. */
   availableModels(): ModelSpec[] {
     return this.deps.models.filter((m) => this.deps.providers.has(m.provider));
+  }
+
+  /**
+   * Extend or Upscale a delivered job: priced by followups.ts, then checked, held and queued like any `/video`.
+   * Only the parent's requester may ask (they pay); throws UserError otherwise, with nothing charged.
+   */
+  async followup(order: FollowupOrder): Promise<SubmitResult> {
+    const parent = await getJob(this.db, order.parentJobId);
+    const requester = parent && (await requesterOf(this.db, parent));
+    if (!parent || !requester || requester.platform !== order.identity.platform || requester.platformUserId !== order.identity.platformUserId) {
+      throw new UserError('not_yours', 'Only the person who asked for this video can extend or upscale it.');
+    }
+    const quote = quoteFollowup(parent, order, this.availableModels());
+    const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
+    return this.submitVideo({ ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup: { kind, parentJobId } }, quote);
   }
 
   /**

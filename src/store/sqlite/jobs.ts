@@ -105,6 +105,7 @@ const countedSince = preparedPerDb((db) => {
 const NEW_JOB_COLUMNS = [
   'id', 'userId', 'status', 'platform', 'chatId', 'guildId', 'requestMessageId', 'locale', 'uploadLimitBytes', 'model', 'provider',
   'providerModel', 'prompt', 'params', 'inputImageUrl', 'inputMediaKey', 'price', 'costUsd', 'createdAt', 'updatedAt',
+  'parentJobId', 'followup',
 ] as const satisfies readonly (keyof NewJobRow)[];
 
 export function sqliteJobs(db: DbLike): JobRepo {
