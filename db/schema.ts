@@ -158,6 +158,8 @@ export const jobs = sqliteTable(
     index('jobs_user_submitted').on(t.userId, t.submittedAt),
     index('jobs_created').on(t.createdAt),
     uniqueIndex('jobs_provider_task').on(t.provider, t.providerTaskId),
+    // A clip's follow-ups (kie will not extend a clip once upscaled).
+    index('jobs_parent').on(t.parentJobId),
   ],
 );
 

@@ -116,6 +116,7 @@ export const jobs = pgTable(
     index('jobs_user_submitted').on(t.userId, t.submittedAt),
     index('jobs_created').on(t.createdAt),
     uniqueIndex('jobs_provider_task').on(t.provider, t.providerTaskId),
+    index('jobs_parent').on(t.parentJobId),
   ],
 );
 

@@ -54,12 +54,15 @@ export interface ModelSpec {
 export interface ModelFollowups {
   /** Resolutions a delivered clip can be upscaled to (the parent's task is upgraded at the provider). */
   readonly upscaleTo?: readonly Resolution[];
-  /** Continue the clip with a new prompt; only from a clip at `extendFrom` (kie: an upgraded video cannot be extended). */
-  readonly extend?: { readonly from: readonly Resolution[] };
+  /**
+   * Continue the clip with a new prompt, from a clip at one of `from`; `notOnceUpscaled`: the provider refuses to
+   * extend a clip once it was upscaled (kie: "videos upgraded to 1080p cannot be extended", §7.3).
+   */
+  readonly extend?: { readonly from: readonly Resolution[]; readonly notOnceUpscaled?: boolean };
 }
 
 /** kie Veo 3.1 (provider-apis.md §3.5, §7.3): get-1080p-video, get-4k-video and extend act on a finished 720p task. */
-const VEO_FOLLOWUPS: ModelFollowups = { upscaleTo: ['1080p', '4k'], extend: { from: ['720p'] } };
+const VEO_FOLLOWUPS: ModelFollowups = { upscaleTo: ['1080p', '4k'], extend: { from: ['720p'], notOnceUpscaled: true } };
 
 const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
 const SEEDANCE_CREDITS = { '480p': 40, '720p': 50, '1080p': 70 } as const;

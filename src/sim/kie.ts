@@ -566,7 +566,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       const outcome: KieSimOutcome = e.prompt.includes(KIE_SIM_MARKERS.uhdUnavailable) ? 'uhd_unavailable' : 'ok';
       const child = create('veo', e.model, body, e.prompt, outcome, headers, e.aspectRatio, e.id);
       e.uhdTask = child.id;
-      e.upgraded = true;
+      // [U] a 4K upgrade that turns out unavailable leaves the video extendable.
+      if (outcome === 'ok') e.upgraded = true;
       return ok({ taskId: child.id, resultUrls: null, imageUrls: null });
     }
     const pending = { taskId: existing.id, resultUrls: null, imageUrls: null };

@@ -147,6 +147,23 @@ describe('follow-ups of a delivered clip', () => {
       expect((await t.rows.jobs()).filter((j) => j.parentJobId !== null)).toEqual([]);
     });
 
+    it('refuses to extend a clip once it was upscaled (kie would refuse it), and allows it again if the upscale failed', async () => {
+      const t = await harness();
+      const parent = await deliveredVeo(t);
+      const up = await t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: parent.id }));
+      await t.engine.waitForJob(up.job.id);
+      expect((await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })))).identifier).toBe('extend_after_upscale');
+      expect(await t.jobCount()).toBe(2);
+      expect(await t.balance('ann')).toBe(1000 - 160 - 32);
+
+      const other = await t.engine.waitForJob((await t.submit('ann', `a fox ${KIE_SIM_MARKERS.uhdUnavailable}`, { modelId: 'veo3.1-fast', options: {} })).id);
+      const failed = await t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: other.id, resolution: '4k' }));
+      expect((await t.engine.waitForJob(failed.job.id)).status).toBe('failed');
+      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: other.id, prompt: 'more' }));
+      expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
+      await expectLedgerBalanced(t.rows);
+    });
+
     it('refuses a member who cannot pay the difference, and charges nothing', async () => {
       h = await EngineHarness.start({ kie: { queueMs: 0, runMs: 60 }, settings: { startingCredits: 200 } });
       const parent = await deliveredVeo(h);

@@ -140,6 +140,10 @@ export class VideoIntake {
       throw new UserError('not_yours', 'Only the person who asked for this video can extend or upscale it.');
     }
     const quote = quoteFollowup(parent, order, this.availableModels());
+    if (order.kind === 'extend' && quote.model.followups?.extend?.notOnceUpscaled) {
+      const upscaled = (await this.db.jobs.followupsOf(parent.id)).some((f) => f.followup === 'upscale' && f.status !== 'failed' && f.status !== 'cancelled');
+      if (upscaled) throw new UserError('extend_after_upscale', `${quote.model.label} cannot extend a video once it was upscaled. Extend it before upscaling, or extend another video.`);
+    }
     const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
     return this.submitVideo({ ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup: { kind, parentJobId } }, quote);
   }

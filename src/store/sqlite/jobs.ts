@@ -160,6 +160,14 @@ export function sqliteJobs(db: DbLike): JobRepo {
     async setStatusMessage(id, chatId, messageId) {
       setStatusMessage(db).run({ jobId: id, chatId, messageId });
     },
+    async followupsOf(parentJobId) {
+      return db
+        .select({ id: jobs.id, status: jobs.status, followup: jobs.followup })
+        .from(jobs)
+        .where(eq(jobs.parentJobId, parentJobId))
+        .orderBy(jobs.createdAt, jobs.id)
+        .all();
+    },
     async ofProviderTask(provider, taskId) {
       return db
         .select({ id: jobs.id, status: jobs.status })
