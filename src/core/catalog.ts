@@ -62,6 +62,8 @@ export interface ModelFollowups {
 }
 
 /** kie Veo 3.1 (provider-apis.md §3.5, §7.3): get-1080p-video, get-4k-video and extend act on a finished 720p task. */
+/** Ark (provider-apis.md §7.2): Extend is image-to-video from the task's `last_frame_url`; Ark does not upscale. */
+const ARK_FOLLOWUPS: ModelFollowups = { extend: { from: ['480p', '720p', '1080p'] } };
 const VEO_FOLLOWUPS: ModelFollowups = { upscaleTo: ['1080p', '4k'], extend: { from: ['720p'], notOnceUpscaled: true } };
 
 const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
@@ -195,6 +197,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-1-pro-ark',
     label: 'Seedance 1.0 Pro (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // The operator's Ark model or endpoint id replaces these (ARK_MODEL_ID, for this model only).
     providerModels: { textToVideo: 'doubao-seedance-1-0-pro-250528', imageToVideo: 'doubao-seedance-1-0-pro-250528' },
@@ -217,6 +220,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-1.5-pro-ark',
     label: 'Seedance 1.5 Pro with audio (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // ARK_SEEDANCE_1_5_PRO_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-1-5-pro-251215', imageToVideo: 'doubao-seedance-1-5-pro-251215' },
@@ -238,6 +242,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-2-ark',
     label: 'Seedance 2.0 with audio (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // ARK_SEEDANCE_2_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-2-0-260128', imageToVideo: 'doubao-seedance-2-0-260128' },
@@ -259,6 +264,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-2-fast-ark',
     label: 'Seedance 2.0 Fast with audio (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // ARK_SEEDANCE_2_FAST_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-2-0-fast-260128', imageToVideo: 'doubao-seedance-2-0-fast-260128' },

@@ -124,6 +124,23 @@ describe('follow-ups of a delivered clip', () => {
     });
   });
 
+  describe('when the requester extends an Ark clip', () => {
+    it('continues from the parent task’s last frame as image-to-video, charged as a new clip, and delivers the continuation', async () => {
+      h = await EngineHarness.start({ ark: { queueMs: 0, runMs: 60 }, settings: { startingCredits: 1000 } });
+      const t = h;
+      const first = await t.submit('ann', 'a fox in the snow', { modelId: 'seedance-2-ark', options: { resolution: '480p', duration: 5 } });
+      const parent = await t.engine.waitForJob(first.id);
+      expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: [], extend: true });
+      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }));
+      expect(job).toMatchObject({ followup: 'extend', parentJobId: parent.id, price: parent.price });
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+      expect(t.ark!.task(done.providerTaskId!)).toMatchObject({ prompt: 'the fox dives into a river', image: { role: 'first_frame', url: expect.stringContaining(`/files/${parent.providerTaskId}/last_frame.png`) } });
+      expect(await t.balance('ann')).toBe(1000 - 2 * parent.price);
+      await expectLedgerBalanced(t.rows);
+    });
+  });
+
   describe('when it cannot or may not be done', () => {
     it('refuses another member, with nothing charged to anyone and no job made', async () => {
       const t = await harness();
