@@ -10,9 +10,10 @@ import { localeOf, localizeError, t } from './i18n.js';
 import type { CommandContext, CommandDeps } from './types.js';
 
 /**
- * The buttons under status and result messages (Cancel, Retry) as platform-neutral actions, authorised in one place
- * with the same rules as typed commands: the requester may cancel and retry their own job; owners, and moderators of
- * the community the job was made in, may cancel it. Adapters only render the buttons and route the presses here.
+ * The buttons under status and result messages (Cancel, Retry, Upscale, Extend) as platform-neutral actions,
+ * authorised in one place with the same rules as typed commands: the requester may cancel, retry and follow up their
+ * own job; owners, and moderators of the community the job was made in, may cancel it. Retry and the follow-ups
+ * charge the requester, so only they may ask for them. Adapters only render the buttons and route the presses here.
  */
 
 export type JobAction = 'cancel' | 'retry' | 'extend' | 'upscale';

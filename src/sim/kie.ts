@@ -28,6 +28,8 @@
  *   [sim:no_webhook]                no callback is ever sent
  *   [sim:unknown_flag]              record-info reports a successFlag kie never documented (Veo 4, Suno "QUEUING")
  *   [sim:uhd_unavailable]           Veo: the 4K task fails with kie's "The 4K version of this video is unavailable…"
+ * Veo extend (POST /api/v1/veo/extend, §7.3 [S]) makes a task continuing a finished one, tracked by record-info, whose
+ * record also names the joined clip (`fullResultUrls` [U]); a task whose 1080p or 4K copy was handed out is refused.
  * A Veo prompt with letters of a non-Latin script fails like kie's "Only English prompts are supported at this time"
  * (successFlag 2, code 400), unless `englishOnly` is false.
  *
