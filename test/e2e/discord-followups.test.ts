@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
-import type { FakeMessage } from '../fakes/discord.js';
-import { DiscordWorld as World } from '../helpers/discord-world.js';
+import { PERMISSIONS, type FakeMessage } from '../fakes/discord.js';
+import { DiscordWorld as World, OWNER_ID } from '../helpers/discord-world.js';
 
 /**
  * Upscale and Extend under a delivered Veo 3.1 clip, end to end: discord.js against the fake Discord, the whole bot,
@@ -50,8 +50,16 @@ describe('follow-ups on Discord', () => {
     const refusedExtend = w.fake.press(bob, result, `clipbot:extend:${parent.id}`);
     expect(await w.privateReply(refusedExtend)).toMatch(/^Only the person who asked/);
     expect(refusedExtend.callbacks.map((c) => c.type)).not.toContain(9);
+    // Nor may a moderator of this server or an owner: it would be charged to Alice.
+    const moderator = w.fake.member('Mod', { permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
+    const owner = w.fake.member('Owner', { id: OWNER_ID });
+    for (const presser of [moderator, owner]) {
+      const press = w.fake.press(presser, result, `clipbot:upscale:${parent.id}:4k`);
+      expect(await w.privateReply(press)).toMatch(/^Only the person who asked/);
+    }
     expect(await w.jobs()).toHaveLength(1);
     expect(await w.balance(bob)).toBe(STARTING);
+    expect(await w.balance(alice)).toBe(STARTING - VEO_720);
 
     const extend = w.fake.press(alice, result, `clipbot:extend:${parent.id}`);
     await w.fake.waitFor('the Extend modal', () => extend.callbacks.some((c) => c.type === 9));
