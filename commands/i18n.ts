@@ -131,6 +131,14 @@ const TEXT = {
   quote_not_yours: { en: 'Only the person who asked for this video can confirm or cancel it.', zh: '只有发起者可以确认或取消这个报价。' },
   no_such_quote: { en: 'The bot no longer knows this quote. Please ask again.', zh: '机器人找不到这个报价了，请重新发起。' },
   checkout_banned: { en: 'You are banned from using this bot, so you cannot buy credits.', zh: '你已被禁止使用本机器人，不能购买积分。' },
+  // Follow-ups (Extend, Upscale): buttons under a delivered video and /extend, /upscale.
+  upscale: { en: 'Upscale to {resolution}', zh: '提升到 {resolution}' },
+  extend: { en: 'Extend', zh: '延长' },
+  followup_not_yours: { en: 'Only the person who asked for this video can extend or upscale it (it is charged to them).', zh: '只有发起者可以延长或提升这个视频（费用由发起者支付）。' },
+  followup_queued: { en: 'Follow-up queued as job {job}.', zh: '后续任务已排队，任务 {job}。' },
+  already_following_up: { en: 'Already queued as job {job}.', zh: '已排队，任务 {job}。' },
+  extend_how: { en: 'Reply with /extend {job} followed by what happens next.', zh: '请回复 /extend {job} 并写下接下来发生的事。' },
+  extend_prompt_label: { en: 'What happens next?', zh: '接下来发生什么？' },
 } as const satisfies Record<string, Record<Locale, string>>;
 
 export type TextKey = keyof typeof TEXT;
@@ -162,4 +170,6 @@ export const ZH_DESCRIPTIONS: Record<string, string> = {
   refund: '退回已完成视频的积分（管理员）',
   refundpayment: '退还 Telegram Stars 付款并收回其积分（所有者）',
   settings: '查看或修改本服务器的视频设置（管理员）',
+  upscale: '把你已完成的视频提升到 1080p 或 4K（支持的模型）；只收差价',
+  extend: '用新的提示词接着生成你已完成的视频（支持的模型）；按新视频收费',
 };

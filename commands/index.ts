@@ -6,6 +6,7 @@ import buy from './buy.js';
 import cancel from './cancel.js';
 import communities from './communities.js';
 import credits from './credits.js';
+import extend from './extend.js';
 import { createHelpCommand } from './help.js';
 import history from './history.js';
 import models from './models.js';
@@ -19,6 +20,7 @@ import settings from './settings.js';
 import stats from './stats.js';
 import type { Command } from './types.js';
 import unban from './unban.js';
+import upscale from './upscale.js';
 import video from './video.js';
 
 /** The explicit registry: every chat command, in the order `/help` lists them. */
@@ -44,6 +46,9 @@ export const commands: readonly Command[] = [
   settings,
   budget,
   communities,
+  // Follow-ups of a delivered video (the buttons under it, as commands).
+  upscale,
+  extend,
 ] as unknown as readonly Command[];
 
 export function findCommand(name: string): Command | undefined {

@@ -1,4 +1,5 @@
 import type { Job } from '../db/schema.js';
+import type { Resolution } from '../src/core/catalog.js';
 import { newCorrelationId } from '../src/core/errors.js';
 import { getJob } from '../src/core/engine/job-state.js';
 import { UserError } from '../src/core/errors.js';
@@ -10,22 +11,37 @@ import { quoteOffer, showOffer } from './quote-actions.js';
 import type { CommandContext, CommandDeps } from './types.js';
 
 /**
- * The buttons under status and result messages (Cancel, Retry) as platform-neutral actions, authorised in one place
- * with the same rules as typed commands: the requester may cancel and retry their own job; owners, and moderators of
- * the community the job was made in, may cancel it. Adapters only render the buttons and route the presses here.
+ * The buttons under status and result messages (Cancel, Retry, Upscale, Extend) as platform-neutral actions,
+ * authorised in one place with the same rules as typed commands: the requester may cancel, retry and follow up their
+ * own job; owners, and moderators of the community the job was made in, may cancel it. Retry and the follow-ups
+ * charge the requester, so only they may ask for them. Adapters only render the buttons and route the presses here.
  */
 
-export type JobAction = 'cancel' | 'retry';
+export type JobAction = 'cancel' | 'retry' | 'extend' | 'upscale';
 
-/** A button's data: `cancel:<job id>`, `retry:<job id>` (fits Discord's custom_id and Telegram's callback_data). */
-export function parseJobAction(data: string): { action: JobAction; jobId: string } | undefined {
-  const match = /^(cancel|retry):([\w-]{1,40})$/.exec(data);
-  return match ? { action: match[1] as JobAction, jobId: match[2]! } : undefined;
+/** What a follow-up press carries besides its job: Upscale's resolution, Extend's prompt (Discord's modal, /extend). */
+export interface ActionInput {
+  resolution?: Resolution;
+  prompt?: string;
 }
 
-export function jobActionData(action: JobAction, jobId: string): string {
-  return `${action}:${jobId}`;
+/**
+ * A button's data: `cancel:<job id>`, `retry:<job id>`, `extend:<job id>`, `upscale:<job id>:<resolution>` (fits
+ * Discord's custom_id and Telegram's callback_data).
+ */
+export function parseJobAction(data: string): { action: JobAction; jobId: string; resolution?: Resolution } | undefined {
+  const match = /^(cancel|retry|extend):([\w-]{1,40})$|^(upscale):([\w-]{1,40}):(1080p|4k)$/.exec(data);
+  if (!match) return undefined;
+  if (match[3]) return { action: 'upscale', jobId: match[4]!, resolution: match[5] as Resolution };
+  return { action: match[1] as JobAction, jobId: match[2]! };
 }
+
+export function jobActionData(action: JobAction, jobId: string, resolution?: Resolution): string {
+  return action === 'upscale' ? `upscale:${jobId}:${resolution ?? '1080p'}` : `${action}:${jobId}`;
+}
+
+/** Actions that charge the requester again: only they may take them (nobody spends a member's credits for them). */
+const CHARGES = new Set<JobAction>(['retry', 'extend', 'upscale']);
 
 export type ActionDecision = { ok: true; job: Job; as: 'requester' | 'moderator' } | { ok: false; text: string };
 
@@ -36,19 +52,46 @@ export async function authorizeJobAction(action: JobAction, jobId: string, ctx: 
   if (!job) return { ok: false, text: t('no_such_job', locale) };
   const requester = await requesterOf(deps.db, job);
   if (requester?.platform === ctx.actor.platform && requester.platformUserId === ctx.actor.platformUserId) return { ok: true, job, as: 'requester' };
-  // Retry charges the requester again: only they may ask for it.
-  if (action === 'cancel' && reaches({ role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) }, communityId(job.platform, job.guildId))) {
+  // Retry, Extend and Upscale charge the requester again: only they may ask for them.
+  if (!CHARGES.has(action) && reaches({ role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) }, communityId(job.platform, job.guildId))) {
     return { ok: true, job, as: 'moderator' };
   }
-  return { ok: false, text: t(action === 'retry' ? 'retry_not_yours' : 'not_yours', locale) };
+  return { ok: false, text: t(action === 'retry' ? 'retry_not_yours' : CHARGES.has(action) ? 'followup_not_yours' : 'not_yours', locale) };
 }
 
 /**
  * Runs an authorised action and returns what to tell the presser. A Retry becomes a new job whose status message is
  * posted through `ctx` like a `/video`'s.
  */
-export async function runJobAction(action: JobAction, decision: Extract<ActionDecision, { ok: true }>, ctx: CommandContext, deps: CommandDeps): Promise<{ text: string; jobId?: string }> {
+export async function runJobAction(
+  action: JobAction,
+  decision: Extract<ActionDecision, { ok: true }>,
+  ctx: CommandContext,
+  deps: CommandDeps,
+  input: ActionInput = {},
+): Promise<{ text: string; jobId?: string }> {
   const locale = localeOf(ctx.locale);
+  const from = {
+    identity: ctx.actor,
+    dest: ctx.dest,
+    intakeKey: ctx.intakeKey,
+    ...(ctx.guildId ? { guildId: ctx.guildId } : {}),
+    ...(ctx.locale ? { locale: ctx.locale } : {}),
+  };
+  if (action === 'extend' && input.prompt === undefined) {
+    // A text platform's button cannot ask for the prompt: it says how to give one (Discord asks with a modal).
+    return { text: t('extend_how', locale, { job: decision.job.id }) };
+  }
+  if (action === 'extend' || action === 'upscale') {
+    const result = await deps.engine.followup({
+      ...from,
+      kind: action,
+      parentJobId: decision.job.id,
+      ...(input.prompt !== undefined ? { prompt: input.prompt } : {}),
+      ...(input.resolution ? { resolution: input.resolution } : {}),
+    });
+    return { text: t(result.duplicate ? 'already_following_up' : 'followup_queued', locale, { job: result.job.id }), jobId: result.job.id };
+  }
   if (action === 'cancel') {
     const actor = (await deps.engine.userIdOf(ctx.actor.platform, ctx.actor.platformUserId)) ?? -1;
     const job = await deps.engine.cancel(decision.job.id, { userId: actor, moderator: decision.as === 'moderator' });
@@ -74,7 +117,7 @@ export async function runJobAction(action: JobAction, decision: Extract<ActionDe
  * The whole press for adapters that answer once (Telegram's callback answer): gate, authorise, run, and turn
  * errors into text. `alert` marks answers the presser must not miss (refusals, errors).
  */
-export async function pressJobButton(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps): Promise<{ text: string; alert: boolean }> {
+export async function pressJobButton(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps, input: ActionInput = {}): Promise<{ text: string; alert: boolean }> {
   if (!(await passCommunityGate(ctx, deps))) return { text: '', alert: false };
   const decision = await authorizeJobAction(action, jobId, ctx, deps);
   if (!decision.ok) {
@@ -82,7 +125,7 @@ export async function pressJobButton(action: JobAction, jobId: string, ctx: Comm
     return { text: decision.text, alert: true };
   }
   try {
-    return { text: (await runJobAction(action, decision, ctx, deps)).text, alert: false };
+    return { text: (await runJobAction(action, decision, ctx, deps, input)).text, alert: false };
   } catch (error) {
     return { text: describeActionError(error, ctx, deps), alert: true };
   }

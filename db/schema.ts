@@ -82,6 +82,10 @@ export const JOB_STATUSES = [
 ] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+/** What a follow-up job does with its parent's clip: continue it with a new prompt, or make it sharper. */
+export const FOLLOWUP_KINDS = ['extend', 'upscale'] as const;
+export type FollowupKind = (typeof FOLLOWUP_KINDS)[number];
+
 export const jobs = sqliteTable(
   'jobs',
   {
@@ -137,6 +141,10 @@ export const jobs = sqliteTable(
     workerId: text('worker_id'),
     /** Raised at every start and takeover: a runner's moves are fenced by it, so one that lost the job changes nothing. */
     leaseEpoch: integer('lease_epoch').notNull().default(0),
+
+    /** A follow-up (Extend, Upscale) names the delivered job it continues; null for a job made from a prompt. */
+    parentJobId: text('parent_job_id'),
+    followup: text('followup', { enum: FOLLOWUP_KINDS }),
   },
   (t) => [
     index('jobs_worker').on(t.workerId),
@@ -150,6 +158,8 @@ export const jobs = sqliteTable(
     index('jobs_user_submitted').on(t.userId, t.submittedAt),
     index('jobs_created').on(t.createdAt),
     uniqueIndex('jobs_provider_task').on(t.provider, t.providerTaskId),
+    // A clip's follow-ups (kie will not extend a clip once upscaled).
+    index('jobs_parent').on(t.parentJobId),
   ],
 );
 

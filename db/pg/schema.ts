@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, pgView, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { QuotedRequest, StoredParams } from '../../src/core/ports.js';
-import { JOB_STATUSES, LEDGER_KINDS, QUOTE_STATUSES } from '../schema.js';
+import { FOLLOWUP_KINDS, JOB_STATUSES, LEDGER_KINDS, QUOTE_STATUSES } from '../schema.js';
 
 /**
  * db/schema.ts for PostgreSQL: the same tables, columns, indexes and constraints, so both stores hold the same rows
@@ -103,6 +103,9 @@ export const jobs = pgTable(
 
     workerId: text('worker_id'),
     leaseEpoch: integer('lease_epoch').notNull().default(0),
+
+    parentJobId: text('parent_job_id'),
+    followup: text('followup', { enum: FOLLOWUP_KINDS }),
   },
   (t) => [
     index('jobs_worker').on(t.workerId),
@@ -113,6 +116,7 @@ export const jobs = pgTable(
     index('jobs_user_submitted').on(t.userId, t.submittedAt),
     index('jobs_created').on(t.createdAt),
     uniqueIndex('jobs_provider_task').on(t.provider, t.providerTaskId),
+    index('jobs_parent').on(t.parentJobId),
   ],
 );
 

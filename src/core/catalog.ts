@@ -46,7 +46,25 @@ export interface ModelSpec {
   /** Give up (and refund) after this long at the provider. */
   readonly timeoutSeconds: number;
   readonly englishOnly: boolean;
+  /** Follow-ups offered on a delivered clip (buttons and /upscale, /extend); absent: none. */
+  readonly followups?: ModelFollowups;
 }
+
+/** What the provider can do with one of this model's finished clips. */
+export interface ModelFollowups {
+  /** Resolutions a delivered clip can be upscaled to (the parent's task is upgraded at the provider). */
+  readonly upscaleTo?: readonly Resolution[];
+  /**
+   * Continue the clip with a new prompt, from a clip at one of `from`; `notOnceUpscaled`: the provider refuses to
+   * extend a clip once it was upscaled (kie: "videos upgraded to 1080p cannot be extended", §7.3).
+   */
+  readonly extend?: { readonly from: readonly Resolution[]; readonly notOnceUpscaled?: boolean };
+}
+
+/** kie Veo 3.1 (provider-apis.md §3.5, §7.3): get-1080p-video, get-4k-video and extend act on a finished 720p task. */
+/** Ark (provider-apis.md §7.2): Extend is image-to-video from the task's `last_frame_url`; Ark does not upscale. */
+const ARK_FOLLOWUPS: ModelFollowups = { extend: { from: ['480p', '720p', '1080p'] } };
+const VEO_FOLLOWUPS: ModelFollowups = { upscaleTo: ['1080p', '4k'], extend: { from: ['720p'], notOnceUpscaled: true } };
 
 const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
 const SEEDANCE_CREDITS = { '480p': 40, '720p': 50, '1080p': 70 } as const;
@@ -179,6 +197,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-1-pro-ark',
     label: 'Seedance 1.0 Pro (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // The operator's Ark model or endpoint id replaces these (ARK_MODEL_ID, for this model only).
     providerModels: { textToVideo: 'doubao-seedance-1-0-pro-250528', imageToVideo: 'doubao-seedance-1-0-pro-250528' },
@@ -201,6 +220,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-1.5-pro-ark',
     label: 'Seedance 1.5 Pro with audio (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // ARK_SEEDANCE_1_5_PRO_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-1-5-pro-251215', imageToVideo: 'doubao-seedance-1-5-pro-251215' },
@@ -222,6 +242,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-2-ark',
     label: 'Seedance 2.0 with audio (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // ARK_SEEDANCE_2_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-2-0-260128', imageToVideo: 'doubao-seedance-2-0-260128' },
@@ -243,6 +264,7 @@ export const MODELS: readonly ModelSpec[] = [
     id: 'seedance-2-fast-ark',
     label: 'Seedance 2.0 Fast with audio (Volcano Engine Ark)',
     provider: 'ark',
+    followups: ARK_FOLLOWUPS,
     kind: 'video',
     // ARK_SEEDANCE_2_FAST_MODEL_ID replaces these.
     providerModels: { textToVideo: 'doubao-seedance-2-0-fast-260128', imageToVideo: 'doubao-seedance-2-0-fast-260128' },
@@ -282,6 +304,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '720p': 60, '1080p': 120, '4k': 340 },
     timeoutSeconds: 1200,
     englishOnly: true,
+    followups: VEO_FOLLOWUPS,
   },
   {
     id: 'veo3.1',
@@ -303,6 +326,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '720p': 100, '1080p': 160, '4k': 380 },
     timeoutSeconds: 1500,
     englishOnly: true,
+    followups: VEO_FOLLOWUPS,
   },
   {
     id: 'suno-music-video',

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { GenerationParams, VideoOptions } from './catalog.js';
+import type { GenerationParams, Resolution, VideoOptions } from './catalog.js';
 import type { ProviderError } from './errors.js';
 
 /**
@@ -54,6 +54,17 @@ export interface GenerationRequest {
   webhookUrl?: string;
   /** For music-video models (kie Suno MP4): which generated song to turn into a video. */
   musicVideo?: MusicVideoSource;
+  /** A follow-up of a delivered clip: what to do with the parent's task (params.resolution is the wanted one). */
+  followup?: FollowupRequest;
+}
+
+/**
+ * Extend: continue the parent's clip with `prompt`; Upscale: the parent's clip at `params.resolution`.
+ * `parentTaskId` is the parent job's task at this same provider.
+ */
+export interface FollowupRequest {
+  kind: 'extend' | 'upscale';
+  parentTaskId: string;
 }
 
 export interface MusicVideoSource {
@@ -227,6 +238,8 @@ export interface ResultDelivery {
   /** Local file, when the store has one; else `openRead`. */
   localPath?: string;
   openRead(): Promise<Readable>;
+  /** The follow-ups this clip offers (Upscale to these resolutions, Extend): the platform shows a button for each. */
+  followups?: { upscaleTo: readonly Resolution[]; extend: boolean };
 }
 
 /**

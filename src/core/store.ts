@@ -21,6 +21,7 @@ export type NewJobRow = Pick<
   NewJob,
   | 'id' | 'userId' | 'status' | 'platform' | 'chatId' | 'guildId' | 'requestMessageId' | 'locale' | 'uploadLimitBytes' | 'model'
   | 'provider' | 'providerModel' | 'prompt' | 'params' | 'inputImageUrl' | 'inputMediaKey' | 'price' | 'createdAt' | 'updatedAt'
+  | 'parentJobId' | 'followup'
 > & { costUsd: number };
 
 /** A queued job as the scheduler orders it, with its member's latest start (0 = never). */
@@ -60,6 +61,8 @@ export interface JobRepo {
   /** Unguarded bookkeeping that is not a state (where the job's status message is). */
   setStatusMessage(id: string, chatId: string, messageId: string): Promise<void>;
   ofProviderTask(provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined>;
+  /** The follow-ups (Extend, Upscale) made of this job, oldest first. */
+  followupsOf(parentJobId: string): Promise<Pick<Job, 'id' | 'status' | 'followup'>[]>;
 
   /** Whether any job is queued, and how many are at a provider: in one read, since the scheduler asks on every intake. */
   schedulingLoad(): Promise<{ queued: boolean; atProvider: number }>;

@@ -95,7 +95,8 @@ export function buildArkBody(request: GenerationRequest, opts: ArkBodyOptions = 
   if (opts.serviceTier === 'default' || (opts.serviceTier === 'flex' && opts.flexModels?.has(request.providerModel))) {
     body.service_tier = opts.serviceTier;
   }
-  // `return_last_frame` is not asked for: nothing keeps `content.last_frame_url` yet (Extend will need it).
+  // The last frame is what Extend continues from (§7.2: "the documented way to chain clips"); asking costs nothing.
+  body.return_last_frame = true;
   return body;
 }
 
@@ -113,7 +114,7 @@ const taskErrorSchema = z.looseObject({ code: z.string().max(200), message: z.st
 const taskSchema = z.looseObject({
   id: taskId,
   status: z.enum(ARK_STATUSES),
-  content: z.looseObject({ video_url: httpUrl.nullish() }).nullish(),
+  content: z.looseObject({ video_url: httpUrl.nullish(), last_frame_url: httpUrl.nullish() }).nullish(),
   error: taskErrorSchema.nullish(),
 });
 
@@ -230,7 +231,22 @@ export function createArkProvider(opts: ArkProviderOptions): ArkProvider {
 
   const ok = (res: JsonResponse) => res.status >= 200 && res.status < 300;
 
+  /**
+   * Extend on Ark: image-to-video from the parent task's last frame (`content.last_frame_url`, asked for on every
+   * task), with the new prompt. Ark keeps that URL 24 h and the task 7 days [S]: an older clip cannot be extended.
+   * Ark returns no joined clip: the member gets the continuation.
+   */
+  async function extendRequest(request: GenerationRequest, parentTaskId: string, signal?: AbortSignal): Promise<GenerationRequest> {
+    const parent = await readTask({ taskId: parentTaskId, providerModel: request.providerModel }, signal);
+    const lastFrame = parent.status === 'succeeded' ? parent.content?.last_frame_url : undefined;
+    if (!lastFrame) throw new ProviderError('validation', 'ark: the last frame of this video is not available any more', { retryable: false });
+    const { followup: _followup, ...rest } = request;
+    return { ...rest, imageUrl: lastFrame };
+  }
+
   async function submit(request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
+    if (request.followup?.kind === 'upscale') throw new ProviderError('validation', 'ark: videos cannot be upscaled', { retryable: false });
+    if (request.followup) request = await extendRequest(request, request.followup.parentTaskId, signal);
     const res = await call('POST', tasksUrl, signal, buildArkBody(request, opts), { 'x-clipbot-job-id': request.jobId });
     if (!ok(res)) throw arkHttpError(res, 'create', clock.now());
     const body = parseBody(res, createSchema, 'ark create');

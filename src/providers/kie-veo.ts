@@ -55,6 +55,8 @@ const recordData = z
     response: z
       .looseObject({
         resultUrls: z.array(httpUrl).max(16).nullish(),
+        // An extend task's source and continuation joined [U: named so by kie's newer extend form, §7.3].
+        fullResultUrls: z.array(httpUrl).max(16).nullish(),
         resolution: z.string().max(32).nullish(),
       })
       .nullish(),
@@ -115,7 +117,8 @@ export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: Ab
     case 0:
       return { state: 'running' };
     case 1: {
-      const url = data.response?.resultUrls?.[0];
+      // An extend task's joined clip, where kie gives one, is what the member wants; else the continuation.
+      const url = data.response?.fullResultUrls?.[0] ?? data.response?.resultUrls?.[0];
       if (url === undefined) throw new ProviderError('malformed', `${what}: success without a result URL`, { retryable: true });
       // Fallback-model videos are 720p only and have no 1080p or 4K version to wait for (§3.5).
       if (data.fallbackFlag !== true) {

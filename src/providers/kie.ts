@@ -17,6 +17,7 @@ import { createHttpAgent } from './http.js';
 import { clip, createKieClient, isKieTaskId, kieData, kieTaskId } from './kie-api.js';
 import { KIE_SUNO_MP4_MODEL, statusKieSuno, submitKieSuno } from './kie-suno.js';
 import { isKieVeoModel, statusKieVeo, submitKieVeo } from './kie-veo.js';
+import { statusKieVeoUpscale, submitKieVeoExtend, submitKieVeoUpscale } from './kie-veo-followups.js';
 
 /**
  * kie.ai adapter: Veo 3.1 (provider-apis.md §3, §7.3) and the Suno music-video MP4 API (§4), one key and one base URL.
@@ -88,7 +89,11 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
 
   async function submit(request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
     let task: TaskRef;
-    if (request.providerModel === KIE_SUNO_MP4_MODEL) task = await submitKieSuno(client, request, signal);
+    const followup = request.followup;
+    if (followup && isKieVeoModel(request.providerModel)) {
+      task = followup.kind === 'upscale' ? await submitKieVeoUpscale(client, { ...request, followup }, signal) : await submitKieVeoExtend(client, { ...request, followup }, signal);
+    } else if (followup) throw new ProviderError('validation', `kie.ai has no follow-ups for ${JSON.stringify(clip(request.providerModel, 80))}`, { retryable: false });
+    else if (request.providerModel === KIE_SUNO_MP4_MODEL) task = await submitKieSuno(client, request, signal);
     else if (isKieVeoModel(request.providerModel)) task = await submitKieVeo(client, request, signal);
     else throw unknownModel(request.providerModel);
     log?.debug({ jobId: request.jobId, taskId: task.taskId, model: request.providerModel }, 'kie task created');
@@ -100,7 +105,7 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
       throw new ProviderError('not_found', `not a kie task id: ${JSON.stringify(clip(task.taskId, 80))}`, { retryable: false });
     }
     if (task.providerModel === KIE_SUNO_MP4_MODEL) return statusKieSuno(client, task, signal);
-    if (isKieVeoModel(task.providerModel)) return statusKieVeo(client, task, signal);
+    if (isKieVeoModel(task.providerModel)) return (await statusKieVeoUpscale(client, task, signal)) ?? statusKieVeo(client, task, signal);
     throw unknownModel(task.providerModel);
   }
 

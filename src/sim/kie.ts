@@ -28,6 +28,8 @@
  *   [sim:no_webhook]                no callback is ever sent
  *   [sim:unknown_flag]              record-info reports a successFlag kie never documented (Veo 4, Suno "QUEUING")
  *   [sim:uhd_unavailable]           Veo: the 4K task fails with kie's "The 4K version of this video is unavailable…"
+ * Veo extend (POST /api/v1/veo/extend, §7.3 [S]) makes a task continuing a finished one, tracked by record-info, whose
+ * record also names the joined clip (`fullResultUrls` [U]); a task whose 1080p or 4K copy was handed out is refused.
  * A Veo prompt with letters of a non-Latin script fails like kie's "Only English prompts are supported at this time"
  * (successFlag 2, code 400), unless `englishOnly` is false.
  *
@@ -68,7 +70,7 @@ import type { SimMillis } from './sim-http.js';
 
 export type { SimMillis };
 
-export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'veo_4k' | 'mp4_generate' | 'mp4_record_info' | 'credit' | 'files';
+export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'veo_4k' | 'veo_extend' | 'mp4_generate' | 'mp4_record_info' | 'credit' | 'files';
 
 /** 'envelope': every answer is HTTP 200 and the error is the envelope `code` (kie's own client example expects that).
  * 'http': the HTTP status is the code too. 'http500': every error is HTTP 500 and only the envelope says which (kie's
@@ -216,6 +218,8 @@ export interface KieSimTask {
   readonly aspectRatio: string | undefined;
   /** A Veo 4K task: the task it upgrades. */
   readonly upgradeOf: string | undefined;
+  /** A Veo extend task: the task it continues. */
+  readonly extendOf: string | undefined;
 }
 
 export interface KieSimCall {
@@ -318,7 +322,7 @@ export function signKieSimWebhook(key: string, taskId: string, timestampS: numbe
 }
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
-const API_ROUTES: readonly KieSimRoute[] = ['veo_generate', 'veo_record_info', 'veo_1080p', 'veo_4k', 'mp4_generate', 'mp4_record_info'];
+const API_ROUTES: readonly KieSimRoute[] = ['veo_generate', 'veo_record_info', 'veo_1080p', 'veo_4k', 'veo_extend', 'mp4_generate', 'mp4_record_info'];
 const VEO_MODELS = new Set(['veo3', 'veo3_fast']);
 const VEO_RATIOS = new Set(['16:9', '9:16', 'Auto']);
 const GENERATION_TYPES = new Set(['TEXT_2_VIDEO', 'FIRST_AND_LAST_FRAMES_2_VIDEO', 'REFERENCE_2_VIDEO']);
@@ -335,6 +339,9 @@ const VEO_FIELDS = new Set([
   'enableFallback',
   'enableTranslation',
 ]);
+/** extend's request (docs.kie.ai veo3-api/extend-video, the old-model page's example); `model` "fast" or "quality" [U]. */
+const EXTEND_FIELDS = new Set(['taskId', 'prompt', 'seeds', 'watermark', 'callBackUrl', 'model']);
+const EXTEND_MODELS = new Set(['fast', 'quality']);
 /** get-4k-video's request (§7.3). */
 const UHD_FIELDS = new Set(['taskId', 'index', 'callBackUrl']);
 const MP4_FIELDS = new Set(['taskId', 'audioId', 'callBackUrl', 'author', 'domainName']);
@@ -357,6 +364,10 @@ interface Entry {
   upgradeOf: string | undefined;
   /** A Veo task: its 4K task, once asked for. */
   uhdTask: string | undefined;
+  /** An extend task: the Veo task it continues. */
+  extendOf: string | undefined;
+  /** A Veo task whose 1080p or 4K copy was handed out: kie will not extend it (§7.3 [S]). */
+  upgraded: boolean;
   webhookQueued: boolean;
   timer: NodeJS.Timeout | undefined;
 }
@@ -493,6 +504,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
           ? {
               taskId: e.id,
               resultUrls: [fileUrl(e, 'output.mp4')],
+              // [U] kie's newer extend form names the joined clip `fullResultUrls`; the old form's record is not documented.
+              ...(e.extendOf !== undefined ? { fullResultUrls: [fileUrl(e, 'full.mp4')] } : {}),
               // [U] what a 4K task's record shows besides its video
               ...(e.upgradeOf === undefined ? { originUrls: [fileUrl(e, 'origin.mp4')] } : {}),
               resolution: e.upgradeOf === undefined ? '720p' : '4k',
@@ -531,6 +544,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const state = stateOf(e, now);
     if (state !== 'succeeded') return envelope(422, 'The video is not generated successfully'); // [U]
     if (now < e.endsAt + e.hdMs) return envelope(400, KIE_SIM_MESSAGES.hdNotReady);
+    e.upgraded = true;
     return ok({ resultUrl: fileUrl(e, 'output-1080p.mp4') });
   }
 
@@ -557,6 +571,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       const outcome: KieSimOutcome = e.prompt.includes(KIE_SIM_MARKERS.uhdUnavailable) ? 'uhd_unavailable' : 'ok';
       const child = create('veo', e.model, body, e.prompt, outcome, headers, e.aspectRatio, e.id);
       e.uhdTask = child.id;
+      // [U] a 4K upgrade that turns out unavailable leaves the video extendable.
+      if (outcome === 'ok') e.upgraded = true;
       return ok({ taskId: child.id, resultUrls: null, imageUrls: null });
     }
     const pending = { taskId: existing.id, resultUrls: null, imageUrls: null };
@@ -760,6 +776,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       aspectRatio: ratio,
       upgradeOf,
       uhdTask: undefined,
+      extendOf: undefined,
+      upgraded: false,
       webhookQueued: false,
       timer: undefined,
     };
@@ -831,6 +849,44 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return ok({ taskId: e.id });
   }
 
+  /**
+   * extend (§7.3 [S]): a new Veo task continuing a finished one with a new prompt, tracked by record-info, whose record
+   * also names the joined clip (`fullResultUrls` [U]). A task never made, not finished, or already upgraded to 1080p
+   * or 4K is refused [U: codes and texts]. The prompt's markers work as for generate.
+   */
+  function veoExtend(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
+    stats.submitCalls++;
+    const body = parseObject(rawBody);
+    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
+    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+    const gate = promptGate(prompt, countAttempt(prompt));
+    if (gate) return gate;
+    const unknown = unknownField(body, EXTEND_FIELDS);
+    if (unknown) return unknown;
+    if (!prompt.trim()) return envelope(422, 'prompt is required');
+    if (typeof body.taskId !== 'string' || !body.taskId) return envelope(422, 'taskId is required');
+    if (body.model !== undefined && (typeof body.model !== 'string' || !EXTEND_MODELS.has(body.model))) return envelope(422, 'model is invalid');
+    const seeds = body.seeds;
+    if (seeds !== undefined && (!Number.isInteger(seeds) || (seedRange && ((seeds as number) < seedRange[0] || (seeds as number) > seedRange[1])))) {
+      return envelope(422, 'seeds is invalid');
+    }
+    const badCallback = checkCallBackUrl(body.callBackUrl);
+    if (badCallback) return badCallback;
+    const source = entries.get(body.taskId);
+    if (!source || source.api !== 'veo' || source.upgradeOf !== undefined) return envelope(404, 'The task does not exist');
+    if (stateOf(source) !== 'succeeded') return envelope(422, 'The video is not generated successfully');
+    if (source.upgraded) return envelope(422, 'Videos upgraded to 1080P or 4K cannot be extended');
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
+    let outcome: KieSimOutcome = 'ok';
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) outcome = 'content_policy';
+    else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
+    else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
+    if (closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
+    const e = create('veo', source.model, body, prompt, outcome, headers, source.aspectRatio);
+    e.extendOf = source.id;
+    return ok({ taskId: e.id });
+  }
+
   function mp4Generate(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
     stats.submitCalls++;
     const body = parseObject(rawBody);
@@ -868,7 +924,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const e = entries.get(id);
     const now = clock.now();
     if (!e || stateOf(e, now) !== 'succeeded') return FILE_NOT_FOUND;
-    const known = e.api === 'veo' ? ['output.mp4', 'origin.mp4', 'output-1080p.mp4'] : ['output.mp4'];
+    const known = e.api === 'veo' ? ['output.mp4', 'origin.mp4', 'output-1080p.mp4', ...(e.extendOf !== undefined ? ['full.mp4'] : [])] : ['output.mp4'];
     if (!known.includes(name)) return FILE_NOT_FOUND;
     if (name === 'output-1080p.mp4' && now < e.endsAt + e.hdMs) return FILE_NOT_FOUND;
     const expired = e.prompt.includes(KIE_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.endsAt > opts.fileTtlMs);
@@ -891,6 +947,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     '/api/v1/veo/record-info': { route: 'veo_record_info', method: 'GET' },
     '/api/v1/veo/get-1080p-video': { route: 'veo_1080p', method: 'GET' },
     '/api/v1/veo/get-4k-video': { route: 'veo_4k', method: 'POST' },
+    '/api/v1/veo/extend': { route: 'veo_extend', method: 'POST' },
     '/api/v1/mp4/generate': { route: 'mp4_generate', method: 'POST' },
     '/api/v1/mp4/record-info': { route: 'mp4_record_info', method: 'GET' },
     '/api/v1/chat/credit': { route: 'credit', method: 'GET' },
@@ -942,6 +999,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
     if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
     if (route === 'veo_4k') return uhdVideo(rawBody, req.headers);
+    if (route === 'veo_extend') return veoExtend(rawBody, req.headers);
     // [V-doc] docs.kie.ai "Get Remaining Credits": `{"code":200,"msg":"success","data":100}`, the credits a bare number.
     if (route === 'credit') return ok(credits);
     if (route === 'veo_1080p') stats.hdCalls++;
@@ -1025,6 +1083,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     outcome: e.outcome,
     aspectRatio: e.aspectRatio,
     upgradeOf: e.upgradeOf,
+    extendOf: e.extendOf,
   });
 
   return {

@@ -10,6 +10,7 @@ import { UserError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { startClipbot, type RunningBot } from '../../src/main.js';
 import { startFalSimulator, type FalSimulator } from '../../src/sim/fal.js';
+import { startKieSimulator } from '../../src/sim/kie.js';
 import { balanceIn, userIn } from '../helpers/bot-db.js';
 import { tempDir } from '../helpers/db.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
@@ -442,6 +443,28 @@ describe('the chat commands', () => {
         expect(await t.jobs()).toEqual([]);
         expect(t.mediaFiles()).toEqual([]);
       });
+    });
+  });
+
+  describe('/upscale and /extend', () => {
+    it('follow up a delivered Veo clip from the console, where the clip lists them as commands, each its own job charged to the requester', async () => {
+      const kie = await startKieSimulator({ queueMs: 0, runMs: 100, hdReadyMs: 50 });
+      try {
+        const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000' });
+        const first = await t.console('/video a red fox running through snow --model veo3.1-fast');
+        const [parent] = await t.jobs();
+        expect(first.text).toContain(`upscale: /upscale ${parent!.id} 1080p|4k`);
+        expect(first.text).toContain(`extend: /extend ${parent!.id} <what happens next>`);
+        const out = await t.console(`/extend ${parent!.id} the fox dives into a river`, `/upscale ${parent!.id} 4k`, `/upscale ${parent!.id} 720p`);
+        expect(out.replyTo(`/upscale ${parent!.id} 720p`)).toMatch(/resolution.*must be 1080p or 4k/);
+        const [, extended, upscaled] = await t.jobs();
+        expect(extended).toMatchObject({ followup: 'extend', parentJobId: parent!.id, status: 'succeeded', price: 160 });
+        expect(upscaled).toMatchObject({ followup: 'upscale', parentJobId: parent!.id, status: 'succeeded', price: 320 });
+        expect(await t.jobs()).toHaveLength(3);
+        expect(await t.balance('local')).toBe(1000 - 160 - 160 - 320);
+      } finally {
+        await kie.close();
+      }
     });
   });
 

@@ -136,12 +136,12 @@ export interface FakeMessage {
 export interface FakeInteraction {
   id: string;
   token: string;
-  type: 2 | 3 | 4;
+  type: 2 | 3 | 4 | 5;
   member: FakeMember;
   channelId: string;
   guildId: string | null;
   dispatchedAt: number;
-  /** Interaction callbacks received (type 4 reply, 5 defer, 6 deferred update, 7 update, 8 autocomplete). */
+  /** Interaction callbacks received (type 4 reply, 5 defer, 6 deferred update, 7 update, 8 autocomplete, 9 modal). */
   callbacks: { type: number; data: MessageBody | undefined; at: number }[];
   originalId: string | undefined;
   followUpIds: string[];
@@ -463,6 +463,20 @@ export class FakeDiscord {
     return this.dispatchInteraction(member, 3, where, { data: { custom_id: customId, component_type: 2 }, message: this.messageJson(message) }, message.id);
   }
 
+  /**
+   * A member fills in and submits the modal the bot opened (callback type 9) in answer to `opener`: an interaction of
+   * type 5 with the modal's custom_id and the text inputs' values, as Discord sends it.
+   */
+  submitModal(member: FakeMember, opener: FakeInteraction, values: Record<string, string>): FakeInteraction {
+    const modal = opener.callbacks.find((c) => c.type === 9)?.data as { custom_id?: string; components?: { components: { custom_id: string }[] }[] } | undefined;
+    if (!modal?.custom_id) throw new Error(`interaction ${opener.id} opened no modal`);
+    const inputs = (modal.components ?? []).flatMap((row) => row.components.map((c) => c.custom_id));
+    for (const name of Object.keys(values)) if (!inputs.includes(name)) throw new Error(`the modal has no input ${name} (it has: ${inputs.join(', ')})`);
+    const where = opener.guildId ? { channelId: opener.channelId } : { dm: true };
+    const components = inputs.map((id) => ({ type: 1, components: [{ type: 4, custom_id: id, value: values[id] ?? '' }] }));
+    return this.dispatchInteraction(member, 5, where, { data: { custom_id: modal.custom_id, components } }, opener.messageId);
+  }
+
   /** A member posts a message mentioning the bot (`@clipbot <text>`), optionally with attachments. */
   mention(member: FakeMember, text: string, opts: { attachments?: FakeAttachment[]; channelId?: string } = {}): FakeMessage {
     return this.post(member, `<@${this.bot.id}> ${text}`, opts);
@@ -701,7 +715,7 @@ export class FakeDiscord {
 
   // ------------------------------------------------------------------ interactions
 
-  private dispatchInteraction(member: FakeMember, type: 2 | 3 | 4, where: { channelId?: string; dm?: boolean; attachmentSizeLimit?: number }, extra: object, messageId?: string): FakeInteraction {
+  private dispatchInteraction(member: FakeMember, type: 2 | 3 | 4 | 5, where: { channelId?: string; dm?: boolean; attachmentSizeLimit?: number }, extra: object, messageId?: string): FakeInteraction {
     const channel = where.dm ? this.dmChannel(member) : this.channel(where.channelId ?? this.channelId)!;
     const guild = this.guilds.find((g) => g.id === channel.guildId) ?? this.guild;
     const interaction: FakeInteraction = {
@@ -747,7 +761,9 @@ export class FakeDiscord {
     if (interaction.callbacks.length > 0) return error(400, 40060, 'Interaction has already been acknowledged.');
     const type = Number((r.json as { type?: unknown } | undefined)?.type);
     const data = (r.json as { data?: MessageBody } | undefined)?.data;
-    if (![4, 5, 6, 7, 8].includes(type)) return error(400, 50035, 'Invalid Form Body');
+    if (![4, 5, 6, 7, 8, 9].includes(type)) return error(400, 50035, 'Invalid Form Body');
+    // A modal opens from a command or a component, never in answer to another modal (type 5) or an autocomplete.
+    if (type === 9 && (interaction.type === 5 || interaction.type === 4)) return error(400, 50035, 'Invalid interaction response type');
     if ((type === 6 || type === 7) && interaction.type !== 3) return error(400, 40043, 'Interaction type is not a component');
     if (type === 8 && interaction.type !== 4) return error(400, 50035, 'Invalid interaction response type');
     if (type === 4 && !hasMessageContent(data, r.files)) return error(400, 50006, 'Cannot send an empty message');

@@ -190,6 +190,6 @@ export class DiscordWorld {
 }
 
 /** Every slash command the bot registers on Discord (the console's own, such as /as, are not among them). */
-export const DISCORD_COMMANDS = ['ban', 'balance', 'blocklist', 'budget', 'buy', 'cancel', 'communities', 'credits', 'help', 'history', 'models', 'musicvideo', 'paysupport', 'queue', 'quota', 'refund', 'refundpayment', 'settings', 'stats', 'unban', 'video'];
+export const DISCORD_COMMANDS = ['ban', 'balance', 'blocklist', 'budget', 'buy', 'cancel', 'communities', 'credits', 'extend', 'help', 'history', 'models', 'musicvideo', 'paysupport', 'queue', 'quota', 'refund', 'refundpayment', 'settings', 'stats', 'unban', 'upscale', 'video'];
 
 export const isMp4 = (data: Buffer) => data.subarray(4, 8).toString('latin1') === 'ftyp';

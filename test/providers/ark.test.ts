@@ -135,6 +135,7 @@ describe('ark adapter', () => {
         seed: 42,
         watermark: false,
         execution_expires_after: 3600,
+        return_last_frame: true,
       });
       expect(h.sim.requests()[0]!.params).toMatchObject({ resolution: '480p', ratio: '9:16', duration: 7, seed: 42, cameraFixed: true });
     });
@@ -527,7 +528,8 @@ describe('ark models of the catalog', () => {
       const task = h.sim.requests()[0]!;
       expect(task.model).toBe(model.providerModels.textToVideo);
       expect(task.body.generate_audio).toBe(model.supportsAudio ? true : undefined);
-      expect(task.body).not.toHaveProperty('return_last_frame');
+      // Every task asks for its last frame: Extend continues from it.
+      expect(task.body.return_last_frame).toBe(true);
       expect(task.body).not.toHaveProperty('service_tier');
     });
 

@@ -117,11 +117,27 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
           finishedAt: null,
           workerId: null,
           leaseEpoch: 0,
+          parentJobId: null,
+          followup: null,
         });
         expect(await store.jobs.get(row.id)).toEqual(inserted);
         expect(await store.jobs.statusOf(row.id)).toBe('queued');
         expect(await store.jobs.get('no-such-job')).toBeUndefined();
         expect(await store.jobs.statusOf('no-such-job')).toBeUndefined();
+      });
+
+      it('keeps a follow-up’s parent and kind, and lists a job’s follow-ups oldest first', async () => {
+        const user = await member('a');
+        const parent = await jobIn(user.id, 'succeeded');
+        const up = await store.jobs.insert(jobRow(user.id, { parentJobId: parent.id, followup: 'upscale', createdAt: NOW + 1 }));
+        const more = await store.jobs.insert(jobRow(user.id, { parentJobId: parent.id, followup: 'extend', createdAt: NOW + 2 }));
+        await store.jobs.insert(jobRow(user.id, { parentJobId: more.id, followup: 'extend', createdAt: NOW + 3 }));
+        expect(up).toMatchObject({ parentJobId: parent.id, followup: 'upscale' });
+        expect(await store.jobs.followupsOf(parent.id)).toEqual([
+          { id: up.id, status: 'queued', followup: 'upscale' },
+          { id: more.id, status: 'queued', followup: 'extend' },
+        ]);
+        expect(await store.jobs.followupsOf(up.id)).toEqual([]);
       });
 
       it('refuses a second job with the same id, and a job of a member who does not exist', async () => {

@@ -22,6 +22,7 @@ import { findUser } from '../users.js';
 import { recordWebhookDelivery } from '../webhook-deliveries.js';
 import { InputImages } from './input-images.js';
 import type { IntakeSettings, VideoRequest } from './intake.js';
+import type { FollowupOrder } from './followups.js';
 import { JobSignals } from './job-signals.js';
 import { ParkedJobs, type TrackMemo } from './parked-jobs.js';
 import { CANCELLABLE_STATUSES, finishJob, getJob, isFinal, jobOfProviderTask } from './job-state.js';
@@ -302,6 +303,13 @@ export class Engine {
   /** Cancel on a quote: nothing was held, the quote is closed. */
   dropQuote(id: string, by: Identity): Promise<QuoteRow> {
     return this.quotes.drop(id, by);
+  }
+
+  // ------------------------------------------------------------------ follow-ups (followups.ts)
+
+  /** Extend or Upscale a delivered job (followups.ts): a new job, charged to the parent's requester, who alone may ask. */
+  followup(order: FollowupOrder): Promise<SubmitResult> {
+    return this.intake.followup(order);
   }
 
   /** Models whose provider is configured. */

@@ -53,6 +53,8 @@ export interface VideoRequest {
   imageRef?: string;
   /** The model and price the member confirmed: if either is different now, nothing is charged (PriceChangedError). */
   agreed?: { model: string; price: number };
+  /** A follow-up (Extend, Upscale) of this delivered job; its quote comes from followups.ts, not the options. */
+  followup?: { kind: 'extend' | 'upscale'; parentJobId: string };
 }
 
 /** The price (or the model) of a confirmed quote is no longer what the member saw: they are shown the new one. */
@@ -189,6 +191,8 @@ export async function acceptVideo(
       costUsd: quote.costUsd,
       createdAt: now,
       updatedAt: now,
+      parentJobId: request.followup?.parentJobId ?? null,
+      followup: request.followup?.kind ?? null,
     });
     await holdCredits(tx, clock, user.id, jobId, quote.price);
     await tx.intakeKeys.link(request.intakeKey, jobId);

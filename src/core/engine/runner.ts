@@ -1,8 +1,9 @@
 import { findModel } from '../catalog.js';
 import { describeProviderError, MediaError, newCorrelationId, ProviderError } from '../errors.js';
-import type { TaskRef, VideoProvider } from '../ports.js';
+import type { FollowupRequest, TaskRef, VideoProvider } from '../ports.js';
 import type { Job, JobStatus } from '../store.js';
 import type { EngineDeps } from './engine.js';
+import { followupOffer } from './followups.js';
 import type { InputImages } from './input-images.js';
 import type { SleepKind } from './callback-wakes.js';
 import type { JobSignals } from './job-signals.js';
@@ -108,8 +109,14 @@ export class JobRunner {
       return;
     }
     await this.deps.status.show(job, 'submitting');
+    const followup = await this.followupOf(job);
+    if (followup === null) {
+      await this.fail(job, 'submitting', 'internal', 'The video this follow-up continues is gone.');
+      return;
+    }
     const imageUrl = job.inputMediaKey ? await this.deps.images.providerImageUrl(job.inputMediaKey) : undefined;
-    const health = this.deps.health;
+    // A follow-up continues a task at its own provider: it never moves to a twin.
+    const health = followup ? undefined : this.deps.health;
     let attempts = job.attempts;
     // With PROVIDER_FALLBACK, each attempt may go to the model's twin on another provider when the job's own is down:
     // until a provider accepts the job (and its task id is saved below), it is at no provider.
@@ -123,7 +130,7 @@ export class JobRunner {
       for (;;) {
         const provider = this.deps.providers.get(target.provider)!;
         try {
-          return { task: await this.submitTo(provider, target, imageUrl), provider };
+          return { task: await this.submitTo(provider, target, imageUrl, followup), provider };
         } catch (error) {
           if (!health || this.deps.isStopping()) throw error;
           await health.submitFailed(provider.id, error).catch((e: unknown) => this.log.warn({ err: e }, 'could not record a provider failure'));
@@ -150,7 +157,7 @@ export class JobRunner {
     await health?.submitAccepted(provider.id).catch((error: unknown) => this.log.warn({ err: error }, 'could not record a provider success'));
   }
 
-  private submitTo(provider: VideoProvider, job: Job, imageUrl: string | undefined): Promise<TaskRef> {
+  private submitTo(provider: VideoProvider, job: Job, imageUrl: string | undefined, followup: FollowupRequest | undefined): Promise<TaskRef> {
     const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
     const { musicVideo, ...params } = job.params;
     return provider.submit(
@@ -162,9 +169,17 @@ export class JobRunner {
         ...(imageUrl ? { imageUrl } : {}),
         ...(webhookUrl ? { webhookUrl } : {}),
         ...(musicVideo ? { musicVideo } : {}),
+        ...(followup ? { followup } : {}),
       },
       this.deps.signal,
     );
+  }
+
+  /** A follow-up's parent task (undefined: not a follow-up; null: its parent has no task any more). */
+  private async followupOf(job: Job): Promise<FollowupRequest | null | undefined> {
+    if (!job.parentJobId || !job.followup) return undefined;
+    const parent = await getJob(this.db, job.parentJobId);
+    return parent?.providerTaskId ? { kind: job.followup, parentTaskId: parent.providerTaskId } : null;
   }
 
   /**
@@ -280,6 +295,7 @@ export class JobRunner {
           jobId: job.id,
           text: `Your video is ready: ${truncate(job.prompt, 200)}`,
           media,
+          followups: followupOffer({ ...job, status: 'succeeded' }, this.deps.models),
           ...(localPath ? { localPath } : {}),
           openRead: () => store.openRead(media.key),
         }),

@@ -10,6 +10,7 @@ import type { Job } from '../store.js';
 import { requesterOf } from '../users.js';
 import type { EngineDeps, SubmitResult } from './engine.js';
 import type { InputImages } from './input-images.js';
+import { quoteFollowup, type FollowupOrder } from './followups.js';
 import { acceptVideo, existingIntake, hasImage, precheckIntake, PriceChangedError, quoteVideo, type Quote, type VideoRequest } from './intake.js';
 import { getJob, isFinal } from './job-state.js';
 import type { StatusMessages } from './status-messages.js';
@@ -49,12 +50,12 @@ export class VideoIntake {
    * Checks, charges (hold) and queues a `/video` request. Throws `UserError` for anything the member can fix;
    * in that case nothing was charged, no job exists and no file was kept.
    */
-  async submitVideo(request: VideoRequest): Promise<SubmitResult> {
+  async submitVideo(request: VideoRequest, quoted?: Quote): Promise<SubmitResult> {
     if (this.deps.isStopping()) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
     const previous = await this.previous(request);
     if (previous) return previous;
 
-    const { quote, chat } = await this.price(request);
+    const { quote, chat } = await this.price(request, quoted);
     if (request.agreed && (request.agreed.model !== quote.model.id || request.agreed.price !== quote.price)) throw new PriceChangedError(quote, request.agreed);
     // Before slow work (a moderation call, an image download): the banned, rate-limited or broke member hears so at
     // once and costs nothing, and the work itself takes an intake slot, since the limits above count only job rows.
@@ -78,10 +79,11 @@ export class VideoIntake {
   }
 
   /** The model, parameters and price this request gets here and now, and the checks that need no member. */
-  async price(request: VideoRequest): Promise<{ quote: Quote; chat: ChatSettings }> {
+  async price(request: VideoRequest, quoted?: Quote): Promise<{ quote: Quote; chat: ChatSettings }> {
     const models = this.availableModels();
     const chat = await getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
-    const quote = quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
+    // A follow-up arrives priced (followups.ts); everything after the quote is the same for it.
+    const quote = quoted ?? quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
     if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
       throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
     }
@@ -143,6 +145,25 @@ export class VideoIntake {
   /** Models whose provider is configured. */
   availableModels(): ModelSpec[] {
     return this.deps.models.filter((m) => this.deps.providers.has(m.provider));
+  }
+
+  /**
+   * Extend or Upscale a delivered job: priced by followups.ts, then checked, held and queued like any `/video`.
+   * Only the parent's requester may ask (they pay); throws UserError otherwise, with nothing charged.
+   */
+  async followup(order: FollowupOrder): Promise<SubmitResult> {
+    const parent = await getJob(this.db, order.parentJobId);
+    const requester = parent && (await requesterOf(this.db, parent));
+    if (!parent || !requester || requester.platform !== order.identity.platform || requester.platformUserId !== order.identity.platformUserId) {
+      throw new UserError('not_yours', 'Only the person who asked for this video can extend or upscale it.');
+    }
+    const quote = quoteFollowup(parent, order, this.availableModels());
+    if (order.kind === 'extend' && quote.model.followups?.extend?.notOnceUpscaled) {
+      const upscaled = (await this.db.jobs.followupsOf(parent.id)).some((f) => f.followup === 'upscale' && f.status !== 'failed' && f.status !== 'cancelled');
+      if (upscaled) throw new UserError('extend_after_upscale', `${quote.model.label} cannot extend a video once it was upscaled. Extend it before upscaling, or extend another video.`);
+    }
+    const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
+    return this.submitVideo({ ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup: { kind, parentJobId } }, quote);
   }
 
   /**

@@ -51,6 +51,10 @@ export function createConsolePlatform(output: ConsoleOutput): ChatPlatform {
       output.print(`🎬 ${delivery.text}`);
       if (delivery.localPath) output.print(`   file: ${delivery.localPath} (${size})`);
       output.print(`   link: ${delivery.media.url}`);
+      // The console has no buttons: the follow-ups this clip offers, as the commands that make them.
+      const offer = delivery.followups;
+      if (offer?.upscaleTo.length) output.print(`   upscale: /upscale ${delivery.jobId} ${offer.upscaleTo.join('|')}`);
+      if (offer?.extend) output.print(`   extend: /extend ${delivery.jobId} <what happens next>`);
       return { ref: `console:${delivery.jobId}` };
     },
     async notify(_dest: JobDestination, text: string): Promise<void> {

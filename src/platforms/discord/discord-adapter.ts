@@ -16,12 +16,13 @@ import {
   type Guild,
   type Interaction,
   type Message,
+  type ModalSubmitInteraction,
   type RepliableInteraction,
 } from 'discord.js';
 import { commands, findCommand } from '../../../commands/index.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
 import { passCommunityGate } from '../../../commands/community-gate.js';
-import { authorizeJobAction, describeActionError, runJobAction } from '../../../commands/job-actions.js';
+import { authorizeJobAction, describeActionError, runJobAction, type ActionDecision, type ActionInput } from '../../../commands/job-actions.js';
 import { COMMUNITY_NOT_ALLOWED, runCommand } from '../../../commands/run-command.js';
 import type { CommandContext, CommandDeps, Offer } from '../../../commands/types.js';
 import { authorizeQuoteAction, runQuoteAction, type QuoteAction } from '../../../commands/quote-actions.js';
@@ -34,7 +35,7 @@ import { roleOf } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
 import type { PlatformAdapter } from '../platform-adapter.js';
 import { AUTOCOMPLETE_OPTIONS, discordCommandDefinitions, registerCommands } from './command-definitions.js';
-import { CUSTOM_ID, DiscordChat, offerComponents, type LiveReply } from './discord-chat.js';
+import { CUSTOM_ID, DiscordChat, EXTEND_PROMPT_FIELD, extendModal, offerComponents, type LiveReply } from './discord-chat.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 import { clientShardOptions, registersCommands } from './shards.js';
@@ -68,7 +69,7 @@ export const DISCORD_INTENTS: readonly GatewayIntentBits[] = [GatewayIntentBits.
 export const DISCORD_REST_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 60_000;
 /** Commands whose public reply becomes the status of the job they create. */
-const JOB_COMMANDS: ReadonlySet<string> = new Set(['video', 'musicvideo']);
+const JOB_COMMANDS: ReadonlySet<string> = new Set(['video', 'musicvideo', 'upscale', 'extend']);
 const MAX_REPLY = 2000;
 
 export function createDiscordAdapter({ config, logger, clock, onRateLimited }: DiscordAdapterDeps): PlatformAdapter {
@@ -231,6 +232,7 @@ class DiscordHandlers {
       if (interaction.isAutocomplete()) await this.autocomplete(interaction);
       else if (interaction.isChatInputCommand()) await this.slashCommand(interaction);
       else if (interaction.isButton()) await this.button(interaction);
+      else if (interaction.isModalSubmit()) await this.extendModal(interaction);
     } catch (error) {
       const ref = newCorrelationId();
       this.log.error({ err: error, ref, interaction: interaction.id }, 'Discord interaction failed');
@@ -326,12 +328,39 @@ class DiscordHandlers {
       await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
       return;
     }
-    const publicReply = pressed.action === 'retry';
+    // Extend needs a prompt: a modal asks for it, and its submission (extendModal) runs the action, authorised again.
+    if (pressed.action === 'extend') return interaction.showModal(extendModal(pressed.jobId, interaction.locale));
+    await this.runPressed(interaction, ctx, pressed, decision);
+  }
+
+  /** The Extend modal's submission: the press again, now with its prompt. */
+  private async extendModal(interaction: ModalSubmitInteraction): Promise<void> {
+    const pressed = CUSTOM_ID.parse(interaction.customId);
+    if (pressed?.action !== 'extend') return;
+    const ctx = this.contextOf(interaction, new Responder(interaction, false));
+    if (!(await passCommunityGate(ctx, this.deps))) return;
+    const decision = await authorizeJobAction('extend', pressed.jobId, ctx, this.deps);
+    if (!decision.ok) {
+      await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      return;
+    }
+    await this.runPressed(interaction, ctx, { ...pressed, prompt: interaction.fields.getTextInputValue(EXTEND_PROMPT_FIELD) }, decision);
+  }
+
+  private async runPressed(
+    interaction: ButtonInteraction | ModalSubmitInteraction,
+    ctx: CommandContext,
+    pressed: NonNullable<ReturnType<typeof CUSTOM_ID.parse>> & ActionInput,
+    decision: Extract<ActionDecision, { ok: true }>,
+  ): Promise<void> {
+    // Retry and the follow-ups make a job: their answer is public, as it becomes the new job's status.
+    const publicReply = pressed.action !== 'cancel';
     await interaction.deferReply(publicReply ? {} : { flags: MessageFlags.Ephemeral });
     const live = publicReply ? this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token }) : undefined;
     const responder = new Responder(interaction, publicReply, live);
     try {
-      const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps);
+      const input: ActionInput = { ...(pressed.resolution ? { resolution: pressed.resolution } : {}), ...(pressed.prompt !== undefined ? { prompt: pressed.prompt } : {}) };
+      const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps, input);
       // A Retry's answer is its new status message; a Cancel's is a private note.
       if (!publicReply) await responder.reply(text);
     } catch (error) {

@@ -7,9 +7,11 @@ import {
   HTTPError,
   RateLimitError,
   Routes,
+  TextInputStyle,
   type APIActionRowComponent,
   type APIButtonComponent,
   type APIMessage,
+  type APIModalInteractionResponseCallbackData,
   type REST,
   type RawFile,
 } from 'discord.js';
@@ -17,6 +19,7 @@ import { jobActionData, parseJobAction } from '../../../commands/job-actions.js'
 import { parseQuoteAction } from '../../../commands/quote-actions.js';
 import type { Offer } from '../../../commands/types.js';
 import { MediaError } from '../../core/errors.js';
+import type { Resolution } from '../../core/catalog.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
@@ -45,6 +48,8 @@ const MAX_CONTENT = 2000;
 export const CUSTOM_ID = {
   cancel: (jobId: string) => `clipbot:${jobActionData('cancel', jobId)}`,
   retry: (jobId: string) => `clipbot:${jobActionData('retry', jobId)}`,
+  upscale: (jobId: string, resolution: Resolution) => `clipbot:${jobActionData('upscale', jobId, resolution)}`,
+  extend: (jobId: string) => `clipbot:${jobActionData('extend', jobId)}`,
   parse(customId: string): ReturnType<typeof parseJobAction> {
     return customId.startsWith('clipbot:') ? parseJobAction(customId.slice('clipbot:'.length)) : undefined;
   },
@@ -168,7 +173,7 @@ export class DiscordChat implements ChatPlatform {
     const base = {
       // Only the requester is pinged, whatever their prompt (echoed in `text`) contains.
       allowed_mentions: { parse: [], users: [dest.userId] },
-      components: [row(button(CUSTOM_ID.retry(delivery.jobId), say('retry', locale), ButtonStyle.Primary))],
+      components: [row(button(CUSTOM_ID.retry(delivery.jobId), say('retry', locale), ButtonStyle.Primary), ...followupButtons(delivery, locale))],
       enforce_nonce: true,
     };
     const greeting = `<@${dest.userId}> ${escapeForDiscord(delivery.text)}`;
@@ -265,6 +270,33 @@ function clip(text: string): string {
 
 function button(customId: string, label: string, style: ButtonStyle.Primary | ButtonStyle.Secondary): APIButtonComponent {
   return { type: ComponentType.Button, style, label, custom_id: customId };
+}
+
+/** The text input of the Extend modal (its custom_id is the Extend button's). */
+export const EXTEND_PROMPT_FIELD = 'prompt';
+
+/** Asks for Extend's prompt: one paragraph input, as long as a prompt may be. */
+export function extendModal(jobId: string, locale: string | null | undefined): APIModalInteractionResponseCallbackData {
+  return {
+    custom_id: CUSTOM_ID.extend(jobId),
+    title: say('extend', locale),
+    components: [
+      {
+        type: ComponentType.ActionRow,
+        components: [{ type: ComponentType.TextInput, custom_id: EXTEND_PROMPT_FIELD, label: say('extend_prompt_label', locale), style: TextInputStyle.Paragraph, required: true, max_length: 2000 }],
+      },
+    ],
+  };
+}
+
+/** Upscale and Extend under a delivered clip, where its model offers them (at most 4 with Retry: a row holds 5). */
+function followupButtons(delivery: ResultDelivery, locale: Parameters<typeof say>[1]): APIButtonComponent[] {
+  const offer = delivery.followups;
+  if (!offer) return [];
+  return [
+    ...offer.upscaleTo.slice(0, 3).map((r) => button(CUSTOM_ID.upscale(delivery.jobId, r), say('upscale', locale, { resolution: r.toUpperCase() }), ButtonStyle.Secondary)),
+    ...(offer.extend ? [button(CUSTOM_ID.extend(delivery.jobId), say('extend', locale), ButtonStyle.Secondary)] : []),
+  ];
 }
 
 function row(...components: APIButtonComponent[]): APIActionRowComponent<APIButtonComponent> {

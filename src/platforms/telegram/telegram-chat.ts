@@ -52,8 +52,15 @@ export function cancelKeyboard(jobId: string, locale: Locale): InlineKeyboardMar
   return { inline_keyboard: [[{ text: t('cancel', locale), callback_data: jobActionData('cancel', jobId) }]] };
 }
 
-export function retryKeyboard(jobId: string, locale: Locale): InlineKeyboardMarkup {
-  return { inline_keyboard: [[{ text: t('retry', locale), callback_data: jobActionData('retry', jobId) }]] };
+export function retryKeyboard(jobId: string, locale: Locale, followups?: ResultDelivery['followups']): InlineKeyboardMarkup {
+  const retry = { text: t('retry', locale), callback_data: jobActionData('retry', jobId) };
+  if (!followups || (followups.upscaleTo.length === 0 && !followups.extend)) return { inline_keyboard: [[retry]] };
+  // Upscale and Extend, where the clip's model offers them, on a row of their own.
+  const more = [
+    ...followups.upscaleTo.map((r) => ({ text: t('upscale', locale, { resolution: r.toUpperCase() }), callback_data: jobActionData('upscale', jobId, r) })),
+    ...(followups.extend ? [{ text: t('extend', locale), callback_data: jobActionData('extend', jobId) }] : []),
+  ];
+  return { inline_keyboard: [[retry], more] };
 }
 
 /** An offer's buttons (a quote's Confirm and Cancel); no buttons removes the keyboard. */
@@ -153,7 +160,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
       const chatId = Number(dest.chatId);
       const { jobId, media } = delivery;
       const limit = Math.min(dest.uploadLimitBytes ?? uploadLimitBytes, uploadLimitBytes);
-      const keyboard = { reply_markup: retryKeyboard(jobId, users.localeOf(dest.userId)) };
+      const keyboard = { reply_markup: retryKeyboard(jobId, users.localeOf(dest.userId), delivery.followups) };
       const mention = mentionOf(dest);
       const fits = media.bytes > 0 && media.bytes <= limit && PLAYABLE.has(media.contentType);
       if (fits && !uploadTried.has(jobId)) {

@@ -243,7 +243,7 @@ async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: numb
 
 // ------------------------------------------------------------------ buttons
 
-/** Cancel / Retry: authorised and run by the platform-neutral job actions, answered as the button's toast. */
+/** Cancel / Retry / Upscale / Extend: authorised and run by the platform-neutral job actions, answered as the button's toast. */
 export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promise<void> {
   const answer = async (text?: string, alert = false) => {
     await d.api
@@ -270,7 +270,8 @@ export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promi
     // A Retry above CONFIRM_ABOVE_CREDITS is quoted under the result it retries.
     offer: offerIn(d, chat.id, message.message_id),
   };
-  const { text, alert } = await pressJobButton(pressed.action, pressed.jobId, ctx, d.commands);
+  // Extend's prompt cannot come with a press: the answer says to reply with /extend <job> <prompt>.
+  const { text, alert } = await pressJobButton(pressed.action, pressed.jobId, ctx, d.commands, pressed.resolution ? { resolution: pressed.resolution } : {});
   await answer(text || undefined, alert);
 }
 

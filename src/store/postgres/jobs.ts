@@ -91,6 +91,13 @@ export function jobRepo(db: Pg): JobRepo {
       await db.update(jobs).set({ statusChatId: chatId, statusMessageId: messageId }).where(eq(jobs.id, id));
     },
 
+    async followupsOf(parentJobId) {
+      return db
+        .select({ id: jobs.id, status: jobs.status, followup: jobs.followup })
+        .from(jobs)
+        .where(eq(jobs.parentJobId, parentJobId))
+        .orderBy(jobs.createdAt, jobs.id);
+    },
     async ofProviderTask(provider, taskId) {
       const [row] = await db
         .select({ id: jobs.id, status: jobs.status })

@@ -105,6 +105,7 @@ const countedSince = preparedPerDb((db) => {
 const NEW_JOB_COLUMNS = [
   'id', 'userId', 'status', 'platform', 'chatId', 'guildId', 'requestMessageId', 'locale', 'uploadLimitBytes', 'model', 'provider',
   'providerModel', 'prompt', 'params', 'inputImageUrl', 'inputMediaKey', 'price', 'costUsd', 'createdAt', 'updatedAt',
+  'parentJobId', 'followup',
 ] as const satisfies readonly (keyof NewJobRow)[];
 
 export function sqliteJobs(db: DbLike): JobRepo {
@@ -158,6 +159,14 @@ export function sqliteJobs(db: DbLike): JobRepo {
     },
     async setStatusMessage(id, chatId, messageId) {
       setStatusMessage(db).run({ jobId: id, chatId, messageId });
+    },
+    async followupsOf(parentJobId) {
+      return db
+        .select({ id: jobs.id, status: jobs.status, followup: jobs.followup })
+        .from(jobs)
+        .where(eq(jobs.parentJobId, parentJobId))
+        .orderBy(jobs.createdAt, jobs.id)
+        .all();
     },
     async ofProviderTask(provider, taskId) {
       return db

@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
+import type { StoredMessage } from '../fakes/telegram-api.js';
+import { eventually, TelegramWorld as World } from '../helpers/telegram-world.js';
+
+/**
+ * Upscale and Extend under a delivered Veo 3.1 clip, end to end: grammY against the fake Bot API, the whole bot, the
+ * kie.ai simulator behind the real kie adapter. A press cannot carry a prompt, so Extend's button says to reply with
+ * `/extend <job> <prompt>`.
+ */
+
+const STARTING = 1000;
+/** veo3.1-fast, 8 s: 160 at 720p, 192 at 1080p. */
+const VEO_720 = 160;
+const buttons = (message: StoredMessage | undefined) => message?.replyMarkup?.inline_keyboard.flat().map((b) => ('callback_data' in b ? b.callback_data : b.text));
+
+let world: World | undefined;
+let kie: KieSimulator | undefined;
+afterEach(async () => {
+  await world?.close();
+  await kie?.close();
+  world = undefined;
+  kie = undefined;
+});
+
+async function start(): Promise<World> {
+  kie = await startKieSimulator({ queueMs: 0, runMs: 150, hdReadyMs: 100 });
+  world = await World.start({ env: { KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: String(STARTING) } });
+  await world.boot();
+  return world;
+}
+
+describe('follow-ups on Telegram', () => {
+  it('extends with /extend after the button says how, upscales from the button charged the difference, and refuses another member', async () => {
+    const w = await start();
+    const group = w.fake.group();
+    const [alice, bob] = [w.fake.user({ first_name: 'Alice' }), w.fake.user({ first_name: 'Bob' })];
+    w.fake.sendText(alice, group, '/video a red fox running through snow --model veo3.1-fast');
+    const [parent] = await w.jobsReach(1);
+    const [video] = w.fake.videosIn(group);
+    expect(buttons(video)).toEqual([`retry:${parent!.id}`, `upscale:${parent!.id}:1080p`, `upscale:${parent!.id}:4k`, `extend:${parent!.id}`]);
+
+    const byBob = w.fake.pressButton(bob, video!, 'upscale:').callbackId;
+    await eventually(() =>
+      expect(w.fake.callbackAnswer(byBob)).toMatchObject({ text: 'Only the person who asked for this video can extend or upscale it (it is charged to them).', show_alert: true }),
+    );
+    const bobExtends = w.fake.sendText(bob, group, `/extend ${parent!.id} my own ending`);
+    await eventually(async () => expect((await w.replyTo(bobExtends)).text).toMatch(/^Only the person who asked/));
+    expect(await w.jobs()).toHaveLength(1);
+    expect((await w.ledgerKinds(bob)).filter(([kind]) => kind !== 'starting')).toEqual([]);
+
+    const how = w.fake.pressButton(alice, video!, 'extend:').callbackId;
+    await eventually(() => expect(w.fake.callbackAnswer(how)).toMatchObject({ text: `Reply with /extend ${parent!.id} followed by what happens next.` }));
+    expect(await w.jobs()).toHaveLength(1);
+    w.fake.sendText(alice, group, `/extend ${parent!.id} the fox dives into a river`);
+    const [, more] = await w.jobsReach(2);
+    expect(more).toMatchObject({ parentJobId: parent!.id, followup: 'extend', prompt: 'the fox dives into a river', price: VEO_720 });
+    expect(kie!.request(more!.providerTaskId!)).toMatchObject({ extendOf: parent!.providerTaskId });
+    await eventually(() => expect(w.fake.videosIn(group)).toHaveLength(2));
+
+    const byAlice = w.fake.pressButton(alice, video!, 'upscale:').callbackId;
+    const [, , up] = await w.jobsReach(3);
+    expect(w.fake.callbackAnswer(byAlice)).toMatchObject({ text: `Follow-up queued as job ${up!.id}.` });
+    expect(up).toMatchObject({ parentJobId: parent!.id, followup: 'upscale', price: 32 });
+    expect(up!.resultUrl).toBe(`${kie!.url}/files/${parent!.providerTaskId}/output-1080p.mp4`);
+    await eventually(() => expect(w.fake.videosIn(group)).toHaveLength(3));
+    expect(buttons(w.fake.videosIn(group)[2])).toEqual([`retry:${up!.id}`]);
+
+    expect(await w.balance(alice)).toBe(STARTING - VEO_720 - VEO_720 - 32);
+    await w.expectLedgerBalanced();
+  });
+});
