@@ -450,7 +450,8 @@ describe('the chat commands', () => {
     it('follow up a delivered Veo clip from the console, where the clip lists them as commands, each its own job charged to the requester', async () => {
       const kie = await startKieSimulator({ queueMs: 0, runMs: 100, hdReadyMs: 50 });
       try {
-        const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000' });
+        // Quotes (CONFIRM_ABOVE_CREDITS) have tests of their own; here each line makes its job at once.
+        const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000', CONFIRM_ABOVE_CREDITS: '0' });
         const first = await t.console('/video a red fox running through snow --model veo3.1-fast');
         const [parent] = await t.jobs();
         expect(first.text).toContain(`upscale: /upscale ${parent!.id} 1080p|4k`);
