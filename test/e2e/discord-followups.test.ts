@@ -25,7 +25,8 @@ afterEach(async () => {
 async function start(): Promise<World> {
   kie = await startKieSimulator({ queueMs: 0, runMs: 200, hdReadyMs: 100 });
   const sim = kie;
-  world = await World.start({ env: () => ({ KIE_API_KEY: sim.apiKey, KIE_BASE_URL: sim.url, STARTING_CREDITS: String(STARTING) }) });
+  // Quotes (CONFIRM_ABOVE_CREDITS) have tests of their own; here a Veo clip (160 credits) is made at once.
+  world = await World.start({ env: () => ({ KIE_API_KEY: sim.apiKey, KIE_BASE_URL: sim.url, STARTING_CREDITS: String(STARTING), CONFIRM_ABOVE_CREDITS: '0' }) });
   return world;
 }
 

@@ -25,7 +25,7 @@ afterEach(async () => {
 
 async function start(): Promise<World> {
   kie = await startKieSimulator({ queueMs: 0, runMs: 150, hdReadyMs: 100 });
-  world = await World.start({ env: { KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: String(STARTING) } });
+  world = await World.start({ env: { KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: String(STARTING), CONFIRM_ABOVE_CREDITS: '0' } });
   await world.boot();
   return world;
 }
