@@ -218,6 +218,8 @@ export interface StatusView {
   final: boolean;
   /** Show a Cancel control (only the requester or a moderator may use it). */
   cancellable: boolean;
+  /** The language tag the job was requested in (its labels), null when unknown. */
+  locale: string | null;
 }
 
 export interface JobDestination {
@@ -229,6 +231,8 @@ export interface JobDestination {
   mentionUserIds?: readonly string[];
   requestMessageId?: string | null;
   uploadLimitBytes?: number | null;
+  /** The language tag the job was requested in (its labels), null when unknown. */
+  locale?: string | null;
 }
 
 export interface ResultDelivery {

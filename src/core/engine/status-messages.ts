@@ -36,6 +36,7 @@ export async function destinationOf(db: StoreTx, job: Job, requesterPlatformUser
     userId: userId ?? '',
     requestMessageId: job.requestMessageId,
     uploadLimitBytes: job.uploadLimitBytes,
+    locale: job.locale,
   };
 }
 
@@ -159,7 +160,7 @@ export class StatusMessages {
       ...(phase === 'failed' || phase === 'cancelled' ? { refunded: job.price } : {}),
       ...(job.errorRef ? { errorRef: job.errorRef } : {}),
     };
-    return { jobId: job.id, text: renderStatus(input), final: isFinal(phase), cancellable: isCancellable(phase) };
+    return { jobId: job.id, text: renderStatus(input), final: isFinal(phase), cancellable: isCancellable(phase), locale: job.locale };
   }
 
   private async send(jobId: string, text: string, final: boolean): Promise<void> {
@@ -167,7 +168,7 @@ export class StatusMessages {
     if (!job) return;
     const platform = this.deps.platforms.get(job.platform);
     if (!platform) return;
-    const view: StatusView = { jobId, text, final, cancellable: isCancellable(job.status) };
+    const view: StatusView = { jobId, text, final, cancellable: isCancellable(job.status), locale: job.locale };
     if (job.statusChatId && job.statusMessageId) {
       const ref = { platform: job.platform, chatId: job.statusChatId, messageId: job.statusMessageId };
       if (await platform.editStatus(ref, view)) return;

@@ -19,6 +19,8 @@ export interface ConsoleSession {
   seq: number;
   /** The latest quote shown: `/confirm` and `/dropquote` with no id act on it. */
   lastQuoteId?: string;
+  /** The latest job this session made: `last` stands for its id (`/upscale last`), as a one-shot run cannot know it. */
+  lastJobId?: string;
 }
 
 export interface LineResult {
@@ -46,13 +48,28 @@ export async function handleConsoleLine(line: string, session: ConsoleSession, d
   // The console has no buttons: a quote's Confirm and Cancel are typed (quote-actions.ts).
   const quote = /^\/(confirm|dropquote)(?:\s+(\S+))?$/i.exec(text);
   if (quote) return pressQuote(quote[1]!.toLowerCase() as QuoteAction, quote[2] ?? session.lastQuoteId, session, deps, output);
-  const parsed = parseCommandText(text, findCommand);
+  const parsed = parseCommandText(withLastJob(text, session), findCommand);
   if (!parsed.ok) {
     output.print(parsed.error);
     return { ok: false };
   }
   const result = await runCommand(parsed.command, parsed.raw, consoleContext(session, deps, output), deps);
-  return result.ok ? { ok: true, ...(result.outcome.jobId ? { jobId: result.outcome.jobId } : {}) } : { ok: false };
+  return result.ok ? { ok: true, ...(result.outcome.jobId ? { jobId: made(session, result.outcome.jobId) } : {}) } : { ok: false };
+}
+
+/**
+ * `/upscale last 4k` → `/upscale <the latest job's id> 4k`, for commands whose first argument is a job (a prompt's
+ * "last" stays as typed).
+ */
+function withLastJob(text: string, session: ConsoleSession): string {
+  const m = /^\/(\S+)\s+last(?=\s|$)/i.exec(text);
+  if (!m || !session.lastJobId || findCommand(m[1]!)?.positional?.[0] !== 'job') return text;
+  return `/${m[1]} ${session.lastJobId}${text.slice(m[0].length)}`;
+}
+
+function made(session: ConsoleSession, jobId: string): string {
+  session.lastJobId = jobId;
+  return jobId;
 }
 
 function consoleContext(session: ConsoleSession, deps: CommandDeps, output: ConsoleOutput): CommandContext {
@@ -87,7 +104,7 @@ async function pressQuote(action: QuoteAction, quoteId: string | undefined, sess
     session.lastQuoteId = next;
     output.print(t('quote_type_hint', 'en', { id: next }));
   }
-  return { ok: !answer.alert, ...(answer.jobId !== undefined && !answer.alert ? { jobId: answer.jobId } : {}) };
+  return { ok: !answer.alert, ...(answer.jobId !== undefined && !answer.alert ? { jobId: made(session, answer.jobId) } : {}) };
 }
 
 /**

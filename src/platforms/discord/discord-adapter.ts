@@ -28,7 +28,6 @@ import type { CommandContext, CommandDeps, Offer } from '../../../commands/types
 import { authorizeQuoteAction, runQuoteAction, type QuoteAction } from '../../../commands/quote-actions.js';
 import type { Config } from '../../config.js';
 import { newCorrelationId } from '../../core/errors.js';
-import { getJob } from '../../core/engine/job-state.js';
 import { markLeft, noteCommunity } from '../../core/communities.js';
 import type { Clock, JobDestination, Logger } from '../../core/ports.js';
 import { roleOf } from '../../core/roles.js';
@@ -80,19 +79,12 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
   // The engine's REST client outlives the gateway connection: jobs keep editing and delivering while it reconnects.
   const rest = new REST(restOptions).setToken(token);
   reportRateLimits(rest, onRateLimited);
-  let deps: CommandDeps | undefined;
-  const chat = new DiscordChat({
-    rest,
-    logger: log,
-    clock,
-    localeOfJob: async (jobId) => (deps ? ((await getJob(deps.db, jobId))?.locale ?? undefined) : undefined),
-  });
+  const chat = new DiscordChat({ rest, logger: log, clock });
   let client: Client | undefined;
 
   const adapter: PlatformAdapter = {
     platform: chat,
     async start(commandDeps) {
-      deps = commandDeps;
       const created = new Client({
         intents: [...DISCORD_INTENTS],
         ...clientShardOptions(config),

@@ -78,8 +78,6 @@ export interface DiscordChatDeps {
   rest: REST;
   logger: Logger;
   clock: Clock;
-  /** The locale a job was requested in (button labels), `undefined` when unknown. */
-  localeOfJob(jobId: string): Promise<string | undefined>;
 }
 
 export class DiscordChat implements ChatPlatform {
@@ -112,7 +110,7 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
-    const body = await this.statusBody(view);
+    const body = statusBody(view);
     const live = dest.requestMessageId ? this.awaiting.get(dest.requestMessageId) : undefined;
     if (live && live.expiresAt > this.deps.clock.now()) {
       this.awaiting.delete(dest.requestMessageId!);
@@ -137,7 +135,7 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
-    const body = await this.statusBody(view);
+    const body = statusBody(view);
     const live = this.tokens.get(ref.messageId);
     if (live && live.expiresAt > this.deps.clock.now()) {
       try {
@@ -168,7 +166,7 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async deliver(dest: JobDestination, delivery: ResultDelivery): Promise<{ ref: string }> {
-    const locale = await this.deps.localeOfJob(delivery.jobId);
+    const locale = dest.locale;
     const limit = dest.uploadLimitBytes ?? DEFAULT_UPLOAD_LIMIT_BYTES;
     const base = {
       // Only the requester is pinged, whatever their prompt (echoed in `text`) contains.
@@ -207,16 +205,6 @@ export class DiscordChat implements ChatPlatform {
     });
   }
 
-  private async statusBody(view: StatusView) {
-    const locale = await this.deps.localeOfJob(view.jobId);
-    return {
-      content: clip(escapeForDiscord(view.text)),
-      components: view.cancellable ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', locale), ButtonStyle.Secondary))] : [],
-      // The status quotes the prompt: it must never ping anyone.
-      allowed_mentions: { parse: [] },
-    };
-  }
-
   private async post(channelId: string, body: object, files?: RawFile[]): Promise<APIMessage> {
     try {
       return (await this.deps.rest.post(Routes.channelMessages(channelId), { body, ...(files ? { files } : {}) })) as APIMessage;
@@ -227,6 +215,15 @@ export class DiscordChat implements ChatPlatform {
 }
 
 // ------------------------------------------------------------------ helpers
+
+function statusBody(view: StatusView) {
+  return {
+    content: clip(escapeForDiscord(view.text)),
+    components: view.cancellable ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', view.locale), ButtonStyle.Secondary))] : [],
+    // The status quotes the prompt: it must never ping anyone.
+    allowed_mentions: { parse: [] },
+  };
+}
 
 const UNKNOWN_MESSAGE = 10008;
 const ENTITY_TOO_LARGE = 40005;

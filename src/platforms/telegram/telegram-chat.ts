@@ -21,25 +21,21 @@ const PLAYABLE = new Set(['video/mp4', 'video/quicktime', 'video/x-m4v']);
 const MAX_REMEMBERED = 10_000;
 
 /**
- * Names and languages of users seen recently, for mentions and button labels on messages the engine sends
- * later (the engine's destination knows only the user id). Bounded; after a restart labels fall back to English.
+ * Names of users seen recently, for mentions on messages the engine sends later (the engine's destination knows
+ * only the user id). Bounded; after a restart a mention shows 👤 until the member is seen again.
  */
 export class RecentUsers {
-  private readonly users = new Map<string, { name: string; locale: Locale }>();
+  private readonly names = new Map<string, string>();
 
   remember(user: User): void {
     const id = String(user.id);
-    this.users.delete(id);
-    this.users.set(id, { name: displayNameOf(user), locale: localeOf(user.language_code) });
-    if (this.users.size > MAX_REMEMBERED) this.users.delete(this.users.keys().next().value!);
+    this.names.delete(id);
+    this.names.set(id, displayNameOf(user));
+    if (this.names.size > MAX_REMEMBERED) this.names.delete(this.names.keys().next().value!);
   }
 
   nameOf(userId: string): string | undefined {
-    return this.users.get(userId)?.name;
-  }
-
-  localeOf(userId: string): Locale {
-    return this.users.get(userId)?.locale ?? 'en';
+    return this.names.get(userId);
   }
 }
 
@@ -72,6 +68,14 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * Echoed text (a prompt, a reason) must notify nobody: in a group, "@name" in a bot's message pings that member. A
+ * word joiner after the @ keeps it readable but no longer a mention. Our own mentions are text links, added after.
+ */
+export function unmentionable(text: string): string {
+  return text.replace(/@(?=\w)/g, '@\u2060');
+}
+
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
@@ -92,15 +96,15 @@ export interface TelegramChatDeps {
 
 export function createTelegramChat({ api, token, logger, users, uploadLimitBytes = TELEGRAM_UPLOAD_LIMIT_BYTES }: TelegramChatDeps): ChatPlatform {
   // What each status message shows now, so identical edits are never sent (bounded; final views are forgotten).
-  const shown = new Map<string, { text: string; cancellable: boolean; locale: Locale }>();
+  const shown = new Map<string, { text: string; cancellable: boolean }>();
   // Jobs whose upload failed in this process: an upload may have reached the chat even when its answer was lost,
   // so any further attempt for the job sends a link instead of a second video.
   const uploadTried = new Set<string>();
 
-  const show = (key: string, view: StatusView, text: string, locale: Locale) => {
+  const show = (key: string, view: StatusView, text: string) => {
     shown.delete(key);
     if (view.final) return;
-    shown.set(key, { text, cancellable: view.cancellable, locale });
+    shown.set(key, { text, cancellable: view.cancellable });
     if (shown.size > MAX_REMEMBERED) shown.delete(shown.keys().next().value!);
   };
 
@@ -115,35 +119,32 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
     id: 'telegram',
 
     async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
-      const text = truncate(view.text, TEXT_LIMIT);
-      const locale = users.localeOf(dest.userId);
-      const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, locale) } : {};
+      const text = truncate(unmentionable(view.text), TEXT_LIMIT);
+      const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, localeOf(view.locale)) } : {};
       const sent = await api.sendMessage(Number(dest.chatId), text, {
         ...markup,
         ...replyTo(dest.requestMessageId),
         link_preview_options: { is_disabled: true },
       });
       const ref: MessageRef = { platform: 'telegram', chatId: String(sent.chat.id), messageId: String(sent.message_id) };
-      show(`${ref.chatId}:${ref.messageId}`, view, text, locale);
+      show(`${ref.chatId}:${ref.messageId}`, view, text);
       return ref;
     },
 
     async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
       const key = `${ref.chatId}:${ref.messageId}`;
-      const text = truncate(view.text, TEXT_LIMIT);
+      const text = truncate(unmentionable(view.text), TEXT_LIMIT);
       const last = shown.get(key);
       if (last && last.text === text && last.cancellable === view.cancellable) return true;
-      // The label's language is the requester's, as when the message was posted (a private chat's id is its user's).
-      const locale = last?.locale ?? users.localeOf(ref.chatId);
       // Leaving reply_markup out of an edit removes the keyboard: that is how Cancel goes away.
-      const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, locale) } : {};
+      const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, localeOf(view.locale)) } : {};
       try {
         if (last && last.text === text) await api.editMessageReplyMarkup(Number(ref.chatId), Number(ref.messageId), markup);
         else await api.editMessageText(Number(ref.chatId), Number(ref.messageId), text, { ...markup, link_preview_options: { is_disabled: true } });
       } catch (error) {
         // Someone (a restart, another edit) already made it say this: nothing to do.
         if (isNotModified(error)) {
-          show(key, view, text, locale);
+          show(key, view, text);
           return true;
         }
         if (isMessageGone(error)) {
@@ -152,7 +153,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
         }
         throw error;
       }
-      show(key, view, text, locale);
+      show(key, view, text);
       return true;
     },
 
@@ -160,7 +161,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
       const chatId = Number(dest.chatId);
       const { jobId, media } = delivery;
       const limit = Math.min(dest.uploadLimitBytes ?? uploadLimitBytes, uploadLimitBytes);
-      const keyboard = { reply_markup: retryKeyboard(jobId, users.localeOf(dest.userId), delivery.followups) };
+      const keyboard = { reply_markup: retryKeyboard(jobId, localeOf(dest.locale), delivery.followups) };
       const mention = mentionOf(dest);
       const fits = media.bytes > 0 && media.bytes <= limit && PLAYABLE.has(media.contentType);
       if (fits && !uploadTried.has(jobId)) {
@@ -173,7 +174,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
           // Not the local path: the store's stream reads in large chunks, which grammY passes on much faster.
           const file = new InputFile(async () => (await delivery.openRead())[Symbol.asyncIterator](), `${jobId}.mp4`);
           const sent = await api.sendVideo(chatId, file, {
-            caption: `${mention}${escapeHtml(truncate(delivery.text, CAPTION_TEXT))}`,
+            caption: `${mention}${escapeHtml(truncate(unmentionable(delivery.text), CAPTION_TEXT))}`,
             parse_mode: 'HTML',
             supports_streaming: true,
             ...keyboard,
@@ -187,7 +188,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
       }
       const size = `${(media.bytes / 1024 / 1024).toFixed(1)} MB`;
       const why = media.bytes > limit ? `\nToo large to upload here (${size}); download it:` : '\nDownload it:';
-      const text = `${mention}${escapeHtml(truncate(delivery.text, 3000))}${why}\n${escapeHtml(media.url)}`;
+      const text = `${mention}${escapeHtml(truncate(unmentionable(delivery.text), 3000))}${why}\n${escapeHtml(media.url)}`;
       try {
         const sent = await api.sendMessage(chatId, text, { parse_mode: 'HTML', ...keyboard, ...replyTo(dest.requestMessageId) });
         uploadTried.delete(jobId);
@@ -199,7 +200,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
     },
 
     async notify(dest: JobDestination, text: string): Promise<void> {
-      await api.sendMessage(Number(dest.chatId), `${mentionOf(dest)}${escapeHtml(truncate(text, 3500))}`, {
+      await api.sendMessage(Number(dest.chatId), `${mentionOf(dest)}${escapeHtml(truncate(unmentionable(text), 3500))}`, {
         parse_mode: 'HTML',
         ...replyTo(dest.requestMessageId),
         link_preview_options: { is_disabled: true },
