@@ -17,4 +17,4 @@ npm rebuild better-sqlite3 --nodedir="$node22" >/dev/null
 # First on PATH, so the suites' child processes (npm start, npm run demo, the crash suite's bots) run on it too.
 export PATH="$node22/bin:$PATH"
 echo "end-to-end and crash suites on Node $(node --version)"
-node node_modules/vitest/vitest.mjs run test/e2e test/crash
+node node_modules/vitest/vitest.mjs run test/e2e test/crash test/platforms
