@@ -132,8 +132,9 @@ const TEXT = {
   no_such_quote: { en: 'The bot no longer knows this quote. Please ask again.', zh: '机器人找不到这个报价了，请重新发起。' },
   checkout_banned: { en: 'You are banned from using this bot, so you cannot buy credits.', zh: '你已被禁止使用本机器人，不能购买积分。' },
   // Follow-ups (Extend, Upscale): buttons under a delivered video and /extend, /upscale.
-  upscale: { en: 'Upscale to {resolution}', zh: '提升到 {resolution}' },
+  upscale: { en: 'Upscale to {resolution} · {price} credits', zh: '提升到 {resolution} · {price} 积分' },
   extend: { en: 'Extend', zh: '延长' },
+  extend_priced: { en: 'Extend · {price} credits', zh: '延长 · {price} 积分' },
   followup_not_yours: { en: 'Only the person who asked for this video can extend or upscale it (it is charged to them).', zh: '只有发起者可以延长或提升这个视频（费用由发起者支付）。' },
   followup_queued: { en: 'Follow-up queued as job {job}.', zh: '后续任务已排队，任务 {job}。' },
   already_following_up: { en: 'Already queued as job {job}.', zh: '已排队，任务 {job}。' },

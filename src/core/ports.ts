@@ -238,8 +238,11 @@ export interface ResultDelivery {
   /** Local file, when the store has one; else `openRead`. */
   localPath?: string;
   openRead(): Promise<Readable>;
-  /** The follow-ups this clip offers (Upscale to these resolutions, Extend): the platform shows a button for each. */
-  followups?: { upscaleTo: readonly Resolution[]; extend: boolean };
+  /**
+   * The follow-ups this clip offers (Upscale to these resolutions, Extend), each with the price in credits it would be
+   * charged: the platform shows a button for each, with its price.
+   */
+  followups?: { upscaleTo: readonly { resolution: Resolution; price: number }[]; extend: { price: number } | null };
 }
 
 /**

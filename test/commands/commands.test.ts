@@ -454,8 +454,10 @@ describe('the chat commands', () => {
         const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000', CONFIRM_ABOVE_CREDITS: '0' });
         const first = await t.console('/video a red fox running through snow --model veo3.1-fast');
         const [parent] = await t.jobs();
-        expect(first.text).toContain(`upscale: /upscale ${parent!.id} 1080p|4k`);
-        expect(first.text).toContain(`extend: /extend ${parent!.id} <what happens next>`);
+        // Each line says the price that is then charged.
+        expect(first.text).toContain(`upscale: /upscale ${parent!.id} 1080p (32 credits)`);
+        expect(first.text).toContain(`upscale: /upscale ${parent!.id} 4k (320 credits)`);
+        expect(first.text).toContain(`extend: /extend ${parent!.id} <what happens next> (160 credits)`);
         const out = await t.console(`/extend ${parent!.id} the fox dives into a river`, `/upscale ${parent!.id} 4k`, `/upscale ${parent!.id} 720p`);
         expect(out.replyTo(`/upscale ${parent!.id} 720p`)).toMatch(/resolution.*must be 1080p or 4k/);
         const [, extended, upscaled] = await t.jobs();

@@ -9,6 +9,7 @@ import { DiscordWorld as World, OWNER_ID } from '../helpers/discord-world.js';
  */
 
 const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
+const buttonLabels = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.label));
 const STARTING = 1000;
 /** veo3.1-fast, 8 s: 160 at 720p, 192 at 1080p. */
 const VEO_720 = 160;
@@ -44,6 +45,8 @@ describe('follow-ups on Discord', () => {
       `clipbot:upscale:${parent.id}:4k`,
       `clipbot:extend:${parent.id}`,
     ]);
+    // Each follow-up says its price, the one it is then charged.
+    expect(buttonLabels(result)).toEqual(['Retry', 'Upscale to 1080P · 32 credits', 'Upscale to 4K · 320 credits', `Extend · ${VEO_720} credits`]);
 
     // Bob may not spend Alice's credits, nor his own on her clip.
     const refused = w.fake.press(bob, result, `clipbot:upscale:${parent.id}:1080p`);

@@ -13,6 +13,7 @@ const STARTING = 1000;
 /** veo3.1-fast, 8 s: 160 at 720p, 192 at 1080p. */
 const VEO_720 = 160;
 const buttons = (message: StoredMessage | undefined) => message?.replyMarkup?.inline_keyboard.flat().map((b) => ('callback_data' in b ? b.callback_data : b.text));
+const labels = (message: StoredMessage | undefined) => message?.replyMarkup?.inline_keyboard.flat().map((b) => b.text);
 
 let world: World | undefined;
 let kie: KieSimulator | undefined;
@@ -39,6 +40,8 @@ describe('follow-ups on Telegram', () => {
     const [parent] = await w.jobsReach(1);
     const [video] = w.fake.videosIn(group);
     expect(buttons(video)).toEqual([`retry:${parent!.id}`, `upscale:${parent!.id}:1080p`, `upscale:${parent!.id}:4k`, `extend:${parent!.id}`]);
+    // Each follow-up says its price, the one it is then charged.
+    expect(labels(video)).toEqual(['Retry', 'Upscale to 1080P · 32 credits', 'Upscale to 4K · 320 credits', `Extend · ${VEO_720} credits`]);
 
     const byBob = w.fake.pressButton(bob, video!, 'upscale:').callbackId;
     await eventually(() =>
