@@ -118,6 +118,14 @@ const TEXT = {
     en: 'This video costs {price} credits ({model}). Confirm within 2 minutes to start it; nothing is charged until you do.',
     zh: '这个视频需要 {price} 积分（{model}）。请在 2 分钟内确认开始生成；确认前不会扣除积分。',
   },
+  quote_offer_upscale: {
+    en: 'Upscaling this video to {resolution} costs {price} credits ({model}). Confirm within 2 minutes to start it; nothing is charged until you do.',
+    zh: '把这个视频提升到 {resolution} 需要 {price} 积分（{model}）。请在 2 分钟内确认开始；确认前不会扣除积分。',
+  },
+  quote_offer_extend: {
+    en: 'Extending this video costs {price} credits ({model}, {duration} s more, {resolution}). Confirm within 2 minutes to start it; nothing is charged until you do.',
+    zh: '延长这个视频需要 {price} 积分（{model}，再加 {duration} 秒，{resolution}）。请在 2 分钟内确认开始；确认前不会扣除积分。',
+  },
   quote_type_hint: { en: 'Type /confirm {id} to go ahead, or /dropquote {id} to cancel.', zh: '输入 /confirm {id} 确认，或 /dropquote {id} 取消。' },
   quote_sent: { en: 'The price is shown above: confirm it to go ahead.', zh: '价格已显示，请确认后开始。' },
   quote_confirmed: { en: 'Confirmed: {price} credits for job {job}.', zh: '已确认：任务 {job}，{price} 积分。' },

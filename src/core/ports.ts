@@ -97,6 +97,15 @@ export interface QuotedRequest {
   sourceImageKey?: string;
   imageRef?: string;
   musicVideo?: MusicVideoSource;
+  /** A follow-up's order: Confirm runs it again through the follow-up path (followups.ts), priced from its parent. */
+  followup?: FollowupRef;
+}
+
+/** A follow-up (Extend, Upscale) of a delivered job; Upscale names its resolution so a stored quote keeps it. */
+export interface FollowupRef {
+  kind: 'extend' | 'upscale';
+  parentJobId: string;
+  resolution?: Resolution;
 }
 
 /** Identifies a task at its provider. Stored on the job before anything else happens after submit. */

@@ -1,6 +1,7 @@
 import { findModel, priceCredits, priceUsd, RESOLUTIONS, type GenerationParams, type ModelSpec, type Resolution } from '../catalog.js';
 import { UserError } from '../errors.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
+import type { FollowupRef } from '../ports.js';
 import type { Job } from '../store.js';
 import type { Quote, VideoRequest } from './intake.js';
 
@@ -22,7 +23,7 @@ export interface FollowupOffer {
 }
 
 /** A follow-up as a platform hands it to the engine. */
-export interface FollowupOrder extends Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'> {
+export interface FollowupOrder extends Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale' | 'agreed'> {
   kind: FollowupKind;
   parentJobId: string;
   /** Extend: what happens next. */
@@ -83,4 +84,28 @@ export function quoteFollowup(parent: Job, order: FollowupOrder, models: readonl
   }
   if (!terms.extend) throw new UserError('no_extend', 'This video cannot be extended.');
   return { prompt: validatePrompt(order.prompt ?? ''), ...terms.extend };
+}
+
+/** The request a follow-up makes: the order, priced; what a quote stores and Confirm turns back into the order. */
+export function followupRequest(order: FollowupOrder, quote: Quote): VideoRequest & { followup: FollowupRef } {
+  const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
+  const followup: FollowupRef = { kind, parentJobId, ...(kind === 'upscale' ? { resolution: quote.params.resolution } : {}) };
+  return { ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup };
+}
+
+/** The order a stored follow-up request was made from (Confirm runs it again, priced from the parent as then). */
+export function followupOrderOf(request: VideoRequest & { followup: FollowupRef }): FollowupOrder {
+  const { followup, identity, dest, intakeKey, guildId, locale, agreed, prompt } = request;
+  return {
+    identity,
+    dest,
+    intakeKey,
+    ...(guildId !== undefined ? { guildId } : {}),
+    ...(locale !== undefined ? { locale } : {}),
+    ...(agreed ? { agreed } : {}),
+    kind: followup.kind,
+    parentJobId: followup.parentJobId,
+    ...(followup.kind === 'extend' ? { prompt } : {}),
+    ...(followup.resolution ? { resolution: followup.resolution } : {}),
+  };
 }
