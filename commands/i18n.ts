@@ -118,6 +118,14 @@ const TEXT = {
     en: 'This video costs {price} credits ({model}). Confirm within 2 minutes to start it; nothing is charged until you do.',
     zh: '这个视频需要 {price} 积分（{model}）。请在 2 分钟内确认开始生成；确认前不会扣除积分。',
   },
+  quote_offer_upscale: {
+    en: 'Upscaling this video to {resolution} costs {price} credits ({model}). Confirm within 2 minutes to start it; nothing is charged until you do.',
+    zh: '把这个视频提升到 {resolution} 需要 {price} 积分（{model}）。请在 2 分钟内确认开始；确认前不会扣除积分。',
+  },
+  quote_offer_extend: {
+    en: 'Extending this video costs {price} credits ({model}, {duration} s more, {resolution}). Confirm within 2 minutes to start it; nothing is charged until you do.',
+    zh: '延长这个视频需要 {price} 积分（{model}，再加 {duration} 秒，{resolution}）。请在 2 分钟内确认开始；确认前不会扣除积分。',
+  },
   quote_type_hint: { en: 'Type /confirm {id} to go ahead, or /dropquote {id} to cancel.', zh: '输入 /confirm {id} 确认，或 /dropquote {id} 取消。' },
   quote_sent: { en: 'The price is shown above: confirm it to go ahead.', zh: '价格已显示，请确认后开始。' },
   quote_confirmed: { en: 'Confirmed: {price} credits for job {job}.', zh: '已确认：任务 {job}，{price} 积分。' },
@@ -132,8 +140,9 @@ const TEXT = {
   no_such_quote: { en: 'The bot no longer knows this quote. Please ask again.', zh: '机器人找不到这个报价了，请重新发起。' },
   checkout_banned: { en: 'You are banned from using this bot, so you cannot buy credits.', zh: '你已被禁止使用本机器人，不能购买积分。' },
   // Follow-ups (Extend, Upscale): buttons under a delivered video and /extend, /upscale.
-  upscale: { en: 'Upscale to {resolution}', zh: '提升到 {resolution}' },
+  upscale: { en: 'Upscale to {resolution} · {price} credits', zh: '提升到 {resolution} · {price} 积分' },
   extend: { en: 'Extend', zh: '延长' },
+  extend_priced: { en: 'Extend · {price} credits', zh: '延长 · {price} 积分' },
   followup_not_yours: { en: 'Only the person who asked for this video can extend or upscale it (it is charged to them).', zh: '只有发起者可以延长或提升这个视频（费用由发起者支付）。' },
   followup_queued: { en: 'Follow-up queued as job {job}.', zh: '后续任务已排队，任务 {job}。' },
   already_following_up: { en: 'Already queued as job {job}.', zh: '已排队，任务 {job}。' },

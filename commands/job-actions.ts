@@ -83,13 +83,19 @@ export async function runJobAction(
     return { text: t('extend_how', locale, { job: decision.job.id }) };
   }
   if (action === 'extend' || action === 'upscale') {
-    const result = await deps.engine.followup({
+    // Charged like any job, so above CONFIRM_ABOVE_CREDITS quoted first (quote-actions.ts).
+    const outcome = await deps.engine.requestFollowup({
       ...from,
       kind: action,
       parentJobId: decision.job.id,
       ...(input.prompt !== undefined ? { prompt: input.prompt } : {}),
       ...(input.resolution ? { resolution: input.resolution } : {}),
     });
+    if (outcome.kind === 'quote') {
+      await showOffer(ctx, quoteOffer(outcome.quote, outcome.detail, locale), outcome.quote.id);
+      return { text: t('quote_sent', locale) };
+    }
+    const result = outcome.result;
     return { text: t(result.duplicate ? 'already_following_up' : 'followup_queued', locale, { job: result.job.id }), jobId: result.job.id };
   }
   if (action === 'cancel') {

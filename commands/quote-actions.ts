@@ -26,9 +26,10 @@ export function quoteActionData(action: QuoteAction, quoteId: string): string {
 
 /** The quote as the member sees it: its price and what it buys, with Confirm and Cancel. */
 export function quoteOffer(quote: QuoteRow, detail: QuoteDetail, locale: Locale): Offer {
+  // Music videos have one flat price, whatever the length: no duration or resolution to show.
+  const key = detail.followup ? (`quote_offer_${detail.followup}` as const) : detail.durationS > 0 ? 'quote_offer' : 'quote_offer_flat';
   return {
-    // Music videos have one flat price, whatever the length: no duration or resolution to show.
-    text: t(detail.durationS > 0 ? 'quote_offer' : 'quote_offer_flat', locale, { price: String(quote.price), model: detail.model, duration: String(detail.durationS), resolution: detail.resolution }),
+    text: t(key, locale, { price: String(quote.price), model: detail.model, duration: String(detail.durationS), resolution: detail.resolution }),
     buttons: [
       { label: t('confirm', locale), data: quoteActionData('confirm', quote.id), primary: true },
       { label: t('cancel', locale), data: quoteActionData('dropquote', quote.id) },

@@ -19,8 +19,8 @@ export default defineCommand({
     // The same authority as the button: the requester only, since it is charged to them.
     const decision = await authorizeJobAction('upscale', o.job, ctx, deps);
     if (!decision.ok) throw new UserError('followup_refused', decision.text);
-    const { text, jobId: made } = await runJobAction('upscale', decision, ctx, deps, o.resolution ? { resolution: o.resolution } : {});
-    if (text && !made) await ctx.reply(text);
+    // Above CONFIRM_ABOVE_CREDITS the action shows the quote itself (buttons, or the console's /confirm line).
+    const { jobId: made } = await runJobAction('upscale', decision, ctx, deps, o.resolution ? { resolution: o.resolution } : {});
     return made ? { jobId: made } : undefined;
   },
 });

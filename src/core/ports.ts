@@ -97,6 +97,15 @@ export interface QuotedRequest {
   sourceImageKey?: string;
   imageRef?: string;
   musicVideo?: MusicVideoSource;
+  /** A follow-up's order: Confirm runs it again through the follow-up path (followups.ts), priced from its parent. */
+  followup?: FollowupRef;
+}
+
+/** A follow-up (Extend, Upscale) of a delivered job; Upscale names its resolution so a stored quote keeps it. */
+export interface FollowupRef {
+  kind: 'extend' | 'upscale';
+  parentJobId: string;
+  resolution?: Resolution;
 }
 
 /** Identifies a task at its provider. Stored on the job before anything else happens after submit. */
@@ -242,8 +251,11 @@ export interface ResultDelivery {
   /** Local file, when the store has one; else `openRead`. */
   localPath?: string;
   openRead(): Promise<Readable>;
-  /** The follow-ups this clip offers (Upscale to these resolutions, Extend): the platform shows a button for each. */
-  followups?: { upscaleTo: readonly Resolution[]; extend: boolean };
+  /**
+   * The follow-ups this clip offers (Upscale to these resolutions, Extend), each with the price in credits it would be
+   * charged: the platform shows a button for each, with its price.
+   */
+  followups?: { upscaleTo: readonly { resolution: Resolution; price: number }[]; extend: { price: number } | null };
 }
 
 /**

@@ -454,8 +454,10 @@ describe('the chat commands', () => {
         const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000', CONFIRM_ABOVE_CREDITS: '0' });
         const first = await t.console('/video a red fox running through snow --model veo3.1-fast');
         const [parent] = await t.jobs();
-        expect(first.text).toContain(`upscale: /upscale ${parent!.id} 1080p|4k`);
-        expect(first.text).toContain(`extend: /extend ${parent!.id} <what happens next>`);
+        // Each line says the price that is then charged.
+        expect(first.text).toContain(`upscale: /upscale ${parent!.id} 1080p (32 credits)`);
+        expect(first.text).toContain(`upscale: /upscale ${parent!.id} 4k (320 credits)`);
+        expect(first.text).toContain(`extend: /extend ${parent!.id} <what happens next> (160 credits)`);
         const out = await t.console(`/extend ${parent!.id} the fox dives into a river`, `/upscale ${parent!.id} 4k`, `/upscale ${parent!.id} 720p`);
         expect(out.replyTo(`/upscale ${parent!.id} 720p`)).toMatch(/resolution.*must be 1080p or 4k/);
         const [, extended, upscaled] = await t.jobs();
@@ -463,6 +465,29 @@ describe('the chat commands', () => {
         expect(upscaled).toMatchObject({ followup: 'upscale', parentJobId: parent!.id, status: 'succeeded', price: 320 });
         expect(await t.jobs()).toHaveLength(3);
         expect(await t.balance('local')).toBe(1000 - 160 - 160 - 320);
+      } finally {
+        await kie.close();
+      }
+    });
+    it('quotes a follow-up above CONFIRM_ABOVE_CREDITS with the commands that confirm it, and /confirm charges its price once', async () => {
+      const kie = await startKieSimulator({ queueMs: 0, runMs: 100, hdReadyMs: 50, uhdReadyMs: 50 });
+      try {
+        // 170: the Veo clip (160) is made at once, its 4K copy (320 more) is quoted.
+        const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000', CONFIRM_ABOVE_CREDITS: '170' });
+        await t.console('/video a red fox running through snow --model veo3.1-fast');
+        const [parent] = await t.jobs();
+        const asked = await t.console(`/upscale ${parent!.id} 4k`);
+        const quoted = /^Upscaling this video to 4k costs 320 credits .*\nType \/confirm (q[a-z0-9]+) to go ahead/.exec(asked.replyTo(`/upscale ${parent!.id} 4k`));
+        expect(quoted).not.toBeNull();
+        expect(await t.jobs()).toHaveLength(1);
+        expect(await t.balance('local')).toBe(1000 - 160);
+
+        const confirmed = await t.console(`/confirm ${quoted![1]}`, `/confirm ${quoted![1]}`);
+        expect(confirmed.text).toMatch(/Confirmed: 320 credits for job \w+\.[^]*Already confirmed as job \w+\./);
+        const [, upscaled] = await t.jobs();
+        expect(upscaled).toMatchObject({ followup: 'upscale', parentJobId: parent!.id, status: 'succeeded', price: 320 });
+        expect(await t.jobs()).toHaveLength(2);
+        expect(await t.balance('local')).toBe(1000 - 160 - 320);
       } finally {
         await kie.close();
       }

@@ -9,6 +9,7 @@ import { DiscordWorld as World, OWNER_ID } from '../helpers/discord-world.js';
  */
 
 const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
+const buttonLabels = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.label));
 const STARTING = 1000;
 /** veo3.1-fast, 8 s: 160 at 720p, 192 at 1080p. */
 const VEO_720 = 160;
@@ -22,12 +23,21 @@ afterEach(async () => {
   kie = undefined;
 });
 
-async function start(): Promise<World> {
-  kie = await startKieSimulator({ queueMs: 0, runMs: 200, hdReadyMs: 100 });
+/** By default every job is made at once (CONFIRM_ABOVE_CREDITS=0); `confirmAbove` quotes what costs more. */
+async function start(confirmAbove = 0): Promise<World> {
+  kie = await startKieSimulator({ queueMs: 0, runMs: 200, hdReadyMs: 100, uhdReadyMs: 100 });
   const sim = kie;
-  // Quotes (CONFIRM_ABOVE_CREDITS) have tests of their own; here a Veo clip (160 credits) is made at once.
-  world = await World.start({ env: () => ({ KIE_API_KEY: sim.apiKey, KIE_BASE_URL: sim.url, STARTING_CREDITS: String(STARTING), CONFIRM_ABOVE_CREDITS: '0' }) });
+  world = await World.start({ env: () => ({ KIE_API_KEY: sim.apiKey, KIE_BASE_URL: sim.url, STARTING_CREDITS: String(STARTING), CONFIRM_ABOVE_CREDITS: String(confirmAbove) }) });
   return world;
+}
+
+/** The quote a press made, once it shows Confirm and Cancel. */
+async function quoteOf(w: World, i: ReturnType<World['fake']['press']>): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
+  const message = await w.status(i, 'Confirm within 2 minutes');
+  const [confirm, cancel] = buttonIds(message);
+  expect(confirm).toMatch(/^clipbot:confirm:q[a-z0-9]+$/);
+  expect(cancel).toMatch(/^clipbot:dropquote:q[a-z0-9]+$/);
+  return { message, confirm: confirm!, cancel: cancel! };
 }
 
 describe('follow-ups on Discord', () => {
@@ -44,6 +54,8 @@ describe('follow-ups on Discord', () => {
       `clipbot:upscale:${parent.id}:4k`,
       `clipbot:extend:${parent.id}`,
     ]);
+    // Each follow-up says its price, the one it is then charged.
+    expect(buttonLabels(result)).toEqual(['Retry', 'Upscale to 1080P · 32 credits', 'Upscale to 4K · 320 credits', `Extend · ${VEO_720} credits`]);
 
     // Bob may not spend Alice's credits, nor his own on her clip.
     const refused = w.fake.press(bob, result, `clipbot:upscale:${parent.id}:1080p`);
@@ -88,6 +100,43 @@ describe('follow-ups on Discord', () => {
     expect(await w.jobs()).toHaveLength(3);
 
     expect(await w.balance(alice)).toBe(STARTING - VEO_720 - 32 - VEO_720);
+    await w.expectLedgerBalanced();
+  });
+
+  it('above CONFIRM_ABOVE_CREDITS quotes a follow-up at its button’s price: Cancel charges nothing, Confirm pressed twice charges it once', async () => {
+    // 100: the Veo clip (160) and its Extend (160) and 4K (320) are quoted; 1080p (32) is made at once.
+    const w = await start(100);
+    const alice = w.fake.member('Alice');
+    const asked = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox', model: 'veo3.1-fast' }));
+    w.fake.press(alice, asked.message, asked.confirm);
+    const parent = await w.jobIn('succeeded');
+    const result = await w.delivery(alice);
+    expect(buttonLabels(result)).toEqual(['Retry', 'Upscale to 1080P · 32 credits', 'Upscale to 4K · 320 credits', `Extend · ${VEO_720} credits`]);
+
+    const fourK = await quoteOf(w, w.fake.press(alice, result, `clipbot:upscale:${parent.id}:4k`));
+    expect(fourK.message.content).toMatch(/^Upscaling this video to 4k costs 320 credits/);
+    w.fake.press(alice, fourK.message, fourK.cancel);
+    await w.fake.waitFor('the quote cancelled', () => (w.fake.message(fourK.message.id)!.content === 'Cancelled; nothing was charged.' ? true : undefined));
+    expect(await w.jobs()).toHaveLength(1);
+    expect(await w.balance(alice)).toBe(STARTING - VEO_720);
+
+    const extend = w.fake.press(alice, result, `clipbot:extend:${parent.id}`);
+    await w.fake.waitFor('the Extend modal', () => extend.callbacks.some((c) => c.type === 9));
+    const more = await quoteOf(w, w.fake.submitModal(alice, extend, { prompt: 'the fox dives into a river' }));
+    expect(more.message.content).toMatch(new RegExp(`^Extending this video costs ${VEO_720} credits`));
+    expect(await w.jobs()).toHaveLength(1);
+    const first = w.fake.press(alice, more.message, more.confirm);
+    const second = w.fake.press(alice, more.message, more.confirm);
+    const extended = await w.jobIn('succeeded', 1);
+    expect(extended).toMatchObject({ parentJobId: parent.id, followup: 'extend', prompt: 'the fox dives into a river', price: VEO_720 });
+    const answers = await Promise.all([first, second].map((p) => w.fake.waitFor('an answer', () => w.fake.original(p)?.content || w.fake.followUps(p)[0]?.content || undefined)));
+    expect(answers.filter((a) => a === `Already confirmed as job ${extended.id}.`)).toHaveLength(1);
+
+    const hd = w.fake.press(alice, result, `clipbot:upscale:${parent.id}:1080p`);
+    await w.status(hd, 'Cost: 32 credits');
+    await w.jobIn('succeeded', 2);
+    expect(await w.jobs()).toHaveLength(3);
+    expect(await w.balance(alice)).toBe(STARTING - VEO_720 - VEO_720 - 32);
     await w.expectLedgerBalanced();
   });
 

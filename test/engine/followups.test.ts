@@ -44,7 +44,7 @@ describe('follow-ups of a delivered clip', () => {
     it('offers 1080p, 4K and Extend under the clip, then makes the 1080p copy as a child job charged the difference', async () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
-      expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: ['1080p', '4k'], extend: true });
+      expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: [{ resolution: '1080p', price: 32 }, { resolution: '4k', price: 320 }], extend: { price: 160 } });
 
       const { job } = await t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: parent.id }));
       expect(job).toMatchObject({ parentJobId: parent.id, followup: 'upscale', model: 'veo3.1-fast', price: 192 - 160, prompt: parent.prompt });
@@ -60,7 +60,7 @@ describe('follow-ups of a delivered clip', () => {
       await expectJobLedger(t.rows, done);
       await expectLedgerBalanced(t.rows);
       // An upscaled clip offers nothing more.
-      expect(t.platform.deliveries.at(-1)!.delivery).toMatchObject({ jobId: job.id, followups: { upscaleTo: [], extend: false } });
+      expect(t.platform.deliveries.at(-1)!.delivery).toMatchObject({ jobId: job.id, followups: { upscaleTo: [], extend: null } });
     });
 
     it('charges 4K its own difference (480 − 160) and delivers kie’s 4K video', async () => {
@@ -101,7 +101,7 @@ describe('follow-ups of a delivered clip', () => {
       expect(await t.balance('ann')).toBe(1000 - 160 - 160);
       await expectLedgerBalanced(t.rows);
       // A continuation is a 720p Veo clip of its own: it can be followed up again.
-      expect(t.platform.deliveries.at(-1)!.delivery.followups).toEqual({ upscaleTo: ['1080p', '4k'], extend: true });
+      expect(t.platform.deliveries.at(-1)!.delivery.followups).toEqual({ upscaleTo: [{ resolution: '1080p', price: 32 }, { resolution: '4k', price: 320 }], extend: { price: 160 } });
     });
 
     it('refunds the whole hold when kie fails the continuation', async () => {
@@ -130,7 +130,7 @@ describe('follow-ups of a delivered clip', () => {
       const t = h;
       const first = await t.submit('ann', 'a fox in the snow', { modelId: 'seedance-2-ark', options: { resolution: '480p', duration: 5 } });
       const parent = await t.engine.waitForJob(first.id);
-      expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: [], extend: true });
+      expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: [], extend: { price: parent.price } });
       const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }));
       expect(job).toMatchObject({ followup: 'extend', parentJobId: parent.id, price: parent.price });
       const done = await t.engine.waitForJob(job.id);

@@ -312,6 +312,11 @@ export class Engine {
     return this.intake.followup(order);
   }
 
+  /** Extend or Upscale as members press it: above CONFIRM_ABOVE_CREDITS a quote to confirm first, like `/video`. */
+  requestFollowup(order: FollowupOrder): Promise<RequestOutcome> {
+    return this.quotes.requestFollowup(order);
+  }
+
   /** Models whose provider is configured. */
   availableModels(): ModelSpec[] {
     return this.intake.availableModels();

@@ -1,6 +1,7 @@
 import { findModel, priceCredits, priceUsd, RESOLUTIONS, type GenerationParams, type ModelSpec, type Resolution } from '../catalog.js';
 import { UserError } from '../errors.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
+import type { FollowupRef } from '../ports.js';
 import type { Job } from '../store.js';
 import type { Quote, VideoRequest } from './intake.js';
 
@@ -15,16 +16,14 @@ import type { Quote, VideoRequest } from './intake.js';
 
 export type FollowupKind = 'extend' | 'upscale';
 
-/** What a delivered job offers; empty lists and `false` mean no button. */
+/** What a delivered job offers, each with its price in credits (shown on its button); empty and null mean no button. */
 export interface FollowupOffer {
-  upscaleTo: Resolution[];
-  extend: boolean;
+  upscaleTo: { resolution: Resolution; price: number }[];
+  extend: { price: number } | null;
 }
 
-export const NO_FOLLOWUPS: FollowupOffer = { upscaleTo: [], extend: false };
-
 /** A follow-up as a platform hands it to the engine. */
-export interface FollowupOrder extends Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'> {
+export interface FollowupOrder extends Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale' | 'agreed'> {
   kind: FollowupKind;
   parentJobId: string;
   /** Extend: what happens next. */
@@ -35,46 +34,78 @@ export interface FollowupOrder extends Pick<VideoRequest, 'identity' | 'dest' | 
 
 const rank = (r: Resolution) => RESOLUTIONS.indexOf(r);
 
+/** A follow-up's terms before its prompt is known: what the new job makes and what it costs. */
+type Terms = Omit<Quote, 'prompt'>;
+
 /**
- * What this job's clip can be followed up with. Only a succeeded job with a task at its provider; an upscaled clip
- * offers nothing more (its task is its parent's, upgraded: kie will neither extend it nor upgrade it twice).
+ * What this job's clip can be followed up with, and at what price. Only a succeeded job with a task at its provider; an
+ * upscaled clip offers nothing more (its task is its parent's, upgraded: kie will neither extend it nor upgrade it
+ * twice). The buttons and `quoteFollowup` both price from here, so the price on a button is the price charged.
  */
-export function followupOffer(job: Job, models: readonly ModelSpec[]): FollowupOffer {
+function followupTerms(job: Job, models: readonly ModelSpec[]): { upscaleTo: (Terms & { resolution: Resolution })[]; extend: Terms | null } {
   const model = findModel(job.model, models);
   const followups = model?.followups;
-  if (!followups || job.status !== 'succeeded' || !job.providerTaskId || job.followup === 'upscale' || job.params.musicVideo) return NO_FOLLOWUPS;
-  const current = job.params.resolution;
+  if (!model || !followups || job.status !== 'succeeded' || !job.providerTaskId || job.followup === 'upscale' || job.params.musicVideo) return { upscaleTo: [], extend: null };
+  const base = job.params;
+  // Upscale costs the difference between the two resolutions' prices (the parent paid for the rest).
+  const upscale = (resolution: Resolution) => {
+    const params: GenerationParams = { durationS: base.durationS, resolution, aspectRatio: base.aspectRatio, ...(base.seed !== undefined ? { seed: base.seed } : {}) };
+    const before = { ...params, resolution: base.resolution };
+    const price = Math.max(0, priceCredits(model, params) - priceCredits(model, before));
+    return { resolution, model, params, price, costUsd: Math.max(0, priceUsd(model, params) - priceUsd(model, before)) };
+  };
+  // Extend costs a new clip of the model's default length.
+  const extend = (): Terms => {
+    const params: GenerationParams = { durationS: model.defaultDuration, resolution: base.resolution, aspectRatio: base.aspectRatio };
+    return { model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };
+  };
   return {
-    upscaleTo: (followups.upscaleTo ?? []).filter((r) => rank(r) > rank(current)),
-    extend: followups.extend?.from.includes(current) ?? false,
+    upscaleTo: (followups.upscaleTo ?? []).filter((r) => rank(r) > rank(base.resolution)).map(upscale),
+    extend: followups.extend?.from.includes(base.resolution) ? extend() : null,
   };
 }
 
-/**
- * The follow-up's model, parameters and price, before any money moves. Upscale costs the difference between the
- * two resolutions' prices (the parent paid for the rest); Extend costs a new clip of the model's default length.
- */
+/** What this job's clip offers under it (a button each), with the price each would be charged. */
+export function followupOffer(job: Job, models: readonly ModelSpec[]): FollowupOffer {
+  const terms = followupTerms(job, models);
+  return { upscaleTo: terms.upscaleTo.map(({ resolution, price }) => ({ resolution, price })), extend: terms.extend && { price: terms.extend.price } };
+}
+
+/** The follow-up's model, parameters and price, before any money moves: the terms its button showed. */
 export function quoteFollowup(parent: Job, order: FollowupOrder, models: readonly ModelSpec[]): Quote {
-  const model = findModel(parent.model, models);
-  if (!model) throw new UserError('no_followup', 'This video’s model is not offered any more.');
-  const offer = followupOffer(parent, models);
-  const base = parent.params;
+  if (!findModel(parent.model, models)) throw new UserError('no_followup', 'This video’s model is not offered any more.');
+  const terms = followupTerms(parent, models);
   if (order.kind === 'upscale') {
-    const target = order.resolution ?? offer.upscaleTo[0];
-    if (!target || !offer.upscaleTo.includes(target)) {
-      throw new UserError('no_upscale', offer.upscaleTo.length ? `This video can be upscaled to ${offer.upscaleTo.join(' or ')}.` : 'This video cannot be upscaled.');
-    }
-    const params: GenerationParams = { durationS: base.durationS, resolution: target, aspectRatio: base.aspectRatio, ...(base.seed !== undefined ? { seed: base.seed } : {}) };
-    const before = { ...params, resolution: base.resolution };
-    return {
-      prompt: parent.prompt,
-      model,
-      params,
-      price: Math.max(0, priceCredits(model, params) - priceCredits(model, before)),
-      costUsd: Math.max(0, priceUsd(model, params) - priceUsd(model, before)),
-    };
+    const targets = terms.upscaleTo.map((u) => u.resolution);
+    const chosen = terms.upscaleTo.find((u) => u.resolution === (order.resolution ?? targets[0]));
+    if (!chosen) throw new UserError('no_upscale', targets.length ? `This video can be upscaled to ${targets.join(' or ')}.` : 'This video cannot be upscaled.');
+    const { resolution: _resolution, ...quote } = chosen;
+    return { prompt: parent.prompt, ...quote };
   }
-  if (!offer.extend) throw new UserError('no_extend', 'This video cannot be extended.');
-  const params: GenerationParams = { durationS: model.defaultDuration, resolution: base.resolution, aspectRatio: base.aspectRatio };
-  return { prompt: validatePrompt(order.prompt ?? ''), model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };
+  if (!terms.extend) throw new UserError('no_extend', 'This video cannot be extended.');
+  return { prompt: validatePrompt(order.prompt ?? ''), ...terms.extend };
+}
+
+/** The request a follow-up makes: the order, priced; what a quote stores and Confirm turns back into the order. */
+export function followupRequest(order: FollowupOrder, quote: Quote): VideoRequest & { followup: FollowupRef } {
+  const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
+  const followup: FollowupRef = { kind, parentJobId, ...(kind === 'upscale' ? { resolution: quote.params.resolution } : {}) };
+  return { ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup };
+}
+
+/** The order a stored follow-up request was made from (Confirm runs it again, priced from the parent as then). */
+export function followupOrderOf(request: VideoRequest & { followup: FollowupRef }): FollowupOrder {
+  const { followup, identity, dest, intakeKey, guildId, locale, agreed, prompt } = request;
+  return {
+    identity,
+    dest,
+    intakeKey,
+    ...(guildId !== undefined ? { guildId } : {}),
+    ...(locale !== undefined ? { locale } : {}),
+    ...(agreed ? { agreed } : {}),
+    kind: followup.kind,
+    parentJobId: followup.parentJobId,
+    ...(followup.kind === 'extend' ? { prompt } : {}),
+    ...(followup.resolution ? { resolution: followup.resolution } : {}),
+  };
 }

@@ -12,7 +12,7 @@ import { applyDailyAllowance, assertCanPay, holdCredits } from '../credits/ledge
 import { UserError } from '../errors.js';
 import { checkBudget, checkUserLimits, type LimitSettings } from '../limits/intake-limits.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
-import type { Clock, JobDestination, MusicVideoSource } from '../ports.js';
+import type { Clock, FollowupRef, JobDestination, MusicVideoSource } from '../ports.js';
 import type { Job, Store, StoreTx, User } from '../store.js';
 import { ensureUser, type Identity } from '../users.js';
 
@@ -54,7 +54,7 @@ export interface VideoRequest {
   /** The model and price the member confirmed: if either is different now, nothing is charged (PriceChangedError). */
   agreed?: { model: string; price: number };
   /** A follow-up (Extend, Upscale) of this delivered job; its quote comes from followups.ts, not the options. */
-  followup?: { kind: 'extend' | 'upscale'; parentJobId: string };
+  followup?: FollowupRef;
 }
 
 /** The price (or the model) of a confirmed quote is no longer what the member saw: they are shown the new one. */

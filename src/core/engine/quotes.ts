@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors.js';
-import type { Clock, JobDestination, QuotedRequest } from '../ports.js';
+import type { Clock, FollowupRef, JobDestination, QuotedRequest } from '../ports.js';
 import type { QuoteRow, Store } from '../store.js';
 import type { Identity } from '../users.js';
 import type { SubmitResult } from './engine.js';
+import { followupOrderOf, followupRequest, type FollowupOrder } from './followups.js';
 import { PriceChangedError, type FetchImage, type Quote, type VideoRequest } from './intake.js';
 import type { VideoIntake } from './video-intake.js';
 
@@ -37,6 +38,8 @@ export interface QuoteDetail {
   model: string;
   durationS: number;
   resolution: string;
+  /** A follow-up's quote says what it does to the clip. */
+  followup?: FollowupRef['kind'];
 }
 
 /** What a press of Confirm made: the job, or (the price changed) a new quote in place of the old one. */
@@ -74,6 +77,22 @@ export class VideoQuotes {
     return { kind: 'quote', ...(await this.store(request, quote)) };
   }
 
+  /**
+   * Extend or Upscale as members press it: charged like any job, so above the threshold quoted first too. The quote
+   * stores the follow-up's request, and Confirm runs the order again through `VideoIntake.followup`, priced from the
+   * parent as the button was.
+   */
+  async requestFollowup(order: FollowupOrder): Promise<RequestOutcome> {
+    const previous = await this.deps.intake.previous(order);
+    if (previous) return { kind: 'job', result: previous };
+    const quote = await this.deps.intake.priceFollowup(order);
+    if (!this.needsConfirm(quote.price)) return { kind: 'job', result: await this.deps.intake.followup(order) };
+    const request = followupRequest(order, quote);
+    const { chat } = await this.deps.intake.price(request, quote);
+    await this.deps.intake.precheck(request, quote, chat);
+    return { kind: 'quote', ...(await this.store(request, quote)) };
+  }
+
   async get(id: string): Promise<QuoteRow | undefined> {
     return this.deps.db.quotes.get(id);
   }
@@ -105,7 +124,8 @@ export class VideoQuotes {
     };
     let result: SubmitResult;
     try {
-      result = await this.deps.intake.submitVideo(request);
+      const { followup } = request;
+      result = followup ? await this.deps.intake.followup(followupOrderOf({ ...request, followup })) : await this.deps.intake.submitVideo(request);
     } catch (error) {
       if (!(error instanceof PriceChangedError)) throw error;
       // Only one press may replace the quote; a second one, racing, finds it closed.
@@ -147,7 +167,7 @@ export class VideoQuotes {
       expiresAt: now + QUOTE_TTL_MS,
     };
     await this.deps.db.quotes.insert(row);
-    return { quote: row, detail: detailOf(quote) };
+    return { quote: row, detail: { ...detailOf(quote), ...(request.followup ? { followup: request.followup.kind } : {}) } };
   }
 }
 
@@ -157,7 +177,7 @@ export function detailOf(quote: Quote): QuoteDetail {
 
 /** What of a request can wait in a row: everything but the image download (and the price it was agreed at). */
 function quotedRequest(request: QuotedRequest | VideoRequest): QuotedRequest {
-  const { identity, dest, guildId, locale, intakeKey, prompt, modelId, options, imageUrl, sourceImageKey, imageRef, musicVideo } = request;
+  const { identity, dest, guildId, locale, intakeKey, prompt, modelId, options, imageUrl, sourceImageKey, imageRef, musicVideo, followup } = request;
   return {
     identity: { platform: identity.platform, platformUserId: identity.platformUserId, ...(identity.displayName ? { displayName: identity.displayName } : {}) },
     dest,
@@ -171,6 +191,7 @@ function quotedRequest(request: QuotedRequest | VideoRequest): QuotedRequest {
     ...(sourceImageKey !== undefined ? { sourceImageKey } : {}),
     ...(imageRef !== undefined ? { imageRef } : {}),
     ...(musicVideo !== undefined ? { musicVideo } : {}),
+    ...(followup !== undefined ? { followup } : {}),
   };
 }
 

@@ -10,7 +10,7 @@ import type { Job } from '../store.js';
 import { requesterOf } from '../users.js';
 import type { EngineDeps, SubmitResult } from './engine.js';
 import type { InputImages } from './input-images.js';
-import { quoteFollowup, type FollowupOrder } from './followups.js';
+import { followupRequest, quoteFollowup, type FollowupOrder } from './followups.js';
 import { acceptVideo, existingIntake, hasImage, precheckIntake, PriceChangedError, quoteVideo, type Quote, type VideoRequest } from './intake.js';
 import { getJob, isFinal } from './job-state.js';
 import type { StatusMessages } from './status-messages.js';
@@ -152,6 +152,12 @@ export class VideoIntake {
    * Only the parent's requester may ask (they pay); throws UserError otherwise, with nothing charged.
    */
   async followup(order: FollowupOrder): Promise<SubmitResult> {
+    const quote = await this.priceFollowup(order);
+    return this.submitVideo(followupRequest(order, quote), quote);
+  }
+
+  /** A follow-up's price (followups.ts), once its presser may ask for it (they pay) and its provider would take it. */
+  async priceFollowup(order: FollowupOrder): Promise<Quote> {
     const parent = await getJob(this.db, order.parentJobId);
     const requester = parent && (await requesterOf(this.db, parent));
     if (!parent || !requester || requester.platform !== order.identity.platform || requester.platformUserId !== order.identity.platformUserId) {
@@ -162,8 +168,7 @@ export class VideoIntake {
       const upscaled = (await this.db.jobs.followupsOf(parent.id)).some((f) => f.followup === 'upscale' && f.status !== 'failed' && f.status !== 'cancelled');
       if (upscaled) throw new UserError('extend_after_upscale', `${quote.model.label} cannot extend a video once it was upscaled. Extend it before upscaling, or extend another video.`);
     }
-    const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
-    return this.submitVideo({ ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup: { kind, parentJobId } }, quote);
+    return quote;
   }
 
   /**

@@ -53,8 +53,8 @@ export function createConsolePlatform(output: ConsoleOutput): ChatPlatform {
       output.print(`   link: ${delivery.media.url}`);
       // The console has no buttons: the follow-ups this clip offers, as the commands that make them.
       const offer = delivery.followups;
-      if (offer?.upscaleTo.length) output.print(`   upscale: /upscale ${delivery.jobId} ${offer.upscaleTo.join('|')}`);
-      if (offer?.extend) output.print(`   extend: /extend ${delivery.jobId} <what happens next>`);
+      for (const { resolution, price } of offer?.upscaleTo ?? []) output.print(`   upscale: /upscale ${delivery.jobId} ${resolution} (${price} credits)`);
+      if (offer?.extend) output.print(`   extend: /extend ${delivery.jobId} <what happens next> (${offer.extend.price} credits)`);
       return { ref: `console:${delivery.jobId}` };
     },
     async notify(_dest: JobDestination, text: string): Promise<void> {

@@ -265,8 +265,11 @@ function clip(text: string): string {
   return text.length <= MAX_CONTENT ? text : `${text.slice(0, MAX_CONTENT - 1)}…`;
 }
 
+/** Discord refuses a button label longer than this (a translation with a price may come close). */
+const MAX_BUTTON_LABEL = 80;
+
 function button(customId: string, label: string, style: ButtonStyle.Primary | ButtonStyle.Secondary): APIButtonComponent {
-  return { type: ComponentType.Button, style, label, custom_id: customId };
+  return { type: ComponentType.Button, style, label: label.slice(0, MAX_BUTTON_LABEL), custom_id: customId };
 }
 
 /** The text input of the Extend modal (its custom_id is the Extend button's). */
@@ -291,8 +294,10 @@ function followupButtons(delivery: ResultDelivery, locale: Parameters<typeof say
   const offer = delivery.followups;
   if (!offer) return [];
   return [
-    ...offer.upscaleTo.slice(0, 3).map((r) => button(CUSTOM_ID.upscale(delivery.jobId, r), say('upscale', locale, { resolution: r.toUpperCase() }), ButtonStyle.Secondary)),
-    ...(offer.extend ? [button(CUSTOM_ID.extend(delivery.jobId), say('extend', locale), ButtonStyle.Secondary)] : []),
+    ...offer.upscaleTo
+      .slice(0, 3)
+      .map(({ resolution, price }) => button(CUSTOM_ID.upscale(delivery.jobId, resolution), say('upscale', locale, { resolution: resolution.toUpperCase(), price: String(price) }), ButtonStyle.Secondary)),
+    ...(offer.extend ? [button(CUSTOM_ID.extend(delivery.jobId), say('extend_priced', locale, { price: String(offer.extend.price) }), ButtonStyle.Secondary)] : []),
   ];
 }
 

@@ -53,8 +53,11 @@ export function retryKeyboard(jobId: string, locale: Locale, followups?: ResultD
   if (!followups || (followups.upscaleTo.length === 0 && !followups.extend)) return { inline_keyboard: [[retry]] };
   // Upscale and Extend, where the clip's model offers them, on a row of their own.
   const more = [
-    ...followups.upscaleTo.map((r) => ({ text: t('upscale', locale, { resolution: r.toUpperCase() }), callback_data: jobActionData('upscale', jobId, r) })),
-    ...(followups.extend ? [{ text: t('extend', locale), callback_data: jobActionData('extend', jobId) }] : []),
+    ...followups.upscaleTo.map(({ resolution, price }) => ({
+      text: t('upscale', locale, { resolution: resolution.toUpperCase(), price: String(price) }),
+      callback_data: jobActionData('upscale', jobId, resolution),
+    })),
+    ...(followups.extend ? [{ text: t('extend_priced', locale, { price: String(followups.extend.price) }), callback_data: jobActionData('extend', jobId) }] : []),
   ];
   return { inline_keyboard: [[retry], more] };
 }
