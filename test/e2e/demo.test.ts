@@ -114,6 +114,43 @@ describe('the README first steps', () => {
       CHILD_TIMEOUT_MS,
     );
 
+    describe('when the newcomer confirms a Veo clip, then extends and upscales it', () => {
+      it(
+        'quotes each expensive step before charging, delivers three playable MP4s and charges exactly what it quoted',
+        async () => {
+          const dir = dataDir();
+          const { code, stdout, stderr } = await demo(
+            { DATA_DIR: dir },
+            '/video --model veo3.1-fast a red fox running through snow',
+            '/confirm',
+            '/extend last the fox leaps into a frozen river',
+            '/confirm',
+            '/upscale last 1080p',
+            '/balance',
+          );
+
+          expect(code, stderr).toBe(0);
+          expect(stdout).toContain('This video costs 160 credits (Veo 3.1 Fast with sound (kie.ai), 8 s, 720p).');
+          expect(stdout).toContain('Extending this video costs 160 credits');
+          const confirmed = [...stdout.matchAll(/^Confirmed: 160 credits for job (\w+)\.$/gm)].map((m) => m[1]);
+          expect(confirmed).toHaveLength(2);
+          // The clip offers its follow-ups with their prices, as commands (the console has no buttons).
+          expect(stdout).toContain(`   upscale: /upscale ${confirmed[0]} 1080p (32 credits)`);
+          expect(stdout).toContain(`   extend: /extend ${confirmed[0]} <what happens next> (160 credits)`);
+          // Upscale at 32 credits is under CONFIRM_ABOVE_CREDITS: made at once, at the price its line showed.
+          expect(stdout).toMatch(/> \/upscale last 1080p\n.*Cost: 32 credits, held until the video is ready/);
+
+          const files = [...stdout.matchAll(/^ {3}file: (.+\.mp4) \(\d+ KiB\)$/gm)].map((m) => m[1]!);
+          expect(files).toHaveLength(3);
+          expect(new Set(files).size).toBe(3);
+          for (const file of files) expect(fs.readFileSync(file).subarray(4, 8).toString('latin1')).toBe('ftyp');
+          expect(files.slice(0, 2).map((f) => path.basename(f, '.mp4'))).toEqual(confirmed);
+          expect(stdout).toMatch(/> \/balance\nYou have 148 credits\.\n/);
+        },
+        CHILD_TIMEOUT_MS * 2,
+      );
+    });
+
     describe('when the provider’s safety filter rejects the video', () => {
       it(
         'prints the reason in plain words, refunds the credits and exits 1',

@@ -125,14 +125,18 @@ export function describeChatPlatformContract(name: string, traits: ChatTraits, s
     });
 
     it('offers the follow-ups the clip has', async () => {
-      await chat.platform.deliver(chat.dest, delivery({ followups: { upscaleTo: ['1080p', '4k'], extend: true } }));
+      const followups = { upscaleTo: [{ resolution: '1080p', price: 32 }, { resolution: '4k', price: 320 }], extend: { price: 160 } } as const;
+      await chat.platform.deliver(chat.dest, delivery({ followups }));
 
       const seen = await chat.latest();
       if (traits.buttons) {
         expect(seen.actions).toEqual([jobActionData('retry', JOB), jobActionData('upscale', JOB, '1080p'), jobActionData('upscale', JOB, '4k'), jobActionData('extend', JOB)]);
+        // The price is on the button, so it is shown before anything is charged.
+        expect(seen.labels.slice(1).map((l) => /\d+/.exec(l.replace(/1080P|4K/, ''))?.[0])).toEqual(['32', '320', '160']);
       } else {
-        expect(seen.text).toContain(`/upscale ${JOB} 1080p|4k`);
-        expect(seen.text).toContain(`/extend ${JOB}`);
+        expect(seen.text).toMatch(new RegExp(`/upscale ${JOB} 1080p .*32 credits`));
+        expect(seen.text).toMatch(new RegExp(`/upscale ${JOB} 4k .*320 credits`));
+        expect(seen.text).toMatch(new RegExp(`/extend ${JOB} .*160 credits`));
       }
     });
 
