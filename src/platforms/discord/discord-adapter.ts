@@ -257,14 +257,11 @@ class DiscordHandlers {
       this.log.info({ command: command.name, user: interaction.user.id }, 'moderator command refused in a DM');
       return new Responder(interaction, false).reply(say('moderator_in_dm', interaction.locale, { command: command.name }));
     }
-    const live = makesJob ? this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token }) : undefined;
+    const live = makesJob ? this.chat.liveReply(interaction) : undefined;
     const responder = new Responder(interaction, makesJob, live);
-    let result: Awaited<ReturnType<typeof runCommand>>;
-    try {
-      result = await runCommand(command, optionValues(interaction), this.contextOf(interaction, responder), this.deps);
-    } finally {
-      this.chat.forget(interaction.id);
-    }
+    const result = await this.chat.handingOver(interaction.id, live && { reply: live }, () =>
+      runCommand(command, optionValues(interaction), this.contextOf(interaction, responder), this.deps),
+    );
     // Outside ALLOWED_COMMUNITIES the bot stays silent after its one refusal: not even a "Done." for a command it ignored.
     if (!result.ok && result.error === COMMUNITY_NOT_ALLOWED) return responder.withdraw();
     await responder.finish();
@@ -348,18 +345,18 @@ class DiscordHandlers {
     // Retry and the follow-ups make a job: their answer is public, as it becomes the new job's status.
     const publicReply = pressed.action !== 'cancel';
     await interaction.deferReply(publicReply ? {} : { flags: MessageFlags.Ephemeral });
-    const live = publicReply ? this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token }) : undefined;
+    const live = publicReply ? this.chat.liveReply(interaction) : undefined;
     const responder = new Responder(interaction, publicReply, live);
-    try {
-      const input: ActionInput = { ...(pressed.resolution ? { resolution: pressed.resolution } : {}), ...(pressed.prompt !== undefined ? { prompt: pressed.prompt } : {}) };
-      const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps, input);
-      // A Retry's answer is its new status message; a Cancel's is a private note.
-      if (!publicReply) await responder.reply(text);
-    } catch (error) {
-      await responder.reply(describeActionError(error, ctx, this.deps));
-    } finally {
-      if (live) this.chat.forget(interaction.id);
-    }
+    await this.chat.handingOver(interaction.id, live && { reply: live }, async () => {
+      try {
+        const input: ActionInput = { ...(pressed.resolution ? { resolution: pressed.resolution } : {}), ...(pressed.prompt !== undefined ? { prompt: pressed.prompt } : {}) };
+        const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps, input);
+        // A Retry's answer is its new status message; a Cancel's is a private note.
+        if (!publicReply) await responder.reply(text);
+      } catch (error) {
+        await responder.reply(describeActionError(error, ctx, this.deps));
+      }
+    });
     await responder.finish();
   }
 
@@ -383,9 +380,9 @@ class DiscordHandlers {
       return;
     }
     await interaction.deferReply();
-    const live = this.chat.awaitStatus(interaction.id, { applicationId: interaction.applicationId, token: interaction.token });
+    const live = this.chat.liveReply(interaction);
     const responder = new Responder(interaction, true, live);
-    try {
+    await this.chat.handingOver(interaction.id, { reply: live }, async () => {
       const answer = await runQuoteAction(action, decision.quote, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps);
       if (answer.edit) {
         await interaction.message
@@ -394,9 +391,7 @@ class DiscordHandlers {
       }
       // A new job's status took the public reply; anything else is said privately.
       if (answer.alert || !live.usedAsStatus) await responder.reply(answer.text);
-    } finally {
-      this.chat.forget(interaction.id);
-    }
+    });
     await responder.finish();
   }
 
@@ -420,9 +415,8 @@ class DiscordHandlers {
     const raw: Record<string, unknown> = { ...parsed.raw, ...(image && parsed.raw['image'] === undefined ? { image: image.url } : {}) };
     const identity: Identity = { platform: 'discord', platformUserId: message.author.id, displayName: message.member?.displayName ?? message.author.displayName };
     const dest: JobDestination = { platform: 'discord', chatId: message.channelId, userId: message.author.id, requestMessageId: message.id, uploadLimitBytes: null };
-    this.chat.awaitStatusForMessage(message.id);
-    try {
-      await runCommand(
+    await this.chat.handingOver(message.id, { replyTo: message.id }, () =>
+      runCommand(
         parsed.command,
         raw,
         {
@@ -438,10 +432,8 @@ class DiscordHandlers {
           },
         },
         this.deps,
-      );
-    } finally {
-      this.chat.forget(message.id);
-    }
+      ),
+    );
   }
 
   /** A server is a community: its id, its name, and (LEAVE_UNLISTED) the way out of it. */

@@ -65,6 +65,13 @@ export function offerComponents(offer: Offer): APIActionRowComponent<APIButtonCo
   return [row(...offer.buttons.map((b) => button(`clipbot:${b.data}`, b.label, b.primary ? ButtonStyle.Primary : ButtonStyle.Secondary)))];
 }
 
+/**
+ * How the first status of a job a request makes is shown: in the command's deferred public reply (edited through
+ * its token), or as a reply to the member's message (the mention trigger). In memory, for as long as the request
+ * is being handled (`handingOver`).
+ */
+export type StatusHandover = { reply: LiveReply } | { replyTo: string };
+
 /** An interaction whose webhook token can still edit its reply. In memory only: tokens are never stored. */
 export interface LiveReply {
   applicationId: string;
@@ -82,38 +89,36 @@ export interface DiscordChatDeps {
 
 export class DiscordChat implements ChatPlatform {
   readonly id = 'discord' as const;
-  /** Interactions (by id) whose public deferred reply is waiting to become the status of the job they create. */
-  private readonly awaiting = new Map<string, LiveReply>();
+  /** Requests being handled, by their id (an interaction's or a message's: what a job's `requestMessageId` names). */
+  private readonly handovers = new Map<string, StatusHandover>();
   /** Status messages (by message id) still editable through their interaction's token. */
   private readonly tokens = new Map<string, LiveReply>();
-  /** Member messages (by id) that asked for a job: its status replies to them. */
-  private readonly requestMessages = new Set<string>();
 
   constructor(private readonly deps: DiscordChatDeps) {}
 
-  /** The reply of `interactionId` (deferred, public) should become the status of the job it creates. */
-  awaitStatus(interactionId: string, reply: Omit<LiveReply, 'expiresAt' | 'usedAsStatus'>): LiveReply {
-    const live = { ...reply, expiresAt: this.deps.clock.now() + TOKEN_LIFETIME_MS, usedAsStatus: false };
-    this.awaiting.set(interactionId, live);
-    return live;
+  /** The deferred public reply of `interaction`, able to become a job's status while its token lives. */
+  liveReply(interaction: { applicationId: string; token: string }): LiveReply {
+    return { applicationId: interaction.applicationId, token: interaction.token, expiresAt: this.deps.clock.now() + TOKEN_LIFETIME_MS, usedAsStatus: false };
   }
 
-  /** The job's status should reply to the member's message `messageId` (mention trigger). */
-  awaitStatusForMessage(messageId: string): void {
-    this.requestMessages.add(messageId);
-  }
-
-  /** The command is over: whatever it did not use is forgotten. */
-  forget(requestId: string): void {
-    this.awaiting.delete(requestId);
-    this.requestMessages.delete(requestId);
+  /** Runs the handling of request `requestId`: a job it makes shows its first status by `handover`; after it, nothing does. */
+  async handingOver<T>(requestId: string, handover: StatusHandover | undefined, run: () => Promise<T>): Promise<T> {
+    if (!handover) return run();
+    this.handovers.set(requestId, handover);
+    try {
+      return await run();
+    } finally {
+      this.handovers.delete(requestId);
+    }
   }
 
   async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
     const body = statusBody(view);
-    const live = dest.requestMessageId ? this.awaiting.get(dest.requestMessageId) : undefined;
+    const handover = dest.requestMessageId ? this.handovers.get(dest.requestMessageId) : undefined;
+    const live = handover && 'reply' in handover ? handover.reply : undefined;
     if (live && live.expiresAt > this.deps.clock.now()) {
-      this.awaiting.delete(dest.requestMessageId!);
+      // One reply is one job's status: a second job of the same request gets a message of its own.
+      this.handovers.delete(dest.requestMessageId!);
       try {
         const message = (await this.deps.rest.patch(Routes.webhookMessage(live.applicationId, live.token, '@original'), { body, auth: false })) as APIMessage;
         live.usedAsStatus = true;
@@ -123,7 +128,7 @@ export class DiscordChat implements ChatPlatform {
         this.deps.logger.warn({ jobId: view.jobId, err: describe(error) }, 'could not turn the interaction reply into the status; posting it in the channel');
       }
     }
-    const replyTo = dest.requestMessageId && this.requestMessages.has(dest.requestMessageId) ? dest.requestMessageId : undefined;
+    const replyTo = handover && 'replyTo' in handover ? handover.replyTo : undefined;
     const message = await this.post(dest.chatId, {
       ...body,
       // A per-call nonce: a transport retry of this very request is folded into one message, a later re-post is not.
