@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
-import { errorFromStatus, parseBody, parseRetryAfter, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import { clipProviderMessage, errorFromStatus, parseBody, parseRetryAfter, requestJson, type HttpMethod, type JsonResponse } from './http.js';
 
 /**
  * What the kie.ai Veo and Suno MP4 adapters share (provider-apis.md §3.1): Bearer auth, the `{code, msg, data}`
@@ -52,10 +52,6 @@ const RECORD_NULL_RE = /record is null/i;
 /** A failed generation whose message names the prompt or an uploaded image was about the input, not the video. */
 const INPUT_SUBJECT_RE = /\bprompt\b|upload/i;
 
-export function clip(text: string, max = 300): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
 /**
  * A kie code and message → ProviderError (§3.1, §3.4, §4.3). Validation and content-policy messages are what the
  * member reads, so they carry kie's text alone; everything else names the call for the logs.
@@ -65,7 +61,7 @@ export function kieError(
   msg: string,
   ctx: { where: KieContext; what: string; retryAfterS?: number },
 ): ProviderError {
-  const text = clip(msg.trim().replace(/\s+/g, ' ')) || `code ${code}`;
+  const text = clipProviderMessage(msg.trim().replace(/\s+/g, ' ')) || `code ${code}`;
   const status = code;
   const logged = `${ctx.what}: code ${code}: ${text}`;
   const retry = ctx.retryAfterS !== undefined ? { retryAfterS: ctx.retryAfterS } : {};

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
-import { httpUrl } from './http.js';
-import { clip, errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
+import { clipProviderMessage, httpUrl } from './http.js';
+import { errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
 
 /**
  * kie.ai Veo 3.1 (provider-apis.md §3, §7.3): generate, record-info, and the optional 1080p or 4K upgrade fetched
@@ -171,7 +171,7 @@ async function upgradeTo4k(client: KieClient, task: TaskRef, signal?: AbortSigna
   if (!answer.ok) {
     const msg = z.looseObject({ msg: z.string().nullish() }).safeParse(answer.res.body).data?.msg ?? '';
     if (answer.enveloped && UHD_UNAVAILABLE_RE.test(msg)) {
-      return { state: 'failed', error: new ProviderError('validation', clip(msg.trim()), { status: answer.code, retryable: false }) };
+      return { state: 'failed', error: new ProviderError('validation', clipProviderMessage(msg.trim()), { status: answer.code, retryable: false }) };
     }
     if (answer.enveloped && !ACCOUNT_CODES.has(answer.code)) return { state: 'running' };
     throw answer.error;

@@ -3,6 +3,7 @@ import type { InlineKeyboardMarkup, User } from 'grammy/types';
 import { localeOf, t, type Locale } from '../../../commands/i18n.js';
 import { jobActionData } from '../../../commands/job-actions.js';
 import type { Offer } from '../../../commands/types.js';
+import { clip } from '../../clip.js';
 import { MediaError } from '../../core/errors.js';
 import type { ChatPlatform, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
 import { describeTelegramError, isMessageGone, isNotModified } from './telegram-errors.js';
@@ -72,10 +73,6 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
 /** Answers in the request's thread; still posts if the request was deleted meanwhile. */
 export function replyTo(messageId: string | number | null | undefined) {
   return messageId ? { reply_parameters: { message_id: Number(messageId), allow_sending_without_reply: true } } : {};
@@ -115,7 +112,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
     id: 'telegram',
 
     async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
-      const text = truncate(view.text, TEXT_LIMIT);
+      const text = clip(view.text, TEXT_LIMIT);
       const locale = users.localeOf(dest.userId);
       const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, locale) } : {};
       const sent = await api.sendMessage(Number(dest.chatId), text, {
@@ -130,7 +127,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
 
     async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
       const key = `${ref.chatId}:${ref.messageId}`;
-      const text = truncate(view.text, TEXT_LIMIT);
+      const text = clip(view.text, TEXT_LIMIT);
       const last = shown.get(key);
       if (last && last.text === text && last.cancellable === view.cancellable) return true;
       // The label's language is the requester's, as when the message was posted (a private chat's id is its user's).
@@ -173,7 +170,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
           // Not the local path: the store's stream reads in large chunks, which grammY passes on much faster.
           const file = new InputFile(async () => (await delivery.openRead())[Symbol.asyncIterator](), `${jobId}.mp4`);
           const sent = await api.sendVideo(chatId, file, {
-            caption: `${mention}${escapeHtml(truncate(delivery.text, CAPTION_TEXT))}`,
+            caption: `${mention}${escapeHtml(clip(delivery.text, CAPTION_TEXT))}`,
             parse_mode: 'HTML',
             supports_streaming: true,
             ...keyboard,
@@ -187,7 +184,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
       }
       const size = `${(media.bytes / 1024 / 1024).toFixed(1)} MB`;
       const why = media.bytes > limit ? `\nToo large to upload here (${size}); download it:` : '\nDownload it:';
-      const text = `${mention}${escapeHtml(truncate(delivery.text, 3000))}${why}\n${escapeHtml(media.url)}`;
+      const text = `${mention}${escapeHtml(clip(delivery.text, 3000))}${why}\n${escapeHtml(media.url)}`;
       try {
         const sent = await api.sendMessage(chatId, text, { parse_mode: 'HTML', ...keyboard, ...replyTo(dest.requestMessageId) });
         uploadTried.delete(jobId);
@@ -199,7 +196,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
     },
 
     async notify(dest: JobDestination, text: string): Promise<void> {
-      await api.sendMessage(Number(dest.chatId), `${mentionOf(dest)}${escapeHtml(truncate(text, 3500))}`, {
+      await api.sendMessage(Number(dest.chatId), `${mentionOf(dest)}${escapeHtml(clip(text, 3500))}`, {
         parse_mode: 'HTML',
         ...replyTo(dest.requestMessageId),
         link_preview_options: { is_disabled: true },
