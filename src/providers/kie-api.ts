@@ -167,13 +167,16 @@ export interface KieClient {
     opts: { where: KieContext; what: string; query?: Record<string, string>; json?: unknown; headers?: Record<string, string>; signal?: AbortSignal },
   ): Promise<KieAnswer>;
   /**
-   * True while a "record is null" answer about `taskId` should count as "queued": kie hands out the task id before
-   * its record exists, so right after submit record-info may not know the task yet. The grace runs from the first
-   * such answer; past it the answer's own error (not_found) stands.
+   * One read of a task's record (Veo's and Suno MP4's `record-info`, which answer alike): its checked `data`, or
+   * `'not yet'` while a "record is null" answer counts as queued. kie hands out the task id before its record exists,
+   * so right after submit record-info may not know the task yet; the grace runs from the first such answer, and past
+   * it the answer's own error (not_found) stands. A record about another task is malformed.
    */
-  recordNotYetThere(taskId: string, answer: KieAnswer & { ok: false }): boolean;
-  /** The record exists: any grace for it is over. */
-  recordSeen(taskId: string): void;
+  readRecord<S extends z.ZodType<{ taskId?: string | undefined }>>(
+    path: string,
+    taskId: string,
+    opts: { record: S; what: string; signal?: AbortSignal | undefined },
+  ): Promise<z.output<S> | 'not yet'>;
 }
 
 /** How long a task's record may lag its id before "record is null" means kie has no such task. */
@@ -193,22 +196,20 @@ export function createKieClient(opts: {
   const graceMs = opts.recordGraceMs ?? KIE_RECORD_GRACE_MS;
   /** Task id → when record-info first said it had no record of it. */
   const awaited = new Map<string, number>();
-  return {
-    recordNotYetThere(taskId, answer) {
-      const msg = envelopeSchema.safeParse(answer.res.body).data?.msg ?? '';
-      if (!answer.enveloped || !RECORD_NULL_RE.test(msg)) return false;
-      const now = opts.clock.now();
-      let since = awaited.get(taskId);
-      if (since === undefined) {
-        if (awaited.size >= MAX_AWAITED_RECORDS) awaited.delete(awaited.keys().next().value!);
-        since = now;
-        awaited.set(taskId, since);
-      }
-      return now - since < graceMs;
-    },
-    recordSeen(taskId) {
-      awaited.delete(taskId);
-    },
+  /** True while a "record is null" answer about `taskId` is still within its grace. */
+  const recordNotYetThere = (taskId: string, answer: KieAnswer & { ok: false }): boolean => {
+    const msg = envelopeSchema.safeParse(answer.res.body).data?.msg ?? '';
+    if (!answer.enveloped || !RECORD_NULL_RE.test(msg)) return false;
+    const now = opts.clock.now();
+    let since = awaited.get(taskId);
+    if (since === undefined) {
+      if (awaited.size >= MAX_AWAITED_RECORDS) awaited.delete(awaited.keys().next().value!);
+      since = now;
+      awaited.set(taskId, since);
+    }
+    return now - since < graceMs;
+  };
+  const client: KieClient = {
     async call(method, path, o) {
       const url = new URL(base + path);
       for (const [name, value] of Object.entries(o.query ?? {})) url.searchParams.set(name, value);
@@ -222,5 +223,20 @@ export function createKieClient(opts: {
       });
       return readAnswer(res, o.where, o.what, opts.clock.now());
     },
+    async readRecord(path, taskId, { record, what, signal }) {
+      const answer = await client.call('GET', path, { where: 'read', what, query: { taskId }, ...(signal ? { signal } : {}) });
+      if (!answer.ok) {
+        if (recordNotYetThere(taskId, answer)) return 'not yet';
+        throw answer.error;
+      }
+      awaited.delete(taskId);
+      const data = kieData(answer.res, record.nullable(), what);
+      if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
+      if (data.taskId !== undefined && data.taskId !== taskId) {
+        throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
+      }
+      return data;
+    },
   };
+  return client;
 }
