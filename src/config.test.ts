@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { MODELS } from './core/catalog.js';
 import { ARK_MODEL_SETTINGS, arkModelIds, ConfigError, loadConfig, redactedConfig } from './config.js';
 
@@ -137,6 +137,7 @@ describe('config', () => {
   describe('when the owner sets prices in a MODEL_PRICES file', () => {
     const priceFile = (content: string) => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clipbot-prices-'));
+      onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
       const file = path.join(dir, 'prices.json');
       fs.writeFileSync(file, content);
       return file;

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+import { clip } from '../clip.js';
 import { ProviderError, WebhookAuthError } from '../core/errors.js';
 import {
   systemClock,
@@ -12,7 +13,7 @@ import {
   type WebhookEvent,
   type WebhookRequest,
 } from '../core/ports.js';
-import { createHttpAgent, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import { clipProviderMessage, createHttpAgent, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
 
 /**
  * Volcano Engine Ark / BytePlus ModelArk adapter for Seedance (provider-apis.md §2).
@@ -138,13 +139,9 @@ const callbackSchema = z.looseObject({
 
 type Operation = 'create' | 'get' | 'delete';
 
-function clip(text: string, max = 300): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
 /** Ark appends its request id to every message; the member does not need it and it defeats log grouping. */
 function cleanMessage(message: string | null | undefined): string {
-  return clip((message ?? '').replace(/\s*Request id:\s*\S+\s*$/i, '').trim());
+  return clipProviderMessage((message ?? '').replace(/\s*Request id:\s*\S+\s*$/i, '').trim());
 }
 
 const isInputPolicy = (code: string) => /^Input(Text|Image|Video|Audio)(SensitiveContentDetected|RiskDetection)/.test(code);

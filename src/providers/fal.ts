@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, verify as verifyEd25519, type KeyObject } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+import { clip } from '../clip.js';
 import { ProviderError, WebhookAuthError } from '../core/errors.js';
 import {
   systemClock,
@@ -13,7 +14,7 @@ import {
   type WebhookEvent,
   type WebhookRequest,
 } from '../core/ports.js';
-import { createHttpAgent, describeUrl, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import { clipProviderMessage, createHttpAgent, describeUrl, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
 
 /**
  * fal.ai queue API adapter for the Seedance models (provider-apis.md §1).
@@ -180,10 +181,6 @@ function readDetails(body: unknown): { details: Detail[]; errorType?: string; me
   return { details, ...(errorType ? { errorType } : {}), ...(message ? { message } : {}) };
 }
 
-function clip(text: string, max = 300): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
 type Operation = 'submit' | 'status' | 'result' | 'cancel';
 
 /**
@@ -192,7 +189,7 @@ type Operation = 'submit' | 'status' | 'result' | 'cancel';
  */
 function falError(status: number, headers: Record<string, string>, body: unknown, op: Operation, nowMs: number): ProviderError {
   const { details, errorType, message } = readDetails(body);
-  const summary = clip(
+  const summary = clipProviderMessage(
     details.length
       ? details.map((d) => (d.field ? `${d.field}: ${d.msg}` : d.msg)).join('; ')
       : (message ?? errorType ?? `HTTP ${status}`),

@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
+import { clip } from '../clip.js';
 import { startDeadline } from '../deadline.js';
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
@@ -300,3 +301,8 @@ export const httpUrl = z
       return false;
     }
   }, 'not an http(s) URL');
+
+/** A provider's own message, short enough for a member to read and a log line to hold. */
+export function clipProviderMessage(text: string): string {
+  return clip(text, 300);
+}

@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
-import { errorFromStatus, parseBody, parseRetryAfter, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import { clipProviderMessage, errorFromStatus, parseBody, parseRetryAfter, requestJson, type HttpMethod, type JsonResponse } from './http.js';
 
 /**
  * What the kie.ai Veo and Suno MP4 adapters share (provider-apis.md §3.1): Bearer auth, the `{code, msg, data}`
@@ -52,10 +52,6 @@ const RECORD_NULL_RE = /record is null/i;
 /** A failed generation whose message names the prompt or an uploaded image was about the input, not the video. */
 const INPUT_SUBJECT_RE = /\bprompt\b|upload/i;
 
-export function clip(text: string, max = 300): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
 /**
  * A kie code and message → ProviderError (§3.1, §3.4, §4.3). Validation and content-policy messages are what the
  * member reads, so they carry kie's text alone; everything else names the call for the logs.
@@ -65,7 +61,7 @@ export function kieError(
   msg: string,
   ctx: { where: KieContext; what: string; retryAfterS?: number },
 ): ProviderError {
-  const text = clip(msg.trim().replace(/\s+/g, ' ')) || `code ${code}`;
+  const text = clipProviderMessage(msg.trim().replace(/\s+/g, ' ')) || `code ${code}`;
   const status = code;
   const logged = `${ctx.what}: code ${code}: ${text}`;
   const retry = ctx.retryAfterS !== undefined ? { retryAfterS: ctx.retryAfterS } : {};
@@ -171,13 +167,16 @@ export interface KieClient {
     opts: { where: KieContext; what: string; query?: Record<string, string>; json?: unknown; headers?: Record<string, string>; signal?: AbortSignal },
   ): Promise<KieAnswer>;
   /**
-   * True while a "record is null" answer about `taskId` should count as "queued": kie hands out the task id before
-   * its record exists, so right after submit record-info may not know the task yet. The grace runs from the first
-   * such answer; past it the answer's own error (not_found) stands.
+   * One read of a task's record (Veo's and Suno MP4's `record-info`, which answer alike): its checked `data`, or
+   * `'not yet'` while a "record is null" answer counts as queued. kie hands out the task id before its record exists,
+   * so right after submit record-info may not know the task yet; the grace runs from the first such answer, and past
+   * it the answer's own error (not_found) stands. A record about another task is malformed.
    */
-  recordNotYetThere(taskId: string, answer: KieAnswer & { ok: false }): boolean;
-  /** The record exists: any grace for it is over. */
-  recordSeen(taskId: string): void;
+  readRecord<S extends z.ZodType<{ taskId?: string | undefined }>>(
+    path: string,
+    taskId: string,
+    opts: { record: S; what: string; signal?: AbortSignal | undefined },
+  ): Promise<z.output<S> | 'not yet'>;
 }
 
 /** How long a task's record may lag its id before "record is null" means kie has no such task. */
@@ -197,22 +196,20 @@ export function createKieClient(opts: {
   const graceMs = opts.recordGraceMs ?? KIE_RECORD_GRACE_MS;
   /** Task id → when record-info first said it had no record of it. */
   const awaited = new Map<string, number>();
-  return {
-    recordNotYetThere(taskId, answer) {
-      const msg = envelopeSchema.safeParse(answer.res.body).data?.msg ?? '';
-      if (!answer.enveloped || !RECORD_NULL_RE.test(msg)) return false;
-      const now = opts.clock.now();
-      let since = awaited.get(taskId);
-      if (since === undefined) {
-        if (awaited.size >= MAX_AWAITED_RECORDS) awaited.delete(awaited.keys().next().value!);
-        since = now;
-        awaited.set(taskId, since);
-      }
-      return now - since < graceMs;
-    },
-    recordSeen(taskId) {
-      awaited.delete(taskId);
-    },
+  /** True while a "record is null" answer about `taskId` is still within its grace. */
+  const recordNotYetThere = (taskId: string, answer: KieAnswer & { ok: false }): boolean => {
+    const msg = envelopeSchema.safeParse(answer.res.body).data?.msg ?? '';
+    if (!answer.enveloped || !RECORD_NULL_RE.test(msg)) return false;
+    const now = opts.clock.now();
+    let since = awaited.get(taskId);
+    if (since === undefined) {
+      if (awaited.size >= MAX_AWAITED_RECORDS) awaited.delete(awaited.keys().next().value!);
+      since = now;
+      awaited.set(taskId, since);
+    }
+    return now - since < graceMs;
+  };
+  const client: KieClient = {
     async call(method, path, o) {
       const url = new URL(base + path);
       for (const [name, value] of Object.entries(o.query ?? {})) url.searchParams.set(name, value);
@@ -226,5 +223,20 @@ export function createKieClient(opts: {
       });
       return readAnswer(res, o.where, o.what, opts.clock.now());
     },
+    async readRecord(path, taskId, { record, what, signal }) {
+      const answer = await client.call('GET', path, { where: 'read', what, query: { taskId }, ...(signal ? { signal } : {}) });
+      if (!answer.ok) {
+        if (recordNotYetThere(taskId, answer)) return 'not yet';
+        throw answer.error;
+      }
+      awaited.delete(taskId);
+      const data = kieData(answer.res, record.nullable(), what);
+      if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
+      if (data.taskId !== undefined && data.taskId !== taskId) {
+        throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
+      }
+      return data;
+    },
   };
+  return client;
 }

@@ -36,18 +36,16 @@ const submitData = z.looseObject({ taskId: kieTaskId });
 /** kie's own example writes times as "YYYY-MM-DD hh:mm:ss", a copy of the same API as epoch ms (§4.2): both pass. */
 const time = z.union([z.string().max(64), z.number()]).nullish();
 
-const recordData = z
-  .looseObject({
-    taskId: kieTaskId.optional(),
-    // Any text: a flag we do not know fails the job clearly (below) instead of reading as malformed until the timeout.
-    successFlag: z.string().max(100),
-    response: z.looseObject({ videoUrl: httpUrl.nullish() }).nullish(),
-    createTime: time,
-    completeTime: time,
-    errorCode: errorCodeField,
-    errorMessage: z.string().max(4000).nullish(),
-  })
-  .nullable();
+const recordData = z.looseObject({
+  taskId: kieTaskId.optional(),
+  // Any text: a flag we do not know fails the job clearly (below) instead of reading as malformed until the timeout.
+  successFlag: z.string().max(100),
+  response: z.looseObject({ videoUrl: httpUrl.nullish() }).nullish(),
+  createTime: time,
+  completeTime: time,
+  errorCode: errorCodeField,
+  errorMessage: z.string().max(4000).nullish(),
+});
 
 export async function submitKieSuno(client: KieClient, request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
   const answer = await client.call('POST', '/api/v1/mp4/generate', {
@@ -97,23 +95,8 @@ function existingMp4Task(res: JsonResponse): string | undefined {
 
 export async function statusKieSuno(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
   const what = 'kie mp4 record-info';
-  const mp4TaskId = kieMp4TaskId(task.taskId);
-  const answer = await client.call('GET', '/api/v1/mp4/record-info', {
-    where: 'read',
-    what,
-    query: { taskId: mp4TaskId },
-    ...(signal ? { signal } : {}),
-  });
-  if (!answer.ok) {
-    if (client.recordNotYetThere(mp4TaskId, answer)) return { state: 'queued' };
-    throw answer.error;
-  }
-  client.recordSeen(mp4TaskId);
-  const data = kieData(answer.res, recordData, what);
-  if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
-  if (data.taskId !== undefined && data.taskId !== mp4TaskId) {
-    throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
-  }
+  const data = await client.readRecord('/api/v1/mp4/record-info', kieMp4TaskId(task.taskId), { record: recordData, what, signal });
+  if (data === 'not yet') return { state: 'queued' };
   const videoUrl = data.response?.videoUrl ?? undefined;
   const failed = (code: number, message: string): TaskStatus => ({
     state: 'failed',

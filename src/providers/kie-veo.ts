@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { GenerationRequest, TaskRef, TaskStatus } from '../core/ports.js';
-import { httpUrl } from './http.js';
-import { clip, errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
+import { clipProviderMessage, httpUrl } from './http.js';
+import { errorCodeField, generationError, kieData, kieTaskId, unknownSuccessFlag, type KieClient } from './kie-api.js';
 
 /**
  * kie.ai Veo 3.1 (provider-apis.md §3, §7.3): generate, record-info, and the optional 1080p or 4K upgrade fetched
@@ -47,24 +47,22 @@ export function buildKieVeoBody(request: GenerationRequest): Record<string, unkn
 
 const submitData = z.looseObject({ taskId: kieTaskId });
 
-const recordData = z
-  .looseObject({
-    taskId: kieTaskId.optional(),
-    // Any number: a flag we do not know fails the job clearly (below) instead of reading as malformed until the timeout.
-    successFlag: z.number().int(),
-    response: z
-      .looseObject({
-        resultUrls: z.array(httpUrl).max(16).nullish(),
-        // An extend task's source and continuation joined [U: named so by kie's newer extend form, §7.3].
-        fullResultUrls: z.array(httpUrl).max(16).nullish(),
-        resolution: z.string().max(32).nullish(),
-      })
-      .nullish(),
-    errorCode: errorCodeField,
-    errorMessage: z.string().max(4000).nullish(),
-    fallbackFlag: z.boolean().nullish(),
-  })
-  .nullable();
+const recordData = z.looseObject({
+  taskId: kieTaskId.optional(),
+  // Any number: a flag we do not know fails the job clearly (below) instead of reading as malformed until the timeout.
+  successFlag: z.number().int(),
+  response: z
+    .looseObject({
+      resultUrls: z.array(httpUrl).max(16).nullish(),
+      // An extend task's source and continuation joined [U: named so by kie's newer extend form, §7.3].
+      fullResultUrls: z.array(httpUrl).max(16).nullish(),
+      resolution: z.string().max(32).nullish(),
+    })
+    .nullish(),
+  errorCode: errorCodeField,
+  errorMessage: z.string().max(4000).nullish(),
+  fallbackFlag: z.boolean().nullish(),
+});
 
 /** An empty or null `resultUrl` means "not yet", as a non-200 code does. */
 const upgradeData = z.looseObject({ resultUrl: z.union([httpUrl, z.literal(''), z.null()]).optional() }).nullish();
@@ -97,22 +95,8 @@ export async function submitKieVeo(client: KieClient, request: GenerationRequest
 
 export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
   const what = 'kie veo record-info';
-  const answer = await client.call('GET', '/api/v1/veo/record-info', {
-    where: 'read',
-    what,
-    query: { taskId: task.taskId },
-    ...(signal ? { signal } : {}),
-  });
-  if (!answer.ok) {
-    if (client.recordNotYetThere(task.taskId, answer)) return { state: 'queued' };
-    throw answer.error;
-  }
-  client.recordSeen(task.taskId);
-  const data = kieData(answer.res, recordData, what);
-  if (data === null) throw new ProviderError('not_found', `${what}: no such task`, { retryable: false });
-  if (data.taskId !== undefined && data.taskId !== task.taskId) {
-    throw new ProviderError('malformed', `${what}: answer is about another task`, { retryable: true });
-  }
+  const data = await client.readRecord('/api/v1/veo/record-info', task.taskId, { record: recordData, what, signal });
+  if (data === 'not yet') return { state: 'queued' };
   switch (data.successFlag) {
     case 0:
       return { state: 'running' };
@@ -171,7 +155,7 @@ async function upgradeTo4k(client: KieClient, task: TaskRef, signal?: AbortSigna
   if (!answer.ok) {
     const msg = z.looseObject({ msg: z.string().nullish() }).safeParse(answer.res.body).data?.msg ?? '';
     if (answer.enveloped && UHD_UNAVAILABLE_RE.test(msg)) {
-      return { state: 'failed', error: new ProviderError('validation', clip(msg.trim()), { status: answer.code, retryable: false }) };
+      return { state: 'failed', error: new ProviderError('validation', clipProviderMessage(msg.trim()), { status: answer.code, retryable: false }) };
     }
     if (answer.enveloped && !ACCOUNT_CODES.has(answer.code)) return { state: 'running' };
     throw answer.error;

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+import { clip } from '../clip.js';
 import { ProviderError, WebhookAuthError } from '../core/errors.js';
 import {
   systemClock,
@@ -14,7 +15,7 @@ import {
   type WebhookRequest,
 } from '../core/ports.js';
 import { createHttpAgent } from './http.js';
-import { clip, createKieClient, isKieTaskId, kieData, kieTaskId } from './kie-api.js';
+import { createKieClient, isKieTaskId, kieData, kieTaskId } from './kie-api.js';
 import { KIE_SUNO_MP4_MODEL, statusKieSuno, submitKieSuno } from './kie-suno.js';
 import { isKieVeoModel, statusKieVeo, submitKieVeo } from './kie-veo.js';
 import { statusKieVeoUpscale, submitKieVeoExtend, submitKieVeoUpscale } from './kie-veo-followups.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { MODELS } from '../../src/core/catalog.js';
 import { balanceOf } from '../../src/core/credits/ledger.js';
 import { acceptVideo } from '../../src/core/engine/intake.js';
@@ -44,15 +44,16 @@ describe('job state machine', () => {
   describe('when two actors move the same job', () => {
     it('lets exactly one of them win', async () => {
       const t = await tempDb();
+      onTestFinished(() => t.cleanup());
       const clock = await queueOne(t, 'j1');
       const first = await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
       const second = await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
       expect([first, second]).toEqual([true, false]);
-      await t.cleanup();
     });
 
     it('settles the hold once when cancel and success race', async () => {
       const t = await tempDb();
+      onTestFinished(() => t.cleanup());
       const clock = await queueOne(t, 'j1');
       await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
       await moveJob(t.store, clock, 'j1', 'submitting', 'running');
@@ -63,14 +64,15 @@ describe('job state machine', () => {
       const job = (await getJob(t.store, 'j1'))!;
       expect(job.status).toBe('cancelled');
       expect(await balanceOf(t.store, job.userId)).toBe(100);
-      await t.cleanup();
     });
 
     it('lets exactly one of two separate processes win on one SQLite file', async () => {
       // (On PostgreSQL, processes racing are the store contract's and the crash suite's.)
       const { dir, cleanup } = tempDir();
+      onTestFinished(cleanup);
       const file = path.join(dir, 'clipbot.db');
       const store = openSqliteStore(file);
+      onTestFinished(() => store.close());
       await queueOne({ store }, 'j1');
       // Two connections in two threads, racing on the same file: the guarded UPDATE is the referee.
       const source = `
@@ -89,18 +91,16 @@ describe('job state machine', () => {
         });
       const results = await Promise.all([race(), race(), race(), race()]);
       expect(results.reduce((a, b) => a + b, 0)).toBe(1);
-      await store.close();
-      cleanup();
     });
   });
 
   describe('when asked for a transition the machine does not have', () => {
     it('refuses before touching the database', async () => {
       const t = await tempDb();
+      onTestFinished(() => t.cleanup());
       const clock = await queueOne(t, 'j1');
       await expect(moveJob(t.store, clock, 'j1', 'queued', 'succeeded')).rejects.toThrow(/no allowed transition/);
       expect((await getJob(t.store, 'j1'))!.status).toBe('queued');
-      await t.cleanup();
     });
   });
 });

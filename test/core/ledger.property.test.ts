@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { MODELS, priceCredits, priceUsd, type GenerationParams } from '../../src/core/catalog.js';
 import { balanceOf, deductCredits, grantCredits, settleOrphanedHolds } from '../../src/core/credits/ledger.js';
 import { acceptVideo, type IntakeSettings } from '../../src/core/engine/intake.js';
@@ -157,6 +157,7 @@ describe('the credit ledger', () => {
   describe('when a final job somehow has an unsettled hold', () => {
     it('settles it on recovery, once', async () => {
       const t = await tempDb();
+      onTestFinished(() => t.cleanup());
       const clock = manualClock();
       const params: GenerationParams = { durationS: 5, resolution: '480p', aspectRatio: '16:9' };
       const request = {
@@ -174,7 +175,6 @@ describe('the credit ledger', () => {
       expect(await settleOrphanedHolds(t.store, clock)).toBe(1);
       expect(await settleOrphanedHolds(t.store, clock)).toBe(0);
       expect(await balanceOf(t.store, userId)).toBe(120);
-      await t.cleanup();
     });
   });
 });

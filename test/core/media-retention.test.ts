@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { MODELS } from '../../src/core/catalog.js';
 import { acceptVideo } from '../../src/core/engine/intake.js';
 import { finishJob, getJob } from '../../src/core/engine/job-state.js';
@@ -35,8 +35,10 @@ describe('media retention', () => {
   describe('when stored media outlive the retention period', () => {
     it('removes the files of jobs that ended before the cutoff and forgets their keys, keeping the rest', async () => {
       const t = await tempDb();
+      onTestFinished(() => t.cleanup());
       const clock = manualClock();
       const media = tempDir();
+      onTestFinished(media.cleanup);
       const dir = path.join(media.dir, 'media');
       const mediaStore = createLocalMediaStore({ dir, publicBaseUrl: 'http://127.0.0.1:1' });
       await storedJob(t, clock, mediaStore, 'old1');
@@ -50,8 +52,6 @@ describe('media retention', () => {
       expect((await getJob(t.store, 'old1'))!.mediaKey).toBeNull();
       expect((await getJob(t.store, 'new1'))!.mediaKey).toBe('results/new1.mp4');
       expect(await pruneExpiredMedia(t.store, clock, mediaStore, 30, silentLogger)).toBe(0);
-      await t.cleanup();
-      media.cleanup();
     });
   });
 });

@@ -21,6 +21,7 @@ import { startFalSimulator, type FalSimOptions, type FalSimulator } from '../../
 import { startKieSimulator, type KieSimOptions, type KieSimulator } from '../../src/sim/kie.js';
 import type { Store } from '../../src/core/store.js';
 import type { ProviderHealth } from '../../src/core/health/provider-health.js';
+import { createTestClock } from '../providers/conformance.js';
 import { tempDir } from './db.js';
 import { openTestStore, type StoreRows, type TestStore } from './test-store.js';
 
@@ -66,7 +67,7 @@ export interface HarnessOptions {
   blocklist?: string[];
   /** Overrides for the media fetcher (default: 127.0.0.0/8 allowed for operator URLs, the system resolver). */
   fetcher?: Partial<Pick<SafeFetcherOptions, 'allowCidrs' | 'lookup' | 'dialAddress'>>;
-  /** The engine's clock (default: the system clock). */
+  /** The clock of the engine, the adapters and the simulators (default: real time the test can advance). */
   clock?: Clock;
   /** Told of engine events, as metrics and owner alerts are in production. */
   observer?: (db: Store) => EngineObserver;
@@ -130,6 +131,7 @@ export class EngineHarness {
     private readonly options: HarnessOptions,
     readonly kie: KieSimulator | undefined,
     readonly ark: ArkSimulator | undefined,
+    readonly clock: Clock,
   ) {
     this.platform = options.platform ?? new RecordingPlatform();
   }
@@ -138,13 +140,14 @@ export class EngineHarness {
   serverUrl = '';
 
   static async start(options: HarnessOptions = {}): Promise<EngineHarness> {
+    const clock = options.clock ?? createTestClock();
     const [sim, kie, ark] = await Promise.all([
-      startFalSimulator({ queueMs: 30, runMs: 80, ...options.sim }),
-      options.kie && startKieSimulator({ queueMs: 30, runMs: 80, ...options.kie }),
-      options.ark && startArkSimulator({ queueMs: 30, runMs: 80, ...options.ark }),
+      startFalSimulator({ queueMs: 30, runMs: 80, clock, ...options.sim }),
+      options.kie && startKieSimulator({ queueMs: 30, runMs: 80, clock, ...options.kie }),
+      options.ark && startArkSimulator({ queueMs: 30, runMs: 80, clock, ...options.ark }),
     ]);
     const { dir, cleanup } = tempDir();
-    const h = new EngineHarness(sim, dir, cleanup, options, kie, ark);
+    const h = new EngineHarness(sim, dir, cleanup, options, kie, ark, clock);
     await h.boot();
     return h;
   }
@@ -159,13 +162,13 @@ export class EngineHarness {
     const store = this.options.wrapStore?.(local) ?? local;
     const fetcher = createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 5000, ...this.options.fetcher });
     const timeout = this.options.falTimeoutMs !== undefined ? { timeoutMs: this.options.falTimeoutMs } : {};
-    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrls: [this.sim.jwksUrl], logger: silentLogger, ...timeout });
+    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrls: [this.sim.jwksUrl], clock: this.clock, logger: silentLogger, ...timeout });
     this.extraProviders = [];
     if (this.kie) {
       const hmac = this.options.kie?.hmacKey;
-      this.extraProviders.push(createKieProvider({ apiKey: this.kie.apiKey, baseUrl: this.kie.url, logger: silentLogger, ...(hmac ? { webhookHmacKey: hmac } : {}) }));
+      this.extraProviders.push(createKieProvider({ apiKey: this.kie.apiKey, baseUrl: this.kie.url, clock: this.clock, logger: silentLogger, ...(hmac ? { webhookHmacKey: hmac } : {}) }));
     }
-    if (this.ark) this.extraProviders.push(createArkProvider({ apiKey: this.ark.apiKey, baseUrl: this.ark.url, logger: silentLogger }));
+    if (this.ark) this.extraProviders.push(createArkProvider({ apiKey: this.ark.apiKey, baseUrl: this.ark.url, clock: this.clock, logger: silentLogger }));
     const db = this.db;
     const prefilter = createPrefilter({ configTerms: this.options.blocklist ?? [], loadDbTerms: () => listBlockedTerms(db), failOpen: false, logger: silentLogger });
     let engineRef: Engine | undefined;
@@ -183,7 +186,7 @@ export class EngineHarness {
     }
     this.engine = new Engine({
       db: this.db,
-      clock: this.options.clock ?? { now: () => Date.now() },
+      clock: this.clock,
       logger: this.options.logger ?? silentLogger,
       ...(this.options.observer ? { observer: this.options.observer(this.db) } : {}),
       ...(this.options.health ? { health: this.options.health(this.db) } : {}),

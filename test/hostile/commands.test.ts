@@ -36,7 +36,7 @@ beforeAll(async () => {
   deps = {
     engine: h.engine,
     db: h.db,
-    clock: { now: () => Date.now() },
+    clock: h.clock,
     config: loadConfig({ STARTING_CREDITS: '200' }),
     logger: silentLogger,
     prefilter: createPrefilter({ configTerms: ['forbiddenword'], loadDbTerms: () => listBlockedTerms(h.db), failOpen: false, logger: silentLogger }),

@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Job } from '../../db/schema.js';
 import { MODELS } from '../../src/core/catalog.js';
 import { pruneWebhookDeliveries } from '../../src/core/webhook-deliveries.js';
@@ -133,7 +133,9 @@ describe('forged callbacks', () => {
 describe('pruneWebhookDeliveries', () => {
   it('forgets deliveries older than 7 days and keeps the rest', async () => {
     const { dir, cleanup } = tempDir();
+    onTestFinished(cleanup);
     const t = await openTestStore(dir);
+    onTestFinished(() => t.cleanup());
     const store = t.store;
     const now = 1_800_000_000_000;
     const day = 86_400_000;
@@ -142,7 +144,5 @@ describe('pruneWebhookDeliveries', () => {
     await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'recent:OK', jobId: 'j3' }, now - 6 * day);
     expect(await pruneWebhookDeliveries(store, { now: () => now })).toBe(2);
     expect((await t.rows.webhookDeliveries()).map((r) => r.deliveryId)).toEqual(['recent:OK']);
-    await t.cleanup();
-    cleanup();
   });
 });

@@ -411,7 +411,7 @@ describe('fal adapter', () => {
     it('treats a video URL that is not http(s) as malformed', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(req(`odd ${FAL_SIM_MARKERS.badVideoUrl}`));
-      await new Promise((r) => setTimeout(r, 30));
+      h.clock.advance(10); // past runMs: fal now has the result
       await expectProviderError(h.provider.status(task), { kind: 'malformed', retryable: true });
     });
 

@@ -1,3 +1,4 @@
+import { clip } from '../../clip.js';
 import { findModel } from '../catalog.js';
 import { describeProviderError, MediaError, newCorrelationId, ProviderError } from '../errors.js';
 import type { FollowupRequest, TaskRef, VideoProvider } from '../ports.js';
@@ -293,7 +294,7 @@ export class JobRunner {
       const receipt = await this.withRetries(job, 'delivering', async () =>
         platform.deliver(await destinationOf(this.db, job), {
           jobId: job.id,
-          text: `Your video is ready: ${truncate(job.prompt, 200)}`,
+          text: `Your video is ready: ${clip(job.prompt, 200)}`,
           media,
           followups: followupOffer({ ...job, status: 'succeeded' }, this.deps.models),
           ...(localPath ? { localPath } : {}),
@@ -379,10 +380,6 @@ export class JobRunner {
     if (!job || isFinal(job.status) || job.leaseEpoch !== epoch) return;
     await this.fail(job, job.status, 'internal', `Something went wrong on our side (ref ${ref}).`, ref);
   }
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 function mediaFailureText(error: MediaError, step: JobStatus): string {

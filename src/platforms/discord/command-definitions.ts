@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { ZH_DESCRIPTIONS } from '../../../commands/i18n.js';
 import { userRef } from '../../../commands/options.js';
 import type { Command } from '../../../commands/types.js';
+import { clip } from '../../clip.js';
 import type { Logger } from '../../core/ports.js';
 
 /**
@@ -44,8 +45,8 @@ export function discordCommandDefinitions(commands: readonly Command[]): Command
     return {
       name: command.name,
       type: ApplicationCommandType.ChatInput,
-      description: clip(command.description),
-      ...(zh ? { description_localizations: { 'zh-CN': clip(zh) } } : {}),
+      description: clip(command.description, MAX_DESCRIPTION),
+      ...(zh ? { description_localizations: { 'zh-CN': clip(zh, MAX_DESCRIPTION) } } : {}),
       // Discord wants required options first; the order within each group is the registry's.
       options: [...options.filter((o) => 'required' in o && o.required), ...options.filter((o) => !('required' in o && o.required))],
       default_member_permissions: moderator ? PermissionFlagsBits.ManageGuild.toString() : null,
@@ -67,7 +68,7 @@ function optionOf(name: string, outer: z.ZodType, help: string | undefined): Opt
       schema = (schema.out instanceof z.ZodTransform ? schema.in : schema.out) as z.ZodType;
     } else break;
   }
-  const base = { name, description: clip(help ?? name.replace(/_/g, ' ')), required };
+  const base = { name, description: clip(help ?? name.replace(/_/g, ' '), MAX_DESCRIPTION), required };
   if (name === 'image') return { ...base, type: ApplicationCommandOptionType.Attachment };
   if (schema === userRef) return { ...base, type: ApplicationCommandOptionType.User };
   if (schema instanceof z.ZodBoolean) return { ...base, type: ApplicationCommandOptionType.Boolean };
@@ -93,10 +94,6 @@ function optionOf(name: string, outer: z.ZodType, help: string | undefined): Opt
 
 function isUsefulBound(value: number | null): value is number {
   return value !== null && Number.isFinite(value) && Math.abs(value) < Number.MAX_SAFE_INTEGER;
-}
-
-function clip(text: string): string {
-  return text.length <= MAX_DESCRIPTION ? text : `${text.slice(0, MAX_DESCRIPTION - 1)}…`;
 }
 
 /** Hash of what would be registered, and where: a change of either registers again. */

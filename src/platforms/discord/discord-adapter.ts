@@ -26,6 +26,7 @@ import { authorizeJobAction, describeActionError, runJobAction, type ActionDecis
 import { COMMUNITY_NOT_ALLOWED, runCommand } from '../../../commands/run-command.js';
 import type { CommandContext, CommandDeps, Offer } from '../../../commands/types.js';
 import { authorizeQuoteAction, runQuoteAction, type QuoteAction } from '../../../commands/quote-actions.js';
+import { clip } from '../../clip.js';
 import type { Config } from '../../config.js';
 import { newCorrelationId } from '../../core/errors.js';
 import { markLeft, noteCommunity } from '../../core/communities.js';
@@ -532,9 +533,5 @@ function optionValues(interaction: ChatInputCommandInteraction): Record<string, 
     else raw[option.name] = option.value;
   }
   return raw;
-}
-
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 

@@ -18,6 +18,7 @@ import {
 import { jobActionData, parseJobAction } from '../../../commands/job-actions.js';
 import { parseQuoteAction } from '../../../commands/quote-actions.js';
 import type { Offer } from '../../../commands/types.js';
+import { clip } from '../../clip.js';
 import { MediaError } from '../../core/errors.js';
 import type { Resolution } from '../../core/catalog.js';
 import type { ChatPlatform, Clock, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
@@ -186,7 +187,7 @@ export class DiscordChat implements ChatPlatform {
       try {
         const message = await this.post(
           dest.chatId,
-          { ...base, content: clip(greeting), nonce: stableNonce('video', delivery.jobId) },
+          { ...base, content: clip(greeting, MAX_CONTENT), nonce: stableNonce('video', delivery.jobId) },
           [{ name: `${delivery.jobId}.${ext}`, data, contentType: delivery.media.contentType }],
         );
         return { ref: `${message.channel_id}/${message.id}` };
@@ -196,14 +197,14 @@ export class DiscordChat implements ChatPlatform {
       }
     }
     const link = say('too_big_link', locale, { url: delivery.media.url });
-    const message = await this.post(dest.chatId, { ...base, content: clip(`${greeting}\n${link}`), nonce: stableNonce('link', delivery.jobId) });
+    const message = await this.post(dest.chatId, { ...base, content: clip(`${greeting}\n${link}`, MAX_CONTENT), nonce: stableNonce('link', delivery.jobId) });
     return { ref: `${message.channel_id}/${message.id}` };
   }
 
   async notify(dest: JobDestination, text: string): Promise<void> {
     const pinged = dest.mentionUserIds ?? [dest.userId];
     await this.post(dest.chatId, {
-      content: clip(`${pinged.map((id) => `<@${id}> `).join('')}${escapeForDiscord(text)}`),
+      content: clip(`${pinged.map((id) => `<@${id}> `).join('')}${escapeForDiscord(text)}`, MAX_CONTENT),
       allowed_mentions: { parse: [], users: [...pinged] },
       nonce: stableNonce('notify', `${dest.chatId}:${pinged.join(',')}:${text}`),
       enforce_nonce: true,
@@ -223,7 +224,7 @@ export class DiscordChat implements ChatPlatform {
 
 function statusBody(view: StatusView) {
   return {
-    content: clip(escapeForDiscord(view.text)),
+    content: clip(escapeForDiscord(view.text), MAX_CONTENT),
     components: view.cancellable ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', view.locale), ButtonStyle.Secondary))] : [],
     // The status quotes the prompt: it must never ping anyone.
     allowed_mentions: { parse: [] },
@@ -264,10 +265,6 @@ function describe(error: unknown): unknown {
 /** Same job, same nonce: across discord.js retries, engine retries and restarts (Discord keeps nonces a few minutes). */
 function stableNonce(kind: string, key: string): string {
   return createHash('sha256').update(`${kind}:${key}`).digest('base64url').slice(0, 25);
-}
-
-function clip(text: string): string {
-  return text.length <= MAX_CONTENT ? text : `${text.slice(0, MAX_CONTENT - 1)}…`;
 }
 
 /** Discord refuses a button label longer than this (a translation with a price may come close). */

@@ -6,10 +6,11 @@ import type { BotCommandScope } from 'grammy/types';
 import { ZH_DESCRIPTIONS } from '../../../commands/i18n.js';
 import { commands } from '../../../commands/index.js';
 import type { CommandDeps } from '../../../commands/types.js';
+import { clip } from '../../clip.js';
 import type { Config } from '../../config.js';
 import type { Clock, HttpRoute, Logger, MediaFetcher, MediaStore } from '../../core/ports.js';
 import type { PlatformAdapter } from '../platform-adapter.js';
-import { createTelegramChat, RecentUsers, truncate } from './telegram-chat.js';
+import { createTelegramChat, RecentUsers } from './telegram-chat.js';
 import { describeTelegramError, scrubbingTransformer, scrubToken } from './telegram-errors.js';
 import { handleCallback, handleMessage, type IntakeDeps } from './telegram-intake.js';
 import { answerCheckout, reconcileStarPayments } from './telegram-payments.js';
@@ -229,7 +230,7 @@ async function registerCommands(api: Api, config: Config, log: Logger, describe:
     for (const language of [undefined, 'zh'] as const) {
       const items = list.map((c) => ({
         command: c.name,
-        description: truncate((language === 'zh' ? ZH_DESCRIPTIONS[c.name] : undefined) ?? c.description, 256),
+        description: clip((language === 'zh' ? ZH_DESCRIPTIONS[c.name] : undefined) ?? c.description, 256),
       }));
       await api
         .setMyCommands(items, { ...(scope ? { scope } : {}), ...(language ? { language_code: language } : {}) })

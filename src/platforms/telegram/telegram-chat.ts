@@ -3,6 +3,7 @@ import type { InlineKeyboardMarkup, User } from 'grammy/types';
 import { localeOf, t, type Locale } from '../../../commands/i18n.js';
 import { jobActionData } from '../../../commands/job-actions.js';
 import type { Offer } from '../../../commands/types.js';
+import { clip } from '../../clip.js';
 import { MediaError } from '../../core/errors.js';
 import type { ChatPlatform, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
 import { describeTelegramError, isMessageGone, isNotModified } from './telegram-errors.js';
@@ -79,10 +80,6 @@ export function unmentionable(text: string): string {
   return text.replace(/@(?=\w)/g, '@\u2060');
 }
 
-export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
 /** Answers in the request's thread; still posts if the request was deleted meanwhile. */
 export function replyTo(messageId: string | number | null | undefined) {
   return messageId ? { reply_parameters: { message_id: Number(messageId), allow_sending_without_reply: true } } : {};
@@ -122,7 +119,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
     id: 'telegram',
 
     async postStatus(dest: JobDestination, view: StatusView): Promise<MessageRef> {
-      const text = truncate(unmentionable(view.text), TEXT_LIMIT);
+      const text = clip(unmentionable(view.text), TEXT_LIMIT);
       const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, localeOf(view.locale)) } : {};
       const sent = await api.sendMessage(Number(dest.chatId), text, {
         ...markup,
@@ -136,7 +133,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
 
     async editStatus(ref: MessageRef, view: StatusView): Promise<boolean> {
       const key = `${ref.chatId}:${ref.messageId}`;
-      const text = truncate(unmentionable(view.text), TEXT_LIMIT);
+      const text = clip(unmentionable(view.text), TEXT_LIMIT);
       const last = shown.get(key);
       if (last && last.text === text && last.cancellable === view.cancellable) return true;
       // Leaving reply_markup out of an edit removes the keyboard: that is how Cancel goes away.
@@ -177,7 +174,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
           // Not the local path: the store's stream reads in large chunks, which grammY passes on much faster.
           const file = new InputFile(async () => (await delivery.openRead())[Symbol.asyncIterator](), `${jobId}.mp4`);
           const sent = await api.sendVideo(chatId, file, {
-            caption: `${mention}${escapeHtml(truncate(unmentionable(delivery.text), CAPTION_TEXT))}`,
+            caption: `${mention}${escapeHtml(clip(unmentionable(delivery.text), CAPTION_TEXT))}`,
             parse_mode: 'HTML',
             supports_streaming: true,
             ...keyboard,
@@ -191,7 +188,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
       }
       const size = `${(media.bytes / 1024 / 1024).toFixed(1)} MB`;
       const why = media.bytes > limit ? `\nToo large to upload here (${size}); download it:` : '\nDownload it:';
-      const text = `${mention}${escapeHtml(truncate(unmentionable(delivery.text), 3000))}${why}\n${escapeHtml(media.url)}`;
+      const text = `${mention}${escapeHtml(clip(unmentionable(delivery.text), 3000))}${why}\n${escapeHtml(media.url)}`;
       try {
         const sent = await api.sendMessage(chatId, text, { parse_mode: 'HTML', ...keyboard, ...replyTo(dest.requestMessageId) });
         uploadTried.delete(jobId);
@@ -203,7 +200,7 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
     },
 
     async notify(dest: JobDestination, text: string): Promise<void> {
-      await api.sendMessage(Number(dest.chatId), `${mentionOf(dest)}${escapeHtml(truncate(unmentionable(text), 3500))}`, {
+      await api.sendMessage(Number(dest.chatId), `${mentionOf(dest)}${escapeHtml(clip(unmentionable(text), 3500))}`, {
         parse_mode: 'HTML',
         ...replyTo(dest.requestMessageId),
         link_preview_options: { is_disabled: true },

@@ -8,13 +8,14 @@ import { parseJobAction, pressJobButton } from '../../../commands/job-actions.js
 import { parseQuoteAction, pressQuoteButton, type QuoteAction } from '../../../commands/quote-actions.js';
 import { runCommand } from '../../../commands/run-command.js';
 import type { Command, CommandContext, CommandDeps } from '../../../commands/types.js';
+import { clip } from '../../clip.js';
 import type { Config } from '../../config.js';
 import type { DownloadedImage } from '../../core/engine/intake.js';
 import { MediaError, UserError } from '../../core/errors.js';
 import type { JobDestination, Logger, MediaFetcher, MediaStore } from '../../core/ports.js';
 import { roleOf, type Role } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
-import { displayNameOf, offerKeyboard, replyTo, truncate, TELEGRAM_UPLOAD_LIMIT_BYTES, type RecentUsers } from './telegram-chat.js';
+import { displayNameOf, offerKeyboard, replyTo, TELEGRAM_UPLOAD_LIMIT_BYTES, type RecentUsers } from './telegram-chat.js';
 import { describeTelegramError } from './telegram-errors.js';
 import { creditPayment, refundStars, telegramShop } from './telegram-payments.js';
 
@@ -131,7 +132,7 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
 
   const locale = localeOf(from.language_code);
   const reply = async (text: string) => {
-    await d.api.sendMessage(chat.id, truncate(text, 4096), { ...replyTo(message.message_id), link_preview_options: { is_disabled: true } });
+    await d.api.sendMessage(chat.id, clip(text, 4096), { ...replyTo(message.message_id), link_preview_options: { is_disabled: true } });
   };
   if (message.sender_chat) return reply(say('anonymous', locale));
   if (line.kind === 'hint') return reply(say(line.key, locale));
@@ -165,7 +166,7 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
 /** Sends text with buttons (a quote) in reply to the member's message. */
 function offerIn(d: IntakeDeps, chatId: number, replyToId: number): NonNullable<CommandContext['offer']> {
   return async (offer) => {
-    await d.api.sendMessage(chatId, truncate(offer.text, 4096), { ...replyTo(replyToId), reply_markup: offerKeyboard(offer), link_preview_options: { is_disabled: true } });
+    await d.api.sendMessage(chatId, clip(offer.text, 4096), { ...replyTo(replyToId), reply_markup: offerKeyboard(offer), link_preview_options: { is_disabled: true } });
   };
 }
 
@@ -247,7 +248,7 @@ async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: numb
 export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promise<void> {
   const answer = async (text?: string, alert = false) => {
     await d.api
-      .answerCallbackQuery(query.id, { ...(text ? { text: truncate(text, 200) } : {}), show_alert: alert })
+      .answerCallbackQuery(query.id, { ...(text ? { text: clip(text, 200) } : {}), show_alert: alert })
       .catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not answer a button press'));
   };
   const quote = parseQuoteAction(query.data ?? '');
@@ -306,6 +307,6 @@ async function handleQuotePress(
   await answer(result.text || undefined, result.alert);
   if (!result.edit) return;
   await d.api
-    .editMessageText(chat.id, message.message_id, truncate(result.edit.text, 4096), { reply_markup: offerKeyboard(result.edit), link_preview_options: { is_disabled: true } })
+    .editMessageText(chat.id, message.message_id, clip(result.edit.text, 4096), { reply_markup: offerKeyboard(result.edit), link_preview_options: { is_disabled: true } })
     .catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not edit the quote message'));
 }

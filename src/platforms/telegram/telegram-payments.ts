@@ -3,11 +3,12 @@ import { GrammyError } from 'grammy';
 import type { Message, PreCheckoutQuery, SuccessfulPayment, StarTransaction, User } from 'grammy/types';
 import { localeOf, t, type Locale, type TextKey } from '../../../commands/i18n.js';
 import type { Shop } from '../../../commands/types.js';
+import { clip } from '../../clip.js';
 import type { CreditPack } from '../../config.js';
 import type { PlatformRefund } from '../../core/admin.js';
 import { balanceOf, creditPurchase } from '../../core/credits/ledger.js';
 import { ensureUser, findUser } from '../../core/users.js';
-import { displayNameOf, replyTo, truncate } from './telegram-chat.js';
+import { displayNameOf, replyTo } from './telegram-chat.js';
 import { describeTelegramError } from './telegram-errors.js';
 import type { IntakeDeps } from './telegram-intake.js';
 
@@ -87,11 +88,11 @@ export function telegramShop(d: PaymentDeps, chatId: number, locale: Locale, req
       const credits = String(pack.credits);
       await d.api.sendInvoice(
         chatId,
-        truncate(t('invoice_title', locale, { credits }), 32),
-        truncate(t('invoice_description', locale, { credits, bot: `@${d.me.username}` }), 255),
+        clip(t('invoice_title', locale, { credits }), 32),
+        clip(t('invoice_description', locale, { credits, bot: `@${d.me.username}` }), 255),
         invoicePayload(d.token, pack),
         STARS_CURRENCY,
-        [{ label: truncate(t('invoice_title', locale, { credits }), 32), amount: pack.stars }],
+        [{ label: clip(t('invoice_title', locale, { credits }), 32), amount: pack.stars }],
         { provider_token: '', ...replyTo(requestMessageId) },
       );
     },
@@ -133,7 +134,7 @@ export async function answerCheckout(query: PreCheckoutQuery, d: PaymentDeps): P
     log.warn({ error: describeTelegramError(error, d.token) }, 'could not answer a telegram checkout');
     return;
   }
-  if (problem) log.info({ problem, payload: truncate(query.invoice_payload, 128), currency: query.currency, amount: query.total_amount }, 'telegram checkout refused');
+  if (problem) log.info({ problem, payload: clip(query.invoice_payload, 128), currency: query.currency, amount: query.total_amount }, 'telegram checkout refused');
   else log.info({ payload: query.invoice_payload }, 'telegram checkout accepted');
 }
 
@@ -157,7 +158,7 @@ export async function creditPayment(message: Message & { successful_payment: Suc
   const read = readInvoice(d.token, paid);
   if ('problem' in read) {
     log.error(
-      { problem: read.problem, currency: paid.currency, amount: paid.total_amount, payload: truncate(paid.invoice_payload, 128) },
+      { problem: read.problem, currency: paid.currency, amount: paid.total_amount, payload: clip(paid.invoice_payload, 128) },
       'TELEGRAM PAYMENT NOT CREDITED: it matches no invoice this bot sent; credit it by hand (/credits) or refund it',
     );
     // Told once per payment, however often Telegram delivers it.
