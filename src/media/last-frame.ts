@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { MediaError } from '../core/errors.js';
+import type { LastFrameReader } from '../core/ports.js';
 
 /**
  * The last frame of a video file as PNG bytes: what Extend continues from where the provider has no extend call of
@@ -14,7 +15,7 @@ export interface LastFrameOptions {
   /** The largest PNG accepted; ffmpeg is killed as soon as one frame grows past it. */
   maxBytes?: number;
   /** Shutdown: kills ffmpeg. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -72,6 +73,9 @@ export async function extractLastFramePng(videoPath: string, { timeoutMs = 20_00
   }
   return last;
 }
+
+/** The engine's LastFrameReader: the defaults above (20 s, 8 MiB). */
+export const readLastFramePng: LastFrameReader = (videoPath, signal) => extractLastFramePng(videoPath, { signal });
 
 /**
  * Splits ffmpeg's stream of PNGs into frames by walking their chunks (length, type, data, CRC) to IEND, keeping

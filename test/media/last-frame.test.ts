@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,22 +7,10 @@ import { MediaError } from '../../src/core/errors.js';
 import { extractLastFramePng } from '../../src/media/last-frame.js';
 import { SIM_ASSETS } from '../../src/sim/assets.js';
 import { tempDir } from '../helpers/db.js';
+import { framePng, lastFrameTheSlowWay, pngSize } from '../helpers/png.js';
 
-const FFMPEG = (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path;
 const VIDEO_480P = fileURLToPath(SIM_ASSETS.video480p);
 const VIDEO_720P = fileURLToPath(SIM_ASSETS.video720p);
-
-/** Width and height from a PNG's IHDR, after checking its signature. */
-function pngSize(png: Buffer): { width: number; height: number } {
-  expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
-  expect(png.toString('latin1', 12, 16)).toBe('IHDR');
-  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
-}
-
-/** Frame `n` of a video as PNG, found the slow way: ffmpeg decodes the whole clip and picks it. */
-function framePng(video: string, n: number): Buffer {
-  return execFileSync(FFMPEG, ['-nostdin', '-v', 'error', '-i', video, '-vf', `select=eq(n\\,${n})`, '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', '-']);
-}
 
 async function mediaError(promise: Promise<unknown>): Promise<MediaError> {
   const error = await promise.then(() => undefined, (e: unknown) => e);
@@ -49,11 +36,14 @@ describe('extractLastFramePng', () => {
       // The simulators' 480p sample is 854×480 (ffmpeg -i says so).
       expect(pngSize(png)).toEqual({ width: 854, height: 480 });
       expect(png.equals(framePng(VIDEO_480P, 119))).toBe(true);
+      expect(png.equals(lastFrameTheSlowWay(VIDEO_480P))).toBe(true);
       expect(png.equals(framePng(VIDEO_480P, 0))).toBe(false);
     });
 
     it('reads the 720p sample at 1280×720', async () => {
-      expect(pngSize(await extractLastFramePng(VIDEO_720P))).toEqual({ width: 1280, height: 720 });
+      const png = await extractLastFramePng(VIDEO_720P);
+      expect(pngSize(png)).toEqual({ width: 1280, height: 720 });
+      expect(png.equals(lastFrameTheSlowWay(VIDEO_720P))).toBe(true);
     });
 
     it('reads a path with spaces and quotes as one argument (no shell)', async () => {

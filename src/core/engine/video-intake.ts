@@ -163,7 +163,10 @@ export class VideoIntake {
       if (upscaled) throw new UserError('extend_after_upscale', `${quote.model.label} cannot extend a video once it was upscaled. Extend it before upscaling, or extend another video.`);
     }
     const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
-    return this.submitVideo({ ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup: { kind, parentJobId } }, quote);
+    // No extend call at the provider (fal): the continuation starts from our clip's last frame, read like a member's
+    // image (after the checks, before the hold).
+    const lastFrame = kind === 'extend' && quote.model.followups?.extend?.fromOurLastFrame ? { fetchImage: this.deps.images.lastFrameOf(parent) } : {};
+    return this.submitVideo({ ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup: { kind, parentJobId }, ...lastFrame }, quote);
   }
 
   /**
