@@ -193,6 +193,17 @@ describe('follow-ups of a delivered clip', () => {
       expect(t.platform.deliveries.at(-1)!.delivery).toMatchObject({ jobId: job.id, followups: { upscaleTo: [], extend: true } });
     });
 
+    it('copies the clip out of a store with no local files (S3) to read its frame, and leaves no copy behind', async () => {
+      // The real local store, seen through the port as an S3 store is: no local path, only openRead.
+      const t = (h = await EngineHarness.start({ sim: { queueMs: 0, runMs: 60 }, settings: { startingCredits: 1000 }, wrapStore: (local) => ({ ...local, localPath: () => undefined }) }));
+      const { parent, file } = await deliveredFal(t);
+      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }));
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+      expect(pngOfDataUri(t.sim.request(done.providerTaskId!)!.input['image_url']).equals(lastFrameTheSlowWay(file))).toBe(true);
+      expect(leftovers(t)).toEqual([`${job.id}.png`]);
+    });
+
     it('refunds the whole hold when fal fails the continuation', async () => {
       const t = await falHarness();
       const { parent } = await deliveredFal(t);
