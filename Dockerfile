@@ -17,6 +17,10 @@ COPY commands ./commands
 COPY db ./db
 RUN npm run build \
  && npm prune --omit=dev
+# Extend on fal reads a clip's last frame with the ffmpeg binary inside @ffmpeg-installer's platform package (a
+# dependency, so the prune keeps it; the runtime stage copies it with node_modules). No binary for this platform
+# fails the build here rather than the first Extend. test/e2e/dockerfile.test.ts runs this line too.
+RUN node -e "require('node:child_process').execFileSync(require('@ffmpeg-installer/ffmpeg').path, ['-version'], { stdio: 'ignore' })"
 
 # ---- runtime: no compilers, non-root
 FROM node:22-bookworm-slim

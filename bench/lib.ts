@@ -11,6 +11,7 @@ import type { VideoRequest } from '../src/core/engine/intake.js';
 import { createPrefilter } from '../src/core/moderation/prefilter.js';
 import type { ChatPlatform, JobDestination, MessageRef, VideoProvider } from '../src/core/ports.js';
 import { silentLogger } from '../src/logger.js';
+import { readLastFramePng } from '../src/media/last-frame.js';
 import { createLocalMediaStore } from '../src/media/local-store.js';
 import { createSafeFetcher } from '../src/media/safe-fetch.js';
 import type { Store } from '../src/core/store.js';
@@ -138,6 +139,7 @@ export function buildEngine<S extends Store = SqliteStore>(opts: {
     platforms: new Map([['console', platform]]),
     store: createLocalMediaStore({ dir: path.join(opts.dir, 'media'), publicBaseUrl: opts.publicBaseUrl ?? 'http://127.0.0.1:9' }),
     fetcher: createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 60_000 }),
+    lastFramePng: readLastFramePng,
     prefilter: createPrefilter({ configTerms: ['forbiddenword'], loadDbTerms: () => listBlockedTerms(db), failOpen: false, logger: silentLogger }),
     settings: { ...OPEN_SETTINGS, ...opts.settings },
   });

@@ -23,6 +23,7 @@ import { createPrefilter } from './core/moderation/prefilter.js';
 import { combineObservers } from './core/observers.js';
 import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
 import { createLogger } from './logger.js';
+import { readLastFramePng } from './media/last-frame.js';
 import { createLocalMediaStore } from './media/local-store.js';
 import { s3StoreFromConfig } from './media/store-from-config.js';
 import { createSafeFetcher, type SafeFetcherOptions } from './media/safe-fetch.js';
@@ -210,6 +211,7 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     platforms,
     store,
     fetcher,
+    lastFramePng: readLastFramePng,
     prefilter,
     settings: {
       defaultModel: config.DEFAULT_MODEL,

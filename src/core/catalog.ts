@@ -57,13 +57,17 @@ export interface ModelFollowups {
   /**
    * Continue the clip with a new prompt, from a clip at one of `from`; `notOnceUpscaled`: the provider refuses to
    * extend a clip once it was upscaled (kie: "videos upgraded to 1080p cannot be extended", §7.3).
+   * `fromOurLastFrame`: the provider has no extend call; the continuation is an image-to-video job from the last
+   * frame of the parent's clip as we stored it (fal).
    */
-  readonly extend?: { readonly from: readonly Resolution[]; readonly notOnceUpscaled?: boolean };
+  readonly extend?: { readonly from: readonly Resolution[]; readonly notOnceUpscaled?: boolean; readonly fromOurLastFrame?: boolean };
 }
 
-/** kie Veo 3.1 (provider-apis.md §3.5, §7.3): get-1080p-video, get-4k-video and extend act on a finished 720p task. */
 /** Ark (provider-apis.md §7.2): Extend is image-to-video from the task's `last_frame_url`; Ark does not upscale. */
 const ARK_FOLLOWUPS: ModelFollowups = { extend: { from: ['480p', '720p', '1080p'] } };
+/** fal (provider-apis.md §1): no extend call and no upscale; Extend is image-to-video from our clip's last frame. */
+const FAL_FOLLOWUPS: ModelFollowups = { extend: { from: ['480p', '720p', '1080p'], fromOurLastFrame: true } };
+/** kie Veo 3.1 (provider-apis.md §3.5, §7.3): get-1080p-video, get-4k-video and extend act on a finished 720p task. */
 const VEO_FOLLOWUPS: ModelFollowups = { upscaleTo: ['1080p', '4k'], extend: { from: ['720p'], notOnceUpscaled: true } };
 
 const SEEDANCE_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16'];
@@ -117,6 +121,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '480p': 40, '720p': 60, '1080p': 90 },
     timeoutSeconds: 900,
     englishOnly: false,
+    followups: FAL_FOLLOWUPS,
   },
   {
     id: 'seedance-1.5-pro',
@@ -140,6 +145,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '480p': 50, '720p': 75, '1080p': 110 },
     timeoutSeconds: 900,
     englishOnly: false,
+    followups: FAL_FOLLOWUPS,
   },
   // Seedance 2.0 on fal (provider-apis.md §7.1): $0.014 (fast $0.0112) per 1k tokens, tokens = h·w·24·s / 1024,
   // so 720p (1280×720) is $0.3024/s ($0.24192/s fast); 480p (864×480) and 1080p (1920×1080) scale by pixel count.
@@ -168,6 +174,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '480p': 90, '720p': 150, '1080p': 240 },
     timeoutSeconds: 1800,
     englishOnly: false,
+    followups: FAL_FOLLOWUPS,
   },
   {
     id: 'seedance-2-fast',
@@ -192,6 +199,7 @@ export const MODELS: readonly ModelSpec[] = [
     expectedSecondsPer5s: { '480p': 60, '720p': 100 },
     timeoutSeconds: 1200,
     englishOnly: false,
+    followups: FAL_FOLLOWUPS,
   },
   {
     id: 'seedance-1-pro-ark',

@@ -65,7 +65,7 @@ export class WebhookAuthError extends Error {
 /** Input we fetched (image, video) that is unsafe or unusable: private address, too big, wrong type, too slow. */
 export class MediaError extends Error {
   constructor(
-    readonly kind: 'blocked_address' | 'bad_url' | 'too_large' | 'bad_type' | 'timeout' | 'http_status' | 'network' | 'storage',
+    readonly kind: 'blocked_address' | 'bad_url' | 'too_large' | 'bad_type' | 'timeout' | 'http_status' | 'network' | 'storage' | 'not_found',
     message: string,
     opts: { cause?: unknown; status?: number; detail?: string } = {},
   ) {

@@ -190,6 +190,12 @@ export interface MediaStore {
   remove(key: string): Promise<void>;
 }
 
+/**
+ * The last frame of a video file on this disk as PNG bytes (ffmpeg). Throws MediaError: `not_found`, `bad_type`
+ * (not a readable video), `timeout`, `too_large`; anything else is ours (no ffmpeg on this platform).
+ */
+export type LastFrameReader = (videoPath: string, signal?: AbortSignal) => Promise<Buffer>;
+
 /** Downloads a URL we did not create through the SSRF-safe fetcher into a temp file, sniffed. */
 export interface MediaFetcher {
   fetchToFile(

@@ -1,11 +1,16 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FAL_SIM_MARKERS } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
-import { PERMISSIONS, type FakeMessage } from '../fakes/discord.js';
+import { PERMISSIONS, type FakeMember, type FakeMessage } from '../fakes/discord.js';
 import { DiscordWorld as World, OWNER_ID } from '../helpers/discord-world.js';
+import { lastFrameTheSlowWay, pngOfDataUri, pngSize } from '../helpers/png.js';
 
 /**
- * Upscale and Extend under a delivered Veo 3.1 clip, end to end: discord.js against the fake Discord, the whole bot,
- * the kie.ai simulator behind the real kie adapter. Extend asks for its prompt with a modal.
+ * Upscale and Extend under a delivered clip, end to end: discord.js against the fake Discord, the whole bot, the
+ * kie.ai simulator behind the real kie adapter (Veo 3.1) and the fal simulator (Seedance, extended from the last
+ * frame of our stored clip). Extend asks for its prompt with a modal.
  */
 
 const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
@@ -140,11 +145,60 @@ describe('follow-ups on Discord', () => {
     await w.expectLedgerBalanced();
   });
 
-  it('shows no follow-up buttons under a clip whose model offers none', async () => {
-    const w = await start();
-    const alice = w.fake.member('Alice');
-    w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
-    const job = await w.jobIn('succeeded');
-    expect(buttonIds(await w.delivery(alice))).toEqual([`clipbot:retry:${job.id}`]);
+  describe('when the clip is a fal Seedance clip (fal has no extend call)', () => {
+    /** seedance-1-pro at 480p, 5 s. */
+    const SEEDANCE_480 = 40;
+
+    async function deliveredSeedance(w: World, alice: FakeMember) {
+      w.fake.slash(alice, 'video', { prompt: 'a red fox', model: 'seedance-1-pro', resolution: '480p' });
+      const parent = await w.jobIn('succeeded');
+      const result = await w.delivery(alice);
+      expect(buttonIds(result)).toEqual([`clipbot:retry:${parent.id}`, `clipbot:extend:${parent.id}`]);
+      return { parent, result };
+    }
+
+    async function extendFromModal(w: World, alice: FakeMember, result: FakeMessage, parentId: string, prompt: string) {
+      const press = w.fake.press(alice, result, `clipbot:extend:${parentId}`);
+      await w.fake.waitFor('the Extend modal', () => press.callbacks.some((c) => c.type === 9));
+      return w.fake.submitModal(alice, press, { prompt });
+    }
+
+    it('sends fal image-to-video with the last frame of the stored clip, charges once, and refunds a continuation fal fails', async () => {
+      const w = (world = await World.start({ sim: { queueMs: 0, runMs: 100 }, env: () => ({ STARTING_CREDITS: String(STARTING) }) }));
+      const alice = w.fake.member('Alice');
+      const { parent, result } = await deliveredSeedance(w, alice);
+
+      await w.status(await extendFromModal(w, alice, result, parent.id, 'the fox dives into a river'), `Cost: ${SEEDANCE_480} credits`);
+      const more = await w.jobIn('final', 1);
+      expect(more).toMatchObject({ status: 'succeeded', parentJobId: parent.id, followup: 'extend', prompt: 'the fox dives into a river', price: SEEDANCE_480 });
+      const sent = w.sim.request(more.providerTaskId!)!;
+      expect(sent).toMatchObject({ model: 'fal-ai/bytedance/seedance/v1/pro/image-to-video', input: { prompt: 'the fox dives into a river' } });
+      const frame = pngOfDataUri(sent.input['image_url']);
+      expect(pngSize(frame)).toEqual({ width: 854, height: 480 });
+      expect(frame.equals(lastFrameTheSlowWay(path.join(w.dir, 'media', parent.mediaKey!)))).toBe(true);
+      await w.fake.waitFor('the continuation delivered', () => w.deliveries(alice).length === 2);
+      expect(await w.balance(alice)).toBe(STARTING - 2 * SEEDANCE_480);
+
+      await extendFromModal(w, alice, result, parent.id, `it explodes ${FAL_SIM_MARKERS.fail}`);
+      const failed = await w.jobIn('final', 2);
+      expect(failed).toMatchObject({ status: 'failed', followup: 'extend' });
+      expect(w.sim.request(failed.providerTaskId!)!.input['image_url']).toMatch(/^data:image\/png;base64,/);
+      expect(await w.balance(alice)).toBe(STARTING - 2 * SEEDANCE_480);
+      await w.expectLedgerBalanced();
+    });
+
+    it('refuses with a clear reply when the clip is no longer stored, charging nothing and making no job', async () => {
+      const w = (world = await World.start({ sim: { queueMs: 0, runMs: 100 }, env: () => ({ STARTING_CREDITS: String(STARTING) }) }));
+      const alice = w.fake.member('Alice');
+      const { parent, result } = await deliveredSeedance(w, alice);
+      fs.rmSync(path.join(w.dir, 'media', parent.mediaKey!));
+
+      const refused = await extendFromModal(w, alice, result, parent.id, 'the fox dives into a river');
+      expect(await w.privateReply(refused)).toBe('This video is no longer stored here, so it cannot be extended.');
+      expect(await w.jobs()).toHaveLength(1);
+      expect(w.sim.stats.submissions).toBe(1);
+      expect(await w.balance(alice)).toBe(STARTING - SEEDANCE_480);
+      await w.expectLedgerBalanced();
+    });
   });
 });

@@ -120,7 +120,8 @@ describe('the Discord adapter', () => {
       expect(delivered.pinged).toEqual({ everyone: false, users: [alice.id], roles: [] });
       expect(delivered.files[0]).toMatchObject({ filename: `${job.id}.mp4`, contentType: 'video/mp4' });
       expect(isMp4(w.fileOf(delivered))).toBe(true);
-      expect(buttonIds(delivered)).toEqual([`clipbot:retry:${job.id}`]);
+      // Seedance on fal offers Extend (from the clip's last frame) and no upscale.
+      expect(buttonIds(delivered)).toEqual([`clipbot:retry:${job.id}`, `clipbot:extend:${job.id}`]);
 
       const status = await w.status(i, '✅ Done');
       const shown = status.history.map((h) => h.content);
@@ -214,7 +215,7 @@ describe('the Discord adapter', () => {
       const status = await w.status(i, 'Cost');
       expect(status.components[0]!.components.map((b) => b.label)).toEqual(['取消']);
       const delivered = await w.delivery(li);
-      expect(delivered.components[0]!.components.map((b) => b.label)).toEqual(['重试']);
+      expect(delivered.components.flatMap((r) => r.components.map((b) => b.label))).toEqual(['重试', '延长']);
       expect((await w.jobIn('succeeded')).locale).toBe('zh-CN');
     });
 

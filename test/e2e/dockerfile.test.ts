@@ -60,6 +60,25 @@ describe('the Dockerfile', () => {
     expect(dockerCmd().join(' ')).not.toMatch(/tsx|ts-node|\.ts\b/);
   });
 
+  it('carries ffmpeg for Extend on fal: a runtime dependency, checked at build, copied with node_modules', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    // A dependency, not a devDependency: `npm prune --omit=dev` keeps it (and its platform package, e.g. linux-x64).
+    expect(pkg.dependencies['@ffmpeg-installer/ffmpeg']).toBeDefined();
+    expect(DOCKERFILE).toMatch(/^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
+    const check = /^RUN (node -e "require\('node:child_process'\).+@ffmpeg-installer\/ffmpeg.+")$/m.exec(DOCKERFILE);
+    expect(check, 'the build checks the ffmpeg binary').not.toBeNull();
+    const build = startChild('sh', ['-c', check![1]!], { env: ownerShellEnv() });
+    expect(await build.exited, build.output()).toBe(0);
+    // The compiled module finds the binary from the image's layout (dist/ beside node_modules/).
+    const read = startChild(
+      process.execPath,
+      ['--input-type=module', '-e', "const { extractLastFramePng } = await import('./dist/src/media/last-frame.js'); const png = await extractLastFramePng('src/sim/assets/sample-480p.mp4'); console.log(png.readUInt32BE(16), png.readUInt32BE(20));"],
+      { env: ownerShellEnv() },
+    );
+    expect(await read.exited, read.output()).toBe(0);
+    expect(read.output().trim()).toBe('854 480');
+  });
+
   describe('when its CMD runs (outside Docker) with a Telegram token', () => {
     it(
       'starts, passes its own HEALTHCHECK, and stops with exit 0 on SIGTERM',

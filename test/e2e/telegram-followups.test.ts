@@ -1,12 +1,15 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
 import type { StoredMessage } from '../fakes/telegram-api.js';
+import { lastFrameTheSlowWay, pngOfDataUri, pngSize } from '../helpers/png.js';
 import { eventually, TelegramWorld as World } from '../helpers/telegram-world.js';
 
 /**
- * Upscale and Extend under a delivered Veo 3.1 clip, end to end: grammY against the fake Bot API, the whole bot, the
- * kie.ai simulator behind the real kie adapter. A press cannot carry a prompt, so Extend's button says to reply with
- * `/extend <job> <prompt>`.
+ * Upscale and Extend under a delivered clip, end to end: grammY against the fake Bot API, the whole bot, the kie.ai
+ * simulator behind the real kie adapter (Veo 3.1) and the fal simulator (Seedance, extended from the last frame of our
+ * stored clip). A press cannot carry a prompt, so Extend's button says to reply with `/extend <job> <prompt>`.
  */
 
 const STARTING = 1000;
@@ -113,6 +116,32 @@ describe('follow-ups on Telegram', () => {
     await eventually(() => expect(w.fake.videosIn(group)).toHaveLength(2));
     expect(await w.jobs()).toHaveLength(2);
     expect(await w.balance(alice)).toBe(STARTING - VEO_720 - 320);
+    await w.expectLedgerBalanced();
+  });
+
+  it('extends a fal Seedance clip from the last frame of the stored clip, and refuses once the clip is gone, charging nothing', async () => {
+    const w = (world = await World.start({ sim: { queueMs: 0, runMs: 100 }, env: { STARTING_CREDITS: String(STARTING), CONFIRM_ABOVE_CREDITS: '0' } }));
+    await w.boot();
+    const alice = w.fake.user({ first_name: 'Alice' });
+    const chat = w.fake.privateChat(alice);
+    w.fake.sendText(alice, chat, '/video a red fox --model seedance-1-pro --resolution 480p');
+    const [parent] = await w.jobsReach(1);
+    const [video] = w.fake.videosIn(chat);
+    expect(buttons(video)).toEqual([`retry:${parent!.id}`, `extend:${parent!.id}`]);
+
+    w.fake.sendText(alice, chat, `/extend ${parent!.id} the fox dives into a river`);
+    const [, more] = await w.jobsReach(2);
+    expect(more).toMatchObject({ parentJobId: parent!.id, followup: 'extend', prompt: 'the fox dives into a river', price: 40 });
+    const frame = pngOfDataUri(w.sim.request(more!.providerTaskId!)!.input['image_url']);
+    expect(pngSize(frame)).toEqual({ width: 854, height: 480 });
+    expect(frame.equals(lastFrameTheSlowWay(path.join(w.dir, 'media', parent!.mediaKey!)))).toBe(true);
+    await eventually(() => expect(w.fake.videosIn(chat)).toHaveLength(2));
+
+    fs.rmSync(path.join(w.dir, 'media', parent!.mediaKey!));
+    const late = w.fake.sendText(alice, chat, `/extend ${parent!.id} and again`);
+    await eventually(async () => expect((await w.replyTo(late)).text).toBe('This video is no longer stored here, so it cannot be extended.'));
+    expect(await w.jobs()).toHaveLength(2);
+    expect(await w.balance(alice)).toBe(STARTING - 40 - 40);
     await w.expectLedgerBalanced();
   });
 });

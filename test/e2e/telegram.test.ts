@@ -127,7 +127,7 @@ describe('the Telegram bot', () => {
         chat_id: String(chat.id),
         supports_streaming: true,
         reply_parameters: { message_id: update.message!.message_id, allow_sending_without_reply: true },
-        reply_markup: { inline_keyboard: [[{ text: 'Retry', callback_data: `retry:${job!.id}` }]] },
+        reply_markup: { inline_keyboard: [[{ text: 'Retry', callback_data: `retry:${job!.id}` }], [{ text: 'Extend', callback_data: `extend:${job!.id}` }]] },
       });
       expect(upload.params['caption']).toBe('Your video is ready: a red fox running through snow');
       expect(w.fake.callsTo('sendChatAction')[0]?.params).toMatchObject({ action: 'upload_video' });
@@ -260,7 +260,7 @@ describe('the Telegram bot', () => {
       const link = w.fake.repliesTo(update.message!).find((m) => m.text?.includes('/media/'))!;
       expect(link.text).toBe(`Your video is ready: a red fox running through snow\nToo large to upload here (52.0 MB); download it:\n${job!.mediaUrl}`);
       expect(job!.mediaUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/media\/results\/\w+\.mp4$/);
-      expect(button(link)).toEqual([`retry:${job!.id}`]);
+      expect(button(link)).toEqual([`retry:${job!.id}`, `extend:${job!.id}`]);
       await w.expectLedgerBalanced();
     });
   });

@@ -1,9 +1,16 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
 import type { FollowupOrder } from '../../src/core/engine/followups.js';
+import { pruneExpiredMedia } from '../../src/core/media-retention.js';
+import { silentLogger } from '../../src/logger.js';
+import { createLocalMediaStore } from '../../src/media/local-store.js';
+import { FAL_SIM_MARKERS } from '../../src/sim/fal.js';
 import { KIE_SIM_MARKERS } from '../../src/sim/kie.js';
 import { EngineHarness } from '../helpers/engine-harness.js';
 import { expectJobLedger, expectLedgerBalanced } from '../helpers/ledger.js';
+import { lastFrameTheSlowWay, pngOfDataUri, pngSize } from '../helpers/png.js';
 
 /**
  * Follow-ups (Extend, Upscale) through the real engine, kie adapter and kie simulator, on the test store
@@ -141,6 +148,119 @@ describe('follow-ups of a delivered clip', () => {
     });
   });
 
+  describe('when the requester extends a fal clip (fal has no extend call)', () => {
+    async function falHarness() {
+      h = await EngineHarness.start({ sim: { queueMs: 0, runMs: 60 }, settings: { startingCredits: 1000 } });
+      return h;
+    }
+    /** A delivered Seedance 1.0 Pro clip at 720p (50 credits) and where our store keeps it. */
+    async function deliveredFal(t: EngineHarness, prompt = 'a fox in the snow') {
+      const parent = await t.engine.waitForJob((await t.submit('ann', prompt, { options: { resolution: '720p', duration: 5 } })).id);
+      expect(parent.status).toBe('succeeded');
+      const file = createLocalMediaStore({ dir: path.join(t.dir, 'media'), publicBaseUrl: 'http://127.0.0.1:9' }).localPath(parent.mediaKey!)!;
+      return { parent, file };
+    }
+    /** Files in the store's temp dir and in inputs/: a refused Extend must leave none. */
+    const leftovers = (t: EngineHarness) => ['.tmp', 'inputs'].flatMap((d) => (fs.existsSync(path.join(t.dir, 'media', d)) ? fs.readdirSync(path.join(t.dir, 'media', d)) : []));
+
+    it('sends fal image-to-video with the last frame of our stored clip and the new prompt, charged as a new clip', async () => {
+      const t = await falHarness();
+      const { parent, file } = await deliveredFal(t);
+      expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: [], extend: { price: 50 } });
+
+      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }));
+      expect(job).toMatchObject({
+        parentJobId: parent.id,
+        followup: 'extend',
+        providerModel: 'fal-ai/bytedance/seedance/v1/pro/image-to-video',
+        inputMediaKey: `inputs/${job.id}.png`,
+        price: 50,
+      });
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+
+      const sent = t.sim.request(done.providerTaskId!)!;
+      expect(sent).toMatchObject({ model: 'fal-ai/bytedance/seedance/v1/pro/image-to-video', input: { prompt: 'the fox dives into a river', resolution: '720p' } });
+      // No public URL here: the frame goes inline, as the schema's image_url allows.
+      const frame = pngOfDataUri(sent.input['image_url']);
+      expect(pngSize(frame)).toEqual({ width: 1280, height: 720 });
+      expect(frame.equals(lastFrameTheSlowWay(file))).toBe(true);
+      expect(t.sim.stats.submissions).toBe(2);
+      expect(await t.balance('ann')).toBe(1000 - 50 - 50);
+      await expectJobLedger(t.rows, done);
+      await expectLedgerBalanced(t.rows);
+      // The continuation is a fal clip of its own: it can be extended again.
+      expect(t.platform.deliveries.at(-1)!.delivery).toMatchObject({ jobId: job.id, followups: { upscaleTo: [], extend: { price: 50 } } });
+    });
+
+    it('copies the clip out of a store with no local files (S3) to read its frame, and leaves no copy behind', async () => {
+      // The real local store, seen through the port as an S3 store is: no local path, only openRead.
+      const t = (h = await EngineHarness.start({ sim: { queueMs: 0, runMs: 60 }, settings: { startingCredits: 1000 }, wrapStore: (local) => ({ ...local, localPath: () => undefined }) }));
+      const { parent, file } = await deliveredFal(t);
+      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }));
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('succeeded');
+      expect(pngOfDataUri(t.sim.request(done.providerTaskId!)!.input['image_url']).equals(lastFrameTheSlowWay(file))).toBe(true);
+      expect(leftovers(t)).toEqual([`${job.id}.png`]);
+    });
+
+    it('refunds the whole hold when fal fails the continuation', async () => {
+      const t = await falHarness();
+      const { parent } = await deliveredFal(t);
+      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: `it explodes ${FAL_SIM_MARKERS.fail}` }));
+      const done = await t.engine.waitForJob(job.id);
+      expect(done.status).toBe('failed');
+      expect(t.sim.request(done.providerTaskId!)!.input['image_url']).toMatch(/^data:image\/png;base64,/);
+      expect(await t.balance('ann')).toBe(1000 - 50);
+      await expectJobLedger(t.rows, done);
+      await expectLedgerBalanced(t.rows);
+    });
+
+    it('refuses once media retention removed the clip, with nothing charged, no job and no file', async () => {
+      const t = await falHarness();
+      const { parent } = await deliveredFal(t);
+      const later = { now: () => Date.now() + 31 * 86_400_000 };
+      const store = createLocalMediaStore({ dir: path.join(t.dir, 'media'), publicBaseUrl: 'http://127.0.0.1:9' });
+      expect(await pruneExpiredMedia(t.db, later, store, 30, silentLogger)).toBe(1);
+
+      const error = await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })));
+      expect(error.identifier).toBe('clip_gone');
+      expect(error.message).toMatch(/no longer stored/);
+      expect(await t.jobCount()).toBe(1);
+      expect(await t.holdCount()).toBe(1);
+      expect(await t.balance('ann')).toBe(1000 - 50);
+      expect(leftovers(t)).toEqual([]);
+      expect(t.sim.stats.submissions).toBe(1);
+    });
+
+    it('refuses a clip whose file went missing or is no video any more, with nothing charged, no job and no file', async () => {
+      const t = await falHarness();
+      const { parent, file } = await deliveredFal(t);
+      fs.writeFileSync(file, 'not a video');
+      const unreadable = await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })));
+      expect(unreadable.identifier).toBe('last_frame_unreadable');
+      fs.rmSync(file);
+      expect((await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })))).identifier).toBe('clip_gone');
+      expect(await t.jobCount()).toBe(1);
+      expect(await t.holdCount()).toBe(1);
+      expect(await t.balance('ann')).toBe(1000 - 50);
+      expect(leftovers(t)).toEqual([]);
+    });
+
+    it('retries a continuation from the same stored frame, without reading the parent clip again', async () => {
+      const t = await falHarness();
+      const { parent, file } = await deliveredFal(t);
+      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }));
+      const first = await t.engine.waitForJob(job.id);
+      fs.rmSync(file);
+      const { identity, dest, intakeKey } = t.request('ann', '');
+      const again = await t.engine.waitForJob((await t.engine.retry(first.id, { identity, dest, intakeKey })).job.id);
+      expect(again.status).toBe('succeeded');
+      const frame = (id: string) => pngOfDataUri(t.sim.request(id)!.input['image_url']);
+      expect(frame(again.providerTaskId!).equals(frame(first.providerTaskId!))).toBe(true);
+    });
+  });
+
   describe('when it cannot or may not be done', () => {
     it('refuses another member, with nothing charged to anyone and no job made', async () => {
       const t = await harness();
@@ -151,11 +271,10 @@ describe('follow-ups of a delivered clip', () => {
       expect(await t.balance('ann')).toBe(1000 - 160);
     });
 
-    it('refuses a model without follow-ups, an unfinished clip, and a resolution the clip already has', async () => {
+    it('refuses a model without that follow-up, an unfinished clip, and a resolution the clip already has', async () => {
       const t = await harness();
       const seedance = await t.engine.waitForJob((await t.submit('ann', 'a fox')).id);
       expect((await refusal(t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: seedance.id })))).identifier).toBe('no_upscale');
-      expect((await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: seedance.id, prompt: 'more' })))).identifier).toBe('no_extend');
       const running = await t.submit('ann', `a fox ${KIE_SIM_MARKERS.hang}`, { modelId: 'veo3.1-fast', options: {} });
       expect((await refusal(t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: running.id })))).identifier).toBe('no_upscale');
       const hd = await t.engine.waitForJob((await t.submit('ann', 'a fox', { modelId: 'veo3.1-fast', options: { resolution: '1080p' } })).id);

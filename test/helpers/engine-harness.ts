@@ -10,6 +10,7 @@ import { createPrefilter } from '../../src/core/moderation/prefilter.js';
 import type { ChatPlatform, Clock, EngineObserver, JobDestination, Logger, MediaStore, MessageRef, ResultDelivery, StatusView, VideoProvider } from '../../src/core/ports.js';
 import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
+import { readLastFramePng } from '../../src/media/last-frame.js';
 import { createLocalMediaStore, type LocalMediaStore } from '../../src/media/local-store.js';
 import { createSafeFetcher, type SafeFetcherOptions } from '../../src/media/safe-fetch.js';
 import { createArkProvider, type ArkProvider } from '../../src/providers/ark.js';
@@ -195,6 +196,7 @@ export class EngineHarness {
       platforms: new Map([['console', this.platform]]),
       store,
       fetcher,
+      lastFramePng: readLastFramePng,
       prefilter,
       settings: { ...BASE_SETTINGS, ...(this.options.webhooks ? { webhookBaseUrl: baseUrl } : {}), ...this.options.settings },
     });

@@ -10,6 +10,7 @@ import type {
   Clock,
   EngineObserver,
   Logger,
+  LastFrameReader,
   MediaFetcher,
   MediaStore,
   PlatformId,
@@ -74,6 +75,8 @@ export interface EngineDeps {
   platforms: ReadonlyMap<PlatformId, ChatPlatform>;
   store: MediaStore;
   fetcher: MediaFetcher;
+  /** Extend on fal: the last frame of our stored clip (src/media/last-frame.ts). */
+  lastFramePng: LastFrameReader;
   prefilter: Prefilter;
   settings: EngineSettings;
   newId?: () => string;
@@ -142,6 +145,7 @@ export class Engine {
       logger: this.log,
       maxInputImageBytes: deps.settings.maxInputImageBytes,
       mediaIsPublic: deps.settings.mediaIsPublic,
+      lastFramePng: deps.lastFramePng,
       signal: this.abort.signal,
     });
     const isStopping = () => this.stopping;

@@ -2,8 +2,9 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { MediaError, UserError } from '../errors.js';
-import type { Logger, MediaFetcher, MediaStore } from '../ports.js';
-import type { VideoRequest } from './intake.js';
+import type { LastFrameReader, Logger, MediaFetcher, MediaStore } from '../ports.js';
+import type { Job } from '../store.js';
+import type { FetchImage, VideoRequest } from './intake.js';
 
 /**
  * A job's input image: re-hosted in our store at intake (never passed on as the member gave it), and handed to the
@@ -17,6 +18,8 @@ export interface InputImagesDeps {
   maxInputImageBytes: number;
   /** Can a provider fetch our media URLs? If not, input images are sent inline as data URIs. */
   mediaIsPublic: boolean;
+  /** Extend on a provider without an extend call: the parent clip's last frame becomes the input image. */
+  lastFramePng: LastFrameReader;
   /** Shutdown: aborts downloads in flight. */
   signal: AbortSignal;
 }
@@ -44,6 +47,46 @@ export class InputImages {
     for await (const chunk of stream) chunks.push(chunk as Buffer);
     const type = key.endsWith('.png') ? 'image/png' : key.endsWith('.webp') ? 'image/webp' : key.endsWith('.gif') ? 'image/gif' : 'image/jpeg';
     return `data:${type};base64,${Buffer.concat(chunks).toString('base64')}`;
+  }
+
+  /**
+   * Extend without a provider extend call (fal): the last frame of the parent's clip as we stored it, to be stored
+   * as the new job's input image (so a retry or a restart reuses it). Runs inside intake before any hold: a clip
+   * gone from our store (media retention) or unreadable is a UserError, and no file is left behind.
+   */
+  lastFrameOf(parent: Pick<Job, 'id' | 'mediaKey'>): FetchImage {
+    return async (signal) => {
+      if (!parent.mediaKey) throw clipGone();
+      const local = this.deps.store.localPath(parent.mediaKey);
+      // An S3 store has no local file: ffmpeg needs one it can seek in (an MP4's index may sit at its end).
+      const copy = local ? undefined : this.deps.store.tempPath(`${parent.id}-clip.part`);
+      try {
+        if (copy) {
+          try {
+            await pipeline(await this.deps.store.openRead(parent.mediaKey), createWriteStream(copy));
+          } catch {
+            throw clipGone();
+          }
+        }
+        const png = await this.readLastFrame(parent.id, local ?? copy!, signal);
+        const path = this.deps.store.tempPath(`${parent.id}-last-frame.png`);
+        await fs.writeFile(path, png);
+        return { path, contentType: 'image/png', ext: 'png' };
+      } finally {
+        if (copy) await fs.rm(copy, { force: true });
+      }
+    };
+  }
+
+  private async readLastFrame(jobId: string, videoPath: string, signal: AbortSignal): Promise<Buffer> {
+    try {
+      return await this.deps.lastFramePng(videoPath, signal);
+    } catch (error) {
+      if (!(error instanceof MediaError)) throw error;
+      if (error.kind === 'not_found') throw clipGone();
+      this.deps.logger.info({ jobId, kind: error.kind, reason: error.detail }, 'the last frame of a stored clip could not be read');
+      throw new UserError('last_frame_unreadable', 'The last frame of this video could not be read, so it cannot be extended.');
+    }
   }
 
   private async fetchInputImage(jobId: string, url: string): Promise<string> {
@@ -80,3 +123,5 @@ export class InputImages {
     return (await this.deps.store.putFile(`inputs/${jobId}.${ext}`, temp, type)).key;
   }
 }
+
+const clipGone = () => new UserError('clip_gone', 'This video is no longer stored here, so it cannot be extended.');

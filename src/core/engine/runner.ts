@@ -179,6 +179,8 @@ export class JobRunner {
   /** A follow-up's parent task (undefined: not a follow-up; null: its parent has no task any more). */
   private async followupOf(job: Job): Promise<FollowupRequest | null | undefined> {
     if (!job.parentJobId || !job.followup) return undefined;
+    // Extend from our clip's last frame (fal) is plain image-to-video from the job's own input image: no parent task.
+    if (job.inputMediaKey) return undefined;
     const parent = await getJob(this.db, job.parentJobId);
     return parent?.providerTaskId ? { kind: job.followup, parentTaskId: parent.providerTaskId } : null;
   }

@@ -153,7 +153,11 @@ export class VideoIntake {
    */
   async followup(order: FollowupOrder): Promise<SubmitResult> {
     const quote = await this.priceFollowup(order);
-    return this.submitVideo(followupRequest(order, quote), quote);
+    const request = followupRequest(order, quote);
+    // No extend call at the provider (fal): the continuation starts from our clip's last frame, read like a member's
+    // image (after the checks, before the hold).
+    const parent = order.kind === 'extend' && quote.model.followups?.extend?.fromOurLastFrame ? await getJob(this.db, order.parentJobId) : undefined;
+    return this.submitVideo(parent ? { ...request, fetchImage: this.deps.images.lastFrameOf(parent) } : request, quote);
   }
 
   /** A follow-up's price (followups.ts), once its presser may ask for it (they pay) and its provider would take it. */
