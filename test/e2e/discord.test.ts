@@ -215,7 +215,7 @@ describe('the Discord adapter', () => {
       const status = await w.status(i, 'Cost');
       expect(status.components[0]!.components.map((b) => b.label)).toEqual(['取消']);
       const delivered = await w.delivery(li);
-      expect(delivered.components.flatMap((r) => r.components.map((b) => b.label))).toEqual(['重试', '延长']);
+      expect(delivered.components.flatMap((r) => r.components.map((b) => b.label))).toEqual(['重试', '延长 · 40 积分']);
       expect((await w.jobIn('succeeded')).locale).toBe('zh-CN');
     });
 

@@ -127,7 +127,7 @@ describe('the Telegram bot', () => {
         chat_id: String(chat.id),
         supports_streaming: true,
         reply_parameters: { message_id: update.message!.message_id, allow_sending_without_reply: true },
-        reply_markup: { inline_keyboard: [[{ text: 'Retry', callback_data: `retry:${job!.id}` }], [{ text: 'Extend', callback_data: `extend:${job!.id}` }]] },
+        reply_markup: { inline_keyboard: [[{ text: 'Retry', callback_data: `retry:${job!.id}` }], [{ text: `Extend · ${PRICE} credits`, callback_data: `extend:${job!.id}` }]] },
       });
       expect(upload.params['caption']).toBe('Your video is ready: a red fox running through snow');
       expect(w.fake.callsTo('sendChatAction')[0]?.params).toMatchObject({ action: 'upload_video' });
