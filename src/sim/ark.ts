@@ -32,24 +32,12 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
+import type http from 'node:http';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import type { SimMillis } from './sim-http.js';
-import {
-  deliverCall,
-  isLoopback,
-  lacksUserAgent,
-  MISSING_USER_AGENT,
-  SIM_KEEP_ALIVE_MS,
-  simTimers,
-  spoilCommon,
-  writeAnswer,
-  type SimResponse,
-  type Spoiled,
-} from './sim-http.js';
+import { isLoopback, type SimResponse } from './sim-http.js';
+import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimRequest } from './sim-server.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 /** What a `files` link serves: the video, or the last frame asked for with `return_last_frame`. */
@@ -62,30 +50,9 @@ export type ArkSimFault =
   | { kind: 'server_error'; status?: number; code?: string; retryAfter?: string }
   /** Any Ark error body `{error:{code,message,param,type}}`. */
   | { kind: 'error'; status: number; code: string; message?: string; param?: string; headers?: Record<string, string> }
-  /** Any canned answer (`text` wins over `body`). */
-  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
-  /** 200 + application/json whose body is not JSON. */
-  | { kind: 'malformed' }
-  /** The real JSON answer cut in half. */
-  | { kind: 'truncated' }
-  /** A gateway's HTML error page. */
-  | { kind: 'html'; status?: number }
-  | { kind: 'slow'; delayMs: number }
-  /** Never answers. */
-  | { kind: 'hang' }
-  /** Sends headers and half a body, then stalls. */
-  | { kind: 'hang_body' }
-  /** Destroys the connection. */
-  | { kind: 'reset' };
+  | SimFault;
 
-export interface ArkSimFaultOptions {
-  /** Which endpoints; default every API endpoint (create, get, list, delete). */
-  routes?: ArkSimRoute | readonly ArkSimRoute[];
-  /** How many matching requests it hits; default 1. */
-  times?: number;
-  /** 'before' answers without doing anything; 'after' does the work (e.g. creates the task), then spoils the answer. */
-  phase?: 'before' | 'after';
-}
+export type ArkSimFaultOptions = SimFaultOptions<ArkSimRoute>;
 
 export interface ArkSimModelRule {
   /** What the model takes: text only (lite t2v), a first frame (lite i2v), or either. */
@@ -193,15 +160,7 @@ export interface ArkSimTask {
   readonly deleted: boolean;
 }
 
-export interface ArkSimCall {
-  method: string;
-  /** Path and query as received. */
-  path: string;
-  route: ArkSimRoute | 'unknown';
-  /** 0 when no answer was sent (hang, reset). */
-  status: number;
-  at: number;
-}
+export type ArkSimCall = SimCall<ArkSimRoute>;
 
 export interface ArkSimCallbackDelivery {
   taskId: string;
@@ -353,13 +312,6 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-interface ActiveFault {
-  fault: ArkSimFault;
-  routes: ReadonlySet<ArkSimRoute>;
-  remaining: number;
-  phase: 'before' | 'after';
-}
-
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
   status,
   headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
@@ -417,15 +369,10 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   const [video480, video720, lastFrame] = await Promise.all([readFile(SIM_ASSETS.video480p), readFile(SIM_ASSETS.video720p), readFile(SIM_ASSETS.image)]);
 
   const entries = new Map<string, Entry>();
-  const faults: ActiveFault[] = [];
   const createAttempts = new Map<string, number>();
-  const calls: ArkSimCall[] = [];
   const deliveries: ArkSimCallbackDelivery[] = [];
-  const inflight = new Set<Promise<void>>();
-  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
-  const stalled = new Set<http.ServerResponse>();
-  const deliveryAbort = new AbortController();
-  const callbackAgent = new Agent({ keepAliveTimeout: 1000 });
+  const sim = simServer<ArkSimRoute, ArkSimFault>({ clock, random, apiRoutes: API_ROUTES });
+  const { pick, later, cancel: cancelTimer } = sim;
   const stats: ArkSimStats = {
     createCalls: 0,
     creates: 0,
@@ -439,7 +386,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     createsByPrompt: new Map(),
     createsByJobId: new Map(),
   };
-  let closed = false;
   let origin = '';
 
   const requestId = () => `0217${clock.now()}${randomBytes(8).toString('hex')}`;
@@ -572,7 +518,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   // ------------------------------------------------------------ callbacks
 
   function scheduleCallbacks(e: Entry): void {
-    if (!e.callbackUrl || closed) return;
+    if (!e.callbackUrl || sim.closed) return;
     if (e.timer) {
       cancelTimer(e.timer);
       e.timer = undefined;
@@ -588,7 +534,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   /** Sends the callbacks of every transition that happened since the last one sent. */
   function notify(e: Entry): void {
-    if (!e.callbackUrl || closed) return;
+    if (!e.callbackUrl || sim.closed) return;
     const now = clock.now();
     const due = timeline(e).filter((t) => t.at <= now);
     for (let i = e.notified; i < due.length; i++) {
@@ -597,13 +543,13 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       if (step.status === 'cancelled') continue;
       if (FINAL.has(step.status)) {
         const held = e.held.splice(0);
-        track(sendCallback(e, step).then(async () => {
+        sim.track(sendCallback(e, step).then(async () => {
           for (const h of held) await sendCallback(e, h);
         }));
       } else if (opts.callbackOrder === 'final_first') {
         e.held.push(step);
       } else {
-        track(sendCallback(e, step));
+        sim.track(sendCallback(e, step));
       }
     }
     e.notified = Math.max(e.notified, due.length);
@@ -612,11 +558,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   function pump(): void {
     for (const e of entries.values()) if (e.callbackUrl && e.notified < timeline(e).filter((t) => t.at <= clock.now()).length) notify(e);
-  }
-
-  function track(p: Promise<void>): void {
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
   }
 
   async function sendCallback(e: Entry, step: Transition): Promise<void> {
@@ -628,36 +569,18 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     await Promise.all(Array.from({ length: copies }, () => deliver(e.id, step.status, url, body, attempts)));
   }
 
-  async function deliver(taskId: string, taskStatus: ArkSimStatus, url: string, body: string, attempts: number): Promise<void> {
-    for (let attempt = 1; attempt <= attempts && !closed; attempt++) {
-      stats.callbackAttempts++;
-      let status = 0;
-      try {
-        const res = await request(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'ark-callback-simulator' },
-          body,
-          dispatcher: callbackAgent,
-          signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(opts.callbackTimeoutMs ?? 5000)]),
-        });
-        status = res.statusCode;
-        await res.body.dump();
-      } catch {
-        status = 0;
-      }
-      deliveries.push({ taskId, taskStatus, url, attempt, status });
-      if (status >= 200 && status < 300) {
-        stats.callbacksDelivered++;
-        return;
-      }
-      if (attempt < attempts && !closed) {
-        // close() clears timers; the abort lets this loop end instead of waiting forever.
-        await new Promise<void>((resolve) => {
-          later((opts.callbackRetryDelayMs ?? 100) * 2 ** (attempt - 1), resolve);
-          deliveryAbort.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      }
-    }
+  function deliver(taskId: string, taskStatus: ArkSimStatus, url: string, body: string, attempts: number): Promise<void> {
+    return sim.postWebhook(url, body, {
+      headers: () => ({ 'user-agent': 'ark-callback-simulator' }),
+      attempts,
+      timeoutMs: opts.callbackTimeoutMs ?? 5000,
+      retryDelayMs: opts.callbackRetryDelayMs ?? 100,
+      report(attempt, status) {
+        stats.callbackAttempts++;
+        deliveries.push({ taskId, taskStatus, url, attempt, status });
+        if (status >= 200 && status < 300) stats.callbacksDelivered++;
+      },
+    });
   }
 
   // ------------------------------------------------------------ create
@@ -967,127 +890,63 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   // ------------------------------------------------------------ HTTP plumbing
 
-  function classify(method: string, parts: string[]): { route: ArkSimRoute | 'unknown'; id?: string; file?: ArkSimFile } {
+  type Match = { route: ArkSimRoute; id?: string; file?: ArkSimFile };
+
+  function classify(method: string, parts: string[]): Match | undefined {
     if (parts.length === 3 && parts[0] === 'files' && (parts[2] === 'output.mp4' || parts[2] === 'last_frame.png')) {
       return { route: 'files', id: parts[1]!, file: parts[2] };
     }
     const api = ['api', 'v3', 'contents', 'generations', 'tasks'];
-    if (parts.length < 5 || !api.every((p, i) => parts[i] === p)) return { route: 'unknown' };
+    if (parts.length < 5 || !api.every((p, i) => parts[i] === p)) return undefined;
     if (parts.length === 5) return { route: method === 'POST' ? 'create' : 'list' };
     if (parts.length === 6) return { route: method === 'DELETE' ? 'delete' : 'get', id: parts[5]! };
-    return { route: 'unknown' };
+    return undefined;
   }
 
-  const expectedMethod: Record<ArkSimRoute, readonly string[]> = {
-    create: ['POST'],
-    list: ['GET'],
-    get: ['GET'],
-    delete: ['DELETE'],
-    files: ['GET', 'HEAD'],
-  };
-
-  function takeFault(route: ArkSimRoute | 'unknown', phase: 'before' | 'after'): ArkSimFault | undefined {
-    if (route === 'unknown') return undefined;
-    const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
-    if (i < 0) return undefined;
-    const active = faults[i]!;
-    if (--active.remaining <= 0) faults.splice(i, 1);
-    return active.fault;
-  }
-
-  function faultResponse(fault: ArkSimFault, real: SimResponse | undefined): Spoiled {
-    switch (fault.kind) {
-      case 'rate_limit':
-        return rateLimited(fault.retryAfter, fault.code);
-      case 'server_error':
-        return arkError(fault.status ?? 500, fault.code ?? 'InternalServiceError', undefined, undefined, fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
-      case 'error':
-        return arkError(fault.status, fault.code, fault.message, fault.param, fault.headers);
-      case 'respond':
-        return fault.text !== undefined
-          ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
-          : json(fault.status, fault.body ?? {}, fault.headers);
-      default:
-        return spoilCommon(fault, real, () => JSON.stringify({ id: newTaskId(clock.now()), status: 'queued' }));
-    }
-  }
-
-  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: ArkSimCall, answer: SimResponse | 'drop', fault: ArkSimFault | undefined): void {
-    deliverCall(req, res, answer, fault && answer !== 'drop' ? faultResponse(fault, answer) : undefined, { write: (a) => writeAnswer(res, call, a), stalled, later });
-  }
-
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://sim.invalid');
-    const parts = url.pathname.split('/').filter(Boolean);
-    const { route, id, file: fileName } = classify(method, parts);
-    const call: ArkSimCall = { method, path: url.pathname + url.search, route, status: 0, at: clock.now() };
-    calls.push(call);
-    pump();
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) return writeAnswer(res, call, arkError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
-      chunks.push(chunk as Buffer);
-    }
-    const rawBody = Buffer.concat(chunks);
-
-    if (route === 'unknown') return writeAnswer(res, call, arkError(404, 'NotFound', `The requested path ${url.pathname} does not exist.`));
-    if (!expectedMethod[route].includes(method)) return writeAnswer(res, call, arkError(405, 'MethodNotAllowed', `${method} is not allowed here.`));
-
-    const before = takeFault(route, 'before');
-    if (before?.kind === 'slow') {
-      await new Promise<void>((resolve) => later(before.delayMs, resolve));
-      if (res.destroyed || closed) return;
-    } else if (before) {
-      // Nothing is processed: the answer is all the client sees.
-      const canned = json(200, route === 'create' ? { id: newTaskId(clock.now()) } : { id, status: 'queued' });
-      return deliverAnswer(req, res, call, canned, before);
-    }
-
-    let answer: SimResponse | 'drop';
+  function answer({ req, method, url, match: { route, id, file: fileName }, body }: SimRequest<Match>): SimResponse | 'drop' {
     if (route === 'files') {
       stats.fileCalls++;
-      answer = file(id!, fileName!, url.searchParams, method === 'HEAD');
-    } else if (lacksUserAgent(req)) {
-      answer = MISSING_USER_AGENT;
-    } else if (req.headers.authorization !== `Bearer ${apiKey}`) {
-      answer = arkError(401, 'AuthenticationError');
-    } else if (route === 'create') {
-      answer = create(rawBody, req.headers);
-    } else if (route === 'list') {
-      stats.listCalls++;
-      answer = list(url.searchParams);
-    } else if (route === 'get') {
-      stats.statusCalls++;
-      answer = get(id!);
-    } else {
-      stats.deleteCalls++;
-      answer = remove(id!);
+      return file(id!, fileName!, url.searchParams, method === 'HEAD');
     }
-    deliverAnswer(req, res, call, answer, takeFault(route, 'after'));
+    if (req.headers.authorization !== `Bearer ${apiKey}`) return arkError(401, 'AuthenticationError');
+    if (route === 'create') return create(body, req.headers);
+    if (route === 'list') {
+      stats.listCalls++;
+      return list(url.searchParams);
+    }
+    if (route === 'get') {
+      stats.statusCalls++;
+      return get(id!);
+    }
+    stats.deleteCalls++;
+    return remove(id!);
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'InternalServiceError', message: `simulator error: ${String(err)}`, param: '', type: 'InternalServerError' } }));
-      } else {
-        res.destroy();
+  origin = await sim.listen<Match>({
+    host: opts.host,
+    port: opts.port,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    route: classify,
+    methods: { create: ['POST'], list: ['GET'], get: ['GET'], delete: ['DELETE'], files: ['GET', 'HEAD'] },
+    tooLarge: () => arkError(413, 'RequestEntityTooLarge', 'The request body is too large.'),
+    notFound: (path) => arkError(404, 'NotFound', `The requested path ${path} does not exist.`),
+    methodNotAllowed: (method) => arkError(405, 'MethodNotAllowed', `${method} is not allowed here.`),
+    crashed: (message) => ({ error: { code: 'InternalServiceError', message, param: '', type: 'InternalServerError' } }),
+    canned: ({ route, id }) => json(200, route === 'create' ? { id: newTaskId(clock.now()) } : { id, status: 'queued' }),
+    fallbackJson: () => JSON.stringify({ id: newTaskId(clock.now()), status: 'queued' }),
+    spoil(fault) {
+      switch (fault.kind) {
+        case 'rate_limit':
+          return rateLimited(fault.retryAfter, fault.code);
+        case 'server_error':
+          return arkError(fault.status ?? 500, fault.code ?? 'InternalServiceError', undefined, undefined, fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
+        case 'error':
+          return arkError(fault.status, fault.code, fault.message, fault.param, fault.headers);
       }
-    });
+    },
+    answer,
+    onRequest: pump,
   });
-  server.keepAliveTimeout = SIM_KEEP_ALIVE_MS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  origin = `http://${host}:${address.port}`;
 
   const snapshot = (e: Entry): ArkSimTask => ({
     id: e.id,
@@ -1109,7 +968,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     url: `${origin}/api/v3`,
     apiKey,
     stats,
-    calls,
+    calls: sim.calls,
     webhookDeliveries: deliveries,
     requests: () => [...entries.values()].map(snapshot),
     task: (id) => {
@@ -1117,13 +976,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       return e ? snapshot(e) : undefined;
     },
     createsFor: (prompt) => stats.createsByPrompt.get(prompt) ?? 0,
-    injectFault(fault, o = {}) {
-      const routes = o.routes === undefined ? API_ROUTES : typeof o.routes === 'string' ? [o.routes] : o.routes;
-      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
-    },
-    clearFaults() {
-      faults.length = 0;
-    },
+    injectFault: sim.injectFault,
+    clearFaults: sim.clearFaults,
     complete(id) {
       const e = entries.get(id);
       if (!e || FINAL.has(current(e).status)) return;
@@ -1134,19 +988,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       notify(e);
     },
     pump,
-    async webhooksSettled() {
-      while (inflight.size) await Promise.allSettled([...inflight]);
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearAll();
-      deliveryAbort.abort();
-      await Promise.allSettled([...inflight]);
-      for (const res of stalled) res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await callbackAgent.close();
-    },
+    webhooksSettled: sim.webhooksSettled,
+    close: sim.close,
   };
 }

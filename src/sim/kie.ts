@@ -48,23 +48,11 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
+import type http from 'node:http';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import {
-  deliverCall,
-  isLoopback,
-  lacksUserAgent,
-  MISSING_USER_AGENT,
-  SIM_KEEP_ALIVE_MS,
-  simTimers,
-  spoilCommon,
-  writeAnswer,
-  type SimResponse as BaseSimResponse,
-  type Spoiled,
-} from './sim-http.js';
+import { isLoopback, type SimResponse as BaseSimResponse } from './sim-http.js';
+import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -84,30 +72,9 @@ export type KieSimFault =
   | { kind: 'server_error'; status?: number; style?: KieErrorStyle }
   /** Any kie code with its message, e.g. 455 maintenance or 402 insufficient credits. */
   | { kind: 'code'; code: number; msg?: string; style?: KieErrorStyle; headers?: Record<string, string> }
-  /** Any canned answer (`text` wins over `body`). */
-  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
-  /** 200 + application/json whose body is not JSON. */
-  | { kind: 'malformed' }
-  /** The real JSON answer cut in half, with a matching Content-Length. */
-  | { kind: 'truncated' }
-  /** A gateway's HTML error page. */
-  | { kind: 'html'; status?: number }
-  | { kind: 'slow'; delayMs: number }
-  /** Never answers. */
-  | { kind: 'hang' }
-  /** Sends headers and half a body, then stalls. */
-  | { kind: 'hang_body' }
-  /** Destroys the connection. */
-  | { kind: 'reset' };
+  | SimFault;
 
-export interface KieSimFaultOptions {
-  /** Which endpoints; default every API endpoint (not files). */
-  routes?: KieSimRoute | readonly KieSimRoute[];
-  /** How many matching requests it hits; default 1. */
-  times?: number;
-  /** 'before' answers without doing anything; 'after' does the work (e.g. creates the task), then spoils the answer. */
-  phase?: 'before' | 'after';
-}
+export type KieSimFaultOptions = SimFaultOptions<KieSimRoute>;
 
 export interface KieSimOptions {
   /** The key clients must send as `Authorization: Bearer <key>`. */
@@ -222,16 +189,9 @@ export interface KieSimTask {
   readonly extendOf: string | undefined;
 }
 
-export interface KieSimCall {
-  method: string;
-  /** Path and query as received. */
-  path: string;
-  route: KieSimRoute | 'unknown';
-  /** HTTP status; 0 when no answer was sent (hang, reset). */
-  status: number;
+export interface KieSimCall extends SimCall<KieSimRoute> {
   /** The envelope code when the answer was one. */
-  code: number | undefined;
-  at: number;
+  code?: number;
 }
 
 export interface KieSimWebhookDelivery {
@@ -376,13 +336,6 @@ interface SimResponse extends BaseSimResponse {
   code?: number;
 }
 
-interface ActiveFault {
-  fault: KieSimFault;
-  routes: ReadonlySet<KieSimRoute>;
-  remaining: number;
-  phase: 'before' | 'after';
-}
-
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
   status,
   headers: { 'content-type': 'application/json', ...headers },
@@ -421,16 +374,11 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const video = await readFile(KIE_SIM_ASSETS.video720p);
 
   const entries = new Map<string, Entry>();
-  const faults: ActiveFault[] = [];
   const submitAttempts = new Map<string, number>();
-  const calls: KieSimCall[] = [];
   const deliveries: KieSimWebhookDelivery[] = [];
   let credits = opts.credits ?? 1000;
-  const inflight = new Set<Promise<void>>();
-  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
-  const stalled = new Set<http.ServerResponse>();
-  const deliveryAbort = new AbortController();
-  const outboundAgent = new Agent({ keepAliveTimeout: 1000 });
+  const sim = simServer<KieSimRoute, KieSimFault, KieSimCall>({ clock, random, apiRoutes: API_ROUTES });
+  const { pick, later, cancel: cancelTimer } = sim;
   const forgeryKey = randomBytes(32).toString('base64');
   const stats: KieSimStats = {
     submitCalls: 0,
@@ -444,7 +392,6 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     submissionsByPrompt: new Map(),
     submissionsByJobId: new Map(),
   };
-  let closed = false;
   let base = '';
 
   // Not from `random`: a test that fixes `random` for timings must still get distinct task ids.
@@ -623,7 +570,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   }
 
   function scheduleWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    if (!e.webhookUrl || e.webhookQueued || sim.closed) return;
     const wait = webhookDue(e) - clock.now();
     if (!Number.isFinite(wait)) return;
     if (e.timer) cancelTimer(e.timer);
@@ -639,20 +586,15 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   }
 
   function sendWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    if (!e.webhookUrl || e.webhookQueued || sim.closed) return;
     e.webhookQueued = true;
     if (opts.sendWebhooks === false || e.prompt.includes(KIE_SIM_MARKERS.noWebhook)) return;
     const { taskId, body } = callbackBody(e);
     const copies = 1 + (opts.webhookDuplicates ?? 0) + (e.prompt.includes(KIE_SIM_MARKERS.dupWebhook) ? 1 : 0);
     const delay = opts.webhookDelayMs;
     for (let copy = 0; copy < copies; copy++) {
-      track(deliver(taskId, e.webhookUrl, body, typeof delay === 'function' ? delay({ taskId: e.id, copy }) : pick(delay, 0)));
+      sim.track(deliver(taskId, e.webhookUrl, body, typeof delay === 'function' ? delay({ taskId: e.id, copy }) : pick(delay, 0)));
     }
-  }
-
-  function track(p: Promise<void>): void {
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
   }
 
   function signingHeaders(taskId: string): Record<string, string> {
@@ -661,39 +603,19 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return signKieSimWebhook(signing === 'forged' ? forgeryKey : opts.hmacKey, taskId, Math.floor(clock.now() / 1000));
   }
 
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      later(ms, resolve);
-      deliveryAbort.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-
   async function deliver(taskId: string, url: string, body: string, delayMs: number): Promise<void> {
-    if (delayMs > 0) await pause(delayMs);
-    const attempts = 1 + (opts.webhookRetries ?? 2);
-    for (let attempt = 1; attempt <= attempts && !closed; attempt++) {
-      stats.webhookAttempts++;
-      let status = 0;
-      try {
-        const res = await request(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...signingHeaders(taskId) },
-          body,
-          dispatcher: outboundAgent,
-          signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(opts.webhookTimeoutMs ?? 15_000)]),
-        });
-        status = res.statusCode;
-        await res.body.dump();
-      } catch {
-        status = 0;
-      }
-      deliveries.push({ taskId, url, attempt, status });
-      if (status >= 200 && status < 300) {
-        stats.webhooksDelivered++;
-        return;
-      }
-      // close() clears timers; the abort lets this loop end instead of waiting forever.
-      if (attempt < attempts && !closed) await pause((opts.webhookRetryDelayMs ?? 100) * 2 ** (attempt - 1));
-    }
+    if (delayMs > 0) await sim.pause(delayMs);
+    await sim.postWebhook(url, body, {
+      headers: () => signingHeaders(taskId),
+      attempts: 1 + (opts.webhookRetries ?? 2),
+      timeoutMs: opts.webhookTimeoutMs ?? 15_000,
+      retryDelayMs: opts.webhookRetryDelayMs ?? 100,
+      report(attempt, status) {
+        stats.webhookAttempts++;
+        deliveries.push({ taskId, url, attempt, status });
+        if (status >= 200 && status < 300) stats.webhooksDelivered++;
+      },
+    });
   }
 
   // ------------------------------------------------------------ generate
@@ -733,14 +655,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   async function imagesFetchable(urls: readonly string[]): Promise<boolean> {
     for (const url of urls) {
       if (!isLoopback(url)) return false;
-      try {
-        const res = await request(url, { dispatcher: outboundAgent, signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(5000)]) });
-        const type = String(res.headers['content-type'] ?? '');
-        await res.body.dump();
-        if (res.statusCode !== 200 || !type.startsWith('image/')) return false;
-      } catch {
-        return false;
-      }
+      const { status, contentType } = await sim.send(url, { timeoutMs: 5000 });
+      if (status !== 200 || !contentType.startsWith('image/')) return false;
     }
     return true;
   }
@@ -844,7 +760,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
     else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
     else if (opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
-    if (closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
+    if (sim.closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
     const e = create('veo', model, body, prompt, outcome, headers, ratio);
     return ok({ taskId: e.id });
   }
@@ -881,7 +797,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) outcome = 'content_policy';
     else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
     else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
-    if (closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
+    if (sim.closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
     const e = create('veo', source.model, body, prompt, outcome, headers, source.aspectRatio);
     e.extendOf = source.id;
     return ok({ taskId: e.id });
@@ -942,64 +858,36 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
 
   // ------------------------------------------------------------ HTTP plumbing
 
-  const ROUTES: Record<string, { route: KieSimRoute; method: string }> = {
-    '/api/v1/veo/generate': { route: 'veo_generate', method: 'POST' },
-    '/api/v1/veo/record-info': { route: 'veo_record_info', method: 'GET' },
-    '/api/v1/veo/get-1080p-video': { route: 'veo_1080p', method: 'GET' },
-    '/api/v1/veo/get-4k-video': { route: 'veo_4k', method: 'POST' },
-    '/api/v1/veo/extend': { route: 'veo_extend', method: 'POST' },
-    '/api/v1/mp4/generate': { route: 'mp4_generate', method: 'POST' },
-    '/api/v1/mp4/record-info': { route: 'mp4_record_info', method: 'GET' },
-    '/api/v1/chat/credit': { route: 'credit', method: 'GET' },
+  const ROUTES: Record<string, KieSimRoute> = {
+    '/api/v1/veo/generate': 'veo_generate',
+    '/api/v1/veo/record-info': 'veo_record_info',
+    '/api/v1/veo/get-1080p-video': 'veo_1080p',
+    '/api/v1/veo/get-4k-video': 'veo_4k',
+    '/api/v1/veo/extend': 'veo_extend',
+    '/api/v1/mp4/generate': 'mp4_generate',
+    '/api/v1/mp4/record-info': 'mp4_record_info',
+    '/api/v1/chat/credit': 'credit',
   };
 
-  function takeFault(route: KieSimRoute | 'unknown', phase: 'before' | 'after'): KieSimFault | undefined {
-    if (route === 'unknown') return undefined;
-    const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
-    if (i < 0) return undefined;
-    const active = faults[i]!;
-    if (--active.remaining <= 0) faults.splice(i, 1);
-    return active.fault;
+  type Match = { route: KieSimRoute; id?: string; name?: string };
+
+  function classify(_method: string, parts: string[], path: string): Match | undefined {
+    const route = ROUTES[path];
+    if (route) return { route };
+    if (parts.length === 3 && parts[0] === 'files') return { route: 'files', id: parts[1]!, name: parts[2]! };
+    return undefined;
   }
 
-  function faultResponse(fault: KieSimFault, real: SimResponse | undefined): Spoiled {
-    switch (fault.kind) {
-      case 'rate_limit':
-        return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}, fault.style);
-      case 'server_error':
-        return envelope(fault.status ?? 500, KIE_SIM_MESSAGES.serverError, null, {}, fault.style);
-      case 'code':
-        return envelope(fault.code, fault.msg ?? `code ${fault.code}`, null, fault.headers ?? {}, fault.style);
-      case 'respond':
-        return fault.text !== undefined
-          ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
-          : json(fault.status, fault.body ?? {}, fault.headers);
-      default:
-        return spoilCommon(fault, real, () => JSON.stringify({ code: 200, msg: 'success', data: { taskId: `veo_task_${hexId(8)}` } }));
-    }
-  }
-
-  /** Writes the answer, keeping its envelope code in the call log beside the HTTP status. */
-  function write(res: http.ServerResponse, call: KieSimCall, answer: SimResponse): void {
-    if (!res.destroyed) call.code = answer.code;
-    writeAnswer(res, call, answer);
-  }
-
-  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: KieSimCall, answer: SimResponse, fault: KieSimFault | undefined): void {
-    deliverCall(req, res, answer, fault && faultResponse(fault, answer), { write: (a) => write(res, call, a), stalled, later });
-  }
-
-  async function dispatch(route: KieSimRoute, method: string, url: URL, parts: string[], rawBody: Buffer, req: http.IncomingMessage): Promise<SimResponse> {
+  async function answer({ req, method, url, match: { route, id, name }, body }: SimRequest<Match>): Promise<SimResponse> {
     if (route === 'files') {
       stats.fileCalls++;
-      return file(parts[1]!, parts[2]!, method === 'HEAD');
+      return file(id!, name!, method === 'HEAD');
     }
-    if (lacksUserAgent(req)) return MISSING_USER_AGENT;
     if (req.headers.authorization !== `Bearer ${apiKey}`) return envelope(401, KIE_SIM_MESSAGES.unauthorized);
-    if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
-    if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
-    if (route === 'veo_4k') return uhdVideo(rawBody, req.headers);
-    if (route === 'veo_extend') return veoExtend(rawBody, req.headers);
+    if (route === 'veo_generate') return veoGenerate(body, req.headers);
+    if (route === 'mp4_generate') return mp4Generate(body, req.headers);
+    if (route === 'veo_4k') return uhdVideo(body, req.headers);
+    if (route === 'veo_extend') return veoExtend(body, req.headers);
     // [V-doc] docs.kie.ai "Get Remaining Credits": `{"code":200,"msg":"success","data":100}`, the credits a bare number.
     if (route === 'credit') return ok(credits);
     if (route === 'veo_1080p') stats.hdCalls++;
@@ -1015,60 +903,45 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return api === 'veo' ? veoRecord(e) : mp4Record(e);
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://sim.invalid');
-    const parts = url.pathname.split('/').filter(Boolean);
-    const known = ROUTES[url.pathname];
-    const isFile = parts.length === 3 && parts[0] === 'files';
-    const which: KieSimRoute | 'unknown' = known ? known.route : isFile ? 'files' : 'unknown';
-    const call: KieSimCall = { method, path: url.pathname + url.search, route: which, status: 0, code: undefined, at: clock.now() };
-    calls.push(call);
-    pump();
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) return write(res, call, json(413, { code: 413, msg: 'Request body too large', data: null }));
-      chunks.push(chunk as Buffer);
-    }
-    const rawBody = Buffer.concat(chunks);
-
-    if (which === 'unknown') return write(res, call, json(404, { code: 404, msg: 'Not Found', data: null }));
-    const allowed = which === 'files' ? ['GET', 'HEAD'] : [known!.method];
-    if (!allowed.includes(method)) return write(res, call, json(405, { code: 405, msg: 'Method Not Allowed', data: null }));
-
-    const before = takeFault(which, 'before');
-    if (before?.kind === 'slow') {
-      await new Promise<void>((resolve) => later(before.delayMs, resolve));
-      if (res.destroyed || closed) return;
-    } else if (before) {
-      // Nothing is processed: the answer is all the client sees.
-      return deliverAnswer(req, res, call, ok({ taskId: `veo_task_${hexId(8)}` }), before);
-    }
-    const answer = await dispatch(which, method, url, parts, rawBody, req);
-    deliverAnswer(req, res, call, answer, takeFault(which, 'after'));
-  }
-
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ code: 500, msg: `simulator error: ${String(err)}`, data: null }));
-      } else {
-        res.destroy();
+  base = await sim.listen<Match>({
+    host: opts.host,
+    port: opts.port,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    route: classify,
+    methods: {
+      veo_generate: ['POST'],
+      veo_record_info: ['GET'],
+      veo_1080p: ['GET'],
+      veo_4k: ['POST'],
+      veo_extend: ['POST'],
+      mp4_generate: ['POST'],
+      mp4_record_info: ['GET'],
+      credit: ['GET'],
+      files: ['GET', 'HEAD'],
+    },
+    tooLarge: () => json(413, { code: 413, msg: 'Request body too large', data: null }),
+    notFound: () => json(404, { code: 404, msg: 'Not Found', data: null }),
+    methodNotAllowed: () => json(405, { code: 405, msg: 'Method Not Allowed', data: null }),
+    crashed: (msg) => ({ code: 500, msg, data: null }),
+    canned: () => ok({ taskId: `veo_task_${hexId(8)}` }),
+    fallbackJson: () => JSON.stringify({ code: 200, msg: 'success', data: { taskId: `veo_task_${hexId(8)}` } }),
+    spoil(fault) {
+      switch (fault.kind) {
+        case 'rate_limit':
+          return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}, fault.style);
+        case 'server_error':
+          return envelope(fault.status ?? 500, KIE_SIM_MESSAGES.serverError, null, {}, fault.style);
+        case 'code':
+          return envelope(fault.code, fault.msg ?? `code ${fault.code}`, null, fault.headers ?? {}, fault.style);
       }
-    });
+    },
+    answer,
+    onRequest: pump,
+    // The envelope code goes in the call log beside the HTTP status.
+    logAnswer(call, answer: SimResponse) {
+      call.code = answer.code;
+    },
   });
-  server.keepAliveTimeout = SIM_KEEP_ALIVE_MS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  base = `http://${host}:${address.port}`;
 
   const snapshot = (e: Entry): KieSimTask => ({
     id: e.id,
@@ -1091,7 +964,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     apiKey,
     hmacKey: opts.hmacKey,
     stats,
-    calls,
+    calls: sim.calls,
     webhookDeliveries: deliveries,
     requests: () => [...entries.values()].filter((e) => e.upgradeOf === undefined).map(snapshot),
     request: (id) => {
@@ -1099,13 +972,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       return e ? snapshot(e) : undefined;
     },
     submissionsFor: (prompt) => stats.submissionsByPrompt.get(prompt) ?? 0,
-    injectFault(fault, o = {}) {
-      const routes = o.routes === undefined ? API_ROUTES : typeof o.routes === 'string' ? [o.routes] : o.routes;
-      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
-    },
-    clearFaults() {
-      faults.length = 0;
-    },
+    injectFault: sim.injectFault,
+    clearFaults: sim.clearFaults,
     complete(id) {
       const e = entries.get(id);
       if (!e || stateOf(e) !== 'generating') return;
@@ -1121,19 +989,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     setCredits(n) {
       credits = n;
     },
-    async webhooksSettled() {
-      while (inflight.size) await Promise.allSettled([...inflight]);
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearAll();
-      deliveryAbort.abort();
-      await Promise.allSettled([...inflight]);
-      for (const res of stalled) res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await outboundAgent.close();
-    },
+    webhooksSettled: sim.webhooksSettled,
+    close: sim.close,
   };
 }

@@ -47,7 +47,6 @@ export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, f
   }
 }
 
-/** Writes an answer with its Content-Length (unless the client already went away). */
 /** A duration in ms, or a [min, max] range drawn at random. */
 export type SimMillis = number | readonly [number, number];
 
@@ -88,6 +87,7 @@ export function simTimers(random: () => number) {
  */
 export const SIM_KEEP_ALIVE_MS = 10_000;
 
+/** Writes an answer with its Content-Length (unless the client already went away). */
 export function writeResponse(res: http.ServerResponse, answer: SimResponse): void {
   if (res.destroyed) return;
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
@@ -95,13 +95,6 @@ export function writeResponse(res: http.ServerResponse, answer: SimResponse): vo
   headers['content-length'] ??= String(body.length);
   res.writeHead(answer.status, headers);
   res.end(body);
-}
-
-/** Writes a route's answer and records its status in the call log, unless the client has gone. */
-export function writeAnswer(res: http.ServerResponse, call: { status: number }, answer: SimResponse): void {
-  if (res.destroyed) return;
-  call.status = answer.status;
-  writeResponse(res, answer);
 }
 
 /**
