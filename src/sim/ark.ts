@@ -37,7 +37,7 @@ import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import type { SimMillis } from './sim-http.js';
 import { isLoopback, type SimResponse } from './sim-http.js';
-import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimRequest } from './sim-server.js';
+import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimRequest } from './sim-server.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 /** What a `files` link serves: the video, or the last frame asked for with `return_last_frame`. */
@@ -172,25 +172,13 @@ export interface ArkSimCallbackDelivery {
   status: number;
 }
 
-export interface ArkSimulator {
+export interface ArkSimulator extends SimHandle<ArkSimRoute, ArkSimFault, ArkSimCall, ArkSimTask, ArkSimCallbackDelivery> {
   /** The API base URL including `/api/v3` (what `ARK_BASE_URL` would be). */
   readonly url: string;
   readonly apiKey: string;
   readonly stats: ArkSimStats;
-  readonly calls: readonly ArkSimCall[];
-  readonly webhookDeliveries: readonly ArkSimCallbackDelivery[];
-  requests(): ArkSimTask[];
   task(id: string): ArkSimTask | undefined;
   createsFor(prompt: string): number;
-  injectFault(fault: ArkSimFault, opts?: ArkSimFaultOptions): void;
-  clearFaults(): void;
-  /** Finish a task now (its outcome still follows its prompt markers). */
-  complete(id: string): void;
-  /** Sends due callbacks now (for a clock the test moves by hand). */
-  pump(): void;
-  /** Resolves once no callback delivery is in flight. */
-  webhooksSettled(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const ARK_SIM_MARKERS = {
@@ -964,31 +952,25 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     deleted: e.deleted,
   });
 
-  return {
-    url: `${origin}/api/v3`,
-    apiKey,
-    stats,
-    calls: sim.calls,
-    webhookDeliveries: deliveries,
-    requests: () => [...entries.values()].map(snapshot),
-    task: (id) => {
-      const e = entries.get(id);
-      return e ? snapshot(e) : undefined;
-    },
-    createsFor: (prompt) => stats.createsByPrompt.get(prompt) ?? 0,
-    injectFault: sim.injectFault,
-    clearFaults: sim.clearFaults,
-    complete(id) {
-      const e = entries.get(id);
-      if (!e || FINAL.has(current(e).status)) return;
-      const now = clock.now();
+  const { snapshot: task, ...shared } = sim.handle({
+    entries,
+    snapshot,
+    deliveries,
+    isFinished: (e) => FINAL.has(current(e).status),
+    finish(e, now) {
       e.queueEndsAt = Math.min(e.queueEndsAt, now);
       e.runEndsAt = now;
       if (e.outcome === 'expired') e.expiresAt = now;
       notify(e);
     },
     pump,
-    webhooksSettled: sim.webhooksSettled,
-    close: sim.close,
+  });
+  return {
+    ...shared,
+    url: `${origin}/api/v3`,
+    apiKey,
+    stats,
+    task,
+    createsFor: (prompt) => stats.createsByPrompt.get(prompt) ?? 0,
   };
 }

@@ -39,7 +39,7 @@ import type http from 'node:http';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import { isLoopback, type SimResponse } from './sim-http.js';
-import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimRequest } from './sim-server.js';
+import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -137,7 +137,7 @@ export interface FalSimWebhookDelivery {
   status: number;
 }
 
-export interface FalSimulator {
+export interface FalSimulator extends SimHandle<FalSimRoute, FalSimFault, FalSimCall, FalSimRequest, FalSimWebhookDelivery> {
   /** The queue base URL (what `FAL_QUEUE_URL` would be). */
   readonly url: string;
   /** The JWKS that lists the keys by default (`jwksUrls.current`). */
@@ -147,24 +147,12 @@ export interface FalSimulator {
   readonly key: string;
   readonly userId: string;
   readonly stats: FalSimStats;
-  readonly calls: readonly FalSimCall[];
-  readonly webhookDeliveries: readonly FalSimWebhookDelivery[];
-  requests(): FalSimRequest[];
   request(id: string): FalSimRequest | undefined;
   submissionsFor(prompt: string): number;
-  injectFault(fault: FalSimFault, opts?: FalSimFaultOptions): void;
-  clearFaults(): void;
-  /** Finish a request now (its outcome still follows its prompt markers). */
-  complete(id: string): void;
   /** A new signing key; the JWKS then lists it (and the old one too when `keepOld`). */
   rotateKey(opts?: { keepOld?: boolean }): void;
   /** Headers fal would send with this body, signed with the simulator's current key. */
   signWebhook(body: string | Uint8Array, opts: { requestId: string; userId?: string; timestampS?: number }): Record<string, string>;
-  /** Sends due webhooks now (for a clock the test moves by hand). */
-  pump(): void;
-  /** Resolves once no webhook delivery is in flight. */
-  webhooksSettled(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const FAL_SIM_MARKERS = {
@@ -347,7 +335,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   const submitAttempts = new Map<string, number>();
   const deliveries: FalSimWebhookDelivery[] = [];
   const sim = simServer<FalSimRoute, FalSimFault>({ clock, random, apiRoutes: API_ROUTES });
-  const { pick, later, cancel: cancelTimer } = sim;
+  const { pick } = sim;
   const stats: FalSimStats = {
     submitCalls: 0,
     submissions: 0,
@@ -421,15 +409,14 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   // ------------------------------------------------------------ webhooks
 
   function scheduleWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || sim.closed) return;
-    const wait = e.runEndsAt - clock.now();
-    if (!Number.isFinite(wait)) return;
-    if (e.timer) cancelTimer(e.timer);
-    e.timer = later(Math.max(0, wait) + 1, () => {
-      e.timer = undefined;
-      if (stateOf(e) === 'COMPLETED') sendWebhook(e);
-      else scheduleWebhook(e);
-    });
+    if (e.webhookUrl && !e.webhookQueued) sim.wakeAt(e, () => e.runEndsAt, () => sendWebhook(e));
+  }
+
+  /** Ends the request's run now (queued or running), with the outcome it has. */
+  function endNow(e: Entry, now: number): void {
+    e.queueEndsAt = Math.min(e.queueEndsAt, now);
+    e.runEndsAt = now;
+    scheduleWebhook(e);
   }
 
   function pump(): void {
@@ -651,9 +638,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     e.cancelRequested = true;
     if (state === 'IN_QUEUE' || opts.cancelRunning === 'cancel') {
       e.outcome = 'cancelled';
-      e.queueEndsAt = Math.min(e.queueEndsAt, now);
-      e.runEndsAt = now;
-      scheduleWebhook(e);
+      endNow(e, now);
     }
     return json(202, { status: 'CANCELLATION_REQUESTED' });
   }
@@ -758,31 +743,24 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     cancelRequested: e.cancelRequested,
   });
 
+  const { snapshot: request, ...shared } = sim.handle({
+    entries,
+    snapshot,
+    deliveries,
+    isFinished: (e) => stateOf(e) === 'COMPLETED',
+    finish: endNow,
+    pump,
+  });
   return {
+    ...shared,
     url: base,
     jwksUrl: `${base}/.well-known/jwks.json`,
     jwksUrls: { current: `${base}/.well-known/jwks.json`, alpha: `${base}/alpha/.well-known/jwks.json` },
     key,
     userId,
     stats,
-    calls: sim.calls,
-    webhookDeliveries: deliveries,
-    requests: () => [...entries.values()].map(snapshot),
-    request: (id) => {
-      const e = entries.get(id);
-      return e ? snapshot(e) : undefined;
-    },
+    request,
     submissionsFor: (prompt) => stats.submissionsByPrompt.get(prompt) ?? 0,
-    injectFault: sim.injectFault,
-    clearFaults: sim.clearFaults,
-    complete(id) {
-      const e = entries.get(id);
-      if (!e || stateOf(e) === 'COMPLETED') return;
-      const now = clock.now();
-      e.queueEndsAt = Math.min(e.queueEndsAt, now);
-      e.runEndsAt = now;
-      scheduleWebhook(e);
-    },
     rotateKey(o = {}) {
       const fresh = generateKeyPairSync('ed25519');
       keys = o.keepOld ? [fresh, ...keys] : [fresh];
@@ -794,8 +772,5 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
         timestampS: o.timestampS ?? Math.floor(clock.now() / 1000),
       });
     },
-    pump,
-    webhooksSettled: sim.webhooksSettled,
-    close: sim.close,
   };
 }

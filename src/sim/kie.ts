@@ -52,7 +52,7 @@ import type http from 'node:http';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import { isLoopback, type SimResponse as BaseSimResponse } from './sim-http.js';
-import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimRequest } from './sim-server.js';
+import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -202,31 +202,22 @@ export interface KieSimWebhookDelivery {
   status: number;
 }
 
-export interface KieSimulator {
+export interface KieSimulator extends SimHandle<KieSimRoute, KieSimFault, KieSimCall, KieSimTask, KieSimWebhookDelivery> {
   /** The base URL (what `KIE_BASE_URL` would be). */
   readonly url: string;
   readonly apiKey: string;
   readonly hmacKey: string | undefined;
   readonly stats: KieSimStats;
-  readonly calls: readonly KieSimCall[];
-  readonly webhookDeliveries: readonly KieSimWebhookDelivery[];
   /** Tasks made by the generate endpoints (not 4K tasks: see `request(id)`). */
   requests(): KieSimTask[];
   request(id: string): KieSimTask | undefined;
   submissionsFor(prompt: string): number;
-  injectFault(fault: KieSimFault, opts?: KieSimFaultOptions): void;
-  clearFaults(): void;
   /** Finish a task now (its outcome still follows its markers); a Veo 1080p copy is then `hdReadyMs` away. */
   complete(id: string): void;
   /** The signature headers kie would send for a callback about `taskId` (with `key`, default the simulator's). */
   signWebhook(taskId: string, opts?: { timestampS?: number; key?: string }): Record<string, string>;
-  /** Sends due callbacks now (for a clock the test moves by hand). */
-  pump(): void;
   /** What `GET /api/v1/chat/credit` answers from now on (the account spent or topped up). */
   setCredits(credits: number): void;
-  /** Resolves once no callback delivery is in flight. */
-  webhooksSettled(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const KIE_SIM_MARKERS = {
@@ -378,7 +369,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const deliveries: KieSimWebhookDelivery[] = [];
   let credits = opts.credits ?? 1000;
   const sim = simServer<KieSimRoute, KieSimFault, KieSimCall>({ clock, random, apiRoutes: API_ROUTES });
-  const { pick, later, cancel: cancelTimer } = sim;
+  const { pick } = sim;
   const forgeryKey = randomBytes(32).toString('base64');
   const stats: KieSimStats = {
     submitCalls: 0,
@@ -570,15 +561,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   }
 
   function scheduleWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || sim.closed) return;
-    const wait = webhookDue(e) - clock.now();
-    if (!Number.isFinite(wait)) return;
-    if (e.timer) cancelTimer(e.timer);
-    e.timer = later(Math.max(0, wait) + 1, () => {
-      e.timer = undefined;
-      if (clock.now() >= webhookDue(e)) sendWebhook(e);
-      else scheduleWebhook(e);
-    });
+    if (e.webhookUrl && !e.webhookQueued) sim.wakeAt(e, () => webhookDue(e), () => sendWebhook(e));
   }
 
   function pump(): void {
@@ -959,37 +942,33 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     extendOf: e.extendOf,
   });
 
+  const { snapshot: request, ...shared } = sim.handle({
+    entries,
+    snapshot,
+    listed: (e) => e.upgradeOf === undefined,
+    deliveries,
+    isFinished: (e) => stateOf(e) !== 'generating',
+    finish(e, now) {
+      e.endsAt = now;
+      scheduleWebhook(e);
+    },
+    pump,
+  });
   return {
+    ...shared,
     url: base,
     apiKey,
     hmacKey: opts.hmacKey,
     stats,
-    calls: sim.calls,
-    webhookDeliveries: deliveries,
-    requests: () => [...entries.values()].filter((e) => e.upgradeOf === undefined).map(snapshot),
-    request: (id) => {
-      const e = entries.get(id);
-      return e ? snapshot(e) : undefined;
-    },
+    request,
     submissionsFor: (prompt) => stats.submissionsByPrompt.get(prompt) ?? 0,
-    injectFault: sim.injectFault,
-    clearFaults: sim.clearFaults,
-    complete(id) {
-      const e = entries.get(id);
-      if (!e || stateOf(e) !== 'generating') return;
-      e.endsAt = clock.now();
-      scheduleWebhook(e);
-    },
     signWebhook(taskId, o = {}) {
       const key = o.key ?? opts.hmacKey;
       if (key === undefined) throw new Error('the simulator has no hmacKey: pass one');
       return signKieSimWebhook(key, taskId, o.timestampS ?? Math.floor(clock.now() / 1000));
     },
-    pump,
     setCredits(n) {
       credits = n;
     },
-    webhooksSettled: sim.webhooksSettled,
-    close: sim.close,
   };
 }

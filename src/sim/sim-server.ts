@@ -63,6 +63,40 @@ const SIM_FAULT_KINDS: ReadonlySet<string> = new Set<SimFault['kind']>([
 /** The fault as a `SimFault` when it is one (every simulator's own fault types include them). */
 const asSimFault = (fault: { kind: string }): SimFault | undefined => (SIM_FAULT_KINDS.has(fault.kind) ? (fault as SimFault) : undefined);
 
+/**
+ * What every simulator's handle offers the tests: its call log, webhook deliveries and snapshots of what it received
+ * (`T`), its fault knobs and its clock-driven lifecycle.
+ */
+export interface SimHandle<R extends string, F, C, T, D> {
+  readonly url: string;
+  readonly calls: readonly C[];
+  readonly webhookDeliveries: readonly D[];
+  requests(): T[];
+  injectFault(fault: F, opts?: SimFaultOptions<R>): void;
+  clearFaults(): void;
+  /** Finish a task now (its outcome still follows its prompt markers). */
+  complete(id: string): void;
+  /** Sends due webhooks now (for a clock the test moves by hand). */
+  pump(): void;
+  /** Resolves once no webhook delivery is in flight. */
+  webhooksSettled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How a simulator's tasks are read and finished, for `handle`. */
+export interface SimTasks<E, T, D> {
+  entries: ReadonlyMap<string, E>;
+  /** A copy of the task as the tests read it (nothing of it aliases the live entry). */
+  snapshot(e: E): T;
+  /** Which tasks `requests()` lists; default all. */
+  listed?(e: E): boolean;
+  deliveries: readonly D[];
+  isFinished(e: E): boolean;
+  /** Ends the task's run now (its outcome unchanged) and sends what that makes due. */
+  finish(e: E, now: number): void;
+  pump(): void;
+}
+
 /** A request matched to a route, as a simulator's routes receive it. */
 export interface SimRequest<M> {
   req: http.IncomingMessage;
@@ -214,9 +248,54 @@ export function simServer<R extends string, F extends { kind: string }, C extend
     deliver(answer, takeFault(match.route, 'after'));
   }
 
+  /**
+   * Runs `fire` once the clock reaches `dueAt()` on the holder's one timer; `dueAt` is asked again when the timer
+   * fires, as a task finished early or a clock moved by hand changes it.
+   */
+  function wakeAt(holder: { timer: NodeJS.Timeout | undefined }, dueAt: () => number, fire: () => void): void {
+    if (closed) return;
+    const wait = dueAt() - clock.now();
+    if (!Number.isFinite(wait)) return;
+    if (holder.timer) timers.cancel(holder.timer);
+    holder.timer = timers.later(Math.max(0, wait) + 1, () => {
+      holder.timer = undefined;
+      if (clock.now() >= dueAt()) fire();
+      else wakeAt(holder, dueAt, fire);
+    });
+  }
+
+  function injectFault(fault: F, o: SimFaultOptions<R> = {}): void {
+    const routes = o.routes === undefined ? base.apiRoutes : typeof o.routes === 'string' ? [o.routes as R] : (o.routes as readonly R[]);
+    faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
+  }
+
+  function clearFaults(): void {
+    faults.length = 0;
+  }
+
+  async function webhooksSettled(): Promise<void> {
+    while (inflight.size) await Promise.allSettled([...inflight]);
+  }
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    timers.clearAll();
+    outboundAbort.abort();
+    await Promise.allSettled([...inflight]);
+    for (const res of stalled) res.destroy();
+    if (server) {
+      server.closeAllConnections();
+      const s = server;
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+    await agent.close();
+  }
+
   return {
     ...timers,
     calls,
+    wakeAt,
     get closed() {
       return closed;
     },
@@ -239,14 +318,6 @@ export function simServer<R extends string, F extends { kind: string }, C extend
       const address = s.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `http://${host}:${address.port}`;
-    },
-
-    injectFault(fault: F, o: SimFaultOptions<R> = {}): void {
-      const routes = o.routes === undefined ? base.apiRoutes : typeof o.routes === 'string' ? [o.routes as R] : (o.routes as readonly R[]);
-      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
-    },
-    clearFaults(): void {
-      faults.length = 0;
     },
 
     pause,
@@ -276,23 +347,29 @@ export function simServer<R extends string, F extends { kind: string }, C extend
       }
     },
 
-    async webhooksSettled(): Promise<void> {
-      while (inflight.size) await Promise.allSettled([...inflight]);
-    },
-
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      timers.clearAll();
-      outboundAbort.abort();
-      await Promise.allSettled([...inflight]);
-      for (const res of stalled) res.destroy();
-      if (server) {
-        server.closeAllConnections();
-        const s = server;
-        await new Promise<void>((resolve) => s.close(() => resolve()));
-      }
-      await agent.close();
+    /**
+     * The members every simulator's handle shares, and `snapshot(id)` (which each names its own way: `request`,
+     * `task`).
+     */
+    handle<E, T, D>(tasks: SimTasks<E, T, D>) {
+      return {
+        calls,
+        webhookDeliveries: tasks.deliveries,
+        requests: (): T[] => [...tasks.entries.values()].filter((e) => tasks.listed?.(e) ?? true).map((e) => tasks.snapshot(e)),
+        snapshot(id: string): T | undefined {
+          const e = tasks.entries.get(id);
+          return e ? tasks.snapshot(e) : undefined;
+        },
+        injectFault,
+        clearFaults,
+        complete(id: string): void {
+          const e = tasks.entries.get(id);
+          if (e && !tasks.isFinished(e)) tasks.finish(e, clock.now());
+        },
+        pump: tasks.pump,
+        webhooksSettled,
+        close,
+      };
     },
   };
 }
