@@ -33,11 +33,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
-import { systemClock, type Clock } from '../core/ports.js';
+import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import type { SimMillis } from './sim-http.js';
-import { isLoopback, type SimResponse } from './sim-http.js';
-import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimRequest } from './sim-server.js';
+import { HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse, mediaFile, tally, type SimResponse } from './sim-http.js';
+import { SIM_MARKERS, simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest } from './sim-server.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 /** What a `files` link serves: the video, or the last frame asked for with `return_last_frame`. */
@@ -70,19 +69,9 @@ export interface ArkSimModelRule {
   flex: boolean;
 }
 
-export interface ArkSimOptions {
+export interface ArkSimOptions extends SimOptions {
   /** The key clients must send as `Authorization: Bearer <key>`. */
   apiKey?: string;
-  /** Time queued, ms (fixed or a [min, max] range). */
-  queueMs?: SimMillis;
-  /** Generation time, ms. */
-  runMs?: SimMillis;
-  /** Time source for states, timestamps and lifetimes. Timers still run in real time. */
-  clock?: Clock;
-  /** For ranges, seeds and ids; inject for determinism. */
-  random?: () => number;
-  host?: string;
-  port?: number;
   /** Models and endpoint rules; `ep-…` endpoint ids always resolve to Seedance 1.0 pro. */
   models?: Readonly<Record<string, ArkSimModelRule>>;
   /** Accept `data:image/…;base64,` in image_url [S]; default true. */
@@ -182,21 +171,11 @@ export interface ArkSimulator extends SimHandle<ArkSimRoute, ArkSimFault, ArkSim
 }
 
 export const ARK_SIM_MARKERS = {
-  contentPolicy: '[sim:content_policy]',
+  ...SIM_MARKERS,
   contentPolicyAudio: '[sim:content_policy_audio]',
-  contentPolicyInput: '[sim:content_policy_input]',
-  fail: '[sim:fail]',
-  hang: '[sim:hang]',
   queuedForever: '[sim:queued_forever]',
   expired: '[sim:expired]',
   dropSubmitResponse: '[sim:drop_submit_response]',
-  badVideoUrl: '[sim:bad_video_url]',
-  expiredVideo: '[sim:expired_video]',
-  htmlVideo: '[sim:html_video]',
-  dupWebhook: '[sim:dup_webhook]',
-  noWebhook: '[sim:no_webhook]',
-  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
-  serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
 
 const ALL_RESOLUTIONS = ['480p', '720p', '1080p'] as const;
@@ -300,11 +279,8 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
-  status,
-  headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
-  body: JSON.stringify(body),
-});
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse =>
+  jsonResponse(status, body, { 'content-type': 'application/json; charset=utf-8', ...headers });
 
 const ERROR_TYPES: Readonly<Record<number, string>> = {
   400: 'BadRequest',
@@ -327,15 +303,6 @@ const MESSAGES: Readonly<Record<string, string>> = {
 
 const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"Code":"NoSuchKey","Message":"The specified key does not exist."}' };
 
-function isHttpUrl(value: string): boolean {
-  try {
-    const u = new URL(value);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
 /** `20250629T201507Z`, as TOS presigned URLs carry it. */
 function tosDate(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
@@ -357,7 +324,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   const [video480, video720, lastFrame] = await Promise.all([readFile(SIM_ASSETS.video480p), readFile(SIM_ASSETS.video720p), readFile(SIM_ASSETS.image)]);
 
   const entries = new Map<string, Entry>();
-  const createAttempts = new Map<string, number>();
   const deliveries: ArkSimCallbackDelivery[] = [];
   const sim = simServer<ArkSimRoute, ArkSimFault>({ clock, random, apiRoutes: API_ROUTES });
   const { pick, later, cancel: cancelTimer } = sim;
@@ -663,12 +629,9 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     if (!content.ok) return content.error;
     const { prompt, image } = content.value;
 
-    const attempt = (createAttempts.get(prompt) ?? 0) + 1;
-    createAttempts.set(prompt, attempt);
-    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
-    if (limited && attempt <= Number(limited[1])) return rateLimited('1');
-    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
-    if (failing && attempt <= Number(failing[1])) return arkError(500, 'InternalServiceError');
+    const { attempt, refusal } = sim.submitAttempt(prompt);
+    if (refusal === 'rate_limit') return rateLimited('1');
+    if (refusal === 'server_error') return arkError(500, 'InternalServiceError');
 
     if (rule.input === 'text' && image) return invalid('content', 'this model does not take images');
     if (rule.input === 'image' && !image) return missing('content.image_url');
@@ -757,7 +720,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
             : 'succeeded';
     const queueEndsAt = has(ARK_SIM_MARKERS.queuedForever) || outcome === 'expired' ? Infinity : now + queueMs;
     const runEndsAt = has(ARK_SIM_MARKERS.hang) || has(ARK_SIM_MARKERS.queuedForever) ? Infinity : now + queueMs + runMs;
-    const jobHeader = headers['x-clipbot-job-id'];
     const e: Entry = {
       id: newTaskId(now),
       model,
@@ -766,7 +728,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       image,
       params,
       textFlags,
-      jobId: typeof jobHeader === 'string' ? jobHeader : undefined,
+      jobId: jobIdOf(headers),
       callbackUrl: has(ARK_SIM_MARKERS.noWebhook) || opts.callbacks === false || typeof callbackUrl !== 'string' ? undefined : callbackUrl,
       rule,
       returnLastFrame: body.return_last_frame === true,
@@ -785,8 +747,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     };
     entries.set(e.id, e);
     stats.creates++;
-    stats.createsByPrompt.set(prompt, (stats.createsByPrompt.get(prompt) ?? 0) + 1);
-    if (e.jobId !== undefined) stats.createsByJobId.set(e.jobId, (stats.createsByJobId.get(e.jobId) ?? 0) + 1);
+    tally(stats.createsByPrompt, prompt);
+    tally(stats.createsByJobId, e.jobId);
     notify(e);
     if (has(ARK_SIM_MARKERS.dropSubmitResponse) && attempt === 1) return 'drop';
     return json(200, { id: e.id }, { 'x-request-id': requestId() });
@@ -857,23 +819,10 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       return json(403, { Code: 'SignatureDoesNotMatch', Message: 'The request signature we calculated does not match the signature you provided.' });
     }
     if (now > parseTosDate(date) + Number(expires) * 1000) return json(403, { Code: 'AccessDenied', Message: 'Request has expired' });
-    if (name === 'last_frame.png') {
-      return {
-        status: 200,
-        headers: { 'content-type': 'image/png', 'content-length': String(lastFrame.length), 'x-tos-request-id': requestId() },
-        body: head ? Buffer.alloc(0) : lastFrame,
-      };
-    }
-    const bytes = e.prompt.includes(ARK_SIM_MARKERS.htmlVideo)
-      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
-      : e.params.resolution === '480p'
-        ? video480
-        : video720;
-    return {
-      status: 200,
-      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'x-tos-request-id': requestId() },
-      body: head ? Buffer.alloc(0) : bytes,
-    };
+    const tos = { 'x-tos-request-id': requestId() };
+    if (name === 'last_frame.png') return mediaFile(lastFrame, 'image/png', head, tos);
+    const bytes = e.prompt.includes(ARK_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : e.params.resolution === '480p' ? video480 : video720;
+    return mediaFile(bytes, 'video/mp4', head, tos);
   }
 
   // ------------------------------------------------------------ HTTP plumbing

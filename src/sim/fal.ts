@@ -36,10 +36,10 @@
 import { generateKeyPairSync, createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
-import { systemClock, type Clock } from '../core/ports.js';
+import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { isLoopback, type SimResponse } from './sim-http.js';
-import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimRequest } from './sim-server.js';
+import { FILE_NOT_FOUND, HTML_VIDEO, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse } from './sim-http.js';
+import { SIM_MARKERS, countSubmission, simServer, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest, type SimSubmitStats } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -57,21 +57,11 @@ export type FalSimFault =
 
 export type FalSimFaultOptions = SimFaultOptions<FalSimRoute>;
 
-export interface FalSimOptions {
+export interface FalSimOptions extends SimOptions {
   /** The key clients must send as `Authorization: Key <key>`. */
   key?: string;
   /** fal user id in webhook signatures. */
   userId?: string;
-  /** Time in the queue, ms (fixed or a [min, max] range). */
-  queueMs?: SimMillis;
-  /** Generation time, ms. */
-  runMs?: SimMillis;
-  /** Time source for queue states, retention and webhook timestamps. Timers still run in real time. */
-  clock?: Clock;
-  /** For ranges and seeds; inject for determinism. */
-  random?: () => number;
-  host?: string;
-  port?: number;
   /** Results are kept this long after completion, then 404 (fal: 1 h, 6 min for large results). */
   resultRetentionMs?: number;
   /** Output files answer 404 this long after completion; default never. */
@@ -92,21 +82,11 @@ export interface FalSimOptions {
   jwksAt?: 'current' | 'alpha' | 'both';
 }
 
-export interface FalSimStats {
-  /** Every POST to a model, accepted or not. */
-  submitCalls: number;
-  /** Requests created. */
-  submissions: number;
+export interface FalSimStats extends SimSubmitStats {
   statusCalls: number;
   resultCalls: number;
   cancelCalls: number;
-  fileCalls: number;
   jwksCalls: number;
-  webhookAttempts: number;
-  webhooksDelivered: number;
-  submissionsByPrompt: Map<string, number>;
-  /** By the `x-clipbot-job-id` header the adapter sends. */
-  submissionsByJobId: Map<string, number>;
 }
 
 export type FalSimState = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
@@ -156,21 +136,11 @@ export interface FalSimulator extends SimHandle<FalSimRoute, FalSimFault, FalSim
 }
 
 export const FAL_SIM_MARKERS = {
-  contentPolicy: '[sim:content_policy]',
-  contentPolicyInput: '[sim:content_policy_input]',
+  ...SIM_MARKERS,
   contentPolicyInputLate: '[sim:content_policy_input_late]',
-  fail: '[sim:fail]',
-  hang: '[sim:hang]',
   queuedForever: '[sim:queued_forever]',
   dropSubmitResponse: '[sim:drop_submit_response]',
-  badVideoUrl: '[sim:bad_video_url]',
-  expiredVideo: '[sim:expired_video]',
-  htmlVideo: '[sim:html_video]',
-  dupWebhook: '[sim:dup_webhook]',
-  noWebhook: '[sim:no_webhook]',
   retried: '[sim:retried]',
-  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
-  serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
 
 interface ModelRule {
@@ -287,12 +257,6 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
-  status,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
-
 const detailError = (loc: (string | number)[], msg: string, type: string, input?: unknown) => ({
   loc,
   msg,
@@ -320,8 +284,6 @@ const serverError = (status: number, errorType: string, retryable?: boolean, nee
     },
   );
 
-const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
-
 export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSimulator> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? Math.random;
@@ -332,23 +294,10 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
 
   let keys = [generateKeyPairSync('ed25519')];
   const entries = new Map<string, Entry>();
-  const submitAttempts = new Map<string, number>();
   const deliveries: FalSimWebhookDelivery[] = [];
   const sim = simServer<FalSimRoute, FalSimFault>({ clock, random, apiRoutes: API_ROUTES });
   const { pick } = sim;
-  const stats: FalSimStats = {
-    submitCalls: 0,
-    submissions: 0,
-    statusCalls: 0,
-    resultCalls: 0,
-    cancelCalls: 0,
-    fileCalls: 0,
-    jwksCalls: 0,
-    webhookAttempts: 0,
-    webhooksDelivered: 0,
-    submissionsByPrompt: new Map(),
-    submissionsByJobId: new Map(),
-  };
+  const stats: FalSimStats = { ...submitStats(), statusCalls: 0, resultCalls: 0, cancelCalls: 0, jwksCalls: 0 };
   let base = '';
 
   const stateOf = (e: Entry, now = clock.now()): FalSimState =>
@@ -542,15 +491,9 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     }
     const body = input as Record<string, unknown>;
     const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-    const attempt = (submitAttempts.get(prompt) ?? 0) + 1;
-    submitAttempts.set(prompt, attempt);
-
-    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
-    if (limited && attempt <= Number(limited[1])) return rateLimited('1');
-    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
-    if (failing && attempt <= Number(failing[1])) {
-      return serverError(503, 'runner_scheduling_failure');
-    }
+    const { attempt, refusal } = sim.submitAttempt(prompt);
+    if (refusal === 'rate_limit') return rateLimited('1');
+    if (refusal === 'server_error') return serverError(503, 'runner_scheduling_failure');
     const errors = validate(rule, body);
     if (errors.length) return json(422, { detail: errors });
     if (prompt.includes(FAL_SIM_MARKERS.contentPolicyInput)) {
@@ -571,8 +514,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
         : prompt.includes(FAL_SIM_MARKERS.fail)
           ? 'fail'
           : 'ok';
-    const jobHeader = headers['x-clipbot-job-id'];
-    const jobId = typeof jobHeader === 'string' ? jobHeader : undefined;
+    const jobId = jobIdOf(headers);
     const seed = typeof body.seed === 'number' && body.seed >= 0 ? body.seed : Math.floor(random() * 2 ** 31);
     const id = randomUUID();
     const e: Entry = {
@@ -595,9 +537,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
       timer: undefined,
     };
     entries.set(e.id, e);
-    stats.submissions++;
-    stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
-    if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
+    countSubmission(stats, prompt, jobId);
     scheduleWebhook(e);
     if (prompt.includes(FAL_SIM_MARKERS.dropSubmitResponse) && attempt === 1) return 'drop';
     return json(
@@ -649,16 +589,8 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     const expired =
       e.prompt.includes(FAL_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.runEndsAt > opts.fileTtlMs);
     if (expired) return FILE_NOT_FOUND;
-    const bytes = e.prompt.includes(FAL_SIM_MARKERS.htmlVideo)
-      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
-      : e.resolution === '480p'
-        ? video480
-        : video720;
-    return {
-      status: 200,
-      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'cache-control': 'public, max-age=3600' },
-      body: head ? Buffer.alloc(0) : bytes,
-    };
+    const bytes = e.prompt.includes(FAL_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : e.resolution === '480p' ? video480 : video720;
+    return mediaFile(bytes, 'video/mp4', head, { 'cache-control': 'public, max-age=3600' });
   }
 
   function jwks(which: 'current' | 'alpha'): SimResponse {

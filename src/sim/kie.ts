@@ -49,10 +49,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
-import { systemClock, type Clock } from '../core/ports.js';
+import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { isLoopback, type SimResponse as BaseSimResponse } from './sim-http.js';
-import { simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimRequest } from './sim-server.js';
+import { FILE_NOT_FOUND, HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse as BaseSimResponse } from './sim-http.js';
+import { SIM_MARKERS, countSubmission, simServer, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest, type SimSubmitStats } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -76,7 +76,7 @@ export type KieSimFault =
 
 export type KieSimFaultOptions = SimFaultOptions<KieSimRoute>;
 
-export interface KieSimOptions {
+export interface KieSimOptions extends SimOptions {
   /** The key clients must send as `Authorization: Bearer <key>`. */
   apiKey?: string;
   /** When set, callbacks carry `X-Webhook-Timestamp` and `X-Webhook-Signature` made with it (§3.4). */
@@ -84,18 +84,10 @@ export interface KieSimOptions {
   errorStyle?: KieErrorStyle;
   /** Waiting before generation starts, ms (Veo reports it as successFlag 0 too). */
   queueMs?: SimMillis;
-  /** Generation time, ms (both APIs). */
-  runMs?: SimMillis;
   /** The 1080p copy is ready this long after success (kie: 1–3 min). */
   hdReadyMs?: SimMillis;
   /** The 4K copy is ready this long after get-4k-video is first asked (kie: 5–10 min). */
   uhdReadyMs?: SimMillis;
-  /** Time source for task states, file expiry and callback timestamps. Timers still run in real time. */
-  clock?: Clock;
-  /** For time ranges; inject for determinism. */
-  random?: () => number;
-  host?: string;
-  port?: number;
   /** Output files answer 404 this long after completion; default never. */
   fileTtlMs?: number;
   /** Suno record-info times: kie's example uses strings, a copy of the API epoch ms (§4.2). */
@@ -137,22 +129,12 @@ export interface KieSimOptions {
   allowExternalWebhooks?: boolean;
 }
 
-export interface KieSimStats {
-  /** Every POST to a generate endpoint, accepted or not. */
-  submitCalls: number;
-  /** Tasks created. */
-  submissions: number;
+export interface KieSimStats extends SimSubmitStats {
   recordInfoCalls: number;
   /** Calls of get-1080p-video. */
   hdCalls: number;
   /** Calls of get-4k-video. */
   uhdCalls: number;
-  fileCalls: number;
-  webhookAttempts: number;
-  webhooksDelivered: number;
-  submissionsByPrompt: Map<string, number>;
-  /** By the `x-clipbot-job-id` header the adapter sends. */
-  submissionsByJobId: Map<string, number>;
 }
 
 export type KieSimApi = 'veo' | 'mp4';
@@ -221,24 +203,14 @@ export interface KieSimulator extends SimHandle<KieSimRoute, KieSimFault, KieSim
 }
 
 export const KIE_SIM_MARKERS = {
-  contentPolicy: '[sim:content_policy]',
-  contentPolicyInput: '[sim:content_policy_input]',
+  ...SIM_MARKERS,
   contentPolicyInputLate: '[sim:content_policy_input_late]',
-  fail: '[sim:fail]',
   createFailed: '[sim:create_failed]',
   callbackException: '[sim:callback_exception]',
-  hang: '[sim:hang]',
   maintenance: '[sim:maintenance]',
   noCredits: '[sim:no_credits]',
-  badVideoUrl: '[sim:bad_video_url]',
-  expiredVideo: '[sim:expired_video]',
-  htmlVideo: '[sim:html_video]',
-  dupWebhook: '[sim:dup_webhook]',
-  noWebhook: '[sim:no_webhook]',
   unknownFlag: '[sim:unknown_flag]',
   uhdUnavailable: '[sim:uhd_unavailable]',
-  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
-  serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
 
 /** Where the simulator's media live (shared with the other simulators). */
@@ -327,24 +299,6 @@ interface SimResponse extends BaseSimResponse {
   code?: number;
 }
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
-  status,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
-
-const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
-
-function isHttpUrl(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  try {
-    const u = new URL(value);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
 /** Crude on purpose: a letter of any script but Latin makes the prompt "not English". Markers are not prose. */
 function looksNonEnglish(prompt: string): boolean {
   for (const ch of prompt.replace(MARKER_RE, '')) if (/\p{L}/u.test(ch) && !/\p{Script=Latin}/u.test(ch)) return true;
@@ -365,24 +319,12 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const video = await readFile(KIE_SIM_ASSETS.video720p);
 
   const entries = new Map<string, Entry>();
-  const submitAttempts = new Map<string, number>();
   const deliveries: KieSimWebhookDelivery[] = [];
   let credits = opts.credits ?? 1000;
   const sim = simServer<KieSimRoute, KieSimFault, KieSimCall>({ clock, random, apiRoutes: API_ROUTES });
   const { pick } = sim;
   const forgeryKey = randomBytes(32).toString('base64');
-  const stats: KieSimStats = {
-    submitCalls: 0,
-    submissions: 0,
-    recordInfoCalls: 0,
-    hdCalls: 0,
-    uhdCalls: 0,
-    fileCalls: 0,
-    webhookAttempts: 0,
-    webhooksDelivered: 0,
-    submissionsByPrompt: new Map(),
-    submissionsByJobId: new Map(),
-  };
+  const stats: KieSimStats = { ...submitStats(), recordInfoCalls: 0, hdCalls: 0, uhdCalls: 0 };
   let base = '';
 
   // Not from `random`: a test that fixes `random` for timings must still get distinct task ids.
@@ -604,11 +546,10 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   // ------------------------------------------------------------ generate
 
   /** Code answers that depend on the prompt alone, in the order kie would meet them (quota before content). */
-  function promptGate(prompt: string, attempt: number): SimResponse | undefined {
-    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
-    if (limited && attempt <= Number(limited[1])) return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, { 'retry-after': '1' });
-    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
-    if (failing && attempt <= Number(failing[1])) return envelope(500, KIE_SIM_MESSAGES.serverError);
+  function promptGate(prompt: string): SimResponse | undefined {
+    const { refusal } = sim.submitAttempt(prompt);
+    if (refusal === 'rate_limit') return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, { 'retry-after': '1' });
+    if (refusal === 'server_error') return envelope(500, KIE_SIM_MESSAGES.serverError);
     if (prompt.includes(KIE_SIM_MARKERS.maintenance)) return envelope(455, KIE_SIM_MESSAGES.maintenance);
     if (prompt.includes(KIE_SIM_MARKERS.noCredits)) return envelope(402, KIE_SIM_MESSAGES.noCredits);
     return undefined;
@@ -656,8 +597,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   ): Entry {
     const now = clock.now();
     const hangs = prompt.includes(KIE_SIM_MARKERS.hang);
-    const jobHeader = headers['x-clipbot-job-id'];
-    const jobId = typeof jobHeader === 'string' ? jobHeader : undefined;
+    const jobId = jobIdOf(headers);
     const e: Entry = {
       id: api === 'veo' ? `veo_task_${hexId(8)}` : hexId(16),
       api,
@@ -681,32 +621,41 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       timer: undefined,
     };
     entries.set(e.id, e);
-    if (upgradeOf === undefined) {
-      stats.submissions++;
-      stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
-      if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
-    }
+    if (upgradeOf === undefined) countSubmission(stats, prompt, jobId);
     scheduleWebhook(e);
     return e;
   }
 
-  function countAttempt(prompt: string): number {
-    const attempt = (submitAttempts.get(prompt) ?? 0) + 1;
-    submitAttempts.set(prompt, attempt);
-    return attempt;
-  }
-
-  async function veoGenerate(rawBody: Buffer, headers: http.IncomingHttpHeaders): Promise<SimResponse> {
+  /**
+   * What every submit does first, in the order kie meets it: count the call, read the body, answer the prompt's
+   * quota and account markers, refuse a field the schema does not name.
+   */
+  function openSubmit(
+    rawBody: Buffer,
+    fields: ReadonlySet<string>,
+    promptOf = (body: Record<string, unknown>) => (typeof body.prompt === 'string' ? body.prompt : ''),
+  ): { body: Record<string, unknown>; prompt: string } | SimResponse {
     stats.submitCalls++;
     const body = parseObject(rawBody);
     if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
-    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-    const gate = promptGate(prompt, countAttempt(prompt));
-    if (gate) return gate;
+    const prompt = promptOf(body);
+    return promptGate(prompt) ?? unknownField(body, fields) ?? { body, prompt };
+  }
 
+  /** What a Veo prompt's markers (or its language) make of the task; generate and extend read them alike. */
+  function veoOutcome(prompt: string): KieSimOutcome {
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInputLate)) return 'content_policy_input_late';
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) return 'content_policy';
+    if (prompt.includes(KIE_SIM_MARKERS.fail)) return 'fail';
+    if (opts.englishOnly !== false && looksNonEnglish(prompt)) return 'not_english';
+    return 'ok';
+  }
+
+  async function veoGenerate(rawBody: Buffer, headers: http.IncomingHttpHeaders): Promise<SimResponse> {
+    const opened = openSubmit(rawBody, VEO_FIELDS);
+    if ('status' in opened) return opened;
+    const { body, prompt } = opened;
     // [U] exact validation texts; the codes are kie's 422 "validation error".
-    const unknown = unknownField(body, VEO_FIELDS);
-    if (unknown) return unknown;
     if (!prompt.trim()) return envelope(422, 'prompt is required');
     const model = body.model ?? 'veo3_fast';
     if (typeof model !== 'string' || !VEO_MODELS.has(model)) return envelope(422, 'model is invalid');
@@ -737,12 +686,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (badCallback) return badCallback;
     if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
 
-    let outcome: KieSimOutcome = 'ok';
-    if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInputLate)) outcome = 'content_policy_input_late';
-    else if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) outcome = 'content_policy';
-    else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
-    else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
-    else if (opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
+    let outcome = veoOutcome(prompt);
+    if (outcome === 'ok' && opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
     if (sim.closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
     const e = create('veo', model, body, prompt, outcome, headers, ratio);
     return ok({ taskId: e.id });
@@ -754,14 +699,9 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
    * or 4K is refused [U: codes and texts]. The prompt's markers work as for generate.
    */
   function veoExtend(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
-    stats.submitCalls++;
-    const body = parseObject(rawBody);
-    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
-    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-    const gate = promptGate(prompt, countAttempt(prompt));
-    if (gate) return gate;
-    const unknown = unknownField(body, EXTEND_FIELDS);
-    if (unknown) return unknown;
+    const opened = openSubmit(rawBody, EXTEND_FIELDS);
+    if ('status' in opened) return opened;
+    const { body, prompt } = opened;
     if (!prompt.trim()) return envelope(422, 'prompt is required');
     if (typeof body.taskId !== 'string' || !body.taskId) return envelope(422, 'taskId is required');
     if (body.model !== undefined && (typeof body.model !== 'string' || !EXTEND_MODELS.has(body.model))) return envelope(422, 'model is invalid');
@@ -776,27 +716,18 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (stateOf(source) !== 'succeeded') return envelope(422, 'The video is not generated successfully');
     if (source.upgraded) return envelope(422, 'Videos upgraded to 1080P or 4K cannot be extended');
     if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
-    let outcome: KieSimOutcome = 'ok';
-    if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) outcome = 'content_policy';
-    else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
-    else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
     if (sim.closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
-    const e = create('veo', source.model, body, prompt, outcome, headers, source.aspectRatio);
+    const e = create('veo', source.model, body, prompt, veoOutcome(prompt), headers, source.aspectRatio);
     e.extendOf = source.id;
     return ok({ taskId: e.id });
   }
 
   function mp4Generate(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
-    stats.submitCalls++;
-    const body = parseObject(rawBody);
-    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
-    const author = typeof body.author === 'string' ? body.author : '';
+    // The markers of a Suno MP4 request ride in its author (and the source task id).
+    const opened = openSubmit(rawBody, MP4_FIELDS, (body) => `${typeof body.author === 'string' ? body.author : ''} ${typeof body.taskId === 'string' ? body.taskId : ''}`.trim());
+    if ('status' in opened) return opened;
+    const { body, prompt } = opened;
     const source = typeof body.taskId === 'string' ? body.taskId : '';
-    const prompt = `${author} ${source}`.trim();
-    const gate = promptGate(prompt, countAttempt(prompt));
-    if (gate) return gate;
-    const unknown = unknownField(body, MP4_FIELDS);
-    if (unknown) return unknown;
     if (!source) return envelope(422, 'taskId is required'); // [U]
     if (typeof body.audioId !== 'string' || !body.audioId) return envelope(422, 'audioId is required'); // [U]
     for (const field of ['author', 'domainName']) {
@@ -829,14 +760,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const expired = e.prompt.includes(KIE_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.endsAt > opts.fileTtlMs);
     if (expired) return FILE_NOT_FOUND;
     // Only one committed clip exists: the "1080p" file has its own URL and the same bytes.
-    const bytes = e.prompt.includes(KIE_SIM_MARKERS.htmlVideo)
-      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
-      : video;
-    return {
-      status: 200,
-      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'cache-control': 'public, max-age=3600' },
-      body: head ? Buffer.alloc(0) : bytes,
-    };
+    const bytes = e.prompt.includes(KIE_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : video;
+    return mediaFile(bytes, 'video/mp4', head, { 'cache-control': 'public, max-age=3600' });
   }
 
   // ------------------------------------------------------------ HTTP plumbing

@@ -9,8 +9,10 @@ import {
   SIM_KEEP_ALIVE_MS,
   simTimers,
   spoilCommon,
+  tally,
   writeResponse,
   type CommonFault,
+  type SimMillis,
   type SimResponse,
   type Spoiled,
 } from './sim-http.js';
@@ -21,6 +23,66 @@ import {
  * an agent that `close` shuts), and the timers. What a provider says (its routes, its error envelopes, its own
  * faults) comes in through `SimRoutes`; everything the server refuses on its own is answered in the provider's words.
  */
+
+/** The prompt markers every simulator reads; each adds its own (see its header). */
+export const SIM_MARKERS = {
+  contentPolicy: '[sim:content_policy]',
+  contentPolicyInput: '[sim:content_policy_input]',
+  fail: '[sim:fail]',
+  hang: '[sim:hang]',
+  badVideoUrl: '[sim:bad_video_url]',
+  expiredVideo: '[sim:expired_video]',
+  htmlVideo: '[sim:html_video]',
+  dupWebhook: '[sim:dup_webhook]',
+  noWebhook: '[sim:no_webhook]',
+  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
+  serverError: (n: number) => `[sim:server_error:${n}]`,
+} as const;
+
+/** The options every simulator takes. */
+export interface SimOptions {
+  /** Waiting before generation starts, ms (fixed or a [min, max] range). */
+  queueMs?: SimMillis;
+  /** Generation time, ms. */
+  runMs?: SimMillis;
+  /** Time source for task states, timestamps and lifetimes. Timers still run in real time. */
+  clock?: Clock;
+  /** For ranges (and seeds); inject for determinism. */
+  random?: () => number;
+  host?: string;
+  port?: number;
+}
+
+/** The counts fal's and kie's simulators share (Ark names its own after its create call). */
+export interface SimSubmitStats {
+  /** Every POST to a submit endpoint, accepted or not. */
+  submitCalls: number;
+  /** Tasks created. */
+  submissions: number;
+  fileCalls: number;
+  webhookAttempts: number;
+  webhooksDelivered: number;
+  submissionsByPrompt: Map<string, number>;
+  /** By the `x-clipbot-job-id` header the adapter sends. */
+  submissionsByJobId: Map<string, number>;
+}
+
+export const submitStats = (): SimSubmitStats => ({
+  submitCalls: 0,
+  submissions: 0,
+  fileCalls: 0,
+  webhookAttempts: 0,
+  webhooksDelivered: 0,
+  submissionsByPrompt: new Map(),
+  submissionsByJobId: new Map(),
+});
+
+/** Counts a task created (not a refused submit) by its prompt and its job. */
+export function countSubmission(stats: SimSubmitStats, prompt: string, jobId: string | undefined): void {
+  stats.submissions++;
+  tally(stats.submissionsByPrompt, prompt);
+  tally(stats.submissionsByJobId, jobId);
+}
 
 /** One request as the call log keeps it. */
 export interface SimCall<R extends string> {
@@ -166,8 +228,23 @@ export function simServer<R extends string, F extends { kind: string }, C extend
   const stalled = new Set<http.ServerResponse>();
   const outboundAbort = new AbortController();
   const agent = new Agent({ keepAliveTimeout: 1000 });
+  const submitAttempts = new Map<string, number>();
   let server: http.Server | undefined;
   let closed = false;
+
+  /**
+   * Counts a submit of this exact prompt, and says whether its `[sim:rate_limit:N]` or `[sim:server_error:N]` marker
+   * refuses this attempt (the first N are refused).
+   */
+  function submitAttempt(prompt: string): { attempt: number; refusal: 'rate_limit' | 'server_error' | undefined } {
+    const attempt = (submitAttempts.get(prompt) ?? 0) + 1;
+    submitAttempts.set(prompt, attempt);
+    const hits = (name: string) => {
+      const m = new RegExp(`\\[sim:${name}:(\\d+)\\]`).exec(prompt);
+      return m !== null && attempt <= Number(m[1]);
+    };
+    return { attempt, refusal: hits('rate_limit') ? 'rate_limit' : hits('server_error') ? 'server_error' : undefined };
+  }
 
   function takeFault(route: R, phase: 'before' | 'after'): F | undefined {
     const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
@@ -296,6 +373,7 @@ export function simServer<R extends string, F extends { kind: string }, C extend
     ...timers,
     calls,
     wakeAt,
+    submitAttempt,
     get closed() {
       return closed;
     },
