@@ -39,7 +39,7 @@ import type http from 'node:http';
 import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import { FILE_NOT_FOUND, HTML_VIDEO, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse } from './sim-http.js';
-import { SIM_MARKERS, countSubmission, simServer, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest, type SimSubmitStats } from './sim-server.js';
+import { SIM_MARKERS, countSubmission, snapshotSubmission, simServer, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -57,7 +57,7 @@ export type FalSimFault =
 
 export type FalSimFaultOptions = SimFaultOptions<FalSimRoute>;
 
-export interface FalSimOptions extends SimOptions {
+export interface FalSimOptions extends SimOptions, SimWebhookOptions {
   /** The key clients must send as `Authorization: Key <key>`. */
   key?: string;
   /** fal user id in webhook signatures. */
@@ -66,14 +66,6 @@ export interface FalSimOptions extends SimOptions {
   resultRetentionMs?: number;
   /** Output files answer 404 this long after completion; default never. */
   fileTtlMs?: number;
-  /** Extra copies of every webhook (fal may deliver more than once). */
-  webhookDuplicates?: number;
-  /** Re-deliveries after a failed webhook (fal: 10 within 2 h). */
-  webhookRetries?: number;
-  webhookRetryDelayMs?: number;
-  webhookTimeoutMs?: number;
-  /** Webhooks go to loopback addresses only unless this is set. */
-  allowExternalWebhooks?: boolean;
   /** What a cancel does to a running request: fal leaves it to the app, which may finish anyway. */
   cancelRunning?: 'cancel' | 'ignore';
   /** fal's types say `duration` is a string; whether a number is refused is [U]. */
@@ -92,18 +84,9 @@ export interface FalSimStats extends SimSubmitStats {
 export type FalSimState = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
 export type FalSimOutcome = 'ok' | 'content_policy' | 'content_policy_input_late' | 'fail' | 'cancelled';
 
-export interface FalSimRequest {
-  readonly id: string;
-  readonly model: string;
+export interface FalSimRequest extends SimSubmission<FalSimState, FalSimOutcome> {
   /** `owner/app`: the only prefix status, result and cancel are served under. */
   readonly app: string;
-  readonly input: Readonly<Record<string, unknown>>;
-  readonly prompt: string;
-  readonly jobId: string | undefined;
-  readonly webhookUrl: string | undefined;
-  readonly submittedAt: number;
-  readonly state: FalSimState;
-  readonly outcome: FalSimOutcome;
   readonly cancelRequested: boolean;
 }
 
@@ -393,16 +376,11 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   }
 
   function deliver(requestId: string, url: string, body: string): Promise<void> {
-    return sim.postWebhook(url, body, {
-      headers: () => signFalWebhook(keys[0]!.privateKey, body, { requestId, userId, timestampS: Math.floor(clock.now() / 1000) }),
-      attempts: 1 + (opts.webhookRetries ?? 2),
-      timeoutMs: opts.webhookTimeoutMs ?? 15_000,
-      retryDelayMs: opts.webhookRetryDelayMs ?? 100,
-      report(attempt, status) {
-        stats.webhookAttempts++;
-        deliveries.push({ requestId, url, attempt, status });
-        if (status >= 200 && status < 300) stats.webhooksDelivered++;
-      },
+    const headers = () => signFalWebhook(keys[0]!.privateKey, body, { requestId, userId, timestampS: Math.floor(clock.now() / 1000) });
+    return sim.postCountedWebhook(url, body, headers, {
+      opts,
+      stats,
+      record: (attempt, status) => deliveries.push({ requestId, url, attempt, status }),
     });
   }
 
@@ -661,19 +639,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     onRequest: pump,
   });
 
-  const snapshot = (e: Entry): FalSimRequest => ({
-    id: e.id,
-    model: e.model,
-    app: e.app,
-    input: structuredClone(e.input),
-    prompt: e.prompt,
-    jobId: e.jobId,
-    webhookUrl: e.webhookUrl,
-    submittedAt: e.submittedAt,
-    state: stateOf(e),
-    outcome: e.outcome,
-    cancelRequested: e.cancelRequested,
-  });
+  const snapshot = (e: Entry): FalSimRequest => ({ ...snapshotSubmission(e, stateOf(e)), app: e.app, cancelRequested: e.cancelRequested });
 
   const { snapshot: request, ...shared } = sim.handle({
     entries,

@@ -52,7 +52,7 @@ import type http from 'node:http';
 import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import { FILE_NOT_FOUND, HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse as BaseSimResponse } from './sim-http.js';
-import { SIM_MARKERS, countSubmission, simServer, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest, type SimSubmitStats } from './sim-server.js';
+import { SIM_MARKERS, countSubmission, snapshotSubmission, simServer, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -76,7 +76,7 @@ export type KieSimFault =
 
 export type KieSimFaultOptions = SimFaultOptions<KieSimRoute>;
 
-export interface KieSimOptions extends SimOptions {
+export interface KieSimOptions extends SimOptions, SimWebhookOptions {
   /** The key clients must send as `Authorization: Bearer <key>`. */
   apiKey?: string;
   /** When set, callbacks carry `X-Webhook-Timestamp` and `X-Webhook-Signature` made with it (§3.4). */
@@ -107,13 +107,6 @@ export interface KieSimOptions extends SimOptions {
   fetchImages?: boolean;
   /** What `GET /api/v1/chat/credit` answers: the account's remaining credits (default 1000). */
   credits?: number;
-  /** Extra copies of every callback. */
-  webhookDuplicates?: number;
-  /** Re-deliveries after a failed callback [U]. */
-  webhookRetries?: number;
-  webhookRetryDelayMs?: number;
-  /** kie gives the receiver 15 s (§3.4). */
-  webhookTimeoutMs?: number;
   /** An extra delay per delivery (a range draws one per delivery; a function picks per task and copy): deliveries
    * then arrive out of order. */
   webhookDelayMs?: SimMillis | ((delivery: { taskId: string; copy: number }) => number);
@@ -125,8 +118,6 @@ export interface KieSimOptions extends SimOptions {
   sendWebhooks?: boolean;
   /** Which id a Suno callback's `task_id` carries: the MP4 task (default) or, as kie's example reads, the source task [U]. */
   sunoCallbackTaskId?: 'mp4' | 'source';
-  /** Callbacks go to loopback addresses only unless this is set. */
-  allowExternalWebhooks?: boolean;
 }
 
 export interface KieSimStats extends SimSubmitStats {
@@ -150,19 +141,12 @@ export type KieSimOutcome =
   | 'uhd_unavailable';
 export type KieSimState = 'generating' | 'succeeded' | 'failed';
 
-export interface KieSimTask {
-  readonly id: string;
+export interface KieSimTask extends SimSubmission<KieSimState, KieSimOutcome> {
   readonly api: KieSimApi;
   /** `veo3`, `veo3_fast` or `suno-mp4`. */
   readonly model: string;
-  readonly input: Readonly<Record<string, unknown>>;
   /** The Veo prompt, or the Suno marker text (author and source task id). */
   readonly prompt: string;
-  readonly jobId: string | undefined;
-  readonly webhookUrl: string | undefined;
-  readonly submittedAt: number;
-  readonly state: KieSimState;
-  readonly outcome: KieSimOutcome;
   /** Veo: the ratio used (`aspect_ratio`, 16:9 when not given). */
   readonly aspectRatio: string | undefined;
   /** A Veo 4K task: the task it upgrades. */
@@ -530,16 +514,10 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
 
   async function deliver(taskId: string, url: string, body: string, delayMs: number): Promise<void> {
     if (delayMs > 0) await sim.pause(delayMs);
-    await sim.postWebhook(url, body, {
-      headers: () => signingHeaders(taskId),
-      attempts: 1 + (opts.webhookRetries ?? 2),
-      timeoutMs: opts.webhookTimeoutMs ?? 15_000,
-      retryDelayMs: opts.webhookRetryDelayMs ?? 100,
-      report(attempt, status) {
-        stats.webhookAttempts++;
-        deliveries.push({ taskId, url, attempt, status });
-        if (status >= 200 && status < 300) stats.webhooksDelivered++;
-      },
+    await sim.postCountedWebhook(url, body, () => signingHeaders(taskId), {
+      opts,
+      stats,
+      record: (attempt, status) => deliveries.push({ taskId, url, attempt, status }),
     });
   }
 
@@ -852,16 +830,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   });
 
   const snapshot = (e: Entry): KieSimTask => ({
-    id: e.id,
+    ...snapshotSubmission(e, stateOf(e)),
     api: e.api,
-    model: e.model,
-    input: structuredClone(e.input),
-    prompt: e.prompt,
-    jobId: e.jobId,
-    webhookUrl: e.webhookUrl,
-    submittedAt: e.submittedAt,
-    state: stateOf(e),
-    outcome: e.outcome,
     aspectRatio: e.aspectRatio,
     upgradeOf: e.upgradeOf,
     extendOf: e.extendOf,

@@ -39,6 +39,19 @@ export const SIM_MARKERS = {
   serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
 
+/** fal's and kie's webhook knobs (Ark names its own after its callbacks). */
+export interface SimWebhookOptions {
+  /** Extra copies of every webhook (the providers may deliver more than once). */
+  webhookDuplicates?: number;
+  /** Re-deliveries after a failed webhook (fal: 10 within 2 h; kie [U]). */
+  webhookRetries?: number;
+  webhookRetryDelayMs?: number;
+  /** fal and kie give the receiver 15 s (§3.4). */
+  webhookTimeoutMs?: number;
+  /** Webhooks go to loopback addresses only unless this is set. */
+  allowExternalWebhooks?: boolean;
+}
+
 /** The options every simulator takes. */
 export interface SimOptions {
   /** Waiting before generation starts, ms (fixed or a [min, max] range). */
@@ -82,6 +95,25 @@ export function countSubmission(stats: SimSubmitStats, prompt: string, jobId: st
   stats.submissions++;
   tally(stats.submissionsByPrompt, prompt);
   tally(stats.submissionsByJobId, jobId);
+}
+
+/** What fal's and kie's snapshots of a task share: the request as received and where it stands. */
+export interface SimSubmission<S, O> {
+  readonly id: string;
+  readonly model: string;
+  readonly input: Readonly<Record<string, unknown>>;
+  readonly prompt: string;
+  readonly jobId: string | undefined;
+  readonly webhookUrl: string | undefined;
+  readonly submittedAt: number;
+  readonly state: S;
+  readonly outcome: O;
+}
+
+/** The shared part of a snapshot; its input is a copy, so a test cannot change the live task. */
+export function snapshotSubmission<S, O>(e: Omit<SimSubmission<S, O>, 'state'>, state: S): SimSubmission<S, O> {
+  const { id, model, prompt, jobId, webhookUrl, submittedAt, outcome } = e;
+  return { id, model, input: structuredClone(e.input), prompt, jobId, webhookUrl, submittedAt, state, outcome };
 }
 
 /** One request as the call log keeps it. */
@@ -369,6 +401,47 @@ export function simServer<R extends string, F extends { kind: string }, C extend
     await agent.close();
   }
 
+  /**
+   * Posts a JSON webhook until the receiver answers 2xx or `attempts` are spent, waiting `retryDelayMs`, then twice
+   * that, and so on between them. `headers` is asked again for each attempt (a signature carries its time);
+   * `report` hears each attempt's status.
+   */
+  async function postWebhook(
+    url: string,
+    body: string,
+    o: { headers: () => Record<string, string>; attempts: number; timeoutMs: number; retryDelayMs: number; report(attempt: number, status: number): void },
+  ): Promise<void> {
+    for (let attempt = 1; attempt <= o.attempts && !closed; attempt++) {
+      const { status } = await send(url, { method: 'POST', headers: { 'content-type': 'application/json', ...o.headers() }, body, timeoutMs: o.timeoutMs });
+      o.report(attempt, status);
+      if (status >= 200 && status < 300) return;
+      if (attempt < o.attempts && !closed) await pause(o.retryDelayMs * 2 ** (attempt - 1));
+    }
+  }
+
+  /**
+   * fal's and kie's webhook: posted with their options' retries (2 by default, 100 ms apart and doubling) and
+   * timeout (15 s), counted in `stats`; `record` keeps each attempt's status.
+   */
+  function postCountedWebhook(
+    url: string,
+    body: string,
+    headers: () => Record<string, string>,
+    o: { opts: SimWebhookOptions; stats: SimSubmitStats; record(attempt: number, status: number): void },
+  ): Promise<void> {
+    return postWebhook(url, body, {
+      headers,
+      attempts: 1 + (o.opts.webhookRetries ?? 2),
+      timeoutMs: o.opts.webhookTimeoutMs ?? 15_000,
+      retryDelayMs: o.opts.webhookRetryDelayMs ?? 100,
+      report(attempt, status) {
+        o.stats.webhookAttempts++;
+        o.record(attempt, status);
+        if (status >= 200 && status < 300) o.stats.webhooksDelivered++;
+      },
+    });
+  }
+
   return {
     ...timers,
     calls,
@@ -407,23 +480,8 @@ export function simServer<R extends string, F extends { kind: string }, C extend
       void p.finally(() => inflight.delete(p));
     },
 
-    /**
-     * Posts a JSON webhook until the receiver answers 2xx or `attempts` are spent, waiting `retryDelayMs`, then twice
-     * that, and so on between them. `headers` is asked again for each attempt (a signature carries its time);
-     * `report` hears each attempt's status.
-     */
-    async postWebhook(
-      url: string,
-      body: string,
-      o: { headers: () => Record<string, string>; attempts: number; timeoutMs: number; retryDelayMs: number; report(attempt: number, status: number): void },
-    ): Promise<void> {
-      for (let attempt = 1; attempt <= o.attempts && !closed; attempt++) {
-        const { status } = await send(url, { method: 'POST', headers: { 'content-type': 'application/json', ...o.headers() }, body, timeoutMs: o.timeoutMs });
-        o.report(attempt, status);
-        if (status >= 200 && status < 300) return;
-        if (attempt < o.attempts && !closed) await pause(o.retryDelayMs * 2 ** (attempt - 1));
-      }
-    },
+    postWebhook,
+    postCountedWebhook,
 
     /**
      * The members every simulator's handle shares, and `snapshot(id)` (which each names its own way: `request`,
