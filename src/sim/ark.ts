@@ -36,7 +36,8 @@ import type http from 'node:http';
 import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import { HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse, mediaFile, tally, type SimResponse } from './sim-http.js';
-import { SIM_MARKERS, simServer, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest } from './sim-server.js';
+import { SIM_MARKERS, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions } from './sim-common.js';
+import { simServer, type SimRequest } from './sim-server.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 /** What a `files` link serves: the video, or the last frame asked for with `return_last_frame`. */

@@ -39,7 +39,8 @@ import type http from 'node:http';
 import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
 import { FILE_NOT_FOUND, HTML_VIDEO, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse } from './sim-http.js';
-import { SIM_MARKERS, countSubmission, snapshotSubmission, simServer, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimRequest, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-server.js';
+import { SIM_MARKERS, countSubmission, snapshotSubmission, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-common.js';
+import { simServer, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
