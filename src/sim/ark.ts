@@ -32,24 +32,12 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
-import { systemClock, type Clock } from '../core/ports.js';
+import type http from 'node:http';
+import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import type { SimMillis } from './sim-http.js';
-import {
-  deliverCall,
-  isLoopback,
-  lacksUserAgent,
-  MISSING_USER_AGENT,
-  SIM_KEEP_ALIVE_MS,
-  simTimers,
-  spoilCommon,
-  writeAnswer,
-  type SimResponse,
-  type Spoiled,
-} from './sim-http.js';
+import { HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse, mediaFile, tally, type SimResponse } from './sim-http.js';
+import { SIM_MARKERS, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions } from './sim-common.js';
+import { simServer, type SimRequest } from './sim-server.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
 /** What a `files` link serves: the video, or the last frame asked for with `return_last_frame`. */
@@ -62,30 +50,9 @@ export type ArkSimFault =
   | { kind: 'server_error'; status?: number; code?: string; retryAfter?: string }
   /** Any Ark error body `{error:{code,message,param,type}}`. */
   | { kind: 'error'; status: number; code: string; message?: string; param?: string; headers?: Record<string, string> }
-  /** Any canned answer (`text` wins over `body`). */
-  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
-  /** 200 + application/json whose body is not JSON. */
-  | { kind: 'malformed' }
-  /** The real JSON answer cut in half. */
-  | { kind: 'truncated' }
-  /** A gateway's HTML error page. */
-  | { kind: 'html'; status?: number }
-  | { kind: 'slow'; delayMs: number }
-  /** Never answers. */
-  | { kind: 'hang' }
-  /** Sends headers and half a body, then stalls. */
-  | { kind: 'hang_body' }
-  /** Destroys the connection. */
-  | { kind: 'reset' };
+  | SimFault;
 
-export interface ArkSimFaultOptions {
-  /** Which endpoints; default every API endpoint (create, get, list, delete). */
-  routes?: ArkSimRoute | readonly ArkSimRoute[];
-  /** How many matching requests it hits; default 1. */
-  times?: number;
-  /** 'before' answers without doing anything; 'after' does the work (e.g. creates the task), then spoils the answer. */
-  phase?: 'before' | 'after';
-}
+export type ArkSimFaultOptions = SimFaultOptions<ArkSimRoute>;
 
 export interface ArkSimModelRule {
   /** What the model takes: text only (lite t2v), a first frame (lite i2v), or either. */
@@ -103,19 +70,9 @@ export interface ArkSimModelRule {
   flex: boolean;
 }
 
-export interface ArkSimOptions {
+export interface ArkSimOptions extends SimOptions {
   /** The key clients must send as `Authorization: Bearer <key>`. */
   apiKey?: string;
-  /** Time queued, ms (fixed or a [min, max] range). */
-  queueMs?: SimMillis;
-  /** Generation time, ms. */
-  runMs?: SimMillis;
-  /** Time source for states, timestamps and lifetimes. Timers still run in real time. */
-  clock?: Clock;
-  /** For ranges, seeds and ids; inject for determinism. */
-  random?: () => number;
-  host?: string;
-  port?: number;
   /** Models and endpoint rules; `ep-…` endpoint ids always resolve to Seedance 1.0 pro. */
   models?: Readonly<Record<string, ArkSimModelRule>>;
   /** Accept `data:image/…;base64,` in image_url [S]; default true. */
@@ -193,15 +150,7 @@ export interface ArkSimTask {
   readonly deleted: boolean;
 }
 
-export interface ArkSimCall {
-  method: string;
-  /** Path and query as received. */
-  path: string;
-  route: ArkSimRoute | 'unknown';
-  /** 0 when no answer was sent (hang, reset). */
-  status: number;
-  at: number;
-}
+export type ArkSimCall = SimCall<ArkSimRoute>;
 
 export interface ArkSimCallbackDelivery {
   taskId: string;
@@ -213,43 +162,21 @@ export interface ArkSimCallbackDelivery {
   status: number;
 }
 
-export interface ArkSimulator {
+export interface ArkSimulator extends SimHandle<ArkSimRoute, ArkSimFault, ArkSimCall, ArkSimTask, ArkSimCallbackDelivery> {
   /** The API base URL including `/api/v3` (what `ARK_BASE_URL` would be). */
   readonly url: string;
   readonly apiKey: string;
   readonly stats: ArkSimStats;
-  readonly calls: readonly ArkSimCall[];
-  readonly webhookDeliveries: readonly ArkSimCallbackDelivery[];
-  requests(): ArkSimTask[];
   task(id: string): ArkSimTask | undefined;
   createsFor(prompt: string): number;
-  injectFault(fault: ArkSimFault, opts?: ArkSimFaultOptions): void;
-  clearFaults(): void;
-  /** Finish a task now (its outcome still follows its prompt markers). */
-  complete(id: string): void;
-  /** Sends due callbacks now (for a clock the test moves by hand). */
-  pump(): void;
-  /** Resolves once no callback delivery is in flight. */
-  webhooksSettled(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const ARK_SIM_MARKERS = {
-  contentPolicy: '[sim:content_policy]',
+  ...SIM_MARKERS,
   contentPolicyAudio: '[sim:content_policy_audio]',
-  contentPolicyInput: '[sim:content_policy_input]',
-  fail: '[sim:fail]',
-  hang: '[sim:hang]',
   queuedForever: '[sim:queued_forever]',
   expired: '[sim:expired]',
   dropSubmitResponse: '[sim:drop_submit_response]',
-  badVideoUrl: '[sim:bad_video_url]',
-  expiredVideo: '[sim:expired_video]',
-  htmlVideo: '[sim:html_video]',
-  dupWebhook: '[sim:dup_webhook]',
-  noWebhook: '[sim:no_webhook]',
-  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
-  serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
 
 const ALL_RESOLUTIONS = ['480p', '720p', '1080p'] as const;
@@ -353,18 +280,8 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-interface ActiveFault {
-  fault: ArkSimFault;
-  routes: ReadonlySet<ArkSimRoute>;
-  remaining: number;
-  phase: 'before' | 'after';
-}
-
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
-  status,
-  headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
-  body: JSON.stringify(body),
-});
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse =>
+  jsonResponse(status, body, { 'content-type': 'application/json; charset=utf-8', ...headers });
 
 const ERROR_TYPES: Readonly<Record<number, string>> = {
   400: 'BadRequest',
@@ -387,15 +304,6 @@ const MESSAGES: Readonly<Record<string, string>> = {
 
 const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"Code":"NoSuchKey","Message":"The specified key does not exist."}' };
 
-function isHttpUrl(value: string): boolean {
-  try {
-    const u = new URL(value);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
 /** `20250629T201507Z`, as TOS presigned URLs carry it. */
 function tosDate(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
@@ -417,15 +325,9 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   const [video480, video720, lastFrame] = await Promise.all([readFile(SIM_ASSETS.video480p), readFile(SIM_ASSETS.video720p), readFile(SIM_ASSETS.image)]);
 
   const entries = new Map<string, Entry>();
-  const faults: ActiveFault[] = [];
-  const createAttempts = new Map<string, number>();
-  const calls: ArkSimCall[] = [];
   const deliveries: ArkSimCallbackDelivery[] = [];
-  const inflight = new Set<Promise<void>>();
-  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
-  const stalled = new Set<http.ServerResponse>();
-  const deliveryAbort = new AbortController();
-  const callbackAgent = new Agent({ keepAliveTimeout: 1000 });
+  const sim = simServer<ArkSimRoute, ArkSimFault>({ clock, random, apiRoutes: API_ROUTES });
+  const { pick, later, cancel: cancelTimer } = sim;
   const stats: ArkSimStats = {
     createCalls: 0,
     creates: 0,
@@ -439,7 +341,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     createsByPrompt: new Map(),
     createsByJobId: new Map(),
   };
-  let closed = false;
   let origin = '';
 
   const requestId = () => `0217${clock.now()}${randomBytes(8).toString('hex')}`;
@@ -572,7 +473,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   // ------------------------------------------------------------ callbacks
 
   function scheduleCallbacks(e: Entry): void {
-    if (!e.callbackUrl || closed) return;
+    if (!e.callbackUrl || sim.closed) return;
     if (e.timer) {
       cancelTimer(e.timer);
       e.timer = undefined;
@@ -588,7 +489,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   /** Sends the callbacks of every transition that happened since the last one sent. */
   function notify(e: Entry): void {
-    if (!e.callbackUrl || closed) return;
+    if (!e.callbackUrl || sim.closed) return;
     const now = clock.now();
     const due = timeline(e).filter((t) => t.at <= now);
     for (let i = e.notified; i < due.length; i++) {
@@ -597,13 +498,13 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       if (step.status === 'cancelled') continue;
       if (FINAL.has(step.status)) {
         const held = e.held.splice(0);
-        track(sendCallback(e, step).then(async () => {
+        sim.track(sendCallback(e, step).then(async () => {
           for (const h of held) await sendCallback(e, h);
         }));
       } else if (opts.callbackOrder === 'final_first') {
         e.held.push(step);
       } else {
-        track(sendCallback(e, step));
+        sim.track(sendCallback(e, step));
       }
     }
     e.notified = Math.max(e.notified, due.length);
@@ -612,11 +513,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   function pump(): void {
     for (const e of entries.values()) if (e.callbackUrl && e.notified < timeline(e).filter((t) => t.at <= clock.now()).length) notify(e);
-  }
-
-  function track(p: Promise<void>): void {
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
   }
 
   async function sendCallback(e: Entry, step: Transition): Promise<void> {
@@ -628,36 +524,18 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     await Promise.all(Array.from({ length: copies }, () => deliver(e.id, step.status, url, body, attempts)));
   }
 
-  async function deliver(taskId: string, taskStatus: ArkSimStatus, url: string, body: string, attempts: number): Promise<void> {
-    for (let attempt = 1; attempt <= attempts && !closed; attempt++) {
-      stats.callbackAttempts++;
-      let status = 0;
-      try {
-        const res = await request(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'ark-callback-simulator' },
-          body,
-          dispatcher: callbackAgent,
-          signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(opts.callbackTimeoutMs ?? 5000)]),
-        });
-        status = res.statusCode;
-        await res.body.dump();
-      } catch {
-        status = 0;
-      }
-      deliveries.push({ taskId, taskStatus, url, attempt, status });
-      if (status >= 200 && status < 300) {
-        stats.callbacksDelivered++;
-        return;
-      }
-      if (attempt < attempts && !closed) {
-        // close() clears timers; the abort lets this loop end instead of waiting forever.
-        await new Promise<void>((resolve) => {
-          later((opts.callbackRetryDelayMs ?? 100) * 2 ** (attempt - 1), resolve);
-          deliveryAbort.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      }
-    }
+  function deliver(taskId: string, taskStatus: ArkSimStatus, url: string, body: string, attempts: number): Promise<void> {
+    return sim.postWebhook(url, body, {
+      headers: () => ({ 'user-agent': 'ark-callback-simulator' }),
+      attempts,
+      timeoutMs: opts.callbackTimeoutMs ?? 5000,
+      retryDelayMs: opts.callbackRetryDelayMs ?? 100,
+      report(attempt, status) {
+        stats.callbackAttempts++;
+        deliveries.push({ taskId, taskStatus, url, attempt, status });
+        if (status >= 200 && status < 300) stats.callbacksDelivered++;
+      },
+    });
   }
 
   // ------------------------------------------------------------ create
@@ -752,12 +630,9 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     if (!content.ok) return content.error;
     const { prompt, image } = content.value;
 
-    const attempt = (createAttempts.get(prompt) ?? 0) + 1;
-    createAttempts.set(prompt, attempt);
-    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
-    if (limited && attempt <= Number(limited[1])) return rateLimited('1');
-    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
-    if (failing && attempt <= Number(failing[1])) return arkError(500, 'InternalServiceError');
+    const { attempt, refusal } = sim.submitAttempt(prompt);
+    if (refusal === 'rate_limit') return rateLimited('1');
+    if (refusal === 'server_error') return arkError(500, 'InternalServiceError');
 
     if (rule.input === 'text' && image) return invalid('content', 'this model does not take images');
     if (rule.input === 'image' && !image) return missing('content.image_url');
@@ -846,7 +721,6 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
             : 'succeeded';
     const queueEndsAt = has(ARK_SIM_MARKERS.queuedForever) || outcome === 'expired' ? Infinity : now + queueMs;
     const runEndsAt = has(ARK_SIM_MARKERS.hang) || has(ARK_SIM_MARKERS.queuedForever) ? Infinity : now + queueMs + runMs;
-    const jobHeader = headers['x-clipbot-job-id'];
     const e: Entry = {
       id: newTaskId(now),
       model,
@@ -855,7 +729,7 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       image,
       params,
       textFlags,
-      jobId: typeof jobHeader === 'string' ? jobHeader : undefined,
+      jobId: jobIdOf(headers),
       callbackUrl: has(ARK_SIM_MARKERS.noWebhook) || opts.callbacks === false || typeof callbackUrl !== 'string' ? undefined : callbackUrl,
       rule,
       returnLastFrame: body.return_last_frame === true,
@@ -874,8 +748,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     };
     entries.set(e.id, e);
     stats.creates++;
-    stats.createsByPrompt.set(prompt, (stats.createsByPrompt.get(prompt) ?? 0) + 1);
-    if (e.jobId !== undefined) stats.createsByJobId.set(e.jobId, (stats.createsByJobId.get(e.jobId) ?? 0) + 1);
+    tally(stats.createsByPrompt, prompt);
+    tally(stats.createsByJobId, e.jobId);
     notify(e);
     if (has(ARK_SIM_MARKERS.dropSubmitResponse) && attempt === 1) return 'drop';
     return json(200, { id: e.id }, { 'x-request-id': requestId() });
@@ -946,148 +820,71 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       return json(403, { Code: 'SignatureDoesNotMatch', Message: 'The request signature we calculated does not match the signature you provided.' });
     }
     if (now > parseTosDate(date) + Number(expires) * 1000) return json(403, { Code: 'AccessDenied', Message: 'Request has expired' });
-    if (name === 'last_frame.png') {
-      return {
-        status: 200,
-        headers: { 'content-type': 'image/png', 'content-length': String(lastFrame.length), 'x-tos-request-id': requestId() },
-        body: head ? Buffer.alloc(0) : lastFrame,
-      };
-    }
-    const bytes = e.prompt.includes(ARK_SIM_MARKERS.htmlVideo)
-      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
-      : e.params.resolution === '480p'
-        ? video480
-        : video720;
-    return {
-      status: 200,
-      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'x-tos-request-id': requestId() },
-      body: head ? Buffer.alloc(0) : bytes,
-    };
+    const tos = { 'x-tos-request-id': requestId() };
+    if (name === 'last_frame.png') return mediaFile(lastFrame, 'image/png', head, tos);
+    const bytes = e.prompt.includes(ARK_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : e.params.resolution === '480p' ? video480 : video720;
+    return mediaFile(bytes, 'video/mp4', head, tos);
   }
 
   // ------------------------------------------------------------ HTTP plumbing
 
-  function classify(method: string, parts: string[]): { route: ArkSimRoute | 'unknown'; id?: string; file?: ArkSimFile } {
+  type Match = { route: ArkSimRoute; id?: string; file?: ArkSimFile };
+
+  function classify(method: string, parts: string[]): Match | undefined {
     if (parts.length === 3 && parts[0] === 'files' && (parts[2] === 'output.mp4' || parts[2] === 'last_frame.png')) {
       return { route: 'files', id: parts[1]!, file: parts[2] };
     }
     const api = ['api', 'v3', 'contents', 'generations', 'tasks'];
-    if (parts.length < 5 || !api.every((p, i) => parts[i] === p)) return { route: 'unknown' };
+    if (parts.length < 5 || !api.every((p, i) => parts[i] === p)) return undefined;
     if (parts.length === 5) return { route: method === 'POST' ? 'create' : 'list' };
     if (parts.length === 6) return { route: method === 'DELETE' ? 'delete' : 'get', id: parts[5]! };
-    return { route: 'unknown' };
+    return undefined;
   }
 
-  const expectedMethod: Record<ArkSimRoute, readonly string[]> = {
-    create: ['POST'],
-    list: ['GET'],
-    get: ['GET'],
-    delete: ['DELETE'],
-    files: ['GET', 'HEAD'],
-  };
-
-  function takeFault(route: ArkSimRoute | 'unknown', phase: 'before' | 'after'): ArkSimFault | undefined {
-    if (route === 'unknown') return undefined;
-    const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
-    if (i < 0) return undefined;
-    const active = faults[i]!;
-    if (--active.remaining <= 0) faults.splice(i, 1);
-    return active.fault;
-  }
-
-  function faultResponse(fault: ArkSimFault, real: SimResponse | undefined): Spoiled {
-    switch (fault.kind) {
-      case 'rate_limit':
-        return rateLimited(fault.retryAfter, fault.code);
-      case 'server_error':
-        return arkError(fault.status ?? 500, fault.code ?? 'InternalServiceError', undefined, undefined, fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
-      case 'error':
-        return arkError(fault.status, fault.code, fault.message, fault.param, fault.headers);
-      case 'respond':
-        return fault.text !== undefined
-          ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
-          : json(fault.status, fault.body ?? {}, fault.headers);
-      default:
-        return spoilCommon(fault, real, () => JSON.stringify({ id: newTaskId(clock.now()), status: 'queued' }));
-    }
-  }
-
-  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: ArkSimCall, answer: SimResponse | 'drop', fault: ArkSimFault | undefined): void {
-    deliverCall(req, res, answer, fault && answer !== 'drop' ? faultResponse(fault, answer) : undefined, { write: (a) => writeAnswer(res, call, a), stalled, later });
-  }
-
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://sim.invalid');
-    const parts = url.pathname.split('/').filter(Boolean);
-    const { route, id, file: fileName } = classify(method, parts);
-    const call: ArkSimCall = { method, path: url.pathname + url.search, route, status: 0, at: clock.now() };
-    calls.push(call);
-    pump();
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) return writeAnswer(res, call, arkError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
-      chunks.push(chunk as Buffer);
-    }
-    const rawBody = Buffer.concat(chunks);
-
-    if (route === 'unknown') return writeAnswer(res, call, arkError(404, 'NotFound', `The requested path ${url.pathname} does not exist.`));
-    if (!expectedMethod[route].includes(method)) return writeAnswer(res, call, arkError(405, 'MethodNotAllowed', `${method} is not allowed here.`));
-
-    const before = takeFault(route, 'before');
-    if (before?.kind === 'slow') {
-      await new Promise<void>((resolve) => later(before.delayMs, resolve));
-      if (res.destroyed || closed) return;
-    } else if (before) {
-      // Nothing is processed: the answer is all the client sees.
-      const canned = json(200, route === 'create' ? { id: newTaskId(clock.now()) } : { id, status: 'queued' });
-      return deliverAnswer(req, res, call, canned, before);
-    }
-
-    let answer: SimResponse | 'drop';
+  function answer({ req, method, url, match: { route, id, file: fileName }, body }: SimRequest<Match>): SimResponse | 'drop' {
     if (route === 'files') {
       stats.fileCalls++;
-      answer = file(id!, fileName!, url.searchParams, method === 'HEAD');
-    } else if (lacksUserAgent(req)) {
-      answer = MISSING_USER_AGENT;
-    } else if (req.headers.authorization !== `Bearer ${apiKey}`) {
-      answer = arkError(401, 'AuthenticationError');
-    } else if (route === 'create') {
-      answer = create(rawBody, req.headers);
-    } else if (route === 'list') {
-      stats.listCalls++;
-      answer = list(url.searchParams);
-    } else if (route === 'get') {
-      stats.statusCalls++;
-      answer = get(id!);
-    } else {
-      stats.deleteCalls++;
-      answer = remove(id!);
+      return file(id!, fileName!, url.searchParams, method === 'HEAD');
     }
-    deliverAnswer(req, res, call, answer, takeFault(route, 'after'));
+    if (req.headers.authorization !== `Bearer ${apiKey}`) return arkError(401, 'AuthenticationError');
+    if (route === 'create') return create(body, req.headers);
+    if (route === 'list') {
+      stats.listCalls++;
+      return list(url.searchParams);
+    }
+    if (route === 'get') {
+      stats.statusCalls++;
+      return get(id!);
+    }
+    stats.deleteCalls++;
+    return remove(id!);
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'InternalServiceError', message: `simulator error: ${String(err)}`, param: '', type: 'InternalServerError' } }));
-      } else {
-        res.destroy();
+  origin = await sim.listen<Match>({
+    host: opts.host,
+    port: opts.port,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    route: classify,
+    methods: { create: ['POST'], list: ['GET'], get: ['GET'], delete: ['DELETE'], files: ['GET', 'HEAD'] },
+    tooLarge: () => arkError(413, 'RequestEntityTooLarge', 'The request body is too large.'),
+    notFound: (path) => arkError(404, 'NotFound', `The requested path ${path} does not exist.`),
+    methodNotAllowed: (method) => arkError(405, 'MethodNotAllowed', `${method} is not allowed here.`),
+    crashed: (message) => ({ error: { code: 'InternalServiceError', message, param: '', type: 'InternalServerError' } }),
+    canned: ({ route, id }) => json(200, route === 'create' ? { id: newTaskId(clock.now()) } : { id, status: 'queued' }),
+    fallbackJson: () => JSON.stringify({ id: newTaskId(clock.now()), status: 'queued' }),
+    spoil(fault) {
+      switch (fault.kind) {
+        case 'rate_limit':
+          return rateLimited(fault.retryAfter, fault.code);
+        case 'server_error':
+          return arkError(fault.status ?? 500, fault.code ?? 'InternalServiceError', undefined, undefined, fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
+        case 'error':
+          return arkError(fault.status, fault.code, fault.message, fault.param, fault.headers);
       }
-    });
+    },
+    answer,
+    onRequest: pump,
   });
-  server.keepAliveTimeout = SIM_KEEP_ALIVE_MS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  origin = `http://${host}:${address.port}`;
 
   const snapshot = (e: Entry): ArkSimTask => ({
     id: e.id,
@@ -1105,48 +902,25 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     deleted: e.deleted,
   });
 
-  return {
-    url: `${origin}/api/v3`,
-    apiKey,
-    stats,
-    calls,
-    webhookDeliveries: deliveries,
-    requests: () => [...entries.values()].map(snapshot),
-    task: (id) => {
-      const e = entries.get(id);
-      return e ? snapshot(e) : undefined;
-    },
-    createsFor: (prompt) => stats.createsByPrompt.get(prompt) ?? 0,
-    injectFault(fault, o = {}) {
-      const routes = o.routes === undefined ? API_ROUTES : typeof o.routes === 'string' ? [o.routes] : o.routes;
-      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
-    },
-    clearFaults() {
-      faults.length = 0;
-    },
-    complete(id) {
-      const e = entries.get(id);
-      if (!e || FINAL.has(current(e).status)) return;
-      const now = clock.now();
+  const { snapshot: task, ...shared } = sim.handle({
+    entries,
+    snapshot,
+    deliveries,
+    isFinished: (e) => FINAL.has(current(e).status),
+    finish(e, now) {
       e.queueEndsAt = Math.min(e.queueEndsAt, now);
       e.runEndsAt = now;
       if (e.outcome === 'expired') e.expiresAt = now;
       notify(e);
     },
     pump,
-    async webhooksSettled() {
-      while (inflight.size) await Promise.allSettled([...inflight]);
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearAll();
-      deliveryAbort.abort();
-      await Promise.allSettled([...inflight]);
-      for (const res of stalled) res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await callbackAgent.close();
-    },
+  });
+  return {
+    ...shared,
+    url: `${origin}/api/v3`,
+    apiKey,
+    stats,
+    task,
+    createsFor: (prompt) => stats.createsByPrompt.get(prompt) ?? 0,
   };
 }

@@ -35,23 +35,12 @@
  */
 import { generateKeyPairSync, createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
-import { systemClock, type Clock } from '../core/ports.js';
+import type http from 'node:http';
+import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import {
-  deliverCall,
-  isLoopback,
-  lacksUserAgent,
-  MISSING_USER_AGENT,
-  SIM_KEEP_ALIVE_MS,
-  simTimers,
-  spoilCommon,
-  writeAnswer,
-  type SimResponse,
-  type Spoiled,
-} from './sim-http.js';
+import { FILE_NOT_FOUND, HTML_VIDEO, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse } from './sim-http.js';
+import { SIM_MARKERS, countSubmission, snapshotSubmission, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-common.js';
+import { simServer, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -65,60 +54,19 @@ export type FalSimFault =
   /** 5xx with fal's flat `{detail, error_type}` body; `X-Fal-Retryable` only when `retryable` is given, `X-Fal-Needs-Retry`
    * (fal's per-response override, "1" / "0" in its docs) only when `needsRetry` is. */
   | { kind: 'server_error'; status?: number; errorType?: string; retryable?: boolean; needsRetry?: string }
-  /** Any canned answer (`text` wins over `body`). */
-  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
-  /** 200 + application/json whose body is not JSON. */
-  | { kind: 'malformed' }
-  /** The real JSON answer cut in half, with a matching Content-Length. */
-  | { kind: 'truncated' }
-  /** A gateway's HTML error page. */
-  | { kind: 'html'; status?: number }
-  | { kind: 'slow'; delayMs: number }
-  /** Never answers. */
-  | { kind: 'hang' }
-  /** Sends headers and half a body, then stalls. */
-  | { kind: 'hang_body' }
-  /** Sends the real headers (full Content-Length) and half the real body, then closes the connection. */
-  | { kind: 'cut_body' }
-  /** Destroys the connection. */
-  | { kind: 'reset' };
+  | SimFault;
 
-export interface FalSimFaultOptions {
-  /** Which endpoints; default every queue endpoint (submit, status, result, cancel). */
-  routes?: FalSimRoute | readonly FalSimRoute[];
-  /** How many matching requests it hits; default 1. */
-  times?: number;
-  /** 'before' answers without doing anything; 'after' does the work (e.g. creates the request), then spoils the answer. */
-  phase?: 'before' | 'after';
-}
+export type FalSimFaultOptions = SimFaultOptions<FalSimRoute>;
 
-export interface FalSimOptions {
+export interface FalSimOptions extends SimOptions, SimWebhookOptions {
   /** The key clients must send as `Authorization: Key <key>`. */
   key?: string;
   /** fal user id in webhook signatures. */
   userId?: string;
-  /** Time in the queue, ms (fixed or a [min, max] range). */
-  queueMs?: SimMillis;
-  /** Generation time, ms. */
-  runMs?: SimMillis;
-  /** Time source for queue states, retention and webhook timestamps. Timers still run in real time. */
-  clock?: Clock;
-  /** For ranges and seeds; inject for determinism. */
-  random?: () => number;
-  host?: string;
-  port?: number;
   /** Results are kept this long after completion, then 404 (fal: 1 h, 6 min for large results). */
   resultRetentionMs?: number;
   /** Output files answer 404 this long after completion; default never. */
   fileTtlMs?: number;
-  /** Extra copies of every webhook (fal may deliver more than once). */
-  webhookDuplicates?: number;
-  /** Re-deliveries after a failed webhook (fal: 10 within 2 h). */
-  webhookRetries?: number;
-  webhookRetryDelayMs?: number;
-  webhookTimeoutMs?: number;
-  /** Webhooks go to loopback addresses only unless this is set. */
-  allowExternalWebhooks?: boolean;
   /** What a cancel does to a running request: fal leaves it to the app, which may finish anyway. */
   cancelRunning?: 'cancel' | 'ignore';
   /** fal's types say `duration` is a string; whether a number is refused is [U]. */
@@ -127,50 +75,23 @@ export interface FalSimOptions {
   jwksAt?: 'current' | 'alpha' | 'both';
 }
 
-export interface FalSimStats {
-  /** Every POST to a model, accepted or not. */
-  submitCalls: number;
-  /** Requests created. */
-  submissions: number;
+export interface FalSimStats extends SimSubmitStats {
   statusCalls: number;
   resultCalls: number;
   cancelCalls: number;
-  fileCalls: number;
   jwksCalls: number;
-  webhookAttempts: number;
-  webhooksDelivered: number;
-  submissionsByPrompt: Map<string, number>;
-  /** By the `x-clipbot-job-id` header the adapter sends. */
-  submissionsByJobId: Map<string, number>;
 }
 
 export type FalSimState = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
 export type FalSimOutcome = 'ok' | 'content_policy' | 'content_policy_input_late' | 'fail' | 'cancelled';
 
-export interface FalSimRequest {
-  readonly id: string;
-  readonly model: string;
+export interface FalSimRequest extends SimSubmission<FalSimState, FalSimOutcome> {
   /** `owner/app`: the only prefix status, result and cancel are served under. */
   readonly app: string;
-  readonly input: Readonly<Record<string, unknown>>;
-  readonly prompt: string;
-  readonly jobId: string | undefined;
-  readonly webhookUrl: string | undefined;
-  readonly submittedAt: number;
-  readonly state: FalSimState;
-  readonly outcome: FalSimOutcome;
   readonly cancelRequested: boolean;
 }
 
-export interface FalSimCall {
-  method: string;
-  /** Path and query as received. */
-  path: string;
-  route: FalSimRoute | 'unknown';
-  /** 0 when no answer was sent (hang, reset). */
-  status: number;
-  at: number;
-}
+export type FalSimCall = SimCall<FalSimRoute>;
 
 export interface FalSimWebhookDelivery {
   requestId: string;
@@ -180,7 +101,7 @@ export interface FalSimWebhookDelivery {
   status: number;
 }
 
-export interface FalSimulator {
+export interface FalSimulator extends SimHandle<FalSimRoute, FalSimFault, FalSimCall, FalSimRequest, FalSimWebhookDelivery> {
   /** The queue base URL (what `FAL_QUEUE_URL` would be). */
   readonly url: string;
   /** The JWKS that lists the keys by default (`jwksUrls.current`). */
@@ -190,42 +111,20 @@ export interface FalSimulator {
   readonly key: string;
   readonly userId: string;
   readonly stats: FalSimStats;
-  readonly calls: readonly FalSimCall[];
-  readonly webhookDeliveries: readonly FalSimWebhookDelivery[];
-  requests(): FalSimRequest[];
   request(id: string): FalSimRequest | undefined;
   submissionsFor(prompt: string): number;
-  injectFault(fault: FalSimFault, opts?: FalSimFaultOptions): void;
-  clearFaults(): void;
-  /** Finish a request now (its outcome still follows its prompt markers). */
-  complete(id: string): void;
   /** A new signing key; the JWKS then lists it (and the old one too when `keepOld`). */
   rotateKey(opts?: { keepOld?: boolean }): void;
   /** Headers fal would send with this body, signed with the simulator's current key. */
   signWebhook(body: string | Uint8Array, opts: { requestId: string; userId?: string; timestampS?: number }): Record<string, string>;
-  /** Sends due webhooks now (for a clock the test moves by hand). */
-  pump(): void;
-  /** Resolves once no webhook delivery is in flight. */
-  webhooksSettled(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const FAL_SIM_MARKERS = {
-  contentPolicy: '[sim:content_policy]',
-  contentPolicyInput: '[sim:content_policy_input]',
+  ...SIM_MARKERS,
   contentPolicyInputLate: '[sim:content_policy_input_late]',
-  fail: '[sim:fail]',
-  hang: '[sim:hang]',
   queuedForever: '[sim:queued_forever]',
   dropSubmitResponse: '[sim:drop_submit_response]',
-  badVideoUrl: '[sim:bad_video_url]',
-  expiredVideo: '[sim:expired_video]',
-  htmlVideo: '[sim:html_video]',
-  dupWebhook: '[sim:dup_webhook]',
-  noWebhook: '[sim:no_webhook]',
   retried: '[sim:retried]',
-  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
-  serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
 
 interface ModelRule {
@@ -342,19 +241,6 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-interface ActiveFault {
-  fault: FalSimFault;
-  routes: ReadonlySet<FalSimRoute>;
-  remaining: number;
-  phase: 'before' | 'after';
-}
-
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
-  status,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
-
 const detailError = (loc: (string | number)[], msg: string, type: string, input?: unknown) => ({
   loc,
   msg,
@@ -382,8 +268,6 @@ const serverError = (status: number, errorType: string, retryable?: boolean, nee
     },
   );
 
-const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
-
 export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSimulator> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? Math.random;
@@ -394,29 +278,10 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
 
   let keys = [generateKeyPairSync('ed25519')];
   const entries = new Map<string, Entry>();
-  const faults: ActiveFault[] = [];
-  const submitAttempts = new Map<string, number>();
-  const calls: FalSimCall[] = [];
   const deliveries: FalSimWebhookDelivery[] = [];
-  const inflight = new Set<Promise<void>>();
-  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
-  const stalled = new Set<http.ServerResponse>();
-  const deliveryAbort = new AbortController();
-  const webhookAgent = new Agent({ keepAliveTimeout: 1000 });
-  const stats: FalSimStats = {
-    submitCalls: 0,
-    submissions: 0,
-    statusCalls: 0,
-    resultCalls: 0,
-    cancelCalls: 0,
-    fileCalls: 0,
-    jwksCalls: 0,
-    webhookAttempts: 0,
-    webhooksDelivered: 0,
-    submissionsByPrompt: new Map(),
-    submissionsByJobId: new Map(),
-  };
-  let closed = false;
+  const sim = simServer<FalSimRoute, FalSimFault>({ clock, random, apiRoutes: API_ROUTES });
+  const { pick } = sim;
+  const stats: FalSimStats = { ...submitStats(), statusCalls: 0, resultCalls: 0, cancelCalls: 0, jwksCalls: 0 };
   let base = '';
 
   const stateOf = (e: Entry, now = clock.now()): FalSimState =>
@@ -477,15 +342,14 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   // ------------------------------------------------------------ webhooks
 
   function scheduleWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || closed) return;
-    const wait = e.runEndsAt - clock.now();
-    if (!Number.isFinite(wait)) return;
-    if (e.timer) cancelTimer(e.timer);
-    e.timer = later(Math.max(0, wait) + 1, () => {
-      e.timer = undefined;
-      if (stateOf(e) === 'COMPLETED') sendWebhook(e);
-      else scheduleWebhook(e);
-    });
+    if (e.webhookUrl && !e.webhookQueued) sim.wakeAt(e, () => e.runEndsAt, () => sendWebhook(e));
+  }
+
+  /** Ends the request's run now (queued or running), with the outcome it has. */
+  function endNow(e: Entry, now: number): void {
+    e.queueEndsAt = Math.min(e.queueEndsAt, now);
+    e.runEndsAt = now;
+    scheduleWebhook(e);
   }
 
   function pump(): void {
@@ -493,7 +357,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   }
 
   function sendWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || closed || e.prompt.includes(FAL_SIM_MARKERS.noWebhook)) return;
+    if (!e.webhookUrl || e.webhookQueued || sim.closed || e.prompt.includes(FAL_SIM_MARKERS.noWebhook)) return;
     e.webhookQueued = true;
     const res = resultOf(e);
     const payload: unknown = JSON.parse(res.body.toString());
@@ -509,49 +373,16 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
           },
     );
     const copies = 1 + (opts.webhookDuplicates ?? 0) + (e.prompt.includes(FAL_SIM_MARKERS.dupWebhook) ? 1 : 0);
-    for (let i = 0; i < copies; i++) track(deliver(e.gatewayId, e.webhookUrl, body));
+    for (let i = 0; i < copies; i++) sim.track(deliver(e.gatewayId, e.webhookUrl, body));
   }
 
-  function track(p: Promise<void>): void {
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-  }
-
-  async function deliver(requestId: string, url: string, body: string): Promise<void> {
-    const attempts = 1 + (opts.webhookRetries ?? 2);
-    for (let attempt = 1; attempt <= attempts && !closed; attempt++) {
-      stats.webhookAttempts++;
-      let status = 0;
-      try {
-        const headers = {
-          'content-type': 'application/json',
-          ...signFalWebhook(keys[0]!.privateKey, body, { requestId, userId, timestampS: Math.floor(clock.now() / 1000) }),
-        };
-        const res = await request(url, {
-          method: 'POST',
-          headers,
-          body,
-          dispatcher: webhookAgent,
-          signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(opts.webhookTimeoutMs ?? 15_000)]),
-        });
-        status = res.statusCode;
-        await res.body.dump();
-      } catch {
-        status = 0;
-      }
-      deliveries.push({ requestId, url, attempt, status });
-      if (status >= 200 && status < 300) {
-        stats.webhooksDelivered++;
-        return;
-      }
-      if (attempt < attempts && !closed) {
-        // close() clears timers; the abort lets this loop end instead of waiting forever.
-        await new Promise<void>((resolve) => {
-          later((opts.webhookRetryDelayMs ?? 100) * 2 ** (attempt - 1), resolve);
-          deliveryAbort.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      }
-    }
+  function deliver(requestId: string, url: string, body: string): Promise<void> {
+    const headers = () => signFalWebhook(keys[0]!.privateKey, body, { requestId, userId, timestampS: Math.floor(clock.now() / 1000) });
+    return sim.postCountedWebhook(url, body, headers, {
+      opts,
+      stats,
+      record: (attempt, status) => deliveries.push({ requestId, url, attempt, status }),
+    });
   }
 
   // ------------------------------------------------------------ routes
@@ -639,15 +470,9 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     }
     const body = input as Record<string, unknown>;
     const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-    const attempt = (submitAttempts.get(prompt) ?? 0) + 1;
-    submitAttempts.set(prompt, attempt);
-
-    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
-    if (limited && attempt <= Number(limited[1])) return rateLimited('1');
-    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
-    if (failing && attempt <= Number(failing[1])) {
-      return serverError(503, 'runner_scheduling_failure');
-    }
+    const { attempt, refusal } = sim.submitAttempt(prompt);
+    if (refusal === 'rate_limit') return rateLimited('1');
+    if (refusal === 'server_error') return serverError(503, 'runner_scheduling_failure');
     const errors = validate(rule, body);
     if (errors.length) return json(422, { detail: errors });
     if (prompt.includes(FAL_SIM_MARKERS.contentPolicyInput)) {
@@ -668,8 +493,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
         : prompt.includes(FAL_SIM_MARKERS.fail)
           ? 'fail'
           : 'ok';
-    const jobHeader = headers['x-clipbot-job-id'];
-    const jobId = typeof jobHeader === 'string' ? jobHeader : undefined;
+    const jobId = jobIdOf(headers);
     const seed = typeof body.seed === 'number' && body.seed >= 0 ? body.seed : Math.floor(random() * 2 ** 31);
     const id = randomUUID();
     const e: Entry = {
@@ -692,9 +516,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
       timer: undefined,
     };
     entries.set(e.id, e);
-    stats.submissions++;
-    stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
-    if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
+    countSubmission(stats, prompt, jobId);
     scheduleWebhook(e);
     if (prompt.includes(FAL_SIM_MARKERS.dropSubmitResponse) && attempt === 1) return 'drop';
     return json(
@@ -735,9 +557,7 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     e.cancelRequested = true;
     if (state === 'IN_QUEUE' || opts.cancelRunning === 'cancel') {
       e.outcome = 'cancelled';
-      e.queueEndsAt = Math.min(e.queueEndsAt, now);
-      e.runEndsAt = now;
-      scheduleWebhook(e);
+      endNow(e, now);
     }
     return json(202, { status: 'CANCELLATION_REQUESTED' });
   }
@@ -748,16 +568,8 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     const expired =
       e.prompt.includes(FAL_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.runEndsAt > opts.fileTtlMs);
     if (expired) return FILE_NOT_FOUND;
-    const bytes = e.prompt.includes(FAL_SIM_MARKERS.htmlVideo)
-      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
-      : e.resolution === '480p'
-        ? video480
-        : video720;
-    return {
-      status: 200,
-      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'cache-control': 'public, max-age=3600' },
-      body: head ? Buffer.alloc(0) : bytes,
-    };
+    const bytes = e.prompt.includes(FAL_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : e.resolution === '480p' ? video480 : video720;
+    return mediaFile(bytes, 'video/mp4', head, { 'cache-control': 'public, max-age=3600' });
   }
 
   function jwks(which: 'current' | 'alpha'): SimResponse {
@@ -769,7 +581,9 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
 
   // ------------------------------------------------------------ HTTP plumbing
 
-  function classify(method: string, parts: string[]): { route: FalSimRoute | 'unknown'; id?: string; app?: string } {
+  type Match = { route: FalSimRoute; id?: string; app?: string; model?: string };
+
+  function classify(method: string, parts: string[]): Match | undefined {
     if (parts.length === 2 && parts[0] === '.well-known' && parts[1] === 'jwks.json') return { route: 'jwks', id: 'current' };
     if (parts.length === 3 && parts[0] === 'alpha' && parts[1] === '.well-known' && parts[2] === 'jwks.json') return { route: 'jwks', id: 'alpha' };
     if (parts.length === 3 && parts[0] === 'files' && parts[2] === 'output.mp4') return { route: 'files', id: parts[1]! };
@@ -779,172 +593,73 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
       if (parts.length === 4) return { route: 'result', id, app };
       if (parts.length === 5 && parts[4] === 'status') return { route: 'status', id, app };
       if (parts.length === 5 && parts[4] === 'cancel') return { route: 'cancel', id, app };
-      return { route: 'unknown' };
+      return undefined;
     }
-    if (method === 'POST' && parts.length >= 2) return { route: 'submit' };
-    return { route: 'unknown' };
+    if (method === 'POST' && parts.length >= 2) return { route: 'submit', model: parts.join('/') };
+    return undefined;
   }
 
-  const expectedMethod: Record<FalSimRoute, readonly string[]> = {
-    submit: ['POST'],
-    status: ['GET'],
-    result: ['GET'],
-    cancel: ['PUT'],
-    files: ['GET', 'HEAD'],
-    jwks: ['GET'],
-  };
-
-  function takeFault(route: FalSimRoute | 'unknown', phase: 'before' | 'after'): FalSimFault | undefined {
-    if (route === 'unknown') return undefined;
-    const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
-    if (i < 0) return undefined;
-    const active = faults[i]!;
-    if (--active.remaining <= 0) faults.splice(i, 1);
-    return active.fault;
-  }
-
-  function faultResponse(fault: FalSimFault, real: SimResponse | undefined): Spoiled {
-    switch (fault.kind) {
-      case 'rate_limit':
-        return rateLimited(fault.retryAfter);
-      case 'server_error':
-        return serverError(fault.status ?? 503, fault.errorType ?? 'runner_scheduling_failure', fault.retryable, fault.needsRetry);
-      case 'respond':
-        return fault.text !== undefined
-          ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
-          : json(fault.status, fault.body ?? {}, fault.headers);
-      default:
-        return spoilCommon(fault, real, () => JSON.stringify({ status: 'IN_QUEUE', request_id: randomUUID(), queue_position: 0 }));
-    }
-  }
-
-  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: FalSimCall, answer: SimResponse | 'drop', fault: FalSimFault | undefined): void {
-    deliverCall(req, res, answer, fault && answer !== 'drop' ? faultResponse(fault, answer) : undefined, { write: (a) => writeAnswer(res, call, a), stalled, later });
-  }
-
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://sim.invalid');
-    const parts = url.pathname.split('/').filter(Boolean);
-    const { route, id, app } = classify(method, parts);
-    const call: FalSimCall = { method, path: url.pathname + url.search, route, status: 0, at: clock.now() };
-    calls.push(call);
-    pump();
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) return writeAnswer(res, call, json(413, { detail: 'Request body too large' }));
-      chunks.push(chunk as Buffer);
-    }
-    const rawBody = Buffer.concat(chunks);
-
-    if (route === 'unknown') return writeAnswer(res, call, json(404, { detail: 'Not Found' }));
-    if (!expectedMethod[route].includes(method)) return writeAnswer(res, call, json(405, { detail: 'Method Not Allowed' }));
-
-    const before = takeFault(route, 'before');
-    if (before?.kind === 'slow') {
-      await new Promise<void>((resolve) => later(before.delayMs, resolve));
-      if (res.destroyed || closed) return;
-    } else if (before) {
-      // Nothing is processed: the answer is all the client sees.
-      const canned = json(200, { status: 'IN_QUEUE', queue_position: 0, ...(route === 'submit' ? { request_id: randomUUID() } : {}) });
-      return deliverAnswer(req, res, call, canned, before);
-    }
-
-    let answer: SimResponse | 'drop';
+  function answer({ req, method, url, match: { route, id, app, model }, body }: SimRequest<Match>): SimResponse | 'drop' {
     if (route === 'files') {
       stats.fileCalls++;
-      answer = file(entries.get(id!), method === 'HEAD');
-    } else if (lacksUserAgent(req)) {
-      answer = MISSING_USER_AGENT;
-    } else if (route === 'jwks') {
-      stats.jwksCalls++;
-      answer = jwks(id === 'alpha' ? 'alpha' : 'current');
-    } else if (req.headers.authorization !== `Key ${key}`) {
-      // [U] exact body; fal answers 401 for a missing or unknown key
-      answer = json(401, { detail: req.headers.authorization ? 'Invalid API key' : 'Missing authorization header' });
-    } else if (route === 'submit') {
-      answer = submit(parts.join('/'), url.searchParams, rawBody, req.headers);
-    } else {
-      if (route === 'status') stats.statusCalls++;
-      if (route === 'result') stats.resultCalls++;
-      if (route === 'cancel') stats.cancelCalls++;
-      const e = entries.get(id!);
-      // Only owner/app serves a request: a client that uses the full model path here gets 404, as on fal.
-      if (!e || e.app !== app) {
-        answer = route === 'cancel' ? json(404, { status: 'NOT_FOUND' }) : json(404, { detail: 'Request not found' });
-      } else {
-        answer = route === 'status' ? status(e) : route === 'result' ? result(e) : cancel(e);
-      }
+      return file(entries.get(id!), method === 'HEAD');
     }
-    deliverAnswer(req, res, call, answer, takeFault(route, 'after'));
+    if (route === 'jwks') {
+      stats.jwksCalls++;
+      return jwks(id === 'alpha' ? 'alpha' : 'current');
+    }
+    // [U] exact body; fal answers 401 for a missing or unknown key
+    if (req.headers.authorization !== `Key ${key}`) return json(401, { detail: req.headers.authorization ? 'Invalid API key' : 'Missing authorization header' });
+    if (route === 'submit') return submit(model!, url.searchParams, body, req.headers);
+    if (route === 'status') stats.statusCalls++;
+    if (route === 'result') stats.resultCalls++;
+    if (route === 'cancel') stats.cancelCalls++;
+    const e = entries.get(id!);
+    // Only owner/app serves a request: a client that uses the full model path here gets 404, as on fal.
+    if (!e || e.app !== app) return route === 'cancel' ? json(404, { status: 'NOT_FOUND' }) : json(404, { detail: 'Request not found' });
+    return route === 'status' ? status(e) : route === 'result' ? result(e) : cancel(e);
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ detail: `simulator error: ${String(err)}` }));
-      } else {
-        res.destroy();
-      }
-    });
-  });
-  server.keepAliveTimeout = SIM_KEEP_ALIVE_MS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  base = `http://${host}:${address.port}`;
-
-  const snapshot = (e: Entry): FalSimRequest => ({
-    id: e.id,
-    model: e.model,
-    app: e.app,
-    input: structuredClone(e.input),
-    prompt: e.prompt,
-    jobId: e.jobId,
-    webhookUrl: e.webhookUrl,
-    submittedAt: e.submittedAt,
-    state: stateOf(e),
-    outcome: e.outcome,
-    cancelRequested: e.cancelRequested,
+  base = await sim.listen<Match>({
+    host: opts.host,
+    port: opts.port,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    route: classify,
+    methods: { submit: ['POST'], status: ['GET'], result: ['GET'], cancel: ['PUT'], files: ['GET', 'HEAD'], jwks: ['GET'] },
+    tooLarge: () => json(413, { detail: 'Request body too large' }),
+    notFound: () => json(404, { detail: 'Not Found' }),
+    methodNotAllowed: () => json(405, { detail: 'Method Not Allowed' }),
+    crashed: (message) => ({ detail: message }),
+    canned: ({ route }) => json(200, { status: 'IN_QUEUE', queue_position: 0, ...(route === 'submit' ? { request_id: randomUUID() } : {}) }),
+    fallbackJson: () => JSON.stringify({ status: 'IN_QUEUE', request_id: randomUUID(), queue_position: 0 }),
+    spoil: (fault) =>
+      fault.kind === 'rate_limit'
+        ? rateLimited(fault.retryAfter)
+        : serverError(fault.status ?? 503, fault.errorType ?? 'runner_scheduling_failure', fault.retryable, fault.needsRetry),
+    answer,
+    onRequest: pump,
   });
 
+  const snapshot = (e: Entry): FalSimRequest => ({ ...snapshotSubmission(e, stateOf(e)), app: e.app, cancelRequested: e.cancelRequested });
+
+  const { snapshot: request, ...shared } = sim.handle({
+    entries,
+    snapshot,
+    deliveries,
+    isFinished: (e) => stateOf(e) === 'COMPLETED',
+    finish: endNow,
+    pump,
+  });
   return {
+    ...shared,
     url: base,
     jwksUrl: `${base}/.well-known/jwks.json`,
     jwksUrls: { current: `${base}/.well-known/jwks.json`, alpha: `${base}/alpha/.well-known/jwks.json` },
     key,
     userId,
     stats,
-    calls,
-    webhookDeliveries: deliveries,
-    requests: () => [...entries.values()].map(snapshot),
-    request: (id) => {
-      const e = entries.get(id);
-      return e ? snapshot(e) : undefined;
-    },
+    request,
     submissionsFor: (prompt) => stats.submissionsByPrompt.get(prompt) ?? 0,
-    injectFault(fault, o = {}) {
-      const routes = o.routes === undefined ? API_ROUTES : typeof o.routes === 'string' ? [o.routes] : o.routes;
-      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
-    },
-    clearFaults() {
-      faults.length = 0;
-    },
-    complete(id) {
-      const e = entries.get(id);
-      if (!e || stateOf(e) === 'COMPLETED') return;
-      const now = clock.now();
-      e.queueEndsAt = Math.min(e.queueEndsAt, now);
-      e.runEndsAt = now;
-      scheduleWebhook(e);
-    },
     rotateKey(o = {}) {
       const fresh = generateKeyPairSync('ed25519');
       keys = o.keepOld ? [fresh, ...keys] : [fresh];
@@ -955,21 +670,6 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
         userId: o.userId ?? userId,
         timestampS: o.timestampS ?? Math.floor(clock.now() / 1000),
       });
-    },
-    pump,
-    async webhooksSettled() {
-      while (inflight.size) await Promise.allSettled([...inflight]);
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearAll();
-      deliveryAbort.abort();
-      await Promise.allSettled([...inflight]);
-      for (const res of stalled) res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await webhookAgent.close();
     },
   };
 }

@@ -48,23 +48,12 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
-import { systemClock, type Clock } from '../core/ports.js';
+import type http from 'node:http';
+import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import {
-  deliverCall,
-  isLoopback,
-  lacksUserAgent,
-  MISSING_USER_AGENT,
-  SIM_KEEP_ALIVE_MS,
-  simTimers,
-  spoilCommon,
-  writeAnswer,
-  type SimResponse as BaseSimResponse,
-  type Spoiled,
-} from './sim-http.js';
+import { FILE_NOT_FOUND, HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse as BaseSimResponse } from './sim-http.js';
+import { SIM_MARKERS, countSubmission, snapshotSubmission, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-common.js';
+import { simServer, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
@@ -84,32 +73,11 @@ export type KieSimFault =
   | { kind: 'server_error'; status?: number; style?: KieErrorStyle }
   /** Any kie code with its message, e.g. 455 maintenance or 402 insufficient credits. */
   | { kind: 'code'; code: number; msg?: string; style?: KieErrorStyle; headers?: Record<string, string> }
-  /** Any canned answer (`text` wins over `body`). */
-  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
-  /** 200 + application/json whose body is not JSON. */
-  | { kind: 'malformed' }
-  /** The real JSON answer cut in half, with a matching Content-Length. */
-  | { kind: 'truncated' }
-  /** A gateway's HTML error page. */
-  | { kind: 'html'; status?: number }
-  | { kind: 'slow'; delayMs: number }
-  /** Never answers. */
-  | { kind: 'hang' }
-  /** Sends headers and half a body, then stalls. */
-  | { kind: 'hang_body' }
-  /** Destroys the connection. */
-  | { kind: 'reset' };
+  | SimFault;
 
-export interface KieSimFaultOptions {
-  /** Which endpoints; default every API endpoint (not files). */
-  routes?: KieSimRoute | readonly KieSimRoute[];
-  /** How many matching requests it hits; default 1. */
-  times?: number;
-  /** 'before' answers without doing anything; 'after' does the work (e.g. creates the task), then spoils the answer. */
-  phase?: 'before' | 'after';
-}
+export type KieSimFaultOptions = SimFaultOptions<KieSimRoute>;
 
-export interface KieSimOptions {
+export interface KieSimOptions extends SimOptions, SimWebhookOptions {
   /** The key clients must send as `Authorization: Bearer <key>`. */
   apiKey?: string;
   /** When set, callbacks carry `X-Webhook-Timestamp` and `X-Webhook-Signature` made with it (§3.4). */
@@ -117,18 +85,10 @@ export interface KieSimOptions {
   errorStyle?: KieErrorStyle;
   /** Waiting before generation starts, ms (Veo reports it as successFlag 0 too). */
   queueMs?: SimMillis;
-  /** Generation time, ms (both APIs). */
-  runMs?: SimMillis;
   /** The 1080p copy is ready this long after success (kie: 1–3 min). */
   hdReadyMs?: SimMillis;
   /** The 4K copy is ready this long after get-4k-video is first asked (kie: 5–10 min). */
   uhdReadyMs?: SimMillis;
-  /** Time source for task states, file expiry and callback timestamps. Timers still run in real time. */
-  clock?: Clock;
-  /** For time ranges; inject for determinism. */
-  random?: () => number;
-  host?: string;
-  port?: number;
   /** Output files answer 404 this long after completion; default never. */
   fileTtlMs?: number;
   /** Suno record-info times: kie's example uses strings, a copy of the API epoch ms (§4.2). */
@@ -148,13 +108,6 @@ export interface KieSimOptions {
   fetchImages?: boolean;
   /** What `GET /api/v1/chat/credit` answers: the account's remaining credits (default 1000). */
   credits?: number;
-  /** Extra copies of every callback. */
-  webhookDuplicates?: number;
-  /** Re-deliveries after a failed callback [U]. */
-  webhookRetries?: number;
-  webhookRetryDelayMs?: number;
-  /** kie gives the receiver 15 s (§3.4). */
-  webhookTimeoutMs?: number;
   /** An extra delay per delivery (a range draws one per delivery; a function picks per task and copy): deliveries
    * then arrive out of order. */
   webhookDelayMs?: SimMillis | ((delivery: { taskId: string; copy: number }) => number);
@@ -166,26 +119,14 @@ export interface KieSimOptions {
   sendWebhooks?: boolean;
   /** Which id a Suno callback's `task_id` carries: the MP4 task (default) or, as kie's example reads, the source task [U]. */
   sunoCallbackTaskId?: 'mp4' | 'source';
-  /** Callbacks go to loopback addresses only unless this is set. */
-  allowExternalWebhooks?: boolean;
 }
 
-export interface KieSimStats {
-  /** Every POST to a generate endpoint, accepted or not. */
-  submitCalls: number;
-  /** Tasks created. */
-  submissions: number;
+export interface KieSimStats extends SimSubmitStats {
   recordInfoCalls: number;
   /** Calls of get-1080p-video. */
   hdCalls: number;
   /** Calls of get-4k-video. */
   uhdCalls: number;
-  fileCalls: number;
-  webhookAttempts: number;
-  webhooksDelivered: number;
-  submissionsByPrompt: Map<string, number>;
-  /** By the `x-clipbot-job-id` header the adapter sends. */
-  submissionsByJobId: Map<string, number>;
 }
 
 export type KieSimApi = 'veo' | 'mp4';
@@ -201,19 +142,12 @@ export type KieSimOutcome =
   | 'uhd_unavailable';
 export type KieSimState = 'generating' | 'succeeded' | 'failed';
 
-export interface KieSimTask {
-  readonly id: string;
+export interface KieSimTask extends SimSubmission<KieSimState, KieSimOutcome> {
   readonly api: KieSimApi;
   /** `veo3`, `veo3_fast` or `suno-mp4`. */
   readonly model: string;
-  readonly input: Readonly<Record<string, unknown>>;
   /** The Veo prompt, or the Suno marker text (author and source task id). */
   readonly prompt: string;
-  readonly jobId: string | undefined;
-  readonly webhookUrl: string | undefined;
-  readonly submittedAt: number;
-  readonly state: KieSimState;
-  readonly outcome: KieSimOutcome;
   /** Veo: the ratio used (`aspect_ratio`, 16:9 when not given). */
   readonly aspectRatio: string | undefined;
   /** A Veo 4K task: the task it upgrades. */
@@ -222,16 +156,9 @@ export interface KieSimTask {
   readonly extendOf: string | undefined;
 }
 
-export interface KieSimCall {
-  method: string;
-  /** Path and query as received. */
-  path: string;
-  route: KieSimRoute | 'unknown';
-  /** HTTP status; 0 when no answer was sent (hang, reset). */
-  status: number;
+export interface KieSimCall extends SimCall<KieSimRoute> {
   /** The envelope code when the answer was one. */
-  code: number | undefined;
-  at: number;
+  code?: number;
 }
 
 export interface KieSimWebhookDelivery {
@@ -242,52 +169,33 @@ export interface KieSimWebhookDelivery {
   status: number;
 }
 
-export interface KieSimulator {
+export interface KieSimulator extends SimHandle<KieSimRoute, KieSimFault, KieSimCall, KieSimTask, KieSimWebhookDelivery> {
   /** The base URL (what `KIE_BASE_URL` would be). */
   readonly url: string;
   readonly apiKey: string;
   readonly hmacKey: string | undefined;
   readonly stats: KieSimStats;
-  readonly calls: readonly KieSimCall[];
-  readonly webhookDeliveries: readonly KieSimWebhookDelivery[];
   /** Tasks made by the generate endpoints (not 4K tasks: see `request(id)`). */
   requests(): KieSimTask[];
   request(id: string): KieSimTask | undefined;
   submissionsFor(prompt: string): number;
-  injectFault(fault: KieSimFault, opts?: KieSimFaultOptions): void;
-  clearFaults(): void;
   /** Finish a task now (its outcome still follows its markers); a Veo 1080p copy is then `hdReadyMs` away. */
   complete(id: string): void;
   /** The signature headers kie would send for a callback about `taskId` (with `key`, default the simulator's). */
   signWebhook(taskId: string, opts?: { timestampS?: number; key?: string }): Record<string, string>;
-  /** Sends due callbacks now (for a clock the test moves by hand). */
-  pump(): void;
   /** What `GET /api/v1/chat/credit` answers from now on (the account spent or topped up). */
   setCredits(credits: number): void;
-  /** Resolves once no callback delivery is in flight. */
-  webhooksSettled(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const KIE_SIM_MARKERS = {
-  contentPolicy: '[sim:content_policy]',
-  contentPolicyInput: '[sim:content_policy_input]',
+  ...SIM_MARKERS,
   contentPolicyInputLate: '[sim:content_policy_input_late]',
-  fail: '[sim:fail]',
   createFailed: '[sim:create_failed]',
   callbackException: '[sim:callback_exception]',
-  hang: '[sim:hang]',
   maintenance: '[sim:maintenance]',
   noCredits: '[sim:no_credits]',
-  badVideoUrl: '[sim:bad_video_url]',
-  expiredVideo: '[sim:expired_video]',
-  htmlVideo: '[sim:html_video]',
-  dupWebhook: '[sim:dup_webhook]',
-  noWebhook: '[sim:no_webhook]',
   unknownFlag: '[sim:unknown_flag]',
   uhdUnavailable: '[sim:uhd_unavailable]',
-  rateLimit: (n: number) => `[sim:rate_limit:${n}]`,
-  serverError: (n: number) => `[sim:server_error:${n}]`,
 } as const;
 
 /** Where the simulator's media live (shared with the other simulators). */
@@ -376,31 +284,6 @@ interface SimResponse extends BaseSimResponse {
   code?: number;
 }
 
-interface ActiveFault {
-  fault: KieSimFault;
-  routes: ReadonlySet<KieSimRoute>;
-  remaining: number;
-  phase: 'before' | 'after';
-}
-
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
-  status,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
-
-const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
-
-function isHttpUrl(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  try {
-    const u = new URL(value);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
 /** Crude on purpose: a letter of any script but Latin makes the prompt "not English". Markers are not prose. */
 function looksNonEnglish(prompt: string): boolean {
   for (const ch of prompt.replace(MARKER_RE, '')) if (/\p{L}/u.test(ch) && !/\p{Script=Latin}/u.test(ch)) return true;
@@ -421,30 +304,12 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const video = await readFile(KIE_SIM_ASSETS.video720p);
 
   const entries = new Map<string, Entry>();
-  const faults: ActiveFault[] = [];
-  const submitAttempts = new Map<string, number>();
-  const calls: KieSimCall[] = [];
   const deliveries: KieSimWebhookDelivery[] = [];
   let credits = opts.credits ?? 1000;
-  const inflight = new Set<Promise<void>>();
-  const { pick, later, cancel: cancelTimer, clearAll } = simTimers(random);
-  const stalled = new Set<http.ServerResponse>();
-  const deliveryAbort = new AbortController();
-  const outboundAgent = new Agent({ keepAliveTimeout: 1000 });
+  const sim = simServer<KieSimRoute, KieSimFault, KieSimCall>({ clock, random, apiRoutes: API_ROUTES });
+  const { pick } = sim;
   const forgeryKey = randomBytes(32).toString('base64');
-  const stats: KieSimStats = {
-    submitCalls: 0,
-    submissions: 0,
-    recordInfoCalls: 0,
-    hdCalls: 0,
-    uhdCalls: 0,
-    fileCalls: 0,
-    webhookAttempts: 0,
-    webhooksDelivered: 0,
-    submissionsByPrompt: new Map(),
-    submissionsByJobId: new Map(),
-  };
-  let closed = false;
+  const stats: KieSimStats = { ...submitStats(), recordInfoCalls: 0, hdCalls: 0, uhdCalls: 0 };
   let base = '';
 
   // Not from `random`: a test that fixes `random` for timings must still get distinct task ids.
@@ -623,15 +488,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   }
 
   function scheduleWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || closed) return;
-    const wait = webhookDue(e) - clock.now();
-    if (!Number.isFinite(wait)) return;
-    if (e.timer) cancelTimer(e.timer);
-    e.timer = later(Math.max(0, wait) + 1, () => {
-      e.timer = undefined;
-      if (clock.now() >= webhookDue(e)) sendWebhook(e);
-      else scheduleWebhook(e);
-    });
+    if (e.webhookUrl && !e.webhookQueued) sim.wakeAt(e, () => webhookDue(e), () => sendWebhook(e));
   }
 
   function pump(): void {
@@ -639,20 +496,15 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   }
 
   function sendWebhook(e: Entry): void {
-    if (!e.webhookUrl || e.webhookQueued || closed) return;
+    if (!e.webhookUrl || e.webhookQueued || sim.closed) return;
     e.webhookQueued = true;
     if (opts.sendWebhooks === false || e.prompt.includes(KIE_SIM_MARKERS.noWebhook)) return;
     const { taskId, body } = callbackBody(e);
     const copies = 1 + (opts.webhookDuplicates ?? 0) + (e.prompt.includes(KIE_SIM_MARKERS.dupWebhook) ? 1 : 0);
     const delay = opts.webhookDelayMs;
     for (let copy = 0; copy < copies; copy++) {
-      track(deliver(taskId, e.webhookUrl, body, typeof delay === 'function' ? delay({ taskId: e.id, copy }) : pick(delay, 0)));
+      sim.track(deliver(taskId, e.webhookUrl, body, typeof delay === 'function' ? delay({ taskId: e.id, copy }) : pick(delay, 0)));
     }
-  }
-
-  function track(p: Promise<void>): void {
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
   }
 
   function signingHeaders(taskId: string): Record<string, string> {
@@ -661,49 +513,22 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return signKieSimWebhook(signing === 'forged' ? forgeryKey : opts.hmacKey, taskId, Math.floor(clock.now() / 1000));
   }
 
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      later(ms, resolve);
-      deliveryAbort.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-
   async function deliver(taskId: string, url: string, body: string, delayMs: number): Promise<void> {
-    if (delayMs > 0) await pause(delayMs);
-    const attempts = 1 + (opts.webhookRetries ?? 2);
-    for (let attempt = 1; attempt <= attempts && !closed; attempt++) {
-      stats.webhookAttempts++;
-      let status = 0;
-      try {
-        const res = await request(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...signingHeaders(taskId) },
-          body,
-          dispatcher: outboundAgent,
-          signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(opts.webhookTimeoutMs ?? 15_000)]),
-        });
-        status = res.statusCode;
-        await res.body.dump();
-      } catch {
-        status = 0;
-      }
-      deliveries.push({ taskId, url, attempt, status });
-      if (status >= 200 && status < 300) {
-        stats.webhooksDelivered++;
-        return;
-      }
-      // close() clears timers; the abort lets this loop end instead of waiting forever.
-      if (attempt < attempts && !closed) await pause((opts.webhookRetryDelayMs ?? 100) * 2 ** (attempt - 1));
-    }
+    if (delayMs > 0) await sim.pause(delayMs);
+    await sim.postCountedWebhook(url, body, () => signingHeaders(taskId), {
+      opts,
+      stats,
+      record: (attempt, status) => deliveries.push({ taskId, url, attempt, status }),
+    });
   }
 
   // ------------------------------------------------------------ generate
 
   /** Code answers that depend on the prompt alone, in the order kie would meet them (quota before content). */
-  function promptGate(prompt: string, attempt: number): SimResponse | undefined {
-    const limited = /\[sim:rate_limit:(\d+)\]/.exec(prompt);
-    if (limited && attempt <= Number(limited[1])) return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, { 'retry-after': '1' });
-    const failing = /\[sim:server_error:(\d+)\]/.exec(prompt);
-    if (failing && attempt <= Number(failing[1])) return envelope(500, KIE_SIM_MESSAGES.serverError);
+  function promptGate(prompt: string): SimResponse | undefined {
+    const { refusal } = sim.submitAttempt(prompt);
+    if (refusal === 'rate_limit') return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, { 'retry-after': '1' });
+    if (refusal === 'server_error') return envelope(500, KIE_SIM_MESSAGES.serverError);
     if (prompt.includes(KIE_SIM_MARKERS.maintenance)) return envelope(455, KIE_SIM_MESSAGES.maintenance);
     if (prompt.includes(KIE_SIM_MARKERS.noCredits)) return envelope(402, KIE_SIM_MESSAGES.noCredits);
     return undefined;
@@ -733,14 +558,8 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   async function imagesFetchable(urls: readonly string[]): Promise<boolean> {
     for (const url of urls) {
       if (!isLoopback(url)) return false;
-      try {
-        const res = await request(url, { dispatcher: outboundAgent, signal: AbortSignal.any([deliveryAbort.signal, AbortSignal.timeout(5000)]) });
-        const type = String(res.headers['content-type'] ?? '');
-        await res.body.dump();
-        if (res.statusCode !== 200 || !type.startsWith('image/')) return false;
-      } catch {
-        return false;
-      }
+      const { status, contentType } = await sim.send(url, { timeoutMs: 5000 });
+      if (status !== 200 || !contentType.startsWith('image/')) return false;
     }
     return true;
   }
@@ -757,8 +576,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   ): Entry {
     const now = clock.now();
     const hangs = prompt.includes(KIE_SIM_MARKERS.hang);
-    const jobHeader = headers['x-clipbot-job-id'];
-    const jobId = typeof jobHeader === 'string' ? jobHeader : undefined;
+    const jobId = jobIdOf(headers);
     const e: Entry = {
       id: api === 'veo' ? `veo_task_${hexId(8)}` : hexId(16),
       api,
@@ -782,32 +600,41 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       timer: undefined,
     };
     entries.set(e.id, e);
-    if (upgradeOf === undefined) {
-      stats.submissions++;
-      stats.submissionsByPrompt.set(prompt, (stats.submissionsByPrompt.get(prompt) ?? 0) + 1);
-      if (jobId !== undefined) stats.submissionsByJobId.set(jobId, (stats.submissionsByJobId.get(jobId) ?? 0) + 1);
-    }
+    if (upgradeOf === undefined) countSubmission(stats, prompt, jobId);
     scheduleWebhook(e);
     return e;
   }
 
-  function countAttempt(prompt: string): number {
-    const attempt = (submitAttempts.get(prompt) ?? 0) + 1;
-    submitAttempts.set(prompt, attempt);
-    return attempt;
-  }
-
-  async function veoGenerate(rawBody: Buffer, headers: http.IncomingHttpHeaders): Promise<SimResponse> {
+  /**
+   * What every submit does first, in the order kie meets it: count the call, read the body, answer the prompt's
+   * quota and account markers, refuse a field the schema does not name.
+   */
+  function openSubmit(
+    rawBody: Buffer,
+    fields: ReadonlySet<string>,
+    promptOf = (body: Record<string, unknown>) => (typeof body.prompt === 'string' ? body.prompt : ''),
+  ): { body: Record<string, unknown>; prompt: string } | SimResponse {
     stats.submitCalls++;
     const body = parseObject(rawBody);
     if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
-    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-    const gate = promptGate(prompt, countAttempt(prompt));
-    if (gate) return gate;
+    const prompt = promptOf(body);
+    return promptGate(prompt) ?? unknownField(body, fields) ?? { body, prompt };
+  }
 
+  /** What a Veo prompt's markers (or its language) make of the task; generate and extend read them alike. */
+  function veoOutcome(prompt: string): KieSimOutcome {
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInputLate)) return 'content_policy_input_late';
+    if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) return 'content_policy';
+    if (prompt.includes(KIE_SIM_MARKERS.fail)) return 'fail';
+    if (opts.englishOnly !== false && looksNonEnglish(prompt)) return 'not_english';
+    return 'ok';
+  }
+
+  async function veoGenerate(rawBody: Buffer, headers: http.IncomingHttpHeaders): Promise<SimResponse> {
+    const opened = openSubmit(rawBody, VEO_FIELDS);
+    if ('status' in opened) return opened;
+    const { body, prompt } = opened;
     // [U] exact validation texts; the codes are kie's 422 "validation error".
-    const unknown = unknownField(body, VEO_FIELDS);
-    if (unknown) return unknown;
     if (!prompt.trim()) return envelope(422, 'prompt is required');
     const model = body.model ?? 'veo3_fast';
     if (typeof model !== 'string' || !VEO_MODELS.has(model)) return envelope(422, 'model is invalid');
@@ -838,13 +665,9 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (badCallback) return badCallback;
     if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
 
-    let outcome: KieSimOutcome = 'ok';
-    if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInputLate)) outcome = 'content_policy_input_late';
-    else if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) outcome = 'content_policy';
-    else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
-    else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
-    else if (opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
-    if (closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
+    let outcome = veoOutcome(prompt);
+    if (outcome === 'ok' && opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
+    if (sim.closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
     const e = create('veo', model, body, prompt, outcome, headers, ratio);
     return ok({ taskId: e.id });
   }
@@ -855,14 +678,9 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
    * or 4K is refused [U: codes and texts]. The prompt's markers work as for generate.
    */
   function veoExtend(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
-    stats.submitCalls++;
-    const body = parseObject(rawBody);
-    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
-    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-    const gate = promptGate(prompt, countAttempt(prompt));
-    if (gate) return gate;
-    const unknown = unknownField(body, EXTEND_FIELDS);
-    if (unknown) return unknown;
+    const opened = openSubmit(rawBody, EXTEND_FIELDS);
+    if ('status' in opened) return opened;
+    const { body, prompt } = opened;
     if (!prompt.trim()) return envelope(422, 'prompt is required');
     if (typeof body.taskId !== 'string' || !body.taskId) return envelope(422, 'taskId is required');
     if (body.model !== undefined && (typeof body.model !== 'string' || !EXTEND_MODELS.has(body.model))) return envelope(422, 'model is invalid');
@@ -877,27 +695,18 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     if (stateOf(source) !== 'succeeded') return envelope(422, 'The video is not generated successfully');
     if (source.upgraded) return envelope(422, 'Videos upgraded to 1080P or 4K cannot be extended');
     if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
-    let outcome: KieSimOutcome = 'ok';
-    if (prompt.includes(KIE_SIM_MARKERS.contentPolicy)) outcome = 'content_policy';
-    else if (prompt.includes(KIE_SIM_MARKERS.fail)) outcome = 'fail';
-    else if (opts.englishOnly !== false && looksNonEnglish(prompt)) outcome = 'not_english';
-    if (closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
-    const e = create('veo', source.model, body, prompt, outcome, headers, source.aspectRatio);
+    if (sim.closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
+    const e = create('veo', source.model, body, prompt, veoOutcome(prompt), headers, source.aspectRatio);
     e.extendOf = source.id;
     return ok({ taskId: e.id });
   }
 
   function mp4Generate(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
-    stats.submitCalls++;
-    const body = parseObject(rawBody);
-    if (!body) return envelope(422, 'Request body is not a JSON object'); // [U]
-    const author = typeof body.author === 'string' ? body.author : '';
+    // The markers of a Suno MP4 request ride in its author (and the source task id).
+    const opened = openSubmit(rawBody, MP4_FIELDS, (body) => `${typeof body.author === 'string' ? body.author : ''} ${typeof body.taskId === 'string' ? body.taskId : ''}`.trim());
+    if ('status' in opened) return opened;
+    const { body, prompt } = opened;
     const source = typeof body.taskId === 'string' ? body.taskId : '';
-    const prompt = `${author} ${source}`.trim();
-    const gate = promptGate(prompt, countAttempt(prompt));
-    if (gate) return gate;
-    const unknown = unknownField(body, MP4_FIELDS);
-    if (unknown) return unknown;
     if (!source) return envelope(422, 'taskId is required'); // [U]
     if (typeof body.audioId !== 'string' || !body.audioId) return envelope(422, 'audioId is required'); // [U]
     for (const field of ['author', 'domainName']) {
@@ -930,76 +739,42 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const expired = e.prompt.includes(KIE_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.endsAt > opts.fileTtlMs);
     if (expired) return FILE_NOT_FOUND;
     // Only one committed clip exists: the "1080p" file has its own URL and the same bytes.
-    const bytes = e.prompt.includes(KIE_SIM_MARKERS.htmlVideo)
-      ? Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>')
-      : video;
-    return {
-      status: 200,
-      headers: { 'content-type': 'video/mp4', 'content-length': String(bytes.length), 'cache-control': 'public, max-age=3600' },
-      body: head ? Buffer.alloc(0) : bytes,
-    };
+    const bytes = e.prompt.includes(KIE_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : video;
+    return mediaFile(bytes, 'video/mp4', head, { 'cache-control': 'public, max-age=3600' });
   }
 
   // ------------------------------------------------------------ HTTP plumbing
 
-  const ROUTES: Record<string, { route: KieSimRoute; method: string }> = {
-    '/api/v1/veo/generate': { route: 'veo_generate', method: 'POST' },
-    '/api/v1/veo/record-info': { route: 'veo_record_info', method: 'GET' },
-    '/api/v1/veo/get-1080p-video': { route: 'veo_1080p', method: 'GET' },
-    '/api/v1/veo/get-4k-video': { route: 'veo_4k', method: 'POST' },
-    '/api/v1/veo/extend': { route: 'veo_extend', method: 'POST' },
-    '/api/v1/mp4/generate': { route: 'mp4_generate', method: 'POST' },
-    '/api/v1/mp4/record-info': { route: 'mp4_record_info', method: 'GET' },
-    '/api/v1/chat/credit': { route: 'credit', method: 'GET' },
+  const ROUTES: Record<string, KieSimRoute> = {
+    '/api/v1/veo/generate': 'veo_generate',
+    '/api/v1/veo/record-info': 'veo_record_info',
+    '/api/v1/veo/get-1080p-video': 'veo_1080p',
+    '/api/v1/veo/get-4k-video': 'veo_4k',
+    '/api/v1/veo/extend': 'veo_extend',
+    '/api/v1/mp4/generate': 'mp4_generate',
+    '/api/v1/mp4/record-info': 'mp4_record_info',
+    '/api/v1/chat/credit': 'credit',
   };
 
-  function takeFault(route: KieSimRoute | 'unknown', phase: 'before' | 'after'): KieSimFault | undefined {
-    if (route === 'unknown') return undefined;
-    const i = faults.findIndex((f) => f.phase === phase && f.routes.has(route));
-    if (i < 0) return undefined;
-    const active = faults[i]!;
-    if (--active.remaining <= 0) faults.splice(i, 1);
-    return active.fault;
+  type Match = { route: KieSimRoute; id?: string; name?: string };
+
+  function classify(_method: string, parts: string[], path: string): Match | undefined {
+    const route = ROUTES[path];
+    if (route) return { route };
+    if (parts.length === 3 && parts[0] === 'files') return { route: 'files', id: parts[1]!, name: parts[2]! };
+    return undefined;
   }
 
-  function faultResponse(fault: KieSimFault, real: SimResponse | undefined): Spoiled {
-    switch (fault.kind) {
-      case 'rate_limit':
-        return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}, fault.style);
-      case 'server_error':
-        return envelope(fault.status ?? 500, KIE_SIM_MESSAGES.serverError, null, {}, fault.style);
-      case 'code':
-        return envelope(fault.code, fault.msg ?? `code ${fault.code}`, null, fault.headers ?? {}, fault.style);
-      case 'respond':
-        return fault.text !== undefined
-          ? { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.text }
-          : json(fault.status, fault.body ?? {}, fault.headers);
-      default:
-        return spoilCommon(fault, real, () => JSON.stringify({ code: 200, msg: 'success', data: { taskId: `veo_task_${hexId(8)}` } }));
-    }
-  }
-
-  /** Writes the answer, keeping its envelope code in the call log beside the HTTP status. */
-  function write(res: http.ServerResponse, call: KieSimCall, answer: SimResponse): void {
-    if (!res.destroyed) call.code = answer.code;
-    writeAnswer(res, call, answer);
-  }
-
-  function deliverAnswer(req: http.IncomingMessage, res: http.ServerResponse, call: KieSimCall, answer: SimResponse, fault: KieSimFault | undefined): void {
-    deliverCall(req, res, answer, fault && faultResponse(fault, answer), { write: (a) => write(res, call, a), stalled, later });
-  }
-
-  async function dispatch(route: KieSimRoute, method: string, url: URL, parts: string[], rawBody: Buffer, req: http.IncomingMessage): Promise<SimResponse> {
+  async function answer({ req, method, url, match: { route, id, name }, body }: SimRequest<Match>): Promise<SimResponse> {
     if (route === 'files') {
       stats.fileCalls++;
-      return file(parts[1]!, parts[2]!, method === 'HEAD');
+      return file(id!, name!, method === 'HEAD');
     }
-    if (lacksUserAgent(req)) return MISSING_USER_AGENT;
     if (req.headers.authorization !== `Bearer ${apiKey}`) return envelope(401, KIE_SIM_MESSAGES.unauthorized);
-    if (route === 'veo_generate') return veoGenerate(rawBody, req.headers);
-    if (route === 'mp4_generate') return mp4Generate(rawBody, req.headers);
-    if (route === 'veo_4k') return uhdVideo(rawBody, req.headers);
-    if (route === 'veo_extend') return veoExtend(rawBody, req.headers);
+    if (route === 'veo_generate') return veoGenerate(body, req.headers);
+    if (route === 'mp4_generate') return mp4Generate(body, req.headers);
+    if (route === 'veo_4k') return uhdVideo(body, req.headers);
+    if (route === 'veo_extend') return veoExtend(body, req.headers);
     // [V-doc] docs.kie.ai "Get Remaining Credits": `{"code":200,"msg":"success","data":100}`, the credits a bare number.
     if (route === 'credit') return ok(credits);
     if (route === 'veo_1080p') stats.hdCalls++;
@@ -1015,125 +790,81 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return api === 'veo' ? veoRecord(e) : mp4Record(e);
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://sim.invalid');
-    const parts = url.pathname.split('/').filter(Boolean);
-    const known = ROUTES[url.pathname];
-    const isFile = parts.length === 3 && parts[0] === 'files';
-    const which: KieSimRoute | 'unknown' = known ? known.route : isFile ? 'files' : 'unknown';
-    const call: KieSimCall = { method, path: url.pathname + url.search, route: which, status: 0, code: undefined, at: clock.now() };
-    calls.push(call);
-    pump();
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) return write(res, call, json(413, { code: 413, msg: 'Request body too large', data: null }));
-      chunks.push(chunk as Buffer);
-    }
-    const rawBody = Buffer.concat(chunks);
-
-    if (which === 'unknown') return write(res, call, json(404, { code: 404, msg: 'Not Found', data: null }));
-    const allowed = which === 'files' ? ['GET', 'HEAD'] : [known!.method];
-    if (!allowed.includes(method)) return write(res, call, json(405, { code: 405, msg: 'Method Not Allowed', data: null }));
-
-    const before = takeFault(which, 'before');
-    if (before?.kind === 'slow') {
-      await new Promise<void>((resolve) => later(before.delayMs, resolve));
-      if (res.destroyed || closed) return;
-    } else if (before) {
-      // Nothing is processed: the answer is all the client sees.
-      return deliverAnswer(req, res, call, ok({ taskId: `veo_task_${hexId(8)}` }), before);
-    }
-    const answer = await dispatch(which, method, url, parts, rawBody, req);
-    deliverAnswer(req, res, call, answer, takeFault(which, 'after'));
-  }
-
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ code: 500, msg: `simulator error: ${String(err)}`, data: null }));
-      } else {
-        res.destroy();
+  base = await sim.listen<Match>({
+    host: opts.host,
+    port: opts.port,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    route: classify,
+    methods: {
+      veo_generate: ['POST'],
+      veo_record_info: ['GET'],
+      veo_1080p: ['GET'],
+      veo_4k: ['POST'],
+      veo_extend: ['POST'],
+      mp4_generate: ['POST'],
+      mp4_record_info: ['GET'],
+      credit: ['GET'],
+      files: ['GET', 'HEAD'],
+    },
+    tooLarge: () => json(413, { code: 413, msg: 'Request body too large', data: null }),
+    notFound: () => json(404, { code: 404, msg: 'Not Found', data: null }),
+    methodNotAllowed: () => json(405, { code: 405, msg: 'Method Not Allowed', data: null }),
+    crashed: (msg) => ({ code: 500, msg, data: null }),
+    canned: () => ok({ taskId: `veo_task_${hexId(8)}` }),
+    fallbackJson: () => JSON.stringify({ code: 200, msg: 'success', data: { taskId: `veo_task_${hexId(8)}` } }),
+    spoil(fault) {
+      switch (fault.kind) {
+        case 'rate_limit':
+          return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}, fault.style);
+        case 'server_error':
+          return envelope(fault.status ?? 500, KIE_SIM_MESSAGES.serverError, null, {}, fault.style);
+        case 'code':
+          return envelope(fault.code, fault.msg ?? `code ${fault.code}`, null, fault.headers ?? {}, fault.style);
       }
-    });
+    },
+    answer,
+    onRequest: pump,
+    // The envelope code goes in the call log beside the HTTP status.
+    logAnswer(call, answer: SimResponse) {
+      call.code = answer.code;
+    },
   });
-  server.keepAliveTimeout = SIM_KEEP_ALIVE_MS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  base = `http://${host}:${address.port}`;
 
   const snapshot = (e: Entry): KieSimTask => ({
-    id: e.id,
+    ...snapshotSubmission(e, stateOf(e)),
     api: e.api,
-    model: e.model,
-    input: structuredClone(e.input),
-    prompt: e.prompt,
-    jobId: e.jobId,
-    webhookUrl: e.webhookUrl,
-    submittedAt: e.submittedAt,
-    state: stateOf(e),
-    outcome: e.outcome,
     aspectRatio: e.aspectRatio,
     upgradeOf: e.upgradeOf,
     extendOf: e.extendOf,
   });
 
+  const { snapshot: request, ...shared } = sim.handle({
+    entries,
+    snapshot,
+    listed: (e) => e.upgradeOf === undefined,
+    deliveries,
+    isFinished: (e) => stateOf(e) !== 'generating',
+    finish(e, now) {
+      e.endsAt = now;
+      scheduleWebhook(e);
+    },
+    pump,
+  });
   return {
+    ...shared,
     url: base,
     apiKey,
     hmacKey: opts.hmacKey,
     stats,
-    calls,
-    webhookDeliveries: deliveries,
-    requests: () => [...entries.values()].filter((e) => e.upgradeOf === undefined).map(snapshot),
-    request: (id) => {
-      const e = entries.get(id);
-      return e ? snapshot(e) : undefined;
-    },
+    request,
     submissionsFor: (prompt) => stats.submissionsByPrompt.get(prompt) ?? 0,
-    injectFault(fault, o = {}) {
-      const routes = o.routes === undefined ? API_ROUTES : typeof o.routes === 'string' ? [o.routes] : o.routes;
-      faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
-    },
-    clearFaults() {
-      faults.length = 0;
-    },
-    complete(id) {
-      const e = entries.get(id);
-      if (!e || stateOf(e) !== 'generating') return;
-      e.endsAt = clock.now();
-      scheduleWebhook(e);
-    },
     signWebhook(taskId, o = {}) {
       const key = o.key ?? opts.hmacKey;
       if (key === undefined) throw new Error('the simulator has no hmacKey: pass one');
       return signKieSimWebhook(key, taskId, o.timestampS ?? Math.floor(clock.now() / 1000));
     },
-    pump,
     setCredits(n) {
       credits = n;
-    },
-    async webhooksSettled() {
-      while (inflight.size) await Promise.allSettled([...inflight]);
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearAll();
-      deliveryAbort.abort();
-      await Promise.allSettled([...inflight]);
-      for (const res of stalled) res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await outboundAgent.close();
     },
   };
 }

@@ -47,7 +47,6 @@ export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, f
   }
 }
 
-/** Writes an answer with its Content-Length (unless the client already went away). */
 /** A duration in ms, or a [min, max] range drawn at random. */
 export type SimMillis = number | readonly [number, number];
 
@@ -88,6 +87,7 @@ export function simTimers(random: () => number) {
  */
 export const SIM_KEEP_ALIVE_MS = 10_000;
 
+/** Writes an answer with its Content-Length (unless the client already went away). */
 export function writeResponse(res: http.ServerResponse, answer: SimResponse): void {
   if (res.destroyed) return;
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
@@ -95,13 +95,6 @@ export function writeResponse(res: http.ServerResponse, answer: SimResponse): vo
   headers['content-length'] ??= String(body.length);
   res.writeHead(answer.status, headers);
   res.end(body);
-}
-
-/** Writes a route's answer and records its status in the call log, unless the client has gone. */
-export function writeAnswer(res: http.ServerResponse, call: { status: number }, answer: SimResponse): void {
-  if (res.destroyed) return;
-  call.status = answer.status;
-  writeResponse(res, answer);
 }
 
 /**
@@ -175,3 +168,45 @@ export const MISSING_USER_AGENT: SimResponse = {
   headers: { 'content-type': 'text/plain' },
   body: 'Forbidden: requests must carry a User-Agent header',
 };
+
+export function isHttpUrl(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    const u = new URL(value);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export const jsonResponse = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+/** fal's and kie's answer for a media file that is not there (or no longer). */
+export const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
+
+/** What a `[sim:html_video]` link serves as video/mp4: a host that answers with a web page instead of the file. */
+export const HTML_VIDEO = Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>');
+
+/** A media file's answer (headers only for HEAD), with the host's own headers. */
+export function mediaFile(bytes: Buffer, contentType: string, head: boolean, headers: Record<string, string>): SimResponse {
+  return {
+    status: 200,
+    headers: { 'content-type': contentType, 'content-length': String(bytes.length), ...headers },
+    body: head ? Buffer.alloc(0) : bytes,
+  };
+}
+
+/** The job id the adapter sends in `x-clipbot-job-id`, which the tests count submissions by. */
+export function jobIdOf(headers: http.IncomingHttpHeaders): string | undefined {
+  const value = headers['x-clipbot-job-id'];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Counts one more of `key` (nothing when there is none). */
+export function tally(counts: Map<string, number>, key: string | undefined): void {
+  if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1);
+}
