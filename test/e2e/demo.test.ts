@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { loadConfig } from '../../src/config.js';
+import { MODELS, priceCredits } from '../../src/core/catalog.js';
 import { BUILD_TIMEOUT_MS, ensureBuilt } from '../helpers/child.js';
 import { tempDir } from '../helpers/db.js';
 
@@ -148,6 +150,37 @@ describe('the README first steps', () => {
           expect(stdout).toMatch(/> \/balance\nYou have 148 credits\.\n/);
         },
         CHILD_TIMEOUT_MS * 2,
+      );
+    });
+
+    describe('when the newcomer tries each of today’s flagship models', () => {
+      it(
+        'makes a playable MP4 with each, at its own provider’s simulator, and charges each its catalog price',
+        async () => {
+          const dir = dataDir();
+          const flagships = ['seedance-2', 'seedance-2-fast', 'seedance-2-ark', 'seedance-2-fast-ark', 'seedance-1.5-pro-ark', 'veo3.1-fast', 'veo3.1'];
+          const { code, stdout, stderr } = await demo(
+            { DATA_DIR: dir, STARTING_CREDITS: '10000', CONFIRM_ABOVE_CREDITS: '0' },
+            ...flagships.map((m) => `/video --model ${m} --resolution 720p a red fox running through snow`),
+            '/balance',
+          );
+
+          expect(code, stderr).toBe(0);
+          const files = [...stdout.matchAll(/^ {3}file: (.+\.mp4) \(\d+ KiB\)$/gm)].map((m) => m[1]!);
+          expect(files).toHaveLength(flagships.length);
+          for (const file of files) expect(fs.readFileSync(file).subarray(4, 8).toString('latin1')).toBe('ftyp');
+          const db = new Database(path.join(dir, 'clipbot.db'), { readonly: true });
+          const jobs = db.prepare('select model, provider, status, price, params from jobs order by created_at').all() as { model: string; provider: string; status: string; price: number; params: string }[];
+          db.close();
+          const expected = flagships.map((id) => {
+            const model = MODELS.find((m) => m.id === id)!;
+            return { model: id, provider: model.provider, status: 'succeeded', price: priceCredits(model, { durationS: model.defaultDuration, resolution: '720p', aspectRatio: '16:9' }) };
+          });
+          expect(jobs.map(({ params: _params, ...job }) => job)).toEqual(expected);
+          const spent = expected.reduce((sum, job) => sum + job.price, 0);
+          expect(stdout).toMatch(new RegExp(`> /balance\\nYou have ${10000 - spent} credits\\.\\n`));
+        },
+        CHILD_TIMEOUT_MS * 4,
       );
     });
 
