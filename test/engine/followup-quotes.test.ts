@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModelSpec } from '../../src/core/catalog.js';
 import type { FollowupOrder } from '../../src/core/engine/followups.js';
-import type { ConfirmOutcome, RequestOutcome } from '../../src/core/engine/quotes.js';
-import { UserError } from '../../src/core/errors.js';
+import type { RequestOutcome } from '../../src/core/engine/quotes.js';
 import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
+import { jobOf, refusal } from '../helpers/outcomes.js';
 
 /**
  * Follow-ups under Quote and Confirm: Extend and Upscale charge like any job, so above `confirmAboveCredits` they are
@@ -38,18 +38,6 @@ const press = (t: EngineHarness) => ({ dest: t.request('ann', '').dest });
 function quoteOf(outcome: RequestOutcome) {
   if (outcome.kind !== 'quote') throw new Error(`expected a quote, got ${outcome.kind}`);
   return outcome;
-}
-function jobOf(outcome: ConfirmOutcome | RequestOutcome) {
-  if (outcome.kind !== 'job') throw new Error(`expected a job, got ${outcome.kind}`);
-  return outcome.result;
-}
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UserError);
-  return (error as UserError).identifier;
 }
 
 describe('follow-ups under quote and confirm', () => {

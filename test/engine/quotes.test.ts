@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { updateChatSettings } from '../../src/core/chat-settings.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
-import { QUOTE_TTL_MS, type ConfirmOutcome, type RequestOutcome } from '../../src/core/engine/quotes.js';
-import { UserError } from '../../src/core/errors.js';
+import { QUOTE_TTL_MS, type RequestOutcome } from '../../src/core/engine/quotes.js';
 import { findUser } from '../../src/core/users.js';
 import { EngineHarness } from '../helpers/engine-harness.js';
+import { jobOf, refusal } from '../helpers/outcomes.js';
 
 /**
  * Quote and Confirm at the engine: above `confirmAboveCredits` a request is stored as a quote and nothing is held
@@ -34,18 +34,6 @@ const press = (t: EngineHarness, user = 'ann') => ({ dest: t.request(user, '').d
 function quoteOf(outcome: RequestOutcome) {
   if (outcome.kind !== 'quote') throw new Error(`expected a quote, got ${outcome.kind}`);
   return outcome.quote;
-}
-function jobOf(outcome: ConfirmOutcome | RequestOutcome) {
-  if (outcome.kind !== 'job') throw new Error(`expected a job, got ${outcome.kind}`);
-  return outcome.result;
-}
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UserError);
-  return (error as UserError).identifier;
 }
 
 describe('quote and confirm', () => {
