@@ -47,9 +47,9 @@ interface ChildJob {
   /** What the catalog says a clip takes: the middle of the simulator's generation times, as the catalog aims to be. */
   expectedSeconds: number;
   /** PROVIDER_STATUS_CHECKS_PER_S; unpaced when absent. */
-  checksPerSecond?: number;
+  checksPerSecond?: number | undefined;
   /** Stop this long after every job is in flight instead of waiting for them to finish. */
-  holdSeconds?: number;
+  holdSeconds?: number | undefined;
 }
 
 interface ChildResult {

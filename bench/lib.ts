@@ -24,7 +24,7 @@ export interface BenchRow {
   comparison: string;
   ratio: string;
   goal: string;
-  met?: boolean;
+  met?: boolean | undefined;
 }
 
 const RESULT_PREFIX = 'BENCH_RESULT ';

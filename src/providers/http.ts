@@ -76,7 +76,7 @@ export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Pro
       dispatcher,
       method: req.method,
       headers,
-      body: payload,
+      ...(payload !== undefined ? { body: payload } : {}),
       signal: deadline.signal,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

@@ -30,7 +30,7 @@ export interface HttpServerOptions {
    * Providers that take webhooks; POSTs for any other name answer 404 before the body is read.
    * When omitted, every well-formed name reaches `webhooks`, which then answers unknown ones itself.
    */
-  webhookProviders?: readonly string[];
+  webhookProviders?: readonly string[] | undefined;
   health?: () => HealthReport | Promise<HealthReport>;
   /** Largest webhook body accepted; larger ones answer 413. Default 1 MiB. */
   maxWebhookBytes?: number;

@@ -826,7 +826,7 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     onRequest: pump,
     // The envelope code goes in the call log beside the HTTP status.
     logAnswer(call, answer: SimResponse) {
-      call.code = answer.code;
+      if (answer.code !== undefined) call.code = answer.code;
     },
   });
 

@@ -455,13 +455,13 @@ function startChild(env: NodeJS.ProcessEnv, dir: string, name: string): Child {
       buffer += chunk.toString('utf8');
       const started = /STARTED (\S+)\n/.exec(buffer);
       if (started) {
-        child.workerId = started[1];
+        child.workerId = started[1]!;
         resolve();
       }
       const m = /SUBMITTED (\d+ \d+ \d+)\n/.exec(buffer);
       if (m) {
         child.submitted = true;
-        child.intake = m[1];
+        child.intake = m[1]!;
       }
     });
     proc.once('exit', (code, signal) => reject(new Error(`${name} exited before starting (code ${code}, signal ${signal}); see ${name}.log`)));

@@ -81,7 +81,7 @@ async function requestVideo(store: Store, clock: Clock, who: { platform: 'discor
     {
       identity: { platform: who.platform, platformUserId: who.id, displayName: `member ${who.id}` },
       dest: { platform: who.platform, chatId: `chat-${who.id}`, userId: who.id },
-      guildId: who.platform === 'discord' ? 'guild-1' : undefined,
+      ...(who.platform === 'discord' ? { guildId: 'guild-1' } : {}),
       intakeKey: `${who.platform}:msg-${jobId}`,
       prompt: `a fox, take ${jobId}`,
       options: {},

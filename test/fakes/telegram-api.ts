@@ -45,8 +45,8 @@ export interface FakeUser {
 export interface FakeChat {
   id: number;
   type: 'private' | 'group' | 'supergroup';
-  title?: string;
-  first_name?: string;
+  title?: string | undefined;
+  first_name?: string | undefined;
 }
 
 export type MemberStatus = 'creator' | 'administrator' | 'member' | 'restricted' | 'left' | 'kicked';
@@ -77,10 +77,10 @@ export interface StoredMessage {
   /** Sent by the bot (else by a user the test made up). */
   fromBot: boolean;
   from: FakeUser;
-  text?: string;
+  text?: string | undefined;
   caption?: string;
   parseMode?: string;
-  replyMarkup?: InlineKeyboardMarkup;
+  replyMarkup?: InlineKeyboardMarkup | undefined;
   replyTo?: number;
   video?: UploadedFile & { supportsStreaming: boolean };
   /** An invoice the bot sent, with what Telegram keeps of it (the payload is never shown to users). */
@@ -1006,7 +1006,7 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer 
 }
 
 /** Entities Telegram would attach: a leading bot command and @mentions. */
-function entitiesOf(text: string): Message['entities'] {
+function entitiesOf(text: string): NonNullable<Message['entities']> {
   const entities: NonNullable<Message['entities']> = [];
   const command = /^\/[A-Za-z0-9_]+(?:@\w+)?/.exec(text);
   if (command) entities.push({ type: 'bot_command', offset: 0, length: command[0].length });

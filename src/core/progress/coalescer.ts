@@ -41,11 +41,11 @@ interface Update {
 }
 
 interface KeyState {
-  pending?: Update;
+  pending?: Update | undefined;
   /** The last update that was sent successfully. */
   last?: Update;
   lastStartedAt?: number;
-  inFlight?: Promise<void>;
+  inFlight?: Promise<void> | undefined;
   timer?: unknown;
   sawFinal: boolean;
 }

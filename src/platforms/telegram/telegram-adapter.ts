@@ -82,7 +82,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
   if (webhookUrl) {
     // Telegram waits for our answer before sending the next update; a command is quick (the job runs in the
     // engine), and if one is not, Telegram gets its 200 after WEBHOOK_ANSWER_MS while the update finishes.
-    const handle = webhookCallback(bot, 'std/http', { secretToken: secret, onTimeout: 'return', timeoutMilliseconds: WEBHOOK_ANSWER_MS });
+    const handle = webhookCallback(bot, 'std/http', { ...(secret ? { secretToken: secret } : {}), onTimeout: 'return', timeoutMilliseconds: WEBHOOK_ANSWER_MS });
     routes.push({
       path: TELEGRAM_WEBHOOK_PATH,
       handler: async (request) => {

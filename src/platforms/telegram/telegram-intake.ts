@@ -103,7 +103,10 @@ function lineOf(message: Message, me: UserFromGetMe, hasImage: boolean): Line | 
     const repliedTo = message.reply_to_message?.from?.id === me.id;
     if (!mentioned && !repliedTo) return undefined;
     text = text.replace(new RegExp(`@${me.username}\\b`, 'gi'), ' ').trim();
-    if (text.startsWith('/')) return lineOf({ ...message, text, caption: undefined, entities: [] } as Message, me, hasImage);
+    if (text.startsWith('/')) {
+      const { caption: _caption, ...withoutCaption } = message;
+      return lineOf({ ...withoutCaption, text, entities: [] } as Message, me, hasImage);
+    }
   }
   const prompt = text.trim();
   if (prompt) return { kind: 'command', text: `/video ${prompt}` };
