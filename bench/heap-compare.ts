@@ -49,8 +49,11 @@ const rows = [...after].map(([key, a]) => {
 });
 rows.sort((x, y) => y.bytesPerJob - x.bytesPerJob);
 const total = rows.reduce((sum, r) => sum + r.bytesPerJob, 0);
-console.log(`heap growth per job: ${total.toFixed(0)} bytes (self sizes, ${fmtKey('type:constructor')} objects/job  bytes/job)`);
-for (const row of rows.slice(0, 40)) console.log(`${fmtKey(row.key)} ${row.perJob.toFixed(2).padStart(8)} ${row.bytesPerJob.toFixed(0).padStart(8)}`);
+console.log(
+  `heap growth per job: ${total.toFixed(0)} bytes (self sizes, ${fmtKey('type:constructor')} objects/job  bytes/job)`,
+);
+for (const row of rows.slice(0, 40))
+  console.log(`${fmtKey(row.key)} ${row.perJob.toFixed(2).padStart(8)} ${row.bytesPerJob.toFixed(0).padStart(8)}`);
 
 function fmtKey(key: string): string {
   return key.padEnd(64);

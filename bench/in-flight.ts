@@ -91,7 +91,16 @@ if (process.argv.includes('--measure')) {
   const sim = await startFalSimulator({ queueMs: 0, runMs: RUN_MS });
   try {
     const expectedSeconds = (RUN_MS[0] + RUN_MS[1]) / 2 / 1000;
-    const result = await inChild({ jobs, users, simUrl: sim.url, jwksUrl: sim.jwksUrl, key: sim.key, expectedSeconds, checksPerSecond, holdSeconds });
+    const result = await inChild({
+      jobs,
+      users,
+      simUrl: sim.url,
+      jwksUrl: sim.jwksUrl,
+      key: sim.key,
+      expectedSeconds,
+      checksPerSecond,
+      holdSeconds,
+    });
     const callsPerJob = sim.stats.statusCalls / jobs;
     // What fixed 3 s polling would have cost for the same run times: one call at submit, then every 3 s.
     const fixedPerJob = 1 + (RUN_MS[0] + RUN_MS[1]) / 2 / 3000;
@@ -139,17 +148,21 @@ if (process.argv.includes('--measure')) {
             },
           ]),
     ];
-    report(`in-flight: ${fmt(jobs)} jobs from ${users} users against the fal simulator (generation ${RUN_MS[0] / 1000}–${RUN_MS[1] / 1000} s)`, rows, [
-      `all ${fmt(jobs)} submitted in ${result.submitSeconds.toFixed(1)} s; peak jobs running at the provider together: ${fmt(result.peakRunning)}; ` +
-        (holdSeconds
-          ? `held ${holdSeconds} s with all in flight, then stopped (${result.totalSeconds.toFixed(0)} s in all${pacing}); none was waited for to finish`
-          : `all final after ${result.totalSeconds.toFixed(0)} s, ${fmt(result.succeeded)} succeeded${pacing}`),
-      result.allInFlightRss
-        ? `RSS with all ${fmt(jobs)} in flight and none finished: ${(result.allInFlightRss / MIB).toFixed(0)} MiB ` +
-          `(+${((result.allInFlightRss - result.baselineRss) / jobs / 1024).toFixed(1)} KiB/job)` +
-          (holdSeconds ? '' : '; the peak comes with the dense polls and downloads of the end')
-        : 'the first jobs finished before the last was submitted: raise --run-s',
-    ]);
+    report(
+      `in-flight: ${fmt(jobs)} jobs from ${users} users against the fal simulator (generation ${RUN_MS[0] / 1000}–${RUN_MS[1] / 1000} s)`,
+      rows,
+      [
+        `all ${fmt(jobs)} submitted in ${result.submitSeconds.toFixed(1)} s; peak jobs running at the provider together: ${fmt(result.peakRunning)}; ` +
+          (holdSeconds
+            ? `held ${holdSeconds} s with all in flight, then stopped (${result.totalSeconds.toFixed(0)} s in all${pacing}); none was waited for to finish`
+            : `all final after ${result.totalSeconds.toFixed(0)} s, ${fmt(result.succeeded)} succeeded${pacing}`),
+        result.allInFlightRss
+          ? `RSS with all ${fmt(jobs)} in flight and none finished: ${(result.allInFlightRss / MIB).toFixed(0)} MiB ` +
+            `(+${((result.allInFlightRss - result.baselineRss) / jobs / 1024).toFixed(1)} KiB/job)` +
+            (holdSeconds ? '' : '; the peak comes with the dense polls and downloads of the end')
+          : 'the first jobs finished before the last was submitted: raise --run-s',
+      ],
+    );
   } finally {
     await sim.close();
   }
@@ -158,7 +171,10 @@ if (process.argv.includes('--measure')) {
 async function measure(job: ChildJob): Promise<ChildResult> {
   const { dir, cleanup } = tempDir('clipbot-bench-inflight-');
   const fal = createFalProvider({ key: job.key, queueUrl: job.simUrl, jwksUrls: [job.jwksUrl], logger: silentLogger });
-  const models = MODELS.map((m) => ({ ...m, expectedSecondsPer5s: { '480p': job.expectedSeconds, '720p': job.expectedSeconds, '1080p': job.expectedSeconds } }));
+  const models = MODELS.map((m) => ({
+    ...m,
+    expectedSecondsPer5s: { '480p': job.expectedSeconds, '720p': job.expectedSeconds, '1080p': job.expectedSeconds },
+  }));
   const settings = job.checksPerSecond ? { statusChecksPerSecond: job.checksPerSecond } : {};
   const { engine, db } = buildEngine({ dir, models, providers: new Map([['fal', fal]]), settings });
   try {
@@ -176,11 +192,17 @@ async function measure(job: ChildJob): Promise<ChildResult> {
       const runningNow = running.get() as number;
       peakRunning = Math.max(peakRunning, runningNow);
       if (runningNow === job.jobs && finals === 0) allInFlightRss = Math.max(allInFlightRss, process.memoryUsage.rss());
-      if (snapshotsAt.length && runningNow >= snapshotsAt[0]!) console.error(`heap snapshot at ${runningNow} running: ${writeHeapSnapshot(`inflight-${snapshotsAt.shift()}.heapsnapshot`)}`);
+      if (snapshotsAt.length && runningNow >= snapshotsAt[0]!)
+        console.error(
+          `heap snapshot at ${runningNow} running: ${writeHeapSnapshot(`inflight-${snapshotsAt.shift()}.heapsnapshot`)}`,
+        );
       if (process.env.BENCH_TRACE && ++ticks % 8 === 0) {
         const counts = db.drizzle.$client.prepare(`select status, count(*) n from jobs group by status`).all();
         const mem = process.memoryUsage();
-        console.error(`${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s rss ${(mem.rss / MIB).toFixed(0)} MiB heap ${(mem.heapUsed / MIB).toFixed(0)}/${(mem.heapTotal / MIB).toFixed(0)} external ${(mem.external / MIB).toFixed(0)}`, JSON.stringify(counts));
+        console.error(
+          `${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s rss ${(mem.rss / MIB).toFixed(0)} MiB heap ${(mem.heapUsed / MIB).toFixed(0)}/${(mem.heapTotal / MIB).toFixed(0)} external ${(mem.external / MIB).toFixed(0)}`,
+          JSON.stringify(counts),
+        );
       }
     }, 250);
     const started = process.hrtime.bigint();
@@ -204,7 +226,10 @@ async function measure(job: ChildJob): Promise<ChildResult> {
     loop.disable();
     clearInterval(sampler);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    const succeeded = db.drizzle.$client.prepare(`select count(*) from jobs where status = 'succeeded'`).pluck().get() as number;
+    const succeeded = db.drizzle.$client
+      .prepare(`select count(*) from jobs where status = 'succeeded'`)
+      .pluck()
+      .get() as number;
     return {
       submitSeconds,
       totalSeconds,
@@ -233,12 +258,15 @@ async function holdInFlight(runningNow: () => number, jobs: number, seconds: num
 
 function inChild(job: ChildJob): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--measure'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--measure'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let result: ChildResult | undefined;
     child.once('message', (message: ChildResult) => (result = message));
     child.once('error', reject);
-    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`measuring process exited with ${code}`))));
+    child.once('exit', (code) =>
+      result ? resolve(result) : reject(new Error(`measuring process exited with ${code}`)),
+    );
     child.send(job);
   });
 }
-

@@ -86,7 +86,9 @@ async function main(): Promise<void> {
         met: depth === 10_000 ? rate >= 2000 : undefined,
       };
     });
-    const notes = [`${WARMUP} untimed warm-up requests first on every store; SQLite queue kept at its depth (each new job cancelled after its request, untimed)`];
+    const notes = [
+      `${WARMUP} untimed warm-up requests first on every store; SQLite queue kept at its depth (each new job cancelled after its request, untimed)`,
+    ];
     if (postgres.skipped) notes.push(`PostgreSQL skipped: ${postgres.skipped}`);
     else {
       const single = postgres.byProcesses.get(1)!;
@@ -95,12 +97,18 @@ async function main(): Promise<void> {
         rows.push({
           scenario: `13 intake PostgreSQL, ${processes} process${processes > 1 ? 'es' : ''} (${fmt(pgN)} requests)`,
           figure: `${fmt(run.rate)}/s, p50 ${percentile(run.sorted, 50).toFixed(2)} ms, p99 ${percentile(run.sorted, 99).toFixed(1)} ms`,
-          comparison: processes === 1 ? `SQLite, 0 queued: ${fmt(n / empty.seconds)}/s` : `1 process: ${fmt(single.rate)}/s`,
-          ratio: processes === 1 ? `${(run.rate / (n / empty.seconds)).toFixed(2)}× SQLite` : `${(run.rate / single.rate).toFixed(2)}× 1 process`,
+          comparison:
+            processes === 1 ? `SQLite, 0 queued: ${fmt(n / empty.seconds)}/s` : `1 process: ${fmt(single.rate)}/s`,
+          ratio:
+            processes === 1
+              ? `${(run.rate / (n / empty.seconds)).toFixed(2)}× SQLite`
+              : `${(run.rate / single.rate).toFixed(2)}× 1 process`,
           goal: '',
         });
       }
-      notes.push(`PostgreSQL: each setting in a fresh database, queue growing from 0 to ${fmt(pgN)}; processes start together, rate = requests / (last end − first start)`);
+      notes.push(
+        `PostgreSQL: each setting in a fresh database, queue growing from 0 to ${fmt(pgN)}; processes start together, rate = requests / (last end − first start)`,
+      );
     }
     report('intake: /video requests accepted, nothing started at a provider', rows, notes);
   } finally {
@@ -129,13 +137,19 @@ async function idleProvider(): Promise<{ provider: VideoProvider; close(): Promi
 
 async function measureSqliteIntake(dir: string, depth: number): Promise<Timed> {
   const fal = await idleProvider();
-  const { engine, db } = buildEngine({ dir, providers: new Map([['fal', fal.provider]]), settings: { maxRunningJobs: 0 } });
+  const { engine, db } = buildEngine({
+    dir,
+    providers: new Map([['fal', fal.provider]]),
+    settings: { maxRunningJobs: 0 },
+  });
   try {
     const sqlite = db.drizzle.$client;
     for (let i = 0; i < WARMUP; i++) await engine.submitVideo(videoRequest(n + i, users));
     sqlite.prepare(`update jobs set status = 'cancelled', finished_at = updated_at where status = 'queued'`).run();
     fillQueue(sqlite, depth);
-    const cancel = sqlite.prepare(`update jobs set status = 'cancelled', finished_at = ?, updated_at = ? where id = ? and status = 'queued'`);
+    const cancel = sqlite.prepare(
+      `update jobs set status = 'cancelled', finished_at = ?, updated_at = ? where id = ? and status = 'queued'`,
+    );
     const latencies: number[] = [];
     let untimedNs = 0n;
     const started = process.hrtime.bigint();
@@ -145,7 +159,8 @@ async function measureSqliteIntake(dir: string, depth: number): Promise<Timed> {
       const t1 = process.hrtime.bigint();
       latencies.push(Number(t1 - t0) / 1e6);
       if (result.duplicate) throw new Error('a fresh intake key was treated as a duplicate');
-      if (result.position === undefined || (depth === 0 && result.position !== 1)) throw new Error(`position ${result.position} behind ${depth} queued jobs`);
+      if (result.position === undefined || (depth === 0 && result.position !== 1))
+        throw new Error(`position ${result.position} behind ${depth} queued jobs`);
       cancel.run(Date.now(), Date.now(), result.job.id);
       untimedNs += process.hrtime.bigint() - t1;
     }
@@ -165,12 +180,22 @@ function fillQueue(sqlite: ReturnType<typeof openDb>['$client'], depth: number):
   const template = sqlite.prepare(`select * from jobs limit 1`).get() as Record<string, unknown>;
   const members = sqlite.prepare(`select id from users order by id`).pluck().all() as number[];
   const columns = Object.keys(template);
-  const insert = sqlite.prepare(`insert into jobs (${columns.join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')})`);
+  const insert = sqlite.prepare(
+    `insert into jobs (${columns.join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')})`,
+  );
   const now = Date.now();
   sqlite.transaction(() => {
     for (let i = 0; i < depth; i++) {
       const at = now - depth + i;
-      insert.run({ ...template, id: `queued-${i}`, user_id: members[i % members.length], status: 'queued', finished_at: null, created_at: at, updated_at: at });
+      insert.run({
+        ...template,
+        id: `queued-${i}`,
+        user_id: members[i % members.length],
+        status: 'queued',
+        finished_at: null,
+        created_at: at,
+        updated_at: at,
+      });
     }
   })();
 }
@@ -180,9 +205,13 @@ function measureRawInserts(dir: string): Timed {
   const db = openDb(path.join(dir, 'raw.db'));
   try {
     const sqlite = db.$client;
-    sqlite.exec('create table plain (id text primary key, user_id integer not null, prompt text not null, created_at integer not null)');
+    sqlite.exec(
+      'create table plain (id text primary key, user_id integer not null, prompt text not null, created_at integer not null)',
+    );
     const insert = sqlite.prepare('insert into plain (id, user_id, prompt, created_at) values (?, ?, ?, ?)');
-    const insertOne = sqlite.transaction((i: number) => insert.run(`w${i}`, i % users, videoRequest(i, users).prompt, Date.now()));
+    const insertOne = sqlite.transaction((i: number) =>
+      insert.run(`w${i}`, i % users, videoRequest(i, users).prompt, Date.now()),
+    );
     for (let i = 0; i < WARMUP; i++) insertOne(n + i);
     const latencies: number[] = [];
     const started = process.hrtime.bigint();
@@ -197,7 +226,10 @@ function measureRawInserts(dir: string): Timed {
   }
 }
 
-async function measurePostgres(): Promise<{ skipped?: string; byProcesses: Map<number, { rate: number; sorted: number[] }> }> {
+async function measurePostgres(): Promise<{
+  skipped?: string;
+  byProcesses: Map<number, { rate: number; sorted: number[] }>;
+}> {
   const byProcesses = new Map<number, { rate: number; sorted: number[] }>();
   if (!(await postgresAvailable())) return { skipped: 'no PostgreSQL answers on 127.0.0.1:5432', byProcesses };
   for (const processes of PROCESSES) {
@@ -205,10 +237,18 @@ async function measurePostgres(): Promise<{ skipped?: string; byProcesses: Map<n
     try {
       // Migrated once before the children start, as a deployment's first process would.
       await (await openPostgresStore(database.url)).close();
-      const tasks = Array.from({ length: processes }, (_, first): ChildTask => ({ url: database.url, first, stride: processes, total: pgN }));
+      const tasks = Array.from({ length: processes }, (_, first): ChildTask => ({
+        url: database.url,
+        first,
+        stride: processes,
+        total: pgN,
+      }));
       const times = await runChildren(tasks);
       const seconds = (Math.max(...times.map((t) => t.endedMs)) - Math.min(...times.map((t) => t.startedMs))) / 1000;
-      byProcesses.set(processes, { rate: pgN / seconds, sorted: times.flatMap((t) => t.latencies).sort((a, b) => a - b) });
+      byProcesses.set(processes, {
+        rate: pgN / seconds,
+        sorted: times.flatMap((t) => t.latencies).sort((a, b) => a - b),
+      });
     } finally {
       await database.drop();
     }
@@ -218,7 +258,9 @@ async function measurePostgres(): Promise<{ skipped?: string; byProcesses: Map<n
 
 /** Forks one child per task, lets them all warm up, then starts them at once; their timings once all are done. */
 async function runChildren(tasks: ChildTask[]): Promise<ChildTimes[]> {
-  const children = tasks.map(() => fork(fileURLToPath(import.meta.url), ['--postgres-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const children = tasks.map(() =>
+    fork(fileURLToPath(import.meta.url), ['--postgres-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  );
   const inboxes = children.map(messagesOf);
   try {
     children.forEach((child, i) => child.send(tasks[i]!));
@@ -266,11 +308,20 @@ async function childIntake(task: ChildTask): Promise<void> {
   const { dir, cleanup } = tempDir('clipbot-bench-intake-pg-');
   const fal = await idleProvider();
   const db = await openPostgresStore(task.url);
-  const { engine } = buildEngine({ dir, db, providers: new Map([['fal', fal.provider]]), settings: { maxRunningJobs: 0 } });
+  const { engine } = buildEngine({
+    dir,
+    db,
+    providers: new Map([['fal', fal.provider]]),
+    settings: { maxRunningJobs: 0 },
+  });
   let result: ChildTimes;
   try {
-    const mine = Array.from({ length: Math.ceil((task.total - task.first) / task.stride) }, (_, k) => task.first + k * task.stride);
-    for (let i = 0; i < WARMUP; i += task.stride) await engine.submitVideo(videoRequest(task.total + task.first + i, users));
+    const mine = Array.from(
+      { length: Math.ceil((task.total - task.first) / task.stride) },
+      (_, k) => task.first + k * task.stride,
+    );
+    for (let i = 0; i < WARMUP; i += task.stride)
+      await engine.submitVideo(videoRequest(task.total + task.first + i, users));
     const go = new Promise((resolve) => process.once('message', resolve));
     process.send!('ready');
     await go;

@@ -34,7 +34,14 @@ export function report(title: string, rows: BenchRow[], notes: string[] = []): v
   console.log(`\n${title}\n${machine()}\n`);
   printTable([
     ['scenario', 'figure', 'comparison (same run)', 'ratio', 'goal', 'met'],
-    ...rows.map((r) => [r.scenario, r.figure, r.comparison, r.ratio, r.goal, r.met === undefined ? '' : r.met ? 'yes' : 'NO']),
+    ...rows.map((r) => [
+      r.scenario,
+      r.figure,
+      r.comparison,
+      r.ratio,
+      r.goal,
+      r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    ]),
   ]);
   for (const note of notes) console.log(`  · ${note}`);
   if (process.argv.includes('--json')) console.log(RESULT_PREFIX + JSON.stringify(rows));
@@ -52,7 +59,13 @@ export function machine(): string {
 
 export function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const row of rows)
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -137,10 +150,18 @@ export function buildEngine<S extends Store = SqliteStore>(opts: {
     models: opts.models ?? MODELS,
     providers: opts.providers ?? new Map(),
     platforms: new Map([['console', platform]]),
-    store: createLocalMediaStore({ dir: path.join(opts.dir, 'media'), publicBaseUrl: opts.publicBaseUrl ?? 'http://127.0.0.1:9' }),
+    store: createLocalMediaStore({
+      dir: path.join(opts.dir, 'media'),
+      publicBaseUrl: opts.publicBaseUrl ?? 'http://127.0.0.1:9',
+    }),
     fetcher: createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 60_000 }),
     lastFramePng: readLastFramePng,
-    prefilter: createPrefilter({ configTerms: ['forbiddenword'], loadDbTerms: () => listBlockedTerms(db), failOpen: false, logger: silentLogger }),
+    prefilter: createPrefilter({
+      configTerms: ['forbiddenword'],
+      loadDbTerms: () => listBlockedTerms(db),
+      failOpen: false,
+      logger: silentLogger,
+    }),
     settings: { ...OPEN_SETTINGS, ...opts.settings },
   });
   return { engine, db, platform };

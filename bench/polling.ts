@@ -36,8 +36,11 @@ interface Outcome {
 
 const random = mulberry32(6);
 const jobs = sampleJobs(jobCount, random);
-const outcomes = Object.fromEntries(Object.entries(POLICIES).map(([name, policy]) => [name, simulate(policy)])) as Record<string, Outcome>;
-const webhookRoutinePolls = jobs.reduce((sum, job) => sum + pollsBefore(job.durationMs, job.expectedMs), 0) / jobs.length;
+const outcomes = Object.fromEntries(
+  Object.entries(POLICIES).map(([name, policy]) => [name, simulate(policy)]),
+) as Record<string, Outcome>;
+const webhookRoutinePolls =
+  jobs.reduce((sum, job) => sum + pollsBefore(job.durationMs, job.expectedMs), 0) / jobs.length;
 const real = await measureWebhooks(webhookJobs);
 
 const adaptive = outcomes.adaptive!;
@@ -46,7 +49,9 @@ const fixed5 = outcomes['fixed 5 s']!;
 const callsRatio = fixed3.calls / adaptive.calls;
 // Even spacing s over a uniform end time gives a mean delay of s / 2: the oracle spends the whole delay budget.
 const oracleSpacingMs = 4 * mean(fixed3.delays);
-const oracle = simulate((t, expectedMs) => (t < 0.7 * expectedMs ? Math.max(0.7 * expectedMs, 60_000) - t : oracleSpacingMs));
+const oracle = simulate((t, expectedMs) =>
+  t < 0.7 * expectedMs ? Math.max(0.7 * expectedMs, 60_000) - t : oracleSpacingMs,
+);
 const delayRatio = mean(adaptive.delays) / mean(fixed3.delays);
 const rows: BenchRow[] = [
   {
@@ -59,7 +64,12 @@ const rows: BenchRow[] = [
   },
   {
     scenario: '3 polling: mean detection delay',
-    figure: `adaptive ${(mean(adaptive.delays) / 1000).toFixed(2)} s (p99 ${(percentile(adaptive.delays.sort((a, b) => a - b), 99) / 1000).toFixed(1)} s)`,
+    figure: `adaptive ${(mean(adaptive.delays) / 1000).toFixed(2)} s (p99 ${(
+      percentile(
+        adaptive.delays.sort((a, b) => a - b),
+        99,
+      ) / 1000
+    ).toFixed(1)} s)`,
     comparison: `fixed 3 s ${(mean(fixed3.delays) / 1000).toFixed(2)} s · fixed 5 s ${(mean(fixed5.delays) / 1000).toFixed(2)} s`,
     ratio: `${delayRatio.toFixed(2)}× fixed 3 s`,
     goal: '≤ 2× fixed 3 s',
@@ -129,7 +139,10 @@ function sampleJobs(count: number, rand: () => number): { expectedMs: number; du
     }
     for (const resolution of model.resolutions) {
       for (const durationS of model.durations) {
-        const seconds = expectedSeconds(model, { resolution, durationS } as Pick<GenerationParams, 'durationS' | 'resolution'>);
+        const seconds = expectedSeconds(model, { resolution, durationS } as Pick<
+          GenerationParams,
+          'durationS' | 'resolution'
+        >);
         if (seconds >= 60 && seconds <= 300) combos.push(seconds);
       }
     }
@@ -142,15 +155,28 @@ function sampleJobs(count: number, rand: () => number): { expectedMs: number; du
 }
 
 /** The engine with webhooks against the simulator; the catalog's expected time (1 s) matches the run time. */
-async function measureWebhooks(
-  count: number,
-): Promise<{ jobs: number; pollsPerJob: number; meanDelayMs: number; maxDelayMs: number; meanSinceDoneMs: number; maxSinceDoneMs: number }> {
+async function measureWebhooks(count: number): Promise<{
+  jobs: number;
+  pollsPerJob: number;
+  meanDelayMs: number;
+  maxDelayMs: number;
+  meanSinceDoneMs: number;
+  maxSinceDoneMs: number;
+}> {
   const runMs = 1000;
   const h = await EngineHarness.start({
     webhooks: true,
     models: FAST_MODELS,
     sim: { queueMs: 0, runMs },
-    settings: { maxRunningJobs: count, providerMaxRunningJobs: count, userMaxRunningJobs: count, rateLimitJobs: 10_000, dailyJobQuota: 10_000, userMaxPendingJobs: 10_000, startingCredits: 1_000_000 },
+    settings: {
+      maxRunningJobs: count,
+      providerMaxRunningJobs: count,
+      userMaxRunningJobs: count,
+      rateLimitJobs: 10_000,
+      dailyJobQuota: 10_000,
+      userMaxPendingJobs: 10_000,
+      startingCredits: 1_000_000,
+    },
   });
   // When each callback reached the engine: this observes the real handler, it does not replace it.
   const arrivedAt = new Map<string, number>();
@@ -172,7 +198,8 @@ async function measureWebhooks(
     const sinceDone = final.map((job) => {
       const request = h.sim.requests().find((r) => r.jobId === job.id);
       const arrived = request && arrivedAt.get(request.id);
-      if (job.status !== 'succeeded' || !request || !arrived || !job.providerDoneAt) throw new Error(`job ${job.id} did not succeed on a callback`);
+      if (job.status !== 'succeeded' || !request || !arrived || !job.providerDoneAt)
+        throw new Error(`job ${job.id} did not succeed on a callback`);
       sinceCallback.push(job.providerDoneAt - arrived);
       return job.providerDoneAt - (request.submittedAt + runMs);
     });
@@ -192,4 +219,3 @@ async function measureWebhooks(
 function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
-

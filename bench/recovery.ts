@@ -73,10 +73,14 @@ if (process.argv.includes('--measure')) {
         met: r.allTrackedMs < 5000 && r.answered === runningCount,
       },
     ];
-    report(`recovery: ${fmt(runningCount)} running (with fal task ids) + ${fmt(queuedCount)} queued jobs in a fresh SQLite file`, rows, [
-      `tracked again = every running job's first status answer received (${fmt(r.answered)} of ${fmt(runningCount)}); simulator saw ${fmt(sim.stats.statusCalls - callsBefore)} status calls`,
-      `writing the ${fmt(total)} rows beforehand took ${r.insertSeconds.toFixed(2)} s (not counted)`,
-    ]);
+    report(
+      `recovery: ${fmt(runningCount)} running (with fal task ids) + ${fmt(queuedCount)} queued jobs in a fresh SQLite file`,
+      rows,
+      [
+        `tracked again = every running job's first status answer received (${fmt(r.answered)} of ${fmt(runningCount)}); simulator saw ${fmt(sim.stats.statusCalls - callsBefore)} status calls`,
+        `writing the ${fmt(total)} rows beforehand took ${r.insertSeconds.toFixed(2)} s (not counted)`,
+      ],
+    );
   } finally {
     await fal.close();
     await sim.close();
@@ -88,7 +92,12 @@ async function createTasks(provider: VideoProvider, count: number): Promise<stri
   const ids: string[] = [];
   for (let i = 0; i < count; i += 50) {
     const batch = Array.from({ length: Math.min(50, count - i) }, (_, k) =>
-      provider.submit({ jobId: `r${i + k}`, providerModel: PROVIDER_MODEL, prompt: `a quiet harbour at night, take ${i + k}`, params: { ...PARAMS } }),
+      provider.submit({
+        jobId: `r${i + k}`,
+        providerModel: PROVIDER_MODEL,
+        prompt: `a quiet harbour at night, take ${i + k}`,
+        params: { ...PARAMS },
+      }),
     );
     ids.push(...(await Promise.all(batch)).map((t) => t.taskId));
   }
@@ -124,7 +133,12 @@ async function measure(job: ChildJob): Promise<ChildResult> {
     await seed(db, job);
     const insertSeconds = Number(process.hrtime.bigint() - insertStarted) / 1e9;
     t0 = process.hrtime.bigint();
-    const { engine } = buildEngine({ dir, db, providers: new Map([['fal', timed]]), settings: { maxRunningJobs: 100, providerMaxRunningJobs: 100 } });
+    const { engine } = buildEngine({
+      dir,
+      db,
+      providers: new Map([['fal', timed]]),
+      settings: { maxRunningJobs: 100, providerMaxRunningJobs: 100 },
+    });
     await engine.start();
     const startReturnedMs = elapsedMs();
     await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 60_000))]);
@@ -143,7 +157,8 @@ async function seed(db: Store, job: ChildJob): Promise<void> {
   const now = Date.now();
   await db.transaction(async (tx) => {
     const userIds: number[] = [];
-    for (let u = 0; u < 100; u++) userIds.push((await ensureUser(tx, clock, { platform: 'console', platformUserId: `u${u}` }, 1_000_000)).id);
+    for (let u = 0; u < 100; u++)
+      userIds.push((await ensureUser(tx, clock, { platform: 'console', platformUserId: `u${u}` }, 1_000_000)).id);
     const total = job.taskIds.length + job.queued;
     for (let i = 0; i < total; i++) {
       const id = `j${i}`;
@@ -185,11 +200,15 @@ async function seed(db: Store, job: ChildJob): Promise<void> {
 
 function inChild(job: ChildJob): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--measure'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--measure'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let result: ChildResult | undefined;
     child.once('message', (message: ChildResult) => (result = message));
     child.once('error', reject);
-    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`measuring process exited with ${code}`))));
+    child.once('exit', (code) =>
+      result ? resolve(result) : reject(new Error(`measuring process exited with ${code}`)),
+    );
     child.send(job);
   });
 }

@@ -115,11 +115,17 @@ async function main(): Promise<void> {
         };
         uploads.length = 0;
         const result = await measureInChild(job);
-        if (result.bytes !== sizeMib * MIB) throw new Error(`${scenario}: moved ${result.bytes} bytes, expected ${sizeMib * MIB}`);
+        if (result.bytes !== sizeMib * MIB)
+          throw new Error(`${scenario}: moved ${result.bytes} bytes, expected ${sizeMib * MIB}`);
         // The multipart body is the file plus a few hundred bytes of fields and boundaries.
         const uploaded = uploads.at(-1) ?? 0;
-        if (scenario !== 'copy' && (uploads.length !== 2 || uploaded < result.bytes || uploaded > result.bytes + 64 * 1024)) {
-          throw new Error(`${scenario}: the fake Bot API got uploads of ${uploads.join(', ') || 'nothing'} bytes, expected 2, the last of about ${result.bytes}`);
+        if (
+          scenario !== 'copy' &&
+          (uploads.length !== 2 || uploaded < result.bytes || uploaded > result.bytes + 64 * 1024)
+        ) {
+          throw new Error(
+            `${scenario}: the fake Bot API got uploads of ${uploads.join(', ') || 'nothing'} bytes, expected 2, the last of about ${result.bytes}`,
+          );
         }
         results.set(scenario, [...(results.get(scenario) ?? []), result]);
         await rm(runDir, { recursive: true, force: true });
@@ -200,13 +206,23 @@ async function setUp(job: MeasureJob): Promise<Transfer> {
   // As the engine's fetch and deliver steps do it (engine.ts fetchStep, deliverStep).
   return async (which) => {
     const temp = store.tempPath(`${which}.part`);
-    const got = await fetcher.fetchToFile(which === 'source' ? job.sourceUrl : job.warmupUrl, temp, { trust: 'operator', kind: 'video', maxBytes: 4096 * MIB });
+    const got = await fetcher.fetchToFile(which === 'source' ? job.sourceUrl : job.warmupUrl, temp, {
+      trust: 'operator',
+      kind: 'video',
+      maxBytes: 4096 * MIB,
+    });
     const stored = await store.putFile(`results/${which}.${got.ext}`, temp, got.contentType);
     const storedAt = performance.now();
     const localPath = store.localPath(stored.key);
     await telegram.deliver(
       { platform: 'telegram', chatId: String(CHAT_ID), userId: String(CHAT_ID) },
-      { jobId: which, text: 'Your video is ready', media: stored, ...(localPath ? { localPath } : {}), openRead: () => store.openRead(stored.key) },
+      {
+        jobId: which,
+        text: 'Your video is ready',
+        media: stored,
+        ...(localPath ? { localPath } : {}),
+        openRead: () => store.openRead(stored.key),
+      },
     );
     return { bytes: stored.bytes, storedAt };
   };
@@ -221,7 +237,9 @@ function measureInChild(job: MeasureJob): Promise<Measurement> {
     let result: Measurement | undefined;
     child.once('message', (message: Measurement) => (result = message));
     child.once('error', reject);
-    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`${job.scenario}: measuring process exited with ${code}`))));
+    child.once('exit', (code) =>
+      result ? resolve(result) : reject(new Error(`${job.scenario}: measuring process exited with ${code}`)),
+    );
     child.send(job);
   });
 }
@@ -239,7 +257,7 @@ async function writeVideoLikeFile(file: string, size: number): Promise<void> {
   const handle = await open(file, 'w');
   try {
     await handle.write(header);
-    for (let written = header.length; written < size; ) {
+    for (let written = header.length; written < size;) {
       const chunk = block.subarray(0, Math.min(block.length, size - written));
       await handle.write(chunk);
       written += chunk.length;
@@ -307,7 +325,8 @@ function printTable(results: Map<Scenario, Measurement[]>, sizeMib: number, runs
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   '));
+  for (const row of rows)
+    console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   '));
 }
 
 function median(values: number[]): number {

@@ -11,7 +11,10 @@ import { machine, parseResult, printTable, type BenchRow } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** `--only=intake,polling`: just those scenarios (by script name). */
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const passOn = process.argv.slice(2).filter((a) => !a.startsWith('--only='));
 
 const SCENARIOS: { script: string; args: string[]; parse?: (stdout: string) => BenchRow[] }[] = [
@@ -29,10 +32,16 @@ const SCENARIOS: { script: string; args: string[]; parse?: (stdout: string) => B
 const rows: BenchRow[] = [];
 const started = new Date();
 const chosen = SCENARIOS.filter(({ script }) => !only || only.includes(script.replace(/\.ts$/, '')));
-if (chosen.length === 0) throw new Error(`--only names no scenario; there are: ${SCENARIOS.map((s) => s.script.replace(/\.ts$/, '')).join(', ')}`);
+if (chosen.length === 0)
+  throw new Error(
+    `--only names no scenario; there are: ${SCENARIOS.map((s) => s.script.replace(/\.ts$/, '')).join(', ')}`,
+  );
 for (const { script, args, parse } of chosen) {
   process.stderr.write(`running ${script} …\n`);
-  const { code, stdout } = await run(script, [...passOn.filter((a) => script !== 'relay.ts' || !a.startsWith('--runs')), ...args]);
+  const { code, stdout } = await run(script, [
+    ...passOn.filter((a) => script !== 'relay.ts' || !a.startsWith('--runs')),
+    ...args,
+  ]);
   const got = code === 0 ? (parse ?? parseResult)(stdout) : undefined;
   if (got?.length) rows.push(...got);
   else rows.push({ scenario: script, figure: `did not finish (exit ${code})`, comparison: '', ratio: '', goal: '' });
@@ -41,17 +50,31 @@ for (const { script, args, parse } of chosen) {
 console.log(`\nclipbot benchmarks, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n${machine()}\n`);
 printTable([
   ['scenario', 'figure', 'comparison (same run)', 'ratio', 'goal', 'met'],
-  ...rows.map((r) => [r.scenario, r.figure, r.comparison, r.ratio, r.goal, r.met === undefined ? '' : r.met ? 'yes' : 'NO']),
+  ...rows.map((r) => [
+    r.scenario,
+    r.figure,
+    r.comparison,
+    r.ratio,
+    r.goal,
+    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+  ]),
 ]);
 
 function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, path.join(here, script), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       stdout += chunk;
-      process.stderr.write(chunk.split('\n').filter((l) => !l.startsWith('BENCH_RESULT ')).join('\n'));
+      process.stderr.write(
+        chunk
+          .split('\n')
+          .filter((l) => !l.startsWith('BENCH_RESULT '))
+          .join('\n'),
+      );
     });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout }));

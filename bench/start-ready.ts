@@ -16,12 +16,16 @@ import { fileURLToPath } from 'node:url';
 import { FakeTelegram } from '../test/fakes/telegram-api.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+const arg = (name: string, fallback: number) =>
+  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 const RUNS = arg('runs', 5);
 const IDLE_MS = arg('idle-s', 5) * 1000;
 
 const VARIANTS: { name: string; command: string[] }[] = [
-  { name: 'before: tsx src/main.ts', command: [process.execPath, path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'src/main.ts'] },
+  {
+    name: 'before: tsx src/main.ts',
+    command: [process.execPath, path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'src/main.ts'],
+  },
   { name: 'after: node dist/src/main.js', command: [process.execPath, 'dist/src/main.js'] },
 ];
 
@@ -42,7 +46,15 @@ async function once(command: string[], telegram: FakeTelegram): Promise<{ readyM
   const child = spawn(command[0]!, command.slice(1), {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, HTTP_PORT: '0', LOG_LEVEL: 'info', TELEGRAM_TOKEN: telegram.token, TELEGRAM_API_ROOT: telegram.apiRoot },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATA_DIR: dataDir,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'info',
+      TELEGRAM_TOKEN: telegram.token,
+      TELEGRAM_API_ROOT: telegram.apiRoot,
+    },
   });
   try {
     const readyMs = await new Promise<number>((resolve, reject) => {
@@ -66,7 +78,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const telegram = await FakeTelegram.start();
 try {
-  console.log(`start to ready and idle RSS (${IDLE_MS / 1000} s after ready), ${RUNS} runs each, median; Node ${process.version}, ${os.cpus().length} CPU`);
+  console.log(
+    `start to ready and idle RSS (${IDLE_MS / 1000} s after ready), ${RUNS} runs each, median; Node ${process.version}, ${os.cpus().length} CPU`,
+  );
   for (const variant of VARIANTS) {
     const runs = [];
     for (let i = 0; i < RUNS; i++) runs.push(await once(variant.command, telegram));

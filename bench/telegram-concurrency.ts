@@ -47,7 +47,11 @@ try {
   const quiet = await measureBalances('quiet');
   for (let i = 0; i < trickling; i++) {
     const member = fake.user({ first_name: `Slow${i}` });
-    fake.sendText(member, fake.privateChat(member), `/video the fox wakes up --image ${viaPublicName(trickle.url())} --resolution 480p`);
+    fake.sendText(
+      member,
+      fake.privateChat(member),
+      `/video the fox wakes up --image ${viaPublicName(trickle.url())} --resolution 480p`,
+    );
   }
   await until(() => trickle.open === trickling, 10_000, `${trickling} trickling downloads to start`);
   const busy = await measureBalances('busy');
@@ -64,10 +68,14 @@ try {
       met: percentile(busy, 99) < GOAL_P99_MS,
     },
   ];
-  report(`Telegram concurrency: ${commands} /balance from other chats, ${gapMs} ms apart, long polling through grammY's runner`, rows, [
-    `downloads still trickling when the last /balance was answered: ${stillTrickling} of ${trickling} (1 byte/s)`,
-    `max answer time: nobody trickling ${quiet.at(-1)!.toFixed(1)} ms, ${trickling} trickling ${busy.at(-1)!.toFixed(1)} ms`,
-  ]);
+  report(
+    `Telegram concurrency: ${commands} /balance from other chats, ${gapMs} ms apart, long polling through grammY's runner`,
+    rows,
+    [
+      `downloads still trickling when the last /balance was answered: ${stillTrickling} of ${trickling} (1 byte/s)`,
+      `max answer time: nobody trickling ${quiet.at(-1)!.toFixed(1)} ms, ${trickling} trickling ${busy.at(-1)!.toFixed(1)} ms`,
+    ],
+  );
 } finally {
   // Closing the image host fails the trickling downloads, so the bot has nothing left to wait for when it stops.
   await trickle.close();

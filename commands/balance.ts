@@ -17,8 +17,11 @@ export default defineCommand({
     });
     const { balance, held } = await accountSummary(db, user.id);
     const purchases = await purchaseLines(db, user.id, 3);
-    const daily = config.FREE_DAILY_CREDITS > 0 ? ` Your balance is topped up to ${config.FREE_DAILY_CREDITS} each day (UTC).` : '';
+    const daily =
+      config.FREE_DAILY_CREDITS > 0 ? ` Your balance is topped up to ${config.FREE_DAILY_CREDITS} each day (UTC).` : '';
     const bought = purchases.length ? `\nRecent purchases:\n${purchases.join('\n')}` : '';
-    await ctx.reply(`You have ${balance} credits${held ? ` (${held} more held for videos in progress)` : ''}.${daily}${bought}`);
+    await ctx.reply(
+      `You have ${balance} credits${held ? ` (${held} more held for videos in progress)` : ''}.${daily}${bought}`,
+    );
   },
 });

@@ -22,9 +22,13 @@ export default defineCommand({
       const fromConfig = deps.config.BLOCKLIST.length;
       await ctx.reply(
         [
-          admin.community && (here.length || admin.role !== 'owner') ? `This community: ${here.length ? here.join(', ') : 'no terms'}.` : undefined,
+          admin.community && (here.length || admin.role !== 'owner')
+            ? `This community: ${here.length ? here.join(', ') : 'no terms'}.`
+            : undefined,
           // Moderators see how many global terms apply, owners see them.
-          admin.role === 'owner' ? `Everywhere: ${global.length ? global.join(', ') : 'no terms'}.` : `Plus ${global.length} global terms set by the bot owner.`,
+          admin.role === 'owner'
+            ? `Everywhere: ${global.length ? global.join(', ') : 'no terms'}.`
+            : `Plus ${global.length} global terms set by the bot owner.`,
           fromConfig ? `Plus ${fromConfig} from the BLOCKLIST setting.` : undefined,
         ]
           .filter(Boolean)

@@ -30,13 +30,20 @@ export default defineCommand({
       throw new UserError('bad_community', 'Name the community as discord:<server id> or telegram:<group id>.');
     }
     const community = named ?? admin.community;
-    if (!community) throw new UserError('no_community', 'Use this in a server or group, or name one: /budget show telegram:<group id>.');
+    if (!community)
+      throw new UserError(
+        'no_community',
+        'Use this in a server or group, or name one: /budget show telegram:<group id>.',
+      );
     if (o.action === 'show') {
       await ctx.reply(`${community}: ${await budgetOf(deps.db, community)} credits left to grant.`);
       return;
     }
-    if (o.amount === undefined) throw new UserError('missing_amount', `Say how many credits: /budget ${o.action} <amount>`);
+    if (o.amount === undefined)
+      throw new UserError('missing_amount', `Say how many credits: /budget ${o.action} <amount>`);
     const left = await adjustBudget(admin, community, o.action, o.amount, o.reason);
-    await ctx.reply(`${o.action === 'give' ? 'Gave' : 'Took'} ${o.amount} credits ${o.action === 'give' ? 'to' : 'from'} the budget of ${community}. Left: ${left}.`);
+    await ctx.reply(
+      `${o.action === 'give' ? 'Gave' : 'Took'} ${o.amount} credits ${o.action === 'give' ? 'to' : 'from'} the budget of ${community}. Left: ${left}.`,
+    );
   },
 });

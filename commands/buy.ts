@@ -17,7 +17,11 @@ export default defineCommand({
   description: 'Buy credits (Telegram Stars, Discord premium purchases)',
   access: 'member',
   options: z.object({
-    credits: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be positive').optional(),
+    credits: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .positive('must be positive')
+      .optional(),
   }),
   positional: ['credits'],
   optionHelp: { credits: 'the pack to buy, by its number of credits (default: every pack)' },
@@ -31,21 +35,28 @@ export default defineCommand({
     if (user?.banned) throw new UserError('banned', 'You are banned from using this bot.');
     const list = packs.map((p) => t('pack', locale, { credits: String(p.credits), stars: String(p.stars) })).join(', ');
     const chosen = o.credits === undefined ? packs : packs.filter((p) => p.credits === o.credits);
-    if (chosen.length === 0) return void (await ctx.reply(t('buy_no_such_pack', locale, { credits: String(o.credits), packs: list })));
+    if (chosen.length === 0)
+      return void (await ctx.reply(t('buy_no_such_pack', locale, { credits: String(o.credits), packs: list })));
     await ctx.reply(t('buy_packs', locale, { packs: list }));
     for (const pack of chosen) await ctx.shop.sendInvoice(pack);
   },
 });
 
 /** Discord: the packs by credits, then a premium button per pack (Discord shows each SKU's name and price). */
-async function buyOnDiscord(ctx: CommandContext, shop: PremiumShop, credits: number | undefined, db: Store): Promise<void> {
+async function buyOnDiscord(
+  ctx: CommandContext,
+  shop: PremiumShop,
+  credits: number | undefined,
+  db: Store,
+): Promise<void> {
   const locale = localeOf(ctx.locale);
   if (shop.packs.length === 0) return void (await ctx.reply(t('buy_not_set_up', locale)));
   const user = await findUser(db, ctx.actor.platform, ctx.actor.platformUserId);
   if (user?.banned) throw new UserError('banned', 'You are banned from using this bot.');
   const list = shop.packs.map((p) => t('premium_pack', locale, { credits: String(p.credits) })).join(', ');
   const chosen = credits === undefined ? shop.packs : shop.packs.filter((p) => p.credits === credits);
-  if (chosen.length === 0) return void (await ctx.reply(t('buy_no_such_pack', locale, { credits: String(credits), packs: list })));
+  if (chosen.length === 0)
+    return void (await ctx.reply(t('buy_no_such_pack', locale, { credits: String(credits), packs: list })));
   await ctx.reply(t('buy_premium_packs', locale, { packs: list }));
   await shop.offer(chosen);
 }

@@ -15,7 +15,10 @@ export default defineCommand({
     }
     const allowed = config.ALLOWED_COMMUNITIES;
     const lines = all.map((c) => {
-      const flags = [c.leftAt ? 'left' : undefined, allowed.length && !allowed.includes(c.id) ? 'not on ALLOWED_COMMUNITIES' : undefined].filter(Boolean);
+      const flags = [
+        c.leftAt ? 'left' : undefined,
+        allowed.length && !allowed.includes(c.id) ? 'not on ALLOWED_COMMUNITIES' : undefined,
+      ].filter(Boolean);
       const name = c.title ? `${c.title} (${c.id})` : c.id;
       return `${name}: ${c.membersServed} members served, ${c.creditsSpent} credits spent, budget ${c.budget}${flags.length ? ` [${flags.join(', ')}]` : ''}`;
     });

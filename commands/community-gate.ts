@@ -19,7 +19,9 @@ export async function passCommunityGate(ctx: CommandContext, deps: CommandDeps):
   const log = deps.logger.child({ community });
   if (await claimRefusal(deps.db, deps.clock, community)) {
     log.info('request from a community not on ALLOWED_COMMUNITIES refused');
-    await ctx.reply(t('community_not_allowed', localeOf(ctx.locale))).catch((error: unknown) => log.warn({ err: error }, 'could not send the refusal'));
+    await ctx
+      .reply(t('community_not_allowed', localeOf(ctx.locale)))
+      .catch((error: unknown) => log.warn({ err: error }, 'could not send the refusal'));
   }
   if (deps.config.LEAVE_UNLISTED && ctx.leaveCommunity) {
     try {

@@ -21,6 +21,8 @@ export default defineCommand({
     const { balance, budgetLeft } = await adjustCredits(admin, target, o.action, o.amount, o.reason);
     const verb = o.action === 'grant' ? 'Gave' : 'Took';
     const fromBudget = budgetLeft === undefined ? '' : ` from this community's budget (${budgetLeft} left)`;
-    await ctx.reply(`${verb} ${o.amount} credits ${o.action === 'grant' ? 'to' : 'from'} ${describeUser(target)}${fromBudget}. New balance: ${balance}.`);
+    await ctx.reply(
+      `${verb} ${o.amount} credits ${o.action === 'grant' ? 'to' : 'from'} ${describeUser(target)}${fromBudget}. New balance: ${balance}.`,
+    );
   },
 });

@@ -10,7 +10,12 @@ export function createHelpCommand(all: () => readonly Command[]) {
     options: z.object({ command: z.string().trim().max(40).optional() }),
     positional: ['command'],
     async execute(ctx, o) {
-      const visible = all().filter((c) => c.access === 'member' || (c.access === 'moderator' && ctx.actor.role !== 'member') || ctx.actor.role === 'owner');
+      const visible = all().filter(
+        (c) =>
+          c.access === 'member' ||
+          (c.access === 'moderator' && ctx.actor.role !== 'member') ||
+          ctx.actor.role === 'owner',
+      );
       const one = o.command ? visible.find((c) => c.name === o.command!.replace(/^\//, '').toLowerCase()) : undefined;
       if (o.command && !one) {
         await ctx.reply(`There is no command /${o.command.replace(/^\//, '').slice(0, 40)}. Try /help.`);
@@ -33,7 +38,9 @@ export function createHelpCommand(all: () => readonly Command[]) {
         return c.description.includes(who) ? '' : ` ${who}`;
       };
       const lines = visible.map((c) => `/${c.name}: ${c.description}${mark(c)}`);
-      await ctx.reply(['Commands:', ...lines, 'Example: /video a red fox running through snow --resolution 480p'].join('\n'));
+      await ctx.reply(
+        ['Commands:', ...lines, 'Example: /video a red fox running through snow --resolution 480p'].join('\n'),
+      );
     },
   });
 }

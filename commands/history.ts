@@ -8,7 +8,12 @@ export default defineCommand({
   description: 'Your recent videos and purchases',
   access: 'member',
   options: z.object({
-    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(20, 'must be at most 20').default(5),
+    limit: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(20, 'must be at most 20')
+      .default(5),
   }),
   positional: ['limit'],
   async execute(ctx, o, { db, clock, config }) {
@@ -24,7 +29,12 @@ export default defineCommand({
     const lines = rows.map((job) => {
       const when = new Date(job.createdAt).toISOString().slice(0, 16).replace('T', ' ');
       const prompt = job.prompt.length > 60 ? `${job.prompt.slice(0, 59)}…` : job.prompt;
-      const tail = job.status === 'succeeded' && job.mediaUrl ? ` ${job.mediaUrl}` : job.errorMessage ? ` (${job.errorMessage})` : '';
+      const tail =
+        job.status === 'succeeded' && job.mediaUrl
+          ? ` ${job.mediaUrl}`
+          : job.errorMessage
+            ? ` (${job.errorMessage})`
+            : '';
       return `${job.id} · ${when} UTC · ${job.status} · ${job.price} credits · “${prompt}”${tail}`;
     });
     await ctx.reply(bought ? `${lines.join('\n')}\n${bought}` : lines.join('\n'));

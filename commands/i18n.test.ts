@@ -10,7 +10,10 @@ describe('i18n', () => {
   });
 
   it('renders a known error in Chinese with its numbers, and falls back to English for the rest', () => {
-    const error = new UserError('insufficient_credits', 'This video costs 50 credits and you have 10.', { price: 50, balance: 10 });
+    const error = new UserError('insufficient_credits', 'This video costs 50 credits and you have 10.', {
+      price: 50,
+      balance: 10,
+    });
     expect(localizeError(error, 'zh')).toBe('这个视频需要 50 积分，你只有 10 积分。');
     expect(localizeError(error, 'en')).toBe(error.message);
     expect(localizeError(new UserError('something_new', 'Plain English.'), 'zh')).toBe('Plain English.');

@@ -66,15 +66,30 @@ const TEXT = {
   cancel: { en: 'Cancel', zh: '取消' },
   retry: { en: 'Retry', zh: '重试' },
   retry_not_yours: { en: 'Only the person who asked for this video can retry it.', zh: '只有发起者可以重试这个视频。' },
-  not_yours: { en: 'Only the person who asked for this video (or a moderator) can do that.', zh: '只有发起者（或管理员）可以这样做。' },
+  not_yours: {
+    en: 'Only the person who asked for this video (or a moderator) can do that.',
+    zh: '只有发起者（或管理员）可以这样做。',
+  },
   cancelled: { en: 'Cancelled; your credits are back.', zh: '已取消，积分已退回。' },
-  cancelled_for_requester: { en: 'Cancelled; the credits went back to the member who asked for it.', zh: '已取消，积分已退回给发起者。' },
+  cancelled_for_requester: {
+    en: 'Cancelled; the credits went back to the member who asked for it.',
+    zh: '已取消，积分已退回给发起者。',
+  },
   retrying: { en: 'Retrying as job {job}.', zh: '正在重试，新任务 {job}。' },
   already_retrying: { en: 'Already retrying as job {job}.', zh: '已在重试，任务 {job}。' },
-  no_such_job: { en: 'The bot no longer knows this video. See /history.', zh: '机器人找不到这个视频了，请用 /history 查看。' },
-  internal_error: { en: 'Something went wrong on our side (ref {ref}). Nothing was charged.', zh: '出了点问题（编号 {ref}），没有扣除积分。' },
+  no_such_job: {
+    en: 'The bot no longer knows this video. See /history.',
+    zh: '机器人找不到这个视频了，请用 /history 查看。',
+  },
+  internal_error: {
+    en: 'Something went wrong on our side (ref {ref}). Nothing was charged.',
+    zh: '出了点问题（编号 {ref}），没有扣除积分。',
+  },
   already_handled: { en: 'This request was already handled.', zh: '这个请求已经处理过了。' },
-  moderator_only: { en: '/{command} is for moderators and the bot owner.', zh: '/{command} 只有管理员和机器人所有者可以使用。' },
+  moderator_only: {
+    en: '/{command} is for moderators and the bot owner.',
+    zh: '/{command} 只有管理员和机器人所有者可以使用。',
+  },
   community_not_allowed: {
     en: 'This bot is not available in this server or group. Ask its owner to add it to ALLOWED_COMMUNITIES.',
     zh: '本机器人不在这个服务器或群组中提供服务，请联系机器人所有者把它加入 ALLOWED_COMMUNITIES。',
@@ -82,8 +97,14 @@ const TEXT = {
   owner_only: { en: '/{command} is for the bot owner.', zh: '/{command} 只有机器人所有者可以使用。' },
   buy_not_here: { en: 'Buying credits is not available here yet.', zh: '这里暂时还不能购买积分。' },
   buy_not_set_up: { en: 'Buying credits is not set up on this bot.', zh: '这个机器人还没有开通购买积分。' },
-  buy_packs: { en: 'Credit packs: {packs}. Pay with the button under the pack you want.', zh: '积分包：{packs}。点击你想要的积分包下方的按钮付款。' },
-  buy_no_such_pack: { en: 'There is no pack of {credits} credits. Packs: {packs}.', zh: '没有 {credits} 积分的积分包。可选：{packs}。' },
+  buy_packs: {
+    en: 'Credit packs: {packs}. Pay with the button under the pack you want.',
+    zh: '积分包：{packs}。点击你想要的积分包下方的按钮付款。',
+  },
+  buy_no_such_pack: {
+    en: 'There is no pack of {credits} credits. Packs: {packs}.',
+    zh: '没有 {credits} 积分的积分包。可选：{packs}。',
+  },
   pack: { en: '{credits} credits for {stars} ⭐', zh: '{credits} 积分 {stars} ⭐' },
   premium_pack: { en: '{credits} credits', zh: '{credits} 积分' },
   buy_premium_packs: {
@@ -91,7 +112,10 @@ const TEXT = {
     zh: '积分包：{packs}。点击下方对应的按钮购买（价格由 Discord 显示）；Discord 确认购买后积分会立即到账（可用 /balance 查看）。',
   },
   invoice_title: { en: '{credits} credits', zh: '{credits} 积分' },
-  invoice_description: { en: '{credits} credits for making videos with {bot}.', zh: '用于在 {bot} 生成视频的 {credits} 积分。' },
+  invoice_description: {
+    en: '{credits} credits for making videos with {bot}.',
+    zh: '用于在 {bot} 生成视频的 {credits} 积分。',
+  },
   paysupport_default: {
     en: 'Questions about a payment? Write to the owners of this bot{owners} and quote the payment id from your receipt (also shown in /history). Telegram support cannot help with purchases made in bots.',
     zh: '付款有问题？请联系这个机器人的所有者{owners}，并附上收据中的付款编号（也可在 /history 中查看）。Telegram 客服无法处理在机器人中的购买。',
@@ -104,11 +128,23 @@ const TEXT = {
     en: 'Your payment {payment} could not be credited automatically. Nothing is lost: it is on record. Please use /paysupport and quote this payment id.',
     zh: '你的付款 {payment} 无法自动入账。付款已记录，不会丢失。请使用 /paysupport 并提供这个付款编号。',
   },
-  checkout_unknown: { en: 'This invoice is not one this bot sent. Use /buy for a fresh one.', zh: '这张账单不是本机器人发出的，请用 /buy 获取新的账单。' },
-  checkout_gone: { en: 'This pack is no longer sold. Use /buy to see the current packs.', zh: '这个积分包已下架，请用 /buy 查看当前的积分包。' },
-  checkout_repriced: { en: 'The price of this pack has changed. Use /buy for a fresh invoice.', zh: '这个积分包的价格已变更，请用 /buy 获取新的账单。' },
+  checkout_unknown: {
+    en: 'This invoice is not one this bot sent. Use /buy for a fresh one.',
+    zh: '这张账单不是本机器人发出的，请用 /buy 获取新的账单。',
+  },
+  checkout_gone: {
+    en: 'This pack is no longer sold. Use /buy to see the current packs.',
+    zh: '这个积分包已下架，请用 /buy 查看当前的积分包。',
+  },
+  checkout_repriced: {
+    en: 'The price of this pack has changed. Use /buy for a fresh invoice.',
+    zh: '这个积分包的价格已变更，请用 /buy 获取新的账单。',
+  },
   checkout_currency: { en: 'Credits are sold for Telegram Stars only.', zh: '积分只能用 Telegram Stars 购买。' },
-  checkout_busy: { en: 'The bot could not check this purchase just now. Nothing was charged; please try again in a minute.', zh: '机器人暂时无法确认这笔购买，没有扣费，请一分钟后再试。' },
+  checkout_busy: {
+    en: 'The bot could not check this purchase just now. Nothing was charged; please try again in a minute.',
+    zh: '机器人暂时无法确认这笔购买，没有扣费，请一分钟后再试。',
+  },
   confirm: { en: 'Confirm', zh: '确认' },
   quote_offer: {
     en: 'This video costs {price} credits ({model}, {duration} s, {resolution}). Confirm within 2 minutes to start it; nothing is charged until you do.',
@@ -126,27 +162,48 @@ const TEXT = {
     en: 'Extending this video costs {price} credits ({model}, {duration} s more, {resolution}). Confirm within 2 minutes to start it; nothing is charged until you do.',
     zh: '延长这个视频需要 {price} 积分（{model}，再加 {duration} 秒，{resolution}）。请在 2 分钟内确认开始；确认前不会扣除积分。',
   },
-  quote_type_hint: { en: 'Type /confirm {id} to go ahead, or /dropquote {id} to cancel.', zh: '输入 /confirm {id} 确认，或 /dropquote {id} 取消。' },
+  quote_type_hint: {
+    en: 'Type /confirm {id} to go ahead, or /dropquote {id} to cancel.',
+    zh: '输入 /confirm {id} 确认，或 /dropquote {id} 取消。',
+  },
   quote_sent: { en: 'The price is shown above: confirm it to go ahead.', zh: '价格已显示，请确认后开始。' },
   quote_confirmed: { en: 'Confirmed: {price} credits for job {job}.', zh: '已确认：任务 {job}，{price} 积分。' },
   quote_already_confirmed: { en: 'Already confirmed as job {job}.', zh: '已确认，任务 {job}。' },
   quote_dropped: { en: 'Cancelled; nothing was charged.', zh: '已取消，没有扣除积分。' },
-  quote_expired: { en: 'This quote expired; nothing was charged. Please ask again.', zh: '这个报价已过期，没有扣除积分，请重新发起。' },
+  quote_expired: {
+    en: 'This quote expired; nothing was charged. Please ask again.',
+    zh: '这个报价已过期，没有扣除积分，请重新发起。',
+  },
   quote_changed: {
     en: 'The price changed from {before} to {price} credits; nothing was charged. Here is the new quote.',
     zh: '价格已从 {before} 变为 {price} 积分，没有扣除积分。以下是新的报价。',
   },
-  quote_not_yours: { en: 'Only the person who asked for this video can confirm or cancel it.', zh: '只有发起者可以确认或取消这个报价。' },
-  no_such_quote: { en: 'The bot no longer knows this quote. Please ask again.', zh: '机器人找不到这个报价了，请重新发起。' },
-  checkout_banned: { en: 'You are banned from using this bot, so you cannot buy credits.', zh: '你已被禁止使用本机器人，不能购买积分。' },
+  quote_not_yours: {
+    en: 'Only the person who asked for this video can confirm or cancel it.',
+    zh: '只有发起者可以确认或取消这个报价。',
+  },
+  no_such_quote: {
+    en: 'The bot no longer knows this quote. Please ask again.',
+    zh: '机器人找不到这个报价了，请重新发起。',
+  },
+  checkout_banned: {
+    en: 'You are banned from using this bot, so you cannot buy credits.',
+    zh: '你已被禁止使用本机器人，不能购买积分。',
+  },
   // Follow-ups (Extend, Upscale): buttons under a delivered video and /extend, /upscale.
   upscale: { en: 'Upscale to {resolution} · {price} credits', zh: '提升到 {resolution} · {price} 积分' },
   extend: { en: 'Extend', zh: '延长' },
   extend_priced: { en: 'Extend · {price} credits', zh: '延长 · {price} 积分' },
-  followup_not_yours: { en: 'Only the person who asked for this video can extend or upscale it (it is charged to them).', zh: '只有发起者可以延长或提升这个视频（费用由发起者支付）。' },
+  followup_not_yours: {
+    en: 'Only the person who asked for this video can extend or upscale it (it is charged to them).',
+    zh: '只有发起者可以延长或提升这个视频（费用由发起者支付）。',
+  },
   followup_queued: { en: 'Follow-up queued as job {job}.', zh: '后续任务已排队，任务 {job}。' },
   already_following_up: { en: 'Already queued as job {job}.', zh: '已排队，任务 {job}。' },
-  extend_how: { en: 'Reply with /extend {job} followed by what happens next.', zh: '请回复 /extend {job} 并写下接下来发生的事。' },
+  extend_how: {
+    en: 'Reply with /extend {job} followed by what happens next.',
+    zh: '请回复 /extend {job} 并写下接下来发生的事。',
+  },
   extend_prompt_label: { en: 'What happens next?', zh: '接下来发生什么？' },
 } as const satisfies Record<string, Record<Locale, string>>;
 

@@ -29,7 +29,9 @@ export interface ActionInput {
  * A button's data: `cancel:<job id>`, `retry:<job id>`, `extend:<job id>`, `upscale:<job id>:<resolution>` (fits
  * Discord's custom_id and Telegram's callback_data).
  */
-export function parseJobAction(data: string): { action: JobAction; jobId: string; resolution?: Resolution } | undefined {
+export function parseJobAction(
+  data: string,
+): { action: JobAction; jobId: string; resolution?: Resolution } | undefined {
   const match = /^(cancel|retry|extend):([\w-]{1,40})$|^(upscale):([\w-]{1,40}):(1080p|4k)$/.exec(data);
   if (!match) return undefined;
   if (match[3]) return { action: 'upscale', jobId: match[4]!, resolution: match[5] as Resolution };
@@ -46,17 +48,32 @@ const CHARGES = new Set<JobAction>(['retry', 'extend', 'upscale']);
 export type ActionDecision = { ok: true; job: Job; as: 'requester' | 'moderator' } | { ok: false; text: string };
 
 /** Whether this actor, here, may take this action on this job (one indexed read; no platform calls). */
-export async function authorizeJobAction(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps): Promise<ActionDecision> {
+export async function authorizeJobAction(
+  action: JobAction,
+  jobId: string,
+  ctx: CommandContext,
+  deps: CommandDeps,
+): Promise<ActionDecision> {
   const locale = localeOf(ctx.locale);
   const job = await getJob(deps.db, jobId);
   if (!job) return { ok: false, text: t('no_such_job', locale) };
   const requester = await requesterOf(deps.db, job);
-  if (requester?.platform === ctx.actor.platform && requester.platformUserId === ctx.actor.platformUserId) return { ok: true, job, as: 'requester' };
+  if (requester?.platform === ctx.actor.platform && requester.platformUserId === ctx.actor.platformUserId)
+    return { ok: true, job, as: 'requester' };
   // Retry, Extend and Upscale charge the requester again: only they may ask for them.
-  if (!CHARGES.has(action) && reaches({ role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) }, communityId(job.platform, job.guildId))) {
+  if (
+    !CHARGES.has(action) &&
+    reaches(
+      { role: ctx.actor.role, community: communityId(ctx.platform, ctx.guildId) },
+      communityId(job.platform, job.guildId),
+    )
+  ) {
     return { ok: true, job, as: 'moderator' };
   }
-  return { ok: false, text: t(action === 'retry' ? 'retry_not_yours' : CHARGES.has(action) ? 'followup_not_yours' : 'not_yours', locale) };
+  return {
+    ok: false,
+    text: t(action === 'retry' ? 'retry_not_yours' : CHARGES.has(action) ? 'followup_not_yours' : 'not_yours', locale),
+  };
 }
 
 /**
@@ -96,7 +113,10 @@ export async function runJobAction(
       return { text: t('quote_sent', locale) };
     }
     const result = outcome.result;
-    return { text: t(result.duplicate ? 'already_following_up' : 'followup_queued', locale, { job: result.job.id }), jobId: result.job.id };
+    return {
+      text: t(result.duplicate ? 'already_following_up' : 'followup_queued', locale, { job: result.job.id }),
+      jobId: result.job.id,
+    };
   }
   if (action === 'cancel') {
     const actor = (await deps.engine.userIdOf(ctx.actor.platform, ctx.actor.platformUserId)) ?? -1;
@@ -116,14 +136,23 @@ export async function runJobAction(
     return { text: t('quote_sent', locale) };
   }
   const result = outcome.result;
-  return { text: t(result.duplicate ? 'already_retrying' : 'retrying', locale, { job: result.job.id }), jobId: result.job.id };
+  return {
+    text: t(result.duplicate ? 'already_retrying' : 'retrying', locale, { job: result.job.id }),
+    jobId: result.job.id,
+  };
 }
 
 /**
  * The whole press for adapters that answer once (Telegram's callback answer): gate, authorise, run, and turn
  * errors into text. `alert` marks answers the presser must not miss (refusals, errors).
  */
-export async function pressJobButton(action: JobAction, jobId: string, ctx: CommandContext, deps: CommandDeps, input: ActionInput = {}): Promise<{ text: string; alert: boolean }> {
+export async function pressJobButton(
+  action: JobAction,
+  jobId: string,
+  ctx: CommandContext,
+  deps: CommandDeps,
+  input: ActionInput = {},
+): Promise<{ text: string; alert: boolean }> {
   if (!(await passCommunityGate(ctx, deps))) return { text: '', alert: false };
   const decision = await authorizeJobAction(action, jobId, ctx, deps);
   if (!decision.ok) {

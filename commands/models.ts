@@ -17,18 +17,32 @@ export default defineCommand({
     const showCost = ctx.actor.role === 'owner';
     const price = (m: ModelSpec, params: GenerationParams) => {
       const credits = priceCredits(m, params);
-      return showCost ? `${credits} (${costText(priceUsd(m, params), credits, config.CREDIT_VALUE_USD)})` : String(credits);
+      return showCost
+        ? `${credits} (${costText(priceUsd(m, params), credits, config.CREDIT_VALUE_USD)})`
+        : String(credits);
     };
     const defaultId = findModel(config.DEFAULT_MODEL, models)?.id;
     const lines = models.map((m) => {
       const isDefault = m.id === defaultId ? ' (default)' : '';
-      if (m.flat) return `${m.id}: ${m.label}. ${price(m, { durationS: 0, resolution: m.defaultResolution, aspectRatio: 'auto' })} credits per video (use /musicvideo)`;
-      const prices = m.resolutions.map((r) => `${r} ${price(m, { durationS: m.defaultDuration, resolution: r, aspectRatio: m.defaultAspectRatio })}`).join(' / ');
+      if (m.flat)
+        return `${m.id}: ${m.label}. ${price(m, { durationS: 0, resolution: m.defaultResolution, aspectRatio: 'auto' })} credits per video (use /musicvideo)`;
+      const prices = m.resolutions
+        .map(
+          (r) => `${r} ${price(m, { durationS: m.defaultDuration, resolution: r, aspectRatio: m.defaultAspectRatio })}`,
+        )
+        .join(' / ');
       const lengths = m.durations.length > 1 ? `${m.durations[0]}–${m.durations.at(-1)} s` : `${m.defaultDuration} s`;
-      const notes = [m.supportsAudio ? 'Optional audio' : '', m.englishOnly ? 'English prompts only' : ''].filter(Boolean);
+      const notes = [m.supportsAudio ? 'Optional audio' : '', m.englishOnly ? 'English prompts only' : ''].filter(
+        Boolean,
+      );
       return `${m.id}${isDefault}: ${m.label}. ${lengths}. Credits for ${m.defaultDuration} s: ${prices}${notes.length ? `. ${notes.join(', ')}` : ''}`;
     });
-    if (showCost) lines.push(config.CREDIT_VALUE_USD ? `Cost is your provider's estimate in USD; margin at ${usd(config.CREDIT_VALUE_USD)} a credit (CREDIT_VALUE_USD).` : 'Cost is your provider\'s estimate in USD. Set CREDIT_VALUE_USD (what a credit is worth to you) to see the margin.');
+    if (showCost)
+      lines.push(
+        config.CREDIT_VALUE_USD
+          ? `Cost is your provider's estimate in USD; margin at ${usd(config.CREDIT_VALUE_USD)} a credit (CREDIT_VALUE_USD).`
+          : "Cost is your provider's estimate in USD. Set CREDIT_VALUE_USD (what a credit is worth to you) to see the margin.",
+      );
     await ctx.reply(lines.join('\n'));
   },
 });

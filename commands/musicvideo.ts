@@ -3,7 +3,10 @@ import { answerRequest } from './quote-actions.js';
 import { defineCommand } from './types.js';
 
 const sunoId = (what: string) =>
-  z.string({ error: `${what} is missing` }).trim().regex(/^[A-Za-z0-9_-]{1,100}$/, `is not a ${what} (letters, digits, - and _ only)`);
+  z
+    .string({ error: `${what} is missing` })
+    .trim()
+    .regex(/^[A-Za-z0-9_-]{1,100}$/, `is not a ${what} (letters, digits, - and _ only)`);
 
 export default defineCommand({
   name: 'musicvideo',

@@ -2,15 +2,18 @@ import { z } from 'zod';
 
 /** Shared option parsers: text platforms hand us strings, Discord hands us typed values; accept both. */
 
-export const flag = z.preprocess((v) => {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string') {
-    const s = v.trim().toLowerCase();
-    if (['true', 'yes', 'on', '1', ''].includes(s)) return true;
-    if (['false', 'no', 'off', '0'].includes(s)) return false;
-  }
-  return v;
-}, z.boolean({ error: 'use true or false' }));
+export const flag = z.preprocess(
+  (v) => {
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'string') {
+      const s = v.trim().toLowerCase();
+      if (['true', 'yes', 'on', '1', ''].includes(s)) return true;
+      if (['false', 'no', 'off', '0'].includes(s)) return false;
+    }
+    return v;
+  },
+  z.boolean({ error: 'use true or false' }),
+);
 
 export const positiveAmount = z.coerce
   .number({ error: 'must be a number' })

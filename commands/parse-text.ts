@@ -9,8 +9,7 @@ import type { Command } from './types.js';
  */
 
 export type ParsedText =
-  | { ok: true; command: Command; raw: Record<string, string | boolean> }
-  | { ok: false; error: string };
+  { ok: true; command: Command; raw: Record<string, string | boolean> } | { ok: false; error: string };
 
 const MAX_LINE = 4000;
 
@@ -24,7 +23,8 @@ export function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
   // A quote may follow `--name=` directly (`--reason="spam links"`): the value is then `--name=spam links`.
   const pattern = /(--[a-z][a-z0-9_-]*=)?(?:"([^"]*)"|'([^']*)')|(\S+)/gi;
-  for (const m of text.matchAll(pattern)) tokens.push({ value: m[4] ?? `${m[1] ?? ''}${m[2] ?? m[3] ?? ''}`, raw: m[0] });
+  for (const m of text.matchAll(pattern))
+    tokens.push({ value: m[4] ?? `${m[1] ?? ''}${m[2] ?? m[3] ?? ''}`, raw: m[0] });
   return tokens;
 }
 
@@ -60,11 +60,15 @@ export function parseCommandText(text: string, find: (name: string) => Command |
     const key = option[1]!.toLowerCase().replace(/-/g, '_');
     if (!optionNames.includes(key)) {
       const known = optionNames.filter((o) => !positional.includes(o)).map((o) => `--${o}`);
-      return { ok: false, error: `/${name} has no option --${key.slice(0, 30)}.${known.length ? ` Options: ${known.join(', ')}.` : ''}` };
+      return {
+        ok: false,
+        error: `/${name} has no option --${key.slice(0, 30)}.${known.length ? ` Options: ${known.join(', ')}.` : ''}`,
+      };
     }
     const next = tokens[i + 1];
     if (option[2] !== undefined) raw[key] = option[2];
-    else if (next && !next.value.startsWith('--') && (!isFlagOption(command, key) || BOOLEAN_WORD.test(next.value))) raw[key] = tokens[++i]!.value;
+    else if (next && !next.value.startsWith('--') && (!isFlagOption(command, key) || BOOLEAN_WORD.test(next.value)))
+      raw[key] = tokens[++i]!.value;
     else raw[key] = true;
   }
   for (let p = 0; p < positional.length && words.length > 0; p++) {
@@ -76,7 +80,13 @@ export function parseCommandText(text: string, find: (name: string) => Command |
     if (raw[key] === undefined) raw[key] = value;
   }
   if (words.length > 0) {
-    return { ok: false, error: `/${name} does not take “${words.map((w) => w.value).join(' ').slice(0, 40)}”. See /help ${name}.` };
+    return {
+      ok: false,
+      error: `/${name} does not take “${words
+        .map((w) => w.value)
+        .join(' ')
+        .slice(0, 40)}”. See /help ${name}.`,
+    };
   }
   return { ok: true, command, raw };
 }

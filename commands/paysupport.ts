@@ -16,7 +16,10 @@ export default defineCommand({
     if (config.PAYSUPPORT_TEXT) return void (await ctx.reply(config.PAYSUPPORT_TEXT));
     const prefix = `${ctx.platform}:`;
     const owners = config.OWNER_IDS.filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
-    const links = ctx.platform === 'telegram' ? owners.filter((id) => /^\d+$/.test(id)).map((id) => `tg://user?id=${id}`) : [];
-    await ctx.reply(t('paysupport_default', localeOf(ctx.locale), { owners: links.length ? ` (${links.join(', ')})` : '' }));
+    const links =
+      ctx.platform === 'telegram' ? owners.filter((id) => /^\d+$/.test(id)).map((id) => `tg://user?id=${id}`) : [];
+    await ctx.reply(
+      t('paysupport_default', localeOf(ctx.locale), { owners: links.length ? ` (${links.join(', ')})` : '' }),
+    );
   },
 });

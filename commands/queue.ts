@@ -19,7 +19,9 @@ export default defineCommand({
       return;
     }
     const lines = mine.map((job) =>
-      job.status === 'queued' ? `${job.id}: queued, position ${positions.get(job.id) ?? '?'}` : `${job.id}: ${job.status}`,
+      job.status === 'queued'
+        ? `${job.id}: queued, position ${positions.get(job.id) ?? '?'}`
+        : `${job.id}: ${job.status}`,
     );
     await ctx.reply([header, ...lines].join('\n'));
   },

@@ -10,13 +10,9 @@ export default defineCommand({
   access: 'moderator',
   options: z.object({
     user: userRef,
-    daily_jobs: z.union(
-      [
-        z.literal('default').transform(() => null),
-        z.coerce.number().int().min(0).max(10_000),
-      ],
-      { error: 'must be a whole number from 0 to 10000, or "default"' },
-    ),
+    daily_jobs: z.union([z.literal('default').transform(() => null), z.coerce.number().int().min(0).max(10_000)], {
+      error: 'must be a whole number from 0 to 10000, or "default"',
+    }),
   }),
   positional: ['user', 'daily_jobs'],
   async execute(ctx, o, deps) {

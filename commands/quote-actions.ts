@@ -27,9 +27,18 @@ export function quoteActionData(action: QuoteAction, quoteId: string): string {
 /** The quote as the member sees it: its price and what it buys, with Confirm and Cancel. */
 export function quoteOffer(quote: QuoteRow, detail: QuoteDetail, locale: Locale): Offer {
   // Music videos have one flat price, whatever the length: no duration or resolution to show.
-  const key = detail.followup ? (`quote_offer_${detail.followup}` as const) : detail.durationS > 0 ? 'quote_offer' : 'quote_offer_flat';
+  const key = detail.followup
+    ? (`quote_offer_${detail.followup}` as const)
+    : detail.durationS > 0
+      ? 'quote_offer'
+      : 'quote_offer_flat';
   return {
-    text: t(key, locale, { price: String(quote.price), model: detail.model, duration: String(detail.durationS), resolution: detail.resolution }),
+    text: t(key, locale, {
+      price: String(quote.price),
+      model: detail.model,
+      duration: String(detail.durationS),
+      resolution: detail.resolution,
+    }),
     buttons: [
       { label: t('confirm', locale), data: quoteActionData('confirm', quote.id), primary: true },
       { label: t('cancel', locale), data: quoteActionData('dropquote', quote.id) },
@@ -59,11 +68,16 @@ export async function answerRequest(outcome: RequestOutcome, ctx: CommandContext
 export type QuoteDecision = { ok: true; quote: QuoteRow } | { ok: false; text: string };
 
 /** Whether this actor may press this quote's buttons: only the member who asked, whatever their role. */
-export async function authorizeQuoteAction(quoteId: string, ctx: CommandContext, deps: CommandDeps): Promise<QuoteDecision> {
+export async function authorizeQuoteAction(
+  quoteId: string,
+  ctx: CommandContext,
+  deps: CommandDeps,
+): Promise<QuoteDecision> {
   const locale = localeOf(ctx.locale);
   const quote = await deps.engine.getQuote(quoteId);
   if (!quote) return { ok: false, text: t('no_such_quote', locale) };
-  if (quote.platform !== ctx.actor.platform || quote.platformUserId !== ctx.actor.platformUserId) return { ok: false, text: t('quote_not_yours', locale) };
+  if (quote.platform !== ctx.actor.platform || quote.platformUserId !== ctx.actor.platformUserId)
+    return { ok: false, text: t('quote_not_yours', locale) };
   return { ok: true, quote };
 }
 
@@ -82,7 +96,12 @@ export interface QuoteAnswer {
 const closed = (text: string): Offer => ({ text, buttons: [] });
 
 /** Runs an authorised press. Confirm's new job posts its status through `ctx` like a `/video`'s. */
-export async function runQuoteAction(action: QuoteAction, quote: QuoteRow, ctx: CommandContext, deps: CommandDeps): Promise<QuoteAnswer> {
+export async function runQuoteAction(
+  action: QuoteAction,
+  quote: QuoteRow,
+  ctx: CommandContext,
+  deps: CommandDeps,
+): Promise<QuoteAnswer> {
   const locale = localeOf(ctx.locale);
   try {
     if (action === 'dropquote') {
@@ -96,24 +115,41 @@ export async function runQuoteAction(action: QuoteAction, quote: QuoteRow, ctx: 
       ...(ctx.fetchImageOf ? { fetchImageOf: ctx.fetchImageOf } : {}),
     });
     if (outcome.kind === 'requoted') {
-      const text = t('quote_changed', locale, { before: String(outcome.previousPrice), price: String(outcome.quote.price) });
+      const text = t('quote_changed', locale, {
+        before: String(outcome.previousPrice),
+        price: String(outcome.quote.price),
+      });
       const offer = quoteOffer(outcome.quote, outcome.detail, locale);
       return { text, edit: { ...offer, text: `${text}\n${offer.text}` }, alert: true };
     }
     const { job, duplicate } = outcome.result;
     const confirmed = closed(t('quote_confirmed', locale, { price: String(job.price), job: job.id }));
-    return { text: duplicate ? t('quote_already_confirmed', locale, { job: job.id }) : confirmed.text, edit: confirmed, jobId: job.id, alert: duplicate };
+    return {
+      text: duplicate ? t('quote_already_confirmed', locale, { job: job.id }) : confirmed.text,
+      edit: confirmed,
+      jobId: job.id,
+      alert: duplicate,
+    };
   } catch (error) {
     const text = describeActionError(error, ctx, deps);
     if (error instanceof UserError && /^quote_(expired|cancelled|superseded|confirmed)$/.test(error.identifier)) {
-      return { text, edit: closed(error.identifier === 'quote_expired' ? t('quote_expired', locale) : text), alert: true };
+      return {
+        text,
+        edit: closed(error.identifier === 'quote_expired' ? t('quote_expired', locale) : text),
+        alert: true,
+      };
     }
     return { text, alert: true };
   }
 }
 
 /** The whole press for adapters that answer once (Telegram's callback answer, the console): gate, authorise, run. */
-export async function pressQuoteButton(action: QuoteAction, quoteId: string, ctx: CommandContext, deps: CommandDeps): Promise<QuoteAnswer> {
+export async function pressQuoteButton(
+  action: QuoteAction,
+  quoteId: string,
+  ctx: CommandContext,
+  deps: CommandDeps,
+): Promise<QuoteAnswer> {
   if (!(await passCommunityGate(ctx, deps))) return { text: '', alert: false };
   const decision = await authorizeQuoteAction(quoteId, ctx, deps);
   if (!decision.ok) {

@@ -17,7 +17,9 @@ export default defineCommand({
   options: z.object({
     payment: z.string({ error: 'name the payment id, e.g. telegram:stx…' }).trim().min(1).max(200),
     // `/refundpayment <id> force` on text platforms; true/false (a boolean option on Discord) as well.
-    force: z.preprocess((v) => (typeof v === 'string' && v.trim().toLowerCase() === 'force' ? true : v), flag).optional(),
+    force: z
+      .preprocess((v) => (typeof v === 'string' && v.trim().toLowerCase() === 'force' ? true : v), flag)
+      .optional(),
   }),
   positional: ['payment', 'force'],
   optionHelp: {
@@ -33,7 +35,12 @@ export default defineCommand({
     }
     const r = await refundPayment(await adminContext(ctx, deps), o.payment, o.force === true, refundAtPlatform);
     const stars = r.stars === undefined ? '' : ` (${r.stars} ⭐)`;
-    const shortfall = r.shortfall > 0 ? ` ${r.shortfall} of its ${r.credits} credits could not be taken back: they were already spent (or are held by videos in progress).` : '';
-    await ctx.reply(`Refunded payment ${r.chargeId}${stars} to ${describeUser(r.member)} and took back ${r.taken} credits.${shortfall} New balance: ${r.balance}.`);
+    const shortfall =
+      r.shortfall > 0
+        ? ` ${r.shortfall} of its ${r.credits} credits could not be taken back: they were already spent (or are held by videos in progress).`
+        : '';
+    await ctx.reply(
+      `Refunded payment ${r.chargeId}${stars} to ${describeUser(r.member)} and took back ${r.taken} credits.${shortfall} New balance: ${r.balance}.`,
+    );
   },
 });

@@ -9,8 +9,18 @@ const channelList = z
   .string()
   .trim()
   .max(2000)
-  .transform((v) => (v.toLowerCase() === 'all' ? null : v.split(/[\s,]+/).map((c) => c.replace(/^<#(\d+)>$/, '$1')).filter(Boolean)))
-  .refine((v) => v === null || (v.length > 0 && v.length <= 50 && v.every((c) => /^-?\w{1,40}$/.test(c))), 'must be channel ids (or #channel mentions) separated by commas, or "all"');
+  .transform((v) =>
+    v.toLowerCase() === 'all'
+      ? null
+      : v
+          .split(/[\s,]+/)
+          .map((c) => c.replace(/^<#(\d+)>$/, '$1'))
+          .filter(Boolean),
+  )
+  .refine(
+    (v) => v === null || (v.length > 0 && v.length <= 50 && v.every((c) => /^-?\w{1,40}$/.test(c))),
+    'must be channel ids (or #channel mentions) separated by commas, or "all"',
+  );
 
 export default defineCommand({
   name: 'settings',
@@ -35,7 +45,11 @@ export default defineCommand({
     const change: Partial<ChatSettings> = {};
     if (o.default_model !== undefined) {
       const model = findModel(o.default_model, deps.engine.availableModels());
-      if (!model) throw new UserError('unknown_model', `There is no model called “${o.default_model.slice(0, 40)}”. See /models.`);
+      if (!model)
+        throw new UserError(
+          'unknown_model',
+          `There is no model called “${o.default_model.slice(0, 40)}”. See /models.`,
+        );
       change.defaultModel = model.id;
     }
     if (o.channels !== undefined) change.allowedChannelIds = o.channels;

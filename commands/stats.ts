@@ -11,7 +11,10 @@ export default defineCommand({
   async execute(ctx, _o, { db, clock }) {
     // Moderators see their own community's figures only; owners see the whole bot.
     const s = await collectStats(db, clock, ctx.actor.role === 'owner' ? undefined : communityOf(ctx));
-    const byStatus = Object.entries(s.jobsByStatus).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    const byStatus =
+      Object.entries(s.jobsByStatus)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none';
     await ctx.reply(
       [
         s.community ? `This community (${s.community}):` : 'Everywhere:',
@@ -38,7 +41,12 @@ async function revenueLines(db: Parameters<typeof collectRevenue>[0]): Promise<s
 
 function describeRevenue(p: PlatformRevenue): string {
   const name = PLATFORM_NAMES[p.platform] ?? p.platform;
-  const paid = p.stars !== undefined ? ` for ${p.stars} ⭐` : p.platform === 'discord' ? ' (Discord does not tell bots the price paid)' : '';
+  const paid =
+    p.stars !== undefined
+      ? ` for ${p.stars} ⭐`
+      : p.platform === 'discord'
+        ? ' (Discord does not tell bots the price paid)'
+        : '';
   const refunds = p.refunded > 0 ? `, ${p.refunded} refunded (${p.takenBack} credits taken back)` : '';
   return `  ${name}: ${p.credits} credits sold${paid}; ${p.purchases} purchase${p.purchases === 1 ? '' : 's'}${refunds}`;
 }

@@ -15,9 +15,13 @@ export default defineCommand({
     const target = await resolveTarget(admin, o.user, ctx.platform);
     await setBanned(admin, target, false, '');
     if (admin.role !== 'owner' && target.banned) {
-      await ctx.reply(`${describeUser(target)} is no longer banned in this community, but the bot owner's ban still applies everywhere.`);
+      await ctx.reply(
+        `${describeUser(target)} is no longer banned in this community, but the bot owner's ban still applies everywhere.`,
+      );
       return;
     }
-    await ctx.reply(`${describeUser(target)} may generate videos ${admin.role === 'owner' ? 'again' : 'in this community again'}.`);
+    await ctx.reply(
+      `${describeUser(target)} may generate videos ${admin.role === 'owner' ? 'again' : 'in this community again'}.`,
+    );
   },
 });

@@ -7,7 +7,8 @@ import { defineCommand } from './types.js';
 /** The Upscale button as a command (and the console's only way): a delivered clip at a higher resolution. */
 export default defineCommand({
   name: 'upscale',
-  description: 'Make one of your delivered videos sharper (1080p or 4K where the model offers it); costs the difference',
+  description:
+    'Make one of your delivered videos sharper (1080p or 4K where the model offers it); costs the difference',
   access: 'member',
   options: z.object({
     job: jobId,
@@ -20,7 +21,13 @@ export default defineCommand({
     const decision = await authorizeJobAction('upscale', o.job, ctx, deps);
     if (!decision.ok) throw new UserError('followup_refused', decision.text);
     // Above CONFIRM_ABOVE_CREDITS the action shows the quote itself (buttons, or the console's /confirm line).
-    const { jobId: made } = await runJobAction('upscale', decision, ctx, deps, o.resolution ? { resolution: o.resolution } : {});
+    const { jobId: made } = await runJobAction(
+      'upscale',
+      decision,
+      ctx,
+      deps,
+      o.resolution ? { resolution: o.resolution } : {},
+    );
     return made ? { jobId: made } : undefined;
   },
 });

@@ -11,7 +11,10 @@ export default defineCommand({
   access: 'member',
   options: z.object({
     prompt: z.string({ error: 'describe the video you want, e.g. /video a red fox running through snow' }),
-    image: z.url({ protocol: /^https?$/, error: 'must be an http(s) link to an image' }).max(2000).optional(),
+    image: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) link to an image' })
+      .max(2000)
+      .optional(),
     model: z.string().trim().max(60).optional(),
     duration: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').optional(),
     resolution: z.enum(RESOLUTIONS, { error: 'must be 480p, 720p, 1080p or 4k' }).optional(),

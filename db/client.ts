@@ -32,7 +32,8 @@ export function openDb(file: string, options: OpenDbOptions = {}): Db {
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder });
-  if (options.backgroundCheckpoints && file !== ':memory:') checkpointInBackground(sqlite, file, options.backgroundCheckpoints.onFailure);
+  if (options.backgroundCheckpoints && file !== ':memory:')
+    checkpointInBackground(sqlite, file, options.backgroundCheckpoints.onFailure);
   return db as Db;
 }
 

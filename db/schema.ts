@@ -31,7 +31,19 @@ export const users = sqliteTable(
  * - purchase_refund: an owner's refund of a purchase (the Stars went back): what could be taken back of its credits
  *   (0 or less), naming the purchase's payment id, at most one per payment.
  */
-export const LEDGER_KINDS = ['starting', 'daily', 'grant', 'deduct', 'hold', 'capture', 'release', 'transfer', 'refund', 'purchase', 'purchase_refund'] as const;
+export const LEDGER_KINDS = [
+  'starting',
+  'daily',
+  'grant',
+  'deduct',
+  'hold',
+  'capture',
+  'release',
+  'transfer',
+  'refund',
+  'purchase',
+  'purchase_refund',
+] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 
 /**
@@ -62,11 +74,21 @@ export const ledgerEntries = sqliteTable(
   },
   (t) => [
     index('ledger_user').on(t.userId),
-    uniqueIndex('ledger_one_purchase_per_payment').on(t.paymentId).where(sql`kind = 'purchase'`),
-    uniqueIndex('ledger_one_refund_per_payment').on(t.paymentId).where(sql`kind = 'purchase_refund'`),
-    uniqueIndex('ledger_one_hold_per_job').on(t.jobId).where(sql`kind = 'hold'`),
-    uniqueIndex('ledger_one_settlement_per_job').on(t.jobId).where(sql`kind in ('capture', 'release')`),
-    uniqueIndex('ledger_one_daily_per_day').on(t.userId, t.day).where(sql`kind = 'daily'`),
+    uniqueIndex('ledger_one_purchase_per_payment')
+      .on(t.paymentId)
+      .where(sql`kind = 'purchase'`),
+    uniqueIndex('ledger_one_refund_per_payment')
+      .on(t.paymentId)
+      .where(sql`kind = 'purchase_refund'`),
+    uniqueIndex('ledger_one_hold_per_job')
+      .on(t.jobId)
+      .where(sql`kind = 'hold'`),
+    uniqueIndex('ledger_one_settlement_per_job')
+      .on(t.jobId)
+      .where(sql`kind in ('capture', 'release')`),
+    uniqueIndex('ledger_one_daily_per_day')
+      .on(t.userId, t.day)
+      .where(sql`kind = 'daily'`),
   ],
 );
 

@@ -60,9 +60,14 @@ function build() {
   try {
     tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   } catch {
-    throw new Error('dist/ is missing or older than the sources, and TypeScript is not installed to build it: run `npm ci` (with the dev dependencies), then `npm run build`');
+    throw new Error(
+      'dist/ is missing or older than the sources, and TypeScript is not installed to build it: run `npm ci` (with the dev dependencies), then `npm run build`',
+    );
   }
-  const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', tmp], { cwd: root, stdio: 'inherit' });
+  const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', tmp], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (result.status !== 0) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw new Error(`tsc failed (exit ${result.status ?? result.signal})`);

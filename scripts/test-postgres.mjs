@@ -23,14 +23,19 @@ const SUITES = [
   'test/e2e/telegram.test.ts',
 ];
 
-const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres', connectionTimeoutMillis: 3_000 });
+const client = new pg.Client({
+  connectionString: 'postgres://postgres@127.0.0.1:5432/postgres',
+  connectionTimeoutMillis: 3_000,
+});
 const answers = await client.connect().then(
   () => client.end().then(() => true),
   () => false,
 );
 if (!answers) {
   const required = process.env.CLIPBOT_REQUIRE_POSTGRES === '1';
-  console.error(`${required ? 'Failed' : 'Skipped'}: the PostgreSQL pass needs a server on 127.0.0.1:5432 (user postgres, trust auth).`);
+  console.error(
+    `${required ? 'Failed' : 'Skipped'}: the PostgreSQL pass needs a server on 127.0.0.1:5432 (user postgres, trust auth).`,
+  );
   process.exit(required ? 1 : 0);
 }
 const run = spawnSync('npx', ['vitest', 'run', ...SUITES, ...process.argv.slice(2)], {

@@ -36,7 +36,9 @@ export async function backupDatabase(dataDir: string, target: string): Promise<B
     await db.backup(file, { progress: ({ remainingPages }) => Math.max(remainingPages, 1) });
   } catch (error) {
     fs.rmSync(file, { force: true });
-    throw new BackupError(`the backup failed (${(error as { code?: string }).code ?? (error as Error).message}); nothing was written`);
+    throw new BackupError(
+      `the backup failed (${(error as { code?: string }).code ?? (error as Error).message}); nothing was written`,
+    );
   } finally {
     db.close();
   }
@@ -59,7 +61,9 @@ function verifyBackup(file: string): { jobs: number; ledgerEntries: number } {
 async function main(): Promise<void> {
   const target = process.argv[2];
   if (!target || target.startsWith('-')) {
-    process.stderr.write('Usage: npm run backup -- <file>   (for example: npm run backup -- backups/clipbot-$(date +%F).db)\n');
+    process.stderr.write(
+      'Usage: npm run backup -- <file>   (for example: npm run backup -- backups/clipbot-$(date +%F).db)\n',
+    );
     process.exit(2);
   }
   let dataDir: string;
@@ -75,7 +79,9 @@ async function main(): Promise<void> {
   }
   try {
     const result = await backupDatabase(dataDir, target);
-    process.stdout.write(`Backed up ${path.join(dataDir, 'clipbot.db')} to ${result.file}: ${result.jobs} jobs, ${result.ledgerEntries} ledger entries, ${Math.ceil(result.bytes / 1024)} KiB.\n`);
+    process.stdout.write(
+      `Backed up ${path.join(dataDir, 'clipbot.db')} to ${result.file}: ${result.jobs} jobs, ${result.ledgerEntries} ledger entries, ${Math.ceil(result.bytes / 1024)} KiB.\n`,
+    );
   } catch (error) {
     if (!(error instanceof BackupError)) throw error;
     process.stderr.write(`Backup failed: ${error.message}\n`);

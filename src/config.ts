@@ -17,8 +17,17 @@ const optionalUrl = z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ 
 const url = (fallback: string) => z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default(fallback));
 const urlList = (fallback: readonly string[]) =>
   z.preprocess(
-    (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined),
-    z.array(z.url({ protocol: /^https?$/ })).min(1).default([...fallback]),
+    (v) =>
+      typeof v === 'string' && v.trim() !== ''
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined,
+    z
+      .array(z.url({ protocol: /^https?$/ }))
+      .min(1)
+      .default([...fallback]),
   );
 const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
@@ -32,19 +41,34 @@ const bool = (fallback: boolean) =>
       .transform((v) => v === 'true' || v === '1' || v === 'yes'),
   );
 const list = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [],
   z.array(z.string()),
 );
 
 const arkModelId = (fallback: string) =>
-  z.preprocess(emptyToUndefined, z.string().regex(/^[\w.-]{1,100}$/, 'expected an Ark model or endpoint id').default(fallback));
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[\w.-]{1,100}$/, 'expected an Ark model or endpoint id')
+      .default(fallback),
+  );
 
 const ownerId = z.string().regex(/^(discord|telegram|console):[\w-]+$/, 'expected platform:id, e.g. discord:1234');
 const alertChat = z.preprocess(
   (v) => (typeof v === 'string' ? v.trim() || undefined : v),
   z
     .string()
-    .regex(/^(discord:\d{1,20}|telegram:-?\d{1,20}|console:[\w-]{1,64})$/, 'expected discord:<channel id> or telegram:<chat id> (digits; a group id starts with -)')
+    .regex(
+      /^(discord:\d{1,20}|telegram:-?\d{1,20}|console:[\w-]{1,64})$/,
+      'expected discord:<channel id> or telegram:<chat id> (digits; a group id starts with -)',
+    )
     .optional(),
 );
 
@@ -59,7 +83,13 @@ export interface CreditPack {
  * packs may not have the same number of credits. Stars are whole (XTR has no subunits), at most 10,000 per invoice.
  */
 const creditPacks = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [],
   z
     .array(
       z
@@ -72,7 +102,10 @@ const creditPacks = z.preprocess(
         .refine((p) => p.credits >= 1, 'a pack must give at least 1 credit')
         .refine((p) => p.stars >= 1 && p.stars <= 10_000, 'a pack must cost from 1 to 10000 Stars'),
     )
-    .refine((packs) => new Set(packs.map((p) => p.credits)).size === packs.length, 'two packs give the same number of credits: each pack needs its own'),
+    .refine(
+      (packs) => new Set(packs.map((p) => p.credits)).size === packs.length,
+      'two packs give the same number of credits: each pack needs its own',
+    ),
 );
 
 /** A Discord one-time consumable SKU on sale: buying it gives `credits`. Its price is set in the Developer Portal. */
@@ -86,19 +119,31 @@ export interface DiscordSkuPack {
  * SKU; two SKUs may give the same credits (Discord prices each SKU itself).
  */
 const discordSkuCredits = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [],
   z
     .array(
       z
         .string()
-        .regex(/^\d{17,20}:\d{1,9}$/, 'each pack must be <sku id>:<credits>, the SKU id from the Developer Portal (17-20 digits), e.g. 1234567890123456789:100')
+        .regex(
+          /^\d{17,20}:\d{1,9}$/,
+          'each pack must be <sku id>:<credits>, the SKU id from the Developer Portal (17-20 digits), e.g. 1234567890123456789:100',
+        )
         .transform((entry) => {
           const [skuId, credits] = entry.split(':') as [string, string];
           return { skuId, credits: Number(credits) };
         })
         .refine((p) => p.credits >= 1, 'a pack must give at least 1 credit'),
     )
-    .refine((packs) => new Set(packs.map((p) => p.skuId)).size === packs.length, 'a SKU is listed twice: each SKU gives one number of credits')
+    .refine(
+      (packs) => new Set(packs.map((p) => p.skuId)).size === packs.length,
+      'a SKU is listed twice: each SKU gives one number of credits',
+    )
     // One message shows at most 25 buttons (5 rows of 5).
     .refine((packs) => packs.length <= 25, 'at most 25 packs: /buy shows one button each, 25 at most'),
 );
@@ -115,8 +160,19 @@ const schema = z.object({
   DISCORD_API_BASE: url('https://discord.com/api'),
   DISCORD_GUILD_IDS: list,
   DISCORD_SHARD_IDS: z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
-    z.array(z.string().regex(/^\d{1,5}$/, 'expected shard ids, e.g. 0,1').transform(Number)),
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    z.array(
+      z
+        .string()
+        .regex(/^\d{1,5}$/, 'expected shard ids, e.g. 0,1')
+        .transform(Number),
+    ),
   ),
   DISCORD_SHARD_COUNT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
   TELEGRAM_TOKEN: optionalString,
@@ -133,7 +189,10 @@ const schema = z.object({
   FAL_KEY: optionalString,
   FAL_QUEUE_URL: url('https://queue.fal.run'),
   // A comma-separated list, tried in order: fal's docs moved the JWKS from rest.alpha.fal.ai to rest.fal.ai.
-  FAL_JWKS_URL: urlList(['https://rest.fal.ai/.well-known/jwks.json', 'https://rest.alpha.fal.ai/.well-known/jwks.json']),
+  FAL_JWKS_URL: urlList([
+    'https://rest.fal.ai/.well-known/jwks.json',
+    'https://rest.alpha.fal.ai/.well-known/jwks.json',
+  ]),
   FAL_USER_ID: optionalString,
   ARK_API_KEY: optionalString,
   ARK_BASE_URL: url('https://ark.cn-beijing.volces.com/api/v3'),
@@ -164,12 +223,28 @@ const schema = z.object({
   S3_PUBLIC_URL: optionalUrl,
 
   OWNER_IDS: z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
     z.array(ownerId),
   ),
   ALLOWED_COMMUNITIES: z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
-    z.array(z.string().regex(/^(discord|telegram):-?\d{1,25}$/, 'each entry must be discord:<server id> or telegram:<chat id>')),
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    z.array(
+      z
+        .string()
+        .regex(/^(discord|telegram):-?\d{1,25}$/, 'each entry must be discord:<server id> or telegram:<chat id>'),
+    ),
   ),
   LEAVE_UNLISTED: bool(false),
   DEFAULT_MODEL: optionalString,
@@ -194,7 +269,10 @@ const schema = z.object({
   // Provider fallback and health (core/health/provider-health.ts): `on` moves jobs off a provider that is down.
   PROVIDER_FALLBACK: z.preprocess(
     emptyToUndefined,
-    z.enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no']).default('off').transform((v) => ['on', 'true', '1', 'yes'].includes(v)),
+    z
+      .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'])
+      .default('off')
+      .transform((v) => ['on', 'true', '1', 'yes'].includes(v)),
   ),
   PROVIDER_FALLBACK_ERRORS: int(3, 1, 1000),
   PROVIDER_PROBE_S: int(60, 5, 86_400),
@@ -269,7 +347,10 @@ export class ConfigError extends Error {
  * A missing `.env` is fine (the environment may hold everything); a missing `ENV_FILE` is a `ConfigError`.
  * Returns the path read and the names the file supplied (the demo keeps some of them out).
  */
-export function loadEnvFile(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): { file?: string; supplied: string[] } {
+export function loadEnvFile(
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): { file?: string; supplied: string[] } {
   const named = env.ENV_FILE?.trim();
   const file = path.resolve(cwd, named || '.env');
   let text: string;
@@ -277,7 +358,9 @@ export function loadEnvFile(env: NodeJS.ProcessEnv = process.env, cwd = process.
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !named) return { supplied: [] };
-    throw new ConfigError([`ENV_FILE=${JSON.stringify(named ?? '.env')}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`]);
+    throw new ConfigError([
+      `ENV_FILE=${JSON.stringify(named ?? '.env')}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    ]);
   }
   const supplied: string[] = [];
   for (const [key, value] of Object.entries(parseEnv(text))) {
@@ -295,7 +378,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? '?');
-        const shown = SECRET_KEYS.includes(name as (typeof SECRET_KEYS)[number]) ? '(hidden)' : JSON.stringify(env[name] ?? '');
+        const shown = SECRET_KEYS.includes(name as (typeof SECRET_KEYS)[number])
+          ? '(hidden)'
+          : JSON.stringify(env[name] ?? '');
         return `${name}=${shown}: ${issue.message}`;
       }),
     );
@@ -304,7 +389,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   if (c.STORAGE === 's3') {
     // No default public URL: endpoint/bucket is public only for a public-read bucket, which is the operator's call.
-    for (const key of ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PUBLIC_URL'] as const) {
+    for (const key of [
+      'S3_ENDPOINT',
+      'S3_BUCKET',
+      'S3_ACCESS_KEY_ID',
+      'S3_SECRET_ACCESS_KEY',
+      'S3_PUBLIC_URL',
+    ] as const) {
       if (!c[key]) problems.push(`${key}: required when STORAGE=s3`);
     }
   }
@@ -315,16 +406,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   // Each slow intake (a photo download) holds a Telegram handler, so they must never be able to take them all.
   if (c.TELEGRAM_TOKEN && c.MAX_INTAKE_IN_PROGRESS >= c.TELEGRAM_MAX_CONCURRENT_UPDATES) {
-    problems.push('MAX_INTAKE_IN_PROGRESS: must be below TELEGRAM_MAX_CONCURRENT_UPDATES, or slow downloads could hold every Telegram handler');
+    problems.push(
+      'MAX_INTAKE_IN_PROGRESS: must be below TELEGRAM_MAX_CONCURRENT_UPDATES, or slow downloads could hold every Telegram handler',
+    );
   }
   problems.push(...shardProblems(c.DISCORD_SHARD_IDS, c.DISCORD_SHARD_COUNT));
   if (c.TELEGRAM_WEBHOOK_SECRET && !c.PUBLIC_URL) problems.push('TELEGRAM_WEBHOOK_SECRET: needs PUBLIC_URL too');
-  if (c.OWNER_ALERT_CHAT?.startsWith('discord:') && !c.DISCORD_TOKEN) problems.push('OWNER_ALERT_CHAT: a Discord channel needs DISCORD_TOKEN too');
-  if (c.OWNER_ALERT_CHAT?.startsWith('telegram:') && !c.TELEGRAM_TOKEN) problems.push('OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too');
+  if (c.OWNER_ALERT_CHAT?.startsWith('discord:') && !c.DISCORD_TOKEN)
+    problems.push('OWNER_ALERT_CHAT: a Discord channel needs DISCORD_TOKEN too');
+  if (c.OWNER_ALERT_CHAT?.startsWith('telegram:') && !c.TELEGRAM_TOKEN)
+    problems.push('OWNER_ALERT_CHAT: a Telegram chat needs TELEGRAM_TOKEN too');
   const modelPrices = c.MODEL_PRICES ? readPriceTable(c.MODEL_PRICES, problems) : undefined;
   const defaultModel = chooseDefaultModel(c, problems);
   if (problems.length) throw new ConfigError(problems);
-  return Object.freeze({ ...c, DEFAULT_MODEL: defaultModel, dataDir: path.resolve(c.DATA_DIR), ...(modelPrices ? { modelPrices } : {}) });
+  return Object.freeze({
+    ...c,
+    DEFAULT_MODEL: defaultModel,
+    dataDir: path.resolve(c.DATA_DIR),
+    ...(modelPrices ? { modelPrices } : {}),
+  });
 }
 
 /** The setting that enables each provider: a model of a provider without its key cannot be anyone's default. */
@@ -336,14 +436,22 @@ const PROVIDER_KEYS = { fal: 'FAL_KEY', ark: 'ARK_API_KEY', kie: 'KIE_API_KEY' }
  */
 function chooseDefaultModel(c: z.output<typeof schema>, problems: string[]): string {
   const hasKey = (provider: string) => Boolean(c[PROVIDER_KEYS[provider as keyof typeof PROVIDER_KEYS]]);
-  if (c.DEFAULT_MODEL === undefined) return SHIPPED_DEFAULT_MODELS.find((id) => hasKey(findModel(id)!.provider)) ?? SHIPPED_DEFAULT_MODELS[0];
+  if (c.DEFAULT_MODEL === undefined)
+    return SHIPPED_DEFAULT_MODELS.find((id) => hasKey(findModel(id)!.provider)) ?? SHIPPED_DEFAULT_MODELS[0];
   const where = `DEFAULT_MODEL=${JSON.stringify(c.DEFAULT_MODEL)}`;
   const model = findModel(c.DEFAULT_MODEL);
-  if (!model) problems.push(`${where}: no such model (models: ${MODELS.filter((m) => m.kind === 'video').map((m) => m.id).join(', ')})`);
+  if (!model)
+    problems.push(
+      `${where}: no such model (models: ${MODELS.filter((m) => m.kind === 'video')
+        .map((m) => m.id)
+        .join(', ')})`,
+    );
   else if (model.kind !== 'video') problems.push(`${where}: makes videos from songs (/musicvideo); pick a video model`);
   else if (!hasKey(model.provider)) {
     const key = PROVIDER_KEYS[model.provider as keyof typeof PROVIDER_KEYS];
-    problems.push(`${where}: runs on ${model.provider}, which has no key; set ${key} too, or pick a model of a provider you have a key for`);
+    problems.push(
+      `${where}: runs on ${model.provider}, which has no key; set ${key} too, or pick a model of a provider you have a key for`,
+    );
   }
   return model?.id ?? c.DEFAULT_MODEL;
 }
@@ -356,10 +464,13 @@ function readPriceTable(file: string, problems: string[]): PriceTable | undefine
   const where = `MODEL_PRICES=${JSON.stringify(file)}`;
   let text: string;
   try {
-    if (fs.statSync(file).size > MAX_PRICE_FILE_BYTES) return void problems.push(`${where}: larger than ${MAX_PRICE_FILE_BYTES / 1024} KiB; is it the right file?`);
+    if (fs.statSync(file).size > MAX_PRICE_FILE_BYTES)
+      return void problems.push(`${where}: larger than ${MAX_PRICE_FILE_BYTES / 1024} KiB; is it the right file?`);
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    return void problems.push(`${where}: cannot read ${path.resolve(file)} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    return void problems.push(
+      `${where}: cannot read ${path.resolve(file)} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
   let json: unknown;
   try {
@@ -378,8 +489,14 @@ function readPriceTable(file: string, problems: string[]): PriceTable | undefine
  */
 function shardProblems(ids: readonly number[], count: number | undefined): string[] {
   if (ids.length === 0) return [];
-  if (count === undefined) return ['DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT too (the same total in every process)'];
-  const problems = ids.filter((id) => id >= count).map((id) => `DISCORD_SHARD_IDS: shard ${id} is not below DISCORD_SHARD_COUNT=${count} (ids run from 0 to ${count - 1})`);
+  if (count === undefined)
+    return ['DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT too (the same total in every process)'];
+  const problems = ids
+    .filter((id) => id >= count)
+    .map(
+      (id) =>
+        `DISCORD_SHARD_IDS: shard ${id} is not below DISCORD_SHARD_COUNT=${count} (ids run from 0 to ${count - 1})`,
+    );
   if (new Set(ids).size !== ids.length) problems.push('DISCORD_SHARD_IDS: lists a shard twice');
   return problems;
 }

@@ -11,7 +11,11 @@ export interface Deadline {
   dispose(): void;
 }
 
-export function startDeadline(timeoutMs: number, parent?: AbortSignal, reason = () => new Error(`no answer within ${timeoutMs} ms`)): Deadline {
+export function startDeadline(
+  timeoutMs: number,
+  parent?: AbortSignal,
+  reason = () => new Error(`no answer within ${timeoutMs} ms`),
+): Deadline {
   const controller = new AbortController();
   let expired = false;
   const timer = setTimeout(() => {

@@ -18,7 +18,14 @@ import { startKieSimulator } from './sim/kie.js';
  * Settings of an owner's `.env` that would point the demo at their real bot: its chats, public address and storage.
  * The demo leaves them out unless they are set in the real environment.
  */
-const OWNER_SETTINGS = ['DISCORD_TOKEN', 'TELEGRAM_TOKEN', 'TELEGRAM_WEBHOOK_SECRET', 'PUBLIC_URL', 'OWNER_ALERT_CHAT', 'STORAGE'];
+const OWNER_SETTINGS = [
+  'DISCORD_TOKEN',
+  'TELEGRAM_TOKEN',
+  'TELEGRAM_WEBHOOK_SECRET',
+  'PUBLIC_URL',
+  'OWNER_ALERT_CHAT',
+  'STORAGE',
+];
 
 /** The demo's own settings: they win over `.env` (a copy of .env.example spells out the real bot's defaults), not over the real environment. */
 const DEMO_SETTINGS = {
@@ -46,7 +53,11 @@ export function demoModels(): ModelSpec[] {
 
 async function demo(): Promise<void> {
   const timing = { queueMs: SIM_QUEUE_MS, runMs: SIM_RUN_MS };
-  const [fal, ark, kie] = await Promise.all([startFalSimulator(timing), startArkSimulator(timing), startKieSimulator({ ...timing, hdReadyMs: 2000, uhdReadyMs: 4000 })]);
+  const [fal, ark, kie] = await Promise.all([
+    startFalSimulator(timing),
+    startArkSimulator(timing),
+    startKieSimulator({ ...timing, hdReadyMs: 2000, uhdReadyMs: 4000 }),
+  ]);
   const fromFile: NodeJS.ProcessEnv = { ENV_FILE: process.env.ENV_FILE };
   try {
     loadEnvFile(fromFile);
@@ -82,7 +93,9 @@ async function demo(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => process.stderr.write(line) });
   installProcessErrorBoundary(logger);
   const commands = process.argv.slice(2).filter((a) => a !== '--console');
-  process.stdout.write(`clipbot demo: simulators of fal.ai, Volcano Engine Ark and kie.ai on 127.0.0.1, data in ${config.dataDir}\n`);
+  process.stdout.write(
+    `clipbot demo: simulators of fal.ai, Volcano Engine Ark and kie.ai on 127.0.0.1, data in ${config.dataDir}\n`,
+  );
   const closeSimulators = async () => void (await Promise.all([fal.close(), ark.close(), kie.close()]));
   const code = await runUntilDone(config, { console: { commands }, models: demoModels() }, logger, closeSimulators);
   process.exit(code);

@@ -21,7 +21,14 @@ import { pruneExpiredMedia } from './core/media-retention.js';
 import { pruneWebhookDeliveries } from './core/webhook-deliveries.js';
 import { createPrefilter } from './core/moderation/prefilter.js';
 import { combineObservers } from './core/observers.js';
-import { systemClock, type ChatPlatform, type Clock, type Logger, type PlatformId, type VideoProvider } from './core/ports.js';
+import {
+  systemClock,
+  type ChatPlatform,
+  type Clock,
+  type Logger,
+  type PlatformId,
+  type VideoProvider,
+} from './core/ports.js';
 import { createLogger } from './logger.js';
 import { readLastFramePng } from './media/last-frame.js';
 import { createLocalMediaStore } from './media/local-store.js';
@@ -98,7 +105,11 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       : createLocalMediaStore({ dir: path.join(config.dataDir, 'media'), publicBaseUrl: () => baseUrl });
   // Downloads cut short by a crash leave temp files behind; a day is far longer than any download.
   await store.removeStaleTemp(86_400_000).catch(() => 0);
-  const fetcher = createSafeFetcher({ allowCidrs: config.FETCH_ALLOW_CIDRS, deadlineMs: config.FETCH_TIMEOUT_S * 1000, ...options.fetchNetwork });
+  const fetcher = createSafeFetcher({
+    allowCidrs: config.FETCH_ALLOW_CIDRS,
+    deadlineMs: config.FETCH_TIMEOUT_S * 1000,
+    ...options.fetchNetwork,
+  });
 
   const models = withPrices(withArkModels(options.models ?? MODELS, arkModelIds(config)), config.modelPrices);
   const providers = new Map<string, VideoProvider>();
@@ -140,10 +151,15 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     kieAccount = kie;
     closers.push(() => kie.close());
   }
-  if (providers.size === 0) logger.warn('no video provider key is set (FAL_KEY, ARK_API_KEY, KIE_API_KEY): /video has no model to offer');
+  if (providers.size === 0)
+    logger.warn('no video provider key is set (FAL_KEY, ARK_API_KEY, KIE_API_KEY): /video has no model to offer');
 
   const moderation = config.MODERATION_URL
-    ? createOpenAiModeration({ url: config.MODERATION_URL, timeoutMs: config.MODERATION_TIMEOUT_MS, ...(config.MODERATION_API_KEY ? { apiKey: config.MODERATION_API_KEY } : {}) })
+    ? createOpenAiModeration({
+        url: config.MODERATION_URL,
+        timeoutMs: config.MODERATION_TIMEOUT_MS,
+        ...(config.MODERATION_API_KEY ? { apiKey: config.MODERATION_API_KEY } : {}),
+      })
     : undefined;
   const prefilter = createPrefilter({
     configTerms: config.BLOCKLIST,
@@ -164,13 +180,30 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   const metrics = createMetrics(db);
   const adapters: PlatformAdapter[] = [];
   // Platform adapters: one line each, enabled by their token.
-  if (config.DISCORD_TOKEN) adapters.push(createDiscordAdapter({ config, logger, clock, onRateLimited: () => metrics.platformRateLimited('discord') }));
+  if (config.DISCORD_TOKEN)
+    adapters.push(
+      createDiscordAdapter({ config, logger, clock, onRateLimited: () => metrics.platformRateLimited('discord') }),
+    );
   if (config.TELEGRAM_TOKEN) {
-    adapters.push(createTelegramAdapter({ config, logger, store, fetcher, clock, onRateLimited: () => metrics.platformRateLimited('telegram') }));
+    adapters.push(
+      createTelegramAdapter({
+        config,
+        logger,
+        store,
+        fetcher,
+        clock,
+        onRateLimited: () => metrics.platformRateLimited('telegram'),
+      }),
+    );
   }
   for (const adapter of adapters) platforms.set(adapter.platform.id, adapter.platform);
 
-  const notifier = createOwnerNotifier({ logger, platforms, chat: config.OWNER_ALERT_CHAT, ownerIds: config.OWNER_IDS });
+  const notifier = createOwnerNotifier({
+    logger,
+    platforms,
+    chat: config.OWNER_ALERT_CHAT,
+    ownerIds: config.OWNER_IDS,
+  });
   // Provider fallback and health (PROVIDER_FALLBACK), and the kie.ai low-credits alert (KIE_LOW_CREDITS).
   const providerHealth = config.PROVIDER_FALLBACK
     ? new ProviderHealthMonitor({
@@ -187,7 +220,16 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   const account = kieAccount;
   const kieBalance =
     account && config.KIE_LOW_CREDITS > 0
-      ? createBalanceAlerts({ db, clock, logger, notifier, provider: 'kie', unit: 'credits', threshold: config.KIE_LOW_CREDITS, readBalance: () => account.credits() })
+      ? createBalanceAlerts({
+          db,
+          clock,
+          logger,
+          notifier,
+          provider: 'kie',
+          unit: 'credits',
+          threshold: config.KIE_LOW_CREDITS,
+          readBalance: () => account.credits(),
+        })
       : undefined;
   const engine = new Engine({
     observer: combineObservers(
@@ -197,7 +239,11 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
         db,
         clock,
         notifier,
-        settings: { budgetDailyUsd: config.BUDGET_DAILY_USD, budgetMonthlyUsd: config.BUDGET_MONTHLY_USD, warnPercent: config.BUDGET_WARN_PERCENT },
+        settings: {
+          budgetDailyUsd: config.BUDGET_DAILY_USD,
+          budgetMonthlyUsd: config.BUDGET_MONTHLY_USD,
+          warnPercent: config.BUDGET_WARN_PERCENT,
+        },
       }),
       createProviderAlerts({ clock, notifier, settings: { errorsInARow: config.PROVIDER_ALERT_ERRORS } }),
       ...(kieBalance ? [kieBalance] : []),
@@ -239,7 +285,11 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     },
   });
 
-  const metricsAccess = metricsAccessOnMainServer({ token: config.METRICS_TOKEN, publicUrl: config.PUBLIC_URL, httpHost: config.HTTP_HOST });
+  const metricsAccess = metricsAccessOnMainServer({
+    token: config.METRICS_TOKEN,
+    publicUrl: config.PUBLIC_URL,
+    httpHost: config.HTTP_HOST,
+  });
   const server = createHttpServer({
     mediaDir: path.join(config.dataDir, 'media'),
     logger,
@@ -253,12 +303,18 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     onWebhookRejected: (provider) => metrics.webhookRejected(provider),
   });
   const port = await server.listen(config.HTTP_PORT, config.HTTP_HOST);
-  const metricsListener = config.METRICS_PORT !== undefined ? await startMetricsListener(config.METRICS_PORT, () => metrics.render()) : undefined;
+  const metricsListener =
+    config.METRICS_PORT !== undefined
+      ? await startMetricsListener(config.METRICS_PORT, () => metrics.render())
+      : undefined;
   if (metricsListener) closers.push(() => metricsListener.close());
   if (metricsAccess.kind === 'off' && !metricsListener) {
-    logger.info('/metrics is off on the public HTTP server: set METRICS_TOKEN (bearer) or METRICS_PORT (loopback listener) to scrape it');
+    logger.info(
+      '/metrics is off on the public HTTP server: set METRICS_TOKEN (bearer) or METRICS_PORT (loopback listener) to scrape it',
+    );
   }
-  if (!baseUrl) baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
+  if (!baseUrl)
+    baseUrl = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
   await engine.start();
@@ -279,7 +335,13 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
   const pruneTimer = setInterval(pruneMedia, 6 * 3_600_000).unref();
   providerHealth?.start();
   const balanceTimer = kieBalance
-    ? setInterval(() => void kieBalance.check().catch((error: unknown) => logger.warn({ err: error }, 'could not read the kie.ai credits')), 30 * 60_000).unref()
+    ? setInterval(
+        () =>
+          void kieBalance
+            .check()
+            .catch((error: unknown) => logger.warn({ err: error }, 'could not read the kie.ai credits')),
+        30 * 60_000,
+      ).unref()
     : undefined;
 
   let stopped: Promise<void> | undefined;
@@ -288,7 +350,8 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
       clearInterval(pruneTimer);
       clearInterval(balanceTimer);
       await providerHealth?.stop();
-      for (const adapter of adapters) await adapter.stop().catch((error: unknown) => logger.warn({ err: error }, 'platform stop failed'));
+      for (const adapter of adapters)
+        await adapter.stop().catch((error: unknown) => logger.warn({ err: error }, 'platform stop failed'));
       await engine.stop(config.SHUTDOWN_GRACE_S * 1000);
       await server.close(5000);
       for (const close of closers) await close().catch(() => {});
@@ -305,10 +368,27 @@ export async function startClipbot(config: Config, options: StartOptions = {}): 
     await stop();
     throw error;
   }
-  const summary = summarizeStartup({ config, adapters, consoleChat: options.console !== undefined, providers: [...providers.keys()], baseUrl });
-  logger.info({ port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), ...summary.fields }, summary.message);
+  const summary = summarizeStartup({
+    config,
+    adapters,
+    consoleChat: options.console !== undefined,
+    providers: [...providers.keys()],
+    baseUrl,
+  });
+  logger.info(
+    { port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), ...summary.fields },
+    summary.message,
+  );
 
-  const running: RunningBot = { engine, port, ...(metricsListener ? { metricsPort: metricsListener.port } : {}), get baseUrl() { return baseUrl; }, stop };
+  const running: RunningBot = {
+    engine,
+    port,
+    ...(metricsListener ? { metricsPort: metricsListener.port } : {}),
+    get baseUrl() {
+      return baseUrl;
+    },
+    stop,
+  };
   if (providerHealth) running.providerHealth = providerHealth;
   if (kieBalance) running.kieBalance = kieBalance;
   if (options.console && consoleOutput) {
@@ -330,10 +410,12 @@ function withArkModels(models: readonly ModelSpec[], arkIds: Readonly<Record<str
 
 /** Each provider's probe for PROVIDER_FALLBACK: the doctor's free authenticated call (a status read, the credits). */
 function providerProbes(config: Config): Map<string, ProviderProbe> {
-  const asProbe = (check: (config: Config) => Promise<CheckResult>): ProviderProbe => async () => {
-    const result = await check(config);
-    return { ok: result.status === 'ok', detail: result.detail };
-  };
+  const asProbe =
+    (check: (config: Config) => Promise<CheckResult>): ProviderProbe =>
+    async () => {
+      const result = await check(config);
+      return { ok: result.status === 'ok', detail: result.detail };
+    };
   return new Map([
     ['fal', asProbe(checkFal)],
     ['ark', asProbe(checkArk)],
@@ -343,17 +425,30 @@ function providerProbes(config: Config): Map<string, ProviderProbe> {
 
 /** The Ark model ids that may run at the flex tier. */
 function flexModelIds(models: readonly ModelSpec[]): Set<string> {
-  return new Set(models.filter((m) => m.provider === 'ark' && m.offersFlexTier).flatMap((m) => [m.providerModels.textToVideo, m.providerModels.imageToVideo]));
+  return new Set(
+    models
+      .filter((m) => m.provider === 'ark' && m.offersFlexTier)
+      .flatMap((m) => [m.providerModels.textToVideo, m.providerModels.imageToVideo]),
+  );
 }
 
 /** Parses `[--console] [commands...]` or `--check` (the doctor). */
 export function parseArgs(argv: readonly string[]): { console: boolean; check: boolean; commands: string[] } {
   const consoleFlag = argv.includes('--console');
-  return { console: consoleFlag, check: argv.includes('--check'), commands: argv.filter((a) => a !== '--console' && a !== '--check') };
+  return {
+    console: consoleFlag,
+    check: argv.includes('--check'),
+    commands: argv.filter((a) => a !== '--console' && a !== '--check'),
+  };
 }
 
 /** Runs the bot until a signal (or the end of a one-shot console session); resolves with the exit code. */
-export async function runUntilDone(config: Config, options: StartOptions, logger: Logger, beforeExit: () => Promise<void> = async () => {}): Promise<number> {
+export async function runUntilDone(
+  config: Config,
+  options: StartOptions,
+  logger: Logger,
+  beforeExit: () => Promise<void> = async () => {},
+): Promise<number> {
   const bot = await startClipbot(config, { ...options, logger });
   let signals = 0;
   const done = new Promise<number>((resolve) => {
@@ -389,7 +484,13 @@ async function main(): Promise<void> {
   try {
     envFile = loadEnvFile().file;
     if (args.check) {
-      process.exit(await runDoctor({ env: process.env, envFile: envFile && shortPath(envFile), write: (line) => process.stdout.write(`${line}\n`) }));
+      process.exit(
+        await runDoctor({
+          env: process.env,
+          envFile: envFile && shortPath(envFile),
+          write: (line) => process.stdout.write(`${line}\n`),
+        }),
+      );
     }
     config = loadConfig();
   } catch (error) {

@@ -34,7 +34,10 @@ const BATCH_ROWS = 500;
 const DERIVED_TABLES = new Set(['queued_members']);
 
 // db/migrations sits beside the code in both layouts: src → db, dist/src → dist/db.
-const SQLITE_JOURNAL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../db/migrations/meta/_journal.json');
+const SQLITE_JOURNAL = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../db/migrations/meta/_journal.json',
+);
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
@@ -66,10 +69,15 @@ interface TablePair {
   to: PgTable;
 }
 
-export async function migrateToPostgres(config: { dataDir: string; DATABASE_URL?: string | undefined }, now = Date.now()): Promise<MigrationResult> {
+export async function migrateToPostgres(
+  config: { dataDir: string; DATABASE_URL?: string | undefined },
+  now = Date.now(),
+): Promise<MigrationResult> {
   const url = config.DATABASE_URL;
   if (!url) {
-    throw new MigrationError('DATABASE_URL is not set: set it (in .env or the environment) to the PostgreSQL database to copy into, e.g. postgres://clipbot:password@localhost:5432/clipbot');
+    throw new MigrationError(
+      'DATABASE_URL is not set: set it (in .env or the environment) to the PostgreSQL database to copy into, e.g. postgres://clipbot:password@localhost:5432/clipbot',
+    );
   }
   const source = path.join(config.dataDir, 'clipbot.db');
   if (!fs.existsSync(source)) throw new MigrationError(`there is no SQLite database at ${source}: check DATA_DIR`);
@@ -98,7 +106,9 @@ async function copyInto(url: string, target: string, sqlite: Database.Database, 
     return await copyAll(sqlite, drizzle({ client }), tables, target);
   } catch (error) {
     if (error instanceof MigrationError) throw error;
-    throw new MigrationError(`the copy failed (${withoutPassword(rootCause(error), url)}); it was rolled back, nothing was committed to ${target}`);
+    throw new MigrationError(
+      `the copy failed (${withoutPassword(rootCause(error), url)}); it was rolled back, nothing was committed to ${target}`,
+    );
   } finally {
     sqlite.exec('COMMIT');
     await client.end().catch(() => {});
@@ -117,7 +127,9 @@ async function copyAll(sqlite: Database.Database, db: Pg, tables: TablePair[], t
     const copied = await summarise(async (text) => (await tx.execute(sql.raw(text))).rows, names);
     const differences = compare(expected, copied);
     if (differences.length) {
-      throw new MigrationError(`the copy does not match the SQLite database (${differences.join('; ')}); it was rolled back, nothing was committed to ${target}`);
+      throw new MigrationError(
+        `the copy does not match the SQLite database (${differences.join('; ')}); it was rolled back, nothing was committed to ${target}`,
+      );
     }
     return copied;
   });
@@ -129,14 +141,22 @@ async function copyAll(sqlite: Database.Database, db: Pg, tables: TablePair[], t
  */
 export function tablesInCopyOrder(): TablePair[] {
   const sqliteTables = new Map<string, SQLiteTable>();
-  for (const v of Object.values(sqliteSchema)) if (is(v, SQLiteTable) && !DERIVED_TABLES.has(getTableName(v))) sqliteTables.set(getTableName(v), v);
+  for (const v of Object.values(sqliteSchema))
+    if (is(v, SQLiteTable) && !DERIVED_TABLES.has(getTableName(v))) sqliteTables.set(getTableName(v), v);
   const pgTables: PgTable[] = Object.values(pgSchema).filter((v) => is(v, PgTable));
   const unmatched = [
     ...pgTables.map(getTableName).filter((name) => !sqliteTables.has(name)),
     ...[...sqliteTables.keys()].filter((name) => !pgTables.some((t) => getTableName(t) === name)),
   ];
-  if (unmatched.length) throw new MigrationError(`the SQLite and PostgreSQL schemas differ (${unmatched.join(', ')}): this clipbot cannot copy them`);
-  return inForeignKeyOrder(pgTables).map((to) => ({ name: getTableName(to), from: sqliteTables.get(getTableName(to))!, to }));
+  if (unmatched.length)
+    throw new MigrationError(
+      `the SQLite and PostgreSQL schemas differ (${unmatched.join(', ')}): this clipbot cannot copy them`,
+    );
+  return inForeignKeyOrder(pgTables).map((to) => ({
+    name: getTableName(to),
+    from: sqliteTables.get(getTableName(to))!,
+    to,
+  }));
 }
 
 function inForeignKeyOrder(tables: PgTable[]): PgTable[] {
@@ -144,7 +164,8 @@ function inForeignKeyOrder(tables: PgTable[]): PgTable[] {
   const visiting = new Set<PgTable>();
   const visit = (table: PgTable) => {
     if (ordered.includes(table)) return;
-    if (visiting.has(table)) throw new MigrationError(`the foreign keys of ${getTableName(table)} form a cycle: no copy order exists`);
+    if (visiting.has(table))
+      throw new MigrationError(`the foreign keys of ${getTableName(table)} form a cycle: no copy order exists`);
     visiting.add(table);
     for (const key of getTableConfig(table).foreignKeys) {
       const referenced = key.reference().foreignTable;
@@ -160,17 +181,31 @@ function inForeignKeyOrder(tables: PgTable[]): PgTable[] {
 function assertSchemaCurrent(sqlite: Database.Database, source: string): void {
   const known = (JSON.parse(fs.readFileSync(SQLITE_JOURNAL, 'utf8')) as { entries: { when: number }[] }).entries;
   const newest = known.at(-1)?.when ?? 0;
-  const hasTable = sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get();
-  const applied = hasTable ? ((sqlite.prepare('SELECT max(created_at) AS last FROM __drizzle_migrations').get() as { last: number | null }).last ?? 0) : 0;
-  if (applied > newest) throw new MigrationError(`${source} was migrated by a newer clipbot than this one: run the newer clipbot's migrate-to-postgres`);
+  const hasTable = sqlite
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+    .get();
+  const applied = hasTable
+    ? ((sqlite.prepare('SELECT max(created_at) AS last FROM __drizzle_migrations').get() as { last: number | null })
+        .last ?? 0)
+    : 0;
+  if (applied > newest)
+    throw new MigrationError(
+      `${source} was migrated by a newer clipbot than this one: run the newer clipbot's migrate-to-postgres`,
+    );
   if (applied < newest) {
-    throw new MigrationError(`${source} was last used by an older clipbot: start this version of the bot on it once (it brings the database up to date), stop it, then run this again`);
+    throw new MigrationError(
+      `${source} was last used by an older clipbot: start this version of the bot on it once (it brings the database up to date), stop it, then run this again`,
+    );
   }
 }
 
 /** A running bot renews its lease in `workers`; one that stopped removed its row (a killed one's lease runs out). */
 function assertNoBotRunning(sqlite: Database.Database, source: string, now: number): void {
-  const live = sqlite.prepare<[number], { id: string; leaseUntil: number }>('SELECT id, lease_until AS leaseUntil FROM workers WHERE lease_until > ?').get(now);
+  const live = sqlite
+    .prepare<[number], { id: string; leaseUntil: number }>(
+      'SELECT id, lease_until AS leaseUntil FROM workers WHERE lease_until > ?',
+    )
+    .get(now);
   if (live) {
     throw new MigrationError(
       `a bot is running on ${source} (worker ${live.id}, lease until ${new Date(live.leaseUntil).toISOString()}): stop it first (if it was killed, wait until its lease runs out)`,
@@ -208,7 +243,9 @@ async function assertEmpty(tx: Pg, names: string[], target: string): Promise<voi
     if (n > 0) held.push(`${n} in ${name}`);
   }
   if (held.length) {
-    throw new MigrationError(`${target} already holds rows (${held.join(', ')}): this copies only into an empty database and never merges; name a new, empty database in DATABASE_URL`);
+    throw new MigrationError(
+      `${target} already holds rows (${held.join(', ')}): this copies only into an empty database and never merges; name a new, empty database in DATABASE_URL`,
+    );
   }
 }
 
@@ -222,9 +259,16 @@ async function copyTable(sqlite: Database.Database, tx: Pg, table: TablePair): P
 /** The table's rows as drizzle reads them (keys and values of db/schema.ts's types), which is what the PostgreSQL table takes. */
 function* rowsOf(sqlite: Database.Database, table: SQLiteTable): Generator<Record<string, unknown>> {
   const columns = Object.entries(getTableColumns(table));
-  const statement = sqlite.prepare<[], Record<string, unknown>>(`SELECT * FROM ${quoted(getTableName(table))} ORDER BY rowid`);
+  const statement = sqlite.prepare<[], Record<string, unknown>>(
+    `SELECT * FROM ${quoted(getTableName(table))} ORDER BY rowid`,
+  );
   for (const raw of statement.iterate()) {
-    yield Object.fromEntries(columns.map(([key, column]) => [key, raw[column.name] === null ? null : column.mapFromDriverValue(raw[column.name])]));
+    yield Object.fromEntries(
+      columns.map(([key, column]) => [
+        key,
+        raw[column.name] === null ? null : column.mapFromDriverValue(raw[column.name]),
+      ]),
+    );
   }
 }
 
@@ -245,17 +289,23 @@ async function resetIdentities(tx: Pg, tables: TablePair[]): Promise<void> {
   for (const { name, to } of tables) {
     for (const column of getTableConfig(to).columns.filter((c) => c.generatedIdentity)) {
       await tx.execute(
-        sql.raw(`SELECT setval(pg_get_serial_sequence('${quoted(name)}', '${column.name}'), coalesce(max(${quoted(column.name)}), 0) + 1, false) FROM ${quoted(name)}`),
+        sql.raw(
+          `SELECT setval(pg_get_serial_sequence('${quoted(name)}', '${column.name}'), coalesce(max(${quoted(column.name)}), 0) + 1, false) FROM ${quoted(name)}`,
+        ),
       );
     }
   }
 }
 
 /** The same queries on both sides (plain SQL both understand); counts and sums come back as numbers or as bigint strings. */
-async function summarise(query: (text: string) => Promise<Record<string, unknown>[]>, names: string[]): Promise<Summary> {
+async function summarise(
+  query: (text: string) => Promise<Record<string, unknown>[]>,
+  names: string[],
+): Promise<Summary> {
   const rows: Record<string, number> = {};
   for (const name of names) rows[name] = Number((await query(`SELECT count(*) AS n FROM ${quoted(name)}`))[0]?.n);
-  const byKey = async (text: string) => Object.fromEntries((await query(text)).map((r) => [String(r.key), Number(r.value)]));
+  const byKey = async (text: string) =>
+    Object.fromEntries((await query(text)).map((r) => [String(r.key), Number(r.value)]));
   const balances = await byKey('SELECT user_id AS key, sum(amount) AS value FROM ledger_entries GROUP BY user_id');
   const kinds = await byKey('SELECT kind AS key, count(*) AS value FROM ledger_entries GROUP BY kind');
   const total = Number((await query('SELECT coalesce(sum(amount), 0) AS total FROM ledger_entries'))[0]?.total);
@@ -273,7 +323,8 @@ export function compare(sqliteSide: Summary, pgSide: Summary): string[] {
   each('rows in', sqliteSide.rows, pgSide.rows);
   each('balance of account', sqliteSide.balances, pgSide.balances);
   each('ledger entries of kind', sqliteSide.kinds, pgSide.kinds);
-  if (sqliteSide.total !== pgSide.total) differences.push(`ledger total: ${sqliteSide.total} in SQLite, ${pgSide.total} in PostgreSQL`);
+  if (sqliteSide.total !== pgSide.total)
+    differences.push(`ledger total: ${sqliteSide.total} in SQLite, ${pgSide.total} in PostgreSQL`);
   return differences;
 }
 
@@ -315,7 +366,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  process.stdout.write('Copying the SQLite database into PostgreSQL. The bot must be stopped: what it writes from now on would not be copied.\n');
+  process.stdout.write(
+    'Copying the SQLite database into PostgreSQL. The bot must be stopped: what it writes from now on would not be copied.\n',
+  );
   try {
     process.stdout.write(`${report(await migrateToPostgres(config))}\n`);
   } catch (error) {
@@ -327,7 +380,9 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url))) {
   main().catch((error: unknown) => {
-    process.stderr.write(`Migration failed: ${error instanceof Error ? error.message : String(error)}; nothing was committed\n`);
+    process.stderr.write(
+      `Migration failed: ${error instanceof Error ? error.message : String(error)}; nothing was committed\n`,
+    );
     process.exit(1);
   });
 }

@@ -1,5 +1,17 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, pgView, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  pgView,
+  primaryKey,
+  text,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 import type { QuotedRequest, StoredParams } from '../../src/core/ports.js';
 import { FOLLOWUP_KINDS, JOB_STATUSES, LEDGER_KINDS, QUOTE_STATUSES } from '../schema.js';
 
@@ -47,11 +59,21 @@ export const ledgerEntries = pgTable(
   },
   (t) => [
     index('ledger_user').on(t.userId),
-    uniqueIndex('ledger_one_purchase_per_payment').on(t.paymentId).where(sql`kind = 'purchase'`),
-    uniqueIndex('ledger_one_refund_per_payment').on(t.paymentId).where(sql`kind = 'purchase_refund'`),
-    uniqueIndex('ledger_one_hold_per_job').on(t.jobId).where(sql`kind = 'hold'`),
-    uniqueIndex('ledger_one_settlement_per_job').on(t.jobId).where(sql`kind in ('capture', 'release')`),
-    uniqueIndex('ledger_one_daily_per_day').on(t.userId, t.day).where(sql`kind = 'daily'`),
+    uniqueIndex('ledger_one_purchase_per_payment')
+      .on(t.paymentId)
+      .where(sql`kind = 'purchase'`),
+    uniqueIndex('ledger_one_refund_per_payment')
+      .on(t.paymentId)
+      .where(sql`kind = 'purchase_refund'`),
+    uniqueIndex('ledger_one_hold_per_job')
+      .on(t.jobId)
+      .where(sql`kind = 'hold'`),
+    uniqueIndex('ledger_one_settlement_per_job')
+      .on(t.jobId)
+      .where(sql`kind in ('capture', 'release')`),
+    uniqueIndex('ledger_one_daily_per_day')
+      .on(t.userId, t.day)
+      .where(sql`kind = 'daily'`),
   ],
 );
 
@@ -133,7 +155,9 @@ export const queuedMembers = pgView('queued_members').as((qb) =>
       queued: sql<number>`count(*)::integer`.as('queued'),
       firstQueued: sql<number>`min(${jobs.createdAt})`.mapWith(Number).as('first_queued'),
       // The outer row named with its table: drizzle writes a bare column name, which inside the subquery means its own row.
-      lastStart: sql<number>`coalesce((select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id), 0)`.mapWith(Number).as('last_start'),
+      lastStart: sql<number>`coalesce((select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id), 0)`
+        .mapWith(Number)
+        .as('last_start'),
     })
     .from(jobs)
     .where(sql`${jobs.status} = 'queued'`)

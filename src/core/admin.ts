@@ -1,5 +1,12 @@
 import { budgetAccount, budgetOf, memberMeasures, setMemberMeasures } from './communities.js';
-import { balanceOf, deductCredits, grantCredits, heldOf, recordPurchaseRefund, transferCredits } from './credits/ledger.js';
+import {
+  balanceOf,
+  deductCredits,
+  grantCredits,
+  heldOf,
+  recordPurchaseRefund,
+  transferCredits,
+} from './credits/ledger.js';
 import { UserError } from './errors.js';
 import { normalizeBlocklistTerm } from './moderation/normalize.js';
 import type { Clock, PlatformId } from './ports.js';
@@ -46,7 +53,8 @@ async function audit(
 /** The community a moderator acts for; owners act everywhere (undefined). */
 function scopeOf(ctx: AdminContext): string | undefined {
   if (ctx.role === 'owner') return undefined;
-  if (ctx.role !== 'moderator' || !ctx.community) throw new UserError('moderator_only', 'This is for moderators and the bot owner.');
+  if (ctx.role !== 'moderator' || !ctx.community)
+    throw new UserError('moderator_only', 'This is for moderators and the bot owner.');
   return ctx.community;
 }
 
@@ -80,9 +88,19 @@ export async function adjustCredits(
       const budget = await budgetAccount(tx, ctx.clock, community);
       const left = await balanceOf(tx, budget.id);
       if (amount > left) {
-        throw new UserError('budget_too_small', `This community's budget has ${left} credits left; ask the bot owner for more.`, { left });
+        throw new UserError(
+          'budget_too_small',
+          `This community's budget has ${left} credits left; ask the bot owner for more.`,
+          { left },
+        );
       }
-      const entry = { fromUserId: budget.id, toUserId: target.id, amount, actorUserId: ctx.actor.id, reason: reason || 'grant from the community budget' };
+      const entry = {
+        fromUserId: budget.id,
+        toUserId: target.id,
+        amount,
+        actorUserId: ctx.actor.id,
+        reason: reason || 'grant from the community budget',
+      };
       await transferCredits(tx, ctx.clock, entry);
       await audit(ctx, tx, 'credits.grant', target, { amount, reason, from: 'budget' }, undefined, community);
       return { balance: await balanceOf(tx, target.id), budgetLeft: left - amount };
@@ -98,11 +116,22 @@ export async function adjustCredits(
 }
 
 /** Owners fill (or take back from) a community's budget, out of which its moderators grant. Returns what is left. */
-export async function adjustBudget(ctx: AdminContext, community: string, action: 'give' | 'take', amount: number, reason: string): Promise<number> {
+export async function adjustBudget(
+  ctx: AdminContext,
+  community: string,
+  action: 'give' | 'take',
+  amount: number,
+  reason: string,
+): Promise<number> {
   ownerOnly(ctx, 'change a community budget');
   return ctx.db.transaction(async (tx) => {
     const budget = await budgetAccount(tx, ctx.clock, community);
-    const entry = { userId: budget.id, amount, actorUserId: ctx.actor.id, reason: reason || `budget ${action} by owner` };
+    const entry = {
+      userId: budget.id,
+      amount,
+      actorUserId: ctx.actor.id,
+      reason: reason || `budget ${action} by owner`,
+    };
     if (action === 'give') await grantCredits(tx, ctx.clock, entry);
     else await deductCredits(tx, ctx.clock, entry);
     await audit(ctx, tx, `budget.${action}`, undefined, { amount, reason }, undefined, community);
@@ -156,7 +185,8 @@ export async function removeBlockedTerm(ctx: AdminContext, term: string): Promis
   const community = scopeOf(ctx) ?? '';
   await ctx.db.transaction(async (tx) => {
     const removed = await tx.blocklist.remove(normalized, community);
-    if (!removed) throw new UserError('term_missing', `That term is not on the blocklist${community ? ' of this community' : ''}.`);
+    if (!removed)
+      throw new UserError('term_missing', `That term is not on the blocklist${community ? ' of this community' : ''}.`);
     await audit(ctx, tx, 'blocklist.remove', undefined, { term: normalized });
   });
 }
@@ -170,7 +200,11 @@ export async function listBlockedTerms(db: StoreTx): Promise<{ term: string; com
  * Gives back the credits of a job that succeeded (e.g. the result was unusable): the member's own captured credits,
  * never new ones. Owners refund any job; a moderator only jobs made in their community. Once per job.
  */
-export async function refundJob(ctx: AdminContext, jobId: string, reason: string): Promise<{ amount: number; user: User }> {
+export async function refundJob(
+  ctx: AdminContext,
+  jobId: string,
+  reason: string,
+): Promise<{ amount: number; user: User }> {
   return ctx.db.transaction(async (tx) => {
     const job = await tx.jobs.get(jobId);
     if (!job) throw new UserError('no_such_job', `There is no job ${jobId}.`);
@@ -180,9 +214,12 @@ export async function refundJob(ctx: AdminContext, jobId: string, reason: string
     if (job.status === 'failed' || job.status === 'cancelled') {
       throw new UserError('already_refunded', `Job ${jobId} ${job.status}; its credits were already refunded.`);
     }
-    if (job.status !== 'succeeded') throw new UserError('not_final', `Job ${jobId} is still ${job.status}; cancel it instead.`);
-    if (!(await tx.ledger.hasEntryOfJob(jobId, ['capture']))) throw new UserError('not_charged', `Job ${jobId} was never charged.`);
-    if (await tx.ledger.hasEntryOfJob(jobId, ['grant', 'refund'])) throw new UserError('already_refunded', `Job ${jobId} was already refunded.`);
+    if (job.status !== 'succeeded')
+      throw new UserError('not_final', `Job ${jobId} is still ${job.status}; cancel it instead.`);
+    if (!(await tx.ledger.hasEntryOfJob(jobId, ['capture'])))
+      throw new UserError('not_charged', `Job ${jobId} was never charged.`);
+    if (await tx.ledger.hasEntryOfJob(jobId, ['grant', 'refund']))
+      throw new UserError('already_refunded', `Job ${jobId} was already refunded.`);
     const user = (await tx.users.byId(job.userId))!;
     await tx.ledger.append({
       userId: job.userId,
@@ -193,13 +230,24 @@ export async function refundJob(ctx: AdminContext, jobId: string, reason: string
       reason: `refund of job ${jobId}${reason ? `: ${reason}` : ''}`,
       createdAt: ctx.clock.now(),
     });
-    await audit(ctx, tx, 'job.refund', user, { amount: job.price, reason }, jobId, communityId(job.platform, job.guildId));
+    await audit(
+      ctx,
+      tx,
+      'job.refund',
+      user,
+      { amount: job.price, reason },
+      jobId,
+      communityId(job.platform, job.guildId),
+    );
     return { amount: job.price, user };
   });
 }
 
 /** The platform's refund of a payment to the member who made it: undefined once it agreed, else why not. */
-export type PlatformRefund = (member: User, chargeId: string) => Promise<{ refused: string; alreadyRefunded: boolean } | undefined>;
+export type PlatformRefund = (
+  member: User,
+  chargeId: string,
+) => Promise<{ refused: string; alreadyRefunded: boolean } | undefined>;
 
 export interface PaymentRefund {
   /** The payment id as the ledger keys it (`telegram:<charge id>`). */
@@ -224,19 +272,34 @@ export interface PaymentRefund {
  * audit row, in one transaction. The entry is unique per payment, so a second refund (a replay, two owners at once:
  * the platform refuses the second) writes nothing.
  */
-export async function refundPayment(ctx: AdminContext, paymentRef: string, force: boolean, refundAtPlatform: PlatformRefund): Promise<PaymentRefund> {
+export async function refundPayment(
+  ctx: AdminContext,
+  paymentRef: string,
+  force: boolean,
+  refundAtPlatform: PlatformRefund,
+): Promise<PaymentRefund> {
   ownerOnly(ctx, 'refund a payment');
   const ref = paymentRef.trim();
   if (ref.startsWith('discord:')) {
-    throw new UserError('discord_payment', `${ref} is a Discord purchase: Discord refunds those, not the bot. When Discord refunds it, the bot takes its credits back by itself. Nothing was done.`);
+    throw new UserError(
+      'discord_payment',
+      `${ref} is a Discord purchase: Discord refunds those, not the bot. When Discord refunds it, the bot takes its credits back by itself. Nothing was done.`,
+    );
   }
   const chargeId = ref.startsWith('telegram:') ? ref.slice('telegram:'.length) : ref;
   const paymentId = `telegram:${chargeId}`;
   const purchase = chargeId && !chargeId.includes(':') ? await ctx.db.ledger.purchaseByPayment(paymentId) : undefined;
-  if (!purchase) throw new UserError('no_such_payment', `No purchase has the payment id ${ref}: nothing was refunded. (Payment ids are in the member's /history and the log.)`);
+  if (!purchase)
+    throw new UserError(
+      'no_such_payment',
+      `No purchase has the payment id ${ref}: nothing was refunded. (Payment ids are in the member's /history and the log.)`,
+    );
   if (purchase.refund) {
     const when = new Date(purchase.refund.createdAt).toISOString().slice(0, 16).replace('T', ' ');
-    throw new UserError('already_refunded', `Payment ${chargeId} was already refunded (${when} UTC, ${purchase.refund.taken} credits taken back): nothing was done.`);
+    throw new UserError(
+      'already_refunded',
+      `Payment ${chargeId} was already refunded (${when} UTC, ${purchase.refund.taken} credits taken back): nothing was done.`,
+    );
   }
   const member = (await ctx.db.users.byId(purchase.userId))!;
   const stars = /^(\d+) Telegram Stars$/.exec(purchase.reason ?? '')?.[1];
@@ -255,15 +318,41 @@ export async function refundPayment(ctx: AdminContext, paymentRef: string, force
     const note = platform.alreadyRefunded
       ? ' Telegram has it as refunded already, though this bot has no record of it (refunded through the Bot API, or the answer to an earlier attempt was lost): take the credits back with /credits take if they were not.'
       : '';
-    throw new UserError('payment_refund_refused', `Telegram refused to refund payment ${chargeId}: ${platform.refused}. Nothing was changed.${note}`);
+    throw new UserError(
+      'payment_refund_refused',
+      `Telegram refused to refund payment ${chargeId}: ${platform.refused}. Nothing was changed.${note}`,
+    );
   }
   return ctx.db.transaction(async (tx) => {
     const reason = `refund of payment ${chargeId}${stars ? ` (${stars} Telegram Stars)` : ''}`;
-    const recorded = await recordPurchaseRefund(tx, ctx.clock, { userId: member.id, amount: credits, paymentId, actorUserId: ctx.actor.id, reason });
-    if (!recorded.written) throw new UserError('already_refunded', `Payment ${chargeId} was already refunded: nothing more was done.`);
+    const recorded = await recordPurchaseRefund(tx, ctx.clock, {
+      userId: member.id,
+      amount: credits,
+      paymentId,
+      actorUserId: ctx.actor.id,
+      reason,
+    });
+    if (!recorded.written)
+      throw new UserError('already_refunded', `Payment ${chargeId} was already refunded: nothing more was done.`);
     const shortfall = credits - recorded.taken;
-    await audit(ctx, tx, 'payment.refund', member, { payment: paymentId, credits, taken: recorded.taken, notTakenBack: shortfall, stars: stars ? Number(stars) : null, force });
-    return { paymentId, chargeId, member, credits, taken: recorded.taken, shortfall, balance: recorded.balance, ...(stars ? { stars: Number(stars) } : {}) };
+    await audit(ctx, tx, 'payment.refund', member, {
+      payment: paymentId,
+      credits,
+      taken: recorded.taken,
+      notTakenBack: shortfall,
+      stars: stars ? Number(stars) : null,
+      force,
+    });
+    return {
+      paymentId,
+      chargeId,
+      member,
+      credits,
+      taken: recorded.taken,
+      shortfall,
+      balance: recorded.balance,
+      ...(stars ? { stars: Number(stars) } : {}),
+    };
   });
 }
 
@@ -314,7 +403,15 @@ export async function collectRevenue(db: StoreTx): Promise<{ platforms: Platform
   const { rows, usdTotal } = await db.reports.revenue();
   const byPlatform = new Map<string, PlatformRevenue & { starsKnown: boolean }>();
   for (const row of rows) {
-    const p = byPlatform.get(row.platform) ?? { platform: row.platform, purchases: 0, refunded: 0, credits: 0, takenBack: 0, stars: 0, starsKnown: row.platform === 'telegram' };
+    const p = byPlatform.get(row.platform) ?? {
+      platform: row.platform,
+      purchases: 0,
+      refunded: 0,
+      credits: 0,
+      takenBack: 0,
+      stars: 0,
+      starsKnown: row.platform === 'telegram',
+    };
     p.purchases += row.purchases;
     p.refunded += row.refunded;
     p.credits += row.credits - row.refundedCredits;
@@ -340,7 +437,9 @@ export async function purchaseLines(db: StoreTx, userId: number, limit: number):
   return rows.map((p) => {
     const when = new Date(p.createdAt).toISOString().slice(0, 16).replace('T', ' ');
     const payment = p.paymentId.replace(/^[a-z]+:/, '');
-    const refunded = p.refund ? ` · refunded${p.refund.byPlatform ? ` by ${p.paymentId.startsWith('discord:') ? 'Discord' : 'the platform'}` : ''} (${p.refund.taken} credits taken back)` : '';
+    const refunded = p.refund
+      ? ` · refunded${p.refund.byPlatform ? ` by ${p.paymentId.startsWith('discord:') ? 'Discord' : 'the platform'}` : ''} (${p.refund.taken} credits taken back)`
+      : '';
     return `${when} UTC · bought ${p.amount} credits${p.reason ? ` (${p.reason})` : ''} · payment ${payment}${refunded}`;
   });
 }

@@ -12,8 +12,14 @@ describe('the model catalog', () => {
     });
 
     it('keeps kie’s model ids, which serve Veo 3.1 now', () => {
-      expect(findModel('veo3.1-fast')).toMatchObject({ label: 'Veo 3.1 Fast with sound (kie.ai)', providerModels: { textToVideo: 'veo3_fast' } });
-      expect(findModel('veo3.1')).toMatchObject({ label: 'Veo 3.1 Quality with sound (kie.ai)', providerModels: { textToVideo: 'veo3' } });
+      expect(findModel('veo3.1-fast')).toMatchObject({
+        label: 'Veo 3.1 Fast with sound (kie.ai)',
+        providerModels: { textToVideo: 'veo3_fast' },
+      });
+      expect(findModel('veo3.1')).toMatchObject({
+        label: 'Veo 3.1 Quality with sound (kie.ai)',
+        providerModels: { textToVideo: 'veo3' },
+      });
     });
 
     it('lets no id or former id name two models', () => {
@@ -25,12 +31,15 @@ describe('the model catalog', () => {
   describe('when a member asks for 4K', () => {
     it('prices a Veo 3.1 clip at 4K above 1080p (kie charges about two more Fast generations)', () => {
       const fast = findModel('veo3.1-fast')!;
-      const at = (resolution: '720p' | '1080p' | '4k') => priceCredits(fast, resolveParams(fast, { resolution }, false));
+      const at = (resolution: '720p' | '1080p' | '4k') =>
+        priceCredits(fast, resolveParams(fast, { resolution }, false));
       expect([at('720p'), at('1080p'), at('4k')]).toEqual([160, 192, 480]);
     });
 
     it('refuses it on a model without a 4K copy', () => {
-      expect(() => resolveParams(findModel('seedance-1-pro')!, { resolution: '4k' }, false)).toThrow(/supports 480p, 720p, 1080p/);
+      expect(() => resolveParams(findModel('seedance-1-pro')!, { resolution: '4k' }, false)).toThrow(
+        /supports 480p, 720p, 1080p/,
+      );
     });
   });
 });

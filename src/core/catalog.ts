@@ -60,7 +60,11 @@ export interface ModelFollowups {
    * `fromOurLastFrame`: the provider has no extend call; the continuation is an image-to-video job from the last
    * frame of the parent's clip as we stored it (fal).
    */
-  readonly extend?: { readonly from: readonly Resolution[]; readonly notOnceUpscaled?: boolean; readonly fromOurLastFrame?: boolean };
+  readonly extend?: {
+    readonly from: readonly Resolution[];
+    readonly notOnceUpscaled?: boolean;
+    readonly fromOurLastFrame?: boolean;
+  };
 }
 
 /** Ark (provider-apis.md §7.2): Extend is image-to-video from the task's `last_frame_url`; Ark does not upscale. */
@@ -82,7 +86,9 @@ type SeedanceResolution = Exclude<Resolution, '4k'>;
  * Prices of the newer Ark models: credits at the same credits-per-USD as Seedance 1.0 Pro on Ark, per resolution,
  * rounded up. Their USD figures are estimates (docs/providers.md says where each comes from).
  */
-function arkPrices(usdPer5s: Partial<Record<SeedanceResolution, number>>): Pick<ModelSpec, 'creditsPer5s' | 'usdPer5s'> {
+function arkPrices(
+  usdPer5s: Partial<Record<SeedanceResolution, number>>,
+): Pick<ModelSpec, 'creditsPer5s' | 'usdPer5s'> {
   const creditsPer5s: Partial<Record<Resolution, number>> = {};
   for (const [resolution, usd] of Object.entries(usdPer5s) as [SeedanceResolution, number][]) {
     creditsPer5s[resolution] = Math.ceil((usd * SEEDANCE_CREDITS[resolution]) / ARK_SEEDANCE_1_USD[resolution] - 1e-9);
@@ -91,7 +97,10 @@ function arkPrices(usdPer5s: Partial<Record<SeedanceResolution, number>>): Pick<
 }
 
 /** Seedance 2.0 billing: tokens = width × height × 24 fps × seconds / 1024, at `usdPer1kTokens`; a 5 s clip here. */
-function seedance2Usd(usdPer1kTokens: number, resolutions: readonly SeedanceResolution[] = ['480p', '720p', '1080p']): Partial<Record<SeedanceResolution, number>> {
+function seedance2Usd(
+  usdPer1kTokens: number,
+  resolutions: readonly SeedanceResolution[] = ['480p', '720p', '1080p'],
+): Partial<Record<SeedanceResolution, number>> {
   const frame: Record<SeedanceResolution, number> = { '480p': 864 * 480, '720p': 1280 * 720, '1080p': 1920 * 1080 };
   const usd: Partial<Record<Resolution, number>> = {};
   for (const r of resolutions) usd[r] = Math.round(((frame[r] * 24 * 5) / 1024 / 1000) * usdPer1kTokens * 1000) / 1000;
@@ -376,8 +385,16 @@ export function findModel(id: string, models: readonly ModelSpec[] = MODELS): Mo
 export const videoOptionsSchema = z.object({
   duration: z.coerce.number().int().positive().optional(),
   resolution: z.enum(RESOLUTIONS).optional(),
-  aspect: z.string().regex(/^\d{1,2}:\d{1,2}$|^auto$/, 'use a ratio such as 16:9').optional(),
-  seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).optional(),
+  aspect: z
+    .string()
+    .regex(/^\d{1,2}:\d{1,2}$|^auto$/, 'use a ratio such as 16:9')
+    .optional(),
+  seed: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional(),
   cameraFixed: z.boolean().optional(),
   audio: z.boolean().optional(),
 });

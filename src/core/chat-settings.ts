@@ -27,7 +27,13 @@ export async function getChatSettings(db: StoreTx, scope: SettingsScope): Promis
   return (await db.settings.get(scope.platform, scope.chatId)) ?? EMPTY;
 }
 
-export async function updateChatSettings(db: Store, clock: Clock, scope: SettingsScope, actorUserId: number, change: Partial<ChatSettings>): Promise<ChatSettings> {
+export async function updateChatSettings(
+  db: Store,
+  clock: Clock,
+  scope: SettingsScope,
+  actorUserId: number,
+  change: Partial<ChatSettings>,
+): Promise<ChatSettings> {
   return db.transaction(async (tx) => {
     const next = { ...(await getChatSettings(tx, scope)), ...change };
     await tx.settings.put(scope.platform, scope.chatId, next, actorUserId, clock.now());
@@ -56,12 +62,21 @@ export async function checkChatRules(
   const community = communityId(where.platform, where.guildId);
   const measures = await memberMeasures(db, community, userId);
   if (measures?.banned) {
-    throw new UserError('banned_here', measures.banReason ? `You are banned from making videos here: ${measures.banReason}` : 'You are banned from making videos here.');
+    throw new UserError(
+      'banned_here',
+      measures.banReason
+        ? `You are banned from making videos here: ${measures.banReason}`
+        : 'You are banned from making videos here.',
+    );
   }
   if (settings.allowedChannelIds && !settings.allowedChannelIds.includes(where.channelId)) {
-    throw new UserError('channel_not_allowed', 'Videos cannot be made in this channel. Ask a moderator where they are allowed.', {
-      allowed: settings.allowedChannelIds,
-    });
+    throw new UserError(
+      'channel_not_allowed',
+      'Videos cannot be made in this channel. Ask a moderator where they are allowed.',
+      {
+        allowed: settings.allowedChannelIds,
+      },
+    );
   }
   const quotas = [settings.dailyJobQuota, measures?.dailyJobQuota ?? null].filter((q) => q !== null);
   if (quotas.length > 0 && where.guildId) {

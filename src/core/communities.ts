@@ -40,7 +40,10 @@ export async function markLeft(db: StoreTx, clock: Clock, id: string): Promise<v
 export async function budgetAccount(db: StoreTx, clock: Clock, community: string): Promise<User> {
   return db.transaction(async (tx) => {
     const existing = await findBudgetAccount(tx, community);
-    return existing ?? tx.users.insert({ platform: 'community', platformUserId: community, displayName: '', createdAt: clock.now() });
+    return (
+      existing ??
+      tx.users.insert({ platform: 'community', platformUserId: community, displayName: '', createdAt: clock.now() })
+    );
   });
 }
 
@@ -53,7 +56,11 @@ export async function budgetOf(db: StoreTx, community: string): Promise<number> 
   return account ? balanceOf(db, account.id) : 0;
 }
 
-export async function memberMeasures(db: StoreTx, community: string | undefined, userId: number): Promise<CommunityMember | undefined> {
+export async function memberMeasures(
+  db: StoreTx,
+  community: string | undefined,
+  userId: number,
+): Promise<CommunityMember | undefined> {
   if (!community) return undefined;
   return db.communities.measures(community, userId);
 }

@@ -42,7 +42,13 @@ export class ProviderError extends Error {
   constructor(
     kind: ProviderErrorKind,
     message: string,
-    opts: { retryable?: boolean; retryAfterS?: number; status?: number; stage?: 'input' | 'output'; cause?: unknown } = {},
+    opts: {
+      retryable?: boolean;
+      retryAfterS?: number;
+      status?: number;
+      stage?: 'input' | 'output';
+      cause?: unknown;
+    } = {},
   ) {
     super(message, { cause: opts.cause });
     this.name = 'ProviderError';
@@ -65,7 +71,16 @@ export class WebhookAuthError extends Error {
 /** Input we fetched (image, video) that is unsafe or unusable: private address, too big, wrong type, too slow. */
 export class MediaError extends Error {
   constructor(
-    readonly kind: 'blocked_address' | 'bad_url' | 'too_large' | 'bad_type' | 'timeout' | 'http_status' | 'network' | 'storage' | 'not_found',
+    readonly kind:
+      | 'blocked_address'
+      | 'bad_url'
+      | 'too_large'
+      | 'bad_type'
+      | 'timeout'
+      | 'http_status'
+      | 'network'
+      | 'storage'
+      | 'not_found',
     message: string,
     opts: { cause?: unknown; status?: number; detail?: string } = {},
   ) {

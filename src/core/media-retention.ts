@@ -8,7 +8,13 @@ const BATCH = 200;
  * forgets their keys, so storage does not grow forever. Driven by the jobs table, so it works the same
  * for every store (local disk, S3). Returns how many files were removed.
  */
-export async function pruneExpiredMedia(db: StoreTx, clock: Clock, store: MediaStore, retentionDays: number, logger: Logger): Promise<number> {
+export async function pruneExpiredMedia(
+  db: StoreTx,
+  clock: Clock,
+  store: MediaStore,
+  retentionDays: number,
+  logger: Logger,
+): Promise<number> {
   const cutoff = clock.now() - retentionDays * 86_400_000;
   let removed = 0;
   for (;;) {

@@ -30,7 +30,13 @@ export interface Logger {
 
 /** Told of engine events worth counting (metrics) or acting on (owner alerts). Implementations must be cheap and never throw. */
 export interface EngineObserver {
-  jobFinished(job: { provider: string; model: string; status: string; seconds: number; errorKind?: string | null }): void;
+  jobFinished(job: {
+    provider: string;
+    model: string;
+    status: string;
+    seconds: number;
+    errorKind?: string | null;
+  }): void;
   providerError(provider: string, kind: string): void;
   /** A job was queued: its estimated cost now counts against the spend caps. */
   jobQueued?(job: { provider: string; costUsd: number }): void;

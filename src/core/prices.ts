@@ -23,9 +23,18 @@ const priceTableSchema = z.record(z.string().min(1).max(60), entrySchema);
 export type PriceTable = z.output<typeof priceTableSchema>;
 
 /** Parses a price table (JSON already parsed) and checks it against the models; problems say where and what. */
-export function parsePriceTable(json: unknown, models: readonly ModelSpec[]): { table?: PriceTable; problems: string[] } {
+export function parsePriceTable(
+  json: unknown,
+  models: readonly ModelSpec[],
+): { table?: PriceTable; problems: string[] } {
   const parsed = priceTableSchema.safeParse(json);
-  if (!parsed.success) return { problems: plainIssues(parsed.error.issues).map((i) => `${i.path.map((p, n) => (n === 0 ? JSON.stringify(p) : String(p))).join('.') || 'the file'}: ${i.message}`) };
+  if (!parsed.success)
+    return {
+      problems: plainIssues(parsed.error.issues).map(
+        (i) =>
+          `${i.path.map((p, n) => (n === 0 ? JSON.stringify(p) : String(p))).join('.') || 'the file'}: ${i.message}`,
+      ),
+    };
   const problems = priceTableProblems(parsed.data, models);
   return problems.length ? { problems } : { table: parsed.data, problems };
 }
@@ -34,11 +43,19 @@ export function parsePriceTable(json: unknown, models: readonly ModelSpec[]): { 
  * A figure is a number or a record of them, and a union reports both branches: keep the branch that matches the
  * kind of value given (a record's "credits must be whole", not "expected number, received object").
  */
-function plainIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): { path: PropertyKey[]; message: string }[] {
+function plainIssues(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: PropertyKey[] = [],
+): { path: PropertyKey[]; message: string }[] {
   return issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code !== 'invalid_union') return [{ path, message: issue.message }];
-    const branch = issue.errors.find((branchIssues) => !branchIssues.some((i) => i.code === 'invalid_type' && i.path.length === 0)) ?? issue.errors[0] ?? [];
+    const branch =
+      issue.errors.find(
+        (branchIssues) => !branchIssues.some((i) => i.code === 'invalid_type' && i.path.length === 0),
+      ) ??
+      issue.errors[0] ??
+      [];
     return plainIssues(branch, path);
   });
 }
@@ -58,11 +75,18 @@ function priceTableProblems(table: PriceTable, models: readonly ModelSpec[]): st
     for (const field of ['credits', 'usd'] as const) {
       const value = entry[field];
       if (value === undefined) continue;
-      if (model.flat && typeof value !== 'number') problems.push(`"${id}".${field}: ${model.id} has one price per video; give a number`);
-      if (!model.flat && typeof value === 'number') problems.push(`"${id}".${field}: give a figure per resolution, e.g. { "${model.defaultResolution}": ${value} }`);
+      if (model.flat && typeof value !== 'number')
+        problems.push(`"${id}".${field}: ${model.id} has one price per video; give a number`);
+      if (!model.flat && typeof value === 'number')
+        problems.push(
+          `"${id}".${field}: give a figure per resolution, e.g. { "${model.defaultResolution}": ${value} }`,
+        );
       if (!model.flat && typeof value === 'object') {
         for (const resolution of Object.keys(value) as Resolution[]) {
-          if (!model.resolutions.includes(resolution)) problems.push(`"${id}".${field}.${resolution}: ${model.id} is made at ${model.resolutions.join(', ')} only`);
+          if (!model.resolutions.includes(resolution))
+            problems.push(
+              `"${id}".${field}.${resolution}: ${model.id} is made at ${model.resolutions.join(', ')} only`,
+            );
         }
       }
     }

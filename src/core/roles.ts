@@ -7,7 +7,11 @@ export type Role = 'owner' | 'moderator' | 'member';
  * platform says manages this server or group (Discord: Manage Server; Telegram: chat creator or administrator),
  * checked by the adapter at every call: registration-time permissions are not authorization.
  */
-export function roleOf(identity: { platform: PlatformId; platformUserId: string }, ownerIds: readonly string[], platformModerator: boolean): Role {
+export function roleOf(
+  identity: { platform: PlatformId; platformUserId: string },
+  ownerIds: readonly string[],
+  platformModerator: boolean,
+): Role {
   if (ownerIds.includes(`${identity.platform}:${identity.platformUserId}`)) return 'owner';
   return platformModerator ? 'moderator' : 'member';
 }

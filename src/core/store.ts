@@ -1,4 +1,13 @@
-import type { CommunityMember, Job, JobStatus, LedgerKind, NewJob, QuoteRow, QuoteStatus, User } from '../../db/schema.js';
+import type {
+  CommunityMember,
+  Job,
+  JobStatus,
+  LedgerKind,
+  NewJob,
+  QuoteRow,
+  QuoteStatus,
+  User,
+} from '../../db/schema.js';
 
 /**
  * The store port (design.md §8): everything the core keeps, behind async operations that an embedded SQLite
@@ -19,9 +28,27 @@ export type JobUpdate = JobPatch & { status?: JobStatus };
 /** What intake writes for a new job (a column left out is null); the other columns start at their defaults. */
 export type NewJobRow = Pick<
   NewJob,
-  | 'id' | 'userId' | 'status' | 'platform' | 'chatId' | 'guildId' | 'requestMessageId' | 'locale' | 'uploadLimitBytes' | 'model'
-  | 'provider' | 'providerModel' | 'prompt' | 'params' | 'inputImageUrl' | 'inputMediaKey' | 'price' | 'createdAt' | 'updatedAt'
-  | 'parentJobId' | 'followup'
+  | 'id'
+  | 'userId'
+  | 'status'
+  | 'platform'
+  | 'chatId'
+  | 'guildId'
+  | 'requestMessageId'
+  | 'locale'
+  | 'uploadLimitBytes'
+  | 'model'
+  | 'provider'
+  | 'providerModel'
+  | 'prompt'
+  | 'params'
+  | 'inputImageUrl'
+  | 'inputMediaKey'
+  | 'price'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'parentJobId'
+  | 'followup'
 > & { costUsd: number };
 
 /** A queued job as the scheduler orders it, with its member's latest start (0 = never). */
@@ -57,7 +84,11 @@ export interface JobRepo {
    * that is gone: no row in `workers`, or a lease that ran out before `now`. Two processes taking over at once get
    * different jobs. (A worker's own jobs are never taken back by itself: its runners still hold them.)
    */
-  takeOver(workerId: string, now: number, limit: number): Promise<{ id: string; status: JobStatus; leaseEpoch: number }[]>;
+  takeOver(
+    workerId: string,
+    now: number,
+    limit: number,
+  ): Promise<{ id: string; status: JobStatus; leaseEpoch: number }[]>;
   /** Unguarded bookkeeping that is not a state (where the job's status message is). */
   setStatusMessage(id: string, chatId: string, messageId: string): Promise<void>;
   ofProviderTask(provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined>;
@@ -154,13 +185,28 @@ export interface PurchaseRecord {
 
 /** A purchase and its refund from their ledger rows (for the adapters' purchaseByPayment). */
 export function purchaseRecord(
-  rows: readonly { kind: LedgerKind; userId: number; amount: number; reason: string | null; actorUserId: number | null; createdAt: number }[],
+  rows: readonly {
+    kind: LedgerKind;
+    userId: number;
+    amount: number;
+    reason: string | null;
+    actorUserId: number | null;
+    createdAt: number;
+  }[],
 ): PurchaseRecord | undefined {
   const purchase = rows.find((r) => r.kind === 'purchase');
   if (!purchase) return undefined;
   const refund = rows.find((r) => r.kind === 'purchase_refund');
   const { userId, amount, reason, createdAt } = purchase;
-  return { userId, amount, reason, createdAt, ...(refund ? { refund: { taken: -refund.amount, actorUserId: refund.actorUserId, createdAt: refund.createdAt } } : {}) };
+  return {
+    userId,
+    amount,
+    reason,
+    createdAt,
+    ...(refund
+      ? { refund: { taken: -refund.amount, actorUserId: refund.actorUserId, createdAt: refund.createdAt } }
+      : {}),
+  };
 }
 
 export interface LedgerRepo {
@@ -210,7 +256,12 @@ export interface CommunityRepo {
   /** Per community: members served and credits captured and not refunded since. */
   usage(): Promise<{ community: string; members: number; spent: number }[]>;
   measures(community: string, userId: number): Promise<CommunityMember | undefined>;
-  setMeasures(community: string, userId: number, change: Partial<Pick<CommunityMember, 'banned' | 'banReason' | 'dailyJobQuota'>>, now: number): Promise<void>;
+  setMeasures(
+    community: string,
+    userId: number,
+    change: Partial<Pick<CommunityMember, 'banned' | 'banReason' | 'dailyJobQuota'>>,
+    now: number,
+  ): Promise<void>;
 }
 
 export interface StoredChatSettings {

@@ -12,7 +12,12 @@ export interface Identity {
  * Finds or creates the account of a platform identity; a new account gets the starting credits in the ledger.
  * One transaction, so two first messages of a new member racing each other make one account, credited once.
  */
-export async function ensureUser(db: StoreTx, clock: Clock, identity: Identity, startingCredits: number): Promise<User> {
+export async function ensureUser(
+  db: StoreTx,
+  clock: Clock,
+  identity: Identity,
+  startingCredits: number,
+): Promise<User> {
   // A known member with the same name (every intake but their first) is one read: on PostgreSQL the transaction
   // below, nested in intake's, would cost a savepoint and its release, two round trips, for nothing to write.
   const known = await findUser(db, identity.platform, identity.platformUserId);
@@ -34,7 +39,13 @@ export async function ensureUser(db: StoreTx, clock: Clock, identity: Identity, 
       createdAt: now,
     });
     if (startingCredits > 0) {
-      await tx.ledger.append({ userId: created.id, kind: 'starting', amount: startingCredits, reason: 'welcome credits', createdAt: now });
+      await tx.ledger.append({
+        userId: created.id,
+        kind: 'starting',
+        amount: startingCredits,
+        reason: 'welcome credits',
+        createdAt: now,
+      });
     }
     return created;
   });
@@ -53,7 +64,10 @@ export async function requesterOf(db: StoreTx, job: Pick<Job, 'userId'>): Promis
  * Parses a user reference typed by a moderator: `discord:1234`, `telegram:5678`, `console:local`,
  * a Discord mention `<@1234>`, or a bare id on the moderator's own platform.
  */
-export function parseUserRef(ref: string, defaultPlatform: PlatformId): { platform: PlatformId; platformUserId: string } {
+export function parseUserRef(
+  ref: string,
+  defaultPlatform: PlatformId,
+): { platform: PlatformId; platformUserId: string } {
   const trimmed = ref.trim();
   const mention = /^<@!?(\d{5,25})>$/.exec(trimmed);
   if (mention) return { platform: 'discord', platformUserId: mention[1]! };

@@ -10,7 +10,12 @@ export interface CheckResult {
 }
 
 export const ok = (title: string, detail: string): CheckResult => ({ status: 'ok', title, detail });
-export const fail = (title: string, detail: string, fix: string): CheckResult => ({ status: 'fail', title, detail, fix });
+export const fail = (title: string, detail: string, fix: string): CheckResult => ({
+  status: 'fail',
+  title,
+  detail,
+  fix,
+});
 export const skip = (title: string, detail: string): CheckResult => ({ status: 'skip', title, detail });
 
 const MARK = { ok: '✅', fail: '❌', skip: '➖' } as const;

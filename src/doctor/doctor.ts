@@ -29,13 +29,21 @@ export async function runDoctor(options: DoctorOptions): Promise<number> {
     results.push(result);
     options.write(formatCheck(result));
   };
-  const source = options.envFile ? `from ${options.envFile} and the environment` : 'from the environment (no .env file)';
+  const source = options.envFile
+    ? `from ${options.envFile} and the environment`
+    : 'from the environment (no .env file)';
   let config: Config;
   try {
     config = loadConfig(options.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    report(fail('Settings', `${source}: ${error.problems.join('; ')}`, 'correct these in .env (every setting is explained in .env.example)'));
+    report(
+      fail(
+        'Settings',
+        `${source}: ${error.problems.join('; ')}`,
+        'correct these in .env (every setting is explained in .env.example)',
+      ),
+    );
     return 1;
   }
   report(ok('Settings', `valid, ${source}`));
@@ -58,10 +66,16 @@ export async function runDoctor(options: DoctorOptions): Promise<number> {
     checkS3(config, logger),
     checkModeration(config),
   ];
-  for (const result of await Promise.all(remote.map((p) => p.catch((error: unknown) => fail('Doctor', `a check crashed: ${(error as Error).message}`, 'please report this'))))) {
+  for (const result of await Promise.all(
+    remote.map((p) =>
+      p.catch((error: unknown) => fail('Doctor', `a check crashed: ${(error as Error).message}`, 'please report this')),
+    ),
+  )) {
     report(result);
   }
   const failed = results.filter((r) => r.status === 'fail').length;
-  options.write(failed ? `\n${failed} problem${failed === 1 ? '' : 's'} to fix (❌ above).` : '\nEverything configured works.');
+  options.write(
+    failed ? `\n${failed} problem${failed === 1 ? '' : 's'} to fix (❌ above).` : '\nEverything configured works.',
+  );
   return failed ? 1 : 0;
 }

@@ -22,7 +22,11 @@ export function checkDataDir(config: Config): CheckResult {
     return ok(title, `${config.dataDir} is writable`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    return fail(title, `${config.dataDir} is not writable (${code})`, `set DATA_DIR to a folder this user (uid ${process.getuid?.() ?? '?'}) can write, or fix its owner/permissions`);
+    return fail(
+      title,
+      `${config.dataDir} is not writable (${code})`,
+      `set DATA_DIR to a folder this user (uid ${process.getuid?.() ?? '?'}) can write, or fix its owner/permissions`,
+    );
   }
 }
 
@@ -32,13 +36,21 @@ export function checkDiskSpace(config: Config, minFreeBytes = MIN_FREE_BYTES): C
   try {
     stats = fs.statfsSync(existingParent(config.dataDir));
   } catch (error) {
-    return fail(title, `cannot read free space (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check that DATA_DIR is on a mounted disk');
+    return fail(
+      title,
+      `cannot read free space (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      'check that DATA_DIR is on a mounted disk',
+    );
   }
   const free = stats.bavail * stats.bsize;
   const shown = `${(free / 1024 ** 3).toFixed(1)} GiB free`;
   return free >= minFreeBytes
     ? ok(title, `${shown} under ${config.dataDir}`)
-    : fail(title, `only ${shown} under ${config.dataDir}`, `free space there or move DATA_DIR (at least ${(minFreeBytes / 1024 ** 3).toFixed(0)} GiB; lower MEDIA_RETENTION_DAYS to keep fewer results)`);
+    : fail(
+        title,
+        `only ${shown} under ${config.dataDir}`,
+        `free space there or move DATA_DIR (at least ${(minFreeBytes / 1024 ** 3).toFixed(0)} GiB; lower MEDIA_RETENTION_DAYS to keep fewer results)`,
+      );
 }
 
 /**
@@ -53,16 +65,32 @@ export function checkDatabase(config: Config): CheckResult {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
-    const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get();
-    const applied = hasTable ? (db.prepare('SELECT max(created_at) AS last FROM __drizzle_migrations').get() as { last: number | null }).last ?? 0 : 0;
+    const hasTable = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+      .get();
+    const applied = hasTable
+      ? ((db.prepare('SELECT max(created_at) AS last FROM __drizzle_migrations').get() as { last: number | null })
+          .last ?? 0)
+      : 0;
     const pending = known.filter((m) => m.when > applied);
     const newest = known.at(-1)?.when ?? 0;
     if (applied > newest) {
-      return fail(title, `${file} was migrated by a newer clipbot than this one`, 'run the newer clipbot, or restore a backup made by this version');
+      return fail(
+        title,
+        `${file} was migrated by a newer clipbot than this one`,
+        'run the newer clipbot, or restore a backup made by this version',
+      );
     }
-    return ok(title, `${file} opens; ${pending.length ? `${pending.length} migration(s) to apply at the next start` : 'migrations are current'}`);
+    return ok(
+      title,
+      `${file} opens; ${pending.length ? `${pending.length} migration(s) to apply at the next start` : 'migrations are current'}`,
+    );
   } catch (error) {
-    return fail(title, `${file} cannot be read (${(error as { code?: string }).code ?? (error as Error).message})`, 'check the file’s permissions, or restore it from a backup (see README, Backups)');
+    return fail(
+      title,
+      `${file} cannot be read (${(error as { code?: string }).code ?? (error as Error).message})`,
+      'check the file’s permissions, or restore it from a backup (see README, Backups)',
+    );
   } finally {
     db?.close();
   }

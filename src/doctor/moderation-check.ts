@@ -6,7 +6,8 @@ import { fail, ok, skip, type CheckResult } from './check.js';
 /** One harmless prompt through the bot's own moderation client: the endpoint answers, with a verdict. */
 export async function checkModeration(config: Config): Promise<CheckResult> {
   const title = 'Moderation';
-  if (!config.MODERATION_URL) return skip(title, 'not configured (the blocklist alone filters prompts; set MODERATION_URL to add an LLM check)');
+  if (!config.MODERATION_URL)
+    return skip(title, 'not configured (the blocklist alone filters prompts; set MODERATION_URL to add an LLM check)');
   const endpoint = moderationEndpoint(config.MODERATION_URL);
   const moderation = createOpenAiModeration({
     url: config.MODERATION_URL,

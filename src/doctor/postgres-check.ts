@@ -18,24 +18,38 @@ const JOURNAL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../.
  * is written: a new database gets its schema at the first start. Only `describeStore` names the database, so the
  * password never shows.
  */
-export async function checkPostgresDatabase(config: Pick<Config, 'dataDir'> & { DATABASE_URL: string }): Promise<CheckResult> {
+export async function checkPostgresDatabase(
+  config: Pick<Config, 'dataDir'> & { DATABASE_URL: string },
+): Promise<CheckResult> {
   const title = 'Database';
   const name = describeStore(config);
-  const client = new pg.Client({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: POSTGRES_TIMEOUT_MS, query_timeout: POSTGRES_TIMEOUT_MS });
+  const client = new pg.Client({
+    connectionString: config.DATABASE_URL,
+    connectionTimeoutMillis: POSTGRES_TIMEOUT_MS,
+    query_timeout: POSTGRES_TIMEOUT_MS,
+  });
   // A connection dropped after connecting would otherwise be an unhandled 'error' event.
   client.on('error', () => {});
   try {
     await client.connect();
-    const version = (await client.query<{ server_version: string }>('show server_version')).rows[0]?.server_version ?? '?';
+    const version =
+      (await client.query<{ server_version: string }>('show server_version')).rows[0]?.server_version ?? '?';
     const answers = `${name} answers (PostgreSQL ${version.split(' ')[0]})`;
     const applied = await lastAppliedMigration(client);
     const known = shippedMigrations();
     if (applied > (known.at(-1)?.when ?? 0)) {
-      return fail(title, `${name} was migrated by a newer clipbot than this one`, 'run the newer clipbot, or point DATABASE_URL at a database of this version');
+      return fail(
+        title,
+        `${name} was migrated by a newer clipbot than this one`,
+        'run the newer clipbot, or point DATABASE_URL at a database of this version',
+      );
     }
     if (applied === 0) return ok(title, `${answers}; its tables are created at the first start`);
     const pending = known.filter((m) => m.when > applied).length;
-    return ok(title, `${answers}; ${pending ? `${pending} migration(s) to apply at the next start` : 'migrations are current'}`);
+    return ok(
+      title,
+      `${answers}; ${pending ? `${pending} migration(s) to apply at the next start` : 'migrations are current'}`,
+    );
   } catch (error) {
     const problem = postgresProblem(error, config.DATABASE_URL);
     return fail(title, `${name}: ${problem.reason}`, problem.fix);
@@ -46,9 +60,13 @@ export async function checkPostgresDatabase(config: Pick<Config, 'dataDir'> & { 
 
 /** The `when` of the newest migration drizzle applied to this database; 0 when it has none (a new database). */
 async function lastAppliedMigration(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ present: boolean }>(`select to_regclass('drizzle.__drizzle_migrations') is not null as present`);
+  const { rows } = await client.query<{ present: boolean }>(
+    `select to_regclass('drizzle.__drizzle_migrations') is not null as present`,
+  );
   if (!rows[0]?.present) return 0;
-  const last = (await client.query<{ last: string | null }>('select max(created_at) as last from drizzle.__drizzle_migrations')).rows[0]?.last;
+  const last = (
+    await client.query<{ last: string | null }>('select max(created_at) as last from drizzle.__drizzle_migrations')
+  ).rows[0]?.last;
   return Number(last ?? 0);
 }
 
@@ -72,14 +90,26 @@ export function postgresProblem(error: unknown, url: string): { reason: string; 
       return { reason: 'host name not found', fix: 'correct the host in DATABASE_URL' };
     case '28P01':
     case '28000':
-      return { reason: `the login is refused (${message})`, fix: 'correct the user and password in DATABASE_URL, or allow this user in pg_hba.conf' };
+      return {
+        reason: `the login is refused (${message})`,
+        fix: 'correct the user and password in DATABASE_URL, or allow this user in pg_hba.conf',
+      };
     case '3D000':
-      return { reason: 'the database does not exist', fix: `create it (createdb ${database || '<name>'}), or correct the database name in DATABASE_URL` };
+      return {
+        reason: 'the database does not exist',
+        fix: `create it (createdb ${database || '<name>'}), or correct the database name in DATABASE_URL`,
+      };
     case '42501':
-      return { reason: `permission denied (${message})`, fix: 'let the DATABASE_URL user create tables in that database (make it the owner)' };
+      return {
+        reason: `permission denied (${message})`,
+        fix: 'let the DATABASE_URL user create tables in that database (make it the owner)',
+      };
   }
   if (/timeout/i.test(message)) {
-    return { reason: `no answer within ${POSTGRES_TIMEOUT_MS / 1000} s`, fix: 'check that PostgreSQL listens at the host and port in DATABASE_URL (listen_addresses, the firewall)' };
+    return {
+      reason: `no answer within ${POSTGRES_TIMEOUT_MS / 1000} s`,
+      fix: 'check that PostgreSQL listens at the host and port in DATABASE_URL (listen_addresses, the firewall)',
+    };
   }
   return { reason: code ? `${message} (${code})` : message, fix: 'check DATABASE_URL and that PostgreSQL runs' };
 }

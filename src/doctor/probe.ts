@@ -18,7 +18,11 @@ export class ProbeError extends Error {
   override readonly name = 'ProbeError';
 }
 
-export async function probe(url: string, init: { headers?: Record<string, string> } = {}, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeAnswer> {
+export async function probe(
+  url: string,
+  init: { headers?: Record<string, string> } = {},
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<ProbeAnswer> {
   let response: Response;
   try {
     // Named as the bot names itself: a provider's edge that refuses nameless clients would refuse the check too.

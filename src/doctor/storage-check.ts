@@ -27,7 +27,11 @@ export async function checkS3(config: Config, logger: Logger): Promise<CheckResu
       await store.putFile(key, temp, 'text/plain');
     } catch (error) {
       await fs.rm(temp, { force: true });
-      return fail(title, `cannot write to ${where} (${(error as Error).message})`, 'give S3_ACCESS_KEY_ID write (PutObject, DeleteObject) access to the bucket, and check S3_ENDPOINT, S3_BUCKET and S3_REGION');
+      return fail(
+        title,
+        `cannot write to ${where} (${(error as Error).message})`,
+        'give S3_ACCESS_KEY_ID write (PutObject, DeleteObject) access to the bucket, and check S3_ENDPOINT, S3_BUCKET and S3_REGION',
+      );
     }
     let readBack: string;
     try {
@@ -39,10 +43,18 @@ export async function checkS3(config: Config, logger: Logger): Promise<CheckResu
     try {
       await store.remove(key);
     } catch (error) {
-      return fail(title, `wrote to ${where} but cannot delete (${(error as Error).message})`, 'allow DeleteObject: expired results are deleted after MEDIA_RETENTION_DAYS');
+      return fail(
+        title,
+        `wrote to ${where} but cannot delete (${(error as Error).message})`,
+        'allow DeleteObject: expired results are deleted after MEDIA_RETENTION_DAYS',
+      );
     }
     if (readBack !== body) {
-      return fail(title, `wrote to ${where}, but S3_PUBLIC_URL does not serve it (${readBack.startsWith('HTTP ') || (readBack.length > 0 && readBack.length < 80 && !readBack.includes('\n')) ? readBack : 'different content'})`, 'make the bucket (or its CDN) publicly readable and set S3_PUBLIC_URL to the address a key is served under');
+      return fail(
+        title,
+        `wrote to ${where}, but S3_PUBLIC_URL does not serve it (${readBack.startsWith('HTTP ') || (readBack.length > 0 && readBack.length < 80 && !readBack.includes('\n')) ? readBack : 'different content'})`,
+        'make the bucket (or its CDN) publicly readable and set S3_PUBLIC_URL to the address a key is served under',
+      );
     }
     return ok(title, `S3 ${where}: write, public read through S3_PUBLIC_URL and delete work`);
   } finally {

@@ -40,10 +40,27 @@ async function ffmpegBinary(): Promise<string> {
  * the path. Throws MediaError: `not_found` (no such file), `bad_type` (not a video ffmpeg can read), `timeout`,
  * `too_large` (one PNG past `maxBytes`).
  */
-export async function extractLastFramePng(videoPath: string, { timeoutMs = 20_000, maxBytes = 8 * 1024 * 1024, signal }: LastFrameOptions = {}): Promise<Buffer> {
+export async function extractLastFramePng(
+  videoPath: string,
+  { timeoutMs = 20_000, maxBytes = 8 * 1024 * 1024, signal }: LastFrameOptions = {},
+): Promise<Buffer> {
   const info = await stat(videoPath).catch(() => undefined);
   if (!info || info.isDirectory()) throw new MediaError('not_found', 'The video file is missing.');
-  const args = ['-nostdin', '-v', 'error', '-sseof', '-1', '-i', videoPath, '-an', '-f', 'image2pipe', '-c:v', 'png', '-'];
+  const args = [
+    '-nostdin',
+    '-v',
+    'error',
+    '-sseof',
+    '-1',
+    '-i',
+    videoPath,
+    '-an',
+    '-f',
+    'image2pipe',
+    '-c:v',
+    'png',
+    '-',
+  ];
   const child = spawn(await ffmpegBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
   const frames = new PngFrames(maxBytes);
   let stderr = '';
@@ -64,12 +81,22 @@ export async function extractLastFramePng(videoPath: string, { timeoutMs = 20_00
     child.once('close', (code) => resolve({ code }));
   }).finally(() => clearTimeout(timer));
 
-  if (stopped === 'timeout') throw new MediaError('timeout', `Reading the video’s last frame took longer than ${Math.round(timeoutMs / 1000)} s.`);
-  if (stopped === 'too_large') throw new MediaError('too_large', `The video’s last frame is larger than ${maxBytes} bytes as PNG.`);
-  if (exit.error) throw exit.error.name === 'AbortError' ? exit.error : new Error(`ffmpeg could not be started: ${exit.error.message}`, { cause: exit.error });
+  if (stopped === 'timeout')
+    throw new MediaError(
+      'timeout',
+      `Reading the video’s last frame took longer than ${Math.round(timeoutMs / 1000)} s.`,
+    );
+  if (stopped === 'too_large')
+    throw new MediaError('too_large', `The video’s last frame is larger than ${maxBytes} bytes as PNG.`);
+  if (exit.error)
+    throw exit.error.name === 'AbortError'
+      ? exit.error
+      : new Error(`ffmpeg could not be started: ${exit.error.message}`, { cause: exit.error });
   const last = frames.last;
   if (exit.code !== 0 || !last || frames.malformed) {
-    throw new MediaError('bad_type', 'The video could not be read.', { detail: stderr.trim().slice(0, MAX_STDERR_CHARS) || `ffmpeg exited with ${exit.code}` });
+    throw new MediaError('bad_type', 'The video could not be read.', {
+      detail: stderr.trim().slice(0, MAX_STDERR_CHARS) || `ffmpeg exited with ${exit.code}`,
+    });
   }
   return last;
 }
@@ -95,7 +122,7 @@ class PngFrames {
 
   /** False once a frame outgrows the buffer. */
   push(chunk: Buffer): boolean {
-    for (let offset = 0; offset < chunk.length; ) {
+    for (let offset = 0; offset < chunk.length;) {
       const n = Math.min(chunk.length - offset, this.buf.length - this.length);
       if (n === 0) return false;
       chunk.copy(this.buf, this.length, offset, offset + n);

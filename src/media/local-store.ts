@@ -46,7 +46,8 @@ export function isValidMediaKey(key: string): boolean {
 export function createLocalMediaStore(options: LocalMediaStoreOptions): LocalMediaStore {
   const dir = path.resolve(options.dir);
   const tempDir = path.join(dir, TEMP_DIR);
-  const baseUrl = typeof options.publicBaseUrl === 'function' ? options.publicBaseUrl : () => options.publicBaseUrl as string;
+  const baseUrl =
+    typeof options.publicBaseUrl === 'function' ? options.publicBaseUrl : () => options.publicBaseUrl as string;
 
   const fileOf = (key: string): string => {
     if (!isValidMediaKey(key)) throw new MediaError('storage', `invalid media key ${JSON.stringify(key.slice(0, 80))}`);
@@ -71,7 +72,9 @@ export function createLocalMediaStore(options: LocalMediaStoreOptions): LocalMed
       } catch (error) {
         // The store owns tempPath from here on, success or not.
         await rm(tempPath, { force: true });
-        throw error instanceof MediaError ? error : new MediaError('storage', `could not store ${key}`, { cause: error });
+        throw error instanceof MediaError
+          ? error
+          : new MediaError('storage', `could not store ${key}`, { cause: error });
       }
     },
 

@@ -20,7 +20,8 @@ export async function mp4StructureProblem(path: string): Promise<string | undefi
       if (bytesRead < 8) return `a box header is cut off at byte ${offset}`;
       const size32 = header.readUInt32BE(0);
       // 1: a 64-bit size follows the type; 0: the box runs to the end of the file.
-      const boxSize = size32 === 1 ? (bytesRead < 16 ? 0 : Number(header.readBigUInt64BE(8))) : size32 === 0 ? size - offset : size32;
+      const boxSize =
+        size32 === 1 ? (bytesRead < 16 ? 0 : Number(header.readBigUInt64BE(8))) : size32 === 0 ? size - offset : size32;
       if (boxSize < 8) return `a box at byte ${offset} has an impossible size`;
       if (offset + boxSize > size) return `the file ends ${offset + boxSize - size} bytes short of its last box`;
       offset += boxSize;

@@ -132,7 +132,8 @@ export function createS3MediaStore(options: S3MediaStoreOptions): S3MediaStore {
         if (!(res.Body instanceof Readable)) throw new Error('the response has no body stream');
         return res.Body;
       } catch (error) {
-        if (error instanceof NoSuchKey) throw new MediaError('storage', `no stored media for ${key}`, { cause: sanitizedCause(error, secrets) });
+        if (error instanceof NoSuchKey)
+          throw new MediaError('storage', `no stored media for ${key}`, { cause: sanitizedCause(error, secrets) });
         throw toStorageError(error, `could not read ${key}`, secrets);
       }
     },
@@ -188,7 +189,8 @@ function reasonOf(error: unknown): string {
 function sanitizedCause(error: unknown, secrets: readonly string[]): Error {
   const name = error instanceof Error ? error.name : 'Error';
   let text = error instanceof Error ? error.message : String(error);
-  if (error instanceof S3ServiceException && error.$metadata.requestId) text += ` (request id ${error.$metadata.requestId})`;
+  if (error instanceof S3ServiceException && error.$metadata.requestId)
+    text += ` (request id ${error.$metadata.requestId})`;
   for (const secret of secrets) {
     if (secret.length >= 4) text = text.split(secret).join('[redacted]');
   }

@@ -66,7 +66,9 @@ class BlockedAddressError extends Error {
     readonly host: string,
     readonly address: string,
   ) {
-    super(host === address ? `address ${address} is not allowed` : `${host} resolves to ${address}, which is not allowed`);
+    super(
+      host === address ? `address ${address} is not allowed` : `${host} resolves to ${address}, which is not allowed`,
+    );
     this.name = 'BlockedAddressError';
   }
 }
@@ -110,7 +112,11 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
     const { policy, agent } = byTrust[opts.trust];
     let current = checkUrl(url, policy, opts.trust);
     const limit = deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`;
-    const deadline = startDeadline(deadlineMs, opts.signal, () => new MediaError('timeout', `download took longer than ${limit}`));
+    const deadline = startDeadline(
+      deadlineMs,
+      opts.signal,
+      () => new MediaError('timeout', `download took longer than ${limit}`),
+    );
     const signal = deadline.signal;
     let wroteFile = false;
     try {
@@ -127,7 +133,8 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
         });
         if (REDIRECT_STATUSES.has(res.statusCode)) {
           discard(res.body);
-          if (hop >= MAX_REDIRECTS) throw new MediaError('http_status', `${hostOf(current)}: more than ${MAX_REDIRECTS} redirects`);
+          if (hop >= MAX_REDIRECTS)
+            throw new MediaError('http_status', `${hostOf(current)}: more than ${MAX_REDIRECTS} redirects`);
           const location = headerValue(res.headers, 'location');
           if (!location) throw new MediaError('http_status', `${hostOf(current)}: redirect without a Location`);
           current = checkUrl(location, policy, opts.trust, current);
@@ -135,12 +142,17 @@ export function createSafeFetcher(options: SafeFetcherOptions): SafeFetcher {
         }
         if (res.statusCode < 200 || res.statusCode > 299) {
           discard(res.body);
-          throw new MediaError('http_status', `${hostOf(current)} answered HTTP ${res.statusCode}`, { status: res.statusCode });
+          throw new MediaError('http_status', `${hostOf(current)} answered HTTP ${res.statusCode}`, {
+            status: res.statusCode,
+          });
         }
         const declared = Number(headerValue(res.headers, 'content-length') ?? Number.NaN);
         if (declared > opts.maxBytes) {
           discard(res.body);
-          throw new MediaError('too_large', `${hostOf(current)}: the file is ${declared} bytes, over the ${opts.maxBytes}-byte limit`);
+          throw new MediaError(
+            'too_large',
+            `${hostOf(current)}: the file is ${declared} bytes, over the ${opts.maxBytes}-byte limit`,
+          );
         }
         wroteFile = true;
         const bytes = await streamToFile(res.body, destPath, opts.maxBytes, hostOf(current), signal);
@@ -208,7 +220,11 @@ function checkedConnector(
           error.code = 'ENOTFOUND';
           return callback(error, '');
         }
-        if (lookupOptions.all) return callback(null, usable.map((a) => ({ address: dial(a.address), family: a.family })));
+        if (lookupOptions.all)
+          return callback(
+            null,
+            usable.map((a) => ({ address: dial(a.address), family: a.family })),
+          );
         return callback(null, dial(first.address), first.family);
       },
       (error: NodeJS.ErrnoException) => callback(error, ''),
@@ -264,7 +280,11 @@ async function streamToFile(
   return bytes;
 }
 
-async function sniff(path: string, kind: 'video' | 'image', host: string): Promise<{ contentType: string; ext: string }> {
+async function sniff(
+  path: string,
+  kind: 'video' | 'image',
+  host: string,
+): Promise<{ contentType: string; ext: string }> {
   const found = await fileTypeFromFile(path);
   const contentType = found && ACCEPTED[kind].get(found.ext);
   if (!found || !contentType) {
@@ -279,17 +299,32 @@ async function sniff(path: string, kind: 'video' | 'image', host: string): Promi
   return { contentType, ext: found.ext };
 }
 
-function toMediaError(error: unknown, host: string, deadline: Deadline, callerSignal: AbortSignal | undefined, trust: FetchTrust): MediaError {
+function toMediaError(
+  error: unknown,
+  host: string,
+  deadline: Deadline,
+  callerSignal: AbortSignal | undefined,
+  trust: FetchTrust,
+): MediaError {
   if (error instanceof MediaError) return error;
   if (deadline.expired && deadline.signal.reason instanceof MediaError) return deadline.signal.reason;
-  if (callerSignal?.aborted) return new MediaError('timeout', `download from ${host} was cancelled`, { cause: callerSignal.reason });
+  if (callerSignal?.aborted)
+    return new MediaError('timeout', `download from ${host} was cancelled`, { cause: callerSignal.reason });
   const blocked = findInChain(error, (e): e is BlockedAddressError => e instanceof BlockedAddressError);
-  if (blocked) return new MediaError('blocked_address', trust === 'member' ? MEMBER_BLOCKED_TEXT : blocked.message, { cause: error, detail: blocked.message });
-  const code = findInChain(error, (e): e is { code: string } => typeof (e as { code?: unknown }).code === 'string')?.code;
+  if (blocked)
+    return new MediaError('blocked_address', trust === 'member' ? MEMBER_BLOCKED_TEXT : blocked.message, {
+      cause: error,
+      detail: blocked.message,
+    });
+  const code = findInChain(
+    error,
+    (e): e is { code: string } => typeof (e as { code?: unknown }).code === 'string',
+  )?.code;
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new MediaError('timeout', `${host} stopped responding`, { cause: error });
   }
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new MediaError('network', `could not resolve ${host}`, { cause: error });
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new MediaError('network', `could not resolve ${host}`, { cause: error });
   if (code?.startsWith('ERR_FS') || code === 'ENOSPC' || code === 'EACCES' || code === 'ENOENT') {
     return new MediaError('storage', `could not write the download from ${host}`, { cause: error });
   }
@@ -297,7 +332,11 @@ function toMediaError(error: unknown, host: string, deadline: Deadline, callerSi
 }
 
 function findInChain<T>(error: unknown, test: (e: object) => e is T & object): T | undefined {
-  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e = error, depth = 0;
+    e && typeof e === 'object' && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     if (test(e)) return e;
   }
   return undefined;

@@ -12,7 +12,8 @@ const TEMP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  * name must never share a file. `name` is one plain file name, never a path.
  */
 export function createTempPath(dir: string, name: string): string {
-  if (!TEMP_NAME.test(name)) throw new MediaError('storage', `invalid temp file name ${JSON.stringify(name.slice(0, 80))}`);
+  if (!TEMP_NAME.test(name))
+    throw new MediaError('storage', `invalid temp file name ${JSON.stringify(name.slice(0, 80))}`);
   mkdirSync(dir, { recursive: true });
   return path.join(dir, `${randomUUID()}-${name}`);
 }

@@ -13,7 +13,16 @@ import {
   type WebhookEvent,
   type WebhookRequest,
 } from '../core/ports.js';
-import { clipProviderMessage, createHttpAgent, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import {
+  clipProviderMessage,
+  createHttpAgent,
+  errorFromStatus,
+  httpUrl,
+  parseBody,
+  requestJson,
+  type HttpMethod,
+  type JsonResponse,
+} from './http.js';
 
 /**
  * Volcano Engine Ark / BytePlus ModelArk adapter for Seedance (provider-apis.md §2).
@@ -64,7 +73,9 @@ const TEXT_FLAG_RE =
  * too: how strictly Ark's parser looks for a word boundary is unknown); the words stay part of the prompt.
  */
 export function neutralizeTextFlags(prompt: string): string {
-  return prompt.replace(TEXT_FLAG_RE, (_match, before: string) => (before === '' || /\s/.test(before) ? before : `${before} `));
+  return prompt.replace(TEXT_FLAG_RE, (_match, before: string) =>
+    before === '' || /\s/.test(before) ? before : `${before} `,
+  );
 }
 
 /**
@@ -103,7 +114,6 @@ export function buildArkBody(request: GenerationRequest, opts: ArkBodyOptions = 
 
 // ---------------------------------------------------------------- response schemas
 
-
 const taskId = z.string().regex(TASK_ID_RE, 'not a task id');
 
 const createSchema = z.looseObject({ id: taskId });
@@ -131,7 +141,10 @@ const errorBodySchema = z.looseObject({
 /** Only the id is trusted, and only as a hint: the rest of an unsigned body is anyone's word. */
 const callbackSchema = z.looseObject({
   id: taskId,
-  status: z.string().regex(/^[a-z_]{1,32}$/).optional(),
+  status: z
+    .string()
+    .regex(/^[a-z_]{1,32}$/)
+    .optional(),
   updated_at: z.number().int().nonnegative().optional(),
 });
 
@@ -144,8 +157,10 @@ function cleanMessage(message: string | null | undefined): string {
   return clipProviderMessage((message ?? '').replace(/\s*Request id:\s*\S+\s*$/i, '').trim());
 }
 
-const isInputPolicy = (code: string) => /^Input(Text|Image|Video|Audio)(SensitiveContentDetected|RiskDetection)/.test(code);
-const isOutputPolicy = (code: string) => /^Output(Video|Audio|Text|Image)(SensitiveContentDetected|RiskDetection)/.test(code);
+const isInputPolicy = (code: string) =>
+  /^Input(Text|Image|Video|Audio)(SensitiveContentDetected|RiskDetection)/.test(code);
+const isOutputPolicy = (code: string) =>
+  /^Output(Video|Audio|Text|Image)(SensitiveContentDetected|RiskDetection)/.test(code);
 const isValidationCode = (code: string) => /^(InvalidParameter|MissingParameter)/.test(code);
 
 /** A code that names the input or output filter; `ContentSecurityDetectionError` is placed by when it happened. */
@@ -221,7 +236,9 @@ export function createArkProvider(opts: ArkProviderOptions): ArkProvider {
 
   function taskUrl(task: TaskRef): string {
     if (!TASK_ID_RE.test(task.taskId)) {
-      throw new ProviderError('not_found', `not an Ark task id: ${JSON.stringify(clip(task.taskId, 80))}`, { retryable: false });
+      throw new ProviderError('not_found', `not an Ark task id: ${JSON.stringify(clip(task.taskId, 80))}`, {
+        retryable: false,
+      });
     }
     return `${tasksUrl}/${task.taskId}`;
   }
@@ -233,18 +250,28 @@ export function createArkProvider(opts: ArkProviderOptions): ArkProvider {
    * task), with the new prompt. Ark keeps that URL 24 h and the task 7 days [S]: an older clip cannot be extended.
    * Ark returns no joined clip: the member gets the continuation.
    */
-  async function extendRequest(request: GenerationRequest, parentTaskId: string, signal?: AbortSignal): Promise<GenerationRequest> {
+  async function extendRequest(
+    request: GenerationRequest,
+    parentTaskId: string,
+    signal?: AbortSignal,
+  ): Promise<GenerationRequest> {
     const parent = await readTask({ taskId: parentTaskId, providerModel: request.providerModel }, signal);
     const lastFrame = parent.status === 'succeeded' ? parent.content?.last_frame_url : undefined;
-    if (!lastFrame) throw new ProviderError('validation', 'ark: the last frame of this video is not available any more', { retryable: false });
+    if (!lastFrame)
+      throw new ProviderError('validation', 'ark: the last frame of this video is not available any more', {
+        retryable: false,
+      });
     const { followup: _followup, ...rest } = request;
     return { ...rest, imageUrl: lastFrame };
   }
 
   async function submit(request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
-    if (request.followup?.kind === 'upscale') throw new ProviderError('validation', 'ark: videos cannot be upscaled', { retryable: false });
+    if (request.followup?.kind === 'upscale')
+      throw new ProviderError('validation', 'ark: videos cannot be upscaled', { retryable: false });
     if (request.followup) request = await extendRequest(request, request.followup.parentTaskId, signal);
-    const res = await call('POST', tasksUrl, signal, buildArkBody(request, opts), { 'x-clipbot-job-id': request.jobId });
+    const res = await call('POST', tasksUrl, signal, buildArkBody(request, opts), {
+      'x-clipbot-job-id': request.jobId,
+    });
     if (!ok(res)) throw arkHttpError(res, 'create', clock.now());
     const body = parseBody(res, createSchema, 'ark create');
     log?.debug({ jobId: request.jobId, taskId: body.id, model: request.providerModel }, 'ark task created');
@@ -255,7 +282,8 @@ export function createArkProvider(opts: ArkProviderOptions): ArkProvider {
     const res = await call('GET', taskUrl(task), signal);
     if (!ok(res)) throw arkHttpError(res, 'get', clock.now());
     const body = parseBody(res, taskSchema, 'ark get');
-    if (body.id !== task.taskId) throw new ProviderError('malformed', 'ark get: answer is about another task', { retryable: true });
+    if (body.id !== task.taskId)
+      throw new ProviderError('malformed', 'ark get: answer is about another task', { retryable: true });
     return body;
   }
 
@@ -268,7 +296,8 @@ export function createArkProvider(opts: ArkProviderOptions): ArkProvider {
         return { state: 'running' };
       case 'succeeded': {
         const videoUrl = body.content?.video_url;
-        if (!videoUrl) throw new ProviderError('malformed', 'ark get: succeeded without content.video_url', { retryable: true });
+        if (!videoUrl)
+          throw new ProviderError('malformed', 'ark get: succeeded without content.video_url', { retryable: true });
         return { state: 'succeeded', videoUrl };
       }
       case 'failed': {

@@ -14,7 +14,17 @@ import {
   type WebhookEvent,
   type WebhookRequest,
 } from '../core/ports.js';
-import { clipProviderMessage, createHttpAgent, describeUrl, errorFromStatus, httpUrl, parseBody, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import {
+  clipProviderMessage,
+  createHttpAgent,
+  describeUrl,
+  errorFromStatus,
+  httpUrl,
+  parseBody,
+  requestJson,
+  type HttpMethod,
+  type JsonResponse,
+} from './http.js';
 
 /**
  * fal.ai queue API adapter for the Seedance models (provider-apis.md §1).
@@ -112,7 +122,6 @@ export function buildFalInput(request: GenerationRequest): Record<string, unknow
 
 // ---------------------------------------------------------------- response schemas
 
-
 const requestId = z.string().regex(REQUEST_ID_RE, 'not a request id');
 
 const submitSchema = z.looseObject({
@@ -156,7 +165,9 @@ const webhookSchema = z.looseObject({
 });
 
 const jwksSchema = z.object({
-  keys: z.array(z.looseObject({ kty: z.string().optional(), crv: z.string().optional(), x: z.string().optional() })).max(50),
+  keys: z
+    .array(z.looseObject({ kty: z.string().optional(), crv: z.string().optional(), x: z.string().optional() }))
+    .max(50),
 });
 
 // ---------------------------------------------------------------- error classification
@@ -187,7 +198,13 @@ type Operation = 'submit' | 'status' | 'result' | 'cancel';
  * fal error → ProviderError (§1.7). Validation messages are what the member reads, so they carry only the field
  * messages. `X-Fal-Retryable` overrides our guess, except for content policy and auth: retrying those only costs.
  */
-function falError(status: number, headers: Record<string, string>, body: unknown, op: Operation, nowMs: number): ProviderError {
+function falError(
+  status: number,
+  headers: Record<string, string>,
+  body: unknown,
+  op: Operation,
+  nowMs: number,
+): ProviderError {
   const { details, errorType, message } = readDetails(body);
   const summary = clipProviderMessage(
     details.length
@@ -196,7 +213,8 @@ function falError(status: number, headers: Record<string, string>, body: unknown
   );
   const policy = details.find((d) => d.type === 'content_policy_violation');
   if (policy || errorType === 'content_policy_violation') {
-    const stage = op === 'submit' || (policy?.field !== undefined && INPUT_FIELDS.has(policy.field)) ? 'input' : 'output';
+    const stage =
+      op === 'submit' || (policy?.field !== undefined && INPUT_FIELDS.has(policy.field)) ? 'input' : 'output';
     return new ProviderError('content_policy', summary, { status, stage, retryable: false });
   }
   const clientError = status >= 400 && status < 500 && status !== 429;
@@ -273,7 +291,9 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
 
   function requestUrl(task: TaskRef, suffix: string): string {
     if (!REQUEST_ID_RE.test(task.taskId)) {
-      throw new ProviderError('not_found', `not a fal request id: ${JSON.stringify(clip(task.taskId, 80))}`, { retryable: false });
+      throw new ProviderError('not_found', `not a fal request id: ${JSON.stringify(clip(task.taskId, 80))}`, {
+        retryable: false,
+      });
     }
     return `${queueUrl}/${parseFalModelId(task.providerModel).app}/requests/${task.taskId}${suffix}`;
   }
@@ -302,7 +322,9 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
     }
     switch (body.status) {
       case 'IN_QUEUE':
-        return body.queue_position != null ? { state: 'queued', queuePosition: body.queue_position } : { state: 'queued' };
+        return body.queue_position != null
+          ? { state: 'queued', queuePosition: body.queue_position }
+          : { state: 'queued' };
       case 'IN_PROGRESS':
         return { state: 'running' };
       case 'COMPLETED':
@@ -340,20 +362,25 @@ export function createFalProvider(opts: FalProviderOptions): FalProvider {
    */
   async function verifyWebhook(req: WebhookRequest): Promise<WebhookEvent> {
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name.toLowerCase()] = value;
+    for (const [name, value] of Object.entries(req.headers))
+      if (value !== undefined) headers[name.toLowerCase()] = value;
     const requestIdHeader = headers['x-fal-webhook-request-id'];
     const userId = headers['x-fal-webhook-user-id'];
     const timestamp = headers['x-fal-webhook-timestamp'];
     const signature = headers['x-fal-webhook-signature'];
-    if (!requestIdHeader || !userId || !timestamp || !signature) throw new WebhookAuthError('fal webhook: signature headers missing');
+    if (!requestIdHeader || !userId || !timestamp || !signature)
+      throw new WebhookAuthError('fal webhook: signature headers missing');
     // The header names the id that was signed: the request id, or the gateway id of the last attempt after fal
     // retried the request (§1.5). The body must name it either way; the job is found by `request_id`.
     if (/[\r\n]/.test(requestIdHeader + userId)) throw new WebhookAuthError('fal webhook: bad header value');
     if (!/^\d{1,15}$/.test(timestamp)) throw new WebhookAuthError('fal webhook: bad timestamp');
     const nowS = Math.floor(clock.now() / 1000);
-    if (Math.abs(nowS - Number(timestamp)) > FAL_WEBHOOK_TOLERANCE_S) throw new WebhookAuthError('fal webhook: timestamp out of range');
-    if (!/^[0-9a-fA-F]{128}$/.test(signature)) throw new WebhookAuthError('fal webhook: signature is not 64 bytes of hex');
-    if (opts.webhookUserId !== undefined && userId !== opts.webhookUserId) throw new WebhookAuthError('fal webhook: other user');
+    if (Math.abs(nowS - Number(timestamp)) > FAL_WEBHOOK_TOLERANCE_S)
+      throw new WebhookAuthError('fal webhook: timestamp out of range');
+    if (!/^[0-9a-fA-F]{128}$/.test(signature))
+      throw new WebhookAuthError('fal webhook: signature is not 64 bytes of hex');
+    if (opts.webhookUserId !== undefined && userId !== opts.webhookUserId)
+      throw new WebhookAuthError('fal webhook: other user');
 
     const bodyHash = createHash('sha256').update(req.rawBody).digest('hex');
     const message = Buffer.from(`${requestIdHeader}\n${userId}\n${timestamp}\n${bodyHash}`, 'utf8');
@@ -476,9 +503,13 @@ class JwksCache {
 
   private unavailable(): ProviderError {
     const waitS = Math.ceil(this.opts.retryAfterFailureMs / 1000);
-    return new ProviderError('transient', `fal JWKS unavailable (${this.lastError?.message ?? 'not loaded'}); next fetch within ${waitS} s`, {
-      retryAfterS: waitS,
-    });
+    return new ProviderError(
+      'transient',
+      `fal JWKS unavailable (${this.lastError?.message ?? 'not loaded'}); next fetch within ${waitS} s`,
+      {
+        retryAfterS: waitS,
+      },
+    );
   }
 
   private load(): Promise<KeyObject[]> {
@@ -489,7 +520,10 @@ class JwksCache {
           return keys;
         },
         (error: unknown) => {
-          this.lastError = error instanceof ProviderError ? error : new ProviderError('transient', 'fal JWKS request failed', { cause: error });
+          this.lastError =
+            error instanceof ProviderError
+              ? error
+              : new ProviderError('transient', 'fal JWKS request failed', { cause: error });
           // One line per real fetch; the callbacks refused meanwhile are not logged one by one.
           this.opts.log?.warn({ err: error }, 'fal JWKS fetch failed');
           throw this.lastError;
@@ -505,7 +539,9 @@ class JwksCache {
     this.lastAttemptAt = this.opts.clock.now();
     const res = await this.opts.fetch();
     if (res.status !== 200) {
-      throw new ProviderError('transient', `fal JWKS ${describeUrl(this.opts.url)}: HTTP ${res.status}`, { status: res.status });
+      throw new ProviderError('transient', `fal JWKS ${describeUrl(this.opts.url)}: HTTP ${res.status}`, {
+        status: res.status,
+      });
     }
     const body = parseBody(res, jwksSchema, 'fal JWKS');
     const keys: KeyObject[] = [];

@@ -65,7 +65,11 @@ export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Pro
   const deadline = startDeadline(timeoutMs, req.signal);
   const what = `${req.method} ${describeUrl(req.url)}`;
   // undici sends no User-Agent of its own, and some providers' edges refuse a request without one.
-  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': CLIPBOT_USER_AGENT, ...req.headers };
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    'user-agent': CLIPBOT_USER_AGENT,
+    ...req.headers,
+  };
   let payload: string | undefined;
   if (req.json !== undefined) {
     payload = JSON.stringify(req.json);
@@ -81,7 +85,10 @@ export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Pro
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
-    const text = scrubCredential(await readCapped(res.body, res.headers['content-length'], maxBytes, what), headers.authorization);
+    const text = scrubCredential(
+      await readCapped(res.body, res.headers['content-length'], maxBytes, what),
+      headers.authorization,
+    );
     const parsed = parseJsonText(text);
     return {
       status: res.statusCode,
@@ -94,7 +101,10 @@ export async function requestJson(dispatcher: Dispatcher, req: JsonRequest): Pro
     if (req.signal?.aborted) throw req.signal.reason;
     if (err instanceof ProviderError) throw err;
     if (deadline.expired) {
-      throw new ProviderError('transient', `${what}: no answer within ${timeoutMs} ms`, { retryable: true, cause: err });
+      throw new ProviderError('transient', `${what}: no answer within ${timeoutMs} ms`, {
+        retryable: true,
+        cause: err,
+      });
     }
     throw networkError(err, what);
   } finally {

@@ -2,7 +2,15 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
-import { clipProviderMessage, errorFromStatus, parseBody, parseRetryAfter, requestJson, type HttpMethod, type JsonResponse } from './http.js';
+import {
+  clipProviderMessage,
+  errorFromStatus,
+  parseBody,
+  parseRetryAfter,
+  requestJson,
+  type HttpMethod,
+  type JsonResponse,
+} from './http.js';
 
 /**
  * What the kie.ai Veo and Suno MP4 adapters share (provider-apis.md §3.1): Bearer auth, the `{code, msg, data}`
@@ -16,7 +24,6 @@ export const kieTaskId = z.string().regex(TASK_ID_RE, 'not a task id');
 export function isKieTaskId(value: string): boolean {
   return TASK_ID_RE.test(value);
 }
-
 
 /**
  * A task's `errorCode`: a number (or numeric string) is a kie code; other text is a label such as
@@ -32,7 +39,11 @@ export const errorCodeField = z
     return /^\d{1,4}$/.test(text) ? Number(text) : text;
   });
 
-const envelopeSchema = z.looseObject({ code: z.number().int(), msg: z.string().nullish(), data: z.unknown().optional() });
+const envelopeSchema = z.looseObject({
+  code: z.number().int(),
+  msg: z.string().nullish(),
+  data: z.unknown().optional(),
+});
 
 /** The envelope of a successful answer with its `data` checked. */
 export function kieEnvelope<S extends z.ZodType>(data: S) {
@@ -65,8 +76,10 @@ export function kieError(
   const status = code;
   const logged = `${ctx.what}: code ${code}: ${text}`;
   const retry = ctx.retryAfterS !== undefined ? { retryAfterS: ctx.retryAfterS } : {};
-  if (ENGLISH_ONLY_RE.test(text)) return new ProviderError('validation', ENGLISH_ONLY_MESSAGE, { status, retryable: false });
-  if (ctx.where === 'read' && RECORD_NULL_RE.test(text)) return new ProviderError('not_found', `${ctx.what}: kie.ai has no record of this task`, { status });
+  if (ENGLISH_ONLY_RE.test(text))
+    return new ProviderError('validation', ENGLISH_ONLY_MESSAGE, { status, retryable: false });
+  if (ctx.where === 'read' && RECORD_NULL_RE.test(text))
+    return new ProviderError('not_found', `${ctx.what}: kie.ai has no record of this task`, { status });
   const accountProblem = code === 401 || code === 402 || code === 429 || code === 455;
   if (!accountProblem && CONTENT_POLICY_RE.test(text)) {
     const stage = ctx.where === 'generation' && !INPUT_SUBJECT_RE.test(text) ? 'output' : 'input';
@@ -87,7 +100,10 @@ export function kieError(
       if (/credit|balance/i.test(text)) return new ProviderError('insufficient_funds', logged, { status });
       return new ProviderError('rate_limit', logged, { status, ...retry });
     case 455:
-      return new ProviderError('transient', `${ctx.what}: kie.ai is under maintenance (code 455): ${text}`, { status, ...retry });
+      return new ProviderError('transient', `${ctx.what}: kie.ai is under maintenance (code 455): ${text}`, {
+        status,
+        ...retry,
+      });
     case 505:
       // "Feature disabled": the operator's account, not the member's request, and retrying changes nothing.
       return new ProviderError('unknown', logged, { status, retryable: false });
@@ -110,9 +126,13 @@ export function kieError(
  * until the model's timeout. Not retryable: resubmitting would pay for a second video that may already exist.
  */
 export function unknownSuccessFlag(what: string, flag: number | string): ProviderError {
-  return new ProviderError('unknown', `${what}: unknown successFlag ${JSON.stringify(flag)}; kie.ai may have changed its API`, {
-    retryable: false,
-  });
+  return new ProviderError(
+    'unknown',
+    `${what}: unknown successFlag ${JSON.stringify(flag)}; kie.ai may have changed its API`,
+    {
+      retryable: false,
+    },
+  );
 }
 
 /** A task that failed at kie (record-info `errorCode` / `errorMessage`) → the error its failed status carries. */
@@ -138,7 +158,13 @@ export function readAnswer(res: JsonResponse, where: KieContext, what: string, n
   const env = res.isJson ? envelopeSchema.safeParse(res.body) : undefined;
   if (!env?.success) {
     if (httpOk) return { ok: true, res };
-    return { ok: false, code: res.status, enveloped: false, error: errorFromStatus(res.status, res.headers, `${what}: HTTP ${res.status}`, nowMs), res };
+    return {
+      ok: false,
+      code: res.status,
+      enveloped: false,
+      error: errorFromStatus(res.status, res.headers, `${what}: HTTP ${res.status}`, nowMs),
+      res,
+    };
   }
   // kie's documented answers include an HTTP 500 whose body says 401, 402, 422, 429…: the envelope code is kie's own
   // word and wins, or "no credits" (402) would be retried as a server error. Only an envelope that claims success
@@ -164,7 +190,14 @@ export interface KieClient {
   call(
     method: HttpMethod,
     path: string,
-    opts: { where: KieContext; what: string; query?: Record<string, string>; json?: unknown; headers?: Record<string, string>; signal?: AbortSignal },
+    opts: {
+      where: KieContext;
+      what: string;
+      query?: Record<string, string>;
+      json?: unknown;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+    },
   ): Promise<KieAnswer>;
   /**
    * One read of a task's record (Veo's and Suno MP4's `record-info`, which answer alike): its checked `data`, or
@@ -224,7 +257,12 @@ export function createKieClient(opts: {
       return readAnswer(res, o.where, o.what, opts.clock.now());
     },
     async readRecord(path, taskId, { record, what, signal }) {
-      const answer = await client.call('GET', path, { where: 'read', what, query: { taskId }, ...(signal ? { signal } : {}) });
+      const answer = await client.call('GET', path, {
+        where: 'read',
+        what,
+        query: { taskId },
+        ...(signal ? { signal } : {}),
+      });
       if (!answer.ok) {
         if (recordNotYetThere(taskId, answer)) return 'not yet';
         throw answer.error;

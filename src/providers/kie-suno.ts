@@ -24,8 +24,15 @@ export const KIE_NO_CALLBACK_URL = 'https://api.example.com/callback';
 /** The create body (§4.1). */
 export function buildKieSunoBody(request: GenerationRequest): Record<string, unknown> {
   const source = request.musicVideo;
-  if (!source) throw new ProviderError('validation', 'a music video needs the Suno task and track it is made from', { retryable: false });
-  const body: Record<string, unknown> = { taskId: source.taskId, audioId: source.audioId, callBackUrl: request.webhookUrl ?? KIE_NO_CALLBACK_URL };
+  if (!source)
+    throw new ProviderError('validation', 'a music video needs the Suno task and track it is made from', {
+      retryable: false,
+    });
+  const body: Record<string, unknown> = {
+    taskId: source.taskId,
+    audioId: source.audioId,
+    callBackUrl: request.webhookUrl ?? KIE_NO_CALLBACK_URL,
+  };
   if (source.author !== undefined) body.author = source.author;
   if (source.domainName !== undefined) body.domainName = source.domainName;
   return body;
@@ -47,7 +54,11 @@ const recordData = z.looseObject({
   errorMessage: z.string().max(4000).nullish(),
 });
 
-export async function submitKieSuno(client: KieClient, request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
+export async function submitKieSuno(
+  client: KieClient,
+  request: GenerationRequest,
+  signal?: AbortSignal,
+): Promise<TaskRef> {
   const answer = await client.call('POST', '/api/v1/mp4/generate', {
     where: 'submit',
     what: 'kie mp4 generate',
@@ -95,7 +106,11 @@ function existingMp4Task(res: JsonResponse): string | undefined {
 
 export async function statusKieSuno(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
   const what = 'kie mp4 record-info';
-  const data = await client.readRecord('/api/v1/mp4/record-info', kieMp4TaskId(task.taskId), { record: recordData, what, signal });
+  const data = await client.readRecord('/api/v1/mp4/record-info', kieMp4TaskId(task.taskId), {
+    record: recordData,
+    what,
+    signal,
+  });
   if (data === 'not yet') return { state: 'queued' };
   const videoUrl = data.response?.videoUrl ?? undefined;
   const failed = (code: number, message: string): TaskStatus => ({
@@ -106,11 +121,14 @@ export async function statusKieSuno(client: KieClient, task: TaskRef, signal?: A
     case 'PENDING':
       return { state: 'running' };
     case 'SUCCESS':
-      if (videoUrl === undefined) throw new ProviderError('malformed', `${what}: success without a video URL`, { retryable: true });
+      if (videoUrl === undefined)
+        throw new ProviderError('malformed', `${what}: success without a video URL`, { retryable: true });
       return { state: 'succeeded', videoUrl };
     case 'CALLBACK_EXCEPTION':
       // Only kie's call to our callback failed; when the video was made, it is as good as any.
-      return videoUrl !== undefined ? { state: 'succeeded', videoUrl } : failed(500, 'the music video failed at kie.ai');
+      return videoUrl !== undefined
+        ? { state: 'succeeded', videoUrl }
+        : failed(500, 'the music video failed at kie.ai');
     case 'CREATE_TASK_FAILED':
       // The song itself could not be used (unknown task or track): the member's input, not kie's generation.
       return failed(400, 'kie.ai could not make a music video from this song');

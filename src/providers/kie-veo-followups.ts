@@ -29,30 +29,58 @@ export function parseUpscaleTaskId(taskId: string): { resolution: '1080p' | '4k'
  * unknown task, an account problem or kie's "no 4K version of this video" refuses the follow-up at submit.
  * (A fallback-model parent would answer with its 720p video: we never ask for fallback, `enableFallback` is off.)
  */
-export async function submitKieVeoUpscale(client: KieClient, request: GenerationRequest & { followup: { parentTaskId: string } }, signal?: AbortSignal): Promise<TaskRef> {
+export async function submitKieVeoUpscale(
+  client: KieClient,
+  request: GenerationRequest & { followup: { parentTaskId: string } },
+  signal?: AbortSignal,
+): Promise<TaskRef> {
   const resolution = request.params.resolution;
   if (resolution !== '1080p' && resolution !== '4k') {
-    throw new ProviderError('validation', `kie.ai upscales Veo videos to 1080p or 4K, not ${resolution}`, { retryable: false });
+    throw new ProviderError('validation', `kie.ai upscales Veo videos to 1080p or 4K, not ${resolution}`, {
+      retryable: false,
+    });
   }
-  const parent: TaskRef = { taskId: request.followup.parentTaskId, providerModel: request.providerModel, params: request.params };
+  const parent: TaskRef = {
+    taskId: request.followup.parentTaskId,
+    providerModel: request.providerModel,
+    params: request.params,
+  };
   const first = await statusKieVeo(client, parent, signal);
   if (first.state === 'failed') throw first.error;
-  return { taskId: upscaleTaskId(resolution, request.jobId, request.followup.parentTaskId), providerModel: request.providerModel, params: request.params };
+  return {
+    taskId: upscaleTaskId(resolution, request.jobId, request.followup.parentTaskId),
+    providerModel: request.providerModel,
+    params: request.params,
+  };
 }
 
 /** An upscale follow-up's status is its parent task's, at the wanted resolution. */
-export async function statusKieVeoUpscale(client: KieClient, task: TaskRef, signal?: AbortSignal): Promise<TaskStatus | undefined> {
+export async function statusKieVeoUpscale(
+  client: KieClient,
+  task: TaskRef,
+  signal?: AbortSignal,
+): Promise<TaskStatus | undefined> {
   const upscale = parseUpscaleTaskId(task.taskId);
   if (!upscale) return undefined;
   const params = task.params ?? { durationS: 8, aspectRatio: '16:9', resolution: upscale.resolution };
-  return statusKieVeo(client, { taskId: upscale.parentTaskId, providerModel: task.providerModel, params: { ...params, resolution: upscale.resolution } }, signal);
+  return statusKieVeo(
+    client,
+    {
+      taskId: upscale.parentTaskId,
+      providerModel: task.providerModel,
+      params: { ...params, resolution: upscale.resolution },
+    },
+    signal,
+  );
 }
 
 /** kie's extend names the model `fast` or `quality` (the docs' example sends "fast"; "quality" is [U]). */
 const EXTEND_MODEL: Record<KieVeoModel, string> = { veo3_fast: 'fast', veo3: 'quality' };
 
 /** The extend body (docs.kie.ai veo3-api/extend-video, old-model form): the parent task, the new prompt. */
-export function buildKieVeoExtendBody(request: GenerationRequest & { followup: { parentTaskId: string } }): Record<string, unknown> {
+export function buildKieVeoExtendBody(
+  request: GenerationRequest & { followup: { parentTaskId: string } },
+): Record<string, unknown> {
   const body: Record<string, unknown> = {
     taskId: request.followup.parentTaskId,
     prompt: request.prompt,
@@ -65,7 +93,11 @@ export function buildKieVeoExtendBody(request: GenerationRequest & { followup: {
 
 const submitData = z.looseObject({ taskId: kieTaskId });
 
-export async function submitKieVeoExtend(client: KieClient, request: GenerationRequest & { followup: { parentTaskId: string } }, signal?: AbortSignal): Promise<TaskRef> {
+export async function submitKieVeoExtend(
+  client: KieClient,
+  request: GenerationRequest & { followup: { parentTaskId: string } },
+  signal?: AbortSignal,
+): Promise<TaskRef> {
   const answer = await client.call('POST', '/api/v1/veo/extend', {
     where: 'submit',
     what: 'kie veo extend',
@@ -76,5 +108,9 @@ export async function submitKieVeoExtend(client: KieClient, request: GenerationR
   if (!answer.ok) throw answer.error;
   const data = kieData(answer.res, submitData, 'kie veo extend');
   // The continuation is a 720p Veo task: record-info, never an upgrade.
-  return { taskId: data.taskId, providerModel: request.providerModel, params: { ...request.params, resolution: '720p' } };
+  return {
+    taskId: data.taskId,
+    providerModel: request.providerModel,
+    params: { ...request.params, resolution: '720p' },
+  };
 }

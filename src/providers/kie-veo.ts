@@ -76,7 +76,11 @@ const ACCOUNT_CODES = new Set([401, 402, 403, 429, 455, 505]);
 /** kie's verdict that no 4K copy will come ("The 4K version of this video is unavailable", its 4K callback, §7.3). */
 const UHD_UNAVAILABLE_RE = /4k version of this video is unavailable/i;
 
-export async function submitKieVeo(client: KieClient, request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
+export async function submitKieVeo(
+  client: KieClient,
+  request: GenerationRequest,
+  signal?: AbortSignal,
+): Promise<TaskRef> {
   if (request.imageUrl !== undefined && !/^https?:\/\//i.test(request.imageUrl)) {
     // kie fetches imageUrls itself (acceptsInlineImages is false): a data: URI would only come back as a failure.
     throw new ProviderError('validation', 'kie.ai needs a public http(s) URL for the image', { retryable: false });
@@ -103,7 +107,8 @@ export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: Ab
     case 1: {
       // An extend task's joined clip, where kie gives one, is what the member wants; else the continuation.
       const url = data.response?.fullResultUrls?.[0] ?? data.response?.resultUrls?.[0];
-      if (url === undefined) throw new ProviderError('malformed', `${what}: success without a result URL`, { retryable: true });
+      if (url === undefined)
+        throw new ProviderError('malformed', `${what}: success without a result URL`, { retryable: true });
       // Fallback-model videos are 720p only and have no 1080p or 4K version to wait for (§3.5).
       if (data.fallbackFlag !== true) {
         if (task.params?.resolution === '1080p') return upgradeTo1080p(client, task, signal);
@@ -115,7 +120,12 @@ export async function statusKieVeo(client: KieClient, task: TaskRef, signal?: Ab
     case 3:
       return {
         state: 'failed',
-        error: generationError(data.errorCode, data.errorMessage, { code: 501, message: 'the video failed at kie.ai' }, 'kie veo generation'),
+        error: generationError(
+          data.errorCode,
+          data.errorMessage,
+          { code: 501, message: 'the video failed at kie.ai' },
+          'kie veo generation',
+        ),
       };
     default:
       return { state: 'failed', error: unknownSuccessFlag(what, data.successFlag) };
@@ -155,7 +165,13 @@ async function upgradeTo4k(client: KieClient, task: TaskRef, signal?: AbortSigna
   if (!answer.ok) {
     const msg = z.looseObject({ msg: z.string().nullish() }).safeParse(answer.res.body).data?.msg ?? '';
     if (answer.enveloped && UHD_UNAVAILABLE_RE.test(msg)) {
-      return { state: 'failed', error: new ProviderError('validation', clipProviderMessage(msg.trim()), { status: answer.code, retryable: false }) };
+      return {
+        state: 'failed',
+        error: new ProviderError('validation', clipProviderMessage(msg.trim()), {
+          status: answer.code,
+          retryable: false,
+        }),
+      };
     }
     if (answer.enveloped && !ACCOUNT_CODES.has(answer.code)) return { state: 'running' };
     throw answer.error;

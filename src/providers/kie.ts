@@ -85,15 +85,25 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
   });
 
   function unknownModel(model: string): ProviderError {
-    return new ProviderError('validation', `not a kie.ai model: ${JSON.stringify(clip(model, 80))}`, { retryable: false });
+    return new ProviderError('validation', `not a kie.ai model: ${JSON.stringify(clip(model, 80))}`, {
+      retryable: false,
+    });
   }
 
   async function submit(request: GenerationRequest, signal?: AbortSignal): Promise<TaskRef> {
     let task: TaskRef;
     const followup = request.followup;
     if (followup && isKieVeoModel(request.providerModel)) {
-      task = followup.kind === 'upscale' ? await submitKieVeoUpscale(client, { ...request, followup }, signal) : await submitKieVeoExtend(client, { ...request, followup }, signal);
-    } else if (followup) throw new ProviderError('validation', `kie.ai has no follow-ups for ${JSON.stringify(clip(request.providerModel, 80))}`, { retryable: false });
+      task =
+        followup.kind === 'upscale'
+          ? await submitKieVeoUpscale(client, { ...request, followup }, signal)
+          : await submitKieVeoExtend(client, { ...request, followup }, signal);
+    } else if (followup)
+      throw new ProviderError(
+        'validation',
+        `kie.ai has no follow-ups for ${JSON.stringify(clip(request.providerModel, 80))}`,
+        { retryable: false },
+      );
     else if (request.providerModel === KIE_SUNO_MP4_MODEL) task = await submitKieSuno(client, request, signal);
     else if (isKieVeoModel(request.providerModel)) task = await submitKieVeo(client, request, signal);
     else throw unknownModel(request.providerModel);
@@ -103,10 +113,13 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
 
   async function status(task: TaskRef, signal?: AbortSignal): Promise<TaskStatus> {
     if (!isKieTaskId(task.taskId)) {
-      throw new ProviderError('not_found', `not a kie task id: ${JSON.stringify(clip(task.taskId, 80))}`, { retryable: false });
+      throw new ProviderError('not_found', `not a kie task id: ${JSON.stringify(clip(task.taskId, 80))}`, {
+        retryable: false,
+      });
     }
     if (task.providerModel === KIE_SUNO_MP4_MODEL) return statusKieSuno(client, task, signal);
-    if (isKieVeoModel(task.providerModel)) return (await statusKieVeoUpscale(client, task, signal)) ?? statusKieVeo(client, task, signal);
+    if (isKieVeoModel(task.providerModel))
+      return (await statusKieVeoUpscale(client, task, signal)) ?? statusKieVeo(client, task, signal);
     throw unknownModel(task.providerModel);
   }
 
@@ -125,7 +138,8 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
     const parsed = callbackSchema.safeParse(json);
     if (!parsed.success) throw new WebhookAuthError('kie webhook: unexpected body');
     const { taskId: camel, task_id: snake } = parsed.data.data;
-    if (camel !== undefined && snake !== undefined && camel !== snake) throw new WebhookAuthError('kie webhook: two task ids');
+    if (camel !== undefined && snake !== undefined && camel !== snake)
+      throw new WebhookAuthError('kie webhook: two task ids');
     const taskId = camel ?? snake;
     if (taskId === undefined) throw new WebhookAuthError('kie webhook: no task id');
 
@@ -144,7 +158,8 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
     if (!timestamp || !signature) throw new WebhookAuthError('kie webhook: signature headers missing');
     if (!/^\d{1,15}$/.test(timestamp)) throw new WebhookAuthError('kie webhook: bad timestamp');
     const nowS = Math.floor(clock.now() / 1000);
-    if (Math.abs(nowS - Number(timestamp)) > KIE_WEBHOOK_TOLERANCE_S) throw new WebhookAuthError('kie webhook: timestamp out of range');
+    if (Math.abs(nowS - Number(timestamp)) > KIE_WEBHOOK_TOLERANCE_S)
+      throw new WebhookAuthError('kie webhook: timestamp out of range');
     if (!SIGNATURE_RE.test(signature)) throw new WebhookAuthError('kie webhook: signature is not 32 bytes of base64');
     const expected = Buffer.from(signKieWebhook(key, taskId, timestamp), 'base64');
     const given = Buffer.from(signature, 'base64');
@@ -166,7 +181,11 @@ export function createKieProvider(opts: KieProviderOptions): KieProvider {
     },
     verifyWebhook,
     async credits(signal) {
-      const answer = await client.call('GET', '/api/v1/chat/credit', { where: 'read', what: 'credits', ...(signal ? { signal } : {}) });
+      const answer = await client.call('GET', '/api/v1/chat/credit', {
+        where: 'read',
+        what: 'credits',
+        ...(signal ? { signal } : {}),
+      });
       if (!answer.ok) throw answer.error;
       return kieData(answer.res, z.number().nonnegative(), 'credits');
     },

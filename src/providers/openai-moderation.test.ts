@@ -14,14 +14,24 @@ interface Received {
 type Handler = (req: Received, res: ServerResponse) => void;
 
 /** A stand-in for an OpenAI-compatible moderation endpoint, on a free loopback port. */
-async function startFakeModeration(): Promise<{ base: string; received: Received[]; handle(h: Handler): void; close(): Promise<void> }> {
+async function startFakeModeration(): Promise<{
+  base: string;
+  received: Received[];
+  handle(h: Handler): void;
+  close(): Promise<void>;
+}> {
   const received: Received[] = [];
   let handler: Handler = (_req, res) => res.writeHead(404).end();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const r = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+      const r = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
       received.push(r);
       handler(r, res);
     });
@@ -136,7 +146,9 @@ describe('createOpenAiModeration', () => {
     });
 
     it('accepts null for categories a compatible server does not score', async () => {
-      fake.handle((_req, res) => json(res, 200, { results: [{ flagged: true, categories: { hate: true, 'self-harm': null } }] }));
+      fake.handle((_req, res) =>
+        json(res, 200, { results: [{ flagged: true, categories: { hate: true, 'self-harm': null } }] }),
+      );
       const result = await createOpenAiModeration({ url: fake.base, timeoutMs: 2000 }).moderate('x');
       expect(result).toEqual({ flagged: true, categories: ['hate'] });
     });
@@ -175,7 +187,9 @@ describe('createOpenAiModeration', () => {
 
     it('never puts the API key in the error', async () => {
       fake.handle((_req, res) => json(res, 401, { error: { message: 'Incorrect API key provided: sk-secret' } }));
-      const error = await providerError(createOpenAiModeration({ url: fake.base, apiKey: 'sk-secret', timeoutMs: 2000 }).moderate('x'));
+      const error = await providerError(
+        createOpenAiModeration({ url: fake.base, apiKey: 'sk-secret', timeoutMs: 2000 }).moderate('x'),
+      );
       expect(error.message).not.toContain('sk-secret');
     });
   });

@@ -50,7 +50,11 @@ export function moderationEndpoint(url: string): string {
  */
 export function createOpenAiModeration(options: OpenAiModerationOptions): ModerationService {
   const endpoint = moderationEndpoint(options.url);
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': CLIPBOT_USER_AGENT };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json',
+    'user-agent': CLIPBOT_USER_AGENT,
+  };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
 
   return {
@@ -72,7 +76,9 @@ export function createOpenAiModeration(options: OpenAiModerationOptions): Modera
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         if (deadline.expired) {
-          throw new ProviderError('timeout', `moderation did not answer within ${options.timeoutMs} ms`, { cause: err });
+          throw new ProviderError('timeout', `moderation did not answer within ${options.timeoutMs} ms`, {
+            cause: err,
+          });
         }
         if (err instanceof ProviderError) throw err;
         throw new ProviderError('transient', 'moderation request failed', { cause: err });
@@ -84,8 +90,10 @@ export function createOpenAiModeration(options: OpenAiModerationOptions): Modera
 }
 
 function statusError(status: number): ProviderError {
-  if (status === 401 || status === 403) return new ProviderError('auth', `moderation refused the API key (HTTP ${status})`, { status });
-  if (status === 404) return new ProviderError('not_found', 'moderation endpoint not found (HTTP 404): check MODERATION_URL', { status });
+  if (status === 401 || status === 403)
+    return new ProviderError('auth', `moderation refused the API key (HTTP ${status})`, { status });
+  if (status === 404)
+    return new ProviderError('not_found', 'moderation endpoint not found (HTTP 404): check MODERATION_URL', { status });
   if (status === 429) return new ProviderError('rate_limit', 'moderation is rate limited (HTTP 429)', { status });
   if (status >= 500) return new ProviderError('transient', `moderation failed (HTTP ${status})`, { status });
   return new ProviderError('unknown', `moderation answered HTTP ${status}`, { status, retryable: false });

@@ -207,7 +207,8 @@ function toResponse(result: { status: number; body: unknown }): Response {
   if (body === undefined || body === null || status === 204 || status === 205 || status === 304) {
     return new Response(null, { status });
   }
-  if (typeof body === 'string') return new Response(body, { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+  if (typeof body === 'string')
+    return new Response(body, { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 }
 
@@ -262,7 +263,10 @@ async function serveMedia(c: Context, mediaDir: string): Promise<Response> {
     const rangeHeader = c.req.header('range');
     const ifRange = c.req.header('if-range');
     // If-Range: a client resuming an older copy gets the whole new file rather than a mismatched slice.
-    const range = rangeHeader && (!ifRange || ifRange === etag || ifRange === lastModified) ? parseRange(rangeHeader, size) : undefined;
+    const range =
+      rangeHeader && (!ifRange || ifRange === etag || ifRange === lastModified)
+        ? parseRange(rangeHeader, size)
+        : undefined;
     if (range === 'unsatisfiable') {
       headers.set('Content-Range', `bytes */${size}`);
       headers.delete('Content-Type');

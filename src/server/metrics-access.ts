@@ -9,7 +9,11 @@ import type { AddressInfo } from 'node:net';
  */
 export type MetricsAccess = { kind: 'open' } | { kind: 'token'; token: string } | { kind: 'off' };
 
-export function metricsAccessOnMainServer(settings: { token: string | undefined; publicUrl: string | undefined; httpHost: string }): MetricsAccess {
+export function metricsAccessOnMainServer(settings: {
+  token: string | undefined;
+  publicUrl: string | undefined;
+  httpHost: string;
+}): MetricsAccess {
   if (settings.token) return { kind: 'token', token: settings.token };
   return !settings.publicUrl && isLoopbackHost(settings.httpHost) ? { kind: 'open' } : { kind: 'off' };
 }
@@ -32,14 +36,18 @@ export interface MetricsListener {
 }
 
 /** The METRICS_PORT listener: GET /metrics on 127.0.0.1 only, everything else 404. */
-export async function startMetricsListener(port: number, render: () => Promise<{ contentType: string; body: string }>): Promise<MetricsListener> {
+export async function startMetricsListener(
+  port: number,
+  render: () => Promise<{ contentType: string; body: string }>,
+): Promise<MetricsListener> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
       return;
     }
     render().then(
-      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body),
+      ({ contentType, body }) =>
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body),
       () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal error"}'),
     );
   });

@@ -82,7 +82,8 @@ export function createMetrics(db: Store): Metrics {
   return {
     registry,
     observer: {
-      jobFinished: (job) => duration.observe({ provider: job.provider, model: job.model, status: job.status }, job.seconds),
+      jobFinished: (job) =>
+        duration.observe({ provider: job.provider, model: job.model, status: job.status }, job.seconds),
       providerError: (provider, kind) => providerErrors.inc({ provider, kind }),
     },
     webhookRejected: (provider) => webhookRejections.inc({ provider }),

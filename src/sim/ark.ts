@@ -35,8 +35,24 @@ import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse, mediaFile, tally, type SimResponse } from './sim-http.js';
-import { SIM_MARKERS, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions } from './sim-common.js';
+import {
+  HTML_VIDEO,
+  isHttpUrl,
+  isLoopback,
+  jobIdOf,
+  jsonResponse,
+  mediaFile,
+  tally,
+  type SimResponse,
+} from './sim-http.js';
+import {
+  SIM_MARKERS,
+  type SimCall,
+  type SimFault,
+  type SimFaultOptions,
+  type SimHandle,
+  type SimOptions,
+} from './sim-common.js';
 import { simServer, type SimRequest } from './sim-server.js';
 
 export type ArkSimRoute = 'create' | 'get' | 'list' | 'delete' | 'files';
@@ -162,7 +178,13 @@ export interface ArkSimCallbackDelivery {
   status: number;
 }
 
-export interface ArkSimulator extends SimHandle<ArkSimRoute, ArkSimFault, ArkSimCall, ArkSimTask, ArkSimCallbackDelivery> {
+export interface ArkSimulator extends SimHandle<
+  ArkSimRoute,
+  ArkSimFault,
+  ArkSimCall,
+  ArkSimTask,
+  ArkSimCallbackDelivery
+> {
   /** The API base URL including `/api/v3` (what `ARK_BASE_URL` would be). */
   readonly url: string;
   readonly apiKey: string;
@@ -180,10 +202,34 @@ export const ARK_SIM_MARKERS = {
 } as const;
 
 const ALL_RESOLUTIONS = ['480p', '720p', '1080p'] as const;
-const seedance1: ArkSimModelRule = { input: 'both', durations: [2, 12], resolutions: ALL_RESOLUTIONS, audio: false, draft: false, tools: false, flex: true };
+const seedance1: ArkSimModelRule = {
+  input: 'both',
+  durations: [2, 12],
+  resolutions: ALL_RESOLUTIONS,
+  audio: false,
+  draft: false,
+  tools: false,
+  flex: true,
+};
 // [U] 1.5 Pro's 4–12 s is fal's schema of the same model (§1.8); Ark's own range is not in provider-apis.md.
-const seedance15: ArkSimModelRule = { input: 'both', durations: [4, 12], resolutions: ALL_RESOLUTIONS, audio: true, draft: true, tools: false, flex: true };
-const seedance2: ArkSimModelRule = { input: 'both', durations: [4, 15], resolutions: ALL_RESOLUTIONS, audio: true, draft: false, tools: true, flex: false };
+const seedance15: ArkSimModelRule = {
+  input: 'both',
+  durations: [4, 12],
+  resolutions: ALL_RESOLUTIONS,
+  audio: true,
+  draft: true,
+  tools: false,
+  flex: true,
+};
+const seedance2: ArkSimModelRule = {
+  input: 'both',
+  durations: [4, 15],
+  resolutions: ALL_RESOLUTIONS,
+  audio: true,
+  draft: false,
+  tools: true,
+  flex: false,
+};
 
 /** Seedance models on Ark (§2.1, §7.2). */
 export const ARK_SIM_MODELS: Readonly<Record<string, ArkSimModelRule>> = {
@@ -240,7 +286,11 @@ const FLAG_NAMES: Readonly<Record<string, keyof ArkSimParams>> = {
   wm: 'watermark',
 };
 /** 16:9 frame sizes; other ratios are billed by about the same area [S]. */
-const FRAME: Readonly<Record<string, readonly [number, number]>> = { '480p': [864, 480], '720p': [1280, 720], '1080p': [1920, 1080] };
+const FRAME: Readonly<Record<string, readonly [number, number]>> = {
+  '480p': [864, 480],
+  '720p': [1280, 720],
+  '1080p': [1920, 1080],
+};
 const FPS = 24;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_EXPIRES_S = 172_800;
@@ -299,14 +349,22 @@ const MESSAGES: Readonly<Record<string, string>> = {
   OutputAudioSensitiveContentDetected: 'The request failed because the output audio may contain sensitive information.',
   InternalServiceError: 'The service encountered an unexpected internal error.',
   AuthenticationError: 'The API key or AK/SK in the request is missing or invalid.',
-  'RateLimitExceeded.EndpointRPMExceeded': 'The request has exceeded the RPM rate limit of the endpoint. Please try again later.',
+  'RateLimitExceeded.EndpointRPMExceeded':
+    'The request has exceeded the RPM rate limit of the endpoint. Please try again later.',
 };
 
-const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"Code":"NoSuchKey","Message":"The specified key does not exist."}' };
+const FILE_NOT_FOUND: SimResponse = {
+  status: 404,
+  headers: { 'content-type': 'application/json' },
+  body: '{"Code":"NoSuchKey","Message":"The specified key does not exist."}',
+};
 
 /** `20250629T201507Z`, as TOS presigned URLs carry it. */
 function tosDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 function parseTosDate(value: string): number {
@@ -322,7 +380,11 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   const fileTtlMs = opts.fileTtlMs ?? DAY_MS;
   const retentionMs = opts.taskRetentionMs ?? 7 * DAY_MS;
   const tosSecret = randomBytes(32);
-  const [video480, video720, lastFrame] = await Promise.all([readFile(SIM_ASSETS.video480p), readFile(SIM_ASSETS.video720p), readFile(SIM_ASSETS.image)]);
+  const [video480, video720, lastFrame] = await Promise.all([
+    readFile(SIM_ASSETS.video480p),
+    readFile(SIM_ASSETS.video720p),
+    readFile(SIM_ASSETS.image),
+  ]);
 
   const entries = new Map<string, Entry>();
   const deliveries: ArkSimCallbackDelivery[] = [];
@@ -345,7 +407,13 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   const requestId = () => `0217${clock.now()}${randomBytes(8).toString('hex')}`;
 
-  const arkError = (status: number, code: string, message?: string, param?: string, headers: Record<string, string> = {}) => {
+  const arkError = (
+    status: number,
+    code: string,
+    message?: string,
+    param?: string,
+    headers: Record<string, string> = {},
+  ) => {
     const rid = requestId();
     return json(
       status,
@@ -362,9 +430,15 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   };
 
   const invalid = (param: string, value: unknown) =>
-    arkError(400, 'InvalidParameter', `The parameter \`${param}\` specified in the request is not valid: ${JSON.stringify(value)}.`, param);
+    arkError(
+      400,
+      'InvalidParameter',
+      `The parameter \`${param}\` specified in the request is not valid: ${JSON.stringify(value)}.`,
+      param,
+    );
 
-  const missing = (param: string) => arkError(400, 'MissingParameter', `The request failed because it is missing the \`${param}\` parameter.`, param);
+  const missing = (param: string) =>
+    arkError(400, 'MissingParameter', `The request failed because it is missing the \`${param}\` parameter.`, param);
 
   const rateLimited = (retryAfter: string | undefined, code = 'RateLimitExceeded.EndpointRPMExceeded') =>
     arkError(429, code, undefined, undefined, retryAfter !== undefined ? { 'retry-after': retryAfter } : {});
@@ -498,9 +572,11 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       if (step.status === 'cancelled') continue;
       if (FINAL.has(step.status)) {
         const held = e.held.splice(0);
-        sim.track(sendCallback(e, step).then(async () => {
-          for (const h of held) await sendCallback(e, h);
-        }));
+        sim.track(
+          sendCallback(e, step).then(async () => {
+            for (const h of held) await sendCallback(e, h);
+          }),
+        );
       } else if (opts.callbackOrder === 'final_first') {
         e.held.push(step);
       } else {
@@ -512,7 +588,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
   }
 
   function pump(): void {
-    for (const e of entries.values()) if (e.callbackUrl && e.notified < timeline(e).filter((t) => t.at <= clock.now()).length) notify(e);
+    for (const e of entries.values())
+      if (e.callbackUrl && e.notified < timeline(e).filter((t) => t.at <= clock.now()).length) notify(e);
   }
 
   async function sendCallback(e: Entry, step: Transition): Promise<void> {
@@ -524,7 +601,13 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     await Promise.all(Array.from({ length: copies }, () => deliver(e.id, step.status, url, body, attempts)));
   }
 
-  function deliver(taskId: string, taskStatus: ArkSimStatus, url: string, body: string, attempts: number): Promise<void> {
+  function deliver(
+    taskId: string,
+    taskStatus: ArkSimStatus,
+    url: string,
+    body: string,
+    attempts: number,
+  ): Promise<void> {
     return sim.postWebhook(url, body, {
       headers: () => ({ 'user-agent': 'ark-callback-simulator' }),
       attempts,
@@ -542,7 +625,12 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   type Parsed<T> = { ok: true; value: T } | { ok: false; error: SimResponse };
 
-  function readParam(name: keyof ArkSimParams, field: string, value: unknown, rule: ArkSimModelRule): Parsed<string | number | boolean> {
+  function readParam(
+    name: keyof ArkSimParams,
+    field: string,
+    value: unknown,
+    rule: ArkSimModelRule,
+  ): Parsed<string | number | boolean> {
     const bad = { ok: false as const, error: invalid(field, value) };
     switch (name) {
       case 'resolution':
@@ -551,11 +639,15 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
         return typeof value === 'string' && RATIOS.includes(value) ? { ok: true, value } : bad;
       case 'duration': {
         const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-        return typeof n === 'number' && Number.isInteger(n) && n >= rule.durations[0] && n <= rule.durations[1] ? { ok: true, value: n } : bad;
+        return typeof n === 'number' && Number.isInteger(n) && n >= rule.durations[0] && n <= rule.durations[1]
+          ? { ok: true, value: n }
+          : bad;
       }
       case 'seed': {
         const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-        return typeof n === 'number' && Number.isInteger(n) && n >= -1 && n <= 2 ** 32 - 1 ? { ok: true, value: n } : bad;
+        return typeof n === 'number' && Number.isInteger(n) && n >= -1 && n <= 2 ** 32 - 1
+          ? { ok: true, value: n }
+          : bad;
       }
       case 'cameraFixed':
       case 'watermark': {
@@ -584,13 +676,19 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       const item = raw as Record<string, unknown> | null;
       if (typeof item !== 'object' || item === null) return { ok: false, error: invalid(`content[${i}]`, raw) };
       if (item.type === 'text') {
-        if (typeof item.text !== 'string' || prompt !== undefined) return { ok: false, error: invalid(`content[${i}].text`, item.text) };
+        if (typeof item.text !== 'string' || prompt !== undefined)
+          return { ok: false, error: invalid(`content[${i}].text`, item.text) };
         prompt = item.text;
       } else if (item.type === 'image_url') {
         const url = (item.image_url as { url?: unknown } | null | undefined)?.url;
-        const inline = typeof url === 'string' && /^data:image\/(png|jpe?g|webp|bmp|tiff|gif|heic|heif);base64,[A-Za-z0-9+/]+=*$/i.test(url);
+        const inline =
+          typeof url === 'string' &&
+          /^data:image\/(png|jpe?g|webp|bmp|tiff|gif|heic|heif);base64,[A-Za-z0-9+/]+=*$/i.test(url);
         if (typeof url !== 'string' || !(isHttpUrl(url) || (inline && opts.acceptInlineImages !== false))) {
-          return { ok: false, error: invalid(`content[${i}].image_url.url`, typeof url === 'string' ? url.slice(0, 64) : url) };
+          return {
+            ok: false,
+            error: invalid(`content[${i}].image_url.url`, typeof url === 'string' ? url.slice(0, 64) : url),
+          };
         }
         const role = item.role;
         if (role !== undefined && (typeof role !== 'string' || !IMAGE_ROLES.includes(role))) {
@@ -624,7 +722,11 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     const model = body.model;
     const rule = models[model] ?? (/^ep-[\w-]+$/.test(model) ? seedance1 : undefined);
     if (!rule) {
-      return arkError(404, 'InvalidEndpointOrModel.NotFound', `The model or endpoint ${model} does not exist or you do not have access to it.`);
+      return arkError(
+        404,
+        'InvalidEndpointOrModel.NotFound',
+        `The model or endpoint ${model} does not exist or you do not have access to it.`,
+      );
     }
     const content = readContent(body);
     if (!content.ok) return content.error;
@@ -664,18 +766,27 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       ['return_last_frame', true],
       ['draft', rule.draft],
     ] as const) {
-      if (body[field] !== undefined && body[field] !== null && (!allowed || typeof body[field] !== 'boolean')) return invalid(field, body[field]);
+      if (body[field] !== undefined && body[field] !== null && (!allowed || typeof body[field] !== 'boolean'))
+        return invalid(field, body[field]);
     }
     const given = (field: string) => body[field] !== undefined && body[field] !== null;
     // [U] ranges of the rarely used fields: the simulator checks their types only.
-    if (given('frames') && (typeof body.frames !== 'number' || !Number.isInteger(body.frames) || body.frames < 1)) return invalid('frames', body.frames);
-    if (given('priority') && (typeof body.priority !== 'number' || !Number.isInteger(body.priority))) return invalid('priority', body.priority);
-    if (given('safety_identifier') && (typeof body.safety_identifier !== 'string' || body.safety_identifier.length > 64)) {
+    if (given('frames') && (typeof body.frames !== 'number' || !Number.isInteger(body.frames) || body.frames < 1))
+      return invalid('frames', body.frames);
+    if (given('priority') && (typeof body.priority !== 'number' || !Number.isInteger(body.priority)))
+      return invalid('priority', body.priority);
+    if (
+      given('safety_identifier') &&
+      (typeof body.safety_identifier !== 'string' || body.safety_identifier.length > 64)
+    ) {
       return invalid('safety_identifier', body.safety_identifier);
     }
     if (given('tools')) {
       const tools = body.tools;
-      const ok = rule.tools && Array.isArray(tools) && tools.every((t) => typeof t === 'object' && t !== null && (t as { type?: unknown }).type === 'web_search');
+      const ok =
+        rule.tools &&
+        Array.isArray(tools) &&
+        tools.every((t) => typeof t === 'object' && t !== null && (t as { type?: unknown }).type === 'web_search');
       if (!ok) return invalid('tools', tools);
     }
     const callbackUrl = body.callback_url;
@@ -686,14 +797,20 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       }
     }
     const expiresAfter = body.execution_expires_after ?? DEFAULT_EXPIRES_S;
-    if (typeof expiresAfter !== 'number' || !Number.isInteger(expiresAfter) || expiresAfter < 3600 || expiresAfter > 259_200) {
+    if (
+      typeof expiresAfter !== 'number' ||
+      !Number.isInteger(expiresAfter) ||
+      expiresAfter < 3600 ||
+      expiresAfter > 259_200
+    ) {
       return invalid('execution_expires_after', expiresAfter);
     }
     if (given('service_tier') && !(body.service_tier === 'default' || (body.service_tier === 'flex' && rule.flex))) {
       return invalid('service_tier', body.service_tier);
     }
 
-    if (prompt.includes(ARK_SIM_MARKERS.contentPolicyInput)) return arkError(400, 'InputTextSensitiveContentDetected', undefined, 'content');
+    if (prompt.includes(ARK_SIM_MARKERS.contentPolicyInput))
+      return arkError(400, 'InputTextSensitiveContentDetected', undefined, 'content');
 
     const merged = opts.textFlagPrecedence === 'body' ? { ...fromText, ...fromBody } : { ...fromBody, ...fromText };
     const seed = merged.seed === undefined || merged.seed === -1 ? Math.floor(random() * 2 ** 32) : merged.seed;
@@ -720,7 +837,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
             ? 'fail'
             : 'succeeded';
     const queueEndsAt = has(ARK_SIM_MARKERS.queuedForever) || outcome === 'expired' ? Infinity : now + queueMs;
-    const runEndsAt = has(ARK_SIM_MARKERS.hang) || has(ARK_SIM_MARKERS.queuedForever) ? Infinity : now + queueMs + runMs;
+    const runEndsAt =
+      has(ARK_SIM_MARKERS.hang) || has(ARK_SIM_MARKERS.queuedForever) ? Infinity : now + queueMs + runMs;
     const e: Entry = {
       id: newTaskId(now),
       model,
@@ -730,7 +848,10 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
       params,
       textFlags,
       jobId: jobIdOf(headers),
-      callbackUrl: has(ARK_SIM_MARKERS.noWebhook) || opts.callbacks === false || typeof callbackUrl !== 'string' ? undefined : callbackUrl,
+      callbackUrl:
+        has(ARK_SIM_MARKERS.noWebhook) || opts.callbacks === false || typeof callbackUrl !== 'string'
+          ? undefined
+          : callbackUrl,
       rule,
       returnLastFrame: body.return_last_frame === true,
       createdAt: now,
@@ -757,7 +878,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
 
   // ------------------------------------------------------------ get, list, delete, files
 
-  const visible = (e: Entry | undefined, now = clock.now()): e is Entry => !!e && !e.deleted && now - e.createdAt <= retentionMs;
+  const visible = (e: Entry | undefined, now = clock.now()): e is Entry =>
+    !!e && !e.deleted && now - e.createdAt <= retentionMs;
 
   // [U] Ark's code and wording for an unknown task id.
   const taskNotFound = (id: string) => arkError(404, 'ResourceNotFound', `The specified task ${id} is not found.`);
@@ -772,7 +894,8 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     const pageNum = Number(search.get('page_num') ?? '1');
     const pageSize = Number(search.get('page_size') ?? '10');
     if (!Number.isInteger(pageNum) || pageNum < 1 || pageNum > 500) return invalid('page_num', search.get('page_num'));
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500) return invalid('page_size', search.get('page_size'));
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500)
+      return invalid('page_size', search.get('page_size'));
     const status = search.get('filter.status');
     const model = search.get('filter.model');
     const ids = search.getAll('filter.task_ids');
@@ -780,9 +903,18 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     const items = [...entries.values()]
       .filter((e) => visible(e, now))
       .map((e) => taskObject(e, current(e, now)))
-      .filter((t) => (status === null || t.status === status) && (model === null || t.model === model) && (!ids.length || ids.includes(t.id as string)))
+      .filter(
+        (t) =>
+          (status === null || t.status === status) &&
+          (model === null || t.model === model) &&
+          (!ids.length || ids.includes(t.id as string)),
+      )
       .reverse();
-    return json(200, { total: items.length, items: items.slice((pageNum - 1) * pageSize, pageNum * pageSize) }, { 'x-request-id': requestId() });
+    return json(
+      200,
+      { total: items.length, items: items.slice((pageNum - 1) * pageSize, pageNum * pageSize) },
+      { 'x-request-id': requestId() },
+    );
   }
 
   /** Queued → cancelled; finished → record deleted [S]; running → refused [U]. Answers with an empty body [U]. */
@@ -817,12 +949,20 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     const expected = signFile(id, name, date, expires);
     // [U] TOS error bodies; a presigned URL that was tampered with or has run out is 403 either way.
     if (search.get('X-Tos-Signature') !== expected) {
-      return json(403, { Code: 'SignatureDoesNotMatch', Message: 'The request signature we calculated does not match the signature you provided.' });
+      return json(403, {
+        Code: 'SignatureDoesNotMatch',
+        Message: 'The request signature we calculated does not match the signature you provided.',
+      });
     }
-    if (now > parseTosDate(date) + Number(expires) * 1000) return json(403, { Code: 'AccessDenied', Message: 'Request has expired' });
+    if (now > parseTosDate(date) + Number(expires) * 1000)
+      return json(403, { Code: 'AccessDenied', Message: 'Request has expired' });
     const tos = { 'x-tos-request-id': requestId() };
     if (name === 'last_frame.png') return mediaFile(lastFrame, 'image/png', head, tos);
-    const bytes = e.prompt.includes(ARK_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : e.params.resolution === '480p' ? video480 : video720;
+    const bytes = e.prompt.includes(ARK_SIM_MARKERS.htmlVideo)
+      ? HTML_VIDEO
+      : e.params.resolution === '480p'
+        ? video480
+        : video720;
     return mediaFile(bytes, 'video/mp4', head, tos);
   }
 
@@ -841,7 +981,13 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     return undefined;
   }
 
-  function answer({ req, method, url, match: { route, id, file: fileName }, body }: SimRequest<Match>): SimResponse | 'drop' {
+  function answer({
+    req,
+    method,
+    url,
+    match: { route, id, file: fileName },
+    body,
+  }: SimRequest<Match>): SimResponse | 'drop' {
     if (route === 'files') {
       stats.fileCalls++;
       return file(id!, fileName!, url.searchParams, method === 'HEAD');
@@ -869,15 +1015,24 @@ export async function startArkSimulator(opts: ArkSimOptions = {}): Promise<ArkSi
     tooLarge: () => arkError(413, 'RequestEntityTooLarge', 'The request body is too large.'),
     notFound: (path) => arkError(404, 'NotFound', `The requested path ${path} does not exist.`),
     methodNotAllowed: (method) => arkError(405, 'MethodNotAllowed', `${method} is not allowed here.`),
-    crashed: (message) => ({ error: { code: 'InternalServiceError', message, param: '', type: 'InternalServerError' } }),
-    canned: ({ route, id }) => json(200, route === 'create' ? { id: newTaskId(clock.now()) } : { id, status: 'queued' }),
+    crashed: (message) => ({
+      error: { code: 'InternalServiceError', message, param: '', type: 'InternalServerError' },
+    }),
+    canned: ({ route, id }) =>
+      json(200, route === 'create' ? { id: newTaskId(clock.now()) } : { id, status: 'queued' }),
     fallbackJson: () => JSON.stringify({ id: newTaskId(clock.now()), status: 'queued' }),
     spoil(fault) {
       switch (fault.kind) {
         case 'rate_limit':
           return rateLimited(fault.retryAfter, fault.code);
         case 'server_error':
-          return arkError(fault.status ?? 500, fault.code ?? 'InternalServiceError', undefined, undefined, fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
+          return arkError(
+            fault.status ?? 500,
+            fault.code ?? 'InternalServiceError',
+            undefined,
+            undefined,
+            fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+          );
         case 'error':
           return arkError(fault.status, fault.code, fault.message, fault.param, fault.headers);
       }

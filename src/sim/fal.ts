@@ -38,8 +38,29 @@ import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { FILE_NOT_FOUND, HTML_VIDEO, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse } from './sim-http.js';
-import { SIM_MARKERS, countSubmission, snapshotSubmission, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-common.js';
+import {
+  FILE_NOT_FOUND,
+  HTML_VIDEO,
+  isLoopback,
+  jobIdOf,
+  jsonResponse as json,
+  mediaFile,
+  type SimResponse,
+} from './sim-http.js';
+import {
+  SIM_MARKERS,
+  countSubmission,
+  snapshotSubmission,
+  submitStats,
+  type SimCall,
+  type SimFault,
+  type SimFaultOptions,
+  type SimHandle,
+  type SimOptions,
+  type SimSubmission,
+  type SimSubmitStats,
+  type SimWebhookOptions,
+} from './sim-common.js';
 import { simServer, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
@@ -101,7 +122,13 @@ export interface FalSimWebhookDelivery {
   status: number;
 }
 
-export interface FalSimulator extends SimHandle<FalSimRoute, FalSimFault, FalSimCall, FalSimRequest, FalSimWebhookDelivery> {
+export interface FalSimulator extends SimHandle<
+  FalSimRoute,
+  FalSimFault,
+  FalSimCall,
+  FalSimRequest,
+  FalSimWebhookDelivery
+> {
   /** The queue base URL (what `FAL_QUEUE_URL` would be). */
   readonly url: string;
   /** The JWKS that lists the keys by default (`jwksUrls.current`). */
@@ -116,7 +143,10 @@ export interface FalSimulator extends SimHandle<FalSimRoute, FalSimFault, FalSim
   /** A new signing key; the JWKS then lists it (and the old one too when `keepOld`). */
   rotateKey(opts?: { keepOld?: boolean }): void;
   /** Headers fal would send with this body, signed with the simulator's current key. */
-  signWebhook(body: string | Uint8Array, opts: { requestId: string; userId?: string; timestampS?: number }): Record<string, string>;
+  signWebhook(
+    body: string | Uint8Array,
+    opts: { requestId: string; userId?: string; timestampS?: number },
+  ): Record<string, string>;
 }
 
 export const FAL_SIM_MARKERS = {
@@ -197,7 +227,8 @@ export const FAL_SIM_MODELS: Readonly<Record<string, ModelRule>> = {
   'bytedance/seedance-2.0/fast/image-to-video': v2(true, true),
 };
 
-const CONTENT_POLICY_MSG = 'The content could not be processed because it contained material flagged by a content checker.';
+const CONTENT_POLICY_MSG =
+  'The content could not be processed because it contained material flagged by a content checker.';
 const MAX_REQUEST_BYTES = 1024 * 1024;
 const API_ROUTES: readonly FalSimRoute[] = ['submit', 'status', 'result', 'cancel'];
 
@@ -250,11 +281,19 @@ const detailError = (loc: (string | number)[], msg: string, type: string, input?
 });
 
 const policyViolation = (loc: string[], input?: unknown, headers: Record<string, string> = {}) =>
-  json(422, { detail: [detailError(loc, CONTENT_POLICY_MSG, 'content_policy_violation', input)] }, { ...headers, 'x-fal-retryable': 'false' });
+  json(
+    422,
+    { detail: [detailError(loc, CONTENT_POLICY_MSG, 'content_policy_violation', input)] },
+    { ...headers, 'x-fal-retryable': 'false' },
+  );
 
 /** [U] fal's body for a 429: the queue normally holds requests instead (§1.7). */
 const rateLimited = (retryAfter: string | undefined) =>
-  json(429, { detail: 'Too many requests', error_type: 'rate_limited' }, retryAfter !== undefined ? { 'retry-after': retryAfter } : {});
+  json(
+    429,
+    { detail: 'Too many requests', error_type: 'rate_limited' },
+    retryAfter !== undefined ? { 'retry-after': retryAfter } : {},
+  );
 
 /** fal's flat request-error body (§1.7). */
 const serverError = (status: number, errorType: string, retryable?: boolean, needsRetry?: string) =>
@@ -274,7 +313,10 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   const key = opts.key ?? 'sim-fal-key';
   const userId = opts.userId ?? 'sim-user';
   const retentionMs = opts.resultRetentionMs ?? 60 * 60 * 1000;
-  const [video480, video720] = await Promise.all([readFile(FAL_SIM_ASSETS.video480p), readFile(FAL_SIM_ASSETS.video720p)]);
+  const [video480, video720] = await Promise.all([
+    readFile(FAL_SIM_ASSETS.video480p),
+    readFile(FAL_SIM_ASSETS.video720p),
+  ]);
 
   let keys = [generateKeyPairSync('ed25519')];
   const entries = new Map<string, Entry>();
@@ -342,7 +384,12 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   // ------------------------------------------------------------ webhooks
 
   function scheduleWebhook(e: Entry): void {
-    if (e.webhookUrl && !e.webhookQueued) sim.wakeAt(e, () => e.runEndsAt, () => sendWebhook(e));
+    if (e.webhookUrl && !e.webhookQueued)
+      sim.wakeAt(
+        e,
+        () => e.runEndsAt,
+        () => sendWebhook(e),
+      );
   }
 
   /** Ends the request's run now (queued or running), with the outcome it has. */
@@ -353,7 +400,8 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   }
 
   function pump(): void {
-    for (const e of entries.values()) if (e.webhookUrl && !e.webhookQueued && stateOf(e) === 'COMPLETED') sendWebhook(e);
+    for (const e of entries.values())
+      if (e.webhookUrl && !e.webhookQueued && stateOf(e) === 'COMPLETED') sendWebhook(e);
   }
 
   function sendWebhook(e: Entry): void {
@@ -377,7 +425,8 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   }
 
   function deliver(requestId: string, url: string, body: string): Promise<void> {
-    const headers = () => signFalWebhook(keys[0]!.privateKey, body, { requestId, userId, timestampS: Math.floor(clock.now() / 1000) });
+    const headers = () =>
+      signFalWebhook(keys[0]!.privateKey, body, { requestId, userId, timestampS: Math.floor(clock.now() / 1000) });
     return sim.postCountedWebhook(url, body, headers, {
       opts,
       stats,
@@ -390,7 +439,10 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   function validate(rule: ModelRule, input: Record<string, unknown>) {
     const errors: ReturnType<typeof detailError>[] = [];
     const enumMsg = (values: readonly string[]) =>
-      `Input should be ${values.slice(0, -1).map((v) => `'${v}'`).join(', ')} or '${values.at(-1)}'`;
+      `Input should be ${values
+        .slice(0, -1)
+        .map((v) => `'${v}'`)
+        .join(', ')} or '${values.at(-1)}'`;
     if (input.prompt === undefined) errors.push(detailError(['body', 'prompt'], 'Field required', 'missing'));
     else if (typeof input.prompt !== 'string') {
       errors.push(detailError(['body', 'prompt'], 'Input should be a valid string', 'string_type', input.prompt));
@@ -448,14 +500,20 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
         ...rule.strings,
       ]);
       for (const field of Object.keys(input)) {
-        if (!named.has(field)) errors.push(detailError(['body', field], 'Extra inputs are not permitted', 'extra_forbidden', input[field]));
+        if (!named.has(field))
+          errors.push(detailError(['body', field], 'Extra inputs are not permitted', 'extra_forbidden', input[field]));
       }
     }
     return errors;
   }
 
   /** Returns the answer, or 'drop' to destroy the connection after the request was created. */
-  function submit(model: string, search: URLSearchParams, rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse | 'drop' {
+  function submit(
+    model: string,
+    search: URLSearchParams,
+    rawBody: Buffer,
+    headers: http.IncomingHttpHeaders,
+  ): SimResponse | 'drop' {
     stats.submitCalls++;
     const rule = FAL_SIM_MODELS[model];
     if (!rule) return json(404, { detail: `Application '${model}' not found` }); // [U] exact body
@@ -481,7 +539,9 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
 
     const webhookUrl = search.get('fal_webhook') ?? undefined;
     if (webhookUrl !== undefined && !opts.allowExternalWebhooks && !isLoopback(webhookUrl)) {
-      return json(422, { detail: [detailError(['query', 'fal_webhook'], 'the simulator only calls loopback webhooks', 'value_error')] });
+      return json(422, {
+        detail: [detailError(['query', 'fal_webhook'], 'the simulator only calls loopback webhooks', 'value_error')],
+      });
     }
     const now = clock.now();
     const queueMs = prompt.includes(FAL_SIM_MARKERS.queuedForever) ? Infinity : pick(opts.queueMs, 50);
@@ -540,7 +600,13 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     if (state === 'IN_QUEUE') return json(202, { status: state, queue_position: queuePosition(e, now), ...common });
     if (state === 'IN_PROGRESS') return json(202, { status: state, logs: null, ...common });
     const inference = Math.max(0, (e.runEndsAt - e.queueEndsAt) / 1000);
-    return json(200, { status: state, logs: null, metrics: { inference_time: inference }, ...common, ...completedError(e) });
+    return json(200, {
+      status: state,
+      logs: null,
+      metrics: { inference_time: inference },
+      ...common,
+      ...completedError(e),
+    });
   }
 
   function result(e: Entry): SimResponse {
@@ -566,16 +632,25 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     const now = clock.now();
     if (!e || e.outcome !== 'ok' || stateOf(e, now) !== 'COMPLETED') return FILE_NOT_FOUND;
     const expired =
-      e.prompt.includes(FAL_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.runEndsAt > opts.fileTtlMs);
+      e.prompt.includes(FAL_SIM_MARKERS.expiredVideo) ||
+      (opts.fileTtlMs !== undefined && now - e.runEndsAt > opts.fileTtlMs);
     if (expired) return FILE_NOT_FOUND;
-    const bytes = e.prompt.includes(FAL_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : e.resolution === '480p' ? video480 : video720;
+    const bytes = e.prompt.includes(FAL_SIM_MARKERS.htmlVideo)
+      ? HTML_VIDEO
+      : e.resolution === '480p'
+        ? video480
+        : video720;
     return mediaFile(bytes, 'video/mp4', head, { 'cache-control': 'public, max-age=3600' });
   }
 
   function jwks(which: 'current' | 'alpha'): SimResponse {
     const at = opts.jwksAt ?? 'both';
     if (at !== 'both' && at !== which) return json(404, { detail: 'Not Found' }); // [U] a retired host's answer
-    const kid = (k: KeyObject) => createHash('sha256').update(k.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
+    const kid = (k: KeyObject) =>
+      createHash('sha256')
+        .update(k.export({ format: 'der', type: 'spki' }))
+        .digest('hex')
+        .slice(0, 16);
     return json(200, { keys: keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: kid(k.publicKey) })) });
   }
 
@@ -584,9 +659,12 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
   type Match = { route: FalSimRoute; id?: string; app?: string; model?: string };
 
   function classify(method: string, parts: string[]): Match | undefined {
-    if (parts.length === 2 && parts[0] === '.well-known' && parts[1] === 'jwks.json') return { route: 'jwks', id: 'current' };
-    if (parts.length === 3 && parts[0] === 'alpha' && parts[1] === '.well-known' && parts[2] === 'jwks.json') return { route: 'jwks', id: 'alpha' };
-    if (parts.length === 3 && parts[0] === 'files' && parts[2] === 'output.mp4') return { route: 'files', id: parts[1]! };
+    if (parts.length === 2 && parts[0] === '.well-known' && parts[1] === 'jwks.json')
+      return { route: 'jwks', id: 'current' };
+    if (parts.length === 3 && parts[0] === 'alpha' && parts[1] === '.well-known' && parts[2] === 'jwks.json')
+      return { route: 'jwks', id: 'alpha' };
+    if (parts.length === 3 && parts[0] === 'files' && parts[2] === 'output.mp4')
+      return { route: 'files', id: parts[1]! };
     if (parts.length >= 4 && parts[2] === 'requests') {
       const app = `${parts[0]}/${parts[1]}`;
       const id = parts[3]!;
@@ -599,7 +677,13 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     return undefined;
   }
 
-  function answer({ req, method, url, match: { route, id, app, model }, body }: SimRequest<Match>): SimResponse | 'drop' {
+  function answer({
+    req,
+    method,
+    url,
+    match: { route, id, app, model },
+    body,
+  }: SimRequest<Match>): SimResponse | 'drop' {
     if (route === 'files') {
       stats.fileCalls++;
       return file(entries.get(id!), method === 'HEAD');
@@ -609,14 +693,16 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
       return jwks(id === 'alpha' ? 'alpha' : 'current');
     }
     // [U] exact body; fal answers 401 for a missing or unknown key
-    if (req.headers.authorization !== `Key ${key}`) return json(401, { detail: req.headers.authorization ? 'Invalid API key' : 'Missing authorization header' });
+    if (req.headers.authorization !== `Key ${key}`)
+      return json(401, { detail: req.headers.authorization ? 'Invalid API key' : 'Missing authorization header' });
     if (route === 'submit') return submit(model!, url.searchParams, body, req.headers);
     if (route === 'status') stats.statusCalls++;
     if (route === 'result') stats.resultCalls++;
     if (route === 'cancel') stats.cancelCalls++;
     const e = entries.get(id!);
     // Only owner/app serves a request: a client that uses the full model path here gets 404, as on fal.
-    if (!e || e.app !== app) return route === 'cancel' ? json(404, { status: 'NOT_FOUND' }) : json(404, { detail: 'Request not found' });
+    if (!e || e.app !== app)
+      return route === 'cancel' ? json(404, { status: 'NOT_FOUND' }) : json(404, { detail: 'Request not found' });
     return route === 'status' ? status(e) : route === 'result' ? result(e) : cancel(e);
   }
 
@@ -625,22 +711,39 @@ export async function startFalSimulator(opts: FalSimOptions = {}): Promise<FalSi
     port: opts.port,
     maxRequestBytes: MAX_REQUEST_BYTES,
     route: classify,
-    methods: { submit: ['POST'], status: ['GET'], result: ['GET'], cancel: ['PUT'], files: ['GET', 'HEAD'], jwks: ['GET'] },
+    methods: {
+      submit: ['POST'],
+      status: ['GET'],
+      result: ['GET'],
+      cancel: ['PUT'],
+      files: ['GET', 'HEAD'],
+      jwks: ['GET'],
+    },
     tooLarge: () => json(413, { detail: 'Request body too large' }),
     notFound: () => json(404, { detail: 'Not Found' }),
     methodNotAllowed: () => json(405, { detail: 'Method Not Allowed' }),
     crashed: (message) => ({ detail: message }),
-    canned: ({ route }) => json(200, { status: 'IN_QUEUE', queue_position: 0, ...(route === 'submit' ? { request_id: randomUUID() } : {}) }),
+    canned: ({ route }) =>
+      json(200, { status: 'IN_QUEUE', queue_position: 0, ...(route === 'submit' ? { request_id: randomUUID() } : {}) }),
     fallbackJson: () => JSON.stringify({ status: 'IN_QUEUE', request_id: randomUUID(), queue_position: 0 }),
     spoil: (fault) =>
       fault.kind === 'rate_limit'
         ? rateLimited(fault.retryAfter)
-        : serverError(fault.status ?? 503, fault.errorType ?? 'runner_scheduling_failure', fault.retryable, fault.needsRetry),
+        : serverError(
+            fault.status ?? 503,
+            fault.errorType ?? 'runner_scheduling_failure',
+            fault.retryable,
+            fault.needsRetry,
+          ),
     answer,
     onRequest: pump,
   });
 
-  const snapshot = (e: Entry): FalSimRequest => ({ ...snapshotSubmission(e, stateOf(e)), app: e.app, cancelRequested: e.cancelRequested });
+  const snapshot = (e: Entry): FalSimRequest => ({
+    ...snapshotSubmission(e, stateOf(e)),
+    app: e.app,
+    cancelRequested: e.cancelRequested,
+  });
 
   const { snapshot: request, ...shared } = sim.handle({
     entries,

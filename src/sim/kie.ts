@@ -51,15 +51,46 @@ import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { systemClock } from '../core/ports.js';
 import { SIM_ASSETS } from './assets.js';
-import { FILE_NOT_FOUND, HTML_VIDEO, isHttpUrl, isLoopback, jobIdOf, jsonResponse as json, mediaFile, type SimResponse as BaseSimResponse } from './sim-http.js';
-import { SIM_MARKERS, countSubmission, snapshotSubmission, submitStats, type SimCall, type SimFault, type SimFaultOptions, type SimHandle, type SimOptions, type SimSubmission, type SimSubmitStats, type SimWebhookOptions } from './sim-common.js';
+import {
+  FILE_NOT_FOUND,
+  HTML_VIDEO,
+  isHttpUrl,
+  isLoopback,
+  jobIdOf,
+  jsonResponse as json,
+  mediaFile,
+  type SimResponse as BaseSimResponse,
+} from './sim-http.js';
+import {
+  SIM_MARKERS,
+  countSubmission,
+  snapshotSubmission,
+  submitStats,
+  type SimCall,
+  type SimFault,
+  type SimFaultOptions,
+  type SimHandle,
+  type SimOptions,
+  type SimSubmission,
+  type SimSubmitStats,
+  type SimWebhookOptions,
+} from './sim-common.js';
 import { simServer, type SimRequest } from './sim-server.js';
 
 import type { SimMillis } from './sim-http.js';
 
 export type { SimMillis };
 
-export type KieSimRoute = 'veo_generate' | 'veo_record_info' | 'veo_1080p' | 'veo_4k' | 'veo_extend' | 'mp4_generate' | 'mp4_record_info' | 'credit' | 'files';
+export type KieSimRoute =
+  | 'veo_generate'
+  | 'veo_record_info'
+  | 'veo_1080p'
+  | 'veo_4k'
+  | 'veo_extend'
+  | 'mp4_generate'
+  | 'mp4_record_info'
+  | 'credit'
+  | 'files';
 
 /** 'envelope': every answer is HTTP 200 and the error is the envelope `code` (kie's own client example expects that).
  * 'http': the HTTP status is the code too. 'http500': every error is HTTP 500 and only the envelope says which (kie's
@@ -169,7 +200,13 @@ export interface KieSimWebhookDelivery {
   status: number;
 }
 
-export interface KieSimulator extends SimHandle<KieSimRoute, KieSimFault, KieSimCall, KieSimTask, KieSimWebhookDelivery> {
+export interface KieSimulator extends SimHandle<
+  KieSimRoute,
+  KieSimFault,
+  KieSimCall,
+  KieSimTask,
+  KieSimWebhookDelivery
+> {
   /** The base URL (what `KIE_BASE_URL` would be). */
   readonly url: string;
   readonly apiKey: string;
@@ -230,7 +267,15 @@ export function signKieSimWebhook(key: string, taskId: string, timestampS: numbe
 }
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
-const API_ROUTES: readonly KieSimRoute[] = ['veo_generate', 'veo_record_info', 'veo_1080p', 'veo_4k', 'veo_extend', 'mp4_generate', 'mp4_record_info'];
+const API_ROUTES: readonly KieSimRoute[] = [
+  'veo_generate',
+  'veo_record_info',
+  'veo_1080p',
+  'veo_4k',
+  'veo_extend',
+  'mp4_generate',
+  'mp4_record_info',
+];
 const VEO_MODELS = new Set(['veo3', 'veo3_fast']);
 const VEO_RATIOS = new Set(['16:9', '9:16', 'Auto']);
 const GENERATION_TYPES = new Set(['TEXT_2_VIDEO', 'FIRST_AND_LAST_FRAMES_2_VIDEO', 'REFERENCE_2_VIDEO']);
@@ -316,7 +361,13 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   const hexId = (bytes: number) => randomBytes(bytes).toString('hex');
 
   /** The envelope for a code, in the configured style (or the fault's). */
-  const envelope = (code: number, msg: string, data: unknown = null, headers: Record<string, string> = {}, style = errorStyle): SimResponse => {
+  const envelope = (
+    code: number,
+    msg: string,
+    data: unknown = null,
+    headers: Record<string, string> = {},
+    style = errorStyle,
+  ): SimResponse => {
     const status = code === 200 || style === 'envelope' ? 200 : style === 'http' ? code : 500;
     return { ...json(status, { code, msg, data }, headers), code };
   };
@@ -326,7 +377,9 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     now < e.endsAt ? 'generating' : e.outcome === 'ok' || e.outcome === 'callback_exception' ? 'succeeded' : 'failed';
 
   const fileUrl = (e: Entry, name: string) =>
-    e.prompt.includes(KIE_SIM_MARKERS.badVideoUrl) ? `ftp://files.invalid/${e.id}/${name}` : `${base}/files/${e.id}/${name}`;
+    e.prompt.includes(KIE_SIM_MARKERS.badVideoUrl)
+      ? `ftp://files.invalid/${e.id}/${name}`
+      : `${base}/files/${e.id}/${name}`;
 
   function failure(e: Entry): { flag: number | string; code: number; msg: string } {
     switch (e.outcome) {
@@ -376,7 +429,13 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
               resolution: e.upgradeOf === undefined ? '720p' : '4k',
             }
           : null,
-      successFlag: e.prompt.includes(KIE_SIM_MARKERS.unknownFlag) ? 4 : state === 'generating' ? 0 : state === 'succeeded' ? 1 : fail!.flag,
+      successFlag: e.prompt.includes(KIE_SIM_MARKERS.unknownFlag)
+        ? 4
+        : state === 'generating'
+          ? 0
+          : state === 'succeeded'
+            ? 1
+            : fail!.flag,
       errorCode: fail?.code ?? null,
       errorMessage: fail?.msg ?? '',
       // 4K tasks have no fallbackFlag (kie's record-info page).
@@ -397,7 +456,13 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       completeTime: state === 'generating' ? null : time(e.endsAt),
       createTime: time(e.submittedAt),
       response: state === 'succeeded' ? { videoUrl: fileUrl(e, 'output.mp4') } : null,
-      successFlag: e.prompt.includes(KIE_SIM_MARKERS.unknownFlag) ? 'QUEUING' : state === 'generating' ? 'PENDING' : fail ? fail.flag : 'SUCCESS',
+      successFlag: e.prompt.includes(KIE_SIM_MARKERS.unknownFlag)
+        ? 'QUEUING'
+        : state === 'generating'
+          ? 'PENDING'
+          : fail
+            ? fail.flag
+            : 'SUCCESS',
       errorCode: fail?.code ?? null,
       errorMessage: fail?.msg ?? null,
     });
@@ -454,7 +519,9 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const succeeded = e.outcome === 'ok' || e.outcome === 'callback_exception';
     if (e.upgradeOf !== undefined) {
       // The 4K callback's own shape (§7.3): code 200 or 500, `info.resultUrls` / `info.imageUrls`.
-      const data = succeeded ? { taskId: e.id, info: { resultUrls: [fileUrl(e, 'output.mp4')], imageUrls: [] } } : { taskId: e.id };
+      const data = succeeded
+        ? { taskId: e.id, info: { resultUrls: [fileUrl(e, 'output.mp4')], imageUrls: [] } }
+        : { taskId: e.id };
       const msg = succeeded ? KIE_SIM_MESSAGES.uhdDone : KIE_SIM_MESSAGES.uhdUnavailable;
       return { taskId: e.id, body: JSON.stringify({ code: succeeded ? 200 : 500, msg, data }) };
     }
@@ -468,16 +535,30 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
           model: e.model,
           prompt: e.prompt,
         });
-        const info = { resultUrls: [fileUrl(e, 'output.mp4')], originUrls: [fileUrl(e, 'origin.mp4')], resolution: '720p' };
+        const info = {
+          resultUrls: [fileUrl(e, 'output.mp4')],
+          originUrls: [fileUrl(e, 'origin.mp4')],
+          resolution: '720p',
+        };
         const data = { taskId: e.id, info, fallbackFlag: false, promptJson };
         return { taskId: e.id, body: JSON.stringify({ code: 200, msg: 'Veo3.1 video generated successfully.', data }) };
       }
       const f = failure(e);
-      return { taskId: e.id, body: JSON.stringify({ code: f.code, msg: f.msg, data: { taskId: e.id, info: null, fallbackFlag: false } }) };
+      return {
+        taskId: e.id,
+        body: JSON.stringify({ code: f.code, msg: f.msg, data: { taskId: e.id, info: null, fallbackFlag: false } }),
+      };
     }
     const taskId = opts.sunoCallbackTaskId === 'source' && typeof e.input.taskId === 'string' ? e.input.taskId : e.id;
     if (succeeded) {
-      return { taskId, body: JSON.stringify({ code: 200, msg: 'MP4 generated successfully.', data: { task_id: taskId, video_url: fileUrl(e, 'output.mp4') } }) };
+      return {
+        taskId,
+        body: JSON.stringify({
+          code: 200,
+          msg: 'MP4 generated successfully.',
+          data: { task_id: taskId, video_url: fileUrl(e, 'output.mp4') },
+        }),
+      };
     }
     const f = failure(e);
     return { taskId, body: JSON.stringify({ code: f.code, msg: f.msg, data: { task_id: taskId } }) };
@@ -488,11 +569,17 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   }
 
   function scheduleWebhook(e: Entry): void {
-    if (e.webhookUrl && !e.webhookQueued) sim.wakeAt(e, () => webhookDue(e), () => sendWebhook(e));
+    if (e.webhookUrl && !e.webhookQueued)
+      sim.wakeAt(
+        e,
+        () => webhookDue(e),
+        () => sendWebhook(e),
+      );
   }
 
   function pump(): void {
-    for (const e of entries.values()) if (e.webhookUrl && !e.webhookQueued && clock.now() >= webhookDue(e)) sendWebhook(e);
+    for (const e of entries.values())
+      if (e.webhookUrl && !e.webhookQueued && clock.now() >= webhookDue(e)) sendWebhook(e);
   }
 
   function sendWebhook(e: Entry): void {
@@ -503,7 +590,14 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const copies = 1 + (opts.webhookDuplicates ?? 0) + (e.prompt.includes(KIE_SIM_MARKERS.dupWebhook) ? 1 : 0);
     const delay = opts.webhookDelayMs;
     for (let copy = 0; copy < copies; copy++) {
-      sim.track(deliver(taskId, e.webhookUrl, body, typeof delay === 'function' ? delay({ taskId: e.id, copy }) : pick(delay, 0)));
+      sim.track(
+        deliver(
+          taskId,
+          e.webhookUrl,
+          body,
+          typeof delay === 'function' ? delay({ taskId: e.id, copy }) : pick(delay, 0),
+        ),
+      );
     }
   }
 
@@ -537,7 +631,9 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
   function parseObject(rawBody: Buffer): Record<string, unknown> | undefined {
     try {
       const value: unknown = JSON.parse(rawBody.toString('utf8'));
-      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+      return typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? (value as Record<string, unknown>)
+        : undefined;
     } catch {
       return undefined;
     }
@@ -586,9 +682,16 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
       jobId,
       // Only loopback callbacks are ever sent: the simulator never reaches off this machine unless told it may.
       webhookUrl:
-        typeof input.callBackUrl === 'string' && (opts.allowExternalWebhooks || isLoopback(input.callBackUrl)) ? input.callBackUrl : undefined,
+        typeof input.callBackUrl === 'string' && (opts.allowExternalWebhooks || isLoopback(input.callBackUrl))
+          ? input.callBackUrl
+          : undefined,
       submittedAt: now,
-      endsAt: upgradeOf !== undefined ? now + pick(opts.uhdReadyMs, 300) : hangs ? Infinity : now + pick(opts.queueMs, 50) + pick(opts.runMs, 250),
+      endsAt:
+        upgradeOf !== undefined
+          ? now + pick(opts.uhdReadyMs, 300)
+          : hangs
+            ? Infinity
+            : now + pick(opts.queueMs, 50) + pick(opts.runMs, 250),
       hdMs: pick(opts.hdReadyMs, 200),
       outcome,
       aspectRatio: ratio,
@@ -641,32 +744,48 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const ratio = body.aspect_ratio ?? '16:9';
     if (typeof ratio !== 'string' || !VEO_RATIOS.has(ratio)) return envelope(422, 'Ratio error');
     const images = body.imageUrls;
-    if (images !== undefined && (!Array.isArray(images) || images.length < 1 || images.length > 2 || !images.every(isHttpUrl))) {
+    if (
+      images !== undefined &&
+      (!Array.isArray(images) || images.length < 1 || images.length > 2 || !images.every(isHttpUrl))
+    ) {
       return envelope(422, 'imageUrls must be 1 or 2 http(s) URLs');
     }
     // [U] texts; the rules are kie's (§7.3): reference mode is Fast-only at 16:9 / 9:16, two images are first + last.
     const type = body.generationType;
-    if (type !== undefined && (typeof type !== 'string' || !GENERATION_TYPES.has(type))) return envelope(422, 'generationType is invalid');
-    if (type === 'REFERENCE_2_VIDEO' && model === 'veo3') return envelope(422, 'REFERENCE_2_VIDEO is supported by veo3_fast only');
-    if (type === 'REFERENCE_2_VIDEO' && ratio !== '16:9' && ratio !== '9:16') return envelope(422, 'REFERENCE_2_VIDEO supports 16:9 and 9:16 only');
-    if (type !== undefined && type !== 'TEXT_2_VIDEO' && images === undefined) return envelope(422, 'imageUrls is required for this generationType');
+    if (type !== undefined && (typeof type !== 'string' || !GENERATION_TYPES.has(type)))
+      return envelope(422, 'generationType is invalid');
+    if (type === 'REFERENCE_2_VIDEO' && model === 'veo3')
+      return envelope(422, 'REFERENCE_2_VIDEO is supported by veo3_fast only');
+    if (type === 'REFERENCE_2_VIDEO' && ratio !== '16:9' && ratio !== '9:16')
+      return envelope(422, 'REFERENCE_2_VIDEO supports 16:9 and 9:16 only');
+    if (type !== undefined && type !== 'TEXT_2_VIDEO' && images === undefined)
+      return envelope(422, 'imageUrls is required for this generationType');
     if (type === 'TEXT_2_VIDEO' && images !== undefined) return envelope(422, 'TEXT_2_VIDEO takes no imageUrls');
     if (Array.isArray(images) && images.length === 2 && type !== 'FIRST_AND_LAST_FRAMES_2_VIDEO') {
       return envelope(422, 'two imageUrls are first and last frame: use FIRST_AND_LAST_FRAMES_2_VIDEO');
     }
     const seeds = body.seeds;
-    if (seeds !== undefined && (!Number.isInteger(seeds) || (seedRange && ((seeds as number) < seedRange[0] || (seeds as number) > seedRange[1])))) {
-      return envelope(422, seedRange ? `seeds must be an integer between ${seedRange[0]} and ${seedRange[1]}` : 'seeds must be an integer');
+    if (
+      seeds !== undefined &&
+      (!Number.isInteger(seeds) ||
+        (seedRange && ((seeds as number) < seedRange[0] || (seeds as number) > seedRange[1])))
+    ) {
+      return envelope(
+        422,
+        seedRange ? `seeds must be an integer between ${seedRange[0]} and ${seedRange[1]}` : 'seeds must be an integer',
+      );
     }
     for (const flag of ['enableFallback', 'enableTranslation']) {
-      if (body[flag] !== undefined && typeof body[flag] !== 'boolean') return envelope(422, `${flag} must be a boolean`);
+      if (body[flag] !== undefined && typeof body[flag] !== 'boolean')
+        return envelope(422, `${flag} must be a boolean`);
     }
     const badCallback = checkCallBackUrl(body.callBackUrl);
     if (badCallback) return badCallback;
     if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
 
     let outcome = veoOutcome(prompt);
-    if (outcome === 'ok' && opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[]))) outcome = 'image_fetch_failed';
+    if (outcome === 'ok' && opts.fetchImages && Array.isArray(images) && !(await imagesFetchable(images as string[])))
+      outcome = 'image_fetch_failed';
     if (sim.closed) return envelope(500, KIE_SIM_MESSAGES.serverError);
     const e = create('veo', model, body, prompt, outcome, headers, ratio);
     return ok({ taskId: e.id });
@@ -683,15 +802,21 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const { body, prompt } = opened;
     if (!prompt.trim()) return envelope(422, 'prompt is required');
     if (typeof body.taskId !== 'string' || !body.taskId) return envelope(422, 'taskId is required');
-    if (body.model !== undefined && (typeof body.model !== 'string' || !EXTEND_MODELS.has(body.model))) return envelope(422, 'model is invalid');
+    if (body.model !== undefined && (typeof body.model !== 'string' || !EXTEND_MODELS.has(body.model)))
+      return envelope(422, 'model is invalid');
     const seeds = body.seeds;
-    if (seeds !== undefined && (!Number.isInteger(seeds) || (seedRange && ((seeds as number) < seedRange[0] || (seeds as number) > seedRange[1])))) {
+    if (
+      seeds !== undefined &&
+      (!Number.isInteger(seeds) ||
+        (seedRange && ((seeds as number) < seedRange[0] || (seeds as number) > seedRange[1])))
+    ) {
       return envelope(422, 'seeds is invalid');
     }
     const badCallback = checkCallBackUrl(body.callBackUrl);
     if (badCallback) return badCallback;
     const source = entries.get(body.taskId);
-    if (!source || source.api !== 'veo' || source.upgradeOf !== undefined) return envelope(404, 'The task does not exist');
+    if (!source || source.api !== 'veo' || source.upgradeOf !== undefined)
+      return envelope(404, 'The task does not exist');
     if (stateOf(source) !== 'succeeded') return envelope(422, 'The video is not generated successfully');
     if (source.upgraded) return envelope(422, 'Videos upgraded to 1080P or 4K cannot be extended');
     if (prompt.includes(KIE_SIM_MARKERS.contentPolicyInput)) return envelope(400, KIE_SIM_MESSAGES.promptFlagged);
@@ -703,21 +828,32 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
 
   function mp4Generate(rawBody: Buffer, headers: http.IncomingHttpHeaders): SimResponse {
     // The markers of a Suno MP4 request ride in its author (and the source task id).
-    const opened = openSubmit(rawBody, MP4_FIELDS, (body) => `${typeof body.author === 'string' ? body.author : ''} ${typeof body.taskId === 'string' ? body.taskId : ''}`.trim());
+    const opened = openSubmit(rawBody, MP4_FIELDS, (body) =>
+      `${typeof body.author === 'string' ? body.author : ''} ${typeof body.taskId === 'string' ? body.taskId : ''}`.trim(),
+    );
     if ('status' in opened) return opened;
     const { body, prompt } = opened;
     const source = typeof body.taskId === 'string' ? body.taskId : '';
     if (!source) return envelope(422, 'taskId is required'); // [U]
     if (typeof body.audioId !== 'string' || !body.audioId) return envelope(422, 'audioId is required'); // [U]
     for (const field of ['author', 'domainName']) {
-      if (body[field] !== undefined && typeof body[field] !== 'string') return envelope(422, `${field} must be a string`);
+      if (body[field] !== undefined && typeof body[field] !== 'string')
+        return envelope(422, `${field} must be a string`);
     }
-    if (opts.requireSunoCallBackUrl !== false && body.callBackUrl === undefined) return envelope(422, 'callBackUrl is required');
+    if (opts.requireSunoCallBackUrl !== false && body.callBackUrl === undefined)
+      return envelope(422, 'callBackUrl is required');
     const badCallback = checkCallBackUrl(body.callBackUrl);
     if (badCallback) return badCallback;
     // One MP4 per song: kie keeps the first record and refuses to make another (§4.1 codes: 409).
-    const existing = [...entries.values()].find((other) => other.api === 'mp4' && other.input.taskId === source && other.input.audioId === body.audioId);
-    if (existing) return envelope(409, KIE_SIM_MESSAGES.mp4Exists, opts.mp4ConflictNamesTask === false ? null : { taskId: existing.id });
+    const existing = [...entries.values()].find(
+      (other) => other.api === 'mp4' && other.input.taskId === source && other.input.audioId === body.audioId,
+    );
+    if (existing)
+      return envelope(
+        409,
+        KIE_SIM_MESSAGES.mp4Exists,
+        opts.mp4ConflictNamesTask === false ? null : { taskId: existing.id },
+      );
 
     let outcome: KieSimOutcome = 'ok';
     if (prompt.includes(KIE_SIM_MARKERS.createFailed)) outcome = 'create_failed';
@@ -733,10 +869,15 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     const e = entries.get(id);
     const now = clock.now();
     if (!e || stateOf(e, now) !== 'succeeded') return FILE_NOT_FOUND;
-    const known = e.api === 'veo' ? ['output.mp4', 'origin.mp4', 'output-1080p.mp4', ...(e.extendOf !== undefined ? ['full.mp4'] : [])] : ['output.mp4'];
+    const known =
+      e.api === 'veo'
+        ? ['output.mp4', 'origin.mp4', 'output-1080p.mp4', ...(e.extendOf !== undefined ? ['full.mp4'] : [])]
+        : ['output.mp4'];
     if (!known.includes(name)) return FILE_NOT_FOUND;
     if (name === 'output-1080p.mp4' && now < e.endsAt + e.hdMs) return FILE_NOT_FOUND;
-    const expired = e.prompt.includes(KIE_SIM_MARKERS.expiredVideo) || (opts.fileTtlMs !== undefined && now - e.endsAt > opts.fileTtlMs);
+    const expired =
+      e.prompt.includes(KIE_SIM_MARKERS.expiredVideo) ||
+      (opts.fileTtlMs !== undefined && now - e.endsAt > opts.fileTtlMs);
     if (expired) return FILE_NOT_FOUND;
     // Only one committed clip exists: the "1080p" file has its own URL and the same bytes.
     const bytes = e.prompt.includes(KIE_SIM_MARKERS.htmlVideo) ? HTML_VIDEO : video;
@@ -765,7 +906,13 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     return undefined;
   }
 
-  async function answer({ req, method, url, match: { route, id, name }, body }: SimRequest<Match>): Promise<SimResponse> {
+  async function answer({
+    req,
+    method,
+    url,
+    match: { route, id, name },
+    body,
+  }: SimRequest<Match>): Promise<SimResponse> {
     if (route === 'files') {
       stats.fileCalls++;
       return file(id!, name!, method === 'HEAD');
@@ -815,7 +962,13 @@ export async function startKieSimulator(opts: KieSimOptions = {}): Promise<KieSi
     spoil(fault) {
       switch (fault.kind) {
         case 'rate_limit':
-          return envelope(429, KIE_SIM_MESSAGES.rateLimited, null, fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}, fault.style);
+          return envelope(
+            429,
+            KIE_SIM_MESSAGES.rateLimited,
+            null,
+            fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {},
+            fault.style,
+          );
         case 'server_error':
           return envelope(fault.status ?? 500, KIE_SIM_MESSAGES.serverError, null, {}, fault.style);
         case 'code':

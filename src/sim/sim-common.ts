@@ -112,8 +112,7 @@ export interface SimCall<R extends string> {
 /** The faults every simulator injects; each provider adds its rate-limit and error bodies. */
 export type SimFault =
   /** Any canned answer (`text` wins over `body`). */
-  | { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> }
-  | CommonFault;
+  { kind: 'respond'; status: number; body?: unknown; text?: string; headers?: Record<string, string> } | CommonFault;
 
 export interface SimFaultOptions<R extends string> {
   /** Which endpoints; default every API endpoint (not the media files). */
@@ -143,4 +142,3 @@ export interface SimHandle<R extends string, F, C, T, D> {
   webhooksSettled(): Promise<void>;
   close(): Promise<void>;
 }
-

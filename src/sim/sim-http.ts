@@ -31,11 +31,19 @@ export function spoilCommon(fault: CommonFault, real: SimResponse | undefined, f
       return { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>this is not JSON {' };
     case 'truncated': {
       const text = real && real.body.length > 1 ? real.body.toString() : fallbackJson();
-      return { status: real?.status ?? 200, headers: { 'content-type': 'application/json' }, body: text.slice(0, Math.max(1, Math.floor(text.length / 2))) };
+      return {
+        status: real?.status ?? 200,
+        headers: { 'content-type': 'application/json' },
+        body: text.slice(0, Math.max(1, Math.floor(text.length / 2))),
+      };
     }
     case 'html': {
       const status = fault.status ?? 502;
-      return { status, headers: { 'content-type': 'text/html' }, body: `<html><body><h1>${status} Bad Gateway</h1></body></html>` };
+      return {
+        status,
+        headers: { 'content-type': 'text/html' },
+        body: `<html><body><h1>${status} Bad Gateway</h1></body></html>`,
+      };
     }
     case 'slow':
       return { slow: fault.delayMs };
@@ -106,7 +114,11 @@ export function deliverCall(
   res: http.ServerResponse,
   answer: SimResponse | 'drop',
   spoiled: Spoiled | undefined,
-  io: { write(answer: SimResponse): void; stalled: Set<http.ServerResponse>; later(ms: number, fn: () => void): unknown },
+  io: {
+    write(answer: SimResponse): void;
+    stalled: Set<http.ServerResponse>;
+    later(ms: number, fn: () => void): unknown;
+  },
 ): void {
   if (answer === 'drop') {
     req.socket.destroy();
@@ -122,7 +134,11 @@ export function deliverSpoiled(
   res: http.ServerResponse,
   answer: SimResponse,
   spoiled: Spoiled,
-  io: { write(answer: SimResponse): void; stalled: Set<http.ServerResponse>; later(ms: number, fn: () => void): unknown },
+  io: {
+    write(answer: SimResponse): void;
+    stalled: Set<http.ServerResponse>;
+    later(ms: number, fn: () => void): unknown;
+  },
 ): void {
   if (spoiled === 'reset') {
     req.socket.destroy();
@@ -186,13 +202,24 @@ export const jsonResponse = (status: number, body: unknown, headers: Record<stri
 });
 
 /** fal's and kie's answer for a media file that is not there (or no longer). */
-export const FILE_NOT_FOUND: SimResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' };
+export const FILE_NOT_FOUND: SimResponse = {
+  status: 404,
+  headers: { 'content-type': 'text/plain' },
+  body: 'Not Found',
+};
 
 /** What a `[sim:html_video]` link serves as video/mp4: a host that answers with a web page instead of the file. */
-export const HTML_VIDEO = Buffer.from('<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>');
+export const HTML_VIDEO = Buffer.from(
+  '<!doctype html><html><body><h1>Your video is ready</h1><script>alert(1)</script></body></html>',
+);
 
 /** A media file's answer (headers only for HEAD), with the host's own headers. */
-export function mediaFile(bytes: Buffer, contentType: string, head: boolean, headers: Record<string, string>): SimResponse {
+export function mediaFile(
+  bytes: Buffer,
+  contentType: string,
+  head: boolean,
+  headers: Record<string, string>,
+): SimResponse {
   return {
     status: 200,
     headers: { 'content-type': contentType, 'content-length': String(bytes.length), ...headers },

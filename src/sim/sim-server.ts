@@ -35,7 +35,8 @@ const SIM_FAULT_KINDS: ReadonlySet<string> = new Set<SimFault['kind']>([
 ]);
 
 /** The fault as a `SimFault` when it is one (every simulator's own fault types include them). */
-const asSimFault = (fault: { kind: string }): SimFault | undefined => (SIM_FAULT_KINDS.has(fault.kind) ? (fault as SimFault) : undefined);
+const asSimFault = (fault: { kind: string }): SimFault | undefined =>
+  SIM_FAULT_KINDS.has(fault.kind) ? (fault as SimFault) : undefined;
 
 /** How a simulator's tasks are read and finished, for `handle`. */
 export interface SimTasks<E, T, D> {
@@ -61,7 +62,12 @@ export interface SimRequest<M> {
 }
 
 /** What a provider's simulator tells the server. `M` is what its router makes of a path (the route and any ids). */
-export interface SimRoutes<R extends string, F extends { kind: string }, M extends { route: R }, C extends SimCall<R> = SimCall<R>> {
+export interface SimRoutes<
+  R extends string,
+  F extends { kind: string },
+  M extends { route: R },
+  C extends SimCall<R> = SimCall<R>,
+> {
   host?: string | undefined;
   port?: number | undefined;
   maxRequestBytes: number;
@@ -155,7 +161,10 @@ export function simServer<R extends string, F extends { kind: string }, C extend
   }
 
   /** One outbound request (a webhook, an image fetch), cut off by its timeout or by `close`. */
-  async function send(url: string, o: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; timeoutMs: number }): Promise<SimOutboundResult> {
+  async function send(
+    url: string,
+    o: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; timeoutMs: number },
+  ): Promise<SimOutboundResult> {
     try {
       const res = await request(url, {
         method: o.method ?? 'GET',
@@ -178,11 +187,21 @@ export function simServer<R extends string, F extends { kind: string }, C extend
       outboundAbort.signal.addEventListener('abort', () => resolve(), { once: true });
     });
 
-  async function handle<M extends { route: R }>(routes: SimRoutes<R, F, M, C>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function handle<M extends { route: R }>(
+    routes: SimRoutes<R, F, M, C>,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const match = routes.route(method, url.pathname.split('/').filter(Boolean), url.pathname);
-    const call = { method, path: url.pathname + url.search, route: match?.route ?? 'unknown', status: 0, at: clock.now() } as C;
+    const call = {
+      method,
+      path: url.pathname + url.search,
+      route: match?.route ?? 'unknown',
+      status: 0,
+      at: clock.now(),
+    } as C;
     calls.push(call);
     routes.onRequest();
     const write = (answer: SimResponse) => {
@@ -203,7 +222,11 @@ export function simServer<R extends string, F extends { kind: string }, C extend
     if (!routes.methods[match.route].includes(method)) return write(routes.methodNotAllowed(method));
 
     const deliver = (answer: SimResponse | 'drop', fault: F | undefined) =>
-      deliverCall(req, res, answer, fault && answer !== 'drop' ? faultResponse(routes, fault, answer) : undefined, { write, stalled, later: timers.later });
+      deliverCall(req, res, answer, fault && answer !== 'drop' ? faultResponse(routes, fault, answer) : undefined, {
+        write,
+        stalled,
+        later: timers.later,
+      });
     const before = takeFault(match.route, 'before');
     const slow = before && asSimFault(before);
     if (slow?.kind === 'slow') {
@@ -213,7 +236,9 @@ export function simServer<R extends string, F extends { kind: string }, C extend
       return deliver(routes.canned(match), before);
     }
     const answer =
-      match.route !== 'files' && lacksUserAgent(req) ? MISSING_USER_AGENT : await routes.answer({ req, method, url, match, body: Buffer.concat(chunks) });
+      match.route !== 'files' && lacksUserAgent(req)
+        ? MISSING_USER_AGENT
+        : await routes.answer({ req, method, url, match, body: Buffer.concat(chunks) });
     deliver(answer, takeFault(match.route, 'after'));
   }
 
@@ -234,7 +259,12 @@ export function simServer<R extends string, F extends { kind: string }, C extend
   }
 
   function injectFault(fault: F, o: SimFaultOptions<R> = {}): void {
-    const routes = o.routes === undefined ? base.apiRoutes : typeof o.routes === 'string' ? [o.routes as R] : (o.routes as readonly R[]);
+    const routes =
+      o.routes === undefined
+        ? base.apiRoutes
+        : typeof o.routes === 'string'
+          ? [o.routes as R]
+          : (o.routes as readonly R[]);
     faults.push({ fault, routes: new Set(routes), remaining: o.times ?? 1, phase: o.phase ?? 'before' });
   }
 
@@ -269,10 +299,21 @@ export function simServer<R extends string, F extends { kind: string }, C extend
   async function postWebhook(
     url: string,
     body: string,
-    o: { headers: () => Record<string, string>; attempts: number; timeoutMs: number; retryDelayMs: number; report(attempt: number, status: number): void },
+    o: {
+      headers: () => Record<string, string>;
+      attempts: number;
+      timeoutMs: number;
+      retryDelayMs: number;
+      report(attempt: number, status: number): void;
+    },
   ): Promise<void> {
     for (let attempt = 1; attempt <= o.attempts && !closed; attempt++) {
-      const { status } = await send(url, { method: 'POST', headers: { 'content-type': 'application/json', ...o.headers() }, body, timeoutMs: o.timeoutMs });
+      const { status } = await send(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...o.headers() },
+        body,
+        timeoutMs: o.timeoutMs,
+      });
       o.report(attempt, status);
       if (status >= 200 && status < 300) return;
       if (attempt < o.attempts && !closed) await pause(o.retryDelayMs * 2 ** (attempt - 1));
@@ -351,7 +392,8 @@ export function simServer<R extends string, F extends { kind: string }, C extend
       return {
         calls,
         webhookDeliveries: tasks.deliveries,
-        requests: (): T[] => [...tasks.entries.values()].filter((e) => tasks.listed?.(e) ?? true).map((e) => tasks.snapshot(e)),
+        requests: (): T[] =>
+          [...tasks.entries.values()].filter((e) => tasks.listed?.(e) ?? true).map((e) => tasks.snapshot(e)),
         snapshot(id: string): T | undefined {
           const e = tasks.entries.get(id);
           return e ? tasks.snapshot(e) : undefined;

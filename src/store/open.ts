@@ -5,10 +5,14 @@ import { openPostgresStore } from './postgres/index.js';
 import { openSqliteStore } from './sqlite/index.js';
 
 /** Where the state lives: PostgreSQL when DATABASE_URL names it (several processes), else SQLite in DATA_DIR. */
-export async function openStore(config: { DATABASE_URL?: string | undefined; dataDir: string }, logger: Logger): Promise<Store> {
+export async function openStore(
+  config: { DATABASE_URL?: string | undefined; dataDir: string },
+  logger: Logger,
+): Promise<Store> {
   if (!config.DATABASE_URL) return openSqliteStore(path.join(config.dataDir, 'clipbot.db'), logger);
   return openPostgresStore(config.DATABASE_URL, {
-    onPoolError: (error) => logger.warn({ err: error }, 'a PostgreSQL connection failed; the pool opens another when needed'),
+    onPoolError: (error) =>
+      logger.warn({ err: error }, 'a PostgreSQL connection failed; the pool opens another when needed'),
   });
 }
 

@@ -185,7 +185,12 @@ class Clipbot {
   }
 
   private async boot(options: Parameters<typeof startClipbot>[1]): Promise<RunningBot> {
-    const bot = await startClipbot(this.config, { logger: silentLogger, models: FAST_MODELS, fetchNetwork: publicNetwork, ...options });
+    const bot = await startClipbot(this.config, {
+      logger: silentLogger,
+      models: FAST_MODELS,
+      fetchNetwork: publicNetwork,
+      ...options,
+    });
     this.bots.add(bot);
     return bot;
   }
@@ -243,7 +248,8 @@ describe('the chat commands', () => {
         const t = await clipbot();
         const out = await t.console('/help');
         const help = out.replyTo('/help');
-        for (const name of ['video', 'balance', 'history', 'cancel', 'queue', 'models', 'help']) expect(help).toContain(`/${name}: `);
+        for (const name of ['video', 'balance', 'history', 'cancel', 'queue', 'models', 'help'])
+          expect(help).toContain(`/${name}: `);
         for (const name of ['credits', 'quota', 'ban', 'unban', 'blocklist', 'stats', 'refund']) {
           const line = help.split('\n').find((l) => l.startsWith(`/${name}: `));
           expect(line?.match(/\(moderators\)/g)).toHaveLength(1);
@@ -259,8 +265,10 @@ describe('the chat commands', () => {
         const out = await t.console('/as member', '/help', '/help credits');
         const help = out.replyTo('/help');
         expect(out.replyTo('/as member')).toBe('You are now acting as member.');
-        for (const name of ['video', 'balance', 'history', 'cancel', 'queue', 'models', 'help']) expect(help).toContain(`/${name}: `);
-        for (const name of ['credits', 'quota', 'ban', 'unban', 'blocklist', 'stats', 'refund']) expect(help).not.toContain(`/${name}`);
+        for (const name of ['video', 'balance', 'history', 'cancel', 'queue', 'models', 'help'])
+          expect(help).toContain(`/${name}: `);
+        for (const name of ['credits', 'quota', 'ban', 'unban', 'blocklist', 'stats', 'refund'])
+          expect(help).not.toContain(`/${name}`);
         expect(out.replyTo('/help credits')).toBe('There is no command /credits. Try /help.');
       });
     });
@@ -270,7 +278,9 @@ describe('the chat commands', () => {
         const t = await clipbot();
         const out = await t.console('/help video', '/help /balance');
         const lines = out.replyTo('/help video').split('\n');
-        expect(lines[0]).toBe('/video <prompt> [--image] [--model] [--duration] [--resolution] [--aspect] [--seed] [--camera_fixed] [--audio]');
+        expect(lines[0]).toBe(
+          '/video <prompt> [--image] [--model] [--duration] [--resolution] [--aspect] [--seed] [--camera_fixed] [--audio]',
+        );
         expect(lines[1]).toMatch(/Generate a short video/);
         expect(lines).toContain('  duration: Length in seconds');
         expect(lines).toContain('  resolution: 480p, 720p, 1080p or 4k (Veo)');
@@ -286,11 +296,21 @@ describe('the chat commands', () => {
         const out = await t.console('/models');
         const lines = out.replyTo('/models').split('\n');
         const [pro, pro15, v2, v2fast] = lines;
-        expect(pro).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 (cost $0.15) / 720p 50 (cost $0.30) / 1080p 70 (cost $0.62)');
-        expect(pro15).toMatch(/^seedance-1\.5-pro: .*4–12 s\. Credits for 5 s: 480p 40 \(cost \$[\d.]+\) \/ 720p 50 \(cost \$[\d.]+\) \/ 1080p 70 \(cost \$[\d.]+\)\. Optional audio$/);
-        expect(v2).toMatch(/^seedance-2: Seedance 2\.0 with audio \(fal\.ai\)\. 4–15 s\. Credits for 5 s: 480p 90 \(cost .*\) \/ 720p 190 \(cost .*\) \/ 1080p 430 \(cost .*\)\. Optional audio$/);
-        expect(v2fast).toMatch(/^seedance-2-fast: Seedance 2\.0 Fast with audio \(fal\.ai\)\. 4–15 s\. Credits for 5 s: 480p 70 \(cost .*\) \/ 720p 155 \(cost .*\)\. Optional audio$/);
-        expect(lines.at(-1)).toBe("Cost is your provider's estimate in USD. Set CREDIT_VALUE_USD (what a credit is worth to you) to see the margin.");
+        expect(pro).toBe(
+          'seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 (cost $0.15) / 720p 50 (cost $0.30) / 1080p 70 (cost $0.62)',
+        );
+        expect(pro15).toMatch(
+          /^seedance-1\.5-pro: .*4–12 s\. Credits for 5 s: 480p 40 \(cost \$[\d.]+\) \/ 720p 50 \(cost \$[\d.]+\) \/ 1080p 70 \(cost \$[\d.]+\)\. Optional audio$/,
+        );
+        expect(v2).toMatch(
+          /^seedance-2: Seedance 2\.0 with audio \(fal\.ai\)\. 4–15 s\. Credits for 5 s: 480p 90 \(cost .*\) \/ 720p 190 \(cost .*\) \/ 1080p 430 \(cost .*\)\. Optional audio$/,
+        );
+        expect(v2fast).toMatch(
+          /^seedance-2-fast: Seedance 2\.0 Fast with audio \(fal\.ai\)\. 4–15 s\. Credits for 5 s: 480p 70 \(cost .*\) \/ 720p 155 \(cost .*\)\. Optional audio$/,
+        );
+        expect(lines.at(-1)).toBe(
+          "Cost is your provider's estimate in USD. Set CREDIT_VALUE_USD (what a credit is worth to you) to see the margin.",
+        );
       });
     });
 
@@ -299,14 +319,19 @@ describe('the chat commands', () => {
         const { dir, cleanup } = tempDir('clipbot-prices-');
         onTestFinished(cleanup);
         const prices = path.join(dir, 'prices.json');
-        fs.writeFileSync(prices, JSON.stringify({ 'seedance-1-pro': { credits: { '480p': 25 }, usd: { '480p': 0.3 } } }));
+        fs.writeFileSync(
+          prices,
+          JSON.stringify({ 'seedance-1-pro': { credits: { '480p': 25 }, usd: { '480p': 0.3 } } }),
+        );
         const t = await clipbot({ MODEL_PRICES: prices, CREDIT_VALUE_USD: '0.01' });
         const out = await t.console('/models', FOX);
         const lines = out.replyTo('/models').split('\n');
         expect(lines[0]).toBe(
           'seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 25 (cost $0.30, margin -$0.050 (-20%)) / 720p 50 (cost $0.30, margin $0.20 (40%)) / 1080p 70 (cost $0.62, margin $0.080 (11%))',
         );
-        expect(lines.at(-1)).toBe("Cost is your provider's estimate in USD; margin at $0.010 a credit (CREDIT_VALUE_USD).");
+        expect(lines.at(-1)).toBe(
+          "Cost is your provider's estimate in USD; margin at $0.010 a credit (CREDIT_VALUE_USD).",
+        );
         expect(await t.balance('local')).toBe(STARTING - 25);
         expect((await t.jobs())[0]).toMatchObject({ price: 25, costUsd: 0.3 });
       });
@@ -355,7 +380,9 @@ describe('the chat commands', () => {
         const reply = out.replyTo(line);
         expect(reply).toContain('Queued: next in line.');
         expect(reply).toContain('Cost: 24 credits');
-        expect(reply).toMatch(/Your video is ready: a red fox\n {3}file: .*\.mp4 \(\d+ KiB\)\n {3}link: http:\/\/127\.0\.0\.1:\d+\/media\/results\/\w+\.mp4/);
+        expect(reply).toMatch(
+          /Your video is ready: a red fox\n {3}file: .*\.mp4 \(\d+ KiB\)\n {3}link: http:\/\/127\.0\.0\.1:\d+\/media\/results\/\w+\.mp4/,
+        );
         expect(reply).toContain('✅ Done');
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING - 24} credits.`);
         expect(t.sim.requests()[0]!.input).toMatchObject({
@@ -393,15 +420,43 @@ describe('the chat commands', () => {
       it.each([
         ['there is no prompt', '/video', /^\/video: prompt is missing\. See \/help video\.$/],
         ['the duration is out of range', '/video a fox --duration 99', /makes clips of 2 to 12 seconds/],
-        ['the duration is not a number', '/video a fox --duration abc', /^\/video: --duration must be a number of seconds\. See \/help video\.$/],
-        ['the resolution is unknown', '/video a fox --resolution 8k', /^\/video: --resolution must be 480p, 720p, 1080p or 4k\. See \/help video\.$/],
-        ['the model has no 4K', '/video a fox --resolution 4k', /^Seedance 1\.0 Pro \(fal\.ai\) supports 480p, 720p, 1080p\.$/],
-        ['the model does not exist', '/video a fox --model nope', /^There is no model called “nope”\. Available: seedance-1-pro, seedance-1\.5-pro, seedance-2, seedance-2-fast\.$/],
+        [
+          'the duration is not a number',
+          '/video a fox --duration abc',
+          /^\/video: --duration must be a number of seconds\. See \/help video\.$/,
+        ],
+        [
+          'the resolution is unknown',
+          '/video a fox --resolution 8k',
+          /^\/video: --resolution must be 480p, 720p, 1080p or 4k\. See \/help video\.$/,
+        ],
+        [
+          'the model has no 4K',
+          '/video a fox --resolution 4k',
+          /^Seedance 1\.0 Pro \(fal\.ai\) supports 480p, 720p, 1080p\.$/,
+        ],
+        [
+          'the model does not exist',
+          '/video a fox --model nope',
+          /^There is no model called “nope”\. Available: seedance-1-pro, seedance-1\.5-pro, seedance-2, seedance-2-fast\.$/,
+        ],
         ['the seed is negative', '/video a fox --seed -1', /^\/video: --seed must be 0 or more\. See \/help video\.$/],
-        ['the prompt is over 2,000 characters', longPrompt, /^Your prompt is 2,001 characters long; the limit is 2,000\. Please shorten it\.$/],
+        [
+          'the prompt is over 2,000 characters',
+          longPrompt,
+          /^Your prompt is 2,001 characters long; the limit is 2,000\. Please shorten it\.$/,
+        ],
         ['the prompt has control characters', '/video a fox\u001b[2J in the snow', /invisible control characters/],
-        ['the image link is a private address', '/video a fox --image http://10.0.0.1/x.png', /^The image could not be used: that address is not allowed\.?$/],
-        ['the image link is this machine', '/video a fox --image http://127.0.0.1:9/x.png', /^The image could not be used: that address is not allowed\.?$/],
+        [
+          'the image link is a private address',
+          '/video a fox --image http://10.0.0.1/x.png',
+          /^The image could not be used: that address is not allowed\.?$/,
+        ],
+        [
+          'the image link is this machine',
+          '/video a fox --image http://127.0.0.1:9/x.png',
+          /^The image could not be used: that address is not allowed\.?$/,
+        ],
       ])('when %s: says so, makes no job and charges nothing', async (_case, line, message) => {
         const t = await clipbot();
         const out = await t.console('/balance', line, '/balance');
@@ -422,7 +477,9 @@ describe('the chat commands', () => {
         });
         const line = `/video a fox --image ${viaPublicName(`${page.origin}/fox.png`)}`;
         const out = await t.console(line, '/balance');
-        expect(out.replyTo(line)).toMatch(/^The image could not be used: fake-\d+\.public\.clipbot\.example:\d+ sent .*, not a PNG, JPEG, WebP or GIF image$/);
+        expect(out.replyTo(line)).toMatch(
+          /^The image could not be used: fake-\d+\.public\.clipbot\.example:\d+ sent .*, not a PNG, JPEG, WebP or GIF image$/,
+        );
         expect(page.requests).toEqual(['/fox.png']);
         expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
         expect(await t.jobs()).toEqual([]);
@@ -451,18 +508,37 @@ describe('the chat commands', () => {
       const kie = await startKieSimulator({ queueMs: 0, runMs: 100, hdReadyMs: 50 });
       try {
         // Quotes (CONFIRM_ABOVE_CREDITS) have tests of their own; here each line makes its job at once.
-        const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000', CONFIRM_ABOVE_CREDITS: '0' });
+        const t = await clipbot({
+          KIE_API_KEY: kie.apiKey,
+          KIE_BASE_URL: kie.url,
+          STARTING_CREDITS: '1000',
+          CONFIRM_ABOVE_CREDITS: '0',
+        });
         const first = await t.console('/video a red fox running through snow --model veo3.1-fast');
         const [parent] = await t.jobs();
         // Each line says the price that is then charged.
         expect(first.text).toContain(`upscale: /upscale ${parent!.id} 1080p (32 credits)`);
         expect(first.text).toContain(`upscale: /upscale ${parent!.id} 4k (320 credits)`);
         expect(first.text).toContain(`extend: /extend ${parent!.id} <what happens next> (160 credits)`);
-        const out = await t.console(`/extend ${parent!.id} the fox dives into a river`, `/upscale ${parent!.id} 4k`, `/upscale ${parent!.id} 720p`);
+        const out = await t.console(
+          `/extend ${parent!.id} the fox dives into a river`,
+          `/upscale ${parent!.id} 4k`,
+          `/upscale ${parent!.id} 720p`,
+        );
         expect(out.replyTo(`/upscale ${parent!.id} 720p`)).toMatch(/resolution.*must be 1080p or 4k/);
         const [, extended, upscaled] = await t.jobs();
-        expect(extended).toMatchObject({ followup: 'extend', parentJobId: parent!.id, status: 'succeeded', price: 160 });
-        expect(upscaled).toMatchObject({ followup: 'upscale', parentJobId: parent!.id, status: 'succeeded', price: 320 });
+        expect(extended).toMatchObject({
+          followup: 'extend',
+          parentJobId: parent!.id,
+          status: 'succeeded',
+          price: 160,
+        });
+        expect(upscaled).toMatchObject({
+          followup: 'upscale',
+          parentJobId: parent!.id,
+          status: 'succeeded',
+          price: 320,
+        });
         expect(await t.jobs()).toHaveLength(3);
         expect(await t.balance('local')).toBe(1000 - 160 - 160 - 320);
       } finally {
@@ -473,11 +549,18 @@ describe('the chat commands', () => {
       const kie = await startKieSimulator({ queueMs: 0, runMs: 100, hdReadyMs: 50, uhdReadyMs: 50 });
       try {
         // 170: the Veo clip (160) is made at once, its 4K copy (320 more) is quoted.
-        const t = await clipbot({ KIE_API_KEY: kie.apiKey, KIE_BASE_URL: kie.url, STARTING_CREDITS: '1000', CONFIRM_ABOVE_CREDITS: '170' });
+        const t = await clipbot({
+          KIE_API_KEY: kie.apiKey,
+          KIE_BASE_URL: kie.url,
+          STARTING_CREDITS: '1000',
+          CONFIRM_ABOVE_CREDITS: '170',
+        });
         await t.console('/video a red fox running through snow --model veo3.1-fast');
         const [parent] = await t.jobs();
         const asked = await t.console(`/upscale ${parent!.id} 4k`);
-        const quoted = /^Upscaling this video to 4k costs 320 credits .*\nType \/confirm (q[a-z0-9]+) to go ahead/.exec(asked.replyTo(`/upscale ${parent!.id} 4k`));
+        const quoted = /^Upscaling this video to 4k costs 320 credits .*\nType \/confirm (q[a-z0-9]+) to go ahead/.exec(
+          asked.replyTo(`/upscale ${parent!.id} 4k`),
+        );
         expect(quoted).not.toBeNull();
         expect(await t.jobs()).toHaveLength(1);
         expect(await t.balance('local')).toBe(1000 - 160);
@@ -485,7 +568,12 @@ describe('the chat commands', () => {
         const confirmed = await t.console(`/confirm ${quoted![1]}`, `/confirm ${quoted![1]}`);
         expect(confirmed.text).toMatch(/Confirmed: 320 credits for job \w+\.[^]*Already confirmed as job \w+\./);
         const [, upscaled] = await t.jobs();
-        expect(upscaled).toMatchObject({ followup: 'upscale', parentJobId: parent!.id, status: 'succeeded', price: 320 });
+        expect(upscaled).toMatchObject({
+          followup: 'upscale',
+          parentJobId: parent!.id,
+          status: 'succeeded',
+          price: 320,
+        });
         expect(await t.jobs()).toHaveLength(2);
         expect(await t.balance('local')).toBe(1000 - 160 - 320);
       } finally {
@@ -499,7 +587,9 @@ describe('the chat commands', () => {
       it('says so and suggests one', async () => {
         const t = await clipbot();
         const out = await t.console('/history');
-        expect(out.replyTo('/history')).toBe('You have not made any videos yet. Try /video a red fox running through snow');
+        expect(out.replyTo('/history')).toBe(
+          'You have not made any videos yet. Try /video a red fox running through snow',
+        );
       });
     });
 
@@ -513,10 +603,14 @@ describe('the chat commands', () => {
         const lines = out.replyTo('/history').split('\n');
         expect(lines).toHaveLength(2);
         expect(lines[0]).toMatch(
-          new RegExp(`^${failed!.id} · \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC · failed · 40 credits · “\\[sim:content_policy\\] a fox” \\(.*safety filter.*\\)$`),
+          new RegExp(
+            `^${failed!.id} · \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC · failed · 40 credits · “\\[sim:content_policy\\] a fox” \\(.*safety filter.*\\)$`,
+          ),
         );
         expect(lines[1]).toMatch(
-          new RegExp(`^${ok!.id} · .* UTC · succeeded · 40 credits · “a red fox running through snow” http://127\\.0\\.0\\.1:\\d+/media/results/${ok!.id}\\.mp4$`),
+          new RegExp(
+            `^${ok!.id} · .* UTC · succeeded · 40 credits · “a red fox running through snow” http://127\\.0\\.0\\.1:\\d+/media/results/${ok!.id}\\.mp4$`,
+          ),
         );
       });
     });
@@ -538,14 +632,25 @@ describe('the chat commands', () => {
 
         const out = await t.console('/queue', '/cancel', `/cancel ${first!.id}`, '/queue', '/balance');
         // The running job's status line is printed when the console's bot first looks at it: maybe among the replies.
-        expect(withoutStatusLines(out.replyTo('/queue'))).toBe(`1 video waiting in the queue.\n${first!.id}: running\n${second!.id}: queued, position 1`);
+        expect(withoutStatusLines(out.replyTo('/queue'))).toBe(
+          `1 video waiting in the queue.\n${first!.id}: running\n${second!.id}: queued, position 1`,
+        );
         expect(out.replyTo('/cancel')).toContain(`Cancelled job ${second!.id}; 40 credits are back in your balance.`);
-        expect(out.replyTo(`/cancel ${first!.id}`)).toContain(`Cancelled job ${first!.id}; 40 credits are back in your balance.`);
+        expect(out.replyTo(`/cancel ${first!.id}`)).toContain(
+          `Cancelled job ${first!.id}; 40 credits are back in your balance.`,
+        );
         // The cancelled jobs' final status lines are printed as their edits go out: maybe among the later replies.
-        expect(out.replyTo('/queue', 1).split('\n')).toContain('0 videos waiting in the queue. You have none in progress.');
+        expect(out.replyTo('/queue', 1).split('\n')).toContain(
+          '0 videos waiting in the queue. You have none in progress.',
+        );
         expect(out.replyTo('/balance').split('\n')).toContain(`You have ${STARTING} credits.`);
         expect((await t.jobs()).map((j) => j.status)).toEqual(['cancelled', 'cancelled']);
-        expect((await t.ledger('local')).filter((e) => e.kind === 'release').map((e) => e.jobId).sort()).toEqual([first!.id, second!.id].sort());
+        expect(
+          (await t.ledger('local'))
+            .filter((e) => e.kind === 'release')
+            .map((e) => e.jobId)
+            .sort(),
+        ).toEqual([first!.id, second!.id].sort());
         expect(t.sim.stats.cancelCalls).toBeGreaterThanOrEqual(1);
       });
     });
@@ -562,7 +667,9 @@ describe('the chat commands', () => {
     describe("when a member names someone else's job", () => {
       it('refuses as if the job did not exist, and leaves it alone', async () => {
         const t = await clipbot();
-        const theirs = await t.withEngine(async (engine) => (await engine.submitVideo(t.request('ann', '[sim:queued_forever] a fox'))).job);
+        const theirs = await t.withEngine(
+          async (engine) => (await engine.submitVideo(t.request('ann', '[sim:queued_forever] a fox'))).job,
+        );
         const out = await t.console('/as member', `/cancel ${theirs.id}`);
         // Ann's job also lives on the console platform, so its status lines may be printed in between.
         expect(withoutStatusLines(out.replyTo(`/cancel ${theirs.id}`))).toBe(`You have no job ${theirs.id}.`);
@@ -576,9 +683,13 @@ describe('the chat commands', () => {
     describe("when the owner cancels someone else's job", () => {
       it('cancels it and refunds its owner, not the moderator', async () => {
         const t = await clipbot();
-        const theirs = await t.withEngine(async (engine) => (await engine.submitVideo(t.request('ann', '[sim:queued_forever] a fox'))).job);
+        const theirs = await t.withEngine(
+          async (engine) => (await engine.submitVideo(t.request('ann', '[sim:queued_forever] a fox'))).job,
+        );
         const out = await t.console(`/cancel ${theirs.id}`, '/balance');
-        expect(out.replyTo(`/cancel ${theirs.id}`)).toContain(`Cancelled job ${theirs.id}; 40 credits are back in its owner’s balance.`);
+        expect(out.replyTo(`/cancel ${theirs.id}`)).toContain(
+          `Cancelled job ${theirs.id}; 40 credits are back in its owner’s balance.`,
+        );
         expect((await t.jobs())[0]).toMatchObject({ status: 'cancelled', errorMessage: 'Cancelled by a moderator.' });
         expect(await t.balance('ann')).toBe(STARTING);
         // Ann's job's final status line is printed when its edit goes out, which may fall after /balance was typed.
@@ -592,24 +703,63 @@ describe('the chat commands', () => {
       describe('when the owner grants and takes credits', () => {
         it('writes ledger entries carrying the actor and the reason, and audits each', async () => {
           const t = await clipbot();
-          const out = await t.console('/credits grant ann 50 contest winner', '/credits take ann 30 "chargeback on order 7"', '/credits grant local 10 for testing');
+          const out = await t.console(
+            '/credits grant ann 50 contest winner',
+            '/credits take ann 30 "chargeback on order 7"',
+            '/credits grant local 10 for testing',
+          );
           expect(out.code).toBe(0);
-          expect(out.replyTo('/credits grant ann 50 contest winner')).toBe('Gave 50 credits to console:ann. New balance: 250.');
-          expect(out.replyTo('/credits take ann 30 "chargeback on order 7"')).toBe('Took 30 credits from console:ann. New balance: 220.');
-          expect(out.replyTo('/credits grant local 10 for testing')).toBe('Gave 10 credits to console (console:local). New balance: 210.');
+          expect(out.replyTo('/credits grant ann 50 contest winner')).toBe(
+            'Gave 50 credits to console:ann. New balance: 250.',
+          );
+          expect(out.replyTo('/credits take ann 30 "chargeback on order 7"')).toBe(
+            'Took 30 credits from console:ann. New balance: 220.',
+          );
+          expect(out.replyTo('/credits grant local 10 for testing')).toBe(
+            'Gave 10 credits to console (console:local). New balance: 210.',
+          );
 
           const owner = await t.userId('local');
           const ann = await t.userId('ann');
-          expect((await t.ledger('ann')).map(({ kind, amount, actorUserId, reason }) => ({ kind, amount, actorUserId, reason }))).toEqual([
+          expect(
+            (await t.ledger('ann')).map(({ kind, amount, actorUserId, reason }) => ({
+              kind,
+              amount,
+              actorUserId,
+              reason,
+            })),
+          ).toEqual([
             { kind: 'starting', amount: STARTING, actorUserId: null, reason: 'welcome credits' },
             { kind: 'grant', amount: 50, actorUserId: owner, reason: 'contest winner' },
             { kind: 'deduct', amount: -30, actorUserId: owner, reason: 'chargeback on order 7' },
           ]);
-          expect((await t.audit()).map(({ actorUserId, action, targetUserId, detail }) => ({ actorUserId, action, targetUserId, detail: JSON.parse(detail!) }))).toEqual([
-            { actorUserId: owner, action: 'credits.grant', targetUserId: ann, detail: { amount: 50, reason: 'contest winner' } },
-            { actorUserId: owner, action: 'credits.take', targetUserId: ann, detail: { amount: 30, reason: 'chargeback on order 7' } },
+          expect(
+            (await t.audit()).map(({ actorUserId, action, targetUserId, detail }) => ({
+              actorUserId,
+              action,
+              targetUserId,
+              detail: JSON.parse(detail!),
+            })),
+          ).toEqual([
+            {
+              actorUserId: owner,
+              action: 'credits.grant',
+              targetUserId: ann,
+              detail: { amount: 50, reason: 'contest winner' },
+            },
+            {
+              actorUserId: owner,
+              action: 'credits.take',
+              targetUserId: ann,
+              detail: { amount: 30, reason: 'chargeback on order 7' },
+            },
             // Owners may grant themselves credits; that is audited like any other grant.
-            { actorUserId: owner, action: 'credits.grant', targetUserId: owner, detail: { amount: 10, reason: 'for testing' } },
+            {
+              actorUserId: owner,
+              action: 'credits.grant',
+              targetUserId: owner,
+              detail: { amount: 10, reason: 'for testing' },
+            },
           ]);
         });
       });
@@ -628,7 +778,12 @@ describe('the chat commands', () => {
       describe('when the owner takes more than the balance', () => {
         it('refuses, naming the balance, and changes nothing', async () => {
           const t = await clipbot();
-          const out = await t.console('/credits take ann 201 too much', '/credits grant ann 0', '/credits grant ann lots', '/credits grant ann');
+          const out = await t.console(
+            '/credits take ann 201 too much',
+            '/credits grant ann 0',
+            '/credits grant ann lots',
+            '/credits grant ann',
+          );
           expect(out.replyTo('/credits take ann 201 too much')).toBe('That user has only 200 credits.');
           expect(out.replyTo('/credits grant ann 0')).toBe('/credits: amount must be more than 0. See /help credits.');
           expect(out.replyTo('/credits grant ann lots')).toBe('/credits: amount must be a number. See /help credits.');
@@ -649,12 +804,21 @@ describe('the chat commands', () => {
           expect(out.replyTo('/quota local 1')).toBe('console (console:local) may now make 1 videos a day.');
           expect(out.replyTo(FOX)).toContain('✅ Done');
           expect(out.replyTo(second)).toBe('You have used your 1 videos for today. The quota resets at 00:00 UTC.');
-          expect(out.replyTo('/quota local default')).toBe('console (console:local) now has the default quota of 20 videos a day.');
+          expect(out.replyTo('/quota local default')).toBe(
+            'console (console:local) now has the default quota of 20 videos a day.',
+          );
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING - PRICE_480P} credits.`);
           expect(await t.jobs()).toHaveLength(1);
           expect((await t.user('local'))!.dailyJobQuota).toBeNull();
           const owner = await t.userId('local');
-          expect((await t.audit()).map(({ action, actorUserId, targetUserId, detail }) => [action, actorUserId, targetUserId, JSON.parse(detail!)])).toEqual([
+          expect(
+            (await t.audit()).map(({ action, actorUserId, targetUserId, detail }) => [
+              action,
+              actorUserId,
+              targetUserId,
+              JSON.parse(detail!),
+            ]),
+          ).toEqual([
             ['quota.set', owner, owner, { quota: 1 }],
             ['quota.set', owner, owner, { quota: null }],
           ]);
@@ -669,7 +833,9 @@ describe('the chat commands', () => {
           const banned = await t.console('/ban ann posting spam');
           expect(banned.replyTo('/ban ann posting spam')).toBe('console:ann is banned everywhere: posting spam.');
 
-          const refusal = await t.withEngine((engine) => engine.submitVideo(t.request('ann', 'a fox')).catch((e: unknown) => e));
+          const refusal = await t.withEngine((engine) =>
+            engine.submitVideo(t.request('ann', 'a fox')).catch((e: unknown) => e),
+          );
           expect(refusal).toBeInstanceOf(UserError);
           expect((refusal as UserError).message).toBe('You are banned from using this bot: posting spam');
           expect(await t.jobs()).toEqual([]);
@@ -677,12 +843,21 @@ describe('the chat commands', () => {
 
           const unbanned = await t.console('/unban ann');
           expect(unbanned.replyTo('/unban ann')).toBe('console:ann may generate videos again.');
-          const done = await t.withEngine(async (engine) => engine.waitForJob((await engine.submitVideo(t.request('ann', 'a fox'))).job.id));
+          const done = await t.withEngine(async (engine) =>
+            engine.waitForJob((await engine.submitVideo(t.request('ann', 'a fox'))).job.id),
+          );
           expect(done.status).toBe('succeeded');
 
           const owner = await t.userId('local');
           const ann = await t.userId('ann');
-          expect((await t.audit()).map(({ action, actorUserId, targetUserId, detail }) => [action, actorUserId, targetUserId, JSON.parse(detail!)])).toEqual([
+          expect(
+            (await t.audit()).map(({ action, actorUserId, targetUserId, detail }) => [
+              action,
+              actorUserId,
+              targetUserId,
+              JSON.parse(detail!),
+            ]),
+          ).toEqual([
             ['user.ban', owner, ann, { reason: 'posting spam' }],
             ['user.unban', owner, ann, { reason: '' }],
           ]);
@@ -705,12 +880,25 @@ describe('the chat commands', () => {
           const t = await clipbot();
           const leet = '/video a w0mb4t in the snow --resolution 480p';
           const spaced = '/video a w o m b a t in the snow --resolution 480p';
-          const out = await t.console('/blocklist add Wombat', '/blocklist list', leet, spaced, '/blocklist remove wombat', '/blocklist list', leet, '/balance');
+          const out = await t.console(
+            '/blocklist add Wombat',
+            '/blocklist list',
+            leet,
+            spaced,
+            '/blocklist remove wombat',
+            '/blocklist list',
+            leet,
+            '/balance',
+          );
 
-          expect(out.replyTo('/blocklist add Wombat')).toBe('Prompts containing “wombat” (in any spelling) are now refused everywhere.');
+          expect(out.replyTo('/blocklist add Wombat')).toBe(
+            'Prompts containing “wombat” (in any spelling) are now refused everywhere.',
+          );
           expect(out.replyTo('/blocklist list')).toBe('Everywhere: wombat.');
           for (const line of [leet, spaced]) {
-            expect(out.replyTo(line)).toBe('Your prompt was blocked by this server’s word filter. Please rephrase it and try again.');
+            expect(out.replyTo(line)).toBe(
+              'Your prompt was blocked by this server’s word filter. Please rephrase it and try again.',
+            );
             expect(out.replyTo(line)).not.toMatch(/wombat/i);
           }
           expect(out.replyTo('/blocklist remove wombat')).toBe('Removed from the blocklist everywhere.');
@@ -720,7 +908,9 @@ describe('the chat commands', () => {
           expect(await t.jobs()).toHaveLength(1);
 
           const owner = await t.userId('local');
-          expect((await t.audit()).map(({ action, actorUserId, detail }) => [action, actorUserId, JSON.parse(detail!)])).toEqual([
+          expect(
+            (await t.audit()).map(({ action, actorUserId, detail }) => [action, actorUserId, JSON.parse(detail!)]),
+          ).toEqual([
             ['blocklist.add', owner, { term: 'wombat' }],
             ['blocklist.remove', owner, { term: 'wombat' }],
           ]);
@@ -748,7 +938,14 @@ describe('the chat commands', () => {
           expect([ok!.status, failed!.status]).toEqual(['succeeded', 'failed']);
 
           const refund = `/refund ${ok!.id} the clip was blank`;
-          const out = await t.console('/stats', refund, `/refund ${ok!.id}`, `/refund ${failed!.id}`, '/refund jnosuchjob', '/balance');
+          const out = await t.console(
+            '/stats',
+            refund,
+            `/refund ${ok!.id}`,
+            `/refund ${failed!.id}`,
+            '/refund jnosuchjob',
+            '/balance',
+          );
           const stats = out.replyTo('/stats').split('\n');
           expect(stats[0]).toBe('Everywhere:');
           expect(stats[1]).toMatch(/^Jobs: /);
@@ -758,18 +955,28 @@ describe('the chat commands', () => {
           expect(stats[3]).toBe('Users: 1. Credits held by jobs in progress: 0');
           expect(out.replyTo(refund)).toBe(`Refunded 40 credits for job ${ok!.id} to console (console:local).`);
           expect(out.replyTo(`/refund ${ok!.id}`)).toBe(`Job ${ok!.id} was already refunded.`);
-          expect(out.replyTo(`/refund ${failed!.id}`)).toBe(`Job ${failed!.id} failed; its credits were already refunded.`);
+          expect(out.replyTo(`/refund ${failed!.id}`)).toBe(
+            `Job ${failed!.id} failed; its credits were already refunded.`,
+          );
           expect(out.replyTo('/refund jnosuchjob')).toBe('There is no job jnosuchjob.');
           expect(out.replyTo('/balance')).toBe(`You have ${STARTING} credits.`);
 
           const owner = await t.userId('local');
           const grants = (await t.ledger('local')).filter((e) => e.kind === 'refund');
-          expect(grants.map(({ amount, jobId, actorUserId, reason }) => ({ amount, jobId, actorUserId, reason }))).toEqual([
+          expect(
+            grants.map(({ amount, jobId, actorUserId, reason }) => ({ amount, jobId, actorUserId, reason })),
+          ).toEqual([
             { amount: 40, jobId: ok!.id, actorUserId: owner, reason: `refund of job ${ok!.id}: the clip was blank` },
           ]);
-          expect((await t.audit()).map(({ action, actorUserId, targetUserId, jobId, detail }) => [action, actorUserId, targetUserId, jobId, JSON.parse(detail!)])).toEqual([
-            ['job.refund', owner, owner, ok!.id, { amount: 40, reason: 'the clip was blank' }],
-          ]);
+          expect(
+            (await t.audit()).map(({ action, actorUserId, targetUserId, jobId, detail }) => [
+              action,
+              actorUserId,
+              targetUserId,
+              jobId,
+              JSON.parse(detail!),
+            ]),
+          ).toEqual([['job.refund', owner, owner, ok!.id, { amount: 40, reason: 'the clip was blank' }]]);
         });
       });
     });

@@ -89,7 +89,11 @@ describe('parseCommandText', () => {
 
     it('reads a bare flag at the end of the line, or before another flag, as true', () => {
       expect(parse('/video a fox --camera_fixed').raw).toEqual({ prompt: 'a fox', camera_fixed: true });
-      expect(parse('/video a fox --camera_fixed --audio').raw).toEqual({ prompt: 'a fox', camera_fixed: true, audio: true });
+      expect(parse('/video a fox --camera_fixed --audio').raw).toEqual({
+        prompt: 'a fox',
+        camera_fixed: true,
+        audio: true,
+      });
     });
 
     it('never lets a bare yes/no option swallow the prompt word after it', () => {
@@ -133,7 +137,16 @@ describe('parseCommandText', () => {
     it('names the unknown option and lists the options the command has', () => {
       const error = refusal('/video a fox --colour red');
       expect(error).toContain('/video has no option --colour');
-      for (const option of ['--image', '--model', '--duration', '--resolution', '--aspect', '--seed', '--camera_fixed', '--audio']) {
+      for (const option of [
+        '--image',
+        '--model',
+        '--duration',
+        '--resolution',
+        '--aspect',
+        '--seed',
+        '--camera_fixed',
+        '--audio',
+      ]) {
         expect(error).toContain(option);
       }
       // Positional options are not offered as flags.

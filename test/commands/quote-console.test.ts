@@ -22,7 +22,11 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function world(): Promise<{ run: (...lines: string[]) => Promise<{ code: number; text: string }>; store: BotStore; sim: FalSimulator }> {
+async function world(): Promise<{
+  run: (...lines: string[]) => Promise<{ code: number; text: string }>;
+  store: BotStore;
+  sim: FalSimulator;
+}> {
   const sim = await startFalSimulator({ queueMs: 20, runMs: 50 });
   const { dir, cleanup } = tempDir('clipbot-quote-console-');
   const store = await botTestStore(dir);
@@ -48,7 +52,11 @@ async function world(): Promise<{ run: (...lines: string[]) => Promise<{ code: n
     const output = new PassThrough();
     let text = '';
     output.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-    const bot = await startClipbot(config, { logger: silentLogger, models: FAST_MODELS, console: { commands: lines, output } });
+    const bot = await startClipbot(config, {
+      logger: silentLogger,
+      models: FAST_MODELS,
+      console: { commands: lines, output },
+    });
     const code = await bot.consoleDone!;
     await bot.stop();
     return { code, text };

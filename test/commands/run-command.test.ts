@@ -51,8 +51,12 @@ describe('runCommand', () => {
     it('lets the same message be tried again', async () => {
       const { h, deps, ctx } = await setup();
       const credits = findCommand('credits')!;
-      expect((await runCommand(credits, { action: 'take', user: 'console:ann', amount: '999' }, ctx('k1'), deps)).ok).toBe(false);
-      expect((await runCommand(credits, { action: 'take', user: 'console:ann', amount: '50' }, ctx('k1'), deps)).ok).toBe(true);
+      expect(
+        (await runCommand(credits, { action: 'take', user: 'console:ann', amount: '999' }, ctx('k1'), deps)).ok,
+      ).toBe(false);
+      expect(
+        (await runCommand(credits, { action: 'take', user: 'console:ann', amount: '50' }, ctx('k1'), deps)).ok,
+      ).toBe(true);
       expect(await h.balance('ann')).toBe(150);
     });
   });

@@ -22,7 +22,10 @@ describe('DISCORD_SKU_CREDITS', () => {
   });
 
   it('reads <sku id>:<credits> pairs, spaces around entries allowed; two SKUs may give the same credits', () => {
-    expect(loadConfig({ DISCORD_SKU_CREDITS: `${SKU}:100, 1234567890123456790:500 ,12345678901234567891:100` }).DISCORD_SKU_CREDITS).toEqual([
+    expect(
+      loadConfig({ DISCORD_SKU_CREDITS: `${SKU}:100, 1234567890123456790:500 ,12345678901234567891:100` })
+        .DISCORD_SKU_CREDITS,
+    ).toEqual([
       { skuId: SKU, credits: 100 },
       { skuId: '1234567890123456790', credits: 500 },
       { skuId: '12345678901234567891', credits: 100 },

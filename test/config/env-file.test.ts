@@ -59,7 +59,9 @@ describe('loadEnvFile', () => {
     it('a missing ENV_FILE is a ConfigError naming it, not a silent start without settings', () => {
       const env: NodeJS.ProcessEnv = { ENV_FILE: 'missing.env' };
       expect(() => loadEnvFile(env, folder({}))).toThrow(ConfigError);
-      expect(() => loadEnvFile(env, folder({}))).toThrow(/ENV_FILE="missing\.env": cannot read .+missing\.env \(ENOENT\)/);
+      expect(() => loadEnvFile(env, folder({}))).toThrow(
+        /ENV_FILE="missing\.env": cannot read .+missing\.env \(ENOENT\)/,
+      );
     });
   });
 });

@@ -46,7 +46,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constantFrom('succeed' as const, 'cancel' as const), job: fc.nat(20) }),
   fc.record({ op: fc.constant('grant' as const), amount: fc.integer({ min: 1, max: 100 }) }),
   // Often just past midnight, the moment an evader would pick.
-  fc.record({ op: fc.constant('midnight' as const), intoDayMs: fc.oneof(fc.constant(0), fc.constant(1), fc.nat(DAY_MS - 1)) }),
+  fc.record({
+    op: fc.constant('midnight' as const),
+    intoDayMs: fc.oneof(fc.constant(0), fc.constant(1), fc.nat(DAY_MS - 1)),
+  }),
 );
 
 let seq = 0;
@@ -59,7 +62,15 @@ async function submit(db: Store, clock: ReturnType<typeof manualClock>): Promise
     prompt: 'p',
     options: {},
   };
-  await acceptVideo(db, clock, request, { prompt: 'p', model, params: PARAMS, price: PRICE, costUsd: priceUsd(model, PARAMS) }, SETTINGS, id, undefined);
+  await acceptVideo(
+    db,
+    clock,
+    request,
+    { prompt: 'p', model, params: PARAMS, price: PRICE, costUsd: priceUsd(model, PARAMS) },
+    SETTINGS,
+    id,
+    undefined,
+  );
   return id;
 }
 
@@ -69,7 +80,11 @@ function checkBalance(db: Store, clock: ReturnType<typeof manualClock>, userId: 
 }
 
 function cancel(db: Store, clock: ReturnType<typeof manualClock>, id: string): Promise<boolean> {
-  return finishJob(db, clock, id, ['queued', 'submitting', 'running'], { status: 'cancelled', errorKind: 'cancelled', errorMessage: 'cancelled' });
+  return finishJob(db, clock, id, ['queued', 'submitting', 'running'], {
+    status: 'cancelled',
+    errorKind: 'cancelled',
+    errorMessage: 'cancelled',
+  });
 }
 
 async function succeed(db: Store, clock: ReturnType<typeof manualClock>, id: string): Promise<boolean> {
@@ -131,83 +146,94 @@ describe('the free daily allowance', () => {
     });
   });
 
-  it('never gives more than it would to a member with nothing held, through random days, jobs and grants', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 50 }), async (ops) => {
-        const t = await tempDb();
-        try {
-          const clock = manualClock();
-          const db = t.store;
-          const userId = (await ensureUser(db, clock, { platform: 'console', platformUserId: 'ann' }, 0)).id;
-          // The model: credits the member owns (free or held) and credits an owner gave them on top.
-          const m = { balance: 0, held: 0, granted: 0, toppedUpOn: new Set<number>(), jobs: [] as { id: string; final: boolean }[] };
-          const allowance = () => {
-            const day = Math.floor(clock.now() / DAY_MS);
-            if (m.toppedUpOn.has(day)) return 0;
-            m.toppedUpOn.add(day);
-            const topUp = Math.max(0, FREE - (m.balance + m.held));
-            m.balance += topUp;
-            return topUp;
-          };
-          for (const op of ops) {
-            clock.advance(1000);
-            switch (op.op) {
-              case 'submit': {
-                const day = Math.floor(clock.now() / DAY_MS);
-                const firstToday = !m.toppedUpOn.has(day);
-                const topUp = allowance();
-                try {
-                  const id = await submit(db, clock);
-                  m.balance -= PRICE;
-                  m.held += PRICE;
-                  m.jobs.push({ id, final: false });
-                } catch (error) {
-                  expect(error).toBeInstanceOf(UserError);
-                  expect(m.balance).toBeLessThan(PRICE);
-                  // The refused intake's transaction rolled back, allowance included (even a top-up of nothing):
-                  // the day's allowance is looked at again next time.
-                  if (firstToday) {
-                    m.balance -= topUp;
-                    m.toppedUpOn.delete(day);
+  it(
+    'never gives more than it would to a member with nothing held, through random days, jobs and grants',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 50 }), async (ops) => {
+          const t = await tempDb();
+          try {
+            const clock = manualClock();
+            const db = t.store;
+            const userId = (await ensureUser(db, clock, { platform: 'console', platformUserId: 'ann' }, 0)).id;
+            // The model: credits the member owns (free or held) and credits an owner gave them on top.
+            const m = {
+              balance: 0,
+              held: 0,
+              granted: 0,
+              toppedUpOn: new Set<number>(),
+              jobs: [] as { id: string; final: boolean }[],
+            };
+            const allowance = () => {
+              const day = Math.floor(clock.now() / DAY_MS);
+              if (m.toppedUpOn.has(day)) return 0;
+              m.toppedUpOn.add(day);
+              const topUp = Math.max(0, FREE - (m.balance + m.held));
+              m.balance += topUp;
+              return topUp;
+            };
+            for (const op of ops) {
+              clock.advance(1000);
+              switch (op.op) {
+                case 'submit': {
+                  const day = Math.floor(clock.now() / DAY_MS);
+                  const firstToday = !m.toppedUpOn.has(day);
+                  const topUp = allowance();
+                  try {
+                    const id = await submit(db, clock);
+                    m.balance -= PRICE;
+                    m.held += PRICE;
+                    m.jobs.push({ id, final: false });
+                  } catch (error) {
+                    expect(error).toBeInstanceOf(UserError);
+                    expect(m.balance).toBeLessThan(PRICE);
+                    // The refused intake's transaction rolled back, allowance included (even a top-up of nothing):
+                    // the day's allowance is looked at again next time.
+                    if (firstToday) {
+                      m.balance -= topUp;
+                      m.toppedUpOn.delete(day);
+                    }
                   }
+                  break;
                 }
-                break;
+                case 'balance':
+                  expect(await checkBalance(db, clock, userId)).toBe(allowance());
+                  break;
+                case 'succeed':
+                case 'cancel': {
+                  const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
+                  if (!job) break;
+                  const moved =
+                    op.op === 'succeed' ? await succeed(db, clock, job.id) : await cancel(db, clock, job.id);
+                  expect(moved).toBe(!job.final);
+                  if (!moved) break;
+                  job.final = true;
+                  m.held -= PRICE;
+                  if (op.op === 'cancel') m.balance += PRICE;
+                  break;
+                }
+                case 'grant':
+                  await grantCredits(db, clock, { userId, amount: op.amount, actorUserId: userId, reason: 'test' });
+                  m.balance += op.amount;
+                  m.granted += op.amount;
+                  break;
+                case 'midnight':
+                  clock.set(nextMidnight(clock.now()) + op.intoDayMs);
+                  break;
               }
-              case 'balance':
-                expect(await checkBalance(db, clock, userId)).toBe(allowance());
-                break;
-              case 'succeed':
-              case 'cancel': {
-                const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
-                if (!job) break;
-                const moved = op.op === 'succeed' ? await succeed(db, clock, job.id) : await cancel(db, clock, job.id);
-                expect(moved).toBe(!job.final);
-                if (!moved) break;
-                job.final = true;
-                m.held -= PRICE;
-                if (op.op === 'cancel') m.balance += PRICE;
-                break;
-              }
-              case 'grant':
-                await grantCredits(db, clock, { userId, amount: op.amount, actorUserId: userId, reason: 'test' });
-                m.balance += op.amount;
-                m.granted += op.amount;
-                break;
-              case 'midnight':
-                clock.set(nextMidnight(clock.now()) + op.intoDayMs);
-                break;
+              expect([await balanceOf(db, userId), await heldOf(db, userId)]).toEqual([m.balance, m.held]);
+              // The point of the fix: free credits never pile up. Without grants a member never owns more than one day's
+              // allowance; with them, never more than the allowance plus what they were given.
+              expect(m.balance + m.held).toBeLessThanOrEqual(FREE + m.granted);
             }
-            expect([await balanceOf(db, userId), await heldOf(db, userId)]).toEqual([m.balance, m.held]);
-            // The point of the fix: free credits never pile up. Without grants a member never owns more than one day's
-            // allowance; with them, never more than the allowance plus what they were given.
-            expect(m.balance + m.held).toBeLessThanOrEqual(FREE + m.granted);
+            await expectLedgerBalanced(t.rows);
+          } finally {
+            await t.cleanup();
           }
-          await expectLedgerBalanced(t.rows);
-        } finally {
-          await t.cleanup();
-        }
-      }),
-      { numRuns: 60 },
-    );
-  }, PROPERTY_TIMEOUT_MS);
+        }),
+        { numRuns: 60 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });

@@ -51,8 +51,18 @@ type Op =
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('ownerGrant' as const), member: fc.nat(2), amount: fc.integer({ min: 1, max: 150 }) }),
   fc.record({ op: fc.constant('budgetGive' as const), community: fc.nat(1), amount: fc.integer({ min: 1, max: 150 }) }),
-  fc.record({ op: fc.constant('modGrant' as const), actor: fc.nat(2), member: fc.nat(2), amount: fc.integer({ min: 1, max: 120 }) }),
-  fc.record({ op: fc.constant('submit' as const), member: fc.nat(2), community: fc.nat(1), resolution: fc.constantFrom('480p' as const, '720p' as const) }),
+  fc.record({
+    op: fc.constant('modGrant' as const),
+    actor: fc.nat(2),
+    member: fc.nat(2),
+    amount: fc.integer({ min: 1, max: 120 }),
+  }),
+  fc.record({
+    op: fc.constant('submit' as const),
+    member: fc.nat(2),
+    community: fc.nat(1),
+    resolution: fc.constantFrom('480p' as const, '720p' as const),
+  }),
   fc.record({ op: fc.constantFrom('succeed' as const, 'fail' as const), job: fc.nat(30) }),
   fc.record({ op: fc.constant('refund' as const), actor: fc.nat(2), job: fc.nat(30) }),
   fc.record({ op: fc.constant('crash' as const) }),
@@ -62,13 +72,26 @@ interface Money {
   created: number;
   capturedNet: number;
   budgets: number[];
-  jobs: { id: string; member: number; community: number; price: number; state: 'held' | 'captured' | 'released' | 'refunded' }[];
+  jobs: {
+    id: string;
+    member: number;
+    community: number;
+    price: number;
+    state: 'held' | 'captured' | 'released' | 'refunded';
+  }[];
 }
 
 async function adminAs(db: Store, clock: Clock, actor: (typeof ACTORS)[number]): Promise<AdminContext> {
   const role: Role = actor === 'owner' ? 'owner' : 'moderator';
   const community = actor === 'owner' ? undefined : COMMUNITIES[Number(actor.slice(3))];
-  return { db, clock, actor: await ensureUser(db, clock, { platform: 'telegram', platformUserId: actor }, 0), startingCredits: STARTING, role, community };
+  return {
+    db,
+    clock,
+    actor: await ensureUser(db, clock, { platform: 'telegram', platformUserId: actor }, 0),
+    startingCredits: STARTING,
+    role,
+    community,
+  };
 }
 
 async function checkMoney(store: Store, rows: StoreRows, m: Money): Promise<void> {
@@ -86,116 +109,149 @@ async function checkMoney(store: Store, rows: StoreRows, m: Money): Promise<void
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 describe('the credit ledger with community budgets', () => {
-  it('conserves credits and keeps every moderator inside their community and budget', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
-        const t = await tempDb();
-        try {
-          const clock = manualClock();
-          let db = t.store;
-          const memberIds: number[] = [];
-          for (const u of MEMBERS) memberIds.push((await ensureUser(db, clock, { platform: 'telegram', platformUserId: u }, STARTING)).id);
-          const m: Money = { created: STARTING * MEMBERS.length, capturedNet: 0, budgets: [0, 0], jobs: [] };
-          let seq = 0;
-          for (const op of ops) {
-            clock.advance(1000);
-            switch (op.op) {
-              case 'ownerGrant': {
-                const target = (await db.users.byId(memberIds[op.member]!))!;
-                await adjustCredits(await adminAs(db, clock, 'owner'), target, 'grant', op.amount, 'gift');
-                m.created += op.amount;
-                break;
-              }
-              case 'budgetGive':
-                expect(await adjustBudget(await adminAs(db, clock, 'owner'), COMMUNITIES[op.community]!, 'give', op.amount, '')).toBe((m.budgets[op.community]! += op.amount));
-                m.created += op.amount;
-                break;
-              case 'modGrant': {
-                const actor = ACTORS[op.actor]!;
-                const target = (await db.users.byId(memberIds[op.member]!))!;
-                const before = await balanceOf(db, target.id);
-                if (actor === 'owner') break;
-                const c = Number(actor.slice(3));
-                try {
-                  await adjustCredits(await adminAs(db, clock, actor), target, 'grant', op.amount, 'prize');
-                  expect(op.amount).toBeLessThanOrEqual(m.budgets[c]!);
-                  m.budgets[c]! -= op.amount;
-                  expect(await balanceOf(db, target.id)).toBe(before + op.amount);
-                } catch (error) {
-                  expect((error as UserError).identifier).toBe('budget_too_small');
-                  expect(op.amount).toBeGreaterThan(m.budgets[c]!);
-                  expect(await balanceOf(db, target.id)).toBe(before);
+  it(
+    'conserves credits and keeps every moderator inside their community and budget',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
+          const t = await tempDb();
+          try {
+            const clock = manualClock();
+            let db = t.store;
+            const memberIds: number[] = [];
+            for (const u of MEMBERS)
+              memberIds.push((await ensureUser(db, clock, { platform: 'telegram', platformUserId: u }, STARTING)).id);
+            const m: Money = { created: STARTING * MEMBERS.length, capturedNet: 0, budgets: [0, 0], jobs: [] };
+            let seq = 0;
+            for (const op of ops) {
+              clock.advance(1000);
+              switch (op.op) {
+                case 'ownerGrant': {
+                  const target = (await db.users.byId(memberIds[op.member]!))!;
+                  await adjustCredits(await adminAs(db, clock, 'owner'), target, 'grant', op.amount, 'gift');
+                  m.created += op.amount;
+                  break;
                 }
-                // A moderator can never take credits away (that would move a member's money into a budget).
-                const moderator = await adminAs(db, clock, actor);
-                await expect(adjustCredits(moderator, target, 'take', 1, '')).rejects.toThrow(/Only the bot owner/);
-                break;
-              }
-              case 'submit': {
-                const params: GenerationParams = { durationS: 5, resolution: op.resolution, aspectRatio: '16:9' };
-                const price = priceCredits(model, params);
-                const id = `job${seq++}`;
-                const who = MEMBERS[op.member]!;
-                const request = {
-                  identity: { platform: 'telegram' as const, platformUserId: who },
-                  dest: { platform: 'telegram' as const, chatId: GROUPS[op.community]!, userId: who },
-                  guildId: GROUPS[op.community]!,
-                  intakeKey: `k${id}`,
-                  prompt: 'p',
-                  options: {},
-                };
-                try {
-                  await acceptVideo(db, clock, request, { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) }, SETTINGS, id, undefined);
-                  m.jobs.push({ id, member: op.member, community: op.community, price, state: 'held' });
-                } catch (error) {
-                  expect((error as UserError).identifier).toBe('insufficient_credits');
+                case 'budgetGive':
+                  expect(
+                    await adjustBudget(
+                      await adminAs(db, clock, 'owner'),
+                      COMMUNITIES[op.community]!,
+                      'give',
+                      op.amount,
+                      '',
+                    ),
+                  ).toBe((m.budgets[op.community]! += op.amount));
+                  m.created += op.amount;
+                  break;
+                case 'modGrant': {
+                  const actor = ACTORS[op.actor]!;
+                  const target = (await db.users.byId(memberIds[op.member]!))!;
+                  const before = await balanceOf(db, target.id);
+                  if (actor === 'owner') break;
+                  const c = Number(actor.slice(3));
+                  try {
+                    await adjustCredits(await adminAs(db, clock, actor), target, 'grant', op.amount, 'prize');
+                    expect(op.amount).toBeLessThanOrEqual(m.budgets[c]!);
+                    m.budgets[c]! -= op.amount;
+                    expect(await balanceOf(db, target.id)).toBe(before + op.amount);
+                  } catch (error) {
+                    expect((error as UserError).identifier).toBe('budget_too_small');
+                    expect(op.amount).toBeGreaterThan(m.budgets[c]!);
+                    expect(await balanceOf(db, target.id)).toBe(before);
+                  }
+                  // A moderator can never take credits away (that would move a member's money into a budget).
+                  const moderator = await adminAs(db, clock, actor);
+                  await expect(adjustCredits(moderator, target, 'take', 1, '')).rejects.toThrow(/Only the bot owner/);
+                  break;
                 }
-                break;
-              }
-              case 'succeed':
-              case 'fail': {
-                const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
-                if (!job || job.state !== 'held') break;
-                if (op.op === 'succeed') {
-                  for (const [from, to] of [['queued', 'submitting'], ['submitting', 'running'], ['running', 'fetching'], ['fetching', 'delivering']] as const) await moveJob(db, clock, job.id, from, to);
-                  expect(await finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' })).toBe(true);
-                  job.state = 'captured';
-                  m.capturedNet += job.price;
-                } else {
-                  expect(await finishJob(db, clock, job.id, ['queued'], { status: 'failed', errorKind: 'x', errorMessage: 'x' })).toBe(true);
-                  job.state = 'released';
+                case 'submit': {
+                  const params: GenerationParams = { durationS: 5, resolution: op.resolution, aspectRatio: '16:9' };
+                  const price = priceCredits(model, params);
+                  const id = `job${seq++}`;
+                  const who = MEMBERS[op.member]!;
+                  const request = {
+                    identity: { platform: 'telegram' as const, platformUserId: who },
+                    dest: { platform: 'telegram' as const, chatId: GROUPS[op.community]!, userId: who },
+                    guildId: GROUPS[op.community]!,
+                    intakeKey: `k${id}`,
+                    prompt: 'p',
+                    options: {},
+                  };
+                  try {
+                    await acceptVideo(
+                      db,
+                      clock,
+                      request,
+                      { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) },
+                      SETTINGS,
+                      id,
+                      undefined,
+                    );
+                    m.jobs.push({ id, member: op.member, community: op.community, price, state: 'held' });
+                  } catch (error) {
+                    expect((error as UserError).identifier).toBe('insufficient_credits');
+                  }
+                  break;
                 }
-                break;
-              }
-              case 'refund': {
-                const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
-                if (!job) break;
-                const actor = ACTORS[op.actor]!;
-                const reaches = actor === 'owner' || Number(actor.slice(3)) === job.community;
-                try {
-                  await refundJob(await adminAs(db, clock, actor), job.id, '');
-                  expect(reaches && job.state === 'captured').toBe(true);
-                  job.state = 'refunded';
-                  m.capturedNet -= job.price;
-                } catch (error) {
-                  const id = (error as UserError).identifier;
-                  if (!reaches) expect(id).toBe('other_community');
-                  else expect(['already_refunded', 'not_final']).toContain(id);
+                case 'succeed':
+                case 'fail': {
+                  const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
+                  if (!job || job.state !== 'held') break;
+                  if (op.op === 'succeed') {
+                    for (const [from, to] of [
+                      ['queued', 'submitting'],
+                      ['submitting', 'running'],
+                      ['running', 'fetching'],
+                      ['fetching', 'delivering'],
+                    ] as const)
+                      await moveJob(db, clock, job.id, from, to);
+                    expect(await finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' })).toBe(true);
+                    job.state = 'captured';
+                    m.capturedNet += job.price;
+                  } else {
+                    expect(
+                      await finishJob(db, clock, job.id, ['queued'], {
+                        status: 'failed',
+                        errorKind: 'x',
+                        errorMessage: 'x',
+                      }),
+                    ).toBe(true);
+                    job.state = 'released';
+                  }
+                  break;
                 }
-                break;
+                case 'refund': {
+                  const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
+                  if (!job) break;
+                  const actor = ACTORS[op.actor]!;
+                  const reaches = actor === 'owner' || Number(actor.slice(3)) === job.community;
+                  try {
+                    await refundJob(await adminAs(db, clock, actor), job.id, '');
+                    expect(reaches && job.state === 'captured').toBe(true);
+                    job.state = 'refunded';
+                    m.capturedNet -= job.price;
+                  } catch (error) {
+                    const id = (error as UserError).identifier;
+                    if (!reaches) expect(id).toBe('other_community');
+                    else expect(['already_refunded', 'not_final']).toContain(id);
+                  }
+                  break;
+                }
+                case 'crash':
+                  db = await t.reopen();
+                  expect(await settleOrphanedHolds(db, clock)).toBe(0);
+                  break;
               }
-              case 'crash':
-                db = await t.reopen();
-                expect(await settleOrphanedHolds(db, clock)).toBe(0);
-                break;
+              await checkMoney(db, t.rows, m);
             }
-            await checkMoney(db, t.rows, m);
+          } finally {
+            await t.cleanup();
           }
-        } finally {
-          await t.cleanup();
-        }
-      }),
-      { numRuns: 60 },
-    );
-  }, PROPERTY_TIMEOUT_MS);
+        }),
+        { numRuns: 60 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });

@@ -61,7 +61,9 @@ describe('the core boundary', () => {
   });
 
   it('keeps HttpRoute in the ports, where adapters find it without importing the server', () => {
-    const declaring = [...files, 'src/core/ports.ts'].filter((f) => /export (interface|type) HttpRoute\b/.test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
+    const declaring = [...files, 'src/core/ports.ts'].filter((f) =>
+      /export (interface|type) HttpRoute\b/.test(fs.readFileSync(path.join(ROOT, f), 'utf8')),
+    );
     expect(declaring).toEqual(['src/core/ports.ts']);
   });
 });

@@ -21,7 +21,14 @@ describe('fair order', () => {
 
   describe('when three users queue several jobs each', () => {
     it('interleaves them round-robin and keeps each user’s own order', () => {
-      const queued = [job('a0', 1, 0), job('a1', 1, 1), job('b0', 2, 2), job('c0', 3, 3), job('b1', 2, 4), job('a2', 1, 5)];
+      const queued = [
+        job('a0', 1, 0),
+        job('a1', 1, 1),
+        job('b0', 2, 2),
+        job('c0', 3, 3),
+        job('b1', 2, 4),
+        job('a2', 1, 5),
+      ];
       expect(fairOrder(queued, new Map()).map((j) => j.id)).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'a2']);
     });
   });

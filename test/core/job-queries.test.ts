@@ -47,7 +47,13 @@ async function queue(id: string, member = 'alice'): Promise<number> {
       prompt: 'a fox',
       options: {},
     },
-    { prompt: 'a fox', model, params: { durationS: 5, resolution: '480p', aspectRatio: '16:9' }, price: PRICE, costUsd: 0.15 },
+    {
+      prompt: 'a fox',
+      model,
+      params: { durationS: 5, resolution: '480p', aspectRatio: '16:9' },
+      price: PRICE,
+      costUsd: 0.15,
+    },
     SETTINGS,
     id,
     undefined,
@@ -74,7 +80,11 @@ describe('job queries', () => {
 
     it('/cancel without an id finds the newest job that can still be cancelled, not a later fetching or failed one', async () => {
       expect((await latestCancellableJob(db, alice))?.id).toBe('queued');
-      await finishJob(db, clock, 'queued', 'queued', { status: 'cancelled', errorKind: 'cancelled', errorMessage: 'x' });
+      await finishJob(db, clock, 'queued', 'queued', {
+        status: 'cancelled',
+        errorKind: 'cancelled',
+        errorMessage: 'x',
+      });
       expect((await latestCancellableJob(db, alice))?.id).toBe('old-running');
     });
 

@@ -57,7 +57,11 @@ describe('job state machine', () => {
       const clock = await queueOne(t, 'j1');
       await moveJob(t.store, clock, 'j1', 'queued', 'submitting');
       await moveJob(t.store, clock, 'j1', 'submitting', 'running');
-      const cancelled = await finishJob(t.store, clock, 'j1', ['queued', 'submitting', 'running'], { status: 'cancelled', errorKind: 'c', errorMessage: 'c' });
+      const cancelled = await finishJob(t.store, clock, 'j1', ['queued', 'submitting', 'running'], {
+        status: 'cancelled',
+        errorKind: 'c',
+        errorMessage: 'c',
+      });
       const fetched = await moveJob(t.store, clock, 'j1', 'running', 'fetching');
       expect(cancelled).toBe(true);
       expect(fetched).toBe(false);

@@ -30,9 +30,17 @@ type Op =
   | { op: 'crash'; job: number; midSettle: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ op: fc.constant('submit' as const), user: fc.nat(2), resolution: fc.constantFrom('480p' as const, '720p' as const, '1080p' as const) }),
+  fc.record({
+    op: fc.constant('submit' as const),
+    user: fc.nat(2),
+    resolution: fc.constantFrom('480p' as const, '720p' as const, '1080p' as const),
+  }),
   fc.record({ op: fc.constantFrom('succeed' as const, 'fail' as const, 'cancel' as const), job: fc.nat(30) }),
-  fc.record({ op: fc.constantFrom('grant' as const, 'take' as const), user: fc.nat(2), amount: fc.integer({ min: 1, max: 200 }) }),
+  fc.record({
+    op: fc.constantFrom('grant' as const, 'take' as const),
+    user: fc.nat(2),
+    amount: fc.integer({ min: 1, max: 200 }),
+  }),
   fc.record({ op: fc.constant('crash' as const), job: fc.nat(30), midSettle: fc.boolean() }),
 );
 
@@ -53,106 +61,135 @@ async function checkInvariants(store: Store, rows: StoreRows, m: Model, userIds:
 }
 
 describe('the credit ledger', () => {
-  it('keeps its invariants through random submits, outcomes, grants and crashes', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
-        const t = await tempDb();
-        try {
-          const clock = manualClock();
-          let db = t.store;
-          const userIds: number[] = [];
-          for (const u of USERS) userIds.push((await ensureUser(db, clock, { platform: 'console', platformUserId: u }, SETTINGS.startingCredits)).id);
-          const owner = (await ensureUser(db, clock, { platform: 'console', platformUserId: 'owner' }, 0)).id;
-          const m: Model = { balance: USERS.map(() => SETTINGS.startingCredits), jobs: [] };
-          let seq = 0;
-          for (const op of ops) {
-            clock.advance(1000);
-            switch (op.op) {
-              case 'submit': {
-                const params: GenerationParams = { durationS: 5, resolution: op.resolution, aspectRatio: '16:9' };
-                const price = priceCredits(model, params);
-                const id = `job${seq++}`;
-                const request = {
-                  identity: { platform: 'console' as const, platformUserId: USERS[op.user]! },
-                  dest: { platform: 'console' as const, chatId: 'c', userId: USERS[op.user]! },
-                  intakeKey: `k${id}`,
-                  prompt: 'p',
-                  options: {},
-                };
-                try {
-                  await acceptVideo(db, clock, request, { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) }, SETTINGS, id, undefined);
-                  m.balance[op.user]! -= price;
-                  m.jobs.push({ id, user: op.user, price, final: false });
-                } catch (error) {
-                  expect(error).toBeInstanceOf(UserError);
-                  expect(m.balance[op.user]!).toBeLessThan(price);
+  it(
+    'keeps its invariants through random submits, outcomes, grants and crashes',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
+          const t = await tempDb();
+          try {
+            const clock = manualClock();
+            let db = t.store;
+            const userIds: number[] = [];
+            for (const u of USERS)
+              userIds.push(
+                (await ensureUser(db, clock, { platform: 'console', platformUserId: u }, SETTINGS.startingCredits)).id,
+              );
+            const owner = (await ensureUser(db, clock, { platform: 'console', platformUserId: 'owner' }, 0)).id;
+            const m: Model = { balance: USERS.map(() => SETTINGS.startingCredits), jobs: [] };
+            let seq = 0;
+            for (const op of ops) {
+              clock.advance(1000);
+              switch (op.op) {
+                case 'submit': {
+                  const params: GenerationParams = { durationS: 5, resolution: op.resolution, aspectRatio: '16:9' };
+                  const price = priceCredits(model, params);
+                  const id = `job${seq++}`;
+                  const request = {
+                    identity: { platform: 'console' as const, platformUserId: USERS[op.user]! },
+                    dest: { platform: 'console' as const, chatId: 'c', userId: USERS[op.user]! },
+                    intakeKey: `k${id}`,
+                    prompt: 'p',
+                    options: {},
+                  };
+                  try {
+                    await acceptVideo(
+                      db,
+                      clock,
+                      request,
+                      { prompt: 'p', model, params, price, costUsd: priceUsd(model, params) },
+                      SETTINGS,
+                      id,
+                      undefined,
+                    );
+                    m.balance[op.user]! -= price;
+                    m.jobs.push({ id, user: op.user, price, final: false });
+                  } catch (error) {
+                    expect(error).toBeInstanceOf(UserError);
+                    expect(m.balance[op.user]!).toBeLessThan(price);
+                  }
+                  break;
                 }
-                break;
-              }
-              case 'succeed':
-              case 'fail':
-              case 'cancel': {
-                const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
-                if (!job) break;
-                let moved: boolean;
-                if (op.op === 'succeed') {
-                  await moveJob(db, clock, job.id, 'queued', 'submitting');
-                  await moveJob(db, clock, job.id, 'submitting', 'running');
-                  await moveJob(db, clock, job.id, 'running', 'fetching');
-                  await moveJob(db, clock, job.id, 'fetching', 'delivering');
-                  moved = await finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' });
-                } else {
-                  moved = await finishJob(db, clock, job.id, ['queued', 'submitting', 'running'], {
-                    status: op.op === 'fail' ? 'failed' : 'cancelled',
-                    errorKind: op.op,
-                    errorMessage: op.op,
+                case 'succeed':
+                case 'fail':
+                case 'cancel': {
+                  const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
+                  if (!job) break;
+                  let moved: boolean;
+                  if (op.op === 'succeed') {
+                    await moveJob(db, clock, job.id, 'queued', 'submitting');
+                    await moveJob(db, clock, job.id, 'submitting', 'running');
+                    await moveJob(db, clock, job.id, 'running', 'fetching');
+                    await moveJob(db, clock, job.id, 'fetching', 'delivering');
+                    moved = await finishJob(db, clock, job.id, 'delivering', { status: 'succeeded' });
+                  } else {
+                    moved = await finishJob(db, clock, job.id, ['queued', 'submitting', 'running'], {
+                      status: op.op === 'fail' ? 'failed' : 'cancelled',
+                      errorKind: op.op,
+                      errorMessage: op.op,
+                    });
+                    if (moved) m.balance[job.user]! += job.price;
+                  }
+                  expect(moved).toBe(!job.final);
+                  if (moved) job.final = true;
+                  break;
+                }
+                case 'grant':
+                  await grantCredits(db, clock, {
+                    userId: userIds[op.user]!,
+                    amount: op.amount,
+                    actorUserId: owner,
+                    reason: 'test',
                   });
-                  if (moved) m.balance[job.user]! += job.price;
+                  m.balance[op.user]! += op.amount;
+                  break;
+                case 'take':
+                  try {
+                    await deductCredits(db, clock, {
+                      userId: userIds[op.user]!,
+                      amount: op.amount,
+                      actorUserId: owner,
+                      reason: 'test',
+                    });
+                    m.balance[op.user]! -= op.amount;
+                  } catch (error) {
+                    expect(error).toBeInstanceOf(UserError);
+                    expect(m.balance[op.user]!).toBeLessThan(op.amount);
+                  }
+                  break;
+                case 'crash': {
+                  // A process killed in the middle of settling: the transaction never commits.
+                  const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
+                  if (job && op.midSettle) {
+                    await expect(
+                      db.transaction(async (tx) => {
+                        await finishJob(tx, clock, job.id, ['queued', 'submitting', 'running'], {
+                          status: 'failed',
+                          errorKind: 'x',
+                          errorMessage: 'x',
+                        });
+                        throw new Error('killed');
+                      }),
+                    ).rejects.toThrow('killed');
+                  }
+                  db = await t.reopen();
+                  expect(await settleOrphanedHolds(db, clock)).toBe(0);
+                  break;
                 }
-                expect(moved).toBe(!job.final);
-                if (moved) job.final = true;
-                break;
               }
-              case 'grant':
-                await grantCredits(db, clock, { userId: userIds[op.user]!, amount: op.amount, actorUserId: owner, reason: 'test' });
-                m.balance[op.user]! += op.amount;
-                break;
-              case 'take':
-                try {
-                  await deductCredits(db, clock, { userId: userIds[op.user]!, amount: op.amount, actorUserId: owner, reason: 'test' });
-                  m.balance[op.user]! -= op.amount;
-                } catch (error) {
-                  expect(error).toBeInstanceOf(UserError);
-                  expect(m.balance[op.user]!).toBeLessThan(op.amount);
-                }
-                break;
-              case 'crash': {
-                // A process killed in the middle of settling: the transaction never commits.
-                const job = m.jobs[op.job % Math.max(1, m.jobs.length)];
-                if (job && op.midSettle) {
-                  await expect(
-                    db.transaction(async (tx) => {
-                      await finishJob(tx, clock, job.id, ['queued', 'submitting', 'running'], { status: 'failed', errorKind: 'x', errorMessage: 'x' });
-                      throw new Error('killed');
-                    }),
-                  ).rejects.toThrow('killed');
-                }
-                db = await t.reopen();
-                expect(await settleOrphanedHolds(db, clock)).toBe(0);
-                break;
-              }
+              await checkInvariants(db, t.rows, m, userIds);
             }
-            await checkInvariants(db, t.rows, m, userIds);
+            // Every job that reached the end settled exactly once; the rest settle when they end.
+            for (const job of m.jobs) expect(isFinal((await getJob(db, job.id))!.status)).toBe(job.final);
+          } finally {
+            await t.cleanup();
           }
-          // Every job that reached the end settled exactly once; the rest settle when they end.
-          for (const job of m.jobs) expect(isFinal((await getJob(db, job.id))!.status)).toBe(job.final);
-        } finally {
-          await t.cleanup();
-        }
-      }),
-      { numRuns: 60 },
-    );
-  }, PROPERTY_TIMEOUT_MS);
+        }),
+        { numRuns: 60 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 
   describe('when a final job somehow has an unsettled hold', () => {
     it('settles it on recovery, once', async () => {
@@ -167,7 +204,15 @@ describe('the credit ledger', () => {
         prompt: 'p',
         options: {},
       };
-      await acceptVideo(t.store, clock, request, { prompt: 'p', model, params, price: 40, costUsd: 0.1 }, SETTINGS, 'j1', undefined);
+      await acceptVideo(
+        t.store,
+        clock,
+        request,
+        { prompt: 'p', model, params, price: 40, costUsd: 0.1 },
+        SETTINGS,
+        'j1',
+        undefined,
+      );
       // Simulates data written by an older build that set the status without settling.
       await t.store.jobs.update('j1', ['queued'], { status: 'failed' });
       const userId = (await getJob(t.store, 'j1'))!.userId;

@@ -11,17 +11,42 @@ import { createLocalMediaStore } from '../../src/media/local-store.js';
 import { manualClock, tempDb, tempDir } from '../helpers/db.js';
 
 const DAY = 86_400_000;
-const settings = { defaultModel: 'seedance-1-pro', startingCredits: 500, freeDailyCredits: 0, rateLimitJobs: 99, rateLimitWindowS: 60, userMaxPendingJobs: 99, dailyJobQuota: 99 };
+const settings = {
+  defaultModel: 'seedance-1-pro',
+  startingCredits: 500,
+  freeDailyCredits: 0,
+  rateLimitJobs: 99,
+  rateLimitWindowS: 60,
+  userMaxPendingJobs: 99,
+  dailyJobQuota: 99,
+};
 
-async function storedJob(t: { store: Store }, clock: ReturnType<typeof manualClock>, mediaStore: ReturnType<typeof createLocalMediaStore>, id: string) {
+async function storedJob(
+  t: { store: Store },
+  clock: ReturnType<typeof manualClock>,
+  mediaStore: ReturnType<typeof createLocalMediaStore>,
+  id: string,
+) {
   const temp = mediaStore.tempPath(id);
   fs.writeFileSync(temp, 'video');
   const media = await mediaStore.putFile(`results/${id}.mp4`, temp, 'video/mp4');
   await acceptVideo(
     t.store,
     clock,
-    { identity: { platform: 'console', platformUserId: 'u' }, dest: { platform: 'console', chatId: 'c', userId: 'u' }, intakeKey: id, prompt: 'p', options: {} },
-    { prompt: 'p', model: MODELS[0]!, params: { durationS: 5, resolution: '480p', aspectRatio: '16:9' }, price: 40, costUsd: 0.1 },
+    {
+      identity: { platform: 'console', platformUserId: 'u' },
+      dest: { platform: 'console', chatId: 'c', userId: 'u' },
+      intakeKey: id,
+      prompt: 'p',
+      options: {},
+    },
+    {
+      prompt: 'p',
+      model: MODELS[0]!,
+      params: { durationS: 5, resolution: '480p', aspectRatio: '16:9' },
+      price: 40,
+      costUsd: 0.1,
+    },
     settings,
     id,
     undefined,

@@ -10,14 +10,23 @@ describe('combineObservers', () => {
       const seen: string[] = [];
       const observer = combineObservers(
         logger,
-        { jobQueued: () => { throw new Error('database is locked'); } },
-        { jobQueued: (job) => seen.push(`queued ${job.provider}`), providerError: (provider, kind) => seen.push(`${provider} ${kind}`) },
+        {
+          jobQueued: () => {
+            throw new Error('database is locked');
+          },
+        },
+        {
+          jobQueued: (job) => seen.push(`queued ${job.provider}`),
+          providerError: (provider, kind) => seen.push(`${provider} ${kind}`),
+        },
       );
       expect(() => observer.jobQueued!({ provider: 'fal', costUsd: 0.15 })).not.toThrow();
       observer.providerError('fal', 'transient');
       observer.budgetRefused!({ period: 'daily', spentUsd: 1, capUsd: 1 });
       expect(seen).toEqual(['queued fal', 'fal transient']);
-      expect(lines).toEqual([expect.objectContaining({ level: 50, event: 'jobQueued', msg: 'engine observer failed' })]);
+      expect(lines).toEqual([
+        expect.objectContaining({ level: 50, event: 'jobQueued', msg: 'engine observer failed' }),
+      ]);
     });
   });
 });

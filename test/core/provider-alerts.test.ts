@@ -13,11 +13,16 @@ import { RecordingPlatform } from '../helpers/engine-harness.js';
 function setup(errorsInARow = 3) {
   const chat = new RecordingPlatform();
   const clock = manualClock();
-  const notifier = createOwnerNotifier({ logger: silentLogger, platforms: new Map([['console', chat]]), chat: 'console:owners', ownerIds: ['console:olga'] });
+  const notifier = createOwnerNotifier({
+    logger: silentLogger,
+    platforms: new Map([['console', chat]]),
+    chat: 'console:owners',
+    ownerIds: ['console:olga'],
+  });
   const alerts = createProviderAlerts({ clock, notifier, settings: { errorsInARow } });
   const finished = (provider: string, status: string, errorKind: string | null = null) =>
     alerts.jobFinished!({ provider, model: 'm', status, seconds: 1, errorKind });
-    // Alerts are sent in the background; wait for them before reading the chat.
+  // Alerts are sent in the background; wait for them before reading the chat.
   const texts = async () => {
     await notifier.settled();
     return chat.notices.map((n) => n.text);
@@ -32,7 +37,9 @@ describe('provider alerts', () => {
       t.finished('ark', 'failed', 'timeout');
       expect(await t.texts()).toEqual([]);
       t.finished('ark', 'failed', 'timeout');
-      expect(await t.texts()).toEqual(['⚠️ Provider ark keeps failing: 2 errors in a row (last: timeout) with no successful video in between.']);
+      expect(await t.texts()).toEqual([
+        '⚠️ Provider ark keeps failing: 2 errors in a row (last: timeout) with no successful video in between.',
+      ]);
     });
 
     it('counts a provider’s own timeout once, when its job fails', async () => {
@@ -52,7 +59,9 @@ describe('provider alerts', () => {
       t.finished('kie', 'succeeded');
       t.alerts.providerError!('kie', 'transient');
       t.alerts.providerError!('fal', 'malformed');
-      expect(await t.texts()).toEqual(['⚠️ Provider fal keeps failing: 3 errors in a row (last: malformed) with no successful video in between.']);
+      expect(await t.texts()).toEqual([
+        '⚠️ Provider fal keeps failing: 3 errors in a row (last: malformed) with no successful video in between.',
+      ]);
     });
   });
 

@@ -27,7 +27,12 @@ async function processes(n: number, probe: () => Promise<{ ok: boolean; detail: 
   const clock = manualClock();
   return Array.from({ length: n }, () => {
     const chat = new RecordingPlatform();
-    const notifier = createOwnerNotifier({ logger: silentLogger, platforms: new Map([['console', chat]]), chat: 'console:owners', ownerIds: ['console:olga'] });
+    const notifier = createOwnerNotifier({
+      logger: silentLogger,
+      platforms: new Map([['console', chat]]),
+      chat: 'console:owners',
+      ownerIds: ['console:olga'],
+    });
     const monitor = new ProviderHealthMonitor({
       db: store.store,
       clock,

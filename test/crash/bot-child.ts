@@ -95,7 +95,9 @@ async function main(): Promise<void> {
       options: { resolution: '480p', duration: 5 },
     };
     // Stopped halfway through the list (the suite is done): the bot refuses new requests while it stops.
-    const result = stopping ? undefined : await bot.engine.submitVideo(request).catch((error: unknown) => (stopping ? undefined : Promise.reject(error)));
+    const result = stopping
+      ? undefined
+      : await bot.engine.submitVideo(request).catch((error: unknown) => (stopping ? undefined : Promise.reject(error)));
     if (!result) return;
     if (result.duplicate) duplicates++;
     else fresh++;
@@ -105,7 +107,9 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   main().catch((error: unknown) => {
-    process.stderr.write(`bot-child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `bot-child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   });
 }

@@ -25,44 +25,54 @@ const INT8 = 20;
 
 const available = await postgresAvailable();
 
-describe.skipIf(!available)(`crash suite on PostgreSQL: ${PROCESSES} processes, one SIGKILLed at random moments while 200 jobs run`, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clipbot-crash-pg-'));
-  let database: TestDatabase | undefined;
-  let client: pg.Client | undefined;
-  let failed = false;
+describe.skipIf(!available)(
+  `crash suite on PostgreSQL: ${PROCESSES} processes, one SIGKILLed at random moments while 200 jobs run`,
+  () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clipbot-crash-pg-'));
+    let database: TestDatabase | undefined;
+    let client: pg.Client | undefined;
+    let failed = false;
 
-  beforeAll(async () => {
-    database = await freshPostgresDatabase();
-    client = new pg.Client({
-      connectionString: database.url,
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8 ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+    beforeAll(async () => {
+      database = await freshPostgresDatabase();
+      client = new pg.Client({
+        connectionString: database.url,
+        types: {
+          getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+            oid === INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+        },
+      });
+      await client.connect();
     });
-    await client.connect();
-  });
 
-  afterAll(async () => {
-    await client?.end();
-    // A failed run keeps its database and the children's logs to look into.
-    if (!process.env.CRASH_KEEP && !failed) {
-      await database?.drop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    } else console.log(`[crash] data kept in ${dir} and database ${database?.name}`);
-  });
-
-  const db: CrashDb = {
-    rows: async <T>(sql: string) => (await client!.query(sql)).rows as T[],
-  };
-
-  it('ends with every job final, every hold settled once, balances right, no double submit or delivery', { timeout: 300_000 }, async () => {
-    await crashRun({
-      seed: crashSeed(),
-      processes: PROCESSES,
-      dir,
-      db,
-      env: (index) => ({ DATABASE_URL: database!.url, ...(index === 0 ? {} : { TELEGRAM_POLLING: 'false' }) }),
-    }).catch((error: unknown) => {
-      failed = true;
-      throw error;
+    afterAll(async () => {
+      await client?.end();
+      // A failed run keeps its database and the children's logs to look into.
+      if (!process.env.CRASH_KEEP && !failed) {
+        await database?.drop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      } else console.log(`[crash] data kept in ${dir} and database ${database?.name}`);
     });
-  });
-});
+
+    const db: CrashDb = {
+      rows: async <T>(sql: string) => (await client!.query(sql)).rows as T[],
+    };
+
+    it(
+      'ends with every job final, every hold settled once, balances right, no double submit or delivery',
+      { timeout: 300_000 },
+      async () => {
+        await crashRun({
+          seed: crashSeed(),
+          processes: PROCESSES,
+          dir,
+          db,
+          env: (index) => ({ DATABASE_URL: database!.url, ...(index === 0 ? {} : { TELEGRAM_POLLING: 'false' }) }),
+        }).catch((error: unknown) => {
+          failed = true;
+          throw error;
+        });
+      },
+    );
+  },
+);

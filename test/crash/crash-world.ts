@@ -29,8 +29,8 @@ const LEASE_MS = 1000;
 const FINISH_TIMEOUT_MS = 120_000;
 
 /** CRASH_SEED when set (to replay a run), else a new one; always printed. */
-export const crashSeed = (): number => (process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 31));
-
+export const crashSeed = (): number =>
+  process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 31);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -130,7 +130,14 @@ function lapses(dir: string): Moment[] {
   const found: Moment[] = [];
   for (const line of childLogLines(dir, 'this runner stands down')) {
     const { jobId, time } = JSON.parse(line) as { jobId: string; time: number };
-    found.push({ kind: 'lapse', n: found.length + 1, before: time, after: time, submitting: new Set([jobId]), delivering: new Set([jobId]) });
+    found.push({
+      kind: 'lapse',
+      n: found.length + 1,
+      before: time,
+      after: time,
+      submitting: new Set([jobId]),
+      delivering: new Set([jobId]),
+    });
   }
   return found;
 }
@@ -187,12 +194,18 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     };
     let generation = 0;
     const start = (index: number) =>
-      startChild({ ...common, CRASH_FIRST_JOB: String(Math.floor((index * crashJobs().length) / processes)), ...envOf(index) }, dir, `child-${index}-${generation++}`);
+      startChild(
+        { ...common, CRASH_FIRST_JOB: String(Math.floor((index * crashJobs().length) / processes)), ...envOf(index) },
+        dir,
+        `child-${index}-${generation++}`,
+      );
     const alive = (child: Child) => child.proc.exitCode === null && child.proc.signalCode === null;
 
     const statusCounts = async (): Promise<Record<string, number>> => {
       try {
-        const rows = await db.rows<{ status: string; n: number }>('select status, count(*) as n from jobs group by status');
+        const rows = await db.rows<{ status: string; n: number }>(
+          'select status, count(*) as n from jobs group by status',
+        );
         return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
       } catch {
         return {}; // not there yet: no child has created the database
@@ -206,7 +219,11 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     const moments: Moment[] = [];
     // Only the victim's jobs: the others' are mid-flight in live processes.
     const jobsOf = async (victim: Child, where: string) =>
-      new Set((await db.rows<{ id: string }>(`select id from jobs where worker_id = '${victim.workerId}' and ${where}`)).map((r) => r.id));
+      new Set(
+        (await db.rows<{ id: string }>(`select id from jobs where worker_id = '${victim.workerId}' and ${where}`)).map(
+          (r) => r.id,
+        ),
+      );
     let stalls = 0;
     for (let run = 0; run < kills; run++) {
       const delay = 100 + Math.floor(random() * 1400);
@@ -235,7 +252,9 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
         await sleep(stallMs);
         stalled.proc.kill('SIGCONT');
         moments.push({ kind: 'stall', n: ++stalls, before: stoppedAt, after: Date.now(), submitting, delivering });
-        killLog.push(`stall ${stalls} of child ${fleet.indexOf(stalled)} for ${stallMs} ms: ${JSON.stringify(await statusCounts())}`);
+        killLog.push(
+          `stall ${stalls} of child ${fleet.indexOf(stalled)} for ${stallMs} ms: ${JSON.stringify(await statusCounts())}`,
+        );
       }
     }
     for (const line of killLog) console.log(`${tag} ${line}`);
@@ -277,17 +296,23 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
         `select u.platform || ':' || u.platform_user_id as "user", l.kind, l.amount, l.job_id as "jobId" from ledger_entries l join users u on u.id = l.user_id`,
       )
     ).map(named);
-    const [{ n: intakeKeyCount } = { n: 0 }] = await db.rows<{ n: number }>(`select count(*) as n from intake_keys where key like 'crash:%'`);
+    const [{ n: intakeKeyCount } = { n: 0 }] = await db.rows<{ n: number }>(
+      `select count(*) as n from intake_keys where key like 'crash:%'`,
+    );
     // What members saw: each video posted, by job, where (as the job's delivery_ref names it) and when.
     const posts = new Map<string, { platform: string; ref: string; at: number }[]>();
     const addPost = (filename: string, platform: string, ref: string, at: number) => {
       const jobId = filename.replace(/\.\w+$/, '');
       posts.set(jobId, [...(posts.get(jobId) ?? []), { platform, ref, at }]);
     };
-    for (const m of discord.botMessages()) for (const f of m.files) addPost(f.filename, 'discord', `${m.channelId}/${m.id}`, m.createdAt);
-    for (const m of telegram.videosIn(telegramChat)) addPost(m.video!.filename, 'telegram', `${m.chatId}:${m.messageId}`, m.sentAt);
+    for (const m of discord.botMessages())
+      for (const f of m.files) addPost(f.filename, 'discord', `${m.channelId}/${m.id}`, m.createdAt);
+    for (const m of telegram.videosIn(telegramChat))
+      addPost(m.video!.filename, 'telegram', `${m.chatId}:${m.messageId}`, m.sentAt);
     // Discord folds a re-post with the same nonce into the message already made: count those re-posts.
-    const discordUploads = discord.calls('POST', /^\/channels\/\d+\/messages$/).filter((r) => r.files.length > 0 && r.status === 200);
+    const discordUploads = discord
+      .calls('POST', /^\/channels\/\d+\/messages$/)
+      .filter((r) => r.files.length > 0 && r.status === 200);
     const foldedReposts = discordUploads.length - discord.botMessages().filter((m) => m.files.length > 0).length;
     moments.push(...lapses(dir));
     const doubleSubmits = [...sim.stats.submissionsByJobId].filter(([, n]) => n > 1);
@@ -320,23 +345,42 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       const sorted = [...list].sort((a, b) => a.at - b.at);
       for (let i = 0; i + 1 < sorted.length; i++) {
         const moment = moments.find((m) => m.delivering.has(jobId) && explains(m, sorted[i]!.at, sorted[i + 1]!.at));
-        if (moment && sorted[i]!.platform === 'telegram') postWindow.push(`${jobId}: posted ${describeMoment(moment, sorted[i]!.at)}`);
-        else unexplainedPosts.push(`${jobId} (${sorted[i]!.platform}): posted at ${sorted.map((p) => p.at).join(', ')}`);
+        if (moment && sorted[i]!.platform === 'telegram')
+          postWindow.push(`${jobId}: posted ${describeMoment(moment, sorted[i]!.at)}`);
+        else
+          unexplainedPosts.push(`${jobId} (${sorted[i]!.platform}): posted at ${sorted.map((p) => p.at).join(', ')}`);
         if (moment && moment.kind !== 'kill') takenFromLive.add(jobId);
       }
     }
-    const byState = Object.fromEntries(['succeeded', 'failed', 'cancelled'].map((s) => [s, jobRows.filter((j) => j.status === s).length]));
+    const byState = Object.fromEntries(
+      ['succeeded', 'failed', 'cancelled'].map((s) => [s, jobRows.filter((j) => j.status === s).length]),
+    );
     // Our bug (a step crashed): what the children logged about the job, so a failed run explains itself.
     const internal = jobRows
       .filter((j) => j.errorKind === 'internal')
-      .map((j) => `${j.id}: ${j.errorMessage} ${childLogLines(dir, j.id).filter((l) => /"level":(50|60)/.test(l)).join(' ')}`);
+      .map(
+        (j) =>
+          `${j.id}: ${j.errorMessage} ${childLogLines(dir, j.id)
+            .filter((l) => /"level":(50|60)/.test(l))
+            .join(' ')}`,
+      );
     if (internal.length) console.log(`${tag} internal failures: ${internal.join('; ')}`);
     // A job that succeeded without its video in the chat: what the children logged about it (warnings and up).
     const unposted = jobRows
       .filter((j) => j.status === 'succeeded' && !posts.has(j.id))
-      .map((j) => `${j.id} (delivery_ref ${j.deliveryRef}): ${childLogLines(dir, j.id).filter((l) => /"level":(40|50|60)/.test(l)).join(' ')}`);
+      .map(
+        (j) =>
+          `${j.id} (delivery_ref ${j.deliveryRef}): ${childLogLines(dir, j.id)
+            .filter((l) => /"level":(40|50|60)/.test(l))
+            .join(' ')}`,
+      );
     if (unposted.length) console.log(`${tag} succeeded without a video posted: ${unposted.join('; ')}`);
-    const byError = jobRows.filter((j) => j.status === 'failed').reduce<Record<string, number>>((acc, j) => ({ ...acc, [j.errorKind ?? '?']: (acc[j.errorKind ?? '?'] ?? 0) + 1 }), {});
+    const byError = jobRows
+      .filter((j) => j.status === 'failed')
+      .reduce<Record<string, number>>(
+        (acc, j) => ({ ...acc, [j.errorKind ?? '?']: (acc[j.errorKind ?? '?'] ?? 0) + 1 }),
+        {},
+      );
     console.log(
       `${tag} seed ${seed}: ${kills} kills${stalls ? `, ${stalls} stalls` : ''}${moments.some((m) => m.kind === 'lapse') ? `, ${moments.filter((m) => m.kind === 'lapse').length} jobs taken from a live bot` : ''}; last intake ${fleet.map((c) => c.intake ?? '-').join(' | ')} (new, duplicates, ms), exit ${exitCodes.join(' ')}; ` +
         `jobs ${JSON.stringify(byState)} failures ${JSON.stringify(byError)}; ` +
@@ -353,40 +397,61 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
     const expected = crashJobs();
     expect(Number(intakeKeyCount)).toBe(expected.length);
     expect(jobRows).toHaveLength(expected.length);
-    expect(jobRows.filter((j) => !['succeeded', 'failed', 'cancelled'].includes(j.status)).map((j) => `${j.id}:${j.status}`)).toEqual([]);
+    expect(
+      jobRows.filter((j) => !['succeeded', 'failed', 'cancelled'].includes(j.status)).map((j) => `${j.id}:${j.status}`),
+    ).toEqual([]);
 
     // ---- each job ended as its prompt says: crashes change when, never what
     const byPrompt = new Map(jobRows.map((j) => [j.prompt, j]));
     const wrongOutcome = expected
       .map((e) => ({ e, job: byPrompt.get(e.prompt) }))
-      .filter(({ e, job }) => !job || job.status !== (/\[sim:(content_policy|fail)\]/.test(e.prompt) ? 'failed' : 'succeeded'))
+      .filter(
+        ({ e, job }) =>
+          !job || job.status !== (/\[sim:(content_policy|fail)\]/.test(e.prompt) ? 'failed' : 'succeeded'),
+      )
       .map(({ e, job }) => `${e.key}:${job?.id}:${job?.status}:${job?.errorKind}`);
     expect(wrongOutcome).toEqual([]);
 
     // ---- the ledger: one hold and one settlement per job, the right kind and amounts
     const entriesOf = new Map<string, LedgerRow[]>();
-    for (const entry of ledger) if (entry.jobId) entriesOf.set(entry.jobId, [...(entriesOf.get(entry.jobId) ?? []), entry]);
+    for (const entry of ledger)
+      if (entry.jobId) entriesOf.set(entry.jobId, [...(entriesOf.get(entry.jobId) ?? []), entry]);
     const ledgerProblems: string[] = [];
     for (const job of jobRows) {
       const entries = entriesOf.get(job.id) ?? [];
       const holds = entries.filter((e) => e.kind === 'hold');
       const settlements = entries.filter((e) => e.kind === 'capture' || e.kind === 'release');
       const wantKind = job.status === 'succeeded' ? 'capture' : 'release';
-      if (holds.length !== 1 || holds[0]!.amount !== -job.price) ledgerProblems.push(`${job.id}: holds ${JSON.stringify(holds)}`);
-      if (settlements.length !== 1 || settlements[0]!.kind !== wantKind) ledgerProblems.push(`${job.id} (${job.status}): settlements ${JSON.stringify(settlements)}`);
-      else if (wantKind === 'release' && settlements[0]!.amount !== job.price) ledgerProblems.push(`${job.id}: release of ${settlements[0]!.amount}, price ${job.price}`);
-      if (entries.length !== holds.length + settlements.length) ledgerProblems.push(`${job.id}: other entries ${JSON.stringify(entries)}`);
+      if (holds.length !== 1 || holds[0]!.amount !== -job.price)
+        ledgerProblems.push(`${job.id}: holds ${JSON.stringify(holds)}`);
+      if (settlements.length !== 1 || settlements[0]!.kind !== wantKind)
+        ledgerProblems.push(`${job.id} (${job.status}): settlements ${JSON.stringify(settlements)}`);
+      else if (wantKind === 'release' && settlements[0]!.amount !== job.price)
+        ledgerProblems.push(`${job.id}: release of ${settlements[0]!.amount}, price ${job.price}`);
+      if (entries.length !== holds.length + settlements.length)
+        ledgerProblems.push(`${job.id}: other entries ${JSON.stringify(entries)}`);
     }
     expect(ledgerProblems).toEqual([]);
 
     // ---- balances: starting credits minus what the succeeded jobs cost
     const users = [...new Set(expected.map((e) => e.user))];
-    const balances = Object.fromEntries(users.map((u) => [u, ledger.filter((e) => e.user === u).reduce((sum, e) => sum + e.amount, 0)]));
+    const balances = Object.fromEntries(
+      users.map((u) => [u, ledger.filter((e) => e.user === u).reduce((sum, e) => sum + e.amount, 0)]),
+    );
     const wantBalances = Object.fromEntries(
-      users.map((u) => [u, STARTING_CREDITS - jobRows.filter((j) => j.user === u && j.status === 'succeeded').reduce((sum, j) => sum + j.price, 0)]),
+      users.map((u) => [
+        u,
+        STARTING_CREDITS -
+          jobRows.filter((j) => j.user === u && j.status === 'succeeded').reduce((sum, j) => sum + j.price, 0),
+      ]),
     );
     expect(balances).toEqual(wantBalances);
-    expect(ledger.filter((e) => e.kind === 'starting').map((e) => e.user).sort()).toEqual(users.sort());
+    expect(
+      ledger
+        .filter((e) => e.kind === 'starting')
+        .map((e) => e.user)
+        .sort(),
+    ).toEqual(users.sort());
 
     // ---- the provider saw each job once, except for the known window: a kill after the provider created the
     // request and before its task id was saved. fal's queue API takes no idempotency key, so that window cannot be
@@ -413,7 +478,10 @@ export async function crashRun({ seed, processes, dir, db, env: envOf = () => ({
       const jobPosts = posts.get(job.id) ?? [];
       if (job.status === 'succeeded') {
         expect(jobPosts.length, `${job.id} videos posted`).toBeGreaterThanOrEqual(1);
-        expect(jobPosts.every((p) => p.platform === platformOf.get(job.user)), `${job.id} posted on its own platform`).toBe(true);
+        expect(
+          jobPosts.every((p) => p.platform === platformOf.get(job.user)),
+          `${job.id} posted on its own platform`,
+        ).toBe(true);
         expect(job.deliveredAt, `${job.id} delivered_at`).toBeTruthy();
         // The recorded message is the one posted last (an earlier one is the known window's double), or after a stall or
         // a lapse one of them.
@@ -464,7 +532,9 @@ function startChild(env: NodeJS.ProcessEnv, dir: string, name: string): Child {
         child.intake = m[1]!;
       }
     });
-    proc.once('exit', (code, signal) => reject(new Error(`${name} exited before starting (code ${code}, signal ${signal}); see ${name}.log`)));
+    proc.once('exit', (code, signal) =>
+      reject(new Error(`${name} exited before starting (code ${code}, signal ${signal}); see ${name}.log`)),
+    );
   });
   child.started.catch(() => {});
   return child;

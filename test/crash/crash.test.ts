@@ -35,10 +35,14 @@ describe('crash suite: SIGKILL at random moments while 200 jobs run', () => {
     },
   };
 
-  it('ends with every job final, every hold settled once, balances right, no double submit or delivery', { timeout: 300_000 }, async () => {
-    await crashRun({ seed: crashSeed(), processes: 1, dir, db }).catch((error: unknown) => {
-      failed = true;
-      throw error;
-    });
-  });
+  it(
+    'ends with every job final, every hold settled once, balances right, no double submit or delivery',
+    { timeout: 300_000 },
+    async () => {
+      await crashRun({ seed: crashSeed(), processes: 1, dir, db }).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
+    },
+  );
 });

@@ -46,8 +46,13 @@ async function startModeration(): Promise<typeof moderation> {
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      if (state.status !== 200) return void res.writeHead(state.status, { 'content-type': 'application/json' }).end('{"error":{"message":"Incorrect API key"}}');
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: [{ flagged: false, categories: { violence: false } }] }));
+      if (state.status !== 200)
+        return void res
+          .writeHead(state.status, { 'content-type': 'application/json' })
+          .end('{"error":{"message":"Incorrect API key"}}');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ results: [{ flagged: false, categories: { violence: false } }] }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -70,17 +75,26 @@ async function startReadOnlyProxy(target: string): Promise<typeof readOnlyS3> {
     if (req.method === 'PUT' || req.method === 'POST' || req.method === 'DELETE') {
       req.resume();
       res.writeHead(403, { 'content-type': 'application/xml' });
-      return void res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+      return void res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+      );
     }
-    const upstream = http.request(`${target}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const upstream = http.request(
+      `${target}${req.url ?? '/'}`,
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
 }
 
 beforeAll(async () => {
@@ -97,7 +111,16 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([telegram.close(), discord.close(), fal.close(), ark.close(), kie.close(), s3.close(), moderation.close(), readOnlyS3.close()]);
+  await Promise.all([
+    telegram.close(),
+    discord.close(),
+    fal.close(),
+    ark.close(),
+    kie.close(),
+    s3.close(),
+    moderation.close(),
+    readOnlyS3.close(),
+  ]);
   for (const cleanup of cleanups) cleanup();
 });
 
@@ -173,17 +196,27 @@ describe('npm run doctor', () => {
       expect(run.line('Disk space')).toMatch(/^✅ Disk space: \d+\.\d GiB free under /);
       expect(run.line('Database')).toContain('does not exist yet; it is created at the first start');
       expect(run.line('Chat platform')).toBe('✅ Chat platform: Telegram and Discord');
-      expect(run.line('Telegram')).toBe('✅ Telegram: @fox_clips_bot, privacy mode on (in groups it sees commands, mentions and replies); long polling');
+      expect(run.line('Telegram')).toBe(
+        '✅ Telegram: @fox_clips_bot, privacy mode on (in groups it sees commands, mentions and replies); long polling',
+      );
       expect(run.line('Discord')).toBe(
         `✅ Discord: clipbot, in 1 server; invite: https://discord.com/oauth2/authorize?client_id=${discord.applicationId}&scope=bot+applications.commands&permissions=${INVITE_PERMISSIONS}`,
       );
       expect(run.line('Video provider')).toBe('✅ Video provider: fal.ai, Ark, kie.ai');
       expect(run.line('fal.ai')).toMatch(/^✅ fal\.ai: key accepted/);
-      expect(run.line('Volcano Engine Ark')).toMatch(/^✅ Volcano Engine Ark: key accepted, models doubao-seedance-1-0-pro-250528 \(seedance-1-pro-ark\), doubao-seedance-1-5-pro-251215 \(seedance-1.5-pro-ark\), doubao-seedance-2-0-260128 \(seedance-2-ark\), doubao-seedance-2-0-fast-260128 \(seedance-2-fast-ark\) \(Ark has no balance API/);
+      expect(run.line('Volcano Engine Ark')).toMatch(
+        /^✅ Volcano Engine Ark: key accepted, models doubao-seedance-1-0-pro-250528 \(seedance-1-pro-ark\), doubao-seedance-1-5-pro-251215 \(seedance-1.5-pro-ark\), doubao-seedance-2-0-260128 \(seedance-2-ark\), doubao-seedance-2-0-fast-260128 \(seedance-2-fast-ark\) \(Ark has no balance API/,
+      );
       expect(run.line('kie.ai')).toBe('✅ kie.ai: key accepted, 812.5 credits left');
-      expect(run.line('Public URL')).toBe(`✅ Public URL: ${setup.PUBLIC_URL} reaches the doctor, listening where the bot will (nonce matched)`);
-      expect(run.line('Storage')).toBe(`✅ Storage: S3 bucket ${BUCKET}: write, public read through S3_PUBLIC_URL and delete work`);
-      expect(run.line('Moderation')).toBe(`✅ Moderation: ${moderation.url}/v1/moderations answers (a harmless prompt: not flagged)`);
+      expect(run.line('Public URL')).toBe(
+        `✅ Public URL: ${setup.PUBLIC_URL} reaches the doctor, listening where the bot will (nonce matched)`,
+      );
+      expect(run.line('Storage')).toBe(
+        `✅ Storage: S3 bucket ${BUCKET}: write, public read through S3_PUBLIC_URL and delete work`,
+      );
+      expect(run.line('Moderation')).toBe(
+        `✅ Moderation: ${moderation.url}/v1/moderations answers (a harmless prompt: not flagged)`,
+      );
       expect(run.output.split('\n').at(-1)).toBe('Everything configured works.');
     });
 
@@ -221,7 +254,8 @@ describe('npm run doctor', () => {
   describe('when something optional is not configured', () => {
     it('shows ➖ for it and still exits 0', async () => {
       const setup = await goodSetup();
-      for (const key of ['DISCORD_TOKEN', 'ARK_API_KEY', 'KIE_API_KEY', 'PUBLIC_URL', 'MODERATION_URL', 'STORAGE']) delete setup[key];
+      for (const key of ['DISCORD_TOKEN', 'ARK_API_KEY', 'KIE_API_KEY', 'PUBLIC_URL', 'MODERATION_URL', 'STORAGE'])
+        delete setup[key];
       const run = await doctor(setup);
 
       expect(run.code, run.output).toBe(0);
@@ -238,7 +272,9 @@ describe('npm run doctor', () => {
     it('prints one ❌ Settings line naming the variable and checks nothing else', async () => {
       const run = await doctor({ ...(await goodSetup()), HTTP_PORT: 'eighty' });
       expect(run.code).toBe(1);
-      expect(run.output).toMatch(/^❌ Settings: from \.env and the environment: HTTP_PORT="eighty": .+ → correct these in \.env \(every setting is explained in \.env\.example\)$/);
+      expect(run.output).toMatch(
+        /^❌ Settings: from \.env and the environment: HTTP_PORT="eighty": .+ → correct these in \.env \(every setting is explained in \.env\.example\)$/,
+      );
     });
 
     it('names the model and field a MODEL_PRICES file gets wrong', async () => {
@@ -260,8 +296,12 @@ describe('npm run doctor', () => {
       for (const key of ['DISCORD_TOKEN', 'TELEGRAM_TOKEN', 'FAL_KEY', 'ARK_API_KEY', 'KIE_API_KEY']) delete setup[key];
       const run = await doctor(setup);
       expect(run.code).toBe(1);
-      expect(run.line('Chat platform')).toBe('❌ Chat platform: none configured → set TELEGRAM_TOKEN (from @BotFather) and/or DISCORD_TOKEN (Developer Portal → Bot)');
-      expect(run.line('Video provider')).toMatch(/^❌ Video provider: no provider key is set.+ → set FAL_KEY, ARK_API_KEY and\/or KIE_API_KEY$/);
+      expect(run.line('Chat platform')).toBe(
+        '❌ Chat platform: none configured → set TELEGRAM_TOKEN (from @BotFather) and/or DISCORD_TOKEN (Developer Portal → Bot)',
+      );
+      expect(run.line('Video provider')).toMatch(
+        /^❌ Video provider: no provider key is set.+ → set FAL_KEY, ARK_API_KEY and\/or KIE_API_KEY$/,
+      );
     });
   });
 
@@ -270,7 +310,9 @@ describe('npm run doctor', () => {
       const token = '7012345678:AAHwrongWrongWrongWrongWrongWrong000';
       const run = await doctor({ ...(await goodSetup()), TELEGRAM_TOKEN: token });
       expect(run.code).toBe(1);
-      expect(run.line('Telegram')).toBe('❌ Telegram: TELEGRAM_TOKEN is refused (HTTP 401: Unauthorized) → copy the token again from @BotFather (/mybots → your bot → API Token)');
+      expect(run.line('Telegram')).toBe(
+        '❌ Telegram: TELEGRAM_TOKEN is refused (HTTP 401: Unauthorized) → copy the token again from @BotFather (/mybots → your bot → API Token)',
+      );
       expect(run.output).not.toContain(token);
       expect(run.line('Discord')).toMatch(/^✅ /);
     });
@@ -284,7 +326,9 @@ describe('npm run doctor', () => {
         const setup = { ...(await goodSetup()), DISCORD_TOKEN: crowded.token, DISCORD_API_BASE: crowded.apiBase };
         const unsharded = await doctor(setup);
         expect(unsharded.code).toBe(1);
-        expect(unsharded.line('Discord')).toBe('❌ Discord: in 3 servers: Discord asks for 3 shards, DISCORD_SHARD_COUNT is 1 → set DISCORD_SHARD_COUNT=3 in every process and spread DISCORD_SHARD_IDS over them (README, Growing past one process)');
+        expect(unsharded.line('Discord')).toBe(
+          '❌ Discord: in 3 servers: Discord asks for 3 shards, DISCORD_SHARD_COUNT is 1 → set DISCORD_SHARD_COUNT=3 in every process and spread DISCORD_SHARD_IDS over them (README, Growing past one process)',
+        );
         const sharded = await doctor({ ...setup, DISCORD_SHARD_COUNT: '3', DISCORD_SHARD_IDS: '0,2' });
         expect(sharded.line('Discord')).toMatch(/^✅ Discord: clipbot, in 3 servers, shards 0,2 of 3; invite: /);
       } finally {
@@ -297,24 +341,33 @@ describe('npm run doctor', () => {
       const durable = discord.addSku('Lifetime', SKU_TYPES.DURABLE);
       const good = await doctor({ ...(await goodSetup()), DISCORD_SKU_CREDITS: `${consumable.id}:100` });
       expect(good.line('Discord')).toMatch(/^✅ Discord: clipbot, in 1 server, selling 1 credit pack; invite: /);
-      const wrongType = await doctor({ ...(await goodSetup()), DISCORD_SKU_CREDITS: `${consumable.id}:100,${durable.id}:500` });
+      const wrongType = await doctor({
+        ...(await goodSetup()),
+        DISCORD_SKU_CREDITS: `${consumable.id}:100,${durable.id}:500`,
+      });
       expect(wrongType.code).toBe(1);
       expect(wrongType.line('Discord')).toBe(
         `❌ Discord: DISCORD_SKU_CREDITS: SKU ${durable.id} (Lifetime) is not a one-time Consumable SKU → Developer Portal → your application → Monetization → SKUs: copy the id of each one-time Consumable SKU`,
       );
       const unknown = await doctor({ ...(await goodSetup()), DISCORD_SKU_CREDITS: '1234567890123456789:100' });
-      expect(unknown.line('Discord')).toMatch(/^❌ Discord: DISCORD_SKU_CREDITS: SKU 1234567890123456789 is not a SKU of this application → /);
+      expect(unknown.line('Discord')).toMatch(
+        /^❌ Discord: DISCORD_SKU_CREDITS: SKU 1234567890123456789 is not a SKU of this application → /,
+      );
     });
 
     it('Discord: says the token is refused and how to reset it', async () => {
       const run = await doctor({ ...(await goodSetup()), DISCORD_TOKEN: 'not-the-bot-token' });
       expect(run.code).toBe(1);
-      expect(run.line('Discord')).toBe('❌ Discord: DISCORD_TOKEN is refused (HTTP 401) → Developer Portal → your application → Bot → Reset Token, and put the new one in DISCORD_TOKEN');
+      expect(run.line('Discord')).toBe(
+        '❌ Discord: DISCORD_TOKEN is refused (HTTP 401) → Developer Portal → your application → Bot → Reset Token, and put the new one in DISCORD_TOKEN',
+      );
     });
 
     it('Telegram unreachable: names the network failure', async () => {
       const run = await doctor({ ...(await goodSetup()), TELEGRAM_API_ROOT: `http://127.0.0.1:${await freePort()}` });
-      expect(run.line('Telegram')).toMatch(/^❌ Telegram: Telegram API unreachable \(connection refused\) → check the network and TELEGRAM_API_ROOT/);
+      expect(run.line('Telegram')).toMatch(
+        /^❌ Telegram: Telegram API unreachable \(connection refused\) → check the network and TELEGRAM_API_ROOT/,
+      );
     });
   });
 
@@ -335,7 +388,9 @@ describe('npm run doctor', () => {
       try {
         const run = await doctor({ ...(await goodSetup()), KIE_API_KEY: broke.apiKey, KIE_BASE_URL: broke.url });
         expect(run.code).toBe(1);
-        expect(run.line('kie.ai')).toBe('❌ kie.ai: key accepted, but the account has 0 credits → top up at kie.ai → Billing');
+        expect(run.line('kie.ai')).toBe(
+          '❌ kie.ai: key accepted, but the account has 0 credits → top up at kie.ai → Billing',
+        );
       } finally {
         await broke.close();
       }
@@ -344,13 +399,22 @@ describe('npm run doctor', () => {
 
   describe('when a provider refuses the key (401)', () => {
     it('fails that provider’s line only, with where to get a key', async () => {
-      const run = await doctor({ ...(await goodSetup()), FAL_KEY: 'wrong-fal', ARK_API_KEY: 'wrong-ark', KIE_API_KEY: 'wrong-kie' });
+      const run = await doctor({
+        ...(await goodSetup()),
+        FAL_KEY: 'wrong-fal',
+        ARK_API_KEY: 'wrong-ark',
+        KIE_API_KEY: 'wrong-kie',
+      });
       expect(run.code).toBe(1);
-      expect(run.line('fal.ai')).toBe('❌ fal.ai: FAL_KEY is refused (HTTP 401: Invalid API key) → create a key at fal.ai → Dashboard → Keys and put it in FAL_KEY');
+      expect(run.line('fal.ai')).toBe(
+        '❌ fal.ai: FAL_KEY is refused (HTTP 401: Invalid API key) → create a key at fal.ai → Dashboard → Keys and put it in FAL_KEY',
+      );
       expect(run.line('Volcano Engine Ark')).toBe(
         '❌ Volcano Engine Ark: ARK_API_KEY is refused (HTTP 401 AuthenticationError) → create an API key in the Ark console (API Key management) and put it in ARK_API_KEY',
       );
-      expect(run.line('kie.ai')).toBe('❌ kie.ai: KIE_API_KEY is refused (401) → copy the key again from kie.ai → API Key and put it in KIE_API_KEY');
+      expect(run.line('kie.ai')).toBe(
+        '❌ kie.ai: KIE_API_KEY is refused (401) → copy the key again from kie.ai → API Key and put it in KIE_API_KEY',
+      );
       expect(run.output).not.toMatch(/wrong-(fal|ark|kie)/);
     });
   });
@@ -361,16 +425,22 @@ describe('npm run doctor', () => {
       const closed = await freePort();
       const run = await doctor({ ...setup, PUBLIC_URL: `http://127.0.0.1:${closed}` });
       expect(run.code).toBe(1);
-      expect(run.line('Public URL')).toBe(`❌ Public URL: http://127.0.0.1:${closed} is unreachable (connection refused) → check DNS, the firewall and the reverse proxy for 127.0.0.1:${closed}`);
+      expect(run.line('Public URL')).toBe(
+        `❌ Public URL: http://127.0.0.1:${closed} is unreachable (connection refused) → check DNS, the firewall and the reverse proxy for 127.0.0.1:${closed}`,
+      );
     });
 
     it('plain http on a public host: asks for https', async () => {
       const run = await doctor({ ...(await goodSetup()), PUBLIC_URL: 'http://bot.example.com' });
-      expect(run.line('Public URL')).toMatch(/^❌ Public URL: http:\/\/bot\.example\.com is not https → put a TLS reverse proxy/);
+      expect(run.line('Public URL')).toMatch(
+        /^❌ Public URL: http:\/\/bot\.example\.com is not https → put a TLS reverse proxy/,
+      );
     });
 
     it('reaching a server that is not this bot: the nonce does not match', async () => {
-      const other = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true,"instance":"someone-else"}'));
+      const other = http.createServer((_req, res) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true,"instance":"someone-else"}'),
+      );
       await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
       const otherPort = (other.address() as { port: number }).port;
       try {
@@ -391,7 +461,9 @@ describe('npm run doctor', () => {
       const bot = await startClipbot(loadConfig(local), { logger: silentLogger });
       try {
         const run = await doctor(local);
-        expect(run.line('Public URL')).toBe(`✅ Public URL: ${setup.PUBLIC_URL} reaches the running bot (nonce matched)`);
+        expect(run.line('Public URL')).toBe(
+          `✅ Public URL: ${setup.PUBLIC_URL} reaches the running bot (nonce matched)`,
+        );
       } finally {
         await bot.stop();
       }
@@ -410,7 +482,9 @@ describe('npm run doctor', () => {
 
     it('S3_PUBLIC_URL not serving the bucket: says the public read failed', async () => {
       const run = await doctor({ ...(await goodSetup()), S3_PUBLIC_URL: `${s3.endpoint}/elsewhere` });
-      expect(run.line('Storage')).toMatch(/^❌ Storage: wrote to bucket clips, but S3_PUBLIC_URL does not serve it \(HTTP 404\) → make the bucket/);
+      expect(run.line('Storage')).toMatch(
+        /^❌ Storage: wrote to bucket clips, but S3_PUBLIC_URL does not serve it \(HTTP 404\) → make the bucket/,
+      );
     });
   });
 
@@ -433,14 +507,18 @@ describe('npm run doctor', () => {
       const file = path.join(dataDir(), 'a-file');
       fs.writeFileSync(file, 'x');
       const run = await doctor({ ...(await goodSetup()), DATA_DIR: path.join(file, 'data') });
-      expect(run.line('Data folder')).toMatch(/^❌ Data folder: .+ is not writable \(ENOTDIR\) → set DATA_DIR to a folder this user/);
+      expect(run.line('Data folder')).toMatch(
+        /^❌ Data folder: .+ is not writable \(ENOTDIR\) → set DATA_DIR to a folder this user/,
+      );
     });
 
     it('a database migrated by a newer clipbot: ❌, not used', async () => {
       const setup = await goodSetup();
       openDb(path.join(setup.DATA_DIR!, 'clipbot.db')).$client.close();
       const raw = new Database(path.join(setup.DATA_DIR!, 'clipbot.db'));
-      raw.prepare('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)').run('future', Date.UTC(2099, 0, 1));
+      raw
+        .prepare('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)')
+        .run('future', Date.UTC(2099, 0, 1));
       raw.close();
       const run = await doctor(setup);
       expect(run.line('Database')).toMatch(/^❌ Database: .+ was migrated by a newer clipbot than this one → /);
@@ -461,29 +539,45 @@ describe('npm run doctor', () => {
   });
 
   describe('when DATABASE_URL names PostgreSQL', () => {
-    it.skipIf(!postgresAnswers)('a migrated database: ✅ it answers, migrations are current; a new one: its tables come at the first start', async () => {
-      const { name, url, drop } = await freshPostgresDatabase();
-      try {
-        const setup: Record<string, string> = { ...(await goodSetup()), DATABASE_URL: url };
-        const fresh = await doctor(setup);
-        expect(fresh.line('Database')).toMatch(new RegExp(`^✅ Database: postgres://127\\.0\\.0\\.1:5432/${name} answers \\(PostgreSQL \\d+\\.\\d+\\); its tables are created at the first start$`));
+    it.skipIf(!postgresAnswers)(
+      'a migrated database: ✅ it answers, migrations are current; a new one: its tables come at the first start',
+      async () => {
+        const { name, url, drop } = await freshPostgresDatabase();
+        try {
+          const setup: Record<string, string> = { ...(await goodSetup()), DATABASE_URL: url };
+          const fresh = await doctor(setup);
+          expect(fresh.line('Database')).toMatch(
+            new RegExp(
+              `^✅ Database: postgres://127\\.0\\.0\\.1:5432/${name} answers \\(PostgreSQL \\d+\\.\\d+\\); its tables are created at the first start$`,
+            ),
+          );
 
-        await (await openPostgresStore(setup.DATABASE_URL!)).close();
-        const migrated = await doctor(setup);
-        expect(migrated.code, migrated.output).toBe(0);
-        expect(migrated.line('Database')).toMatch(new RegExp(`^✅ Database: postgres://127\\.0\\.0\\.1:5432/${name} answers \\(PostgreSQL \\d+\\.\\d+\\); migrations are current$`));
-        // The doctor only looks: the SQLite file is not made.
-        expect(fs.existsSync(path.join(setup.DATA_DIR!, 'clipbot.db'))).toBe(false);
-      } finally {
-        await drop();
-      }
-    });
+          await (await openPostgresStore(setup.DATABASE_URL!)).close();
+          const migrated = await doctor(setup);
+          expect(migrated.code, migrated.output).toBe(0);
+          expect(migrated.line('Database')).toMatch(
+            new RegExp(
+              `^✅ Database: postgres://127\\.0\\.0\\.1:5432/${name} answers \\(PostgreSQL \\d+\\.\\d+\\); migrations are current$`,
+            ),
+          );
+          // The doctor only looks: the SQLite file is not made.
+          expect(fs.existsSync(path.join(setup.DATA_DIR!, 'clipbot.db'))).toBe(false);
+        } finally {
+          await drop();
+        }
+      },
+    );
 
     it('nothing listening: ❌ with the fix, and the password is never shown', async () => {
       const closed = await freePort();
-      const run = await doctor({ ...(await goodSetup()), DATABASE_URL: `postgres://clipbot:doctor-pg-secret@127.0.0.1:${closed}/clipbot` });
+      const run = await doctor({
+        ...(await goodSetup()),
+        DATABASE_URL: `postgres://clipbot:doctor-pg-secret@127.0.0.1:${closed}/clipbot`,
+      });
       expect(run.code).toBe(1);
-      expect(run.line('Database')).toBe(`❌ Database: postgres://127.0.0.1:${closed}/clipbot: connection refused → start PostgreSQL, or correct the host and port in DATABASE_URL`);
+      expect(run.line('Database')).toBe(
+        `❌ Database: postgres://127.0.0.1:${closed}/clipbot: connection refused → start PostgreSQL, or correct the host and port in DATABASE_URL`,
+      );
       expect(run.output).not.toContain('doctor-pg-secret');
     });
   });

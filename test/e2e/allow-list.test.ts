@@ -155,7 +155,10 @@ describe('the allow-list on Discord', () => {
     const ann = w.fake.member('Ann');
     w.fake.slash(ann, 'video', { prompt: 'a heron in the reeds', resolution: '480p' });
     await w.jobIn('succeeded');
-    const left = (await w.rows.communities()).filter((c) => c.leftAt !== null).map((c) => c.id).sort();
+    const left = (await w.rows.communities())
+      .filter((c) => c.leftAt !== null)
+      .map((c) => c.id)
+      .sort();
     expect(left).toEqual([`discord:${early}`, `discord:${invited.id}`].sort());
   });
 
@@ -166,12 +169,22 @@ describe('the allow-list on Discord', () => {
         const g = fake.addGuild('Sticky server');
         other = { id: g.id, channel: g.channels[0]!.id };
         // The first leave is refused (not retried by discord.js): the bot is still there when a member speaks.
-        fake.inject({ method: 'DELETE', path: /^\/users\/@me\/guilds\/\d+$/, respond: { status: 403, body: { message: 'Missing Access', code: 50001 } } });
-        return { ALLOWED_COMMUNITIES: `discord:${fake.guild.id}`, LEAVE_UNLISTED: 'true', DISCORD_GUILD_IDS: `${fake.guild.id},${g.id}` };
+        fake.inject({
+          method: 'DELETE',
+          path: /^\/users\/@me\/guilds\/\d+$/,
+          respond: { status: 403, body: { message: 'Missing Access', code: 50001 } },
+        });
+        return {
+          ALLOWED_COMMUNITIES: `discord:${fake.guild.id}`,
+          LEAVE_UNLISTED: 'true',
+          DISCORD_GUILD_IDS: `${fake.guild.id},${g.id}`,
+        };
       },
     });
     world = w;
-    await w.fake.waitFor('the refused leave', () => w.fake.calls('DELETE', /^\/users\/@me\/guilds\/\d+$/).some((r) => r.status === 403));
+    await w.fake.waitFor('the refused leave', () =>
+      w.fake.calls('DELETE', /^\/users\/@me\/guilds\/\d+$/).some((r) => r.status === 403),
+    );
     expect(w.fake.leftGuilds).toEqual([]);
     const i = w.fake.slash(w.fake.member('Ann'), 'balance', {}, { channelId: other.channel });
     expect((await answered(w, i)).text).toBe(DISCORD_REFUSAL);
@@ -191,10 +204,20 @@ describe('the allow-list on Discord', () => {
     world = w;
     const ann = w.fake.member('Ann');
     const mod = w.fake.member('Mod', { permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
-    const first = w.fake.slash(ann, 'video', { prompt: 'a heron in the reeds', resolution: '480p' }, { channelId: other.channel });
+    const first = w.fake.slash(
+      ann,
+      'video',
+      { prompt: 'a heron in the reeds', resolution: '480p' },
+      { channelId: other.channel },
+    );
     // Only the member who asked sees the refusal.
-    expect((await w.fake.waitFor('the refusal', () => w.fake.followUps(first).find((m) => m.flags & EPHEMERAL))).content).toBe(DISCORD_REFUSAL);
-    const owner = w.fake.member('Olga', { id: OWNER_ID, permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
+    expect(
+      (await w.fake.waitFor('the refusal', () => w.fake.followUps(first).find((m) => m.flags & EPHEMERAL))).content,
+    ).toBe(DISCORD_REFUSAL);
+    const owner = w.fake.member('Olga', {
+      id: OWNER_ID,
+      permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel,
+    });
     const later = [
       w.fake.slash(ann, 'video', { prompt: 'a heron in the reeds', resolution: '480p' }, { channelId: other.channel }),
       w.fake.slash(mod, 'stats', {}, { channelId: other.channel }),
@@ -205,7 +228,15 @@ describe('the allow-list on Discord', () => {
     for (const i of later) await w.fake.waitFor('the deferred reply to be removed', () => w.fake.original(i)?.deleted);
     const dm = await answered(w, w.fake.slash(ann, 'balance', {}, { dm: true }));
     expect(dm.text).toMatch(/^You have 200 credits/);
-    expect(later.map((i) => [w.fake.original(i)!.history.map((h) => h.content).filter(Boolean), w.fake.followUps(i).length])).toEqual([
+    expect(
+      later.map((i) => [
+        w.fake
+          .original(i)!
+          .history.map((h) => h.content)
+          .filter(Boolean),
+        w.fake.followUps(i).length,
+      ]),
+    ).toEqual([
       [[], 0],
       [[], 0],
       [[], 0],
@@ -215,4 +246,3 @@ describe('the allow-list on Discord', () => {
     expect(w.fake.leftGuilds).toEqual([]);
   });
 });
-

@@ -40,7 +40,15 @@ const ACTOR_LABEL: Record<Actor, string> = {
  * What a cell expects. `all`: applies to requests everywhere; `here`: only to requests made in A (where it was
  * given); anything else is a refusal, by its reason: the actor is told so and nothing changes.
  */
-type Refusal = 'mod_only' | 'owner_only' | 'owner_budget' | 'owner_take' | 'no_job' | 'other_community' | 'not_yours' | 'retry_not_yours';
+type Refusal =
+  | 'mod_only'
+  | 'owner_only'
+  | 'owner_budget'
+  | 'owner_take'
+  | 'no_job'
+  | 'other_community'
+  | 'not_yours'
+  | 'retry_not_yours';
 type Effect = 'all' | 'here' | Refusal;
 /** For commands on one job: [the job was made in A, the job was made in B]. */
 type JobCell = readonly [Effect, Effect];
@@ -54,25 +62,57 @@ const NA: Effect = 'mod_only';
 
 //                               member      modA             modB         owner     private      anonymous     demoted
 const USER_COMMANDS = {
-  'credits grant':            [MOD,        'here',          MOD,         'all',    MOD,         MOD,          MOD],
-  'credits take':             [MOD,        'owner_take',    MOD,         'all',    MOD,         MOD,          MOD],
-  ban:                        [MOD,        'here',          MOD,         'all',    MOD,         MOD,          MOD],
-  unban:                      [MOD,        'here',          MOD,         'here',   MOD,         MOD,          MOD],
-  quota:                      [MOD,        'here',          MOD,         'all',    MOD,         MOD,          MOD],
-  'blocklist add':            [MOD,        'here',          MOD,         'all',    MOD,         MOD,          MOD],
-  settings:                   [MOD,        'here',          MOD,         'here',   MOD,         MOD,          MOD],
-  stats:                      [MOD,        'here',          MOD,         'all',    MOD,         MOD,          MOD],
-  'budget give':              [MOD,        'owner_budget',  MOD,         'all',    MOD,         MOD,          MOD],
-  communities:                ['owner_only', 'owner_only',  'owner_only', 'all',   'owner_only', 'owner_only', 'owner_only'],
+  'credits grant': [MOD, 'here', MOD, 'all', MOD, MOD, MOD],
+  'credits take': [MOD, 'owner_take', MOD, 'all', MOD, MOD, MOD],
+  ban: [MOD, 'here', MOD, 'all', MOD, MOD, MOD],
+  unban: [MOD, 'here', MOD, 'here', MOD, MOD, MOD],
+  quota: [MOD, 'here', MOD, 'all', MOD, MOD, MOD],
+  'blocklist add': [MOD, 'here', MOD, 'all', MOD, MOD, MOD],
+  settings: [MOD, 'here', MOD, 'here', MOD, MOD, MOD],
+  stats: [MOD, 'here', MOD, 'all', MOD, MOD, MOD],
+  'budget give': [MOD, 'owner_budget', MOD, 'all', MOD, MOD, MOD],
+  communities: ['owner_only', 'owner_only', 'owner_only', 'all', 'owner_only', 'owner_only', 'owner_only'],
 } as const satisfies Record<string, readonly Effect[]>;
 
 //                               member                    modA                        modB                        owner           private                   anonymous     demoted
 const JOB_COMMANDS = {
-  cancel:                     [['no_job', 'no_job'],     ['all', 'no_job'],          ['no_job', 'no_job'],       ['all', 'all'], ['no_job', 'no_job'],     [MOD, MOD],   ['no_job', 'no_job']],
-  refund:                     [[MOD, MOD],               ['all', 'other_community'], [MOD, MOD],                 ['all', 'all'], [MOD, MOD],               [MOD, MOD],   [MOD, MOD]],
+  cancel: [
+    ['no_job', 'no_job'],
+    ['all', 'no_job'],
+    ['no_job', 'no_job'],
+    ['all', 'all'],
+    ['no_job', 'no_job'],
+    [MOD, MOD],
+    ['no_job', 'no_job'],
+  ],
+  refund: [
+    [MOD, MOD],
+    ['all', 'other_community'],
+    [MOD, MOD],
+    ['all', 'all'],
+    [MOD, MOD],
+    [MOD, MOD],
+    [MOD, MOD],
+  ],
   // Buttons are pressed where the job's message is: in A for a job made in A, in B for one made in B.
-  'Cancel button':            [['not_yours', 'not_yours'], ['all', 'not_yours'],     ['not_yours', 'all'],       ['all', 'all'], ['not_yours', 'not_yours'], [NA, NA],   ['not_yours', 'not_yours']],
-  'Retry button':             [['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], ['retry_not_yours', 'retry_not_yours'], [NA, NA], ['retry_not_yours', 'retry_not_yours']],
+  'Cancel button': [
+    ['not_yours', 'not_yours'],
+    ['all', 'not_yours'],
+    ['not_yours', 'all'],
+    ['all', 'all'],
+    ['not_yours', 'not_yours'],
+    [NA, NA],
+    ['not_yours', 'not_yours'],
+  ],
+  'Retry button': [
+    ['retry_not_yours', 'retry_not_yours'],
+    ['retry_not_yours', 'retry_not_yours'],
+    ['retry_not_yours', 'retry_not_yours'],
+    ['retry_not_yours', 'retry_not_yours'],
+    ['retry_not_yours', 'retry_not_yours'],
+    [NA, NA],
+    ['retry_not_yours', 'retry_not_yours'],
+  ],
 } as const satisfies Record<string, readonly JobCell[]>;
 
 const ANONYMOUS_TEXT =
@@ -80,7 +120,8 @@ const ANONYMOUS_TEXT =
 
 let counter = 0;
 /** Unique words, so every row's prompts, terms and jobs are its own (letters only: the blocklist reads digits as letters). */
-const fresh = (word: string) => `${word}${(++counter).toString(26).replace(/./g, (ch) => String.fromCharCode(97 + parseInt(ch, 26)))}`;
+const fresh = (word: string) =>
+  `${word}${(++counter).toString(26).replace(/./g, (ch) => String.fromCharCode(97 + parseInt(ch, 26)))}`;
 
 interface Cast {
   d: AuthorityDriver;
@@ -99,8 +140,12 @@ async function castOf(d: AuthorityDriver): Promise<Cast> {
     demoted: d.person('Dan', ['A']),
   };
   // Budgets out of which moderators grant; the owner funds them from A (B's named explicitly).
-  expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 100 })).toBe(`Gave 100 credits to the budget of ${d.community('A')}. Left: 100.`);
-  expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 100, community: d.community('B') })).toBe(`Gave 100 credits to the budget of ${d.community('B')}. Left: 100.`);
+  expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 100 })).toBe(
+    `Gave 100 credits to the budget of ${d.community('A')}. Left: 100.`,
+  );
+  expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 100, community: d.community('B') })).toBe(
+    `Gave 100 credits to the budget of ${d.community('B')}. Left: 100.`,
+  );
   // Dan was an admin of A a moment ago (his /stats worked); then he was demoted.
   expect(await d.command(people.demoted, 'A', 'stats')).toMatch(/^This community/);
   d.setModerator(people.demoted, 'A', false);
@@ -147,7 +192,9 @@ function exists(platform: 'Telegram' | 'Discord', command: string, actor: Actor)
 
 function cellsOf<T>(platform: 'Telegram' | 'Discord', table: Record<string, readonly T[]>): [string, Actor, T][] {
   return Object.entries(table).flatMap(([command, cells]) =>
-    ACTORS.map((actor, i) => [command, actor, cells[i]!] as [string, Actor, T]).filter(([, actor]) => exists(platform, command, actor)),
+    ACTORS.map((actor, i) => [command, actor, cells[i]!] as [string, Actor, T]).filter(([, actor]) =>
+      exists(platform, command, actor),
+    ),
   );
 }
 
@@ -180,7 +227,12 @@ async function succeededJob(d: AuthorityDriver, owner: Person, place: Community)
 // ---------------------------------------------------------------------------------------------------- rows
 
 /** One row of a command on users or communities: give it, then check the answer and what it changed. */
-async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, actor: Actor, effect: Effect): Promise<void> {
+async function userCommandRow(
+  c: Cast,
+  command: keyof typeof USER_COMMANDS,
+  actor: Actor,
+  effect: Effect,
+): Promise<void> {
   const { d } = c;
   const refused = effect !== 'all' && effect !== 'here' ? refusalText(d, actor, effect, command) : undefined;
   const target = d.person(fresh('Tia'));
@@ -199,7 +251,11 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
         expect(await d.balance(target)).toBe(STARTING);
         expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual(budgets);
       } else if (effect === 'here') {
-        expect(reply).toMatch(new RegExp(`^Gave 5 credits to .+ from this community's budget \\(${budgets.A - 5} left\\)\\. New balance: ${STARTING + 5}\\.$`));
+        expect(reply).toMatch(
+          new RegExp(
+            `^Gave 5 credits to .+ from this community's budget \\(${budgets.A - 5} left\\)\\. New balance: ${STARTING + 5}\\.$`,
+          ),
+        );
         expect(await d.balance(target)).toBe(STARTING + 5);
         // Out of A's budget, never out of B's, and no credit is created.
         expect({ A: await d.budget('A'), B: await d.budget('B') }).toEqual({ A: budgets.A - 5, B: budgets.B });
@@ -233,14 +289,21 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
         expect(after).toEqual({ A: 'You are banned from making videos here: spam', B: 'accepted' });
       } else {
         expect(reply).toMatch(/ is banned everywhere: spam\.$/);
-        expect(after).toEqual({ A: 'You are banned from using this bot: spam', B: 'You are banned from using this bot: spam' });
+        expect(after).toEqual({
+          A: 'You are banned from using this bot: spam',
+          B: 'You are banned from using this bot: spam',
+        });
       }
       return;
     }
     case 'unban': {
       // Banned in A by A's moderators and in B by B's.
-      expect(await c.d.command(c.keeper, 'A', 'ban', { user: target, reason: 'spam' })).toMatch(/banned in this community/);
-      expect(await c.d.command(c.keeper, 'B', 'ban', { user: target, reason: 'spam' })).toMatch(/banned in this community/);
+      expect(await c.d.command(c.keeper, 'A', 'ban', { user: target, reason: 'spam' })).toMatch(
+        /banned in this community/,
+      );
+      expect(await c.d.command(c.keeper, 'B', 'ban', { user: target, reason: 'spam' })).toMatch(
+        /banned in this community/,
+      );
       const reply = await give(c, actor, 'unban', { user: target });
       const after = await probe(target);
       const bannedHere = 'You are banned from making videos here: spam';
@@ -248,7 +311,9 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
         expect(reply).toBe(refused);
         expect(after).toEqual({ A: bannedHere, B: bannedHere });
       } else {
-        expect(reply).toMatch(actor === 'owner' ? / may generate videos again\.$/ : / may generate videos in this community again\.$/);
+        expect(reply).toMatch(
+          actor === 'owner' ? / may generate videos again\.$/ : / may generate videos in this community again\.$/,
+        );
         // Lifted in A, where it was given; B's own ban stays (an owner lifts it in B).
         expect(after).toEqual({ A: 'accepted', B: bannedHere });
       }
@@ -265,7 +330,10 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
         expect(after).toEqual({ A: 'You may not make videos here.', B: 'accepted' });
       } else {
         expect(reply).toMatch(/ may now make 0 videos a day\.$/);
-        expect(after).toEqual({ A: 'Video generation is not enabled for your account.', B: 'Video generation is not enabled for your account.' });
+        expect(after).toEqual({
+          A: 'Video generation is not enabled for your account.',
+          B: 'Video generation is not enabled for your account.',
+        });
       }
       return;
     }
@@ -299,7 +367,9 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
           expect(after).toEqual({ A: 'You may not make videos here.', B: 'accepted' });
         }
       } finally {
-        expect(await c.d.command(c.keeper, 'A', 'settings', { daily_quota: 'default' })).toMatch(/daily videos per member: no extra limit$/);
+        expect(await c.d.command(c.keeper, 'A', 'settings', { daily_quota: 'default' })).toMatch(
+          /daily videos per member: no extra limit$/,
+        );
       }
       return;
     }
@@ -347,7 +417,11 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
       }
       const lines = reply.split('\n');
       for (const place of ['A', 'B'] as const) {
-        expect(lines.some((l) => l.includes(`(${d.community(place)}): `) && / members served, \d+ credits spent, budget \d+/.test(l))).toBe(true);
+        expect(
+          lines.some(
+            (l) => l.includes(`(${d.community(place)}): `) && / members served, \d+ credits spent, budget \d+/.test(l),
+          ),
+        ).toBe(true);
       }
       return;
     }
@@ -355,10 +429,19 @@ async function userCommandRow(c: Cast, command: keyof typeof USER_COMMANDS, acto
 }
 
 /** One row of a command or button on one job: made in A (inside) or in B (outside). */
-async function jobCommandRow(c: Cast, command: keyof typeof JOB_COMMANDS, actor: Actor, place: Community, effect: Effect): Promise<void> {
+async function jobCommandRow(
+  c: Cast,
+  command: keyof typeof JOB_COMMANDS,
+  actor: Actor,
+  place: Community,
+  effect: Effect,
+): Promise<void> {
   const { d } = c;
   const requester = d.person(fresh('Rae'));
-  const job = command === 'cancel' || command === 'Cancel button' ? await runningJob(d, requester, place) : await succeededJob(d, requester, place);
+  const job =
+    command === 'cancel' || command === 'Cancel button'
+      ? await runningJob(d, requester, place)
+      : await succeededJob(d, requester, place);
   const before = { balance: await d.balance(requester), jobs: (await d.jobs()).length, status: job.status };
   const refused = effect !== 'all' && effect !== 'here' ? refusalText(d, actor, effect, command, job) : undefined;
 
@@ -369,7 +452,8 @@ async function jobCommandRow(c: Cast, command: keyof typeof JOB_COMMANDS, actor:
     const action = command === 'Cancel button' ? 'cancel' : 'retry';
     const presser = actor === 'owner' ? d.owner : c.people[actor as Exclude<Actor, 'owner' | 'anonymous'>];
     // In a private chat there is no button of A's or B's jobs: a modified client sends the data from there.
-    reply = actor === 'private' ? await d.forgedPress!(presser, 'dm', job, action) : await d.press(presser, job, action);
+    reply =
+      actor === 'private' ? await d.forgedPress!(presser, 'dm', job, action) : await d.press(presser, job, action);
   }
 
   if (refused) {
@@ -380,7 +464,11 @@ async function jobCommandRow(c: Cast, command: keyof typeof JOB_COMMANDS, actor:
     return;
   }
   if (command === 'cancel' || command === 'Cancel button') {
-    expect(reply).toBe(command === 'cancel' ? `Cancelled job ${job.id}; ${PRICE} credits are back in its owner’s balance.` : 'Cancelled; the credits went back to the member who asked for it.');
+    expect(reply).toBe(
+      command === 'cancel'
+        ? `Cancelled job ${job.id}; ${PRICE} credits are back in its owner’s balance.`
+        : 'Cancelled; the credits went back to the member who asked for it.',
+    );
     await expect.poll(async () => (await d.job(job.id)).status, { timeout: 5000, interval: 20 }).toBe('cancelled');
     expect(await d.balance(requester)).toBe(STARTING);
   } else {
@@ -404,7 +492,11 @@ describe.each([
   });
 
   describe('commands on users and communities (effects checked on requests made in A and in B)', () => {
-    it.each(cellsOf<Effect>(platform, USER_COMMANDS).map(([command, actor, effect]) => [command, ACTOR_LABEL[actor], effect, actor] as const))(
+    it.each(
+      cellsOf<Effect>(platform, USER_COMMANDS).map(
+        ([command, actor, effect]) => [command, ACTOR_LABEL[actor], effect, actor] as const,
+      ),
+    )(
       '/%s by %s: %s',
       async (command, _label, effect, actor) => {
         await userCommandRow(cast, command as keyof typeof USER_COMMANDS, actor, effect);
@@ -418,9 +510,13 @@ describe.each([
       [command, ACTOR_LABEL[actor], 'A', inside, actor] as const,
       [command, ACTOR_LABEL[actor], 'B', outside, actor] as const,
     ]);
-    it.each(rows)('%s by %s on a job made in %s: %s', async (command, _label, place, effect, actor) => {
-      await jobCommandRow(cast, command as keyof typeof JOB_COMMANDS, actor, place, effect);
-    }, 30_000);
+    it.each(rows)(
+      '%s by %s on a job made in %s: %s',
+      async (command, _label, place, effect, actor) => {
+        await jobCommandRow(cast, command as keyof typeof JOB_COMMANDS, actor, place, effect);
+      },
+      30_000,
+    );
   });
 });
 
@@ -444,21 +540,43 @@ describe.each([
     const victim = d.person(fresh('Val'));
     const jobInA = await runningJob(d, victim, 'A');
     const doneInA = await succeededJob(d, d.person(fresh('Rae')), 'A');
-    const before = { eve: await d.balance(eve), victim: await d.balance(victim), doneOwner: (await d.jobs()).length, budgets: { A: await d.budget('A'), B: await d.budget('B'), E: await d.budget('E') } };
+    const before = {
+      eve: await d.balance(eve),
+      victim: await d.balance(victim),
+      doneOwner: (await d.jobs()).length,
+      budgets: { A: await d.budget('A'), B: await d.budget('B'), E: await d.budget('E') },
+    };
 
     // Her server has no budget: she cannot mint credits for herself or anyone.
-    expect(await d.command(eve, 'E', 'credits', { action: 'grant', user: eve, amount: 500 })).toBe("This community's budget has 0 credits left; ask the bot owner for more.");
-    expect(await d.command(eve, 'E', 'credits', { action: 'grant', user: victim, amount: 1 })).toBe("This community's budget has 0 credits left; ask the bot owner for more.");
-    expect(await d.command(eve, 'E', 'credits', { action: 'take', user: victim, amount: 1 })).toBe('Only the bot owner can take credits away.');
-    expect(await d.command(eve, 'E', 'budget', { action: 'give', amount: 500 })).toBe('Only the bot owner can change a community budget.');
+    expect(await d.command(eve, 'E', 'credits', { action: 'grant', user: eve, amount: 500 })).toBe(
+      "This community's budget has 0 credits left; ask the bot owner for more.",
+    );
+    expect(await d.command(eve, 'E', 'credits', { action: 'grant', user: victim, amount: 1 })).toBe(
+      "This community's budget has 0 credits left; ask the bot owner for more.",
+    );
+    expect(await d.command(eve, 'E', 'credits', { action: 'take', user: victim, amount: 1 })).toBe(
+      'Only the bot owner can take credits away.',
+    );
+    expect(await d.command(eve, 'E', 'budget', { action: 'give', amount: 500 })).toBe(
+      'Only the bot owner can change a community budget.',
+    );
     // Her ban and quota hold in her server only.
-    expect(await d.command(eve, 'E', 'ban', { user: victim, reason: 'mine' })).toMatch(/ is banned in this community: mine\.$/);
-    expect(await d.command(eve, 'E', 'quota', { user: victim, daily_jobs: 0 })).toMatch(/ may now make 0 videos a day here\.$/);
+    expect(await d.command(eve, 'E', 'ban', { user: victim, reason: 'mine' })).toMatch(
+      / is banned in this community: mine\.$/,
+    );
+    expect(await d.command(eve, 'E', 'quota', { user: victim, daily_jobs: 0 })).toMatch(
+      / may now make 0 videos a day here\.$/,
+    );
     // Jobs made elsewhere are out of her reach.
     expect(await d.command(eve, 'E', 'cancel', { job: jobInA.id })).toBe(`You have no job ${jobInA.id}.`);
-    expect(await d.command(eve, 'E', 'refund', { job: doneInA.id })).toBe(`Job ${doneInA.id} was not made in this community.`);
+    expect(await d.command(eve, 'E', 'refund', { job: doneInA.id })).toBe(
+      `Job ${doneInA.id} was not made in this community.`,
+    );
     // Her /stats counts only her server, which has no jobs.
-    expect((await d.command(eve, 'E', 'stats')).split('\n').slice(0, 2)).toEqual([`This community (${d.community('E')}):`, 'Jobs: none']);
+    expect((await d.command(eve, 'E', 'stats')).split('\n').slice(0, 2)).toEqual([
+      `This community (${d.community('E')}):`,
+      'Jobs: none',
+    ]);
 
     expect(await d.balance(eve)).toBe(before.eve);
     expect((await d.job(jobInA.id)).status).toBe('running');
@@ -479,8 +597,12 @@ describe.each([
     );
     expect(await d.balance(target)).toBe(STARTING);
     expect(await d.budget('A')).toBe(left);
-    expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 1 })).toBe(`Gave 1 credits to the budget of ${d.community('A')}. Left: ${left + 1}.`);
-    expect(await d.command(people.modA, 'A', 'credits', { action: 'grant', user: target, amount: left + 1 })).toMatch(/\(0 left\)\. New balance: /);
+    expect(await d.command(d.owner, 'A', 'budget', { action: 'give', amount: 1 })).toBe(
+      `Gave 1 credits to the budget of ${d.community('A')}. Left: ${left + 1}.`,
+    );
+    expect(await d.command(people.modA, 'A', 'credits', { action: 'grant', user: target, amount: left + 1 })).toMatch(
+      /\(0 left\)\. New balance: /,
+    );
     expect(await d.balance(target)).toBe(STARTING + left + 1);
     expect(await d.budget('A')).toBe(0);
   }, 30_000);
@@ -497,12 +619,18 @@ describe.each([
     expect(await d.balance(requester)).toBe(STARTING - 2 * PRICE);
   }, 30_000);
 
-  it.runIf(platform === 'Telegram')('a moderator of A who sends Cancel for a job of B from A (a modified client) is refused and the job goes on', async () => {
-    const { d, people } = cast;
-    const requester = d.person(fresh('Rae'));
-    const job = await runningJob(d, requester, 'B');
-    expect(await d.forgedPress!(people.modA, 'A', job, 'cancel')).toBe('Only the person who asked for this video (or a moderator) can do that.');
-    expect((await d.job(job.id)).status).toBe('running');
-    expect(await d.balance(requester)).toBe(STARTING - PRICE);
-  }, 30_000);
+  it.runIf(platform === 'Telegram')(
+    'a moderator of A who sends Cancel for a job of B from A (a modified client) is refused and the job goes on',
+    async () => {
+      const { d, people } = cast;
+      const requester = d.person(fresh('Rae'));
+      const job = await runningJob(d, requester, 'B');
+      expect(await d.forgedPress!(people.modA, 'A', job, 'cancel')).toBe(
+        'Only the person who asked for this video (or a moderator) can do that.',
+      );
+      expect((await d.job(job.id)).status).toBe('running');
+      expect(await d.balance(requester)).toBe(STARTING - PRICE);
+    },
+    30_000,
+  );
 });

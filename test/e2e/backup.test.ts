@@ -82,7 +82,10 @@ describe('npm run backup', () => {
 
         expect(backup.code, backup.output).toBe(0);
         expect(after, 'jobs were taken in while the backup ran').toBeGreaterThan(before);
-        const counted = /Backed up .+clipbot\.db to (.+during-load\.db): (\d+) jobs, (\d+) ledger entries, \d+ KiB\./.exec(backup.output);
+        const counted =
+          /Backed up .+clipbot\.db to (.+during-load\.db): (\d+) jobs, (\d+) ledger entries, \d+ KiB\./.exec(
+            backup.output,
+          );
         expect(counted, backup.output).not.toBeNull();
 
         const restored = restore(file);
@@ -127,7 +130,9 @@ describe('npm run backup', () => {
         } finally {
           restored.db.$client.close();
         }
-        const bot = await startClipbot(loadConfig({ DATA_DIR: restored.dir, HTTP_PORT: '0', LOG_LEVEL: 'silent' }), { logger: silentLogger });
+        const bot = await startClipbot(loadConfig({ DATA_DIR: restored.dir, HTTP_PORT: '0', LOG_LEVEL: 'silent' }), {
+          logger: silentLogger,
+        });
         await bot.stop();
       },
       CHILD_TIMEOUT_MS,
@@ -146,9 +151,13 @@ describe('npm run backup', () => {
         expect(fs.readFileSync(file, 'utf8')).toBe('precious');
 
         const empty = freshDir();
-        const none = startChild('npm', ['run', 'backup', '--', path.join(empty, 'x.db')], { env: ownerShellEnv({ DATA_DIR: empty }) });
+        const none = startChild('npm', ['run', 'backup', '--', path.join(empty, 'x.db')], {
+          env: ownerShellEnv({ DATA_DIR: empty }),
+        });
         expect(await none.exited).toBe(1);
-        expect(none.output()).toContain(`Backup failed: there is no database at ${path.join(empty, 'clipbot.db')}: check DATA_DIR`);
+        expect(none.output()).toContain(
+          `Backup failed: there is no database at ${path.join(empty, 'clipbot.db')}: check DATA_DIR`,
+        );
         expect(fs.readdirSync(empty)).toEqual([]);
       },
       CHILD_TIMEOUT_MS,

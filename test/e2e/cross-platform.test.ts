@@ -102,8 +102,12 @@ class World {
   /** The sum of the prices captured (spent) for the account behind (platform, id). */
   async captured(platform: 'discord' | 'telegram', id: string | number): Promise<number> {
     const user = (await userIn(this.rows, platform, String(id)))!;
-    const captured = new Set((await this.rows.ledger()).filter((e) => e.userId === user.id && e.kind === 'capture').map((e) => e.jobId));
-    return (await this.jobs()).filter((j) => j.userId === user.id && captured.has(j.id)).reduce((sum, j) => sum + j.price, 0);
+    const captured = new Set(
+      (await this.rows.ledger()).filter((e) => e.userId === user.id && e.kind === 'capture').map((e) => e.jobId),
+    );
+    return (await this.jobs())
+      .filter((j) => j.userId === user.id && captured.has(j.id))
+      .reduce((sum, j) => sum + j.price, 0);
   }
 
   /** What only the Discord member who acted sees: the ephemeral reply, or an ephemeral follow-up. */
@@ -155,11 +159,19 @@ describe('one bot on Discord and Telegram at once', () => {
     });
 
     w.telegram.sendText(tom, tomChat, '/video a paper boat on a rainy street --resolution 480p');
-    await eventually(async () => expect((await w.jobs()).map((j) => [j.platform, j.status])).toEqual([...Array(4).fill(['discord', expect.any(String)]), ['telegram', 'queued']]));
+    await eventually(async () =>
+      expect((await w.jobs()).map((j) => [j.platform, j.status])).toEqual([
+        ...Array(4).fill(['discord', expect.any(String)]),
+        ['telegram', 'queued'],
+      ]),
+    );
     expect((await w.jobs())[0]!.status).toBe('running');
 
     w.sim.complete(w.sim.requests()[0]!.id);
-    await eventually(async () => expect((await w.jobs()).map((j) => j.status)).toEqual(Array(5).fill('succeeded')), 20_000);
+    await eventually(
+      async () => expect((await w.jobs()).map((j) => j.status)).toEqual(Array(5).fill('succeeded')),
+      20_000,
+    );
 
     const all = await w.jobs();
     const [d1, d2, d3, d4, t] = all as [Job, Job, Job, Job, Job];
@@ -178,7 +190,9 @@ describe('one bot on Discord and Telegram at once', () => {
     expect(uploads.every((r) => r.status === 200 && r.files.length === 1 && isMp4(r.files[0]!.data))).toBe(true);
     const delivered = w.discord.channelMessages().filter((m) => m.files.length > 0);
     expect(delivered.map((m) => m.content.startsWith(`<@${dana.id}>`))).toEqual([true, true, true, true]);
-    expect(delivered.map((m) => m.files[0]!.filename).sort()).toEqual([d1, d2, d3, d4].map((j) => `${j.id}.mp4`).sort());
+    expect(delivered.map((m) => m.files[0]!.filename).sort()).toEqual(
+      [d1, d2, d3, d4].map((j) => `${j.id}.mp4`).sort(),
+    );
 
     const sendVideos = w.telegram.callsTo('sendVideo');
     expect(sendVideos).toHaveLength(1);
@@ -215,11 +229,19 @@ describe('one bot on Discord and Telegram at once', () => {
 
     expect(await w.privateReply(w.discord.slash(samOnDiscord, 'balance'))).toMatch(/^You have 1000 credits\./);
     // The Telegram owner funds the Discord server's budget from a private chat; its moderator grants out of it.
-    const funded = w.telegram.sendText(owner!, w.telegram.privateChat(owner!), `/budget give 60 discord:${w.discord.guild.id}`);
-    expect((await w.telegramReply(funded)).text).toBe(`Gave 60 credits to the budget of discord:${w.discord.guild.id}. Left: 60.`);
-    expect(await w.privateReply(w.discord.slash(mod, 'credits', { action: 'grant', user: samOnDiscord, amount: 50, reason: 'contest' }))).toMatch(
-      /New balance: 1050\.$/,
+    const funded = w.telegram.sendText(
+      owner!,
+      w.telegram.privateChat(owner!),
+      `/budget give 60 discord:${w.discord.guild.id}`,
     );
+    expect((await w.telegramReply(funded)).text).toBe(
+      `Gave 60 credits to the budget of discord:${w.discord.guild.id}. Left: 60.`,
+    );
+    expect(
+      await w.privateReply(
+        w.discord.slash(mod, 'credits', { action: 'grant', user: samOnDiscord, amount: 50, reason: 'contest' }),
+      ),
+    ).toMatch(/New balance: 1050\.$/);
     expect(await w.balance('discord', sam!.id)).toBe(STARTING + 50);
     expect(await w.balance('telegram', sam!.id)).toBeUndefined();
 
@@ -228,7 +250,9 @@ describe('one bot on Discord and Telegram at once', () => {
 
     const group = w.telegram.group();
     const granted = w.telegram.sendText(owner!, group, `/credits grant telegram:${sam!.id} 7 welcome`);
-    expect((await w.telegramReply(granted)).text).toBe(`Gave 7 credits to Sam (telegram:${sam!.id}). New balance: ${STARTING + 7}.`);
+    expect((await w.telegramReply(granted)).text).toBe(
+      `Gave 7 credits to Sam (telegram:${sam!.id}). New balance: ${STARTING + 7}.`,
+    );
     expect(await w.privateReply(w.discord.slash(samOnDiscord, 'balance'))).toMatch(/^You have 1050 credits\./);
 
     expect(await w.balance('discord', sam!.id)).toBe(STARTING + 50);

@@ -60,7 +60,12 @@ function newcomerEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
 
 function run(command: string, args: string[], settings: Record<string, string>): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env: newcomerEnv(settings), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      env: newcomerEnv(settings),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -74,8 +79,10 @@ function run(command: string, args: string[], settings: Record<string, string>):
   });
 }
 
-const demo = (settings: Record<string, string>, ...commands: string[]) => run('npm', ['run', 'demo', '--', ...commands], settings);
-const npmStart = (settings: Record<string, string>, ...args: string[]) => run('npm', ['start', ...(args.length ? ['--', ...args] : [])], settings);
+const demo = (settings: Record<string, string>, ...commands: string[]) =>
+  run('npm', ['run', 'demo', '--', ...commands], settings);
+const npmStart = (settings: Record<string, string>, ...args: string[]) =>
+  run('npm', ['start', ...(args.length ? ['--', ...args] : [])], settings);
 
 /** Our own output, without npm's banner and warnings. */
 function withoutNpm(text: string): string {
@@ -92,7 +99,11 @@ describe('the README first steps', () => {
       'shows the price, the queue, the progress, then a playable MP4 on disk and its link, and exits 0',
       async () => {
         const dir = dataDir();
-        const { code, stdout, stderr } = await demo({ DATA_DIR: dir }, '/video a red fox running through snow', '/balance');
+        const { code, stdout, stderr } = await demo(
+          { DATA_DIR: dir },
+          '/video a red fox running through snow',
+          '/balance',
+        );
 
         expect(code, stderr).toBe(0);
         expect(stdout).toContain('> /video a red fox running through snow');
@@ -158,7 +169,15 @@ describe('the README first steps', () => {
         'makes a playable MP4 with each, at its own provider’s simulator, and charges each its catalog price',
         async () => {
           const dir = dataDir();
-          const flagships = ['seedance-2', 'seedance-2-fast', 'seedance-2-ark', 'seedance-2-fast-ark', 'seedance-1.5-pro-ark', 'veo3.1-fast', 'veo3.1'];
+          const flagships = [
+            'seedance-2',
+            'seedance-2-fast',
+            'seedance-2-ark',
+            'seedance-2-fast-ark',
+            'seedance-1.5-pro-ark',
+            'veo3.1-fast',
+            'veo3.1',
+          ];
           const { code, stdout, stderr } = await demo(
             { DATA_DIR: dir, STARTING_CREDITS: '10000', CONFIRM_ABOVE_CREDITS: '0' },
             ...flagships.map((m) => `/video --model ${m} --resolution 720p a red fox running through snow`),
@@ -170,11 +189,18 @@ describe('the README first steps', () => {
           expect(files).toHaveLength(flagships.length);
           for (const file of files) expect(fs.readFileSync(file).subarray(4, 8).toString('latin1')).toBe('ftyp');
           const db = new Database(path.join(dir, 'clipbot.db'), { readonly: true });
-          const jobs = db.prepare('select model, provider, status, price, params from jobs order by created_at').all() as { model: string; provider: string; status: string; price: number; params: string }[];
+          const jobs = db
+            .prepare('select model, provider, status, price, params from jobs order by created_at')
+            .all() as { model: string; provider: string; status: string; price: number; params: string }[];
           db.close();
           const expected = flagships.map((id) => {
             const model = MODELS.find((m) => m.id === id)!;
-            return { model: id, provider: model.provider, status: 'succeeded', price: priceCredits(model, { durationS: model.defaultDuration, resolution: '720p', aspectRatio: '16:9' }) };
+            return {
+              model: id,
+              provider: model.provider,
+              status: 'succeeded',
+              price: priceCredits(model, { durationS: model.defaultDuration, resolution: '720p', aspectRatio: '16:9' }),
+            };
           });
           expect(jobs.map(({ params: _params, ...job }) => job)).toEqual(expected);
           const spent = expected.reduce((sum, job) => sum + job.price, 0);
@@ -189,10 +215,16 @@ describe('the README first steps', () => {
         'prints the reason in plain words, refunds the credits and exits 1',
         async () => {
           const dir = dataDir();
-          const { code, stdout, stderr } = await demo({ DATA_DIR: dir }, '/video [sim:content_policy] a fox', '/balance');
+          const { code, stdout, stderr } = await demo(
+            { DATA_DIR: dir },
+            '/video [sim:content_policy] a fox',
+            '/balance',
+          );
 
           expect(code, stderr).toBe(1);
-          expect(stdout).toMatch(/Job \w+ failed: The provider’s safety filter rejected the generated video\. Try a different prompt\./);
+          expect(stdout).toMatch(
+            /Job \w+ failed: The provider’s safety filter rejected the generated video\. Try a different prompt\./,
+          );
           expect(stdout).toMatch(/> \/balance\nYou have 500 credits\.\n/);
           expect(stdout).not.toContain('file:');
           expect(stdout).not.toMatch(/ref [0-9a-f]{8}/);
@@ -208,11 +240,18 @@ describe('the README first steps', () => {
         'answers the commands, says no provider is configured for /models, and exits 0',
         async () => {
           const dir = dataDir();
-          const { code, stdout, stderr } = await npmStart({ DATA_DIR: dir, HTTP_PORT: '0' }, '--console', '/help', '/models');
+          const { code, stdout, stderr } = await npmStart(
+            { DATA_DIR: dir, HTTP_PORT: '0' },
+            '--console',
+            '/help',
+            '/models',
+          );
 
           expect(code, stderr).toBe(0);
           expect(stdout).toMatch(/> \/help\nCommands:\n\/video: /);
-          expect(stdout).toMatch(/> \/models\nNo video provider is configured yet\. The bot owner needs to set a provider key\./);
+          expect(stdout).toMatch(
+            /> \/models\nNo video provider is configured yet\. The bot owner needs to set a provider key\./,
+          );
         },
         CHILD_TIMEOUT_MS,
       );
@@ -245,7 +284,9 @@ describe('the README first steps', () => {
 
           expect(code).not.toBe(0);
           const message = withoutNpm(stderr);
-          expect(message).toMatch(/^Invalid configuration:\n {2}- HTTP_PORT="abc": .+\nSee \.env\.example for every setting\.$/);
+          expect(message).toMatch(
+            /^Invalid configuration:\n {2}- HTTP_PORT="abc": .+\nSee \.env\.example for every setting\.$/,
+          );
           expect(message).not.toMatch(/^\s+at /m);
           expect(withoutNpm(stdout)).toBe('');
           expect(fs.readdirSync(dir)).toEqual([]);

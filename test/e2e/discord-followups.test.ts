@@ -32,12 +32,22 @@ afterEach(async () => {
 async function start(confirmAbove = 0): Promise<World> {
   kie = await startKieSimulator({ queueMs: 0, runMs: 200, hdReadyMs: 100, uhdReadyMs: 100 });
   const sim = kie;
-  world = await World.start({ env: () => ({ KIE_API_KEY: sim.apiKey, KIE_BASE_URL: sim.url, STARTING_CREDITS: String(STARTING), CONFIRM_ABOVE_CREDITS: String(confirmAbove) }) });
+  world = await World.start({
+    env: () => ({
+      KIE_API_KEY: sim.apiKey,
+      KIE_BASE_URL: sim.url,
+      STARTING_CREDITS: String(STARTING),
+      CONFIRM_ABOVE_CREDITS: String(confirmAbove),
+    }),
+  });
   return world;
 }
 
 /** The quote a press made, once it shows Confirm and Cancel. */
-async function quoteOf(w: World, i: ReturnType<World['fake']['press']>): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
+async function quoteOf(
+  w: World,
+  i: ReturnType<World['fake']['press']>,
+): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
   const message = await w.status(i, 'Confirm within 2 minutes');
   const [confirm, cancel] = buttonIds(message);
   expect(confirm).toMatch(/^clipbot:confirm:q[a-z0-9]+$/);
@@ -60,11 +70,18 @@ describe('follow-ups on Discord', () => {
       `clipbot:extend:${parent.id}`,
     ]);
     // Each follow-up says its price, the one it is then charged.
-    expect(buttonLabels(result)).toEqual(['Retry', 'Upscale to 1080P · 32 credits', 'Upscale to 4K · 320 credits', `Extend · ${VEO_720} credits`]);
+    expect(buttonLabels(result)).toEqual([
+      'Retry',
+      'Upscale to 1080P · 32 credits',
+      'Upscale to 4K · 320 credits',
+      `Extend · ${VEO_720} credits`,
+    ]);
 
     // Bob may not spend Alice's credits, nor his own on her clip.
     const refused = w.fake.press(bob, result, `clipbot:upscale:${parent.id}:1080p`);
-    expect(await w.privateReply(refused)).toBe('Only the person who asked for this video can extend or upscale it (it is charged to them).');
+    expect(await w.privateReply(refused)).toBe(
+      'Only the person who asked for this video can extend or upscale it (it is charged to them).',
+    );
     const refusedExtend = w.fake.press(bob, result, `clipbot:extend:${parent.id}`);
     expect(await w.privateReply(refusedExtend)).toMatch(/^Only the person who asked/);
     expect(refusedExtend.callbacks.map((c) => c.type)).not.toContain(9);
@@ -84,7 +101,12 @@ describe('follow-ups on Discord', () => {
     const submitted = w.fake.submitModal(alice, extend, { prompt: 'the fox dives into a river' });
     await w.status(submitted, `Cost: ${VEO_720} credits`);
     const more = await w.jobIn('final', 1);
-    expect(more).toMatchObject({ status: 'succeeded', parentJobId: parent.id, followup: 'extend', prompt: 'the fox dives into a river' });
+    expect(more).toMatchObject({
+      status: 'succeeded',
+      parentJobId: parent.id,
+      followup: 'extend',
+      prompt: 'the fox dives into a river',
+    });
     expect(kie!.request(more.providerTaskId!)).toMatchObject({ extendOf: parent.providerTaskId });
     await w.fake.waitFor('the continuation delivered', () => w.deliveries(alice).length === 2);
 
@@ -116,12 +138,19 @@ describe('follow-ups on Discord', () => {
     w.fake.press(alice, asked.message, asked.confirm);
     const parent = await w.jobIn('succeeded');
     const result = await w.delivery(alice);
-    expect(buttonLabels(result)).toEqual(['Retry', 'Upscale to 1080P · 32 credits', 'Upscale to 4K · 320 credits', `Extend · ${VEO_720} credits`]);
+    expect(buttonLabels(result)).toEqual([
+      'Retry',
+      'Upscale to 1080P · 32 credits',
+      'Upscale to 4K · 320 credits',
+      `Extend · ${VEO_720} credits`,
+    ]);
 
     const fourK = await quoteOf(w, w.fake.press(alice, result, `clipbot:upscale:${parent.id}:4k`));
     expect(fourK.message.content).toMatch(/^Upscaling this video to 4k costs 320 credits/);
     w.fake.press(alice, fourK.message, fourK.cancel);
-    await w.fake.waitFor('the quote cancelled', () => (w.fake.message(fourK.message.id)!.content === 'Cancelled; nothing was charged.' ? true : undefined));
+    await w.fake.waitFor('the quote cancelled', () =>
+      w.fake.message(fourK.message.id)!.content === 'Cancelled; nothing was charged.' ? true : undefined,
+    );
     expect(await w.jobs()).toHaveLength(1);
     expect(await w.balance(alice)).toBe(STARTING - VEO_720);
 
@@ -133,8 +162,17 @@ describe('follow-ups on Discord', () => {
     const first = w.fake.press(alice, more.message, more.confirm);
     const second = w.fake.press(alice, more.message, more.confirm);
     const extended = await w.jobIn('succeeded', 1);
-    expect(extended).toMatchObject({ parentJobId: parent.id, followup: 'extend', prompt: 'the fox dives into a river', price: VEO_720 });
-    const answers = await Promise.all([first, second].map((p) => w.fake.waitFor('an answer', () => w.fake.original(p)?.content || w.fake.followUps(p)[0]?.content || undefined)));
+    expect(extended).toMatchObject({
+      parentJobId: parent.id,
+      followup: 'extend',
+      prompt: 'the fox dives into a river',
+      price: VEO_720,
+    });
+    const answers = await Promise.all(
+      [first, second].map((p) =>
+        w.fake.waitFor('an answer', () => w.fake.original(p)?.content || w.fake.followUps(p)[0]?.content || undefined),
+      ),
+    );
     expect(answers.filter((a) => a === `Already confirmed as job ${extended.id}.`)).toHaveLength(1);
 
     const hd = w.fake.press(alice, result, `clipbot:upscale:${parent.id}:1080p`);
@@ -164,15 +202,30 @@ describe('follow-ups on Discord', () => {
     }
 
     it('sends fal image-to-video with the last frame of the stored clip, charges once, and refunds a continuation fal fails', async () => {
-      const w = (world = await World.start({ sim: { queueMs: 0, runMs: 100 }, env: () => ({ STARTING_CREDITS: String(STARTING) }) }));
+      const w = (world = await World.start({
+        sim: { queueMs: 0, runMs: 100 },
+        env: () => ({ STARTING_CREDITS: String(STARTING) }),
+      }));
       const alice = w.fake.member('Alice');
       const { parent, result } = await deliveredSeedance(w, alice);
 
-      await w.status(await extendFromModal(w, alice, result, parent.id, 'the fox dives into a river'), `Cost: ${SEEDANCE_480} credits`);
+      await w.status(
+        await extendFromModal(w, alice, result, parent.id, 'the fox dives into a river'),
+        `Cost: ${SEEDANCE_480} credits`,
+      );
       const more = await w.jobIn('final', 1);
-      expect(more).toMatchObject({ status: 'succeeded', parentJobId: parent.id, followup: 'extend', prompt: 'the fox dives into a river', price: SEEDANCE_480 });
+      expect(more).toMatchObject({
+        status: 'succeeded',
+        parentJobId: parent.id,
+        followup: 'extend',
+        prompt: 'the fox dives into a river',
+        price: SEEDANCE_480,
+      });
       const sent = w.sim.request(more.providerTaskId!)!;
-      expect(sent).toMatchObject({ model: 'fal-ai/bytedance/seedance/v1/pro/image-to-video', input: { prompt: 'the fox dives into a river' } });
+      expect(sent).toMatchObject({
+        model: 'fal-ai/bytedance/seedance/v1/pro/image-to-video',
+        input: { prompt: 'the fox dives into a river' },
+      });
       const frame = pngOfDataUri(sent.input['image_url']);
       expect(pngSize(frame)).toEqual({ width: 854, height: 480 });
       expect(frame.equals(lastFrameTheSlowWay(path.join(w.dir, 'media', parent.mediaKey!)))).toBe(true);
@@ -188,7 +241,10 @@ describe('follow-ups on Discord', () => {
     });
 
     it('refuses with a clear reply when the clip is no longer stored, charging nothing and making no job', async () => {
-      const w = (world = await World.start({ sim: { queueMs: 0, runMs: 100 }, env: () => ({ STARTING_CREDITS: String(STARTING) }) }));
+      const w = (world = await World.start({
+        sim: { queueMs: 0, runMs: 100 },
+        env: () => ({ STARTING_CREDITS: String(STARTING) }),
+      }));
       const alice = w.fake.member('Alice');
       const { parent, result } = await deliveredSeedance(w, alice);
       fs.rmSync(path.join(w.dir, 'media', parent.mediaKey!));

@@ -24,11 +24,18 @@ describe('Discord /video with an image', () => {
   describe('when one member sends 40 at once', () => {
     it('starts USER_MAX_INTAKE_IN_PROGRESS downloads, tells the other 38 plainly, and charges only the two that became jobs', async () => {
       trickle = await startTrickleServer(pngBytes());
-      const w = (world = await World.start({ env: () => ({ USER_MAX_INTAKE_IN_PROGRESS: '2', USER_MAX_PENDING_JOBS: '50' }) }));
+      const w = (world = await World.start({
+        env: () => ({ USER_MAX_INTAKE_IN_PROGRESS: '2', USER_MAX_PENDING_JOBS: '50' }),
+      }));
       const alice = w.fake.member('Alice');
       // Discord hands the bot the attachment's CDN link; here that link leads to the slow host.
-      const image = { ...w.fake.hostFile(pngBytes(), 'fox.png', 'image/png'), url: viaPublicName(trickle.url('fox.png')) };
-      const interactions = Array.from({ length: 40 }, (_, n) => w.fake.slash(alice, 'video', { prompt: `fox number ${n}`, image, resolution: '480p' }));
+      const image = {
+        ...w.fake.hostFile(pngBytes(), 'fox.png', 'image/png'),
+        url: viaPublicName(trickle.url('fox.png')),
+      };
+      const interactions = Array.from({ length: 40 }, (_, n) =>
+        w.fake.slash(alice, 'video', { prompt: `fox number ${n}`, image, resolution: '480p' }),
+      );
 
       const privateText = (i: FakeInteraction) => w.fake.followUps(i).find((m) => m.flags & EPHEMERAL)?.content;
       const refusals = await w.fake.waitFor('38 refusals', () => {
@@ -37,7 +44,9 @@ describe('Discord /video with an image', () => {
       });
       expect(refusals).toHaveLength(38);
       expect(new Set(refusals)).toEqual(
-        new Set(['I am still preparing your other 2 requests (downloading the image, checking the prompt). Wait for them to be queued, then try again.']),
+        new Set([
+          'I am still preparing your other 2 requests (downloading the image, checking the prompt). Wait for them to be queued, then try again.',
+        ]),
       );
       expect(trickle.requests).toBe(2);
       expect(trickle.open).toBe(2);

@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MEMBER_PERMISSIONS, PERMISSIONS, type FakeDiscord, type FakeEntitlement, type FakeMember, type FakeSku } from '../fakes/discord.js';
+import {
+  MEMBER_PERMISSIONS,
+  PERMISSIONS,
+  type FakeDiscord,
+  type FakeEntitlement,
+  type FakeMember,
+  type FakeSku,
+} from '../fakes/discord.js';
 import { DiscordWorld as World, EPHEMERAL, OWNER_ID } from '../helpers/discord-world.js';
 
 /**
@@ -42,10 +49,13 @@ async function startShop(env: Record<string, string> = {}): Promise<Shop> {
   return { w: world, small: small!, large: large! };
 }
 
-const consumeCalls = (fake: FakeDiscord, e: FakeEntitlement) => fake.calls('POST', new RegExp(`^/applications/\\d+/entitlements/${e.id}/consume$`));
+const consumeCalls = (fake: FakeDiscord, e: FakeEntitlement) =>
+  fake.calls('POST', new RegExp(`^/applications/\\d+/entitlements/${e.id}/consume$`));
 
 async function purchaseEntries(w: World) {
-  return (await w.rows.ledger()).filter((e) => e.kind === 'purchase' || e.kind === 'purchase_refund').map((e) => [e.kind, e.amount, e.paymentId]);
+  return (await w.rows.ledger())
+    .filter((e) => e.kind === 'purchase' || e.kind === 'purchase_refund')
+    .map((e) => [e.kind, e.amount, e.paymentId]);
 }
 
 /** Waits until the entitlement is credited and consumed. */
@@ -61,7 +71,9 @@ describe('buying credits on Discord', () => {
     const alice = w.fake.member('Alice');
     const i = w.fake.slash(alice, 'buy', {});
     expect(await w.privateReply(i)).toMatch(/^Credit packs: 100 credits, 500 credits\. Buy one with its button below/);
-    const offer = await w.fake.waitFor('the purchase buttons', () => w.fake.followUps(i).find((m) => m.components.length > 0));
+    const offer = await w.fake.waitFor('the purchase buttons', () =>
+      w.fake.followUps(i).find((m) => m.components.length > 0),
+    );
     expect(offer.flags & EPHEMERAL).toBe(EPHEMERAL);
     expect(offer.components.flatMap((r) => r.components)).toEqual([
       { type: 2, style: 6, sku_id: small.id },
@@ -85,7 +97,9 @@ describe('buying credits on Discord', () => {
     const alice = w.fake.member('Alice');
     const i = w.fake.slash(alice, 'buy', { credits: 100 });
     await w.privateReply(i);
-    const offer = await w.fake.waitFor('the purchase button', () => w.fake.followUps(i).find((m) => m.components.length > 0));
+    const offer = await w.fake.waitFor('the purchase button', () =>
+      w.fake.followUps(i).find((m) => m.components.length > 0),
+    );
     expect(offer.components.flatMap((r) => r.components).map((b) => b.sku_id)).toEqual([small.id]);
     const none = w.fake.slash(alice, 'buy', { credits: 42 });
     expect(await w.privateReply(none)).toBe('There is no pack of 42 credits. Packs: 100 credits, 500 credits.');
@@ -103,7 +117,10 @@ describe('buying credits on Discord', () => {
     bought.consumed = false;
     w.fake.redeliverEntitlement(bought.id);
     w.fake.redeliverEntitlement(bought.id);
-    await w.fake.waitFor('the replays to be consumed', () => consumeCalls(w.fake, bought).length >= 3 && bought.consumed);
+    await w.fake.waitFor(
+      'the replays to be consumed',
+      () => consumeCalls(w.fake, bought).length >= 3 && bought.consumed,
+    );
     expect(await purchaseEntries(w)).toEqual([['purchase', 100, `discord:${bought.id}`]]);
     expect(await w.balance(alice)).toBe(100);
     await w.expectLedgerBalanced();
@@ -125,7 +142,11 @@ describe('buying credits on Discord', () => {
 
     const lists = w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/);
     expect(lists.length).toBeGreaterThanOrEqual(1);
-    expect(Object.fromEntries(lists[0]!.query)).toEqual({ exclude_ended: 'true', exclude_deleted: 'false', limit: '100' });
+    expect(Object.fromEntries(lists[0]!.query)).toEqual({
+      exclude_ended: 'true',
+      exclude_deleted: 'false',
+      limit: '100',
+    });
     expect(lists.every((r) => r.status === 200)).toBe(true);
     expect((await purchaseEntries(w)).sort()).toEqual(
       [
@@ -165,7 +186,10 @@ describe('buying credits on Discord', () => {
     w.fake.inject({ method: 'POST', path: /\/entitlements\/\d+\/consume$/, times: 50, respond: { status: 503 } });
     const bought = w.fake.purchase(alice, small.id);
     await w.fake.waitFor('the purchase to be credited', async () => (await purchaseEntries(w)).length === 1);
-    await w.fake.waitFor('the consume to be refused', () => consumeCalls(w.fake, bought).length > 0 && consumeCalls(w.fake, bought).every((r) => r.status === 503));
+    await w.fake.waitFor(
+      'the consume to be refused',
+      () => consumeCalls(w.fake, bought).length > 0 && consumeCalls(w.fake, bought).every((r) => r.status === 503),
+    );
     expect(bought.consumed).toBe(false);
     w.fake.clearFaults();
 
@@ -194,7 +218,9 @@ describe('buying credits on Discord', () => {
     expect(consumeCalls(w.fake, bought)).toEqual([]);
     expect(await purchaseEntries(w)).toEqual([['purchase', 100, `discord:${next.id}`]]);
 
-    await w.restart({ DISCORD_SKU_CREDITS: `${w.config.DISCORD_SKU_CREDITS.map((p) => `${p.skuId}:${p.credits}`).join(',')},${stray.id}:42` });
+    await w.restart({
+      DISCORD_SKU_CREDITS: `${w.config.DISCORD_SKU_CREDITS.map((p) => `${p.skuId}:${p.credits}`).join(',')},${stray.id}:42`,
+    });
     await delivered(w, bought);
     expect(await w.balance(alice)).toBe(142);
     await w.expectLedgerBalanced();
@@ -246,13 +272,17 @@ describe('Discord refunds (ENTITLEMENT_DELETE)', () => {
     expect(await w.balance(alice)).toBe(100);
 
     const history = await w.privateReply(w.fake.slash(alice, 'history', {}));
-    expect(history).toMatch(new RegExp(`bought 100 credits .* payment ${bought.id} · refunded by Discord \\(60 credits taken back\\)`));
+    expect(history).toMatch(
+      new RegExp(`bought 100 credits .* payment ${bought.id} · refunded by Discord \\(60 credits taken back\\)`),
+    );
     expect(history).not.toMatch(new RegExp(`payment ${later.id} · refunded`));
 
     // The owners' /stats: credits sold on Discord after refunds, beside the provider spend; a moderator sees no money.
     const owner = w.fake.member('Owner', { id: OWNER_ID });
     const stats = await w.privateReply(w.fake.slash(owner, 'stats', {}));
-    expect(stats).toContain('Revenue after refunds, all time:\n  Discord: 100 credits sold (Discord does not tell bots the price paid); 2 purchases, 1 refunded (60 credits taken back)\nProvider spend, all time: about $');
+    expect(stats).toContain(
+      'Revenue after refunds, all time:\n  Discord: 100 credits sold (Discord does not tell bots the price paid); 2 purchases, 1 refunded (60 credits taken back)\nProvider spend, all time: about $',
+    );
     const moderator = w.fake.member('Mod', { permissions: MEMBER_PERMISSIONS | PERMISSIONS.ManageGuild });
     expect(await w.privateReply(w.fake.slash(moderator, 'stats', {}))).not.toContain('Revenue');
     await w.expectLedgerBalanced();
@@ -303,7 +333,10 @@ describe('Discord refunds (ENTITLEMENT_DELETE)', () => {
     await w.fake.waitFor('the refund', async () => (await purchaseEntries(w)).length === 2);
     expect(await w.balance(alice)).toBe(10);
     await w.restart();
-    await w.fake.waitFor('the second list at start', () => w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/).length >= 3);
+    await w.fake.waitFor(
+      'the second list at start',
+      () => w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/).length >= 3,
+    );
     const next = w.fake.purchase(alice, small.id);
     await delivered(w, next);
     expect(await purchaseEntries(w)).toEqual([
@@ -323,7 +356,9 @@ describe('Discord refunds (ENTITLEMENT_DELETE)', () => {
     const bought = w.fake.purchase(alice, small.id);
     w.fake.deleteEntitlement(bought.id);
     await w.boot();
-    await w.fake.waitFor('the entitlement list at start', () => w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/).some((r) => r.status === 200));
+    await w.fake.waitFor('the entitlement list at start', () =>
+      w.fake.calls('GET', /^\/applications\/\d+\/entitlements$/).some((r) => r.status === 200),
+    );
     const next = w.fake.purchase(alice, small.id);
     await delivered(w, next);
     expect(await purchaseEntries(w)).toEqual([['purchase', 100, `discord:${next.id}`]]);
@@ -350,7 +385,8 @@ describe('the fake Discord’s entitlement routes', () => {
     const listed = await get(`user_id=${alice.id}&sku_ids=${small.id}`);
     expect(listed.status).toBe(200);
     expect(listed.body).toMatchObject([{ id: bought.id, consumed: true, user_id: alice.id, sku_id: small.id }]);
-    const consume = (id: string) => fetch(`${base}/${id}/consume`, { method: 'POST', headers: auth }).then((r) => r.status);
+    const consume = (id: string) =>
+      fetch(`${base}/${id}/consume`, { method: 'POST', headers: auth }).then((r) => r.status);
     expect(await consume('1234567890123456789')).toBe(404);
     expect(await consume(bought.id)).toBe(400);
     expect((await fetch(`${base}`, { headers: {} })).status).toBe(401);
@@ -358,6 +394,15 @@ describe('the fake Discord’s entitlement routes', () => {
 });
 
 function rawOf(fake: FakeDiscord, e: FakeEntitlement) {
-  return { id: e.id, sku_id: e.skuId, application_id: fake.applicationId, user_id: e.userId, type: e.type, deleted: e.deleted, consumed: e.consumed, starts_at: e.startsAt, ends_at: e.endsAt };
+  return {
+    id: e.id,
+    sku_id: e.skuId,
+    application_id: fake.applicationId,
+    user_id: e.userId,
+    type: e.type,
+    deleted: e.deleted,
+    consumed: e.consumed,
+    starts_at: e.startsAt,
+    ends_at: e.endsAt,
+  };
 }
-

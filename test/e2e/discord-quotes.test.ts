@@ -10,7 +10,12 @@ import { DiscordWorld as World, STARTING } from '../helpers/discord-world.js';
 
 const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
 /** The engine's clock, moved by the test instead of sleeping. */
-const clock = { offset: 0, now() { return Date.now() + this.offset; } };
+const clock = {
+  offset: 0,
+  now() {
+    return Date.now() + this.offset;
+  },
+};
 
 let world: World | undefined;
 afterEach(async () => {
@@ -25,7 +30,10 @@ async function start(): Promise<World> {
 }
 
 /** The quote message a `/video` made, once it shows its buttons. */
-async function quoteOf(w: World, i: ReturnType<World['fake']['slash']>): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
+async function quoteOf(
+  w: World,
+  i: ReturnType<World['fake']['slash']>,
+): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
   const message = await w.status(i, 'Confirm within 2 minutes');
   const [confirm, cancel] = buttonIds(message);
   expect(confirm).toMatch(/^clipbot:confirm:q[a-z0-9]+$/);
@@ -56,7 +64,9 @@ describe('Discord: quote and confirm', () => {
     await w.status(press, 'Cost: 50 credits');
     const job = await w.jobIn('succeeded');
     expect(job).toMatchObject({ prompt: 'a red fox', price: 50 });
-    await w.fake.waitFor('the quote to say it was confirmed', () => (w.fake.message(quote.message.id)!.content.includes(`job ${job.id}`) ? true : undefined));
+    await w.fake.waitFor('the quote to say it was confirmed', () =>
+      w.fake.message(quote.message.id)!.content.includes(`job ${job.id}`) ? true : undefined,
+    );
     expect(buttonIds(w.fake.message(quote.message.id)!)).toEqual([]);
     expect(await w.balance(alice)).toBe(STARTING - 50);
     await w.expectLedgerBalanced();
@@ -69,7 +79,11 @@ describe('Discord: quote and confirm', () => {
     const first = w.fake.press(alice, quote.message, quote.confirm);
     const second = w.fake.press(alice, quote.message, quote.confirm);
     const job = await w.jobIn('succeeded');
-    const refusals = await Promise.all([first, second].map((p) => w.fake.waitFor('an answer', () => w.fake.original(p)?.content || w.fake.followUps(p)[0]?.content || undefined)));
+    const refusals = await Promise.all(
+      [first, second].map((p) =>
+        w.fake.waitFor('an answer', () => w.fake.original(p)?.content || w.fake.followUps(p)[0]?.content || undefined),
+      ),
+    );
     expect(refusals.filter((a) => a === `Already confirmed as job ${job.id}.`)).toHaveLength(1);
     expect((await w.jobs()).length).toBe(1);
     expect(await w.balance(alice)).toBe(STARTING - 50);
@@ -81,8 +95,12 @@ describe('Discord: quote and confirm', () => {
     const alice = w.fake.member('Alice');
     const bob = w.fake.member('Bob');
     const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
-    expect(await w.privateReply(w.fake.press(bob, quote.message, quote.confirm))).toBe('Only the person who asked for this video can confirm or cancel it.');
-    expect(await w.privateReply(w.fake.press(bob, quote.message, quote.cancel))).toBe('Only the person who asked for this video can confirm or cancel it.');
+    expect(await w.privateReply(w.fake.press(bob, quote.message, quote.confirm))).toBe(
+      'Only the person who asked for this video can confirm or cancel it.',
+    );
+    expect(await w.privateReply(w.fake.press(bob, quote.message, quote.cancel))).toBe(
+      'Only the person who asked for this video can confirm or cancel it.',
+    );
     expect(await w.jobs()).toEqual([]);
     expect(buttonIds(w.fake.message(quote.message.id)!)).toEqual([quote.confirm, quote.cancel]);
   });
@@ -92,7 +110,9 @@ describe('Discord: quote and confirm', () => {
     const alice = w.fake.member('Alice');
     const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
     clock.offset = 2 * 60_000;
-    expect(await w.privateReply(w.fake.press(alice, quote.message, quote.confirm))).toMatch(/expired; nothing was charged/);
+    expect(await w.privateReply(w.fake.press(alice, quote.message, quote.confirm))).toMatch(
+      /expired; nothing was charged/,
+    );
     const edited = w.fake.message(quote.message.id)!;
     expect(edited.content).toMatch(/expired/);
     expect(buttonIds(edited)).toEqual([]);
@@ -105,7 +125,9 @@ describe('Discord: quote and confirm', () => {
     const alice = w.fake.member('Alice');
     const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
     w.fake.press(alice, quote.message, quote.cancel);
-    await w.fake.waitFor('the quote to say it was cancelled', () => (w.fake.message(quote.message.id)!.content.includes('Cancelled; nothing was charged') ? true : undefined));
+    await w.fake.waitFor('the quote to say it was cancelled', () =>
+      w.fake.message(quote.message.id)!.content.includes('Cancelled; nothing was charged') ? true : undefined,
+    );
     expect(buttonIds(w.fake.message(quote.message.id)!)).toEqual([]);
     expect(await w.jobs()).toEqual([]);
     expect(await w.balance(alice)).toBe(STARTING);
@@ -119,7 +141,9 @@ describe('Discord: quote and confirm', () => {
     const settings = w.fake.slash(mod, 'settings', { default_model: 'seedance-2' });
     await w.privateReply(settings);
 
-    expect(await w.privateReply(w.fake.press(alice, quote.message, quote.confirm))).toMatch(/price changed from 50 to 190 credits; nothing was charged/);
+    expect(await w.privateReply(w.fake.press(alice, quote.message, quote.confirm))).toMatch(
+      /price changed from 50 to 190 credits; nothing was charged/,
+    );
     const requoted = w.fake.message(quote.message.id)!;
     expect(requoted.content).toContain('190 credits');
     const [confirm] = buttonIds(requoted);
@@ -153,7 +177,9 @@ describe('Discord: quote and confirm', () => {
     const w = await start();
     const alice = w.fake.member('Alice');
     const asked = w.fake.mention(alice, 'a red fox running through snow');
-    const quote = await w.fake.waitFor('a quote reply', () => w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id));
+    const quote = await w.fake.waitFor('a quote reply', () =>
+      w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id),
+    );
     expect(quote.content).toContain('50 credits');
     expect(quote.pinged).toEqual({ everyone: false, users: [], roles: [] });
     const [confirm] = buttonIds(quote);

@@ -8,7 +8,12 @@ import type { FakeGuild } from '../fakes/discord-payloads.js';
 import { tempDir } from '../helpers/db.js';
 import { DISCORD_COMMANDS } from '../helpers/discord-world.js';
 import { FAST_MODELS } from '../helpers/engine-harness.js';
-import { freshPostgresDatabase, postgresAvailable, withPostgresClient, type TestDatabase } from '../helpers/postgres.js';
+import {
+  freshPostgresDatabase,
+  postgresAvailable,
+  withPostgresClient,
+  type TestDatabase,
+} from '../helpers/postgres.js';
 import { publicNetwork } from '../helpers/public-network.js';
 
 /**
@@ -76,12 +81,17 @@ describe.skipIf(!runs)('Discord shards spread over two processes', () => {
     for (const cleanup of cleanups) cleanup();
   });
 
-  const deliveriesOf = (t: string, guildId: string | null) => fake.gateway.deliveries.filter((d) => d.t === t && d.guildId === guildId);
+  const deliveriesOf = (t: string, guildId: string | null) =>
+    fake.gateway.deliveries.filter((d) => d.t === t && d.guildId === guildId);
   const finalStatus = (i: FakeInteraction) =>
-    fake.waitFor('the status to show ✅ Done', () => {
-      const original = fake.original(i);
-      return original && original.content.includes('✅ Done') ? original : undefined;
-    }, 15_000);
+    fake.waitFor(
+      'the status to show ✅ Done',
+      () => {
+        const original = fake.original(i);
+        return original && original.content.includes('✅ Done') ? original : undefined;
+      },
+      15_000,
+    );
 
   it('opens one gateway connection per shard, each told only of the servers on its shard', () => {
     expect(fake.gateway.identifies.map((i) => i.shard).sort()).toEqual([
@@ -97,7 +107,9 @@ describe.skipIf(!runs)('Discord shards spread over two processes', () => {
     expect(fake.calls('PUT', APPLICATION_COMMANDS)).toHaveLength(1);
     expect(fake.commands.global?.map((c) => c.name).sort()).toEqual([...DISCORD_COMMANDS].sort());
     expect(processes[0]!.logs.join('')).toContain('registered Discord slash commands');
-    expect(processes[1]!.logs.join('')).toContain('not registering the slash commands: the process running shard 0 does');
+    expect(processes[1]!.logs.join('')).toContain(
+      'not registering the slash commands: the process running shard 0 does',
+    );
   });
 
   it('answers a /video in a server of shard 1 from the process of shard 1 only, exactly once, and delivers it once', async () => {
@@ -112,11 +124,17 @@ describe.skipIf(!runs)('Discord shards spread over two processes', () => {
     expect(i.callbacks.map((c) => c.type)).toEqual([5]);
     expect(status.channelId).toBe(channelId);
 
-    const delivered = await fake.waitFor('the delivery', () => fake.channelMessages(channelId).find((m) => m.content.startsWith(`<@${alice.id}>`)));
+    const delivered = await fake.waitFor('the delivery', () =>
+      fake.channelMessages(channelId).find((m) => m.content.startsWith(`<@${alice.id}>`)),
+    );
     expect(delivered.files).toHaveLength(1);
     expect(fake.channelMessages(channelId).filter((m) => m.content.startsWith(`<@${alice.id}>`))).toHaveLength(1);
     expect(sim.requests().map((r) => r.prompt)).toEqual(['a lighthouse in a storm']);
-    const jobs = await withPostgresClient(database.name, async (client) => (await client.query<{ status: string; chat_id: string }>('select status, chat_id from jobs')).rows);
+    const jobs = await withPostgresClient(
+      database.name,
+      async (client) =>
+        (await client.query<{ status: string; chat_id: string }>('select status, chat_id from jobs')).rows,
+    );
     expect(jobs).toEqual([{ status: 'succeeded', chat_id: channelId }]);
   });
 
@@ -139,8 +157,16 @@ describe('a bot whose servers need more shards than it runs', () => {
     fake.addGuild('One server too many');
     const { dir, cleanup } = tempDir('clipbot-shard-');
     try {
-      const config = loadConfig({ DATA_DIR: dir, HTTP_PORT: '0', LOG_LEVEL: 'silent', DISCORD_TOKEN: fake.token, DISCORD_API_BASE: fake.apiBase });
-      await expect(startClipbot(config, { logger: createLogger('silent'), models: FAST_MODELS })).rejects.toThrow(/4011/);
+      const config = loadConfig({
+        DATA_DIR: dir,
+        HTTP_PORT: '0',
+        LOG_LEVEL: 'silent',
+        DISCORD_TOKEN: fake.token,
+        DISCORD_API_BASE: fake.apiBase,
+      });
+      await expect(startClipbot(config, { logger: createLogger('silent'), models: FAST_MODELS })).rejects.toThrow(
+        /4011/,
+      );
       expect(fake.gateway.connected).toBe(0);
     } finally {
       await fake.close();

@@ -54,9 +54,7 @@ describe('the Discord adapter', () => {
       const w = await start();
       const registered = w.fake.commands.guilds.get(w.fake.guild.id)!;
       expect(w.fake.commands.global).toBeUndefined();
-      expect(registered.map((c) => c.name).sort()).toEqual(
-        [...DISCORD_COMMANDS].sort(),
-      );
+      expect(registered.map((c) => c.name).sort()).toEqual([...DISCORD_COMMANDS].sort());
       const video = registered.find((c) => c.name === 'video')!;
       const option = (name: string) => video.options!.find((o) => o.name === name)!;
       expect(video.options![0]).toMatchObject({ name: 'prompt', type: 3, required: true });
@@ -67,10 +65,27 @@ describe('the Discord adapter', () => {
       expect(option('camera_fixed')).toMatchObject({ type: 5 });
       expect(video['description_localizations']).toEqual({ 'zh-CN': '根据提示词（可附图片）生成短视频' });
       expect(video).toMatchObject({ default_member_permissions: null, contexts: [0, 1] });
-      for (const name of ['credits', 'quota', 'ban', 'unban', 'blocklist', 'stats', 'refund', 'settings', 'budget', 'communities']) {
-        expect(registered.find((c) => c.name === name)).toMatchObject({ default_member_permissions: String(PERMISSIONS.ManageGuild), contexts: [0] });
+      for (const name of [
+        'credits',
+        'quota',
+        'ban',
+        'unban',
+        'blocklist',
+        'stats',
+        'refund',
+        'settings',
+        'budget',
+        'communities',
+      ]) {
+        expect(registered.find((c) => c.name === name)).toMatchObject({
+          default_member_permissions: String(PERMISSIONS.ManageGuild),
+          contexts: [0],
+        });
       }
-      expect(registered.find((c) => c.name === 'credits')!.options!.find((o) => o.name === 'user')).toMatchObject({ type: 6, required: true });
+      expect(registered.find((c) => c.name === 'credits')!.options!.find((o) => o.name === 'user')).toMatchObject({
+        type: 6,
+        required: true,
+      });
     });
 
     it('registers again only when the definitions changed (a restart with the same commands sends nothing)', async () => {
@@ -113,7 +128,9 @@ describe('the Discord adapter', () => {
       expect(i.callbacks[0]!.at - i.dispatchedAt).toBeLessThan(3000);
       expect(first.content).toMatch(/^“a red fox running through snow”\n⏳ Queued/);
       const job = await w.jobIn('succeeded');
-      expect(first.history[1]!.components.flatMap((r) => r.components.map((b) => [b.custom_id, b.label]))).toEqual([[`clipbot:cancel:${job.id}`, 'Cancel']]);
+      expect(first.history[1]!.components.flatMap((r) => r.components.map((b) => [b.custom_id, b.label]))).toEqual([
+        [`clipbot:cancel:${job.id}`, 'Cancel'],
+      ]);
 
       const delivered = await w.delivery(alice);
       expect(delivered.content).toBe(`<@${alice.id}> Your video is ready: a red fox running through snow`);
@@ -131,7 +148,12 @@ describe('the Discord adapter', () => {
       // Edits are coalesced: a handful for the whole job, not one per poll or tick.
       expect(status.history.length).toBeLessThan(12);
 
-      expect(job).toMatchObject({ platform: 'discord', chatId: w.fake.channelId, uploadLimitBytes: 10 * 1024 * 1024, statusMessageId: status.id });
+      expect(job).toMatchObject({
+        platform: 'discord',
+        chatId: w.fake.channelId,
+        uploadLimitBytes: 10 * 1024 * 1024,
+        statusMessageId: status.id,
+      });
       expect(job.deliveryRef).toBe(`${w.fake.channelId}/${delivered.id}`);
       expect(await w.balance(alice)).toBe(STARTING - PRICE);
       expect(w.sim.requests().map((r) => r.prompt)).toEqual(['a red fox running through snow']);
@@ -143,7 +165,9 @@ describe('the Discord adapter', () => {
       const alice = w.fake.member('Alice');
       const asked = w.fake.mention(alice, 'a red fox running through snow --resolution 480p');
 
-      const status = await w.fake.waitFor('a status reply', () => w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id));
+      const status = await w.fake.waitFor('a status reply', () =>
+        w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id),
+      );
       expect(status.content).toContain('Cost: 40 credits');
       expect(status.pinged).toEqual({ everyone: false, users: [], roles: [] });
       const job = await w.jobIn('succeeded');
@@ -152,7 +176,12 @@ describe('the Discord adapter', () => {
       expect(isMp4(w.fileOf(delivered))).toBe(true);
       expect(delivered.pinged.users).toEqual([alice.id]);
       await w.fake.waitFor('the final status', () => w.fake.message(status.id)!.content.includes('✅ Done'));
-      expect(w.fake.message(status.id)!.history.slice(1).every((h) => h.via === 'channel')).toBe(true);
+      expect(
+        w.fake
+          .message(status.id)!
+          .history.slice(1)
+          .every((h) => h.via === 'channel'),
+      ).toBe(true);
       expect(await w.balance(alice)).toBe(STARTING - PRICE);
       await w.expectLedgerBalanced();
     });
@@ -163,10 +192,14 @@ describe('the Discord adapter', () => {
       w.fake.post(alice, '@everyone clipbot make a red fox');
       w.fake.post(alice, `<@${alice.id}> a red fox`);
       const asked = w.fake.mention(alice, 'a red fox --resolution 480p');
-      await w.fake.waitFor('the status reply', () => w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id));
+      await w.fake.waitFor('the status reply', () =>
+        w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id),
+      );
       await w.jobIn('succeeded');
       expect(await w.jobs()).toHaveLength(1);
-      expect(w.fake.channelMessages().filter((m) => m.referencedMessageId && m.referencedMessageId !== asked.id)).toEqual([]);
+      expect(
+        w.fake.channelMessages().filter((m) => m.referencedMessageId && m.referencedMessageId !== asked.id),
+      ).toEqual([]);
     });
 
     it('animates an image attached to the command: fetched from its CDN link, re-hosted, never passed on as is', async () => {
@@ -227,7 +260,12 @@ describe('the Discord adapter', () => {
       await w.fake.waitFor('autocomplete answers', () => all.callbacks.length && veo.callbacks.length);
       expect(all.callbacks[0]).toMatchObject({ type: 8 });
       const choices = (all.callbacks[0]!.data as unknown as { choices: { value: string }[] }).choices;
-      expect(choices.map((c) => c.value)).toEqual(['seedance-1-pro', 'seedance-1.5-pro', 'seedance-2', 'seedance-2-fast']);
+      expect(choices.map((c) => c.value)).toEqual([
+        'seedance-1-pro',
+        'seedance-1.5-pro',
+        'seedance-2',
+        'seedance-2-fast',
+      ]);
       expect((veo.callbacks[0]!.data as unknown as { choices: unknown[] }).choices).toEqual([]);
     });
 
@@ -325,8 +363,12 @@ describe('the Discord adapter', () => {
       expect(await w.balance(alice)).toBe(STARTING);
       await w.status(i, '🚫 Cancelled');
       expect(w.fake.original(i)!.components).toEqual([]);
-      const notice = await w.fake.waitFor('a notice', () => w.fake.channelMessages().find((m) => m.content.includes('was cancelled')));
-      expect(notice.content).toMatch(new RegExp(`^<@${alice.id}> Job ${running.id} was cancelled\\. 40 credits refunded\\.$`));
+      const notice = await w.fake.waitFor('a notice', () =>
+        w.fake.channelMessages().find((m) => m.content.includes('was cancelled')),
+      );
+      expect(notice.content).toMatch(
+        new RegExp(`^<@${alice.id}> Job ${running.id} was cancelled\\. 40 credits refunded\\.$`),
+      );
       expect(notice.pinged.users).toEqual([alice.id]);
       expect(w.sim.stats.cancelCalls).toBe(1);
       await w.expectLedgerBalanced();
@@ -396,7 +438,9 @@ describe('the Discord adapter', () => {
       const before = w.fake.calls('PATCH', WEBHOOK_EDIT).length;
 
       w.fake.expireToken(i);
-      await w.fake.waitFor('an edit through the channel route', () => w.fake.calls('PATCH', channelEdit(status.id)).some((r) => r.status === 200));
+      await w.fake.waitFor('an edit through the channel route', () =>
+        w.fake.calls('PATCH', channelEdit(status.id)).some((r) => r.status === 200),
+      );
       w.sim.complete(w.sim.requests()[0]!.id);
       const job = await w.jobIn('succeeded');
       await w.status(i, '✅ Done');
@@ -418,8 +462,13 @@ describe('the Discord adapter', () => {
       const running = await w.jobIn('running');
 
       w.fake.deleteMessage(status.id);
-      const fresh = await w.fake.waitFor('a fresh status', () => w.fake.channelMessages().find((m) => m.content.includes('elapsed')));
-      await w.fake.waitFor('the job to remember it', async () => (await w.job(running.id)).statusMessageId === fresh.id);
+      const fresh = await w.fake.waitFor('a fresh status', () =>
+        w.fake.channelMessages().find((m) => m.content.includes('elapsed')),
+      );
+      await w.fake.waitFor(
+        'the job to remember it',
+        async () => (await w.job(running.id)).statusMessageId === fresh.id,
+      );
       expect(fresh.pinged).toEqual({ everyone: false, users: [], roles: [] });
       w.sim.complete(w.sim.requests()[0]!.id);
       await w.jobIn('succeeded');
@@ -437,7 +486,10 @@ describe('the Discord adapter', () => {
 
       await w.restart();
       const editsBefore = w.fake.calls('PATCH', channelEdit(status.id)).length;
-      await w.fake.waitFor('an edit of the same message', () => w.fake.calls('PATCH', channelEdit(status.id)).length > editsBefore);
+      await w.fake.waitFor(
+        'an edit of the same message',
+        () => w.fake.calls('PATCH', channelEdit(status.id)).length > editsBefore,
+      );
       w.sim.complete(w.sim.requests()[0]!.id);
       await w.jobIn('succeeded');
       await w.fake.waitFor('the final status', () => w.fake.message(status.id)!.content.includes('✅ Done'));
@@ -512,9 +564,13 @@ describe('the Discord adapter', () => {
       const owner = w.fake.member('Olga', { id: OWNER_ID });
       const forMember = (await w.privateReply(w.fake.slash(alice, 'models', {}))).split('\n');
       const forOwner = (await w.privateReply(w.fake.slash(owner, 'models', {}))).split('\n');
-      expect(forMember[0]).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 / 720p 50 / 1080p 70');
+      expect(forMember[0]).toBe(
+        'seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 / 720p 50 / 1080p 70',
+      );
       expect(forMember.join('\n')).not.toMatch(/cost|\$/);
-      expect(forOwner[0]).toBe('seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 (cost $0.15) / 720p 50 (cost $0.30) / 1080p 70 (cost $0.62)');
+      expect(forOwner[0]).toBe(
+        'seedance-1-pro (default): Seedance 1.0 Pro (fal.ai). 2–12 s. Credits for 5 s: 480p 40 (cost $0.15) / 720p 50 (cost $0.30) / 1080p 70 (cost $0.62)',
+      );
     });
   });
 
@@ -562,7 +618,11 @@ describe('the Discord adapter', () => {
       ['settings', (w) => ({ channels: w.fake.otherChannelId })],
     ];
 
-    const everything = async (w: World) => ({ users: await w.rows.users(), ledger: await w.rows.ledger(), audit: await w.audit() });
+    const everything = async (w: World) => ({
+      users: await w.rows.users(),
+      ledger: await w.rows.ledger(),
+      audit: await w.audit(),
+    });
 
     it.each(asks)('/%s is refused to a member without Manage Server, and changes nothing', async (name, options) => {
       const w = await start();
@@ -578,7 +638,9 @@ describe('the Discord adapter', () => {
 
     it('are refused server-side to a guild admin without Manage Server whose server re-enabled them for everyone', async () => {
       const w = await start();
-      const admin = w.fake.member('Half-admin', { permissions: (1n << 1n) | (1n << 2n) | (1n << 4n) | (1n << 13n) | PERMISSIONS.ViewChannel });
+      const admin = w.fake.member('Half-admin', {
+        permissions: (1n << 1n) | (1n << 2n) | (1n << 4n) | (1n << 13n) | PERMISSIONS.ViewChannel,
+      });
       const bob = w.fake.member('Bob');
       const i = w.fake.slash(admin, 'credits', { action: 'grant', user: bob, amount: 1000 });
       expect(await w.privateReply(i)).toBe('/credits is for moderators and the bot owner.');
@@ -590,7 +652,9 @@ describe('the Discord adapter', () => {
       const w = await start();
       const owner = w.fake.member('Olga', { id: OWNER_ID });
       const i = w.fake.slash(owner, 'credits', { action: 'grant', user: owner, amount: 1000 }, { dm: true });
-      expect(await w.privateReply(i)).toBe('/credits works only in a server, where your Manage Server permission can be checked.');
+      expect(await w.privateReply(i)).toBe(
+        '/credits works only in a server, where your Manage Server permission can be checked.',
+      );
       expect(await w.audit()).toEqual([]);
       await w.expectLedgerBalanced();
     });
@@ -615,25 +679,41 @@ describe('the Discord adapter', () => {
       expect(await run('credits', { action: 'grant', user: alice, amount: 50, reason: 'contest winner' })).toMatch(
         /^Gave 50 credits to Alice \(discord:\d+\) from this community's budget \(50 left\)\. New balance: 210\.$/,
       );
-      expect(await run('credits', { action: 'take', user: alice, amount: 10, reason: 'typo' })).toBe('Only the bot owner can take credits away.');
+      expect(await run('credits', { action: 'take', user: alice, amount: 10, reason: 'typo' })).toBe(
+        'Only the bot owner can take credits away.',
+      );
       expect(await run('quota', { user: alice, daily_jobs: '3' })).toMatch(/3/);
       expect(await run('ban', { user: alice, reason: 'spam' })).toMatch(/Alice/);
       expect(await run('unban', { user: alice })).toMatch(/Alice/);
       expect(await run('blocklist', { action: 'add', term: 'gore' })).toMatch(/gore/);
       expect(await run('stats', {})).toMatch(/\S/);
-      expect(await run('refund', { job: job.id, reason: 'blurry' })).toBe(`Refunded 40 credits for job ${job.id} to Alice (discord:${alice.id}).`);
-      expect(await run('settings', { channels: w.fake.otherChannelId })).toContain(`channels: ${w.fake.otherChannelId}`);
+      expect(await run('refund', { job: job.id, reason: 'blurry' })).toBe(
+        `Refunded 40 credits for job ${job.id} to Alice (discord:${alice.id}).`,
+      );
+      expect(await run('settings', { channels: w.fake.otherChannelId })).toContain(
+        `channels: ${w.fake.otherChannelId}`,
+      );
 
       const modUser = (await w.user(mod))!;
       const byMod = (await w.audit()).filter((a) => a.actorUserId === modUser.id);
-      expect(byMod.map((a) => a.action)).toEqual(['credits.grant', 'quota.set', 'user.ban', 'user.unban', 'blocklist.add', 'job.refund', 'settings.update']);
+      expect(byMod.map((a) => a.action)).toEqual([
+        'credits.grant',
+        'quota.set',
+        'user.ban',
+        'user.unban',
+        'blocklist.add',
+        'job.refund',
+        'settings.update',
+      ]);
       expect(byMod.every((a) => a.community === `discord:${w.fake.guild.id}`)).toBe(true);
       expect(JSON.parse(byMod[0]!.detail!)).toEqual({ amount: 50, reason: 'contest winner', from: 'budget' });
       expect(await w.balance(alice)).toBe(STARTING - PRICE + 50 + PRICE);
 
       // The server's settings now hold: videos only in the other channel.
       const elsewhere = w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
-      expect(await w.privateReply(elsewhere)).toBe('Videos cannot be made in this channel. Ask a moderator where they are allowed.');
+      expect(await w.privateReply(elsewhere)).toBe(
+        'Videos cannot be made in this channel. Ask a moderator where they are allowed.',
+      );
       await w.expectLedgerBalanced();
     });
 

@@ -61,7 +61,9 @@ describe('the Dockerfile', () => {
   });
 
   it('carries ffmpeg for Extend on fal: a runtime dependency, checked at build, copied with node_modules', async () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     // A dependency, not a devDependency: `npm prune --omit=dev` keeps it (and its platform package, e.g. linux-x64).
     expect(pkg.dependencies['@ffmpeg-installer/ffmpeg']).toBeDefined();
     expect(DOCKERFILE).toMatch(/^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
@@ -72,7 +74,11 @@ describe('the Dockerfile', () => {
     // The compiled module finds the binary from the image's layout (dist/ beside node_modules/).
     const read = startChild(
       process.execPath,
-      ['--input-type=module', '-e', "const { extractLastFramePng } = await import('./dist/src/media/last-frame.js'); const png = await extractLastFramePng('src/sim/assets/sample-480p.mp4'); console.log(png.readUInt32BE(16), png.readUInt32BE(20));"],
+      [
+        '--input-type=module',
+        '-e',
+        "const { extractLastFramePng } = await import('./dist/src/media/last-frame.js'); const png = await extractLastFramePng('src/sim/assets/sample-480p.mp4'); console.log(png.readUInt32BE(16), png.readUInt32BE(20));",
+      ],
       { env: ownerShellEnv() },
     );
     expect(await read.exited, read.output()).toBe(0);
@@ -97,7 +103,10 @@ describe('the Dockerfile', () => {
         expect(env['NODE_ENV']).toBe('production');
         const [command, ...args] = dockerCmd();
         const bot = startChild(command!, args, { env });
-        await bot.waitFor(/"msg":"clipbot ready · chats: telegram @docker_cmd_bot · providers: none · storage: local/, CHILD_TIMEOUT_MS);
+        await bot.waitFor(
+          /"msg":"clipbot ready · chats: telegram @docker_cmd_bot · providers: none · storage: local/,
+          CHILD_TIMEOUT_MS,
+        );
 
         const health = startChild('sh', ['-c', healthcheckCmd()], { env });
         expect(await health.exited, health.output()).toBe(0);

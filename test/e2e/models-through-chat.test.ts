@@ -27,8 +27,14 @@ afterEach(async () => {
 });
 
 async function startSimulators(): Promise<Simulators> {
-  const [ark, kie] = await Promise.all([startArkSimulator({ queueMs: 10, runMs: 40 }), startKieSimulator({ queueMs: 10, runMs: 40 })]);
-  closers.push(() => ark.close(), () => kie.close());
+  const [ark, kie] = await Promise.all([
+    startArkSimulator({ queueMs: 10, runMs: 40 }),
+    startKieSimulator({ queueMs: 10, runMs: 40 }),
+  ]);
+  closers.push(
+    () => ark.close(),
+    () => kie.close(),
+  );
   return { ark, kie };
 }
 

@@ -15,7 +15,19 @@ import { freePort } from '../hostile/world.js';
  */
 
 const CHILD_TIMEOUT_MS = 120_000;
-const LINKED = ['package.json', 'package-lock.json', 'node_modules', 'dist', 'scripts', 'src', 'commands', 'db', 'tsconfig.json', 'tsconfig.build.json', '.env.example'];
+const LINKED = [
+  'package.json',
+  'package-lock.json',
+  'node_modules',
+  'dist',
+  'scripts',
+  'src',
+  'commands',
+  'db',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  '.env.example',
+];
 
 let telegram: FakeTelegram;
 let fal: FalSimulator;
@@ -23,7 +35,10 @@ const cleanups: (() => void)[] = [];
 
 beforeAll(async () => {
   ensureBuilt();
-  [telegram, fal] = await Promise.all([FakeTelegram.start({ botUsername: 'owner_path_bot' }), startFalSimulator({ queueMs: 100, runMs: 400 })]);
+  [telegram, fal] = await Promise.all([
+    FakeTelegram.start({ botUsername: 'owner_path_bot' }),
+    startFalSimulator({ queueMs: 100, runMs: 400 }),
+  ]);
 }, BUILD_TIMEOUT_MS);
 
 afterEach(() => killAll());
@@ -83,7 +98,9 @@ describe('the owner path (README, Run it for real)', () => {
         expect(output).toContain('✅ Settings: valid, from .env and the environment');
         expect(output).toContain('✅ Telegram: @owner_path_bot, privacy mode on');
         expect(output).toMatch(/✅ fal\.ai: key accepted/);
-        expect(output).toMatch(/✅ Public URL: http:\/\/127\.0\.0\.1:\d+ reaches the doctor, listening where the bot will \(nonce matched\)/);
+        expect(output).toMatch(
+          /✅ Public URL: http:\/\/127\.0\.0\.1:\d+ reaches the doctor, listening where the bot will \(nonce matched\)/,
+        );
         expect(output).toContain('Everything configured works.');
         expect(output).not.toContain('❌');
       },
@@ -104,7 +121,11 @@ describe('the owner path (README, Run it for real)', () => {
 
         const member = telegram.user({ first_name: 'Ada' });
         telegram.sendText(member, telegram.privateChat(member), '/video a red fox running through snow');
-        const sent = await telegram.waitForCall('sendVideo', (call) => String(call.params['chat_id']) === String(member.id), 60_000);
+        const sent = await telegram.waitForCall(
+          'sendVideo',
+          (call) => String(call.params['chat_id']) === String(member.id),
+          60_000,
+        );
         expect(sent.files['video']!.bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
 
         // DATA_DIR=./data from .env.example, relative to where the owner ran npm start.
@@ -140,8 +161,14 @@ describe('the owner path (README, Run it for real)', () => {
     it(
       'the environment wins: a wrong token in .env is overridden by the right one exported in the shell',
       async () => {
-        const checkout = checkoutWithEnv({ ...(await ownerSettings()), TELEGRAM_TOKEN: '7012345678:AAHwrongTokenInDotEnv0000000000000' });
-        const doctor = startChild('npm', ['start', '--', '--check'], { cwd: checkout, env: ownerShellEnv({ TELEGRAM_TOKEN: telegram.token }) });
+        const checkout = checkoutWithEnv({
+          ...(await ownerSettings()),
+          TELEGRAM_TOKEN: '7012345678:AAHwrongTokenInDotEnv0000000000000',
+        });
+        const doctor = startChild('npm', ['start', '--', '--check'], {
+          cwd: checkout,
+          env: ownerShellEnv({ TELEGRAM_TOKEN: telegram.token }),
+        });
         expect(await doctor.exited, doctor.output()).toBe(0);
         expect(doctor.output()).toContain('✅ Telegram: @owner_path_bot');
       },
@@ -153,10 +180,15 @@ describe('the owner path (README, Run it for real)', () => {
     it(
       'npm start -- --check exits 1 with the Telegram line saying so',
       async () => {
-        const checkout = checkoutWithEnv({ ...(await ownerSettings()), TELEGRAM_TOKEN: '7012345678:AAHwrongTokenInDotEnv0000000000000' });
+        const checkout = checkoutWithEnv({
+          ...(await ownerSettings()),
+          TELEGRAM_TOKEN: '7012345678:AAHwrongTokenInDotEnv0000000000000',
+        });
         const doctor = startChild('npm', ['start', '--', '--check'], { cwd: checkout, env: ownerShellEnv() });
         expect(await doctor.exited).toBe(1);
-        expect(doctor.output()).toContain('❌ Telegram: TELEGRAM_TOKEN is refused (HTTP 401: Unauthorized) → copy the token again from @BotFather');
+        expect(doctor.output()).toContain(
+          '❌ Telegram: TELEGRAM_TOKEN is refused (HTTP 401: Unauthorized) → copy the token again from @BotFather',
+        );
         expect(doctor.output()).not.toContain('AAHwrongTokenInDotEnv');
       },
       CHILD_TIMEOUT_MS,

@@ -58,7 +58,11 @@ const clock = (() => {
 
 async function start(env: Record<string, string>): Promise<World> {
   const timing = { queueMs: 20, runMs: 60 };
-  const [fal, ark, kie] = await Promise.all([startFalSimulator(timing), startArkSimulator(timing), startKieSimulator({ ...timing, credits: 50_000 })]);
+  const [fal, ark, kie] = await Promise.all([
+    startFalSimulator(timing),
+    startArkSimulator(timing),
+    startKieSimulator({ ...timing, credits: 50_000 }),
+  ]);
   const dir = tempDir();
   const store = await botTestStore(dir.dir);
   const logs: LogLine[] = [];
@@ -146,7 +150,9 @@ describe('KIE_LOW_CREDITS', () => {
     await vi.waitFor(() => expect(alerts(w, 'provider_balance_low')).toHaveLength(1));
     await w.bot.kieBalance!.check();
     await w.bot.kieBalance!.check();
-    expect(alerts(w, 'provider_balance_low')).toEqual([expect.objectContaining({ provider: 'kie', balance: 400, threshold: 1000 })]);
+    expect(alerts(w, 'provider_balance_low')).toEqual([
+      expect.objectContaining({ provider: 'kie', balance: 400, threshold: 1000 }),
+    ]);
     expect(w.kie.calls.filter((c) => c.route === 'credit')).toHaveLength(4);
 
     w.kie.setCredits(5000);

@@ -110,7 +110,9 @@ const FAL_VIDEO_MODELS = MODELS.filter((m) => m.kind === 'video' && m.provider =
 /** A member's image link: served on loopback, named as a public host (members may not link to loopback). */
 async function serveImage(): Promise<string> {
   const png = await readFile(FAL_SIM_ASSETS.image);
-  const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length }).end(png));
+  const server = http.createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length }).end(png),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return viaPublicName(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/fox.png`);
@@ -135,7 +137,9 @@ describe('every model of every provider', () => {
       async (modelId, endpoint) => {
         const w = await start(webhooks);
         const imageUrl = await serveImage();
-        const { job } = await w.bot.engine.submitVideo(request(modelId, 'the fox wakes up and runs away', { imageUrl }));
+        const { job } = await w.bot.engine.submitVideo(
+          request(modelId, 'the fox wakes up and runs away', { imageUrl }),
+        );
         expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
         expect(w.fal.requests().map((r) => r.model)).toEqual([endpoint]);
         expect(w.fal.requests()[0]!.input).toMatchObject({ image_url: expect.any(String), aspect_ratio: 'auto' });
@@ -150,7 +154,9 @@ describe('every model of every provider', () => {
       expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
       expect(w.kie.requests()[0]).toBeDefined();
       // Without PUBLIC_URL kie still gets the callBackUrl it requires (the documented placeholder), never called.
-      expect(w.kie.requests()[0]!.input.callBackUrl).toMatch(webhooks ? /^http:\/\/127\.0\.0\.1:/ : /^https:\/\/api\.example\.com\//);
+      expect(w.kie.requests()[0]!.input.callBackUrl).toMatch(
+        webhooks ? /^http:\/\/127\.0\.0\.1:/ : /^https:\/\/api\.example\.com\//,
+      );
     });
 
     it('makes the same song into a video a second time (a Retry) from kie’s existing MP4', async () => {
@@ -169,15 +175,21 @@ describe('every model of every provider', () => {
 
   it('refuses a prompt that is clearly not English for Veo, before anything is held or sent', async () => {
     const w = await start(false);
-    await expect(w.bot.engine.submitVideo(request('veo3.1-fast', 'un zorro rojo corriendo por la nieve al atardecer'))).rejects.toThrow(/English prompts only/);
+    await expect(
+      w.bot.engine.submitVideo(request('veo3.1-fast', 'un zorro rojo corriendo por la nieve al atardecer')),
+    ).rejects.toThrow(/English prompts only/);
     expect(w.kie.stats.submitCalls).toBe(0);
-    const { job } = await w.bot.engine.submitVideo(request('seedance-1-pro', 'un zorro rojo corriendo por la nieve al atardecer'));
+    const { job } = await w.bot.engine.submitVideo(
+      request('seedance-1-pro', 'un zorro rojo corriendo por la nieve al atardecer'),
+    );
     expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
   });
 
   it('delivers Veo at 1080p through the upgrade endpoint', async () => {
     const w = await start(false);
-    const { job } = await w.bot.engine.submitVideo(request('veo3.1-fast', 'a fox', { options: { resolution: '1080p' } }));
+    const { job } = await w.bot.engine.submitVideo(
+      request('veo3.1-fast', 'a fox', { options: { resolution: '1080p' } }),
+    );
     expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
     expect(w.kie.stats.hdCalls).toBeGreaterThan(0);
   });

@@ -15,7 +15,11 @@ let kie: KieSimulator;
 const dir = tempDir('clipbot-startup-');
 
 beforeAll(async () => {
-  [discord, telegram, kie] = await Promise.all([FakeDiscord.start(), FakeTelegram.start({ botUsername: 'startup_line_bot' }), startKieSimulator()]);
+  [discord, telegram, kie] = await Promise.all([
+    FakeDiscord.start(),
+    FakeTelegram.start({ botUsername: 'startup_line_bot' }),
+    startKieSimulator(),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([discord.close(), telegram.close(), kie.close()]);
@@ -26,7 +30,9 @@ describe('the start-up line', () => {
   describe('when Discord, Telegram and one provider are configured, without PUBLIC_URL', () => {
     it('is one info line naming both bots, the provider, the storage, no public URL, webhooks off, and the invite link', async () => {
       const lines: { level: number; msg: string; [key: string]: unknown }[] = [];
-      const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+      const logger = createLogger('info', {
+        write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]),
+      });
       const config = loadConfig({
         DATA_DIR: dir.dir,
         HTTP_PORT: '0',
@@ -49,7 +55,13 @@ describe('the start-up line', () => {
               `public URL: none \\(http://127\\.0\\.0\\.1:${bot.port}, local only\\) · webhooks: off \\(polling\\) · invite: ${invite.replace(/[.?+]/g, '\\$&')}$`,
           ),
         );
-        expect(ready[0]).toMatchObject({ providers: ['kie'], webhooks: false, publicUrl: null, discordInvite: invite, platforms: { telegram: '@startup_line_bot' } });
+        expect(ready[0]).toMatchObject({
+          providers: ['kie'],
+          webhooks: false,
+          publicUrl: null,
+          discordInvite: invite,
+          platforms: { telegram: '@startup_line_bot' },
+        });
       } finally {
         await bot.stop();
       }

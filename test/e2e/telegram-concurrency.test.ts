@@ -23,7 +23,10 @@ afterEach(async () => {
   trickle = undefined;
 });
 
-async function startWorld(env: Record<string, string> = {}, before?: (w: World) => Record<string, string>): Promise<World> {
+async function startWorld(
+  env: Record<string, string> = {},
+  before?: (w: World) => Record<string, string>,
+): Promise<World> {
   world = await World.start();
   await world.boot({ ...env, ...before?.(world) });
   return world;
@@ -49,7 +52,11 @@ describe('Telegram updates', () => {
       const w = await startWorld();
       const alice = w.fake.user({ first_name: 'Alice' });
       const bob = w.fake.user({ first_name: 'Bob' });
-      w.fake.sendText(alice, w.fake.privateChat(alice), `/video the fox wakes up --image ${viaPublicName(trickle.url())} --resolution 480p`);
+      w.fake.sendText(
+        alice,
+        w.fake.privateChat(alice),
+        `/video the fox wakes up --image ${viaPublicName(trickle.url())} --resolution 480p`,
+      );
       await eventually(() => expect(trickle!.open).toBe(1));
 
       expect(await askBalance(w, bob)).toMatch(balanceReply);
@@ -67,7 +74,10 @@ describe('Telegram updates', () => {
       const bob = w.fake.user({ first_name: 'Bob' });
       const aliceChat = w.fake.privateChat(alice);
       const stall = w.fake.stallDownloads();
-      const photo = w.fake.sendPhoto(alice, aliceChat, { bytes: simImage(), caption: 'the fox wakes up --resolution 480p' });
+      const photo = w.fake.sendPhoto(alice, aliceChat, {
+        bytes: simImage(),
+        caption: 'the fox wakes up --resolution 480p',
+      });
       await eventually(() => expect(w.fake.downloads).toHaveLength(1));
       const alicesBalance = w.fake.sendText(alice, aliceChat, '/balance');
 
@@ -120,7 +130,10 @@ describe('Telegram updates', () => {
       const ban = w.fake.sendText(owner, w.fake.privateChat(owner), `/ban ${mallory.id} spam`);
       expect((await w.replyTo(ban)).text).toMatch(/is banned everywhere: spam\.$/);
 
-      const photo = w.fake.sendPhoto(mallory, w.fake.privateChat(mallory), { bytes: simImage(), caption: 'the fox wakes up' });
+      const photo = w.fake.sendPhoto(mallory, w.fake.privateChat(mallory), {
+        bytes: simImage(),
+        caption: 'the fox wakes up',
+      });
       expect((await w.replyTo(photo)).text).toBe('You are banned from using this bot: spam');
       expect(w.fake.callsTo('getFile')).toEqual([]);
       expect(w.fake.downloads).toEqual([]);
@@ -131,12 +144,19 @@ describe('Telegram updates', () => {
   describe('in webhook mode', () => {
     it("keeps one chat's updates in order and answers other chats while a photo downloads slowly", async () => {
       const port = await freePort();
-      const w = await startWorld({ HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789' });
+      const w = await startWorld({
+        HTTP_PORT: String(port),
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789',
+      });
       const alice = w.fake.user({ first_name: 'Alice' });
       const bob = w.fake.user({ first_name: 'Bob' });
       const aliceChat = w.fake.privateChat(alice);
       const stall = w.fake.stallDownloads();
-      const photo = w.fake.sendPhoto(alice, aliceChat, { bytes: simImage(), caption: 'the fox wakes up --resolution 480p' });
+      const photo = w.fake.sendPhoto(alice, aliceChat, {
+        bytes: simImage(),
+        caption: 'the fox wakes up --resolution 480p',
+      });
       await eventually(() => expect(w.fake.downloads).toHaveLength(1));
       const alicesBalance = w.fake.sendText(alice, aliceChat, '/balance');
 

@@ -12,9 +12,15 @@ import { eventually, STARTING, TelegramWorld as World } from '../helpers/telegra
  */
 
 const simImage = () => fs.readFileSync(SIM_ASSETS.image);
-const buttons = (message: StoredMessage | undefined) => message?.replyMarkup?.inline_keyboard.flat().map((b) => ('callback_data' in b ? b.callback_data : b.text)) ?? [];
+const buttons = (message: StoredMessage | undefined) =>
+  message?.replyMarkup?.inline_keyboard.flat().map((b) => ('callback_data' in b ? b.callback_data : b.text)) ?? [];
 /** The engine's clock, moved by the test instead of sleeping. */
-const clock = { offset: 0, now() { return Date.now() + this.offset; } };
+const clock = {
+  offset: 0,
+  now() {
+    return Date.now() + this.offset;
+  },
+};
 
 let world: World | undefined;
 afterEach(async () => {
@@ -36,12 +42,16 @@ async function quoteFor(w: World, update: ReturnType<World['fake']['sendText']>)
     quote = w.fake.repliesTo(update.message!).find((m) => m.text?.includes('Confirm within 2 minutes'));
     expect(quote).toBeDefined();
   });
-  expect(buttons(quote)).toEqual([expect.stringMatching(/^confirm:q[a-z0-9]+$/), expect.stringMatching(/^dropquote:q[a-z0-9]+$/)]);
+  expect(buttons(quote)).toEqual([
+    expect.stringMatching(/^confirm:q[a-z0-9]+$/),
+    expect.stringMatching(/^dropquote:q[a-z0-9]+$/),
+  ]);
   return quote!;
 }
 
 /** The stored message as it is now (after the bot's edits). */
-const now = (w: World, message: StoredMessage) => w.fake.messagesIn({ id: message.chatId } as never).find((m) => m.messageId === message.messageId)!;
+const now = (w: World, message: StoredMessage) =>
+  w.fake.messagesIn({ id: message.chatId } as never).find((m) => m.messageId === message.messageId)!;
 
 describe('Telegram: quote and confirm', () => {
   it('quotes a photo without downloading it; Confirm downloads it and makes one job with one hold', async () => {
@@ -72,9 +82,17 @@ describe('Telegram: quote and confirm', () => {
     const alice = w.fake.user();
     const chat = w.fake.privateChat(alice);
     const quote = await quoteFor(w, w.fake.sendText(alice, chat, '/video a red fox'));
-    const presses = [w.fake.pressButton(alice, quote, 'confirm:').callbackId, w.fake.pressButton(alice, quote, 'confirm:').callbackId];
+    const presses = [
+      w.fake.pressButton(alice, quote, 'confirm:').callbackId,
+      w.fake.pressButton(alice, quote, 'confirm:').callbackId,
+    ];
     const [job] = await w.jobsReach(1);
-    await eventually(() => expect(presses.map((p) => w.fake.callbackAnswer(p)?.text).sort()).toEqual([`Already confirmed as job ${job!.id}.`, `Confirmed: 50 credits for job ${job!.id}.`]));
+    await eventually(() =>
+      expect(presses.map((p) => w.fake.callbackAnswer(p)?.text).sort()).toEqual([
+        `Already confirmed as job ${job!.id}.`,
+        `Confirmed: 50 credits for job ${job!.id}.`,
+      ]),
+    );
     expect(await w.jobs()).toHaveLength(1);
     expect(await w.balance(alice)).toBe(STARTING - 50);
     await w.expectLedgerBalanced();
@@ -86,7 +104,12 @@ describe('Telegram: quote and confirm', () => {
     const [alice, bob] = [w.fake.user({ first_name: 'Alice' }), w.fake.user({ first_name: 'Bob' })];
     const quote = await quoteFor(w, w.fake.sendText(alice, group, '/video a red fox'));
     const byBob = w.fake.pressButton(bob, quote, 'confirm:').callbackId;
-    await eventually(() => expect(w.fake.callbackAnswer(byBob)).toMatchObject({ text: 'Only the person who asked for this video can confirm or cancel it.', show_alert: true }));
+    await eventually(() =>
+      expect(w.fake.callbackAnswer(byBob)).toMatchObject({
+        text: 'Only the person who asked for this video can confirm or cancel it.',
+        show_alert: true,
+      }),
+    );
     const cancelByBob = w.fake.pressButton(bob, quote, 'dropquote:').callbackId;
     await eventually(() => expect(w.fake.callbackAnswer(cancelByBob)).toMatchObject({ show_alert: true }));
     expect(await w.jobs()).toEqual([]);
@@ -100,7 +123,12 @@ describe('Telegram: quote and confirm', () => {
     const quote = await quoteFor(w, w.fake.sendPhoto(alice, chat, { bytes: simImage(), caption: 'the fox wakes up' }));
     clock.offset = 2 * 60_000 + 1;
     const press = w.fake.pressButton(alice, quote, 'confirm:').callbackId;
-    await eventually(() => expect(w.fake.callbackAnswer(press)).toMatchObject({ text: expect.stringMatching(/expired; nothing was charged/), show_alert: true }));
+    await eventually(() =>
+      expect(w.fake.callbackAnswer(press)).toMatchObject({
+        text: expect.stringMatching(/expired; nothing was charged/),
+        show_alert: true,
+      }),
+    );
     await eventually(() => expect(now(w, quote).text).toMatch(/expired/));
     expect(buttons(now(w, quote))).toEqual([]);
     expect(w.fake.callsTo('getFile')).toHaveLength(0);

@@ -26,7 +26,13 @@ async function startWorld(env: Record<string, string> = { CREDIT_PACKS_TELEGRAM:
 }
 
 /** The member types /buy (with `args`) in `chat`; returns the bot's text reply and the invoices it sent. */
-async function buy(w: World, member: FakeUser, chat: FakeChat, args = '', invoices = 2): Promise<{ text: string; invoices: StoredMessage[] }> {
+async function buy(
+  w: World,
+  member: FakeUser,
+  chat: FakeChat,
+  args = '',
+  invoices = 2,
+): Promise<{ text: string; invoices: StoredMessage[] }> {
   const before = w.fake.invoicesIn(chat).length;
   const update = w.fake.sendText(member, chat, `/buy${args ? ` ${args}` : ''}`);
   const reply = await w.replyTo(update);
@@ -61,12 +67,16 @@ describe('buying credits with Telegram Stars', () => {
       const { answer, payment, chargeId } = await w.fake.payInvoice(alice, invoices[0]!);
       expect(answer.ok).toBe(true);
       expect(answer.afterMs).toBeLessThan(10_000);
-      await eventually(() => expect(repliesToPayment(w, payment!).map((m) => m.text)).toEqual([
-        `Thank you! 100 credits were added (payment ${chargeId}). You now have ${STARTING + 100} credits.`,
-      ]));
+      await eventually(() =>
+        expect(repliesToPayment(w, payment!).map((m) => m.text)).toEqual([
+          `Thank you! 100 credits were added (payment ${chargeId}). You now have ${STARTING + 100} credits.`,
+        ]),
+      );
       expect(await w.balance(alice)).toBe(STARTING + 100);
       expect(await purchases(w, alice)).toEqual([['purchase', 100]]);
-      expect((await w.rows.ledger()).filter((e) => e.kind === 'purchase').map((e) => e.paymentId)).toEqual([`telegram:${chargeId}`]);
+      expect((await w.rows.ledger()).filter((e) => e.kind === 'purchase').map((e) => e.paymentId)).toEqual([
+        `telegram:${chargeId}`,
+      ]);
       await w.expectLedgerBalanced();
 
       // /balance and /history show the purchase as such.
@@ -123,16 +133,23 @@ describe('buying credits with Telegram Stars', () => {
       // The bot stops between the checkout and the payment: the payment waits at Telegram.
       await w.stopBot();
       const sent = invoices[0]!.invoice!;
-      const { update: payment, chargeId } = w.fake.deliverPayment(alice, chat, { currency: sent.currency, totalAmount: 50, payload: sent.payload });
+      const { update: payment, chargeId } = w.fake.deliverPayment(alice, chat, {
+        currency: sent.currency,
+        totalAmount: 50,
+        payload: sent.payload,
+      });
       await w.boot();
       // Credited by whichever comes first, the update or the start's reconciliation; confirmed once either way.
-      const confirmations = () => w.fake.botMessages(chat).filter((m) => m.text?.includes(`credits were added (payment ${chargeId})`));
+      const confirmations = () =>
+        w.fake.botMessages(chat).filter((m) => m.text?.includes(`credits were added (payment ${chargeId})`));
       await eventually(() => expect(confirmations()).toHaveLength(1));
       expect(await w.balance(alice)).toBe(STARTING + 100);
 
       // Credited, then the process dies before its next getUpdates confirmed the update: Telegram sends it again.
       // The update was handled too (credited, or found credited by the reconciliation).
-      await eventually(() => expect(w.logText()).toMatch(/"msg":"telegram payment credited"|telegram payment delivered again/));
+      await eventually(() =>
+        expect(w.logText()).toMatch(/"msg":"telegram payment credited"|telegram payment delivered again/),
+      );
       const againCount = () => w.logText().match(/telegram payment delivered again/g)?.length ?? 0;
       const before = againCount();
       await w.stopBot();
@@ -140,14 +157,16 @@ describe('buying credits with Telegram Stars', () => {
       await w.boot();
       await eventually(() => expect(againCount()).toBe(before + 1));
       expect(await w.balance(alice)).toBe(STARTING + 100);
-      expect((await w.rows.ledger()).filter((e) => e.kind === 'purchase').map((e) => e.paymentId)).toEqual([`telegram:${chargeId}`]);
+      expect((await w.rows.ledger()).filter((e) => e.kind === 'purchase').map((e) => e.paymentId)).toEqual([
+        `telegram:${chargeId}`,
+      ]);
       expect(confirmations()).toHaveLength(1);
       await w.expectLedgerBalanced();
     });
   });
 
   describe('when the process died after fetching a payment and before crediting it', () => {
-    it('credits it at the next start from the bot\'s Star transactions, tells the member, and never twice', async () => {
+    it("credits it at the next start from the bot's Star transactions, tells the member, and never twice", async () => {
       const w = await startWorld();
       const alice = w.fake.user();
       const chat = w.fake.privateChat(alice);
@@ -157,23 +176,37 @@ describe('buying credits with Telegram Stars', () => {
       await w.stopBot();
       // Telegram took the Stars; the update was confirmed by the runner's next getUpdates and then lost with the process.
       const sent = invoices[1]!.invoice!;
-      const { chargeId } = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 225, payload: sent.payload, updateLost: true });
+      const { chargeId } = w.fake.deliverPayment(alice, chat, {
+        currency: 'XTR',
+        totalAmount: 225,
+        payload: sent.payload,
+        updateLost: true,
+      });
       expect(w.fake.callsTo('getUpdates').length).toBeGreaterThan(0);
 
       await w.boot();
       await eventually(async () => expect(await w.balance(alice)).toBe(STARTING + 500));
       await eventually(() =>
-        expect(w.fake.botMessages(chat).map((m) => m.text)).toContain(`Thank you! 500 credits were added (payment ${chargeId}). You now have ${STARTING + 500} credits.`),
+        expect(w.fake.botMessages(chat).map((m) => m.text)).toContain(
+          `Thank you! 500 credits were added (payment ${chargeId}). You now have ${STARTING + 500} credits.`,
+        ),
       );
       expect(w.logText()).toContain('telegram payment credited on reconciliation');
 
       // A late delivery of the same payment, and another start: nothing more.
-      const late = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 225, payload: sent.payload, chargeId });
+      const late = w.fake.deliverPayment(alice, chat, {
+        currency: 'XTR',
+        totalAmount: 225,
+        payload: sent.payload,
+        chargeId,
+      });
       await eventually(() => expect(w.logText()).toContain('telegram payment delivered again'));
       await w.stopBot();
       await w.boot();
       // Reconciled at each of the three starts: nothing to credit at the first and the last.
-      await eventually(() => expect(w.logText().match(/"credited":0[^\n]*telegram star payments reconciled/g)).toHaveLength(2));
+      await eventually(() =>
+        expect(w.logText().match(/"credited":0[^\n]*telegram star payments reconciled/g)).toHaveLength(2),
+      );
       expect(await w.balance(alice)).toBe(STARTING + 500);
       expect(await purchases(w, alice)).toEqual([['purchase', 500]]);
       expect(repliesToPayment(w, late.update)).toEqual([]);
@@ -183,7 +216,13 @@ describe('buying credits with Telegram Stars', () => {
 
   describe('when a checkout must be refused', () => {
     /** Pays with `fields` and expects the checkout refused with `message`, no payment taken and nothing credited. */
-    async function expectRefused(w: World, member: FakeUser, invoice: StoredMessage, message: RegExp, fields: Parameters<World['fake']['payInvoice']>[2] = {}) {
+    async function expectRefused(
+      w: World,
+      member: FakeUser,
+      invoice: StoredMessage,
+      message: RegExp,
+      fields: Parameters<World['fake']['payInvoice']>[2] = {},
+    ) {
       const { answer, payment } = await w.fake.payInvoice(member, invoice, fields);
       expect(answer.ok).toBe(false);
       expect(answer.errorMessage).toMatch(message);
@@ -207,8 +246,12 @@ describe('buying credits with Telegram Stars', () => {
       const alice = w.fake.user();
       const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
       const real = invoices[0]!.invoice!.payload;
-      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { payload: 'pack:100:1:00000000000000000000000000000000' });
-      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { payload: real.replace(/.$/, (c) => (c === '0' ? '1' : '0')) });
+      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, {
+        payload: 'pack:100:1:00000000000000000000000000000000',
+      });
+      await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, {
+        payload: real.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
+      });
       await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { payload: 'free credits please' });
       await expectRefused(w, alice, invoices[0]!, /not one this bot sent/, { totalAmount: 1 });
       await expectRefused(w, alice, invoices[0]!, /Telegram Stars only/, { currency: 'USD' });
@@ -236,17 +279,37 @@ describe('buying credits with Telegram Stars', () => {
 
   describe('when a successful_payment matches no invoice of ours', () => {
     it('credits nothing, logs it loudly, alerts the owners and tells the member once to use /paysupport', async () => {
-      const w = await startWorld({ CREDIT_PACKS_TELEGRAM: PACKS, OWNER_IDS: 'telegram:4242', OWNER_ALERT_CHAT: 'telegram:4242' });
+      const w = await startWorld({
+        CREDIT_PACKS_TELEGRAM: PACKS,
+        OWNER_IDS: 'telegram:4242',
+        OWNER_ALERT_CHAT: 'telegram:4242',
+      });
       const alice = w.fake.user();
       const chat = w.fake.privateChat(alice);
       const { invoices } = await buy(w, alice, chat);
-      const { update: payment, chargeId } = w.fake.deliverPayment(alice, chat, { currency: 'XTR', totalAmount: 1, payload: invoices[1]!.invoice!.payload });
-      await eventually(() => expect(repliesToPayment(w, payment).map((m) => m.text)).toEqual([
-        `Your payment ${chargeId} could not be credited automatically. Nothing is lost: it is on record. Please use /paysupport and quote this payment id.`,
-      ]));
+      const { update: payment, chargeId } = w.fake.deliverPayment(alice, chat, {
+        currency: 'XTR',
+        totalAmount: 1,
+        payload: invoices[1]!.invoice!.payload,
+      });
+      await eventually(() =>
+        expect(repliesToPayment(w, payment).map((m) => m.text)).toEqual([
+          `Your payment ${chargeId} could not be credited automatically. Nothing is lost: it is on record. Please use /paysupport and quote this payment id.`,
+        ]),
+      );
       expect(w.logText()).toMatch(/"level":50[^\n]*TELEGRAM PAYMENT NOT CREDITED/);
-      const alerts = () => w.fake.callsTo('sendMessage').filter((c) => String(c.params['chat_id']) === '4242').map((c) => String(c.params['text']));
-      await eventually(() => expect(alerts()).toEqual([expect.stringContaining(`A Telegram Stars payment (${chargeId}, 1 XTR, from telegram:${alice.id}) matches no invoice`)]));
+      const alerts = () =>
+        w.fake
+          .callsTo('sendMessage')
+          .filter((c) => String(c.params['chat_id']) === '4242')
+          .map((c) => String(c.params['text']));
+      await eventually(() =>
+        expect(alerts()).toEqual([
+          expect.stringContaining(
+            `A Telegram Stars payment (${chargeId}, 1 XTR, from telegram:${alice.id}) matches no invoice`,
+          ),
+        ]),
+      );
       w.fake.redeliver(payment);
       await eventually(() => expect(w.logText().match(/TELEGRAM PAYMENT NOT CREDITED/g)).toHaveLength(2));
       expect(repliesToPayment(w, payment)).toHaveLength(1);
@@ -268,7 +331,8 @@ describe('buying credits with Telegram Stars', () => {
       const { payment, chargeId } = await w.fake.payInvoice(alice, invoices[0]!);
       await eventually(() => expect(repliesToPayment(w, payment!)).toHaveLength(1));
       const ownerChat = w.fake.privateChat(boss);
-      const say = async (text: string, from = boss, chat = ownerChat) => (await w.replyTo(w.fake.sendText(from, chat, text))).text ?? '';
+      const say = async (text: string, from = boss, chat = ownerChat) =>
+        (await w.replyTo(w.fake.sendText(from, chat, text))).text ?? '';
       return { w, boss, alice, chargeId: chargeId!, say, ownerChat };
     }
     const refundsIn = async (w: World) => (await w.rows.ledger()).filter((e) => e.kind === 'purchase_refund');
@@ -283,32 +347,54 @@ describe('buying credits with Telegram Stars', () => {
       );
       const command = w.fake.sendText(boss, ownerChat, `/refundpayment telegram:${chargeId}`);
       const reply = (await w.replyTo(command)).text;
-      expect(reply).toBe(`Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 100 credits. New balance: ${STARTING}.`);
+      expect(reply).toBe(
+        `Refunded payment ${chargeId} (50 ⭐) to Alice (telegram:${alice.id}) and took back 100 credits. New balance: ${STARTING}.`,
+      );
       expect(w.fake.starRefunds).toEqual([{ userId: alice.id, chargeId, amount: 50 }]);
-      expect(w.fake.callsTo('refundStarPayment').map((c) => c.params)).toEqual([{ user_id: alice.id, telegram_payment_charge_id: chargeId }]);
+      expect(w.fake.callsTo('refundStarPayment').map((c) => c.params)).toEqual([
+        { user_id: alice.id, telegram_payment_charge_id: chargeId },
+      ]);
       expect(await w.balance(alice)).toBe(STARTING);
       const [refund, ...more] = await refundsIn(w);
       expect(more).toEqual([]);
       const owner = (await w.user(boss))!;
       const member = (await w.user(alice))!;
-      expect(refund).toMatchObject({ userId: member.id, amount: -100, paymentId: `telegram:${chargeId}`, actorUserId: owner.id });
+      expect(refund).toMatchObject({
+        userId: member.id,
+        amount: -100,
+        paymentId: `telegram:${chargeId}`,
+        actorUserId: owner.id,
+      });
       const [audit, ...others] = await audits(w);
       expect(others).toEqual([]);
       expect(audit).toMatchObject({ actorUserId: owner.id, targetUserId: member.id, community: null });
-      expect(JSON.parse(audit!.detail!)).toEqual({ payment: `telegram:${chargeId}`, credits: 100, taken: 100, notTakenBack: 0, stars: 50, force: false });
+      expect(JSON.parse(audit!.detail!)).toEqual({
+        payment: `telegram:${chargeId}`,
+        credits: 100,
+        taken: 100,
+        notTakenBack: 0,
+        stars: 50,
+        force: false,
+      });
       await w.expectLedgerBalanced();
       // Refunded: the sale no longer counts, and the member's /history says so.
       expect(revenue(await say('/stats'))).toBe(
         'Revenue after refunds, all time:\n  Telegram: 0 credits sold for 0 ⭐; 1 purchase, 1 refunded (100 credits taken back)\nProvider spend, all time: about $0.00',
       );
-      expect(await say('/history', alice, w.fake.privateChat(alice))).toMatch(new RegExp(`payment ${chargeId} · refunded \\(100 credits taken back\\)$`));
+      expect(await say('/history', alice, w.fake.privateChat(alice))).toMatch(
+        new RegExp(`payment ${chargeId} · refunded \\(100 credits taken back\\)$`),
+      );
 
       // The same update delivered again (a webhook retry, a restart): acted on once.
       w.fake.redeliver(command);
       await eventually(() => expect(w.logText()).toContain('re-delivered moderator command ignored'));
       // The same refund again (the bare charge id this time): refused, nothing more at Telegram or in the ledger.
       const again = await say(`/refundpayment ${chargeId}`);
-      expect(again).toMatch(new RegExp(`^Payment ${chargeId} was already refunded \\(.* UTC, 100 credits taken back\\): nothing was done\\.$`));
+      expect(again).toMatch(
+        new RegExp(
+          `^Payment ${chargeId} was already refunded \\(.* UTC, 100 credits taken back\\): nothing was done\\.$`,
+        ),
+      );
       expect(w.fake.starRefunds).toHaveLength(1);
       expect(w.fake.callsTo('refundStarPayment')).toHaveLength(1);
       expect(await refundsIn(w)).toHaveLength(1);
@@ -368,8 +454,12 @@ describe('buying credits with Telegram Stars', () => {
       const mod = w.fake.user();
       w.fake.setMemberStatus(group, mod, 'administrator');
       expect(await say(`/refundpayment ${chargeId}`, mod, group)).toBe('/refundpayment is for the bot owner.');
-      expect(await say(`/refundpayment ${chargeId} force`, mod, w.fake.privateChat(mod))).toBe('/refundpayment is for the bot owner.');
-      expect(await say(`/refundpayment ${chargeId}`, alice, w.fake.privateChat(alice))).toBe('/refundpayment is for the bot owner.');
+      expect(await say(`/refundpayment ${chargeId} force`, mod, w.fake.privateChat(mod))).toBe(
+        '/refundpayment is for the bot owner.',
+      );
+      expect(await say(`/refundpayment ${chargeId}`, alice, w.fake.privateChat(alice))).toBe(
+        '/refundpayment is for the bot owner.',
+      );
       expect(await say(`/refundpayment ${chargeId}`, alice, group)).toBe('/refundpayment is for the bot owner.');
       expect(w.fake.callsTo('refundStarPayment')).toEqual([]);
       expect(await refundsIn(w)).toEqual([]);
@@ -379,7 +469,9 @@ describe('buying credits with Telegram Stars', () => {
     it('writes nothing when Telegram refuses the refund, and shows the owner why', async () => {
       const { w, alice, chargeId, say } = await bought();
       w.fake.failNext('refundStarPayment', { error_code: 400, description: 'Bad Request: BALANCE_TOO_LOW' });
-      expect(await say(`/refundpayment ${chargeId}`)).toBe(`Telegram refused to refund payment ${chargeId}: Bad Request: BALANCE_TOO_LOW. Nothing was changed.`);
+      expect(await say(`/refundpayment ${chargeId}`)).toBe(
+        `Telegram refused to refund payment ${chargeId}: Bad Request: BALANCE_TOO_LOW. Nothing was changed.`,
+      );
       expect(w.fake.starRefunds).toEqual([]);
       expect(await refundsIn(w)).toEqual([]);
       expect(await audits(w)).toEqual([]);
@@ -388,7 +480,9 @@ describe('buying credits with Telegram Stars', () => {
       // Refunded outside the bot (through the Bot API): Telegram says so, and the bot still writes nothing.
       w.fake.starRefunds.push({ userId: alice.id, chargeId, amount: 50 });
       expect(await say(`/refundpayment ${chargeId}`)).toMatch(
-        new RegExp(`^Telegram refused to refund payment ${chargeId}: Bad Request: CHARGE_ALREADY_REFUNDED\\. Nothing was changed\\. Telegram has it as refunded already.*/credits take`),
+        new RegExp(
+          `^Telegram refused to refund payment ${chargeId}: Bad Request: CHARGE_ALREADY_REFUNDED\\. Nothing was changed\\. Telegram has it as refunded already.*/credits take`,
+        ),
       );
       expect(await refundsIn(w)).toEqual([]);
       expect(await w.balance(alice)).toBe(STARTING + 100);
@@ -412,7 +506,7 @@ describe('buying credits with Telegram Stars', () => {
   });
 
   describe('/paysupport', () => {
-    it('points to the owners by default, in the member\'s language, and says the owners\' own text when they set one', async () => {
+    it("points to the owners by default, in the member's language, and says the owners' own text when they set one", async () => {
       world = await World.start({ env: { CREDIT_PACKS_TELEGRAM: PACKS } });
       const w = world;
       await w.boot({ OWNER_IDS: 'telegram:4242,discord:99' });
@@ -426,7 +520,9 @@ describe('buying credits with Telegram Stars', () => {
       await w.boot({ PAYSUPPORT_TEXT: 'Write to @clipbot_help with your payment id.' });
       const custom = await w.replyTo(w.fake.sendText(alice, w.fake.privateChat(alice), '/paysupport'));
       expect(custom.text).toBe('Write to @clipbot_help with your payment id.');
-      expect(w.fake.commands('default', '')?.map((c) => c.command)).toEqual(expect.arrayContaining(['buy', 'paysupport']));
+      expect(w.fake.commands('default', '')?.map((c) => c.command)).toEqual(
+        expect.arrayContaining(['buy', 'paysupport']),
+      );
     });
   });
 
@@ -436,7 +532,12 @@ describe('buying credits with Telegram Stars', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const { port } = server.address() as net.AddressInfo;
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      const w = await startWorld({ CREDIT_PACKS_TELEGRAM: PACKS, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789' });
+      const w = await startWorld({
+        CREDIT_PACKS_TELEGRAM: PACKS,
+        HTTP_PORT: String(port),
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789',
+      });
       const alice = w.fake.user();
       const { invoices } = await buy(w, alice, w.fake.privateChat(alice));
       const { answer, payment } = await w.fake.payInvoice(alice, invoices[0]!);
@@ -451,6 +552,10 @@ describe('buying credits with Telegram Stars', () => {
 
   it('asks Telegram for pre_checkout_query updates, or checkouts would never arrive', async () => {
     const w = await startWorld();
-    await eventually(() => expect(w.fake.callsTo('getUpdates').at(-1)?.params['allowed_updates']).toEqual(expect.arrayContaining(['message', 'pre_checkout_query'])));
+    await eventually(() =>
+      expect(w.fake.callsTo('getUpdates').at(-1)?.params['allowed_updates']).toEqual(
+        expect.arrayContaining(['message', 'pre_checkout_query']),
+      ),
+    );
   });
 });

@@ -32,8 +32,10 @@ async function startWorld(opts: Parameters<typeof World.start>[0] = {}, boot = t
   return world;
 }
 
-const button = (message: StoredMessage | undefined) => message?.replyMarkup?.inline_keyboard.flat().map((b) => ('callback_data' in b ? b.callback_data : b.text));
-const statusOf = (w: World, update: Update) => w.fake.repliesTo(update.message!).find((m) => m.text?.includes('Cost:') || m.edits.length > 0);
+const button = (message: StoredMessage | undefined) =>
+  message?.replyMarkup?.inline_keyboard.flat().map((b) => ('callback_data' in b ? b.callback_data : b.text));
+const statusOf = (w: World, update: Update) =>
+  w.fake.repliesTo(update.message!).find((m) => m.text?.includes('Cost:') || m.edits.length > 0);
 const simImage = () => fs.readFileSync(SIM_ASSETS.image);
 
 async function freePort(): Promise<number> {
@@ -54,7 +56,9 @@ describe('the Telegram bot', () => {
       expect(zh?.find((c) => c.command === 'video')?.description).toBe(ZH_DESCRIPTIONS['video']);
       expect(en?.map((c) => c.command)).not.toContain('credits');
       expect(w.fake.commands('all_chat_administrators', '')?.map((c) => c.command)).toContain('credits');
-      expect(w.fake.commands('all_chat_administrators', 'zh')?.find((c) => c.command === 'credits')?.description).toBe(ZH_DESCRIPTIONS['credits']);
+      expect(w.fake.commands('all_chat_administrators', 'zh')?.find((c) => c.command === 'credits')?.description).toBe(
+        ZH_DESCRIPTIONS['credits'],
+      );
       // Long polling: the webhook is removed and getUpdates is held open.
       expect(w.fake.callsTo('deleteWebhook')).toHaveLength(1);
       await w.fake.waitForCall('getMe');
@@ -63,7 +67,7 @@ describe('the Telegram bot', () => {
   });
 
   describe('when several processes serve the same bot', () => {
-    it('a second poller ends the first one\'s long poll with 409 Conflict, as Telegram does, and the first stops polling', async () => {
+    it("a second poller ends the first one's long poll with 409 Conflict, as Telegram does, and the first stops polling", async () => {
       const w = await startWorld();
       // Held open: not answered yet.
       await eventually(() => expect(w.fake.callsTo('getUpdates').filter((c) => c.status === 0)).toHaveLength(1));
@@ -75,9 +79,12 @@ describe('the Telegram bot', () => {
       });
       expect(other.status).toBe(200);
       await eventually(() => expect(w.logs.join('\n')).toContain('telegram long polling stopped'));
-      expect(w.fake.callsTo('getUpdates').filter((c) => c.status === 409).map((c) => c.error)).toEqual([
-        'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
-      ]);
+      expect(
+        w.fake
+          .callsTo('getUpdates')
+          .filter((c) => c.status === 409)
+          .map((c) => c.error),
+      ).toEqual(['Conflict: terminated by other getUpdates request; make sure that only one bot instance is running']);
     });
 
     it('with TELEGRAM_POLLING=false one never polls, and still posts, edits and delivers', async () => {
@@ -114,7 +121,9 @@ describe('the Telegram bot', () => {
       const status = statusOf(w, update)!;
       const firstPost = w.fake.callsTo('sendMessage')[0]!;
       expect(firstPost.params['text']).toMatch(/Queued: next in line\.\nCost: 40 credits/);
-      expect(firstPost.params['reply_markup']).toEqual({ inline_keyboard: [[{ text: 'Cancel', callback_data: `cancel:${job!.id}` }]] });
+      expect(firstPost.params['reply_markup']).toEqual({
+        inline_keyboard: [[{ text: 'Cancel', callback_data: `cancel:${job!.id}` }]],
+      });
       expect(status.replyTo).toBe(update.message!.message_id);
       await eventually(() => expect(status.text).toMatch(/^✅ Done in \d+s · 40 credits\.$/m));
       expect(status.replyMarkup).toBeUndefined();
@@ -127,17 +136,35 @@ describe('the Telegram bot', () => {
         chat_id: String(chat.id),
         supports_streaming: true,
         reply_parameters: { message_id: update.message!.message_id, allow_sending_without_reply: true },
-        reply_markup: { inline_keyboard: [[{ text: 'Retry', callback_data: `retry:${job!.id}` }], [{ text: `Extend · ${PRICE} credits`, callback_data: `extend:${job!.id}` }]] },
+        reply_markup: {
+          inline_keyboard: [
+            [{ text: 'Retry', callback_data: `retry:${job!.id}` }],
+            [{ text: `Extend · ${PRICE} credits`, callback_data: `extend:${job!.id}` }],
+          ],
+        },
       });
       expect(upload.params['caption']).toBe('Your video is ready: a red fox running through snow');
       expect(w.fake.callsTo('sendChatAction')[0]?.params).toMatchObject({ action: 'upload_video' });
       expect(w.fake.videosIn(chat)).toHaveLength(1);
 
-      expect(job).toMatchObject({ platform: 'telegram', chatId: String(chat.id), requestMessageId: String(update.message!.message_id), price: PRICE });
+      expect(job).toMatchObject({
+        platform: 'telegram',
+        chatId: String(chat.id),
+        requestMessageId: String(update.message!.message_id),
+        price: PRICE,
+      });
       expect(await w.balance(alice)).toBe(STARTING - PRICE);
-      expect(await w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
+      expect(await w.ledgerKinds(alice)).toEqual([
+        ['starting', STARTING],
+        ['hold', -PRICE],
+        ['capture', 0],
+      ]);
       await w.expectLedgerBalanced();
-      expect(w.sim.requests()[0]!.input).toMatchObject({ prompt: 'a red fox running through snow', resolution: '480p', seed: 42 });
+      expect(w.sim.requests()[0]!.input).toMatchObject({
+        prompt: 'a red fox running through snow',
+        resolution: '480p',
+        seed: 42,
+      });
     });
 
     it('answers in Chinese to a Chinese client, and refuses bad options before charging anything', async () => {
@@ -178,7 +205,11 @@ describe('the Telegram bot', () => {
 
       expect(w.fake.callsTo('getFile')).toHaveLength(1);
       expect(w.fake.downloads).toEqual(['photos/file_1.png']);
-      expect(job).toMatchObject({ prompt: 'the fox wakes up and runs away', inputImageUrl: null, providerModel: 'fal-ai/bytedance/seedance/v1/pro/image-to-video' });
+      expect(job).toMatchObject({
+        prompt: 'the fox wakes up and runs away',
+        inputImageUrl: null,
+        providerModel: 'fal-ai/bytedance/seedance/v1/pro/image-to-video',
+      });
       expect(fs.readFileSync(path.join(w.dir, 'media', job!.inputMediaKey!)).equals(simImage())).toBe(true);
       expect(w.sim.requests()[0]!.input['image_url']).toBe(`data:image/png;base64,${simImage().toString('base64')}`);
       expect(fs.readdirSync(path.join(w.dir, 'media', '.tmp'))).toEqual([]);
@@ -195,23 +226,31 @@ describe('the Telegram bot', () => {
 
     it.each([
       ['says its size', 25 * 1024 * 1024, /^That image is 25\.0 MB; bots can download images up to 20 MB/, 0],
-      ['does not say its size (getFile refuses it)', null, /^That image is too large; bots can download images up to 20 MB/, 1],
-    ])('refuses an image over 20 MB whose message %s, clearly and without charging', async (_case, declaredSize, message, getFileCalls) => {
-      const w = await startWorld({ env: { MAX_INPUT_IMAGE_MB: '50' } });
-      const alice = w.fake.user();
-      const update = w.fake.sendPhoto(alice, w.fake.privateChat(alice), {
-        bytes: simImage(),
-        size: 25 * 1024 * 1024,
-        declaredSize,
-        asDocument: true,
-        caption: 'a huge picture',
-      });
-      expect((await w.replyTo(update)).text).toMatch(message);
-      expect(w.fake.callsTo('getFile')).toHaveLength(getFileCalls);
-      expect(w.fake.downloads).toEqual([]);
-      expect(await w.jobs()).toEqual([]);
-      expect(await w.balance(alice)).toBe(STARTING);
-    });
+      [
+        'does not say its size (getFile refuses it)',
+        null,
+        /^That image is too large; bots can download images up to 20 MB/,
+        1,
+      ],
+    ])(
+      'refuses an image over 20 MB whose message %s, clearly and without charging',
+      async (_case, declaredSize, message, getFileCalls) => {
+        const w = await startWorld({ env: { MAX_INPUT_IMAGE_MB: '50' } });
+        const alice = w.fake.user();
+        const update = w.fake.sendPhoto(alice, w.fake.privateChat(alice), {
+          bytes: simImage(),
+          size: 25 * 1024 * 1024,
+          declaredSize,
+          asDocument: true,
+          caption: 'a huge picture',
+        });
+        expect((await w.replyTo(update)).text).toMatch(message);
+        expect(w.fake.callsTo('getFile')).toHaveLength(getFileCalls);
+        expect(w.fake.downloads).toEqual([]);
+        expect(await w.jobs()).toEqual([]);
+        expect(await w.balance(alice)).toBe(STARTING);
+      },
+    );
   });
 
   describe('in a group', () => {
@@ -249,7 +288,10 @@ describe('the Telegram bot', () => {
       const w = await startWorld();
       // 0x03404040 bytes (52 MiB); every byte of this MP4 is ASCII, so the simulator can serve it as text.
       const big = mp4Bytes(0x03404040);
-      w.sim.injectFault({ kind: 'respond', status: 200, text: big.toString('latin1'), headers: { 'content-type': 'video/mp4' } }, { routes: 'files' });
+      w.sim.injectFault(
+        { kind: 'respond', status: 200, text: big.toString('latin1'), headers: { 'content-type': 'video/mp4' } },
+        { routes: 'files' },
+      );
       const alice = w.fake.user();
       const chat = w.fake.privateChat(alice);
       const update = w.fake.sendText(alice, chat, FOX);
@@ -258,7 +300,9 @@ describe('the Telegram bot', () => {
       expect(job!.mediaBytes).toBe(big.length);
       expect(w.fake.callsTo('sendVideo')).toEqual([]);
       const link = w.fake.repliesTo(update.message!).find((m) => m.text?.includes('/media/'))!;
-      expect(link.text).toBe(`Your video is ready: a red fox running through snow\nToo large to upload here (52.0 MB); download it:\n${job!.mediaUrl}`);
+      expect(link.text).toBe(
+        `Your video is ready: a red fox running through snow\nToo large to upload here (52.0 MB); download it:\n${job!.mediaUrl}`,
+      );
       expect(job!.mediaUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/media\/results\/\w+\.mp4$/);
       expect(button(link)).toEqual([`retry:${job!.id}`, `extend:${job!.id}`]);
       await w.expectLedgerBalanced();
@@ -278,7 +322,10 @@ describe('the Telegram bot', () => {
       expect(edits.some((e) => /elapsed/.test(e.text ?? ''))).toBe(true);
       const starts = edits.slice(0, -1).map((e) => e.at);
       for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(350);
-      for (let i = 1; i < edits.length; i++) expect(edits[i]).not.toEqual(expect.objectContaining({ text: edits[i - 1]!.text, replyMarkup: edits[i - 1]!.replyMarkup }));
+      for (let i = 1; i < edits.length; i++)
+        expect(edits[i]).not.toEqual(
+          expect.objectContaining({ text: edits[i - 1]!.text, replyMarkup: edits[i - 1]!.replyMarkup }),
+        );
       expect(w.fake.callsTo('editMessageText').filter((c) => c.status !== 200)).toEqual([]);
     });
 
@@ -308,7 +355,9 @@ describe('the Telegram bot', () => {
         expect(statuses).toHaveLength(2);
         expect(statuses[1]!.text).toMatch(/^✅ Done/m);
       });
-      expect(w.fake.callsTo('editMessageText').some((c) => c.error === 'Bad Request: message to edit not found')).toBe(true);
+      expect(w.fake.callsTo('editMessageText').some((c) => c.error === 'Bad Request: message to edit not found')).toBe(
+        true,
+      );
     });
   });
 
@@ -342,10 +391,21 @@ describe('the Telegram bot', () => {
       const { callbackId } = w.fake.pressButton(alice, status, 'cancel:');
       await w.jobsReach(1, 'cancelled');
 
-      await eventually(() => expect(w.fake.callbackAnswer(callbackId)).toMatchObject({ text: 'Cancelled; your credits are back.', show_alert: false }));
-      await eventually(() => expect(status.text).toMatch(/^🚫 Cancelled: Cancelled by you\.\nYour 40 credits were returned\.$/m));
+      await eventually(() =>
+        expect(w.fake.callbackAnswer(callbackId)).toMatchObject({
+          text: 'Cancelled; your credits are back.',
+          show_alert: false,
+        }),
+      );
+      await eventually(() =>
+        expect(status.text).toMatch(/^🚫 Cancelled: Cancelled by you\.\nYour 40 credits were returned\.$/m),
+      );
       expect(status.replyMarkup).toBeUndefined();
-      await eventually(() => expect(w.fake.repliesTo(update.message!).some((m) => /was cancelled\. 40 credits refunded/.test(m.text ?? ''))).toBe(true));
+      await eventually(() =>
+        expect(
+          w.fake.repliesTo(update.message!).some((m) => /was cancelled\. 40 credits refunded/.test(m.text ?? '')),
+        ).toBe(true),
+      );
       expect(w.sim.stats.cancelCalls).toBe(1);
       expect(await w.balance(alice)).toBe(STARTING);
       await w.expectLedgerBalanced();
@@ -354,7 +414,11 @@ describe('the Telegram bot', () => {
     it('is refused to other members with an alert, and works for a chat administrator', async () => {
       const w = await startWorld();
       const group = w.fake.group();
-      const [alice, bob, carol] = [w.fake.user({ first_name: 'Alice' }), w.fake.user({ first_name: 'Bob' }), w.fake.user({ first_name: 'Carol' })];
+      const [alice, bob, carol] = [
+        w.fake.user({ first_name: 'Alice' }),
+        w.fake.user({ first_name: 'Bob' }),
+        w.fake.user({ first_name: 'Carol' }),
+      ];
       w.fake.setMemberStatus(group, carol, 'administrator');
       const update = w.fake.sendText(alice, group, '/video a fox [sim:hang] --resolution 480p');
       await w.jobsReach(1, 'running');
@@ -362,14 +426,21 @@ describe('the Telegram bot', () => {
 
       const byBob = w.fake.pressButton(bob, status, 'cancel:').callbackId;
       await eventually(() =>
-        expect(w.fake.callbackAnswer(byBob)).toMatchObject({ text: 'Only the person who asked for this video (or a moderator) can do that.', show_alert: true }),
+        expect(w.fake.callbackAnswer(byBob)).toMatchObject({
+          text: 'Only the person who asked for this video (or a moderator) can do that.',
+          show_alert: true,
+        }),
       );
       expect((await w.jobs())[0]!.status).toBe('running');
       expect(await w.balance(alice)).toBe(STARTING - PRICE);
 
       const byCarol = w.fake.pressButton(carol, status, 'cancel:').callbackId;
       await w.jobsReach(1, 'cancelled');
-      await eventually(() => expect(w.fake.callbackAnswer(byCarol)).toMatchObject({ text: 'Cancelled; the credits went back to the member who asked for it.' }));
+      await eventually(() =>
+        expect(w.fake.callbackAnswer(byCarol)).toMatchObject({
+          text: 'Cancelled; the credits went back to the member who asked for it.',
+        }),
+      );
       expect(w.fake.callsTo('getChatMember').map((c) => c.params['user_id'])).toEqual([bob.id, carol.id]);
       const [job] = await w.jobs();
       expect(job!.errorMessage).toBe('Cancelled by a moderator.');
@@ -394,7 +465,12 @@ describe('the Telegram bot', () => {
       const [video] = w.fake.videosIn(group);
 
       const byBob = w.fake.pressButton(bob, video!, 'retry:').callbackId;
-      await eventually(() => expect(w.fake.callbackAnswer(byBob)).toMatchObject({ text: 'Only the person who asked for this video can retry it.', show_alert: true }));
+      await eventually(() =>
+        expect(w.fake.callbackAnswer(byBob)).toMatchObject({
+          text: 'Only the person who asked for this video can retry it.',
+          show_alert: true,
+        }),
+      );
       expect(await w.jobs()).toHaveLength(1);
 
       const byAlice = w.fake.pressButton(alice, video!, 'retry:').callbackId;
@@ -423,7 +499,11 @@ describe('the Telegram bot', () => {
       const [job] = await w.jobs();
       expect(again.text).toBe(`This request was already accepted as job ${job!.id}.`);
       expect(await w.jobs()).toHaveLength(1);
-      expect(await w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
+      expect(await w.ledgerKinds(alice)).toEqual([
+        ['starting', STARTING],
+        ['hold', -PRICE],
+        ['capture', 0],
+      ]);
       expect(w.sim.stats.submissions).toBe(1);
     });
 
@@ -436,10 +516,16 @@ describe('the Telegram bot', () => {
       await w.stopBot();
       w.fake.redeliver(update);
       await w.boot();
-      await eventually(() => expect(w.fake.repliesTo(update.message!).some((m) => /already accepted/.test(m.text ?? ''))).toBe(true));
+      await eventually(() =>
+        expect(w.fake.repliesTo(update.message!).some((m) => /already accepted/.test(m.text ?? ''))).toBe(true),
+      );
       expect(await w.jobs()).toHaveLength(1);
       expect(w.fake.videosIn(chat)).toHaveLength(1);
-      expect(await w.ledgerKinds(alice)).toEqual([['starting', STARTING], ['hold', -PRICE], ['capture', 0]]);
+      expect(await w.ledgerKinds(alice)).toEqual([
+        ['starting', STARTING],
+        ['hold', -PRICE],
+        ['capture', 0],
+      ]);
       await w.expectLedgerBalanced();
     });
   });
@@ -464,12 +550,22 @@ describe('the Telegram bot', () => {
   describe('in webhook mode', () => {
     async function webhookWorld(): Promise<World> {
       const port = await freePort();
-      return startWorld({ env: { HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789' } });
+      return startWorld({
+        env: {
+          HTTP_PORT: String(port),
+          PUBLIC_URL: `http://127.0.0.1:${port}`,
+          TELEGRAM_WEBHOOK_SECRET: 'wh-secret_0123456789',
+        },
+      });
     }
 
     it('registers the webhook with its secret and answers each update before the job is done', async () => {
       const w = await webhookWorld();
-      expect(w.fake.webhook).toEqual({ url: `${w.bot!.baseUrl}/telegram/webhook`, secret: 'wh-secret_0123456789', allowedUpdates: ['message', 'callback_query', 'pre_checkout_query'] });
+      expect(w.fake.webhook).toEqual({
+        url: `${w.bot!.baseUrl}/telegram/webhook`,
+        secret: 'wh-secret_0123456789',
+        allowedUpdates: ['message', 'callback_query', 'pre_checkout_query'],
+      });
       const alice = w.fake.user();
       const chat = w.fake.privateChat(alice);
       const update = w.fake.sendText(alice, chat, FOX);
@@ -497,7 +593,13 @@ describe('the Telegram bot', () => {
       const alice = w.fake.user();
       const forged = {
         update_id: 424242,
-        message: { message_id: 1, date: 0, chat: { id: alice.id, type: 'private', first_name: 'Alice' }, from: alice, text: FOX },
+        message: {
+          message_id: 1,
+          date: 0,
+          chat: { id: alice.id, type: 'private', first_name: 'Alice' },
+          from: alice,
+          text: FOX,
+        },
       } as Update;
       const delivery = await w.fake.postToWebhook(forged, { secret });
       expect(delivery.status).toBe(401);
@@ -518,7 +620,10 @@ describe('the Telegram bot', () => {
       w.fake.failNext('getChatMember', { error_code: 400, description: 'Bad Request: member list is inaccessible' });
       const alice = w.fake.user();
       const group = w.fake.group();
-      w.fake.sendPhoto(alice, w.fake.privateChat(alice), { bytes: simImage(), caption: 'the fox wakes up --resolution 480p' });
+      w.fake.sendPhoto(alice, w.fake.privateChat(alice), {
+        bytes: simImage(),
+        caption: 'the fox wakes up --resolution 480p',
+      });
       await w.jobsReach(1);
       const denied = w.fake.sendText(alice, group, '/stats');
       await w.replyTo(denied);
@@ -528,7 +633,12 @@ describe('the Telegram bot', () => {
       expect(logs).toMatch(/video upload failed/);
       expect(logs).toMatch(/could not read chat membership/);
       const secretPart = w.fake.token.split(':')[1]!;
-      for (const text of [logs, JSON.stringify(w.sim.calls), JSON.stringify(w.sim.requests()), JSON.stringify(await w.jobs())]) {
+      for (const text of [
+        logs,
+        JSON.stringify(w.sim.calls),
+        JSON.stringify(w.sim.requests()),
+        JSON.stringify(await w.jobs()),
+      ]) {
         expect(text).not.toContain(w.fake.token);
         expect(text).not.toContain(secretPart);
       }
@@ -537,14 +647,17 @@ describe('the Telegram bot', () => {
   });
 
   describe('moderator commands', () => {
-    async function moderatorWorld(role: 'owner' | 'creator' | 'administrator' | 'member' | 'anonymous admin' | 'admin in a private chat') {
+    async function moderatorWorld(
+      role: 'owner' | 'creator' | 'administrator' | 'member' | 'anonymous admin' | 'admin in a private chat',
+    ) {
       world = await World.start();
       const w = world;
       const chat: FakeChat = w.fake.group();
       const actor = w.fake.user({ first_name: 'Mod' });
       const target = w.fake.user({ first_name: 'Target' });
       const owner = role === 'owner' ? actor : w.fake.user({ first_name: 'Owner' });
-      if (role === 'creator' || role === 'administrator' || role === 'admin in a private chat') w.fake.setMemberStatus(chat, actor, role === 'creator' ? 'creator' : 'administrator');
+      if (role === 'creator' || role === 'administrator' || role === 'admin in a private chat')
+        w.fake.setMemberStatus(chat, actor, role === 'creator' ? 'creator' : 'administrator');
       await w.boot({ OWNER_IDS: `telegram:${owner.id}` });
       if (role !== 'owner') {
         // Moderators grant only out of the budget the owner gave their group.
@@ -559,28 +672,45 @@ describe('the Telegram bot', () => {
       return { w, actor, target, reply: await w.replyTo(update) };
     }
 
-    it.each(['owner', 'creator', 'administrator'] as const)('work for the %s, audited, with the ledger balanced', async (role) => {
-      const { w, actor, target, reply } = await moderatorWorld(role);
-      const fromBudget = role === 'owner' ? '' : " from this community's budget (30 left)";
-      expect(reply.text).toBe(`Gave 50 credits to telegram:${target.id}${fromBudget}. New balance: ${STARTING + 50}.`);
-      expect(await w.balance(target)).toBe(STARTING + 50);
-      const audit = (await w.rows.auditLog()).at(-1);
-      const actorId = (await w.user(actor))!.id;
-      expect(audit).toMatchObject({ actorUserId: actorId, action: 'credits.grant' });
-      expect(w.fake.callsTo('getChatMember')).toHaveLength(role === 'owner' ? 0 : 1);
-      await w.expectLedgerBalanced();
-    });
+    it.each(['owner', 'creator', 'administrator'] as const)(
+      'work for the %s, audited, with the ledger balanced',
+      async (role) => {
+        const { w, actor, target, reply } = await moderatorWorld(role);
+        const fromBudget = role === 'owner' ? '' : " from this community's budget (30 left)";
+        expect(reply.text).toBe(
+          `Gave 50 credits to telegram:${target.id}${fromBudget}. New balance: ${STARTING + 50}.`,
+        );
+        expect(await w.balance(target)).toBe(STARTING + 50);
+        const audit = (await w.rows.auditLog()).at(-1);
+        const actorId = (await w.user(actor))!.id;
+        expect(audit).toMatchObject({ actorUserId: actorId, action: 'credits.grant' });
+        expect(w.fake.callsTo('getChatMember')).toHaveLength(role === 'owner' ? 0 : 1);
+        await w.expectLedgerBalanced();
+      },
+    );
 
     it.each([
       ['a member', 'member', /^\/credits is for moderators and the bot owner\.$/],
-      ['a group admin in a private chat', 'admin in a private chat', /^\/credits is for moderators and the bot owner\.$/],
-      ['an anonymous admin', 'anonymous admin', /^You are posting anonymously as the group, so I cannot tell who you are\./],
+      [
+        'a group admin in a private chat',
+        'admin in a private chat',
+        /^\/credits is for moderators and the bot owner\.$/,
+      ],
+      [
+        'an anonymous admin',
+        'anonymous admin',
+        /^You are posting anonymously as the group, so I cannot tell who you are\./,
+      ],
     ] as const)('are refused to %s, changing nothing', async (_case, role, message) => {
       const { w, target, reply } = await moderatorWorld(role);
       expect(reply.text).toMatch(message);
       expect(await w.balance(target)).toBe(STARTING);
       expect((await w.rows.auditLog()).filter((a) => a.action === 'credits.grant')).toEqual([]);
-      expect((await w.rows.ledger()).filter((e) => e.kind === 'transfer' || (e.kind === 'grant' && e.reason !== 'budget give by owner'))).toEqual([]);
+      expect(
+        (await w.rows.ledger()).filter(
+          (e) => e.kind === 'transfer' || (e.kind === 'grant' && e.reason !== 'budget give by owner'),
+        ),
+      ).toEqual([]);
       await w.expectLedgerBalanced();
     });
   });

@@ -49,10 +49,19 @@ describe('the job engine', () => {
 
     it('sends the provider the parameters it asked for', async () => {
       const t = await harness();
-      const job = await t.submit('ann', 'a fox', { options: { resolution: '720p', duration: 3, seed: 42, aspect: '9:16', cameraFixed: true } });
+      const job = await t.submit('ann', 'a fox', {
+        options: { resolution: '720p', duration: 3, seed: 42, aspect: '9:16', cameraFixed: true },
+      });
       await t.engine.waitForJob(job.id);
       const input = t.sim.requests()[0]!.input;
-      expect(input).toMatchObject({ prompt: 'a fox', resolution: '720p', duration: '3', seed: 42, aspect_ratio: '9:16', camera_fixed: true });
+      expect(input).toMatchObject({
+        prompt: 'a fox',
+        resolution: '720p',
+        duration: '3',
+        seed: 42,
+        aspect_ratio: '9:16',
+        camera_fixed: true,
+      });
     });
   });
 
@@ -226,7 +235,12 @@ describe('the job engine', () => {
       await until(() => logs.some((l) => l.includes('this runner stands down')));
       // Not sent again, nor sent and then cancelled as unwanted: the worker that holds the job submits it.
       expect(t.sim.stats).toMatchObject({ submissions: 0, cancelCalls: 0 });
-      expect(await t.job(job.id)).toMatchObject({ status: 'submitting', workerId: 'other-worker', leaseEpoch: taken[0]!.leaseEpoch, providerTaskId: null });
+      expect(await t.job(job.id)).toMatchObject({
+        status: 'submitting',
+        workerId: 'other-worker',
+        leaseEpoch: taken[0]!.leaseEpoch,
+        providerTaskId: null,
+      });
     });
   });
 
@@ -246,7 +260,9 @@ describe('the job engine', () => {
         logger: createLogger('debug', { write: (line: string) => void logs.push(line) }),
       });
       const job = await t.submit('ann', 'a fox');
-      await until(() => logs.some((l) => l.includes('transient failure; retrying') && l.includes('"step":"delivering"')));
+      await until(() =>
+        logs.some((l) => l.includes('transient failure; retrying') && l.includes('"step":"delivering"')),
+      );
       const taken = await t.db.jobs.takeOver('other-worker', Date.now() + 3_600_000, 10);
       expect(taken.map((j) => j.id)).toEqual([job.id]);
       await until(() => logs.some((l) => l.includes('this runner stands down')));
@@ -270,10 +286,17 @@ describe('the job engine', () => {
       await moveJob(db, clock, job.id, 'running', 'fetching', { resultUrl: videoUrl, providerDoneAt: Date.now() });
       if (step !== 'fetching') {
         fs.mkdirSync(`${t.dir}/media/results`, { recursive: true });
-        fs.copyFileSync(new URL('../../src/sim/assets/sample-480p.mp4', import.meta.url), `${t.dir}/media/results/${job.id}.mp4`);
-        await moveJob(db, clock, job.id, 'fetching', 'delivering', { mediaKey: `results/${job.id}.mp4`, mediaBytes: 1 });
+        fs.copyFileSync(
+          new URL('../../src/sim/assets/sample-480p.mp4', import.meta.url),
+          `${t.dir}/media/results/${job.id}.mp4`,
+        );
+        await moveJob(db, clock, job.id, 'fetching', 'delivering', {
+          mediaKey: `results/${job.id}.mp4`,
+          mediaBytes: 1,
+        });
       }
-      if (step === 'delivered') await patchJob(db, clock, job.id, 'delivering', { deliveredAt: Date.now(), deliveryRef: 'before-crash' });
+      if (step === 'delivered')
+        await patchJob(db, clock, job.id, 'delivering', { deliveredAt: Date.now(), deliveryRef: 'before-crash' });
       await db.close();
       await t.boot();
       return { t, job: await t.engine.waitForJob(job.id) };
@@ -345,7 +368,11 @@ describe('the job engine', () => {
 
   describe('when someone posts to the webhook route', () => {
     async function post(t: EngineHarness, body: string, headers: Record<string, string>) {
-      return fetch(`${t.serverUrl}/webhooks/fal`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+      return fetch(`${t.serverUrl}/webhooks/fal`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', ...headers },
+      });
     }
 
     it('answers 401 to a forged or tampered callback and leaves the job alone', async () => {
@@ -353,7 +380,12 @@ describe('the job engine', () => {
       const job = await t.submit('ann', '[sim:hang] a fox');
       await until(async () => (await t.job(job.id)).status === 'running');
       const taskId = (await t.job(job.id)).providerTaskId!;
-      const body = JSON.stringify({ request_id: taskId, gateway_request_id: taskId, status: 'OK', payload: { video: { url: 'http://127.0.0.1:1/evil.mp4' } } });
+      const body = JSON.stringify({
+        request_id: taskId,
+        gateway_request_id: taskId,
+        status: 'OK',
+        payload: { video: { url: 'http://127.0.0.1:1/evil.mp4' } },
+      });
       const headers = t.sim.signWebhook(body, { requestId: taskId });
       expect((await post(t, body.replace('evil', 'evil2'), headers)).status).toBe(401);
       expect((await post(t, body, { ...headers, 'x-fal-webhook-signature': 'ab'.repeat(64) })).status).toBe(401);
@@ -363,7 +395,12 @@ describe('the job engine', () => {
 
     it('acknowledges a genuine callback for a task it does not know, and ignores it', async () => {
       const t = await harness({ webhooks: true });
-      const body = JSON.stringify({ request_id: 'unknown-task', gateway_request_id: 'unknown-task', status: 'OK', payload: { video: { url: 'http://127.0.0.1:1/x.mp4' } } });
+      const body = JSON.stringify({
+        request_id: 'unknown-task',
+        gateway_request_id: 'unknown-task',
+        status: 'OK',
+        payload: { video: { url: 'http://127.0.0.1:1/x.mp4' } },
+      });
       const response = await post(t, body, t.sim.signWebhook(body, { requestId: 'unknown-task' }));
       expect(response.status).toBe(200);
       expect(await t.jobCount()).toBe(0);
@@ -419,7 +456,9 @@ describe('the job engine', () => {
       expect(await t.holdCount()).toBe(0);
       expect(t.sim.stats.submitCalls).toBe(0);
       const media = `${t.dir}/media`;
-      const files = fs.existsSync(media) ? fs.readdirSync(media, { recursive: true }).filter((f) => !String(f).startsWith('.tmp')) : [];
+      const files = fs.existsSync(media)
+        ? fs.readdirSync(media, { recursive: true }).filter((f) => !String(f).startsWith('.tmp'))
+        : [];
       expect(files.filter((f) => String(f).includes('.'))).toEqual([]);
     });
 
@@ -468,7 +507,9 @@ describe('the job engine', () => {
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const port = (server.address() as { port: number }).port;
       try {
-        const job = await t.submit('ann', 'animate this', { imageUrl: viaPublicName(`http://127.0.0.1:${port}/secret-token/cat.png`) });
+        const job = await t.submit('ann', 'animate this', {
+          imageUrl: viaPublicName(`http://127.0.0.1:${port}/secret-token/cat.png`),
+        });
         expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
         const input = t.sim.requests()[0]!.input as { image_url: string };
         expect(input.image_url).not.toContain('secret-token');

@@ -24,13 +24,21 @@ describe('intake work in progress', () => {
   describe('when more members send an image at once than MAX_INTAKE_IN_PROGRESS', () => {
     it('downloads only that many, tells the others the bot is busy without charging them, and takes requests again once done', async () => {
       trickle = await startTrickleServer(pngBytes());
-      const h = (harness = await EngineHarness.start({ fetcher: publicNetwork, settings: { intakeInProgress: { total: 3, perUser: 2 } } }));
+      const h = (harness = await EngineHarness.start({
+        fetcher: publicNetwork,
+        settings: { intakeInProgress: { total: 3, perUser: 2 } },
+      }));
       const members = ['ann', 'ben', 'cat', 'dan', 'eve'];
       let answered = 0;
-      const outcomes = members.map((m) => h.submit(m, 'the fox wakes up', { imageUrl: viaPublicName(trickle!.url()) }).then(
-        (job) => ({ member: m, job }),
-        (error: unknown) => ({ member: m, error }),
-      ).finally(() => answered++));
+      const outcomes = members.map((m) =>
+        h
+          .submit(m, 'the fox wakes up', { imageUrl: viaPublicName(trickle!.url()) })
+          .then(
+            (job) => ({ member: m, job }),
+            (error: unknown) => ({ member: m, error }),
+          )
+          .finally(() => answered++),
+      );
       await until('three downloads', () => trickle!.requests === 3);
       // Every request has reached the slots (a slow store may take a while to get a member there): two were refused.
       await until('two answers', () => answered === 2);
@@ -42,7 +50,10 @@ describe('intake work in progress', () => {
       expect(refused).toHaveLength(2);
       for (const { error } of refused as { error: unknown }[]) {
         expect(error).toBeInstanceOf(UserError);
-        expect(error).toMatchObject({ identifier: 'intake_busy', message: 'Too many requests are being prepared right now. Please try again in a minute.' });
+        expect(error).toMatchObject({
+          identifier: 'intake_busy',
+          message: 'Too many requests are being prepared right now. Please try again in a minute.',
+        });
       }
       expect(trickle.requests).toBe(3);
       expect(await h.jobCount()).toBe(3);
@@ -59,8 +70,12 @@ describe('intake work in progress', () => {
   describe("when a member's download fails", () => {
     it('gives the slot back, so the member can try again at once', async () => {
       const h = (harness = await EngineHarness.start({ settings: { intakeInProgress: { total: 3, perUser: 1 } } }));
-      await expect(h.submit('ann', 'the fox wakes up', { imageUrl: 'http://127.0.0.1:9/missing.png' })).rejects.toMatchObject({ identifier: 'bad_image' });
-      await expect(h.submit('ann', 'the fox wakes up', { imageUrl: 'http://127.0.0.1:9/missing.png' })).rejects.toMatchObject({ identifier: 'bad_image' });
+      await expect(
+        h.submit('ann', 'the fox wakes up', { imageUrl: 'http://127.0.0.1:9/missing.png' }),
+      ).rejects.toMatchObject({ identifier: 'bad_image' });
+      await expect(
+        h.submit('ann', 'the fox wakes up', { imageUrl: 'http://127.0.0.1:9/missing.png' }),
+      ).rejects.toMatchObject({ identifier: 'bad_image' });
       expect(await h.jobCount()).toBe(0);
       expect(await h.balance('ann')).toBe(200);
     });

@@ -54,16 +54,33 @@ class World {
 
   async start(): Promise<this> {
     const logger = createLogger('info', { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) });
-    const caps = { budgetDailyUsd: this.opts.spend?.budgetDailyUsd, budgetMonthlyUsd: this.opts.spend?.budgetMonthlyUsd };
+    const caps = {
+      budgetDailyUsd: this.opts.spend?.budgetDailyUsd,
+      budgetMonthlyUsd: this.opts.spend?.budgetMonthlyUsd,
+    };
     this.h = await EngineHarness.start({
       clock: this.clock,
       settings: caps,
       observer: (db: Store) => {
-        this.notifier = createOwnerNotifier({ logger, platforms: new Map([['console', this.alertChat]]), chat: this.opts.chat, ownerIds: OWNERS });
+        this.notifier = createOwnerNotifier({
+          logger,
+          platforms: new Map([['console', this.alertChat]]),
+          chat: this.opts.chat,
+          ownerIds: OWNERS,
+        });
         return combineObservers(
           logger,
-          createSpendAlerts({ db, clock: this.clock, notifier: this.notifier, settings: { warnPercent: 80, ...this.opts.spend, ...caps } }),
-          createProviderAlerts({ clock: this.clock, notifier: this.notifier, settings: { errorsInARow: this.opts.errorsInARow ?? 5 } }),
+          createSpendAlerts({
+            db,
+            clock: this.clock,
+            notifier: this.notifier,
+            settings: { warnPercent: 80, ...this.opts.spend, ...caps },
+          }),
+          createProviderAlerts({
+            clock: this.clock,
+            notifier: this.notifier,
+            settings: { errorsInARow: this.opts.errorsInARow ?? 5 },
+          }),
         );
       },
     });
@@ -115,7 +132,12 @@ describe('owner alerts', () => {
         ['budget_near', 40],
         ['budget_reached', 40],
       ]);
-      expect((await w.alerts('budget_near'))[0]).toMatchObject({ period: 'daily', spentUsd: 0.6, capUsd: 1, percent: 60 });
+      expect((await w.alerts('budget_near'))[0]).toMatchObject({
+        period: 'daily',
+        spentUsd: 0.6,
+        capUsd: 1,
+        percent: 60,
+      });
       expect((await w.alerts('budget_reached'))[0]).toMatchObject({ period: 'daily', spentUsd: 0.9, capUsd: 1 });
       expect(await w.texts()).toEqual([
         '⚠️ Provider spend is nearing its cap: $0.60 of the $1.00 daily cap spent today (60%, estimated). New videos will be refused at the cap (BUDGET_DAILY_USD).',
@@ -159,7 +181,11 @@ describe('owner alerts', () => {
 
   describe('when spend nears the monthly cap', () => {
     it('tells the owners once that month, whatever the day, and again the next month', async () => {
-      const w = await startWorld({ chat: 'console:owners', spend: { budgetMonthlyUsd: 1, warnPercent: 50 }, start: Date.UTC(2026, 10, 29, 12) });
+      const w = await startWorld({
+        chat: 'console:owners',
+        spend: { budgetMonthlyUsd: 1, warnPercent: 50 },
+        start: Date.UTC(2026, 10, 29, 12),
+      });
       await w.queue(4);
       w.clock.advance(DAY); // 30 November
       await w.queue(1, 'nov30-');
@@ -178,7 +204,9 @@ describe('owner alerts', () => {
     it('only logs the alert, as a warning with its figures', async () => {
       const w = await startWorld({ spend: { budgetDailyUsd: 1, warnPercent: 50 } });
       await w.queue(4);
-      expect(await w.alerts()).toEqual([expect.objectContaining({ alert: 'budget_near', level: 40, component: 'owner-alerts', spentUsd: 0.6 })]);
+      expect(await w.alerts()).toEqual([
+        expect.objectContaining({ alert: 'budget_near', level: 40, component: 'owner-alerts', spentUsd: 0.6 }),
+      ]);
       expect(w.alertChat.notices).toEqual([]);
       expect(w.h.platform.notices).toEqual([]);
     });
@@ -191,12 +219,20 @@ describe('owner alerts', () => {
           throw new Error('Missing Access');
         }
       }
-      const w = await startWorld({ chat: 'console:owners', alertChat: new DeadChat(), spend: { budgetDailyUsd: 0.2, warnPercent: 50 } });
+      const w = await startWorld({
+        chat: 'console:owners',
+        alertChat: new DeadChat(),
+        spend: { budgetDailyUsd: 0.2, warnPercent: 50 },
+      });
       const job = await w.h.submit('ann', 'a fox');
       await w.notifier.settled();
       expect(await w.h.job(job.id)).toBeDefined();
       expect(await w.alerts('budget_near')).toHaveLength(2);
-      expect((await w.alerts('budget_near'))[1]).toMatchObject({ level: 40, msg: 'owner alert could not be sent to OWNER_ALERT_CHAT', err: expect.objectContaining({ message: 'Missing Access' }) });
+      expect((await w.alerts('budget_near'))[1]).toMatchObject({
+        level: 40,
+        msg: 'owner alert could not be sent to OWNER_ALERT_CHAT',
+        err: expect.objectContaining({ message: 'Missing Access' }),
+      });
       expect((await w.h.engine.waitForJob(job.id)).status).toBe('succeeded');
     });
   });
@@ -214,7 +250,12 @@ describe('owner alerts', () => {
         await w.h.engine.waitForJob(job.id);
       }
       expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_failing']);
-      expect((await w.alerts())[0]).toMatchObject({ level: 40, provider: 'fal', errorsInARow: 5, errorKind: 'transient' });
+      expect((await w.alerts())[0]).toMatchObject({
+        level: 40,
+        provider: 'fal',
+        errorsInARow: 5,
+        errorKind: 'transient',
+      });
 
       w.h.sim.clearFaults();
       const ok = await w.h.submit('dee', 'a fox');
@@ -226,7 +267,11 @@ describe('owner alerts', () => {
 
       w.h.sim.injectFault({ kind: 'server_error', status: 500 }, { routes: 'submit', times: 1000 });
       for (const user of ['eve', 'fay']) await w.h.engine.waitForJob((await w.h.submit(user, 'a fox')).id);
-      expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_failing', 'provider_recovered', 'provider_failing']);
+      expect((await w.alerts()).map((a) => a.alert)).toEqual([
+        'provider_failing',
+        'provider_recovered',
+        'provider_failing',
+      ]);
       expect(await w.texts()).toEqual([
         '⚠️ Provider fal keeps failing: 5 errors in a row (last: transient) with no successful video in between.',
         '✅ Provider fal has recovered: a video succeeded again.',
@@ -237,7 +282,8 @@ describe('owner alerts', () => {
 
     it('counts nothing for jobs the provider refused for their content', async () => {
       const w = await startWorld({ chat: 'console:owners', errorsInARow: 2 });
-      for (const user of ['ann', 'bob', 'cy']) await w.h.engine.waitForJob((await w.h.submit(user, 'a fox [sim:content_policy_input]')).id);
+      for (const user of ['ann', 'bob', 'cy'])
+        await w.h.engine.waitForJob((await w.h.submit(user, 'a fox [sim:content_policy_input]')).id);
       expect(w.h.platform.notices).toHaveLength(3);
       expect(await w.alerts()).toEqual([]);
     });
@@ -246,11 +292,16 @@ describe('owner alerts', () => {
   describe('when the provider refuses our account', () => {
     it('tells the owners at the first error, once until the cool-down has passed', async () => {
       const w = await startWorld({ chat: 'console:owners', errorsInARow: 5 });
-      w.h.sim.injectFault({ kind: 'respond', status: 401, body: { detail: 'Invalid API key' } }, { routes: 'submit', times: 1000 });
+      w.h.sim.injectFault(
+        { kind: 'respond', status: 401, body: { detail: 'Invalid API key' } },
+        { routes: 'submit', times: 1000 },
+      );
       const first = await w.h.submit('ann', 'a fox');
       expect((await w.h.engine.waitForJob(first.id)).errorKind).toBe('auth');
       expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_account']);
-      expect(await w.texts()).toEqual(['🛑 Provider fal refuses our API key (auth): its jobs fail until an owner fixes the account or key.']);
+      expect(await w.texts()).toEqual([
+        '🛑 Provider fal refuses our API key (auth): its jobs fail until an owner fixes the account or key.',
+      ]);
 
       for (const user of ['bob', 'cy']) await w.h.engine.waitForJob((await w.h.submit(user, 'a fox')).id);
       expect((await w.alerts()).map((a) => a.alert)).toEqual(['provider_account']);

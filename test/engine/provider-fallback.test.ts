@@ -35,7 +35,12 @@ class World {
 
   constructor() {
     const logger = createLogger('silent');
-    this.notifier = createOwnerNotifier({ logger, platforms: new Map([['console', this.alertChat]]), chat: 'console:owners', ownerIds: ['console:olga'] });
+    this.notifier = createOwnerNotifier({
+      logger,
+      platforms: new Map([['console', this.alertChat]]),
+      chat: 'console:owners',
+      ownerIds: ['console:olga'],
+    });
   }
 
   async start(opts: { fallback: boolean; sim?: FalSimOptions; kie?: boolean }): Promise<this> {
@@ -74,10 +79,12 @@ class World {
         ARK_BASE_URL: this.h.ark!.url,
         ...(this.h.kie ? { KIE_API_KEY: this.h.kie.apiKey, KIE_BASE_URL: this.h.kie.url } : {}),
       });
-    const asProbe = (check: (c: Config) => Promise<CheckResult>): ProviderProbe => async () => {
-      const r = await check(config());
-      return { ok: r.status === 'ok', detail: r.detail };
-    };
+    const asProbe =
+      (check: (c: Config) => Promise<CheckResult>): ProviderProbe =>
+      async () => {
+        const r = await check(config());
+        return { ok: r.status === 'ok', detail: r.detail };
+      };
     return new Map([
       ['fal', asProbe(checkFal)],
       ['ark', asProbe(checkArk)],
@@ -103,7 +110,10 @@ class World {
     return this.alertChat.notices.map((n) => n.text);
   }
 
-  failFal(fault: Parameters<EngineHarness['sim']['injectFault']>[0] = { kind: 'server_error', status: 500 }, routes?: 'submit'): void {
+  failFal(
+    fault: Parameters<EngineHarness['sim']['injectFault']>[0] = { kind: 'server_error', status: 500 },
+    routes?: 'submit',
+  ): void {
     this.h.sim.injectFault(fault, { times: 10_000, ...(routes ? { routes } : {}) });
   }
 }
@@ -129,9 +139,17 @@ describe('provider fallback (PROVIDER_FALLBACK=on)', () => {
 
       w.failFal();
       const quoted = (await w.h.submit('ann', 'a fox in the outage')).price;
-      const hit = await w.h.engine.waitForJob((await w.h.db.jobs.recentOf((await w.h.engine.userIdOf('console', 'ann'))!, 1))[0]!.id);
+      const hit = await w.h.engine.waitForJob(
+        (await w.h.db.jobs.recentOf((await w.h.engine.userIdOf('console', 'ann'))!, 1))[0]!.id,
+      );
       const ark = findModel('seedance-1-pro-ark', FAST_MODELS)!;
-      expect(hit).toMatchObject({ status: 'succeeded', provider: 'ark', model: 'seedance-1-pro-ark', providerModel: ark.providerModels.textToVideo, price: quoted });
+      expect(hit).toMatchObject({
+        status: 'succeeded',
+        provider: 'ark',
+        model: 'seedance-1-pro-ark',
+        providerModel: ark.providerModels.textToVideo,
+        price: quoted,
+      });
       // The member paid what they were quoted; the owner's spend estimate is what Ark charges.
       expect((await w.h.ledgerFor(hit.id)).map((e) => e.kind).sort()).toEqual(['capture', 'hold']);
       expect(await w.h.balance('ann')).toBe(200 - quoted);

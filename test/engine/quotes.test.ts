@@ -18,7 +18,12 @@ afterEach(async () => {
 });
 
 /** The engine's clock, moved by the test instead of sleeping. */
-const clock = { offset: 0, now() { return Date.now() + this.offset; } };
+const clock = {
+  offset: 0,
+  now() {
+    return Date.now() + this.offset;
+  },
+};
 
 // seedance-1-pro: 40 credits for 5 s at 480p, 50 at 720p; the harness starts members with 200.
 async function harness(options: Parameters<typeof EngineHarness.start>[0] = {}): Promise<EngineHarness> {
@@ -27,7 +32,10 @@ async function harness(options: Parameters<typeof EngineHarness.start>[0] = {}):
   return h;
 }
 
-const at720 = (extra: Partial<VideoRequest> = {}): Partial<VideoRequest> => ({ options: { resolution: '720p', duration: 5 }, ...extra });
+const at720 = (extra: Partial<VideoRequest> = {}): Partial<VideoRequest> => ({
+  options: { resolution: '720p', duration: 5 },
+  ...extra,
+});
 const ann = { platform: 'console', platformUserId: 'ann' } as const;
 const press = (t: EngineHarness, user = 'ann') => ({ dest: t.request(user, '').dest });
 
@@ -68,7 +76,13 @@ describe('quote and confirm', () => {
 
     it('refuses a member who could not pay before quoting', async () => {
       const t = await harness();
-      expect(await refusal(t.engine.requestVideo(t.request('ann', 'a fox', { modelId: 'seedance-2', options: { resolution: '720p', duration: 10 } })))).toBe('insufficient_credits');
+      expect(
+        await refusal(
+          t.engine.requestVideo(
+            t.request('ann', 'a fox', { modelId: 'seedance-2', options: { resolution: '720p', duration: 10 } }),
+          ),
+        ),
+      ).toBe('insufficient_credits');
       expect(await t.holdCount()).toBe(0);
     });
 
@@ -80,7 +94,9 @@ describe('quote and confirm', () => {
       expect(again).toMatchObject({ duplicate: true, job: { id: a.job.id } });
 
       const second = quoteOf(await t.engine.requestVideo(t.request('ann', 'a hare', at720())));
-      const presses = await Promise.allSettled(Array.from({ length: 4 }, () => t.engine.confirmQuote(second.id, ann, press(t))));
+      const presses = await Promise.allSettled(
+        Array.from({ length: 4 }, () => t.engine.confirmQuote(second.id, ann, press(t))),
+      );
       const made = presses.filter((p) => p.status === 'fulfilled').map((p) => jobOf(p.value));
       expect(made.length).toBeGreaterThan(0);
       expect(new Set(made.map((r) => r.job.id)).size).toBe(1);
@@ -107,7 +123,9 @@ describe('quote and confirm', () => {
       const bob = { platform: 'console', platformUserId: 'bob' } as const;
       expect(await refusal(t.engine.confirmQuote(quote.id, bob, press(t, 'bob')))).toBe('quote_not_yours');
       expect(await refusal(t.engine.dropQuote(quote.id, bob))).toBe('quote_not_yours');
-      expect(await refusal(t.engine.confirmQuote(quote.id, { platform: 'discord', platformUserId: 'ann' }, press(t)))).toBe('quote_not_yours');
+      expect(
+        await refusal(t.engine.confirmQuote(quote.id, { platform: 'discord', platformUserId: 'ann' }, press(t))),
+      ).toBe('quote_not_yours');
       expect((await t.engine.getQuote(quote.id))!.status).toBe('open');
       expect(await t.jobCount()).toBe(0);
     });
@@ -118,7 +136,9 @@ describe('quote and confirm', () => {
       const quote = quoteOf(await t.engine.requestVideo(request));
       expect(quote).toMatchObject({ model: 'seedance-1-pro', price: 50 });
       const annId = (await findUser(t.db, 'console', 'ann'))!.id;
-      await updateChatSettings(t.db, clock, { platform: 'console', chatId: 'chat' }, annId, { defaultModel: 'seedance-2' });
+      await updateChatSettings(t.db, clock, { platform: 'console', chatId: 'chat' }, annId, {
+        defaultModel: 'seedance-2',
+      });
 
       const outcome = await t.engine.confirmQuote(quote.id, ann, press(t));
       if (outcome.kind !== 'requoted') throw new Error('expected a new quote');
@@ -134,7 +154,11 @@ describe('quote and confirm', () => {
 
     it('refuses a member whose balance dropped below the price meanwhile, holding nothing', async () => {
       const t = await harness();
-      const quote = quoteOf(await t.engine.requestVideo(t.request('ann', 'a fox', at720({ options: { resolution: '720p', duration: 12 } }))));
+      const quote = quoteOf(
+        await t.engine.requestVideo(
+          t.request('ann', 'a fox', at720({ options: { resolution: '720p', duration: 12 } })),
+        ),
+      );
       expect(quote.price).toBe(120);
       await t.submit('ann', 'another fox', { options: { resolution: '720p', duration: 10 } });
       expect(await t.balance('ann')).toBe(100);
@@ -169,7 +193,9 @@ describe('quote and confirm', () => {
       const first = await t.submit('ann', 'a fox', { options: { resolution: '720p', duration: 5 } });
       await t.engine.waitForJob(first.id);
       const base = t.request('ann', '');
-      const quote = quoteOf(await t.engine.requestRetry(first.id, { identity: base.identity, dest: base.dest, intakeKey: base.intakeKey }));
+      const quote = quoteOf(
+        await t.engine.requestRetry(first.id, { identity: base.identity, dest: base.dest, intakeKey: base.intakeKey }),
+      );
       expect(quote).toMatchObject({ price: 50, request: { prompt: 'a fox' } });
       expect(await t.holdCount()).toBe(1);
       const { job } = jobOf(await t.engine.confirmQuote(quote.id, ann, press(t)));
@@ -181,7 +207,13 @@ describe('quote and confirm', () => {
     it('quotes /musicvideo too, with its song kept for Confirm', async () => {
       const t = await harness({ settings: { confirmAboveCredits: 25 }, kie: {} });
       const musicVideo = { taskId: 'task-1', audioId: 'audio-1', author: 'Ann' };
-      const outcome = await t.engine.requestVideo(t.request('ann', 'Music video for Suno track audio-1', { modelId: 'suno-music-video', options: {}, musicVideo }));
+      const outcome = await t.engine.requestVideo(
+        t.request('ann', 'Music video for Suno track audio-1', {
+          modelId: 'suno-music-video',
+          options: {},
+          musicVideo,
+        }),
+      );
       if (outcome.kind !== 'quote') throw new Error('expected a quote');
       expect(outcome.detail.durationS).toBe(0);
       expect(outcome.quote).toMatchObject({ price: 30, request: { musicVideo } });

@@ -105,7 +105,14 @@ export class FakeGateway {
   }
 
   private accept(socket: WebSocket): void {
-    const session: Session = { socket, id: `session-${this.nextSession++}`, seq: 0, identified: false, intents: 0, shard: [0, 1] };
+    const session: Session = {
+      socket,
+      id: `session-${this.nextSession++}`,
+      seq: 0,
+      identified: false,
+      intents: 0,
+      shard: [0, 1],
+    };
     this.sessions.add(session);
     socket.on('close', () => this.sessions.delete(session));
     socket.on('message', (raw) => this.receive(session, raw.toString()));
@@ -140,7 +147,10 @@ export class FakeGateway {
           session.socket.close(4010, 'Invalid shard.');
           return;
         }
-        if (this.options.guildIds().filter((id) => shardOf(id, shard[1]) === shard[0]).length > this.options.maxGuildsPerShard) {
+        if (
+          this.options.guildIds().filter((id) => shardOf(id, shard[1]) === shard[0]).length >
+          this.options.maxGuildsPerShard
+        ) {
           session.socket.close(4011, 'Sharding required.');
           return;
         }
@@ -150,7 +160,12 @@ export class FakeGateway {
         const { ready, after } = this.options.ready(session.id, this.options.resumeUrl(), shard);
         this.send(session, { op: 0, t: 'READY', s: ++session.seq, d: ready });
         for (const event of after) {
-          this.deliveries.push({ t: event.t, guildId: (event.d as { id?: string }).id ?? null, session: session.id, shard });
+          this.deliveries.push({
+            t: event.t,
+            guildId: (event.d as { id?: string }).id ?? null,
+            session: session.id,
+            shard,
+          });
           this.send(session, { op: 0, t: event.t, s: ++session.seq, d: event.d });
         }
         return;

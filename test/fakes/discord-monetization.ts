@@ -1,4 +1,12 @@
-import { ENTITLEMENT_TYPES, entitlementPayload, SKU_TYPES, snowflake, type FakeEntitlement, type FakeSku, type FakeUser } from './discord-payloads.js';
+import {
+  ENTITLEMENT_TYPES,
+  entitlementPayload,
+  SKU_TYPES,
+  snowflake,
+  type FakeEntitlement,
+  type FakeSku,
+  type FakeUser,
+} from './discord-payloads.js';
 
 /**
  * The fake Discord's monetization (premium apps): the application's SKUs, the entitlements members' purchases create,
@@ -13,11 +21,23 @@ interface Reply {
 }
 
 const error = (status: number, code: number, message: string): Reply => ({ status, body: { message, code } });
-const invalid = (field: string, why: string): Reply => ({ status: 400, body: { message: 'Invalid Form Body', code: 50035, errors: { [field]: why } } });
+const invalid = (field: string, why: string): Reply => ({
+  status: 400,
+  body: { message: 'Invalid Form Body', code: 50035, errors: { [field]: why } },
+});
 
 const SNOWFLAKE = /^\d{1,20}$/;
 /** List Entitlements' query string params, and nothing else: the fake refuses what it does not name rather than guess. */
-const LIST_PARAMS = new Set(['user_id', 'sku_ids', 'before', 'after', 'limit', 'guild_id', 'exclude_ended', 'exclude_deleted']);
+const LIST_PARAMS = new Set([
+  'user_id',
+  'sku_ids',
+  'before',
+  'after',
+  'limit',
+  'guild_id',
+  'exclude_ended',
+  'exclude_deleted',
+]);
 
 export class FakeMonetization {
   /** What the application sells (Developer Portal → Monetization → SKUs). */
@@ -74,7 +94,17 @@ export class FakeMonetization {
   listSkus(appId: string): Reply {
     if (appId !== this.applicationId) return error(403, 50001, 'Missing Access');
     const slug = (name: string) => name.toLowerCase().replace(/\W+/g, '-');
-    return { status: 200, body: [...this.skus.values()].map((s) => ({ id: s.id, type: s.type, application_id: this.applicationId, name: s.name, slug: slug(s.name), flags: 1 << 2 })) };
+    return {
+      status: 200,
+      body: [...this.skus.values()].map((s) => ({
+        id: s.id,
+        type: s.type,
+        application_id: this.applicationId,
+        name: s.name,
+        slug: slug(s.name),
+        flags: 1 << 2,
+      })),
+    };
   }
 
   /**
@@ -98,11 +128,21 @@ export class FakeMonetization {
     const excludeDeleted = booleanParam(query.get('exclude_deleted'), true);
     if (excludeEnded === undefined) return invalid('exclude_ended', 'not a boolean');
     if (excludeDeleted === undefined) return invalid('exclude_deleted', 'not a boolean');
-    const [userId, guildId, before, after] = [query.get('user_id'), query.get('guild_id'), query.get('before'), query.get('after')];
+    const [userId, guildId, before, after] = [
+      query.get('user_id'),
+      query.get('guild_id'),
+      query.get('before'),
+      query.get('after'),
+    ];
     const found = this.entitlements
       .filter((e) => !excludeDeleted || !e.deleted)
       .filter((e) => !excludeEnded || e.endsAt === null || Date.parse(e.endsAt) > Date.now())
-      .filter((e) => (!userId || e.userId === userId) && (!guildId || e.guildId === guildId) && (!skuIds || skuIds.includes(e.skuId)))
+      .filter(
+        (e) =>
+          (!userId || e.userId === userId) &&
+          (!guildId || e.guildId === guildId) &&
+          (!skuIds || skuIds.includes(e.skuId)),
+      )
       .filter((e) => (!after || BigInt(e.id) > BigInt(after)) && (!before || BigInt(e.id) < BigInt(before)))
       .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
     const page = before && !after ? found.slice(-limit) : found.slice(0, limit);
@@ -118,7 +158,8 @@ export class FakeMonetization {
     if (appId !== this.applicationId) return error(403, 50001, 'Missing Access');
     const entitlement = this.entitlements.find((e) => e.id === entitlementId && !e.deleted);
     if (!entitlement) return error(404, 10029, 'Unknown Entitlement');
-    if (this.skus.get(entitlement.skuId)?.type !== SKU_TYPES.CONSUMABLE) return error(400, 50035, 'Invalid Form Body: entitlement is not consumable');
+    if (this.skus.get(entitlement.skuId)?.type !== SKU_TYPES.CONSUMABLE)
+      return error(400, 50035, 'Invalid Form Body: entitlement is not consumable');
     if (entitlement.consumed) return error(400, 50035, 'Invalid Form Body: entitlement already consumed');
     entitlement.consumed = true;
     return { status: 204 };

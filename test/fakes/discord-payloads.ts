@@ -25,7 +25,12 @@ export const PERMISSIONS = {
 
 /** What an ordinary member may do in a channel. */
 export const MEMBER_PERMISSIONS =
-  PERMISSIONS.ViewChannel | PERMISSIONS.SendMessages | PERMISSIONS.EmbedLinks | PERMISSIONS.AttachFiles | PERMISSIONS.ReadMessageHistory | PERMISSIONS.UseApplicationCommands;
+  PERMISSIONS.ViewChannel |
+  PERMISSIONS.SendMessages |
+  PERMISSIONS.EmbedLinks |
+  PERMISSIONS.AttachFiles |
+  PERMISSIONS.ReadMessageHistory |
+  PERMISSIONS.UseApplicationCommands;
 
 export interface FakeUser {
   id: string;
@@ -96,7 +101,20 @@ export function memberPayload(member: FakeMember, joinedAt: string) {
 
 export function channelPayload(channel: FakeChannel) {
   return channel.guildId
-    ? { id: channel.id, type: 0, guild_id: channel.guildId, name: channel.name, position: 0, permission_overwrites: [], nsfw: false, parent_id: null, topic: null, last_message_id: null, rate_limit_per_user: 0, flags: 0 }
+    ? {
+        id: channel.id,
+        type: 0,
+        guild_id: channel.guildId,
+        name: channel.name,
+        position: 0,
+        permission_overwrites: [],
+        nsfw: false,
+        parent_id: null,
+        topic: null,
+        last_message_id: null,
+        rate_limit_per_user: 0,
+        flags: 0,
+      }
     : { id: channel.id, type: 1, last_message_id: null, flags: 0, recipients: [] };
 }
 
@@ -179,7 +197,13 @@ export function attachmentPayload(a: FakeAttachment) {
 export const SKU_TYPES = { DURABLE: 2, CONSUMABLE: 3, SUBSCRIPTION: 5, SUBSCRIPTION_GROUP: 6 } as const;
 
 /** Entitlement types: a real purchase is 1; a purchase made by the app's own team in test mode is 4. */
-export const ENTITLEMENT_TYPES = { PURCHASE: 1, DEVELOPER_GIFT: 3, TEST_MODE_PURCHASE: 4, USER_GIFT: 6, APPLICATION_SUBSCRIPTION: 8 } as const;
+export const ENTITLEMENT_TYPES = {
+  PURCHASE: 1,
+  DEVELOPER_GIFT: 3,
+  TEST_MODE_PURCHASE: 4,
+  USER_GIFT: 6,
+  APPLICATION_SUBSCRIPTION: 8,
+} as const;
 
 export interface FakeSku {
   id: string;

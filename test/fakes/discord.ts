@@ -19,7 +19,17 @@ import {
   type FakeUser,
 } from './discord-payloads.js';
 
-export { ENTITLEMENT_TYPES, MEMBER_PERMISSIONS, PERMISSIONS, SKU_TYPES, type FakeAttachment, type FakeEntitlement, type FakeMember, type FakeSku, type FakeUser } from './discord-payloads.js';
+export {
+  ENTITLEMENT_TYPES,
+  MEMBER_PERMISSIONS,
+  PERMISSIONS,
+  SKU_TYPES,
+  type FakeAttachment,
+  type FakeEntitlement,
+  type FakeMember,
+  type FakeSku,
+  type FakeUser,
+} from './discord-payloads.js';
 
 /**
  * A fake Discord for end-to-end tests: REST v10 over HTTP and the gateway v10 over `ws` on one port, so the real
@@ -212,7 +222,10 @@ export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
   readonly messages: FakeMessage[] = [];
   readonly interactions: FakeInteraction[] = [];
-  readonly commands: { global: ApiCommand[] | undefined; guilds: Map<string, ApiCommand[]> } = { global: undefined, guilds: new Map() };
+  readonly commands: { global: ApiCommand[] | undefined; guilds: Map<string, ApiCommand[]> } = {
+    global: undefined,
+    guilds: new Map(),
+  };
   readonly bot: FakeUser;
   readonly applicationId: string;
   readonly guild: FakeGuild;
@@ -329,7 +342,13 @@ export class FakeDiscord {
    */
   addGuild(name = 'Other Guild', opts: { shard?: Shard } = {}): FakeGuild {
     const id = opts.shard ? snowflakeOnShard(opts.shard) : snowflake();
-    const guild: FakeGuild = { id, name, ownerId: snowflake(), preferredLocale: 'en-US', channels: [{ id: snowflake(), name: 'general', guildId: id }] };
+    const guild: FakeGuild = {
+      id,
+      name,
+      ownerId: snowflake(),
+      preferredLocale: 'en-US',
+      channels: [{ id: snowflake(), name: 'general', guildId: id }],
+    };
     this.guilds.push(guild);
     this.gateway.dispatch('GUILD_CREATE', id, guildPayload(guild, new Date().toISOString()));
     return guild;
@@ -352,7 +371,13 @@ export class FakeDiscord {
   /** Hosts a file on the fake's "CDN" (this server), as Discord does for members' attachments. */
   hostFile(data: Buffer, filename: string, contentType: string): FakeAttachment {
     const id = snowflake();
-    const attachment = { id, filename, contentType, data, url: `${this.origin}/attachments/uploads/${id}/${encodeURIComponent(filename)}` };
+    const attachment = {
+      id,
+      filename,
+      contentType,
+      data,
+      url: `${this.origin}/attachments/uploads/${id}/${encodeURIComponent(filename)}`,
+    };
     this.hosted.set(id, attachment);
     return attachment;
   }
@@ -369,7 +394,13 @@ export class FakeDiscord {
   }
 
   /** The next `times` matching requests get a 429 with `Retry-After` (seconds, fractions allowed). */
-  rateLimit(method: string, path: RegExp, retryAfterS: number, times = 1, only: Pick<FakeFault, 'uploadsOnly'> = {}): void {
+  rateLimit(
+    method: string,
+    path: RegExp,
+    retryAfterS: number,
+    times = 1,
+    only: Pick<FakeFault, 'uploadsOnly'> = {},
+  ): void {
     this.inject({
       method,
       path,
@@ -409,14 +440,18 @@ export class FakeDiscord {
     const apiOptions = Object.entries(options).map(([key, value]) => {
       const def = definition.options?.find((o) => o.name === key);
       if (!def) throw new Error(`/${name} has no registered option "${key}"`);
-      if (def.choices && !def.choices.some((c) => c.value === value)) throw new Error(`/${name} ${key}: ${String(value)} is not one of its choices`);
+      if (def.choices && !def.choices.some((c) => c.value === value))
+        throw new Error(`/${name} ${key}: ${String(value)} is not one of its choices`);
       if (def.type === 11) {
         const attachment = value as FakeAttachment;
         resolvedAttachments[attachment.id] = attachmentPayload(attachment);
         return { name: key, type: 11, value: attachment.id };
       }
       if (def.type === 6) {
-        const user = typeof value === 'string' ? { id: value, username: `user${value.slice(-4)}`, globalName: null, bot: false } : (value as FakeUser);
+        const user =
+          typeof value === 'string'
+            ? { id: value, username: `user${value.slice(-4)}`, globalName: null, bot: false }
+            : (value as FakeUser);
         resolvedUsers[user.id] = userPayload(user);
         return { name: key, type: 6, value: user.id };
       }
@@ -442,25 +477,49 @@ export class FakeDiscord {
   }
 
   /** A member types in an autocompleted option; `focused` names the option being typed. */
-  autocomplete(member: FakeMember, name: string, focused: string, value: string, others: Record<string, string | number> = {}): FakeInteraction {
+  autocomplete(
+    member: FakeMember,
+    name: string,
+    focused: string,
+    value: string,
+    others: Record<string, string | number> = {},
+  ): FakeInteraction {
     const definition = this.registeredCommand(name);
-    if (!definition.options?.find((o) => o.name === focused)?.autocomplete) throw new Error(`/${name} ${focused} is not registered with autocomplete`);
+    if (!definition.options?.find((o) => o.name === focused)?.autocomplete)
+      throw new Error(`/${name} ${focused} is not registered with autocomplete`);
     const options = [
-      ...Object.entries(others).map(([k, v]) => ({ name: k, type: definition.options!.find((o) => o.name === k)!.type, value: v })),
+      ...Object.entries(others).map(([k, v]) => ({
+        name: k,
+        type: definition.options!.find((o) => o.name === k)!.type,
+        value: v,
+      })),
       { name: focused, type: 3, value, focused: true },
     ];
-    return this.dispatchInteraction(member, 4, {}, { data: { id: snowflake(), name, type: 1, options, guild_id: this.guild.id } });
+    return this.dispatchInteraction(
+      member,
+      4,
+      {},
+      { data: { id: snowflake(), name, type: 1, options, guild_id: this.guild.id } },
+    );
   }
 
   /** A member presses a button on one of the bot's messages. */
   press(member: FakeMember, message: FakeMessage, customId: string): FakeInteraction {
     const buttons = message.components.flatMap((row) => row.components);
     if (message.deleted || !buttons.some((b) => b.custom_id === customId && !b.disabled)) {
-      throw new Error(`message ${message.id} shows no button ${customId} (it has: ${buttons.map((b) => b.custom_id).join(', ') || 'none'})`);
+      throw new Error(
+        `message ${message.id} shows no button ${customId} (it has: ${buttons.map((b) => b.custom_id).join(', ') || 'none'})`,
+      );
     }
     // A button under a DM message is pressed in that DM.
     const where = message.guildId ? { channelId: message.channelId } : { dm: true };
-    return this.dispatchInteraction(member, 3, where, { data: { custom_id: customId, component_type: 2 }, message: this.messageJson(message) }, message.id);
+    return this.dispatchInteraction(
+      member,
+      3,
+      where,
+      { data: { custom_id: customId, component_type: 2 }, message: this.messageJson(message) },
+      message.id,
+    );
   }
 
   /**
@@ -468,17 +527,32 @@ export class FakeDiscord {
    * type 5 with the modal's custom_id and the text inputs' values, as Discord sends it.
    */
   submitModal(member: FakeMember, opener: FakeInteraction, values: Record<string, string>): FakeInteraction {
-    const modal = opener.callbacks.find((c) => c.type === 9)?.data as { custom_id?: string; components?: { components: { custom_id: string }[] }[] } | undefined;
+    const modal = opener.callbacks.find((c) => c.type === 9)?.data as
+      { custom_id?: string; components?: { components: { custom_id: string }[] }[] } | undefined;
     if (!modal?.custom_id) throw new Error(`interaction ${opener.id} opened no modal`);
     const inputs = (modal.components ?? []).flatMap((row) => row.components.map((c) => c.custom_id));
-    for (const name of Object.keys(values)) if (!inputs.includes(name)) throw new Error(`the modal has no input ${name} (it has: ${inputs.join(', ')})`);
+    for (const name of Object.keys(values))
+      if (!inputs.includes(name)) throw new Error(`the modal has no input ${name} (it has: ${inputs.join(', ')})`);
     const where = opener.guildId ? { channelId: opener.channelId } : { dm: true };
-    const components = inputs.map((id) => ({ type: 1, components: [{ type: 4, custom_id: id, value: values[id] ?? '' }] }));
-    return this.dispatchInteraction(member, 5, where, { data: { custom_id: modal.custom_id, components } }, opener.messageId);
+    const components = inputs.map((id) => ({
+      type: 1,
+      components: [{ type: 4, custom_id: id, value: values[id] ?? '' }],
+    }));
+    return this.dispatchInteraction(
+      member,
+      5,
+      where,
+      { data: { custom_id: modal.custom_id, components } },
+      opener.messageId,
+    );
   }
 
   /** A member posts a message mentioning the bot (`@clipbot <text>`), optionally with attachments. */
-  mention(member: FakeMember, text: string, opts: { attachments?: FakeAttachment[]; channelId?: string } = {}): FakeMessage {
+  mention(
+    member: FakeMember,
+    text: string,
+    opts: { attachments?: FakeAttachment[]; channelId?: string } = {},
+  ): FakeMessage {
     return this.post(member, `<@${this.bot.id}> ${text}`, opts);
   }
 
@@ -486,9 +560,20 @@ export class FakeDiscord {
    * A member posts a message. As on Discord, a bot without the Message Content intent gets the event with the
    * content and attachments emptied, unless the message mentions it.
    */
-  post(member: FakeMember, content: string, opts: { attachments?: FakeAttachment[]; channelId?: string } = {}): FakeMessage {
+  post(
+    member: FakeMember,
+    content: string,
+    opts: { attachments?: FakeAttachment[]; channelId?: string } = {},
+  ): FakeMessage {
     const channelId = opts.channelId ?? this.channelId;
-    const message = this.addMessage({ channelId, authorId: member.id, origin: 'member', body: { content }, files: [], via: 'channel' });
+    const message = this.addMessage({
+      channelId,
+      authorId: member.id,
+      origin: 'member',
+      body: { content },
+      files: [],
+      via: 'channel',
+    });
     const mentionsBot = new RegExp(`<@!?${this.bot.id}>`).test(content);
     const attachments = (opts.attachments ?? []).map((a) => attachmentPayload(a));
     this.gateway.dispatch('MESSAGE_CREATE', this.guildOf(channelId), (intents) => {
@@ -570,7 +655,9 @@ export class FakeDiscord {
 
   /** Messages the bot posted in a channel through the channel route (bot token), oldest first. */
   channelMessages(channelId = this.channelId): FakeMessage[] {
-    return this.messages.filter((m) => m.channelId === channelId && m.origin === 'channel' && m.authorId === this.bot.id && !m.deleted);
+    return this.messages.filter(
+      (m) => m.channelId === channelId && m.origin === 'channel' && m.authorId === this.bot.id && !m.deleted,
+    );
   }
 
   /** Every message the bot made, whatever the route, oldest first. */
@@ -584,7 +671,11 @@ export class FakeDiscord {
   }
 
   /** Polls `read` (which may be async: a read of the bot's store) until it gives something truthy (default 5 s), else throws with `what`. */
-  async waitFor<T>(what: string, read: () => T | undefined | null | false | PromiseLike<T | undefined | null | false>, timeoutMs = 5000): Promise<T> {
+  async waitFor<T>(
+    what: string,
+    read: () => T | undefined | null | false | PromiseLike<T | undefined | null | false>,
+    timeoutMs = 5000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await read();
@@ -598,9 +689,11 @@ export class FakeDiscord {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.origin);
-    if (req.method === 'GET' && url.pathname.startsWith('/attachments/')) return this.serveAttachment(url.pathname, res);
+    if (req.method === 'GET' && url.pathname.startsWith('/attachments/'))
+      return this.serveAttachment(url.pathname, res);
     const raw = await readBody(req);
-    if (!url.pathname.startsWith(`${API_PREFIX}/`)) return send(res, { status: 404, body: { message: '404: Not Found', code: 0 } });
+    if (!url.pathname.startsWith(`${API_PREFIX}/`))
+      return send(res, { status: 404, body: { message: '404: Not Found', code: 0 } });
     const path = decodeURIComponent(url.pathname.slice(API_PREFIX.length));
     const method = req.method ?? 'GET';
     const header = req.headers.authorization;
@@ -610,7 +703,10 @@ export class FakeDiscord {
       path,
       query: url.searchParams,
       auth: header === undefined ? 'none' : header === `Bot ${this.token}` ? 'bot' : 'bad',
-      body: parsed.json !== null && typeof parsed.json === 'object' && !Array.isArray(parsed.json) ? (parsed.json as MessageBody) : undefined,
+      body:
+        parsed.json !== null && typeof parsed.json === 'object' && !Array.isArray(parsed.json)
+          ? (parsed.json as MessageBody)
+          : undefined,
       json: parsed.json,
       files: parsed.files,
       status: 0,
@@ -636,12 +732,20 @@ export class FakeDiscord {
       return;
     }
     record.status = respond.status;
-    send(res, { status: respond.status, body: respond.body ?? { message: 'injected', code: 0 }, ...(respond.headers ? { headers: respond.headers } : {}) });
+    send(res, {
+      status: respond.status,
+      body: respond.body ?? { message: 'injected', code: 0 },
+      ...(respond.headers ? { headers: respond.headers } : {}),
+    });
   }
 
   private takeFault(r: RecordedRequest): (FakeFault & { left: number }) | undefined {
     const fault = this.faults.find(
-      (f) => f.left > 0 && (!f.method || f.method === r.method) && f.path.test(r.path) && (!f.uploadsOnly || r.files.length > 0),
+      (f) =>
+        f.left > 0 &&
+        (!f.method || f.method === r.method) &&
+        f.path.test(r.path) &&
+        (!f.uploadsOnly || r.files.length > 0),
     );
     if (fault) fault.left--;
     return fault;
@@ -651,32 +755,64 @@ export class FakeDiscord {
     const m = (pattern: RegExp) => pattern.exec(r.path);
     let match: RegExpExecArray | null;
     // Interaction callbacks and webhooks are authorized by their token, not the bot token.
-    if (r.method === 'POST' && (match = m(/^\/interactions\/(\d+)\/([^/]+)\/callback$/))) return this.callback(match[1]!, match[2]!, r);
-    if ((match = m(/^\/webhooks\/(\d+)\/([^/]+)\/messages\/([^/]+)$/))) return this.webhookMessage(match[1]!, match[2]!, match[3]!, r);
-    if (r.method === 'POST' && (match = m(/^\/webhooks\/(\d+)\/([^/]+)$/))) return this.followUp(match[1]!, match[2]!, r);
+    if (r.method === 'POST' && (match = m(/^\/interactions\/(\d+)\/([^/]+)\/callback$/)))
+      return this.callback(match[1]!, match[2]!, r);
+    if ((match = m(/^\/webhooks\/(\d+)\/([^/]+)\/messages\/([^/]+)$/)))
+      return this.webhookMessage(match[1]!, match[2]!, match[3]!, r);
+    if (r.method === 'POST' && (match = m(/^\/webhooks\/(\d+)\/([^/]+)$/)))
+      return this.followUp(match[1]!, match[2]!, r);
     if (r.auth !== 'bot') return error(401, 0, '401: Unauthorized');
 
     if (r.method === 'GET' && (r.path === '/gateway/bot' || r.path === '/gateway')) {
       return {
         status: 200,
-        body: { url: this.gatewayUrl, shards: this.recommendedShards(), session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 } },
+        body: {
+          url: this.gatewayUrl,
+          shards: this.recommendedShards(),
+          session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+        },
       };
     }
     if (r.method === 'GET' && r.path === '/users/@me') return { status: 200, body: userPayload(this.bot) };
     // What `npm run doctor` reads: the application (its id makes the invite link) and the servers the bot is in.
     if (r.method === 'GET' && r.path === '/applications/@me') {
-      return { status: 200, body: { id: this.applicationId, name: this.bot.username, bot_public: true, bot_require_code_grant: false, flags: 0, bot: userPayload(this.bot) } };
+      return {
+        status: 200,
+        body: {
+          id: this.applicationId,
+          name: this.bot.username,
+          bot_public: true,
+          bot_require_code_grant: false,
+          flags: 0,
+          bot: userPayload(this.bot),
+        },
+      };
     }
     if (r.method === 'GET' && r.path === '/users/@me/guilds') {
-      return { status: 200, body: this.guilds.map((g) => ({ id: g.id, name: g.name, icon: null, owner: false, permissions: '0', features: [] })) };
+      return {
+        status: 200,
+        body: this.guilds.map((g) => ({
+          id: g.id,
+          name: g.name,
+          icon: null,
+          owner: false,
+          permissions: '0',
+          features: [],
+        })),
+      };
     }
     if (r.method === 'DELETE' && (match = m(/^\/users\/@me\/guilds\/(\d+)$/))) return this.leaveGuild(match[1]!);
     if ((match = m(/^\/applications\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, undefined, r);
-    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/skus$/))) return this.monetization.listSkus(match[1]!);
-    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/entitlements$/))) return this.monetization.list(match[1]!, r.query);
-    if (r.method === 'POST' && (match = m(/^\/applications\/(\d+)\/entitlements\/(\d+)\/consume$/))) return this.monetization.consume(match[1]!, match[2]!);
-    if ((match = m(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/))) return this.commandsRoute(match[1]!, match[2]!, r);
-    if (r.method === 'POST' && (match = m(/^\/channels\/(\d+)\/messages$/))) return this.createChannelMessage(match[1]!, r);
+    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/skus$/)))
+      return this.monetization.listSkus(match[1]!);
+    if (r.method === 'GET' && (match = m(/^\/applications\/(\d+)\/entitlements$/)))
+      return this.monetization.list(match[1]!, r.query);
+    if (r.method === 'POST' && (match = m(/^\/applications\/(\d+)\/entitlements\/(\d+)\/consume$/)))
+      return this.monetization.consume(match[1]!, match[2]!);
+    if ((match = m(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/)))
+      return this.commandsRoute(match[1]!, match[2]!, r);
+    if (r.method === 'POST' && (match = m(/^\/channels\/(\d+)\/messages$/)))
+      return this.createChannelMessage(match[1]!, r);
     if ((match = m(/^\/channels\/(\d+)\/messages\/(\d+)$/))) return this.channelMessage(match[1]!, match[2]!, r);
     if (r.method === 'GET' && (match = m(/^\/channels\/(\d+)$/))) {
       const channel = this.channel(match[1]!);
@@ -695,27 +831,43 @@ export class FakeDiscord {
   private commandsRoute(appId: string, guildId: string | undefined, r: RecordedRequest): Reply {
     if (appId !== this.applicationId) return error(403, 50001, 'Missing Access');
     if (guildId && !this.guilds.some((g) => g.id === guildId)) return error(403, 50001, 'Missing Access');
-    if (r.method === 'GET') return { status: 200, body: (guildId ? this.commands.guilds.get(guildId) : this.commands.global) ?? [] };
+    if (r.method === 'GET')
+      return { status: 200, body: (guildId ? this.commands.guilds.get(guildId) : this.commands.global) ?? [] };
     if (r.method !== 'PUT') return error(405, 0, '405: Method Not Allowed');
     if (!Array.isArray(r.json)) return error(400, 50035, 'Invalid Form Body');
     const list = r.json as ApiCommand[];
     const problem = list.map((c) => validateCommand(c)).find(Boolean);
     if (problem) return { status: 400, body: { message: 'Invalid Form Body', code: 50035, errors: problem } };
-    const stored = list.map((c) => ({ ...c, id: snowflake(), application_id: this.applicationId, version: snowflake(), type: 1, ...(guildId ? { guild_id: guildId } : {}) }));
+    const stored = list.map((c) => ({
+      ...c,
+      id: snowflake(),
+      application_id: this.applicationId,
+      version: snowflake(),
+      type: 1,
+      ...(guildId ? { guild_id: guildId } : {}),
+    }));
     if (guildId) this.commands.guilds.set(guildId, stored);
     else this.commands.global = stored;
     return { status: 200, body: stored };
   }
 
   private registeredCommand(name: string): ApiCommand {
-    const found = this.commands.guilds.get(this.guild.id)?.find((c) => c.name === name) ?? this.commands.global?.find((c) => c.name === name);
+    const found =
+      this.commands.guilds.get(this.guild.id)?.find((c) => c.name === name) ??
+      this.commands.global?.find((c) => c.name === name);
     if (!found) throw new Error(`the bot has not registered /${name}`);
     return found;
   }
 
   // ------------------------------------------------------------------ interactions
 
-  private dispatchInteraction(member: FakeMember, type: 2 | 3 | 4 | 5, where: { channelId?: string; dm?: boolean; attachmentSizeLimit?: number }, extra: object, messageId?: string): FakeInteraction {
+  private dispatchInteraction(
+    member: FakeMember,
+    type: 2 | 3 | 4 | 5,
+    where: { channelId?: string; dm?: boolean; attachmentSizeLimit?: number },
+    extra: object,
+    messageId?: string,
+  ): FakeInteraction {
     const channel = where.dm ? this.dmChannel(member) : this.channel(where.channelId ?? this.channelId)!;
     const guild = this.guilds.find((g) => g.id === channel.guildId) ?? this.guild;
     const interaction: FakeInteraction = {
@@ -735,7 +887,13 @@ export class FakeDiscord {
     this.interactions.push(interaction);
     const who = where.dm
       ? { user: userPayload(member), context: 1, authorizing_integration_owners: { '0': this.guild.id } }
-      : { guild_id: guild.id, member: memberPayload(member, this.joinedAt), guild_locale: guild.preferredLocale, context: 0, authorizing_integration_owners: { '0': guild.id } };
+      : {
+          guild_id: guild.id,
+          member: memberPayload(member, this.joinedAt),
+          guild_locale: guild.preferredLocale,
+          context: 0,
+          authorizing_integration_owners: { '0': guild.id },
+        };
     const sent = this.gateway.dispatch('INTERACTION_CREATE', where.dm ? null : guild.id, {
       id: interaction.id,
       application_id: this.applicationId,
@@ -757,17 +915,21 @@ export class FakeDiscord {
 
   private callback(interactionId: string, token: string, r: RecordedRequest): Reply {
     const interaction = this.interactions.find((i) => i.id === interactionId && i.token === token);
-    if (!interaction || Date.now() - interaction.dispatchedAt > FIRST_RESPONSE_MS) return error(404, 10062, 'Unknown interaction');
+    if (!interaction || Date.now() - interaction.dispatchedAt > FIRST_RESPONSE_MS)
+      return error(404, 10062, 'Unknown interaction');
     if (interaction.callbacks.length > 0) return error(400, 40060, 'Interaction has already been acknowledged.');
     const type = Number((r.json as { type?: unknown } | undefined)?.type);
     const data = (r.json as { data?: MessageBody } | undefined)?.data;
     if (![4, 5, 6, 7, 8, 9].includes(type)) return error(400, 50035, 'Invalid Form Body');
     // A modal opens from a command or a component, never in answer to another modal (type 5) or an autocomplete.
-    if (type === 9 && (interaction.type === 5 || interaction.type === 4)) return error(400, 50035, 'Invalid interaction response type');
-    if ((type === 6 || type === 7) && interaction.type !== 3) return error(400, 40043, 'Interaction type is not a component');
+    if (type === 9 && (interaction.type === 5 || interaction.type === 4))
+      return error(400, 50035, 'Invalid interaction response type');
+    if ((type === 6 || type === 7) && interaction.type !== 3)
+      return error(400, 40043, 'Interaction type is not a component');
     if (type === 8 && interaction.type !== 4) return error(400, 50035, 'Invalid interaction response type');
     if (type === 4 && !hasMessageContent(data, r.files)) return error(400, 50006, 'Cannot send an empty message');
-    if (type === 4 && (data?.content?.length ?? 0) > MAX_CONTENT) return error(400, 50035, 'Invalid Form Body: content too long');
+    if (type === 4 && (data?.content?.length ?? 0) > MAX_CONTENT)
+      return error(400, 50035, 'Invalid Form Body: content too long');
     const badComponents = type === 4 || type === 7 ? this.checkComponents(data) : undefined;
     if (badComponents) return badComponents;
     interaction.callbacks.push({ type, data, at: Date.now() });
@@ -808,7 +970,12 @@ export class FakeDiscord {
 
   private interactionByToken(appId: string, token: string): FakeInteraction | Reply {
     const interaction = this.interactions.find((i) => i.token === token);
-    if (appId !== this.applicationId || !interaction || interaction.expired || Date.now() - interaction.dispatchedAt > TOKEN_LIFETIME_MS) {
+    if (
+      appId !== this.applicationId ||
+      !interaction ||
+      interaction.expired ||
+      Date.now() - interaction.dispatchedAt > TOKEN_LIFETIME_MS
+    ) {
       return error(401, 50027, 'Invalid Webhook Token');
     }
     if (interaction.callbacks.length === 0) return error(404, 10015, 'Unknown Webhook');
@@ -820,14 +987,18 @@ export class FakeDiscord {
     if ('status' in interaction) return interaction;
     const id = which === '@original' ? interaction.originalId : which;
     const message = this.message(id);
-    if (!message || message.deleted || (id !== interaction.originalId && !interaction.followUpIds.includes(id!))) return error(404, 10008, 'Unknown Message');
+    if (!message || message.deleted || (id !== interaction.originalId && !interaction.followUpIds.includes(id!)))
+      return error(404, 10008, 'Unknown Message');
     if (r.method === 'GET') return { status: 200, body: this.messageJson(message) };
     if (r.method === 'DELETE') {
       message.deleted = true;
       return { status: 204 };
     }
     if (r.method !== 'PATCH') return error(405, 0, '405: Method Not Allowed');
-    const problem = this.checkWrite(r, message.files.length > 0 || (message.content.length > 0 && r.body?.content === undefined));
+    const problem = this.checkWrite(
+      r,
+      message.files.length > 0 || (message.content.length > 0 && r.body?.content === undefined),
+    );
     if (problem) return problem;
     this.editMessage(message, r.body ?? {}, r.files, 'webhook');
     return { status: 200, body: this.messageJson(message) };
@@ -861,7 +1032,11 @@ export class FakeDiscord {
     if (body.enforce_nonce && body.nonce !== undefined) {
       // Discord: "If another message was created by the same author with the same nonce, that message will be returned".
       const same = this.messages.find(
-        (m) => m.channelId === channelId && m.authorId === this.bot.id && m.nonce === String(body.nonce) && Date.now() - m.createdAt < NONCE_WINDOW_MS,
+        (m) =>
+          m.channelId === channelId &&
+          m.authorId === this.bot.id &&
+          m.nonce === String(body.nonce) &&
+          Date.now() - m.createdAt < NONCE_WINDOW_MS,
       );
       if (same) return { status: 200, body: this.messageJson(same) };
     }
@@ -869,14 +1044,22 @@ export class FakeDiscord {
     if (reference && !this.message(reference.message_id) && reference.fail_if_not_exists !== false) {
       return error(400, 50035, 'Invalid Form Body: Unknown message');
     }
-    const message = this.addMessage({ channelId, authorId: this.bot.id, origin: 'channel', body, files: r.files, via: 'channel' });
+    const message = this.addMessage({
+      channelId,
+      authorId: this.bot.id,
+      origin: 'channel',
+      body,
+      files: r.files,
+      via: 'channel',
+    });
     return { status: 200, body: this.messageJson(message) };
   }
 
   private channelMessage(channelId: string, messageId: string, r: RecordedRequest): Reply {
     const message = this.message(messageId);
     // Ephemeral messages exist only for their recipient: the channel routes do not know them.
-    if (!message || message.deleted || message.channelId !== channelId || (message.flags & EPHEMERAL) !== 0) return error(404, 10008, 'Unknown Message');
+    if (!message || message.deleted || message.channelId !== channelId || (message.flags & EPHEMERAL) !== 0)
+      return error(404, 10008, 'Unknown Message');
     if (r.method === 'GET') return { status: 200, body: this.messageJson(message) };
     if (message.authorId !== this.bot.id) return error(403, 50005, 'Cannot edit a message authored by another user');
     if (r.method === 'DELETE') {
@@ -884,7 +1067,10 @@ export class FakeDiscord {
       return { status: 204 };
     }
     if (r.method !== 'PATCH') return error(405, 0, '405: Method Not Allowed');
-    const problem = this.checkWrite(r, message.files.length > 0 || (message.content.length > 0 && r.body?.content === undefined));
+    const problem = this.checkWrite(
+      r,
+      message.files.length > 0 || (message.content.length > 0 && r.body?.content === undefined),
+    );
     if (problem) return problem;
     this.editMessage(message, r.body ?? {}, r.files, 'channel');
     return { status: 200, body: this.messageJson(message) };
@@ -894,8 +1080,10 @@ export class FakeDiscord {
   private checkWrite(r: RecordedRequest, hasOtherContent: boolean): Reply | undefined {
     const uploaded = r.files.reduce((n, f) => n + f.data.length, 0);
     if (uploaded > this.uploadLimitBytes) return error(413, 40005, 'Request entity too large');
-    if ((r.body?.content?.length ?? 0) > MAX_CONTENT) return error(400, 50035, 'Invalid Form Body: content must be 2000 or fewer in length');
-    if (!hasOtherContent && !hasMessageContent(r.body, r.files)) return error(400, 50006, 'Cannot send an empty message');
+    if ((r.body?.content?.length ?? 0) > MAX_CONTENT)
+      return error(400, 50035, 'Invalid Form Body: content must be 2000 or fewer in length');
+    if (!hasOtherContent && !hasMessageContent(r.body, r.files))
+      return error(400, 50006, 'Cannot send an empty message');
     return this.checkComponents(r.body);
   }
 
@@ -905,14 +1093,19 @@ export class FakeDiscord {
    */
   private checkComponents(body: MessageBody | undefined): Reply | undefined {
     const rows = body?.components ?? [];
-    const bad = (why: string) => ({ status: 400, body: { message: 'Invalid Form Body', code: 50035, errors: { components: why } } });
+    const bad = (why: string) => ({
+      status: 400,
+      body: { message: 'Invalid Form Body', code: 50035, errors: { components: why } },
+    });
     if (rows.length > 5) return bad('more than 5 rows');
     for (const row of rows) {
-      if (row.type !== 1 || !Array.isArray(row.components) || row.components.length === 0 || row.components.length > 5) return bad('a row holds 1-5 components');
+      if (row.type !== 1 || !Array.isArray(row.components) || row.components.length === 0 || row.components.length > 5)
+        return bad('a row holds 1-5 components');
       for (const b of row.components) {
         if (b.type !== 2) continue;
         if (b.style === PREMIUM_STYLE) {
-          if (b.custom_id !== undefined || b.url !== undefined || b.label !== undefined || b.emoji !== undefined) return bad('a premium button takes only sku_id');
+          if (b.custom_id !== undefined || b.url !== undefined || b.label !== undefined || b.emoji !== undefined)
+            return bad('a premium button takes only sku_id');
           if (!b.sku_id || !this.monetization.skus.has(b.sku_id)) return bad(`unknown sku_id ${String(b.sku_id)}`);
         } else if (b.style === 5) {
           if (!b.url || b.custom_id !== undefined || b.sku_id !== undefined) return bad('a link button takes a url');
@@ -957,13 +1150,23 @@ export class FakeDiscord {
       history: [],
       pinged: { everyone: false, users: [], roles: [] },
     };
-    message.history.push({ content: message.content, components: message.components, via: m.via, at: message.createdAt });
+    message.history.push({
+      content: message.content,
+      components: message.components,
+      via: m.via,
+      at: message.createdAt,
+    });
     if (!message.loading) message.pinged = this.pingsOf(message);
     this.messages.push(message);
     return message;
   }
 
-  private editMessage(message: FakeMessage, body: MessageBody, files: SentFile[], via: 'callback' | 'webhook' | 'channel'): void {
+  private editMessage(
+    message: FakeMessage,
+    body: MessageBody,
+    files: SentFile[],
+    via: 'callback' | 'webhook' | 'channel',
+  ): void {
     if (body.content !== undefined) message.content = body.content ?? '';
     if (body.components !== undefined) message.components = body.components ?? [];
     if (body.allowed_mentions !== undefined) message.allowedMentions = body.allowed_mentions;
@@ -985,8 +1188,15 @@ export class FakeDiscord {
     const inContent = [...message.content.matchAll(/<@!?(\d+)>/g)].map((x) => x[1]!);
     const users = inContent.filter((id) => parse.includes('users') || (allowed?.users ?? []).includes(id));
     const repliedTo = this.message(message.referencedMessageId);
-    if (repliedTo && repliedTo.authorId !== message.authorId && (allowed === undefined || allowed.replied_user === true)) users.push(repliedTo.authorId);
-    const roles = [...message.content.matchAll(/<@&(\d+)>/g)].map((x) => x[1]!).filter((id) => parse.includes('roles') || (allowed?.roles ?? []).includes(id));
+    if (
+      repliedTo &&
+      repliedTo.authorId !== message.authorId &&
+      (allowed === undefined || allowed.replied_user === true)
+    )
+      users.push(repliedTo.authorId);
+    const roles = [...message.content.matchAll(/<@&(\d+)>/g)]
+      .map((x) => x[1]!)
+      .filter((id) => parse.includes('roles') || (allowed?.roles ?? []).includes(id));
     return {
       everyone: parse.includes('everyone') && /@(everyone|here)/.test(message.content),
       users: [...new Set(users)],
@@ -1022,7 +1232,10 @@ export class FakeDiscord {
   }
 
   private messageJson(message: FakeMessage) {
-    const author = message.authorId === this.bot.id ? userPayload(this.bot) : { id: message.authorId, username: 'member', discriminator: '0', global_name: null, avatar: null };
+    const author =
+      message.authorId === this.bot.id
+        ? userPayload(this.bot)
+        : { id: message.authorId, username: 'member', discriminator: '0', global_name: null, avatar: null };
     return {
       id: message.id,
       channel_id: message.channelId,
@@ -1050,7 +1263,9 @@ export class FakeDiscord {
       flags: message.flags,
       ...(message.nonce !== undefined ? { nonce: message.nonce } : {}),
       ...(message.interactionId ? { webhook_id: this.applicationId, application_id: this.applicationId } : {}),
-      ...(message.referencedMessageId ? { message_reference: { message_id: message.referencedMessageId, channel_id: message.channelId } } : {}),
+      ...(message.referencedMessageId
+        ? { message_reference: { message_id: message.referencedMessageId, channel_id: message.channelId } }
+        : {}),
     };
   }
 
@@ -1094,13 +1309,15 @@ function validateCommand(c: ApiCommand): string | undefined {
   let optional = false;
   for (const o of options) {
     if (!NAME.test(o.name)) return `${c.name}.${o.name}: invalid option name`;
-    if (!o.description || o.description.length > 100) return `${c.name}.${o.name}: description must be 1-100 characters`;
+    if (!o.description || o.description.length > 100)
+      return `${c.name}.${o.name}: description must be 1-100 characters`;
     if (o.required && optional) return `${c.name}.${o.name}: required options must come before optional ones`;
     if (!o.required) optional = true;
     if (o.choices && (o.choices.length > 25 || o.autocomplete)) return `${c.name}.${o.name}: bad choices`;
   }
   const localized = c['description_localizations'] as Record<string, string> | undefined;
-  if (localized && Object.values(localized).some((d) => !d || d.length > 100)) return `${c.name}: localized description must be 1-100 characters`;
+  if (localized && Object.values(localized).some((d) => !d || d.length > 100))
+    return `${c.name}: localized description must be 1-100 characters`;
   return undefined;
 }
 
@@ -1119,7 +1336,13 @@ async function parseBody(contentType: string | undefined, raw: Buffer): Promise<
     let json: unknown;
     for (const [field, value] of form.entries()) {
       if (field === 'payload_json' && typeof value === 'string') json = JSON.parse(value);
-      else if (typeof value !== 'string') files.push({ field, filename: value.name, contentType: value.type, data: Buffer.from(await value.arrayBuffer()) });
+      else if (typeof value !== 'string')
+        files.push({
+          field,
+          filename: value.name,
+          contentType: value.type,
+          data: Buffer.from(await value.arrayBuffer()),
+        });
     }
     return { json, files };
   }
@@ -1144,6 +1367,10 @@ function send(res: ServerResponse, reply: Reply): void {
     return;
   }
   const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.writeHead(reply.status, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }

@@ -142,7 +142,12 @@ interface FakeFile {
 }
 
 /** Telegram's user behind anonymous group admins' messages. */
-export const GROUP_ANONYMOUS_BOT: FakeUser = { id: 1087968824, is_bot: true, first_name: 'Group', username: 'GroupAnonymousBot' };
+export const GROUP_ANONYMOUS_BOT: FakeUser = {
+  id: 1087968824,
+  is_bot: true,
+  first_name: 'Group',
+  username: 'GroupAnonymousBot',
+};
 
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
@@ -185,20 +190,33 @@ export class FakeTelegram {
   /** Payments refunded with refundStarPayment, in order. */
   readonly starRefunds: { userId: number; chargeId: string; amount: number }[] = [];
   private queue: { update: Update; force: boolean }[] = [];
-  private waiters = new Set<{ offset: number; limit: number; answer: (updates: Update[]) => void; end: (answer: Answer) => void }>();
+  private waiters = new Set<{
+    offset: number;
+    limit: number;
+    answer: (updates: Update[]) => void;
+    end: (answer: Answer) => void;
+  }>();
   private readonly messages = new Map<string, StoredMessage>();
   private readonly files = new Map<string, FakeFile>();
   private readonly members = new Map<string, MemberStatus>();
   private readonly commandSets = new Map<string, { command: string; description: string }[]>();
   private readonly faults: { method: string; fault: Fault; remaining: number }[] = [];
-  private readonly callWaiters = new Set<{ test: (call: RecordedCall) => boolean; resolve: (call: RecordedCall) => void }>();
+  private readonly callWaiters = new Set<{
+    test: (call: RecordedCall) => boolean;
+    resolve: (call: RecordedCall) => void;
+  }>();
   private readonly sockets = new Set<Socket>();
   /** While set, file downloads send one byte and wait for this to resolve before the rest. */
   private downloadGate: Promise<void> | undefined;
 
   private constructor(options: FakeTelegramOptions) {
     this.token = options.token ?? '7012345678:AAHfakeTokenForTests-0123456789abcdefXYZ';
-    this.bot = { id: options.botId ?? Number(this.token.split(':')[0]), is_bot: true, first_name: 'Clipbot', username: options.botUsername ?? 'clipbot_test_bot' };
+    this.bot = {
+      id: options.botId ?? Number(this.token.split(':')[0]),
+      is_bot: true,
+      first_name: 'Clipbot',
+      username: options.botUsername ?? 'clipbot_test_bot',
+    };
   }
 
   static async start(options: FakeTelegramOptions = {}): Promise<FakeTelegram> {
@@ -255,7 +273,12 @@ export class FakeTelegram {
   /** Stores a file as Telegram would hold it; `size` overrides the declared size (to fake a huge one cheaply). */
   addFile(bytes: Buffer, ext = 'png', size = bytes.length): FakeFile {
     const n = this.nextFile++;
-    const file = { fileId: `FILE${n}-${Math.random().toString(36).slice(2, 10)}`, path: `photos/file_${n}.${ext}`, bytes, size };
+    const file = {
+      fileId: `FILE${n}-${Math.random().toString(36).slice(2, 10)}`,
+      path: `photos/file_${n}.${ext}`,
+      bytes,
+      size,
+    };
     this.files.set(file.fileId, file);
     return file;
   }
@@ -263,7 +286,12 @@ export class FakeTelegram {
   // ------------------------------------------------------------------ updates from users
 
   /** A user types `text` (a command, a prompt, a mention) in `chat`. */
-  sendText(from: FakeUser, chat: FakeChat, text: string, opts: { replyTo?: StoredMessage; senderChat?: FakeChat } = {}): Update {
+  sendText(
+    from: FakeUser,
+    chat: FakeChat,
+    text: string,
+    opts: { replyTo?: StoredMessage; senderChat?: FakeChat } = {},
+  ): Update {
     const message = this.userMessage(from, chat, { text, entities: entitiesOf(text) }, opts);
     return this.enqueue({ update_id: this.nextUpdateId++, message } as Update);
   }
@@ -272,20 +300,47 @@ export class FakeTelegram {
   sendPhoto(
     from: FakeUser,
     chat: FakeChat,
-    opts: { bytes: Buffer; caption?: string; asDocument?: boolean; declaredSize?: number | null; size?: number; replyTo?: StoredMessage },
+    opts: {
+      bytes: Buffer;
+      caption?: string;
+      asDocument?: boolean;
+      declaredSize?: number | null;
+      size?: number;
+      replyTo?: StoredMessage;
+    },
   ): Update {
     const file = this.addFile(opts.bytes, 'png', opts.size);
     const declared = opts.declaredSize === null ? {} : { file_size: opts.declaredSize ?? file.size };
     const media = opts.asDocument
-      ? { document: { file_id: file.fileId, file_unique_id: `u${file.fileId}`, file_name: 'image.png', mime_type: 'image/png', ...declared } }
+      ? {
+          document: {
+            file_id: file.fileId,
+            file_unique_id: `u${file.fileId}`,
+            file_name: 'image.png',
+            mime_type: 'image/png',
+            ...declared,
+          },
+        }
       : {
           photo: [
-            { file_id: `${file.fileId}-thumb`, file_unique_id: `t${file.fileId}`, width: 16, height: 16, file_size: 100 },
+            {
+              file_id: `${file.fileId}-thumb`,
+              file_unique_id: `t${file.fileId}`,
+              width: 16,
+              height: 16,
+              file_size: 100,
+            },
             { file_id: file.fileId, file_unique_id: `u${file.fileId}`, width: 64, height: 64, ...declared },
           ],
         };
-    const caption = opts.caption === undefined ? {} : { caption: opts.caption, caption_entities: entitiesOf(opts.caption) };
-    const message = this.userMessage(from, chat, { ...media, ...caption }, opts.replyTo ? { replyTo: opts.replyTo } : {});
+    const caption =
+      opts.caption === undefined ? {} : { caption: opts.caption, caption_entities: entitiesOf(opts.caption) };
+    const message = this.userMessage(
+      from,
+      chat,
+      { ...media, ...caption },
+      opts.replyTo ? { replyTo: opts.replyTo } : {},
+    );
     return this.enqueue({ update_id: this.nextUpdateId++, message } as Update);
   }
 
@@ -296,12 +351,21 @@ export class FakeTelegram {
 
   /** A user presses an inline button of `message` (the first button whose data starts with `prefix`). */
   pressButton(from: FakeUser, message: StoredMessage, prefix: string): { update: Update; callbackId: string } {
-    const button = message.replyMarkup?.inline_keyboard.flat().find((b) => 'callback_data' in b && b.callback_data.startsWith(prefix));
-    if (!button || !('callback_data' in button)) throw new Error(`message ${message.messageId} has no button "${prefix}…"`);
+    const button = message.replyMarkup?.inline_keyboard
+      .flat()
+      .find((b) => 'callback_data' in b && b.callback_data.startsWith(prefix));
+    if (!button || !('callback_data' in button))
+      throw new Error(`message ${message.messageId} has no button "${prefix}…"`);
     const callbackId = String(this.nextCallbackId++);
     const update = this.enqueue({
       update_id: this.nextUpdateId++,
-      callback_query: { id: callbackId, from, message: message.raw, chat_instance: `ci${message.chatId}`, data: button.callback_data },
+      callback_query: {
+        id: callbackId,
+        from,
+        message: message.raw,
+        chat_instance: `ci${message.chatId}`,
+        data: button.callback_data,
+      },
     } as Update);
     return { update, callbackId };
   }
@@ -357,7 +421,11 @@ export class FakeTelegram {
 
   /** Resolves with the bot's answer to a pre-checkout query; rejects if none came within Telegram's 10 s. */
   async waitForCheckoutAnswer(queryId: string): Promise<CheckoutAnswer> {
-    const call = await this.waitForCall('answerPreCheckoutQuery', (c) => c.params['pre_checkout_query_id'] === queryId && c.status === 200, CHECKOUT_ANSWER_MS);
+    const call = await this.waitForCall(
+      'answerPreCheckoutQuery',
+      (c) => c.params['pre_checkout_query_id'] === queryId && c.status === 200,
+      CHECKOUT_ANSWER_MS,
+    );
     void call;
     return this.checkoutAnswer(queryId)!;
   }
@@ -403,7 +471,11 @@ export class FakeTelegram {
    * The user pays `invoice` as Telegram runs it: a pre-checkout query, and only if the bot answers ok in time, the
    * successful_payment message in the invoice's chat.
    */
-  async payInvoice(from: FakeUser, invoice: StoredMessage, fields: PaymentFields = {}): Promise<{ answer: CheckoutAnswer; payment?: Update; chargeId?: string }> {
+  async payInvoice(
+    from: FakeUser,
+    invoice: StoredMessage,
+    fields: PaymentFields = {},
+  ): Promise<{ answer: CheckoutAnswer; payment?: Update; chargeId?: string }> {
     const { queryId } = this.checkout(from, invoice, fields);
     const answer = await this.waitForCheckoutAnswer(queryId);
     if (!answer.ok) return { answer };
@@ -434,7 +506,11 @@ export class FakeTelegram {
   }
 
   rateLimitNext(method: string, retryAfterS: number, times = 1): void {
-    this.failNext(method, { error_code: 429, description: `Too Many Requests: retry after ${retryAfterS}`, retry_after: retryAfterS }, times);
+    this.failNext(
+      method,
+      { error_code: 429, description: `Too Many Requests: retry after ${retryAfterS}`, retry_after: retryAfterS },
+      times,
+    );
   }
 
   /** The next call of `method` is carried out, then its connection is dropped before the answer. */
@@ -461,7 +537,11 @@ export class FakeTelegram {
   }
 
   /** Resolves with the first call (already made or still to come) matching `method` and `test`. */
-  waitForCall(method: string, test: (call: RecordedCall) => boolean = () => true, timeoutMs = 10_000): Promise<RecordedCall> {
+  waitForCall(
+    method: string,
+    test: (call: RecordedCall) => boolean = () => true,
+    timeoutMs = 10_000,
+  ): Promise<RecordedCall> {
     const match = (call: RecordedCall) => call.method === method && call.status !== 0 && test(call);
     const found = this.calls.find(match);
     if (found) return Promise.resolve(found);
@@ -475,7 +555,9 @@ export class FakeTelegram {
       };
       const timer = setTimeout(() => {
         this.callWaiters.delete(waiter);
-        reject(new Error(`no ${method} call within ${timeoutMs} ms; calls: ${this.calls.map((c) => c.method).join(', ')}`));
+        reject(
+          new Error(`no ${method} call within ${timeoutMs} ms; calls: ${this.calls.map((c) => c.method).join(', ')}`),
+        );
       }, timeoutMs);
       this.callWaiters.add(waiter);
     });
@@ -518,7 +600,11 @@ export class FakeTelegram {
     if (!this.webhook) throw new Error('no webhook is set');
     const secret = opts.secret === undefined ? this.webhook.secret : opts.secret;
     const started = Date.now();
-    const status = await postJson(this.webhook.url, update, secret ? { 'x-telegram-bot-api-secret-token': secret } : {});
+    const status = await postJson(
+      this.webhook.url,
+      update,
+      secret ? { 'x-telegram-bot-api-secret-token': secret } : {},
+    );
     const delivery = { updateId: update.update_id, status, answeredAt: Date.now(), ms: Date.now() - started };
     this.webhookDeliveries.push(delivery);
     return delivery;
@@ -526,7 +612,12 @@ export class FakeTelegram {
 
   // ------------------------------------------------------------------ internals: updates
 
-  private userMessage(from: FakeUser, chat: FakeChat, content: Partial<Message>, opts: { replyTo?: StoredMessage; senderChat?: FakeChat }): Message {
+  private userMessage(
+    from: FakeUser,
+    chat: FakeChat,
+    content: Partial<Message>,
+    opts: { replyTo?: StoredMessage; senderChat?: FakeChat },
+  ): Message {
     const message = {
       message_id: this.nextMessageId++,
       date: Math.floor(Date.now() / 1000),
@@ -588,11 +679,19 @@ export class FakeTelegram {
 
   private getUpdates(params: Record<string, unknown>, res: http.ServerResponse): Promise<Answer> {
     if (this.webhook) {
-      return Promise.resolve(fail(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"));
+      return Promise.resolve(
+        fail(
+          409,
+          "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+        ),
+      );
     }
     // Telegram serves one poller per token: any getUpdates ends a long poll still held with 409 Conflict (a second
     // process polling the same bot; grammY's runner stops on it).
-    for (const waiter of this.waiters) waiter.end(fail(409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'));
+    for (const waiter of this.waiters)
+      waiter.end(
+        fail(409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'),
+      );
     this.waiters.clear();
     const asked = params['allowed_updates'];
     if (Array.isArray(asked)) this.allowedUpdates = asked.map(String);
@@ -696,7 +795,9 @@ export class FakeTelegram {
     this.downloads.push(path);
     const file = [...this.files.values()].find((f) => f.path === path);
     if (!file) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
       return;
     }
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(file.bytes.length) });
@@ -710,7 +811,12 @@ export class FakeTelegram {
     const p = call.params;
     switch (method) {
       case 'getMe':
-        return ok({ ...this.bot, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false });
+        return ok({
+          ...this.bot,
+          can_join_groups: true,
+          can_read_all_group_messages: false,
+          supports_inline_queries: false,
+        });
       case 'getUpdates':
         return this.getUpdates(p, res);
       case 'deleteWebhook':
@@ -719,7 +825,8 @@ export class FakeTelegram {
         return ok(true);
       case 'setWebhook': {
         const secret = p['secret_token'] as string | undefined;
-        if (secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(secret)) return fail(400, 'Bad Request: secret token contains unallowed characters');
+        if (secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(secret))
+          return fail(400, 'Bad Request: secret token contains unallowed characters');
         this.webhook = {
           url: String(p['url']),
           ...(secret ? { secret } : {}),
@@ -728,13 +835,18 @@ export class FakeTelegram {
         return ok(true);
       }
       case 'getWebhookInfo':
-        return ok({ url: this.webhook?.url ?? '', has_custom_certificate: false, pending_update_count: this.queue.length });
+        return ok({
+          url: this.webhook?.url ?? '',
+          has_custom_certificate: false,
+          pending_update_count: this.queue.length,
+        });
       case 'setMyCommands': {
         const scope = (p['scope'] as { type?: string } | undefined)?.type ?? 'default';
         const commands = p['commands'] as { command: string; description: string }[];
         for (const c of commands) {
           if (!/^[a-z0-9_]{1,32}$/.test(c.command)) return fail(400, 'Bad Request: BOT_COMMAND_INVALID');
-          if (c.description.length < 1 || c.description.length > 256) return fail(400, 'Bad Request: BOT_COMMAND_DESCRIPTION_INVALID');
+          if (c.description.length < 1 || c.description.length > 256)
+            return fail(400, 'Bad Request: BOT_COMMAND_DESCRIPTION_INVALID');
         }
         this.commandSets.set(`${scope}|${(p['language_code'] as string | undefined) ?? ''}`, commands);
         return ok(true);
@@ -757,7 +869,7 @@ export class FakeTelegram {
         return ok(true);
       case 'leaveChat': {
         const id = Number(p['chat_id']);
-        if (id > 0) return fail(400, 'Bad Request: chat member status can\'t be changed in private chats');
+        if (id > 0) return fail(400, "Bad Request: chat member status can't be changed in private chats");
         if (this.leftChats.includes(id)) return fail(403, 'Forbidden: bot is not a member of the supergroup chat');
         this.leftChats.push(id);
         return ok(true);
@@ -771,7 +883,8 @@ export class FakeTelegram {
       case 'getStarTransactions': {
         const offset = Number(p['offset'] ?? 0);
         const limit = Number(p['limit'] ?? 100);
-        if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > 100) return fail(400, 'Bad Request: LIMIT_INVALID');
+        if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > 100)
+          return fail(400, 'Bad Request: LIMIT_INVALID');
         return ok({ transactions: this.starTransactions.slice(offset, offset + limit) });
       }
       case 'refundStarPayment':
@@ -780,13 +893,20 @@ export class FakeTelegram {
         const file = this.files.get(String(p['file_id']));
         if (!file) return fail(400, 'Bad Request: invalid file_id');
         if (file.size > MAX_DOWNLOAD_BYTES) return fail(400, 'Bad Request: file is too big');
-        return ok({ file_id: file.fileId, file_unique_id: `u${file.fileId}`, file_size: file.size, file_path: file.path });
+        return ok({
+          file_id: file.fileId,
+          file_unique_id: `u${file.fileId}`,
+          file_size: file.size,
+          file_path: file.path,
+        });
       }
       case 'getChatMember': {
         const userId = Number(p['user_id']);
         const status = this.members.get(`${p['chat_id']}:${userId}`) ?? 'member';
         const user = { id: userId, is_bot: false, first_name: `User${userId}` };
-        return ok(status === 'administrator' ? { status, user, can_be_edited: false, is_anonymous: false } : { status, user });
+        return ok(
+          status === 'administrator' ? { status, user, can_be_edited: false, is_anonymous: false } : { status, user },
+        );
       }
       default:
         return fail(404, 'Not Found: method not found');
@@ -797,9 +917,13 @@ export class FakeTelegram {
     const userId = Number(p['user_id']);
     const chargeId = p['telegram_payment_charge_id'];
     if (!Number.isInteger(userId) || userId <= 0) return fail(400, 'Bad Request: USER_ID_INVALID');
-    if (typeof chargeId !== 'string' || chargeId === '') return fail(400, 'Bad Request: parameter "telegram_payment_charge_id" is required');
-    const payment = this.starTransactions.find((t) => t.id === chargeId && t.source?.type === 'user' && t.source.transaction_type === 'invoice_payment');
-    if (!payment || (payment.source as { user: FakeUser }).user.id !== userId) return fail(400, 'Bad Request: CHARGE_NOT_FOUND');
+    if (typeof chargeId !== 'string' || chargeId === '')
+      return fail(400, 'Bad Request: parameter "telegram_payment_charge_id" is required');
+    const payment = this.starTransactions.find(
+      (t) => t.id === chargeId && t.source?.type === 'user' && t.source.transaction_type === 'invoice_payment',
+    );
+    if (!payment || (payment.source as { user: FakeUser }).user.id !== userId)
+      return fail(400, 'Bad Request: CHARGE_NOT_FOUND');
     if (this.starRefunds.some((r) => r.chargeId === chargeId)) return fail(400, 'Bad Request: CHARGE_ALREADY_REFUNDED');
     this.starRefunds.push({ userId, chargeId, amount: payment.amount });
     // Telegram lists a refund as an outgoing transaction with the refunded payment's id.
@@ -807,7 +931,11 @@ export class FakeTelegram {
       id: chargeId,
       amount: payment.amount,
       date: Math.floor(Date.now() / 1000),
-      receiver: { type: 'user', transaction_type: 'invoice_payment', user: (payment.source as { user: FakeUser }).user },
+      receiver: {
+        type: 'user',
+        transaction_type: 'invoice_payment',
+        user: (payment.source as { user: FakeUser }).user,
+      },
     } as StarTransaction);
     return ok(true);
   }
@@ -816,7 +944,10 @@ export class FakeTelegram {
     const id = Number(chatId);
     if (!Number.isFinite(id) || id === 0) return fail(400, 'Bad Request: chat not found');
     const known = [...this.messages.values()].find((m) => m.chatId === id)?.raw.chat;
-    const chat = (known ?? (id > 0 ? { id, type: 'private', first_name: `User${id}` } : { id, type: 'supergroup', title: 'Group' })) as FakeChat;
+    const chat = (known ??
+      (id > 0
+        ? { id, type: 'private', first_name: `User${id}` }
+        : { id, type: 'supergroup', title: 'Group' })) as FakeChat;
     return { chat };
   }
 
@@ -824,14 +955,16 @@ export class FakeTelegram {
     const params = p['reply_parameters'] as { message_id?: number; allow_sending_without_reply?: boolean } | undefined;
     if (!params?.message_id) return {};
     const target = this.messages.get(`${chatId}:${params.message_id}`);
-    if (!target || target.deleted) return params.allow_sending_without_reply ? {} : fail(400, 'Bad Request: message to be replied not found');
+    if (!target || target.deleted)
+      return params.allow_sending_without_reply ? {} : fail(400, 'Bad Request: message to be replied not found');
     return { replyTo: target };
   }
 
   private sendMessage(p: Record<string, unknown>): Answer {
     const where = this.chatOf(p['chat_id']);
     if ('status' in where) return where;
-    if (this.leftChats.includes(where.chat.id)) return fail(403, 'Forbidden: bot is not a member of the supergroup chat');
+    if (this.leftChats.includes(where.chat.id))
+      return fail(403, 'Forbidden: bot is not a member of the supergroup chat');
     const text = typeof p['text'] === 'string' ? p['text'] : '';
     if (text.trim() === '') return fail(400, 'Bad Request: message text is empty');
     if (visibleLength(text, p['parse_mode']) > 4096) return fail(400, 'Bad Request: message is too long');
@@ -859,7 +992,8 @@ export class FakeTelegram {
     if (!video) return fail(400, 'Bad Request: there is no video in the request');
     if (video.bytes.length > MAX_UPLOAD_BYTES) return fail(413, 'Request Entity Too Large');
     const caption = typeof p['caption'] === 'string' ? p['caption'] : undefined;
-    if (caption && visibleLength(caption, p['parse_mode']) > 1024) return fail(400, 'Bad Request: message caption is too long');
+    if (caption && visibleLength(caption, p['parse_mode']) > 1024)
+      return fail(400, 'Bad Request: message caption is too long');
     const reply = this.replyTarget(where.chat.id, p);
     if ('status' in reply) return reply;
     const markup = normalizeMarkup(p['reply_markup']);
@@ -869,13 +1003,24 @@ export class FakeTelegram {
       date: Math.floor(Date.now() / 1000),
       chat: where.chat,
       from: this.bot,
-      video: { file_id: fileId, file_unique_id: `u${fileId}`, width: 640, height: 480, duration: 5, mime_type: 'video/mp4', file_size: video.bytes.length },
+      video: {
+        file_id: fileId,
+        file_unique_id: `u${fileId}`,
+        width: 640,
+        height: 480,
+        duration: 5,
+        mime_type: 'video/mp4',
+        file_size: video.bytes.length,
+      },
       ...(caption ? { caption } : {}),
       ...(markup ? { reply_markup: markup } : {}),
       ...(reply.replyTo ? { reply_to_message: reply.replyTo.raw } : {}),
     } as Message;
     const stored = this.store(raw, true, this.bot);
-    stored.video = { ...video, supportsStreaming: p['supports_streaming'] === true || p['supports_streaming'] === 'true' };
+    stored.video = {
+      ...video,
+      supportsStreaming: p['supports_streaming'] === true || p['supports_streaming'] === 'true',
+    };
     if (typeof p['parse_mode'] === 'string') stored.parseMode = p['parse_mode'];
     return ok(raw);
   }
@@ -889,22 +1034,39 @@ export class FakeTelegram {
     const currency = p['currency'];
     const prices = p['prices'];
     const providerToken = p['provider_token'];
-    if (typeof title !== 'string' || [...title].length < 1 || [...title].length > 32) return fail(400, 'Bad Request: INVOICE_TITLE_INVALID');
-    if (typeof description !== 'string' || [...description].length < 1 || [...description].length > 255) return fail(400, 'Bad Request: INVOICE_DESCRIPTION_INVALID');
-    if (typeof payload !== 'string' || Buffer.byteLength(payload) < 1 || Buffer.byteLength(payload) > 128) return fail(400, 'Bad Request: INVOICE_PAYLOAD_INVALID');
+    if (typeof title !== 'string' || [...title].length < 1 || [...title].length > 32)
+      return fail(400, 'Bad Request: INVOICE_TITLE_INVALID');
+    if (typeof description !== 'string' || [...description].length < 1 || [...description].length > 255)
+      return fail(400, 'Bad Request: INVOICE_DESCRIPTION_INVALID');
+    if (typeof payload !== 'string' || Buffer.byteLength(payload) < 1 || Buffer.byteLength(payload) > 128)
+      return fail(400, 'Bad Request: INVOICE_PAYLOAD_INVALID');
     if (typeof currency !== 'string' || !CURRENCIES.has(currency)) return fail(400, 'Bad Request: CURRENCY_INVALID');
     const labeled =
       Array.isArray(prices) &&
       prices.length > 0 &&
       prices.every((x: unknown) => {
         const price = x as { label?: unknown; amount?: unknown };
-        return typeof price === 'object' && price !== null && typeof price.label === 'string' && price.label.length > 0 && Number.isInteger(price.amount);
+        return (
+          typeof price === 'object' &&
+          price !== null &&
+          typeof price.label === 'string' &&
+          price.label.length > 0 &&
+          Number.isInteger(price.amount)
+        );
       });
     if (!labeled) return fail(400, "Bad Request: can't parse prices JSON object");
     const items = prices as { label: string; amount: number }[];
     if (currency === 'XTR') {
-      if (items.length !== 1) return fail(400, 'Bad Request: STARS_INVOICE_INVALID: exactly one price is allowed for payments in Telegram Stars');
-      if (providerToken !== undefined && providerToken !== '') return fail(400, 'Bad Request: PAYMENT_PROVIDER_INVALID: provider_token must be empty for payments in Telegram Stars');
+      if (items.length !== 1)
+        return fail(
+          400,
+          'Bad Request: STARS_INVOICE_INVALID: exactly one price is allowed for payments in Telegram Stars',
+        );
+      if (providerToken !== undefined && providerToken !== '')
+        return fail(
+          400,
+          'Bad Request: PAYMENT_PROVIDER_INVALID: provider_token must be empty for payments in Telegram Stars',
+        );
       if (items[0]!.amount < 1) return fail(400, 'Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID');
     } else if (typeof providerToken !== 'string' || providerToken === '') {
       return fail(400, 'Bad Request: PAYMENT_PROVIDER_INVALID');
@@ -921,7 +1083,14 @@ export class FakeTelegram {
       ...(reply.replyTo ? { reply_to_message: reply.replyTo.raw } : {}),
     } as Message;
     const stored = this.store(raw, true, this.bot);
-    stored.invoice = { title, description, payload, currency, prices: items, ...(typeof providerToken === 'string' ? { providerToken } : {}) };
+    stored.invoice = {
+      title,
+      description,
+      payload,
+      currency,
+      prices: items,
+      ...(typeof providerToken === 'string' ? { providerToken } : {}),
+    };
     return ok(raw);
   }
 
@@ -929,11 +1098,17 @@ export class FakeTelegram {
     const id = String(p['pre_checkout_query_id'] ?? '');
     const query = this.checkouts.get(id);
     const afterMs = query ? Date.now() - query.deliveredAt : 0;
-    if (!query || query.answer || afterMs > CHECKOUT_ANSWER_MS) return fail(400, 'Bad Request: query is too old and response timeout expired or query ID is invalid');
+    if (!query || query.answer || afterMs > CHECKOUT_ANSWER_MS)
+      return fail(400, 'Bad Request: query is too old and response timeout expired or query ID is invalid');
     if (typeof p['ok'] !== 'boolean') return fail(400, 'Bad Request: parameter "ok" is required');
     const message = p['error_message'];
-    if (!p['ok'] && (typeof message !== 'string' || message.trim() === '')) return fail(400, 'Bad Request: error_message is required when ok is false');
-    query.answer = { ok: p['ok'], ...(typeof message === 'string' && !p['ok'] ? { errorMessage: message } : {}), afterMs };
+    if (!p['ok'] && (typeof message !== 'string' || message.trim() === ''))
+      return fail(400, 'Bad Request: error_message is required when ok is false');
+    query.answer = {
+      ok: p['ok'],
+      ...(typeof message === 'string' && !p['ok'] ? { errorMessage: message } : {}),
+      afterMs,
+    };
     return ok(true);
   }
 
@@ -943,14 +1118,18 @@ export class FakeTelegram {
     if (!message.fromBot) return fail(400, "Bad Request: message can't be edited");
     const text = withText ? (typeof p['text'] === 'string' ? p['text'] : '') : message.text;
     if (withText && (text ?? '').trim() === '') return fail(400, 'Bad Request: message text is empty');
-    if (withText && visibleLength(text ?? '', p['parse_mode']) > 4096) return fail(400, 'Bad Request: MESSAGE_TOO_LONG');
+    if (withText && visibleLength(text ?? '', p['parse_mode']) > 4096)
+      return fail(400, 'Bad Request: MESSAGE_TOO_LONG');
     // Telegram drops the inline keyboard when an edit does not repeat it.
     const markup = normalizeMarkup(p['reply_markup']);
-    if (text === message.text && JSON.stringify(markup) === JSON.stringify(message.replyMarkup)) return fail(400, NOT_MODIFIED);
+    if (text === message.text && JSON.stringify(markup) === JSON.stringify(message.replyMarkup))
+      return fail(400, NOT_MODIFIED);
     message.text = text;
     message.replyMarkup = markup;
     message.edits.push({ at: Date.now(), text, replyMarkup: markup });
-    const raw = { ...message.raw, text, edit_date: Math.floor(Date.now() / 1000) } as Message & { reply_markup?: InlineKeyboardMarkup };
+    const raw = { ...message.raw, text, edit_date: Math.floor(Date.now() / 1000) } as Message & {
+      reply_markup?: InlineKeyboardMarkup;
+    };
     if (markup) raw.reply_markup = markup;
     else delete raw.reply_markup;
     message.raw = raw;
@@ -990,7 +1169,10 @@ function fail(code: number, description: string, parameters?: { retry_after?: nu
 function send(res: http.ServerResponse, answer: Answer): void {
   if (res.destroyed) return;
   const body = JSON.stringify(answer.body);
-  res.writeHead(answer.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+  res.writeHead(answer.status, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+  });
   res.end(body);
 }
 
@@ -1036,7 +1218,10 @@ function visibleLength(text: string, parseMode: unknown): number {
  * headers like `content-disposition:form-data;name="video"` (no space after the colon or semicolon) and, for
  * files, an unquoted `filename=x.mp4`; ends with `\r\n--boundary--\r\n`. Lenient about spaces and quotes.
  */
-export function parseMultipart(body: Buffer, boundary: string): { fields: Record<string, unknown>; files: Record<string, UploadedFile> } {
+export function parseMultipart(
+  body: Buffer,
+  boundary: string,
+): { fields: Record<string, unknown>; files: Record<string, UploadedFile> } {
   const delimiter = Buffer.from(`\r\n--${boundary}`);
   // A leading CRLF makes the first delimiter look like the others.
   const data = Buffer.concat([Buffer.from('\r\n'), body]);
@@ -1054,7 +1239,8 @@ export function parseMultipart(body: Buffer, boundary: string): { fields: Record
     const headers = data.subarray(headerStart, headerEnd).toString('utf8').split('\r\n');
     const disposition = headers.find((h) => /^content-disposition\s*:/i.test(h)) ?? '';
     const params = new Map<string, string>();
-    for (const m of disposition.matchAll(/;\s*([a-z*]+)\s*=\s*(?:"([^"]*)"|([^;]*))/gi)) params.set(m[1]!.toLowerCase(), (m[2] ?? m[3] ?? '').trim());
+    for (const m of disposition.matchAll(/;\s*([a-z*]+)\s*=\s*(?:"([^"]*)"|([^;]*))/gi))
+      params.set(m[1]!.toLowerCase(), (m[2] ?? m[3] ?? '').trim());
     const name = params.get('name');
     if (!name) throw new Error(`multipart part without a name: ${disposition}`);
     const filename = params.get('filename');
@@ -1073,7 +1259,13 @@ export function parseMultipart(body: Buffer, boundary: string): { fields: Record
       files[part.name] = { filename: file.filename ?? '', bytes: Buffer.from(file.content) };
       continue;
     }
-    fields[part.name] = /^[[{]/.test(value) ? (JSON.parse(value) as unknown) : value === 'true' ? true : value === 'false' ? false : value;
+    fields[part.name] = /^[[{]/.test(value)
+      ? (JSON.parse(value) as unknown)
+      : value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : value;
   }
   return { fields, files };
 }
@@ -1081,10 +1273,17 @@ export function parseMultipart(body: Buffer, boundary: string): { fields: Record
 function postJson(url: string, body: unknown, headers: Record<string, string>): Promise<number> {
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(payload.length), ...headers } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(payload.length), ...headers },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });

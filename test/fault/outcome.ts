@@ -62,19 +62,25 @@ export async function expectOutcome(t: EngineHarness, job: Job, want: Outcome): 
 
 /** The job's final status, and its error kind when it failed. */
 export function expectState(job: Job, want: Outcome): void {
-  expect({ status: job.status, errorKind: job.errorKind }).toEqual({ status: want.status, errorKind: want.status === 'failed' ? want.errorKind : null });
+  expect({ status: job.status, errorKind: job.errorKind }).toEqual({
+    status: want.status,
+    errorKind: want.status === 'failed' ? want.errorKind : null,
+  });
 }
 
 /** A succeeded job's last status text (the generation time varies). */
-export const doneStatusText = (job: Job) => new RegExp(`^${escapeRegExp(`“${job.prompt}”`)}\\n✅ Done in \\d+s · ${job.price} credits\\.$`);
+export const doneStatusText = (job: Job) =>
+  new RegExp(`^${escapeRegExp(`“${job.prompt}”`)}\\n✅ Done in \\d+s · ${job.price} credits\\.$`);
 
 const asSentence = (reason: string) => (/[.!?…)]$/.test(reason) ? reason : `${reason}.`);
 
 /** A failed job's last status text; the status ends the reason as a sentence. */
-export const failedStatusText = (job: Job, reason: string) => `“${job.prompt}”\n❌ Failed: ${asSentence(reason)}\nYour ${job.price} credits were returned.`;
+export const failedStatusText = (job: Job, reason: string) =>
+  `“${job.prompt}”\n❌ Failed: ${asSentence(reason)}\nYour ${job.price} credits were returned.`;
 
 /** The notice a member gets when a job fails; it too ends the reason as a sentence. */
-export const failureNoticeText = (job: Job, reason: string) => `Job ${job.id} failed: ${asSentence(reason)} ${job.price} credits refunded.`;
+export const failureNoticeText = (job: Job, reason: string) =>
+  `Job ${job.id} failed: ${asSentence(reason)} ${job.price} credits refunded.`;
 
 /** Files left in the media store: the job's result (if any) and whatever sits in its temp directory. */
 export function storedFiles(t: EngineHarness, jobId: string): { result: string[]; temp: string[] } {

@@ -2,11 +2,27 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../db/schema.js';
 import type { FakeChat, FakeUser } from '../fakes/telegram-api.js';
 import type { FakeMember } from '../fakes/discord.js';
-import { CHANNEL_POST, channelEdit, DiscordWorld, isMp4, PRICE, STARTING, WEBHOOK_EDIT } from '../helpers/discord-world.js';
+import {
+  CHANNEL_POST,
+  channelEdit,
+  DiscordWorld,
+  isMp4,
+  PRICE,
+  STARTING,
+  WEBHOOK_EDIT,
+} from '../helpers/discord-world.js';
 import { FAST_RETRY } from '../helpers/engine-harness.js';
 import { eventually, FOX, TelegramWorld } from '../helpers/telegram-world.js';
 import { escapeForDiscord } from '../../src/platforms/discord/discord-markdown.js';
-import { doneStatusText, expectState, failed, failedStatusText, failureNoticeText, succeeded, type Outcome } from './outcome.js';
+import {
+  doneStatusText,
+  expectState,
+  failed,
+  failedStatusText,
+  failureNoticeText,
+  succeeded,
+  type Outcome,
+} from './outcome.js';
 
 /**
  * Chat-platform faults, through the whole bot (`startClipbot`) and the real libraries: discord.js against the fake
@@ -19,7 +35,9 @@ import { doneStatusText, expectState, failed, failedStatusText, failureNoticeTex
 const DISCORD_TRIES_PER_CALL = 4;
 
 const rateLimitedTotal = (metrics: string, platform: string) =>
-  Number(new RegExp(`^clipbot_platform_rate_limited_total\\{platform="${platform}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+  Number(
+    new RegExp(`^clipbot_platform_rate_limited_total\\{platform="${platform}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0,
+  );
 
 describe('platform faults', () => {
   describe('on Discord', () => {
@@ -45,15 +63,22 @@ describe('platform faults', () => {
       const notices = () => world.fake.channelMessages().filter((m) => m.content.includes(`Job ${job.id} failed`));
       if (want.status === 'succeeded') {
         // Discord gets the text escaped for its Markdown (the prompt here starts with "[sim:hang]").
-        await world.fake.waitFor('the final status', async () => doneStatusText({ ...job, prompt: escapeForDiscord(job.prompt) }).test((await status()).content));
+        await world.fake.waitFor('the final status', async () =>
+          doneStatusText({ ...job, prompt: escapeForDiscord(job.prompt) }).test((await status()).content),
+        );
         const [delivery, ...more] = world.deliveries(member);
         expect(more).toEqual([]);
         expect(delivery!.content).toBe(`<@${member.id}> Your video is ready: ${escapeForDiscord(job.prompt)}`);
         expect(isMp4(world.fileOf(delivery!))).toBe(true);
         expect(notices()).toEqual([]);
       } else {
-        await world.fake.waitFor('the final status', async () => (await status()).content === escapeForDiscord(failedStatusText(job, want.reason)));
-        const [notice] = await world.fake.waitFor('the failure notice', () => (notices().length ? notices() : undefined));
+        await world.fake.waitFor(
+          'the final status',
+          async () => (await status()).content === escapeForDiscord(failedStatusText(job, want.reason)),
+        );
+        const [notice] = await world.fake.waitFor('the failure notice', () =>
+          notices().length ? notices() : undefined,
+        );
         expect(notices()).toHaveLength(1);
         expect(notice!.content).toBe(`<@${member.id}> ${escapeForDiscord(failureNoticeText(job, want.reason))}`);
         expect(world.deliveries(member)).toEqual([]);
@@ -96,7 +121,13 @@ describe('platform faults', () => {
       w = await DiscordWorld.start({ retry: FAST_RETRY });
       const alice = w.fake.member('Alice');
       // One more than discord.js tries by itself, so the engine's own retry is needed too.
-      w.fake.inject({ method: 'POST', path: CHANNEL_POST, uploadsOnly: true, times: DISCORD_TRIES_PER_CALL + 1, respond: { status: 502 } });
+      w.fake.inject({
+        method: 'POST',
+        path: CHANNEL_POST,
+        uploadsOnly: true,
+        times: DISCORD_TRIES_PER_CALL + 1,
+        respond: { status: 502 },
+      });
       w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
 
       await expectDiscordOutcome(w, alice, succeeded);
@@ -111,7 +142,11 @@ describe('platform faults', () => {
       w.fake.inject({ method: 'POST', path: CHANNEL_POST, uploadsOnly: true, times: 1000, respond: { status: 502 } });
       w.fake.slash(alice, 'video', { prompt: 'a red fox', resolution: '480p' });
 
-      await expectDiscordOutcome(w, alice, failed('media_network', 'Delivery failed: Discord did not answer: Bad Gateway'));
+      await expectDiscordOutcome(
+        w,
+        alice,
+        failed('media_network', 'Delivery failed: Discord did not answer: Bad Gateway'),
+      );
       const uploads = w.fake.calls('POST', CHANNEL_POST).filter((r) => r.files.length > 0);
       expect(uploads).toHaveLength(FAST_RETRY.maxAttempts * DISCORD_TRIES_PER_CALL);
     });
@@ -135,7 +170,9 @@ describe('platform faults', () => {
       const alice = w.fake.member('Alice');
       const run = await videoRunning(w, alice);
       w.fake.expireToken(run.i);
-      await w.fake.waitFor('an edit through the channel route', () => w!.fake.calls('PATCH', channelEdit(run.status.id)).some((r) => r.status === 200));
+      await w.fake.waitFor('an edit through the channel route', () =>
+        w!.fake.calls('PATCH', channelEdit(run.status.id)).some((r) => r.status === 200),
+      );
       run.complete();
 
       await expectDiscordOutcome(w, alice, succeeded);
@@ -159,7 +196,12 @@ describe('platform faults', () => {
     }
 
     /** State, words (the job's status message, and its one video or link) and money. */
-    async function expectTelegramOutcome(world: TelegramWorld, chat: FakeChat, alice: FakeUser, delivered: 'video' | 'link'): Promise<Job> {
+    async function expectTelegramOutcome(
+      world: TelegramWorld,
+      chat: FakeChat,
+      alice: FakeUser,
+      delivered: 'video' | 'link',
+    ): Promise<Job> {
       const [job] = await world.jobsReach(1, 'succeeded');
       expectState(job!, succeeded);
       const status = async () => {
@@ -219,11 +261,16 @@ describe('platform faults', () => {
       const original = world.fake.botMessages(chat).find((m) => m.text === first.params['text'])!;
       await eventually(async () => expect((await world.jobs())[0]?.status).toBe('running'));
       world.fake.deleteMessage(original);
-      await eventually(async () => expect((await world.jobs())[0]!.statusMessageId).not.toBe(String(original.messageId)), { timeout: 10_000, interval: 20 });
+      await eventually(
+        async () => expect((await world.jobs())[0]!.statusMessageId).not.toBe(String(original.messageId)),
+        { timeout: 10_000, interval: 20 },
+      );
       world.sim.complete(world.sim.requests()[0]!.id);
 
       await expectTelegramOutcome(world, chat, alice, 'video');
-      expect(world.fake.callsTo('editMessageText').some((c) => c.error === 'Bad Request: message to edit not found')).toBe(true);
+      expect(
+        world.fake.callsTo('editMessageText').some((c) => c.error === 'Bad Request: message to edit not found'),
+      ).toBe(true);
     });
   });
 });

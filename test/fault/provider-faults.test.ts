@@ -174,7 +174,11 @@ describe('provider faults', () => {
       h.sim.injectFault({ kind: 'cut_body' }, { routes: 'files', phase: 'after', times: STORM });
       const job = await h.submit('ann', 'a fox always cut short');
 
-      await expectOutcome(h, job, failed('media_network', 'The generated video could not be downloaded from the provider.'));
+      await expectOutcome(
+        h,
+        job,
+        failed('media_network', 'The generated video could not be downloaded from the provider.'),
+      );
       expect(callsTo(h, 'files')).toHaveLength(ATTEMPTS);
       expect(storedFiles(h, job.id)).toEqual({ result: [], temp: [] });
     });

@@ -50,14 +50,17 @@ function putFileFailing(times: number, calls: { n: number }) {
 
 describe('storage faults', () => {
   describe('when the result cannot be stored, whatever the try', () => {
-    it.skipIf(!existsSync('/dev/full'))('the disk is full as the download is written: fails as not stored, refunds, leaves nothing', async () => {
-      const h = await harness({ wrapStore: diskFullForResults });
-      const job = await h.submit('ann', 'a fox for a full disk');
+    it.skipIf(!existsSync('/dev/full'))(
+      'the disk is full as the download is written: fails as not stored, refunds, leaves nothing',
+      async () => {
+        const h = await harness({ wrapStore: diskFullForResults });
+        const job = await h.submit('ann', 'a fox for a full disk');
 
-      await expectOutcome(h, job, failed('media_storage', NOT_STORED));
-      expect(h.sim.stats.fileCalls).toBe(ATTEMPTS);
-      expect(storedFiles(h, job.id)).toEqual({ result: [], temp: [] });
-    });
+        await expectOutcome(h, job, failed('media_storage', NOT_STORED));
+        expect(h.sim.stats.fileCalls).toBe(ATTEMPTS);
+        expect(storedFiles(h, job.id)).toEqual({ result: [], temp: [] });
+      },
+    );
 
     it('putFile fails with ENOSPC: fails as not stored, refunds, leaves nothing', async () => {
       const calls = { n: 0 };

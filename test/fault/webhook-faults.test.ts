@@ -18,19 +18,38 @@ const KIE_HMAC = 'kie-hmac-key-for-fault-tests';
 const harness = harnessPerTest({ webhooks: true });
 
 /** The callbacks the engine recorded (and so acted on) for the job: one per distinct delivery. */
-const recorded = async (h: EngineHarness, jobId: string) => (await h.rows.webhookDeliveries()).filter((d) => d.jobId === jobId);
+const recorded = async (h: EngineHarness, jobId: string) =>
+  (await h.rows.webhookDeliveries()).filter((d) => d.jobId === jobId);
 
-function postWebhook(h: EngineHarness, provider: string, body: string, headers: Record<string, string>): Promise<Response> {
-  return fetch(`${h.serverUrl}/webhooks/${provider}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+function postWebhook(
+  h: EngineHarness,
+  provider: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<Response> {
+  return fetch(`${h.serverUrl}/webhooks/${provider}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 }
 
 async function runningTask(h: EngineHarness, job: Job): Promise<string> {
-  await vi.waitFor(async () => expect(await h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }), { timeout: 5000, interval: 20 });
+  await vi.waitFor(
+    async () => expect(await h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }),
+    { timeout: 5000, interval: 20 },
+  );
   return (await h.job(job.id)).providerTaskId!;
 }
 
 const falBody = (requestId: string, status: 'OK' | 'ERROR', payload: unknown) =>
-  JSON.stringify({ request_id: requestId, gateway_request_id: requestId, status, ...(status === 'ERROR' ? { error: 'Invalid status code: 500' } : {}), payload });
+  JSON.stringify({
+    request_id: requestId,
+    gateway_request_id: requestId,
+    status,
+    ...(status === 'ERROR' ? { error: 'Invalid status code: 500' } : {}),
+    payload,
+  });
 
 describe('webhook faults', () => {
   describe('fal (Ed25519-signed callbacks)', () => {
@@ -62,7 +81,9 @@ describe('webhook faults', () => {
       await expectOutcome(h, job, succeeded);
 
       const taskId = (await h.job(job.id)).providerTaskId!;
-      const late = falBody(taskId, 'ERROR', { detail: [{ loc: ['body'], msg: 'Internal server error', type: 'internal_server_error' }] });
+      const late = falBody(taskId, 'ERROR', {
+        detail: [{ loc: ['body'], msg: 'Internal server error', type: 'internal_server_error' }],
+      });
       expect((await postWebhook(h, 'fal', late, h.sim.signWebhook(late, { requestId: taskId }))).status).toBe(200);
 
       await expectOutcome(h, job, succeeded);
@@ -90,7 +111,11 @@ describe('webhook faults', () => {
 
       const attacker = generateKeyPairSync('ed25519').privateKey;
       const forged = falBody(taskId, 'OK', { video: { url: 'http://127.0.0.1:9/evil.mp4' } });
-      const headers = signFalWebhook(attacker, forged, { requestId: taskId, userId: h.sim.userId, timestampS: Math.floor(Date.now() / 1000) });
+      const headers = signFalWebhook(attacker, forged, {
+        requestId: taskId,
+        userId: h.sim.userId,
+        timestampS: Math.floor(Date.now() / 1000),
+      });
       expect((await postWebhook(h, 'fal', forged, headers)).status).toBe(401);
       expect((await h.job(job.id)).status).toBe('running');
       expect(await recorded(h, job.id)).toEqual([]);

@@ -80,12 +80,17 @@ function commandLine(name: string, options: Record<string, OptionValue>, userRef
 export async function startTelegramDriver(): Promise<AuthorityDriver> {
   const w = await TelegramWorld.start({ env: ROOMY_LIMITS });
   const users = new Map<string, FakeUser>();
-  const groups: Record<Community, FakeChat> = { A: w.fake.group('Club A'), B: w.fake.group('Club B'), E: w.fake.group('Eve’s club') };
+  const groups: Record<Community, FakeChat> = {
+    A: w.fake.group('Club A'),
+    B: w.fake.group('Club B'),
+    E: w.fake.group('Eve’s club'),
+  };
   const ownerUser = w.fake.user({ first_name: 'Olga' });
   users.set(String(ownerUser.id), ownerUser);
   await w.boot({ OWNER_IDS: `telegram:${ownerUser.id}` });
   const owner: Person = { name: 'Olga', id: String(ownerUser.id), moderatorOf: new Set() };
-  const chatOf = (person: Person, place: Place) => (place === 'dm' ? w.fake.privateChat(users.get(person.id)!) : groups[place]);
+  const chatOf = (person: Person, place: Place) =>
+    place === 'dm' ? w.fake.privateChat(users.get(person.id)!) : groups[place];
   const userRef = (p: Person) => `telegram:${p.id}`;
   const firstReply = async (update: Update) => (await w.replyTo(update)).text ?? '';
   const answerOf = async (callbackId: string) => {
@@ -102,7 +107,13 @@ export async function startTelegramDriver(): Promise<AuthorityDriver> {
     await eventually(() => {
       found = w.fake
         .botMessages({ id: Number(job.chatId), type: 'supergroup' })
-        .find((m) => m.replyTo === Number(job.requestMessageId) && m.replyMarkup?.inline_keyboard.flat().some((b) => 'callback_data' in b && b.callback_data === `cancel:${job.id}`));
+        .find(
+          (m) =>
+            m.replyTo === Number(job.requestMessageId) &&
+            m.replyMarkup?.inline_keyboard
+              .flat()
+              .some((b) => 'callback_data' in b && b.callback_data === `cancel:${job.id}`),
+        );
       if (!found) throw new Error(`no status message with a Cancel button for ${job.id}`);
     });
     return found!;
@@ -112,7 +123,11 @@ export async function startTelegramDriver(): Promise<AuthorityDriver> {
     await eventually(() => {
       found = w.fake
         .botMessages({ id: Number(job.chatId), type: 'supergroup' })
-        .find((m) => m.replyMarkup?.inline_keyboard.flat().some((b) => 'callback_data' in b && b.callback_data === `retry:${job.id}`));
+        .find((m) =>
+          m.replyMarkup?.inline_keyboard
+            .flat()
+            .some((b) => 'callback_data' in b && b.callback_data === `retry:${job.id}`),
+        );
       if (!found) throw new Error(`no result message with a Retry button for ${job.id}`);
     });
     return found!;
@@ -135,16 +150,25 @@ export async function startTelegramDriver(): Promise<AuthorityDriver> {
       w.fake.setMemberStatus(groups[place], users.get(person.id)!, moderator ? 'administrator' : 'member');
     },
     async command(actor, place, name, options = {}) {
-      return firstReply(w.fake.sendText(users.get(actor.id)!, chatOf(actor, place), commandLine(name, options, userRef)));
+      return firstReply(
+        w.fake.sendText(users.get(actor.id)!, chatOf(actor, place), commandLine(name, options, userRef)),
+      );
     },
     async anonymousCommand(place, name, options = {}) {
       return firstReply(w.fake.sendAsAnonymousAdmin(groups[place], commandLine(name, options, userRef)));
     },
     async video(person, place, prompt) {
-      const update = w.fake.sendText(users.get(person.id)!, chatOf(person, place), `/video ${prompt} --resolution 480p`);
+      const update = w.fake.sendText(
+        users.get(person.id)!,
+        chatOf(person, place),
+        `/video ${prompt} --resolution 480p`,
+      );
       const reply = await w.replyTo(update);
       // The status message is posted once the job was accepted: a reply and no job is a refusal.
-      const job = (await w.jobs()).find((j) => j.requestMessageId === String(update.message!.message_id) && j.chatId === String(update.message!.chat.id));
+      const job = (await w.jobs()).find(
+        (j) =>
+          j.requestMessageId === String(update.message!.message_id) && j.chatId === String(update.message!.chat.id),
+      );
       return job ? { job } : { refused: reply.text ?? '' };
     },
     async press(actor, job, action) {
@@ -196,22 +220,39 @@ export async function startDiscordDriver(): Promise<AuthorityDriver> {
   const where = (place: Place) => (place === 'dm' ? { dm: true } : { channelId: channels![place] });
   const memberIn = (person: Person, place: Place) => {
     const guild = place === 'dm' ? undefined : place;
-    const permissions = guild && person.moderatorOf.has(guild) ? MEMBER_PERMISSIONS | PERMISSIONS.ManageGuild : MEMBER_PERMISSIONS;
+    const permissions =
+      guild && person.moderatorOf.has(guild) ? MEMBER_PERMISSIONS | PERMISSIONS.ManageGuild : MEMBER_PERMISSIONS;
     return w.fake.member(person.name, { id: person.id, permissions });
   };
   const slashOptions = (options: Record<string, OptionValue>) =>
-    Object.fromEntries(Object.entries(options).map(([k, v]) => [k, typeof v === 'object' ? v.id : v])) as Record<string, string | number>;
+    Object.fromEntries(Object.entries(options).map(([k, v]) => [k, typeof v === 'object' ? v.id : v])) as Record<
+      string,
+      string | number
+    >;
   /** The answer only the actor sees, or (for a job's public reply) the status it became. */
   const settle = (i: FakeInteraction) =>
-    w.fake.waitFor('an answer', () => {
-      const original = w.fake.original(i);
-      const followUp = w.fake.followUps(i).find((m) => m.flags & EPHEMERAL);
-      if (followUp) return { text: followUp.content };
-      if (original && !original.deleted && !original.loading && original.content) return { text: original.content, isPublic: (original.flags & EPHEMERAL) === 0 };
-      return undefined;
-    }, 10_000);
+    w.fake.waitFor(
+      'an answer',
+      () => {
+        const original = w.fake.original(i);
+        const followUp = w.fake.followUps(i).find((m) => m.flags & EPHEMERAL);
+        if (followUp) return { text: followUp.content };
+        if (original && !original.deleted && !original.loading && original.content)
+          return { text: original.content, isPublic: (original.flags & EPHEMERAL) === 0 };
+        return undefined;
+      },
+      10_000,
+    );
   const withButton = (customId: string) =>
-    w.fake.waitFor(`a message with ${customId}`, () => w.fake.messages.find((m: FakeMessage) => !m.deleted && m.components.some((r) => r.components.some((b) => b.custom_id === customId))), 10_000);
+    w.fake.waitFor(
+      `a message with ${customId}`,
+      () =>
+        w.fake.messages.find(
+          (m: FakeMessage) =>
+            !m.deleted && m.components.some((r) => r.components.some((b) => b.custom_id === customId)),
+        ),
+      10_000,
+    );
 
   return {
     platform: 'discord',

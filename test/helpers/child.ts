@@ -14,7 +14,10 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BUILD_TIMEOUT_MS = 300_000;
 
 export function ensureBuilt(): void {
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 /** The environment of an owner's shell: whatever the test runner has, minus every clipbot setting and ENV_FILE. */
@@ -37,8 +40,17 @@ export interface Child {
 }
 
 /** Starts `command` as the leader of its own process group, so that `signal` and `killAll` reach npm's children. */
-export function startChild(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Child {
-  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: options.env ?? ownerShellEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Child {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? ROOT,
+    env: options.env ?? ownerShellEnv(),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let text = '';
   const watchers = new Set<() => void>();
   const onData = (chunk: Buffer) => {

@@ -10,7 +10,9 @@ import type { Clock } from '../../src/core/ports.js';
 import { openTestStore, type TestStore } from './test-store.js';
 
 /** A clock tests move by hand. */
-export function manualClock(start = Date.UTC(2026, 10, 22, 12)): Clock & { advance(ms: number): void; set(ms: number): void } {
+export function manualClock(
+  start = Date.UTC(2026, 10, 22, 12),
+): Clock & { advance(ms: number): void; set(ms: number): void } {
   let now = start;
   return {
     now: () => now,

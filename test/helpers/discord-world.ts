@@ -45,7 +45,14 @@ export class DiscordWorld {
     private readonly clock?: Clock,
   ) {}
 
-  static async start(opts: { env?: (fake: FakeDiscord) => Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy; clock?: Clock } = {}): Promise<DiscordWorld> {
+  static async start(
+    opts: {
+      env?: (fake: FakeDiscord) => Record<string, string>;
+      sim?: FalSimOptions;
+      retry?: RetryPolicy;
+      clock?: Clock;
+    } = {},
+  ): Promise<DiscordWorld> {
     const fake = await FakeDiscord.start();
     const sim = await startFalSimulator({ queueMs: 20, runMs: 300, ...opts.sim });
     const { dir, cleanup } = tempDir('clipbot-discord-');
@@ -117,11 +124,16 @@ export class DiscordWorld {
 
   /** The nth job once it has reached `status`. */
   async jobIn(status: Job['status'] | 'final', nth = 0): Promise<Job> {
-    const done = (job: Job | undefined) => job && (status === 'final' ? ['succeeded', 'failed', 'cancelled'].includes(job.status) : job.status === status);
-    return this.fake.waitFor(`job ${nth} to be ${status}`, async () => {
-      const job = (await this.jobs())[nth];
-      return done(job) ? job : undefined;
-    }, 10_000);
+    const done = (job: Job | undefined) =>
+      job && (status === 'final' ? ['succeeded', 'failed', 'cancelled'].includes(job.status) : job.status === status);
+    return this.fake.waitFor(
+      `job ${nth} to be ${status}`,
+      async () => {
+        const job = (await this.jobs())[nth];
+        return done(job) ? job : undefined;
+      },
+      10_000,
+    );
   }
 
   /** The member's account, if the bot made one. */
@@ -168,10 +180,16 @@ export class DiscordWorld {
 
   /** The interaction's public reply once it shows something (a job's status). */
   status(i: FakeInteraction, containing = ''): Promise<FakeMessage> {
-    return this.fake.waitFor(`the status to show "${containing}"`, () => {
-      const original = this.fake.original(i);
-      return original && !original.loading && !(original.flags & EPHEMERAL) && original.content.includes(containing) ? original : undefined;
-    }, 10_000);
+    return this.fake.waitFor(
+      `the status to show "${containing}"`,
+      () => {
+        const original = this.fake.original(i);
+        return original && !original.loading && !(original.flags & EPHEMERAL) && original.content.includes(containing)
+          ? original
+          : undefined;
+      },
+      10_000,
+    );
   }
 
   /** The new channel message that hands `member` their result (file or link). */
@@ -180,7 +198,13 @@ export class DiscordWorld {
   }
 
   deliveries(member: FakeMember): FakeMessage[] {
-    return this.fake.channelMessages().filter((m) => m.content.startsWith(`<@${member.id}>`) && m.components.some((r) => r.components.some((b) => b.custom_id?.startsWith('clipbot:retry:'))));
+    return this.fake
+      .channelMessages()
+      .filter(
+        (m) =>
+          m.content.startsWith(`<@${member.id}>`) &&
+          m.components.some((r) => r.components.some((b) => b.custom_id?.startsWith('clipbot:retry:'))),
+      );
   }
 
   fileOf(message: FakeMessage): Buffer {
@@ -190,6 +214,30 @@ export class DiscordWorld {
 }
 
 /** Every slash command the bot registers on Discord (the console's own, such as /as, are not among them). */
-export const DISCORD_COMMANDS = ['ban', 'balance', 'blocklist', 'budget', 'buy', 'cancel', 'communities', 'credits', 'extend', 'help', 'history', 'models', 'musicvideo', 'paysupport', 'queue', 'quota', 'refund', 'refundpayment', 'settings', 'stats', 'unban', 'upscale', 'video'];
+export const DISCORD_COMMANDS = [
+  'ban',
+  'balance',
+  'blocklist',
+  'budget',
+  'buy',
+  'cancel',
+  'communities',
+  'credits',
+  'extend',
+  'help',
+  'history',
+  'models',
+  'musicvideo',
+  'paysupport',
+  'queue',
+  'quota',
+  'refund',
+  'refundpayment',
+  'settings',
+  'stats',
+  'unban',
+  'upscale',
+  'video',
+];
 
 export const isMp4 = (data: Buffer) => data.subarray(4, 8).toString('latin1') === 'ftyp';

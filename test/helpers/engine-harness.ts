@@ -7,7 +7,18 @@ import { Engine, type EngineSettings } from '../../src/core/engine/engine.js';
 import type { RetryPolicy } from '../../src/core/engine/retry.js';
 import type { VideoRequest } from '../../src/core/engine/intake.js';
 import { createPrefilter } from '../../src/core/moderation/prefilter.js';
-import type { ChatPlatform, Clock, EngineObserver, JobDestination, Logger, MediaStore, MessageRef, ResultDelivery, StatusView, VideoProvider } from '../../src/core/ports.js';
+import type {
+  ChatPlatform,
+  Clock,
+  EngineObserver,
+  JobDestination,
+  Logger,
+  MediaStore,
+  MessageRef,
+  ResultDelivery,
+  StatusView,
+  VideoProvider,
+} from '../../src/core/ports.js';
 import { findUser } from '../../src/core/users.js';
 import { silentLogger } from '../../src/logger.js';
 import { readLastFramePng } from '../../src/media/last-frame.js';
@@ -55,7 +66,10 @@ export class RecordingPlatform implements ChatPlatform {
     this.notices.push({ dest, text });
   }
   textsFor(jobId: string): string[] {
-    return [...this.posts.filter((p) => p.view.jobId === jobId).map((p) => p.view.text), ...this.edits.filter((e) => e.view.jobId === jobId).map((e) => e.view.text)];
+    return [
+      ...this.posts.filter((p) => p.view.jobId === jobId).map((p) => p.view.text),
+      ...this.edits.filter((e) => e.view.jobId === jobId).map((e) => e.view.text),
+    ];
   }
 }
 
@@ -163,15 +177,38 @@ export class EngineHarness {
     const store = this.options.wrapStore?.(local) ?? local;
     const fetcher = createSafeFetcher({ allowCidrs: ['127.0.0.0/8'], deadlineMs: 5000, ...this.options.fetcher });
     const timeout = this.options.falTimeoutMs !== undefined ? { timeoutMs: this.options.falTimeoutMs } : {};
-    this.fal = createFalProvider({ key: this.sim.key, queueUrl: this.sim.url, jwksUrls: [this.sim.jwksUrl], clock: this.clock, logger: silentLogger, ...timeout });
+    this.fal = createFalProvider({
+      key: this.sim.key,
+      queueUrl: this.sim.url,
+      jwksUrls: [this.sim.jwksUrl],
+      clock: this.clock,
+      logger: silentLogger,
+      ...timeout,
+    });
     this.extraProviders = [];
     if (this.kie) {
       const hmac = this.options.kie?.hmacKey;
-      this.extraProviders.push(createKieProvider({ apiKey: this.kie.apiKey, baseUrl: this.kie.url, clock: this.clock, logger: silentLogger, ...(hmac ? { webhookHmacKey: hmac } : {}) }));
+      this.extraProviders.push(
+        createKieProvider({
+          apiKey: this.kie.apiKey,
+          baseUrl: this.kie.url,
+          clock: this.clock,
+          logger: silentLogger,
+          ...(hmac ? { webhookHmacKey: hmac } : {}),
+        }),
+      );
     }
-    if (this.ark) this.extraProviders.push(createArkProvider({ apiKey: this.ark.apiKey, baseUrl: this.ark.url, clock: this.clock, logger: silentLogger }));
+    if (this.ark)
+      this.extraProviders.push(
+        createArkProvider({ apiKey: this.ark.apiKey, baseUrl: this.ark.url, clock: this.clock, logger: silentLogger }),
+      );
     const db = this.db;
-    const prefilter = createPrefilter({ configTerms: this.options.blocklist ?? [], loadDbTerms: () => listBlockedTerms(db), failOpen: false, logger: silentLogger });
+    const prefilter = createPrefilter({
+      configTerms: this.options.blocklist ?? [],
+      loadDbTerms: () => listBlockedTerms(db),
+      failOpen: false,
+      logger: silentLogger,
+    });
     let engineRef: Engine | undefined;
     if (this.options.webhooks) {
       this.server = createHttpServer({
@@ -198,7 +235,11 @@ export class EngineHarness {
       fetcher,
       lastFramePng: readLastFramePng,
       prefilter,
-      settings: { ...BASE_SETTINGS, ...(this.options.webhooks ? { webhookBaseUrl: baseUrl } : {}), ...this.options.settings },
+      settings: {
+        ...BASE_SETTINGS,
+        ...(this.options.webhooks ? { webhookBaseUrl: baseUrl } : {}),
+        ...this.options.settings,
+      },
     });
     engineRef = this.engine;
     await this.engine.start();

@@ -27,7 +27,8 @@ function checkJob(entries: LedgerEntry[], job: Job): void {
   const settled = mine.filter((e) => e.kind === 'capture' || e.kind === 'release').map((e) => [e.kind, e.amount]);
   expect(holds, `holds of ${job.id}`).toEqual([-job.price]);
   if (job.status === 'succeeded') expect(settled, `settlement of ${job.id}`).toEqual([['capture', 0]]);
-  else if (job.status === 'failed' || job.status === 'cancelled') expect(settled, `settlement of ${job.id}`).toEqual([['release', job.price]]);
+  else if (job.status === 'failed' || job.status === 'cancelled')
+    expect(settled, `settlement of ${job.id}`).toEqual([['release', job.price]]);
   else expect(settled, `settlement of unfinished ${job.id}`).toEqual([]);
 }
 
@@ -41,8 +42,13 @@ function checkPurchases(entries: LedgerEntry[]): void {
   }
   const ids = purchases.map((p) => p.paymentId);
   expect(ids, 'each payment credited once').toEqual([...new Set(ids)]);
-  const stray = entries.filter((e) => e.paymentId !== null && e.kind !== 'purchase' && e.kind !== 'purchase_refund' && e.kind !== 'refund');
-  expect(stray.map((e) => e.kind), 'payment ids only on purchases (and refunds of them)').toEqual([]);
+  const stray = entries.filter(
+    (e) => e.paymentId !== null && e.kind !== 'purchase' && e.kind !== 'purchase_refund' && e.kind !== 'refund',
+  );
+  expect(
+    stray.map((e) => e.kind),
+    'payment ids only on purchases (and refunds of them)',
+  ).toEqual([]);
   // Purchases minus refunds: each refund takes back 0..the purchase's credits from the member who bought them, once.
   const refunds = entries.filter((e) => e.kind === 'purchase_refund');
   const refunded = refunds.map((r) => r.paymentId);
@@ -65,7 +71,8 @@ function checkLedger({ jobs: allJobs, ledger, users: allUsers }: LedgerSnapshot)
   checkPurchases(ledger);
   const balances = new Map<number, number>();
   for (const entry of ledger) balances.set(entry.userId, (balances.get(entry.userId) ?? 0) + entry.amount);
-  for (const user of allUsers) expect(balances.get(user.id) ?? 0, `balance of user ${user.id}`).toBeGreaterThanOrEqual(0);
+  for (const user of allUsers)
+    expect(balances.get(user.id) ?? 0, `balance of user ${user.id}`).toBeGreaterThanOrEqual(0);
 }
 
 export async function expectJobLedger(rows: StoreRows, job: Job): Promise<void> {
@@ -79,5 +86,9 @@ export async function expectLedgerBalanced(rows: StoreRows): Promise<void> {
 
 /** expectLedgerBalanced on a SQLite handle, synchronously (a bot's file read through `readBotDb`). */
 export function expectLedgerBalancedIn(db: Db): void {
-  checkLedger({ jobs: db.select().from(jobs).all(), ledger: db.select().from(ledgerEntries).all(), users: db.select().from(users).all() });
+  checkLedger({
+    jobs: db.select().from(jobs).all(),
+    ledger: db.select().from(ledgerEntries).all(),
+    users: db.select().from(users).all(),
+  });
 }

@@ -63,15 +63,22 @@ export async function freshPostgresDatabase(): Promise<TestDatabase> {
 /** Empties every table of `database` (DELETE: far faster than TRUNCATE on small tables; foreign keys off meanwhile). */
 export async function emptyPostgresDatabase(database: string): Promise<void> {
   await withPostgresClient(database, async (client) => {
-    const { rows } = await client.query<{ name: string }>(`select quote_ident(tablename) as name from pg_tables where schemaname = 'public'`);
-    await client.query(`begin; set local session_replication_role = replica; ${rows.map((r) => `delete from ${r.name};`).join(' ')} commit`);
+    const { rows } = await client.query<{ name: string }>(
+      `select quote_ident(tablename) as name from pg_tables where schemaname = 'public'`,
+    );
+    await client.query(
+      `begin; set local session_replication_role = replica; ${rows.map((r) => `delete from ${r.name};`).join(' ')} commit`,
+    );
   });
 }
 
 /** Drops every database of the test run `run` still there (test/global-setup.ts, at the end of a run). */
 export async function dropRunDatabases(run: string): Promise<void> {
   await withPostgresClient('postgres', async (client) => {
-    const { rows } = await client.query<{ name: string }>(`select datname as name from pg_database where datname like $1`, [`clipbot_test_${run}_%`]);
+    const { rows } = await client.query<{ name: string }>(
+      `select datname as name from pg_database where datname like $1`,
+      [`clipbot_test_${run}_%`],
+    );
     for (const { name } of rows) await client.query(`drop database if exists ${name} with (force)`);
   });
 }

@@ -27,7 +27,10 @@ export const STARTING = 200;
 export const PRICE = 40;
 export const FOX = '/video a red fox running through snow --resolution 480p';
 /** Waits for `check` to pass: a few seconds, polled often (vi.waitFor's own default is one second). */
-export const eventually = <T>(check: () => T, options: { timeout: number; interval: number } = { timeout: 5000, interval: 20 }) => vi.waitFor(check, options);
+export const eventually = <T>(
+  check: () => T,
+  options: { timeout: number; interval: number } = { timeout: 5000, interval: 20 },
+) => vi.waitFor(check, options);
 
 export class TelegramWorld {
   readonly logs: string[] = [];
@@ -44,7 +47,9 @@ export class TelegramWorld {
     private readonly clock?: Clock,
   ) {}
 
-  static async start(opts: { env?: Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy; clock?: Clock } = {}): Promise<TelegramWorld> {
+  static async start(
+    opts: { env?: Record<string, string>; sim?: FalSimOptions; retry?: RetryPolicy; clock?: Clock } = {},
+  ): Promise<TelegramWorld> {
     const fake = await FakeTelegram.start();
     const sim = await startFalSimulator({ queueMs: 20, runMs: 60, ...opts.sim });
     const { dir, cleanup } = tempDir('clipbot-telegram-');

@@ -10,7 +10,13 @@ import * as schema from '../../db/schema.js';
 import type { Store } from '../../src/core/store.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import { emptyPostgresDatabase, freshPostgresDatabase, postgresAvailable, withPostgresClient, type TestDatabase } from './postgres.js';
+import {
+  emptyPostgresDatabase,
+  freshPostgresDatabase,
+  postgresAvailable,
+  withPostgresClient,
+  type TestDatabase,
+} from './postgres.js';
 
 /**
  * The store a test runs on: SQLite in a temp directory by default, PostgreSQL (a fresh database per store) when
@@ -161,7 +167,9 @@ export async function botTestStore(dataDir: string): Promise<BotStore> {
       async refuseInserts(table, reason) {
         const sqlite = new Database(file);
         try {
-          sqlite.exec(`CREATE TRIGGER ${table}_refused BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, '${reason}'); END;`);
+          sqlite.exec(
+            `CREATE TRIGGER ${table}_refused BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, '${reason}'); END;`,
+          );
         } finally {
           sqlite.close();
         }

@@ -34,7 +34,12 @@ beforeAll(async () => {
     clock,
     config: loadConfig({ STARTING_CREDITS: '0', FREE_DAILY_CREDITS: String(FREE) }),
     logger: silentLogger,
-    prefilter: createPrefilter({ configTerms: [], loadDbTerms: () => listBlockedTerms(h.db), failOpen: false, logger: silentLogger }),
+    prefilter: createPrefilter({
+      configTerms: [],
+      loadDbTerms: () => listBlockedTerms(h.db),
+      failOpen: false,
+      logger: silentLogger,
+    }),
   };
 });
 afterAll(async () => h.close());
@@ -61,13 +66,17 @@ async function say(text: string): Promise<string> {
 
 describe('the free daily allowance against a member stacking it', () => {
   it('tops up to the allowance counting credits held by queued videos, so cancelling after midnight gains nothing', async () => {
-    expect(await say('/balance')).toBe(`You have ${FREE} credits. Your balance is topped up to ${FREE} each day (UTC).`);
+    expect(await say('/balance')).toBe(
+      `You have ${FREE} credits. Your balance is topped up to ${FREE} each day (UTC).`,
+    );
     const endOfDay: number[] = [];
     for (let day = 0; day < 4; day++) {
       await say('/video a fox --resolution 480p');
       await say('/video a fox --resolution 480p');
       clock.set(Math.floor(clock.now() / DAY_MS) * DAY_MS + DAY_MS + 1000);
-      expect(await say('/balance')).toBe(`You have 0 credits (${FREE} more held for videos in progress). Your balance is topped up to ${FREE} each day (UTC).`);
+      expect(await say('/balance')).toBe(
+        `You have 0 credits (${FREE} more held for videos in progress). Your balance is topped up to ${FREE} each day (UTC).`,
+      );
       expect(await say('/cancel')).toMatch(/^Cancelled job \w+; 40 credits are back in your balance\.$/);
       expect(await say('/cancel')).toMatch(/^Cancelled job \w+; 40 credits are back in your balance\.$/);
       endOfDay.push(await h.balance('mallory'));

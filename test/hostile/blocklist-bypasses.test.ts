@@ -36,7 +36,7 @@ const BYPASSES: [string, string][] = [
 const ORDINARY: [string, string][] = [
   ['a menu detail', 'a close-up of a menu detail in a cafe'],
   ['the pen is', 'the pen is red and the ink is blue'],
-  ["an apostrophe before a word", "the robot's ex-wife waves"],
+  ['an apostrophe before a word', "the robot's ex-wife waves"],
   ['Cyrillic words', 'секс и город, вид сверху'],
   ['Armenian words', 'Երևան քաղաքի տեսարան'],
   ['Greek words', 'ΟΔΟΣ με δέντρα'],
@@ -44,7 +44,12 @@ const ORDINARY: [string, string][] = [
 ];
 
 async function state() {
-  return { jobs: await h.jobCount(), holds: await h.holdCount(), balance: await h.balance('eve'), submits: h.sim.stats.submitCalls };
+  return {
+    jobs: await h.jobCount(),
+    holds: await h.holdCount(),
+    balance: await h.balance('eve'),
+    submits: h.sim.stats.submitCalls,
+  };
 }
 
 describe('blocklist bypasses', () => {
@@ -57,7 +62,9 @@ describe('blocklist bypasses', () => {
       );
       expect(error).toBeInstanceOf(UserError);
       expect((error as UserError).identifier).toBe('prompt_blocked');
-      expect((error as UserError).message).toBe('Your prompt was blocked by this server’s word filter. Please rephrase it and try again.');
+      expect((error as UserError).message).toBe(
+        'Your prompt was blocked by this server’s word filter. Please rephrase it and try again.',
+      );
       expect(await state()).toEqual(before);
     });
   });

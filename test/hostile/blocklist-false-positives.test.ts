@@ -11,12 +11,43 @@ import { normalizeForMatching } from '../../src/core/moderation/normalize.js';
  */
 
 export const TYPICAL_TERMS = [
-  'nude', 'naked', 'nsfw', 'porn', 'pornography', 'hentai', 'sex', 'penis', 'boobs', 'tits', 'pussy', 'cock', 'dick', 'cum',
-  'anal', 'rape', 'gore', 'nazi', 'whore', 'slut', 'fuck', 'shit', 'bitch', 'child porn', 'beheading',
-  '裸体', '色情', '性交', '血腥', '强奸', '裸露',
+  'nude',
+  'naked',
+  'nsfw',
+  'porn',
+  'pornography',
+  'hentai',
+  'sex',
+  'penis',
+  'boobs',
+  'tits',
+  'pussy',
+  'cock',
+  'dick',
+  'cum',
+  'anal',
+  'rape',
+  'gore',
+  'nazi',
+  'whore',
+  'slut',
+  'fuck',
+  'shit',
+  'bitch',
+  'child porn',
+  'beheading',
+  '裸体',
+  '色情',
+  '性交',
+  '血腥',
+  '强奸',
+  '裸露',
 ];
 
-const prompts = fs.readFileSync(new URL('../fixtures/ordinary-prompts.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
+const prompts = fs
+  .readFileSync(new URL('../fixtures/ordinary-prompts.txt', import.meta.url), 'utf8')
+  .split('\n')
+  .filter(Boolean);
 
 function refused(terms: readonly string[]): { prompt: string; term: string }[] {
   const matcher = compileBlocklist(terms);
@@ -34,7 +65,9 @@ describe('the blocklist on ordinary prompts', () => {
 
   it('refuses only the ones that contain a blocked word as a word', () => {
     const hits = refused(TYPICAL_TERMS);
-    const byTerm = Object.fromEntries([...new Set(hits.map((h) => h.term))].map((t) => [t, hits.filter((h) => h.term === t).length]));
+    const byTerm = Object.fromEntries(
+      [...new Set(hits.map((h) => h.term))].map((t) => [t, hits.filter((h) => h.term === t).length]),
+    );
     // 41 of 1,200 (3.4%), the same as before the confusables, small capitals and one-space splits were added. All are
     // words really in the prompt ("the naked eye", "岩石裸露": bare rock), which no spelling rule can tell from the
     // blocked sense. Without SHORT_WORDS, "the pen is red" adds 21 "penis".

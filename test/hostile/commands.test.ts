@@ -39,7 +39,12 @@ beforeAll(async () => {
     clock: h.clock,
     config: loadConfig({ STARTING_CREDITS: '200' }),
     logger: silentLogger,
-    prefilter: createPrefilter({ configTerms: ['forbiddenword'], loadDbTerms: () => listBlockedTerms(h.db), failOpen: false, logger: silentLogger }),
+    prefilter: createPrefilter({
+      configTerms: ['forbiddenword'],
+      loadDbTerms: () => listBlockedTerms(h.db),
+      failOpen: false,
+      logger: silentLogger,
+    }),
   };
   // The actor and a second member exist beforehand, so a refused command cannot hide behind a first-use grant.
   expect((await run('/balance', 'owner')).ok).toBe(true);
@@ -57,7 +62,11 @@ function ctx(role: Role, user: string, replies: string[]): CommandContext {
   };
 }
 
-async function run(text: string, role: Role = 'owner', user = 'owner'): Promise<{ ok: boolean; error: string; internal: boolean }> {
+async function run(
+  text: string,
+  role: Role = 'owner',
+  user = 'owner',
+): Promise<{ ok: boolean; error: string; internal: boolean }> {
   const parsed = parseCommandText(text, findCommand);
   if (!parsed.ok) return { ok: false, error: parsed.error, internal: false };
   const replies: string[] = [];
@@ -87,7 +96,12 @@ function listFiles(dir: string): string[] {
   }
 }
 
-async function expectRefusedWithoutLoss(text: string, reason: RegExp, role: Role = 'owner', user = 'owner'): Promise<void> {
+async function expectRefusedWithoutLoss(
+  text: string,
+  reason: RegExp,
+  role: Role = 'owner',
+  user = 'owner',
+): Promise<void> {
   const before = await snapshot();
   const result = await run(text, role, user);
   expect(result.ok).toBe(false);
@@ -163,10 +177,10 @@ const VIDEO_OPTIONS: [string, string, RegExp][] = [
   ['a fractional duration', '/video a fox --duration 5.5', /whole seconds/],
   ['a duration in words', '/video a fox --duration five', /--duration/],
   ['an empty duration', '/video a fox --duration=', /./],
-  ['a duration with SQL in it', "/video a fox --duration \"5; DROP TABLE jobs\"", /--duration/],
+  ['a duration with SQL in it', '/video a fox --duration "5; DROP TABLE jobs"', /--duration/],
   ['an unknown resolution', '/video a fox --resolution 8k', /must be 480p, 720p, 1080p or 4k/],
   ['a resolution in capitals', '/video a fox --resolution 720P', /must be 480p, 720p, 1080p or 4k/],
-  ['a resolution with a payload', "/video a fox --resolution \"480p'; --\"", /must be 480p, 720p, 1080p or 4k/],
+  ['a resolution with a payload', '/video a fox --resolution "480p\'; --"', /must be 480p, 720p, 1080p or 4k/],
   ['an empty resolution', '/video a fox --resolution=', /must be 480p, 720p, 1080p or 4k/],
   ['a resolution given as a bare flag', '/video a fox --resolution', /must be 480p, 720p, 1080p or 4k/],
   ['an unknown model', '/video a fox --model gpt-5', /no model called/],
@@ -265,7 +279,11 @@ const OTHER_COMMANDS: [string, string, RegExp][] = [
   ['/settings with an unknown default model', '/settings --default_model nosuch', /no model called/],
   ['/settings with SQL as channels', '/settings --channels "1; DROP TABLE jobs"', /channel ids/],
   ['/settings with empty channels', '/settings --channels=', /channel ids/],
-  ['/settings with 51 channels', `/settings --channels ${Array.from({ length: 51 }, (_, i) => String(i + 1)).join(',')}`, /channel ids/],
+  [
+    '/settings with 51 channels',
+    `/settings --channels ${Array.from({ length: 51 }, (_, i) => String(i + 1)).join(',')}`,
+    /channel ids/,
+  ],
 ];
 
 const MEMBER_REFUSALS: [string, string, RegExp][] = [
@@ -356,7 +374,16 @@ describe('hostile image URLs on /video', () => {
 
   it('never connected anywhere but through the fake resolver', () => {
     // Names the fetcher looked up are only ones from the table above (or the one that must not resolve).
-    for (const name of dns.asked) expect(['localhost', 'metadata.google.internal', 'evil.test', 'rebind.test', 'lan.test', 'v6local.test', 'nxdomain.test']).toContain(name);
+    for (const name of dns.asked)
+      expect([
+        'localhost',
+        'metadata.google.internal',
+        'evil.test',
+        'rebind.test',
+        'lan.test',
+        'v6local.test',
+        'nxdomain.test',
+      ]).toContain(name);
   });
 });
 

@@ -48,7 +48,16 @@ const BAD: [string, Record<string, string>][] = [
   ['STORAGE', { STORAGE: 'S3' }],
   ['S3_ENDPOINT', { STORAGE: 's3' }],
   ['S3_BUCKET', { STORAGE: 's3', S3_ENDPOINT: 'http://127.0.0.1:9000' }],
-  ['S3_SECRET_ACCESS_KEY', { STORAGE: 's3', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'id', S3_PUBLIC_URL: 'http://127.0.0.1:9000/b' }],
+  [
+    'S3_SECRET_ACCESS_KEY',
+    {
+      STORAGE: 's3',
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      S3_BUCKET: 'b',
+      S3_ACCESS_KEY_ID: 'id',
+      S3_PUBLIC_URL: 'http://127.0.0.1:9000/b',
+    },
+  ],
   ['S3_ENDPOINT', { S3_ENDPOINT: 'minio:9000' }],
   ['S3_FORCE_PATH_STYLE', { S3_FORCE_PATH_STYLE: 'maybe' }],
   ['S3_FORCE_PATH_STYLE', { S3_FORCE_PATH_STYLE: 'TRUE' }],

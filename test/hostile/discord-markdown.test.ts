@@ -10,7 +10,8 @@ import { DiscordWorld, EPHEMERAL } from '../helpers/discord-world.js';
 
 const LURE = '[Claim free credits](https://example.com) **now** and [more](https://example.org) ||here|| <@1>';
 /** What Discord must receive for LURE: each Markdown character escaped, so it renders as the characters typed. */
-const LURE_ESCAPED = '\\[Claim free credits](https://example.com) \\*\\*now\\*\\* and \\[more](https://example.org) \\|\\|here\\|\\| \\<@1>';
+const LURE_ESCAPED =
+  '\\[Claim free credits](https://example.com) \\*\\*now\\*\\* and \\[more](https://example.org) \\|\\|here\\|\\| \\<@1>';
 
 let world: DiscordWorld | undefined;
 afterEach(async () => {
@@ -26,7 +27,8 @@ describe('prompts with Markdown on Discord', () => {
       const i = w.fake.slash(alice, 'video', { prompt: LURE, resolution: '480p' });
 
       const status = await w.status(i, '✅ Done');
-      for (const shown of status.history.map((h) => h.content).filter(Boolean)) expect(shown.split('\n')[0]).toBe(`“${LURE_ESCAPED}”`);
+      for (const shown of status.history.map((h) => h.content).filter(Boolean))
+        expect(shown.split('\n')[0]).toBe(`“${LURE_ESCAPED}”`);
       const delivered = await w.delivery(alice);
       expect(delivered.content).toBe(`<@${alice.id}> Your video is ready: ${LURE_ESCAPED}`);
       expect(delivered.pinged).toEqual({ everyone: false, users: [alice.id], roles: [] });
@@ -46,7 +48,9 @@ describe('prompts with Markdown on Discord', () => {
       const w = (world = await DiscordWorld.start());
       const alice = w.fake.member('Alice');
       const asked = w.fake.mention(alice, `${LURE} --resolution 480p`);
-      const status = await w.fake.waitFor('a status reply', () => w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id));
+      const status = await w.fake.waitFor('a status reply', () =>
+        w.fake.channelMessages().find((m) => m.referencedMessageId === asked.id),
+      );
       expect(status.content.split('\n')[0]).toBe(`“${LURE_ESCAPED}”`);
       expect(status.flags & EPHEMERAL).toBe(0);
     });
@@ -55,10 +59,26 @@ describe('prompts with Markdown on Discord', () => {
 
 describe('escapeForDiscord', () => {
   it.each([
-    ['two masked links on one line', '[a](https://x.test) [b](https://y.test)', '\\[a](https://x.test) \\[b](https://y.test)'],
-    ['emphasis, spoilers, strike-through, code', '**b** *i* __u__ ~~s~~ ||p|| `c`', '\\*\\*b\\*\\* \\*i\\* \\_\\_u\\_\\_ \\~\\~s\\~\\~ \\|\\|p\\|\\| \\`c\\`'],
-    ['a heading, a quote, subtext and lists at line starts', '# h\n> q\n-# s\n- l\n1. n', '\\# h\n\\> q\n\\-# s\n\\- l\n1\\. n'],
-    ['mention, timestamp and slash-command chips', '<@1> <#2> <t:3:R> </balance:4>', '\\<@1> \\<#2> \\<t:3:R> \\</balance:4>'],
+    [
+      'two masked links on one line',
+      '[a](https://x.test) [b](https://y.test)',
+      '\\[a](https://x.test) \\[b](https://y.test)',
+    ],
+    [
+      'emphasis, spoilers, strike-through, code',
+      '**b** *i* __u__ ~~s~~ ||p|| `c`',
+      '\\*\\*b\\*\\* \\*i\\* \\_\\_u\\_\\_ \\~\\~s\\~\\~ \\|\\|p\\|\\| \\`c\\`',
+    ],
+    [
+      'a heading, a quote, subtext and lists at line starts',
+      '# h\n> q\n-# s\n- l\n1. n',
+      '\\# h\n\\> q\n\\-# s\n\\- l\n1\\. n',
+    ],
+    [
+      'mention, timestamp and slash-command chips',
+      '<@1> <#2> <t:3:R> </balance:4>',
+      '\\<@1> \\<#2> \\<t:3:R> \\</balance:4>',
+    ],
     ['a backslash that would escape our escape', '\\*x\\*', '\\\\\\*x\\\\\\*'],
   ])('escapes %s', (_what, text, expected) => {
     expect(escapeForDiscord(text)).toBe(expected);

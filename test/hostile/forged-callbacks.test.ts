@@ -18,10 +18,16 @@ import { openTestStore } from '../helpers/test-store.js';
 // status read a test sees is one the callbacks caused.
 const harness = harnessPerTest({ webhooks: true, models: MODELS });
 
-const rows = async (h: EngineHarness, jobId?: string) => (await h.rows.webhookDeliveries()).filter((d) => jobId === undefined || d.jobId === jobId);
+const rows = async (h: EngineHarness, jobId?: string) =>
+  (await h.rows.webhookDeliveries()).filter((d) => jobId === undefined || d.jobId === jobId);
 const arkStatusReads = (h: EngineHarness) => h.ark!.calls.filter((c) => c.route === 'get').length;
 
-function post(h: EngineHarness, provider: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
+function post(
+  h: EngineHarness,
+  provider: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<number> {
   return fetch(`${h.serverUrl}/webhooks/${provider}`, {
     method: 'POST',
     body: JSON.stringify(body),
@@ -30,7 +36,10 @@ function post(h: EngineHarness, provider: string, body: unknown, headers: Record
 }
 
 async function runningTask(h: EngineHarness, job: Job): Promise<string> {
-  await vi.waitFor(async () => expect(await h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }), { timeout: 5000, interval: 20 });
+  await vi.waitFor(
+    async () => expect(await h.job(job.id)).toMatchObject({ status: 'running', providerTaskId: expect.any(String) }),
+    { timeout: 5000, interval: 20 },
+  );
   return (await h.job(job.id)).providerTaskId!;
 }
 
@@ -73,7 +82,11 @@ describe('forged callbacks', () => {
       const taskId = await runningTask(h, job);
       await h.kie!.webhooksSettled();
       const before = h.kie!.stats.recordInfoCalls;
-      const bodies = Array.from({ length: 300 }, (_, i) => ({ code: 200 + i, msg: 'success', data: { taskId, info: { resultUrls: [`https://evil.example/${i}.mp4`] } } }));
+      const bodies = Array.from({ length: 300 }, (_, i) => ({
+        code: 200 + i,
+        msg: 'success',
+        data: { taskId, info: { resultUrls: [`https://evil.example/${i}.mp4`] } },
+      }));
       const statuses = await Promise.all(bodies.map((b) => post(h, 'kie', b)));
       expect(statuses.every((s) => s === 200)).toBe(true);
       await vi.waitFor(() => expect(h.kie!.stats.recordInfoCalls).toBe(before + 1), { timeout: 3000, interval: 20 });
@@ -103,7 +116,10 @@ describe('forged callbacks', () => {
       // The first callback wakes the runner; its status read meets the 429 and it backs off for 30 s.
       expect(await post(h, 'ark', forgedArk(taskId, 0))).toBe(200);
       await vi.waitFor(() => expect(arkStatusReads(h)).toBe(before + 1), { timeout: 3000, interval: 20 });
-      await vi.waitFor(() => expect(h.ark!.calls.filter((c) => c.route === 'get').at(-1)?.status).toBe(429), { timeout: 3000, interval: 20 });
+      await vi.waitFor(() => expect(h.ark!.calls.filter((c) => c.route === 'get').at(-1)?.status).toBe(429), {
+        timeout: 3000,
+        interval: 20,
+      });
       for (let i = 1; i <= 50; i++) expect(await post(h, 'ark', forgedArk(taskId, i))).toBe(200);
       // Give any (wrongful) wake the time to turn into a request.
       await h.ark!.webhooksSettled();
@@ -121,8 +137,18 @@ describe('forged callbacks', () => {
       await h.sim.webhooksSettled();
       const stored = (await rows(h, job.id)).length;
       const taskId = (await h.job(job.id)).providerTaskId!;
-      const late = JSON.stringify({ request_id: taskId, gateway_request_id: taskId, status: 'ERROR', error: 'Invalid status code: 500', payload: null });
-      const res = await fetch(`${h.serverUrl}/webhooks/fal`, { method: 'POST', body: late, headers: { 'content-type': 'application/json', ...h.sim.signWebhook(late, { requestId: taskId }) } });
+      const late = JSON.stringify({
+        request_id: taskId,
+        gateway_request_id: taskId,
+        status: 'ERROR',
+        error: 'Invalid status code: 500',
+        payload: null,
+      });
+      const res = await fetch(`${h.serverUrl}/webhooks/fal`, {
+        method: 'POST',
+        body: late,
+        headers: { 'content-type': 'application/json', ...h.sim.signWebhook(late, { requestId: taskId }) },
+      });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, ignored: 'job finished' });
       expect(await rows(h, job.id)).toHaveLength(stored);
@@ -140,7 +166,10 @@ describe('pruneWebhookDeliveries', () => {
     const now = 1_800_000_000_000;
     const day = 86_400_000;
     await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'old:OK', jobId: 'j1' }, now - 8 * day);
-    await store.webhookDeliveries.record({ provider: 'kie', deliveryId: 'just-over:1', jobId: 'j2' }, now - 7 * day - 1);
+    await store.webhookDeliveries.record(
+      { provider: 'kie', deliveryId: 'just-over:1', jobId: 'j2' },
+      now - 7 * day - 1,
+    );
     await store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'recent:OK', jobId: 'j3' }, now - 6 * day);
     expect(await pruneWebhookDeliveries(store, { now: () => now })).toBe(2);
     expect((await t.rows.webhookDeliveries()).map((r) => r.deliveryId)).toEqual(['recent:OK']);

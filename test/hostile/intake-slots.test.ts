@@ -24,7 +24,9 @@ describe('a member flooding /video', () => {
   describe('when every prompt goes to an LLM moderation endpoint that answers slowly', () => {
     it('makes at most USER_MAX_INTAKE_IN_PROGRESS calls for that member, refuses the rest plainly, and still serves others', async () => {
       moderation = await startHeldModeration();
-      const w = (world = await startWorld({ env: { MODERATION_URL: moderation.url, MODERATION_TIMEOUT_MS: '60000', USER_MAX_INTAKE_IN_PROGRESS: '2' } }));
+      const w = (world = await startWorld({
+        env: { MODERATION_URL: moderation.url, MODERATION_TIMEOUT_MS: '60000', USER_MAX_INTAKE_IN_PROGRESS: '2' },
+      }));
       const flood = Array.from({ length: 10 }, (_, n) =>
         w.bot.engine.submitVideo(videoRequest('seedance-1-pro', `a red fox, take ${n}`, 'mallory')).then(
           (r) => r.job.id,
@@ -40,7 +42,9 @@ describe('a member flooding /video', () => {
       const refused = outcomes.filter((o): o is Error & { identifier?: string } => typeof o !== 'string');
       expect(refused).toHaveLength(8);
       expect(new Set(refused.map((e) => e.identifier))).toEqual(new Set(['intake_busy_user']));
-      expect(refused[0]!.message).toBe('I am still preparing your other 2 requests (downloading the image, checking the prompt). Wait for them to be queued, then try again.');
+      expect(refused[0]!.message).toBe(
+        'I am still preparing your other 2 requests (downloading the image, checking the prompt). Wait for them to be queued, then try again.',
+      );
       expect((await other).duplicate).toBe(false);
       expect(moderation.calls).toBe(3);
       expect(w.db.select().from(jobs).all()).toHaveLength(3);
@@ -72,7 +76,10 @@ async function startHeldModeration(): Promise<HeldModeration> {
   const server = http.createServer((req, res) => {
     calls++;
     req.resume();
-    const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: [{ flagged: false, categories: {} }] }));
+    const answer = () =>
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ results: [{ flagged: false, categories: {} }] }));
     if (released) answer();
     else held.push(answer);
   });

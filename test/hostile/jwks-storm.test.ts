@@ -36,17 +36,35 @@ async function world() {
   const host = jwksHost;
   const clock = createTestClock();
   const lines: { level: number; msg: string }[] = [];
-  const logger = createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
-  const fal = createFalProvider({ key: sim.key, queueUrl: sim.url, jwksUrls: [`${host.origin}/.well-known/jwks.json`], clock, logger });
-  server = createHttpServer({ mediaDir: '/nonexistent', logger, webhooks: async (_p, request) => ({ status: 200, body: await fal.verifyWebhook(request) }) });
+  const logger = createLogger('debug', {
+    write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }),
+  });
+  const fal = createFalProvider({
+    key: sim.key,
+    queueUrl: sim.url,
+    jwksUrls: [`${host.origin}/.well-known/jwks.json`],
+    clock,
+    logger,
+  });
+  server = createHttpServer({
+    mediaDir: '/nonexistent',
+    logger,
+    webhooks: async (_p, request) => ({ status: 200, body: await fal.verifyWebhook(request) }),
+  });
   const s = sim;
   const forge = async (n: number) => {
     const statuses: number[] = [];
     for (let i = 0; i < n; i++) {
       const requestId = `forged-${i}`;
       const body = JSON.stringify({ request_id: requestId, status: 'OK', payload: null });
-      const headers = signFalWebhook(attacker, body, { requestId, userId: s.userId, timestampS: Math.floor(clock.now() / 1000) });
-      statuses.push((await server!.app.request('http://localhost/webhooks/fal', { method: 'POST', body, headers })).status);
+      const headers = signFalWebhook(attacker, body, {
+        requestId,
+        userId: s.userId,
+        timestampS: Math.floor(clock.now() / 1000),
+      });
+      statuses.push(
+        (await server!.app.request('http://localhost/webhooks/fal', { method: 'POST', body, headers })).status,
+      );
     }
     return statuses;
   };
@@ -84,6 +102,9 @@ describe('forged fal callbacks while the JWKS cannot be loaded', () => {
     w.clock.advance(30_000);
     const body = JSON.stringify({ request_id: 'real-1', status: 'OK', payload: null });
     const headers = w.sim.signWebhook(body, { requestId: 'real-1', timestampS: Math.floor(w.clock.now() / 1000) });
-    await expect(w.fal.verifyWebhook({ headers, rawBody: Buffer.from(body) })).resolves.toHaveProperty('taskId', 'real-1');
+    await expect(w.fal.verifyWebhook({ headers, rawBody: Buffer.from(body) })).resolves.toHaveProperty(
+      'taskId',
+      'real-1',
+    );
   });
 });

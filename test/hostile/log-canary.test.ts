@@ -31,7 +31,14 @@ const SECRETS = {
 /** Every way a secret could show up in a line: as is, base64 (std and url), URL-encoded, and the token's secret half. */
 function forms(secret: string): string[] {
   const b64 = Buffer.from(secret).toString('base64');
-  const out = new Set([secret, b64, b64.replace(/=+$/, ''), Buffer.from(secret).toString('base64url'), encodeURIComponent(secret), encodeURI(secret)]);
+  const out = new Set([
+    secret,
+    b64,
+    b64.replace(/=+$/, ''),
+    Buffer.from(secret).toString('base64url'),
+    encodeURIComponent(secret),
+    encodeURI(secret),
+  ]);
   if (secret.includes(':')) out.add(secret.split(':').slice(1).join(':'));
   return [...out];
 }
@@ -53,13 +60,19 @@ async function startEchoingModeration(): Promise<{ url: string; close(): Promise
     req.on('end', () => {
       const auth = req.headers.authorization ?? '';
       if (body.includes('echo-500')) {
-        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `upstream rejected ${auth}` }));
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: `upstream rejected ${auth}` }));
       } else if (body.includes('echo-401')) {
-        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': auth }).end(JSON.stringify({ error: `bad key ${auth}` }));
+        res
+          .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': auth })
+          .end(JSON.stringify({ error: `bad key ${auth}` }));
       } else if (body.includes('echo-malformed')) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(`{"results": "${auth}"`);
       } else {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: [{ flagged: false, categories: {} }] }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ results: [{ flagged: false, categories: {} }] }));
       }
     });
   });
@@ -90,7 +103,12 @@ describe('the log canary', () => {
     w = await startWorld({
       webhooks: true,
       logger: createLogger('trace', { write: (line: string) => void lines.push(line) }),
-      keys: { fal: SECRETS.FAL_KEY, ark: SECRETS.ARK_API_KEY, kie: SECRETS.KIE_API_KEY, kieHmac: SECRETS.KIE_WEBHOOK_HMAC_KEY },
+      keys: {
+        fal: SECRETS.FAL_KEY,
+        ark: SECRETS.ARK_API_KEY,
+        kie: SECRETS.KIE_API_KEY,
+        kieHmac: SECRETS.KIE_WEBHOOK_HMAC_KEY,
+      },
       env: {
         LOG_LEVEL: 'trace',
         TELEGRAM_TOKEN: SECRETS.TELEGRAM_TOKEN,
@@ -123,7 +141,10 @@ describe('the log canary', () => {
     const engine = w.bot.engine;
     w.fal.injectFault({ kind: 'respond', status: 401, body: { detail: 'Invalid key' } }, { routes: 'submit' });
     const falAuth = await engine.submitVideo(videoRequest('seedance-1-pro', 'a fox, fal refuses the key', 'u1'));
-    w.ark.injectFault({ kind: 'error', status: 401, code: 'AuthenticationError', message: 'The API key is invalid' }, { routes: 'create' });
+    w.ark.injectFault(
+      { kind: 'error', status: 401, code: 'AuthenticationError', message: 'The API key is invalid' },
+      { routes: 'create' },
+    );
     const arkAuth = await engine.submitVideo(videoRequest('seedance-1-pro-ark', 'a fox, ark refuses the key', 'u2'));
     w.kie.injectFault({ kind: 'code', code: 401 }, { routes: 'veo_generate' });
     const kieAuth = await engine.submitVideo(videoRequest('veo3-fast', 'a fox, kie refuses the key', 'u3'));
@@ -146,7 +167,9 @@ describe('the log canary', () => {
 
     expect(lines.some((l) => l.includes('"level":50') || l.includes('"level":40'))).toBe(true);
     // The provider's reason is its own field (a second "msg" key would be dropped by every JSON log reader).
-    const rejected = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'provider rejected job');
+    const rejected = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'provider rejected job');
     expect(rejected.length).toBeGreaterThanOrEqual(4);
     for (const line of rejected) expect(line.reason).toEqual(expect.any(String));
     expectNoSecretIn(lines, Object.values(SECRETS));
@@ -154,9 +177,23 @@ describe('the log canary', () => {
 
   it('keeps the key out of the log when a provider quotes it back in an error body', async () => {
     const engine = w.bot.engine;
-    w.fal.injectFault({ kind: 'respond', status: 401, body: { detail: `Invalid key ${SECRETS.FAL_KEY}` } }, { routes: 'submit' });
-    w.ark.injectFault({ kind: 'error', status: 401, code: 'AuthenticationError', message: `The API key ${SECRETS.ARK_API_KEY} is invalid` }, { routes: 'create' });
-    w.kie.injectFault({ kind: 'code', code: 401, msg: `key ${SECRETS.KIE_API_KEY} rejected` }, { routes: 'veo_generate' });
+    w.fal.injectFault(
+      { kind: 'respond', status: 401, body: { detail: `Invalid key ${SECRETS.FAL_KEY}` } },
+      { routes: 'submit' },
+    );
+    w.ark.injectFault(
+      {
+        kind: 'error',
+        status: 401,
+        code: 'AuthenticationError',
+        message: `The API key ${SECRETS.ARK_API_KEY} is invalid`,
+      },
+      { routes: 'create' },
+    );
+    w.kie.injectFault(
+      { kind: 'code', code: 401, msg: `key ${SECRETS.KIE_API_KEY} rejected` },
+      { routes: 'veo_generate' },
+    );
     const jobs = await Promise.all([
       engine.submitVideo(videoRequest('seedance-1-pro', 'a fox, fal quotes the key', 'q1')),
       engine.submitVideo(videoRequest('seedance-1-pro-ark', 'a fox, ark quotes the key', 'q2')),
@@ -165,13 +202,17 @@ describe('the log canary', () => {
     const finals = await Promise.all(jobs.map(({ job }) => engine.waitForJob(job.id)));
     expect(finals.map((j) => j.status)).toEqual(['failed', 'failed', 'failed']);
     // The quote did reach the log, with the key cut out of it.
-    expect(lines.filter((l) => l.includes('[redacted]') && l.includes('provider rejected job')).length).toBeGreaterThanOrEqual(1);
+    expect(
+      lines.filter((l) => l.includes('[redacted]') && l.includes('provider rejected job')).length,
+    ).toBeGreaterThanOrEqual(1);
     expectNoSecretIn(lines, Object.values(SECRETS));
   }, 60_000);
 
   it('logs moderation failures whose bodies echo the key without the key', async () => {
     for (const marker of ['echo-500', 'echo-401', 'echo-malformed']) {
-      await expect(w.bot.engine.submitVideo(videoRequest('seedance-1-pro', `a fox ${marker}`, `mod-${marker}`))).rejects.toThrow();
+      await expect(
+        w.bot.engine.submitVideo(videoRequest('seedance-1-pro', `a fox ${marker}`, `mod-${marker}`)),
+      ).rejects.toThrow();
     }
     expectNoSecretIn(lines, Object.values(SECRETS));
   });
@@ -181,9 +222,21 @@ describe('the log canary', () => {
       fetch(`${w.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
     const kieBody = JSON.stringify({ code: 200, data: { taskId: 'canarytask1' } });
     const responses = await Promise.all([
-      post('/webhooks/fal', '{}', { authorization: `Key ${SECRETS.FAL_KEY}`, 'x-fal-webhook-request-id': 'r', 'x-fal-webhook-user-id': 'u', 'x-fal-webhook-timestamp': '1', 'x-fal-webhook-signature': '0'.repeat(128) }),
-      post('/webhooks/kie', kieBody, { 'x-webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'x-webhook-signature': signKieWebhook('wrong', 'canarytask1', 1) }),
-      post('/webhooks/kie', kieBody, { 'x-webhook-timestamp': '1', 'x-webhook-signature': signKieWebhook(SECRETS.KIE_WEBHOOK_HMAC_KEY, 'canarytask1', 1) }),
+      post('/webhooks/fal', '{}', {
+        authorization: `Key ${SECRETS.FAL_KEY}`,
+        'x-fal-webhook-request-id': 'r',
+        'x-fal-webhook-user-id': 'u',
+        'x-fal-webhook-timestamp': '1',
+        'x-fal-webhook-signature': '0'.repeat(128),
+      }),
+      post('/webhooks/kie', kieBody, {
+        'x-webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+        'x-webhook-signature': signKieWebhook('wrong', 'canarytask1', 1),
+      }),
+      post('/webhooks/kie', kieBody, {
+        'x-webhook-timestamp': '1',
+        'x-webhook-signature': signKieWebhook(SECRETS.KIE_WEBHOOK_HMAC_KEY, 'canarytask1', 1),
+      }),
       post('/webhooks/ark', `{"id": "${SECRETS.ARK_API_KEY.replace(/-/g, '_')}!"}`),
       post('/telegram/webhook', '{}', { 'x-telegram-bot-api-secret-token': 'wrong' }),
     ]);
@@ -207,7 +260,10 @@ describe('the log canary', () => {
     await telegram.waitForCall('sendMessage', (call) => /image/i.test(JSON.stringify(call.params)));
     // A job made through Telegram that fails at the provider.
     telegram.sendText(alice, chat, '/video [sim:fail] a fox that fails on telegram');
-    await telegram.waitForCall('sendMessage', (call) => /fail|wrong|error/i.test(JSON.stringify(call.params)) && !/image/i.test(JSON.stringify(call.params)));
+    await telegram.waitForCall(
+      'sendMessage',
+      (call) => /fail|wrong|error/i.test(JSON.stringify(call.params)) && !/image/i.test(JSON.stringify(call.params)),
+    );
     expectNoSecretIn(lines, Object.values(SECRETS));
   }, 30_000);
 
@@ -218,7 +274,10 @@ describe('the log canary', () => {
     logger.info({ config: redactedConfig(config) }, 'configuration');
     logger.info({ ...config }, 'a whole config spread into a line');
     logger.info(config, 'a whole config as the object');
-    logger.error({ err: Object.assign(new Error('boom'), { headers: { authorization: `Bearer ${SECRETS.MODERATION_API_KEY}` } }) }, 'error with headers');
+    logger.error(
+      { err: Object.assign(new Error('boom'), { headers: { authorization: `Bearer ${SECRETS.MODERATION_API_KEY}` } }) },
+      'error with headers',
+    );
     expect(captured).toHaveLength(4);
     expectNoSecretIn(captured, Object.values(SECRETS));
   });

@@ -58,7 +58,11 @@ describe('/media/* with symlinked directories in the media folder', () => {
     it('serves files under it', async () => {
       const linkedRoot = path.join(dir, 'media-link');
       await symlink(mediaDir, linkedRoot);
-      const s = createHttpServer({ mediaDir: linkedRoot, logger: silentLogger, webhooks: async () => ({ status: 200, body: {} }) });
+      const s = createHttpServer({
+        mediaDir: linkedRoot,
+        logger: silentLogger,
+        webhooks: async () => ({ status: 200, body: {} }),
+      });
       expect((await s.app.request('http://localhost/media/results/job-1.mp4')).status).toBe(200);
       expect((await s.app.request('http://localhost/media/inputs/secret.mp4')).status).toBe(404);
     });

@@ -32,14 +32,18 @@ const fetchNetwork = {
 
 beforeAll(async () => {
   images = await startServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(pngBytes()));
-  redirector = await startServer((req, res) => res.writeHead(302, { location: `${images.origin}${req.url ?? '/'}` }).end());
+  redirector = await startServer((req, res) =>
+    res.writeHead(302, { location: `${images.origin}${req.url ?? '/'}` }).end(),
+  );
   w = await startWorld({
     env: { FETCH_ALLOW_CIDRS: '127.0.0.0/8,10.0.0.0/8,::1/128' },
     logger: createLogger('info', { write: (line: string) => void lines.push(line) }),
     fetchNetwork,
   });
   // Mallory exists (with her starting credits) before the cases, so each can show that nothing moved.
-  await w.bot.engine.submitVideo(videoRequest('seedance-1-pro', 'a fox', 'mallory', { imageUrl: 'http://10.0.0.1/x.png' })).catch(() => undefined);
+  await w.bot.engine
+    .submitVideo(videoRequest('seedance-1-pro', 'a fox', 'mallory', { imageUrl: 'http://10.0.0.1/x.png' }))
+    .catch(() => undefined);
 }, 30_000);
 afterAll(async () => {
   await w.close();
@@ -47,7 +51,10 @@ afterAll(async () => {
   await redirector.close();
 });
 
-const mediaFiles = () => readdirSync(`${w.dir}/media`, { recursive: true }).map(String).filter((f) => /\.\w+$/.test(f) && !f.startsWith('.tmp'));
+const mediaFiles = () =>
+  readdirSync(`${w.dir}/media`, { recursive: true })
+    .map(String)
+    .filter((f) => /\.\w+$/.test(f) && !f.startsWith('.tmp'));
 
 describe('a member image URL that leads to an address the operator exempted', () => {
   const cases: [string, () => string, string][] = [
@@ -56,7 +63,11 @@ describe('a member image URL that leads to an address the operator exempted', ()
     ['loopback, IPv4-mapped IPv6', () => `http://[::ffff:127.0.0.1]:${images.port}/a.png`, '::ffff:7f00:1'],
     ['an internal name resolving to loopback', () => `http://sim.corp.internal:${images.port}/a.png`, '127.0.0.1'],
     ['an internal name resolving to the LAN', () => `http://nas.corp.internal:${images.port}/a.png`, '10.20.30.40'],
-    ['a name with one public and one LAN address', () => `http://dual.corp.internal:${images.port}/a.png`, '10.20.30.41'],
+    [
+      'a name with one public and one LAN address',
+      () => `http://dual.corp.internal:${images.port}/a.png`,
+      '10.20.30.41',
+    ],
     ['a public name that redirects to loopback', () => viaPublicName(`${redirector.origin}/a.png`), '127.0.0.1'],
   ];
 
@@ -64,7 +75,9 @@ describe('a member image URL that leads to an address the operator exempted', ()
     const before = worldState(w.db);
     const imageRequests = images.requests.length;
     const linesBefore = lines.length;
-    const error: unknown = await w.bot.engine.submitVideo(videoRequest('seedance-1-pro', 'a fox wakes up', 'mallory', { imageUrl: url() })).catch((e: unknown) => e);
+    const error: unknown = await w.bot.engine
+      .submitVideo(videoRequest('seedance-1-pro', 'a fox wakes up', 'mallory', { imageUrl: url() }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).message).toBe('The image could not be used: that address is not allowed');
     expect(worldState(w.db)).toEqual(before);
@@ -78,7 +91,9 @@ describe('a member image URL that leads to an address the operator exempted', ()
 
 describe('the operator’s exemptions still apply to provider results', () => {
   it('a video from the loopback simulator is fetched and stored, and a public image works', async () => {
-    const { job } = await w.bot.engine.submitVideo(videoRequest('seedance-1-pro', 'a fox wakes up', 'ann', { imageUrl: viaPublicName(`${images.origin}/ok.png`) }));
+    const { job } = await w.bot.engine.submitVideo(
+      videoRequest('seedance-1-pro', 'a fox wakes up', 'ann', { imageUrl: viaPublicName(`${images.origin}/ok.png`) }),
+    );
     expect((await w.bot.engine.waitForJob(job.id)).status).toBe('succeeded');
     expect(mediaFiles().sort()).toEqual([`inputs/${job.id}.png`, `results/${job.id}.mp4`]);
   });

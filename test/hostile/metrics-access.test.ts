@@ -23,7 +23,13 @@ const TOKEN = 'metrics-token-for-tests-0123456789';
 async function start(env: Record<string, string>): Promise<RunningBot> {
   dir = tempDir('clipbot-metrics-');
   const port = await freePort();
-  const config = loadConfig({ DATA_DIR: dir.dir, HTTP_PORT: String(port), LOG_LEVEL: 'silent', PUBLIC_URL: `http://127.0.0.1:${port}`, ...env });
+  const config = loadConfig({
+    DATA_DIR: dir.dir,
+    HTTP_PORT: String(port),
+    LOG_LEVEL: 'silent',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ...env,
+  });
   bot = await startClipbot(config, { logger: silentLogger });
   return bot;
 }
@@ -79,7 +85,9 @@ describe('/metrics on a server exposed for webhooks', () => {
 describe('/metrics on a private server (loopback, no PUBLIC_URL)', () => {
   it('is served without a token, as before', async () => {
     dir = tempDir('clipbot-metrics-');
-    bot = await startClipbot(loadConfig({ DATA_DIR: dir.dir, HTTP_PORT: '0', LOG_LEVEL: 'silent' }), { logger: silentLogger });
+    bot = await startClipbot(loadConfig({ DATA_DIR: dir.dir, HTTP_PORT: '0', LOG_LEVEL: 'silent' }), {
+      logger: silentLogger,
+    });
     const res = await scrape(bot.baseUrl);
     expect(res.status).toBe(200);
   });

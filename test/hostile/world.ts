@@ -52,7 +52,12 @@ export async function startWorld(
   const [fal, ark, kie] = await Promise.all([
     startFalSimulator({ ...timing, ...(options.keys?.fal ? { key: options.keys.fal } : {}) }),
     startArkSimulator({ ...timing, ...(options.keys?.ark ? { apiKey: options.keys.ark } : {}) }),
-    startKieSimulator({ ...timing, hdReadyMs: 100, hmacKey: kieHmacKey, ...(options.keys?.kie ? { apiKey: options.keys.kie } : {}) }),
+    startKieSimulator({
+      ...timing,
+      hdReadyMs: 100,
+      hmacKey: kieHmacKey,
+      ...(options.keys?.kie ? { apiKey: options.keys.kie } : {}),
+    }),
   ]);
   const dir = tempDir('clipbot-hostile-');
   const port = await freePort();
@@ -77,7 +82,11 @@ export async function startWorld(
     KIE_WEBHOOK_HMAC_KEY: kieHmacKey,
     ...options.env,
   });
-  const bot = await startClipbot(config, { logger: options.logger ?? silentLogger, models: FAST_MODELS, ...(options.fetchNetwork ? { fetchNetwork: options.fetchNetwork } : {}) });
+  const bot = await startClipbot(config, {
+    logger: options.logger ?? silentLogger,
+    models: FAST_MODELS,
+    ...(options.fetchNetwork ? { fetchNetwork: options.fetchNetwork } : {}),
+  });
   const db = openDb(`${dir.dir}/clipbot.db`);
   return {
     bot,
@@ -98,7 +107,12 @@ export async function startWorld(
 }
 
 let seq = 0;
-export function videoRequest(modelId: string, prompt: string, user = 'ann', extra: Partial<VideoRequest> = {}): VideoRequest {
+export function videoRequest(
+  modelId: string,
+  prompt: string,
+  user = 'ann',
+  extra: Partial<VideoRequest> = {},
+): VideoRequest {
   return {
     identity: { platform: 'console', platformUserId: user },
     dest: { platform: 'console', chatId: 'c', userId: user },

@@ -68,9 +68,12 @@ describe('createAddressPolicy', () => {
       expect(policy.isAllowed(ip)).toBe(false);
     });
 
-    it.each([['example.com'], [''], ['not an ip'], ['1.2.3.4.5'], ['::ffff:999.0.0.1']])('refuses %j, which is no address', (ip) => {
-      expect(policy.isAllowed(ip)).toBe(false);
-    });
+    it.each([['example.com'], [''], ['not an ip'], ['1.2.3.4.5'], ['::ffff:999.0.0.1']])(
+      'refuses %j, which is no address',
+      (ip) => {
+        expect(policy.isAllowed(ip)).toBe(false);
+      },
+    );
 
     it.each([
       ['a public IPv4 address', '93.184.216.34'],
@@ -119,14 +122,22 @@ describe('createAddressPolicy', () => {
   });
 
   describe('when an allowed range is malformed', () => {
-    it.each([['nonsense'], ['10.0.0.0/33'], ['10.0.0.0/'], ['/8'], ['10.1/8'], ['0x7f.0.0.1/8'], ['::1/129'], ['10.0.0.0/8/8'], ['10.0.0.0/-1'], ['']])(
-      'throws an error naming %j',
-      (entry) => {
-        expect(() => createAddressPolicy(['127.0.0.0/8', entry])).toThrowError(
-          new RegExp(`FETCH_ALLOW_CIDRS: "${entry.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" is not an address range`),
-        );
-      },
-    );
+    it.each([
+      ['nonsense'],
+      ['10.0.0.0/33'],
+      ['10.0.0.0/'],
+      ['/8'],
+      ['10.1/8'],
+      ['0x7f.0.0.1/8'],
+      ['::1/129'],
+      ['10.0.0.0/8/8'],
+      ['10.0.0.0/-1'],
+      [''],
+    ])('throws an error naming %j', (entry) => {
+      expect(() => createAddressPolicy(['127.0.0.0/8', entry])).toThrowError(
+        new RegExp(`FETCH_ALLOW_CIDRS: "${entry.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" is not an address range`),
+      );
+    });
   });
 });
 
@@ -151,10 +162,12 @@ describe('createSafeFetcher URL handling', () => {
 
   const refusal = async (url: string): Promise<MediaError> => {
     const dest = path.join(dir, 'out.bin');
-    const error: unknown = await fetcher.fetchToFile(url, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error: unknown = await fetcher
+      .fetchToFile(url, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(MediaError);
     expect(existsSync(dest)).toBe(false);
     return error as MediaError;
@@ -216,13 +229,16 @@ describe('createSafeFetcher URL handling', () => {
   });
 
   describe('when the scheme is not http or https', () => {
-    it.each([['file:///etc/passwd'], ['ftp://example.com/v.mp4'], ['gopher://127.0.0.1:6379/_INFO'], ['data:video/mp4;base64,AAAA'], ['not a url']])(
-      'refuses %s',
-      async (url) => {
-        const error = await refusal(url);
-        expect(error.kind).toBe('bad_url');
-        expect(connections.attempted).toEqual([]);
-      },
-    );
+    it.each([
+      ['file:///etc/passwd'],
+      ['ftp://example.com/v.mp4'],
+      ['gopher://127.0.0.1:6379/_INFO'],
+      ['data:video/mp4;base64,AAAA'],
+      ['not a url'],
+    ])('refuses %s', async (url) => {
+      const error = await refusal(url);
+      expect(error.kind).toBe('bad_url');
+      expect(connections.attempted).toEqual([]);
+    });
   });
 });

@@ -28,10 +28,14 @@ afterEach(async () => {
 describe('a safe fetcher with an operator allow-list', () => {
   it('fetches an allowed loopback URL for the operator, then refuses the same URL for a member without connecting', async () => {
     const url = `${server.origin}/x.png`;
-    await expect(fetcher.fetchToFile(url, path.join(dir, 'a'), { kind: 'image', maxBytes: 1024, trust: 'operator' })).resolves.toMatchObject({ ext: 'png' });
+    await expect(
+      fetcher.fetchToFile(url, path.join(dir, 'a'), { kind: 'image', maxBytes: 1024, trust: 'operator' }),
+    ).resolves.toMatchObject({ ext: 'png' });
     const connections = recordConnections();
     try {
-      const error: unknown = await fetcher.fetchToFile(url, path.join(dir, 'b'), { kind: 'image', maxBytes: 1024, trust: 'member' }).catch((e: unknown) => e);
+      const error: unknown = await fetcher
+        .fetchToFile(url, path.join(dir, 'b'), { kind: 'image', maxBytes: 1024, trust: 'member' })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MediaError);
       expect(error).toMatchObject({ kind: 'blocked_address', message: 'that address is not allowed' });
       expect((error as MediaError).detail).toContain('127.0.0.1');

@@ -22,7 +22,10 @@ export function mp4Bytes(totalSize = 64 * 1024): Buffer {
 
 /** The start of a WebM file: EBML header with DocType "webm", then a Segment of unknown size. */
 export function webmBytes(): Buffer {
-  return Buffer.from('1a45dfa39f4286810142f7810142f2810442f381084282847765626d42878104428581021853806701ffffffffffffff', 'hex');
+  return Buffer.from(
+    '1a45dfa39f4286810142f7810142f2810442f381084282847765626d42878104428581021853806701ffffffffffffff',
+    'hex',
+  );
 }
 
 /** A 1×1 transparent PNG. */

@@ -13,7 +13,10 @@ const VIDEO_480P = fileURLToPath(SIM_ASSETS.video480p);
 const VIDEO_720P = fileURLToPath(SIM_ASSETS.video720p);
 
 async function mediaError(promise: Promise<unknown>): Promise<MediaError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(MediaError);
   return error as MediaError;
 }

@@ -47,7 +47,9 @@ describe('createLocalMediaStore', () => {
     });
 
     it('removes the temp file and throws a storage error when the temp file is missing', async () => {
-      const error = await store.putFile('results/job-2.mp4', path.join(dir, 'nope'), 'video/mp4').catch((e: unknown) => e);
+      const error = await store
+        .putFile('results/job-2.mp4', path.join(dir, 'nope'), 'video/mp4')
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MediaError);
       expect((error as MediaError).kind).toBe('storage');
     });
@@ -148,11 +150,13 @@ describe('createLocalMediaStore', () => {
   });
 
   describe('when a key is ordinary', () => {
-    it.each([['results/01J9Z7K3QX.mp4'], ['inputs/job_1-0.png'], ['results/3f2a9c1e-2b1d-4c8e-9f00-aa11bb22cc33.webm'], ['x.gif']])(
-      'accepts %j',
-      (key) => {
-        expect(isValidMediaKey(key)).toBe(true);
-      },
-    );
+    it.each([
+      ['results/01J9Z7K3QX.mp4'],
+      ['inputs/job_1-0.png'],
+      ['results/3f2a9c1e-2b1d-4c8e-9f00-aa11bb22cc33.webm'],
+      ['x.gif'],
+    ])('accepts %j', (key) => {
+      expect(isValidMediaKey(key)).toBe(true);
+    });
   });
 });

@@ -50,7 +50,9 @@ describe('createS3MediaStore', () => {
 
   /** Optional checksum headers, which several S3-compatible services reject. */
   const checksumHeadersSent = (): string[] =>
-    s3.headers.flatMap((h) => Object.keys(h).filter((name) => name.startsWith('x-amz-checksum') || name.startsWith('x-amz-sdk-checksum')));
+    s3.headers.flatMap((h) =>
+      Object.keys(h).filter((name) => name.startsWith('x-amz-checksum') || name.startsWith('x-amz-sdk-checksum')),
+    );
 
   beforeEach(async () => {
     s3 = await startS3Server({ buckets: [BUCKET] });
@@ -125,8 +127,12 @@ describe('createS3MediaStore', () => {
 
   describe('when the public URL is a CDN', () => {
     it('joins the base and the key, with or without a trailing slash', () => {
-      expect(makeStore({ publicUrl: 'https://cdn.example/clips' }).url('results/job-1.mp4')).toBe('https://cdn.example/clips/results/job-1.mp4');
-      expect(makeStore({ publicUrl: 'https://cdn.example/clips//' }).url('results/job-1.mp4')).toBe('https://cdn.example/clips/results/job-1.mp4');
+      expect(makeStore({ publicUrl: 'https://cdn.example/clips' }).url('results/job-1.mp4')).toBe(
+        'https://cdn.example/clips/results/job-1.mp4',
+      );
+      expect(makeStore({ publicUrl: 'https://cdn.example/clips//' }).url('results/job-1.mp4')).toBe(
+        'https://cdn.example/clips/results/job-1.mp4',
+      );
     });
   });
 
@@ -189,7 +195,9 @@ describe('createS3MediaStore', () => {
 
   describe('when the temp file is missing', () => {
     it('throws a storage error', async () => {
-      const error = await store.putFile('results/job-1.mp4', path.join(dir, 'nope'), 'video/mp4').catch((e: unknown) => e);
+      const error = await store
+        .putFile('results/job-1.mp4', path.join(dir, 'nope'), 'video/mp4')
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MediaError);
       expect((error as MediaError).kind).toBe('storage');
     });
@@ -271,18 +279,24 @@ describe('createS3MediaStore', () => {
   });
 
   describe('when a key is unsafe', () => {
-    it.each([['../clipbot.db'], ['results/../../x.mp4'], ['/etc/passwd'], ['results//x.mp4'], [''], ['.tmp/x.mp4'], ['results/x y.mp4'], ['a/b/c/d/e.mp4']])(
-      'refuses %j everywhere without contacting the service',
-      async (key) => {
-        expect(() => store.url(key)).toThrow(MediaError);
-        expect(() => store.localPath(key)).toThrow(MediaError);
-        await expect(store.openRead(key)).rejects.toThrow(MediaError);
-        await expect(store.remove(key)).rejects.toThrow(MediaError);
-        const temp = await tempWith(store, 'x');
-        await expect(store.putFile(key, temp, 'video/mp4')).rejects.toThrow(MediaError);
-        expect(existsSync(temp)).toBe(false);
-        expect(s3.requests).toEqual([]);
-      },
-    );
+    it.each([
+      ['../clipbot.db'],
+      ['results/../../x.mp4'],
+      ['/etc/passwd'],
+      ['results//x.mp4'],
+      [''],
+      ['.tmp/x.mp4'],
+      ['results/x y.mp4'],
+      ['a/b/c/d/e.mp4'],
+    ])('refuses %j everywhere without contacting the service', async (key) => {
+      expect(() => store.url(key)).toThrow(MediaError);
+      expect(() => store.localPath(key)).toThrow(MediaError);
+      await expect(store.openRead(key)).rejects.toThrow(MediaError);
+      await expect(store.remove(key)).rejects.toThrow(MediaError);
+      const temp = await tempWith(store, 'x');
+      await expect(store.putFile(key, temp, 'video/mp4')).rejects.toThrow(MediaError);
+      expect(existsSync(temp)).toBe(false);
+      expect(s3.requests).toEqual([]);
+    });
   });
 });

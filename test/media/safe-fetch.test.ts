@@ -6,7 +6,16 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MediaError } from '../../src/core/errors.js';
 import { createSafeFetcher, type SafeFetcher, type SafeFetcherOptions } from '../../src/media/safe-fetch.js';
-import { SAMPLE_MP4, fakeDns, mp4Bytes, pngBytes, recordConnections, startServer, webmBytes, type TestServer } from './fixtures.js';
+import {
+  SAMPLE_MP4,
+  fakeDns,
+  mp4Bytes,
+  pngBytes,
+  recordConnections,
+  startServer,
+  webmBytes,
+  type TestServer,
+} from './fixtures.js';
 
 describe('createSafeFetcher', () => {
   let dir: string;
@@ -96,7 +105,11 @@ describe('createSafeFetcher', () => {
         res.write(video.subarray(0, 50_000));
         res.end(video.subarray(50_000));
       });
-      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 100_000 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+        trust: 'operator',
+        kind: 'video',
+        maxBytes: 100_000,
+      });
       expect(result.bytes).toBe(100_000);
     });
   });
@@ -104,7 +117,11 @@ describe('createSafeFetcher', () => {
   describe('when the server sends WebM', () => {
     it('accepts it as video', async () => {
       const server = await serve((_req, res) => res.end(webmBytes()));
-      const result = await makeFetcher().fetchToFile(`${server.origin}/v.webm`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/v.webm`, dest, {
+        trust: 'operator',
+        kind: 'video',
+        maxBytes: 1024,
+      });
       expect(result).toMatchObject({ contentType: 'video/webm', ext: 'webm' });
     });
   });
@@ -112,13 +129,23 @@ describe('createSafeFetcher', () => {
   describe('when an image is expected', () => {
     it('accepts a PNG', async () => {
       const server = await serve((_req, res) => res.end(pngBytes()));
-      const result = await makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, { trust: 'operator', kind: 'image', maxBytes: 1024 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, {
+        trust: 'operator',
+        kind: 'image',
+        maxBytes: 1024,
+      });
       expect(result).toEqual({ bytes: pngBytes().length, contentType: 'image/png', ext: 'png' });
     });
 
     it('refuses a video and removes the file', async () => {
       const server = await serve((_req, res) => res.end(mp4Bytes()));
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, { trust: 'operator', kind: 'image', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/i.png`, dest, {
+          trust: 'operator',
+          kind: 'image',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('bad_type');
       expect(existsSync(dest)).toBe(false);
     });
@@ -126,7 +153,9 @@ describe('createSafeFetcher', () => {
 
   describe('when a host name resolves to a private address', () => {
     it('refuses before connecting', async () => {
-      const error = await failure(makeFetcher().fetchToFile('http://evil.test/v.mp4', dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile('http://evil.test/v.mp4', dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }),
+      );
       expect(error.kind).toBe('blocked_address');
       expect(error.message).toContain('10.0.0.1');
       expect(connections.connected).toEqual([]);
@@ -136,7 +165,11 @@ describe('createSafeFetcher', () => {
     it('refuses when any one of its addresses is private', async () => {
       const server = await serve((_req, res) => res.end(mp4Bytes()));
       const error = await failure(
-        makeFetcher().fetchToFile(`http://mixed.test:${server.port}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }),
+        makeFetcher().fetchToFile(`http://mixed.test:${server.port}/v.mp4`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
       );
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toEqual([]);
@@ -161,14 +194,24 @@ describe('createSafeFetcher', () => {
 
     it('follows up to five redirects', async () => {
       const server = await redirectingServer(5);
-      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 });
+      const result = await makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+        trust: 'operator',
+        kind: 'video',
+        maxBytes: 1024 * 1024,
+      });
       expect(result.ext).toBe('mp4');
       expect(server.requests).toHaveLength(6);
     });
 
     it('refuses a sixth', async () => {
       const server = await redirectingServer(6);
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('http_status');
       expect(error.message).toMatch(/redirects/);
       expect(server.requests).toHaveLength(6);
@@ -183,7 +226,13 @@ describe('createSafeFetcher', () => {
       ['another loopback address than the allowed 127.0.0.1/32', 'http://127.0.0.2/v.mp4'],
     ])('refuses a redirect to %s before connecting', async (_name, location) => {
       const server = await redirectingServer(1, () => location);
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toHaveLength(2);
       onlyLoopbackWasContacted();
@@ -193,7 +242,13 @@ describe('createSafeFetcher', () => {
 
     it('refuses a redirect to a host name that resolves to a private address', async () => {
       const server = await redirectingServer(0, () => 'http://evil.test/v.mp4');
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('blocked_address');
       expect(dns.asked).toEqual(['evil.test']);
       onlyLoopbackWasContacted();
@@ -201,7 +256,13 @@ describe('createSafeFetcher', () => {
 
     it('refuses a redirect to a host name that resolves to a loopback address outside the allowed range', async () => {
       const server = await redirectingServer(0, () => `http://other-loopback.test:${server.port}/v.mp4`);
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toHaveLength(1);
       onlyLoopbackWasContacted();
@@ -209,7 +270,13 @@ describe('createSafeFetcher', () => {
 
     it('refuses a redirect to another scheme', async () => {
       const server = await redirectingServer(0, () => 'file:///etc/passwd');
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('bad_url');
     });
   });
@@ -222,7 +289,13 @@ describe('createSafeFetcher', () => {
         res.flushHeaders();
       });
       const started = Date.now();
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('too_large');
       expect(Date.now() - started).toBeLessThan(2000);
       expect(existsSync(dest)).toBe(false);
@@ -241,7 +314,13 @@ describe('createSafeFetcher', () => {
         res.on('close', () => res.removeAllListeners('drain'));
         pump();
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 256 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 256 * 1024,
+        }),
+      );
       expect(error.kind).toBe('too_large');
       expect(existsSync(dest)).toBe(false);
     });
@@ -258,7 +337,13 @@ describe('createSafeFetcher', () => {
         res.on('close', () => clearInterval(timer));
       });
       const started = Date.now();
-      const error = await failure(makeFetcher({ deadlineMs: 400 }).fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher({ deadlineMs: 400 }).fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('timeout');
       expect(Date.now() - started).toBeGreaterThanOrEqual(390);
       expect(Date.now() - started).toBeLessThan(3000);
@@ -277,7 +362,9 @@ describe('createSafeFetcher', () => {
       });
       const fetch = makeFetcher();
       for (let i = 0; i < 100; i++) {
-        const error = await failure(fetch.fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+        const error = await failure(
+          fetch.fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }),
+        );
         expect(error.kind).toBe('network');
         expect(existsSync(dest)).toBe(false);
       }
@@ -294,7 +381,12 @@ describe('createSafeFetcher', () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(new Error('job cancelled')), 100);
       const error = await failure(
-        makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024, signal: controller.signal }),
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+          signal: controller.signal,
+        }),
       );
       expect(error.kind).toBe('timeout');
       expect(error.message).toMatch(/cancelled/);
@@ -308,7 +400,13 @@ describe('createSafeFetcher', () => {
         res.writeHead(200, { 'content-type': 'video/mp4' });
         res.end('<!doctype html><html><body>Access denied</body></html>');
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('bad_type');
       expect(existsSync(dest)).toBe(false);
     });
@@ -320,7 +418,13 @@ describe('createSafeFetcher', () => {
         res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': half.length });
         res.end(half);
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 10 * 1024 * 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 10 * 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('network');
       expect(error.message).toMatch(/incomplete video \(the file ends \d+ bytes short of its last box\)/);
       expect(existsSync(dest)).toBe(false);
@@ -328,7 +432,9 @@ describe('createSafeFetcher', () => {
 
     it('refuses an empty body', async () => {
       const server = await serve((_req, res) => res.end());
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v.mp4`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }),
+      );
       expect(error.kind).toBe('bad_type');
       expect(existsSync(dest)).toBe(false);
     });
@@ -341,7 +447,11 @@ describe('createSafeFetcher', () => {
         res.end('no such file');
       });
       const error = await failure(
-        makeFetcher().fetchToFile(`${server.origin}/file/bot123:SECRET/v.mp4?token=SECRET`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }),
+        makeFetcher().fetchToFile(`${server.origin}/file/bot123:SECRET/v.mp4?token=SECRET`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024,
+        }),
       );
       expect(error.kind).toBe('http_status');
       expect(error.message).toContain('404');
@@ -354,7 +464,9 @@ describe('createSafeFetcher', () => {
         res.writeHead(503);
         res.end();
       });
-      const error = await failure(makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`${server.origin}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }),
+      );
       expect(error.kind).toBe('http_status');
     });
   });
@@ -365,7 +477,13 @@ describe('createSafeFetcher', () => {
       const port = server.port;
       await server.close();
       servers = [];
-      const error = await failure(makeFetcher().fetchToFile(`http://127.0.0.1:${port}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile(`http://127.0.0.1:${port}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024,
+        }),
+      );
       expect(error.kind).toBe('network');
       expect(existsSync(dest)).toBe(false);
     });
@@ -375,7 +493,13 @@ describe('createSafeFetcher', () => {
     it('checks what the system resolver returns for localhost (from the hosts file)', async () => {
       const server = await serve((_req, res) => res.end(mp4Bytes()));
       fetcher = createSafeFetcher({ allowCidrs: [], deadlineMs: 5000 });
-      const error = await failure(fetcher.fetchToFile(`http://localhost:${server.port}/v`, dest, { trust: 'operator', kind: 'video', maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        fetcher.fetchToFile(`http://localhost:${server.port}/v`, dest, {
+          trust: 'operator',
+          kind: 'video',
+          maxBytes: 1024 * 1024,
+        }),
+      );
       expect(error.kind).toBe('blocked_address');
       expect(server.requests).toEqual([]);
       expect(connections.connected).toEqual([]);
@@ -384,7 +508,9 @@ describe('createSafeFetcher', () => {
 
   describe('when a name does not resolve', () => {
     it('fails with a network error', async () => {
-      const error = await failure(makeFetcher().fetchToFile('http://nowhere.test/v', dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }));
+      const error = await failure(
+        makeFetcher().fetchToFile('http://nowhere.test/v', dest, { trust: 'operator', kind: 'video', maxBytes: 1024 }),
+      );
       expect(error.kind).toBe('network');
       expect(error.message).toContain('nowhere.test');
     });

@@ -51,19 +51,35 @@ const JOB = 'jconf1';
 const HOSTILE = 'a fox @everyone @here <@&123456789012345678> <@223456789012345678> @durov_fan_club';
 const clip = fs.readFileSync(SIM_ASSETS.video480p);
 
-const view = (over: Partial<StatusView> = {}): StatusView => ({ jobId: JOB, text: `⏳ Queued: ${HOSTILE}`, final: false, cancellable: true, locale: null, ...over });
+const view = (over: Partial<StatusView> = {}): StatusView => ({
+  jobId: JOB,
+  text: `⏳ Queued: ${HOSTILE}`,
+  final: false,
+  cancellable: true,
+  locale: null,
+  ...over,
+});
 
 function delivery(over: Partial<ResultDelivery> = {}): ResultDelivery {
   return {
     jobId: JOB,
     text: `Your video is ready: ${HOSTILE}`,
-    media: { key: `results/${JOB}.mp4`, bytes: clip.length, contentType: 'video/mp4', url: `http://127.0.0.1:9/media/results/${JOB}.mp4` },
+    media: {
+      key: `results/${JOB}.mp4`,
+      bytes: clip.length,
+      contentType: 'video/mp4',
+      url: `http://127.0.0.1:9/media/results/${JOB}.mp4`,
+    },
     openRead: async () => Readable.from([clip]),
     ...over,
   };
 }
 
-export function describeChatPlatformContract(name: string, traits: ChatTraits, setup: () => Promise<ChatUnderTest>): void {
+export function describeChatPlatformContract(
+  name: string,
+  traits: ChatTraits,
+  setup: () => Promise<ChatUnderTest>,
+): void {
   describe(`${name} as a ChatPlatform`, () => {
     let chat: ChatUnderTest;
     beforeEach(async () => {
@@ -86,7 +102,9 @@ export function describeChatPlatformContract(name: string, traits: ChatTraits, s
     it('edits the status in place, and Cancel goes once the job cannot be cancelled', async () => {
       const ref = await chat.platform.postStatus(chat.dest, view());
 
-      expect(await chat.platform.editStatus(ref, view({ text: '🎬 Making your video', cancellable: false }))).toBe(true);
+      expect(await chat.platform.editStatus(ref, view({ text: '🎬 Making your video', cancellable: false }))).toBe(
+        true,
+      );
       const seen = await chat.read(ref);
       expect(seen.text).toContain('🎬 Making your video');
       expect(seen.actions).toEqual([]);
@@ -125,14 +143,29 @@ export function describeChatPlatformContract(name: string, traits: ChatTraits, s
     });
 
     it('offers the follow-ups the clip has', async () => {
-      const followups = { upscaleTo: [{ resolution: '1080p', price: 32 }, { resolution: '4k', price: 320 }], extend: { price: 160 } } as const;
+      const followups = {
+        upscaleTo: [
+          { resolution: '1080p', price: 32 },
+          { resolution: '4k', price: 320 },
+        ],
+        extend: { price: 160 },
+      } as const;
       await chat.platform.deliver(chat.dest, delivery({ followups }));
 
       const seen = await chat.latest();
       if (traits.buttons) {
-        expect(seen.actions).toEqual([jobActionData('retry', JOB), jobActionData('upscale', JOB, '1080p'), jobActionData('upscale', JOB, '4k'), jobActionData('extend', JOB)]);
+        expect(seen.actions).toEqual([
+          jobActionData('retry', JOB),
+          jobActionData('upscale', JOB, '1080p'),
+          jobActionData('upscale', JOB, '4k'),
+          jobActionData('extend', JOB),
+        ]);
         // The price is on the button, so it is shown before anything is charged.
-        expect(seen.labels.slice(1).map((l) => /\d+/.exec(l.replace(/1080P|4K/, ''))?.[0])).toEqual(['32', '320', '160']);
+        expect(seen.labels.slice(1).map((l) => /\d+/.exec(l.replace(/1080P|4K/, ''))?.[0])).toEqual([
+          '32',
+          '320',
+          '160',
+        ]);
       } else {
         expect(seen.text).toMatch(new RegExp(`/upscale ${JOB} 1080p .*32 credits`));
         expect(seen.text).toMatch(new RegExp(`/upscale ${JOB} 4k .*320 credits`));
@@ -146,7 +179,10 @@ export function describeChatPlatformContract(name: string, traits: ChatTraits, s
       expect(told.text).toContain(`Job ${JOB} failed: a fox`);
       expect(told.pinged).toEqual(traits.mentions ? [chat.dest.userId] : []);
 
-      await chat.platform.notify({ ...chat.dest, mentionUserIds: chat.others }, `⚠️ Provider spend is nearing its cap ${HOSTILE}`);
+      await chat.platform.notify(
+        { ...chat.dest, mentionUserIds: chat.others },
+        `⚠️ Provider spend is nearing its cap ${HOSTILE}`,
+      );
       expect((await chat.latest()).pinged).toEqual(traits.mentions ? chat.others : []);
 
       await chat.platform.notify({ ...chat.dest, mentionUserIds: [] }, `⚠️ Back to normal ${HOSTILE}`);

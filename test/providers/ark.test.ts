@@ -4,7 +4,12 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { MODELS, resolveParams, type ModelSpec } from '../../src/core/catalog.js';
 import { WebhookAuthError, type ProviderErrorKind } from '../../src/core/errors.js';
 import type { GenerationRequest } from '../../src/core/ports.js';
-import { createArkProvider, neutralizeTextFlags, type ArkProvider, type ArkProviderOptions } from '../../src/providers/ark.js';
+import {
+  createArkProvider,
+  neutralizeTextFlags,
+  type ArkProvider,
+  type ArkProviderOptions,
+} from '../../src/providers/ark.js';
 import { SIM_ASSETS } from '../../src/sim/assets.js';
 import { CLIPBOT_USER_AGENT as USER_AGENT } from '../../src/version.js';
 import {
@@ -59,8 +64,15 @@ async function startArk(opts: ArkHarnessOptions = {}): Promise<ArkHarness> {
   const clock = createTestClock();
   const sim = await startArkSimulator({ clock, queueMs: opts.queueMs ?? 40, runMs: opts.runMs ?? 80, ...opts.sim });
   const receiver = await startWebhookReceiver();
-  const provider = createArkProvider({ apiKey: sim.apiKey, baseUrl: sim.url, clock, timeoutMs: opts.timeoutMs ?? 5000, ...opts.provider });
-  const fault = (op: ProviderOperation, f: ArkSimFault, times = 1) => sim.injectFault(f, { routes: OPERATION_ROUTES[op], times });
+  const provider = createArkProvider({
+    apiKey: sim.apiKey,
+    baseUrl: sim.url,
+    clock,
+    timeoutMs: opts.timeoutMs ?? 5000,
+    ...opts.provider,
+  });
+  const fault = (op: ProviderOperation, f: ArkSimFault, times = 1) =>
+    sim.injectFault(f, { routes: OPERATION_ROUTES[op], times });
   return {
     provider,
     sim,
@@ -70,7 +82,11 @@ async function startArk(opts: ArkHarnessOptions = {}): Promise<ArkHarness> {
     markers: { contentPolicyOutput: ARK_SIM_MARKERS.contentPolicy, stayQueued: ARK_SIM_MARKERS.queuedForever },
     faults: {
       rateLimit: (op, o = {}) =>
-        fault(op, { kind: 'rate_limit', ...(o.retryAfterS !== undefined ? { retryAfter: String(o.retryAfterS) } : {}) }, o.times),
+        fault(
+          op,
+          { kind: 'rate_limit', ...(o.retryAfterS !== undefined ? { retryAfter: String(o.retryAfterS) } : {}) },
+          o.times,
+        ),
       serverError: (op, o = {}) => fault(op, { kind: 'server_error', status: o.status ?? 503 }, o.times),
       malformed: (op, o = {}) => fault(op, { kind: 'malformed' }, o.times),
       hang: (op, o = {}) => fault(op, { kind: 'hang' }, o.times),
@@ -98,7 +114,13 @@ function req(prompt: string, extra: Partial<GenerationRequest> = {}): Generation
 
 /** The request the engine would make for this catalog model with the member's defaults (audio on where offered). */
 function catalogReq(model: ModelSpec, prompt: string, extra: Partial<GenerationRequest> = {}): GenerationRequest {
-  return { jobId: 'job-1', providerModel: model.providerModels.textToVideo, prompt, params: resolveParams(model, {}, false), ...extra };
+  return {
+    jobId: 'job-1',
+    providerModel: model.providerModels.textToVideo,
+    prompt,
+    params: resolveParams(model, {}, false),
+    ...extra,
+  };
 }
 
 async function finalOf(h: ArkHarness, prompt: string) {
@@ -106,15 +128,27 @@ async function finalOf(h: ArkHarness, prompt: string) {
   return { task, final: (await pollUntilFinal(h.provider, task)).at(-1)! };
 }
 
-const callback = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, rawBody: Buffer.from(JSON.stringify(body)) });
+const callback = (body: unknown) => ({
+  headers: { 'content-type': 'application/json' },
+  rawBody: Buffer.from(JSON.stringify(body)),
+});
 
 // Every Ark model of the catalog, each with the parameters its members would send.
 for (const model of ARK_MODELS) {
-  describeVideoProviderConformance(`ark ${model.id}`, (opts) => startArk({ ...opts, model }), { cancelQueued: true, webhooks: true, webhookTrust: 'refetch' });
+  describeVideoProviderConformance(`ark ${model.id}`, (opts) => startArk({ ...opts, model }), {
+    cancelQueued: true,
+    webhooks: true,
+    webhookTrust: 'refetch',
+  });
 }
 
 it('runs the conformance suite for the four Ark models of the catalog', () => {
-  expect(ARK_MODELS.map((m) => m.id)).toEqual(['seedance-1-pro-ark', 'seedance-1.5-pro-ark', 'seedance-2-ark', 'seedance-2-fast-ark']);
+  expect(ARK_MODELS.map((m) => m.id)).toEqual([
+    'seedance-1-pro-ark',
+    'seedance-1.5-pro-ark',
+    'seedance-2-ark',
+    'seedance-2-fast-ark',
+  ]);
 });
 
 describe('ark adapter', () => {
@@ -137,13 +171,21 @@ describe('ark adapter', () => {
         execution_expires_after: 3600,
         return_last_frame: true,
       });
-      expect(h.sim.requests()[0]!.params).toMatchObject({ resolution: '480p', ratio: '9:16', duration: 7, seed: 42, cameraFixed: true });
+      expect(h.sim.requests()[0]!.params).toMatchObject({
+        resolution: '480p',
+        ratio: '9:16',
+        duration: 7,
+        seed: 42,
+        cameraFixed: true,
+      });
     });
 
     it('sends the image as a first_frame item and asks for the image’s own shape with adaptive', async () => {
       const h = await open();
       const imageUrl = 'http://127.0.0.1:1/media/input.png';
-      await h.provider.submit(req('animate this', { imageUrl, params: { ...DEFAULT_TEST_PARAMS, aspectRatio: 'auto' } }));
+      await h.provider.submit(
+        req('animate this', { imageUrl, params: { ...DEFAULT_TEST_PARAMS, aspectRatio: 'auto' } }),
+      );
       const body = h.sim.requests()[0]!.body;
       expect(body.content).toEqual([
         { type: 'text', text: 'animate this' },
@@ -171,7 +213,11 @@ describe('ark adapter', () => {
     describe('when the member typed Ark’s own --flags into the prompt', () => {
       it('takes their dashes off, so the clip made is the clip charged', async () => {
         const h = await open();
-        await h.provider.submit(req('a cat --resolution 1080p --duration 12 --rs 1080p --wm true', { params: { ...DEFAULT_TEST_PARAMS, resolution: '480p' } }));
+        await h.provider.submit(
+          req('a cat --resolution 1080p --duration 12 --rs 1080p --wm true', {
+            params: { ...DEFAULT_TEST_PARAMS, resolution: '480p' },
+          }),
+        );
         const task = h.sim.requests()[0]!;
         expect(task.prompt).toBe('a cat resolution 1080p duration 12 rs 1080p wm true');
         expect(task.textFlags).toEqual({});
@@ -179,7 +225,9 @@ describe('ark adapter', () => {
       });
 
       it('leaves dashes that are not flags alone', () => {
-        expect(neutralizeTextFlags('a well-known -- dramatic pause --seedling --durations')).toBe('a well-known -- dramatic pause --seedling --durations');
+        expect(neutralizeTextFlags('a well-known -- dramatic pause --seedling --durations')).toBe(
+          'a well-known -- dramatic pause --seedling --durations',
+        );
         expect(neutralizeTextFlags('--seed 1\n---ratio 1:1')).toBe('seed 1\nratio 1:1');
         expect(neutralizeTextFlags('cat,--duration 12 x--RS 1080p')).toBe('cat, duration 12 x RS 1080p');
       });
@@ -227,23 +275,36 @@ describe('ark adapter', () => {
     ])('reports %s as content_policy at the input stage', async (code) => {
       const h = await open();
       h.sim.injectFault({ kind: 'error', status: 400, code });
-      await expectProviderError(h.provider.submit(req('x')), { kind: 'content_policy', stage: 'input', retryable: false });
+      await expectProviderError(h.provider.submit(req('x')), {
+        kind: 'content_policy',
+        stage: 'input',
+        retryable: false,
+      });
     });
 
     it('turns InvalidParameter into a validation error naming the parameter, without Ark’s request id', async () => {
       const h = await open();
-      const error = await expectProviderError(h.provider.submit(req('too long', { params: { ...DEFAULT_TEST_PARAMS, durationS: 13 } })), {
-        kind: 'validation',
-        retryable: false,
-        status: 400,
-      });
+      const error = await expectProviderError(
+        h.provider.submit(req('too long', { params: { ...DEFAULT_TEST_PARAMS, durationS: 13 } })),
+        {
+          kind: 'validation',
+          retryable: false,
+          status: 400,
+        },
+      );
       expect(error.message).toContain('`duration`');
       expect(error.message).not.toMatch(/Request id/i);
     });
 
     it('turns MissingParameter into a validation error', async () => {
       const h = await open();
-      h.sim.injectFault({ kind: 'error', status: 400, code: 'MissingParameter', param: 'content', message: 'This field is required.' });
+      h.sim.injectFault({
+        kind: 'error',
+        status: 400,
+        code: 'MissingParameter',
+        param: 'content',
+        message: 'This field is required.',
+      });
       const error = await expectProviderError(h.provider.submit(req('x')), { kind: 'validation', retryable: false });
       expect(error.message).toBe('content: This field is required.');
     });
@@ -252,8 +313,17 @@ describe('ark adapter', () => {
   describe('when Ark refuses the request with a code of its own', () => {
     it('is a validation error in Ark’s words, without internals', async () => {
       const h = await open();
-      h.sim.injectFault({ kind: 'error', status: 400, code: 'InvalidEndpoint.ClosedEndpoint', message: 'The endpoint is closed.' });
-      const error = await expectProviderError(h.provider.submit(req('x')), { kind: 'validation', retryable: false, status: 400 });
+      h.sim.injectFault({
+        kind: 'error',
+        status: 400,
+        code: 'InvalidEndpoint.ClosedEndpoint',
+        message: 'The endpoint is closed.',
+      });
+      const error = await expectProviderError(h.provider.submit(req('x')), {
+        kind: 'validation',
+        retryable: false,
+        status: 400,
+      });
       expect(error.message).toBe('The endpoint is closed.');
     });
   });
@@ -282,7 +352,12 @@ describe('ark adapter', () => {
     ])('reports a 429 %s as a retryable rate_limit with its Retry-After', async (code) => {
       const h = await open();
       h.sim.injectFault({ kind: 'rate_limit', code, retryAfter: '12' });
-      await expectProviderError(h.provider.submit(req('x')), { kind: 'rate_limit', retryable: true, retryAfterS: 12, status: 429 });
+      await expectProviderError(h.provider.submit(req('x')), {
+        kind: 'rate_limit',
+        retryable: true,
+        retryAfterS: 12,
+        status: 429,
+      });
     });
 
     it('reports the prompt-driven 429s until they stop, creating the task once', async () => {
@@ -324,7 +399,9 @@ describe('ark adapter', () => {
 
     it('refuses a task id that is not a plain token without calling Ark', async () => {
       const h = await open();
-      await expectProviderError(h.provider.status({ taskId: '../../secrets', providerModel: MODEL }), { kind: 'not_found' });
+      await expectProviderError(h.provider.status({ taskId: '../../secrets', providerModel: MODEL }), {
+        kind: 'not_found',
+      });
       expect(h.sim.calls).toHaveLength(0);
     });
 
@@ -332,8 +409,14 @@ describe('ark adapter', () => {
       it('reports a flagged video as content_policy at the output stage, in Ark’s words', async () => {
         const h = await open({ queueMs: 0, runMs: 10 });
         const { final } = await finalOf(h, `street ${ARK_SIM_MARKERS.contentPolicy}`);
-        expect(final).toMatchObject({ state: 'failed', error: { kind: 'content_policy', stage: 'output', retryable: false } });
-        if (final.state === 'failed') expect(final.error.message).toBe('The request failed because the output video may contain sensitive information.');
+        expect(final).toMatchObject({
+          state: 'failed',
+          error: { kind: 'content_policy', stage: 'output', retryable: false },
+        });
+        if (final.state === 'failed')
+          expect(final.error.message).toBe(
+            'The request failed because the output video may contain sensitive information.',
+          );
       });
 
       it('reports flagged audio as content_policy at the output stage too', async () => {
@@ -346,10 +429,21 @@ describe('ark adapter', () => {
         const h = await open();
         const task = await h.provider.submit(req('x'));
         h.sim.injectFault(
-          { kind: 'respond', status: 200, body: { id: task.taskId, status: 'failed', error: { code: 'InputImageSensitiveContentDetected', message: 'flagged' } } },
+          {
+            kind: 'respond',
+            status: 200,
+            body: {
+              id: task.taskId,
+              status: 'failed',
+              error: { code: 'InputImageSensitiveContentDetected', message: 'flagged' },
+            },
+          },
           { routes: 'get' },
         );
-        await expect(h.provider.status(task)).resolves.toMatchObject({ state: 'failed', error: { kind: 'content_policy', stage: 'input' } });
+        await expect(h.provider.status(task)).resolves.toMatchObject({
+          state: 'failed',
+          error: { kind: 'content_policy', stage: 'input' },
+        });
       });
     });
 
@@ -363,8 +457,14 @@ describe('ark adapter', () => {
       it('reports a failure without an error object as unknown, not as success', async () => {
         const h = await open();
         const task = await h.provider.submit(req('x'));
-        h.sim.injectFault({ kind: 'respond', status: 200, body: { id: task.taskId, status: 'failed', error: null } }, { routes: 'get' });
-        await expect(h.provider.status(task)).resolves.toMatchObject({ state: 'failed', error: { kind: 'unknown', retryable: false } });
+        h.sim.injectFault(
+          { kind: 'respond', status: 200, body: { id: task.taskId, status: 'failed', error: null } },
+          { routes: 'get' },
+        );
+        await expect(h.provider.status(task)).resolves.toMatchObject({
+          state: 'failed',
+          error: { kind: 'unknown', retryable: false },
+        });
       });
     });
 
@@ -412,7 +512,10 @@ describe('ark adapter', () => {
     it('treats success without a video URL as malformed', async () => {
       const h = await open();
       const task = await h.provider.submit(req('x'));
-      h.sim.injectFault({ kind: 'respond', status: 200, body: { id: task.taskId, status: 'succeeded', content: {} } }, { routes: 'get' });
+      h.sim.injectFault(
+        { kind: 'respond', status: 200, body: { id: task.taskId, status: 'succeeded', content: {} } },
+        { routes: 'get' },
+      );
       await expectProviderError(h.provider.status(task), { kind: 'malformed' });
     });
 
@@ -426,7 +529,10 @@ describe('ark adapter', () => {
     it('treats an answer about another task as malformed', async () => {
       const h = await open();
       const task = await h.provider.submit(req('x'));
-      h.sim.injectFault({ kind: 'respond', status: 200, body: { id: 'cgt-20250101000000-other', status: 'queued' } }, { routes: 'get' });
+      h.sim.injectFault(
+        { kind: 'respond', status: 200, body: { id: 'cgt-20250101000000-other', status: 'queued' } },
+        { routes: 'get' },
+      );
       await expectProviderError(h.provider.status(task), { kind: 'malformed' });
     });
 
@@ -457,9 +563,15 @@ describe('ark adapter', () => {
       const h = await open();
       const task = await h.provider.submit(req(`wait ${ARK_SIM_MARKERS.queuedForever}`));
       await expect(h.provider.cancel(task)).resolves.toBe(true);
-      expect(h.sim.calls.filter((c) => c.route !== 'create').map((c) => `${c.method} ${c.status}`)).toEqual(['GET 200', 'DELETE 200']);
+      expect(h.sim.calls.filter((c) => c.route !== 'create').map((c) => `${c.method} ${c.status}`)).toEqual([
+        'GET 200',
+        'DELETE 200',
+      ]);
       expect(h.sim.task(task.taskId)!.status).toBe('cancelled');
-      await expect(h.provider.status(task)).resolves.toMatchObject({ state: 'failed', error: { kind: 'unknown', retryable: false } });
+      await expect(h.provider.status(task)).resolves.toMatchObject({
+        state: 'failed',
+        error: { kind: 'unknown', retryable: false },
+      });
     });
 
     it('returns false for a running task without sending DELETE, and the task still finishes', async () => {
@@ -489,7 +601,9 @@ describe('ark adapter', () => {
 
     it('returns false for an unknown task', async () => {
       const h = await open();
-      await expect(h.provider.cancel({ taskId: 'cgt-20250629201507-zzzzz', providerModel: MODEL })).resolves.toBe(false);
+      await expect(h.provider.cancel({ taskId: 'cgt-20250629201507-zzzzz', providerModel: MODEL })).resolves.toBe(
+        false,
+      );
     });
 
     it('throws when the delete is rate-limited, so the caller may try again', async () => {
@@ -515,28 +629,40 @@ describe('ark models of the catalog', () => {
     });
 
     it('offers 15 s clips on Seedance 2.0 and 2.0 Fast, with audio on by default, and keeps camera_fixed to 1.x', () => {
-      expect(resolveParams(arkModel('seedance-2-ark'), { duration: 15, resolution: '1080p' }, false)).toMatchObject({ durationS: 15, audio: true });
-      expect(resolveParams(arkModel('seedance-2-fast-ark'), { duration: 15, cameraFixed: true }, false)).not.toHaveProperty('cameraFixed');
-      expect(resolveParams(arkModel('seedance-1.5-pro-ark'), { cameraFixed: true, audio: false }, false)).toMatchObject({ cameraFixed: true, audio: false });
+      expect(resolveParams(arkModel('seedance-2-ark'), { duration: 15, resolution: '1080p' }, false)).toMatchObject({
+        durationS: 15,
+        audio: true,
+      });
+      expect(
+        resolveParams(arkModel('seedance-2-fast-ark'), { duration: 15, cameraFixed: true }, false),
+      ).not.toHaveProperty('cameraFixed');
+      expect(resolveParams(arkModel('seedance-1.5-pro-ark'), { cameraFixed: true, audio: false }, false)).toMatchObject(
+        { cameraFixed: true, audio: false },
+      );
     });
   });
 
   describe('when a task is created for each model', () => {
-    it.each(ARK_MODELS.map((m) => [m.id, m] as const))('%s sends generate_audio only where the model makes sound, and the simulator takes it', async (_id, model) => {
-      const h = await open({ model });
-      await h.provider.submit(h.request('a drum solo'));
-      const task = h.sim.requests()[0]!;
-      expect(task.model).toBe(model.providerModels.textToVideo);
-      expect(task.body.generate_audio).toBe(model.supportsAudio ? true : undefined);
-      // Every task asks for its last frame: Extend continues from it.
-      expect(task.body.return_last_frame).toBe(true);
-      expect(task.body).not.toHaveProperty('service_tier');
-    });
+    it.each(ARK_MODELS.map((m) => [m.id, m] as const))(
+      '%s sends generate_audio only where the model makes sound, and the simulator takes it',
+      async (_id, model) => {
+        const h = await open({ model });
+        await h.provider.submit(h.request('a drum solo'));
+        const task = h.sim.requests()[0]!;
+        expect(task.model).toBe(model.providerModels.textToVideo);
+        expect(task.body.generate_audio).toBe(model.supportsAudio ? true : undefined);
+        // Every task asks for its last frame: Extend continues from it.
+        expect(task.body.return_last_frame).toBe(true);
+        expect(task.body).not.toHaveProperty('service_tier');
+      },
+    );
 
     it('sends generate_audio false when the member turned sound off', async () => {
       const model = arkModel('seedance-2-ark');
       const h = await open({ model });
-      await h.provider.submit(catalogReq(model, 'silent film', { params: resolveParams(model, { audio: false }, false) }));
+      await h.provider.submit(
+        catalogReq(model, 'silent film', { params: resolveParams(model, { audio: false }, false) }),
+      );
       expect(h.sim.requests()[0]!.body.generate_audio).toBe(false);
     });
   });
@@ -567,7 +693,8 @@ describe('ark callbacks', () => {
   async function hooked(h: ArkHarness, prompt = 'hook') {
     return h.provider.submit(req(prompt, { webhookUrl: h.receiver.url }));
   }
-  const bodyOf = (d: { rawBody: Uint8Array }) => JSON.parse(Buffer.from(d.rawBody).toString()) as Record<string, unknown>;
+  const bodyOf = (d: { rawBody: Uint8Array }) =>
+    JSON.parse(Buffer.from(d.rawBody).toString()) as Record<string, unknown>;
 
   describe('when Ark calls back', () => {
     it('sends one per status change, unsigned, and none of them moves the job by itself', async () => {
@@ -627,7 +754,12 @@ describe('ark callbacks', () => {
     it('believes none of a forged success: the status read still says queued', async () => {
       const h = await open();
       const task = await h.provider.submit(req(`wait ${ARK_SIM_MARKERS.queuedForever}`));
-      const forged = callback({ id: task.taskId, status: 'succeeded', content: { video_url: 'https://evil.example/x.mp4' }, updated_at: 1 });
+      const forged = callback({
+        id: task.taskId,
+        status: 'succeeded',
+        content: { video_url: 'https://evil.example/x.mp4' },
+        updated_at: 1,
+      });
       const event = await h.provider.verifyWebhook(forged);
       expect(event).toEqual({ taskId: task.taskId });
       expect(event.status).toBeUndefined();
@@ -644,7 +776,10 @@ describe('ark callbacks', () => {
       ['an id with a path', Buffer.from('{"id":"../../admin"}')],
       ['a status that is not a status word', Buffer.from('{"id":"cgt-20250629201507-n6k56","status":"<script>"}')],
       ['an updated_at that is not a timestamp', Buffer.from('{"id":"cgt-20250629201507-n6k56","updated_at":"soon"}')],
-      ['a body of 300 KiB', Buffer.from(JSON.stringify({ id: 'cgt-20250629201507-n6k56', pad: 'x'.repeat(300 * 1024) }))],
+      [
+        'a body of 300 KiB',
+        Buffer.from(JSON.stringify({ id: 'cgt-20250629201507-n6k56', pad: 'x'.repeat(300 * 1024) })),
+      ],
     ])('rejects a body with %s', async (_label, rawBody) => {
       const h = await open();
       await expect(h.provider.verifyWebhook({ headers: {}, rawBody })).rejects.toBeInstanceOf(WebhookAuthError);
@@ -662,7 +797,9 @@ describe('ark simulator', () => {
   describe('when a client names no User-Agent', () => {
     it('refuses it with 403, as some providers’ edges do, while the adapter always names itself', async () => {
       const s = await sim();
-      const res = await request(`${s.url}/contents/generations/tasks/cgt-1`, { headers: { authorization: `Bearer ${s.apiKey}` } });
+      const res = await request(`${s.url}/contents/generations/tasks/cgt-1`, {
+        headers: { authorization: `Bearer ${s.apiKey}` },
+      });
       expect(res.statusCode).toBe(403);
       await res.body.dump();
       expect(USER_AGENT).toMatch(/^clipbot\/\d+\.\d+\.\d+/);
@@ -689,7 +826,9 @@ describe('ark simulator', () => {
     return { status: res.statusCode, headers: res.headers, body: (await res.body.json()) as Answer };
   };
   const get = async (s: ArkSimulator, id: string) => {
-    const res = await request(`${s.url}/contents/generations/tasks/${id}`, { headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' } });
+    const res = await request(`${s.url}/contents/generations/tasks/${id}`, {
+      headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' },
+    });
     return { status: res.statusCode, body: (await res.body.json()) as TaskBody };
   };
   const text = (t: string) => [{ type: 'text', text: t }];
@@ -718,9 +857,17 @@ describe('ark simulator', () => {
     it.each<[string, Record<string, unknown>, string]>([
       ['generate_audio on Seedance 1.0 Pro', { model: MODEL, generate_audio: true }, 'generate_audio'],
       ['draft on Seedance 2.0', { model: 'doubao-seedance-2-0-260128', draft: true }, 'draft'],
-      ['tools on Seedance 1.5 Pro', { model: 'doubao-seedance-1-5-pro-251215', tools: [{ type: 'web_search' }] }, 'tools'],
+      [
+        'tools on Seedance 1.5 Pro',
+        { model: 'doubao-seedance-1-5-pro-251215', tools: [{ type: 'web_search' }] },
+        'tools',
+      ],
       ['the flex tier on Seedance 2.0', { model: 'doubao-seedance-2-0-260128', service_tier: 'flex' }, 'service_tier'],
-      ['the flex tier on Seedance 2.0 Fast', { model: 'doubao-seedance-2-0-fast-260128', service_tier: 'flex' }, 'service_tier'],
+      [
+        'the flex tier on Seedance 2.0 Fast',
+        { model: 'doubao-seedance-2-0-fast-260128', service_tier: 'flex' },
+        'service_tier',
+      ],
       ['1080p on Seedance 2.0 Fast', { model: 'doubao-seedance-2-0-fast-260128', resolution: '1080p' }, 'resolution'],
       ['16 s on Seedance 2.0', { model: 'doubao-seedance-2-0-260128', duration: 16 }, 'duration'],
       ['3 s on Seedance 1.5 Pro', { model: 'doubao-seedance-1-5-pro-251215', duration: 3 }, 'duration'],
@@ -738,13 +885,46 @@ describe('ark simulator', () => {
 
     it.each<[string, Record<string, unknown>]>([
       ['Seedance 1.0 Pro at the flex tier', { model: MODEL, service_tier: 'flex' }],
-      ['Seedance 1.5 Pro with audio and a draft', { model: 'doubao-seedance-1-5-pro-251215', generate_audio: true, draft: true, service_tier: 'flex' }],
-      ['Seedance 2.0 for 15 s at 1080p with audio and web search', { model: 'doubao-seedance-2-0-260128', duration: 15, resolution: '1080p', generate_audio: false, tools: [{ type: 'web_search' }] }],
+      [
+        'Seedance 1.5 Pro with audio and a draft',
+        { model: 'doubao-seedance-1-5-pro-251215', generate_audio: true, draft: true, service_tier: 'flex' },
+      ],
+      [
+        'Seedance 2.0 for 15 s at 1080p with audio and web search',
+        {
+          model: 'doubao-seedance-2-0-260128',
+          duration: 15,
+          resolution: '1080p',
+          generate_audio: false,
+          tools: [{ type: 'web_search' }],
+        },
+      ],
       ['Seedance 2.0 under its BytePlus name', { model: 'dreamina-seedance-2-0-260128', service_tier: 'default' }],
-      ['Seedance 2.0 Fast at 720p for 4 s', { model: 'doubao-seedance-2-0-fast-260128', duration: 4, resolution: '720p' }],
+      [
+        'Seedance 2.0 Fast at 720p for 4 s',
+        { model: 'doubao-seedance-2-0-fast-260128', duration: 4, resolution: '720p' },
+      ],
       [
         'every field the SDK names, unset ones as null as the SDK sends them',
-        { model: MODEL, callback_url: null, return_last_frame: null, service_tier: null, execution_expires_after: null, priority: null, safety_identifier: null, generate_audio: null, draft: null, camera_fixed: null, watermark: null, seed: null, resolution: null, ratio: null, duration: null, frames: null, tools: null },
+        {
+          model: MODEL,
+          callback_url: null,
+          return_last_frame: null,
+          service_tier: null,
+          execution_expires_after: null,
+          priority: null,
+          safety_identifier: null,
+          generate_audio: null,
+          draft: null,
+          camera_fixed: null,
+          watermark: null,
+          seed: null,
+          resolution: null,
+          ratio: null,
+          duration: null,
+          frames: null,
+          tools: null,
+        },
       ],
     ])('accepts %s', async (_label, fields) => {
       const s = await sim();
@@ -770,9 +950,13 @@ describe('ark simulator', () => {
     it('refuses an image on a text-only model and requires one on an image-only model', async () => {
       const s = await sim();
       const image = { type: 'image_url', image_url: { url: 'https://example.com/a.png' }, role: 'first_frame' };
-      expect((await post(s, { model: 'doubao-seedance-1-0-lite-t2v-250428', content: [...text('x'), image] })).status).toBe(400);
+      expect(
+        (await post(s, { model: 'doubao-seedance-1-0-lite-t2v-250428', content: [...text('x'), image] })).status,
+      ).toBe(400);
       expect((await post(s, { model: 'doubao-seedance-1-0-lite-i2v-250428', content: text('x') })).status).toBe(400);
-      expect((await post(s, { model: 'doubao-seedance-1-0-lite-i2v-250428', content: [...text('x'), image] })).status).toBe(200);
+      expect(
+        (await post(s, { model: 'doubao-seedance-1-0-lite-i2v-250428', content: [...text('x'), image] })).status,
+      ).toBe(200);
     });
 
     it('refuses inline images when told Ark does not take them', async () => {
@@ -792,7 +976,12 @@ describe('ark simulator', () => {
   describe('when the prompt carries old-style --flags', () => {
     it('lets them beat the body fields by default, the costly case the adapter guards against', async () => {
       const s = await sim();
-      const res = await post(s, { model: MODEL, content: text('a cat --resolution 1080p --dur 12'), resolution: '480p', duration: 5 });
+      const res = await post(s, {
+        model: MODEL,
+        content: text('a cat --resolution 1080p --dur 12'),
+        resolution: '480p',
+        duration: 5,
+      });
       expect(s.task(res.body.id)!.params).toMatchObject({ resolution: '1080p', duration: 12 });
     });
 
@@ -810,7 +999,15 @@ describe('ark simulator', () => {
       expect(created.body).toEqual({ id: expect.stringMatching(TASK_ID_RE) });
       expect(created.headers['x-request-id']).toMatch(/^0217/);
       const task = (await get(s, created.body.id)).body;
-      expect(task).toMatchObject({ id: created.body.id, model: MODEL, status: 'succeeded', error: null, seed: 7, resolution: '480p', duration: 5 });
+      expect(task).toMatchObject({
+        id: created.body.id,
+        model: MODEL,
+        status: 'succeeded',
+        error: null,
+        seed: 7,
+        resolution: '480p',
+        duration: 5,
+      });
       expect(task.created_at).toBeLessThan(1e11);
       expect(task.updated_at).toBeGreaterThanOrEqual(task.created_at);
       expect(task.usage.completion_tokens).toBe(Math.round((864 * 480 * 24 * 5) / 1024));
@@ -818,9 +1015,15 @@ describe('ark simulator', () => {
 
     it('returns content.last_frame_url, a signed link to a real PNG, only when return_last_frame was true', async () => {
       const s = await sim();
-      const asked = (await post(s, { model: 'doubao-seedance-2-0-260128', content: text('x'), return_last_frame: true })).body.id;
+      const asked = (
+        await post(s, { model: 'doubao-seedance-2-0-260128', content: text('x'), return_last_frame: true })
+      ).body.id;
       const plain = (await post(s, { model: 'doubao-seedance-2-0-260128', content: text('y') })).body.id;
-      const task = (await get(s, asked)).body as TaskBody & { content: { last_frame_url: string }; generate_audio: boolean; service_tier: string };
+      const task = (await get(s, asked)).body as TaskBody & {
+        content: { last_frame_url: string };
+        generate_audio: boolean;
+        service_tier: string;
+      };
       expect(task).toMatchObject({ generate_audio: true, service_tier: 'default' });
       expect(new URL(task.content.last_frame_url).pathname).toBe(`/files/${asked}/last_frame.png`);
       const frame = await fetchBytes(task.content.last_frame_url);
@@ -855,7 +1058,9 @@ describe('ark simulator', () => {
     it('expires a hanging task after execution_expires_after on its clock', async () => {
       const clock = createTestClock();
       const s = await sim({ clock });
-      const id = (await post(s, { model: MODEL, content: text(`x ${ARK_SIM_MARKERS.hang}`), execution_expires_after: 3600 })).body.id;
+      const id = (
+        await post(s, { model: MODEL, content: text(`x ${ARK_SIM_MARKERS.hang}`), execution_expires_after: 3600 })
+      ).body.id;
       expect((await get(s, id)).body.status).toBe('running');
       clock.advance(3600_000);
       expect((await get(s, id)).body.status).toBe('expired');
@@ -864,7 +1069,10 @@ describe('ark simulator', () => {
     it('cancels a running task on DELETE only when told to', async () => {
       const s = await sim({ runMs: 60_000, deleteRunning: 'cancel' });
       const id = (await post(s, { model: MODEL, content: text('x') })).body.id;
-      const del = await request(`${s.url}/contents/generations/tasks/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' } });
+      const del = await request(`${s.url}/contents/generations/tasks/${id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' },
+      });
       await del.body.dump();
       expect((await get(s, id)).body.status).toBe('cancelled');
     });
@@ -872,7 +1080,10 @@ describe('ark simulator', () => {
     it('deletes the record of a finished task', async () => {
       const s = await sim();
       const id = (await post(s, { model: MODEL, content: text('x') })).body.id;
-      const del = await request(`${s.url}/contents/generations/tasks/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' } });
+      const del = await request(`${s.url}/contents/generations/tasks/${id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 'clipbot-test' },
+      });
       await del.body.dump();
       expect(del.statusCode).toBe(200);
       expect((await get(s, id)).status).toBe(404);

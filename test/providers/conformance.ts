@@ -2,7 +2,14 @@ import { request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { GenerationParams } from '../../src/core/catalog.js';
 import { ProviderError, WebhookAuthError } from '../../src/core/errors.js';
-import type { Clock, GenerationRequest, TaskRef, TaskStatus, VideoProvider, WebhookRequest } from '../../src/core/ports.js';
+import type {
+  Clock,
+  GenerationRequest,
+  TaskRef,
+  TaskStatus,
+  VideoProvider,
+  WebhookRequest,
+} from '../../src/core/ports.js';
 
 /**
  * The contract every VideoProvider adapter must keep (ports.ts), checked against that adapter's own simulator.
@@ -118,7 +125,10 @@ export async function pollUntilFinal(
   }
 }
 
-export async function expectProviderError(promise: Promise<unknown>, expected: Partial<ProviderError>): Promise<ProviderError> {
+export async function expectProviderError(
+  promise: Promise<unknown>,
+  expected: Partial<ProviderError>,
+): Promise<ProviderError> {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,
@@ -128,7 +138,11 @@ export async function expectProviderError(promise: Promise<unknown>, expected: P
   return error as ProviderError;
 }
 
-export function describeVideoProviderConformance(name: string, setup: ConformanceSetup, capabilities: ConformanceCapabilities): void {
+export function describeVideoProviderConformance(
+  name: string,
+  setup: ConformanceSetup,
+  capabilities: ConformanceCapabilities,
+): void {
   async function open(opts: ConformanceSetupOptions = {}): Promise<ConformanceHarness> {
     const h = await setup(opts);
     onTestFinished(() => h.close());
@@ -160,29 +174,39 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
       });
     });
 
-    describe.runIf(capabilities.outputSafetyFilter ?? true)('when the safety filter rejects the generated video', () => {
-      it('returns a failed status of kind content_policy instead of throwing', async () => {
-        const h = await open({ queueMs: 0, runMs: 20 });
-        const task = await h.provider.submit(h.request(`a street scene ${h.markers.contentPolicyOutput}`));
-        const final = (await pollUntilFinal(h.provider, task)).at(-1)!;
-        expect(final.state).toBe('failed');
-        if (final.state !== 'failed') return;
-        expect(final.error).toBeInstanceOf(ProviderError);
-        expect(final.error).toMatchObject({ kind: 'content_policy', stage: 'output', retryable: false });
-      });
-    });
+    describe.runIf(capabilities.outputSafetyFilter ?? true)(
+      'when the safety filter rejects the generated video',
+      () => {
+        it('returns a failed status of kind content_policy instead of throwing', async () => {
+          const h = await open({ queueMs: 0, runMs: 20 });
+          const task = await h.provider.submit(h.request(`a street scene ${h.markers.contentPolicyOutput}`));
+          const final = (await pollUntilFinal(h.provider, task)).at(-1)!;
+          expect(final.state).toBe('failed');
+          if (final.state !== 'failed') return;
+          expect(final.error).toBeInstanceOf(ProviderError);
+          expect(final.error).toMatchObject({ kind: 'content_policy', stage: 'output', retryable: false });
+        });
+      },
+    );
 
     describe('when the provider rate-limits', () => {
       it('throws a retryable rate_limit error carrying Retry-After', async () => {
         const h = await open();
         h.faults.rateLimit('submit', { retryAfterS: 7 });
-        await expectProviderError(h.provider.submit(h.request('a cat')), { kind: 'rate_limit', retryable: true, retryAfterS: 7 });
+        await expectProviderError(h.provider.submit(h.request('a cat')), {
+          kind: 'rate_limit',
+          retryable: true,
+          retryAfterS: 7,
+        });
       });
 
       it('throws a retryable rate_limit error without retryAfterS when no Retry-After is sent', async () => {
         const h = await open();
         h.faults.rateLimit('submit');
-        const error = await expectProviderError(h.provider.submit(h.request('a cat')), { kind: 'rate_limit', retryable: true });
+        const error = await expectProviderError(h.provider.submit(h.request('a cat')), {
+          kind: 'rate_limit',
+          retryable: true,
+        });
         expect(error.retryAfterS).toBeUndefined();
       });
 
@@ -198,7 +222,11 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
       it('throws a retryable transient error from submit', async () => {
         const h = await open();
         h.faults.serverError('submit', { status: 503 });
-        await expectProviderError(h.provider.submit(h.request('a dog')), { kind: 'transient', retryable: true, status: 503 });
+        await expectProviderError(h.provider.submit(h.request('a dog')), {
+          kind: 'transient',
+          retryable: true,
+          status: 503,
+        });
       });
 
       it('throws a retryable transient error from status, and the next read works', async () => {
@@ -297,7 +325,9 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
         const { delivery } = await delivered(h);
         const rawBody = Buffer.from(delivery.rawBody);
         rawBody[rawBody.length - 1] = rawBody[rawBody.length - 1] === 0x7d ? 0x20 : 0x7d;
-        await expect(h.provider.verifyWebhook!({ headers: delivery.headers, rawBody })).rejects.toBeInstanceOf(WebhookAuthError);
+        await expect(h.provider.verifyWebhook!({ headers: delivery.headers, rawBody })).rejects.toBeInstanceOf(
+          WebhookAuthError,
+        );
       });
 
       it('rejects a delivery signed with another key', async () => {
@@ -331,14 +361,16 @@ export function describeVideoProviderConformance(name: string, setup: Conformanc
 
       it('rejects a body that is not JSON', async () => {
         const h = await open();
-        await expect(h.provider.verifyWebhook!({ headers: {}, rawBody: Buffer.from('not json') })).rejects.toBeInstanceOf(WebhookAuthError);
+        await expect(
+          h.provider.verifyWebhook!({ headers: {}, rawBody: Buffer.from('not json') }),
+        ).rejects.toBeInstanceOf(WebhookAuthError);
       });
 
       it('rejects a JSON body without a task id', async () => {
         const h = await open();
-        await expect(h.provider.verifyWebhook!({ headers: {}, rawBody: Buffer.from('{"status":"succeeded"}') })).rejects.toBeInstanceOf(
-          WebhookAuthError,
-        );
+        await expect(
+          h.provider.verifyWebhook!({ headers: {}, rawBody: Buffer.from('{"status":"succeeded"}') }),
+        ).rejects.toBeInstanceOf(WebhookAuthError);
       });
     });
   });

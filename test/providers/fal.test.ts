@@ -5,7 +5,12 @@ import { loadConfig } from '../../src/config.js';
 import { MODELS, priceCredits, priceUsd, resolveParams } from '../../src/core/catalog.js';
 import { WebhookAuthError } from '../../src/core/errors.js';
 import type { GenerationRequest, WebhookRequest } from '../../src/core/ports.js';
-import { createFalProvider, parseFalModelId, type FalProvider, type FalProviderOptions } from '../../src/providers/fal.js';
+import {
+  createFalProvider,
+  parseFalModelId,
+  type FalProvider,
+  type FalProviderOptions,
+} from '../../src/providers/fal.js';
 import {
   FAL_SIM_ASSETS,
   FAL_SIM_MARKERS,
@@ -77,18 +82,29 @@ async function startFal(opts: FalHarnessOptions = {}): Promise<FalHarness> {
     ...opts.provider,
   });
   const attacker = generateKeyPairSync('ed25519');
-  const fault = (op: ProviderOperation, f: FalSimFault, times = 1) => sim.injectFault(f, { routes: OPERATION_ROUTES[op], times });
+  const fault = (op: ProviderOperation, f: FalSimFault, times = 1) =>
+    sim.injectFault(f, { routes: OPERATION_ROUTES[op], times });
   const model = opts.model ?? T2V;
   return {
     provider,
     sim,
     receiver,
     clock,
-    request: (prompt, extra = {}) => ({ jobId: 'job-1', providerModel: model, prompt, params: DEFAULT_TEST_PARAMS, ...extra }),
+    request: (prompt, extra = {}) => ({
+      jobId: 'job-1',
+      providerModel: model,
+      prompt,
+      params: DEFAULT_TEST_PARAMS,
+      ...extra,
+    }),
     markers: { contentPolicyOutput: FAL_SIM_MARKERS.contentPolicy, stayQueued: FAL_SIM_MARKERS.queuedForever },
     faults: {
       rateLimit: (op, o = {}) =>
-        fault(op, { kind: 'rate_limit', ...(o.retryAfterS !== undefined ? { retryAfter: String(o.retryAfterS) } : {}) }, o.times),
+        fault(
+          op,
+          { kind: 'rate_limit', ...(o.retryAfterS !== undefined ? { retryAfter: String(o.retryAfterS) } : {}) },
+          o.times,
+        ),
       serverError: (op, o = {}) => fault(op, { kind: 'server_error', status: o.status ?? 503 }, o.times),
       malformed: (op, o = {}) => fault(op, { kind: 'malformed' }, o.times),
       hang: (op, o = {}) => fault(op, { kind: 'hang' }, o.times),
@@ -109,7 +125,10 @@ async function startFal(opts: FalHarnessOptions = {}): Promise<FalHarness> {
   };
 }
 
-function resign(real: WebhookRequest, key: ReturnType<typeof generateKeyPairSync>['privateKey']): Record<string, string> {
+function resign(
+  real: WebhookRequest,
+  key: ReturnType<typeof generateKeyPairSync>['privateKey'],
+): Record<string, string> {
   return signFalWebhook(key, real.rawBody, {
     requestId: real.headers['x-fal-webhook-request-id']!,
     userId: real.headers['x-fal-webhook-user-id']!,
@@ -144,7 +163,9 @@ describe('fal adapter', () => {
     it('posts the input to the full model id with the duration as a string', async () => {
       const h = await open();
       await h.provider.submit(
-        req('a red kite', { params: { durationS: 7, resolution: '480p', aspectRatio: '9:16', seed: 42, cameraFixed: true } }),
+        req('a red kite', {
+          params: { durationS: 7, resolution: '480p', aspectRatio: '9:16', seed: 42, cameraFixed: true },
+        }),
       );
       const submit = h.sim.calls.find((c) => c.route === 'submit')!;
       expect(submit.path).toBe(`/${T2V}`);
@@ -173,16 +194,28 @@ describe('fal adapter', () => {
     it('sends image_url for image-to-video', async () => {
       const h = await open();
       const imageUrl = 'http://127.0.0.1:1/media/input.png';
-      await h.provider.submit(req('animate this', { providerModel: I2V, imageUrl, params: { ...DEFAULT_TEST_PARAMS, aspectRatio: 'auto' } }));
+      await h.provider.submit(
+        req('animate this', { providerModel: I2V, imageUrl, params: { ...DEFAULT_TEST_PARAMS, aspectRatio: 'auto' } }),
+      );
       expect(h.sim.requests()[0]!.input).toMatchObject({ image_url: imageUrl, aspect_ratio: 'auto' });
     });
 
     describe('to Seedance 2.0', () => {
       it('posts exactly the fields its schema names: no seed, camera_fixed or enable_safety_checker', async () => {
         const h = await open();
-        const params = { durationS: 15, resolution: '1080p' as const, aspectRatio: '21:9', seed: 42, cameraFixed: true, audio: false };
+        const params = {
+          durationS: 15,
+          resolution: '1080p' as const,
+          aspectRatio: '21:9',
+          seed: 42,
+          cameraFixed: true,
+          audio: false,
+        };
         await h.provider.submit(req('a red kite', { providerModel: T2V_2, params }));
-        expect(h.sim.calls.find((c) => c.route === 'submit')).toMatchObject({ path: '/bytedance/seedance-2.0/text-to-video', status: 200 });
+        expect(h.sim.calls.find((c) => c.route === 'submit')).toMatchObject({
+          path: '/bytedance/seedance-2.0/text-to-video',
+          status: 200,
+        });
         expect(h.sim.requests()[0]!.input).toEqual({
           prompt: 'a red kite',
           duration: '15',
@@ -195,14 +228,24 @@ describe('fal adapter', () => {
       it('asks for audio unless the member turned it off', async () => {
         const h = await open();
         await h.provider.submit(req('loud', { providerModel: T2V_2_FAST }));
-        expect(h.sim.requests()[0]!.input).toEqual({ prompt: 'loud', duration: '5', resolution: '720p', aspect_ratio: '16:9', generate_audio: true });
+        expect(h.sim.requests()[0]!.input).toEqual({
+          prompt: 'loud',
+          duration: '5',
+          resolution: '720p',
+          aspect_ratio: '16:9',
+          generate_audio: true,
+        });
       });
 
       it('sends image_url, and no end frame, to the fast image-to-video endpoint', async () => {
         const h = await open();
         const imageUrl = 'data:image/png;base64,iVBORw0KGgo=';
         await h.provider.submit(
-          req('animate this', { providerModel: I2V_2_FAST, imageUrl, params: { ...DEFAULT_TEST_PARAMS, resolution: '480p', aspectRatio: 'auto' } }),
+          req('animate this', {
+            providerModel: I2V_2_FAST,
+            imageUrl,
+            params: { ...DEFAULT_TEST_PARAMS, resolution: '480p', aspectRatio: 'auto' },
+          }),
         );
         expect(h.sim.calls.find((c) => c.route === 'submit')!.path).toBe('/bytedance/seedance-2.0/fast/image-to-video');
         expect(h.sim.requests()[0]!.input).toEqual({
@@ -217,13 +260,18 @@ describe('fal adapter', () => {
 
       it('reads status, result and cancel under bytedance/seedance-2.0 only', async () => {
         const h = await open({ queueMs: 0, runMs: 20 });
-        const done = await h.provider.submit(req('paths', { providerModel: I2V_2, imageUrl: 'http://127.0.0.1:1/media/input.png' }));
+        const done = await h.provider.submit(
+          req('paths', { providerModel: I2V_2, imageUrl: 'http://127.0.0.1:1/media/input.png' }),
+        );
         expect(await pollUntilFinal(h.provider, done)).toContainEqual(expect.objectContaining({ state: 'succeeded' }));
         const queued = await h.provider.submit(req(`q ${FAL_SIM_MARKERS.queuedForever}`, { providerModel: T2V_2 }));
         expect(await h.provider.cancel(queued)).toBe(true);
         const reads = h.sim.calls.filter((c) => c.route === 'status' || c.route === 'result' || c.route === 'cancel');
         expect(reads.some((c) => c.route === 'result')).toBe(true);
-        for (const call of reads) expect(call.path).toMatch(/^\/bytedance\/seedance-2\.0\/requests\/[0-9a-f-]{36}(\/status\?logs=0|\/cancel)?$/);
+        for (const call of reads)
+          expect(call.path).toMatch(
+            /^\/bytedance\/seedance-2\.0\/requests\/[0-9a-f-]{36}(\/status\?logs=0|\/cancel)?$/,
+          );
         expect(parseFalModelId(T2V_2_FAST)).toEqual({ app: 'bytedance/seedance-2.0', model: T2V_2_FAST });
       });
     });
@@ -247,7 +295,9 @@ describe('fal adapter', () => {
     describe('when the model id would escape the queue path', () => {
       it('refuses it before any request is sent', async () => {
         const h = await open();
-        await expectProviderError(h.provider.submit(req('x', { providerModel: 'fal-ai/../../admin' })), { kind: 'validation' });
+        await expectProviderError(h.provider.submit(req('x', { providerModel: 'fal-ai/../../admin' })), {
+          kind: 'validation',
+        });
         expect(h.sim.calls).toHaveLength(0);
       });
     });
@@ -260,7 +310,8 @@ describe('fal adapter', () => {
       await pollUntilFinal(h.provider, task);
       const reads = h.sim.calls.filter((c) => c.route === 'status' || c.route === 'result');
       expect(reads.length).toBeGreaterThanOrEqual(2);
-      for (const call of reads) expect(call.path).toMatch(new RegExp(`^/fal-ai/bytedance/requests/${task.taskId}(/status\\?logs=0)?$`));
+      for (const call of reads)
+        expect(call.path).toMatch(new RegExp(`^/fal-ai/bytedance/requests/${task.taskId}(/status\\?logs=0)?$`));
       expect(reads.some((c) => c.route === 'result')).toBe(true);
     });
 
@@ -273,7 +324,9 @@ describe('fal adapter', () => {
 
     it('refuses a task id that is not a fal request id without calling fal', async () => {
       const h = await open();
-      await expectProviderError(h.provider.status({ taskId: '../../secrets', providerModel: T2V }), { kind: 'not_found' });
+      await expectProviderError(h.provider.status({ taskId: '../../secrets', providerModel: T2V }), {
+        kind: 'not_found',
+      });
       expect(h.sim.calls).toHaveLength(0);
     });
 
@@ -302,7 +355,9 @@ describe('fal adapter', () => {
     it('turns a 422 detail list into a validation error naming the field', async () => {
       const h = await open();
       const error = await expectProviderError(
-        h.provider.submit(req('too short', { providerModel: T2V_15, params: { ...DEFAULT_TEST_PARAMS, durationS: 3 } })),
+        h.provider.submit(
+          req('too short', { providerModel: T2V_15, params: { ...DEFAULT_TEST_PARAMS, durationS: 3 } }),
+        ),
         { kind: 'validation', retryable: false, status: 422 },
       );
       expect(error.message).toMatch(/^duration: Input should be '4'/);
@@ -365,13 +420,23 @@ describe('fal adapter', () => {
 
     it('lets X-Fal-Needs-Retry win over X-Fal-Retryable, as fal says it takes precedence', async () => {
       const h = await open();
-      h.sim.injectFault({ kind: 'server_error', status: 500, errorType: 'internal_error', retryable: true, needsRetry: '0' });
+      h.sim.injectFault({
+        kind: 'server_error',
+        status: 500,
+        errorType: 'internal_error',
+        retryable: true,
+        needsRetry: '0',
+      });
       await expectProviderError(h.provider.submit(req('x')), { retryable: false, status: 500 });
     });
 
     it('keeps the detail of a flat {detail, error_type} body', async () => {
       const h = await open();
-      h.sim.injectFault({ kind: 'respond', status: 504, body: { detail: 'Request timed out', error_type: 'request_timeout' } });
+      h.sim.injectFault({
+        kind: 'respond',
+        status: 504,
+        body: { detail: 'Request timed out', error_type: 'request_timeout' },
+      });
       const error = await expectProviderError(h.provider.submit(req('x')), { kind: 'transient', retryable: true });
       expect(error.message).toContain('Request timed out');
     });
@@ -418,7 +483,10 @@ describe('fal adapter', () => {
     it('treats an unknown status value as malformed', async () => {
       const h = await open();
       const task = await h.provider.submit(req('x'));
-      h.sim.injectFault({ kind: 'respond', status: 200, body: { status: 'FAILED', request_id: task.taskId } }, { routes: 'status' });
+      h.sim.injectFault(
+        { kind: 'respond', status: 200, body: { status: 'FAILED', request_id: task.taskId } },
+        { routes: 'status' },
+      );
       await expectProviderError(h.provider.status(task), { kind: 'malformed' });
     });
 
@@ -431,7 +499,11 @@ describe('fal adapter', () => {
 
     it('refuses a body larger than 1 MiB', async () => {
       const h = await open();
-      h.sim.injectFault({ kind: 'respond', status: 200, text: JSON.stringify({ request_id: 'a', pad: 'x'.repeat(1_100_000) }) });
+      h.sim.injectFault({
+        kind: 'respond',
+        status: 200,
+        text: JSON.stringify({ request_id: 'a', pad: 'x'.repeat(1_100_000) }),
+      });
       const error = await expectProviderError(h.provider.submit(req('x')), { kind: 'malformed' });
       expect(error.message).toContain('larger than');
     });
@@ -454,7 +526,9 @@ describe('fal adapter', () => {
 
     it('returns false for an unknown request', async () => {
       const h = await open();
-      await expect(h.provider.cancel({ taskId: 'f0f0f0f0-0000-4000-8000-000000000000', providerModel: T2V })).resolves.toBe(false);
+      await expect(
+        h.provider.cancel({ taskId: 'f0f0f0f0-0000-4000-8000-000000000000', providerModel: T2V }),
+      ).resolves.toBe(false);
     });
 
     it('uses only owner/app and PUT', async () => {
@@ -462,7 +536,11 @@ describe('fal adapter', () => {
       const task = await h.provider.submit(req(`q ${FAL_SIM_MARKERS.queuedForever}`));
       await h.provider.cancel(task);
       const call = h.sim.calls.find((c) => c.route === 'cancel')!;
-      expect(call).toMatchObject({ method: 'PUT', path: `/fal-ai/bytedance/requests/${task.taskId}/cancel`, status: 202 });
+      expect(call).toMatchObject({
+        method: 'PUT',
+        path: `/fal-ai/bytedance/requests/${task.taskId}/cancel`,
+        status: 202,
+      });
     });
 
     it('accepts the cancellation of a running request even though fal may still finish it', async () => {
@@ -523,19 +601,33 @@ describe('fal webhook verification', () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { delivery } = await deliveredWebhook(h);
       const upper = Object.fromEntries(Object.entries(delivery.headers).map(([k, v]) => [k.toUpperCase(), v]));
-      await expect(h.provider.verifyWebhook({ headers: upper, rawBody: delivery.rawBody })).resolves.toHaveProperty('taskId');
+      await expect(h.provider.verifyWebhook({ headers: upper, rawBody: delivery.rawBody })).resolves.toHaveProperty(
+        'taskId',
+      );
     });
 
     it('accepts a timestamp 299 s old', async () => {
       const h = await open();
-      const body = JSON.stringify({ request_id: 'r-1', status: 'OK', payload: { video: { url: 'https://v3.fal.media/x.mp4' }, seed: 1 } });
+      const body = JSON.stringify({
+        request_id: 'r-1',
+        status: 'OK',
+        payload: { video: { url: 'https://v3.fal.media/x.mp4' }, seed: 1 },
+      });
       const headers = h.sim.signWebhook(body, { requestId: 'r-1', timestampS: Math.floor(h.clock.now() / 1000) - 299 });
-      await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) })).resolves.toMatchObject({ taskId: 'r-1' });
+      await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) })).resolves.toMatchObject({
+        taskId: 'r-1',
+      });
     });
 
     it('leaves the status open when fal could not serialise the payload', async () => {
       const h = await open();
-      const body = JSON.stringify({ request_id: 'r-2', gateway_request_id: 'r-2', status: 'OK', payload: null, payload_error: 'Response payload is not JSON serializable.' });
+      const body = JSON.stringify({
+        request_id: 'r-2',
+        gateway_request_id: 'r-2',
+        status: 'OK',
+        payload: null,
+        payload_error: 'Response payload is not JSON serializable.',
+      });
       const headers = h.sim.signWebhook(body, { requestId: 'r-2' });
       const event = await h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) });
       expect(event).toEqual({ taskId: 'r-2', deliveryId: 'r-2:OK' });
@@ -547,16 +639,18 @@ describe('fal webhook verification', () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { delivery } = await deliveredWebhook(h);
       const attacker = generateKeyPairSync('ed25519');
-      await expect(h.provider.verifyWebhook({ headers: resign(delivery, attacker.privateKey), rawBody: delivery.rawBody })).rejects.toBeInstanceOf(
-        WebhookAuthError,
-      );
+      await expect(
+        h.provider.verifyWebhook({ headers: resign(delivery, attacker.privateKey), rawBody: delivery.rawBody }),
+      ).rejects.toBeInstanceOf(WebhookAuthError);
     });
 
     it('rejects a tampered body', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { delivery } = await deliveredWebhook(h);
       const tampered = Buffer.from(Buffer.from(delivery.rawBody).toString().replace('"OK"', '"ERROR"'));
-      await expect(h.provider.verifyWebhook({ headers: delivery.headers, rawBody: tampered })).rejects.toBeInstanceOf(WebhookAuthError);
+      await expect(h.provider.verifyWebhook({ headers: delivery.headers, rawBody: tampered })).rejects.toBeInstanceOf(
+        WebhookAuthError,
+      );
     });
 
     it('rejects a timestamp 301 s old', async () => {
@@ -570,17 +664,21 @@ describe('fal webhook verification', () => {
       const h = await open();
       const body = '{"request_id":"r-3","status":"OK","payload":null}';
       const headers = h.sim.signWebhook(body, { requestId: 'r-3', timestampS: Math.floor(h.clock.now() / 1000) + 301 });
-      await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) })).rejects.toBeInstanceOf(WebhookAuthError);
+      await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) })).rejects.toBeInstanceOf(
+        WebhookAuthError,
+      );
     });
 
-    it.each(['x-fal-webhook-request-id', 'x-fal-webhook-user-id', 'x-fal-webhook-timestamp', 'x-fal-webhook-signature'])(
-      'rejects a delivery without %s',
-      async (name) => {
-        const h = await open({ queueMs: 0, runMs: 10 });
-        const { delivery } = await deliveredWebhook(h);
-        await expect(h.provider.verifyWebhook(withHeader(delivery, name, undefined))).rejects.toThrow(/missing/);
-      },
-    );
+    it.each([
+      'x-fal-webhook-request-id',
+      'x-fal-webhook-user-id',
+      'x-fal-webhook-timestamp',
+      'x-fal-webhook-signature',
+    ])('rejects a delivery without %s', async (name) => {
+      const h = await open({ queueMs: 0, runMs: 10 });
+      const { delivery } = await deliveredWebhook(h);
+      await expect(h.provider.verifyWebhook(withHeader(delivery, name, undefined))).rejects.toThrow(/missing/);
+    });
 
     it.each([
       ['not hex', 'zz'.repeat(64)],
@@ -590,29 +688,44 @@ describe('fal webhook verification', () => {
     ])('rejects a signature that is %s', async (_label, signature) => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { delivery } = await deliveredWebhook(h);
-      await expect(h.provider.verifyWebhook(withHeader(delivery, 'x-fal-webhook-signature', signature))).rejects.toBeInstanceOf(
-        WebhookAuthError,
-      );
+      await expect(
+        h.provider.verifyWebhook(withHeader(delivery, 'x-fal-webhook-signature', signature)),
+      ).rejects.toBeInstanceOf(WebhookAuthError);
     });
 
     it('accepts a webhook signed with the gateway request id after fal retried the request, and names the queue request', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { task, delivery } = await deliveredWebhook(h, `flaky runner ${FAL_SIM_MARKERS.retried}`);
-      const body = JSON.parse(Buffer.from(delivery.rawBody).toString('utf8')) as { request_id: string; gateway_request_id: string };
+      const body = JSON.parse(Buffer.from(delivery.rawBody).toString('utf8')) as {
+        request_id: string;
+        gateway_request_id: string;
+      };
       expect(body.gateway_request_id).not.toBe(task.taskId);
       expect(delivery.headers['x-fal-webhook-request-id']).toBe(body.gateway_request_id);
-      await expect(h.provider.verifyWebhook(delivery)).resolves.toMatchObject({ taskId: task.taskId, status: { state: 'succeeded' } });
+      await expect(h.provider.verifyWebhook(delivery)).resolves.toMatchObject({
+        taskId: task.taskId,
+        status: { state: 'succeeded' },
+      });
     });
 
     it('rejects a signed body whose request_id differs from the header', async () => {
       const h = await open();
-      const body = JSON.stringify({ request_id: 'victim', status: 'OK', payload: { video: { url: 'https://evil.example/x.mp4' } } });
+      const body = JSON.stringify({
+        request_id: 'victim',
+        status: 'OK',
+        payload: { video: { url: 'https://evil.example/x.mp4' } },
+      });
       const headers = h.sim.signWebhook(body, { requestId: 'mine' });
       await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) })).rejects.toThrow(/disagree/);
     });
 
     it('rejects a genuine signature for another fal user when the user id is pinned', async () => {
-      const h = await open({ queueMs: 0, runMs: 10, sim: { userId: 'someone-else' }, provider: { webhookUserId: 'me' } });
+      const h = await open({
+        queueMs: 0,
+        runMs: 10,
+        sim: { userId: 'someone-else' },
+        provider: { webhookUserId: 'me' },
+      });
       const { delivery } = await deliveredWebhook(h);
       await expect(h.provider.verifyWebhook(delivery)).rejects.toThrow(/other user/);
     });
@@ -623,7 +736,10 @@ describe('fal webhook verification', () => {
       const h = await open();
       for (const id of ['a1', 'a2', 'a3']) {
         const body = JSON.stringify({ request_id: id, status: 'OK', payload: null });
-        await h.provider.verifyWebhook({ headers: h.sim.signWebhook(body, { requestId: id }), rawBody: Buffer.from(body) });
+        await h.provider.verifyWebhook({
+          headers: h.sim.signWebhook(body, { requestId: id }),
+          rawBody: Buffer.from(body),
+        });
       }
       expect(h.sim.stats.jwksCalls).toBe(1);
     });
@@ -632,7 +748,10 @@ describe('fal webhook verification', () => {
       const h = await open();
       const verifyOne = async (id: string) => {
         const body = JSON.stringify({ request_id: id, status: 'OK', payload: null });
-        await h.provider.verifyWebhook({ headers: h.sim.signWebhook(body, { requestId: id }), rawBody: Buffer.from(body) });
+        await h.provider.verifyWebhook({
+          headers: h.sim.signWebhook(body, { requestId: id }),
+          rawBody: Buffer.from(body),
+        });
       };
       await verifyOne('b1');
       h.clock.advance(24 * 60 * 60 * 1000 + 1);
@@ -644,7 +763,10 @@ describe('fal webhook verification', () => {
       const h = await open();
       const verifyOne = (id: string) => {
         const body = JSON.stringify({ request_id: id, status: 'OK', payload: null });
-        return h.provider.verifyWebhook({ headers: h.sim.signWebhook(body, { requestId: id }), rawBody: Buffer.from(body) });
+        return h.provider.verifyWebhook({
+          headers: h.sim.signWebhook(body, { requestId: id }),
+          rawBody: Buffer.from(body),
+        });
       };
       await verifyOne('c1');
       h.sim.rotateKey();
@@ -659,8 +781,14 @@ describe('fal webhook verification', () => {
       const attacker = generateKeyPairSync('ed25519');
       for (const id of ['d1', 'd2', 'd3', 'd4']) {
         const body = JSON.stringify({ request_id: id, status: 'OK', payload: null });
-        const headers = signFalWebhook(attacker.privateKey, body, { requestId: id, userId: h.sim.userId, timestampS: Math.floor(h.clock.now() / 1000) });
-        await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) })).rejects.toBeInstanceOf(WebhookAuthError);
+        const headers = signFalWebhook(attacker.privateKey, body, {
+          requestId: id,
+          userId: h.sim.userId,
+          timestampS: Math.floor(h.clock.now() / 1000),
+        });
+        await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(body) })).rejects.toBeInstanceOf(
+          WebhookAuthError,
+        );
       }
       expect(h.sim.stats.jwksCalls).toBe(1);
     });
@@ -668,7 +796,12 @@ describe('fal webhook verification', () => {
     describe('when fal serves its keys at one of its two JWKS hosts only', () => {
       it.each(['current', 'alpha'] as const)('verifies with the keys at the %s host', async (jwksAt) => {
         const h = await open({ queueMs: 0, runMs: 10, sim: { jwksAt } });
-        const both = createFalProvider({ key: h.sim.key, queueUrl: h.sim.url, jwksUrls: [h.sim.jwksUrls.current, h.sim.jwksUrls.alpha], clock: h.clock });
+        const both = createFalProvider({
+          key: h.sim.key,
+          queueUrl: h.sim.url,
+          jwksUrls: [h.sim.jwksUrls.current, h.sim.jwksUrls.alpha],
+          clock: h.clock,
+        });
         onTestFinished(() => both.close());
         const { task, delivery } = await deliveredWebhook(h);
         await expect(both.verifyWebhook(delivery)).resolves.toHaveProperty('taskId', task.taskId);
@@ -676,7 +809,12 @@ describe('fal webhook verification', () => {
 
       it('cannot verify at all, a transient error, when the one host it was given has no keys any more', async () => {
         const h = await open({ queueMs: 0, runMs: 10, sim: { jwksAt: 'current' } });
-        const alphaOnly = createFalProvider({ key: h.sim.key, queueUrl: h.sim.url, jwksUrls: [h.sim.jwksUrls.alpha], clock: h.clock });
+        const alphaOnly = createFalProvider({
+          key: h.sim.key,
+          queueUrl: h.sim.url,
+          jwksUrls: [h.sim.jwksUrls.alpha],
+          clock: h.clock,
+        });
         onTestFinished(() => alphaOnly.close());
         const { delivery } = await deliveredWebhook(h);
         await expectProviderError(alphaOnly.verifyWebhook(delivery), { kind: 'transient' });
@@ -684,7 +822,12 @@ describe('fal webhook verification', () => {
 
       it('asks the second host only when the first host’s keys do not verify', async () => {
         const h = await open({ sim: { jwksAt: 'both' } });
-        const both = createFalProvider({ key: h.sim.key, queueUrl: h.sim.url, jwksUrls: [h.sim.jwksUrls.current, h.sim.jwksUrls.alpha], clock: h.clock });
+        const both = createFalProvider({
+          key: h.sim.key,
+          queueUrl: h.sim.url,
+          jwksUrls: [h.sim.jwksUrls.current, h.sim.jwksUrls.alpha],
+          clock: h.clock,
+        });
         onTestFinished(() => both.close());
         const body = '{"request_id":"j1","status":"OK","payload":null}';
         await both.verifyWebhook({ headers: h.sim.signWebhook(body, { requestId: 'j1' }), rawBody: Buffer.from(body) });
@@ -692,11 +835,13 @@ describe('fal webhook verification', () => {
       });
 
       it('defaults to both hosts, the current one first', () => {
-        expect(loadConfig({}).FAL_JWKS_URL).toEqual(['https://rest.fal.ai/.well-known/jwks.json', 'https://rest.alpha.fal.ai/.well-known/jwks.json']);
-        expect(loadConfig({ FAL_JWKS_URL: 'http://127.0.0.1:1/a.json, http://127.0.0.1:1/b.json' }).FAL_JWKS_URL).toEqual([
-          'http://127.0.0.1:1/a.json',
-          'http://127.0.0.1:1/b.json',
+        expect(loadConfig({}).FAL_JWKS_URL).toEqual([
+          'https://rest.fal.ai/.well-known/jwks.json',
+          'https://rest.alpha.fal.ai/.well-known/jwks.json',
         ]);
+        expect(
+          loadConfig({ FAL_JWKS_URL: 'http://127.0.0.1:1/a.json, http://127.0.0.1:1/b.json' }).FAL_JWKS_URL,
+        ).toEqual(['http://127.0.0.1:1/a.json', 'http://127.0.0.1:1/b.json']);
       });
     });
 
@@ -704,9 +849,12 @@ describe('fal webhook verification', () => {
       const h = await open();
       h.sim.injectFault({ kind: 'server_error', status: 503 }, { routes: 'jwks' });
       const body = '{"request_id":"e1","status":"OK","payload":null}';
-      await expectProviderError(h.provider.verifyWebhook({ headers: h.sim.signWebhook(body, { requestId: 'e1' }), rawBody: Buffer.from(body) }), {
-        kind: 'transient',
-      });
+      await expectProviderError(
+        h.provider.verifyWebhook({ headers: h.sim.signWebhook(body, { requestId: 'e1' }), rawBody: Buffer.from(body) }),
+        {
+          kind: 'transient',
+        },
+      );
     });
   });
 });
@@ -721,7 +869,11 @@ describe('fal simulator', () => {
   describe('when a client names no User-Agent', () => {
     it('refuses the queue API and the JWKS with 403', async () => {
       const s = await sim();
-      const queue = await request(`${s.url}/${T2V}`, { method: 'POST', headers: { authorization: `Key ${s.key}` }, body: '{"prompt":"x"}' });
+      const queue = await request(`${s.url}/${T2V}`, {
+        method: 'POST',
+        headers: { authorization: `Key ${s.key}` },
+        body: '{"prompt":"x"}',
+      });
       const jwks = await request(s.jwksUrl);
       expect([queue.statusCode, jwks.statusCode]).toEqual([403, 403]);
       await Promise.all([queue.body.dump(), jwks.body.dump()]);
@@ -762,7 +914,10 @@ describe('fal simulator', () => {
 
     it('refuses a numeric duration, as the schema says string', async () => {
       const s = await sim();
-      expect(await refusal(s, T2V_2, { prompt: 'x', duration: 5 })).toEqual({ status: 422, fields: ['duration:literal_error'] });
+      expect(await refusal(s, T2V_2, { prompt: 'x', duration: 5 })).toEqual({
+        status: 422,
+        fields: ['duration:literal_error'],
+      });
     });
 
     it('refuses fields of the older Seedance schemas: camera_fixed, seed, enable_safety_checker', async () => {
@@ -788,12 +943,17 @@ describe('fal simulator', () => {
 
     it('requires image_url on image-to-video, and takes end_image_url only there', async () => {
       const s = await sim();
-      expect(await refusal(s, I2V_2, { prompt: 'x', end_image_url: 'https://x.test/b.png' })).toEqual({ status: 422, fields: ['image_url:missing'] });
+      expect(await refusal(s, I2V_2, { prompt: 'x', end_image_url: 'https://x.test/b.png' })).toEqual({
+        status: 422,
+        fields: ['image_url:missing'],
+      });
       expect(await refusal(s, T2V_2, { prompt: 'x', end_image_url: 'https://x.test/b.png' })).toEqual({
         status: 422,
         fields: ['end_image_url:extra_forbidden'],
       });
-      expect(await refusal(s, I2V_2, { prompt: 'x', image_url: 'https://x.test/a.png', generate_audio: 'yes' })).toEqual({
+      expect(
+        await refusal(s, I2V_2, { prompt: 'x', image_url: 'https://x.test/a.png', generate_audio: 'yes' }),
+      ).toEqual({
         status: 422,
         fields: ['generate_audio:bool_type'],
       });
@@ -813,7 +973,14 @@ describe('fal simulator', () => {
         bitrate_mode: 'high',
         end_user_id: 'u1',
       };
-      const fast = { prompt: 'x', duration: '15', resolution: '720p', aspect_ratio: '9:16', generate_audio: true, bitrate_mode: 'standard' };
+      const fast = {
+        prompt: 'x',
+        duration: '15',
+        resolution: '720p',
+        aspect_ratio: '9:16',
+        generate_audio: true,
+        bitrate_mode: 'standard',
+      };
       const answers = await Promise.all([post(s, `/${I2V_2}`, standard), post(s, `/${T2V_2_FAST}`, fast)]);
       expect(answers.map((r) => r.statusCode)).toEqual([200, 200]);
       await Promise.all(answers.map((r) => r.body.dump()));
@@ -834,7 +1001,9 @@ describe('fal simulator', () => {
     it('answers 404 like fal', async () => {
       const s = await sim();
       const created = (await (await post(s, `/${T2V}`, { prompt: 'x' })).body.json()) as { request_id: string };
-      const res = await request(`${s.url}/${T2V}/requests/${created.request_id}/status`, { headers: { authorization: `Key ${s.key}`, 'user-agent': 'clipbot-test' } });
+      const res = await request(`${s.url}/${T2V}/requests/${created.request_id}/status`, {
+        headers: { authorization: `Key ${s.key}`, 'user-agent': 'clipbot-test' },
+      });
       expect(res.statusCode).toBe(404);
       await res.body.dump();
       expect(parseFalModelId(T2V).app).toBe('fal-ai/bytedance');
@@ -845,7 +1014,9 @@ describe('fal simulator', () => {
     it('serves the committed 480p and 720p MP4s with their length', async () => {
       const s = await sim({ queueMs: 0, runMs: 0 });
       for (const resolution of ['480p', '720p']) {
-        const created = (await (await post(s, `/${T2V}`, { prompt: 'x', resolution })).body.json()) as { request_id: string };
+        const created = (await (await post(s, `/${T2V}`, { prompt: 'x', resolution })).body.json()) as {
+          request_id: string;
+        };
         const head = await request(`${s.url}/files/${created.request_id}/output.mp4`, { method: 'HEAD' });
         await head.body.dump();
         const get = await request(`${s.url}/files/${created.request_id}/output.mp4`);
@@ -859,8 +1030,12 @@ describe('fal simulator', () => {
 
     it('can expire the file or lie about its type', async () => {
       const s = await sim({ queueMs: 0, runMs: 0 });
-      const expired = (await (await post(s, `/${T2V}`, { prompt: FAL_SIM_MARKERS.expiredVideo })).body.json()) as { request_id: string };
-      const html = (await (await post(s, `/${T2V}`, { prompt: FAL_SIM_MARKERS.htmlVideo })).body.json()) as { request_id: string };
+      const expired = (await (await post(s, `/${T2V}`, { prompt: FAL_SIM_MARKERS.expiredVideo })).body.json()) as {
+        request_id: string;
+      };
+      const html = (await (await post(s, `/${T2V}`, { prompt: FAL_SIM_MARKERS.htmlVideo })).body.json()) as {
+        request_id: string;
+      };
       const gone = await request(`${s.url}/files/${expired.request_id}/output.mp4`);
       await gone.body.dump();
       expect(gone.statusCode).toBe(404);
@@ -872,7 +1047,9 @@ describe('fal simulator', () => {
     it('can cut the video off mid-download: full Content-Length, half the bytes, then a closed connection', async () => {
       const s = await sim({ queueMs: 0, runMs: 0 });
       s.injectFault({ kind: 'cut_body' }, { routes: 'files', phase: 'after' });
-      const created = (await (await post(s, `/${T2V}`, { prompt: 'x', resolution: '480p' })).body.json()) as { request_id: string };
+      const created = (await (await post(s, `/${T2V}`, { prompt: 'x', resolution: '480p' })).body.json()) as {
+        request_id: string;
+      };
       const cut = await request(`${s.url}/files/${created.request_id}/output.mp4`);
       expect(cut.headers['content-type']).toBe('video/mp4');
       await expect(cut.body.arrayBuffer()).rejects.toThrow();
@@ -971,11 +1148,21 @@ describe('fal models of the catalog', () => {
   });
 
   it('prices Seedance 2.0 from fal’s per-second prices (720p $0.3024/s, fast $0.24192/s)', () => {
-    const at = (resolution: '480p' | '720p' | '1080p', durationS: number) => ({ durationS, resolution, aspectRatio: '16:9' });
+    const at = (resolution: '480p' | '720p' | '1080p', durationS: number) => ({
+      durationS,
+      resolution,
+      aspectRatio: '16:9',
+    });
     expect(priceUsd(seedance2, at('720p', 10))).toBeCloseTo(3.024, 6);
     expect(priceUsd(seedance2Fast, at('720p', 10))).toBeCloseTo(2.4192, 6);
-    expect(priceUsd(seedance2, at('1080p', 5)) / priceUsd(seedance2, at('720p', 5))).toBeCloseTo((1920 * 1080) / (1280 * 720), 6);
-    expect(priceUsd(seedance2Fast, at('480p', 5)) / priceUsd(seedance2Fast, at('720p', 5))).toBeCloseTo((864 * 480) / (1280 * 720), 6);
+    expect(priceUsd(seedance2, at('1080p', 5)) / priceUsd(seedance2, at('720p', 5))).toBeCloseTo(
+      (1920 * 1080) / (1280 * 720),
+      6,
+    );
+    expect(priceUsd(seedance2Fast, at('480p', 5)) / priceUsd(seedance2Fast, at('720p', 5))).toBeCloseTo(
+      (864 * 480) / (1280 * 720),
+      6,
+    );
     expect(priceCredits(seedance2, at('720p', 15))).toBe(570);
   });
 });

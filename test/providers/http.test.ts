@@ -51,7 +51,9 @@ describe('parseRetryAfter', () => {
 describe('requestJson', () => {
   describe('when the answer is JSON', () => {
     it('returns status, lower-case headers and the parsed body', async () => {
-      const url = await serve((_req, res) => res.writeHead(202, { 'X-Thing': 'yes', 'content-type': 'application/json' }).end('{"a":1}'));
+      const url = await serve((_req, res) =>
+        res.writeHead(202, { 'X-Thing': 'yes', 'content-type': 'application/json' }).end('{"a":1}'),
+      );
       const res = await requestJson(agent(), { method: 'GET', url });
       expect(res).toMatchObject({ status: 202, isJson: true, body: { a: 1 } });
       expect(res.headers['x-thing']).toBe('yes');
@@ -74,7 +76,9 @@ describe('requestJson', () => {
 
   describe('when the answer is not JSON', () => {
     it('returns it as text for the caller to classify by status', async () => {
-      const url = await serve((_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>bad gateway</h1>'));
+      const url = await serve((_req, res) =>
+        res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>bad gateway</h1>'),
+      );
       const res = await requestJson(agent(), { method: 'GET', url });
       expect(res).toMatchObject({ status: 502, isJson: false, body: undefined, text: '<h1>bad gateway</h1>' });
     });
@@ -82,15 +86,23 @@ describe('requestJson', () => {
 
   describe('when the body is larger than the cap', () => {
     it('throws a retryable malformed error, declared or streamed', async () => {
-      const declared = await serve((_req, res) => res.writeHead(200, { 'content-length': '2048' }).end('x'.repeat(2048)));
+      const declared = await serve((_req, res) =>
+        res.writeHead(200, { 'content-length': '2048' }).end('x'.repeat(2048)),
+      );
       const streamed = await serve((_req, res) => {
         res.writeHead(200);
         res.write('x'.repeat(1500));
         res.end('y'.repeat(1500));
       });
       const a = agent();
-      await expectProviderError(requestJson(a, { method: 'GET', url: declared, maxBodyBytes: 1024 }), { kind: 'malformed', retryable: true });
-      await expectProviderError(requestJson(a, { method: 'GET', url: streamed, maxBodyBytes: 1024 }), { kind: 'malformed', retryable: true });
+      await expectProviderError(requestJson(a, { method: 'GET', url: declared, maxBodyBytes: 1024 }), {
+        kind: 'malformed',
+        retryable: true,
+      });
+      await expectProviderError(requestJson(a, { method: 'GET', url: streamed, maxBodyBytes: 1024 }), {
+        kind: 'malformed',
+        retryable: true,
+      });
     });
   });
 
@@ -100,17 +112,23 @@ describe('requestJson', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const { port } = server.address() as AddressInfo;
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      const error = await expectProviderError(requestJson(agent(), { method: 'GET', url: `http://127.0.0.1:${port}/`, timeoutMs: 2000 }), {
-        kind: 'transient',
-        retryable: true,
-      });
+      const error = await expectProviderError(
+        requestJson(agent(), { method: 'GET', url: `http://127.0.0.1:${port}/`, timeoutMs: 2000 }),
+        {
+          kind: 'transient',
+          retryable: true,
+        },
+      );
       expect(error.message).toContain('ECONNREFUSED');
     });
 
     it('maps a missing answer to a retryable transient error at the deadline', async () => {
       const url = await serve(() => undefined);
       const started = Date.now();
-      await expectProviderError(requestJson(agent(), { method: 'GET', url, timeoutMs: 100 }), { kind: 'transient', retryable: true });
+      await expectProviderError(requestJson(agent(), { method: 'GET', url, timeoutMs: 100 }), {
+        kind: 'transient',
+        retryable: true,
+      });
       expect(Date.now() - started).toBeLessThan(1500);
     });
 

@@ -23,13 +23,21 @@ async function open(sim: KieSimOptions = {}): Promise<{ provider: KieProvider; s
 }
 
 /** A finished 720p Veo task, as a delivered parent job has one. */
-async function finishedParent(provider: KieProvider, providerModel = VEO_FAST, prompt = 'a fox in the snow'): Promise<string> {
+async function finishedParent(
+  provider: KieProvider,
+  providerModel = VEO_FAST,
+  prompt = 'a fox in the snow',
+): Promise<string> {
   const task = await provider.submit({ jobId: 'parent', providerModel, prompt, params: PARAMS });
   expect((await pollUntilFinal(provider, task)).at(-1)).toMatchObject({ state: 'succeeded' });
   return task.taskId;
 }
 
-const followup = (kind: 'upscale' | 'extend', parentTaskId: string, extra: Partial<GenerationRequest> = {}): GenerationRequest => ({
+const followup = (
+  kind: 'upscale' | 'extend',
+  parentTaskId: string,
+  extra: Partial<GenerationRequest> = {},
+): GenerationRequest => ({
   jobId: 'child-1',
   providerModel: VEO_FAST,
   prompt: 'a fox in the snow',
@@ -46,12 +54,26 @@ describe('kie Veo follow-ups', () => {
       const task = await provider.submit(followup('upscale', parent, { params: { ...PARAMS, resolution: '1080p' } }));
       // Our own task id, which names the parent (one job per provider task in our jobs table).
       expect(parseUpscaleTaskId(task.taskId)).toEqual({ resolution: '1080p', parentTaskId: parent });
-      const final = (await pollUntilFinal(provider, { taskId: task.taskId, providerModel: VEO_FAST, params: { ...PARAMS, resolution: '1080p' } })).at(-1)!;
+      const final = (
+        await pollUntilFinal(provider, {
+          taskId: task.taskId,
+          providerModel: VEO_FAST,
+          params: { ...PARAMS, resolution: '1080p' },
+        })
+      ).at(-1)!;
       expect(final).toEqual({ state: 'succeeded', videoUrl: `${sim.url}/files/${parent}/output-1080p.mp4` });
       expect(sim.requests()).toHaveLength(1);
-      expect(sim.calls.filter((c) => c.route === 'veo_1080p').every((c) => c.path === `/api/v1/veo/get-1080p-video?taskId=${parent}&index=0`)).toBe(true);
+      expect(
+        sim.calls
+          .filter((c) => c.route === 'veo_1080p')
+          .every((c) => c.path === `/api/v1/veo/get-1080p-video?taskId=${parent}&index=0`),
+      ).toBe(true);
       const res = await request(final.state === 'succeeded' ? final.videoUrl : '');
-      expect(Buffer.from(await res.body.arrayBuffer()).subarray(4, 8).toString('latin1')).toBe('ftyp');
+      expect(
+        Buffer.from(await res.body.arrayBuffer())
+          .subarray(4, 8)
+          .toString('latin1'),
+      ).toBe('ftyp');
     });
   });
 
@@ -81,7 +103,12 @@ describe('kie Veo follow-ups', () => {
   describe('when the parent task is unknown to kie', () => {
     it('refuses the upscale at submit, not retryable', async () => {
       const { provider } = await open();
-      await expectProviderError(provider.submit(followup('upscale', 'veo_task_0000000000000000', { params: { ...PARAMS, resolution: '1080p' } })), { retryable: false });
+      await expectProviderError(
+        provider.submit(
+          followup('upscale', 'veo_task_0000000000000000', { params: { ...PARAMS, resolution: '1080p' } }),
+        ),
+        { retryable: false },
+      );
     });
   });
 
@@ -89,10 +116,15 @@ describe('kie Veo follow-ups', () => {
     it('posts taskId, the new prompt and the model to /api/v1/veo/extend, and delivers the joined clip record-info names', async () => {
       const { provider, sim } = await open();
       const parent = await finishedParent(provider);
-      const task = await provider.submit(followup('extend', parent, { prompt: 'the fox jumps into the river', jobId: 'child-9' }));
+      const task = await provider.submit(
+        followup('extend', parent, { prompt: 'the fox jumps into the river', jobId: 'child-9' }),
+      );
       expect(task.taskId).not.toBe(parent);
       const child = sim.request(task.taskId)!;
-      expect(child).toMatchObject({ extendOf: parent, input: { taskId: parent, prompt: 'the fox jumps into the river', model: 'fast' } });
+      expect(child).toMatchObject({
+        extendOf: parent,
+        input: { taskId: parent, prompt: 'the fox jumps into the river', model: 'fast' },
+      });
       expect(sim.stats.submissionsByJobId.get('child-9')).toBe(1);
       const final = (await pollUntilFinal(provider, task)).at(-1)!;
       expect(final).toEqual({ state: 'succeeded', videoUrl: `${sim.url}/files/${task.taskId}/full.mp4` });
@@ -119,8 +151,13 @@ describe('kie Veo follow-ups', () => {
       const { provider } = await open({ hdReadyMs: 0 });
       const parent = await finishedParent(provider);
       const up = await provider.submit(followup('upscale', parent, { params: { ...PARAMS, resolution: '1080p' } }));
-      expect((await pollUntilFinal(provider, { ...up, params: { ...PARAMS, resolution: '1080p' } })).at(-1)).toMatchObject({ state: 'succeeded' });
-      await expectProviderError(provider.submit(followup('extend', parent, { prompt: 'more' })), { kind: 'validation', retryable: false });
+      expect(
+        (await pollUntilFinal(provider, { ...up, params: { ...PARAMS, resolution: '1080p' } })).at(-1),
+      ).toMatchObject({ state: 'succeeded' });
+      await expectProviderError(provider.submit(followup('extend', parent, { prompt: 'more' })), {
+        kind: 'validation',
+        retryable: false,
+      });
     });
   });
 });

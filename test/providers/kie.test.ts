@@ -6,7 +6,13 @@ import { WebhookAuthError } from '../../src/core/errors.js';
 import type { GenerationRequest, TaskRef, WebhookRequest } from '../../src/core/ports.js';
 import { ENGLISH_ONLY_MESSAGE } from '../../src/providers/kie-api.js';
 import { KIE_NO_CALLBACK_URL } from '../../src/providers/kie-suno.js';
-import { createKieProvider, KIE_WEBHOOK_TOLERANCE_S, signKieWebhook, type KieProvider, type KieProviderOptions } from '../../src/providers/kie.js';
+import {
+  createKieProvider,
+  KIE_WEBHOOK_TOLERANCE_S,
+  signKieWebhook,
+  type KieProvider,
+  type KieProviderOptions,
+} from '../../src/providers/kie.js';
 import {
   KIE_SIM_MARKERS,
   KIE_SIM_MESSAGES,
@@ -107,7 +113,8 @@ async function startKie(opts: KieHarnessOptions = {}): Promise<KieHarness> {
     ...(sim.hmacKey !== undefined ? { webhookHmacKey: sim.hmacKey } : {}),
     ...opts.provider,
   });
-  const fault = (op: ProviderOperation, f: KieSimFault, times = 1) => sim.injectFault(f, { routes: OPERATION_ROUTES[op], times });
+  const fault = (op: ProviderOperation, f: KieSimFault, times = 1) =>
+    sim.injectFault(f, { routes: OPERATION_ROUTES[op], times });
   const api = opts.api ?? 'veo';
   return {
     provider,
@@ -118,18 +125,28 @@ async function startKie(opts: KieHarnessOptions = {}): Promise<KieHarness> {
     markers: { contentPolicyOutput: KIE_SIM_MARKERS.contentPolicy, stayQueued: KIE_SIM_MARKERS.hang },
     faults: {
       rateLimit: (op, o = {}) =>
-        fault(op, { kind: 'rate_limit', ...(o.retryAfterS !== undefined ? { retryAfter: String(o.retryAfterS) } : {}) }, o.times),
+        fault(
+          op,
+          { kind: 'rate_limit', ...(o.retryAfterS !== undefined ? { retryAfter: String(o.retryAfterS) } : {}) },
+          o.times,
+        ),
       serverError: (op, o = {}) => fault(op, { kind: 'server_error', status: o.status ?? 503 }, o.times),
       malformed: (op, o = {}) => fault(op, { kind: 'malformed' }, o.times),
       hang: (op, o = {}) => fault(op, { kind: 'hang' }, o.times),
       reset: (op, o = {}) => fault(op, { kind: 'reset' }, o.times),
     },
-    unknownTask: api === 'veo' ? { taskId: 'veo_task_0000000000000000', providerModel: VEO_FAST } : { taskId: '0'.repeat(32), providerModel: SUNO },
+    unknownTask:
+      api === 'veo'
+        ? { taskId: 'veo_task_0000000000000000', providerModel: VEO_FAST }
+        : { taskId: '0'.repeat(32), providerModel: SUNO },
     webhooks: {
       url: receiver.url,
       next: () => receiver.next(),
       forge: (real) => ({
-        headers: { ...real.headers, ...signKieSimWebhook('not-the-key', taskIdIn(real), Number(real.headers['x-webhook-timestamp'])) },
+        headers: {
+          ...real.headers,
+          ...signKieSimWebhook('not-the-key', taskIdIn(real), Number(real.headers['x-webhook-timestamp'])),
+        },
         rawBody: real.rawBody,
       }),
       maxAgeS: KIE_WEBHOOK_TOLERANCE_S,
@@ -158,11 +175,15 @@ describeVideoProviderConformance('kie Veo', (o) => startKie({ ...o, api: 'veo' }
   webhookTrust: 'signed-refetch',
 });
 
-describeVideoProviderConformance('kie Veo without a webhook key', (o) => startKie({ ...o, api: 'veo', signed: false }), {
-  cancelQueued: false,
-  webhooks: true,
-  webhookTrust: 'refetch',
-});
+describeVideoProviderConformance(
+  'kie Veo without a webhook key',
+  (o) => startKie({ ...o, api: 'veo', signed: false }),
+  {
+    cancelQueued: false,
+    webhooks: true,
+    webhookTrust: 'refetch',
+  },
+);
 
 describeVideoProviderConformance('kie Suno music video', (o) => startKie({ ...o, api: 'suno' }), {
   cancelQueued: false,
@@ -175,9 +196,16 @@ describe('kie adapter', () => {
   describe('when it submits a Veo video', () => {
     it('posts the prompt, model, TEXT_2_VIDEO and the documented aspect_ratio (no deprecated enableFallback), with the job id header', async () => {
       const h = await open();
-      await h.provider.submit(veoRequest('a red kite', { jobId: 'job-9', providerModel: VEO, params: { ...PARAMS, aspectRatio: '9:16' } }));
+      await h.provider.submit(
+        veoRequest('a red kite', { jobId: 'job-9', providerModel: VEO, params: { ...PARAMS, aspectRatio: '9:16' } }),
+      );
       const [task] = h.sim.requests();
-      expect(task!.input).toEqual({ prompt: 'a red kite', model: 'veo3', aspect_ratio: '9:16', generationType: 'TEXT_2_VIDEO' });
+      expect(task!.input).toEqual({
+        prompt: 'a red kite',
+        model: 'veo3',
+        aspect_ratio: '9:16',
+        generationType: 'TEXT_2_VIDEO',
+      });
       expect(task!.aspectRatio).toBe('9:16');
       expect(h.sim.stats.submissionsByJobId.get('job-9')).toBe(1);
       expect(h.sim.calls[0]).toMatchObject({ method: 'POST', path: '/api/v1/veo/generate' });
@@ -197,15 +225,24 @@ describe('kie adapter', () => {
     it.each([
       ['Quality', VEO],
       ['Fast', VEO_FAST],
-    ])('is accepted by the simulator’s generationType rules on %s, with and without an image', async (_label, providerModel) => {
-      const h = await open();
-      await h.provider.submit(veoRequest('text', { providerModel }));
-      await h.provider.submit(veoRequest('image', { providerModel, imageUrl: 'https://media.example.com/a.png', params: { ...PARAMS, aspectRatio: 'auto' } }));
-      expect(h.sim.requests().map((t) => [t.model, t.input.generationType])).toEqual([
-        [providerModel, 'TEXT_2_VIDEO'],
-        [providerModel, 'FIRST_AND_LAST_FRAMES_2_VIDEO'],
-      ]);
-    });
+    ])(
+      'is accepted by the simulator’s generationType rules on %s, with and without an image',
+      async (_label, providerModel) => {
+        const h = await open();
+        await h.provider.submit(veoRequest('text', { providerModel }));
+        await h.provider.submit(
+          veoRequest('image', {
+            providerModel,
+            imageUrl: 'https://media.example.com/a.png',
+            params: { ...PARAMS, aspectRatio: 'auto' },
+          }),
+        );
+        expect(h.sim.requests().map((t) => [t.model, t.input.generationType])).toEqual([
+          [providerModel, 'TEXT_2_VIDEO'],
+          [providerModel, 'FIRST_AND_LAST_FRAMES_2_VIDEO'],
+        ]);
+      },
+    );
 
     it('sends "Auto" for an automatic aspect ratio', async () => {
       const h = await open();
@@ -232,7 +269,9 @@ describe('kie adapter', () => {
     describe('when the image is a data: URI', () => {
       it('refuses it before calling kie, which can only fetch URLs', async () => {
         const h = await open();
-        await expectProviderError(h.provider.submit(veoRequest('x', { imageUrl: 'data:image/png;base64,AAAA' })), { kind: 'validation' });
+        await expectProviderError(h.provider.submit(veoRequest('x', { imageUrl: 'data:image/png;base64,AAAA' })), {
+          kind: 'validation',
+        });
         expect(h.sim.calls).toHaveLength(0);
       });
     });
@@ -240,7 +279,10 @@ describe('kie adapter', () => {
     describe('when the model is not a kie model', () => {
       it('refuses it before calling kie', async () => {
         const h = await open();
-        await expectProviderError(h.provider.submit(veoRequest('x', { providerModel: 'veo9' })), { kind: 'validation', retryable: false });
+        await expectProviderError(h.provider.submit(veoRequest('x', { providerModel: 'veo9' })), {
+          kind: 'validation',
+          retryable: false,
+        });
         expect(h.sim.calls).toHaveLength(0);
       });
     });
@@ -253,57 +295,78 @@ describe('kie adapter', () => {
     });
   });
 
-  describe.each<KieErrorStyle>(['envelope', 'http', 'http500'])('when kie answers an error code (%s style)', (style) => {
-    it.each([
-      [401, 'You do not have access permissions', { kind: 'auth', retryable: false }],
-      [402, 'The current credits are insufficient. Please top up.', { kind: 'insufficient_funds', retryable: false }],
-      [404, 'Not found', { kind: 'not_found', retryable: false }],
-      [429, 'Your call frequency is too high.', { kind: 'rate_limit', retryable: true }],
-      [455, 'Service unavailable: under maintenance', { kind: 'transient', retryable: true }],
-      [422, 'model is invalid', { kind: 'validation', retryable: false, message: 'model is invalid' }],
-      [400, 'Your prompt was flagged by Website as violating content policies.', { kind: 'content_policy', stage: 'input', retryable: false }],
-      [422, 'Your request was rejected by Flow(public_error_prominent_people_upload).', { kind: 'content_policy', stage: 'input' }],
-      [400, 'Only English prompts are supported at this time', { kind: 'validation', message: ENGLISH_ONLY_MESSAGE }],
-      [500, 'Server error', { kind: 'transient', retryable: true }],
-      [501, 'Generation failed', { kind: 'transient', retryable: true }],
-      [503, 'Service unavailable', { kind: 'transient', retryable: true }],
-    ] as const)('maps code %i at submit', async (code, msg, expected) => {
-      const h = await open();
-      h.sim.injectFault({ kind: 'code', code, msg, style }, { routes: 'veo_generate' });
-      await expectProviderError(h.provider.submit(veoRequest('x')), { ...expected, status: code });
-      expect(h.sim.calls[0]!.status).toBe(style === 'http' ? code : style === 'http500' ? 500 : 200);
-    });
+  describe.each<KieErrorStyle>(['envelope', 'http', 'http500'])(
+    'when kie answers an error code (%s style)',
+    (style) => {
+      it.each([
+        [401, 'You do not have access permissions', { kind: 'auth', retryable: false }],
+        [402, 'The current credits are insufficient. Please top up.', { kind: 'insufficient_funds', retryable: false }],
+        [404, 'Not found', { kind: 'not_found', retryable: false }],
+        [429, 'Your call frequency is too high.', { kind: 'rate_limit', retryable: true }],
+        [455, 'Service unavailable: under maintenance', { kind: 'transient', retryable: true }],
+        [422, 'model is invalid', { kind: 'validation', retryable: false, message: 'model is invalid' }],
+        [
+          400,
+          'Your prompt was flagged by Website as violating content policies.',
+          { kind: 'content_policy', stage: 'input', retryable: false },
+        ],
+        [
+          422,
+          'Your request was rejected by Flow(public_error_prominent_people_upload).',
+          { kind: 'content_policy', stage: 'input' },
+        ],
+        [400, 'Only English prompts are supported at this time', { kind: 'validation', message: ENGLISH_ONLY_MESSAGE }],
+        [500, 'Server error', { kind: 'transient', retryable: true }],
+        [501, 'Generation failed', { kind: 'transient', retryable: true }],
+        [503, 'Service unavailable', { kind: 'transient', retryable: true }],
+      ] as const)('maps code %i at submit', async (code, msg, expected) => {
+        const h = await open();
+        h.sim.injectFault({ kind: 'code', code, msg, style }, { routes: 'veo_generate' });
+        await expectProviderError(h.provider.submit(veoRequest('x')), { ...expected, status: code });
+        expect(h.sim.calls[0]!.status).toBe(style === 'http' ? code : style === 'http500' ? 500 : 200);
+      });
 
-    it('reads Retry-After on a 429', async () => {
-      const h = await open();
-      h.sim.injectFault({ kind: 'rate_limit', retryAfter: '12', style }, { routes: 'veo_generate' });
-      await expectProviderError(h.provider.submit(veoRequest('x')), { kind: 'rate_limit', retryAfterS: 12 });
-    });
+      it('reads Retry-After on a 429', async () => {
+        const h = await open();
+        h.sim.injectFault({ kind: 'rate_limit', retryAfter: '12', style }, { routes: 'veo_generate' });
+        await expectProviderError(h.provider.submit(veoRequest('x')), { kind: 'rate_limit', retryAfterS: 12 });
+      });
 
-    it('throws, rather than failing the task, when record-info itself answers an error', async () => {
-      const h = await open();
-      const task = await h.provider.submit(veoRequest('x'));
-      h.sim.injectFault({ kind: 'code', code: 455, msg: 'maintenance', style }, { routes: 'veo_record_info' });
-      await expectProviderError(h.provider.status(task), { kind: 'transient', retryable: true, status: 455 });
-      await expect(h.provider.status(task)).resolves.toEqual({ state: 'running' });
-    });
+      it('throws, rather than failing the task, when record-info itself answers an error', async () => {
+        const h = await open();
+        const task = await h.provider.submit(veoRequest('x'));
+        h.sim.injectFault({ kind: 'code', code: 455, msg: 'maintenance', style }, { routes: 'veo_record_info' });
+        await expectProviderError(h.provider.status(task), { kind: 'transient', retryable: true, status: 455 });
+        await expect(h.provider.status(task)).resolves.toEqual({ state: 'running' });
+      });
 
-    it('reads the prompt-driven codes of the simulator alike', async () => {
-      const h = await open({ sim: { errorStyle: style } });
-      await expectProviderError(h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.noCredits}`)), { kind: 'insufficient_funds', status: 402 });
-      await expectProviderError(h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.maintenance}`)), { kind: 'transient', status: 455 });
-      const busy = `x ${KIE_SIM_MARKERS.rateLimit(1)}`;
-      await expectProviderError(h.provider.submit(veoRequest(busy)), { kind: 'rate_limit', retryAfterS: 1 });
-      await expect(h.provider.submit(veoRequest(busy))).resolves.toHaveProperty('taskId');
-      expect(h.sim.submissionsFor(busy)).toBe(1);
-    });
-  });
+      it('reads the prompt-driven codes of the simulator alike', async () => {
+        const h = await open({ sim: { errorStyle: style } });
+        await expectProviderError(h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.noCredits}`)), {
+          kind: 'insufficient_funds',
+          status: 402,
+        });
+        await expectProviderError(h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.maintenance}`)), {
+          kind: 'transient',
+          status: 455,
+        });
+        const busy = `x ${KIE_SIM_MARKERS.rateLimit(1)}`;
+        await expectProviderError(h.provider.submit(veoRequest(busy)), { kind: 'rate_limit', retryAfterS: 1 });
+        await expect(h.provider.submit(veoRequest(busy))).resolves.toHaveProperty('taskId');
+        expect(h.sim.submissionsFor(busy)).toBe(1);
+      });
+    },
+  );
 
   describe('when a gateway answers instead of kie', () => {
     it('reads a bare HTML 502 as transient', async () => {
       const h = await open();
       h.sim.injectFault({ kind: 'html', status: 502 }, { routes: 'veo_generate' });
-      await expectProviderError(h.provider.submit(veoRequest('x')), { kind: 'transient', retryable: true, status: 502 });
+      await expectProviderError(h.provider.submit(veoRequest('x')), {
+        kind: 'transient',
+        retryable: true,
+        status: 502,
+      });
     });
   });
 
@@ -312,19 +375,28 @@ describe('kie adapter', () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(veoRequest('一只猫在花园里玩耍'));
       const final = await finalOf(h, task);
-      expect(final).toMatchObject({ state: 'failed', error: { kind: 'validation', retryable: false, message: ENGLISH_ONLY_MESSAGE } });
+      expect(final).toMatchObject({
+        state: 'failed',
+        error: { kind: 'validation', retryable: false, message: ENGLISH_ONLY_MESSAGE },
+      });
     });
 
     it('reports a flagged video as content_policy at the output stage', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.contentPolicy}`));
-      expect(await finalOf(h, task)).toMatchObject({ state: 'failed', error: { kind: 'content_policy', stage: 'output', status: 400 } });
+      expect(await finalOf(h, task)).toMatchObject({
+        state: 'failed',
+        error: { kind: 'content_policy', stage: 'output', status: 400 },
+      });
     });
 
     it('reports a prompt flagged during generation as content_policy at the input stage', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.contentPolicyInputLate}`));
-      expect(await finalOf(h, task)).toMatchObject({ state: 'failed', error: { kind: 'content_policy', stage: 'input' } });
+      expect(await finalOf(h, task)).toMatchObject({
+        state: 'failed',
+        error: { kind: 'content_policy', stage: 'input' },
+      });
     });
 
     it('reports a prompt flagged at submit as content_policy at the input stage, with no task created', async () => {
@@ -340,14 +412,20 @@ describe('kie adapter', () => {
     it('reports a failed generation (code 501) as a final, non-retryable failure', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(veoRequest(`x ${KIE_SIM_MARKERS.fail}`));
-      expect(await finalOf(h, task)).toMatchObject({ state: 'failed', error: { kind: 'unknown', retryable: false, status: 501 } });
+      expect(await finalOf(h, task)).toMatchObject({
+        state: 'failed',
+        error: { kind: 'unknown', retryable: false, status: 501 },
+      });
     });
 
     it('reports an image kie could not fetch as validation', async () => {
       const h = await open({ queueMs: 0, runMs: 10, sim: { fetchImages: true } });
       const task = await h.provider.submit(veoRequest('animate', { imageUrl: 'http://127.0.0.1:1/gone.png' }));
       const final = await finalOf(h, task);
-      expect(final).toMatchObject({ state: 'failed', error: { kind: 'validation', message: KIE_SIM_MESSAGES.imageFetch } });
+      expect(final).toMatchObject({
+        state: 'failed',
+        error: { kind: 'validation', message: KIE_SIM_MESSAGES.imageFetch },
+      });
     });
   });
 
@@ -362,10 +440,16 @@ describe('kie adapter', () => {
       const notReady = h.sim.calls.filter((c) => c.route === 'veo_1080p' && c.code === 400);
       expect(notReady.length).toBeGreaterThan(0);
       expect(seen.filter((s) => s.state === 'running').length).toBeGreaterThanOrEqual(notReady.length);
-      expect(h.sim.calls.find((c) => c.route === 'veo_1080p')!.path).toBe(`/api/v1/veo/get-1080p-video?taskId=${task.taskId}&index=0`);
+      expect(h.sim.calls.find((c) => c.route === 'veo_1080p')!.path).toBe(
+        `/api/v1/veo/get-1080p-video?taskId=${task.taskId}&index=0`,
+      );
       const res = await request(final.videoUrl);
       expect(res.headers['content-type']).toBe('video/mp4');
-      expect(Buffer.from(await res.body.arrayBuffer()).subarray(4, 8).toString('latin1')).toBe('ftyp');
+      expect(
+        Buffer.from(await res.body.arrayBuffer())
+          .subarray(4, 8)
+          .toString('latin1'),
+      ).toBe('ftyp');
     });
 
     it('reads the request from the TaskRef the engine rebuilds from the job', async () => {
@@ -378,7 +462,10 @@ describe('kie adapter', () => {
     it('treats not-ready answers sent as HTTP statuses the same way', async () => {
       const h = await open({ queueMs: 0, runMs: 10, sim: { hdReadyMs: 80, errorStyle: 'http' } });
       const task = await h.provider.submit(veoRequest('hd', { params: PARAMS_1080P }));
-      expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded', videoUrl: expect.stringMatching(/output-1080p\.mp4$/) });
+      expect(await finalOf(h, task)).toMatchObject({
+        state: 'succeeded',
+        videoUrl: expect.stringMatching(/output-1080p\.mp4$/),
+      });
       expect(h.sim.calls.some((c) => c.route === 'veo_1080p' && c.status === 400)).toBe(true);
     });
 
@@ -393,7 +480,10 @@ describe('kie adapter', () => {
     it('never calls the 1080p or 4K endpoint for a 720p job', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(veoRequest('plain'));
-      expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded', videoUrl: expect.stringMatching(/\/output\.mp4$/) });
+      expect(await finalOf(h, task)).toMatchObject({
+        state: 'succeeded',
+        videoUrl: expect.stringMatching(/\/output\.mp4$/),
+      });
       expect(h.sim.stats.hdCalls).toBe(0);
       expect(h.sim.stats.uhdCalls).toBe(0);
     });
@@ -413,7 +503,11 @@ describe('kie adapter', () => {
       expect(h.sim.stats.hdCalls).toBe(0);
       // The 4K task is kie's own, known to record-info, and its video is the URL the job got.
       const uhd = h.sim.request(final.videoUrl.split('/').at(-2)!);
-      expect(uhd).toMatchObject({ upgradeOf: task.taskId, input: { taskId: task.taskId, index: 0 }, state: 'succeeded' });
+      expect(uhd).toMatchObject({
+        upgradeOf: task.taskId,
+        input: { taskId: task.taskId, index: 0 },
+        state: 'succeeded',
+      });
       expect(h.sim.requests()).toHaveLength(1);
       const res = await request(final.videoUrl);
       expect(res.headers['content-type']).toBe('video/mp4');
@@ -448,7 +542,12 @@ describe('kie adapter', () => {
   describe('when it makes a Suno music video', () => {
     it('posts taskId, audioId, author, domainName and callBackUrl to the MP4 API', async () => {
       const h = await open({ api: 'suno' });
-      const musicVideo = { taskId: 'taskId_774b9aa0422f', audioId: 'e231-8cadc7dc', author: 'DJ Name', domainName: 'music.example.com' };
+      const musicVideo = {
+        taskId: 'taskId_774b9aa0422f',
+        audioId: 'e231-8cadc7dc',
+        author: 'DJ Name',
+        domainName: 'music.example.com',
+      };
       await h.provider.submit(sunoRequest('', { musicVideo, webhookUrl: h.receiver.url, jobId: 'job-mv' }));
       const [task] = h.sim.requests();
       expect(task).toMatchObject({ api: 'mp4', model: 'suno-mp4', jobId: 'job-mv' });
@@ -496,14 +595,20 @@ describe('kie adapter', () => {
     it.each(['string', 'epoch'] as const)('succeeds with response.videoUrl when times are %s', async (timeFormat) => {
       const h = await open({ api: 'suno', queueMs: 0, runMs: 10, sim: { timeFormat } });
       const task = await h.provider.submit(sunoRequest('DJ'));
-      expect(await finalOf(h, task)).toEqual({ state: 'succeeded', videoUrl: `${h.sim.url}/files/${task.taskId}/output.mp4` });
+      expect(await finalOf(h, task)).toEqual({
+        state: 'succeeded',
+        videoUrl: `${h.sim.url}/files/${task.taskId}/output.mp4`,
+      });
       expect(h.sim.calls.filter((c) => c.route === 'mp4_record_info').length).toBe(h.sim.stats.recordInfoCalls);
     });
 
     it('reports CREATE_TASK_FAILED as validation: the song could not be used', async () => {
       const h = await open({ api: 'suno', queueMs: 0, runMs: 10 });
       const task = await h.provider.submit(sunoRequest(`DJ ${KIE_SIM_MARKERS.createFailed}`));
-      expect(await finalOf(h, task)).toMatchObject({ state: 'failed', error: { kind: 'validation', message: KIE_SIM_MESSAGES.createFailed } });
+      expect(await finalOf(h, task)).toMatchObject({
+        state: 'failed',
+        error: { kind: 'validation', message: KIE_SIM_MESSAGES.createFailed },
+      });
     });
 
     it('reports GENERATE_MP4_FAILED as a failed generation', async () => {
@@ -535,7 +640,11 @@ describe('kie adapter', () => {
 
     it('treats a taskId with spaces or control characters as malformed', async () => {
       const h = await open();
-      h.sim.injectFault({ kind: 'respond', status: 200, body: { code: 200, msg: 'success', data: { taskId: 'a b\n' } } });
+      h.sim.injectFault({
+        kind: 'respond',
+        status: 200,
+        body: { code: 200, msg: 'success', data: { taskId: 'a b\n' } },
+      });
       await expectProviderError(h.provider.submit(veoRequest('x')), { kind: 'malformed' });
     });
 
@@ -563,14 +672,20 @@ describe('kie adapter', () => {
       ['an answer about another task', { taskId: 'other', successFlag: 0 }, VEO_FAST],
     ])('treats %s as malformed', async (_label, data, providerModel) => {
       const h = await open();
-      h.sim.injectFault({ kind: 'respond', status: 200, body: { code: 200, msg: 'success', data } }, { routes: ['veo_record_info', 'mp4_record_info'] });
+      h.sim.injectFault(
+        { kind: 'respond', status: 200, body: { code: 200, msg: 'success', data } },
+        { routes: ['veo_record_info', 'mp4_record_info'] },
+      );
       await expectProviderError(h.provider.status({ taskId: 'T', providerModel }), { kind: 'malformed' });
     });
 
     it('reads a non-numeric errorCode label as part of the verdict', async () => {
       const h = await open();
       const data = { taskId: 'T', successFlag: 2, errorCode: 'public_error_prominent_people_upload', errorMessage: '' };
-      h.sim.injectFault({ kind: 'respond', status: 200, body: { code: 200, msg: 'success', data } }, { routes: 'veo_record_info' });
+      h.sim.injectFault(
+        { kind: 'respond', status: 200, body: { code: 200, msg: 'success', data } },
+        { routes: 'veo_record_info' },
+      );
       const status = await h.provider.status({ taskId: 'T', providerModel: VEO_FAST });
       expect(status).toMatchObject({ state: 'failed', error: { kind: 'content_policy', stage: 'input', status: 501 } });
     });
@@ -584,18 +699,28 @@ describe('kie adapter', () => {
 
     it.each([
       ['Veo', 'veo' as const, (h: KieHarness) => h.provider.submit(veoRequest(`odd ${KIE_SIM_MARKERS.unknownFlag}`))],
-      ['Suno', 'suno' as const, (h: KieHarness) => h.provider.submit(sunoRequest(`odd ${KIE_SIM_MARKERS.unknownFlag}`))],
-    ])('fails a %s task whose successFlag it does not know at once, instead of polling until the timeout', async (_label, api, submit) => {
-      const h = await open({ api, queueMs: 0, runMs: 10 });
-      const task = await submit(h);
-      const status = await h.provider.status(task);
-      expect(status).toMatchObject({ state: 'failed', error: { kind: 'unknown', retryable: false } });
-      expect(status.state === 'failed' && status.error.message).toMatch(/unknown successFlag/);
-    });
+      [
+        'Suno',
+        'suno' as const,
+        (h: KieHarness) => h.provider.submit(sunoRequest(`odd ${KIE_SIM_MARKERS.unknownFlag}`)),
+      ],
+    ])(
+      'fails a %s task whose successFlag it does not know at once, instead of polling until the timeout',
+      async (_label, api, submit) => {
+        const h = await open({ api, queueMs: 0, runMs: 10 });
+        const task = await submit(h);
+        const status = await h.provider.status(task);
+        expect(status).toMatchObject({ state: 'failed', error: { kind: 'unknown', retryable: false } });
+        expect(status.state === 'failed' && status.error.message).toMatch(/unknown successFlag/);
+      },
+    );
 
     it('reads a record-info with data null as an unknown task', async () => {
       const h = await open();
-      h.sim.injectFault({ kind: 'respond', status: 200, body: { code: 200, msg: 'success', data: null } }, { routes: 'veo_record_info' });
+      h.sim.injectFault(
+        { kind: 'respond', status: 200, body: { code: 200, msg: 'success', data: null } },
+        { routes: 'veo_record_info' },
+      );
       await expectProviderError(h.provider.status({ taskId: 'T', providerModel: VEO_FAST }), { kind: 'not_found' });
     });
 
@@ -613,7 +738,10 @@ describe('kie adapter', () => {
       const task = await h.provider.submit(veoRequest('early bird', { webhookUrl: h.receiver.url }));
       const delivery = await h.receiver.next();
       const event = await h.provider.verifyWebhook(delivery);
-      expect(event).toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
+      expect(event).toEqual({
+        taskId: task.taskId,
+        deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}`,
+      });
       expect(await h.provider.status(task)).toEqual({ state: 'running' });
       expect(await finalOf(h, task)).toMatchObject({ state: 'succeeded' });
     });
@@ -621,7 +749,13 @@ describe('kie adapter', () => {
 
   describe.each<Api>(['veo', 'suno'])('when record-info has no record yet right after submit (%s)', (api) => {
     it('reports the task queued for a short while, then not_found', async () => {
-      const h = await open({ api, queueMs: 0, runMs: 10_000, sim: { recordDelayMs: 120_000 }, provider: { recordGraceMs: 60_000 } });
+      const h = await open({
+        api,
+        queueMs: 0,
+        runMs: 10_000,
+        sim: { recordDelayMs: 120_000 },
+        provider: { recordGraceMs: 60_000 },
+      });
       const task = await h.provider.submit(h.request('fresh'));
       await expect(h.provider.status(task)).resolves.toEqual({ state: 'queued' });
       h.clock.advance(59_000);
@@ -656,7 +790,10 @@ describe('kie webhook verification', () => {
     return { task, delivery: await h.receiver.next() };
   }
 
-  const withBody = (d: WebhookRequest, body: unknown): WebhookRequest => ({ headers: d.headers, rawBody: Buffer.from(JSON.stringify(body)) });
+  const withBody = (d: WebhookRequest, body: unknown): WebhookRequest => ({
+    headers: d.headers,
+    rawBody: Buffer.from(JSON.stringify(body)),
+  });
   const withHeader = (d: WebhookRequest, name: string, value: string | undefined): WebhookRequest => ({
     headers: { ...d.headers, [name]: value },
     rawBody: d.rawBody,
@@ -667,10 +804,16 @@ describe('kie webhook verification', () => {
     it('accepts a genuine Veo callback and reports the task with no status', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { task, delivery } = await delivered(h, veoRequest('hook'));
-      expect(bodyOf(delivery).data).toMatchObject({ taskId: task.taskId, info: { resultUrls: [expect.stringMatching(/^http/)] } });
+      expect(bodyOf(delivery).data).toMatchObject({
+        taskId: task.taskId,
+        info: { resultUrls: [expect.stringMatching(/^http/)] },
+      });
       const event = await h.provider.verifyWebhook(delivery);
       // The dedup key is made of what kie signed (task id and timestamp), never of the unsigned body.
-      expect(event).toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
+      expect(event).toEqual({
+        taskId: task.taskId,
+        deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}`,
+      });
       expect(event.status).toBeUndefined();
     });
 
@@ -678,7 +821,10 @@ describe('kie webhook verification', () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { task, delivery } = await delivered(h, veoRequest(`bad ${KIE_SIM_MARKERS.contentPolicy}`));
       expect(bodyOf(delivery)).toMatchObject({ code: 400, msg: KIE_SIM_MESSAGES.videoFlagged });
-      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
+      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({
+        taskId: task.taskId,
+        deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}`,
+      });
     });
 
     it('accepts a Suno callback with snake_case task_id and video_url', async () => {
@@ -689,7 +835,10 @@ describe('kie webhook verification', () => {
         msg: 'MP4 generated successfully.',
         data: { task_id: task.taskId, video_url: `${h.sim.url}/files/${task.taskId}/output.mp4` },
       });
-      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({ taskId: task.taskId, deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}` });
+      await expect(h.provider.verifyWebhook(delivery)).resolves.toEqual({
+        taskId: task.taskId,
+        deliveryId: `${task.taskId}:${delivery.headers['x-webhook-timestamp']}`,
+      });
     });
 
     it('gives duplicate deliveries the same delivery id', async () => {
@@ -704,14 +853,18 @@ describe('kie webhook verification', () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { delivery } = await delivered(h, veoRequest('hook'));
       const upper = Object.fromEntries(Object.entries(delivery.headers).map(([k, v]) => [k.toUpperCase(), v]));
-      await expect(h.provider.verifyWebhook({ headers: upper, rawBody: delivery.rawBody })).resolves.toHaveProperty('taskId');
+      await expect(h.provider.verifyWebhook({ headers: upper, rawBody: delivery.rawBody })).resolves.toHaveProperty(
+        'taskId',
+      );
     });
 
     it('accepts a timestamp 299 s old', async () => {
       const h = await open();
       const body = { code: 200, msg: 'ok', data: { taskId: 'veo_task_1' } };
       const headers = h.sim.signWebhook('veo_task_1', { timestampS: nowS(h) - 299 });
-      await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(JSON.stringify(body)) })).resolves.toMatchObject({ taskId: 'veo_task_1' });
+      await expect(
+        h.provider.verifyWebhook({ headers, rawBody: Buffer.from(JSON.stringify(body)) }),
+      ).resolves.toMatchObject({ taskId: 'veo_task_1' });
     });
 
     it('signs exactly base64(HMAC-SHA256(key, taskId + "." + timestamp))', () => {
@@ -732,14 +885,20 @@ describe('kie webhook verification', () => {
     it('rejects a genuine signature moved onto a body naming another task', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { delivery } = await delivered(h, veoRequest('hook'));
-      const swapped = withBody(delivery, { ...bodyOf(delivery), data: { ...bodyOf(delivery).data, taskId: 'veo_task_victim' } });
+      const swapped = withBody(delivery, {
+        ...bodyOf(delivery),
+        data: { ...bodyOf(delivery).data, taskId: 'veo_task_victim' },
+      });
       await expect(h.provider.verifyWebhook(swapped)).rejects.toBeInstanceOf(WebhookAuthError);
     });
 
     it('rejects a Suno body whose task_id was swapped', async () => {
       const h = await open({ api: 'suno', queueMs: 0, runMs: 10 });
       const { delivery } = await delivered(h, sunoRequest('DJ'));
-      const swapped = withBody(delivery, { ...bodyOf(delivery), data: { ...bodyOf(delivery).data, task_id: 'someone-else' } });
+      const swapped = withBody(delivery, {
+        ...bodyOf(delivery),
+        data: { ...bodyOf(delivery).data, task_id: 'someone-else' },
+      });
       await expect(h.provider.verifyWebhook(swapped)).rejects.toBeInstanceOf(WebhookAuthError);
     });
 
@@ -777,13 +936,18 @@ describe('kie webhook verification', () => {
     ])('rejects a signature that is %s', async (_label, signature) => {
       const h = await open({ queueMs: 0, runMs: 10 });
       const { delivery } = await delivered(h, veoRequest('hook'));
-      await expect(h.provider.verifyWebhook(withHeader(delivery, 'x-webhook-signature', signature))).rejects.toBeInstanceOf(WebhookAuthError);
+      await expect(
+        h.provider.verifyWebhook(withHeader(delivery, 'x-webhook-signature', signature)),
+      ).rejects.toBeInstanceOf(WebhookAuthError);
     });
 
     it('rejects a timestamp in milliseconds', async () => {
       const h = await open();
       const ms = h.clock.now();
-      const headers = { 'x-webhook-timestamp': String(ms), 'x-webhook-signature': signKieWebhook(HMAC_KEY, 'veo_task_1', ms) };
+      const headers = {
+        'x-webhook-timestamp': String(ms),
+        'x-webhook-signature': signKieWebhook(HMAC_KEY, 'veo_task_1', ms),
+      };
       const rawBody = Buffer.from(JSON.stringify({ code: 200, data: { taskId: 'veo_task_1' } }));
       await expect(h.provider.verifyWebhook({ headers, rawBody })).rejects.toThrow(/timestamp/);
     });
@@ -799,9 +963,13 @@ describe('kie webhook verification', () => {
     ])('rejects a body %s, signed or not', async (_label, raw) => {
       const h = await open();
       const headers = h.sim.signWebhook('a');
-      await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(raw) })).rejects.toBeInstanceOf(WebhookAuthError);
+      await expect(h.provider.verifyWebhook({ headers, rawBody: Buffer.from(raw) })).rejects.toBeInstanceOf(
+        WebhookAuthError,
+      );
       const unsigned = await open({ signed: false });
-      await expect(unsigned.provider.verifyWebhook({ headers: {}, rawBody: Buffer.from(raw) })).rejects.toBeInstanceOf(WebhookAuthError);
+      await expect(unsigned.provider.verifyWebhook({ headers: {}, rawBody: Buffer.from(raw) })).rejects.toBeInstanceOf(
+        WebhookAuthError,
+      );
     });
   });
 
@@ -842,7 +1010,10 @@ describe('kie simulator', () => {
       headers: { authorization: `Bearer ${key}`, 'user-agent': 'clipbot-test', 'content-type': 'application/json' },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    return { status: res.statusCode, body: (await res.body.json()) as { code: number; msg: string; data: Record<string, unknown> | null } };
+    return {
+      status: res.statusCode,
+      body: (await res.body.json()) as { code: number; msg: string; data: Record<string, unknown> | null },
+    };
   };
 
   describe('when a client names the aspect ratio', () => {
@@ -863,7 +1034,10 @@ describe('kie simulator', () => {
     it('refuses a ratio Veo does not have, as HTTP 200, 422 or 500 by style', async () => {
       const answers = [];
       for (const errorStyle of ['envelope', 'http', 'http500'] as const) {
-        const res = await call(await sim({ errorStyle }), 'POST', '/api/v1/veo/generate', { prompt: 'x', aspect_ratio: '1:1' });
+        const res = await call(await sim({ errorStyle }), 'POST', '/api/v1/veo/generate', {
+          prompt: 'x',
+          aspect_ratio: '1:1',
+        });
         answers.push(res.status, res.body.code);
         expect(res.body.msg).toBe('Ratio error');
       }
@@ -877,7 +1051,10 @@ describe('kie simulator', () => {
     it('requires callBackUrl, as kie’s docs list it', async () => {
       const s = await sim();
       const { callBackUrl: _dropped, ...withoutCallback } = mp4;
-      expect((await call(s, 'POST', '/api/v1/mp4/generate', withoutCallback)).body).toMatchObject({ code: 422, msg: 'callBackUrl is required' });
+      expect((await call(s, 'POST', '/api/v1/mp4/generate', withoutCallback)).body).toMatchObject({
+        code: 422,
+        msg: 'callBackUrl is required',
+      });
     });
 
     it('accepts a callback URL off loopback but never calls it', async () => {
@@ -893,7 +1070,11 @@ describe('kie simulator', () => {
       const s = await sim();
       const first = await call(s, 'POST', '/api/v1/mp4/generate', mp4);
       const second = await call(s, 'POST', '/api/v1/mp4/generate', { ...mp4, author: 'someone' });
-      expect(second.body).toEqual({ code: 409, msg: 'Mp4 record already exists', data: { taskId: first.body.data!.taskId } });
+      expect(second.body).toEqual({
+        code: 409,
+        msg: 'Mp4 record already exists',
+        data: { taskId: first.body.data!.taskId },
+      });
       expect((await call(s, 'POST', '/api/v1/mp4/generate', { ...mp4, audioId: 'a-2' })).body.code).toBe(200);
     });
   });
@@ -904,13 +1085,22 @@ describe('kie simulator', () => {
       ['an unknown model', { prompt: 'x', model: 'veo4' }],
       ['three images', { prompt: 'x', imageUrls: ['http://a/1', 'http://a/2', 'http://a/3'] }],
       ['a seed out of range', { prompt: 'x', seeds: 5 }],
-      ['reference mode on veo3', { prompt: 'x', model: 'veo3', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'] }],
-      ['reference mode at Auto', { prompt: 'x', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'], aspect_ratio: 'Auto' }],
+      [
+        'reference mode on veo3',
+        { prompt: 'x', model: 'veo3', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'] },
+      ],
+      [
+        'reference mode at Auto',
+        { prompt: 'x', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'], aspect_ratio: 'Auto' },
+      ],
       ['reference mode without images', { prompt: 'x', generationType: 'REFERENCE_2_VIDEO' }],
       ['first and last frames without images', { prompt: 'x', generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO' }],
       ['an image with TEXT_2_VIDEO', { prompt: 'x', generationType: 'TEXT_2_VIDEO', imageUrls: ['http://a/1'] }],
       ['two images without FIRST_AND_LAST_FRAMES_2_VIDEO', { prompt: 'x', imageUrls: ['http://a/1', 'http://a/2'] }],
-      ['two images as references', { prompt: 'x', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1', 'http://a/2'] }],
+      [
+        'two images as references',
+        { prompt: 'x', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1', 'http://a/2'] },
+      ],
       ['an unknown generationType', { prompt: 'x', generationType: 'IMAGE_2_VIDEO', imageUrls: ['http://a/1'] }],
       ['a field the schema does not name', { prompt: 'x', resolution: '1080p' }],
       ['a callback that is not a URL', { prompt: 'x', callBackUrl: 'not a url' }],
@@ -922,9 +1112,18 @@ describe('kie simulator', () => {
 
     it.each([
       ['text to video', { generationType: 'TEXT_2_VIDEO' }],
-      ['one image as first frame on Quality', { model: 'veo3', generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO', imageUrls: ['http://a/1'] }],
-      ['first and last frame', { generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO', imageUrls: ['http://a/1', 'http://a/2'] }],
-      ['reference mode on Fast at 9:16', { model: 'veo3_fast', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'], aspect_ratio: '9:16' }],
+      [
+        'one image as first frame on Quality',
+        { model: 'veo3', generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO', imageUrls: ['http://a/1'] },
+      ],
+      [
+        'first and last frame',
+        { generationType: 'FIRST_AND_LAST_FRAMES_2_VIDEO', imageUrls: ['http://a/1', 'http://a/2'] },
+      ],
+      [
+        'reference mode on Fast at 9:16',
+        { model: 'veo3_fast', generationType: 'REFERENCE_2_VIDEO', imageUrls: ['http://a/1'], aspect_ratio: '9:16' },
+      ],
     ])('accepts %s', async (_label, body) => {
       const s = await sim();
       expect((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x', ...body })).body.code).toBe(200);
@@ -933,7 +1132,10 @@ describe('kie simulator', () => {
 
     it('answers 401 for a wrong key', async () => {
       const s = await sim();
-      expect((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x' }, 'wrong')).body).toMatchObject({ code: 401, data: null });
+      expect((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x' }, 'wrong')).body).toMatchObject({
+        code: 401,
+        data: null,
+      });
     });
   });
 
@@ -949,7 +1151,8 @@ describe('kie simulator', () => {
   });
 
   describe('when a client asks for the 4K copy', () => {
-    const uhd = async (s: KieSimulator, body: Record<string, unknown>) => call(s, 'POST', '/api/v1/veo/get-4k-video', body);
+    const uhd = async (s: KieSimulator, body: Record<string, unknown>) =>
+      call(s, 'POST', '/api/v1/veo/get-4k-video', body);
 
     it('starts a 4K task, answers "processing" until it is ready, then its URL; record-info follows the 4K task', async () => {
       const clock = createTestClock();
@@ -964,12 +1167,21 @@ describe('kie simulator', () => {
         msg: KIE_SIM_MESSAGES.uhdNotReady,
         data: { taskId: uhdTask, resultUrls: null, imageUrls: null },
       });
-      expect((await call(s, 'GET', `/api/v1/veo/record-info?taskId=${uhdTask}`)).body.data).toMatchObject({ taskId: uhdTask, successFlag: 0 });
+      expect((await call(s, 'GET', `/api/v1/veo/record-info?taskId=${uhdTask}`)).body.data).toMatchObject({
+        taskId: uhdTask,
+        successFlag: 0,
+      });
       clock.advance(60_001);
       const ready = await uhd(s, { taskId: source, index: 0 });
-      expect(ready.body).toMatchObject({ code: 200, data: { taskId: uhdTask, resultUrls: [`${s.url}/files/${uhdTask}/output.mp4`] } });
+      expect(ready.body).toMatchObject({
+        code: 200,
+        data: { taskId: uhdTask, resultUrls: [`${s.url}/files/${uhdTask}/output.mp4`] },
+      });
       const record = (await call(s, 'GET', `/api/v1/veo/record-info?taskId=${uhdTask}`)).body.data!;
-      expect(record).toMatchObject({ successFlag: 1, response: { resultUrls: [`${s.url}/files/${uhdTask}/output.mp4`], resolution: '4k' } });
+      expect(record).toMatchObject({
+        successFlag: 1,
+        response: { resultUrls: [`${s.url}/files/${uhdTask}/output.mp4`], resolution: '4k' },
+      });
       expect(record).not.toHaveProperty('fallbackFlag');
       expect(s.requests().map((t) => t.id)).toEqual([source]);
       expect(s.stats).toMatchObject({ submissions: 1, uhdCalls: 3 });
@@ -984,7 +1196,10 @@ describe('kie simulator', () => {
       expect(bodyOf(d)).toEqual({
         code: 200,
         msg: KIE_SIM_MESSAGES.uhdDone,
-        data: { taskId: started.body.data!.taskId, info: { resultUrls: [`${h.sim.url}/files/${String(started.body.data!.taskId)}/output.mp4`], imageUrls: [] } },
+        data: {
+          taskId: started.body.data!.taskId,
+          info: { resultUrls: [`${h.sim.url}/files/${String(started.body.data!.taskId)}/output.mp4`], imageUrls: [] },
+        },
       });
     });
 
@@ -1004,7 +1219,9 @@ describe('kie simulator', () => {
       const s = await sim({ queueMs: 0, runMs: 60_000 });
       const source = String((await call(s, 'POST', '/api/v1/veo/generate', { prompt: 'x' })).body.data!.taskId);
       expect((await uhd(s, { taskId: source, index: 0 })).body.code).toBe(422);
-      const get = await request(`${s.url}/api/v1/veo/get-4k-video?taskId=${source}`, { headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 't' } });
+      const get = await request(`${s.url}/api/v1/veo/get-4k-video?taskId=${source}`, {
+        headers: { authorization: `Bearer ${s.apiKey}`, 'user-agent': 't' },
+      });
       expect(get.statusCode).toBe(405);
       await get.body.dump();
     });
@@ -1029,8 +1246,10 @@ describe('kie simulator', () => {
 
     it('can expire the file or lie about its type', async () => {
       const s = await sim();
-      const expired = (await call(s, 'POST', '/api/v1/veo/generate', { prompt: KIE_SIM_MARKERS.expiredVideo })).body.data!.taskId;
-      const html = (await call(s, 'POST', '/api/v1/veo/generate', { prompt: KIE_SIM_MARKERS.htmlVideo })).body.data!.taskId;
+      const expired = (await call(s, 'POST', '/api/v1/veo/generate', { prompt: KIE_SIM_MARKERS.expiredVideo })).body
+        .data!.taskId;
+      const html = (await call(s, 'POST', '/api/v1/veo/generate', { prompt: KIE_SIM_MARKERS.htmlVideo })).body.data!
+        .taskId;
       const gone = await request(`${s.url}/files/${String(expired)}/output.mp4`);
       await gone.body.dump();
       expect(gone.statusCode).toBe(404);
@@ -1047,12 +1266,18 @@ describe('kie simulator', () => {
       const d = await h.receiver.next();
       const ts = d.headers['x-webhook-timestamp']!;
       expect(d.headers['x-webhook-signature']).toBe(signKieWebhook(HMAC_KEY, task.taskId, ts));
-      expect(JSON.parse(String(bodyOf(d).data.promptJson))).toMatchObject({ aspectRatio: '16:9', model: 'veo3_fast', prompt: 'hook' });
+      expect(JSON.parse(String(bodyOf(d).data.promptJson))).toMatchObject({
+        aspectRatio: '16:9',
+        model: 'veo3_fast',
+        prompt: 'hook',
+      });
     });
 
     it('sends none for [sim:no_webhook]', async () => {
       const h = await open({ queueMs: 0, runMs: 10 });
-      const task = await h.provider.submit(veoRequest(`quiet ${KIE_SIM_MARKERS.noWebhook}`, { webhookUrl: h.receiver.url }));
+      const task = await h.provider.submit(
+        veoRequest(`quiet ${KIE_SIM_MARKERS.noWebhook}`, { webhookUrl: h.receiver.url }),
+      );
       await finalOf(h, task);
       await h.sim.webhooksSettled();
       expect(h.receiver.deliveries).toHaveLength(0);
@@ -1066,7 +1291,11 @@ describe('kie simulator', () => {
 
     it('delivers out of order when told to hold one delivery back', async () => {
       let held = '';
-      const h = await open({ queueMs: 0, runMs: 20, sim: { webhookDelayMs: ({ taskId }) => (taskId === held ? 80 : 0) } });
+      const h = await open({
+        queueMs: 0,
+        runMs: 20,
+        sim: { webhookDelayMs: ({ taskId }) => (taskId === held ? 80 : 0) },
+      });
       const first = await h.provider.submit(veoRequest('first', { webhookUrl: h.receiver.url }));
       held = first.taskId;
       const second = await h.provider.submit(veoRequest('second', { webhookUrl: h.receiver.url }));

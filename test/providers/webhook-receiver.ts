@@ -24,7 +24,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const headers: Record<string, string | undefined> = {};
-      for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      for (const [name, value] of Object.entries(req.headers))
+        headers[name] = Array.isArray(value) ? value.join(', ') : value;
       deliveries.push({ headers, rawBody: new Uint8Array(Buffer.concat(chunks)) });
       res.writeHead(answer).end();
       for (const wake of waiters.splice(0)) wake();

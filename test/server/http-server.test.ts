@@ -25,12 +25,17 @@ function raw(
   // A single buffer goes with its Content-Length; a list of parts goes chunked.
   if (Buffer.isBuffer(options.body) && !headers['transfer-encoding']) headers['content-length'] = options.body.length;
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     const parts = options.body === undefined ? [] : Array.isArray(options.body) ? options.body : [options.body];
     for (const part of parts) req.write(part);
@@ -209,23 +214,32 @@ describe('createHttpServer', () => {
         expect(res.body.equals(video.subarray(first, last + 1))).toBe(true);
       });
 
-      it.each([['bytes=10000-'], ['bytes=20000-30000'], ['bytes=-0']])('answers the unsatisfiable %s with 416', async (range) => {
-        await start();
-        const res = await raw(port, { path: '/media/results/job-1.mp4', headers: { range } });
-        expect(res.status).toBe(416);
-        expect(res.headers['content-range']).toBe('bytes */10000');
-      });
+      it.each([['bytes=10000-'], ['bytes=20000-30000'], ['bytes=-0']])(
+        'answers the unsatisfiable %s with 416',
+        async (range) => {
+          await start();
+          const res = await raw(port, { path: '/media/results/job-1.mp4', headers: { range } });
+          expect(res.status).toBe(416);
+          expect(res.headers['content-range']).toBe('bytes */10000');
+        },
+      );
 
-      it.each([['bytes=0-1,5-6'], ['items=0-10'], ['bytes=50-10'], ['garbage']])('ignores %s and sends the whole file', async (range) => {
-        await start();
-        const res = await raw(port, { path: '/media/results/job-1.mp4', headers: { range } });
-        expect(res.status).toBe(200);
-        expect(res.body.length).toBe(10_000);
-      });
+      it.each([['bytes=0-1,5-6'], ['items=0-10'], ['bytes=50-10'], ['garbage']])(
+        'ignores %s and sends the whole file',
+        async (range) => {
+          await start();
+          const res = await raw(port, { path: '/media/results/job-1.mp4', headers: { range } });
+          expect(res.status).toBe(200);
+          expect(res.body.length).toBe(10_000);
+        },
+      );
 
       it('sends the whole file when If-Range names another version', async () => {
         await start();
-        const res = await raw(port, { path: '/media/results/job-1.mp4', headers: { range: 'bytes=0-9', 'if-range': '"stale"' } });
+        const res = await raw(port, {
+          path: '/media/results/job-1.mp4',
+          headers: { range: 'bytes=0-9', 'if-range': '"stale"' },
+        });
         expect(res.status).toBe(200);
         expect(res.body.length).toBe(10_000);
       });
@@ -233,7 +247,10 @@ describe('createHttpServer', () => {
       it('honours If-Range when it names this version', async () => {
         await start();
         const { headers } = await raw(port, { method: 'HEAD', path: '/media/results/job-1.mp4' });
-        const res = await raw(port, { path: '/media/results/job-1.mp4', headers: { range: 'bytes=0-9', 'if-range': String(headers.etag) } });
+        const res = await raw(port, {
+          path: '/media/results/job-1.mp4',
+          headers: { range: 'bytes=0-9', 'if-range': String(headers.etag) },
+        });
         expect(res.status).toBe(206);
         expect(res.body.length).toBe(10);
       });
@@ -252,7 +269,11 @@ describe('createHttpServer', () => {
 
       it('answers a range with 206 headers and no body', async () => {
         await start();
-        const res = await raw(port, { method: 'HEAD', path: '/media/results/job-1.mp4', headers: { range: 'bytes=0-99' } });
+        const res = await raw(port, {
+          method: 'HEAD',
+          path: '/media/results/job-1.mp4',
+          headers: { range: 'bytes=0-99' },
+        });
         expect(res.status).toBe(206);
         expect(res.headers['content-range']).toBe('bytes 0-99/10000');
         expect(res.headers['content-length']).toBe('100');
@@ -319,7 +340,12 @@ describe('createHttpServer', () => {
       it('keeps whitespace and key order of a JSON body as sent', async () => {
         await start();
         const body = Buffer.from('{ "b":1,\n  "a" : "é" }\r\n', 'utf8');
-        await raw(port, { method: 'POST', path: '/webhooks/kie', headers: { 'content-type': 'application/json' }, body });
+        await raw(port, {
+          method: 'POST',
+          path: '/webhooks/kie',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
         expect(Buffer.from(received[0]!.request.rawBody).equals(body)).toBe(true);
       });
 
@@ -375,7 +401,11 @@ describe('createHttpServer', () => {
     describe('when the body is over the limit', () => {
       it('answers 413 for a declared length over 1 MiB without calling the handler', async () => {
         await start();
-        const res = await raw(port, { method: 'POST', path: '/webhooks/fal', body: Buffer.alloc(1024 * 1024 + 1, 0x61) });
+        const res = await raw(port, {
+          method: 'POST',
+          path: '/webhooks/fal',
+          body: Buffer.alloc(1024 * 1024 + 1, 0x61),
+        });
         expect(res.status).toBe(413);
         expect(received).toEqual([]);
       });
@@ -405,12 +435,15 @@ describe('createHttpServer', () => {
     });
 
     describe('when the provider is unknown', () => {
-      it.each([['/webhooks/acme'], ['/webhooks/FAL'], ['/webhooks/..'], ['/webhooks/fal%2f..']])('answers 404 for %s without calling the handler', async (p) => {
-        await start();
-        const res = await raw(port, { method: 'POST', path: p, body: Buffer.from('{}') });
-        expect(res.status).toBe(404);
-        expect(received).toEqual([]);
-      });
+      it.each([['/webhooks/acme'], ['/webhooks/FAL'], ['/webhooks/..'], ['/webhooks/fal%2f..']])(
+        'answers 404 for %s without calling the handler',
+        async (p) => {
+          await start();
+          const res = await raw(port, { method: 'POST', path: p, body: Buffer.from('{}') });
+          expect(res.status).toBe(404);
+          expect(received).toEqual([]);
+        },
+      );
     });
 
     describe('when no provider list is given', () => {

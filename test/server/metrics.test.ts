@@ -40,7 +40,11 @@ describe('/metrics', () => {
         options: { resolution: '480p' },
       });
       expect((await bot.engine.waitForJob(job.id)).status).toBe('succeeded');
-      const forged = await fetch(`${bot.baseUrl}/webhooks/fal`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+      const forged = await fetch(`${bot.baseUrl}/webhooks/fal`, {
+        method: 'POST',
+        body: '{}',
+        headers: { 'content-type': 'application/json' },
+      });
       expect(forged.status).toBe(401);
 
       const response = await fetch(`${bot.baseUrl}/metrics`);
@@ -50,7 +54,9 @@ describe('/metrics', () => {
       expect(text).toContain('clipbot_queue_depth 0');
       expect(text).toContain('clipbot_credits{state="captured"} 40');
       expect(text).toContain('clipbot_credits{state="held"} 0');
-      expect(text).toMatch(/clipbot_job_duration_seconds_count\{provider="fal",model="seedance-1-pro",status="succeeded"\} 1/);
+      expect(text).toMatch(
+        /clipbot_job_duration_seconds_count\{provider="fal",model="seedance-1-pro",status="succeeded"\} 1/,
+      );
       expect(text).toContain('clipbot_webhook_verification_failures_total{provider="fal"} 1');
     });
   });

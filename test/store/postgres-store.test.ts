@@ -3,7 +3,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { ROOT } from '../helpers/child.js';
-import { emptyPostgresDatabase, freshPostgresDatabase, postgresAvailable, withPostgresClient, type TestDatabase } from '../helpers/postgres.js';
+import {
+  emptyPostgresDatabase,
+  freshPostgresDatabase,
+  postgresAvailable,
+  withPostgresClient,
+  type TestDatabase,
+} from '../helpers/postgres.js';
 import { describeStoreContract } from './store-contract.js';
 
 /**
@@ -48,13 +54,20 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     await store.close();
   });
 
-  const PG_MIGRATIONS = (JSON.parse(fs.readFileSync(path.join(ROOT, 'db/pg-migrations/meta/_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
+  const PG_MIGRATIONS = (
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'db/pg-migrations/meta/_journal.json'), 'utf8')) as {
+      entries: unknown[];
+    }
+  ).entries.length;
 
   it('migrates a new database once when several processes start at the same time', async () => {
     const fresh = await freshPostgresDatabase();
     try {
       const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(fresh.url, { max: 2 })));
-      const [applied] = await withPostgresClient(fresh.name, async (client) => (await client.query('select count(*)::int as n from drizzle.__drizzle_migrations')).rows);
+      const [applied] = await withPostgresClient(
+        fresh.name,
+        async (client) => (await client.query('select count(*)::int as n from drizzle.__drizzle_migrations')).rows,
+      );
       expect(applied).toEqual({ n: PG_MIGRATIONS });
       await Promise.all(stores.map((s) => s.close()));
     } finally {
@@ -67,7 +80,12 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     try {
       let runs = 0;
       const conflict = Object.assign(new Error('could not serialize access'), { code: '40001' });
-      await expect(store.transaction(async () => { runs++; throw conflict; })).rejects.toBe(conflict);
+      await expect(
+        store.transaction(async () => {
+          runs++;
+          throw conflict;
+        }),
+      ).rejects.toBe(conflict);
       expect(runs).toBe(3);
 
       runs = 0;
@@ -75,7 +93,12 @@ describe.skipIf(!available)('PostgreSQL store', () => {
       expect(await store.transaction(async () => (++runs < 2 ? Promise.reject(deadlock) : runs))).toBe(2);
 
       runs = 0;
-      await expect(store.transaction(async () => { runs++; throw new Error('a plain failure'); })).rejects.toThrow('a plain failure');
+      await expect(
+        store.transaction(async () => {
+          runs++;
+          throw new Error('a plain failure');
+        }),
+      ).rejects.toThrow('a plain failure');
       expect(runs).toBe(1);
     } finally {
       await store.close();

@@ -36,7 +36,9 @@ describe('WAL checkpoints on a thread of their own', () => {
     // 2,000 pages, one transaction each, as intake commits them.
     for (let i = 0; i < 2000; i++) insert.run(Buffer.alloc(4000, i % 251));
 
-    await vi.waitFor(() => expect(fs.statSync(file).size - before).toBeGreaterThanOrEqual(2000 * 4000), { timeout: 10_000 });
+    await vi.waitFor(() => expect(fs.statSync(file).size - before).toBeGreaterThanOrEqual(2000 * 4000), {
+      timeout: 10_000,
+    });
   });
 
   it('closes once the thread has closed its connection too: the WAL files are gone and the directory may go', async () => {

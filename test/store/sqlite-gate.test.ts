@@ -45,7 +45,9 @@ describe('the SQLite store while a transaction is open', () => {
       store.transaction(async (tx) => {
         const balance = await tx.ledger.balanceOf(user.id);
         await new Promise((resolve) => setImmediate(resolve));
-        await tx.transaction(async (inner) => inner.ledger.append({ userId: user.id, kind: 'grant', amount: balance + 1, createdAt: 1 }));
+        await tx.transaction(async (inner) =>
+          inner.ledger.append({ userId: user.id, kind: 'grant', amount: balance + 1, createdAt: 1 }),
+        );
       });
     await Promise.all(Array.from({ length: 5 }, credit));
     // Each transaction read the balance the previous one left: 1, 2, 4, 8, 16 → 31.

@@ -72,11 +72,18 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
 
     const member = (id: string, platform: User['platform'] = 'discord', db: StoreTx = store) =>
       db.users.insert({ platform, platformUserId: id, displayName: `member ${id}`, createdAt: NOW });
-    const job = (userId: number, over: Partial<NewJobRow> = {}, db: StoreTx = store) => db.jobs.insert(jobRow(userId, over));
+    const job = (userId: number, over: Partial<NewJobRow> = {}, db: StoreTx = store) =>
+      db.jobs.insert(jobRow(userId, over));
     /** A job that reached `status` with `fields` set, the way runners move it. */
-    async function jobIn(userId: number, status: JobStatus, fields: Parameters<StoreTx['jobs']['update']>[2] = {}, over: Partial<NewJobRow> = {}) {
+    async function jobIn(
+      userId: number,
+      status: JobStatus,
+      fields: Parameters<StoreTx['jobs']['update']>[2] = {},
+      over: Partial<NewJobRow> = {},
+    ) {
       const row = await job(userId, over);
-      if (status !== 'queued' || Object.keys(fields).length > 0) expect(await store.jobs.update(row.id, ['queued'], { status, ...fields })).toBe(true);
+      if (status !== 'queued' || Object.keys(fields).length > 0)
+        expect(await store.jobs.update(row.id, ['queued'], { status, ...fields })).toBe(true);
       return (await store.jobs.get(row.id))!;
     }
 
@@ -91,7 +98,13 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it('inserts a job with every other column at its default, and reads it back whole', async () => {
         const user = await member('a');
         const row = jobRow(user.id, {
-          params: { durationS: 5, resolution: '1080p', aspectRatio: '9:16', seed: 7, musicVideo: { taskId: 't', audioId: 'a' } },
+          params: {
+            durationS: 5,
+            resolution: '1080p',
+            aspectRatio: '9:16',
+            seed: 7,
+            musicVideo: { taskId: 't', audioId: 'a' },
+          },
           costUsd: 0.123,
           uploadLimitBytes: 2_000_000_000,
           locale: 'de',
@@ -129,8 +142,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it('keeps a follow-up’s parent and kind, and lists a job’s follow-ups oldest first', async () => {
         const user = await member('a');
         const parent = await jobIn(user.id, 'succeeded');
-        const up = await store.jobs.insert(jobRow(user.id, { parentJobId: parent.id, followup: 'upscale', createdAt: NOW + 1 }));
-        const more = await store.jobs.insert(jobRow(user.id, { parentJobId: parent.id, followup: 'extend', createdAt: NOW + 2 }));
+        const up = await store.jobs.insert(
+          jobRow(user.id, { parentJobId: parent.id, followup: 'upscale', createdAt: NOW + 1 }),
+        );
+        const more = await store.jobs.insert(
+          jobRow(user.id, { parentJobId: parent.id, followup: 'extend', createdAt: NOW + 2 }),
+        );
         await store.jobs.insert(jobRow(user.id, { parentJobId: more.id, followup: 'extend', createdAt: NOW + 3 }));
         expect(up).toMatchObject({ parentJobId: parent.id, followup: 'upscale' });
         expect(await store.jobs.followupsOf(parent.id)).toEqual([
@@ -151,9 +168,17 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it('updates a job only from the given statuses, and says whether it did', async () => {
         const user = await member('a');
         const { id } = await job(user.id);
-        expect(await store.jobs.update(id, ['queued'], { status: 'submitting', submittedAt: NOW + 1, updatedAt: NOW + 1 })).toBe(true);
+        expect(
+          await store.jobs.update(id, ['queued'], { status: 'submitting', submittedAt: NOW + 1, updatedAt: NOW + 1 }),
+        ).toBe(true);
         expect(await store.jobs.update(id, ['queued'], { status: 'submitting', updatedAt: NOW + 2 })).toBe(false);
-        expect(await store.jobs.update(id, ['running', 'submitting'], { status: 'running', providerTaskId: 'task-1', updatedAt: NOW + 3 })).toBe(true);
+        expect(
+          await store.jobs.update(id, ['running', 'submitting'], {
+            status: 'running',
+            providerTaskId: 'task-1',
+            updatedAt: NOW + 3,
+          }),
+        ).toBe(true);
         // A patch without a move, guarded by the status the job is in.
         expect(await store.jobs.update(id, ['running'], { attempts: 2, mediaBytes: 3_000_000_000 })).toBe(true);
         expect(await store.jobs.update(id, ['queued'], { attempts: 9 })).toBe(false);
@@ -173,7 +198,11 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         const user = await member('a');
         const { id } = await jobIn(user.id, 'cancelled', { finishedAt: NOW });
         await store.jobs.setStatusMessage(id, 'chat-9', 'message-9');
-        expect(await store.jobs.get(id)).toMatchObject({ status: 'cancelled', statusChatId: 'chat-9', statusMessageId: 'message-9' });
+        expect(await store.jobs.get(id)).toMatchObject({
+          status: 'cancelled',
+          statusChatId: 'chat-9',
+          statusMessageId: 'message-9',
+        });
       });
 
       it("finds a job by its provider's task id", async () => {
@@ -251,7 +280,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
             const members = [];
             for (const [i, start] of starts.entries()) {
               const m = await member(`p${run}-${i}`);
-              if (start !== undefined) await jobIn(m.id, 'succeeded', { submittedAt: NOW - 10 + start, finishedAt: NOW });
+              if (start !== undefined)
+                await jobIn(m.id, 'succeeded', { submittedAt: NOW - 10 + start, finishedAt: NOW });
               members.push(m);
             }
             const ids = new Set<string>();
@@ -259,7 +289,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
               const id = `p${run}/${j.id}`;
               if (ids.has(id)) continue;
               ids.add(id);
-              await jobIn(members[j.member]!.id, j.queued ? 'queued' : 'cancelled', {}, { id, createdAt: NOW + j.createdAt });
+              await jobIn(
+                members[j.member]!.id,
+                j.queued ? 'queued' : 'cancelled',
+                {},
+                { id, createdAt: NOW + j.createdAt },
+              );
             }
             let expected = await queuePositions(store);
             try {
@@ -271,11 +306,13 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
                 if (move.start) await store.jobs.start(id, 'w', NOW + 10 + step);
                 else await store.jobs.update(id, ['queued'], { status: 'cancelled' });
                 expected = await queuePositions(store);
-                for (const other of ids) expect([other, await store.jobs.queuePosition(other)]).toEqual([other, expected.get(other)]);
+                for (const other of ids)
+                  expect([other, await store.jobs.queuePosition(other)]).toEqual([other, expected.get(other)]);
               }
             } finally {
               // The next run starts from an empty queue, even after a failure (while fast-check shrinks it).
-              for (const id of (await queuePositions(store)).keys()) await store.jobs.update(id, ['queued'], { status: 'cancelled' });
+              for (const id of (await queuePositions(store)).keys())
+                await store.jobs.update(id, ['queued'], { status: 'cancelled' });
             }
           }),
           { numRuns: 40 },
@@ -291,7 +328,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         expect([await store.jobs.queuePosition('a-next'), await store.jobs.queuePosition('b-only')]).toEqual([3, 2]);
         await store.jobs.update('a-first', ['queued'], { status: 'cancelled' });
         expect([await store.jobs.queuePosition('b-only'), await store.jobs.queuePosition('a-next')]).toEqual([1, 2]);
-        expect(await queuePositions(store)).toEqual(new Map([['b-only', 1], ['a-next', 2]]));
+        expect(await queuePositions(store)).toEqual(
+          new Map([
+            ['b-only', 1],
+            ['a-next', 2],
+          ]),
+        );
       });
 
       it('tells whether a job is queued besides those of the given members and providers', async () => {
@@ -319,10 +361,20 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await jobIn(c.id, 'succeeded');
         expect(await store.jobs.countAtProvider()).toBe(3);
         expect((await store.jobs.schedulingLoad()).atProvider).toBe(3);
-        expect(await store.jobs.atProviderByUser()).toEqual(new Map([[a.id, 2], [b.id, 1]]));
+        expect(await store.jobs.atProviderByUser()).toEqual(
+          new Map([
+            [a.id, 2],
+            [b.id, 1],
+          ]),
+        );
         expect(await store.jobs.atProviderByUser([a.id, c.id])).toEqual(new Map([[a.id, 2]]));
         expect(await store.jobs.atProviderByUser([])).toEqual(new Map());
-        expect(await store.jobs.atProviderByProvider()).toEqual(new Map([['fal', 2], ['kie', 1]]));
+        expect(await store.jobs.atProviderByProvider()).toEqual(
+          new Map([
+            ['fal', 2],
+            ['kie', 1],
+          ]),
+        );
         expect(await store.jobs.atProviderByProvider(['kie', 'nobody'])).toEqual(new Map([['kie', 1]]));
         expect(await store.jobs.atProviderByProvider([])).toEqual(new Map());
       });
@@ -335,7 +387,13 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await jobIn(a.id, 'failed');
         await jobIn(a.id, 'cancelled', {}, { provider: 'kie' });
         expect(byKey(await store.jobs.unfinished(), (j) => j.id)).toEqual(
-          byKey([{ id: queued.id, status: 'queued' }, { id: delivering.id, status: 'delivering' }], (j) => j.id),
+          byKey(
+            [
+              { id: queued.id, status: 'queued' },
+              { id: delivering.id, status: 'delivering' },
+            ],
+            (j) => j.id,
+          ),
         );
         const counts = await store.jobs.countsByStatusProviderModel();
         expect(byKey(counts, (r) => `${r.status}/${r.provider}/${r.model}`)).toEqual([
@@ -356,7 +414,10 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         const cancellable = ['queued', 'submitting', 'running'] as const;
         expect(await store.jobs.latestCancellableOf(a.id, cancellable)).toEqual({ id: second.id });
         expect(await store.jobs.latestCancellableOf(a.id, ['fetching'])).toBeUndefined();
-        expect((await store.jobs.ofUserIn(a.id, ['queued', 'running'])).map((j) => j.id)).toEqual([first.id, second.id]);
+        expect((await store.jobs.ofUserIn(a.id, ['queued', 'running'])).map((j) => j.id)).toEqual([
+          first.id,
+          second.id,
+        ]);
         expect(await store.jobs.ofUserIn(a.id, ['failed'])).toEqual([]);
         expect((await store.jobs.recentOf(a.id, 2)).map((j) => j.id)).toEqual([third.id, second.id]);
         expect(await store.jobs.recentOf(a.id, 10)).toHaveLength(3);
@@ -373,9 +434,21 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await jobIn(a.id, 'failed', { providerTaskId: 'seen' }, { createdAt: NOW + 10, costUsd: 0.25 });
         await jobIn(a.id, 'succeeded', {}, { createdAt: NOW - 2 * DAY_MS, costUsd: 100 });
         await jobIn(b.id, 'succeeded', {}, { createdAt: NOW + 20, guildId: null, costUsd: 1 });
-        expect(await store.jobs.countedSince(a.id, { windowStart: NOW - 1_000, dayStart: NOW - 3 * DAY_MS })).toEqual({ inWindow: 2, oldestInWindow: NOW, today: 3 });
-        expect(await store.jobs.countedSince(a.id, { windowStart: NOW + 5, dayStart: NOW - 1_000 })).toEqual({ inWindow: 1, oldestInWindow: NOW + 10, today: 2 });
-        expect(await store.jobs.countedSince(a.id, { windowStart: NOW + 100, dayStart: NOW + 100 })).toEqual({ inWindow: 0, oldestInWindow: null, today: 0 });
+        expect(await store.jobs.countedSince(a.id, { windowStart: NOW - 1_000, dayStart: NOW - 3 * DAY_MS })).toEqual({
+          inWindow: 2,
+          oldestInWindow: NOW,
+          today: 3,
+        });
+        expect(await store.jobs.countedSince(a.id, { windowStart: NOW + 5, dayStart: NOW - 1_000 })).toEqual({
+          inWindow: 1,
+          oldestInWindow: NOW + 10,
+          today: 2,
+        });
+        expect(await store.jobs.countedSince(a.id, { windowStart: NOW + 100, dayStart: NOW + 100 })).toEqual({
+          inWindow: 0,
+          oldestInWindow: null,
+          today: 0,
+        });
         expect(await store.jobs.spentUsdSince(NOW - 1_000)).toBeCloseTo(1.75);
         expect(await store.jobs.spentUsdSince(NOW + 100)).toBe(0);
         expect(await store.jobs.countInCommunitySince(a.id, 'discord', 'g1', NOW - 1_000)).toBe(4);
@@ -386,8 +459,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
 
       it('gives the provider durations of the newest similar successes, newest first', async () => {
         const a = await member('a');
-        const done = (submittedAt: number | null, seconds: number, over: Partial<NewJobRow> = {}, status: JobStatus = 'succeeded') =>
-          jobIn(a.id, status, { submittedAt, providerDoneAt: (submittedAt ?? NOW) + seconds * 1000 }, over);
+        const done = (
+          submittedAt: number | null,
+          seconds: number,
+          over: Partial<NewJobRow> = {},
+          status: JobStatus = 'succeeded',
+        ) => jobIn(a.id, status, { submittedAt, providerDoneAt: (submittedAt ?? NOW) + seconds * 1000 }, over);
         await done(NOW, 30);
         await done(NOW + 100_000, 45.5);
         await done(NOW + 50_000, 60);
@@ -405,7 +482,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
 
       it('finds final jobs whose media outlived retention, and forgets their media', async () => {
         const a = await member('a');
-        const expired = await jobIn(a.id, 'succeeded', { finishedAt: NOW - 10 * DAY_MS, mediaKey: 'out/1.mp4', mediaUrl: 'https://x/1.mp4' }, { inputMediaKey: 'in/1.png' });
+        const expired = await jobIn(
+          a.id,
+          'succeeded',
+          { finishedAt: NOW - 10 * DAY_MS, mediaKey: 'out/1.mp4', mediaUrl: 'https://x/1.mp4' },
+          { inputMediaKey: 'in/1.png' },
+        );
         const inputOnly = await jobIn(a.id, 'failed', { finishedAt: NOW - 9 * DAY_MS }, { inputMediaKey: 'in/2.png' });
         await jobIn(a.id, 'succeeded', { finishedAt: NOW - DAY_MS, mediaKey: 'out/3.mp4' });
         await jobIn(a.id, 'succeeded', { finishedAt: NOW - 10 * DAY_MS });
@@ -423,7 +505,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         expect(await store.jobs.withExpiredMedia(cutoff, 1)).toHaveLength(1);
         await store.jobs.forgetMedia(expired.id);
         await store.jobs.forgetMedia(inputOnly.id);
-        expect(await store.jobs.get(expired.id)).toMatchObject({ mediaKey: null, mediaUrl: null, inputMediaKey: null, status: 'succeeded' });
+        expect(await store.jobs.get(expired.id)).toMatchObject({
+          mediaKey: null,
+          mediaUrl: null,
+          inputMediaKey: null,
+          status: 'succeeded',
+        });
         expect(await store.jobs.withExpiredMedia(cutoff, 10)).toEqual([]);
       });
     });
@@ -445,7 +532,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         const row = await job(u.id);
         expect(await store.jobs.start(row.id, 'w1', NOW)).toBe(1);
         expect(await store.jobs.start(row.id, 'w2', NOW)).toBeUndefined();
-        expect(await store.jobs.get(row.id)).toMatchObject({ status: 'submitting', submittedAt: NOW, workerId: 'w1', leaseEpoch: 1 });
+        expect(await store.jobs.get(row.id)).toMatchObject({
+          status: 'submitting',
+          submittedAt: NOW,
+          workerId: 'w1',
+          leaseEpoch: 1,
+        });
       });
 
       it('fences a move by the epoch: one made with an old epoch changes nothing', async () => {
@@ -501,7 +593,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await store.jobs.start(row.id, 'long-gone', NOW - 120_000);
         expect(await store.workers.forgetGone(NOW - 30_000)).toBe(1);
         expect(await store.workers.forgetGone(NOW - 30_000)).toBe(0);
-        expect(await store.jobs.takeOver('me', NOW, 100)).toEqual([{ id: row.id, status: 'submitting', leaseEpoch: 2 }]);
+        expect(await store.jobs.takeOver('me', NOW, 100)).toEqual([
+          { id: row.id, status: 'submitting', leaseEpoch: 2 },
+        ]);
         // The live one and the one gone after that moment are still known: the live one's jobs are not taken.
         await store.workers.renew('me', NOW, NOW + 30_000);
         const live = await job(u.id);
@@ -528,9 +622,29 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it("sums a member's entries into their balance", async () => {
         const [a, b, owner] = [await member('a'), await member('b'), await member('owner')];
         expect(await store.ledger.balanceOf(a.id)).toBe(0);
-        await store.ledger.append({ userId: a.id, kind: 'starting', amount: 100, reason: 'welcome credits', createdAt: NOW });
-        await store.ledger.append({ userId: a.id, kind: 'grant', amount: 20, actorUserId: owner.id, reason: 'thanks', createdAt: NOW });
-        await store.ledger.append({ userId: a.id, kind: 'deduct', amount: -30, actorUserId: owner.id, reason: 'oops', createdAt: NOW });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'starting',
+          amount: 100,
+          reason: 'welcome credits',
+          createdAt: NOW,
+        });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'grant',
+          amount: 20,
+          actorUserId: owner.id,
+          reason: 'thanks',
+          createdAt: NOW,
+        });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'deduct',
+          amount: -30,
+          actorUserId: owner.id,
+          reason: 'oops',
+          createdAt: NOW,
+        });
         await store.ledger.append({ userId: b.id, kind: 'transfer', amount: 7, actorUserId: owner.id, createdAt: NOW });
         expect(await store.ledger.balanceOf(a.id)).toBe(90);
         expect(await store.ledger.balanceOf(b.id)).toBe(7);
@@ -546,7 +660,14 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         expect(await store.ledger.heldOf(a.id)).toBe(90);
         await store.ledger.append({ userId: a.id, kind: 'capture', amount: 0, jobId: first.id, createdAt: NOW });
         expect(await store.ledger.heldOf(a.id)).toBe(50);
-        await store.ledger.append({ userId: a.id, kind: 'release', amount: 50, jobId: second.id, reason: 'failed', createdAt: NOW });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'release',
+          amount: 50,
+          jobId: second.id,
+          reason: 'failed',
+          createdAt: NOW,
+        });
         expect(await store.ledger.heldOf(a.id)).toBe(0);
         expect(await store.ledger.balanceOf(a.id)).toBe(160);
         // The hold as it is written: a debit.
@@ -563,10 +684,23 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         const { id } = await job(a.id);
         expect(await store.ledger.appendOnce(hold(a.id, id, 40))).toBe(true);
         expect(await store.ledger.appendOnce(hold(a.id, id, 40))).toBe(false);
-        expect(await store.ledger.appendOnce({ userId: a.id, kind: 'capture', amount: 0, jobId: id, createdAt: NOW })).toBe(true);
-        expect(await store.ledger.appendOnce({ userId: a.id, kind: 'release', amount: 40, jobId: id, createdAt: NOW })).toBe(false);
-        expect(await store.ledger.appendOnce({ userId: a.id, kind: 'capture', amount: 0, jobId: id, createdAt: NOW })).toBe(false);
-        const daily = (userId: number, day: string, amount = 10): LedgerEntryRow => ({ userId, kind: 'daily', amount, day, reason: 'free daily allowance', createdAt: NOW });
+        expect(
+          await store.ledger.appendOnce({ userId: a.id, kind: 'capture', amount: 0, jobId: id, createdAt: NOW }),
+        ).toBe(true);
+        expect(
+          await store.ledger.appendOnce({ userId: a.id, kind: 'release', amount: 40, jobId: id, createdAt: NOW }),
+        ).toBe(false);
+        expect(
+          await store.ledger.appendOnce({ userId: a.id, kind: 'capture', amount: 0, jobId: id, createdAt: NOW }),
+        ).toBe(false);
+        const daily = (userId: number, day: string, amount = 10): LedgerEntryRow => ({
+          userId,
+          kind: 'daily',
+          amount,
+          day,
+          reason: 'free daily allowance',
+          createdAt: NOW,
+        });
         expect(await store.ledger.appendOnce(daily(a.id, '2026-03-10'))).toBe(true);
         expect(await store.ledger.appendOnce(daily(a.id, '2026-03-10', 5))).toBe(false);
         expect(await store.ledger.appendOnce(daily(a.id, '2026-03-11'))).toBe(true);
@@ -583,7 +717,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it("credits a purchase once per payment id, whichever member or amount a second one claims, and lists a member's purchases newest first", async () => {
         const [a, b] = [await member('a', 'telegram'), await member('b', 'telegram')];
         const purchase = (userId: number, paymentId: string, amount = 100, createdAt = NOW): LedgerEntryRow => ({
-          userId, kind: 'purchase', amount, paymentId, reason: '50 Telegram Stars', createdAt,
+          userId,
+          kind: 'purchase',
+          amount,
+          paymentId,
+          reason: '50 Telegram Stars',
+          createdAt,
         });
         expect(await store.ledger.appendOnce(purchase(a.id, 'telegram:charge-1'))).toBe(true);
         expect(await store.ledger.appendOnce(purchase(a.id, 'telegram:charge-1'))).toBe(false);
@@ -591,7 +730,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         await expect(store.ledger.append(purchase(a.id, 'telegram:charge-1'))).rejects.toThrow();
         expect(await store.ledger.appendOnce(purchase(a.id, 'telegram:charge-2', 500, NOW + 1000))).toBe(true);
         // Only purchases are unique by payment id: a later refund entry may name the same payment.
-        expect(await store.ledger.appendOnce({ userId: a.id, kind: 'refund', amount: -100, paymentId: 'telegram:charge-1', createdAt: NOW })).toBe(true);
+        expect(
+          await store.ledger.appendOnce({
+            userId: a.id,
+            kind: 'refund',
+            amount: -100,
+            paymentId: 'telegram:charge-1',
+            createdAt: NOW,
+          }),
+        ).toBe(true);
         expect(await store.ledger.balanceOf(a.id)).toBe(500);
         expect(await store.ledger.balanceOf(b.id)).toBe(0);
         expect(await store.ledger.purchasesOf(a.id, 10)).toEqual([
@@ -604,27 +751,82 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
 
       it('finds a purchase by its payment id with its refund, and refunds a payment once', async () => {
         const [a, b] = [await member('a', 'telegram'), await member('b', 'telegram')];
-        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 100, paymentId: 'telegram:charge-1', reason: '50 Telegram Stars', createdAt: NOW });
-        expect(await store.ledger.purchaseByPayment('telegram:charge-1')).toEqual({ userId: a.id, amount: 100, reason: '50 Telegram Stars', createdAt: NOW });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'purchase',
+          amount: 100,
+          paymentId: 'telegram:charge-1',
+          reason: '50 Telegram Stars',
+          createdAt: NOW,
+        });
+        expect(await store.ledger.purchaseByPayment('telegram:charge-1')).toEqual({
+          userId: a.id,
+          amount: 100,
+          reason: '50 Telegram Stars',
+          createdAt: NOW,
+        });
         expect(await store.ledger.purchaseByPayment('telegram:charge-2')).toBeUndefined();
         const refund = (userId: number, amount: number): LedgerEntryRow => ({
-          userId, kind: 'purchase_refund', amount, paymentId: 'telegram:charge-1', actorUserId: b.id, reason: 'refund of payment charge-1', createdAt: NOW + 5,
+          userId,
+          kind: 'purchase_refund',
+          amount,
+          paymentId: 'telegram:charge-1',
+          actorUserId: b.id,
+          reason: 'refund of payment charge-1',
+          createdAt: NOW + 5,
         });
         expect(await store.ledger.appendOnce(refund(a.id, -60))).toBe(true);
         expect(await store.ledger.appendOnce(refund(a.id, -100))).toBe(false);
         await expect(store.ledger.append(refund(b.id, 0))).rejects.toThrow();
         expect(await store.ledger.purchaseByPayment('telegram:charge-1')).toEqual({
-          userId: a.id, amount: 100, reason: '50 Telegram Stars', createdAt: NOW, refund: { taken: 60, actorUserId: b.id, createdAt: NOW + 5 },
+          userId: a.id,
+          amount: 100,
+          reason: '50 Telegram Stars',
+          createdAt: NOW,
+          refund: { taken: 60, actorUserId: b.id, createdAt: NOW + 5 },
         });
         expect(await store.ledger.balanceOf(a.id)).toBe(40);
         // /history's list marks it refunded (by an owner: an actor), and a platform's refund (no actor) as the platform's.
-        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 50, paymentId: 'discord:2', reason: 'SKU', createdAt: NOW + 6 });
-        await store.ledger.append({ userId: a.id, kind: 'purchase', amount: 70, paymentId: 'discord:3', reason: 'SKU', createdAt: NOW + 7 });
-        await store.ledger.append({ userId: a.id, kind: 'purchase_refund', amount: -50, paymentId: 'discord:2', reason: 'Discord', createdAt: NOW + 8 });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'purchase',
+          amount: 50,
+          paymentId: 'discord:2',
+          reason: 'SKU',
+          createdAt: NOW + 6,
+        });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'purchase',
+          amount: 70,
+          paymentId: 'discord:3',
+          reason: 'SKU',
+          createdAt: NOW + 7,
+        });
+        await store.ledger.append({
+          userId: a.id,
+          kind: 'purchase_refund',
+          amount: -50,
+          paymentId: 'discord:2',
+          reason: 'Discord',
+          createdAt: NOW + 8,
+        });
         expect(await store.ledger.purchasesOf(a.id, 10)).toEqual([
           { amount: 70, paymentId: 'discord:3', reason: 'SKU', createdAt: NOW + 7 },
-          { amount: 50, paymentId: 'discord:2', reason: 'SKU', createdAt: NOW + 6, refund: { taken: 50, byPlatform: true } },
-          { amount: 100, paymentId: 'telegram:charge-1', reason: '50 Telegram Stars', createdAt: NOW, refund: { taken: 60, byPlatform: false } },
+          {
+            amount: 50,
+            paymentId: 'discord:2',
+            reason: 'SKU',
+            createdAt: NOW + 6,
+            refund: { taken: 50, byPlatform: true },
+          },
+          {
+            amount: 100,
+            paymentId: 'telegram:charge-1',
+            reason: '50 Telegram Stars',
+            createdAt: NOW,
+            refund: { taken: 60, byPlatform: false },
+          },
         ]);
       });
 
@@ -634,10 +836,17 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         for (const status of ['succeeded', 'failed', 'cancelled', 'running', 'queued'] as const) {
           const unsettled = await jobIn(a.id, status);
           await store.ledger.append(hold(a.id, unsettled.id, 40));
-          if (status === 'succeeded' || status === 'failed' || status === 'cancelled') orphans.push({ id: unsettled.id, status });
+          if (status === 'succeeded' || status === 'failed' || status === 'cancelled')
+            orphans.push({ id: unsettled.id, status });
           const settled = await jobIn(a.id, status);
           await store.ledger.append(hold(a.id, settled.id, 40));
-          await store.ledger.append({ userId: a.id, kind: status === 'succeeded' ? 'capture' : 'release', amount: 0, jobId: settled.id, createdAt: NOW });
+          await store.ledger.append({
+            userId: a.id,
+            kind: status === 'succeeded' ? 'capture' : 'release',
+            amount: 0,
+            jobId: settled.id,
+            createdAt: NOW,
+          });
         }
         await jobIn(a.id, 'failed');
         expect(byKey(await store.ledger.orphanedHolds(), (j) => j.id)).toEqual(byKey(orphans, (j) => j.id));
@@ -659,14 +868,34 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
 
     describe('users', () => {
       it('inserts a member, finds them by identity and id, and updates what moderators change', async () => {
-        const a = await store.users.insert({ platform: 'telegram', platformUserId: '42', displayName: 'Ada', createdAt: NOW });
-        expect(a).toEqual({ id: a.id, platform: 'telegram', platformUserId: '42', displayName: 'Ada', banned: false, banReason: null, dailyJobQuota: null, createdAt: NOW });
+        const a = await store.users.insert({
+          platform: 'telegram',
+          platformUserId: '42',
+          displayName: 'Ada',
+          createdAt: NOW,
+        });
+        expect(a).toEqual({
+          id: a.id,
+          platform: 'telegram',
+          platformUserId: '42',
+          displayName: 'Ada',
+          banned: false,
+          banReason: null,
+          dailyJobQuota: null,
+          createdAt: NOW,
+        });
         expect(await store.users.find('telegram', '42')).toEqual(a);
         expect(await store.users.find('discord', '42')).toBeUndefined();
         expect(await store.users.byId(a.id)).toEqual(a);
         expect(await store.users.byId(a.id + 1000)).toBeUndefined();
         await store.users.update(a.id, { banned: true, banReason: 'spam', dailyJobQuota: 0, displayName: 'Ada L.' });
-        expect(await store.users.byId(a.id)).toEqual({ ...a, banned: true, banReason: 'spam', dailyJobQuota: 0, displayName: 'Ada L.' });
+        expect(await store.users.byId(a.id)).toEqual({
+          ...a,
+          banned: true,
+          banReason: 'spam',
+          dailyJobQuota: 0,
+          displayName: 'Ada L.',
+        });
         await store.users.update(a.id, { banned: false, banReason: null });
         await store.users.update(a.id, {});
         expect(await store.users.byId(a.id)).toMatchObject({ banned: false, banReason: null, dailyJobQuota: 0 });
@@ -682,9 +911,24 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
 
     describe('communities', () => {
       it('notes a community when first heard from, then refreshes when it was last seen and its title', async () => {
-        expect(await store.communities.note('discord:1', NOW, 'Cats')).toEqual({ id: 'discord:1', title: 'Cats', firstSeenAt: NOW, lastSeenAt: NOW, refusedAt: null, leftAt: null });
-        expect(await store.communities.note('discord:1', NOW + 1)).toMatchObject({ title: 'Cats', firstSeenAt: NOW, lastSeenAt: NOW + 1 });
-        expect(await store.communities.note('discord:1', NOW + 2, 'Dogs')).toMatchObject({ title: 'Dogs', firstSeenAt: NOW, lastSeenAt: NOW + 2 });
+        expect(await store.communities.note('discord:1', NOW, 'Cats')).toEqual({
+          id: 'discord:1',
+          title: 'Cats',
+          firstSeenAt: NOW,
+          lastSeenAt: NOW,
+          refusedAt: null,
+          leftAt: null,
+        });
+        expect(await store.communities.note('discord:1', NOW + 1)).toMatchObject({
+          title: 'Cats',
+          firstSeenAt: NOW,
+          lastSeenAt: NOW + 1,
+        });
+        expect(await store.communities.note('discord:1', NOW + 2, 'Dogs')).toMatchObject({
+          title: 'Dogs',
+          firstSeenAt: NOW,
+          lastSeenAt: NOW + 2,
+        });
         expect(await store.communities.note('telegram:-100', NOW)).toMatchObject({ title: '' });
         await store.communities.markLeft('telegram:-100', NOW + 5);
         expect(await store.communities.list()).toEqual([
@@ -724,13 +968,31 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         const a = await member('a');
         expect(await store.communities.measures('discord:1', a.id)).toBeUndefined();
         await store.communities.setMeasures('discord:1', a.id, { banned: true, banReason: 'spam' }, NOW);
-        expect(await store.communities.measures('discord:1', a.id)).toEqual({ community: 'discord:1', userId: a.id, banned: true, banReason: 'spam', dailyJobQuota: null, updatedAt: NOW });
+        expect(await store.communities.measures('discord:1', a.id)).toEqual({
+          community: 'discord:1',
+          userId: a.id,
+          banned: true,
+          banReason: 'spam',
+          dailyJobQuota: null,
+          updatedAt: NOW,
+        });
         await store.communities.setMeasures('discord:1', a.id, { dailyJobQuota: 3 }, NOW + 1);
-        expect(await store.communities.measures('discord:1', a.id)).toEqual({ community: 'discord:1', userId: a.id, banned: true, banReason: 'spam', dailyJobQuota: 3, updatedAt: NOW + 1 });
+        expect(await store.communities.measures('discord:1', a.id)).toEqual({
+          community: 'discord:1',
+          userId: a.id,
+          banned: true,
+          banReason: 'spam',
+          dailyJobQuota: 3,
+          updatedAt: NOW + 1,
+        });
         await store.communities.setMeasures('discord:2', a.id, { dailyJobQuota: 1 }, NOW);
         expect(await store.communities.measures('discord:2', a.id)).toMatchObject({ banned: false, dailyJobQuota: 1 });
         await store.communities.setMeasures('discord:1', a.id, { banned: false, banReason: null }, NOW + 2);
-        expect(await store.communities.measures('discord:1', a.id)).toMatchObject({ banned: false, banReason: null, dailyJobQuota: 3 });
+        expect(await store.communities.measures('discord:1', a.id)).toMatchObject({
+          banned: false,
+          banReason: null,
+          dailyJobQuota: 3,
+        });
       });
     });
 
@@ -738,13 +1000,43 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it("stores a chat's settings whole, per platform and chat", async () => {
         const mod = await member('mod');
         expect(await store.settings.get('discord', 'g1')).toBeUndefined();
-        await store.settings.put('discord', 'g1', { defaultModel: 'kling', allowedChannelIds: ['c1', 'c2'], dailyJobQuota: 3 }, mod.id, NOW);
-        expect(await store.settings.get('discord', 'g1')).toEqual({ defaultModel: 'kling', allowedChannelIds: ['c1', 'c2'], dailyJobQuota: 3 });
+        await store.settings.put(
+          'discord',
+          'g1',
+          { defaultModel: 'kling', allowedChannelIds: ['c1', 'c2'], dailyJobQuota: 3 },
+          mod.id,
+          NOW,
+        );
+        expect(await store.settings.get('discord', 'g1')).toEqual({
+          defaultModel: 'kling',
+          allowedChannelIds: ['c1', 'c2'],
+          dailyJobQuota: 3,
+        });
         expect(await store.settings.get('telegram', 'g1')).toBeUndefined();
-        await store.settings.put('discord', 'g1', { defaultModel: null, allowedChannelIds: null, dailyJobQuota: 3 }, mod.id, NOW + 1);
-        expect(await store.settings.get('discord', 'g1')).toEqual({ defaultModel: null, allowedChannelIds: null, dailyJobQuota: 3 });
-        await store.settings.put('discord', 'g1', { defaultModel: null, allowedChannelIds: [], dailyJobQuota: null }, mod.id, NOW + 2);
-        expect(await store.settings.get('discord', 'g1')).toEqual({ defaultModel: null, allowedChannelIds: [], dailyJobQuota: null });
+        await store.settings.put(
+          'discord',
+          'g1',
+          { defaultModel: null, allowedChannelIds: null, dailyJobQuota: 3 },
+          mod.id,
+          NOW + 1,
+        );
+        expect(await store.settings.get('discord', 'g1')).toEqual({
+          defaultModel: null,
+          allowedChannelIds: null,
+          dailyJobQuota: 3,
+        });
+        await store.settings.put(
+          'discord',
+          'g1',
+          { defaultModel: null, allowedChannelIds: [], dailyJobQuota: null },
+          mod.id,
+          NOW + 2,
+        );
+        expect(await store.settings.get('discord', 'g1')).toEqual({
+          defaultModel: null,
+          allowedChannelIds: [],
+          dailyJobQuota: null,
+        });
       });
     });
 
@@ -774,8 +1066,18 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it('appends what moderators did, and refuses an actor who does not exist', async () => {
         const [mod, target] = [await member('mod'), await member('target')];
         await store.audit.append({ actorUserId: mod.id, action: 'settings.update', createdAt: NOW });
-        await store.audit.append({ actorUserId: mod.id, action: 'user.ban', targetUserId: target.id, jobId: 'j', community: 'discord:1', detail: '{"reason":"spam"}', createdAt: NOW });
-        await expect(store.audit.append({ actorUserId: mod.id + 1000, action: 'user.ban', createdAt: NOW })).rejects.toThrow();
+        await store.audit.append({
+          actorUserId: mod.id,
+          action: 'user.ban',
+          targetUserId: target.id,
+          jobId: 'j',
+          community: 'discord:1',
+          detail: '{"reason":"spam"}',
+          createdAt: NOW,
+        });
+        await expect(
+          store.audit.append({ actorUserId: mod.id + 1000, action: 'user.ban', createdAt: NOW }),
+        ).rejects.toThrow();
       });
     });
 
@@ -818,18 +1120,34 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         expect(await health.countFailure('fal')).toBe(2);
         await health.clearFailures('fal');
         await health.clearFailures('ark');
-        expect(await health.get('fal')).toEqual({ provider: 'fal', failuresInARow: 0, downSince: null, downReason: null, probedAt: null });
+        expect(await health.get('fal')).toEqual({
+          provider: 'fal',
+          failuresInARow: 0,
+          downSince: null,
+          downReason: null,
+          probedAt: null,
+        });
         expect(await health.get('ark')).toBeUndefined();
       });
 
       it('marks a provider down once and up once, whoever races, and lets one caller probe it per interval', async () => {
         const health = store.providerHealth;
-        const raced = await Promise.all([health.markDown('fal', 'auth', NOW), health.markDown('fal', 'transient', NOW)]);
+        const raced = await Promise.all([
+          health.markDown('fal', 'auth', NOW),
+          health.markDown('fal', 'transient', NOW),
+        ]);
         expect([...raced].sort()).toEqual([false, true]);
         const winner = raced[0] ? 'auth' : 'transient';
         expect(await health.markDown('ark', 'transient', NOW)).toBe(true);
-        expect((await health.down()).map((r) => [r.provider, r.downReason, r.downSince]).sort()).toEqual([['ark', 'transient', NOW], ['fal', winner, NOW]]);
-        expect((await Promise.all([health.claimProbe('fal', NOW + 10, NOW), health.claimProbe('fal', NOW + 10, NOW)])).sort()).toEqual([false, true]);
+        expect((await health.down()).map((r) => [r.provider, r.downReason, r.downSince]).sort()).toEqual([
+          ['ark', 'transient', NOW],
+          ['fal', winner, NOW],
+        ]);
+        expect(
+          (
+            await Promise.all([health.claimProbe('fal', NOW + 10, NOW), health.claimProbe('fal', NOW + 10, NOW)])
+          ).sort(),
+        ).toEqual([false, true]);
         expect(await health.claimProbe('fal', NOW + 20, NOW + 10)).toBe(false);
         expect(await health.claimProbe('fal', NOW + 30, NOW + 11)).toBe(true);
         expect(await health.claimProbe('kie', NOW, NOW)).toBe(false);
@@ -838,7 +1156,11 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         expect(await health.get('fal')).toMatchObject({ downSince: null, downReason: null, failuresInARow: 0 });
         expect(await health.claimProbe('fal', NOW + 99, NOW + 98)).toBe(false);
         expect(await health.markDown('fal', 'insufficient_funds', NOW + 100)).toBe(true);
-        expect(await health.get('fal')).toMatchObject({ downSince: NOW + 100, downReason: 'insufficient_funds', probedAt: null });
+        expect(await health.get('fal')).toMatchObject({
+          downSince: NOW + 100,
+          downReason: 'insufficient_funds',
+          probedAt: null,
+        });
       });
     });
 
@@ -846,12 +1168,25 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       /** Two members in discord:g1 and one in telegram:-100, jobs today and yesterday, and a community budget. */
       async function day() {
         const [a, b, c] = [await member('a'), await member('b'), await member('c', 'telegram')];
-        await store.users.insert({ platform: 'community', platformUserId: 'discord:g1', displayName: '', createdAt: NOW });
+        await store.users.insert({
+          platform: 'community',
+          platformUserId: 'discord:g1',
+          displayName: '',
+          createdAt: NOW,
+        });
         const settle = async (userId: number, status: JobStatus, over: Partial<NewJobRow>, settledAt = NOW) => {
           const made = await jobIn(userId, status, {}, over);
           await store.ledger.append(hold(userId, made.id, made.price, over.createdAt));
-          if (status === 'succeeded') await store.ledger.append({ userId, kind: 'capture', amount: 0, jobId: made.id, createdAt: settledAt });
-          if (status === 'failed') await store.ledger.append({ userId, kind: 'release', amount: made.price, jobId: made.id, createdAt: settledAt });
+          if (status === 'succeeded')
+            await store.ledger.append({ userId, kind: 'capture', amount: 0, jobId: made.id, createdAt: settledAt });
+          if (status === 'failed')
+            await store.ledger.append({
+              userId,
+              kind: 'release',
+              amount: made.price,
+              jobId: made.id,
+              createdAt: settledAt,
+            });
         };
         await settle(a.id, 'succeeded', { price: 40, costUsd: 0.25 });
         await settle(a.id, 'queued', { price: 50, costUsd: 0.5 });
@@ -880,7 +1215,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         const buy = (userId: number, paymentId: string, amount: number, reason: string) =>
           store.ledger.append({ userId, kind: 'purchase', amount, paymentId, reason, createdAt: NOW });
         const refund = (userId: number, paymentId: string, taken: number, actorUserId: number | null) =>
-          store.ledger.append({ userId, kind: 'purchase_refund', amount: -taken, paymentId, actorUserId, reason: 'refund', createdAt: NOW + 1 });
+          store.ledger.append({
+            userId,
+            kind: 'purchase_refund',
+            amount: -taken,
+            paymentId,
+            actorUserId,
+            reason: 'refund',
+            createdAt: NOW + 1,
+          });
         await buy(c.id, 'telegram:t1', 100, '50 Telegram Stars');
         await buy(c.id, 'telegram:t2', 100, '50 Telegram Stars');
         await buy(c.id, 'telegram:t3', 500, '225 Telegram Stars');
@@ -927,7 +1270,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
     });
 
     describe('transactions', () => {
-      it("commits the writes of a transaction and returns what it returned", async () => {
+      it('commits the writes of a transaction and returns what it returned', async () => {
         const result = await store.transaction(async (tx) => {
           const a = await member('a', 'discord', tx);
           await tx.ledger.append({ userId: a.id, kind: 'starting', amount: 100, createdAt: NOW });
@@ -960,12 +1303,16 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
       it("joins a transaction opened inside one: its writes are the outer one's, undone with it", async () => {
         const a = await member('a');
         await store.transaction(async (tx) => {
-          await tx.transaction(async (inner) => inner.ledger.append({ userId: a.id, kind: 'grant', amount: 5, createdAt: NOW }));
+          await tx.transaction(async (inner) =>
+            inner.ledger.append({ userId: a.id, kind: 'grant', amount: 5, createdAt: NOW }),
+          );
           expect(await tx.ledger.balanceOf(a.id)).toBe(5);
         });
         await expect(
           store.transaction(async (tx) => {
-            await tx.transaction(async (inner) => inner.ledger.append({ userId: a.id, kind: 'grant', amount: 7, createdAt: NOW }));
+            await tx.transaction(async (inner) =>
+              inner.ledger.append({ userId: a.id, kind: 'grant', amount: 7, createdAt: NOW }),
+            );
             expect(await tx.ledger.balanceOf(a.id)).toBe(12);
             throw new Error('undo');
           }),
@@ -1022,7 +1369,13 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
               const held = await tx.ledger.holdOf(id);
               if (!held) return false;
               const capture = i % 2 === 0;
-              return tx.ledger.appendOnce({ userId: held.userId, kind: capture ? 'capture' : 'release', amount: capture ? 0 : -held.amount, jobId: id, createdAt: NOW });
+              return tx.ledger.appendOnce({
+                userId: held.userId,
+                kind: capture ? 'capture' : 'release',
+                amount: capture ? 0 : -held.amount,
+                jobId: id,
+                createdAt: NOW,
+              });
             }),
           ),
         );
@@ -1039,15 +1392,32 @@ export function describeStoreContract(name: string, open: () => Promise<Store & 
         const a = await member('a');
         const { id } = await job(a.id);
         await store.communities.note('discord:1', NOW);
-        const race = async (write: (i: number) => Promise<boolean>) => (await Promise.all(Array.from({ length: 20 }, (_, i) => write(i)))).filter(Boolean).length;
+        const race = async (write: (i: number) => Promise<boolean>) =>
+          (await Promise.all(Array.from({ length: 20 }, (_, i) => write(i)))).filter(Boolean).length;
         expect(await race(() => store.jobs.update(id, ['queued'], { status: 'submitting', updatedAt: NOW }))).toBe(1);
         expect(await race(() => store.ledger.appendOnce(hold(a.id, id, 40)))).toBe(1);
-        expect(await race((i) => store.ledger.appendOnce({ userId: a.id, kind: i % 2 ? 'capture' : 'release', amount: i % 2 ? 0 : 40, jobId: id, createdAt: NOW }))).toBe(1);
-        expect(await race((i) => store.ledger.appendOnce({ userId: a.id, kind: 'daily', amount: i, day: '2026-03-10', createdAt: NOW }))).toBe(1);
+        expect(
+          await race((i) =>
+            store.ledger.appendOnce({
+              userId: a.id,
+              kind: i % 2 ? 'capture' : 'release',
+              amount: i % 2 ? 0 : 40,
+              jobId: id,
+              createdAt: NOW,
+            }),
+          ),
+        ).toBe(1);
+        expect(
+          await race((i) =>
+            store.ledger.appendOnce({ userId: a.id, kind: 'daily', amount: i, day: '2026-03-10', createdAt: NOW }),
+          ),
+        ).toBe(1);
         expect(await race(() => store.intakeKeys.claim('discord:1:m1', 'video', NOW))).toBe(1);
         expect(await race(() => store.communities.claimRefusal('discord:1', NOW))).toBe(1);
         expect(await race(() => store.blocklist.add('nude', '', a.id, NOW))).toBe(1);
-        expect(await race(() => store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'd1', jobId: id }, NOW))).toBe(1);
+        expect(
+          await race(() => store.webhookDeliveries.record({ provider: 'fal', deliveryId: 'd1', jobId: id }, NOW)),
+        ).toBe(1);
       });
     });
   });

@@ -54,13 +54,18 @@ export function createOwnerNotifier({ logger, platforms, chat, ownerIds }: Owner
   const send = (alert: OwnerAlert, to: JobDestination & { platform: PlatformId }) => {
     const platform = platforms.get(to.platform);
     if (!platform) {
-      log.warn({ alert: alert.kind, platform: to.platform }, 'OWNER_ALERT_CHAT is on a platform that is not running: alert logged only');
+      log.warn(
+        { alert: alert.kind, platform: to.platform },
+        'OWNER_ALERT_CHAT is on a platform that is not running: alert logged only',
+      );
       return;
     }
     track(
       Promise.resolve()
         .then(() => platform.notify(to, alert.text))
-        .catch((error: unknown) => log.warn({ alert: alert.kind, err: error }, 'owner alert could not be sent to OWNER_ALERT_CHAT')),
+        .catch((error: unknown) =>
+          log.warn({ alert: alert.kind, err: error }, 'owner alert could not be sent to OWNER_ALERT_CHAT'),
+        ),
     );
   };
 
@@ -70,7 +75,9 @@ export function createOwnerNotifier({ logger, platforms, chat, ownerIds }: Owner
       if (dest) send(alert, dest);
     },
     inBackground(what, check) {
-      checks = checks.then(check).catch((error: unknown) => log.error({ check: what, err: error }, 'owner alert check failed'));
+      checks = checks
+        .then(check)
+        .catch((error: unknown) => log.error({ check: what, err: error }, 'owner alert check failed'));
       track(checks);
     },
     async settled() {

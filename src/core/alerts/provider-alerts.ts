@@ -31,7 +31,11 @@ interface Health {
   told: Map<'failing' | 'account', number>;
 }
 
-export function createProviderAlerts({ clock, notifier, settings }: ProviderAlertDeps): Pick<EngineObserver, 'providerError' | 'jobFinished'> {
+export function createProviderAlerts({
+  clock,
+  notifier,
+  settings,
+}: ProviderAlertDeps): Pick<EngineObserver, 'providerError' | 'jobFinished'> {
   const cooldownMs = settings.cooldownMs ?? 3_600_000;
   const health = new Map<string, Health>();
 
@@ -73,7 +77,12 @@ export function createProviderAlerts({ clock, notifier, settings }: ProviderAler
         const state = health.get(job.provider);
         health.delete(job.provider);
         if (state?.told.size) {
-          notifier.alert({ kind: 'provider_recovered', level: 'info', text: `✅ Provider ${job.provider} has recovered: a video succeeded again.`, fields: { provider: job.provider } });
+          notifier.alert({
+            kind: 'provider_recovered',
+            level: 'info',
+            text: `✅ Provider ${job.provider} has recovered: a video succeeded again.`,
+            fields: { provider: job.provider },
+          });
         }
       } else if (job.status === 'failed' && job.errorKind === 'timeout') {
         // A provider that takes jobs and never finishes them raises no error: only its jobs time out.

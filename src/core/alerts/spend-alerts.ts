@@ -28,7 +28,12 @@ export interface SpendAlertDeps {
 
 type Level = 'near' | 'reached';
 
-export function createSpendAlerts({ db, clock, notifier, settings }: SpendAlertDeps): Pick<EngineObserver, 'jobQueued' | 'budgetRefused'> {
+export function createSpendAlerts({
+  db,
+  clock,
+  notifier,
+  settings,
+}: SpendAlertDeps): Pick<EngineObserver, 'jobQueued' | 'budgetRefused'> {
   // Keys already claimed by this process: spares a write per job once a period has been alerted.
   const claimed = new Set<string>();
   const keyOf = (now: number, period: BudgetUsage['period'], level: Level) => {
@@ -48,7 +53,12 @@ export function createSpendAlerts({ db, clock, notifier, settings }: SpendAlertD
     notifier.alert({
       kind: `budget_${level}`,
       text: spendText(usage, level),
-      fields: { period: usage.period, spentUsd: round(usage.spentUsd), capUsd: usage.capUsd, percent: percentOf(usage) },
+      fields: {
+        period: usage.period,
+        spentUsd: round(usage.spentUsd),
+        capUsd: usage.capUsd,
+        percent: percentOf(usage),
+      },
     });
   };
 
@@ -78,7 +88,8 @@ function spendText(usage: BudgetUsage, level: Level): string {
   const when = usage.period === 'daily' ? 'today' : 'this month';
   const figures = `$${usage.spentUsd.toFixed(2)} of the $${usage.capUsd.toFixed(2)} ${usage.period} cap spent ${when} (${percentOf(usage)}%, estimated)`;
   const variable = usage.period === 'daily' ? 'BUDGET_DAILY_USD' : 'BUDGET_MONTHLY_USD';
-  if (level === 'near') return `⚠️ Provider spend is nearing its cap: ${figures}. New videos will be refused at the cap (${variable}).`;
+  if (level === 'near')
+    return `⚠️ Provider spend is nearing its cap: ${figures}. New videos will be refused at the cap (${variable}).`;
   const until = usage.period === 'daily' ? '00:00 UTC' : 'the 1st of next month (UTC)';
   return `🛑 Provider spend cap reached: ${figures}. New videos are refused until ${until}; raise ${variable} to allow more.`;
 }

@@ -44,13 +44,25 @@ export function utcDay(ms: number): string {
  * Credits held by unfinished jobs still belong to the member (a cancel gives them back), so they count:
  * otherwise jobs kept queued over midnight and cancelled afterwards stack the allowance day after day.
  */
-export async function applyDailyAllowance(db: StoreTx, clock: Clock, userId: number, settings: LedgerSettings): Promise<number> {
+export async function applyDailyAllowance(
+  db: StoreTx,
+  clock: Clock,
+  userId: number,
+  settings: LedgerSettings,
+): Promise<number> {
   if (settings.freeDailyCredits <= 0) return 0;
   return db.transaction(async (tx) => {
     const owned = (await tx.ledger.balanceOf(userId)) + (await tx.ledger.heldOf(userId));
     const topUp = Math.max(0, settings.freeDailyCredits - owned);
     const now = clock.now();
-    const written = await tx.ledger.appendOnce({ userId, kind: 'daily', amount: topUp, day: utcDay(now), reason: 'free daily allowance', createdAt: now });
+    const written = await tx.ledger.appendOnce({
+      userId,
+      kind: 'daily',
+      amount: topUp,
+      day: utcDay(now),
+      reason: 'free daily allowance',
+      createdAt: now,
+    });
     return written ? topUp : 0;
   });
 }
@@ -58,7 +70,11 @@ export async function applyDailyAllowance(db: StoreTx, clock: Clock, userId: num
 /** Throws `UserError('insufficient_credits')` when the user's balance cannot cover a video's price. */
 export async function assertCanPay(db: StoreTx, userId: number, price: number): Promise<void> {
   const balance = await balanceOf(db, userId);
-  if (balance < price) throw new UserError('insufficient_credits', `This video costs ${price} credits and you have ${balance}.`, { price, balance });
+  if (balance < price)
+    throw new UserError('insufficient_credits', `This video costs ${price} credits and you have ${balance}.`, {
+      price,
+      balance,
+    });
 }
 
 /**
@@ -66,18 +82,37 @@ export async function assertCanPay(db: StoreTx, userId: number, price: number): 
  * transaction of its own, which on PostgreSQL would be a savepoint and its release for nothing more to undo.
  * Throws `UserError('insufficient_credits')` when the balance cannot cover it.
  */
-export async function holdCredits(tx: StoreTx, clock: Clock, userId: number, jobId: string, amount: number): Promise<void> {
+export async function holdCredits(
+  tx: StoreTx,
+  clock: Clock,
+  userId: number,
+  jobId: string,
+  amount: number,
+): Promise<void> {
   if (!Number.isInteger(amount) || amount < 0) throw new Error(`invalid hold amount ${amount}`);
   await assertCanPay(tx, userId, amount);
   await append(tx, clock, { userId, kind: 'hold', amount: -amount, jobId });
 }
 
 // A job's second settlement is a no-op (unique index), which is what makes settling idempotent.
-async function settle(db: StoreTx, clock: Clock, jobId: string, kind: 'capture' | 'release', reason?: string): Promise<boolean> {
+async function settle(
+  db: StoreTx,
+  clock: Clock,
+  jobId: string,
+  kind: 'capture' | 'release',
+  reason?: string,
+): Promise<boolean> {
   const hold = await db.ledger.holdOf(jobId);
   if (!hold) return false;
   const amount = kind === 'capture' ? 0 : -hold.amount;
-  return db.ledger.appendOnce({ userId: hold.userId, kind, amount, jobId, reason: reason ?? null, createdAt: clock.now() });
+  return db.ledger.appendOnce({
+    userId: hold.userId,
+    kind,
+    amount,
+    jobId,
+    reason: reason ?? null,
+    createdAt: clock.now(),
+  });
 }
 
 /** Marks the job's hold as spent. Idempotent: false if it was already settled (or there is none). */
@@ -91,7 +126,8 @@ export async function releaseHold(db: StoreTx, clock: Clock, jobId: string, reas
 }
 
 function assertPositiveAmount(amount: number): void {
-  if (!Number.isInteger(amount) || amount <= 0) throw new UserError('bad_amount', 'The amount must be a positive whole number.');
+  if (!Number.isInteger(amount) || amount <= 0)
+    throw new UserError('bad_amount', 'The amount must be a positive whole number.');
 }
 
 export async function grantCredits(
@@ -117,7 +153,8 @@ export async function transferCredits(
   const { amount, actorUserId, reason } = entry;
   await db.transaction(async (tx) => {
     const available = await balanceOf(tx, entry.fromUserId);
-    if (amount > available) throw new UserError('deduct_too_much', `Only ${available} credits are there to move.`, { balance: available });
+    if (amount > available)
+      throw new UserError('deduct_too_much', `Only ${available} credits are there to move.`, { balance: available });
     await append(tx, clock, { userId: entry.fromUserId, kind: 'transfer', amount: -amount, actorUserId, reason });
     await append(tx, clock, { userId: entry.toUserId, kind: 'transfer', amount, actorUserId, reason });
   });
@@ -167,13 +204,22 @@ export async function recordPurchaseRefund(
   clock: Clock,
   entry: { userId: number; amount: number; paymentId: string; actorUserId: number | null; reason: string },
 ): Promise<{ written: boolean; taken: number; balance: number }> {
-  if (!Number.isInteger(entry.amount) || entry.amount <= 0) throw new Error(`invalid purchase refund amount ${entry.amount}`);
+  if (!Number.isInteger(entry.amount) || entry.amount <= 0)
+    throw new Error(`invalid purchase refund amount ${entry.amount}`);
   if (!entry.paymentId) throw new Error('a purchase refund needs its payment id');
   const { userId, amount, paymentId, actorUserId, reason } = entry;
   return db.transaction(async (tx) => {
     const before = await tx.ledger.balanceOf(userId);
     const taken = Math.min(amount, Math.max(0, before));
-    const written = await tx.ledger.appendOnce({ userId, kind: 'purchase_refund', amount: -taken, paymentId, actorUserId, reason, createdAt: clock.now() });
+    const written = await tx.ledger.appendOnce({
+      userId,
+      kind: 'purchase_refund',
+      amount: -taken,
+      paymentId,
+      actorUserId,
+      reason,
+      createdAt: clock.now(),
+    });
     return { written, taken: written ? taken : 0, balance: await tx.ledger.balanceOf(userId) };
   });
 }

@@ -26,7 +26,10 @@ export class CallbackWakes {
     private readonly clock: Clock,
     private readonly intervalMs: number,
     /** Parked jobs (between status looks, no runner asleep): a wake relaunches them. */
-    private readonly parked: { kindOf(jobId: string): SleepKind | undefined; wake(jobId: string, cause: 'cancel' | 'callback'): void },
+    private readonly parked: {
+      kindOf(jobId: string): SleepKind | undefined;
+      wake(jobId: string, cause: 'cancel' | 'callback'): void;
+    },
   ) {}
 
   /** Sleeps `ms`; ends early on `wakeNow`, or on a callback when `kind` is 'poll'. */

@@ -33,7 +33,13 @@ import { JobRunner } from './runner.js';
 import { startEligibleJobs, type SchedulerCaps, type StartedJob } from './scheduler.js';
 import { destinationOf, StatusMessages } from './status-messages.js';
 import { VideoIntake } from './video-intake.js';
-import { VideoQuotes, type ConfirmOutcome, type ConfirmPress, type QuoteSettings, type RequestOutcome } from './quotes.js';
+import {
+  VideoQuotes,
+  type ConfirmOutcome,
+  type ConfirmPress,
+  type QuoteSettings,
+  type RequestOutcome,
+} from './quotes.js';
 import type { Identity } from '../users.js';
 import type { QuoteRow } from '../store.js';
 
@@ -42,7 +48,6 @@ import type { QuoteRow } from '../store.js';
  * scheduling (scheduler.ts), one runner per started job (runner.ts), the signals that reach a sleeping runner
  * (job-signals.ts) and the status messages (status-messages.ts). It owns the runners and the shutdown.
  */
-
 
 export interface EngineSettings extends IntakeSettings, SchedulerCaps, QuoteSettings {
   statusEditIntervalMs: number;
@@ -159,7 +164,14 @@ export class Engine {
       isStopping,
       onFinal: (job) => this.afterFinal(job),
     });
-    this.intake = new VideoIntake({ ...deps, log: this.log, status: this.status, images, isStopping, pump: () => this.pump() });
+    this.intake = new VideoIntake({
+      ...deps,
+      log: this.log,
+      status: this.status,
+      images,
+      isStopping,
+      pump: () => this.pump(),
+    });
     this.quotes = new VideoQuotes({ db: deps.db, clock: deps.clock, settings: deps.settings, intake: this.intake });
   }
 
@@ -186,17 +198,24 @@ export class Engine {
     await this.takeOverOrphans();
     await this.pump();
     // Renews this worker's lease, and takes over the jobs of workers whose lease ran out (a process that died).
-    this.leaseTimer = setInterval(() => {
-      this.renewLease()
-        .then(() => this.takeOverOrphans())
-        .catch((error: unknown) => this.log.error({ err: error }, 'could not renew the job lease or take over orphaned jobs'));
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.leaseTimer = setInterval(
+      () => {
+        this.renewLease()
+          .then(() => this.takeOverOrphans())
+          .catch((error: unknown) =>
+            this.log.error({ err: error }, 'could not renew the job lease or take over orphaned jobs'),
+          );
+      },
+      Math.max(100, Math.floor(this.leaseMs / 3)),
+    );
     this.leaseTimer.unref();
     // Refreshes elapsed time / ETA on running jobs' status messages; the coalescer keeps edits rare.
     this.tickTimer = setInterval(() => {
       this.status
         .refreshRunningViews([...this.runners.keys(), ...this.parked.ids()], this.tickMs)
-        .catch((error: unknown) => this.log.warn({ err: error }, 'could not refresh the status messages of running jobs'));
+        .catch((error: unknown) =>
+          this.log.warn({ err: error }, 'could not refresh the status messages of running jobs'),
+        );
     }, this.tickMs);
     this.tickTimer.unref();
   }
@@ -222,7 +241,9 @@ export class Engine {
     await settled;
     await this.status.close();
     // Leaving hands this worker's unfinished jobs to the next start (or another process) at once, not after the lease.
-    await this.db.workers.leave(this.workerId).catch((error: unknown) => this.log.warn({ err: error }, 'could not leave the workers'));
+    await this.db.workers
+      .leave(this.workerId)
+      .catch((error: unknown) => this.log.warn({ err: error }, 'could not leave the workers'));
   }
 
   private async renewLease(): Promise<void> {
@@ -279,7 +300,10 @@ export class Engine {
    * The Retry button: the same prompt, model, options and image as a finished job, with a new seed.
    * Only the job's requester may retry it, and it is charged as a new job.
    */
-  retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
+  retry(
+    jobId: string,
+    request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>,
+  ): Promise<SubmitResult> {
     return this.intake.retry(jobId, request);
   }
 
@@ -291,7 +315,10 @@ export class Engine {
   }
 
   /** The Retry button as members press it: charged again, so above the threshold it is quoted first too. */
-  async requestRetry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<RequestOutcome> {
+  async requestRetry(
+    jobId: string,
+    request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>,
+  ): Promise<RequestOutcome> {
     return this.quotes.request(await this.intake.retryRequest(jobId, request));
   }
 
@@ -381,7 +408,14 @@ export class Engine {
     }
     if (isFinal(job.status)) return { status: 200, body: { ok: true, ignored: 'job finished' } };
     if (event.progressOnly) return { status: 200, body: { ok: true } };
-    if (event.deliveryId !== undefined && !(await recordWebhookDelivery(this.db, this.clock, { provider: providerId, deliveryId: event.deliveryId, jobId: job.id }))) {
+    if (
+      event.deliveryId !== undefined &&
+      !(await recordWebhookDelivery(this.db, this.clock, {
+        provider: providerId,
+        deliveryId: event.deliveryId,
+        jobId: job.id,
+      }))
+    ) {
       return { status: 200, body: { ok: true, duplicate: true } };
     }
     // Only a job whose runner is tracking it can use the news (and only a runner forgets its wake state again). When
@@ -453,9 +487,14 @@ export class Engine {
     // answer do not.
     const platform = job.status === 'succeeded' ? undefined : this.deps.platforms.get(job.platform);
     if (platform) {
-      const text = job.status === 'cancelled' ? `Job ${job.id} was cancelled. ${job.price} credits refunded.` : `Job ${job.id} failed: ${sentence(job.errorMessage ?? 'unknown error')} ${job.price} credits refunded.`;
+      const text =
+        job.status === 'cancelled'
+          ? `Job ${job.id} was cancelled. ${job.price} credits refunded.`
+          : `Job ${job.id} failed: ${sentence(job.errorMessage ?? 'unknown error')} ${job.price} credits refunded.`;
       const dest = await destinationOf(this.db, job);
-      platform.notify(dest, text).catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
+      platform
+        .notify(dest, text)
+        .catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'notify failed'));
     }
     void this.status.flush(job.id).then(() => this.events.emit('final', job));
   }
@@ -466,4 +505,3 @@ export class Engine {
     return (await findUser(this.db, platform, platformUserId))?.id;
   }
 }
-

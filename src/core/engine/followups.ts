@@ -1,4 +1,12 @@
-import { findModel, priceCredits, priceUsd, RESOLUTIONS, type GenerationParams, type ModelSpec, type Resolution } from '../catalog.js';
+import {
+  findModel,
+  priceCredits,
+  priceUsd,
+  RESOLUTIONS,
+  type GenerationParams,
+  type ModelSpec,
+  type Resolution,
+} from '../catalog.js';
 import { UserError } from '../errors.js';
 import { validatePrompt } from '../moderation/prompt-validation.js';
 import type { FollowupRef } from '../ports.js';
@@ -23,7 +31,10 @@ export interface FollowupOffer {
 }
 
 /** A follow-up as a platform hands it to the engine. */
-export interface FollowupOrder extends Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale' | 'agreed'> {
+export interface FollowupOrder extends Pick<
+  VideoRequest,
+  'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale' | 'agreed'
+> {
   kind: FollowupKind;
   parentJobId: string;
   /** Extend: what happens next. */
@@ -42,21 +53,47 @@ type Terms = Omit<Quote, 'prompt'>;
  * upscaled clip offers nothing more (its task is its parent's, upgraded: kie will neither extend it nor upgrade it
  * twice). The buttons and `quoteFollowup` both price from here, so the price on a button is the price charged.
  */
-function followupTerms(job: Job, models: readonly ModelSpec[]): { upscaleTo: (Terms & { resolution: Resolution })[]; extend: Terms | null } {
+function followupTerms(
+  job: Job,
+  models: readonly ModelSpec[],
+): { upscaleTo: (Terms & { resolution: Resolution })[]; extend: Terms | null } {
   const model = findModel(job.model, models);
   const followups = model?.followups;
-  if (!model || !followups || job.status !== 'succeeded' || !job.providerTaskId || job.followup === 'upscale' || job.params.musicVideo) return { upscaleTo: [], extend: null };
+  if (
+    !model ||
+    !followups ||
+    job.status !== 'succeeded' ||
+    !job.providerTaskId ||
+    job.followup === 'upscale' ||
+    job.params.musicVideo
+  )
+    return { upscaleTo: [], extend: null };
   const base = job.params;
   // Upscale costs the difference between the two resolutions' prices (the parent paid for the rest).
   const upscale = (resolution: Resolution) => {
-    const params: GenerationParams = { durationS: base.durationS, resolution, aspectRatio: base.aspectRatio, ...(base.seed !== undefined ? { seed: base.seed } : {}) };
+    const params: GenerationParams = {
+      durationS: base.durationS,
+      resolution,
+      aspectRatio: base.aspectRatio,
+      ...(base.seed !== undefined ? { seed: base.seed } : {}),
+    };
     const before = { ...params, resolution: base.resolution };
     const price = Math.max(0, priceCredits(model, params) - priceCredits(model, before));
-    return { resolution, model, params, price, costUsd: Math.max(0, priceUsd(model, params) - priceUsd(model, before)) };
+    return {
+      resolution,
+      model,
+      params,
+      price,
+      costUsd: Math.max(0, priceUsd(model, params) - priceUsd(model, before)),
+    };
   };
   // Extend costs a new clip of the model's default length.
   const extend = (): Terms => {
-    const params: GenerationParams = { durationS: model.defaultDuration, resolution: base.resolution, aspectRatio: base.aspectRatio };
+    const params: GenerationParams = {
+      durationS: model.defaultDuration,
+      resolution: base.resolution,
+      aspectRatio: base.aspectRatio,
+    };
     return { model, params, price: priceCredits(model, params), costUsd: priceUsd(model, params) };
   };
   return {
@@ -68,17 +105,25 @@ function followupTerms(job: Job, models: readonly ModelSpec[]): { upscaleTo: (Te
 /** What this job's clip offers under it (a button each), with the price each would be charged. */
 export function followupOffer(job: Job, models: readonly ModelSpec[]): FollowupOffer {
   const terms = followupTerms(job, models);
-  return { upscaleTo: terms.upscaleTo.map(({ resolution, price }) => ({ resolution, price })), extend: terms.extend && { price: terms.extend.price } };
+  return {
+    upscaleTo: terms.upscaleTo.map(({ resolution, price }) => ({ resolution, price })),
+    extend: terms.extend && { price: terms.extend.price },
+  };
 }
 
 /** The follow-up's model, parameters and price, before any money moves: the terms its button showed. */
 export function quoteFollowup(parent: Job, order: FollowupOrder, models: readonly ModelSpec[]): Quote {
-  if (!findModel(parent.model, models)) throw new UserError('no_followup', 'This video’s model is not offered any more.');
+  if (!findModel(parent.model, models))
+    throw new UserError('no_followup', 'This video’s model is not offered any more.');
   const terms = followupTerms(parent, models);
   if (order.kind === 'upscale') {
     const targets = terms.upscaleTo.map((u) => u.resolution);
     const chosen = terms.upscaleTo.find((u) => u.resolution === (order.resolution ?? targets[0]));
-    if (!chosen) throw new UserError('no_upscale', targets.length ? `This video can be upscaled to ${targets.join(' or ')}.` : 'This video cannot be upscaled.');
+    if (!chosen)
+      throw new UserError(
+        'no_upscale',
+        targets.length ? `This video can be upscaled to ${targets.join(' or ')}.` : 'This video cannot be upscaled.',
+      );
     const { resolution: _resolution, ...quote } = chosen;
     return { prompt: parent.prompt, ...quote };
   }
@@ -89,7 +134,11 @@ export function quoteFollowup(parent: Job, order: FollowupOrder, models: readonl
 /** The request a follow-up makes: the order, priced; what a quote stores and Confirm turns back into the order. */
 export function followupRequest(order: FollowupOrder, quote: Quote): VideoRequest & { followup: FollowupRef } {
   const { kind, parentJobId, prompt: _prompt, resolution: _resolution, ...request } = order;
-  const followup: FollowupRef = { kind, parentJobId, ...(kind === 'upscale' ? { resolution: quote.params.resolution } : {}) };
+  const followup: FollowupRef = {
+    kind,
+    parentJobId,
+    ...(kind === 'upscale' ? { resolution: quote.params.resolution } : {}),
+  };
   return { ...request, prompt: quote.prompt, modelId: quote.model.id, options: {}, followup };
 }
 

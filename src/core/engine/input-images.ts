@@ -45,7 +45,13 @@ export class InputImages {
     const stream = await this.deps.store.openRead(key);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
-    const type = key.endsWith('.png') ? 'image/png' : key.endsWith('.webp') ? 'image/webp' : key.endsWith('.gif') ? 'image/gif' : 'image/jpeg';
+    const type = key.endsWith('.png')
+      ? 'image/png'
+      : key.endsWith('.webp')
+        ? 'image/webp'
+        : key.endsWith('.gif')
+          ? 'image/gif'
+          : 'image/jpeg';
     return `data:${type};base64,${Buffer.concat(chunks).toString('base64')}`;
   }
 
@@ -84,8 +90,14 @@ export class InputImages {
     } catch (error) {
       if (!(error instanceof MediaError)) throw error;
       if (error.kind === 'not_found') throw clipGone();
-      this.deps.logger.info({ jobId, kind: error.kind, reason: error.detail }, 'the last frame of a stored clip could not be read');
-      throw new UserError('last_frame_unreadable', 'The last frame of this video could not be read, so it cannot be extended.');
+      this.deps.logger.info(
+        { jobId, kind: error.kind, reason: error.detail },
+        'the last frame of a stored clip could not be read',
+      );
+      throw new UserError(
+        'last_frame_unreadable',
+        'The last frame of this video could not be read, so it cannot be extended.',
+      );
     }
   }
 
@@ -103,9 +115,11 @@ export class InputImages {
     } catch (error) {
       await fs.rm(temp, { force: true });
       // What the member is not told (where a name resolved) is the owner's to read.
-      if (error instanceof MediaError && error.detail) this.deps.logger.info({ jobId, reason: error.detail }, 'member image address refused');
+      if (error instanceof MediaError && error.detail)
+        this.deps.logger.info({ jobId, reason: error.detail }, 'member image address refused');
       // Our storage failing is not the member's image's fault: that one goes up as our error, with a ref.
-      if (error instanceof MediaError && error.kind !== 'storage') throw new UserError('bad_image', `The image could not be used: ${error.message}`);
+      if (error instanceof MediaError && error.kind !== 'storage')
+        throw new UserError('bad_image', `The image could not be used: ${error.message}`);
       throw error;
     }
   }
@@ -119,7 +133,8 @@ export class InputImages {
       await fs.rm(temp, { force: true });
       throw new UserError('image_gone', 'The original image is no longer stored, so this video cannot be retried.');
     }
-    const type = ext === 'png' ? 'image/png' : ext === 'webp' ? 'image/webp' : ext === 'gif' ? 'image/gif' : 'image/jpeg';
+    const type =
+      ext === 'png' ? 'image/png' : ext === 'webp' ? 'image/webp' : ext === 'gif' ? 'image/gif' : 'image/jpeg';
     return (await this.deps.store.putFile(`inputs/${jobId}.${ext}`, temp, type)).key;
   }
 }

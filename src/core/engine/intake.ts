@@ -59,7 +59,10 @@ export interface VideoRequest {
 
 /** The price (or the model) of a confirmed quote is no longer what the member saw: they are shown the new one. */
 export class PriceChangedError extends UserError {
-  constructor(readonly quote: Quote, agreed: { model: string; price: number }) {
+  constructor(
+    readonly quote: Quote,
+    agreed: { model: string; price: number },
+  ) {
     super(
       'price_changed',
       quote.model.id === agreed.model
@@ -90,12 +93,17 @@ export function quoteVideo(request: VideoRequest, models: readonly ModelSpec[], 
   const modelId = request.modelId ?? defaultModel;
   const model = findModel(modelId, models);
   if (!model) {
-    throw new UserError('unknown_model', `There is no model called “${modelId.slice(0, 40)}”. Available: ${models.map((m) => m.id).join(', ')}.`);
+    throw new UserError(
+      'unknown_model',
+      `There is no model called “${modelId.slice(0, 40)}”. Available: ${models.map((m) => m.id).join(', ')}.`,
+    );
   }
   if ((model.kind === 'music-video') !== (request.musicVideo !== undefined)) {
     throw new UserError(
       'wrong_command',
-      model.kind === 'music-video' ? `${model.label} makes videos from songs: use /musicvideo.` : `/musicvideo needs a music-video model such as suno-music-video.`,
+      model.kind === 'music-video'
+        ? `${model.label} makes videos from songs: use /musicvideo.`
+        : `/musicvideo needs a music-video model such as suno-music-video.`,
     );
   }
   const params = resolveParams(model, request.options, hasImage(request));
@@ -114,7 +122,10 @@ export async function existingIntake(db: StoreTx, intakeKey: string): Promise<Jo
 
 function assertNotBanned(user: User): void {
   if (user.banned) {
-    throw new UserError('banned', user.banReason ? `You are banned from using this bot: ${user.banReason}` : 'You are banned from using this bot.');
+    throw new UserError(
+      'banned',
+      user.banReason ? `You are banned from using this bot: ${user.banReason}` : 'You are banned from using this bot.',
+    );
   }
 }
 
@@ -139,9 +150,23 @@ export async function precheckIntake(
 }
 
 /** The checks precheck and acceptance share: the member, the chat's rules, their limits, the spend cap. */
-async function checkMember(tx: StoreTx, clock: Clock, user: User, request: VideoRequest, quote: Quote, settings: IntakeSettings, chat: ChatSettings): Promise<void> {
+async function checkMember(
+  tx: StoreTx,
+  clock: Clock,
+  user: User,
+  request: VideoRequest,
+  quote: Quote,
+  settings: IntakeSettings,
+  chat: ChatSettings,
+): Promise<void> {
   assertNotBanned(user);
-  await checkChatRules(tx, clock, chat, { platform: request.dest.platform, channelId: request.dest.chatId, guildId: request.guildId }, user.id);
+  await checkChatRules(
+    tx,
+    clock,
+    chat,
+    { platform: request.dest.platform, channelId: request.dest.chatId, guildId: request.guildId },
+    user.id,
+  );
   await applyDailyAllowance(tx, clock, user.id, settings);
   await checkUserLimits(tx, clock, user, settings);
   await checkBudget(tx, clock, quote.costUsd, settings);
@@ -182,7 +207,9 @@ export async function acceptVideo(
       uploadLimitBytes: request.dest.uploadLimitBytes ?? null,
       model: quote.model.id,
       provider: quote.model.provider,
-      providerModel: hasImage(request) ? quote.model.providerModels.imageToVideo : quote.model.providerModels.textToVideo,
+      providerModel: hasImage(request)
+        ? quote.model.providerModels.imageToVideo
+        : quote.model.providerModels.textToVideo,
       prompt: quote.prompt,
       params: { ...quote.params, ...(request.musicVideo ? { musicVideo: request.musicVideo } : {}) },
       inputImageUrl: request.imageUrl ?? null,

@@ -14,7 +14,9 @@ export async function unfinishedJobsOf(db: StoreTx, userId: number): Promise<Job
 }
 
 /** How many jobs there are in each status, per provider and model (the `clipbot_jobs` gauge). */
-export async function jobCounts(db: StoreTx): Promise<{ status: Job['status']; provider: string; model: string; n: number }[]> {
+export async function jobCounts(
+  db: StoreTx,
+): Promise<{ status: Job['status']; provider: string; model: string; n: number }[]> {
   return db.jobs.countsByStatusProviderModel();
 }
 

@@ -8,7 +8,12 @@ import type { Job, JobPatch, JobStatus, StoreTx } from '../store.js';
  */
 
 export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
-export const ACTIVE_STATUSES = ['submitting', 'running', 'fetching', 'delivering'] as const satisfies readonly JobStatus[];
+export const ACTIVE_STATUSES = [
+  'submitting',
+  'running',
+  'fetching',
+  'delivering',
+] as const satisfies readonly JobStatus[];
 export const CANCELLABLE_STATUSES = ['queued', 'submitting', 'running'] as const satisfies readonly JobStatus[];
 
 const ALLOWED: Record<JobStatus, readonly JobStatus[]> = {
@@ -44,11 +49,23 @@ export async function moveJob(
   const sources = (typeof from === 'string' ? [from] : from).filter((s) => ALLOWED[s].includes(to));
   if (sources.length === 0) throw new Error(`no allowed transition to ${to} from ${String(from)}`);
   const now = clock.now();
-  return db.jobs.update(jobId, sources, { ...patch, status: to, updatedAt: now, ...(isFinal(to) ? { finishedAt: now } : {}) }, fence);
+  return db.jobs.update(
+    jobId,
+    sources,
+    { ...patch, status: to, updatedAt: now, ...(isFinal(to) ? { finishedAt: now } : {}) },
+    fence,
+  );
 }
 
 /** Updates fields of a job that is still in `status` (guarded, no state change). */
-export async function patchJob(db: StoreTx, clock: Clock, jobId: string, status: JobStatus, patch: JobPatch, fence?: number): Promise<boolean> {
+export async function patchJob(
+  db: StoreTx,
+  clock: Clock,
+  jobId: string,
+  status: JobStatus,
+  patch: JobPatch,
+  fence?: number,
+): Promise<boolean> {
   return db.jobs.update(jobId, [status], { ...patch, updatedAt: clock.now() }, fence);
 }
 
@@ -72,11 +89,19 @@ export async function finishJob(
       await captureHold(tx, clock, jobId);
       return true;
     }
-    const moved = await moveJob(tx, clock, jobId, from, outcome.status, {
-      errorKind: outcome.errorKind,
-      errorMessage: outcome.errorMessage,
-      errorRef: outcome.errorRef ?? null,
-    }, fence);
+    const moved = await moveJob(
+      tx,
+      clock,
+      jobId,
+      from,
+      outcome.status,
+      {
+        errorKind: outcome.errorKind,
+        errorMessage: outcome.errorMessage,
+        errorRef: outcome.errorRef ?? null,
+      },
+      fence,
+    );
     if (!moved) return false;
     await releaseHold(tx, clock, jobId, `${outcome.status}: ${outcome.errorKind}`);
     return true;
@@ -93,6 +118,10 @@ export async function statusOf(db: StoreTx, jobId: string): Promise<JobStatus | 
 }
 
 /** The job a provider callback is about: the provider's task id is unique per provider. */
-export async function jobOfProviderTask(db: StoreTx, provider: string, taskId: string): Promise<Pick<Job, 'id' | 'status'> | undefined> {
+export async function jobOfProviderTask(
+  db: StoreTx,
+  provider: string,
+  taskId: string,
+): Promise<Pick<Job, 'id' | 'status'> | undefined> {
   return db.jobs.ofProviderTask(provider, taskId);
 }

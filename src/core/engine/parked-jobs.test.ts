@@ -7,10 +7,25 @@ const clock = { now: () => Date.now() };
 function setup(looksPerSecond: number) {
   const relaunched: string[] = [];
   const warnings: unknown[] = [];
-  const logger = { warn: (fields: unknown) => warnings.push(fields), info() {}, error() {}, debug() {}, child: () => logger } as unknown as Logger;
+  const logger = {
+    warn: (fields: unknown) => warnings.push(fields),
+    info() {},
+    error() {},
+    debug() {},
+    child: () => logger,
+  } as unknown as Logger;
   const parked = new ParkedJobs({ clock, logger, looksPerSecond, onDue: (job) => relaunched.push(job.jobId) });
   const park = (jobId: string, inMs: number, extra: Partial<ParkedJob> = {}) =>
-    parked.park({ jobId, provider: 'fal', epoch: 1, dueAt: Date.now() + inMs, kind: 'poll', shownPosition: null, failures: 0, ...extra });
+    parked.park({
+      jobId,
+      provider: 'fal',
+      epoch: 1,
+      dueAt: Date.now() + inMs,
+      kind: 'poll',
+      shownPosition: null,
+      failures: 0,
+      ...extra,
+    });
   return { parked, park, relaunched, warnings };
 }
 

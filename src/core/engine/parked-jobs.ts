@@ -111,7 +111,12 @@ export class ParkedJobs {
   private laneOf(provider: string): Lane {
     let lane = this.lanes.get(provider);
     if (!lane) {
-      lane = { heap: [], tokens: this.burst(), refilledAt: this.options.clock.now(), warnedAt: Number.NEGATIVE_INFINITY };
+      lane = {
+        heap: [],
+        tokens: this.burst(),
+        refilledAt: this.options.clock.now(),
+        warnedAt: Number.NEGATIVE_INFINITY,
+      };
       this.lanes.set(provider, lane);
     }
     return lane;
@@ -175,7 +180,12 @@ export class ParkedJobs {
     if (behindMs < LAG_WARNING_MS || now - lane.warnedAt < LAG_WARNING_EVERY_MS) return;
     lane.warnedAt = now;
     this.options.logger.warn(
-      { provider, behindS: Math.round(behindMs / 1000), parked: lane.heap.length, looksPerSecond: this.options.looksPerSecond },
+      {
+        provider,
+        behindS: Math.round(behindMs / 1000),
+        parked: lane.heap.length,
+        looksPerSecond: this.options.looksPerSecond,
+      },
       'status checks are behind schedule: raise PROVIDER_STATUS_CHECKS_PER_S, or set PUBLIC_URL so the provider calls back',
     );
   }

@@ -22,7 +22,9 @@ export function nextPollDelayMs({ elapsedMs, expectedMs, webhooks }: PollContext
   if (webhooks) {
     // First look when the job should long be done (twice the expected time), then once a minute or so.
     const firstCheckMs = 2 * expected - elapsedMs;
-    return Math.round(firstCheckMs > 0 ? Math.max(MIN_POLL_MS, firstCheckMs) : Math.max(WEBHOOK_SAFETY_NET_MS, expected / 2));
+    return Math.round(
+      firstCheckMs > 0 ? Math.max(MIN_POLL_MS, firstCheckMs) : Math.max(WEBHOOK_SAFETY_NET_MS, expected / 2),
+    );
   }
   const fraction = elapsedMs / expected;
   let delay: number;

@@ -31,7 +31,8 @@ export interface VideoQuotesDeps {
 }
 
 /** What a request became: a job (queued, or the one an earlier delivery made), or a quote to confirm. */
-export type RequestOutcome = { kind: 'job'; result: SubmitResult } | { kind: 'quote'; quote: QuoteRow; detail: QuoteDetail };
+export type RequestOutcome =
+  { kind: 'job'; result: SubmitResult } | { kind: 'quote'; quote: QuoteRow; detail: QuoteDetail };
 
 /** What a member is shown with a quote's price. */
 export interface QuoteDetail {
@@ -43,7 +44,9 @@ export interface QuoteDetail {
 }
 
 /** What a press of Confirm made: the job, or (the price changed) a new quote in place of the old one. */
-export type ConfirmOutcome = { kind: 'job'; result: SubmitResult } | { kind: 'requoted'; quote: QuoteRow; detail: QuoteDetail; previousPrice: number };
+export type ConfirmOutcome =
+  | { kind: 'job'; result: SubmitResult }
+  | { kind: 'requoted'; quote: QuoteRow; detail: QuoteDetail; previousPrice: number };
 
 /** Where a Confirm press happened: the new job's messages go there, and an image kept by reference is fetched by it. */
 export interface ConfirmPress {
@@ -114,7 +117,11 @@ export class VideoQuotes {
       throw expiredError();
     }
     const fetchImage = row.request.imageRef ? press.fetchImageOf?.(row.request.imageRef) : undefined;
-    if (row.request.imageRef && !fetchImage) throw new UserError('quote_image_gone', 'The image of this request can no longer be fetched here. Please send it again.');
+    if (row.request.imageRef && !fetchImage)
+      throw new UserError(
+        'quote_image_gone',
+        'The image of this request can no longer be fetched here. Please send it again.',
+      );
     const request: VideoRequest = {
       ...row.request,
       dest: press.dest,
@@ -125,7 +132,9 @@ export class VideoQuotes {
     let result: SubmitResult;
     try {
       const { followup } = request;
-      result = followup ? await this.deps.intake.followup(followupOrderOf({ ...request, followup })) : await this.deps.intake.submitVideo(request);
+      result = followup
+        ? await this.deps.intake.followup(followupOrderOf({ ...request, followup }))
+        : await this.deps.intake.submitVideo(request);
     } catch (error) {
       if (!(error instanceof PriceChangedError)) throw error;
       // Only one press may replace the quote; a second one, racing, finds it closed.
@@ -148,11 +157,15 @@ export class VideoQuotes {
   private async owned(id: string, by: Identity): Promise<QuoteRow> {
     const row = await this.get(id);
     if (!row) throw new UserError('no_such_quote', 'The bot no longer knows this quote. Please ask again.');
-    if (row.platform !== by.platform || row.platformUserId !== by.platformUserId) throw new UserError('quote_not_yours', 'Only the person who asked for this video can confirm or cancel it.');
+    if (row.platform !== by.platform || row.platformUserId !== by.platformUserId)
+      throw new UserError('quote_not_yours', 'Only the person who asked for this video can confirm or cancel it.');
     return row;
   }
 
-  private async store(request: QuotedRequest | VideoRequest, quote: Quote): Promise<{ quote: QuoteRow; detail: QuoteDetail }> {
+  private async store(
+    request: QuotedRequest | VideoRequest,
+    quote: Quote,
+  ): Promise<{ quote: QuoteRow; detail: QuoteDetail }> {
     const now = this.deps.clock.now();
     const row: QuoteRow = {
       id: newQuoteId(),
@@ -167,7 +180,10 @@ export class VideoQuotes {
       expiresAt: now + QUOTE_TTL_MS,
     };
     await this.deps.db.quotes.insert(row);
-    return { quote: row, detail: { ...detailOf(quote), ...(request.followup ? { followup: request.followup.kind } : {}) } };
+    return {
+      quote: row,
+      detail: { ...detailOf(quote), ...(request.followup ? { followup: request.followup.kind } : {}) },
+    };
   }
 }
 
@@ -177,9 +193,27 @@ export function detailOf(quote: Quote): QuoteDetail {
 
 /** What of a request can wait in a row: everything but the image download (and the price it was agreed at). */
 function quotedRequest(request: QuotedRequest | VideoRequest): QuotedRequest {
-  const { identity, dest, guildId, locale, intakeKey, prompt, modelId, options, imageUrl, sourceImageKey, imageRef, musicVideo, followup } = request;
+  const {
+    identity,
+    dest,
+    guildId,
+    locale,
+    intakeKey,
+    prompt,
+    modelId,
+    options,
+    imageUrl,
+    sourceImageKey,
+    imageRef,
+    musicVideo,
+    followup,
+  } = request;
   return {
-    identity: { platform: identity.platform, platformUserId: identity.platformUserId, ...(identity.displayName ? { displayName: identity.displayName } : {}) },
+    identity: {
+      platform: identity.platform,
+      platformUserId: identity.platformUserId,
+      ...(identity.displayName ? { displayName: identity.displayName } : {}),
+    },
     dest,
     ...(guildId !== undefined ? { guildId } : {}),
     ...(locale !== undefined ? { locale } : {}),
@@ -201,7 +235,13 @@ function expiredError(): UserError {
 
 function closedError(row: QuoteRow): UserError {
   if (row.status === 'expired') return expiredError();
-  if (row.status === 'confirmed') return new UserError('quote_confirmed', `This quote was already confirmed${row.jobId ? ` as job ${row.jobId}` : ''}.`, { job: row.jobId });
-  if (row.status === 'superseded') return new UserError('quote_superseded', 'This quote was replaced by a newer one with the current price.');
+  if (row.status === 'confirmed')
+    return new UserError(
+      'quote_confirmed',
+      `This quote was already confirmed${row.jobId ? ` as job ${row.jobId}` : ''}.`,
+      { job: row.jobId },
+    );
+  if (row.status === 'superseded')
+    return new UserError('quote_superseded', 'This quote was replaced by a newer one with the current price.');
   return new UserError('quote_cancelled', 'This quote was cancelled; nothing was charged.');
 }

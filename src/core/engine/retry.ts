@@ -19,7 +19,8 @@ export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterS?: nu
 export function isRetryable(error: unknown): boolean {
   if (error instanceof ProviderError) return error.retryable;
   if (error instanceof MediaError) {
-    if (error.kind === 'http_status') return error.status === undefined || error.status >= 500 || error.status === 408 || error.status === 429;
+    if (error.kind === 'http_status')
+      return error.status === undefined || error.status >= 500 || error.status === 408 || error.status === 429;
     return ['network', 'timeout', 'storage'].includes(error.kind);
   }
   return false;

@@ -21,8 +21,10 @@ import { destinationOf, type StatusMessages } from './status-messages.js';
  * generates, the runner ends after each status look and the job waits parked (parked-jobs.ts) until the next.
  */
 
-export interface RunnerDeps
-  extends Pick<EngineDeps, 'db' | 'clock' | 'models' | 'providers' | 'platforms' | 'store' | 'fetcher' | 'observer' | 'settings' | 'health'> {
+export interface RunnerDeps extends Pick<
+  EngineDeps,
+  'db' | 'clock' | 'models' | 'providers' | 'platforms' | 'store' | 'fetcher' | 'observer' | 'settings' | 'health'
+> {
   /** The engine's logger. */
   log: EngineDeps['logger'];
   status: StatusMessages;
@@ -68,7 +70,10 @@ export class JobRunner {
       if (!job) return undefined;
       if (isFinal(job.status)) return undefined;
       if (job.leaseEpoch !== epoch) {
-        this.log.warn({ jobId, epoch, now: job.leaseEpoch }, 'job taken over by another worker; this runner stands down');
+        this.log.warn(
+          { jobId, epoch, now: job.leaseEpoch },
+          'job taken over by another worker; this runner stands down',
+        );
         return undefined;
       }
       try {
@@ -126,7 +131,8 @@ export class JobRunner {
     const submitted = await this.withRetries(target, 'submitting', async () => {
       // Fenced: once another worker holds the job (its lease was taken as run out) or the job moved on, this runner
       // must not reach the provider, or the job would be submitted twice.
-      if (!(await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch))) return undefined;
+      if (!(await patchJob(this.db, this.clock, job.id, 'submitting', { attempts: ++attempts }, job.leaseEpoch)))
+        return undefined;
       if (health) Object.assign(target, await health.route(target));
       for (;;) {
         const provider = this.deps.providers.get(target.provider)!;
@@ -134,7 +140,9 @@ export class JobRunner {
           return { task: await this.submitTo(provider, target, imageUrl, followup), provider };
         } catch (error) {
           if (!health || this.deps.isStopping()) throw error;
-          await health.submitFailed(provider.id, error).catch((e: unknown) => this.log.warn({ err: e }, 'could not record a provider failure'));
+          await health
+            .submitFailed(provider.id, error)
+            .catch((e: unknown) => this.log.warn({ err: e }, 'could not record a provider failure'));
           // The failure may have marked the provider down (at once for a refused key, which is not retried): the
           // twin then gets this attempt. Only a provider not down is moved to, so this ends.
           const moved = await health.route(target);
@@ -147,7 +155,15 @@ export class JobRunner {
     const { task, provider } = submitted;
     // The task id is saved in the same statement that moves the job on: after this, a crash resumes
     // tracking this task and never submits again.
-    const moved = await moveJob(this.db, this.clock, job.id, 'submitting', 'running', { providerTaskId: task.taskId }, job.leaseEpoch);
+    const moved = await moveJob(
+      this.db,
+      this.clock,
+      job.id,
+      'submitting',
+      'running',
+      { providerTaskId: task.taskId },
+      job.leaseEpoch,
+    );
     if (!moved) {
       // Cancelled while we were submitting: the provider has a task nobody wants.
       await patchJob(this.db, this.clock, job.id, 'cancelled', { providerTaskId: task.taskId }, job.leaseEpoch);
@@ -155,11 +171,20 @@ export class JobRunner {
       return;
     }
     this.log.info({ jobId: job.id, taskId: task.taskId }, 'submitted');
-    await health?.submitAccepted(provider.id).catch((error: unknown) => this.log.warn({ err: error }, 'could not record a provider success'));
+    await health
+      ?.submitAccepted(provider.id)
+      .catch((error: unknown) => this.log.warn({ err: error }, 'could not record a provider success'));
   }
 
-  private submitTo(provider: VideoProvider, job: Job, imageUrl: string | undefined, followup: FollowupRequest | undefined): Promise<TaskRef> {
-    const webhookUrl = this.deps.settings.webhookBaseUrl ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}` : undefined;
+  private submitTo(
+    provider: VideoProvider,
+    job: Job,
+    imageUrl: string | undefined,
+    followup: FollowupRequest | undefined,
+  ): Promise<TaskRef> {
+    const webhookUrl = this.deps.settings.webhookBaseUrl
+      ? `${this.deps.settings.webhookBaseUrl}/webhooks/${provider.id}`
+      : undefined;
     const { musicVideo, ...params } = job.params;
     return provider.submit(
       {
@@ -208,9 +233,17 @@ export class JobRunner {
     }
     const expectedMs = (await this.deps.status.expectedSeconds(job, model)) * 1000;
     const webhooks = !!this.deps.settings.webhookBaseUrl;
-    const nextPoll = () => Math.min(deadline - this.clock.now(), nextPollDelayMs({ elapsedMs: this.clock.now() - startedAt, expectedMs, webhooks }));
-    const park = (delayMs: number, kind: SleepKind, shownPosition: TrackMemo['shownPosition'], failures: number): Park =>
-      ({ provider: job.provider, delayMs, kind, shownPosition, failures });
+    const nextPoll = () =>
+      Math.min(
+        deadline - this.clock.now(),
+        nextPollDelayMs({ elapsedMs: this.clock.now() - startedAt, expectedMs, webhooks }),
+      );
+    const park = (
+      delayMs: number,
+      kind: SleepKind,
+      shownPosition: TrackMemo['shownPosition'],
+      failures: number,
+    ): Park => ({ provider: job.provider, delayMs, kind, shownPosition, failures });
     let status = this.deps.signals.takePushedStatus(job.id);
     if (!status && !memo) {
       if (resumed) return park(0, 'poll', null, 0);
@@ -227,7 +260,10 @@ export class JobRunner {
         failures++;
         // An outage is waited out until the model's deadline; a provider that keeps answering nonsense is not.
         const malformed = error instanceof ProviderError && error.kind === 'malformed';
-        if (error instanceof ProviderError && (!error.retryable || (malformed && failures >= this.retryPolicy.maxAttempts))) {
+        if (
+          error instanceof ProviderError &&
+          (!error.retryable || (malformed && failures >= this.retryPolicy.maxAttempts))
+        ) {
           await this.failWithProviderError(job, 'running', error);
           return undefined;
         }
@@ -240,10 +276,18 @@ export class JobRunner {
     if ((await statusOf(this.db, job.id)) !== 'running') return undefined;
     if (status.state === 'succeeded') {
       // Guarded: if the job was cancelled since the status read, this moves nothing and the run loop sees why.
-      await moveJob(this.db, this.clock, job.id, 'running', 'fetching', {
-        resultUrl: status.videoUrl,
-        providerDoneAt: this.clock.now(),
-      }, job.leaseEpoch);
+      await moveJob(
+        this.db,
+        this.clock,
+        job.id,
+        'running',
+        'fetching',
+        {
+          resultUrl: status.videoUrl,
+          providerDoneAt: this.clock.now(),
+        },
+        job.leaseEpoch,
+      );
       return undefined;
     }
     if (status.state === 'failed') {
@@ -274,11 +318,19 @@ export class JobRunner {
       return this.deps.store.putFile(`results/${job.id}.${got.ext}`, temp, got.contentType);
     });
     if (!stored) return;
-    await moveJob(this.db, this.clock, job.id, 'fetching', 'delivering', {
-      mediaKey: stored.key,
-      mediaBytes: stored.bytes,
-      mediaUrl: stored.url,
-    }, job.leaseEpoch);
+    await moveJob(
+      this.db,
+      this.clock,
+      job.id,
+      'fetching',
+      'delivering',
+      {
+        mediaKey: stored.key,
+        mediaBytes: stored.bytes,
+        mediaUrl: stored.url,
+      },
+      job.leaseEpoch,
+    );
   }
 
   private async deliverStep(job: Job): Promise<void> {
@@ -304,7 +356,14 @@ export class JobRunner {
         }),
       );
       if (!receipt) return;
-      await patchJob(this.db, this.clock, job.id, 'delivering', { deliveredAt: this.clock.now(), deliveryRef: receipt.ref }, job.leaseEpoch);
+      await patchJob(
+        this.db,
+        this.clock,
+        job.id,
+        'delivering',
+        { deliveredAt: this.clock.now(), deliveryRef: receipt.ref },
+        job.leaseEpoch,
+      );
     } else if (!platform) {
       this.log.warn({ jobId: job.id, platform: job.platform }, 'platform not running; result kept in storage only');
     }
@@ -340,10 +399,10 @@ export class JobRunner {
         if (error instanceof ProviderError) await this.failWithProviderError(job, status, error);
         else if (error instanceof MediaError) {
           // Our storage failing is the owner's to fix (disk full, permissions, S3 credentials), not the member's.
-          if (error.kind === 'storage') this.log.error({ jobId: job.id, err: error }, 'media storage failed: check DATA_DIR or the S3 settings');
+          if (error.kind === 'storage')
+            this.log.error({ jobId: job.id, err: error }, 'media storage failed: check DATA_DIR or the S3 settings');
           await this.fail(job, status, `media_${error.kind}`, mediaFailureText(error, status));
-        }
-        else throw error;
+        } else throw error;
         return undefined;
       }
     }
@@ -357,20 +416,35 @@ export class JobRunner {
 
   private async failWithProviderError(job: Job, from: JobStatus, error: ProviderError): Promise<void> {
     this.deps.observer?.providerError(job.provider, error.kind);
-    this.log.info({ jobId: job.id, kind: error.kind, stage: error.stage, reason: error.message }, 'provider rejected job');
+    this.log.info(
+      { jobId: job.id, kind: error.kind, stage: error.stage, reason: error.message },
+      'provider rejected job',
+    );
     if (error.kind === 'auth' || error.kind === 'insufficient_funds') {
       this.log.error({ provider: job.provider, kind: error.kind }, 'provider account problem: owners must act');
     }
-    await this.fail(job, from, error.kind === 'content_policy' ? `content_policy_${error.stage ?? 'input'}` : error.kind, describeProviderError(error));
+    await this.fail(
+      job,
+      from,
+      error.kind === 'content_policy' ? `content_policy_${error.stage ?? 'input'}` : error.kind,
+      describeProviderError(error),
+    );
   }
 
   private async fail(job: Job, from: JobStatus, kind: string, message: string, ref?: string): Promise<void> {
-    const done = await finishJob(this.db, this.clock, job.id, from, {
-      status: 'failed',
-      errorKind: kind,
-      errorMessage: message,
-      ...(ref ? { errorRef: ref } : {}),
-    }, job.leaseEpoch);
+    const done = await finishJob(
+      this.db,
+      this.clock,
+      job.id,
+      from,
+      {
+        status: 'failed',
+        errorKind: kind,
+        errorMessage: message,
+        ...(ref ? { errorRef: ref } : {}),
+      },
+      job.leaseEpoch,
+    );
     if (done) await this.deps.onFinal((await getJob(this.db, job.id))!);
   }
 

@@ -26,7 +26,12 @@ export interface StartedJob {
   epoch: number;
 }
 
-export async function startEligibleJobs(db: Store, clock: Clock, caps: SchedulerCaps, workerId: string): Promise<StartedJob[]> {
+export async function startEligibleJobs(
+  db: Store,
+  clock: Clock,
+  caps: SchedulerCaps,
+  workerId: string,
+): Promise<StartedJob[]> {
   // Pump runs on every intake and every job's end, with up to thousands of jobs at providers: the usual cases
   // (nothing queued, every slot taken) stop after two index reads, outside any transaction (starting is a guarded
   // move, so a stale read cannot start a job twice), and the rest reads only what it needs.
@@ -36,15 +41,22 @@ export async function startEligibleJobs(db: Store, clock: Clock, caps: Scheduler
   // then nothing can start, which the counts of jobs at providers and one index probe tell without reading the queue.
   // No member or provider can be at a cap that all jobs at providers together are below: then the counts per member
   // and per provider (each a scan of every job at a provider, ~20 ms with 100,000 in flight) are not needed.
-  const fullUsers = atProvider < caps.userMaxRunningJobs ? [] : atCap(await db.jobs.atProviderByUser(), caps.userMaxRunningJobs);
-  const fullProviders = atProvider < caps.providerMaxRunningJobs ? [] : atCap(await db.jobs.atProviderByProvider(), caps.providerMaxRunningJobs);
-  if ((fullUsers.length || fullProviders.length) && !(await db.jobs.hasQueuedBesides(fullUsers, fullProviders))) return [];
+  const fullUsers =
+    atProvider < caps.userMaxRunningJobs ? [] : atCap(await db.jobs.atProviderByUser(), caps.userMaxRunningJobs);
+  const fullProviders =
+    atProvider < caps.providerMaxRunningJobs
+      ? []
+      : atCap(await db.jobs.atProviderByProvider(), caps.providerMaxRunningJobs);
+  if ((fullUsers.length || fullProviders.length) && !(await db.jobs.hasQueuedBesides(fullUsers, fullProviders)))
+    return [];
   return db.transaction(async (tx) => {
     let total = await tx.jobs.countAtProvider();
     const queued = await queuedInFairOrder(tx);
     // Each count is at most `total`, which this pump raises by at most one per queued job: below the cap, no lookup.
     const mayReach = (cap: number) => total + queued.length > cap;
-    const byUser = mayReach(caps.userMaxRunningJobs) ? await tx.jobs.atProviderByUser([...new Set(queued.map((j) => j.userId))]) : new Map<number, number>();
+    const byUser = mayReach(caps.userMaxRunningJobs)
+      ? await tx.jobs.atProviderByUser([...new Set(queued.map((j) => j.userId))])
+      : new Map<number, number>();
     const byProvider = mayReach(caps.providerMaxRunningJobs)
       ? await tx.jobs.atProviderByProvider([...new Set(queued.map((j) => j.provider))])
       : new Map<string, number>();

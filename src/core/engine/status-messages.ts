@@ -103,10 +103,15 @@ export class StatusMessages {
    */
   scheduleQueuedRefresh(): void {
     if (this.queuedRefreshTimer || this.refreshesStopped) return;
-    this.queuedRefreshTimer = setTimeout(() => {
-      this.queuedRefreshTimer = undefined;
-      this.refreshQueuedViews().catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not refresh the status messages of queued jobs'));
-    }, Math.max(250, this.deps.intervalMs));
+    this.queuedRefreshTimer = setTimeout(
+      () => {
+        this.queuedRefreshTimer = undefined;
+        this.refreshQueuedViews().catch((error: unknown) =>
+          this.deps.logger.warn({ err: error }, 'could not refresh the status messages of queued jobs'),
+        );
+      },
+      Math.max(250, this.deps.intervalMs),
+    );
     this.queuedRefreshTimer.unref();
   }
 
@@ -160,7 +165,13 @@ export class StatusMessages {
       ...(phase === 'failed' || phase === 'cancelled' ? { refunded: job.price } : {}),
       ...(job.errorRef ? { errorRef: job.errorRef } : {}),
     };
-    return { jobId: job.id, text: renderStatus(input), final: isFinal(phase), cancellable: isCancellable(phase), locale: job.locale };
+    return {
+      jobId: job.id,
+      text: renderStatus(input),
+      final: isFinal(phase),
+      cancellable: isCancellable(phase),
+      locale: job.locale,
+    };
   }
 
   private async send(jobId: string, text: string, final: boolean): Promise<void> {

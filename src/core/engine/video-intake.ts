@@ -11,7 +11,16 @@ import { requesterOf } from '../users.js';
 import type { EngineDeps, SubmitResult } from './engine.js';
 import type { InputImages } from './input-images.js';
 import { followupRequest, quoteFollowup, type FollowupOrder } from './followups.js';
-import { acceptVideo, existingIntake, hasImage, precheckIntake, PriceChangedError, quoteVideo, type Quote, type VideoRequest } from './intake.js';
+import {
+  acceptVideo,
+  existingIntake,
+  hasImage,
+  precheckIntake,
+  PriceChangedError,
+  quoteVideo,
+  type Quote,
+  type VideoRequest,
+} from './intake.js';
 import { getJob, isFinal } from './job-state.js';
 import type { StatusMessages } from './status-messages.js';
 
@@ -20,8 +29,10 @@ import type { StatusMessages } from './status-messages.js';
  * input image) inside an intake slot, then the accepting transaction (intake.ts). A refusal leaves nothing behind.
  */
 
-export interface VideoIntakeDeps
-  extends Pick<EngineDeps, 'db' | 'clock' | 'models' | 'providers' | 'store' | 'prefilter' | 'settings' | 'newId' | 'observer'> {
+export interface VideoIntakeDeps extends Pick<
+  EngineDeps,
+  'db' | 'clock' | 'models' | 'providers' | 'store' | 'prefilter' | 'settings' | 'newId' | 'observer'
+> {
   /** The engine's logger. */
   log: EngineDeps['logger'];
   status: StatusMessages;
@@ -31,7 +42,8 @@ export interface VideoIntakeDeps
   pump: () => Promise<void>;
 }
 
-const newShortId = (prefix: string) => `${prefix}${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`;
+const newShortId = (prefix: string) =>
+  `${prefix}${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`;
 
 export class VideoIntake {
   private readonly db: VideoIntakeDeps['db'];
@@ -51,18 +63,22 @@ export class VideoIntake {
    * in that case nothing was charged, no job exists and no file was kept.
    */
   async submitVideo(request: VideoRequest, quoted?: Quote): Promise<SubmitResult> {
-    if (this.deps.isStopping()) throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
+    if (this.deps.isStopping())
+      throw new UserError('shutting_down', 'The bot is restarting. Please try again in a minute.');
     const previous = await this.previous(request);
     if (previous) return previous;
 
     const { quote, chat } = await this.price(request, quoted);
-    if (request.agreed && (request.agreed.model !== quote.model.id || request.agreed.price !== quote.price)) throw new PriceChangedError(quote, request.agreed);
+    if (request.agreed && (request.agreed.model !== quote.model.id || request.agreed.price !== quote.price))
+      throw new PriceChangedError(quote, request.agreed);
     // Before slow work (a moderation call, an image download): the banned, rate-limited or broke member hears so at
     // once and costs nothing, and the work itself takes an intake slot, since the limits above count only job rows.
     // acceptVideo checks everything again in its transaction anyway.
     let releaseSlot = () => {};
     if (hasImage(request) || this.deps.prefilter.callsOut) {
-      const user = await this.checkingBudget(() => precheckIntake(this.db, this.clock, request, quote, this.deps.settings, chat));
+      const user = await this.checkingBudget(() =>
+        precheckIntake(this.db, this.clock, request, quote, this.deps.settings, chat),
+      );
       releaseSlot = this.intakeSlots.take(user.id);
     }
     try {
@@ -81,14 +97,27 @@ export class VideoIntake {
   /** The model, parameters and price this request gets here and now, and the checks that need no member. */
   async price(request: VideoRequest, quoted?: Quote): Promise<{ quote: Quote; chat: ChatSettings }> {
     const models = this.availableModels();
-    const chat = await getChatSettings(this.db, { platform: request.dest.platform, chatId: request.guildId ?? request.dest.chatId });
+    const chat = await getChatSettings(this.db, {
+      platform: request.dest.platform,
+      chatId: request.guildId ?? request.dest.chatId,
+    });
     // A follow-up arrives priced (followups.ts); everything after the quote is the same for it.
     const quote = quoted ?? quoteVideo(request, models, chat.defaultModel ?? this.deps.settings.defaultModel);
     if (quote.model.englishOnly && (await isClearlyNotEnglish(quote.prompt))) {
-      throw new UserError('english_only', `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`);
+      throw new UserError(
+        'english_only',
+        `${quote.model.label} understands English prompts only. Please write your prompt in English, or pick another model (/models).`,
+      );
     }
-    if (hasImage(request) && !this.deps.settings.mediaIsPublic && !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages) {
-      throw new UserError('image_needs_public_url', `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`);
+    if (
+      hasImage(request) &&
+      !this.deps.settings.mediaIsPublic &&
+      !this.deps.providers.get(quote.model.provider)?.acceptsInlineImages
+    ) {
+      throw new UserError(
+        'image_needs_public_url',
+        `${quote.model.label} fetches images from a public address, and this bot has none (PUBLIC_URL). Try another model.`,
+      );
     }
     return { quote, chat };
   }
@@ -99,8 +128,17 @@ export class VideoIntake {
   }
 
   /** Moderation, the input image, then the accepting transaction; the job row exists once this returns. */
-  private async acceptChecked(request: VideoRequest, quote: Quote, chat: ChatSettings, releaseSlot: () => void): Promise<SubmitResult> {
-    const verdict = await this.deps.prefilter.check(quote.prompt, undefined, communityId(request.dest.platform, request.guildId));
+  private async acceptChecked(
+    request: VideoRequest,
+    quote: Quote,
+    chat: ChatSettings,
+    releaseSlot: () => void,
+  ): Promise<SubmitResult> {
+    const verdict = await this.deps.prefilter.check(
+      quote.prompt,
+      undefined,
+      communityId(request.dest.platform, request.guildId),
+    );
     if (!verdict.ok) {
       this.log.info({ rule: verdict.rule, user: request.identity }, 'prompt blocked');
       throw new UserError('prompt_blocked', verdict.message, { rule: verdict.rule });
@@ -110,7 +148,9 @@ export class VideoIntake {
     const inputMediaKey = await this.deps.images.store(jobId, request);
     let accepted: { job: Job; duplicate: boolean };
     try {
-      accepted = await this.checkingBudget(() => acceptVideo(this.db, this.clock, request, quote, this.deps.settings, jobId, inputMediaKey, chat));
+      accepted = await this.checkingBudget(() =>
+        acceptVideo(this.db, this.clock, request, quote, this.deps.settings, jobId, inputMediaKey, chat),
+      );
     } catch (error) {
       if (inputMediaKey) await this.deps.store.remove(inputMediaKey).catch(() => {});
       throw error;
@@ -135,7 +175,10 @@ export class VideoIntake {
       return await check();
     } catch (error) {
       if (error instanceof BudgetExceededError) {
-        this.log.warn({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd }, 'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)');
+        this.log.warn(
+          { period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd },
+          'provider spend cap reached: new jobs are refused (owners: raise BUDGET_*_USD or wait)',
+        );
         this.deps.observer?.budgetRefused?.({ period: error.period, spentUsd: error.spentUsd, capUsd: error.capUsd });
       }
       throw error;
@@ -156,7 +199,10 @@ export class VideoIntake {
     const request = followupRequest(order, quote);
     // No extend call at the provider (fal): the continuation starts from our clip's last frame, read like a member's
     // image (after the checks, before the hold).
-    const parent = order.kind === 'extend' && quote.model.followups?.extend?.fromOurLastFrame ? await getJob(this.db, order.parentJobId) : undefined;
+    const parent =
+      order.kind === 'extend' && quote.model.followups?.extend?.fromOurLastFrame
+        ? await getJob(this.db, order.parentJobId)
+        : undefined;
     return this.submitVideo(parent ? { ...request, fetchImage: this.deps.images.lastFrameOf(parent) } : request, quote);
   }
 
@@ -164,13 +210,24 @@ export class VideoIntake {
   async priceFollowup(order: FollowupOrder): Promise<Quote> {
     const parent = await getJob(this.db, order.parentJobId);
     const requester = parent && (await requesterOf(this.db, parent));
-    if (!parent || !requester || requester.platform !== order.identity.platform || requester.platformUserId !== order.identity.platformUserId) {
+    if (
+      !parent ||
+      !requester ||
+      requester.platform !== order.identity.platform ||
+      requester.platformUserId !== order.identity.platformUserId
+    ) {
       throw new UserError('not_yours', 'Only the person who asked for this video can extend or upscale it.');
     }
     const quote = quoteFollowup(parent, order, this.availableModels());
     if (order.kind === 'extend' && quote.model.followups?.extend?.notOnceUpscaled) {
-      const upscaled = (await this.db.jobs.followupsOf(parent.id)).some((f) => f.followup === 'upscale' && f.status !== 'failed' && f.status !== 'cancelled');
-      if (upscaled) throw new UserError('extend_after_upscale', `${quote.model.label} cannot extend a video once it was upscaled. Extend it before upscaling, or extend another video.`);
+      const upscaled = (await this.db.jobs.followupsOf(parent.id)).some(
+        (f) => f.followup === 'upscale' && f.status !== 'failed' && f.status !== 'cancelled',
+      );
+      if (upscaled)
+        throw new UserError(
+          'extend_after_upscale',
+          `${quote.model.label} cannot extend a video once it was upscaled. Extend it before upscaling, or extend another video.`,
+        );
     }
     return quote;
   }
@@ -179,15 +236,26 @@ export class VideoIntake {
    * The Retry button: the same prompt, model, options and image as a finished job, with a new seed.
    * Only the job's requester may retry it, and it is charged as a new job.
    */
-  async retry(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<SubmitResult> {
+  async retry(
+    jobId: string,
+    request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>,
+  ): Promise<SubmitResult> {
     return this.submitVideo(await this.retryRequest(jobId, request));
   }
 
   /** The request a Retry of this job makes (after checking the presser asked for the job, and that it is over). */
-  async retryRequest(jobId: string, request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>): Promise<VideoRequest> {
+  async retryRequest(
+    jobId: string,
+    request: Pick<VideoRequest, 'identity' | 'dest' | 'intakeKey' | 'guildId' | 'locale'>,
+  ): Promise<VideoRequest> {
     const job = await getJob(this.db, jobId);
     const requester = job && (await requesterOf(this.db, job));
-    if (!job || !requester || requester.platform !== request.identity.platform || requester.platformUserId !== request.identity.platformUserId) {
+    if (
+      !job ||
+      !requester ||
+      requester.platform !== request.identity.platform ||
+      requester.platformUserId !== request.identity.platformUserId
+    ) {
       throw new UserError('not_yours', 'Only the person who asked for this video can retry it.');
     }
     if (!isFinal(job.status)) throw new UserError('not_finished', 'This video is still being made.');

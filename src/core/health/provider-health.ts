@@ -85,7 +85,12 @@ export class ProviderHealthMonitor implements ProviderHealth {
     if (job.providerTaskId || !(await this.isDown(job.provider))) return job;
     const move = twinMove(job, this.deps.models);
     if (!move || !this.deps.providers.has(move.model.provider) || (await this.isDown(move.model.provider))) return job;
-    const change = { model: move.model.id, provider: move.model.provider, providerModel: move.providerModel, costUsd: move.costUsd };
+    const change = {
+      model: move.model.id,
+      provider: move.model.provider,
+      providerModel: move.providerModel,
+      costUsd: move.costUsd,
+    };
     if (!(await patchJob(this.deps.db, this.deps.clock, job.id, 'submitting', change, job.leaseEpoch))) return job;
     this.log.info({ jobId: job.id, from: job.model, to: move.model.id }, 'provider down: job moved to the twin model');
     return { ...job, ...change };
@@ -105,7 +110,11 @@ export class ProviderHealthMonitor implements ProviderHealth {
     }
     const n = await health.countFailure(provider);
     if (n >= this.deps.settings.failuresInARow) {
-      await this.markDown(provider, error.kind, `⚠️ Provider ${provider} failed ${n} submits in a row (last: ${error.kind})`);
+      await this.markDown(
+        provider,
+        error.kind,
+        `⚠️ Provider ${provider} failed ${n} submits in a row (last: ${error.kind})`,
+      );
     }
   }
 
@@ -118,9 +127,18 @@ export class ProviderHealthMonitor implements ProviderHealth {
     try {
       const now = this.deps.clock.now();
       for (const row of await this.deps.db.providerHealth.down()) {
-        if (!(await this.deps.db.providerHealth.claimProbe(row.provider, now, now - this.deps.settings.probeIntervalMs + 1))) continue;
+        if (
+          !(await this.deps.db.providerHealth.claimProbe(
+            row.provider,
+            now,
+            now - this.deps.settings.probeIntervalMs + 1,
+          ))
+        )
+          continue;
         const probe = this.deps.probes.get(row.provider);
-        const answer = probe ? await probe().catch((error: unknown) => ({ ok: false, detail: String(error) })) : { ok: true, detail: 'no probe for it' };
+        const answer = probe
+          ? await probe().catch((error: unknown) => ({ ok: false, detail: String(error) }))
+          : { ok: true, detail: 'no probe for it' };
         if (!answer.ok) {
           this.log.info({ provider: row.provider, detail: answer.detail }, 'provider still down');
           continue;

@@ -21,9 +21,15 @@ describe('model twins', () => {
 
   it('moves a fal Seedance job to Ark with the text- or image-to-video model id and Ark’s cost', () => {
     const ark = MODELS.find((m) => m.id === 'seedance-1-pro-ark')!;
-    expect(twinMove(job('seedance-1-pro', 'fal'), MODELS)).toEqual({ model: ark, providerModel: ark.providerModels.textToVideo, costUsd: priceUsd(ark, job('x', 'fal').params) });
+    expect(twinMove(job('seedance-1-pro', 'fal'), MODELS)).toEqual({
+      model: ark,
+      providerModel: ark.providerModels.textToVideo,
+      costUsd: priceUsd(ark, job('x', 'fal').params),
+    });
     const fal = MODELS.find((m) => m.id === 'seedance-1.5-pro')!;
-    expect(twinMove(job('seedance-1.5-pro-ark', 'ark', { audio: true }, true), MODELS)?.providerModel).toBe(fal.providerModels.imageToVideo);
+    expect(twinMove(job('seedance-1.5-pro-ark', 'ark', { audio: true }, true), MODELS)?.providerModel).toBe(
+      fal.providerModels.imageToVideo,
+    );
     expect(twinMove(job('seedance-1-pro-ark', 'ark', { cameraFixed: true }), MODELS)?.model.id).toBe('seedance-1-pro');
   });
 
@@ -32,11 +38,21 @@ describe('model twins', () => {
     expect(twinMove(job('seedance-2-fast', 'fal', { resolution: '1080p' }), MODELS)).toBeUndefined();
     expect(twinMove(job('seedance-2', 'fal', { aspectRatio: '5:4' }), MODELS)).toBeUndefined();
     expect(twinMove(job('veo3.1-fast', 'kie', { durationS: 8 }), MODELS)).toBeUndefined();
-    expect(twinMove(job('seedance-1-pro', 'fal'), MODELS.filter((m) => m.provider !== 'ark'))).toBeUndefined();
+    expect(
+      twinMove(
+        job('seedance-1-pro', 'fal'),
+        MODELS.filter((m) => m.provider !== 'ark'),
+      ),
+    ).toBeUndefined();
   });
 
   it('names the provider’s models that have a twin on a configured provider', () => {
-    expect(modelsWithTwins('fal', MODELS, new Set(['fal', 'ark'])).map((m) => m.id)).toEqual(['seedance-1-pro', 'seedance-1.5-pro', 'seedance-2', 'seedance-2-fast']);
+    expect(modelsWithTwins('fal', MODELS, new Set(['fal', 'ark'])).map((m) => m.id)).toEqual([
+      'seedance-1-pro',
+      'seedance-1.5-pro',
+      'seedance-2',
+      'seedance-2-fast',
+    ]);
     expect(modelsWithTwins('fal', MODELS, new Set(['fal']))).toEqual([]);
     expect(modelsWithTwins('kie', MODELS, new Set(['fal', 'ark', 'kie']))).toEqual([]);
   });

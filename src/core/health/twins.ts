@@ -24,7 +24,10 @@ export interface TwinMove {
  * The twin of the job's model on another provider, if that twin takes the job's settings as they are (duration,
  * resolution, aspect ratio, audio, fixed camera): a member gets what they asked for, or the job stays where it was.
  */
-export function twinMove(job: Pick<Job, 'model' | 'provider' | 'params' | 'inputMediaKey' | 'inputImageUrl'>, models: readonly ModelSpec[]): TwinMove | undefined {
+export function twinMove(
+  job: Pick<Job, 'model' | 'provider' | 'params' | 'inputMediaKey' | 'inputImageUrl'>,
+  models: readonly ModelSpec[],
+): TwinMove | undefined {
   const own = findModel(job.model, models);
   if (!own) return undefined;
   const pair = MODEL_TWINS.find((p) => p.includes(own.id));
@@ -45,7 +48,11 @@ export function twinMove(job: Pick<Job, 'model' | 'provider' | 'params' | 'input
 }
 
 /** The provider's models whose twin is in `models` too, on a provider in `configured`. */
-export function modelsWithTwins(provider: string, models: readonly ModelSpec[], configured: ReadonlySet<string>): ModelSpec[] {
+export function modelsWithTwins(
+  provider: string,
+  models: readonly ModelSpec[],
+  configured: ReadonlySet<string>,
+): ModelSpec[] {
   return models.filter((m) => {
     const twinId = MODEL_TWINS.find((p) => p.includes(m.id))?.find((id) => id !== m.id);
     const twin = twinId !== undefined ? findModel(twinId, models) : undefined;

@@ -11,7 +11,10 @@ export interface QueuedJob {
   createdAt: number;
 }
 
-export function fairOrder<T extends QueuedJob>(queued: readonly T[], lastStartByUser: ReadonlyMap<number, number>): T[] {
+export function fairOrder<T extends QueuedJob>(
+  queued: readonly T[],
+  lastStartByUser: ReadonlyMap<number, number>,
+): T[] {
   const byUser = new Map<number, T[]>();
   // Ids compare byte-wise, as the stores compare them when they count a job's place (JobRepo.queuePosition).
   for (const job of [...queued].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {

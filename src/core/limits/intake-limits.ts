@@ -18,7 +18,11 @@ export interface LimitSettings {
 }
 
 export class BudgetExceededError extends UserError {
-  constructor(readonly period: 'daily' | 'monthly', readonly spentUsd: number, readonly capUsd: number) {
+  constructor(
+    readonly period: 'daily' | 'monthly',
+    readonly spentUsd: number,
+    readonly capUsd: number,
+  ) {
     super('budget_exceeded', 'The bot has reached its spending limit for now. Please try again later.', {
       period,
     });
@@ -48,9 +52,15 @@ export async function checkUserLimits(db: StoreTx, clock: Clock, user: User, set
   }
 
   // Jobs that failed or were cancelled before reaching a provider do not count (see JobRepo.countedSince).
-  const counted = await db.jobs.countedSince(user.id, { windowStart: now - settings.rateLimitWindowS * 1000, dayStart: startOfUtcDay(now) });
+  const counted = await db.jobs.countedSince(user.id, {
+    windowStart: now - settings.rateLimitWindowS * 1000,
+    dayStart: startOfUtcDay(now),
+  });
   if (counted.inWindow >= settings.rateLimitJobs) {
-    const waitS = Math.max(1, Math.ceil(((counted.oldestInWindow ?? now) + settings.rateLimitWindowS * 1000 - now) / 1000));
+    const waitS = Math.max(
+      1,
+      Math.ceil(((counted.oldestInWindow ?? now) + settings.rateLimitWindowS * 1000 - now) / 1000),
+    );
     throw new UserError(
       'rate_limited',
       `You can start ${settings.rateLimitJobs} videos every ${formatDuration(settings.rateLimitWindowS)}. Try again in ${formatDuration(waitS)}.`,
@@ -83,10 +93,20 @@ export interface BudgetUsage {
 }
 
 /** The current spend against each configured cap (none when no cap is set). */
-export async function budgetUsage(db: StoreTx, now: number, caps: Pick<LimitSettings, 'budgetDailyUsd' | 'budgetMonthlyUsd'>): Promise<BudgetUsage[]> {
+export async function budgetUsage(
+  db: StoreTx,
+  now: number,
+  caps: Pick<LimitSettings, 'budgetDailyUsd' | 'budgetMonthlyUsd'>,
+): Promise<BudgetUsage[]> {
   const usage: BudgetUsage[] = [];
-  if (caps.budgetDailyUsd !== undefined) usage.push({ period: 'daily', spentUsd: await spentUsdSince(db, startOfUtcDay(now)), capUsd: caps.budgetDailyUsd });
-  if (caps.budgetMonthlyUsd !== undefined) usage.push({ period: 'monthly', spentUsd: await spentUsdSince(db, startOfUtcMonth(now)), capUsd: caps.budgetMonthlyUsd });
+  if (caps.budgetDailyUsd !== undefined)
+    usage.push({ period: 'daily', spentUsd: await spentUsdSince(db, startOfUtcDay(now)), capUsd: caps.budgetDailyUsd });
+  if (caps.budgetMonthlyUsd !== undefined)
+    usage.push({
+      period: 'monthly',
+      spentUsd: await spentUsdSince(db, startOfUtcMonth(now)),
+      capUsd: caps.budgetMonthlyUsd,
+    });
   return usage;
 }
 

@@ -6,7 +6,9 @@ describe('IntakeSlots', () => {
     const slots = new IntakeSlots({ total: 5, perUser: 2 });
     slots.take(1);
     slots.take(1);
-    expect(() => slots.take(1)).toThrow(expect.objectContaining({ identifier: 'intake_busy_user', context: { inProgress: 2 } }));
+    expect(() => slots.take(1)).toThrow(
+      expect.objectContaining({ identifier: 'intake_busy_user', context: { inProgress: 2 } }),
+    );
     expect(() => slots.take(2)).not.toThrow();
     expect(slots.inProgress).toBe(3);
   });

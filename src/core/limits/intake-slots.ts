@@ -38,7 +38,10 @@ export class IntakeSlots {
       );
     }
     if (this.total >= this.limits.total) {
-      throw new UserError('intake_busy', 'Too many requests are being prepared right now. Please try again in a minute.');
+      throw new UserError(
+        'intake_busy',
+        'Too many requests are being prepared right now. Please try again in a minute.',
+      );
     }
     this.perUser.set(userId, mine + 1);
     this.total++;

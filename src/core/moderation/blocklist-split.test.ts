@@ -23,7 +23,11 @@ describe('a short term split by one space', () => {
 
     it('blocks any split of any term shorter than MIN_SQUASHED_TERM_LENGTH', () => {
       const letters = 'abcdefghjkmnopqrstuvwxyz';
-      const term = fc.string({ unit: fc.constantFrom(...letters), minLength: 2, maxLength: MIN_SQUASHED_TERM_LENGTH - 1 });
+      const term = fc.string({
+        unit: fc.constantFrom(...letters),
+        minLength: 2,
+        maxLength: MIN_SQUASHED_TERM_LENGTH - 1,
+      });
       fc.assert(
         fc.property(term, fc.nat(), (t, at) => {
           const cut = 1 + (at % (t.length - 1));

@@ -47,7 +47,9 @@ describe('compileBlocklist', () => {
 
   describe('when the text is long and repetitive', () => {
     it('takes time linear in its length, so one message cannot stall the bot', () => {
-      const matcher = compileBlocklist(Array.from({ length: 100 }, (_, i) => `aa${'bcdefghjk'[i % 9]}${'mnpq'[i % 4]}${i}`));
+      const matcher = compileBlocklist(
+        Array.from({ length: 100 }, (_, i) => `aa${'bcdefghjk'[i % 9]}${'mnpq'[i % 4]}${i}`),
+      );
       const text = normalizeForMatching('aa.'.repeat(7000));
       const started = performance.now();
       expect(matcher.findIn(text)).toBeUndefined();
@@ -123,7 +125,8 @@ describe('compileBlocklist', () => {
     const word = fc.string({ unit: fc.constantFrom(...letters), minLength: 1, maxLength: 8 });
     const context = fc.array(word, { maxLength: 4 });
     const sentence = (before: string[], middle: string, after: string[]) => [...before, middle, ...after].join(' ');
-    const spread = (t: string, gaps: string[]) => [...t].map((c, i) => (i === 0 ? c : (gaps[i % gaps.length] ?? '') + c)).join('');
+    const spread = (t: string, gaps: string[]) =>
+      [...t].map((c, i) => (i === 0 ? c : (gaps[i % gaps.length] ?? '') + c)).join('');
 
     it('still blocks it with invisible characters sprinkled in', () => {
       const invisible = fc.constantFrom('', '\u200B', '\u200C', '\u200D', '\u00AD', '\uFEFF', '\u2060', '\uFE0F');
@@ -154,7 +157,18 @@ describe('compileBlocklist', () => {
     });
 
     it('still blocks it with digits written for letters, as long as one letter is left', () => {
-      const digitsFor: Record<string, string[]> = { o: ['0'], i: ['1'], l: ['1'], e: ['3'], a: ['4'], s: ['5'], t: ['7'], b: ['8'], g: ['9', '6'], z: ['2'] };
+      const digitsFor: Record<string, string[]> = {
+        o: ['0'],
+        i: ['1'],
+        l: ['1'],
+        e: ['3'],
+        a: ['4'],
+        s: ['5'],
+        t: ['7'],
+        b: ['8'],
+        g: ['9', '6'],
+        z: ['2'],
+      };
       fc.assert(
         fc.property(term, fc.array(fc.nat(), { minLength: 10, maxLength: 10 }), context, (t, choices, before) => {
           const written = [...t].map((c, i) => {

@@ -34,10 +34,67 @@ const MAX_STRETCH = 8;
  * count on test/fixtures/ordinary-prompts.txt (test/hostile/blocklist-false-positives.test.ts) is what this is for.
  */
 export const SHORT_WORDS: readonly string[] = [
-  'a', 'i', 'am', 'an', 'as', 'at', 'be', 'by', 'do', 'go', 'he', 'if', 'in', 'is', 'it', 'me', 'my', 'no', 'of', 'oh', 'ok',
-  'on', 'or', 'so', 'to', 'up', 'us', 'we', 'all', 'and', 'any', 'are', 'but', 'can', 'did', 'for', 'had', 'has', 'her', 'him',
-  'his', 'how', 'its', 'let', 'may', 'not', 'now', 'off', 'one', 'our', 'out', 'she', 'the', 'too', 'two', 'was', 'who', 'why',
-  'yes', 'yet', 'you',
+  'a',
+  'i',
+  'am',
+  'an',
+  'as',
+  'at',
+  'be',
+  'by',
+  'do',
+  'go',
+  'he',
+  'if',
+  'in',
+  'is',
+  'it',
+  'me',
+  'my',
+  'no',
+  'of',
+  'oh',
+  'ok',
+  'on',
+  'or',
+  'so',
+  'to',
+  'up',
+  'us',
+  'we',
+  'all',
+  'and',
+  'any',
+  'are',
+  'but',
+  'can',
+  'did',
+  'for',
+  'had',
+  'has',
+  'her',
+  'him',
+  'his',
+  'how',
+  'its',
+  'let',
+  'may',
+  'not',
+  'now',
+  'off',
+  'one',
+  'our',
+  'out',
+  'she',
+  'the',
+  'too',
+  'two',
+  'was',
+  'who',
+  'why',
+  'yes',
+  'yet',
+  'you',
 ];
 
 export interface BlocklistMatcher {
@@ -77,7 +134,8 @@ function compileTerm(term: string): RegExp {
   const start = prefix || anywhere ? '' : '(?<![^ .])';
   const end = suffix || anywhere ? '' : '(?![^ .])';
   const whole = start + pattern + end;
-  const split = words.length === 1 && !long && !anywhere && !prefix && !suffix ? splitPattern(words[0]!, inWord) : undefined;
+  const split =
+    words.length === 1 && !long && !anywhere && !prefix && !suffix ? splitPattern(words[0]!, inWord) : undefined;
   return new RegExp(split ? `${whole}|${split}` : whole, 'u');
 }
 
@@ -101,7 +159,9 @@ function splitPattern(word: string, inWord: string): string | undefined {
   const notShortWord = (then: string) => `(?!(?:${SHORT_WORDS.join('|')})${then})`;
   const halves: string[] = [];
   for (let at = 1; at < chars.length; at++) {
-    halves.push(`${wordPattern(chars.slice(0, at).join(''), inWord)} ${notShortWord('(?![^ ])')}${wordPattern(chars.slice(at).join(''), inWord)}`);
+    halves.push(
+      `${wordPattern(chars.slice(0, at).join(''), inWord)} ${notShortWord('(?![^ ])')}${wordPattern(chars.slice(at).join(''), inWord)}`,
+    );
   }
   return `(?<![^ ])${notShortWord(' ')}(?:${halves.join('|')})(?![^ ])`;
 }

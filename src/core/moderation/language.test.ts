@@ -18,10 +18,7 @@ describe('isClearlyNotEnglish', () => {
     ['Mona Lisa smiling'],
     ['Pikachu dancing in Shibuya'],
     ['[sim:fail] a fox'],
-  ])(
-    'lets %s through',
-    async (text) => {
-      expect(await isClearlyNotEnglish(text)).toBe(false);
-    },
-  );
+  ])('lets %s through', async (text) => {
+    expect(await isClearlyNotEnglish(text)).toBe(false);
+  });
 });

@@ -33,9 +33,12 @@ describe('normalizeForMatching', () => {
   });
 
   describe('when a word is split by separators', () => {
-    it.each(['n.u.d.e', 'n u d e', 'n_u-d*e', 'N / U / D / E'])('marks %j as one spelled-out word with soft gaps', (input) => {
-      expect(normalizeForMatching(input)).toBe('n.u.d.e');
-    });
+    it.each(['n.u.d.e', 'n u d e', 'n_u-d*e', 'N / U / D / E'])(
+      'marks %j as one spelled-out word with soft gaps',
+      (input) => {
+        expect(normalizeForMatching(input)).toBe('n.u.d.e');
+      },
+    );
 
     it('keeps punctuation inside a word as a soft gap', () => {
       expect(normalizeForMatching('kid-friendly')).toBe('kid.friendly');

@@ -66,14 +66,18 @@ interface Piece {
 }
 
 export function normalizeForMatching(text: string): string {
-  const cleaned = replaceSmallCapitals(foldCase(text.normalize('NFKC'))).normalize('NFD').replace(INVISIBLE, '');
+  const cleaned = replaceSmallCapitals(foldCase(text.normalize('NFKC')))
+    .normalize('NFD')
+    .replace(INVISIBLE, '');
   const pieces = splitPieces(mapSymbols(cleaned));
 
   for (const piece of pieces) piece.text = mapConfusables(piece.text);
   markSpelledOutRuns(pieces);
   for (const piece of pieces) piece.text = piece.text.replace(/(.)\1{2,}/gu, '$1$1');
 
-  return dropRepeatedSingles(pieces).map((p, i) => (i === 0 ? '' : p.gap === 'hard' ? ' ' : '.') + p.text).join('');
+  return dropRepeatedSingles(pieces)
+    .map((p, i) => (i === 0 ? '' : p.gap === 'hard' ? ' ' : '.') + p.text)
+    .join('');
 }
 
 /**
@@ -112,12 +116,15 @@ function foldCase(text: string): string {
 }
 
 function mapSymbols(text: string): string {
-  return text.replace(SYMBOL_RUN, (run: string, before: string | undefined, _run: string, after: string | undefined) => {
-    const mapped = [...run].map((c) => SYMBOL_LETTERS[c] ?? c).join('');
-    if (BOTH_SIDES_SYMBOLS.test(run)) return before && after ? mapped : run;
-    // "$5" is a price, not "s5": a currency sign only reads as a letter next to a letter.
-    return isLetter(before) || isLetter(after) ? mapped : run;
-  });
+  return text.replace(
+    SYMBOL_RUN,
+    (run: string, before: string | undefined, _run: string, after: string | undefined) => {
+      const mapped = [...run].map((c) => SYMBOL_LETTERS[c] ?? c).join('');
+      if (BOTH_SIDES_SYMBOLS.test(run)) return before && after ? mapped : run;
+      // "$5" is a price, not "s5": a currency sign only reads as a letter next to a letter.
+      return isLetter(before) || isLetter(after) ? mapped : run;
+    },
+  );
 }
 
 function isLetter(char: string | undefined): boolean {
@@ -166,8 +173,11 @@ function markSpelledOutRuns(pieces: Piece[]): void {
 
 /** "u.u.u.u" is the spelled-out form of "uuuu": keep two, like a run inside a piece. */
 function dropRepeatedSingles(pieces: Piece[]): Piece[] {
-  const softRepeat = (a: Piece | undefined, b: Piece | undefined) => !!a && !!b && b.gap === 'soft' && a.text === b.text;
-  return pieces.filter((p, i) => !(isSingle(p.text) && softRepeat(pieces[i - 1], p) && softRepeat(pieces[i - 2], pieces[i - 1])));
+  const softRepeat = (a: Piece | undefined, b: Piece | undefined) =>
+    !!a && !!b && b.gap === 'soft' && a.text === b.text;
+  return pieces.filter(
+    (p, i) => !(isSingle(p.text) && softRepeat(pieces[i - 1], p) && softRepeat(pieces[i - 2], pieces[i - 1])),
+  );
 }
 
 function isSingle(text: string): boolean {

@@ -4,7 +4,13 @@ import { openSqliteStore } from '../../store/sqlite/index.js';
 import type { Logger } from '../ports.js';
 import type { Store } from '../store.js';
 import { normalizeBlocklistTerm } from './normalize.js';
-import { createPrefilter, type ModerationResult, type ModerationService, type PrefilterDeps, type PrefilterVerdict } from './prefilter.js';
+import {
+  createPrefilter,
+  type ModerationResult,
+  type ModerationService,
+  type PrefilterDeps,
+  type PrefilterVerdict,
+} from './prefilter.js';
 
 interface LogLine {
   level: number;
@@ -19,7 +25,9 @@ function recordingLogger(): { logger: Logger; lines: LogLine[] } {
 }
 
 /** A moderation service that answers from a script, recording what it was asked. */
-function scriptedModeration(answer: (text: string) => Promise<ModerationResult>): ModerationService & { asked: string[] } {
+function scriptedModeration(
+  answer: (text: string) => Promise<ModerationResult>,
+): ModerationService & { asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
@@ -45,7 +53,8 @@ describe('createPrefilter', () => {
 
   beforeEach(async () => {
     db = openSqliteStore(':memory:');
-    moderatorId = (await db.users.insert({ platform: 'console', platformUserId: 'mod', displayName: '', createdAt: 0 })).id;
+    moderatorId = (await db.users.insert({ platform: 'console', platformUserId: 'mod', displayName: '', createdAt: 0 }))
+      .id;
     loads = 0;
     log = recordingLogger();
   });
@@ -110,7 +119,7 @@ describe('createPrefilter', () => {
     });
   });
 
-  describe('when the moderators\' terms cannot be read', () => {
+  describe("when the moderators' terms cannot be read", () => {
     it('fails that check and reads them again at the next one', async () => {
       let failing = true;
       const filter = prefilter({
@@ -160,7 +169,10 @@ describe('createPrefilter', () => {
     });
 
     it('blocks a flagged prompt under its most serious category, in plain words', async () => {
-      const moderation = scriptedModeration(async () => ({ flagged: true, categories: ['violence', 'sexual/minors', 'sexual'] }));
+      const moderation = scriptedModeration(async () => ({
+        flagged: true,
+        categories: ['violence', 'sexual/minors', 'sexual'],
+      }));
       const verdict = await prefilter({ moderation }).check('…');
       expect(verdict).toMatchObject({ ok: false, rule: 'moderation:sexual/minors' });
       expect(messageOf(verdict)).toContain('sexual content involving minors');
@@ -220,7 +232,7 @@ describe('createPrefilter', () => {
     });
   });
 
-  describe('when the caller aborts while the moderators\' terms are read', () => {
+  describe("when the caller aborts while the moderators' terms are read", () => {
     it('rejects with the abort reason without asking the moderation service', async () => {
       const controller = new AbortController();
       const moderation = scriptedModeration(async () => ({ flagged: false, categories: [] }));

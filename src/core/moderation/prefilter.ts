@@ -43,8 +43,7 @@ export interface PrefilterDeps {
   logger: Logger;
 }
 
-const BLOCKLIST_MESSAGE =
-  'Your prompt was blocked by this server’s word filter. Please rephrase it and try again.';
+const BLOCKLIST_MESSAGE = 'Your prompt was blocked by this server’s word filter. Please rephrase it and try again.';
 const UNAVAILABLE_MESSAGE =
   'The content check is not available right now, so no new videos can be started. Please try again in a few minutes.';
 
@@ -81,7 +80,8 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
   let dbMatchers: Promise<Map<string, BlocklistMatcher>> | undefined;
   async function loadMatchers(): Promise<Map<string, BlocklistMatcher>> {
     const byCommunity = new Map<string, string[]>();
-    for (const { term, community } of await deps.loadDbTerms()) byCommunity.set(community, [...(byCommunity.get(community) ?? []), term]);
+    for (const { term, community } of await deps.loadDbTerms())
+      byCommunity.set(community, [...(byCommunity.get(community) ?? []), term]);
     return new Map([...byCommunity].map(([c, terms]) => [c, compileBlocklist(terms)]));
   }
   async function matchersFor(community: string | undefined): Promise<BlocklistMatcher[]> {
@@ -97,7 +97,10 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
     return [matchers.get(''), community ? matchers.get(community) : undefined].filter((m) => m !== undefined);
   }
 
-  async function findTerm(prompt: string, community: string | undefined): Promise<{ term: string; source: 'config' | 'db' } | undefined> {
+  async function findTerm(
+    prompt: string,
+    community: string | undefined,
+  ): Promise<{ term: string; source: 'config' | 'db' } | undefined> {
     const text = normalizeForMatching(prompt);
     const fromConfig = configMatcher.findIn(text);
     if (fromConfig !== undefined) return { term: fromConfig, source: 'config' };
@@ -153,7 +156,14 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
 
 function mostSerious(categories: readonly string[]): string {
   // Category names come from an outside service and end up in logs and the rule id: keep them tame.
-  const clean = categories.map((c) => c.toLowerCase().replace(/[^a-z0-9/_-]/g, '').slice(0, 64)).filter(Boolean);
+  const clean = categories
+    .map((c) =>
+      c
+        .toLowerCase()
+        .replace(/[^a-z0-9/_-]/g, '')
+        .slice(0, 64),
+    )
+    .filter(Boolean);
   const known = CATEGORY_ORDER.find((c) => clean.includes(c));
   return known ?? clean[0] ?? 'flagged';
 }

@@ -17,7 +17,10 @@ const LONE_SURROGATE = /\p{Cs}/u;
 export function validatePrompt(text: string): string {
   const prompt = text.replace(/\r\n?/g, '\n').trim();
   if (prompt === '') {
-    throw new UserError('prompt_empty', 'Please describe the video you want, for example: /video a fox running through snow');
+    throw new UserError(
+      'prompt_empty',
+      'Please describe the video you want, for example: /video a fox running through snow',
+    );
   }
   const length = [...prompt].length;
   if (length > MAX_PROMPT_LENGTH) {

@@ -112,7 +112,9 @@ function setup() {
   const time = manualTime();
   const transport = recordingSend(time);
   const logs: { level: number; msg: string }[] = [];
-  const logger = createLogger('debug', { write: (line: string) => void logs.push(JSON.parse(line) as { level: number; msg: string }) });
+  const logger = createLogger('debug', {
+    write: (line: string) => void logs.push(JSON.parse(line) as { level: number; msg: string }),
+  });
   const coalescer: Coalescer = createCoalescer({
     intervalMs: INTERVAL,
     clock: time.clock,
@@ -314,8 +316,19 @@ describe('createCoalescer', () => {
       | { kind: 'advance'; ms: number }
       | { kind: 'complete' };
     const op: fc.Arbitrary<Op> = fc.oneof(
-      { weight: 5, arbitrary: fc.record({ kind: fc.constant('update' as const), key: fc.constantFrom('m1', 'm2'), text: fc.constantFrom('a', 'b', 'c'), final: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }) },
-      { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 5000 }) }) },
+      {
+        weight: 5,
+        arbitrary: fc.record({
+          kind: fc.constant('update' as const),
+          key: fc.constantFrom('m1', 'm2'),
+          text: fc.constantFrom('a', 'b', 'c'),
+          final: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+        }),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 5000 }) }),
+      },
       { weight: 2, arbitrary: fc.constant({ kind: 'complete' as const }) },
     );
 
@@ -345,7 +358,9 @@ describe('createCoalescer', () => {
 
           expect(transport.maxInFlightPerKey).toBeLessThanOrEqual(1);
           for (const [key, expected] of latest) {
-            const sends = transport.sent.map((s, index) => ({ ...s, paced: index < pacedCount })).filter((s) => s.key === key);
+            const sends = transport.sent
+              .map((s, index) => ({ ...s, paced: index < pacedCount }))
+              .filter((s) => s.key === key);
             sends.slice(1).forEach((s, i) => {
               const before = sends[i]!;
               expect({ text: s.text, final: s.final }).not.toEqual({ text: before.text, final: before.final });

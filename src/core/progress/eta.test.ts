@@ -62,7 +62,8 @@ let seq = 0;
 /** Inserts a job; each one is submitted a second after the previous, so insertion order is age order. */
 async function addJob(db: Store, job: JobShape): Promise<void> {
   const user =
-    (await db.users.find('console', 'u1')) ?? (await db.users.insert({ platform: 'console', platformUserId: 'u1', displayName: '', createdAt: 0 }));
+    (await db.users.find('console', 'u1')) ??
+    (await db.users.insert({ platform: 'console', platformUserId: 'u1', displayName: '', createdAt: 0 }));
   seq++;
   const submittedAt = job.submittedAt === undefined ? 1_000_000 + seq * 1000 : job.submittedAt;
   const status = job.status ?? 'succeeded';

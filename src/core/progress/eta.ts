@@ -30,7 +30,15 @@ export async function loadRecentDurations(
 }
 
 /** The ETA shown for a job: history of similar jobs when there is enough, else the catalog's expectation. */
-export async function estimateJobSeconds(db: StoreTx, model: ModelSpec, params: Pick<GenerationParams, 'durationS' | 'resolution'>): Promise<number> {
-  const history = await loadRecentDurations(db, { model: model.id, resolution: params.resolution, durationS: params.durationS });
+export async function estimateJobSeconds(
+  db: StoreTx,
+  model: ModelSpec,
+  params: Pick<GenerationParams, 'durationS' | 'resolution'>,
+): Promise<number> {
+  const history = await loadRecentDurations(db, {
+    model: model.id,
+    resolution: params.resolution,
+    durationS: params.durationS,
+  });
   return estimateSeconds(history, expectedSeconds(model, params));
 }

@@ -72,7 +72,9 @@ describe('renderStatus', () => {
 
   describe('when the job is running', () => {
     it('shows a bar, the time elapsed and the time left', () => {
-      expect(renderStatus({ phase: 'running', elapsedS: 30, etaS: 100 })).toBe('🎬 ███░░░░░░░ 30s elapsed · about 1m 10s left');
+      expect(renderStatus({ phase: 'running', elapsedS: 30, etaS: 100 })).toBe(
+        '🎬 ███░░░░░░░ 30s elapsed · about 1m 10s left',
+      );
     });
 
     it('stops the bar short of full while near the estimate', () => {
@@ -106,9 +108,9 @@ describe('renderStatus', () => {
     });
 
     it('shows the reason, reference and refund on failure', () => {
-      expect(renderStatus({ phase: 'failed', reason: 'The provider took too long', errorRef: 'E-42', refunded: 50 })).toBe(
-        '❌ Failed: The provider took too long.\nReference: E-42\nYour 50 credits were returned.',
-      );
+      expect(
+        renderStatus({ phase: 'failed', reason: 'The provider took too long', errorRef: 'E-42', refunded: 50 }),
+      ).toBe('❌ Failed: The provider took too long.\nReference: E-42\nYour 50 credits were returned.');
     });
 
     it('shows the cancellation and refund', () => {

@@ -30,7 +30,12 @@ export interface LineResult {
   quit?: boolean;
 }
 
-export async function handleConsoleLine(line: string, session: ConsoleSession, deps: CommandDeps, output: ConsoleOutput): Promise<LineResult> {
+export async function handleConsoleLine(
+  line: string,
+  session: ConsoleSession,
+  deps: CommandDeps,
+  output: ConsoleOutput,
+): Promise<LineResult> {
   const text = line.trim();
   if (!text) return { ok: true };
   if (text === '/quit' || text === '/exit') return { ok: true, quit: true };
@@ -47,14 +52,17 @@ export async function handleConsoleLine(line: string, session: ConsoleSession, d
   }
   // The console has no buttons: a quote's Confirm and Cancel are typed (quote-actions.ts).
   const quote = /^\/(confirm|dropquote)(?:\s+(\S+))?$/i.exec(text);
-  if (quote) return pressQuote(quote[1]!.toLowerCase() as QuoteAction, quote[2] ?? session.lastQuoteId, session, deps, output);
+  if (quote)
+    return pressQuote(quote[1]!.toLowerCase() as QuoteAction, quote[2] ?? session.lastQuoteId, session, deps, output);
   const parsed = parseCommandText(withLastJob(text, session), findCommand);
   if (!parsed.ok) {
     output.print(parsed.error);
     return { ok: false };
   }
   const result = await runCommand(parsed.command, parsed.raw, consoleContext(session, deps, output), deps);
-  return result.ok ? { ok: true, ...(result.outcome.jobId ? { jobId: made(session, result.outcome.jobId) } : {}) } : { ok: false };
+  return result.ok
+    ? { ok: true, ...(result.outcome.jobId ? { jobId: made(session, result.outcome.jobId) } : {}) }
+    : { ok: false };
 }
 
 /**
@@ -91,7 +99,13 @@ function consoleContext(session: ConsoleSession, deps: CommandDeps, output: Cons
   };
 }
 
-async function pressQuote(action: QuoteAction, quoteId: string | undefined, session: ConsoleSession, deps: CommandDeps, output: ConsoleOutput): Promise<LineResult> {
+async function pressQuote(
+  action: QuoteAction,
+  quoteId: string | undefined,
+  session: ConsoleSession,
+  deps: CommandDeps,
+  output: ConsoleOutput,
+): Promise<LineResult> {
   if (!quoteId || !parseQuoteAction(`${action}:${quoteId}`)) {
     output.print(`Usage: /${action} <quote id> (the id shown with the price)`);
     return { ok: false };
@@ -104,14 +118,21 @@ async function pressQuote(action: QuoteAction, quoteId: string | undefined, sess
     session.lastQuoteId = next;
     output.print(t('quote_type_hint', 'en', { id: next }));
   }
-  return { ok: !answer.alert, ...(answer.jobId !== undefined && !answer.alert ? { jobId: made(session, answer.jobId) } : {}) };
+  return {
+    ok: !answer.alert,
+    ...(answer.jobId !== undefined && !answer.alert ? { jobId: made(session, answer.jobId) } : {}),
+  };
 }
 
 /**
  * Runs the given commands in order, waiting for each `/video` job to end. Resolves with the exit code:
  * 0 when every command worked and every job succeeded, 1 otherwise (the reason has been printed).
  */
-export async function runConsoleOneShot(lines: readonly string[], deps: CommandDeps, output: ConsoleOutput): Promise<number> {
+export async function runConsoleOneShot(
+  lines: readonly string[],
+  deps: CommandDeps,
+  output: ConsoleOutput,
+): Promise<number> {
   const session: ConsoleSession = { role: 'owner', seq: 0 };
   let failed = false;
   for (const line of lines) {

@@ -14,7 +14,11 @@ export interface ConsoleOutput {
   interrupted(): void;
 }
 
-export function createLineOutput(stream: NodeJS.WritableStream, redraw: boolean, onWrite: () => void = () => {}): ConsoleOutput {
+export function createLineOutput(
+  stream: NodeJS.WritableStream,
+  redraw: boolean,
+  onWrite: () => void = () => {},
+): ConsoleOutput {
   let lastStatusKey: string | undefined;
   return {
     print(text) {
@@ -53,8 +57,10 @@ export function createConsolePlatform(output: ConsoleOutput): ChatPlatform {
       output.print(`   link: ${delivery.media.url}`);
       // The console has no buttons: the follow-ups this clip offers, as the commands that make them.
       const offer = delivery.followups;
-      for (const { resolution, price } of offer?.upscaleTo ?? []) output.print(`   upscale: /upscale ${delivery.jobId} ${resolution} (${price} credits)`);
-      if (offer?.extend) output.print(`   extend: /extend ${delivery.jobId} <what happens next> (${offer.extend.price} credits)`);
+      for (const { resolution, price } of offer?.upscaleTo ?? [])
+        output.print(`   upscale: /upscale ${delivery.jobId} ${resolution} (${price} credits)`);
+      if (offer?.extend)
+        output.print(`   extend: /extend ${delivery.jobId} <what happens next> (${offer.extend.price} credits)`);
       return { ref: `console:${delivery.jobId}` };
     },
     async notify(_dest: JobDestination, text: string): Promise<void> {

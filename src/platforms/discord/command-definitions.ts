@@ -48,9 +48,14 @@ export function discordCommandDefinitions(commands: readonly Command[]): Command
       description: clip(command.description, MAX_DESCRIPTION),
       ...(zh ? { description_localizations: { 'zh-CN': clip(zh, MAX_DESCRIPTION) } } : {}),
       // Discord wants required options first; the order within each group is the registry's.
-      options: [...options.filter((o) => 'required' in o && o.required), ...options.filter((o) => !('required' in o && o.required))],
+      options: [
+        ...options.filter((o) => 'required' in o && o.required),
+        ...options.filter((o) => !('required' in o && o.required)),
+      ],
       default_member_permissions: moderator ? PermissionFlagsBits.ManageGuild.toString() : null,
-      contexts: moderator ? [InteractionContextType.Guild] : [InteractionContextType.Guild, InteractionContextType.BotDM],
+      contexts: moderator
+        ? [InteractionContextType.Guild]
+        : [InteractionContextType.Guild, InteractionContextType.BotDM],
       integration_types: [ApplicationIntegrationType.GuildInstall],
     };
   });
@@ -81,7 +86,9 @@ function optionOf(name: string, outer: z.ZodType, help: string | undefined): Opt
       ...(isUsefulBound(schema.minValue) ? { min_value: schema.minValue } : {}),
       ...(isUsefulBound(schema.maxValue) ? { max_value: schema.maxValue } : {}),
     };
-    return schema.isInt ? { ...base, type: ApplicationCommandOptionType.Integer, ...bounds } : { ...base, type: ApplicationCommandOptionType.Number, ...bounds };
+    return schema.isInt
+      ? { ...base, type: ApplicationCommandOptionType.Integer, ...bounds }
+      : { ...base, type: ApplicationCommandOptionType.Number, ...bounds };
   }
   const text = schema instanceof z.ZodString ? schema : undefined;
   if (AUTOCOMPLETE_OPTIONS.has(name)) return { ...base, type: ApplicationCommandOptionType.String, autocomplete: true };
@@ -97,7 +104,11 @@ function isUsefulBound(value: number | null): value is number {
 }
 
 /** Hash of what would be registered, and where: a change of either registers again. */
-export function definitionsHash(definitions: readonly CommandJson[], applicationId: string, guildIds: readonly string[]): string {
+export function definitionsHash(
+  definitions: readonly CommandJson[],
+  applicationId: string,
+  guildIds: readonly string[],
+): string {
   const target = guildIds.length ? [...guildIds].sort() : 'global';
   return createHash('sha256').update(JSON.stringify({ applicationId, target, definitions })).digest('hex');
 }
@@ -132,9 +143,17 @@ export async function registerCommands(opts: {
   for (const stale of previousGuilds.split(',').filter((g) => /^\d+$/.test(g) && !opts.guildIds.includes(g))) {
     await opts.rest
       .put(Routes.applicationGuildCommands(opts.applicationId, stale), { body: [] })
-      .catch((error: unknown) => opts.logger.warn({ err: error, guild: stale }, 'could not remove the commands from a guild no longer in DISCORD_GUILD_IDS'));
+      .catch((error: unknown) =>
+        opts.logger.warn(
+          { err: error, guild: stale },
+          'could not remove the commands from a guild no longer in DISCORD_GUILD_IDS',
+        ),
+      );
   }
   await fs.writeFile(file, `${hash}\n${opts.guildIds.join(',')}\n`);
-  opts.logger.info({ commands: opts.definitions.length, guilds: opts.guildIds.length || 'global' }, 'registered Discord slash commands');
+  opts.logger.info(
+    { commands: opts.definitions.length, guilds: opts.guildIds.length || 'global' },
+    'registered Discord slash commands',
+  );
   return 'registered';
 }

@@ -22,7 +22,13 @@ import {
 import { commands, findCommand } from '../../../commands/index.js';
 import { parseCommandText } from '../../../commands/parse-text.js';
 import { passCommunityGate } from '../../../commands/community-gate.js';
-import { authorizeJobAction, describeActionError, runJobAction, type ActionDecision, type ActionInput } from '../../../commands/job-actions.js';
+import {
+  authorizeJobAction,
+  describeActionError,
+  runJobAction,
+  type ActionDecision,
+  type ActionInput,
+} from '../../../commands/job-actions.js';
 import { COMMUNITY_NOT_ALLOWED, runCommand } from '../../../commands/run-command.js';
 import type { CommandContext, CommandDeps, Offer } from '../../../commands/types.js';
 import { authorizeQuoteAction, runQuoteAction, type QuoteAction } from '../../../commands/quote-actions.js';
@@ -35,11 +41,24 @@ import { roleOf } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
 import type { PlatformAdapter } from '../platform-adapter.js';
 import { AUTOCOMPLETE_OPTIONS, discordCommandDefinitions, registerCommands } from './command-definitions.js';
-import { CUSTOM_ID, DiscordChat, EXTEND_PROMPT_FIELD, extendModal, offerComponents, type LiveReply } from './discord-chat.js';
+import {
+  CUSTOM_ID,
+  DiscordChat,
+  EXTEND_PROMPT_FIELD,
+  extendModal,
+  offerComponents,
+  type LiveReply,
+} from './discord-chat.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 import { clientShardOptions, registersCommands } from './shards.js';
-import { deliverEntitlement, offerPremiumButtons, reconcileEntitlements, takeBackEntitlement, type EntitlementDeps } from './discord-entitlements.js';
+import {
+  deliverEntitlement,
+  offerPremiumButtons,
+  reconcileEntitlements,
+  takeBackEntitlement,
+  type EntitlementDeps,
+} from './discord-entitlements.js';
 
 /**
  * Discord, on discord.js v14 over the gateway. Members use slash commands rendered from the registry, or mention
@@ -63,7 +82,10 @@ export interface DiscordAdapterDeps {
   onRateLimited?: () => void;
 }
 
-export const DISCORD_INTENTS: readonly GatewayIntentBits[] = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages];
+export const DISCORD_INTENTS: readonly GatewayIntentBits[] = [
+  GatewayIntentBits.Guilds,
+  GatewayIntentBits.GuildMessages,
+];
 
 /** Long enough for a large upload on a slow link; a timed-out request is retried by discord.js (hence the nonces). */
 export const DISCORD_REST_TIMEOUT_MS = 180_000;
@@ -101,12 +123,28 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       // The servers the bot is already in arrive at start as GUILD_CREATEs that discord.js reports as GuildAvailable.
       created.on(Events.GuildAvailable, (guild) => void noteGuild(guild, commandDeps, config, log));
       // Premium purchases (discord-entitlements.ts): credited once per entitlement, then consumed; a deletion takes back.
-      const entitlements = (applicationId: string): EntitlementDeps => ({ rest, applicationId, packs: config.DISCORD_SKU_CREDITS, logger: log, commands: commandDeps });
+      const entitlements = (applicationId: string): EntitlementDeps => ({
+        rest,
+        applicationId,
+        packs: config.DISCORD_SKU_CREDITS,
+        logger: log,
+        commands: commandDeps,
+      });
       const onEntitlement = (what: string, work: (e: Entitlement) => Promise<unknown>) => (e: Entitlement) =>
-        void work(e).catch((error: unknown) => log.error({ err: error, entitlement: e.id }, `could not handle a discord ${what}; the next start retries`));
-      created.on(Events.EntitlementCreate, onEntitlement('purchase', (e) => deliverEntitlement(e, entitlements(e.applicationId))));
-      created.on(Events.EntitlementDelete, onEntitlement('refund', (e) => takeBackEntitlement(e, entitlements(e.applicationId))));
-      const updated = onEntitlement('refund', async (e) => (e.deleted ? takeBackEntitlement(e, entitlements(e.applicationId)) : undefined));
+        void work(e).catch((error: unknown) =>
+          log.error({ err: error, entitlement: e.id }, `could not handle a discord ${what}; the next start retries`),
+        );
+      created.on(
+        Events.EntitlementCreate,
+        onEntitlement('purchase', (e) => deliverEntitlement(e, entitlements(e.applicationId))),
+      );
+      created.on(
+        Events.EntitlementDelete,
+        onEntitlement('refund', (e) => takeBackEntitlement(e, entitlements(e.applicationId))),
+      );
+      const updated = onEntitlement('refund', async (e) =>
+        e.deleted ? takeBackEntitlement(e, entitlements(e.applicationId)) : undefined,
+      );
       created.on(Events.EntitlementUpdate, (_before, after) => updated(after));
       await loginAndWait(created, token);
       client = created;
@@ -116,14 +154,28 @@ export function createDiscordAdapter({ config, logger, clock, onRateLimited }: D
       if (config.DISCORD_SKU_CREDITS.length > 0 && registersCommands(config)) {
         void reconcileEntitlements(entitlements(applicationId)).then(
           (credited) => log.info({ credited }, 'discord entitlements reconciled'),
-          (error: unknown) => log.warn({ err: error }, 'could not reconcile discord entitlements; the next start tries again'),
+          (error: unknown) =>
+            log.warn({ err: error }, 'could not reconcile discord entitlements; the next start tries again'),
         );
       }
       if (registersCommands(config)) await registerAll(applicationId, rest, config, log);
-      else log.info({ shards: config.DISCORD_SHARD_IDS }, 'not registering the slash commands: the process running shard 0 does');
-      log.info({ user: created.user?.tag, guilds: created.guilds.cache.size, shards: created.options.shards, shardCount: created.options.shardCount }, 'Discord connected');
+      else
+        log.info(
+          { shards: config.DISCORD_SHARD_IDS },
+          'not registering the slash commands: the process running shard 0 does',
+        );
+      log.info(
+        {
+          user: created.user?.tag,
+          guilds: created.guilds.cache.size,
+          shards: created.options.shards,
+          shardCount: created.options.shardCount,
+        },
+        'Discord connected',
+      );
     },
-    identity: () => (client?.user ? { name: client.user.tag, applicationId: client.application?.id ?? client.user.id } : undefined),
+    identity: () =>
+      client?.user ? { name: client.user.tag, applicationId: client.application?.id ?? client.user.id } : undefined,
     async stop() {
       // Closes the gateway (no new commands); `rest` stays usable so the engine can park jobs.
       await client?.destroy();
@@ -142,7 +194,9 @@ async function registerAll(applicationId: string, rest: REST, config: Config, lo
     dataDir: config.dataDir,
     definitions: discordCommandDefinitions(commands),
     logger: log,
-  }).catch((error: unknown) => log.error({ err: error }, 'could not register the slash commands; they stay as they were'));
+  }).catch((error: unknown) =>
+    log.error({ err: error }, 'could not register the slash commands; they stay as they were'),
+  );
 }
 
 /**
@@ -153,7 +207,8 @@ async function noteGuild(guild: Guild, deps: CommandDeps, config: Config, log: L
   const id = `discord:${guild.id}`;
   try {
     await noteCommunity(deps.db, deps.clock, id, guild.name);
-    if (!config.LEAVE_UNLISTED || config.ALLOWED_COMMUNITIES.length === 0 || config.ALLOWED_COMMUNITIES.includes(id)) return;
+    if (!config.LEAVE_UNLISTED || config.ALLOWED_COMMUNITIES.length === 0 || config.ALLOWED_COMMUNITIES.includes(id))
+      return;
     await guild.leave();
     await markLeft(deps.db, deps.clock, id);
     log.info({ community: id }, 'left a server not on ALLOWED_COMMUNITIES (LEAVE_UNLISTED)');
@@ -230,8 +285,14 @@ class DiscordHandlers {
       const ref = newCorrelationId();
       this.log.error({ err: error, ref, interaction: interaction.id }, 'Discord interaction failed');
       if (!interaction.isRepliable()) return;
-      const body = { content: say('internal_error', interaction.locale, { ref }), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } } as const;
-      await (interaction.deferred || interaction.replied ? interaction.followUp(body) : interaction.reply(body)).catch(() => {});
+      const body = {
+        content: say('internal_error', interaction.locale, { ref }),
+        flags: MessageFlags.Ephemeral,
+        allowedMentions: { parse: [] },
+      } as const;
+      await (interaction.deferred || interaction.replied ? interaction.followUp(body) : interaction.reply(body)).catch(
+        () => {},
+      );
     }
   }
 
@@ -256,7 +317,9 @@ class DiscordHandlers {
     if (!command) return new Responder(interaction, false).reply(say('unknown_command', interaction.locale));
     if (command.access !== 'member' && !interaction.inGuild()) {
       this.log.info({ command: command.name, user: interaction.user.id }, 'moderator command refused in a DM');
-      return new Responder(interaction, false).reply(say('moderator_in_dm', interaction.locale, { command: command.name }));
+      return new Responder(interaction, false).reply(
+        say('moderator_in_dm', interaction.locale, { command: command.name }),
+      );
     }
     const live = makesJob ? this.chat.liveReply(interaction) : undefined;
     const responder = new Responder(interaction, makesJob, live);
@@ -314,8 +377,15 @@ class DiscordHandlers {
     if (!(await passCommunityGate(ctx, this.deps))) return;
     const decision = await authorizeJobAction(pressed.action, pressed.jobId, ctx, this.deps);
     if (!decision.ok) {
-      this.log.info({ action: pressed.action, jobId: pressed.jobId, user: interaction.user.id }, 'button press refused');
-      await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      this.log.info(
+        { action: pressed.action, jobId: pressed.jobId, user: interaction.user.id },
+        'button press refused',
+      );
+      await interaction.reply({
+        content: decision.text,
+        flags: MessageFlags.Ephemeral,
+        allowedMentions: { parse: [] },
+      });
       return;
     }
     // Extend needs a prompt: a modal asks for it, and its submission (extendModal) runs the action, authorised again.
@@ -331,10 +401,19 @@ class DiscordHandlers {
     if (!(await passCommunityGate(ctx, this.deps))) return;
     const decision = await authorizeJobAction('extend', pressed.jobId, ctx, this.deps);
     if (!decision.ok) {
-      await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      await interaction.reply({
+        content: decision.text,
+        flags: MessageFlags.Ephemeral,
+        allowedMentions: { parse: [] },
+      });
       return;
     }
-    await this.runPressed(interaction, ctx, { ...pressed, prompt: interaction.fields.getTextInputValue(EXTEND_PROMPT_FIELD) }, decision);
+    await this.runPressed(
+      interaction,
+      ctx,
+      { ...pressed, prompt: interaction.fields.getTextInputValue(EXTEND_PROMPT_FIELD) },
+      decision,
+    );
   }
 
   private async runPressed(
@@ -350,8 +429,17 @@ class DiscordHandlers {
     const responder = new Responder(interaction, publicReply, live);
     await this.chat.handingOver(interaction.id, live && { reply: live }, async () => {
       try {
-        const input: ActionInput = { ...(pressed.resolution ? { resolution: pressed.resolution } : {}), ...(pressed.prompt !== undefined ? { prompt: pressed.prompt } : {}) };
-        const { text } = await runJobAction(pressed.action, decision, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps, input);
+        const input: ActionInput = {
+          ...(pressed.resolution ? { resolution: pressed.resolution } : {}),
+          ...(pressed.prompt !== undefined ? { prompt: pressed.prompt } : {}),
+        };
+        const { text } = await runJobAction(
+          pressed.action,
+          decision,
+          { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) },
+          this.deps,
+          input,
+        );
         // A Retry's answer is its new status message; a Cancel's is a private note.
         if (!publicReply) await responder.reply(text);
       } catch (error) {
@@ -371,23 +459,46 @@ class DiscordHandlers {
     const decision = await authorizeQuoteAction(quoteId, ctx, this.deps);
     if (!decision.ok) {
       this.log.info({ action, quoteId, user: interaction.user.id }, 'quote button press refused');
-      await interaction.reply({ content: decision.text, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      await interaction.reply({
+        content: decision.text,
+        flags: MessageFlags.Ephemeral,
+        allowedMentions: { parse: [] },
+      });
       return;
     }
     if (action === 'dropquote') {
       const answer = await runQuoteAction(action, decision.quote, ctx, this.deps);
-      if (answer.edit) await interaction.update({ content: clip(escapeForDiscord(answer.edit.text), MAX_REPLY), components: offerComponents(answer.edit), allowedMentions: { parse: [] } });
-      else await interaction.reply({ content: clip(escapeForDiscord(answer.text), MAX_REPLY), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      if (answer.edit)
+        await interaction.update({
+          content: clip(escapeForDiscord(answer.edit.text), MAX_REPLY),
+          components: offerComponents(answer.edit),
+          allowedMentions: { parse: [] },
+        });
+      else
+        await interaction.reply({
+          content: clip(escapeForDiscord(answer.text), MAX_REPLY),
+          flags: MessageFlags.Ephemeral,
+          allowedMentions: { parse: [] },
+        });
       return;
     }
     await interaction.deferReply();
     const live = this.chat.liveReply(interaction);
     const responder = new Responder(interaction, true, live);
     await this.chat.handingOver(interaction.id, { reply: live }, async () => {
-      const answer = await runQuoteAction(action, decision.quote, { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) }, this.deps);
+      const answer = await runQuoteAction(
+        action,
+        decision.quote,
+        { ...ctx, reply: (t) => responder.reply(t), offer: (o) => responder.offer(o) },
+        this.deps,
+      );
       if (answer.edit) {
         await interaction.message
-          .edit({ content: clip(escapeForDiscord(answer.edit.text), MAX_REPLY), components: offerComponents(answer.edit), allowedMentions: { parse: [] } })
+          .edit({
+            content: clip(escapeForDiscord(answer.edit.text), MAX_REPLY),
+            components: offerComponents(answer.edit),
+            allowedMentions: { parse: [] },
+          })
           .catch((error: unknown) => this.log.warn({ err: error, quoteId }, 'could not edit the quote message'));
       }
       // A new job's status took the public reply; anything else is said privately.
@@ -408,14 +519,30 @@ class DiscordHandlers {
     const text = message.content.replace(mentionPattern, ' ').replace(/\s+/g, ' ').trim();
     const locale = message.guild?.preferredLocale;
     const reply = async (content: string) => {
-      await message.reply({ content: clip(escapeForDiscord(content), MAX_REPLY), allowedMentions: { parse: [], repliedUser: false } });
+      await message.reply({
+        content: clip(escapeForDiscord(content), MAX_REPLY),
+        allowedMentions: { parse: [], repliedUser: false },
+      });
     };
     const parsed = parseCommandText(`/video ${text}`, findCommand);
     if (!parsed.ok) return reply(parsed.error);
     const image = message.attachments.find((a) => a.contentType?.startsWith('image/') ?? false);
-    const raw: Record<string, unknown> = { ...parsed.raw, ...(image && parsed.raw['image'] === undefined ? { image: image.url } : {}) };
-    const identity: Identity = { platform: 'discord', platformUserId: message.author.id, displayName: message.member?.displayName ?? message.author.displayName };
-    const dest: JobDestination = { platform: 'discord', chatId: message.channelId, userId: message.author.id, requestMessageId: message.id, uploadLimitBytes: null };
+    const raw: Record<string, unknown> = {
+      ...parsed.raw,
+      ...(image && parsed.raw['image'] === undefined ? { image: image.url } : {}),
+    };
+    const identity: Identity = {
+      platform: 'discord',
+      platformUserId: message.author.id,
+      displayName: message.member?.displayName ?? message.author.displayName,
+    };
+    const dest: JobDestination = {
+      platform: 'discord',
+      chatId: message.channelId,
+      userId: message.author.id,
+      requestMessageId: message.id,
+      uploadLimitBytes: null,
+    };
     await this.chat.handingOver(message.id, { replyTo: message.id }, () =>
       runCommand(
         parsed.command,
@@ -429,7 +556,11 @@ class DiscordHandlers {
           intakeKey: `discord:${message.channelId}:${message.id}`,
           reply,
           offer: async (offer) => {
-            await message.reply({ content: clip(escapeForDiscord(offer.text), MAX_REPLY), components: offerComponents(offer), allowedMentions: { parse: [], repliedUser: false } });
+            await message.reply({
+              content: clip(escapeForDiscord(offer.text), MAX_REPLY),
+              components: offerComponents(offer),
+              allowedMentions: { parse: [], repliedUser: false },
+            });
           },
         },
         this.deps,
@@ -438,10 +569,14 @@ class DiscordHandlers {
   }
 
   /** A server is a community: its id, its name, and (LEAVE_UNLISTED) the way out of it. */
-  private communityOf(guildId: string | null, guild: Guild | null): Pick<CommandContext, 'guildId' | 'communityName' | 'leaveCommunity'> {
+  private communityOf(
+    guildId: string | null,
+    guild: Guild | null,
+  ): Pick<CommandContext, 'guildId' | 'communityName' | 'leaveCommunity'> {
     if (!guildId) return {};
     // A server not in the cache (no GUILD_CREATE yet) is left through REST all the same.
-    const leave = async () => void (guild ? await guild.leave() : await this.client.rest.delete(Routes.userGuild(guildId)));
+    const leave = async () =>
+      void (guild ? await guild.leave() : await this.client.rest.delete(Routes.userGuild(guildId)));
     return { guildId, ...(guild ? { communityName: guild.name } : {}), leaveCommunity: leave };
   }
 }
@@ -473,14 +608,19 @@ class Responder {
       await this.interaction.editReply(body);
       return;
     }
-    if (this.publicReply && !this.said && !this.live?.usedAsStatus) await this.interaction.deleteReply().catch(() => {});
+    if (this.publicReply && !this.said && !this.live?.usedAsStatus)
+      await this.interaction.deleteReply().catch(() => {});
     this.said = true;
     await this.interaction.followUp({ ...body, flags: MessageFlags.Ephemeral });
   }
 
   /** Text with buttons (a quote): in the public reply when it is still free, else as a private follow-up. */
   async offer(offer: Offer): Promise<void> {
-    const body = { content: clip(escapeForDiscord(offer.text), MAX_REPLY), components: offerComponents(offer), allowedMentions: { parse: [] } };
+    const body = {
+      content: clip(escapeForDiscord(offer.text), MAX_REPLY),
+      components: offerComponents(offer),
+      allowedMentions: { parse: [] },
+    };
     if (this.publicReply && !this.said && !this.live?.usedAsStatus) {
       this.said = true;
       await this.interaction.editReply(body);
@@ -506,7 +646,11 @@ class Responder {
 function identityOf(interaction: RepliableInteraction): Identity {
   const member = interaction.member;
   const nick = member && 'nick' in member && typeof member.nick === 'string' ? member.nick : undefined;
-  return { platform: 'discord', platformUserId: interaction.user.id, displayName: nick ?? interaction.user.displayName };
+  return {
+    platform: 'discord',
+    platformUserId: interaction.user.id,
+    displayName: nick ?? interaction.user.displayName,
+  };
 }
 
 function destinationOf(interaction: RepliableInteraction): JobDestination {
@@ -534,4 +678,3 @@ function optionValues(interaction: ChatInputCommandInteraction): Record<string, 
   }
   return raw;
 }
-

@@ -21,7 +21,15 @@ import type { Offer } from '../../../commands/types.js';
 import { clip } from '../../clip.js';
 import { MediaError } from '../../core/errors.js';
 import type { Resolution } from '../../core/catalog.js';
-import type { ChatPlatform, Clock, JobDestination, Logger, MessageRef, ResultDelivery, StatusView } from '../../core/ports.js';
+import type {
+  ChatPlatform,
+  Clock,
+  JobDestination,
+  Logger,
+  MessageRef,
+  ResultDelivery,
+  StatusView,
+} from '../../core/ports.js';
 import { escapeForDiscord } from './discord-markdown.js';
 import { say } from './discord-text.js';
 
@@ -63,7 +71,13 @@ export const CUSTOM_ID = {
 /** An offer's buttons (a quote's Confirm and Cancel) as one row of components. */
 export function offerComponents(offer: Offer): APIActionRowComponent<APIButtonComponent>[] {
   if (offer.buttons.length === 0) return [];
-  return [row(...offer.buttons.map((b) => button(`clipbot:${b.data}`, b.label, b.primary ? ButtonStyle.Primary : ButtonStyle.Secondary)))];
+  return [
+    row(
+      ...offer.buttons.map((b) =>
+        button(`clipbot:${b.data}`, b.label, b.primary ? ButtonStyle.Primary : ButtonStyle.Secondary),
+      ),
+    ),
+  ];
 }
 
 /**
@@ -99,7 +113,12 @@ export class DiscordChat implements ChatPlatform {
 
   /** The deferred public reply of `interaction`, able to become a job's status while its token lives. */
   liveReply(interaction: { applicationId: string; token: string }): LiveReply {
-    return { applicationId: interaction.applicationId, token: interaction.token, expiresAt: this.deps.clock.now() + TOKEN_LIFETIME_MS, usedAsStatus: false };
+    return {
+      applicationId: interaction.applicationId,
+      token: interaction.token,
+      expiresAt: this.deps.clock.now() + TOKEN_LIFETIME_MS,
+      usedAsStatus: false,
+    };
   }
 
   /** Runs the handling of request `requestId`: a job it makes shows its first status by `handover`; after it, nothing does. */
@@ -121,12 +140,18 @@ export class DiscordChat implements ChatPlatform {
       // One reply is one job's status: a second job of the same request gets a message of its own.
       this.handovers.delete(dest.requestMessageId!);
       try {
-        const message = (await this.deps.rest.patch(Routes.webhookMessage(live.applicationId, live.token, '@original'), { body, auth: false })) as APIMessage;
+        const message = (await this.deps.rest.patch(
+          Routes.webhookMessage(live.applicationId, live.token, '@original'),
+          { body, auth: false },
+        )) as APIMessage;
         live.usedAsStatus = true;
         this.tokens.set(message.id, live);
         return { platform: 'discord', chatId: message.channel_id, messageId: message.id };
       } catch (error) {
-        this.deps.logger.warn({ jobId: view.jobId, err: describe(error) }, 'could not turn the interaction reply into the status; posting it in the channel');
+        this.deps.logger.warn(
+          { jobId: view.jobId, err: describe(error) },
+          'could not turn the interaction reply into the status; posting it in the channel',
+        );
       }
     }
     const replyTo = handover && 'replyTo' in handover ? handover.replyTo : undefined;
@@ -145,7 +170,10 @@ export class DiscordChat implements ChatPlatform {
     const live = this.tokens.get(ref.messageId);
     if (live && live.expiresAt > this.deps.clock.now()) {
       try {
-        await this.deps.rest.patch(Routes.webhookMessage(live.applicationId, live.token, ref.messageId), { body, auth: false });
+        await this.deps.rest.patch(Routes.webhookMessage(live.applicationId, live.token, ref.messageId), {
+          body,
+          auth: false,
+        });
         if (view.final) this.tokens.delete(ref.messageId);
         return true;
       } catch (error) {
@@ -154,7 +182,10 @@ export class DiscordChat implements ChatPlatform {
           return false;
         }
         if (!isExpiredToken(error)) throw wrapTransient(error);
-        this.deps.logger.info({ jobId: view.jobId }, 'interaction token expired; editing the status through the channel from now on');
+        this.deps.logger.info(
+          { jobId: view.jobId },
+          'interaction token expired; editing the status through the channel from now on',
+        );
       }
     }
     this.tokens.delete(ref.messageId);
@@ -163,7 +194,10 @@ export class DiscordChat implements ChatPlatform {
       return true;
     } catch (error) {
       // Deleted, or not ours to edit any more (no access, an old message's edit cap): the engine posts a fresh one.
-      if (error instanceof DiscordAPIError && (GONE_CODES.has(Number(error.code)) || error.status === 403 || error.status === 404)) {
+      if (
+        error instanceof DiscordAPIError &&
+        (GONE_CODES.has(Number(error.code)) || error.status === 403 || error.status === 404)
+      ) {
         this.deps.logger.info({ jobId: view.jobId, code: error.code }, 'status message gone; a new one will be posted');
         return false;
       }
@@ -177,7 +211,12 @@ export class DiscordChat implements ChatPlatform {
     const base = {
       // Only the requester is pinged, whatever their prompt (echoed in `text`) contains.
       allowed_mentions: { parse: [], users: [dest.userId] },
-      components: [row(button(CUSTOM_ID.retry(delivery.jobId), say('retry', locale), ButtonStyle.Primary), ...followupButtons(delivery, locale))],
+      components: [
+        row(
+          button(CUSTOM_ID.retry(delivery.jobId), say('retry', locale), ButtonStyle.Primary),
+          ...followupButtons(delivery, locale),
+        ),
+      ],
       enforce_nonce: true,
     };
     const greeting = `<@${dest.userId}> ${escapeForDiscord(delivery.text)}`;
@@ -192,12 +231,20 @@ export class DiscordChat implements ChatPlatform {
         );
         return { ref: `${message.channel_id}/${message.id}` };
       } catch (error) {
-        if (!(error instanceof DiscordAPIError && (error.status === 413 || Number(error.code) === ENTITY_TOO_LARGE))) throw wrapTransient(error);
-        this.deps.logger.info({ jobId: delivery.jobId, bytes: delivery.media.bytes }, 'Discord refused the upload as too large; posting a link instead');
+        if (!(error instanceof DiscordAPIError && (error.status === 413 || Number(error.code) === ENTITY_TOO_LARGE)))
+          throw wrapTransient(error);
+        this.deps.logger.info(
+          { jobId: delivery.jobId, bytes: delivery.media.bytes },
+          'Discord refused the upload as too large; posting a link instead',
+        );
       }
     }
     const link = say('too_big_link', locale, { url: delivery.media.url });
-    const message = await this.post(dest.chatId, { ...base, content: clip(`${greeting}\n${link}`, MAX_CONTENT), nonce: stableNonce('link', delivery.jobId) });
+    const message = await this.post(dest.chatId, {
+      ...base,
+      content: clip(`${greeting}\n${link}`, MAX_CONTENT),
+      nonce: stableNonce('link', delivery.jobId),
+    });
     return { ref: `${message.channel_id}/${message.id}` };
   }
 
@@ -213,9 +260,14 @@ export class DiscordChat implements ChatPlatform {
 
   private async post(channelId: string, body: object, files?: RawFile[]): Promise<APIMessage> {
     try {
-      return (await this.deps.rest.post(Routes.channelMessages(channelId), { body, ...(files ? { files } : {}) })) as APIMessage;
+      return (await this.deps.rest.post(Routes.channelMessages(channelId), {
+        body,
+        ...(files ? { files } : {}),
+      })) as APIMessage;
     } catch (error) {
-      throw error instanceof DiscordAPIError && (error.status === 413 || Number(error.code) === ENTITY_TOO_LARGE) ? error : wrapTransient(error);
+      throw error instanceof DiscordAPIError && (error.status === 413 || Number(error.code) === ENTITY_TOO_LARGE)
+        ? error
+        : wrapTransient(error);
     }
   }
 }
@@ -225,7 +277,9 @@ export class DiscordChat implements ChatPlatform {
 function statusBody(view: StatusView) {
   return {
     content: clip(escapeForDiscord(view.text), MAX_CONTENT),
-    components: view.cancellable ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', view.locale), ButtonStyle.Secondary))] : [],
+    components: view.cancellable
+      ? [row(button(CUSTOM_ID.cancel(view.jobId), say('cancel', view.locale), ButtonStyle.Secondary))]
+      : [],
     // The status quotes the prompt: it must never ping anyone.
     allowed_mentions: { parse: [] },
   };
@@ -252,7 +306,12 @@ function isExpiredToken(error: unknown): boolean {
  */
 function wrapTransient(error: unknown): unknown {
   if (error instanceof DiscordAPIError) return error;
-  if (error instanceof HTTPError || error instanceof RateLimitError || (error instanceof Error && /abort|timeout|ECONNRESET|ECONNREFUSED|fetch failed|socket/i.test(`${error.name} ${error.message}`))) {
+  if (
+    error instanceof HTTPError ||
+    error instanceof RateLimitError ||
+    (error instanceof Error &&
+      /abort|timeout|ECONNRESET|ECONNREFUSED|fetch failed|socket/i.test(`${error.name} ${error.message}`))
+  ) {
     return new MediaError('network', `Discord did not answer: ${error.message}`, { cause: error });
   }
   return error;
@@ -270,7 +329,11 @@ function stableNonce(kind: string, key: string): string {
 /** Discord refuses a button label longer than this (a translation with a price may come close). */
 const MAX_BUTTON_LABEL = 80;
 
-function button(customId: string, label: string, style: ButtonStyle.Primary | ButtonStyle.Secondary): APIButtonComponent {
+function button(
+  customId: string,
+  label: string,
+  style: ButtonStyle.Primary | ButtonStyle.Secondary,
+): APIButtonComponent {
   return { type: ComponentType.Button, style, label: label.slice(0, MAX_BUTTON_LABEL), custom_id: customId };
 }
 
@@ -285,7 +348,16 @@ export function extendModal(jobId: string, locale: string | null | undefined): A
     components: [
       {
         type: ComponentType.ActionRow,
-        components: [{ type: ComponentType.TextInput, custom_id: EXTEND_PROMPT_FIELD, label: say('extend_prompt_label', locale), style: TextInputStyle.Paragraph, required: true, max_length: 2000 }],
+        components: [
+          {
+            type: ComponentType.TextInput,
+            custom_id: EXTEND_PROMPT_FIELD,
+            label: say('extend_prompt_label', locale),
+            style: TextInputStyle.Paragraph,
+            required: true,
+            max_length: 2000,
+          },
+        ],
       },
     ],
   };
@@ -298,8 +370,22 @@ function followupButtons(delivery: ResultDelivery, locale: Parameters<typeof say
   return [
     ...offer.upscaleTo
       .slice(0, 3)
-      .map(({ resolution, price }) => button(CUSTOM_ID.upscale(delivery.jobId, resolution), say('upscale', locale, { resolution: resolution.toUpperCase(), price: String(price) }), ButtonStyle.Secondary)),
-    ...(offer.extend ? [button(CUSTOM_ID.extend(delivery.jobId), say('extend_priced', locale, { price: String(offer.extend.price) }), ButtonStyle.Secondary)] : []),
+      .map(({ resolution, price }) =>
+        button(
+          CUSTOM_ID.upscale(delivery.jobId, resolution),
+          say('upscale', locale, { resolution: resolution.toUpperCase(), price: String(price) }),
+          ButtonStyle.Secondary,
+        ),
+      ),
+    ...(offer.extend
+      ? [
+          button(
+            CUSTOM_ID.extend(delivery.jobId),
+            say('extend_priced', locale, { price: String(offer.extend.price) }),
+            ButtonStyle.Secondary,
+          ),
+        ]
+      : []),
   ];
 }
 
@@ -314,6 +400,7 @@ function row(...components: APIButtonComponent[]): APIActionRowComponent<APIButt
 async function readAll(delivery: ResultDelivery): Promise<Buffer> {
   if (delivery.localPath) return fs.readFile(delivery.localPath);
   const chunks: Buffer[] = [];
-  for await (const chunk of await delivery.openRead()) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  for await (const chunk of await delivery.openRead())
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
 }

@@ -1,4 +1,12 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle, MessageFlags, Routes, type REST, type RepliableInteraction } from 'discord.js';
+import {
+  ActionRowBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  MessageFlags,
+  Routes,
+  type REST,
+  type RepliableInteraction,
+} from 'discord.js';
 import type { CommandDeps } from '../../../commands/types.js';
 import type { DiscordSkuPack } from '../../config.js';
 import { balanceOf, creditPurchase, recordPurchaseRefund } from '../../core/credits/ledger.js';
@@ -59,10 +67,17 @@ export interface EntitlementDeps {
 }
 
 /** /buy's offer: Discord's own purchase buttons (ButtonStyle.Premium: the SKU's name and price), 5 to a row, in a private follow-up. */
-export async function offerPremiumButtons(interaction: RepliableInteraction, packs: readonly { skuId: string }[]): Promise<void> {
+export async function offerPremiumButtons(
+  interaction: RepliableInteraction,
+  packs: readonly { skuId: string }[],
+): Promise<void> {
   const rows: ActionRowBuilder<ButtonBuilder>[] = [];
   for (let i = 0; i < packs.length && rows.length < 5; i += 5) {
-    rows.push(new ActionRowBuilder<ButtonBuilder>().addComponents(packs.slice(i, i + 5).map((p) => new ButtonBuilder().setStyle(ButtonStyle.Premium).setSKUId(p.skuId))));
+    rows.push(
+      new ActionRowBuilder<ButtonBuilder>().addComponents(
+        packs.slice(i, i + 5).map((p) => new ButtonBuilder().setStyle(ButtonStyle.Premium).setSKUId(p.skuId)),
+      ),
+    );
   }
   await interaction.followUp({ components: rows, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
 }
@@ -80,7 +95,10 @@ export async function deliverEntitlement(e: EntitlementInfo, d: EntitlementDeps)
   const pack = d.packs.find((p) => p.skuId === e.skuId);
   if (!pack || !e.userId) {
     const why = pack ? 'it names no user' : `SKU ${e.skuId} is not in DISCORD_SKU_CREDITS`;
-    log.error({ type: e.type }, `DISCORD PURCHASE NOT CREDITED: ${why}; add the SKU and restart, or credit it by hand (/credits)`);
+    log.error(
+      { type: e.type },
+      `DISCORD PURCHASE NOT CREDITED: ${why}; add the SKU and restart, or credit it by hand (/credits)`,
+    );
     const { db, clock } = d.commands;
     if (await db.intakeKeys.claim(`discord:entitlement:${e.id}`, 'payment', clock.now())) {
       d.commands.notifier?.alert({
@@ -111,7 +129,12 @@ async function credit(d: EntitlementDeps, userId: string, pack: DiscordSkuPack, 
   return db.transaction(async (tx) => {
     const user = await ensureUser(tx, clock, { platform: 'discord', platformUserId: userId }, config.STARTING_CREDITS);
     const reason = `Discord purchase of SKU ${pack.skuId}`;
-    const written = await creditPurchase(tx, clock, { userId: user.id, amount: pack.credits, paymentId: paymentIdOf(entitlementId), reason });
+    const written = await creditPurchase(tx, clock, {
+      userId: user.id,
+      amount: pack.credits,
+      paymentId: paymentIdOf(entitlementId),
+      reason,
+    });
     return { written, banned: user.banned, balance: await balanceOf(tx, user.id) };
   });
 }
@@ -120,7 +143,10 @@ async function consume(d: EntitlementDeps, entitlementId: string, log: Logger): 
   try {
     await d.rest.post(Routes.consumeEntitlement(d.applicationId, entitlementId));
   } catch (error) {
-    log.warn({ err: error }, 'could not consume a credited discord entitlement: the next start retries (it is not credited twice)');
+    log.warn(
+      { err: error },
+      'could not consume a credited discord entitlement: the next start retries (it is not credited twice)',
+    );
   }
 }
 
@@ -134,7 +160,12 @@ export async function reconcileEntitlements(d: EntitlementDeps): Promise<number>
   let after: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
     // Deleted ones too: a refund Discord made while the bot was down is taken back here (once, as from the event).
-    const query = new URLSearchParams({ exclude_ended: 'true', exclude_deleted: 'false', limit: String(PAGE), ...(after ? { after } : {}) });
+    const query = new URLSearchParams({
+      exclude_ended: 'true',
+      exclude_deleted: 'false',
+      limit: String(PAGE),
+      ...(after ? { after } : {}),
+    });
     const list = (await d.rest.get(Routes.entitlements(d.applicationId), { query })) as RawEntitlement[];
     for (const raw of list) {
       if (raw.deleted) {
@@ -145,13 +176,19 @@ export async function reconcileEntitlements(d: EntitlementDeps): Promise<number>
       const delivered = await deliverEntitlement(fromRaw(raw), d);
       if (delivered === 'credited') {
         credited++;
-        d.logger.warn({ entitlement: raw.id, buyer: raw.user_id }, 'discord purchase credited at start: its event was never handled');
+        d.logger.warn(
+          { entitlement: raw.id, buyer: raw.user_id },
+          'discord purchase credited at start: its event was never handled',
+        );
       }
     }
     if (list.length < PAGE) return credited;
     after = list.at(-1)!.id;
   }
-  d.logger.warn({ pages: MAX_PAGES, after }, 'stopped reading discord entitlements at start: newer unconsumed ones are credited only when their event arrives');
+  d.logger.warn(
+    { pages: MAX_PAGES, after },
+    'stopped reading discord entitlements at start: newer unconsumed ones are credited only when their event arrives',
+  );
   return credited;
 }
 
@@ -165,7 +202,14 @@ interface RawEntitlement {
 }
 
 function fromRaw(raw: RawEntitlement): EntitlementInfo {
-  return { id: raw.id, skuId: raw.sku_id, userId: raw.user_id ?? null, type: raw.type, consumed: raw.consumed === true, deleted: raw.deleted };
+  return {
+    id: raw.id,
+    skuId: raw.sku_id,
+    userId: raw.user_id ?? null,
+    type: raw.type,
+    consumed: raw.consumed === true,
+    deleted: raw.deleted,
+  };
 }
 
 export interface EntitlementRefund {
@@ -178,7 +222,10 @@ export interface EntitlementRefund {
  * Discord deleted an entitlement (a refund): its purchase's credits are taken back once, as far as the balance allows.
  * Undefined when there is nothing to take back (never credited, or taken back before).
  */
-export async function takeBackEntitlement(e: Pick<EntitlementInfo, 'id' | 'skuId' | 'userId'>, d: EntitlementDeps): Promise<EntitlementRefund | undefined> {
+export async function takeBackEntitlement(
+  e: Pick<EntitlementInfo, 'id' | 'skuId' | 'userId'>,
+  d: EntitlementDeps,
+): Promise<EntitlementRefund | undefined> {
   const paymentId = paymentIdOf(e.id);
   const log = d.logger.child({ entitlement: e.id, sku: e.skuId, buyer: e.userId });
   const { db, clock } = d.commands;
@@ -189,10 +236,19 @@ export async function takeBackEntitlement(e: Pick<EntitlementInfo, 'id' | 'skuId
   }
   if (purchase.refund) return undefined;
   const reason = `Discord refunded entitlement ${e.id} (SKU ${e.skuId})`;
-  const recorded = await recordPurchaseRefund(db, clock, { userId: purchase.userId, amount: purchase.amount, paymentId, actorUserId: null, reason });
+  const recorded = await recordPurchaseRefund(db, clock, {
+    userId: purchase.userId,
+    amount: purchase.amount,
+    paymentId,
+    actorUserId: null,
+    reason,
+  });
   if (!recorded.written) return undefined;
   const refund = { credits: purchase.amount, taken: recorded.taken, shortfall: purchase.amount - recorded.taken };
-  const short = refund.shortfall > 0 ? ` ${refund.shortfall} could not be taken back: the member had already spent them (or holds them in videos in progress).` : '';
+  const short =
+    refund.shortfall > 0
+      ? ` ${refund.shortfall} could not be taken back: the member had already spent them (or holds them in videos in progress).`
+      : '';
   d.commands.notifier?.alert({
     kind: 'payment_refunded_by_platform',
     text: `Discord refunded a purchase (entitlement ${e.id}, SKU ${e.skuId}, by discord:${e.userId ?? '?'}): took back ${refund.taken} of its ${refund.credits} credits.${short} Balance now ${recorded.balance}.`,

@@ -23,8 +23,13 @@ const TEXT = {
 
 export type DiscordTextKey = keyof typeof TEXT;
 
-export function say(key: DiscordTextKey | TextKey, localeTag: string | null | undefined, params: Record<string, string> = {}): string {
+export function say(
+  key: DiscordTextKey | TextKey,
+  localeTag: string | null | undefined,
+  params: Record<string, string> = {},
+): string {
   const locale = localeOf(localeTag);
-  if (key in TEXT) return TEXT[key as DiscordTextKey][locale].replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? '');
+  if (key in TEXT)
+    return TEXT[key as DiscordTextKey][locale].replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? '');
   return t(key as TextKey, locale, params);
 }

@@ -12,7 +12,9 @@ type ShardConfig = Pick<Config, 'DISCORD_SHARD_IDS' | 'DISCORD_SHARD_COUNT'>;
 export function clientShardOptions(config: ShardConfig): { shards?: number[]; shardCount?: number } {
   const count = config.DISCORD_SHARD_COUNT;
   if (count === undefined) return {};
-  const ids = config.DISCORD_SHARD_IDS.length ? [...config.DISCORD_SHARD_IDS] : Array.from({ length: count }, (_, id) => id);
+  const ids = config.DISCORD_SHARD_IDS.length
+    ? [...config.DISCORD_SHARD_IDS]
+    : Array.from({ length: count }, (_, id) => id);
   return { shards: ids, shardCount: count };
 }
 
@@ -21,5 +23,9 @@ export function clientShardOptions(config: ShardConfig): { shards?: number[]; sh
  * layout has exactly once), so several processes starting together never overwrite them side by side.
  */
 export function registersCommands(config: ShardConfig): boolean {
-  return config.DISCORD_SHARD_COUNT === undefined || config.DISCORD_SHARD_IDS.length === 0 || config.DISCORD_SHARD_IDS.includes(0);
+  return (
+    config.DISCORD_SHARD_COUNT === undefined ||
+    config.DISCORD_SHARD_IDS.length === 0 ||
+    config.DISCORD_SHARD_IDS.includes(0)
+  );
 }

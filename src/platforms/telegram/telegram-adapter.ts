@@ -54,9 +54,12 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
   const token = config.TELEGRAM_TOKEN;
   if (!token) throw new Error('TELEGRAM_TOKEN is not set');
   const secret = config.TELEGRAM_WEBHOOK_SECRET;
-  const webhookUrl = secret && config.PUBLIC_URL ? `${config.PUBLIC_URL.replace(/\/+$/, '')}${TELEGRAM_WEBHOOK_PATH}` : undefined;
+  const webhookUrl =
+    secret && config.PUBLIC_URL ? `${config.PUBLIC_URL.replace(/\/+$/, '')}${TELEGRAM_WEBHOOK_PATH}` : undefined;
   if (secret && !/^[A-Za-z0-9_-]{1,256}$/.test(secret)) {
-    throw new Error('TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1 to 256 characters): Telegram refuses anything else');
+    throw new Error(
+      'TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1 to 256 characters): Telegram refuses anything else',
+    );
   }
   const log = deps.logger.child({ platform: 'telegram' });
   const describe = (error: unknown) => describeTelegramError(error, token);
@@ -71,8 +74,13 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
   let intakeDeps: IntakeDeps | undefined;
   bot.on('pre_checkout_query', async (ctx) => {
     const query = ctx.preCheckoutQuery;
-    if (!intakeDeps) return void (await bot.api.answerPreCheckoutQuery(query.id, false, { error_message: 'The bot is starting; please try again.' }).catch(() => {}));
-    await answerCheckout(query, intakeDeps).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram checkout failed'));
+    if (!intakeDeps)
+      return void (await bot.api
+        .answerPreCheckoutQuery(query.id, false, { error_message: 'The bot is starting; please try again.' })
+        .catch(() => {}));
+    await answerCheckout(query, intakeDeps).catch((error: unknown) =>
+      log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram checkout failed'),
+    );
   });
   installConcurrency(bot, config.TELEGRAM_MAX_CONCURRENT_UPDATES);
 
@@ -82,12 +90,17 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
   if (webhookUrl) {
     // Telegram waits for our answer before sending the next update; a command is quick (the job runs in the
     // engine), and if one is not, Telegram gets its 200 after WEBHOOK_ANSWER_MS while the update finishes.
-    const handle = webhookCallback(bot, 'std/http', { ...(secret ? { secretToken: secret } : {}), onTimeout: 'return', timeoutMilliseconds: WEBHOOK_ANSWER_MS });
+    const handle = webhookCallback(bot, 'std/http', {
+      ...(secret ? { secretToken: secret } : {}),
+      onTimeout: 'return',
+      timeoutMilliseconds: WEBHOOK_ANSWER_MS,
+    });
     routes.push({
       path: TELEGRAM_WEBHOOK_PATH,
       handler: async (request) => {
         if (!accepting) return Response.json({ error: 'not ready' }, { status: 503 });
-        if (Number(request.headers.get('content-length') ?? 0) > MAX_WEBHOOK_BYTES) return Response.json({ error: 'payload too large' }, { status: 413 });
+        if (Number(request.headers.get('content-length') ?? 0) > MAX_WEBHOOK_BYTES)
+          return Response.json({ error: 'payload too large' }, { status: 413 });
         try {
           return await handle(request);
         } catch (error) {
@@ -107,9 +120,21 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
         await bot.init();
       } catch (error) {
         const reason = describe(error);
-        throw new Error(`Telegram refused to start the bot (${String(reason['description'] ?? reason['message'])}): check TELEGRAM_TOKEN`);
+        throw new Error(
+          `Telegram refused to start the bot (${String(reason['description'] ?? reason['message'])}): check TELEGRAM_TOKEN`,
+        );
       }
-      const intake: IntakeDeps = { api: bot.api, me: bot.botInfo, config, logger: log, token, store: deps.store, fetcher: deps.fetcher, users, commands: commandDeps };
+      const intake: IntakeDeps = {
+        api: bot.api,
+        me: bot.botInfo,
+        config,
+        logger: log,
+        token,
+        store: deps.store,
+        fetcher: deps.fetcher,
+        users,
+        commands: commandDeps,
+      };
       intakeDeps = intake;
       // Payments whose update was lost with a process that died while crediting: read back from Telegram, in the
       // background (start-up does not wait on it; the ledger's unique key makes it safe beside live payments).
@@ -121,10 +146,14 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
       }
       // The error boundary of every update: nothing thrown here may reach grammY (its errors carry the API client).
       bot.on('message', async (ctx) => {
-        await handleMessage(ctx.message, intake).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram message failed'));
+        await handleMessage(ctx.message, intake).catch((error: unknown) =>
+          log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram message failed'),
+        );
       });
       bot.on('callback_query', async (ctx) => {
-        await handleCallback(ctx.callbackQuery, intake).catch((error: unknown) => log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram button failed'));
+        await handleCallback(ctx.callbackQuery, intake).catch((error: unknown) =>
+          log.error({ update: ctx.update.update_id, error: describe(error) }, 'telegram button failed'),
+        );
       });
       bot.catch((error) => log.error({ error: describe(error.error) }, 'telegram update failed'));
       await registerCommands(bot.api, config, log, describe);
@@ -134,7 +163,9 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
           await bot.api.setWebhook(webhookUrl, { secret_token: secret!, allowed_updates: [...ALLOWED_UPDATES] });
         } catch (error) {
           const reason = describe(error);
-          throw new Error(`Telegram refused the webhook ${webhookUrl} (${String(reason['description'] ?? reason['message'])})`);
+          throw new Error(
+            `Telegram refused the webhook ${webhookUrl} (${String(reason['description'] ?? reason['message'])})`,
+          );
         }
         accepting = true;
         log.info({ username: bot.botInfo.username, webhook: webhookUrl }, 'telegram bot started (webhook)');
@@ -156,7 +187,9 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
         runner: { fetch: { allowed_updates: [...ALLOWED_UPDATES] }, silent: true, retryInterval: 'exponential' },
         sink: { concurrency: RUNNER_MAX_UPDATES_IN_FLIGHT },
       });
-      void runner.task()?.catch((error: unknown) => log.error({ error: describe(error) }, 'telegram long polling stopped'));
+      void runner
+        .task()
+        ?.catch((error: unknown) => log.error({ error: describe(error) }, 'telegram long polling stopped'));
       log.info({ username: bot.botInfo.username }, 'telegram bot started (long polling)');
     },
 
@@ -167,7 +200,9 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
       // Lets the updates being handled finish, for a while (the webhook, if any, stays registered: Telegram keeps
       // updates for us). A download still going after that is aborted when the engine stops.
       if (runner?.isRunning()) {
-        const stopped = runner.stop().catch((error: unknown) => log.warn({ error: describe(error) }, 'telegram stop failed'));
+        const stopped = runner
+          .stop()
+          .catch((error: unknown) => log.warn({ error: describe(error) }, 'telegram stop failed'));
         await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
       }
     },
@@ -179,10 +214,17 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): PlatformAdapte
  * answer was lost may have reached the chat, so the caller decides (the chat side then sends a link, not a
  * second video). 5xx answers are retried, except for uploads, for the same reason.
  */
-function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: number; maxDelaySeconds: number }, onRateLimited: (() => void) | undefined, log: Logger): void {
+function installRetries(
+  api: Api,
+  token: string,
+  bounds: { maxRetryAttempts: number; maxDelaySeconds: number },
+  onRateLimited: (() => void) | undefined,
+  log: Logger,
+): void {
   const general = autoRetry({ ...bounds, rethrowHttpErrors: true });
   const upload = autoRetry({ ...bounds, rethrowHttpErrors: true, rethrowInternalServerErrors: true });
-  const retries: Transformer = (prev, method, payload, signal) => (method === 'sendVideo' ? upload : general)(prev, method, payload, signal);
+  const retries: Transformer = (prev, method, payload, signal) =>
+    (method === 'sendVideo' ? upload : general)(prev, method, payload, signal);
   // Inside the retries, so each 429 is counted, also the ones auto-retry waits out and sends again.
   const counting: Transformer = async (prev, method, payload, signal) => {
     const result = await prev(method, payload, signal);
@@ -193,10 +235,12 @@ function installRetries(api: Api, token: string, bounds: { maxRetryAttempts: num
   const watchingPolls: Transformer = async (prev, method, payload, signal) => {
     try {
       const result = await prev(method, payload, signal);
-      if (method === 'getUpdates' && !result.ok) log.warn({ code: result.error_code, description: result.description }, 'telegram getUpdates failed');
+      if (method === 'getUpdates' && !result.ok)
+        log.warn({ code: result.error_code, description: result.description }, 'telegram getUpdates failed');
       return result;
     } catch (error) {
-      if (method === 'getUpdates' && !signal?.aborted) log.warn({ error: describeTelegramError(error, token) }, 'telegram getUpdates failed');
+      if (method === 'getUpdates' && !signal?.aborted)
+        log.warn({ error: describeTelegramError(error, token) }, 'telegram getUpdates failed');
       throw error;
     }
   };
@@ -218,9 +262,16 @@ function installConcurrency(bot: Bot, maxHandlers: number): void {
  * The command menu, in English and in Chinese for `zh` clients: member commands for everyone, every command for
  * chat administrators and, in their private chats, for the owners. Failing to set it is not fatal.
  */
-async function registerCommands(api: Api, config: Config, log: Logger, describe: (error: unknown) => Record<string, unknown>): Promise<void> {
+async function registerCommands(
+  api: Api,
+  config: Config,
+  log: Logger,
+  describe: (error: unknown) => Record<string, unknown>,
+): Promise<void> {
   const member = commands.filter((c) => c.access === 'member');
-  const owners = config.OWNER_IDS.filter((id) => /^telegram:-?\d+$/.test(id)).map((id) => Number(id.slice('telegram:'.length)));
+  const owners = config.OWNER_IDS.filter((id) => /^telegram:-?\d+$/.test(id)).map((id) =>
+    Number(id.slice('telegram:'.length)),
+  );
   const sets: { scope?: BotCommandScope; list: typeof commands }[] = [
     { list: member },
     { scope: { type: 'all_chat_administrators' }, list: commands },
@@ -234,7 +285,12 @@ async function registerCommands(api: Api, config: Config, log: Logger, describe:
       }));
       await api
         .setMyCommands(items, { ...(scope ? { scope } : {}), ...(language ? { language_code: language } : {}) })
-        .catch((error: unknown) => log.warn({ scope: scope?.type ?? 'default', language, error: describe(error) }, 'could not set the command menu'));
+        .catch((error: unknown) =>
+          log.warn(
+            { scope: scope?.type ?? 'default', language, error: describe(error) },
+            'could not set the command menu',
+          ),
+        );
     }
   }
 }

@@ -49,7 +49,11 @@ export function cancelKeyboard(jobId: string, locale: Locale): InlineKeyboardMar
   return { inline_keyboard: [[{ text: t('cancel', locale), callback_data: jobActionData('cancel', jobId) }]] };
 }
 
-export function retryKeyboard(jobId: string, locale: Locale, followups?: ResultDelivery['followups']): InlineKeyboardMarkup {
+export function retryKeyboard(
+  jobId: string,
+  locale: Locale,
+  followups?: ResultDelivery['followups'],
+): InlineKeyboardMarkup {
   const retry = { text: t('retry', locale), callback_data: jobActionData('retry', jobId) };
   if (!followups || (followups.upscaleTo.length === 0 && !followups.extend)) return { inline_keyboard: [[retry]] };
   // Upscale and Extend, where the clip's model offers them, on a row of their own.
@@ -58,14 +62,23 @@ export function retryKeyboard(jobId: string, locale: Locale, followups?: ResultD
       text: t('upscale', locale, { resolution: resolution.toUpperCase(), price: String(price) }),
       callback_data: jobActionData('upscale', jobId, resolution),
     })),
-    ...(followups.extend ? [{ text: t('extend_priced', locale, { price: String(followups.extend.price) }), callback_data: jobActionData('extend', jobId) }] : []),
+    ...(followups.extend
+      ? [
+          {
+            text: t('extend_priced', locale, { price: String(followups.extend.price) }),
+            callback_data: jobActionData('extend', jobId),
+          },
+        ]
+      : []),
   ];
   return { inline_keyboard: [[retry], more] };
 }
 
 /** An offer's buttons (a quote's Confirm and Cancel); no buttons removes the keyboard. */
 export function offerKeyboard(offer: Offer): InlineKeyboardMarkup {
-  return { inline_keyboard: offer.buttons.length ? [offer.buttons.map((b) => ({ text: b.label, callback_data: b.data }))] : [] };
+  return {
+    inline_keyboard: offer.buttons.length ? [offer.buttons.map((b) => ({ text: b.label, callback_data: b.data }))] : [],
+  };
 }
 
 export function escapeHtml(text: string): string {
@@ -94,7 +107,13 @@ export interface TelegramChatDeps {
   uploadLimitBytes?: number;
 }
 
-export function createTelegramChat({ api, token, logger, users, uploadLimitBytes = TELEGRAM_UPLOAD_LIMIT_BYTES }: TelegramChatDeps): ChatPlatform {
+export function createTelegramChat({
+  api,
+  token,
+  logger,
+  users,
+  uploadLimitBytes = TELEGRAM_UPLOAD_LIMIT_BYTES,
+}: TelegramChatDeps): ChatPlatform {
   // What each status message shows now, so identical edits are never sent (bounded; final views are forgotten).
   const shown = new Map<string, { text: string; cancellable: boolean }>();
   // Jobs whose upload failed in this process: an upload may have reached the chat even when its answer was lost,
@@ -112,7 +131,9 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
     // In a private chat the reply itself notifies; in a group the requester (or the owners) are named to get a ping.
     if (Number(dest.chatId) > 0) return '';
     const pinged = dest.mentionUserIds ?? [dest.userId];
-    return pinged.map((id) => `<a href="tg://user?id=${Number(id)}">${escapeHtml(users.nameOf(id) ?? '👤')}</a> `).join('');
+    return pinged
+      .map((id) => `<a href="tg://user?id=${Number(id)}">${escapeHtml(users.nameOf(id) ?? '👤')}</a> `)
+      .join('');
   };
 
   return {
@@ -126,7 +147,11 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
         ...replyTo(dest.requestMessageId),
         link_preview_options: { is_disabled: true },
       });
-      const ref: MessageRef = { platform: 'telegram', chatId: String(sent.chat.id), messageId: String(sent.message_id) };
+      const ref: MessageRef = {
+        platform: 'telegram',
+        chatId: String(sent.chat.id),
+        messageId: String(sent.message_id),
+      };
       show(`${ref.chatId}:${ref.messageId}`, view, text);
       return ref;
     },
@@ -139,8 +164,13 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
       // Leaving reply_markup out of an edit removes the keyboard: that is how Cancel goes away.
       const markup = view.cancellable ? { reply_markup: cancelKeyboard(view.jobId, localeOf(view.locale)) } : {};
       try {
-        if (last && last.text === text) await api.editMessageReplyMarkup(Number(ref.chatId), Number(ref.messageId), markup);
-        else await api.editMessageText(Number(ref.chatId), Number(ref.messageId), text, { ...markup, link_preview_options: { is_disabled: true } });
+        if (last && last.text === text)
+          await api.editMessageReplyMarkup(Number(ref.chatId), Number(ref.messageId), markup);
+        else
+          await api.editMessageText(Number(ref.chatId), Number(ref.messageId), text, {
+            ...markup,
+            link_preview_options: { is_disabled: true },
+          });
       } catch (error) {
         // Someone (a restart, another edit) already made it say this: nothing to do.
         if (isNotModified(error)) {
@@ -183,19 +213,29 @@ export function createTelegramChat({ api, token, logger, users, uploadLimitBytes
           uploadTried.delete(jobId);
           return { ref: `${sent.chat.id}:${sent.message_id}` };
         } catch (error) {
-          logger.warn({ jobId, error: describeTelegramError(error, token) }, 'video upload failed; sending a link instead (never a second upload)');
+          logger.warn(
+            { jobId, error: describeTelegramError(error, token) },
+            'video upload failed; sending a link instead (never a second upload)',
+          );
         }
       }
       const size = `${(media.bytes / 1024 / 1024).toFixed(1)} MB`;
       const why = media.bytes > limit ? `\nToo large to upload here (${size}); download it:` : '\nDownload it:';
       const text = `${mention}${escapeHtml(clip(unmentionable(delivery.text), 3000))}${why}\n${escapeHtml(media.url)}`;
       try {
-        const sent = await api.sendMessage(chatId, text, { parse_mode: 'HTML', ...keyboard, ...replyTo(dest.requestMessageId) });
+        const sent = await api.sendMessage(chatId, text, {
+          parse_mode: 'HTML',
+          ...keyboard,
+          ...replyTo(dest.requestMessageId),
+        });
         uploadTried.delete(jobId);
         return { ref: `${sent.chat.id}:${sent.message_id}` };
       } catch (error) {
         const reason = describeTelegramError(error, token);
-        throw new MediaError('network', `Telegram did not take the result (${String(reason['description'] ?? reason['message'])})`);
+        throw new MediaError(
+          'network',
+          `Telegram did not take the result (${String(reason['description'] ?? reason['message'])})`,
+        );
       }
     },
 

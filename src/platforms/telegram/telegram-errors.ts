@@ -49,12 +49,19 @@ export function scrubError(error: unknown, token: string): unknown {
  * call's payload, a BotError the whole context with its API client, and that client knows the token).
  */
 export function describeTelegramError(error: unknown, token: string): Record<string, unknown> {
-  if (error instanceof GrammyError) return { type: 'GrammyError', method: error.method, code: error.error_code, description: scrubToken(error.description, token) };
+  if (error instanceof GrammyError)
+    return {
+      type: 'GrammyError',
+      method: error.method,
+      code: error.error_code,
+      description: scrubToken(error.description, token),
+    };
   if (error instanceof HttpError) {
     const cause = error.error instanceof Error ? scrubToken(error.error.message, token) : undefined;
     return { type: 'HttpError', message: scrubToken(error.message, token), ...(cause ? { cause } : {}) };
   }
-  if (error instanceof Error) return { type: error.name, message: scrubToken(error.message, token), stack: scrubToken(error.stack ?? '', token) };
+  if (error instanceof Error)
+    return { type: error.name, message: scrubToken(error.message, token), stack: scrubToken(error.stack ?? '', token) };
   return { type: typeof error, message: scrubToken(String(error), token) };
 }
 

@@ -15,7 +15,13 @@ import { MediaError, UserError } from '../../core/errors.js';
 import type { JobDestination, Logger, MediaFetcher, MediaStore } from '../../core/ports.js';
 import { roleOf, type Role } from '../../core/roles.js';
 import type { Identity } from '../../core/users.js';
-import { displayNameOf, offerKeyboard, replyTo, TELEGRAM_UPLOAD_LIMIT_BYTES, type RecentUsers } from './telegram-chat.js';
+import {
+  displayNameOf,
+  offerKeyboard,
+  replyTo,
+  TELEGRAM_UPLOAD_LIMIT_BYTES,
+  type RecentUsers,
+} from './telegram-chat.js';
 import { describeTelegramError } from './telegram-errors.js';
 import { creditPayment, refundStars, telegramShop } from './telegram-payments.js';
 
@@ -119,7 +125,8 @@ function imageOf(message: Message): { fileId: string; size?: number } | undefine
   const photo = message.photo?.at(-1);
   if (photo) return { fileId: photo.file_id, ...(photo.file_size !== undefined ? { size: photo.file_size } : {}) };
   const doc = message.document;
-  if (doc?.mime_type?.startsWith('image/')) return { fileId: doc.file_id, ...(doc.file_size !== undefined ? { size: doc.file_size } : {}) };
+  if (doc?.mime_type?.startsWith('image/'))
+    return { fileId: doc.file_id, ...(doc.file_size !== undefined ? { size: doc.file_size } : {}) };
   return undefined;
 }
 
@@ -128,14 +135,18 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
   if (chat.type === 'channel' || message.is_automatic_forward || !from) return;
   // Other bots are ignored; an anonymous admin's messages come "from" GroupAnonymousBot with a sender_chat.
   if (from.is_bot && !message.sender_chat) return;
-  if (message.successful_payment) return creditPayment({ ...message, successful_payment: message.successful_payment }, d);
+  if (message.successful_payment)
+    return creditPayment({ ...message, successful_payment: message.successful_payment }, d);
   const image = imageOf(message);
   const line = lineOf(message, d.me, image !== undefined);
   if (!line) return;
 
   const locale = localeOf(from.language_code);
   const reply = async (text: string) => {
-    await d.api.sendMessage(chat.id, clip(text, 4096), { ...replyTo(message.message_id), link_preview_options: { is_disabled: true } });
+    await d.api.sendMessage(chat.id, clip(text, 4096), {
+      ...replyTo(message.message_id),
+      link_preview_options: { is_disabled: true },
+    });
   };
   if (message.sender_chat) return reply(say('anonymous', locale));
   if (line.kind === 'hint') return reply(say(line.key, locale));
@@ -169,7 +180,11 @@ export async function handleMessage(message: Message, d: IntakeDeps): Promise<vo
 /** Sends text with buttons (a quote) in reply to the member's message. */
 function offerIn(d: IntakeDeps, chatId: number, replyToId: number): NonNullable<CommandContext['offer']> {
   return async (offer) => {
-    await d.api.sendMessage(chatId, clip(offer.text, 4096), { ...replyTo(replyToId), reply_markup: offerKeyboard(offer), link_preview_options: { is_disabled: true } });
+    await d.api.sendMessage(chatId, clip(offer.text, 4096), {
+      ...replyTo(replyToId),
+      reply_markup: offerKeyboard(offer),
+      link_preview_options: { is_disabled: true },
+    });
   };
 }
 
@@ -187,7 +202,11 @@ function imageOfRef(ref: string): { fileId: string; size?: number } | undefined 
 /** A group is a community: its id, its title, and (LEAVE_UNLISTED) the way out of it. */
 function communityOf(d: IntakeDeps, chat: Chat): Pick<CommandContext, 'guildId' | 'communityName' | 'leaveCommunity'> {
   if (!isGroup(chat)) return {};
-  return { guildId: String(chat.id), communityName: chat.title ?? '', leaveCommunity: async () => void (await d.api.leaveChat(chat.id)) };
+  return {
+    guildId: String(chat.id),
+    communityName: chat.title ?? '',
+    leaveCommunity: async () => void (await d.api.leaveChat(chat.id)),
+  };
 }
 
 /** Moderator commands, and the member commands that show or do more for moderators. */
@@ -208,7 +227,10 @@ async function roleFor(d: IntakeDeps, user: User, chat: Chat, needed: boolean): 
     const member = await d.api.getChatMember(chat.id, user.id);
     admin = member.status === 'creator' || member.status === 'administrator';
   } catch (error) {
-    d.logger.warn({ chat: chat.id, error: describeTelegramError(error, d.token) }, 'could not read chat membership; treating as a member');
+    d.logger.warn(
+      { chat: chat.id, error: describeTelegramError(error, d.token) },
+      'could not read chat membership; treating as a member',
+    );
   }
   return roleOf(identity, owners, admin);
 }
@@ -217,7 +239,11 @@ async function roleFor(d: IntakeDeps, user: User, chat: Chat, needed: boolean): 
  * Fetches a member's photo through `getFile` and the SSRF-safe downloader into a temp file of the store.
  * The download URL contains the bot token: it is built here, used once, and never stored, logged or passed on.
  */
-async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: number }, signal: AbortSignal): Promise<DownloadedImage> {
+async function downloadImage(
+  d: IntakeDeps,
+  image: { fileId: string; size?: number },
+  signal: AbortSignal,
+): Promise<DownloadedImage> {
   const limit = Math.min(TELEGRAM_DOWNLOAD_LIMIT_BYTES, d.config.MAX_INPUT_IMAGE_MB * 1024 * 1024);
   const tooLarge = (bytes?: number) =>
     new UserError(
@@ -230,16 +256,22 @@ async function downloadImage(d: IntakeDeps, image: { fileId: string; size?: numb
     // grammY types its signal with the abort-controller shim; Node's own AbortSignal is what it uses at run time.
     const file = await d.api.getFile(image.fileId, signal as unknown as Parameters<Api['getFile']>[1]);
     if (file.file_size !== undefined && file.file_size > limit) throw tooLarge(file.file_size);
-    if (!file.file_path) throw new UserError('bad_image', 'Telegram did not let me download that image. Please send it again.');
+    if (!file.file_path)
+      throw new UserError('bad_image', 'Telegram did not let me download that image. Please send it again.');
     path = d.store.tempPath('telegram-image.part');
-    const got = await d.fetcher.fetchToFile(`${d.config.TELEGRAM_API_ROOT}/file/bot${d.token}/${file.file_path}`, path, { trust: 'operator', kind: 'image', maxBytes: limit, signal });
+    const got = await d.fetcher.fetchToFile(
+      `${d.config.TELEGRAM_API_ROOT}/file/bot${d.token}/${file.file_path}`,
+      path,
+      { trust: 'operator', kind: 'image', maxBytes: limit, signal },
+    );
     return { path, contentType: got.contentType, ext: got.ext };
   } catch (error) {
     if (path) await rm(path, { force: true });
     if (error instanceof UserError) throw error;
     if (error instanceof GrammyError && /file is too big/i.test(error.description)) throw tooLarge();
     if (error instanceof MediaError && error.kind === 'too_large') throw tooLarge();
-    if (error instanceof MediaError && error.kind === 'bad_type') throw new UserError('bad_image', 'That file is not a PNG, JPEG, WebP or GIF image.');
+    if (error instanceof MediaError && error.kind === 'bad_type')
+      throw new UserError('bad_image', 'That file is not a PNG, JPEG, WebP or GIF image.');
     d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not download a photo from Telegram');
     throw new UserError('bad_image', 'The image could not be downloaded from Telegram. Please send it again.');
   }
@@ -252,7 +284,9 @@ export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promi
   const answer = async (text?: string, alert = false) => {
     await d.api
       .answerCallbackQuery(query.id, { ...(text ? { text: clip(text, 200) } : {}), show_alert: alert })
-      .catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not answer a button press'));
+      .catch((error: unknown) =>
+        d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not answer a button press'),
+      );
   };
   const quote = parseQuoteAction(query.data ?? '');
   if (quote && query.message) return handleQuotePress(query, query.message, quote, d, answer);
@@ -275,7 +309,13 @@ export async function handleCallback(query: CallbackQuery, d: IntakeDeps): Promi
     offer: offerIn(d, chat.id, message.message_id),
   };
   // Extend's prompt cannot come with a press: the answer says to reply with /extend <job> <prompt>.
-  const { text, alert } = await pressJobButton(pressed.action, pressed.jobId, ctx, d.commands, pressed.resolution ? { resolution: pressed.resolution } : {});
+  const { text, alert } = await pressJobButton(
+    pressed.action,
+    pressed.jobId,
+    ctx,
+    d.commands,
+    pressed.resolution ? { resolution: pressed.resolution } : {},
+  );
   await answer(text || undefined, alert);
 }
 
@@ -294,7 +334,10 @@ async function handleQuotePress(
   const { chat } = message;
   const ctx: CommandContext = {
     platform: 'telegram',
-    actor: { ...identityOf(query.from), role: roleOf({ platform: 'telegram', platformUserId: String(query.from.id) }, d.config.OWNER_IDS, false) },
+    actor: {
+      ...identityOf(query.from),
+      role: roleOf({ platform: 'telegram', platformUserId: String(query.from.id) }, d.config.OWNER_IDS, false),
+    },
     dest: destinationOf(chat, query.from, message.message_id),
     ...communityOf(d, chat),
     ...(query.from.language_code ? { locale: query.from.language_code } : {}),
@@ -310,6 +353,11 @@ async function handleQuotePress(
   await answer(result.text || undefined, result.alert);
   if (!result.edit) return;
   await d.api
-    .editMessageText(chat.id, message.message_id, clip(result.edit.text, 4096), { reply_markup: offerKeyboard(result.edit), link_preview_options: { is_disabled: true } })
-    .catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not edit the quote message'));
+    .editMessageText(chat.id, message.message_id, clip(result.edit.text, 4096), {
+      reply_markup: offerKeyboard(result.edit),
+      link_preview_options: { is_disabled: true },
+    })
+    .catch((error: unknown) =>
+      d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not edit the quote message'),
+    );
 }

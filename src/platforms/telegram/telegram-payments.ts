@@ -50,10 +50,19 @@ const RECONCILE_PAGES = 50;
 
 export type PaymentDeps = Pick<IntakeDeps, 'api' | 'me' | 'config' | 'logger' | 'token' | 'commands'>;
 
-type Problem = 'checkout_unknown' | 'checkout_currency' | 'checkout_gone' | 'checkout_repriced' | 'checkout_banned' | 'checkout_busy';
+type Problem =
+  | 'checkout_unknown'
+  | 'checkout_currency'
+  | 'checkout_gone'
+  | 'checkout_repriced'
+  | 'checkout_banned'
+  | 'checkout_busy';
 
 function tagOf(token: string, credits: number, stars: number): string {
-  return createHmac('sha256', `clipbot invoice payload\n${token}`).update(`pack:${credits}:${stars}`).digest('hex').slice(0, 32);
+  return createHmac('sha256', `clipbot invoice payload\n${token}`)
+    .update(`pack:${credits}:${stars}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 export function invoicePayload(token: string, pack: CreditPack): string {
@@ -73,7 +82,10 @@ export function packOfPayload(token: string, payload: string): CreditPack | unde
  * What Telegram says is being (or was) paid, against the invoice the payload names: the checks a checkout and a
  * payment both run. The amount must be the invoice's own: the payload is ours, so a different amount was not.
  */
-function readInvoice(token: string, paid: Pick<SuccessfulPayment, 'currency' | 'total_amount' | 'invoice_payload'>): { pack: CreditPack } | { problem: Problem } {
+function readInvoice(
+  token: string,
+  paid: Pick<SuccessfulPayment, 'currency' | 'total_amount' | 'invoice_payload'>,
+): { pack: CreditPack } | { problem: Problem } {
   const pack = packOfPayload(token, paid.invoice_payload);
   if (!pack || paid.total_amount !== pack.stars) return { problem: 'checkout_unknown' };
   if (paid.currency !== STARS_CURRENCY) return { problem: 'checkout_currency' };
@@ -117,7 +129,9 @@ async function checkoutProblem(query: PreCheckoutQuery, d: PaymentDeps): Promise
 export async function answerCheckout(query: PreCheckoutQuery, d: PaymentDeps): Promise<void> {
   const log = d.logger.child({ checkout: query.id, payer: query.from.id });
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<Problem>((resolve) => (timer = setTimeout(() => resolve('checkout_busy'), CHECKOUT_DEADLINE_MS)));
+  const late = new Promise<Problem>(
+    (resolve) => (timer = setTimeout(() => resolve('checkout_busy'), CHECKOUT_DEADLINE_MS)),
+  );
   const problem = await Promise.race([
     checkoutProblem(query, d).catch((error: unknown) => {
       log.error({ err: error }, 'telegram checkout check failed');
@@ -134,7 +148,11 @@ export async function answerCheckout(query: PreCheckoutQuery, d: PaymentDeps): P
     log.warn({ error: describeTelegramError(error, d.token) }, 'could not answer a telegram checkout');
     return;
   }
-  if (problem) log.info({ problem, payload: clip(query.invoice_payload, 128), currency: query.currency, amount: query.total_amount }, 'telegram checkout refused');
+  if (problem)
+    log.info(
+      { problem, payload: clip(query.invoice_payload, 128), currency: query.currency, amount: query.total_amount },
+      'telegram checkout refused',
+    );
   else log.info({ payload: query.invoice_payload }, 'telegram checkout accepted');
 }
 
@@ -142,7 +160,10 @@ export async function answerCheckout(query: PreCheckoutQuery, d: PaymentDeps): P
  * Credits a `successful_payment` once (see the top of this file); tells the member what they got, or, for a payment
  * that matches no invoice of ours, to use /paysupport (once per payment) after logging it loudly for the owners.
  */
-export async function creditPayment(message: Message & { successful_payment: SuccessfulPayment }, d: PaymentDeps): Promise<void> {
+export async function creditPayment(
+  message: Message & { successful_payment: SuccessfulPayment },
+  d: PaymentDeps,
+): Promise<void> {
   const paid = message.successful_payment;
   const from = message.from!;
   const { db, clock } = d.commands;
@@ -152,13 +173,20 @@ export async function creditPayment(message: Message & { successful_payment: Suc
   const reply = async (key: TextKey, params: Record<string, string>) => {
     await d.api
       .sendMessage(message.chat.id, t(key, locale, { payment: chargeId, ...params }), replyTo(message.message_id))
-      .catch((error: unknown) => log.warn({ error: describeTelegramError(error, d.token) }, 'could not confirm a telegram payment'));
+      .catch((error: unknown) =>
+        log.warn({ error: describeTelegramError(error, d.token) }, 'could not confirm a telegram payment'),
+      );
   };
 
   const read = readInvoice(d.token, paid);
   if ('problem' in read) {
     log.error(
-      { problem: read.problem, currency: paid.currency, amount: paid.total_amount, payload: clip(paid.invoice_payload, 128) },
+      {
+        problem: read.problem,
+        currency: paid.currency,
+        amount: paid.total_amount,
+        payload: clip(paid.invoice_payload, 128),
+      },
       'TELEGRAM PAYMENT NOT CREDITED: it matches no invoice this bot sent; credit it by hand (/credits) or refund it',
     );
     // Told once per payment, however often Telegram delivers it.
@@ -182,12 +210,26 @@ export async function creditPayment(message: Message & { successful_payment: Suc
 }
 
 /** Credits the pack to the payer once per payment id; with the balance after. */
-async function credit(d: PaymentDeps, payer: User, pack: CreditPack, chargeId: string): Promise<{ credited: boolean; balance: number }> {
+async function credit(
+  d: PaymentDeps,
+  payer: User,
+  pack: CreditPack,
+  chargeId: string,
+): Promise<{ credited: boolean; balance: number }> {
   const { db, clock, config } = d.commands;
-  const identity = { platform: 'telegram' as const, platformUserId: String(payer.id), displayName: displayNameOf(payer) };
+  const identity = {
+    platform: 'telegram' as const,
+    platformUserId: String(payer.id),
+    displayName: displayNameOf(payer),
+  };
   return db.transaction(async (tx) => {
     const user = await ensureUser(tx, clock, identity, config.STARTING_CREDITS);
-    const written = await creditPurchase(tx, clock, { userId: user.id, amount: pack.credits, paymentId: `telegram:${chargeId}`, reason: `${pack.stars} Telegram Stars` });
+    const written = await creditPurchase(tx, clock, {
+      userId: user.id,
+      amount: pack.credits,
+      paymentId: `telegram:${chargeId}`,
+      reason: `${pack.stars} Telegram Stars`,
+    });
     return { credited: written, balance: await balanceOf(tx, user.id) };
   });
 }
@@ -209,15 +251,39 @@ export async function reconcileStarPayments(d: PaymentDeps): Promise<number> {
   let credited = 0;
   for (const tx of all) {
     const source = tx.source;
-    if (source?.type !== 'user' || source.transaction_type !== 'invoice_payment' || source.invoice_payload === undefined || refunded.has(tx.id)) continue;
-    const read = readInvoice(d.token, { currency: STARS_CURRENCY, total_amount: tx.amount, invoice_payload: source.invoice_payload });
+    if (
+      source?.type !== 'user' ||
+      source.transaction_type !== 'invoice_payment' ||
+      source.invoice_payload === undefined ||
+      refunded.has(tx.id)
+    )
+      continue;
+    const read = readInvoice(d.token, {
+      currency: STARS_CURRENCY,
+      total_amount: tx.amount,
+      invoice_payload: source.invoice_payload,
+    });
     if ('problem' in read) continue;
     const { credited: written, balance } = await credit(d, source.user, read.pack, tx.id);
     if (!written) continue;
     credited++;
-    d.logger.warn({ payment: tx.id, payer: source.user.id, credits: read.pack.credits }, 'telegram payment credited on reconciliation: its update was never handled');
-    const text = t('purchase_credited', localeOf(source.user.language_code), { credits: String(read.pack.credits), payment: tx.id, balance: String(balance) });
-    await d.api.sendMessage(source.user.id, text).catch((error: unknown) => d.logger.warn({ error: describeTelegramError(error, d.token) }, 'could not tell a member of a reconciled payment'));
+    d.logger.warn(
+      { payment: tx.id, payer: source.user.id, credits: read.pack.credits },
+      'telegram payment credited on reconciliation: its update was never handled',
+    );
+    const text = t('purchase_credited', localeOf(source.user.language_code), {
+      credits: String(read.pack.credits),
+      payment: tx.id,
+      balance: String(balance),
+    });
+    await d.api
+      .sendMessage(source.user.id, text)
+      .catch((error: unknown) =>
+        d.logger.warn(
+          { error: describeTelegramError(error, d.token) },
+          'could not tell a member of a reconciled payment',
+        ),
+      );
   }
   return credited;
 }
@@ -227,7 +293,11 @@ export async function reconcileStarPayments(d: PaymentDeps): Promise<number> {
  * agreed, else its refusal (a connection that failed is a refusal too: the owner sees it, and a second try is told
  * by Telegram whether the first went through).
  */
-export async function refundStars(d: PaymentDeps, member: Parameters<PlatformRefund>[0], chargeId: string): ReturnType<PlatformRefund> {
+export async function refundStars(
+  d: PaymentDeps,
+  member: Parameters<PlatformRefund>[0],
+  chargeId: string,
+): ReturnType<PlatformRefund> {
   const log = d.logger.child({ payment: chargeId, payer: member.platformUserId });
   try {
     await d.api.refundStarPayment(Number(member.platformUserId), chargeId);
@@ -236,7 +306,13 @@ export async function refundStars(d: PaymentDeps, member: Parameters<PlatformRef
   } catch (error) {
     const described = describeTelegramError(error, d.token);
     log.warn({ error: described }, 'telegram refused a payment refund');
-    const refused = error instanceof GrammyError ? String(described['description']) : `no answer from Telegram (${String(described['message'])}); it may or may not have refunded it`;
-    return { refused, alreadyRefunded: error instanceof GrammyError && /CHARGE_ALREADY_REFUNDED/i.test(error.description) };
+    const refused =
+      error instanceof GrammyError
+        ? String(described['description'])
+        : `no answer from Telegram (${String(described['message'])}); it may or may not have refunded it`;
+    return {
+      refused,
+      alreadyRefunded: error instanceof GrammyError && /CHARGE_ALREADY_REFUNDED/i.test(error.description),
+    };
   }
 }

@@ -45,7 +45,12 @@ export function communityRepo(db: Pg): CommunityRepo {
     },
 
     async claimRefusal(id, now) {
-      return tookEffect(await db.update(communities).set({ refusedAt: now }).where(and(eq(communities.id, id), isNull(communities.refusedAt))));
+      return tookEffect(
+        await db
+          .update(communities)
+          .set({ refusedAt: now })
+          .where(and(eq(communities.id, id), isNull(communities.refusedAt))),
+      );
     },
 
     async markLeft(id, now) {
@@ -81,7 +86,10 @@ export function communityRepo(db: Pg): CommunityRepo {
       await db
         .insert(communityMembers)
         .values({ community, userId, ...change, updatedAt: now })
-        .onConflictDoUpdate({ target: [communityMembers.community, communityMembers.userId], set: { ...change, updatedAt: now } });
+        .onConflictDoUpdate({
+          target: [communityMembers.community, communityMembers.userId],
+          set: { ...change, updatedAt: now },
+        });
     },
   };
 }

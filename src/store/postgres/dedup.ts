@@ -33,7 +33,12 @@ export function intakeKeyRepo(db: Pg): IntakeKeyRepo {
 export function webhookDeliveryRepo(db: Pg): WebhookDeliveryRepo {
   return {
     async record(delivery, now) {
-      return tookEffect(await db.insert(webhookDeliveries).values({ ...delivery, receivedAt: now }).onConflictDoNothing());
+      return tookEffect(
+        await db
+          .insert(webhookDeliveries)
+          .values({ ...delivery, receivedAt: now })
+          .onConflictDoNothing(),
+      );
     },
 
     async prune(before) {

@@ -1,4 +1,19 @@
-import { and, not, asc, count, desc, eq, gte, inArray, isNotNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import {
+  and,
+  not,
+  asc,
+  count,
+  desc,
+  eq,
+  gte,
+  inArray,
+  isNotNull,
+  lt,
+  notInArray,
+  or,
+  sql,
+  type SQL,
+} from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { jobs, workers } from '../../../db/pg/schema.js';
 import { FINAL_STATUSES } from '../../core/engine/job-state.js';
@@ -23,7 +38,11 @@ function anyOf(column: PgColumn, keys: readonly (number | string)[], type: 'inte
 
 export function jobRepo(db: Pg): JobRepo {
   /** Jobs at a provider grouped by `column`, for the given keys (every key when omitted). */
-  async function atProviderBy<K extends number | string>(column: PgColumn, keys: readonly K[] | undefined, type: 'integer' | 'text') {
+  async function atProviderBy<K extends number | string>(
+    column: PgColumn,
+    keys: readonly K[] | undefined,
+    type: 'integer' | 'text',
+  ) {
     if (keys?.length === 0) return new Map<K, number>();
     const rows = await db
       .select({ key: sql<K>`${column}`, n: count() })
@@ -54,13 +73,24 @@ export function jobRepo(db: Pg): JobRepo {
       // drizzle refuses an empty SET; rewriting the status onto itself still reports whether the guard held.
       const changes = Object.values(set).some((v) => v !== undefined) ? set : { status: sql`${jobs.status}` };
       const fenced = fence === undefined ? undefined : eq(jobs.leaseEpoch, fence);
-      return tookEffect(await db.update(jobs).set(changes).where(and(eq(jobs.id, id), inArray(jobs.status, from), fenced)));
+      return tookEffect(
+        await db
+          .update(jobs)
+          .set(changes)
+          .where(and(eq(jobs.id, id), inArray(jobs.status, from), fenced)),
+      );
     },
 
     async start(id, workerId, now) {
       const [row] = await db
         .update(jobs)
-        .set({ status: 'submitting', submittedAt: now, updatedAt: now, workerId, leaseEpoch: sql`${jobs.leaseEpoch} + 1` })
+        .set({
+          status: 'submitting',
+          submittedAt: now,
+          updatedAt: now,
+          workerId,
+          leaseEpoch: sql`${jobs.leaseEpoch} + 1`,
+        })
         .where(and(eq(jobs.id, id), eq(jobs.status, 'queued')))
         .returning({ epoch: jobs.leaseEpoch });
       return row?.epoch;
@@ -108,7 +138,10 @@ export function jobRepo(db: Pg): JobRepo {
 
     async schedulingLoad() {
       const [row] = await db
-        .select({ queued: sql<boolean>`exists (select 1 from ${jobs} where ${jobs.status} = 'queued')`, atProvider: count() })
+        .select({
+          queued: sql<boolean>`exists (select 1 from ${jobs} where ${jobs.status} = 'queued')`,
+          atProvider: count(),
+        })
         .from(jobs)
         .where(atProvider);
       return row!;
@@ -118,7 +151,13 @@ export function jobRepo(db: Pg): JobRepo {
       const rows = await db
         .select({ id: jobs.id })
         .from(jobs)
-        .where(and(eq(jobs.status, 'queued'), not(anyOf(jobs.userId, userIds, 'integer')), not(anyOf(jobs.provider, providers, 'text'))))
+        .where(
+          and(
+            eq(jobs.status, 'queued'),
+            not(anyOf(jobs.userId, userIds, 'integer')),
+            not(anyOf(jobs.provider, providers, 'text')),
+          ),
+        )
         .limit(1);
       return rows.length > 0;
     },
@@ -132,7 +171,10 @@ export function jobRepo(db: Pg): JobRepo {
           provider: jobs.provider,
           // A seek on jobs_user_submitted. The outer row is named with its table: drizzle writes bare column names in
           // a single-table select, which inside the subquery would mean the subquery's own row.
-          lastStart: sql<number>`coalesce((select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id), 0)`.mapWith(Number),
+          lastStart:
+            sql<number>`coalesce((select max(s.submitted_at) from jobs s where s.user_id = jobs.user_id), 0)`.mapWith(
+              Number,
+            ),
         })
         .from(jobs)
         .where(eq(jobs.status, 'queued'))
@@ -178,7 +220,11 @@ export function jobRepo(db: Pg): JobRepo {
     atProviderByProvider: (providers) => atProviderBy(jobs.provider, providers, 'text'),
 
     async unfinished() {
-      return db.select({ id: jobs.id, status: jobs.status }).from(jobs).where(notFinal).orderBy(asc(jobs.createdAt), asc(jobs.id));
+      return db
+        .select({ id: jobs.id, status: jobs.status })
+        .from(jobs)
+        .where(notFinal)
+        .orderBy(asc(jobs.createdAt), asc(jobs.id));
     },
 
     async latestCancellableOf(userId, cancellable) {
@@ -202,7 +248,12 @@ export function jobRepo(db: Pg): JobRepo {
     },
 
     async recentOf(userId, limit) {
-      return db.select().from(jobs).where(eq(jobs.userId, userId)).orderBy(desc(jobs.createdAt), desc(jobs.id)).limit(limit);
+      return db
+        .select()
+        .from(jobs)
+        .where(eq(jobs.userId, userId))
+        .orderBy(desc(jobs.createdAt), desc(jobs.id))
+        .limit(limit);
     },
 
     async countsByStatusProviderModel() {
@@ -218,7 +269,10 @@ export function jobRepo(db: Pg): JobRepo {
     },
 
     async pendingCountOf(userId) {
-      const [row] = await db.select({ n: count() }).from(jobs).where(and(eq(jobs.userId, userId), notFinal));
+      const [row] = await db
+        .select({ n: count() })
+        .from(jobs)
+        .where(and(eq(jobs.userId, userId), notFinal));
       return row!.n;
     },
 
@@ -239,12 +293,22 @@ export function jobRepo(db: Pg): JobRepo {
       const [row] = await db
         .select({ n: count() })
         .from(jobs)
-        .where(and(eq(jobs.userId, userId), sql`${jobs.platform} = ${platform}`, eq(jobs.guildId, guildId), gte(jobs.createdAt, since)));
+        .where(
+          and(
+            eq(jobs.userId, userId),
+            sql`${jobs.platform} = ${platform}`,
+            eq(jobs.guildId, guildId),
+            gte(jobs.createdAt, since),
+          ),
+        );
       return row!.n;
     },
 
     async spentUsdSince(since) {
-      const [row] = await db.select({ usd: sumOf(jobs.costUsd) }).from(jobs).where(and(gte(jobs.createdAt, since), mayReachProvider));
+      const [row] = await db
+        .select({ usd: sumOf(jobs.costUsd) })
+        .from(jobs)
+        .where(and(gte(jobs.createdAt, since), mayReachProvider));
       return row!.usd;
     },
 
@@ -273,7 +337,13 @@ export function jobRepo(db: Pg): JobRepo {
       return db
         .select({ id: jobs.id, mediaKey: jobs.mediaKey, inputMediaKey: jobs.inputMediaKey })
         .from(jobs)
-        .where(and(isNotNull(jobs.finishedAt), lt(jobs.finishedAt, before), or(isNotNull(jobs.mediaKey), isNotNull(jobs.inputMediaKey))))
+        .where(
+          and(
+            isNotNull(jobs.finishedAt),
+            lt(jobs.finishedAt, before),
+            or(isNotNull(jobs.mediaKey), isNotNull(jobs.inputMediaKey)),
+          ),
+        )
         .limit(limit);
     },
 
@@ -286,7 +356,10 @@ export function jobRepo(db: Pg): JobRepo {
 export function workerRepo(db: Pg): WorkerRepo {
   return {
     async renew(id, now, leaseUntil) {
-      await db.insert(workers).values({ id, startedAt: now, leaseUntil }).onConflictDoUpdate({ target: workers.id, set: { leaseUntil } });
+      await db
+        .insert(workers)
+        .values({ id, startedAt: now, leaseUntil })
+        .onConflictDoUpdate({ target: workers.id, set: { leaseUntil } });
     },
     async leave(id) {
       await db.delete(workers).where(eq(workers.id, id));

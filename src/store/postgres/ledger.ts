@@ -8,8 +8,12 @@ import { sumOf, tookEffect, type Pg } from './pg.js';
 /** The hold of the job in `jobId` has no capture or release yet. */
 /** A purchase's refund, if any (for /history): what it took back, and whether the platform made it (no actor). */
 const refundColumns = {
-  refundTaken: sql<number | null>`(select -r.amount from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
-  refundByPlatform: sql<number | null>`(select case when r.actor_user_id is null then 1 else 0 end from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+  refundTaken: sql<
+    number | null
+  >`(select -r.amount from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+  refundByPlatform: sql<
+    number | null
+  >`(select case when r.actor_user_id is null then 1 else 0 end from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
 };
 
 export function unsettled(jobId: PgColumn): SQL {
@@ -21,7 +25,17 @@ export const unsettledHold = and(eq(ledgerEntries.kind, 'hold'), unsettled(ledge
 
 function entry(row: LedgerEntryRow): typeof ledgerEntries.$inferInsert {
   const { jobId = null, actorUserId = null, reason = null, day = null, paymentId = null } = row;
-  return { userId: row.userId, kind: row.kind, amount: row.amount, jobId, actorUserId, reason, day, paymentId, createdAt: row.createdAt };
+  return {
+    userId: row.userId,
+    kind: row.kind,
+    amount: row.amount,
+    jobId,
+    actorUserId,
+    reason,
+    day,
+    paymentId,
+    createdAt: row.createdAt,
+  };
 }
 
 export function ledgerRepo(db: Pg): LedgerRepo {
@@ -33,7 +47,8 @@ export function ledgerRepo(db: Pg): LedgerRepo {
   return {
     balanceOf: (userId) => total(sumOf(ledgerEntries.amount), eq(ledgerEntries.userId, userId)),
 
-    heldOf: (userId) => total(sumOf(sql`-${ledgerEntries.amount}`), and(eq(ledgerEntries.userId, userId), unsettledHold)!),
+    heldOf: (userId) =>
+      total(sumOf(sql`-${ledgerEntries.amount}`), and(eq(ledgerEntries.userId, userId), unsettledHold)!),
 
     async append(row) {
       await db.insert(ledgerEntries).values(entry(row));
@@ -70,7 +85,12 @@ export function ledgerRepo(db: Pg): LedgerRepo {
         .where(
           and(
             inArray(jobs.status, FINAL_STATUSES),
-            exists(db.select({ one: sql`1` }).from(ledgerEntries).where(and(eq(ledgerEntries.jobId, jobs.id), unsettledHold))),
+            exists(
+              db
+                .select({ one: sql`1` })
+                .from(ledgerEntries)
+                .where(and(eq(ledgerEntries.jobId, jobs.id), unsettledHold)),
+            ),
           ),
         )
         .orderBy(jobs.id);
@@ -92,7 +112,13 @@ export function ledgerRepo(db: Pg): LedgerRepo {
 
     async purchasesOf(userId, limit) {
       const rows = await db
-        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt, ...refundColumns })
+        .select({
+          amount: ledgerEntries.amount,
+          paymentId: ledgerEntries.paymentId,
+          reason: ledgerEntries.reason,
+          createdAt: ledgerEntries.createdAt,
+          ...refundColumns,
+        })
         .from(ledgerEntries)
         .where(and(eq(ledgerEntries.userId, userId), eq(ledgerEntries.kind, 'purchase')))
         .orderBy(desc(ledgerEntries.id))
@@ -100,14 +126,25 @@ export function ledgerRepo(db: Pg): LedgerRepo {
       return rows.map(({ refundTaken, refundByPlatform, ...r }) => ({
         ...r,
         paymentId: r.paymentId ?? '',
-        ...(refundTaken === null ? {} : { refund: { taken: Number(refundTaken), byPlatform: Number(refundByPlatform) === 1 } }),
+        ...(refundTaken === null
+          ? {}
+          : { refund: { taken: Number(refundTaken), byPlatform: Number(refundByPlatform) === 1 } }),
       }));
     },
     async purchaseByPayment(paymentId) {
       const rows = await db
-        .select({ kind: ledgerEntries.kind, userId: ledgerEntries.userId, amount: ledgerEntries.amount, reason: ledgerEntries.reason, actorUserId: ledgerEntries.actorUserId, createdAt: ledgerEntries.createdAt })
+        .select({
+          kind: ledgerEntries.kind,
+          userId: ledgerEntries.userId,
+          amount: ledgerEntries.amount,
+          reason: ledgerEntries.reason,
+          actorUserId: ledgerEntries.actorUserId,
+          createdAt: ledgerEntries.createdAt,
+        })
         .from(ledgerEntries)
-        .where(and(eq(ledgerEntries.paymentId, paymentId), inArray(ledgerEntries.kind, ['purchase', 'purchase_refund'])));
+        .where(
+          and(eq(ledgerEntries.paymentId, paymentId), inArray(ledgerEntries.kind, ['purchase', 'purchase_refund'])),
+        );
       return purchaseRecord(rows);
     },
   };

@@ -7,7 +7,11 @@ export function settingsRepo(db: Pg): SettingsRepo {
   return {
     async get(platform, chatId) {
       const [row] = await db
-        .select({ defaultModel: chatSettings.defaultModel, allowedChannelIds: chatSettings.allowedChannelIds, dailyJobQuota: chatSettings.dailyJobQuota })
+        .select({
+          defaultModel: chatSettings.defaultModel,
+          allowedChannelIds: chatSettings.allowedChannelIds,
+          dailyJobQuota: chatSettings.dailyJobQuota,
+        })
         .from(chatSettings)
         .where(and(eq(chatSettings.platform, platform), eq(chatSettings.chatId, chatId)));
       return row;
@@ -27,11 +31,17 @@ export function settingsRepo(db: Pg): SettingsRepo {
 export function blocklistRepo(db: Pg): BlocklistRepo {
   return {
     async add(term, community, addedBy, now) {
-      return tookEffect(await db.insert(blocklistTerms).values({ term, community, addedBy, createdAt: now }).onConflictDoNothing());
+      return tookEffect(
+        await db.insert(blocklistTerms).values({ term, community, addedBy, createdAt: now }).onConflictDoNothing(),
+      );
     },
 
     async remove(term, community) {
-      return tookEffect(await db.delete(blocklistTerms).where(and(eq(blocklistTerms.term, term), eq(blocklistTerms.community, community))));
+      return tookEffect(
+        await db
+          .delete(blocklistTerms)
+          .where(and(eq(blocklistTerms.term, term), eq(blocklistTerms.community, community))),
+      );
     },
 
     async list() {
@@ -47,7 +57,15 @@ export function auditRepo(db: Pg): AuditRepo {
   return {
     async append(row) {
       const { targetUserId = null, jobId = null, community = null, detail = null } = row;
-      await db.insert(auditLog).values({ actorUserId: row.actorUserId, action: row.action, targetUserId, jobId, community, detail, createdAt: row.createdAt });
+      await db.insert(auditLog).values({
+        actorUserId: row.actorUserId,
+        action: row.action,
+        targetUserId,
+        jobId,
+        community,
+        detail,
+        createdAt: row.createdAt,
+      });
     },
   };
 }

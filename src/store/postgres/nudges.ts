@@ -9,7 +9,11 @@ const RECONNECT_MS = 1000;
  * connection of its own that LISTENs (a pooled connection would go back to the pool and stop hearing). When that
  * connection drops it is opened again; a nudge lost meanwhile costs only a delay, since runners also poll.
  */
-export function pgNudges(pool: pg.Pool, url: string, onError: (error: Error) => void): JobNudges & { close(): Promise<void> } {
+export function pgNudges(
+  pool: pg.Pool,
+  url: string,
+  onError: (error: Error) => void,
+): JobNudges & { close(): Promise<void> } {
   const handlers = new Set<(jobId: string) => void>();
   let listener: Promise<pg.Client> | undefined;
   let closed = false;

@@ -17,19 +17,29 @@ export function providerHealthRepo(db: Pg): ProviderHealthRepo {
       const [row] = await db
         .insert(providerHealth)
         .values({ provider, failuresInARow: 1 })
-        .onConflictDoUpdate({ target: providerHealth.provider, set: { failuresInARow: sql`${providerHealth.failuresInARow} + 1` } })
+        .onConflictDoUpdate({
+          target: providerHealth.provider,
+          set: { failuresInARow: sql`${providerHealth.failuresInARow} + 1` },
+        })
         .returning({ n: providerHealth.failuresInARow });
       return row!.n;
     },
     async clearFailures(provider) {
-      await db.update(providerHealth).set({ failuresInARow: 0 }).where(and(eq(providerHealth.provider, provider), gt(providerHealth.failuresInARow, 0)));
+      await db
+        .update(providerHealth)
+        .set({ failuresInARow: 0 })
+        .where(and(eq(providerHealth.provider, provider), gt(providerHealth.failuresInARow, 0)));
     },
     async markDown(provider, reason, now) {
       return tookEffect(
         await db
           .insert(providerHealth)
           .values({ provider, downSince: now, downReason: reason })
-          .onConflictDoUpdate({ target: providerHealth.provider, set: { downSince: now, downReason: reason, probedAt: null }, setWhere: isNull(providerHealth.downSince) }),
+          .onConflictDoUpdate({
+            target: providerHealth.provider,
+            set: { downSince: now, downReason: reason, probedAt: null },
+            setWhere: isNull(providerHealth.downSince),
+          }),
       );
     },
     async markUp(provider) {
@@ -45,7 +55,13 @@ export function providerHealthRepo(db: Pg): ProviderHealthRepo {
         await db
           .update(providerHealth)
           .set({ probedAt: now })
-          .where(and(eq(providerHealth.provider, provider), isNotNull(providerHealth.downSince), or(isNull(providerHealth.probedAt), lt(providerHealth.probedAt, dueBefore)))),
+          .where(
+            and(
+              eq(providerHealth.provider, provider),
+              isNotNull(providerHealth.downSince),
+              or(isNull(providerHealth.probedAt), lt(providerHealth.probedAt, dueBefore)),
+            ),
+          ),
       );
     },
   };

@@ -14,7 +14,12 @@ export function quoteRepo(db: Pg): QuoteRepo {
     },
     async close(id, to, jobId) {
       const set = jobId === undefined ? { status: to } : { status: to, jobId };
-      return tookEffect(await db.update(quotes).set(set).where(and(eq(quotes.id, id), eq(quotes.status, 'open'))));
+      return tookEffect(
+        await db
+          .update(quotes)
+          .set(set)
+          .where(and(eq(quotes.id, id), eq(quotes.status, 'open'))),
+      );
     },
     async prune(before) {
       return (await db.delete(quotes).where(lt(quotes.createdAt, before))).rowCount ?? 0;

@@ -13,7 +13,10 @@ export function reportRepo(db: Pg): ReportRepo {
       const [byStatus, [today], [spent], [held], [members]] = await Promise.all([
         db.select({ status: jobs.status, n: count() }).from(jobs).where(inCommunity).groupBy(jobs.status),
         db
-          .select({ n: count(), usd: sumOf(sql`case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end`) })
+          .select({
+            n: count(),
+            usd: sumOf(sql`case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end`),
+          })
           .from(jobs)
           .where(and(gte(jobs.createdAt, dayStart), inCommunity)),
         db
@@ -29,7 +32,10 @@ export function reportRepo(db: Pg): ReportRepo {
         // In a community, the members it served; everywhere, every account but the communities' budgets.
         community === undefined
           ? db.select({ n: count() }).from(users).where(ne(users.platform, 'community'))
-          : db.select({ n: countDistinct(jobs.userId) }).from(jobs).where(inCommunity),
+          : db
+              .select({ n: countDistinct(jobs.userId) })
+              .from(jobs)
+              .where(inCommunity),
       ]);
       return {
         jobsByStatus: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
@@ -58,7 +64,9 @@ export function reportRepo(db: Pg): ReportRepo {
           .leftJoin(refund, and(eq(refund.paymentId, ledgerEntries.paymentId), eq(refund.kind, 'purchase_refund')))
           .where(eq(ledgerEntries.kind, 'purchase'))
           .groupBy(platform, ledgerEntries.reason),
-        db.select({ usd: sumOf(sql`case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end`) }).from(jobs),
+        db
+          .select({ usd: sumOf(sql`case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end`) })
+          .from(jobs),
       ]);
       return { rows, usdTotal: spend!.usd };
     },

@@ -1,16 +1,33 @@
 import { and, countDistinct, eq, isNull, sql } from 'drizzle-orm';
 import { preparedPerDb, type DbLike } from '../../../db/client.js';
-import { auditLog, blocklistTerms, chatSettings, communities, communityMembers, jobs, ledgerEntries, users } from '../../../db/schema.js';
+import {
+  auditLog,
+  blocklistTerms,
+  chatSettings,
+  communities,
+  communityMembers,
+  jobs,
+  ledgerEntries,
+  users,
+} from '../../../db/schema.js';
 import type { AuditRepo, BlocklistRepo, CommunityRepo, SettingsRepo, UserRepo } from '../../core/store.js';
 
 const userByIdentity = preparedPerDb((db) =>
   db
     .select()
     .from(users)
-    .where(and(eq(users.platform, sql.placeholder('platform')), eq(users.platformUserId, sql.placeholder('platformUserId'))))
+    .where(
+      and(eq(users.platform, sql.placeholder('platform')), eq(users.platformUserId, sql.placeholder('platformUserId'))),
+    )
     .prepare(),
 );
-const userById = preparedPerDb((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
+const userById = preparedPerDb((db) =>
+  db
+    .select()
+    .from(users)
+    .where(eq(users.id, sql.placeholder('id')))
+    .prepare(),
+);
 
 export function sqliteUsers(db: DbLike): UserRepo {
   return {
@@ -40,7 +57,13 @@ export function sqliteCommunities(db: DbLike): CommunityRepo {
         .get();
     },
     async claimRefusal(id, now) {
-      return db.update(communities).set({ refusedAt: now }).where(and(eq(communities.id, id), isNull(communities.refusedAt))).run().changes === 1;
+      return (
+        db
+          .update(communities)
+          .set({ refusedAt: now })
+          .where(and(eq(communities.id, id), isNull(communities.refusedAt)))
+          .run().changes === 1
+      );
     },
     async markLeft(id, now) {
       db.update(communities).set({ leftAt: now }).where(eq(communities.id, id)).run();
@@ -64,12 +87,19 @@ export function sqliteCommunities(db: DbLike): CommunityRepo {
         .all();
     },
     async measures(community, userId) {
-      return db.select().from(communityMembers).where(and(eq(communityMembers.community, community), eq(communityMembers.userId, userId))).get();
+      return db
+        .select()
+        .from(communityMembers)
+        .where(and(eq(communityMembers.community, community), eq(communityMembers.userId, userId)))
+        .get();
     },
     async setMeasures(community, userId, change, now) {
       db.insert(communityMembers)
         .values({ community, userId, ...change, updatedAt: now })
-        .onConflictDoUpdate({ target: [communityMembers.community, communityMembers.userId], set: { ...change, updatedAt: now } })
+        .onConflictDoUpdate({
+          target: [communityMembers.community, communityMembers.userId],
+          set: { ...change, updatedAt: now },
+        })
         .run();
     },
   };
@@ -79,7 +109,9 @@ const settingsOf = preparedPerDb((db) =>
   db
     .select()
     .from(chatSettings)
-    .where(and(eq(chatSettings.platform, sql.placeholder('platform')), eq(chatSettings.chatId, sql.placeholder('chatId'))))
+    .where(
+      and(eq(chatSettings.platform, sql.placeholder('platform')), eq(chatSettings.chatId, sql.placeholder('chatId'))),
+    )
     .prepare(),
 );
 
@@ -87,12 +119,21 @@ export function sqliteSettings(db: DbLike): SettingsRepo {
   return {
     async get(platform, chatId) {
       const row = settingsOf(db).get({ platform, chatId });
-      return row && { defaultModel: row.defaultModel, allowedChannelIds: row.allowedChannelIds ?? null, dailyJobQuota: row.dailyJobQuota };
+      return (
+        row && {
+          defaultModel: row.defaultModel,
+          allowedChannelIds: row.allowedChannelIds ?? null,
+          dailyJobQuota: row.dailyJobQuota,
+        }
+      );
     },
     async put(platform, chatId, settings, updatedBy, now) {
       db.insert(chatSettings)
         .values({ platform, chatId, ...settings, updatedBy, updatedAt: now })
-        .onConflictDoUpdate({ target: [chatSettings.platform, chatSettings.chatId], set: { ...settings, updatedBy, updatedAt: now } })
+        .onConflictDoUpdate({
+          target: [chatSettings.platform, chatSettings.chatId],
+          set: { ...settings, updatedBy, updatedAt: now },
+        })
         .run();
     },
   };
@@ -101,13 +142,25 @@ export function sqliteSettings(db: DbLike): SettingsRepo {
 export function sqliteBlocklist(db: DbLike): BlocklistRepo {
   return {
     async add(term, community, addedBy, now) {
-      return db.insert(blocklistTerms).values({ term, community, addedBy, createdAt: now }).onConflictDoNothing().run().changes > 0;
+      return (
+        db.insert(blocklistTerms).values({ term, community, addedBy, createdAt: now }).onConflictDoNothing().run()
+          .changes > 0
+      );
     },
     async remove(term, community) {
-      return db.delete(blocklistTerms).where(and(eq(blocklistTerms.term, term), eq(blocklistTerms.community, community))).run().changes > 0;
+      return (
+        db
+          .delete(blocklistTerms)
+          .where(and(eq(blocklistTerms.term, term), eq(blocklistTerms.community, community)))
+          .run().changes > 0
+      );
     },
     async list() {
-      return db.select({ term: blocklistTerms.term, community: blocklistTerms.community }).from(blocklistTerms).orderBy(blocklistTerms.term).all();
+      return db
+        .select({ term: blocklistTerms.term, community: blocklistTerms.community })
+        .from(blocklistTerms)
+        .orderBy(blocklistTerms.term)
+        .all();
     },
   };
 }

@@ -26,7 +26,8 @@ export interface SqliteStore extends Store {
 export function openSqliteStore(file: string, logger?: Logger): SqliteStore {
   const db = openDb(file, {
     backgroundCheckpoints: {
-      onFailure: (error) => logger?.warn({ err: error }, 'the WAL checkpoint thread stopped; SQLite checkpoints on its own again'),
+      onFailure: (error) =>
+        logger?.warn({ err: error }, 'the WAL checkpoint thread stopped; SQLite checkpoints on its own again'),
     },
   });
   const gate = new WriterGate();
@@ -77,7 +78,8 @@ export function openSqliteStore(file: string, logger?: Logger): SqliteStore {
     },
     ...repos,
     // The store serves as its own transaction: inside `fn`, its operations pass the gate and join the transaction.
-    transaction: <T>(fn: (tx: StoreTx) => Promise<T>) => (gate.insideOpen ? fn(store) : gate.exclusive(() => inTransaction(fn))),
+    transaction: <T>(fn: (tx: StoreTx) => Promise<T>) =>
+      gate.insideOpen ? fn(store) : gate.exclusive(() => inTransaction(fn)),
     isOpen: () => db.$client.open,
     async close() {
       await gate.pass(async () => undefined);

@@ -12,12 +12,29 @@ const UNFINISHED = JOB_STATUSES.filter((status) => !(FINAL as readonly string[])
 const STARTED = ['submitting', 'running', 'fetching', 'delivering'] as const;
 
 // The queries intake and the runners make thousands of times a second are prepared once (see preparedPerDb).
-const byId = preparedPerDb((db) => db.select().from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare());
-const statusById = preparedPerDb((db) => db.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare());
+const byId = preparedPerDb((db) =>
+  db
+    .select()
+    .from(jobs)
+    .where(eq(jobs.id, sql.placeholder('id')))
+    .prepare(),
+);
+const statusById = preparedPerDb((db) =>
+  db
+    .select({ status: jobs.status })
+    .from(jobs)
+    .where(eq(jobs.id, sql.placeholder('id')))
+    .prepare(),
+);
 const insertJob = preparedPerDb((db) =>
   db
     .insert(jobs)
-    .values(Object.fromEntries(NEW_JOB_COLUMNS.map((c) => [c, sql.placeholder(c)])) as Record<keyof NewJobRow, ReturnType<typeof sql.placeholder>>)
+    .values(
+      Object.fromEntries(NEW_JOB_COLUMNS.map((c) => [c, sql.placeholder(c)])) as Record<
+        keyof NewJobRow,
+        ReturnType<typeof sql.placeholder>
+      >,
+    )
     .returning()
     .prepare(),
 );
@@ -97,15 +114,36 @@ const countedSince = preparedPerDb((db) => {
       today: sql<number>`count(*) filter (where ${jobs.createdAt} >= ${sql.placeholder('dayStart')})`,
     })
     .from(jobs)
-    .where(and(eq(jobs.userId, sql.placeholder('userId')), gte(jobs.createdAt, sql.placeholder('since')), countsAgainstUser))
+    .where(
+      and(eq(jobs.userId, sql.placeholder('userId')), gte(jobs.createdAt, sql.placeholder('since')), countsAgainstUser),
+    )
     .prepare();
 });
 
 /** The columns intake writes; the rest start at their defaults. */
 const NEW_JOB_COLUMNS = [
-  'id', 'userId', 'status', 'platform', 'chatId', 'guildId', 'requestMessageId', 'locale', 'uploadLimitBytes', 'model', 'provider',
-  'providerModel', 'prompt', 'params', 'inputImageUrl', 'inputMediaKey', 'price', 'costUsd', 'createdAt', 'updatedAt',
-  'parentJobId', 'followup',
+  'id',
+  'userId',
+  'status',
+  'platform',
+  'chatId',
+  'guildId',
+  'requestMessageId',
+  'locale',
+  'uploadLimitBytes',
+  'model',
+  'provider',
+  'providerModel',
+  'prompt',
+  'params',
+  'inputImageUrl',
+  'inputMediaKey',
+  'price',
+  'costUsd',
+  'createdAt',
+  'updatedAt',
+  'parentJobId',
+  'followup',
 ] as const satisfies readonly (keyof NewJobRow)[];
 
 export function sqliteJobs(db: DbLike): JobRepo {
@@ -137,7 +175,13 @@ export function sqliteJobs(db: DbLike): JobRepo {
     async start(id, workerId, now) {
       return db
         .update(jobs)
-        .set({ status: 'submitting', submittedAt: now, updatedAt: now, workerId, leaseEpoch: sql`${jobs.leaseEpoch} + 1` })
+        .set({
+          status: 'submitting',
+          submittedAt: now,
+          updatedAt: now,
+          workerId,
+          leaseEpoch: sql`${jobs.leaseEpoch} + 1`,
+        })
         .where(and(eq(jobs.id, id), eq(jobs.status, 'queued')))
         .returning({ epoch: jobs.leaseEpoch })
         .get()?.epoch;
@@ -148,7 +192,13 @@ export function sqliteJobs(db: DbLike): JobRepo {
         .select({ id: jobs.id })
         .from(jobs)
         .leftJoin(workers, eq(workers.id, jobs.workerId))
-        .where(and(inArray(jobs.status, [...STARTED]), or(isNull(jobs.workerId), ne(jobs.workerId, workerId)), or(isNull(workers.id), lt(workers.leaseUntil, now))))
+        .where(
+          and(
+            inArray(jobs.status, [...STARTED]),
+            or(isNull(jobs.workerId), ne(jobs.workerId, workerId)),
+            or(isNull(workers.id), lt(workers.leaseUntil, now)),
+          ),
+        )
         .limit(limit);
       return db
         .update(jobs)
@@ -206,7 +256,11 @@ export function sqliteJobs(db: DbLike): JobRepo {
       return countsAtProviderBy(jobs.provider, providers);
     },
     async unfinished() {
-      return db.select({ id: jobs.id, status: jobs.status }).from(jobs).where(notInArray(jobs.status, [...FINAL])).all();
+      return db
+        .select({ id: jobs.id, status: jobs.status })
+        .from(jobs)
+        .where(notInArray(jobs.status, [...FINAL]))
+        .all();
     },
 
     async latestCancellableOf(userId, cancellable) {
@@ -249,14 +303,29 @@ export function sqliteJobs(db: DbLike): JobRepo {
       return db
         .select({ n: count() })
         .from(jobs)
-        .where(and(eq(jobs.userId, userId), sql`${jobs.platform} = ${platform}`, eq(jobs.guildId, guildId), gte(jobs.createdAt, since)))
+        .where(
+          and(
+            eq(jobs.userId, userId),
+            sql`${jobs.platform} = ${platform}`,
+            eq(jobs.guildId, guildId),
+            gte(jobs.createdAt, since),
+          ),
+        )
         .get()!.n;
     },
     async spentUsdSince(since) {
       const row = db
         .select({ usd: sql<number>`coalesce(sum(${jobs.costUsd}), 0)` })
         .from(jobs)
-        .where(and(gte(jobs.createdAt, since), or(inArray(jobs.status, ['queued', 'submitting', 'running', 'fetching', 'delivering', 'succeeded']), isNotNull(jobs.providerTaskId))))
+        .where(
+          and(
+            gte(jobs.createdAt, since),
+            or(
+              inArray(jobs.status, ['queued', 'submitting', 'running', 'fetching', 'delivering', 'succeeded']),
+              isNotNull(jobs.providerTaskId),
+            ),
+          ),
+        )
         .get();
       return row?.usd ?? 0;
     },
@@ -284,7 +353,13 @@ export function sqliteJobs(db: DbLike): JobRepo {
       return db
         .select({ id: jobs.id, mediaKey: jobs.mediaKey, inputMediaKey: jobs.inputMediaKey })
         .from(jobs)
-        .where(and(isNotNull(jobs.finishedAt), lt(jobs.finishedAt, before), or(isNotNull(jobs.mediaKey), isNotNull(jobs.inputMediaKey))))
+        .where(
+          and(
+            isNotNull(jobs.finishedAt),
+            lt(jobs.finishedAt, before),
+            or(isNotNull(jobs.mediaKey), isNotNull(jobs.inputMediaKey)),
+          ),
+        )
         .limit(limit)
         .all();
     },
@@ -299,7 +374,13 @@ export function sqliteJobs(db: DbLike): JobRepo {
  * many sources): runners make these moves thousands of times a minute, and building the SQL each time made
  * most of the garbage the engine left behind. The shapes are the few the engine's code writes.
  */
-function guardedUpdate(db: DbLike, jobId: string, sources: readonly JobStatus[], set: JobUpdate, fence: number | undefined): boolean {
+function guardedUpdate(
+  db: DbLike,
+  jobId: string,
+  sources: readonly JobStatus[],
+  set: JobUpdate,
+  fence: number | undefined,
+): boolean {
   const columns = Object.keys(set).filter((k) => set[k as keyof JobUpdate] !== undefined) as (keyof JobUpdate)[];
   const shape = `${columns.join(',')}/${sources.length}/${fence === undefined ? '' : 'fenced'}`;
   let query = updateShapes.get(shape);
@@ -308,7 +389,11 @@ function guardedUpdate(db: DbLike, jobId: string, sources: readonly JobStatus[],
     const statuses = sources.map((_, i) => sql.placeholder(`from${i}`));
     const fenced = fence === undefined ? undefined : eq(jobs.leaseEpoch, sql.placeholder('fence'));
     query = preparedPerDb((d) =>
-      d.update(jobs).set(placeholders).where(and(eq(jobs.id, sql.placeholder('jobId')), inArray(jobs.status, statuses), fenced)).prepare(),
+      d
+        .update(jobs)
+        .set(placeholders)
+        .where(and(eq(jobs.id, sql.placeholder('jobId')), inArray(jobs.status, statuses), fenced))
+        .prepare(),
     );
     updateShapes.set(shape, query);
   }
@@ -323,7 +408,10 @@ const updateShapes = new Map<string, (db: DbLike) => { run(values: Record<string
 export function sqliteWorkers(db: DbLike): WorkerRepo {
   return {
     async renew(id, now, leaseUntil) {
-      db.insert(workers).values({ id, startedAt: now, leaseUntil }).onConflictDoUpdate({ target: workers.id, set: { leaseUntil } }).run();
+      db.insert(workers)
+        .values({ id, startedAt: now, leaseUntil })
+        .onConflictDoUpdate({ target: workers.id, set: { leaseUntil } })
+        .run();
     },
     async leave(id) {
       db.delete(workers).where(eq(workers.id, id)).run();

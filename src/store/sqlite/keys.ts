@@ -7,12 +7,20 @@ import type { IntakeKeyRepo, WebhookDeliveryRepo } from '../../core/store.js';
 const insertIntakeKey = preparedPerDb((db) =>
   db
     .insert(intakeKeys)
-    .values({ key: sql.placeholder('key'), command: sql.placeholder('command'), createdAt: sql.placeholder('createdAt') })
+    .values({
+      key: sql.placeholder('key'),
+      command: sql.placeholder('command'),
+      createdAt: sql.placeholder('createdAt'),
+    })
     .onConflictDoNothing()
     .prepare(),
 );
 const linkIntakeKey = preparedPerDb((db) =>
-  db.update(intakeKeys).set({ jobId: slot<string>('jobId') }).where(eq(intakeKeys.key, sql.placeholder('key'))).prepare(),
+  db
+    .update(intakeKeys)
+    .set({ jobId: slot<string>('jobId') })
+    .where(eq(intakeKeys.key, sql.placeholder('key')))
+    .prepare(),
 );
 const intakeKeyWithJob = preparedPerDb((db) =>
   db
@@ -44,7 +52,13 @@ export function sqliteIntakeKeys(db: DbLike): IntakeKeyRepo {
 export function sqliteWebhookDeliveries(db: DbLike): WebhookDeliveryRepo {
   return {
     async record(delivery, now) {
-      return db.insert(webhookDeliveries).values({ ...delivery, receivedAt: now }).onConflictDoNothing().run().changes > 0;
+      return (
+        db
+          .insert(webhookDeliveries)
+          .values({ ...delivery, receivedAt: now })
+          .onConflictDoNothing()
+          .run().changes > 0
+      );
     },
     async prune(before) {
       return db.delete(webhookDeliveries).where(lt(webhookDeliveries.receivedAt, before)).run().changes;

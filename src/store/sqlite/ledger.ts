@@ -37,14 +37,28 @@ const holdOfJob = preparedPerDb((db) =>
 const unsettled = sql`not exists (select 1 from ${ledgerEntries} s where s.job_id = ${ledgerEntries.jobId} and s.kind in ('capture', 'release'))`;
 
 function values(entry: LedgerEntryRow) {
-  const { userId, kind, amount, jobId = null, actorUserId = null, reason = null, day = null, paymentId = null, createdAt } = entry;
+  const {
+    userId,
+    kind,
+    amount,
+    jobId = null,
+    actorUserId = null,
+    reason = null,
+    day = null,
+    paymentId = null,
+    createdAt,
+  } = entry;
   return { userId, kind, amount, jobId, actorUserId, reason, day, paymentId, createdAt };
 }
 
 /** A purchase's refund, if any (for /history): what it took back, and whether the platform made it (no actor). */
 const refundColumns = {
-  refundTaken: sql<number | null>`(select -r.amount from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
-  refundByPlatform: sql<number | null>`(select case when r.actor_user_id is null then 1 else 0 end from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+  refundTaken: sql<
+    number | null
+  >`(select -r.amount from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
+  refundByPlatform: sql<
+    number | null
+  >`(select case when r.actor_user_id is null then 1 else 0 end from ledger_entries r where r.kind = 'purchase_refund' and r.payment_id = ledger_entries.payment_id)`,
 };
 
 export function sqliteLedger(db: DbLike): LedgerRepo {
@@ -110,7 +124,13 @@ export function sqliteLedger(db: DbLike): LedgerRepo {
     },
     async purchasesOf(userId, limit) {
       const rows = db
-        .select({ amount: ledgerEntries.amount, paymentId: ledgerEntries.paymentId, reason: ledgerEntries.reason, createdAt: ledgerEntries.createdAt, ...refundColumns })
+        .select({
+          amount: ledgerEntries.amount,
+          paymentId: ledgerEntries.paymentId,
+          reason: ledgerEntries.reason,
+          createdAt: ledgerEntries.createdAt,
+          ...refundColumns,
+        })
         .from(ledgerEntries)
         .where(and(eq(ledgerEntries.userId, userId), eq(ledgerEntries.kind, 'purchase')))
         .orderBy(desc(ledgerEntries.id))
@@ -119,14 +139,25 @@ export function sqliteLedger(db: DbLike): LedgerRepo {
       return rows.map(({ refundTaken, refundByPlatform, ...r }) => ({
         ...r,
         paymentId: r.paymentId ?? '',
-        ...(refundTaken === null ? {} : { refund: { taken: Number(refundTaken), byPlatform: Number(refundByPlatform) === 1 } }),
+        ...(refundTaken === null
+          ? {}
+          : { refund: { taken: Number(refundTaken), byPlatform: Number(refundByPlatform) === 1 } }),
       }));
     },
     async purchaseByPayment(paymentId) {
       const rows = db
-        .select({ kind: ledgerEntries.kind, userId: ledgerEntries.userId, amount: ledgerEntries.amount, reason: ledgerEntries.reason, actorUserId: ledgerEntries.actorUserId, createdAt: ledgerEntries.createdAt })
+        .select({
+          kind: ledgerEntries.kind,
+          userId: ledgerEntries.userId,
+          amount: ledgerEntries.amount,
+          reason: ledgerEntries.reason,
+          actorUserId: ledgerEntries.actorUserId,
+          createdAt: ledgerEntries.createdAt,
+        })
         .from(ledgerEntries)
-        .where(and(eq(ledgerEntries.paymentId, paymentId), inArray(ledgerEntries.kind, ['purchase', 'purchase_refund'])))
+        .where(
+          and(eq(ledgerEntries.paymentId, paymentId), inArray(ledgerEntries.kind, ['purchase', 'purchase_refund'])),
+        )
         .all();
       return purchaseRecord(rows);
     },

@@ -16,20 +16,30 @@ export function sqliteProviderHealth(db: DbLike): ProviderHealthRepo {
       const row = db
         .insert(providerHealth)
         .values({ provider, failuresInARow: 1 })
-        .onConflictDoUpdate({ target: providerHealth.provider, set: { failuresInARow: sql`${providerHealth.failuresInARow} + 1` } })
+        .onConflictDoUpdate({
+          target: providerHealth.provider,
+          set: { failuresInARow: sql`${providerHealth.failuresInARow} + 1` },
+        })
         .returning({ n: providerHealth.failuresInARow })
         .get();
       return row.n;
     },
     async clearFailures(provider) {
-      db.update(providerHealth).set({ failuresInARow: 0 }).where(and(eq(providerHealth.provider, provider), gt(providerHealth.failuresInARow, 0))).run();
+      db.update(providerHealth)
+        .set({ failuresInARow: 0 })
+        .where(and(eq(providerHealth.provider, provider), gt(providerHealth.failuresInARow, 0)))
+        .run();
     },
     async markDown(provider, reason, now) {
       return (
         db
           .insert(providerHealth)
           .values({ provider, downSince: now, downReason: reason })
-          .onConflictDoUpdate({ target: providerHealth.provider, set: { downSince: now, downReason: reason, probedAt: null }, setWhere: isNull(providerHealth.downSince) })
+          .onConflictDoUpdate({
+            target: providerHealth.provider,
+            set: { downSince: now, downReason: reason, probedAt: null },
+            setWhere: isNull(providerHealth.downSince),
+          })
           .run().changes > 0
       );
     },
@@ -47,7 +57,13 @@ export function sqliteProviderHealth(db: DbLike): ProviderHealthRepo {
         db
           .update(providerHealth)
           .set({ probedAt: now })
-          .where(and(eq(providerHealth.provider, provider), isNotNull(providerHealth.downSince), or(isNull(providerHealth.probedAt), lt(providerHealth.probedAt, dueBefore))))
+          .where(
+            and(
+              eq(providerHealth.provider, provider),
+              isNotNull(providerHealth.downSince),
+              or(isNull(providerHealth.probedAt), lt(providerHealth.probedAt, dueBefore)),
+            ),
+          )
           .run().changes > 0
       );
     },

@@ -13,7 +13,13 @@ export function sqliteQuotes(db: DbLike): QuoteRepo {
     },
     async close(id, to, jobId) {
       const set = jobId === undefined ? { status: to } : { status: to, jobId };
-      return db.update(quotes).set(set).where(and(eq(quotes.id, id), eq(quotes.status, 'open'))).run().changes === 1;
+      return (
+        db
+          .update(quotes)
+          .set(set)
+          .where(and(eq(quotes.id, id), eq(quotes.status, 'open')))
+          .run().changes === 1
+      );
     },
     async prune(before) {
       return db.delete(quotes).where(lt(quotes.createdAt, before)).run().changes;

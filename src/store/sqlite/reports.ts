@@ -8,9 +8,17 @@ export function sqliteReports(db: DbLike): ReportRepo {
   return {
     async stats(dayStart, community) {
       const inCommunity: SQL = community ? sql`${jobs.platform} || ':' || ${jobs.guildId} = ${community}` : sql`1 = 1`;
-      const byStatus = db.select({ status: jobs.status, n: count() }).from(jobs).where(inCommunity).groupBy(jobs.status).all();
+      const byStatus = db
+        .select({ status: jobs.status, n: count() })
+        .from(jobs)
+        .where(inCommunity)
+        .groupBy(jobs.status)
+        .all();
       const today = db
-        .select({ n: count(), usd: sql<number>`coalesce(sum(case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end), 0)` })
+        .select({
+          n: count(),
+          usd: sql<number>`coalesce(sum(case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end), 0)`,
+        })
         .from(jobs)
         .where(and(gte(jobs.createdAt, dayStart), inCommunity))
         .get()!;
@@ -33,7 +41,11 @@ export function sqliteReports(db: DbLike): ReportRepo {
         )
         .get()!;
       const usersTotal = community
-        ? db.select({ n: sql<number>`count(distinct ${jobs.userId})` }).from(jobs).where(inCommunity).get()!.n
+        ? db
+            .select({ n: sql<number>`count(distinct ${jobs.userId})` })
+            .from(jobs)
+            .where(inCommunity)
+            .get()!.n
         : db.select({ n: count() }).from(users).where(ne(users.platform, 'community')).get()!.n;
       return {
         jobsByStatus: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
@@ -63,7 +75,9 @@ export function sqliteReports(db: DbLike): ReportRepo {
         .groupBy(platform, ledgerEntries.reason)
         .all();
       const spend = db
-        .select({ usd: sql<number>`coalesce(sum(case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end), 0)` })
+        .select({
+          usd: sql<number>`coalesce(sum(case when ${jobs.status} = 'succeeded' then ${jobs.costUsd} else 0 end), 0)`,
+        })
         .from(jobs)
         .get()!;
       return { rows, usdTotal: spend.usd };
