@@ -2,11 +2,12 @@ import type { Job } from '../db/schema.js';
 import type { Resolution } from '../src/core/catalog.js';
 import { newCorrelationId } from '../src/core/errors.js';
 import { getJob } from '../src/core/engine/job-state.js';
+import type { RequestOutcome } from '../src/core/engine/quotes.js';
 import { UserError } from '../src/core/errors.js';
 import { communityId, reaches } from '../src/core/roles.js';
 import { requesterOf } from '../src/core/users.js';
 import { passCommunityGate } from './community-gate.js';
-import { localeOf, localizeError, t } from './i18n.js';
+import { localeOf, localizeError, t, type Locale, type TextKey } from './i18n.js';
 import { quoteOffer, showOffer } from './quote-actions.js';
 import type { CommandContext, CommandDeps } from './types.js';
 
@@ -108,15 +109,7 @@ export async function runJobAction(
       ...(input.prompt !== undefined ? { prompt: input.prompt } : {}),
       ...(input.resolution ? { resolution: input.resolution } : {}),
     });
-    if (outcome.kind === 'quote') {
-      await showOffer(ctx, quoteOffer(outcome.quote, outcome.detail, locale), outcome.quote.id);
-      return { text: t('quote_sent', locale) };
-    }
-    const result = outcome.result;
-    return {
-      text: t(result.duplicate ? 'already_following_up' : 'followup_queued', locale, { job: result.job.id }),
-      jobId: result.job.id,
-    };
+    return answerOutcome(outcome, ctx, locale, { made: 'followup_queued', again: 'already_following_up' });
   }
   if (action === 'cancel') {
     const actor = (await deps.engine.userIdOf(ctx.actor.platform, ctx.actor.platformUserId)) ?? -1;
@@ -124,22 +117,23 @@ export async function runJobAction(
     return { text: t(decision.as === 'requester' ? 'cancelled' : 'cancelled_for_requester', locale), jobId: job.id };
   }
   // Retry charges again, so above CONFIRM_ABOVE_CREDITS it is quoted first (quote-actions.ts).
-  const outcome = await deps.engine.requestRetry(decision.job.id, {
-    identity: ctx.actor,
-    dest: ctx.dest,
-    intakeKey: ctx.intakeKey,
-    ...(ctx.guildId ? { guildId: ctx.guildId } : {}),
-    ...(ctx.locale ? { locale: ctx.locale } : {}),
-  });
+  const outcome = await deps.engine.requestRetry(decision.job.id, from);
+  return answerOutcome(outcome, ctx, locale, { made: 'retrying', again: 'already_retrying' });
+}
+
+/** What a press that charges made, as its presser hears it: the quote to confirm, or the job (new, or made before). */
+async function answerOutcome(
+  outcome: RequestOutcome,
+  ctx: CommandContext,
+  locale: Locale,
+  said: { made: TextKey; again: TextKey },
+): Promise<{ text: string; jobId?: string }> {
   if (outcome.kind === 'quote') {
     await showOffer(ctx, quoteOffer(outcome.quote, outcome.detail, locale), outcome.quote.id);
     return { text: t('quote_sent', locale) };
   }
-  const result = outcome.result;
-  return {
-    text: t(result.duplicate ? 'already_retrying' : 'retrying', locale, { job: result.job.id }),
-    jobId: result.job.id,
-  };
+  const { job, duplicate } = outcome.result;
+  return { text: t(duplicate ? said.again : said.made, locale, { job: job.id }), jobId: job.id };
 }
 
 /**

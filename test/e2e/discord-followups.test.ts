@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FAL_SIM_MARKERS } from '../../src/sim/fal.js';
 import { startKieSimulator, type KieSimulator } from '../../src/sim/kie.js';
 import { PERMISSIONS, type FakeMember, type FakeMessage } from '../fakes/discord.js';
-import { DiscordWorld as World, OWNER_ID } from '../helpers/discord-world.js';
+import { buttonIds, DiscordWorld as World, OWNER_ID } from '../helpers/discord-world.js';
 import { lastFrameTheSlowWay, pngOfDataUri, pngSize } from '../helpers/png.js';
 
 /**
@@ -13,7 +13,6 @@ import { lastFrameTheSlowWay, pngOfDataUri, pngSize } from '../helpers/png.js';
  * frame of our stored clip). Extend asks for its prompt with a modal.
  */
 
-const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
 const buttonLabels = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.label));
 const STARTING = 1000;
 /** veo3.1-fast, 8 s: 160 at 720p, 192 at 1080p. */
@@ -41,18 +40,6 @@ async function start(confirmAbove = 0): Promise<World> {
     }),
   });
   return world;
-}
-
-/** The quote a press made, once it shows Confirm and Cancel. */
-async function quoteOf(
-  w: World,
-  i: ReturnType<World['fake']['press']>,
-): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
-  const message = await w.status(i, 'Confirm within 2 minutes');
-  const [confirm, cancel] = buttonIds(message);
-  expect(confirm).toMatch(/^clipbot:confirm:q[a-z0-9]+$/);
-  expect(cancel).toMatch(/^clipbot:dropquote:q[a-z0-9]+$/);
-  return { message, confirm: confirm!, cancel: cancel! };
 }
 
 describe('follow-ups on Discord', () => {
@@ -134,7 +121,7 @@ describe('follow-ups on Discord', () => {
     // 100: the Veo clip (160) and its Extend (160) and 4K (320) are quoted; 1080p (32) is made at once.
     const w = await start(100);
     const alice = w.fake.member('Alice');
-    const asked = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox', model: 'veo3.1-fast' }));
+    const asked = await w.quoteOf(w.fake.slash(alice, 'video', { prompt: 'a red fox', model: 'veo3.1-fast' }));
     w.fake.press(alice, asked.message, asked.confirm);
     const parent = await w.jobIn('succeeded');
     const result = await w.delivery(alice);
@@ -145,7 +132,7 @@ describe('follow-ups on Discord', () => {
       `Extend · ${VEO_720} credits`,
     ]);
 
-    const fourK = await quoteOf(w, w.fake.press(alice, result, `clipbot:upscale:${parent.id}:4k`));
+    const fourK = await w.quoteOf(w.fake.press(alice, result, `clipbot:upscale:${parent.id}:4k`));
     expect(fourK.message.content).toMatch(/^Upscaling this video to 4k costs 320 credits/);
     w.fake.press(alice, fourK.message, fourK.cancel);
     await w.fake.waitFor('the quote cancelled', () =>
@@ -156,7 +143,7 @@ describe('follow-ups on Discord', () => {
 
     const extend = w.fake.press(alice, result, `clipbot:extend:${parent.id}`);
     await w.fake.waitFor('the Extend modal', () => extend.callbacks.some((c) => c.type === 9));
-    const more = await quoteOf(w, w.fake.submitModal(alice, extend, { prompt: 'the fox dives into a river' }));
+    const more = await w.quoteOf(w.fake.submitModal(alice, extend, { prompt: 'the fox dives into a river' }));
     expect(more.message.content).toMatch(new RegExp(`^Extending this video costs ${VEO_720} credits`));
     expect(await w.jobs()).toHaveLength(1);
     const first = w.fake.press(alice, more.message, more.confirm);

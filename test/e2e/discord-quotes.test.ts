@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PERMISSIONS, type FakeMessage } from '../fakes/discord.js';
-import { DiscordWorld as World, STARTING } from '../helpers/discord-world.js';
+import { PERMISSIONS } from '../fakes/discord.js';
+import { buttonIds, DiscordWorld as World, STARTING } from '../helpers/discord-world.js';
 
 /**
  * Quote and Confirm through discord.js against the fake Discord: above CONFIRM_ABOVE_CREDITS the `/video` reply shows
@@ -8,7 +8,6 @@ import { DiscordWorld as World, STARTING } from '../helpers/discord-world.js';
  * 480p and 50 at 720p (its default); the threshold here is 45.
  */
 
-const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
 /** The engine's clock, moved by the test instead of sleeping. */
 const clock = {
   offset: 0,
@@ -29,18 +28,6 @@ async function start(): Promise<World> {
   return world;
 }
 
-/** The quote message a `/video` made, once it shows its buttons. */
-async function quoteOf(
-  w: World,
-  i: ReturnType<World['fake']['slash']>,
-): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
-  const message = await w.status(i, 'Confirm within 2 minutes');
-  const [confirm, cancel] = buttonIds(message);
-  expect(confirm).toMatch(/^clipbot:confirm:q[a-z0-9]+$/);
-  expect(cancel).toMatch(/^clipbot:dropquote:q[a-z0-9]+$/);
-  return { message, confirm: confirm!, cancel: cancel! };
-}
-
 describe('Discord: quote and confirm', () => {
   it('makes a video below the threshold at once, with no quote', async () => {
     const w = await start();
@@ -55,7 +42,7 @@ describe('Discord: quote and confirm', () => {
     const w = await start();
     const alice = w.fake.member('Alice');
     const i = w.fake.slash(alice, 'video', { prompt: 'a red fox' });
-    const quote = await quoteOf(w, i);
+    const quote = await w.quoteOf(i);
     expect(quote.message.content).toContain('50 credits');
     expect(await w.jobs()).toEqual([]);
     expect(await w.balance(alice)).toBe(STARTING);
@@ -75,7 +62,7 @@ describe('Discord: quote and confirm', () => {
   it('makes one job when Confirm is pressed twice at once', async () => {
     const w = await start();
     const alice = w.fake.member('Alice');
-    const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
+    const quote = await w.quoteOf(w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
     const first = w.fake.press(alice, quote.message, quote.confirm);
     const second = w.fake.press(alice, quote.message, quote.confirm);
     const job = await w.jobIn('succeeded');
@@ -94,7 +81,7 @@ describe('Discord: quote and confirm', () => {
     const w = await start();
     const alice = w.fake.member('Alice');
     const bob = w.fake.member('Bob');
-    const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
+    const quote = await w.quoteOf(w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
     expect(await w.privateReply(w.fake.press(bob, quote.message, quote.confirm))).toBe(
       'Only the person who asked for this video can confirm or cancel it.',
     );
@@ -108,7 +95,7 @@ describe('Discord: quote and confirm', () => {
   it('says an expired quote expired, edits it so, and charges nothing', async () => {
     const w = await start();
     const alice = w.fake.member('Alice');
-    const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
+    const quote = await w.quoteOf(w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
     clock.offset = 2 * 60_000;
     expect(await w.privateReply(w.fake.press(alice, quote.message, quote.confirm))).toMatch(
       /expired; nothing was charged/,
@@ -123,7 +110,7 @@ describe('Discord: quote and confirm', () => {
   it('Cancel edits the quote and holds nothing', async () => {
     const w = await start();
     const alice = w.fake.member('Alice');
-    const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
+    const quote = await w.quoteOf(w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
     w.fake.press(alice, quote.message, quote.cancel);
     await w.fake.waitFor('the quote to say it was cancelled', () =>
       w.fake.message(quote.message.id)!.content.includes('Cancelled; nothing was charged') ? true : undefined,
@@ -137,7 +124,7 @@ describe('Discord: quote and confirm', () => {
     const w = await start();
     const alice = w.fake.member('Alice');
     const mod = w.fake.member('Mod', { permissions: PERMISSIONS.ManageGuild | PERMISSIONS.ViewChannel });
-    const quote = await quoteOf(w, w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
+    const quote = await w.quoteOf(w.fake.slash(alice, 'video', { prompt: 'a red fox' }));
     const settings = w.fake.slash(mod, 'settings', { default_model: 'seedance-2' });
     await w.privateReply(settings);
 
@@ -156,13 +143,13 @@ describe('Discord: quote and confirm', () => {
     const w = await start();
     const alice = w.fake.member('Alice');
     const first = w.fake.slash(alice, 'video', { prompt: 'a red fox' });
-    const asked = await quoteOf(w, first);
+    const asked = await w.quoteOf(first);
     w.fake.press(alice, asked.message, asked.confirm);
     const job = await w.jobIn('succeeded');
     const result = await w.delivery(alice);
 
     const retry = w.fake.press(alice, result, `clipbot:retry:${job.id}`);
-    const quote = await quoteOf(w, retry);
+    const quote = await w.quoteOf(retry);
     expect(quote.message.content).toContain('50 credits');
     expect(await w.jobs()).toHaveLength(1);
     expect(await w.balance(alice)).toBe(STARTING - 50);

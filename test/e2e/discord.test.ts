@@ -3,8 +3,9 @@ import path from 'node:path';
 import { GatewayIntentBits } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { COMMANDS_HASH_FILE } from '../../src/platforms/discord/command-definitions.js';
-import { PERMISSIONS, type FakeAttachment, type FakeMember, type FakeMessage } from '../fakes/discord.js';
+import { PERMISSIONS, type FakeAttachment, type FakeMember } from '../fakes/discord.js';
 import {
+  buttonIds,
   CHANNEL_POST,
   channelEdit,
   DISCORD_COMMANDS,
@@ -27,8 +28,6 @@ const onPublicCdn = (a: FakeAttachment): FakeAttachment => ({ ...a, url: viaPubl
  * real discord.js Client logged in to a fake Discord (REST v10 + gateway v10). Members and moderators act through
  * the fake; the tests read what the bot sent (the fake's request log and messages), the database and the simulator.
  */
-
-const buttonIds = (message: FakeMessage) => message.components.flatMap((r) => r.components.map((b) => b.custom_id));
 
 let world: World | undefined;
 afterEach(async () => {

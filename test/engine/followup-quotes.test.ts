@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModelSpec } from '../../src/core/catalog.js';
-import type { FollowupOrder } from '../../src/core/engine/followups.js';
 import type { RequestOutcome } from '../../src/core/engine/quotes.js';
 import { EngineHarness, FAST_MODELS } from '../helpers/engine-harness.js';
 import { expectLedgerBalanced } from '../helpers/ledger.js';
-import { jobOf, refusal } from '../helpers/outcomes.js';
+import { followupOrder, jobOf, refusal } from '../helpers/outcomes.js';
 
 /**
  * Follow-ups under Quote and Confirm: Extend and Upscale charge like any job, so above `confirmAboveCredits` they are
@@ -36,14 +35,6 @@ async function harness(
   return { t: h, parentId: parent.id };
 }
 
-const order = (
-  t: EngineHarness,
-  user: string,
-  extra: Omit<FollowupOrder, 'identity' | 'dest' | 'intakeKey'>,
-): FollowupOrder => {
-  const { identity, dest, intakeKey } = t.request(user, '');
-  return { identity, dest, intakeKey, ...extra };
-};
 const press = (t: EngineHarness) => ({ dest: t.request('ann', '').dest });
 
 function quoteOf(outcome: RequestOutcome) {
@@ -58,7 +49,7 @@ describe('follow-ups under quote and confirm', () => {
       const offered = t.platform.deliveries[0]!.delivery.followups!.upscaleTo.find((u) => u.resolution === '1080p')!;
       const { job } = jobOf(
         await t.engine.requestFollowup(
-          order(t, 'ann', { kind: 'upscale', parentJobId: parentId, resolution: '1080p' }),
+          followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parentId, resolution: '1080p' }),
         ),
       );
       expect(job).toMatchObject({ followup: 'upscale', parentJobId: parentId, price: offered.price });
@@ -73,7 +64,9 @@ describe('follow-ups under quote and confirm', () => {
       expect(offered.price).toBe(320);
 
       const { quote, detail } = quoteOf(
-        await t.engine.requestFollowup(order(t, 'ann', { kind: 'upscale', parentJobId: parentId, resolution: '4k' })),
+        await t.engine.requestFollowup(
+          followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parentId, resolution: '4k' }),
+        ),
       );
       expect(quote).toMatchObject({
         price: offered.price,
@@ -107,7 +100,7 @@ describe('follow-ups under quote and confirm', () => {
       const { t, parentId } = await harness();
       const { quote, detail } = quoteOf(
         await t.engine.requestFollowup(
-          order(t, 'ann', { kind: 'extend', parentJobId: parentId, prompt: 'the fox dives into a river' }),
+          followupOrder(t, 'ann', { kind: 'extend', parentJobId: parentId, prompt: 'the fox dives into a river' }),
         ),
       );
       expect(quote).toMatchObject({
@@ -126,7 +119,7 @@ describe('follow-ups under quote and confirm', () => {
       const { t, parentId } = await harness();
       const { quote } = quoteOf(
         await t.engine.requestFollowup(
-          order(t, 'ann', { kind: 'extend', parentJobId: parentId, prompt: 'the fox dives into a river' }),
+          followupOrder(t, 'ann', { kind: 'extend', parentJobId: parentId, prompt: 'the fox dives into a river' }),
         ),
       );
       const { job } = jobOf(await t.engine.confirmQuote(quote.id, ann, press(t)));
@@ -146,7 +139,9 @@ describe('follow-ups under quote and confirm', () => {
       const models = [...FAST_MODELS];
       const { t, parentId } = await harness(models);
       const { quote } = quoteOf(
-        await t.engine.requestFollowup(order(t, 'ann', { kind: 'extend', parentJobId: parentId, prompt: 'more snow' })),
+        await t.engine.requestFollowup(
+          followupOrder(t, 'ann', { kind: 'extend', parentJobId: parentId, prompt: 'more snow' }),
+        ),
       );
       expect(quote.price).toBe(160);
       // The owner raises Veo 3.1 Fast's price while the quote waits.
@@ -170,13 +165,17 @@ describe('follow-ups under quote and confirm', () => {
       const { t, parentId } = await harness(FAST_MODELS, 400);
       expect(
         await refusal(
-          t.engine.requestFollowup(order(t, 'bob', { kind: 'upscale', parentJobId: parentId, resolution: '4k' })),
+          t.engine.requestFollowup(
+            followupOrder(t, 'bob', { kind: 'upscale', parentJobId: parentId, resolution: '4k' }),
+          ),
         ),
       ).toBe('not_yours');
       // 240 left after the parent: 4K's 320 cannot be paid.
       expect(
         await refusal(
-          t.engine.requestFollowup(order(t, 'ann', { kind: 'upscale', parentJobId: parentId, resolution: '4k' })),
+          t.engine.requestFollowup(
+            followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parentId, resolution: '4k' }),
+          ),
         ),
       ).toBe('insufficient_credits');
       expect(await t.jobCount()).toBe(1);

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
-import type { FollowupOrder } from '../../src/core/engine/followups.js';
 import { pruneExpiredMedia } from '../../src/core/media-retention.js';
 import { silentLogger } from '../../src/logger.js';
 import { createLocalMediaStore } from '../../src/media/local-store.js';
@@ -10,6 +9,7 @@ import { FAL_SIM_MARKERS } from '../../src/sim/fal.js';
 import { KIE_SIM_MARKERS } from '../../src/sim/kie.js';
 import { EngineHarness } from '../helpers/engine-harness.js';
 import { expectJobLedger, expectLedgerBalanced } from '../helpers/ledger.js';
+import { followupOrder, rejection } from '../helpers/outcomes.js';
 import { lastFrameTheSlowWay, pngOfDataUri, pngSize } from '../helpers/png.js';
 
 /**
@@ -38,23 +38,7 @@ async function deliveredVeo(t: EngineHarness, user = 'ann') {
   return t.engine.waitForJob(job.id);
 }
 
-const order = (
-  t: EngineHarness,
-  user: string,
-  extra: Omit<FollowupOrder, 'identity' | 'dest' | 'intakeKey'>,
-): FollowupOrder => {
-  const { identity, dest, intakeKey } = t.request(user, '');
-  return { identity, dest, intakeKey, ...extra };
-};
-
-async function refusal(promise: Promise<unknown>): Promise<UserError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UserError);
-  return error as UserError;
-}
+const refusal = (promise: Promise<unknown>) => rejection(promise, UserError);
 
 describe('follow-ups of a delivered clip', () => {
   describe('when the requester upscales a 720p Veo clip', () => {
@@ -69,7 +53,7 @@ describe('follow-ups of a delivered clip', () => {
         extend: { price: 160 },
       });
 
-      const { job } = await t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: parent.id }));
+      const { job } = await t.engine.followup(followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parent.id }));
       expect(job).toMatchObject({
         parentJobId: parent.id,
         followup: 'upscale',
@@ -99,7 +83,7 @@ describe('follow-ups of a delivered clip', () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'upscale', parentJobId: parent.id, resolution: '4k' }),
+        followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parent.id, resolution: '4k' }),
       );
       expect(job.price).toBe(320);
       const done = await t.engine.waitForJob(job.id);
@@ -117,7 +101,7 @@ describe('follow-ups of a delivered clip', () => {
       });
       const parent = await t.engine.waitForJob(job.id);
       const { job: up } = await t.engine.followup(
-        order(t, 'ann', { kind: 'upscale', parentJobId: parent.id, resolution: '4k' }),
+        followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parent.id, resolution: '4k' }),
       );
       const done = await t.engine.waitForJob(up.id);
       expect(done.status).toBe('failed');
@@ -132,7 +116,7 @@ describe('follow-ups of a delivered clip', () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
+        followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
       );
       expect(job).toMatchObject({
         parentJobId: parent.id,
@@ -163,7 +147,11 @@ describe('follow-ups of a delivered clip', () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: `it explodes ${KIE_SIM_MARKERS.fail}` }),
+        followupOrder(t, 'ann', {
+          kind: 'extend',
+          parentJobId: parent.id,
+          prompt: `it explodes ${KIE_SIM_MARKERS.fail}`,
+        }),
       );
       const done = await t.engine.waitForJob(job.id);
       expect(done.status).toBe('failed');
@@ -176,8 +164,11 @@ describe('follow-ups of a delivered clip', () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
       expect(
-        (await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: '  ' }))))
-          .identifier,
+        (
+          await refusal(
+            t.engine.followup(followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: '  ' })),
+          )
+        ).identifier,
       ).toBe('prompt_empty');
       expect(await t.jobCount()).toBe(1);
       expect(await t.balance('ann')).toBe(1000 - 160);
@@ -195,7 +186,7 @@ describe('follow-ups of a delivered clip', () => {
       const parent = await t.engine.waitForJob(first.id);
       expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: [], extend: { price: parent.price } });
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
+        followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
       );
       expect(job).toMatchObject({ followup: 'extend', parentJobId: parent.id, price: parent.price });
       const done = await t.engine.waitForJob(job.id);
@@ -238,7 +229,7 @@ describe('follow-ups of a delivered clip', () => {
       expect(t.platform.deliveries[0]!.delivery.followups).toEqual({ upscaleTo: [], extend: { price: 50 } });
 
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
+        followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
       );
       expect(job).toMatchObject({
         parentJobId: parent.id,
@@ -279,7 +270,7 @@ describe('follow-ups of a delivered clip', () => {
       }));
       const { parent, file } = await deliveredFal(t);
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
+        followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
       );
       const done = await t.engine.waitForJob(job.id);
       expect(done.status).toBe('succeeded');
@@ -293,7 +284,11 @@ describe('follow-ups of a delivered clip', () => {
       const t = await falHarness();
       const { parent } = await deliveredFal(t);
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: `it explodes ${FAL_SIM_MARKERS.fail}` }),
+        followupOrder(t, 'ann', {
+          kind: 'extend',
+          parentJobId: parent.id,
+          prompt: `it explodes ${FAL_SIM_MARKERS.fail}`,
+        }),
       );
       const done = await t.engine.waitForJob(job.id);
       expect(done.status).toBe('failed');
@@ -311,7 +306,7 @@ describe('follow-ups of a delivered clip', () => {
       expect(await pruneExpiredMedia(t.db, later, store, 30, silentLogger)).toBe(1);
 
       const error = await refusal(
-        t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })),
+        t.engine.followup(followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })),
       );
       expect(error.identifier).toBe('clip_gone');
       expect(error.message).toMatch(/no longer stored/);
@@ -327,13 +322,16 @@ describe('follow-ups of a delivered clip', () => {
       const { parent, file } = await deliveredFal(t);
       fs.writeFileSync(file, 'not a video');
       const unreadable = await refusal(
-        t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })),
+        t.engine.followup(followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })),
       );
       expect(unreadable.identifier).toBe('last_frame_unreadable');
       fs.rmSync(file);
       expect(
-        (await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' }))))
-          .identifier,
+        (
+          await refusal(
+            t.engine.followup(followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })),
+          )
+        ).identifier,
       ).toBe('clip_gone');
       expect(await t.jobCount()).toBe(1);
       expect(await t.holdCount()).toBe(1);
@@ -345,7 +343,7 @@ describe('follow-ups of a delivered clip', () => {
       const t = await falHarness();
       const { parent, file } = await deliveredFal(t);
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
+        followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'the fox dives into a river' }),
       );
       const first = await t.engine.waitForJob(job.id);
       fs.rmSync(file);
@@ -362,7 +360,8 @@ describe('follow-ups of a delivered clip', () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
       expect(
-        (await refusal(t.engine.followup(order(t, 'bob', { kind: 'upscale', parentJobId: parent.id })))).identifier,
+        (await refusal(t.engine.followup(followupOrder(t, 'bob', { kind: 'upscale', parentJobId: parent.id }))))
+          .identifier,
       ).toBe('not_yours');
       expect(await t.jobCount()).toBe(1);
       expect(await t.holdCount()).toBe(1);
@@ -373,11 +372,13 @@ describe('follow-ups of a delivered clip', () => {
       const t = await harness();
       const seedance = await t.engine.waitForJob((await t.submit('ann', 'a fox')).id);
       expect(
-        (await refusal(t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: seedance.id })))).identifier,
+        (await refusal(t.engine.followup(followupOrder(t, 'ann', { kind: 'upscale', parentJobId: seedance.id }))))
+          .identifier,
       ).toBe('no_upscale');
       const running = await t.submit('ann', `a fox ${KIE_SIM_MARKERS.hang}`, { modelId: 'veo3.1-fast', options: {} });
       expect(
-        (await refusal(t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: running.id })))).identifier,
+        (await refusal(t.engine.followup(followupOrder(t, 'ann', { kind: 'upscale', parentJobId: running.id }))))
+          .identifier,
       ).toBe('no_upscale');
       const hd = await t.engine.waitForJob(
         (await t.submit('ann', 'a fox', { modelId: 'veo3.1-fast', options: { resolution: '1080p' } })).id,
@@ -385,13 +386,16 @@ describe('follow-ups of a delivered clip', () => {
       expect(
         (
           await refusal(
-            t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: hd.id, resolution: '1080p' })),
+            t.engine.followup(followupOrder(t, 'ann', { kind: 'upscale', parentJobId: hd.id, resolution: '1080p' })),
           )
         ).identifier,
       ).toBe('no_upscale');
       expect(
-        (await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: hd.id, prompt: 'more' }))))
-          .identifier,
+        (
+          await refusal(
+            t.engine.followup(followupOrder(t, 'ann', { kind: 'extend', parentJobId: hd.id, prompt: 'more' })),
+          )
+        ).identifier,
       ).toBe('no_extend');
       expect((await t.rows.jobs()).filter((j) => j.parentJobId !== null)).toEqual([]);
     });
@@ -399,11 +403,14 @@ describe('follow-ups of a delivered clip', () => {
     it('refuses to extend a clip once it was upscaled (kie would refuse it), and allows it again if the upscale failed', async () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
-      const up = await t.engine.followup(order(t, 'ann', { kind: 'upscale', parentJobId: parent.id }));
+      const up = await t.engine.followup(followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parent.id }));
       await t.engine.waitForJob(up.job.id);
       expect(
-        (await refusal(t.engine.followup(order(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' }))))
-          .identifier,
+        (
+          await refusal(
+            t.engine.followup(followupOrder(t, 'ann', { kind: 'extend', parentJobId: parent.id, prompt: 'more' })),
+          )
+        ).identifier,
       ).toBe('extend_after_upscale');
       expect(await t.jobCount()).toBe(2);
       expect(await t.balance('ann')).toBe(1000 - 160 - 32);
@@ -412,11 +419,11 @@ describe('follow-ups of a delivered clip', () => {
         (await t.submit('ann', `a fox ${KIE_SIM_MARKERS.uhdUnavailable}`, { modelId: 'veo3.1-fast', options: {} })).id,
       );
       const failed = await t.engine.followup(
-        order(t, 'ann', { kind: 'upscale', parentJobId: other.id, resolution: '4k' }),
+        followupOrder(t, 'ann', { kind: 'upscale', parentJobId: other.id, resolution: '4k' }),
       );
       expect((await t.engine.waitForJob(failed.job.id)).status).toBe('failed');
       const { job } = await t.engine.followup(
-        order(t, 'ann', { kind: 'extend', parentJobId: other.id, prompt: 'more' }),
+        followupOrder(t, 'ann', { kind: 'extend', parentJobId: other.id, prompt: 'more' }),
       );
       expect((await t.engine.waitForJob(job.id)).status).toBe('succeeded');
       await expectLedgerBalanced(t.rows);
@@ -428,7 +435,7 @@ describe('follow-ups of a delivered clip', () => {
       expect(
         (
           await refusal(
-            h.engine.followup(order(h, 'ann', { kind: 'upscale', parentJobId: parent.id, resolution: '4k' })),
+            h.engine.followup(followupOrder(h, 'ann', { kind: 'upscale', parentJobId: parent.id, resolution: '4k' })),
           )
         ).identifier,
       ).toBe('insufficient_credits');
@@ -439,7 +446,7 @@ describe('follow-ups of a delivered clip', () => {
     it('makes one job of one press delivered twice (the same intake key)', async () => {
       const t = await harness();
       const parent = await deliveredVeo(t);
-      const press = order(t, 'ann', { kind: 'upscale', parentJobId: parent.id });
+      const press = followupOrder(t, 'ann', { kind: 'upscale', parentJobId: parent.id });
       const first = await t.engine.followup(press);
       const again = await t.engine.followup(press);
       expect(again).toMatchObject({ duplicate: true, job: { id: first.job.id } });

@@ -192,6 +192,15 @@ export class DiscordWorld {
     );
   }
 
+  /** The quote an interaction made (a `/video`, a follow-up's press), once it shows Confirm and Cancel. */
+  async quoteOf(i: FakeInteraction): Promise<{ message: FakeMessage; confirm: string; cancel: string }> {
+    const message = await this.status(i, 'Confirm within 2 minutes');
+    const [confirm, cancel] = buttonIds(message);
+    expect(confirm).toMatch(/^clipbot:confirm:q[a-z0-9]+$/);
+    expect(cancel).toMatch(/^clipbot:dropquote:q[a-z0-9]+$/);
+    return { message, confirm: confirm!, cancel: cancel! };
+  }
+
   /** The new channel message that hands `member` their result (file or link). */
   delivery(member: FakeMember): Promise<FakeMessage> {
     return this.fake.waitFor(`a delivery to ${member.globalName}`, () => this.deliveries(member)[0], 10_000);
@@ -239,5 +248,9 @@ export const DISCORD_COMMANDS = [
   'upscale',
   'video',
 ];
+
+/** The custom ids of a message's buttons, in order. */
+export const buttonIds = (message: FakeMessage) =>
+  message.components.flatMap((r) => r.components.map((b) => b.custom_id));
 
 export const isMp4 = (data: Buffer) => data.subarray(4, 8).toString('latin1') === 'ftyp';

@@ -7,19 +7,13 @@ import { MediaError } from '../../src/core/errors.js';
 import { extractLastFramePng } from '../../src/media/last-frame.js';
 import { SIM_ASSETS } from '../../src/sim/assets.js';
 import { tempDir } from '../helpers/db.js';
+import { rejection } from '../helpers/outcomes.js';
 import { framePng, lastFrameTheSlowWay, pngSize } from '../helpers/png.js';
 
 const VIDEO_480P = fileURLToPath(SIM_ASSETS.video480p);
 const VIDEO_720P = fileURLToPath(SIM_ASSETS.video720p);
 
-async function mediaError(promise: Promise<unknown>): Promise<MediaError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MediaError);
-  return error as MediaError;
-}
+const mediaError = (promise: Promise<unknown>) => rejection(promise, MediaError);
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

@@ -195,19 +195,23 @@ export class VideoIntake {
    * Only the parent's requester may ask (they pay); throws UserError otherwise, with nothing charged.
    */
   async followup(order: FollowupOrder): Promise<SubmitResult> {
-    const quote = await this.priceFollowup(order);
+    const { quote, parent } = await this.checkedFollowup(order);
     const request = followupRequest(order, quote);
     // No extend call at the provider (fal): the continuation starts from our clip's last frame, read like a member's
     // image (after the checks, before the hold).
-    const parent =
-      order.kind === 'extend' && quote.model.followups?.extend?.fromOurLastFrame
-        ? await getJob(this.db, order.parentJobId)
-        : undefined;
-    return this.submitVideo(parent ? { ...request, fetchImage: this.deps.images.lastFrameOf(parent) } : request, quote);
+    const fromLastFrame = order.kind === 'extend' && quote.model.followups?.extend?.fromOurLastFrame;
+    return this.submitVideo(
+      fromLastFrame ? { ...request, fetchImage: this.deps.images.lastFrameOf(parent) } : request,
+      quote,
+    );
   }
 
   /** A follow-up's price (followups.ts), once its presser may ask for it (they pay) and its provider would take it. */
   async priceFollowup(order: FollowupOrder): Promise<Quote> {
+    return (await this.checkedFollowup(order)).quote;
+  }
+
+  private async checkedFollowup(order: FollowupOrder): Promise<{ quote: Quote; parent: Job }> {
     const parent = await getJob(this.db, order.parentJobId);
     const requester = parent && (await requesterOf(this.db, parent));
     if (
@@ -229,7 +233,7 @@ export class VideoIntake {
           `${quote.model.label} cannot extend a video once it was upscaled. Extend it before upscaling, or extend another video.`,
         );
     }
-    return quote;
+    return { quote, parent };
   }
 
   /**
